@@ -1,0 +1,125 @@
+# -*- test-case-name: tests.test_errors -*-
+"""
+Every exception msync raises on purpose.
+
+Invariant: messages name the file and line, the store and mailbox, or the UID
+they are about, and never contain a password or token.
+"""
+
+from __future__ import annotations
+
+
+class MsyncError(Exception):
+    """
+    Base of every msync error.
+    """
+
+
+class UsageError(MsyncError):
+    """
+    The command line is wrong (unknown option, missing argument, ...).
+    """
+
+
+class ConfigError(MsyncError):
+    """
+    The configuration file is malformed or inconsistent.
+
+    @ivar filename: the configuration file's name as the user gave it.
+    @ivar line: the 1-based line number, or C{None} for file-level problems.
+    @ivar reason: what was wrong, without the location.
+    """
+
+    def __init__(self, filename: str, line: int | None, reason: str) -> None:
+        self.filename = filename
+        self.line = line
+        self.reason = reason
+        where = filename if line is None else f"{filename}:{line}"
+        super().__init__(f"{where}: {reason}")
+
+
+class LocalProtocolError(MsyncError):
+    """
+    msync misused the IMAP protocol (a bug, or an impossible request).
+    """
+
+
+class RemoteProtocolError(MsyncError):
+    """
+    The IMAP server sent something that violates the protocol; the
+    connection is dead afterwards.
+    """
+
+
+class CommandFailed(MsyncError):
+    """
+    An IMAP command completed with a tagged NO or BAD.
+
+    @ivar status: C{b"NO"} or C{b"BAD"}.
+    @ivar code: the response code atom (e.g. C{b"TRYCREATE"}), or C{None}.
+    @ivar text: the human-readable text of the response.
+    """
+
+    def __init__(self, command: str, status: bytes, code: bytes | None, text: str) -> None:
+        self.command = command
+        self.status = status
+        self.code = code
+        self.text = text
+        code_text = f"[{code.decode('ascii', 'replace')}] " if code else ""
+        super().__init__(
+            f"IMAP command {command} failed: {status.decode('ascii', 'replace')} {code_text}{text}"
+        )
+
+
+class AuthenticationError(MsyncError):
+    """
+    Login was refused, or no acceptable authentication mechanism exists.
+    """
+
+
+class TLSError(MsyncError):
+    """
+    TLS could not be established or the peer's certificate was refused.
+    """
+
+
+class ConnectionTimeout(MsyncError):
+    """
+    A network wait exceeded the configured C{Timeout}.
+    """
+
+
+class StoreError(MsyncError):
+    """
+    A store operation failed. Subclasses say how much has to be skipped.
+    """
+
+
+class MessageError(StoreError):
+    """
+    Skip this message; the mailbox pair goes on.
+    """
+
+
+class MailboxError(StoreError):
+    """
+    Skip this mailbox pair; the channel goes on with the other boxes.
+    """
+
+
+class StoreUnavailable(StoreError):
+    """
+    Skip every channel using this store (connection or login failed).
+    """
+
+
+class StateError(MsyncError):
+    """
+    A sync state file, journal or lock is unusable.
+    """
+
+
+class ChannelLocked(StateError):
+    """
+    Another msync or mbsync holds the channel's state lock.
+    """

@@ -1,0 +1,3 @@
+"""
+msync.imap package.
+"""

@@ -1,0 +1,3 @@
+"""
+msync.stores package.
+"""

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Set up everything msync's demo, tests and benchmark need on a fresh Debian
+# machine: Dovecot and mbsync from apt (when missing), a virtualenv with msync
+# installed (editable, in "compat" mode so that twisted/plugins is found by
+# twistd) and the developer tools. Safe to run again; it skips what is done.
+set -e
+cd "$(dirname "$0")/.."
+
+need_apt=""
+command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need_apt="$need_apt dovecot-imapd"
+command -v doveadm >/dev/null 2>&1 || [ -x /usr/bin/doveadm ] || need_apt="$need_apt dovecot-core"
+command -v mbsync >/dev/null 2>&1 || need_apt="$need_apt isync"
+command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
+if [ -n "$need_apt" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "bootstrap: missing packages:$need_apt" >&2
+        echo "bootstrap: run as root, or: sudo apt-get install -y$need_apt" >&2
+        exit 1
+    fi
+    echo "bootstrap: installing$need_apt with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq $need_apt >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.msync-installed
+if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "bootstrap: installing msync and its tools into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
+    touch "$stamp"
+fi

@@ -1,0 +1,31 @@
+"""
+Packaging for msync, an mbsync-compatible mail synchronizer built on Twisted.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="msync",
+    version="0.1.0",
+    description="IMAP <-> Maildir synchronizer, a drop-in replacement for mbsync",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests", "tests.*"]) + ["twisted.plugins"],
+    package_data={"twisted": ["plugins/msync_plugin.py"]},
+    install_requires=[
+        "twisted>=24.7",
+        "pyopenssl",
+        "service-identity",
+        "zope.interface",
+    ],
+    extras_require={
+        "dev": [
+            "ruff==0.17.6",
+            "mypy==2.4.1",
+            "mypy-zope==1.0.17",
+            "hypothesis",
+        ],
+    },
+    entry_points={"console_scripts": ["msync = msync.cli:main"]},
+)
