@@ -29,7 +29,7 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["config", "c", None, "Configuration file (default: ~/.mbsyncrc or XDG isyncrc)."],
-        ["interval", "i", "300", "Seconds between periodic synchronizations.", int],
+        ["interval", "i", 300, "Seconds between periodic synchronizations.", int],
     ]
 
     def parseArgs(self, *targets: str) -> None:

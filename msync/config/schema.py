@@ -1,0 +1,505 @@
+# -*- test-case-name: tests.config.test_schema -*-
+"""
+Typed, immutable values for a parsed mbsync 1.4 configuration.
+
+Invariants:
+  - every class is a frozen slots dataclass; sequences are tuples, sets are
+    frozensets, closed choices are enums;
+  - values are already resolved: defaults applied, C{~} expanded in local
+    paths, global channel options folded into each L{Channel} (precedence
+    channel > global > built-in default); L{Channel.explicit} records which
+    options the file set, so the command line can still override them;
+  - passwords are only ever held in L{msync.model.Secret}, so C{repr} of any
+    value here never shows one;
+  - this module is stdlib + L0 only and does no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from msync.model import Secret, Side
+
+__all__ = [
+    "ALL_SIDES",
+    "BoxSpec",
+    "Channel",
+    "ChannelSetting",
+    "DEFAULT_TLS_VERSIONS",
+    "Config",
+    "GlobalOptions",
+    "Group",
+    "GroupMember",
+    "IMAPAccount",
+    "IMAPStore",
+    "MaildirStore",
+    "NO_SIDES",
+    "SSLType",
+    "ShellCommand",
+    "Store",
+    "SubFolders",
+    "SYNC_ALL",
+    "SYNC_NONE",
+    "SyncOp",
+    "SyncOps",
+    "SyncState",
+    "SyncStateKind",
+    "TLSVersion",
+]
+
+NO_SIDES: frozenset[Side] = frozenset()
+"""C{None} for C{Create}, C{Remove}, C{Expunge} and C{ExpungeSolo}."""
+
+ALL_SIDES: frozenset[Side] = frozenset({Side.FAR, Side.NEAR})
+"""C{Both} for C{Create}, C{Remove}, C{Expunge} and C{ExpungeSolo}."""
+
+
+class SSLType(enum.Enum):
+    """
+    Transport security of an IMAP account (C{SSLType}, 1.5 C{TLSType}).
+    """
+
+    NONE = "None"
+    STARTTLS = "STARTTLS"
+    IMAPS = "IMAPS"
+
+
+class TLSVersion(enum.Enum):
+    """
+    One protocol version accepted by C{SSLVersions} / 1.5 C{TLSVersions}.
+    """
+
+    SSLV3 = "SSLv3"
+    TLSV1 = "TLSv1"
+    TLSV1_1 = "TLSv1.1"
+    TLSV1_2 = "TLSv1.2"
+    TLSV1_3 = "TLSv1.3"
+
+
+DEFAULT_TLS_VERSIONS: frozenset[TLSVersion] = frozenset(
+    {TLSVersion.TLSV1, TLSVersion.TLSV1_1, TLSVersion.TLSV1_2, TLSVersion.TLSV1_3}
+)
+"""mbsync 1.4's default C{SSLVersions TLSv1 TLSv1.1 TLSv1.2 TLSv1.3}."""
+
+
+class SubFolders(enum.Enum):
+    """
+    On-disk naming of hierarchical Maildir boxes (C{SubFolders}).
+    """
+
+    VERBATIM = "Verbatim"
+    MAILDIRPP = "Maildir++"
+    LEGACY = "Legacy"
+
+
+class SyncOp(enum.Flag):
+    """
+    The type flags of the C{Sync} matrix (one column each).
+
+    C{OLD} exists only in isync 1.5 and is never part of L{SyncOp.ALL}.
+    """
+
+    NONE = 0
+    NEW = enum.auto()
+    RENEW = enum.auto()
+    DELETE = enum.auto()
+    FLAGS = enum.auto()
+    OLD = enum.auto()
+    ALL = NEW | RENEW | DELETE | FLAGS
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOps:
+    """
+    The C{Sync} operation matrix: which operation types propagate in which
+    direction.
+
+    @ivar pull: operations applied to the near side (far → near).
+    @ivar push: operations applied to the far side (near → far).
+    """
+
+    pull: SyncOp = SyncOp.ALL
+    push: SyncOp = SyncOp.ALL
+
+    def towards(self, side: Side) -> SyncOp:
+        """
+        The operations whose target is C{side}.
+
+        @param side: the side being written to.
+        @return: L{push} for the far side, L{pull} for the near side.
+        """
+        return self.push if side is Side.FAR else self.pull
+
+
+SYNC_ALL = SyncOps(SyncOp.ALL, SyncOp.ALL)
+"""C{Sync All}, the built-in default."""
+
+SYNC_NONE = SyncOps(SyncOp.NONE, SyncOp.NONE)
+"""C{Sync None}."""
+
+
+class SyncStateKind(enum.Enum):
+    """
+    How a channel's sync state file name is formed (mbsync C{prepare_state}).
+    """
+
+    IN_BOX = "in-box"
+    """C{SyncState *}: C{.mbsyncstate} inside the near Maildir box."""
+    PREFIX = "prefix"
+    """Channel C{SyncState P}: C{P} + near box name, C{/} replaced by C{!}."""
+    GLOBAL = "global"
+    """Global C{SyncState D} (or the default C{~/.mbsync/}): C{D} +
+    C{:farstore:farbox_:nearstore:nearbox} using C{FieldDelimiter}."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """
+    Where a channel keeps its sync state.
+
+    @ivar kind: how the file name is formed.
+    @ivar path: the (tilde-expanded) prefix; C{""} for L{SyncStateKind.IN_BOX}.
+    """
+
+    kind: SyncStateKind
+    path: str = ""
+
+
+class ChannelSetting(enum.Enum):
+    """
+    A channel option that may be set in a Channel section or globally; used
+    in L{Channel.explicit} so command-line overrides know what the file said.
+    """
+
+    SYNC = "Sync"
+    CREATE = "Create"
+    REMOVE = "Remove"
+    EXPUNGE = "Expunge"
+    EXPUNGE_SOLO = "ExpungeSolo"
+    SYNC_STATE = "SyncState"
+    COPY_ARRIVAL_DATE = "CopyArrivalDate"
+    MAX_MESSAGES = "MaxMessages"
+    EXPIRE_UNREAD = "ExpireUnread"
+    EXPIRE_SIDE = "ExpireSide"
+
+
+@dataclass(frozen=True, slots=True)
+class ShellCommand:
+    """
+    A C{UserCmd} / C{PassCmd} value; running it is not the parser's job.
+
+    @ivar command: the shell command line, without the C{+} prefix.
+    @ivar interactive: C{True} when written with a leading C{+} (the command
+        uses the terminal, e.g. prompts).
+    """
+
+    command: str
+    interactive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IMAPAccount:
+    """
+    Connection settings of an C{IMAPAccount} section, or of the account
+    options written inline in an C{IMAPStore} (then C{name} is the store's).
+
+    @ivar name: the account name.
+    @ivar host: C{Host} (an C{imaps:} prefix already stripped), or C{None}.
+    @ivar port: C{Port}, resolved: 993 for IMAPS, else 143.
+    @ivar timeout: C{Timeout} in seconds, 0 = none.
+    @ivar user: C{User}.
+    @ivar user_cmd: C{UserCmd}.
+    @ivar password: C{Pass}.
+    @ivar pass_cmd: C{PassCmd}.
+    @ivar use_keychain: C{UseKeychain}.
+    @ivar tunnel: C{Tunnel} shell command.
+    @ivar auth_mechs: C{AuthMechs}, upper-cased; C{("*",)} by default.
+    @ivar ssl_type: C{SSLType}, resolved (C{NONE} with a tunnel, else
+        C{STARTTLS}, unless set).
+    @ivar ssl_versions: C{SSLVersions}.
+    @ivar system_certificates: C{SystemCertificates}.
+    @ivar certificate_files: every C{CertificateFile}, tilde-expanded.
+    @ivar client_certificate: C{ClientCertificate}, tilde-expanded.
+    @ivar client_key: C{ClientKey}, tilde-expanded.
+    @ivar cipher_string: C{CipherString}.
+    @ivar pipeline_depth: C{PipelineDepth}; C{None} = unlimited.
+    @ivar disabled_extensions: C{DisableExtension[s]}, upper-cased.
+    """
+
+    name: str
+    host: str | None = None
+    port: int = 143
+    timeout: int = 20
+    user: str | None = None
+    user_cmd: ShellCommand | None = None
+    password: Secret | None = None
+    pass_cmd: ShellCommand | None = None
+    use_keychain: bool = False
+    tunnel: str | None = None
+    auth_mechs: tuple[str, ...] = ("*",)
+    ssl_type: SSLType = SSLType.STARTTLS
+    ssl_versions: frozenset[TLSVersion] = DEFAULT_TLS_VERSIONS
+    system_certificates: bool = True
+    certificate_files: tuple[str, ...] = ()
+    client_certificate: str | None = None
+    client_key: str | None = None
+    cipher_string: str | None = None
+    pipeline_depth: int | None = None
+    disabled_extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IMAPStore:
+    """
+    An C{IMAPStore} section.
+
+    @ivar name: the store name.
+    @ivar account: the referenced C{Account} or the inline account options.
+    @ivar path: C{Path}, the server-side prefix (disables NAMESPACE use).
+    @ivar use_namespace: C{UseNamespace}.
+    @ivar path_delimiter: C{PathDelimiter}, or C{None} (from the server).
+    @ivar subscribed_only: C{SubscribedOnly}.
+    @ivar trash: C{Trash} box.
+    @ivar trash_new_only: C{TrashNewOnly}.
+    @ivar trash_remote_new: C{TrashRemoteNew}.
+    @ivar max_size: C{MaxSize} in bytes, 0 = unlimited (a channel's
+        C{MaxSize} is already applied here).
+    @ivar map_inbox: C{MapInbox} box.
+    @ivar flatten: C{Flatten} delimiter.
+    """
+
+    name: str
+    account: IMAPAccount
+    path: str | None = None
+    use_namespace: bool = True
+    path_delimiter: str | None = None
+    subscribed_only: bool = False
+    trash: str | None = None
+    trash_new_only: bool = False
+    trash_remote_new: bool = False
+    max_size: int = 0
+    map_inbox: str | None = None
+    flatten: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MaildirStore:
+    """
+    A C{MaildirStore} section.
+
+    @ivar name: the store name.
+    @ivar path: C{Path}, tilde-expanded, trailing C{/} kept (it is a prefix:
+        C{~/Mail/} means "inside the directory", C{~/Mail/x-} a name prefix).
+    @ivar inbox: C{Inbox}, tilde-expanded; default C{~/Maildir}.
+    @ivar subfolders: C{SubFolders}, or C{None} when unset (mbsync then
+        fails on the first subfolder it meets).
+    @ivar alt_map: C{AltMap}.
+    @ivar info_delimiter: C{InfoDelimiter}, default the global
+        C{FieldDelimiter}.
+    @ivar trash: C{Trash} box.
+    @ivar trash_new_only: C{TrashNewOnly}.
+    @ivar trash_remote_new: C{TrashRemoteNew}.
+    @ivar max_size: C{MaxSize} in bytes, 0 = unlimited.
+    @ivar map_inbox: C{MapInbox} box.
+    @ivar flatten: C{Flatten} delimiter.
+    """
+
+    name: str
+    inbox: str
+    path: str | None = None
+    subfolders: SubFolders | None = None
+    alt_map: bool = False
+    info_delimiter: str = ":"
+    trash: str | None = None
+    trash_new_only: bool = False
+    trash_remote_new: bool = False
+    max_size: int = 0
+    map_inbox: str | None = None
+    flatten: str | None = None
+
+
+Store = IMAPStore | MaildirStore
+"""Any store section."""
+
+
+@dataclass(frozen=True, slots=True)
+class BoxSpec:
+    """
+    A channel side, C{:store:box}.
+
+    @ivar store: the store name.
+    @ivar box: the box (a prefix when the channel has Patterns), or C{None}
+        when omitted (C{:store:}); without Patterns that means INBOX.
+    """
+
+    store: str
+    box: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """
+    A C{Channel} section with global options and defaults folded in.
+
+    @ivar name: the channel name.
+    @ivar far: the C{Far} (legacy C{Master}) spec.
+    @ivar near: the C{Near} (legacy C{Slave}) spec.
+    @ivar far_store: the store named by L{far}.
+    @ivar near_store: the store named by L{near}.
+    @ivar patterns: C{Patterns} in file order, C{!} kept; empty = one box.
+    @ivar sync: the C{Sync} matrix.
+    @ivar create: sides on which missing boxes are created.
+    @ivar remove: sides to which box deletions propagate.
+    @ivar expunge: sides expunged.
+    @ivar expunge_solo: 1.5 C{ExpungeSolo} sides.
+    @ivar sync_state: where the state lives.
+    @ivar copy_arrival_date: C{CopyArrivalDate}.
+    @ivar max_messages: C{MaxMessages}, 0 = unlimited.
+    @ivar expire_unread: C{ExpireUnread}; C{None} when unset.
+    @ivar expire_side: 1.5 C{ExpireSide}; the near side by default.
+    @ivar max_size: the channel's own C{MaxSize} (already applied to both
+        stores), or C{None}.
+    @ivar explicit: options set in this section or globally; the others
+        carry built-in defaults.
+    """
+
+    name: str
+    far: BoxSpec
+    near: BoxSpec
+    far_store: Store
+    near_store: Store
+    patterns: tuple[str, ...] = ()
+    sync: SyncOps = SYNC_ALL
+    create: frozenset[Side] = NO_SIDES
+    remove: frozenset[Side] = NO_SIDES
+    expunge: frozenset[Side] = NO_SIDES
+    expunge_solo: frozenset[Side] = NO_SIDES
+    sync_state: SyncState = SyncState(SyncStateKind.GLOBAL, "~/.mbsync/")
+    copy_arrival_date: bool = False
+    max_messages: int = 0
+    expire_unread: bool | None = None
+    expire_side: Side = Side.NEAR
+    max_size: int | None = None
+    explicit: frozenset[ChannelSetting] = frozenset()
+
+    def spec(self, side: Side) -> BoxSpec:
+        """
+        @param side: which side.
+        @return: L{far} or L{near}.
+        """
+        return self.far if side is Side.FAR else self.near
+
+    def store(self, side: Side) -> Store:
+        """
+        @param side: which side.
+        @return: L{far_store} or L{near_store}.
+        """
+        return self.far_store if side is Side.FAR else self.near_store
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """
+    One channel reference in a Group, C{chan} or C{chan:box1,box2}.
+
+    @ivar channel: the channel name.
+    @ivar boxes: the box list overriding the channel's Patterns, or C{None}.
+        An empty name in the list means INBOX.
+    """
+
+    channel: str
+    boxes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """
+    A C{Group} section.
+
+    @ivar name: the group name (groups hide channels of the same name on
+        the command line).
+    @ivar members: the channel references in file order.
+    """
+
+    name: str
+    members: tuple[GroupMember, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalOptions:
+    """
+    Options outside any section.
+
+    @ivar fsync: C{FSync}.
+    @ivar field_delimiter: C{FieldDelimiter}.
+    @ivar buffer_limit: C{BufferLimit} in bytes.
+    @ivar sync: global C{Sync}, or C{None} when not given.
+    @ivar create: global C{Create}, or C{None}.
+    @ivar remove: global C{Remove}, or C{None}.
+    @ivar expunge: global C{Expunge}, or C{None}.
+    @ivar expunge_solo: global C{ExpungeSolo}, or C{None}.
+    @ivar sync_state: global C{SyncState} (default C{~/.mbsync/} expanded).
+    @ivar copy_arrival_date: global C{CopyArrivalDate}, or C{None}.
+    @ivar max_messages: global C{MaxMessages}, or C{None}.
+    @ivar expire_unread: global C{ExpireUnread}, or C{None}.
+    @ivar expire_side: global C{ExpireSide}, or C{None}.
+    """
+
+    fsync: bool = True
+    field_delimiter: str = ":"
+    buffer_limit: int = 10 * 1024 * 1024
+    sync: SyncOps | None = None
+    create: frozenset[Side] | None = None
+    remove: frozenset[Side] | None = None
+    expunge: frozenset[Side] | None = None
+    expunge_solo: frozenset[Side] | None = None
+    sync_state: SyncState = SyncState(SyncStateKind.GLOBAL, "~/.mbsync/")
+    copy_arrival_date: bool | None = None
+    max_messages: int | None = None
+    expire_unread: bool | None = None
+    expire_side: Side | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """
+    A whole parsed configuration file.
+
+    @ivar filename: the name used in error messages.
+    @ivar global_options: the options outside sections.
+    @ivar accounts: C{IMAPAccount} sections in file order.
+    @ivar stores: store sections in file order (channel C{MaxSize} applied).
+    @ivar channels: channels in file order.
+    @ivar groups: groups in file order.
+    @ivar notices: deprecation notices for the CLI to print, in order.
+    """
+
+    filename: str
+    global_options: GlobalOptions
+    accounts: tuple[IMAPAccount, ...] = ()
+    stores: tuple[Store, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    groups: tuple[Group, ...] = ()
+    notices: tuple[str, ...] = ()
+
+    def channel(self, name: str) -> Channel | None:
+        """
+        @param name: a channel name (case-sensitive).
+        @return: that channel, or C{None}.
+        """
+        return next((c for c in self.channels if c.name == name), None)
+
+    def group(self, name: str) -> Group | None:
+        """
+        @param name: a group name (case-sensitive).
+        @return: that group, or C{None}.
+        """
+        return next((g for g in self.groups if g.name == name), None)
+
+    def store(self, name: str) -> Store | None:
+        """
+        @param name: a store name (case-sensitive).
+        @return: that store, or C{None}.
+        """
+        return next((s for s in self.stores if s.name == name), None)

@@ -1,0 +1,180 @@
+# -*- test-case-name: tests.test_layering -*-
+"""
+Enforce the layering of STYLE.md §1–2 by parsing every module's imports.
+
+Each msync module belongs to a layer (L0 … L4); a module may import only
+msync modules of its own layer or below. L0/L1 modules are pure: they may not
+import Twisted, zope or I/O modules. Nothing imports L4, and msync never
+imports tests.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "msync"
+
+# Longest matching prefix wins.
+LAYERS: dict[str, int] = {
+    "msync": 0,
+    "msync.errors": 0,
+    "msync.model": 0,
+    "msync.config": 1,
+    "msync.plan": 1,
+    "msync.report": 1,
+    "msync.imap": 1,
+    "msync.imap.protocol": 2,
+    "msync.imap.session": 2,
+    "msync.imap.endpoint": 2,
+    "msync.stores": 2,
+    "msync.stores.maildirnames": 1,
+    "msync.sync": 1,
+    "msync.sync.state": 1,
+    "msync.sync.journal": 1,
+    "msync.sync.reconcile": 1,
+    "msync.sync.statefile": 2,
+    "msync.sync.engine": 2,
+    "msync.runner": 3,
+    "msync.cli": 4,
+    "msync.service": 4,
+}
+
+# Modules that are L1 but may read files: the config loader is the one
+# boundary where configuration text enters (STYLE.md §8).
+IO_ALLOWED = {"msync.config.load"}
+
+IMPURE_ROOTS = {
+    "twisted",
+    "zope",
+    "socket",
+    "ssl",
+    "subprocess",
+    "asyncio",
+    "threading",
+    "OpenSSL",
+    "service_identity",
+}
+
+
+def layer_of(module: str) -> int:
+    """
+    The layer of an msync module name, by its longest listed prefix.
+    """
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in LAYERS:
+            return LAYERS[prefix]
+    raise KeyError(module)
+
+
+def module_name(path: Path) -> str:
+    """
+    The dotted module name of a file under the repository root.
+    """
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> list[str]:
+    """
+    Every absolute module name imported by a Python file.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            names.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+class LayeringTests(SynchronousTestCase):
+    """
+    The import graph of msync respects STYLE.md's layers.
+    """
+
+    def modules(self) -> list[tuple[str, Path]]:
+        """
+        All msync modules with their paths.
+        """
+        return [(module_name(p), p) for p in sorted(PACKAGE.rglob("*.py"))]
+
+    def test_every_module_has_a_layer(self) -> None:
+        """
+        Every module under msync/ is listed in the layer table.
+        """
+        for name, _ in self.modules():
+            layer_of(name)
+
+    def test_imports_go_down(self) -> None:
+        """
+        No module imports an msync module of a higher layer, nor tests.
+        """
+        problems = []
+        for name, path in self.modules():
+            mine = layer_of(name)
+            for imported in imports_of(path):
+                if imported == "tests" or imported.startswith("tests."):
+                    problems.append(f"{name} imports {imported}")
+                if not imported.startswith("msync."):
+                    continue
+                try:
+                    theirs = layer_of(imported)
+                except KeyError:
+                    continue
+                if theirs > mine:
+                    problems.append(f"{name} (L{mine}) imports {imported} (L{theirs})")
+        self.assertEqual(problems, [])
+
+    def test_pure_layers(self) -> None:
+        """
+        L0 and L1 modules import neither Twisted, zope, nor network/process
+        modules.
+        """
+        problems = []
+        for name, path in self.modules():
+            if layer_of(name) > 1:
+                continue
+            for imported in imports_of(path):
+                root = imported.split(".")[0]
+                if root in IMPURE_ROOTS:
+                    problems.append(f"{name} imports {imported}")
+                if root == "os" and name not in IO_ALLOWED and imported not in ("os", "os.path"):
+                    problems.append(f"{name} imports {imported}")
+        self.assertEqual(problems, [])
+
+    def test_sync_reaches_stores_only_through_interface(self) -> None:
+        """
+        msync.sync.* imports no concrete store; msync.stores.* never imports
+        msync.sync.*; msync.imap.* never imports msync.stores.*.
+        """
+        problems = []
+        for name, path in self.modules():
+            for imported in imports_of(path):
+                if name.startswith("msync.sync") and imported.startswith("msync.stores."):
+                    if not imported.startswith("msync.stores.interface"):
+                        problems.append(f"{name} imports {imported}")
+                if name.startswith("msync.stores") and imported.startswith("msync.sync"):
+                    problems.append(f"{name} imports {imported}")
+                if name.startswith("msync.imap") and imported.startswith("msync.stores"):
+                    problems.append(f"{name} imports {imported}")
+        self.assertEqual(problems, [])
+
+    def test_table_catches_violation(self) -> None:
+        """
+        The checker itself reports an upward import (so the tests above can
+        fail).
+        """
+        self.assertGreater(layer_of("msync.cli"), layer_of("msync.config.load"))
+        self.assertEqual(layer_of("msync.imap.protocol"), 2)
+        self.assertEqual(layer_of("msync.imap.grammar"), 1)
