@@ -42,9 +42,7 @@ class ErrorTests(SynchronousTestCase):
         CommandFailed shows the status, the response code and the text.
         """
         error = CommandFailed("SELECT", b"NO", b"TRYCREATE", "no such mailbox")
-        self.assertEqual(
-            str(error), "IMAP command SELECT failed: NO [TRYCREATE] no such mailbox"
-        )
+        self.assertEqual(str(error), "IMAP command SELECT failed: NO [TRYCREATE] no such mailbox")
 
     def test_severities(self) -> None:
         """

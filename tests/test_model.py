@@ -39,9 +39,7 @@ class FlagsTests(SynchronousTestCase):
         """
         D=1 F=2 P=4 R=8 S=16 T=32, as in mbsync's state and journal files.
         """
-        self.assertEqual(
-            [int(f) for f in (Flags.DRAFT, Flags.FLAGGED, Flags.FORWARDED)], [1, 2, 4]
-        )
+        self.assertEqual([int(f) for f in (Flags.DRAFT, Flags.FLAGGED, Flags.FORWARDED)], [1, 2, 4])
         self.assertEqual([int(f) for f in (Flags.ANSWERED, Flags.SEEN, Flags.DELETED)], [8, 16, 32])
 
     def test_letters_in_order(self) -> None:

@@ -60,6 +60,7 @@ class PluginTests(SynchronousTestCase):
         twisted.plugins finds a service maker named msync.
         """
         from twisted.application.service import IServiceMaker
+
         from twisted import plugins
 
         names = [p.tapname for p in getPlugins(IServiceMaker, plugins)]
