@@ -123,3 +123,32 @@ class ChannelLocked(StateError):
     """
     Another msync or mbsync holds the channel's state lock.
     """
+
+
+class MailboxMissing(MailboxError):
+    """
+    A mailbox does not exist in a store; the engine may apply C{Create}
+    (mbsync C{box_confirmed2}) or report C{cannot be opened}.
+
+    @ivar store: the store's configured name.
+    @ivar box: the canonical mailbox name.
+    """
+
+    def __init__(self, store: str, box: str) -> None:
+        self.store = store
+        self.box = box
+        super().__init__(f"store {store}: mailbox {box} does not exist")
+
+
+class MailboxNameError(MsyncError):
+    """
+    A mailbox name cannot be converted between C{str} and IMAP's modified
+    UTF-7 (RFC 3501 §5.1.3): invalid or non-canonical encoding from the
+    server, or a name with unencodable characters (lone surrogates).
+
+    @ivar name: the offending name, as C{bytes} or C{str}.
+    """
+
+    def __init__(self, name: bytes | str, reason: str) -> None:
+        self.name = name
+        super().__init__(f"mailbox name {name!r}: {reason}")

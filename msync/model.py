@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeAlias
 
 
 class Side(enum.IntEnum):
@@ -94,3 +96,258 @@ class Secret:
 
     def __str__(self) -> str:
         return "<redacted>"
+
+
+ALL_FLAGS = (
+    Flags.DRAFT | Flags.FLAGGED | Flags.FORWARDED | Flags.ANSWERED | Flags.SEEN | Flags.DELETED
+)
+"""
+Every flag mbsync synchronizes (C{DFPRST}).
+"""
+
+BoxName: TypeAlias = str
+"""
+A canonical mailbox name: C{/}-separated components, none empty; C{"INBOX"}
+(exactly this spelling) is the inbox.
+"""
+
+INBOX: BoxName = "INBOX"
+"""
+The canonical name of the inbox in every store.
+"""
+
+
+class LineEnding(enum.Enum):
+    """
+    How a store ends the lines of the messages it keeps: IMAP uses CRLF
+    (RFC 3501 §4.3), Maildir LF. The engine converts when copying between
+    stores whose conventions differ (mbsync C{copy_msg_convert}).
+    """
+
+    CRLF = b"\r\n"
+    LF = b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class UIDInterval:
+    """
+    The inclusive UID interval C{first..last}; C{last=None} means no upper
+    bound (IMAP C{first:*}, without C{*}'s quirk of matching the highest UID
+    when it is below C{first}).
+
+    @ivar first: the lowest UID included, at least 1.
+    @ivar last: the highest UID included, or C{None} for no bound. An
+        interval with C{last < first} is empty.
+    """
+
+    first: int = 1
+    last: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.first < 1:
+            raise ValueError(f"UID interval must start at 1 or above, not {self.first}")
+        if self.last is not None and self.last < 0:
+            raise ValueError(f"UID interval must end at 0 or above, not {self.last}")
+
+    def __contains__(self, uid: object) -> bool:
+        if not isinstance(uid, int):
+            return False
+        return self.first <= uid and (self.last is None or uid <= self.last)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRequest:
+    """
+    Which messages of an open mailbox to load, and what to report about
+    them (mbsync C{load_box}: C{UID FETCH min:max} plus a list of older
+    UIDs, with C{RFC822.SIZE} and header fields only where needed).
+
+    A message is selected when C{min_uid <= uid <= max_uid} or C{uid in uids}.
+    UID and flags are always reported for every selected message; each extra
+    is reported only for selected messages inside its interval (C{None}: for
+    none), so a store can fetch expensive items for as few messages as possible.
+
+    @ivar min_uid: the lowest UID of the range, at least 1.
+    @ivar max_uid: the highest UID of the range, or C{None} for every UID up
+        to the highest in the box when the load runs. C{max_uid < min_uid}
+        makes the range empty (only C{uids} are loaded).
+    @ivar uids: further UIDs to load individually (mbsync's exception list
+        of still-paired messages below C{min_uid}); absent ones are ignored.
+    @ivar sizes: where to report L{MessageInfo.size} (MaxSize).
+    @ivar tuids: where to report L{MessageInfo.tuid} (finding copies made
+        by an interrupted run).
+    @ivar message_ids: where to report L{MessageInfo.message_id}
+        (UIDVALIDITY recovery).
+    @ivar arrival_dates: where to report L{MessageInfo.arrival_date}.
+    """
+
+    min_uid: int = 1
+    max_uid: int | None = None
+    uids: frozenset[int] = frozenset()
+    sizes: UIDInterval | None = None
+    tuids: UIDInterval | None = None
+    message_ids: UIDInterval | None = None
+    arrival_dates: UIDInterval | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_uid < 1:
+            raise ValueError(f"min_uid must be at least 1, not {self.min_uid}")
+        if not isinstance(self.uids, frozenset):
+            raise TypeError("uids must be a frozenset")
+        if any(uid < 1 for uid in self.uids):
+            raise ValueError("UIDs must be at least 1")
+
+    def selects(self, uid: int) -> bool:
+        """
+        Whether the message with this UID is to be loaded.
+        """
+        in_range = self.min_uid <= uid and (self.max_uid is None or uid <= self.max_uid)
+        return in_range or uid in self.uids
+
+    def wants_size(self, uid: int) -> bool:
+        """
+        Whether the size of this selected message is to be reported.
+        """
+        return self.sizes is not None and uid in self.sizes
+
+    def wants_tuid(self, uid: int) -> bool:
+        """
+        Whether the C{X-TUID} of this selected message is to be reported.
+        """
+        return self.tuids is not None and uid in self.tuids
+
+    def wants_message_id(self, uid: int) -> bool:
+        """
+        Whether the C{Message-ID} of this selected message is to be reported.
+        """
+        return self.message_ids is not None and uid in self.message_ids
+
+    def wants_arrival_date(self, uid: int) -> bool:
+        """
+        Whether the arrival date of this selected message is to be reported.
+        """
+        return self.arrival_dates is not None and uid in self.arrival_dates
+
+    def wants_headers(self, uid: int) -> bool:
+        """
+        Whether any header field must be read for this selected message.
+        """
+        return self.wants_tuid(uid) or self.wants_message_id(uid)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """
+    What a load reports about one message.
+
+    The extras (C{size}, C{tuid}, C{message_id}, C{arrival_date}) are
+    C{None} when the L{LoadRequest} did not ask for them; C{tuid} and
+    C{message_id} are also C{None} when the message lacks that header.
+
+    @ivar uid: the message's UID, at least 1.
+    @ivar flags: its flags, limited to those the mailbox can keep.
+    @ivar recent: IMAP C{\\Recent} or Maildir C{new/}; read, never synchronized.
+    @ivar size: its size in bytes as stored (in the store's line ending).
+    @ivar tuid: the value of its C{X-TUID} header (see L{parse_tracking_headers}).
+    @ivar message_id: the value of its C{Message-ID} header.
+    @ivar arrival_date: when it arrived (IMAP INTERNALDATE, Maildir mtime);
+        timezone-aware.
+    """
+
+    uid: int
+    flags: Flags
+    recent: bool = False
+    size: int | None = None
+    tuid: str | None = None
+    message_id: str | None = None
+    arrival_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChange:
+    """
+    Flags to add to and remove from one message (mbsync C{set_msg_flags}).
+
+    @ivar uid: the message's UID.
+    @ivar add: flags to set.
+    @ivar remove: flags to clear; disjoint from C{add}.
+    """
+
+    uid: int
+    add: Flags = Flags.NONE
+    remove: Flags = Flags.NONE
+
+    def __post_init__(self) -> None:
+        if self.uid < 1:
+            raise ValueError(f"UID must be at least 1, not {self.uid}")
+        if self.add & self.remove:
+            raise ValueError(
+                f"UID {self.uid}: cannot both add and remove {self.add & self.remove!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingHeaders:
+    """
+    The header fields msync uses to recognise messages.
+
+    @ivar tuid: the C{X-TUID} value (mbsync's 12-character transaction
+        UID), or C{None}.
+    @ivar message_id: the C{Message-ID} value, or C{None}.
+    """
+
+    tuid: str | None
+    message_id: str | None
+
+
+_TRACKED_FIELDS = {b"x-tuid": "tuid", b"message-id": "message_id"}
+
+
+def _header_end(message: bytes) -> int:
+    """
+    The offset just past the header's last line break, or C{len(message)}
+    if the message has no empty line.
+    """
+    ends = [found + 1 for found in (message.find(b"\n\n"), message.find(b"\n\r\n")) if found >= 0]
+    return min(ends, default=len(message))
+
+
+def parse_tracking_headers(message: bytes) -> TrackingHeaders:
+    """
+    Extract C{X-TUID} and C{Message-ID} from a message's header, so that
+    every store reports them identically.
+
+    The header ends at the first empty line (or at the end of C{message});
+    lines may end in CRLF or LF. Field names match case-insensitively; the
+    first occurrence of a field wins; folded values are unfolded (RFC 5322
+    §2.2.3: only the line breaks are removed) and surrounding whitespace is
+    stripped. An empty value counts as absent.
+
+    @param message: the whole message, its header, or the result of an
+        IMAP C{BODY.PEEK[HEADER.FIELDS (X-TUID MESSAGE-ID)]}.
+    @return: the values found.
+    """
+    found: dict[str, str] = {}
+    current: str | None = None
+    pieces: list[bytes] = []
+
+    def finish() -> None:
+        if current is not None and current not in found:
+            value = b"".join(pieces).strip().decode("utf-8", "replace")
+            if value:
+                found[current] = value
+
+    for raw in message[: _header_end(message)].split(b"\n"):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                pieces.append(line)
+            continue
+        finish()
+        name, colon, value = line.partition(b":")
+        current = _TRACKED_FIELDS.get(name.strip().lower()) if colon else None
+        pieces = [value]
+    finish()
+    return TrackingHeaders(tuid=found.get("tuid"), message_id=found.get("message_id"))

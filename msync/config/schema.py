@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from msync.model import Secret, Side
@@ -46,6 +47,9 @@ __all__ = [
     "SyncState",
     "SyncStateKind",
     "TLSVersion",
+    "parse_side",
+    "parse_sides",
+    "parse_sync",
 ]
 
 NO_SIDES: frozenset[Side] = frozenset()
@@ -132,11 +136,125 @@ class SyncOps:
         return self.push if side is Side.FAR else self.pull
 
 
-SYNC_ALL = SyncOps(SyncOp.ALL, SyncOp.ALL)
-"""C{Sync All}, the built-in default."""
-
 SYNC_NONE = SyncOps(SyncOp.NONE, SyncOp.NONE)
 """C{Sync None}."""
+
+
+_TYPE_WORDS: dict[str, SyncOp] = {
+    "new": SyncOp.NEW,
+    "renew": SyncOp.RENEW,
+    "upgrade": SyncOp.RENEW,
+    "delete": SyncOp.DELETE,
+    "gone": SyncOp.DELETE,
+    "flags": SyncOp.FLAGS,
+    "old": SyncOp.OLD,
+}
+
+
+def parse_sync(words: Sequence[str]) -> SyncOps:
+    """
+    Merge every C{Sync} word of one section (or of the global options) into
+    the matrix, as mbsync 1.4 does (C{getopt_helper} + C{merge_ops}).
+
+    Style 1: C{Pull}/C{Push} select rows and C{New}/C{ReNew}/C{Delete}/
+    C{Flags} columns; a class left out means all of it; the selected cells
+    are the intersection. Style 2: compounds such as C{PullNew} assert one
+    cell each; then a plain type word asserts its whole column and a plain
+    direction its whole row, and asserting a cell twice is a conflict.
+    C{All}/C{Full} = C{Pull Push}; C{None}/C{Noop} add nothing. 1.5 words
+    C{Upgrade}, C{Gone} (= C{ReNew}, C{Delete}) and C{Old} are accepted.
+
+    @param words: the arguments of all C{Sync} lines, in order.
+    @return: the matrix.
+    @raise ValueError: with mbsync's message, C{invalid Sync arg 'x'} or
+        C{Conflicting Sync args specified.}
+    """
+    types = SyncOp.NONE
+    pull = push = False
+    cells = {Side.NEAR: SyncOp.NONE, Side.FAR: SyncOp.NONE}
+    for word in words:
+        folded = word.casefold()
+        direction = {"pull": Side.NEAR, "push": Side.FAR}.get(folded[:4])
+        if direction is not None and folded[4:] in _TYPE_WORDS:
+            cells[direction] |= _TYPE_WORDS[folded[4:]]
+        elif folded in _TYPE_WORDS:
+            types |= _TYPE_WORDS[folded]
+        elif folded in ("pull", "push", "all", "full"):
+            pull = pull or folded != "push"
+            push = push or folded != "pull"
+        elif folded not in ("none", "noop"):
+            raise ValueError(f"invalid Sync arg '{word}'")
+    near, far = cells[Side.NEAR], cells[Side.FAR]
+    if not (near or far):
+        if not (types or pull or push):
+            return SYNC_NONE
+        types = types or SyncOp.ALL
+        both = not (pull or push)
+        return SyncOps(
+            pull=types if pull or both else SyncOp.NONE,
+            push=types if push or both else SyncOp.NONE,
+        )
+    if types & (near | far):
+        raise ValueError("Conflicting Sync args specified.")
+    near, far = near | types, far | types
+    if (pull and near) or (push and far):
+        raise ValueError("Conflicting Sync args specified.")
+    return SyncOps(pull=SyncOp.ALL if pull else near, push=SyncOp.ALL if push else far)
+
+
+_SIDE_WORDS: dict[str, frozenset[Side]] = {
+    "far": frozenset({Side.FAR}),
+    "master": frozenset({Side.FAR}),
+    "near": frozenset({Side.NEAR}),
+    "slave": frozenset({Side.NEAR}),
+    "none": frozenset(),
+}
+
+
+def parse_sides(keyword: str, words: Sequence[str]) -> frozenset[Side]:
+    """
+    Merge every word of one section's C{Create}, C{Remove}, C{Expunge} or
+    C{ExpungeSolo} lines: C{None}, C{Far}, C{Near}, C{Both} (legacy
+    C{Master} = far, C{Slave} = near), case-insensitive. Like mbsync,
+    C{Both} together with an explicit side is a conflict; anything else
+    accumulates.
+
+    @param keyword: the option name, for messages (C{"Create"}).
+    @param words: the arguments of all its lines, in order.
+    @return: the sides.
+    @raise ValueError: C{invalid Create arg 'x'} or C{Conflicting Create
+        args specified.}
+    """
+    both = False
+    sides: frozenset[Side] = frozenset()
+    for word in words:
+        folded = word.casefold()
+        if folded == "both":
+            both = True
+        elif folded in _SIDE_WORDS:
+            sides |= _SIDE_WORDS[folded]
+        else:
+            raise ValueError(f"invalid {keyword} arg '{word}'")
+    if both and sides:
+        raise ValueError(f"Conflicting {keyword} args specified.")
+    return ALL_SIDES if both else sides
+
+
+def parse_side(keyword: str, word: str) -> Side:
+    """
+    One side word, C{Far} or C{Near} (legacy C{Master}/C{Slave}), as for
+    isync 1.5 C{ExpireSide}.
+
+    @raise ValueError: C{invalid ExpireSide arg 'x'}.
+    """
+    sides = _SIDE_WORDS.get(word.casefold())
+    if not sides:
+        raise ValueError(f"invalid {keyword} arg '{word}'")
+    return next(iter(sides))
+
+
+SYNC_ALL = SyncOps(SyncOp.ALL, SyncOp.ALL)
+"""C{Sync All}, the built-in default."""
 
 
 class SyncStateKind(enum.Enum):
@@ -472,7 +590,10 @@ class Config:
     @ivar stores: store sections in file order (channel C{MaxSize} applied).
     @ivar channels: channels in file order.
     @ivar groups: groups in file order.
-    @ivar notices: deprecation notices for the CLI to print, in order.
+    @ivar notices: notices for the CLI to print to stdout unless C{-q},
+        in order, each exactly as mbsync prints it (C{"Notice: ..."}).
+    @ivar warnings: warnings for the CLI to print to stderr unless C{-qq},
+        each exactly as mbsync prints it (C{"Warning: ..."}).
     """
 
     filename: str
@@ -482,6 +603,7 @@ class Config:
     channels: tuple[Channel, ...] = ()
     groups: tuple[Group, ...] = ()
     notices: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def channel(self, name: str) -> Channel | None:
         """

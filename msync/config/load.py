@@ -1,0 +1,937 @@
+# -*- test-case-name: tests.config.test_load -*-
+"""
+mbsync 1.4 configuration semantics: directives → a frozen L{Config}.
+
+Invariants:
+  - L{parse_config} is pure: the home directory, C{~user} lookup and the
+    "is this file readable" check are parameters; only L{load_config} and
+    the default lookups it passes in touch the file system;
+  - the first error raises a L{ConfigError} naming file and line, worded as
+    mbsync 1.4.4 words it (checks mbsync does at the end of a section are
+    located at the section's first line);
+  - notices and warnings are collected into the L{Config}, never printed;
+  - stores and accounts must be defined before they are referenced, as in
+    mbsync; group members are not checked here (mbsync checks them only for
+    the channels named on the command line).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from msync.config.schema import (
+    DEFAULT_TLS_VERSIONS,
+    NO_SIDES,
+    SYNC_ALL,
+    BoxSpec,
+    Channel,
+    ChannelSetting,
+    Config,
+    GlobalOptions,
+    Group,
+    GroupMember,
+    IMAPAccount,
+    IMAPStore,
+    MaildirStore,
+    ShellCommand,
+    SSLType,
+    Store,
+    SubFolders,
+    SyncOps,
+    SyncState,
+    SyncStateKind,
+    TLSVersion,
+    parse_side,
+    parse_sides,
+    parse_sync,
+)
+from msync.config.syntax import Directive, directives
+from msync.errors import ConfigError
+from msync.model import Secret, Side
+
+__all__ = ["default_config_path", "load_config", "parse_config"]
+
+UserHome = Callable[[str], str | None]
+"""Maps a user name to its home directory, or C{None} if there is no such user."""
+
+FileError = Callable[[str], str | None]
+"""Returns why a file cannot be read (C{strerror} text), or C{None} if it can."""
+
+MASTER_SLAVE_NOTICE = "Notice: Master/Slave are deprecated; use Far/Near instead."
+
+_SECTIONS = ("IMAPAccount", "IMAPStore", "MaildirStore", "Channel", "Group")
+
+
+def _no_users(user: str) -> str | None:
+    """
+    The pure default for C{~user} lookups: nobody is known.
+    """
+    return None
+
+
+def _always_readable(path: str) -> str | None:
+    """
+    The pure default for certificate checks: every file is readable.
+    """
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """
+    How local paths are expanded.
+
+    @ivar home: the home directory for C{~}.
+    @ivar user_home: the lookup for C{~user}.
+    """
+
+    home: str
+    user_home: UserHome
+
+    def expand(self, path: str) -> str:
+        """
+        Expand a leading C{~} or C{~user}; unknown users are left alone.
+        """
+        if not path.startswith("~"):
+            return path
+        user, slash, rest = path[1:].partition("/")
+        base = self.home if user == "" else self.user_home(user)
+        if base is None:
+            return path
+        return base.rstrip("/") + "/" + rest if slash else base
+
+
+# --- options valid globally and per channel -----------------------------------
+
+_BOX_OPS = {
+    "create": ChannelSetting.CREATE,
+    "remove": ChannelSetting.REMOVE,
+    "expunge": ChannelSetting.EXPUNGE,
+    "expungesolo": ChannelSetting.EXPUNGE_SOLO,
+}
+
+
+@dataclass
+class _ChannelOptions:
+    """
+    Options allowed both globally and in Channel sections. C{Sync},
+    C{Create}, ... words are merged only when the section ends, as mbsync
+    does; a conflict is reported at the option's last line.
+    """
+
+    words: dict[ChannelSetting, tuple[Directive, list[str]]] = field(default_factory=dict)
+    sync_state: SyncState | None = None
+    copy_arrival_date: bool | None = None
+    max_messages: int | None = None
+    expire_unread: bool | None = None
+    expire_side: Side | None = None
+    explicit: set[ChannelSetting] = field(default_factory=set)
+
+    def add_words(self, setting: ChannelSetting, directive: Directive) -> None:
+        """
+        Remember one C{Sync}/C{Create}/... line.
+        """
+        _, words = self.words.get(setting, (directive, []))
+        words.extend(directive.at_least_one())
+        self.words[setting] = (directive, words)
+
+    def sync(self) -> SyncOps | None:
+        """
+        @return: the merged C{Sync} matrix, or C{None} if never given.
+        """
+        if ChannelSetting.SYNC not in self.words:
+            return None
+        directive, words = self.words[ChannelSetting.SYNC]
+        try:
+            return parse_sync(words)
+        except ValueError as error:
+            raise directive.error(str(error)) from None
+
+    def sides(self, setting: ChannelSetting) -> frozenset[Side] | None:
+        """
+        @return: the merged C{Create}/... sides, or C{None} if never given.
+        """
+        if setting not in self.words:
+            return None
+        directive, words = self.words[setting]
+        try:
+            return parse_sides(setting.value, words)
+        except ValueError as error:
+            raise directive.error(str(error)) from None
+
+
+# --- IMAP account options ----------------------------------------------------
+
+_LEGACY_VERSIONS: dict[str, TLSVersion | None] = {
+    "usesslv2": None,
+    "usesslv3": TLSVersion.SSLV3,
+    "usetlsv1": TLSVersion.TLSV1,
+    "usetlsv1.1": TLSVersion.TLSV1_1,
+    "usetlsv1.2": TLSVersion.TLSV1_2,
+    "usetlsv1.3": TLSVersion.TLSV1_3,
+}
+_SSL_VERSIONS = {"sslv2": None} | {version.value.casefold(): version for version in TLSVersion}
+_TLS_VERSIONS_15 = {
+    "1.0": TLSVersion.TLSV1,
+    "1.1": TLSVersion.TLSV1_1,
+    "1.2": TLSVersion.TLSV1_2,
+    "1.3": TLSVersion.TLSV1_3,
+}
+_SSL_TYPES = {ssl_type.value.casefold(): ssl_type for ssl_type in SSLType}
+_PLAIN_ACCOUNT_OPTIONS = {
+    "user": "user",
+    "tunnel": "tunnel",
+    "cipherstring": "cipher_string",
+}
+
+
+@dataclass
+class _AccountDraft:
+    """
+    The account options of an IMAPAccount section or of an IMAPStore
+    written without C{Account}.
+
+    @ivar what: C{"IMAP account"} or C{"IMAP store"}, for messages.
+    @ivar touched: whether any account option was seen.
+    """
+
+    name: str
+    what: str
+    parser: _Parser
+    values: dict[str, object] = field(default_factory=dict)
+    touched: bool = False
+    ssl_type: SSLType | None = None
+    url_imaps: bool = False
+    versions: frozenset[TLSVersion] | None = None
+    legacy: dict[str, bool] = field(default_factory=dict)
+    require_cram: bool | None = None
+    auth_mechs: tuple[str, ...] | None = None
+    certificates: list[str] = field(default_factory=list)
+
+    def feed(self, directive: Directive) -> bool:
+        """
+        Handle one account option; C{False} if the keyword is none.
+        """
+        folded = directive.keyword.casefold()
+        if folded in _PLAIN_ACCOUNT_OPTIONS:
+            self.values[_PLAIN_ACCOUNT_OPTIONS[folded]] = directive.value()
+        elif folded == "host":
+            self._host(directive)
+        elif folded in ("port", "timeout", "pipelinedepth"):
+            self._number(directive, folded)
+        elif folded in ("pass", "usercmd", "passcmd"):
+            value = directive.value()
+            if folded == "pass":
+                self.values["password"] = Secret(value)
+            else:
+                command = ShellCommand(value.removeprefix("+"), value.startswith("+"))
+                self.values[folded.replace("cmd", "_cmd")] = command
+        elif folded in ("usekeychain", "systemcertificates"):
+            key = {"usekeychain": "use_keychain"}.get(folded, "system_certificates")
+            self.values[key] = directive.bool_value()
+        elif folded in ("certificatefile", "clientcertificate", "clientkey"):
+            self._certificate(directive, folded)
+        elif folded in ("authmech", "authmechs"):
+            self.auth_mechs = tuple(word.upper() for word in directive.at_least_one())
+        elif folded in ("disableextension", "disableextensions"):
+            extensions = tuple(word.upper() for word in directive.at_least_one())
+            self.values["disabled_extensions"] = extensions
+        elif folded in ("ssltype", "tlstype"):
+            word = directive.value()
+            if word.casefold() not in _SSL_TYPES:
+                raise directive.error("Invalid SSL type")
+            self.ssl_type = _SSL_TYPES[word.casefold()]
+        elif folded in ("sslversion", "sslversions"):
+            self.versions = self._ssl_versions(directive)
+        elif folded == "tlsversions":
+            self.versions = _tls_versions(directive)
+        elif folded in _LEGACY_VERSIONS or folded in ("useimaps", "requiressl"):
+            self.legacy[folded] = directive.bool_value()
+        elif folded == "requirecram":
+            self.require_cram = directive.bool_value()
+        else:
+            return False
+        self.touched = True
+        return True
+
+    def _host(self, directive: Directive) -> None:
+        """
+        C{Host}, accepting mbsync's deprecated C{imap:}/C{imaps:} URL forms.
+        """
+        host = directive.value()
+        for scheme in ("imaps:", "imap:"):
+            if host.casefold().startswith(scheme):
+                self.url_imaps = scheme == "imaps:"
+                host = host[len(scheme) :].removeprefix("//")
+                self.parser.notices.append(
+                    f"{directive.filename}:{directive.line}: Notice: URL notation is deprecated;"
+                    " use a plain host name and possibly 'SSLType IMAPS' instead"
+                )
+                break
+        self.values["host"] = host
+
+    def _number(self, directive: Directive, folded: str) -> None:
+        """
+        C{Port}, C{Timeout} and C{PipelineDepth}, with mbsync's range checks.
+        """
+        number = directive.int_value()
+        if folded == "port":
+            if not 0 <= number <= 0xFFFF:
+                raise directive.error("Invalid port number")
+            self.values["port"] = number
+        elif folded == "timeout":
+            self.values["timeout"] = number
+        else:
+            if number < 1:
+                raise directive.error("PipelineDepth must be at least 1")
+            self.values["pipeline_depth"] = number
+
+    def _certificate(self, directive: Directive, folded: str) -> None:
+        """
+        A certificate or key path: expanded, and readable as mbsync demands
+        at parse time.
+        """
+        path = self.parser.paths.expand(directive.value())
+        problem = self.parser.file_error(path)
+        if problem is not None:
+            raise directive.error(f"{directive.keyword} '{path}': {problem}")
+        if folded == "certificatefile":
+            self.certificates.append(path)
+        else:
+            key = "client_key" if folded == "clientkey" else "client_certificate"
+            self.values[key] = path
+
+    def _ssl_versions(self, directive: Directive) -> frozenset[TLSVersion]:
+        """
+        C{SSLVersions}; SSLv2 and SSLv3 are dropped with mbsync's warning.
+        """
+        versions: set[TLSVersion] = set()
+        for word in directive.at_least_one():
+            if word.casefold() not in _SSL_VERSIONS:
+                raise directive.error("Unrecognized SSL version")
+            version = _SSL_VERSIONS[word.casefold()]
+            if version is None or version is TLSVersion.SSLV3:
+                self.parser.warnings.append(f"Warning: SSLVersion {word} is no longer supported")
+            else:
+                versions.add(version)
+        return frozenset(versions)
+
+    def result(self, header: Directive) -> IMAPAccount:
+        """
+        Check the section as a whole and resolve defaults.
+        """
+        label = f"{self.what} '{self.name}'"
+        if "host" not in self.values and "tunnel" not in self.values:
+            raise header.error(f"{label} has neither Tunnel nor Host")
+        tunnel = "tunnel" in self.values
+        ssl_type = self.ssl_type or (
+            SSLType.IMAPS if self.url_imaps else SSLType.NONE if tunnel else SSLType.STARTTLS
+        )
+        versions = self.versions
+        if self.legacy:
+            if self.ssl_type is not None or self.versions is not None:
+                raise header.error(
+                    f"{label}: The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL"
+                    " options are mutually exclusive with SSLType and SSLVersions."
+                )
+            self.parser.notices.append(
+                f"Notice: {label}: UseSSL*, UseTLS*, UseIMAPS, and RequireSSL are deprecated."
+                " Use SSLType and SSLVersions instead."
+            )
+            if self.legacy.get("requiressl") is False:
+                self.parser.notices.append(f"Notice: {label}: 'RequireSSL no' is being ignored")
+            if self.legacy.get("useimaps"):
+                ssl_type = SSLType.IMAPS
+            elif not self.url_imaps:
+                ssl_type = SSLType.NONE if tunnel else SSLType.STARTTLS
+            wanted = dict.fromkeys(_LEGACY_VERSIONS, False) | {"usetlsv1": True} | self.legacy
+            versions = frozenset(
+                version
+                for key, version in _LEGACY_VERSIONS.items()
+                if wanted[key] and version not in (None, TLSVersion.SSLV3)
+            )
+        mechs = self.auth_mechs
+        if self.require_cram is not None:
+            if mechs is not None:
+                raise header.error(
+                    f"{label}: The deprecated RequireCRAM option is mutually exclusive with AuthMech."
+                )
+            self.parser.notices.append(
+                f"Notice: {label}: RequireCRAM is deprecated. Use AuthMech instead."
+            )
+            mechs = ("CRAM-MD5",) if self.require_cram else None
+        port = self.values.pop("port", 0) or (993 if ssl_type is SSLType.IMAPS else 143)
+        return IMAPAccount(
+            name=self.name,
+            port=port,  # type: ignore[arg-type]
+            ssl_type=ssl_type,
+            ssl_versions=DEFAULT_TLS_VERSIONS if versions is None else versions,
+            auth_mechs=mechs or ("*",),
+            certificate_files=tuple(self.certificates),
+            **self.values,  # type: ignore[arg-type]
+        )
+
+
+def _tls_versions(directive: Directive) -> frozenset[TLSVersion]:
+    """
+    isync 1.5 C{TLSVersions [+|-]1.x ...}: signed words adjust 1.5's default
+    (1.2 and 1.3); an unsigned first word starts from nothing.
+    """
+    args = directive.at_least_one()
+    signed = args[0][:1] in ("+", "-")
+    versions = {TLSVersion.TLSV1_2, TLSVersion.TLSV1_3} if signed else set()
+    for word in args:
+        sign = word[:1] if word[:1] in ("+", "-") else ""
+        version = _TLS_VERSIONS_15.get(word[len(sign) :])
+        if version is None:
+            raise directive.error(f"Unrecognized TLS version '{word}'")
+        if sign == "-":
+            versions.discard(version)
+        else:
+            versions.add(version)
+    return frozenset(versions)
+
+
+# --- the parser --------------------------------------------------------------
+
+
+@dataclass
+class _ChannelDraft:
+    """
+    A Channel section awaiting the final store objects.
+    """
+
+    name: str
+    header: Directive
+    far: tuple[str, str | None] | None = None
+    near: tuple[str, str | None] | None = None
+    patterns: list[str] = field(default_factory=list)
+    options: _ChannelOptions = field(default_factory=_ChannelOptions)
+    max_size: int | None = None
+
+
+class _Parser:
+    """
+    Walks the directives once, building each section as it ends.
+    """
+
+    def __init__(self, filename: str, paths: _Paths, file_error: FileError) -> None:
+        self.filename = filename
+        self.paths = paths
+        self.file_error = file_error
+        self.notices: list[str] = []
+        self.warnings: list[str] = []
+        self.globals = GlobalOptions(sync_state=SyncState(SyncStateKind.GLOBAL, ""))
+        self.global_channel = _ChannelOptions()
+        self.accounts: dict[str, IMAPAccount] = {}
+        self.stores: dict[str, Store] = {}
+        self.channels: list[_ChannelDraft] = []
+        self.groups: list[Group] = []
+        self.in_sections = False
+        self.legacy_noticed = False
+
+    def legacy(self) -> None:
+        """
+        Note one Master/Slave spelling; mbsync says so once per file.
+        """
+        if not self.legacy_noticed:
+            self.legacy_noticed = True
+            self.notices.append(MASTER_SLAVE_NOTICE)
+
+    def run(self, text: str) -> Config:
+        """
+        Parse the whole text.
+        """
+        self.globals = replace(
+            self.globals,
+            sync_state=SyncState(SyncStateKind.GLOBAL, self.paths.expand("~/.mbsync/")),
+        )
+        stream = directives(text, self.filename)
+        for directive in stream:
+            if not directive.words:
+                continue
+            if directive.is_keyword(*_SECTIONS):
+                if not self.in_sections:
+                    self.in_sections = True
+                    self._finish_globals()
+                self._section(directive, _section_body(stream))
+            elif self._global(directive):
+                continue
+            else:
+                raise directive.error(
+                    f"'{directive.keyword}' is not a recognized section-starting or global keyword"
+                )
+        if not self.in_sections:
+            self._finish_globals()
+        return self._finish()
+
+    def _global(self, directive: Directive) -> bool:
+        """
+        Handle a global option; C{False} if the keyword is none.
+        """
+        if directive.is_keyword("FSync"):
+            value: object = ("fsync", directive.bool_value())
+        elif directive.is_keyword("FieldDelimiter"):
+            value = ("field_delimiter", _delimiter(directive, "Field"))
+        elif directive.is_keyword("BufferLimit"):
+            limit = directive.size_value()
+            if limit == 0:
+                raise directive.error("BufferLimit cannot be zero")
+            value = ("buffer_limit", limit)
+        elif self._channel_option(directive, self.global_channel, is_global=True):
+            value = None
+        else:
+            return False
+        if self.in_sections:
+            raise directive.error("global options may not follow sections")
+        if isinstance(value, tuple):
+            self.globals = replace(self.globals, **{value[0]: value[1]})
+        return True
+
+    def _finish_globals(self) -> None:
+        """
+        Merge the global Sync/Create/... words (mbsync does it when the
+        first section starts).
+        """
+        options = self.global_channel
+        self.globals = replace(
+            self.globals,
+            sync=options.sync(),
+            create=options.sides(ChannelSetting.CREATE),
+            remove=options.sides(ChannelSetting.REMOVE),
+            expunge=options.sides(ChannelSetting.EXPUNGE),
+            expunge_solo=options.sides(ChannelSetting.EXPUNGE_SOLO),
+            sync_state=options.sync_state or self.globals.sync_state,
+            copy_arrival_date=options.copy_arrival_date,
+            max_messages=options.max_messages,
+            expire_unread=options.expire_unread,
+            expire_side=options.expire_side,
+        )
+
+    def _channel_option(
+        self, directive: Directive, options: _ChannelOptions, *, is_global: bool
+    ) -> bool:
+        """
+        Handle an option valid globally and per channel; C{False} if the
+        keyword is none.
+        """
+        folded = directive.keyword.casefold()
+        setting: ChannelSetting
+        if folded == "sync":
+            setting = ChannelSetting.SYNC
+            options.add_words(setting, directive)
+        elif folded in _BOX_OPS:
+            setting = _BOX_OPS[folded]
+            options.add_words(setting, directive)
+            if any(word.casefold() in ("master", "slave") for word in directive.args):
+                self.legacy()
+        elif folded == "syncstate":
+            setting = ChannelSetting.SYNC_STATE
+            value = directive.value()
+            kind = SyncStateKind.GLOBAL if is_global else SyncStateKind.PREFIX
+            options.sync_state = (
+                SyncState(SyncStateKind.IN_BOX)
+                if value == "*"
+                else SyncState(kind, self.paths.expand(value))
+            )
+        elif folded == "copyarrivaldate":
+            setting = ChannelSetting.COPY_ARRIVAL_DATE
+            options.copy_arrival_date = directive.bool_value()
+        elif folded == "maxmessages":
+            setting = ChannelSetting.MAX_MESSAGES
+            options.max_messages = directive.int_value()
+        elif folded == "expireunread":
+            setting = ChannelSetting.EXPIRE_UNREAD
+            options.expire_unread = directive.bool_value()
+        elif folded == "expireside":
+            setting = ChannelSetting.EXPIRE_SIDE
+            try:
+                options.expire_side = parse_side("ExpireSide", directive.value())
+            except ValueError as error:
+                raise directive.error(str(error)) from None
+        else:
+            return False
+        options.explicit.add(setting)
+        return True
+
+    def _section(self, header: Directive, body: list[Directive]) -> None:
+        """
+        Dispatch one section.
+        """
+        if header.is_keyword("Group"):
+            self.groups.append(_group(header, body))
+            return
+        name = header.value()
+        if header.is_keyword("IMAPAccount"):
+            account = self._account(header, name, body, "IMAP account")
+            self.accounts.setdefault(name, account)
+        elif header.is_keyword("IMAPStore"):
+            self.stores.setdefault(name, self._imap_store(header, name, body))
+        elif header.is_keyword("MaildirStore"):
+            self.stores.setdefault(name, self._maildir_store(header, name, body))
+        else:
+            self.channels.append(self._channel(header, name, body))
+
+    def _account(
+        self, header: Directive, name: str, body: list[Directive], what: str
+    ) -> IMAPAccount:
+        """
+        Parse an IMAPAccount section.
+        """
+        draft = _AccountDraft(name, what, self)
+        for directive in body:
+            if not draft.feed(directive):
+                raise _unknown(directive, header)
+        return draft.result(header)
+
+    def _imap_store(self, header: Directive, name: str, body: list[Directive]) -> IMAPStore:
+        """
+        Parse an IMAPStore section, with C{Account} or inline account options.
+        """
+        draft = _AccountDraft(name, "IMAP store", self)
+        values: dict[str, object] = {}
+        account: IMAPAccount | None = None
+        for directive in body:
+            if directive.is_keyword("Account"):
+                wanted = directive.value()
+                account = self.accounts.get(wanted)
+                if account is None:
+                    raise directive.error(f"unknown IMAP account '{wanted}'")
+            elif directive.is_keyword("Path"):
+                values["path"] = directive.value()
+            elif directive.is_keyword("UseNamespace"):
+                values["use_namespace"] = directive.bool_value()
+            elif directive.is_keyword("SubscribedOnly"):
+                values["subscribed_only"] = directive.bool_value()
+            elif directive.is_keyword("PathDelimiter"):
+                delimiter = directive.value()
+                if len(delimiter) != 1:
+                    raise directive.error("Path delimiter must be exactly one character long")
+                values["path_delimiter"] = delimiter
+            elif not _store_option(directive, values) and not draft.feed(directive):
+                raise _unknown(directive, header)
+        if account is not None and draft.touched:
+            raise header.error(f"IMAP store '{name}' has both Account and account-specific options")
+        if account is None:
+            account = draft.result(header)
+        return IMAPStore(name=name, account=account, **values)  # type: ignore[arg-type]
+
+    def _maildir_store(self, header: Directive, name: str, body: list[Directive]) -> MaildirStore:
+        """
+        Parse a MaildirStore section.
+        """
+        values: dict[str, object] = {
+            "inbox": self.paths.expand("~/Maildir"),
+            "info_delimiter": self.globals.field_delimiter,
+        }
+        for directive in body:
+            if directive.is_keyword("Path"):
+                values["path"] = self.paths.expand(directive.value())
+            elif directive.is_keyword("Inbox"):
+                values["inbox"] = self.paths.expand(directive.value())
+            elif directive.is_keyword("AltMap"):
+                values["alt_map"] = directive.bool_value()
+            elif directive.is_keyword("InfoDelimiter"):
+                values["info_delimiter"] = _delimiter(directive, "Info")
+            elif directive.is_keyword("SubFolders"):
+                values["subfolders"] = _subfolders(directive)
+            elif not _store_option(directive, values):
+                raise _unknown(directive, header)
+        if values.get("subfolders") is SubFolders.MAILDIRPP and values.get("path") is not None:
+            raise header.error(
+                f"Maildir store '{name}': Setting Path is incompatible with 'SubFolders Maildir++'"
+            )
+        return MaildirStore(name=name, **values)  # type: ignore[arg-type]
+
+    def _channel(self, header: Directive, name: str, body: list[Directive]) -> _ChannelDraft:
+        """
+        Parse a Channel section (stores are resolved later, see L{_finish}).
+        """
+        draft = _ChannelDraft(name, header)
+        for directive in body:
+            folded = directive.keyword.casefold()
+            if folded in ("far", "near", "master", "slave"):
+                if folded in ("master", "slave"):
+                    self.legacy()
+                spec = self._box_spec(directive)
+                if folded in ("far", "master"):
+                    draft.far = spec
+                else:
+                    draft.near = spec
+            elif folded in ("pattern", "patterns"):
+                draft.patterns.extend(directive.at_least_one())
+            elif folded == "maxsize":
+                draft.max_size = directive.size_value()
+            elif not self._channel_option(directive, draft.options, is_global=False):
+                raise _unknown(directive, header)
+        for side, given in ((Side.FAR, draft.far), (Side.NEAR, draft.near)):
+            if given is None:
+                raise header.error(f"channel '{name}' refers to no {side.label} side store")
+        return draft
+
+    def _box_spec(self, directive: Directive) -> tuple[str, str | None]:
+        """
+        Parse C{:store:box}; the store must already be defined.
+        """
+        spec = directive.value()
+        store, colon, box = spec[1:].partition(":")
+        if not spec.startswith(":") or not colon:
+            raise directive.error("malformed mailbox spec")
+        if store not in self.stores:
+            raise directive.error(f"unknown store '{store}'")
+        return store, box or None
+
+    def _finish(self) -> Config:
+        """
+        Apply channel C{MaxSize} to stores and resolve channel options.
+        """
+        stores = dict(self.stores)
+        for draft in self.channels:
+            if draft.max_size is not None:
+                for spec in (draft.far, draft.near):
+                    assert spec is not None
+                    stores[spec[0]] = replace(stores[spec[0]], max_size=draft.max_size)
+        channels = tuple(self._resolve(draft, stores) for draft in self.channels)
+        return Config(
+            filename=self.filename,
+            global_options=self.globals,
+            accounts=tuple(self.accounts.values()),
+            stores=tuple(stores.values()),
+            channels=channels,
+            groups=tuple(self.groups),
+            notices=tuple(self.notices),
+            warnings=tuple(self.warnings),
+        )
+
+    def _resolve(self, draft: _ChannelDraft, stores: Mapping[str, Store]) -> Channel:
+        """
+        Fold global options and defaults into one channel.
+        """
+        own, glob = draft.options, self.globals
+
+        def pick_sides(
+            setting: ChannelSetting, global_value: frozenset[Side] | None
+        ) -> frozenset[Side]:
+            return _first(own.sides(setting), global_value, NO_SIDES)
+
+        assert draft.far is not None and draft.near is not None
+        return Channel(
+            name=draft.name,
+            far=_spec(draft.far),
+            near=_spec(draft.near),
+            far_store=stores[draft.far[0]],
+            near_store=stores[draft.near[0]],
+            patterns=tuple(draft.patterns),
+            sync=_first(own.sync(), glob.sync, SYNC_ALL),
+            create=pick_sides(ChannelSetting.CREATE, glob.create),
+            remove=pick_sides(ChannelSetting.REMOVE, glob.remove),
+            expunge=pick_sides(ChannelSetting.EXPUNGE, glob.expunge),
+            expunge_solo=pick_sides(ChannelSetting.EXPUNGE_SOLO, glob.expunge_solo),
+            sync_state=own.sync_state or glob.sync_state,
+            copy_arrival_date=_first(own.copy_arrival_date, glob.copy_arrival_date, False),
+            max_messages=_first(own.max_messages, glob.max_messages, 0),
+            expire_unread=_first(own.expire_unread, glob.expire_unread, None),
+            expire_side=_first(own.expire_side, glob.expire_side, Side.NEAR),
+            max_size=draft.max_size,
+            explicit=frozenset(own.explicit | self.global_channel.explicit),
+        )
+
+
+# --- small pieces ------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def _first(own: _T | None, glob: _T | None, default: _T) -> _T:
+    """
+    Channel value, else global value, else the built-in default.
+    """
+    if own is not None:
+        return own
+    return glob if glob is not None else default
+
+
+def _spec(spec: tuple[str, str | None]) -> BoxSpec:
+    """
+    A draft C{(store, box)} pair as a L{BoxSpec}.
+    """
+    return BoxSpec(store=spec[0], box=spec[1])
+
+
+def _section_body(stream: Iterator[Directive]) -> list[Directive]:
+    """
+    Take the lines of a section, up to a blank line or the end of the file.
+    """
+    body: list[Directive] = []
+    for directive in stream:
+        if not directive.words:
+            break
+        body.append(directive)
+    return body
+
+
+def _unknown(directive: Directive, header: Directive) -> ConfigError:
+    """
+    mbsync's error for a keyword a section does not know.
+    """
+    section = next(name for name in _SECTIONS if header.is_keyword(name))
+    return directive.error(f"keyword '{directive.keyword}' is not recognized in {section} sections")
+
+
+def _delimiter(directive: Directive, what: str) -> str:
+    """
+    C{FieldDelimiter} / C{InfoDelimiter}: one punctuation character.
+    """
+    value = directive.value()
+    if len(value) != 1:
+        raise directive.error(f"{what} delimiter must be exactly one character long")
+    if not (value.isascii() and value.isprintable() and not value.isalnum() and value != " "):
+        raise directive.error(f"{what} delimiter must be a punctuation character")
+    return value
+
+
+def _subfolders(directive: Directive) -> SubFolders:
+    """
+    C{SubFolders Verbatim|Maildir++|Legacy}, ignoring case.
+    """
+    word = directive.value().casefold()
+    for style in SubFolders:
+        if style.value.casefold() == word:
+            return style
+    raise directive.error("Unrecognized SubFolders style")
+
+
+def _store_option(directive: Directive, values: dict[str, object]) -> bool:
+    """
+    Handle an option valid in every store; C{False} if the keyword is none.
+    """
+    folded = directive.keyword.casefold()
+    if folded in ("trash", "mapinbox"):
+        values["map_inbox" if folded == "mapinbox" else "trash"] = directive.value()
+    elif folded in ("trashnewonly", "trashremotenew"):
+        key = "trash_new_only" if folded == "trashnewonly" else "trash_remote_new"
+        values[key] = directive.bool_value()
+    elif folded == "maxsize":
+        values["max_size"] = directive.size_value()
+    elif folded == "flatten":
+        delimiter = directive.value()
+        if "/" in delimiter:
+            raise directive.error(
+                "flattened hierarchy delimiter cannot contain the canonical delimiter '/'"
+            )
+        values["flatten"] = delimiter
+    else:
+        return False
+    return True
+
+
+def _member(word: str) -> GroupMember:
+    """
+    C{chan} or C{chan:box1,box2} (an empty box name means INBOX).
+    """
+    channel, colon, boxes = word.partition(":")
+    return GroupMember(channel, tuple(boxes.split(",")) if colon else None)
+
+
+def _group(header: Directive, body: list[Directive]) -> Group:
+    """
+    Parse a Group section: members on the header line and C{Channel[s]} lines.
+    """
+    name, *members = header.at_least_one()
+    for directive in body:
+        if not directive.is_keyword("Channel", "Channels"):
+            raise _unknown(directive, header)
+        members.extend(directive.at_least_one())
+    return Group(name, tuple(_member(word) for word in members))
+
+
+# --- public API --------------------------------------------------------------
+
+
+def parse_config(
+    text: str,
+    filename: str,
+    *,
+    home: str,
+    user_home: UserHome = _no_users,
+    file_error: FileError = _always_readable,
+) -> Config:
+    """
+    Parse the text of an mbsyncrc.
+
+    @param text: the whole file.
+    @param filename: the name used in errors and L{Config.filename}.
+    @param home: the directory C{~} stands for.
+    @param user_home: the lookup for C{~user}; by default nobody is known
+        and such paths stay unexpanded.
+    @param file_error: why a certificate/key file cannot be read, or
+        C{None}; by default every file is fine.
+    @return: the configuration.
+    @raise ConfigError: at the first error.
+    """
+    return _Parser(filename, _Paths(home, user_home), file_error).run(text)
+
+
+def default_config_path(
+    home: str, environ: Mapping[str, str], exists: Callable[[str], bool]
+) -> str:
+    """
+    The configuration file used without C{-c}: isync 1.5's
+    C{$XDG_CONFIG_HOME/isyncrc} (default C{~/.config/isyncrc}) if it exists,
+    else mbsync 1.4's C{~/.mbsyncrc}.
+
+    @param home: the home directory.
+    @param environ: the environment.
+    @param exists: whether a path exists.
+    @return: the path to read.
+    """
+    config_home = environ.get("XDG_CONFIG_HOME") or home.rstrip("/") + "/.config"
+    xdg = config_home.rstrip("/") + "/isyncrc"
+    return xdg if exists(xdg) else home.rstrip("/") + "/.mbsyncrc"
+
+
+def _readable(path: str) -> str | None:
+    """
+    Why C{path} cannot be opened for reading, as C{strerror} text.
+    """
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as error:
+        return error.strerror or str(error)
+
+
+def _user_home(user: str) -> str | None:
+    """
+    C{~user} from the password database.
+    """
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return None
+
+
+def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """
+    Read and parse a configuration file.
+
+    @param path: the file (C{-c}); C{None} for L{default_config_path}.
+    @param environ: the environment (default C{os.environ}); C{HOME} gives C{~}.
+    @return: the configuration.
+    @raise ConfigError: when the file cannot be read or is invalid.
+    """
+    env = os.environ if environ is None else environ
+    home = env.get("HOME") or os.path.expanduser("~")
+    if path is None:
+        path = default_config_path(home, env, os.path.exists)
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise ConfigError(path, None, f"Cannot read config file: {error.strerror}") from error
+    text = data.decode("utf-8", "surrogateescape")
+    return parse_config(text, path, home=home, user_home=_user_home, file_error=_readable)

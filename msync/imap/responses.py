@@ -1,0 +1,340 @@
+# -*- test-case-name: tests.imap.test_responses -*-
+"""
+The incremental, sans-IO IMAP4rev1 response parser.
+
+Feed server bytes with L{ResponseParser.receive_data}; call
+L{ResponseParser.next_event} until it returns L{NEED_DATA}. Each event is one
+complete response (L{TaggedResponse}, L{FetchResponse}, ...; the typed values
+live in L{msync.imap.values} and are re-exported here) or, for a large FETCH
+body the caller chose to stream, a L{LiteralChunk}.
+
+Invariants:
+  - Pure: stdlib only, no I/O. "Need more data" is the L{NEED_DATA}
+    sentinel, never an exception.
+  - Framing works line by line; literals are counted, never scanned: after a
+    line ending in C{{n}} the next C{n} bytes are taken by length. Unparsed
+    input is bounded by C{max_line_length} (the text of one response) and
+    C{max_literal_size} (each literal), and each byte is examined O(1) times.
+  - Status responses (C{OK}/C{NO}/C{BAD}/C{PREAUTH}/C{BYE}) and continuation
+    requests are one line: a trailing C{{n}} there is text, not a literal.
+  - Malformed input, or input over a limit, raises L{RemoteProtocolError}
+    quoting the offending bytes; no other exception escapes. After that
+    error the parser is dead and raises the same error again.
+  - Events are identical however the input is split across
+    C{receive_data} calls, except that L{LiteralChunk} boundaries follow
+    the input's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Final, Literal
+
+from msync.errors import RemoteProtocolError
+from msync.imap.grammar import Reader, quote_bytes, response_text
+from msync.imap.untagged import parse_untagged
+from msync.imap.values import (
+    NEED_DATA,
+    STAR,
+    AppendUIDCode,
+    Capability,
+    CapabilityCode,
+    ContinuationRequest,
+    CopyUIDCode,
+    EnabledResponse,
+    ESearchResponse,
+    Event,
+    ExistsResponse,
+    ExpungeResponse,
+    FetchItems,
+    FetchResponse,
+    FlagsResponse,
+    HighestModSeqCode,
+    IDResponse,
+    ListResponse,
+    LiteralChunk,
+    ModifiedCode,
+    Namespace,
+    NamespaceResponse,
+    NeedData,
+    OtherCode,
+    PermanentFlagsCode,
+    PlainCode,
+    RecentResponse,
+    Response,
+    ResponseCode,
+    SearchResponse,
+    SeqNumber,
+    SequenceSet,
+    Star,
+    Status,
+    StatusResponse,
+    StreamDecision,
+    TaggedResponse,
+    UIDNextCode,
+    UIDValidityCode,
+    UnknownResponse,
+    UnseenCode,
+    UntaggedStatus,
+    Value,
+    VanishedResponse,
+)
+
+__all__ = [
+    "NEED_DATA",
+    "STAR",
+    "AppendUIDCode",
+    "Capability",
+    "CapabilityCode",
+    "ContinuationRequest",
+    "CopyUIDCode",
+    "ESearchResponse",
+    "EnabledResponse",
+    "Event",
+    "ExistsResponse",
+    "ExpungeResponse",
+    "FetchItems",
+    "FetchResponse",
+    "FlagsResponse",
+    "HighestModSeqCode",
+    "IDResponse",
+    "ListResponse",
+    "LiteralChunk",
+    "ModifiedCode",
+    "Namespace",
+    "NamespaceResponse",
+    "NeedData",
+    "OtherCode",
+    "PermanentFlagsCode",
+    "PlainCode",
+    "RecentResponse",
+    "Response",
+    "ResponseCode",
+    "ResponseParser",
+    "SearchResponse",
+    "SeqNumber",
+    "SequenceSet",
+    "Star",
+    "Status",
+    "StatusResponse",
+    "StreamDecision",
+    "TaggedResponse",
+    "UIDNextCode",
+    "UIDValidityCode",
+    "UnknownResponse",
+    "UnseenCode",
+    "UntaggedStatus",
+    "Value",
+    "VanishedResponse",
+    "parse_response",
+]
+
+
+_TAGGED_STATUSES: Final = frozenset({b"OK", b"NO", b"BAD"})
+
+
+def parse_response(data: bytes, literals: Sequence[bytes | None] = ()) -> Response:
+    """
+    Parse the text of one complete response.
+
+    @param data: the response's lines joined by CRLF, without the final
+        CRLF; every line but the last ends with a literal marker.
+    @param literals: the literal bodies in order (C{None} if streamed).
+    @return: the typed response.
+    @raise RemoteProtocolError: if the response is malformed.
+    """
+    head = data[:1]
+    if head == b"+":
+        # RFC 3501 §7.5; the payload is kept raw (base64 for SASL).
+        return ContinuationRequest(data[2:] if data.startswith(b"+ ") else data[1:])
+    reader = Reader(data, literals)
+    response: Response
+    if head == b"*":
+        reader.expect(b"* ")
+        response = parse_untagged(reader, literals)
+    else:
+        tag = reader.tag()
+        reader.space()
+        start = reader.pos
+        word = reader.keyword()
+        if word not in _TAGGED_STATUSES:
+            reader.pos = start
+            reader.fail("OK, NO or BAD")
+        status = Status(word)
+        code, text = response_text(reader)
+        response = TaggedResponse(tag, status, code, text)
+    reader.expect_end()
+    return response
+
+
+# A line that cannot be followed by a literal: "+ ..." and status responses
+# (RFC 3501 §9 resp-cond-*, continue-req hold no literals).
+_ONE_LINE = re.compile(rb"\+|[^ ]* (?:OK|NO|BAD|BYE|PREAUTH)(?: |\Z)", re.IGNORECASE)
+_LITERAL_TAIL = re.compile(rb"~?\{([0-9]{1,20})\}\Z")
+_FETCH_HEAD = re.compile(rb"\* ([0-9]{1,10}) FETCH ", re.IGNORECASE)
+_STREAM_ITEM = re.compile(
+    rb"(?<=[ (])(?:BODY(\[[^\]\r\n]*\])(?:<[0-9]{1,10}>)?|(RFC822(?:\.TEXT)?)) \{[0-9]{1,20}\}\Z",
+    re.IGNORECASE,
+)
+
+DEFAULT_MAX_LINE_LENGTH: Final = 8 * 1024 * 1024
+DEFAULT_MAX_LITERAL_SIZE: Final = 512 * 1024 * 1024
+
+
+class ResponseParser:
+    """
+    Turns a stream of server bytes into response events.
+
+    The framing is a two-state machine: reading a line (up to CRLF) or
+    reading a literal (by count). L{_step} is the current state's method.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+        max_literal_size: int = DEFAULT_MAX_LITERAL_SIZE,
+        stream_literal: StreamDecision | None = None,
+    ) -> None:
+        """
+        @param max_line_length: the most bytes of text (lines without their
+            literals, CRLFs included) one response may have.
+        @param max_literal_size: the largest literal accepted.
+        @param stream_literal: if given, asked C{(seq, section, size)} for
+            every non-empty FETCH body literal; when it returns C{True}, the
+            literal is delivered as L{LiteralChunk} events instead of being
+            buffered, and its section is listed in L{FetchItems.streamed}.
+        """
+        self._max_line = max_line_length
+        self._max_literal = max_literal_size
+        self._stream_literal = stream_literal
+        self._buffer = bytearray()
+        self._scan = 0
+        self._lines: list[bytes] = []
+        self._text_size = 0
+        self._literals: list[bytes | None] = []
+        self._chunks: list[bytes] = []
+        self._remaining = 0
+        self._stream: tuple[int, bytes] | None = None
+        self._error: RemoteProtocolError | None = None
+        self._step: Callable[[], Event | NeedData | None] = self._read_line
+
+    def receive_data(self, data: bytes) -> None:
+        """
+        Add bytes received from the server.
+
+        @param data: any number of bytes, split anywhere.
+        """
+        if self._error is not None:
+            return
+        if self._remaining and self._stream is None and not self._buffer:
+            # Literal bytes go straight to the literal, skipping the buffer.
+            take = min(self._remaining, len(data))
+            self._chunks.append(data[:take])
+            self._remaining -= take
+            data = data[take:]
+        self._buffer += data
+
+    def next_event(self) -> Event | Literal[NeedData.NEED_DATA]:
+        """
+        Return the next complete event, or L{NEED_DATA}.
+
+        @raise RemoteProtocolError: if the server's data is malformed or over
+            a limit; every later call raises it again.
+        """
+        if self._error is not None:
+            raise self._error
+        try:
+            while True:
+                event = self._step()
+                if event is not None:
+                    return event
+        except RemoteProtocolError as error:
+            self._error = error
+            self._buffer.clear()
+            raise
+
+    def _too_long(self, text: bytes) -> RemoteProtocolError:
+        return RemoteProtocolError(
+            f"IMAP response longer than {self._max_line} bytes: {quote_bytes(text)}"
+        )
+
+    def _read_line(self) -> Event | NeedData | None:
+        buffer = self._buffer
+        end = buffer.find(b"\r\n", self._scan)
+        if end < 0:
+            if self._text_size + len(buffer) > self._max_line:
+                raise self._too_long(bytes(buffer[:80]))
+            self._scan = max(0, len(buffer) - 1)
+            return NEED_DATA
+        line = bytes(buffer[:end])
+        del buffer[: end + 2]
+        self._scan = 0
+        self._text_size += end + 2
+        if self._text_size > self._max_line:
+            raise self._too_long(line)
+        lines = self._lines
+        lines.append(line)
+        if line.endswith(b"}") and (len(lines) > 1 or _ONE_LINE.match(line) is None):
+            match = _LITERAL_TAIL.search(line, max(0, end - 24))
+            if match is not None:
+                self._begin_literal(int(match.group(1)), line)
+                return None
+        self._lines = []
+        self._text_size = 0
+        literals, self._literals = self._literals, []
+        return parse_response(line if len(lines) == 1 else b"\r\n".join(lines), literals)
+
+    def _begin_literal(self, size: int, line: bytes) -> None:
+        if size > self._max_literal:
+            raise RemoteProtocolError(
+                f"IMAP literal of {size} bytes exceeds the limit of "
+                f"{self._max_literal} bytes: {quote_bytes(line)}"
+            )
+        self._remaining = size
+        self._stream = None
+        if size and self._stream_literal is not None:
+            self._stream = self._stream_target(size, line)
+        self._step = self._read_literal
+
+    def _stream_target(self, size: int, line: bytes) -> tuple[int, bytes] | None:
+        head = _FETCH_HEAD.match(self._lines[0])
+        item = _STREAM_ITEM.search(line) if head is not None else None
+        if head is None or item is None or self._stream_literal is None:
+            return None
+        seq = int(head.group(1))
+        if item.group(1) is not None:
+            section = Reader(item.group(1)).section()
+        else:
+            section = b"" if item.group(2).upper() == b"RFC822" else b"TEXT"
+        if seq and self._stream_literal(seq, section, size):
+            return seq, section
+        return None
+
+    def _read_literal(self) -> Event | NeedData | None:
+        buffer = self._buffer
+        take = min(self._remaining, len(buffer))
+        if take == 0 and self._remaining:
+            return NEED_DATA
+        if take == len(buffer):
+            chunk = bytes(buffer)
+            buffer.clear()
+        else:
+            chunk = bytes(buffer[:take])
+            del buffer[:take]
+        self._remaining -= take
+        done = self._remaining == 0
+        if self._stream is not None:
+            seq, section = self._stream
+            if done:
+                self._literals.append(None)
+                self._step = self._read_line
+            return LiteralChunk(seq, section, chunk, done)
+        if chunk:
+            self._chunks.append(chunk)
+        if done:
+            self._literals.append(b"".join(self._chunks))
+            self._chunks = []
+            self._step = self._read_line
+        return None

@@ -1,0 +1,528 @@
+# -*- test-case-name: tests.imap.test_responses -*-
+"""
+The typed values of IMAP responses and response codes, produced by
+L{msync.imap.responses}.
+
+Import them from L{msync.imap.responses}, which re-exports every name here.
+
+Invariants:
+  - Every value is a frozen, slotted dataclass; IMAP data stays C{bytes}
+    and mailbox names stay C{bytes} (convert with L{msync.imap.utf7}).
+  - Values with C{dict} fields compare by value but are not hashable.
+  - Nothing here parses; nothing here does I/O; this module imports
+    nothing from msync.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Final, TypeAlias
+
+
+class Star(enum.Enum):
+    """
+    The C{*} of a sequence set: the largest number in use (RFC 3501 §9
+    C{seq-number}).
+    """
+
+    STAR = "*"
+
+    def __repr__(self) -> str:
+        return "STAR"
+
+
+STAR: Final = Star.STAR
+
+SeqNumber: TypeAlias = int | Star
+"""One end of a sequence-set range: a number or L{STAR}."""
+
+SequenceSet: TypeAlias = tuple[tuple[SeqNumber, SeqNumber], ...]
+"""
+A sequence set as C{(low, high)} ranges in server order. A single number
+C{n} is C{(n, n)}; numeric ranges are ordered (C{4:2} is C{(2, 4)}); a range
+with C{*} keeps the number first (C{*:4} is C{(4, STAR)}); C{*} alone is
+C{(STAR, STAR)}.
+"""
+
+Value: TypeAlias = "bytes | int | None | tuple[Value, ...]"
+"""
+A generic IMAP value: an atom or string (C{bytes}), a number (C{int}),
+C{NIL} (C{None}) or a parenthesized list (C{tuple}).
+"""
+
+# Response codes (RFC 3501 §7.1, RFC 4315, RFC 5530, RFC 7162).
+
+
+@dataclass(frozen=True, slots=True)
+class PlainCode:
+    """
+    A response code without arguments, e.g. C{ALERT}, C{TRYCREATE},
+    C{READ-WRITE}, C{NOMODSEQ}, C{CLOSED}.
+
+    @ivar name: the upper-cased code name.
+    """
+
+    name: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OtherCode:
+    """
+    A response code msync does not interpret, kept verbatim.
+
+    @ivar name: the upper-cased code name.
+    @ivar text: the raw bytes after the name and its SP, or C{None}.
+    """
+
+    name: bytes
+    text: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UIDValidityCode:
+    """
+    C{[UIDVALIDITY n]} (RFC 3501 §7.1).
+    """
+
+    name: ClassVar[bytes] = b"UIDVALIDITY"
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class UIDNextCode:
+    """
+    C{[UIDNEXT n]} (RFC 3501 §7.1).
+    """
+
+    name: ClassVar[bytes] = b"UIDNEXT"
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnseenCode:
+    """
+    C{[UNSEEN n]}: the first unseen message's sequence number.
+    """
+
+    name: ClassVar[bytes] = b"UNSEEN"
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class HighestModSeqCode:
+    """
+    C{[HIGHESTMODSEQ n]} (RFC 7162 §3.1.2.1).
+    """
+
+    name: ClassVar[bytes] = b"HIGHESTMODSEQ"
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class PermanentFlagsCode:
+    """
+    C{[PERMANENTFLAGS (...)]}; C{\\*} means new keywords may be created.
+    """
+
+    name: ClassVar[bytes] = b"PERMANENTFLAGS"
+    flags: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityCode:
+    """
+    C{[CAPABILITY ...]}, names upper-cased (capabilities are case-insensitive).
+    """
+
+    name: ClassVar[bytes] = b"CAPABILITY"
+    names: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendUIDCode:
+    """
+    C{[APPENDUID uidvalidity uid-set]} (RFC 4315 §3).
+    """
+
+    name: ClassVar[bytes] = b"APPENDUID"
+    uid_validity: int
+    uids: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class CopyUIDCode:
+    """
+    C{[COPYUID uidvalidity source-set destination-set]} (RFC 4315 §3).
+    """
+
+    name: ClassVar[bytes] = b"COPYUID"
+    uid_validity: int
+    source: SequenceSet
+    destination: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class ModifiedCode:
+    """
+    C{[MODIFIED set]}: messages a conditional STORE left alone (RFC 7162).
+    """
+
+    name: ClassVar[bytes] = b"MODIFIED"
+    numbers: SequenceSet
+
+
+ResponseCode: TypeAlias = (
+    PlainCode
+    | OtherCode
+    | UIDValidityCode
+    | UIDNextCode
+    | UnseenCode
+    | HighestModSeqCode
+    | PermanentFlagsCode
+    | CapabilityCode
+    | AppendUIDCode
+    | CopyUIDCode
+    | ModifiedCode
+)
+"""Every response code value; each has a C{name}."""
+
+
+class NeedData(enum.Enum):
+    """
+    The type of L{NEED_DATA}.
+    """
+
+    NEED_DATA = "NEED_DATA"
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+"""Returned by L{ResponseParser.next_event} until a whole event has arrived."""
+
+
+class Status(enum.Enum):
+    """
+    The status word of a status response (RFC 3501 §7.1).
+    """
+
+    OK = b"OK"
+    NO = b"NO"
+    BAD = b"BAD"
+    PREAUTH = b"PREAUTH"
+    BYE = b"BYE"
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedResponse:
+    """
+    C{tag OK|NO|BAD [code] text}: completion of the command with C{tag}.
+
+    @ivar status: L{Status.OK}, L{Status.NO} or L{Status.BAD}.
+    @ivar text: the human-readable text, raw bytes.
+    """
+
+    tag: bytes
+    status: Status
+    code: ResponseCode | None
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UntaggedStatus:
+    """
+    C{* OK|NO|BAD|PREAUTH|BYE [code] text}, including the greeting.
+    """
+
+    status: Status
+    code: ResponseCode | None
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuationRequest:
+    """
+    C{+ data}: the server awaits a literal or the next SASL step.
+
+    @ivar data: everything after C{"+ "}, raw (base64 for SASL, not decoded).
+    """
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """
+    C{* CAPABILITY ...}; names upper-cased (they are case-insensitive).
+    """
+
+    names: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FlagsResponse:
+    """
+    C{* FLAGS (...)}: the flags defined in the selected mailbox.
+    """
+
+    flags: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExistsResponse:
+    """
+    C{* n EXISTS}.
+    """
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecentResponse:
+    """
+    C{* n RECENT}.
+    """
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpungeResponse:
+    """
+    C{* n EXPUNGE}: message sequence number C{seq} is gone.
+    """
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchItems:
+    """
+    The data items of one FETCH response; absent items are C{None}/empty.
+
+    @ivar flags: flags in server order, or C{None} if FLAGS was not sent.
+    @ivar internal_date: INTERNALDATE as an aware datetime;
+        C{internal_date_raw} keeps the server's text.
+    @ivar sections: body section data by canonical section spec (see
+        L{Reader.section}): C{BODY[]} is C{b""},
+        C{BODY[HEADER.FIELDS (X-TUID)]} is C{b"HEADER.FIELDS (X-TUID)"}.
+        C{RFC822}, C{RFC822.HEADER} and C{RFC822.TEXT} are stored as C{b""},
+        C{b"HEADER"} and C{b"TEXT"}. C{NIL} data is C{None}.
+    @ivar origins: the C{<origin>} octet offset of partial sections.
+    @ivar binary: C{BINARY[section]} data (RFC 3516), keyed like C{sections}.
+    @ivar streamed: sections delivered as L{LiteralChunk} events instead.
+    @ivar other: items msync does not interpret (BODYSTRUCTURE, ENVELOPE,
+        X-GM-LABELS, ...) as generic values, by upper-cased name.
+    """
+
+    uid: int | None = None
+    flags: tuple[bytes, ...] | None = None
+    size: int | None = None
+    internal_date: datetime | None = None
+    internal_date_raw: bytes | None = None
+    modseq: int | None = None
+    sections: dict[bytes, bytes | None] = field(default_factory=dict)
+    origins: dict[bytes, int] = field(default_factory=dict)
+    binary: dict[bytes, bytes | None] = field(default_factory=dict)
+    streamed: frozenset[bytes] = frozenset()
+    other: dict[bytes, Value] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    """
+    C{* seq FETCH (...)}.
+    """
+
+    seq: int
+    items: FetchItems
+
+
+@dataclass(frozen=True, slots=True)
+class ListResponse:
+    """
+    C{* LIST|LSUB|XLIST (attributes) delimiter name [extended]}.
+
+    @ivar kind: C{b"LIST"}, C{b"LSUB"} or C{b"XLIST"}.
+    @ivar attributes: as sent (compare case-insensitively).
+    @ivar delimiter: the hierarchy delimiter, or C{None} for C{NIL}.
+    @ivar name: the raw (modified UTF-7) name; C{INBOX} upper-cased.
+    @ivar extended: RFC 5258 extended data as a generic list, or C{None}.
+    """
+
+    kind: bytes
+    attributes: tuple[bytes, ...]
+    delimiter: bytes | None
+    name: bytes
+    extended: tuple[Value, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """
+    One namespace description (RFC 2342 §5).
+
+    @ivar extensions: C{(name, values)} pairs of namespace extensions.
+    """
+
+    prefix: bytes
+    delimiter: bytes | None
+    extensions: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceResponse:
+    """
+    C{* NAMESPACE personal other shared}; C{NIL} is an empty tuple.
+    """
+
+    personal: tuple[Namespace, ...]
+    other_users: tuple[Namespace, ...]
+    shared: tuple[Namespace, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResponse:
+    """
+    C{* STATUS mailbox (...)}; items not sent are C{None}.
+
+    @ivar other: unknown status items by upper-cased name.
+    """
+
+    mailbox: bytes
+    messages: int | None = None
+    uid_next: int | None = None
+    uid_validity: int | None = None
+    unseen: int | None = None
+    recent: int | None = None
+    highest_modseq: int | None = None
+    other: dict[bytes, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResponse:
+    """
+    C{* SEARCH n...} with the RFC 7162 C{(MODSEQ n)} if sent.
+    """
+
+    numbers: tuple[int, ...]
+    modseq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ESearchResponse:
+    """
+    C{* ESEARCH} (RFC 4731).
+
+    @ivar tag: the C{(TAG "x")} correlator, or C{None}.
+    @ivar uid: whether the numbers are UIDs.
+    @ivar all: the C{ALL} sequence set, or C{None}.
+    @ivar other: unknown return data by upper-cased name.
+    """
+
+    tag: bytes | None
+    uid: bool
+    min: int | None = None
+    max: int | None = None
+    count: int | None = None
+    all: SequenceSet | None = None
+    modseq: int | None = None
+    other: dict[bytes, Value] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VanishedResponse:
+    """
+    C{* VANISHED [(EARLIER)] uids} (RFC 7162 §3.2.10).
+    """
+
+    earlier: bool
+    uids: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class EnabledResponse:
+    """
+    C{* ENABLED ...} (RFC 5161); names upper-cased.
+    """
+
+    names: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class IDResponse:
+    """
+    C{* ID (...)} (RFC 2971); C{fields} is C{None} for C{* ID NIL}.
+    """
+
+    fields: dict[bytes, bytes | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownResponse:
+    """
+    An untagged response msync does not know, kept verbatim.
+
+    @ivar keyword: the upper-cased response name (or the word after a number).
+    @ivar raw: the response text after C{"* "} (literal markers included).
+    @ivar literals: the literals' bytes, in order.
+    """
+
+    keyword: bytes
+    raw: bytes
+    literals: tuple[bytes | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralChunk:
+    """
+    Part of a streamed FETCH body literal; all chunks of one literal arrive
+    in order before the L{FetchResponse} that lists C{section} in
+    L{FetchItems.streamed}.
+
+    @ivar seq: the message sequence number of the FETCH.
+    @ivar section: the canonical section spec (see L{FetchItems.sections}).
+    @ivar data: the next bytes of the literal (never empty).
+    @ivar last: whether this chunk completes the literal.
+    """
+
+    seq: int
+    section: bytes
+    data: bytes
+    last: bool
+
+
+Response: TypeAlias = (
+    TaggedResponse
+    | UntaggedStatus
+    | ContinuationRequest
+    | Capability
+    | FlagsResponse
+    | ExistsResponse
+    | RecentResponse
+    | ExpungeResponse
+    | FetchResponse
+    | ListResponse
+    | NamespaceResponse
+    | StatusResponse
+    | SearchResponse
+    | ESearchResponse
+    | VanishedResponse
+    | EnabledResponse
+    | IDResponse
+    | UnknownResponse
+)
+"""Every complete response."""
+
+Event: TypeAlias = Response | LiteralChunk
+"""What L{ResponseParser.next_event} returns besides L{NEED_DATA}."""
+
+StreamDecision: TypeAlias = Callable[[int, bytes, int], bool]
+"""
+C{(seq, section, size) -> stream?}: asked once per non-empty FETCH body
+literal (C{BODY[...]}, C{RFC822}, C{RFC822.TEXT}) when its size is known.
+"""

@@ -1,0 +1,198 @@
+"""
+Tests for L{msync.config.syntax}: words, quoting, comments, line limits and
+scalar values.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.config.syntax import (
+    MAX_LINE_BYTES,
+    Directive,
+    directives,
+    parse_bool,
+    parse_int,
+    parse_size,
+    split_words,
+)
+from msync.errors import ConfigError
+
+WORD_ROWS: list[tuple[str, tuple[str, ...]]] = [
+    ("", ()),
+    ("   \t ", ()),
+    ("# comment", ()),
+    ("Host imap.example.com", ("Host", "imap.example.com")),
+    ("  Host\timap.example.com  ", ("Host", "imap.example.com")),
+    ('Patterns * ![Gmail]* "[Gmail]/Sent Mail"', ("Patterns", "*", "![Gmail]*", "[Gmail]/Sent Mail")),
+    ('Far :gmail-remote:"[Google Mail]/Gesendet"', ("Far", ":gmail-remote:[Google Mail]/Gesendet")),
+    ('Pass "a b"c"d e"', ("Pass", "a bcd e")),
+    ('Pass "with \\"quote\\""', ("Pass", 'with "quote"')),
+    ('Pass back\\\\slash', ("Pass", "back\\slash")),
+    ("Path a\\ b", ("Path", "a b")),
+    ("SyncState a#b  # trailing comment", ("SyncState", "a#b")),
+    ("Patterns\t#a", ("Patterns",)),
+    ('Pass "#not a comment"', ("Pass", "#not a comment")),
+    ('Patterns ""', ("Patterns", "")),
+    ("Host h\r", ("Host", "h")),
+    ('"Channel" c', ("Channel", "c")),
+]
+
+
+class SplitWordsTests(SynchronousTestCase):
+    """
+    L{split_words} splits like mbsync's C{get_arg}.
+    """
+
+    def test_table(self) -> None:
+        """
+        Every row splits into the expected words.
+        """
+        for text, expected in WORD_ROWS:
+            with self.subTest(text=text):
+                self.assertEqual(split_words("rc", 1, text), expected)
+
+    def test_errors(self) -> None:
+        """
+        Unterminated quotes and escapes are errors with mbsync's wording.
+        """
+        rows = [
+            ('Path "foo', "rc:3: missing closing quote"),
+            ("Path foo\\", "rc:3: unterminated escape sequence"),
+            ('Path "foo\\"', "rc:3: missing closing quote"),
+        ]
+        for text, message in rows:
+            with self.subTest(text=text):
+                with self.assertRaises(ConfigError) as caught:
+                    split_words("rc", 3, text)
+                self.assertEqual(str(caught.exception), message)
+
+
+class DirectivesTests(SynchronousTestCase):
+    """
+    L{directives} numbers lines, drops comments and keeps blank lines.
+    """
+
+    def test_lines(self) -> None:
+        """
+        Comment lines vanish; blank lines stay (they end sections); the
+        final newline does not make an extra line.
+        """
+        text = "# top\nFSync no\n\n  # indented\nMaildirStore m\n \t\nPath /x/\n"
+        result = [(d.line, d.words) for d in directives(text, "rc")]
+        self.assertEqual(
+            result,
+            [
+                (2, ("FSync", "no")),
+                (3, ()),
+                (5, ("MaildirStore", "m")),
+                (6, ()),
+                (7, ("Path", "/x/")),
+            ],
+        )
+
+    def test_no_final_newline(self) -> None:
+        """
+        A last line without a newline is still read.
+        """
+        self.assertEqual([d.words for d in directives("A b", "rc")], [("A", "b")])
+
+    def test_line_limit(self) -> None:
+        """
+        Lines of up to 1022 bytes are fine; longer ones are errors (mbsync's
+        1024-byte buffer holds the newline and a NUL).
+        """
+        fits = "Path /" + "x" * (MAX_LINE_BYTES - 6)
+        self.assertEqual(len(list(directives(fits + "\n", "rc"))), 1)
+        with self.assertRaises(ConfigError) as caught:
+            list(directives("A b\n" + fits + "x\n", "rc"))
+        self.assertEqual(caught.exception.line, 2)
+        self.assertEqual(caught.exception.reason, "line too long (more than 1022 bytes)")
+
+    def test_limit_counts_bytes(self) -> None:
+        """
+        The limit counts UTF-8 bytes, not characters.
+        """
+        text = "Path /" + "\u00e9" * 600
+        self.assertRaises(ConfigError, list, directives(text, "rc"))
+
+
+class DirectiveTests(SynchronousTestCase):
+    """
+    L{Directive} argument accessors give mbsync's errors.
+    """
+
+    def test_keyword_case(self) -> None:
+        """
+        Keywords compare case-insensitively.
+        """
+        directive = Directive("rc", 1, ("maildirSTORE", "x"))
+        self.assertTrue(directive.is_keyword("MaildirStore"))
+        self.assertFalse(directive.is_keyword("IMAPStore", "Channel"))
+
+    def test_value(self) -> None:
+        """
+        C{value} wants exactly one argument.
+        """
+        self.assertEqual(Directive("rc", 1, ("Path", "x")).value(), "x")
+        with self.assertRaises(ConfigError) as caught:
+            Directive("rc", 4, ("Path",)).value()
+        self.assertEqual(str(caught.exception), "rc:4: parameter missing")
+        with self.assertRaises(ConfigError) as caught:
+            Directive("rc", 5, ("Path", "a", "b")).value()
+        self.assertEqual(str(caught.exception), "rc:5: excess token 'b'")
+
+    def test_typed_values(self) -> None:
+        """
+        Boolean, integer and size accessors parse their single argument.
+        """
+        self.assertTrue(Directive("rc", 1, ("FSync", "On")).bool_value())
+        self.assertEqual(Directive("rc", 1, ("Port", "993")).int_value(), 993)
+        self.assertEqual(Directive("rc", 1, ("MaxSize", "2m")).size_value(), 2 << 20)
+
+
+class ScalarTests(SynchronousTestCase):
+    """
+    Booleans, integers and sizes.
+    """
+
+    where = Directive("rc", 9, ("X", "y"))
+
+    def test_booleans(self) -> None:
+        """
+        yes/true/on/1 and no/false/off/0 in any case.
+        """
+        for word in ("yes", "TRUE", "On", "1"):
+            self.assertIs(parse_bool(self.where, word), True)
+        for word in ("no", "False", "OFF", "0"):
+            self.assertIs(parse_bool(self.where, word), False)
+        with self.assertRaises(ConfigError) as caught:
+            parse_bool(self.where, "maybe")
+        self.assertEqual(str(caught.exception), "rc:9: invalid boolean value 'maybe'")
+
+    def test_integers(self) -> None:
+        """
+        Decimal only, signs allowed (mbsync uses strtol), no trailing junk.
+        """
+        self.assertEqual(parse_int(self.where, "150"), 150)
+        self.assertEqual(parse_int(self.where, "-1"), -1)
+        self.assertEqual(parse_int(self.where, " 12"), 12)
+        for word in ("12a", "0x10", "", "1.5", "12 "):
+            with self.subTest(word=word):
+                with self.assertRaises(ConfigError) as caught:
+                    parse_int(self.where, word)
+                self.assertEqual(caught.exception.reason, f"invalid integer value '{word}'")
+
+    def test_sizes(self) -> None:
+        """
+        C{N[kKmM][bB]} in bytes, KiB or MiB.
+        """
+        rows = [("0", 0), ("200k", 204800), ("1Kb", 1024), ("10M", 10 << 20), ("5B", 5)]
+        for word, expected in rows:
+            with self.subTest(word=word):
+                self.assertEqual(parse_size(self.where, word), expected)
+        for word in ("10x", "1kbb", "b", "-5", "k"):
+            with self.subTest(word=word):
+                with self.assertRaises(ConfigError) as caught:
+                    parse_size(self.where, word)
+                self.assertEqual(caught.exception.reason, f"invalid size '{word}'")
