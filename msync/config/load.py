@@ -342,18 +342,26 @@ class _AccountDraft:
                 f"Notice: {label}: UseSSL*, UseTLS*, UseIMAPS, and RequireSSL are deprecated."
                 " Use SSLType and SSLVersions instead."
             )
-            if self.legacy.get("requiressl") is False:
-                self.parser.notices.append(f"Notice: {label}: 'RequireSSL no' is being ignored")
-            if self.legacy.get("useimaps"):
-                ssl_type = SSLType.IMAPS
-            elif not self.url_imaps:
-                ssl_type = SSLType.NONE if tunnel else SSLType.STARTTLS
             wanted = dict.fromkeys(_LEGACY_VERSIONS, False) | {"usetlsv1": True} | self.legacy
             versions = frozenset(
                 version
                 for key, version in _LEGACY_VERSIONS.items()
                 if wanted[key] and version not in (None, TLSVersion.SSLV3)
             )
+            require = self.legacy.get("requiressl", True)
+            if not versions:
+                # mbsync 1.4: no version enabled means no TLS, allowed only
+                # with "RequireSSL no".
+                if require:
+                    raise header.error(f"{label} requires SSL but no SSL versions enabled")
+                ssl_type = SSLType.NONE
+            else:
+                if not require:
+                    self.parser.notices.append(f"Notice: {label}: 'RequireSSL no' is being ignored")
+                if self.legacy.get("useimaps") or self.url_imaps:
+                    ssl_type = SSLType.IMAPS
+                else:
+                    ssl_type = SSLType.NONE if tunnel else SSLType.STARTTLS
         mechs = self.auth_mechs
         if self.require_cram is not None:
             if mechs is not None:
@@ -716,6 +724,9 @@ class _Parser:
         def pick_sides(
             setting: ChannelSetting, global_value: frozenset[Side] | None
         ) -> frozenset[Side]:
+            """
+            Channel sides, else global sides, else none.
+            """
             return _first(own.sides(setting), global_value, NO_SIDES)
 
         assert draft.far is not None and draft.near is not None

@@ -13,13 +13,16 @@ Invariants:
     with a synchronizing literal header C{{n}\\r\\n}: the connection sends
     the first segment at once and each later one only after a C{+}
     continuation request. Non-synchronizing literals (C{{n+}}) stay inline
-    in their segment. The last segment ends with CRLF.
+    in their segment (mbsync 1.4: LITERAL+ only under 100 KiB; RFC 7888
+    LITERAL- up to 4096 octets). The last segment ends with CRLF.
   - A NUL byte is never sent: asking for one raises L{LocalProtocolError}.
   - Strings are sent as atoms when every byte is an ASTRING-CHAR, quoted
     when short and free of CR, LF and 8-bit bytes (8-bit UTF-8 is allowed
     in quoted strings once UTF8=ACCEPT is enabled), and as literals
     otherwise (RFC 3501 §4.3, §9).
-  - Messages are addressed by UID only (no sequence-number commands exist).
+  - Messages are addressed by UID only (no sequence-number commands exist);
+    one command's UID set is at most L{MAX_UID_SET_CHARS} long.
+  - APPEND sends the message bytes unchanged: callers supply CRLF lines.
   - A command needing a capability the server lacks refuses to encode.
   - Neither C{repr()} nor L{Command.redacted} ever contains a password or
     SASL payload.
@@ -87,7 +90,7 @@ class _Writer:
 
     def literal(self, data: bytes) -> None:
         if b"\0" in data and not self.redacting:
-            raise LocalProtocolError("an IMAP literal cannot contain NUL")
+            raise LocalProtocolError("IMAP strings and literals cannot contain NUL")
         size = len(data)
         if self.redacting:
             self._current += b"{%d}" % (size,)
@@ -112,10 +115,8 @@ def _non_synchronizing(size: int, capabilities: frozenset[bytes]) -> bool:
 
 
 def _write_string(out: _Writer, data: bytes, atom_chars: bytes | None) -> None:
-    if b"\0" in data and not out.redacting:
-        raise LocalProtocolError("an IMAP string cannot contain NUL")
     if b"\0" in data:
-        out.literal(data)
+        out.literal(data)  # refuses it, or shows its size when redacting
     elif atom_chars is not None and data and not data.translate(None, atom_chars):
         out.write(data)
     elif _quotable(data, out.utf8):
@@ -377,10 +378,8 @@ def _internal_date(when: datetime) -> _Raw:
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
     hours, minutes = divmod(abs(minutes), 60)
-    month = _MONTHS[when.month - 1].decode()
-    text = (
-        f'"{when.day:02d}-{month}-{when.year:04d} {when:%H:%M:%S} {sign}{hours:02d}{minutes:02d}"'
-    )
+    day = f"{when.day:02d}-{_MONTHS[when.month - 1].decode()}-{when.year:04d}"
+    text = f'"{day} {when:%H:%M:%S} {sign}{hours:02d}{minutes:02d}"'
     return _Raw(text.encode("ascii"))
 
 
@@ -494,8 +493,6 @@ class Command:
             argument.write(out)
         return out.finish()
 
-    # Connection and authentication.
-
     @classmethod
     def capability(cls) -> Command:
         """C{CAPABILITY}."""
@@ -573,8 +570,6 @@ class Command:
     def idle(cls) -> Command:
         """C{IDLE} (RFC 2177); ended by sending L{IDLE_DONE}."""
         return cls(b"IDLE", barrier=True, expects_continuation=True, requires=(b"IDLE",))
-
-    # Mailboxes.
 
     @classmethod
     def list(cls, reference: str, pattern: str, *, return_status: Sequence[bytes] = ()) -> Command:
@@ -661,8 +656,6 @@ class Command:
     def expunge(cls) -> Command:
         """C{EXPUNGE}: every \\Deleted message of the selected mailbox."""
         return cls(b"EXPUNGE")
-
-    # Messages, by UID.
 
     @classmethod
     def uid_fetch(

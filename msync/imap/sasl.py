@@ -41,6 +41,7 @@ import enum
 import hashlib
 import hmac
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from msync.errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from msync.model import Secret
@@ -88,7 +89,7 @@ def decode_challenge(text: bytes) -> bytes:
     @raise RemoteProtocolError: if it is not base64.
     """
     try:
-        return binascii.a2b_base64(text.strip(), strict_mode=True) if text.strip() else b""
+        return binascii.a2b_base64(text.strip(), strict_mode=True)
     except binascii.Error:
         raise RemoteProtocolError("SASL challenge is not base64") from None
 
@@ -297,6 +298,14 @@ class OAuthBearerClient(_BearerClient):
         return message + b"auth=Bearer " + _utf8(self._token.value, "token") + b"\x01\x01"
 
 
+_CLIENTS: dict[Mechanism, Callable[[str, Secret], SASLClient]] = {
+    Mechanism.XOAUTH2: XOAuth2Client,
+    Mechanism.CRAM_MD5: CramMD5Client,
+    Mechanism.PLAIN: PlainClient,
+    Mechanism.LOGIN: LoginClient,
+}
+
+
 def make_client(
     mechanism: Mechanism,
     user: str,
@@ -315,14 +324,9 @@ def make_client(
     """
     if mechanism is Mechanism.OAUTHBEARER:
         return OAuthBearerClient(user, secret, host, port)
-    if mechanism is Mechanism.XOAUTH2:
-        return XOAuth2Client(user, secret)
-    if mechanism is Mechanism.CRAM_MD5:
-        return CramMD5Client(user, secret)
-    if mechanism is Mechanism.PLAIN:
-        return PlainClient(user, secret)
-    if mechanism is Mechanism.LOGIN:
-        return LoginClient(user, secret)
+    client = _CLIENTS.get(mechanism)
+    if client is not None:
+        return client(user, secret)
     raise LocalProtocolError("IMAP LOGIN is a command, not a SASL mechanism")
 
 

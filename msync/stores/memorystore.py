@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
@@ -117,19 +117,37 @@ class _Injection:
 
 
 @dataclass(frozen=True, slots=True)
-class _Options:
+class MemoryOptions:
     """
-    How a memory store behaves; kept across L{MemoryStore.reopen}.
+    How a memory store behaves, imitating the store it stands in for; kept
+    across L{MemoryStore.reopen}.
+
+    @ivar line_ending: the store's line ending convention.
+    @ivar uidplus: whether L{MemoryMailbox.store} reports new UIDs and
+        L{MemoryMailbox.expunge} honours its UID set (like IMAP UIDPLUS);
+        without it, C{store} returns C{None} and C{expunge} removes every
+        deleted message (like C{CLOSE}).
+    @ivar permanent_flags: the flags its boxes can keep.
+    @ivar trash_moves: whether L{MemoryMailbox.trash} moves messages (IMAP
+        C{MOVE}, Maildir) or copies them (IMAP C{COPY}).
+    @ivar chunk_size: the largest chunk a fetched body yields.
+    @ivar strict_line_endings: refuse (with L{MessageError}) to store
+        messages not consistently using C{line_ending}: catches conversion
+        bugs in the engine.
     """
 
-    name: str
-    clock: IReactorTime
-    line_ending: LineEnding
-    uidplus: bool
-    permanent_flags: Flags
-    trash_moves: bool
-    chunk_size: int
-    strict_line_endings: bool
+    line_ending: LineEnding = LineEnding.LF
+    uidplus: bool = True
+    permanent_flags: Flags = ALL_FLAGS
+    trash_moves: bool = True
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    strict_line_endings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk size must be positive, not {self.chunk_size}")
+        if self.permanent_flags & ~ALL_FLAGS:
+            raise ValueError(f"unknown flags {self.permanent_flags!r}")
 
 
 @dataclass(slots=True)
@@ -208,40 +226,17 @@ class MemoryStore:
         name: str = "memory",
         *,
         clock: IReactorTime,
-        line_ending: LineEnding = LineEnding.LF,
-        uidplus: bool = True,
-        permanent_flags: Flags = ALL_FLAGS,
-        trash_moves: bool = True,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        strict_line_endings: bool = True,
+        options: MemoryOptions = MemoryOptions(),
     ) -> None:
         """
         @param name: the store's name, used in error messages.
         @param clock: gives the arrival date of messages stored without one.
-        @param line_ending: the store's line ending convention.
-        @param uidplus: whether L{MemoryMailbox.store} reports new UIDs and
-            L{MemoryMailbox.expunge} honours its UID set (like IMAP UIDPLUS);
-            without it, it returns C{None} and expunge removes every deleted
-            message (like C{CLOSE}).
-        @param permanent_flags: the flags its boxes can keep.
-        @param trash_moves: whether L{MemoryMailbox.trash} moves messages
-            (IMAP C{MOVE}, Maildir) or copies them (IMAP C{COPY}).
-        @param chunk_size: the largest chunk a fetched body yields.
-        @param strict_line_endings: refuse to store messages that do not
-            use C{line_ending} consistently, to catch conversion bugs.
+        @param options: how the store behaves.
         """
-        if chunk_size < 1:
-            raise ValueError(f"chunk size must be positive, not {chunk_size}")
-        self._options = _Options(
-            name=name,
-            clock=clock,
-            line_ending=line_ending,
-            uidplus=uidplus,
-            permanent_flags=permanent_flags & ALL_FLAGS,
-            trash_moves=trash_moves,
-            chunk_size=chunk_size,
-            strict_line_endings=strict_line_endings,
-        )
+        self.name = name
+        self.line_ending = options.line_ending
+        self._clock = clock
+        self._options = options
         self._data = _Data()
         self._operations: list[str] = []
         self._injections: dict[int, _Injection] = {}
@@ -252,20 +247,6 @@ class MemoryStore:
     def __repr__(self) -> str:
         return f"<MemoryStore {self.name!r}>"
 
-    @property
-    def name(self) -> str:
-        """
-        The store's name.
-        """
-        return self._options.name
-
-    @property
-    def line_ending(self) -> LineEnding:
-        """
-        The line ending of the messages this store keeps.
-        """
-        return self._options.line_ending
-
     # Test helpers: none of these counts as an operation or can fail by injection.
 
     def reopen(self) -> MemoryStore:
@@ -274,17 +255,7 @@ class MemoryStore:
         no injected failures, as after a restart or a reconnection. This
         session is not affected.
         """
-        options = self._options
-        store = MemoryStore(
-            options.name,
-            clock=options.clock,
-            line_ending=options.line_ending,
-            uidplus=options.uidplus,
-            permanent_flags=options.permanent_flags,
-            trash_moves=options.trash_moves,
-            chunk_size=options.chunk_size,
-            strict_line_endings=options.strict_line_endings,
-        )
+        store = MemoryStore(self.name, clock=self._clock, options=self._options)
         store._data = self._data
         return store
 
@@ -399,7 +370,6 @@ class MemoryStore:
         """
         See L{IStore.list_boxes}; sorted.
         """
-        self._check_usable()
 
         async def action() -> list[BoxName]:
             return self.boxes()
@@ -412,7 +382,6 @@ class MemoryStore:
 
         @raise RuntimeError: if a mailbox is open already.
         """
-        self._check_usable()
         if self._open is not None:
             raise RuntimeError(f"store {self.name}: {self._open.name} is still open")
 
@@ -437,7 +406,6 @@ class MemoryStore:
         """
         See L{IStore.create_box}.
         """
-        self._check_usable()
 
         async def action() -> None:
             _check_name(self.name, name)
@@ -451,7 +419,6 @@ class MemoryStore:
 
         @raise RuntimeError: if the box is open in this session.
         """
-        self._check_usable()
         if self._open is not None and self._open.name == name:
             raise RuntimeError(f"store {self.name}: cannot delete the open mailbox {name}")
 
@@ -473,7 +440,6 @@ class MemoryStore:
         """
         See L{IStore.append}.
         """
-        self._check_usable()
 
         async def action() -> None:
             _check_name(self.name, name)
@@ -491,16 +457,9 @@ class MemoryStore:
             self._open._closed = True
             self._open = None
         self._closed = True
-        return Deferred.fromCoroutine(_nothing())
+        return succeed(None)
 
     # Machinery shared with MemoryMailbox.
-
-    def _check_usable(self) -> None:
-        """
-        @raise RuntimeError: if this session was closed.
-        """
-        if self._closed:
-            raise RuntimeError(f"store {self.name} is closed")
 
     def _box(self, name: BoxName) -> _Box:
         """
@@ -519,28 +478,25 @@ class MemoryStore:
         """
         Number and log an operation now, and run it with any failure
         injected for its number.
+
+        @raise RuntimeError: if this session was closed.
         """
+        if self._closed:
+            raise RuntimeError(f"store {self.name} is closed")
         self._operations.append(description)
         injection = self._injections.pop(len(self._operations), None)
-        return Deferred.fromCoroutine(self._perform(description, injection, action))
 
-    async def _perform(
-        self,
-        description: str,
-        injection: _Injection | None,
-        action: Callable[[], Coroutine[Any, Any, _T]],
-    ) -> _T:
-        """
-        Run an operation's action between the checks for injected failures.
-        """
-        if self._unavailable:
-            raise StoreUnavailable(f"store {self.name}: connection lost before {description}")
-        if injection is not None and injection.point is FailurePoint.BEFORE:
-            raise self._injected(description, injection)
-        result = await action()
-        if injection is not None:
-            raise self._injected(description, injection)
-        return result
+        async def perform() -> _T:
+            if self._unavailable:
+                raise StoreUnavailable(f"store {self.name}: connection lost before {description}")
+            if injection is not None and injection.point is FailurePoint.BEFORE:
+                raise self._injected(description, injection)
+            result = await action()
+            if injection is not None:
+                raise self._injected(description, injection)
+            return result
+
+        return Deferred.fromCoroutine(perform())
 
     def _injected(self, description: str, injection: _Injection) -> StoreError:
         """
@@ -589,7 +545,7 @@ class MemoryStore:
         @return: the message's UID.
         """
         if arrival_date is None:
-            arrival_date = datetime.fromtimestamp(self._options.clock.seconds(), UTC)
+            arrival_date = datetime.fromtimestamp(self._clock.seconds(), UTC)
         elif arrival_date.tzinfo is None:
             raise ValueError("arrival dates must be timezone-aware")
         uid = box.uid_next
@@ -612,12 +568,6 @@ def _uses(data: bytes, line_ending: LineEnding) -> bool:
         pairs = data.count(b"\r\n")
         return pairs == data.count(b"\n") == data.count(b"\r")
     return b"\r\n" not in data
-
-
-async def _nothing() -> None:
-    """
-    Do nothing, asynchronously.
-    """
 
 
 @implementer(IMailbox)
@@ -790,7 +740,6 @@ class MemoryMailbox:
         """
         if self._closed:
             raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
-        self._store._check_usable()
         return self._store._operation(f"{self.name}: {description}", action)
 
     def _box(self) -> _Box:

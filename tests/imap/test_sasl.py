@@ -236,8 +236,7 @@ class ClientCommonTests(SynchronousTestCase):
         Only CRAM-MD5 keeps the password off the wire.
         """
         self.assertEqual(
-            [each for each in Mechanism if not each.sends_password_in_clear],
-            [Mechanism.CRAM_MD5],
+            [each for each in Mechanism if not each.sends_password_in_clear], [Mechanism.CRAM_MD5]
         )
 
 

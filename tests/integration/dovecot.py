@@ -7,7 +7,9 @@ owns (tests pass C{self.mktemp()}), starts C{dovecot -F} bound only to
 until it greets. Mail lives in Maildirs with C{LAYOUT=fs} and hierarchy
 separator C{/}: C{Archive/2024} is the directory C{Maildir/Archive/2024}, so
 folder names may contain C{.}; INBOX is C{Maildir/INBOX}. Users live in a
-passwd-file with C{{PLAIN}} passwords, which keeps CRAM-MD5 working.
+passwd-file per user (C{etc/users/<name>}, so accounts added while the
+server runs are seen at once; one shared file is re-read at most once a
+second) with C{{PLAIN}} passwords, which keeps CRAM-MD5 working.
 
 Invariants:
   - Nothing listens on anything but 127.0.0.1; nothing outside the given
@@ -32,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -281,7 +284,7 @@ class DovecotServer:
         self.imap_port, self.imaps_port = 0, 0
         self.config_path = os.path.join(self.directory, "etc", "dovecot.conf")
         self.log_path = os.path.join(self.directory, "dovecot.log")
-        self._passwd_path = os.path.join(self.directory, "etc", "passwd")
+        self._users_dir = os.path.join(self.directory, "etc", "users")
         self._mail_dir = os.path.join(self.directory, "mail")
         self._base_dir = os.path.join(self.directory, "run")
         self._own_base_dir = False
@@ -336,9 +339,7 @@ class DovecotServer:
         self.certificate = make_certificate(
             os.path.join(self.directory, "etc"), self._cert_hostname, ip
         )
-        with open(self._passwd_path, "w", encoding="utf-8"):
-            pass
-        os.chmod(self._passwd_path, 0o644)
+        os.makedirs(self._users_dir, mode=0o755, exist_ok=True)
         self.imap_port, self.imaps_port = free_ports(2)
         self.account = self.add_account(*self._first_user)
         with open(self.config_path, "w", encoding="utf-8") as config:
@@ -419,7 +420,7 @@ class DovecotServer:
     def add_account(self, user: str | None = None, password: str | None = None) -> DovecotAccount:
         """
         Add a user with an empty mailbox set; works while the server runs
-        (Dovecot rereads the passwd-file when it changes).
+        (each user has a passwd-file of its own, opened on first use).
 
         @param user: its login name, or C{None} for a fresh unique one.
         @param password: its password, or C{None} to generate one.
@@ -433,7 +434,10 @@ class DovecotServer:
             home = os.path.join(self._mail_dir, user)
             os.makedirs(home, exist_ok=True)
             os.chown(home, self._uid, self._gid)
-            with open(self._passwd_path, "a", encoding="utf-8") as passwd:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", user) or user.startswith("."):
+                raise DovecotError(f"unusable user name {user!r}: letters, digits, . _ - only")
+            passwd_path = os.path.join(self._users_dir, user)
+            with open(passwd_path, "w", encoding="utf-8") as passwd:
                 # user:password:uid:gid:gecos:home:shell:extra (passwd-file format)
                 passwd.write(f"{user}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{home}::\n")
             account = DovecotAccount(HOST, self.imap_port, user, password, home)
@@ -533,7 +537,7 @@ class DovecotServer:
             cert=self.certificate.cert_path,
             key=self.certificate.key_path,
             uid=self._uid,
-            passwd=self._passwd_path,
+            passwd=os.path.join(self._users_dir, "%u"),
             imap_port=self.imap_port,
             imaps_port=self.imaps_port,
             identity=identity,

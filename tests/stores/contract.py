@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -87,12 +87,13 @@ class StoreContractTests(_Base):
         """
         return self.successResultOf(deferred)
 
-    def resolve_failure(self, deferred: Deferred[object], *errors: type[BaseException]) -> Failure:
+    def resolve_failure(self, deferred: Deferred[Any], *errors: type[BaseException]) -> Failure:
         """
         The failure a Deferred from the store fires with, which must be one
         of C{errors}.
         """
-        return self.failureResultOf(deferred, *errors)
+        failure: Failure = self.failureResultOf(deferred, *errors)
+        return failure
 
     def seed(
         self,
@@ -247,8 +248,9 @@ class StoreContractTests(_Base):
         Opening a missing box without C{create} fails with L{MailboxMissing},
         naming the box, and creates nothing.
         """
-        failure = self.resolve_failure(self.store.open_box("Nowhere"), MailboxMissing)
-        self.assertEqual(failure.value.box, "Nowhere")
+        error = self.resolve_failure(self.store.open_box("Nowhere"), MailboxMissing).value
+        assert isinstance(error, MailboxMissing)
+        self.assertEqual(error.box, "Nowhere")
         self.assertNotIn("Nowhere", self.resolve(self.store.list_boxes()))
 
     def test_open_create(self) -> None:
@@ -293,7 +295,9 @@ class StoreContractTests(_Base):
             self.load_all(mailbox), [MessageInfo(uid=uid, flags=Flags.SEEN | Flags.FLAGGED)]
         )
         body = self.resolve(mailbox.fetch(uid))
-        self.assertEqual((body.uid, body.flags, body.size), (uid, Flags.SEEN | Flags.FLAGGED, len(data)))
+        self.assertEqual(
+            (body.uid, body.flags, body.size), (uid, Flags.SEEN | Flags.FLAGGED, len(data))
+        )
         self.assertEqual(b"".join(self.read(body)), data)
 
     def test_uids_increase(self) -> None:
@@ -344,7 +348,9 @@ class StoreContractTests(_Base):
         tuids = [self.tuid_of(first_data), self.tuid_of(second_data), "missingtuid0"]
         found = self.resolve(mailbox.find_by_tuid(tuids, second))
         self.assertEqual(found, {tuids[1]: second})
-        self.assertEqual(self.resolve(mailbox.find_by_tuid(tuids, first)), {tuids[0]: first, tuids[1]: second})
+        self.assertEqual(
+            self.resolve(mailbox.find_by_tuid(tuids, first)), {tuids[0]: first, tuids[1]: second}
+        )
 
     def test_load_range_and_set(self) -> None:
         """

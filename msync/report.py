@@ -1,0 +1,282 @@
+# -*- test-case-name: tests.test_report -*-
+"""
+Progress counters, the mbsync 1.4 progress line and message routing.
+
+Invariants:
+  - pure: strings in, strings out; the caller (L{msync.cli}) writes them;
+  - the progress line is byte-identical to mbsync 1.4.4's C{stats()} output,
+    including its C{COLUMNS} truncation;
+  - routing follows mbsync's C{util.c}: info (only with C{-V}/C{-D}) and
+    notices (hidden by C{-q}) go to stdout; warnings (hidden by C{-qq}) and
+    errors (never hidden) go to stderr; a visible progress line is ended
+    with a newline before any other output and at exit.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from msync.model import Side
+
+__all__ = [
+    "DEFAULT_COLUMNS",
+    "Counters",
+    "OutputPolicy",
+    "ProgressDisplay",
+    "Severity",
+    "SideCounters",
+    "Stream",
+    "box_cannot_be_opened",
+    "columns_from",
+    "progress_line",
+    "show_progress",
+]
+
+DEFAULT_COLUMNS = 80
+"""The width mbsync assumes when C{COLUMNS} is unset, zero or not a number."""
+
+
+@dataclass(frozen=True, slots=True)
+class SideCounters:
+    """
+    Work applied I{to} one side (F: = pushed to far, N: = pulled to near).
+    Totals grow as work is discovered.
+
+    @ivar new_done: messages stored.
+    @ivar new_total: messages to store.
+    @ivar flags_done: flag-update commands done.
+    @ivar flags_total: flag-update commands to do.
+    @ivar trash_done: messages trashed.
+    @ivar trash_total: messages to trash.
+    """
+
+    new_done: int = 0
+    new_total: int = 0
+    flags_done: int = 0
+    flags_total: int = 0
+    trash_done: int = 0
+    trash_total: int = 0
+
+    def text(self) -> str:
+        """
+        @return: C{+new *flags #trash} as mbsync prints one half.
+        """
+        return (
+            f"+{self.new_done}/{self.new_total} "
+            f"*{self.flags_done}/{self.flags_total} "
+            f"#{self.trash_done}/{self.trash_total}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """
+    Everything the progress line shows.
+
+    @ivar channels_done: channels finished.
+    @ivar channels_total: channels selected.
+    @ivar boxes_done: box pairs finished.
+    @ivar boxes_total: box pairs known so far (grows as Patterns expand).
+    @ivar far: work applied to the far side.
+    @ivar near: work applied to the near side.
+    """
+
+    channels_done: int = 0
+    channels_total: int = 0
+    boxes_done: int = 0
+    boxes_total: int = 0
+    far: SideCounters = field(default_factory=SideCounters)
+    near: SideCounters = field(default_factory=SideCounters)
+
+    def side(self, side: Side) -> SideCounters:
+        """
+        @param side: the target side.
+        @return: L{far} or L{near}.
+        """
+        return self.far if side is Side.FAR else self.near
+
+
+def columns_from(value: str | None) -> int:
+    """
+    The terminal width mbsync uses: C{atoi(getenv("COLUMNS"))}, or 80 when
+    that is unset or zero. Like C{atoi}, leading blanks and a sign are
+    accepted and trailing garbage is ignored (C{"12abc"} is 12).
+
+    @param value: the C{COLUMNS} environment variable, or C{None}.
+    @return: the width.
+    """
+    if value is None:
+        return DEFAULT_COLUMNS
+    text = value.lstrip(" \t\n\v\f\r")
+    sign = -1 if text[:1] == "-" else 1
+    if text[:1] in ("-", "+"):
+        text = text[1:]
+    digits = ""
+    for char in text:
+        if not char.isascii() or not char.isdigit():
+            break
+        digits += char
+    number = sign * int(digits) if digits else 0
+    return number or DEFAULT_COLUMNS
+
+
+def _truncate(half: str, width: int) -> str:
+    """
+    mbsync cuts a half to C{width} characters, the last one becoming C{~}.
+    """
+    if width < 1 or len(half) <= width:
+        # mbsync writes before its buffer for widths < 1 (undefined
+        # behaviour, garbage or a crash); showing the whole half is the sane
+        # reading of its "%.*s" with a negative precision.
+        return half
+    return half[: width - 1] + "~"
+
+
+def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
+    """
+    mbsync 1.4's progress line,
+    C{"\\rC: %d/%d  B: %d/%d  F: +%d/%d *%d/%d #%d/%d  N: +%d/%d *%d/%d #%d/%d"}.
+
+    Each C{+.. *.. #..} half is limited to C{(columns - len(head) - 10) / 2}
+    characters (C division, truncating towards zero), where C{head} is the
+    C{C: ..  B: ..} part; a longer half is cut and its last character
+    replaced by C{~}.
+
+    @param counters: the counters to show.
+    @param columns: the terminal width (see L{columns_from}).
+    @return: the line, starting with C{\\r}, without newline.
+    """
+    head = (
+        f"C: {counters.channels_done}/{counters.channels_total}  "
+        f"B: {counters.boxes_done}/{counters.boxes_total}"
+    )
+    width = int((columns - len(head) - 10) / 2)
+    far = _truncate(counters.far.text(), width)
+    near = _truncate(counters.near.text(), width)
+    return f"\r{head}  F: {far}  N: {near}"
+
+
+def show_progress(*, is_tty: bool, quiet: int, debugging: bool) -> bool:
+    """
+    Whether the progress line is drawn: only on a terminal, and neither
+    with C{-q} nor with any C{-D} flag (C{-DC} included; verified).
+
+    @param is_tty: whether stdout is a terminal.
+    @param quiet: how many C{-q} were given (0, 1, 2).
+    @param debugging: whether any C{-D} flag was given.
+    @return: whether to draw it.
+    """
+    return is_tty and not quiet and not debugging
+
+
+class Stream(enum.Enum):
+    """
+    Where a message goes.
+    """
+
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+class Severity(enum.Enum):
+    """
+    mbsync's message classes (C{info}, C{notice}, C{warn}, C{error}).
+    """
+
+    INFO = "info"
+    NOTICE = "notice"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def stream(self) -> Stream:
+        """
+        @return: stdout for info and notices, stderr for warnings and errors.
+        """
+        if self in (Severity.INFO, Severity.NOTICE):
+            return Stream.STDOUT
+        return Stream.STDERR
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPolicy:
+    """
+    Which messages are shown, from C{-V}, C{-D} and C{-q}.
+
+    @ivar verbose: C{-V} or any C{-D} flag but C{-DC}: info is shown.
+    @ivar quiet: 0, 1 (C{-q}: no notices) or 2 (C{-qq}: no warnings either).
+    """
+
+    verbose: bool = False
+    quiet: int = 0
+
+    def shows(self, severity: Severity) -> bool:
+        """
+        @param severity: a message class.
+        @return: whether such messages are printed (C{-q} does not hide
+            info, as in mbsync: C{-q -V} still prints it).
+        """
+        if severity is Severity.INFO:
+            return self.verbose
+        if severity is Severity.NOTICE:
+            return self.quiet < 1
+        if severity is Severity.WARNING:
+            return self.quiet < 2
+        return True
+
+
+class ProgressDisplay:
+    """
+    The state of the progress line: whether one is on screen and unfinished.
+
+    Methods return the text to write to stdout, so the display stays pure.
+    mbsync ends a visible progress line with a newline before printing
+    anything else (on either stream) and at exit, and redraws it with a
+    leading C{\\r}.
+
+    @ivar enabled: whether progress is drawn at all (L{show_progress}).
+    @ivar columns: the width for L{progress_line}.
+    """
+
+    def __init__(self, *, enabled: bool, columns: int = DEFAULT_COLUMNS) -> None:
+        self.enabled = enabled
+        self.columns = columns
+        self._pending = False
+
+    def update(self, counters: Counters) -> str:
+        """
+        @param counters: the new counters.
+        @return: the redrawn line, or C{""} when disabled.
+        """
+        if not self.enabled:
+            return ""
+        self._pending = True
+        return progress_line(counters, self.columns)
+
+    def interrupt(self) -> str:
+        """
+        Call before printing any message.
+
+        @return: C{"\\n"} if a progress line has to be ended first, else C{""}.
+        """
+        if self._pending:
+            self._pending = False
+            return "\n"
+        return ""
+
+    def finish(self) -> str:
+        """
+        Call at exit.
+
+        @return: the final newline if a progress line is showing.
+        """
+        return self.interrupt()
+
+
+def box_cannot_be_opened(channel: str, side: Side, box: str) -> str:
+    """
+    @return: mbsync's error for a missing box that may not be created,
+        C{Error: channel c: near side box x cannot be opened.}
+    """
+    return f"Error: channel {channel}: {side.label} side box {box} cannot be opened."
