@@ -146,7 +146,7 @@ class MemoryOptions:
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
             raise ValueError(f"chunk size must be positive, not {self.chunk_size}")
-        if self.permanent_flags & ~ALL_FLAGS:
+        if int(self.permanent_flags) & ~int(ALL_FLAGS):
             raise ValueError(f"unknown flags {self.permanent_flags!r}")
 
 
