@@ -4,8 +4,8 @@ A mail store kept in memory, implementing L{IStore} and L{IMailbox} fully.
 
 It stands in for the IMAP and Maildir stores wherever real ones are not
 needed: the sync engine's scenario and crash tests, and demonstrations.
-Besides the interface it offers switches that make it behave like the
-stores it imitates (line ending, UIDPLUS, PERMANENTFLAGS, MOVE), failure
+Besides the interface it offers L{MemoryOptions} that make it behave like
+the stores it imitates (line ending, UIDPLUS, PERMANENTFLAGS, MOVE), failure
 injection (fail the Nth operation of a session with a chosen severity,
 before or after its effect), inspection and seeding helpers for tests, and
 L{MemoryStore.reopen} to simulate a restart over the same data.
