@@ -314,6 +314,8 @@ class _Parser:
             self.config = self.next_word("--config")
         elif name.startswith("config="):
             self.config = name[len("config=") :]
+        elif name in _LONG_SWITCHES:
+            setattr(self, _LONG_SWITCHES[name], True)
         elif name in _SIMPLE_LONG:
             _SIMPLE_LONG[name](self)
         elif name.startswith("debug") and (name[5:] == "" or name[5:] in _DEBUG_WORDS):
@@ -356,7 +358,9 @@ class _Parser:
         while position < len(letters):
             letter = letters[position]
             position += 1
-            if letter in _SIMPLE_SHORT:
+            if letter in _SWITCHES:
+                setattr(self, _SWITCHES[letter], True)
+            elif letter in _SIMPLE_SHORT:
                 _SIMPLE_SHORT[letter](self)
             elif letter in _TYPE_LETTERS:
                 self.add_type(_TYPE_LETTERS[letter])
@@ -438,20 +442,8 @@ class _Parser:
 
     # Simple flags.
 
-    def set_all(self) -> None:
-        self.all_channels = True
-
-    def set_list(self) -> None:
-        self.listing = True
-
-    def set_verbose(self) -> None:
-        self.verbose = True
-
     def add_quiet(self) -> None:
         self.quiet = min(self.quiet + 1, 2)
-
-    def set_dry_run(self) -> None:
-        self.dry_run = True
 
     def set_noop(self) -> None:
         self.sync.given = True
@@ -481,12 +473,12 @@ class _Parser:
 
 _Flag = Callable[[_Parser], None]
 
+_SWITCHES = {"a": "all_channels", "l": "listing", "V": "verbose", "y": "dry_run"}
+_LONG_SWITCHES = {"all": "all_channels", "list": "listing", "verbose": "verbose"}
+_LONG_SWITCHES["dry-run"] = "dry_run"
+
 _SIMPLE_SHORT: dict[str, _Flag] = {
-    "a": _Parser.set_all,
-    "l": _Parser.set_list,
-    "V": _Parser.set_verbose,
     "q": _Parser.add_quiet,
-    "y": _Parser.set_dry_run,
     "h": _Parser.stop_help,
     "v": _Parser.stop_version,
     "0": _Parser.set_noop,
@@ -494,11 +486,7 @@ _SIMPLE_SHORT: dict[str, _Flag] = {
 }
 
 _SIMPLE_LONG: dict[str, _Flag] = {
-    "all": _Parser.set_all,
-    "list": _Parser.set_list,
-    "verbose": _Parser.set_verbose,
     "quiet": _Parser.add_quiet,
-    "dry-run": _Parser.set_dry_run,
     "help": _Parser.stop_help,
     "version": _Parser.stop_version,
     "noop": _Parser.set_noop,

@@ -196,6 +196,9 @@ class Reader:
         self.pos += 1
 
     def _match(self, pattern: re.Pattern[bytes], expected: str) -> re.Match[bytes]:
+        """
+        Match C{pattern} here and move past it, or fail expecting C{expected}.
+        """
         match = pattern.match(self.data, self.pos)
         if match is None:
             self.fail(expected)
@@ -382,6 +385,9 @@ class Reader:
         return tuple(ranges)
 
     def _seq_number(self, text: bytes, allow_star: bool, start: int) -> SeqNumber:
+        """
+        One C{seq-number}: a non-zero 32-bit number or C{*}.
+        """
         if text == b"*":
             if not allow_star:
                 self.pos = start
@@ -488,15 +494,24 @@ PLAIN_CODES: Final = frozenset(
 
 
 def _capability_code(reader: Reader) -> ResponseCode:
+    """
+    C{CAPABILITY} code: SP-separated atoms, upper-cased.
+    """
     return CapabilityCode(frozenset(name.upper() for name in reader.atoms()))
 
 
 def _permanent_flags_code(reader: Reader) -> ResponseCode:
+    """
+    C{PERMANENTFLAGS} code: SP flag-list (RFC 3501 §7.1).
+    """
     reader.space()
     return PermanentFlagsCode(reader.flag_list())
 
 
 def _append_uid_code(reader: Reader) -> ResponseCode:
+    """
+    C{APPENDUID} code: SP nz-number SP uid-set (RFC 4315 §3).
+    """
     reader.space()
     validity = reader.nz_number()
     reader.space()
@@ -504,6 +519,9 @@ def _append_uid_code(reader: Reader) -> ResponseCode:
 
 
 def _copy_uid_code(reader: Reader) -> ResponseCode:
+    """
+    C{COPYUID} code: SP nz-number SP uid-set SP uid-set (RFC 4315 §3).
+    """
     reader.space()
     validity = reader.nz_number()
     reader.space()
@@ -513,6 +531,9 @@ def _copy_uid_code(reader: Reader) -> ResponseCode:
 
 
 def _modified_code(reader: Reader) -> ResponseCode:
+    """
+    C{MODIFIED} code: SP sequence-set (RFC 7162 §3.1.3).
+    """
     reader.space()
     return ModifiedCode(reader.sequence_set())
 
@@ -524,7 +545,14 @@ def _number_code(
     kind: type[UIDValidityCode | UIDNextCode | UnseenCode | HighestModSeqCode],
     limit: int = MAX_NUMBER,
 ) -> _CodeParser:
+    """
+    @return: a parser for a code whose argument is one non-zero number.
+    """
+
     def parse(reader: Reader) -> ResponseCode:
+        """
+        Parse this item or code from C{reader}.
+        """
         reader.space()
         return kind(reader.nz_number(limit))
 

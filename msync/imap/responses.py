@@ -256,11 +256,17 @@ class ResponseParser:
             raise
 
     def _too_long(self, text: bytes) -> RemoteProtocolError:
+        """
+        @return: the error for a response text over C{max_line_length}.
+        """
         return RemoteProtocolError(
             f"IMAP response longer than {self._max_line} bytes: {quote_bytes(text)}"
         )
 
     def _read_line(self) -> Event | NeedData | None:
+        """
+        Line state: take one CRLF-terminated line; complete the response or start a literal.
+        """
         buffer = self._buffer
         end = buffer.find(b"\r\n", self._scan)
         if end < 0:
@@ -287,6 +293,9 @@ class ResponseParser:
         return parse_response(line if len(lines) == 1 else b"\r\n".join(lines), literals)
 
     def _begin_literal(self, size: int, line: bytes) -> None:
+        """
+        Enter the literal state for C{size} bytes, deciding whether to stream them.
+        """
         if size > self._max_literal:
             raise RemoteProtocolError(
                 f"IMAP literal of {size} bytes exceeds the limit of "
@@ -299,6 +308,9 @@ class ResponseParser:
         self._step = self._read_literal
 
     def _stream_target(self, size: int, line: bytes) -> tuple[int, bytes] | None:
+        """
+        @return: C{(seq, section)} if this FETCH body literal is to be streamed.
+        """
         head = _FETCH_HEAD.match(self._lines[0])
         item = _STREAM_ITEM.search(line) if head is not None else None
         if head is None or item is None or self._stream_literal is None:
@@ -313,6 +325,9 @@ class ResponseParser:
         return None
 
     def _read_literal(self) -> Event | NeedData | None:
+        """
+        Literal state: take up to the remaining count of bytes, by length.
+        """
         buffer = self._buffer
         take = min(self._remaining, len(buffer))
         if take == 0 and self._remaining:

@@ -67,6 +67,9 @@ class _FetchBuilder:
     )
 
     def __init__(self) -> None:
+        """
+        Start with nothing set.
+        """
         self.uid: int | None = None
         self.flags: tuple[bytes, ...] | None = None
         self.size: int | None = None
@@ -99,29 +102,47 @@ class _FetchBuilder:
 
 
 def _fetch_uid(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    C{UID} nz-number.
+    """
     items.uid = reader.nz_number()
 
 
 def _fetch_flags(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    C{FLAGS} flag-list.
+    """
     items.flags = reader.flag_list()
 
 
 def _fetch_size(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    C{RFC822.SIZE} number.
+    """
     items.size = reader.number()
 
 
 def _fetch_internal_date(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    C{INTERNALDATE} date-time.
+    """
     items.internal_date, items.internal_date_raw = reader.date_time()
 
 
 def _fetch_modseq(reader: Reader, items: _FetchBuilder) -> None:
     # RFC 7162 §3.1.4.1: "MODSEQ" SP "(" permsg-modsequence ")"
+    """
+    C{MODSEQ} (mod-sequence-value).
+    """
     reader.expect(b"(")
     items.modseq = reader.number(MAX_NUMBER64)
     reader.expect(b")")
 
 
 def _body_data(reader: Reader, items: _FetchBuilder, section: bytes) -> None:
+    """
+    The nstring of a body section, or note that it was streamed.
+    """
     value = reader.nstring(streamable=True)
     if reader.last_literal_streamed:
         reader.last_literal_streamed = False
@@ -131,13 +152,23 @@ def _body_data(reader: Reader, items: _FetchBuilder, section: bytes) -> None:
 
 
 def _fetch_rfc822_part(section: bytes) -> Callable[[Reader, _FetchBuilder], None]:
+    """
+    @return: a parser storing C{RFC822[.HEADER|.TEXT]} under C{section}.
+    """
+
     def parse(reader: Reader, items: _FetchBuilder) -> None:
+        """
+        Parse this item or code from C{reader}.
+        """
         _body_data(reader, items, section)
 
     return parse
 
 
 def _fetch_body(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    C{BODY[section]<origin> nstring}, or C{BODY} body-structure.
+    """
     if not reader.peek(b"["):
         # "BODY" alone is the non-extensible BODYSTRUCTURE.
         reader.space()
@@ -152,6 +183,9 @@ def _fetch_body(reader: Reader, items: _FetchBuilder) -> None:
 
 
 def _fetch_binary(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    C{BINARY[section] nstring} (RFC 3516).
+    """
     section = reader.section()
     reader.space()
     items.binary[section] = reader.nstring()
@@ -188,6 +222,9 @@ _FAST_ITEM = re.compile(
 
 
 def _fetch_item(reader: Reader, items: _FetchBuilder) -> None:
+    """
+    One FETCH item by name, through the item tables (the slow path).
+    """
     match = _FETCH_NAME.match(reader.data, reader.pos)
     if match is None:
         reader.fail("FETCH item name")
@@ -204,6 +241,9 @@ def _fetch_item(reader: Reader, items: _FetchBuilder) -> None:
 
 
 def _fetch(reader: Reader, seq: int) -> Response:
+    """
+    C{FETCH} msg-att: the fast path for common items, else L{_fetch_item}.
+    """
     reader.expect(b" (")
     items = _FetchBuilder()
     data = reader.data
@@ -238,20 +278,32 @@ def _fetch(reader: Reader, seq: int) -> Response:
 
 
 def _exists(reader: Reader, number: int) -> Response:
+    """
+    C{n EXISTS}.
+    """
     return ExistsResponse(number)
 
 
 def _recent(reader: Reader, number: int) -> Response:
+    """
+    C{n RECENT}.
+    """
     return RecentResponse(number)
 
 
 def _expunge(reader: Reader, number: int) -> Response:
+    """
+    C{n EXPUNGE}; n is a non-zero sequence number.
+    """
     if number == 0:
         reader.fail("non-zero sequence number")
     return ExpungeResponse(number)
 
 
 def _fetch_numbered(reader: Reader, number: int) -> Response:
+    """
+    C{n FETCH (...)}; n is a non-zero sequence number.
+    """
     if number == 0:
         reader.fail("non-zero sequence number")
     return _fetch(reader, number)
@@ -266,19 +318,31 @@ _NUMBERED: Final[dict[bytes, Callable[[Reader, int], Response]]] = {
 
 
 def _capability(reader: Reader) -> Response:
+    """
+    C{CAPABILITY} atoms.
+    """
     return Capability(frozenset(name.upper() for name in reader.atoms()))
 
 
 def _enabled(reader: Reader) -> Response:
+    """
+    C{ENABLED} atoms (RFC 5161).
+    """
     return EnabledResponse(frozenset(name.upper() for name in reader.atoms()))
 
 
 def _flags(reader: Reader) -> Response:
+    """
+    C{FLAGS} flag-list.
+    """
     reader.space()
     return FlagsResponse(reader.flag_list())
 
 
 def _delimiter(reader: Reader) -> bytes | None:
+    """
+    A hierarchy delimiter: one quoted character or NIL.
+    """
     start = reader.pos
     delimiter = reader.nstring()
     if delimiter is not None and len(delimiter) != 1:
@@ -288,7 +352,14 @@ def _delimiter(reader: Reader) -> bytes | None:
 
 
 def _list_parser(kind: bytes) -> Callable[[Reader], Response]:
+    """
+    @return: a parser for C{LIST}, C{LSUB} or C{XLIST} data.
+    """
+
     def parse(reader: Reader) -> Response:
+        """
+        Parse this item or code from C{reader}.
+        """
         reader.space()
         attributes = reader.flag_list()
         reader.space()
@@ -307,6 +378,9 @@ def _list_parser(kind: bytes) -> Callable[[Reader], Response]:
 
 
 def _namespaces(reader: Reader) -> tuple[Namespace, ...]:
+    """
+    One of the three NAMESPACE lists, or NIL (RFC 2342 §5).
+    """
     if reader.data[reader.pos : reader.pos + 3].upper() == b"NIL":
         reader.pos += 3
         return ()
@@ -336,6 +410,9 @@ def _namespaces(reader: Reader) -> tuple[Namespace, ...]:
 
 
 def _namespace(reader: Reader) -> Response:
+    """
+    C{NAMESPACE} personal other shared.
+    """
     reader.space()
     personal = _namespaces(reader)
     reader.space()
@@ -355,6 +432,9 @@ _STATUS_ITEMS: Final = {
 
 
 def _status(reader: Reader) -> Response:
+    """
+    C{STATUS} mailbox (name value ...).
+    """
     reader.space()
     mailbox = reader.mailbox()
     reader.expect(b" (")
@@ -377,6 +457,9 @@ def _status(reader: Reader) -> Response:
 
 
 def _modseq_suffix(reader: Reader) -> int:
+    """
+    The RFC 7162 C{(MODSEQ n)} after SEARCH results.
+    """
     reader.expect(b"(")
     if reader.keyword() != b"MODSEQ":
         reader.fail("MODSEQ")
@@ -387,6 +470,9 @@ def _modseq_suffix(reader: Reader) -> int:
 
 
 def _search(reader: Reader) -> Response:
+    """
+    C{SEARCH} numbers, tolerating a trailing SP.
+    """
     numbers: tuple[int, ...] = ()
     match = _SEARCH_NUMBERS.match(reader.data, reader.pos)
     if match is not None:
@@ -401,6 +487,9 @@ def _search(reader: Reader) -> Response:
 
 
 def _esearch(reader: Reader) -> Response:
+    """
+    C{ESEARCH} (RFC 4731 §3.1).
+    """
     tag = None
     if reader.maybe(b" ("):
         if reader.keyword() != b"TAG":
@@ -409,28 +498,35 @@ def _esearch(reader: Reader) -> Response:
         tag = reader.string()
         reader.expect(b")")
     uid = False
-    fields: dict[str, int | SequenceSet] = {}
+    numbers: dict[bytes, int] = {}
+    all_numbers: SequenceSet | None = None
     other: dict[bytes, Value] = {}
     while reader.maybe(b" "):
         name = reader.keyword()
-        if name == b"UID" and not uid and not fields and not other:
+        if name == b"UID" and not uid and not numbers and all_numbers is None and not other:
             uid = True
             continue
         reader.space()
         if name in (b"MIN", b"MAX"):
-            fields[name.decode().lower()] = reader.nz_number()
+            numbers[name] = reader.nz_number()
         elif name == b"COUNT":
-            fields["count"] = reader.number()
+            numbers[name] = reader.number()
         elif name == b"MODSEQ":
-            fields["modseq"] = reader.nz_number(MAX_NUMBER64)
+            numbers[name] = reader.nz_number(MAX_NUMBER64)
         elif name == b"ALL":
-            fields["all"] = reader.sequence_set(allow_star=False)
+            all_numbers = reader.sequence_set(allow_star=False)
         else:
             other[name] = reader.value()
-    return ESearchResponse(tag, uid, other=other, **fields)  # type: ignore[arg-type]
+    get = numbers.get
+    return ESearchResponse(
+        tag, uid, get(b"MIN"), get(b"MAX"), get(b"COUNT"), all_numbers, get(b"MODSEQ"), other
+    )
 
 
 def _vanished(reader: Reader) -> Response:
+    """
+    C{VANISHED [(EARLIER)] uid-set} (RFC 7162 §3.2.10).
+    """
     reader.space()
     earlier = False
     if reader.maybe(b"("):
@@ -442,6 +538,9 @@ def _vanished(reader: Reader) -> Response:
 
 
 def _id(reader: Reader) -> Response:
+    """
+    C{ID} NIL or (key value ...) (RFC 2971).
+    """
     reader.space()
     if reader.data[reader.pos : reader.pos + 3].upper() == b"NIL":
         reader.pos += 3

@@ -31,6 +31,9 @@ _PRINTABLE_BYTES: Final = re.compile(rb"[\x20-\x25\x27-\x7e]+")
 
 
 def _encode_run(run: str) -> str:
+    """
+    Encode a run of non-printable characters as C{&...-}.
+    """
     try:
         utf16 = run.encode("utf-16-be")
     except UnicodeEncodeError as error:
@@ -55,6 +58,9 @@ def encode_mailbox_name(name: str) -> bytes:
 
 
 def _decode_run(name: bytes, encoded: bytes) -> str:
+    """
+    Decode the modified base64 of one C{&...-} run, strictly.
+    """
     if not encoded:
         return "&"
     padded = encoded.replace(b",", b"/") + b"=" * (-len(encoded) % 4)

@@ -31,6 +31,9 @@ class Star(enum.Enum):
     STAR = "*"
 
     def __repr__(self) -> str:
+        """
+        @return: the sentinel's name.
+        """
         return "STAR"
 
 
@@ -198,6 +201,9 @@ class NeedData(enum.Enum):
     NEED_DATA = "NEED_DATA"
 
     def __repr__(self) -> str:
+        """
+        @return: the sentinel's name.
+        """
         return "NEED_DATA"
 
 

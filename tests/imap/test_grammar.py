@@ -23,6 +23,7 @@ from msync.imap.values import (
     OtherCode,
     PermanentFlagsCode,
     PlainCode,
+    ResponseCode,
     UIDNextCode,
     UIDValidityCode,
     UnseenCode,
@@ -39,7 +40,7 @@ TOKENS: list[tuple[Callable[[Reader], object], bytes, tuple[bytes, ...], object,
     (Reader.number, b"4294967295)", (), 4294967295, 10),
     (Reader.nz_number, b"17 ", (), 17, 2),
     (Reader.quoted, b'"" x', (), b"", 2),
-    (Reader.quoted, b'"a \\"b\\" \\\\c"', (), b'a "b" \\c', 14),
+    (Reader.quoted, b'"a \\"b\\" \\\\c"', (), b'a "b" \\c', 13),
     (Reader.quoted, b'"Gr\xc3\xbc\xc3\x9fe"', (), "Grüße".encode(), 9),
     (Reader.literal, b"{5}\r\n)", (b"ab\r\nc",), b"ab\r\nc", 5),
     (Reader.literal, b"~{3}\r\n", (b"\x00\x01\x02",), b"\x00\x01\x02", 6),
@@ -205,7 +206,7 @@ class ReaderTests(SynchronousTestCase):
             pass
 
 
-CODES = [
+CODES: list[tuple[bytes, ResponseCode]] = [
     (b"[ALERT]", PlainCode(b"ALERT")),
     (b"[read-only]", PlainCode(b"READ-ONLY")),
     (b"[UIDVALIDITY 3857529045]", UIDValidityCode(3857529045)),

@@ -509,6 +509,9 @@ MALFORMED: list[bytes] = [
     b'* 1 FETCH (UID 1 BODY[] "ab\r\n',  # unterminated quoted string
     b"* 1 FETCH (FLAGS (\\Seen\\Deleted))\r\n",
     b"* 1 FETCH (UID 11111111111111111111111111)\r\n",
+    b"* 1 FETCH (BODY[] {99999999999}\r\n",  # literal over the limit
+    b"* OK " + b"x" * 5000 + b"\r\n",  # line over the limit
+    b"* 1 FETCH (BODY[] {123456789012345678901}\r\nx)\r\n",  # absurd literal count
 ]
 
 
@@ -708,6 +711,42 @@ class MalformedTests(SynchronousTestCase):
             pass
 
 
+TOKEN_SOUP = [
+    *(b"* ", b"A1 ", b"+ ", b"OK", b"FETCH", b"(", b")", b"[", b"]", b" ", b"\r\n", b"{3}\r\n"),
+    *(b"~{2}\r\n", b"{0}\r\n", b'"', b"\\", b"NIL", b"1", b"0", b"*", b":", b",", b"UID"),
+    *(b"FLAGS", b"BODY", b"BODY[", b"HEADER.FIELDS", b"<5>", b"LIST", b"NAMESPACE", b"STATUS"),
+    *(b"ESEARCH", b"VANISHED", b"(EARLIER)", b"SEARCH", b"ID", b"MODSEQ", b"INTERNALDATE"),
+    *(b'"17-Jul-1996 02:44:25 -0700"', b"[UIDVALIDITY 5]", b"APPENDUID", b"COPYUID", b"\\Seen"),
+    *(b"PERMANENTFLAGS", b"\xff", b"CAPABILITY", b"TAG", b"ALL", b"1:*", b"RFC822", b"BINARY["),
+    *(b"ENABLED", b"EXISTS", b"12345678901234567890123"),
+]
+
+
+class TokenSoupTests(SynchronousTestCase):
+    """
+    Structured fuzzing: IMAP tokens in random order.
+    """
+
+    @settings(max_examples=1000, deadline=None)
+    @given(st.lists(st.sampled_from(TOKEN_SOUP), max_size=30), st.booleans())
+    def test_token_soup(self, parts: list[bytes], stream: bool) -> None:
+        """
+        Random sequences of IMAP tokens, with and without literal streaming,
+        never raise anything but L{RemoteProtocolError}.
+        """
+        p = ResponseParser(
+            max_line_length=500,
+            max_literal_size=50,
+            stream_literal=(lambda seq, section, size: True) if stream else None,
+        )
+        p.receive_data(b"".join(parts))
+        try:
+            while p.next_event() is not NEED_DATA:
+                pass
+        except RemoteProtocolError:
+            pass
+
+
 class StreamingTests(SynchronousTestCase):
     """
     FETCH body literals can be delivered as L{LiteralChunk} events.
@@ -721,6 +760,9 @@ class StreamingTests(SynchronousTestCase):
         asked: list[tuple[int, bytes, int]] = []
 
         def decide(seq: int, section: bytes, size: int) -> bool:
+            """
+            Stream literals over three bytes, recording what was asked.
+            """
             asked.append((seq, section, size))
             return size > 3
 

@@ -388,7 +388,9 @@ class DovecotServer:
             account.close()
         process, self._process = self._process, None
         if process is not None:
-            _signal_group(process.pid, signal.SIGTERM)
+            # The master alone: it stops its children in order. Signalling
+            # the whole group at once makes it wait seconds for stragglers.
+            process.send_signal(signal.SIGTERM)
             try:
                 process.wait(_STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
