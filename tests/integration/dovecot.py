@@ -78,6 +78,7 @@ HOST = "127.0.0.1"
 MAIL_USER = "msynctest"
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
+_STOP_GRACE = 0.3
 # Longest socket name Dovecot creates under base_dir ("login/imap-urlauth" and
 # friends) plus margin; sun_path holds 107 bytes.
 _SOCKET_NAME_ROOM = 40
@@ -388,16 +389,15 @@ class DovecotServer:
             account.close()
         process, self._process = self._process, None
         if process is not None:
-            # The master alone: it stops its children in order. Signalling
-            # the whole group at once makes it wait seconds for stragglers.
+            # Ask the master nicely first; its own shutdown sometimes waits
+            # seconds for stragglers, which a disposable server need not do.
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(_STOP_TIMEOUT)
+                process.wait(_STOP_GRACE)
             except subprocess.TimeoutExpired:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait(_STOP_TIMEOUT)
-            # Children outlive the master for a moment; none may stay behind.
-            _signal_group(process.pid, signal.SIGKILL)
+            _reap_group(process.pid)
             wait_for_free_ports([self.imap_port, self.imaps_port])
         if self._own_base_dir:
             shutil.rmtree(self._base_dir, ignore_errors=True)
@@ -563,6 +563,8 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login cram-md5
+# Tests of wrong passwords need no two-second penalty.
+auth_failure_delay = 0
 first_valid_uid = {uid}
 mail_fsync = never
 mail_max_userip_connections = 200
@@ -638,6 +640,22 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
     except ProcessLookupError:
         pass
+
+
+def _reap_group(pgid: int) -> None:
+    """
+    Kill whatever is left in the process group and wait until it is empty.
+
+    @raise DovecotError: if processes survive SIGKILL for L{_STOP_TIMEOUT}.
+    """
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise DovecotError(f"Dovecot processes in group {pgid} survive SIGKILL")
 
 
 def _greets(port: int) -> bool:
