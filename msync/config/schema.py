@@ -590,7 +590,7 @@ class Config:
     @ivar stores: store sections in file order (channel C{MaxSize} applied).
     @ivar channels: channels in file order.
     @ivar groups: groups in file order.
-    @ivar notices: notices for the CLI to print to stdout unless C{-q},
+    @ivar notices: notices for the CLI to print to stderr unless C{-qq},
         in order, each exactly as mbsync prints it (C{"Notice: ..."}).
     @ivar warnings: warnings for the CLI to print to stderr unless C{-qq},
         each exactly as mbsync prints it (C{"Warning: ..."}).
