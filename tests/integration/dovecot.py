@@ -19,9 +19,9 @@ Invariants:
     ancestors that we own, so that Dovecot's unprivileged processes reach it;
     and, when the directory's path is too long for UNIX socket names, a short
     C{base_dir} under C{/tmp}, removed by C{stop}.
-  - C{stop} terminates the whole process group and returns only once both
-    ports are free. The master gets C{PR_SET_PDEATHSIG}, so a test process
-    that dies abruptly takes its Dovecot with it.
+  - C{stop} ends the whole process group and returns only once none of it
+    runs and both ports are free. The master gets C{PR_SET_PDEATHSIG}, so a
+    test process that dies abruptly takes its Dovecot with it.
   - A missing Dovecot is an error (L{DovecotError}), never a skip.
 
 Helpers talk IMAP over one blocking connection per account (see
@@ -70,6 +70,7 @@ __all__ = [
     "find_binary",
     "free_port",
     "free_ports",
+    "live_members",
     "make_certificate",
     "wait_for_free_ports",
 ]
@@ -245,10 +246,11 @@ def _mail_identity() -> tuple[int, int, str, str]:
 
 def _die_with_parent() -> None:
     """
-    In the forked child: ask the kernel for SIGTERM when our parent dies.
+    In the forked child: ask the kernel for SIGKILL when our parent dies.
+    Dovecot's other processes exit by themselves once the master is gone.
     """
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class DovecotServer:
@@ -477,11 +479,11 @@ class DovecotServer:
         """
         self.account.create_mailbox(name)
 
-    def list_mailboxes(self) -> list[str]:
+    def list_mailboxes(self, selectable_only: bool = True) -> list[str]:
         """
         See L{DovecotAccount.list_mailboxes}.
         """
-        return self.account.list_mailboxes()
+        return self.account.list_mailboxes(selectable_only)
 
     def add_message(
         self,
@@ -644,18 +646,37 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 def _reap_group(pgid: int) -> None:
     """
-    Kill whatever is left in the process group and wait until it is empty.
+    Kill whatever is left in the process group and wait until none of it
+    runs (zombies, which only their new parent can reap, do not count).
 
     @raise DovecotError: if processes survive SIGKILL for L{_STOP_TIMEOUT}.
     """
     deadline = time.monotonic() + _STOP_TIMEOUT
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
+        _signal_group(pgid, signal.SIGKILL)
+        if not live_members(pgid):
             return
         time.sleep(0.01)
-    raise DovecotError(f"Dovecot processes in group {pgid} survive SIGKILL")
+    raise DovecotError(f"Dovecot processes {live_members(pgid)} survive SIGKILL")
+
+
+def live_members(pgid: int) -> list[int]:
+    """
+    @return: the PIDs in process group C{pgid} that are not zombies (Linux C{/proc}).
+    """
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat_file:
+                fields = stat_file.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # proc(5): after "(comm)" come state, ppid, pgrp.
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
 
 
 def _greets(port: int) -> bool:

@@ -166,16 +166,26 @@ class DovecotAccount:
         """
         self._imap().command(b"DELETE " + _quote(encode_mailbox_name(name)))
 
-    def list_mailboxes(self) -> list[str]:
+    def list_mailboxes(self, selectable_only: bool = True) -> list[str]:
         """
-        @return: the names of all mailboxes, sorted; C{INBOX} included.
+        List the account's mailboxes.
+
+        @param selectable_only: leave out C{\\Noselect} and C{\\NonExistent}
+            ones, such as the parent C{Archive} that Dovecot reports after
+            C{CREATE Archive/2024}.
+        @return: their names, sorted; C{INBOX} included.
         """
         names = []
         for response in self._imap().command(b'LIST "" "*"'):
             tokens = _tokenize(response)
-            if tokens[:2] == [b"*", b"LIST"]:
-                name = tokens[4]
-                assert isinstance(name, bytes)
+            if tokens[:2] != [b"*", b"LIST"]:
+                continue
+            attributes, name = tokens[2], tokens[4]
+            assert isinstance(attributes, list) and isinstance(name, bytes), response
+            unselectable = {b"\\NOSELECT", b"\\NONEXISTENT"} & {
+                attribute.upper() for attribute in attributes if isinstance(attribute, bytes)
+            }
+            if not (selectable_only and unselectable):
                 names.append(decode_mailbox_name(name))
         return sorted(names)
 
@@ -278,6 +288,13 @@ class DovecotAccount:
         @return: its UIDVALIDITY.
         """
         return self._status(mailbox, b"UIDVALIDITY")
+
+    def message_count(self, mailbox: str) -> int:
+        """
+        @param mailbox: its name.
+        @return: how many messages it holds.
+        """
+        return self._status(mailbox, b"MESSAGES")
 
     def uid_next(self, mailbox: str) -> int:
         """

@@ -1,0 +1,788 @@
+# -*- test-case-name: tests.imap.test_connection -*-
+"""
+The sans-IO IMAP client connection: all protocol state above the parser.
+
+Submit L{Command}s with L{ClientConnection.submit}, write
+L{ClientConnection.data_to_send} to the server, feed its bytes to
+L{ClientConnection.receive_data} and call L{ClientConnection.next_event}
+until it returns L{NEED_DATA}.
+
+Invariants:
+  - Pure: stdlib and L0/L1 msync modules only; no I/O, no clocks.
+  - Tags are C{A1}, C{A2}, ... in submission order; each command completes
+    exactly once, with L{Completed} or L{Rejected}.
+  - Commands are sent in submission order. At most C{pipeline_depth}
+    commands are in flight (L{DEFAULT_PIPELINE_DEPTH} when C{None}).
+  - A barrier command is sent only when nothing else is in flight, and
+    nothing is sent behind it until its tagged response arrives.
+  - While a command waits for the C{+} that admits its next literal
+    segment, nothing else is sent. C{+} requests for AUTHENTICATE and IDLE
+    are surfaced as L{ContinuationNeeded}; the caller answers with
+    L{ClientConnection.send_continuation}.
+  - Nothing is sent before the greeting, after a BYE, or between the tagged
+    OK of STARTTLS and L{ClientConnection.tls_started} (no plaintext after
+    a successful STARTTLS).
+  - Capabilities are C{None} ("unknown, must ask") until the server states
+    them, and again after STARTTLS and after LOGIN/AUTHENTICATE unless the
+    server restated them during or in the response to that command.
+  - Untagged data is attached to the oldest in-flight command that can
+    produce it (table L{_PRODUCERS}), otherwise reported as L{Untagged}.
+    Mailbox-state responses (EXISTS, RECENT, EXPUNGE, VANISHED, FLAGS) also
+    update L{ClientConnection.selected}.
+  - Every protocol violation raises L{RemoteProtocolError}; the connection is
+    then dead: C{next_event} raises the same error again, nothing more is
+    sent.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Final, Literal, TypeAlias
+
+from msync.errors import LocalProtocolError, RemoteProtocolError
+from msync.imap.commands import Command
+from msync.imap.grammar import quote_bytes
+from msync.imap.responses import (
+    NEED_DATA,
+    STAR,
+    Capability,
+    CapabilityCode,
+    ContinuationRequest,
+    EnabledResponse,
+    ESearchResponse,
+    ExistsResponse,
+    ExpungeResponse,
+    FetchResponse,
+    FlagsResponse,
+    HighestModSeqCode,
+    IDResponse,
+    ListResponse,
+    LiteralChunk,
+    NamespaceResponse,
+    NeedData,
+    PermanentFlagsCode,
+    PlainCode,
+    RecentResponse,
+    Response,
+    ResponseCode,
+    ResponseParser,
+    SearchResponse,
+    Status,
+    StatusResponse,
+    TaggedResponse,
+    UIDNextCode,
+    UIDValidityCode,
+    UnknownResponse,
+    UnseenCode,
+    UntaggedStatus,
+    VanishedResponse,
+)
+
+#: The in-flight bound for C{pipeline_depth=None} (mbsync's "unlimited"):
+#: large enough never to throttle a sync, small enough that one connection
+#: cannot queue unbounded work at the server.
+DEFAULT_PIPELINE_DEPTH: Final = 64
+
+
+class ConnectionState(enum.Enum):
+    """
+    The client's view of the RFC 3501 §3 connection state.
+    """
+
+    AWAITING_GREETING = "awaiting greeting"
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+_S = ConnectionState
+_AUTHED: Final = frozenset({_S.AUTHENTICATED, _S.SELECTED})
+_ANY: Final = frozenset({_S.NOT_AUTHENTICATED, _S.AUTHENTICATED, _S.SELECTED})
+
+# RFC 3501 §6: the states in which each command is valid. Unlisted commands
+# are allowed in any state but LOGOUT.
+_VALID_IN: Final[dict[bytes, frozenset[ConnectionState]]] = {
+    b"STARTTLS": frozenset({_S.NOT_AUTHENTICATED}),
+    b"LOGIN": frozenset({_S.NOT_AUTHENTICATED}),
+    b"AUTHENTICATE": frozenset({_S.NOT_AUTHENTICATED}),
+    # RFC 5161 §3.1: ENABLE only in the authenticated state.
+    b"ENABLE": frozenset({_S.AUTHENTICATED}),
+    **{
+        name: _AUTHED
+        for name in (
+            b"SELECT",
+            b"EXAMINE",
+            b"CREATE",
+            b"DELETE",
+            b"LIST",
+            b"LSUB",
+            b"STATUS",
+            b"APPEND",
+            b"NAMESPACE",
+            b"IDLE",
+            b"COMPRESS",
+        )
+    },
+    **{
+        name: frozenset({_S.SELECTED})
+        for name in (
+            b"CLOSE",
+            b"UNSELECT",
+            b"CHECK",
+            b"EXPUNGE",
+            b"UID FETCH",
+            b"UID STORE",
+            b"UID COPY",
+            b"UID MOVE",
+            b"UID EXPUNGE",
+            b"UID SEARCH",
+        )
+    },
+}
+
+# State after a tagged OK (and, for selection commands, after NO: RFC 3501
+# §6.3.1 — a failed SELECT leaves no mailbox selected).
+_AFTER_OK: Final[dict[bytes, ConnectionState]] = {
+    b"LOGIN": _S.AUTHENTICATED,
+    b"AUTHENTICATE": _S.AUTHENTICATED,
+    b"SELECT": _S.SELECTED,
+    b"EXAMINE": _S.SELECTED,
+    b"CLOSE": _S.AUTHENTICATED,
+    b"UNSELECT": _S.AUTHENTICATED,
+    b"LOGOUT": _S.LOGOUT,
+}
+_AFTER_NO: Final[dict[bytes, ConnectionState]] = {
+    b"SELECT": _S.AUTHENTICATED,
+    b"EXAMINE": _S.AUTHENTICATED,
+}
+_AFTER_GREETING: Final[dict[Status, ConnectionState]] = {
+    Status.OK: _S.NOT_AUTHENTICATED,
+    Status.PREAUTH: _S.AUTHENTICATED,
+    Status.BYE: _S.LOGOUT,
+}
+
+
+class _CapabilityPolicy(enum.Enum):
+    """
+    What a successful command does to the known capabilities.
+    """
+
+    # RFC 3501 §6.2.1: discard everything learnt before TLS.
+    DISCARD = "discard"
+    # RFC 3501 §6.2.2/§6.2.3: they may change; keep only a restatement.
+    UNLESS_RESTATED = "unless restated"
+
+
+_CAPABILITY_POLICY: Final[dict[bytes, _CapabilityPolicy]] = {
+    b"STARTTLS": _CapabilityPolicy.DISCARD,
+    b"LOGIN": _CapabilityPolicy.UNLESS_RESTATED,
+    b"AUTHENTICATE": _CapabilityPolicy.UNLESS_RESTATED,
+}
+
+_ALERT: Final = PlainCode(b"ALERT")
+_SELECTION: Final = frozenset({b"SELECT", b"EXAMINE"})
+_MAILBOX_CHANGES: Final = frozenset({b"EXPUNGE", b"UID EXPUNGE", b"UID MOVE", b"CLOSE"})
+
+# Which commands can produce each kind of untagged response.
+_PRODUCERS: Final[dict[type[Response], frozenset[bytes]]] = {
+    Capability: frozenset({b"CAPABILITY", b"LOGIN", b"AUTHENTICATE"}),
+    EnabledResponse: frozenset({b"ENABLE"}),
+    IDResponse: frozenset({b"ID"}),
+    NamespaceResponse: frozenset({b"NAMESPACE"}),
+    ListResponse: frozenset({b"LIST", b"LSUB", b"XLIST"}),
+    StatusResponse: frozenset({b"STATUS", b"LIST"}),
+    SearchResponse: frozenset({b"UID SEARCH"}),
+    ESearchResponse: frozenset({b"UID SEARCH"}),
+    FetchResponse: frozenset({b"UID FETCH", b"UID STORE"}),
+    FlagsResponse: _SELECTION,
+    ExistsResponse: _SELECTION,
+    RecentResponse: _SELECTION,
+    ExpungeResponse: _MAILBOX_CHANGES,
+    # RFC 7162 §3.2.5.1, §3.2.6: VANISHED (EARLIER) answers SELECT and FETCH.
+    VanishedResponse: _MAILBOX_CHANGES | _SELECTION | {b"UID FETCH"},
+    # RFC 6851 §4.3: UID MOVE sends COPYUID in an untagged OK.
+    UntaggedStatus: _SELECTION | {b"UID MOVE"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedMailbox:
+    """
+    What the server said about the selected (or being selected) mailbox.
+
+    @ivar read_only: from the tagged C{[READ-ONLY]} / C{[READ-WRITE]} code;
+        C{None} until the selection completes.
+    @ivar unseen: the sequence number of the first unseen message.
+    """
+
+    uid_validity: int | None = None
+    uid_next: int | None = None
+    exists: int | None = None
+    recent: int | None = None
+    flags: tuple[bytes, ...] | None = None
+    permanent_flags: tuple[bytes, ...] | None = None
+    highest_modseq: int | None = None
+    unseen: int | None = None
+    read_only: bool | None = None
+
+
+def _code_update(mailbox: SelectedMailbox, code: ResponseCode) -> SelectedMailbox:
+    """
+    @return: C{mailbox} updated from one response code.
+    """
+    if isinstance(code, UIDValidityCode):
+        return replace(mailbox, uid_validity=code.value)
+    if isinstance(code, UIDNextCode):
+        return replace(mailbox, uid_next=code.value)
+    if isinstance(code, HighestModSeqCode):
+        return replace(mailbox, highest_modseq=code.value)
+    if isinstance(code, PermanentFlagsCode):
+        return replace(mailbox, permanent_flags=code.flags)
+    if isinstance(code, PlainCode) and code.name in (b"READ-ONLY", b"READ-WRITE"):
+        return replace(mailbox, read_only=code.name == b"READ-ONLY")
+    if isinstance(code, PlainCode) and code.name == b"NOMODSEQ":
+        return replace(mailbox, highest_modseq=None)
+    if isinstance(code, UnseenCode):
+        return replace(mailbox, unseen=code.value)
+    return mailbox
+
+
+def _vanished_count(response: VanishedResponse) -> int:
+    """
+    @return: how many UIDs a VANISHED response names (no C{*} is allowed).
+    """
+    total = 0
+    for low, high in response.uids:
+        if low is STAR or high is STAR:
+            raise RemoteProtocolError("VANISHED with * in its UID set")
+        total += high - low + 1
+    return total
+
+
+def _mailbox_update(mailbox: SelectedMailbox, response: Response) -> SelectedMailbox:
+    """
+    @return: C{mailbox} updated from one untagged response.
+    """
+    if isinstance(response, ExistsResponse):
+        return replace(mailbox, exists=response.count)
+    if isinstance(response, RecentResponse):
+        return replace(mailbox, recent=response.count)
+    if isinstance(response, FlagsResponse):
+        return replace(mailbox, flags=response.flags)
+    if isinstance(response, ExpungeResponse) and mailbox.exists:
+        return replace(mailbox, exists=mailbox.exists - 1)
+    if isinstance(response, VanishedResponse) and not response.earlier and mailbox.exists:
+        return replace(mailbox, exists=max(0, mailbox.exists - _vanished_count(response)))
+    if isinstance(response, UntaggedStatus) and response.code is not None:
+        return _code_update(mailbox, response.code)
+    return mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """
+    The server's greeting: C{OK}, C{PREAUTH} or C{BYE} (RFC 3501 §7.1).
+    """
+
+    status: Status
+    code: ResponseCode | None
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """
+    A command's tagged response arrived.
+
+    @ivar untagged: the untagged responses attached to this command.
+    @ivar mailbox: for SELECT/EXAMINE, the mailbox state as selected (or
+        as far as the server told before refusing); else C{None}.
+    """
+
+    tag: bytes
+    command: Command
+    response: TaggedResponse
+    untagged: tuple[Response, ...]
+    mailbox: SelectedMailbox | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """
+    A command was never sent: it is invalid in the current state or for
+    the server's capabilities.
+    """
+
+    tag: bytes
+    command: Command
+    error: LocalProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuationNeeded:
+    """
+    AUTHENTICATE or IDLE got a C{+}; answer with
+    L{ClientConnection.send_continuation}.
+
+    @ivar data: the raw text after C{"+ "} (base64 for SASL).
+    """
+
+    tag: bytes
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Untagged:
+    """
+    Untagged data no in-flight command produced (unsolicited EXISTS, BYE,
+    ALERT, flag changes by other clients, ...).
+    """
+
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """
+    A chunk of a streamed FETCH body literal of the command C{tag}.
+    """
+
+    tag: bytes
+    chunk: LiteralChunk
+
+
+ConnectionEvent: TypeAlias = (
+    Greeting | Completed | Rejected | ContinuationNeeded | Untagged | Streamed
+)
+"""What L{ClientConnection.next_event} returns besides L{NEED_DATA}."""
+
+
+@dataclass(slots=True)
+class _Queued:
+    """
+    A submitted command not yet sent.
+    """
+
+    tag: bytes
+    command: Command
+    stream: bool
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """
+    A command whose first segment was sent.
+
+    @ivar segments: literal segments still waiting for their C{+}.
+    @ivar answer_due: a C{+} was surfaced and not yet answered.
+    @ivar restated: the server stated capabilities while it ran.
+    """
+
+    tag: bytes
+    command: Command
+    stream: bool
+    segments: deque[bytes]
+    untagged: list[Response] = field(default_factory=list)
+    answer_due: bool = False
+    restated: bool = False
+    mailbox: SelectedMailbox | None = None
+
+
+class ClientConnection:
+    """
+    One IMAP client connection's protocol state (see the module docstring).
+
+    @ivar state: the RFC 3501 connection state.
+    @ivar selected: the selected mailbox's state, or C{None}.
+    @ivar enabled: extensions the server confirmed with ENABLED.
+    @ivar bye: the server's untagged BYE, once received.
+    @ivar error: the error that killed the connection, or C{None}.
+    """
+
+    def __init__(
+        self,
+        pipeline_depth: int | None,
+        *,
+        disabled_capabilities: Iterable[bytes] = (),
+        max_line_length: int | None = None,
+        max_literal_size: int | None = None,
+    ) -> None:
+        """
+        @param pipeline_depth: the most commands in flight (mbsync
+            C{PipelineDepth}); C{1} sends strictly one at a time, C{None}
+            means L{DEFAULT_PIPELINE_DEPTH}.
+        @param disabled_capabilities: capabilities to pretend the server
+            lacks (mbsync C{DisableExtension}).
+        @param max_line_length: the parser's response text limit.
+        @param max_literal_size: the parser's literal size limit.
+        """
+        if pipeline_depth is not None and pipeline_depth < 1:
+            raise LocalProtocolError("PipelineDepth must be at least 1")
+        self.pipeline_depth: int = pipeline_depth or DEFAULT_PIPELINE_DEPTH
+        self.state = ConnectionState.AWAITING_GREETING
+        self.selected: SelectedMailbox | None = None
+        self.enabled: frozenset[bytes] = frozenset()
+        self.bye: UntaggedStatus | None = None
+        self.error: RemoteProtocolError | None = None
+        self._disabled = frozenset(each.upper() for each in disabled_capabilities)
+        self._capabilities: frozenset[bytes] | None = None
+        limits: dict[str, int] = {}
+        if max_line_length is not None:
+            limits["max_line_length"] = max_line_length
+        if max_literal_size is not None:
+            limits["max_literal_size"] = max_literal_size
+        self._parser = ResponseParser(stream_literal=self._should_stream, **limits)
+        self._next_tag = 1
+        self._queue: deque[_Queued] = deque()
+        self._in_flight: dict[bytes, _InFlight] = {}
+        self._waiting_literal: _InFlight | None = None
+        self._tls_pending = False
+        self._streaming: bytes | None = None
+        self._outgoing = bytearray()
+        self._trace: list[str] = []
+        self._events: deque[ConnectionEvent] = deque()
+
+    # -- capabilities
+
+    @property
+    def capabilities(self) -> frozenset[bytes] | None:
+        """
+        The server's capabilities (upper-cased) minus the disabled ones, or
+        C{None} if unknown: then send CAPABILITY before relying on them.
+        """
+        if self._capabilities is None:
+            return None
+        return self._capabilities - self._disabled
+
+    def disable_capabilities(self, names: Iterable[bytes]) -> None:
+        """
+        Pretend the server lacks C{names} from now on (C{DisableExtension}).
+        """
+        self._disabled |= frozenset(each.upper() for each in names)
+
+    def _set_capabilities(self, names: frozenset[bytes]) -> None:
+        self._capabilities = frozenset(each.upper() for each in names)
+        for record in self._in_flight.values():
+            record.restated = True
+
+    # -- sending
+
+    def submit(self, command: Command, *, stream_bodies: bool = False) -> bytes:
+        """
+        Queue a command; it is sent as soon as the pipeline admits it.
+
+        @param stream_bodies: deliver this UID FETCH's body literals as
+            L{Streamed} events instead of buffering them.
+        @return: the command's tag.
+        @raise RemoteProtocolError: if the connection is dead.
+        @raise LocalProtocolError: after LOGOUT or BYE.
+        """
+        if self.error is not None:
+            raise self.error
+        if self.state is ConnectionState.LOGOUT:
+            raise LocalProtocolError("the IMAP connection is logging out")
+        tag = b"A%d" % (self._next_tag,)
+        self._next_tag += 1
+        self._queue.append(_Queued(tag, command, stream_bodies))
+        self._pump()
+        return tag
+
+    def data_to_send(self) -> bytes:
+        """
+        @return: the bytes to write to the server now (possibly none).
+        """
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def take_trace(self) -> list[str]:
+        """
+        @return: a log-safe rendering of what was queued for sending since
+            the last call: passwords and SASL payloads are C{<redacted>},
+            literals are shown by size.
+        """
+        trace, self._trace = self._trace, []
+        return trace
+
+    def send_continuation(self, tag: bytes, line: bytes) -> None:
+        """
+        Answer the C{+} of an AUTHENTICATE or IDLE command.
+
+        @param line: e.g. L{sasl_response_line}'s result, L{SASL_CANCEL} or
+            L{IDLE_DONE}, ending with CRLF.
+        @raise LocalProtocolError: if that command awaits no answer.
+        """
+        record = self._in_flight.get(tag)
+        if record is None or not record.answer_due or self.error is not None:
+            raise LocalProtocolError(f"command {tag!r} awaits no continuation answer")
+        if not line.endswith(b"\r\n"):
+            raise LocalProtocolError("a continuation answer must end with CRLF")
+        record.answer_due = False
+        self._outgoing += line
+        shown = line.strip().decode("ascii", "replace") if record.command.name == b"IDLE" else None
+        self._trace.append(shown or "<redacted>")
+
+    def tls_started(self) -> None:
+        """
+        The TLS handshake was started after STARTTLS; sending resumes.
+        """
+        self._tls_pending = False
+        self._pump()
+
+    def _pump(self) -> None:
+        """
+        Send queued commands while the pipeline, barriers and gates allow.
+        """
+        while self._queue and self._may_send():
+            head = self._queue[0]
+            if head.command.barrier and self._in_flight:
+                return
+            self._queue.popleft()
+            self._send(head)
+
+    def _may_send(self) -> bool:
+        """
+        @return: whether anything may be sent now.
+        """
+        return (
+            self.error is None
+            and self.state not in (ConnectionState.AWAITING_GREETING, ConnectionState.LOGOUT)
+            and not self._tls_pending
+            and self._waiting_literal is None
+            and len(self._in_flight) < self.pipeline_depth
+            and not any(record.command.barrier for record in self._in_flight.values())
+        )
+
+    def _send(self, queued: _Queued) -> None:
+        """
+        Encode and send one command's first segment, or reject it.
+        """
+        command = queued.command
+        try:
+            if self.state not in _VALID_IN.get(command.name, _ANY):
+                raise LocalProtocolError(
+                    f"{command.name.decode()} is invalid in the {self.state.value} state"
+                )
+            segments = command.encode(queued.tag, self.capabilities or frozenset(), self.enabled)
+        except LocalProtocolError as error:
+            self._events.append(Rejected(queued.tag, command, error))
+            return
+        record = _InFlight(queued.tag, command, queued.stream, deque(segments[1:]))
+        if command.name in _SELECTION:
+            record.mailbox = SelectedMailbox()
+        self._in_flight[queued.tag] = record
+        self._outgoing += segments[0]
+        self._trace.append(command.redacted(queued.tag))
+        if record.segments:
+            self._waiting_literal = record
+
+    # -- receiving
+
+    def receive_data(self, data: bytes) -> None:
+        """
+        Add bytes received from the server, split anywhere.
+        """
+        if self.error is None:
+            self._parser.receive_data(data)
+
+    def next_event(self) -> ConnectionEvent | Literal[NeedData.NEED_DATA]:
+        """
+        @return: the next event, or L{NEED_DATA}.
+        @raise RemoteProtocolError: if the server violated the protocol;
+            every later call raises it again.
+        """
+        if self.error is not None:
+            raise self.error
+        try:
+            while not self._events:
+                event = self._parser.next_event()
+                if event is NEED_DATA:
+                    return NEED_DATA
+                self._dispatch(event)
+        except RemoteProtocolError as error:
+            self._die(error)
+            raise
+        return self._events.popleft()
+
+    def _die(self, error: RemoteProtocolError) -> None:
+        self.error = error
+        self._queue.clear()
+        self._events.clear()
+        self._outgoing.clear()
+
+    def _dispatch(self, event: Response | LiteralChunk) -> None:
+        """
+        Route one parser event through L{_HANDLERS}.
+        """
+        if self.state is ConnectionState.AWAITING_GREETING:
+            self._greeting(event)
+            return
+        handler = _HANDLERS.get(type(event), ClientConnection._untagged)
+        handler(self, event)
+
+    def _greeting(self, event: Response | LiteralChunk) -> None:
+        if not isinstance(event, UntaggedStatus) or event.status not in _AFTER_GREETING:
+            raise RemoteProtocolError(f"expected an IMAP greeting, got {event!r}"[:300])
+        self.state = _AFTER_GREETING[event.status]
+        if isinstance(event.code, CapabilityCode):
+            self._set_capabilities(event.code.names)
+        if event.status is Status.BYE:
+            self.bye = event
+        self._events.append(Greeting(event.status, event.code, event.text))
+        self._pump()
+
+    def _tagged(self, event: Response | LiteralChunk) -> None:
+        assert isinstance(event, TaggedResponse)
+        record = self._in_flight.pop(event.tag, None)
+        if record is None:
+            raise RemoteProtocolError(
+                f"tagged response for unknown tag {quote_bytes(event.tag)}: {event!r}"[:300]
+            )
+        if self._waiting_literal is record:
+            # The server refused the command before taking its literal.
+            self._waiting_literal = None
+        if self._streaming == record.tag:
+            self._streaming = None
+        command = record.command
+        table = _AFTER_OK if event.status is Status.OK else _AFTER_NO
+        self.state = table.get(command.name, self.state)
+        mailbox = self._finish_mailbox(record, event)
+        if event.status is Status.OK:
+            self._finish_capabilities(record, event)
+        elif isinstance(event.code, CapabilityCode):
+            self._set_capabilities(event.code.names)
+        self._events.append(Completed(event.tag, command, event, tuple(record.untagged), mailbox))
+        if command.name == b"LOGOUT":
+            self.state = ConnectionState.LOGOUT
+        self._pump()
+
+    def _finish_capabilities(self, record: _InFlight, event: TaggedResponse) -> None:
+        policy = _CAPABILITY_POLICY.get(record.command.name)
+        if policy is _CapabilityPolicy.DISCARD:
+            self._capabilities = None
+            self._tls_pending = True
+        elif policy is _CapabilityPolicy.UNLESS_RESTATED and not record.restated:
+            self._capabilities = None
+        if isinstance(event.code, CapabilityCode):
+            self._set_capabilities(event.code.names)
+
+    def _finish_mailbox(self, record: _InFlight, event: TaggedResponse) -> SelectedMailbox | None:
+        """
+        Apply a completed command's effect on the selected mailbox.
+        """
+        if record.mailbox is not None:
+            mailbox = record.mailbox
+            if event.code is not None:
+                mailbox = _code_update(mailbox, event.code)
+            if event.status is Status.OK and mailbox.read_only is None:
+                # RFC 3501 §6.3.1: SELECT is read-write unless told otherwise.
+                mailbox = replace(mailbox, read_only=record.command.name == b"EXAMINE")
+            self.selected = mailbox if event.status is Status.OK else None
+            return mailbox
+        if self.state is not ConnectionState.SELECTED:
+            self.selected = None
+        return None
+
+    def _continuation(self, event: Response | LiteralChunk) -> None:
+        assert isinstance(event, ContinuationRequest)
+        waiting = self._waiting_literal
+        if waiting is not None:
+            self._outgoing += waiting.segments.popleft()
+            self._trace.append("<literal>")
+            if not waiting.segments:
+                self._waiting_literal = None
+                self._pump()
+            return
+        for record in self._in_flight.values():
+            if record.command.expects_continuation and not record.answer_due:
+                record.answer_due = True
+                self._events.append(ContinuationNeeded(record.tag, event.data))
+                return
+        raise RemoteProtocolError(
+            f"continuation request while no command waits for one: {event!r}"[:300]
+        )
+
+    def _chunk(self, event: Response | LiteralChunk) -> None:
+        assert isinstance(event, LiteralChunk) and self._streaming is not None
+        self._events.append(Streamed(self._streaming, event))
+
+    def _should_stream(self, seq: int, section: bytes, size: int) -> bool:
+        """
+        The parser's C{stream_literal}: stream for the oldest in-flight UID
+        FETCH if it was submitted with C{stream_bodies}.
+        """
+        for record in self._in_flight.values():
+            if record.command.name == b"UID FETCH":
+                if record.stream:
+                    self._streaming = record.tag
+                return record.stream
+        return False
+
+    def _untagged(self, event: Response | LiteralChunk) -> None:
+        assert not isinstance(event, LiteralChunk)
+        self._note(event)
+        producers = _PRODUCERS.get(type(event), frozenset())
+        owner = self._owner(event, producers)
+        if owner is None:
+            self._events.append(Untagged(event))
+            return
+        owner.untagged.append(event)
+        if owner.mailbox is not None:
+            owner.mailbox = _mailbox_update(owner.mailbox, event)
+
+    def _owner(self, event: Response, producers: frozenset[bytes]) -> _InFlight | None:
+        """
+        @return: the oldest in-flight command that can produce C{event}.
+        """
+        if isinstance(event, FetchResponse) and event.items.uid is None:
+            # RFC 3501 §6.4.8: UID FETCH/STORE responses always carry UID.
+            return None
+        if isinstance(event, UntaggedStatus) and (
+            event.status is not Status.OK or event.code == _ALERT
+        ):
+            # RFC 3501 §7.1: ALERTs are for the user, whatever command runs.
+            return None
+        for record in self._in_flight.values():
+            if record.command.name in producers:
+                return record
+        return None
+
+    def _note(self, event: Response) -> None:
+        """
+        Track state that untagged data changes, whoever it belongs to.
+        """
+        if isinstance(event, Capability):
+            self._set_capabilities(event.names)
+        elif isinstance(event, EnabledResponse):
+            self.enabled |= event.names
+        elif isinstance(event, UntaggedStatus):
+            self._note_status(event)
+        elif self.selected is not None:
+            self.selected = _mailbox_update(self.selected, event)
+
+    def _note_status(self, event: UntaggedStatus) -> None:
+        if event.status is Status.PREAUTH:
+            raise RemoteProtocolError("PREAUTH after the greeting")
+        if event.status is Status.BYE:
+            self.bye = event
+            # Queued commands stay queued; they fail when the connection closes.
+            self.state = ConnectionState.LOGOUT
+        if isinstance(event.code, CapabilityCode):
+            self._set_capabilities(event.code.names)
+        elif self.selected is not None and event.code is not None:
+            self.selected = _code_update(self.selected, event.code)
+
+
+_Handler: TypeAlias = Callable[[ClientConnection, "Response | LiteralChunk"], None]
+
+# Parser events by type; everything else is untagged data.
+_HANDLERS: Final[dict[type, _Handler]] = {
+    TaggedResponse: ClientConnection._tagged,
+    ContinuationRequest: ClientConnection._continuation,
+    LiteralChunk: ClientConnection._chunk,
+    UnknownResponse: ClientConnection._untagged,
+}

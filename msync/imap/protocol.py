@@ -1,0 +1,339 @@
+# -*- test-case-name: tests.imap.test_protocol -*-
+"""
+The thin Twisted protocol around L{ClientConnection}: it moves bytes and
+fires Deferreds; all decisions are the connection's.
+
+Invariants:
+  - Each command's Deferred fires exactly once: with L{Completed} for a
+    tagged OK, L{CommandFailed} for NO/BAD, the L{LocalProtocolError} of a
+    rejected command, or the error that ended the connection.
+  - After a L{RemoteProtocolError} or a timeout the transport is aborted and
+    every pending Deferred fails with that error; on any other connection
+    loss they fail with L{ConnectionLost}.
+  - While anything is outstanding, C{timeout} seconds without a received
+    byte abort the connection with L{ConnectionTimeout} (an IDLE that the
+    server acknowledged is not outstanding).
+  - The wire trace is logged at debug level with passwords and SASL
+    payloads replaced by C{<redacted>} (the connection's trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionLost
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IOpenSSLClientConnectionCreator,
+    IReactorTime,
+    ITLSTransport,
+)
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from msync.errors import (
+    CommandFailed,
+    ConnectionTimeout,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TLSError,
+)
+from msync.imap.commands import Command
+from msync.imap.connection import (
+    ClientConnection,
+    Completed,
+    ConnectionEvent,
+    ContinuationNeeded,
+    Greeting,
+    Rejected,
+    Streamed,
+    Untagged,
+)
+from msync.imap.responses import NEED_DATA, LiteralChunk, Response, Status
+
+log = Logger()
+
+#: Receives the chunks of a streamed FETCH body, in order.
+BodyConsumer = Callable[[LiteralChunk], None]
+#: Receives the tag and raw text of each C{+} for AUTHENTICATE or IDLE.
+ContinuationCallback = Callable[[bytes, bytes], None]
+
+_TRACE_LIMIT = 1024
+
+
+@dataclass(slots=True)
+class _Waiter:
+    """
+    One submitted command's Deferred and hooks.
+
+    @ivar quiet: an acknowledged IDLE: waiting for it is not a network wait.
+    @ivar error: raised by the body consumer; the command fails with it.
+    """
+
+    command: Command
+    deferred: Deferred[Completed]
+    consumer: BodyConsumer | None = None
+    on_continuation: ContinuationCallback | None = None
+    tls_context: IOpenSSLClientConnectionCreator | None = None
+    quiet: bool = False
+    error: BaseException | None = None
+
+
+class IMAPClientProtocol(Protocol):
+    """
+    An IMAP client connection over one transport.
+
+    @ivar connection: the sans-IO protocol state.
+    @ivar on_untagged: called with untagged data no command produced.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        *,
+        pipeline_depth: int | None = None,
+        timeout: float | None = 20,
+        host: str | None = None,
+        disabled_extensions: Iterable[bytes] = (),
+    ) -> None:
+        """
+        @param clock: schedules the timeouts.
+        @param pipeline_depth: see L{ClientConnection}.
+        @param timeout: seconds of silence tolerated while waiting, or
+            C{None}/C{0} for no limit (mbsync C{Timeout}).
+        @param host: the server name, for error messages.
+        @param disabled_extensions: capabilities to pretend absent.
+        """
+        self.connection = ClientConnection(
+            pipeline_depth, disabled_capabilities=disabled_extensions
+        )
+        self.on_untagged: Callable[[Response], None] | None = None
+        self._clock = clock
+        self._timeout = timeout or None
+        self._host = host
+        self._waiters: dict[bytes, _Waiter] = {}
+        self._greeting: Greeting | None = None
+        self._greeting_waiters: list[Deferred[Greeting]] = []
+        self._timer: IDelayedCall | None = None
+        self._error: BaseException | None = None
+
+    def greeting(self) -> Deferred[Greeting]:
+        """
+        @return: a new Deferred firing with the server's greeting (which may
+            be a BYE), or failing if the connection ends first.
+        """
+        if self._greeting is not None:
+            return succeed(self._greeting)
+        if self._error is not None:
+            return fail(self._error)
+        deferred: Deferred[Greeting] = Deferred()
+        self._greeting_waiters.append(deferred)
+        return deferred
+
+    def execute(
+        self,
+        command: Command,
+        *,
+        consumer: BodyConsumer | None = None,
+        on_continuation: ContinuationCallback | None = None,
+        tls_context: IOpenSSLClientConnectionCreator | None = None,
+    ) -> Deferred[Completed]:
+        """
+        Submit a command.
+
+        @param consumer: receives this UID FETCH's body literals as chunks
+            instead of buffering them.
+        @param on_continuation: answers AUTHENTICATE or IDLE C{+} requests
+            (with L{send_continuation}).
+        @param tls_context: for STARTTLS: the transport starts TLS with it
+            right after the tagged OK, before anything else is sent.
+        @return: fires with L{Completed} on OK; fails with L{CommandFailed}.
+        """
+        deferred: Deferred[Completed] = Deferred()
+        if self._error is not None:
+            deferred.errback(self._error)
+            return deferred
+        try:
+            tag = self.connection.submit(command, stream_bodies=consumer is not None)
+        except (LocalProtocolError, RemoteProtocolError) as error:
+            deferred.errback(error)
+            return deferred
+        self._waiters[tag] = _Waiter(command, deferred, consumer, on_continuation, tls_context)
+        self._drain()
+        return deferred
+
+    def startTLS(self, context: IOpenSSLClientConnectionCreator) -> Deferred[Completed]:
+        """
+        Send STARTTLS; after its tagged OK, start TLS with C{context}.
+        """
+        return self.execute(Command.starttls(), tls_context=context)
+
+    def send_continuation(self, tag: bytes, line: bytes) -> None:
+        """
+        Answer a C{+} of command C{tag} (see L{ClientConnection.send_continuation}).
+        """
+        self.connection.send_continuation(tag, line)
+        waiter = self._waiters.get(tag)
+        if waiter is not None:
+            waiter.quiet = False
+        self._drain()
+
+    def connectionMade(self) -> None:
+        """
+        Wait for the greeting, within the timeout.
+        """
+        self._touch()
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Feed the connection and act on its events.
+        """
+        log.debug("{host} S: {data!r}", host=self._host, data=data[:_TRACE_LIMIT])
+        self.connection.receive_data(data)
+        try:
+            while (event := self.connection.next_event()) is not NEED_DATA:
+                self._handle(event)
+        except RemoteProtocolError as error:
+            self._abort(error)
+            return
+        self._drain()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionLost())) -> None:  # noqa: B008
+        """
+        Fail everything still pending.
+        """
+        error = self._error
+        if error is None:
+            bye = self.connection.bye
+            text = f": server said BYE {bye.text!r}" if bye is not None else ""
+            error = ConnectionLost(f"IMAP connection to {self._where()} lost{text}")
+        self._fail_all(error)
+
+    def _handle(self, event: ConnectionEvent) -> None:
+        """
+        Fire the Deferreds and hooks one connection event concerns.
+        """
+        if isinstance(event, Completed):
+            self._completed(event)
+        elif isinstance(event, Rejected):
+            self._pop(event.tag).deferred.errback(event.error)
+        elif isinstance(event, Streamed):
+            self._stream(event)
+        elif isinstance(event, ContinuationNeeded):
+            waiter = self._waiters[event.tag]
+            waiter.quiet = waiter.command.name == b"IDLE"
+            if waiter.on_continuation is None:
+                raise RemoteProtocolError(f"unexpected continuation request for {event.tag!r}")
+            waiter.on_continuation(event.tag, event.data)
+        elif isinstance(event, Untagged):
+            if self.on_untagged is not None:
+                self.on_untagged(event.response)
+        else:
+            self._greeted(event)
+
+    def _greeted(self, greeting: Greeting) -> None:
+        self._greeting = greeting
+        waiters, self._greeting_waiters = self._greeting_waiters, []
+        for deferred in waiters:
+            deferred.callback(greeting)
+
+    def _completed(self, event: Completed) -> None:
+        waiter = self._pop(event.tag)
+        response = event.response
+        if waiter.error is not None:
+            waiter.deferred.errback(waiter.error)
+        elif response.status is not Status.OK:
+            code = response.code.name if response.code is not None else None
+            text = response.text.decode("utf-8", "replace")
+            failed = CommandFailed(event.command.name.decode(), response.status.value, code, text)
+            waiter.deferred.errback(failed)
+        elif waiter.tls_context is not None and not self._start_tls(waiter.tls_context):
+            waiter.deferred.errback(TLSError("the transport cannot start TLS"))
+        else:
+            waiter.deferred.callback(event)
+
+    def _start_tls(self, context: IOpenSSLClientConnectionCreator) -> bool:
+        tls = ITLSTransport(self.transport, None)
+        if tls is None:
+            self._abort(TLSError(f"{self._where()}: the transport cannot start TLS"))
+            return False
+        tls.startTLS(context)
+        self.connection.tls_started()
+        return True
+
+    def _stream(self, event: Streamed) -> None:
+        waiter = self._waiters[event.tag]
+        if waiter.consumer is None or waiter.error is not None:
+            return
+        try:
+            waiter.consumer(event.chunk)
+        except Exception as error:  # the consumer's failure fails its command
+            waiter.error = error
+
+    def _pop(self, tag: bytes) -> _Waiter:
+        return self._waiters.pop(tag)
+
+    def _drain(self) -> None:
+        """
+        Write what the connection wants sent, log it, and re-arm the timer.
+        """
+        for line in self.connection.take_trace():
+            log.debug("{host} C: {line}", host=self._host, line=line)
+        data = self.connection.data_to_send()
+        if data and self.transport is not None:
+            self.transport.write(data)
+        self._touch()
+
+    def _outstanding(self) -> bool:
+        if self._error is not None:
+            return False
+        return self._greeting is None or any(not w.quiet for w in self._waiters.values())
+
+    def _touch(self) -> None:
+        """
+        Restart the silence timer if anything is outstanding.
+        """
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if self._timeout is not None and self._outstanding():
+            self._timer = self._clock.callLater(self._timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        where = self._where()
+        self._abort(ConnectionTimeout(f"{where}: no response for {self._timeout:g} seconds"))
+
+    def _where(self) -> str:
+        if self._host is not None:
+            return self._host
+        peer = getattr(self.transport, "getPeer", lambda: None)()
+        host = getattr(peer, "host", None)
+        return str(host) if host is not None else "IMAP server"
+
+    def _abort(self, error: BaseException) -> None:
+        """
+        The connection is dead: fail everything and abort the transport.
+        """
+        if self._error is None:
+            self._error = error
+        self._fail_all(self._error)
+        if self.transport is not None:
+            # Every TCP/TLS transport has abortConnection; others just close.
+            getattr(self.transport, "abortConnection", self.transport.loseConnection)()
+
+    def _fail_all(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters.values():
+            waiter.deferred.errback(error)
+        greeters, self._greeting_waiters = self._greeting_waiters, []
+        for deferred in greeters:
+            deferred.errback(error)

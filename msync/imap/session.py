@@ -1,0 +1,584 @@
+# -*- test-case-name: tests.imap.test_session -*-
+"""
+A typed C{async} API over one L{IMAPClientProtocol}.
+
+Invariants:
+  - Every method submits its commands at once and lets the connection
+    pipeline them (within C{PipelineDepth}); UID sets longer than
+    L{MAX_UID_SET_CHARS} are split into several commands.
+  - Tagged NO/BAD raise L{CommandFailed}; login failures raise
+    L{AuthenticationError} with the server's text, never the password;
+    STARTTLS that is not offered or refused raises L{TLSError} and nothing
+    falls back to plaintext.
+  - Results hold IMAP data as C{bytes}; mailbox names in arguments are
+    C{str} (encoded by L{msync.imap.commands}).
+  - Capabilities the session was told to disable (mbsync
+    C{DisableExtension}) are never used.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from twisted.internet.defer import Deferred, FirstError, gatherResults
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+
+from msync.errors import (
+    AuthenticationError,
+    CommandFailed,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TLSError,
+)
+from msync.imap.commands import (
+    IDLE_DONE,
+    SASL_CANCEL,
+    Command,
+    QResync,
+    StoreMode,
+    UIDRange,
+    UIDSet,
+    sasl_response_line,
+    split_by_uid_set,
+)
+from msync.imap.connection import Completed, Greeting, SelectedMailbox
+from msync.imap.protocol import IMAPClientProtocol
+from msync.imap.responses import (
+    STAR,
+    AppendUIDCode,
+    CopyUIDCode,
+    EnabledResponse,
+    FetchItems,
+    FetchResponse,
+    IDResponse,
+    ListResponse,
+    LiteralChunk,
+    NamespaceResponse,
+    Response,
+    Status,
+    StatusResponse,
+    UntaggedStatus,
+)
+from msync.imap.sasl import Mechanism, SASLClient, choose_mechanism, decode_challenge, make_client
+from msync.model import Secret
+
+#: UIDs as accepted by the UID commands: a set, a range, or UIDs.
+UIDs = UIDSet | UIDRange | Iterable[int]
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    """
+    The state of a mailbox just selected (RFC 3501 §6.3.1).
+    """
+
+    uid_validity: int | None
+    uid_next: int | None
+    exists: int | None
+    permanent_flags: tuple[bytes, ...] | None
+    highest_modseq: int | None
+    read_only: bool
+    flags: tuple[bytes, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """
+    One LIST or LSUB answer.
+
+    @ivar name: the raw (modified UTF-7) name; decode with L{msync.imap.utf7}.
+    """
+
+    name: bytes
+    delimiter: bytes | None
+    attributes: tuple[bytes, ...]
+
+    @property
+    def selectable(self) -> bool:
+        """
+        Whether the mailbox can be selected (no C{\\Noselect}, C{\\NonExistent}).
+        """
+        return not {each.lower() for each in self.attributes} & {b"\\noselect", b"\\nonexistent"}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """
+    One message's FETCH data.
+    """
+
+    uid: int
+    seq: int
+    items: FetchItems
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """
+    Where an APPEND stored the message; C{None}s without UIDPLUS.
+    """
+
+    uid_validity: int | None
+    uid: int | None
+
+
+def _uid_set(uids: UIDs) -> UIDSet:
+    if isinstance(uids, UIDSet):
+        return uids
+    if isinstance(uids, UIDRange):
+        return UIDSet((uids,))
+    return UIDSet.of(uids)
+
+
+def _contains(uids: UIDSet, uid: int) -> bool:
+    return any(
+        each.first <= uid and (each.last is None or uid <= each.last) for each in uids.ranges
+    )
+
+
+class IMAPSession:
+    """
+    IMAP commands as typed coroutines over one protocol.
+    """
+
+    def __init__(
+        self, protocol: IMAPClientProtocol, *, disabled_extensions: Iterable[bytes] = ()
+    ) -> None:
+        """
+        @param disabled_extensions: capabilities to pretend absent (mbsync
+            C{DisableExtension}), e.g. C{{b"MOVE"}}.
+        """
+        self.protocol = protocol
+        protocol.connection.disable_capabilities(disabled_extensions)
+        self._idle_tag: bytes | None = None
+        self._idle_end: Deferred[Completed] | None = None
+        self._idle_previous: Callable[[Response], None] | None = None
+
+    @property
+    def capabilities(self) -> frozenset[bytes] | None:
+        """
+        The server's capabilities, or C{None} when they must be asked for.
+        """
+        return self.protocol.connection.capabilities
+
+    @property
+    def selected(self) -> SelectedMailbox | None:
+        """
+        The selected mailbox's current state (EXISTS etc. kept up to date).
+        """
+        return self.protocol.connection.selected
+
+    async def _run(self, command: Command) -> Completed:
+        return await self.protocol.execute(command)
+
+    async def _run_all(self, commands: Sequence[Command]) -> builtins.list[Completed]:
+        """
+        Submit all commands at once; raise the first failure.
+        """
+        pending = [self.protocol.execute(command) for command in commands]
+        try:
+            return await gatherResults(pending, consumeErrors=True)
+        except FirstError as error:
+            error.subFailure.raiseException()
+
+    async def greeting(self) -> Greeting:
+        """
+        Wait for the server's greeting.
+
+        @raise CommandFailed: with status C{BYE} if the server refused us.
+        """
+        greeting = await self.protocol.greeting()
+        if greeting.status is Status.BYE:
+            code = greeting.code.name if greeting.code is not None else None
+            raise CommandFailed("greeting", b"BYE", code, greeting.text.decode("utf-8", "replace"))
+        return greeting
+
+    async def capability(self) -> frozenset[bytes]:
+        """
+        Ask for the capabilities (RFC 3501 §6.1.1).
+        """
+        await self._run(Command.capability())
+        capabilities = self.capabilities
+        if capabilities is None:
+            raise RemoteProtocolError("CAPABILITY completed without capabilities")
+        return capabilities
+
+    async def ensure_capabilities(self) -> frozenset[bytes]:
+        """
+        @return: the known capabilities, asking the server only if unknown.
+        """
+        known = self.capabilities
+        return known if known is not None else await self.capability()
+
+    async def noop(self) -> tuple[Response, ...]:
+        """
+        C{NOOP}; unsolicited updates arrive at C{protocol.on_untagged}.
+        """
+        return (await self._run(Command.noop())).untagged
+
+    async def logout(self) -> None:
+        """
+        C{LOGOUT}, then close the transport.
+        """
+        await self._run(Command.logout())
+        if self.protocol.transport is not None:
+            self.protocol.transport.loseConnection()
+
+    async def starttls(self, context: IOpenSSLClientConnectionCreator) -> frozenset[bytes]:
+        """
+        Upgrade to TLS (RFC 3501 §6.2.1) and re-read the capabilities.
+
+        @raise TLSError: if the server does not offer or refuses STARTTLS.
+        """
+        capabilities = await self.ensure_capabilities()
+        if b"STARTTLS" not in capabilities:
+            raise TLSError("server does not offer STARTTLS; refusing to continue in plaintext")
+        try:
+            await self.protocol.startTLS(context)
+        except CommandFailed as failed:
+            raise TLSError(f"server refused STARTTLS: {failed.text}") from None
+        return await self.capability()
+
+    async def login(self, user: str, password: Secret) -> None:
+        """
+        C{LOGIN} (RFC 3501 §6.2.3), then make sure capabilities are known.
+
+        @raise AuthenticationError: if refused or LOGINDISABLED.
+        """
+        if b"LOGINDISABLED" in await self.ensure_capabilities():
+            raise AuthenticationError("server disallows LOGIN (LOGINDISABLED)")
+        try:
+            await self._run(Command.login(user, password))
+        except CommandFailed as failed:
+            raise AuthenticationError(f"LOGIN as {user} refused: {failed.text}") from None
+        await self.ensure_capabilities()
+
+    async def authenticate(self, client: SASLClient) -> None:
+        """
+        C{AUTHENTICATE} with one SASL exchange (RFC 3501 §6.2.2), using the
+        initial response when the server offers SASL-IR (RFC 4959). A
+        challenge the client cannot answer cancels the exchange with C{*}.
+
+        @raise AuthenticationError: with the server's or the client's reason.
+        """
+        capabilities = await self.ensure_capabilities()
+        initial = client.initial_response() if b"SASL-IR" in capabilities else None
+        problems: builtins.list[Exception] = []
+
+        def answer(tag: bytes, data: bytes) -> None:
+            try:
+                line = sasl_response_line(client.respond(decode_challenge(data)))
+            except (AuthenticationError, LocalProtocolError, RemoteProtocolError) as problem:
+                problems.append(problem)
+                line = SASL_CANCEL
+            self.protocol.send_continuation(tag, line)
+
+        name = client.name.decode("ascii")
+        command = Command.authenticate(client.name, initial)
+        try:
+            await self.protocol.execute(command, on_continuation=answer)
+        except CommandFailed as failed:
+            if problems:
+                raise AuthenticationError(f"AUTHENTICATE {name}: {problems[0]}") from None
+            raise AuthenticationError(f"AUTHENTICATE {name} refused: {failed.text}") from None
+        await self.ensure_capabilities()
+
+    async def authenticate_with(
+        self,
+        auth_mechs: tuple[str, ...],
+        user: str,
+        secret: Secret,
+        tls_active: bool,
+        *,
+        login_allowed_in_plaintext: bool = False,
+    ) -> Mechanism:
+        """
+        Log in the way mbsync's C{AuthMechs} chooses (L{choose_mechanism}).
+
+        @return: the mechanism used.
+        """
+        capabilities = await self.ensure_capabilities()
+        mechanism = choose_mechanism(
+            auth_mechs, capabilities, tls_active, login_allowed_in_plaintext
+        )
+        if mechanism is Mechanism.IMAP_LOGIN:
+            await self.login(user, secret)
+        else:
+            await self.authenticate(make_client(mechanism, user, secret))
+        return mechanism
+
+    async def namespace(self) -> NamespaceResponse | None:
+        """
+        C{NAMESPACE} (RFC 2342); C{None} if the server sent no data.
+        """
+        found = [r for r in (await self._run(Command.namespace())).untagged]
+        spaces = [each for each in found if isinstance(each, NamespaceResponse)]
+        return spaces[0] if spaces else None
+
+    async def _listing(self, command: Command) -> builtins.list[ListEntry]:
+        completed = await self._run(command)
+        return [
+            ListEntry(each.name, each.delimiter, each.attributes)
+            for each in completed.untagged
+            if isinstance(each, ListResponse) and each.kind == command.name
+        ]
+
+    async def list(self, reference: str, pattern: str) -> builtins.list[ListEntry]:
+        """
+        C{LIST reference pattern}.
+        """
+        return await self._listing(Command.list(reference, pattern))
+
+    async def lsub(self, reference: str, pattern: str) -> builtins.list[ListEntry]:
+        """
+        C{LSUB reference pattern}.
+        """
+        return await self._listing(Command.lsub(reference, pattern))
+
+    async def create(self, mailbox: str) -> None:
+        """
+        C{CREATE mailbox}.
+        """
+        await self._run(Command.create(mailbox))
+
+    async def delete(self, mailbox: str) -> None:
+        """
+        C{DELETE mailbox}.
+        """
+        await self._run(Command.delete(mailbox))
+
+    async def select(
+        self, mailbox: str, *, condstore: bool = False, qresync: QResync | None = None
+    ) -> MailboxStatus:
+        """
+        C{SELECT mailbox}; a failure (e.g. C{NO [TRYCREATE]}) raises
+        L{CommandFailed} and leaves no mailbox selected.
+        """
+        command = Command.select(mailbox, condstore=condstore, qresync=qresync)
+        return self._status_of(await self._run(command))
+
+    async def examine(self, mailbox: str) -> MailboxStatus:
+        """
+        C{EXAMINE mailbox} (read-only SELECT).
+        """
+        return self._status_of(await self._run(Command.select(mailbox, read_only=True)))
+
+    def _status_of(self, completed: Completed) -> MailboxStatus:
+        box = completed.mailbox or SelectedMailbox()
+        return MailboxStatus(
+            box.uid_validity,
+            box.uid_next,
+            box.exists,
+            box.permanent_flags,
+            box.highest_modseq,
+            bool(box.read_only),
+            box.flags,
+        )
+
+    async def status(self, mailbox: str, items: Sequence[bytes]) -> StatusResponse:
+        """
+        C{STATUS mailbox (items)}.
+        """
+        found = (await self._run(Command.status(mailbox, items))).untagged
+        for each in found:
+            if isinstance(each, StatusResponse):
+                return each
+        raise RemoteProtocolError(f"STATUS {mailbox} completed without STATUS data")
+
+    async def uid_fetch(self, uids: UIDs, items: Sequence[bytes]) -> builtins.list[FetchResult]:
+        """
+        C{UID FETCH}, split and pipelined; only messages in C{uids} are
+        returned, each once, in arrival order.
+        """
+        wanted = _uid_set(uids)
+        commands = split_by_uid_set(wanted, lambda part: Command.uid_fetch(part, items))
+        results: builtins.list[FetchResult] = []
+        for completed in await self._run_all(commands):
+            for each in completed.untagged:
+                if isinstance(each, FetchResponse) and each.items.uid is not None:
+                    if _contains(wanted, each.items.uid):
+                        results.append(FetchResult(each.items.uid, each.seq, each.items))
+        return results
+
+    async def uid_fetch_body(
+        self,
+        uid: int,
+        consumer: Callable[[bytes], None],
+        items: Sequence[bytes] = (b"BODY.PEEK[]",),
+    ) -> FetchResult | None:
+        """
+        Fetch one message streaming its body literals to C{consumer} in
+        chunks, so that no message is held whole.
+
+        @return: the other items, or C{None} if the message does not exist.
+        """
+
+        def deliver(chunk: LiteralChunk) -> None:
+            consumer(chunk.data)
+
+        command = Command.uid_fetch(UIDRange(uid, uid), items)
+        completed = await self.protocol.execute(command, consumer=deliver)
+        for each in completed.untagged:
+            if isinstance(each, FetchResponse) and each.items.uid == uid:
+                return FetchResult(uid, each.seq, each.items)
+        return None
+
+    async def uid_store(self, uids: UIDs, mode: StoreMode, flags: Sequence[bytes]) -> None:
+        """
+        C{UID STORE uids ±FLAGS.SILENT (flags)}, split and pipelined.
+        """
+        build = lambda part: Command.uid_store(part, mode, flags)  # noqa: E731
+        await self._run_all(split_by_uid_set(_uid_set(uids), build))
+
+    async def append(
+        self,
+        mailbox: str,
+        message: bytes,
+        *,
+        flags: Sequence[bytes] = (),
+        internal_date: datetime | None = None,
+    ) -> AppendResult:
+        """
+        C{APPEND}; the UID comes from C{[APPENDUID]} (RFC 4315) if sent.
+        """
+        command = Command.append(mailbox, message, flags=flags, internal_date=internal_date)
+        code = (await self._run(command)).response.code
+        if isinstance(code, AppendUIDCode) and len(code.uids) == 1:
+            low, high = code.uids[0]
+            if low == high and low is not STAR:
+                return AppendResult(code.uid_validity, low)
+        return AppendResult(None, None)
+
+    async def _copy(
+        self, uids: UIDs, build: Callable[[UIDSet], Command]
+    ) -> builtins.list[CopyUIDCode]:
+        codes: builtins.list[CopyUIDCode] = []
+        for completed in await self._run_all(split_by_uid_set(_uid_set(uids), build)):
+            statuses = [each for each in completed.untagged if isinstance(each, UntaggedStatus)]
+            for code in [completed.response.code, *(each.code for each in statuses)]:
+                if isinstance(code, CopyUIDCode):
+                    codes.append(code)
+        return codes
+
+    async def uid_copy(self, uids: UIDs, mailbox: str) -> builtins.list[CopyUIDCode]:
+        """
+        C{UID COPY}; returns the C{[COPYUID]} codes (RFC 4315) sent.
+        """
+        return await self._copy(uids, lambda part: Command.uid_copy(part, mailbox))
+
+    async def uid_move(self, uids: UIDs, mailbox: str) -> builtins.list[CopyUIDCode]:
+        """
+        C{UID MOVE} (RFC 6851); returns the C{[COPYUID]} codes sent.
+        """
+        return await self._copy(uids, lambda part: Command.uid_move(part, mailbox))
+
+    async def uid_expunge(self, uids: UIDs) -> None:
+        """
+        C{UID EXPUNGE} (RFC 4315), split and pipelined.
+        """
+        await self._run_all(split_by_uid_set(_uid_set(uids), Command.uid_expunge))
+
+    async def expunge(self) -> None:
+        """
+        C{EXPUNGE}.
+        """
+        await self._run(Command.expunge())
+
+    async def close(self) -> None:
+        """
+        C{CLOSE}.
+        """
+        await self._run(Command.close())
+
+    async def unselect(self) -> None:
+        """
+        C{UNSELECT} (RFC 3691).
+        """
+        await self._run(Command.unselect())
+
+    async def check(self) -> None:
+        """
+        C{CHECK}.
+        """
+        await self._run(Command.check())
+
+    async def enable(self, *extensions: bytes) -> frozenset[bytes]:
+        """
+        C{ENABLE} (RFC 5161); returns what the server enabled.
+        """
+        found = (await self._run(Command.enable(*extensions))).untagged
+        enabled = [each.names for each in found if isinstance(each, EnabledResponse)]
+        return frozenset().union(*enabled)
+
+    async def id(
+        self, fields: Sequence[tuple[str, str]] | None
+    ) -> dict[bytes, bytes | None] | None:
+        """
+        C{ID} (RFC 2971); returns the server's fields.
+        """
+        found = (await self._run(Command.id(fields))).untagged
+        answers = [each.fields for each in found if isinstance(each, IDResponse)]
+        return answers[0] if answers else None
+
+    async def idle(self, callback: Callable[[Response], None]) -> None:
+        """
+        Start IDLE (RFC 2177); returns once the server is idling. Untagged
+        data goes to C{callback} until L{done}.
+        """
+        if self._idle_tag is not None or self._idle_end is not None:
+            raise LocalProtocolError("already idling")
+        started: Deferred[bytes] = Deferred()
+
+        def idling(tag: bytes, data: bytes) -> None:
+            if not started.called:
+                started.callback(tag)
+
+        self._idle_previous = self.protocol.on_untagged
+        self.protocol.on_untagged = callback
+        end = self.protocol.execute(Command.idle(), on_continuation=idling)
+        watch = Deferred.fromCoroutine(self._idle_watch(end, started))
+        self._idle_end = watch
+        try:
+            self._idle_tag = await started
+        except Exception:
+            await watch  # raises the same error, consuming the watcher's result
+            raise
+
+    async def _idle_watch(self, end: Deferred[Completed], started: Deferred[bytes]) -> Completed:
+        """
+        Wait for IDLE's completion; if it fails before idling, so does L{idle}.
+        """
+        try:
+            return await end
+        except Exception as error:
+            if not started.called:
+                started.errback(error)
+            self.protocol.on_untagged = self._idle_previous
+            self._idle_tag = self._idle_end = None
+            raise
+
+    async def done(self) -> None:
+        """
+        End IDLE with C{DONE} and wait for its completion.
+        """
+        tag, end = self._idle_tag, self._idle_end
+        if tag is None or end is None:
+            raise LocalProtocolError("not idling")
+        self.protocol.send_continuation(tag, IDLE_DONE)
+        try:
+            await end
+        finally:
+            self.protocol.on_untagged = self._idle_previous
+            self._idle_tag = self._idle_end = None
+
+    async def compress(self) -> None:
+        """
+        C{COMPRESS DEFLATE} (RFC 4978).
+
+        @raise NotImplementedError: always, for now.
+        """
+        # TODO(#3): RFC 4978 needs a zlib layer between transport and protocol.
+        raise NotImplementedError("COMPRESS=DEFLATE is not implemented yet (issue 3)")

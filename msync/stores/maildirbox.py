@@ -1,0 +1,550 @@
+# -*- test-case-name: tests.stores.test_maildirstore -*-
+"""
+One open Maildir box: L{IMailbox} as mbsync 1.4's Maildir driver behaves
+on disk, plus the scan that numbers its files.
+
+Invariants:
+  - The box's C{.uidvalidity} lock is held from its opening until it is
+    closed; the last assigned UID is recorded before any file carries it.
+  - After every scan, each message file of C{new/} and C{cur/} (names not
+    starting with C{.}) carries a unique C{,U=} not above the last
+    assigned UID: foreign files are numbered in mbsync's order and renamed
+    in place; stray UIDs (duplicates, beyond the last assigned) are
+    renumbered with a warning where mbsync would refuse the box.
+  - The index (UID to file) reflects the last scan plus this box's own
+    changes; a file renamed behind our back is found by rescanning once.
+  - Files are deleted only by L{MaildirMailbox.expunge}, and only while
+    their names carry C{T}.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Collection, Coroutine, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from msync.errors import MailboxError, MessageError
+from msync.model import (
+    ALL_FLAGS,
+    BoxName,
+    FlagChange,
+    Flags,
+    LoadRequest,
+    MessageInfo,
+    TrackingHeaders,
+)
+from msync.stores.interface import IMailbox, IMessageBody, IMessageSource
+from msync.stores.maildirfiles import (
+    MaildirBody,
+    date_from_ns,
+    make_box,
+    os_failure,
+    read_tracking_headers,
+    shown,
+)
+from msync.stores.maildirnames import parse_name, set_flags_name, trash_name, with_uid
+from msync.stores.maildiruids import FileEntry, UIDValidityFile, plan_uids
+
+if TYPE_CHECKING:
+    from msync.stores.maildirstore import MaildirStore
+
+log = Logger()
+
+_T = TypeVar("_T")
+
+
+async def nothing() -> None:
+    """
+    Do nothing, asynchronously.
+    """
+
+
+@implementer(IMailbox)
+class MaildirMailbox:
+    """
+    A Maildir box opened by L{MaildirStore.open_box}, holding its
+    C{.uidvalidity} lock.
+
+    @ivar name: the box's canonical name.
+    @ivar path: its directory.
+    @ivar uid_validity: its UIDVALIDITY.
+    @ivar uid_next: the last assigned UID plus one, when opened.
+    @ivar permanent_flags: every flag.
+    """
+
+    permanent_flags = ALL_FLAGS
+
+    def __init__(
+        self,
+        store: MaildirStore,
+        name: BoxName,
+        path: str,
+        uids: UIDValidityFile,
+        created: set[str],
+    ) -> None:
+        """
+        Use L{MaildirStore.open_box}.
+        """
+        self._store = store
+        self._uids = uids
+        self._delimiter = store._delimiter
+        self._closed = False
+        self._index: dict[int, FileEntry] = {}
+        self._last_uid = 0
+        # mtime_ns of new/ and cur/ as our own last scan or change left
+        # them; a directory just created by us counts as known (mbsync's
+        # "fresh"), so neither makes the race guard wait.
+        self.name = name
+        self.path = path
+        self._known: dict[str, int] = {}
+        for subdir in created & {"new", "cur"}:
+            self._known[subdir] = self._mtime(subdir)
+        self._ignored: set[str] = set()
+        self.uid_validity = 0
+        self.uid_next = 1
+
+    def __repr__(self) -> str:
+        return f"<MaildirMailbox {self._store.name}:{self.name}>"
+
+    async def _start(self) -> None:
+        """
+        Read C{.uidvalidity} (creating a new UIDVALIDITY if it is empty, as
+        mbsync with its notice) and scan the box.
+        """
+        recorded = self._uids.read()
+        trusted = recorded is not None
+        if recorded is None:
+            log.info("Maildir notice: no UIDVALIDITY, creating new.")
+            recorded = (int(self._store._clock.seconds()), 0)
+            self._uids.write(*recorded)
+        self.uid_validity, self._last_uid = recorded
+        await self._scan(trust_uids=trusted)
+        self.uid_next = self._last_uid + 1
+
+    # IMailbox
+
+    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+        """
+        See L{IMailbox.load}: rescan the box, then report flags from the
+        names, C{recent} for C{new/}, sizes and arrival dates from the
+        files, C{X-TUID} and C{Message-ID} from their headers.
+
+        Fails with L{MailboxError} naming the file when a header cannot be
+        read.
+        """
+
+        async def action() -> list[MessageInfo]:
+            await self._scan()
+            infos = []
+            for uid in sorted(self._index):
+                if request.selects(uid):
+                    info = self._info(uid, self._index[uid], request)
+                    if info is not None:
+                        infos.append(info)
+            return infos
+
+        return self._run(action)
+
+    def fetch(self, uid: int) -> Deferred[IMessageBody]:
+        """
+        See L{IMailbox.fetch}: the file is opened now and streamed in
+        chunks; if it was renamed meanwhile, the box is rescanned once.
+        """
+
+        async def action() -> IMessageBody:
+            for attempt in range(2):
+                entry = self._index.get(uid)
+                if entry is None:
+                    break
+                path = self._file(entry)
+                try:
+                    return MaildirBody(path, uid, self._flags(entry))
+                except FileNotFoundError:
+                    if attempt == 0:
+                        await self._scan()
+                except OSError as error:
+                    raise MessageError(
+                        f"Maildir error: cannot read {shown(path)}: {error.strerror}"
+                    ) from error
+            raise MessageError(f"store {self._store.name}: box {self.name} has no UID {uid}")
+
+        return self._run(action)
+
+    def store(
+        self,
+        message: IMessageSource,
+        flags: Flags,
+        arrival_date: datetime | None = None,
+    ) -> Deferred[int | None]:
+        """
+        See L{IMailbox.store}: the next UID is recorded in C{.uidvalidity}
+        first, then the file is written to C{tmp/} and renamed into
+        C{cur/} (seen) or C{new/}.
+        """
+
+        async def action() -> int | None:
+            return await self._put(message, flags, arrival_date)
+
+        return self._run(action)
+
+    def find_by_tuid(self, tuids: Collection[str], min_uid: int) -> Deferred[dict[str, int]]:
+        """
+        See L{IMailbox.find_by_tuid}: rescan, then read the headers of the
+        files with UIDs at least C{min_uid}.
+        """
+        wanted = frozenset(tuids)
+
+        async def action() -> dict[str, int]:
+            await self._scan()
+            found: dict[str, int] = {}
+            for uid in sorted(self._index):
+                if uid < min_uid or len(found) == len(wanted):
+                    continue
+                headers = self._headers(self._index[uid])
+                tuid = None if headers is None else headers.tuid
+                if tuid is not None and tuid in wanted and tuid not in found:
+                    found[tuid] = uid
+            return found
+
+        return self._run(action)
+
+    def set_flags(self, changes: Sequence[FlagChange]) -> Deferred[None]:
+        """
+        See L{IMailbox.set_flags}: each change renames the file with the
+        new info part (other info letters kept) into C{cur/}, as mbsync.
+        """
+        changes = tuple(changes)
+
+        async def action() -> None:
+            for change in changes:
+                if change.add or change.remove:
+                    await self._rename(
+                        change.uid, functools.partial(self._flagged, change=change), stays=True
+                    )
+
+        return self._run(action)
+
+    def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
+        """
+        See L{IMailbox.trash}: rename each file into the Trash box (created
+        if missing) under a fresh base name without C{,U=}, keeping its info
+        part and its C{new/} or C{cur/}, as mbsync.
+        """
+        selected = sorted(set(uids))
+
+        async def action() -> list[int]:
+            target = self._store.path_of(trash_box)
+            if trash_box == self.name or os.path.normpath(target) == os.path.normpath(self.path):
+                raise MailboxError(
+                    f"store {self._store.name}: cannot trash {self.name} into itself"
+                )
+            make_box(target)
+            trashed = []
+            for uid in selected:
+                if await self._rename(uid, lambda entry: self._trashed(entry, target), stays=False):
+                    trashed.append(uid)
+            return trashed
+
+        return self._run(action)
+
+    def expunge(self, uids: Collection[int] | None = None) -> Deferred[list[int]]:
+        """
+        See L{IMailbox.expunge}: unlink the files whose names carry C{T};
+        a file renamed meanwhile is looked up again and removed only if it
+        still carries C{T}.
+        """
+        selected = None if uids is None else frozenset(uids)
+
+        async def action() -> list[int]:
+            gone = []
+            for uid in sorted(self._index):
+                if selected is None or uid in selected:
+                    if await self._unlink_deleted(uid):
+                        gone.append(uid)
+            return gone
+
+        return self._run(action)
+
+    def close(self) -> Deferred[None]:
+        """
+        See L{IMailbox.close}: release the C{.uidvalidity} lock.
+        """
+        self._release()
+        return Deferred.fromCoroutine(nothing())
+
+    # Internals
+
+    def _release(self) -> None:
+        """
+        Close the box for good and release its lock.
+        """
+        self._closed = True
+        self._uids.close()
+        if self._store._open is self:
+            self._store._open = None
+
+    def _run(self, action: Callable[[], Coroutine[Any, Any, _T]]) -> Deferred[_T]:
+        """
+        Run an operation of this box as one of its store's.
+
+        @raise RuntimeError: if the box was closed.
+        """
+        if self._closed:
+            raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
+        return self._store._run(action)
+
+    def _file(self, entry: FileEntry) -> str:
+        return os.path.join(self.path, entry.subdir, entry.name)
+
+    def _flags(self, entry: FileEntry) -> Flags:
+        return parse_name(entry.name, self._delimiter).flags
+
+    def _mtime(self, subdir: str) -> int:
+        directory = os.path.join(self.path, subdir)
+        try:
+            return os.stat(directory).st_mtime_ns
+        except OSError as error:
+            raise os_failure("stat", directory, error) from error
+
+    def _headers(self, entry: FileEntry) -> TrackingHeaders | None:
+        """
+        The tracking headers of a file, C{None} if it vanished.
+
+        @raise MailboxError: it cannot be read.
+        """
+        path = self._file(entry)
+        try:
+            return read_tracking_headers(path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise os_failure("read", path, error) from error
+
+    def _info(self, uid: int, entry: FileEntry, request: LoadRequest) -> MessageInfo | None:
+        """
+        What a load reports about one file; C{None} if it vanished.
+        """
+        size = arrival = tuid = message_id = None
+        if request.wants_size(uid) or request.wants_arrival_date(uid):
+            try:
+                status = os.stat(self._file(entry))
+            except FileNotFoundError:
+                return None
+            except OSError as error:
+                raise os_failure("stat", self._file(entry), error) from error
+            if request.wants_size(uid):
+                size = status.st_size
+            if request.wants_arrival_date(uid):
+                arrival = date_from_ns(status.st_mtime_ns)
+        if request.wants_headers(uid):
+            headers = self._headers(entry)
+            if headers is None:
+                return None
+            tuid = headers.tuid if request.wants_tuid(uid) else None
+            message_id = headers.message_id if request.wants_message_id(uid) else None
+        return MessageInfo(
+            uid=uid,
+            flags=self._flags(entry),
+            recent=entry.subdir == "new",
+            size=size,
+            tuid=tuid,
+            message_id=message_id,
+            arrival_date=arrival,
+        )
+
+    async def _put(
+        self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
+    ) -> int:
+        """
+        Store a message under the next UID (recorded before the file
+        appears, so a crash never reuses it).
+        """
+        self._last_uid += 1
+        uid = self._last_uid
+        self._uids.write(self.uid_validity, uid)
+        subdir, name = await self._store.deliver(
+            self.path, self.name, uid, message, flags, arrival_date
+        )
+        self._index[uid] = FileEntry(subdir, name)
+        self._known[subdir] = self._mtime(subdir)
+        return uid
+
+    def _flagged(self, entry: FileEntry, change: FlagChange) -> str:
+        name = set_flags_name(
+            entry.name, change.add & ALL_FLAGS, change.remove & ALL_FLAGS, self._delimiter
+        )
+        return os.path.join(self.path, "cur", name)
+
+    def _trashed(self, entry: FileEntry, trash: str) -> str:
+        stamp, pid, counter, host = self._store.fresh_base()
+        name = trash_name(entry.name, stamp, pid, counter, host, self._delimiter)
+        return os.path.join(trash, entry.subdir, name)
+
+    async def _rename(self, uid: int, target: Callable[[FileEntry], str], *, stays: bool) -> bool:
+        """
+        Rename a message's file to C{target(entry)}; if the file was
+        renamed behind our back, rescan once and retry (mbsync
+        C{maildir_again}). A target in this box's C{cur/} stays indexed,
+        C{stays} says whether the target is in this box's C{cur/}.
+
+        @return: whether the message existed.
+        """
+        for attempt in range(2):
+            entry = self._index.get(uid)
+            if entry is None:
+                return False
+            source, destination = self._file(entry), target(entry)
+            try:
+                os.rename(source, destination)
+            except FileNotFoundError:
+                if attempt == 0 and os.path.exists(os.path.dirname(destination)):
+                    await self._scan()
+                    continue
+                raise MailboxError(
+                    f"Maildir error: cannot rename {shown(source)} to {shown(destination)}"
+                ) from None
+            except OSError as error:
+                raise MailboxError(
+                    f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
+                    f"{error.strerror}"
+                ) from error
+            if stays:
+                self._index[uid] = FileEntry("cur", os.path.basename(destination))
+                self._known["cur"] = self._mtime("cur")
+            else:
+                del self._index[uid]
+            self._known[entry.subdir] = self._mtime(entry.subdir)
+            return True
+        return False
+
+    async def _unlink_deleted(self, uid: int) -> bool:
+        """
+        Unlink a message's file if its name carries C{T}.
+
+        @return: whether this removed it.
+        """
+        for attempt in range(2):
+            entry = self._index.get(uid)
+            if entry is None or not self._flags(entry) & Flags.DELETED:
+                return False
+            path = self._file(entry)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                if attempt == 0:
+                    await self._scan()
+                    continue
+                return False
+            except OSError as error:
+                raise os_failure("remove", path, error) from error
+            del self._index[uid]
+            self._known[entry.subdir] = self._mtime(entry.subdir)
+            return True
+        return False
+
+    async def _scan(self, trust_uids: bool = True) -> None:
+        """
+        List C{new/} and C{cur/} (after mbsync's race guard, again if they
+        changed while listed), then number the files that need UIDs:
+        record the new last UID first, then rename each in place with
+        C{,U=n} (mbsync order), warning about each stray UID repaired.
+        """
+        while True:
+            before = await self._quiet_mtimes()
+            entries = [entry for subdir in ("new", "cur") for entry in self._list(subdir)]
+            if {subdir: self._mtime(subdir) for subdir in before} == before:
+                break
+        plan = plan_uids(entries, self._last_uid, trust_uids)
+        index = dict(plan.numbered)
+        first = self._last_uid + 1
+        if plan.fresh:
+            self._last_uid += len(plan.fresh)
+            self._uids.write(self.uid_validity, self._last_uid)
+        position = {entry: offset for offset, entry in enumerate(plan.fresh)}
+        for stray in plan.strays:
+            new_uid = first + position[stray.entry]
+            if stray.original is None:
+                log.warn(
+                    "Maildir warning: UID {uid} of {file} is beyond highest assigned UID "
+                    "{last}; numbering it as a new message, UID {new_uid}",
+                    uid=stray.uid,
+                    file=shown(self._file(stray.entry)),
+                    last=first - 1,
+                    new_uid=new_uid,
+                )
+            else:
+                log.warn(
+                    "Maildir warning: duplicate UID {uid}: keeping it on {original}, "
+                    "numbering {file} as a new message, UID {new_uid}",
+                    uid=stray.uid,
+                    original=shown(self._file(stray.original)),
+                    file=shown(self._file(stray.entry)),
+                    new_uid=new_uid,
+                )
+        for offset, entry in enumerate(plan.fresh):
+            numbered = FileEntry(
+                entry.subdir, with_uid(entry.name, first + offset, self._delimiter)
+            )
+            try:
+                os.rename(self._file(entry), self._file(numbered))
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise MailboxError(
+                    f"Maildir error: cannot rename {shown(self._file(entry))} to "
+                    f"{shown(self._file(numbered))}: {error.strerror}"
+                ) from error
+            index[first + offset] = numbered
+        self._index = index
+        self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+
+    async def _quiet_mtimes(self) -> dict[str, int]:
+        """
+        mbsync's race guard: while C{new/} or C{cur/} was modified (by
+        someone else) during the current second, sleep a second, with
+        mbsync's notice, since later changes in that second would not be
+        visible in the modification time.
+
+        @return: the modification times (ns) of C{new/} and C{cur/}.
+        """
+        while True:
+            mtimes = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+            now = int(self._store._clock.seconds())
+            if not any(
+                mtime // 1_000_000_000 == now and self._known.get(subdir) != mtime
+                for subdir, mtime in mtimes.items()
+            ):
+                return mtimes
+            log.info("Maildir notice: sleeping due to recent directory modification.")
+            await deferLater(self._store._clock, 1, lambda: None)
+
+    def _list(self, subdir: str) -> list[FileEntry]:
+        """
+        The message files of C{new/} or C{cur/}: names not starting with
+        C{.}, regular files (others are ignored with a warning, once).
+        """
+        directory = os.path.join(self.path, subdir)
+        found = []
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_file():
+                        found.append(FileEntry(subdir, entry.name))
+                    elif entry.path not in self._ignored:
+                        self._ignored.add(entry.path)
+                        log.warn(
+                            "Maildir warning: ignoring {file}: not a regular file",
+                            file=shown(entry.path),
+                        )
+        except OSError as error:
+            raise os_failure("list", directory, error) from error
+        return found

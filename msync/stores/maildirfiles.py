@@ -1,0 +1,489 @@
+# -*- test-case-name: tests.stores.test_maildirstore -*-
+"""
+File-level operations of the Maildir store, as mbsync 1.4 performs them:
+making and validating box directories, listing a store's folders,
+clearing stale C{tmp/} files, writing a message through C{tmp/}, reading
+header fields and streaming bodies.
+
+Invariants:
+  - Nothing here keeps a message in memory: headers are read line by line
+    up to the blank line, bodies are read in bounded chunks.
+  - A message becomes visible in C{new/} or C{cur/} only by one C{rename}
+    of a complete (and, with FSync, synced) file from C{tmp/}; on any
+    failure the C{tmp/} file is removed and nothing else changed.
+  - Nothing here deletes a message file except L{remove_box} (whose box
+    the caller confirmed may go) and L{clear_stale_tmp} (C{tmp/} only).
+  - C{OSError}s are turned into L{MailboxError}s naming the file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import weakref
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from msync.errors import MailboxError, MessageError
+from msync.model import BoxName, Flags, TrackingHeaders, parse_tracking_headers
+from msync.stores.interface import DEFAULT_CHUNK_SIZE, IMessageBody, IMessageSource
+from msync.stores.maildirnames import MaildirLayout, SubFolderStyle, box_name_for_entry
+from msync.stores.maildiruids import sync_fd
+
+log = Logger()
+
+SUBDIRS = ("cur", "new", "tmp")
+"""
+The subdirectories of a Maildir box; C{cur} marks that the box exists.
+"""
+
+STALE_TMP_SECONDS = 24 * 60 * 60
+"""
+Age (of the inode change time) at which mbsync removes C{tmp/} files.
+"""
+
+MAX_LIST_DEPTH = 10
+"""
+mbsync 1.4.3+ refuses to list a directory this many levels below Path
+(C{path ... is too deeply nested. Symlink loop?}).
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HEADER_LINE_LIMIT = 64 * 1024
+_KEPT_HEADER_LIMIT = 64 * 1024
+_TRACKED = (b"x-tuid", b"message-id")
+
+
+def shown(path: str) -> str:
+    """
+    A file name fit for messages even when it is not valid UTF-8.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def os_failure(what: str, path: str, error: OSError) -> MailboxError:
+    """
+    The error for a failed file operation, in mbsync's words.
+    """
+    return MailboxError(f"Maildir error: cannot {what} {shown(path)}: {error.strerror}")
+
+
+def date_from_ns(nanoseconds: int) -> datetime:
+    """
+    The timezone-aware date of a file time in nanoseconds, to the
+    microsecond.
+    """
+    return _EPOCH + timedelta(microseconds=nanoseconds // 1000)
+
+
+def ns_from_date(date: datetime) -> int:
+    """
+    The file time in nanoseconds of a timezone-aware date.
+
+    @raise ValueError: the date is naive.
+    """
+    if date.tzinfo is None:
+        raise ValueError("arrival dates must be timezone-aware")
+    return (date - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+# Box directories.
+
+
+def is_box(path: str) -> bool:
+    """
+    Whether a box exists at C{path}: it has a C{cur/} directory.
+    """
+    return os.path.isdir(os.path.join(path, "cur"))
+
+
+def make_box(path: str) -> set[str]:
+    """
+    Create the box at C{path} (missing parents as plain directories) and
+    whichever of C{cur/}, C{new/}, C{tmp/} it lacks, mode 0700 as mbsync.
+
+    @return: the subdirectories created now.
+    @raise MailboxError: a directory cannot be created, or C{cur} exists
+        but is no directory (C{'...' is no valid mailbox}).
+    """
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise MailboxError(
+            f"Maildir error: cannot create mailbox '{shown(path)}': {error.strerror}"
+        ) from error
+    created = set()
+    for subdir in SUBDIRS:
+        target = os.path.join(path, subdir)
+        try:
+            os.mkdir(target, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(target):
+                raise MailboxError(f"Maildir error: '{shown(path)}' is no valid mailbox") from None
+        except OSError as error:
+            raise os_failure("create directory", target, error) from error
+        else:
+            created.add(subdir)
+    return created
+
+
+def clear_stale_tmp(path: str, now: float) -> None:
+    """
+    Remove the files of C{path/tmp} whose inode changed at least
+    L{STALE_TMP_SECONDS} ago, with mbsync's notice.
+
+    @raise MailboxError: C{tmp/} cannot be listed or a file not removed.
+    """
+    tmp = os.path.join(path, "tmp")
+    try:
+        with os.scandir(tmp) as entries:
+            stale = [
+                entry.path
+                for entry in entries
+                if entry.is_file(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_ctime + STALE_TMP_SECONDS <= now
+            ]
+    except OSError as error:
+        raise os_failure("list", tmp, error) from error
+    for victim in sorted(stale):
+        log.info("Maildir notice: removing stale file {path}", path=shown(victim))
+        try:
+            os.unlink(victim)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise os_failure("remove", victim, error) from error
+
+
+def remove_box(path: str) -> None:
+    """
+    Delete a box as mbsync does: the files of C{tmp/}, C{new/} and C{cur/}
+    (C{cur} last, so an interrupted deletion leaves a box that still
+    exists), then C{.uidvalidity}, then the directory itself unless it
+    holds anything else (subfolders are kept, with mbsync's warning).
+
+    @raise MailboxError: something inside the box cannot be removed.
+    """
+    for subdir in ("tmp", "new", "cur"):
+        directory = os.path.join(path, subdir)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise os_failure("list", directory, error) from error
+        for name in names:
+            _remove(os.path.join(directory, name))
+        try:
+            os.rmdir(directory)
+        except OSError as error:
+            raise MailboxError(
+                f"Maildir error: cannot remove '{shown(directory)}': {error.strerror}"
+            ) from error
+    for name in (".uidvalidity", ".isyncuidmap.db"):
+        target = os.path.join(path, name)
+        if os.path.lexists(target):
+            _remove(target)
+    try:
+        os.rmdir(path)
+    except OSError:
+        log.warn("Maildir warning: cannot remove '{path}'", path=shown(path))
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise MailboxError(
+            f"Maildir error: cannot remove '{shown(path)}': {error.strerror}"
+        ) from error
+
+
+# Listing.
+
+
+def list_boxes(layout: MaildirLayout) -> list[BoxName]:
+    """
+    The canonical names of the boxes of a store, as mbsync 1.4 lists them
+    (C{maildir_list_store}, checked with C{mbsync -l}): C{Inbox} as
+    C{INBOX} (or as its C{MapInbox} alias), the folders below C{Inbox}
+    (Maildir++: its C{.name} entries) and those below C{Path}.
+
+    Skipped as by mbsync: C{cur}, C{new}, C{tmp}; a top-level C{INBOX}
+    folder of C{Path} (or C{.INBOX} with Maildir++), with mbsync's warning;
+    Legacy folders below the top without their C{.}. Without a
+    C{SubFolders} style, C{.name} folders are listed Legacy-style, others
+    below the top are an error. A folder named like the C{MapInbox} alias
+    is shadowed by it.
+
+    @return: each name once, sorted.
+    @raise MailboxError: a folder is nested L{MAX_LIST_DEPTH} deep (symlink
+        loop), a subfolder exists without a C{SubFolders} style, or a
+        directory cannot be read (mbsync's messages).
+    """
+    names: set[str] = set()
+    inbox = os.path.normpath(layout.inbox)
+    if is_box(inbox):
+        names.add(layout.map_inbox or "INBOX")
+    if layout.style is SubFolderStyle.MAILDIRPP:
+        for relative in _walk(inbox, "", skip=None, recurse=False):
+            if relative.split(".")[:2] == ["", "INBOX"]:
+                log.warn("Maildir warning: ignoring INBOX in {path}", path=shown(inbox) + "/")
+                continue
+            _add_name(layout, names, relative, in_inbox=True)
+        return sorted(names)
+    if layout.style is not SubFolderStyle.UNSET:
+        for relative in _walk(inbox, "", skip=None, recurse=True):
+            _add_name(layout, names, relative, in_inbox=True)
+    if layout.path is not None:
+        # Path is a prefix: "~/Mail/" is a directory, "~/Mail/x-" a name prefix.
+        base, prefix = os.path.split(layout.path)
+        base = base or "."
+        for relative in _walk(base, prefix, skip=inbox, recurse=True):
+            _add_name(layout, names, relative[len(prefix) :], in_inbox=False)
+    return sorted(names)
+
+
+def _add_name(layout: MaildirLayout, names: set[str], relative: str, in_inbox: bool) -> None:
+    """
+    Add the box at C{relative} (which has C{cur/}) under its canonical
+    name, unless mbsync's listing skips it.
+
+    @raise MailboxError: it is a subfolder but the store has no style.
+    """
+    naming = layout
+    if layout.style is SubFolderStyle.UNSET and "/" in relative:
+        naming = replace(layout, style=SubFolderStyle.LEGACY)
+    name = box_name_for_entry(naming, relative, in_inbox)
+    if name is None:
+        if naming is not layout:
+            raise MailboxError(
+                f"Maildir error: found subfolder '{shown(relative)}', but store "
+                f"'{layout.store}' does not specify SubFolders style"
+            )
+        return
+    if layout.map_inbox is not None and name == layout.map_inbox:
+        return
+    names.add(name)
+
+
+def _subdirectories(directory: str, depth: int) -> list[str]:
+    """
+    The names of the directories in C{directory} (sorted; not C{cur},
+    C{new}, C{tmp}; symlinks followed).
+
+    @raise MailboxError: C{directory} is too deep or cannot be read.
+    """
+    if depth >= MAX_LIST_DEPTH:
+        raise MailboxError(
+            f"Maildir error: path {shown(directory)}/ is too deeply nested. Symlink loop?"
+        )
+    try:
+        with os.scandir(directory) as entries:
+            found = [
+                entry.name
+                for entry in entries
+                if entry.name not in SUBDIRS and entry.is_dir(follow_symlinks=True)
+            ]
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise os_failure("list", directory, error) from error
+    return sorted(found)
+
+
+def _walk(base: str, prefix: str, skip: str | None, recurse: bool) -> list[str]:
+    """
+    The paths, relative to C{base}, of the boxes below it whose first
+    component starts with C{prefix}, not descending into C{skip} (the
+    Inbox, listed apart) nor, when C{skip} is given, into a top-level
+    C{INBOX} folder (mbsync warns and ignores it).
+    """
+    found: list[str] = []
+    pending: list[tuple[str, int]] = [("", 0)]
+    while pending:
+        relative, depth = pending.pop()
+        directory = f"{base}/{relative}" if relative else base
+        for name in _subdirectories(directory, depth):
+            if not relative and not name.startswith(prefix):
+                continue
+            child = f"{relative}/{name}" if relative else name
+            path = os.path.normpath(f"{base}/{child}")
+            if skip is not None and path == skip:
+                continue
+            if skip is not None and not relative and name[len(prefix) :] == "INBOX":
+                log.warn("Maildir warning: ignoring INBOX in {path}", path=shown(base) + "/")
+                continue
+            if is_box(path):
+                found.append(child)
+            if recurse:
+                pending.append((child, depth + 1))
+    return sorted(found)
+
+
+# Headers and bodies.
+
+
+def read_tracking_headers(path: str) -> TrackingHeaders:
+    """
+    Read C{X-TUID} and C{Message-ID} from a message file's header, line by
+    line, stopping at the blank line; only the lines of those fields are
+    kept (at most 64 KiB of them).
+
+    @raise OSError: the file cannot be read.
+    """
+    kept: list[bytes] = []
+    kept_size = 0
+    keeping = False
+    at_line_start = True
+    with open(path, "rb") as handle:
+        while True:
+            line = handle.readline(_HEADER_LINE_LIMIT)
+            if not line:
+                break
+            if at_line_start:
+                if line in (b"\n", b"\r\n"):
+                    break
+                if line[:1] not in (b" ", b"\t"):
+                    field, colon, _ = line.partition(b":")
+                    keeping = bool(colon) and field.strip().lower() in _TRACKED
+            if keeping and kept_size < _KEPT_HEADER_LIMIT:
+                kept.append(line)
+                kept_size += len(line)
+            at_line_start = line.endswith(b"\n")
+    return parse_tracking_headers(b"".join(kept))
+
+
+@implementer(IMessageBody)
+class MaildirBody:
+    """
+    A fetched Maildir message: the file opened at fetch time, read in
+    chunks by position, so later renames or unlinks of it do not matter
+    and every pass reads the same bytes.
+
+    @ivar uid: its UID.
+    @ivar flags: its flags when fetched.
+    @ivar arrival_date: its modification time.
+    @ivar size: its size on disk.
+    """
+
+    def __init__(
+        self, path: str, uid: int, flags: Flags, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> None:
+        """
+        Open the file.
+
+        @raise OSError: it cannot be opened.
+        """
+        fd = os.open(path, os.O_RDONLY)
+        self._finalizer = weakref.finalize(self, os.close, fd)
+        try:
+            status = os.fstat(fd)
+        except OSError:
+            self._finalizer()
+            raise
+        if not stat.S_ISREG(status.st_mode):
+            self._finalizer()
+            raise OSError(errno.EISDIR, "not a regular file", path)
+        self._fd = fd
+        self._path = path
+        self._chunk_size = chunk_size
+        self.uid = uid
+        self.flags = flags
+        self.size = status.st_size
+        self.arrival_date = date_from_ns(status.st_mtime_ns)
+
+    def __repr__(self) -> str:
+        return f"<MaildirBody UID {self.uid}: {shown(self._path)}>"
+
+    def close(self) -> None:
+        """
+        Close the file now rather than when the body is collected.
+        """
+        self._finalizer()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """
+        Yield the file's bytes from the start in chunks.
+
+        @raise MessageError: the file cannot be read or shrank.
+        """
+        offset = 0
+        while offset < self.size:
+            wanted = min(self._chunk_size, self.size - offset)
+            try:
+                chunk = os.pread(self._fd, wanted, offset)
+            except OSError as error:
+                raise MessageError(
+                    f"Maildir error: cannot read {shown(self._path)}: {error.strerror}"
+                ) from error
+            if not chunk:
+                raise MessageError(f"Maildir error: {shown(self._path)} shrank while read")
+            offset += len(chunk)
+            yield chunk
+
+
+async def deliver(
+    box: str,
+    name: str,
+    subdir: str,
+    message: IMessageSource,
+    *,
+    fsync: bool,
+    arrival_date: datetime | None,
+    describe: Callable[[], str],
+) -> None:
+    """
+    Write a message to C{box/tmp/name} (C{O_EXCL}), sync it with FSync,
+    set its times to C{arrival_date}, and rename it to C{box/subdir/name}
+    (mbsync C{maildir_store_msg}). On failure the C{tmp/} file is removed.
+
+    @param describe: names the store and box for error messages.
+    @raise MailboxError: the file cannot be written or moved.
+    @raise MessageError: the source yields other than its announced size.
+    @raise Exception: whatever reading C{message} raises.
+    """
+    temporary = os.path.join(box, "tmp", name)
+    final = os.path.join(box, subdir, name)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise os_failure("create", temporary, error) from error
+    try:
+        try:
+            written = 0
+            async for chunk in message.chunks():
+                view = memoryview(chunk)
+                while view:
+                    count = os.write(fd, view)
+                    view = view[count:]
+                    written += count
+            if written != message.size:
+                raise MessageError(
+                    f"{describe()}: message source announced {message.size} bytes, gave {written}"
+                )
+            if fsync:
+                sync_fd(fd)
+        finally:
+            os.close(fd)
+        if arrival_date is not None:
+            nanoseconds = ns_from_date(arrival_date)
+            os.utime(temporary, ns=(nanoseconds, nanoseconds))
+        os.rename(temporary, final)
+    except BaseException as failure:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        if isinstance(failure, OSError):
+            raise MailboxError(
+                f"{describe()}: Maildir error: cannot write {shown(temporary)}: {failure.strerror}"
+            ) from failure
+        raise

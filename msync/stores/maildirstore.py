@@ -1,0 +1,309 @@
+# -*- test-case-name: tests.stores.test_maildirstore -*-
+"""
+The Maildir store: L{IStore} over a C{MaildirStore} section, behaving like
+mbsync 1.4's Maildir driver on disk, so that mbsync and msync can take
+turns on one tree.
+
+Invariants:
+  - File names, C{new/} versus C{cur/} placement, C{.uidvalidity} contents
+    and locking are mbsync's (see L{msync.stores.maildirnames} and
+    L{msync.stores.maildiruids}); the box's C{.uidvalidity} lock is held
+    from C{open_box} until the mailbox or store is closed.
+  - Every message file in C{new/} and C{cur/} (names not starting with
+    C{.}) carries a unique C{,U=} at most the recorded last UID once a scan
+    is done; foreign files are numbered in mbsync's order and renamed in
+    place, stray UIDs (duplicates, beyond the last assigned) are repaired
+    with a warning instead of killing the box as mbsync does.
+  - A box exists iff its C{cur/} does; box names are mapped to paths only
+    through L{msync.stores.maildirnames.box_path}, which refuses names
+    escaping C{Path}/C{Inbox}.
+  - Operations run one at a time in call order; file I/O is synchronous,
+    waits (the race guard, lock contention) use the injected clock.
+  - Messages are never held whole in memory; files are deleted only by
+    C{expunge} (flagged C{T}), C{delete_box} and stale C{tmp/} cleanup.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from msync.config import schema
+from msync.errors import MailboxError, MailboxMissing
+from msync.model import (
+    ALL_FLAGS,
+    INBOX,
+    BoxName,
+    Flags,
+    LineEnding,
+)
+from msync.stores.interface import IMailbox, IMessageSource, IStore
+from msync.stores.maildirbox import MaildirMailbox, nothing
+from msync.stores.maildirfiles import (
+    clear_stale_tmp,
+    deliver,
+    is_box,
+    list_boxes,
+    make_box,
+    remove_box,
+)
+from msync.stores.maildirnames import (
+    MaildirLayout,
+    SubFolderStyle,
+    box_path,
+    new_name,
+    new_subdir,
+)
+from msync.stores.maildiruids import UIDValidityFile
+
+log = Logger()
+
+_T = TypeVar("_T")
+
+_STYLES = {
+    None: SubFolderStyle.UNSET,
+    schema.SubFolders.VERBATIM: SubFolderStyle.VERBATIM,
+    schema.SubFolders.MAILDIRPP: SubFolderStyle.MAILDIRPP,
+    schema.SubFolders.LEGACY: SubFolderStyle.LEGACY,
+}
+
+# mbsync numbers the files it names per process (<pid>_<n>); so do we, so
+# that two stores of one process never pick the same name in one second.
+_names_made = itertools.count(1)
+
+
+def layout_of(config: schema.MaildirStore) -> MaildirLayout:
+    """
+    The folder layout of a C{MaildirStore} section.
+    """
+    return MaildirLayout(
+        store=config.name,
+        path=config.path,
+        inbox=config.inbox.rstrip("/") or "/",
+        style=_STYLES[config.subfolders],
+        flatten=config.flatten,
+        map_inbox=config.map_inbox,
+    )
+
+
+@implementer(IStore)
+class MaildirStore:
+    """
+    A Maildir store (one C{MaildirStore} section).
+
+    @ivar name: the store's name.
+    @ivar line_ending: L{LineEnding.LF}.
+    @ivar layout: where its boxes live.
+    """
+
+    line_ending = LineEnding.LF
+
+    def __init__(
+        self,
+        config: schema.MaildirStore,
+        *,
+        fsync: bool,
+        clock: IReactorTime,
+        hostname: str | None = None,
+        pid: int | None = None,
+    ) -> None:
+        """
+        @param config: the store's section.
+        @param fsync: the global C{FSync}: sync message files and
+            C{.uidvalidity} to disk before renaming or relying on them.
+        @param clock: the time for new file names, UIDVALIDITYs, stale
+            C{tmp/} files, and for waiting.
+        @param hostname: the host part of new file names (default: this
+            host's name); mbsync keeps it up to the first C{.}.
+        @param pid: the process part of new file names (default: ours).
+        """
+        self.name = config.name
+        self.layout = layout_of(config)
+        self._delimiter = config.info_delimiter
+        self._fsync = fsync
+        self._clock = clock
+        self._hostname = socket.gethostname() if hostname is None else hostname
+        self._pid = os.getpid() if pid is None else pid
+        self._serial = DeferredLock()
+        self._open: MaildirMailbox | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<MaildirStore {self.name!r}>"
+
+    # IStore
+
+    def list_boxes(self) -> Deferred[list[BoxName]]:
+        """
+        See L{IStore.list_boxes}; sorted. Fails with L{MailboxError} where
+        mbsync's listing fails (see L{msync.stores.maildirfiles.list_boxes}).
+        """
+
+        async def action() -> list[BoxName]:
+            return list_boxes(self.layout)
+
+        return self._run(action)
+
+    def open_box(self, name: BoxName, create: bool = False) -> Deferred[IMailbox]:
+        """
+        See L{IStore.open_box}: validate the box (creating it, or its
+        missing C{new/} and C{tmp/}), remove stale C{tmp/} files, lock and
+        read C{.uidvalidity}, and scan the box.
+
+        @raise RuntimeError: if a mailbox is open already.
+        """
+        if self._open is not None:
+            raise RuntimeError(f"store {self.name}: {self._open.name} is still open")
+
+        async def action() -> IMailbox:
+            path = self.path_of(name)
+            if not create and not is_box(path):
+                raise MailboxMissing(self.name, name)
+            created = make_box(path)
+            clear_stale_tmp(path, self._clock.seconds())
+            uids = await UIDValidityFile.lock(
+                os.path.join(path, ".uidvalidity"), fsync=self._fsync, clock=self._clock
+            )
+            try:
+                mailbox = MaildirMailbox(self, name, path, uids, created)
+                await mailbox._start()
+            except BaseException:
+                uids.close()
+                raise
+            self._open = mailbox
+            return mailbox
+
+        return self._run(action)
+
+    def create_box(self, name: BoxName) -> Deferred[None]:
+        """
+        See L{IStore.create_box}: make the box's directory (missing parents
+        as plain directories) and its C{cur/}, C{new/}, C{tmp/}.
+        """
+
+        async def action() -> None:
+            make_box(self.path_of(name))
+
+        return self._run(action)
+
+    def delete_box(self, name: BoxName) -> Deferred[None]:
+        """
+        See L{IStore.delete_box}: as mbsync, remove C{tmp/}, C{new/},
+        C{cur/} (last) with their files, then C{.uidvalidity}, then the
+        directory if nothing else is left in it (subfolders are kept).
+
+        @raise RuntimeError: if the box is open.
+        """
+        if self._open is not None and self._open.name == name:
+            raise RuntimeError(f"store {self.name}: cannot delete the open mailbox {name}")
+
+        async def action() -> None:
+            path = self.path_of(name)
+            if os.path.normpath(path) == os.path.normpath(self.layout.inbox):
+                raise MailboxError(f"store {self.name}: cannot delete {INBOX}")
+            if not is_box(path):
+                raise MailboxMissing(self.name, name)
+            remove_box(path)
+
+        return self._run(action)
+
+    def append(
+        self,
+        name: BoxName,
+        message: IMessageSource,
+        flags: Flags,
+        arrival_date: datetime | None = None,
+    ) -> Deferred[None]:
+        """
+        See L{IStore.append}: as mbsync stores into Trash, the file gets no
+        C{,U=} (the box's next scan numbers it) and no lock is taken.
+        """
+
+        async def action() -> None:
+            if self._open is not None and self._open.name == name:
+                await self._open._put(message, flags, arrival_date)
+                return
+            path = self.path_of(name)
+            make_box(path)
+            await self.deliver(path, name, None, message, flags, arrival_date)
+
+        return self._run(action)
+
+    def close(self) -> Deferred[None]:
+        """
+        See L{IStore.close}: release the open mailbox's lock; never fails.
+        """
+        if self._open is not None:
+            self._open._release()
+        self._closed = True
+        return Deferred.fromCoroutine(nothing())
+
+    # Shared with MaildirMailbox.
+
+    def path_of(self, name: BoxName) -> str:
+        """
+        The directory of a box.
+
+        @raise MailboxError: the name is unsafe or impossible in this layout.
+        """
+        return box_path(self.layout, name)
+
+    def fresh_base(self) -> tuple[int, int, int, str]:
+        """
+        The time, pid, per-process counter and host of a new file name.
+        """
+        return int(self._clock.seconds()), self._pid, next(_names_made), self._hostname
+
+    async def deliver(
+        self,
+        path: str,
+        box: BoxName,
+        uid: int | None,
+        message: IMessageSource,
+        flags: Flags,
+        arrival_date: datetime | None,
+    ) -> tuple[str, str]:
+        """
+        Write a message into the box at C{path} under mbsync's name for it,
+        in C{cur/} if seen, else in C{new/}.
+
+        @return: its subdirectory and name.
+        """
+        flags &= ALL_FLAGS
+        stamp, pid, counter, host = self.fresh_base()
+        name = new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
+        subdir = new_subdir(flags)
+        await deliver(
+            path,
+            name,
+            subdir,
+            message,
+            fsync=self._fsync,
+            arrival_date=arrival_date,
+            describe=lambda: f"store {self.name}, box {box}",
+        )
+        return subdir, name
+
+    def _run(self, action: Callable[[], Coroutine[Any, Any, _T]]) -> Deferred[_T]:
+        """
+        Run an operation after those called before it.
+
+        @raise RuntimeError: if the store was closed.
+        """
+        if self._closed:
+            raise RuntimeError(f"store {self.name} is closed")
+
+        async def serially() -> _T:
+            async with self._serial:
+                return await action()
+
+        return Deferred.fromCoroutine(serially())

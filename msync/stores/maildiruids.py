@@ -1,0 +1,284 @@
+# -*- test-case-name: tests.stores.test_maildirstore -*-
+"""
+UID bookkeeping of one Maildir box, as mbsync 1.4 keeps it: the locked
+C{.uidvalidity} file, and the plan that numbers the files of C{new/} and
+C{cur/} (mbsync C{maildir_uidval_lock}, C{maildir_store_uidval},
+C{maildir_scan}).
+
+Invariants:
+  - While a L{UIDValidityFile} is open, this process holds a POSIX
+    C{fcntl} write lock on the whole C{.uidvalidity} file, the lock mbsync
+    takes, so mbsync and msync never assign UIDs in one box at the same
+    time; two L{UIDValidityFile}s of this process never hold one file at
+    once either (POSIX locks do not exclude their own process). Waiting
+    for the lock never blocks the reactor: it is polled with the clock.
+  - The last assigned UID recorded in the file only grows, and is written
+    (C{ftruncate}, C{fdatasync} with FSync) before any file gets a UID
+    above the previous value, so a crash never leads to a UID being given
+    twice.
+  - L{plan_uids} is a pure function of the file names: after it, every
+    UID is carried by exactly one file and none exceeds the last assigned
+    UID. Where mbsync dies (C{duplicate UID}, C{beyond highest assigned
+    UID}), the stray copies are renumbered as new messages instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+from msync.errors import MailboxError
+from msync.stores.maildirnames import (
+    format_uidvalidity,
+    parse_uid,
+    parse_uidvalidity,
+    unnumbered_sort_key,
+)
+
+log = Logger()
+
+LOCK_POLL_INTERVAL = 0.5
+"""
+Seconds between attempts to take a C{.uidvalidity} lock held elsewhere.
+"""
+
+# (st_dev, st_ino) of every .uidvalidity file this process holds locked.
+_HELD: set[tuple[int, int]] = set()
+
+
+def sync_fd(fd: int) -> None:
+    """
+    Flush a file's data to disk (C{fdatasync} where it exists, else
+    C{fsync}).
+    """
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)
+
+
+class UIDValidityFile:
+    """
+    An open and locked C{.uidvalidity} file.
+
+    @ivar path: the file's path.
+    """
+
+    def __init__(self, path: str, fd: int, key: tuple[int, int], fsync: bool) -> None:
+        """
+        Use L{lock} instead.
+        """
+        self.path = path
+        self._fd: int | None = fd
+        self._key = key
+        self._fsync = fsync
+
+    @classmethod
+    async def lock(cls, path: str, *, fsync: bool, clock: IReactorTime) -> UIDValidityFile:
+        """
+        Open (creating it empty if missing) and lock a C{.uidvalidity} file,
+        waiting as long as another process or store holds it.
+
+        @raise MailboxError: the file cannot be opened or locked.
+        """
+        announced = False
+        while True:
+            attempt = _try_lock(path)
+            if attempt is not None:
+                fd, key = attempt
+                break
+            if not announced:
+                log.info("Maildir notice: waiting for the lock on {path}", path=path)
+                announced = True
+            await deferLater(clock, LOCK_POLL_INTERVAL, lambda: None)
+        _HELD.add(key)
+        return cls(path, fd, key, fsync)
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            raise RuntimeError(f"{self.path} is no longer open")
+        return self._fd
+
+    def read(self) -> tuple[int, int] | None:
+        """
+        The UIDVALIDITY and last assigned UID, or C{None} if the file is
+        empty (mbsync then creates a new UIDVALIDITY).
+
+        @raise MailboxError: the file cannot be read or holds garbage.
+        """
+        try:
+            data = os.pread(self._descriptor(), 128, 0)
+        except OSError as error:
+            raise MailboxError(
+                f"Maildir error: cannot read {self.path}: {error.strerror}"
+            ) from error
+        return parse_uidvalidity(data, self.path)
+
+    def write(self, uid_validity: int, last_uid: int) -> None:
+        """
+        Replace the file's contents (mbsync: write, C{ftruncate},
+        C{fdatasync} with FSync).
+
+        @raise MailboxError: the file cannot be written.
+        """
+        data = format_uidvalidity(uid_validity, last_uid)
+        fd = self._descriptor()
+        try:
+            written = os.pwrite(fd, data, 0)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, "short write")
+            os.ftruncate(fd, len(data))
+            if self._fsync:
+                sync_fd(fd)
+        except OSError as error:
+            raise MailboxError(
+                f"Maildir error: cannot write UIDVALIDITY to {self.path}: {error.strerror}"
+            ) from error
+
+    def close(self) -> None:
+        """
+        Release the lock and close the file; closing twice does nothing.
+        """
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        _HELD.discard(self._key)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _held_here(path: str) -> bool:
+    """
+    Whether this process already holds the lock of the file at C{path}.
+    """
+    try:
+        status = os.stat(path)
+    except OSError:
+        return False
+    return (status.st_dev, status.st_ino) in _HELD
+
+
+def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
+    """
+    Try once to open C{path} and take the write lock mbsync takes
+    (C{F_WRLCK} over the whole file; Python's C{lockf} uses C{fcntl}).
+
+    A file this process holds already is not even opened: closing any
+    descriptor of a file drops every POSIX lock the process holds on it.
+
+    @return: the descriptor and the file's identity if the lock is now
+        held, C{None} if someone else holds it.
+    @raise MailboxError: opening or locking failed for another reason.
+    """
+    if _held_here(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise MailboxError(f"Maildir error: cannot open {path}: {error.strerror}") from error
+    try:
+        status = os.fstat(fd)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return None
+        raise MailboxError(
+            f"Maildir error: cannot fcntl lock UIDVALIDITY ({path}): {error.strerror}"
+        ) from error
+    return fd, (status.st_dev, status.st_ino)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FileEntry:
+    """
+    One message file of a box.
+
+    @ivar subdir: C{"new"} or C{"cur"}.
+    @ivar name: the file name.
+    """
+
+    subdir: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StrayUID:
+    """
+    A file whose C{,U=} cannot be kept.
+
+    @ivar entry: the file.
+    @ivar uid: the UID its name carries.
+    @ivar original: for a duplicate, the file keeping the UID; C{None} when
+        the UID is beyond the last assigned one.
+    """
+
+    entry: FileEntry
+    uid: int
+    original: FileEntry | None
+
+
+@dataclass(frozen=True, slots=True)
+class UIDPlan:
+    """
+    How to number a box's files.
+
+    @ivar numbered: the files keeping their UIDs, by UID.
+    @ivar fresh: the files to give new UIDs, in the order to number them.
+    @ivar strays: the files among C{fresh} whose UID was refused.
+    """
+
+    numbered: dict[int, FileEntry]
+    fresh: list[FileEntry]
+    strays: list[StrayUID]
+
+
+def _original_key(entry: FileEntry) -> tuple[object, int]:
+    # The original of a duplicated UID: the earliest name in mbsync's
+    # arrival order (name-embedded delivery time, pid, sequence), cur/
+    # before new/ when the names are equal.
+    return (unnumbered_sort_key(entry.name), 0 if entry.subdir == "cur" else 1)
+
+
+def plan_uids(entries: Iterable[FileEntry], last_uid: int, trust_uids: bool) -> UIDPlan:
+    """
+    Decide which files keep their C{,U=} and which get fresh UIDs.
+
+    A file keeps its UID when the box's UIDVALIDITY is trusted, the UID is
+    at most C{last_uid}, and no other file carries it, or it is the
+    original of those that do: the one sorting first in mbsync's order of
+    unnumbered names (so the earliest delivered), cur/ before new/ on a
+    tie. Every other file is numbered afresh like a foreign file, all in
+    mbsync's order (L{unnumbered_sort_key}).
+
+    @param last_uid: the last assigned UID from C{.uidvalidity}.
+    @param trust_uids: C{False} when the UIDVALIDITY was just created: then
+        every file is renumbered, as mbsync does.
+    """
+    by_uid: dict[int, list[FileEntry]] = {}
+    fresh: list[FileEntry] = []
+    strays: list[StrayUID] = []
+    for entry in entries:
+        uid = parse_uid(entry.name) if trust_uids else None
+        if uid is None:
+            fresh.append(entry)
+        elif uid > last_uid:
+            strays.append(StrayUID(entry, uid, None))
+        else:
+            by_uid.setdefault(uid, []).append(entry)
+    numbered: dict[int, FileEntry] = {}
+    for uid in sorted(by_uid):
+        candidates = sorted(by_uid[uid], key=_original_key)
+        numbered[uid] = candidates[0]
+        strays.extend(StrayUID(other, uid, candidates[0]) for other in candidates[1:])
+    fresh.extend(stray.entry for stray in strays)
+    fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
+    strays.sort(key=lambda stray: (stray.uid, stray.entry))
+    return UIDPlan(numbered=numbered, fresh=fresh, strays=strays)

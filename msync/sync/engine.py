@@ -1,0 +1,625 @@
+# -*- test-case-name: tests.sync.test_engine -*-
+"""
+The channel synchronizer for one mailbox pair: opens (or creates, or
+removes) the two boxes, loads them, and carries out what
+L{msync.sync.reconcile.PairPlanner} decides, journaling through the
+pair's L{StateFile} (mbsync 1.4 C{sync_boxes}).
+
+Invariants:
+  - Order of operations as mbsync's §4.1 pipeline: lock and load the state;
+    open both boxes; load both; flag updates (far, then near); trash; make
+    the journal durable after C{F} and C{#} lines and before the first
+    copy; copies to far, then to near (finding copies by TUID where the
+    store did not report UIDs); expunge far, then near; max UIDs, purge,
+    commit.
+  - A TUID is durable in the journal before its copy is stored, so no
+    crash, at any store operation or journal line, loses or duplicates a
+    message: the next run finds copies by TUID above the journaled C{F}
+    UIDNEXT and copies again only what is really missing.
+  - At most one message body is held at a time, read in chunks; bodies are
+    converted (CRLF/LF, X-TUID, placeholders) while streaming.
+  - A L{MessageError} skips one message (the record is killed, as mbsync
+    does); any other L{StoreError} aborts the pair: the journal stays for
+    the next run, nothing is committed.
+  - C{dry_run}: only loads run; the state is replayed in memory and never
+    written; the result lists what would have been done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from msync.errors import MailboxError, MailboxMissing, MessageError
+from msync.model import (
+    ALL_FLAGS,
+    BoxName,
+    FlagChange,
+    Flags,
+    LoadRequest,
+    MessageInfo,
+    Side,
+)
+from msync.report import Severity, SideCounters
+from msync.stores.interface import IMailbox, IMessageBody, IMessageSource, IStore
+from msync.sync.convert import Conversion, MessageConverter
+from msync.sync.journal import JournalOp, apply_op
+from msync.sync.reconcile import (
+    CopyMessage,
+    FlagUpdate,
+    PairOptions,
+    PairPlanner,
+    TrashMessage,
+    random_tuid,
+)
+from msync.sync.state import StatePaths, SyncRecord
+from msync.sync.statefile import StateFile, SystemCalls
+
+__all__ = ["PairProgress", "PairResult", "sync_pair"]
+
+log = Logger()
+
+
+class PairProgress:
+    """
+    mbsync's progress counters for the operations of one box pair, per
+    target side (C{F: +new *flags #trash}); totals grow as work is found.
+
+    @ivar on_change: called after every change, e.g. to redraw the
+        progress line.
+    """
+
+    def __init__(self, on_change: Callable[[PairProgress], None] | None = None) -> None:
+        self.on_change = on_change
+        self._counts = {side: [0, 0, 0, 0, 0, 0] for side in Side}
+
+    def counters(self, side: Side) -> SideCounters:
+        """
+        The counters of operations applied to C{side}.
+        """
+        new_done, new_total, flags_done, flags_total, trash_done, trash_total = self._counts[side]
+        return SideCounters(
+            new_done=new_done,
+            new_total=new_total,
+            flags_done=flags_done,
+            flags_total=flags_total,
+            trash_done=trash_done,
+            trash_total=trash_total,
+        )
+
+    def add(self, side: Side, kind: str, *, done: int = 0, total: int = 0) -> None:
+        """
+        Count work on C{side}.
+
+        @param kind: C{"new"}, C{"flags"} or C{"trash"}.
+        """
+        index = {"new": 0, "flags": 2, "trash": 4}[kind]
+        self._counts[side][index] += done
+        self._counts[side][index + 1] += total
+        if self.on_change is not None:
+            self.on_change(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PairResult:
+    """
+    What one box pair sync did (or, in a dry run, would do).
+
+    @ivar far_box: the far box.
+    @ivar near_box: the near box.
+    @ivar stored: messages stored per target side (pushed to far, pulled
+        to near).
+    @ivar flag_updates: flag changes applied per side.
+    @ivar trashed: messages trashed per side (where they were deleted).
+    @ivar expunged: messages expunged per side.
+    @ivar created: sides whose box was created.
+    @ivar deleted_box: the side whose box was removed (C{Remove}), or
+        C{None}.
+    @ivar state_deleted: the pair's state was deleted (both boxes gone).
+    @ivar skipped: a reason the pair was skipped without error (mbsync
+        warns), or C{None}.
+    @ivar planned: in a dry run, a description of every operation that
+        would have been carried out; otherwise empty.
+    """
+
+    far_box: BoxName
+    near_box: BoxName
+    stored: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    flag_updates: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    trashed: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    created: frozenset[Side] = frozenset()
+    deleted_box: Side | None = None
+    state_deleted: bool = False
+    skipped: str | None = None
+    planned: tuple[str, ...] = ()
+
+    def changed(self, side: Side) -> bool:
+        """
+        Whether anything was written to C{side}'s store (mbsync 1.5
+        C{--ext-exit}).
+        """
+        return bool(
+            self.stored[side]
+            or self.flag_updates[side]
+            or self.trashed[side]
+            or self.expunged[side]
+            or side in self.created
+            or self.deleted_box is side
+        )
+
+
+def _notify_log(severity: Severity, text: str) -> None:
+    log.info("{severity}: {text}", severity=severity.value, text=text)
+
+
+@implementer(IMessageSource)
+class _ConvertedSource:
+    """
+    A message converted for its target store while it streams.
+    """
+
+    def __init__(self, body: IMessageSource, conversion: Conversion, size: int) -> None:
+        self._body = body
+        self._conversion = conversion
+        self.size = size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """
+        Convert one pass over the source.
+        """
+        converter = MessageConverter(self._conversion)
+        async for chunk in self._body.chunks():
+            converted = converter.feed(chunk)
+            if converted:
+                yield converted
+            if converter.complete:
+                break
+        tail = converter.finish()
+        if tail:
+            yield tail
+
+
+async def _convert(body: IMessageSource, conversion: Conversion) -> IMessageSource:
+    """
+    Wrap C{body} for its target, measuring the converted size with a
+    first pass (the source is re-readable).
+    """
+    if conversion.identity:
+        return body
+    size = 0
+    async for chunk in _ConvertedSource(body, conversion, 0).chunks():
+        size += len(chunk)
+    return _ConvertedSource(body, conversion, size)
+
+
+@implementer(IMailbox)
+class _AbsentMailbox:
+    """
+    A box a dry run would create: empty, and never written.
+    """
+
+    uid_validity = 0
+    uid_next = 1
+    permanent_flags = ALL_FLAGS
+
+    def __init__(self, name: BoxName) -> None:
+        self.name = name
+
+    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+        return succeed([])
+
+    def _refuse(self) -> RuntimeError:
+        return RuntimeError(f"dry run: mailbox {self.name} does not exist")
+
+    def fetch(self, uid: int) -> Deferred[IMessageBody]:
+        raise self._refuse()
+
+    def store(
+        self, message: IMessageSource, flags: Flags, arrival_date: datetime | None = None
+    ) -> Deferred[int | None]:
+        raise self._refuse()
+
+    def find_by_tuid(self, tuids: Collection[str], min_uid: int) -> Deferred[dict[str, int]]:
+        raise self._refuse()
+
+    def set_flags(self, changes: Sequence[FlagChange]) -> Deferred[None]:
+        raise self._refuse()
+
+    def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
+        raise self._refuse()
+
+    def expunge(self, uids: Collection[int] | None = None) -> Deferred[list[int]]:
+        raise self._refuse()
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+
+class _BoxPairSync:
+    """
+    One run of one box pair.
+    """
+
+    def __init__(
+        self,
+        stores: dict[Side, IStore],
+        names: dict[Side, BoxName],
+        options: PairOptions,
+        statefile: StateFile,
+        progress: PairProgress,
+        notify: Callable[[Severity, str], None],
+        new_tuid: Callable[[], str],
+    ) -> None:
+        self.stores = stores
+        self.names = names
+        self.options = options
+        self.statefile = statefile
+        self.progress = progress
+        self.notify = notify
+        self.new_tuid = new_tuid
+        self.boxes: dict[Side, IMailbox] = {}
+        self.created: set[Side] = set()
+        self.planned: list[str] = []
+        self.counts = {
+            kind: {Side.FAR: 0, Side.NEAR: 0} for kind in ("new", "flags", "trash", "expunge")
+        }
+        self._last: SyncRecord | None = None
+
+    @property
+    def dry(self) -> bool:
+        return self.options.dry_run
+
+    def journal(self, op: JournalOp) -> SyncRecord | None:
+        """
+        Log an operation; a dry run only applies it in memory.
+        """
+        if not self.dry:
+            return self.statefile.log(op)
+        self._last = apply_op(self.statefile.state, op, self._last)
+        return self._last
+
+    def result(self) -> PairResult:
+        return PairResult(
+            far_box=self.names[Side.FAR],
+            near_box=self.names[Side.NEAR],
+            stored=dict(self.counts["new"]),
+            flag_updates=dict(self.counts["flags"]),
+            trashed=dict(self.counts["trash"]),
+            expunged=dict(self.counts["expunge"]),
+            created=frozenset(self.created),
+            planned=tuple(self.planned),
+        )
+
+    async def close_boxes(self, *, quietly: bool) -> None:
+        """
+        Close the open boxes (nothing is expunged). After a failure the
+        first error is the one reported, so later ones are only logged.
+        """
+        boxes, self.boxes = self.boxes, {}
+        for side, box in boxes.items():
+            try:
+                await box.close()
+            except Exception:
+                if not quietly:
+                    raise
+                log.failure("closing {side} side box failed", side=side.label)
+
+    # Opening (mbsync box_confirmed2).
+
+    async def open_boxes(self) -> PairResult | None:
+        """
+        Open both boxes, creating or removing them as configured.
+
+        @return: a final result when the pair needs no sync.
+        """
+        present: dict[Side, bool] = {}
+        for side in Side:
+            self.notify(Severity.INFO, f"Opening {side.label} side box {self.names[side]}...")
+            try:
+                self.boxes[side] = await self.stores[side].open_box(self.names[side])
+            except MailboxMissing:
+                present[side] = False
+            else:
+                present[side] = True
+        channel = self.options.channel
+        existed = self.statefile.existed
+        if not present[Side.FAR] and not present[Side.NEAR]:
+            if not existed:
+                raise MailboxError(
+                    f"channel {channel}: both far side {self.names[Side.FAR]} and near side "
+                    f"{self.names[Side.NEAR]} cannot be opened."
+                )
+            # An interrupted box deletion: mbsync just drops the state.
+            if not self.dry:
+                self.statefile.delete()
+            return replace(self.result(), state_deleted=True)
+        for side in Side:
+            if present[side]:
+                continue
+            if existed:
+                return await self.remove_other(side)
+            if not self.options.side(side).create:
+                raise MailboxError(
+                    f"channel {channel}: {side.label} side box {self.names[side]} cannot be opened."
+                )
+            self.notify(Severity.INFO, f"Creating {side.label} side box {self.names[side]}...")
+            self.created.add(side)
+            if self.dry:
+                self.planned.append(f"{side.label} side: create box {self.names[side]}")
+                self.boxes[side] = _AbsentMailbox(self.names[side])
+            else:
+                self.boxes[side] = await self.stores[side].open_box(self.names[side], create=True)
+        return None
+
+    async def remove_other(self, missing: Side) -> PairResult:
+        """
+        The box of C{missing} vanished since the last sync: delete the
+        other one if C{Remove} allows and it is empty.
+        """
+        other = missing.other
+        channel = self.options.channel
+        if not self.options.side(other).remove:
+            raise MailboxError(
+                f"channel {channel}: {missing.label} side box {self.names[missing]} "
+                "cannot be opened."
+            )
+        box = self.boxes[other]
+        messages = await box.load(LoadRequest())
+        if any(not info.flags & Flags.DELETED for info in messages):
+            text = (
+                f"Warning: channel {channel}: {missing.label} side box {self.names[missing]} "
+                f"cannot be opened and {other.label} side box {self.names[other]} is not empty."
+            )
+            self.notify(Severity.WARNING, text)
+            return replace(self.result(), skipped=text)
+        self.notify(Severity.INFO, f"Deleting {other.label} side box {self.names[other]}...")
+        if self.dry:
+            self.planned.append(f"{other.label} side: delete box {self.names[other]}")
+            return replace(self.result(), deleted_box=other)
+        del self.boxes[other]
+        await box.close()
+        await self.stores[other].delete_box(self.names[other])
+        self.statefile.delete()
+        return replace(self.result(), deleted_box=other)
+
+    # The sync.
+
+    async def run(self) -> PairResult:
+        final = await self.open_boxes()
+        if final is not None:
+            return final
+        planner = PairPlanner(
+            self.statefile.state,
+            self.options,
+            log=self.journal,
+            notify=self.notify,
+            existed=self.statefile.existed,
+            replayed=self.statefile.replayed,
+            boxes=self.names,
+            uid_validity={side: self.boxes[side].uid_validity for side in Side},
+            new_tuid=self.new_tuid,
+        )
+        requests = planner.load_requests()
+        for side in Side:
+            self.notify(Severity.INFO, f"Loading {side.label} side box...")
+            messages = await self.boxes[side].load(requests[side])
+            recent = sum(1 for info in messages if info.recent)
+            self.notify(
+                Severity.INFO, f"{side.label} side: {len(messages)} messages, {recent} recent"
+            )
+            planner.loaded(side, messages)
+        self.notify(Severity.INFO, "Synchronizing...")
+        updates = planner.reconcile({side: self.boxes[side].permanent_flags for side in Side})
+        await self.set_flags(planner, updates)
+        for side in Side:
+            await self.trash(planner, side)
+        if self.dry:
+            for side in Side:
+                self.plan_copies(planner.copies(side))
+                self.plan_expunge(planner, side)
+            return self.result()
+        copies = planner.start_copies({side: self.boxes[side].uid_next for side in Side})
+        # The TUIDs must be durable before any copy exists.
+        self.statefile.sync()
+        for side in Side:
+            await self.copy(planner, side, copies[side])
+        for side in Side:
+            if self.options.side(side).expunge:
+                removed = await self.boxes[side].expunge(planner.expunge_uids(side))
+                self.counts["expunge"][side] += len(removed)
+                planner.expunged(side)
+        planner.finish()
+        self.statefile.commit()
+        return self.result()
+
+    async def set_flags(self, planner: PairPlanner, updates: list[FlagUpdate]) -> None:
+        for side in Side:
+            mine = [update for update in updates if update.side is side]
+            if not mine:
+                continue
+            if self.dry:
+                # Only in memory: later decisions (trash) see the new flags.
+                self.planned.extend(update.describe() for update in mine)
+                for update in mine:
+                    planner.flags_applied(update)
+                continue
+            self.progress.add(side, "flags", total=len(mine))
+            await self.boxes[side].set_flags([update.change() for update in mine])
+            for update in mine:
+                planner.flags_applied(update)
+            self.counts["flags"][side] += len(mine)
+            self.progress.add(side, "flags", done=len(mine))
+
+    async def trash(self, planner: PairPlanner, side: Side) -> None:
+        plan = planner.trash_plan(side)
+        if not plan:
+            return
+        if self.dry:
+            self.planned.extend(item.describe() for item in plan)
+            return
+        self.progress.add(side, "trash", total=len(plan))
+        local = [item for item in plan if not item.remote]
+        if local:
+            done = await self.boxes[side].trash([item.uid for item in local], local[0].box)
+            planner.trashed(side, done)
+            self.counts["trash"][side] += len(done)
+            self.progress.add(side, "trash", done=len(local))
+        for item in plan:
+            if item.remote:
+                await self.trash_remotely(item)
+                planner.trashed(side, [item.uid])
+                self.counts["trash"][side] += 1
+                self.progress.add(side, "trash", done=1)
+
+    async def trash_remotely(self, item: TrashMessage) -> None:
+        """
+        C{TrashRemoteNew}: copy a deleted message into the other store's
+        Trash; a message that is gone or broken is given up (mbsync).
+        """
+        source, target = item.side, item.side.other
+        try:
+            body = await self.boxes[source].fetch(item.uid)
+            conversion = Conversion(
+                self.stores[source].line_ending, self.stores[target].line_ending
+            )
+            message = await _convert(body, conversion)
+            flags = item.flags & self.boxes[target].permanent_flags
+            await self.stores[target].append(item.box, message, flags)
+        except MessageError:
+            log.failure("remote trashing of {side} UID {uid} failed", side=source, uid=item.uid)
+
+    def plan_copies(self, copies: list[CopyMessage]) -> None:
+        self.planned.extend(copy.describe() for copy in copies)
+
+    def plan_expunge(self, planner: PairPlanner, side: Side) -> None:
+        if self.options.side(side).expunge:
+            uids = planner.expunge_uids(side)
+            if uids:
+                listed = ",".join(str(uid) for uid in uids)
+                self.planned.append(f"{side.label} side: expunge UIDs {listed}")
+
+    async def copy(self, planner: PairPlanner, target: Side, copies: list[CopyMessage]) -> None:
+        if copies:
+            self.progress.add(target, "new", total=len(copies))
+        for item in copies:
+            uid = await self.copy_one(planner, item)
+            if uid is not False:
+                planner.copied(item, uid)
+                self.counts["new"][target] += 1
+            else:
+                planner.copy_failed(item)
+            self.progress.add(target, "new", done=1)
+        tuids = planner.tuids_to_find(target)
+        if tuids:
+            found = await self.boxes[target].find_by_tuid(
+                list(tuids), self.statefile.state.find_uid[target]
+            )
+            planner.found(target, found)
+
+    async def copy_one(self, planner: PairPlanner, item: CopyMessage) -> int | None | bool:
+        """
+        Fetch, convert and store one message.
+
+        @return: its new UID, C{None} if the store cannot tell, or C{False}
+            if it cannot be copied (mbsync C{SYNC_NOGOOD}).
+        """
+        target, source = item.target, item.target.other
+        tuid = item.record.tuid
+        assert tuid is not None
+        try:
+            body = await self.boxes[source].fetch(item.uid)
+        except MessageError:
+            return False
+        conversion = Conversion(
+            source=self.stores[source].line_ending,
+            target=self.stores[target].line_ending,
+            tuid=tuid,
+            placeholder_size=(item.size or 0) if item.placeholder else None,
+        )
+        try:
+            message = await _convert(body, conversion)
+        except MessageError:
+            self.notify(
+                Severity.WARNING,
+                f"Warning: message {item.uid} from {source.label} side has incomplete header; "
+                "skipping.",
+            )
+            return False
+        date = body.arrival_date if self.options.copy_arrival_date else None
+        try:
+            return await self.boxes[target].store(message, item.flags, date)
+        except MessageError:
+            self.notify(
+                Severity.WARNING,
+                f"Warning: {target.label} side refuses to store message {item.uid} "
+                f"from {source.label} side.",
+            )
+            return False
+
+
+async def sync_pair(
+    far: IStore,
+    near: IStore,
+    far_box: BoxName,
+    near_box: BoxName,
+    options: PairOptions,
+    state_paths: StatePaths,
+    *,
+    clock: IReactorTime,
+    progress: PairProgress | None = None,
+    notify: Callable[[Severity, str], None] | None = None,
+    fsync: bool = True,
+    state_system: SystemCalls | None = None,
+    new_tuid: Callable[[], str] = random_tuid,
+) -> PairResult:
+    """
+    Synchronize one mailbox pair as mbsync 1.4 does.
+
+    @param far: the far store (connected).
+    @param near: the near store.
+    @param far_box: the far box's canonical name.
+    @param near_box: the near box's canonical name.
+    @param options: what to do.
+    @param state_paths: where the pair's state lives.
+    @param clock: the time source (reserved for timeouts; the stores
+        stamp arrival dates).
+    @param progress: counters to update; a fresh one if C{None}.
+    @param notify: receives mbsync's info, notice and warning lines
+        (without a trailing newline); they are logged if C{None}.
+    @param fsync: mbsync's C{FSync}.
+    @param state_system: the system calls of the state file (tests).
+    @param new_tuid: the TUID generator (tests).
+    @return: what was done, or planned in a dry run.
+    @raise MailboxError: the pair cannot be synchronized (mbsync's box
+        errors, with its wording minus C{Error: }).
+    @raise StoreUnavailable: a store failed; skip every pair using it.
+    @raise StateError: the state is locked (L{ChannelLocked}) or broken.
+    """
+    label = f":{far.name}:{far_box}-:{near.name}:{near_box}"
+    statefile = StateFile.open(state_paths, fsync=fsync, channel_label=label, system=state_system)
+    run = _BoxPairSync(
+        {Side.FAR: far, Side.NEAR: near},
+        {Side.FAR: far_box, Side.NEAR: near_box},
+        options,
+        statefile,
+        progress if progress is not None else PairProgress(),
+        notify if notify is not None else _notify_log,
+        new_tuid,
+    )
+    try:
+        try:
+            result = await run.run()
+        except BaseException:
+            await run.close_boxes(quietly=True)
+            raise
+        await run.close_boxes(quietly=False)
+        return result
+    finally:
+        statefile.close()

@@ -1,0 +1,1212 @@
+# -*- test-case-name: tests.sync.test_reconcile -*-
+"""
+The decisions of the channel synchronizer for one box pair, exactly as
+mbsync 1.4 makes them (C{src/sync.c}: C{box_opened2}, C{load_box},
+C{box_loaded}, C{flags_set}, C{msgs_flags_set}, C{msg_copied},
+C{box_closed_p2}).
+
+L{PairPlanner} is told what the stores reported (the loaded messages, what
+each operation did) and answers with what to do next (L{FlagUpdate},
+L{TrashMessage}, L{CopyMessage}, expunge sets); the engine
+(L{msync.sync.engine}) carries those out. Every decision that must survive
+a crash is written to the journal through the C{log} callable the planner
+is given (the state file's C{log}), which also applies it to the state.
+
+Invariants:
+  - L1: pure. No Twisted, no I/O, no clocks; the TUID generator and the
+    journal are injected.
+  - The L{SyncState} changes only through C{log}ged journal operations,
+    except the working values mbsync also keeps in memory only and
+    journals at the end (C{MaxPulledUid}/C{MaxPushedUid} raised by new
+    messages: C{N}; C{MaxExpiredFarUid}: C{!}), so that an interrupted run
+    revisits everything it did not finish.
+  - Journal order follows mbsync: C{|}, record kills/orphans/upgrades and
+    C{+} new records while reconciling, flag results as their updates
+    complete, C{T} per trashed message, C{F} per side then C{#} per pending
+    record before any copy, C{<}/C{>}/C{-}/C{&} per copy, C{N}, purge, C{!}.
+  - Messages are addressed by UID only; a message is linked to at most one
+    live record per side.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from msync.config.schema import Channel, SyncOp
+from msync.errors import MailboxError
+from msync.model import (
+    ALL_FLAGS,
+    BoxName,
+    FlagChange,
+    Flags,
+    LoadRequest,
+    MessageInfo,
+    Side,
+    UIDInterval,
+)
+from msync.plan import OperationOverrides
+from msync.report import Severity
+from msync.sync.journal import (
+    TUID_LENGTH,
+    AssignTuid,
+    AssignUid,
+    ExpireUnborn,
+    JournalOp,
+    KillRecord,
+    LoseTuid,
+    MakePlaceholder,
+    NewRecord,
+    SetFindUid,
+    SetFlags,
+    SetMaxExpiredFarUid,
+    SetMaxUid,
+    SetStatus,
+    Trashed,
+    UidValidities,
+    UpgradePlaceholder,
+)
+from msync.sync.state import Status, SyncRecord, SyncState
+
+__all__ = [
+    "CopyMessage",
+    "FlagUpdate",
+    "PairOptions",
+    "PairPlanner",
+    "SideOptions",
+    "TrashMessage",
+    "random_tuid",
+]
+
+_TUID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_EXPIRING = Status.EXPIRE | Status.EXPIRED
+_DUMMIES = Status.DUMMY_F | Status.DUMMY_N
+
+
+def random_tuid() -> str:
+    """
+    A fresh 12-character TUID over C{[A-Za-z0-9+/]} (72 random bits, as
+    mbsync's C{assign_tuid}).
+    """
+    return "".join(secrets.choice(_TUID_ALPHABET) for _ in range(TUID_LENGTH))
+
+
+# Options.
+
+
+@dataclass(frozen=True, slots=True)
+class SideOptions:
+    """
+    What a box pair sync does to one side (mbsync's C{chan->ops[t]} and the
+    side's store options).
+
+    @ivar ops: the operation types propagated I{to} this side.
+    @ivar expunge: expunge deleted messages here (C{Expunge}).
+    @ivar create: create this side's box when missing (C{Create}).
+    @ivar remove: delete this side's box when the other side's vanished
+        (C{Remove}); only empty boxes are deleted.
+    @ivar trash: this store's C{Trash} box, or C{None}.
+    @ivar trash_new_only: C{TrashNewOnly}.
+    @ivar trash_remote_new: C{TrashRemoteNew}.
+    @ivar max_size: this store's C{MaxSize} in bytes; C{None} = unlimited.
+    """
+
+    ops: SyncOp = SyncOp.ALL
+    expunge: bool = False
+    create: bool = False
+    remove: bool = False
+    trash: BoxName | None = None
+    trash_new_only: bool = False
+    trash_remote_new: bool = False
+    max_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairOptions:
+    """
+    Everything one box pair sync needs to know about its channel.
+
+    @ivar far: what is done to the far side.
+    @ivar near: what is done to the near side.
+    @ivar max_messages: C{MaxMessages}; 0 = unlimited.
+    @ivar expire_unread: C{ExpireUnread}; C{None} when unset.
+    @ivar copy_arrival_date: C{CopyArrivalDate}.
+    @ivar dry_run: decide everything, carry out nothing.
+    @ivar channel: the channel's name, for messages.
+    """
+
+    far: SideOptions = field(default_factory=SideOptions)
+    near: SideOptions = field(default_factory=SideOptions)
+    max_messages: int = 0
+    expire_unread: bool | None = None
+    copy_arrival_date: bool = False
+    dry_run: bool = False
+    channel: str = ""
+
+    def side(self, side: Side) -> SideOptions:
+        """
+        The options of C{side}.
+        """
+        return self.far if side is Side.FAR else self.near
+
+    @classmethod
+    def from_channel(
+        cls,
+        channel: Channel,
+        overrides: OperationOverrides | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> PairOptions:
+        """
+        The options of a configured channel with the command line's
+        overrides applied (they replace the channel's settings, as in
+        mbsync's C{merge_actions}).
+
+        @param overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
+        @param dry_run: C{--dry-run}.
+        """
+        if overrides is not None:
+            channel = overrides.apply(channel)
+
+        def side(which: Side) -> SideOptions:
+            store = channel.store(which)
+            return SideOptions(
+                ops=channel.sync.towards(which) & SyncOp.ALL,
+                expunge=which in channel.expunge,
+                create=which in channel.create,
+                remove=which in channel.remove,
+                trash=store.trash,
+                trash_new_only=store.trash_new_only,
+                trash_remote_new=store.trash_remote_new,
+                max_size=store.max_size or None,
+            )
+
+        return cls(
+            far=side(Side.FAR),
+            near=side(Side.NEAR),
+            max_messages=channel.max_messages,
+            expire_unread=channel.expire_unread,
+            copy_arrival_date=channel.copy_arrival_date,
+            dry_run=dry_run,
+            channel=channel.name,
+        )
+
+
+# What the engine is asked to do.
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FlagUpdate:
+    """
+    Change the flags of one message (mbsync C{set_msg_flags}).
+
+    @ivar side: where the message is.
+    @ivar uid: its UID.
+    @ivar add: flags to set.
+    @ivar remove: flags to clear.
+    @ivar record: the sync record it belongs to.
+    """
+
+    side: Side
+    uid: int
+    add: Flags
+    remove: Flags
+    record: SyncRecord
+
+    def change(self) -> FlagChange:
+        """
+        The store-level change.
+        """
+        return FlagChange(self.uid, self.add, self.remove)
+
+    def describe(self) -> str:
+        """
+        A line for C{--dry-run}.
+        """
+        return (
+            f"{self.side.label} side: UID {self.uid}: flags "
+            f"+{self.add.letters()} -{self.remove.letters()}"
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrashMessage:
+    """
+    Put a deleted message into a Trash box before expunging it.
+
+    @ivar side: where the message is.
+    @ivar uid: its UID.
+    @ivar box: the Trash box.
+    @ivar remote: C{TrashRemoteNew}: copy it into the I{other} store's
+        Trash; otherwise it goes into this store's Trash.
+    @ivar flags: its flags.
+    """
+
+    side: Side
+    uid: int
+    box: BoxName
+    remote: bool
+    flags: Flags
+
+    def describe(self) -> str:
+        """
+        A line for C{--dry-run}.
+        """
+        where = self.side.other if self.remote else self.side
+        return f"{self.side.label} side: UID {self.uid}: trash into {where.label} side {self.box}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CopyMessage:
+    """
+    Copy a message to the other side (mbsync C{copy_msg}).
+
+    @ivar target: the side to store it on.
+    @ivar uid: its UID on the source side (C{target.other}).
+    @ivar flags: the flags to store it with.
+    @ivar placeholder: store a MaxSize placeholder instead of the message.
+    @ivar size: the source message's size as loaded (for the placeholder
+        text), or C{None}.
+    @ivar record: its sync record (which holds the TUID once assigned).
+    """
+
+    target: Side
+    uid: int
+    flags: Flags
+    placeholder: bool
+    size: int | None
+    record: SyncRecord
+
+    def describe(self) -> str:
+        """
+        A line for C{--dry-run}.
+        """
+        what = "placeholder of" if self.placeholder else "copy of"
+        return (
+            f"{self.target.label} side: store {what} {self.target.other.label} side "
+            f"UID {self.uid} with flags {self.flags.letters() or '-'}"
+        )
+
+
+# Working state.
+
+
+class _Load(enum.Flag):
+    """
+    mbsync's C{OPEN_*} bits: what a side's load must cover.
+    """
+
+    NONE = 0
+    OLD = enum.auto()
+    NEW = enum.auto()
+    FLAGS = enum.auto()
+    OLD_IDS = enum.auto()
+    NEW_SIZE = enum.auto()
+    FIND = enum.auto()
+    SETFLAGS = enum.auto()
+    APPEND = enum.auto()
+    EXPUNGE = enum.auto()
+    ALL_SIZES = enum.auto()
+
+
+class _W(enum.Flag):
+    """
+    mbsync's ephemeral C{W_*} record bits (upgrade and purge live on the
+    record itself, because journal replay sets them).
+    """
+
+    NONE = 0
+    NEXPIRE = enum.auto()
+    DELETE = enum.auto()
+    DEL_FAR = enum.auto()
+    DEL_NEAR = enum.auto()
+
+    @classmethod
+    def deleted(cls, side: Side) -> _W:
+        return cls.DEL_FAR if side is Side.FAR else cls.DEL_NEAR
+
+
+@dataclass(slots=True)
+class _Work:
+    """
+    Per-record working values of one run (mbsync C{aflags}, C{dflags},
+    C{wstate}).
+    """
+
+    wstate: _W = _W.NONE
+    add: dict[Side, Flags] = field(
+        default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
+    )
+    remove: dict[Side, Flags] = field(
+        default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
+    )
+
+
+_INFINITY = 1 << 32
+
+
+class PairPlanner:
+    """
+    The decisions of one box pair sync, in mbsync's order. Call, in turn:
+    L{load_requests}, L{loaded} for each side, L{reconcile},
+    L{flags_applied} per completed update, L{trash_plan}/L{trashed},
+    L{start_copies}, L{copied}/L{copy_failed} per copy, L{tuids_to_find}/
+    L{found} for stores that did not report UIDs, L{expunge_uids}/
+    L{expunged}, and L{finish}.
+    """
+
+    def __init__(
+        self,
+        state: SyncState,
+        options: PairOptions,
+        *,
+        log: Callable[[JournalOp], SyncRecord | None],
+        notify: Callable[[Severity, str], None],
+        existed: bool,
+        replayed: bool,
+        boxes: Mapping[Side, BoxName],
+        uid_validity: Mapping[Side, int],
+        new_tuid: Callable[[], str] = random_tuid,
+    ) -> None:
+        """
+        @param state: the pair's state (after journal replay).
+        @param options: what to do.
+        @param log: journals an operation and applies it to C{state}.
+        @param notify: shows an mbsync message (notice, warning).
+        @param existed: the state file existed.
+        @param replayed: a journal was replayed.
+        @param boxes: the box names, for messages.
+        @param uid_validity: the UIDVALIDITY of each open box.
+        @param new_tuid: the TUID generator.
+        """
+        self.state = state
+        self.options = options
+        self._log = log
+        self._notify = notify
+        self._existed = existed
+        self._replayed = replayed
+        self._boxes = dict(boxes)
+        self._uid_validity = dict(uid_validity)
+        self._new_tuid = new_tuid
+        self._opts = {Side.FAR: _Load.NONE, Side.NEAR: _Load.NONE}
+        self._find_old = {Side.FAR: False, Side.NEAR: False}
+        self._changed: list[Side] = []
+        self._messages: dict[Side, list[MessageInfo]] = {Side.FAR: [], Side.NEAR: []}
+        self._flags: dict[Side, dict[int, Flags]] = {Side.FAR: {}, Side.NEAR: {}}
+        self._by_uid: dict[Side, dict[int, SyncRecord]] = {Side.FAR: {}, Side.NEAR: {}}
+        self._by_record: dict[Side, dict[SyncRecord, MessageInfo]] = {Side.FAR: {}, Side.NEAR: {}}
+        self._work: dict[SyncRecord, _Work] = {}
+        self._good = {Side.FAR: ALL_FLAGS, Side.NEAR: ALL_FLAGS}
+        self._bad = {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
+        self._any_new = {Side.FAR: False, Side.NEAR: False}
+        self._find_new = {Side.FAR: False, Side.NEAR: False}
+        self._did_expunge = {Side.FAR: False, Side.NEAR: False}
+        self._old_max = {side: state.max_uid(side) for side in Side}
+        self._old_max_expired = state.max_expired_far_uid
+
+    # Helpers.
+
+    def _ops(self, side: Side) -> SyncOp:
+        return self.options.side(side).ops
+
+    def _record_op(self, record: SyncRecord, make: Callable[[int, int], JournalOp]) -> None:
+        self._log(make(record.far_uid, record.near_uid))
+
+    def _kill(self, record: SyncRecord) -> None:
+        self._record_op(record, KillRecord)
+        self._unlink(record)
+
+    def _unlink(self, record: SyncRecord) -> None:
+        for side in Side:
+            info = self._by_record[side].pop(record, None)
+            if info is not None and self._by_uid[side].get(info.uid) is record:
+                del self._by_uid[side][info.uid]
+
+    def _link(self, side: Side, record: SyncRecord, info: MessageInfo) -> None:
+        self._by_record[side][record] = info
+        self._by_uid[side][info.uid] = record
+
+    def message(self, side: Side, record: SyncRecord) -> MessageInfo | None:
+        """
+        The loaded message of C{record} on C{side}, if any.
+        """
+        return self._by_record[side].get(record)
+
+    def flags_of(self, side: Side, uid: int) -> Flags:
+        """
+        The current flags of a loaded message (after our updates).
+        """
+        return self._flags[side][uid]
+
+    def _record_flags(self, side: Side, record: SyncRecord) -> Flags | None:
+        info = self.message(side, record)
+        return None if info is None else self._flags[side][info.uid]
+
+    def _work_of(self, record: SyncRecord) -> _Work:
+        work = self._work.get(record)
+        if work is None:
+            work = self._work[record] = _Work()
+            if record.purging:
+                # mbsync upgrade_srec: the split-off placeholder is to be
+                # deleted where it lives.
+                work.add[Side.FAR if record.far_uid else Side.NEAR] = Flags.DELETED
+        return work
+
+    def _sanitize(self, flags: Flags, side: Side) -> Flags:
+        unsupported = flags & ~(self._good[side] | self._bad[side])
+        if unsupported:
+            # mbsync sanitize_flags: one notice per flag and store.
+            self._notify(
+                Severity.NOTICE,
+                f"Notice: {side.label} side store does not support flag(s) "
+                f"'{unsupported.letters()}'; not propagating.",
+            )
+            self._bad[side] |= unsupported
+        return flags & self._good[side]
+
+    def _live(self) -> list[SyncRecord]:
+        return [record for record in self.state.records if not record.dead]
+
+    def _where(self, side: Side) -> str:
+        return f"channel {self.options.channel}, {side.label} side box {self._boxes[side]}"
+
+    # Step 3: what to load (mbsync box_opened2 and load_box).
+
+    def _known_validity(self, side: Side) -> bool:
+        return self._existed or self.state.uid_validity(side) != 0
+
+    def load_requests(self) -> dict[Side, LoadRequest]:
+        """
+        Decide what each side must load.
+
+        @raise MailboxError: both boxes changed UIDVALIDITY.
+        """
+        self._changed = [
+            side
+            for side in Side
+            if self._known_validity(side)
+            and self.state.uid_validity(side) != self._uid_validity[side]
+        ]
+        if len(self._changed) == 2:
+            raise MailboxError(
+                f"channel {self.options.channel}: UIDVALIDITY of both far side "
+                f"{self._boxes[Side.FAR]} and near side {self._boxes[Side.NEAR]} changed."
+            )
+        opts = self._opts
+        if self._changed:
+            opts[Side.FAR] = opts[Side.NEAR] = _Load.OLD | _Load.OLD_IDS
+        for side in Side:
+            self._open_options(side)
+        if self._replayed:
+            self._open_for_replay()
+        for side in Side:
+            # msync loads like mbsync's Maildir driver (maildir_prepare_load_box)
+            # for every store: expunging needs the deleted messages' UIDs.
+            if opts[side] & _Load.SETFLAGS:
+                opts[side] |= _Load.OLD
+            if opts[side] & _Load.EXPUNGE:
+                opts[side] |= _Load.OLD | _Load.NEW | _Load.FLAGS
+        return {side: self._request(side) for side in Side}
+
+    def _open_options(self, t: Side) -> None:
+        opts, ops, other = self._opts, self._ops(t), t.other
+        side = self.options.side(t)
+        if ops & (SyncOp.DELETE | SyncOp.FLAGS):
+            opts[t] |= _Load.SETFLAGS
+            opts[other] |= _Load.OLD
+            if ops & SyncOp.FLAGS:
+                opts[other] |= _Load.FLAGS
+        if ops & (SyncOp.NEW | SyncOp.RENEW):
+            opts[t] |= _Load.APPEND
+            if ops & SyncOp.NEW:
+                opts[other] |= _Load.NEW
+                if side.max_size is not None:
+                    opts[other] |= _Load.FLAGS | _Load.NEW_SIZE
+            if ops & SyncOp.RENEW:
+                opts[t] |= _Load.OLD | _Load.FLAGS | _Load.SETFLAGS
+                opts[other] |= _Load.OLD | _Load.FLAGS
+            if side.expunge:
+                # Don't propagate doomed messages.
+                opts[other] |= _Load.FLAGS
+        if side.expunge:
+            opts[t] |= _Load.EXPUNGE
+            other_side = self.options.side(other)
+            if side.trash is not None:
+                if not side.trash_new_only:
+                    opts[t] |= _Load.OLD
+                opts[t] |= _Load.NEW | _Load.FLAGS
+            elif other_side.trash is not None and other_side.trash_remote_new:
+                opts[t] |= _Load.NEW | _Load.FLAGS
+                if other_side.max_size is not None:
+                    opts[t] |= _Load.ALL_SIZES
+        if (
+            t is Side.NEAR
+            and self._ops(Side.NEAR) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS)
+            and self.options.max_messages
+        ):
+            opts[Side.NEAR] |= _Load.OLD | _Load.NEW | _Load.FLAGS
+
+    def _open_for_replay(self) -> None:
+        opts = self._opts
+        for record in self._live():
+            if record.tuid:
+                if not record.far_uid:
+                    opts[Side.FAR] |= _Load.NEW | _Load.FIND
+                    self._find_old[Side.FAR] = True
+                elif not record.near_uid:
+                    opts[Side.NEAR] |= _Load.NEW | _Load.FIND
+                    self._find_old[Side.NEAR] = True
+                else:
+                    self._notify(
+                        Severity.WARNING,
+                        f"Warning: sync record ({record.far_uid},{record.near_uid}) "
+                        "has stray TUID. Ignoring.",
+                    )
+            if record.purging:
+                opts[Side.FAR if record.far_uid else Side.NEAR] |= _Load.SETFLAGS
+            if record.upgrading:
+                target = Side.FAR if not record.far_uid else Side.NEAR
+                opts[target] |= _Load.APPEND
+                opts[target.other] |= _Load.OLD
+
+    def _seen_uid(self, side: Side) -> int:
+        return max((record.uid(side) for record in self._live()), default=0)
+
+    def _far_exceptions(self, min_uid: int) -> frozenset[int]:
+        # With MaxMessages the far fetch is the unexpired range plus the
+        # still-paired messages below it.
+        found = set()
+        for record in self._live():
+            uid = record.far_uid
+            if not uid or uid >= min_uid:
+                continue
+            if self._opts[Side.FAR] & _Load.NEW and uid >= self.state.max_pulled_uid:
+                continue
+            if not record.near_uid and not record.status & Status.PENDING:
+                continue
+            found.add(uid)
+        return frozenset(found)
+
+    def _request(self, side: Side) -> LoadRequest:
+        opts = self._opts[side]
+        exceptions: frozenset[int] = frozenset()
+        if not opts & _Load.OLD:
+            low = _INFINITY
+        elif side is Side.FAR and self.options.max_messages:
+            low = self.state.max_expired_far_uid + 1
+            exceptions = self._far_exceptions(low)
+        else:
+            low = 1
+        high: int | None = 0
+        id_limit: int | None = None
+        max_uid = self.state.max_uid(side)
+        if opts & _Load.NEW:
+            low = min(low, max_uid + 1)
+            high = None
+            if opts & _Load.OLD_IDS:
+                id_limit = self._seen_uid(side)
+        elif opts & _Load.OLD:
+            high = self._seen_uid(side)
+        if low >= _INFINITY:
+            low, high = 1, 0
+        sizes = None
+        if opts & _Load.ALL_SIZES:
+            sizes = UIDInterval(1)
+        elif opts & _Load.NEW_SIZE:
+            sizes = UIDInterval(max_uid + 1)
+        find_from = max(1, self.state.find_uid[side])
+        return LoadRequest(
+            min_uid=max(1, low),
+            max_uid=high,
+            uids=exceptions,
+            sizes=sizes,
+            tuids=UIDInterval(find_from) if opts & _Load.FIND else None,
+            message_ids=UIDInterval(1, id_limit) if opts & _Load.OLD_IDS else None,
+        )
+
+    # Step 4: what was loaded (mbsync box_loaded, first half).
+
+    def loaded(self, side: Side, messages: Sequence[MessageInfo]) -> None:
+        """
+        Take a side's loaded messages: find copies of an interrupted run by
+        their TUIDs, then pair messages with records by UID.
+        """
+        self._messages[side] = list(messages)
+        self._flags[side] = {info.uid: info.flags for info in messages}
+        if self._find_old[side]:
+            self._match_tuids(side, self._messages[side])
+        for info in messages:
+            if info.uid in self._by_uid[side]:
+                continue
+            record = self.state.by_uid(side, info.uid)
+            if record is not None:
+                self._link(side, record, info)
+
+    def _match_tuids(self, side: Side, messages: Sequence[MessageInfo]) -> int:
+        lost = 0
+        position = 0
+        for record in self._live():
+            if record.uid(side) or not record.tuid:
+                continue
+            order = list(range(position, len(messages))) + list(range(position))
+            match = next((index for index in order if messages[index].tuid == record.tuid), None)
+            if match is None:
+                self._record_op(record, LoseTuid)
+                lost += 1
+                continue
+            info = messages[match]
+            position = match + 1
+            self._record_op(record, lambda f, n: AssignUid(f, n, side, info.uid))
+            self._link(side, record, info)
+        return lost
+
+    # Steps 5-7: reconcile.
+
+    def reconcile(self, permanent_flags: Mapping[Side, Flags]) -> list[FlagUpdate]:
+        """
+        Decide everything once both sides are loaded: UIDVALIDITY recovery,
+        deletions and flag changes of old records, placeholder upgrades,
+        new messages, MaxMessages expiry.
+
+        @param permanent_flags: the flags each box can keep.
+        @return: the flag updates to carry out, far side first per record.
+        @raise MailboxError: UIDVALIDITY changed for real, or unread
+            messages exceed MaxMessages while C{ExpireUnread} is unset.
+        """
+        self._recover_uid_validity()
+        if (
+            not self._known_validity(Side.FAR)
+            or not self._known_validity(Side.NEAR)
+            or (self._changed)
+        ):
+            far, near = self._uid_validity[Side.FAR], self._uid_validity[Side.NEAR]
+            self._log(UidValidities(far, near))
+        self._old_max = {side: self.state.max_uid(side) for side in Side}
+        self._old_max_expired = self.state.max_expired_far_uid
+        self._good = {side: Flags(permanent_flags[side]) & ALL_FLAGS for side in Side}
+        for record in self._live():
+            self._sync_old(record)
+        for target in Side:
+            self._sync_new(target)
+        if self._ops(Side.NEAR) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS) and (
+            self.options.max_messages
+        ):
+            self._expire()
+        return self._plan_flags()
+
+    def _recover_uid_validity(self) -> None:
+        # mbsync box_loaded: a change is spurious when the paired messages
+        # still carry the same Message-IDs.
+        for side in self._changed:
+            need = got = 0
+            for record in self._live():
+                need += 1
+                mine = self.message(side, record)
+                if mine is None or mine.message_id is None:
+                    continue
+                partner = self.message(side.other, record)
+                if partner is None:
+                    continue
+                if partner.message_id != mine.message_id:
+                    raise MailboxError(
+                        f"{self._where(side)}: UIDVALIDITY genuinely changed "
+                        f"(at UID {record.uid(side)})."
+                    )
+                got += 1
+            if got < 20 and got * 5 < need * 4:
+                raise MailboxError(
+                    f"{self._where(side)}: Unable to recover from UIDVALIDITY change."
+                )
+            self._notify(
+                Severity.NOTICE,
+                f"Notice: {self._where(side)}: Recovered from change of UIDVALIDITY.",
+            )
+
+    def _sync_old(self, record: SyncRecord) -> None:
+        if record.dead:
+            return
+        record.tuid = None
+        msg = {side: self.message(side, record) for side in Side}
+        gone = {side: msg[side] is None and bool(self._opts[side] & _Load.OLD) for side in Side}
+        if gone[Side.FAR] and gone[Side.NEAR]:
+            self._kill(record)
+            return
+        expunged = {side: gone[side] and record.uid(side) != 0 for side in Side}
+        work = self._work_of(record)
+        for t in Side:
+            self._sync_old_side(record, work, t, msg, expunged)
+        self._maybe_upgrade(record, work, msg)
+        if record.upgrading:
+            self._continue_upgrade(record)
+
+    def _sync_old_side(
+        self,
+        record: SyncRecord,
+        work: _Work,
+        t: Side,
+        msg: Mapping[Side, MessageInfo | None],
+        expunged: Mapping[Side, bool],
+    ) -> None:
+        source = t.other
+        target_msg, source_msg = msg[t], msg[source]
+        if target_msg is not None and self._flags[t][target_msg.uid] & Flags.DELETED:
+            work.wstate |= _W.deleted(t)
+        if expunged[t] or not record.uid(t):
+            # Gone or never stored here: nothing to update; a deletion is
+            # propagated in the other direction.
+            return
+        if expunged[source]:
+            if t is Side.FAR and record.status & _EXPIRING:
+                # Don't propagate a deletion that results from expiry.
+                self._record_op(record, lambda f, n: AssignUid(f, n, Side.NEAR, 0))
+                return
+            if target_msg is not None:
+                current = self._flags[t][target_msg.uid]
+                if (current & ~Flags.DELETED) != (record.flags & ~Flags.DELETED) or (
+                    not current & Flags.DELETED and record.flags & Flags.DELETED
+                ):
+                    self._notify(
+                        Severity.NOTICE,
+                        f"Notice: conflicting changes in ({record.far_uid},{record.near_uid})",
+                    )
+            if self._ops(t) & SyncOp.DELETE:
+                work.add[t] = Flags.DELETED
+                work.wstate |= _W.DELETE
+            return
+        if source_msg is None or not self._ops(t) & SyncOp.FLAGS:
+            return
+        flags = self._sanitize(self._flags[source][source_msg.uid], t)
+        if t is Side.FAR and record.status & _EXPIRING:
+            flags &= ~Flags.DELETED
+        if record.status & Status.dummy(source):
+            # A placeholder's Seen is meaningless and its Flagged is a
+            # request to upgrade.
+            flags &= ~(Flags.SEEN | Flags.FLAGGED)
+        work.add[t] = flags & ~record.flags & ALL_FLAGS
+        work.remove[t] = ~flags & record.flags & ALL_FLAGS
+
+    def _maybe_upgrade(
+        self, record: SyncRecord, work: _Work, msg: Mapping[Side, MessageInfo | None]
+    ) -> None:
+        status = record.status
+        renew = (status & Status.DUMMY_F and self._ops(Side.FAR) & SyncOp.RENEW) or (
+            status & Status.DUMMY_N and self._ops(Side.NEAR) & SyncOp.RENEW
+        )
+        if not renew:
+            return
+        flagged = any(
+            info is not None and self._flags[side][info.uid] & Flags.FLAGGED
+            for side, info in msg.items()
+        )
+        t = Side.FAR if status & Status.DUMMY_F else Side.NEAR
+        dummy = msg[t]
+        if not flagged or dummy is None:
+            return
+        # Flagging either copy asks for the real message. Its flags are
+        # decided now, because the placeholder may be gone after a crash.
+        pending = (
+            (self._flags[t][dummy.uid] & ~(Flags.SEEN | Flags.FLAGGED)) | work.add[t]
+        ) & ~work.remove[t]
+        flags = (record.flags | work.add[t]) & ~work.remove[t]
+        placeholder = self._log(UpgradePlaceholder(record.far_uid, record.near_uid, pending, flags))
+        assert placeholder is not None
+        self._by_record[t].pop(record, None)
+        self._link(t, placeholder, dummy)
+
+    def _continue_upgrade(self, record: SyncRecord) -> None:
+        target = Side.FAR if not record.far_uid else Side.NEAR
+        source = self.message(target.other, record)
+        if source is None:
+            return
+        if self.options.side(target).expunge and record.pending_flags & Flags.DELETED:
+            self._kill(record)
+            return
+        # Copy it as if the source had the placeholder's adjusted flags.
+        self._flags[target.other][source.uid] = record.pending_flags
+        self._any_new[target] = True
+
+    def _sync_new(self, t: Side) -> None:
+        source = t.other
+        ops = self._ops(t)
+        side = self.options.side(t)
+        for info in self._messages[source]:
+            flags = self._flags[source][info.uid]
+            record = self._by_uid[source].get(info.uid)
+            if record is not None:
+                if record.status & Status.SKIPPED:
+                    # Pre-1.4 legacy: skipped for being too big.
+                    self._raise_max(source, info.uid)
+                    if not ops & SyncOp.RENEW:
+                        continue
+                    if not flags & Flags.FLAGGED:
+                        self._record_op(record, MakePlaceholder)
+                    else:
+                        self._record_op(record, lambda f, n: SetStatus(f, n, Status.PENDING))
+                else:
+                    if not ops & SyncOp.NEW:
+                        continue
+                    self._raise_max(source, info.uid)
+                    if not record.status & Status.PENDING:
+                        continue
+                if side.expunge and flags & Flags.DELETED:
+                    # Would be expunged anyway.
+                    self._kill(record)
+                    continue
+            else:
+                if not ops & SyncOp.NEW or info.uid <= self.state.max_uid(source):
+                    # Not new: expired and pruned, failed, or skipped.
+                    continue
+                self.state.set_max_uid(source, info.uid)
+                if side.expunge and flags & Flags.DELETED:
+                    continue
+                far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
+                created = self._log(NewRecord(far, near))
+                assert created is not None
+                record = created
+                self._link(source, record, info)
+            too_big = side.max_size is not None and (info.size or 0) > side.max_size
+            if (
+                not flags & Flags.FLAGGED
+                and too_big
+                and not record.upgrading
+                and not record.status & _DUMMIES
+            ):
+                self._record_op(record, MakePlaceholder)
+            self._any_new[t] = True
+
+    def _raise_max(self, side: Side, uid: int) -> None:
+        if self.state.max_uid(side) < uid:
+            self.state.set_max_uid(side, uid)
+
+    # MaxMessages (mbsync box_loaded, "preparing message expiration").
+
+    def _expiry_candidates(self) -> list[tuple[SyncRecord, Flags]]:
+        found = []
+        for info in self._messages[Side.FAR]:
+            record = self._by_uid[Side.FAR].get(info.uid)
+            if record is None or record.dead:
+                continue
+            if not record.status & Status.PENDING:
+                near = self.message(Side.NEAR, record)
+                if near is None:
+                    continue
+                work = self._work_of(record)
+                flags = (self._flags[Side.NEAR][near.uid] | work.add[Side.NEAR]) & ~work.remove[
+                    Side.NEAR
+                ]
+            else:
+                flags = self._flags[Side.FAR][info.uid]
+            if not flags & Flags.DELETED or record.status & _EXPIRING:
+                found.append((record, flags))
+        return found
+
+    def _expire(self) -> None:
+        candidates = self._expiry_candidates()
+        excess = len(candidates) - self.options.max_messages
+        unread = 0
+        for record, flags in candidates:
+            if flags & Flags.FLAGGED:
+                important = True
+            elif not flags & Flags.SEEN:
+                if excess > 0:
+                    unread += 1
+                important = self.options.expire_unread is not True
+            else:
+                important = False
+            expiring = record.status & _EXPIRING
+            near = self._record_flags(Side.NEAR, record)
+            if important:
+                excess -= 1
+            elif (
+                excess > 0
+                or expiring == _EXPIRING
+                or (expiring and near is not None and near & Flags.DELETED)
+            ):
+                self._work_of(record).wstate |= _W.NEXPIRE
+                self.state.max_expired_far_uid = max(self.state.max_expired_far_uid, record.far_uid)
+                excess -= 1
+        if self.options.expire_unread is None and unread * 2 > self.options.max_messages:
+            raise MailboxError(
+                f"{self._boxes[Side.NEAR]}: {unread} unread messages in excess of MaxMessages "
+                f"({self.options.max_messages}).\n"
+                "Please set ExpireUnread to decide outcome. Skipping mailbox."
+            )
+        for record in self._live():
+            wanted = bool(self._work_of(record).wstate & _W.NEXPIRE)
+            if not record.status & Status.PENDING:
+                if self.message(Side.NEAR, record) is None:
+                    continue
+                if wanted != bool(record.status & Status.EXPIRED) and wanted != bool(
+                    record.status & Status.EXPIRE
+                ):
+                    status = (record.status & ~Status.EXPIRE) | (
+                        Status.EXPIRE if wanted else Status.NONE
+                    )
+                    self._record_op(record, lambda f, n: SetStatus(f, n, status))
+            elif wanted:
+                self.state.max_expired_far_uid = max(self.state.max_expired_far_uid, record.far_uid)
+                self._record_op(record, ExpireUnborn)
+                self._unlink(record)
+
+    # Step 8: flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
+
+    def _plan_flags(self) -> list[FlagUpdate]:
+        updates: list[FlagUpdate] = []
+        for record in self._live():
+            for t in Side:
+                update = self._plan_flag(record, t)
+                if update is not None:
+                    updates.append(update)
+        return updates
+
+    def _plan_flag(self, record: SyncRecord, t: Side) -> FlagUpdate | None:
+        uid = record.uid(t)
+        if not uid:
+            return None
+        work = self._work_of(record)
+        add, remove = work.add[t], work.remove[t]
+        current = self._record_flags(t, record)
+        if work.wstate & _W.DELETE or record.purging:
+            if not add:
+                # The deletion goes the other way, or the placeholder being
+                # purged lives on the other side.
+                return None
+            if current is None and self._opts[t] & _Load.OLD:
+                # The message disappeared meanwhile.
+                return None
+        elif t is Side.NEAR and bool(record.status & Status.EXPIRE) != bool(
+            record.status & Status.EXPIRED
+        ):
+            # An expiry transaction is ongoing; act on the wanted state, so
+            # that cancelled transactions are rolled back too.
+            if work.wstate & _W.NEXPIRE:
+                add |= Flags.DELETED
+            else:
+                remove |= Flags.DELETED
+        side = self.options.side(t)
+        doomed = ((current or Flags(0)) | add) & ~remove & Flags.DELETED
+        if side.expunge and doomed and (side.trash is None or side.trash_new_only):
+            # It is going to be expunged: only the deletion matters.
+            work.add[t] &= Flags.DELETED
+            add &= Flags.DELETED
+            work.remove[t] = remove = Flags(0)
+        if current is not None:
+            add &= ~current
+            remove &= current
+        if add or remove:
+            return FlagUpdate(t, uid, add, remove, record)
+        self._flags_done(record, t)
+        return None
+
+    def flags_applied(self, update: FlagUpdate) -> None:
+        """
+        Record that a flag update was carried out.
+        """
+        record, t = update.record, update.side
+        work = self._work_of(record)
+        if update.add & Flags.DELETED:
+            work.wstate |= _W.deleted(t)
+        elif update.remove & Flags.DELETED:
+            work.wstate &= ~_W.deleted(t)
+        if update.uid in self._flags[t]:
+            self._flags[t][update.uid] = (self._flags[t][update.uid] | update.add) & ~update.remove
+        self._flags_done(record, t)
+
+    def _flags_done(self, record: SyncRecord, t: Side) -> None:
+        work = self._work_of(record)
+        if work.wstate & _W.DELETE:
+            # The deletion was propagated: the source message is gone.
+            self._record_op(record, lambda f, n: AssignUid(f, n, t.other, 0))
+            return
+        flags = (record.flags | work.add[t]) & ~work.remove[t]
+        if flags != record.flags:
+            self._record_op(record, lambda f, n: SetFlags(f, n, flags))
+        if t is Side.NEAR:
+            wanted = bool(work.wstate & _W.NEXPIRE)
+            status = record.status
+            if wanted != bool(status & Status.EXPIRED):
+                status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
+                self._record_op(record, lambda f, n: SetStatus(f, n, status))
+            elif wanted != bool(status & Status.EXPIRE):
+                status = (status & ~Status.EXPIRE) | (Status.EXPIRE if wanted else Status.NONE)
+                self._record_op(record, lambda f, n: SetStatus(f, n, status))
+
+    # Trash (mbsync msgs_flags_set).
+
+    def trash_plan(self, t: Side) -> list[TrashMessage]:
+        """
+        The deleted messages of side C{t} to put into a Trash box before
+        expunging it.
+        """
+        side, other = self.options.side(t), self.options.side(t.other)
+        remote = other.trash is not None and other.trash_remote_new
+        if not side.expunge or (side.trash is None and not remote):
+            return []
+        plan = []
+        for info in self._messages[t]:
+            flags = self._flags[t][info.uid]
+            record = self._by_uid[t].get(info.uid)
+            if record is not None and record.dead:
+                record = None
+            if not flags & Flags.DELETED or info.uid in self.state.trashed[t]:
+                continue
+            if t is Side.NEAR and record is not None and record.status & _EXPIRING:
+                continue
+            unpropagated = record is None or bool(record.status & (Status.PENDING | Status.SKIPPED))
+            if side.trash is not None:
+                if not side.trash_new_only or unpropagated:
+                    plan.append(TrashMessage(t, info.uid, side.trash, False, flags))
+            elif unpropagated and (other.max_size is None or (info.size or 0) <= other.max_size):
+                assert other.trash is not None
+                plan.append(TrashMessage(t, info.uid, other.trash, True, flags))
+        return plan
+
+    def trashed(self, side: Side, uids: Sequence[int]) -> None:
+        """
+        Journal messages of C{side} as trashed.
+        """
+        for uid in uids:
+            self._log(Trashed(side, uid))
+
+    # Step 9: copies (mbsync msgs_copied, msg_copied, msgs_found_new).
+
+    def copies(self, target: Side) -> list[CopyMessage]:
+        """
+        The messages to copy to C{target}, in source UID order.
+        """
+        if not self._any_new[target]:
+            return []
+        source = target.other
+        plan = []
+        for info in self._messages[source]:
+            record = self._by_uid[source].get(info.uid)
+            if record is None or record.dead or not record.status & Status.PENDING:
+                continue
+            flags = self._sanitize(self._flags[source][info.uid], target)
+            placeholder = bool(record.status & Status.dummy(target))
+            plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
+        return plan
+
+    def start_copies(self, uid_next: Mapping[Side, int]) -> dict[Side, list[CopyMessage]]:
+        """
+        Journal each target's UIDNEXT and a TUID for every pending record
+        (the engine must then make the journal durable before copying).
+
+        @param uid_next: each open box's UIDNEXT.
+        @return: the copies per target side.
+        """
+        for side in Side:
+            if self._any_new[side]:
+                self._log(SetFindUid(side, uid_next[side]))
+        if self._any_new[Side.FAR] or self._any_new[Side.NEAR]:
+            for record in self._live():
+                if record.status & Status.PENDING:
+                    tuid = self._new_tuid()
+                    self._record_op(record, lambda f, n: AssignTuid(f, n, tuid))
+        return {side: self.copies(side) for side in Side}
+
+    def copied(self, copy: CopyMessage, uid: int | None) -> None:
+        """
+        Record a stored copy.
+
+        @param uid: its UID, or C{None} if the store could not tell.
+        """
+        record = copy.record
+        if not record.upgrading and copy.flags != record.flags:
+            self._record_op(record, lambda f, n: SetFlags(f, n, copy.flags))
+        if uid is None:
+            self._find_new[copy.target] = True
+        else:
+            self._record_op(record, lambda f, n: AssignUid(f, n, copy.target, uid))
+
+    def copy_failed(self, copy: CopyMessage) -> None:
+        """
+        Record a copy that cannot be made; it is not retried.
+        """
+        self._kill(copy.record)
+
+    def tuids_to_find(self, side: Side) -> dict[str, SyncRecord]:
+        """
+        The TUIDs of copies to C{side} whose UIDs are unknown, if the store
+        did not report some; empty otherwise.
+        """
+        if not self._find_new[side]:
+            return {}
+        return {
+            record.tuid: record
+            for record in self._live()
+            if not record.uid(side) and record.tuid is not None
+        }
+
+    def found(self, side: Side, uids: Mapping[str, int]) -> int:
+        """
+        Assign the UIDs of copies found by TUID; the others are lost and
+        will be copied again next time.
+
+        @return: how many were lost.
+        """
+        lost = 0
+        for record in self._live():
+            if record.uid(side) or record.tuid is None:
+                continue
+            uid = uids.get(record.tuid)
+            if uid is None:
+                self._record_op(record, LoseTuid)
+                lost += 1
+            else:
+                self._record_op(record, lambda f, n: AssignUid(f, n, side, uid))
+        if lost:
+            verb = "push" if side is Side.FAR else "pull"
+            self._notify(Severity.WARNING, f"Warning: lost track of {lost} {verb}ed message(s)")
+        return lost
+
+    # Step 10: expunge, purge, commit values (mbsync sync_close, box_closed_p2).
+
+    def expunge_uids(self, side: Side) -> list[int]:
+        """
+        The loaded messages of C{side} now flagged deleted.
+        """
+        return [
+            info.uid for info in self._messages[side] if self._flags[side][info.uid] & Flags.DELETED
+        ]
+
+    def expunged(self, side: Side) -> None:
+        """
+        Record that C{side} was expunged.
+        """
+        self._did_expunge[side] = True
+
+    def finish(self) -> None:
+        """
+        Journal the new max UIDs, purge the records of expunged messages
+        and journal MaxExpiredFarUid.
+        """
+        for side in Side:
+            if self.state.max_uid(side) != self._old_max[side]:
+                self._log(SetMaxUid(side, self.state.max_uid(side)))
+        if any(self._did_expunge.values()) or self.options.max_messages:
+            for record in self._live():
+                self._purge(record)
+        if self.state.max_expired_far_uid != self._old_max_expired:
+            self._log(SetMaxExpiredFarUid(self.state.max_expired_far_uid))
+
+    def _gone(self, record: SyncRecord, side: Side) -> bool:
+        work = self._work_of(record)
+        return bool(work.wstate & _W.deleted(side)) and self._did_expunge[side]
+
+    def _purge(self, record: SyncRecord) -> None:
+        far, near = record.far_uid, record.near_uid
+        if not near or self._gone(record, Side.NEAR):
+            expired = (
+                record.status & Status.EXPIRED
+                and self.state.max_pulled_uid >= far
+                and self.state.max_expired_far_uid >= far
+            )
+            if not far or self._gone(record, Side.FAR) or expired:
+                self._log(KillRecord(far, near))
+            elif near:
+                self._log(AssignUid(far, near, Side.NEAR, 0))
+        elif far and self._gone(record, Side.FAR):
+            self._log(AssignUid(far, near, Side.FAR, 0))

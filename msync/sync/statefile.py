@@ -1,0 +1,567 @@
+# -*- test-case-name: tests.sync.test_statefile -*-
+"""
+The crash-safe store of one box pair's sync state, on disk exactly as mbsync
+1.4 keeps it: C{<state>}, C{<state>.journal}, C{<state>.new} and
+C{<state>.lock} (see L{msync.sync.state.StatePaths}).
+
+Protocol (mbsync 1.4 C{load_state}, C{create_state}, C{save_state},
+C{lock_state}; verified with strace and C{-Tj} runs of mbsync 1.4.4):
+  - Open: C{mkdir(directory, 0700)} of the last level only (an existing
+    directory is fine, even where C{mkdir} says EACCES rather than EEXIST);
+    take a non-blocking POSIX write lock (C{fcntl F_SETLK}, what
+    C{fcntl.lockf} does) on C{<state>.lock}, opened C{O_WRONLY|O_CREAT}
+    mode 0666; read the state (missing: a new pair); replay the journal
+    only if C{<state>.new} exists and the journal has at least its version
+    line. Without C{.new} a journal is stale and ignored.
+  - The first journal write of a session truncates the journal and writes
+    the version line C{4}, or, after a replay, appends to it; and it
+    creates an empty C{.new}, the marker that makes the journal count.
+    Each line is written with one C{write(2)}, like mbsync's line-buffered
+    stream, so a killed process leaves whole lines (a torn last line only
+    comes from a crash of the machine, and makes the next open fail with
+    C{incomplete journal entry}, as in mbsync).
+  - L{StateFile.sync} fdatasyncs the journal; the engine calls it before
+    copying messages so that a TUID is durable before its copy exists.
+  - Commit: the whole state into C{.new}, fdatasync, close; close the
+    journal; C{rename(.new, state)}; then unlink the journal. Nothing is
+    written when nothing was logged or replayed (the state's mtime stays).
+  - Close: unlink the lock file, then close it (mbsync's order); never
+    commits; C{.new} and the journal stay for the next open to replay.
+
+Crash invariants, each matching what mbsync does with the same files:
+  1. Crash before the first journal write: nothing on disk changed except
+     a stale C{.lock} (unlocked, reused by the next run).
+  2. Crash after journal writes: C{.new} exists, so the next open replays
+     the journal over the old state.
+  3. Crash during commit before the rename: C{.new} (possibly partial) and
+     the journal exist; the journal is replayed over the old state and the
+     partial C{.new} is only a marker, truncated by the next write.
+  4. Crash after the rename, before the journal is unlinked: no C{.new},
+     so the journal is stale and ignored, and truncated by the next write.
+
+One deliberate difference from mbsync, invisible on disk in every state
+mbsync can observe: the first write opens (and truncates) the journal
+before it creates C{.new}. mbsync creates C{.new} first, so a crash between
+the two after case 4 would leave a marker next to a stale journal and the
+next run would replay that journal a second time.
+
+POSIX locks belong to a process, so a second open of the same lock file in
+this process would succeed and closing it would drop the first lock; a
+registry of the lock files this process holds refuses the second open.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from types import TracebackType
+
+from msync.errors import ChannelLocked, StateError
+from msync.sync.journal import (
+    JOURNAL_HEADER,
+    JournalOp,
+    RecordOp,
+    apply_op,
+    format_journal_line,
+    parse_journal,
+    replay,
+)
+from msync.sync.state import StatePaths, SyncRecord, SyncState, format_state, parse_state
+
+#: How often to retry taking a lock whose file another process unlinked
+#: between our C{open} and our C{fcntl}.
+_LOCK_ATTEMPTS = 5
+
+#: Lock files (real paths) held by this process.
+_HELD_LOCKS: set[str] = set()
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+class SystemCalls:
+    """
+    The operating system calls a L{StateFile} makes, one method each, so
+    that tests can record or fail them. Every method may raise L{OSError}.
+    """
+
+    def mkdir(self, path: str, mode: int) -> None:
+        """
+        C{mkdir(2)}.
+        """
+        os.mkdir(path, mode)
+
+    def is_directory(self, path: str) -> bool:
+        """
+        Whether C{path} is a directory.
+        """
+        return os.path.isdir(path)
+
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        """
+        C{open(2)}; the descriptor is not inherited by child processes.
+        """
+        return os.open(path, flags | os.O_CLOEXEC, mode)
+
+    def lock(self, fd: int) -> None:
+        """
+        Take a non-blocking POSIX write lock on the whole file.
+
+        @raise BlockingIOError: another process holds a lock on it.
+        """
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            # F_SETLK reports a conflicting lock as EACCES or EAGAIN.
+            if error.errno in (errno.EACCES, errno.EAGAIN):
+                raise BlockingIOError(error.errno, error.strerror) from None
+            raise
+
+    def same_file(self, fd: int, path: str) -> bool:
+        """
+        Whether C{path} still names the file open as C{fd}.
+        """
+        opened = os.fstat(fd)
+        try:
+            named = os.stat(path)
+        except FileNotFoundError:
+            return False
+        return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+
+    def read(self, path: str) -> bytes | None:
+        """
+        The whole content of C{path}, or C{None} if it does not exist.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def exists(self, path: str) -> bool:
+        """
+        Whether C{path} exists (mbsync's C{stat} of C{.new}).
+        """
+        return os.path.lexists(path)
+
+    def write(self, fd: int, data: bytes) -> None:
+        """
+        Write all of C{data}; one C{write(2)} unless the kernel takes less.
+        """
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def fdatasync(self, fd: int) -> None:
+        """
+        C{fdatasync(2)} (C{fsync} where the platform lacks it).
+        """
+        sync = getattr(os, "fdatasync", os.fsync)
+        sync(fd)
+
+    def close(self, fd: int) -> None:
+        """
+        C{close(2)}.
+        """
+        os.close(fd)
+
+    def rename(self, source: str, target: str) -> None:
+        """
+        C{rename(2)}.
+        """
+        os.rename(source, target)
+
+    def unlink(self, path: str) -> None:
+        """
+        C{unlink(2)}.
+        """
+        os.unlink(path)
+
+
+class StateFile:
+    """
+    The sync state of one box pair, opened and locked.
+
+    @ivar state: the current state (after replay, and after every
+        L{log}ged operation).
+    @ivar paths: the files.
+    @ivar replayed: a journal was replayed on open.
+    @ivar existed: a state file existed on open (otherwise: a new pair).
+    """
+
+    def __init__(
+        self,
+        paths: StatePaths,
+        state: SyncState,
+        *,
+        replayed: bool,
+        existed: bool,
+        fsync: bool,
+        system: SystemCalls,
+        lock_fd: int,
+        lock_key: str,
+    ) -> None:
+        """
+        Use L{open}.
+        """
+        self.paths = paths
+        self.state = state
+        self.replayed = replayed
+        self.existed = existed
+        self._fsync = fsync
+        self._system = system
+        self._lock_fd: int | None = lock_fd
+        self._lock_key = lock_key
+        self._dirty = replayed
+        # After a replay, new lines go after the replayed ones.
+        self._append = replayed
+        self._journal_fd: int | None = None
+        self._new_fd: int | None = None
+        self._last: SyncRecord | None = None
+
+    @classmethod
+    def open(
+        cls,
+        paths: StatePaths,
+        *,
+        fsync: bool = True,
+        channel_label: str = "",
+        system: SystemCalls | None = None,
+    ) -> StateFile:
+        """
+        Lock and load the state of a box pair, replaying its journal if
+        C{.new} exists (see the module docstring).
+
+        @param fsync: mbsync's C{FSync}: fdatasync the journal in L{sync}
+            and C{.new} before the commit's rename.
+        @param channel_label: how the pair is named in the lock error,
+            e.g. C{":far:INBOX-:near:INBOX"}.
+        @param system: the system calls to make (tests substitute them).
+        @raise ChannelLocked: another process (or another L{StateFile} of
+            this one) holds the lock: C{channel <label> is locked}.
+        @raise StateError: a file cannot be created or read, or the state
+            or journal is corrupt (naming the file and line).
+        """
+        system = system if system is not None else SystemCalls()
+        if paths.directory is not None:
+            try:
+                system.mkdir(paths.directory, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as error:
+                # Linux reports EACCES, not EEXIST, for an existing directory
+                # in a parent we may not write to; mbsync gives up there, but
+                # the directory is all we need.
+                if not system.is_directory(paths.directory):
+                    raise StateError(
+                        f"cannot create SyncState directory {paths.directory}: {_reason(error)}"
+                    ) from error
+        label = channel_label or paths.state
+        lock_key, lock_fd = _take_lock(system, paths.lock, label)
+        try:
+            state, existed, replayed = _load(system, paths)
+        except BaseException:
+            _release_lock(system, paths.lock, lock_key, lock_fd)
+            raise
+        return cls(
+            paths,
+            state,
+            replayed=replayed,
+            existed=existed,
+            fsync=fsync,
+            system=system,
+            lock_fd=lock_fd,
+            lock_key=lock_key,
+        )
+
+    # The session.
+
+    @property
+    def dirty(self) -> bool:
+        """
+        Whether anything was logged or replayed since open (or the last
+        commit), i.e. whether L{commit} will write.
+        """
+        return self._dirty
+
+    @property
+    def closed(self) -> bool:
+        """
+        Whether L{close} was called.
+        """
+        return self._lock_fd is None
+
+    def log(self, op: JournalOp) -> SyncRecord | None:
+        """
+        Apply C{op} to L{state} and append its line to the journal.
+
+        The line is written before the state changes, and only once the
+        record it addresses is known to exist, so the journal never holds
+        a line that replay would reject.
+
+        @return: the record C{op} touched (L{journal.apply_op}).
+        @raise StateError: the journal cannot be written, or C{op}
+            addresses a record that does not exist.
+        """
+        self._check_open()
+        if isinstance(op, RecordOp):
+            if self.state.by_pair(op.far_uid, op.near_uid, self._last) is None:
+                raise StateError(
+                    f"journal entry for {op!r} refers to non-existing sync state entry "
+                    f"of {self.paths.state}"
+                )
+        if self._journal_fd is None:
+            self._start_journal()
+        assert self._journal_fd is not None
+        try:
+            self._system.write(self._journal_fd, format_journal_line(op))
+        except OSError as error:
+            raise StateError(
+                f"cannot write journal {self.paths.journal}: {_reason(error)}"
+            ) from error
+        self._dirty = True
+        self._last = apply_op(self.state, op, self._last)
+        return self._last
+
+    def sync(self) -> None:
+        """
+        Make the journal written so far durable (fdatasync, when C{fsync});
+        the engine calls this before copying messages.
+
+        @raise StateError: the journal cannot be synced.
+        """
+        self._check_open()
+        if self._fsync and self._journal_fd is not None:
+            try:
+                self._system.fdatasync(self._journal_fd)
+            except OSError as error:
+                raise StateError(
+                    f"cannot sync journal {self.paths.journal}: {_reason(error)}"
+                ) from error
+
+    def commit(self) -> None:
+        """
+        If L{dirty}: write the state to C{.new}, fdatasync it (when
+        C{fsync}) and close it, close the journal, rename C{.new} over the
+        state, then unlink the journal (mbsync's order: a crash at any
+        point leaves files that the next open resolves to this state or
+        to the old state plus the journal, which is the same). Otherwise
+        touch nothing. The lock stays held; logging may go on.
+
+        @raise StateError: a file cannot be written, renamed or removed.
+        """
+        self._check_open()
+        if not self._dirty:
+            return
+        paths, system = self.paths, self._system
+        if self._new_fd is None:
+            # Dirty only by replay: mbsync's save_state creates .new now.
+            self._new_fd = self._create(paths.new, "new sync state", append=False)
+        new_fd, self._new_fd = self._new_fd, None
+        try:
+            try:
+                system.write(new_fd, format_state(self.state))
+                if self._fsync:
+                    system.fdatasync(new_fd)
+            finally:
+                system.close(new_fd)
+        except OSError as error:
+            raise StateError(
+                f"cannot write new sync state {paths.new}: {_reason(error)}"
+            ) from error
+        self._close_journal()
+        try:
+            system.rename(paths.new, paths.state)
+        except OSError as error:
+            raise StateError(f"cannot commit sync state {paths.state}: {_reason(error)}") from error
+        self._unlink(paths.journal, "cannot delete journal")
+        self._dirty = False
+        self._append = False
+
+    def delete(self) -> None:
+        """
+        Remove the state, its journal and C{.new} (the box pair is gone);
+        the lock is removed by L{close}. L{state} becomes empty.
+
+        @raise StateError: a file exists but cannot be removed.
+        """
+        self._check_open()
+        self._close_files()
+        for path in (self.paths.new, self.paths.journal, self.paths.state):
+            self._unlink(path, "cannot delete sync state file")
+        self.state = SyncState()
+        self._dirty = False
+        self._append = False
+        self._last = None
+
+    def close(self) -> None:
+        """
+        End the session without committing: close the journal and C{.new}
+        (both stay on disk, so the next open replays), unlink the lock
+        file and release the lock. Calling it again does nothing.
+
+        @raise StateError: a file cannot be closed or the lock removed
+            (the lock is released regardless).
+        """
+        if self._lock_fd is None:
+            return
+        lock_fd, self._lock_fd = self._lock_fd, None
+        try:
+            self._close_files()
+        finally:
+            _release_lock(self._system, self.paths.lock, self._lock_key, lock_fd)
+
+    def __enter__(self) -> StateFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Internals.
+
+    def _check_open(self) -> None:
+        if self._lock_fd is None:
+            raise StateError(f"sync state {self.paths.state} is closed")
+
+    def _start_journal(self) -> None:
+        # Journal before .new: see the module docstring.
+        self._journal_fd = self._create(self.paths.journal, "journal", append=self._append)
+        if not self._append:
+            try:
+                self._system.write(self._journal_fd, JOURNAL_HEADER)
+            except OSError as error:
+                raise StateError(
+                    f"cannot write journal {self.paths.journal}: {_reason(error)}"
+                ) from error
+            self._append = True
+        self._new_fd = self._create(self.paths.new, "new sync state", append=False)
+
+    def _create(self, path: str, what: str, *, append: bool) -> int:
+        mode = os.O_APPEND if append else os.O_TRUNC
+        try:
+            return self._system.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o666)
+        except OSError as error:
+            raise StateError(f"cannot create {what} {path}: {_reason(error)}") from error
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            fd, self._journal_fd = self._journal_fd, None
+            try:
+                self._system.close(fd)
+            except OSError as error:
+                raise StateError(
+                    f"cannot close journal {self.paths.journal}: {_reason(error)}"
+                ) from error
+
+    def _close_files(self) -> None:
+        if self._new_fd is not None:
+            fd, self._new_fd = self._new_fd, None
+            try:
+                self._system.close(fd)
+            except OSError as error:
+                raise StateError(
+                    f"cannot close new sync state {self.paths.new}: {_reason(error)}"
+                ) from error
+        self._close_journal()
+
+    def _unlink(self, path: str, what: str) -> None:
+        try:
+            self._system.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StateError(f"{what} {path}: {_reason(error)}") from error
+
+
+def _take_lock(system: SystemCalls, path: str, label: str) -> tuple[str, int]:
+    """
+    Lock C{path} as mbsync's C{lock_state} does.
+
+    @return: the registry key and the open, locked descriptor.
+    """
+    key = os.path.realpath(path)
+    if key in _HELD_LOCKS:
+        # Opening (and closing) the file again would drop our own lock.
+        raise ChannelLocked(f"channel {label} is locked")
+    for _ in range(_LOCK_ATTEMPTS):
+        try:
+            fd = system.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise StateError(f"cannot create lock file {path}: {_reason(error)}") from error
+        try:
+            system.lock(fd)
+            # The previous holder unlinks the file before it closes it; if
+            # that happened after our open, we locked an orphan: retry.
+            current = system.same_file(fd, path)
+        except BlockingIOError:
+            system.close(fd)
+            raise ChannelLocked(f"channel {label} is locked") from None
+        except OSError as error:
+            system.close(fd)
+            raise StateError(f"cannot lock {path}: {_reason(error)}") from error
+        if current:
+            _HELD_LOCKS.add(key)
+            return key, fd
+        system.close(fd)
+    raise ChannelLocked(f"channel {label} is locked")
+
+
+def _release_lock(system: SystemCalls, path: str, key: str, fd: int) -> None:
+    """
+    Unlink, then close, the lock file (mbsync's order: the file is gone
+    before anybody else can lock it).
+    """
+    _HELD_LOCKS.discard(key)
+    try:
+        try:
+            system.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StateError(f"cannot delete lock file {path}: {_reason(error)}") from error
+    finally:
+        try:
+            system.close(fd)
+        except OSError:
+            # The lock is gone with the descriptor either way; the unlink
+            # error (if any) is the one worth reporting.
+            pass
+
+
+def _load(system: SystemCalls, paths: StatePaths) -> tuple[SyncState, bool, bool]:
+    """
+    Read the state and replay the journal if C{.new} marks it as live.
+
+    @return: the state, whether the state file existed, whether a journal
+        was replayed.
+    """
+    try:
+        text = system.read(paths.state)
+    except OSError as error:
+        raise StateError(f"cannot read sync state {paths.state}: {_reason(error)}") from error
+    existed = text is not None
+    state = parse_state(text, paths.state) if text is not None else SyncState()
+    try:
+        marked = system.exists(paths.new)
+        journal = system.read(paths.journal) if marked else None
+    except OSError as error:
+        raise StateError(f"cannot read journal {paths.journal}: {_reason(error)}") from error
+    # mbsync replays when fgets reads a first line: an empty journal, like
+    # a missing one, leaves the session clean.
+    if not journal:
+        return state, existed, False
+    replay(state, parse_journal(journal, paths.journal), paths.journal)
+    return state, existed, True

@@ -1,0 +1,690 @@
+# -*- test-case-name: tests.imap.test_connection -*-
+"""
+Tests for L{msync.imap.connection}: the sans-IO client connection.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.errors import LocalProtocolError, RemoteProtocolError
+from msync.imap.commands import IDLE_DONE, Command, StoreMode, UIDRange, sasl_response_line
+from msync.imap.connection import (
+    DEFAULT_PIPELINE_DEPTH,
+    ClientConnection,
+    Completed,
+    ConnectionState,
+    ContinuationNeeded,
+    Greeting,
+    Rejected,
+    SelectedMailbox,
+    Streamed,
+    Untagged,
+)
+from msync.imap.responses import (
+    NEED_DATA,
+    ExistsResponse,
+    FetchResponse,
+    ListResponse,
+    LiteralChunk,
+    Status,
+    UntaggedStatus,
+)
+from msync.model import Secret
+from tests.fakes.feeding import events_all_ways
+
+GREETING = b"* OK [CAPABILITY IMAP4rev1 LITERAL+ MOVE UIDPLUS] ready\r\n"
+
+
+def drain(connection: ClientConnection) -> list[object]:
+    """
+    @return: every event the connection has now.
+    """
+    events: list[object] = []
+    while (event := connection.next_event()) is not NEED_DATA:
+        events.append(event)
+    return events
+
+
+def greeted(
+    depth: int | None = None, greeting: bytes = GREETING, **kwargs: object
+) -> ClientConnection:
+    """
+    @return: a connection that has received C{greeting}, its events drained.
+    """
+    connection = ClientConnection(depth, **kwargs)  # type: ignore[arg-type]
+    connection.receive_data(greeting)
+    drain(connection)
+    return connection
+
+
+def selected(depth: int | None = None) -> ClientConnection:
+    """
+    @return: a PREAUTH connection with INBOX selected.
+    """
+    connection = greeted(depth, b"* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+ MOVE] hi\r\n")
+    connection.submit(Command.select("INBOX"))
+    connection.data_to_send()
+    connection.receive_data(b"* 3 EXISTS\r\nA1 OK [READ-WRITE] done\r\n")
+    drain(connection)
+    return connection
+
+
+def lines(data: bytes) -> list[bytes]:
+    """
+    @return: C{data}'s CRLF-terminated lines.
+    """
+    return data.splitlines(keepends=True)
+
+
+class GreetingTests(SynchronousTestCase):
+    """
+    The greeting: nothing is sent before it; it sets state and capabilities.
+    """
+
+    def test_nothing_sent_before_greeting(self) -> None:
+        """
+        Commands submitted before the greeting are held, then sent.
+        """
+        connection = ClientConnection(None)
+        self.assertEqual(connection.submit(Command.noop()), b"A1")
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(GREETING)
+        [event] = drain(connection)
+        self.assertIsInstance(event, Greeting)
+        self.assertEqual(connection.data_to_send(), b"A1 NOOP\r\n")
+
+    def test_greeting_states(self) -> None:
+        """
+        OK, PREAUTH and BYE greetings lead to their RFC 3501 §3 states.
+        """
+        rows = [
+            (b"* OK hi\r\n", ConnectionState.NOT_AUTHENTICATED, Status.OK),
+            (b"* PREAUTH hi\r\n", ConnectionState.AUTHENTICATED, Status.PREAUTH),
+            (b"* BYE busy\r\n", ConnectionState.LOGOUT, Status.BYE),
+        ]
+        for data, state, status in rows:
+            connection = ClientConnection(None)
+            connection.receive_data(data)
+            [event] = drain(connection)
+            self.assertEqual(event, Greeting(status, None, data[2:].split(b" ", 1)[1][:-2]))
+            self.assertEqual(connection.state, state)
+            self.assertIsNone(connection.capabilities)
+
+    def test_greeting_capabilities(self) -> None:
+        """
+        A CAPABILITY code in the greeting sets the capabilities, upper-cased.
+        """
+        connection = greeted(greeting=b"* OK [CAPABILITY imap4rev1 Literal+] hi\r\n")
+        self.assertEqual(connection.capabilities, frozenset({b"IMAP4REV1", b"LITERAL+"}))
+
+    def test_bye_greeting_refuses_commands(self) -> None:
+        """
+        After a BYE greeting nothing can be submitted and C{bye} is set.
+        """
+        connection = greeted(greeting=b"* BYE go away\r\n")
+        self.assertEqual(connection.bye, UntaggedStatus(Status.BYE, None, b"go away"))
+        self.assertRaises(LocalProtocolError, connection.submit, Command.noop())
+
+    def test_not_a_greeting(self) -> None:
+        """
+        Anything but a status response first is a protocol violation; the
+        connection stays dead.
+        """
+        for data in (b"A1 OK what\r\n", b"* 3 EXISTS\r\n", b"+ go\r\n", b"* NO hmm\r\n"):
+            connection = ClientConnection(None)
+            connection.submit(Command.noop())
+            connection.receive_data(data)
+            self.assertRaises(RemoteProtocolError, connection.next_event)
+            self.assertRaises(RemoteProtocolError, connection.next_event)
+            self.assertEqual(connection.data_to_send(), b"")
+            self.assertRaises(RemoteProtocolError, connection.submit, Command.noop())
+
+    def test_invalid_pipeline_depth(self) -> None:
+        """
+        A pipeline depth below 1 is refused.
+        """
+        self.assertRaises(LocalProtocolError, ClientConnection, 0)
+
+
+class PipelineTests(SynchronousTestCase):
+    """
+    Tags, the in-flight limit and barriers.
+    """
+
+    def test_style_example(self) -> None:
+        """
+        The STYLE.md example: exact bytes and a L{Completed} event.
+        """
+        connection = greeted(2, b"* PREAUTH hi\r\n")
+        connection.submit(Command.select("INBOX"))
+        connection.data_to_send()
+        connection.receive_data(b"A1 OK done\r\n")
+        drain(connection)
+        command = Command.uid_fetch(UIDRange(1, None), (b"FLAGS",))
+        self.assertEqual(connection.submit(command), b"A2")
+        self.assertEqual(connection.data_to_send(), b"A2 UID FETCH 1:* (FLAGS)\r\n")
+        connection.receive_data(b"* 1 FETCH (UID 7 FLAGS (\\Seen))\r\nA2 OK done\r\n")
+        [event] = drain(connection)
+        assert isinstance(event, Completed)
+        self.assertEqual((event.tag, event.command), (b"A2", command))
+        self.assertEqual(event.response.status, Status.OK)
+        [fetch] = event.untagged
+        assert isinstance(fetch, FetchResponse)
+        self.assertEqual((fetch.items.uid, fetch.items.flags), (7, (b"\\Seen",)))
+
+    def run_pipeline(self, depth: int | None, count: int) -> int:
+        """
+        Submit C{count} NOOPs, answer them one by one as they are sent.
+
+        @return: the most commands ever in flight.
+        """
+        connection = greeted(depth)
+        for _ in range(count):
+            connection.submit(Command.noop())
+        in_flight: list[bytes] = []
+        most = 0
+        done = 0
+        while done < count:
+            in_flight += [line.split(b" ")[0] for line in lines(connection.data_to_send())]
+            most = max(most, len(in_flight))
+            connection.receive_data(in_flight.pop(0) + b" OK\r\n")
+            done += len([e for e in drain(connection) if isinstance(e, Completed)])
+        self.assertEqual(connection.data_to_send(), b"")
+        return most
+
+    def test_depth_limits(self) -> None:
+        """
+        At most N commands are in flight for N = 1, 2, 50, and exactly N
+        when enough are queued.
+        """
+        for depth in (1, 2, 50):
+            self.assertEqual(self.run_pipeline(depth, 120), depth)
+
+    def test_default_depth(self) -> None:
+        """
+        C{None} means L{DEFAULT_PIPELINE_DEPTH}.
+        """
+        self.assertEqual(self.run_pipeline(None, 200), DEFAULT_PIPELINE_DEPTH)
+
+    def test_depth_one_sends_one_at_a_time(self) -> None:
+        """
+        With depth 1 the second command goes only after the first's tagged response.
+        """
+        connection = greeted(1)
+        connection.submit(Command.noop())
+        connection.submit(Command.capability())
+        self.assertEqual(connection.data_to_send(), b"A1 NOOP\r\n")
+        connection.receive_data(b"* 4 EXISTS\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(b"A1 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A2 CAPABILITY\r\n")
+
+    def test_barrier(self) -> None:
+        """
+        A barrier waits for everything in flight and holds everything behind it.
+        """
+        connection = selected(10)
+        connection.submit(Command.noop())
+        connection.submit(Command.select("Archive"))
+        connection.submit(Command.noop())
+        self.assertEqual(connection.data_to_send(), b"A2 NOOP\r\n")
+        connection.receive_data(b"A2 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A3 SELECT Archive\r\n")
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(b"A3 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A4 NOOP\r\n")
+
+    def test_out_of_order_completion(self) -> None:
+        """
+        Tagged responses may complete pipelined commands in any order.
+        """
+        connection = greeted(5)
+        connection.submit(Command.noop())
+        connection.submit(Command.capability())
+        connection.data_to_send()
+        connection.receive_data(b"A2 OK\r\nA1 OK\r\n")
+        self.assertEqual([e.tag for e in drain(connection)], [b"A2", b"A1"])  # type: ignore[attr-defined]
+
+    def test_rejected_commands(self) -> None:
+        """
+        A command invalid in the state or for the capabilities is rejected
+        without being sent; later commands still go.
+        """
+        connection = greeted(5, b"* OK [CAPABILITY IMAP4rev1] hi\r\n")
+        connection.submit(Command.uid_fetch(UIDRange(1, 2), (b"FLAGS",)))
+        connection.submit(Command.noop())
+        (first,) = drain(connection)
+        assert isinstance(first, Rejected)
+        self.assertEqual(first.tag, b"A1")
+        self.assertIn("not authenticated", str(first.error))
+        self.assertEqual(connection.data_to_send(), b"A2 NOOP\r\n")
+        moving = selected(5)
+        moving.disable_capabilities([b"move"])
+        moving.submit(Command.uid_move(UIDRange(1, 1), "Trash"))
+        [event] = drain(moving)
+        assert isinstance(event, Rejected)
+        self.assertIn("MOVE", str(event.error))
+        self.assertEqual(moving.data_to_send(), b"")
+
+
+class LiteralTests(SynchronousTestCase):
+    """
+    Synchronizing literals wait for C{+}; LITERAL+ ones do not.
+    """
+
+    def test_synchronizing_literal(self) -> None:
+        """
+        Without LITERAL+ the message follows only the C{+}, and nothing else
+        is sent meanwhile.
+        """
+        connection = greeted(5, b"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n")
+        connection.submit(Command.append("INBOX", b"Hi\r\n"))
+        connection.submit(Command.noop())
+        self.assertEqual(connection.data_to_send(), b"A1 APPEND INBOX {4}\r\n")
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(b"+ go ahead\r\n")
+        self.assertEqual(drain(connection), [])
+        self.assertEqual(connection.data_to_send(), b"Hi\r\n\r\nA2 NOOP\r\n")
+        self.assertEqual(connection.take_trace(), ["A1 APPEND INBOX {4}", "<literal>", "A2 NOOP"])
+
+    def test_literal_plus(self) -> None:
+        """
+        With LITERAL+ the message is sent at once.
+        """
+        connection = greeted(5, b"* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+] hi\r\n")
+        connection.submit(Command.append("INBOX", b"Hi\r\n"))
+        connection.submit(Command.noop())
+        self.assertEqual(
+            connection.data_to_send(), b"A1 APPEND INBOX {4+}\r\nHi\r\n\r\nA2 NOOP\r\n"
+        )
+
+    def test_disabled_literal_plus(self) -> None:
+        """
+        A disabled LITERAL+ is not used.
+        """
+        connection = greeted(
+            5,
+            b"* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+] hi\r\n",
+            disabled_capabilities=[b"literal+"],
+        )
+        self.assertEqual(connection.capabilities, frozenset({b"IMAP4REV1"}))
+        connection.submit(Command.append("INBOX", b"Hi\r\n"))
+        self.assertEqual(connection.data_to_send(), b"A1 APPEND INBOX {4}\r\n")
+
+    def test_refused_before_literal(self) -> None:
+        """
+        A tagged NO instead of C{+} completes the command and lifts the gate.
+        """
+        connection = greeted(5, b"* PREAUTH hi\r\n")
+        connection.submit(Command.append("INBOX", b"Hi\r\n"))
+        connection.submit(Command.noop())
+        connection.data_to_send()
+        connection.receive_data(b"A1 NO [OVERQUOTA] full\r\n")
+        [event] = drain(connection)
+        assert isinstance(event, Completed)
+        self.assertEqual(event.response.status, Status.NO)
+        self.assertEqual(connection.data_to_send(), b"A2 NOOP\r\n")
+
+    def test_unexpected_continuation(self) -> None:
+        """
+        A C{+} while nothing waits for one kills the connection.
+        """
+        connection = greeted(5)
+        connection.submit(Command.noop())
+        connection.receive_data(b"+ what\r\n")
+        self.assertRaises(RemoteProtocolError, connection.next_event)
+        self.assertRaises(RemoteProtocolError, connection.next_event)
+
+    def test_unknown_tag(self) -> None:
+        """
+        A tagged response for a tag not in flight kills the connection.
+        """
+        connection = greeted(5)
+        connection.submit(Command.noop())
+        connection.receive_data(b"A7 OK\r\n")
+        error = self.assertRaises(RemoteProtocolError, connection.next_event)
+        self.assertIn("A7", str(error))
+
+
+class ContinuationTests(SynchronousTestCase):
+    """
+    AUTHENTICATE and IDLE continuation requests are surfaced.
+    """
+
+    def test_authenticate(self) -> None:
+        """
+        Each C{+} becomes L{ContinuationNeeded}; the answer is sent and
+        redacted in the trace.
+        """
+        connection = greeted(5)
+        connection.submit(Command.authenticate(b"CRAM-MD5"))
+        connection.submit(Command.noop())
+        self.assertEqual(connection.data_to_send(), b"A1 AUTHENTICATE CRAM-MD5\r\n")
+        connection.receive_data(b"+ PDE4OTY+\r\n")
+        self.assertEqual(drain(connection), [ContinuationNeeded(b"A1", b"PDE4OTY+")])
+        connection.send_continuation(b"A1", sasl_response_line(b"tim secret"))
+        self.assertEqual(connection.data_to_send(), b"dGltIHNlY3JldA==\r\n")
+        self.assertEqual(connection.take_trace(), ["A1 AUTHENTICATE CRAM-MD5", "<redacted>"])
+        connection.receive_data(b"A1 OK [CAPABILITY IMAP4rev1 IDLE] in\r\n")
+        drain(connection)
+        self.assertEqual(connection.state, ConnectionState.AUTHENTICATED)
+        self.assertEqual(connection.capabilities, frozenset({b"IMAP4REV1", b"IDLE"}))
+        self.assertEqual(connection.data_to_send(), b"A2 NOOP\r\n")
+
+    def test_answer_not_due(self) -> None:
+        """
+        Answering when no C{+} is pending is a local error.
+        """
+        connection = greeted(5)
+        connection.submit(Command.authenticate(b"PLAIN"))
+        self.assertRaises(LocalProtocolError, connection.send_continuation, b"A1", b"x\r\n")
+        self.assertRaises(LocalProtocolError, connection.send_continuation, b"A9", b"x\r\n")
+
+    def test_idle(self) -> None:
+        """
+        IDLE's C{+} is surfaced, untagged data during IDLE is reported, and
+        DONE ends it.
+        """
+        connection = greeted(5, b"* PREAUTH [CAPABILITY IMAP4rev1 IDLE] hi\r\n")
+        connection.submit(Command.idle())
+        self.assertEqual(connection.data_to_send(), b"A1 IDLE\r\n")
+        connection.receive_data(b"+ idling\r\n* 5 EXISTS\r\n")
+        self.assertEqual(
+            drain(connection),
+            [ContinuationNeeded(b"A1", b"idling"), Untagged(ExistsResponse(5))],
+        )
+        connection.send_continuation(b"A1", IDLE_DONE)
+        self.assertEqual(connection.data_to_send(), b"DONE\r\n")
+        self.assertEqual(connection.take_trace(), ["A1 IDLE", "DONE"])
+
+
+class CapabilityTests(SynchronousTestCase):
+    """
+    Capabilities are tracked and forgotten when RFC 3501 says so.
+    """
+
+    def login(self, response: bytes) -> ClientConnection:
+        """
+        @return: a connection after LOGIN answered with C{response}.
+        """
+        connection = greeted(5)
+        connection.submit(Command.login("joe", Secret("pw")))
+        connection.data_to_send()
+        connection.receive_data(response)
+        drain(connection)
+        return connection
+
+    def test_forgotten_after_login(self) -> None:
+        """
+        Without a restatement, capabilities are unknown after LOGIN.
+        """
+        self.assertIsNone(self.login(b"A1 OK in\r\n").capabilities)
+
+    def test_restated_in_login_response(self) -> None:
+        """
+        A CAPABILITY code or untagged CAPABILITY during LOGIN is kept.
+        """
+        self.assertEqual(self.login(b"A1 OK [CAPABILITY X] in\r\n").capabilities, {b"X"})
+        self.assertEqual(self.login(b"* CAPABILITY Y\r\nA1 OK in\r\n").capabilities, {b"Y"})
+
+    def test_starttls(self) -> None:
+        """
+        After STARTTLS's OK capabilities are discarded and nothing is sent
+        until the TLS handshake has started.
+        """
+        connection = greeted(5, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n")
+        connection.submit(Command.starttls())
+        connection.submit(Command.capability())
+        self.assertEqual(connection.data_to_send(), b"A1 STARTTLS\r\n")
+        connection.receive_data(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nA1 OK begin\r\n")
+        drain(connection)
+        self.assertIsNone(connection.capabilities)
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.tls_started()
+        self.assertEqual(connection.data_to_send(), b"A2 CAPABILITY\r\n")
+
+    def test_refused_starttls(self) -> None:
+        """
+        A refused STARTTLS changes nothing.
+        """
+        connection = greeted(5, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n")
+        connection.submit(Command.starttls())
+        connection.submit(Command.noop())
+        connection.data_to_send()
+        connection.receive_data(b"A1 NO no\r\n")
+        drain(connection)
+        self.assertEqual(connection.capabilities, {b"IMAP4REV1", b"STARTTLS"})
+        self.assertEqual(connection.data_to_send(), b"A2 NOOP\r\n")
+
+    def test_untagged_capability(self) -> None:
+        """
+        Untagged CAPABILITY data updates the capabilities and belongs to CAPABILITY.
+        """
+        connection = greeted(5, b"* OK hi\r\n")
+        connection.submit(Command.capability())
+        connection.receive_data(b"* CAPABILITY IMAP4rev1 ID\r\nA1 OK\r\n")
+        [event] = drain(connection)
+        assert isinstance(event, Completed)
+        self.assertEqual(len(event.untagged), 1)
+        self.assertEqual(connection.capabilities, {b"IMAP4REV1", b"ID"})
+
+    def test_login_trace_redacted(self) -> None:
+        """
+        The trace of LOGIN never shows the password.
+        """
+        connection = greeted(5)
+        connection.submit(Command.login("joe", Secret("hunter2")))
+        self.assertIn(b"hunter2", connection.data_to_send())
+        [line] = connection.take_trace()
+        self.assertNotIn("hunter2", line)
+        self.assertIn("<redacted>", line)
+
+
+class MailboxTests(SynchronousTestCase):
+    """
+    SELECT state and untagged mailbox data.
+    """
+
+    def test_select(self) -> None:
+        """
+        SELECT's response codes and data build the selected mailbox.
+        """
+        connection = greeted(5, b"* PREAUTH hi\r\n")
+        connection.submit(Command.select("INBOX"))
+        connection.receive_data(
+            b"* FLAGS (\\Seen \\Deleted)\r\n"
+            b"* 172 EXISTS\r\n* 1 RECENT\r\n"
+            b"* OK [UNSEEN 12] first\r\n"
+            b"* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"
+            b"* OK [UIDNEXT 4392] Predicted next UID\r\n"
+            b"* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"
+            b"* OK [HIGHESTMODSEQ 715194045007] ok\r\n"
+            b"A1 OK [READ-WRITE] SELECT completed\r\n"
+        )
+        [event] = drain(connection)
+        expected = SelectedMailbox(
+            uid_validity=3857529045,
+            uid_next=4392,
+            exists=172,
+            recent=1,
+            flags=(b"\\Seen", b"\\Deleted"),
+            permanent_flags=(b"\\Deleted", b"\\Seen", b"\\*"),
+            highest_modseq=715194045007,
+            unseen=12,
+            read_only=False,
+        )
+        assert isinstance(event, Completed)
+        self.assertEqual(event.mailbox, expected)
+        self.assertEqual(len(event.untagged), 8)
+        self.assertEqual(connection.selected, expected)
+        self.assertEqual(connection.state, ConnectionState.SELECTED)
+
+    def test_examine_read_only(self) -> None:
+        """
+        EXAMINE without a code is read-only; a READ-ONLY code is honoured.
+        """
+        connection = greeted(5, b"* PREAUTH hi\r\n")
+        connection.submit(Command.select("INBOX", read_only=True))
+        connection.receive_data(b"A1 OK done\r\n")
+        drain(connection)
+        assert connection.selected is not None
+        self.assertTrue(connection.selected.read_only)
+        connection.submit(Command.select("INBOX"))
+        connection.receive_data(b"A2 OK [READ-ONLY] done\r\n")
+        drain(connection)
+        self.assertTrue(connection.selected.read_only)
+
+    def test_failed_select_deselects(self) -> None:
+        """
+        RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected.
+        """
+        connection = selected()
+        connection.submit(Command.select("Nope"))
+        connection.receive_data(b"A2 NO [TRYCREATE] no such box\r\n")
+        drain(connection)
+        self.assertIsNone(connection.selected)
+        self.assertEqual(connection.state, ConnectionState.AUTHENTICATED)
+
+    def test_close(self) -> None:
+        """
+        CLOSE deselects.
+        """
+        connection = selected()
+        connection.submit(Command.close())
+        connection.receive_data(b"A2 OK\r\n")
+        drain(connection)
+        self.assertIsNone(connection.selected)
+        self.assertEqual(connection.state, ConnectionState.AUTHENTICATED)
+
+    def test_unsolicited_updates(self) -> None:
+        """
+        EXISTS, EXPUNGE and VANISHED update the mailbox and are reported.
+        """
+        connection = selected()
+        connection.receive_data(b"* 5 EXISTS\r\n* 2 EXPUNGE\r\n* VANISHED 7:8\r\n")
+        events = drain(connection)
+        self.assertEqual(len(events), 3)
+        self.assertTrue(all(isinstance(each, Untagged) for each in events))
+        assert connection.selected is not None
+        self.assertEqual(connection.selected.exists, 2)
+
+    def test_routing(self) -> None:
+        """
+        Untagged data goes to the oldest command that can produce it; FETCH
+        without UID and unrelated data are reported as L{Untagged}.
+        """
+        connection = selected()
+        connection.submit(Command.list("", "*"))
+        connection.submit(Command.uid_fetch(UIDRange(1, None), (b"FLAGS",)))
+        connection.submit(Command.expunge())
+        connection.receive_data(
+            b'* LIST () "/" INBOX\r\n'
+            b"* 1 FETCH (UID 4 FLAGS ())\r\n"
+            b"* 2 FETCH (FLAGS (\\Seen))\r\n"
+            b"* 3 EXPUNGE\r\n"
+            b"* OK [ALERT] maintenance\r\n"
+            b"A2 OK\r\nA3 OK\r\nA4 OK\r\n"
+        )
+        events = drain(connection)
+        untagged = [each.response for each in events if isinstance(each, Untagged)]
+        self.assertEqual(len(untagged), 2)
+        assert isinstance(untagged[0], FetchResponse)
+        self.assertIsNone(untagged[0].items.uid)
+        completed = [each for each in events if isinstance(each, Completed)]
+        self.assertEqual([len(each.untagged) for each in completed], [1, 1, 1])
+        self.assertIsInstance(completed[0].untagged[0], ListResponse)
+
+    def test_bye(self) -> None:
+        """
+        An untagged BYE is reported and ends sending.
+        """
+        connection = selected()
+        connection.submit(Command.noop())
+        connection.receive_data(b"* BYE shutting down\r\n")
+        [event] = drain(connection)
+        self.assertEqual(event, Untagged(UntaggedStatus(Status.BYE, None, b"shutting down")))
+        self.assertEqual(connection.state, ConnectionState.LOGOUT)
+        self.assertRaises(LocalProtocolError, connection.submit, Command.noop())
+
+
+class StreamingTests(SynchronousTestCase):
+    """
+    FETCH bodies of commands submitted with C{stream_bodies} are streamed.
+    """
+
+    def test_streamed(self) -> None:
+        """
+        The body arrives as L{Streamed} chunks of its command, then the FETCH.
+        """
+        connection = selected()
+        command = Command.uid_fetch(UIDRange(9, 9), (b"BODY.PEEK[]",))
+        connection.submit(command, stream_bodies=True)
+        connection.receive_data(b"* 1 FETCH (UID 9 BODY[] {6}\r\nabc")
+        events = drain(connection)
+        connection.receive_data(b"def)\r\nA2 OK\r\n")
+        events += drain(connection)
+        self.assertEqual(
+            events[:2],
+            [
+                Streamed(b"A2", LiteralChunk(1, b"", b"abc", False)),
+                Streamed(b"A2", LiteralChunk(1, b"", b"def", True)),
+            ],
+        )
+        completed = events[2]
+        assert isinstance(completed, Completed)
+        fetch = completed.untagged[0]
+        assert isinstance(fetch, FetchResponse)
+        self.assertEqual(fetch.items.streamed, frozenset({b""}))
+
+    def test_not_streamed(self) -> None:
+        """
+        Without C{stream_bodies} bodies are buffered.
+        """
+        connection = selected()
+        connection.submit(Command.uid_fetch(UIDRange(9, 9), (b"BODY.PEEK[]",)))
+        connection.receive_data(b"* 1 FETCH (UID 9 BODY[] {3}\r\nabc)\r\nA2 OK\r\n")
+        [completed] = drain(connection)
+        assert isinstance(completed, Completed)
+        fetch = completed.untagged[0]
+        assert isinstance(fetch, FetchResponse)
+        self.assertEqual(fetch.items.sections, {b"": b"abc"})
+
+
+class SplittingTests(SynchronousTestCase):
+    """
+    Events do not depend on how the server's bytes are split.
+    """
+
+    def test_split_anywhere(self) -> None:
+        """
+        A whole session's responses give identical events fed whole, byte
+        by byte, split, and with trailing bytes.
+        """
+
+        def factory() -> ClientConnection:
+            connection = ClientConnection(10)
+            connection.submit(Command.login("joe", Secret("pw")))
+            connection.submit(Command.select("INBOX"))
+            connection.submit(Command.uid_fetch(UIDRange(1, None), (b"FLAGS", b"BODY.PEEK[]")))
+            connection.submit(Command.uid_store(UIDRange(1, 1), StoreMode.ADD, (b"\\Seen",)))
+            connection.submit(Command.append("INBOX", b"x\r\n"))
+            return connection
+
+        data = (
+            b"* OK [CAPABILITY IMAP4rev1] hi\r\n"
+            b"* CAPABILITY IMAP4rev1 UIDPLUS\r\nA1 OK in\r\n"
+            b"* 2 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\nA2 OK [READ-WRITE] ok\r\n"
+            b"* 1 FETCH (UID 3 FLAGS () BODY[] {5}\r\nhello)\r\n"
+            b"* 2 FETCH (UID 4 FLAGS (\\Seen) BODY[] {0}\r\n)\r\nA3 OK\r\n"
+            b"A4 OK\r\n+ go\r\nA5 OK [APPENDUID 5 9] done\r\n"
+        )
+        events = events_all_ways(
+            factory, data, NEED_DATA, points=(5, 40, 41, 150), trailing=b"* 3 EXI"
+        )
+        kinds = [type(each).__name__ for each in events]
+        self.assertEqual(kinds, ["Greeting"] + ["Completed"] * 5)
