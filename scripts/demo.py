@@ -33,7 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.corpus import Message, generate_corpus  # noqa: E402
-from tests.integration.dovecot import DovecotError, DovecotServer  # noqa: E402
+from tests.integration.dovecot import (  # noqa: E402
+    DovecotError,
+    DovecotServer,
+    encode_mailbox_name,
+)
 
 DEMO = ROOT / "demo"
 SEED = 2024
@@ -148,12 +152,16 @@ def _run_msync(arguments: Sequence[str]) -> tuple[int, str]:
 def _maildir_count(folder: str) -> int | None:
     """
     @return: the message files msync wrote for C{folder}, or C{None} if it
-        has no Maildir (SubFolders Verbatim: C{Archive/2024} is nested).
+        has no Maildir. SubFolders Verbatim nests C{Archive/2024}; mbsync 1.4
+        keeps non-ASCII names in modified UTF-7 on disk, so try both forms.
     """
-    path = DEMO / "Mail" / folder
-    if not (path / "cur").is_dir():
-        return None
-    return sum(1 for sub in ("cur", "new") for entry in (path / sub).iterdir() if entry.is_file())
+    for name in (folder, encode_mailbox_name(folder).decode("ascii")):
+        path = DEMO / "Mail" / name
+        if (path / "cur").is_dir():
+            return sum(
+                1 for sub in ("cur", "new") for entry in (path / sub).iterdir() if entry.is_file()
+            )
+    return None
 
 
 def _summary(server: DovecotServer, runs: list[tuple[str, int, str]]) -> None:

@@ -103,45 +103,29 @@ _S = ConnectionState
 _AUTHED: Final = frozenset({_S.AUTHENTICATED, _S.SELECTED})
 _ANY: Final = frozenset({_S.NOT_AUTHENTICATED, _S.AUTHENTICATED, _S.SELECTED})
 
+
+def _each(
+    names: bytes, states: frozenset[ConnectionState]
+) -> dict[bytes, frozenset[ConnectionState]]:
+    """
+    @return: C{states} for each comma-separated command name.
+    """
+    return dict.fromkeys(names.split(b","), states)
+
+
 # RFC 3501 §6: the states in which each command is valid. Unlisted commands
 # are allowed in any state but LOGOUT.
 _VALID_IN: Final[dict[bytes, frozenset[ConnectionState]]] = {
-    b"STARTTLS": frozenset({_S.NOT_AUTHENTICATED}),
-    b"LOGIN": frozenset({_S.NOT_AUTHENTICATED}),
-    b"AUTHENTICATE": frozenset({_S.NOT_AUTHENTICATED}),
+    **_each(b"STARTTLS,LOGIN,AUTHENTICATE", frozenset({_S.NOT_AUTHENTICATED})),
     # RFC 5161 §3.1: ENABLE only in the authenticated state.
     b"ENABLE": frozenset({_S.AUTHENTICATED}),
-    **{
-        name: _AUTHED
-        for name in (
-            b"SELECT",
-            b"EXAMINE",
-            b"CREATE",
-            b"DELETE",
-            b"LIST",
-            b"LSUB",
-            b"STATUS",
-            b"APPEND",
-            b"NAMESPACE",
-            b"IDLE",
-            b"COMPRESS",
-        )
-    },
-    **{
-        name: frozenset({_S.SELECTED})
-        for name in (
-            b"CLOSE",
-            b"UNSELECT",
-            b"CHECK",
-            b"EXPUNGE",
-            b"UID FETCH",
-            b"UID STORE",
-            b"UID COPY",
-            b"UID MOVE",
-            b"UID EXPUNGE",
-            b"UID SEARCH",
-        )
-    },
+    **_each(
+        b"SELECT,EXAMINE,CREATE,DELETE,LIST,LSUB,STATUS,APPEND,NAMESPACE,IDLE,COMPRESS", _AUTHED
+    ),
+    **_each(
+        b"CLOSE,UNSELECT,CHECK,EXPUNGE,UID FETCH,UID STORE,UID COPY,UID MOVE,UID EXPUNGE,UID SEARCH",
+        frozenset({_S.SELECTED}),
+    ),
 }
 
 # State after a tagged OK (and, for selection commands, after NO: RFC 3501

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost
@@ -45,7 +46,6 @@ from msync.imap.commands import Command
 from msync.imap.connection import (
     ClientConnection,
     Completed,
-    ConnectionEvent,
     ContinuationNeeded,
     Greeting,
     Rejected,
@@ -119,6 +119,7 @@ class IMAPClientProtocol(Protocol):
         self._greeting_waiters: list[Deferred[Greeting]] = []
         self._timer: IDelayedCall | None = None
         self._error: BaseException | None = None
+        self._processing = False
 
     def greeting(self) -> Deferred[Greeting]:
         """
@@ -152,17 +153,15 @@ class IMAPClientProtocol(Protocol):
             right after the tagged OK, before anything else is sent.
         @return: fires with L{Completed} on OK; fails with L{CommandFailed}.
         """
-        deferred: Deferred[Completed] = Deferred()
         if self._error is not None:
-            deferred.errback(self._error)
-            return deferred
+            return fail(self._error)
         try:
             tag = self.connection.submit(command, stream_bodies=consumer is not None)
         except (LocalProtocolError, RemoteProtocolError) as error:
-            deferred.errback(error)
-            return deferred
+            return fail(error)
+        deferred: Deferred[Completed] = Deferred()
         self._waiters[tag] = _Waiter(command, deferred, consumer, on_continuation, tls_context)
-        self._drain()
+        self._process()
         return deferred
 
     def startTLS(self, context: IOpenSSLClientConnectionCreator) -> Deferred[Completed]:
@@ -193,12 +192,24 @@ class IMAPClientProtocol(Protocol):
         """
         log.debug("{host} S: {data!r}", host=self._host, data=data[:_TRACE_LIMIT])
         self.connection.receive_data(data)
-        try:
-            while (event := self.connection.next_event()) is not NEED_DATA:
-                self._handle(event)
-        except RemoteProtocolError as error:
-            self._abort(error)
-            return
+        self._process()
+
+    def _process(self) -> None:
+        """
+        Handle the connection's events, then write what it wants sent.
+        Re-entrant calls (from Deferred callbacks) leave the events to the
+        outer loop, keeping them in order.
+        """
+        if not self._processing:
+            self._processing = True
+            try:
+                while (event := self.connection.next_event()) is not NEED_DATA:
+                    _HANDLERS[type(event)](self, event)
+            except RemoteProtocolError as error:
+                self._abort(error)
+                return
+            finally:
+                self._processing = False
         self._drain()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionLost())) -> None:  # noqa: B008
@@ -212,27 +223,19 @@ class IMAPClientProtocol(Protocol):
             error = ConnectionLost(f"IMAP connection to {self._where()} lost{text}")
         self._fail_all(error)
 
-    def _handle(self, event: ConnectionEvent) -> None:
-        """
-        Fire the Deferreds and hooks one connection event concerns.
-        """
-        if isinstance(event, Completed):
-            self._completed(event)
-        elif isinstance(event, Rejected):
-            self._pop(event.tag).deferred.errback(event.error)
-        elif isinstance(event, Streamed):
-            self._stream(event)
-        elif isinstance(event, ContinuationNeeded):
-            waiter = self._waiters[event.tag]
-            waiter.quiet = waiter.command.name == b"IDLE"
-            if waiter.on_continuation is None:
-                raise RemoteProtocolError(f"unexpected continuation request for {event.tag!r}")
-            waiter.on_continuation(event.tag, event.data)
-        elif isinstance(event, Untagged):
-            if self.on_untagged is not None:
-                self.on_untagged(event.response)
-        else:
-            self._greeted(event)
+    def _rejected(self, event: Rejected) -> None:
+        self._waiters.pop(event.tag).deferred.errback(event.error)
+
+    def _continue(self, event: ContinuationNeeded) -> None:
+        waiter = self._waiters[event.tag]
+        waiter.quiet = waiter.command.name == b"IDLE"
+        if waiter.on_continuation is None:
+            raise RemoteProtocolError(f"unexpected continuation request for {event.tag!r}")
+        waiter.on_continuation(event.tag, event.data)
+
+    def _untagged(self, event: Untagged) -> None:
+        if self.on_untagged is not None:
+            self.on_untagged(event.response)
 
     def _greeted(self, greeting: Greeting) -> None:
         self._greeting = greeting
@@ -241,7 +244,7 @@ class IMAPClientProtocol(Protocol):
             deferred.callback(greeting)
 
     def _completed(self, event: Completed) -> None:
-        waiter = self._pop(event.tag)
+        waiter = self._waiters.pop(event.tag)
         response = event.response
         if waiter.error is not None:
             waiter.deferred.errback(waiter.error)
@@ -273,9 +276,6 @@ class IMAPClientProtocol(Protocol):
         except Exception as error:  # the consumer's failure fails its command
             waiter.error = error
 
-    def _pop(self, tag: bytes) -> _Waiter:
-        return self._waiters.pop(tag)
-
     def _drain(self) -> None:
         """
         Write what the connection wants sent, log it, and re-arm the timer.
@@ -304,30 +304,22 @@ class IMAPClientProtocol(Protocol):
 
     def _timed_out(self) -> None:
         self._timer = None
-        where = self._where()
-        self._abort(ConnectionTimeout(f"{where}: no response for {self._timeout:g} seconds"))
+        self._abort(ConnectionTimeout(f"{self._where()}: no response for {self._timeout:g} s"))
 
     def _where(self) -> str:
-        if self._host is not None:
-            return self._host
-        peer = getattr(self.transport, "getPeer", lambda: None)()
-        host = getattr(peer, "host", None)
-        return str(host) if host is not None else "IMAP server"
+        return self._host or "the IMAP server"
 
     def _abort(self, error: BaseException) -> None:
         """
         The connection is dead: fail everything and abort the transport.
         """
-        if self._error is None:
-            self._error = error
-        self._fail_all(self._error)
+        self._fail_all(error)
         if self.transport is not None:
             # Every TCP/TLS transport has abortConnection; others just close.
             getattr(self.transport, "abortConnection", self.transport.loseConnection)()
 
     def _fail_all(self, error: BaseException) -> None:
-        if self._error is None:
-            self._error = error
+        self._error = self._error or error
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -337,3 +329,14 @@ class IMAPClientProtocol(Protocol):
         greeters, self._greeting_waiters = self._greeting_waiters, []
         for deferred in greeters:
             deferred.errback(error)
+
+
+# Connection events by type: the method firing what each one concerns.
+_HANDLERS: dict[type, Callable[[IMAPClientProtocol, Any], None]] = {
+    Greeting: IMAPClientProtocol._greeted,
+    Completed: IMAPClientProtocol._completed,
+    Rejected: IMAPClientProtocol._rejected,
+    Streamed: IMAPClientProtocol._stream,
+    ContinuationNeeded: IMAPClientProtocol._continue,
+    Untagged: IMAPClientProtocol._untagged,
+}

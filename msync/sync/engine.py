@@ -306,10 +306,12 @@ class _BoxPairSync:
         for side, box in boxes.items():
             try:
                 await box.close()
-            except Exception:
+            except Exception as error:
                 if not quietly:
                     raise
-                log.failure("closing {side} side box failed", side=side.label)
+                # The pair is already failing with an earlier error (often
+                # the same lost connection), which is the one to report.
+                log.debug("closing {side} side box failed: {error}", side=side.label, error=error)
 
     # Opening (mbsync box_confirmed2).
 
@@ -423,6 +425,7 @@ class _BoxPairSync:
         if self.dry:
             for side in Side:
                 self.plan_copies(planner.copies(side))
+            for side in Side:
                 self.plan_expunge(planner, side)
             return self.result()
         copies = planner.start_copies({side: self.boxes[side].uid_next for side in Side})

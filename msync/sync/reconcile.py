@@ -411,8 +411,11 @@ class PairPlanner:
     def _ops(self, side: Side) -> SyncOp:
         return self.options.side(side).ops
 
-    def _record_op(self, record: SyncRecord, make: Callable[[int, int], JournalOp]) -> None:
-        self._log(make(record.far_uid, record.near_uid))
+    def _record_op(self, record: SyncRecord, make: Callable[..., JournalOp], *args: object) -> None:
+        """
+        Journal an operation on C{record}, addressed by its current UIDs.
+        """
+        self._log(make(record.far_uid, record.near_uid, *args))
 
     def _kill(self, record: SyncRecord) -> None:
         self._record_op(record, KillRecord)
@@ -658,7 +661,7 @@ class PairPlanner:
                 continue
             info = messages[match]
             position = match + 1
-            self._record_op(record, lambda f, n: AssignUid(f, n, side, info.uid))
+            self._record_op(record, AssignUid, side, info.uid)
             self._link(side, record, info)
         return lost
 
@@ -760,7 +763,7 @@ class PairPlanner:
         if expunged[source]:
             if t is Side.FAR and record.status & _EXPIRING:
                 # Don't propagate a deletion that results from expiry.
-                self._record_op(record, lambda f, n: AssignUid(f, n, Side.NEAR, 0))
+                self._record_op(record, AssignUid, Side.NEAR, 0)
                 return
             if target_msg is not None:
                 current = self._flags[t][target_msg.uid]
@@ -843,7 +846,7 @@ class PairPlanner:
                     if not flags & Flags.FLAGGED:
                         self._record_op(record, MakePlaceholder)
                     else:
-                        self._record_op(record, lambda f, n: SetStatus(f, n, Status.PENDING))
+                        self._record_op(record, SetStatus, Status.PENDING)
                 else:
                     if not ops & SyncOp.NEW:
                         continue
@@ -944,7 +947,7 @@ class PairPlanner:
                     status = (record.status & ~Status.EXPIRE) | (
                         Status.EXPIRE if wanted else Status.NONE
                     )
-                    self._record_op(record, lambda f, n: SetStatus(f, n, status))
+                    self._record_op(record, SetStatus, status)
             elif wanted:
                 self.state.max_expired_far_uid = max(self.state.max_expired_far_uid, record.far_uid)
                 self._record_op(record, ExpireUnborn)
@@ -1018,20 +1021,20 @@ class PairPlanner:
         work = self._work_of(record)
         if work.wstate & _W.DELETE:
             # The deletion was propagated: the source message is gone.
-            self._record_op(record, lambda f, n: AssignUid(f, n, t.other, 0))
+            self._record_op(record, AssignUid, t.other, 0)
             return
         flags = (record.flags | work.add[t]) & ~work.remove[t]
         if flags != record.flags:
-            self._record_op(record, lambda f, n: SetFlags(f, n, flags))
+            self._record_op(record, SetFlags, flags)
         if t is Side.NEAR:
             wanted = bool(work.wstate & _W.NEXPIRE)
             status = record.status
             if wanted != bool(status & Status.EXPIRED):
                 status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
-                self._record_op(record, lambda f, n: SetStatus(f, n, status))
+                self._record_op(record, SetStatus, status)
             elif wanted != bool(status & Status.EXPIRE):
                 status = (status & ~Status.EXPIRE) | (Status.EXPIRE if wanted else Status.NONE)
-                self._record_op(record, lambda f, n: SetStatus(f, n, status))
+                self._record_op(record, SetStatus, status)
 
     # Trash (mbsync msgs_flags_set).
 
@@ -1104,7 +1107,7 @@ class PairPlanner:
             for record in self._live():
                 if record.status & Status.PENDING:
                     tuid = self._new_tuid()
-                    self._record_op(record, lambda f, n: AssignTuid(f, n, tuid))
+                    self._record_op(record, AssignTuid, tuid)
         return {side: self.copies(side) for side in Side}
 
     def copied(self, copy: CopyMessage, uid: int | None) -> None:
@@ -1115,11 +1118,11 @@ class PairPlanner:
         """
         record = copy.record
         if not record.upgrading and copy.flags != record.flags:
-            self._record_op(record, lambda f, n: SetFlags(f, n, copy.flags))
+            self._record_op(record, SetFlags, copy.flags)
         if uid is None:
             self._find_new[copy.target] = True
         else:
-            self._record_op(record, lambda f, n: AssignUid(f, n, copy.target, uid))
+            self._record_op(record, AssignUid, copy.target, uid)
 
     def copy_failed(self, copy: CopyMessage) -> None:
         """
@@ -1156,7 +1159,7 @@ class PairPlanner:
                 self._record_op(record, LoseTuid)
                 lost += 1
             else:
-                self._record_op(record, lambda f, n: AssignUid(f, n, side, uid))
+                self._record_op(record, AssignUid, side, uid)
         if lost:
             verb = "push" if side is Side.FAR else "pull"
             self._notify(Severity.WARNING, f"Warning: lost track of {lost} {verb}ed message(s)")

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.fakes.test_corpus -*-
 """
 Seeded, realistic mail for tests, benchmarks and the demo.
 

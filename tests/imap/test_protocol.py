@@ -8,13 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.error import ConnectionLost
-from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from msync.errors import (
     CommandFailed,
@@ -28,24 +26,7 @@ from msync.imap.connection import Completed, Greeting
 from msync.imap.protocol import IMAPClientProtocol
 from msync.imap.responses import ExistsResponse, LiteralChunk, Response, Status
 from msync.model import Secret
-
-
-@implementer(ITLSTransport)
-class TLSRecordingTransport(StringTransport):
-    """
-    A L{StringTransport} that records L{startTLS} and what had been
-    written by then.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tls: list[tuple[Any, bytes]] = []
-
-    def startTLS(self, contextFactory: Any) -> None:
-        """
-        Record the context and the bytes written so far.
-        """
-        self.tls.append((contextFactory, self.value()))
+from tests.fakes.transports import TLSRecordingTransport
 
 
 def connect(
@@ -310,7 +291,8 @@ class TLSTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"A1 STARTTLS\r\n")
         protocol.dataReceived(b"A1 OK go\r\n")
         self.successResultOf(started)
-        self.assertEqual(transport.tls, [(context, b"A1 STARTTLS\r\n")])
+        self.assertEqual(transport.tls_starts, [context])
+        self.assertEqual(transport.written_before_tls, b"A1 STARTTLS\r\n")
         self.assertEqual(transport.value(), b"A1 STARTTLS\r\nA2 CAPABILITY\r\n")
         self.assertNoResult(capability)
 

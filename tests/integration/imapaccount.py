@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_dovecot -*-
 """
 Blocking IMAP helpers for the private Dovecot of L{tests.integration.dovecot}.
 
