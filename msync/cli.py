@@ -23,10 +23,11 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 
 from msync import __version__
 from msync.config.load import default_config_path, load_config
@@ -42,6 +43,7 @@ from msync.report import (
     columns_from,
     show_progress,
 )
+from msync.runner import default_store_factory, list_channels
 
 __all__ = [
     "MBSYNC_COMPATIBILITY",
@@ -630,6 +632,16 @@ class Output:
         stream.write(text + "\n")
         stream.flush()
 
+    def print_line(self, text: str) -> None:
+        """
+        Print a result line (C{-l} output) on stdout, whatever C{-q} says.
+
+        @param text: the line without trailing newline.
+        """
+        self.stdout.write(self.progress.interrupt())
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
     def finish(self) -> None:
         """
         End a visible progress line.
@@ -729,8 +741,12 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     @param output: where messages go.
     @return: the exit status.
     """
-    what = "listing mailboxes" if prepared.command.action is Action.LIST else "synchronizing"
-    output.emit(Severity.ERROR, f"msync: {what} is not implemented yet")
+    clock = cast(IReactorTime, reactor)
+    factory = default_store_factory(prepared.config, clock)
+    if prepared.command.action is Action.LIST:
+        status = await list_channels(prepared.jobs, factory, output)
+        return max(status, prepared.status)
+    output.emit(Severity.ERROR, "msync: synchronizing is not implemented yet")
     return 1
 
 

@@ -302,8 +302,8 @@ def expand_patterns(
     is stripped; a name is kept when the last pattern matching it is not a
     C{!} pattern. Names found on only one side are kept (C{Create} and
     C{Remove} decide later). The result is sorted with INBOX and its
-    children first, then by code point. An empty relative name (a box equal
-    to the prefix itself) is dropped.
+    children first, then by code point. A box equal to the prefix itself
+    has the empty relative name and is kept, as mbsync 1.4.4 does.
 
     @param channel: a channel with Patterns.
     @param far_boxes: the far store's listing (full names, C{/}-separated),
@@ -318,7 +318,7 @@ def expand_patterns(
             if not box.startswith(prefix):
                 continue
             name = box[len(prefix) :]
-            if name and _selected(name, channel.patterns):
+            if _selected(name, channel.patterns):
                 names.add(name)
     return tuple(sorted(names, key=lambda name: (not is_inbox(name), name)))
 

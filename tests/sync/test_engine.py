@@ -10,8 +10,11 @@ expected results taken from mbsync 1.4.4 run on equivalent Maildir trees.
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import MailboxError
@@ -27,6 +30,7 @@ from tests.sync.scenarios import (
     Variant,
     contents,
     message_text,
+    normalize,
     options,
     populate,
     run_scenario,
@@ -689,3 +693,83 @@ class BehaviourTests(SynchronousTestCase):
         pair.sync(self, options())
         self.assertEqual(contents(pair.near), [(1, "", "a"), (2, "", "b"), (3, "", "c")])
         self.assertEqual(pair.read_state(), state(3, 3, "1 1", "2 2", "3 3"))
+
+
+class ConvergenceTests(SynchronousTestCase):
+    """
+    Random changes on both sides, interleaved with syncs, converge.
+    """
+
+    def setUp(self) -> None:
+        self.directory = self.mktemp()
+        os.makedirs(self.directory)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.sampled_from(VARIANTS),
+        st.lists(
+            st.one_of(
+                st.tuples(
+                    st.just("add"),
+                    st.sampled_from(list(Side)),
+                    st.sampled_from(["", "S", "F", "T", "RS"]),
+                ),
+                st.tuples(
+                    st.just("flag"),
+                    st.sampled_from(list(Side)),
+                    st.integers(0, 20),
+                    st.sampled_from(["", "S", "FS", "D", "P"]),
+                ),
+                st.tuples(st.just("delete"), st.sampled_from(list(Side)), st.integers(0, 20)),
+                st.tuples(st.just("expunge"), st.sampled_from(list(Side))),
+                st.tuples(st.just("sync"), st.sampled_from(["", "both", "far"])),
+            ),
+            max_size=25,
+        ),
+    )
+    def test_converges(self, variant: Variant, steps: list[tuple[object, ...]]) -> None:
+        """
+        After any sequence of adds, flag changes, deletions, external
+        expunges and syncs, two final syncs with C{Expunge Both} leave both
+        sides with the same messages (modulo line endings and X-TUID) and
+        the same flags, each message once.
+        """
+        pair = Pair.create(tempfile.mkdtemp(dir=self.directory), variant)
+        for store in (pair.far, pair.near):
+            store.create_box(BOX)
+        pair.reopen()
+        counter = 0
+        for step in steps:
+            kind = step[0]
+            if kind == "sync":
+                pair.sync(self, options(expunge=str(step[1])))
+                pair.reopen()
+                continue
+            side = step[1]
+            store = pair.far if side is Side.FAR else pair.near
+            messages = store.messages(BOX)
+            if kind == "add":
+                counter += 1
+                store.seed(
+                    BOX,
+                    message_text(f"m{counter}", store.line_ending),
+                    Flags.from_letters(str(step[2])),
+                )
+            elif kind == "expunge":
+                for message in messages:
+                    if message.flags & Flags.DELETED:
+                        store.remove_message(BOX, message.uid)
+            elif messages:
+                message = messages[int(step[2]) % len(messages)]  # type: ignore[call-overload]
+                if kind == "flag":
+                    store.set_message_flags(BOX, message.uid, Flags.from_letters(str(step[3])))
+                else:
+                    store.set_message_flags(BOX, message.uid, message.flags | Flags.DELETED)
+        for _ in range(2):
+            pair.sync(self, options(expunge="both"))
+            pair.reopen()
+        far = sorted((normalize(m.data), m.flags) for m in pair.far.messages(BOX))
+        near = sorted((normalize(m.data), m.flags) for m in pair.near.messages(BOX))
+        self.assertEqual(far, near)
+        assert len(steps) < 20, steps
+        self.assertEqual(len({body for body, _ in far}), len(far))
