@@ -35,20 +35,11 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from msync.config.schema import Channel, SyncOp
+from msync.config.schema import SyncOp
 from msync.errors import MailboxError
-from msync.model import (
-    ALL_FLAGS,
-    BoxName,
-    FlagChange,
-    Flags,
-    LoadRequest,
-    MessageInfo,
-    Side,
-    UIDInterval,
-)
-from msync.plan import OperationOverrides
+from msync.model import ALL_FLAGS, BoxName, Flags, LoadRequest, MessageInfo, Side
 from msync.report import Severity
+from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.journal import (
     TUID_LENGTH,
     AssignTuid,
@@ -68,8 +59,12 @@ from msync.sync.journal import (
     UidValidities,
     UpgradePlaceholder,
 )
+from msync.sync.loading import LoadPlanner, Needs
+from msync.sync.options import PairOptions, SideOptions
 from msync.sync.state import Status, SyncRecord, SyncState
 
+# PairOptions, SideOptions and the actions are defined beside this module
+# and re-exported: the runner builds PairOptions from here.
 __all__ = [
     "CopyMessage",
     "FlagUpdate",
@@ -93,222 +88,7 @@ def random_tuid() -> str:
     return "".join(secrets.choice(_TUID_ALPHABET) for _ in range(TUID_LENGTH))
 
 
-# Options.
-
-
-@dataclass(frozen=True, slots=True)
-class SideOptions:
-    """
-    What a box pair sync does to one side (mbsync's C{chan->ops[t]} and the
-    side's store options).
-
-    @ivar ops: the operation types propagated I{to} this side.
-    @ivar expunge: expunge deleted messages here (C{Expunge}).
-    @ivar create: create this side's box when missing (C{Create}).
-    @ivar remove: delete this side's box when the other side's vanished
-        (C{Remove}); only empty boxes are deleted.
-    @ivar trash: this store's C{Trash} box, or C{None}.
-    @ivar trash_new_only: C{TrashNewOnly}.
-    @ivar trash_remote_new: C{TrashRemoteNew}.
-    @ivar max_size: this store's C{MaxSize} in bytes; C{None} = unlimited.
-    """
-
-    ops: SyncOp = SyncOp.ALL
-    expunge: bool = False
-    create: bool = False
-    remove: bool = False
-    trash: BoxName | None = None
-    trash_new_only: bool = False
-    trash_remote_new: bool = False
-    max_size: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PairOptions:
-    """
-    Everything one box pair sync needs to know about its channel.
-
-    @ivar far: what is done to the far side.
-    @ivar near: what is done to the near side.
-    @ivar max_messages: C{MaxMessages}; 0 = unlimited.
-    @ivar expire_unread: C{ExpireUnread}; C{None} when unset.
-    @ivar copy_arrival_date: C{CopyArrivalDate}.
-    @ivar dry_run: decide everything, carry out nothing.
-    @ivar channel: the channel's name, for messages.
-    """
-
-    far: SideOptions = field(default_factory=SideOptions)
-    near: SideOptions = field(default_factory=SideOptions)
-    max_messages: int = 0
-    expire_unread: bool | None = None
-    copy_arrival_date: bool = False
-    dry_run: bool = False
-    channel: str = ""
-
-    def side(self, side: Side) -> SideOptions:
-        """
-        The options of C{side}.
-        """
-        return self.far if side is Side.FAR else self.near
-
-    @classmethod
-    def from_channel(
-        cls,
-        channel: Channel,
-        overrides: OperationOverrides | None = None,
-        *,
-        dry_run: bool = False,
-    ) -> PairOptions:
-        """
-        The options of a configured channel with the command line's
-        overrides applied (they replace the channel's settings, as in
-        mbsync's C{merge_actions}).
-
-        @param overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
-        @param dry_run: C{--dry-run}.
-        """
-        if overrides is not None:
-            channel = overrides.apply(channel)
-
-        def side(which: Side) -> SideOptions:
-            store = channel.store(which)
-            return SideOptions(
-                ops=channel.sync.towards(which) & SyncOp.ALL,
-                expunge=which in channel.expunge,
-                create=which in channel.create,
-                remove=which in channel.remove,
-                trash=store.trash,
-                trash_new_only=store.trash_new_only,
-                trash_remote_new=store.trash_remote_new,
-                max_size=store.max_size or None,
-            )
-
-        return cls(
-            far=side(Side.FAR),
-            near=side(Side.NEAR),
-            max_messages=channel.max_messages,
-            expire_unread=channel.expire_unread,
-            copy_arrival_date=channel.copy_arrival_date,
-            dry_run=dry_run,
-            channel=channel.name,
-        )
-
-
-# What the engine is asked to do.
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class FlagUpdate:
-    """
-    Change the flags of one message (mbsync C{set_msg_flags}).
-
-    @ivar side: where the message is.
-    @ivar uid: its UID.
-    @ivar add: flags to set.
-    @ivar remove: flags to clear.
-    @ivar record: the sync record it belongs to.
-    """
-
-    side: Side
-    uid: int
-    add: Flags
-    remove: Flags
-    record: SyncRecord
-
-    def change(self) -> FlagChange:
-        """
-        The store-level change.
-        """
-        return FlagChange(self.uid, self.add, self.remove)
-
-    def describe(self) -> str:
-        """
-        A line for C{--dry-run}.
-        """
-        return (
-            f"{self.side.label} side: UID {self.uid}: flags "
-            f"+{self.add.letters()} -{self.remove.letters()}"
-        )
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TrashMessage:
-    """
-    Put a deleted message into a Trash box before expunging it.
-
-    @ivar side: where the message is.
-    @ivar uid: its UID.
-    @ivar box: the Trash box.
-    @ivar remote: C{TrashRemoteNew}: copy it into the I{other} store's
-        Trash; otherwise it goes into this store's Trash.
-    @ivar flags: its flags.
-    """
-
-    side: Side
-    uid: int
-    box: BoxName
-    remote: bool
-    flags: Flags
-
-    def describe(self) -> str:
-        """
-        A line for C{--dry-run}.
-        """
-        where = self.side.other if self.remote else self.side
-        return f"{self.side.label} side: UID {self.uid}: trash into {where.label} side {self.box}"
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CopyMessage:
-    """
-    Copy a message to the other side (mbsync C{copy_msg}).
-
-    @ivar target: the side to store it on.
-    @ivar uid: its UID on the source side (C{target.other}).
-    @ivar flags: the flags to store it with.
-    @ivar placeholder: store a MaxSize placeholder instead of the message.
-    @ivar size: the source message's size as loaded (for the placeholder
-        text), or C{None}.
-    @ivar record: its sync record (which holds the TUID once assigned).
-    """
-
-    target: Side
-    uid: int
-    flags: Flags
-    placeholder: bool
-    size: int | None
-    record: SyncRecord
-
-    def describe(self) -> str:
-        """
-        A line for C{--dry-run}.
-        """
-        what = "placeholder of" if self.placeholder else "copy of"
-        return (
-            f"{self.target.label} side: store {what} {self.target.other.label} side "
-            f"UID {self.uid} with flags {self.flags.letters() or '-'}"
-        )
-
-
 # Working state.
-
-
-class _Load(enum.Flag):
-    """
-    mbsync's C{OPEN_*} bits: what a side's load must cover.
-    """
-
-    NONE = 0
-    OLD = enum.auto()
-    NEW = enum.auto()
-    FLAGS = enum.auto()
-    OLD_IDS = enum.auto()
-    NEW_SIZE = enum.auto()
-    FIND = enum.auto()
-    SETFLAGS = enum.auto()
-    APPEND = enum.auto()
-    EXPUNGE = enum.auto()
-    ALL_SIZES = enum.auto()
 
 
 class _W(enum.Flag):
@@ -342,9 +122,6 @@ class _Work:
     remove: dict[Side, Flags] = field(
         default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
     )
-
-
-_INFINITY = 1 << 32
 
 
 class PairPlanner:
@@ -390,7 +167,7 @@ class PairPlanner:
         self._boxes = dict(boxes)
         self._uid_validity = dict(uid_validity)
         self._new_tuid = new_tuid
-        self._opts = {Side.FAR: _Load.NONE, Side.NEAR: _Load.NONE}
+        self._loads_old = {Side.FAR: False, Side.NEAR: False}
         self._find_old = {Side.FAR: False, Side.NEAR: False}
         self._changed: list[Side] = []
         self._messages: dict[Side, list[MessageInfo]] = {Side.FAR: [], Side.NEAR: []}
@@ -497,137 +274,17 @@ class PairPlanner:
                 f"channel {self.options.channel}: UIDVALIDITY of both far side "
                 f"{self._boxes[Side.FAR]} and near side {self._boxes[Side.NEAR]} changed."
             )
-        opts = self._opts
-        if self._changed:
-            opts[Side.FAR] = opts[Side.NEAR] = _Load.OLD | _Load.OLD_IDS
-        for side in Side:
-            self._open_options(side)
-        if self._replayed:
-            self._open_for_replay()
-        for side in Side:
-            # msync loads like mbsync's Maildir driver (maildir_prepare_load_box)
-            # for every store: expunging needs the deleted messages' UIDs.
-            if opts[side] & _Load.SETFLAGS:
-                opts[side] |= _Load.OLD
-            if opts[side] & _Load.EXPUNGE:
-                opts[side] |= _Load.OLD | _Load.NEW | _Load.FLAGS
-        return {side: self._request(side) for side in Side}
-
-    def _open_options(self, t: Side) -> None:
-        opts, ops, other = self._opts, self._ops(t), t.other
-        side = self.options.side(t)
-        if ops & (SyncOp.DELETE | SyncOp.FLAGS):
-            opts[t] |= _Load.SETFLAGS
-            opts[other] |= _Load.OLD
-            if ops & SyncOp.FLAGS:
-                opts[other] |= _Load.FLAGS
-        if ops & (SyncOp.NEW | SyncOp.RENEW):
-            opts[t] |= _Load.APPEND
-            if ops & SyncOp.NEW:
-                opts[other] |= _Load.NEW
-                if side.max_size is not None:
-                    opts[other] |= _Load.FLAGS | _Load.NEW_SIZE
-            if ops & SyncOp.RENEW:
-                opts[t] |= _Load.OLD | _Load.FLAGS | _Load.SETFLAGS
-                opts[other] |= _Load.OLD | _Load.FLAGS
-            if side.expunge:
-                # Don't propagate doomed messages.
-                opts[other] |= _Load.FLAGS
-        if side.expunge:
-            opts[t] |= _Load.EXPUNGE
-            other_side = self.options.side(other)
-            if side.trash is not None:
-                if not side.trash_new_only:
-                    opts[t] |= _Load.OLD
-                opts[t] |= _Load.NEW | _Load.FLAGS
-            elif other_side.trash is not None and other_side.trash_remote_new:
-                opts[t] |= _Load.NEW | _Load.FLAGS
-                if other_side.max_size is not None:
-                    opts[t] |= _Load.ALL_SIZES
-        if (
-            t is Side.NEAR
-            and self._ops(Side.NEAR) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS)
-            and self.options.max_messages
-        ):
-            opts[Side.NEAR] |= _Load.OLD | _Load.NEW | _Load.FLAGS
-
-    def _open_for_replay(self) -> None:
-        opts = self._opts
-        for record in self._live():
-            if record.tuid:
-                if not record.far_uid:
-                    opts[Side.FAR] |= _Load.NEW | _Load.FIND
-                    self._find_old[Side.FAR] = True
-                elif not record.near_uid:
-                    opts[Side.NEAR] |= _Load.NEW | _Load.FIND
-                    self._find_old[Side.NEAR] = True
-                else:
-                    self._notify(
-                        Severity.WARNING,
-                        f"Warning: sync record ({record.far_uid},{record.near_uid}) "
-                        "has stray TUID. Ignoring.",
-                    )
-            if record.purging:
-                opts[Side.FAR if record.far_uid else Side.NEAR] |= _Load.SETFLAGS
-            if record.upgrading:
-                target = Side.FAR if not record.far_uid else Side.NEAR
-                opts[target] |= _Load.APPEND
-                opts[target.other] |= _Load.OLD
-
-    def _seen_uid(self, side: Side) -> int:
-        return max((record.uid(side) for record in self._live()), default=0)
-
-    def _far_exceptions(self, min_uid: int) -> frozenset[int]:
-        # With MaxMessages the far fetch is the unexpired range plus the
-        # still-paired messages below it.
-        found = set()
-        for record in self._live():
-            uid = record.far_uid
-            if not uid or uid >= min_uid:
-                continue
-            if self._opts[Side.FAR] & _Load.NEW and uid >= self.state.max_pulled_uid:
-                continue
-            if not record.near_uid and not record.status & Status.PENDING:
-                continue
-            found.add(uid)
-        return frozenset(found)
-
-    def _request(self, side: Side) -> LoadRequest:
-        opts = self._opts[side]
-        exceptions: frozenset[int] = frozenset()
-        if not opts & _Load.OLD:
-            low = _INFINITY
-        elif side is Side.FAR and self.options.max_messages:
-            low = self.state.max_expired_far_uid + 1
-            exceptions = self._far_exceptions(low)
-        else:
-            low = 1
-        high: int | None = 0
-        id_limit: int | None = None
-        max_uid = self.state.max_uid(side)
-        if opts & _Load.NEW:
-            low = min(low, max_uid + 1)
-            high = None
-            if opts & _Load.OLD_IDS:
-                id_limit = self._seen_uid(side)
-        elif opts & _Load.OLD:
-            high = self._seen_uid(side)
-        if low >= _INFINITY:
-            low, high = 1, 0
-        sizes = None
-        if opts & _Load.ALL_SIZES:
-            sizes = UIDInterval(1)
-        elif opts & _Load.NEW_SIZE:
-            sizes = UIDInterval(max_uid + 1)
-        find_from = max(1, self.state.find_uid[side])
-        return LoadRequest(
-            min_uid=max(1, low),
-            max_uid=high,
-            uids=exceptions,
-            sizes=sizes,
-            tuids=UIDInterval(find_from) if opts & _Load.FIND else None,
-            message_ids=UIDInterval(1, id_limit) if opts & _Load.OLD_IDS else None,
+        loads = LoadPlanner(
+            self.state,
+            self.options,
+            changed=self._changed,
+            replayed=self._replayed,
+            notify=self._notify,
         )
+        requests = loads.requests()
+        self._loads_old = {side: bool(loads.needs[side] & Needs.OLD) for side in Side}
+        self._find_old = loads.find_old
+        return requests
 
     # Step 4: what was loaded (mbsync box_loaded, first half).
 
@@ -732,7 +389,7 @@ class PairPlanner:
             return
         record.tuid = None
         msg = {side: self.message(side, record) for side in Side}
-        gone = {side: msg[side] is None and bool(self._opts[side] & _Load.OLD) for side in Side}
+        gone = {side: msg[side] is None and self._loads_old[side] for side in Side}
         if gone[Side.FAR] and gone[Side.NEAR]:
             self._kill(record)
             return
@@ -976,7 +633,7 @@ class PairPlanner:
                 # The deletion goes the other way, or the placeholder being
                 # purged lives on the other side.
                 return None
-            if current is None and self._opts[t] & _Load.OLD:
+            if current is None and self._loads_old[t]:
                 # The message disappeared meanwhile.
                 return None
         elif t is Side.NEAR and bool(record.status & Status.EXPIRE) != bool(

@@ -1,0 +1,218 @@
+# -*- test-case-name: tests.sync.test_reconcile -*-
+"""
+What each side of a box pair must load, as mbsync 1.4 decides it
+(C{box_opened2}, C{load_box}): old paired UIDs for flags and deletions,
+new UIDs above the max, sizes for MaxSize, TUIDs after a crash, Message-IDs
+for UIDVALIDITY recovery, and with MaxMessages the unexpired far range plus
+the still-paired older UIDs.
+
+Invariants: L1, pure. msync loads like mbsync's Maildir driver for every
+store (C{maildir_prepare_load_box}: setting flags implies loading old
+messages, expunging implies loading everything), because expunging by UID
+needs every deleted message's UID.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+
+from msync.config.schema import SyncOp
+from msync.model import LoadRequest, Side, UIDInterval
+from msync.report import Severity
+from msync.sync.options import PairOptions
+from msync.sync.state import Status, SyncRecord, SyncState
+
+__all__ = ["LoadPlanner", "Needs"]
+
+_INFINITY = 1 << 32
+
+
+class Needs(enum.Flag):
+    """
+    mbsync's C{OPEN_*} bits: what a side's load must cover.
+    """
+
+    NONE = 0
+    OLD = enum.auto()
+    NEW = enum.auto()
+    FLAGS = enum.auto()
+    OLD_IDS = enum.auto()
+    NEW_SIZE = enum.auto()
+    FIND = enum.auto()
+    SETFLAGS = enum.auto()
+    APPEND = enum.auto()
+    EXPUNGE = enum.auto()
+    ALL_SIZES = enum.auto()
+
+
+class LoadPlanner:
+    """
+    Decide the loads of one box pair sync.
+
+    @ivar needs: what each side's load covers (after L{requests}).
+    @ivar find_old: per side, whether copies of an interrupted run are to
+        be found by TUID in the load.
+    """
+
+    def __init__(
+        self,
+        state: SyncState,
+        options: PairOptions,
+        *,
+        changed: Sequence[Side],
+        replayed: bool,
+        notify: Callable[[Severity, str], None],
+    ) -> None:
+        """
+        @param changed: the sides whose UIDVALIDITY changed (at most one).
+        @param replayed: a journal was replayed.
+        @param notify: shows mbsync's warnings.
+        """
+        self.state = state
+        self.options = options
+        self._changed = list(changed)
+        self._replayed = replayed
+        self._notify = notify
+        self.needs = {Side.FAR: Needs.NONE, Side.NEAR: Needs.NONE}
+        self.find_old = {Side.FAR: False, Side.NEAR: False}
+
+    def _ops(self, side: Side) -> SyncOp:
+        return self.options.side(side).ops
+
+    def _live(self) -> list[SyncRecord]:
+        return [record for record in self.state.records if not record.dead]
+
+    def requests(self) -> dict[Side, LoadRequest]:
+        """
+        The load request of each side.
+        """
+        opts = self.needs
+        if self._changed:
+            opts[Side.FAR] = opts[Side.NEAR] = Needs.OLD | Needs.OLD_IDS
+        for side in Side:
+            self._open_options(side)
+        if self._replayed:
+            self._open_for_replay()
+        for side in Side:
+            if opts[side] & Needs.SETFLAGS:
+                opts[side] |= Needs.OLD
+            if opts[side] & Needs.EXPUNGE:
+                opts[side] |= Needs.OLD | Needs.NEW | Needs.FLAGS
+        return {side: self._request(side) for side in Side}
+
+    def _open_options(self, t: Side) -> None:
+        opts, ops, other = self.needs, self._ops(t), t.other
+        side = self.options.side(t)
+        if ops & (SyncOp.DELETE | SyncOp.FLAGS):
+            opts[t] |= Needs.SETFLAGS
+            opts[other] |= Needs.OLD
+            if ops & SyncOp.FLAGS:
+                opts[other] |= Needs.FLAGS
+        if ops & (SyncOp.NEW | SyncOp.RENEW):
+            opts[t] |= Needs.APPEND
+            if ops & SyncOp.NEW:
+                opts[other] |= Needs.NEW
+                if side.max_size is not None:
+                    opts[other] |= Needs.FLAGS | Needs.NEW_SIZE
+            if ops & SyncOp.RENEW:
+                opts[t] |= Needs.OLD | Needs.FLAGS | Needs.SETFLAGS
+                opts[other] |= Needs.OLD | Needs.FLAGS
+            if side.expunge:
+                # Don't propagate doomed messages.
+                opts[other] |= Needs.FLAGS
+        if side.expunge:
+            opts[t] |= Needs.EXPUNGE
+            other_side = self.options.side(other)
+            if side.trash is not None:
+                if not side.trash_new_only:
+                    opts[t] |= Needs.OLD
+                opts[t] |= Needs.NEW | Needs.FLAGS
+            elif other_side.trash is not None and other_side.trash_remote_new:
+                opts[t] |= Needs.NEW | Needs.FLAGS
+                if other_side.max_size is not None:
+                    opts[t] |= Needs.ALL_SIZES
+        if (
+            t is Side.NEAR
+            and self._ops(Side.NEAR) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS)
+            and self.options.max_messages
+        ):
+            opts[Side.NEAR] |= Needs.OLD | Needs.NEW | Needs.FLAGS
+
+    def _open_for_replay(self) -> None:
+        opts = self.needs
+        for record in self._live():
+            if record.tuid:
+                if not record.far_uid:
+                    opts[Side.FAR] |= Needs.NEW | Needs.FIND
+                    self.find_old[Side.FAR] = True
+                elif not record.near_uid:
+                    opts[Side.NEAR] |= Needs.NEW | Needs.FIND
+                    self.find_old[Side.NEAR] = True
+                else:
+                    self._notify(
+                        Severity.WARNING,
+                        f"Warning: sync record ({record.far_uid},{record.near_uid}) "
+                        "has stray TUID. Ignoring.",
+                    )
+            if record.purging:
+                opts[Side.FAR if record.far_uid else Side.NEAR] |= Needs.SETFLAGS
+            if record.upgrading:
+                target = Side.FAR if not record.far_uid else Side.NEAR
+                opts[target] |= Needs.APPEND
+                opts[target.other] |= Needs.OLD
+
+    def _seen_uid(self, side: Side) -> int:
+        return max((record.uid(side) for record in self._live()), default=0)
+
+    def _far_exceptions(self, min_uid: int) -> frozenset[int]:
+        # With MaxMessages the far fetch is the unexpired range plus the
+        # still-paired messages below it.
+        found = set()
+        for record in self._live():
+            uid = record.far_uid
+            if not uid or uid >= min_uid:
+                continue
+            if self.needs[Side.FAR] & Needs.NEW and uid >= self.state.max_pulled_uid:
+                continue
+            if not record.near_uid and not record.status & Status.PENDING:
+                continue
+            found.add(uid)
+        return frozenset(found)
+
+    def _request(self, side: Side) -> LoadRequest:
+        opts = self.needs[side]
+        exceptions: frozenset[int] = frozenset()
+        if not opts & Needs.OLD:
+            low = _INFINITY
+        elif side is Side.FAR and self.options.max_messages:
+            low = self.state.max_expired_far_uid + 1
+            exceptions = self._far_exceptions(low)
+        else:
+            low = 1
+        high: int | None = 0
+        id_limit: int | None = None
+        max_uid = self.state.max_uid(side)
+        if opts & Needs.NEW:
+            low = min(low, max_uid + 1)
+            high = None
+            if opts & Needs.OLD_IDS:
+                id_limit = self._seen_uid(side)
+        elif opts & Needs.OLD:
+            high = self._seen_uid(side)
+        if low >= _INFINITY:
+            low, high = 1, 0
+        sizes = None
+        if opts & Needs.ALL_SIZES:
+            sizes = UIDInterval(1)
+        elif opts & Needs.NEW_SIZE:
+            sizes = UIDInterval(max_uid + 1)
+        find_from = max(1, self.state.find_uid[side])
+        return LoadRequest(
+            min_uid=max(1, low),
+            max_uid=high,
+            uids=exceptions,
+            sizes=sizes,
+            tuids=UIDInterval(find_from) if opts & Needs.FIND else None,
+            message_ids=UIDInterval(1, id_limit) if opts & Needs.OLD_IDS else None,
+        )
