@@ -300,7 +300,7 @@ class Pair:
                 notify=lambda severity, text: self.notices.append((severity, text)),
                 fsync=False,
                 state_system=system,
-                **extra,  # type: ignore[arg-type]
+                **extra,
             )
         )
 
@@ -316,7 +316,8 @@ class Pair:
         """
         Run a sync that must fail with C{error}.
         """
-        return case.failureResultOf(self.start(pair_options), error)
+        failure: Failure = case.failureResultOf(self.start(pair_options), error)
+        return failure
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,7 @@ def check_copies(case: SynchronousTestCase, pair: Pair, where: str) -> None:
     Every message of one side that has a namesake on the other has the same
     normalized text, and each copy carries at most one X-TUID line.
     """
-    texts = {}
+    texts: dict[str, bytes] = {}
     for store in (pair.far, pair.near):
         for message in store.messages(BOX):
             headers = message.data.split(b"\n\n")[0].split(b"\r\n\r\n")[0]
