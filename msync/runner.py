@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -65,6 +66,9 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
 
     def make(store: Store) -> IStore:
         if isinstance(store, MaildirStore):
+            # mbsync 1.4 refuses a Maildir store whose Path does not exist.
+            if store.path is not None and not os.path.exists(store.path):
+                raise StoreUnavailable(f"Maildir error: cannot open store '{store.path}'")
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
         raise StoreUnavailable(f"IMAP store '{store.name}': IMAP stores are not implemented yet")
@@ -168,6 +172,23 @@ def _failed_store_message(channel: Channel, run: RunState) -> str | None:
     return None
 
 
+def open_stores(run: RunState, channel: Channel, output: Emitter) -> bool:
+    """
+    Make both stores of a channel, reporting every failure as mbsync does
+    (it opens both sides before giving up on the channel).
+
+    @return: whether both stores are usable.
+    """
+    usable = True
+    for side in (Side.FAR, Side.NEAR):
+        try:
+            run.store(channel.store(side))
+        except StoreUnavailable as error:
+            output.emit(Severity.ERROR, str(error))
+            usable = False
+    return usable
+
+
 async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, output: Emitter) -> int:
     """
     C{msync -l}: print the boxes each selected channel would synchronize,
@@ -186,6 +207,9 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
             skipped = _failed_store_message(job.channel, run)
             if skipped is not None:
                 output.emit(Severity.ERROR, skipped)
+                status = 1
+                continue
+            if not open_stores(run, job.channel, output):
                 status = 1
                 continue
             try:

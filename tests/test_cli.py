@@ -469,7 +469,8 @@ class MainTests(SynchronousTestCase):
     def test_not_implemented(self) -> None:
         """
         Selected channels reach the asynchronous part, which says what is
-        missing; the bad operand still makes the status 1.
+        missing; the bad operand still makes the status 1. C{-l} reaches the
+        stores: a missing Maildir Path fails both, as in mbsync 1.4.
         """
         code, out, err = self.run_main("nosuch", "c")
         self.assertTrue(self.react.called)
@@ -483,7 +484,14 @@ class MainTests(SynchronousTestCase):
             ),
         )
         code, out, err = self.run_main("-l", "c")
-        self.assertEqual((code, err), (1, "msync: listing mailboxes is not implemented yet\n"))
+        self.assertEqual(
+            (code, err),
+            (
+                1,
+                f"Maildir error: cannot open store '{self.root}/far/'\n"
+                f"Maildir error: cannot open store '{self.root}/near/'\n",
+            ),
+        )
 
     def test_notices_and_verbose(self) -> None:
         """
