@@ -28,6 +28,8 @@ from typing import Any, NoReturn, TextIO, cast
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, globalLogBeginner
+from zope.interface import implementer
 
 from msync import __version__
 from msync.config.load import default_config_path, load_config
@@ -36,6 +38,7 @@ from msync.errors import ConfigError, UsageError
 from msync.model import Side
 from msync.plan import ChannelJob, OperationOverrides, select_jobs
 from msync.report import (
+    Counters,
     OutputPolicy,
     ProgressDisplay,
     Severity,
@@ -43,7 +46,7 @@ from msync.report import (
     columns_from,
     show_progress,
 )
-from msync.runner import default_store_factory, list_channels
+from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
 
 __all__ = [
     "MBSYNC_COMPATIBILITY",
@@ -642,6 +645,17 @@ class Output:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
+    def show_progress(self, counters: Counters) -> None:
+        """
+        Redraw the progress line, when it is shown at all.
+
+        @param counters: the run's counters.
+        """
+        text = self.progress.update(counters)
+        if text:
+            self.stdout.write(text)
+            self.stdout.flush()
+
     def finish(self) -> None:
         """
         End a visible progress line.
@@ -746,8 +760,13 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)
-    output.emit(Severity.ERROR, "msync: synchronizing is not implemented yet")
-    return 1
+    request = SyncRequest(
+        overrides=prepared.command.overrides,
+        dry_run=prepared.command.dry_run,
+        verbose=prepared.command.verbose,
+    )
+    status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
+    return max(status, prepared.status)
 
 
 React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
@@ -790,6 +809,12 @@ def main(
         columns=columns_from(environment.get("COLUMNS")),
     )
 
+    if react is None:
+        globalLogBeginner.beginLoggingTo(
+            [store_message_observer(output, debug=bool(prepared.command.debug))],
+            redirectStandardIO=False,
+        )
+
     async def run(reactor: Any) -> None:
         status = max(prepared.status, await execute(reactor, prepared, output))
         output.finish()
@@ -797,6 +822,42 @@ def main(
             raise SystemExit(status)
 
     (react or _react)(lambda reactor: Deferred.fromCoroutine(run(reactor)))
+
+
+_LEVELS = {
+    LogLevel.info: Severity.NOTICE,
+    LogLevel.warn: Severity.WARNING,
+    LogLevel.error: Severity.ERROR,
+    LogLevel.critical: Severity.ERROR,
+}
+
+
+def store_message_observer(output: Output, *, debug: bool = False) -> ILogObserver:
+    """
+    Show the stores' notices and warnings as mbsync prints its drivers'
+    (C{Maildir notice: ...} on stdout, warnings on stderr); everything else
+    logged only with C{-D}.
+
+    @param output: where messages go.
+    @param debug: whether C{-D} was given.
+    @return: the observer.
+    """
+
+    @implementer(ILogObserver)
+    def observe(event: LogEvent) -> None:
+        namespace = str(event.get("log_namespace", ""))
+        level = event.get("log_level")
+        severity = _LEVELS.get(level) if level is not None else None
+        text = formatEvent(event)
+        if namespace.startswith("msync.stores") and severity is not None:
+            output.emit(severity, text)
+        elif debug:
+            output.emit(Severity.INFO, text)
+            failure = event.get("log_failure")
+            if failure is not None:
+                output.emit(Severity.ERROR, failure.getTraceback())
+
+    return cast(ILogObserver, observe)
 
 
 def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:

@@ -16,19 +16,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from msync.config.schema import Channel, Config, IMAPStore, MaildirStore, Store
+from msync.config.schema import Channel, Config, IMAPStore, MaildirStore, Store, SyncStateKind
 from msync.errors import MsyncError, StoreError, StoreUnavailable
 from msync.model import INBOX, Side
-from msync.plan import BoxPair, ChannelJob, ListScope, box_pairs, list_lines, list_scope
-from msync.report import Severity
+from msync.plan import (
+    BoxPair,
+    ChannelJob,
+    ListScope,
+    OperationOverrides,
+    box_pairs,
+    list_lines,
+    list_scope,
+)
+from msync.report import Counters, Severity, SideCounters
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
+from msync.sync.engine import PairProgress, sync_pair
+from msync.sync.options import PairOptions
+from msync.sync.state import StatePaths, state_paths
 
 log = Logger()
 
@@ -47,6 +58,11 @@ class Emitter(Protocol):
         """
         Print a line of results on standard output whatever C{-q} says
         (mbsync prints C{-l} listings with plain C{printf}).
+        """
+
+    def show_progress(self, counters: Counters) -> None:
+        """
+        Redraw the progress line (a no-op when progress is not shown).
         """
 
 
@@ -172,20 +188,26 @@ def _failed_store_message(channel: Channel, run: RunState) -> str | None:
     return None
 
 
-def open_stores(run: RunState, channel: Channel, output: Emitter) -> bool:
+def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bool = True) -> bool:
     """
-    Make both stores of a channel, reporting every failure as mbsync does
-    (it opens both sides before giving up on the channel).
+    Make both stores of a channel, reporting failures as mbsync 1.4 does:
+    C{-l} tries both sides before giving up on the channel, a sync stops at
+    the first side that fails (after C{-V}'s C{Opening ... store} line).
 
     @return: whether both stores are usable.
     """
     usable = True
     for side in (Side.FAR, Side.NEAR):
+        section = channel.store(side)
+        if not listing:
+            output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
         try:
-            run.store(channel.store(side))
+            run.store(section)
         except StoreUnavailable as error:
             output.emit(Severity.ERROR, str(error))
             usable = False
+            if not listing:
+                break
     return usable
 
 
@@ -225,6 +247,223 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
     except MsyncError as error:  # pragma: no cover - defensive; reported, not raised
         output.emit(Severity.ERROR, f"Error: {error}")
         status = 1
+    finally:
+        await run.close()
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """
+    What the command line asks of a synchronization run.
+
+    @ivar overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
+    @ivar dry_run: C{--dry-run}: decide, print, change nothing.
+    @ivar verbose: C{-V}: mbsync's info messages.
+    """
+
+    overrides: OperationOverrides = OperationOverrides()
+    dry_run: bool = False
+    verbose: bool = False
+
+
+class _Progress:
+    """
+    Run-wide progress counters: finished pairs' totals plus the running
+    pair's, drawn through the output after every change.
+    """
+
+    def __init__(self, output: Emitter, channels: int) -> None:
+        self.output = output
+        self.counters = Counters(channels_total=channels)
+        self.current: PairProgress | None = None
+
+    def pair(self) -> PairProgress:
+        """
+        Start counting a new pair.
+        """
+        self.current = PairProgress(lambda _: self.draw())
+        return self.current
+
+    def merged(self) -> Counters:
+        """
+        The counters as shown: finished work plus the running pair's.
+        """
+        if self.current is None:
+            return self.counters
+        sides = {}
+        for side in (Side.FAR, Side.NEAR):
+            base, running = self.counters.side(side), self.current.counters(side)
+            sides[side] = SideCounters(
+                *(a + b for a, b in zip(_fields(base), _fields(running), strict=True))
+            )
+        return replace(self.counters, far=sides[Side.FAR], near=sides[Side.NEAR])
+
+    def pair_done(self) -> None:
+        """
+        Fold the running pair into the totals and count it finished.
+        """
+        self.counters = replace(self.merged(), boxes_done=self.counters.boxes_done + 1)
+        self.current = None
+        self.draw()
+
+    def update(self, *, channels_done: int | None = None, boxes_total: int | None = None) -> None:
+        """
+        Change the channel or box counters and redraw.
+        """
+        if channels_done is not None:
+            self.counters = replace(self.counters, channels_done=channels_done)
+        if boxes_total is not None:
+            self.counters = replace(self.counters, boxes_total=boxes_total)
+        self.draw()
+
+    def draw(self) -> None:
+        """
+        Redraw the progress line.
+        """
+        self.output.show_progress(self.merged())
+
+
+def _fields(counters: SideCounters) -> tuple[int, ...]:
+    """
+    The six numbers of one half of the progress line, in field order.
+    """
+    return (
+        counters.new_done,
+        counters.new_total,
+        counters.flags_done,
+        counters.flags_total,
+        counters.trash_done,
+        counters.trash_total,
+    )
+
+
+def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:
+    """
+    Where the sync state of one box pair lives (mbsync C{prepare_state}).
+
+    @raise StateError: for C{SyncState *} on a store without box folders.
+    """
+    setting = channel.sync_state
+    near_path = near.path_of(pair.near) if isinstance(near, MaildirStoreImpl) else None
+    channel_setting: str | None = None
+    global_setting: str | None = None
+    if setting is None or setting.kind is SyncStateKind.GLOBAL:
+        global_setting = (setting.path if setting is not None else "") or None
+    elif setting.kind is SyncStateKind.IN_BOX:
+        channel_setting = "*"
+    else:
+        channel_setting = setting.path
+    return state_paths(
+        channel_setting,
+        global_setting,
+        channel.far.store,
+        pair.far,
+        channel.near.store,
+        pair.near,
+        near_path,
+        config.global_options.field_delimiter,
+        os.path.expanduser("~"),
+    )
+
+
+async def _sync_channel(
+    config: Config,
+    job: ChannelJob,
+    run: RunState,
+    request: SyncRequest,
+    output: Emitter,
+    progress: _Progress,
+    clock: IReactorTime,
+) -> bool:
+    """
+    Synchronize every box pair of one channel; report each failure.
+
+    @return: whether everything succeeded.
+    """
+    channel = job.channel
+    output.emit(Severity.INFO, f"Channel {channel.name}")
+    skipped = _failed_store_message(channel, run)
+    if skipped is not None:
+        output.emit(Severity.ERROR, skipped)
+        return False
+    if not open_stores(run, channel, output, listing=False):
+        return False
+    try:
+        pairs = await channel_pairs(run, job)
+    except StoreError as error:
+        output.emit(Severity.ERROR, f"Error: {error}")
+        return False
+    progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
+    far, near = run.store(channel.far_store), run.store(channel.near_store)
+    options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
+    ok = True
+    for pair in pairs:
+        try:
+            paths = pair_state_paths(config, channel, pair, near)
+            result = await sync_pair(
+                far,
+                near,
+                pair.far,
+                pair.near,
+                options,
+                paths,
+                clock=clock,
+                progress=progress.pair(),
+                notify=output.emit,
+                fsync=config.global_options.fsync,
+            )
+            for line in result.planned:
+                output.print_line(line)
+        except StoreUnavailable as error:
+            output.emit(Severity.ERROR, f"Error: {error}")
+            for side in (Side.FAR, Side.NEAR):
+                run.failed.add(channel.store(side).name)
+            return False
+        except MsyncError as error:
+            output.emit(Severity.ERROR, f"Error: {error}")
+            ok = False
+        except Exception:
+            # The one broad handler (STYLE §5): a bug in one box pair must
+            # not lose the other pairs' work.
+            log.failure(
+                "{channel}: synchronizing {far} <=> {near} failed",
+                channel=channel.name,
+                far=pair.far,
+                near=pair.near,
+            )
+            output.emit(
+                Severity.ERROR,
+                f"Error: channel {channel.name}: internal error "
+                f"synchronizing {pair.far} <=> {pair.near}",
+            )
+            ok = False
+        finally:
+            progress.pair_done()
+    return ok
+
+
+async def sync_channels(
+    config: Config,
+    jobs: Sequence[ChannelJob],
+    factory: StoreFactory,
+    request: SyncRequest,
+    output: Emitter,
+    clock: IReactorTime,
+) -> int:
+    """
+    Synchronize the selected channels in order, as C{mbsync} does.
+
+    @return: the exit status: 1 if anything failed, else 0.
+    """
+    run = RunState(factory)
+    progress = _Progress(output, len(jobs))
+    status = 0
+    try:
+        for done, job in enumerate(jobs):
+            if not await _sync_channel(config, job, run, request, output, progress, clock):
+                status = 1
+            progress.update(channels_done=done + 1)
     finally:
         await run.close()
     return status

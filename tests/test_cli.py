@@ -480,7 +480,7 @@ class MainTests(SynchronousTestCase):
                 1,
                 "",
                 "No channel or group named 'nosuch' defined.\n"
-                "msync: synchronizing is not implemented yet\n",
+                f"Maildir error: cannot open store '{self.root}/far/'\n",
             ),
         )
         code, out, err = self.run_main("-l", "c")
@@ -501,12 +501,15 @@ class MainTests(SynchronousTestCase):
         """
         code, out, err = self.run_main("-V", "-Cm", "legacy", config=_LEGACY)
         path = os.path.join(self.root, "rc")
-        self.assertEqual(out, f"Reading configuration file {path}\n")
+        self.assertEqual(
+            out,
+            f"Reading configuration file {path}\nChannel legacy\nOpening far side store far...\n",
+        )
         self.assertEqual(
             err,
             "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead.\n"
             "Notice: Master/Slave are deprecated; use Far/Near instead.\n"
-            "msync: synchronizing is not implemented yet\n",
+            f"Maildir error: cannot open store '{self.root}/far/'\n",
         )
         code, out, err = self.run_main("-qq", "-Cm", "legacy", config=_LEGACY)
-        self.assertEqual((out, err), ("", "msync: synchronizing is not implemented yet\n"))
+        self.assertEqual((out, err), ("", f"Maildir error: cannot open store '{self.root}/far/'\n"))

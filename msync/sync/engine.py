@@ -397,6 +397,10 @@ class _BoxPairSync:
         final = await self.open_boxes()
         if final is not None:
             return final
+        if not self.dry:
+            # With SyncState * the lock lives in the near box, which may only
+            # exist now that it was created.
+            self.statefile.ensure_locked()
         planner = PairPlanner(
             self.statefile.state,
             self.options,

@@ -206,8 +206,9 @@ class StateFile:
         existed: bool,
         fsync: bool,
         system: SystemCalls,
-        lock_fd: int,
+        lock_fd: int | None,
         lock_key: str,
+        label: str = "",
     ) -> None:
         """
         Use L{open}.
@@ -220,6 +221,11 @@ class StateFile:
         self._system = system
         self._lock_fd: int | None = lock_fd
         self._lock_key = lock_key
+        self._label = label
+        # An in-box state whose box does not exist yet is locked once the
+        # box has been created (see ensure_locked).
+        self._lock_pending = lock_fd is None
+        self._closed = False
         self._dirty = replayed
         # After a replay, new lines go after the replayed ones.
         self._append = replayed
@@ -265,6 +271,21 @@ class StateFile:
                         f"cannot create SyncState directory {paths.directory}: {_reason(error)}"
                     ) from error
         label = channel_label or paths.state
+        if paths.directory is None and not system.is_directory(os.path.dirname(paths.state)):
+            # SyncState * and the near box does not exist (yet): there is no
+            # state to read, and the lock can only be taken once the engine
+            # has created the box (mbsync opens boxes before locking).
+            return cls(
+                paths,
+                SyncState(),
+                replayed=False,
+                existed=False,
+                fsync=fsync,
+                system=system,
+                lock_fd=None,
+                lock_key="",
+                label=label,
+            )
         lock_key, lock_fd = _take_lock(system, paths.lock, label)
         try:
             state, existed, replayed = _load(system, paths)
@@ -297,7 +318,23 @@ class StateFile:
         """
         Whether L{close} was called.
         """
-        return self._lock_fd is None
+        return self._closed
+
+    def ensure_locked(self) -> None:
+        """
+        Take the lock now if L{open} had to postpone it (in-box state of a
+        box that did not exist yet); otherwise do nothing.
+
+        @raise ChannelLocked: another process holds it.
+        @raise StateError: the lock file cannot be created.
+        """
+        if self._closed:
+            raise StateError(f"sync state {self.paths.state} is closed")
+        if self._lock_pending:
+            self._lock_key, self._lock_fd = _take_lock(
+                self._system, self.paths.lock, self._label or self.paths.state
+            )
+            self._lock_pending = False
 
     def log(self, op: JournalOp) -> SyncRecord | None:
         """
@@ -411,13 +448,15 @@ class StateFile:
         @raise StateError: a file cannot be closed or the lock removed
             (the lock is released regardless).
         """
-        if self._lock_fd is None:
+        if self._closed:
             return
+        self._closed = True
         lock_fd, self._lock_fd = self._lock_fd, None
         try:
             self._close_files()
         finally:
-            _release_lock(self._system, self.paths.lock, self._lock_key, lock_fd)
+            if lock_fd is not None:
+                _release_lock(self._system, self.paths.lock, self._lock_key, lock_fd)
 
     def __enter__(self) -> StateFile:
         return self
@@ -433,8 +472,7 @@ class StateFile:
     # Internals.
 
     def _check_open(self) -> None:
-        if self._lock_fd is None:
-            raise StateError(f"sync state {self.paths.state} is closed")
+        self.ensure_locked()
 
     def _start_journal(self) -> None:
         # Journal before .new: see the module docstring.
