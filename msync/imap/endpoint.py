@@ -1,0 +1,549 @@
+# -*- test-case-name: tests.imap.test_endpoint,tests.integration.test_tls -*-
+"""
+How msync reaches an IMAP server: plain TCP (C{SSLType None} and
+C{STARTTLS}), TLS from the first byte (C{IMAPS}) or a C{Tunnel} command; and
+the TLS client settings of an account (L{tls_context}), used for IMAPS here
+and for STARTTLS by the session.
+
+Invariants:
+  - The server's certificate is always verified, never optionally: its chain
+    must end in the system store (C{SystemCertificates yes}) or in a
+    certificate of some C{CertificateFile} (a CA or the server's own, possibly
+    self-signed, certificate: any certificate there is a trust anchor, as in
+    mbsync), and it must name the configured C{Host} (service_identity rules).
+    Unlike mbsync, a pinned certificate does not excuse a host name mismatch.
+  - SSLv2 and SSLv3 are never offered, whatever C{SSLVersions} says.
+  - An IMAPS connection is handed to the IMAP protocol only once the
+    handshake verified the server: the protocol never sees a byte from, nor
+    writes one to, an unverified peer. There is no plaintext fallback.
+  - Errors: an unresolvable host or a refused connection is
+    L{StoreUnavailable}, C{Timeout} expiring is L{ConnectionTimeout}, any TLS
+    problem (bad settings, handshake, verification) is L{TLSError}; messages
+    name the host and port (or the tunnel) like mbsync's do.
+  - Time comes from the given reactor; nothing here blocks except reading the
+    (small, local) certificate and key files named in the configuration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+
+from cryptography import x509
+from OpenSSL import SSL
+from OpenSSL.crypto import X509, X509StoreFlags
+from service_identity import CertificateError, VerificationError
+from service_identity.cryptography import (
+    verify_certificate_hostname,
+    verify_certificate_ip_address,
+)
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.endpoints import HostnameEndpoint, ProcessEndpoint, wrapClientTLS
+from twisted.internet.error import (
+    ConnectError,
+    ConnectingCancelledError,
+    ConnectionClosed,
+    DNSLookupError,
+)
+from twisted.internet.interfaces import (
+    IAddress,
+    IHandshakeListener,
+    IOpenSSLClientConnectionCreator,
+    IProtocol,
+    IProtocolFactory,
+    IReactorProcess,
+    IReactorTime,
+    IStreamClientEndpoint,
+    ITransport,
+)
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.python.failure import Failure
+from zope.interface import directlyProvides, implementer, providedBy
+
+from msync.config.schema import IMAPAccount, SSLType, TLSVersion
+from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
+
+__all__ = ["TLSClientCreator", "connect", "describe", "tls_context"]
+
+log = Logger()
+
+# SSLVersions word → (OpenSSL protocol version, option excluding it), oldest
+# first. SSLv3 is absent on purpose: mbsync refuses it too.
+_VERSIONS: dict[TLSVersion, tuple[int, int]] = {
+    TLSVersion.TLSV1: (SSL.TLS1_VERSION, SSL.OP_NO_TLSv1),
+    TLSVersion.TLSV1_1: (SSL.TLS1_1_VERSION, SSL.OP_NO_TLSv1_1),
+    TLSVersion.TLSV1_2: (SSL.TLS1_2_VERSION, SSL.OP_NO_TLSv1_2),
+    TLSVersion.TLSV1_3: (SSL.TLS1_3_VERSION, SSL.OP_NO_TLSv1_3),
+}
+
+# X509_verify_cert_error_string() for the codes a misconfigured server or
+# CertificateFile produces; pyOpenSSL offers no public way to ask OpenSSL.
+_VERIFY_ERRORS: dict[int, str] = {
+    2: "unable to get issuer certificate",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in certificate chain",
+    20: "unable to get local issuer certificate",
+    21: "unable to verify the first certificate",
+    23: "certificate revoked",
+    24: "invalid CA certificate",
+    26: "unsupported certificate purpose",
+}
+
+_TUNNEL_SHELL = "/bin/sh"
+
+
+def describe(account: IMAPAccount) -> str:
+    """
+    Name what an account connects to, for messages.
+
+    @param account: the account.
+    @return: C{host:port} (C{[v6]:port}), or C{tunnel 'command'}.
+    """
+    if account.tunnel is not None:
+        return f"tunnel '{account.tunnel}'"
+    host = account.host or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{account.port}"
+
+
+def _openssl_reason(error: SSL.Error) -> str:
+    """
+    The reason strings of an OpenSSL error queue, or the error's text.
+    """
+    queue = error.args[0] if error.args else None
+    if isinstance(queue, list):
+        reasons = [entry[2] for entry in queue if isinstance(entry, tuple) and entry[2:3]]
+        if reasons:
+            return "; ".join(str(reason) for reason in reasons)
+    return str(error) or type(error).__name__
+
+
+def _is_ip_address(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
+
+
+def _certificate_names(certificate: x509.Certificate) -> list[str]:
+    """
+    The DNS names and IP addresses in a certificate's subjectAltName.
+    """
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*names.get_values_for_type(x509.DNSName)] + [
+        str(address) for address in names.get_values_for_type(x509.IPAddress)
+    ]
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class TLSClientCreator:
+    """
+    Creates the client side of a verified TLS connection to one host; what
+    L{tls_context} returns and what C{startTLS} and C{wrapClientTLS} take.
+
+    Verification (chain, then host name) happens in OpenSSL's verify
+    callback, so a refused server fails the handshake itself. What was wrong
+    is remembered for L{error_for}; use one creator per connection.
+
+    @ivar hostname: the name (or IP address) the certificate must be for.
+    @ivar where: what is being connected to, for messages.
+    """
+
+    def __init__(self, context: SSL.Context, hostname: str, where: str) -> None:
+        """
+        @param context: a client context with trust anchors, versions,
+            ciphers and client certificate already set.
+        @param hostname: the configured C{Host}.
+        @param where: e.g. C{imap.example.org:993}.
+        """
+        self.hostname = hostname
+        self.where = where
+        self._context = context
+        self._is_ip = _is_ip_address(hostname)
+        self._problem: str | None = None
+
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        """
+        Make the OpenSSL connection for one TLS session.
+
+        @param tlsProtocol: the TLS protocol that will drive it (unused;
+            Twisted sets itself as the connection's app data).
+        @return: a connection that verifies the server and sends SNI.
+        """
+        connection = SSL.Connection(self._context, None)
+        if not self._is_ip:
+            # RFC 6066 §3: SNI carries DNS names only, never IP literals.
+            connection.set_tlsext_host_name(self.hostname.encode("idna"))
+        self._problem = None
+        connection.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
+        return connection
+
+    def _verify(
+        self, connection: SSL.Connection, certificate: X509, error: int, depth: int, ok: int
+    ) -> bool:
+        """
+        OpenSSL's per-certificate verify callback: keep OpenSSL's verdict on
+        the chain, then check the host name on the server's own certificate.
+        It must not raise: OpenSSL would lose the reason.
+        """
+        if not ok:
+            reason = _VERIFY_ERRORS.get(error, f"verify error {error}")
+            self._problem = (
+                f"server certificate is not trusted ({reason}); it is neither in the"
+                " system store (SystemCertificates) nor in any CertificateFile"
+            )
+            return False
+        if depth == 0:
+            leaf = certificate.to_cryptography()
+            try:
+                if self._is_ip:
+                    verify_certificate_ip_address(leaf, self.hostname)
+                else:
+                    verify_certificate_hostname(leaf, self.hostname)
+            except (VerificationError, CertificateError):
+                names = ", ".join(_certificate_names(leaf)) or "no host"
+                self._problem = (
+                    f"server certificate does not match host name '{self.hostname}'"
+                    f" (it is for {names})"
+                )
+                return False
+        return True
+
+    def error_for(self, reason: BaseException) -> TLSError | None:
+        """
+        Explain why a connection using this creator failed, if TLS is to
+        blame. Call it with the reason the connection was lost.
+
+        @param reason: the exception that ended the connection.
+        @return: a L{TLSError} naming the verification problem or the OpenSSL
+            error, or C{None} if C{reason} is not about TLS.
+        """
+        if self._problem is not None:
+            text = self._problem
+        elif isinstance(reason, SSL.Error):
+            text = _openssl_reason(reason)
+        else:
+            return None
+        return TLSError(f"SSL error connecting {self.where}: {text}")
+
+
+def _no_passphrase(max_length: int, verify: bool, extra: object) -> bytes:
+    """
+    Passphrase callback: an encrypted key cannot be unlocked without
+    prompting, which would block the reactor, so it fails to load instead.
+    """
+    return b""
+
+
+def _restrict_versions(context: SSL.Context, account: IMAPAccount) -> None:
+    """
+    Offer exactly the C{SSLVersions} of the account (minus SSLv3).
+
+    @raise TLSError: if no TLS version is left.
+    """
+    allowed = [version for version in _VERSIONS if version in account.ssl_versions]
+    if not allowed:
+        raise TLSError(f"account {account.name}: SSLVersions allows no TLS version")
+    context.set_min_proto_version(_VERSIONS[allowed[0]][0])
+    context.set_max_proto_version(_VERSIONS[allowed[-1]][0])
+    # mbsync 1.4 takes any subset (e.g. TLSv1 TLSv1.2): exclude the gaps too.
+    ordered = list(_VERSIONS)
+    for version in ordered[ordered.index(allowed[0]) : ordered.index(allowed[-1])]:
+        if version not in allowed:
+            context.set_options(_VERSIONS[version][1])
+
+
+def _load(what: str, path: str, load: Callable[[str], object]) -> None:
+    """
+    Load one configured file into the context, turning failures into a
+    L{TLSError} naming it (mbsync: C{Error while loading ... 'path': ...}).
+    """
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise TLSError(f"Error while loading {what} '{path}': {error.strerror or error}") from None
+    try:
+        load(path)
+    except SSL.Error as error:
+        raise TLSError(f"Error while loading {what} '{path}': {_openssl_reason(error)}") from None
+
+
+def _trust(context: SSL.Context, account: IMAPAccount) -> None:
+    """
+    Trust the system store (if configured) and every C{CertificateFile}.
+    """
+    if account.system_certificates:
+        context.set_default_verify_paths()
+    for path in account.certificate_files:
+        _load("certificate file", path, context.load_verify_locations)
+    if account.certificate_files:
+        store = context.get_cert_store()
+        assert store is not None  # a client context always has one
+        # mbsync trusts a server certificate found in CertificateFile even
+        # when OpenSSL cannot chain it to a self-signed root: make every
+        # certificate in the store an anchor.
+        store.set_flags(X509StoreFlags.PARTIAL_CHAIN)
+
+
+def _client_certificate(context: SSL.Context, account: IMAPAccount) -> None:
+    """
+    Present C{ClientCertificate} (with its chain) and C{ClientKey}; the key
+    defaults to the certificate file, which then holds both.
+    """
+    certificate, key = account.client_certificate, account.client_key
+    if certificate is None:
+        if key is not None:
+            raise TLSError(f"account {account.name}: ClientKey '{key}' needs a ClientCertificate")
+        return
+    key = key or certificate
+    _load("client certificate file", certificate, context.use_certificate_chain_file)
+    context.set_passwd_cb(_no_passphrase)
+    _load("client private key", key, context.use_privatekey_file)
+    try:
+        context.check_privatekey()
+    except SSL.Error:
+        raise TLSError(
+            f"Error while loading client private key '{key}':"
+            f" it does not belong to the client certificate '{certificate}'"
+        ) from None
+
+
+def tls_context(account: IMAPAccount, hostname: str) -> TLSClientCreator:
+    """
+    Build the TLS client settings of an account, for IMAPS or STARTTLS
+    (C{protocol.transport.startTLS(tls_context(account, host))}).
+
+    @param account: supplies C{SSLVersions}, C{SystemCertificates},
+        C{CertificateFile}, C{ClientCertificate}, C{ClientKey} and
+        C{CipherString}.
+    @param hostname: the name the server's certificate must be for.
+    @return: a fresh creator; use it for one connection.
+    @raise TLSError: if a file cannot be loaded (the message names it), the
+        key does not match the certificate, C{CipherString} selects nothing,
+        or C{SSLVersions} leaves no usable version.
+    """
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    # CRIME: never compress under TLS.
+    context.set_options(SSL.OP_NO_COMPRESSION)
+    _restrict_versions(context, account)
+    if account.cipher_string is not None:
+        try:
+            context.set_cipher_list(account.cipher_string.encode("ascii", "replace"))
+        except SSL.Error as error:
+            raise TLSError(
+                f"account {account.name}: CipherString '{account.cipher_string}'"
+                f" selects no usable cipher ({_openssl_reason(error)})"
+            ) from None
+    _trust(context, account)
+    _client_certificate(context, account)
+    context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT)
+    port = account.port
+    where = f"[{hostname}]:{port}" if ":" in hostname else f"{hostname}:{port}"
+    return TLSClientCreator(context, hostname, where)
+
+
+@implementer(IHandshakeListener)
+class _VerifiedGate(ProtocolWrapper):
+    """
+    Sits between the TLS layer and the IMAP protocol, and connects the
+    latter only once the handshake (with verification) has completed.
+    """
+
+    factory: _GateFactory
+
+    def __init__(self, factory: _GateFactory, wrappedProtocol: IProtocol) -> None:
+        super().__init__(factory, wrappedProtocol)
+        self._handed_over = False
+
+    def makeConnection(self, transport: ITransport) -> None:
+        """
+        Unlike L{ProtocolWrapper}, do not connect the wrapped protocol yet.
+        """
+        directlyProvides(self, providedBy(transport))
+        Protocol.makeConnection(self, transport)
+        self.factory.registerProtocol(self)
+
+    def handshakeCompleted(self) -> None:
+        """
+        The server is verified: connect the IMAP protocol and report it.
+        """
+        self._handed_over = True
+        self.wrappedProtocol.makeConnection(self)
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()
+        self.factory.handed_over(self.wrappedProtocol)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        Before the handoff, a lost connection is a failed TLS setup.
+        """
+        if self._handed_over:
+            super().connectionLost(reason)
+        else:
+            self.factory.unregisterProtocol(self)
+            self.factory.refused(reason.value)
+
+
+class _GateFactory(WrappingFactory):
+    """
+    Builds one L{_VerifiedGate} and fires L{verified} with the IMAP protocol
+    once its TLS handshake completed, or fails it with a L{TLSError}.
+
+    @ivar verified: fires with the connected IMAP protocol; cancelling it
+        aborts the connection.
+    """
+
+    protocol = _VerifiedGate
+
+    def __init__(self, wrapped: IProtocolFactory, creator: TLSClientCreator) -> None:
+        super().__init__(wrapped)
+        self._creator = creator
+        self._gate: _VerifiedGate | None = None
+        self.verified: Deferred[IProtocol] = Deferred(self._abort)
+
+    def buildProtocol(self, addr: IAddress) -> _VerifiedGate | None:
+        """
+        Remember the gate, to abort it on cancellation.
+        """
+        gate = super().buildProtocol(addr)
+        assert gate is None or isinstance(gate, _VerifiedGate)
+        self._gate = gate
+        return gate
+
+    def handed_over(self, protocol: IProtocol) -> None:
+        """
+        Fire L{verified} with C{protocol}.
+        """
+        if not self.verified.called:
+            self.verified.callback(protocol)
+
+    def refused(self, reason: BaseException) -> None:
+        """
+        Fail L{verified}: the connection ended before the handshake did.
+        """
+        if self.verified.called:
+            return
+        error = self._creator.error_for(reason)
+        if error is None:
+            what = (
+                "the server closed the connection"
+                if isinstance(reason, ConnectionClosed)
+                else reason
+            )
+            error = TLSError(
+                f"SSL error connecting {self._creator.where}: {what} during the TLS handshake"
+            )
+        self.verified.errback(error)
+
+    def _abort(self, verified: Deferred[IProtocol]) -> None:
+        if self._gate is not None and self._gate.transport is not None:
+            self._gate.transport.abortConnection()  # type: ignore[attr-defined]  # TLS transports have it
+
+
+def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpoint:
+    """
+    The byte stream under IMAP (or under TLS, for IMAPS).
+
+    @raise StoreUnavailable: if the account has neither Host nor Tunnel.
+    """
+    if account.tunnel is not None:
+        # mbsync runs the Tunnel with popen-like "sh -c"; ssh & co. need the
+        # user's environment (HOME, SSH_AUTH_SOCK, PATH).
+        return ProcessEndpoint(
+            IReactorProcess(reactor),
+            _TUNNEL_SHELL,
+            [_TUNNEL_SHELL, "-c", account.tunnel],
+            env=dict(os.environ),
+        )
+    if account.host is None:
+        raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
+    # No per-attempt timeout: Timeout bounds the whole setup (see connect).
+    return HostnameEndpoint(reactor, account.host, account.port, timeout=None)
+
+
+async def _establish(
+    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+) -> IProtocol:
+    """
+    Connect, and for IMAPS complete the verified handshake.
+    """
+    endpoint = _endpoint(reactor, account)
+    if account.ssl_type is not SSLType.IMAPS:
+        return await endpoint.connect(protocol_factory)
+    if account.tunnel is not None or account.host is None:
+        raise TLSError(f"{describe(account)}: msync cannot do IMAPS over a Tunnel")
+    creator = tls_context(account, account.host)
+    gate = _GateFactory(protocol_factory, creator)
+    await wrapClientTLS(creator, endpoint, clock=reactor).connect(gate)
+    return await gate.verified
+
+
+def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavailable:
+    """
+    mbsync's C{Cannot connect to host (ip:port): Connection refused}, naming
+    the configured host and port.
+    """
+    reason = error.args[0] if error.args and error.args[0] else None
+    if reason is None and isinstance(error.osError, int):
+        reason = os.strerror(error.osError)
+    return StoreUnavailable(f"Cannot connect to {describe(account)}: {reason or error}")
+
+
+async def _connect(
+    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+) -> IProtocol:
+    attempt = Deferred.fromCoroutine(_establish(reactor, account, protocol_factory))
+    timer = reactor.callLater(account.timeout, attempt.cancel) if account.timeout > 0 else None
+    try:
+        return await attempt
+    except (CancelledError, ConnectingCancelledError):
+        if timer is not None and timer.called:
+            raise ConnectionTimeout(
+                f"Cannot connect to {describe(account)}: Connection timed out"
+                f" (Timeout {account.timeout})"
+            ) from None
+        raise
+    except DNSLookupError:
+        raise StoreUnavailable(f"Cannot resolve server '{account.host}'") from None
+    except ConnectError as error:
+        raise _connect_failure(account, error) from None
+    finally:
+        if timer is not None and timer.active():
+            timer.cancel()
+
+
+def connect(
+    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+) -> Deferred[IProtocol]:
+    """
+    Connect to an account's server and build its protocol.
+
+    C{SSLType None} and C{STARTTLS} use TCP to C{Host}:C{Port} (the session
+    does the STARTTLS upgrade with L{tls_context}); C{IMAPS} speaks TLS from
+    the start and fires only once the server is verified; C{Tunnel} runs the
+    command with C{/bin/sh -c} and speaks IMAP over its stdin/stdout (its
+    stderr is logged). C{Timeout} (0 = none) bounds name resolution, the TCP
+    connection and the TLS handshake together.
+
+    @param reactor: must also provide C{IReactorTCP} and
+        C{IReactorPluggableNameResolver}, or C{IReactorProcess} for tunnels.
+    @param account: the account's settings.
+    @param protocol_factory: builds the IMAP protocol.
+    @return: fires with the connected protocol, or fails with
+        L{StoreUnavailable} (C{Cannot resolve server 'host'}, C{Cannot
+        connect to host:port: reason}), L{ConnectionTimeout} or L{TLSError};
+        the IMAP store treats each as its server being unavailable.
+    """
+    log.debug("connecting to {where}", where=describe(account))
+    return Deferred.fromCoroutine(_connect(reactor, account, protocol_factory))

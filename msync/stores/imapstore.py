@@ -1,0 +1,480 @@
+# -*- test-case-name: tests.stores.test_imapstore -*-
+"""
+L{IStore} over one IMAP connection, as mbsync 1.4's C{drv_imap.c} uses it.
+
+Invariants:
+  - One connection per store, opened on first use (greeting, STARTTLS,
+    login, NAMESPACE) and reused by every later operation; concurrent
+    first uses share the one attempt.
+  - STARTTLS that is refused or not offered fails the store; nothing ever
+    falls back to plaintext. Passwords appear in no message.
+  - Failing to connect, to secure or to log in, and losing the connection
+    later, raise L{StoreUnavailable} naming the store, account and host;
+    once that happened every later operation fails the same way.
+  - Box names are mapped by L{msync.stores.imapnames} exactly as mbsync 1.4
+    does, modified UTF-7 kept raw.
+  - At most one mailbox is open; closing it sends nothing (the next SELECT
+    deselects it on the server without expunging, RFC 3501 §6.3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import NoReturn
+
+from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.error import (
+    ConnectError,
+    ConnectingCancelledError,
+    ConnectionClosed,
+)
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from msync.config.schema import IMAPAccount, SSLType
+from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.errors import (
+    AuthenticationError,
+    CommandFailed,
+    ConnectionTimeout,
+    LocalProtocolError,
+    MailboxError,
+    MailboxMissing,
+    MailboxNameError,
+    MessageError,
+    RemoteProtocolError,
+    StoreUnavailable,
+    TLSError,
+)
+from msync.imap import endpoint
+from msync.imap.protocol import IMAPClientProtocol
+from msync.imap.responses import Status
+from msync.imap.session import IMAPSession
+from msync.model import INBOX, BoxName, Flags, LineEnding
+from msync.stores import credentials
+from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
+from msync.stores.imapnames import ServerNaming, raw_name, wire_argument
+from msync.stores.interface import IMailbox, IMessageSource, IStore
+
+log = Logger()
+
+Connect = Callable[[IMAPAccount, Callable[[], IMAPClientProtocol]], Deferred[IMAPClientProtocol]]
+"""Opens the transport for an account and returns the connected protocol."""
+
+TLSContext = Callable[[IMAPAccount, str], IOpenSSLClientConnectionCreator]
+"""Makes the TLS client context for an account and host name (STARTTLS)."""
+
+# Errors after which the connection is gone: the store is unusable.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    RemoteProtocolError,
+    ConnectionTimeout,
+    TLSError,
+    ConnectionClosed,
+    ConnectError,
+    ConnectingCancelledError,
+    OSError,
+)
+
+
+@implementer(IStore)
+class IMAPStore:
+    """
+    An IMAP store section as an L{IStore}.
+
+    @ivar name: the store's name.
+    @ivar line_ending: always CRLF (RFC 3501 §4.3).
+    @ivar naming: how boxes are named on the server, once connected.
+    """
+
+    line_ending = LineEnding.CRLF
+
+    def __init__(
+        self,
+        config: IMAPStoreConfig,
+        *,
+        reactor: object,
+        connect: Connect | None = None,
+        tls_context: TLSContext | None = None,
+    ) -> None:
+        """
+        @param config: the store section (with its account).
+        @param reactor: the reactor: connects, times out, runs C{PassCmd}.
+        @param connect: opens the transport (default L{endpoint.connect}).
+        @param tls_context: makes the STARTTLS context (default
+            L{endpoint.tls_context}).
+        """
+        self.name = config.name
+        self.naming: ServerNaming | None = None
+        self._config = config
+        self._account = config.account
+        self._reactor = reactor
+        self._connect: Connect = connect or self._default_connect
+        self._tls_context: TLSContext = tls_context or endpoint.tls_context
+        self._lock = DeferredLock()
+        self._session: IMAPSession | None = None
+        self._protocol: IMAPClientProtocol | None = None
+        self._failure: StoreUnavailable | None = None
+        self._box_open = False
+        self._closed = False
+        self.selected: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<IMAPStore {self.name} at {self._where()}>"
+
+    def _default_connect(
+        self, account: IMAPAccount, factory: Callable[[], IMAPClientProtocol]
+    ) -> Deferred[IMAPClientProtocol]:
+        return endpoint.connect(self._reactor, account, factory)  # type: ignore[arg-type]
+
+    def _where(self) -> str:
+        return self._account.host or "tunnel"
+
+    # Failure handling
+
+    def unavailable(self, reason: object) -> StoreUnavailable:
+        """
+        Mark the store unusable and make the error saying so.
+
+        @param reason: what happened (an exception or text; never a password).
+        @return: the error to raise; later operations raise it again.
+        """
+        if self._failure is None:
+            text = str(reason) or type(reason).__name__
+            self._failure = StoreUnavailable(
+                f"IMAP error: store {self.name} (account {self._account.name} "
+                f"at {self._where()}): {text}"
+            )
+            self._drop()
+        return self._failure
+
+    def _drop(self) -> None:
+        """
+        Close the transport, if any.
+        """
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.loseConnection()
+
+    @contextmanager
+    def connection_errors(self) -> Iterator[None]:
+        """
+        Turn the errors that end a connection into L{StoreUnavailable}.
+        """
+        try:
+            yield
+        except CONNECTION_ERRORS as error:
+            raise self.unavailable(error) from error
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"IMAP store {self.name} is closed")
+
+    # Connecting
+
+    def _make_protocol(self) -> IMAPClientProtocol:
+        account = self._account
+        return IMAPClientProtocol(
+            self._reactor,  # type: ignore[arg-type]
+            pipeline_depth=account.pipeline_depth,
+            timeout=account.timeout or None,
+            host=self._where(),
+            disabled_extensions=[each.encode("ascii") for each in account.disabled_extensions],
+        )
+
+    async def session(self) -> tuple[IMAPSession, ServerNaming]:
+        """
+        The logged-in session, connecting on first use.
+
+        @raise StoreUnavailable: if the store cannot be used.
+        """
+        self._check_usable()
+        await self._lock.acquire()
+        try:
+            if self._failure is not None:
+                raise self._failure
+            if self._session is None or self.naming is None:
+                try:
+                    with self.connection_errors():
+                        self.naming, self._session = await self._open()
+                except StoreUnavailable as error:
+                    self._failure = self._failure or error
+                    self._drop()
+                    raise
+                except (
+                    CommandFailed,
+                    AuthenticationError,
+                    LocalProtocolError,
+                    MailboxNameError,
+                ) as error:
+                    raise self.unavailable(error) from None
+            return self._session, self.naming
+        finally:
+            self._lock.release()
+
+    async def _open(self) -> tuple[ServerNaming, IMAPSession]:
+        """
+        Connect, secure, log in and learn the naming, as mbsync does.
+        """
+        account = self._account
+        self._protocol = protocol = await self._connect(account, self._make_protocol)
+        session = IMAPSession(protocol)
+        try:
+            greeting = await session.greeting()
+        except CommandFailed as failed:
+            raise self.unavailable(f"server refused the connection: {failed.text}") from None
+        preauth = greeting.status is Status.PREAUTH
+        if account.ssl_type is SSLType.STARTTLS:
+            if preauth:
+                # RFC 3501 §6.2.1: STARTTLS is impossible once authenticated;
+                # mbsync refuses rather than go on in plaintext.
+                raise self.unavailable("server sent PREAUTH, so STARTTLS is impossible")
+            await session.starttls(self._tls_context(account, account.host or ""))
+        if not preauth:
+            await self._log_in(session)
+        return await self._naming(session), session
+
+    async def _log_in(self, session: IMAPSession) -> None:
+        account = self._account
+        user = await credentials.resolve_user(account, self._reactor)  # type: ignore[arg-type]
+        password = await credentials.resolve_password(account, self._reactor)  # type: ignore[arg-type]
+        tls = account.ssl_type is not SSLType.NONE
+        try:
+            mechanism = await session.authenticate_with(
+                account.auth_mechs,
+                user,
+                password,
+                tls,
+                login_allowed_in_plaintext=account.tunnel is not None,
+            )
+        except AuthenticationError as error:
+            raise self.unavailable(f"authentication failed: {error}") from None
+        if not tls and account.tunnel is None and mechanism.sends_password_in_clear:
+            log.warn(
+                "*** IMAP Warning *** Password is being sent in the clear to {host}",
+                host=self._where(),
+            )
+
+    async def _naming(self, session: IMAPSession) -> ServerNaming:
+        """
+        The prefix and delimiter (mbsync C{imap_open_store_namespace}):
+        C{Path} and C{PathDelimiter} win; otherwise the first personal
+        NAMESPACE; a delimiter still unknown comes from C{LIST "" ""}.
+        """
+        config = self._config
+        prefix = config.path
+        delimiter = config.path_delimiter or ""
+        want_prefix = prefix is None and config.use_namespace
+        capabilities = await session.ensure_capabilities()
+        if (want_prefix or not delimiter) and b"NAMESPACE" in capabilities:
+            spaces = await session.namespace()
+            if spaces is not None and spaces.personal:
+                first = spaces.personal[0]
+                if want_prefix:
+                    prefix = raw_name(first.prefix)
+                if not delimiter and first.delimiter:
+                    delimiter = raw_name(first.delimiter)
+        if not delimiter:
+            for entry in await session.list("", ""):
+                if entry.delimiter:
+                    delimiter = raw_name(entry.delimiter)
+        return ServerNaming(prefix or "", delimiter[:1])
+
+    # Names
+
+    def argument(self, box: BoxName) -> str:
+        """
+        The mailbox argument for a canonical box name.
+
+        @raise MailboxError: if the name cannot be expressed on this server.
+        """
+        assert self.naming is not None
+        try:
+            return wire_argument(self.naming.server_name(box))
+        except MailboxNameError as error:
+            raise MailboxError(f"IMAP store {self.name}: mailbox {box}: {error}") from None
+
+    async def _exists(self, session: IMAPSession, argument: str) -> bool:
+        with self.connection_errors():
+            entries = await session.list("", argument)
+        return any(each.selectable for each in entries)
+
+    # IStore
+
+    def list_boxes(self) -> Deferred[list[BoxName]]:
+        """
+        See L{IStore.list_boxes}: C{LIST} (C{LSUB} with C{SubscribedOnly})
+        of the prefix's hierarchy and of INBOX.
+        """
+        return Deferred.fromCoroutine(self._list_boxes())
+
+    async def _list_boxes(self) -> list[BoxName]:
+        session, naming = await self.session()
+        verb = session.lsub if self._config.subscribed_only else session.list
+        found: dict[str, None] = {}
+        for pattern in naming.list_patterns():
+            try:
+                argument = wire_argument(pattern)
+                with self.connection_errors():
+                    entries = await verb("", argument)
+            except (CommandFailed, MailboxNameError) as error:
+                raise self.unavailable(error) from None
+            for entry in entries:
+                if not entry.selectable:
+                    continue
+                listed = naming.box_name(raw_name(entry.name))
+                if listed.warning is not None:
+                    log.warn("{warning}", warning=listed.warning)
+                if listed.name is not None:
+                    found[listed.name] = None
+        return list(found)
+
+    def open_box(self, name: BoxName, create: bool = False) -> Deferred[IMailbox]:
+        """
+        See L{IStore.open_box}: C{SELECT}, with C{CREATE} and a second
+        C{SELECT} when asked to create a missing box.
+        """
+        if self._box_open:
+            raise RuntimeError(f"IMAP store {self.name}: a mailbox is already open")
+        self._box_open = True
+        return Deferred.fromCoroutine(self._open_box(name, create))
+
+    async def _open_box(self, name: BoxName, create: bool) -> IMailbox:
+        try:
+            session, _ = await self.session()
+            argument = self.argument(name)
+            try:
+                with self.connection_errors():
+                    status = await session.select(argument)
+            except CommandFailed as failed:
+                self.selected = None
+                if failed.status != b"NO":
+                    raise MailboxError(f"IMAP store {self.name}: cannot select {name}: {failed}")
+                if not create:
+                    raise MailboxMissing(self.name, name) from None
+                await self._create(session, argument, name)
+                try:
+                    with self.connection_errors():
+                        status = await session.select(argument)
+                except CommandFailed as again:
+                    raise MailboxError(
+                        f"IMAP store {self.name}: cannot select {name}: {again}"
+                    ) from None
+            self.selected = argument
+            return await IMAPMailbox.opened(self, session, name, argument, status)
+        except BaseException:
+            self._box_open = False
+            raise
+
+    def mailbox_closed(self) -> None:
+        """
+        Called by the open mailbox when it is closed.
+        """
+        self._box_open = False
+
+    def create_box(self, name: BoxName) -> Deferred[None]:
+        """
+        See L{IStore.create_box}: C{CREATE}; a refusal for a box that
+        exists counts as success.
+        """
+        return Deferred.fromCoroutine(self._create_box(name))
+
+    async def _create_box(self, name: BoxName) -> None:
+        session, _ = await self.session()
+        await self._create(session, self.argument(name), name)
+
+    async def _create(self, session: IMAPSession, argument: str, name: BoxName) -> None:
+        try:
+            with self.connection_errors():
+                await session.create(argument)
+        except CommandFailed as failed:
+            if not await self._exists(session, argument):
+                raise MailboxError(
+                    f"IMAP store {self.name}: cannot create mailbox {name}: {failed.text}"
+                ) from None
+
+    def delete_box(self, name: BoxName) -> Deferred[None]:
+        """
+        See L{IStore.delete_box}: C{CLOSE} first if the box is still
+        selected on the server (expunging its deleted messages, as mbsync
+        does), then C{DELETE}.
+        """
+        return Deferred.fromCoroutine(self._delete_box(name))
+
+    async def _delete_box(self, name: BoxName) -> None:
+        session, _ = await self.session()
+        if name == INBOX:
+            raise MailboxError(f"IMAP store {self.name}: the INBOX cannot be deleted")
+        argument = self.argument(name)
+        try:
+            with self.connection_errors():
+                if self.selected == argument:
+                    self.selected = None
+                    await session.close()
+                await session.delete(argument)
+        except CommandFailed as failed:
+            if failed.code == b"NONEXISTENT" or not await self._exists(session, argument):
+                raise MailboxMissing(self.name, name) from None
+            raise MailboxError(
+                f"IMAP store {self.name}: cannot delete mailbox {name}: {failed.text}"
+            ) from None
+
+    def append(
+        self,
+        name: BoxName,
+        message: IMessageSource,
+        flags: Flags,
+        arrival_date: datetime | None = None,
+    ) -> Deferred[None]:
+        """
+        See L{IStore.append}: C{APPEND}, and on C{[TRYCREATE]} C{CREATE}
+        and C{APPEND} again.
+        """
+        return Deferred.fromCoroutine(self._append(name, message, flags, arrival_date))
+
+    async def _append(
+        self, name: BoxName, message: IMessageSource, flags: Flags, arrival_date: datetime | None
+    ) -> None:
+        session, _ = await self.session()
+        argument = self.argument(name)
+        data = await read_source(message)
+        for attempt in (1, 2):
+            try:
+                with self.connection_errors():
+                    await session.append(
+                        argument, data, flags=imap_flags(flags), internal_date=arrival_date
+                    )
+                return
+            except CommandFailed as failed:
+                if failed.code != b"TRYCREATE" or attempt == 2:
+                    self.refused(f"cannot append to {name}", failed)
+                await self._create(session, argument, name)
+            except LocalProtocolError as error:
+                self.refused(f"cannot append to {name}", error)
+
+    def refused(self, what: str, error: Exception) -> NoReturn:
+        """
+        Raise L{MessageError} for a message the server or the protocol refused.
+        """
+        raise MessageError(f"IMAP store {self.name}: {what}: {error}") from None
+
+    def close(self) -> Deferred[None]:
+        """
+        See L{IStore.close}: C{LOGOUT}, ignoring a connection already lost.
+        """
+        self._closed = True
+        return Deferred.fromCoroutine(self._close())
+
+    async def _close(self) -> None:
+        await self._lock.acquire()
+        try:
+            session, self._session = self._session, None
+            if session is not None and self._failure is None:
+                try:
+                    await session.logout()
+                except (CommandFailed, *CONNECTION_ERRORS) as error:
+                    log.info("{store}: LOGOUT failed: {error}", store=self.name, error=error)
+            self._drop()
+        finally:
+            self._lock.release()
