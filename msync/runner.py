@@ -35,6 +35,7 @@ from msync.plan import (
     list_scope,
 )
 from msync.report import Counters, Severity, SideCounters
+from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import PairProgress, sync_pair
@@ -72,11 +73,12 @@ StoreFactory = Callable[[Store], IStore]
 
 def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
     """
-    The factory used by the C{msync} command: Maildir stores on disk; IMAP
-    stores are not available yet (issue 5).
+    The factory used by the C{msync} command: Maildir stores on disk, IMAP
+    stores over one connection each.
 
     @param config: the whole configuration (global options).
-    @param clock: the reactor's clock.
+    @param clock: the reactor (IMAP stores also connect and run commands
+        with it).
     @return: the factory.
     """
 
@@ -87,7 +89,8 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
                 raise StoreUnavailable(f"Maildir error: cannot open store '{store.path}'")
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
-        raise StoreUnavailable(f"IMAP store '{store.name}': IMAP stores are not implemented yet")
+        # The IMAP store connects lazily, on first use, with the reactor.
+        return IMAPStoreImpl(store, reactor=clock)
 
     return make
 
@@ -105,7 +108,12 @@ def inbox_in_path(store: Store) -> bool:
         if store.path is None:
             return False
         return (store.inbox.rstrip("/") + "/").startswith(store.path)
-    return True
+    # IMAP: INBOX is listed along with the prefix's hierarchy when there is
+    # no prefix or the prefix lies under INBOX (mbsync imap_list_store). A
+    # prefix learnt from NAMESPACE is not known here; servers use "" or
+    # "INBOX." there.
+    path = store.path or ""
+    return not path or (path[:5].upper() == INBOX and not path[5:6].isalnum())
 
 
 @dataclass

@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.load import parse_config
 from msync.plan import select_jobs
-from msync.report import Severity
+from msync.report import Counters, Severity
 from msync.runner import default_store_factory, inbox_in_path, list_channels
 
 CONFIG = """\
@@ -57,12 +57,16 @@ class RecordingOutput:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.messages: list[tuple[Severity, str]] = []
+        self.progress: list[Counters] = []
 
     def emit(self, severity: Severity, text: str) -> None:
         self.messages.append((severity, text))
 
     def print_line(self, text: str) -> None:
         self.lines.append(text)
+
+    def show_progress(self, counters: Counters) -> None:
+        self.progress.append(counters)
 
 
 def make_box(path: str) -> None:

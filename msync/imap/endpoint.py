@@ -55,13 +55,12 @@ from twisted.internet.interfaces import (
     IReactorProcess,
     IReactorTime,
     IStreamClientEndpoint,
-    ITransport,
 )
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
-from zope.interface import directlyProvides, implementer, providedBy
+from zope.interface import implementer
 
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
@@ -172,7 +171,7 @@ class TLSClientCreator:
         self._is_ip = _is_ip_address(hostname)
         self._problem: str | None = None
 
-    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+    def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
         """
         Make the OpenSSL connection for one TLS session.
 
@@ -219,15 +218,17 @@ class TLSClientCreator:
                 return False
         return True
 
-    def error_for(self, reason: BaseException) -> TLSError | None:
+    def error_for(self, reason: Failure | BaseException | None) -> TLSError | None:
         """
         Explain why a connection using this creator failed, if TLS is to
         blame. Call it with the reason the connection was lost.
 
-        @param reason: the exception that ended the connection.
+        @param reason: what ended the connection (as C{connectionLost} got it).
         @return: a L{TLSError} naming the verification problem or the OpenSSL
             error, or C{None} if C{reason} is not about TLS.
         """
+        if isinstance(reason, Failure):
+            reason = reason.value
         if self._problem is not None:
             text = self._problem
         elif isinstance(reason, SSL.Error):
@@ -354,92 +355,43 @@ def tls_context(account: IMAPAccount, hostname: str) -> TLSClientCreator:
 
 
 @implementer(IHandshakeListener)
-class _VerifiedGate(ProtocolWrapper):
+class _HandshakeGate(Protocol):
     """
-    Sits between the TLS layer and the IMAP protocol, and connects the
-    latter only once the handshake (with verification) has completed.
+    Stands in for the IMAP protocol under the TLS layer until the handshake
+    has verified the server; then puts the IMAP protocol in its place, so the
+    IMAP protocol's transport is the TLS transport itself.
+
+    @ivar verified: fires with the connected IMAP protocol, or fails with a
+        L{TLSError}; cancelling it aborts the connection.
     """
 
-    factory: _GateFactory
-
-    def __init__(self, factory: _GateFactory, wrappedProtocol: IProtocol) -> None:
-        super().__init__(factory, wrappedProtocol)
-        self._handed_over = False
-
-    def makeConnection(self, transport: ITransport) -> None:
-        """
-        Unlike L{ProtocolWrapper}, do not connect the wrapped protocol yet.
-        """
-        directlyProvides(self, providedBy(transport))
-        Protocol.makeConnection(self, transport)
-        self.factory.registerProtocol(self)
+    def __init__(self, protocol: IProtocol, creator: TLSClientCreator) -> None:
+        self._protocol = protocol
+        self._creator = creator
+        self.verified: Deferred[IProtocol] = Deferred(self._abort)
 
     def handshakeCompleted(self) -> None:
         """
-        The server is verified: connect the IMAP protocol and report it.
+        The server is verified: hand the TLS transport to the IMAP protocol.
         """
-        self._handed_over = True
-        self.wrappedProtocol.makeConnection(self)
-        if IHandshakeListener.providedBy(self.wrappedProtocol):
-            self.wrappedProtocol.handshakeCompleted()
-        self.factory.handed_over(self.wrappedProtocol)
+        tls = self.transport
+        assert isinstance(tls, TLSMemoryBIOProtocol)
+        tls.wrappedProtocol = self._protocol
+        self._protocol.makeConnection(tls)
+        if IHandshakeListener.providedBy(self._protocol):
+            self._protocol.handshakeCompleted()
+        self.verified.callback(self._protocol)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
-        Before the handoff, a lost connection is a failed TLS setup.
-        """
-        if self._handed_over:
-            super().connectionLost(reason)
-        else:
-            self.factory.unregisterProtocol(self)
-            self.factory.refused(reason.value)
-
-
-class _GateFactory(WrappingFactory):
-    """
-    Builds one L{_VerifiedGate} and fires L{verified} with the IMAP protocol
-    once its TLS handshake completed, or fails it with a L{TLSError}.
-
-    @ivar verified: fires with the connected IMAP protocol; cancelling it
-        aborts the connection.
-    """
-
-    protocol = _VerifiedGate
-
-    def __init__(self, wrapped: IProtocolFactory, creator: TLSClientCreator) -> None:
-        super().__init__(wrapped)
-        self._creator = creator
-        self._gate: _VerifiedGate | None = None
-        self.verified: Deferred[IProtocol] = Deferred(self._abort)
-
-    def buildProtocol(self, addr: IAddress) -> _VerifiedGate | None:
-        """
-        Remember the gate, to abort it on cancellation.
-        """
-        gate = super().buildProtocol(addr)
-        assert gate is None or isinstance(gate, _VerifiedGate)
-        self._gate = gate
-        return gate
-
-    def handed_over(self, protocol: IProtocol) -> None:
-        """
-        Fire L{verified} with C{protocol}.
-        """
-        if not self.verified.called:
-            self.verified.callback(protocol)
-
-    def refused(self, reason: BaseException) -> None:
-        """
-        Fail L{verified}: the connection ended before the handshake did.
+        The connection ended before the handshake did: TLS setup failed.
         """
         if self.verified.called:
             return
         error = self._creator.error_for(reason)
         if error is None:
             what = (
-                "the server closed the connection"
-                if isinstance(reason, ConnectionClosed)
-                else reason
+                "connection closed" if isinstance(reason.value, ConnectionClosed) else reason.value
             )
             error = TLSError(
                 f"SSL error connecting {self._creator.where}: {what} during the TLS handshake"
@@ -447,8 +399,45 @@ class _GateFactory(WrappingFactory):
         self.verified.errback(error)
 
     def _abort(self, verified: Deferred[IProtocol]) -> None:
-        if self._gate is not None and self._gate.transport is not None:
-            self._gate.transport.abortConnection()  # type: ignore[attr-defined]  # TLS transports have it
+        if self.transport is not None:
+            self.transport.abortConnection()  # type: ignore[attr-defined]  # TLS transports have it
+
+
+@implementer(IProtocolFactory)
+class _GateFactory:
+    """
+    Builds the IMAP protocol of one IMAPS connection behind a
+    L{_HandshakeGate}.
+
+    @ivar gate: the gate, once built.
+    """
+
+    def __init__(self, wrapped: IProtocolFactory, creator: TLSClientCreator) -> None:
+        self._wrapped = wrapped
+        self._creator = creator
+        self.gate: _HandshakeGate | None = None
+
+    def doStart(self) -> None:
+        """
+        Start the IMAP protocol's factory too.
+        """
+        self._wrapped.doStart()
+
+    def doStop(self) -> None:
+        """
+        Stop the IMAP protocol's factory too.
+        """
+        self._wrapped.doStop()
+
+    def buildProtocol(self, addr: IAddress) -> IProtocol | None:
+        """
+        Build the IMAP protocol and its gate.
+        """
+        protocol = self._wrapped.buildProtocol(addr)
+        if protocol is None:
+            return None
+        self.gate = _HandshakeGate(protocol, self._creator)
+        return self.gate
 
 
 def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpoint:
@@ -469,7 +458,8 @@ def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpo
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
     # No per-attempt timeout: Timeout bounds the whole setup (see connect).
-    return HostnameEndpoint(reactor, account.host, account.port, timeout=None)
+    # None: no per-attempt limit (BaseConnector accepts it; the stub says float).
+    return HostnameEndpoint(reactor, account.host, account.port, timeout=None)  # type: ignore[arg-type]
 
 
 async def _establish(
@@ -484,9 +474,10 @@ async def _establish(
     if account.tunnel is not None or account.host is None:
         raise TLSError(f"{describe(account)}: msync cannot do IMAPS over a Tunnel")
     creator = tls_context(account, account.host)
-    gate = _GateFactory(protocol_factory, creator)
-    await wrapClientTLS(creator, endpoint, clock=reactor).connect(gate)
-    return await gate.verified
+    gates = _GateFactory(protocol_factory, creator)
+    await wrapClientTLS(creator, endpoint, clock=reactor).connect(gates)
+    assert gates.gate is not None
+    return await gates.gate.verified
 
 
 def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavailable:
@@ -504,11 +495,18 @@ async def _connect(
     reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> IProtocol:
     attempt = Deferred.fromCoroutine(_establish(reactor, account, protocol_factory))
-    timer = reactor.callLater(account.timeout, attempt.cancel) if account.timeout > 0 else None
+    timed_out = False
+
+    def expire() -> None:
+        nonlocal timed_out
+        timed_out = True
+        attempt.cancel()
+
+    timer = reactor.callLater(account.timeout, expire) if account.timeout > 0 else None
     try:
         return await attempt
     except (CancelledError, ConnectingCancelledError):
-        if timer is not None and timer.called:
+        if timed_out:
             raise ConnectionTimeout(
                 f"Cannot connect to {describe(account)}: Connection timed out"
                 f" (Timeout {account.timeout})"

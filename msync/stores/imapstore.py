@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.error import (
@@ -30,7 +30,13 @@ from twisted.internet.error import (
     ConnectingCancelledError,
     ConnectionClosed,
 )
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.interfaces import (
+    IProtocol,
+    IProtocolFactory,
+    IReactorProcess,
+    IReactorTime,
+)
+from twisted.internet.protocol import ClientFactory
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -50,6 +56,7 @@ from msync.errors import (
     TLSError,
 )
 from msync.imap import endpoint
+from msync.imap.endpoint import TLSClientCreator
 from msync.imap.protocol import IMAPClientProtocol
 from msync.imap.responses import Status
 from msync.imap.session import IMAPSession
@@ -61,10 +68,10 @@ from msync.stores.interface import IMailbox, IMessageSource, IStore
 
 log = Logger()
 
-Connect = Callable[[IMAPAccount, Callable[[], IMAPClientProtocol]], Deferred[IMAPClientProtocol]]
+Connect = Callable[[IMAPAccount, IProtocolFactory], Deferred[IProtocol]]
 """Opens the transport for an account and returns the connected protocol."""
 
-TLSContext = Callable[[IMAPAccount, str], IOpenSSLClientConnectionCreator]
+TLSContext = Callable[[IMAPAccount, str], TLSClientCreator]
 """Makes the TLS client context for an account and host name (STARTTLS)."""
 
 # Errors after which the connection is gone: the store is unusable.
@@ -77,6 +84,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectingCancelledError,
     OSError,
 )
+# LOGOUT may be refused or find the connection gone: closing never fails.
+_LOGOUT_ERRORS: tuple[type[BaseException], ...] = (CommandFailed, *CONNECTION_ERRORS)
 
 
 @implementer(IStore)
@@ -95,7 +104,7 @@ class IMAPStore:
         self,
         config: IMAPStoreConfig,
         *,
-        reactor: object,
+        reactor: IReactorTime,
         connect: Connect | None = None,
         tls_context: TLSContext | None = None,
     ) -> None:
@@ -125,9 +134,9 @@ class IMAPStore:
         return f"<IMAPStore {self.name} at {self._where()}>"
 
     def _default_connect(
-        self, account: IMAPAccount, factory: Callable[[], IMAPClientProtocol]
-    ) -> Deferred[IMAPClientProtocol]:
-        return endpoint.connect(self._reactor, account, factory)  # type: ignore[arg-type]
+        self, account: IMAPAccount, factory: IProtocolFactory
+    ) -> Deferred[IProtocol]:
+        return endpoint.connect(self._reactor, account, factory)
 
     def _where(self) -> str:
         return self._account.host or "tunnel"
@@ -176,7 +185,7 @@ class IMAPStore:
     def _make_protocol(self) -> IMAPClientProtocol:
         account = self._account
         return IMAPClientProtocol(
-            self._reactor,  # type: ignore[arg-type]
+            self._reactor,
             pipeline_depth=account.pipeline_depth,
             timeout=account.timeout or None,
             host=self._where(),
@@ -218,7 +227,9 @@ class IMAPStore:
         Connect, secure, log in and learn the naming, as mbsync does.
         """
         account = self._account
-        self._protocol = protocol = await self._connect(account, self._make_protocol)
+        connected = await self._connect(account, _ProtocolFactory(self._make_protocol))
+        assert isinstance(connected, IMAPClientProtocol)
+        self._protocol = protocol = connected
         session = IMAPSession(protocol)
         try:
             greeting = await session.greeting()
@@ -230,15 +241,24 @@ class IMAPStore:
                 # RFC 3501 §6.2.1: STARTTLS is impossible once authenticated;
                 # mbsync refuses rather than go on in plaintext.
                 raise self.unavailable("server sent PREAUTH, so STARTTLS is impossible")
-            await session.starttls(self._tls_context(account, account.host or ""))
+            creator = self._tls_context(account, account.host or "")
+            try:
+                await session.starttls(creator)
+                await session.ensure_capabilities()
+            except CONNECTION_ERRORS as error:
+                # A refused certificate ends the connection; the creator
+                # knows why.
+                raise (creator.error_for(error) or error) from None
         if not preauth:
             await self._log_in(session)
         return await self._naming(session), session
 
     async def _log_in(self, session: IMAPSession) -> None:
         account = self._account
-        user = await credentials.resolve_user(account, self._reactor)  # type: ignore[arg-type]
-        password = await credentials.resolve_password(account, self._reactor)  # type: ignore[arg-type]
+        # Processes (UserCmd, PassCmd) need the reactor as IReactorProcess.
+        processes = cast(IReactorProcess, self._reactor)
+        user = await credentials.resolve_user(account, processes)
+        password = await credentials.resolve_password(account, processes)
         tls = account.ssl_type is not SSLType.NONE
         try:
             mechanism = await session.authenticate_with(
@@ -350,7 +370,9 @@ class IMAPStore:
             except CommandFailed as failed:
                 self.selected = None
                 if failed.status != b"NO":
-                    raise MailboxError(f"IMAP store {self.name}: cannot select {name}: {failed}")
+                    raise MailboxError(
+                        f"IMAP store {self.name}: cannot select {name}: {failed}"
+                    ) from None
                 if not create:
                     raise MailboxMissing(self.name, name) from None
                 await self._create(session, argument, name)
@@ -473,8 +495,25 @@ class IMAPStore:
             if session is not None and self._failure is None:
                 try:
                     await session.logout()
-                except (CommandFailed, *CONNECTION_ERRORS) as error:
+                except _LOGOUT_ERRORS as error:
                     log.info("{store}: LOGOUT failed: {error}", store=self.name, error=error)
             self._drop()
         finally:
             self._lock.release()
+
+
+class _ProtocolFactory(ClientFactory):
+    """
+    Builds the one IMAP protocol of a store's connection.
+    """
+
+    def __init__(self, make: Callable[[], IMAPClientProtocol]) -> None:
+        self._make = make
+
+    def buildProtocol(self, addr: object) -> IMAPClientProtocol:
+        """
+        @return: a new IMAP protocol.
+        """
+        protocol = self._make()
+        protocol.factory = self
+        return protocol

@@ -1,0 +1,546 @@
+# -*- test-case-name: tests.stores.test_imapstore -*-
+"""
+L{IMailbox} for the mailbox an L{msync.stores.imapstore.IMAPStore} has
+selected, and the message bodies it fetches.
+
+Invariants:
+  - Messages are addressed by UID only; every command names exactly the
+    UIDs or ranges asked for (compact sets, split by the session), and
+    results outside them (IMAP's C{n:*} quirk) are dropped.
+  - Fetched bodies are streamed into a spool (memory for small messages, a
+    temporary file past L{SPOOL_IN_MEMORY}) and can be read any number of
+    times; no whole message is held by a fetch.
+  - Flags reported or sent are limited to L{IMailbox.permanent_flags}.
+  - A tagged NO/BAD fails the operation with L{MessageError} (fetch,
+    store) or L{MailboxError} (the others); a lost connection makes the
+    store unavailable.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from datetime import datetime
+from typing import IO, TYPE_CHECKING
+
+from twisted.internet.defer import Deferred, FirstError, gatherResults
+from zope.interface import implementer
+
+from msync.errors import (
+    CommandFailed,
+    LocalProtocolError,
+    MailboxError,
+    MessageError,
+)
+from msync.imap.commands import StoreMode, UIDRange, UIDSet
+from msync.imap.session import FetchResult, IMAPSession, MailboxStatus
+from msync.model import (
+    ALL_FLAGS,
+    BoxName,
+    FlagChange,
+    Flags,
+    LoadRequest,
+    MessageInfo,
+    UIDInterval,
+    parse_tracking_headers,
+)
+from msync.stores.interface import DEFAULT_CHUNK_SIZE, IMailbox, IMessageBody, IMessageSource
+
+if TYPE_CHECKING:
+    from msync.stores.imapstore import IMAPStore
+
+SPOOL_IN_MEMORY = 256 * 1024
+"""Fetched messages up to this size stay in memory; larger ones go to disk."""
+
+# mbsync's flag table (drv_imap.c Flags[]), in Flags bit order.
+_FLAG_NAMES: tuple[tuple[Flags, bytes], ...] = (
+    (Flags.DRAFT, b"\\Draft"),
+    (Flags.FLAGGED, b"\\Flagged"),
+    (Flags.FORWARDED, b"$Forwarded"),
+    (Flags.ANSWERED, b"\\Answered"),
+    (Flags.SEEN, b"\\Seen"),
+    (Flags.DELETED, b"\\Deleted"),
+)
+_BY_NAME = {name.lower(): flag for flag, name in _FLAG_NAMES}
+_TUID_FIELD = b"X-TUID"
+_MESSAGE_ID_FIELD = b"MESSAGE-ID"
+
+
+def imap_flags(flags: Flags) -> tuple[bytes, ...]:
+    """
+    @return: the IMAP names of C{flags}, e.g. C{(b"\\\\Seen",)}.
+    """
+    return tuple(name for flag, name in _FLAG_NAMES if flags & flag)
+
+
+def flags_of(names: Iterable[bytes]) -> Flags:
+    """
+    @return: the L{Flags} among IMAP flag names (case-insensitive); other
+        keywords are ignored.
+    """
+    result = Flags.NONE
+    for name in names:
+        result |= _BY_NAME.get(name.lower(), Flags.NONE)
+    return result
+
+
+def permanent_flags(names: Sequence[bytes] | None) -> Flags:
+    """
+    The flags a mailbox keeps, from its C{PERMANENTFLAGS}: all with C{\\*}
+    (new keywords allowed, so C{$Forwarded} too) or when the server sent
+    none (RFC 3501 §7.1: then all may be changed permanently); else those
+    named.
+    """
+    if names is None or any(name == b"\\*" for name in names):
+        return ALL_FLAGS
+    return flags_of(names)
+
+
+async def read_source(source: IMessageSource) -> bytes:
+    """
+    Read a whole message source for APPEND, checking its announced size.
+
+    @raise MessageError: if it yields another number of bytes than its size.
+    """
+    chunks = [chunk async for chunk in source.chunks()]
+    data = b"".join(chunks)
+    if len(data) != source.size:
+        raise MessageError(f"message source yielded {len(data)} bytes, not {source.size}")
+    return data
+
+
+@implementer(IMessageBody)
+class SpooledBody:
+    """
+    A fetched message held in a spool file.
+
+    @ivar uid: its UID.
+    @ivar flags: its flags when fetched.
+    @ivar arrival_date: its INTERNALDATE.
+    @ivar size: its length in bytes.
+    """
+
+    def __init__(
+        self,
+        uid: int,
+        flags: Flags,
+        arrival_date: datetime,
+        spool: IO[bytes],
+        size: int,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self.uid = uid
+        self.flags = flags
+        self.arrival_date = arrival_date
+        self.size = size
+        self._spool = spool
+        self._chunk_size = chunk_size
+
+    def __repr__(self) -> str:
+        return f"<SpooledBody UID {self.uid}, {self.size} bytes>"
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """
+        Yield the message from its first byte; passes may interleave, since
+        each seeks to its own position before reading.
+        """
+        position = 0
+        while position < self.size:
+            self._spool.seek(position)
+            chunk = self._spool.read(min(self._chunk_size, self.size - position))
+            if not chunk:
+                raise MessageError(f"UID {self.uid}: spooled message is truncated")
+            position += len(chunk)
+            yield chunk
+
+
+def _segments(request: LoadRequest) -> list[tuple[UIDInterval, tuple[bytes, ...]]]:
+    """
+    Cut the request's range into intervals within which the same extras
+    are wanted, each with its FETCH items.
+    """
+    extras = [request.sizes, request.tuids, request.message_ids, request.arrival_dates]
+    cuts = {request.min_uid}
+    for interval in extras:
+        if interval is not None:
+            cuts.update({interval.first, *(() if interval.last is None else (interval.last + 1,))})
+    end = request.max_uid
+    points = sorted(cut for cut in cuts if cut >= request.min_uid and (end is None or cut <= end))
+    segments = []
+    for index, first in enumerate(points):
+        last = points[index + 1] - 1 if index + 1 < len(points) else end
+        segments.append((UIDInterval(first, last), _items(request, first)))
+    return segments
+
+
+def _items(request: LoadRequest, uid: int) -> tuple[bytes, ...]:
+    """
+    The FETCH items for one selected message.
+    """
+    items = [b"UID", b"FLAGS"]
+    if request.wants_size(uid):
+        items.append(b"RFC822.SIZE")
+    if request.wants_arrival_date(uid):
+        items.append(b"INTERNALDATE")
+    fields = [_TUID_FIELD] * request.wants_tuid(uid)
+    fields += [_MESSAGE_ID_FIELD] * request.wants_message_id(uid)
+    if fields:
+        items.append(b"BODY.PEEK[HEADER.FIELDS (" + b" ".join(fields) + b")]")
+    return tuple(items)
+
+
+def _header_fields(result: FetchResult) -> bytes:
+    for section, data in result.items.sections.items():
+        if section.upper().startswith(b"HEADER.FIELDS") and data is not None:
+            return data
+    return b""
+
+
+@implementer(IMailbox)
+class IMAPMailbox:
+    """
+    The selected mailbox of an IMAP store.
+
+    @ivar name: its canonical name.
+    @ivar uid_validity: its UIDVALIDITY.
+    @ivar uid_next: its UIDNEXT at selection.
+    @ivar permanent_flags: the flags it keeps.
+    """
+
+    def __init__(
+        self,
+        store: IMAPStore,
+        session: IMAPSession,
+        name: BoxName,
+        argument: str,
+        uid_validity: int,
+        uid_next: int,
+        permanent_flags: Flags,
+    ) -> None:
+        self.name = name
+        self.uid_validity = uid_validity
+        self.uid_next = uid_next
+        self.permanent_flags = permanent_flags
+        self._store = store
+        self._session = session
+        self._argument = argument
+        self._closed = False
+
+    @classmethod
+    async def opened(
+        cls,
+        store: IMAPStore,
+        session: IMAPSession,
+        name: BoxName,
+        argument: str,
+        status: MailboxStatus,
+    ) -> IMAPMailbox:
+        """
+        The mailbox just selected, learning UIDNEXT from the highest UID
+        when the server did not send it (as mbsync does).
+
+        @raise MailboxError: if the server sent no UIDVALIDITY.
+        """
+        if status.uid_validity is None:
+            raise MailboxError(f"IMAP store {store.name}: no UIDVALIDITY for {name}")
+        uid_next = status.uid_next
+        if uid_next is None:
+            with store.connection_errors():
+                last = await session.uid_fetch(UIDRange(1, None), (b"UID",))
+            uid_next = max((each.uid for each in last), default=0) + 1
+        flags = permanent_flags(status.permanent_flags)
+        return cls(store, session, name, argument, status.uid_validity, uid_next, flags)
+
+    def __repr__(self) -> str:
+        return f"<IMAPMailbox {self.name} of {self._store.name}>"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"mailbox {self.name} of {self._store.name} is closed")
+
+    def _failed(self, what: str, error: Exception) -> MailboxError:
+        return MailboxError(f"IMAP store {self._store.name}: {self.name}: {what}: {error}")
+
+    async def _fetch(self, uids: UIDSet | UIDRange, items: Sequence[bytes]) -> list[FetchResult]:
+        try:
+            with self._store.connection_errors():
+                return await self._session.uid_fetch(uids, items)
+        except CommandFailed as failed:
+            raise self._failed("UID FETCH failed", failed) from None
+
+    async def _all(self, pending: list[Deferred[None]], what: str) -> None:
+        """
+        Wait for pipelined commands; raise the first failure.
+        """
+        try:
+            with self._store.connection_errors():
+                try:
+                    await gatherResults(pending, consumeErrors=True)
+                except FirstError as error:
+                    error.subFailure.raiseException()
+        except (CommandFailed, LocalProtocolError) as failed:
+            raise self._failed(what, failed) from None
+
+    # Loading
+
+    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+        """
+        See L{IMailbox.load}: one C{UID FETCH} per group of UIDs wanting
+        the same items, all pipelined.
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._load(request))
+
+    async def _load(self, request: LoadRequest) -> list[MessageInfo]:
+        groups: dict[tuple[bytes, ...], list[UIDRange]] = {}
+        for interval, items in _segments(request):
+            groups.setdefault(items, []).append(UIDRange(interval.first, interval.last))
+        singles = sorted(
+            uid for uid in request.uids if uid not in UIDInterval(request.min_uid, request.max_uid)
+        )
+        for uid in singles:
+            groups.setdefault(_items(request, uid), []).append(UIDRange(uid, uid))
+        pending = [
+            Deferred.fromCoroutine(self._fetch(self._join(ranges), items))
+            for items, ranges in groups.items()
+        ]
+        try:
+            results = await gatherResults(pending, consumeErrors=True)
+        except FirstError as error:
+            error.subFailure.raiseException()
+        infos: dict[int, MessageInfo] = {}
+        for result in (each for batch in results for each in batch):
+            if request.selects(result.uid) and result.uid not in infos:
+                infos[result.uid] = self._info(request, result)
+        return [infos[uid] for uid in sorted(infos)]
+
+    @staticmethod
+    def _join(ranges: list[UIDRange]) -> UIDSet:
+        """
+        Ranges in ascending order as one set (an open range goes last).
+        """
+        ordered = sorted(ranges, key=lambda each: (each.last is None, each.first))
+        return UIDSet(tuple(ordered))
+
+    def _info(self, request: LoadRequest, result: FetchResult) -> MessageInfo:
+        uid, items = result.uid, result.items
+        names = items.flags or ()
+        headers = parse_tracking_headers(_header_fields(result))
+        return MessageInfo(
+            uid=uid,
+            flags=flags_of(names) & self.permanent_flags,
+            recent=any(name.lower() == b"\\recent" for name in names),
+            size=items.size if request.wants_size(uid) else None,
+            tuid=headers.tuid if request.wants_tuid(uid) else None,
+            message_id=headers.message_id if request.wants_message_id(uid) else None,
+            arrival_date=items.internal_date if request.wants_arrival_date(uid) else None,
+        )
+
+    # Fetching and storing
+
+    def fetch(self, uid: int) -> Deferred[IMessageBody]:
+        """
+        See L{IMailbox.fetch}: C{UID FETCH uid (FLAGS INTERNALDATE
+        BODY.PEEK[])}, the body streamed into a spool.
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._fetch_body(uid))
+
+    async def _fetch_body(self, uid: int) -> IMessageBody:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        size = 0
+
+        def consume(chunk: bytes) -> None:
+            nonlocal size
+            spool.write(chunk)
+            size += len(chunk)
+
+        items = (b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]")
+        try:
+            with self._store.connection_errors():
+                result = await self._session.uid_fetch_body(uid, consume, items)
+        except CommandFailed as failed:
+            spool.close()
+            raise MessageError(
+                f"IMAP store {self._store.name}: {self.name}: UID {uid}: {failed}"
+            ) from None
+        if result is None or result.items.internal_date is None:
+            spool.close()
+            raise MessageError(f"IMAP store {self._store.name}: {self.name}: no message UID {uid}")
+        flags = flags_of(result.items.flags or ()) & self.permanent_flags
+        return SpooledBody(uid, flags, result.items.internal_date, spool, size)
+
+    def store(
+        self,
+        message: IMessageSource,
+        flags: Flags,
+        arrival_date: datetime | None = None,
+    ) -> Deferred[int | None]:
+        """
+        See L{IMailbox.store}: C{APPEND} with flags and INTERNALDATE; the
+        UID comes from C{[APPENDUID]} (UIDPLUS).
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._store_message(message, flags, arrival_date))
+
+    async def _store_message(
+        self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
+    ) -> int | None:
+        data = await read_source(message)
+        wanted = imap_flags(flags & self.permanent_flags)
+        store = self._store
+        try:
+            with store.connection_errors():
+                result = await self._session.append(
+                    self._argument, data, flags=wanted, internal_date=arrival_date
+                )
+        except (CommandFailed, LocalProtocolError) as error:
+            store.refused(f"cannot store into {self.name}", error)
+        if result.uid_validity != self.uid_validity:
+            return None
+        return result.uid
+
+    def find_by_tuid(self, tuids: Collection[str], min_uid: int) -> Deferred[dict[str, int]]:
+        """
+        See L{IMailbox.find_by_tuid}: C{UID FETCH min:* (BODY.PEEK[HEADER.FIELDS
+        (X-TUID)])}.
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._find_by_tuid(frozenset(tuids), min_uid))
+
+    async def _find_by_tuid(self, tuids: frozenset[str], min_uid: int) -> dict[str, int]:
+        if not tuids:
+            return {}
+        items = (b"UID", b"BODY.PEEK[HEADER.FIELDS (X-TUID)]")
+        found: dict[str, int] = {}
+        for result in await self._fetch(UIDRange(max(min_uid, 1), None), items):
+            tuid = parse_tracking_headers(_header_fields(result)).tuid
+            if tuid in tuids and result.uid >= min_uid:
+                found[tuid] = min(found.get(tuid, result.uid), result.uid)
+        return found
+
+    # Flags, trash, expunge
+
+    def set_flags(self, changes: Sequence[FlagChange]) -> Deferred[None]:
+        """
+        See L{IMailbox.set_flags}: the changes to each message are merged
+        into one net change, and messages with equal net changes share one
+        C{UID STORE} per direction.
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._set_flags(changes))
+
+    async def _set_flags(self, changes: Sequence[FlagChange]) -> None:
+        net: dict[int, tuple[Flags, Flags]] = {}
+        for change in changes:
+            add, remove = net.get(change.uid, (Flags.NONE, Flags.NONE))
+            net[change.uid] = (
+                (add & ~change.remove) | change.add,
+                (remove & ~change.add) | change.remove,
+            )
+        groups: dict[tuple[Flags, Flags], list[int]] = {}
+        for uid, (add, remove) in net.items():
+            key = (add & self.permanent_flags, remove & self.permanent_flags)
+            groups.setdefault(key, []).append(uid)
+        pending: list[Deferred[None]] = []
+        for (add, remove), uids in groups.items():
+            for mode, flags in ((StoreMode.ADD, add), (StoreMode.REMOVE, remove)):
+                if flags:
+                    store = self._session.uid_store(uids, mode, imap_flags(flags))
+                    pending.append(Deferred.fromCoroutine(store))
+        await self._all(pending, "UID STORE failed")
+
+    async def _existing(self, uids: Collection[int], deleted_only: bool) -> list[int]:
+        """
+        Which of C{uids} exist (and are flagged deleted, if asked).
+        """
+        if not uids:
+            return []
+        found = await self._fetch(UIDSet.of(uids), (b"UID", b"FLAGS"))
+        return sorted(
+            {
+                each.uid
+                for each in found
+                if each.uid in uids
+                and (not deleted_only or Flags.DELETED & flags_of(each.items.flags or ()))
+            }
+        )
+
+    def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
+        """
+        See L{IMailbox.trash}: C{UID MOVE} with MOVE, else C{UID COPY};
+        C{[TRYCREATE]} makes it C{CREATE} the Trash and try again.
+        """
+        self._check_open()
+        if trash_box == self.name:
+            raise RuntimeError(f"cannot trash messages of {self.name} into itself")
+        return Deferred.fromCoroutine(self._trash(frozenset(uids), trash_box))
+
+    async def _trash(self, uids: frozenset[int], trash_box: BoxName) -> list[int]:
+        present = await self._existing(uids, deleted_only=False)
+        if not present:
+            return []
+        store, session = self._store, self._session
+        target = store.argument(trash_box)
+        move = b"MOVE" in (session.capabilities or frozenset())
+        for attempt in (1, 2):
+            try:
+                with store.connection_errors():
+                    if move:
+                        await session.uid_move(present, target)
+                    else:
+                        await session.uid_copy(present, target)
+                return present
+            except CommandFailed as failed:
+                if failed.code != b"TRYCREATE" or attempt == 2:
+                    raise self._failed(f"cannot trash into {trash_box}", failed) from None
+                await store.create_box(trash_box)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def expunge(self, uids: Collection[int] | None = None) -> Deferred[list[int]]:
+        """
+        See L{IMailbox.expunge}: C{UID EXPUNGE} of the deleted messages
+        among C{uids} with UIDPLUS; without it C{EXPUNGE}, which removes
+        every deleted message (mbsync C{CLOSE}s instead, which would end
+        the selection).
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._expunge(None if uids is None else frozenset(uids)))
+
+    async def _expunge(self, uids: frozenset[int] | None) -> list[int]:
+        session = self._session
+        uidplus = b"UIDPLUS" in (session.capabilities or frozenset())
+        if uids is None or not uidplus:
+            everything = await self._fetch(UIDRange(1, None), (b"UID", b"FLAGS"))
+            doomed = sorted(
+                each.uid for each in everything if Flags.DELETED & flags_of(each.items.flags or ())
+            )
+        else:
+            doomed = await self._existing(uids, deleted_only=True)
+        if not doomed:
+            return []
+        try:
+            with self._store.connection_errors():
+                if uidplus:
+                    await session.uid_expunge(doomed)
+                else:
+                    await session.expunge()
+        except CommandFailed as failed:
+            raise self._failed("expunge failed", failed) from None
+        return doomed
+
+    def close(self) -> Deferred[None]:
+        """
+        See L{IMailbox.close}: nothing is sent (mbsync 1.4 never closes
+        without expunging); the store may select another box.
+        """
+        if not self._closed:
+            self._closed = True
+            self._store.mailbox_closed()
+        return Deferred.fromCoroutine(_nothing())
+
+
+async def _nothing() -> None:
+    """
+    An already finished operation.
+    """
