@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from typing import cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from msync.config.load import parse_config
 from msync.plan import select_jobs
 from msync.report import Counters, Severity
-from msync.runner import default_store_factory, inbox_in_path, list_channels
+from msync.runner import (
+    SyncRequest,
+    default_store_factory,
+    inbox_in_path,
+    list_channels,
+    sync_channels,
+)
 
 CONFIG = """\
 MaildirStore f
@@ -181,3 +190,130 @@ class InboxInPathTests(SynchronousTestCase):
             home="/h",
         )
         self.assertEqual([inbox_in_path(s) for s in config.stores], [True, False, False])
+
+
+SYNC_CONFIG = """\
+MaildirStore f
+Path {root}/far/
+Inbox {root}/far/INBOX
+SubFolders Verbatim
+
+MaildirStore n
+Path {root}/near/
+Inbox {root}/near/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :f:
+Near :n:
+Patterns *
+Create Near
+SyncState *
+
+Channel broken
+Far :f:
+Near :missing:
+
+MaildirStore missing
+Path {root}/nowhere/
+"""
+
+
+class SyncTests(TestCase):
+    """
+    L{sync_channels} isolates failures per box pair and per store, as
+    mbsync does, and reports progress.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        for box in ("INBOX", "x", "y"):
+            make_box(os.path.join(self.root, "far", box))
+            with open(os.path.join(self.root, "far", box, "new", "1.1_1.h"), "w") as stream:
+                stream.write(f"Subject: {box}\n\nbody\n")
+        os.makedirs(os.path.join(self.root, "near"))
+
+    async def run_sync(self, *targets: str) -> tuple[int, RecordingOutput]:
+        """
+        Synchronize C{targets} with the real reactor.
+        """
+        from twisted.internet import reactor
+
+        text = SYNC_CONFIG.format(root=self.root)
+        # The store is defined after the channel using it: move it first.
+        head, _, store = text.partition("\nMaildirStore missing\n")
+        config = parse_config("MaildirStore missing\n" + store + "\n" + head, "rc", home=self.root)
+        selection = select_jobs(config, targets, all_channels=not targets)
+        output = RecordingOutput()
+        clock = cast(IReactorTime, reactor)
+        status = await sync_channels(
+            config,
+            selection.jobs,
+            default_store_factory(config, clock),
+            SyncRequest(),
+            output,
+            clock,
+        )
+        return status, output
+
+    def near_files(self, box: str) -> list[str]:
+        """
+        The message files of a near box.
+        """
+        base = os.path.join(self.root, "near", box)
+        return [name for sub in ("cur", "new") for name in os.listdir(os.path.join(base, sub))]
+
+    def test_locked_pair_fails_alone(self) -> None:
+        """
+        A pair whose state is locked by another process fails with mbsync's
+        message; the channel's other pairs are synchronized; status 1.
+        """
+        make_box(os.path.join(self.root, "near", "x"))
+        lock_path = os.path.join(self.root, "near", "x", ".mbsyncstate.lock")
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({lock_path!r}, os.O_WRONLY | os.O_CREAT, 0o666)\n"
+                "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.read()\n",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)  # type: ignore[union-attr]
+        self.assertEqual(holder.stdout.readline(), "locked\n")  # type: ignore[union-attr]
+
+        async def check() -> None:
+            status, output = await self.run_sync("c")
+            self.assertEqual(status, 1)
+            self.assertIn((Severity.ERROR, "Error: channel :f:x-:n:x is locked"), output.messages)
+            self.assertEqual(len(self.near_files("INBOX")), 1)
+            self.assertEqual(len(self.near_files("y")), 1)
+            self.assertEqual(self.near_files("x"), [])
+            last = output.progress[-1]
+            self.assertEqual((last.channels_done, last.boxes_done, last.boxes_total), (1, 3, 3))
+            self.assertEqual((last.near.new_done, last.near.new_total), (2, 2))
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+    def test_failed_store_skips_channel(self) -> None:
+        """
+        A store that cannot be opened fails its channel with mbsync's
+        message; the other channel still syncs.
+        """
+
+        async def check() -> None:
+            status, output = await self.run_sync("broken", "c")
+            self.assertEqual(status, 1)
+            self.assertIn(
+                (Severity.ERROR, f"Maildir error: cannot open store '{self.root}/nowhere/'"),
+                output.messages,
+            )
+            self.assertEqual(len(self.near_files("x")), 1)
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
