@@ -21,7 +21,8 @@ Invariants:
     in quoted strings once UTF8=ACCEPT is enabled), and as literals
     otherwise (RFC 3501 §4.3, §9).
   - Messages are addressed by UID only (no sequence-number commands exist);
-    one command's UID set is at most L{MAX_UID_SET_CHARS} long.
+    one command's UID set is at most L{MAX_UID_SET_CHARS} long (the UID
+    values and their splitting live in L{msync.imap.uids}).
   - APPEND sends the message bytes unchanged: callers supply CRLF lines.
   - A command needing a capability the server lacks refuses to encode.
   - Neither C{repr()} nor L{Command.redacted} ever contains a password or
@@ -33,22 +34,24 @@ from __future__ import annotations
 import base64
 import enum
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import groupby
 from typing import TypeAlias
 
 from msync.errors import LocalProtocolError, MailboxNameError
+from msync.imap.uids import MAX_UID as MAX_UID
+from msync.imap.uids import MAX_UID_SET_CHARS as MAX_UID_SET_CHARS
+from msync.imap.uids import UIDRange as UIDRange
+from msync.imap.uids import UIDs as UIDs
+from msync.imap.uids import UIDSet as UIDSet
+from msync.imap.uids import split_by_uid_set as split_by_uid_set
 from msync.imap.utf7 import encode_mailbox_name
 from msync.model import Secret
 
-#: mbsync keeps UID sets in one command at most this long, so that the
-#: whole command line stays under 1000 octets (RFC 2683 §3.2.1.5).
-MAX_UID_SET_CHARS = 960
-
-#: The largest UID (RFC 3501 §2.3.1.1: a 32-bit value).
-MAX_UID = 2**32 - 1
+# The UID values (MAX_UID, MAX_UID_SET_CHARS, UIDRange, UIDSet, UIDs,
+# split_by_uid_set) live in msync.imap.uids and are re-exported here, where
+# callers have always imported them from.
 
 #: The line that ends IDLE (RFC 2177).
 IDLE_DONE = b"DONE\r\n"
@@ -245,95 +248,6 @@ class _List:
 
 #: One argument of a L{Command}.
 Argument: TypeAlias = _Raw | _String | _Mailbox | _Literal | _Password | _InitialResponse | _List
-
-
-@dataclass(frozen=True, slots=True)
-class UIDRange:
-    """
-    A contiguous range of UIDs, C{first:last}; C{last=None} means C{*}.
-
-    @ivar first: the lowest UID, at least 1.
-    @ivar last: the highest UID, or C{None} for "up to the last message".
-    """
-
-    first: int
-    last: int | None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.first <= MAX_UID:
-            raise LocalProtocolError(f"UID {self.first} is out of range")
-        if self.last is not None and not self.first <= self.last <= MAX_UID:
-            raise LocalProtocolError(f"UID range {self.first}:{self.last} is invalid")
-
-    def encode(self) -> bytes:
-        """
-        @return: C{b"7"}, C{b"1:5"} or C{b"9:*"}.
-        """
-        if self.last is None:
-            return b"%d:*" % (self.first,)
-        if self.last == self.first:
-            return b"%d" % (self.first,)
-        return b"%d:%d" % (self.first, self.last)
-
-
-@dataclass(frozen=True, slots=True)
-class UIDSet:
-    """
-    A UID set: ranges in ascending order; only the last may be open.
-
-    @ivar ranges: the ranges, joined by commas on the wire.
-    """
-
-    ranges: tuple[UIDRange, ...]
-
-    def __post_init__(self) -> None:
-        if any(each.last is None for each in self.ranges[:-1]):
-            raise LocalProtocolError("only the last range of a UID set may end in *")
-
-    @classmethod
-    def of(cls, uids: Iterable[int]) -> UIDSet:
-        """
-        Compact UIDs into the fewest ranges: C{[1, 2, 3, 5]} → C{1:3,5}.
-
-        @param uids: UIDs in any order; duplicates are ignored.
-        """
-        # Consecutive UIDs share the same difference to their index.
-        runs = groupby(enumerate(sorted(set(uids))), key=lambda pair: pair[1] - pair[0])
-        bounds = ([uid for _, uid in run] for _, run in runs)
-        return cls(tuple(UIDRange(run[0], run[-1]) for run in bounds))
-
-    def encode(self) -> bytes:
-        """
-        @return: the sequence-set, e.g. C{b"1:5,7,9:12"}.
-        @raise LocalProtocolError: if the set is empty.
-        """
-        if not self.ranges:
-            raise LocalProtocolError("a UID set cannot be empty")
-        return b",".join(each.encode() for each in self.ranges)
-
-    def split(self, max_chars: int = MAX_UID_SET_CHARS) -> tuple[UIDSet, ...]:
-        """
-        Split into consecutive sets each encoding to at most C{max_chars}.
-
-        @return: the parts, in order; none for an empty set.
-        """
-        parts: list[UIDSet] = []
-        current: list[UIDRange] = []
-        length = 0
-        for each in self.ranges:
-            size = len(each.encode()) + (1 if current else 0)
-            if current and length + size > max_chars:
-                parts.append(UIDSet(tuple(current)))
-                current, length, size = [], 0, size - 1
-            current.append(each)
-            length += size
-        if current:
-            parts.append(UIDSet(tuple(current)))
-        return tuple(parts)
-
-
-#: What UID commands accept: a set or a single range.
-UIDs: TypeAlias = UIDSet | UIDRange
 
 
 def _uid_arg(uids: UIDs) -> _Raw:
@@ -775,21 +689,3 @@ def sasl_response_line(response: bytes) -> bytes:
     @return: its base64 form and CRLF (an empty response is an empty line).
     """
     return base64.b64encode(response) + b"\r\n"
-
-
-def split_by_uid_set(
-    uids: UIDSet | Iterable[int],
-    build: Callable[[UIDSet], Command],
-    *,
-    max_chars: int = MAX_UID_SET_CHARS,
-) -> tuple[Command, ...]:
-    """
-    Build as many commands as needed so no UID set exceeds C{max_chars}.
-
-    @param uids: a set, or UIDs in any order (compacted here).
-    @param build: makes one command from one part, e.g.
-        C{lambda part: Command.uid_fetch(part, (b"FLAGS",))}.
-    @return: the commands in ascending UID order; none for no UIDs.
-    """
-    whole = uids if isinstance(uids, UIDSet) else UIDSet.of(uids)
-    return tuple(build(part) for part in whole.split(max_chars))

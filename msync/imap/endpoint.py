@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.imap.test_endpoint,tests.integration.test_tls -*-
+# -*- test-case-name: tests.imap.test_endpoint -*-
 """
 How msync reaches an IMAP server: plain TCP (C{SSLType None} and
 C{STARTTLS}), TLS from the first byte (C{IMAPS}) or a C{Tunnel} command; and
@@ -34,9 +34,14 @@ from cryptography import x509
 from OpenSSL import SSL
 from OpenSSL.crypto import X509, X509StoreFlags
 from service_identity import CertificateError, VerificationError
-from service_identity.cryptography import (
-    verify_certificate_hostname,
-    verify_certificate_ip_address,
+from service_identity.hazmat import (
+    DNS_ID,
+    CertificatePattern,
+    DNSPattern,
+    IPAddress_ID,
+    IPAddressPattern,
+    ServiceID,
+    verify_service_identity,
 )
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import HostnameEndpoint, ProcessEndpoint, wrapClientTLS
@@ -93,6 +98,9 @@ _VERIFY_ERRORS: dict[int, str] = {
     26: "unsupported certificate purpose",
 }
 
+# The verify errors that mean "no trust anchor for this chain".
+_NO_ANCHOR = frozenset({2, 18, 19, 20, 21})
+
 _TUNNEL_SHELL = "/bin/sh"
 
 
@@ -131,17 +139,55 @@ def _is_ip_address(hostname: str) -> bool:
     return True
 
 
-def _certificate_names(certificate: x509.Certificate) -> list[str]:
+def _alt_names(
+    certificate: x509.Certificate,
+) -> tuple[list[str], list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
     """
-    The DNS names and IP addresses in a certificate's subjectAltName.
+    The DNS names and the IP addresses in a certificate's subjectAltName.
     """
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return []
-    return [*names.get_values_for_type(x509.DNSName)] + [
-        str(address) for address in names.get_values_for_type(x509.IPAddress)
+        return [], []
+    addresses = [
+        address
+        for address in names.get_values_for_type(x509.IPAddress)
+        if isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address)
     ]
+    return names.get_values_for_type(x509.DNSName), addresses
+
+
+def _identity_patterns(certificate: x509.Certificate) -> list[CertificatePattern]:
+    """
+    The subjectAltName patterns service_identity matches host names against.
+
+    Unlike C{service_identity.cryptography.extract_patterns}, a malformed
+    DNS name does not reject the whole certificate: self-signed certificates
+    made for mbsync 1.4 (which matches hosts against DNS names only) often
+    carry an IP address as a DNS name, next to the proper IP entry. Such a
+    name is skipped; it could never match a DNS host name anyway.
+    """
+    dns_names, addresses = _alt_names(certificate)
+    patterns: list[CertificatePattern] = []
+    for name in dns_names:
+        try:
+            patterns.append(DNSPattern.from_bytes(name.encode("utf-8")))
+        except CertificateError:
+            continue
+    patterns += [IPAddressPattern(pattern=address) for address in addresses]
+    return patterns
+
+
+def _service_id(hostname: str) -> ServiceID:
+    """
+    What the certificate must be for: an IP address or a DNS name.
+
+    @raise TLSError: if C{hostname} is neither.
+    """
+    try:
+        return IPAddress_ID(hostname) if _is_ip_address(hostname) else DNS_ID(hostname)
+    except (ValueError, ImportError) as error:
+        raise TLSError(f"cannot check certificates for host name '{hostname}': {error}") from None
 
 
 @implementer(IOpenSSLClientConnectionCreator)
@@ -169,7 +215,11 @@ class TLSClientCreator:
         self.where = where
         self._context = context
         self._is_ip = _is_ip_address(hostname)
+        self._service_id = _service_id(hostname)
         self._problem: str | None = None
+        self._started = False
+        self._handshake_done = False
+        context.set_info_callback(self._info)
 
     def clientConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N803
         """
@@ -184,6 +234,7 @@ class TLSClientCreator:
             # RFC 6066 §3: SNI carries DNS names only, never IP literals.
             connection.set_tlsext_host_name(self.hostname.encode("idna"))
         self._problem = None
+        self._started, self._handshake_done = True, False
         connection.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
         return connection
 
@@ -197,20 +248,22 @@ class TLSClientCreator:
         """
         if not ok:
             reason = _VERIFY_ERRORS.get(error, f"verify error {error}")
-            self._problem = (
-                f"server certificate is not trusted ({reason}); it is neither in the"
-                " system store (SystemCertificates) nor in any CertificateFile"
-            )
+            if error in _NO_ANCHOR:
+                self._problem = (
+                    f"server certificate is not trusted ({reason}): neither the system"
+                    " store (SystemCertificates) nor any CertificateFile vouches for it"
+                )
+            else:
+                self._problem = f"server certificate refused ({reason})"
             return False
         if depth == 0:
             leaf = certificate.to_cryptography()
             try:
-                if self._is_ip:
-                    verify_certificate_ip_address(leaf, self.hostname)
-                else:
-                    verify_certificate_hostname(leaf, self.hostname)
+                verify_service_identity(_identity_patterns(leaf), [self._service_id], [])
             except (VerificationError, CertificateError):
-                names = ", ".join(_certificate_names(leaf)) or "no host"
+                dns_names, addresses = _alt_names(leaf)
+                all_names = dns_names + [str(address) for address in addresses]
+                names = ", ".join(dict.fromkeys(all_names)) or "no host"
                 self._problem = (
                     f"server certificate does not match host name '{self.hostname}'"
                     f" (it is for {names})"
@@ -218,14 +271,22 @@ class TLSClientCreator:
                 return False
         return True
 
+    def _info(self, connection: SSL.Connection, where: int, ret: int) -> None:
+        """
+        OpenSSL's state callback: note when the handshake has completed.
+        """
+        if where & SSL.SSL_CB_HANDSHAKE_DONE:
+            self._handshake_done = True
+
     def error_for(self, reason: Failure | BaseException | None) -> TLSError | None:
         """
         Explain why a connection using this creator failed, if TLS is to
         blame. Call it with the reason the connection was lost.
 
         @param reason: what ended the connection (as C{connectionLost} got it).
-        @return: a L{TLSError} naming the verification problem or the OpenSSL
-            error, or C{None} if C{reason} is not about TLS.
+        @return: a L{TLSError} naming the verification problem, the OpenSSL
+            error, or the interrupted handshake; C{None} if TLS is not to
+            blame (it had not started, or had completed without complaint).
         """
         if isinstance(reason, Failure):
             reason = reason.value
@@ -233,6 +294,9 @@ class TLSClientCreator:
             text = self._problem
         elif isinstance(reason, SSL.Error):
             text = _openssl_reason(reason)
+        elif self._started and not self._handshake_done:
+            what = "connection closed" if isinstance(reason, ConnectionClosed | None) else reason
+            text = f"{what} during the TLS handshake"
         else:
             return None
         return TLSError(f"SSL error connecting {self.where}: {text}")
@@ -312,11 +376,11 @@ def _client_certificate(context: SSL.Context, account: IMAPAccount) -> None:
     context.set_passwd_cb(_no_passphrase)
     _load("client private key", key, context.use_privatekey_file)
     try:
+        # OpenSSL checks the pair while loading; older versions only here.
         context.check_privatekey()
     except SSL.Error:
         raise TLSError(
-            f"Error while loading client private key '{key}':"
-            f" it does not belong to the client certificate '{certificate}'"
+            f"Error while loading client private key '{key}': key values mismatch"
         ) from None
 
 
@@ -332,7 +396,8 @@ def tls_context(account: IMAPAccount, hostname: str) -> TLSClientCreator:
     @return: a fresh creator; use it for one connection.
     @raise TLSError: if a file cannot be loaded (the message names it), the
         key does not match the certificate, C{CipherString} selects nothing,
-        or C{SSLVersions} leaves no usable version.
+        C{SSLVersions} leaves no usable version, or C{hostname} is neither a
+        valid DNS name nor an IP address.
     """
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     # CRIME: never compress under TLS.
@@ -388,14 +453,9 @@ class _HandshakeGate(Protocol):
         """
         if self.verified.called:
             return
-        error = self._creator.error_for(reason)
-        if error is None:
-            what = (
-                "connection closed" if isinstance(reason.value, ConnectionClosed) else reason.value
-            )
-            error = TLSError(
-                f"SSL error connecting {self._creator.where}: {what} during the TLS handshake"
-            )
+        error = self._creator.error_for(reason) or TLSError(
+            f"SSL error connecting {self._creator.where}: connection closed before the TLS handshake"
+        )
         self.verified.errback(error)
 
     def _abort(self, verified: Deferred[IProtocol]) -> None:
@@ -509,9 +569,9 @@ async def _connect(
         if timed_out:
             raise ConnectionTimeout(
                 f"Cannot connect to {describe(account)}: Connection timed out"
-                f" (Timeout {account.timeout})"
             ) from None
-        raise
+        # Cancelled by our caller: HostnameEndpoint says so in its own way.
+        raise CancelledError() from None
     except DNSLookupError:
         raise StoreUnavailable(f"Cannot resolve server '{account.host}'") from None
     except ConnectError as error:

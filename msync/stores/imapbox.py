@@ -32,8 +32,9 @@ from msync.errors import (
     MailboxError,
     MessageError,
 )
-from msync.imap.commands import StoreMode, UIDRange, UIDSet
+from msync.imap.commands import StoreMode
 from msync.imap.session import FetchResult, IMAPSession, MailboxStatus
+from msync.imap.uids import UIDRange, UIDSet
 from msync.model import (
     ALL_FLAGS,
     BoxName,
@@ -438,16 +439,17 @@ class IMAPMailbox:
                 (add & ~change.remove) | change.add,
                 (remove & ~change.add) | change.remove,
             )
-        groups: dict[tuple[Flags, Flags], list[int]] = {}
+        # Net changes add and remove disjoint flags, so the commands commute:
+        # group them by direction and flag set.
+        groups: dict[tuple[StoreMode, Flags], list[int]] = {}
         for uid, (add, remove) in net.items():
-            key = (add & self.permanent_flags, remove & self.permanent_flags)
-            groups.setdefault(key, []).append(uid)
-        pending: list[Deferred[None]] = []
-        for (add, remove), uids in groups.items():
             for mode, flags in ((StoreMode.ADD, add), (StoreMode.REMOVE, remove)):
-                if flags:
-                    store = self._session.uid_store(uids, mode, imap_flags(flags))
-                    pending.append(Deferred.fromCoroutine(store))
+                if flags & self.permanent_flags:
+                    groups.setdefault((mode, flags & self.permanent_flags), []).append(uid)
+        pending = [
+            Deferred.fromCoroutine(self._session.uid_store(uids, mode, imap_flags(flags)))
+            for (mode, flags), uids in groups.items()
+        ]
         await self._all(pending, "UID STORE failed")
 
     async def _existing(self, uids: Collection[int], deleted_only: bool) -> list[int]:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn, cast
 
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import Deferred
 from twisted.internet.error import (
     ConnectError,
     ConnectingCancelledError,
@@ -122,7 +122,8 @@ class IMAPStore:
         self._reactor = reactor
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
-        self._lock = DeferredLock()
+        self._waiters: list[Deferred[None]] = []
+        self._connecting = False
         self._session: IMAPSession | None = None
         self._protocol: IMAPClientProtocol | None = None
         self._failure: StoreUnavailable | None = None
@@ -196,31 +197,52 @@ class IMAPStore:
         """
         The logged-in session, connecting on first use.
 
+        Callers that wait for the connection resume in call order, each
+        running until it has submitted its first command, so that commands
+        go out in the order the operations were started.
+
         @raise StoreUnavailable: if the store cannot be used.
         """
         self._check_usable()
-        await self._lock.acquire()
+        if self._failure is None and (self._session is None or self.naming is None):
+            await self._connected()
+        if self._failure is not None:
+            raise self._failure
+        assert self._session is not None and self.naming is not None
+        return self._session, self.naming
+
+    def _connected(self) -> Deferred[None]:
+        """
+        A Deferred firing once the connection attempt has ended; the
+        first call starts it.
+        """
+        waiter: Deferred[None] = Deferred()
+        self._waiters.append(waiter)
+        if not self._connecting:
+            self._connecting = True
+            Deferred.fromCoroutine(self._connect_once())
+        return waiter
+
+    async def _connect_once(self) -> None:
+        """
+        Connect, recording the session or the failure, then wake every
+        waiter in order.
+        """
         try:
-            if self._failure is not None:
-                raise self._failure
-            if self._session is None or self.naming is None:
-                try:
-                    with self.connection_errors():
-                        self.naming, self._session = await self._open()
-                except StoreUnavailable as error:
-                    self._failure = self._failure or error
-                    self._drop()
-                    raise
-                except (
-                    CommandFailed,
-                    AuthenticationError,
-                    LocalProtocolError,
-                    MailboxNameError,
-                ) as error:
-                    raise self.unavailable(error) from None
-            return self._session, self.naming
+            with self.connection_errors():
+                self.naming, self._session = await self._open()
+        except StoreUnavailable as error:
+            self._failure = self._failure or error
+            self._drop()
+        except (CommandFailed, AuthenticationError, LocalProtocolError, MailboxNameError) as error:
+            self.unavailable(error)
         finally:
-            self._lock.release()
+            if self._session is None:
+                # Whatever went wrong, nobody may wait for this store again.
+                self.unavailable("connection failed")
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
 
     async def _open(self) -> tuple[ServerNaming, IMAPSession]:
         """
@@ -489,23 +511,24 @@ class IMAPStore:
         return Deferred.fromCoroutine(self._close())
 
     async def _close(self) -> None:
-        await self._lock.acquire()
-        try:
-            session, self._session = self._session, None
-            if session is not None and self._failure is None:
-                try:
-                    await session.logout()
-                except _LOGOUT_ERRORS as error:
-                    log.info("{store}: LOGOUT failed: {error}", store=self.name, error=error)
-            self._drop()
-        finally:
-            self._lock.release()
+        if self._waiters:
+            await self._connected()
+        session, self._session = self._session, None
+        if session is not None and self._failure is None:
+            try:
+                await session.logout()
+            except _LOGOUT_ERRORS as error:
+                log.info("{store}: LOGOUT failed: {error}", store=self.name, error=error)
+        self._drop()
 
 
 class _ProtocolFactory(ClientFactory):
     """
     Builds the one IMAP protocol of a store's connection.
     """
+
+    # The CLI prints log messages; "Starting factory" is not one for users.
+    noisy = False
 
     def __init__(self, make: Callable[[], IMAPClientProtocol]) -> None:
         self._make = make

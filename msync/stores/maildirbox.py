@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_maildirstore -*-
+# -*- test-case-name: tests.stores.test_maildirstore,tests.stores.test_maildiruids -*-
 """
 One open Maildir box: L{IMailbox} as mbsync 1.4's Maildir driver behaves
 on disk, plus the scan that numbers its files.

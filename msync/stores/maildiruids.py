@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_maildirstore -*-
+# -*- test-case-name: tests.stores.test_maildirstore,tests.stores.test_maildiruids -*-
 """
 UID bookkeeping of one Maildir box, as mbsync 1.4 keeps it: the locked
 C{.uidvalidity} file, and the plan that numbers the files of C{new/} and

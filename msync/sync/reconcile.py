@@ -12,6 +12,10 @@ L{TrashMessage}, L{CopyMessage}, expunge sets); the engine
 a crash is written to the journal through the C{log} callable the planner
 is given (the state file's C{log}), which also applies it to the state.
 
+The planner's working state lives in L{msync.sync.pairwork}, its MaxMessages
+expiry step in L{msync.sync.expiry}, and its placeholder upgrade and copy
+steps in L{msync.sync.copying}; L{PairPlanner} combines them.
+
 Invariants:
   - L1: pure. No Twisted, no I/O, no clocks; the TUID generator and the
     journal are injected.
@@ -30,41 +34,35 @@ Invariants:
 
 from __future__ import annotations
 
-import enum
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
 from msync.config.schema import SyncOp
 from msync.errors import MailboxError
-from msync.model import ALL_FLAGS, BoxName, Flags, LoadRequest, MessageInfo, Side
+from msync.model import ALL_FLAGS, Flags, LoadRequest, MessageInfo, Side
 from msync.report import Severity
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
+from msync.sync.copying import CopyPlanner
+from msync.sync.expiry import ExpiryPlanner
 from msync.sync.journal import (
-    TUID_LENGTH,
-    AssignTuid,
     AssignUid,
-    ExpireUnborn,
-    JournalOp,
     KillRecord,
     LoseTuid,
     MakePlaceholder,
     NewRecord,
-    SetFindUid,
     SetFlags,
     SetMaxExpiredFarUid,
     SetMaxUid,
     SetStatus,
     Trashed,
     UidValidities,
-    UpgradePlaceholder,
 )
 from msync.sync.loading import LoadPlanner, Needs
 from msync.sync.options import PairOptions, SideOptions
-from msync.sync.state import Status, SyncRecord, SyncState
+from msync.sync.pairwork import DUMMIES, EXPIRING, RecordWork, WorkBits, random_tuid
+from msync.sync.state import Status, SyncRecord
 
-# PairOptions, SideOptions and the actions are defined beside this module
-# and re-exported: the runner builds PairOptions from here.
+# PairOptions, SideOptions, the actions and random_tuid are defined beside
+# this module and re-exported: the runner builds PairOptions from here.
 __all__ = [
     "CopyMessage",
     "FlagUpdate",
@@ -75,56 +73,8 @@ __all__ = [
     "random_tuid",
 ]
 
-_TUID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_EXPIRING = Status.EXPIRE | Status.EXPIRED
-_DUMMIES = Status.DUMMY_F | Status.DUMMY_N
 
-
-def random_tuid() -> str:
-    """
-    A fresh 12-character TUID over C{[A-Za-z0-9+/]} (72 random bits, as
-    mbsync's C{assign_tuid}).
-    """
-    return "".join(secrets.choice(_TUID_ALPHABET) for _ in range(TUID_LENGTH))
-
-
-# Working state.
-
-
-class _W(enum.Flag):
-    """
-    mbsync's ephemeral C{W_*} record bits (upgrade and purge live on the
-    record itself, because journal replay sets them).
-    """
-
-    NONE = 0
-    NEXPIRE = enum.auto()
-    DELETE = enum.auto()
-    DEL_FAR = enum.auto()
-    DEL_NEAR = enum.auto()
-
-    @classmethod
-    def deleted(cls, side: Side) -> _W:
-        return cls.DEL_FAR if side is Side.FAR else cls.DEL_NEAR
-
-
-@dataclass(slots=True)
-class _Work:
-    """
-    Per-record working values of one run (mbsync C{aflags}, C{dflags},
-    C{wstate}).
-    """
-
-    wstate: _W = _W.NONE
-    add: dict[Side, Flags] = field(
-        default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
-    )
-    remove: dict[Side, Flags] = field(
-        default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
-    )
-
-
-class PairPlanner:
+class PairPlanner(ExpiryPlanner, CopyPlanner):
     """
     The decisions of one box pair sync, in mbsync's order. Call, in turn:
     L{load_requests}, L{loaded} for each side, L{reconcile},
@@ -133,124 +83,6 @@ class PairPlanner:
     L{found} for stores that did not report UIDs, L{expunge_uids}/
     L{expunged}, and L{finish}.
     """
-
-    def __init__(
-        self,
-        state: SyncState,
-        options: PairOptions,
-        *,
-        log: Callable[[JournalOp], SyncRecord | None],
-        notify: Callable[[Severity, str], None],
-        existed: bool,
-        replayed: bool,
-        boxes: Mapping[Side, BoxName],
-        uid_validity: Mapping[Side, int],
-        new_tuid: Callable[[], str] = random_tuid,
-    ) -> None:
-        """
-        @param state: the pair's state (after journal replay).
-        @param options: what to do.
-        @param log: journals an operation and applies it to C{state}.
-        @param notify: shows an mbsync message (notice, warning).
-        @param existed: the state file existed.
-        @param replayed: a journal was replayed.
-        @param boxes: the box names, for messages.
-        @param uid_validity: the UIDVALIDITY of each open box.
-        @param new_tuid: the TUID generator.
-        """
-        self.state = state
-        self.options = options
-        self._log = log
-        self._notify = notify
-        self._existed = existed
-        self._replayed = replayed
-        self._boxes = dict(boxes)
-        self._uid_validity = dict(uid_validity)
-        self._new_tuid = new_tuid
-        self._loads_old = {Side.FAR: False, Side.NEAR: False}
-        self._find_old = {Side.FAR: False, Side.NEAR: False}
-        self._changed: list[Side] = []
-        self._messages: dict[Side, list[MessageInfo]] = {Side.FAR: [], Side.NEAR: []}
-        self._flags: dict[Side, dict[int, Flags]] = {Side.FAR: {}, Side.NEAR: {}}
-        self._by_uid: dict[Side, dict[int, SyncRecord]] = {Side.FAR: {}, Side.NEAR: {}}
-        self._by_record: dict[Side, dict[SyncRecord, MessageInfo]] = {Side.FAR: {}, Side.NEAR: {}}
-        self._work: dict[SyncRecord, _Work] = {}
-        self._good = {Side.FAR: ALL_FLAGS, Side.NEAR: ALL_FLAGS}
-        self._bad = {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
-        self._any_new = {Side.FAR: False, Side.NEAR: False}
-        self._find_new = {Side.FAR: False, Side.NEAR: False}
-        self._did_expunge = {Side.FAR: False, Side.NEAR: False}
-        self._old_max = {side: state.max_uid(side) for side in Side}
-        self._old_max_expired = state.max_expired_far_uid
-
-    # Helpers.
-
-    def _ops(self, side: Side) -> SyncOp:
-        return self.options.side(side).ops
-
-    def _record_op(self, record: SyncRecord, make: Callable[..., JournalOp], *args: object) -> None:
-        """
-        Journal an operation on C{record}, addressed by its current UIDs.
-        """
-        self._log(make(record.far_uid, record.near_uid, *args))
-
-    def _kill(self, record: SyncRecord) -> None:
-        self._record_op(record, KillRecord)
-        self._unlink(record)
-
-    def _unlink(self, record: SyncRecord) -> None:
-        for side in Side:
-            info = self._by_record[side].pop(record, None)
-            if info is not None and self._by_uid[side].get(info.uid) is record:
-                del self._by_uid[side][info.uid]
-
-    def _link(self, side: Side, record: SyncRecord, info: MessageInfo) -> None:
-        self._by_record[side][record] = info
-        self._by_uid[side][info.uid] = record
-
-    def message(self, side: Side, record: SyncRecord) -> MessageInfo | None:
-        """
-        The loaded message of C{record} on C{side}, if any.
-        """
-        return self._by_record[side].get(record)
-
-    def flags_of(self, side: Side, uid: int) -> Flags:
-        """
-        The current flags of a loaded message (after our updates).
-        """
-        return self._flags[side][uid]
-
-    def _record_flags(self, side: Side, record: SyncRecord) -> Flags | None:
-        info = self.message(side, record)
-        return None if info is None else self._flags[side][info.uid]
-
-    def _work_of(self, record: SyncRecord) -> _Work:
-        work = self._work.get(record)
-        if work is None:
-            work = self._work[record] = _Work()
-            if record.purging:
-                # mbsync upgrade_srec: the split-off placeholder is to be
-                # deleted where it lives.
-                work.add[Side.FAR if record.far_uid else Side.NEAR] = Flags.DELETED
-        return work
-
-    def _sanitize(self, flags: Flags, side: Side) -> Flags:
-        unsupported = flags & ~(self._good[side] | self._bad[side])
-        if unsupported:
-            # mbsync sanitize_flags: one notice per flag and store.
-            self._notify(
-                Severity.NOTICE,
-                f"Notice: {side.label} side store does not support flag(s) "
-                f"'{unsupported.letters()}'; not propagating.",
-            )
-            self._bad[side] |= unsupported
-        return flags & self._good[side]
-
-    def _live(self) -> list[SyncRecord]:
-        return [record for record in self.state.records if not record.dead]
-
-    def _where(self, side: Side) -> str:
-        return f"channel {self.options.channel}, {side.label} side box {self._boxes[side]}"
 
     # Step 3: what to load (mbsync box_opened2 and load_box).
 
@@ -404,7 +236,7 @@ class PairPlanner:
     def _sync_old_side(
         self,
         record: SyncRecord,
-        work: _Work,
+        work: RecordWork,
         t: Side,
         msg: Mapping[Side, MessageInfo | None],
         expunged: Mapping[Side, bool],
@@ -412,13 +244,13 @@ class PairPlanner:
         source = t.other
         target_msg, source_msg = msg[t], msg[source]
         if target_msg is not None and self._flags[t][target_msg.uid] & Flags.DELETED:
-            work.wstate |= _W.deleted(t)
+            work.wstate |= WorkBits.deleted(t)
         if expunged[t] or not record.uid(t):
             # Gone or never stored here: nothing to update; a deletion is
             # propagated in the other direction.
             return
         if expunged[source]:
-            if t is Side.FAR and record.status & _EXPIRING:
+            if t is Side.FAR and record.status & EXPIRING:
                 # Don't propagate a deletion that results from expiry.
                 self._record_op(record, AssignUid, Side.NEAR, 0)
                 return
@@ -433,12 +265,12 @@ class PairPlanner:
                     )
             if self._ops(t) & SyncOp.DELETE:
                 work.add[t] = Flags.DELETED
-                work.wstate |= _W.DELETE
+                work.wstate |= WorkBits.DELETE
             return
         if source_msg is None or not self._ops(t) & SyncOp.FLAGS:
             return
         flags = self._sanitize(self._flags[source][source_msg.uid], t)
-        if t is Side.FAR and record.status & _EXPIRING:
+        if t is Side.FAR and record.status & EXPIRING:
             flags &= ~Flags.DELETED
         if record.status & Status.dummy(source):
             # A placeholder's Seen is meaningless and its Flagged is a
@@ -446,46 +278,6 @@ class PairPlanner:
             flags &= ~(Flags.SEEN | Flags.FLAGGED)
         work.add[t] = flags & ~record.flags & ALL_FLAGS
         work.remove[t] = ~flags & record.flags & ALL_FLAGS
-
-    def _maybe_upgrade(
-        self, record: SyncRecord, work: _Work, msg: Mapping[Side, MessageInfo | None]
-    ) -> None:
-        status = record.status
-        renew = (status & Status.DUMMY_F and self._ops(Side.FAR) & SyncOp.RENEW) or (
-            status & Status.DUMMY_N and self._ops(Side.NEAR) & SyncOp.RENEW
-        )
-        if not renew:
-            return
-        flagged = any(
-            info is not None and self._flags[side][info.uid] & Flags.FLAGGED
-            for side, info in msg.items()
-        )
-        t = Side.FAR if status & Status.DUMMY_F else Side.NEAR
-        dummy = msg[t]
-        if not flagged or dummy is None:
-            return
-        # Flagging either copy asks for the real message. Its flags are
-        # decided now, because the placeholder may be gone after a crash.
-        pending = (
-            (self._flags[t][dummy.uid] & ~(Flags.SEEN | Flags.FLAGGED)) | work.add[t]
-        ) & ~work.remove[t]
-        flags = (record.flags | work.add[t]) & ~work.remove[t]
-        placeholder = self._log(UpgradePlaceholder(record.far_uid, record.near_uid, pending, flags))
-        assert placeholder is not None
-        self._by_record[t].pop(record, None)
-        self._link(t, placeholder, dummy)
-
-    def _continue_upgrade(self, record: SyncRecord) -> None:
-        target = Side.FAR if not record.far_uid else Side.NEAR
-        source = self.message(target.other, record)
-        if source is None:
-            return
-        if self.options.side(target).expunge and record.pending_flags & Flags.DELETED:
-            self._kill(record)
-            return
-        # Copy it as if the source had the placeholder's adjusted flags.
-        self._flags[target.other][source.uid] = record.pending_flags
-        self._any_new[target] = True
 
     def _sync_new(self, t: Side) -> None:
         source = t.other
@@ -531,7 +323,7 @@ class PairPlanner:
                 not flags & Flags.FLAGGED
                 and too_big
                 and not record.upgrading
-                and not record.status & _DUMMIES
+                and not record.status & DUMMIES
             ):
                 self._record_op(record, MakePlaceholder)
             self._any_new[t] = True
@@ -539,76 +331,6 @@ class PairPlanner:
     def _raise_max(self, side: Side, uid: int) -> None:
         if self.state.max_uid(side) < uid:
             self.state.set_max_uid(side, uid)
-
-    # MaxMessages (mbsync box_loaded, "preparing message expiration").
-
-    def _expiry_candidates(self) -> list[tuple[SyncRecord, Flags]]:
-        found = []
-        for info in self._messages[Side.FAR]:
-            record = self._by_uid[Side.FAR].get(info.uid)
-            if record is None or record.dead:
-                continue
-            if not record.status & Status.PENDING:
-                near = self.message(Side.NEAR, record)
-                if near is None:
-                    continue
-                work = self._work_of(record)
-                flags = (self._flags[Side.NEAR][near.uid] | work.add[Side.NEAR]) & ~work.remove[
-                    Side.NEAR
-                ]
-            else:
-                flags = self._flags[Side.FAR][info.uid]
-            if not flags & Flags.DELETED or record.status & _EXPIRING:
-                found.append((record, flags))
-        return found
-
-    def _expire(self) -> None:
-        candidates = self._expiry_candidates()
-        excess = len(candidates) - self.options.max_messages
-        unread = 0
-        for record, flags in candidates:
-            if flags & Flags.FLAGGED:
-                important = True
-            elif not flags & Flags.SEEN:
-                if excess > 0:
-                    unread += 1
-                important = self.options.expire_unread is not True
-            else:
-                important = False
-            expiring = record.status & _EXPIRING
-            near = self._record_flags(Side.NEAR, record)
-            if important:
-                excess -= 1
-            elif (
-                excess > 0
-                or expiring == _EXPIRING
-                or (expiring and near is not None and near & Flags.DELETED)
-            ):
-                self._work_of(record).wstate |= _W.NEXPIRE
-                self.state.max_expired_far_uid = max(self.state.max_expired_far_uid, record.far_uid)
-                excess -= 1
-        if self.options.expire_unread is None and unread * 2 > self.options.max_messages:
-            raise MailboxError(
-                f"{self._boxes[Side.NEAR]}: {unread} unread messages in excess of MaxMessages "
-                f"({self.options.max_messages}).\n"
-                "Please set ExpireUnread to decide outcome. Skipping mailbox."
-            )
-        for record in self._live():
-            wanted = bool(self._work_of(record).wstate & _W.NEXPIRE)
-            if not record.status & Status.PENDING:
-                if self.message(Side.NEAR, record) is None:
-                    continue
-                if wanted != bool(record.status & Status.EXPIRED) and wanted != bool(
-                    record.status & Status.EXPIRE
-                ):
-                    status = (record.status & ~Status.EXPIRE) | (
-                        Status.EXPIRE if wanted else Status.NONE
-                    )
-                    self._record_op(record, SetStatus, status)
-            elif wanted:
-                self.state.max_expired_far_uid = max(self.state.max_expired_far_uid, record.far_uid)
-                self._record_op(record, ExpireUnborn)
-                self._unlink(record)
 
     # Step 8: flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
 
@@ -628,7 +350,7 @@ class PairPlanner:
         work = self._work_of(record)
         add, remove = work.add[t], work.remove[t]
         current = self._record_flags(t, record)
-        if work.wstate & _W.DELETE or record.purging:
+        if work.wstate & WorkBits.DELETE or record.purging:
             if not add:
                 # The deletion goes the other way, or the placeholder being
                 # purged lives on the other side.
@@ -641,7 +363,7 @@ class PairPlanner:
         ):
             # An expiry transaction is ongoing; act on the wanted state, so
             # that cancelled transactions are rolled back too.
-            if work.wstate & _W.NEXPIRE:
+            if work.wstate & WorkBits.NEXPIRE:
                 add |= Flags.DELETED
             else:
                 remove |= Flags.DELETED
@@ -667,16 +389,16 @@ class PairPlanner:
         record, t = update.record, update.side
         work = self._work_of(record)
         if update.add & Flags.DELETED:
-            work.wstate |= _W.deleted(t)
+            work.wstate |= WorkBits.deleted(t)
         elif update.remove & Flags.DELETED:
-            work.wstate &= ~_W.deleted(t)
+            work.wstate &= ~WorkBits.deleted(t)
         if update.uid in self._flags[t]:
             self._flags[t][update.uid] = (self._flags[t][update.uid] | update.add) & ~update.remove
         self._flags_done(record, t)
 
     def _flags_done(self, record: SyncRecord, t: Side) -> None:
         work = self._work_of(record)
-        if work.wstate & _W.DELETE:
+        if work.wstate & WorkBits.DELETE:
             # The deletion was propagated: the source message is gone.
             self._record_op(record, AssignUid, t.other, 0)
             return
@@ -684,7 +406,7 @@ class PairPlanner:
         if flags != record.flags:
             self._record_op(record, SetFlags, flags)
         if t is Side.NEAR:
-            wanted = bool(work.wstate & _W.NEXPIRE)
+            wanted = bool(work.wstate & WorkBits.NEXPIRE)
             status = record.status
             if wanted != bool(status & Status.EXPIRED):
                 status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
@@ -712,7 +434,7 @@ class PairPlanner:
                 record = None
             if not flags & Flags.DELETED or info.uid in self.state.trashed[t]:
                 continue
-            if t is Side.NEAR and record is not None and record.status & _EXPIRING:
+            if t is Side.NEAR and record is not None and record.status & EXPIRING:
                 continue
             unpropagated = record is None or bool(record.status & (Status.PENDING | Status.SKIPPED))
             if side.trash is not None:
@@ -729,98 +451,6 @@ class PairPlanner:
         """
         for uid in uids:
             self._log(Trashed(side, uid))
-
-    # Step 9: copies (mbsync msgs_copied, msg_copied, msgs_found_new).
-
-    def copies(self, target: Side) -> list[CopyMessage]:
-        """
-        The messages to copy to C{target}, in source UID order.
-        """
-        if not self._any_new[target]:
-            return []
-        source = target.other
-        plan = []
-        for info in self._messages[source]:
-            record = self._by_uid[source].get(info.uid)
-            if record is None or record.dead or not record.status & Status.PENDING:
-                continue
-            flags = self._sanitize(self._flags[source][info.uid], target)
-            placeholder = bool(record.status & Status.dummy(target))
-            plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
-        return plan
-
-    def start_copies(self, uid_next: Mapping[Side, int]) -> dict[Side, list[CopyMessage]]:
-        """
-        Journal each target's UIDNEXT and a TUID for every pending record
-        (the engine must then make the journal durable before copying).
-
-        @param uid_next: each open box's UIDNEXT.
-        @return: the copies per target side.
-        """
-        for side in Side:
-            if self._any_new[side]:
-                self._log(SetFindUid(side, uid_next[side]))
-        if self._any_new[Side.FAR] or self._any_new[Side.NEAR]:
-            for record in self._live():
-                if record.status & Status.PENDING:
-                    tuid = self._new_tuid()
-                    self._record_op(record, AssignTuid, tuid)
-        return {side: self.copies(side) for side in Side}
-
-    def copied(self, copy: CopyMessage, uid: int | None) -> None:
-        """
-        Record a stored copy.
-
-        @param uid: its UID, or C{None} if the store could not tell.
-        """
-        record = copy.record
-        if not record.upgrading and copy.flags != record.flags:
-            self._record_op(record, SetFlags, copy.flags)
-        if uid is None:
-            self._find_new[copy.target] = True
-        else:
-            self._record_op(record, AssignUid, copy.target, uid)
-
-    def copy_failed(self, copy: CopyMessage) -> None:
-        """
-        Record a copy that cannot be made; it is not retried.
-        """
-        self._kill(copy.record)
-
-    def tuids_to_find(self, side: Side) -> dict[str, SyncRecord]:
-        """
-        The TUIDs of copies to C{side} whose UIDs are unknown, if the store
-        did not report some; empty otherwise.
-        """
-        if not self._find_new[side]:
-            return {}
-        return {
-            record.tuid: record
-            for record in self._live()
-            if not record.uid(side) and record.tuid is not None
-        }
-
-    def found(self, side: Side, uids: Mapping[str, int]) -> int:
-        """
-        Assign the UIDs of copies found by TUID; the others are lost and
-        will be copied again next time.
-
-        @return: how many were lost.
-        """
-        lost = 0
-        for record in self._live():
-            if record.uid(side) or record.tuid is None:
-                continue
-            uid = uids.get(record.tuid)
-            if uid is None:
-                self._record_op(record, LoseTuid)
-                lost += 1
-            else:
-                self._record_op(record, AssignUid, side, uid)
-        if lost:
-            verb = "push" if side is Side.FAR else "pull"
-            self._notify(Severity.WARNING, f"Warning: lost track of {lost} {verb}ed message(s)")
-        return lost
 
     # Step 10: expunge, purge, commit values (mbsync sync_close, box_closed_p2).
 
@@ -854,7 +484,7 @@ class PairPlanner:
 
     def _gone(self, record: SyncRecord, side: Side) -> bool:
         work = self._work_of(record)
-        return bool(work.wstate & _W.deleted(side)) and self._did_expunge[side]
+        return bool(work.wstate & WorkBits.deleted(side)) and self._did_expunge[side]
 
     def _purge(self, record: SyncRecord) -> None:
         far, near = record.far_uid, record.near_uid

@@ -1,0 +1,573 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The C{msync} option grammar: mbsync 1.4.4's command line parsed into a
+L{CommandLine}, and the C{-h}/C{-v} texts.
+
+Invariants:
+  - L1: pure. No Twisted, no I/O; words in, a frozen L{CommandLine} or a
+    L{UsageError} out.
+  - L{parse_arguments} reproduces mbsync 1.4.4's hand-written option
+    grammar (not getopt): options end at the first operand or C{--}; short
+    options cluster (C{-lqV}); C{-C}/C{-R}/C{-X} take at most one suffix
+    letter, C{-L}/C{-H} any number of type letters, C{-D}/C{-T} the rest
+    of their word; C{-c} takes the I{next} word;
+  - every message matches mbsync's (checked against the installed
+    C{mbsync 1.4.4}, see C{tests/test_cli.py} and C{docs/msync.md}).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from msync import __version__
+from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
+from msync.errors import UsageError
+from msync.model import Side
+from msync.plan import OperationOverrides
+
+__all__ = [
+    "DEBUG_ALL",
+    "MBSYNC_COMPATIBILITY",
+    "SUFFIX_NOTICE",
+    "Action",
+    "CommandLine",
+    "DebugCategory",
+    "TestingOptions",
+    "parse_arguments",
+    "usage_text",
+    "version_text",
+]
+
+MBSYNC_COMPATIBILITY = "isync 1.4.4"
+"""The mbsync release whose behaviour msync reproduces (C{mbsync -v} prints it)."""
+
+SUFFIX_NOTICE = "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead."
+
+
+class Action(enum.Enum):
+    """
+    What the command was asked to do.
+    """
+
+    SYNC = "sync"
+    LIST = "list"
+    HELP = "help"
+    VERSION = "version"
+
+
+class DebugCategory(enum.Enum):
+    """
+    One C{-D} category (letter in C{-D}, suffix of C{--debug-}).
+    """
+
+    CRASH = "crash"
+    DRIVER = "driver"
+    DRIVER_ALL = "driver-all"
+    MAILDIR = "maildir"
+    MAIN = "main"
+    NET = "net"
+    NET_ALL = "net-all"
+    SYNC = "sync"
+
+
+_DEBUG_LETTERS: dict[str, frozenset[DebugCategory]] = {
+    "C": frozenset({DebugCategory.CRASH}),
+    "d": frozenset({DebugCategory.DRIVER}),
+    "D": frozenset({DebugCategory.DRIVER, DebugCategory.DRIVER_ALL}),
+    "m": frozenset({DebugCategory.MAILDIR}),
+    "M": frozenset({DebugCategory.MAIN}),
+    "n": frozenset({DebugCategory.NET}),
+    "N": frozenset({DebugCategory.NET, DebugCategory.NET_ALL}),
+    "s": frozenset({DebugCategory.SYNC}),
+}
+
+_DEBUG_WORDS: dict[str, frozenset[DebugCategory]] = {
+    "-crash": _DEBUG_LETTERS["C"],
+    "-driver": _DEBUG_LETTERS["d"],
+    "-driver-all": _DEBUG_LETTERS["D"],
+    "-maildir": _DEBUG_LETTERS["m"],
+    "-main": _DEBUG_LETTERS["M"],
+    "-net": _DEBUG_LETTERS["n"],
+    "-net-all": _DEBUG_LETTERS["N"],
+    "-sync": _DEBUG_LETTERS["s"],
+}
+
+DEBUG_ALL: frozenset[DebugCategory] = frozenset(
+    {
+        DebugCategory.MAIN,
+        DebugCategory.SYNC,
+        DebugCategory.MAILDIR,
+        DebugCategory.NET,
+        DebugCategory.DRIVER,
+    }
+)
+"""Bare C{-D}/C{--debug}: everything but the C{-all} variants and C{C}."""
+
+_TYPE_LETTERS = {"n": SyncOp.NEW, "N": SyncOp.RENEW, "d": SyncOp.DELETE, "f": SyncOp.FLAGS}
+_TYPE_WORDS = {
+    "new": SyncOp.NEW,
+    "renew": SyncOp.RENEW,
+    "delete": SyncOp.DELETE,
+    "flags": SyncOp.FLAGS,
+}
+_SIDE_LETTERS = {"f": Side.FAR, "m": Side.FAR, "n": Side.NEAR, "s": Side.NEAR}
+_SIDE_WORDS = {"-far": Side.FAR, "-master": Side.FAR, "-near": Side.NEAR, "-slave": Side.NEAR}
+_BOX_OPS = {"C": "Create", "R": "Remove", "X": "Expunge"}
+_BOX_OP_WORDS = {"create": "C", "remove": "R", "expunge": "X"}
+
+
+@dataclass(frozen=True, slots=True)
+class TestingOptions:
+    """
+    mbsync's undocumented C{-T} test switches: accepted, recorded, and
+    currently without effect in msync.
+
+    @ivar async_driver: C{a}, force the asynchronous proxy driver.
+    @ivar keep_journal: C{j}, keep the journal instead of committing.
+    @ivar journal_limit: the C{N} of C{jN}: exit after N journal writes.
+    @ivar no_mtime_wait: C{z}, skip the Maildir one-second mtime wait.
+    """
+
+    async_driver: bool = False
+    keep_journal: bool = False
+    journal_limit: int | None = None
+    no_mtime_wait: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """
+    A parsed C{msync} command line.
+
+    @ivar action: what to do.
+    @ivar config: C{-c}'s file, or C{None} for the default.
+    @ivar all_channels: C{-a}.
+    @ivar targets: the operands (channels, C{chan:box,...}, groups).
+    @ivar overrides: the channel options the command line replaces.
+    @ivar verbose: C{-V}, or any C{-D} category but C{crash}.
+    @ivar debug: the C{-D} categories.
+    @ivar quiet: the number of C{-q}, at most 2.
+    @ivar dry_run: C{-y}/C{--dry-run} (isync 1.5).
+    @ivar testing: the C{-T} switches.
+    @ivar notices: deprecation notices to print (as warnings) after parsing.
+    """
+
+    action: Action = Action.SYNC
+    config: str | None = None
+    all_channels: bool = False
+    targets: tuple[str, ...] = ()
+    overrides: OperationOverrides = OperationOverrides()
+    verbose: bool = False
+    debug: frozenset[DebugCategory] = frozenset()
+    quiet: int = 0
+    dry_run: bool = False
+    testing: TestingOptions = TestingOptions()
+    notices: tuple[str, ...] = ()
+
+
+@dataclass
+class _BoxOpRequest:
+    """
+    C{-C}/C{-R}/C{-X} as given: C{general} for the bare option, C{sides}
+    for the suffixed ones, C{given} for any (C{-C-} and C{--no-create} too).
+    """
+
+    given: bool = False
+    general: bool = False
+    sides: set[Side] = field(default_factory=set)
+
+    def result(self, keyword: str) -> frozenset[Side] | None:
+        if not self.given:
+            return None
+        if self.general and self.sides:
+            raise UsageError(f"Conflicting {keyword} args specified.")
+        return ALL_SIDES if self.general else frozenset(self.sides)
+
+
+@dataclass
+class _SyncRequest:
+    """
+    The C{Sync}-replacing options as given: C{types} and C{pull}/C{push}
+    from the undirected options (C{-n}, C{-L}, C{-F}...), C{cells} from
+    the directed ones (C{-Ln}, C{--push-flags}...).
+    """
+
+    given: bool = False
+    types: SyncOp = SyncOp.NONE
+    pull: bool = False
+    push: bool = False
+    cells: dict[Side, SyncOp] = field(
+        default_factory=lambda: {Side.FAR: SyncOp.NONE, Side.NEAR: SyncOp.NONE}
+    )
+
+    def result(self) -> SyncOps | None:
+        """
+        mbsync's C{merge_ops}: directed cells plus undirected types; a bare
+        direction then claims its whole row, which must still be empty; a
+        type asserted both ways is a conflict. Without cells, a missing
+        direction means both and a missing type means all.
+        """
+        if not self.given:
+            return None
+        far, near = self.cells[Side.FAR], self.cells[Side.NEAR]
+        if far or near:
+            if self.types & (far | near):
+                raise UsageError("Conflicting Sync args specified.")
+            far, near = far | self.types, near | self.types
+            if (self.pull and near) or (self.push and far):
+                raise UsageError("Conflicting Sync args specified.")
+            return SyncOps(
+                pull=SyncOp.ALL if self.pull else near,
+                push=SyncOp.ALL if self.push else far,
+            )
+        if not (self.types or self.pull or self.push):
+            return SyncOps(SyncOp.NONE, SyncOp.NONE)
+        types = self.types or SyncOp.ALL
+        both = not (self.pull or self.push)
+        return SyncOps(
+            pull=types if self.pull or both else SyncOp.NONE,
+            push=types if self.push or both else SyncOp.NONE,
+        )
+
+
+class _Stop(Exception):
+    """
+    C{-h}/C{-v}: mbsync acts on them at once, ignoring the rest.
+    """
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+
+class _Parser:
+    """
+    The mutable state of one L{parse_arguments} call.
+    """
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = argv
+        self.index = 0
+        self.config: str | None = None
+        self.all_channels = False
+        self.listing = False
+        self.verbose = False
+        self.debug: set[DebugCategory] = set()
+        self.quiet = 0
+        self.dry_run = False
+        self.testing = TestingOptions()
+        self.legacy_suffix = False
+        self.sync = _SyncRequest()
+        self.box_ops = {letter: _BoxOpRequest() for letter in _BOX_OPS}
+
+    def next_word(self, option: str) -> str:
+        if self.index >= len(self.argv):
+            raise UsageError(f"{option} requires an argument.")
+        word = self.argv[self.index]
+        self.index += 1
+        return word
+
+    def run(self) -> int:
+        """
+        Consume the options; return the index of the first operand.
+        """
+        while self.index < len(self.argv):
+            word = self.argv[self.index]
+            if not word.startswith("-"):
+                break
+            self.index += 1
+            if word == "--":
+                break
+            if word.startswith("--"):
+                self.long_option(word)
+            elif word == "-":
+                raise UsageError("Invalid option '-'")
+            else:
+                self.short_cluster(word[1:])
+        return self.index
+
+    # Long options.
+
+    def long_option(self, word: str) -> None:
+        name = word[2:]
+        if name == "config":
+            self.config = self.next_word("--config")
+        elif name.startswith("config="):
+            self.config = name[len("config=") :]
+        elif name in _LONG_SWITCHES:
+            setattr(self, _LONG_SWITCHES[name], True)
+        elif name in _SIMPLE_LONG:
+            _SIMPLE_LONG[name](self)
+        elif name.startswith("debug") and (name[5:] == "" or name[5:] in _DEBUG_WORDS):
+            self.add_debug(_DEBUG_WORDS[name[5:]] if name[5:] else DEBUG_ALL)
+        elif not (self.long_box_op(name) or self.long_sync(name)):
+            raise UsageError(f"Unknown option '{word}'")
+
+    def long_box_op(self, name: str) -> bool:
+        stem, _, _ = name.partition("-")
+        if stem not in _BOX_OP_WORDS:
+            return False
+        request = self.box_ops[_BOX_OP_WORDS[stem]]
+        suffix = name[len(stem) :]
+        if suffix == "":
+            request.general = True
+        elif suffix in _SIDE_WORDS:
+            request.sides.add(_SIDE_WORDS[suffix])
+            self.legacy_suffix |= suffix in ("-master", "-slave")
+        else:
+            return False
+        request.given = True
+        return True
+
+    def long_sync(self, name: str) -> bool:
+        direction, dash, rest = name.partition("-")
+        if direction in ("pull", "push") and dash and rest in _TYPE_WORDS:
+            side = Side.NEAR if direction == "pull" else Side.FAR
+            self.sync.cells[side] |= _TYPE_WORDS[rest]
+        elif name in _TYPE_WORDS:
+            self.sync.types |= _TYPE_WORDS[name]
+        else:
+            return False
+        self.sync.given = True
+        return True
+
+    # Short options.
+
+    def short_cluster(self, letters: str) -> None:
+        position = 0
+        while position < len(letters):
+            letter = letters[position]
+            position += 1
+            if letter in _SWITCHES:
+                setattr(self, _SWITCHES[letter], True)
+            elif letter in _SIMPLE_SHORT:
+                _SIMPLE_SHORT[letter](self)
+            elif letter in _TYPE_LETTERS:
+                self.add_type(_TYPE_LETTERS[letter])
+            elif letter == "c":
+                self.config = self.next_word("-c")
+            elif letter in _BOX_OPS:
+                position = self.short_box_op(letter, letters, position)
+            elif letter in ("L", "H"):
+                position = self.short_direction(letter, letters, position)
+            elif letter == "D":
+                self.short_debug(letters[position:])
+                position = len(letters)
+            elif letter == "T":
+                self.short_testing(letters[position:])
+                position = len(letters)
+            else:
+                raise UsageError(f"Unknown option '-{letter}'")
+
+    def short_box_op(self, letter: str, letters: str, position: int) -> int:
+        request = self.box_ops[letter]
+        request.given = True
+        suffix = letters[position : position + 1]
+        if suffix in _SIDE_LETTERS:
+            request.sides.add(_SIDE_LETTERS[suffix])
+            self.legacy_suffix |= suffix in ("m", "s")
+            return position + 1
+        if suffix == "-":
+            return position + 1
+        request.general = True
+        return position
+
+    def short_direction(self, letter: str, letters: str, position: int) -> int:
+        types = SyncOp.NONE
+        while position < len(letters) and letters[position] in _TYPE_LETTERS:
+            types |= _TYPE_LETTERS[letters[position]]
+            position += 1
+        side = Side.NEAR if letter == "L" else Side.FAR
+        if types:
+            self.sync.cells[side] |= types
+        elif side is Side.NEAR:
+            self.sync.pull = True
+        else:
+            self.sync.push = True
+        self.sync.given = True
+        return position
+
+    def short_debug(self, letters: str) -> None:
+        categories: set[DebugCategory] = set()
+        for letter in letters:
+            if letter not in _DEBUG_LETTERS:
+                raise UsageError(f"Unknown -D flag '{letter}'")
+            categories |= _DEBUG_LETTERS[letter]
+        self.add_debug(frozenset(categories) or DEBUG_ALL)
+
+    def add_debug(self, categories: frozenset[DebugCategory]) -> None:
+        self.debug |= categories
+        self.verbose |= bool(categories - {DebugCategory.CRASH})
+
+    def short_testing(self, letters: str) -> None:
+        testing = self.testing
+        position = 0
+        while position < len(letters):
+            letter = letters[position]
+            position += 1
+            if letter == "a":
+                testing = replace(testing, async_driver=True)
+            elif letter == "z":
+                testing = replace(testing, no_mtime_wait=True)
+            elif letter == "j":
+                digits = ""
+                while position < len(letters) and letters[position] in "0123456789":
+                    digits += letters[position]
+                    position += 1
+                limit = int(digits) if digits else testing.journal_limit
+                testing = replace(testing, keep_journal=True, journal_limit=limit)
+            else:
+                raise UsageError(f"Unknown -T flag '{letter}'")
+        self.testing = testing
+
+    # Simple flags.
+
+    def add_quiet(self) -> None:
+        self.quiet = min(self.quiet + 1, 2)
+
+    def set_noop(self) -> None:
+        self.sync.given = True
+
+    def set_full(self) -> None:
+        self.sync.given = self.sync.pull = self.sync.push = True
+
+    def stop_help(self) -> None:
+        raise _Stop(Action.HELP)
+
+    def stop_version(self) -> None:
+        raise _Stop(Action.VERSION)
+
+    def add_type(self, op: SyncOp) -> None:
+        self.sync.given = True
+        self.sync.types |= op
+
+    def set_pull(self) -> None:
+        self.sync.given = self.sync.pull = True
+
+    def set_push(self) -> None:
+        self.sync.given = self.sync.push = True
+
+    def box_op_none(self, letter: str) -> None:
+        self.box_ops[letter].given = True
+
+
+_Flag = Callable[[_Parser], None]
+
+_SWITCHES = {"a": "all_channels", "l": "listing", "V": "verbose", "y": "dry_run"}
+_LONG_SWITCHES = {"all": "all_channels", "list": "listing", "verbose": "verbose"}
+_LONG_SWITCHES["dry-run"] = "dry_run"
+
+_SIMPLE_SHORT: dict[str, _Flag] = {
+    "q": _Parser.add_quiet,
+    "h": _Parser.stop_help,
+    "v": _Parser.stop_version,
+    "0": _Parser.set_noop,
+    "F": _Parser.set_full,
+}
+
+_SIMPLE_LONG: dict[str, _Flag] = {
+    "quiet": _Parser.add_quiet,
+    "help": _Parser.stop_help,
+    "version": _Parser.stop_version,
+    "noop": _Parser.set_noop,
+    # mbsync 1.4.4's --full only marks the Sync class as given (a bug that
+    # makes it a no-op); msync gives it -F's documented meaning.
+    "full": _Parser.set_full,
+    "pull": _Parser.set_pull,
+    "push": _Parser.set_push,
+    "no-create": lambda parser: parser.box_op_none("C"),
+    "no-remove": lambda parser: parser.box_op_none("R"),
+    "no-expunge": lambda parser: parser.box_op_none("X"),
+}
+
+
+def parse_arguments(argv: Sequence[str]) -> CommandLine:
+    """
+    Parse C{msync}'s arguments exactly as mbsync 1.4.4 parses its own.
+
+    C{-h} and C{-v} act immediately (later words are not looked at);
+    conflicts between operation options are found after all options,
+    Sync first, then Create, Remove and Expunge.
+
+    @param argv: the arguments without the program name.
+    @return: the command line.
+    @raise UsageError: with mbsync's message (C{Unknown option '-x'},
+        C{-c requires an argument.}, C{Conflicting Sync args specified.}, ...);
+        a pending deprecation notice precedes it, as mbsync prints both.
+    """
+    parser = _Parser(argv)
+    try:
+        first_operand = parser.run()
+    except _Stop as stop:
+        return CommandLine(action=stop.action)
+    notices = (SUFFIX_NOTICE,) if parser.legacy_suffix else ()
+    try:
+        overrides = OperationOverrides(
+            sync=parser.sync.result(),
+            create=parser.box_ops["C"].result(_BOX_OPS["C"]),
+            remove=parser.box_ops["R"].result(_BOX_OPS["R"]),
+            expunge=parser.box_ops["X"].result(_BOX_OPS["X"]),
+        )
+    except UsageError as error:
+        if notices and parser.quiet < 2:
+            raise UsageError("\n".join((*notices, str(error)))) from None
+        raise
+    return CommandLine(
+        action=Action.LIST if parser.listing else Action.SYNC,
+        config=parser.config,
+        all_channels=parser.all_channels,
+        targets=tuple(argv[first_operand:]),
+        overrides=overrides,
+        verbose=parser.verbose,
+        debug=frozenset(parser.debug),
+        quiet=parser.quiet,
+        dry_run=parser.dry_run,
+        testing=parser.testing,
+        notices=notices,
+    )
+
+
+def version_text() -> str:
+    """
+    @return: what C{-v} prints: msync's version and the mbsync release it
+        matches, e.g. C{msync 0.1.0 (isync 1.4.4 compatible)}.
+    """
+    return f"msync {__version__} ({MBSYNC_COMPATIBILITY} compatible)"
+
+
+def usage_text() -> str:
+    """
+    @return: what C{-h} prints, modelled on C{mbsync --help}.
+    """
+    return f"""\
+msync {__version__} - mailbox synchronizer ({MBSYNC_COMPATIBILITY} compatible)
+usage:
+ msync [flags] {{{{channel[:box,...]|group}} ...|-a}}
+  -a, --all\t\toperate on all defined channels
+  -l, --list\t\tlist mailboxes instead of syncing them
+  -n, --new\t\tpropagate new messages
+  -d, --delete\t\tpropagate message deletions
+  -f, --flags\t\tpropagate message flag changes
+  -N, --renew\t\tpropagate previously not propagated new messages
+  -L, --pull\t\tpropagate from far to near side
+  -H, --push\t\tpropagate from near to far side
+  -C, --create\t\tpropagate creations of mailboxes
+  -R, --remove\t\tpropagate deletions of mailboxes
+  -X, --expunge\t\texpunge deleted messages
+  -y, --dry-run\t\tdo not change anything (not implemented yet)
+  -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
+  -D, --debug\t\tdebugging modes (see manual)
+  -V, --verbose\t\tdisplay what is happening
+  -q, --quiet\t\tdon't display progress counters
+  -v, --version\t\tdisplay version
+  -h, --help\t\tdisplay this help message
+
+If neither --pull nor --push are specified, both are active.
+If neither --new, --delete, --flags nor --renew are specified, all are active.
+Direction and operation can be concatenated like --pull-new, etc.
+--create, --remove, and --expunge can be suffixed with -far/-near.
+See docs/msync.md and the mbsync man page for details.
+
+Supported mailbox formats are: IMAP4rev1, Maildir
+"""

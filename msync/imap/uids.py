@@ -1,0 +1,148 @@
+# -*- test-case-name: tests.imap.test_commands -*-
+"""
+UID ranges and sets as values, their encoding to IMAP sequence-sets, and
+their splitting into parts short enough for one command line (sans-IO).
+
+Invariants:
+  - Pure: no I/O; the same UIDs always encode to the same bytes.
+  - Every UID is in C{1..MAX_UID} (RFC 3501 §2.3.1.1); a range's last UID
+    is at least its first; only the last range of a set may end in C{*}.
+  - L{UIDSet.of} gives the fewest ranges, in ascending order.
+  - Each part from L{UIDSet.split} (and each command from
+    L{split_by_uid_set}) encodes to at most C{max_chars} characters
+    (L{MAX_UID_SET_CHARS} by default), and the parts keep the set's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import groupby
+from typing import TypeAlias, TypeVar
+
+from msync.errors import LocalProtocolError
+
+__all__ = [
+    "MAX_UID",
+    "MAX_UID_SET_CHARS",
+    "UIDRange",
+    "UIDSet",
+    "UIDs",
+    "split_by_uid_set",
+]
+
+_T = TypeVar("_T")
+
+#: mbsync keeps UID sets in one command at most this long, so that the
+#: whole command line stays under 1000 octets (RFC 2683 §3.2.1.5).
+MAX_UID_SET_CHARS = 960
+
+#: The largest UID (RFC 3501 §2.3.1.1: a 32-bit value).
+MAX_UID = 2**32 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class UIDRange:
+    """
+    A contiguous range of UIDs, C{first:last}; C{last=None} means C{*}.
+
+    @ivar first: the lowest UID, at least 1.
+    @ivar last: the highest UID, or C{None} for "up to the last message".
+    """
+
+    first: int
+    last: int | None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.first <= MAX_UID:
+            raise LocalProtocolError(f"UID {self.first} is out of range")
+        if self.last is not None and not self.first <= self.last <= MAX_UID:
+            raise LocalProtocolError(f"UID range {self.first}:{self.last} is invalid")
+
+    def encode(self) -> bytes:
+        """
+        @return: C{b"7"}, C{b"1:5"} or C{b"9:*"}.
+        """
+        if self.last is None:
+            return b"%d:*" % (self.first,)
+        if self.last == self.first:
+            return b"%d" % (self.first,)
+        return b"%d:%d" % (self.first, self.last)
+
+
+@dataclass(frozen=True, slots=True)
+class UIDSet:
+    """
+    A UID set: ranges in ascending order; only the last may be open.
+
+    @ivar ranges: the ranges, joined by commas on the wire.
+    """
+
+    ranges: tuple[UIDRange, ...]
+
+    def __post_init__(self) -> None:
+        if any(each.last is None for each in self.ranges[:-1]):
+            raise LocalProtocolError("only the last range of a UID set may end in *")
+
+    @classmethod
+    def of(cls, uids: Iterable[int]) -> UIDSet:
+        """
+        Compact UIDs into the fewest ranges: C{[1, 2, 3, 5]} → C{1:3,5}.
+
+        @param uids: UIDs in any order; duplicates are ignored.
+        """
+        # Consecutive UIDs share the same difference to their index.
+        runs = groupby(enumerate(sorted(set(uids))), key=lambda pair: pair[1] - pair[0])
+        bounds = ([uid for _, uid in run] for _, run in runs)
+        return cls(tuple(UIDRange(run[0], run[-1]) for run in bounds))
+
+    def encode(self) -> bytes:
+        """
+        @return: the sequence-set, e.g. C{b"1:5,7,9:12"}.
+        @raise LocalProtocolError: if the set is empty.
+        """
+        if not self.ranges:
+            raise LocalProtocolError("a UID set cannot be empty")
+        return b",".join(each.encode() for each in self.ranges)
+
+    def split(self, max_chars: int = MAX_UID_SET_CHARS) -> tuple[UIDSet, ...]:
+        """
+        Split into consecutive sets each encoding to at most C{max_chars}.
+
+        @return: the parts, in order; none for an empty set.
+        """
+        parts: list[UIDSet] = []
+        current: list[UIDRange] = []
+        length = 0
+        for each in self.ranges:
+            size = len(each.encode()) + (1 if current else 0)
+            if current and length + size > max_chars:
+                parts.append(UIDSet(tuple(current)))
+                current, length, size = [], 0, size - 1
+            current.append(each)
+            length += size
+        if current:
+            parts.append(UIDSet(tuple(current)))
+        return tuple(parts)
+
+
+#: What UID commands accept: a set or a single range.
+UIDs: TypeAlias = UIDSet | UIDRange
+
+
+def split_by_uid_set(
+    uids: UIDSet | Iterable[int],
+    build: Callable[[UIDSet], _T],
+    *,
+    max_chars: int = MAX_UID_SET_CHARS,
+) -> tuple[_T, ...]:
+    """
+    Build as many commands as needed so no UID set exceeds C{max_chars}.
+
+    @param uids: a set, or UIDs in any order (compacted here).
+    @param build: makes one command from one part, e.g.
+        C{lambda part: Command.uid_fetch(part, (b"FLAGS",))}.
+    @return: the commands in ascending UID order; none for no UIDs.
+    """
+    whole = uids if isinstance(uids, UIDSet) else UIDSet.of(uids)
+    return tuple(build(part) for part in whole.split(max_chars))

@@ -1,0 +1,158 @@
+# -*- test-case-name: tests.integration.test_imapstore -*-
+"""
+L{msync.stores.imapstore.IMAPStore} against a real, private Dovecot: the
+whole store contract over the real reactor and TCP, with and without
+UIDPLUS and MOVE, and what Dovecot itself then holds.
+
+The contract's synchronous C{resolve} is kept by running the reactor one
+iteration at a time until the Deferred fires (the test method runs while
+the reactor is not running). Dovecot is stopped by cleanup after each test.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar, cast
+
+from twisted.internet import reactor as global_reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.python.failure import Failure
+
+from msync.config.schema import IMAPAccount, SSLType
+from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.errors import StoreUnavailable
+from msync.model import ALL_FLAGS, FlagChange, Flags, Secret
+from msync.stores.imapstore import IMAPStore
+from msync.stores.interface import BytesSource, IStore
+from tests.integration.dovecot import HOST, DovecotTestCase
+from tests.stores.contract import StoreContractTests
+
+_T = TypeVar("_T")
+
+reactor = cast(IReactorCore, global_reactor)
+_WAIT = 30.0
+
+
+class ReactorStoreTests(StoreContractTests, DovecotTestCase):
+    """
+    The store contract on Dovecot, UIDPLUS and MOVE in use.
+    """
+
+    disabled: tuple[str, ...] = ()
+
+    def setUp(self) -> None:
+        """
+        Start Dovecot, then make the store.
+        """
+        DovecotTestCase.setUp(self)
+        StoreContractTests.setUp(self)
+
+    def imap_account(self, **changes: Any) -> IMAPAccount:
+        """
+        The Dovecot account, plaintext with CRAM-MD5.
+        """
+        base = IMAPAccount(
+            name="acc",
+            host=HOST,
+            port=self.dovecot.imap_port,
+            user=self.dovecot.user,
+            password=Secret(self.dovecot.password),
+            ssl_type=SSLType.NONE,
+            auth_mechs=("CRAM-MD5",),
+            disabled_extensions=self.disabled,
+        )
+        fields = {**{name: getattr(base, name) for name in base.__dataclass_fields__}, **changes}
+        return IMAPAccount(**fields)
+
+    def make_store(self) -> IStore:
+        """
+        An IMAP store for the Dovecot account.
+        """
+        config = IMAPStoreConfig("far", self.imap_account())
+        return IMAPStore(config, reactor=cast(IReactorTime, global_reactor))
+
+    def spin(self, deferred: Deferred[Any]) -> None:
+        """
+        Run the reactor until C{deferred} has fired.
+        """
+        deadline = time.monotonic() + _WAIT
+        while not deferred.called:
+            if time.monotonic() > deadline:
+                self.fail(f"{deferred!r} did not fire within {_WAIT} s")
+            reactor.iterate(0.01)  # type: ignore[attr-defined]  # every real reactor has it
+
+    def resolve(self, deferred: Deferred[_T]) -> _T:
+        """
+        Run the reactor until C{deferred} fires; return its result.
+        """
+        self.spin(deferred)
+        return self.successResultOf(deferred)
+
+    def resolve_failure(self, deferred: Deferred[Any], *errors: type[BaseException]) -> Failure:
+        """
+        Run the reactor until C{deferred} fails with one of C{errors}.
+        """
+        self.spin(deferred)
+        failure: Failure = self.failureResultOf(deferred, *errors)
+        return failure
+
+    def test_server_holds_what_was_stored(self) -> None:
+        """
+        Dovecot holds the stored message byte for byte with its flags, in
+        a nested box the store created.
+        """
+        mailbox = self.open("Archive/2024", create=True)
+        data = self.message()
+        uid = self.put(mailbox, data, Flags.SEEN | Flags.FORWARDED)
+        self.resolve(mailbox.set_flags([FlagChange(uid, add=Flags.FLAGGED)]))
+        [stored] = self.dovecot.messages("Archive/2024")
+        self.assertEqual(stored.uid, uid)
+        self.assertEqual(stored.body, data)
+        self.assertEqual(stored.flags, {"\\Seen", "$Forwarded", "\\Flagged"})
+        self.assertEqual(mailbox.permanent_flags, ALL_FLAGS)
+
+    def test_sees_changes_behind_its_back(self) -> None:
+        """
+        Messages delivered by another client are loaded and fetched.
+        """
+        data = self.message()
+        uid = self.dovecot.add_message("INBOX", data, ["\\Answered"])
+        mailbox = self.open()
+        [info] = self.load_all(mailbox)
+        self.assertEqual((info.uid, info.flags), (uid, Flags.ANSWERED))
+        self.assertEqual(b"".join(self.read(self.resolve(mailbox.fetch(uid)))), data)
+
+    def test_wrong_password(self) -> None:
+        """
+        A refused login makes the store unavailable without the password in
+        the message.
+        """
+        wrong = "Wrong-" + self.dovecot.password
+        config = IMAPStoreConfig("bad", self.imap_account(password=Secret(wrong)))
+        store = IMAPStore(config, reactor=cast(IReactorTime, global_reactor))
+        error = str(self.resolve_failure(store.list_boxes(), StoreUnavailable).value)
+        self.assertIn("account acc", error)
+        self.assertNotIn(wrong, error)
+        self.resolve(store.close())
+
+    def test_pipeline_depth_one(self) -> None:
+        """
+        With C{PipelineDepth 1} concurrent operations still complete in order.
+        """
+        config = IMAPStoreConfig("far1", self.imap_account(pipeline_depth=1))
+        store = IMAPStore(config, reactor=cast(IReactorTime, global_reactor))
+        mailbox = self.resolve(store.open_box("INBOX"))
+        stored = [mailbox.store(BytesSource(self.message()), Flags.NONE) for _ in range(5)]
+        uids = [self.resolve(each) for each in stored]
+        self.assertEqual(uids, sorted(uids))
+        self.resolve(store.close())
+
+
+class BareReactorStoreTests(ReactorStoreTests):
+    """
+    The store contract on Dovecot without UIDPLUS, MOVE and LITERAL+
+    (C{DisableExtension}): TUID search, COPY and EXPUNGE instead.
+    """
+
+    disabled = ("UIDPLUS", "MOVE", "LITERAL+")

@@ -1,0 +1,600 @@
+# -*- test-case-name: tests.stores.test_imapstore -*-
+"""
+Tests for L{msync.stores.imapstore}, L{msync.stores.imapbox} and
+L{msync.stores.imapnames}: the store contract over the stateful fake server,
+connecting and logging in, listing names as mbsync 1.4 does, and the exact
+commands the mailbox operations send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IProtocol, IProtocolFactory
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.config.schema import IMAPAccount, SSLType
+from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.errors import MailboxError, MailboxNameError, StoreUnavailable
+from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, Secret, UIDInterval
+from msync.stores.imapbox import flags_of, imap_flags, permanent_flags
+from msync.stores.imapnames import Listed, ServerNaming, wire_argument
+from msync.stores.imapstore import IMAPStore
+from msync.stores.interface import BytesSource, IStore
+from tests.fakes.imapserver import DEFAULT_OPTIONS, FakeIMAPServer, MailStore, ServerOptions
+from tests.fakes.pump import IOPump, connect
+from tests.stores.contract import StoreContractTests
+
+_T = TypeVar("_T")
+
+PASSWORD = "s3cret-pw"
+
+
+def account(**changes: Any) -> IMAPAccount:
+    """
+    An account for the fake server: plaintext, CRAM-MD5 by C{AuthMechs *}.
+    """
+    base = IMAPAccount(
+        name="acct",
+        host="imap.example",
+        user="user",
+        password=Secret(PASSWORD),
+        ssl_type=SSLType.NONE,
+    )
+    return replace(base, **changes)
+
+
+class FakeCreator:
+    """
+    Stands in for L{msync.imap.endpoint.TLSClientCreator}.
+    """
+
+    def __init__(self, problem: str | None = None) -> None:
+        self.problem = problem
+
+    def error_for(self, reason: object) -> Exception | None:
+        """
+        The TLS problem, if one was set.
+        """
+        return None if self.problem is None else Exception(self.problem)
+
+
+class FakeNetwork:
+    """
+    Connects stores to L{FakeIMAPServer}s over in-memory pumps.
+
+    @ivar servers: every server connected to, in order.
+    @ivar pumps: their pumps.
+    """
+
+    def __init__(self, mail: MailStore, options: ServerOptions = DEFAULT_OPTIONS) -> None:
+        self.mail = mail
+        self.options = options
+        self.servers: list[FakeIMAPServer] = []
+        self.pumps: list[IOPump] = []
+        self.creators: list[FakeCreator] = []
+
+    def connect(self, account: IMAPAccount, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        """
+        The store's connector: a fresh server joined by a pump.
+        """
+        protocol = factory.buildProtocol(None)  # type: ignore[arg-type]  # no address in memory
+        assert protocol is not None
+        server = FakeIMAPServer(self.mail, self.options)
+        self.servers.append(server)
+        self.pumps.append(connect(protocol, server, flush=False))
+        return succeed(protocol)
+
+    def tls_context(self, account: IMAPAccount, host: str) -> Any:
+        """
+        The store's TLS context maker.
+        """
+        creator = FakeCreator()
+        self.creators.append(creator)
+        return creator
+
+    def store(self, config: IMAPStoreConfig) -> IMAPStore:
+        """
+        An IMAP store using this network.
+        """
+        return IMAPStore(
+            config, reactor=Clock(), connect=self.connect, tls_context=self.tls_context
+        )
+
+    def flush(self) -> None:
+        """
+        Move every pending byte.
+        """
+        for pump in self.pumps:
+            pump.flush()
+
+    def commands(self) -> list[bytes]:
+        """
+        Every command the servers received, tags removed.
+        """
+        return [
+            raw.split(b" ", 1)[1].rstrip(b"\r\n")
+            for server in self.servers
+            for raw in server.commands
+        ]
+
+
+if TYPE_CHECKING:
+    _Base = SynchronousTestCase
+else:
+    _Base = object
+
+
+class PumpingMixin(_Base):
+    """
+    Resolve Deferreds by pumping the fake network.
+    """
+
+    network: FakeNetwork
+
+    def resolve(self, deferred: Deferred[_T]) -> _T:
+        """
+        Pump until C{deferred} fires; return its result.
+        """
+        self.network.flush()
+        return self.successResultOf(deferred)
+
+    def resolve_failure(self, deferred: Deferred[Any], *errors: type[BaseException]) -> Failure:
+        """
+        Pump until C{deferred} fails with one of C{errors}.
+        """
+        self.network.flush()
+        failure: Failure = self.failureResultOf(deferred, *errors)
+        return failure
+
+
+class IMAPContractTests(PumpingMixin, StoreContractTests, SynchronousTestCase):
+    """
+    The store contract over the fake server with every extension.
+    """
+
+    def make_store(self) -> IStore:
+        """
+        An IMAP store on a fresh fake server.
+        """
+        self.network = FakeNetwork(MailStore({"user": PASSWORD}))
+        return self.network.store(IMAPStoreConfig("far", account()))
+
+
+class IMAPContractMinimalTests(PumpingMixin, StoreContractTests, SynchronousTestCase):
+    """
+    The store contract over a server without UIDPLUS, MOVE, LITERAL+ and
+    NAMESPACE, one command at a time (C{PipelineDepth 1}).
+    """
+
+    def make_store(self) -> IStore:
+        """
+        An IMAP store on a fresh, bare fake server.
+        """
+        options = ServerOptions(capabilities=frozenset({b"IMAP4rev1"}), reject_pipelining=True)
+        self.network = FakeNetwork(MailStore({"user": PASSWORD}), options)
+        config = IMAPStoreConfig("far", account(pipeline_depth=1))
+        return self.network.store(config)
+
+
+class NamingTests(SynchronousTestCase):
+    """
+    L{ServerNaming} maps names as mbsync 1.4 does.
+    """
+
+    def test_box_names(self) -> None:
+        """
+        Listed names: prefix stripped, delimiter mapped, INBOX normalised,
+        lock files, C{/} in names with another delimiter, INBOX inside the
+        prefix and foreign names skipped.
+        """
+        rows = [
+            (ServerNaming("", "/"), "Archive/2024", Listed("Archive/2024")),
+            (ServerNaming("", "/"), "inbox", Listed("INBOX")),
+            (ServerNaming("", "/"), "Inbox/sub", Listed("INBOX/sub")),
+            (ServerNaming("", "/"), "INBOXES", Listed("INBOXES")),
+            (ServerNaming("", "/"), "Entw&APw-rfe", Listed("Entw&APw-rfe")),
+            (ServerNaming("", "/"), "a.lock", Listed(None)),
+            (ServerNaming("", "."), "a.b.c", Listed("a/b/c")),
+            (
+                ServerNaming("", "."),
+                "a/b",
+                Listed(None, "IMAP warning: ignoring mailbox a/b (reserved character '/' in name)"),
+            ),
+            (ServerNaming("INBOX.", "."), "INBOX.Sent", Listed("Sent")),
+            (ServerNaming("INBOX.", "."), "INBOX", Listed("INBOX")),
+            (ServerNaming("Mail/", "/"), "Mail/x", Listed("x")),
+            (ServerNaming("Mail/", "/"), "Other", Listed(None)),
+            (ServerNaming("Mail/", "/"), "INBOX/y", Listed("INBOX/y")),
+            (
+                ServerNaming("Mail/", "/"),
+                "Mail/INBOX",
+                Listed(None, "IMAP warning: ignoring INBOX in Mail/"),
+            ),
+            (ServerNaming("Mail/", "/"), "Mail/INBOX/z", Listed(None)),
+            (ServerNaming("Mail/", "/"), "Mail/", Listed(None)),
+            (
+                ServerNaming("", "/"),
+                "x" * 1001,
+                Listed(None, "IMAP warning: ignoring overlong mailbox name " + "x" * 40 + "..."),
+            ),
+        ]
+        for naming, raw, expected in rows:
+            self.assertEqual(naming.box_name(raw), expected, (naming, raw))
+
+    def test_server_names(self) -> None:
+        """
+        Names sent: prefix and delimiter applied, INBOX without prefix.
+        """
+        rows = [
+            (ServerNaming("", "/"), "Archive/2024", "Archive/2024"),
+            (ServerNaming("INBOX.", "."), "Sent/x", "INBOX.Sent.x"),
+            (ServerNaming("INBOX.", "."), "INBOX", "INBOX"),
+            (ServerNaming("Mail/", "/"), "INBOX/a", "INBOX/a"),
+            (ServerNaming("Mail/", "/"), "Inbox", "Mail/Inbox"),
+            (ServerNaming("", ""), "flat", "flat"),
+        ]
+        for naming, box, expected in rows:
+            self.assertEqual(naming.server_name(box), expected, (naming, box))
+
+    def test_unexpressible_names(self) -> None:
+        """
+        Names the server cannot take raise L{MailboxNameError}.
+        """
+        rows = [
+            (ServerNaming("", "."), "a.b"),
+            (ServerNaming("", ""), "a/b"),
+            (ServerNaming("", "/"), "Inbox"),
+        ]
+        for naming, box in rows:
+            self.assertRaises(MailboxNameError, naming.server_name, box)
+
+    def test_list_patterns(self) -> None:
+        """
+        mbsync lists C{*} without prefix, C{INBOX*} for a prefix under
+        INBOX, and both the prefix's hierarchy and C{INBOX*} otherwise.
+        """
+        self.assertEqual(ServerNaming("", "/").list_patterns(), ("*",))
+        self.assertEqual(ServerNaming("INBOX.", ".").list_patterns(), ("INBOX*",))
+        self.assertEqual(ServerNaming("Mail/", "/").list_patterns(), ("Mail/*", "INBOX*"))
+
+    def test_wire_argument(self) -> None:
+        """
+        Raw modified UTF-7 is decoded so the encoder sends it back
+        unchanged; invalid modified UTF-7 cannot be sent.
+        """
+        self.assertEqual(wire_argument("Entw&APw-rfe"), "Entwürfe")
+        self.assertEqual(wire_argument("A&-B"), "A&B")
+        self.assertRaises(MailboxNameError, wire_argument, "a&b")
+
+
+class FlagTests(SynchronousTestCase):
+    """
+    IMAP flag names and L{Flags}.
+    """
+
+    def test_round_trip(self) -> None:
+        """
+        Every flag has its mbsync IMAP name; names match case-insensitively
+        and unknown keywords are ignored.
+        """
+        self.assertEqual(flags_of(imap_flags(ALL_FLAGS)), ALL_FLAGS)
+        self.assertEqual(imap_flags(Flags.FORWARDED | Flags.SEEN), (b"$Forwarded", b"\\Seen"))
+        self.assertEqual(
+            flags_of([b"\\SEEN", b"$forwarded", b"$Junk"]), Flags.SEEN | Flags.FORWARDED
+        )
+
+    def test_permanent_flags(self) -> None:
+        """
+        C{\\*} or no PERMANENTFLAGS allow all; otherwise only those named
+        (C{P} needs C{$Forwarded}).
+        """
+        self.assertEqual(permanent_flags([b"\\Seen", b"\\*"]), ALL_FLAGS)
+        self.assertEqual(permanent_flags(None), ALL_FLAGS)
+        self.assertEqual(permanent_flags([b"\\Seen", b"\\Deleted"]), Flags.SEEN | Flags.DELETED)
+        self.assertEqual(permanent_flags([]), Flags.NONE)
+
+
+class ConnectTests(PumpingMixin, SynchronousTestCase):
+    """
+    Connecting, securing and logging in.
+    """
+
+    def make(self, options: ServerOptions = DEFAULT_OPTIONS, **account_changes: Any) -> IMAPStore:
+        """
+        A store on a fresh fake server.
+        """
+        self.network = FakeNetwork(MailStore({"user": PASSWORD}), options)
+        return self.network.store(IMAPStoreConfig("far", account(**account_changes)))
+
+    def test_lazy_and_reused(self) -> None:
+        """
+        Nothing connects before the first use; concurrent and later
+        operations share one connection.
+        """
+        store = self.make()
+        self.assertEqual(self.network.servers, [])
+        first, second = store.list_boxes(), store.create_box("A")
+        self.resolve(second)
+        self.assertEqual(self.resolve(first), ["INBOX"])
+        self.resolve(store.list_boxes())
+        self.assertEqual(len(self.network.servers), 1)
+        self.resolve(store.close())
+        self.assertIn(b"LOGOUT", self.network.commands())
+
+    def test_cram_md5_in_plaintext(self) -> None:
+        """
+        Without TLS, C{AuthMechs *} picks CRAM-MD5, never sending the password.
+        """
+        store = self.make()
+        self.resolve(store.list_boxes())
+        self.assertIn(b"AUTHENTICATE CRAM-MD5", self.network.commands())
+        self.assertNotIn(PASSWORD.encode(), b"".join(self.network.servers[0].commands))
+
+    def test_no_login_in_plaintext(self) -> None:
+        """
+        Without TLS and without CRAM-MD5, C{*} refuses LOGIN and PLAIN: the
+        store is unavailable, naming the account, and nothing is retried.
+        """
+        store = self.make(ServerOptions(auth_mechanisms=(b"PLAIN",)))
+        error = self.resolve_failure(store.list_boxes(), StoreUnavailable).value
+        self.assertIn("account acct", str(error))
+        self.assertNotIn(b"LOGIN", b" ".join(self.network.commands()))
+        again = self.resolve_failure(store.list_boxes(), StoreUnavailable).value
+        self.assertIs(again, error)
+        self.assertEqual(len(self.network.servers), 1)
+
+    def test_login_named_explicitly(self) -> None:
+        """
+        C{AuthMechs LOGIN} allows LOGIN even without TLS.
+        """
+        store = self.make(ServerOptions(auth_mechanisms=()), auth_mechs=("LOGIN",))
+        self.assertEqual(self.resolve(store.list_boxes()), ["INBOX"])
+        self.assertTrue(any(each.startswith(b"LOGIN ") for each in self.network.commands()))
+
+    def test_wrong_password(self) -> None:
+        """
+        A refused login makes the store unavailable; the message names the
+        account and host and never contains the password.
+        """
+        store = self.make(password=Secret("wrong-" + PASSWORD))
+        error = str(self.resolve_failure(store.list_boxes(), StoreUnavailable).value)
+        self.assertIn("acct", error)
+        self.assertIn("imap.example", error)
+        self.assertIn("Authentication failed", error)
+        self.assertNotIn(PASSWORD, error)
+
+    def test_starttls(self) -> None:
+        """
+        With C{SSLType STARTTLS} the store upgrades before logging in, with
+        the context made for the configured host.
+        """
+        store = self.make(ServerOptions(starttls=True), ssl_type=SSLType.STARTTLS)
+        self.resolve(store.list_boxes())
+        commands = self.network.commands()
+        self.assertEqual(commands[:2], [b"STARTTLS", b"CAPABILITY"])
+        self.assertEqual(self.network.pumps[0].client_transport.tls_starts, self.network.creators)
+        self.assertTrue(self.network.servers[0].tls)
+
+    def test_starttls_not_offered(self) -> None:
+        """
+        A server without STARTTLS fails the store; no login is attempted.
+        """
+        store = self.make(ServerOptions(starttls=False), ssl_type=SSLType.STARTTLS)
+        error = self.resolve_failure(store.list_boxes(), StoreUnavailable).value
+        self.assertIn("STARTTLS", str(error))
+        self.assertEqual(self.network.servers[0].user, None)
+        self.assertEqual(self.network.commands(), [])
+
+    def test_preauth(self) -> None:
+        """
+        A PREAUTH greeting skips login; with STARTTLS configured it is
+        refused instead (no plaintext).
+        """
+        store = self.make(ServerOptions(preauth=True))
+        self.assertEqual(self.resolve(store.list_boxes()), ["INBOX"])
+        self.assertFalse(any(b"AUTHENTICATE" in each for each in self.network.commands()))
+        store = self.make(ServerOptions(preauth=True, starttls=True), ssl_type=SSLType.STARTTLS)
+        error = self.resolve_failure(store.list_boxes(), StoreUnavailable).value
+        self.assertIn("PREAUTH", str(error))
+
+    def test_connection_lost(self) -> None:
+        """
+        Losing the connection makes this and every later operation fail
+        with L{StoreUnavailable}.
+        """
+        store = self.make()
+        self.resolve(store.list_boxes())
+        self.network.pumps[0].server_transport.loseConnection()
+        self.network.flush()
+        error = self.resolve_failure(store.list_boxes(), StoreUnavailable).value
+        self.assertIn("far", str(error))
+        self.resolve_failure(store.open_box("INBOX"), StoreUnavailable)
+        self.resolve(store.close())
+
+    def test_disable_extension_move(self) -> None:
+        """
+        With C{DisableExtension MOVE} trashing copies instead of moving.
+        """
+        store = self.make(disabled_extensions=("MOVE",))
+        mailbox = self.resolve(store.open_box("INBOX"))
+        uid = self.resolve(mailbox.store(BytesSource(b"Subject: x\r\n\r\nx\r\n"), Flags.NONE))
+        assert uid is not None
+        self.resolve(store.create_box("Trash"))
+        self.assertEqual(self.resolve(mailbox.trash([uid], "Trash")), [uid])
+        commands = self.network.commands()
+        self.assertIn(b"UID COPY %d Trash" % uid, commands)
+        self.assertFalse(any(each.startswith(b"UID MOVE") for each in commands))
+
+
+class ListingTests(PumpingMixin, SynchronousTestCase):
+    """
+    Listing a fake server's boxes.
+    """
+
+    def make(self, *names: bytes, **config: Any) -> IMAPStore:
+        """
+        A store whose server holds the given boxes besides INBOX.
+        """
+        mail = MailStore({"user": PASSWORD})
+        for name in names:
+            mail.create(name)
+        self.network = FakeNetwork(mail)
+        return self.network.store(replace(IMAPStoreConfig("far", account()), **config))
+
+    def test_names(self) -> None:
+        """
+        Nested and modified UTF-7 names are listed raw; lock files are not.
+        """
+        store = self.make(b"Archive", b"Archive/2024", b"Entw&APw-rfe", b"x.lock")
+        boxes = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Archive", "Archive/2024", "Entw&APw-rfe", "INBOX"])
+        self.assertIn(b'LIST "" *', self.network.commands())
+
+    def test_path_prefix(self) -> None:
+        """
+        With C{Path}, the prefix's hierarchy and INBOX are listed, the
+        prefix stripped; boxes are opened under the prefix.
+        """
+        store = self.make(b"Mail/a", b"Mail/b/c", b"Other", path="Mail/")
+        boxes = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["INBOX", "a", "b/c"])
+        commands = self.network.commands()
+        self.assertIn(b'LIST "" Mail/*', commands)
+        self.assertIn(b'LIST "" INBOX*', commands)
+        mailbox = self.resolve(store.open_box("b/c"))
+        self.assertEqual(mailbox.name, "b/c")
+        self.assertIn(b"SELECT Mail/b/c", self.network.commands())
+
+    def test_subscribed_only(self) -> None:
+        """
+        C{SubscribedOnly} lists with LSUB.
+        """
+        store = self.make(b"A", subscribed_only=True)
+        self.resolve(store.list_boxes())
+        self.assertIn(b'LSUB "" *', self.network.commands())
+
+    def test_non_ascii_round_trip(self) -> None:
+        """
+        A raw modified UTF-7 name selects the same server mailbox.
+        """
+        store = self.make(b"Entw&APw-rfe")
+        mailbox = self.resolve(store.open_box("Entw&APw-rfe"))
+        self.assertEqual(mailbox.name, "Entw&APw-rfe")
+        self.assertIn(b"SELECT Entw&APw-rfe", self.network.commands())
+
+    def test_invalid_name(self) -> None:
+        """
+        A box name that is not valid modified UTF-7 cannot be opened.
+        """
+        store = self.make()
+        self.resolve(store.list_boxes())
+        self.resolve_failure(store.open_box("a&b"), MailboxError)
+
+
+class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
+    """
+    The commands mailbox operations send.
+    """
+
+    def setUp(self) -> None:
+        self.network = FakeNetwork(MailStore({"user": PASSWORD}))
+        self.store = self.network.store(IMAPStoreConfig("far", account()))
+        self.mailbox = self.resolve(self.store.open_box("INBOX"))
+        self.uids = [
+            cast(
+                int,
+                self.resolve(
+                    self.mailbox.store(BytesSource(b"X-TUID: t%011d\r\n\r\nx\r\n" % n), Flags.NONE)
+                ),
+            )
+            for n in range(6)
+        ]
+        self.mark = len(self.network.commands())
+
+    def sent(self) -> list[bytes]:
+        """
+        The commands sent since the last call (or setUp).
+        """
+        commands = self.network.commands()
+        new, self.mark = commands[self.mark :], len(commands)
+        return new
+
+    def test_load_items_per_interval(self) -> None:
+        """
+        A load fetches extras only where the request wants them, one UID
+        FETCH per group of equal items, plus the listed older UIDs.
+        """
+        request = LoadRequest(
+            min_uid=4, uids=frozenset({1}), sizes=UIDInterval(5), tuids=UIDInterval(1, 1)
+        )
+        infos = self.resolve(self.mailbox.load(request))
+        self.assertEqual([info.uid for info in infos], [1, 4, 5, 6])
+        self.assertEqual([info.size for info in infos], [None, None, 27, 27])
+        self.assertEqual([info.tuid for info in infos], ["t00000000000", None, None, None])
+        self.assertEqual(
+            sorted(self.sent()),
+            [
+                b"UID FETCH 1 (UID FLAGS BODY.PEEK[HEADER.FIELDS (X-TUID)])",
+                b"UID FETCH 4 (UID FLAGS)",
+                b"UID FETCH 5:* (UID FLAGS RFC822.SIZE)",
+            ],
+        )
+
+    def test_load_star_quirk(self) -> None:
+        """
+        C{n:*} above the highest UID reports nothing, though IMAP matches
+        the highest message.
+        """
+        self.assertEqual(self.resolve(self.mailbox.load(LoadRequest(min_uid=50))), [])
+
+    def test_set_flags_grouped(self) -> None:
+        """
+        Equal net changes share one UID STORE per direction, with a
+        compact UID set; a message's changes are merged first.
+        """
+        changes = [
+            FlagChange(1, add=Flags.SEEN),
+            FlagChange(2, add=Flags.SEEN),
+            FlagChange(3, add=Flags.SEEN),
+            FlagChange(5, add=Flags.FLAGGED, remove=Flags.SEEN),
+            FlagChange(5, add=Flags.SEEN, remove=Flags.FLAGGED),
+        ]
+        self.resolve(self.mailbox.set_flags(changes))
+        self.assertEqual(
+            self.sent(),
+            [
+                b"UID STORE 1:3,5 +FLAGS.SILENT (\\Seen)",
+                b"UID STORE 5 -FLAGS.SILENT (\\Flagged)",
+            ],
+        )
+
+    def test_expunge_uids(self) -> None:
+        """
+        With UIDPLUS only the given deleted messages are expunged, by UID.
+        """
+        self.resolve(
+            self.mailbox.set_flags([FlagChange(uid, add=Flags.DELETED) for uid in (2, 3, 4)])
+        )
+        self.sent()
+        self.assertEqual(self.resolve(self.mailbox.expunge([1, 2, 3])), [2, 3])
+        self.assertEqual(self.sent(), [b"UID FETCH 1:3 (UID FLAGS)", b"UID EXPUNGE 2:3"])
+
+    def test_store_without_uidplus(self) -> None:
+        """
+        Without UIDPLUS C{store} returns C{None}; L{find_by_tuid} finds it.
+        """
+        network = FakeNetwork(
+            MailStore({"user": PASSWORD}), ServerOptions(capabilities=frozenset({b"IMAP4rev1"}))
+        )
+        self.network = network
+        store = network.store(IMAPStoreConfig("far", account()))
+        mailbox = self.resolve(store.open_box("INBOX"))
+        data = b"X-TUID: abcdefghijkl\r\n\r\nbody\r\n"
+        self.assertIsNone(self.resolve(mailbox.store(BytesSource(data), Flags.SEEN)))
+        found = self.resolve(mailbox.find_by_tuid(["abcdefghijkl", "nothere"], mailbox.uid_next))
+        self.assertEqual(found, {"abcdefghijkl": 1})

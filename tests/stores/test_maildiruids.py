@@ -1,0 +1,294 @@
+# -*- test-case-name: tests.stores.test_maildiruids -*-
+"""
+Tests for L{msync.stores.maildiruids} and the opening of a Maildir box in
+L{msync.stores.maildirbox}: C{.uidvalidity} and its lock, and scanning,
+which numbers foreign files and repairs stray UIDs as mbsync 1.4.4 does.
+
+The tests use a L{Clock} set to L{NOW}, far from the real time of the files
+they create, so mbsync's race guard never waits unless a test asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from twisted.logger import capturedLogs
+
+from msync.errors import MailboxError, MessageError
+from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
+from msync.stores import maildirbox
+from msync.stores.maildiruids import LOCK_POLL_INTERVAL, FileEntry, plan_uids
+from tests.stores.maildirfixtures import (
+    MaildirTestCase,
+    files,
+    logged,
+    make_maildir,
+    make_store,
+    write,
+)
+
+
+class UIDValidityTests(MaildirTestCase):
+    """
+    C{.uidvalidity} is read, refused when garbage, and locked while open.
+    """
+
+    def test_garbage(self) -> None:
+        """
+        Garbage in C{.uidvalidity} fails the open with L{MailboxError}
+        naming the file, which is left alone.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"garbage\n")
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertIn("cannot read UIDVALIDITY", str(error))
+        self.assertIn(f"{self.inbox}/.uidvalidity", str(error))
+        with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
+            self.assertEqual(handle.read(), b"garbage\n")
+        write(f"{self.inbox}/.uidvalidity", b"5\n0\n")
+        self.assertEqual(self.open().uid_validity, 5)  # nothing was left locked or open
+
+    def test_existing(self) -> None:
+        """
+        An existing C{.uidvalidity} gives the UIDVALIDITY and UIDNEXT.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1234\n56\n")
+        mailbox = self.open()
+        self.assertEqual((mailbox.uid_validity, mailbox.uid_next), (1234, 57))
+        self.assertEqual(self.put(mailbox), 57)
+
+    def test_locked_against_other_process(self) -> None:
+        """
+        While a box is open another process cannot take the POSIX lock
+        mbsync takes on C{.uidvalidity}; after closing it can.
+        """
+        probe = (
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try:\n"
+            "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "except OSError:\n"
+            "    sys.exit(3)\n"
+        )
+        mailbox = self.open()
+        path = f"{self.inbox}/.uidvalidity"
+        locked = subprocess.run([sys.executable, "-c", probe, path], timeout=60)
+        self.assertEqual(locked.returncode, 3)
+        self.successResultOf(mailbox.close())
+        free = subprocess.run([sys.executable, "-c", probe, path], timeout=60)
+        self.assertEqual(free.returncode, 0)
+
+    def test_locked_against_other_store(self) -> None:
+        """
+        A second store of this process opening the box waits (polling with
+        the clock) until the first closes it.
+        """
+        mailbox = self.open()
+        other, clock = make_store(self.root)
+        with capturedLogs() as events:
+            opening = other.open_box("INBOX")
+            clock.advance(LOCK_POLL_INTERVAL)
+        self.assertNoResult(opening)
+        self.assertTrue(any("waiting for the lock" in text for text in logged(events)))
+        self.successResultOf(mailbox.close())
+        clock.advance(LOCK_POLL_INTERVAL)
+        self.successResultOf(opening)
+        self.successResultOf(other.close())
+
+    def test_missing_uidvalidity_renumbers(self) -> None:
+        """
+        Without C{.uidvalidity}, existing C{,U=} are ignored and every file
+        is renumbered in mbsync's order (as mbsync does).
+        """
+        write(f"{self.inbox}/cur/200.1_1.h,U=9:2,S")
+        write(f"{self.inbox}/new/100.1_1.h,U=4")
+        make_maildir(self.inbox)
+        self.open()
+        self.assertEqual(files(self.inbox), ["cur/200.1_1.h,U=2:2,S", "new/100.1_1.h,U=1"])
+
+
+class ScanTests(MaildirTestCase):
+    """
+    Scanning numbers foreign files and repairs stray UIDs.
+    """
+
+    def prepare(self, last_uid: int, *names: str) -> None:
+        """
+        Make the Inbox with C{.uidvalidity} C{1\\n<last_uid>} and files.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", f"1\n{last_uid}\n".encode())
+        for name in names:
+            write(f"{self.inbox}/{name}")
+
+    def test_foreign_files(self) -> None:
+        """
+        Files without C{,U=} get UIDs in mbsync's order (time, then pid and
+        sequence) and are renamed in their subdirectory; dot files are
+        skipped; C{.uidvalidity} records the last UID.
+        """
+        self.prepare(
+            1,
+            "cur/50.1_1.h,U=1:2,S",
+            "new/1000.2_1.host",
+            "cur/999.5_2.host:2,S",
+            "new/1000.1_3.host",
+            "cur/.hidden",
+        )
+        mailbox = self.open()
+        self.assertEqual(
+            files(self.inbox),
+            [
+                "cur/.hidden",
+                "cur/50.1_1.h,U=1:2,S",
+                "cur/999.5_2.host,U=2:2,S",
+                "new/1000.1_3.host,U=3",
+                "new/1000.2_1.host,U=4",
+            ],
+        )
+        self.assertEqual(mailbox.uid_next, 5)
+        with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
+            self.assertEqual(handle.read(), b"1\n4\n")
+        infos = self.successResultOf(mailbox.load(LoadRequest()))
+        self.assertEqual(
+            [(info.uid, info.flags, info.recent) for info in infos],
+            [(1, Flags.SEEN, False), (2, Flags.SEEN, False), (3, 0, True), (4, 0, True)],
+        )
+
+    def test_duplicate_uid(self) -> None:
+        """
+        Where mbsync dies with C{duplicate UID}, the copy sorting later is
+        numbered as a new message, with a warning naming both files.
+        """
+        self.prepare(2, "cur/100.1_1.h,U=1:2,S", "cur/300.1_1.moved,U=1:2,S", "new/200.1_1.h,U=2")
+        with capturedLogs() as events:
+            mailbox = self.open()
+        self.assertEqual(
+            files(self.inbox),
+            ["cur/100.1_1.h,U=1:2,S", "cur/300.1_1.moved,U=3:2,S", "new/200.1_1.h,U=2"],
+        )
+        self.assertEqual(mailbox.uid_next, 4)
+        [warning] = [text for text in logged(events) if "duplicate UID 1" in text]
+        self.assertIn(f"{self.inbox}/cur/300.1_1.moved,U=1:2,S", warning)
+        self.assertIn(f"{self.inbox}/cur/100.1_1.h,U=1:2,S", warning)
+        self.assertIn("UID 3", warning)
+
+    def test_beyond_highest(self) -> None:
+        """
+        Where mbsync dies with C{UID n is beyond highest assigned UID m},
+        the file is numbered as a new message, with a warning.
+        """
+        self.prepare(2, "cur/100.1_1.h,U=1:2,S", "new/300.1_1.h,U=70")
+        with capturedLogs() as events:
+            self.open()
+        self.assertEqual(files(self.inbox), ["cur/100.1_1.h,U=1:2,S", "new/300.1_1.h,U=3"])
+        [warning] = [text for text in logged(events) if "beyond highest" in text]
+        self.assertIn("UID 70", warning)
+        self.assertIn(f"{self.inbox}/new/300.1_1.h,U=70", warning)
+
+    def test_plan_prefers_cur(self) -> None:
+        """
+        Of equal names in C{cur/} and C{new/}, the one in C{cur/} keeps the
+        UID.
+        """
+        plan = plan_uids(
+            [FileEntry("new", "1.1_1.h,U=1"), FileEntry("cur", "1.1_1.h,U=1")], 1, True
+        )
+        self.assertEqual(plan.numbered, {1: FileEntry("cur", "1.1_1.h,U=1")})
+        self.assertEqual(plan.fresh, [FileEntry("new", "1.1_1.h,U=1")])
+
+    def test_new_files_seen_by_load(self) -> None:
+        """
+        Files delivered while the box is open are numbered by the next load.
+        """
+        self.prepare(0)
+        mailbox = self.open()
+        write(f"{self.inbox}/new/5.5_5.h")
+        [info] = self.successResultOf(mailbox.load(LoadRequest()))
+        self.assertEqual((info.uid, info.recent), (1, True))
+        self.assertEqual(files(self.inbox), ["new/5.5_5.h,U=1"])
+
+    def test_junk_entries(self) -> None:
+        """
+        Directories inside C{cur/} are ignored with a warning naming them,
+        and left in place.
+        """
+        self.prepare(0, "cur/1.1_1.h:2,S")
+        os.mkdir(f"{self.inbox}/cur/junk")
+        with capturedLogs() as events:
+            mailbox = self.open()
+        self.assertEqual(
+            [info.uid for info in self.successResultOf(mailbox.load(LoadRequest()))], [1]
+        )
+        self.assertTrue(any(f"{self.inbox}/cur/junk" in text for text in logged(events)))
+        self.assertTrue(os.path.isdir(f"{self.inbox}/cur/junk"))
+
+    def test_unreadable_file(self) -> None:
+        """
+        A file that cannot be read fails C{fetch} with L{MessageError} and
+        a header load with L{MailboxError}, both naming it; it stays.
+        """
+        self.prepare(0, "cur/1.1_1.h:2,S")
+        mailbox = self.open()
+        path = f"{self.inbox}/cur/1.1_1.h,U=1:2,S"
+
+        def refuse(*args: object, **kwargs: object) -> Any:
+            raise PermissionError(13, "Permission denied", path)
+
+        # chmod 000 does not stop root, so refuse the reads themselves.
+        self.patch(maildirbox, "MaildirBody", refuse)
+        self.patch(maildirbox, "read_tracking_headers", refuse)
+        error = self.failureResultOf(mailbox.fetch(1), MessageError).value
+        self.assertIn(path, str(error))
+        request = LoadRequest(tuids=UIDInterval())
+        self.assertIn(path, str(self.failureResultOf(mailbox.load(request), MailboxError).value))
+        self.assertTrue(os.path.exists(path))
+
+    def test_stale_tmp(self) -> None:
+        """
+        Opening removes C{tmp/} files whose ctime is 24 hours old, with
+        mbsync's notice, and keeps younger ones.
+        """
+        self.prepare(0)
+        stale = write(f"{self.inbox}/tmp/old")
+        self.clock.advance(os.stat(stale).st_ctime + 24 * 3600 - self.clock.seconds())
+        with capturedLogs() as events:
+            self.open().close()
+        self.assertEqual(os.listdir(f"{self.inbox}/tmp"), [])
+        self.assertIn(f"Maildir notice: removing stale file {stale}", logged(events))
+        young = write(f"{self.inbox}/tmp/young")
+        self.clock.advance(os.stat(young).st_ctime + 24 * 3600 - 1 - self.clock.seconds())
+        self.open().close()
+        self.assertEqual(os.listdir(f"{self.inbox}/tmp"), ["young"])
+
+    def test_race_guard(self) -> None:
+        """
+        If C{new/} was modified by someone else during the current second,
+        the scan sleeps a second (on the clock) with mbsync's notice.
+        """
+        self.prepare(0, "new/1.1_1.h")
+        mtime = int(os.stat(f"{self.inbox}/new").st_mtime)
+        self.clock.advance(mtime - self.clock.seconds())
+        with capturedLogs() as events:
+            opening = self.store.open_box("INBOX")
+            self.assertNoResult(opening)
+            self.clock.advance(1)
+        self.successResultOf(opening)
+        self.assertIn(
+            "Maildir notice: sleeping due to recent directory modification.", logged(events)
+        )
+
+    def test_own_changes_do_not_wait(self) -> None:
+        """
+        The store's own changes in the current second do not make the
+        next scan wait.
+        """
+        self.clock.advance(int(os.stat(self.root).st_mtime) - self.clock.seconds())
+        mailbox = self.open()
+        self.put(mailbox)
+        self.successResultOf(mailbox.set_flags([FlagChange(1, add=Flags.SEEN)]))
+        self.assertEqual(len(self.successResultOf(mailbox.load(LoadRequest()))), 1)
