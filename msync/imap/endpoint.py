@@ -132,6 +132,9 @@ def _openssl_reason(error: SSL.Error) -> str:
 
 
 def _is_ip_address(hostname: str) -> bool:
+    """
+    Whether C{hostname} is an IPv4 or IPv6 address literal.
+    """
     try:
         ipaddress.ip_address(hostname)
     except ValueError:
@@ -554,6 +557,9 @@ def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavaila
 async def _connect(
     reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> IProtocol:
+    """
+    L{_establish} within C{Timeout}, its failures turned into msync errors.
+    """
     attempt = Deferred.fromCoroutine(_establish(reactor, account, protocol_factory))
     timed_out = False
 

@@ -13,6 +13,8 @@ Invariants:
     once that happened every later operation fails the same way.
   - Box names are mapped by L{msync.stores.imapnames} exactly as mbsync 1.4
     does, modified UTF-7 kept raw.
+  - At most one UID FETCH (or one split group of them) is in flight at a
+    time, so that untagged FETCH data reaches the command that asked.
   - At most one mailbox is open; closing it sends nothing (the next SELECT
     deselects it on the server without expunging, RFC 3501 §6.3.1).
 """
@@ -24,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn, cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.error import (
     ConnectError,
     ConnectingCancelledError,
@@ -123,6 +125,9 @@ class IMAPStore:
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
         self._waiters: list[Deferred[None]] = []
+        # The connection gives untagged FETCH data to the oldest UID FETCH
+        # in flight, so FETCHes of different UIDs or items must not overlap.
+        self.fetching = DeferredLock()
         self._connecting = False
         self._session: IMAPSession | None = None
         self._protocol: IMAPClientProtocol | None = None

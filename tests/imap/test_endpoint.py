@@ -131,6 +131,9 @@ class _PKI:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+    """
+    A private key in PKCS#8 PEM, encrypted with C{password} if given.
+    """
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password)
         if password
@@ -182,6 +185,9 @@ def _server_context(
 
 
 def _shuttle(source: SSL.Connection, target: SSL.Connection) -> bool:
+    """
+    Move pending TLS bytes from C{source} to C{target}; whether any moved.
+    """
     try:
         data = source.bio_read(65536)
     except SSL.WantReadError:
@@ -387,6 +393,14 @@ class TLSContextTests(SynchronousTestCase):
         message = self.assert_refused(only_13, old_server)
         self.assertTrue(message.startswith(f"SSL error connecting {HOST}:993: "), message)
         self.assertNotIn("certificate", message)
+        # mbsync takes any subset: a version between two allowed ones is off.
+        with_gap = replace(
+            trusted, ssl_versions=frozenset({TLSVersion.TLSV1_1, TLSVersion.TLSV1_3})
+        )
+        self.assert_refused(with_gap, old_server)
+        no_gap = replace(with_gap, ssl_versions=with_gap.ssl_versions | {TLSVersion.TLSV1_2})
+        client, _ = _handshake(tls_context(no_gap, HOST), old_server)
+        self.assertEqual(client.get_protocol_version_name(), "TLSv1.2")
 
     def test_no_usable_version(self) -> None:
         """
@@ -515,6 +529,10 @@ class TLSContextTests(SynchronousTestCase):
 
 
 class _Resolution:
+    """
+    An L{IHostResolution} for L{_Resolver}.
+    """
+
     def __init__(self, name: str) -> None:
         self.name = name
 
