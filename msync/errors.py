@@ -110,7 +110,13 @@ class MailboxError(StoreError):
 class StoreUnavailable(StoreError):
     """
     Skip every channel using this store (connection or login failed).
+
+    @ivar store: the name of the store section that failed, when known.
     """
+
+    def __init__(self, message: str, *, store: str | None = None) -> None:
+        super().__init__(message)
+        self.store = store
 
 
 class StateError(MsyncError):

@@ -86,7 +86,9 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
         if isinstance(store, MaildirStore):
             # mbsync 1.4 refuses a Maildir store whose Path does not exist.
             if store.path is not None and not os.path.exists(store.path):
-                raise StoreUnavailable(f"Maildir error: cannot open store '{store.path}'")
+                raise StoreUnavailable(
+                    f"Maildir error: cannot open store '{store.path}'", store=store.name
+                )
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
         # The IMAP store connects lazily, on first use, with the reactor.
@@ -137,7 +139,7 @@ class RunState:
         @raise StoreUnavailable: when it cannot be made.
         """
         if section.name in self.failed:
-            raise StoreUnavailable(section.name)
+            raise StoreUnavailable(section.name, store=section.name)
         if section.name not in self.stores:
             try:
                 self.stores[section.name] = self.factory(section)
@@ -183,6 +185,20 @@ async def channel_pairs(run: RunState, job: ChannelJob) -> tuple[BoxPair, ...]:
     far = await _listing(run, channel, Side.FAR)
     near = await _listing(run, channel, Side.NEAR)
     return box_pairs(job, far, near)
+
+
+def _store_failed(
+    run: RunState, channel: Channel, output: Emitter, error: StoreUnavailable
+) -> None:
+    """
+    A store of C{channel} became unusable: report it once, and mark the
+    store (the one the error names, else both) so later channels using it
+    are skipped with mbsync's message.
+    """
+    output.emit(Severity.ERROR, str(error))
+    names = {channel.store(side).name for side in (Side.FAR, Side.NEAR)}
+    named = {name for name in names if error.store == name}
+    run.failed.update(named or names)
 
 
 def _failed_store_message(channel: Channel, run: RunState) -> str | None:
@@ -244,6 +260,10 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
                 continue
             try:
                 pairs = await channel_pairs(run, job)
+            except StoreUnavailable as error:
+                _store_failed(run, job.channel, output, error)
+                status = 1
+                continue
             except StoreError as error:
                 output.emit(Severity.ERROR, f"Error: {error}")
                 status = 1
@@ -399,6 +419,9 @@ async def _sync_channel(
         return False
     try:
         pairs = await channel_pairs(run, job)
+    except StoreUnavailable as error:
+        _store_failed(run, channel, output, error)
+        return False
     except StoreError as error:
         output.emit(Severity.ERROR, f"Error: {error}")
         return False
@@ -424,9 +447,7 @@ async def _sync_channel(
             for line in result.planned:
                 output.print_line(line)
         except StoreUnavailable as error:
-            output.emit(Severity.ERROR, f"Error: {error}")
-            for side in (Side.FAR, Side.NEAR):
-                run.failed.add(channel.store(side).name)
+            _store_failed(run, channel, output, error)
             return False
         except MsyncError as error:
             output.emit(Severity.ERROR, f"Error: {error}")

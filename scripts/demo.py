@@ -20,6 +20,8 @@ Invariants:
 from __future__ import annotations
 
 import os
+import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -122,8 +124,9 @@ def _write_config(server: DovecotServer) -> Path:
 
 def _run_msync(arguments: Sequence[str]) -> tuple[int, str]:
     """
-    Run the C{msync} console script from this virtualenv, echoing its output
-    as it comes.
+    Run the C{msync} console script from this virtualenv on a pseudo
+    terminal, so that it draws its live progress line (C{C: B: F: N:}) as it
+    does for a user; echo its output as it comes.
 
     @return: its exit status and its output.
     """
@@ -133,20 +136,81 @@ def _run_msync(arguments: Sequence[str]) -> tuple[int, str]:
     if not executable.exists():
         print(f"  {executable} is missing: run scripts/bootstrap.sh")
         return 127, ""
-    output: list[str] = []
+    master, slave = pty.openpty()
+    environment = dict(os.environ, COLUMNS=os.environ.get("COLUMNS", "100"))
     with subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
+        command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=environment
     ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            print("  " + line, end="", flush=True)
-            output.append(line)
-    return process.returncode, "".join(output)
+        os.close(slave)
+        output = _echo(master)
+    os.close(master)
+    return process.returncode, output
+
+
+def _echo(master: int) -> str:
+    """
+    Copy a pseudo terminal's output to stdout until it closes. On a
+    terminal the progress line is redrawn in place; elsewhere (a log) each
+    redraw becomes a line, at most twice a second, plus the final one.
+
+    @return: everything read.
+    """
+    interactive = sys.stdout.isatty()
+    seen: list[str] = []
+    pending = ""
+    last_shown = 0.0
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        text = chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+        seen.append(text)
+        if interactive:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            continue
+        for piece in re.split(r"(\r|\n)", text):
+            if piece == "\n":
+                if pending:
+                    print("  " + pending, flush=True)
+                pending = ""
+            elif piece == "\r":
+                if pending and time.monotonic() - last_shown >= 0.5:
+                    print("  " + pending, flush=True)
+                    last_shown = time.monotonic()
+                pending = ""
+            else:
+                pending += piece
+    if pending:
+        print("  " + pending, flush=True)
+    return "".join(seen)
+
+
+def _change_both_sides(server: DovecotServer) -> None:
+    """
+    Between the two syncs: new mail, flag changes and a deletion on the
+    server, and a message written locally (as a mail client would).
+    """
+    account = server.account
+    extra = generate_corpus(SEED + 1, 5, max_size=50_000, folders=["INBOX"])
+    account.add_messages("INBOX", [(m.data, m.flags, m.date) for m in extra])
+    uids = [message.uid for message in account.messages("Lists/twisted")]
+    for uid in uids[:10]:
+        account.set_flags("Lists/twisted", uid, ["\\Seen", "\\Flagged"])
+    account.expunge("Lists/twisted", uids[-1])
+    local = DEMO / "Mail" / "Sent" / "new"
+    local.mkdir(parents=True, exist_ok=True)
+    (local / f"{int(time.time())}.demo_1.localhost").write_bytes(
+        b"From: demo@example.org\nTo: friend@example.org\nSubject: written offline\n"
+        b"Message-ID: <offline-1@example.org>\n\nSent from the train.\n"
+    )
+    print(
+        "\nChanged both sides: 5 new messages in INBOX, 10 re-flagged and 1 deleted in"
+        " Lists/twisted on the server; 1 new message written locally in Sent."
+    )
 
 
 def _maildir_count(folder: str) -> int | None:
@@ -174,6 +238,10 @@ def _summary(server: DovecotServer, runs: list[tuple[str, int, str]]) -> None:
             on_server = "?"
         local = _maildir_count(folder)
         print(f"  {folder:<16} {on_server:>7} {'-' if local is None else local:>12}")
+    print(
+        "  (a message deleted on the server is marked deleted (T) in ./demo/Mail, as mbsync"
+        " does;\n   it goes away with 'Expunge Both' in the channel)"
+    )
     for title, status, output in runs:
         verdict = "ok" if status == 0 else f"exit status {status}"
         if status != 0 and "not implemented" in output.lower():
@@ -215,9 +283,14 @@ def main() -> int:
         for title, arguments in [
             ("list", ["-c", config, "-V", "-l", CHANNEL]),
             ("sync", ["-c", config, CHANNEL]),
+            ("change", []),
+            ("second sync", ["-c", config, CHANNEL]),
         ]:
+            if title == "change":
+                _change_both_sides(server)
+                continue
             status, output = _run_msync(arguments)
-            runs.append((f"msync {' '.join(arguments)}", status, output))
+            runs.append((f"msync {' '.join(arguments)} ({title})", status, output))
             if status != 0:
                 print(f"  ({title} ended with exit status {status})")
         _summary(server, runs)

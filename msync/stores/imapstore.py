@@ -160,7 +160,8 @@ class IMAPStore:
             text = str(reason) or type(reason).__name__
             self._failure = StoreUnavailable(
                 f"IMAP error: store {self.name} (account {self._account.name} "
-                f"at {self._where()}): {text}"
+                f"at {self._where()}): {text}",
+                store=self.name,
             )
             self._drop()
         return self._failure

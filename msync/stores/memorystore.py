@@ -488,7 +488,9 @@ class MemoryStore:
 
         async def perform() -> _T:
             if self._unavailable:
-                raise StoreUnavailable(f"store {self.name}: connection lost before {description}")
+                raise StoreUnavailable(
+                    f"store {self.name}: connection lost before {description}", store=self.name
+                )
             if injection is not None and injection.point is FailurePoint.BEFORE:
                 raise self._injected(description, injection)
             result = await action()
