@@ -254,14 +254,15 @@ class TLSContextTests(SynchronousTestCase):
     def test_ip_address_host(self) -> None:
         """
         An IP address host is checked against IP subjectAltNames and sent
-        without SNI.
+        without SNI; a CA-issued certificate for another address is refused.
         """
-        ip_server = self.pki.issue("ip", ips=["127.0.0.1"])
-        account = _account(host="127.0.0.1", certificate_files=(ip_server.cert_path,))
+        ca = self.pki.issue("Test CA", ca=True)
+        ip_server = self.pki.issue("ip", ips=["127.0.0.1"], issuer=ca)
+        account = _account(host="127.0.0.1", certificate_files=(ca.cert_path,))
         client, server = _handshake(tls_context(account, "127.0.0.1"), _server_context(ip_server))
         self.assertIsNone(server.get_servername())
         message = self.assert_refused(
-            _account(host="127.0.0.2", certificate_files=(ip_server.cert_path,)),
+            _account(host="127.0.0.2", certificate_files=(ca.cert_path,)),
             _server_context(ip_server),
         )
         self.assertIn("does not match host name", message)
@@ -281,11 +282,12 @@ class TLSContextTests(SynchronousTestCase):
 
     def test_other_host_refused(self) -> None:
         """
-        A trusted certificate for another host name is refused: pinning a
-        certificate does not disable the host name check.
+        A certificate for another host name, trusted through its CA, is
+        refused with both names in the message.
         """
-        other = self.pki.issue("other.example.org", dns=["other.example.org"])
-        account = _account(certificate_files=(other.cert_path,))
+        ca = self.pki.issue("Test CA", ca=True)
+        other = self.pki.issue("other.example.org", dns=["other.example.org"], issuer=ca)
+        account = _account(certificate_files=(ca.cert_path,))
         message = self.assert_refused(account, _server_context(other))
         self.assertEqual(
             message,
@@ -293,18 +295,33 @@ class TLSContextTests(SynchronousTestCase):
             f" '{HOST}' (it is for other.example.org)",
         )
 
+    def test_pinned_certificate_still_needs_the_name(self) -> None:
+        """
+        As in mbsync 1.4.4 ("certificate owner does not match hostname"),
+        the server's own certificate listed verbatim in C{CertificateFile}
+        must still name the host.
+        """
+        other = self.pki.issue("other.example.org", dns=["other.example.org"])
+        message = self.assert_refused(
+            _account(certificate_files=(other.cert_path,)), _server_context(other)
+        )
+        self.assertIn(f"does not match host name '{HOST}'", message)
+
     def test_ip_address_also_as_dns_name(self) -> None:
         """
-        A certificate naming its IP address also as a DNS name (as made for
-        mbsync 1.4) is matched by its IP entry; a DNS entry alone is not
-        enough for an IP host.
+        A certificate naming the IP address of an IP host only as a DNS name
+        (as certificates made for mbsync 1.4 do) is accepted, as mbsync
+        accepts it; another address in a DNS name is not.
         """
-        both = self.pki.issue("both", dns=["localhost", "127.0.0.1"], ips=["127.0.0.1"])
-        account = _account(host="127.0.0.1", certificate_files=(both.cert_path,))
+        ca = self.pki.issue("Test CA", ca=True)
+        both = self.pki.issue("both", dns=["localhost", "127.0.0.1"], ips=["127.0.0.1"], issuer=ca)
+        account = _account(host="127.0.0.1", certificate_files=(ca.cert_path,))
         _handshake(tls_context(account, "127.0.0.1"), _server_context(both))
-        dns_only = self.pki.issue("dns-only", dns=["127.0.0.1"])
-        account = _account(host="127.0.0.1", certificate_files=(dns_only.cert_path,))
-        creator = tls_context(account, "127.0.0.1")
+        dns_only = self.pki.issue("dns-only", dns=["127.0.0.1"], issuer=ca)
+        _handshake(tls_context(account, "127.0.0.1"), _server_context(dns_only))
+        creator = tls_context(
+            _account(host="127.0.0.2", certificate_files=(ca.cert_path,)), "127.0.0.2"
+        )
         error = self.assertRaises(SSL.Error, _handshake, creator, _server_context(dns_only))
         self.assertIn("(it is for 127.0.0.1)", str(creator.error_for(error)))
 
@@ -318,11 +335,12 @@ class TLSContextTests(SynchronousTestCase):
 
     def test_certificate_without_names_refused(self) -> None:
         """
-        A trusted certificate without subjectAltName names no host.
+        A CA-issued certificate without subjectAltName names no host.
         """
-        bare = self.pki.issue(HOST)
+        ca = self.pki.issue("Test CA", ca=True)
+        bare = self.pki.issue(HOST, issuer=ca)
         message = self.assert_refused(
-            _account(certificate_files=(bare.cert_path,)), _server_context(bare)
+            _account(certificate_files=(ca.cert_path,)), _server_context(bare)
         )
         self.assertIn(f"does not match host name '{HOST}' (it is for no host)", message)
 
@@ -792,11 +810,13 @@ class ConnectTests(SynchronousTestCase):
 
     def test_imaps_other_host(self) -> None:
         """
-        A trusted certificate for another host fails C{connect}.
+        A certificate for another host, trusted through its CA, fails
+        C{connect}.
         """
         pki = _PKI(self.mktemp())
-        other = pki.issue("other", dns=["other.example.org"])
-        message = self.imaps_refused(other, certificate_files=(other.cert_path,))
+        ca = pki.issue("Test CA", ca=True)
+        other = pki.issue("other", dns=["other.example.org"], issuer=ca)
+        message = self.imaps_refused(other, certificate_files=(ca.cert_path,))
         self.assertIn(f"does not match host name '{HOST}'", message)
 
     def test_imaps_server_without_tls(self) -> None:

@@ -204,8 +204,8 @@ class TLSTests(DovecotTestCase):
 
     async def test_other_host_refused(self) -> None:
         """
-        A trusted certificate made for another host name is refused, with
-        both names in the message.
+        A trusted (pinned) certificate made for another host name is
+        refused, as mbsync 1.4.4 refuses it, with both names in the message.
         """
         other = DovecotServer(self.mktemp(), cert_hostname="other.example")
         self.addCleanup(other.stop)
