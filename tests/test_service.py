@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 
-from twisted.application.service import IService
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.plugin import getPlugins
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from msync import service
 
@@ -41,13 +43,65 @@ class OptionsTests(SynchronousTestCase):
 
     def test_make_service(self) -> None:
         """
-        makeService returns a named IService.
+        makeService returns a named IService whose timer runs a round at
+        start and then every interval, on the given clock.
         """
         options = service.Options()
-        options.parseOptions(["--all"])
-        made = service.makeService(options)
+        options.parseOptions(["--all", "-i", "60", "-c", "/nonexistent/rc"])
+        clock = Clock()
+        made = service.makeService(options, reactor=clock)
         self.assertTrue(IService.providedBy(made))
         self.assertEqual(made.name, "msync")
+        assert isinstance(made, MultiService)
+        timer = made.getServiceNamed("periodic-sync")
+        sync_round = timer.call[0]
+        made.startService()
+        self.addCleanup(made.stopService)
+        self.assertEqual((sync_round.rounds, sync_round.last_status), (1, 1))
+        clock.advance(59)
+        self.assertEqual(sync_round.rounds, 1)
+        clock.advance(1)
+        self.assertEqual(sync_round.rounds, 2)
+
+
+class SyncRoundTests(TestCase):
+    """
+    One daemon round synchronizes like C{msync} and never raises.
+    """
+
+    def test_round_syncs_and_never_raises(self) -> Deferred[None]:
+        """
+        A round copies new mail between Maildirs; a broken configuration
+        makes a later round fail quietly (status 1, logged), not raise.
+        """
+        from twisted.internet import reactor
+
+        root = os.path.abspath(self.mktemp())
+        for box in ("far/INBOX", "near"):
+            for sub in ("cur", "new", "tmp"):
+                os.makedirs(os.path.join(root, box, sub), exist_ok=True)
+        with open(os.path.join(root, "far/INBOX/new/1.1_1.h"), "w") as stream:
+            stream.write("Subject: hi\n\nbody\n")
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(
+                f"MaildirStore f\nPath {root}/far/\nInbox {root}/far/INBOX\n\n"
+                f"MaildirStore n\nPath {root}/near/\nInbox {root}/near/INBOX\n\n"
+                "Channel c\nFar :f:\nNear :n:\nCreate Near\nSyncState *\n"
+            )
+        sync_round = service.SyncRound(reactor, config, ["c"], False)
+
+        def first(_: None) -> Deferred[None]:
+            self.assertEqual(sync_round.last_status, 0)
+            self.assertEqual(len(os.listdir(os.path.join(root, "near/INBOX/new"))), 1)
+            with open(config, "a") as stream:
+                stream.write("Bogus line\n")
+            return sync_round()
+
+        def second(_: None) -> None:
+            self.assertEqual((sync_round.rounds, sync_round.last_status), (2, 1))
+
+        return sync_round().addCallback(first).addCallback(second)
 
 
 class PluginTests(SynchronousTestCase):
@@ -59,7 +113,7 @@ class PluginTests(SynchronousTestCase):
         """
         twisted.plugins finds a service maker named msync.
         """
-        from twisted.application.service import IServiceMaker
+        from twisted.application.service import IService, MultiServiceMaker
 
         from twisted import plugins
 
