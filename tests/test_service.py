@@ -113,7 +113,7 @@ class PluginTests(SynchronousTestCase):
         """
         twisted.plugins finds a service maker named msync.
         """
-        from twisted.application.service import IService, MultiServiceMaker
+        from twisted.application.service import IServiceMaker
 
         from twisted import plugins
 
