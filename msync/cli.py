@@ -229,8 +229,7 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     """
     The asynchronous part: list or synchronize the selected channels.
 
-    This is where L{msync.runner} plugs in; until it exists both actions
-    report that they are not implemented.
+    Both actions are carried out by L{msync.runner}.
 
     @param reactor: the reactor the stores and the engine will use.
     @param prepared: the result of L{prepare}.

@@ -555,7 +555,7 @@ usage:
   -C, --create\t\tpropagate creations of mailboxes
   -R, --remove\t\tpropagate deletions of mailboxes
   -X, --expunge\t\texpunge deleted messages
-  -y, --dry-run\t\tdo not change anything (not implemented yet)
+  -y, --dry-run\t\tshow what would be done, change nothing
   -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
   -D, --debug\t\tdebugging modes (see manual)
   -V, --verbose\t\tdisplay what is happening
