@@ -329,11 +329,12 @@ def store_message_observer(output: Output, *, debug: bool = False) -> ILogObserv
         namespace = str(event.get("log_namespace", ""))
         level = event.get("log_level")
         severity = _LEVELS.get(level) if level is not None else None
-        text = formatEvent(event)
+        # Format only what is shown: the wire trace is logged at debug level
+        # for every command and read, and formatting it all costs seconds.
         if namespace.startswith("msync.stores") and severity is not None:
-            output.emit(severity, text)
+            output.emit(severity, formatEvent(event))
         elif debug:
-            output.emit(Severity.INFO, text)
+            output.emit(Severity.INFO, formatEvent(event))
             failure = event.get("log_failure")
             if failure is not None:
                 output.emit(Severity.ERROR, failure.getTraceback())

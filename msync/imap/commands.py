@@ -349,6 +349,8 @@ class Command:
     @ivar requires: server capabilities the command needs.
     @ivar requires_enabled: extensions that must have been ENABLEd.
     @ivar refused_by: capabilities in whose presence it must not be sent.
+    @ivar uids: the UIDs a C{UID} command addresses, as given (the
+        connection routes untagged FETCH data by them); else C{None}.
     """
 
     name: bytes
@@ -359,6 +361,8 @@ class Command:
     requires: tuple[bytes, ...] = ()
     requires_enabled: tuple[bytes, ...] = ()
     refused_by: tuple[bytes, ...] = ()
+    # Equal commands are equal on the wire: 5:7 as a set or as a range.
+    uids: UIDs | None = field(default=None, compare=False)
 
     def encode(
         self,
@@ -594,7 +598,7 @@ class Command:
         if changed_since is None:
             if vanished:
                 raise LocalProtocolError("VANISHED needs CHANGEDSINCE")
-            return cls(b"UID FETCH", arguments)
+            return cls(b"UID FETCH", arguments, uids=uids)
         modifier = b"(CHANGEDSINCE " + _number(changed_since, "CHANGEDSINCE")
         modifier += b" VANISHED)" if vanished else b")"
         return cls(
@@ -602,6 +606,7 @@ class Command:
             arguments + (_Raw(modifier),),
             requires=(b"CONDSTORE",),
             requires_enabled=(b"QRESYNC",) if vanished else (),
+            uids=uids,
         )
 
     @classmethod
@@ -621,22 +626,22 @@ class Command:
             arguments += (_Raw(b"(UNCHANGEDSINCE " + number + b")"),)
             requires = (b"CONDSTORE",)
         arguments += (_Raw(mode.value), _List(tuple(_flag(each) for each in flags)))
-        return cls(b"UID STORE", arguments, requires=requires)
+        return cls(b"UID STORE", arguments, requires=requires, uids=uids)
 
     @classmethod
     def uid_copy(cls, uids: UIDs, mailbox: str) -> Command:
         """C{UID COPY uids mailbox}."""
-        return cls(b"UID COPY", (_uid_arg(uids), _Mailbox(mailbox)))
+        return cls(b"UID COPY", (_uid_arg(uids), _Mailbox(mailbox)), uids=uids)
 
     @classmethod
     def uid_move(cls, uids: UIDs, mailbox: str) -> Command:
         """C{UID MOVE uids mailbox} (RFC 6851)."""
-        return cls(b"UID MOVE", (_uid_arg(uids), _Mailbox(mailbox)), requires=(b"MOVE",))
+        return cls(b"UID MOVE", (_uid_arg(uids), _Mailbox(mailbox)), requires=(b"MOVE",), uids=uids)
 
     @classmethod
     def uid_expunge(cls, uids: UIDs) -> Command:
         """C{UID EXPUNGE uids} (RFC 4315)."""
-        return cls(b"UID EXPUNGE", (_uid_arg(uids),), requires=(b"UIDPLUS",))
+        return cls(b"UID EXPUNGE", (_uid_arg(uids),), requires=(b"UIDPLUS",), uids=uids)
 
     @classmethod
     def uid_search(

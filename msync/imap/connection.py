@@ -26,9 +26,20 @@ Invariants:
     them, and again after STARTTLS and after LOGIN/AUTHENTICATE unless the
     server restated them during or in the response to that command.
   - Untagged data is attached to the oldest in-flight command that can
-    produce it (table L{_PRODUCERS}), otherwise reported as L{Untagged}.
+    produce it (table L{PRODUCERS}), otherwise reported as L{Untagged}.
     Mailbox-state responses (EXISTS, RECENT, EXPUNGE, VANISHED, FLAGS) also
     update L{ClientConnection.selected}.
+  - FETCH data is routed by UID, not by age: a FETCH carrying a UID goes
+    to the in-flight UID FETCH or UID STORE whose UID set contains it,
+    else to the one in flight with an open set (C{n:*} answers with the
+    last message when n is past it, RFC 3501 §9), else it is L{Untagged};
+    a FETCH without UID is always L{Untagged} (RFC 3501 §6.4.8: answers
+    to UID commands carry the UID). Streamed body literals follow the
+    same rule, by the UID the response names before the literal.
+  - To keep that unambiguous, a UID FETCH or UID STORE is not sent while
+    one in flight names a common UID, or while either set is open: it
+    waits (and, sending being in submission order, so does everything
+    behind it) until the other completes. Callers need no locks.
   - Every protocol violation raises L{RemoteProtocolError}; the connection is
     then dead: C{next_event} raises the same error again, nothing more is
     sent.
@@ -47,39 +58,47 @@ from msync.imap.commands import Command
 from msync.imap.grammar import quote_bytes
 from msync.imap.responses import (
     NEED_DATA,
-    STAR,
     Capability,
     CapabilityCode,
     ContinuationRequest,
     EnabledResponse,
-    ESearchResponse,
-    ExistsResponse,
-    ExpungeResponse,
     FetchResponse,
-    FlagsResponse,
-    HighestModSeqCode,
-    IDResponse,
-    ListResponse,
     LiteralChunk,
-    NamespaceResponse,
     NeedData,
-    PermanentFlagsCode,
-    PlainCode,
-    RecentResponse,
     Response,
     ResponseCode,
     ResponseParser,
-    SearchResponse,
     Status,
-    StatusResponse,
     TaggedResponse,
-    UIDNextCode,
-    UIDValidityCode,
     UnknownResponse,
-    UnseenCode,
     UntaggedStatus,
-    VanishedResponse,
 )
+from msync.imap.routing import (
+    ALERT,
+    PRODUCERS,
+    SELECTION,
+    SelectedMailbox,
+    ambiguous,
+    code_update,
+    fetch_cover,
+    mailbox_update,
+)
+from msync.imap.uids import UIDCover
+
+# SelectedMailbox lives in msync.imap.routing; callers import it from here.
+__all__ = [
+    "DEFAULT_PIPELINE_DEPTH",
+    "ClientConnection",
+    "Completed",
+    "ConnectionEvent",
+    "ConnectionState",
+    "ContinuationNeeded",
+    "Greeting",
+    "Rejected",
+    "SelectedMailbox",
+    "Streamed",
+    "Untagged",
+]
 
 #: The in-flight bound for C{pipeline_depth=None} (mbsync's "unlimited"):
 #: large enough never to throttle a sync, small enough that one connection
@@ -167,104 +186,6 @@ _CAPABILITY_POLICY: Final[dict[bytes, _CapabilityPolicy]] = {
     b"AUTHENTICATE": _CapabilityPolicy.UNLESS_RESTATED,
 }
 
-_ALERT: Final = PlainCode(b"ALERT")
-_SELECTION: Final = frozenset({b"SELECT", b"EXAMINE"})
-_MAILBOX_CHANGES: Final = frozenset({b"EXPUNGE", b"UID EXPUNGE", b"UID MOVE", b"CLOSE"})
-
-# Which commands can produce each kind of untagged response.
-_PRODUCERS: Final[dict[type[Response], frozenset[bytes]]] = {
-    Capability: frozenset({b"CAPABILITY", b"LOGIN", b"AUTHENTICATE"}),
-    EnabledResponse: frozenset({b"ENABLE"}),
-    IDResponse: frozenset({b"ID"}),
-    NamespaceResponse: frozenset({b"NAMESPACE"}),
-    ListResponse: frozenset({b"LIST", b"LSUB", b"XLIST"}),
-    StatusResponse: frozenset({b"STATUS", b"LIST"}),
-    SearchResponse: frozenset({b"UID SEARCH"}),
-    ESearchResponse: frozenset({b"UID SEARCH"}),
-    FetchResponse: frozenset({b"UID FETCH", b"UID STORE"}),
-    FlagsResponse: _SELECTION,
-    ExistsResponse: _SELECTION,
-    RecentResponse: _SELECTION,
-    ExpungeResponse: _MAILBOX_CHANGES,
-    # RFC 7162 §3.2.5.1, §3.2.6: VANISHED (EARLIER) answers SELECT and FETCH.
-    VanishedResponse: _MAILBOX_CHANGES | _SELECTION | {b"UID FETCH"},
-    # RFC 6851 §4.3: UID MOVE sends COPYUID in an untagged OK.
-    UntaggedStatus: _SELECTION | {b"UID MOVE"},
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SelectedMailbox:
-    """
-    What the server said about the selected (or being selected) mailbox.
-
-    @ivar read_only: from the tagged C{[READ-ONLY]} / C{[READ-WRITE]} code;
-        C{None} until the selection completes.
-    @ivar unseen: the sequence number of the first unseen message.
-    """
-
-    uid_validity: int | None = None
-    uid_next: int | None = None
-    exists: int | None = None
-    recent: int | None = None
-    flags: tuple[bytes, ...] | None = None
-    permanent_flags: tuple[bytes, ...] | None = None
-    highest_modseq: int | None = None
-    unseen: int | None = None
-    read_only: bool | None = None
-
-
-def _code_update(mailbox: SelectedMailbox, code: ResponseCode) -> SelectedMailbox:
-    """
-    @return: C{mailbox} updated from one response code.
-    """
-    if isinstance(code, UIDValidityCode):
-        return replace(mailbox, uid_validity=code.value)
-    if isinstance(code, UIDNextCode):
-        return replace(mailbox, uid_next=code.value)
-    if isinstance(code, HighestModSeqCode):
-        return replace(mailbox, highest_modseq=code.value)
-    if isinstance(code, PermanentFlagsCode):
-        return replace(mailbox, permanent_flags=code.flags)
-    if isinstance(code, PlainCode) and code.name in (b"READ-ONLY", b"READ-WRITE"):
-        return replace(mailbox, read_only=code.name == b"READ-ONLY")
-    if isinstance(code, PlainCode) and code.name == b"NOMODSEQ":
-        return replace(mailbox, highest_modseq=None)
-    if isinstance(code, UnseenCode):
-        return replace(mailbox, unseen=code.value)
-    return mailbox
-
-
-def _vanished_count(response: VanishedResponse) -> int:
-    """
-    @return: how many UIDs a VANISHED response names (no C{*} is allowed).
-    """
-    total = 0
-    for low, high in response.uids:
-        if low is STAR or high is STAR:
-            raise RemoteProtocolError("VANISHED with * in its UID set")
-        total += high - low + 1
-    return total
-
-
-def _mailbox_update(mailbox: SelectedMailbox, response: Response) -> SelectedMailbox:
-    """
-    @return: C{mailbox} updated from one untagged response.
-    """
-    if isinstance(response, ExistsResponse):
-        return replace(mailbox, exists=response.count)
-    if isinstance(response, RecentResponse):
-        return replace(mailbox, recent=response.count)
-    if isinstance(response, FlagsResponse):
-        return replace(mailbox, flags=response.flags)
-    if isinstance(response, ExpungeResponse) and mailbox.exists:
-        return replace(mailbox, exists=mailbox.exists - 1)
-    if isinstance(response, VanishedResponse) and not response.earlier and mailbox.exists:
-        return replace(mailbox, exists=max(0, mailbox.exists - _vanished_count(response)))
-    if isinstance(response, UntaggedStatus) and response.code is not None:
-        return _code_update(mailbox, response.code)
-    return mailbox
-
 
 @dataclass(frozen=True, slots=True)
 class Greeting:
@@ -349,11 +270,14 @@ ConnectionEvent: TypeAlias = (
 class _Queued:
     """
     A submitted command not yet sent.
+
+    @ivar cover: the UIDs its FETCH data may name (see L{fetch_cover}).
     """
 
     tag: bytes
     command: Command
     stream: bool
+    cover: UIDCover | None = None
 
 
 @dataclass(slots=True)
@@ -364,12 +288,14 @@ class _InFlight:
     @ivar segments: literal segments still waiting for their C{+}.
     @ivar answer_due: a C{+} was surfaced and not yet answered.
     @ivar restated: the server stated capabilities while it ran.
+    @ivar cover: the UIDs its FETCH data may name (see L{fetch_cover}).
     """
 
     tag: bytes
     command: Command
     stream: bool
     segments: deque[bytes]
+    cover: UIDCover | None = None
     untagged: list[Response] = field(default_factory=list)
     answer_due: bool = False
     restated: bool = False
@@ -471,7 +397,7 @@ class ClientConnection:
             raise LocalProtocolError("the IMAP connection is logging out")
         tag = b"A%d" % (self._next_tag,)
         self._next_tag += 1
-        self._queue.append(_Queued(tag, command, stream_bodies))
+        self._queue.append(_Queued(tag, command, stream_bodies, fetch_cover(command)))
         self._pump()
         return tag
 
@@ -525,8 +451,20 @@ class ClientConnection:
             head = self._queue[0]
             if head.command.barrier and self._in_flight:
                 return
+            if head.cover is not None and self._fetch_conflict(head.cover):
+                return
             self._queue.popleft()
             self._send(head)
+
+    def _fetch_conflict(self, cover: UIDCover) -> bool:
+        """
+        @return: whether FETCH data for C{cover} could be mistaken for that
+            of a command in flight.
+        """
+        return any(
+            record.cover is not None and ambiguous(cover, record.cover)
+            for record in self._in_flight.values()
+        )
 
     def _may_send(self) -> bool:
         """
@@ -555,8 +493,10 @@ class ClientConnection:
         except LocalProtocolError as error:
             self._events.append(Rejected(queued.tag, command, error))
             return
-        record = _InFlight(queued.tag, command, queued.stream, deque(segments[1:]))
-        if command.name in _SELECTION:
+        record = _InFlight(
+            queued.tag, command, queued.stream, deque(segments[1:]), cover=queued.cover
+        )
+        if command.name in SELECTION:
             record.mailbox = SelectedMailbox()
         self._in_flight[queued.tag] = record
         self._outgoing += segments[0]
@@ -661,7 +601,7 @@ class ClientConnection:
         if record.mailbox is not None:
             mailbox = record.mailbox
             if event.code is not None:
-                mailbox = _code_update(mailbox, event.code)
+                mailbox = code_update(mailbox, event.code)
             if event.status is Status.OK and mailbox.read_only is None:
                 # RFC 3501 §6.3.1: SELECT is read-write unless told otherwise.
                 mailbox = replace(mailbox, read_only=record.command.name == b"EXAMINE")
@@ -696,37 +636,65 @@ class ClientConnection:
 
     def _should_stream(self, seq: int, section: bytes, size: int) -> bool:
         """
-        The parser's C{stream_literal}: stream for the oldest in-flight UID
-        FETCH if it was submitted with C{stream_bodies}.
+        The parser's C{stream_literal}: stream if the UID FETCH this
+        response answers was submitted with C{stream_bodies}.
+
+        The owner is found by the UID the response named before the
+        literal. If it named none yet, the literal is streamed only when a
+        single UID FETCH is in flight; otherwise it is buffered and the
+        complete response is routed by its UID like any other.
         """
+        uid = self._parser.fetch_uid()
+        if uid is not None:
+            owner = self._fetch_owner(uid)
+        else:
+            fetches = [r for r in self._in_flight.values() if r.command.name == b"UID FETCH"]
+            owner = fetches[0] if len(fetches) == 1 else None
+        if owner is None or not owner.stream or owner.command.name != b"UID FETCH":
+            return False
+        self._streaming = owner.tag
+        return True
+
+    def _fetch_owner(self, uid: int | None) -> _InFlight | None:
+        """
+        @return: the in-flight command FETCH data for C{uid} answers: the
+            one whose set contains it, else the one with an open set (its
+            C{n:*} may name the last message below n); C{None} for none.
+        """
+        if uid is None:
+            # RFC 3501 §6.4.8: UID FETCH/STORE responses always carry UID.
+            return None
+        fallback: _InFlight | None = None
         for record in self._in_flight.values():
-            if record.command.name == b"UID FETCH":
-                if record.stream:
-                    self._streaming = record.tag
-                return record.stream
-        return False
+            cover = record.cover
+            if cover is None:
+                continue
+            if uid in cover:
+                return record
+            if cover.open and fallback is None:
+                fallback = record
+        return fallback
 
     def _untagged(self, event: Response | LiteralChunk) -> None:
         assert not isinstance(event, LiteralChunk)
         self._note(event)
-        producers = _PRODUCERS.get(type(event), frozenset())
+        producers = PRODUCERS.get(type(event), frozenset())
         owner = self._owner(event, producers)
         if owner is None:
             self._events.append(Untagged(event))
             return
         owner.untagged.append(event)
         if owner.mailbox is not None:
-            owner.mailbox = _mailbox_update(owner.mailbox, event)
+            owner.mailbox = mailbox_update(owner.mailbox, event)
 
     def _owner(self, event: Response, producers: frozenset[bytes]) -> _InFlight | None:
         """
         @return: the oldest in-flight command that can produce C{event}.
         """
-        if isinstance(event, FetchResponse) and event.items.uid is None:
-            # RFC 3501 §6.4.8: UID FETCH/STORE responses always carry UID.
-            return None
+        if isinstance(event, FetchResponse):
+            return self._fetch_owner(event.items.uid)
         if isinstance(event, UntaggedStatus) and (
-            event.status is not Status.OK or event.code == _ALERT
+            event.status is not Status.OK or event.code == ALERT
         ):
             # RFC 3501 §7.1: ALERTs are for the user, whatever command runs.
             return None
@@ -746,7 +714,7 @@ class ClientConnection:
         elif isinstance(event, UntaggedStatus):
             self._note_status(event)
         elif self.selected is not None:
-            self.selected = _mailbox_update(self.selected, event)
+            self.selected = mailbox_update(self.selected, event)
 
     def _note_status(self, event: UntaggedStatus) -> None:
         if event.status is Status.PREAUTH:
@@ -758,7 +726,7 @@ class ClientConnection:
         if isinstance(event.code, CapabilityCode):
             self._set_capabilities(event.code.names)
         elif self.selected is not None and event.code is not None:
-            self.selected = _code_update(self.selected, event.code)
+            self.selected = code_update(self.selected, event.code)
 
 
 _Handler: TypeAlias = Callable[[ClientConnection, "Response | LiteralChunk"], None]

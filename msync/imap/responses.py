@@ -177,6 +177,9 @@ _STREAM_ITEM = re.compile(
     rb"(?<=[ (])(?:BODY(\[[^\]\r\n]*\])(?:<[0-9]{1,10}>)?|(RFC822(?:\.TEXT)?)) \{[0-9]{1,20}\}\Z",
     re.IGNORECASE,
 )
+# A FETCH response's UID item, skipping quoted strings (which cannot span
+# lines: RFC 3501 §4.3 quoted strings hold no CR or LF).
+_UID_ITEM = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<=[ (])UID ([0-9]{1,10})(?=[ )])', re.IGNORECASE)
 
 DEFAULT_MAX_LINE_LENGTH: Final = 8 * 1024 * 1024
 DEFAULT_MAX_LITERAL_SIZE: Final = 512 * 1024 * 1024
@@ -254,6 +257,20 @@ class ResponseParser:
             self._error = error
             self._buffer.clear()
             raise
+
+    def fetch_uid(self) -> int | None:
+        """
+        For C{stream_literal} to call: the UID of the FETCH response whose
+        literal is about to be read, if its text so far has a C{UID} item
+        (servers usually send it first; nothing obliges them to).
+
+        @return: the UID, or C{None} if it is not known yet.
+        """
+        for line in self._lines:
+            for match in _UID_ITEM.finditer(line):
+                if match.group(1) is not None:
+                    return int(match.group(1))
+        return None
 
     def _too_long(self, text: bytes) -> RemoteProtocolError:
         """

@@ -411,9 +411,14 @@ class IMAPSession:
     ) -> FetchResult | None:
         """
         Fetch one message streaming its body literals to C{consumer} in
-        chunks, so that no message is held whole.
+        chunks, so that no message is held whole. Several may run at once:
+        the connection routes each literal by UID. A literal it could not
+        route before reading (the server named the UID after it) arrives
+        buffered and is passed to C{consumer} whole.
 
-        @return: the other items, or C{None} if the message does not exist.
+        @return: the other items of the response carrying the body (another
+            client's flag change may add FETCH data for the same UID), or
+            C{None} if the message does not exist.
         """
 
         def deliver(chunk: LiteralChunk) -> None:
@@ -421,10 +426,16 @@ class IMAPSession:
 
         command = Command.uid_fetch(UIDRange(uid, uid), items)
         completed = await self.protocol.execute(command, consumer=deliver)
+        found: FetchResult | None = None
         for each in completed.untagged:
-            if isinstance(each, FetchResponse) and each.items.uid == uid:
-                return FetchResult(uid, each.seq, each.items)
-        return None
+            if not isinstance(each, FetchResponse) or each.items.uid != uid:
+                continue
+            body = each.items.sections.get(b"")
+            if body is not None:
+                consumer(body)
+            if found is None or body is not None or b"" in each.items.streamed:
+                found = FetchResult(uid, each.seq, each.items)
+        return found
 
     async def uid_store(self, uids: UIDs, mode: StoreMode, flags: Sequence[bytes]) -> None:
         """

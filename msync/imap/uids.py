@@ -11,10 +11,14 @@ Invariants:
   - Each part from L{UIDSet.split} (and each command from
     L{split_by_uid_set}) encodes to at most C{max_chars} characters
     (L{MAX_UID_SET_CHARS} by default), and the parts keep the set's order.
+  - L{UIDCover} answers membership and overlap in O(log n) and O(n + m)
+    for sets of n and m ranges; C{*} stands for every UID from the
+    range's first up (RFC 3501 §9 seq-number: the largest UID in use).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import groupby
@@ -25,6 +29,7 @@ from msync.errors import LocalProtocolError
 __all__ = [
     "MAX_UID",
     "MAX_UID_SET_CHARS",
+    "UIDCover",
     "UIDRange",
     "UIDSet",
     "UIDs",
@@ -128,6 +133,66 @@ class UIDSet:
 
 #: What UID commands accept: a set or a single range.
 UIDs: TypeAlias = UIDSet | UIDRange
+
+
+@dataclass(frozen=True, slots=True)
+class UIDCover:
+    """
+    The UIDs a set or range names, merged into disjoint ascending
+    intervals, for asking which command a UID belongs to.
+
+    @ivar firsts: each interval's first UID, ascending.
+    @ivar lasts: each interval's last UID (L{MAX_UID} for C{*}).
+    @ivar open: whether the set ends in C{*}.
+    """
+
+    firsts: tuple[int, ...]
+    lasts: tuple[int, ...]
+    open: bool
+
+    @classmethod
+    def of(cls, uids: UIDs) -> UIDCover:
+        """
+        @return: the cover of C{uids}, which may list ranges in any order
+            and overlapping.
+        """
+        ranges = uids.ranges if isinstance(uids, UIDSet) else (uids,)
+        bounds = sorted(
+            (each.first, MAX_UID if each.last is None else each.last) for each in ranges
+        )
+        firsts: list[int] = []
+        lasts: list[int] = []
+        for first, last in bounds:
+            if lasts and first <= lasts[-1] + 1:
+                lasts[-1] = max(lasts[-1], last)
+            else:
+                firsts.append(first)
+                lasts.append(last)
+        opened = any(each.last is None for each in ranges)
+        return cls(tuple(firsts), tuple(lasts), opened)
+
+    def __contains__(self, uid: object) -> bool:
+        """
+        @return: whether C{uid} is one of the UIDs named.
+        """
+        if not isinstance(uid, int):
+            return False
+        index = bisect_right(self.firsts, uid) - 1
+        return index >= 0 and uid <= self.lasts[index]
+
+    def overlaps(self, other: UIDCover) -> bool:
+        """
+        @return: whether some UID is named by both covers.
+        """
+        mine, theirs = 0, 0
+        while mine < len(self.firsts) and theirs < len(other.firsts):
+            if self.lasts[mine] < other.firsts[theirs]:
+                mine += 1
+            elif other.lasts[theirs] < self.firsts[mine]:
+                theirs += 1
+            else:
+                return True
+        return False
 
 
 def split_by_uid_set(

@@ -246,12 +246,8 @@ class IMAPMailbox:
             raise MailboxError(f"IMAP store {store.name}: no UIDVALIDITY for {name}")
         uid_next = status.uid_next
         if uid_next is None:
-            await store.fetching.acquire()
-            try:
-                with store.connection_errors():
-                    last = await session.uid_fetch(UIDRange(1, None), (b"UID",))
-            finally:
-                store.fetching.release()
+            with store.connection_errors():
+                last = await session.uid_fetch(UIDRange(1, None), (b"UID",))
             uid_next = max((each.uid for each in last), default=0) + 1
         flags = permanent_flags(status.permanent_flags)
         return cls(store, session, name, argument, status.uid_validity, uid_next, flags)
@@ -267,14 +263,13 @@ class IMAPMailbox:
         return MailboxError(f"IMAP store {self._store.name}: {self.name}: {what}: {error}")
 
     async def _fetch(self, uids: UIDSet | UIDRange, items: Sequence[bytes]) -> list[FetchResult]:
-        await self._store.fetching.acquire()
+        # No lock: the connection routes FETCH data by UID and holds back a
+        # UID FETCH whose UIDs overlap one in flight, so fetches pipeline.
         try:
             with self._store.connection_errors():
                 return await self._session.uid_fetch(uids, items)
         except CommandFailed as failed:
             raise self._failed("UID FETCH failed", failed) from None
-        finally:
-            self._store.fetching.release()
 
     async def _all(self, pending: list[Deferred[None]], what: str) -> None:
         """
@@ -364,7 +359,6 @@ class IMAPMailbox:
             size += len(chunk)
 
         items = (b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]")
-        await self._store.fetching.acquire()
         try:
             with self._store.connection_errors():
                 result = await self._session.uid_fetch_body(uid, consume, items)
@@ -373,8 +367,6 @@ class IMAPMailbox:
             raise MessageError(
                 f"IMAP store {self._store.name}: {self.name}: UID {uid}: {failed}"
             ) from None
-        finally:
-            self._store.fetching.release()
         if result is None or result.items.internal_date is None:
             spool.close()
             raise MessageError(f"IMAP store {self._store.name}: {self.name}: no message UID {uid}")

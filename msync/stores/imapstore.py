@@ -13,8 +13,9 @@ Invariants:
     once that happened every later operation fails the same way.
   - Box names are mapped by L{msync.stores.imapnames} exactly as mbsync 1.4
     does, modified UTF-7 kept raw.
-  - At most one UID FETCH (or one split group of them) is in flight at a
-    time, so that untagged FETCH data reaches the command that asked.
+  - Fetches, loads and stores pipeline freely: the connection routes
+    untagged FETCH data by UID to the command that asked and holds back a
+    UID FETCH/STORE whose UIDs overlap one in flight.
   - At most one mailbox is open; closing it sends nothing (the next SELECT
     deselects it on the server without expunging, RFC 3501 §6.3.1).
 """
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn, cast
 
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import Deferred
 from twisted.internet.error import (
     ConnectError,
     ConnectingCancelledError,
@@ -125,9 +126,6 @@ class IMAPStore:
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
         self._waiters: list[Deferred[None]] = []
-        # The connection gives untagged FETCH data to the oldest UID FETCH
-        # in flight, so FETCHes of different UIDs or items must not overlap.
-        self.fetching = DeferredLock()
         self._connecting = False
         self._session: IMAPSession | None = None
         self._protocol: IMAPClientProtocol | None = None
@@ -299,10 +297,8 @@ class IMAPStore:
         except AuthenticationError as error:
             raise self.unavailable(f"authentication failed: {error}") from None
         if not tls and account.tunnel is None and mechanism.sends_password_in_clear:
-            log.warn(
-                "*** IMAP Warning *** Password is being sent in the clear to {host}",
-                host=self._where(),
-            )
+            # mbsync 1.4 drv_imap.c words it exactly so, naming no host.
+            log.warn("*** IMAP Warning *** Password is being sent in the clear")
 
     async def _naming(self, session: IMAPSession) -> ServerNaming:
         """

@@ -157,7 +157,8 @@ class MaildirStore:
         """
         See L{IStore.open_box}: validate the box (creating it, or its
         missing C{new/} and C{tmp/}), remove stale C{tmp/} files, lock and
-        read C{.uidvalidity}, and scan the box.
+        read C{.uidvalidity}, and scan the box. INBOX is always created
+        when missing, as mbsync does.
 
         @raise RuntimeError: if a mailbox is open already.
         """
@@ -166,7 +167,9 @@ class MaildirStore:
 
         async def action() -> IMailbox:
             path = self.path_of(name)
-            if not create and not is_box(path):
+            # mbsync maildir_open_box validates INBOX with create=is_inbox:
+            # the Maildir INBOX is made whatever Create says.
+            if not create and name != INBOX and not is_box(path):
                 raise MailboxMissing(self.name, name)
             created = make_box(path)
             clear_stale_tmp(path, self._clock.seconds())

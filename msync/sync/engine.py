@@ -16,8 +16,11 @@ Invariants:
     crash, at any store operation or journal line, loses or duplicates a
     message: the next run finds copies by TUID above the journaled C{F}
     UIDNEXT and copies again only what is really missing.
-  - At most one message body is held at a time, read in chunks; bodies are
-    converted (CRLF/LF, X-TUID, placeholders) while streaming.
+  - Copies are stored one at a time in source UID order, while the next
+    bodies are being fetched (the source store pipelines them): at most
+    L{FETCH_AHEAD} bodies are fetched and not yet stored, each read in
+    chunks (an IMAP store spools big ones to disk). Bodies are converted
+    (CRLF/LF, X-TUID, placeholders) while streaming.
   - A L{MessageError} skips one message (the record is killed, as mbsync
     does); any other L{StoreError} aborts the pair: the journal stays for
     the next run, nothing is committed.
@@ -27,6 +30,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -61,9 +65,14 @@ from msync.sync.reconcile import (
 from msync.sync.state import StatePaths, SyncRecord
 from msync.sync.statefile import StateFile, SystemCalls
 
-__all__ = ["PairProgress", "PairResult", "sync_pair"]
+__all__ = ["FETCH_AHEAD", "PairProgress", "PairResult", "sync_pair"]
 
 log = Logger()
+
+#: How many message bodies a copy run fetches before storing them, the one
+#: being stored included: enough to keep an IMAP connection's pipeline busy
+#: across round trips, few enough that the bodies held stay small.
+FETCH_AHEAD = 16
 
 
 class PairProgress:
@@ -515,14 +524,24 @@ class _BoxPairSync:
     async def copy(self, planner: PairPlanner, target: Side, copies: list[CopyMessage]) -> None:
         if copies:
             self.progress.add(target, "new", total=len(copies))
-        for item in copies:
-            uid = await self.copy_one(planner, item)
-            if uid is not False:
-                planner.copied(item, uid)
-                self.counts["new"][target] += 1
-            else:
-                planner.copy_failed(item)
-            self.progress.add(target, "new", done=1)
+        source = self.boxes[target.other]
+        ahead: deque[Deferred[IMessageBody]] = deque()
+        started = 0
+        try:
+            for index, item in enumerate(copies):
+                # Keep FETCH_AHEAD fetches going: the store pipelines them.
+                while started < len(copies) and started < index + FETCH_AHEAD:
+                    ahead.append(source.fetch(copies[started].uid))
+                    started += 1
+                uid = await self.copy_one(planner, item, ahead.popleft())
+                if uid is not False:
+                    planner.copied(item, uid)
+                    self.counts["new"][target] += 1
+                else:
+                    planner.copy_failed(item)
+                self.progress.add(target, "new", done=1)
+        finally:
+            await _settle(ahead)
         tuids = planner.tuids_to_find(target)
         if tuids:
             found = await self.boxes[target].find_by_tuid(
@@ -530,9 +549,11 @@ class _BoxPairSync:
             )
             planner.found(target, found)
 
-    async def copy_one(self, planner: PairPlanner, item: CopyMessage) -> int | None | bool:
+    async def copy_one(
+        self, planner: PairPlanner, item: CopyMessage, fetched: Deferred[IMessageBody]
+    ) -> int | None | bool:
         """
-        Fetch, convert and store one message.
+        Convert and store one message once C{fetched} gives its body.
 
         @return: its new UID, C{None} if the store cannot tell, or C{False}
             if it cannot be copied (mbsync C{SYNC_NOGOOD}).
@@ -541,7 +562,7 @@ class _BoxPairSync:
         tuid = item.record.tuid
         assert tuid is not None
         try:
-            body = await self.boxes[source].fetch(item.uid)
+            body = await fetched
         except MessageError:
             return False
         conversion = Conversion(
@@ -569,6 +590,19 @@ class _BoxPairSync:
                 f"from {source.label} side.",
             )
             return False
+
+
+async def _settle(pending: Collection[Deferred[IMessageBody]]) -> None:
+    """
+    Wait for fetches nobody will use, after a copy run stopped early: the
+    pair is already failing with the error to report, so theirs are only
+    logged.
+    """
+    for fetched in pending:
+        try:
+            await fetched
+        except Exception as error:
+            log.debug("unused fetch failed: {error}", error=error)
 
 
 async def sync_pair(

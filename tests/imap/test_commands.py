@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import LocalProtocolError, MailboxNameError
@@ -23,6 +25,7 @@ from msync.imap.commands import (
     sasl_response_line,
     split_by_uid_set,
 )
+from msync.imap.uids import MAX_UID, UIDCover
 from msync.model import Secret
 
 NONE: frozenset[bytes] = frozenset()
@@ -796,3 +799,70 @@ class UIDSetTests(SynchronousTestCase):
             (Command.uid_copy(UIDRange(5, 7), "Trash"),),
         )
         self.assertEqual(split_by_uid_set([], lambda part: Command.uid_expunge(part)), ())
+
+
+class UIDCoverTests(SynchronousTestCase):
+    """
+    L{UIDCover}: membership and overlap of UID sets, C{*} included.
+    """
+
+    def test_membership(self) -> None:
+        """
+        A cover contains exactly the UIDs its ranges name; C{n:*} names
+        every UID from n up; overlapping or unordered ranges merge.
+        """
+        rows: list[tuple[UIDSet | UIDRange, list[int], list[int]]] = [
+            (UIDRange(5, 5), [5], [4, 6]),
+            (UIDRange(3, 9), [3, 7, 9], [1, 2, 10]),
+            (UIDRange(7, None), [7, 8, MAX_UID], [1, 6]),
+            (UIDSet.of([1, 2, 3, 10, 12]), [1, 3, 10, 12], [4, 9, 11, 13]),
+            (UIDSet((UIDRange(4, 8), UIDRange(2, 5), UIDRange(20, None))), [2, 8, 25], [1, 9]),
+        ]
+        for uids, inside, outside in rows:
+            cover = UIDCover.of(uids)
+            for uid in inside:
+                self.assertIn(uid, cover, (uids, uid))
+            for uid in outside:
+                self.assertNotIn(uid, cover, (uids, uid))
+            self.assertEqual(cover.open, uids.encode().endswith(b"*"))
+        self.assertEqual(UIDCover.of(UIDSet((UIDRange(4, 8), UIDRange(2, 5)))).firsts, (2,))
+
+    def test_overlap(self) -> None:
+        """
+        Two covers overlap exactly when some UID is in both.
+        """
+        rows: list[tuple[UIDSet | UIDRange, UIDSet | UIDRange, bool]] = [
+            (UIDRange(1, 5), UIDRange(5, 9), True),
+            (UIDRange(1, 5), UIDRange(6, 9), False),
+            (UIDSet.of([1, 3, 5]), UIDSet.of([2, 4, 6]), False),
+            (UIDSet.of([1, 3, 5]), UIDSet.of([2, 5]), True),
+            (UIDRange(10, None), UIDRange(3, 9), False),
+            (UIDRange(10, None), UIDSet.of([3, 4000]), True),
+        ]
+        for one, other, expected in rows:
+            self.assertEqual(UIDCover.of(one).overlaps(UIDCover.of(other)), expected)
+            self.assertEqual(UIDCover.of(other).overlaps(UIDCover.of(one)), expected)
+
+    @given(
+        st.lists(st.integers(1, 60), max_size=12),
+        st.lists(st.integers(1, 60), max_size=12),
+    )
+    def test_overlap_agrees_with_sets(self, one: list[int], other: list[int]) -> None:
+        """
+        Overlap and membership agree with Python sets of the same UIDs.
+        """
+        covers = UIDCover.of(UIDSet.of(one)), UIDCover.of(UIDSet.of(other))
+        self.assertEqual(covers[0].overlaps(covers[1]), bool(set(one) & set(other)))
+        self.assertEqual([uid in covers[0] for uid in range(62)], [u in one for u in range(62)])
+
+    def test_commands_keep_their_uids(self) -> None:
+        """
+        UID commands keep the UIDs they address, which do not take part in
+        equality: commands equal on the wire are equal.
+        """
+        uids = UIDSet.of([5, 6, 7])
+        self.assertEqual(Command.uid_fetch(uids, (b"FLAGS",)).uids, uids)
+        self.assertEqual(Command.uid_store(uids, StoreMode.ADD, (b"\\Seen",)).uids, uids)
+        self.assertEqual(Command.uid_move(uids, "Trash").uids, uids)
+        self.assertEqual(Command.uid_copy(uids, "Trash"), Command.uid_copy(UIDRange(5, 7), "Trash"))
+        self.assertIsNone(Command.noop().uids)

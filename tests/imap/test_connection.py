@@ -8,7 +8,14 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import LocalProtocolError, RemoteProtocolError
-from msync.imap.commands import IDLE_DONE, Command, StoreMode, UIDRange, sasl_response_line
+from msync.imap.commands import (
+    IDLE_DONE,
+    Command,
+    StoreMode,
+    UIDRange,
+    UIDSet,
+    sasl_response_line,
+)
 from msync.imap.connection import (
     DEFAULT_PIPELINE_DEPTH,
     ClientConnection,
@@ -31,7 +38,7 @@ from msync.imap.responses import (
     UntaggedStatus,
 )
 from msync.model import Secret
-from tests.fakes.feeding import events_all_ways
+from tests.fakes.feeding import events_all_ways, split_at
 
 GREETING = b"* OK [CAPABILITY IMAP4rev1 LITERAL+ MOVE UIDPLUS] ready\r\n"
 
@@ -653,6 +660,305 @@ class StreamingTests(SynchronousTestCase):
         fetch = completed.untagged[0]
         assert isinstance(fetch, FetchResponse)
         self.assertEqual(fetch.items.sections, {b"": b"abc"})
+
+
+def pipelined(*commands: tuple[Command, bool]) -> ClientConnection:
+    """
+    @param commands: each command and whether to stream its bodies.
+    @return: a connection with INBOX selected (tag A1) and C{commands}
+        submitted (tags A2, A3, ...), what they sent already taken.
+    """
+    connection = selected()
+    for command, stream in commands:
+        connection.submit(command, stream_bodies=stream)
+    connection.data_to_send()
+    return connection
+
+
+def merge_streamed(events: list[object]) -> list[object]:
+    """
+    Merge consecutive L{Streamed} chunks of one literal, whose boundaries
+    follow the input's.
+    """
+    merged: list[object] = []
+    for event in events:
+        previous = merged[-1] if merged else None
+        if (
+            isinstance(event, Streamed)
+            and isinstance(previous, Streamed)
+            and previous.tag == event.tag
+            and not previous.chunk.last
+        ):
+            chunk = LiteralChunk(
+                event.chunk.seq,
+                event.chunk.section,
+                previous.chunk.data + event.chunk.data,
+                event.chunk.last,
+            )
+            merged[-1] = Streamed(event.tag, chunk)
+            continue
+        merged.append(event)
+    return merged
+
+
+def fetched_uids(events: list[object]) -> dict[bytes, list[int | None]]:
+    """
+    @return: for each completed command's tag, the UIDs of the FETCH data
+        attached to it, in arrival order; under C{b"*"} those reported as
+        L{Untagged}.
+    """
+    found: dict[bytes, list[int | None]] = {}
+    for event in events:
+        if isinstance(event, Completed):
+            found[event.tag] = [
+                each.items.uid for each in event.untagged if isinstance(each, FetchResponse)
+            ]
+        elif isinstance(event, Untagged) and isinstance(event.response, FetchResponse):
+            found.setdefault(b"*", []).append(event.response.items.uid)
+    return found
+
+
+class FetchRoutingTests(SynchronousTestCase):
+    """
+    FETCH data of pipelined UID commands reaches the command whose UID set
+    names it, however the responses interleave and the bytes are split.
+    """
+
+    def test_interleaved_fetches(self) -> None:
+        """
+        Three pipelined UID FETCHes for different UIDs and items, answered
+        interleaved and out of order, each get exactly their own FETCH
+        data; FETCH data without UID or for UIDs none asked for (another
+        client's flag changes) is L{Untagged}.
+        """
+
+        def factory() -> ClientConnection:
+            return pipelined(
+                (Command.uid_fetch(UIDRange(1, 3), (b"FLAGS",)), False),
+                (Command.uid_fetch(UIDRange(4, 6), (b"UID", b"FLAGS", b"RFC822.SIZE")), False),
+                (Command.uid_fetch(UIDSet.of([7, 9]), (b"BODY.PEEK[HEADER]",)), False),
+            )
+
+        data = (
+            b"* 4 FETCH (UID 4 FLAGS () RFC822.SIZE 10)\r\n"
+            b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n"
+            b"* 7 FETCH (UID 9 BODY[HEADER] {4}\r\nX: 9)\r\n"
+            b"* 3 FETCH (FLAGS (\\Deleted))\r\n"
+            b"* 2 FETCH (UID 2 FLAGS ())\r\n"
+            b"* 8 FETCH (UID 20 FLAGS (\\Seen))\r\n"
+            b"* 5 FETCH (UID 5 FLAGS () RFC822.SIZE 12)\r\n"
+            b"A3 OK done\r\n"
+            b"* 6 FETCH (UID 7 BODY[HEADER] {4}\r\nX: 7)\r\n"
+            b"A2 OK done\r\nA4 OK done\r\n"
+        )
+        events = events_all_ways(
+            factory, data, NEED_DATA, points=(10, 60, 100, 101, 240), trailing=b"* 9 FETCH (UI"
+        )
+        self.assertEqual(
+            fetched_uids(events),
+            {b"A2": [1, 2], b"A3": [4, 5], b"A4": [9, 7], b"*": [None, 20]},
+        )
+        completed = {each.tag: each for each in events if isinstance(each, Completed)}
+        header = completed[b"A4"].untagged[0]
+        assert isinstance(header, FetchResponse)
+        self.assertEqual(header.items.sections, {b"HEADER": b"X: 9"})
+
+    def test_interleaved_streamed_bodies(self) -> None:
+        """
+        Body literals of pipelined streaming fetches are streamed to the
+        command that asked for their UID, fed whole, byte by byte and split;
+        a buffered fetch in flight beside them keeps its own data.
+        """
+
+        def factory() -> ClientConnection:
+            return pipelined(
+                (Command.uid_fetch(UIDRange(5, 5), (b"UID", b"BODY.PEEK[]")), True),
+                (Command.uid_fetch(UIDRange(1, 3), (b"FLAGS",)), False),
+                (Command.uid_fetch(UIDRange(6, 6), (b"UID", b"BODY.PEEK[]")), True),
+                (Command.uid_fetch(UIDRange(7, 7), (b"UID", b"BODY.PEEK[]")), True),
+            )
+
+        data = (
+            b"* 7 FETCH (UID 7 BODY[] {7}\r\nseventh)\r\n"
+            b"* 1 FETCH (UID 1 FLAGS ())\r\n"
+            b"* 5 FETCH (UID 5 FLAGS (\\Seen) BODY[] {5}\r\nfifth)\r\n"
+            b"A5 OK done\r\n"
+            b"* 6 FETCH (UID 6 BODY[] {5}\r\nsixth)\r\n"
+            b"A4 OK done\r\nA3 OK done\r\nA2 OK done\r\n"
+        )
+        events = events_all_ways(
+            factory, data, NEED_DATA, points=(30, 31, 90), normalize=merge_streamed
+        )
+        streamed = [
+            (each.tag, each.chunk.data, each.chunk.last)
+            for each in events
+            if isinstance(each, Streamed)
+        ]
+        self.assertEqual(
+            streamed,
+            [(b"A5", b"seventh", True), (b"A2", b"fifth", True), (b"A4", b"sixth", True)],
+        )
+        self.assertEqual(fetched_uids(events), {b"A5": [7], b"A4": [6], b"A3": [1], b"A2": [5]})
+
+    def test_uid_after_body(self) -> None:
+        """
+        A body literal whose response names the UID only after it is
+        streamed when one UID FETCH is in flight; with several it is
+        buffered, and the whole response routed by its UID.
+        """
+        data = b"* 1 FETCH (BODY[] {3}\r\nabc UID 9)\r\n"
+        alone = pipelined((Command.uid_fetch(UIDRange(9, 9), (b"BODY.PEEK[]",)), True))
+        alone.receive_data(data + b"A2 OK done\r\n")
+        events = drain(alone)
+        self.assertEqual(events[0], Streamed(b"A2", LiteralChunk(1, b"", b"abc", True)))
+        self.assertEqual(fetched_uids(events), {b"A2": [9]})
+
+        both = pipelined(
+            (Command.uid_fetch(UIDRange(8, 8), (b"BODY.PEEK[]",)), True),
+            (Command.uid_fetch(UIDRange(9, 9), (b"BODY.PEEK[]",)), True),
+        )
+        both.receive_data(data + b"A3 OK done\r\nA2 OK done\r\n")
+        events = drain(both)
+        self.assertFalse([each for each in events if isinstance(each, Streamed)])
+        self.assertEqual(fetched_uids(events), {b"A3": [9], b"A2": []})
+        completed = events[0]
+        assert isinstance(completed, Completed)
+        fetch = completed.untagged[0]
+        assert isinstance(fetch, FetchResponse)
+        self.assertEqual(fetch.items.sections, {b"": b"abc"})
+
+    def test_unsolicited_fetch_during_fetch(self) -> None:
+        """
+        During a streaming fetch, another client's flag change (FETCH with
+        or without UID, for another message) is reported as L{Untagged},
+        between the chunks it arrived between; the body still streams to
+        its command.
+        """
+        connection = pipelined((Command.uid_fetch(UIDRange(5, 5), (b"UID", b"BODY.PEEK[]")), True))
+        connection.receive_data(
+            b"* 2 FETCH (FLAGS (\\Seen))\r\n"
+            b"* 5 FETCH (UID 5 BODY[] {4}\r\nbody)\r\n"
+            b"* 3 FETCH (UID 3 FLAGS (\\Flagged))\r\n"
+            b"A2 OK done\r\n"
+        )
+        events = drain(connection)
+        self.assertEqual(
+            [type(each).__name__ for each in events],
+            ["Untagged", "Streamed", "Untagged", "Completed"],
+        )
+        self.assertEqual(fetched_uids(events), {b"A2": [5], b"*": [None, 3]})
+
+    def test_store_echo(self) -> None:
+        """
+        FETCH data echoed by a UID STORE (flags, or MODSEQ with CONDSTORE)
+        goes to the STORE, not to a fetch pipelined before it.
+        """
+        connection = pipelined(
+            (Command.uid_fetch(UIDRange(1, 3), (b"FLAGS",)), False),
+            (Command.uid_store(UIDRange(4, 4), StoreMode.ADD, (b"\\Seen",)), False),
+        )
+        connection.receive_data(
+            b"* 4 FETCH (UID 4 FLAGS (\\Seen) MODSEQ (12))\r\n"
+            b"* 1 FETCH (UID 1 FLAGS ())\r\n"
+            b"A2 OK done\r\nA3 OK done\r\n"
+        )
+        self.assertEqual(fetched_uids(drain(connection)), {b"A2": [1], b"A3": [4]})
+
+    def test_overlapping_sets_wait(self) -> None:
+        """
+        A UID FETCH or STORE naming a UID that one in flight names waits,
+        with everything behind it, until that one completes; one that
+        overlaps nothing is pipelined.
+        """
+        connection = selected()
+        connection.submit(Command.uid_fetch(UIDRange(1, 5), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(6, 9), (b"FLAGS",)))
+        connection.submit(Command.uid_store(UIDSet.of([2, 12]), StoreMode.ADD, (b"\\Seen",)))
+        connection.submit(Command.noop())
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [b"A2 UID FETCH 1:5 (FLAGS)\r\n", b"A3 UID FETCH 6:9 (FLAGS)\r\n"],
+        )
+        connection.receive_data(b"A3 OK done\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(b"A2 OK done\r\n")
+        drain(connection)
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [b"A4 UID STORE 2,12 +FLAGS.SILENT (\\Seen)\r\n", b"A5 NOOP\r\n"],
+        )
+
+    def test_open_sets(self) -> None:
+        """
+        A fetch with an open set (C{n:*}) is never pipelined beside another
+        fetch, since its answer may name any UID (the last message, when n
+        is past it); FETCH data outside its set goes to it.
+        """
+        connection = selected()
+        connection.submit(Command.uid_fetch(UIDRange(3, 3), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(10, None), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(4, 4), (b"FLAGS",)))
+        self.assertEqual(lines(connection.data_to_send()), [b"A2 UID FETCH 3 (FLAGS)\r\n"])
+        connection.receive_data(b"A2 OK done\r\n")
+        drain(connection)
+        self.assertEqual(lines(connection.data_to_send()), [b"A3 UID FETCH 10:* (FLAGS)\r\n"])
+        connection.receive_data(b"* 3 FETCH (UID 8 FLAGS ())\r\nA3 OK done\r\n")
+        self.assertEqual(fetched_uids(drain(connection)), {b"A3": [8]})
+        self.assertEqual(lines(connection.data_to_send()), [b"A4 UID FETCH 4 (FLAGS)\r\n"])
+
+    def test_copy_and_move_take_no_fetch(self) -> None:
+        """
+        UID COPY and MOVE neither wait for fetches nor take FETCH data: it
+        is another client's news.
+        """
+        connection = pipelined(
+            (Command.uid_fetch(UIDRange(1, 3), (b"FLAGS",)), False),
+            (Command.uid_move(UIDRange(3, 4), "Trash"), False),
+        )
+        connection.receive_data(b"* 4 FETCH (UID 4 FLAGS (\\Seen))\r\nA2 OK\r\nA3 OK\r\n")
+        self.assertEqual(fetched_uids(drain(connection)), {b"A2": [], b"A3": [], b"*": [4]})
+
+    def test_command_without_uids(self) -> None:
+        """
+        A UID FETCH built by hand, without its UIDs, may be answered for any
+        UID: it takes all FETCH data and is never pipelined beside another.
+        """
+        connection = selected()
+        connection.submit(
+            Command(b"UID FETCH", Command.uid_fetch(UIDRange(1, 2), (b"FLAGS",)).arguments)
+        )
+        connection.submit(Command.uid_fetch(UIDRange(7, 7), (b"FLAGS",)))
+        self.assertEqual(lines(connection.data_to_send()), [b"A2 UID FETCH 1:2 (FLAGS)\r\n"])
+        connection.receive_data(b"* 9 FETCH (UID 9 FLAGS ())\r\nA2 OK\r\n")
+        self.assertEqual(fetched_uids(drain(connection)), {b"A2": [9]})
+        self.assertEqual(lines(connection.data_to_send()), [b"A3 UID FETCH 7 (FLAGS)\r\n"])
+
+    def test_many_bodies_byte_by_byte(self) -> None:
+        """
+        Twenty pipelined streaming fetches answered in reverse order, fed
+        one byte at a time, give each command exactly its body.
+        """
+        uids = range(1, 21)
+        connection = pipelined(
+            *(
+                (Command.uid_fetch(UIDRange(uid, uid), (b"UID", b"BODY.PEEK[]")), True)
+                for uid in uids
+            )
+        )
+        bodies = {uid: b"message %d\r\n" % (uid,) * uid for uid in uids}
+        data = b"".join(
+            b"* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\nA%d OK\r\n"
+            % (uid, uid, len(bodies[uid]), bodies[uid], uid + 1)
+            for uid in reversed(uids)
+        )
+        received: dict[bytes, bytes] = {}
+        for byte in split_at(data, range(1, len(data))):
+            connection.receive_data(byte)
+            for event in drain(connection):
+                if isinstance(event, Streamed):
+                    received[event.tag] = received.get(event.tag, b"") + event.chunk.data
+        self.assertEqual(received, {b"A%d" % (uid + 1,): bodies[uid] for uid in uids})
 
 
 class SplittingTests(SynchronousTestCase):

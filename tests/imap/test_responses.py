@@ -326,6 +326,53 @@ class StreamingTests(SynchronousTestCase):
         self.assertRaises(RemoteProtocolError, p.next_event)
 
 
+class FetchUIDTests(SynchronousTestCase):
+    """
+    L{ResponseParser.fetch_uid}: the UID of the FETCH response whose literal
+    is about to be read, for routing it.
+    """
+
+    def test_rows(self) -> None:
+        """
+        The UID item is found wherever it stands before the literal, never
+        inside a quoted string, and is C{None} when it comes after.
+        """
+        rows: list[tuple[bytes, int | None]] = [
+            (b"* 1 FETCH (UID 9 BODY[] {3}\r\nabc)\r\n", 9),
+            (b"* 1 FETCH (FLAGS (\\Seen) UID 12 BODY[] {3}\r\nabc)\r\n", 12),
+            (b"* 1 FETCH (BODY[] {3}\r\nabc UID 9)\r\n", None),
+            (b'* 1 FETCH (X-LABEL "a UID 4 (b" UID 6 BODY[] {3}\r\nabc)\r\n', 6),
+            (b'* 1 FETCH (X-LABEL "q\\" UID 4" BODY[] {3}\r\nabc)\r\n', None),
+            (b"* 1 FETCH (XUID 4 BODY[] {3}\r\nabc)\r\n", None),
+            (b"* 1 FETCH (BODY[HEADER] {2}\r\nab UID 7 BODY[] {3}\r\nabc)\r\n", None),
+            (b"* 1 FETCH (uid 8 RFC822 {3}\r\nabc)\r\n", 8),
+        ]
+        for data, expected in rows:
+            seen = uids_at_literals(data)
+            self.assertEqual(seen[0], expected, data)
+            if len(seen) > 1:
+                self.assertEqual(seen[1], 7, data)
+
+
+def uids_at_literals(data: bytes) -> list[int | None]:
+    """
+    @return: what L{ResponseParser.fetch_uid} says as each literal of
+        C{data} starts.
+    """
+    seen: list[int | None] = []
+
+    def decide(seq: int, section: bytes, size: int) -> bool:
+        """
+        Record the UID known when each literal starts.
+        """
+        seen.append(watched.fetch_uid())
+        return True
+
+    watched = ResponseParser(stream_literal=decide)
+    feed(watched, [data], NEED_DATA)
+    return seen
+
+
 class SpeedTests(SynchronousTestCase):
     """
     The parser is fast enough for the hot path of a large sync.

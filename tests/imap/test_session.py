@@ -520,6 +520,40 @@ class MailboxCommandTests(SynchronousTestCase):
         assert result is not None
         self.assertEqual(result.uid, 7)
 
+    def test_concurrent_uid_fetch_bodies(self) -> None:
+        """
+        Body fetches run pipelined; each consumer gets its own message even
+        when answers interleave, when the UID follows a body (delivered
+        whole), and when another client's flag change for the same UID
+        arrives first (the result is the response carrying the body).
+        """
+        client = Client()
+        client.select()
+        chunks: dict[int, list[bytes]] = {7: [], 8: [], 9: []}
+        items = (b"UID", b"FLAGS", b"BODY.PEEK[]")
+        fetched = {
+            uid: client.run(client.session.uid_fetch_body(uid, chunks[uid].append, items))
+            for uid in chunks
+        }
+        self.assertEqual(
+            client.sent(),
+            b"A2 UID FETCH 7 (UID FLAGS BODY.PEEK[])\r\n"
+            b"A3 UID FETCH 8 (UID FLAGS BODY.PEEK[])\r\n"
+            b"A4 UID FETCH 9 (UID FLAGS BODY.PEEK[])\r\n",
+        )
+        client.receive(b"* 3 FETCH (UID 9 BODY[] {4}\r\nnine FLAGS ())\r\n")
+        client.receive(b"* 1 FETCH (FLAGS (\\Seen) BODY[] {5}\r\nseven UID 7)\r\n")
+        client.receive(b"* 2 FETCH (UID 8 FLAGS (\\Flagged))\r\n")
+        client.receive(b"* 2 FETCH (UID 8 FLAGS () BODY[] {5}\r\neight)\r\n")
+        client.receive(b"A4 OK\r\nA3 OK\r\nA2 OK\r\n")
+        self.assertEqual(
+            {uid: b"".join(each) for uid, each in chunks.items()},
+            {7: b"seven", 8: b"eight", 9: b"nine"},
+        )
+        results = {uid: self.successResultOf(each) for uid, each in fetched.items()}
+        flags = {uid: each.items.flags for uid, each in results.items() if each is not None}
+        self.assertEqual(flags, {7: (b"\\Seen",), 8: (), 9: ()})
+
     def test_append(self) -> None:
         """
         APPEND with flags and date returns the APPENDUID.

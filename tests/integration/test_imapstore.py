@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from msync.config.schema import IMAPAccount, SSLType
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import StoreUnavailable
-from msync.model import ALL_FLAGS, FlagChange, Flags, Secret
+from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, Secret, UIDInterval
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
 from tests.integration.dovecot import HOST, DovecotTestCase
@@ -150,6 +150,67 @@ class ReactorStoreTests(StoreContractTests, DovecotTestCase):
         uids = [self.resolve(each) for each in stored]
         self.assertEqual(uids, sorted(uids))
         self.resolve(store.close())
+
+    def test_concurrent_loads_and_fetches(self) -> None:
+        """
+        Loads with different extras and many body fetches, all started at
+        once so that the connection pipelines them, each get exactly their
+        own data: every body and its flags byte-identical to what was
+        stored, every size and X-TUID right.
+        """
+        mailbox = self.open()
+        choices = [Flags.NONE, Flags.SEEN, Flags.FLAGGED | Flags.SEEN, Flags.ANSWERED]
+        stored: dict[int, tuple[bytes, Flags]] = {}
+        pending = []
+        for number in range(150):
+            # Mostly small; every 25th past the in-memory spool and several
+            # TCP reads long, so that streamed literals interleave.
+            lines = 20 + number * 3 if number % 25 else 8000 + number * 40
+            text = "".join(f"line {line} of message {number}\n" for line in range(lines))
+            data = self.message(subject=f"message {number}", body=text)
+            flags = choices[number % len(choices)]
+            pending.append((data, flags, mailbox.store(BytesSource(data), flags)))
+        unknown: dict[str, tuple[bytes, Flags]] = {}
+        for data, flags, appended in pending:
+            uid = self.resolve(appended)
+            if uid is None:
+                unknown[self.tuid_of(data)] = (data, flags)
+            else:
+                stored[uid] = (data, flags)
+        found = self.resolve(mailbox.find_by_tuid(unknown, 1)) if unknown else {}
+        stored.update({found[tuid]: each for tuid, each in unknown.items()})
+        self.resolve(mailbox.close())
+
+        fresh = self.open()
+        uids = sorted(stored)
+        middle = UIDInterval(uids[40], uids[90])
+        loads = [
+            fresh.load(LoadRequest(sizes=UIDInterval(1, None), tuids=UIDInterval(1, None))),
+            fresh.load(LoadRequest(min_uid=uids[10], sizes=middle, arrival_dates=middle)),
+            fresh.load(LoadRequest(min_uid=uids[-1] + 1, uids=frozenset(uids[:5]))),
+        ]
+        fetches = {uid: fresh.fetch(uid) for uid in uids}
+        everything, ranged, singles = [self.resolve(each) for each in loads]
+        bodies = {uid: self.resolve(each) for uid, each in fetches.items()}
+
+        self.assertEqual([info.uid for info in everything], uids)
+        for info in everything:
+            data, flags = stored[info.uid]
+            self.assertEqual((info.flags, info.size), (flags, len(data)), info.uid)
+            self.assertEqual(info.tuid, self.tuid_of(data))
+        self.assertEqual([info.uid for info in ranged], uids[10:])
+        self.assertEqual(
+            [info.size is not None for info in ranged],
+            [uids[40] <= uid <= uids[90] for uid in uids[10:]],
+        )
+        self.assertEqual(
+            [(info.uid, info.flags) for info in singles],
+            [(uid, stored[uid][1]) for uid in uids[:5]],
+        )
+        for uid, body in bodies.items():
+            data, flags = stored[uid]
+            self.assertEqual((body.uid, body.flags, body.size), (uid, flags, len(data)))
+            self.assertEqual(b"".join(self.read(body)), data, uid)
 
 
 class BareReactorStoreTests(ReactorStoreTests):

@@ -292,6 +292,16 @@ class BoxTests(MaildirTestCase):
         os.makedirs(f"{self.root}/NoCur/new")
         self.failureResultOf(self.store.open_box("NoCur"), MailboxMissing)
 
+    def test_open_missing_inbox_creates_it(self) -> None:
+        """
+        INBOX is created when missing even without C{create}, as mbsync's
+        C{maildir_open_box} does (it validates INBOX with create set).
+        """
+        self.assertFalse(os.path.exists(self.inbox))
+        mailbox = self.open("INBOX", create=False)
+        self.assertEqual(mailbox.name, "INBOX")
+        self.assertEqual(sorted(os.listdir(self.inbox)), [".uidvalidity", "cur", "new", "tmp"])
+
     def test_open_adds_new_and_tmp(self) -> None:
         """
         A box with only C{cur/} gets C{new/} and C{tmp/}.

@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import tempfile
 from datetime import UTC, datetime
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.errors import MailboxError
+from msync.errors import MailboxError, StoreUnavailable
 from msync.model import Flags, Side, parse_tracking_headers
 from msync.report import Severity
-from msync.sync.engine import PairProgress
+from msync.sync.engine import FETCH_AHEAD, PairProgress
 from tests.sync.scenarios import (
     BOX,
     VARIANTS,
@@ -645,6 +646,43 @@ class BehaviourTests(SynchronousTestCase):
         self.assertEqual(progress.counters(Side.NEAR).text(), "+1/1 *1/1 #0/0")
         self.assertEqual(progress.counters(Side.FAR).text(), "+0/0 *0/0 #0/0")
         self.assertIn("+0/1 *1/1 #0/0", seen)
+
+    def test_fetches_ahead(self) -> None:
+        """
+        Copies are stored in source order while up to L{FETCH_AHEAD} bodies
+        are fetched (so the source store can pipeline them), never more.
+        """
+        far = [(uid, "", f"m{uid}") for uid in range(1, 41)]
+        pair = prepared(self, far, [])
+        fetched_at_store: list[int] = []
+        insert = pair.near._insert
+
+        def recording(*args: Any) -> int:
+            fetched_at_store.append(sum("fetch" in op for op in pair.far.operations))
+            return insert(*args)
+
+        self.patch(pair.near, "_insert", recording)
+        pair.sync(self, options())
+        self.assertEqual(contents(pair.near), [(uid, "", f"m{uid}") for uid in range(1, 41)])
+        ahead = [fetched - stored for stored, fetched in enumerate(fetched_at_store)]
+        self.assertEqual(max(ahead), FETCH_AHEAD)
+        self.assertEqual(fetched_at_store[-1], 40)
+
+    def test_fetch_ahead_abort(self) -> None:
+        """
+        When the source store fails while bodies are fetched ahead, the
+        pair fails with that error, and the fetches nobody will use leave
+        no unhandled errors behind.
+        """
+        far = [(uid, "", f"m{uid}") for uid in range(1, 11)]
+        rehearsal = prepared(self, far, [])
+        rehearsal.sync(self, options())
+        number = rehearsal.far.operations.index("INBOX: fetch 3") + 1
+        pair = prepared(self, far, [])
+        pair.far.fail_operation(number)
+        pair.fail(self, options(), StoreUnavailable)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(len(contents(pair.near)), 2)
 
     def test_dry_run(self) -> None:
         """

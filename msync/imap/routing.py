@@ -1,0 +1,172 @@
+# -*- test-case-name: tests.imap.test_connection -*-
+"""
+Where untagged responses belong, and what they say about the selected
+mailbox: the tables and pure functions L{msync.imap.connection} routes by.
+
+Invariants:
+  - Pure: stdlib and L0/L1 msync modules only.
+  - L{PRODUCERS} lists, for each untagged response type, the commands that
+    can answer with it; FETCH data is routed by UID among the commands in
+    L{FETCH_ANSWERED}, each described by its L{fetch_cover}.
+  - Two commands whose covers are L{ambiguous} are never in flight together,
+    so that a UID names at most one owner.
+  - L{SelectedMailbox} values are immutable; the update functions return
+    new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+from msync.errors import RemoteProtocolError
+from msync.imap.commands import Command
+from msync.imap.responses import (
+    STAR,
+    Capability,
+    EnabledResponse,
+    ESearchResponse,
+    ExistsResponse,
+    ExpungeResponse,
+    FetchResponse,
+    FlagsResponse,
+    HighestModSeqCode,
+    IDResponse,
+    ListResponse,
+    NamespaceResponse,
+    PermanentFlagsCode,
+    PlainCode,
+    RecentResponse,
+    Response,
+    ResponseCode,
+    SearchResponse,
+    StatusResponse,
+    UIDNextCode,
+    UIDValidityCode,
+    UnseenCode,
+    UntaggedStatus,
+    VanishedResponse,
+)
+from msync.imap.uids import UIDCover, UIDRange
+
+ALERT: Final = PlainCode(b"ALERT")
+SELECTION: Final = frozenset({b"SELECT", b"EXAMINE"})
+MAILBOX_CHANGES: Final = frozenset({b"EXPUNGE", b"UID EXPUNGE", b"UID MOVE", b"CLOSE"})
+# RFC 3501 §6.4.5, §6.4.6 (and RFC 7162 §3.1.3: .SILENT still reports
+# MODSEQ): the commands FETCH data answers. UID COPY and UID MOVE answer
+# with no FETCH, so FETCH data while they run is another client's news.
+FETCH_ANSWERED: Final = frozenset({b"UID FETCH", b"UID STORE"})
+# A command built by hand, without its UIDs, may be answered for any UID.
+_EVERY_UID: Final = UIDCover.of(UIDRange(1, None))
+
+# Which commands can produce each kind of untagged response.
+PRODUCERS: Final[dict[type[Response], frozenset[bytes]]] = {
+    Capability: frozenset({b"CAPABILITY", b"LOGIN", b"AUTHENTICATE"}),
+    EnabledResponse: frozenset({b"ENABLE"}),
+    IDResponse: frozenset({b"ID"}),
+    NamespaceResponse: frozenset({b"NAMESPACE"}),
+    ListResponse: frozenset({b"LIST", b"LSUB", b"XLIST"}),
+    StatusResponse: frozenset({b"STATUS", b"LIST"}),
+    SearchResponse: frozenset({b"UID SEARCH"}),
+    ESearchResponse: frozenset({b"UID SEARCH"}),
+    FetchResponse: FETCH_ANSWERED,
+    FlagsResponse: SELECTION,
+    ExistsResponse: SELECTION,
+    RecentResponse: SELECTION,
+    ExpungeResponse: MAILBOX_CHANGES,
+    # RFC 7162 §3.2.5.1, §3.2.6: VANISHED (EARLIER) answers SELECT and FETCH.
+    VanishedResponse: MAILBOX_CHANGES | SELECTION | {b"UID FETCH"},
+    # RFC 6851 §4.3: UID MOVE sends COPYUID in an untagged OK.
+    UntaggedStatus: SELECTION | {b"UID MOVE"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedMailbox:
+    """
+    What the server said about the selected (or being selected) mailbox.
+
+    @ivar read_only: from the tagged C{[READ-ONLY]} / C{[READ-WRITE]} code;
+        C{None} until the selection completes.
+    @ivar unseen: the sequence number of the first unseen message.
+    """
+
+    uid_validity: int | None = None
+    uid_next: int | None = None
+    exists: int | None = None
+    recent: int | None = None
+    flags: tuple[bytes, ...] | None = None
+    permanent_flags: tuple[bytes, ...] | None = None
+    highest_modseq: int | None = None
+    unseen: int | None = None
+    read_only: bool | None = None
+
+
+def code_update(mailbox: SelectedMailbox, code: ResponseCode) -> SelectedMailbox:
+    """
+    @return: C{mailbox} updated from one response code.
+    """
+    if isinstance(code, UIDValidityCode):
+        return replace(mailbox, uid_validity=code.value)
+    if isinstance(code, UIDNextCode):
+        return replace(mailbox, uid_next=code.value)
+    if isinstance(code, HighestModSeqCode):
+        return replace(mailbox, highest_modseq=code.value)
+    if isinstance(code, PermanentFlagsCode):
+        return replace(mailbox, permanent_flags=code.flags)
+    if isinstance(code, PlainCode) and code.name in (b"READ-ONLY", b"READ-WRITE"):
+        return replace(mailbox, read_only=code.name == b"READ-ONLY")
+    if isinstance(code, PlainCode) and code.name == b"NOMODSEQ":
+        return replace(mailbox, highest_modseq=None)
+    if isinstance(code, UnseenCode):
+        return replace(mailbox, unseen=code.value)
+    return mailbox
+
+
+def _vanished_count(response: VanishedResponse) -> int:
+    """
+    @return: how many UIDs a VANISHED response names (no C{*} is allowed).
+    """
+    total = 0
+    for low, high in response.uids:
+        if low is STAR or high is STAR:
+            raise RemoteProtocolError("VANISHED with * in its UID set")
+        total += high - low + 1
+    return total
+
+
+def mailbox_update(mailbox: SelectedMailbox, response: Response) -> SelectedMailbox:
+    """
+    @return: C{mailbox} updated from one untagged response.
+    """
+    if isinstance(response, ExistsResponse):
+        return replace(mailbox, exists=response.count)
+    if isinstance(response, RecentResponse):
+        return replace(mailbox, recent=response.count)
+    if isinstance(response, FlagsResponse):
+        return replace(mailbox, flags=response.flags)
+    if isinstance(response, ExpungeResponse) and mailbox.exists:
+        return replace(mailbox, exists=mailbox.exists - 1)
+    if isinstance(response, VanishedResponse) and not response.earlier and mailbox.exists:
+        return replace(mailbox, exists=max(0, mailbox.exists - _vanished_count(response)))
+    if isinstance(response, UntaggedStatus) and response.code is not None:
+        return code_update(mailbox, response.code)
+    return mailbox
+
+
+def fetch_cover(command: Command) -> UIDCover | None:
+    """
+    @return: the UIDs whose FETCH data answers C{command}, or C{None} if
+        no FETCH data does.
+    """
+    if command.name not in FETCH_ANSWERED:
+        return None
+    return _EVERY_UID if command.uids is None else UIDCover.of(command.uids)
+
+
+def ambiguous(one: UIDCover, other: UIDCover) -> bool:
+    """
+    @return: whether FETCH data could answer both commands: their sets
+        share a UID, or one is open (its answer may name any UID).
+    """
+    return one.open or other.open or one.overlaps(other)
