@@ -381,6 +381,23 @@ class FakeIMAPServer(Protocol):
         except ValueError:
             self._write(pending.tag + b" BAD Invalid base64")
             return
+        if pending.name == b"XOAUTH2":
+            # user=<u>^Aauth=Bearer <token>^A^A; the token is the user's
+            # password in this fake. A refusal is a JSON challenge that the
+            # client answers with an empty line before the tagged NO.
+            parts = dict(field.split(b"=", 1) for field in decoded.split(b"\x01") if b"=" in field)
+            user = parts.get(b"user", b"").decode()
+            token = parts.get(b"auth", b"").removeprefix(b"Bearer ").decode()
+            if self.store.users.get(user) == token:
+                self._authenticated(pending, user, token)
+            else:
+                self._pending = _Command(pending.tag, b"XOAUTH2-FAILED", ())
+                self._mode = "sasl"
+                self._write(b"+ " + base64.b64encode(b'{"status":"401","schemes":"bearer"}'))
+            return
+        if pending.name == b"XOAUTH2-FAILED":
+            self._no(pending, b"[AUTHENTICATIONFAILED] Invalid credentials")
+            return
         if pending.name == b"PLAIN":
             fields = decoded.split(b"\0")
             if len(fields) != 3:
