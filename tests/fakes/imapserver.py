@@ -391,7 +391,7 @@ class FakeIMAPServer(Protocol):
             if self.store.users.get(user) == token:
                 self._authenticated(pending, user, token)
             else:
-                self._pending = _Command(pending.tag, b"XOAUTH2-FAILED", ())
+                self._pending = _Command(pending.tag, b"XOAUTH2-FAILED", [])
                 self._mode = "sasl"
                 self._write(b"+ " + base64.b64encode(b'{"status":"401","schemes":"bearer"}'))
             return

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import cast
 
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
@@ -57,7 +60,9 @@ class XOAuth2Tests(TestCase):
         mail = MailStore({USER: TOKEN})
         mail.create(b"Archive")
         self.factory = FakeIMAPServerFactory(mail, ServerOptions(auth_mechanisms=(b"XOAUTH2",)))
-        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")  # type: ignore[attr-defined]
+        tcp = cast(IReactorTCP, reactor)
+        # The fake server's factory is a plain Factory of IMAP protocols.
+        self.port = tcp.listenTCP(0, self.factory, interface="127.0.0.1")  # type: ignore[arg-type]
         self.addCleanup(self.port.stopListening)
 
     def run_list(self, command: str) -> Deferred[tuple[bytes, bytes, int]]:
@@ -68,10 +73,16 @@ class XOAuth2Tests(TestCase):
         with open(config, "w") as stream:
             stream.write(
                 CONFIG.format(
-                    port=self.port.getHost().port, user=USER, command=command, root=self.root
+                    port=cast(IPv4Address, self.port.getHost()).port,
+                    user=USER,
+                    command=command,
+                    root=self.root,
                 )
             )
-        return getProcessOutputAndValue(MSYNC, ["-c", config, "-l", "oauth"], env=dict(os.environ))
+        result: Deferred[tuple[bytes, bytes, int]] = getProcessOutputAndValue(
+            MSYNC, ["-c", config, "-l", "oauth"], env=dict(os.environ)
+        )
+        return result
 
     async def test_token_from_pass_cmd(self) -> None:
         """
