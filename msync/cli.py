@@ -201,7 +201,9 @@ def prepare(
     try:
         config = load_config(path, environ)
     except ConfigError as error:
-        output.emit(Severity.ERROR, _config_error_text(error))
+        # mbsync reports every error in the file, one per line, then exits 1.
+        for each in error.errors:
+            output.emit(Severity.ERROR, _config_error_text(each))
         return 1
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
     for message in (*config.notices, *config.warnings):
@@ -217,7 +219,10 @@ def prepare(
 def _config_error_text(error: ConfigError) -> str:
     """
     mbsync words an unreadable file C{Cannot open config file 'F': reason};
-    everything else is C{file:line: reason}.
+    everything else is C{file:line: reason}, or just the reason for what
+    mbsync finds at the end of a section or of the file.
+
+    @param error: one error (an element of L{ConfigError.errors}).
     """
     prefix = "Cannot read config file: "
     if error.line is None and error.reason.startswith(prefix):

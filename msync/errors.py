@@ -8,6 +8,8 @@ they are about, and never contain a password or token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class MsyncError(Exception):
     """
@@ -25,17 +27,52 @@ class ConfigError(MsyncError):
     """
     The configuration file is malformed or inconsistent.
 
+    One instance may carry several problems (mbsync reports every error in
+    a file before giving up): L{errors} holds them in file order, and the
+    first one's location and reason are this error's own.
+
     @ivar filename: the configuration file's name as the user gave it.
     @ivar line: the 1-based line number, or C{None} for file-level problems.
+        A problem mbsync finds at the end of a section carries the
+        section's first line here but is I{unlocated}: mbsync prints it
+        without a location, and so does C{str()}.
     @ivar reason: what was wrong, without the location.
+    @ivar located: whether the printed text starts with C{file:line: }.
+    @ivar errors: every problem, in the order mbsync prints them; C{(self,)}
+        for a single one.
     """
 
-    def __init__(self, filename: str, line: int | None, reason: str) -> None:
+    def __init__(
+        self, filename: str, line: int | None, reason: str, *, located: bool = True
+    ) -> None:
         self.filename = filename
         self.line = line
         self.reason = reason
-        where = filename if line is None else f"{filename}:{line}"
-        super().__init__(f"{where}: {reason}")
+        self.located = located
+        self.errors: tuple[ConfigError, ...] = (self,)
+        if not located:
+            text = reason
+        else:
+            text = f"{filename}: {reason}" if line is None else f"{filename}:{line}: {reason}"
+        super().__init__(text)
+
+    @classmethod
+    def collect(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """
+        Combine several problems into one exception to raise.
+
+        @param errors: at least one problem, in order; each a single one.
+        @return: the only problem itself, or a new error whose location and
+            reason are the first's, whose L{errors} are all of them and whose
+            text is theirs, one per line.
+        """
+        if len(errors) == 1:
+            return errors[0]
+        first = errors[0]
+        combined = cls(first.filename, first.line, first.reason, located=first.located)
+        combined.errors = tuple(errors)
+        combined.args = ("\n".join(str(error) for error in errors),)
+        return combined
 
 
 class LocalProtocolError(MsyncError):

@@ -377,6 +377,30 @@ class _FakeReact:
         raise SystemExit(0)
 
 
+# Five errors of four kinds in an otherwise usable file (channel c would
+# create both Maildirs).
+_BROKEN = """\
+MaildirStore far
+Path {root}/far/
+Inbox {root}/far/INBOX
+Pss x
+
+MaildirStore near
+Path {root}/near/
+Inbox {root}/near/INBOX extra
+
+Channel c
+Far :far:
+Near :near:
+Create Both
+Sync Bogus
+
+Channel d
+Far :nowhere:
+Near :near:
+"""
+
+
 class MainTests(SynchronousTestCase):
     """
     L{main} run in-process with captured streams.
@@ -437,6 +461,31 @@ class MainTests(SynchronousTestCase):
         self.assertEqual(err.count("\n"), 1)
         self.assertEqual(os.listdir(self.root), ["rc"])
         self.assertFalse(self.react.called)
+
+    def test_every_config_error(self) -> None:
+        """
+        Like mbsync, every error in the file is printed, in order, on
+        stderr, even with C{-qq}; the status is 1 and nothing is touched.
+        Verified with mbsync 1.4.4 (same lines for C{-a} and C{-qq -a}).
+        """
+        for argv in (["-a"], ["-qq", "-a"]):
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv, config=_BROKEN)
+                path = os.path.join(self.root, "rc")
+                self.assertEqual(
+                    (code, out, err),
+                    (
+                        1,
+                        "",
+                        f"{path}:4: keyword 'Pss' is not recognized in MaildirStore sections\n"
+                        f"{path}:8: excess token 'extra'\n"
+                        f"{path}:14: invalid Sync arg 'Bogus'\n"
+                        f"{path}:17: unknown store 'nowhere'\n"
+                        "channel 'd' refers to no far side store\n",
+                    ),
+                )
+                self.assertEqual(os.listdir(self.root), ["rc"])
+                self.assertFalse(self.react.called)
 
     def test_missing_config(self) -> None:
         """

@@ -1,12 +1,17 @@
 # -*- test-case-name: tests.config.test_load -*-
 """
-The account options of an C{IMAPAccount} section, or of an C{IMAPStore}
-written without C{Account}: Host, Port, TLS, authentication and their legacy
-spellings, resolved into an L{IMAPAccount} when the section ends.
+Option groups that several kinds of section share: the account options of
+an C{IMAPAccount} section, or of an C{IMAPStore} written without C{Account}
+(Host, Port, TLS, authentication and their legacy spellings, resolved into
+an L{IMAPAccount} when the section ends); the options valid in every store
+section; and the options valid both globally and in Channel sections.
 
 Invariant: pure (no I/O); readability of certificate files is asked of the
 parser's C{file_error} callable, notices and warnings are appended to the
-parser's lists, never printed.
+parser's lists, never printed. A line with one error raises it; a line with
+several (one per bad word, or a bad number then a range check, as mbsync
+reports them) hands all but the last to the parser's C{report}. The checks
+of the section as a whole raise an unlocated error, as mbsync prints them.
 """
 
 from __future__ import annotations
@@ -17,13 +22,19 @@ from typing import Protocol
 
 from msync.config.schema import (
     DEFAULT_TLS_VERSIONS,
+    ChannelSetting,
     IMAPAccount,
     ShellCommand,
     SSLType,
+    SyncOps,
+    SyncState,
     TLSVersion,
+    parse_sides,
+    parse_sync,
 )
 from msync.config.syntax import Directive
-from msync.model import Secret
+from msync.errors import ConfigError
+from msync.model import Secret, Side
 
 
 class PathExpander(Protocol):
@@ -64,6 +75,11 @@ class AccountContext(Protocol):
     def warnings(self) -> list[str]:
         """
         Warnings collected so far.
+        """
+
+    def report(self, error: ConfigError) -> None:
+        """
+        Record an error and go on.
         """
 
 
@@ -149,7 +165,7 @@ class AccountDraft:
         elif folded in ("sslversion", "sslversions"):
             self.versions = self._ssl_versions(directive)
         elif folded == "tlsversions":
-            self.versions = _tls_versions(directive)
+            self.versions = _tls_versions(directive, self.parser.report)
         elif folded in _LEGACY_VERSIONS or folded in ("useimaps", "requiressl"):
             self.legacy[folded] = directive.bool_value()
         elif folded == "requirecram":
@@ -179,7 +195,15 @@ class AccountDraft:
         """
         C{Port}, C{Timeout} and C{PipelineDepth}, with mbsync's range checks.
         """
-        number = directive.int_value()
+        try:
+            number = directive.int_value()
+        except ConfigError as error:
+            # mbsync's parse_int yields 0 after its error, which PipelineDepth
+            # then refuses too.
+            if folded != "pipelinedepth":
+                raise
+            self.parser.report(error)
+            number = 0
         if folded == "port":
             if not 0 <= number <= 0xFFFF:
                 raise directive.error("Invalid port number")
@@ -213,7 +237,8 @@ class AccountDraft:
         versions: set[TLSVersion] = set()
         for word in directive.at_least_one():
             if word.casefold() not in _SSL_VERSIONS:
-                raise directive.error("Unrecognized SSL version")
+                self.parser.report(directive.error("Unrecognized SSL version"))
+                continue
             version = _SSL_VERSIONS[word.casefold()]
             if version is None or version is TLSVersion.SSLV3:
                 self.parser.warnings.append(f"Warning: SSLVersion {word} is no longer supported")
@@ -224,10 +249,18 @@ class AccountDraft:
     def result(self, header: Directive) -> IMAPAccount:
         """
         Check the section as a whole and resolve defaults.
+
+        @raise ConfigError: the first failed check, in mbsync's order.
         """
         label = f"{self.what} '{self.name}'"
         if "host" not in self.values and "tunnel" not in self.values:
-            raise header.error(f"{label} has neither Tunnel nor Host")
+            raise header.section_error(f"{label} has neither Tunnel nor Host")
+        for plain, command, keyword in (
+            ("user", "user_cmd", "User"),
+            ("password", "pass_cmd", "Pass"),
+        ):
+            if plain in self.values and command in self.values:
+                raise header.section_error(f"{label} has both {keyword} and {keyword}Cmd")
         tunnel = "tunnel" in self.values
         ssl_type = self.ssl_type or (
             SSLType.IMAPS if self.url_imaps else SSLType.NONE if tunnel else SSLType.STARTTLS
@@ -235,7 +268,7 @@ class AccountDraft:
         versions = self.versions
         if self.legacy:
             if self.ssl_type is not None or self.versions is not None:
-                raise header.error(
+                raise header.section_error(
                     f"{label}: The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL"
                     " options are mutually exclusive with SSLType and SSLVersions."
                 )
@@ -254,7 +287,7 @@ class AccountDraft:
                 # mbsync 1.4: no version enabled means no TLS, allowed only
                 # with "RequireSSL no".
                 if require:
-                    raise header.error(f"{label} requires SSL but no SSL versions enabled")
+                    raise header.section_error(f"{label} requires SSL but no SSL versions enabled")
                 ssl_type = SSLType.NONE
             else:
                 if not require:
@@ -266,7 +299,7 @@ class AccountDraft:
         mechs = self.auth_mechs
         if self.require_cram is not None:
             if mechs is not None:
-                raise header.error(
+                raise header.section_error(
                     f"{label}: The deprecated RequireCRAM option is mutually exclusive with AuthMech."
                 )
             self.parser.notices.append(
@@ -285,7 +318,9 @@ class AccountDraft:
         )
 
 
-def _tls_versions(directive: Directive) -> frozenset[TLSVersion]:
+def _tls_versions(
+    directive: Directive, report: Callable[[ConfigError], None]
+) -> frozenset[TLSVersion]:
     """
     isync 1.5 C{TLSVersions [+|-]1.x ...}: signed words adjust 1.5's default
     (1.2 and 1.3); an unsigned first word starts from nothing.
@@ -297,9 +332,152 @@ def _tls_versions(directive: Directive) -> frozenset[TLSVersion]:
         sign = word[:1] if word[:1] in ("+", "-") else ""
         version = _TLS_VERSIONS_15.get(word[len(sign) :])
         if version is None:
-            raise directive.error(f"Unrecognized TLS version '{word}'")
+            report(directive.error(f"Unrecognized TLS version '{word}'"))
+            continue
         if sign == "-":
             versions.discard(version)
         else:
             versions.add(version)
     return frozenset(versions)
+
+
+# --- options of channels and of every store ------------------------------------
+
+BOX_OPS = {
+    "create": ChannelSetting.CREATE,
+    "remove": ChannelSetting.REMOVE,
+    "expunge": ChannelSetting.EXPUNGE,
+    "expungesolo": ChannelSetting.EXPUNGE_SOLO,
+}
+"""The C{Create}/C{Remove}/C{Expunge}/C{ExpungeSolo} keywords, case-folded."""
+
+# mbsync's merge_ops checks Sync first, then its boxOps table (Expunge,
+# Create, Remove), and reports only the first conflict; ExpungeSolo is 1.5's.
+_MERGE_ORDER = (
+    ChannelSetting.SYNC,
+    ChannelSetting.EXPUNGE,
+    ChannelSetting.CREATE,
+    ChannelSetting.REMOVE,
+    ChannelSetting.EXPUNGE_SOLO,
+)
+
+CHANNEL_OPTIONS = frozenset(
+    {"sync", "syncstate", "copyarrivaldate", "maxmessages", "expireunread", "expireside"}
+    | BOX_OPS.keys()
+)
+"""Keywords, case-folded, of the options valid globally and in Channel sections."""
+
+
+@dataclass
+class ChannelOptions:
+    """
+    Options allowed both globally and in Channel sections. C{Sync},
+    C{Create}, ... words are checked one by one on their line, as mbsync
+    does, and merged when the section (or, globally, the file) ends; a
+    conflict is then reported without a location (this keeps the option's
+    last line).
+    """
+
+    words: dict[ChannelSetting, tuple[Directive, list[str]]] = field(default_factory=dict)
+    merged: dict[ChannelSetting, object] = field(default_factory=dict)
+    sync_state: SyncState | None = None
+    copy_arrival_date: bool | None = None
+    max_messages: int | None = None
+    expire_unread: bool | None = None
+    expire_side: Side | None = None
+    explicit: set[ChannelSetting] = field(default_factory=set)
+
+    def add_words(
+        self, setting: ChannelSetting, directive: Directive, report: Callable[[ConfigError], None]
+    ) -> None:
+        """
+        Remember the valid words of one C{Sync}/C{Create}/... line and report
+        each invalid one.
+        """
+        _, words = self.words.get(setting, (directive, []))
+        for word in directive.at_least_one():
+            try:
+                _merge(setting, [word])
+            except ValueError as error:
+                report(directive.error(str(error)))
+            else:
+                words.append(word)
+        self.words[setting] = (directive, words)
+
+    def merge(self) -> ConfigError | None:
+        """
+        Merge each setting's words, in mbsync's order.
+
+        @return: the first conflict, or C{None}.
+        """
+        for setting in _MERGE_ORDER:
+            if setting in self.words:
+                directive, words = self.words[setting]
+                try:
+                    self.merged[setting] = _merge(setting, words)
+                except ValueError as error:
+                    return directive.section_error(str(error))
+        return None
+
+    def sync(self) -> SyncOps | None:
+        """
+        @return: the merged C{Sync} matrix, or C{None} if never given.
+        """
+        value = self.merged.get(ChannelSetting.SYNC)
+        assert value is None or isinstance(value, SyncOps)
+        return value
+
+    def sides(self, setting: ChannelSetting) -> frozenset[Side] | None:
+        """
+        @return: the merged C{Create}/... sides, or C{None} if never given.
+        """
+        value = self.merged.get(setting)
+        assert value is None or isinstance(value, frozenset)
+        return value
+
+
+def _merge(setting: ChannelSetting, words: list[str]) -> SyncOps | frozenset[Side]:
+    """
+    Merge C{Sync} or C{Create}/... words.
+
+    @raise ValueError: with mbsync's message.
+    """
+    if setting is ChannelSetting.SYNC:
+        return parse_sync(words)
+    return parse_sides(setting.value, words)
+
+
+def parse_delimiter(directive: Directive, what: str) -> str:
+    """
+    C{FieldDelimiter} / C{InfoDelimiter}: one punctuation character.
+    """
+    value = directive.value()
+    if len(value) != 1:
+        raise directive.error(f"{what} delimiter must be exactly one character long")
+    if not (value.isascii() and value.isprintable() and not value.isalnum() and value != " "):
+        raise directive.error(f"{what} delimiter must be a punctuation character")
+    return value
+
+
+def store_option(directive: Directive, values: dict[str, object]) -> bool:
+    """
+    Handle an option valid in every store; C{False} if the keyword is none.
+    """
+    folded = directive.keyword.casefold()
+    if folded in ("trash", "mapinbox"):
+        values["map_inbox" if folded == "mapinbox" else "trash"] = directive.value()
+    elif folded in ("trashnewonly", "trashremotenew"):
+        key = "trash_new_only" if folded == "trashnewonly" else "trash_remote_new"
+        values[key] = directive.bool_value()
+    elif folded == "maxsize":
+        values["max_size"] = directive.size_value()
+    elif folded == "flatten":
+        delimiter = directive.value()
+        if "/" in delimiter:
+            raise directive.error(
+                "flattened hierarchy delimiter cannot contain the canonical delimiter '/'"
+            )
+        values["flatten"] = delimiter
+    else:
+        return False
+    return True

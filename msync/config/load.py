@@ -6,9 +6,13 @@ Invariants:
   - L{parse_config} is pure: the home directory, C{~user} lookup and the
     "is this file readable" check are parameters; only L{load_config} and
     the default lookups it passes in touch the file system;
-  - the first error raises a L{ConfigError} naming file and line, worded as
-    mbsync 1.4.4 words it (checks mbsync does at the end of a section are
-    located at the section's first line);
+  - like mbsync 1.4.4, parsing goes on after an error (the bad line, or
+    after an unknown keyword outside sections the lines up to the next
+    blank one, are dropped; stores and accounts are kept) and one
+    L{ConfigError} carrying every error in mbsync's order is raised at the
+    end; each is worded as mbsync words it, with mbsync's location or, for
+    checks mbsync does at the end of a section or file, none (the
+    section's first line is still kept in C{line});
   - notices and warnings are collected into the L{Config}, never printed;
   - stores and accounts must be defined before they are referenced, as in
     mbsync; group members are not checked here (mbsync checks them only for
@@ -19,11 +23,18 @@ from __future__ import annotations
 
 import os
 import pwd
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from msync.config.account import AccountDraft
+from msync.config.account import (
+    BOX_OPS,
+    CHANNEL_OPTIONS,
+    AccountDraft,
+    ChannelOptions,
+    parse_delimiter,
+    store_option,
+)
 from msync.config.schema import (
     NO_SIDES,
     SYNC_ALL,
@@ -39,14 +50,11 @@ from msync.config.schema import (
     MaildirStore,
     Store,
     SubFolders,
-    SyncOps,
     SyncState,
     SyncStateKind,
     parse_side,
-    parse_sides,
-    parse_sync,
 )
-from msync.config.syntax import Directive, directives
+from msync.config.syntax import Directive, Reader
 from msync.errors import ConfigError
 from msync.model import Side
 
@@ -102,63 +110,32 @@ class _Paths:
         return base.rstrip("/") + "/" + rest if slash else base
 
 
-# --- options valid globally and per channel -----------------------------------
+# --- keyword tables ----------------------------------------------------------
 
-_BOX_OPS = {
-    "create": ChannelSetting.CREATE,
-    "remove": ChannelSetting.REMOVE,
-    "expunge": ChannelSetting.EXPUNGE,
-    "expungesolo": ChannelSetting.EXPUNGE_SOLO,
+_GLOBAL_ONLY = frozenset({"fsync", "fielddelimiter", "bufferlimit"})
+
+# Keywords that read all their words (mbsync loops get_arg over them), by
+# section (None = outside sections); every other keyword reads one word and
+# mbsync reports the next as an excess token.
+_ACCOUNT_LISTS = frozenset(
+    {
+        "authmech",
+        "authmechs",
+        "disableextension",
+        "disableextensions",
+        "sslversion",
+        "sslversions",
+        "tlsversions",
+    }
+)
+_LISTS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"sync"} | BOX_OPS.keys()),
+    "imapaccount": _ACCOUNT_LISTS,
+    "imapstore": _ACCOUNT_LISTS,
+    "maildirstore": frozenset(),
+    "channel": frozenset({"sync", "pattern", "patterns"} | BOX_OPS.keys()),
+    "group": frozenset({"channel", "channels"}),
 }
-
-
-@dataclass
-class _ChannelOptions:
-    """
-    Options allowed both globally and in Channel sections. C{Sync},
-    C{Create}, ... words are merged only when the section ends, as mbsync
-    does; a conflict is reported at the option's last line.
-    """
-
-    words: dict[ChannelSetting, tuple[Directive, list[str]]] = field(default_factory=dict)
-    sync_state: SyncState | None = None
-    copy_arrival_date: bool | None = None
-    max_messages: int | None = None
-    expire_unread: bool | None = None
-    expire_side: Side | None = None
-    explicit: set[ChannelSetting] = field(default_factory=set)
-
-    def add_words(self, setting: ChannelSetting, directive: Directive) -> None:
-        """
-        Remember one C{Sync}/C{Create}/... line.
-        """
-        _, words = self.words.get(setting, (directive, []))
-        words.extend(directive.at_least_one())
-        self.words[setting] = (directive, words)
-
-    def sync(self) -> SyncOps | None:
-        """
-        @return: the merged C{Sync} matrix, or C{None} if never given.
-        """
-        if ChannelSetting.SYNC not in self.words:
-            return None
-        directive, words = self.words[ChannelSetting.SYNC]
-        try:
-            return parse_sync(words)
-        except ValueError as error:
-            raise directive.error(str(error)) from None
-
-    def sides(self, setting: ChannelSetting) -> frozenset[Side] | None:
-        """
-        @return: the merged C{Create}/... sides, or C{None} if never given.
-        """
-        if setting not in self.words:
-            return None
-        directive, words = self.words[setting]
-        try:
-            return parse_sides(setting.value, words)
-        except ValueError as error:
-            raise directive.error(str(error)) from None
 
 
 # --- the parser --------------------------------------------------------------
@@ -175,29 +152,40 @@ class _ChannelDraft:
     far: tuple[str, str | None] | None = None
     near: tuple[str, str | None] | None = None
     patterns: list[str] = field(default_factory=list)
-    options: _ChannelOptions = field(default_factory=_ChannelOptions)
+    options: ChannelOptions = field(default_factory=ChannelOptions)
     max_size: int | None = None
 
 
 class _Parser:
     """
-    Walks the directives once, building each section as it ends.
+    Walks the lines once, building each section as it ends. Like mbsync, it
+    goes on after an error (dropping the bad line, or the lines up to the
+    next blank one after an unknown keyword outside sections) and fails at
+    the end with every error.
     """
 
     def __init__(self, filename: str, paths: _Paths, file_error: FileError) -> None:
         self.filename = filename
         self.paths = paths
         self.file_error = file_error
+        self.reader: Reader | None = None
         self.notices: list[str] = []
         self.warnings: list[str] = []
         self.globals = GlobalOptions(sync_state=SyncState(SyncStateKind.GLOBAL, ""))
-        self.global_channel = _ChannelOptions()
+        self.global_channel = ChannelOptions()
         self.accounts: dict[str, IMAPAccount] = {}
         self.stores: dict[str, Store] = {}
         self.channels: list[_ChannelDraft] = []
         self.groups: list[Group] = []
         self.in_sections = False
         self.legacy_noticed = False
+
+    def report(self, error: ConfigError) -> None:
+        """
+        Record an error and go on.
+        """
+        assert self.reader is not None
+        self.reader.report(error)
 
     def legacy(self) -> None:
         """
@@ -210,57 +198,76 @@ class _Parser:
     def run(self, text: str) -> Config:
         """
         Parse the whole text.
+
+        @raise ConfigError: carrying every error, in mbsync's order.
         """
         self.globals = replace(
             self.globals,
             sync_state=SyncState(SyncStateKind.GLOBAL, self.paths.expand("~/.mbsync/")),
         )
-        stream = directives(text, self.filename)
-        for directive in stream:
-            if not directive.words:
-                continue
+        reader = self.reader = Reader(text, self.filename)
+        for directive in reader.statements():
+            folded = directive.keyword.casefold()
             if directive.is_keyword(*_SECTIONS):
-                if not self.in_sections:
-                    self.in_sections = True
-                    self._finish_globals()
-                self._section(directive, _section_body(stream))
-            elif self._global(directive):
-                continue
+                self._section(directive)
+                self.in_sections = True
+            elif folded in _GLOBAL_ONLY or folded in CHANNEL_OPTIONS:
+                reader.apply(directive, self._global, folded in _LISTS[None])
             else:
-                raise directive.error(
-                    f"'{directive.keyword}' is not a recognized section-starting or global keyword"
+                self.report(
+                    directive.error(
+                        f"'{directive.keyword}' is not a recognized section-starting"
+                        " or global keyword"
+                    )
                 )
-        if not self.in_sections:
-            self._finish_globals()
+                reader.finish(directive, 2)
+                reader.skip_section()
+        # mbsync merges the global Sync/Create/... words at the end of the file.
+        conflict = self.global_channel.merge()
+        if conflict is not None:
+            self.report(conflict)
+        if reader.errors:
+            raise ConfigError.collect(reader.errors)
+        self._finish_globals()
         return self._finish()
 
-    def _global(self, directive: Directive) -> bool:
+    def _global(self, directive: Directive) -> None:
         """
-        Handle a global option; C{False} if the keyword is none.
+        Handle a global option; mbsync applies it even after sections, but
+        then reports that too.
         """
-        if directive.is_keyword("FSync"):
-            value: object = ("fsync", directive.bool_value())
-        elif directive.is_keyword("FieldDelimiter"):
-            value = ("field_delimiter", _delimiter(directive, "Field"))
-        elif directive.is_keyword("BufferLimit"):
-            limit = directive.size_value()
-            if limit == 0:
-                raise directive.error("BufferLimit cannot be zero")
-            value = ("buffer_limit", limit)
-        elif self._channel_option(directive, self.global_channel, is_global=True):
-            value = None
-        else:
-            return False
+        try:
+            self._global_value(directive)
+        except ConfigError as error:
+            self.report(error)
         if self.in_sections:
             raise directive.error("global options may not follow sections")
-        if isinstance(value, tuple):
-            self.globals = replace(self.globals, **{value[0]: value[1]})
-        return True
+
+    def _global_value(self, directive: Directive) -> None:
+        """
+        Apply one global option.
+        """
+        if directive.is_keyword("FSync"):
+            self.globals = replace(self.globals, fsync=directive.bool_value())
+        elif directive.is_keyword("FieldDelimiter"):
+            delimiter = parse_delimiter(directive, "Field")
+            self.globals = replace(self.globals, field_delimiter=delimiter)
+        elif directive.is_keyword("BufferLimit"):
+            try:
+                limit = directive.size_value()
+            except ConfigError as error:
+                # mbsync's parse_size yields 0 after its error.
+                self.report(error)
+                limit = 0
+            if limit == 0:
+                raise directive.error("BufferLimit cannot be zero")
+            self.globals = replace(self.globals, buffer_limit=limit)
+        else:
+            self._channel_option(directive, self.global_channel, is_global=True)
 
     def _finish_globals(self) -> None:
         """
-        Merge the global Sync/Create/... words (mbsync does it when the
-        first section starts).
+        Fold the merged global Sync/Create/... into the global options.
         """
         options = self.global_channel
         self.globals = replace(
@@ -278,7 +285,7 @@ class _Parser:
         )
 
     def _channel_option(
-        self, directive: Directive, options: _ChannelOptions, *, is_global: bool
+        self, directive: Directive, options: ChannelOptions, *, is_global: bool
     ) -> bool:
         """
         Handle an option valid globally and per channel; C{False} if the
@@ -288,10 +295,10 @@ class _Parser:
         setting: ChannelSetting
         if folded == "sync":
             setting = ChannelSetting.SYNC
-            options.add_words(setting, directive)
-        elif folded in _BOX_OPS:
-            setting = _BOX_OPS[folded]
-            options.add_words(setting, directive)
+            options.add_words(setting, directive, self.report)
+        elif folded in BOX_OPS:
+            setting = BOX_OPS[folded]
+            options.add_words(setting, directive, self.report)
             if any(word.casefold() in ("master", "slave") for word in directive.args):
                 self.legacy()
         elif folded == "syncstate":
@@ -323,49 +330,76 @@ class _Parser:
         options.explicit.add(setting)
         return True
 
-    def _section(self, header: Directive, body: list[Directive]) -> None:
+    def _lines(self, header: Directive, handle: Callable[[Directive], None]) -> None:
         """
-        Dispatch one section.
+        Feed each readable line of the section that C{header} starts to
+        C{handle}, reporting errors and going on.
         """
-        if header.is_keyword("Group"):
-            self.groups.append(_group(header, body))
-            return
-        name = header.value()
-        if header.is_keyword("IMAPAccount"):
-            account = self._account(header, name, body, "IMAP account")
-            self.accounts.setdefault(name, account)
-        elif header.is_keyword("IMAPStore"):
-            self.stores.setdefault(name, self._imap_store(header, name, body))
-        elif header.is_keyword("MaildirStore"):
-            self.stores.setdefault(name, self._maildir_store(header, name, body))
-        else:
-            self.channels.append(self._channel(header, name, body))
+        assert self.reader is not None
+        lists = _LISTS[header.keyword.casefold()]
+        for directive in self.reader.section():
+            self.reader.apply(directive, handle, directive.keyword.casefold() in lists)
 
-    def _account(
-        self, header: Directive, name: str, body: list[Directive], what: str
-    ) -> IMAPAccount:
+    def _section(self, header: Directive) -> None:
+        """
+        Dispatch one section. Stores and accounts are registered even when
+        their section has errors, as mbsync does, so that later references
+        to them are not reported as unknown too.
+        """
+        assert self.reader is not None
+        is_group = header.is_keyword("Group")
+        self.reader.finish(header, len(header.words) if is_group else 2)
+        name = header.args[0]
+        if is_group:
+            self.groups.append(self._group(header))
+        elif header.is_keyword("IMAPAccount"):
+            self.accounts.setdefault(name, self._account(header, name))
+        elif header.is_keyword("IMAPStore"):
+            self.stores.setdefault(name, self._imap_store(header, name))
+        elif header.is_keyword("MaildirStore"):
+            self.stores.setdefault(name, self._maildir_store(header, name))
+        else:
+            draft = self._channel(header, name)
+            if draft is not None:
+                self.channels.append(draft)
+
+    def _account_result(self, draft: AccountDraft, header: Directive) -> IMAPAccount:
+        """
+        Check the account options as a whole; after an error, a placeholder.
+        """
+        try:
+            return draft.result(header)
+        except ConfigError as error:
+            self.report(error)
+            return IMAPAccount(name=draft.name)
+
+    def _account(self, header: Directive, name: str) -> IMAPAccount:
         """
         Parse an IMAPAccount section.
         """
-        draft = AccountDraft(name, what, self)
-        for directive in body:
+        draft = AccountDraft(name, "IMAP account", self)
+
+        def handle(directive: Directive) -> None:
             if not draft.feed(directive):
                 raise _unknown(directive, header)
-        return draft.result(header)
 
-    def _imap_store(self, header: Directive, name: str, body: list[Directive]) -> IMAPStore:
+        self._lines(header, handle)
+        return self._account_result(draft, header)
+
+    def _imap_store(self, header: Directive, name: str) -> IMAPStore:
         """
         Parse an IMAPStore section, with C{Account} or inline account options.
         """
         draft = AccountDraft(name, "IMAP store", self)
         values: dict[str, object] = {}
-        account: IMAPAccount | None = None
-        for directive in body:
+        accounts: list[IMAPAccount] = []
+
+        def handle(directive: Directive) -> None:
             if directive.is_keyword("Account"):
                 wanted = directive.value()
-                account = self.accounts.get(wanted)
-                if account is None:
+                if wanted not in self.accounts:
                     raise directive.error(f"unknown IMAP account '{wanted}'")
+                accounts.append(self.accounts[wanted])
             elif directive.is_keyword("Path"):
                 values["path"] = directive.value()
             elif directive.is_keyword("UseNamespace"):
@@ -377,15 +411,23 @@ class _Parser:
                 if len(delimiter) != 1:
                     raise directive.error("Path delimiter must be exactly one character long")
                 values["path_delimiter"] = delimiter
-            elif not _store_option(directive, values) and not draft.feed(directive):
+            elif not store_option(directive, values) and not draft.feed(directive):
                 raise _unknown(directive, header)
-        if account is not None and draft.touched:
-            raise header.error(f"IMAP store '{name}' has both Account and account-specific options")
-        if account is None:
-            account = draft.result(header)
+
+        self._lines(header, handle)
+        if not accounts:
+            account = self._account_result(draft, header)
+        else:
+            account = accounts[-1]
+            if draft.touched:
+                self.report(
+                    header.section_error(
+                        f"IMAP store '{name}' has both Account and account-specific options"
+                    )
+                )
         return IMAPStore(name=name, account=account, **values)  # type: ignore[arg-type]
 
-    def _maildir_store(self, header: Directive, name: str, body: list[Directive]) -> MaildirStore:
+    def _maildir_store(self, header: Directive, name: str) -> MaildirStore:
         """
         Parse a MaildirStore section.
         """
@@ -393,7 +435,8 @@ class _Parser:
             "inbox": self.paths.expand("~/Maildir"),
             "info_delimiter": self.globals.field_delimiter,
         }
-        for directive in body:
+
+        def handle(directive: Directive) -> None:
             if directive.is_keyword("Path"):
                 values["path"] = self.paths.expand(directive.value())
             elif directive.is_keyword("Inbox"):
@@ -401,23 +444,31 @@ class _Parser:
             elif directive.is_keyword("AltMap"):
                 values["alt_map"] = directive.bool_value()
             elif directive.is_keyword("InfoDelimiter"):
-                values["info_delimiter"] = _delimiter(directive, "Info")
+                values["info_delimiter"] = parse_delimiter(directive, "Info")
             elif directive.is_keyword("SubFolders"):
                 values["subfolders"] = _subfolders(directive)
-            elif not _store_option(directive, values):
+            elif not store_option(directive, values):
                 raise _unknown(directive, header)
+
+        self._lines(header, handle)
         if values.get("subfolders") is SubFolders.MAILDIRPP and values.get("path") is not None:
-            raise header.error(
-                f"Maildir store '{name}': Setting Path is incompatible with 'SubFolders Maildir++'"
+            self.report(
+                header.section_error(
+                    f"Maildir store '{name}': Setting Path is incompatible with"
+                    " 'SubFolders Maildir++'"
+                )
             )
         return MaildirStore(name=name, **values)  # type: ignore[arg-type]
 
-    def _channel(self, header: Directive, name: str, body: list[Directive]) -> _ChannelDraft:
+    def _channel(self, header: Directive, name: str) -> _ChannelDraft | None:
         """
         Parse a Channel section (stores are resolved later, see L{_finish}).
+
+        @return: the draft, or C{None} after an error found at its end.
         """
         draft = _ChannelDraft(name, header)
-        for directive in body:
+
+        def handle(directive: Directive) -> None:
             folded = directive.keyword.casefold()
             if folded in ("far", "near", "master", "slave"):
                 if folded in ("master", "slave"):
@@ -433,9 +484,20 @@ class _Parser:
                 draft.max_size = directive.size_value()
             elif not self._channel_option(directive, draft.options, is_global=False):
                 raise _unknown(directive, header)
+
+        self._lines(header, handle)
+        # mbsync checks the far side, then the near side, then merges the
+        # options, and reports only the first problem.
         for side, given in ((Side.FAR, draft.far), (Side.NEAR, draft.near)):
             if given is None:
-                raise header.error(f"channel '{name}' refers to no {side.label} side store")
+                self.report(
+                    header.section_error(f"channel '{name}' refers to no {side.label} side store")
+                )
+                return None
+        conflict = draft.options.merge()
+        if conflict is not None:
+            self.report(conflict)
+            return None
         return draft
 
     def _box_spec(self, directive: Directive) -> tuple[str, str | None]:
@@ -449,6 +511,21 @@ class _Parser:
         if store not in self.stores:
             raise directive.error(f"unknown store '{store}'")
         return store, box or None
+
+    def _group(self, header: Directive) -> Group:
+        """
+        Parse a Group section: members on the header line and C{Channel[s]}
+        lines.
+        """
+        name, *members = header.args
+
+        def handle(directive: Directive) -> None:
+            if not directive.is_keyword("Channel", "Channels"):
+                raise _unknown(directive, header)
+            members.extend(directive.at_least_one())
+
+        self._lines(header, handle)
+        return Group(name, tuple(_member(word) for word in members))
 
     def _finish(self) -> Config:
         """
@@ -530,36 +607,12 @@ def _spec(spec: tuple[str, str | None]) -> BoxSpec:
     return BoxSpec(store=spec[0], box=spec[1])
 
 
-def _section_body(stream: Iterator[Directive]) -> list[Directive]:
-    """
-    Take the lines of a section, up to a blank line or the end of the file.
-    """
-    body: list[Directive] = []
-    for directive in stream:
-        if not directive.words:
-            break
-        body.append(directive)
-    return body
-
-
 def _unknown(directive: Directive, header: Directive) -> ConfigError:
     """
     mbsync's error for a keyword a section does not know.
     """
     section = next(name for name in _SECTIONS if header.is_keyword(name))
     return directive.error(f"keyword '{directive.keyword}' is not recognized in {section} sections")
-
-
-def _delimiter(directive: Directive, what: str) -> str:
-    """
-    C{FieldDelimiter} / C{InfoDelimiter}: one punctuation character.
-    """
-    value = directive.value()
-    if len(value) != 1:
-        raise directive.error(f"{what} delimiter must be exactly one character long")
-    if not (value.isascii() and value.isprintable() and not value.isalnum() and value != " "):
-        raise directive.error(f"{what} delimiter must be a punctuation character")
-    return value
 
 
 def _subfolders(directive: Directive) -> SubFolders:
@@ -573,48 +626,12 @@ def _subfolders(directive: Directive) -> SubFolders:
     raise directive.error("Unrecognized SubFolders style")
 
 
-def _store_option(directive: Directive, values: dict[str, object]) -> bool:
-    """
-    Handle an option valid in every store; C{False} if the keyword is none.
-    """
-    folded = directive.keyword.casefold()
-    if folded in ("trash", "mapinbox"):
-        values["map_inbox" if folded == "mapinbox" else "trash"] = directive.value()
-    elif folded in ("trashnewonly", "trashremotenew"):
-        key = "trash_new_only" if folded == "trashnewonly" else "trash_remote_new"
-        values[key] = directive.bool_value()
-    elif folded == "maxsize":
-        values["max_size"] = directive.size_value()
-    elif folded == "flatten":
-        delimiter = directive.value()
-        if "/" in delimiter:
-            raise directive.error(
-                "flattened hierarchy delimiter cannot contain the canonical delimiter '/'"
-            )
-        values["flatten"] = delimiter
-    else:
-        return False
-    return True
-
-
 def _member(word: str) -> GroupMember:
     """
     C{chan} or C{chan:box1,box2} (an empty box name means INBOX).
     """
     channel, colon, boxes = word.partition(":")
     return GroupMember(channel, tuple(boxes.split(",")) if colon else None)
-
-
-def _group(header: Directive, body: list[Directive]) -> Group:
-    """
-    Parse a Group section: members on the header line and C{Channel[s]} lines.
-    """
-    name, *members = header.at_least_one()
-    for directive in body:
-        if not directive.is_keyword("Channel", "Channels"):
-            raise _unknown(directive, header)
-        members.extend(directive.at_least_one())
-    return Group(name, tuple(_member(word) for word in members))
 
 
 # --- public API --------------------------------------------------------------
@@ -639,7 +656,8 @@ def parse_config(
     @param file_error: why a certificate/key file cannot be read, or
         C{None}; by default every file is fine.
     @return: the configuration.
-    @raise ConfigError: at the first error.
+    @raise ConfigError: carrying every error in the file (see
+        L{ConfigError.errors}), when there is any.
     """
     return _Parser(filename, _Paths(home, user_home), file_error).run(text)
 

@@ -14,13 +14,17 @@ Invariants:
     whitespace are yielded with no words, because they end sections;
   - every error is a L{ConfigError} carrying the file name and line number,
     worded as mbsync words it;
+  - L{lines} never raises: like mbsync's C{get_arg}, it keeps the words
+    read before a malformed one and records why the next could not be read
+    (L{Directive.lex_errors}), so the parser can report it in mbsync's order
+    and go on with the next line;
   - stdlib and L0 only, no I/O.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from msync.errors import ConfigError
@@ -28,7 +32,9 @@ from msync.errors import ConfigError
 __all__ = [
     "MAX_LINE_BYTES",
     "Directive",
+    "Reader",
     "directives",
+    "lines",
     "parse_bool",
     "parse_int",
     "parse_size",
@@ -52,12 +58,23 @@ class Directive:
 
     @ivar filename: the file name used in error messages.
     @ivar line: the 1-based line number.
-    @ivar words: the unquoted, unescaped words; empty for a blank line.
+    @ivar words: the unquoted, unescaped words read; empty for a blank line.
+    @ivar lex_errors: why the word after L{words} could not be read
+        (C{missing closing quote}, ...); empty when the line was read to
+        its end.
     """
 
     filename: str
     line: int
     words: tuple[str, ...]
+    lex_errors: tuple[str, ...] = ()
+
+    @property
+    def is_blank(self) -> bool:
+        """
+        Whether the line holds only whitespace (it ends a section).
+        """
+        return not self.words and not self.lex_errors
 
     @property
     def keyword(self) -> str:
@@ -87,6 +104,18 @@ class Directive:
         @return: an error located at this line (for the caller to raise).
         """
         return ConfigError(self.filename, self.line, reason)
+
+    def section_error(self, reason: str) -> ConfigError:
+        """
+        An error mbsync finds only when the section starting here ends (or,
+        for global options, at the end of the file); mbsync prints it
+        without a location.
+
+        @param reason: what is wrong.
+        @return: an unlocated error remembering this line (for the caller to
+            raise).
+        """
+        return ConfigError(self.filename, self.line, reason, located=False)
 
     def at_least_one(self) -> tuple[str, ...]:
         """
@@ -189,6 +218,19 @@ def split_words(filename: str, line: int, text: str) -> tuple[str, ...]:
     @raise ConfigError: C{missing closing quote} or C{unterminated escape
         sequence}.
     """
+    words, problems = _split(text)
+    if problems:
+        raise ConfigError(filename, line, problems[0])
+    return words
+
+
+def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """
+    Split one line into words, stopping at a malformed one.
+
+    @return: the words read, and why the next one is malformed (empty when
+        the whole line was read).
+    """
     words: list[str] = []
     index = 0
     length = len(text)
@@ -196,27 +238,30 @@ def split_words(filename: str, line: int, text: str) -> tuple[str, ...]:
         while index < length and text[index] in _WHITESPACE:
             index += 1
         if index == length or text[index] == "#":
-            return tuple(words)
-        word, index = _read_word(filename, line, text, index)
+            return tuple(words), ()
+        word, index, problems = _read_word(text, index)
+        if problems:
+            return tuple(words), problems
         words.append(word)
 
 
-def _read_word(filename: str, line: int, text: str, index: int) -> tuple[str, int]:
+def _read_word(text: str, index: int) -> tuple[str, int, tuple[str, ...]]:
     """
     Read one word starting at C{text[index]}, a non-whitespace character.
 
-    @return: the word and the index just after it.
+    @return: the word, the index just after it, and why the word is
+        malformed (empty when it is not).
     """
     chars: list[str] = []
-    quoted = False
+    quoted = escaped = False
     length = len(text)
     while index < length:
         char = text[index]
-        if char == "\\":
-            index += 1
-            if index == length:
-                raise ConfigError(filename, line, "unterminated escape sequence")
-            chars.append(text[index])
+        if escaped:
+            escaped = False
+            chars.append(char)
+        elif char == "\\":
+            escaped = True
         elif char == '"':
             quoted = not quoted
         elif not quoted and char in _WHITESPACE:
@@ -224,9 +269,13 @@ def _read_word(filename: str, line: int, text: str, index: int) -> tuple[str, in
         else:
             chars.append(char)
         index += 1
+    # mbsync's get_arg reports both problems when both occur.
+    problems = []
+    if escaped:
+        problems.append("unterminated escape sequence")
     if quoted:
-        raise ConfigError(filename, line, "missing closing quote")
-    return "".join(chars), index
+        problems.append("missing closing quote")
+    return "".join(chars), index, tuple(problems)
 
 
 def directives(text: str, filename: str) -> Iterator[Directive]:
@@ -241,13 +290,129 @@ def directives(text: str, filename: str) -> Iterator[Directive]:
     @return: the directives in file order.
     @raise ConfigError: for an over-long line or a quoting error.
     """
-    lines = text.split("\n")
-    if lines[-1] == "":
+    for directive in lines(text, filename):
+        if directive.lex_errors:
+            raise directive.error(directive.lex_errors[0])
+        yield directive
+
+
+def lines(text: str, filename: str) -> Iterator[Directive]:
+    """
+    Like L{directives}, but never raising: a line with a malformed word
+    carries the words before it and L{Directive.lex_error}; an over-long
+    line carries no words and C{line too long} (mbsync would split it and
+    misparse the rest; msync refuses it). Only C{lex_errors} of a line can
+    be non-empty; nothing is raised.
+
+    @param text: the file's contents.
+    @param filename: the name used in error messages.
+    @return: the directives in file order.
+    """
+    physical = text.split("\n")
+    if physical[-1] == "":
         # The empty string after the final newline is not a line.
-        lines.pop()
-    for number, raw in enumerate(lines, start=1):
+        physical.pop()
+    for number, raw in enumerate(physical, start=1):
         if len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
-            raise ConfigError(filename, number, f"line too long (more than {MAX_LINE_BYTES} bytes)")
+            yield Directive(
+                filename, number, (), (f"line too long (more than {MAX_LINE_BYTES} bytes)",)
+            )
+            continue
         if raw.strip(_WHITESPACE).startswith("#"):
             continue
-        yield Directive(filename, number, split_words(filename, number, raw))
+        words, problems = _split(raw)
+        yield Directive(filename, number, words, problems)
+
+
+class Reader:
+    """
+    Reads a configuration's lines the way mbsync's C{getcline} does, and
+    collects every error instead of stopping at the first.
+
+    A line is I{readable} when it has a keyword and a first argument; a
+    line without an argument is dropped with C{parameter missing}, one
+    whose keyword or first argument is malformed with its lexical error.
+    After a line is handled, mbsync looks at the word after those the
+    keyword reads: it reports an C{excess token}, or the lexical error that
+    stopped the line.
+
+    @ivar errors: every error so far, in the order mbsync prints them.
+    """
+
+    def __init__(self, text: str, filename: str) -> None:
+        self.errors: list[ConfigError] = []
+        self._stream = lines(text, filename)
+
+    def report(self, error: ConfigError) -> None:
+        """
+        Record one error.
+        """
+        self.errors.append(error)
+
+    def statements(self) -> Iterator[Directive]:
+        """
+        The readable lines outside sections, blank lines skipped. Sections
+        read with L{section} from inside the loop continue the same stream.
+        """
+        for directive in self._stream:
+            if not directive.is_blank and self._readable(directive):
+                yield directive
+
+    def section(self) -> Iterator[Directive]:
+        """
+        The readable lines up to the next blank line or the end.
+        """
+        for directive in self._stream:
+            if directive.is_blank:
+                return
+            if self._readable(directive):
+                yield directive
+
+    def skip_section(self) -> None:
+        """
+        Drop the lines up to the next blank line, as mbsync does after an
+        unknown keyword outside sections; their lexical and excess-token
+        errors are still reported.
+        """
+        for directive in self.section():
+            self.finish(directive, 2)
+
+    def apply(self, directive: Directive, handle: Callable[[Directive], None], whole: bool) -> None:
+        """
+        Handle one readable line and report what follows what it reads.
+
+        @param directive: the line.
+        @param handle: reads the line; it sees only the words it may use
+            and raises L{ConfigError} for the line's (last) error.
+        @param whole: whether the keyword reads all its words (C{Sync},
+            C{Patterns}, ...) rather than just one.
+        """
+        count = len(directive.words) if whole else 2
+        try:
+            handle(Directive(directive.filename, directive.line, directive.words[:count]))
+        except ConfigError as error:
+            self.report(error)
+        self.finish(directive, count)
+
+    def finish(self, directive: Directive, count: int) -> None:
+        """
+        Report the first word after the C{count} words read as an excess
+        token, or the lexical error that ended the line.
+        """
+        if len(directive.words) > count:
+            self.report(directive.error(f"excess token '{directive.words[count]}'"))
+        else:
+            for problem in directive.lex_errors:
+                self.report(directive.error(problem))
+
+    def _readable(self, directive: Directive) -> bool:
+        """
+        Whether the line has a keyword and an argument; if not, report why.
+        """
+        if len(directive.words) >= 2:
+            return True
+        for problem in directive.lex_errors:
+            self.report(directive.error(problem))
+        if not directive.lex_errors:
+            self.report(directive.error("parameter missing"))
+        return False

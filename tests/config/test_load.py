@@ -60,12 +60,13 @@ def parse_file(name: str) -> Config:
         return parse_config(stream.read(), path, home=HOME)
 
 
-# Checked against mbsync 1.4.4: every reason is mbsync's text. mbsync gives no
-# location for errors it finds at the end of a section (we name the section's
-# first line) or at the end of the global options (we name the option's last
-# line). Deliberate differences: over-long lines (mbsync silently splits them
-# and then misparses the rest), and UseKeychain, TLSVersions and ExpireSide,
-# which mbsync 1.4.4 on Linux does not know at all.
+# Checked against mbsync 1.4.4 (`mbsync -c msyncrc -a`, exit 1): each text is
+# exactly mbsync's stderr, one error per line, its Notice/Warning lines left
+# out. mbsync gives no location for errors it finds at the end of a section
+# or of the file (the error's `line` still names the section's first line, or
+# the option's last line). Deliberate differences: over-long lines (mbsync
+# silently splits them and then misparses the rest), and UseKeychain,
+# TLSVersions and ExpireSide, which mbsync 1.4.4 on Linux does not know at all.
 BROKEN: list[tuple[str, str]] = [
     # Lexical errors.
     ('MaildirStore a\nPath "foo\n', "msyncrc:2: missing closing quote"),
@@ -84,17 +85,26 @@ BROKEN: list[tuple[str, str]] = [
     ("FSync maybe\n", "msyncrc:1: invalid boolean value 'maybe'"),
     ("FieldDelimiter ab\n", "msyncrc:1: Field delimiter must be exactly one character long"),
     ("FieldDelimiter a\n", "msyncrc:1: Field delimiter must be a punctuation character"),
-    ("BufferLimit 1x\n", "msyncrc:1: invalid size '1x'"),
+    ("BufferLimit 1x\n", ("msyncrc:1: invalid size '1x'\nmsyncrc:1: BufferLimit cannot be zero")),
     ("BufferLimit 0\n", "msyncrc:1: BufferLimit cannot be zero"),
     ("MaxSize 1k\n", "msyncrc:1: 'MaxSize' is not a recognized section-starting or global keyword"),
     ("Channel\n", "msyncrc:1: parameter missing"),
-    ("Channel a b\n", "msyncrc:1: excess token 'b'"),
+    ("Channel a b\n", ("msyncrc:1: excess token 'b'\nchannel 'a' refers to no far side store")),
     # Unknown keywords in each section.
     (
         "IMAPAccount x\nPss x\n",
-        "msyncrc:2: keyword 'Pss' is not recognized in IMAPAccount sections",
+        (
+            "msyncrc:2: keyword 'Pss' is not recognized in IMAPAccount sections\n"
+            "IMAP account 'x' has neither Tunnel nor Host"
+        ),
     ),
-    ("IMAPStore x\nPss x\n", "msyncrc:2: keyword 'Pss' is not recognized in IMAPStore sections"),
+    (
+        "IMAPStore x\nPss x\n",
+        (
+            "msyncrc:2: keyword 'Pss' is not recognized in IMAPStore sections\n"
+            "IMAP store 'x' has neither Tunnel nor Host"
+        ),
+    ),
     (
         "MaildirStore x\nPss x\n",
         "msyncrc:2: keyword 'Pss' is not recognized in MaildirStore sections",
@@ -114,20 +124,23 @@ BROKEN: list[tuple[str, str]] = [
         "msyncrc:2: keyword 'Host' is not recognized in MaildirStore sections",
     ),
     # IMAP accounts and stores.
-    ("IMAPAccount x\nUser u\n", "msyncrc:1: IMAP account 'x' has neither Tunnel nor Host"),
-    ("IMAPStore i\nUser u\n", "msyncrc:1: IMAP store 'i' has neither Tunnel nor Host"),
-    ("IMAPStore i\nAccount nope\n", "msyncrc:2: unknown IMAP account 'nope'"),
+    ("IMAPAccount x\nUser u\n", "IMAP account 'x' has neither Tunnel nor Host"),
+    ("IMAPStore i\nUser u\n", "IMAP store 'i' has neither Tunnel nor Host"),
+    (
+        "IMAPStore i\nAccount nope\n",
+        ("msyncrc:2: unknown IMAP account 'nope'\nIMAP store 'i' has neither Tunnel nor Host"),
+    ),
     (
         "IMAPStore i\nHost h\n\nIMAPAccount i\nHost h\n\nIMAPStore j\nAccount j\n",
-        "msyncrc:8: unknown IMAP account 'j'",
+        ("msyncrc:8: unknown IMAP account 'j'\nIMAP store 'j' has neither Tunnel nor Host"),
     ),
     (
         "IMAPAccount x\nHost h\n\nIMAPStore a\nHost h\nAccount x\n",
-        "msyncrc:4: IMAP store 'a' has both Account and account-specific options",
+        "IMAP store 'a' has both Account and account-specific options",
     ),
     (
         "IMAPAccount x\nHost h\n\nIMAPStore a\nAccount x\nUser u\n",
-        "msyncrc:4: IMAP store 'a' has both Account and account-specific options",
+        "IMAP store 'a' has both Account and account-specific options",
     ),
     (IMAP + "Port 12a\n", "msyncrc:3: invalid integer value '12a'"),
     (IMAP + "Port 0x10\n", "msyncrc:3: invalid integer value '0x10'"),
@@ -139,21 +152,21 @@ BROKEN: list[tuple[str, str]] = [
     (IMAP + "SSLVersions TLSv1.2 Bogus\n", "msyncrc:3: Unrecognized SSL version"),
     (
         IMAP + "UseIMAPS yes\nSSLType IMAPS\n",
-        "msyncrc:1: IMAP store 'i': The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL options are mutually exclusive with SSLType and SSLVersions.",
+        "IMAP store 'i': The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL options are mutually exclusive with SSLType and SSLVersions.",
     ),
     (
         IMAP + "SSLType IMAPS\nRequireSSL no\n",
-        "msyncrc:1: IMAP store 'i': The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL options are mutually exclusive with SSLType and SSLVersions.",
+        "IMAP store 'i': The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL options are mutually exclusive with SSLType and SSLVersions.",
     ),
     (
         IMAP + "UseTLSv1.2 yes\nSSLVersions TLSv1.2\n",
-        "msyncrc:1: IMAP store 'i': The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL options are mutually exclusive with SSLType and SSLVersions.",
+        "IMAP store 'i': The deprecated UseSSL*, UseTLS*, UseIMAPS, and RequireSSL options are mutually exclusive with SSLType and SSLVersions.",
     ),
     (
         IMAP + "RequireCRAM yes\nAuthMechs LOGIN\n",
-        "msyncrc:1: IMAP store 'i': The deprecated RequireCRAM option is mutually exclusive with AuthMech.",
+        "IMAP store 'i': The deprecated RequireCRAM option is mutually exclusive with AuthMech.",
     ),
-    (IMAP + "UseTLSv1 no\n", "msyncrc:1: IMAP store 'i' requires SSL but no SSL versions enabled"),
+    (IMAP + "UseTLSv1 no\n", "IMAP store 'i' requires SSL but no SSL versions enabled"),
     (IMAP + "UseKeychain perhaps\n", "msyncrc:3: invalid boolean value 'perhaps'"),
     (IMAP + "PathDelimiter ab\n", "msyncrc:3: Path delimiter must be exactly one character long"),
     (
@@ -166,7 +179,7 @@ BROKEN: list[tuple[str, str]] = [
     ("MaildirStore m\nSubFolders Bogus\n", "msyncrc:2: Unrecognized SubFolders style"),
     (
         "MaildirStore m\nPath /x/\nSubFolders Maildir++\n",
-        "msyncrc:1: Maildir store 'm': Setting Path is incompatible with 'SubFolders Maildir++'",
+        "Maildir store 'm': Setting Path is incompatible with 'SubFolders Maildir++'",
     ),
     (
         "MaildirStore m\nInfoDelimiter ab\n",
@@ -180,26 +193,49 @@ BROKEN: list[tuple[str, str]] = [
     ("MaildirStore m\nMaxSize 10x\n", "msyncrc:2: invalid size '10x'"),
     ("MaildirStore m\nTrashNewOnly 2\n", "msyncrc:2: invalid boolean value '2'"),
     # Channels.
-    (STORES + "Channel c\nFar :a:\n", "msyncrc:8: channel 'c' refers to no near side store"),
-    (STORES + "Channel c\nNear :b:\n", "msyncrc:8: channel 'c' refers to no far side store"),
-    (STORES + "Channel c\nFar :x:\nNear :b:\n", "msyncrc:9: unknown store 'x'"),
-    ("Channel c\nFar :a:\nNear :b:\n\n" + STORES, "msyncrc:2: unknown store 'a'"),
-    (STORES + "Channel c\nFar a\n", "msyncrc:9: malformed mailbox spec"),
-    (STORES + "Channel c\nFar :a\n", "msyncrc:9: malformed mailbox spec"),
-    (STORES + "Channel c\nFar ::\n", "msyncrc:9: unknown store ''"),
-    (STORES + "Channel c\nFar :a:x y\n", "msyncrc:9: excess token 'y'"),
+    (STORES + "Channel c\nFar :a:\n", "channel 'c' refers to no near side store"),
+    (STORES + "Channel c\nNear :b:\n", "channel 'c' refers to no far side store"),
+    (
+        STORES + "Channel c\nFar :x:\nNear :b:\n",
+        ("msyncrc:9: unknown store 'x'\nchannel 'c' refers to no far side store"),
+    ),
+    (
+        "Channel c\nFar :a:\nNear :b:\n\n" + STORES,
+        (
+            "msyncrc:2: unknown store 'a'\n"
+            "msyncrc:3: unknown store 'b'\n"
+            "channel 'c' refers to no far side store"
+        ),
+    ),
+    (
+        STORES + "Channel c\nFar a\n",
+        ("msyncrc:9: malformed mailbox spec\nchannel 'c' refers to no far side store"),
+    ),
+    (
+        STORES + "Channel c\nFar :a\n",
+        ("msyncrc:9: malformed mailbox spec\nchannel 'c' refers to no far side store"),
+    ),
+    (
+        STORES + "Channel c\nFar ::\n",
+        ("msyncrc:9: unknown store ''\nchannel 'c' refers to no far side store"),
+    ),
+    (
+        STORES + "Channel c\nFar :a:x y\n",
+        ("msyncrc:9: excess token 'y'\nchannel 'c' refers to no near side store"),
+    ),
     (
         STORES + "Channel c\nFar :a:\n \t \nNear :b:\n",
-        "msyncrc:8: channel 'c' refers to no near side store",
+        "channel 'c' refers to no near side store\n"
+        "msyncrc:11: 'Near' is not a recognized section-starting or global keyword",
     ),
-    (CHANNEL + "Sync PullNew Pull\n", "msyncrc:11: Conflicting Sync args specified."),
-    (CHANNEL + "Sync PullNew\nSync Pull\n", "msyncrc:12: Conflicting Sync args specified."),
-    (CHANNEL + "Sync PullNew Delete Push\n", "msyncrc:11: Conflicting Sync args specified."),
+    (CHANNEL + "Sync PullNew Pull\n", "Conflicting Sync args specified."),
+    (CHANNEL + "Sync PullNew\nSync Pull\n", "Conflicting Sync args specified."),
+    (CHANNEL + "Sync PullNew Delete Push\n", "Conflicting Sync args specified."),
     (CHANNEL + "Sync Bogus\n", "msyncrc:11: invalid Sync arg 'Bogus'"),
     (CHANNEL + "Sync PullNew PushBogus\n", "msyncrc:11: invalid Sync arg 'PushBogus'"),
     (CHANNEL + "Sync\n", "msyncrc:11: parameter missing"),
-    (CHANNEL + "Create Far\nCreate Both\n", "msyncrc:12: Conflicting Create args specified."),
-    (CHANNEL + "Expunge Both Near\n", "msyncrc:11: Conflicting Expunge args specified."),
+    (CHANNEL + "Create Far\nCreate Both\n", "Conflicting Create args specified."),
+    (CHANNEL + "Expunge Both Near\n", "Conflicting Expunge args specified."),
     (CHANNEL + "Create Bogus\n", "msyncrc:11: invalid Create arg 'Bogus'"),
     (CHANNEL + "Remove\n", "msyncrc:11: parameter missing"),
     (CHANNEL + "Patterns\n", "msyncrc:11: parameter missing"),
@@ -207,8 +243,156 @@ BROKEN: list[tuple[str, str]] = [
     (CHANNEL + "MaxMessages many\n", "msyncrc:11: invalid integer value 'many'"),
     (CHANNEL + "CopyArrivalDate sometimes\n", "msyncrc:11: invalid boolean value 'sometimes'"),
     (CHANNEL + "ExpireSide Both\n", "msyncrc:11: invalid ExpireSide arg 'Both'"),
-    ("Sync PullNew Pull\n", "msyncrc:1: Conflicting Sync args specified."),
-    ("Create Both Far\n", "msyncrc:1: Conflicting Create args specified."),
+    ("Sync PullNew Pull\n", "Conflicting Sync args specified."),
+    ("Create Both Far\n", "Conflicting Create args specified."),
+]
+
+# Configurations with several errors, and every line mbsync prints for them
+# (Notice lines aside), in order. Each row was checked against mbsync 1.4.4
+# (`mbsync -c msyncrc -a` and `-l x`: these lines on stderr, nothing on
+# stdout, exit 1). mbsync goes on after every configuration error: a bad line
+# is dropped, an unknown keyword outside sections drops the lines up to the
+# next blank one, a section with a bad end check is dropped (stores and
+# accounts are kept), and only the first end check or conflict of a section
+# is reported.
+MULTI: list[tuple[str, tuple[str, ...]]] = [
+    # Line errors in a channel: excess token, unknown keyword, bad boolean and
+    # number; all reported, the channel still has both sides.
+    (
+        CHANNEL.replace("Near :b:", "Near :b: extra")
+        + "Pss x\nCopyArrivalDate maybe\nMaxMessages 12x\n",
+        (
+            "msyncrc:10: excess token 'extra'",
+            "msyncrc:11: keyword 'Pss' is not recognized in Channel sections",
+            "msyncrc:12: invalid boolean value 'maybe'",
+            "msyncrc:13: invalid integer value '12x'",
+        ),
+    ),
+    # Unknown stores leave sides missing; only the first missing side counts.
+    (
+        STORES + "Channel c\nFar :zz:\nNear :yy:\nSync Bogus\n\nChannel d\nFar :a:\n",
+        (
+            "msyncrc:9: unknown store 'zz'",
+            "msyncrc:10: unknown store 'yy'",
+            "msyncrc:11: invalid Sync arg 'Bogus'",
+            "channel 'c' refers to no far side store",
+            "channel 'd' refers to no near side store",
+        ),
+    ),
+    # Only the first conflict of a channel; none when a side is missing.
+    (
+        CHANNEL + "Sync PullNew Pull\nCreate Both Far\n\nChannel d\nNear :b:\nSync PullNew Pull\n",
+        ("Conflicting Sync args specified.", "channel 'd' refers to no far side store"),
+    ),
+    # A second Far naming an unknown store keeps the first.
+    (CHANNEL + "Far :x:\n", ("msyncrc:11: unknown store 'x'",)),
+    # An unknown global keyword drops the lines up to the next blank one; a
+    # failed account is still known to stores; late global options are
+    # applied and refused; User with UserCmd.
+    (
+        "FSync maybe\nBogus x\nSync Bogus\nFSync maybe\n\n"
+        "IMAPAccount acc\nUser u\nPort 12x\n\n"
+        "IMAPStore st\nAccount acc\nPss y\n\n"
+        "FSync no\nSync All\nIMAPStore st2\nHost h\nUser u\nUserCmd v\n",
+        (
+            "msyncrc:1: invalid boolean value 'maybe'",
+            "msyncrc:2: 'Bogus' is not a recognized section-starting or global keyword",
+            "msyncrc:8: invalid integer value '12x'",
+            "IMAP account 'acc' has neither Tunnel nor Host",
+            "msyncrc:12: keyword 'Pss' is not recognized in IMAPStore sections",
+            "msyncrc:14: global options may not follow sections",
+            "msyncrc:15: global options may not follow sections",
+            "IMAP store 'st2' has both User and UserCmd",
+        ),
+    ),
+    # Quoting errors drop their line (even as a keyword, without ending the
+    # section); the escape and the quote are both reported.
+    (
+        'MaildirStore a\nPath "/tmp/x\nInbox /m/a/INBOX\n"Pss x\nInbox /x y\nAltMap maybe\n'
+        "SubFolders Bogus\nPath /m/\\\n"
+        'Trash "t\\\n\n'
+        "MaildirStore b\nPath /x/\nSubFolders Maildir++\nInfoDelimiter ab\n",
+        (
+            "msyncrc:2: missing closing quote",
+            "msyncrc:4: missing closing quote",
+            "msyncrc:5: excess token 'y'",
+            "msyncrc:6: invalid boolean value 'maybe'",
+            "msyncrc:7: Unrecognized SubFolders style",
+            "msyncrc:8: unterminated escape sequence",
+            "msyncrc:9: unterminated escape sequence",
+            "msyncrc:9: missing closing quote",
+            "msyncrc:14: Info delimiter must be exactly one character long",
+            "Maildir store 'b': Setting Path is incompatible with 'SubFolders Maildir++'",
+        ),
+    ),
+    # A header without a name drops only its line: what follows is outside
+    # any section. Failed stores are still known to channels. Global
+    # conflicts are found at the end of the file.
+    (
+        "Sync PullNew Pull\nCreate Both Far\n\nChannel\nFar :a:\nNear :b:\n\n"
+        "MaildirStore m\nPath /x/\nSubFolders Maildir++\n\nIMAPStore i\nUser u\n\n"
+        "Channel a b\nFar :m:\nNear :i:\n\nGroup\nChannel a\n\nGroup g x\nPss y\nChannel a\n",
+        (
+            "msyncrc:4: parameter missing",
+            "msyncrc:5: 'Far' is not a recognized section-starting or global keyword",
+            "Maildir store 'm': Setting Path is incompatible with 'SubFolders Maildir++'",
+            "IMAP store 'i' has neither Tunnel nor Host",
+            "msyncrc:15: excess token 'b'",
+            "msyncrc:19: parameter missing",
+            "channel 'a' refers to no far side store",
+            "msyncrc:23: keyword 'Pss' is not recognized in Group sections",
+            "Conflicting Sync args specified.",
+        ),
+    ),
+    # Everything after a line's value is checked only once the line is
+    # handled: its own errors come first, then an excess token or the quoting
+    # error that ended it. Lines dropped after an unknown keyword still get
+    # those checks; a bad number that PipelineDepth or BufferLimit then reads
+    # as 0 is refused twice; each bad word of a list is reported.
+    (
+        'Pss\nBufferLimit 1x\nFSync maybe extra "q\nFSync maybe "q\n'
+        'IMAPStore i\nHost h\nPipelineDepth x\nPort 1 2 3\nPath "a\nAuthMechs a "b\n'
+        "Timeout 1x y\nSSLVersions TLSv1 Bad TLSv1.2 Worse\nPass p\nPassCmd q\n\n"
+        'Bogus x\nFar :a: extra\nPattern a b c\nPath\nHost "x\n\n'
+        'Channel c z\nFar :i: q\nNear :i:\nPatterns a b "c\nSync Pull Bogus Push Bad\n'
+        "Create Both Bogus\nCreate Far\nExpunge Near\nExpunge Both\nSync PullNew Pull\n\n"
+        "Sync Bogus\nFSync maybe\n",
+        (
+            "msyncrc:1: parameter missing",
+            "msyncrc:2: invalid size '1x'",
+            "msyncrc:2: BufferLimit cannot be zero",
+            "msyncrc:3: invalid boolean value 'maybe'",
+            "msyncrc:3: excess token 'extra'",
+            "msyncrc:4: invalid boolean value 'maybe'",
+            "msyncrc:4: missing closing quote",
+            "msyncrc:7: invalid integer value 'x'",
+            "msyncrc:7: PipelineDepth must be at least 1",
+            "msyncrc:8: excess token '2'",
+            "msyncrc:9: missing closing quote",
+            "msyncrc:10: missing closing quote",
+            "msyncrc:11: invalid integer value '1x'",
+            "msyncrc:11: excess token 'y'",
+            "msyncrc:12: Unrecognized SSL version",
+            "msyncrc:12: Unrecognized SSL version",
+            "IMAP store 'i' has both Pass and PassCmd",
+            "msyncrc:16: 'Bogus' is not a recognized section-starting or global keyword",
+            "msyncrc:17: excess token 'extra'",
+            "msyncrc:18: excess token 'b'",
+            "msyncrc:19: parameter missing",
+            "msyncrc:20: missing closing quote",
+            "msyncrc:22: excess token 'z'",
+            "msyncrc:23: excess token 'q'",
+            "msyncrc:25: missing closing quote",
+            "msyncrc:26: invalid Sync arg 'Bogus'",
+            "msyncrc:26: invalid Sync arg 'Bad'",
+            "msyncrc:27: invalid Create arg 'Bogus'",
+            "Conflicting Sync args specified.",
+            "msyncrc:33: invalid Sync arg 'Bogus'",
+            "msyncrc:33: global options may not follow sections",
+            "msyncrc:34: invalid boolean value 'maybe'",
+            "msyncrc:34: global options may not follow sections",
+        ),
+    ),
 ]
 
 
@@ -244,6 +428,69 @@ class BrokenConfigTests(SynchronousTestCase):
                     str(caught.exception),
                     f"msyncrc:3: {keyword} '/home/u/nope.pem': No such file or directory",
                 )
+
+
+class MultipleErrorTests(SynchronousTestCase):
+    """
+    Like mbsync, the parser goes on after an error and reports them all.
+    """
+
+    def test_table(self) -> None:
+        """
+        Each row raises one L{ConfigError} whose C{errors} print as exactly
+        mbsync's lines, in order; the error itself reads as all of them and
+        carries the first one's location and reason.
+        """
+        for text, lines in MULTI:
+            with self.subTest(lines=lines):
+                with self.assertRaises(ConfigError) as caught:
+                    parse(text)
+                error = caught.exception
+                self.assertEqual(tuple(str(each) for each in error.errors), lines)
+                self.assertEqual(str(error), "\n".join(lines))
+                first = error.errors[0]
+                self.assertEqual(
+                    (error.filename, error.line, error.reason, error.located),
+                    (first.filename, first.line, first.reason, first.located),
+                )
+                for each in error.errors:
+                    self.assertEqual(each.errors, (each,))
+
+    def test_single_error_is_itself(self) -> None:
+        """
+        With one error, the raised L{ConfigError} is that error.
+        """
+        with self.assertRaises(ConfigError) as caught:
+            parse("FSync maybe\n")
+        self.assertEqual(caught.exception.errors, (caught.exception,))
+        self.assertEqual((caught.exception.line, caught.exception.located), (1, True))
+
+    def test_unlocated_errors_keep_their_line(self) -> None:
+        """
+        An error mbsync prints without a location still names the section's
+        first line (or, for a global conflict, the option's last line).
+        """
+        with self.assertRaises(ConfigError) as caught:
+            parse("Sync PullNew\nSync Pull\n\n" + STORES + "Channel c\nFar :a:\n")
+        channel, conflict = caught.exception.errors
+        self.assertEqual(
+            (channel.line, channel.located, channel.reason),
+            (11, False, "channel 'c' refers to no near side store"),
+        )
+        self.assertEqual((conflict.line, conflict.located), (2, False))
+        self.assertEqual(str(conflict), "Conflicting Sync args specified.")
+
+    def test_collect(self) -> None:
+        """
+        L{ConfigError.collect} returns a lone error as is and joins several.
+        """
+        one = ConfigError("rc", 1, "a")
+        two = ConfigError("rc", 5, "b", located=False)
+        self.assertIs(ConfigError.collect([one]), one)
+        both = ConfigError.collect([one, two])
+        self.assertEqual(both.errors, (one, two))
+        self.assertEqual(str(both), "rc:1: a\nb")
+        self.assertEqual((both.filename, both.line, both.reason), ("rc", 1, "a"))
 
 
 class RealWorldTests(SynchronousTestCase):

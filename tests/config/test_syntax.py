@@ -10,7 +10,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.config.syntax import (
     MAX_LINE_BYTES,
     Directive,
+    Reader,
     directives,
+    lines,
     parse_bool,
     parse_int,
     parse_size,
@@ -199,3 +201,83 @@ class ScalarTests(SynchronousTestCase):
                 with self.assertRaises(ConfigError) as caught:
                     parse_size(self.where, word)
                 self.assertEqual(caught.exception.reason, f"invalid size '{word}'")
+
+
+class LinesTests(SynchronousTestCase):
+    """
+    L{lines} never raises: it keeps the words read before a malformed one.
+    """
+
+    def test_malformed_words(self) -> None:
+        """
+        A line keeps its words up to the malformed one and says why that one
+        could not be read; an unterminated escape inside quotes is both
+        errors, as in mbsync.
+        """
+        text = 'Path "foo\\\nA b "c d\nX\\\n"Y\n \nZ z\n'
+        self.assertEqual(
+            [(d.line, d.words, d.lex_errors, d.is_blank) for d in lines(text, "rc")],
+            [
+                (1, ("Path",), ("unterminated escape sequence", "missing closing quote"), False),
+                (2, ("A", "b"), ("missing closing quote",), False),
+                (3, (), ("unterminated escape sequence",), False),
+                (4, (), ("missing closing quote",), False),
+                (5, (), (), True),
+                (6, ("Z", "z"), (), False),
+            ],
+        )
+
+    def test_long_line(self) -> None:
+        """
+        An over-long line has no words and a C{line too long} error.
+        """
+        (directive,) = lines("Path /" + "x" * MAX_LINE_BYTES + "\n", "rc")
+        self.assertEqual(directive.words, ())
+        self.assertEqual(directive.lex_errors, ("line too long (more than 1022 bytes)",))
+
+
+class ReaderTests(SynchronousTestCase):
+    """
+    L{Reader} reads lines as mbsync's C{getcline} does and collects errors.
+    """
+
+    def test_reading(self) -> None:
+        """
+        Unreadable lines are dropped with their error; what follows the
+        words a keyword reads is an excess token or the lexical error that
+        ended the line, reported after the line's own errors; a section ends
+        at a blank line; skipped lines still get the trailing checks.
+        """
+        text = 'Path\n"x\nA b c\nL 1 2 "3\nS n\nIn s t\n\nU v w\nV w x\n\nW 1\n'
+        reader = Reader(text, "rc")
+        seen: list[tuple[str, ...]] = []
+
+        def handle(directive: Directive) -> None:
+            seen.append(directive.words)
+            if directive.keyword == "A":
+                raise directive.error("bad A")
+
+        statements = reader.statements()
+        for directive in statements:
+            if directive.keyword == "S":
+                for inner in reader.section():
+                    reader.apply(inner, handle, whole=False)
+            elif directive.keyword == "U":
+                reader.finish(directive, 2)
+                reader.skip_section()
+            else:
+                reader.apply(directive, handle, whole=directive.keyword == "L")
+        self.assertEqual(seen, [("A", "b"), ("L", "1", "2"), ("In", "s"), ("W", "1")])
+        self.assertEqual(
+            [str(error) for error in reader.errors],
+            [
+                "rc:1: parameter missing",
+                "rc:2: missing closing quote",
+                "rc:3: bad A",
+                "rc:3: excess token 'c'",
+                "rc:4: missing closing quote",
+                "rc:6: excess token 't'",
+                "rc:8: excess token 'w'",
+                "rc:9: excess token 'x'",
+            ],
+        )
