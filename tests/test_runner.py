@@ -317,3 +317,152 @@ class SyncTests(TestCase):
             self.assertEqual(len(self.near_files("x")), 1)
 
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+
+DRY_CONFIG = """\
+MaildirStore f
+Path {root}/far/
+Inbox {root}/far/INBOX
+SubFolders Verbatim
+Trash Trash
+
+MaildirStore n
+Path {root}/near/
+Inbox {root}/near/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :f:
+Near :n:
+Patterns * !Trash
+Create Both
+Expunge Both
+SyncState {root}/state/
+"""
+
+MSYNC = os.path.join(os.path.dirname(sys.executable), "msync")
+
+
+def disk_snapshot(root: str) -> dict[str, tuple[int, int, bytes | None]]:
+    """
+    Everything under C{root}: per path its mode, modification time (ns)
+    and, for files, contents.
+    """
+    seen: dict[str, tuple[int, int, bytes | None]] = {}
+    for directory, subdirs, names in os.walk(root):
+        for name in subdirs + names:
+            path = os.path.join(directory, name)
+            status = os.lstat(path)
+            data = None
+            if name in names:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            seen[os.path.relpath(path, root)] = (status.st_mode, status.st_mtime_ns, data)
+    return seen
+
+
+class DryRunTests(SynchronousTestCase):
+    """
+    C{msync -y -a}, run as a user runs it, changes nothing at all on disk
+    and prints the operations a real run then carries out.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        for number in (1, 2, 3):
+            path = os.path.join(self.root, "far", "INBOX", "cur", f"100000000{number}.1_1.h:2,S")
+            self.write(path, f"Subject: m{number}\nMessage-ID: <{number}@x>\n\nbody\n")
+        for subdir in ("new", "tmp"):
+            os.makedirs(os.path.join(self.root, "far", "INBOX", subdir))
+        os.makedirs(os.path.join(self.root, "near"))
+        self.config = os.path.join(self.root, "rc")
+        self.write(self.config, DRY_CONFIG.format(root=self.root))
+        self.msync("-a")
+
+    def write(self, path: str, text: str) -> None:
+        """
+        Create a file and its directories, as another program would.
+        """
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as stream:
+            stream.write(text)
+
+    def msync(self, *args: str) -> list[str]:
+        """
+        Run C{msync -c rc ARGS}; it must succeed.
+
+        @return: its standard output lines, Maildir notices left out.
+        """
+        done = subprocess.run(
+            [MSYNC, "-c", self.config, *args], capture_output=True, text=True, timeout=120
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(done.stderr, "")
+        return [line for line in done.stdout.splitlines() if not line.startswith("Maildir notice")]
+
+    def box_files(self, *parts: str) -> list[str]:
+        """
+        The C{subdir/name} of the message files of a box, sorted.
+        """
+        base = os.path.join(self.root, *parts)
+        return sorted(
+            f"{sub}/{name}"
+            for sub in ("new", "cur")
+            if os.path.isdir(os.path.join(base, sub))
+            for name in os.listdir(os.path.join(base, sub))
+        )
+
+    def test_dry_run_changes_nothing(self) -> None:
+        """
+        With new messages on both sides (unnumbered files), a flag change,
+        a deletion with C{Expunge Both} and a Trash, and a far box that the
+        near side lacks (C{Create Both}) with neither C{.uidvalidity} nor
+        C{new/} and C{tmp/}, C{-y} prints each operation and leaves every
+        file and directory as it was (contents and modification times, no
+        lock file, no state file). A real run then does exactly that work:
+        the provisional UIDs printed are those it gives, and a second dry
+        run finds nothing left to do.
+        """
+        far, near = os.path.join(self.root, "far"), os.path.join(self.root, "near")
+        self.write(f"{far}/INBOX/new/1500000000.9_9.other", "Subject: new far\n\nnf\n")
+        self.write(f"{near}/INBOX/new/1500000001.9_9.other", "Subject: new near\n\nnn\n")
+        os.rename(
+            f"{far}/INBOX/cur/1000000002.1_1.h,U=2:2,S",
+            f"{far}/INBOX/cur/1000000002.1_1.h,U=2:2,FS",
+        )
+        [third] = [name for name in self.box_files("near", "INBOX") if ",U=3:" in name]
+        os.rename(f"{near}/INBOX/{third}", f"{near}/INBOX/{third}T")
+        self.write(f"{far}/Projects/cur/1500000002.1_1.h:2,S", "Subject: project\n\np\n")
+        before = disk_snapshot(self.root)
+        plan = self.msync("-y", "-a")
+        self.assertEqual(disk_snapshot(self.root), before)
+        self.assertEqual(
+            plan,
+            [
+                "far side: UID 3: flags +T -",
+                "near side: UID 2: flags +F -",
+                "far side: UID 3: trash into far side Trash",
+                "far side: store copy of near side UID 4 with flags -",
+                "near side: store copy of far side UID 4 with flags -",
+                "far side: expunge UIDs 3",
+                "near side: expunge UIDs 3",
+                "near side: create box Projects",
+                "near side: store copy of far side UID 1 with flags S",
+            ],
+        )
+        self.assertEqual(self.msync("-a"), [])
+        far_inbox = self.box_files("far", "INBOX")
+        self.assertIn("new/1500000000.9_9.other,U=4", far_inbox)
+        self.assertEqual(len(far_inbox), 4)
+        self.assertTrue(far_inbox[-1].endswith(",U=5:2,"), far_inbox)
+        near_inbox = self.box_files("near", "INBOX")
+        self.assertIn("new/1500000001.9_9.other,U=4", near_inbox)
+        self.assertIn("cur/1000000002.1_1.h,U=2:2,FS", far_inbox)
+        self.assertEqual(sum(name.endswith(":2,FS") for name in near_inbox), 1)
+        self.assertEqual(len(near_inbox), 4)
+        self.assertFalse(any(",U=3:" in name for name in far_inbox + near_inbox))
+        [trashed] = self.box_files("far", "Trash")
+        self.assertTrue(trashed.endswith(":2,ST"), trashed)
+        self.assertEqual(self.box_files("far", "Projects"), ["cur/1500000002.1_1.h,U=1:2,S"])
+        self.assertEqual(len(self.box_files("near", "Projects")), 1)
+        self.assertEqual(self.msync("-y", "-a"), [])

@@ -206,6 +206,8 @@ class IMAPMailbox:
     @ivar uid_validity: its UIDVALIDITY.
     @ivar uid_next: its UIDNEXT at selection.
     @ivar permanent_flags: the flags it keeps.
+    @ivar read_only: it was EXAMINEd: commands that would change it are
+        refused with C{RuntimeError} before anything is sent.
     """
 
     def __init__(
@@ -217,8 +219,10 @@ class IMAPMailbox:
         uid_validity: int,
         uid_next: int,
         permanent_flags: Flags,
+        read_only: bool = False,
     ) -> None:
         self.name = name
+        self.read_only = read_only
         self.uid_validity = uid_validity
         self.uid_next = uid_next
         self.permanent_flags = permanent_flags
@@ -235,11 +239,14 @@ class IMAPMailbox:
         name: BoxName,
         argument: str,
         status: MailboxStatus,
+        *,
+        read_only: bool = False,
     ) -> IMAPMailbox:
         """
         The mailbox just selected, learning UIDNEXT from the highest UID
         when the server did not send it (as mbsync does).
 
+        @param read_only: it was EXAMINEd.
         @raise MailboxError: if the server sent no UIDVALIDITY.
         """
         if status.uid_validity is None:
@@ -249,8 +256,15 @@ class IMAPMailbox:
             with store.connection_errors():
                 last = await session.uid_fetch(UIDRange(1, None), (b"UID",))
             uid_next = max((each.uid for each in last), default=0) + 1
-        flags = permanent_flags(status.permanent_flags)
-        return cls(store, session, name, argument, status.uid_validity, uid_next, flags)
+        names = status.permanent_flags
+        if read_only and not names:
+            # Servers answer EXAMINE with PERMANENTFLAGS () (Dovecot) or
+            # none: it says only that this session may not change flags.
+            # Report what SELECT would without a PERMANENTFLAGS (RFC 3501
+            # §7.1: every flag), so a dry run plans what a real run does.
+            names = None
+        flags = permanent_flags(names)
+        return cls(store, session, name, argument, status.uid_validity, uid_next, flags, read_only)
 
     def __repr__(self) -> str:
         return f"<IMAPMailbox {self.name} of {self._store.name}>"
@@ -258,6 +272,13 @@ class IMAPMailbox:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"mailbox {self.name} of {self._store.name} is closed")
+
+    def _check_writable(self, what: str) -> None:
+        self._check_open()
+        if self.read_only:
+            raise RuntimeError(
+                f"mailbox {self.name} of {self._store.name} is read-only (EXAMINE): cannot {what}"
+            )
 
     def _failed(self, what: str, error: Exception) -> MailboxError:
         return MailboxError(f"IMAP store {self._store.name}: {self.name}: {what}: {error}")
@@ -383,7 +404,7 @@ class IMAPMailbox:
         See L{IMailbox.store}: C{APPEND} with flags and INTERNALDATE; the
         UID comes from C{[APPENDUID]} (UIDPLUS).
         """
-        self._check_open()
+        self._check_writable("APPEND")
         return Deferred.fromCoroutine(self._store_message(message, flags, arrival_date))
 
     async def _store_message(
@@ -430,7 +451,7 @@ class IMAPMailbox:
         into one net change, and messages with equal net changes share one
         C{UID STORE} per direction.
         """
-        self._check_open()
+        self._check_writable("UID STORE")
         return Deferred.fromCoroutine(self._set_flags(changes))
 
     async def _set_flags(self, changes: Sequence[FlagChange]) -> None:
@@ -475,7 +496,7 @@ class IMAPMailbox:
         See L{IMailbox.trash}: C{UID MOVE} with MOVE, else C{UID COPY};
         C{[TRYCREATE]} makes it C{CREATE} the Trash and try again.
         """
-        self._check_open()
+        self._check_writable("trash")
         if trash_box == self.name:
             raise RuntimeError(f"cannot trash messages of {self.name} into itself")
         return Deferred.fromCoroutine(self._trash(frozenset(uids), trash_box))
@@ -508,7 +529,7 @@ class IMAPMailbox:
         every deleted message (mbsync C{CLOSE}s instead, which would end
         the selection).
         """
-        self._check_open()
+        self._check_writable("EXPUNGE")
         return Deferred.fromCoroutine(self._expunge(None if uids is None else frozenset(uids)))
 
     async def _expunge(self, uids: frozenset[int] | None) -> list[int]:

@@ -374,23 +374,35 @@ class IMAPStore:
                     found[listed.name] = None
         return list(found)
 
-    def open_box(self, name: BoxName, create: bool = False) -> Deferred[IMailbox]:
+    def open_box(
+        self, name: BoxName, create: bool = False, read_only: bool = False
+    ) -> Deferred[IMailbox]:
         """
         See L{IStore.open_box}: C{SELECT}, with C{CREATE} and a second
-        C{SELECT} when asked to create a missing box.
+        C{SELECT} when asked to create a missing box; C{EXAMINE} when
+        C{read_only} (RFC 3501 §6.3.2: C{\\Recent} is not cleared), the
+        mailbox then refusing every command that would change it.
+
+        @raise RuntimeError: if a mailbox is open already.
+        @raise ValueError: if both C{create} and C{read_only} are given.
         """
         if self._box_open:
             raise RuntimeError(f"IMAP store {self.name}: a mailbox is already open")
+        if create and read_only:
+            raise ValueError(f"IMAP store {self.name}: cannot create {name} read-only")
         self._box_open = True
-        return Deferred.fromCoroutine(self._open_box(name, create))
+        return Deferred.fromCoroutine(self._open_box(name, create, read_only))
 
-    async def _open_box(self, name: BoxName, create: bool) -> IMailbox:
+    async def _open_box(self, name: BoxName, create: bool, read_only: bool) -> IMailbox:
         try:
             session, _ = await self.session()
             argument = self.argument(name)
             try:
                 with self.connection_errors():
-                    status = await session.select(argument)
+                    if read_only:
+                        status = await session.examine(argument)
+                    else:
+                        status = await session.select(argument)
             except CommandFailed as failed:
                 self.selected = None
                 if failed.status != b"NO":
@@ -408,7 +420,9 @@ class IMAPStore:
                         f"IMAP store {self.name}: cannot select {name}: {again}"
                     ) from None
             self.selected = argument
-            return await IMAPMailbox.opened(self, session, name, argument, status)
+            return await IMAPMailbox.opened(
+                self, session, name, argument, status, read_only=read_only
+            )
         except BaseException:
             self._box_open = False
             raise

@@ -146,15 +146,33 @@ class IStore(Interface):
             each once, in no particular order.
         """
 
-    def open_box(name: BoxName, create: bool = False) -> Deferred[IMailbox]:
+    def open_box(
+        name: BoxName, create: bool = False, read_only: bool = False
+    ) -> Deferred[IMailbox]:
         """
         Open a mailbox for synchronization (IMAP C{SELECT}; Maildir
         validation and C{.uidvalidity} lock). No mailbox may be open on
         this store already.
 
+        Read-only (C{--dry-run}) the open changes nothing anywhere, now or
+        later (IMAP C{EXAMINE}, so C{\\Recent} stays; Maildir takes no lock
+        and writes, renames, creates and removes nothing), yet the mailbox
+        reports what a read-write open would: the same messages, flags,
+        UIDVALIDITY and permanent flags. Where a read-write open would
+        assign UIDs (Maildir files without C{,U=}, a missing
+        C{.uidvalidity}), the box gives I{provisional} UIDs, those a
+        read-write open would give now (above the recorded last UID),
+        stable while it stays open; C{uid_next} counts them. L{IMailbox.load},
+        L{IMailbox.fetch} and L{IMailbox.find_by_tuid} work as usual;
+        L{IMailbox.store}, L{IMailbox.set_flags}, L{IMailbox.trash} and
+        L{IMailbox.expunge} raise C{RuntimeError} at once, sending and
+        changing nothing.
+
         @param create: create the mailbox first if it does not exist.
+        @param read_only: open it read-only, as above.
         @return: the open mailbox; it fails with L{MailboxMissing} if the
             box does not exist and C{create} is false.
+        @raise ValueError: if both C{create} and C{read_only} are true.
         """
 
     def create_box(name: BoxName) -> Deferred[None]:

@@ -15,6 +15,13 @@ Invariants:
     changes; a file renamed behind our back is found by rescanning once.
   - Files are deleted only by L{MaildirMailbox.expunge}, and only while
     their names carry C{T}.
+  - A read-only box (C{--dry-run}) changes nothing on disk: it takes no
+    lock, creates no C{.uidvalidity} (a missing one gets a provisional
+    UIDVALIDITY from the clock, in memory), renames no file, and refuses
+    every mutating call with C{RuntimeError}. Files a real open would
+    number get I{provisional} UIDs, the ones a real open would give them
+    (above the recorded last UID, in mbsync's order), the same at every
+    rescan while the files stay as they are.
 """
 
 from __future__ import annotations
@@ -50,7 +57,13 @@ from msync.stores.maildirfiles import (
     shown,
 )
 from msync.stores.maildirnames import parse_name, set_flags_name, trash_name, with_uid
-from msync.stores.maildiruids import FileEntry, UIDValidityFile, plan_uids
+from msync.stores.maildiruids import (
+    FileEntry,
+    UIDPlan,
+    UIDValidityFile,
+    peek_uidvalidity,
+    plan_uids,
+)
 
 if TYPE_CHECKING:
     from msync.stores.maildirstore import MaildirStore
@@ -70,13 +83,15 @@ async def nothing() -> None:
 class MaildirMailbox:
     """
     A Maildir box opened by L{MaildirStore.open_box}, holding its
-    C{.uidvalidity} lock.
+    C{.uidvalidity} lock unless it is read-only.
 
     @ivar name: the box's canonical name.
     @ivar path: its directory.
     @ivar uid_validity: its UIDVALIDITY.
-    @ivar uid_next: the last assigned UID plus one, when opened.
+    @ivar uid_next: the last assigned UID plus one, when opened (read-only:
+        the provisional UIDs included).
     @ivar permanent_flags: every flag.
+    @ivar read_only: opened read-only (no lock, no writes at all).
     """
 
     permanent_flags = ALL_FLAGS
@@ -86,14 +101,23 @@ class MaildirMailbox:
         store: MaildirStore,
         name: BoxName,
         path: str,
-        uids: UIDValidityFile,
+        uids: UIDValidityFile | None,
         created: set[str],
     ) -> None:
         """
         Use L{MaildirStore.open_box}.
+
+        @param uids: the locked C{.uidvalidity}; C{None} opens read-only.
         """
         self._store = store
         self._uids = uids
+        self.read_only = uids is None
+        # Read-only: whether the recorded UIDs count (a real open would
+        # renumber every file under a new UIDVALIDITY), how many files got
+        # provisional UIDs, and whether strays were reported already.
+        self._trusted = True
+        self._provisional = 0
+        self._warned = False
         self._delimiter = store._delimiter
         self._closed = False
         self._index: dict[int, FileEntry] = {}
@@ -118,15 +142,21 @@ class MaildirMailbox:
         Read C{.uidvalidity} (creating a new UIDVALIDITY if it is empty, as
         mbsync with its notice) and scan the box.
         """
-        recorded = self._uids.read()
-        trusted = recorded is not None
+        if self._uids is None:
+            recorded = peek_uidvalidity(os.path.join(self.path, ".uidvalidity"))
+        else:
+            recorded = self._uids.read()
+        self._trusted = recorded is not None
         if recorded is None:
-            log.info("Maildir notice: no UIDVALIDITY, creating new.")
             recorded = (int(self._store._clock.seconds()), 0)
-            self._uids.write(*recorded)
+            if self._uids is None:
+                log.info("Maildir notice: no UIDVALIDITY; a real run would create one.")
+            else:
+                log.info("Maildir notice: no UIDVALIDITY, creating new.")
+                self._uids.write(*recorded)
         self.uid_validity, self._last_uid = recorded
-        await self._scan(trust_uids=trusted)
-        self.uid_next = self._last_uid + 1
+        await self._scan(trust_uids=self._trusted)
+        self.uid_next = self._last_uid + self._provisional + 1
 
     # IMailbox
 
@@ -189,6 +219,8 @@ class MaildirMailbox:
         C{cur/} (seen) or C{new/}.
         """
 
+        self._writable("store a message")
+
         async def action() -> int | None:
             return await self._put(message, flags, arrival_date)
 
@@ -220,6 +252,7 @@ class MaildirMailbox:
         See L{IMailbox.set_flags}: each change renames the file with the
         new info part (other info letters kept) into C{cur/}, as mbsync.
         """
+        self._writable("set flags")
         changes = tuple(changes)
 
         async def action() -> None:
@@ -237,6 +270,7 @@ class MaildirMailbox:
         if missing) under a fresh base name without C{,U=}, keeping its info
         part and its C{new/} or C{cur/}, as mbsync.
         """
+        self._writable("trash messages")
         selected = sorted(set(uids))
 
         async def action() -> list[int]:
@@ -260,6 +294,7 @@ class MaildirMailbox:
         a file renamed meanwhile is looked up again and removed only if it
         still carries C{T}.
         """
+        self._writable("expunge")
         selected = None if uids is None else frozenset(uids)
 
         async def action() -> list[int]:
@@ -286,9 +321,19 @@ class MaildirMailbox:
         Close the box for good and release its lock.
         """
         self._closed = True
-        self._uids.close()
+        if self._uids is not None:
+            self._uids.close()
         if self._store._open is self:
             self._store._open = None
+
+    def _writable(self, what: str) -> None:
+        """
+        @raise RuntimeError: the box is read-only.
+        """
+        if self.read_only:
+            raise RuntimeError(
+                f"mailbox {self._store.name}:{self.name} is read-only: cannot {what}"
+            )
 
     def _run(self, action: Callable[[], Coroutine[Any, Any, _T]]) -> Deferred[_T]:
         """
@@ -310,6 +355,12 @@ class MaildirMailbox:
         directory = os.path.join(self.path, subdir)
         try:
             return os.stat(directory).st_mtime_ns
+        except FileNotFoundError as error:
+            # Read-only: a missing new/ (or a missing INBOX) is one a real
+            # open would create, empty.
+            if self.read_only:
+                return -1
+            raise os_failure("stat", directory, error) from error
         except OSError as error:
             raise os_failure("stat", directory, error) from error
 
@@ -366,6 +417,8 @@ class MaildirMailbox:
         Store a message under the next UID (recorded before the file
         appears, so a crash never reuses it).
         """
+        self._writable("store a message")
+        assert self._uids is not None
         self._last_uid += 1
         uid = self._last_uid
         self._uids.write(self.uid_validity, uid)
@@ -455,18 +508,52 @@ class MaildirMailbox:
         changed while listed), then number the files that need UIDs:
         record the new last UID first, then rename each in place with
         C{,U=n} (mbsync order), warning about each stray UID repaired.
+        A read-only box only gives them provisional UIDs in its index.
         """
         while True:
             before = await self._quiet_mtimes()
             entries = [entry for subdir in ("new", "cur") for entry in self._list(subdir)]
             if {subdir: self._mtime(subdir) for subdir in before} == before:
                 break
+        if self.read_only:
+            # Never renamed, so the recorded UIDs are as trusted as at open.
+            trust_uids = self._trusted
         plan = plan_uids(entries, self._last_uid, trust_uids)
         index = dict(plan.numbered)
         first = self._last_uid + 1
-        if plan.fresh:
-            self._last_uid += len(plan.fresh)
-            self._uids.write(self.uid_validity, self._last_uid)
+        if not (self.read_only and self._warned):
+            self._warn_strays(plan, first)
+            self._warned = True
+        if self.read_only:
+            for offset, entry in enumerate(plan.fresh):
+                index[first + offset] = entry
+            self._provisional = len(plan.fresh)
+        else:
+            if plan.fresh:
+                self._last_uid += len(plan.fresh)
+                assert self._uids is not None
+                self._uids.write(self.uid_validity, self._last_uid)
+            for offset, entry in enumerate(plan.fresh):
+                numbered = FileEntry(
+                    entry.subdir, with_uid(entry.name, first + offset, self._delimiter)
+                )
+                try:
+                    os.rename(self._file(entry), self._file(numbered))
+                except FileNotFoundError:
+                    continue
+                except OSError as error:
+                    raise MailboxError(
+                        f"Maildir error: cannot rename {shown(self._file(entry))} to "
+                        f"{shown(self._file(numbered))}: {error.strerror}"
+                    ) from error
+                index[first + offset] = numbered
+        self._index = index
+        self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+
+    def _warn_strays(self, plan: UIDPlan, first: int) -> None:
+        """
+        Warn about each stray UID C{plan} renumbers from UID C{first} on.
+        """
         position = {entry: offset for offset, entry in enumerate(plan.fresh)}
         for stray in plan.strays:
             new_uid = first + position[stray.entry]
@@ -488,22 +575,6 @@ class MaildirMailbox:
                     file=shown(self._file(stray.entry)),
                     new_uid=new_uid,
                 )
-        for offset, entry in enumerate(plan.fresh):
-            numbered = FileEntry(
-                entry.subdir, with_uid(entry.name, first + offset, self._delimiter)
-            )
-            try:
-                os.rename(self._file(entry), self._file(numbered))
-            except FileNotFoundError:
-                continue
-            except OSError as error:
-                raise MailboxError(
-                    f"Maildir error: cannot rename {shown(self._file(entry))} to "
-                    f"{shown(self._file(numbered))}: {error.strerror}"
-                ) from error
-            index[first + offset] = numbered
-        self._index = index
-        self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
     async def _quiet_mtimes(self) -> dict[str, int]:
         """
@@ -545,6 +616,9 @@ class MaildirMailbox:
                             "Maildir warning: ignoring {file}: not a regular file",
                             file=shown(entry.path),
                         )
+        except FileNotFoundError as error:
+            if not self.read_only:
+                raise os_failure("list", directory, error) from error
         except OSError as error:
             raise os_failure("list", directory, error) from error
         return found

@@ -21,6 +21,8 @@ Invariants:
     waits (the race guard, lock contention) use the injected clock.
   - Messages are never held whole in memory; files are deleted only by
     C{expunge} (flagged C{T}), C{delete_box} and stale C{tmp/} cleanup.
+  - A box opened read-only (C{--dry-run}) is never written: no directory,
+    lock, C{.uidvalidity}, rename or cleanup (see L{MaildirMailbox}).
 """
 
 from __future__ import annotations
@@ -153,17 +155,27 @@ class MaildirStore:
 
         return self._run(action)
 
-    def open_box(self, name: BoxName, create: bool = False) -> Deferred[IMailbox]:
+    def open_box(
+        self, name: BoxName, create: bool = False, read_only: bool = False
+    ) -> Deferred[IMailbox]:
         """
         See L{IStore.open_box}: validate the box (creating it, or its
         missing C{new/} and C{tmp/}), remove stale C{tmp/} files, lock and
         read C{.uidvalidity}, and scan the box. INBOX is always created
         when missing, as mbsync does.
 
+        C{read_only} does none of the writing: no directory is made, no
+        stale file removed, no lock taken, C{.uidvalidity} is only read (a
+        missing INBOX opens empty, as a real open would create it); files
+        to number get provisional UIDs (see L{MaildirMailbox}).
+
         @raise RuntimeError: if a mailbox is open already.
+        @raise ValueError: if both C{create} and C{read_only} are given.
         """
         if self._open is not None:
             raise RuntimeError(f"store {self.name}: {self._open.name} is still open")
+        if create and read_only:
+            raise ValueError(f"store {self.name}: cannot create {name} read-only")
 
         async def action() -> IMailbox:
             path = self.path_of(name)
@@ -171,6 +183,11 @@ class MaildirStore:
             # the Maildir INBOX is made whatever Create says.
             if not create and name != INBOX and not is_box(path):
                 raise MailboxMissing(self.name, name)
+            if read_only:
+                mailbox = MaildirMailbox(self, name, path, None, set())
+                await mailbox._start()
+                self._open = mailbox
+                return mailbox
             created = make_box(path)
             clear_stale_tmp(path, self._clock.seconds())
             uids = await UIDValidityFile.lock(

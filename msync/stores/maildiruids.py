@@ -154,6 +154,26 @@ class UIDValidityFile:
             os.close(fd)
 
 
+def peek_uidvalidity(path: str) -> tuple[int, int] | None:
+    """
+    Read a C{.uidvalidity} file without creating or locking it, for a
+    read-only open (C{--dry-run}): what a locked L{UIDValidityFile.read}
+    would return now.
+
+    @return: the UIDVALIDITY and last assigned UID, or C{None} if the file
+        is missing or empty.
+    @raise MailboxError: the file cannot be read or holds garbage.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(128)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise MailboxError(f"Maildir error: cannot read {path}: {error.strerror}") from error
+    return parse_uidvalidity(data, path)
+
+
 def _held_here(path: str) -> bool:
     """
     Whether this process already holds the lock of the file at C{path}.

@@ -376,19 +376,24 @@ class MemoryStore:
 
         return self._operation("list_boxes", action)
 
-    def open_box(self, name: BoxName, create: bool = False) -> Deferred[IMailbox]:
+    def open_box(
+        self, name: BoxName, create: bool = False, read_only: bool = False
+    ) -> Deferred[IMailbox]:
         """
         See L{IStore.open_box}.
 
         @raise RuntimeError: if a mailbox is open already.
+        @raise ValueError: if both C{create} and C{read_only} are given.
         """
         if self._open is not None:
             raise RuntimeError(f"store {self.name}: {self._open.name} is still open")
+        if create and read_only:
+            raise ValueError(f"store {self.name}: cannot create {name} read-only")
 
         async def action() -> MemoryMailbox:
             _check_name(self.name, name)
             box = self._data.ensure_box(name) if create else self._box(name)
-            return MemoryMailbox(self, name, box)
+            return MemoryMailbox(self, name, box, read_only=read_only)
 
         return Deferred.fromCoroutine(self._register(self._operation(f"open_box {name}", action)))
 
@@ -581,12 +586,16 @@ class MemoryMailbox:
     @ivar uid_validity: its UIDVALIDITY when opened.
     @ivar uid_next: its UIDNEXT when opened.
     @ivar permanent_flags: the flags it can keep.
+    @ivar read_only: opened read-only: mutating calls raise C{RuntimeError}.
     """
 
-    def __init__(self, store: MemoryStore, name: BoxName, box: _Box) -> None:
+    def __init__(
+        self, store: MemoryStore, name: BoxName, box: _Box, *, read_only: bool = False
+    ) -> None:
         self._store = store
         self._data = box
         self._closed = False
+        self.read_only = read_only
         self.name = name
         self.uid_validity = box.uid_validity
         self.uid_next = box.uid_next
@@ -633,6 +642,7 @@ class MemoryMailbox:
         """
         See L{IMailbox.store}.
         """
+        self._writable("store")
 
         async def action() -> int | None:
             data = await self._store._read(message)
@@ -661,6 +671,7 @@ class MemoryMailbox:
         """
         See L{IMailbox.set_flags}.
         """
+        self._writable("set flags")
         changes = tuple(changes)
 
         async def action() -> None:
@@ -678,6 +689,7 @@ class MemoryMailbox:
         See L{IMailbox.trash}; moves or copies as the store's C{trash_moves}
         option says.
         """
+        self._writable("trash")
         selected = sorted(set(uids))
 
         async def action() -> list[int]:
@@ -702,6 +714,7 @@ class MemoryMailbox:
         """
         See L{IMailbox.expunge}; without UIDPLUS every deleted message goes.
         """
+        self._writable("expunge")
         selected = None if uids is None or not self._store._options.uidplus else frozenset(uids)
 
         async def action() -> list[int]:
@@ -731,6 +744,15 @@ class MemoryMailbox:
         if self._store._open is self:
             self._store._open = None
         return closing
+
+    def _writable(self, what: str) -> None:
+        """
+        @raise RuntimeError: the mailbox is read-only.
+        """
+        if self.read_only:
+            raise RuntimeError(
+                f"mailbox {self._store.name}:{self.name} is read-only: cannot {what}"
+            )
 
     def _operation(
         self, description: str, action: Callable[[], Coroutine[Any, Any, _T]]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from msync.config.schema import SyncOp
 from msync.model import Flags, MessageInfo, Side
 from msync.report import Severity
 from msync.sync.actions import CopyMessage
@@ -30,8 +29,20 @@ from msync.sync.journal import (
     SetFlags,
     UpgradePlaceholder,
 )
-from msync.sync.pairwork import PlannerCore, RecordWork
-from msync.sync.state import Status, SyncRecord
+from msync.sync.pairwork import (
+    ALL,
+    DELETED,
+    DUMMY_F,
+    DUMMY_N,
+    FLAGGED,
+    OP_RENEW,
+    PENDING,
+    SEEN,
+    PlannerCore,
+    RecordWork,
+    dummy_bit,
+)
+from msync.sync.state import SyncRecord
 
 __all__ = ["CopyPlanner"]
 
@@ -47,27 +58,30 @@ class CopyPlanner(PlannerCore):
     def _maybe_upgrade(
         self, record: SyncRecord, work: RecordWork, msg: Mapping[Side, MessageInfo | None]
     ) -> None:
-        status = record.status
-        renew = (status & Status.DUMMY_F and self._ops(Side.FAR) & SyncOp.RENEW) or (
-            status & Status.DUMMY_N and self._ops(Side.NEAR) & SyncOp.RENEW
+        status = record.status_bits
+        renew = (status & DUMMY_F and self._does(Side.FAR, OP_RENEW)) or (
+            status & DUMMY_N and self._does(Side.NEAR, OP_RENEW)
         )
         if not renew:
             return
         flagged = any(
-            info is not None and self._flags[side][info.uid] & Flags.FLAGGED
-            for side, info in msg.items()
+            info is not None and self._flags[side][info.uid] & FLAGGED for side, info in msg.items()
         )
-        t = Side.FAR if status & Status.DUMMY_F else Side.NEAR
+        t = Side.FAR if status & DUMMY_F else Side.NEAR
         dummy = msg[t]
         if not flagged or dummy is None:
             return
         # Flagging either copy asks for the real message. Its flags are
         # decided now, because the placeholder may be gone after a crash.
         pending = (
-            (self._flags[t][dummy.uid] & ~(Flags.SEEN | Flags.FLAGGED)) | work.add[t]
-        ) & ~work.remove[t]
-        flags = (record.flags | work.add[t]) & ~work.remove[t]
-        placeholder = self._log(UpgradePlaceholder(record.far_uid, record.near_uid, pending, flags))
+            ((self._flags[t][dummy.uid] & ~(SEEN | FLAGGED) & ALL) | work.add[t])
+            & ~work.remove[t]
+            & ALL
+        )
+        flags = (int(record.flags) | work.add[t]) & ~work.remove[t] & ALL
+        placeholder = self._log(
+            UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
+        )
         assert placeholder is not None
         self._by_record[t].pop(record, None)
         self._link(t, placeholder, dummy)
@@ -77,11 +91,11 @@ class CopyPlanner(PlannerCore):
         source = self.message(target.other, record)
         if source is None:
             return
-        if self.options.side(target).expunge and record.pending_flags & Flags.DELETED:
+        if self.options.side(target).expunge and int(record.pending_flags) & DELETED:
             self._kill(record)
             return
         # Copy it as if the source had the placeholder's adjusted flags.
-        self._flags[target.other][source.uid] = record.pending_flags
+        self._flags[target.other][source.uid] = int(record.pending_flags)
         self._any_new[target] = True
 
     # Step 9: copies (mbsync msgs_copied, msg_copied, msgs_found_new).
@@ -96,10 +110,10 @@ class CopyPlanner(PlannerCore):
         plan = []
         for info in self._messages[source]:
             record = self._by_uid[source].get(info.uid)
-            if record is None or record.dead or not record.status & Status.PENDING:
+            if record is None or record.dead or not record.status_bits & PENDING:
                 continue
-            flags = self._sanitize(self._flags[source][info.uid], target)
-            placeholder = bool(record.status & Status.dummy(target))
+            flags = Flags(self._sanitize(self._flags[source][info.uid], target))
+            placeholder = bool(record.status_bits & dummy_bit(target))
             plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
         return plan
 
@@ -116,7 +130,7 @@ class CopyPlanner(PlannerCore):
                 self._log(SetFindUid(side, uid_next[side]))
         if self._any_new[Side.FAR] or self._any_new[Side.NEAR]:
             for record in self._live():
-                if record.status & Status.PENDING:
+                if record.status_bits & PENDING:
                     tuid = self._new_tuid()
                     self._record_op(record, AssignTuid, tuid)
         return {side: self.copies(side) for side in Side}

@@ -24,8 +24,13 @@ Invariants:
   - A L{MessageError} skips one message (the record is killed, as mbsync
     does); any other L{StoreError} aborts the pair: the journal stays for
     the next run, nothing is committed.
-  - C{dry_run}: only loads run; the state is replayed in memory and never
-    written; the result lists what would have been done.
+  - C{dry_run} changes nothing anywhere: the state is opened read-only
+    (no lock file, no directory; a live journal is replayed in memory),
+    boxes are opened read-only (IMAP C{EXAMINE}; Maildir without lock,
+    C{.uidvalidity}, renames or cleanup, unnumbered files getting the
+    provisional UIDs a real run would give them), a box to create is an
+    empty L{_AbsentMailbox}; only loads run, and the result lists what a
+    real run would do.
 """
 
 from __future__ import annotations
@@ -334,7 +339,9 @@ class _BoxPairSync:
         for side in Side:
             self.notify(Severity.INFO, f"Opening {side.label} side box {self.names[side]}...")
             try:
-                self.boxes[side] = await self.stores[side].open_box(self.names[side])
+                self.boxes[side] = await self.stores[side].open_box(
+                    self.names[side], read_only=self.dry
+                )
             except MailboxMissing:
                 present[side] = False
             else:
@@ -644,7 +651,13 @@ async def sync_pair(
     @raise StateError: the state is locked (L{ChannelLocked}) or broken.
     """
     label = f":{far.name}:{far_box}-:{near.name}:{near_box}"
-    statefile = StateFile.open(state_paths, fsync=fsync, channel_label=label, system=state_system)
+    statefile = StateFile.open(
+        state_paths,
+        fsync=fsync,
+        channel_label=label,
+        system=state_system,
+        read_only=options.dry_run,
+    )
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},
         {Side.FAR: far_box, Side.NEAR: near_box},

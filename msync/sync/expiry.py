@@ -16,9 +16,20 @@ Invariants:
 from __future__ import annotations
 
 from msync.errors import MailboxError
-from msync.model import Flags, Side
+from msync.model import Side
 from msync.sync.journal import ExpireUnborn, SetStatus
-from msync.sync.pairwork import EXPIRING, PlannerCore, WorkBits
+from msync.sync.pairwork import (
+    ALL,
+    DELETED,
+    EXPIRE,
+    EXPIRED,
+    EXPIRING,
+    FLAGGED,
+    PENDING,
+    SEEN,
+    PlannerCore,
+    WorkBits,
+)
 from msync.sync.state import Status, SyncRecord
 
 __all__ = ["ExpiryPlanner"]
@@ -31,23 +42,25 @@ class ExpiryPlanner(PlannerCore):
 
     # MaxMessages (mbsync box_loaded, "preparing message expiration").
 
-    def _expiry_candidates(self) -> list[tuple[SyncRecord, Flags]]:
+    def _expiry_candidates(self) -> list[tuple[SyncRecord, int]]:
         found = []
         for info in self._messages[Side.FAR]:
             record = self._by_uid[Side.FAR].get(info.uid)
             if record is None or record.dead:
                 continue
-            if not record.status & Status.PENDING:
+            if not record.status_bits & PENDING:
                 near = self.message(Side.NEAR, record)
                 if near is None:
                     continue
                 work = self._work_of(record)
-                flags = (self._flags[Side.NEAR][near.uid] | work.add[Side.NEAR]) & ~work.remove[
-                    Side.NEAR
-                ]
+                flags = (
+                    (self._flags[Side.NEAR][near.uid] | work.add[Side.NEAR])
+                    & ~work.remove[Side.NEAR]
+                    & ALL
+                )
             else:
                 flags = self._flags[Side.FAR][info.uid]
-            if not flags & Flags.DELETED or record.status & EXPIRING:
+            if not flags & DELETED or record.status_bits & EXPIRING:
                 found.append((record, flags))
         return found
 
@@ -56,22 +69,22 @@ class ExpiryPlanner(PlannerCore):
         excess = len(candidates) - self.options.max_messages
         unread = 0
         for record, flags in candidates:
-            if flags & Flags.FLAGGED:
+            if flags & FLAGGED:
                 important = True
-            elif not flags & Flags.SEEN:
+            elif not flags & SEEN:
                 if excess > 0:
                     unread += 1
                 important = self.options.expire_unread is not True
             else:
                 important = False
-            expiring = record.status & EXPIRING
+            expiring = record.status_bits & EXPIRING
             near = self._record_flags(Side.NEAR, record)
             if important:
                 excess -= 1
             elif (
                 excess > 0
                 or expiring == EXPIRING
-                or (expiring and near is not None and near & Flags.DELETED)
+                or (expiring and near is not None and near & DELETED)
             ):
                 self._work_of(record).wstate |= WorkBits.NEXPIRE
                 self.state.max_expired_far_uid = max(self.state.max_expired_far_uid, record.far_uid)
@@ -84,11 +97,11 @@ class ExpiryPlanner(PlannerCore):
             )
         for record in self._live():
             wanted = bool(self._work_of(record).wstate & WorkBits.NEXPIRE)
-            if not record.status & Status.PENDING:
+            if not record.status_bits & PENDING:
                 if self.message(Side.NEAR, record) is None:
                     continue
-                if wanted != bool(record.status & Status.EXPIRED) and wanted != bool(
-                    record.status & Status.EXPIRE
+                if wanted != bool(record.status_bits & EXPIRED) and wanted != bool(
+                    record.status_bits & EXPIRE
                 ):
                     status = (record.status & ~Status.EXPIRE) | (
                         Status.EXPIRE if wanted else Status.NONE

@@ -169,13 +169,16 @@ class LoadPlanner:
         # With MaxMessages the far fetch is the unexpired range plus the
         # still-paired messages below it.
         found = set()
+        # Tested per record: plain ints, not enum.Flag operators (slow).
+        needs_new = bool(self.needs[Side.FAR] & Needs.NEW)
+        pending = Status.PENDING.value
         for record in self._live():
             uid = record.far_uid
             if not uid or uid >= min_uid:
                 continue
-            if self.needs[Side.FAR] & Needs.NEW and uid >= self.state.max_pulled_uid:
+            if needs_new and uid >= self.state.max_pulled_uid:
                 continue
-            if not record.near_uid and not record.status & Status.PENDING:
+            if not record.near_uid and not record.status_bits & pending:
                 continue
             found.add(uid)
         return frozenset(found)

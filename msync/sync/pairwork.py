@@ -17,14 +17,21 @@ Invariants:
     (see L{msync.sync.reconcile} for the exceptions and the journal order).
   - A message is linked to at most one live record per side, and
     C{_by_uid} and C{_by_record} always describe the same links.
+  - The per-message flag, status and op arithmetic runs on plain C{int}s
+    (the constants below): an operator on an C{enum.Flag} value builds its
+    result through the enum machinery, ~15 times an C{int} operation, and
+    a resync does several per message. Values become L{Flags}/L{Status}
+    again where they leave the planner (actions, journal operations).
+    C{~x} of L{Flags} keeps only L{ALL_FLAGS}' bits, so C{f & ~x} is
+    written C{f & ~x & ALL}.
 """
 
 from __future__ import annotations
 
-import enum
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from msync.config.schema import SyncOp
 from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, Side
@@ -34,8 +41,18 @@ from msync.sync.options import PairOptions
 from msync.sync.state import Status, SyncRecord, SyncState
 
 __all__ = [
+    "ALL",
+    "DELETED",
     "DUMMIES",
+    "DUMMY_F",
+    "DUMMY_N",
+    "EXPIRE",
+    "EXPIRED",
     "EXPIRING",
+    "FLAGGED",
+    "PENDING",
+    "SEEN",
+    "SKIPPED",
     "PlannerCore",
     "RecordWork",
     "WorkBits",
@@ -43,8 +60,36 @@ __all__ = [
 ]
 
 _TUID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-EXPIRING = Status.EXPIRE | Status.EXPIRED
-DUMMIES = Status.DUMMY_F | Status.DUMMY_N
+
+# Flag bits (L{Flags}) as plain ints.
+ALL: Final = int(ALL_FLAGS)
+DELETED: Final = int(Flags.DELETED)
+FLAGGED: Final = int(Flags.FLAGGED)
+SEEN: Final = int(Flags.SEEN)
+
+# Status bits (L{Status}) as plain ints; see L{SyncRecord.status_bits}.
+EXPIRE: Final = Status.EXPIRE.value
+EXPIRED: Final = Status.EXPIRED.value
+PENDING: Final = Status.PENDING.value
+DUMMY_F: Final = Status.DUMMY_F.value
+DUMMY_N: Final = Status.DUMMY_N.value
+SKIPPED: Final = Status.SKIPPED.value
+EXPIRING: Final = EXPIRE | EXPIRED
+DUMMIES: Final = DUMMY_F | DUMMY_N
+DEAD: Final = Status.DEAD.value
+
+# SyncOp bits as plain ints, for L{PlannerCore._does}.
+OP_NEW: Final = SyncOp.NEW.value
+OP_RENEW: Final = SyncOp.RENEW.value
+OP_DELETE: Final = SyncOp.DELETE.value
+OP_FLAGS: Final = SyncOp.FLAGS.value
+
+
+def dummy_bit(side: Side) -> int:
+    """
+    The placeholder status bit for C{side} (L{Status.dummy}) as an int.
+    """
+    return DUMMY_F if side is Side.FAR else DUMMY_N
 
 
 def random_tuid() -> str:
@@ -58,20 +103,20 @@ def random_tuid() -> str:
 # Working state.
 
 
-class WorkBits(enum.Flag):
+class WorkBits:
     """
     mbsync's ephemeral C{W_*} record bits (upgrade and purge live on the
-    record itself, because journal replay sets them).
+    record itself, because journal replay sets them), as plain ints.
     """
 
-    NONE = 0
-    NEXPIRE = enum.auto()
-    DELETE = enum.auto()
-    DEL_FAR = enum.auto()
-    DEL_NEAR = enum.auto()
+    NONE: Final = 0
+    NEXPIRE: Final = 1
+    DELETE: Final = 2
+    DEL_FAR: Final = 4
+    DEL_NEAR: Final = 8
 
     @classmethod
-    def deleted(cls, side: Side) -> WorkBits:
+    def deleted(cls, side: Side) -> int:
         return cls.DEL_FAR if side is Side.FAR else cls.DEL_NEAR
 
 
@@ -79,16 +124,12 @@ class WorkBits(enum.Flag):
 class RecordWork:
     """
     Per-record working values of one run (mbsync C{aflags}, C{dflags},
-    C{wstate}).
+    C{wstate}), as ints; C{add} and C{remove} are indexed by L{Side}.
     """
 
-    wstate: WorkBits = WorkBits.NONE
-    add: dict[Side, Flags] = field(
-        default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
-    )
-    remove: dict[Side, Flags] = field(
-        default_factory=lambda: {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
-    )
+    wstate: int = WorkBits.NONE
+    add: list[int] = field(default_factory=lambda: [0, 0])
+    remove: list[int] = field(default_factory=lambda: [0, 0])
 
 
 class PlannerCore:
@@ -135,12 +176,13 @@ class PlannerCore:
         self._find_old = {Side.FAR: False, Side.NEAR: False}
         self._changed: list[Side] = []
         self._messages: dict[Side, list[MessageInfo]] = {Side.FAR: [], Side.NEAR: []}
-        self._flags: dict[Side, dict[int, Flags]] = {Side.FAR: {}, Side.NEAR: {}}
+        self._flags: dict[Side, dict[int, int]] = {Side.FAR: {}, Side.NEAR: {}}
         self._by_uid: dict[Side, dict[int, SyncRecord]] = {Side.FAR: {}, Side.NEAR: {}}
         self._by_record: dict[Side, dict[SyncRecord, MessageInfo]] = {Side.FAR: {}, Side.NEAR: {}}
         self._work: dict[SyncRecord, RecordWork] = {}
-        self._good = {Side.FAR: ALL_FLAGS, Side.NEAR: ALL_FLAGS}
-        self._bad = {Side.FAR: Flags(0), Side.NEAR: Flags(0)}
+        self._good = {Side.FAR: ALL, Side.NEAR: ALL}
+        self._bad = {Side.FAR: 0, Side.NEAR: 0}
+        self._op_bits = [options.side(side).ops.value for side in Side]
         self._any_new = {Side.FAR: False, Side.NEAR: False}
         self._find_new = {Side.FAR: False, Side.NEAR: False}
         self._did_expunge = {Side.FAR: False, Side.NEAR: False}
@@ -151,6 +193,13 @@ class PlannerCore:
 
     def _ops(self, side: Side) -> SyncOp:
         return self.options.side(side).ops
+
+    def _does(self, side: Side, op: int) -> bool:
+        """
+        Whether C{side}'s ops include the C{SyncOp} bits C{op} (an int:
+        use the C{OP_*} constants).
+        """
+        return bool(self._op_bits[side] & op)
 
     def _record_op(self, record: SyncRecord, make: Callable[..., JournalOp], *args: object) -> None:
         """
@@ -182,9 +231,9 @@ class PlannerCore:
         """
         The current flags of a loaded message (after our updates).
         """
-        return self._flags[side][uid]
+        return Flags(self._flags[side][uid])
 
-    def _record_flags(self, side: Side, record: SyncRecord) -> Flags | None:
+    def _record_flags(self, side: Side, record: SyncRecord) -> int | None:
         info = self.message(side, record)
         return None if info is None else self._flags[side][info.uid]
 
@@ -195,23 +244,23 @@ class PlannerCore:
             if record.purging:
                 # mbsync upgrade_srec: the split-off placeholder is to be
                 # deleted where it lives.
-                work.add[Side.FAR if record.far_uid else Side.NEAR] = Flags.DELETED
+                work.add[Side.FAR if record.far_uid else Side.NEAR] = DELETED
         return work
 
-    def _sanitize(self, flags: Flags, side: Side) -> Flags:
-        unsupported = flags & ~(self._good[side] | self._bad[side])
+    def _sanitize(self, flags: int, side: Side) -> int:
+        unsupported = flags & ~(self._good[side] | self._bad[side]) & ALL
         if unsupported:
             # mbsync sanitize_flags: one notice per flag and store.
             self._notify(
                 Severity.NOTICE,
                 f"Notice: {side.label} side store does not support flag(s) "
-                f"'{unsupported.letters()}'; not propagating.",
+                f"'{Flags(unsupported).letters()}'; not propagating.",
             )
             self._bad[side] |= unsupported
         return flags & self._good[side]
 
     def _live(self) -> list[SyncRecord]:
-        return [record for record in self.state.records if not record.dead]
+        return [record for record in self.state.records if not record.status_bits & DEAD]
 
     def _where(self, side: Side) -> str:
         return f"channel {self.options.channel}, {side.label} side box {self._boxes[side]}"

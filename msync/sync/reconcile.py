@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 
 from msync.config.schema import SyncOp
 from msync.errors import MailboxError
-from msync.model import ALL_FLAGS, Flags, LoadRequest, MessageInfo, Side
+from msync.model import Flags, LoadRequest, MessageInfo, Side
 from msync.report import Severity
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.copying import CopyPlanner
@@ -58,7 +58,26 @@ from msync.sync.journal import (
 )
 from msync.sync.loading import LoadPlanner, Needs
 from msync.sync.options import PairOptions, SideOptions
-from msync.sync.pairwork import DUMMIES, EXPIRING, RecordWork, WorkBits, random_tuid
+from msync.sync.pairwork import (
+    ALL,
+    DELETED,
+    DUMMIES,
+    EXPIRE,
+    EXPIRED,
+    EXPIRING,
+    FLAGGED,
+    OP_DELETE,
+    OP_FLAGS,
+    OP_NEW,
+    OP_RENEW,
+    PENDING,
+    SEEN,
+    SKIPPED,
+    RecordWork,
+    WorkBits,
+    dummy_bit,
+    random_tuid,
+)
 from msync.sync.state import Status, SyncRecord
 
 # PairOptions, SideOptions, the actions and random_tuid are defined beside
@@ -72,6 +91,10 @@ __all__ = [
     "TrashMessage",
     "random_tuid",
 ]
+
+# Both sides, for per-record loops: iterating the Side enum itself goes
+# through EnumType.__iter__ each time.
+_SIDES = (Side.FAR, Side.NEAR)
 
 
 class PairPlanner(ExpiryPlanner, CopyPlanner):
@@ -126,7 +149,7 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
         their TUIDs, then pair messages with records by UID.
         """
         self._messages[side] = list(messages)
-        self._flags[side] = {info.uid: info.flags for info in messages}
+        self._flags[side] = {info.uid: int(info.flags) for info in messages}
         if self._find_old[side]:
             self._match_tuids(side, self._messages[side])
         for info in messages:
@@ -177,7 +200,7 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
             self._log(UidValidities(far, near))
         self._old_max = {side: self.state.max_uid(side) for side in Side}
         self._old_max_expired = self.state.max_expired_far_uid
-        self._good = {side: Flags(permanent_flags[side]) & ALL_FLAGS for side in Side}
+        self._good = {side: int(permanent_flags[side]) & ALL for side in Side}
         for record in self._live():
             self._sync_old(record)
         for target in Side:
@@ -220,14 +243,14 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
         if record.dead:
             return
         record.tuid = None
-        msg = {side: self.message(side, record) for side in Side}
-        gone = {side: msg[side] is None and self._loads_old[side] for side in Side}
+        msg = {side: self.message(side, record) for side in _SIDES}
+        gone = {side: msg[side] is None and self._loads_old[side] for side in _SIDES}
         if gone[Side.FAR] and gone[Side.NEAR]:
             self._kill(record)
             return
-        expunged = {side: gone[side] and record.uid(side) != 0 for side in Side}
+        expunged = {side: gone[side] and record.uid(side) != 0 for side in _SIDES}
         work = self._work_of(record)
-        for t in Side:
+        for t in _SIDES:
             self._sync_old_side(record, work, t, msg, expunged)
         self._maybe_upgrade(record, work, msg)
         if record.upgrading:
@@ -243,75 +266,76 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
     ) -> None:
         source = t.other
         target_msg, source_msg = msg[t], msg[source]
-        if target_msg is not None and self._flags[t][target_msg.uid] & Flags.DELETED:
+        if target_msg is not None and self._flags[t][target_msg.uid] & DELETED:
             work.wstate |= WorkBits.deleted(t)
         if expunged[t] or not record.uid(t):
             # Gone or never stored here: nothing to update; a deletion is
             # propagated in the other direction.
             return
         if expunged[source]:
-            if t is Side.FAR and record.status & EXPIRING:
+            if t is Side.FAR and record.status_bits & EXPIRING:
                 # Don't propagate a deletion that results from expiry.
                 self._record_op(record, AssignUid, Side.NEAR, 0)
                 return
             if target_msg is not None:
-                current = self._flags[t][target_msg.uid]
-                if (current & ~Flags.DELETED) != (record.flags & ~Flags.DELETED) or (
-                    not current & Flags.DELETED and record.flags & Flags.DELETED
+                current, base = self._flags[t][target_msg.uid], int(record.flags)
+                if (current & ~DELETED & ALL) != (base & ~DELETED & ALL) or (
+                    not current & DELETED and base & DELETED
                 ):
                     self._notify(
                         Severity.NOTICE,
                         f"Notice: conflicting changes in ({record.far_uid},{record.near_uid})",
                     )
-            if self._ops(t) & SyncOp.DELETE:
-                work.add[t] = Flags.DELETED
+            if self._does(t, OP_DELETE):
+                work.add[t] = DELETED
                 work.wstate |= WorkBits.DELETE
             return
-        if source_msg is None or not self._ops(t) & SyncOp.FLAGS:
+        if source_msg is None or not self._does(t, OP_FLAGS):
             return
         flags = self._sanitize(self._flags[source][source_msg.uid], t)
-        if t is Side.FAR and record.status & EXPIRING:
-            flags &= ~Flags.DELETED
-        if record.status & Status.dummy(source):
+        if t is Side.FAR and record.status_bits & EXPIRING:
+            flags &= ~DELETED & ALL
+        if record.status_bits & dummy_bit(source):
             # A placeholder's Seen is meaningless and its Flagged is a
             # request to upgrade.
-            flags &= ~(Flags.SEEN | Flags.FLAGGED)
-        work.add[t] = flags & ~record.flags & ALL_FLAGS
-        work.remove[t] = ~flags & record.flags & ALL_FLAGS
+            flags &= ~(SEEN | FLAGGED) & ALL
+        base = int(record.flags)
+        work.add[t] = flags & ~base & ALL
+        work.remove[t] = ~flags & base & ALL
 
     def _sync_new(self, t: Side) -> None:
         source = t.other
-        ops = self._ops(t)
+        renew, new = self._does(t, OP_RENEW), self._does(t, OP_NEW)
         side = self.options.side(t)
         for info in self._messages[source]:
             flags = self._flags[source][info.uid]
             record = self._by_uid[source].get(info.uid)
             if record is not None:
-                if record.status & Status.SKIPPED:
+                if record.status_bits & SKIPPED:
                     # Pre-1.4 legacy: skipped for being too big.
                     self._raise_max(source, info.uid)
-                    if not ops & SyncOp.RENEW:
+                    if not renew:
                         continue
-                    if not flags & Flags.FLAGGED:
+                    if not flags & FLAGGED:
                         self._record_op(record, MakePlaceholder)
                     else:
                         self._record_op(record, SetStatus, Status.PENDING)
                 else:
-                    if not ops & SyncOp.NEW:
+                    if not new:
                         continue
                     self._raise_max(source, info.uid)
-                    if not record.status & Status.PENDING:
+                    if not record.status_bits & PENDING:
                         continue
-                if side.expunge and flags & Flags.DELETED:
+                if side.expunge and flags & DELETED:
                     # Would be expunged anyway.
                     self._kill(record)
                     continue
             else:
-                if not ops & SyncOp.NEW or info.uid <= self.state.max_uid(source):
+                if not new or info.uid <= self.state.max_uid(source):
                     # Not new: expired and pruned, failed, or skipped.
                     continue
                 self.state.set_max_uid(source, info.uid)
-                if side.expunge and flags & Flags.DELETED:
+                if side.expunge and flags & DELETED:
                     continue
                 far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
                 created = self._log(NewRecord(far, near))
@@ -320,10 +344,10 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
                 self._link(source, record, info)
             too_big = side.max_size is not None and (info.size or 0) > side.max_size
             if (
-                not flags & Flags.FLAGGED
+                not flags & FLAGGED
                 and too_big
                 and not record.upgrading
-                and not record.status & DUMMIES
+                and not record.status_bits & DUMMIES
             ):
                 self._record_op(record, MakePlaceholder)
             self._any_new[t] = True
@@ -337,7 +361,7 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
     def _plan_flags(self) -> list[FlagUpdate]:
         updates: list[FlagUpdate] = []
         for record in self._live():
-            for t in Side:
+            for t in _SIDES:
                 update = self._plan_flag(record, t)
                 if update is not None:
                     updates.append(update)
@@ -358,27 +382,27 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
             if current is None and self._loads_old[t]:
                 # The message disappeared meanwhile.
                 return None
-        elif t is Side.NEAR and bool(record.status & Status.EXPIRE) != bool(
-            record.status & Status.EXPIRED
+        elif t is Side.NEAR and bool(record.status_bits & EXPIRE) != bool(
+            record.status_bits & EXPIRED
         ):
             # An expiry transaction is ongoing; act on the wanted state, so
             # that cancelled transactions are rolled back too.
             if work.wstate & WorkBits.NEXPIRE:
-                add |= Flags.DELETED
+                add |= DELETED
             else:
-                remove |= Flags.DELETED
+                remove |= DELETED
         side = self.options.side(t)
-        doomed = ((current or Flags(0)) | add) & ~remove & Flags.DELETED
+        doomed = ((current or 0) | add) & ~remove & DELETED
         if side.expunge and doomed and (side.trash is None or side.trash_new_only):
             # It is going to be expunged: only the deletion matters.
-            work.add[t] &= Flags.DELETED
-            add &= Flags.DELETED
-            work.remove[t] = remove = Flags(0)
+            work.add[t] &= DELETED
+            add &= DELETED
+            work.remove[t] = remove = 0
         if current is not None:
-            add &= ~current
+            add &= ~current & ALL
             remove &= current
         if add or remove:
-            return FlagUpdate(t, uid, add, remove, record)
+            return FlagUpdate(t, uid, Flags(add), Flags(remove), record)
         self._flags_done(record, t)
         return None
 
@@ -388,12 +412,13 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
         """
         record, t = update.record, update.side
         work = self._work_of(record)
-        if update.add & Flags.DELETED:
+        add, remove = int(update.add), int(update.remove)
+        if add & DELETED:
             work.wstate |= WorkBits.deleted(t)
-        elif update.remove & Flags.DELETED:
+        elif remove & DELETED:
             work.wstate &= ~WorkBits.deleted(t)
         if update.uid in self._flags[t]:
-            self._flags[t][update.uid] = (self._flags[t][update.uid] | update.add) & ~update.remove
+            self._flags[t][update.uid] = (self._flags[t][update.uid] | add) & ~remove & ALL
         self._flags_done(record, t)
 
     def _flags_done(self, record: SyncRecord, t: Side) -> None:
@@ -402,16 +427,19 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
             # The deletion was propagated: the source message is gone.
             self._record_op(record, AssignUid, t.other, 0)
             return
-        flags = (record.flags | work.add[t]) & ~work.remove[t]
-        if flags != record.flags:
-            self._record_op(record, SetFlags, flags)
+        base = int(record.flags)
+        flags = (base | work.add[t]) & ~work.remove[t] & ALL
+        if flags != base:
+            self._record_op(record, SetFlags, Flags(flags))
         if t is Side.NEAR:
             wanted = bool(work.wstate & WorkBits.NEXPIRE)
-            status = record.status
-            if wanted != bool(status & Status.EXPIRED):
+            bits = record.status_bits
+            if wanted != bool(bits & EXPIRED):
+                status = record.status
                 status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
                 self._record_op(record, SetStatus, status)
-            elif wanted != bool(status & Status.EXPIRE):
+            elif wanted != bool(bits & EXPIRE):
+                status = record.status
                 status = (status & ~Status.EXPIRE) | (Status.EXPIRE if wanted else Status.NONE)
                 self._record_op(record, SetStatus, status)
 
@@ -432,17 +460,17 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
             record = self._by_uid[t].get(info.uid)
             if record is not None and record.dead:
                 record = None
-            if not flags & Flags.DELETED or info.uid in self.state.trashed[t]:
+            if not flags & DELETED or info.uid in self.state.trashed[t]:
                 continue
-            if t is Side.NEAR and record is not None and record.status & EXPIRING:
+            if t is Side.NEAR and record is not None and record.status_bits & EXPIRING:
                 continue
-            unpropagated = record is None or bool(record.status & (Status.PENDING | Status.SKIPPED))
+            unpropagated = record is None or bool(record.status_bits & (PENDING | SKIPPED))
             if side.trash is not None:
                 if not side.trash_new_only or unpropagated:
-                    plan.append(TrashMessage(t, info.uid, side.trash, False, flags))
+                    plan.append(TrashMessage(t, info.uid, side.trash, False, Flags(flags)))
             elif unpropagated and (other.max_size is None or (info.size or 0) <= other.max_size):
                 assert other.trash is not None
-                plan.append(TrashMessage(t, info.uid, other.trash, True, flags))
+                plan.append(TrashMessage(t, info.uid, other.trash, True, Flags(flags)))
         return plan
 
     def trashed(self, side: Side, uids: Sequence[int]) -> None:
@@ -458,9 +486,7 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
         """
         The loaded messages of C{side} now flagged deleted.
         """
-        return [
-            info.uid for info in self._messages[side] if self._flags[side][info.uid] & Flags.DELETED
-        ]
+        return [info.uid for info in self._messages[side] if self._flags[side][info.uid] & DELETED]
 
     def expunged(self, side: Side) -> None:
         """
@@ -490,7 +516,7 @@ class PairPlanner(ExpiryPlanner, CopyPlanner):
         far, near = record.far_uid, record.near_uid
         if not near or self._gone(record, Side.NEAR):
             expired = (
-                record.status & Status.EXPIRED
+                record.status_bits & EXPIRED
                 and self.state.max_pulled_uid >= far
                 and self.state.max_expired_far_uid >= far
             )

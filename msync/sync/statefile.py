@@ -48,6 +48,13 @@ next run would replay that journal a second time.
 POSIX locks belong to a process, so a second open of the same lock file in
 this process would succeed and closing it would drop the first lock; a
 registry of the lock files this process holds refuses the second open.
+
+A read-only open (C{--dry-run}) writes nothing, ever: no directory, no lock
+file, no journal, no C{.new}. It reads the state and replays a live journal
+in memory exactly as above; a lock file that exists is only probed (locked
+and at once unlocked, never created or removed), so a channel another
+process is synchronizing is reported as locked. Every writing method
+raises C{RuntimeError}.
 """
 
 from __future__ import annotations
@@ -209,10 +216,12 @@ class StateFile:
         lock_fd: int | None,
         lock_key: str,
         label: str = "",
+        read_only: bool = False,
     ) -> None:
         """
         Use L{open}.
         """
+        self.read_only = read_only
         self.paths = paths
         self.state = state
         self.replayed = replayed
@@ -224,7 +233,7 @@ class StateFile:
         self._label = label
         # An in-box state whose box does not exist yet is locked once the
         # box has been created (see ensure_locked).
-        self._lock_pending = lock_fd is None
+        self._lock_pending = lock_fd is None and not read_only
         self._closed = False
         self._dirty = replayed
         # After a replay, new lines go after the replayed ones.
@@ -241,6 +250,7 @@ class StateFile:
         fsync: bool = True,
         channel_label: str = "",
         system: SystemCalls | None = None,
+        read_only: bool = False,
     ) -> StateFile:
         """
         Lock and load the state of a box pair, replaying its journal if
@@ -251,12 +261,16 @@ class StateFile:
         @param channel_label: how the pair is named in the lock error,
             e.g. C{":far:INBOX-:near:INBOX"}.
         @param system: the system calls to make (tests substitute them).
+        @param read_only: load without writing anything (C{--dry-run}):
+            the lock is only probed, the journal replayed in memory.
         @raise ChannelLocked: another process (or another L{StateFile} of
             this one) holds the lock: C{channel <label> is locked}.
         @raise StateError: a file cannot be created or read, or the state
             or journal is corrupt (naming the file and line).
         """
         system = system if system is not None else SystemCalls()
+        if read_only:
+            return cls._open_read_only(paths, fsync, channel_label or paths.state, system)
         if paths.directory is not None:
             try:
                 system.mkdir(paths.directory, 0o700)
@@ -303,6 +317,28 @@ class StateFile:
             lock_key=lock_key,
         )
 
+    @classmethod
+    def _open_read_only(
+        cls, paths: StatePaths, fsync: bool, label: str, system: SystemCalls
+    ) -> StateFile:
+        """
+        L{open} with C{read_only}: probe the lock, load, replay in memory.
+        """
+        _probe_lock(system, paths.lock, label)
+        state, existed, replayed = _load(system, paths)
+        return cls(
+            paths,
+            state,
+            replayed=replayed,
+            existed=existed,
+            fsync=fsync,
+            system=system,
+            lock_fd=None,
+            lock_key="",
+            label=label,
+            read_only=True,
+        )
+
     # The session.
 
     @property
@@ -327,9 +363,13 @@ class StateFile:
 
         @raise ChannelLocked: another process holds it.
         @raise StateError: the lock file cannot be created.
+        @raise RuntimeError: the state was opened read-only (so does every
+            writing method, which all call this first).
         """
         if self._closed:
             raise StateError(f"sync state {self.paths.state} is closed")
+        if self.read_only:
+            raise RuntimeError(f"sync state {self.paths.state} is open read-only")
         if self._lock_pending:
             self._lock_key, self._lock_fd = _take_lock(
                 self._system, self.paths.lock, self._label or self.paths.state
@@ -472,6 +512,7 @@ class StateFile:
     # Internals.
 
     def _check_open(self) -> None:
+        # Read-only: ensure_locked refuses every writing method.
         self.ensure_locked()
 
     def _start_journal(self) -> None:
@@ -555,6 +596,35 @@ def _take_lock(system: SystemCalls, path: str, label: str) -> tuple[str, int]:
             return key, fd
         system.close(fd)
     raise ChannelLocked(f"channel {label} is locked")
+
+
+def _probe_lock(system: SystemCalls, path: str, label: str) -> None:
+    """
+    Whether another session holds the lock at C{path}, asked without
+    creating the file: if it exists, lock it and at once let it go
+    (closing the descriptor drops the lock; nothing on disk changes).
+
+    @raise ChannelLocked: the lock is held, here or by another process.
+    """
+    if os.path.realpath(path) in _HELD_LOCKS:
+        raise ChannelLocked(f"channel {label} is locked")
+    if not system.exists(path):
+        return
+    try:
+        fd = system.open(path, os.O_WRONLY)
+    except OSError:
+        # Gone meanwhile, or not ours to write: nothing to learn from it.
+        return
+    try:
+        system.lock(fd)
+    except BlockingIOError:
+        raise ChannelLocked(f"channel {label} is locked") from None
+    except OSError:
+        # Cannot tell (e.g. a file system without locks); the real run
+        # would report it.
+        pass
+    finally:
+        system.close(fd)
 
 
 def _release_lock(system: SystemCalls, path: str, key: str, fd: int) -> None:

@@ -297,6 +297,14 @@ class DovecotAccount:
         """
         return self._status(mailbox, b"MESSAGES")
 
+    def recent_count(self, mailbox: str) -> int:
+        """
+        @param mailbox: its name.
+        @return: how many of its messages are C{\\Recent} (STATUS does not
+            clear them).
+        """
+        return self._status(mailbox, b"RECENT")
+
     def uid_next(self, mailbox: str) -> int:
         """
         @param mailbox: its name.

@@ -19,6 +19,7 @@ one store at once.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -574,3 +575,69 @@ class StoreContractTests(_Base):
         [info] = self.load_all(trash)
         self.assertEqual(info.flags & Flags.SEEN, Flags.SEEN)
         self.assertTrue(b"".join(self.read(self.resolve(trash.fetch(info.uid)))) == data)
+
+    # Read-only opening (--dry-run)
+
+    def everything(self) -> LoadRequest:
+        """
+        A load of every message with every extra.
+        """
+        every = UIDInterval(1, None)
+        return LoadRequest(sizes=every, tuids=every, message_ids=every, arrival_dates=every)
+
+    def test_read_only_reports_the_same(self) -> None:
+        """
+        A box opened read-only reports what a read-write open does: the
+        same UIDVALIDITY, UIDNEXT, permanent flags and messages (flags,
+        sizes, headers, dates; C{recent} aside, which a read-write open may
+        clear); its messages can be fetched and found by TUID.
+        """
+        first = self.message()
+        uid = self.seed("INBOX", first, Flags.SEEN | Flags.FLAGGED)
+        self.seed("INBOX", self.message(), Flags.DELETED)
+        mailbox = self.resolve(self.store.open_box("INBOX", read_only=True))
+        self.assertTrue(verifyObject(IMailbox, mailbox))
+        seen = (mailbox.uid_validity, mailbox.uid_next, mailbox.permanent_flags)
+        loaded = [replace(info, recent=False) for info in self.load_all(mailbox, self.everything())]
+        self.assertEqual(b"".join(self.read(self.resolve(mailbox.fetch(uid)))), first)
+        tuid = self.tuid_of(first)
+        self.assertEqual(self.resolve(mailbox.find_by_tuid([tuid], 1)), {tuid: uid})
+        self.resolve(mailbox.close())
+        writable = self.open(create=False)
+        self.assertEqual(seen, (writable.uid_validity, writable.uid_next, writable.permanent_flags))
+        self.assertEqual(
+            [replace(info, recent=False) for info in self.load_all(writable, self.everything())],
+            loaded,
+        )
+
+    def test_read_only_refuses_changes(self) -> None:
+        """
+        A read-only box refuses C{store}, C{set_flags}, C{trash} and
+        C{expunge} with C{RuntimeError} at once; nothing changed.
+        """
+        uid = self.seed("INBOX", self.message(), Flags.DELETED)
+        mailbox = self.resolve(self.store.open_box("INBOX", read_only=True))
+        before = self.load_all(mailbox, self.everything())
+        self.assertRaises(
+            RuntimeError, mailbox.store, BytesSource(self.message()), Flags.NONE, None
+        )
+        self.assertRaises(RuntimeError, mailbox.set_flags, [FlagChange(uid, add=Flags.SEEN)])
+        self.assertRaises(RuntimeError, mailbox.trash, [uid], "Trash")
+        self.assertRaises(RuntimeError, mailbox.expunge, [uid])
+        self.assertRaises(RuntimeError, mailbox.expunge)
+        self.resolve(mailbox.close())
+        self.assertNotIn("Trash", self.resolve(self.store.list_boxes()))
+        writable = self.open(create=False)
+        self.assertEqual(self.load_all(writable, self.everything()), before)
+
+    def test_read_only_missing_box(self) -> None:
+        """
+        Opening a missing box read-only fails with L{MailboxMissing} and
+        creates nothing; asking to create it read-only is a C{ValueError}.
+        """
+        self.resolve_failure(self.store.open_box("Nowhere", read_only=True), MailboxMissing)
+        self.assertRaises(ValueError, self.store.open_box, "Nowhere", create=True, read_only=True)
+        self.assertNotIn("Nowhere", self.resolve(self.store.list_boxes()))
+        self.resolve(self.store.create_box("Other"))
+        other = self.resolve(self.store.open_box("Other", read_only=True))
+        self.assertEqual(self.load_all(other), [])

@@ -20,8 +20,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.config.schema import IMAPAccount, SSLType
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import MailboxError, MailboxNameError, StoreUnavailable
+from msync.imap.session import IMAPSession, MailboxStatus
 from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, Secret, UIDInterval
-from msync.stores.imapbox import flags_of, imap_flags, permanent_flags
+from msync.stores.imapbox import IMAPMailbox, flags_of, imap_flags, permanent_flags
 from msync.stores.imapnames import Listed, ServerNaming, wire_argument
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
@@ -598,3 +599,67 @@ class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
         self.assertIsNone(self.resolve(mailbox.store(BytesSource(data), Flags.SEEN)))
         found = self.resolve(mailbox.find_by_tuid(["abcdefghijkl", "nothere"], mailbox.uid_next))
         self.assertEqual(found, {"abcdefghijkl": 1})
+
+
+class ReadOnlyTests(PumpingMixin, SynchronousTestCase):
+    """
+    A read-only open (C{--dry-run}) EXAMINEs the box and sends nothing that
+    would change it.
+    """
+
+    def setUp(self) -> None:
+        self.network = FakeNetwork(MailStore({"user": PASSWORD}))
+        self.store = self.network.store(IMAPStoreConfig("far", account()))
+        mailbox = self.resolve(self.store.open_box("INBOX"))
+        self.uid = cast(
+            int,
+            self.resolve(
+                mailbox.store(BytesSource(b"X-TUID: t00000000001\r\n\r\nx\r\n"), Flags.NONE)
+            ),
+        )
+        self.resolve(mailbox.close())
+
+    def test_examine_and_refuse(self) -> None:
+        """
+        The box is opened with C{EXAMINE}; C{store}, C{set_flags}, C{trash}
+        and C{expunge} raise C{RuntimeError} and send no command; loads work.
+        """
+        mark = len(self.network.commands())
+        mailbox = self.resolve(self.store.open_box("INBOX", read_only=True))
+        self.assertEqual(self.network.commands()[mark:], [b"EXAMINE INBOX"])
+        self.assertEqual(
+            [info.uid for info in self.resolve(mailbox.load(LoadRequest()))], [self.uid]
+        )
+        mark = len(self.network.commands())
+        self.assertRaises(RuntimeError, mailbox.store, BytesSource(b"x\r\n"), Flags.NONE)
+        self.assertRaises(RuntimeError, mailbox.set_flags, [FlagChange(self.uid, add=Flags.SEEN)])
+        self.assertRaises(RuntimeError, mailbox.trash, [self.uid], "Trash")
+        self.assertRaises(RuntimeError, mailbox.expunge)
+        self.network.flush()
+        self.assertEqual(self.network.commands()[mark:], [])
+
+    def test_examine_permanent_flags(self) -> None:
+        """
+        An EXAMINE answered with C{PERMANENTFLAGS ()} (as Dovecot answers
+        it) reports every flag, as a SELECT without PERMANENTFLAGS would:
+        the empty list only says this session may not change flags.
+        """
+        status = MailboxStatus(
+            uid_validity=7,
+            uid_next=3,
+            exists=2,
+            permanent_flags=(),
+            highest_modseq=None,
+            read_only=True,
+        )
+        store, session = cast(IMAPStore, None), cast(IMAPSession, None)
+        examined = self.successResultOf(
+            Deferred.fromCoroutine(
+                IMAPMailbox.opened(store, session, "INBOX", "INBOX", status, read_only=True)
+            )
+        )
+        self.assertEqual(examined.permanent_flags, ALL_FLAGS)
+        selected = self.successResultOf(
+            Deferred.fromCoroutine(IMAPMailbox.opened(store, session, "INBOX", "INBOX", status))
+        )
+        self.assertEqual(selected.permanent_flags, Flags.NONE)

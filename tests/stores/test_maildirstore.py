@@ -24,6 +24,7 @@ from msync.config import schema
 from msync.errors import MailboxError, MailboxMissing, MessageError
 from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores.interface import BytesSource
+from msync.stores.maildirbox import MaildirMailbox
 from msync.stores.maildirfiles import MaildirBody
 from msync.stores.maildirstore import MaildirStore
 from tests.stores.contract import StoreContractTests
@@ -462,3 +463,120 @@ class ListingTests(SynchronousTestCase):
         with capturedLogs() as events:
             self.assertEqual(self.successResultOf(store.list_boxes()), ["INBOX", "Sent"])
         self.assertIn(f"Maildir warning: ignoring INBOX in {root}/mail/", logged(events))
+
+
+def tree_snapshot(root: str) -> dict[str, tuple[str, int, int, bytes]]:
+    """
+    Everything on disk under C{root}: per relative path its kind, mode,
+    modification time (ns) and, for files, contents.
+    """
+    seen: dict[str, tuple[str, int, int, bytes]] = {}
+    for directory, subdirs, names in os.walk(root):
+        for name in subdirs + names:
+            path = os.path.join(directory, name)
+            status = os.lstat(path)
+            kind = "dir" if name in subdirs else "file"
+            data = b""
+            if kind == "file":
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            seen[os.path.relpath(path, root)] = (kind, status.st_mode, status.st_mtime_ns, data)
+    return seen
+
+
+class ReadOnlyTests(MaildirTestCase):
+    """
+    A box opened read-only (C{--dry-run}) changes nothing on disk and gives
+    the files a read-write open would number the UIDs it would give them.
+    """
+
+    def read_only(self, box: str = "INBOX") -> MaildirMailbox:
+        """
+        Open a box read-only.
+        """
+        mailbox = self.successResultOf(self.store.open_box(box, read_only=True))
+        assert isinstance(mailbox, MaildirMailbox)
+        self.assertTrue(mailbox.read_only)
+        return mailbox
+
+    def contents(self, mailbox: MaildirMailbox) -> dict[int, bytes]:
+        """
+        Every message of an open box by UID, read through the box.
+        """
+        infos = self.successResultOf(mailbox.load(LoadRequest()))
+        return {
+            info.uid: b"".join(self.read(self.successResultOf(mailbox.fetch(info.uid))))
+            for info in infos
+        }
+
+    def test_provisional_uids_change_nothing(self) -> None:
+        """
+        Files without C{,U=} get provisional UIDs above the recorded last
+        UID, the same at every load and the same a read-write open then
+        gives them; no file is renamed, no stale C{tmp/} file removed, no
+        lock file or directory touched (modification times included).
+        """
+        mailbox = self.open()
+        self.put(mailbox, Flags.SEEN, b"Subject: numbered\n\nold\n")
+        self.successResultOf(mailbox.close())
+        write(f"{self.inbox}/new/1500000000.1_1.other", b"Subject: a\n\nfirst\n")
+        write(f"{self.inbox}/cur/1500000001.1_1.other:2,FS", b"Subject: b\n\nsecond\n")
+        stale = write(f"{self.inbox}/tmp/1400000000.1_1.other", b"half")
+        # Far beyond the stale file's ctime: a read-write open removes it.
+        self.clock.advance(os.stat(stale).st_ctime - NOW + 3 * 86400)
+        before = tree_snapshot(self.root)
+        box = self.read_only()
+        self.assertEqual(box.uid_next, 4)
+        seen = self.contents(box)
+        self.assertEqual(self.contents(box), seen)
+        self.assertEqual(self.successResultOf(box.find_by_tuid(["abcdefghijkl"], 1)), {})
+        self.assertEqual(sorted(seen), [1, 2, 3])
+        self.successResultOf(box.close())
+        self.assertEqual(tree_snapshot(self.root), before)
+        writable = self.open(create=False)
+        self.assertEqual(writable.uid_next, 4)
+        self.assertEqual(self.contents(writable), seen)
+        self.assertFalse(os.path.exists(stale))
+
+    def test_no_uidvalidity_no_subdirs(self) -> None:
+        """
+        Without C{.uidvalidity} the box reports a UIDVALIDITY from the clock
+        and numbers every file from 1 (as a read-write open would, which
+        ignores their old C{,U=}), without creating C{.uidvalidity},
+        C{new/} or C{tmp/}; the read-write open agrees.
+        """
+        write(f"{self.inbox}/cur/1500000000.1_1.other,U=7:2,S", b"Subject: a\n\nfirst\n")
+        write(f"{self.inbox}/cur/1500000001.1_1.other:2,", b"Subject: b\n\nsecond\n")
+        before = tree_snapshot(self.root)
+        box = self.read_only()
+        self.assertEqual((box.uid_validity, box.uid_next), (NOW, 3))
+        seen = self.contents(box)
+        self.successResultOf(box.close())
+        self.assertEqual(tree_snapshot(self.root), before)
+        writable = self.open(create=False)
+        self.assertEqual((writable.uid_validity, writable.uid_next), (NOW, 3))
+        self.assertEqual(self.contents(writable), seen)
+
+    def test_missing_inbox(self) -> None:
+        """
+        A missing INBOX, which a read-write open creates, opens empty and
+        is not created; other missing boxes are L{MailboxMissing}.
+        """
+        box = self.read_only()
+        self.assertEqual(self.successResultOf(box.load(LoadRequest())), [])
+        self.successResultOf(box.close())
+        self.failureResultOf(self.store.open_box("Other", read_only=True), MailboxMissing)
+        self.assertEqual(os.listdir(self.root), [])
+
+    def test_no_lock(self) -> None:
+        """
+        A read-only box takes no C{.uidvalidity} lock: another store opens
+        the box read-write meanwhile, without waiting.
+        """
+        self.successResultOf(self.open().close())
+        box = self.read_only()
+        other, _ = make_store(self.root)
+        self.addCleanup(other.close)
+        writable = self.successResultOf(other.open_box("INBOX"))
+        self.successResultOf(writable.close())
+        self.successResultOf(box.close())

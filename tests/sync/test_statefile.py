@@ -16,7 +16,14 @@ from collections.abc import Callable
 
 from msync.errors import ChannelLocked, StateError
 from msync.model import Flags, Side
-from msync.sync.journal import AssignUid, NewRecord, SetFlags, UidValidities
+from msync.sync.journal import (
+    JOURNAL_HEADER,
+    AssignUid,
+    NewRecord,
+    SetFlags,
+    UidValidities,
+    format_journal_line,
+)
 from msync.sync.state import SyncState, format_state, state_paths
 from msync.sync.statefile import StateFile
 from tests.sync.statefixtures import (
@@ -257,9 +264,9 @@ class OpenTests(StateFileTestCase):
             self.write(self.paths.state, STATE_S0)
 
 
-class LockTests(StateFileTestCase):
+class LockHolderTestCase(StateFileTestCase):
     """
-    The POSIX lock on C{<state>.lock}, shared with mbsync.
+    Helpers: another process holding a state lock.
     """
 
     def hold_lock_in_child(self, path: str) -> subprocess.Popen[str]:
@@ -295,6 +302,12 @@ class LockTests(StateFileTestCase):
             child.wait(timeout=60)
             assert child.stdout is not None
             child.stdout.close()
+
+
+class LockTests(LockHolderTestCase):
+    """
+    The POSIX lock on C{<state>.lock}, shared with mbsync.
+    """
 
     def test_held_by_another_process(self) -> None:
         """
@@ -517,3 +530,118 @@ class SessionTests(StateFileTestCase):
         self.assertEqual(os.listdir(self.directory), ["INBOX.lock"])
         opened.close()
         self.assertEqual(os.listdir(self.directory), [])
+
+
+def tree(root: str) -> dict[str, tuple[int, bytes | None]]:
+    """
+    Every directory and file under C{root} with its modification time
+    (ns) and, for files, contents.
+    """
+    seen: dict[str, tuple[int, bytes | None]] = {}
+    for directory, subdirs, names in os.walk(root):
+        for name in subdirs:
+            path = os.path.join(directory, name)
+            seen[os.path.relpath(path, root)] = (os.stat(path).st_mtime_ns, None)
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                seen[os.path.relpath(path, root)] = (os.stat(path).st_mtime_ns, handle.read())
+    return seen
+
+
+class ReadOnlyTests(LockHolderTestCase):
+    """
+    C{StateFile.open(read_only=True)} (C{--dry-run}) loads as a normal open
+    does and writes nothing: no directory, lock file, journal or C{.new}.
+    """
+
+    def open_read_only(self) -> StateFile:
+        """
+        Open C{self.paths} read-only, closing it at the end of the test.
+        """
+        opened = StateFile.open(self.paths, channel_label=LABEL, read_only=True)
+        self.addCleanup(opened.close)
+        return opened
+
+    def test_new_pair_creates_nothing(self) -> None:
+        """
+        A new pair reads as empty; neither the state directory nor a lock
+        file is created.
+        """
+        opened = self.open_read_only()
+        self.assertEqual((opened.existed, opened.replayed), (False, False))
+        self.assertEqual(opened.state, SyncState())
+        opened.close()
+        self.assertEqual(os.listdir(self.root), [])
+
+    def test_replays_in_memory(self) -> None:
+        """
+        A live journal (C{.new} exists) is replayed over the state in
+        memory, giving what a normal open gives; every file stays as it
+        was, byte for byte and modification time.
+        """
+        self.write(self.paths.state, STATE_S0)
+        journal = JOURNAL_HEADER + b"".join(format_journal_line(op) for op in SESSION_OPS)
+        self.write(self.paths.journal, journal)
+        self.write(self.paths.new, b"")
+        before = tree(self.root)
+        opened = self.open_read_only()
+        self.assertEqual((opened.existed, opened.replayed), (True, True))
+        self.assertEqual(format_state(opened.state), applied(STATE_S0, SESSION_OPS))
+        opened.close()
+        self.assertEqual(tree(self.root), before)
+
+    def test_stale_journal_ignored(self) -> None:
+        """
+        Without C{.new} the journal is stale and ignored, as on a normal open.
+        """
+        self.write(self.paths.state, STATE_S0)
+        self.write(self.paths.journal, JOURNAL_HEADER + format_journal_line(SESSION_OPS[0]))
+        opened = self.open_read_only()
+        self.assertFalse(opened.replayed)
+        self.assertEqual(format_state(opened.state), STATE_S0)
+
+    def test_writes_refused(self) -> None:
+        """
+        Every writing method raises C{RuntimeError}; nothing is written.
+        """
+        self.write(self.paths.state, STATE_S0)
+        before = tree(self.root)
+        opened = self.open_read_only()
+        self.assertRaises(RuntimeError, log_one, opened)
+        self.assertRaises(RuntimeError, opened.sync)
+        self.assertRaises(RuntimeError, opened.commit)
+        self.assertRaises(RuntimeError, opened.delete)
+        self.assertRaises(RuntimeError, opened.ensure_locked)
+        opened.close()
+        self.assertEqual(tree(self.root), before)
+
+    def test_locked_elsewhere(self) -> None:
+        """
+        A lock another process holds is reported as L{ChannelLocked}; the
+        lock file is neither removed nor changed.
+        """
+        self.write(self.paths.state, STATE_S0)
+        self.hold_lock_in_child(self.paths.lock)
+        before = tree(self.root)
+        error = self.assertRaises(ChannelLocked, self.open_read_only)
+        self.assertEqual(str(error), f"channel {LABEL} is locked")
+        self.assertEqual(tree(self.root), before)
+
+    def test_locked_here(self) -> None:
+        """
+        A lock this process holds is reported without touching its file
+        (closing a descriptor of it would drop the lock).
+        """
+        self.open()
+        self.assertRaises(ChannelLocked, self.open_read_only)
+        self.assertTrue(os.path.exists(self.paths.lock))
+
+    def test_stale_lock_file(self) -> None:
+        """
+        An unlocked lock file left by a crash is only probed: it stays.
+        """
+        self.write(self.paths.lock, b"")
+        before = tree(self.root)
+        self.open_read_only().close()
+        self.assertEqual(tree(self.root), before)
