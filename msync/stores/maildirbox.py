@@ -268,17 +268,16 @@ class MaildirMailbox:
         """
         See L{IMailbox.trash}: rename each file into the Trash box (created
         if missing) under a fresh base name without C{,U=}, keeping its info
-        part and its C{new/} or C{cur/}, as mbsync.
+        part and its C{new/} or C{cur/}, as mbsync. Trashing the Trash box
+        into itself (it is synchronized too, e.g. by C{Patterns *}) renames
+        the file in place without C{,U=}, as mbsync 1.4.4 does: the message
+        stays, and gets a new UID at the next scan.
         """
         self._writable("trash messages")
         selected = sorted(set(uids))
 
         async def action() -> list[int]:
             target = self._store.path_of(trash_box)
-            if trash_box == self.name or os.path.normpath(target) == os.path.normpath(self.path):
-                raise MailboxError(
-                    f"store {self._store.name}: cannot trash {self.name} into itself"
-                )
             make_box(target)
             trashed = []
             for uid in selected:
