@@ -206,11 +206,16 @@ class MailboxOperationTests(MaildirTestCase):
 
     def test_trash_into_itself(self) -> None:
         """
-        Trashing into the open box itself fails with L{MailboxError}.
+        Trashing into the open box itself renames the file in place under a
+        fresh name without C{,U=}, as mbsync 1.4.4 does when the Trash box
+        is synchronized too: the message stays, its old UID is gone.
         """
         mailbox = self.open()
         self.put(mailbox)
-        self.failureResultOf(mailbox.trash([1], "INBOX"), MailboxError)
+        self.assertEqual(self.successResultOf(mailbox.trash([1], "INBOX")), [1])
+        names = files(self.inbox)
+        self.assertEqual(len(names), 1)
+        self.assertNotIn(",U=", names[0])
 
     def test_expunge_only_deleted(self) -> None:
         """
