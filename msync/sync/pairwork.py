@@ -42,6 +42,7 @@ from msync.sync.state import Status, SyncRecord, SyncState
 
 __all__ = [
     "ALL",
+    "DEAD",
     "DELETED",
     "DUMMIES",
     "DUMMY_F",
@@ -50,12 +51,17 @@ __all__ = [
     "EXPIRED",
     "EXPIRING",
     "FLAGGED",
+    "OP_DELETE",
+    "OP_FLAGS",
+    "OP_NEW",
+    "OP_RENEW",
     "PENDING",
     "SEEN",
     "SKIPPED",
     "PlannerCore",
     "RecordWork",
     "WorkBits",
+    "dummy_bit",
     "random_tuid",
 ]
 
