@@ -23,6 +23,7 @@ way out; each tool gets its own Maildir, state and the same server data
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
@@ -74,8 +75,15 @@ def run_tool(argv: list[str], cwd: Path) -> Measure:
     counts the parent's memory before exec).
     """
     started = time.monotonic()
+    # Python tools run with their bytecode cache, as on a user's machine.
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     process = subprocess.Popen(
-        argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        argv,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=environment,
     )
     peak = 0
     while process.poll() is None:
