@@ -3,7 +3,7 @@ The demo behind C{make demo}: a private Dovecot full of realistic mail, and
 msync mirroring it into a local Maildir.
 
 Steps: start Dovecot (L{tests.integration.dovecot}) in C{./demo/server};
-load a few hundred generated messages (L{tests.fakes.corpus}) into INBOX and
+load two thousand generated messages (L{tests.fakes.corpus}) into INBOX and
 nested and non-ASCII folders; write C{./demo/msyncrc}; run
 C{msync -c demo/msyncrc -V -l demo} and C{msync -c demo/msyncrc demo},
 showing their output live; print what the server holds next to what landed
@@ -43,7 +43,7 @@ from tests.integration.dovecot import (  # noqa: E402
 
 DEMO = ROOT / "demo"
 SEED = 2024
-COUNT = 300
+COUNT = 2000
 FOLDERS = {"INBOX": 5.0, "Archive/2024": 3.0, "Lists/twisted": 3.0, "Sent": 2.0, "Entwürfe": 1.0}
 BATCH = 20
 CHANNEL = "demo"
