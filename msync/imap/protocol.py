@@ -296,11 +296,17 @@ class IMAPClientProtocol(Protocol):
         """
         Restart the silence timer if anything is outstanding.
         """
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        timer = self._timer
         if self._timeout is not None and self._outstanding():
-            self._timer = self._clock.callLater(self._timeout, self._timed_out)
+            # Pushing a pending call later is cheap; this runs on every read.
+            if timer is not None and timer.active():
+                timer.reset(self._timeout)
+            else:
+                self._timer = self._clock.callLater(self._timeout, self._timed_out)
+            return
+        if timer is not None and timer.active():
+            timer.cancel()
+        self._timer = None
 
     def _timed_out(self) -> None:
         self._timer = None

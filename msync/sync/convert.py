@@ -31,6 +31,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from msync.errors import MessageError
@@ -48,6 +49,12 @@ The subject line mbsync adds to a placeholder of a message without one.
 
 _TUID_FIELD = b"X-TUID: "
 _SUBJECT_FIELD = b"SUBJECT:"
+
+# The first empty line (CRs only, then LF) and the first X-TUID line, at
+# the start of the text or after an LF (ASCII case-insensitive, as
+# bytes.upper()).
+_BLANK_LINE = re.compile(rb"(?:^|\n)(\r*\n)")
+_TUID_LINE = re.compile(rb"(?:^|\n)(X-TUID: )", re.IGNORECASE)
 
 
 def placeholder_body(size: int, newline: bytes) -> bytes:
@@ -162,6 +169,10 @@ class MessageConverter:
             return self._convert(chunk)
         if self._phase is _Phase.DONE:
             return b""
+        if not self._minimal and not self._line:
+            whole = self._whole_header(chunk)
+            if whole is not None:
+                return whole
         output = bytearray()
         start = 0
         while self._phase is _Phase.HEADER:
@@ -190,6 +201,30 @@ class MessageConverter:
         return b""
 
     # The header.
+
+    def _whole_header(self, chunk: bytes) -> bytes | None:
+        """
+        For a full copy fed from the start of a header line: if the chunk
+        holds the rest of the header up to the X-TUID or empty line that
+        ends it, convert the chunk in one go, exactly as L{_header_line}
+        would line by line.
+
+        @return: the converted chunk, or C{None} to go line by line.
+        """
+        blank = _BLANK_LINE.search(chunk)
+        if blank is None:
+            return None
+        begin, end = blank.span(1)
+        tuid = _TUID_LINE.search(chunk, 0, begin)
+        if tuid is not None:
+            at = tuid.start(1)
+            after = chunk.find(b"\n", at) + 1
+            self._header_crs += chunk.count(b"\r", 0, at)
+            self._phase = _Phase.BODY
+            return self._convert(chunk[:at]) + self._tuid_line() + self._convert(chunk[after:])
+        self._header_crs += chunk.count(b"\r", 0, end)
+        self._phase = _Phase.BODY
+        return self._convert(chunk[:begin]) + self._tuid_line() + self._convert(chunk[begin:])
 
     def _convert(self, data: bytes) -> bytes:
         return convert_line_endings(data, self._conversion.source, self._conversion.target)

@@ -79,6 +79,10 @@ log = Logger()
 #: across round trips, few enough that the bodies held stay small.
 FETCH_AHEAD = 16
 
+#: Converted messages up to this size are kept from the measuring pass and
+#: stored from memory, instead of being converted a second time.
+KEEP_CONVERTED = 1024 * 1024
+
 
 class PairProgress:
     """
@@ -208,9 +212,34 @@ async def _convert(body: IMessageSource, conversion: Conversion) -> IMessageSour
     if conversion.identity:
         return body
     size = 0
+    kept: list[bytes] | None = []
     async for chunk in _ConvertedSource(body, conversion, 0).chunks():
         size += len(chunk)
+        if kept is not None and size <= KEEP_CONVERTED:
+            kept.append(chunk)
+        else:
+            kept = None
+    if kept is not None:
+        return _KeptSource(kept, size)
     return _ConvertedSource(body, conversion, size)
+
+
+@implementer(IMessageSource)
+class _KeptSource:
+    """
+    A converted message held in memory, as the chunks it was converted in.
+    """
+
+    def __init__(self, chunks: list[bytes], size: int) -> None:
+        self._chunks = chunks
+        self.size = size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """
+        Yield the chunks.
+        """
+        for chunk in self._chunks:
+            yield chunk
 
 
 @implementer(IMailbox)
