@@ -297,7 +297,7 @@ def main(
 
     if react is None:
         globalLogBeginner.beginLoggingTo(
-            [store_message_observer(output, debug=bool(prepared.command.debug))],
+            [store_message_observer(output, debug=prepared.command.debug)],
             redirectStandardIO=False,
         )
 
@@ -318,14 +318,47 @@ _LEVELS = {
 }
 
 
-def store_message_observer(output: Output, *, debug: bool = False) -> ILogObserver:
+_NAMESPACE_CATEGORIES: tuple[tuple[str, DebugCategory], ...] = (
+    ("msync.imap.protocol", DebugCategory.NET),
+    ("msync.imap.connection", DebugCategory.NET),
+    ("msync.imap.endpoint", DebugCategory.NET),
+    ("msync.imap", DebugCategory.DRIVER),
+    ("msync.stores.imap", DebugCategory.DRIVER),
+    ("msync.stores.credentials", DebugCategory.DRIVER),
+    ("msync.stores.maildir", DebugCategory.MAILDIR),
+    ("msync.stores", DebugCategory.DRIVER),
+    ("msync.sync", DebugCategory.SYNC),
+)
+"""Which C{-D} category shows a module's debug events (first prefix wins);
+every other module's events are C{main}."""
+
+
+def debug_category(namespace: str) -> DebugCategory:
+    """
+    The C{-D} category of a log namespace: C{-Dn} shows the IMAP wire
+    trace, C{-Dd} the IMAP driver, C{-Dm} the Maildir driver, C{-Ds} the
+    synchronizer, C{-DM} everything else.
+
+    @param namespace: a Twisted log namespace (a module name).
+    @return: the category.
+    """
+    for prefix, category in _NAMESPACE_CATEGORIES:
+        if namespace == prefix or namespace.startswith(prefix):
+            return category
+    return DebugCategory.MAIN
+
+
+def store_message_observer(
+    output: Output, *, debug: frozenset[DebugCategory] = frozenset()
+) -> ILogObserver:
     """
     Show the stores' notices and warnings as mbsync prints its drivers'
-    (C{Maildir notice: ...} on stdout, warnings on stderr); everything else
-    logged only with C{-D}.
+    (C{Maildir notice: ...} on stdout, warnings on stderr); debug events
+    only for the C{-D} categories given; logged failures (tracebacks) with
+    any C{-D}.
 
     @param output: where messages go.
-    @param debug: whether C{-D} was given.
+    @param debug: the C{-D} categories.
     @return: the observer.
     """
 
@@ -338,11 +371,13 @@ def store_message_observer(output: Output, *, debug: bool = False) -> ILogObserv
         # for every command and read, and formatting it all costs seconds.
         if namespace.startswith("msync.stores") and severity is not None:
             output.emit(severity, formatEvent(event))
-        elif debug:
+        elif not debug:
+            return
+        elif event.get("log_failure") is not None:
             output.emit(Severity.INFO, formatEvent(event))
-            failure = event.get("log_failure")
-            if failure is not None:
-                output.emit(Severity.ERROR, failure.getTraceback())
+            output.emit(Severity.ERROR, event["log_failure"].getTraceback())
+        elif debug_category(namespace) in debug:
+            output.emit(Severity.INFO, formatEvent(event))
 
     return cast(ILogObserver, observe)
 

@@ -25,6 +25,7 @@ from msync.cli import (
     Action,
     CommandLine,
     DebugCategory,
+    Output,
     TestingOptions,
     main,
     parse_arguments,
@@ -34,6 +35,7 @@ from msync.cli import (
 from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
 from msync.errors import UsageError
 from msync.model import Side
+from msync.report import OutputPolicy
 
 ALL = SyncOp.ALL
 NONE = SyncOp.NONE
@@ -562,3 +564,63 @@ class MainTests(SynchronousTestCase):
         )
         code, out, err = self.run_main("-qq", "-Cm", "legacy", config=_LEGACY)
         self.assertEqual((out, err), ("", f"Maildir error: cannot open store '{self.root}/far/'\n"))
+
+
+class DebugObserverTests(SynchronousTestCase):
+    """
+    C{-D} categories choose which modules' debug events are shown.
+    """
+
+    def test_categories(self) -> None:
+        """
+        The wire trace is C{net}, the IMAP store C{driver}, the Maildir store
+        C{maildir}, the synchronizer C{sync}, the rest C{main}.
+        """
+        from msync.cli import debug_category
+
+        self.assertEqual(
+            [
+                debug_category(name)
+                for name in (
+                    "msync.imap.protocol",
+                    "msync.imap.session",
+                    "msync.stores.imapstore",
+                    "msync.stores.maildirbox",
+                    "msync.sync.engine",
+                    "msync.runner",
+                )
+            ],
+            [
+                DebugCategory.NET,
+                DebugCategory.DRIVER,
+                DebugCategory.DRIVER,
+                DebugCategory.MAILDIR,
+                DebugCategory.SYNC,
+                DebugCategory.MAIN,
+            ],
+        )
+
+    def test_filtering(self) -> None:
+        """
+        Only debug events of the given categories are shown; store notices
+        always are; nothing debug without C{-D}.
+        """
+        from twisted.logger import LogLevel
+
+        from msync.cli import store_message_observer
+
+        def event(namespace: str, level: object, text: str) -> dict[str, object]:
+            return {"log_namespace": namespace, "log_level": level, "log_format": text}
+
+        for categories, expected in (
+            (frozenset(), ["Maildir notice: x"]),
+            (frozenset({DebugCategory.NET}), ["Maildir notice: x", "S: * OK"]),
+            (frozenset({DebugCategory.SYNC}), ["Maildir notice: x", "planning"]),
+        ):
+            out, err = io.StringIO(), io.StringIO()
+            output = Output(out, err, OutputPolicy(verbose=True))
+            observe = store_message_observer(output, debug=categories)
+            observe(event("msync.stores.maildirbox", LogLevel.info, "Maildir notice: x"))
+            observe(event("msync.imap.protocol", LogLevel.debug, "S: * OK"))
+            observe(event("msync.sync.engine", LogLevel.debug, "planning"))
+            self.assertEqual(out.getvalue().splitlines(), expected)
