@@ -22,7 +22,15 @@ from typing import Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from msync.config.schema import Channel, Config, IMAPStore, MaildirStore, Store, SyncStateKind
+from msync.config.schema import (
+    Channel,
+    Config,
+    IMAPStore,
+    MaildirStore,
+    Store,
+    SubFolders,
+    SyncStateKind,
+)
 from msync.errors import MsyncError, StoreError, StoreUnavailable
 from msync.model import INBOX, Side
 from msync.plan import (
@@ -107,6 +115,9 @@ def inbox_in_path(store: Store) -> bool:
     @return: the answer.
     """
     if isinstance(store, MaildirStore):
+        if store.subfolders is SubFolders.MAILDIRPP:
+            # Maildir++ folders live inside INBOX itself (checked with mbsync).
+            return True
         if store.path is None:
             return False
         return (store.inbox.rstrip("/") + "/").startswith(store.path)
@@ -366,6 +377,16 @@ def _fields(counters: SideCounters) -> tuple[int, ...]:
     )
 
 
+def _store_box_name(store: Store, box: str) -> str:
+    """
+    A box's name as its store spells it: mbsync names state files after it,
+    so with C{Flatten .} the box C{a/b} gives C{a.b} (checked with mbsync).
+    """
+    if store.flatten is not None:
+        return box.replace("/", store.flatten)
+    return box
+
+
 def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:
     """
     Where the sync state of one box pair lives (mbsync C{prepare_state}).
@@ -386,9 +407,9 @@ def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: ISto
         channel_setting,
         global_setting,
         channel.far.store,
-        pair.far,
+        _store_box_name(channel.far_store, pair.far),
         channel.near.store,
-        pair.near,
+        _store_box_name(channel.near_store, pair.near),
         near_path,
         config.global_options.field_delimiter,
         os.path.expanduser("~"),
