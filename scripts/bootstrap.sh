@@ -7,7 +7,8 @@ set -e
 cd "$(dirname "$0")/.."
 
 need_apt=""
-command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need_apt="$need_apt dovecot-imapd"
+# dovecot-core alone has no IMAP server: look for the imap binary itself.
+[ -x /usr/lib/dovecot/imap ] || need_apt="$need_apt dovecot-imapd"
 command -v doveadm >/dev/null 2>&1 || [ -x /usr/bin/doveadm ] || need_apt="$need_apt dovecot-core"
 command -v mbsync >/dev/null 2>&1 || need_apt="$need_apt isync"
 command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
