@@ -137,11 +137,13 @@ class RunState:
     @ivar factory: makes store objects.
     @ivar stores: open stores by section name.
     @ivar failed: names of stores that could not be used.
+    @ivar temporary: those of them that failed for a network reason.
     """
 
     factory: StoreFactory
     stores: dict[str, IStore] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
+    temporary: set[str] = field(default_factory=set)
 
     def store(self, section: Store) -> IStore:
         """
@@ -210,6 +212,20 @@ def _store_failed(
     names = {channel.store(side).name for side in (Side.FAR, Side.NEAR)}
     named = {name for name in names if error.store == name}
     run.failed.update(named or names)
+    if _is_temporary(error):
+        run.temporary.update(named or names)
+
+
+def _is_temporary(error: StoreUnavailable) -> bool:
+    """
+    Whether a store failed for a network reason (mbsync's "temporarily
+    failed"), rather than a refusal such as a wrong password.
+    """
+    text = str(error)
+    return any(
+        marker in text
+        for marker in ("Cannot connect to", "Cannot resolve", "timed out", "Connection lost")
+    )
 
 
 def _failed_store_message(channel: Channel, run: RunState) -> str | None:
@@ -219,7 +235,8 @@ def _failed_store_message(channel: Channel, run: RunState) -> str | None:
     for side in (Side.FAR, Side.NEAR):
         section = channel.store(side)
         if section.name in run.failed:
-            return f"Skipping due to failed {side.label} side store {section.name}."
+            how = "temporarily failed" if section.name in run.temporary else "failed"
+            return f"Skipping due to {how} {side.label} side store {section.name}."
     return None
 
 
@@ -263,7 +280,8 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
         for job in jobs:
             skipped = _failed_store_message(job.channel, run)
             if skipped is not None:
-                output.emit(Severity.ERROR, skipped)
+                # mbsync 1.4.4 says this only with -V (an info message).
+                output.emit(Severity.INFO, skipped)
                 status = 1
                 continue
             if not open_stores(run, job.channel, output):
@@ -434,7 +452,8 @@ async def _sync_channel(
     output.emit(Severity.INFO, f"Channel {channel.name}")
     skipped = _failed_store_message(channel, run)
     if skipped is not None:
-        output.emit(Severity.ERROR, skipped)
+        # mbsync 1.4.4 says this only with -V (an info message).
+        output.emit(Severity.INFO, skipped)
         return False
     if not open_stores(run, channel, output, listing=False):
         return False
