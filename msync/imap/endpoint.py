@@ -556,7 +556,17 @@ def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavaila
     reason = error.args[0] if error.args and error.args[0] else None
     if reason is None and isinstance(error.osError, int):
         reason = os.strerror(error.osError)
-    return StoreUnavailable(f"Cannot connect to {describe(account)}: {reason or error}")
+    if account.host is None or account.tunnel is not None:
+        return StoreUnavailable(f"Cannot connect to {describe(account)}: {reason or error}")
+    # mbsync 1.4.4 names the address tried, then gives up on the host (the
+    # resolved address is not known here; for an IP address host it is the
+    # host itself).
+    host, port = account.host, account.port
+    address = f"[{host}]" if ":" in host else host
+    return StoreUnavailable(
+        f"Cannot connect to {host} ({address}:{port}): {reason or error}\n"
+        f"No working address found for {host}"
+    )
 
 
 async def _connect(

@@ -865,7 +865,10 @@ class ConnectTests(SynchronousTestCase):
         self.assertNoResult(connected)
         self.reactor.advance(0.1)
         error = self.failureResultOf(connected, ConnectionTimeout).value
-        self.assertEqual(str(error), f"Cannot connect to {HOST}:143: Connection timed out")
+        self.assertEqual(
+            str(error),
+            f"Cannot connect to {HOST}:143: Connection timed out",
+        )
         self.assertTrue(self.reactor.connectors[-1].stoppedConnecting)
 
     def test_timeout_during_handshake(self) -> None:
@@ -918,7 +921,10 @@ class ConnectTests(SynchronousTestCase):
         factory.clientConnectionFailed(self.reactor.connectors[-1], Failure(refused))
         self.reactor.advance(1)  # HostnameEndpoint looks for further addresses
         error = self.failureResultOf(connected, StoreUnavailable).value
-        self.assertEqual(str(error), f"Cannot connect to {HOST}:143: Connection refused")
+        self.assertEqual(
+            str(error),
+            f"Cannot connect to {HOST} ({HOST}:143): Connection refused\nNo working address found for {HOST}",
+        )
 
     def test_unresolvable(self) -> None:
         """

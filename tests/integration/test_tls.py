@@ -226,7 +226,9 @@ class TLSTests(DovecotTestCase):
         with self.assertRaises(StoreUnavailable) as caught:
             await _connect(_account(self.dovecot, port=port, ssl_type=SSLType.NONE))
         self.assertEqual(
-            str(caught.exception), f"Cannot connect to {HOST}:{port}: Connection refused"
+            str(caught.exception),
+            f"Cannot connect to {HOST} ({HOST}:{port}): Connection refused\n"
+            f"No working address found for {HOST}",
         )
 
     async def test_tunnel(self) -> None:
