@@ -318,6 +318,23 @@ class SyncTests(TestCase):
 
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
 
+    def test_failed_store_reported_once(self) -> None:
+        """
+        A later channel using a store that already failed is skipped with
+        mbsync's info message (shown with C{-V}), not a second error.
+        """
+
+        async def check() -> None:
+            status, output = await self.run_sync("broken", "broken")
+            self.assertEqual(status, 1)
+            errors = [text for severity, text in output.messages if severity is Severity.ERROR]
+            self.assertEqual(errors, [f"Maildir error: cannot open store '{self.root}/nowhere/'"])
+            self.assertIn(
+                (Severity.INFO, "Skipping due to failed near side store missing."), output.messages
+            )
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
 
 DRY_CONFIG = """\
 MaildirStore f
