@@ -535,25 +535,20 @@ class StateFile:
         except OSError as error:
             raise StateError(f"cannot create {what} {path}: {_reason(error)}") from error
 
-    def _close_journal(self) -> None:
-        if self._journal_fd is not None:
-            fd, self._journal_fd = self._journal_fd, None
+    def _close_fd(self, fd: int | None, what: str, path: str) -> None:
+        if fd is not None:
             try:
                 self._system.close(fd)
             except OSError as error:
-                raise StateError(
-                    f"cannot close journal {self.paths.journal}: {_reason(error)}"
-                ) from error
+                raise StateError(f"cannot close {what} {path}: {_reason(error)}") from error
+
+    def _close_journal(self) -> None:
+        fd, self._journal_fd = self._journal_fd, None
+        self._close_fd(fd, "journal", self.paths.journal)
 
     def _close_files(self) -> None:
-        if self._new_fd is not None:
-            fd, self._new_fd = self._new_fd, None
-            try:
-                self._system.close(fd)
-            except OSError as error:
-                raise StateError(
-                    f"cannot close new sync state {self.paths.new}: {_reason(error)}"
-                ) from error
+        fd, self._new_fd = self._new_fd, None
+        self._close_fd(fd, "new sync state", self.paths.new)
         self._close_journal()
 
     def _unlink(self, path: str, what: str) -> None:
