@@ -149,11 +149,14 @@ class StoreUnavailable(StoreError):
     Skip every channel using this store (connection or login failed).
 
     @ivar store: the name of the store section that failed, when known.
+    @ivar temporary: the failure was a network one (connect, name lookup,
+        timeout, lost connection): mbsync's "temporarily failed" store.
     """
 
-    def __init__(self, message: str, *, store: str | None = None) -> None:
+    def __init__(self, message: str, *, store: str | None = None, temporary: bool = False) -> None:
         super().__init__(message)
         self.store = store
+        self.temporary = temporary
 
 
 class StateError(MsyncError):

@@ -212,20 +212,8 @@ def _store_failed(
     names = {channel.store(side).name for side in (Side.FAR, Side.NEAR)}
     named = {name for name in names if error.store == name}
     run.failed.update(named or names)
-    if _is_temporary(error):
+    if error.temporary:
         run.temporary.update(named or names)
-
-
-def _is_temporary(error: StoreUnavailable) -> bool:
-    """
-    Whether a store failed for a network reason (mbsync's "temporarily
-    failed"), rather than a refusal such as a wrong password.
-    """
-    text = str(error)
-    return any(
-        marker in text
-        for marker in ("Cannot connect to", "Cannot resolve", "timed out", "Connection lost")
-    )
 
 
 def _failed_store_message(channel: Channel, run: RunState) -> str | None:

@@ -16,10 +16,14 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from msync.config.load import parse_config
+from msync.errors import StoreUnavailable
 from msync.plan import select_jobs
 from msync.report import Counters, Severity
 from msync.runner import (
+    RunState,
     SyncRequest,
+    _failed_store_message,
+    _store_failed,
     default_store_factory,
     inbox_in_path,
     list_channels,
@@ -334,6 +338,32 @@ class SyncTests(TestCase):
             )
 
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+
+class FailedStoreMessageTests(SynchronousTestCase):
+    """
+    Later channels of a failed store are skipped with mbsync's wording,
+    which says "temporarily" for network failures only.
+    """
+
+    def test_temporary_and_final(self) -> None:
+        """
+        The store an error names is marked failed, temporarily when the
+        error says so; a refusal (e.g. a wrong password) is final.
+        """
+        text = SYNC_CONFIG.format(root="/r").partition("\nChannel broken\n")[0]
+        config = parse_config(text, "rc", home="/r")
+        channel = config.channel("c")
+        assert channel is not None
+        for temporary, word in ((True, "temporarily failed"), (False, "failed")):
+            run = RunState(lambda store: None)  # type: ignore[arg-type, return-value]
+            output = RecordingOutput()
+            error = StoreUnavailable("down", store="f", temporary=temporary)
+            _store_failed(run, channel, output, error)
+            self.assertEqual(run.failed, {"f"})
+            self.assertEqual(
+                _failed_store_message(channel, run), f"Skipping due to {word} far side store f."
+            )
 
 
 DRY_CONFIG = """\

@@ -557,7 +557,9 @@ def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavaila
     if reason is None and isinstance(error.osError, int):
         reason = os.strerror(error.osError)
     if account.host is None or account.tunnel is not None:
-        return StoreUnavailable(f"Cannot connect to {describe(account)}: {reason or error}")
+        return StoreUnavailable(
+            f"Cannot connect to {describe(account)}: {reason or error}", temporary=True
+        )
     # mbsync 1.4.4 names the address tried, then gives up on the host (the
     # resolved address is not known here; for an IP address host it is the
     # host itself).
@@ -565,7 +567,8 @@ def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavaila
     address = f"[{host}]" if ":" in host else host
     return StoreUnavailable(
         f"Cannot connect to {host} ({address}:{port}): {reason or error}\n"
-        f"No working address found for {host}"
+        f"No working address found for {host}",
+        temporary=True,
     )
 
 
@@ -594,7 +597,7 @@ async def _connect(
         # Cancelled by our caller: HostnameEndpoint says so in its own way.
         raise CancelledError() from None
     except DNSLookupError:
-        raise StoreUnavailable(f"Cannot resolve server '{account.host}'") from None
+        raise StoreUnavailable(f"Cannot resolve server '{account.host}'", temporary=True) from None
     except ConnectError as error:
         raise _connect_failure(account, error) from None
     finally:

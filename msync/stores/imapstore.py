@@ -77,6 +77,16 @@ Connect = Callable[[IMAPAccount, IProtocolFactory], Deferred[IProtocol]]
 TLSContext = Callable[[IMAPAccount, str], TLSClientCreator]
 """Makes the TLS client context for an account and host name (STARTTLS)."""
 
+# Failures of the network rather than refusals by the server (mbsync's
+# FAIL_TEMP: the store "temporarily failed").
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionTimeout,
+    ConnectionClosed,
+    ConnectError,
+    ConnectingCancelledError,
+    OSError,
+)
+
 # Errors after which the connection is gone: the store is unusable.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     RemoteProtocolError,
@@ -160,6 +170,7 @@ class IMAPStore:
                 f"IMAP error: store {self.name} (account {self._account.name} "
                 f"at {self._where()}): {text}",
                 store=self.name,
+                temporary=isinstance(reason, NETWORK_ERRORS),
             )
             self._drop()
         return self._failure
@@ -236,7 +247,10 @@ class IMAPStore:
             with self.connection_errors():
                 self.naming, self._session = await self._open()
         except StoreUnavailable as error:
-            self._failure = self._failure or error
+            # The endpoint's errors (mbsync's wording) do not know the store.
+            self._failure = self._failure or StoreUnavailable(
+                str(error), store=self.name, temporary=error.temporary
+            )
             self._drop()
         except (CommandFailed, AuthenticationError, LocalProtocolError, MailboxNameError) as error:
             self.unavailable(error)

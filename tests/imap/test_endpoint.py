@@ -921,6 +921,7 @@ class ConnectTests(SynchronousTestCase):
         factory.clientConnectionFailed(self.reactor.connectors[-1], Failure(refused))
         self.reactor.advance(1)  # HostnameEndpoint looks for further addresses
         error = self.failureResultOf(connected, StoreUnavailable).value
+        self.assertTrue(error.temporary)
         self.assertEqual(
             str(error),
             f"Cannot connect to {HOST} ({HOST}:143): Connection refused\nNo working address found for {HOST}",
@@ -934,6 +935,7 @@ class ConnectTests(SynchronousTestCase):
         self.reactor.installNameResolver(_Resolver())
         error = self.failureResultOf(self.connect(), StoreUnavailable).value
         self.assertEqual(str(error), f"Cannot resolve server '{HOST}'")
+        self.assertTrue(error.temporary)
 
     def test_tunnel(self) -> None:
         """
