@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.actions": 1,
     "msync.sync.loading": 1,
     "msync.sync.convert": 1,
+    "msync.sync.notices": 1,
     "msync.sync.statefile": 2,
     "msync.sync.engine": 2,
     "msync.runner": 3,

@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.sync.test_engine -*-
 """
 The channel synchronizer for one mailbox pair: opens (or creates, or
-removes) the two boxes, loads them, and carries out what
-L{msync.sync.reconcile.PairPlanner} decides, journaling through the
-pair's L{StateFile} (mbsync 1.4 C{sync_boxes}).
+removes) the two boxes, loads them, and carries out what the planner's
+steps (L{msync.sync.reconcile}) decide, writing each step's journal
+operations to the pair's L{StateFile} before touching a store (mbsync 1.4
+C{sync_boxes}).
 
 Invariants:
   - Order of operations as mbsync's §4.1 pipeline: lock and load the state;
@@ -39,6 +40,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -55,24 +57,22 @@ from msync.model import (
     MessageInfo,
     Side,
 )
-from msync.report import Severity, SideCounters
+from msync.report import Severity, SideCounters, describe_notice
 from msync.stores.interface import IMailbox, IMessageBody, IMessageSource, IStore
+from msync.sync import reconcile
+from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.convert import Conversion, MessageConverter
-from msync.sync.journal import JournalOp, apply_op
-from msync.sync.reconcile import (
-    CopyMessage,
-    FlagUpdate,
-    PairOptions,
-    PairPlanner,
-    TrashMessage,
-    random_tuid,
-)
-from msync.sync.state import StatePaths, SyncRecord
+from msync.sync.options import PairOptions
+from msync.sync.pairwork import PairWork, random_tuid
+from msync.sync.reconcile import Step
+from msync.sync.state import StatePaths
 from msync.sync.statefile import StateFile, SystemCalls
 
 __all__ = ["FETCH_AHEAD", "PairProgress", "PairResult", "sync_pair"]
 
 log = Logger()
+
+T = TypeVar("T")
 
 #: How many message bodies a copy run fetches before storing them, the one
 #: being stored included: enough to keep an IMAP connection's pipeline busy
@@ -313,20 +313,33 @@ class _BoxPairSync:
         self.counts = {
             kind: {Side.FAR: 0, Side.NEAR: 0} for kind in ("new", "flags", "trash", "expunge")
         }
-        self._last: SyncRecord | None = None
+        self.work: PairWork | None = None
 
     @property
     def dry(self) -> bool:
         return self.options.dry_run
 
-    def journal(self, op: JournalOp) -> SyncRecord | None:
+    def take(self, step: Step[T]) -> T:
         """
-        Log an operation; a dry run only applies it in memory.
+        Write a planner step's journal operations (the planner has applied
+        them to the state; a dry run keeps them in memory only), show its
+        notices, and return what it asks the stores to do.
         """
         if not self.dry:
-            return self.statefile.log(op)
-        self._last = apply_op(self.statefile.state, op, self._last)
-        return self._last
+            self.statefile.write(step.journal)
+        for notice in step.notices:
+            self.notify(*describe_notice(notice))
+        return step.actions
+
+    def take_leftovers(self) -> None:
+        """
+        After a planner step raised: journal what it decided before, as
+        mbsync does before it gives up on a box.
+        """
+        work = self.work
+        if work is not None and (work.journal or work.notices):
+            self.take(reconcile.Step(tuple(work.journal), tuple(work.notices), None))
+            work.journal, work.notices = [], []
 
     def result(self) -> PairResult:
         return PairResult(
@@ -446,18 +459,17 @@ class _BoxPairSync:
             # With SyncState * the lock lives in the near box, which may only
             # exist now that it was created.
             self.statefile.ensure_locked()
-        planner = PairPlanner(
+        work = self.work = PairWork(
             self.statefile.state,
             self.options,
-            log=self.journal,
-            notify=self.notify,
             existed=self.statefile.existed,
             replayed=self.statefile.replayed,
-            boxes=self.names,
+            boxes=dict(self.names),
             uid_validity={side: self.boxes[side].uid_validity for side in Side},
             new_tuid=self.new_tuid,
         )
-        requests = planner.load_requests()
+        requests = self.take(reconcile.plan_loads(work))
+        listings = {}
         for side in Side:
             self.notify(Severity.INFO, f"Loading {side.label} side box...")
             messages = await self.boxes[side].load(requests[side])
@@ -465,33 +477,40 @@ class _BoxPairSync:
             self.notify(
                 Severity.INFO, f"{side.label} side: {len(messages)} messages, {recent} recent"
             )
-            planner.loaded(side, messages)
+            listings[side] = messages
         self.notify(Severity.INFO, "Synchronizing...")
-        updates = planner.reconcile({side: self.boxes[side].permanent_flags for side in Side})
-        await self.set_flags(planner, updates)
+        permanent = {side: self.boxes[side].permanent_flags for side in Side}
+        try:
+            updates = self.take(reconcile.reconcile(work, listings, permanent))
+        except MailboxError:
+            self.take_leftovers()
+            raise
+        await self.set_flags(work, updates)
         for side in Side:
-            await self.trash(planner, side)
+            await self.trash(work, side)
         if self.dry:
             for side in Side:
-                self.plan_copies(planner.copies(side))
+                self.plan_copies(self.take(reconcile.plan_copies(work, side)))
             for side in Side:
-                self.plan_expunge(planner, side)
+                self.plan_expunge(work, side)
             return self.result()
-        copies = planner.start_copies({side: self.boxes[side].uid_next for side in Side})
+        uid_next = {side: self.boxes[side].uid_next for side in Side}
+        copies = self.take(reconcile.start_copies(work, uid_next))
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
         for side in Side:
-            await self.copy(planner, side, copies[side])
+            await self.copy(work, side, copies[side])
+        expunged = []
         for side in Side:
             if self.options.side(side).expunge:
-                removed = await self.boxes[side].expunge(planner.expunge_uids(side))
+                removed = await self.boxes[side].expunge(reconcile.expunge_uids(work, side))
                 self.counts["expunge"][side] += len(removed)
-                planner.expunged(side)
-        planner.finish()
+                expunged.append(side)
+        self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
         return self.result()
 
-    async def set_flags(self, planner: PairPlanner, updates: list[FlagUpdate]) -> None:
+    async def set_flags(self, work: PairWork, updates: list[FlagUpdate]) -> None:
         for side in Side:
             mine = [update for update in updates if update.side is side]
             if not mine:
@@ -499,18 +518,16 @@ class _BoxPairSync:
             if self.dry:
                 # Only in memory: later decisions (trash) see the new flags.
                 self.planned.extend(update.describe() for update in mine)
-                for update in mine:
-                    planner.flags_applied(update)
+                self.take(reconcile.flags_applied(work, mine))
                 continue
             self.progress.add(side, "flags", total=len(mine))
             await self.boxes[side].set_flags([update.change() for update in mine])
-            for update in mine:
-                planner.flags_applied(update)
+            self.take(reconcile.flags_applied(work, mine))
             self.counts["flags"][side] += len(mine)
             self.progress.add(side, "flags", done=len(mine))
 
-    async def trash(self, planner: PairPlanner, side: Side) -> None:
-        plan = planner.trash_plan(side)
+    async def trash(self, work: PairWork, side: Side) -> None:
+        plan = self.take(reconcile.plan_trash(work, side))
         if not plan:
             return
         if self.dry:
@@ -520,13 +537,13 @@ class _BoxPairSync:
         local = [item for item in plan if not item.remote]
         if local:
             done = await self.boxes[side].trash([item.uid for item in local], local[0].box)
-            planner.trashed(side, done)
+            self.take(reconcile.trashed(work, side, done))
             self.counts["trash"][side] += len(done)
             self.progress.add(side, "trash", done=len(local))
         for item in plan:
             if item.remote:
                 await self.trash_remotely(item)
-                planner.trashed(side, [item.uid])
+                self.take(reconcile.trashed(work, side, [item.uid]))
                 self.counts["trash"][side] += 1
                 self.progress.add(side, "trash", done=1)
 
@@ -550,14 +567,14 @@ class _BoxPairSync:
     def plan_copies(self, copies: list[CopyMessage]) -> None:
         self.planned.extend(copy.describe() for copy in copies)
 
-    def plan_expunge(self, planner: PairPlanner, side: Side) -> None:
+    def plan_expunge(self, work: PairWork, side: Side) -> None:
         if self.options.side(side).expunge:
-            uids = planner.expunge_uids(side)
+            uids = reconcile.expunge_uids(work, side)
             if uids:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")
 
-    async def copy(self, planner: PairPlanner, target: Side, copies: list[CopyMessage]) -> None:
+    async def copy(self, work: PairWork, target: Side, copies: list[CopyMessage]) -> None:
         if copies:
             self.progress.add(target, "new", total=len(copies))
         source = self.boxes[target.other]
@@ -569,24 +586,24 @@ class _BoxPairSync:
                 while started < len(copies) and started < index + FETCH_AHEAD:
                     ahead.append(source.fetch(copies[started].uid))
                     started += 1
-                uid = await self.copy_one(planner, item, ahead.popleft())
+                uid = await self.copy_one(item, ahead.popleft())
                 if uid is not False:
-                    planner.copied(item, uid)
+                    self.take(reconcile.copied(work, item, uid))
                     self.counts["new"][target] += 1
                 else:
-                    planner.copy_failed(item)
+                    self.take(reconcile.copy_failed(work, item))
                 self.progress.add(target, "new", done=1)
         finally:
             await _settle(ahead)
-        tuids = planner.tuids_to_find(target)
+        tuids = reconcile.tuids_to_find(work, target)
         if tuids:
             found = await self.boxes[target].find_by_tuid(
                 list(tuids), self.statefile.state.find_uid[target]
             )
-            planner.found(target, found)
+            self.take(reconcile.found(work, target, found))
 
     async def copy_one(
-        self, planner: PairPlanner, item: CopyMessage, fetched: Deferred[IMessageBody]
+        self, item: CopyMessage, fetched: Deferred[IMessageBody]
     ) -> int | None | bool:
         """
         Convert and store one message once C{fetched} gives its body.

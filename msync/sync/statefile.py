@@ -62,6 +62,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from collections.abc import Sequence
 from types import TracebackType
 
 from msync.errors import ChannelLocked, StateError
@@ -395,6 +396,24 @@ class StateFile:
                     f"journal entry for {op!r} refers to non-existing sync state entry "
                     f"of {self.paths.state}"
                 )
+        self._write_line(op)
+        self._last = apply_op(self.state, op, self._last)
+        return self._last
+
+    def write(self, ops: Sequence[JournalOp]) -> None:
+        """
+        Append the lines of operations the caller has already applied to
+        L{state} (the planner applies its own, L{msync.sync.reconcile}).
+        Use either this or L{log} in one session: L{log} looks records up
+        from the record it touched last.
+
+        @raise StateError: the journal cannot be written.
+        """
+        self._check_open()
+        for op in ops:
+            self._write_line(op)
+
+    def _write_line(self, op: JournalOp) -> None:
         if self._journal_fd is None:
             self._start_journal()
         assert self._journal_fd is not None
@@ -405,8 +424,6 @@ class StateFile:
                 f"cannot write journal {self.paths.journal}: {_reason(error)}"
             ) from error
         self._dirty = True
-        self._last = apply_op(self.state, op, self._last)
-        return self._last
 
     def sync(self) -> None:
         """

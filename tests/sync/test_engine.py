@@ -29,6 +29,7 @@ from tests.sync.scenarios import (
     Pair,
     Scenario,
     Variant,
+    add_row_tests,
     contents,
     message_text,
     normalize,
@@ -393,17 +394,23 @@ ROWS = [
 
 class ScenarioTests(SynchronousTestCase):
     """
-    The scenario table.
+    The scenario table: one test method per row (added below).
     """
 
-    def test_rows(self) -> None:
-        """
-        Each row gives its expected far, near, Trash and state contents on
-        every store variant.
-        """
-        for scenario in ROWS:
-            for variant in VARIANTS:
-                run_scenario(self, scenario, variant)
+
+def _run_row(case: SynchronousTestCase, scenario: Scenario) -> None:
+    for variant in VARIANTS:
+        run_scenario(case, scenario, variant)
+
+
+add_row_tests(
+    ScenarioTests,
+    ROWS,
+    lambda scenario: scenario.name,
+    _run_row,
+    "Scenario {name!r} gives its expected far, near, Trash and state contents "
+    "on every store variant.",
+)
 
 
 def prepared(

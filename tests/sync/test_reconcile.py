@@ -14,7 +14,8 @@ from msync.config.schema import SyncOp, SyncOps
 from msync.model import LoadRequest, Side, UIDInterval
 from msync.plan import OperationOverrides
 from msync.sync.loading import LoadPlanner
-from msync.sync.reconcile import PairOptions, random_tuid
+from msync.sync.options import PairOptions
+from msync.sync.pairwork import random_tuid
 from msync.sync.state import parse_state
 from tests.sync.scenarios import options, state
 
@@ -101,7 +102,6 @@ class LoadTests(SynchronousTestCase):
             pair,  # type: ignore[arg-type]
             changed=kwargs.get("changed", ()),  # type: ignore[arg-type]
             replayed=False,
-            notify=lambda severity, text: None,
         )
         return planner.requests()
 
