@@ -48,7 +48,7 @@ from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import PairProgress, sync_pair
 from msync.sync.options import PairOptions
-from msync.sync.state import StatePaths, state_paths
+from msync.sync.statepaths import StatePaths, state_paths
 
 log = Logger()
 

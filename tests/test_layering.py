@@ -41,6 +41,8 @@ LAYERS: dict[str, int] = {
     "msync.stores.imapstore": 2,
     "msync.sync": 1,
     "msync.sync.state": 1,
+    "msync.sync.statetext": 1,
+    "msync.sync.statepaths": 1,
     "msync.sync.journal": 1,
     "msync.sync.reconcile": 1,
     "msync.sync.pairwork": 1,

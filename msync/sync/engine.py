@@ -65,8 +65,8 @@ from msync.sync.convert import Conversion, MessageConverter
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
-from msync.sync.state import StatePaths
 from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statepaths import StatePaths
 
 __all__ = ["FETCH_AHEAD", "PairProgress", "PairResult", "sync_pair"]
 

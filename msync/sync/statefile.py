@@ -2,7 +2,7 @@
 """
 The crash-safe store of one box pair's sync state, on disk exactly as mbsync
 1.4 keeps it: C{<state>}, C{<state>.journal}, C{<state>.new} and
-C{<state>.lock} (see L{msync.sync.state.StatePaths}).
+C{<state>.lock} (see L{msync.sync.statepaths.StatePaths}).
 
 Protocol (mbsync 1.4 C{load_state}, C{create_state}, C{save_state},
 C{lock_state}; verified with strace and C{-Tj} runs of mbsync 1.4.4):
@@ -75,7 +75,9 @@ from msync.sync.journal import (
     parse_journal,
     replay,
 )
-from msync.sync.state import StatePaths, SyncRecord, SyncState, format_state, parse_state
+from msync.sync.state import SyncRecord, SyncState
+from msync.sync.statepaths import StatePaths
+from msync.sync.statetext import format_state, parse_state
 
 #: How often to retry taking a lock whose file another process unlinked
 #: between our C{open} and our C{fcntl}.

@@ -28,7 +28,8 @@ from msync.sync.notices import Notice
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork
 from msync.sync.reconcile import Step
-from msync.sync.state import SyncState, format_state, parse_state
+from msync.sync.state import SyncState
+from msync.sync.statetext import format_state, parse_state
 from tests.sync.scenarios import BOX, Message, options
 
 T = TypeVar("T")

@@ -33,8 +33,9 @@ from msync.report import Severity
 from msync.stores.memorystore import MemoryOptions, MemoryStore
 from msync.sync.engine import PairProgress, PairResult, sync_pair
 from msync.sync.options import PairOptions, SideOptions
-from msync.sync.state import StatePaths, format_state, parse_state
 from msync.sync.statefile import SystemCalls
+from msync.sync.statepaths import StatePaths
+from msync.sync.statetext import format_state, parse_state
 
 Message: TypeAlias = tuple[int, str, str]
 """C{(uid, flag letters, name)}."""

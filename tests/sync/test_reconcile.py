@@ -26,7 +26,7 @@ from msync.sync.loading import LoadPlanner
 from msync.sync.notices import ConflictingChanges, UIDValidityRecovered, UnsupportedFlags
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import random_tuid
-from msync.sync.state import parse_state
+from msync.sync.statetext import parse_state
 from tests.sync.plantable import PlanRow, run_plan
 from tests.sync.scenarios import add_row_tests, options, state
 

@@ -24,7 +24,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import Side
 from msync.report import describe_notice
-from msync.sync.state import SyncState, parse_state
+from msync.sync.state import SyncState
+from msync.sync.statetext import parse_state
 from tests.sync.mbsynctree import find_mbsync, mbsyncrc, write_box
 from tests.sync.plantable import PlanRow, uid_next
 from tests.sync.scenarios import add_row_tests
