@@ -54,6 +54,8 @@ LAYERS: dict[str, int] = {
     "msync.sync.convert": 1,
     "msync.sync.notices": 1,
     "msync.sync.statefile": 2,
+    "msync.sync.bodies": 2,
+    "msync.sync.results": 1,
     "msync.sync.engine": 2,
     "msync.runner": 3,
     "msync.cmdline": 1,

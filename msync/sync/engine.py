@@ -21,7 +21,7 @@ Invariants:
     bodies are being fetched (the source store pipelines them): at most
     L{FETCH_AHEAD} bodies are fetched and not yet stored, each read in
     chunks (an IMAP store spools big ones to disk). Bodies are converted
-    (CRLF/LF, X-TUID, placeholders) while streaming.
+    (CRLF/LF, X-TUID, placeholders) while streaming (L{msync.sync.bodies}).
   - A L{MessageError} skips one message (the record is killed, as mbsync
     does); any other L{StoreError} aborts the pair: the journal stays for
     the next run, nothing is committed.
@@ -37,8 +37,8 @@ Invariants:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -57,18 +57,20 @@ from msync.model import (
     MessageInfo,
     Side,
 )
-from msync.report import Severity, SideCounters, describe_notice
+from msync.report import Severity, describe_notice
 from msync.stores.interface import IMailbox, IMessageBody, IMessageSource, IStore
 from msync.sync import reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
-from msync.sync.convert import Conversion, MessageConverter
+from msync.sync.bodies import convert_body
+from msync.sync.convert import Conversion
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
+from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile, SystemCalls
 from msync.sync.statepaths import StatePaths
 
-__all__ = ["FETCH_AHEAD", "PairProgress", "PairResult", "sync_pair"]
+__all__ = ["FETCH_AHEAD", "sync_pair"]
 
 log = Logger()
 
@@ -79,167 +81,9 @@ T = TypeVar("T")
 #: across round trips, few enough that the bodies held stay small.
 FETCH_AHEAD = 16
 
-#: Converted messages up to this size are kept from the measuring pass and
-#: stored from memory, instead of being converted a second time.
-KEEP_CONVERTED = 1024 * 1024
-
-
-class PairProgress:
-    """
-    mbsync's progress counters for the operations of one box pair, per
-    target side (C{F: +new *flags #trash}); totals grow as work is found.
-
-    @ivar on_change: called after every change, e.g. to redraw the
-        progress line.
-    """
-
-    def __init__(self, on_change: Callable[[PairProgress], None] | None = None) -> None:
-        self.on_change = on_change
-        self._counts = {side: [0, 0, 0, 0, 0, 0] for side in Side}
-
-    def counters(self, side: Side) -> SideCounters:
-        """
-        The counters of operations applied to C{side}.
-        """
-        new_done, new_total, flags_done, flags_total, trash_done, trash_total = self._counts[side]
-        return SideCounters(
-            new_done=new_done,
-            new_total=new_total,
-            flags_done=flags_done,
-            flags_total=flags_total,
-            trash_done=trash_done,
-            trash_total=trash_total,
-        )
-
-    def add(self, side: Side, kind: str, *, done: int = 0, total: int = 0) -> None:
-        """
-        Count work on C{side}.
-
-        @param kind: C{"new"}, C{"flags"} or C{"trash"}.
-        """
-        index = {"new": 0, "flags": 2, "trash": 4}[kind]
-        self._counts[side][index] += done
-        self._counts[side][index + 1] += total
-        if self.on_change is not None:
-            self.on_change(self)
-
-
-@dataclass(frozen=True, slots=True)
-class PairResult:
-    """
-    What one box pair sync did (or, in a dry run, would do).
-
-    @ivar far_box: the far box.
-    @ivar near_box: the near box.
-    @ivar stored: messages stored per target side (pushed to far, pulled
-        to near).
-    @ivar flag_updates: flag changes applied per side.
-    @ivar trashed: messages trashed per side (where they were deleted).
-    @ivar expunged: messages expunged per side.
-    @ivar created: sides whose box was created.
-    @ivar deleted_box: the side whose box was removed (C{Remove}), or
-        C{None}.
-    @ivar state_deleted: the pair's state was deleted (both boxes gone).
-    @ivar skipped: a reason the pair was skipped without error (mbsync
-        warns), or C{None}.
-    @ivar planned: in a dry run, a description of every operation that
-        would have been carried out; otherwise empty.
-    """
-
-    far_box: BoxName
-    near_box: BoxName
-    stored: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    flag_updates: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    trashed: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    created: frozenset[Side] = frozenset()
-    deleted_box: Side | None = None
-    state_deleted: bool = False
-    skipped: str | None = None
-    planned: tuple[str, ...] = ()
-
-    def changed(self, side: Side) -> bool:
-        """
-        Whether anything was written to C{side}'s store (mbsync 1.5
-        C{--ext-exit}).
-        """
-        return bool(
-            self.stored[side]
-            or self.flag_updates[side]
-            or self.trashed[side]
-            or self.expunged[side]
-            or side in self.created
-            or self.deleted_box is side
-        )
-
 
 def _notify_log(severity: Severity, text: str) -> None:
     log.info("{severity}: {text}", severity=severity.value, text=text)
-
-
-@implementer(IMessageSource)
-class _ConvertedSource:
-    """
-    A message converted for its target store while it streams.
-    """
-
-    def __init__(self, body: IMessageSource, conversion: Conversion, size: int) -> None:
-        self._body = body
-        self._conversion = conversion
-        self.size = size
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """
-        Convert one pass over the source.
-        """
-        converter = MessageConverter(self._conversion)
-        async for chunk in self._body.chunks():
-            converted = converter.feed(chunk)
-            if converted:
-                yield converted
-            if converter.complete:
-                break
-        tail = converter.finish()
-        if tail:
-            yield tail
-
-
-async def _convert(body: IMessageSource, conversion: Conversion) -> IMessageSource:
-    """
-    Wrap C{body} for its target, measuring the converted size with a
-    first pass (the source is re-readable).
-    """
-    if conversion.identity:
-        return body
-    size = 0
-    kept: list[bytes] | None = []
-    async for chunk in _ConvertedSource(body, conversion, 0).chunks():
-        size += len(chunk)
-        if kept is not None and size <= KEEP_CONVERTED:
-            kept.append(chunk)
-        else:
-            kept = None
-    if kept is not None:
-        return _KeptSource(kept, size)
-    return _ConvertedSource(body, conversion, size)
-
-
-@implementer(IMessageSource)
-class _KeptSource:
-    """
-    A converted message held in memory, as the chunks it was converted in.
-    """
-
-    def __init__(self, chunks: list[bytes], size: int) -> None:
-        self._chunks = chunks
-        self.size = size
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """
-        Yield the chunks.
-        """
-        for chunk in self._chunks:
-            yield chunk
 
 
 @implementer(IMailbox)
@@ -558,7 +402,7 @@ class _BoxPairSync:
             conversion = Conversion(
                 self.stores[source].line_ending, self.stores[target].line_ending
             )
-            message = await _convert(body, conversion)
+            message = await convert_body(body, conversion)
             flags = item.flags & self.boxes[target].permanent_flags
             await self.stores[target].append(item.box, message, flags)
         except MessageError:
@@ -625,7 +469,7 @@ class _BoxPairSync:
             placeholder_size=(item.size or 0) if item.placeholder else None,
         )
         try:
-            message = await _convert(body, conversion)
+            message = await convert_body(body, conversion)
         except MessageError:
             self.notify(
                 Severity.WARNING,

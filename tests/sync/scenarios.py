@@ -31,8 +31,9 @@ from msync.config.schema import SyncOp
 from msync.model import Flags, LineEnding, Side, parse_tracking_headers
 from msync.report import Severity
 from msync.stores.memorystore import MemoryOptions, MemoryStore
-from msync.sync.engine import PairProgress, PairResult, sync_pair
+from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
+from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import SystemCalls
 from msync.sync.statepaths import StatePaths
 from msync.sync.statetext import format_state, parse_state

@@ -21,7 +21,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import MailboxError, StoreUnavailable
 from msync.model import Flags, Side, parse_tracking_headers
 from msync.report import Severity
-from msync.sync.engine import FETCH_AHEAD, PairProgress
+from msync.sync.engine import FETCH_AHEAD
+from msync.sync.results import PairProgress
 from tests.sync.scenarios import (
     BOX,
     VARIANTS,
