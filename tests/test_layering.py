@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.reconcile": 1,
     "msync.sync.pairwork": 1,
     "msync.sync.expiry": 1,
+    "msync.sync.flagging": 1,
     "msync.sync.copying": 1,
     "msync.sync.options": 1,
     "msync.sync.actions": 1,

@@ -2,10 +2,10 @@
 """
 The working state of one box pair sync, shared by the planner's step
 functions (L{msync.sync.reconcile}, L{msync.sync.expiry},
-L{msync.sync.copying}): the loaded messages and their current flags, the
-links between messages and records, mbsync's per-record working values
-(C{aflags}, C{dflags}, C{wstate}), and the journal operations and notices
-not yet handed to the engine.
+L{msync.sync.flagging}, L{msync.sync.copying}): the loaded messages and
+their current flags, the links between messages and records, mbsync's
+per-record working values (C{aflags}, C{dflags}, C{wstate}), and the
+journal operations and notices not yet handed to the engine.
 
 L{PairWork} is a plain object holding that state; the functions below are
 the small operations every step uses (journaling an operation on a

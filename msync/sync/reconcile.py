@@ -26,8 +26,8 @@ L{CopyMessage}). The engine (L{msync.sync.engine}) writes the operations
 to the journal before it touches a store; a dry run drops them.
 
 The working state is L{msync.sync.pairwork.PairWork}; MaxMessages expiry
-lives in L{msync.sync.expiry}, placeholder upgrades and copies in
-L{msync.sync.copying}.
+lives in L{msync.sync.expiry}, flag updates in L{msync.sync.flagging},
+placeholder upgrades and copies in L{msync.sync.copying}.
 
 Invariants:
   - L1: pure. No Twisted, no I/O, no clocks; the TUID generator is
@@ -69,6 +69,8 @@ from msync.sync.copying import found as _found
 from msync.sync.copying import start_copies as _start_copies
 from msync.sync.copying import tuids_to_find as _tuids_to_find
 from msync.sync.expiry import expire
+from msync.sync.flagging import flags_applied as _flags_applied
+from msync.sync.flagging import plan_flags
 from msync.sync.journal import (
     AssignUid,
     JournalOp,
@@ -76,7 +78,6 @@ from msync.sync.journal import (
     LoseTuid,
     MakePlaceholder,
     NewRecord,
-    SetFlags,
     SetMaxExpiredFarUid,
     SetMaxUid,
     SetStatus,
@@ -89,7 +90,6 @@ from msync.sync.pairwork import (
     ALL,
     DELETED,
     DUMMIES,
-    EXPIRE,
     EXPIRED,
     EXPIRING,
     FLAGGED,
@@ -110,7 +110,6 @@ from msync.sync.pairwork import (
     live,
     log,
     message,
-    record_flags,
     record_op,
     sanitize,
     work_of,
@@ -265,7 +264,7 @@ def reconcile(
     near_ops = work.options.side(Side.NEAR).ops
     if near_ops & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS) and work.options.max_messages:
         expire(work)
-    return _step(work, _plan_flags(work))
+    return _step(work, plan_flags(work))
 
 
 def _where(work: PairWork, side: Side) -> str:
@@ -418,93 +417,12 @@ def _raise_max(work: PairWork, side: Side, uid: int) -> None:
 # Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
 
 
-def _plan_flags(work: PairWork) -> list[FlagUpdate]:
-    updates: list[FlagUpdate] = []
-    for record in live(work):
-        for t in _SIDES:
-            update = _plan_flag(work, record, t)
-            if update is not None:
-                updates.append(update)
-    return updates
-
-
-def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None:
-    uid = record.uid(t)
-    if not uid:
-        return None
-    values = work_of(work, record)
-    add, remove = values.add[t], values.remove[t]
-    current = record_flags(work, t, record)
-    if values.wstate & WorkBits.DELETE or record.purging:
-        if not add:
-            # The deletion goes the other way, or the placeholder being
-            # purged lives on the other side.
-            return None
-        if current is None and work.loads_old[t]:
-            # The message disappeared meanwhile.
-            return None
-    elif t is Side.NEAR and bool(record.status_bits & EXPIRE) != bool(record.status_bits & EXPIRED):
-        # An expiry transaction is ongoing; act on the wanted state, so
-        # that cancelled transactions are rolled back too.
-        if values.wstate & WorkBits.NEXPIRE:
-            add |= DELETED
-        else:
-            remove |= DELETED
-    side = work.options.side(t)
-    doomed = ((current or 0) | add) & ~remove & DELETED
-    if side.expunge and doomed and (side.trash is None or side.trash_new_only):
-        # It is going to be expunged: only the deletion matters.
-        values.add[t] &= DELETED
-        add &= DELETED
-        values.remove[t] = remove = 0
-    if current is not None:
-        add &= ~current & ALL
-        remove &= current
-    if add or remove:
-        return FlagUpdate(t, uid, Flags(add), Flags(remove), record)
-    _flags_done(work, record, t)
-    return None
-
-
 def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> Step[None]:
     """
     Record that flag updates were carried out.
     """
-    for update in updates:
-        record, t = update.record, update.side
-        values = work_of(work, record)
-        add, remove = int(update.add), int(update.remove)
-        if add & DELETED:
-            values.wstate |= WorkBits.deleted(t)
-        elif remove & DELETED:
-            values.wstate &= ~WorkBits.deleted(t)
-        if update.uid in work.flags[t]:
-            work.flags[t][update.uid] = (work.flags[t][update.uid] | add) & ~remove & ALL
-        _flags_done(work, record, t)
+    _flags_applied(work, updates)
     return _step(work, None)
-
-
-def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
-    values = work_of(work, record)
-    if values.wstate & WorkBits.DELETE:
-        # The deletion was propagated: the source message is gone.
-        record_op(work, record, AssignUid, t.other, 0)
-        return
-    base = int(record.flags)
-    flags = (base | values.add[t]) & ~values.remove[t] & ALL
-    if flags != base:
-        record_op(work, record, SetFlags, Flags(flags))
-    if t is Side.NEAR:
-        wanted = bool(values.wstate & WorkBits.NEXPIRE)
-        bits = record.status_bits
-        if wanted != bool(bits & EXPIRED):
-            status = record.status
-            status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
-            record_op(work, record, SetStatus, status)
-        elif wanted != bool(bits & EXPIRE):
-            status = record.status
-            status = (status & ~Status.EXPIRE) | (Status.EXPIRE if wanted else Status.NONE)
-            record_op(work, record, SetStatus, status)
 
 
 # Trash (mbsync msgs_flags_set).
