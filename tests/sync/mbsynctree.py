@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -159,14 +159,20 @@ def mbsyncrc(root: str, pair: PairOptions) -> str:
 
 
 def write_box(
-    directory: str, messages: Sequence[tuple[int, str, str]], uid_next: int, big: Sequence[str]
+    directory: str,
+    messages: Sequence[tuple[int, str, str]],
+    uid_next: int,
+    big: Sequence[str],
+    tuids: Mapping[int, str] | None = None,
 ) -> None:
     """
     A Maildir holding C{messages} (C{(uid, flag letters, name)}) at exactly
     those UIDs (C{,U=} in the file names), UIDVALIDITY 1.
 
     @param big: names of messages to make 4 KiB larger.
+    @param tuids: the C{X-TUID} header of messages, by UID.
     """
+    tuids = tuids or {}
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(directory, sub))
     with open(os.path.join(directory, ".uidvalidity"), "w") as f:
@@ -175,5 +181,8 @@ def write_box(
         flags = Flags.from_letters(letters).letters()
         extra = "x" * 4096 + "\n" if name in big else ""
         path = os.path.join(directory, "cur", f"{1000000000 + uid}.M{uid}P1.host,U={uid}:2,{flags}")
+        tracking = f"X-TUID: {tuids[uid]}\n" if uid in tuids else ""
         with open(path, "w") as f:
-            f.write(f"Message-ID: <{name}@test>\nSubject: {name}\n\nbody of {name}\n{extra}")
+            f.write(
+                f"Message-ID: <{name}@test>\nSubject: {name}\n{tracking}\nbody of {name}\n{extra}"
+            )

@@ -16,14 +16,14 @@ C{TUID00000002}, ... in the order they are assigned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from msync.errors import MailboxError
 from msync.model import ALL_FLAGS, Flags, MessageInfo, Side
 from msync.sync import reconcile
-from msync.sync.journal import format_journal_line
+from msync.sync.journal import format_journal_line, parse_journal, replay
 from msync.sync.notices import Notice
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork
@@ -49,6 +49,11 @@ class PlanRow:
         its load request selects).
     @ivar near: the near box.
     @ivar before: the state file, or C{None} for a new pair.
+    @ivar replay: journal lines of an interrupted run, replayed onto
+        C{before} (with C{<state>.new} present, so they count).
+    @ivar far_tuids: the C{X-TUID} header of far messages, by UID (copies
+        an interrupted run made).
+    @ivar near_tuids: the same for near messages.
     @ivar options: what to do.
     @ivar big: names of messages of L{BIG_SIZE} bytes (others have
         L{SMALL_SIZE}).
@@ -74,6 +79,9 @@ class PlanRow:
     far: Sequence[Message] = ()
     near: Sequence[Message] = ()
     before: str | None = None
+    replay: Sequence[str] = ()
+    far_tuids: Mapping[int, str] = field(default_factory=dict)
+    near_tuids: Mapping[int, str] = field(default_factory=dict)
     options: PairOptions = field(default_factory=lambda: options())
     big: Sequence[str] = ()
     journal: Sequence[str] = ()
@@ -84,6 +92,12 @@ class PlanRow:
     permanent: tuple[Flags, Flags] = (ALL_FLAGS, ALL_FLAGS)
     mbsync: bool = False
     same_order: bool = True
+
+    def tuids(self, side: Side) -> Mapping[int, str]:
+        """
+        The C{X-TUID} headers of C{side}'s messages, by UID.
+        """
+        return self.far_tuids if side is Side.FAR else self.near_tuids
 
 
 @dataclass
@@ -110,6 +124,17 @@ def uid_next(row: PlanRow, state: SyncState, side: Side) -> int:
     return max(uids, default=0) + 1
 
 
+def initial_state(row: PlanRow) -> SyncState:
+    """
+    A row's state: C{before} with C{replay} replayed onto it.
+    """
+    state = SyncState() if row.before is None else parse_state(row.before, "state")
+    if row.replay:
+        journal = "".join(line + "\n" for line in ["4", *row.replay])
+        replay(state, parse_journal(journal, "journal"))
+    return state
+
+
 def _tuids() -> Callable[[], str]:
     count = 0
 
@@ -126,13 +151,13 @@ def run_plan(row: PlanRow) -> PlanResult:
     Feed a row to the planner's steps as the engine would, with stores
     that do everything asked.
     """
-    state = SyncState() if row.before is None else parse_state(row.before, "state")
+    state = initial_state(row)
     next_uid = {side: uid_next(row, state, side) for side in Side}
     work = PairWork(
         state,
         row.options,
         existed=row.before is not None,
-        replayed=False,
+        replayed=bool(row.replay),
         boxes={Side.FAR: BOX, Side.NEAR: BOX},
         uid_validity={Side.FAR: 1, Side.NEAR: 1},
         new_tuid=_tuids(),
@@ -148,6 +173,7 @@ def run_plan(row: PlanRow) -> PlanResult:
     listings = {}
     for side, box in ((Side.FAR, row.far), (Side.NEAR, row.near)):
         request = requests[side]
+        tuids = row.tuids(side)
         listings[side] = [
             MessageInfo(
                 uid,
@@ -156,6 +182,7 @@ def run_plan(row: PlanRow) -> PlanResult:
                 if request.wants_size(uid)
                 else None,
                 message_id=f"<{name}@test>" if request.wants_message_id(uid) else None,
+                tuid=tuids.get(uid) if request.wants_tuid(uid) else None,
             )
             for uid, letters, name in box
             if request.selects(uid)

@@ -23,7 +23,12 @@ from msync.config.schema import SyncOp, SyncOps
 from msync.model import ALL_FLAGS, Flags, LoadRequest, Side, UIDInterval
 from msync.plan import OperationOverrides
 from msync.sync.loading import LoadPlanner
-from msync.sync.notices import ConflictingChanges, UIDValidityRecovered, UnsupportedFlags
+from msync.sync.notices import (
+    ConflictingChanges,
+    StrayTuid,
+    UIDValidityRecovered,
+    UnsupportedFlags,
+)
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import random_tuid
 from msync.sync.statetext import parse_state
@@ -739,6 +744,66 @@ ROWS = [
         notices=[UnsupportedFlags(side=Side.NEAR, flags=Flags.FLAGGED)],
         after=state(2, 2, "1 1 S", "2 2"),
         # A Maildir keeps every flag: mbsync cannot be run on this row.
+        mbsync=False,
+    ),
+    PlanRow(
+        "interrupted copy found by its TUID",
+        far=[(1, "", "a"), (2, "S", "b")],
+        near=[(1, "", "a"), (2, "S", "b")],
+        before=state(1, 1, "1 1"),
+        replay=["+ 2 0", "F 1 2", "# 2 0 Xk3pqLz9AbQw"],
+        near_tuids={2: "Xk3pqLz9AbQw"},
+        journal=["> 2 0 2", "* 2 2 16", "N 0 2"],
+        actions=[],
+        after=state(2, 2, "1 1", "2 2 S"),
+        mbsync=MBSYNC,
+    ),
+    PlanRow(
+        "interrupted push found by its TUID",
+        far=[(1, "", "a"), (2, "F", "c")],
+        near=[(1, "", "a"), (2, "F", "c")],
+        before=state(1, 1, "1 1"),
+        replay=["+ 0 2", "F 0 2", "# 0 2 Xk3pqLz9AbQw"],
+        far_tuids={2: "Xk3pqLz9AbQw"},
+        journal=["< 0 2 2", "* 2 2 2", "N 1 2"],
+        actions=[],
+        after=state(2, 2, "1 1", "2 2 F"),
+        mbsync=MBSYNC,
+    ),
+    PlanRow(
+        "interrupted copy not found is copied again",
+        far=[(1, "", "a"), (2, "S", "b")],
+        near=[(1, "", "a")],
+        before=state(1, 1, "1 1"),
+        replay=["+ 2 0", "F 1 2", "# 2 0 Xk3pqLz9AbQw"],
+        journal=["& 2 0", "F 1 2", "# 2 0 TUID00000001", "* 2 0 16", "> 2 0 2", "N 0 2", "N 1 2"],
+        actions=["near side: store copy of far side UID 2 with flags S"],
+        after=state(2, 2, "1 1", "2 2 S"),
+        mbsync=MBSYNC,
+    ),
+    PlanRow(
+        "replayed flag change is not made twice",
+        far=[(1, "S", "a")],
+        near=[(1, "S", "a")],
+        before=state(1, 1, "1 1"),
+        replay=["* 1 1 16"],
+        journal=[],
+        actions=[],
+        after=state(1, 1, "1 1 S"),
+        mbsync=MBSYNC,
+    ),
+    PlanRow(
+        "stray TUID on a paired record is ignored",
+        far=[(1, "S", "a")],
+        near=[(1, "S", "a")],
+        before=state(1, 1, "1 1 S"),
+        replay=["# 1 1 Xk3pqLz9AbQw"],
+        journal=[],
+        actions=[],
+        notices=[StrayTuid(1, 1)],
+        after=state(1, 1, "1 1 S"),
+        # mbsync 1.4.4 prints the same warning, then aborts on an assertion
+        # (sync.c box_loaded: !srec->tuid[0]); msync goes on.
         mbsync=False,
     ),
 ]

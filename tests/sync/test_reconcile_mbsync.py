@@ -24,10 +24,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import Side
 from msync.report import describe_notice
-from msync.sync.state import SyncState
-from msync.sync.statetext import parse_state
 from tests.sync.mbsynctree import find_mbsync, mbsyncrc, write_box
-from tests.sync.plantable import PlanRow, uid_next
+from tests.sync.plantable import PlanRow, initial_state, uid_next
 from tests.sync.scenarios import add_row_tests
 from tests.sync.test_reconcile import ROWS
 
@@ -70,13 +68,19 @@ def run_mbsync(mbsync: str, root: str, row: PlanRow) -> MbsyncRun:
     """
     Make the row's tree under C{root} and run C{mbsync -Tjz} on it.
     """
-    state = SyncState() if row.before is None else parse_state(row.before, "state")
+    state = initial_state(row)
     for side, box in ((Side.FAR, row.far), (Side.NEAR, row.near)):
-        write_box(os.path.join(root, side.label, "INBOX"), box, uid_next(row, state, side), row.big)
+        directory = os.path.join(root, side.label, "INBOX")
+        write_box(directory, box, uid_next(row, state, side), row.big, row.tuids(side))
     os.makedirs(os.path.join(root, "state"))
     if row.before is not None:
         with open(os.path.join(root, "state", "INBOX"), "w") as f:
             f.write(row.before)
+    if row.replay:
+        with open(os.path.join(root, "state", "INBOX.journal"), "w") as f:
+            f.write("".join(line + "\n" for line in ["4", *row.replay]))
+        with open(os.path.join(root, "state", "INBOX.new"), "w"):
+            pass
     with open(os.path.join(root, "rc"), "w") as f:
         f.write(mbsyncrc(root, row.options))
     past = time.time() - 100
@@ -96,7 +100,11 @@ def run_mbsync(mbsync: str, root: str, row: PlanRow) -> MbsyncRun:
     base = os.path.join(root, "state", "INBOX")
     if os.path.exists(base + ".journal"):
         with open(base + ".journal") as f:
-            journal = [_uid_next(line) for line in f.read().splitlines()[1:]]
+            lines = f.read().splitlines()[1:]
+        # mbsync appends to the journal it replayed.
+        if lines[: len(row.replay)] != list(row.replay):
+            raise AssertionError(f"mbsync rewrote the replayed journal: {lines}")
+        journal = [_uid_next(line) for line in lines[len(row.replay) :]]
     if os.path.exists(base + ".new"):
         with open(base + ".new") as f:
             after = f.read()
