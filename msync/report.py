@@ -18,6 +18,14 @@ import enum
 from dataclasses import dataclass, field
 
 from msync.model import Side
+from msync.sync.notices import (
+    ConflictingChanges,
+    LostCopies,
+    Notice,
+    StrayTuid,
+    UIDValidityRecovered,
+    UnsupportedFlags,
+)
 
 __all__ = [
     "DEFAULT_COLUMNS",
@@ -29,6 +37,7 @@ __all__ = [
     "Stream",
     "box_cannot_be_opened",
     "columns_from",
+    "describe_notice",
     "progress_line",
     "show_progress",
 ]
@@ -280,3 +289,28 @@ def box_cannot_be_opened(channel: str, side: Side, box: str) -> str:
         C{Error: channel c: near side box x cannot be opened.}
     """
     return f"Error: channel {channel}: {side.label} side box {box} cannot be opened."
+
+
+def describe_notice(notice: Notice) -> tuple[Severity, str]:
+    """
+    @return: how mbsync 1.4 classes and words a notice of a box pair sync
+        (L{msync.sync.notices}).
+    """
+    match notice:
+        case UIDValidityRecovered(channel, side, box):
+            where = f"channel {channel}, {side.label} side box {box}"
+            return Severity.NOTICE, f"Notice: {where}: Recovered from change of UIDVALIDITY."
+        case ConflictingChanges(far, near):
+            return Severity.NOTICE, f"Notice: conflicting changes in ({far},{near})"
+        case UnsupportedFlags(side, flags):
+            return Severity.NOTICE, (
+                f"Notice: {side.label} side store does not support flag(s) "
+                f"'{flags.letters()}'; not propagating."
+            )
+        case StrayTuid(far, near):
+            return Severity.WARNING, (
+                f"Warning: sync record ({far},{near}) has stray TUID. Ignoring."
+            )
+        case LostCopies(side, count):
+            verb = "push" if side is Side.FAR else "pull"
+            return Severity.WARNING, f"Warning: lost track of {count} {verb}ed message(s)"

@@ -46,9 +46,10 @@ from msync.report import Counters, Severity, SideCounters
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
-from msync.sync.engine import PairProgress, sync_pair
+from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
-from msync.sync.state import StatePaths, state_paths
+from msync.sync.results import PairProgress
+from msync.sync.statepaths import StatePaths, state_paths
 
 log = Logger()
 

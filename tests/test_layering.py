@@ -11,49 +11,79 @@ imports tests.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "msync"
+DESIGN = ROOT / "docs" / "design.md"
 
-# Longest matching prefix wins.
+#: A row of design.md's module list: C{| `msync.x.y` | L1 | what it does |}.
+DESIGN_ROW = re.compile(r"^\| `(msync(?:\.\w+)*)` \| L(\d) \|")
+
+# One row per module and package: the map of record, which docs/design.md's
+# module list must match (DesignMapTests). layer_of() still takes the longest
+# listed prefix, for imported names such as msync.sync.reconcile.Step.
 LAYERS: dict[str, int] = {
     "msync": 0,
     "msync.errors": 0,
     "msync.model": 0,
+    "msync.cmdline": 1,
     "msync.config": 1,
+    "msync.config.syntax": 1,
+    "msync.config.account": 1,
+    "msync.config.schema": 1,
+    "msync.config.load": 1,
     "msync.plan": 1,
     "msync.report": 1,
     "msync.imap": 1,
+    "msync.imap.grammar": 1,
+    "msync.imap.values": 1,
+    "msync.imap.responses": 1,
+    "msync.imap.untagged": 1,
+    "msync.imap.routing": 1,
+    "msync.imap.commands": 1,
     "msync.imap.uids": 1,
+    "msync.imap.connection": 1,
+    "msync.imap.sasl": 1,
+    "msync.imap.utf7": 1,
     "msync.imap.protocol": 2,
     "msync.imap.session": 2,
     "msync.imap.endpoint": 2,
     "msync.stores": 2,
-    "msync.stores.maildirnames": 1,
-    "msync.stores.maildirbox": 2,
-    "msync.stores.maildirfiles": 2,
-    "msync.stores.maildiruids": 2,
+    "msync.stores.interface": 2,
+    "msync.stores.credentials": 2,
     "msync.stores.imapnames": 1,
     "msync.stores.imapbox": 2,
     "msync.stores.imapstore": 2,
+    "msync.stores.maildirnames": 1,
+    "msync.stores.maildiruids": 2,
+    "msync.stores.maildirfiles": 2,
+    "msync.stores.maildirbox": 2,
+    "msync.stores.maildirstore": 2,
+    "msync.stores.memorystore": 2,
     "msync.sync": 1,
+    "msync.sync.options": 1,
     "msync.sync.state": 1,
+    "msync.sync.statetext": 1,
+    "msync.sync.statepaths": 1,
     "msync.sync.journal": 1,
-    "msync.sync.reconcile": 1,
+    "msync.sync.loading": 1,
+    "msync.sync.notices": 1,
+    "msync.sync.actions": 1,
     "msync.sync.pairwork": 1,
+    "msync.sync.reconcile": 1,
+    "msync.sync.flagging": 1,
     "msync.sync.expiry": 1,
     "msync.sync.copying": 1,
-    "msync.sync.options": 1,
-    "msync.sync.actions": 1,
-    "msync.sync.loading": 1,
     "msync.sync.convert": 1,
+    "msync.sync.results": 1,
+    "msync.sync.bodies": 2,
     "msync.sync.statefile": 2,
     "msync.sync.engine": 2,
     "msync.runner": 3,
-    "msync.cmdline": 1,
     "msync.cli": 4,
     "msync.service": 4,
 }
@@ -126,10 +156,12 @@ class LayeringTests(SynchronousTestCase):
 
     def test_every_module_has_a_layer(self) -> None:
         """
-        Every module under msync/ is listed in the layer table.
+        Every module under msync/ has its own row in the layer table, and
+        every row names a module.
         """
-        for name, _ in self.modules():
-            layer_of(name)
+        names = {name for name, _ in self.modules()}
+        self.assertEqual(sorted(names - set(LAYERS)), [], "modules without a row")
+        self.assertEqual(sorted(set(LAYERS) - names), [], "rows without a module")
 
     def test_imports_go_down(self) -> None:
         """
@@ -193,3 +225,41 @@ class LayeringTests(SynchronousTestCase):
         self.assertGreater(layer_of("msync.cli"), layer_of("msync.config.load"))
         self.assertEqual(layer_of("msync.imap.protocol"), 2)
         self.assertEqual(layer_of("msync.imap.grammar"), 1)
+
+
+def design_modules(text: str) -> dict[str, int]:
+    """
+    The module list of docs/design.md: module name to layer.
+    """
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        match = DESIGN_ROW.match(line)
+        if match is not None:
+            found[match.group(1)] = int(match.group(2))
+    return found
+
+
+class DesignMapTests(SynchronousTestCase):
+    """
+    docs/design.md's module list is the layer table.
+    """
+
+    def test_design_lists_every_module(self) -> None:
+        """
+        Every module of the layer table appears in docs/design.md's module
+        list with its layer, and the list names no other module.
+        """
+        listed = design_modules(DESIGN.read_text(encoding="utf-8"))
+        self.assertEqual(sorted(set(LAYERS) - set(listed)), [], "missing from design.md")
+        self.assertEqual(sorted(set(listed) - set(LAYERS)), [], "not in the layer table")
+        wrong = {name: (layer, LAYERS[name]) for name, layer in listed.items()}
+        wrong = {name: pair for name, pair in wrong.items() if pair[0] != pair[1]}
+        self.assertEqual(wrong, {}, "design.md layer differs from the table")
+
+    def test_rows_are_read(self) -> None:
+        """
+        The row pattern reads a module row and ignores other table lines,
+        so the test above can fail.
+        """
+        text = "| Module | Layer |\n|---|---|\n| `msync.sync.engine` | L2 | runs a pair |\n"
+        self.assertEqual(design_modules(text), {"msync.sync.engine": 2})

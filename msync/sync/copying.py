@@ -7,7 +7,7 @@ C{msgs_found_new}).
 
 Invariants:
   - L1: pure. No Twisted, no I/O, no clocks; the TUID generator is
-    injected.
+    injected (L{PairWork.new_tuid}).
   - Every pending record gets a journaled TUID (after the target's
     UIDNEXT) before any copy is made, so that an interrupted run finds its
     copies again; a copy's UID is journaled as soon as it is known.
@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from msync.model import Flags, MessageInfo, Side
-from msync.report import Severity
 from msync.sync.actions import CopyMessage
 from msync.sync.journal import (
     AssignTuid,
@@ -29,6 +28,7 @@ from msync.sync.journal import (
     SetFlags,
     UpgradePlaceholder,
 )
+from msync.sync.notices import LostCopies
 from msync.sync.pairwork import (
     ALL,
     DELETED,
@@ -38,154 +38,183 @@ from msync.sync.pairwork import (
     OP_RENEW,
     PENDING,
     SEEN,
-    PlannerCore,
+    PairWork,
     RecordWork,
+    does,
     dummy_bit,
+    kill,
+    link,
+    live,
+    log,
+    message,
+    record_op,
+    sanitize,
 )
 from msync.sync.state import SyncRecord
 
-__all__ = ["CopyPlanner"]
+__all__ = [
+    "continue_upgrade",
+    "copied",
+    "copies",
+    "copy_failed",
+    "found",
+    "maybe_upgrade",
+    "start_copies",
+    "tuids_to_find",
+]
 
 
-class CopyPlanner(PlannerCore):
+# Placeholders (mbsync box_loaded, upgrade_srec).
+
+
+def maybe_upgrade(
+    work: PairWork,
+    record: SyncRecord,
+    values: RecordWork,
+    msg: Mapping[Side, MessageInfo | None],
+) -> None:
     """
-    The placeholder upgrade and copy steps of
-    L{msync.sync.reconcile.PairPlanner}.
+    Start the upgrade of C{record}'s placeholder if either copy is
+    flagged and ReNew allows it.
     """
+    status = record.status_bits
+    renew = (status & DUMMY_F and does(work, Side.FAR, OP_RENEW)) or (
+        status & DUMMY_N and does(work, Side.NEAR, OP_RENEW)
+    )
+    if not renew:
+        return
+    flagged = any(
+        info is not None and work.flags[side][info.uid] & FLAGGED for side, info in msg.items()
+    )
+    t = Side.FAR if status & DUMMY_F else Side.NEAR
+    dummy = msg[t]
+    if not flagged or dummy is None:
+        return
+    # Flagging either copy asks for the real message. Its flags are
+    # decided now, because the placeholder may be gone after a crash.
+    pending = (
+        ((work.flags[t][dummy.uid] & ~(SEEN | FLAGGED) & ALL) | values.add[t])
+        & ~values.remove[t]
+        & ALL
+    )
+    flags = (int(record.flags) | values.add[t]) & ~values.remove[t] & ALL
+    placeholder = log(
+        work, UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
+    )
+    assert placeholder is not None
+    work.by_record[t].pop(record, None)
+    link(work, t, placeholder, dummy)
 
-    # Placeholders (mbsync box_loaded, upgrade_srec).
 
-    def _maybe_upgrade(
-        self, record: SyncRecord, work: RecordWork, msg: Mapping[Side, MessageInfo | None]
-    ) -> None:
-        status = record.status_bits
-        renew = (status & DUMMY_F and self._does(Side.FAR, OP_RENEW)) or (
-            status & DUMMY_N and self._does(Side.NEAR, OP_RENEW)
-        )
-        if not renew:
-            return
-        flagged = any(
-            info is not None and self._flags[side][info.uid] & FLAGGED for side, info in msg.items()
-        )
-        t = Side.FAR if status & DUMMY_F else Side.NEAR
-        dummy = msg[t]
-        if not flagged or dummy is None:
-            return
-        # Flagging either copy asks for the real message. Its flags are
-        # decided now, because the placeholder may be gone after a crash.
-        pending = (
-            ((self._flags[t][dummy.uid] & ~(SEEN | FLAGGED) & ALL) | work.add[t])
-            & ~work.remove[t]
-            & ALL
-        )
-        flags = (int(record.flags) | work.add[t]) & ~work.remove[t] & ALL
-        placeholder = self._log(
-            UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
-        )
-        assert placeholder is not None
-        self._by_record[t].pop(record, None)
-        self._link(t, placeholder, dummy)
+def continue_upgrade(work: PairWork, record: SyncRecord) -> None:
+    """
+    Go on with an upgrade started (or replayed): the real message is to be
+    copied with the placeholder's adjusted flags.
+    """
+    target = Side.FAR if not record.far_uid else Side.NEAR
+    source = message(work, target.other, record)
+    if source is None:
+        return
+    if work.options.side(target).expunge and int(record.pending_flags) & DELETED:
+        kill(work, record)
+        return
+    # Copy it as if the source had the placeholder's adjusted flags.
+    work.flags[target.other][source.uid] = int(record.pending_flags)
+    work.any_new[target] = True
 
-    def _continue_upgrade(self, record: SyncRecord) -> None:
-        target = Side.FAR if not record.far_uid else Side.NEAR
-        source = self.message(target.other, record)
-        if source is None:
-            return
-        if self.options.side(target).expunge and int(record.pending_flags) & DELETED:
-            self._kill(record)
-            return
-        # Copy it as if the source had the placeholder's adjusted flags.
-        self._flags[target.other][source.uid] = int(record.pending_flags)
-        self._any_new[target] = True
 
-    # Step 9: copies (mbsync msgs_copied, msg_copied, msgs_found_new).
+# Copies (mbsync msgs_copied, msg_copied, msgs_found_new).
 
-    def copies(self, target: Side) -> list[CopyMessage]:
-        """
-        The messages to copy to C{target}, in source UID order.
-        """
-        if not self._any_new[target]:
-            return []
-        source = target.other
-        plan = []
-        for info in self._messages[source]:
-            record = self._by_uid[source].get(info.uid)
-            if record is None or record.dead or not record.status_bits & PENDING:
-                continue
-            flags = Flags(self._sanitize(self._flags[source][info.uid], target))
-            placeholder = bool(record.status_bits & dummy_bit(target))
-            plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
-        return plan
 
-    def start_copies(self, uid_next: Mapping[Side, int]) -> dict[Side, list[CopyMessage]]:
-        """
-        Journal each target's UIDNEXT and a TUID for every pending record
-        (the engine must then make the journal durable before copying).
+def copies(work: PairWork, target: Side) -> list[CopyMessage]:
+    """
+    The messages to copy to C{target}, in source UID order.
+    """
+    if not work.any_new[target]:
+        return []
+    source = target.other
+    plan = []
+    for info in work.messages[source]:
+        record = work.by_uid[source].get(info.uid)
+        if record is None or record.dead or not record.status_bits & PENDING:
+            continue
+        flags = Flags(sanitize(work, work.flags[source][info.uid], target))
+        placeholder = bool(record.status_bits & dummy_bit(target))
+        plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
+    return plan
 
-        @param uid_next: each open box's UIDNEXT.
-        @return: the copies per target side.
-        """
-        for side in Side:
-            if self._any_new[side]:
-                self._log(SetFindUid(side, uid_next[side]))
-        if self._any_new[Side.FAR] or self._any_new[Side.NEAR]:
-            for record in self._live():
-                if record.status_bits & PENDING:
-                    tuid = self._new_tuid()
-                    self._record_op(record, AssignTuid, tuid)
-        return {side: self.copies(side) for side in Side}
 
-    def copied(self, copy: CopyMessage, uid: int | None) -> None:
-        """
-        Record a stored copy.
+def start_copies(work: PairWork, uid_next: Mapping[Side, int]) -> dict[Side, list[CopyMessage]]:
+    """
+    Journal each target's UIDNEXT and a TUID for every pending record (the
+    engine must then make the journal durable before copying).
 
-        @param uid: its UID, or C{None} if the store could not tell.
-        """
-        record = copy.record
-        if not record.upgrading and copy.flags != record.flags:
-            self._record_op(record, SetFlags, copy.flags)
+    @param uid_next: each open box's UIDNEXT.
+    @return: the copies per target side.
+    """
+    for side in Side:
+        if work.any_new[side]:
+            log(work, SetFindUid(side, uid_next[side]))
+    if work.any_new[Side.FAR] or work.any_new[Side.NEAR]:
+        for record in live(work):
+            if record.status_bits & PENDING:
+                record_op(work, record, AssignTuid, work.new_tuid())
+    return {side: copies(work, side) for side in Side}
+
+
+def copied(work: PairWork, copy: CopyMessage, uid: int | None) -> None:
+    """
+    Record a stored copy.
+
+    @param uid: its UID, or C{None} if the store could not tell.
+    """
+    record = copy.record
+    if not record.upgrading and copy.flags != record.flags:
+        record_op(work, record, SetFlags, copy.flags)
+    if uid is None:
+        work.find_new[copy.target] = True
+    else:
+        record_op(work, record, AssignUid, copy.target, uid)
+
+
+def copy_failed(work: PairWork, copy: CopyMessage) -> None:
+    """
+    Record a copy that cannot be made; it is not retried.
+    """
+    kill(work, copy.record)
+
+
+def tuids_to_find(work: PairWork, side: Side) -> dict[str, SyncRecord]:
+    """
+    The TUIDs of copies to C{side} whose UIDs are unknown, if the store
+    did not report some; empty otherwise.
+    """
+    if not work.find_new[side]:
+        return {}
+    return {
+        record.tuid: record
+        for record in live(work)
+        if not record.uid(side) and record.tuid is not None
+    }
+
+
+def found(work: PairWork, side: Side, uids: Mapping[str, int]) -> int:
+    """
+    Assign the UIDs of copies found by TUID; the others are lost and will
+    be copied again next time.
+
+    @return: how many were lost.
+    """
+    lost = 0
+    for record in live(work):
+        if record.uid(side) or record.tuid is None:
+            continue
+        uid = uids.get(record.tuid)
         if uid is None:
-            self._find_new[copy.target] = True
+            record_op(work, record, LoseTuid)
+            lost += 1
         else:
-            self._record_op(record, AssignUid, copy.target, uid)
-
-    def copy_failed(self, copy: CopyMessage) -> None:
-        """
-        Record a copy that cannot be made; it is not retried.
-        """
-        self._kill(copy.record)
-
-    def tuids_to_find(self, side: Side) -> dict[str, SyncRecord]:
-        """
-        The TUIDs of copies to C{side} whose UIDs are unknown, if the store
-        did not report some; empty otherwise.
-        """
-        if not self._find_new[side]:
-            return {}
-        return {
-            record.tuid: record
-            for record in self._live()
-            if not record.uid(side) and record.tuid is not None
-        }
-
-    def found(self, side: Side, uids: Mapping[str, int]) -> int:
-        """
-        Assign the UIDs of copies found by TUID; the others are lost and
-        will be copied again next time.
-
-        @return: how many were lost.
-        """
-        lost = 0
-        for record in self._live():
-            if record.uid(side) or record.tuid is None:
-                continue
-            uid = uids.get(record.tuid)
-            if uid is None:
-                self._record_op(record, LoseTuid)
-                lost += 1
-            else:
-                self._record_op(record, AssignUid, side, uid)
-        if lost:
-            verb = "push" if side is Side.FAR else "pull"
-            self._notify(Severity.WARNING, f"Warning: lost track of {lost} {verb}ed message(s)")
-        return lost
+            record_op(work, record, AssignUid, side, uid)
+    if lost:
+        work.notices.append(LostCopies(side, lost))
+    return lost

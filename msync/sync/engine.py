@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.sync.test_engine -*-
 """
 The channel synchronizer for one mailbox pair: opens (or creates, or
-removes) the two boxes, loads them, and carries out what
-L{msync.sync.reconcile.PairPlanner} decides, journaling through the
-pair's L{StateFile} (mbsync 1.4 C{sync_boxes}).
+removes) the two boxes, loads them, and carries out what the planner's
+steps (L{msync.sync.reconcile}) decide, writing each step's journal
+operations to the pair's L{StateFile} before touching a store (mbsync 1.4
+C{sync_boxes}).
 
 Invariants:
   - Order of operations as mbsync's §4.1 pipeline: lock and load the state;
@@ -20,7 +21,7 @@ Invariants:
     bodies are being fetched (the source store pipelines them): at most
     L{FETCH_AHEAD} bodies are fetched and not yet stored, each read in
     chunks (an IMAP store spools big ones to disk). Bodies are converted
-    (CRLF/LF, X-TUID, placeholders) while streaming.
+    (CRLF/LF, X-TUID, placeholders) while streaming (L{msync.sync.bodies}).
   - A L{MessageError} skips one message (the record is killed, as mbsync
     does); any other L{StoreError} aborts the pair: the journal stays for
     the next run, nothing is committed.
@@ -36,9 +37,10 @@ Invariants:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -55,191 +57,33 @@ from msync.model import (
     MessageInfo,
     Side,
 )
-from msync.report import Severity, SideCounters
+from msync.report import Severity, describe_notice
 from msync.stores.interface import IMailbox, IMessageBody, IMessageSource, IStore
-from msync.sync.convert import Conversion, MessageConverter
-from msync.sync.journal import JournalOp, apply_op
-from msync.sync.reconcile import (
-    CopyMessage,
-    FlagUpdate,
-    PairOptions,
-    PairPlanner,
-    TrashMessage,
-    random_tuid,
-)
-from msync.sync.state import StatePaths, SyncRecord
+from msync.sync import reconcile
+from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
+from msync.sync.bodies import convert_body
+from msync.sync.convert import Conversion
+from msync.sync.options import PairOptions
+from msync.sync.pairwork import PairWork, random_tuid
+from msync.sync.reconcile import Step
+from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statepaths import StatePaths
 
-__all__ = ["FETCH_AHEAD", "PairProgress", "PairResult", "sync_pair"]
+__all__ = ["FETCH_AHEAD", "sync_pair"]
 
 log = Logger()
+
+T = TypeVar("T")
 
 #: How many message bodies a copy run fetches before storing them, the one
 #: being stored included: enough to keep an IMAP connection's pipeline busy
 #: across round trips, few enough that the bodies held stay small.
 FETCH_AHEAD = 16
 
-#: Converted messages up to this size are kept from the measuring pass and
-#: stored from memory, instead of being converted a second time.
-KEEP_CONVERTED = 1024 * 1024
-
-
-class PairProgress:
-    """
-    mbsync's progress counters for the operations of one box pair, per
-    target side (C{F: +new *flags #trash}); totals grow as work is found.
-
-    @ivar on_change: called after every change, e.g. to redraw the
-        progress line.
-    """
-
-    def __init__(self, on_change: Callable[[PairProgress], None] | None = None) -> None:
-        self.on_change = on_change
-        self._counts = {side: [0, 0, 0, 0, 0, 0] for side in Side}
-
-    def counters(self, side: Side) -> SideCounters:
-        """
-        The counters of operations applied to C{side}.
-        """
-        new_done, new_total, flags_done, flags_total, trash_done, trash_total = self._counts[side]
-        return SideCounters(
-            new_done=new_done,
-            new_total=new_total,
-            flags_done=flags_done,
-            flags_total=flags_total,
-            trash_done=trash_done,
-            trash_total=trash_total,
-        )
-
-    def add(self, side: Side, kind: str, *, done: int = 0, total: int = 0) -> None:
-        """
-        Count work on C{side}.
-
-        @param kind: C{"new"}, C{"flags"} or C{"trash"}.
-        """
-        index = {"new": 0, "flags": 2, "trash": 4}[kind]
-        self._counts[side][index] += done
-        self._counts[side][index + 1] += total
-        if self.on_change is not None:
-            self.on_change(self)
-
-
-@dataclass(frozen=True, slots=True)
-class PairResult:
-    """
-    What one box pair sync did (or, in a dry run, would do).
-
-    @ivar far_box: the far box.
-    @ivar near_box: the near box.
-    @ivar stored: messages stored per target side (pushed to far, pulled
-        to near).
-    @ivar flag_updates: flag changes applied per side.
-    @ivar trashed: messages trashed per side (where they were deleted).
-    @ivar expunged: messages expunged per side.
-    @ivar created: sides whose box was created.
-    @ivar deleted_box: the side whose box was removed (C{Remove}), or
-        C{None}.
-    @ivar state_deleted: the pair's state was deleted (both boxes gone).
-    @ivar skipped: a reason the pair was skipped without error (mbsync
-        warns), or C{None}.
-    @ivar planned: in a dry run, a description of every operation that
-        would have been carried out; otherwise empty.
-    """
-
-    far_box: BoxName
-    near_box: BoxName
-    stored: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    flag_updates: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    trashed: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
-    created: frozenset[Side] = frozenset()
-    deleted_box: Side | None = None
-    state_deleted: bool = False
-    skipped: str | None = None
-    planned: tuple[str, ...] = ()
-
-    def changed(self, side: Side) -> bool:
-        """
-        Whether anything was written to C{side}'s store (mbsync 1.5
-        C{--ext-exit}).
-        """
-        return bool(
-            self.stored[side]
-            or self.flag_updates[side]
-            or self.trashed[side]
-            or self.expunged[side]
-            or side in self.created
-            or self.deleted_box is side
-        )
-
 
 def _notify_log(severity: Severity, text: str) -> None:
     log.info("{severity}: {text}", severity=severity.value, text=text)
-
-
-@implementer(IMessageSource)
-class _ConvertedSource:
-    """
-    A message converted for its target store while it streams.
-    """
-
-    def __init__(self, body: IMessageSource, conversion: Conversion, size: int) -> None:
-        self._body = body
-        self._conversion = conversion
-        self.size = size
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """
-        Convert one pass over the source.
-        """
-        converter = MessageConverter(self._conversion)
-        async for chunk in self._body.chunks():
-            converted = converter.feed(chunk)
-            if converted:
-                yield converted
-            if converter.complete:
-                break
-        tail = converter.finish()
-        if tail:
-            yield tail
-
-
-async def _convert(body: IMessageSource, conversion: Conversion) -> IMessageSource:
-    """
-    Wrap C{body} for its target, measuring the converted size with a
-    first pass (the source is re-readable).
-    """
-    if conversion.identity:
-        return body
-    size = 0
-    kept: list[bytes] | None = []
-    async for chunk in _ConvertedSource(body, conversion, 0).chunks():
-        size += len(chunk)
-        if kept is not None and size <= KEEP_CONVERTED:
-            kept.append(chunk)
-        else:
-            kept = None
-    if kept is not None:
-        return _KeptSource(kept, size)
-    return _ConvertedSource(body, conversion, size)
-
-
-@implementer(IMessageSource)
-class _KeptSource:
-    """
-    A converted message held in memory, as the chunks it was converted in.
-    """
-
-    def __init__(self, chunks: list[bytes], size: int) -> None:
-        self._chunks = chunks
-        self.size = size
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """
-        Yield the chunks.
-        """
-        for chunk in self._chunks:
-            yield chunk
 
 
 @implementer(IMailbox)
@@ -313,20 +157,33 @@ class _BoxPairSync:
         self.counts = {
             kind: {Side.FAR: 0, Side.NEAR: 0} for kind in ("new", "flags", "trash", "expunge")
         }
-        self._last: SyncRecord | None = None
+        self.work: PairWork | None = None
 
     @property
     def dry(self) -> bool:
         return self.options.dry_run
 
-    def journal(self, op: JournalOp) -> SyncRecord | None:
+    def take(self, step: Step[T]) -> T:
         """
-        Log an operation; a dry run only applies it in memory.
+        Write a planner step's journal operations (the planner has applied
+        them to the state; a dry run keeps them in memory only), show its
+        notices, and return what it asks the stores to do.
         """
         if not self.dry:
-            return self.statefile.log(op)
-        self._last = apply_op(self.statefile.state, op, self._last)
-        return self._last
+            self.statefile.write(step.journal)
+        for notice in step.notices:
+            self.notify(*describe_notice(notice))
+        return step.actions
+
+    def take_leftovers(self) -> None:
+        """
+        After a planner step raised: journal what it decided before, as
+        mbsync does before it gives up on a box.
+        """
+        work = self.work
+        if work is not None and (work.journal or work.notices):
+            self.take(reconcile.Step(tuple(work.journal), tuple(work.notices), None))
+            work.journal, work.notices = [], []
 
     def result(self) -> PairResult:
         return PairResult(
@@ -446,18 +303,17 @@ class _BoxPairSync:
             # With SyncState * the lock lives in the near box, which may only
             # exist now that it was created.
             self.statefile.ensure_locked()
-        planner = PairPlanner(
+        work = self.work = PairWork(
             self.statefile.state,
             self.options,
-            log=self.journal,
-            notify=self.notify,
             existed=self.statefile.existed,
             replayed=self.statefile.replayed,
-            boxes=self.names,
+            boxes=dict(self.names),
             uid_validity={side: self.boxes[side].uid_validity for side in Side},
             new_tuid=self.new_tuid,
         )
-        requests = planner.load_requests()
+        requests = self.take(reconcile.plan_loads(work))
+        listings = {}
         for side in Side:
             self.notify(Severity.INFO, f"Loading {side.label} side box...")
             messages = await self.boxes[side].load(requests[side])
@@ -465,33 +321,40 @@ class _BoxPairSync:
             self.notify(
                 Severity.INFO, f"{side.label} side: {len(messages)} messages, {recent} recent"
             )
-            planner.loaded(side, messages)
+            listings[side] = messages
         self.notify(Severity.INFO, "Synchronizing...")
-        updates = planner.reconcile({side: self.boxes[side].permanent_flags for side in Side})
-        await self.set_flags(planner, updates)
+        permanent = {side: self.boxes[side].permanent_flags for side in Side}
+        try:
+            updates = self.take(reconcile.reconcile(work, listings, permanent))
+        except MailboxError:
+            self.take_leftovers()
+            raise
+        await self.set_flags(work, updates)
         for side in Side:
-            await self.trash(planner, side)
+            await self.trash(work, side)
         if self.dry:
             for side in Side:
-                self.plan_copies(planner.copies(side))
+                self.plan_copies(self.take(reconcile.plan_copies(work, side)))
             for side in Side:
-                self.plan_expunge(planner, side)
+                self.plan_expunge(work, side)
             return self.result()
-        copies = planner.start_copies({side: self.boxes[side].uid_next for side in Side})
+        uid_next = {side: self.boxes[side].uid_next for side in Side}
+        copies = self.take(reconcile.start_copies(work, uid_next))
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
         for side in Side:
-            await self.copy(planner, side, copies[side])
+            await self.copy(work, side, copies[side])
+        expunged = []
         for side in Side:
             if self.options.side(side).expunge:
-                removed = await self.boxes[side].expunge(planner.expunge_uids(side))
+                removed = await self.boxes[side].expunge(reconcile.expunge_uids(work, side))
                 self.counts["expunge"][side] += len(removed)
-                planner.expunged(side)
-        planner.finish()
+                expunged.append(side)
+        self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
         return self.result()
 
-    async def set_flags(self, planner: PairPlanner, updates: list[FlagUpdate]) -> None:
+    async def set_flags(self, work: PairWork, updates: list[FlagUpdate]) -> None:
         for side in Side:
             mine = [update for update in updates if update.side is side]
             if not mine:
@@ -499,18 +362,16 @@ class _BoxPairSync:
             if self.dry:
                 # Only in memory: later decisions (trash) see the new flags.
                 self.planned.extend(update.describe() for update in mine)
-                for update in mine:
-                    planner.flags_applied(update)
+                self.take(reconcile.flags_applied(work, mine))
                 continue
             self.progress.add(side, "flags", total=len(mine))
             await self.boxes[side].set_flags([update.change() for update in mine])
-            for update in mine:
-                planner.flags_applied(update)
+            self.take(reconcile.flags_applied(work, mine))
             self.counts["flags"][side] += len(mine)
             self.progress.add(side, "flags", done=len(mine))
 
-    async def trash(self, planner: PairPlanner, side: Side) -> None:
-        plan = planner.trash_plan(side)
+    async def trash(self, work: PairWork, side: Side) -> None:
+        plan = self.take(reconcile.plan_trash(work, side))
         if not plan:
             return
         if self.dry:
@@ -520,13 +381,13 @@ class _BoxPairSync:
         local = [item for item in plan if not item.remote]
         if local:
             done = await self.boxes[side].trash([item.uid for item in local], local[0].box)
-            planner.trashed(side, done)
+            self.take(reconcile.trashed(work, side, done))
             self.counts["trash"][side] += len(done)
             self.progress.add(side, "trash", done=len(local))
         for item in plan:
             if item.remote:
                 await self.trash_remotely(item)
-                planner.trashed(side, [item.uid])
+                self.take(reconcile.trashed(work, side, [item.uid]))
                 self.counts["trash"][side] += 1
                 self.progress.add(side, "trash", done=1)
 
@@ -541,7 +402,7 @@ class _BoxPairSync:
             conversion = Conversion(
                 self.stores[source].line_ending, self.stores[target].line_ending
             )
-            message = await _convert(body, conversion)
+            message = await convert_body(body, conversion)
             flags = item.flags & self.boxes[target].permanent_flags
             await self.stores[target].append(item.box, message, flags)
         except MessageError:
@@ -550,14 +411,14 @@ class _BoxPairSync:
     def plan_copies(self, copies: list[CopyMessage]) -> None:
         self.planned.extend(copy.describe() for copy in copies)
 
-    def plan_expunge(self, planner: PairPlanner, side: Side) -> None:
+    def plan_expunge(self, work: PairWork, side: Side) -> None:
         if self.options.side(side).expunge:
-            uids = planner.expunge_uids(side)
+            uids = reconcile.expunge_uids(work, side)
             if uids:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")
 
-    async def copy(self, planner: PairPlanner, target: Side, copies: list[CopyMessage]) -> None:
+    async def copy(self, work: PairWork, target: Side, copies: list[CopyMessage]) -> None:
         if copies:
             self.progress.add(target, "new", total=len(copies))
         source = self.boxes[target.other]
@@ -569,24 +430,24 @@ class _BoxPairSync:
                 while started < len(copies) and started < index + FETCH_AHEAD:
                     ahead.append(source.fetch(copies[started].uid))
                     started += 1
-                uid = await self.copy_one(planner, item, ahead.popleft())
+                uid = await self.copy_one(item, ahead.popleft())
                 if uid is not False:
-                    planner.copied(item, uid)
+                    self.take(reconcile.copied(work, item, uid))
                     self.counts["new"][target] += 1
                 else:
-                    planner.copy_failed(item)
+                    self.take(reconcile.copy_failed(work, item))
                 self.progress.add(target, "new", done=1)
         finally:
             await _settle(ahead)
-        tuids = planner.tuids_to_find(target)
+        tuids = reconcile.tuids_to_find(work, target)
         if tuids:
             found = await self.boxes[target].find_by_tuid(
                 list(tuids), self.statefile.state.find_uid[target]
             )
-            planner.found(target, found)
+            self.take(reconcile.found(work, target, found))
 
     async def copy_one(
-        self, planner: PairPlanner, item: CopyMessage, fetched: Deferred[IMessageBody]
+        self, item: CopyMessage, fetched: Deferred[IMessageBody]
     ) -> int | None | bool:
         """
         Convert and store one message once C{fetched} gives its body.
@@ -608,7 +469,7 @@ class _BoxPairSync:
             placeholder_size=(item.size or 0) if item.placeholder else None,
         )
         try:
-            message = await _convert(body, conversion)
+            message = await convert_body(body, conversion)
         except MessageError:
             self.notify(
                 Severity.WARNING,

@@ -30,15 +30,8 @@ from typing import TypeAlias
 
 from msync.errors import StateError
 from msync.model import Flags, Side
-from msync.sync.state import (
-    Status,
-    SyncRecord,
-    SyncState,
-    as_bytes,
-    read_lines,
-    scan_uint,
-    scan_uints,
-)
+from msync.sync.state import Status, SyncRecord, SyncState
+from msync.sync.statetext import as_bytes, read_lines, scan_uint, scan_uints
 
 #: The journal version mbsync 1.4 writes and reads.
 JOURNAL_VERSION = "4"

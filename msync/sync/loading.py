@@ -15,11 +15,11 @@ needs every deleted message's UID.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from msync.config.schema import SyncOp
 from msync.model import LoadRequest, Side, UIDInterval
-from msync.report import Severity
+from msync.sync.notices import Notice, StrayTuid
 from msync.sync.options import PairOptions
 from msync.sync.state import Status, SyncRecord, SyncState
 
@@ -53,6 +53,7 @@ class LoadPlanner:
     @ivar needs: what each side's load covers (after L{requests}).
     @ivar find_old: per side, whether copies of an interrupted run are to
         be found by TUID in the load.
+    @ivar notices: mbsync's warnings about the state (after L{requests}).
     """
 
     def __init__(
@@ -62,18 +63,16 @@ class LoadPlanner:
         *,
         changed: Sequence[Side],
         replayed: bool,
-        notify: Callable[[Severity, str], None],
     ) -> None:
         """
         @param changed: the sides whose UIDVALIDITY changed (at most one).
         @param replayed: a journal was replayed.
-        @param notify: shows mbsync's warnings.
         """
         self.state = state
         self.options = options
         self._changed = list(changed)
         self._replayed = replayed
-        self._notify = notify
+        self.notices: list[Notice] = []
         self.needs = {Side.FAR: Needs.NONE, Side.NEAR: Needs.NONE}
         self.find_old = {Side.FAR: False, Side.NEAR: False}
 
@@ -150,11 +149,7 @@ class LoadPlanner:
                     opts[Side.NEAR] |= Needs.NEW | Needs.FIND
                     self.find_old[Side.NEAR] = True
                 else:
-                    self._notify(
-                        Severity.WARNING,
-                        f"Warning: sync record ({record.far_uid},{record.near_uid}) "
-                        "has stray TUID. Ignoring.",
-                    )
+                    self.notices.append(StrayTuid(record.far_uid, record.near_uid))
             if record.purging:
                 opts[Side.FAR if record.far_uid else Side.NEAR] |= Needs.SETFLAGS
             if record.upgrading:

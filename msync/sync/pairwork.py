@@ -1,22 +1,25 @@
 # -*- test-case-name: tests.sync.test_reconcile -*-
 """
-The working state of one box pair sync, shared by the steps of
-L{msync.sync.reconcile.PairPlanner}: the loaded messages and their current
-flags, the links between messages and records, and mbsync's per-record
-working values (C{aflags}, C{dflags}, C{wstate}).
+The working state of one box pair sync, shared by the planner's step
+functions (L{msync.sync.reconcile}, L{msync.sync.expiry},
+L{msync.sync.flagging}, L{msync.sync.copying}): the loaded messages and
+their current flags, the links between messages and records, mbsync's
+per-record working values (C{aflags}, C{dflags}, C{wstate}), and the
+journal operations and notices not yet handed to the engine.
 
-L{PlannerCore} holds that state and the small operations every step uses
-(journaling an operation on a record, linking and unlinking messages,
-sanitizing flags); the steps themselves live in L{msync.sync.reconcile},
-L{msync.sync.expiry} and L{msync.sync.copying}.
+L{PairWork} is a plain object holding that state; the functions below are
+the small operations every step uses (journaling an operation on a
+record, linking and unlinking messages, sanitizing flags).
 
 Invariants:
-  - L1: pure. No Twisted, no I/O, no clocks; the TUID generator and the
-    journal are injected.
-  - The L{SyncState} changes only through C{log}ged journal operations
+  - L1: pure. No Twisted, no I/O, no clocks; the TUID generator is
+    injected.
+  - The L{SyncState} changes only through L{log}, which applies an
+    operation to it (as journal replay would) and queues it in
+    L{PairWork.journal} for the engine to write before it touches a store
     (see L{msync.sync.reconcile} for the exceptions and the journal order).
   - A message is linked to at most one live record per side, and
-    C{_by_uid} and C{_by_record} always describe the same links.
+    C{by_uid} and C{by_record} always describe the same links.
   - The per-message flag, status and op arithmetic runs on plain C{int}s
     (the constants below): an operator on an C{enum.Flag} value builds its
     result through the enum machinery, ~15 times an C{int} operation, and
@@ -29,14 +32,15 @@ Invariants:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 from msync.config.schema import SyncOp
+from msync.errors import StateError
 from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, Side
-from msync.report import Severity
-from msync.sync.journal import TUID_LENGTH, JournalOp, KillRecord
+from msync.sync.journal import TUID_LENGTH, JournalOp, KillRecord, apply_op
+from msync.sync.notices import Notice, UnsupportedFlags
 from msync.sync.options import PairOptions
 from msync.sync.state import Status, SyncRecord, SyncState
 
@@ -58,11 +62,22 @@ __all__ = [
     "PENDING",
     "SEEN",
     "SKIPPED",
-    "PlannerCore",
+    "PairWork",
     "RecordWork",
     "WorkBits",
+    "does",
     "dummy_bit",
+    "kill",
+    "link",
+    "live",
+    "log",
+    "message",
     "random_tuid",
+    "record_flags",
+    "record_op",
+    "sanitize",
+    "unlink",
+    "work_of",
 ]
 
 _TUID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -84,7 +99,7 @@ EXPIRING: Final = EXPIRE | EXPIRED
 DUMMIES: Final = DUMMY_F | DUMMY_N
 DEAD: Final = Status.DEAD.value
 
-# SyncOp bits as plain ints, for L{PlannerCore._does}.
+# SyncOp bits as plain ints, for L{does}.
 OP_NEW: Final = SyncOp.NEW.value
 OP_RENEW: Final = SyncOp.RENEW.value
 OP_DELETE: Final = SyncOp.DELETE.value
@@ -138,135 +153,192 @@ class RecordWork:
     remove: list[int] = field(default_factory=lambda: [0, 0])
 
 
-class PlannerCore:
+@dataclass(slots=True, eq=False)
+class PairWork:
     """
-    The working state of one box pair sync and the operations shared by
-    the planner's steps; L{msync.sync.reconcile.PairPlanner} is the whole
-    planner.
+    The working state of one box pair sync, passed to every step.
+
+    @ivar state: the pair's state (after journal replay); every journal
+        operation is applied to it as it is decided.
+    @ivar options: what to do.
+    @ivar existed: the state file existed.
+    @ivar replayed: a journal was replayed.
+    @ivar boxes: the box names, for messages.
+    @ivar uid_validity: the UIDVALIDITY of each open box.
+    @ivar new_tuid: the TUID generator.
+    @ivar journal: operations decided (and applied to L{state}) but not
+        yet taken by the engine (L{msync.sync.reconcile.Step}).
+    @ivar notices: notices not yet taken by the engine.
+    @ivar last: the record the last journaled operation touched (journal
+        replay looks records up from there, and so does L{log}).
+    @ivar changed: the sides whose UIDVALIDITY changed.
+    @ivar loads_old: per side, whether old (paired) messages were loaded.
+    @ivar find_old: per side, whether copies of an interrupted run are to
+        be found by TUID in its listing.
+    @ivar messages: each side's listing.
+    @ivar flags: each side's current flags by UID (after our updates).
+    @ivar by_uid: the record each loaded message is linked to, by side and
+        UID.
+    @ivar by_record: the loaded message of each linked record, by side.
+    @ivar work: per-record working values (L{work_of}).
+    @ivar good: the flags each side's box can keep.
+    @ivar bad: the unsupported flags each side was already noticed of.
+    @ivar op_bits: each side's C{SyncOp} bits as ints, indexed by L{Side}.
+    @ivar any_new: per target side, whether anything may be copied there.
+    @ivar find_new: per target side, whether copies lack UIDs.
+    @ivar did_expunge: per side, whether it was expunged.
+    @ivar old_max: the max UIDs when reconciling started.
+    @ivar old_max_expired: MaxExpiredFarUid when reconciling started.
     """
 
-    def __init__(
-        self,
-        state: SyncState,
-        options: PairOptions,
-        *,
-        log: Callable[[JournalOp], SyncRecord | None],
-        notify: Callable[[Severity, str], None],
-        existed: bool,
-        replayed: bool,
-        boxes: Mapping[Side, BoxName],
-        uid_validity: Mapping[Side, int],
-        new_tuid: Callable[[], str] = random_tuid,
-    ) -> None:
-        """
-        @param state: the pair's state (after journal replay).
-        @param options: what to do.
-        @param log: journals an operation and applies it to C{state}.
-        @param notify: shows an mbsync message (notice, warning).
-        @param existed: the state file existed.
-        @param replayed: a journal was replayed.
-        @param boxes: the box names, for messages.
-        @param uid_validity: the UIDVALIDITY of each open box.
-        @param new_tuid: the TUID generator.
-        """
-        self.state = state
-        self.options = options
-        self._log = log
-        self._notify = notify
-        self._existed = existed
-        self._replayed = replayed
-        self._boxes = dict(boxes)
-        self._uid_validity = dict(uid_validity)
-        self._new_tuid = new_tuid
-        self._loads_old = {Side.FAR: False, Side.NEAR: False}
-        self._find_old = {Side.FAR: False, Side.NEAR: False}
-        self._changed: list[Side] = []
-        self._messages: dict[Side, list[MessageInfo]] = {Side.FAR: [], Side.NEAR: []}
-        self._flags: dict[Side, dict[int, int]] = {Side.FAR: {}, Side.NEAR: {}}
-        self._by_uid: dict[Side, dict[int, SyncRecord]] = {Side.FAR: {}, Side.NEAR: {}}
-        self._by_record: dict[Side, dict[SyncRecord, MessageInfo]] = {Side.FAR: {}, Side.NEAR: {}}
-        self._work: dict[SyncRecord, RecordWork] = {}
-        self._good = {Side.FAR: ALL, Side.NEAR: ALL}
-        self._bad = {Side.FAR: 0, Side.NEAR: 0}
-        self._op_bits = [options.side(side).ops.value for side in Side]
-        self._any_new = {Side.FAR: False, Side.NEAR: False}
-        self._find_new = {Side.FAR: False, Side.NEAR: False}
-        self._did_expunge = {Side.FAR: False, Side.NEAR: False}
-        self._old_max = {side: state.max_uid(side) for side in Side}
-        self._old_max_expired = state.max_expired_far_uid
+    state: SyncState
+    options: PairOptions
+    existed: bool
+    replayed: bool
+    boxes: dict[Side, BoxName]
+    uid_validity: dict[Side, int]
+    new_tuid: Callable[[], str] = random_tuid
+    journal: list[JournalOp] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    last: SyncRecord | None = None
+    changed: list[Side] = field(default_factory=list)
+    loads_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
+    find_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
+    messages: dict[Side, list[MessageInfo]] = field(
+        default_factory=lambda: {Side.FAR: [], Side.NEAR: []}
+    )
+    flags: dict[Side, dict[int, int]] = field(default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}})
+    by_uid: dict[Side, dict[int, SyncRecord]] = field(
+        default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
+    )
+    by_record: dict[Side, dict[SyncRecord, MessageInfo]] = field(
+        default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
+    )
+    work: dict[SyncRecord, RecordWork] = field(default_factory=dict)
+    good: dict[Side, int] = field(default_factory=lambda: {Side.FAR: ALL, Side.NEAR: ALL})
+    bad: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    op_bits: list[int] = field(default_factory=list)
+    any_new: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
+    find_new: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
+    did_expunge: dict[Side, bool] = field(
+        default_factory=lambda: {Side.FAR: False, Side.NEAR: False}
+    )
+    old_max: dict[Side, int] = field(default_factory=dict)
+    old_max_expired: int = 0
 
-    # Helpers.
+    def __post_init__(self) -> None:
+        self.op_bits = [self.options.side(side).ops.value for side in Side]
+        self.old_max = {side: self.state.max_uid(side) for side in Side}
+        self.old_max_expired = self.state.max_expired_far_uid
 
-    def _ops(self, side: Side) -> SyncOp:
-        return self.options.side(side).ops
 
-    def _does(self, side: Side, op: int) -> bool:
-        """
-        Whether C{side}'s ops include the C{SyncOp} bits C{op} (an int:
-        use the C{OP_*} constants).
-        """
-        return bool(self._op_bits[side] & op)
+# Operations shared by the steps.
 
-    def _record_op(self, record: SyncRecord, make: Callable[..., JournalOp], *args: object) -> None:
-        """
-        Journal an operation on C{record}, addressed by its current UIDs.
-        """
-        self._log(make(record.far_uid, record.near_uid, *args))
 
-    def _kill(self, record: SyncRecord) -> None:
-        self._record_op(record, KillRecord)
-        self._unlink(record)
+def does(work: PairWork, side: Side, op: int) -> bool:
+    """
+    Whether C{side}'s ops include the C{SyncOp} bits C{op} (an int: use the
+    C{OP_*} constants).
+    """
+    return bool(work.op_bits[side] & op)
 
-    def _unlink(self, record: SyncRecord) -> None:
-        for side in Side:
-            info = self._by_record[side].pop(record, None)
-            if info is not None and self._by_uid[side].get(info.uid) is record:
-                del self._by_uid[side][info.uid]
 
-    def _link(self, side: Side, record: SyncRecord, info: MessageInfo) -> None:
-        self._by_record[side][record] = info
-        self._by_uid[side][info.uid] = record
+def log(work: PairWork, op: JournalOp) -> SyncRecord | None:
+    """
+    Apply C{op} to the state, as journal replay will, and queue it for the
+    journal.
 
-    def message(self, side: Side, record: SyncRecord) -> MessageInfo | None:
-        """
-        The loaded message of C{record} on C{side}, if any.
-        """
-        return self._by_record[side].get(record)
+    @return: the record C{op} touched (L{msync.sync.journal.apply_op}).
+    @raise StateError: C{op} addresses a record that does not exist.
+    """
+    try:
+        work.last = apply_op(work.state, op, work.last)
+    except LookupError:
+        raise StateError(
+            f"journal entry for {op!r} refers to non-existing sync state entry"
+        ) from None
+    work.journal.append(op)
+    return work.last
 
-    def flags_of(self, side: Side, uid: int) -> Flags:
-        """
-        The current flags of a loaded message (after our updates).
-        """
-        return Flags(self._flags[side][uid])
 
-    def _record_flags(self, side: Side, record: SyncRecord) -> int | None:
-        info = self.message(side, record)
-        return None if info is None else self._flags[side][info.uid]
+def record_op(
+    work: PairWork, record: SyncRecord, make: Callable[..., JournalOp], *args: object
+) -> None:
+    """
+    Journal an operation on C{record}, addressed by its current UIDs.
+    """
+    log(work, make(record.far_uid, record.near_uid, *args))
 
-    def _work_of(self, record: SyncRecord) -> RecordWork:
-        work = self._work.get(record)
-        if work is None:
-            work = self._work[record] = RecordWork()
-            if record.purging:
-                # mbsync upgrade_srec: the split-off placeholder is to be
-                # deleted where it lives.
-                work.add[Side.FAR if record.far_uid else Side.NEAR] = DELETED
-        return work
 
-    def _sanitize(self, flags: int, side: Side) -> int:
-        unsupported = flags & ~(self._good[side] | self._bad[side]) & ALL
-        if unsupported:
-            # mbsync sanitize_flags: one notice per flag and store.
-            self._notify(
-                Severity.NOTICE,
-                f"Notice: {side.label} side store does not support flag(s) "
-                f"'{Flags(unsupported).letters()}'; not propagating.",
-            )
-            self._bad[side] |= unsupported
-        return flags & self._good[side]
+def kill(work: PairWork, record: SyncRecord) -> None:
+    """
+    Journal C{record} dead and unlink its messages.
+    """
+    record_op(work, record, KillRecord)
+    unlink(work, record)
 
-    def _live(self) -> list[SyncRecord]:
-        return [record for record in self.state.records if not record.status_bits & DEAD]
 
-    def _where(self, side: Side) -> str:
-        return f"channel {self.options.channel}, {side.label} side box {self._boxes[side]}"
+def unlink(work: PairWork, record: SyncRecord) -> None:
+    """
+    Forget the messages linked to C{record}.
+    """
+    for side in Side:
+        info = work.by_record[side].pop(record, None)
+        if info is not None and work.by_uid[side].get(info.uid) is record:
+            del work.by_uid[side][info.uid]
+
+
+def link(work: PairWork, side: Side, record: SyncRecord, info: MessageInfo) -> None:
+    """
+    Link the loaded message C{info} of C{side} to C{record}.
+    """
+    work.by_record[side][record] = info
+    work.by_uid[side][info.uid] = record
+
+
+def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | None:
+    """
+    The loaded message of C{record} on C{side}, if any.
+    """
+    return work.by_record[side].get(record)
+
+
+def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:
+    """
+    The current flags of C{record}'s message on C{side}, if loaded.
+    """
+    info = work.by_record[side].get(record)
+    return None if info is None else work.flags[side][info.uid]
+
+
+def work_of(work: PairWork, record: SyncRecord) -> RecordWork:
+    """
+    The working values of C{record}, created on first use.
+    """
+    found = work.work.get(record)
+    if found is None:
+        found = work.work[record] = RecordWork()
+        if record.purging:
+            # mbsync upgrade_srec: the split-off placeholder is to be
+            # deleted where it lives.
+            found.add[Side.FAR if record.far_uid else Side.NEAR] = DELETED
+    return found
+
+
+def sanitize(work: PairWork, flags: int, side: Side) -> int:
+    """
+    C{flags} without those C{side}'s box cannot keep (mbsync
+    C{sanitize_flags}: one notice per flag and side).
+    """
+    unsupported = flags & ~(work.good[side] | work.bad[side]) & ALL
+    if unsupported:
+        work.notices.append(UnsupportedFlags(side, Flags(unsupported)))
+        work.bad[side] |= unsupported
+    return flags & work.good[side]
+
+
+def live(work: PairWork) -> list[SyncRecord]:
+    """
+    The records not killed.
+    """
+    return [record for record in work.state.records if not record.status_bits & DEAD]

@@ -3,27 +3,43 @@
 The decisions of the channel synchronizer for one box pair, exactly as
 mbsync 1.4 makes them (C{src/sync.c}: C{box_opened2}, C{load_box},
 C{box_loaded}, C{flags_set}, C{msgs_flags_set}, C{msg_copied},
-C{box_closed_p2}).
+C{box_closed_p2}), as step functions of one plain working state.
 
-L{PairPlanner} is told what the stores reported (the loaded messages, what
-each operation did) and answers with what to do next (L{FlagUpdate},
-L{TrashMessage}, L{CopyMessage}, expunge sets); the engine
-(L{msync.sync.engine}) carries those out. Every decision that must survive
-a crash is written to the journal through the C{log} callable the planner
-is given (the state file's C{log}), which also applies it to the state.
+The planner is a function of the pair's state, the two box listings and
+the options, taken in steps where the engine must first carry out what was
+decided (the flag updates, trashing and copies report back):
 
-The planner's working state lives in L{msync.sync.pairwork}, its MaxMessages
-expiry step in L{msync.sync.expiry}, and its placeholder upgrade and copy
-steps in L{msync.sync.copying}; L{PairPlanner} combines them.
+  1. L{plan_loads}: what each side must load;
+  2. L{reconcile}: both listings in, the flag updates out;
+  3. L{flags_applied} after each side's updates; L{plan_trash} and
+     L{trashed} per side;
+  4. L{start_copies} (or L{plan_copies} in a dry run); L{copied} or
+     L{copy_failed} per copy; L{tuids_to_find} and L{found} where a store
+     did not report UIDs;
+  5. L{expunge_uids} per side, then L{finish} with the sides expunged.
+
+Every step returns a L{Step}: the journal operations it decided, already
+applied to the in-memory state (as journal replay would apply them), the
+notices for the user (typed values from L{msync.sync.notices}), and the
+store actions to carry out (L{FlagUpdate}, L{TrashMessage},
+L{CopyMessage}). The engine (L{msync.sync.engine}) writes the operations
+to the journal before it touches a store; a dry run drops them.
+
+The working state is L{msync.sync.pairwork.PairWork}; MaxMessages expiry
+lives in L{msync.sync.expiry}, flag updates in L{msync.sync.flagging},
+placeholder upgrades and copies in L{msync.sync.copying}.
 
 Invariants:
-  - L1: pure. No Twisted, no I/O, no clocks; the TUID generator and the
-    journal are injected.
-  - The L{SyncState} changes only through C{log}ged journal operations,
-    except the working values mbsync also keeps in memory only and
-    journals at the end (C{MaxPulledUid}/C{MaxPushedUid} raised by new
-    messages: C{N}; C{MaxExpiredFarUid}: C{!}), so that an interrupted run
-    revisits everything it did not finish.
+  - L1: pure. No Twisted, no I/O, no clocks; the TUID generator is
+    injected.
+  - The L{SyncState} changes only through journal operations, except the
+    working values mbsync also keeps in memory only and journals at the
+    end (C{MaxPulledUid}/C{MaxPushedUid} raised by new messages: C{N};
+    C{MaxExpiredFarUid}: C{!}), so that an interrupted run revisits
+    everything it did not finish.
+  - A step that raises (L{MailboxError}) leaves the operations it decided
+    before in L{PairWork.journal}; mbsync journals them before giving up
+    on the box, and so must the engine.
   - Journal order follows mbsync: C{|}, record kills/orphans/upgrades and
     C{+} new records while reconciling, flag results as their updates
     complete, C{T} per trashed message, C{F} per side then C{#} per pending
@@ -34,22 +50,34 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from msync.config.schema import SyncOp
 from msync.errors import MailboxError
 from msync.model import Flags, LoadRequest, MessageInfo, Side
-from msync.report import Severity
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
-from msync.sync.copying import CopyPlanner
-from msync.sync.expiry import ExpiryPlanner
+from msync.sync.copying import (
+    continue_upgrade,
+    copies,
+    maybe_upgrade,
+)
+from msync.sync.copying import copied as _copied
+from msync.sync.copying import copy_failed as _copy_failed
+from msync.sync.copying import found as _found
+from msync.sync.copying import start_copies as _start_copies
+from msync.sync.copying import tuids_to_find as _tuids_to_find
+from msync.sync.expiry import expire
+from msync.sync.flagging import flags_applied as _flags_applied
+from msync.sync.flagging import plan_flags
 from msync.sync.journal import (
     AssignUid,
+    JournalOp,
     KillRecord,
     LoseTuid,
     MakePlaceholder,
     NewRecord,
-    SetFlags,
     SetMaxExpiredFarUid,
     SetMaxUid,
     SetStatus,
@@ -57,12 +85,11 @@ from msync.sync.journal import (
     UidValidities,
 )
 from msync.sync.loading import LoadPlanner, Needs
-from msync.sync.options import PairOptions, SideOptions
+from msync.sync.notices import ConflictingChanges, Notice, UIDValidityRecovered
 from msync.sync.pairwork import (
     ALL,
     DELETED,
     DUMMIES,
-    EXPIRE,
     EXPIRED,
     EXPIRING,
     FLAGGED,
@@ -73,456 +100,480 @@ from msync.sync.pairwork import (
     PENDING,
     SEEN,
     SKIPPED,
+    PairWork,
     RecordWork,
     WorkBits,
+    does,
     dummy_bit,
-    random_tuid,
+    kill,
+    link,
+    live,
+    log,
+    message,
+    record_op,
+    sanitize,
+    work_of,
 )
 from msync.sync.state import Status, SyncRecord
 
-# PairOptions, SideOptions, the actions and random_tuid are defined beside
-# this module and re-exported: the runner builds PairOptions from here.
 __all__ = [
-    "CopyMessage",
-    "FlagUpdate",
-    "PairOptions",
-    "PairPlanner",
-    "SideOptions",
-    "TrashMessage",
-    "random_tuid",
+    "Step",
+    "copied",
+    "copy_failed",
+    "expunge_uids",
+    "finish",
+    "flags_applied",
+    "found",
+    "plan_copies",
+    "plan_loads",
+    "plan_trash",
+    "reconcile",
+    "start_copies",
+    "trashed",
+    "tuids_to_find",
 ]
+
+T = TypeVar("T")
 
 # Both sides, for per-record loops: iterating the Side enum itself goes
 # through EnumType.__iter__ each time.
 _SIDES = (Side.FAR, Side.NEAR)
 
 
-class PairPlanner(ExpiryPlanner, CopyPlanner):
+@dataclass(frozen=True, slots=True)
+class Step(Generic[T]):
     """
-    The decisions of one box pair sync, in mbsync's order. Call, in turn:
-    L{load_requests}, L{loaded} for each side, L{reconcile},
-    L{flags_applied} per completed update, L{trash_plan}/L{trashed},
-    L{start_copies}, L{copied}/L{copy_failed} per copy, L{tuids_to_find}/
-    L{found} for stores that did not report UIDs, L{expunge_uids}/
-    L{expunged}, and L{finish}.
+    What one planner step decided.
+
+    @ivar journal: the journal operations, in order, already applied to
+        the state; to be written before any store is touched.
+    @ivar notices: what to tell the user.
+    @ivar actions: what the stores are to do (or the step's answer).
     """
 
-    # Step 3: what to load (mbsync box_opened2 and load_box).
+    journal: tuple[JournalOp, ...]
+    notices: tuple[Notice, ...]
+    actions: T
 
-    def _known_validity(self, side: Side) -> bool:
-        return self._existed or self.state.uid_validity(side) != 0
 
-    def load_requests(self) -> dict[Side, LoadRequest]:
-        """
-        Decide what each side must load.
+def _step(work: PairWork, actions: T) -> Step[T]:
+    """
+    Hand the operations and notices decided so far to the caller.
+    """
+    journal, work.journal = tuple(work.journal), []
+    notices, work.notices = tuple(work.notices), []
+    return Step(journal, notices, actions)
 
-        @raise MailboxError: both boxes changed UIDVALIDITY.
-        """
-        self._changed = [
-            side
-            for side in Side
-            if self._known_validity(side)
-            and self.state.uid_validity(side) != self._uid_validity[side]
-        ]
-        if len(self._changed) == 2:
-            raise MailboxError(
-                f"channel {self.options.channel}: UIDVALIDITY of both far side "
-                f"{self._boxes[Side.FAR]} and near side {self._boxes[Side.NEAR]} changed."
-            )
-        loads = LoadPlanner(
-            self.state,
-            self.options,
-            changed=self._changed,
-            replayed=self._replayed,
-            notify=self._notify,
+
+# Step 1: what to load (mbsync box_opened2 and load_box).
+
+
+def _known_validity(work: PairWork, side: Side) -> bool:
+    return work.existed or work.state.uid_validity(side) != 0
+
+
+def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
+    """
+    Decide what each side must load.
+
+    @raise MailboxError: both boxes changed UIDVALIDITY.
+    """
+    work.changed = [
+        side
+        for side in Side
+        if _known_validity(work, side) and work.state.uid_validity(side) != work.uid_validity[side]
+    ]
+    if len(work.changed) == 2:
+        raise MailboxError(
+            f"channel {work.options.channel}: UIDVALIDITY of both far side "
+            f"{work.boxes[Side.FAR]} and near side {work.boxes[Side.NEAR]} changed."
         )
-        requests = loads.requests()
-        self._loads_old = {side: bool(loads.needs[side] & Needs.OLD) for side in Side}
-        self._find_old = loads.find_old
-        return requests
+    loads = LoadPlanner(work.state, work.options, changed=work.changed, replayed=work.replayed)
+    requests = loads.requests()
+    work.notices.extend(loads.notices)
+    work.loads_old = {side: bool(loads.needs[side] & Needs.OLD) for side in Side}
+    work.find_old = loads.find_old
+    return _step(work, requests)
 
-    # Step 4: what was loaded (mbsync box_loaded, first half).
 
-    def loaded(self, side: Side, messages: Sequence[MessageInfo]) -> None:
-        """
-        Take a side's loaded messages: find copies of an interrupted run by
-        their TUIDs, then pair messages with records by UID.
-        """
-        self._messages[side] = list(messages)
-        self._flags[side] = {info.uid: int(info.flags) for info in messages}
-        if self._find_old[side]:
-            self._match_tuids(side, self._messages[side])
-        for info in messages:
-            if info.uid in self._by_uid[side]:
+# Step 2: the listings (mbsync box_loaded, first half), then reconcile.
+
+
+def _take_listing(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -> None:
+    """
+    Take a side's loaded messages: find copies of an interrupted run by
+    their TUIDs, then pair messages with records by UID.
+    """
+    work.messages[side] = list(messages)
+    work.flags[side] = {info.uid: int(info.flags) for info in messages}
+    if work.find_old[side]:
+        _match_tuids(work, side, work.messages[side])
+    by_uid = work.by_uid[side]
+    for info in messages:
+        if info.uid in by_uid:
+            continue
+        record = work.state.by_uid(side, info.uid)
+        if record is not None:
+            link(work, side, record, info)
+
+
+def _match_tuids(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -> None:
+    position = 0
+    for record in live(work):
+        if record.uid(side) or not record.tuid:
+            continue
+        order = list(range(position, len(messages))) + list(range(position))
+        match = next((index for index in order if messages[index].tuid == record.tuid), None)
+        if match is None:
+            record_op(work, record, LoseTuid)
+            continue
+        info = messages[match]
+        position = match + 1
+        record_op(work, record, AssignUid, side, info.uid)
+        link(work, side, record, info)
+
+
+def reconcile(
+    work: PairWork,
+    listings: Mapping[Side, Sequence[MessageInfo]],
+    permanent_flags: Mapping[Side, Flags],
+) -> Step[list[FlagUpdate]]:
+    """
+    Decide everything once both sides are loaded: copies of an interrupted
+    run, UIDVALIDITY recovery, deletions and flag changes of old records,
+    placeholder upgrades, new messages, MaxMessages expiry.
+
+    @param listings: each side's loaded messages.
+    @param permanent_flags: the flags each box can keep.
+    @return: the flag updates to carry out, far side first per record.
+    @raise MailboxError: UIDVALIDITY changed for real, or unread
+        messages exceed MaxMessages while C{ExpireUnread} is unset.
+    """
+    for side in _SIDES:
+        _take_listing(work, side, listings[side])
+    _recover_uid_validity(work)
+    if not _known_validity(work, Side.FAR) or not _known_validity(work, Side.NEAR) or work.changed:
+        log(work, UidValidities(work.uid_validity[Side.FAR], work.uid_validity[Side.NEAR]))
+    work.old_max = {side: work.state.max_uid(side) for side in Side}
+    work.old_max_expired = work.state.max_expired_far_uid
+    work.good = {side: int(permanent_flags[side]) & ALL for side in Side}
+    for record in live(work):
+        _sync_old(work, record)
+    for target in Side:
+        _sync_new(work, target)
+    near_ops = work.options.side(Side.NEAR).ops
+    if near_ops & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS) and work.options.max_messages:
+        expire(work)
+    return _step(work, plan_flags(work))
+
+
+def _where(work: PairWork, side: Side) -> str:
+    return f"channel {work.options.channel}, {side.label} side box {work.boxes[side]}"
+
+
+def _recover_uid_validity(work: PairWork) -> None:
+    # mbsync box_loaded: a change is spurious when the paired messages
+    # still carry the same Message-IDs.
+    for side in work.changed:
+        need = got = 0
+        for record in live(work):
+            need += 1
+            mine = message(work, side, record)
+            if mine is None or mine.message_id is None:
                 continue
-            record = self.state.by_uid(side, info.uid)
-            if record is not None:
-                self._link(side, record, info)
-
-    def _match_tuids(self, side: Side, messages: Sequence[MessageInfo]) -> int:
-        lost = 0
-        position = 0
-        for record in self._live():
-            if record.uid(side) or not record.tuid:
+            partner = message(work, side.other, record)
+            if partner is None:
                 continue
-            order = list(range(position, len(messages))) + list(range(position))
-            match = next((index for index in order if messages[index].tuid == record.tuid), None)
-            if match is None:
-                self._record_op(record, LoseTuid)
-                lost += 1
-                continue
-            info = messages[match]
-            position = match + 1
-            self._record_op(record, AssignUid, side, info.uid)
-            self._link(side, record, info)
-        return lost
-
-    # Steps 5-7: reconcile.
-
-    def reconcile(self, permanent_flags: Mapping[Side, Flags]) -> list[FlagUpdate]:
-        """
-        Decide everything once both sides are loaded: UIDVALIDITY recovery,
-        deletions and flag changes of old records, placeholder upgrades,
-        new messages, MaxMessages expiry.
-
-        @param permanent_flags: the flags each box can keep.
-        @return: the flag updates to carry out, far side first per record.
-        @raise MailboxError: UIDVALIDITY changed for real, or unread
-            messages exceed MaxMessages while C{ExpireUnread} is unset.
-        """
-        self._recover_uid_validity()
-        if (
-            not self._known_validity(Side.FAR)
-            or not self._known_validity(Side.NEAR)
-            or (self._changed)
-        ):
-            far, near = self._uid_validity[Side.FAR], self._uid_validity[Side.NEAR]
-            self._log(UidValidities(far, near))
-        self._old_max = {side: self.state.max_uid(side) for side in Side}
-        self._old_max_expired = self.state.max_expired_far_uid
-        self._good = {side: int(permanent_flags[side]) & ALL for side in Side}
-        for record in self._live():
-            self._sync_old(record)
-        for target in Side:
-            self._sync_new(target)
-        if self._ops(Side.NEAR) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS) and (
-            self.options.max_messages
-        ):
-            self._expire()
-        return self._plan_flags()
-
-    def _recover_uid_validity(self) -> None:
-        # mbsync box_loaded: a change is spurious when the paired messages
-        # still carry the same Message-IDs.
-        for side in self._changed:
-            need = got = 0
-            for record in self._live():
-                need += 1
-                mine = self.message(side, record)
-                if mine is None or mine.message_id is None:
-                    continue
-                partner = self.message(side.other, record)
-                if partner is None:
-                    continue
-                if partner.message_id != mine.message_id:
-                    raise MailboxError(
-                        f"{self._where(side)}: UIDVALIDITY genuinely changed "
-                        f"(at UID {record.uid(side)})."
-                    )
-                got += 1
-            if got < 20 and got * 5 < need * 4:
+            if partner.message_id != mine.message_id:
                 raise MailboxError(
-                    f"{self._where(side)}: Unable to recover from UIDVALIDITY change."
+                    f"{_where(work, side)}: UIDVALIDITY genuinely changed "
+                    f"(at UID {record.uid(side)})."
                 )
-            self._notify(
-                Severity.NOTICE,
-                f"Notice: {self._where(side)}: Recovered from change of UIDVALIDITY.",
-            )
+            got += 1
+        if got < 20 and got * 5 < need * 4:
+            raise MailboxError(f"{_where(work, side)}: Unable to recover from UIDVALIDITY change.")
+        work.notices.append(UIDValidityRecovered(work.options.channel, side, work.boxes[side]))
 
-    def _sync_old(self, record: SyncRecord) -> None:
-        if record.dead:
-            return
-        record.tuid = None
-        msg = {side: self.message(side, record) for side in _SIDES}
-        gone = {side: msg[side] is None and self._loads_old[side] for side in _SIDES}
-        if gone[Side.FAR] and gone[Side.NEAR]:
-            self._kill(record)
-            return
-        expunged = {side: gone[side] and record.uid(side) != 0 for side in _SIDES}
-        work = self._work_of(record)
-        for t in _SIDES:
-            self._sync_old_side(record, work, t, msg, expunged)
-        self._maybe_upgrade(record, work, msg)
-        if record.upgrading:
-            self._continue_upgrade(record)
 
-    def _sync_old_side(
-        self,
-        record: SyncRecord,
-        work: RecordWork,
-        t: Side,
-        msg: Mapping[Side, MessageInfo | None],
-        expunged: Mapping[Side, bool],
-    ) -> None:
-        source = t.other
-        target_msg, source_msg = msg[t], msg[source]
-        if target_msg is not None and self._flags[t][target_msg.uid] & DELETED:
-            work.wstate |= WorkBits.deleted(t)
-        if expunged[t] or not record.uid(t):
-            # Gone or never stored here: nothing to update; a deletion is
-            # propagated in the other direction.
-            return
-        if expunged[source]:
-            if t is Side.FAR and record.status_bits & EXPIRING:
-                # Don't propagate a deletion that results from expiry.
-                self._record_op(record, AssignUid, Side.NEAR, 0)
-                return
-            if target_msg is not None:
-                current, base = self._flags[t][target_msg.uid], int(record.flags)
-                if (current & ~DELETED & ALL) != (base & ~DELETED & ALL) or (
-                    not current & DELETED and base & DELETED
-                ):
-                    self._notify(
-                        Severity.NOTICE,
-                        f"Notice: conflicting changes in ({record.far_uid},{record.near_uid})",
-                    )
-            if self._does(t, OP_DELETE):
-                work.add[t] = DELETED
-                work.wstate |= WorkBits.DELETE
-            return
-        if source_msg is None or not self._does(t, OP_FLAGS):
-            return
-        flags = self._sanitize(self._flags[source][source_msg.uid], t)
+def _sync_old(work: PairWork, record: SyncRecord) -> None:
+    if record.dead:
+        return
+    record.tuid = None
+    msg = {side: message(work, side, record) for side in _SIDES}
+    gone = {side: msg[side] is None and work.loads_old[side] for side in _SIDES}
+    if gone[Side.FAR] and gone[Side.NEAR]:
+        kill(work, record)
+        return
+    expunged = {side: gone[side] and record.uid(side) != 0 for side in _SIDES}
+    values = work_of(work, record)
+    for t in _SIDES:
+        _sync_old_side(work, record, values, t, msg, expunged)
+    maybe_upgrade(work, record, values, msg)
+    if record.upgrading:
+        continue_upgrade(work, record)
+
+
+def _sync_old_side(
+    work: PairWork,
+    record: SyncRecord,
+    values: RecordWork,
+    t: Side,
+    msg: Mapping[Side, MessageInfo | None],
+    expunged: Mapping[Side, bool],
+) -> None:
+    source = t.other
+    target_msg, source_msg = msg[t], msg[source]
+    if target_msg is not None and work.flags[t][target_msg.uid] & DELETED:
+        values.wstate |= WorkBits.deleted(t)
+    if expunged[t] or not record.uid(t):
+        # Gone or never stored here: nothing to update; a deletion is
+        # propagated in the other direction.
+        return
+    if expunged[source]:
         if t is Side.FAR and record.status_bits & EXPIRING:
-            flags &= ~DELETED & ALL
-        if record.status_bits & dummy_bit(source):
-            # A placeholder's Seen is meaningless and its Flagged is a
-            # request to upgrade.
-            flags &= ~(SEEN | FLAGGED) & ALL
-        base = int(record.flags)
-        work.add[t] = flags & ~base & ALL
-        work.remove[t] = ~flags & base & ALL
-
-    def _sync_new(self, t: Side) -> None:
-        source = t.other
-        renew, new = self._does(t, OP_RENEW), self._does(t, OP_NEW)
-        side = self.options.side(t)
-        for info in self._messages[source]:
-            flags = self._flags[source][info.uid]
-            record = self._by_uid[source].get(info.uid)
-            if record is not None:
-                if record.status_bits & SKIPPED:
-                    # Pre-1.4 legacy: skipped for being too big.
-                    self._raise_max(source, info.uid)
-                    if not renew:
-                        continue
-                    if not flags & FLAGGED:
-                        self._record_op(record, MakePlaceholder)
-                    else:
-                        self._record_op(record, SetStatus, Status.PENDING)
-                else:
-                    if not new:
-                        continue
-                    self._raise_max(source, info.uid)
-                    if not record.status_bits & PENDING:
-                        continue
-                if side.expunge and flags & DELETED:
-                    # Would be expunged anyway.
-                    self._kill(record)
-                    continue
-            else:
-                if not new or info.uid <= self.state.max_uid(source):
-                    # Not new: expired and pruned, failed, or skipped.
-                    continue
-                self.state.set_max_uid(source, info.uid)
-                if side.expunge and flags & DELETED:
-                    continue
-                far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
-                created = self._log(NewRecord(far, near))
-                assert created is not None
-                record = created
-                self._link(source, record, info)
-            too_big = side.max_size is not None and (info.size or 0) > side.max_size
-            if (
-                not flags & FLAGGED
-                and too_big
-                and not record.upgrading
-                and not record.status_bits & DUMMIES
-            ):
-                self._record_op(record, MakePlaceholder)
-            self._any_new[t] = True
-
-    def _raise_max(self, side: Side, uid: int) -> None:
-        if self.state.max_uid(side) < uid:
-            self.state.set_max_uid(side, uid)
-
-    # Step 8: flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
-
-    def _plan_flags(self) -> list[FlagUpdate]:
-        updates: list[FlagUpdate] = []
-        for record in self._live():
-            for t in _SIDES:
-                update = self._plan_flag(record, t)
-                if update is not None:
-                    updates.append(update)
-        return updates
-
-    def _plan_flag(self, record: SyncRecord, t: Side) -> FlagUpdate | None:
-        uid = record.uid(t)
-        if not uid:
-            return None
-        work = self._work_of(record)
-        add, remove = work.add[t], work.remove[t]
-        current = self._record_flags(t, record)
-        if work.wstate & WorkBits.DELETE or record.purging:
-            if not add:
-                # The deletion goes the other way, or the placeholder being
-                # purged lives on the other side.
-                return None
-            if current is None and self._loads_old[t]:
-                # The message disappeared meanwhile.
-                return None
-        elif t is Side.NEAR and bool(record.status_bits & EXPIRE) != bool(
-            record.status_bits & EXPIRED
-        ):
-            # An expiry transaction is ongoing; act on the wanted state, so
-            # that cancelled transactions are rolled back too.
-            if work.wstate & WorkBits.NEXPIRE:
-                add |= DELETED
-            else:
-                remove |= DELETED
-        side = self.options.side(t)
-        doomed = ((current or 0) | add) & ~remove & DELETED
-        if side.expunge and doomed and (side.trash is None or side.trash_new_only):
-            # It is going to be expunged: only the deletion matters.
-            work.add[t] &= DELETED
-            add &= DELETED
-            work.remove[t] = remove = 0
-        if current is not None:
-            add &= ~current & ALL
-            remove &= current
-        if add or remove:
-            return FlagUpdate(t, uid, Flags(add), Flags(remove), record)
-        self._flags_done(record, t)
-        return None
-
-    def flags_applied(self, update: FlagUpdate) -> None:
-        """
-        Record that a flag update was carried out.
-        """
-        record, t = update.record, update.side
-        work = self._work_of(record)
-        add, remove = int(update.add), int(update.remove)
-        if add & DELETED:
-            work.wstate |= WorkBits.deleted(t)
-        elif remove & DELETED:
-            work.wstate &= ~WorkBits.deleted(t)
-        if update.uid in self._flags[t]:
-            self._flags[t][update.uid] = (self._flags[t][update.uid] | add) & ~remove & ALL
-        self._flags_done(record, t)
-
-    def _flags_done(self, record: SyncRecord, t: Side) -> None:
-        work = self._work_of(record)
-        if work.wstate & WorkBits.DELETE:
-            # The deletion was propagated: the source message is gone.
-            self._record_op(record, AssignUid, t.other, 0)
+            # Don't propagate a deletion that results from expiry.
+            record_op(work, record, AssignUid, Side.NEAR, 0)
             return
-        base = int(record.flags)
-        flags = (base | work.add[t]) & ~work.remove[t] & ALL
-        if flags != base:
-            self._record_op(record, SetFlags, Flags(flags))
-        if t is Side.NEAR:
-            wanted = bool(work.wstate & WorkBits.NEXPIRE)
-            bits = record.status_bits
-            if wanted != bool(bits & EXPIRED):
-                status = record.status
-                status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
-                self._record_op(record, SetStatus, status)
-            elif wanted != bool(bits & EXPIRE):
-                status = record.status
-                status = (status & ~Status.EXPIRE) | (Status.EXPIRE if wanted else Status.NONE)
-                self._record_op(record, SetStatus, status)
+        if target_msg is not None:
+            current, base = work.flags[t][target_msg.uid], int(record.flags)
+            if (current & ~DELETED & ALL) != (base & ~DELETED & ALL) or (
+                not current & DELETED and base & DELETED
+            ):
+                work.notices.append(ConflictingChanges(record.far_uid, record.near_uid))
+        if does(work, t, OP_DELETE):
+            values.add[t] = DELETED
+            values.wstate |= WorkBits.DELETE
+        return
+    if source_msg is None or not does(work, t, OP_FLAGS):
+        return
+    flags = sanitize(work, work.flags[source][source_msg.uid], t)
+    if t is Side.FAR and record.status_bits & EXPIRING:
+        flags &= ~DELETED & ALL
+    if record.status_bits & dummy_bit(source):
+        # A placeholder's Seen is meaningless and its Flagged is a
+        # request to upgrade.
+        flags &= ~(SEEN | FLAGGED) & ALL
+    base = int(record.flags)
+    values.add[t] = flags & ~base & ALL
+    values.remove[t] = ~flags & base & ALL
 
-    # Trash (mbsync msgs_flags_set).
 
-    def trash_plan(self, t: Side) -> list[TrashMessage]:
-        """
-        The deleted messages of side C{t} to put into a Trash box before
-        expunging it.
-        """
-        side, other = self.options.side(t), self.options.side(t.other)
-        remote = other.trash is not None and other.trash_remote_new
-        if not side.expunge or (side.trash is None and not remote):
-            return []
-        plan = []
-        for info in self._messages[t]:
-            flags = self._flags[t][info.uid]
-            record = self._by_uid[t].get(info.uid)
-            if record is not None and record.dead:
-                record = None
-            if not flags & DELETED or info.uid in self.state.trashed[t]:
+def _sync_new(work: PairWork, t: Side) -> None:
+    source = t.other
+    renew, new = does(work, t, OP_RENEW), does(work, t, OP_NEW)
+    side = work.options.side(t)
+    state = work.state
+    for info in work.messages[source]:
+        flags = work.flags[source][info.uid]
+        record = work.by_uid[source].get(info.uid)
+        if record is not None:
+            if record.status_bits & SKIPPED:
+                # Pre-1.4 legacy: skipped for being too big.
+                _raise_max(work, source, info.uid)
+                if not renew:
+                    continue
+                if not flags & FLAGGED:
+                    record_op(work, record, MakePlaceholder)
+                else:
+                    record_op(work, record, SetStatus, Status.PENDING)
+            else:
+                if not new:
+                    continue
+                _raise_max(work, source, info.uid)
+                if not record.status_bits & PENDING:
+                    continue
+            if side.expunge and flags & DELETED:
+                # Would be expunged anyway.
+                kill(work, record)
                 continue
-            if t is Side.NEAR and record is not None and record.status_bits & EXPIRING:
+        else:
+            if not new or info.uid <= state.max_uid(source):
+                # Not new: expired and pruned, failed, or skipped.
                 continue
-            unpropagated = record is None or bool(record.status_bits & (PENDING | SKIPPED))
-            if side.trash is not None:
-                if not side.trash_new_only or unpropagated:
-                    plan.append(TrashMessage(t, info.uid, side.trash, False, Flags(flags)))
-            elif unpropagated and (other.max_size is None or (info.size or 0) <= other.max_size):
-                assert other.trash is not None
-                plan.append(TrashMessage(t, info.uid, other.trash, True, Flags(flags)))
-        return plan
+            state.set_max_uid(source, info.uid)
+            if side.expunge and flags & DELETED:
+                continue
+            far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
+            created = log(work, NewRecord(far, near))
+            assert created is not None
+            record = created
+            link(work, source, record, info)
+        too_big = side.max_size is not None and (info.size or 0) > side.max_size
+        if (
+            not flags & FLAGGED
+            and too_big
+            and not record.upgrading
+            and not record.status_bits & DUMMIES
+        ):
+            record_op(work, record, MakePlaceholder)
+        work.any_new[t] = True
 
-    def trashed(self, side: Side, uids: Sequence[int]) -> None:
-        """
-        Journal messages of C{side} as trashed.
-        """
-        for uid in uids:
-            self._log(Trashed(side, uid))
 
-    # Step 10: expunge, purge, commit values (mbsync sync_close, box_closed_p2).
+def _raise_max(work: PairWork, side: Side, uid: int) -> None:
+    if work.state.max_uid(side) < uid:
+        work.state.set_max_uid(side, uid)
 
-    def expunge_uids(self, side: Side) -> list[int]:
-        """
-        The loaded messages of C{side} now flagged deleted.
-        """
-        return [info.uid for info in self._messages[side] if self._flags[side][info.uid] & DELETED]
 
-    def expunged(self, side: Side) -> None:
-        """
-        Record that C{side} was expunged.
-        """
-        self._did_expunge[side] = True
+# Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
 
-    def finish(self) -> None:
-        """
-        Journal the new max UIDs, purge the records of expunged messages
-        and journal MaxExpiredFarUid.
-        """
-        for side in Side:
-            if self.state.max_uid(side) != self._old_max[side]:
-                self._log(SetMaxUid(side, self.state.max_uid(side)))
-        if any(self._did_expunge.values()) or self.options.max_messages:
-            for record in self._live():
-                self._purge(record)
-        if self.state.max_expired_far_uid != self._old_max_expired:
-            self._log(SetMaxExpiredFarUid(self.state.max_expired_far_uid))
 
-    def _gone(self, record: SyncRecord, side: Side) -> bool:
-        work = self._work_of(record)
-        return bool(work.wstate & WorkBits.deleted(side)) and self._did_expunge[side]
+def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> Step[None]:
+    """
+    Record that flag updates were carried out.
+    """
+    _flags_applied(work, updates)
+    return _step(work, None)
 
-    def _purge(self, record: SyncRecord) -> None:
-        far, near = record.far_uid, record.near_uid
-        if not near or self._gone(record, Side.NEAR):
-            expired = (
-                record.status_bits & EXPIRED
-                and self.state.max_pulled_uid >= far
-                and self.state.max_expired_far_uid >= far
-            )
-            if not far or self._gone(record, Side.FAR) or expired:
-                self._log(KillRecord(far, near))
-            elif near:
-                self._log(AssignUid(far, near, Side.NEAR, 0))
-        elif far and self._gone(record, Side.FAR):
-            self._log(AssignUid(far, near, Side.FAR, 0))
+
+# Trash (mbsync msgs_flags_set).
+
+
+def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
+    """
+    The deleted messages of side C{t} to put into a Trash box before
+    expunging it.
+    """
+    side, other = work.options.side(t), work.options.side(t.other)
+    remote = other.trash is not None and other.trash_remote_new
+    if not side.expunge or (side.trash is None and not remote):
+        return _step(work, [])
+    plan = []
+    for info in work.messages[t]:
+        flags = work.flags[t][info.uid]
+        record = work.by_uid[t].get(info.uid)
+        if record is not None and record.dead:
+            record = None
+        if not flags & DELETED or info.uid in work.state.trashed[t]:
+            continue
+        if t is Side.NEAR and record is not None and record.status_bits & EXPIRING:
+            continue
+        unpropagated = record is None or bool(record.status_bits & (PENDING | SKIPPED))
+        if side.trash is not None:
+            if not side.trash_new_only or unpropagated:
+                plan.append(TrashMessage(t, info.uid, side.trash, False, Flags(flags)))
+        elif unpropagated and (other.max_size is None or (info.size or 0) <= other.max_size):
+            assert other.trash is not None
+            plan.append(TrashMessage(t, info.uid, other.trash, True, Flags(flags)))
+    return _step(work, plan)
+
+
+def trashed(work: PairWork, side: Side, uids: Sequence[int]) -> Step[None]:
+    """
+    Journal messages of C{side} as trashed.
+    """
+    for uid in uids:
+        log(work, Trashed(side, uid))
+    return _step(work, None)
+
+
+# Copies (mbsync msgs_copied, msg_copied, msgs_found_new).
+
+
+def plan_copies(work: PairWork, target: Side) -> Step[list[CopyMessage]]:
+    """
+    The messages to copy to C{target}, in source UID order, without
+    journaling anything (a dry run's copies).
+    """
+    return _step(work, copies(work, target))
+
+
+def start_copies(
+    work: PairWork, uid_next: Mapping[Side, int]
+) -> Step[dict[Side, list[CopyMessage]]]:
+    """
+    Journal each target's UIDNEXT and a TUID for every pending record
+    (the engine must then make the journal durable before copying).
+
+    @param uid_next: each open box's UIDNEXT.
+    @return: the copies per target side.
+    """
+    return _step(work, _start_copies(work, uid_next))
+
+
+def copied(work: PairWork, copy: CopyMessage, uid: int | None) -> Step[None]:
+    """
+    Record a stored copy.
+
+    @param uid: its UID, or C{None} if the store could not tell.
+    """
+    _copied(work, copy, uid)
+    return _step(work, None)
+
+
+def copy_failed(work: PairWork, copy: CopyMessage) -> Step[None]:
+    """
+    Record a copy that cannot be made; it is not retried.
+    """
+    _copy_failed(work, copy)
+    return _step(work, None)
+
+
+def tuids_to_find(work: PairWork, side: Side) -> dict[str, SyncRecord]:
+    """
+    The TUIDs of copies to C{side} whose UIDs are unknown, if the store
+    did not report some; empty otherwise.
+    """
+    return _tuids_to_find(work, side)
+
+
+def found(work: PairWork, side: Side, uids: Mapping[str, int]) -> Step[int]:
+    """
+    Assign the UIDs of copies found by TUID (see L{tuids_to_find}); the
+    others are lost and will be copied again next time.
+
+    @return: how many were lost.
+    """
+    return _step(work, _found(work, side, uids))
+
+
+# Expunge, purge, commit values (mbsync sync_close, box_closed_p2).
+
+
+def expunge_uids(work: PairWork, side: Side) -> list[int]:
+    """
+    The loaded messages of C{side} now flagged deleted.
+    """
+    flags = work.flags[side]
+    return [info.uid for info in work.messages[side] if flags[info.uid] & DELETED]
+
+
+def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
+    """
+    Journal the new max UIDs, purge the records of expunged messages and
+    journal MaxExpiredFarUid.
+
+    @param expunged: the sides that were expunged.
+    """
+    for side in expunged:
+        work.did_expunge[side] = True
+    state = work.state
+    for side in Side:
+        if state.max_uid(side) != work.old_max[side]:
+            log(work, SetMaxUid(side, state.max_uid(side)))
+    if any(work.did_expunge.values()) or work.options.max_messages:
+        for record in live(work):
+            _purge(work, record)
+    if state.max_expired_far_uid != work.old_max_expired:
+        log(work, SetMaxExpiredFarUid(state.max_expired_far_uid))
+    return _step(work, None)
+
+
+def _gone(work: PairWork, record: SyncRecord, side: Side) -> bool:
+    values = work_of(work, record)
+    return bool(values.wstate & WorkBits.deleted(side)) and work.did_expunge[side]
+
+
+def _purge(work: PairWork, record: SyncRecord) -> None:
+    far, near = record.far_uid, record.near_uid
+    if not near or _gone(work, record, Side.NEAR):
+        expired = (
+            record.status_bits & EXPIRED
+            and work.state.max_pulled_uid >= far
+            and work.state.max_expired_far_uid >= far
+        )
+        if not far or _gone(work, record, Side.FAR) or expired:
+            log(work, KillRecord(far, near))
+        elif near:
+            log(work, AssignUid(far, near, Side.NEAR, 0))
+    elif far and _gone(work, record, Side.FAR):
+        log(work, AssignUid(far, near, Side.FAR, 0))

@@ -2,7 +2,7 @@
 """
 The crash-safe store of one box pair's sync state, on disk exactly as mbsync
 1.4 keeps it: C{<state>}, C{<state>.journal}, C{<state>.new} and
-C{<state>.lock} (see L{msync.sync.state.StatePaths}).
+C{<state>.lock} (see L{msync.sync.statepaths.StatePaths}).
 
 Protocol (mbsync 1.4 C{load_state}, C{create_state}, C{save_state},
 C{lock_state}; verified with strace and C{-Tj} runs of mbsync 1.4.4):
@@ -62,6 +62,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from collections.abc import Sequence
 from types import TracebackType
 
 from msync.errors import ChannelLocked, StateError
@@ -74,7 +75,9 @@ from msync.sync.journal import (
     parse_journal,
     replay,
 )
-from msync.sync.state import StatePaths, SyncRecord, SyncState, format_state, parse_state
+from msync.sync.state import SyncRecord, SyncState
+from msync.sync.statepaths import StatePaths
+from msync.sync.statetext import format_state, parse_state
 
 #: How often to retry taking a lock whose file another process unlinked
 #: between our C{open} and our C{fcntl}.
@@ -395,6 +398,24 @@ class StateFile:
                     f"journal entry for {op!r} refers to non-existing sync state entry "
                     f"of {self.paths.state}"
                 )
+        self._write_line(op)
+        self._last = apply_op(self.state, op, self._last)
+        return self._last
+
+    def write(self, ops: Sequence[JournalOp]) -> None:
+        """
+        Append the lines of operations the caller has already applied to
+        L{state} (the planner applies its own, L{msync.sync.reconcile}).
+        Use either this or L{log} in one session: L{log} looks records up
+        from the record it touched last.
+
+        @raise StateError: the journal cannot be written.
+        """
+        self._check_open()
+        for op in ops:
+            self._write_line(op)
+
+    def _write_line(self, op: JournalOp) -> None:
         if self._journal_fd is None:
             self._start_journal()
         assert self._journal_fd is not None
@@ -405,8 +426,6 @@ class StateFile:
                 f"cannot write journal {self.paths.journal}: {_reason(error)}"
             ) from error
         self._dirty = True
-        self._last = apply_op(self.state, op, self._last)
-        return self._last
 
     def sync(self) -> None:
         """

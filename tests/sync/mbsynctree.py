@@ -1,6 +1,7 @@
 """
 A far/near Maildir tree with an mbsyncrc that the installed mbsync 1.4.4
-runs on, for the mbsync interop tests of the state file.
+runs on, for the mbsync interop tests of the state file and the planner
+tables (L{mbsyncrc} and L{write_box} build a tree from a table row).
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from msync.config.schema import SyncOp
+from msync.model import Flags, Side
+from msync.sync.options import PairOptions
 from tests.sync.statefixtures import listing, make_paths
 
 
@@ -104,3 +109,80 @@ class MaildirTree:
         The state directory's files and contents.
         """
         return listing(os.path.join(self.root, "state"))
+
+
+def _sync_words(ops: SyncOp, direction: str) -> list[str]:
+    if ops == SyncOp.ALL:
+        return [direction]
+    names = {SyncOp.NEW: "New", SyncOp.RENEW: "ReNew", SyncOp.DELETE: "Delete"}
+    names[SyncOp.FLAGS] = "Flags"
+    return [direction + word for op, word in names.items() if ops & op]
+
+
+def mbsyncrc(root: str, pair: PairOptions) -> str:
+    """
+    The mbsyncrc of channel C{test} between C{root}/far and C{root}/near
+    with the options C{pair}.
+    """
+    stores = []
+    for side, name in ((Side.FAR, "far"), (Side.NEAR, "near")):
+        options = pair.side(side)
+        lines = [f"MaildirStore {name}", f"Path {root}/{name}/", f"Inbox {root}/{name}/INBOX"]
+        if options.trash is not None:
+            lines.append(f"Trash {options.trash}")
+        if options.trash_new_only:
+            lines.append("TrashNewOnly yes")
+        if options.trash_remote_new:
+            lines.append("TrashRemoteNew yes")
+        if options.max_size is not None:
+            lines.append(f"MaxSize {options.max_size}")
+        stores.append("\n".join(lines) + "\n")
+    words = _sync_words(pair.near.ops, "Pull") + _sync_words(pair.far.ops, "Push")
+    channel = [
+        "Channel test",
+        "Far :far:",
+        "Near :near:",
+        "Patterns INBOX",
+        f"Sync {' '.join(words) or 'None'}",
+        f"SyncState {root}/state/",
+    ]
+    for keyword, which in (("Expunge", "expunge"), ("Create", "create"), ("Remove", "remove")):
+        chosen = [side for side in Side if getattr(pair.side(side), which)]
+        if chosen:
+            value = "Both" if len(chosen) == 2 else chosen[0].label.capitalize()
+            channel.append(f"{keyword} {value}")
+    if pair.max_messages:
+        channel.append(f"MaxMessages {pair.max_messages}")
+    if pair.expire_unread is not None:
+        channel.append(f"ExpireUnread {'yes' if pair.expire_unread else 'no'}")
+    return "\n".join(stores) + "\n" + "\n".join(channel) + "\n"
+
+
+def write_box(
+    directory: str,
+    messages: Sequence[tuple[int, str, str]],
+    uid_next: int,
+    big: Sequence[str],
+    tuids: Mapping[int, str] | None = None,
+) -> None:
+    """
+    A Maildir holding C{messages} (C{(uid, flag letters, name)}) at exactly
+    those UIDs (C{,U=} in the file names), UIDVALIDITY 1.
+
+    @param big: names of messages to make 4 KiB larger.
+    @param tuids: the C{X-TUID} header of messages, by UID.
+    """
+    tuids = tuids or {}
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(directory, sub))
+    with open(os.path.join(directory, ".uidvalidity"), "w") as f:
+        f.write(f"1\n{uid_next - 1}\n")
+    for uid, letters, name in messages:
+        flags = Flags.from_letters(letters).letters()
+        extra = "x" * 4096 + "\n" if name in big else ""
+        path = os.path.join(directory, "cur", f"{1000000000 + uid}.M{uid}P1.host,U={uid}:2,{flags}")
+        tracking = f"X-TUID: {tuids[uid]}\n" if uid in tuids else ""
+        with open(path, "w") as f:
+            f.write(
+                f"Message-ID: <{name}@test>\nSubject: {name}\n{tracking}\nbody of {name}\n{extra}"
+            )

@@ -17,9 +17,10 @@ UIDVALIDITY of the first box of each memory store is 1.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -30,15 +31,56 @@ from msync.config.schema import SyncOp
 from msync.model import Flags, LineEnding, Side, parse_tracking_headers
 from msync.report import Severity
 from msync.stores.memorystore import MemoryOptions, MemoryStore
-from msync.sync.engine import PairProgress, PairResult, sync_pair
-from msync.sync.reconcile import PairOptions, SideOptions
-from msync.sync.state import StatePaths, format_state, parse_state
+from msync.sync.engine import sync_pair
+from msync.sync.options import PairOptions, SideOptions
+from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import SystemCalls
+from msync.sync.statepaths import StatePaths
+from msync.sync.statetext import format_state, parse_state
 
 Message: TypeAlias = tuple[int, str, str]
 """C{(uid, flag letters, name)}."""
 
 BOX = "INBOX"
+
+Row = TypeVar("Row")
+
+
+def method_name(name: str) -> str:
+    """
+    A test method name for a table row's name: C{"T with Expunge Both"}
+    gives C{"test_t_with_expunge_both"}.
+    """
+    return "test_" + re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def add_row_tests(
+    case: type[SynchronousTestCase],
+    rows: Iterable[Row],
+    name: Callable[[Row], str],
+    run: Callable[[SynchronousTestCase, Row], object],
+    doc: str,
+) -> None:
+    """
+    Give C{case} one test method per row, so that each row passes or fails
+    on its own.
+
+    @param name: a row's name (unique in the table).
+    @param run: runs one row's assertions.
+    @param doc: the docstring of each method, formatted with the row's
+        name as C{{name}}.
+    """
+    for row in rows:
+        title = method_name(name(row))
+        if hasattr(case, title):
+            raise ValueError(f"duplicate row name: {name(row)!r}")
+
+        def method(self: SynchronousTestCase, row: Row = row) -> None:
+            run(self, row)
+
+        method.__name__ = title
+        method.__doc__ = doc.format(name=name(row))
+        setattr(case, title, method)
 
 
 def message_text(name: str, line_ending: LineEnding = LineEnding.LF, extra: bytes = b"") -> bytes:

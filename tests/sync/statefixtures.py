@@ -23,8 +23,10 @@ from msync.sync.journal import (
     UidValidities,
     apply_op,
 )
-from msync.sync.state import StatePaths, SyncState, format_state, parse_state, state_paths
+from msync.sync.state import SyncState
 from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statepaths import StatePaths, state_paths
+from msync.sync.statetext import format_state, parse_state
 
 LABEL = ":far:INBOX-:near:INBOX"
 

@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import StateError, StoreError, StoreUnavailable
 from msync.model import LineEnding, Side
 from msync.stores.memorystore import FailurePoint, MemoryStore
-from msync.sync.reconcile import PairOptions
+from msync.sync.options import PairOptions
 from msync.sync.statefile import SystemCalls
 from tests.sync.scenarios import (
     BOX,

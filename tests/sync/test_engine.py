@@ -21,7 +21,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import MailboxError, StoreUnavailable
 from msync.model import Flags, Side, parse_tracking_headers
 from msync.report import Severity
-from msync.sync.engine import FETCH_AHEAD, PairProgress
+from msync.sync.engine import FETCH_AHEAD
+from msync.sync.results import PairProgress
 from tests.sync.scenarios import (
     BOX,
     VARIANTS,
@@ -29,6 +30,7 @@ from tests.sync.scenarios import (
     Pair,
     Scenario,
     Variant,
+    add_row_tests,
     contents,
     message_text,
     normalize,
@@ -393,17 +395,23 @@ ROWS = [
 
 class ScenarioTests(SynchronousTestCase):
     """
-    The scenario table.
+    The scenario table: one test method per row (added below).
     """
 
-    def test_rows(self) -> None:
-        """
-        Each row gives its expected far, near, Trash and state contents on
-        every store variant.
-        """
-        for scenario in ROWS:
-            for variant in VARIANTS:
-                run_scenario(self, scenario, variant)
+
+def _run_row(case: SynchronousTestCase, scenario: Scenario) -> None:
+    for variant in VARIANTS:
+        run_scenario(case, scenario, variant)
+
+
+add_row_tests(
+    ScenarioTests,
+    ROWS,
+    lambda scenario: scenario.name,
+    _run_row,
+    "Scenario {name!r} gives its expected far, near, Trash and state contents "
+    "on every store variant.",
+)
 
 
 def prepared(

@@ -35,7 +35,8 @@ from msync.sync.journal import (
     parse_journal,
     replay,
 )
-from msync.sync.state import Status, SyncRecord, SyncState, format_state, parse_state
+from msync.sync.state import Status, SyncRecord, SyncState
+from msync.sync.statetext import format_state, parse_state
 
 SCENARIOS = Path(__file__).parent / "data" / "journals"
 

@@ -24,8 +24,10 @@ from msync.sync.journal import (
     UidValidities,
     format_journal_line,
 )
-from msync.sync.state import SyncState, format_state, state_paths
+from msync.sync.state import SyncState
 from msync.sync.statefile import StateFile
+from msync.sync.statepaths import state_paths
+from msync.sync.statetext import format_state
 from tests.sync.statefixtures import (
     LABEL,
     SESSION_OPS,

@@ -12,8 +12,8 @@ import shutil
 from msync.errors import StateError
 from msync.model import Flags
 from msync.sync.journal import SetFlags
-from msync.sync.state import format_state
 from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statetext import format_state
 from tests.sync.statefixtures import (
     SESSION_OPS,
     STATE_S0,

@@ -1,0 +1,136 @@
+# -*- test-case-name: tests.sync.test_reconcile -*-
+"""
+The flag step of a box pair sync (mbsync "synchronizing flags",
+C{flags_set}, C{flags_set_p2}): the flag updates reconciling decided, and
+what their completion means for each record (its synchronized flags, a
+propagated deletion, the state of an expiry transaction).
+
+Invariants:
+  - L1: pure. No Twisted, no I/O, no clocks.
+  - An update changes only flags the message does not already have (or
+    lacks); a message about to be expunged gets only its deletion.
+  - A record's new flags are journaled (C{*}) only once its updates are
+    done, and a propagated deletion orphans the source side (C{<}/C{>} 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from msync.model import Flags, Side
+from msync.sync.actions import FlagUpdate
+from msync.sync.journal import AssignUid, SetFlags, SetStatus
+from msync.sync.pairwork import (
+    ALL,
+    DELETED,
+    EXPIRE,
+    EXPIRED,
+    PairWork,
+    WorkBits,
+    live,
+    record_flags,
+    record_op,
+    work_of,
+)
+from msync.sync.state import Status, SyncRecord
+
+__all__ = ["flags_applied", "plan_flags"]
+
+# Both sides, for per-record loops (see msync.sync.reconcile).
+_SIDES = (Side.FAR, Side.NEAR)
+
+
+# Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
+
+
+def plan_flags(work: PairWork) -> list[FlagUpdate]:
+    """
+    The flag updates to carry out after reconciling, far side first per
+    record; records needing none are done at once.
+    """
+    updates: list[FlagUpdate] = []
+    for record in live(work):
+        for t in _SIDES:
+            update = _plan_flag(work, record, t)
+            if update is not None:
+                updates.append(update)
+    return updates
+
+
+def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None:
+    uid = record.uid(t)
+    if not uid:
+        return None
+    values = work_of(work, record)
+    add, remove = values.add[t], values.remove[t]
+    current = record_flags(work, t, record)
+    if values.wstate & WorkBits.DELETE or record.purging:
+        if not add:
+            # The deletion goes the other way, or the placeholder being
+            # purged lives on the other side.
+            return None
+        if current is None and work.loads_old[t]:
+            # The message disappeared meanwhile.
+            return None
+    elif t is Side.NEAR and bool(record.status_bits & EXPIRE) != bool(record.status_bits & EXPIRED):
+        # An expiry transaction is ongoing; act on the wanted state, so
+        # that cancelled transactions are rolled back too.
+        if values.wstate & WorkBits.NEXPIRE:
+            add |= DELETED
+        else:
+            remove |= DELETED
+    side = work.options.side(t)
+    doomed = ((current or 0) | add) & ~remove & DELETED
+    if side.expunge and doomed and (side.trash is None or side.trash_new_only):
+        # It is going to be expunged: only the deletion matters.
+        values.add[t] &= DELETED
+        add &= DELETED
+        values.remove[t] = remove = 0
+    if current is not None:
+        add &= ~current & ALL
+        remove &= current
+    if add or remove:
+        return FlagUpdate(t, uid, Flags(add), Flags(remove), record)
+    _flags_done(work, record, t)
+    return None
+
+
+def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:
+    """
+    Record that flag updates were carried out: journal the records' new
+    flags, propagated deletions and expiry status.
+    """
+    for update in updates:
+        record, t = update.record, update.side
+        values = work_of(work, record)
+        add, remove = int(update.add), int(update.remove)
+        if add & DELETED:
+            values.wstate |= WorkBits.deleted(t)
+        elif remove & DELETED:
+            values.wstate &= ~WorkBits.deleted(t)
+        if update.uid in work.flags[t]:
+            work.flags[t][update.uid] = (work.flags[t][update.uid] | add) & ~remove & ALL
+        _flags_done(work, record, t)
+
+
+def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
+    values = work_of(work, record)
+    if values.wstate & WorkBits.DELETE:
+        # The deletion was propagated: the source message is gone.
+        record_op(work, record, AssignUid, t.other, 0)
+        return
+    base = int(record.flags)
+    flags = (base | values.add[t]) & ~values.remove[t] & ALL
+    if flags != base:
+        record_op(work, record, SetFlags, Flags(flags))
+    if t is Side.NEAR:
+        wanted = bool(values.wstate & WorkBits.NEXPIRE)
+        bits = record.status_bits
+        if wanted != bool(bits & EXPIRED):
+            status = record.status
+            status = (status & ~Status.EXPIRED) | (Status.EXPIRED if wanted else Status.NONE)
+            record_op(work, record, SetStatus, status)
+        elif wanted != bool(bits & EXPIRE):
+            status = record.status
+            status = (status & ~Status.EXPIRE) | (Status.EXPIRE if wanted else Status.NONE)
+            record_op(work, record, SetStatus, status)

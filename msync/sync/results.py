@@ -1,0 +1,106 @@
+# -*- test-case-name: tests.sync.test_results -*-
+"""
+What a box pair sync reports: mbsync's progress counters while it runs
+(L{PairProgress}) and what it did at the end (L{PairResult}).
+
+Invariants: L1, pure values; counters only grow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from msync.model import BoxName, Side
+from msync.report import SideCounters
+
+__all__ = ["PairProgress", "PairResult"]
+
+
+class PairProgress:
+    """
+    mbsync's progress counters for the operations of one box pair, per
+    target side (C{F: +new *flags #trash}); totals grow as work is found.
+
+    @ivar on_change: called after every change, e.g. to redraw the
+        progress line.
+    """
+
+    def __init__(self, on_change: Callable[[PairProgress], None] | None = None) -> None:
+        self.on_change = on_change
+        self._counts = {side: [0, 0, 0, 0, 0, 0] for side in Side}
+
+    def counters(self, side: Side) -> SideCounters:
+        """
+        The counters of operations applied to C{side}.
+        """
+        new_done, new_total, flags_done, flags_total, trash_done, trash_total = self._counts[side]
+        return SideCounters(
+            new_done=new_done,
+            new_total=new_total,
+            flags_done=flags_done,
+            flags_total=flags_total,
+            trash_done=trash_done,
+            trash_total=trash_total,
+        )
+
+    def add(self, side: Side, kind: str, *, done: int = 0, total: int = 0) -> None:
+        """
+        Count work on C{side}.
+
+        @param kind: C{"new"}, C{"flags"} or C{"trash"}.
+        """
+        index = {"new": 0, "flags": 2, "trash": 4}[kind]
+        self._counts[side][index] += done
+        self._counts[side][index + 1] += total
+        if self.on_change is not None:
+            self.on_change(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PairResult:
+    """
+    What one box pair sync did (or, in a dry run, would do).
+
+    @ivar far_box: the far box.
+    @ivar near_box: the near box.
+    @ivar stored: messages stored per target side (pushed to far, pulled
+        to near).
+    @ivar flag_updates: flag changes applied per side.
+    @ivar trashed: messages trashed per side (where they were deleted).
+    @ivar expunged: messages expunged per side.
+    @ivar created: sides whose box was created.
+    @ivar deleted_box: the side whose box was removed (C{Remove}), or
+        C{None}.
+    @ivar state_deleted: the pair's state was deleted (both boxes gone).
+    @ivar skipped: a reason the pair was skipped without error (mbsync
+        warns), or C{None}.
+    @ivar planned: in a dry run, a description of every operation that
+        would have been carried out; otherwise empty.
+    """
+
+    far_box: BoxName
+    near_box: BoxName
+    stored: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    flag_updates: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    trashed: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    created: frozenset[Side] = frozenset()
+    deleted_box: Side | None = None
+    state_deleted: bool = False
+    skipped: str | None = None
+    planned: tuple[str, ...] = ()
+
+    def changed(self, side: Side) -> bool:
+        """
+        Whether anything was written to C{side}'s store (mbsync 1.5
+        C{--ext-exit}).
+        """
+        return bool(
+            self.stored[side]
+            or self.flag_updates[side]
+            or self.trashed[side]
+            or self.expunged[side]
+            or side in self.created
+            or self.deleted_box is side
+        )
