@@ -9,7 +9,7 @@ L{tests.sync.plantable}).
 
 Rows marked C{mbsync=MBSYNC} were checked to agree with mbsync 1.4.4 on
 Maildir trees made from the row, and are checked again by
-L{tests.sync.test_reconcile_mbsync}; C{same_order=False} marks rows where
+L{tests.integration.test_reconcile_mbsync}; C{same_order=False} marks rows where
 mbsync journals the same lines in another order (it assigns each TUID
 right before its copy).
 """

@@ -1,0 +1,119 @@
+# -*- test-case-name: tests.fakes.test_clocks -*-
+"""
+Running asynchronous code to completion on a fake clock.
+
+Unit tests hand msync a L{Clock} or L{MemoryReactorClock} instead of the
+global reactor. Code that only waits on that clock (Maildir's race guard,
+lock polling, timers) finishes when the clock is advanced; L{drive} does
+that, one step at a time, until the work is done.
+
+Invariant: no real time passes and no real reactor runs; a coroutine that
+waits on anything else (a socket, a process) makes L{drive} fail after
+C{limit} steps instead of hanging.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads, IReactorThreads
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+T = TypeVar("T")
+
+
+def clock_at_now(clock: Clock | None = None) -> Clock:
+    """
+    A clock (new, or the one given) set to the wall-clock time of the
+    files a test creates, so mbsync's "modified in the current second"
+    guard behaves as in a real run (and then waits on this clock).
+    """
+    clock = Clock() if clock is None else clock
+    clock.advance(time.time() - clock.seconds())
+    return clock
+
+
+def reactor_at_now() -> MemoryReactorClock:
+    """
+    A L{MemoryReactorClock} set to the wall-clock time (see
+    L{clock_at_now}).
+    """
+    reactor = MemoryReactorClock()
+    clock_at_now(reactor)
+    return reactor
+
+
+def drive(
+    clock: Clock,
+    work: Coroutine[Any, Any, T] | Deferred[T],
+    *,
+    step: float = 1.0,
+    limit: int = 1000,
+) -> T:
+    """
+    Run C{work} to its end by advancing C{clock} by C{step} seconds at a
+    time.
+
+    @return: the result of C{work}.
+    @raise: whatever C{work} raised.
+    @raise AssertionError: if C{work} has not finished after C{limit} steps.
+    """
+    deferred = work if isinstance(work, Deferred) else Deferred.fromCoroutine(work)
+    outcome: list[object] = []
+    deferred.addBoth(outcome.append)
+    steps = 0
+    while not outcome:
+        if steps == limit:
+            raise AssertionError(f"not finished after {limit} steps of {step} s on the clock")
+        clock.advance(step)
+        steps += 1
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result  # type: ignore[return-value]  # the Deferred's own result type
+
+
+class _InlineThreadPool:
+    """
+    A thread pool that runs each call at once, in the calling thread.
+    """
+
+    def callInThreadWithCallback(
+        self,
+        onResult: Callable[[bool, object], object],  # noqa: N803 (Twisted's name)
+        func: Callable[..., object],
+        *args: object,
+        **kw: object,
+    ) -> None:
+        try:
+            result = func(*args, **kw)
+        except BaseException:
+            onResult(False, Failure())
+        else:
+            onResult(True, result)
+
+
+@implementer(IReactorThreads, IReactorFromThreads)
+class InlineThreadsReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} whose "threads" run at once in the test's
+    thread: enough for C{deferToThreadPool} without a real thread.
+    """
+
+    def getThreadPool(self) -> Any:
+        return _InlineThreadPool()
+
+    def callFromThread(self, callable: Callable[..., object], *args: object, **kw: object) -> None:
+        callable(*args, **kw)
+
+    def callInThread(self, callable: Callable[..., object], *args: object, **kw: object) -> None:
+        callable(*args, **kw)
+
+    def suggestThreadPoolSize(self, size: int) -> None:
+        pass
