@@ -263,3 +263,83 @@ class DesignMapTests(SynchronousTestCase):
         """
         text = "| Module | Layer |\n|---|---|\n| `msync.sync.engine` | L2 | runs a pair |\n"
         self.assertEqual(design_modules(text), {"msync.sync.engine": 2})
+
+
+TESTS = ROOT / "tests"
+INTEGRATION = TESTS / "integration"
+
+#: What a unit test may not use (STYLE.md §7): other processes, real
+#: sockets, the global reactor (also through trial's reactor-spinning
+#: TestCase), real sleeps. Those tests live in tests/integration/.
+UNIT_FORBIDDEN = (
+    "subprocess",
+    "multiprocessing",
+    "socket",
+    "twisted.internet.reactor",
+    "twisted.trial.unittest.TestCase",
+    "time.sleep",
+)
+
+
+def forbidden_uses(path: Path) -> list[str]:
+    """
+    What a test module imports or calls of L{UNIT_FORBIDDEN}: imports (also
+    C{from twisted.internet import reactor} and C{from time import sleep})
+    and attribute uses such as C{time.sleep(...)}.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    used = set(imports_of(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            used.add(f"{node.value.id}.{node.attr}")
+    return sorted(
+        name
+        for name in used
+        if any(name == banned or name.startswith(banned + ".") for banned in UNIT_FORBIDDEN)
+    )
+
+
+class UnitTestIsolationTests(SynchronousTestCase):
+    """
+    Unit tests (everything under tests/ but tests/integration/) run on fakes
+    only, so C{make unit} needs no process, socket, reactor or wall-clock
+    wait.
+    """
+
+    def test_no_process_reactor_or_sleep(self) -> None:
+        """
+        No module outside tests/integration/ imports subprocess,
+        multiprocessing or socket, the global reactor or trial's TestCase
+        (which runs it), or sleeps.
+        """
+        problems = []
+        for path in sorted(TESTS.rglob("*.py")):
+            if INTEGRATION in path.parents:
+                continue
+            problems.extend(f"{module_name(path)}: {name}" for name in forbidden_uses(path))
+        self.assertEqual(problems, [])
+
+    def test_checker_sees_uses(self) -> None:
+        """
+        The checker reports each kind of forbidden use, so the test above
+        can fail.
+        """
+        source = self.mktemp() + ".py"
+        with open(source, "w", encoding="utf-8") as stream:
+            stream.write(
+                "import subprocess, time\n"
+                "from twisted.internet import reactor\n"
+                "from twisted.trial.unittest import SynchronousTestCase, TestCase\n"
+                "time.sleep(1)\n"
+                "import os\n"
+                "os.path.join('a')\n"
+            )
+        self.assertEqual(
+            forbidden_uses(Path(source)),
+            [
+                "subprocess",
+                "time.sleep",
+                "twisted.internet.reactor",
+                "twisted.trial.unittest.TestCase",
+            ],
+        )

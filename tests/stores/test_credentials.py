@@ -13,11 +13,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
 from twisted.internet.interfaces import IProcessProtocol, IProcessTransport, IReactorProcess
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from msync.config.schema import IMAPAccount, ShellCommand
@@ -87,53 +88,62 @@ class _RecordingProcessReactor:
         return transport
 
 
-class UserTests(TestCase):
+class UserTests(SynchronousTestCase):
     """
     L{resolve_user}.
     """
 
-    async def test_user_option(self) -> None:
+    def test_user_option(self) -> None:
         """
         C{User} is used as is; no command runs.
         """
         fake = _RecordingProcessReactor()
-        user = await resolve_user(_account(user="alice", user_cmd=_cmd("echo bob")), fake)
+        user = self.successResultOf(
+            Deferred.fromCoroutine(
+                resolve_user(_account(user="alice", user_cmd=_cmd("echo bob")), fake)
+            )
+        )
         self.assertEqual(user, "alice")
         self.assertEqual(fake.spawned, [])
 
-    async def test_no_user(self) -> None:
+    def test_no_user(self) -> None:
         """
         Without C{User} and C{UserCmd}: C{Skipping account acct, no user}.
         """
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_user(_account(), _RecordingProcessReactor())
-        self.assertEqual(str(caught.exception), "Skipping account acct, no user")
+        error = self.failureResultOf(
+            Deferred.fromCoroutine(resolve_user(_account(), _RecordingProcessReactor())),
+            StoreUnavailable,
+        ).value
+        self.assertEqual(str(error), "Skipping account acct, no user")
 
 
-class PassCmdTests(TestCase):
+class PassCmdTests(SynchronousTestCase):
     """
     L{resolve_password} with C{Pass} and C{PassCmd}.
     """
 
-    async def test_pass_option(self) -> None:
+    def test_pass_option(self) -> None:
         """
         C{Pass} is used as is; no command runs.
         """
         fake = _RecordingProcessReactor()
-        password = await resolve_password(
-            _account(password=Secret("pw"), pass_cmd=_cmd("echo x")), fake
+        password = self.successResultOf(
+            Deferred.fromCoroutine(
+                resolve_password(_account(password=Secret("pw"), pass_cmd=_cmd("echo x")), fake)
+            )
         )
         self.assertEqual(password, Secret("pw"))
         self.assertEqual(fake.spawned, [])
 
-    async def test_shell_and_descriptors(self) -> None:
+    def test_shell_and_descriptors(self) -> None:
         """
         Commands run as C{/bin/sh -c COMMAND}; a plain one gets a pipe for
         stdin (closed at once) and stderr, a C{+} one our stdin and stderr.
         """
         fake = _RecordingProcessReactor(b"pw\n")
-        await resolve_password(_account(pass_cmd=_cmd("pass show mail")), fake)
-        await resolve_password(_account(pass_cmd=_cmd("pass show mail", True)), fake)
+        for interactive in (False, True):
+            account = _account(pass_cmd=_cmd("pass show mail", interactive))
+            self.successResultOf(Deferred.fromCoroutine(resolve_password(account, fake)))
         (shell, args, env, plain_fds), (_, _, _, interactive_fds) = fake.spawned
         self.assertEqual((shell, args), ("/bin/sh", ["/bin/sh", "-c", "pass show mail"]))
         self.assertEqual(env, dict(os.environ))
@@ -142,12 +152,12 @@ class PassCmdTests(TestCase):
         self.assertEqual([t.stdin_closed for t in fake.transports], [True, False])
 
 
-class PromptTests(TestCase):
+class PromptTests(SynchronousTestCase):
     """
     L{resolve_password} without C{Pass} or C{PassCmd}: mbsync's prompt.
     """
 
-    async def test_prompt_on_terminal(self) -> None:
+    def test_prompt_on_terminal(self) -> None:
         """
         On a terminal the user is asked C{Password (acct): }, in a thread.
         """
@@ -157,12 +167,16 @@ class PromptTests(TestCase):
             prompts.append(prompt)
             return "typed"
 
-        password = await resolve_password(
-            _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: True
+        password = self.successResultOf(
+            Deferred.fromCoroutine(
+                resolve_password(
+                    _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: True
+                )
+            )
         )
         self.assertEqual((password, prompts), (Secret("typed"), ["Password (acct): "]))
 
-    async def test_nothing_typed(self) -> None:
+    def test_nothing_typed(self) -> None:
         """
         An empty answer or end of input: C{Skipping account acct, no password}.
         """
@@ -171,13 +185,17 @@ class PromptTests(TestCase):
             raise EOFError()
 
         for ask in (lambda prompt: "", eof):
-            with self.assertRaises(StoreUnavailable) as caught:
-                await resolve_password(
-                    _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: True
-                )
-            self.assertEqual(str(caught.exception), "Skipping account acct, no password")
+            error = self.failureResultOf(
+                Deferred.fromCoroutine(
+                    resolve_password(
+                        _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: True
+                    )
+                ),
+                StoreUnavailable,
+            ).value
+            self.assertEqual(str(error), "Skipping account acct, no password")
 
-    async def test_no_terminal(self) -> None:
+    def test_no_terminal(self) -> None:
         """
         Without a terminal nobody is asked: C{Skipping account acct, no
         password}.
@@ -186,8 +204,12 @@ class PromptTests(TestCase):
         def ask(prompt: str) -> str:
             raise AssertionError("must not prompt")
 
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_password(
-                _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: False
-            )
-        self.assertEqual(str(caught.exception), "Skipping account acct, no password")
+        error = self.failureResultOf(
+            Deferred.fromCoroutine(
+                resolve_password(
+                    _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: False
+                )
+            ),
+            StoreUnavailable,
+        ).value
+        self.assertEqual(str(error), "Skipping account acct, no password")
