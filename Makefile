@@ -1,11 +1,20 @@
 # The two commands of README.md, and a few conveniences.
-.PHONY: demo test bootstrap bench lint clean
+.PHONY: demo test unit bootstrap bench lint clean
 
 demo: bootstrap
 	.venv/bin/python scripts/demo.py
 
+# The whole suite: ruff, mypy, every trial test (unit and integration, with a
+# private Dovecot, mbsync and child processes) under coverage.py; prints the
+# coverage total, then "N passed, M failed". About 3-4 minutes.
 test: bootstrap
 	sh scripts/check.sh
+
+# The unit tests alone (everything but tests/integration/): fakes and fake
+# clocks only, no process, socket, reactor or real wait. About 1,000 tests
+# in 20-40 s (15 s of CPU) on the 2-core development machine.
+unit: bootstrap
+	sh scripts/unit.sh
 
 bench: bootstrap
 	.venv/bin/python bench/run.py
@@ -18,4 +27,4 @@ lint: bootstrap
 	.venv/bin/python -m ruff check --fix msync tests twisted scripts bench
 
 clean:
-	rm -rf .venv demo _trial_temp build *.egg-info
+	rm -rf .venv demo _trial_temp build *.egg-info .coverage

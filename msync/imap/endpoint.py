@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import warnings
 from collections.abc import Callable
 
 from cryptography import x509
@@ -381,7 +382,12 @@ def _client_certificate(context: SSL.Context, account: IMAPAccount) -> None:
         return
     key = key or certificate
     _load("client certificate file", certificate, context.use_certificate_chain_file)
-    context.set_passwd_cb(_no_passphrase)
+    with warnings.catch_warnings():
+        # pyOpenSSL deprecates the passphrase callback in favour of loading
+        # the key with cryptography; OpenSSL's own loading is what gives
+        # mbsync's error reasons, so keep it and silence only this warning.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.set_passwd_cb(_no_passphrase)
     _load("client private key", key, context.use_privatekey_file)
     try:
         # OpenSSL checks the pair while loading; older versions only here.
