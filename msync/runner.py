@@ -458,6 +458,12 @@ async def _sync_channel(
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
     ok = True
     for pair in pairs:
+        if pair.conflict is not None:
+            # Another pair reaches the same server box (plan.box_pairs).
+            output.emit(Severity.ERROR, f"Error: {pair.conflict}")
+            progress.pair_done()
+            ok = False
+            continue
         try:
             paths = pair_state_paths(config, channel, pair, near)
             result = await sync_pair(
