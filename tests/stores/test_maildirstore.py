@@ -308,6 +308,22 @@ class BoxTests(MaildirTestCase):
         self.assertEqual(mailbox.name, "INBOX")
         self.assertEqual(sorted(os.listdir(self.inbox)), [".uidvalidity", "cur", "new", "tmp"])
 
+    def test_nested_box_parents_private(self) -> None:
+        """
+        Creating C{x/y/z} creates C{x} and C{x/y} mode 0700 like the box and
+        its subdirectories, whatever the umask (mbsync 1.4.4, verified:
+        C{os.makedirs} gave the parents 0755); existing parents are kept.
+        """
+        old = os.umask(0o022)
+        self.addCleanup(os.umask, old)
+        os.mkdir(f"{self.root}/kept", 0o755)
+        self.successResultOf(self.store.create_box("x/y/z"))
+        self.successResultOf(self.store.create_box("kept/a/b"))
+        for directory in ("x", "x/y", "x/y/z", "x/y/z/cur", "x/y/z/new", "kept/a", "kept/a/b"):
+            mode = os.stat(f"{self.root}/{directory}").st_mode & 0o777
+            self.assertEqual(mode, 0o700, directory)
+        self.assertEqual(os.stat(f"{self.root}/kept").st_mode & 0o777, 0o755)
+
     def test_open_adds_new_and_tmp(self) -> None:
         """
         A box with only C{cur/} gets C{new/} and C{tmp/}.
