@@ -16,10 +16,22 @@ Invariants:
     (C{ftruncate}, C{fdatasync} with FSync) before any file gets a UID
     above the previous value, so a crash never leads to a UID being given
     twice.
-  - L{plan_uids} is a pure function of the file names: after it, every
-    UID is carried by exactly one file and none exceeds the last assigned
-    UID. Where mbsync dies (C{duplicate UID}, C{beyond highest assigned
-    UID}), the stray copies are renumbered as new messages instead.
+  - L{plan_uids} is a pure function of the file names and of whether
+    duplicates have one content: after it, every UID is carried by exactly
+    one file and none exceeds the last assigned UID, or the plan refuses
+    the box.
+  - A local numbering anomaly never makes a message be deleted or pushed
+    in its place (issue 8: a file renamed to carry another's C{,U=} once
+    got the other's UID, so the server lost that message and got a
+    duplicate). Files carrying one UID keep it on one of them and the
+    others become new local messages only when they all hold the same
+    bytes (a copy: whichever keeps the UID, the paired message is the
+    same). Otherwise which file the state's pairing means is in doubt and
+    the box is refused with mbsync 1.4.4's C{Maildir error: duplicate UID
+    n.}, nothing renamed; a UID beyond the last assigned one is refused
+    with mbsync's C{Maildir error: UID n is beyond highest assigned UID
+    m.} (renumbering it would drop its pairing: the server's copy deleted,
+    the file pushed again).
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
@@ -232,17 +244,17 @@ class FileEntry:
 @dataclass(frozen=True, slots=True)
 class StrayUID:
     """
-    A file whose C{,U=} cannot be kept.
+    A file whose C{,U=} is a copy's: another file with the same bytes keeps
+    the UID.
 
     @ivar entry: the file.
     @ivar uid: the UID its name carries.
-    @ivar original: for a duplicate, the file keeping the UID; C{None} when
-        the UID is beyond the last assigned one.
+    @ivar original: the file keeping the UID.
     """
 
     entry: FileEntry
     uid: int
-    original: FileEntry | None
+    original: FileEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,12 +264,21 @@ class UIDPlan:
 
     @ivar numbered: the files keeping their UIDs, by UID.
     @ivar fresh: the files to give new UIDs, in the order to number them.
-    @ivar strays: the files among C{fresh} whose UID was refused.
+    @ivar strays: the files among C{fresh} whose UID was a copy's.
+    @ivar refusal: mbsync's error refusing the box, or C{None}; when set,
+        nothing is to be renamed or recorded.
     """
 
     numbered: dict[int, FileEntry]
     fresh: list[FileEntry]
     strays: list[StrayUID]
+    refusal: str | None = None
+
+
+SameContent = Callable[[FileEntry, FileEntry], bool]
+"""
+Whether two files of the box hold the same bytes.
+"""
 
 
 def _original_key(entry: FileEntry) -> tuple[object, int]:
@@ -267,20 +288,32 @@ def _original_key(entry: FileEntry) -> tuple[object, int]:
     return (unnumbered_sort_key(entry.name), 0 if entry.subdir == "cur" else 1)
 
 
-def plan_uids(entries: Iterable[FileEntry], last_uid: int, trust_uids: bool) -> UIDPlan:
+def plan_uids(
+    entries: Iterable[FileEntry],
+    last_uid: int,
+    trust_uids: bool,
+    same_content: SameContent | None = None,
+) -> UIDPlan:
     """
     Decide which files keep their C{,U=} and which get fresh UIDs.
 
     A file keeps its UID when the box's UIDVALIDITY is trusted, the UID is
-    at most C{last_uid}, and no other file carries it, or it is the
-    original of those that do: the one sorting first in mbsync's order of
-    unnumbered names (so the earliest delivered), cur/ before new/ on a
-    tie. Every other file is numbered afresh like a foreign file, all in
-    mbsync's order (L{unnumbered_sort_key}).
+    at most C{last_uid}, and no other file carries it. When several do and
+    C{same_content} says they all hold the original's bytes, the original
+    (the one sorting first in mbsync's order of unnumbered names, so the
+    earliest delivered; cur/ before new/ on a tie) keeps it and the copies
+    are numbered afresh. Every other file without a kept UID is numbered
+    afresh, all in mbsync's order (L{unnumbered_sort_key}).
+
+    Refused, with mbsync 1.4.4's message for the lowest offending UID, as
+    mbsync checks them in UID order: files carrying one UID with different
+    contents (or when C{same_content} is not given), and a UID beyond
+    C{last_uid}.
 
     @param last_uid: the last assigned UID from C{.uidvalidity}.
     @param trust_uids: C{False} when the UIDVALIDITY was just created: then
         every file is renumbered, as mbsync does.
+    @param same_content: compares two files' bytes.
     """
     by_uid: dict[int, list[FileEntry]] = {}
     fresh: list[FileEntry] = []
@@ -289,16 +322,43 @@ def plan_uids(entries: Iterable[FileEntry], last_uid: int, trust_uids: bool) -> 
         uid = parse_uid(entry.name) if trust_uids else None
         if uid is None:
             fresh.append(entry)
-        elif uid > last_uid:
-            strays.append(StrayUID(entry, uid, None))
         else:
             by_uid.setdefault(uid, []).append(entry)
     numbered: dict[int, FileEntry] = {}
     for uid in sorted(by_uid):
+        if uid > last_uid:
+            refusal = f"Maildir error: UID {uid} is beyond highest assigned UID {last_uid}."
+            return UIDPlan({}, [], [], refusal)
         candidates = sorted(by_uid[uid], key=_original_key)
-        numbered[uid] = candidates[0]
-        strays.extend(StrayUID(other, uid, candidates[0]) for other in candidates[1:])
+        original, copies = candidates[0], candidates[1:]
+        if copies and (
+            same_content is None or not all(same_content(original, copy) for copy in copies)
+        ):
+            return UIDPlan({}, [], [], f"Maildir error: duplicate UID {uid}.")
+        numbered[uid] = original
+        strays.extend(StrayUID(copy, uid, original) for copy in copies)
     fresh.extend(stray.entry for stray in strays)
     fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
     strays.sort(key=lambda stray: (stray.uid, stray.entry))
     return UIDPlan(numbered=numbered, fresh=fresh, strays=strays)
+
+
+def same_bytes(first: str, second: str, chunk_size: int = 64 * 1024) -> bool:
+    """
+    Whether two files hold the same bytes (sizes first, then streamed).
+
+    @return: C{False} as well when either cannot be read (a file that
+        vanished or cannot be opened is no proof of a copy).
+    """
+    try:
+        if os.stat(first).st_size != os.stat(second).st_size:
+            return False
+        with open(first, "rb") as left, open(second, "rb") as right:
+            while True:
+                chunk = left.read(chunk_size)
+                if chunk != right.read(chunk_size):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
