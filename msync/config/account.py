@@ -36,7 +36,6 @@ from msync.config.syntax import Directive, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Secret, Side
 
-
 KNOWN_EXTENSIONS = frozenset(
     {
         "LOGINDISABLED",
