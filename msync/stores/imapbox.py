@@ -494,14 +494,22 @@ class IMAPMailbox:
     def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
         """
         See L{IMailbox.trash}: C{UID MOVE} with MOVE, else C{UID COPY};
-        C{[TRYCREATE]} makes it C{CREATE} the Trash and try again.
+        C{[TRYCREATE]} makes it C{CREATE} the Trash and try again. Into
+        this very box too, as mbsync 1.4.4 does (C{UID MOVE 1 "Trash"} while
+        Trash is selected): the server gives the messages new UIDs. That
+        needs UIDPLUS: without it the expunge that follows removes every
+        deleted message, the copies too (mbsync loses them there), so the
+        box fails with L{MailboxError} instead and nothing is changed.
         """
         self._check_writable("trash")
-        if trash_box == self.name:
-            raise RuntimeError(f"cannot trash messages of {self.name} into itself")
         return Deferred.fromCoroutine(self._trash(frozenset(uids), trash_box))
 
     async def _trash(self, uids: frozenset[int], trash_box: BoxName) -> list[int]:
+        if trash_box == self.name and b"UIDPLUS" not in (self._session.capabilities or ()):
+            raise MailboxError(
+                f"IMAP store {self._store.name}: {self.name}: cannot trash messages into the "
+                "box itself without UIDPLUS (the expunge would remove the copies too)"
+            )
         present = await self._existing(uids, deleted_only=False)
         if not present:
             return []

@@ -693,9 +693,13 @@ class MemoryMailbox:
         selected = sorted(set(uids))
 
         async def action() -> list[int]:
-            if trash_box == self.name:
+            # Into this very box too (IMAP UID MOVE/COPY into the selected
+            # mailbox, as mbsync 1.4.4): the copy is a new message. As the
+            # IMAP store, not without UIDPLUS (the expunge would take it).
+            if trash_box == self.name and not self._store._options.uidplus:
                 raise MailboxError(
-                    f"store {self._store.name}: cannot trash {self.name} into itself"
+                    f"store {self._store.name}: {self.name}: cannot trash messages into the "
+                    "box itself without UIDPLUS (the expunge would remove the copies too)"
                 )
             _check_name(self._store.name, trash_box)
             messages = self._box().messages

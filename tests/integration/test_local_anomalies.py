@@ -185,3 +185,48 @@ class NameCollisionTests(IMAPSyncCase):
         self.assertEqual(self.local_folders(), ["INBOX", "Q&-A", "Q&A"])
         self.assertEqual(len(self.far("Q&A")), 1)
         self.assertPaired("Q&A", "Q&-A")
+
+
+class TrashIntoItselfTests(IMAPSyncCase):
+    """
+    Point 6: the far store's Trash is synchronized too (C{Trash Trash},
+    C{Patterns *}, C{Expunge Both}).
+    """
+
+    def test_deleted_in_trash_moves_into_trash(self) -> None:
+        """
+        A message of Trash deleted locally is, on the server, moved into
+        Trash itself before the expunge, as mbsync 1.4.4 does there
+        (C{UID MOVE 2 "Trash"}: it becomes UID 3, still C{\\Deleted});
+        exit 0, no journal left, nothing lost. A further run does the
+        same again (UID 4), as mbsync does, and still exits 0.
+        """
+        self.configure(store_extra="Trash Trash\n")
+        self.dovecot.create_mailbox("Trash")
+        self.dovecot.add_message("Trash", crlf("Subject: t1\n\nt1\n"))
+        self.dovecot.add_message("Trash", crlf("Subject: t2\n\nt2\n"))
+        self.msync()
+        local = self.local("Trash")
+        self.assertEqual([m.uid for m in local], [1, 2])
+        local[1].path.unlink()
+        self.msync()
+        box = self.mail / "Trash"
+        self.assertFalse((box / ".mbsyncstate.journal").exists())
+        self.assertFalse((box / ".mbsyncstate.new").exists())
+        far = self.far("Trash")
+        self.assertEqual(
+            [(uid, flags, lf(body)) for uid, flags, body in far],
+            [
+                (1, frozenset(), b"Subject: t1\n\nt1\n"),
+                (3, frozenset({"\\Deleted"}), b"Subject: t2\n\nt2\n"),
+            ],
+        )
+        self.assertEqual([m.uid for m in self.local("Trash")], [1])
+        self.assertEqual(self.state_entries("Trash"), ["1 1 "])
+        self.msync()
+        far = self.far("Trash")
+        self.assertEqual([(uid, lf(body)) for uid, _, body in far][0], (1, b"Subject: t1\n\nt1\n"))
+        self.assertEqual(len(far), 2)
+        self.assertEqual(lf(far[1][2]), b"Subject: t2\n\nt2\n")
+        self.assertEqual([m.uid for m in self.local("Trash")], [1])
+        self.assertFalse((box / ".mbsyncstate.journal").exists())
