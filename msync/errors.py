@@ -218,7 +218,7 @@ class MailboxMissing(MailboxError):
     def __init__(self, store: str, box: str) -> None:
         self.store = store
         self.box = box
-        super().__init__(f"store {store}: mailbox {box} does not exist")
+        super().__init__(f"store {store}: mailbox {shown_name(box)} does not exist")
 
 
 class MailboxNameError(MsyncError):

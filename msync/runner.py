@@ -31,7 +31,7 @@ from msync.config.schema import (
     SubFolders,
     SyncStateKind,
 )
-from msync.errors import MsyncError, StoreError, StoreUnavailable
+from msync.errors import MsyncError, StoreError, StoreUnavailable, shown_name
 from msync.model import INBOX, Side
 from msync.plan import (
     BoxPair,
@@ -498,7 +498,7 @@ async def _sync_channel(
             output.emit(
                 Severity.ERROR,
                 f"Error: channel {channel.name}: internal error "
-                f"synchronizing {pair.far} <=> {pair.near}",
+                f"synchronizing {shown_name(pair.far)} <=> {shown_name(pair.near)}",
             )
             ok = False
         finally:

@@ -39,7 +39,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from msync.errors import MailboxError, MessageError
+from msync.errors import MailboxError, MessageError, shown_name
 from msync.model import (
     ALL_FLAGS,
     BoxName,
@@ -206,7 +206,9 @@ class MaildirMailbox:
                     raise MessageError(
                         f"Maildir error: cannot read {shown(path)}: {error.strerror}"
                     ) from error
-            raise MessageError(f"store {self._store.name}: box {self.name} has no UID {uid}")
+            raise MessageError(
+                f"store {self._store.name}: box {shown_name(self.name)} has no UID {uid}"
+            )
 
         return self._run(action)
 

@@ -40,7 +40,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from msync.config import schema
-from msync.errors import MailboxError, MailboxMissing
+from msync.errors import MailboxError, MailboxMissing, shown_name
 from msync.model import (
     ALL_FLAGS,
     INBOX,
@@ -309,7 +309,7 @@ class MaildirStore:
             message,
             fsync=self._fsync,
             arrival_date=arrival_date,
-            describe=lambda: f"store {self.name}, box {box}",
+            describe=lambda: f"store {self.name}, box {shown_name(box)}",
         )
         return subdir, name
 

@@ -165,6 +165,18 @@ class NameCollisionTests(IMAPSyncCase):
             self.assertEqual(self.dovecot.list_mailboxes(), ["INBOX"])
             self.assertEqual(self.local_folders(), ["INBOX", "Ärger"])
 
+    def test_terminal_escapes_shown_escaped(self) -> None:
+        """
+        A local folder whose name holds a terminal escape sequence is named
+        escaped in the error (C{\\x1b}), never raw; nothing is created.
+        """
+        self.put("evil\x1b[2J\x1b]0;pwned\x07", "Subject: e\n\ne\n")
+        _, err = self.msync(status=1)
+        self.assertIn("mailbox evil\\x1b[2J\\x1b]0;pwned\\x07: mailbox name", err)
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("\x07", err)
+        self.assertEqual(self.dovecot.list_mailboxes(), ["INBOX"])
+
     def test_ampersand_folder(self) -> None:
         """
         A local C{Q&A}: a readable error (no Python bytes repr) giving the
