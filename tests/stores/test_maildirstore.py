@@ -21,7 +21,7 @@ from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
-from msync.errors import MailboxError, MailboxMissing, MessageError
+from msync.errors import MailboxError, MailboxMissing, MessageError, shown_name
 from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores.interface import BytesSource
 from msync.stores.maildirbox import MaildirMailbox
@@ -287,7 +287,7 @@ class BoxTests(MaildirTestCase):
                 self.store.append(name, BytesSource(MESSAGE), Flags.NONE),
             ):
                 error = self.failureResultOf(deferred, MailboxError).value
-                self.assertIn(name, str(error))
+                self.assertIn(shown_name(name), str(error))
         self.assertEqual(os.listdir(self.root), [])
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(self.root), "evil")))
 
