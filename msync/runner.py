@@ -31,7 +31,7 @@ from msync.config.schema import (
     SubFolders,
     SyncStateKind,
 )
-from msync.errors import MsyncError, StoreError, StoreUnavailable, shown_name
+from msync.errors import MsyncError, StateError, StoreError, StoreUnavailable, shown_name
 from msync.model import INBOX, Side
 from msync.plan import (
     BoxPair,
@@ -48,7 +48,7 @@ from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import PairProgress, sync_pair
 from msync.sync.options import PairOptions
-from msync.sync.state import StatePaths, state_paths
+from msync.sync.state import StatePaths, parse_state, state_paths
 
 log = Logger()
 
@@ -393,6 +393,46 @@ def _store_box_name(store: Store, box: str) -> str:
     return box
 
 
+def state_pairing(paths: StatePaths) -> dict[Side, frozenset[int]] | None:
+    """
+    The UIDs, per side, that a box pair's committed sync state pairs (any
+    live record naming them), for the Maildir UID trap repair.
+
+    @return: C{None} when that cannot be known for sure: a journal is left
+        to replay, or the state cannot be read or parsed (the engine then
+        reports it); empty sets when there is no state yet.
+    """
+    if os.path.exists(paths.journal):
+        return None
+    try:
+        with open(paths.state, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return {Side.FAR: frozenset(), Side.NEAR: frozenset()}
+    except OSError:
+        return None
+    try:
+        state = parse_state(data, paths.state)
+    except StateError:
+        return None
+    return {
+        side: frozenset(r.uid(side) for r in state if not r.dead and r.uid(side)) for side in Side
+    }
+
+
+def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths) -> None:
+    """
+    Tell the pair's Maildir stores which UIDs the state pairs (issue 8:
+    their UID trap repair must never renumber a UID a far message depends
+    on; unknown counts as paired).
+    """
+    pairing = state_pairing(paths)
+    for side, store in stores.items():
+        if isinstance(store, MaildirStoreImpl):
+            uids = None if pairing is None else pairing[side]
+            store.expect_pairing(pair.box(side), None if uids is None else uids.__contains__)
+
+
 def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:
     """
     Where the sync state of one box pair lives (mbsync C{prepare_state}).
@@ -466,6 +506,7 @@ async def _sync_channel(
             continue
         try:
             paths = pair_state_paths(config, channel, pair, near)
+            _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
             result = await sync_pair(
                 far,
                 near,

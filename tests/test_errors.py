@@ -65,7 +65,7 @@ class ShownNameTests(SynchronousTestCase):
         Terminal controls, undecodable bytes and invisible formatting are
         escaped; ordinary text, accents included, is kept.
         """
-        rows = [
+        rows: list[tuple[str | bytes, str]] = [
             ("INBOX/Sent", "INBOX/Sent"),
             ("Café", "Café"),
             ("a\x1b[31mred", "a\\x1b[31mred"),

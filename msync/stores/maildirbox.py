@@ -9,10 +9,11 @@ Invariants:
   - After every scan, each message file of C{new/} and C{cur/} (names not
     starting with C{.}) carries a unique C{,U=} not above the last
     assigned UID: foreign files are numbered in mbsync's order and renamed
-    in place; a copy of a numbered file (same bytes, same C{,U=}) is
-    renumbered as a new message with a warning. Any other duplicate UID,
-    or a UID beyond the last assigned one, fails the scan with mbsync's
-    error (L{plan_uids}) before anything is renamed or recorded.
+    in place; a stray C{,U=} (a copy of a numbered file, a duplicate or
+    a UID beyond the last assigned one that the sync state pairs with no
+    message) is renumbered as a new message with a warning; any other
+    fails the scan with mbsync's error (L{plan_uids}) before anything is
+    renamed or recorded.
   - The index (UID to file) reflects the last scan plus this box's own
     changes; a file renamed behind our back is found by rescanning once.
   - Files are deleted only by L{MaildirMailbox.expunge}, and only while
@@ -522,7 +523,13 @@ class MaildirMailbox:
         if self.read_only:
             # Never renamed, so the recorded UIDs are as trusted as at open.
             trust_uids = self._trusted
-        plan = plan_uids(entries, self._last_uid, trust_uids, self._same_content)
+        plan = plan_uids(
+            entries,
+            self._last_uid,
+            trust_uids,
+            self._same_content,
+            self._store.pairing_of(self.name),
+        )
         if plan.refusal is not None:
             raise MailboxError(plan.refusal)
         index = dict(plan.numbered)
@@ -564,18 +571,39 @@ class MaildirMailbox:
 
     def _warn_strays(self, plan: UIDPlan, first: int) -> None:
         """
-        Warn about each copy C{plan} renumbers from UID C{first} on.
+        Warn about each stray UID C{plan} renumbers from UID C{first} on.
         """
         position = {entry: offset for offset, entry in enumerate(plan.fresh)}
         for stray in plan.strays:
-            log.warn(
-                "Maildir warning: duplicate UID {uid}: {file} is a copy of {original}, "
-                "which keeps the UID; numbering the copy as a new message, UID {new_uid}",
-                uid=stray.uid,
-                original=shown(self._file(stray.original)),
-                file=shown(self._file(stray.entry)),
-                new_uid=first + position[stray.entry],
-            )
+            new_uid = first + position[stray.entry]
+            if stray.original is None:
+                log.warn(
+                    "Maildir warning: UID {uid} of {file} is beyond highest assigned UID "
+                    "{last} and paired with no message; numbering it as a new message, "
+                    "UID {new_uid}",
+                    uid=stray.uid,
+                    file=shown(self._file(stray.entry)),
+                    last=first - 1,
+                    new_uid=new_uid,
+                )
+            elif stray.copy:
+                log.warn(
+                    "Maildir warning: duplicate UID {uid}: {file} is a copy of {original}, "
+                    "which keeps the UID; numbering the copy as a new message, UID {new_uid}",
+                    uid=stray.uid,
+                    original=shown(self._file(stray.original)),
+                    file=shown(self._file(stray.entry)),
+                    new_uid=new_uid,
+                )
+            else:
+                log.warn(
+                    "Maildir warning: duplicate UID {uid}, paired with no message: keeping "
+                    "it on {original}, numbering {file} as a new message, UID {new_uid}",
+                    uid=stray.uid,
+                    original=shown(self._file(stray.original)),
+                    file=shown(self._file(stray.entry)),
+                    new_uid=new_uid,
+                )
 
     async def _quiet_mtimes(self) -> dict[str, int]:
         """

@@ -23,15 +23,18 @@ Invariants:
   - A local numbering anomaly never makes a message be deleted or pushed
     in its place (issue 8: a file renamed to carry another's C{,U=} once
     got the other's UID, so the server lost that message and got a
-    duplicate). Files carrying one UID keep it on one of them and the
-    others become new local messages only when they all hold the same
-    bytes (a copy: whichever keeps the UID, the paired message is the
-    same). Otherwise which file the state's pairing means is in doubt and
-    the box is refused with mbsync 1.4.4's C{Maildir error: duplicate UID
-    n.}, nothing renamed; a UID beyond the last assigned one is refused
-    with mbsync's C{Maildir error: UID n is beyond highest assigned UID
-    m.} (renumbering it would drop its pairing: the server's copy deleted,
-    the file pushed again).
+    duplicate). Whether a UID matters is asked of the sync state (a
+    L{Pairing}): a UID the state pairs with a message of the other side
+    must stay on the file the pairing means. So files carrying one UID keep
+    it on one of them, the others becoming new local messages, when they
+    all hold the same bytes (a copy: whichever keeps it, the paired message
+    is the same) or when the state pairs no message with that UID (no far
+    message depends on it); a UID beyond the last assigned one is numbered
+    afresh only when the state does not pair it. Otherwise which file the
+    state means is in doubt, and the box is refused with mbsync 1.4.4's
+    C{Maildir error: duplicate UID n.} or C{Maildir error: UID n is beyond
+    highest assigned UID m.}, nothing renamed or recorded. Without a
+    pairing every UID counts as paired.
 """
 
 from __future__ import annotations
@@ -244,17 +247,19 @@ class FileEntry:
 @dataclass(frozen=True, slots=True)
 class StrayUID:
     """
-    A file whose C{,U=} is a copy's: another file with the same bytes keeps
-    the UID.
+    A file whose C{,U=} cannot be kept: it is numbered as a new message.
 
     @ivar entry: the file.
     @ivar uid: the UID its name carries.
-    @ivar original: the file keeping the UID.
+    @ivar original: for a duplicate, the file keeping the UID; C{None} when
+        the UID is beyond the last assigned one.
+    @ivar copy: whether the file holds the same bytes as C{original}.
     """
 
     entry: FileEntry
     uid: int
-    original: FileEntry
+    original: FileEntry | None
+    copy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +269,7 @@ class UIDPlan:
 
     @ivar numbered: the files keeping their UIDs, by UID.
     @ivar fresh: the files to give new UIDs, in the order to number them.
-    @ivar strays: the files among C{fresh} whose UID was a copy's.
+    @ivar strays: the files among C{fresh} whose UID was refused.
     @ivar refusal: mbsync's error refusing the box, or C{None}; when set,
         nothing is to be renamed or recorded.
     """
@@ -280,6 +285,16 @@ SameContent = Callable[[FileEntry, FileEntry], bool]
 Whether two files of the box hold the same bytes.
 """
 
+Pairing = Callable[[int], bool]
+"""
+Whether the sync state pairs this box's UID with a message of the other
+side (so that the UID must stay on the very file the state means).
+"""
+
+
+def _paired_always(uid: int) -> bool:
+    return True
+
 
 def _original_key(entry: FileEntry) -> tuple[object, int]:
     # The original of a duplicated UID: the earliest name in mbsync's
@@ -293,28 +308,31 @@ def plan_uids(
     last_uid: int,
     trust_uids: bool,
     same_content: SameContent | None = None,
+    paired: Pairing | None = None,
 ) -> UIDPlan:
     """
     Decide which files keep their C{,U=} and which get fresh UIDs.
 
     A file keeps its UID when the box's UIDVALIDITY is trusted, the UID is
-    at most C{last_uid}, and no other file carries it. When several do and
-    C{same_content} says they all hold the original's bytes, the original
-    (the one sorting first in mbsync's order of unnumbered names, so the
-    earliest delivered; cur/ before new/ on a tie) keeps it and the copies
-    are numbered afresh. Every other file without a kept UID is numbered
-    afresh, all in mbsync's order (L{unnumbered_sort_key}).
+    at most C{last_uid}, and no other file carries it. Of several carrying
+    one UID, the original (the one sorting first in mbsync's order of
+    unnumbered names, so the earliest delivered; cur/ before new/ on a tie)
+    keeps it when the others hold its very bytes or when the UID is not
+    C{paired}; the others are numbered afresh. A UID beyond C{last_uid}
+    that is not C{paired} is numbered afresh too. Every file without a
+    kept UID is numbered in mbsync's order (L{unnumbered_sort_key}).
 
-    Refused, with mbsync 1.4.4's message for the lowest offending UID, as
-    mbsync checks them in UID order: files carrying one UID with different
-    contents (or when C{same_content} is not given), and a UID beyond
-    C{last_uid}.
+    Refused, with mbsync 1.4.4's message for the lowest offending UID (as
+    mbsync checks them in UID order): a paired UID carried by files of
+    different contents, and a paired UID beyond C{last_uid}.
 
     @param last_uid: the last assigned UID from C{.uidvalidity}.
     @param trust_uids: C{False} when the UIDVALIDITY was just created: then
         every file is renumbered, as mbsync does.
-    @param same_content: compares two files' bytes.
+    @param same_content: compares two files' bytes (none: never equal).
+    @param paired: whether the sync state pairs a UID (none: every UID).
     """
+    is_paired = paired or _paired_always
     by_uid: dict[int, list[FileEntry]] = {}
     fresh: list[FileEntry] = []
     strays: list[StrayUID] = []
@@ -326,17 +344,21 @@ def plan_uids(
             by_uid.setdefault(uid, []).append(entry)
     numbered: dict[int, FileEntry] = {}
     for uid in sorted(by_uid):
-        if uid > last_uid:
-            refusal = f"Maildir error: UID {uid} is beyond highest assigned UID {last_uid}."
-            return UIDPlan({}, [], [], refusal)
         candidates = sorted(by_uid[uid], key=_original_key)
-        original, copies = candidates[0], candidates[1:]
-        if copies and (
-            same_content is None or not all(same_content(original, copy) for copy in copies)
-        ):
+        if uid > last_uid:
+            if is_paired(uid):
+                refusal = f"Maildir error: UID {uid} is beyond highest assigned UID {last_uid}."
+                return UIDPlan({}, [], [], refusal)
+            strays.extend(StrayUID(entry, uid, None) for entry in candidates)
+            continue
+        original, others = candidates[0], candidates[1:]
+        copies = [bool(same_content and same_content(original, other)) for other in others]
+        if not all(copies) and is_paired(uid):
             return UIDPlan({}, [], [], f"Maildir error: duplicate UID {uid}.")
         numbered[uid] = original
-        strays.extend(StrayUID(copy, uid, original) for copy in copies)
+        strays.extend(
+            StrayUID(other, uid, original, copy) for other, copy in zip(others, copies, strict=True)
+        )
     fresh.extend(stray.entry for stray in strays)
     fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
     strays.sort(key=lambda stray: (stray.uid, stray.entry))

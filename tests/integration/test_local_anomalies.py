@@ -100,6 +100,33 @@ class DuplicateUIDTests(IMAPSyncCase):
         self.assertEqual(self.state_entries(), ["1 1 ", "2 2 S", "3 3 FR", "4 4 "])
         self.assertInSync()
 
+    def test_file_moved_in_from_another_box(self) -> None:
+        """
+        The UID trap repair still works where nothing is in doubt: message 3
+        moved from INBOX into Archive with its C{,U=3} (a mail reader that
+        does not rename; mbsync 1.4.4 refuses Archive: C{UID 3 is beyond
+        highest assigned UID 1}). Archive's state pairs no UID 3, so the
+        file is numbered as Archive's UID 2 and pushed; INBOX's UID 3 is
+        gone, so the server's is deleted: the server moves it too. Exit 0.
+        """
+        self.dovecot.create_mailbox("Archive")
+        self.dovecot.add_message("Archive", crlf("Subject: old\n\nold\n"), ["\\Seen"])
+        self.synced()
+        three = self.local()[2]
+        moved = self.mail / "Archive" / "cur" / three.path.name
+        three.path.rename(moved)
+        _, err = self.msync()
+        self.assertIn("UID 3 of", err)
+        self.assertIn("paired with no message; numbering it as a new message, UID 2", err)
+        self.assertEqual([uid for uid, _, _ in self.far()], [1, 2])
+        archive = self.far("Archive")
+        self.assertEqual([uid for uid, _, _ in archive], [1, 2])
+        self.assertEqual(without_tuid(lf(archive[1][2])), without_tuid(three.body))
+        self.assertEqual([m.uid for m in self.local("Archive")], [1, 2])
+        self.assertEqual(self.state_entries("Archive"), ["1 1 S", "2 2 FR"])
+        self.assertInSync()
+        self.assertInSync("Archive")
+
 
 class NameCollisionTests(IMAPSyncCase):
     """

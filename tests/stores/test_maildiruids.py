@@ -237,6 +237,66 @@ class ScanTests(MaildirTestCase):
         self.assertEqual(str(error), "Maildir error: UID 70 is beyond highest assigned UID 2.")
         self.assertEqual(files(self.inbox), ["cur/100.1_1.h,U=1:2,S", "new/300.1_1.h,U=70"])
 
+    def test_unpaired_strays_renumbered(self) -> None:
+        """
+        UIDs the sync state pairs with no message (a file moved in from
+        another box with its C{,U=}, as some mail readers do) are repaired:
+        a duplicate stays on the original and the other file, like one
+        beyond the last assigned UID, is numbered as a new message, with
+        warnings. Paired ones in the same box are kept.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        write(f"{self.inbox}/cur/100.1_1.h,U=1:2,S", b"one\n")
+        write(f"{self.inbox}/cur/100.1_2.h,U=2:2,S", b"two\n")
+        write(f"{self.inbox}/cur/300.1_1.moved,U=2:2,S", b"moved in\n")
+        write(f"{self.inbox}/new/400.1_1.moved,U=70", b"beyond\n")
+        self.store.expect_pairing("INBOX", {1, 3}.__contains__)
+        with capturedLogs() as events:
+            mailbox = self.open()
+        self.assertEqual(
+            files(self.inbox),
+            [
+                "cur/100.1_1.h,U=1:2,S",
+                "cur/100.1_2.h,U=2:2,S",
+                "cur/300.1_1.moved,U=4:2,S",
+                "new/400.1_1.moved,U=5",
+            ],
+        )
+        self.assertEqual(mailbox.uid_next, 6)
+        texts = logged(events)
+        [duplicate] = [text for text in texts if "duplicate UID 2" in text]
+        self.assertIn("paired with no message", duplicate)
+        self.assertIn("300.1_1.moved,U=2:2,S as a new message, UID 4", duplicate)
+        [beyond] = [text for text in texts if "beyond highest" in text]
+        self.assertIn("UID 70", beyond)
+        self.assertIn("UID 5", beyond)
+
+    def test_paired_strays_refused(self) -> None:
+        """
+        The same files when the state pairs UID 2 (or 70): refused with
+        mbsync's error, nothing renamed. A pairing withdrawn (C{None}, e.g.
+        a journal to replay) counts every UID as paired.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        write(f"{self.inbox}/cur/100.1_2.h,U=2:2,S", b"two\n")
+        write(f"{self.inbox}/cur/300.1_1.moved,U=2:2,S", b"moved in\n")
+        before = files(self.inbox)
+        self.store.expect_pairing("INBOX", {2}.__contains__)
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: duplicate UID 2.")
+        self.store.expect_pairing("INBOX", set().__contains__)
+        self.store.expect_pairing("INBOX", None)
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: duplicate UID 2.")
+        os.remove(f"{self.inbox}/cur/300.1_1.moved,U=2:2,S")
+        write(f"{self.inbox}/new/400.1_1.moved,U=70", b"beyond\n")
+        self.store.expect_pairing("INBOX", {70}.__contains__)
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: UID 70 is beyond highest assigned UID 3.")
+        self.assertEqual(files(self.inbox), ["cur/100.1_2.h,U=2:2,S", "new/400.1_1.moved,U=70"])
+
     def test_plan_first_error_in_uid_order(self) -> None:
         """
         Like mbsync, the lowest offending UID decides the error.
