@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -424,13 +425,23 @@ def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths
     """
     Tell the pair's Maildir stores which UIDs the state pairs (issue 8:
     their UID trap repair must never renumber a UID a far message depends
-    on; unknown counts as paired).
+    on; unknown counts as paired). A journal left by an earlier run is
+    looked for now, before this run writes its own; the committed state
+    is read only if a box has a stray UID to decide on.
     """
-    pairing = state_pairing(paths)
+    replay = os.path.exists(paths.journal)
+
+    @functools.cache
+    def pairing() -> dict[Side, frozenset[int]] | None:
+        return None if replay else state_pairing(paths)
+
+    def paired(side: Side, uid: int) -> bool:
+        known = pairing()
+        return known is None or uid in known[side]
+
     for side, store in stores.items():
         if isinstance(store, MaildirStoreImpl):
-            uids = None if pairing is None else pairing[side]
-            store.expect_pairing(pair.box(side), None if uids is None else uids.__contains__)
+            store.expect_pairing(pair.box(side), functools.partial(paired, side))
 
 
 def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:

@@ -151,8 +151,9 @@ class MaildirStore:
         message depends on, and refuses the box where in doubt.
 
         @param box: the box's canonical name.
-        @param paired: the state's answer, or C{None} when it cannot be
-            known (every UID then counts as paired: the safe answer).
+        @param paired: the state's answer (C{True} when it cannot be known),
+            or C{None} to forget it (every UID then counts as paired: the
+            safe answer).
         """
         if paired is None:
             self._pairings.pop(box, None)
