@@ -313,7 +313,7 @@ def parse_uidvalidity(data: bytes, filename: str) -> tuple[int, int] | None:
     text = head.split(b"\0", 1)[0].decode("ascii", "replace")
     values = _scan_two(text)
     if values is None:
-        raise MailboxError(f"cannot read UIDVALIDITY in {filename}")
+        raise MailboxError(f"cannot read UIDVALIDITY in {shown_name(filename)}")
     return values
 
 

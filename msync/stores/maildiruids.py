@@ -49,7 +49,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from msync.errors import MailboxError
+from msync.errors import MailboxError, shown_name
 from msync.stores.maildirnames import (
     format_uidvalidity,
     parse_uid,
@@ -108,7 +108,7 @@ class UIDValidityFile:
                 fd, key = attempt
                 break
             if not announced:
-                log.info("Maildir notice: waiting for the lock on {path}", path=path)
+                log.info("Maildir notice: waiting for the lock on {path}", path=shown_name(path))
                 announced = True
             await deferLater(clock, LOCK_POLL_INTERVAL, lambda: None)
         _HELD.add(key)
@@ -116,7 +116,7 @@ class UIDValidityFile:
 
     def _descriptor(self) -> int:
         if self._fd is None:
-            raise RuntimeError(f"{self.path} is no longer open")
+            raise RuntimeError(f"{shown_name(self.path)} is no longer open")
         return self._fd
 
     def read(self) -> tuple[int, int] | None:
@@ -130,7 +130,7 @@ class UIDValidityFile:
             data = os.pread(self._descriptor(), 128, 0)
         except OSError as error:
             raise MailboxError(
-                f"Maildir error: cannot read {self.path}: {error.strerror}"
+                f"Maildir error: cannot read {shown_name(self.path)}: {error.strerror}"
             ) from error
         return parse_uidvalidity(data, self.path)
 
@@ -152,7 +152,7 @@ class UIDValidityFile:
                 sync_fd(fd)
         except OSError as error:
             raise MailboxError(
-                f"Maildir error: cannot write UIDVALIDITY to {self.path}: {error.strerror}"
+                f"Maildir error: cannot write UIDVALIDITY to {shown_name(self.path)}: {error.strerror}"
             ) from error
 
     def close(self) -> None:
@@ -185,7 +185,9 @@ def peek_uidvalidity(path: str) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise MailboxError(f"Maildir error: cannot read {path}: {error.strerror}") from error
+        raise MailboxError(
+            f"Maildir error: cannot read {shown_name(path)}: {error.strerror}"
+        ) from error
     return parse_uidvalidity(data, path)
 
 
@@ -217,7 +219,9 @@ def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        raise MailboxError(f"Maildir error: cannot open {path}: {error.strerror}") from error
+        raise MailboxError(
+            f"Maildir error: cannot open {shown_name(path)}: {error.strerror}"
+        ) from error
     try:
         status = os.fstat(fd)
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -226,7 +230,7 @@ def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
         if error.errno in (errno.EAGAIN, errno.EACCES):
             return None
         raise MailboxError(
-            f"Maildir error: cannot fcntl lock UIDVALIDITY ({path}): {error.strerror}"
+            f"Maildir error: cannot fcntl lock UIDVALIDITY ({shown_name(path)}): {error.strerror}"
         ) from error
     return fd, (status.st_dev, status.st_ino)
 

@@ -36,7 +36,14 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
-from msync.errors import MailboxError, MailboxMissing, MessageError, StoreError, StoreUnavailable
+from msync.errors import (
+    MailboxError,
+    MailboxMissing,
+    MessageError,
+    StoreError,
+    StoreUnavailable,
+    shown_name,
+)
 from msync.model import (
     ALL_FLAGS,
     INBOX,
@@ -195,7 +202,7 @@ def _check_name(store: str, name: BoxName) -> None:
     @raise MailboxError: if C{name} is empty or has an empty component.
     """
     if not name or "" in name.split("/"):
-        raise MailboxError(f"store {store}: invalid mailbox name {name!r}")
+        raise MailboxError(f"store {store}: invalid mailbox name {shown_name(name)}")
 
 
 @implementer(IMessageBody)
