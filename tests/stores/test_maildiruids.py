@@ -286,6 +286,7 @@ class ScanTests(MaildirTestCase):
         self.store.expect_pairing("INBOX", {2}.__contains__)
         error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
         self.assertEqual(str(error), "Maildir error: duplicate UID 2.")
+        self.assertEqual(files(self.inbox), before)
         self.store.expect_pairing("INBOX", set().__contains__)
         self.store.expect_pairing("INBOX", None)
         error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
