@@ -57,6 +57,7 @@ from msync.errors import (
     RemoteProtocolError,
     StoreUnavailable,
     TLSError,
+    shown_name,
 )
 from msync.imap import endpoint
 from msync.imap.endpoint import TLSClientCreator
@@ -351,7 +352,9 @@ class IMAPStore:
         try:
             return wire_argument(self.naming.server_name(box))
         except MailboxNameError as error:
-            raise MailboxError(f"IMAP store {self.name}: mailbox {box}: {error}") from None
+            raise MailboxError(
+                f"IMAP store {self.name}: mailbox {shown_name(box)}: {error}"
+            ) from None
 
     async def _exists(self, session: IMAPSession, argument: str) -> bool:
         with self.connection_errors():
@@ -421,7 +424,7 @@ class IMAPStore:
                 self.selected = None
                 if failed.status != b"NO":
                     raise MailboxError(
-                        f"IMAP store {self.name}: cannot select {name}: {failed}"
+                        f"IMAP store {self.name}: cannot select {shown_name(name)}: {failed}"
                     ) from None
                 if not create:
                     raise MailboxMissing(self.name, name) from None
@@ -431,7 +434,7 @@ class IMAPStore:
                         status = await session.select(argument)
                 except CommandFailed as again:
                     raise MailboxError(
-                        f"IMAP store {self.name}: cannot select {name}: {again}"
+                        f"IMAP store {self.name}: cannot select {shown_name(name)}: {again}"
                     ) from None
             self.selected = argument
             return await IMAPMailbox.opened(
@@ -465,7 +468,7 @@ class IMAPStore:
         except CommandFailed as failed:
             if not await self._exists(session, argument):
                 raise MailboxError(
-                    f"IMAP store {self.name}: cannot create mailbox {name}: {failed.text}"
+                    f"IMAP store {self.name}: cannot create mailbox {shown_name(name)}: {failed.text}"
                 ) from None
 
     def delete_box(self, name: BoxName) -> Deferred[None]:
@@ -491,7 +494,7 @@ class IMAPStore:
             if failed.code == b"NONEXISTENT" or not await self._exists(session, argument):
                 raise MailboxMissing(self.name, name) from None
             raise MailboxError(
-                f"IMAP store {self.name}: cannot delete mailbox {name}: {failed.text}"
+                f"IMAP store {self.name}: cannot delete mailbox {shown_name(name)}: {failed.text}"
             ) from None
 
     def append(
@@ -522,10 +525,10 @@ class IMAPStore:
                 return
             except CommandFailed as failed:
                 if failed.code != b"TRYCREATE" or attempt == 2:
-                    self.refused(f"cannot append to {name}", failed)
+                    self.refused(f"cannot append to {shown_name(name)}", failed)
                 await self._create(session, argument, name)
             except LocalProtocolError as error:
-                self.refused(f"cannot append to {name}", error)
+                self.refused(f"cannot append to {shown_name(name)}", error)
 
     def refused(self, what: str, error: Exception) -> NoReturn:
         """
