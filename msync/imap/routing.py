@@ -204,7 +204,7 @@ def retention_key(response: Response) -> Hashable | None:
     if isinstance(response, UntaggedStatus):
         code = response.code
         return (UntaggedStatus, response.status, type(code), getattr(code, "name", None))
-    return type(response)
+    return type(response).__name__
 
 
 def check_listed(name: bytes, listed: int) -> None:
