@@ -797,8 +797,10 @@ class ClientConnection:
             return
         kept = owner.untagged[index]
         if isinstance(kept, FetchResponse) and isinstance(event, FetchResponse):
+            buffered = event.items.sections
             event, dropped = merge_fetch(kept, event)
-            for section in dropped:
+            # Streamed repeats were reported when they were counted past.
+            for section in (each for each in dropped if each in buffered):
                 shown = section.decode("ascii", "replace")
                 self._events.append(
                     Discarded(f"dropped BODY[{shown}] of UID {event.items.uid}: sent again")
