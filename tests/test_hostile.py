@@ -5,25 +5,27 @@ between a scripted-misbehaving L{FakeIMAPServer} (far) and a Maildir on
 disk (near), and asserts the exact outcome on both sides: no injected
 message stored, nothing deleted, one copy of each message per file.
 
-The counts of cases run are printed as C{hostile: N cases, N passed} by
-L{HostileSummaryTests}.
+Each case prints its measured outcome on a C{hostile:} line.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from msync.cli import Output, store_message_observer
 from msync.config.load import parse_config
 from msync.config.schema import IMAPAccount, IMAPStore, Store
 from msync.imap.connection import STARTTLS_INJECTION
 from msync.plan import select_jobs
-from msync.report import Counters, Severity
+from msync.report import Counters, OutputPolicy, Severity
 from msync.runner import SyncRequest, default_store_factory, sync_channels
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
@@ -232,6 +234,7 @@ class StartTLSInjectionTests(HostileSyncCase):
         self.assertEqual(self.near_bodies(), [_lf(MESSAGE_ONE)])
         self.assertEqual(self.far_bodies(), [])
         self.assertTrue(self.network.pumps[0].client_transport.aborted)
+        print("hostile: STARTTLS injection refused, 0 stored, 0 deleted")
 
 
 class DuplicateBodyTests(HostileSyncCase):
@@ -249,6 +252,7 @@ class DuplicateBodyTests(HostileSyncCase):
         self.assertEqual(status, 0, output.messages)
         self.assertEqual(self.near_bodies(), sorted([_lf(MESSAGE_ONE), _lf(MESSAGE_TWO)]))
         self.assertEqual(self.far_bodies(), sorted([MESSAGE_ONE, MESSAGE_TWO]))
+        print(f"hostile: {options}: 2 messages, 2 files, one copy each")
 
     def test_body_sent_twice(self) -> None:
         """
@@ -294,3 +298,26 @@ class DuplicateBodyTests(HostileSyncCase):
         """
         self.root = os.path.abspath(self.mktemp())
         os.makedirs(os.path.join(self.root, "near"))
+
+
+class AlertTests(HostileSyncCase):
+    """
+    Issue 8 point 10: C{[ALERT]} is shown as mbsync shows it.
+    """
+
+    def test_alert_on_stderr(self) -> None:
+        """
+        An ALERT after the greeting is printed on stderr as
+        C{*** IMAP ALERT *** text} (mbsync's C{error()}: even with C{-qq}),
+        control characters escaped; the sync still succeeds.
+        """
+        self.inbox.append(MESSAGE_ONE, set())
+        stdout, stderr = io.StringIO(), io.StringIO()
+        observer = store_message_observer(Output(stdout, stderr, OutputPolicy(quiet=2)))
+        with capturedLogs() as events:
+            status, output = self.sync(ServerOptions(alert=b"Mailbox over quota\x1b[2J"))
+        for event in events:
+            observer(event)
+        self.assertEqual(status, 0, output.messages)
+        self.assertEqual(stderr.getvalue(), "*** IMAP ALERT *** Mailbox over quota\\x1b[2J\n")
+        self.assertEqual(self.near_bodies(), [_lf(MESSAGE_ONE)])

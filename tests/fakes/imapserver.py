@@ -151,6 +151,8 @@ class FakeIMAPServer(Protocol):
             self._write(b"* PREAUTH " + code + b"Logged in as " + self.user.encode())
         else:
             self._write(b"* OK " + code + b"Fake IMAP ready.")
+        if self.options.alert:
+            self._write(b"* OK [ALERT] " + self.options.alert)
 
     def dataReceived(self, data: bytes) -> None:
         """

@@ -162,6 +162,7 @@ class ServerOptions:
     @ivar foreign_body: C{(uid, data)}: after every FETCH response carrying
         a body, also send a C{BODY[]} of C{data} for that UID.
     @ivar foreign_uid_after: name the foreign body's UID after its literal.
+    @ivar alert: text of an untagged C{[ALERT]} sent after the greeting.
     """
 
     capabilities: frozenset[bytes] = DEFAULT_CAPABILITIES
@@ -179,6 +180,7 @@ class ServerOptions:
     repeat_bodies: bool = False
     foreign_body: tuple[int, bytes] | None = None
     foreign_uid_after: bool = False
+    alert: bytes = b""
 
 
 DEFAULT_OPTIONS = ServerOptions()
