@@ -145,17 +145,17 @@ class FaultProxy:
                     self._fire(fault, client, upstream, selector)
                     return forwarded
                 for key, _ in selector.select(timeout=0.2):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    ready = key.fileobj
+                    assert isinstance(ready, socket.socket)
                     limit = _CHUNK if budget is None else max(1, min(_CHUNK, budget - forwarded))
                     try:
-                        data = sock.recv(limit)
+                        data = ready.recv(limit)
                     except OSError:
                         return forwarded
                     if not data:
                         return forwarded
                     try:
-                        peers[sock].sendall(data)
+                        peers[ready].sendall(data)
                     except OSError:
                         return forwarded
                     forwarded += len(data)
