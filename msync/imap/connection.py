@@ -766,6 +766,11 @@ class ClientConnection:
         producers = PRODUCERS.get(type(event), frozenset())
         owner = self._owner(event, producers)
         if owner is None:
+            if isinstance(event, FetchResponse):
+                for section in event.items.sections:
+                    shown = section.decode("ascii", "replace")
+                    reason = f"dropped BODY[{shown}] of UID {event.items.uid}: not requested"
+                    self._events.append(Discarded(reason))
             self._events.append(Untagged(event))
             return
         self._keep(owner, event)

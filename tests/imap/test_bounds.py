@@ -488,3 +488,32 @@ class AlertTests(SynchronousTestCase):
             protocol.dataReceived(b"* OK [ALERT] maintenance at 10\r\n")
         texts = [each["log_format"].format(**each) for each in events if "text" in each]
         self.assertEqual(texts, ["*** IMAP ALERT *** maintenance at 10"])
+
+
+class DiscardLogTests(SynchronousTestCase):
+    """
+    Dropped data is logged at debug level (shown with C{-D}).
+    """
+
+    def test_repeated_body_logged(self) -> None:
+        """
+        A repeated streamed body is logged once as dropped; the consumer
+        gets one copy.
+        """
+        protocol, _, _ = protocol_with_clock()
+        protocol.dataReceived(b"* PREAUTH hi\r\n")
+        protocol.execute(Command.select("INBOX"))
+        protocol.dataReceived(b"* OK [UIDVALIDITY 1] x\r\nA1 OK done\r\n")
+        chunks: list[bytes] = []
+        fetch = protocol.execute(
+            Command.uid_fetch(UIDRange(4, 4), (b"BODY.PEEK[]",)),
+            consumer=lambda chunk: chunks.append(chunk.data),
+        )
+        response = b"* 1 FETCH (UID 4 BODY[] {3}\r\nabc)\r\n"
+        with capturedLogs() as events:
+            protocol.dataReceived(response + response + b"A2 OK\r\n")
+        self.successResultOf(fetch)
+        self.assertEqual(b"".join(chunks), b"abc")
+        reasons = [each["reason"] for each in events if "reason" in each]
+        self.assertEqual(reasons, ["dropped BODY[] of UID 4 (3 bytes): sent again"])
+        self.assertEqual({each["log_level"].name for each in events if "reason" in each}, {"debug"})
