@@ -247,32 +247,35 @@ class DuplicateBodyTests(HostileSyncCase):
         self.inbox.append(MESSAGE_ONE, set())
         self.inbox.append(MESSAGE_TWO, set())
 
-    def assert_one_copy_each(self, options: ServerOptions) -> None:
+    def assert_one_copy_each(self, case: str, options: ServerOptions) -> None:
         status, output = self.sync(options)
         self.assertEqual(status, 0, output.messages)
         self.assertEqual(self.near_bodies(), sorted([_lf(MESSAGE_ONE), _lf(MESSAGE_TWO)]))
         self.assertEqual(self.far_bodies(), sorted([MESSAGE_ONE, MESSAGE_TWO]))
-        print(f"hostile: {options}: 2 messages, 2 files, one copy each")
+        print(f"hostile: {case}: 2 messages, 2 files, one copy each")
 
     def test_body_sent_twice(self) -> None:
         """
         Every body FETCH answered twice: each near file holds one copy.
         """
-        self.assert_one_copy_each(ServerOptions(repeat_bodies=True))
+        self.assert_one_copy_each("body sent twice", ServerOptions(repeat_bodies=True))
 
     def test_unrequested_body(self) -> None:
         """
         A body for a UID nobody asked for (UID named before the literal) is
         dropped: it is not stored, nor appended to a requested message.
         """
-        self.assert_one_copy_each(ServerOptions(foreign_body=(9, EVIL)))
+        self.assert_one_copy_each("unrequested body", ServerOptions(foreign_body=(9, EVIL)))
 
     def test_unrequested_body_uid_after(self) -> None:
         """
         The same with the UID named after the literal (it cannot be routed
         while it streams): it is buffered, then dropped.
         """
-        self.assert_one_copy_each(ServerOptions(foreign_body=(9, EVIL), foreign_uid_after=True))
+        self.assert_one_copy_each(
+            "unrequested body, UID after",
+            ServerOptions(foreign_body=(9, EVIL), foreign_uid_after=True),
+        )
 
     def test_body_for_another_uid_in_flight(self) -> None:
         """

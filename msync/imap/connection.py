@@ -72,6 +72,17 @@ from typing import Final, Literal, TypeAlias
 
 from msync.errors import LocalProtocolError, RemoteProtocolError
 from msync.imap.commands import Command
+from msync.imap.events import (
+    Alert,
+    Completed,
+    ConnectionEvent,
+    ContinuationNeeded,
+    Discarded,
+    Greeting,
+    Rejected,
+    Streamed,
+    Untagged,
+)
 from msync.imap.grammar import quote_bytes
 from msync.imap.responses import (
     NEED_DATA,
@@ -84,7 +95,6 @@ from msync.imap.responses import (
     LiteralChunk,
     NeedData,
     Response,
-    ResponseCode,
     ResponseParser,
     Status,
     StatusResponse,
@@ -107,7 +117,8 @@ from msync.imap.routing import (
 )
 from msync.imap.uids import UIDCover
 
-# SelectedMailbox lives in msync.imap.routing; callers import it from here.
+# SelectedMailbox lives in msync.imap.routing and the events in
+# msync.imap.events; callers import them from here.
 __all__ = [
     "DEFAULT_PIPELINE_DEPTH",
     "STARTTLS_INJECTION",
@@ -215,103 +226,6 @@ _CAPABILITY_POLICY: Final[dict[bytes, _CapabilityPolicy]] = {
     b"LOGIN": _CapabilityPolicy.UNLESS_RESTATED,
     b"AUTHENTICATE": _CapabilityPolicy.UNLESS_RESTATED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Greeting:
-    """
-    The server's greeting: C{OK}, C{PREAUTH} or C{BYE} (RFC 3501 §7.1).
-    """
-
-    status: Status
-    code: ResponseCode | None
-    text: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """
-    A command's tagged response arrived.
-
-    @ivar untagged: the untagged responses attached to this command.
-    @ivar mailbox: for SELECT/EXAMINE, the mailbox state as selected (or
-        as far as the server told before refusing); else C{None}.
-    """
-
-    tag: bytes
-    command: Command
-    response: TaggedResponse
-    untagged: tuple[Response, ...]
-    mailbox: SelectedMailbox | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """
-    A command was never sent: it is invalid in the current state or for
-    the server's capabilities.
-    """
-
-    tag: bytes
-    command: Command
-    error: LocalProtocolError
-
-
-@dataclass(frozen=True, slots=True)
-class ContinuationNeeded:
-    """
-    AUTHENTICATE or IDLE got a C{+}; answer with
-    L{ClientConnection.send_continuation}.
-
-    @ivar data: the raw text after C{"+ "} (base64 for SASL).
-    """
-
-    tag: bytes
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Untagged:
-    """
-    Untagged data no in-flight command produced (unsolicited EXISTS, BYE,
-    ALERT, flag changes by other clients, ...).
-    """
-
-    response: Response
-
-
-@dataclass(frozen=True, slots=True)
-class Streamed:
-    """
-    A chunk of a streamed FETCH body literal of the command C{tag}.
-    """
-
-    tag: bytes
-    chunk: LiteralChunk
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """
-    A status response carried C{[ALERT]}: C{text} is for the user.
-    """
-
-    text: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Discarded:
-    """
-    Data the server sent that nothing asked for was dropped (for the debug log).
-    """
-
-    reason: str
-
-
-ConnectionEvent: TypeAlias = (
-    Greeting | Completed | Rejected | ContinuationNeeded | Untagged | Streamed | Alert | Discarded
-)
-"""What L{ClientConnection.next_event} returns besides L{NEED_DATA}."""
 
 
 @dataclass(slots=True)
@@ -784,14 +698,12 @@ class ClientConnection:
         if isinstance(event, FetchResponse) and event.items.uid is not None:
             uid = event.items.uid
             owner.bodies.update((uid, section) for section in event.items.sections)
+        if isinstance(event, (ListResponse, StatusResponse)):
+            check_listed(
+                event.name if isinstance(event, ListResponse) else event.mailbox, owner.listed
+            )
+            owner.listed += 1
         key = retention_key(event)
-        if key is None or isinstance(event, StatusResponse):
-            name = event.mailbox if isinstance(event, StatusResponse) else None
-            if isinstance(event, ListResponse):
-                name = event.name
-            if name is not None:
-                check_listed(name, owner.listed)
-                owner.listed += 1
         if key is None:
             owner.untagged.append(event)
             return
