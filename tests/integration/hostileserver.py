@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ class Flood:
     @ivar count: how many times.
     @ivar numbered: put the line number into each line (C{%d} in C{line}).
     @ivar body_size: instead, answer body fetches with a body of this size.
+    @ivar starttls_inject: greet without PREAUTH offering STARTTLS, and
+        send these bytes in plaintext in the same segment as the OK to
+        STARTTLS (empty: a clean STARTTLS); needs a C{tls} context.
     """
 
     command: bytes
@@ -42,6 +46,7 @@ class Flood:
     count: int = 0
     numbered: bool = False
     body_size: int = 0
+    starttls_inject: bytes | None = None
 
 
 class HostileServer:
@@ -50,10 +55,13 @@ class HostileServer:
 
     @ivar port: where it listens.
     @ivar sent: bytes sent on the last connection.
+    @ivar commands: the command names received, in order.
     """
 
-    def __init__(self, flood: Flood) -> None:
+    def __init__(self, flood: Flood, tls: ssl.SSLContext | None = None) -> None:
         self.flood = flood
+        self.commands: list[bytes] = []
+        self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.port: int = self._listener.getsockname()[1]
@@ -91,13 +99,18 @@ class HostileServer:
                 pass
             finally:
                 client.close()
+                if self._client is not None:
+                    self._client.close()
 
     def _send(self, client: socket.socket, data: bytes) -> None:
         client.sendall(data)
         self.sent += len(data)
 
     def _serve(self, client: socket.socket) -> None:
-        self._send(client, b"* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS] hostile\r\n")
+        if self.flood.starttls_inject is None:
+            self._send(client, b"* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS] hostile\r\n")
+        else:
+            self._send(client, b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hostile\r\n")
         buffer = b""
         while not self._closing.is_set():
             while b"\r\n" not in buffer:
@@ -120,14 +133,31 @@ class HostileServer:
             if match is None:
                 continue
             tag, name, arguments = match.group(1), match.group(2).upper(), match.group(3)
+            self.commands.append(name)
+            if name == b"STARTTLS":
+                client = self._start_tls(client, tag)
+                self._client = client
+                continue
             if not self._answer(client, tag, name, arguments):
                 return
+
+    def _start_tls(self, client: socket.socket, tag: bytes) -> socket.socket:
+        """
+        OK, the injection in the same segment, then the server handshake.
+
+        @raise OSError: if the handshake fails (the client refused).
+        """
+        assert self._tls is not None
+        self._send(client, tag + b" OK begin TLS\r\n" + (self.flood.starttls_inject or b""))
+        return self._tls.wrap_socket(client, server_side=True)
 
     def _answer(self, client: socket.socket, tag: bytes, name: bytes, arguments: bytes) -> bool:
         flood = self.flood
         if name == flood.command and flood.count:
             self._flood(client)
-        if name == b"LIST":
+        if name == b"CAPABILITY":
+            self._send(client, b"* CAPABILITY IMAP4rev1 UIDPLUS AUTH=PLAIN\r\n")
+        elif name == b"LIST":
             if arguments.rstrip().endswith(b'""'):
                 self._send(client, b'* LIST (\\Noselect) "/" ""\r\n')
             else:
