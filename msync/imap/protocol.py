@@ -22,9 +22,12 @@ Invariants:
     that deadline (a greeting trickled a byte every few seconds no longer
     keeps a sync alive forever), while a long FETCH or body download that
     keeps delivering data is never cut: only a link slower than
-    C{PROGRESS_BYTES} per deadline (about 70 bytes/s with the default
-    20 s C{Timeout}) is. The deadline restarts when something becomes
-    outstanding again (a new command, C{DONE} after IDLE).
+    C{PROGRESS_BYTES} per deadline (about 34 bytes/s with the default
+    20 s C{Timeout}, a 2 minute deadline) is. The factor is generous so
+    that a slow server sending only keep-alive lines (C{* OK Still here})
+    during a long command is given two minutes. The deadline restarts
+    when something becomes outstanding again (a new command, C{DONE}
+    after IDLE).
   - C{[ALERT]} texts go to C{on_alert} (logged as a warning if unset).
   - The wire trace is logged at debug level with passwords and SASL
     payloads replaced by C{<redacted>} (the connection's trace).
@@ -79,7 +82,7 @@ ContinuationCallback = Callable[[bytes, bytes], None]
 _TRACE_LIMIT = 1024
 
 #: A wait's deadline is this many times the silence timeout (see the module docstring).
-DEADLINE_FACTOR = 3
+DEADLINE_FACTOR = 6
 #: Received bytes that count as progress towards the deadline.
 PROGRESS_BYTES = 4096
 
