@@ -48,6 +48,8 @@ Invariants:
     (reported as L{Discarded}). A literal whose UID is not known before it
     is buffered and routed whole, and repeats are dropped by
     L{merge_fetch}.
+  - A whole body (C{BODY[]}, C{BODY[TEXT]}) sent in answer to a UID FETCH
+    that did not ask for one is dropped too, streamed or buffered.
   - A command keeps a bounded amount of untagged data (see
     L{msync.imap.routing.retention_key}): status data coalesced to the
     latest, FETCH data one response per UID, listings limited.
@@ -106,6 +108,7 @@ from msync.imap.routing import (
     ALERT,
     PRODUCERS,
     SELECTION,
+    WHOLE_SECTIONS,
     SelectedMailbox,
     ambiguous,
     check_listed,
@@ -114,6 +117,8 @@ from msync.imap.routing import (
     mailbox_update,
     merge_fetch,
     retention_key,
+    wants_whole_body,
+    without_sections,
 )
 from msync.imap.uids import UIDCover
 
@@ -643,6 +648,8 @@ class ClientConnection:
             return self._discard(f"BODY[{shown}] of UID {uid} ({size} bytes): not requested")
         if (uid, section) in owner.bodies:
             return self._discard(f"BODY[{shown}] of UID {uid} ({size} bytes): sent again")
+        if section in WHOLE_SECTIONS and not wants_whole_body(owner.command):
+            return self._discard(f"BODY[{shown}] of UID {uid} ({size} bytes): not requested")
         if not owner.stream or owner.cover is None or uid not in owner.cover:
             return False
         owner.bodies.add((uid, section))
@@ -697,6 +704,15 @@ class ClientConnection:
         """
         if isinstance(event, FetchResponse) and event.items.uid is not None:
             uid = event.items.uid
+            unasked = WHOLE_SECTIONS & (event.items.sections.keys() | event.items.streamed)
+            if unasked and not wants_whole_body(owner.command):
+                # Streamed ones were reported when they were counted past.
+                for section in sorted(unasked & event.items.sections.keys()):
+                    shown = section.decode("ascii", "replace")
+                    self._events.append(
+                        Discarded(f"dropped BODY[{shown}] of UID {uid}: not requested")
+                    )
+                event = without_sections(event, WHOLE_SECTIONS)
             owner.bodies.update((uid, section) for section in event.items.sections)
         if isinstance(event, (ListResponse, StatusResponse)):
             check_listed(

@@ -23,6 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import Final
@@ -71,6 +72,11 @@ _EVERY_UID: Final = UIDCover.of(UIDRange(1, None))
 #: The most mailboxes one LIST or LSUB may answer with; a server listing
 #: more is treated as hostile (the connection is dropped with an error).
 MAX_LISTED: Final = 100_000
+#: Fetch items asking for a whole message or its whole text (RFC 3501 §6.4.5).
+_WHOLE_BODY = re.compile(rb"(?:BODY(?:\.PEEK)?\[(?:TEXT)?\](?:<[0-9.]+>)?|RFC822(?:\.TEXT)?)", re.I)
+#: The canonical sections such items are answered with.
+WHOLE_SECTIONS: Final = frozenset({b"", b"TEXT"})
+
 #: The longest mailbox name, in bytes as sent, a LIST or STATUS may carry
 #: (Dovecot's own limit; far beyond any file system's path component).
 MAX_MAILBOX_NAME: Final = 4096
@@ -254,3 +260,27 @@ def merge_fetch(old: FetchResponse, new: FetchResponse) -> tuple[FetchResponse, 
         other={**first.other, **later.other},
     )
     return FetchResponse(new.seq, merged), dropped
+
+
+def wants_whole_body(command: Command) -> bool:
+    """
+    @return: whether a FETCH answering C{command} may carry a whole body
+        (C{BODY[]}, C{BODY[TEXT]}, C{RFC822}, C{RFC822.TEXT}); C{True} when
+        its items are unknown; C{False} for UID STORE.
+    """
+    if command.name != b"UID FETCH":
+        return False
+    items = command.fetch_items
+    return not items or any(_WHOLE_BODY.fullmatch(item) for item in items)
+
+
+def without_sections(response: FetchResponse, sections: frozenset[bytes]) -> FetchResponse:
+    """
+    @return: C{response} without the body data of C{sections}.
+    """
+    items = response.items
+    kept = {key: value for key, value in items.sections.items() if key not in sections}
+    return FetchResponse(
+        response.seq,
+        replace(items, sections=kept, streamed=items.streamed - sections),
+    )

@@ -202,6 +202,67 @@ class RepeatedBodyTests(SynchronousTestCase):
         self.assertEqual(reasons, ["dropped BODY[] of UID 9 (4 bytes): not requested"])
 
 
+class UnaskedBodyTests(SynchronousTestCase):
+    """
+    Whole bodies sent in answer to a fetch that asked for none are dropped.
+    """
+
+    def test_flags_fetch_gets_bodies(self) -> None:
+        """
+        During C{UID FETCH 1:* (FLAGS)}, 1 MiB bodies for 40 UIDs, half
+        named before the literal (counted past) and half after (buffered,
+        then stripped): the flags are kept, no body, and memory never holds
+        more than one literal.
+        """
+        connection = selected()
+        connection.submit(Command.uid_fetch(UIDRange(1, None), (b"UID", b"FLAGS")))
+        body = b"z" * MB
+        done: list[Completed] = []
+
+        def feed() -> None:
+            for uid in range(1, 41):
+                if uid % 2:
+                    head = b"* %d FETCH (UID %d FLAGS () BODY[] {%d}\r\n" % (uid, uid, MB)
+                    tail = b")\r\n"
+                else:
+                    head = b"* %d FETCH (FLAGS () BODY[] {%d}\r\n" % (uid, MB)
+                    tail = b" UID %d)\r\n" % uid
+                connection.receive_data(head)
+                # As Twisted delivers them: reads of at most 64 KiB.
+                for start in range(0, MB, 65536):
+                    connection.receive_data(body[start : start + 65536])
+                    drain(connection)
+                connection.receive_data(tail)
+                drain(connection)
+            connection.receive_data(b"A2 OK\r\n")
+            done.extend(completed(drain(connection)))
+
+        peak = peak_while(feed)
+        print(f"bounds: 40 unasked 1 MiB bodies, peak {peak / MB:.1f} MB")
+        self.assertLess(peak, 1.5 * MB)
+        (fetch,) = done
+        self.assertEqual(len(fetch.untagged), 40)
+        for each in fetch.untagged:
+            assert isinstance(each, FetchResponse)
+            self.assertEqual((each.items.flags, each.items.sections), ((), {}))
+            self.assertEqual(each.items.streamed, frozenset())
+
+    def test_wanted_sections(self) -> None:
+        """
+        Which fetch items ask for a whole body.
+        """
+        for items, wanted in [
+            ((b"BODY.PEEK[]",), True),
+            ((b"UID", b"body[]<0.100>"), True),
+            ((b"RFC822",), True),
+            ((b"BODY.PEEK[TEXT]",), True),
+            ((b"FLAGS", b"BODY.PEEK[HEADER.FIELDS (X-TUID)]"), False),
+            ((b"RFC822.SIZE",), False),
+        ]:
+            command = Command.uid_fetch(UIDRange(1, 1), items)
+            self.assertEqual(routing.wants_whole_body(command), wanted, items)
+
+
 def peak_while(feed: Callable[[], None]) -> int:
     """
     @return: the C{tracemalloc} peak, in bytes, while C{feed} runs.
