@@ -8,7 +8,42 @@ they are about, and never contain a password or token.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+
+
+def shown_name(name: str | bytes) -> str:
+    """
+    A mailbox or file name from a server or disk, fit to print in a message:
+    what could drive a terminal or hide text is escaped, the rest is kept.
+
+    Bytes are read as UTF-8; undecodable bytes (and the surrogate escapes
+    file names carry for them) become C{\\xNN}. Control characters (C0,
+    DEL, C1) become C{\\xNN} too, and invisible formatting characters
+    (bidirectional overrides, zero-width characters: Unicode category Cf)
+    and unassigned or private-use ones C{\\uNNNN}, so a name can neither
+    send an escape sequence to the terminal nor pass for another name.
+
+    @param name: the name as C{str} (possibly with surrogate escapes) or as
+        raw C{bytes}.
+    @return: printable text; never a Python C{bytes} repr.
+    """
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "surrogateescape")
+    if name.isprintable() and name.isascii():
+        return name
+    parts = []
+    for char in name:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            parts.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or 0x7F <= code <= 0x9F:
+            parts.append(f"\\x{code:02x}")
+        elif unicodedata.category(char) in ("Cf", "Cn", "Co", "Cs", "Zl", "Zp"):
+            parts.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            parts.append(char)
+    return "".join(parts)
 
 
 class MsyncError(Exception):
@@ -183,7 +218,7 @@ class MailboxMissing(MailboxError):
     def __init__(self, store: str, box: str) -> None:
         self.store = store
         self.box = box
-        super().__init__(f"store {store}: mailbox {box} does not exist")
+        super().__init__(f"store {store}: mailbox {shown_name(box)} does not exist")
 
 
 class MailboxNameError(MsyncError):
@@ -193,8 +228,12 @@ class MailboxNameError(MsyncError):
     server, or a name with unencodable characters (lone surrogates).
 
     @ivar name: the offending name, as C{bytes} or C{str}.
+    @ivar reason: why it cannot be used.
+
+    The message shows the name with L{shown_name}, never as a Python repr.
     """
 
     def __init__(self, name: bytes | str, reason: str) -> None:
         self.name = name
-        super().__init__(f"mailbox name {name!r}: {reason}")
+        self.reason = reason
+        super().__init__(f"mailbox name {shown_name(name)}: {reason}")

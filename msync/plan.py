@@ -12,6 +12,12 @@ Invariants:
     runs C{chan chan} twice); box pairs from Patterns are sorted INBOX
     first, then by code point (= C{strcmp} on UTF-8), while explicit box
     lists keep their order and duplicates.
+  - no server box is paired with two different names: names an IMAP store
+    spells alike (C{Café} and C{Caf&AOk-}, C{Q&A} and C{Q&-A}, under the
+    pluggable L{NameMapping}) are one server box, so only the name that
+    is the server's own spelling is synchronized; every other pair of the
+    group carries a L{BoxPair.conflict} naming both folders and is never
+    synchronized.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from msync.config.schema import Channel, Config, SyncOps
+from msync.config.schema import Channel, Config, IMAPStore, SyncOps
+from msync.errors import shown_name
 from msync.model import Side
+from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping
 
 __all__ = [
     "NO_CHANNELS_DEFINED",
@@ -330,10 +338,13 @@ class BoxPair:
 
     @ivar far: the far box's full name.
     @ivar near: the near box's full name.
+    @ivar conflict: why this pair must not be synchronized (another pair
+        reaches the same server box), or C{None}.
     """
 
     far: str
     near: str
+    conflict: str | None = None
 
     def box(self, side: Side) -> str:
         """
@@ -344,7 +355,10 @@ class BoxPair:
 
 
 def box_pairs(
-    job: ChannelJob, far_boxes: Iterable[str] = (), near_boxes: Iterable[str] = ()
+    job: ChannelJob,
+    far_boxes: Iterable[str] = (),
+    near_boxes: Iterable[str] = (),
+    names: NameMapping = MBSYNC14_NAMES,
 ) -> tuple[BoxPair, ...]:
     """
     The box pairs one job synchronizes.
@@ -357,18 +371,63 @@ def box_pairs(
     @param job: the job.
     @param far_boxes: the far listing (only used for Patterns expansion).
     @param near_boxes: the near listing.
-    @return: the pairs in processing order.
+    @param names: how IMAP stores spell names on the server.
+    @return: the pairs in processing order, those that would reach a server
+        box another pair reaches marked with a L{BoxPair.conflict}.
     """
     channel = job.channel
     if not channel.patterns:
         return (BoxPair(channel.far.box or INBOX, channel.near.box or INBOX),)
     if job.boxes is not None:
-        names: Sequence[str] = job.boxes
+        relative: Sequence[str] = job.boxes
     else:
-        names = expand_patterns(channel, far_boxes, near_boxes)
+        relative = expand_patterns(channel, far_boxes, near_boxes)
     far_prefix = channel.far.box or ""
     near_prefix = channel.near.box or ""
-    return tuple(BoxPair(far_prefix + name, near_prefix + name) for name in names)
+    pairs = [BoxPair(far_prefix + name, near_prefix + name) for name in relative]
+    for side in Side:
+        if isinstance(channel.store(side), IMAPStore):
+            pairs = _refuse_aliases(channel, side, pairs, names)
+    return tuple(pairs)
+
+
+def _refuse_aliases(
+    channel: Channel, side: Side, pairs: list[BoxPair], names: NameMapping
+) -> list[BoxPair]:
+    """
+    Mark the pairs whose C{side} box the server spells like another pair's
+    (issue 8: C{Café} next to C{Caf&AOk-} synchronized one server box into
+    two folders). The name that is the server's own spelling keeps its
+    pair; the others get a conflict naming both folders.
+    """
+    spelled: dict[str, set[str]] = {}
+    for pair in pairs:
+        box = pair.box(side)
+        spelled.setdefault(names.spelling(box), set()).add(box)
+    result = []
+    for pair in pairs:
+        box = pair.box(side)
+        spelling = names.spelling(box)
+        aliases = spelled[spelling] - {box}
+        if pair.conflict is None and aliases and box != spelling:
+            other = spelling if spelling in aliases else min(aliases)
+            other_pair = next(p for p in pairs if p.box(side) == other)
+            pair = replace(pair, conflict=_conflict(channel, side, pair, other_pair, spelling))
+        result.append(pair)
+    return result
+
+
+def _conflict(channel: Channel, side: Side, pair: BoxPair, other: BoxPair, spelling: str) -> str:
+    """
+    The error refusing C{pair}, which reaches the same server box as
+    C{other}.
+    """
+    mine, theirs = shown_name(pair.box(side.other)), shown_name(other.box(side.other))
+    return (
+        f"channel {channel.name}: {side.other.label} side boxes {mine} and {theirs} both "
+        f"map to {side.label} side box {shown_name(spelling)}; not synchronizing {mine} "
+        f"(that box is {theirs} in mbsync 1.4 naming)"
+    )
 
 
 def list_lines(channel: Channel, pairs: Iterable[BoxPair]) -> list[str]:

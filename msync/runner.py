@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from msync.config.schema import (
     SubFolders,
     SyncStateKind,
 )
-from msync.errors import MsyncError, StoreError, StoreUnavailable
+from msync.errors import MsyncError, StateError, StoreError, StoreUnavailable, shown_name
 from msync.model import INBOX, Side
 from msync.plan import (
     BoxPair,
@@ -50,6 +51,7 @@ from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
 from msync.sync.results import PairProgress
 from msync.sync.statepaths import StatePaths, state_paths
+from msync.sync.statetext import parse_state
 
 log = Logger()
 
@@ -394,6 +396,56 @@ def _store_box_name(store: Store, box: str) -> str:
     return box
 
 
+def state_pairing(paths: StatePaths) -> dict[Side, frozenset[int]] | None:
+    """
+    The UIDs, per side, that a box pair's committed sync state pairs (any
+    live record naming them), for the Maildir UID trap repair.
+
+    @return: C{None} when that cannot be known for sure: a journal is left
+        to replay, or the state cannot be read or parsed (the engine then
+        reports it); empty sets when there is no state yet.
+    """
+    if os.path.exists(paths.journal):
+        return None
+    try:
+        with open(paths.state, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return {Side.FAR: frozenset(), Side.NEAR: frozenset()}
+    except OSError:
+        return None
+    try:
+        state = parse_state(data, paths.state)
+    except StateError:
+        return None
+    return {
+        side: frozenset(r.uid(side) for r in state if not r.dead and r.uid(side)) for side in Side
+    }
+
+
+def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths) -> None:
+    """
+    Tell the pair's Maildir stores which UIDs the state pairs (issue 8:
+    their UID trap repair must never renumber a UID a far message depends
+    on; unknown counts as paired). A journal left by an earlier run is
+    looked for now, before this run writes its own; the committed state
+    is read only if a box has a stray UID to decide on.
+    """
+    replay = os.path.exists(paths.journal)
+
+    @functools.cache
+    def pairing() -> dict[Side, frozenset[int]] | None:
+        return None if replay else state_pairing(paths)
+
+    def paired(side: Side, uid: int) -> bool:
+        known = pairing()
+        return known is None or uid in known[side]
+
+    for side, store in stores.items():
+        if isinstance(store, MaildirStoreImpl):
+            store.expect_pairing(pair.box(side), functools.partial(paired, side))
+
+
 def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:
     """
     Where the sync state of one box pair lives (mbsync C{prepare_state}).
@@ -459,8 +511,15 @@ async def _sync_channel(
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
     ok = True
     for pair in pairs:
+        if pair.conflict is not None:
+            # Another pair reaches the same server box (plan.box_pairs).
+            output.emit(Severity.ERROR, f"Error: {pair.conflict}")
+            progress.pair_done()
+            ok = False
+            continue
         try:
             paths = pair_state_paths(config, channel, pair, near)
+            _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
             result = await sync_pair(
                 far,
                 near,
@@ -493,7 +552,7 @@ async def _sync_channel(
             output.emit(
                 Severity.ERROR,
                 f"Error: channel {channel.name}: internal error "
-                f"synchronizing {pair.far} <=> {pair.near}",
+                f"synchronizing {shown_name(pair.far)} <=> {shown_name(pair.near)}",
             )
             ok = False
         finally:

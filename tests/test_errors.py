@@ -11,10 +11,12 @@ from msync.errors import (
     CommandFailed,
     ConfigError,
     MailboxError,
+    MailboxNameError,
     MessageError,
     MsyncError,
     StoreError,
     StoreUnavailable,
+    shown_name,
 )
 
 
@@ -51,3 +53,38 @@ class ErrorTests(SynchronousTestCase):
         for cls in (MessageError, MailboxError, StoreUnavailable):
             self.assertTrue(issubclass(cls, StoreError))
             self.assertTrue(issubclass(cls, MsyncError))
+
+
+class ShownNameTests(SynchronousTestCase):
+    """
+    L{shown_name} makes names from servers and disks safe to print.
+    """
+
+    def test_rows(self) -> None:
+        """
+        Terminal controls, undecodable bytes and invisible formatting are
+        escaped; ordinary text, accents included, is kept.
+        """
+        rows: list[tuple[str | bytes, str]] = [
+            ("INBOX/Sent", "INBOX/Sent"),
+            ("Café", "Café"),
+            ("a\x1b[31mred", "a\\x1b[31mred"),
+            ("bell\x07\x7f\x9b", "bell\\x07\\x7f\\x9b"),
+            ("new\nline\r", "new\\x0aline\\x0d"),
+            ("rtl\u202eexe.txt", "rtl\\u202eexe.txt"),
+            ("bad\udcffbyte", "bad\\xffbyte"),
+            (b"Q&A\xff", "Q&A\\xff"),
+            (b"Caf\xc3\xa9", "Café"),
+        ]
+        for name, expected in rows:
+            self.assertEqual(shown_name(name), expected, name)
+
+    def test_mailbox_name_error(self) -> None:
+        """
+        L{MailboxNameError} shows its name with L{shown_name}, for C{bytes}
+        too: never a Python repr.
+        """
+        self.assertEqual(
+            str(MailboxNameError(b"INBOX.\x1b]0;x", "bad")), "mailbox name INBOX.\\x1b]0;x: bad"
+        )
+        self.assertEqual(MailboxNameError("x", "why").reason, "why")

@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "msync.imap.commands": 1,
     "msync.imap.uids": 1,
     "msync.imap.connection": 1,
+    "msync.imap.events": 1,
     "msync.imap.sasl": 1,
     "msync.imap.utf7": 1,
     "msync.imap.protocol": 2,

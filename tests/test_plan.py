@@ -561,3 +561,110 @@ class ExpandTests(SynchronousTestCase):
         """
         pair = BoxPair("f", "n")
         self.assertEqual((pair.box(Side.FAR), pair.box(Side.NEAR)), ("f", "n"))
+
+
+_IMAP_FAR = """\
+IMAPAccount acc
+Host imap.example
+User u
+Pass p
+
+IMAPStore far
+Account acc
+
+MaildirStore near
+Path /m/
+Inbox /m/INBOX
+
+MaildirStore other
+Path /o/
+Inbox /o/INBOX
+
+Channel imap
+Far :far:
+Near :near:
+Patterns *
+
+Channel local
+Far :other:
+Near :near:
+Patterns *
+"""
+
+
+class AliasTests(SynchronousTestCase):
+    """
+    Issue 8: no server box is paired with two differently named boxes.
+    """
+
+    def job(self, name: str) -> ChannelJob:
+        """
+        The job of a channel of L{_IMAP_FAR}.
+        """
+        channel = _config(_IMAP_FAR).channel(name)
+        assert channel is not None
+        return ChannelJob(channel)
+
+    def test_utf8_folder_next_to_raw_one(self) -> None:
+        """
+        A local C{Café} next to the C{Caf&AOk-} pulled from the server (and
+        C{Ärger} next to C{&AMQ-rger}) is refused with an error naming both
+        folders; the server's own spelling keeps its pair.
+        """
+        pairs = box_pairs(
+            self.job("imap"),
+            ["INBOX", "Caf&AOk-", "&AMQ-rger"],
+            ["INBOX", "Café", "Caf&AOk-", "Ärger", "&AMQ-rger", "Plain"],
+        )
+        refused = {pair.near: pair.conflict for pair in pairs if pair.conflict is not None}
+        self.assertEqual(
+            [pair.near for pair in pairs],
+            ["INBOX", "&AMQ-rger", "Caf&AOk-", "Café", "Plain", "Ärger"],
+        )
+        self.assertEqual(sorted(refused), ["Café", "Ärger"])
+        self.assertEqual(
+            refused["Café"],
+            "channel imap: near side boxes Café and Caf&AOk- both map to far side box "
+            "Caf&AOk-; not synchronizing Café (that box is Caf&AOk- in mbsync 1.4 naming)",
+        )
+        self.assertIn("near side boxes Ärger and &AMQ-rger", refused["Ärger"])
+
+    def test_ampersand(self) -> None:
+        """
+        C{Q&A} and C{Q&-A} are one server box; only C{Q&-A} is synchronized.
+        """
+        pairs = box_pairs(self.job("imap"), ["Q&-A"], ["Q&A", "Q&-A"])
+        self.assertEqual(
+            [(p.near, p.conflict is None) for p in pairs], [("Q&-A", True), ("Q&A", False)]
+        )
+
+    def test_alone_not_refused_here(self) -> None:
+        """
+        A lone non-canonical name has no alias: the pairing lets it through
+        (the IMAP store then refuses to send it, see L{wire_argument}).
+        """
+        pairs = box_pairs(self.job("imap"), [], ["Café"])
+        self.assertEqual(pairs, (BoxPair("Café", "Café"),))
+
+    def test_maildir_channel_unaffected(self) -> None:
+        """
+        Between two Maildir stores C{Café} and C{Caf&AOk-} are two boxes.
+        """
+        pairs = box_pairs(self.job("local"), ["Café"], ["Caf&AOk-"])
+        self.assertEqual([p.conflict for p in pairs], [None, None])
+
+    def test_explicit_boxes(self) -> None:
+        """
+        Explicit box lists are checked too.
+        """
+        pairs = box_pairs(ChannelJob(self.job("imap").channel, ("Ärger", "&AMQ-rger")))
+        self.assertEqual([p.conflict is None for p in pairs], [False, True])
+
+    def test_escapes_shown_escaped(self) -> None:
+        """
+        A name with a terminal escape sequence is shown escaped.
+        """
+        pairs = box_pairs(self.job("imap"), ["a&ABs-b"], ["a\x1bb"])
+        conflict = next(p.conflict for p in pairs if p.conflict is not None)
+        self.assertIn("a\\x1bb", conflict)
+        self.assertNotIn("\x1b", conflict)

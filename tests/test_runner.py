@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.load import parse_config
 from msync.errors import StoreUnavailable
+from msync.model import Side
 from msync.plan import select_jobs
 from msync.report import Counters, Severity
 from msync.runner import (
@@ -23,8 +24,10 @@ from msync.runner import (
     default_store_factory,
     inbox_in_path,
     list_channels,
+    state_pairing,
     sync_channels,
 )
+from msync.sync.statepaths import StatePaths
 from tests.fakes.clocks import clock_at_now, drive
 
 CONFIG = """\
@@ -313,3 +316,58 @@ class FailedStoreMessageTests(SynchronousTestCase):
             self.assertEqual(
                 _failed_store_message(channel, run), f"Skipping due to {word} far side store f."
             )
+
+
+class StatePairingTests(SynchronousTestCase):
+    """
+    L{msync.runner.state_pairing} tells the Maildir UID trap repair which
+    UIDs the sync state pairs (issue 8).
+    """
+
+    def paths(self) -> StatePaths:
+        """
+        State paths in a fresh directory.
+        """
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        state = os.path.join(base, ".mbsyncstate")
+        return StatePaths(state, state + ".journal", state + ".new", state + ".lock", None)
+
+    def test_records(self) -> None:
+        """
+        Every live record's UID on each side counts (0, an unborn side,
+        does not).
+        """
+        paths = self.paths()
+        with open(paths.state, "w") as handle:
+            handle.write(
+                "FarUidValidity 1\nNearUidValidity 2\nMaxPulledUid 9\nMaxPushedUid 7\n\n"
+                "1 1 S\n3 2 \n9 0 \n0 7 \n"
+            )
+        self.assertEqual(
+            state_pairing(paths),
+            {Side.FAR: frozenset({1, 3, 9}), Side.NEAR: frozenset({1, 2, 7})},
+        )
+
+    def test_no_state(self) -> None:
+        """
+        Without a state nothing is paired.
+        """
+        self.assertEqual(
+            state_pairing(self.paths()), {Side.FAR: frozenset(), Side.NEAR: frozenset()}
+        )
+
+    def test_unknown(self) -> None:
+        """
+        A journal to replay, or a state that does not parse: unknown
+        (C{None}), so every UID counts as paired.
+        """
+        paths = self.paths()
+        with open(paths.state, "w") as handle:
+            handle.write("garbage\n")
+        self.assertIsNone(state_pairing(paths))
+        with open(paths.state, "w") as handle:
+            handle.write("FarUidValidity 1\nNearUidValidity 2\nMaxPulledUid 1\nMaxPushedUid 1\n\n")
+        with open(paths.journal, "w") as handle:
+            handle.write("4\n")
+        self.assertIsNone(state_pairing(paths))

@@ -32,9 +32,27 @@ from msync.config.schema import (
     parse_sides,
     parse_sync,
 )
-from msync.config.syntax import Directive
+from msync.config.syntax import Directive, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Secret, Side
+
+KNOWN_EXTENSIONS = frozenset(
+    {
+        "LOGINDISABLED",
+        "SASL-IR",
+        "STARTTLS",
+        "UIDPLUS",
+        "LITERAL+",
+        "MOVE",
+        "NAMESPACE",
+        "COMPRESS=DEFLATE",
+    }
+)
+"""
+The capabilities C{DisableExtensions} accepts: those mbsync 1.4.4 knows
+(verified with the installed binary; C{IMAP4rev1}, C{LITERAL-}, C{ID},
+C{IDLE}, C{CONDSTORE}, C{UTF8=ACCEPT}, C{AUTH=...} are refused).
+"""
 
 
 class PathExpander(Protocol):
@@ -155,8 +173,7 @@ class AccountDraft:
         elif folded in ("authmech", "authmechs"):
             self.auth_mechs = tuple(word.upper() for word in directive.at_least_one())
         elif folded in ("disableextension", "disableextensions"):
-            extensions = tuple(word.upper() for word in directive.at_least_one())
-            self.values["disabled_extensions"] = extensions
+            self._disabled_extensions(directive)
         elif folded in ("ssltype", "tlstype"):
             word = directive.value()
             if word.casefold() not in _SSL_TYPES:
@@ -190,6 +207,20 @@ class AccountDraft:
                 )
                 break
         self.values["host"] = host
+
+    def _disabled_extensions(self, directive: Directive) -> None:
+        """
+        C{DisableExtension[s]}: each word must name a capability mbsync 1.4.4
+        knows (in any case); an unknown one is reported with mbsync's
+        message and the others are kept.
+        """
+        extensions = []
+        for word in directive.at_least_one():
+            if word.upper() in KNOWN_EXTENSIONS:
+                extensions.append(word.upper())
+            else:
+                self.parser.report(directive.error(f"Unrecognized IMAP extension '{word}'"))
+        self.values["disabled_extensions"] = tuple(extensions)
 
     def _number(self, directive: Directive, folded: str) -> None:
         """
@@ -470,7 +501,7 @@ def store_option(directive: Directive, values: dict[str, object]) -> bool:
         key = "trash_new_only" if folded == "trashnewonly" else "trash_remote_new"
         values[key] = directive.bool_value()
     elif folded == "maxsize":
-        values["max_size"] = directive.size_value()
+        values["max_size"] = max_size_limit(directive.size_value())
     elif folded == "flatten":
         delimiter = directive.value()
         if "/" in delimiter:

@@ -54,7 +54,7 @@ from msync.config.schema import (
     SyncStateKind,
     parse_side,
 )
-from msync.config.syntax import Directive, Reader
+from msync.config.syntax import Directive, Reader, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Side
 
@@ -481,7 +481,7 @@ class _Parser:
             elif folded in ("pattern", "patterns"):
                 draft.patterns.extend(directive.at_least_one())
             elif folded == "maxsize":
-                draft.max_size = directive.size_value()
+                draft.max_size = max_size_limit(directive.size_value())
             elif not self._channel_option(directive, draft.options, is_global=False):
                 raise _unknown(directive, header)
 

@@ -37,6 +37,8 @@ __all__ = [
     "lines",
     "parse_bool",
     "parse_int",
+    "UINT_MAX",
+    "max_size_limit",
     "parse_size",
     "split_words",
 ]
@@ -46,7 +48,14 @@ MAX_LINE_BYTES = 1022
 
 _TRUE = frozenset({"yes", "true", "on", "1"})
 _FALSE = frozenset({"no", "false", "off", "0"})
-_SIZE = re.compile(r"([0-9]+)([kKmM]?)[bB]?")
+# C strtoul's accepted prefix (C locale): white space, a sign, decimal digits.
+_STRTOUL = re.compile(r"([ \t\n\v\f\r]*)([+-]?)([0-9]*)")
+_ULONG = 1 << 64
+UINT_MAX = (1 << 32) - 1
+"""
+The largest size mbsync can hold (C{uint}); a C{MaxSize} of it or of 0
+means no limit.
+"""
 _INTEGER = re.compile(r"[ \t\n\r\f\v]*[+-]?[0-9]+")
 _WHITESPACE = " \t\r\f\v"
 
@@ -192,19 +201,50 @@ def parse_int(where: Directive, word: str) -> int:
 
 def parse_size(where: Directive, word: str) -> int:
     """
-    Parse C{N[kKmM][bB]}: bytes, KiB or MiB.
+    Parse a size as mbsync's C{parse_size} does: C{strtoul} (leading white
+    space, an optional sign, decimal digits, possibly none), an optional
+    C{k}/C{K} (KiB) or C{m}/C{M} (MiB), an optional C{b}/C{B}, nothing
+    more; the result is a C{uint}, so it wraps modulo 2^32: C{-5} is
+    4294967291, C{k} and C{b} are 0.
 
     @param where: the line, for error messages.
     @param word: the word.
-    @return: the size in bytes.
+    @return: the size in bytes, 0 to L{UINT_MAX}.
     @raise ConfigError: C{invalid size 'x'}.
     """
-    match = _SIZE.fullmatch(word)
-    if match is None:
+    match = _STRTOUL.match(word)
+    assert match is not None  # every part of the pattern may be empty
+    _, sign, digits = match.groups()
+    if digits:
+        # strtoul saturates at ULONG_MAX (with or without a minus sign),
+        # else negates modulo 2^64; the uint keeps the low 32 bits.
+        value = int(digits)
+        if value >= _ULONG:
+            value = _ULONG - 1
+        elif sign == "-":
+            value = (_ULONG - value) % _ULONG
+        rest = word[match.end() :]
+    else:
+        # No conversion: strtoul's end pointer is the start of the word.
+        value, rest = 0, word
+    value &= UINT_MAX
+    unit = rest[:1].casefold()
+    if unit in ("k", "m"):
+        value = value * (1024 if unit == "k" else 1024 * 1024) & UINT_MAX
+        rest = rest[1:]
+    if rest[:1] in ("b", "B"):
+        rest = rest[1:]
+    if rest:
         raise where.error(f"invalid size '{word}'")
-    number = int(match.group(1))
-    unit = match.group(2).casefold()
-    return number * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
+    return value
+
+
+def max_size_limit(size: int) -> int:
+    """
+    A C{MaxSize} as msync keeps it: mbsync treats 0 and L{UINT_MAX} alike
+    as no limit; both are 0 here.
+    """
+    return 0 if size == UINT_MAX else size
 
 
 def split_words(filename: str, line: int, text: str) -> tuple[str, ...]:

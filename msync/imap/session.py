@@ -427,14 +427,19 @@ class IMAPSession:
         command = Command.uid_fetch(UIDRange(uid, uid), items)
         completed = await self.protocol.execute(command, consumer=deliver)
         found: FetchResult | None = None
+        delivered = False
         for each in completed.untagged:
             if not isinstance(each, FetchResponse) or each.items.uid != uid:
                 continue
-            body = each.items.sections.get(b"")
+            # The connection keeps one response per UID and drops repeated
+            # bodies; deliver at most one body all the same (one file each).
+            streamed = b"" in each.items.streamed
+            body = None if delivered or streamed else each.items.sections.get(b"")
             if body is not None:
                 consumer(body)
-            if found is None or body is not None or b"" in each.items.streamed:
+            if found is None or body is not None or streamed:
                 found = FetchResult(uid, each.seq, each.items)
+            delivered = delivered or body is not None or streamed
         return found
 
     async def uid_store(self, uids: UIDs, mode: StoreMode, flags: Sequence[bytes]) -> None:

@@ -57,6 +57,14 @@ def encode_mailbox_name(name: str) -> bytes:
     return text.encode("ascii")
 
 
+def _text(encoded: bytes) -> str:
+    """
+    Modified base64 (ASCII letters, digits, C{+} and C{,} only) as text for
+    a message.
+    """
+    return encoded.decode("ascii")
+
+
 def _decode_run(name: bytes, encoded: bytes) -> str:
     """
     Decode the modified base64 of one C{&...-} run, strictly.
@@ -67,17 +75,32 @@ def _decode_run(name: bytes, encoded: bytes) -> str:
     try:
         utf16 = b64decode(padded, validate=True)
     except binascii.Error:
-        raise MailboxNameError(name, f"invalid modified base64 {encoded!r}") from None
+        raise MailboxNameError(name, f"invalid modified base64 &{_text(encoded)}-") from None
     if len(utf16) % 2 or b64encode(utf16).rstrip(b"=").replace(b"/", b",") != encoded:
-        raise MailboxNameError(name, f"non-canonical modified base64 {encoded!r}")
+        raise MailboxNameError(name, f"non-canonical modified base64 &{_text(encoded)}-")
     try:
         text = utf16.decode("utf-16-be")
     except UnicodeDecodeError:
-        raise MailboxNameError(name, f"invalid UTF-16 in {encoded!r}") from None
+        raise MailboxNameError(name, f"invalid UTF-16 in &{_text(encoded)}-") from None
     if _NON_PRINTABLE.fullmatch(text) is None:
         # RFC 3501 §5.1.3: printable US-ASCII must represent itself.
-        raise MailboxNameError(name, f"printable ASCII encoded in {encoded!r}")
+        raise MailboxNameError(name, f"printable ASCII encoded in &{_text(encoded)}-")
     return text
+
+
+def _invalid_at(name: bytes, pos: int) -> str:
+    """
+    Why C{name} cannot be decoded at C{pos}, in words.
+    """
+    byte = name[pos]
+    if byte == 0x26:
+        # A "&" that starts no valid shift: a literal "&" must be "&-".
+        return (
+            f"'&' at offset {pos} is not followed by modified base64 and '-' ('&' is written '&-')"
+        )
+    if byte >= 0x80:
+        return f"8-bit byte 0x{byte:02x} at offset {pos} (names are modified UTF-7)"
+    return f"control character 0x{byte:02x} at offset {pos}"
 
 
 def decode_mailbox_name(name: bytes) -> str:
@@ -102,7 +125,7 @@ def decode_mailbox_name(name: bytes) -> str:
             continue
         shifted = _SHIFTED.match(name, pos)
         if shifted is None:
-            raise MailboxNameError(name, f"invalid byte sequence at offset {pos}")
+            raise MailboxNameError(name, _invalid_at(name, pos))
         encoded = shifted.group(1)
         if encoded and previous_shift_end == pos:
             raise MailboxNameError(name, f"adjacent encoded runs at offset {pos}")

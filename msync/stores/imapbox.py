@@ -9,7 +9,8 @@ Invariants:
     results outside them (IMAP's C{n:*} quirk) are dropped.
   - Fetched bodies are streamed into a spool (memory for small messages, a
     temporary file past L{SPOOL_IN_MEMORY}) and can be read any number of
-    times; no whole message is held by a fetch.
+    times; no whole message is held by a fetch, and a body the connection
+    had to buffer (its UID came after it) is not copied into memory again.
   - Flags reported or sent are limited to L{IMailbox.permanent_flags}.
   - A tagged NO/BAD fails the operation with L{MessageError} (fetch,
     store) or L{MailboxError} (the others); a lost connection makes the
@@ -31,6 +32,7 @@ from msync.errors import (
     LocalProtocolError,
     MailboxError,
     MessageError,
+    shown_name,
 )
 from msync.imap.commands import StoreMode
 from msync.imap.session import FetchResult, IMAPSession, MailboxStatus
@@ -250,7 +252,7 @@ class IMAPMailbox:
         @raise MailboxError: if the server sent no UIDVALIDITY.
         """
         if status.uid_validity is None:
-            raise MailboxError(f"IMAP store {store.name}: no UIDVALIDITY for {name}")
+            raise MailboxError(f"IMAP store {store.name}: no UIDVALIDITY for {shown_name(name)}")
         uid_next = status.uid_next
         if uid_next is None:
             with store.connection_errors():
@@ -281,7 +283,9 @@ class IMAPMailbox:
             )
 
     def _failed(self, what: str, error: Exception) -> MailboxError:
-        return MailboxError(f"IMAP store {self._store.name}: {self.name}: {what}: {error}")
+        return MailboxError(
+            f"IMAP store {self._store.name}: {shown_name(self.name)}: {what}: {error}"
+        )
 
     async def _fetch(self, uids: UIDSet | UIDRange, items: Sequence[bytes]) -> list[FetchResult]:
         # No lock: the connection routes FETCH data by UID and holds back a
@@ -376,6 +380,10 @@ class IMAPMailbox:
 
         def consume(chunk: bytes) -> None:
             nonlocal size
+            if size + len(chunk) > SPOOL_IN_MEMORY:
+                # Go to disk before writing: a large buffered body written
+                # to the in-memory spool first would be held twice.
+                spool.rollover()
             spool.write(chunk)
             size += len(chunk)
 
@@ -386,11 +394,13 @@ class IMAPMailbox:
         except CommandFailed as failed:
             spool.close()
             raise MessageError(
-                f"IMAP store {self._store.name}: {self.name}: UID {uid}: {failed}"
+                f"IMAP store {self._store.name}: {shown_name(self.name)}: UID {uid}: {failed}"
             ) from None
         if result is None or result.items.internal_date is None:
             spool.close()
-            raise MessageError(f"IMAP store {self._store.name}: {self.name}: no message UID {uid}")
+            raise MessageError(
+                f"IMAP store {self._store.name}: {shown_name(self.name)}: no message UID {uid}"
+            )
         flags = flags_of(result.items.flags or ()) & self.permanent_flags
         return SpooledBody(uid, flags, result.items.internal_date, spool, size)
 
@@ -419,7 +429,7 @@ class IMAPMailbox:
                     self._argument, data, flags=wanted, internal_date=arrival_date
                 )
         except (CommandFailed, LocalProtocolError) as error:
-            store.refused(f"cannot store into {self.name}", error)
+            store.refused(f"cannot store into {shown_name(self.name)}", error)
         if result.uid_validity != self.uid_validity:
             return None
         return result.uid
@@ -494,14 +504,22 @@ class IMAPMailbox:
     def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
         """
         See L{IMailbox.trash}: C{UID MOVE} with MOVE, else C{UID COPY};
-        C{[TRYCREATE]} makes it C{CREATE} the Trash and try again.
+        C{[TRYCREATE]} makes it C{CREATE} the Trash and try again. Into
+        this very box too, as mbsync 1.4.4 does (C{UID MOVE 1 "Trash"} while
+        Trash is selected): the server gives the messages new UIDs. That
+        needs UIDPLUS: without it the expunge that follows removes every
+        deleted message, the copies too (mbsync loses them there), so the
+        box fails with L{MailboxError} instead and nothing is changed.
         """
         self._check_writable("trash")
-        if trash_box == self.name:
-            raise RuntimeError(f"cannot trash messages of {self.name} into itself")
         return Deferred.fromCoroutine(self._trash(frozenset(uids), trash_box))
 
     async def _trash(self, uids: frozenset[int], trash_box: BoxName) -> list[int]:
+        if trash_box == self.name and b"UIDPLUS" not in (self._session.capabilities or ()):
+            raise MailboxError(
+                f"IMAP store {self._store.name}: {shown_name(self.name)}: cannot trash messages into the "
+                "box itself without UIDPLUS (the expunge would remove the copies too)"
+            )
         present = await self._existing(uids, deleted_only=False)
         if not present:
             return []
@@ -518,7 +536,9 @@ class IMAPMailbox:
                 return present
             except CommandFailed as failed:
                 if failed.code != b"TRYCREATE" or attempt == 2:
-                    raise self._failed(f"cannot trash into {trash_box}", failed) from None
+                    raise self._failed(
+                        f"cannot trash into {shown_name(trash_box)}", failed
+                    ) from None
                 await store.create_box(trash_box)
         raise AssertionError("unreachable")  # pragma: no cover
 

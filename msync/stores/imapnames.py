@@ -16,14 +16,24 @@ Invariants:
     INBOX and its children, which bypass the prefix.
   - L{ServerNaming.box_name} decides what a listing shows; skipping is a
     result (C{None} plus an optional warning), never an exception.
+  - Under mbsync 1.4 naming only canonical modified UTF-7 names (ASCII,
+    C{&} written C{&-}) can be sent: a name such as C{Café}, C{Ärger} or
+    C{Q&A} is refused with a readable error naming mbsync's spelling
+    (C{Caf&AOk-}, C{&AMQ-rger}, C{Q&-A}), never sent encoded. Sending it
+    encoded would make the next listing show the server's spelling as a
+    second box, paired with a second local folder (issue 8).
+  - The mapping is pluggable: L{NameMapping} is what the rest of msync
+    uses (L{MBSYNC14_NAMES}); mbsync 1.5's decoded names would be another
+    implementation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from msync.errors import MailboxNameError
-from msync.imap.utf7 import decode_mailbox_name
+from msync.errors import MailboxNameError, shown_name
+from msync.imap.utf7 import decode_mailbox_name, encode_mailbox_name
 from msync.model import INBOX
 
 # mbsync 1.4 rejects longer names from LIST (drv_imap.c).
@@ -46,19 +56,54 @@ class Listed:
     warning: str | None = None
 
 
+def server_spelling(name: str) -> str:
+    """
+    How a name is spelled on an IMAP server in modified UTF-7, as text: the
+    name itself when it is canonical modified UTF-7 already (mbsync 1.4's
+    raw names, e.g. C{Caf&AOk-}), else its encoding (C{Café} and C{Q&A}
+    are spelled C{Caf&AOk-} and C{Q&-A}). Two names with one spelling
+    would address one server box.
+
+    @param name: a box or server name.
+    @return: its spelling on the server; C{name} itself if it cannot be
+        encoded at all (lone surrogates).
+    """
+    if name.isascii():
+        try:
+            decode_mailbox_name(name.encode("ascii"))
+        except MailboxNameError:
+            pass
+        else:
+            return name
+    try:
+        return encode_mailbox_name(name).decode("ascii")
+    except MailboxNameError:
+        return name
+
+
 def wire_argument(raw: str) -> str:
     """
     The text to give the command encoder so that it sends C{raw} unchanged.
 
     @param raw: a server name as mbsync 1.4 keeps it (modified UTF-7 text).
-    @return: its decoded form (the encoder re-encodes it to C{raw}); a name
-        that is not ASCII is returned as is and encoded by the encoder.
-    @raise MailboxNameError: if C{raw} is ASCII but not valid modified
-        UTF-7 (e.g. C{a&b}), so it cannot be sent as it is.
+    @return: its decoded form (the encoder re-encodes it to C{raw}).
+    @raise MailboxNameError: if C{raw} is not canonical modified UTF-7
+        (C{Q&A}, C{Ärger}): mbsync 1.4 sends such names unchanged, and
+        servers refuse them or take them as another box than the one their
+        listing later shows. The message gives mbsync's spelling.
     """
-    if not raw.isascii():
-        return raw
-    return decode_mailbox_name(raw.encode("ascii"))
+    if raw.isascii():
+        try:
+            return decode_mailbox_name(raw.encode("ascii"))
+        except MailboxNameError:
+            pass
+    spelling = server_spelling(raw)
+    advice = "" if spelling == raw else f"; spelled so, it is {shown_name(spelling)}"
+    raise MailboxNameError(
+        raw,
+        "not valid modified UTF-7 (RFC 3501 \N{SECTION SIGN}5.1.3), which mbsync 1.4 "
+        f"naming requires{advice}",
+    )
 
 
 def raw_name(wire: bytes) -> str:
@@ -70,6 +115,59 @@ def raw_name(wire: bytes) -> str:
     @return: the same characters as text (8-bit bytes read as UTF-8).
     """
     return wire.decode("utf-8", "replace")
+
+
+class NameMapping(Protocol):
+    """
+    How box names map to IMAP server names and back (pluggable: mbsync 1.4
+    keeps modified UTF-7 as is, mbsync 1.5 decodes it).
+    """
+
+    def to_server(self, raw: str) -> str:
+        """
+        See L{wire_argument}.
+        """
+
+    def from_server(self, wire: bytes) -> str:
+        """
+        See L{raw_name}.
+        """
+
+    def spelling(self, name: str) -> str:
+        """
+        See L{server_spelling}: names with one spelling are one server box.
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class Mbsync14Names:
+    """
+    mbsync 1.4's mapping: names are the server's modified UTF-7, as text.
+    """
+
+    def to_server(self, raw: str) -> str:
+        """
+        See L{wire_argument}.
+        """
+        return wire_argument(raw)
+
+    def from_server(self, wire: bytes) -> str:
+        """
+        See L{raw_name}.
+        """
+        return raw_name(wire)
+
+    def spelling(self, name: str) -> str:
+        """
+        See L{server_spelling}.
+        """
+        return server_spelling(name)
+
+
+MBSYNC14_NAMES: NameMapping = Mbsync14Names()
+"""
+The mapping in use (mbsync 1.4's).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +224,9 @@ class ServerNaming:
             delimiter, overlong and empty names.
         """
         if len(raw) > MAX_NAME_LENGTH:
-            return Listed(None, f"IMAP warning: ignoring overlong mailbox name {raw[:40]}...")
+            return Listed(
+                None, f"IMAP warning: ignoring overlong mailbox name {shown_name(raw[:40])}..."
+            )
         name = raw
         if self.prefix and name.startswith(self.prefix):
             name = name[len(self.prefix) :]
@@ -135,7 +235,9 @@ class ServerNaming:
             # case-sensitive).
             if name[:5] == INBOX and (len(name) == 5 or name[5] == self.delimiter):
                 if len(name) == 5:
-                    return Listed(None, f"IMAP warning: ignoring INBOX in {self.prefix}")
+                    return Listed(
+                        None, f"IMAP warning: ignoring INBOX in {shown_name(self.prefix)}"
+                    )
                 return Listed(None)
         elif self._is_inbox(name):
             # INBOX and its children bypass the namespace; normalise the
@@ -148,7 +250,9 @@ class ServerNaming:
         if self.delimiter and self.delimiter != "/":
             if "/" in name:
                 return Listed(
-                    None, f"IMAP warning: ignoring mailbox {raw} (reserved character '/' in name)"
+                    None,
+                    f"IMAP warning: ignoring mailbox {shown_name(raw)} "
+                    "(reserved character '/' in name)",
                 )
             name = name.replace(self.delimiter, "/")
         if not name:
@@ -172,7 +276,9 @@ class ServerNaming:
             if box[:5] == INBOX:
                 prefix = ""
             elif not prefix:
-                raise MailboxNameError(box, f"cannot use unqualified '{box}'. Did you mean INBOX?")
+                raise MailboxNameError(
+                    box, f"cannot use unqualified '{shown_name(box)}'. Did you mean INBOX?"
+                )
         if self.delimiter and self.delimiter != "/":
             if self.delimiter in box:
                 raise MailboxNameError(box, "mailbox name contains server's hierarchy delimiter")

@@ -57,6 +57,7 @@ from msync.errors import (
     RemoteProtocolError,
     StoreUnavailable,
     TLSError,
+    shown_name,
 )
 from msync.imap import endpoint
 from msync.imap.endpoint import TLSClientCreator
@@ -99,6 +100,17 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 # LOGOUT may be refused or find the connection gone: closing never fails.
 _LOGOUT_ERRORS: tuple[type[BaseException], ...] = (CommandFailed, *CONNECTION_ERRORS)
+
+
+def _show_alert(text: bytes) -> None:
+    """
+    Show an C{[ALERT]} as mbsync 1.4 does: C{error()}, on stderr, never
+    hidden by C{-q} (RFC 3501 §7.1: the user must see it).
+    """
+    shown = text.decode("utf-8", "replace").lstrip()
+    # Terminal control characters from the server are shown escaped.
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
+    log.error("*** IMAP ALERT *** {text}", text=shown)
 
 
 @implementer(IStore)
@@ -200,13 +212,15 @@ class IMAPStore:
 
     def _make_protocol(self) -> IMAPClientProtocol:
         account = self._account
-        return IMAPClientProtocol(
+        protocol = IMAPClientProtocol(
             self._reactor,
             pipeline_depth=account.pipeline_depth,
             timeout=account.timeout or None,
             host=self._where(),
             disabled_extensions=[each.encode("ascii") for each in account.disabled_extensions],
         )
+        protocol.on_alert = _show_alert
+        return protocol
 
     async def session(self) -> tuple[IMAPSession, ServerNaming]:
         """
@@ -351,7 +365,9 @@ class IMAPStore:
         try:
             return wire_argument(self.naming.server_name(box))
         except MailboxNameError as error:
-            raise MailboxError(f"IMAP store {self.name}: mailbox {box}: {error}") from None
+            raise MailboxError(
+                f"IMAP store {self.name}: mailbox {shown_name(box)}: {error}"
+            ) from None
 
     async def _exists(self, session: IMAPSession, argument: str) -> bool:
         with self.connection_errors():
@@ -421,7 +437,7 @@ class IMAPStore:
                 self.selected = None
                 if failed.status != b"NO":
                     raise MailboxError(
-                        f"IMAP store {self.name}: cannot select {name}: {failed}"
+                        f"IMAP store {self.name}: cannot select {shown_name(name)}: {failed}"
                     ) from None
                 if not create:
                     raise MailboxMissing(self.name, name) from None
@@ -431,7 +447,7 @@ class IMAPStore:
                         status = await session.select(argument)
                 except CommandFailed as again:
                     raise MailboxError(
-                        f"IMAP store {self.name}: cannot select {name}: {again}"
+                        f"IMAP store {self.name}: cannot select {shown_name(name)}: {again}"
                     ) from None
             self.selected = argument
             return await IMAPMailbox.opened(
@@ -465,7 +481,7 @@ class IMAPStore:
         except CommandFailed as failed:
             if not await self._exists(session, argument):
                 raise MailboxError(
-                    f"IMAP store {self.name}: cannot create mailbox {name}: {failed.text}"
+                    f"IMAP store {self.name}: cannot create mailbox {shown_name(name)}: {failed.text}"
                 ) from None
 
     def delete_box(self, name: BoxName) -> Deferred[None]:
@@ -491,7 +507,7 @@ class IMAPStore:
             if failed.code == b"NONEXISTENT" or not await self._exists(session, argument):
                 raise MailboxMissing(self.name, name) from None
             raise MailboxError(
-                f"IMAP store {self.name}: cannot delete mailbox {name}: {failed.text}"
+                f"IMAP store {self.name}: cannot delete mailbox {shown_name(name)}: {failed.text}"
             ) from None
 
     def append(
@@ -522,10 +538,10 @@ class IMAPStore:
                 return
             except CommandFailed as failed:
                 if failed.code != b"TRYCREATE" or attempt == 2:
-                    self.refused(f"cannot append to {name}", failed)
+                    self.refused(f"cannot append to {shown_name(name)}", failed)
                 await self._create(session, argument, name)
             except LocalProtocolError as error:
-                self.refused(f"cannot append to {name}", error)
+                self.refused(f"cannot append to {shown_name(name)}", error)
 
     def refused(self, what: str, error: Exception) -> NoReturn:
         """

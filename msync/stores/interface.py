@@ -326,7 +326,9 @@ class IMailbox(Interface):
         Afterwards each trashed message is either gone from this box (move)
         or still here, still flagged as before (copy); a following
         L{expunge} removes it in both cases. The Trash copy keeps the
-        contents and flags. C{trash_box} must not be this mailbox.
+        contents and flags. C{trash_box} may be this very mailbox (the
+        Trash synchronized too): as in mbsync 1.4.4, each message then
+        becomes a new message of this box (a new UID, same contents).
 
         @return: the UIDs trashed, in increasing order (C{uids} without
             those that no longer exist).

@@ -9,8 +9,11 @@ Invariants:
   - After every scan, each message file of C{new/} and C{cur/} (names not
     starting with C{.}) carries a unique C{,U=} not above the last
     assigned UID: foreign files are numbered in mbsync's order and renamed
-    in place; stray UIDs (duplicates, beyond the last assigned) are
-    renumbered with a warning where mbsync would refuse the box.
+    in place; a stray C{,U=} (a copy of a numbered file, a duplicate or
+    a UID beyond the last assigned one that the sync state pairs with no
+    message) is renumbered as a new message with a warning; any other
+    fails the scan with mbsync's error (L{plan_uids}) before anything is
+    renamed or recorded.
   - The index (UID to file) reflects the last scan plus this box's own
     changes; a file renamed behind our back is found by rescanning once.
   - Files are deleted only by L{MaildirMailbox.expunge}, and only while
@@ -37,7 +40,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from msync.errors import MailboxError, MessageError
+from msync.errors import MailboxError, MessageError, shown_name
 from msync.model import (
     ALL_FLAGS,
     BoxName,
@@ -63,6 +66,7 @@ from msync.stores.maildiruids import (
     UIDValidityFile,
     peek_uidvalidity,
     plan_uids,
+    same_bytes,
 )
 
 if TYPE_CHECKING:
@@ -203,7 +207,9 @@ class MaildirMailbox:
                     raise MessageError(
                         f"Maildir error: cannot read {shown(path)}: {error.strerror}"
                     ) from error
-            raise MessageError(f"store {self._store.name}: box {self.name} has no UID {uid}")
+            raise MessageError(
+                f"store {self._store.name}: box {shown_name(self.name)} has no UID {uid}"
+            )
 
         return self._run(action)
 
@@ -517,7 +523,15 @@ class MaildirMailbox:
         if self.read_only:
             # Never renamed, so the recorded UIDs are as trusted as at open.
             trust_uids = self._trusted
-        plan = plan_uids(entries, self._last_uid, trust_uids)
+        plan = plan_uids(
+            entries,
+            self._last_uid,
+            trust_uids,
+            self._same_content,
+            self._store.pairing_of(self.name),
+        )
+        if plan.refusal is not None:
+            raise MailboxError(plan.refusal)
         index = dict(plan.numbered)
         first = self._last_uid + 1
         if not (self.read_only and self._warned):
@@ -549,6 +563,12 @@ class MaildirMailbox:
         self._index = index
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
+    def _same_content(self, first: FileEntry, second: FileEntry) -> bool:
+        """
+        Whether two files of this box hold the same bytes.
+        """
+        return same_bytes(self._file(first), self._file(second))
+
     def _warn_strays(self, plan: UIDPlan, first: int) -> None:
         """
         Warn about each stray UID C{plan} renumbers from UID C{first} on.
@@ -559,16 +579,26 @@ class MaildirMailbox:
             if stray.original is None:
                 log.warn(
                     "Maildir warning: UID {uid} of {file} is beyond highest assigned UID "
-                    "{last}; numbering it as a new message, UID {new_uid}",
+                    "{last} and paired with no message; numbering it as a new message, "
+                    "UID {new_uid}",
                     uid=stray.uid,
                     file=shown(self._file(stray.entry)),
                     last=first - 1,
                     new_uid=new_uid,
                 )
+            elif stray.copy:
+                log.warn(
+                    "Maildir warning: duplicate UID {uid}: {file} is a copy of {original}, "
+                    "which keeps the UID; numbering the copy as a new message, UID {new_uid}",
+                    uid=stray.uid,
+                    original=shown(self._file(stray.original)),
+                    file=shown(self._file(stray.entry)),
+                    new_uid=new_uid,
+                )
             else:
                 log.warn(
-                    "Maildir warning: duplicate UID {uid}: keeping it on {original}, "
-                    "numbering {file} as a new message, UID {new_uid}",
+                    "Maildir warning: duplicate UID {uid}, paired with no message: keeping "
+                    "it on {original}, numbering {file} as a new message, UID {new_uid}",
                     uid=stray.uid,
                     original=shown(self._file(stray.original)),
                     file=shown(self._file(stray.entry)),

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from msync.errors import MailboxError, MessageError
+from msync.errors import MailboxError, MessageError, shown_name
 from msync.model import BoxName, Flags, TrackingHeaders, parse_tracking_headers
 from msync.stores.interface import DEFAULT_CHUNK_SIZE, IMessageBody, IMessageSource
 from msync.stores.maildirnames import MaildirLayout, SubFolderStyle, box_name_for_entry
@@ -61,9 +61,10 @@ _TRACKED = (b"x-tuid", b"message-id")
 
 def shown(path: str) -> str:
     """
-    A file name fit for messages even when it is not valid UTF-8.
+    A file name fit for messages even when it is not valid UTF-8 or holds
+    terminal controls (L{shown_name}).
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return shown_name(os.fsencode(path))
 
 
 def os_failure(what: str, path: str, error: OSError) -> MailboxError:
@@ -102,17 +103,39 @@ def is_box(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "cur"))
 
 
+def _make_directories(path: str) -> None:
+    """
+    Create C{path} and its missing parents, each mode 0700 as mbsync does
+    (C{os.makedirs} would give the parents the umask's default, 0755).
+    """
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise
+
+
 def make_box(path: str) -> set[str]:
     """
     Create the box at C{path} (missing parents as plain directories) and
-    whichever of C{cur/}, C{new/}, C{tmp/} it lacks, mode 0700 as mbsync.
+    whichever of C{cur/}, C{new/}, C{tmp/} it lacks, all mode 0700 as
+    mbsync (verified with mbsync 1.4.4: a new C{x/y/z} gets C{x} and C{x/y}
+    0700 too).
 
     @return: the subdirectories created now.
     @raise MailboxError: a directory cannot be created, or C{cur} exists
         but is no directory (C{'...' is no valid mailbox}).
     """
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        _make_directories(path)
     except OSError as error:
         raise MailboxError(
             f"Maildir error: cannot create mailbox '{shown(path)}': {error.strerror}"

@@ -24,7 +24,7 @@ import enum
 import functools
 from dataclasses import dataclass
 
-from msync.errors import MailboxError
+from msync.errors import MailboxError, shown_name
 from msync.model import Flags
 
 _UINT_MASK = 0xFFFFFFFF
@@ -313,7 +313,7 @@ def parse_uidvalidity(data: bytes, filename: str) -> tuple[int, int] | None:
     text = head.split(b"\0", 1)[0].decode("ascii", "replace")
     values = _scan_two(text)
     if values is None:
-        raise MailboxError(f"cannot read UIDVALIDITY in {filename}")
+        raise MailboxError(f"cannot read UIDVALIDITY in {shown_name(filename)}")
     return values
 
 
@@ -401,7 +401,9 @@ def store_box_name(layout: MaildirLayout, box: str) -> str:
     if layout.flatten is None:
         return box
     if layout.flatten in box:
-        raise MailboxError(f"canonical mailbox name '{box}' contains flattened hierarchy delimiter")
+        raise MailboxError(
+            f"canonical mailbox name '{shown_name(box)}' contains flattened hierarchy delimiter"
+        )
     return box.replace("/", layout.flatten)
 
 
@@ -417,7 +419,7 @@ def canonical_box_name(layout: MaildirLayout, name: str) -> str:
 
 def _check_safe(layout: MaildirLayout, box: str) -> None:
     def refuse(why: str) -> MailboxError:
-        return MailboxError(f"store '{layout.store}': refusing mailbox '{box}': {why}")
+        return MailboxError(f"store '{layout.store}': refusing mailbox '{shown_name(box)}': {why}")
 
     if not box:
         raise refuse("empty name")

@@ -40,7 +40,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from msync.config import schema
-from msync.errors import MailboxError, MailboxMissing
+from msync.errors import MailboxError, MailboxMissing, shown_name
 from msync.model import (
     ALL_FLAGS,
     INBOX,
@@ -65,7 +65,7 @@ from msync.stores.maildirnames import (
     new_name,
     new_subdir,
 )
-from msync.stores.maildiruids import UIDValidityFile
+from msync.stores.maildiruids import Pairing, UIDValidityFile
 
 log = Logger()
 
@@ -138,9 +138,33 @@ class MaildirStore:
         self._serial = DeferredLock()
         self._open: MaildirMailbox | None = None
         self._closed = False
+        self._pairings: dict[BoxName, Pairing] = {}
 
     def __repr__(self) -> str:
         return f"<MaildirStore {self.name!r}>"
+
+    def expect_pairing(self, box: BoxName, paired: Pairing | None) -> None:
+        """
+        Say which UIDs of a box the sync state pairs with a message of the
+        other side, before the box is opened for synchronizing: the UID
+        trap repair (L{plan_uids}) renumbers only stray UIDs no paired
+        message depends on, and refuses the box where in doubt.
+
+        @param box: the box's canonical name.
+        @param paired: the state's answer (C{True} when it cannot be known),
+            or C{None} to forget it (every UID then counts as paired: the
+            safe answer).
+        """
+        if paired is None:
+            self._pairings.pop(box, None)
+        else:
+            self._pairings[box] = paired
+
+    def pairing_of(self, box: BoxName) -> Pairing | None:
+        """
+        The pairing given by L{expect_pairing} for a box, if any.
+        """
+        return self._pairings.get(box)
 
     # IStore
 
@@ -309,7 +333,7 @@ class MaildirStore:
             message,
             fsync=self._fsync,
             arrival_date=arrival_date,
-            describe=lambda: f"store {self.name}, box {box}",
+            describe=lambda: f"store {self.name}, box {shown_name(box)}",
         )
         return subdir, name
 

@@ -16,10 +16,25 @@ Invariants:
     (C{ftruncate}, C{fdatasync} with FSync) before any file gets a UID
     above the previous value, so a crash never leads to a UID being given
     twice.
-  - L{plan_uids} is a pure function of the file names: after it, every
-    UID is carried by exactly one file and none exceeds the last assigned
-    UID. Where mbsync dies (C{duplicate UID}, C{beyond highest assigned
-    UID}), the stray copies are renumbered as new messages instead.
+  - L{plan_uids} is a pure function of the file names and of whether
+    duplicates have one content: after it, every UID is carried by exactly
+    one file and none exceeds the last assigned UID, or the plan refuses
+    the box.
+  - A local numbering anomaly never makes a message be deleted or pushed
+    in its place (issue 8: a file renamed to carry another's C{,U=} once
+    got the other's UID, so the server lost that message and got a
+    duplicate). Whether a UID matters is asked of the sync state (a
+    L{Pairing}): a UID the state pairs with a message of the other side
+    must stay on the file the pairing means. So files carrying one UID keep
+    it on one of them, the others becoming new local messages, when they
+    all hold the same bytes (a copy: whichever keeps it, the paired message
+    is the same) or when the state pairs no message with that UID (no far
+    message depends on it); a UID beyond the last assigned one is numbered
+    afresh only when the state does not pair it. Otherwise which file the
+    state means is in doubt, and the box is refused with mbsync 1.4.4's
+    C{Maildir error: duplicate UID n.} or C{Maildir error: UID n is beyond
+    highest assigned UID m.}, nothing renamed or recorded. Without a
+    pairing every UID counts as paired.
 """
 
 from __future__ import annotations
@@ -27,14 +42,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from msync.errors import MailboxError
+from msync.errors import MailboxError, shown_name
 from msync.stores.maildirnames import (
     format_uidvalidity,
     parse_uid,
@@ -93,7 +108,7 @@ class UIDValidityFile:
                 fd, key = attempt
                 break
             if not announced:
-                log.info("Maildir notice: waiting for the lock on {path}", path=path)
+                log.info("Maildir notice: waiting for the lock on {path}", path=shown_name(path))
                 announced = True
             await deferLater(clock, LOCK_POLL_INTERVAL, lambda: None)
         _HELD.add(key)
@@ -101,7 +116,7 @@ class UIDValidityFile:
 
     def _descriptor(self) -> int:
         if self._fd is None:
-            raise RuntimeError(f"{self.path} is no longer open")
+            raise RuntimeError(f"{shown_name(self.path)} is no longer open")
         return self._fd
 
     def read(self) -> tuple[int, int] | None:
@@ -115,7 +130,7 @@ class UIDValidityFile:
             data = os.pread(self._descriptor(), 128, 0)
         except OSError as error:
             raise MailboxError(
-                f"Maildir error: cannot read {self.path}: {error.strerror}"
+                f"Maildir error: cannot read {shown_name(self.path)}: {error.strerror}"
             ) from error
         return parse_uidvalidity(data, self.path)
 
@@ -137,7 +152,7 @@ class UIDValidityFile:
                 sync_fd(fd)
         except OSError as error:
             raise MailboxError(
-                f"Maildir error: cannot write UIDVALIDITY to {self.path}: {error.strerror}"
+                f"Maildir error: cannot write UIDVALIDITY to {shown_name(self.path)}: {error.strerror}"
             ) from error
 
     def close(self) -> None:
@@ -170,7 +185,9 @@ def peek_uidvalidity(path: str) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise MailboxError(f"Maildir error: cannot read {path}: {error.strerror}") from error
+        raise MailboxError(
+            f"Maildir error: cannot read {shown_name(path)}: {error.strerror}"
+        ) from error
     return parse_uidvalidity(data, path)
 
 
@@ -202,7 +219,9 @@ def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        raise MailboxError(f"Maildir error: cannot open {path}: {error.strerror}") from error
+        raise MailboxError(
+            f"Maildir error: cannot open {shown_name(path)}: {error.strerror}"
+        ) from error
     try:
         status = os.fstat(fd)
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -211,7 +230,7 @@ def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
         if error.errno in (errno.EAGAIN, errno.EACCES):
             return None
         raise MailboxError(
-            f"Maildir error: cannot fcntl lock UIDVALIDITY ({path}): {error.strerror}"
+            f"Maildir error: cannot fcntl lock UIDVALIDITY ({shown_name(path)}): {error.strerror}"
         ) from error
     return fd, (status.st_dev, status.st_ino)
 
@@ -232,17 +251,19 @@ class FileEntry:
 @dataclass(frozen=True, slots=True)
 class StrayUID:
     """
-    A file whose C{,U=} cannot be kept.
+    A file whose C{,U=} cannot be kept: it is numbered as a new message.
 
     @ivar entry: the file.
     @ivar uid: the UID its name carries.
     @ivar original: for a duplicate, the file keeping the UID; C{None} when
         the UID is beyond the last assigned one.
+    @ivar copy: whether the file holds the same bytes as C{original}.
     """
 
     entry: FileEntry
     uid: int
     original: FileEntry | None
+    copy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +274,30 @@ class UIDPlan:
     @ivar numbered: the files keeping their UIDs, by UID.
     @ivar fresh: the files to give new UIDs, in the order to number them.
     @ivar strays: the files among C{fresh} whose UID was refused.
+    @ivar refusal: mbsync's error refusing the box, or C{None}; when set,
+        nothing is to be renamed or recorded.
     """
 
     numbered: dict[int, FileEntry]
     fresh: list[FileEntry]
     strays: list[StrayUID]
+    refusal: str | None = None
+
+
+SameContent = Callable[[FileEntry, FileEntry], bool]
+"""
+Whether two files of the box hold the same bytes.
+"""
+
+Pairing = Callable[[int], bool]
+"""
+Whether the sync state pairs this box's UID with a message of the other
+side (so that the UID must stay on the very file the state means).
+"""
+
+
+def _paired_always(uid: int) -> bool:
+    return True
 
 
 def _original_key(entry: FileEntry) -> tuple[object, int]:
@@ -267,21 +307,36 @@ def _original_key(entry: FileEntry) -> tuple[object, int]:
     return (unnumbered_sort_key(entry.name), 0 if entry.subdir == "cur" else 1)
 
 
-def plan_uids(entries: Iterable[FileEntry], last_uid: int, trust_uids: bool) -> UIDPlan:
+def plan_uids(
+    entries: Iterable[FileEntry],
+    last_uid: int,
+    trust_uids: bool,
+    same_content: SameContent | None = None,
+    paired: Pairing | None = None,
+) -> UIDPlan:
     """
     Decide which files keep their C{,U=} and which get fresh UIDs.
 
     A file keeps its UID when the box's UIDVALIDITY is trusted, the UID is
-    at most C{last_uid}, and no other file carries it, or it is the
-    original of those that do: the one sorting first in mbsync's order of
-    unnumbered names (so the earliest delivered), cur/ before new/ on a
-    tie. Every other file is numbered afresh like a foreign file, all in
-    mbsync's order (L{unnumbered_sort_key}).
+    at most C{last_uid}, and no other file carries it. Of several carrying
+    one UID, the original (the one sorting first in mbsync's order of
+    unnumbered names, so the earliest delivered; cur/ before new/ on a tie)
+    keeps it when the others hold its very bytes or when the UID is not
+    C{paired}; the others are numbered afresh. A UID beyond C{last_uid}
+    that is not C{paired} is numbered afresh too. Every file without a
+    kept UID is numbered in mbsync's order (L{unnumbered_sort_key}).
+
+    Refused, with mbsync 1.4.4's message for the lowest offending UID (as
+    mbsync checks them in UID order): a paired UID carried by files of
+    different contents, and a paired UID beyond C{last_uid}.
 
     @param last_uid: the last assigned UID from C{.uidvalidity}.
     @param trust_uids: C{False} when the UIDVALIDITY was just created: then
         every file is renumbered, as mbsync does.
+    @param same_content: compares two files' bytes (none: never equal).
+    @param paired: whether the sync state pairs a UID (none: every UID).
     """
+    is_paired = paired or _paired_always
     by_uid: dict[int, list[FileEntry]] = {}
     fresh: list[FileEntry] = []
     strays: list[StrayUID] = []
@@ -289,16 +344,47 @@ def plan_uids(entries: Iterable[FileEntry], last_uid: int, trust_uids: bool) -> 
         uid = parse_uid(entry.name) if trust_uids else None
         if uid is None:
             fresh.append(entry)
-        elif uid > last_uid:
-            strays.append(StrayUID(entry, uid, None))
         else:
             by_uid.setdefault(uid, []).append(entry)
     numbered: dict[int, FileEntry] = {}
     for uid in sorted(by_uid):
         candidates = sorted(by_uid[uid], key=_original_key)
-        numbered[uid] = candidates[0]
-        strays.extend(StrayUID(other, uid, candidates[0]) for other in candidates[1:])
+        if uid > last_uid:
+            if is_paired(uid):
+                refusal = f"Maildir error: UID {uid} is beyond highest assigned UID {last_uid}."
+                return UIDPlan({}, [], [], refusal)
+            strays.extend(StrayUID(entry, uid, None) for entry in candidates)
+            continue
+        original, others = candidates[0], candidates[1:]
+        copies = [bool(same_content and same_content(original, other)) for other in others]
+        if not all(copies) and is_paired(uid):
+            return UIDPlan({}, [], [], f"Maildir error: duplicate UID {uid}.")
+        numbered[uid] = original
+        strays.extend(
+            StrayUID(other, uid, original, copy) for other, copy in zip(others, copies, strict=True)
+        )
     fresh.extend(stray.entry for stray in strays)
     fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
     strays.sort(key=lambda stray: (stray.uid, stray.entry))
     return UIDPlan(numbered=numbered, fresh=fresh, strays=strays)
+
+
+def same_bytes(first: str, second: str, chunk_size: int = 64 * 1024) -> bool:
+    """
+    Whether two files hold the same bytes (sizes first, then streamed).
+
+    @return: C{False} as well when either cannot be read (a file that
+        vanished or cannot be opened is no proof of a copy).
+    """
+    try:
+        if os.stat(first).st_size != os.stat(second).st_size:
+            return False
+        with open(first, "rb") as left, open(second, "rb") as right:
+            while True:
+                chunk = left.read(chunk_size)
+                if chunk != right.read(chunk_size):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False

@@ -36,7 +36,14 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
-from msync.errors import MailboxError, MailboxMissing, MessageError, StoreError, StoreUnavailable
+from msync.errors import (
+    MailboxError,
+    MailboxMissing,
+    MessageError,
+    StoreError,
+    StoreUnavailable,
+    shown_name,
+)
 from msync.model import (
     ALL_FLAGS,
     INBOX,
@@ -195,7 +202,7 @@ def _check_name(store: str, name: BoxName) -> None:
     @raise MailboxError: if C{name} is empty or has an empty component.
     """
     if not name or "" in name.split("/"):
-        raise MailboxError(f"store {store}: invalid mailbox name {name!r}")
+        raise MailboxError(f"store {store}: invalid mailbox name {shown_name(name)}")
 
 
 @implementer(IMessageBody)
@@ -693,9 +700,13 @@ class MemoryMailbox:
         selected = sorted(set(uids))
 
         async def action() -> list[int]:
-            if trash_box == self.name:
+            # Into this very box too (IMAP UID MOVE/COPY into the selected
+            # mailbox, as mbsync 1.4.4): the copy is a new message. As the
+            # IMAP store, not without UIDPLUS (the expunge would take it).
+            if trash_box == self.name and not self._store._options.uidplus:
                 raise MailboxError(
-                    f"store {self._store.name}: cannot trash {self.name} into itself"
+                    f"store {self._store.name}: {self.name}: cannot trash messages into the "
+                    "box itself without UIDPLUS (the expunge would remove the copies too)"
                 )
             _check_name(self._store.name, trash_box)
             messages = self._box().messages

@@ -191,6 +191,13 @@ BROKEN: list[tuple[str, str]] = [
     ),
     ("MaildirStore m\nAltMap maybe\n", "msyncrc:2: invalid boolean value 'maybe'"),
     ("MaildirStore m\nMaxSize 10x\n", "msyncrc:2: invalid size '10x'"),
+    # mbsync 1.4.4: "rc:5: Unrecognized IMAP extension 'FOO'", exit 1.
+    (IMAP + "DisableExtensions FOO\n", "msyncrc:3: Unrecognized IMAP extension 'FOO'"),
+    (
+        IMAP + "DisableExtensions UIDPLUS IDLE move IMAP4rev1\n",
+        "msyncrc:3: Unrecognized IMAP extension 'IDLE'\n"
+        "msyncrc:3: Unrecognized IMAP extension 'IMAP4rev1'",
+    ),
     ("MaildirStore m\nTrashNewOnly 2\n", "msyncrc:2: invalid boolean value '2'"),
     # Channels.
     (STORES + "Channel c\nFar :a:\n", "channel 'c' refers to no near side store"),
@@ -828,6 +835,32 @@ class DefaultsTests(SynchronousTestCase):
         config = parse(CHANNEL + "MaxSize 1m\n")
         self.assertEqual([s.max_size for s in config.stores], [1 << 20, 1 << 20])
         self.assertEqual(config.channels[0].far_store.max_size, 1 << 20)
+
+    def test_max_size_wraps_like_mbsync(self) -> None:
+        """
+        mbsync 1.4.4 accepts a negative C{MaxSize}: its C{strtoul} result is
+        kept as a C{uint}, so C{-5} is 4294967291 bytes, and C{-1} is
+        C{UINT_MAX}, which mbsync, like 0, takes as no limit.
+        """
+        rows = [("-5", 4294967291), ("-1", 0), ("0", 0), ("-1k", 4294966272), ("k", 0)]
+        for word, expected in rows:
+            config = parse(f"MaildirStore m\nMaxSize {word}\n")
+            self.assertEqual(config.stores[0].max_size, expected, word)
+            config = parse(CHANNEL + f"MaxSize {word}\n")
+            self.assertEqual([s.max_size for s in config.stores], [expected, expected], word)
+
+    def test_disable_extensions(self) -> None:
+        """
+        The extensions mbsync 1.4.4 knows are accepted in any case and kept
+        upper-cased.
+        """
+        config = parse(IMAP + "DisableExtensions uidplus Move LITERAL+ compress=deflate\n")
+        store = config.stores[0]
+        assert isinstance(store, IMAPStore)
+        self.assertEqual(
+            store.account.disabled_extensions,
+            ("UIDPLUS", "MOVE", "LITERAL+", "COMPRESS=DEFLATE"),
+        )
 
     def test_legacy_notice_once(self) -> None:
         """

@@ -193,10 +193,28 @@ class ScalarTests(SynchronousTestCase):
         C{N[kKmM][bB]} in bytes, KiB or MiB.
         """
         rows = [("0", 0), ("200k", 204800), ("1Kb", 1024), ("10M", 10 << 20), ("5B", 5)]
+        # mbsync 1.4.4's parse_size: strtoul (white space, sign, no digits
+        # at all), then a uint (verified: all accepted by the binary).
+        rows += [
+            ("-5", 4294967291),
+            ("-1", 4294967295),
+            ("-0", 0),
+            ("+5", 5),
+            (" 5", 5),
+            ("k", 0),
+            ("b", 0),
+            ("-1k", 4294966272),
+            ("5kb", 5120),
+            ("5mB", 5 << 20),
+            ("4096m", 0),
+            ("99999999999999999999999", 4294967295),
+            ("-99999999999999999999999", 4294967295),
+            ("4294967296", 0),
+        ]
         for word, expected in rows:
             with self.subTest(word=word):
                 self.assertEqual(parse_size(self.where, word), expected)
-        for word in ("10x", "1kbb", "b", "-5", "k"):
+        for word in ("10x", "1kbb", "5 ", "5bk", "--5", "- 5", "0x10"):
             with self.subTest(word=word):
                 with self.assertRaises(ConfigError) as caught:
                     parse_size(self.where, word)

@@ -69,6 +69,29 @@ class ModifiedUTF7Tests(SynchronousTestCase):
         for encoded in INVALID:
             error = self.assertRaises(MailboxNameError, decode_mailbox_name, encoded)
             self.assertEqual(error.name, encoded)
+            # Issue 8: never a Python bytes repr in a message.
+            self.assertNotIn("b'", str(error), encoded)
+            self.assertNotIn('b"', str(error), encoded)
+
+    def test_invalid_readable(self) -> None:
+        """
+        The messages say what is wrong in words: a bare C{&}, an 8-bit byte,
+        a control character.
+        """
+        rows = [
+            (
+                b"INBOX.Q&A",
+                "mailbox name INBOX.Q&A: '&' at offset 7 is not followed by modified base64 "
+                "and '-' ('&' is written '&-')",
+            ),
+            (b"Caf\xc3\xa9", "mailbox name Caf\u00e9: 8-bit byte 0xc3 at offset 3"),
+            (b"a\x1bb", "mailbox name a\\x1bb: control character 0x1b at offset 1"),
+            (b"a&Jjo", "mailbox name a&Jjo: '&' at offset 1"),
+            (b"&AGE-", "mailbox name &AGE-: printable ASCII encoded in &AGE-"),
+        ]
+        for encoded, expected in rows:
+            error = self.assertRaises(MailboxNameError, decode_mailbox_name, encoded)
+            self.assertTrue(str(error).startswith(expected), (str(error), expected))
 
     def test_lone_surrogate(self) -> None:
         """

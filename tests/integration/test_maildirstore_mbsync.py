@@ -193,7 +193,10 @@ class MbsyncComparisonTests(SynchronousTestCase):
 
     def test_uid_trap(self) -> None:
         """
-        Where mbsync refuses a box with a duplicate UID, msync repairs it.
+        Where mbsync refuses a box with a duplicate UID held by copies (same
+        bytes), msync repairs it: the copy becomes a new message. (With
+        different bytes msync refuses like mbsync: see
+        C{test_maildiruids}.)
         """
         box = f"{self.root}/trap/INBOX"
         make_maildir(box)

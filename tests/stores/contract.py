@@ -29,7 +29,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from msync.errors import MailboxMissing, MessageError
+from msync.errors import MailboxError, MailboxMissing, MessageError
 from msync.model import (
     ALL_FLAGS,
     FlagChange,
@@ -575,6 +575,35 @@ class StoreContractTests(_Base):
         [info] = self.load_all(trash)
         self.assertEqual(info.flags & Flags.SEEN, Flags.SEEN)
         self.assertTrue(b"".join(self.read(self.resolve(trash.fetch(info.uid)))) == data)
+
+    def test_trash_into_itself(self) -> None:
+        """
+        Issue 8: trashing messages of the Trash box into itself (Trash
+        synchronized too, C{Patterns *}) is no error: as mbsync 1.4.4 does,
+        each message is moved (or copied) into the same box, where it is a
+        new message with a higher UID and the same bytes; after the
+        expunge the old UID is gone and nothing is lost.
+        """
+        trash = self.open("Trash")
+        data = self.message()
+        uid = self.put(trash, data, Flags.SEEN | Flags.DELETED)
+        kept = self.put(trash, self.message())
+        trashed = trash.trash([uid], "Trash")
+        if trashed.called and isinstance(trashed.result, Failure):
+            # An IMAP-like store without UIDPLUS cannot: its expunge would
+            # remove the copy as well. It refuses and changes nothing.
+            error = self.resolve_failure(trashed, MailboxError).value
+            self.assertIn("without UIDPLUS", str(error))
+            self.assertEqual([info.uid for info in self.load_all(trash)], [uid, kept])
+            return
+        self.assertEqual(self.resolve(trashed), [uid])
+        self.resolve(trash.expunge([uid]))
+        infos = self.load_all(trash)
+        self.assertEqual(len(infos), 2)
+        self.assertEqual(infos[0].uid, kept)
+        self.assertGreater(infos[1].uid, kept)
+        self.assertEqual(infos[1].flags & Flags.SEEN, Flags.SEEN)
+        self.assertEqual(b"".join(self.read(self.resolve(trash.fetch(infos[1].uid)))), data)
 
     # Read-only opening (--dry-run)
 

@@ -23,7 +23,13 @@ from msync.errors import MailboxError, MailboxNameError, StoreUnavailable
 from msync.imap.session import IMAPSession, MailboxStatus
 from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, Secret, UIDInterval
 from msync.stores.imapbox import IMAPMailbox, flags_of, imap_flags, permanent_flags
-from msync.stores.imapnames import Listed, ServerNaming, wire_argument
+from msync.stores.imapnames import (
+    MBSYNC14_NAMES,
+    Listed,
+    ServerNaming,
+    server_spelling,
+    wire_argument,
+)
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
 from tests.fakes.imapserver import DEFAULT_OPTIONS, FakeIMAPServer, MailStore, ServerOptions
@@ -271,6 +277,39 @@ class NamingTests(SynchronousTestCase):
         self.assertEqual(wire_argument("Entw&APw-rfe"), "Entwürfe")
         self.assertEqual(wire_argument("A&-B"), "A&B")
         self.assertRaises(MailboxNameError, wire_argument, "a&b")
+
+    def test_wire_argument_refuses_unspelled_names(self) -> None:
+        """
+        Issue 8: with mbsync 1.4 naming a name that is not canonical
+        modified UTF-7 (C{Q&A}, C{Ärger}) is refused, with a readable
+        message giving its modified UTF-7 spelling; it is never sent
+        encoded (the next listing would show that spelling as a new box).
+        """
+        rows = [
+            ("INBOX.Q&A", "INBOX.Q&-A"),
+            ("Ärger", "&AMQ-rger"),
+            ("Café", "Caf&AOk-"),
+            ("a\x1bb", "a&ABs-b"),
+        ]
+        for name, spelling in rows:
+            error = self.assertRaises(MailboxNameError, wire_argument, name)
+            self.assertEqual(server_spelling(name), spelling)
+            self.assertTrue(str(error).endswith(f"spelled so, it is {spelling}"), str(error))
+            self.assertIn("not valid modified UTF-7", str(error))
+            self.assertNotIn("\x1b", str(error))
+            self.assertNotIn("b'", str(error))
+
+    def test_server_spelling(self) -> None:
+        """
+        Canonical names are their own spelling; others are encoded, and
+        the mapping in use says the same.
+        """
+        for name, spelling in [("Caf&AOk-", "Caf&AOk-"), ("Q&-A", "Q&-A"), ("INBOX", "INBOX")]:
+            self.assertEqual(server_spelling(name), spelling)
+            self.assertEqual(MBSYNC14_NAMES.spelling(name), spelling)
+        self.assertEqual(MBSYNC14_NAMES.to_server("Q&-A"), "Q&A")
+        self.assertEqual(MBSYNC14_NAMES.from_server(b"Caf&AOk-"), "Caf&AOk-")
+        self.assertEqual(server_spelling("bad\udcff"), "bad\udcff")
 
 
 class FlagTests(SynchronousTestCase):

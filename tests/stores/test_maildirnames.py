@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.errors import MailboxError
+from msync.errors import MailboxError, shown_name
 from msync.model import Flags
 from msync.stores.maildirnames import (
     MaildirLayout,
@@ -272,7 +272,7 @@ class BoxPathTests(SynchronousTestCase):
         ]
         for style, box in rows:
             error = self.assertRaises(MailboxError, box_path, layout(style), box)
-            self.assertIn(f"mailbox '{box}'", str(error), (style, box))
+            self.assertIn(f"mailbox '{shown_name(box)}'", str(error), (style, box))
 
     def test_mbsync_errors(self) -> None:
         """

@@ -21,7 +21,7 @@ from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
-from msync.errors import MailboxError, MailboxMissing, MessageError
+from msync.errors import MailboxError, MailboxMissing, MessageError, shown_name
 from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores.interface import BytesSource
 from msync.stores.maildirbox import MaildirMailbox
@@ -287,7 +287,7 @@ class BoxTests(MaildirTestCase):
                 self.store.append(name, BytesSource(MESSAGE), Flags.NONE),
             ):
                 error = self.failureResultOf(deferred, MailboxError).value
-                self.assertIn(name, str(error))
+                self.assertIn(shown_name(name), str(error))
         self.assertEqual(os.listdir(self.root), [])
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(self.root), "evil")))
 
@@ -307,6 +307,22 @@ class BoxTests(MaildirTestCase):
         mailbox = self.open("INBOX", create=False)
         self.assertEqual(mailbox.name, "INBOX")
         self.assertEqual(sorted(os.listdir(self.inbox)), [".uidvalidity", "cur", "new", "tmp"])
+
+    def test_nested_box_parents_private(self) -> None:
+        """
+        Creating C{x/y/z} creates C{x} and C{x/y} mode 0700 like the box and
+        its subdirectories, whatever the umask (mbsync 1.4.4, verified:
+        C{os.makedirs} gave the parents 0755); existing parents are kept.
+        """
+        old = os.umask(0o022)
+        self.addCleanup(os.umask, old)
+        os.mkdir(f"{self.root}/kept", 0o755)
+        self.successResultOf(self.store.create_box("x/y/z"))
+        self.successResultOf(self.store.create_box("kept/a/b"))
+        for directory in ("x", "x/y", "x/y/z", "x/y/z/cur", "x/y/z/new", "kept/a", "kept/a/b"):
+            mode = os.stat(f"{self.root}/{directory}").st_mode & 0o777
+            self.assertEqual(mode, 0o700, directory)
+        self.assertEqual(os.stat(f"{self.root}/kept").st_mode & 0o777, 0o755)
 
     def test_open_adds_new_and_tmp(self) -> None:
         """

@@ -18,7 +18,7 @@ from twisted.logger import capturedLogs
 from msync.errors import MailboxError, MessageError
 from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores import maildirbox
-from msync.stores.maildiruids import LOCK_POLL_INTERVAL, FileEntry, plan_uids
+from msync.stores.maildiruids import LOCK_POLL_INTERVAL, FileEntry, plan_uids, same_bytes
 from tests.stores.maildirfixtures import (
     MaildirTestCase,
     files,
@@ -136,9 +136,10 @@ class ScanTests(MaildirTestCase):
             [(1, Flags.SEEN, False), (2, Flags.SEEN, False), (3, 0, True), (4, 0, True)],
         )
 
-    def test_duplicate_uid(self) -> None:
+    def test_duplicate_uid_copy(self) -> None:
         """
-        Where mbsync dies with C{duplicate UID}, the copy sorting later is
+        Files carrying one UID with the same bytes (a MUA's copy, a restored
+        backup): the original (earliest name) keeps the UID and the copy is
         numbered as a new message, with a warning naming both files.
         """
         self.prepare(2, "cur/100.1_1.h,U=1:2,S", "cur/300.1_1.moved,U=1:2,S", "new/200.1_1.h,U=2")
@@ -150,22 +151,148 @@ class ScanTests(MaildirTestCase):
         )
         self.assertEqual(mailbox.uid_next, 4)
         [warning] = [text for text in logged(events) if "duplicate UID 1" in text]
-        self.assertIn(f"{self.inbox}/cur/300.1_1.moved,U=1:2,S", warning)
+        self.assertIn(f"{self.inbox}/cur/300.1_1.moved,U=1:2,S is a copy of", warning)
         self.assertIn(f"{self.inbox}/cur/100.1_1.h,U=1:2,S", warning)
         self.assertIn("UID 3", warning)
 
+    def test_duplicate_uid_different_content_refused(self) -> None:
+        """
+        Issue 8: a file renamed to carry another's C{,U=} (message 3's file
+        now says C{U=1}): which file the state pairs with UID 1 is in doubt,
+        so the box is refused with mbsync 1.4.4's exact error, and nothing
+        is renamed or recorded; read-only too.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        write(f"{self.inbox}/cur/100.1_1.h,U=1:2,S", b"Message-ID: <m1@x>\n\none\n")
+        write(f"{self.inbox}/cur/100.1_2.h,U=2:2,S", b"Message-ID: <m2@x>\n\ntwo\n")
+        write(f"{self.inbox}/cur/100.1_3.h,U=1:2,S", b"Message-ID: <m3@x>\n\nthree\n")
+        before = files(self.inbox)
+        for read_only in (False, True):
+            error = self.failureResultOf(
+                self.store.open_box("INBOX", read_only=read_only), MailboxError
+            ).value
+            self.assertEqual(str(error), "Maildir error: duplicate UID 1.")
+            self.assertEqual(files(self.inbox), before)
+            with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
+                self.assertEqual(handle.read(), b"1\n3\n")
+        # The lock was released: the box opens once the user resolves it.
+        os.rename(f"{self.inbox}/cur/100.1_3.h,U=1:2,S", f"{self.inbox}/cur/100.1_3.h,U=3:2,S")
+        mailbox = self.open()
+        infos = self.successResultOf(mailbox.load(LoadRequest()))
+        self.assertEqual([info.uid for info in infos], [1, 2, 3])
+
+    def test_duplicate_uid_same_size_different_bytes(self) -> None:
+        """
+        Files of one size but different bytes are not copies.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1\n1\n")
+        write(f"{self.inbox}/new/100.1_1.h,U=1", b"aaaa")
+        write(f"{self.inbox}/new/200.1_1.h,U=1", b"aaab")
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: duplicate UID 1.")
+
+    def test_duplicate_appearing_later(self) -> None:
+        """
+        A conflicting duplicate made while the box is open fails the next
+        load with mbsync's error; nothing is renamed.
+        """
+        self.prepare(0, "new/100.1_1.h")
+        mailbox = self.open()
+        write(f"{self.inbox}/new/200.1_1.h,U=1", b"other\n")
+        self.failureResultOf(mailbox.load(LoadRequest()), MailboxError)
+        self.assertEqual(files(self.inbox), ["new/100.1_1.h,U=1", "new/200.1_1.h,U=1"])
+
     def test_beyond_highest(self) -> None:
         """
-        Where mbsync dies with C{UID n is beyond highest assigned UID m},
-        the file is numbered as a new message, with a warning.
+        A UID beyond the last assigned one is refused with mbsync 1.4.4's
+        error (renumbering it would drop its pairing); nothing changes.
         """
         self.prepare(2, "cur/100.1_1.h,U=1:2,S", "new/300.1_1.h,U=70")
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: UID 70 is beyond highest assigned UID 2.")
+        self.assertEqual(files(self.inbox), ["cur/100.1_1.h,U=1:2,S", "new/300.1_1.h,U=70"])
+
+    def test_unpaired_strays_renumbered(self) -> None:
+        """
+        UIDs the sync state pairs with no message (a file moved in from
+        another box with its C{,U=}, as some mail readers do) are repaired:
+        a duplicate stays on the original and the other file, like one
+        beyond the last assigned UID, is numbered as a new message, with
+        warnings. Paired ones in the same box are kept.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        write(f"{self.inbox}/cur/100.1_1.h,U=1:2,S", b"one\n")
+        write(f"{self.inbox}/cur/100.1_2.h,U=2:2,S", b"two\n")
+        write(f"{self.inbox}/cur/300.1_1.moved,U=2:2,S", b"moved in\n")
+        write(f"{self.inbox}/new/400.1_1.moved,U=70", b"beyond\n")
+        self.store.expect_pairing("INBOX", {1, 3}.__contains__)
         with capturedLogs() as events:
-            self.open()
-        self.assertEqual(files(self.inbox), ["cur/100.1_1.h,U=1:2,S", "new/300.1_1.h,U=3"])
-        [warning] = [text for text in logged(events) if "beyond highest" in text]
-        self.assertIn("UID 70", warning)
-        self.assertIn(f"{self.inbox}/new/300.1_1.h,U=70", warning)
+            mailbox = self.open()
+        self.assertEqual(
+            files(self.inbox),
+            [
+                "cur/100.1_1.h,U=1:2,S",
+                "cur/100.1_2.h,U=2:2,S",
+                "cur/300.1_1.moved,U=4:2,S",
+                "new/400.1_1.moved,U=5",
+            ],
+        )
+        self.assertEqual(mailbox.uid_next, 6)
+        texts = logged(events)
+        [duplicate] = [text for text in texts if "duplicate UID 2" in text]
+        self.assertIn("paired with no message", duplicate)
+        self.assertIn("300.1_1.moved,U=2:2,S as a new message, UID 4", duplicate)
+        [beyond] = [text for text in texts if "beyond highest" in text]
+        self.assertIn("UID 70", beyond)
+        self.assertIn("UID 5", beyond)
+
+    def test_paired_strays_refused(self) -> None:
+        """
+        The same files when the state pairs UID 2 (or 70): refused with
+        mbsync's error, nothing renamed. A pairing withdrawn (C{None}, e.g.
+        a journal to replay) counts every UID as paired.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        write(f"{self.inbox}/cur/100.1_2.h,U=2:2,S", b"two\n")
+        write(f"{self.inbox}/cur/300.1_1.moved,U=2:2,S", b"moved in\n")
+        before = files(self.inbox)
+        self.store.expect_pairing("INBOX", {2}.__contains__)
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: duplicate UID 2.")
+        self.assertEqual(files(self.inbox), before)
+        self.store.expect_pairing("INBOX", set().__contains__)
+        self.store.expect_pairing("INBOX", None)
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: duplicate UID 2.")
+        os.remove(f"{self.inbox}/cur/300.1_1.moved,U=2:2,S")
+        write(f"{self.inbox}/new/400.1_1.moved,U=70", b"beyond\n")
+        self.store.expect_pairing("INBOX", {70}.__contains__)
+        error = self.failureResultOf(self.store.open_box("INBOX"), MailboxError).value
+        self.assertEqual(str(error), "Maildir error: UID 70 is beyond highest assigned UID 3.")
+        self.assertEqual(files(self.inbox), ["cur/100.1_2.h,U=2:2,S", "new/400.1_1.moved,U=70"])
+
+    def test_plan_first_error_in_uid_order(self) -> None:
+        """
+        Like mbsync, the lowest offending UID decides the error.
+        """
+        entries = [
+            FileEntry("new", "1.1_1.h,U=9"),
+            FileEntry("new", "2.1_1.h,U=2"),
+            FileEntry("new", "3.1_1.h,U=2"),
+        ]
+        plan = plan_uids(entries, 5, True, lambda a, b: False)
+        self.assertEqual(plan.refusal, "Maildir error: duplicate UID 2.")
+        self.assertEqual((plan.numbered, plan.fresh), ({}, []))
+        plan = plan_uids(entries, 5, True, lambda a, b: True)
+        self.assertEqual(plan.refusal, "Maildir error: UID 9 is beyond highest assigned UID 5.")
+        # Without a comparison, any duplicate is in doubt.
+        self.assertEqual(plan_uids(entries[1:], 5, True).refusal, "Maildir error: duplicate UID 2.")
+        # An untrusted UIDVALIDITY renumbers everything: nothing to refuse.
+        self.assertIsNone(plan_uids(entries, 5, False).refusal)
 
     def test_plan_prefers_cur(self) -> None:
         """
@@ -173,10 +300,27 @@ class ScanTests(MaildirTestCase):
         UID.
         """
         plan = plan_uids(
-            [FileEntry("new", "1.1_1.h,U=1"), FileEntry("cur", "1.1_1.h,U=1")], 1, True
+            [FileEntry("new", "1.1_1.h,U=1"), FileEntry("cur", "1.1_1.h,U=1")],
+            1,
+            True,
+            lambda a, b: True,
         )
         self.assertEqual(plan.numbered, {1: FileEntry("cur", "1.1_1.h,U=1")})
         self.assertEqual(plan.fresh, [FileEntry("new", "1.1_1.h,U=1")])
+
+    def test_same_bytes(self) -> None:
+        """
+        L{same_bytes} compares whole files, across chunk boundaries; an
+        unreadable or missing file is never a copy.
+        """
+        base = self.mktemp()
+        os.makedirs(base)
+        one = write(f"{base}/one", b"x" * 100 + b"a")
+        two = write(f"{base}/two", b"x" * 100 + b"a")
+        three = write(f"{base}/three", b"x" * 100 + b"b")
+        self.assertTrue(same_bytes(one, two, chunk_size=7))
+        self.assertFalse(same_bytes(one, three, chunk_size=7))
+        self.assertFalse(same_bytes(one, f"{base}/missing"))
 
     def test_new_files_seen_by_load(self) -> None:
         """

@@ -120,9 +120,13 @@ class SwitchTests(SynchronousTestCase):
 
     def test_trash_into_itself(self) -> None:
         """
-        Trashing into the open mailbox itself fails with L{MailboxError}.
+        Trashing into the open mailbox itself copies the message into it
+        (a new UID) with UIDPLUS, and fails with L{MailboxError} without.
         """
         store = MemoryStore(clock=Clock())
+        store.seed("INBOX", MESSAGE, Flags.DELETED)
+        self.assertEqual(self.successResultOf(_open(self, store).trash([1], "INBOX")), [1])
+        store = MemoryStore(clock=Clock(), options=IMAP_LIKE)
         store.seed("INBOX", MESSAGE, Flags.DELETED)
         self.failureResultOf(_open(self, store).trash([1], "INBOX"), MailboxError)
 
