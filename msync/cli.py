@@ -27,7 +27,6 @@ from typing import Any, NoReturn, TextIO, cast
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, globalLogBeginner
 from zope.interface import implementer
 
@@ -47,6 +46,7 @@ from msync.config.load import default_config_path, load_config
 from msync.config.schema import Config
 from msync.errors import ConfigError, UsageError
 from msync.plan import ChannelJob, select_jobs
+from msync.reactor import MailReactor
 from msync.report import (
     Counters,
     OutputPolicy,
@@ -230,19 +230,18 @@ def _config_error_text(error: ConfigError) -> str:
     return str(error)
 
 
-async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
+async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> int:
     """
     The asynchronous part: list or synchronize the selected channels.
 
     Both actions are carried out by L{msync.runner}.
 
-    @param reactor: the reactor the stores and the engine will use.
+    @param reactor: the reactor the stores will use.
     @param prepared: the result of L{prepare}.
     @param output: where messages go.
     @return: the exit status.
     """
-    clock = cast(IReactorTime, reactor)
-    factory = default_store_factory(prepared.config, clock)
+    factory = default_store_factory(prepared.config, reactor)
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)
@@ -251,7 +250,7 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
     )
-    status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
+    status = await sync_channels(prepared.config, prepared.jobs, factory, request, output)
     return max(status, prepared.status)
 
 

@@ -43,6 +43,7 @@ from msync.plan import (
     list_lines,
     list_scope,
 )
+from msync.reactor import MailReactor
 from msync.report import Counters, Severity, SideCounters
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
@@ -82,14 +83,14 @@ StoreFactory = Callable[[Store], IStore]
 """Makes the store object for a store section (tests pass in-memory ones)."""
 
 
-def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
+def default_store_factory(config: Config, reactor: MailReactor) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
     stores over one connection each.
 
     @param config: the whole configuration (global options).
-    @param clock: the reactor (IMAP stores also connect and run commands
-        with it).
+    @param reactor: the reactor: Maildir stores take its time, IMAP
+        stores also connect and run commands with it.
     @return: the factory.
     """
 
@@ -100,10 +101,12 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
                 raise StoreUnavailable(
                     f"Maildir error: cannot open store '{store.path}'", store=store.name
                 )
-            return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
+            return MaildirStoreImpl(
+                store, fsync=config.global_options.fsync, clock=IReactorTime(reactor)
+            )
         assert isinstance(store, IMAPStore)
         # The IMAP store connects lazily, on first use, with the reactor.
-        return IMAPStoreImpl(store, reactor=clock)
+        return IMAPStoreImpl(store, reactor=reactor)
 
     return make
 
@@ -482,7 +485,6 @@ async def _sync_channel(
     request: SyncRequest,
     output: Emitter,
     progress: _Progress,
-    clock: IReactorTime,
 ) -> bool:
     """
     Synchronize every box pair of one channel; report each failure.
@@ -527,7 +529,6 @@ async def _sync_channel(
                 pair.near,
                 options,
                 paths,
-                clock=clock,
                 progress=progress.pair(),
                 notify=output.emit,
                 fsync=config.global_options.fsync,
@@ -566,7 +567,6 @@ async def sync_channels(
     factory: StoreFactory,
     request: SyncRequest,
     output: Emitter,
-    clock: IReactorTime,
 ) -> int:
     """
     Synchronize the selected channels in order, as C{mbsync} does.
@@ -578,7 +578,7 @@ async def sync_channels(
     status = 0
     try:
         for done, job in enumerate(jobs):
-            if not await _sync_channel(config, job, run, request, output, progress, clock):
+            if not await _sync_channel(config, job, run, request, output, progress):
                 status = 1
             progress.update(channels_done=done + 1)
     finally:

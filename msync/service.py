@@ -19,18 +19,18 @@ Invariants:
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python import usage
 
 from msync.config.load import default_config_path, load_config
 from msync.errors import ConfigError
 from msync.plan import select_jobs
+from msync.reactor import MailReactor
 from msync.report import Counters, Severity
 from msync.runner import SyncRequest, default_store_factory, sync_channels
 
@@ -111,7 +111,7 @@ class SyncRound:
 
     def __init__(
         self,
-        reactor: IReactorTime,
+        reactor: MailReactor,
         config_path: str | None,
         targets: list[str],
         all_channels: bool,
@@ -154,9 +154,7 @@ class SyncRound:
         for message in selection.errors:
             log.error("{message}", message=message)
         factory = default_store_factory(config, self.reactor)
-        status = await sync_channels(
-            config, selection.jobs, factory, SyncRequest(), _LogOutput(), self.reactor
-        )
+        status = await sync_channels(config, selection.jobs, factory, SyncRequest(), _LogOutput())
         return max(status, 1 if selection.errors else 0)
 
 
@@ -172,9 +170,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         reactor = global_reactor
     service = MultiService()
     service.setName("msync")
-    sync_round = SyncRound(
-        cast(IReactorTime, reactor), options["config"], options["targets"], options["all"]
-    )
+    sync_round = SyncRound(reactor, options["config"], options["targets"], options["all"])
     timer = TimerService(options["interval"], sync_round)
     timer.clock = reactor
     timer.setName("periodic-sync")

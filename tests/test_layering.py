@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "msync.imap.protocol": 2,
     "msync.imap.session": 2,
     "msync.imap.endpoint": 2,
+    "msync.reactor": 2,
     "msync.stores": 2,
     "msync.stores.interface": 2,
     "msync.stores.credentials": 2,
@@ -313,7 +314,7 @@ class UnitTestIsolationTests(SynchronousTestCase):
         multiprocessing or socket, the global reactor or trial's TestCase
         (which runs it), or sleeps.
         """
-        problems = []
+        problems: list[str] = []
         for path in sorted(TESTS.rglob("*.py")):
             if INTEGRATION in path.parents:
                 continue

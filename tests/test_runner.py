@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.load import parse_config
@@ -28,7 +27,7 @@ from msync.runner import (
     sync_channels,
 )
 from msync.sync.statepaths import StatePaths
-from tests.fakes.clocks import clock_at_now, drive
+from tests.fakes.clocks import FakeMailReactor, clock_at_now, drive
 
 CONFIG = """\
 MaildirStore f
@@ -114,7 +113,7 @@ class ListFixture(SynchronousTestCase):
         config = parse_config(self.config_text(far_inbox), "rc", home=self.root)
         selection = select_jobs(config, targets, all_channels=False)
         output = RecordingOutput()
-        clock = Clock()
+        clock = FakeMailReactor()
         clock.advance(1_700_000_000)
         status = self.successResultOf(
             Deferred.fromCoroutine(
@@ -237,7 +236,7 @@ class SyncFixture(SynchronousTestCase):
         config = parse_config("MaildirStore missing\n" + store + "\n" + head, "rc", home=self.root)
         selection = select_jobs(config, targets, all_channels=not targets)
         output = RecordingOutput()
-        clock = clock_at_now()
+        clock = clock_at_now(FakeMailReactor())
         status = drive(
             clock,
             sync_channels(
@@ -246,7 +245,6 @@ class SyncFixture(SynchronousTestCase):
                 default_store_factory(config, clock),
                 SyncRequest(),
                 output,
-                clock,
             ),
         )
         return status, output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 
+from twisted.python.failure import Failure
 from twisted.trial.reporter import TestResult
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -61,6 +62,7 @@ class WarningsAreErrorsTests(SynchronousTestCase):
         result = self.run_inner(os.path.join(MSYNC_DIRECTORY, "model.py"))
         self.assertEqual(len(result.errors), 1)
         [(_, failure)] = result.errors
+        assert isinstance(failure, Failure)
         self.assertTrue(failure.check(DeprecationWarning))
 
     def test_other_warning_is_not_an_error(self) -> None:

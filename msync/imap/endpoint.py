@@ -58,7 +58,6 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
-    IReactorProcess,
     IReactorTime,
     IStreamClientEndpoint,
 )
@@ -70,6 +69,7 @@ from zope.interface import implementer
 
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
+from msync.reactor import MailReactor
 
 __all__ = ["TLSClientCreator", "connect", "describe", "tls_context"]
 
@@ -514,7 +514,7 @@ class _GateFactory:
         return self.gate
 
 
-def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpoint:
+def _endpoint(reactor: MailReactor, account: IMAPAccount) -> IStreamClientEndpoint:
     """
     The byte stream under IMAP (or under TLS, for IMAPS).
 
@@ -524,7 +524,7 @@ def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpo
         # mbsync runs the Tunnel with popen-like "sh -c"; ssh & co. need the
         # user's environment (HOME, SSH_AUTH_SOCK, PATH).
         return ProcessEndpoint(
-            IReactorProcess(reactor),
+            reactor,
             _TUNNEL_SHELL,
             [_TUNNEL_SHELL, "-c", account.tunnel],
             env=dict(os.environ),
@@ -532,12 +532,13 @@ def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpo
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
     # No per-attempt timeout: Timeout bounds the whole setup (see connect).
-    # None: no per-attempt limit (BaseConnector accepts it; the stub says float).
-    return HostnameEndpoint(reactor, account.host, account.port, timeout=None)  # type: ignore[arg-type]
+    # None: no per-attempt limit (BaseConnector accepts it), where
+    # HostnameEndpoint's annotation says float.
+    return HostnameEndpoint(reactor, account.host, account.port, timeout=None)  # type: ignore[arg-type]  # timeout=None, see above
 
 
 async def _establish(
-    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> IProtocol:
     """
     Connect, and for IMAPS complete the verified handshake.
@@ -549,7 +550,7 @@ async def _establish(
         raise TLSError(f"{describe(account)}: msync cannot do IMAPS over a Tunnel")
     creator = tls_context(account, account.host)
     gates = _GateFactory(protocol_factory, creator)
-    await wrapClientTLS(creator, endpoint, clock=reactor).connect(gates)
+    await wrapClientTLS(creator, endpoint, clock=IReactorTime(reactor)).connect(gates)
     assert gates.gate is not None
     return await gates.gate.verified
 
@@ -579,7 +580,7 @@ def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavaila
 
 
 async def _connect(
-    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> IProtocol:
     """
     L{_establish} within C{Timeout}, its failures turned into msync errors.
@@ -612,7 +613,7 @@ async def _connect(
 
 
 def connect(
-    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> Deferred[IProtocol]:
     """
     Connect to an account's server and build its protocol.
@@ -624,8 +625,7 @@ def connect(
     stderr is logged). C{Timeout} (0 = none) bounds name resolution, the TCP
     connection and the TLS handshake together.
 
-    @param reactor: must also provide C{IReactorTCP} and
-        C{IReactorPluggableNameResolver}, or C{IReactorProcess} for tunnels.
+    @param reactor: connects (resolving C{Host}), runs C{Tunnel}, times.
     @param account: the account's settings.
     @param protocol_factory: builds the IMAP protocol.
     @return: fires with the connected protocol, or fails with

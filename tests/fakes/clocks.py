@@ -15,36 +15,44 @@ C{limit} steps instead of hanging.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorFromThreads, IReactorThreads
+from twisted.internet.interfaces import (
+    IProcessProtocol,
+    IProcessTransport,
+    IReactorFromThreads,
+    IReactorProcess,
+    IReactorThreads,
+)
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 T = TypeVar("T")
+ClockT = TypeVar("ClockT", bound=Clock)
 
 
-def clock_at_now(clock: Clock | None = None) -> Clock:
+def clock_at_now(clock: ClockT) -> ClockT:
     """
-    A clock (new, or the one given) set to the wall-clock time of the
-    files a test creates, so mbsync's "modified in the current second"
-    guard behaves as in a real run (and then waits on this clock).
+    Set a fake clock to the wall-clock time of the files a test creates, so
+    mbsync's "modified in the current second" guard behaves as in a real
+    run (and then waits on this clock).
+
+    @return: C{clock}.
     """
-    clock = Clock() if clock is None else clock
     clock.advance(time.time() - clock.seconds())
     return clock
 
 
-def reactor_at_now() -> MemoryReactorClock:
+def reactor_at_now() -> FakeMailReactor:
     """
-    A L{MemoryReactorClock} set to the wall-clock time (see
-    L{clock_at_now}).
+    A L{FakeMailReactor} set to the wall-clock time (see L{clock_at_now}).
     """
-    reactor = MemoryReactorClock()
+    reactor = FakeMailReactor()
     clock_at_now(reactor)
     return reactor
 
@@ -106,14 +114,42 @@ class InlineThreadsReactor(MemoryReactorClock):
     thread: enough for C{deferToThreadPool} without a real thread.
     """
 
-    def getThreadPool(self) -> Any:
-        return _InlineThreadPool()
+    def getThreadPool(self) -> ThreadPool:
+        return cast(ThreadPool, _InlineThreadPool())  # the one method deferToThreadPool uses
 
-    def callFromThread(self, callable: Callable[..., object], *args: object, **kw: object) -> None:
-        callable(*args, **kw)
+    def callFromThread(
+        self, callable: Callable[..., object], *args: object, **kwargs: object
+    ) -> None:
+        callable(*args, **kwargs)
 
-    def callInThread(self, callable: Callable[..., object], *args: object, **kw: object) -> None:
-        callable(*args, **kw)
+    def callInThread(
+        self, callable: Callable[..., object], *args: object, **kwargs: object
+    ) -> None:
+        callable(*args, **kwargs)
 
     def suggestThreadPoolSize(self, size: int) -> None:
         pass
+
+
+@implementer(IReactorProcess)
+class FakeMailReactor(InlineThreadsReactor):
+    """
+    A L{msync.reactor.MailReactor} for unit tests: memory TCP and names,
+    a fake clock, inline threads, and no processes (a unit test that
+    reaches C{spawnProcess} fails; tests of commands record them with their
+    own C{spawnProcess}).
+    """
+
+    def spawnProcess(
+        self,
+        processProtocol: IProcessProtocol,  # noqa: N803 (Twisted's names)
+        executable: bytes | str,
+        args: Sequence[bytes | str],
+        env: Mapping[Any, Any] | None = None,
+        path: None | bytes | str = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        usePTY: bool = False,  # noqa: N803
+        childFDs: Mapping[int, int | str] | None = None,  # noqa: N803
+    ) -> IProcessTransport:
+        raise AssertionError(f"a unit test tried to run {executable!r}")

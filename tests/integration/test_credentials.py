@@ -11,15 +11,15 @@ import os
 from typing import cast
 
 from twisted.internet import reactor as _global_reactor
-from twisted.internet.interfaces import IReactorProcess
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import TestCase
 
 from msync.errors import StoreUnavailable
+from msync.reactor import MailReactor
 from msync.stores.credentials import LINE_LIMIT, resolve_password, resolve_user
 from tests.stores.test_credentials import SECRET, _account, _cmd
 
-reactor = cast(IReactorProcess, _global_reactor)
+reactor = cast(MailReactor, _global_reactor)
 
 
 class UserCmdTests(TestCase):

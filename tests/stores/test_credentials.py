@@ -15,17 +15,16 @@ from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
-from twisted.internet.interfaces import IProcessProtocol, IProcessTransport, IReactorProcess
+from twisted.internet.interfaces import IProcessProtocol, IProcessTransport
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from msync.config.schema import IMAPAccount, ShellCommand
 from msync.errors import StoreUnavailable
 from msync.model import Secret
 from msync.stores.credentials import resolve_password, resolve_user
-from tests.fakes.clocks import InlineThreadsReactor
+from tests.fakes.clocks import FakeMailReactor
 
 SECRET = "hunter2-do-not-show"
 
@@ -55,14 +54,14 @@ class _FakeProcessTransport(StringTransport):
         raise AssertionError("nothing should be killed")
 
 
-@implementer(IReactorProcess)
-class _RecordingProcessReactor:
+class _RecordingProcessReactor(FakeMailReactor):
     """
     Records C{spawnProcess} calls; each child at once prints C{output} and
     exits 0.
     """
 
     def __init__(self, output: bytes = b"value\n") -> None:
+        super().__init__()
         self.output = output
         self.spawned: list[tuple[str, Sequence[str], Mapping[str, str] | None, Any]] = []
         self.transports: list[_FakeProcessTransport] = []
@@ -169,9 +168,7 @@ class PromptTests(SynchronousTestCase):
 
         password = self.successResultOf(
             Deferred.fromCoroutine(
-                resolve_password(
-                    _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: True
-                )
+                resolve_password(_account(), FakeMailReactor(), ask=ask, is_terminal=lambda: True)
             )
         )
         self.assertEqual((password, prompts), (Secret("typed"), ["Password (acct): "]))
@@ -188,7 +185,7 @@ class PromptTests(SynchronousTestCase):
             error = self.failureResultOf(
                 Deferred.fromCoroutine(
                     resolve_password(
-                        _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: True
+                        _account(), FakeMailReactor(), ask=ask, is_terminal=lambda: True
                     )
                 ),
                 StoreUnavailable,
@@ -206,9 +203,7 @@ class PromptTests(SynchronousTestCase):
 
         error = self.failureResultOf(
             Deferred.fromCoroutine(
-                resolve_password(
-                    _account(), InlineThreadsReactor(), ask=ask, is_terminal=lambda: False
-                )
+                resolve_password(_account(), FakeMailReactor(), ask=ask, is_terminal=lambda: False)
             ),
             StoreUnavailable,
         ).value

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
-from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -32,6 +31,7 @@ from msync.stores.imapnames import (
 )
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
+from tests.fakes.clocks import FakeMailReactor
 from tests.fakes.imapserver import DEFAULT_OPTIONS, FakeIMAPServer, MailStore, ServerOptions
 from tests.fakes.pump import IOPump, connect
 from tests.stores.contract import StoreContractTests
@@ -109,7 +109,7 @@ class FakeNetwork:
         An IMAP store using this network.
         """
         return IMAPStore(
-            config, reactor=Clock(), connect=self.connect, tls_context=self.tls_context
+            config, reactor=FakeMailReactor(), connect=self.connect, tls_context=self.tls_context
         )
 
     def flush(self) -> None:
