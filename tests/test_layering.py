@@ -56,6 +56,9 @@ LAYERS: dict[str, int] = {
     "msync.cmdline": 1,
     "msync.cli": 4,
     "msync.service": 4,
+    "msync.daemonmain": 4,
+    "msync.daemon": 3,
+    "msync.daemon.settings": 1,
 }
 
 # Modules that are L1 but may read files: the config loader is the one
