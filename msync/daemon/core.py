@@ -39,7 +39,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from msync.config.schema import Channel, Config, Store
-from msync.daemon.hooks import HookQueue, HookRun, MailboxesFile
+from msync.daemon.hooks import HookRun, MailboxesFile
 from msync.daemon.idle import BoxWatcher, Debouncer, IdleSource
 from msync.daemon.settings import DaemonSettings, change_summary, idled
 from msync.errors import ChannelLocked, ConfigError
@@ -54,6 +54,22 @@ _OWN_WRITES_GRACE = 0.25
 
 #: Seconds given to closed connections to finish closing when stopping.
 _CLOSE_GRACE = 0.3
+
+
+class Hooks(Protocol):
+    """
+    Where hook runs go (L{HookQueue}).
+    """
+
+    def submit(self, run: HookRun) -> None:
+        """
+        Queue a run.
+        """
+
+    async def stop(self) -> None:
+        """
+        Start nothing more; wait for the running hook.
+        """
 
 
 class Backend(Protocol):
@@ -164,7 +180,7 @@ class Daemon:
         clock: IReactorTime,
         settings: DaemonSettings,
         backend: Backend,
-        hooks: HookQueue | None,
+        hooks: Hooks | None,
         random: Callable[[], float],
         *,
         local_watch: Callable[[Callable[[str], None]], Any] | None = None,
@@ -244,7 +260,8 @@ class Daemon:
         if self.hooks is not None:
             waits.append(Deferred.fromCoroutine(self.hooks.stop()))
         await self._within(
-            gatherResults(waits, consumeErrors=True), self.stop_timeout - self.interrupt_after
+            gatherResults(waits, consumeErrors=True),
+            self.stop_timeout - self.interrupt_after - _CLOSE_GRACE,
         )
         # Closed transports (LOGOUT answered, TLS close_notify) finish
         # closing on the next reactor turns; the reactor's own shutdown
