@@ -255,6 +255,7 @@ class BoxWatcher:
     async def _idle_loop(self, session: IMAPSession, argument: str) -> None:
         await session.examine(argument)
         self._backoff.reset()
+        log.info("{box}: watching by IMAP IDLE", box=self.label)
         renew, check = self._settings.idle_renew, self._settings.idle_check
         quiet_since = self._clock.seconds()
         while not self._stopping:
@@ -284,6 +285,11 @@ class BoxWatcher:
 
     async def _poll_loop(self, session: IMAPSession, argument: str) -> None:
         self._backoff.reset()
+        log.info(
+            "{box}: the server has no IDLE; polling STATUS every {period}s",
+            box=self.label,
+            period=self._settings.poll_interval,
+        )
         self.state = "polling"
         last = None
         while not self._stopping:
