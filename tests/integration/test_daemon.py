@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -67,6 +70,61 @@ def local_subjects(root: str, box: str) -> list[str]:
             if line.startswith(b"Subject: "):
                 subjects.append(line[9:].decode())
     return subjects
+
+
+class DroppingProxy:
+    """
+    A TCP proxy on 127.0.0.1 whose connections the test can cut (as a NAT
+    box or a flaky network does).
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            self.accepted += 1
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def drop_all(self) -> None:
+        """
+        Reset every connection (RST, no FIN, no BYE).
+        """
+        sockets, self.sockets = self.sockets, []
+        for each in sockets:
+            try:
+                each.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # SHUT_RD wakes the pump blocked in recv (a close alone would
+                # wait for it); close with SO_LINGER 0 then sends RST.
+                each.shutdown(socket.SHUT_RD)
+                each.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+        self.drop_all()
 
 
 class DaemonProcess:
@@ -224,9 +282,53 @@ class DaemonTests(DovecotTestCase):
         self.assertNotIn("Traceback", log)
         self.assertNotIn("Unhandled", log)
         self.assertIn("c: INBOX: +1 new", log)
+        # The default level has no wire trace (and so no LOGIN line).
+        self.assertNotIn(" C: ", log)
+        self.assertNotIn(" S: ", log)
+        self.assertNotIn(self.dovecot.password, log)
         self.assertFalse(os.path.exists(os.path.join(self.root, "twistd.pid")))
         self.assertFalse(os.path.exists(os.path.join(self.root, "twistd.log")))
         self.assertEqual(sorted(local_subjects(self.mail, "INBOX")).count("d0"), 1)
+
+    def test_dropped_idle_and_dead_account(self) -> None:
+        """
+        The IDLE connection cut by the network (a proxy resets it) is
+        recovered and the next delivery arrives; a second account whose
+        server is down fails alone (logged) while the first one keeps being
+        pushed.
+        """
+        proxy = DroppingProxy(self.dovecot.imap_port)
+        self.addCleanup(proxy.close)
+        dead = dovecot.DovecotServer(self.mktemp())
+        dead.start()
+        dead_section = dead.imap_account_section("dead")
+        dead.stop()
+        near2 = os.path.join(self.root, "mail2")
+        os.makedirs(near2)
+        with open(self.rc) as stream:
+            text = stream.read()
+        text = text.replace(f"Port {self.dovecot.imap_port}\n", f"Port {proxy.port}\n")
+        text += (
+            "\n" + dead_section + "IMAPStore far2\nAccount dead\n\n"
+            f"MaildirStore near2\nPath {near2}/\nInbox {near2}/INBOX\n\n"
+            "Channel e\nFar :far2:\nNear :near2:\nCreate Near\nSyncState *\n"
+        )
+        with open(self.rc, "w") as stream:
+            stream.write(text)
+        daemon = self.daemon()
+        wait_until(lambda: "watching by IMAP IDLE" in daemon.log(), 30)
+        wait_until(lambda: "error" in daemon.log(), 15, 0.05)
+        before = proxy.accepted
+        proxy.drop_all()
+        wait_until(lambda: "c:INBOX: reconnected" in daemon.log(), 15, 0.05)
+        self.assertGreater(proxy.accepted, before)
+        time.sleep(1.1)
+        self.save("after-drop")
+        took = wait_until(lambda: "after-drop" in local_subjects(self.mail, "INBOX"), 10)
+        self.assertLess(took, 2.0)
+        status, _ = daemon.terminate()
+        self.assertEqual(status, 0)
+        self.assertNotIn("Traceback", daemon.log())
 
     def test_sigterm_during_pull(self) -> None:
         """
