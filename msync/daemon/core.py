@@ -30,6 +30,7 @@ Invariants:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,7 +42,7 @@ from twisted.logger import Logger
 from msync.config.schema import Channel, Config, Store
 from msync.daemon.hooks import HookRun, MailboxesFile
 from msync.daemon.idle import BoxWatcher, Debouncer, IdleSource
-from msync.daemon.settings import DaemonSettings, change_summary, idled
+from msync.daemon.settings import Backoff, DaemonSettings, change_summary, idled
 from msync.errors import ChannelLocked, ConfigError
 from msync.model import Side
 from msync.plan import BoxPair, ChannelJob
@@ -130,6 +131,7 @@ class ChannelQueue:
     pairs: dict[str, BoxPair] = field(default_factory=dict)
     jobs_run: int = 0
     finished_at: float = float("-inf")
+    backoff: Backoff = field(default_factory=lambda: Backoff(1, 300, random.random))
 
     @property
     def pending(self) -> bool:
@@ -147,6 +149,7 @@ class _Watch:
     def __init__(self, daemon: Daemon, queue: ChannelQueue) -> None:
         self.daemon = daemon
         self.queue = queue
+        self.synced = 0
 
     def stopping(self) -> bool:
         return self.daemon.stopping
@@ -154,6 +157,8 @@ class _Watch:
     def pair_finished(
         self, channel: Channel, pair: BoxPair, result: PairResult | None, error: Exception | None
     ) -> None:
+        if result is not None:
+            self.synced += 1
         self.daemon.pair_finished(self.queue, pair, result, error)
 
 
@@ -308,7 +313,10 @@ class Daemon:
             names.add(job.channel.name)
             queue = self.queues.get(job.channel.name)
             if queue is None:
-                self.queues[job.channel.name] = ChannelQueue(job)
+                backoff = Backoff(
+                    self.settings.backoff_initial, self.settings.backoff_max, self.random
+                )
+                self.queues[job.channel.name] = ChannelQueue(job, backoff=backoff)
             else:
                 queue.job = job
         for name in set(self.queues) - names:
@@ -368,11 +376,22 @@ class Daemon:
             if self.stopping:
                 return
             queue.jobs_run += 1
-            await self.backend.sync(config, job, _Watch(self, queue))
+            watch = _Watch(self, queue)
+            status = await self.backend.sync(config, job, watch)
         finally:
             for slot in slots:
                 slot.release()
-        if full and not self.stopping:
+        if self.stopping:
+            return
+        if status != 0 and not watch.synced:
+            # Nothing got through (server down, DNS, login): retry the
+            # channel with backoff rather than wait for the next round.
+            delay = min(queue.backoff.next_delay(), self.settings.interval)
+            log.info("{channel}: retrying in {delay:.0f}s", channel=job.channel.name, delay=delay)
+            self._schedule(f"retry:{job.channel.name}", delay, lambda: self.request(queue, None))
+            return
+        queue.backoff.reset()
+        if full:
             self._served(queue, config)
 
     def _servers(self, channel: Channel) -> list[DeferredSemaphore]:

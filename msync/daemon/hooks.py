@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -104,7 +105,7 @@ class HookQueue:
     """
     Runs hooks one at a time, in order, off the reactor.
 
-    @ivar ran: the runs finished, in order (for tests and status).
+    @ivar ran: the last 100 runs finished, in order, with their status.
     """
 
     def __init__(self, reactor: IReactorProcess, environ: dict[str, str] | None = None) -> None:
@@ -113,7 +114,8 @@ class HookQueue:
         self._queue: list[HookRun] = []
         self._running: Deferred[None] | None = None
         self._stopping = False
-        self.ran: list[tuple[HookRun, int | None]] = []
+        # Bounded: a daemon runs for months (memory stays flat).
+        self.ran: deque[tuple[HookRun, int | None]] = deque(maxlen=100)
 
     @property
     def busy(self) -> bool:

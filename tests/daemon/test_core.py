@@ -136,6 +136,7 @@ class FakeBackend:
         self,
         index: int = 0,
         results: dict[str, PairResult | Exception] | None = None,
+        status: int = 0,
     ) -> None:
         """
         End a running sync, reporting pair outcomes (default: every box
@@ -152,7 +153,7 @@ class FakeBackend:
                 watch.pair_finished(channel, pair, None, outcome)
             else:
                 watch.pair_finished(channel, pair, outcome, None)
-        done.callback(0)
+        done.callback(status)
 
     def interrupt(self) -> None:
         self.interrupted += 1
@@ -382,6 +383,28 @@ class DaemonTests(SynchronousTestCase):
         backend.finish(-1)
         clock.advance(1)
         self.assertEqual(len([h for h in backend.history if h[0] == "c"]), 2)
+
+    def test_failed_channel_retried_with_backoff(self) -> None:
+        """
+        A channel whose sync got nothing through (its server down) is
+        retried after 1, 2, 4 ... seconds, not only at the next round; a
+        success resets the delay.
+        """
+        daemon, backend, clock, _ = self.make(interval=3600, backoff_initial=1)
+        daemon.start()
+        backend.finish(1)
+        times = []
+        for _ in range(3):
+            backend.finish(0, {}, status=1)
+            start = clock.seconds()
+            while len(backend.running) == 0:
+                clock.advance(0.5)
+            times.append(clock.seconds() - start)
+        self.assertEqual(times, [1.0, 2.0, 4.0])
+        backend.finish(0)
+        self.assertEqual(backend.running, [])
+        clock.advance(3500)
+        self.assertEqual(backend.running, [], "no retry after a success")
 
     def test_broken_config(self) -> None:
         """
