@@ -57,7 +57,6 @@ DEBUG_CATEGORIES = {
     "d": ("msync.stores",),
     "m": ("msync.stores.maildir",),
     "s": ("msync.sync",),
-    "M": ("msync.daemon", "msync.service", "msync.runner"),
 }
 
 
@@ -78,6 +77,11 @@ class Options(usage.Options):
         ["no-idle", None, "Do not use IMAP IDLE (rely on --quick-interval)."],
         ["no-local-watch", None, "Do not watch the near Maildirs for local changes."],
         ["quiet", "q", "Log errors only."],
+        ["debug", "D", "Log debug output (all of it; -Dn: the IMAP wire trace only)."],
+        ["debug-net", "n", "Debug output of the IMAP connections (-Dn), passwords redacted."],
+        ["debug-drivers", "d", "Debug output of the stores (-Dd)."],
+        ["debug-maildir", "m", "Debug output of the Maildir store (-Dm)."],
+        ["debug-sync", "s", "Debug output of the sync engine (-Ds)."],
     ]
     optParameters = [
         ["config", "c", None, "Configuration file (default: ~/.mbsyncrc or XDG isyncrc)."],
@@ -93,7 +97,6 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted's usage.Options is untyped
         self["idle"] = []
-        self["debug"] = None
 
     def opt_idle(self, boxes: str) -> None:
         """
@@ -101,15 +104,6 @@ class Options(usage.Options):
         repeatable; default INBOX).
         """
         self["idle"].extend(each for each in boxes.split(",") if each)
-
-    def opt_debug(self, categories: str = "") -> None:
-        """
-        Log debug output: -D all, -Dn the IMAP wire trace (passwords
-        redacted), also d (drivers), m (Maildir), s (sync), M (daemon).
-        """
-        self["debug"] = (self["debug"] or "") + (categories or "*")
-
-    opt_D = opt_debug
 
     def opt_version(self) -> None:
         """
@@ -138,6 +132,14 @@ class Options(usage.Options):
             raise usage.UsageError("--idle-renew must be at least 10 seconds")
         if self["max-connections"] < 1:
             raise usage.UsageError("--max-connections must be at least 1")
+        # -D alone: all debug output; -Dn, -Dm ...: those categories (as
+        # msync -D); getopt sees -Dn as -D -n.
+        letters = "".join(
+            letter
+            for letter, name in (("n", "net"), ("d", "drivers"), ("m", "maildir"), ("s", "sync"))
+            if self[f"debug-{name}"]
+        )
+        self["debug"] = letters or ("*" if self["debug"] else None)
 
     def settings(self) -> DaemonSettings:
         """

@@ -74,6 +74,12 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions(["-a", "--no-idle", "-Dn", "-q"])
         self.assertFalse(options.settings().idle)
         self.assertEqual(options["debug"], "n")
+        options = service.Options()
+        options.parseOptions(["-a", "-D"])
+        self.assertEqual(options["debug"], "*")
+        options = service.Options()
+        options.parseOptions(["-a"])
+        self.assertIsNone(options["debug"])
         self.assertEqual(options.settings().idle_patterns, ("INBOX",))
 
     def test_bad_numbers(self) -> None:
