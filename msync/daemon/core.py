@@ -152,11 +152,17 @@ class _Watch:
         self.synced = 0
 
     def stopping(self) -> bool:
+        """
+        Whether the daemon is stopping (the runner then starts no pair).
+        """
         return self.daemon.stopping
 
     def pair_finished(
         self, channel: Channel, pair: BoxPair, result: PairResult | None, error: Exception | None
     ) -> None:
+        """
+        Count a pair that went through and pass its outcome on.
+        """
         if result is not None:
             self.synced += 1
         self.daemon.pair_finished(self.queue, pair, result, error)
