@@ -406,6 +406,26 @@ class DaemonTests(SynchronousTestCase):
         clock.advance(3500)
         self.assertEqual(backend.running, [], "no retry after a success")
 
+    def test_full_sync_now(self) -> None:
+        """
+        SIGUSR1's full_sync_now runs a round at once and restarts the
+        interval from there.
+        """
+        daemon, backend, clock, _ = self.make(interval=300)
+        daemon.start()
+        backend.finish(0)
+        backend.finish(0)
+        clock.advance(100)
+        daemon.full_sync_now()
+        self.assertEqual(daemon.rounds, 2)
+        self.assertEqual(len(backend.history), 4)
+        backend.finish(0)
+        backend.finish(0)
+        clock.advance(299)
+        self.assertEqual(daemon.rounds, 2)
+        clock.advance(1)
+        self.assertEqual(daemon.rounds, 3)
+
     def test_broken_config(self) -> None:
         """
         A broken configuration is logged and the round skipped; the next
