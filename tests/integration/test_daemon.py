@@ -19,6 +19,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from twisted.internet import task
+from twisted.internet.defer import Deferred
+
+from msync import service
 from tests.integration import dovecot
 from tests.integration.dovecot import DovecotTestCase, find_binary
 
@@ -367,6 +371,50 @@ class DaemonTests(DovecotTestCase):
         self.assertEqual(len(subjects), 2000)
         self.assertEqual(sorted(set(subjects)), sorted(f"m{n}" for n in range(2000)))
         self.assertEqual(len(self.dovecot.messages("INBOX")), 2000)
+
+    def test_in_process(self) -> Deferred[None]:
+        """
+        The daemon service in this process on the real reactor: a delivery
+        is pushed by IDLE and the hook sees it; stopService leaves the
+        reactor clean (trial fails the test on a leftover connection or
+        timer).
+        """
+        from twisted.internet import reactor
+
+        hooks = os.path.join(self.root, "hooks")
+        options = service.Options()
+        options.parseOptions(
+            ["-c", self.rc, "-a", "--interval", "3600", "--no-local-watch"]
+            + ["--post-sync-cmd", f'echo "$MSYNC_BOX $MSYNC_NEW" >> {hooks}']
+        )
+        made = service.makeService(options, reactor)
+        assert isinstance(made, service.DaemonService)
+        daemon = made.daemon
+
+        async def until(condition: Callable[[], bool], timeout: float) -> float:
+            start = time.monotonic()
+            while not condition():
+                if time.monotonic() - start > timeout:
+                    raise AssertionError(f"condition not met within {timeout}s")
+                await task.deferLater(reactor, 0.01)
+            return time.monotonic() - start
+
+        async def run() -> None:
+            made.startService()
+            try:
+                await until(lambda: any(w.state == "idling" for w in daemon.watchers.values()), 30)
+                self.save("in-process")
+                took = await until(lambda: "in-process" in local_subjects(self.mail, "INBOX"), 5)
+                self.assertLess(took, 2.0)
+                await until(lambda: os.path.exists(hooks), 5)
+                await until(lambda: not daemon.hooks or not daemon.hooks.busy, 5)  # type: ignore[attr-defined]
+                with open(hooks) as stream:
+                    self.assertEqual(stream.read(), "INBOX 1\n")
+            finally:
+                await made.stopService()
+            self.assertEqual([q.running for q in daemon.queues.values()], [None])
+
+        return Deferred.fromCoroutine(run())
 
     def test_msyncd_version(self) -> None:
         """
