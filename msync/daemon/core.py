@@ -465,7 +465,8 @@ class Daemon:
         channel = queue.job.channel
         if self.settings.idle:
             for pair in queue.pairs.values():
-                if idled(pair.far, self.settings.idle_patterns):
+                name = _relative(channel, pair) if channel.patterns else pair.far
+                if idled(name, self.settings.idle_patterns):
                     self._idle(queue, pair)
         for pair in queue.pairs.values():
             path = self.backend.near_path(config, channel, pair.near)
