@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
@@ -193,6 +193,9 @@ class BoxWatcher:
         """
         Wait C{seconds} or until L{_signal}; fires with the reason.
         """
+        if self._stopping:
+            # stop() came while we were busy (connecting, DONE, NOOP).
+            return succeed("stop")
         wake: Deferred[str] = Deferred()
         self._wake = wake
         self._timer = self._clock.callLater(seconds, self._signal, "timer")

@@ -269,6 +269,32 @@ class WatcherTests(SynchronousTestCase):
         h.advance(0.3)
         self.assertEqual(h.changes, 1)
 
+    def test_stop_while_starting_idle(self) -> None:
+        """
+        A stop that comes while IDLE is being started (no sleep to wake
+        yet) still ends the watcher at once, not at the next renewal.
+        """
+        h = self.harness()
+        h.watcher.start()
+        pump = h.network.pumps[-1]
+        # Deliver everything up to IDLE's command, but not its "+ idling".
+        while b"IDLE" not in h.commands():
+            for source, sink in (
+                (pump.client_transport, pump.server),
+                (pump.server_transport, pump.client),
+            ):
+                data = source.value()
+                source.clear()
+                if data:
+                    sink.dataReceived(data)
+                if b"IDLE" in h.commands():
+                    break
+        self.assertEqual(h.watcher.state, "connecting")
+        stopped = Deferred.fromCoroutine(h.watcher.stop())
+        h.settle()
+        self.successResultOf(stopped)
+        self.assertEqual(h.commands()[-1], b"LOGOUT")
+
     def test_stop_logs_out(self) -> None:
         """
         Stopping ends IDLE with DONE, logs out, and leaves no timer.
