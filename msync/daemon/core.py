@@ -328,8 +328,21 @@ class Daemon:
         for name in set(self.queues) - names:
             queue = self.queues.pop(name)
             for key in [k for k in self.watchers if k[0] == name]:
-                Deferred.fromCoroutine(self.watchers.pop(key).stop())
+                self._unwatch(key, queue)
         return True
+
+    def _unwatch(self, key: tuple[str, str], queue: ChannelQueue) -> None:
+        """
+        Stop the watcher of a channel no longer served; give its
+        connection slot back.
+        """
+        watcher = self.watchers.pop(key)
+        server = self.backend.server(queue.job.channel.far_store)
+        stopped = Deferred.fromCoroutine(watcher.stop())
+        if server is not None:
+            self._idle_slots[server] -= 1
+            slot = self._slot(server)
+            stopped.addCallback(lambda _: slot.release())
 
     def _full_round(self) -> None:
         self._timers.pop("full", None)

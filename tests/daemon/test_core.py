@@ -344,6 +344,33 @@ class DaemonTests(SynchronousTestCase):
         self.assertEqual(len(daemon.watchers), 1)
         self.assertTrue(any("max-connections" in str(e.get("log_format")) for e in events))
 
+    def test_channel_dropped_from_config(self) -> None:
+        """
+        A channel removed from the configuration loses its IDLE watcher at
+        the next round, and the watcher's connection slot is given back.
+        """
+        daemon, backend, clock, _ = self.make(idle=True, interval=60, max_connections=2)
+        daemon.start()
+        backend.finish(0)
+        backend.finish(0)
+        backend.settle()
+        self.assertEqual(sorted(daemon.watchers), [("c", "INBOX"), ("d", "INBOX")])
+        server = backend.server(daemon.queues["c"].job.channel.far_store)
+        assert server is not None
+        self.assertEqual(daemon._slot(server).tokens, 1)
+        original = backend.load
+
+        def without_c() -> tuple[Config, tuple[ChannelJob, ...]]:
+            config, jobs = original()
+            return config, tuple(job for job in jobs if job.channel.name != "c")
+
+        backend.load = without_c  # type: ignore[method-assign]
+        clock.advance(60)
+        backend.settle()
+        self.assertEqual(list(daemon.watchers), [("d", "INBOX")])
+        self.assertEqual(daemon._slot(server).tokens, 2)
+        self.assertEqual(list(daemon.queues), ["d"])
+
     def test_connection_limit_serializes(self) -> None:
         """
         Two channels on one server with --max-connections 1 sync one after
