@@ -28,5 +28,5 @@ setup(
             "coverage>=7",
         ],
     },
-    entry_points={"console_scripts": ["msync = msync.cli:main"]},
+    entry_points={"console_scripts": ["msync = msync.cli:main", "msyncd = msync.daemonmain:main"]},
 )

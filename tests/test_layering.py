@@ -88,6 +88,14 @@ LAYERS: dict[str, int] = {
     "msync.runner": 3,
     "msync.cli": 4,
     "msync.service": 4,
+    "msync.daemonmain": 4,
+    "msync.daemon": 3,
+    "msync.daemon.core": 3,
+    "msync.daemon.backend": 3,
+    "msync.daemon.idle": 3,
+    "msync.daemon.localwatch": 3,
+    "msync.daemon.hooks": 3,
+    "msync.daemon.settings": 1,
 }
 
 # Modules that are L1 but may read files: the config loader is the one

@@ -6,6 +6,7 @@ Tests for L{msync.runner}.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
@@ -225,7 +226,7 @@ class SyncFixture(SynchronousTestCase):
                 stream.write(f"Subject: {box}\n\nbody\n")
         os.makedirs(os.path.join(self.root, "near"))
 
-    def run_sync(self, *targets: str) -> tuple[int, RecordingOutput]:
+    def run_sync(self, *targets: str, watch: Any = None) -> tuple[int, RecordingOutput]:
         """
         Synchronize C{targets} on a fake clock at the current time (Maildir's
         race guard waits on it).
@@ -245,6 +246,7 @@ class SyncFixture(SynchronousTestCase):
                 default_store_factory(config, clock),
                 SyncRequest(),
                 output,
+                watch,
             ),
         )
         return status, output
@@ -262,6 +264,28 @@ class SyncTests(SyncFixture):
     L{sync_channels} isolates failures per box pair and per store, as
     mbsync does, and reports progress.
     """
+
+    def test_watch(self) -> None:
+        """
+        A L{PairWatch} hears of each pair's result, and its stopping()
+        stops the run before the next pair (the daemon's SIGTERM).
+        """
+        seen: list[tuple[str, str, int | None, object]] = []
+
+        class Watch:
+            def stopping(self) -> bool:
+                return len(seen) >= 2
+
+            def pair_finished(
+                self, channel: Any, pair: Any, result: Any, error: Exception | None
+            ) -> None:
+                stored = None if result is None else result.stored[Side.NEAR]
+                seen.append((channel.name, pair.far, stored, error))
+
+        status, _ = self.run_sync("c", "c", watch=Watch())
+        self.assertEqual(status, 0)
+        self.assertEqual(seen, [("c", "INBOX", 1, None), ("c", "x", 1, None)])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "near", "y")))
 
     def test_failed_store_skips_channel(self) -> None:
         """
