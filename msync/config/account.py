@@ -12,6 +12,13 @@ parser's lists, never printed. A line with one error raises it; a line with
 several (one per bad word, or a bad number then a range check, as mbsync
 reports them) hands all but the last to the parser's C{report}. The checks
 of the section as a whole raise an unlocated error, as mbsync prints them.
+
+Options are tables (L{OptionTable}: case-folded keyword to L{Option}, the
+field it sets and the parser of its value); a section collects values by
+field name and builds its frozen dataclass with C{dataclasses.replace}, and
+C{tests/config/test_account.py} checks that every field a table names
+exists on its dataclass. Keywords whose meaning depends on others (C{Host}'s
+URL forms, C{CertificateFile}'s list, the legacy C{UseSSL*}) stay code.
 """
 
 from __future__ import annotations
