@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_imapstore -*-
+# -*- test-case-name: tests.stores.test_imapbox,tests.stores.test_imapstore -*-
 """
 L{IMailbox} for the mailbox an L{msync.stores.imapstore.IMAPStore} has
 selected, and the message bodies it fetches.
