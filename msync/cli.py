@@ -4,7 +4,7 @@ The C{msync} command: mbsync 1.4's command line, configuration loading,
 target selection and exit status.
 
 Invariants:
-  - L{parse_arguments} (defined in L{msync.cmdline}, re-exported here) is
+  - L{msync.cmdline.parse_arguments} (the option grammar, L1) is
     pure and reproduces mbsync 1.4.4's hand-written option grammar (not
     getopt): options end at the first operand or C{--}; short options
     cluster (C{-lqV}); C{-C}/C{-R}/C{-X} take at most one suffix letter,
@@ -31,13 +31,9 @@ from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, global
 from zope.interface import implementer
 
 from msync.cmdline import (
-    DEBUG_ALL,
-    MBSYNC_COMPATIBILITY,
-    SUFFIX_NOTICE,
     Action,
     CommandLine,
     DebugCategory,
-    TestingOptions,
     parse_arguments,
     usage_text,
     version_text,
@@ -58,24 +54,12 @@ from msync.report import (
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
 
-# The option grammar lives in msync.cmdline (L1) and is re-exported here,
-# where callers have always imported it from.
 __all__ = [
-    "DEBUG_ALL",
-    "MBSYNC_COMPATIBILITY",
-    "SUFFIX_NOTICE",
-    "Action",
-    "CommandLine",
-    "DebugCategory",
     "Output",
     "Prepared",
-    "TestingOptions",
     "execute",
     "main",
-    "parse_arguments",
     "prepare",
-    "usage_text",
-    "version_text",
 ]
 
 

@@ -20,13 +20,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync import __version__
-from msync.cli import (
-    DebugCategory,
-    Output,
-    main,
-    usage_text,
-    version_text,
-)
+from msync.cli import Output, main
+from msync.cmdline import DebugCategory, usage_text, version_text
 from msync.report import OutputPolicy
 
 _GOOD = """\

@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.cli import (
+from msync.cmdline import (
     DEBUG_ALL,
     Action,
     CommandLine,

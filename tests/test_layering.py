@@ -11,6 +11,7 @@ imports tests.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -352,4 +353,98 @@ class UnitTestIsolationTests(SynchronousTestCase):
                 "twisted.internet.reactor",
                 "twisted.trial.unittest.TestCase",
             ],
+        )
+
+
+@functools.cache
+def _top_level_names(path: Path) -> tuple[set[str], dict[str, str]]:
+    """
+    The names a module defines at top level, and those it imports (name to
+    the module imported from).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    defined: set[str] = set()
+    imported: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                imported[alias.asname or alias.name] = node.module
+    return defined, imported
+
+
+def module_path(module: str) -> Path | None:
+    """
+    The file of a module of this repository, or C{None}.
+    """
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def reexported_imports(path: Path) -> list[str]:
+    """
+    The C{from msync.x import name} of a file where C{msync.x} does not
+    define C{name} but imports it from elsewhere (or lacks it).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    problems = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+            continue
+        if not node.module.startswith("msync"):
+            continue
+        source = module_path(node.module)
+        if source is None:
+            continue
+        defined, imported = _top_level_names(source)
+        for alias in node.names:
+            name = alias.name
+            if name in defined or module_path(f"{node.module}.{name}") is not None:
+                continue
+            where = imported.get(name, "nowhere")
+            problems.append(f"{node.module}.{name} (defined in {where})")
+    return problems
+
+
+class ImportOriginTests(SynchronousTestCase):
+    """
+    Imports name the module that defines a name (STYLE.md, docs/design.md):
+    no module re-exports another's names.
+    """
+
+    def test_no_reexports(self) -> None:
+        """
+        Every C{from msync.x import name} in msync, tests, twisted, bench
+        and scripts imports from the module defining C{name}.
+        """
+        problems: list[str] = []
+        for top in ("msync", "tests", "twisted", "bench", "scripts"):
+            for path in sorted((ROOT / top).rglob("*.py")):
+                relative = path.relative_to(ROOT)
+                problems.extend(f"{relative}: {each}" for each in reexported_imports(path))
+        self.assertEqual(problems, [])
+
+    def test_checker_sees_reexport(self) -> None:
+        """
+        Importing a name through a module that only imports it is
+        reported, so the test above can fail.
+        """
+        source = self.mktemp() + ".py"
+        with open(source, "w", encoding="utf-8") as stream:
+            stream.write(
+                "from msync.sync.engine import sync_pair\n"
+                "from msync.sync.engine import StateFile\n"
+                "from msync import sync\n"
+            )
+        self.assertEqual(
+            reexported_imports(Path(source)),
+            ["msync.sync.engine.StateFile (defined in msync.sync.statefile)"],
         )

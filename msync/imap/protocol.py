@@ -59,9 +59,9 @@ from msync.errors import (
     TLSError,
 )
 from msync.imap.commands import Command
-from msync.imap.connection import (
+from msync.imap.connection import ClientConnection
+from msync.imap.events import (
     Alert,
-    ClientConnection,
     Completed,
     ContinuationNeeded,
     Discarded,
@@ -70,7 +70,7 @@ from msync.imap.connection import (
     Streamed,
     Untagged,
 )
-from msync.imap.responses import NEED_DATA, LiteralChunk, Response, Status
+from msync.imap.values import NEED_DATA, LiteralChunk, Response, Status
 
 log = Logger()
 

@@ -61,8 +61,8 @@ from msync.errors import (
 from msync.imap import endpoint
 from msync.imap.endpoint import TLSClientCreator
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.responses import Status
 from msync.imap.session import IMAPSession
+from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials

@@ -17,10 +17,9 @@ from msync.imap.commands import (
     Command,
     QResync,
     StoreMode,
-    UIDRange,
-    UIDSet,
     sasl_response_line,
 )
+from msync.imap.uids import UIDRange, UIDSet
 from msync.model import Secret
 
 NONE: frozenset[bytes] = frozenset()

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import RemoteProtocolError
-from msync.imap.responses import (
+from msync.imap.responses import ResponseParser
+from msync.imap.values import (
     NEED_DATA,
     STAR,
     FetchItems,
     FetchResponse,
     LiteralChunk,
     ModifiedCode,
-    ResponseParser,
     TaggedResponse,
 )
 from tests.fakes.feeding import errors_all_ways, events_all_ways, feed, split_at

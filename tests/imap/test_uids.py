@@ -11,15 +11,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import LocalProtocolError
-from msync.imap.commands import (
-    MAX_UID_SET_CHARS,
-    Command,
-    StoreMode,
-    UIDRange,
-    UIDSet,
-    split_by_uid_set,
-)
-from msync.imap.uids import MAX_UID, UIDCover
+from msync.imap.commands import Command, StoreMode
+from msync.imap.uids import MAX_UID, MAX_UID_SET_CHARS, UIDCover, UIDRange, UIDSet, split_by_uid_set
 from tests.imap.test_commands import NONE
 
 
