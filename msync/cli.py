@@ -369,7 +369,10 @@ def store_message_observer(
         severity = _LEVELS.get(level) if level is not None else None
         # Format only what is shown: the wire trace is logged at debug level
         # for every command and read, and formatting it all costs seconds.
-        if namespace.startswith("msync.stores") and severity is not None:
+        if event.get("msync_verbose"):
+            # mbsync's -V progress lines from the IMAP layers (Connecting...).
+            output.emit(Severity.INFO, formatEvent(event))
+        elif namespace.startswith("msync.stores") and severity is not None:
             output.emit(severity, formatEvent(event))
         elif not debug:
             return

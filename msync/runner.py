@@ -99,8 +99,11 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
                 )
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
-        # The IMAP store connects lazily, on first use, with the reactor.
-        return IMAPStoreImpl(store, reactor=clock)
+        # The IMAP store connects with the reactor, starting now as mbsync
+        # does (its -V connection lines come before the other store opens).
+        imap = IMAPStoreImpl(store, reactor=clock)
+        imap.start_connecting()
+        return imap
 
     return make
 

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from twisted.internet.defer import Deferred, FirstError, gatherResults
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.logger import Logger
 
 from msync.errors import (
     AuthenticationError,
@@ -64,6 +65,8 @@ from msync.imap.responses import (
 )
 from msync.imap.sasl import Mechanism, SASLClient, choose_mechanism, decode_challenge, make_client
 from msync.model import Secret
+
+log = Logger()
 
 #: UIDs as accepted by the UID commands: a set, a range, or UIDs.
 UIDs = UIDSet | UIDRange | Iterable[int]
@@ -240,7 +243,10 @@ class IMAPSession:
             await self.protocol.startTLS(context)
         except CommandFailed as failed:
             raise TLSError(f"server refused STARTTLS: {failed.text}") from None
-        return await self.capability()
+        capabilities = await self.capability()
+        # The first answer over TLS: the handshake is done (mbsync -V says so).
+        log.info("{text}", text="Connection is now encrypted", msync_verbose=True)
+        return capabilities
 
     async def login(self, user: str, password: Secret) -> None:
         """
@@ -307,6 +313,11 @@ class IMAPSession:
         if mechanism is Mechanism.IMAP_LOGIN:
             await self.login(user, secret)
         else:
+            log.info(
+                "Authenticating with SASL mechanism {mechanism}...",
+                mechanism=mechanism.value,
+                msync_verbose=True,
+            )
             await self.authenticate(make_client(mechanism, user, secret))
         return mechanism
 

@@ -226,6 +226,15 @@ class IMAPStore:
         assert self._session is not None and self.naming is not None
         return self._session, self.naming
 
+    def start_connecting(self) -> None:
+        """
+        Begin connecting now, as mbsync does when it opens a store, so that
+        C{-V}'s connection lines come where mbsync prints them; the outcome
+        (and any failure) is seen on first use.
+        """
+        if not self._closed:
+            self._connected()
+
     def _connected(self) -> Deferred[None]:
         """
         A Deferred firing once the connection attempt has ended; the
@@ -295,6 +304,7 @@ class IMAPStore:
 
     async def _log_in(self, session: IMAPSession) -> None:
         account = self._account
+        log.info("{text}", text="Logging in...", msync_verbose=True)  # mbsync -V
         # Processes (UserCmd, PassCmd) need the reactor as IReactorProcess.
         processes = cast(IReactorProcess, self._reactor)
         user = await credentials.resolve_user(account, processes)
