@@ -15,6 +15,8 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msync.model import Side
@@ -28,6 +30,7 @@ __all__ = [
     "SideCounters",
     "Stream",
     "box_cannot_be_opened",
+    "planned_sentence",
     "columns_from",
     "progress_line",
     "show_progress",
@@ -280,3 +283,106 @@ def box_cannot_be_opened(channel: str, side: Side, box: str) -> str:
         C{Error: channel c: near side box x cannot be opened.}
     """
     return f"Error: channel {channel}: {side.label} side box {box} cannot be opened."
+
+
+_FLAG_NAMES = {
+    "D": "draft",
+    "F": "flagged",
+    "P": "passed",
+    "R": "replied",
+    "S": "seen",
+    "T": "deleted",
+}
+
+
+def _flags_text(letters: str) -> str:
+    """
+    C{FS} as C{F (flagged), S (seen)}.
+    """
+    return ", ".join(f"{letter} ({_FLAG_NAMES.get(letter, '?')})" for letter in letters)
+
+
+def _uids_text(side: str, uids: str) -> str:
+    """
+    C{far side UID 3} or C{far side UIDs 3,4}.
+    """
+    return f"{side} side UID{'s' if ',' in uids else ''} {uids}"
+
+
+def _flag_update(match: re.Match[str]) -> str:
+    changes = []
+    if match["add"]:
+        changes.append(f"add {_flags_text(match['add'])}")
+    if match["remove"]:
+        changes.append(f"remove {_flags_text(match['remove'])}")
+    what = "; ".join(changes) or "none"
+    return f"would change the flags of {match['side']} side UID {match['uid']}: {what}."
+
+
+def _copy(match: re.Match[str]) -> str:
+    flags = match["flags"].strip("-")
+    with_flags = f"with flags {_flags_text(flags)}" if flags else "with no flags"
+    verb = "store a placeholder for" if match["what"] == "placeholder of" else "copy"
+    return (
+        f"would {verb} {match['source']} side UID {match['uid']} to the "
+        f"{match['side']} side, {with_flags}."
+    )
+
+
+_PLANNED: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(
+            r"(?P<side>far|near) side: UID (?P<uid>\d+): flags \+(?P<add>\w*) -(?P<remove>\w*)"
+        ),
+        _flag_update,
+    ),
+    (
+        re.compile(
+            r"(?P<side>far|near) side: UID (?P<uid>\d+): trash into (?P<where>far|near) side (?P<box>.*)"
+        ),
+        lambda m: (
+            f"would move {m['side']} side UID {m['uid']} into the {m['where']} side's "
+            f"trash box {m['box']}."
+        ),
+    ),
+    (
+        re.compile(
+            r"(?P<side>far|near) side: store (?P<what>copy of|placeholder of) "
+            r"(?P<source>far|near) side UID (?P<uid>\d+) with flags (?P<flags>\S*)"
+        ),
+        _copy,
+    ),
+    (
+        re.compile(r"(?P<side>far|near) side: expunge UIDs (?P<uids>[\d,]+)"),
+        lambda m: f"would expunge {_uids_text(m['side'], m['uids'])}.",
+    ),
+    (
+        re.compile(r"(?P<side>far|near) side: (?P<verb>create|delete) box (?P<box>.*)"),
+        lambda m: f"would {m['verb']} {m['side']} side box {m['box']}.",
+    ),
+)
+
+
+def planned_sentence(channel: str, far_box: str, near_box: str, planned: str) -> str:
+    """
+    One operation a C{--dry-run} planned, as a sentence naming the channel
+    and the box pair: C{far side: UID 3: flags +T -} in channel C{work}'s
+    C{INBOX} becomes C{Channel work, box INBOX: would change the flags of
+    far side UID 3: add T (deleted).}
+
+    @param channel: the channel's name.
+    @param far_box: the far side box's name.
+    @param near_box: the near side box's name.
+    @param planned: the synchronizer's description of the operation.
+    @return: the sentence (an unknown description is kept as it is, after
+        the channel and box).
+    """
+    if far_box == near_box:
+        where = f"Channel {channel}, box {far_box}"
+    else:
+        where = f"Channel {channel}, boxes {far_box} (far) and {near_box} (near)"
+    for pattern, render in _PLANNED:
+        match = pattern.fullmatch(planned)
+        if match is not None:
+            return f"{where}: {render(match)}"
+    return f"{where}: {planned}"

@@ -42,7 +42,7 @@ from msync.plan import (
     list_lines,
     list_scope,
 )
-from msync.report import Counters, Severity, SideCounters
+from msync.report import Counters, Severity, SideCounters, planned_sentence
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
@@ -476,7 +476,7 @@ async def _sync_channel(
                 fsync=config.global_options.fsync,
             )
             for line in result.planned:
-                output.print_line(line)
+                output.print_line(planned_sentence(channel.name, pair.far, pair.near, line))
         except StoreUnavailable as error:
             _store_failed(run, channel, output, error)
             return False
