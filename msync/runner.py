@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -94,8 +95,12 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
         if isinstance(store, MaildirStore):
             # mbsync 1.4 refuses a Maildir store whose Path does not exist.
             if store.path is not None and not os.path.exists(store.path):
+                # mbsync's words, then what to do about it.
                 raise StoreUnavailable(
-                    f"Maildir error: cannot open store '{store.path}'", store=store.name
+                    f"Maildir error: cannot open store '{store.path}'\n"
+                    f"Hint: MaildirStore {store.name}'s Path does not exist; "
+                    f"create it with: mkdir -p {shlex.quote(store.path)}",
+                    store=store.name,
                 )
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
@@ -242,8 +247,7 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
     usable = True
     for side in (Side.FAR, Side.NEAR):
         section = channel.store(side)
-        if not listing:
-            output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
+        output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
         try:
             run.store(section)
         except StoreUnavailable as error:
@@ -269,6 +273,7 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
     status = 0
     try:
         for job in jobs:
+            output.emit(Severity.INFO, f"Channel {job.channel.name}")
             skipped = _failed_store_message(job.channel, run)
             if skipped is not None:
                 # mbsync 1.4.4 says this only with -V (an info message).

@@ -55,6 +55,17 @@ def _sync(argv: str) -> SyncOps | None:
     return parse_arguments(argv.split()).overrides.sync
 
 
+def _missing(store: str, path: str) -> str:
+    """
+    mbsync's error for a MaildirStore whose Path is missing, and msync's
+    hint naming the directory to create.
+    """
+    return (
+        f"Maildir error: cannot open store '{path}'\n"
+        f"Hint: MaildirStore {store}'s Path does not exist; create it with: mkdir -p {path}"
+    )
+
+
 class SyncOptionTests(SynchronousTestCase):
     """
     The operation options → the C{Sync} matrix that replaces the channel's.
@@ -531,7 +542,8 @@ class MainTests(SynchronousTestCase):
                 1,
                 "",
                 "No channel or group named 'nosuch' defined.\n"
-                f"Maildir error: cannot open store '{self.root}/far/'\n",
+                + _missing("far", f"{self.root}/far/")
+                + "\n",
             ),
         )
         code, out, err = self.run_main("-l", "c")
@@ -539,8 +551,10 @@ class MainTests(SynchronousTestCase):
             (code, err),
             (
                 1,
-                f"Maildir error: cannot open store '{self.root}/far/'\n"
-                f"Maildir error: cannot open store '{self.root}/near/'\n",
+                _missing("far", f"{self.root}/far/")
+                + "\n"
+                + _missing("near", f"{self.root}/near/")
+                + "\n",
             ),
         )
 
@@ -560,10 +574,11 @@ class MainTests(SynchronousTestCase):
             err,
             "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead.\n"
             "Notice: Master/Slave are deprecated; use Far/Near instead.\n"
-            f"Maildir error: cannot open store '{self.root}/far/'\n",
+            + _missing("far", f"{self.root}/far/")
+            + "\n",
         )
         code, out, err = self.run_main("-qq", "-Cm", "legacy", config=_LEGACY)
-        self.assertEqual((out, err), ("", f"Maildir error: cannot open store '{self.root}/far/'\n"))
+        self.assertEqual((out, err), ("", _missing("far", f"{self.root}/far/") + "\n"))
 
 
 class DebugObserverTests(SynchronousTestCase):

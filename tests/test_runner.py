@@ -62,6 +62,17 @@ Patterns * !c !a/*
 """
 
 
+def _missing(store: str, path: str) -> str:
+    """
+    mbsync's error for a MaildirStore whose Path is missing, and msync's
+    hint naming the directory to create.
+    """
+    return (
+        f"Maildir error: cannot open store '{path}'\n"
+        f"Hint: MaildirStore {store}'s Path does not exist; create it with: mkdir -p {path}"
+    )
+
+
 class RecordingOutput:
     """
     An emitter that records what the runner shows.
@@ -315,7 +326,7 @@ class SyncTests(TestCase):
             status, output = await self.run_sync("broken", "c")
             self.assertEqual(status, 1)
             self.assertIn(
-                (Severity.ERROR, f"Maildir error: cannot open store '{self.root}/nowhere/'"),
+                (Severity.ERROR, _missing("missing", f"{self.root}/nowhere/")),
                 output.messages,
             )
             self.assertEqual(len(self.near_files("x")), 1)
@@ -332,7 +343,7 @@ class SyncTests(TestCase):
             status, output = await self.run_sync("broken", "broken")
             self.assertEqual(status, 1)
             errors = [text for severity, text in output.messages if severity is Severity.ERROR]
-            self.assertEqual(errors, [f"Maildir error: cannot open store '{self.root}/nowhere/'"])
+            self.assertEqual(errors, [_missing("missing", f"{self.root}/nowhere/")])
             self.assertIn(
                 (Severity.INFO, "Skipping due to failed near side store missing."), output.messages
             )

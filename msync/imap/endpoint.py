@@ -460,7 +460,6 @@ class _HandshakeGate(Protocol):
         tls = self.transport
         assert isinstance(tls, TLSMemoryBIOProtocol)
         tls.wrappedProtocol = self._protocol
-        _verbose("Connection is now encrypted")
         self._protocol.makeConnection(tls)
         if IHandshakeListener.providedBy(self._protocol):
             self._protocol.handshakeCompleted()

@@ -13,8 +13,11 @@ Invariants:
   - While anything is outstanding, C{timeout} seconds without a received
     byte abort the connection with L{ConnectionTimeout} (an IDLE that the
     server acknowledged is not outstanding).
-  - The wire trace is logged at debug level with passwords and SASL
-    payloads replaced by C{<redacted>} (the connection's trace).
+  - The wire trace is logged at debug level in mbsync's C{-Dn} form (see
+    L{msync.imap.trace}): the server's lines as text, literal contents
+    left out; what is sent after C{>>> } (C{>+> } for continuation
+    answers), as sent, but with passwords and SASL payloads replaced by
+    C{<redacted>} (the connection's trace).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import (
     IDelayedCall,
+    IHandshakeListener,
     IOpenSSLClientConnectionCreator,
     IReactorTime,
     ITLSTransport,
@@ -34,6 +38,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from msync.errors import (
     CommandFailed,
@@ -53,6 +58,7 @@ from msync.imap.connection import (
     Untagged,
 )
 from msync.imap.responses import NEED_DATA, LiteralChunk, Response, Status
+from msync.imap.trace import ServerTrace
 
 log = Logger()
 
@@ -60,8 +66,6 @@ log = Logger()
 BodyConsumer = Callable[[LiteralChunk], None]
 #: Receives the tag and raw text of each C{+} for AUTHENTICATE or IDLE.
 ContinuationCallback = Callable[[bytes, bytes], None]
-
-_TRACE_LIMIT = 1024
 
 
 @dataclass(slots=True)
@@ -82,6 +86,7 @@ class _Waiter:
     error: BaseException | None = None
 
 
+@implementer(IHandshakeListener)
 class IMAPClientProtocol(Protocol):
     """
     An IMAP client connection over one transport.
@@ -120,6 +125,7 @@ class IMAPClientProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         self._error: BaseException | None = None
         self._processing = False
+        self._server_trace = ServerTrace()
 
     def greeting(self) -> Deferred[Greeting]:
         """
@@ -174,7 +180,9 @@ class IMAPClientProtocol(Protocol):
         """
         Answer a C{+} of command C{tag} (see L{ClientConnection.send_continuation}).
         """
+        self._trace(">>>")
         self.connection.send_continuation(tag, line)
+        self._trace(">+>")
         waiter = self._waiters.get(tag)
         if waiter is not None:
             waiter.quiet = False
@@ -186,11 +194,18 @@ class IMAPClientProtocol(Protocol):
         """
         self._touch()
 
+    def handshakeCompleted(self) -> None:
+        """
+        TLS is up (IMAPS, or after STARTTLS): say so as C{mbsync -V} does.
+        """
+        log.info("{text}", text="Connection is now encrypted", msync_verbose=True)
+
     def dataReceived(self, data: bytes) -> None:
         """
         Feed the connection and act on its events.
         """
-        log.debug("{host} S: {data!r}", host=self._host, data=data[:_TRACE_LIMIT])
+        for line in self._server_trace.feed(data):
+            log.debug("{line}", line=line)
         self.connection.receive_data(data)
         self._process()
 
@@ -280,12 +295,19 @@ class IMAPClientProtocol(Protocol):
         """
         Write what the connection wants sent, log it, and re-arm the timer.
         """
-        for line in self.connection.take_trace():
-            log.debug("{host} C: {line}", host=self._host, line=line)
+        self._trace(">>>")
         data = self.connection.data_to_send()
         if data and self.transport is not None:
             self.transport.write(data)
         self._touch()
+
+    def _trace(self, prefix: str) -> None:
+        """
+        Log what the connection queued for sending since the last call
+        (mbsync: C{>>> 3 LOGIN ...}, C{>+> } for continuation answers).
+        """
+        for line in self.connection.take_trace():
+            log.debug("{prefix} {line}", prefix=prefix, line=line)
 
     def _outstanding(self) -> bool:
         if self._error is not None:

@@ -243,10 +243,7 @@ class IMAPSession:
             await self.protocol.startTLS(context)
         except CommandFailed as failed:
             raise TLSError(f"server refused STARTTLS: {failed.text}") from None
-        capabilities = await self.capability()
-        # The first answer over TLS: the handshake is done (mbsync -V says so).
-        log.info("{text}", text="Connection is now encrypted", msync_verbose=True)
-        return capabilities
+        return await self.capability()
 
     async def login(self, user: str, password: Secret) -> None:
         """
