@@ -20,9 +20,11 @@ Invariants:
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, NoReturn, TextIO, cast
 
 from twisted.internet import task
@@ -282,6 +284,10 @@ def main(
     out = sys.stdout if stdout is None else stdout
     environment = os.environ if environ is None else environ
     output = Output(out, sys.stderr if stderr is None else stderr)
+    if react is None and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        # Installed before the reactor starts, so Twisted leaves it in place;
+        # an ignored SIGINT (nohup, background jobs) stays ignored.
+        signal.signal(signal.SIGINT, interrupt_handler(output))
     prepared = prepare(sys.argv[1:] if argv is None else argv, output, environment)
     if isinstance(prepared, int):
         out.flush()
@@ -308,6 +314,39 @@ def main(
             raise SystemExit(status)
 
     (react or _react)(lambda reactor: Deferred.fromCoroutine(run(reactor)))
+
+
+INTERRUPTED = (
+    "msync: interrupted (Ctrl-C); stopping. Work done so far is kept: "
+    "the next run goes on from there."
+)
+"""What msync says when Ctrl-C (SIGINT) stops it."""
+
+
+def interrupt_handler(
+    output: Output,
+    kill: Callable[[int, int], None] = os.kill,
+    pid: Callable[[], int] = os.getpid,
+) -> Callable[[int, FrameType | None], None]:
+    """
+    The SIGINT handler: say that the user interrupted msync (not that a
+    connection was lost), then die of the signal as mbsync does, so the
+    shell sees status 130. The sync state needs nothing more: every
+    change is journaled before it is made, as for any other abrupt end.
+
+    @param output: where the message goes (the progress line is ended first).
+    @param kill: sends the signal again (replaceable for tests).
+    @param pid: this process's id.
+    @return: the handler.
+    """
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        output.finish()
+        output.emit(Severity.ERROR, INTERRUPTED)
+        signal.signal(signum, signal.SIG_DFL)
+        kill(pid(), signum)
+
+    return handle
 
 
 _LEVELS = {

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -22,11 +26,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync import __version__
 from msync.cli import (
     DEBUG_ALL,
+    INTERRUPTED,
     Action,
     CommandLine,
     DebugCategory,
     Output,
     TestingOptions,
+    interrupt_handler,
     main,
     parse_arguments,
     usage_text,
@@ -35,7 +41,7 @@ from msync.cli import (
 from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
 from msync.errors import UsageError
 from msync.model import Side
-from msync.report import OutputPolicy
+from msync.report import Counters, OutputPolicy
 
 ALL = SyncOp.ALL
 NONE = SyncOp.NONE
@@ -639,3 +645,83 @@ class DebugObserverTests(SynchronousTestCase):
             observe(event("msync.imap.protocol", LogLevel.debug, "S: * OK"))
             observe(event("msync.sync.engine", LogLevel.debug, "planning"))
             self.assertEqual(out.getvalue().splitlines(), expected)
+
+
+_SILENT_SERVER = """\
+IMAPAccount silent
+Host 127.0.0.1
+Port {port}
+User u
+Pass p
+SSLType None
+Timeout 0
+
+IMAPStore far
+Account silent
+
+MaildirStore near
+Path {root}/
+Inbox {root}/INBOX
+
+Channel c
+Far :far:
+Near :near:
+"""
+
+
+class InterruptTests(SynchronousTestCase):
+    """
+    Ctrl-C: msync says it was interrupted and dies of SIGINT, as mbsync
+    does (the shell's status 130).
+    """
+
+    def test_handler(self) -> None:
+        """
+        The handler ends the progress line, prints L{INTERRUPTED} on stderr,
+        restores SIGINT's default action and sends SIGINT again.
+        """
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        output = Output(stdout, stderr)
+        output.progress.enabled = True
+        output.progress.update(Counters(channels_total=1))
+        sent: list[tuple[int, int]] = []
+        handler = interrupt_handler(
+            output, kill=lambda pid, sig: sent.append((pid, sig)), pid=lambda: 42
+        )
+        handler(signal.SIGINT, None)
+        self.assertTrue(stdout.getvalue().endswith("\n"))
+        self.assertEqual(stderr.getvalue(), INTERRUPTED + "\n")
+        self.assertEqual(sent, [(42, signal.SIGINT)])
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
+
+    def test_ctrl_c_while_waiting_for_a_server(self) -> None:
+        """
+        C{python -m msync} waiting for a server that never answers
+        (C{Timeout 0}) and sent SIGINT: it prints L{INTERRUPTED} (nothing
+        about a lost connection) and ends killed by SIGINT.
+        """
+        root = os.path.abspath(self.mktemp())
+        os.makedirs(root)
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(30)
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(_SILENT_SERVER.format(port=listener.getsockname()[1], root=root))
+        os.chmod(config, 0o600)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "msync", "-c", config, "c"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        self.addCleanup(process.kill)
+        connection, _ = listener.accept()  # msync is connected and waiting
+        self.addCleanup(connection.close)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, -signal.SIGINT)
+        self.assertEqual((out, err.decode()), (b"", INTERRUPTED + "\n"))

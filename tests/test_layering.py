@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "msync.runner": 3,
     "msync.cmdline": 1,
     "msync.cli": 4,
+    "msync.__main__": 4,
     "msync.service": 4,
 }
 

@@ -332,7 +332,12 @@ class IMAPClientProtocol(Protocol):
 
     def _timed_out(self) -> None:
         self._timer = None
-        self._abort(ConnectionTimeout(f"{self._where()}: no response for {self._timeout:g} s"))
+        if self._greeting is None:
+            # Connected, but the server never said hello: name what is missing.
+            message = f"no greeting from {self._where()} within {self._timeout:g} seconds (Timeout)"
+        else:
+            message = f"{self._where()}: no response for {self._timeout:g} s"
+        self._abort(ConnectionTimeout(message))
 
     def _where(self) -> str:
         return self._host or "the IMAP server"

@@ -198,12 +198,14 @@ class FailureTests(SynchronousTestCase):
 
     def test_greeting_timeout(self) -> None:
         """
-        Waiting for the greeting is a network wait too.
+        Waiting for the greeting is a network wait too; its expiry says that
+        no greeting came within C{Timeout}.
         """
-        protocol, transport, clock = connect(greeting=None, timeout=5)
+        protocol, transport, clock = connect(greeting=None, timeout=5, host="imap.example.org")
         greeting = protocol.greeting()
         clock.advance(5)
-        self.failureResultOf(greeting, ConnectionTimeout)
+        error = self.failureResultOf(greeting, ConnectionTimeout).value
+        self.assertEqual(str(error), "no greeting from imap.example.org within 5 seconds (Timeout)")
         self.assertTrue(transport.disconnected)
 
     def test_no_timeout_when_quiet(self) -> None:
