@@ -12,7 +12,7 @@ Invariants:
     word; C{-c} takes the I{next} word;
   - every message, stream and exit status matches mbsync's (checked against
     the installed C{mbsync 1.4.4}, see C{tests/test_cli.py} and
-    C{docs/msync.md});
+    msync(1));
   - only L{main} touches the process (argv, environment, streams, exit) and
     the global reactor, and the reactor only for the asynchronous part.
 """

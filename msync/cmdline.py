@@ -12,7 +12,7 @@ Invariants:
     letter, C{-L}/C{-H} any number of type letters, C{-D}/C{-T} the rest
     of their word; C{-c} takes the I{next} word;
   - every message matches mbsync's (checked against the installed
-    C{mbsync 1.4.4}, see C{tests/test_cli.py} and C{docs/msync.md}).
+    C{mbsync 1.4.4}, see C{tests/test_cli.py} and msync(1)).
 """
 
 from __future__ import annotations
@@ -567,7 +567,7 @@ If neither --pull nor --push are specified, both are active.
 If neither --new, --delete, --flags nor --renew are specified, all are active.
 Direction and operation can be concatenated like --pull-new, etc.
 --create, --remove, and --expunge can be suffixed with -far/-near.
-See docs/msync.md and the mbsync man page for details.
+See 'man msync' and 'man msyncrc' for details.
 
 Supported mailbox formats are: IMAP4rev1, Maildir
 """

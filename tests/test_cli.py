@@ -457,11 +457,15 @@ class MainTests(SynchronousTestCase):
 
     def test_help(self) -> None:
         """
-        C{-h} prints the usage to stdout and exits 0.
+        C{-h} prints the usage to stdout and exits 0, pointing at the
+        installed man pages.
         """
         code, out, err = self.run_main("--help", config=None)
         self.assertEqual((code, out, err), (0, usage_text(), ""))
         self.assertIn(" msync [flags] {{channel[:box,...]|group} ...|-a}\n", out)
+        # An installed copy has the man pages, not the sources' docs/.
+        self.assertIn("See 'man msync' and 'man msyncrc' for details.\n", out)
+        self.assertNotIn("docs/", out)
 
     def test_usage_error(self) -> None:
         """
@@ -529,7 +533,7 @@ class MainTests(SynchronousTestCase):
                 1,
                 "",
                 "No channel or group named 'nosuch' defined.\n"
-                "No channel specified. Try 'mbsync -h'\n",
+                "No channel specified. Try 'msync -h'\n",
             ),
         )
         self.assertFalse(self.react.called)
