@@ -33,7 +33,13 @@ stamp=.venv/.msync-installed
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "bootstrap: installing msync and its tools into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
+    # The compat mode is the one that puts the checkout itself on sys.path
+    # (a .pth line), which twistd needs to find twisted/plugins/msync_plugin.py
+    # (the default "lenient" mode maps packages by name and loses it).
+    # setuptools warns at length that the mode is transitional: that warning
+    # alone is silenced; any other output or failure still shows.
+    PYTHONWARNINGS="ignore:Compat editable installs" \
+        .venv/bin/python -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
     touch "$stamp"
 fi
 # Byte-compile msync once: with PYTHONDONTWRITEBYTECODE set (as on some CI

@@ -729,3 +729,32 @@ class InterruptTests(SynchronousTestCase):
         out, err = process.communicate(timeout=30)
         self.assertEqual(process.returncode, -signal.SIGINT)
         self.assertEqual((out, err.decode()), (b"", INTERRUPTED + "\n"))
+
+
+class DemoTests(SynchronousTestCase):
+    """
+    The demo's summary (C{scripts/demo.py}) names folders as C{msync -l}
+    does.
+    """
+
+    def test_one_name_per_folder(self) -> None:
+        """
+        A non-ASCII folder appears under its modified UTF-7 name (as listed
+        by C{msync -V -l} and as its Maildir is called), with its readable
+        form in a note; ASCII names are unchanged.
+        """
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+        self.addCleanup(sys.path.pop, 0)
+        import demo  # type: ignore[import-not-found]  # scripts/ is no package
+
+        lines = demo.folder_table([("INBOX", 3, 3), ("Entwürfe", 2, None)])
+        self.assertEqual(
+            lines,
+            [
+                "  folder            server  ./demo/Mail",
+                "  INBOX                  3            3",
+                "  Entw&APw-rfe           2            -",
+                "  (names as msync -l lists them, in IMAP's modified UTF-7 like mbsync 1.4: "
+                "Entw&APw-rfe is Entwürfe)",
+            ],
+        )

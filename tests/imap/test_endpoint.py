@@ -715,7 +715,7 @@ class _Link:
             self.server.connectionLost(Failure(ConnectionDone()))
 
 
-def _verbose_lines(events: Sequence[Mapping[str, Any]]) -> list[str]:
+def _verbose_lines(events: Sequence[dict[str, Any]]) -> list[str]:
     """
     The C{-V} lines (events marked C{msync_verbose}) among logged events.
     """

@@ -5,6 +5,7 @@ Tests for L{msync.imap.protocol}: bytes in and out, one Deferred per command.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.error import ConnectionLost
@@ -309,7 +310,7 @@ class TLSTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
 
 
-def _trace(events: list[dict[str, Any]]) -> list[str]:
+def _trace(events: Sequence[dict[str, Any]]) -> list[str]:
     """
     The wire trace lines among logged events.
     """
