@@ -19,6 +19,8 @@ Invariants:
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import sys
@@ -50,6 +52,7 @@ from msync.config.schema import Config
 from msync.errors import ConfigError, UsageError
 from msync.plan import ChannelJob, select_jobs
 from msync.report import (
+    DEFAULT_COLUMNS,
     Counters,
     OutputPolicy,
     ProgressDisplay,
@@ -98,21 +101,43 @@ class Output:
         stderr: TextIO,
         policy: OutputPolicy | None = None,
         progress: ProgressDisplay | None = None,
+        *,
+        json: bool = False,
     ) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.policy = policy or OutputPolicy()
         self.progress = progress or ProgressDisplay(enabled=False)
+        self.json = json
+        self.counters: Counters | None = None
+
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        With C{--json}, write one event as a line of JSON on stdout (the
+        schema is in C{docs/json.md}); otherwise do nothing.
+
+        @param kind: the event's C{"event"} member.
+        @param fields: its other members.
+        """
+        if self.json:
+            self.stdout.write(json_event(kind, **fields) + "\n")
+            self.stdout.flush()
 
     def emit(self, severity: Severity, text: str) -> None:
         """
-        Print one message (one or more lines) if the policy shows it.
+        Print one message (one or more lines) if the policy shows it. With
+        C{--json} it becomes a C{message} event on stdout, warnings and
+        errors going to stderr as text as well.
 
         @param severity: the message class.
         @param text: the message without trailing newline.
         """
         if not self.policy.shows(severity):
             return
+        if self.json:
+            self.event("message", severity=severity.value, text=text)
+            if severity.stream is Stream.STDOUT:
+                return
         self.stdout.write(self.progress.interrupt())
         self.stdout.flush()
         stream = self.stdout if severity.stream is Stream.STDOUT else self.stderr
@@ -121,10 +146,14 @@ class Output:
 
     def print_line(self, text: str) -> None:
         """
-        Print a result line (C{-l} output) on stdout, whatever C{-q} says.
+        Print a result line (C{-l} output, C{--dry-run} plans) on stdout,
+        whatever C{-q} says; with C{--json}, as an C{output} event.
 
         @param text: the line without trailing newline.
         """
+        if self.json:
+            self.event("output", text=text)
+            return
         self.stdout.write(self.progress.interrupt())
         self.stdout.write(text + "\n")
         self.stdout.flush()
@@ -135,6 +164,7 @@ class Output:
 
         @param counters: the run's counters.
         """
+        self.counters = counters
         text = self.progress.update(counters)
         if text:
             self.stdout.write(text)
@@ -146,6 +176,40 @@ class Output:
         """
         self.stdout.write(self.progress.finish())
         self.stdout.flush()
+
+
+def json_event(kind: str, **fields: object) -> str:
+    """
+    One C{--json} event: a JSON object on one line, C{"event"} first,
+    non-ASCII text kept as UTF-8.
+
+    @param kind: the event's kind.
+    @param fields: its other members (JSON-serializable).
+    @return: the line without newline.
+    """
+    return json.dumps({"event": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+def summary_fields(status: int, counters: Counters | None) -> dict[str, object]:
+    """
+    The C{summary} event's members: the exit status and, after a
+    synchronization, the progress counters (C{to_far} is what the progress
+    line shows after C{F:}, C{to_near} after C{N:}).
+
+    @param status: the exit status.
+    @param counters: the last counters, or C{None} (C{-l}).
+    """
+    fields: dict[str, object] = {"status": status}
+    if counters is not None:
+        fields["channels"] = {"done": counters.channels_done, "total": counters.channels_total}
+        fields["boxes"] = {"done": counters.boxes_done, "total": counters.boxes_total}
+        for name, side in (("to_far", counters.far), ("to_near", counters.near)):
+            fields[name] = {
+                "new": {"done": side.new_done, "total": side.new_total},
+                "flags": {"done": side.flags_done, "total": side.flags_total},
+                "trash": {"done": side.trash_done, "total": side.trash_total},
+            }
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +257,7 @@ def prepare(
         output.stdout.write(version_text() + "\n")
         return 0
     output.policy = OutputPolicy(verbose=command.verbose, quiet=command.quiet)
+    output.json = command.json
     for notice in command.notices:
         output.emit(Severity.WARNING, notice)
     path = command.config
@@ -257,6 +322,23 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     return max(status, prepared.status)
 
 
+def terminal_columns(stream: TextIO, columns: str | None) -> int:
+    """
+    The width the progress line must fit: C{COLUMNS} when set (as mbsync
+    reads it), else the terminal's own width (shells rarely export
+    C{COLUMNS}; mbsync then assumes 80 and a narrower terminal wraps).
+
+    @param stream: standard output.
+    @param columns: the C{COLUMNS} environment variable, or C{None}.
+    """
+    if columns is not None:
+        return columns_from(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or DEFAULT_COLUMNS
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return DEFAULT_COLUMNS
+
+
 React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
 """The shape of L{task.react} as L{main} uses it."""
 
@@ -290,6 +372,7 @@ def main(
         signal.signal(signal.SIGINT, interrupt_handler(output))
     prepared = prepare(sys.argv[1:] if argv is None else argv, output, environment)
     if isinstance(prepared, int):
+        output.event("summary", **summary_fields(prepared, None))
         out.flush()
         sys.exit(prepared)
     output.progress = ProgressDisplay(
@@ -297,8 +380,9 @@ def main(
             is_tty=out.isatty(),
             quiet=prepared.command.quiet,
             debugging=bool(prepared.command.debug),
-        ),
-        columns=columns_from(environment.get("COLUMNS")),
+        )
+        and not prepared.command.json,
+        columns=terminal_columns(out, environment.get("COLUMNS")),
     )
 
     if react is None:
@@ -310,6 +394,8 @@ def main(
     async def run(reactor: Any) -> None:
         status = max(prepared.status, await execute(reactor, prepared, output))
         output.finish()
+        listing = prepared.command.action is Action.LIST
+        output.event("summary", **summary_fields(status, None if listing else output.counters))
         if status:
             raise SystemExit(status)
 

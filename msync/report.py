@@ -5,7 +5,8 @@ Progress counters, the mbsync 1.4 progress line and message routing.
 Invariants:
   - pure: strings in, strings out; the caller (L{msync.cli}) writes them;
   - the progress line is byte-identical to mbsync 1.4.4's C{stats()} output,
-    including its C{COLUMNS} truncation;
+    including its C{COLUMNS} truncation, and never wider than the terminal
+    (where mbsync's arithmetic goes below zero, the whole line is cut);
   - routing follows mbsync's C{util.c}: info (only with C{-V}/C{-D}) and
     notices (hidden by C{-q}) go to stdout; warnings (hidden by C{-qq}) and
     errors (never hidden) go to stderr; a visible progress line is ended
@@ -144,7 +145,8 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
     Each C{+.. *.. #..} half is limited to C{(columns - len(head) - 10) / 2}
     characters (C division, truncating towards zero), where C{head} is the
     C{C: ..  B: ..} part; a longer half is cut and its last character
-    replaced by C{~}.
+    replaced by C{~}. A line still wider than C{columns} (a terminal too
+    narrow for the head) is cut the same way as a whole, so it never wraps.
 
     @param counters: the counters to show.
     @param columns: the terminal width (see L{columns_from}).
@@ -157,7 +159,12 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
     width = int((columns - len(head) - 10) / 2)
     far = _truncate(counters.far.text(), width)
     near = _truncate(counters.near.text(), width)
-    return f"\r{head}  F: {far}  N: {near}"
+    line = f"{head}  F: {far}  N: {near}"
+    if len(line) > columns > 0:
+        # Too narrow even for mbsync's cut halves (where mbsync misbehaves):
+        # cut the whole line, so that it never wraps.
+        line = line[: columns - 1] + "~"
+    return "\r" + line
 
 
 def show_progress(*, is_tty: bool, quiet: int, debugging: bool) -> bool:

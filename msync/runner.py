@@ -47,7 +47,7 @@ from msync.report import Counters, Severity, SideCounters, planned_sentence
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
-from msync.sync.engine import PairProgress, sync_pair
+from msync.sync.engine import PairProgress, PairResult, sync_pair
 from msync.sync.options import PairOptions
 from msync.sync.state import StatePaths, state_paths
 
@@ -73,6 +73,12 @@ class Emitter(Protocol):
     def show_progress(self, counters: Counters) -> None:
         """
         Redraw the progress line (a no-op when progress is not shown).
+        """
+
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        Report a step of the run for C{--json} (a no-op otherwise); see
+        C{docs/json.md} for the kinds and their fields.
         """
 
 
@@ -446,6 +452,7 @@ async def _sync_channel(
     """
     channel = job.channel
     output.emit(Severity.INFO, f"Channel {channel.name}")
+    output.event("channel", channel=channel.name)
     skipped = _failed_store_message(channel, run)
     if skipped is not None:
         # mbsync 1.4.4 says this only with -V (an info message).
@@ -466,6 +473,8 @@ async def _sync_channel(
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
     ok = True
     for pair in pairs:
+        output.event("box", channel=channel.name, far=pair.far, near=pair.near)
+        result: PairResult | None = None
         try:
             paths = pair_state_paths(config, channel, pair, near)
             result = await sync_pair(
@@ -505,7 +514,25 @@ async def _sync_channel(
             ok = False
         finally:
             progress.pair_done()
+            output.event("box_done", **_box_fields(channel.name, pair, result))
     return ok
+
+
+def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:
+    """
+    The C{box_done} event of C{--json}: the pair, whether it succeeded,
+    and what was done on each side.
+    """
+    fields: dict[str, object] = {
+        "channel": channel,
+        "far": pair.far,
+        "near": pair.near,
+        "ok": result is not None,
+    }
+    for name in ("stored", "flag_updates", "trashed", "expunged"):
+        counts = getattr(result, name) if result is not None else {}
+        fields[name] = {side.label: counts.get(side, 0) for side in (Side.FAR, Side.NEAR)}
+    return fields
 
 
 async def sync_channels(

@@ -100,6 +100,11 @@ class _LogOutput:
         No progress line without a terminal.
         """
 
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        No C{--json} events in the daemon.
+        """
+
 
 class SyncRound:
     """

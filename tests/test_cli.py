@@ -10,7 +10,9 @@ were pulled/pushed, which boxes created).
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import json
 import os
 import signal
 import socket
@@ -35,13 +37,14 @@ from msync.cli import (
     interrupt_handler,
     main,
     parse_arguments,
+    terminal_columns,
     usage_text,
     version_text,
 )
 from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
 from msync.errors import UsageError
 from msync.model import Side
-from msync.report import Counters, OutputPolicy
+from msync.report import Counters, OutputPolicy, Severity
 
 ALL = SyncOp.ALL
 NONE = SyncOp.NONE
@@ -718,6 +721,7 @@ class InterruptTests(SynchronousTestCase):
         os.chmod(config, 0o600)
         process = subprocess.Popen(
             [sys.executable, "-m", "msync", "-c", config, "c"],
+            env=dict(os.environ, HOME=root),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -743,10 +747,11 @@ class DemoTests(SynchronousTestCase):
         by C{msync -V -l} and as its Maildir is called), with its readable
         form in a note; ASCII names are unchanged.
         """
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
-        self.addCleanup(sys.path.pop, 0)
-        import demo  # type: ignore[import-not-found]  # scripts/ is no package
-
+        path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "demo.py")
+        spec = importlib.util.spec_from_file_location("msync_demo_script", path)
+        assert spec is not None and spec.loader is not None
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
         lines = demo.folder_table([("INBOX", 3, 3), ("Entwürfe", 2, None)])
         self.assertEqual(
             lines,
@@ -758,3 +763,176 @@ class DemoTests(SynchronousTestCase):
                 "Entw&APw-rfe is Entwürfe)",
             ],
         )
+
+
+_JSON_CONFIG = """\
+MaildirStore far
+Path {root}/far/
+Inbox {root}/far/INBOX
+
+MaildirStore near
+Path {root}/near/
+Inbox {root}/near/INBOX
+
+Channel c
+Far :far:
+Near :near:
+Create Near
+"""
+
+
+class JSONTests(SynchronousTestCase):
+    """
+    C{--json}: one JSON object per line on stdout for each event.
+    """
+
+    def test_option(self) -> None:
+        """
+        C{--json} is parsed and off by default.
+        """
+        self.assertTrue(parse_arguments(["--json", "c"]).json)
+        self.assertFalse(parse_arguments(["c"]).json)
+
+    def test_output_events(self) -> None:
+        """
+        With C{json}, messages and result lines become events on stdout;
+        warnings and errors also go to stderr as text; the policy still
+        decides what is shown.
+        """
+        stdout, stderr = io.StringIO(), io.StringIO()
+        output = Output(stdout, stderr, OutputPolicy(quiet=1), json=True)
+        output.emit(Severity.NOTICE, "hidden by -q")
+        output.emit(Severity.ERROR, "Error: bad «box»")
+        output.print_line("INBOX")
+        output.event("box", channel="c", far="A", near="A")
+        self.assertEqual(
+            [json.loads(line) for line in stdout.getvalue().splitlines()],
+            [
+                {"event": "message", "severity": "error", "text": "Error: bad «box»"},
+                {"event": "output", "text": "INBOX"},
+                {"event": "box", "channel": "c", "far": "A", "near": "A"},
+            ],
+        )
+        self.assertEqual(stderr.getvalue(), "Error: bad «box»\n")
+
+    def test_no_events_without_json(self) -> None:
+        """
+        Without C{--json}, L{Output.event} writes nothing.
+        """
+        stdout = io.StringIO()
+        Output(stdout, io.StringIO()).event("box", channel="c")
+        self.assertEqual(stdout.getvalue(), "")
+
+    def test_run(self) -> None:
+        """
+        C{python -m msync --json} on two Maildirs: every stdout line is a
+        JSON object; the channel, its box, the box's counts and the final
+        summary come in order, and nothing else is on stdout.
+        """
+        root = os.path.abspath(self.mktemp())
+        for side in ("far", "near"):
+            for sub in ("cur", "new", "tmp"):
+                os.makedirs(os.path.join(root, side, "INBOX", sub))
+        with open(os.path.join(root, "far", "INBOX", "new", "1.1_1.h"), "w") as stream:
+            stream.write("Subject: one\n\nbody\n")
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(_JSON_CONFIG.format(root=root))
+        result = subprocess.run(
+            [sys.executable, "-m", "msync", "--json", "-c", config, "c"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, HOME=root),  # the sync state goes to ~/.mbsync/
+        )
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        # Maildir notices come in between (how many depends on timing: the
+        # one-second mtime wait).
+        messages = [event for event in events if event["event"] == "message"]
+        events = [event for event in events if event["event"] != "message"]
+        self.assertEqual(
+            [event["event"] for event in events], ["channel", "box", "box_done", "summary"]
+        )
+        self.assertIn(
+            {
+                "event": "message",
+                "severity": "notice",
+                "text": "Maildir notice: no UIDVALIDITY, creating new.",
+            },
+            messages,
+        )
+        self.assertEqual({message["severity"] for message in messages}, {"notice"})
+        self.assertEqual(events[0], {"event": "channel", "channel": "c"})
+        self.assertEqual(events[2]["stored"], {"far": 0, "near": 1})
+        self.assertEqual(
+            events[-1],
+            {
+                "event": "summary",
+                "status": 0,
+                "channels": {"done": 1, "total": 1},
+                "boxes": {"done": 1, "total": 1},
+                "to_far": {
+                    "new": {"done": 0, "total": 0},
+                    "flags": {"done": 0, "total": 0},
+                    "trash": {"done": 0, "total": 0},
+                },
+                "to_near": {
+                    "new": {"done": 1, "total": 1},
+                    "flags": {"done": 0, "total": 0},
+                    "trash": {"done": 0, "total": 0},
+                },
+            },
+        )
+
+    def test_summary_on_early_failure(self) -> None:
+        """
+        An error found before syncing (no such channel) still ends with a
+        C{summary} event carrying the exit status.
+        """
+        stdout, stderr = io.StringIO(), io.StringIO()
+        root = self.mktemp()
+        os.makedirs(root)
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(_JSON_CONFIG.format(root=root))
+        with self.assertRaises(SystemExit) as raised:
+            main(
+                ["--json", "-c", config, "nosuch"],
+                stdout=stdout,
+                stderr=stderr,
+                environ={},
+                react=_FakeReact(),
+            )
+        self.assertEqual(raised.exception.code, 1)
+        events = [json.loads(line) for line in stdout.getvalue().splitlines()]
+        self.assertEqual(events[-1], {"event": "summary", "status": 1})
+
+
+class TerminalWidthTests(SynchronousTestCase):
+    """
+    L{terminal_columns}: the width the progress line must fit.
+    """
+
+    def test_columns_wins(self) -> None:
+        """
+        C{COLUMNS}, when set, is read as mbsync reads it.
+        """
+        self.assertEqual(terminal_columns(io.StringIO(), "60"), 60)
+        self.assertEqual(terminal_columns(io.StringIO(), "0"), 80)
+
+    def test_terminal_size(self) -> None:
+        """
+        Without C{COLUMNS}, the terminal's width is used; not a terminal: 80.
+        """
+        primary, secondary = os.openpty()
+        self.addCleanup(os.close, primary)
+        self.addCleanup(os.close, secondary)
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 57, 0, 0))
+        with os.fdopen(os.dup(secondary), "w") as stream:
+            self.assertEqual(terminal_columns(stream, None), 57)
+        self.assertEqual(terminal_columns(io.StringIO(), None), 80)

@@ -67,12 +67,24 @@ class ProgressLineTests(SynchronousTestCase):
             (30, "F: +1~  N: +1~"),
             (29, "F: +~  N: +~"),
             (26, "F: ~  N: ~"),
-            (20, "F: +1/1 *0/0 #0/0  N: +1/1 *0/0 #0/0"),
+            (20, "F: ~"),
             (1000, "F: +1/1 *0/0 #0/0  N: +1/1 *0/0 #0/0"),
         ]
         for columns, tail in rows:
             with self.subTest(columns=columns):
-                self.assertEqual(progress_line(_FINAL, columns), "\rC: 1/1  B: 3/3  " + tail)
+                line = progress_line(_FINAL, columns)
+                self.assertEqual(line, "\rC: 1/1  B: 3/3  " + tail)
+                self.assertLessEqual(len(line) - 1, columns)
+
+    def test_narrower_than_head(self) -> None:
+        """
+        A terminal too narrow for mbsync's arithmetic still gets a line that
+        fits: cut as a whole, ending in C{~}.
+        """
+        for columns in (1, 5, 12, 25):
+            line = progress_line(_FINAL, columns)
+            self.assertEqual(len(line) - 1, columns, columns)
+            self.assertTrue(line.endswith("~"))
 
     def test_exact_fit(self) -> None:
         """
@@ -86,11 +98,10 @@ class ProgressLineTests(SynchronousTestCase):
 
     def test_zero_width(self) -> None:
         """
-        Widths below one (undefined behaviour in mbsync) show whole halves.
+        Half widths below one (undefined behaviour in mbsync) cut the line
+        as a whole to the terminal's width.
         """
-        self.assertEqual(
-            progress_line(_FINAL, 25), "\rC: 1/1  B: 3/3  F: +1/1 *0/0 #0/0  N: +1/1 *0/0 #0/0"
-        )
+        self.assertEqual(progress_line(_FINAL, 25), "\rC: 1/1  B: 3/3  F: +1/1 ~")
 
     def test_side(self) -> None:
         """

@@ -82,6 +82,7 @@ class RecordingOutput:
         self.lines: list[str] = []
         self.messages: list[tuple[Severity, str]] = []
         self.progress: list[Counters] = []
+        self.events: list[dict[str, object]] = []
 
     def emit(self, severity: Severity, text: str) -> None:
         self.messages.append((severity, text))
@@ -91,6 +92,9 @@ class RecordingOutput:
 
     def show_progress(self, counters: Counters) -> None:
         self.progress.append(counters)
+
+    def event(self, kind: str, **fields: object) -> None:
+        self.events.append({"event": kind, **fields})
 
 
 def make_box(path: str) -> None:
@@ -313,6 +317,47 @@ class SyncTests(TestCase):
             last = output.progress[-1]
             self.assertEqual((last.channels_done, last.boxes_done, last.boxes_total), (1, 3, 3))
             self.assertEqual((last.near.new_done, last.near.new_total), (2, 2))
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+    def test_json_events(self) -> None:
+        """
+        The runner reports each channel, each box pair it starts and each
+        it finishes, with what was stored on each side (for C{--json}); a
+        channel whose store fails reports no boxes.
+        """
+
+        async def check() -> None:
+            status, output = await self.run_sync("broken", "c")
+            self.assertEqual(status, 1)
+            kinds = [(e["event"], e.get("channel"), e.get("far")) for e in output.events]
+            self.assertEqual(
+                kinds,
+                [
+                    ("channel", "broken", None),
+                    ("channel", "c", None),
+                    ("box", "c", "INBOX"),
+                    ("box_done", "c", "INBOX"),
+                    ("box", "c", "x"),
+                    ("box_done", "c", "x"),
+                    ("box", "c", "y"),
+                    ("box_done", "c", "y"),
+                ],
+            )
+            self.assertEqual(
+                output.events[3],
+                {
+                    "event": "box_done",
+                    "channel": "c",
+                    "far": "INBOX",
+                    "near": "INBOX",
+                    "ok": True,
+                    "stored": {"far": 0, "near": 1},
+                    "flag_updates": {"far": 0, "near": 0},
+                    "trashed": {"far": 0, "near": 0},
+                    "expunged": {"far": 0, "near": 0},
+                },
+            )
 
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
 
