@@ -309,7 +309,9 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     @return: the exit status.
     """
     clock = cast(IReactorTime, reactor)
-    factory = default_store_factory(prepared.config, clock)
+    # Cutting the server's data into trace lines costs time: only for -Dn.
+    trace = DebugCategory.NET in prepared.command.debug
+    factory = default_store_factory(prepared.config, clock, trace=trace)
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)

@@ -86,7 +86,9 @@ StoreFactory = Callable[[Store], IStore]
 """Makes the store object for a store section (tests pass in-memory ones)."""
 
 
-def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
+def default_store_factory(
+    config: Config, clock: IReactorTime, *, trace: bool = True
+) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
     stores over one connection each.
@@ -94,6 +96,7 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
     @param config: the whole configuration (global options).
     @param clock: the reactor (IMAP stores also connect and run commands
         with it).
+    @param trace: whether IMAP stores log their wire trace (C{-Dn}).
     @return: the factory.
     """
 
@@ -112,7 +115,7 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
         assert isinstance(store, IMAPStore)
         # The IMAP store connects with the reactor, starting now as mbsync
         # does (its -V connection lines come before the other store opens).
-        imap = IMAPStoreImpl(store, reactor=clock)
+        imap = IMAPStoreImpl(store, reactor=clock, trace=trace)
         imap.start_connecting()
         return imap
 

@@ -103,6 +103,7 @@ class IMAPClientProtocol(Protocol):
         timeout: float | None = 20,
         host: str | None = None,
         disabled_extensions: Iterable[bytes] = (),
+        trace: bool = True,
     ) -> None:
         """
         @param clock: schedules the timeouts.
@@ -111,6 +112,8 @@ class IMAPClientProtocol(Protocol):
             C{None}/C{0} for no limit (mbsync C{Timeout}).
         @param host: the server name, for error messages.
         @param disabled_extensions: capabilities to pretend absent.
+        @param trace: log the wire trace (C{-Dn}); off, what is received
+            is not even cut into lines.
         """
         self.connection = ClientConnection(
             pipeline_depth, disabled_capabilities=disabled_extensions
@@ -125,7 +128,7 @@ class IMAPClientProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         self._error: BaseException | None = None
         self._processing = False
-        self._server_trace = ServerTrace()
+        self._server_trace = ServerTrace() if trace else None
 
     def greeting(self) -> Deferred[Greeting]:
         """
@@ -204,8 +207,11 @@ class IMAPClientProtocol(Protocol):
         """
         Feed the connection and act on its events.
         """
-        for line in self._server_trace.feed(data):
-            log.debug("{line}", line=line)
+        if self._server_trace is not None:
+            # One event per read: a FETCH of thousands of lines stays cheap.
+            lines = self._server_trace.feed(data)
+            if lines:
+                log.debug("{lines}", lines="\n".join(lines))
         self.connection.receive_data(data)
         self._process()
 
@@ -306,8 +312,9 @@ class IMAPClientProtocol(Protocol):
         Log what the connection queued for sending since the last call
         (mbsync: C{>>> 3 LOGIN ...}, C{>+> } for continuation answers).
         """
-        for line in self.connection.take_trace():
-            log.debug("{prefix} {line}", prefix=prefix, line=line)
+        lines = self.connection.take_trace()
+        if lines and self._server_trace is not None:
+            log.debug("{lines}", lines="\n".join(f"{prefix} {line}" for line in lines))
 
     def _outstanding(self) -> bool:
         if self._error is not None:

@@ -120,9 +120,11 @@ class IMAPStore:
         reactor: IReactorTime,
         connect: Connect | None = None,
         tls_context: TLSContext | None = None,
+        trace: bool = True,
     ) -> None:
         """
         @param config: the store section (with its account).
+        @param trace: log the IMAP wire trace (C{-Dn}).
         @param reactor: the reactor: connects, times out, runs C{PassCmd}.
         @param connect: opens the transport (default L{endpoint.connect}).
         @param tls_context: makes the STARTTLS context (default
@@ -135,6 +137,7 @@ class IMAPStore:
         self._reactor = reactor
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
+        self._trace = trace
         self._waiters: list[Deferred[None]] = []
         self._connecting = False
         self._session: IMAPSession | None = None
@@ -206,6 +209,7 @@ class IMAPStore:
             timeout=account.timeout or None,
             host=self._where(),
             disabled_extensions=[each.encode("ascii") for each in account.disabled_extensions],
+            trace=self._trace,
         )
 
     async def session(self) -> tuple[IMAPSession, ServerNaming]:

@@ -314,7 +314,12 @@ def _trace(events: Sequence[dict[str, Any]]) -> list[str]:
     """
     The wire trace lines among logged events.
     """
-    return [formatEvent(e) for e in events if e.get("log_namespace") == "msync.imap.protocol"]
+    return [
+        line
+        for event in events
+        if event.get("log_namespace") == "msync.imap.protocol"
+        for line in formatEvent(event).splitlines()
+    ]
 
 
 class LoggingTests(SynchronousTestCase):
@@ -385,7 +390,7 @@ class LoggingTests(SynchronousTestCase):
             protocol, transport, _ = connect()
             protocol.execute(Command.select("Entwürfe"))
         self.assertEqual(transport.value(), b"A1 SELECT Entw&APw-rfe\r\n")
-        self.assertIn(">>> A1 SELECT Entw&APw-rfe", [formatEvent(e) for e in events])
+        self.assertIn(">>> A1 SELECT Entw&APw-rfe", _trace(events))
 
     def test_handshake_completed_is_verbose_line(self) -> None:
         """
@@ -398,3 +403,14 @@ class LoggingTests(SynchronousTestCase):
             [formatEvent(e) for e in events if e.get("msync_verbose")],
             ["Connection is now encrypted"],
         )
+
+    def test_no_trace_when_off(self) -> None:
+        """
+        With C{trace=False} (no C{-Dn}) nothing of the conversation is
+        logged.
+        """
+        with capturedLogs() as events:
+            protocol, _, _ = connect(trace=False)
+            protocol.execute(Command.select("INBOX"))
+            protocol.dataReceived(b"* 1 EXISTS\r\nA1 OK [READ-WRITE] selected\r\n")
+        self.assertEqual(_trace(events), [])
