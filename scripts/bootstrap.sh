@@ -12,6 +12,9 @@ need_apt=""
 command -v doveadm >/dev/null 2>&1 || [ -x /usr/bin/doveadm ] || need_apt="$need_apt dovecot-core"
 command -v mbsync >/dev/null 2>&1 || need_apt="$need_apt isync"
 command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
+# The shell completion tests run bash and zsh; systemd-analyze checks the units.
+command -v zsh >/dev/null 2>&1 || need_apt="$need_apt zsh"
+command -v systemd-analyze >/dev/null 2>&1 || need_apt="$need_apt systemd"
 if [ -n "$need_apt" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "bootstrap: missing packages:$need_apt" >&2

@@ -205,6 +205,45 @@ class CompletionTests(SynchronousTestCase):
         self.assertIn(program, zsh)
 
 
+_ZSH_SESSION = """\
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z 'PS1="> "; fpath=({completion} $fpath); autoload -Uz compinit; compinit -u -D; bindkey "^I" list-choices'
+zpty -w -n z $'msync -c {config} \\t'
+zpty -r -m z out '*everything*' && print NAMES
+zpty -w -n z $'\\C-u'
+zpty -w -n z $'msync --dr\\t'
+zpty -r -m z out '*dry-run*' && print OPTIONS
+zpty -d z
+"""
+
+
+class ZshCompletionTests(SynchronousTestCase):
+    """
+    The zsh completion, in a real interactive zsh (on a pseudo terminal).
+    """
+
+    def test_interactive(self) -> None:
+        """
+        In zsh with C{_msync} on C{fpath}, Tab lists the configuration's
+        channels and groups after C{-c FILE}, and completes options.
+        """
+        zsh = shutil.which("zsh")
+        if zsh is None:
+            self.fail("zsh is missing (Debian: zsh; scripts/bootstrap.sh installs it)")
+        config = Path(self.mktemp()).resolve()
+        config.write_text(_CONFIG, encoding="utf-8")
+        script = _ZSH_SESSION.format(completion=ROOT / "completion", config=config)
+        result = subprocess.run(
+            [zsh, "-f", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, HOME=str(config.parent)),
+        )
+        self.assertEqual(result.stdout.split(), ["NAMES", "OPTIONS"])
+
+
 class ModuleTests(SynchronousTestCase):
     """
     C{python -m msync}.
