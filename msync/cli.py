@@ -20,7 +20,6 @@ Invariants:
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import sys
@@ -59,7 +58,9 @@ from msync.report import (
     Severity,
     Stream,
     columns_from,
+    json_event,
     show_progress,
+    summary_fields,
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
 
@@ -176,40 +177,6 @@ class Output:
         """
         self.stdout.write(self.progress.finish())
         self.stdout.flush()
-
-
-def json_event(kind: str, **fields: object) -> str:
-    """
-    One C{--json} event: a JSON object on one line, C{"event"} first,
-    non-ASCII text kept as UTF-8.
-
-    @param kind: the event's kind.
-    @param fields: its other members (JSON-serializable).
-    @return: the line without newline.
-    """
-    return json.dumps({"event": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
-
-
-def summary_fields(status: int, counters: Counters | None) -> dict[str, object]:
-    """
-    The C{summary} event's members: the exit status and, after a
-    synchronization, the progress counters (C{to_far} is what the progress
-    line shows after C{F:}, C{to_near} after C{N:}).
-
-    @param status: the exit status.
-    @param counters: the last counters, or C{None} (C{-l}).
-    """
-    fields: dict[str, object] = {"status": status}
-    if counters is not None:
-        fields["channels"] = {"done": counters.channels_done, "total": counters.channels_total}
-        fields["boxes"] = {"done": counters.boxes_done, "total": counters.boxes_total}
-        for name, side in (("to_far", counters.far), ("to_near", counters.near)):
-            fields[name] = {
-                "new": {"done": side.new_done, "total": side.new_total},
-                "flags": {"done": side.flags_done, "total": side.flags_total},
-                "trash": {"done": side.trash_done, "total": side.trash_total},
-            }
-    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +398,7 @@ def interrupt_handler(
     def handle(signum: int, frame: FrameType | None) -> None:
         output.finish()
         output.emit(Severity.ERROR, INTERRUPTED)
+        output.event("summary", **summary_fields(128 + signum, output.counters), interrupted=True)
         signal.signal(signum, signal.SIG_DFL)
         kill(pid(), signum)
 

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_report -*-
 """
-Progress counters, the mbsync 1.4 progress line and message routing.
+Progress counters, the mbsync 1.4 progress line, message routing, the
+C{--dry-run} sentences and the C{--json} event lines.
 
 Invariants:
   - pure: strings in, strings out; the caller (L{msync.cli}) writes them;
@@ -16,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ __all__ = [
     "SideCounters",
     "Stream",
     "box_cannot_be_opened",
+    "json_event",
+    "summary_fields",
     "planned_sentence",
     "columns_from",
     "progress_line",
@@ -393,3 +397,37 @@ def planned_sentence(channel: str, far_box: str, near_box: str, planned: str) ->
         if match is not None:
             return f"{where}: {render(match)}"
     return f"{where}: {planned}"
+
+
+def json_event(kind: str, **fields: object) -> str:
+    """
+    One C{--json} event: a JSON object on one line, C{"event"} first,
+    non-ASCII text kept as UTF-8.
+
+    @param kind: the event's kind.
+    @param fields: its other members (JSON-serializable).
+    @return: the line without newline.
+    """
+    return json.dumps({"event": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+def summary_fields(status: int, counters: Counters | None) -> dict[str, object]:
+    """
+    The C{summary} event's members: the exit status and, after a
+    synchronization, the progress counters (C{to_far} is what the progress
+    line shows after C{F:}, C{to_near} after C{N:}).
+
+    @param status: the exit status.
+    @param counters: the last counters, or C{None} (C{-l}).
+    """
+    fields: dict[str, object] = {"status": status}
+    if counters is not None:
+        fields["channels"] = {"done": counters.channels_done, "total": counters.channels_total}
+        fields["boxes"] = {"done": counters.boxes_done, "total": counters.boxes_total}
+        for name, side in (("to_far", counters.far), ("to_near", counters.near)):
+            fields[name] = {
+                "new": {"done": side.new_done, "total": side.new_total},
+                "flags": {"done": side.flags_done, "total": side.flags_total},
+                "trash": {"done": side.trash_done, "total": side.trash_total},
+            }
+    return fields

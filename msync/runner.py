@@ -283,6 +283,7 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
     try:
         for job in jobs:
             output.emit(Severity.INFO, f"Channel {job.channel.name}")
+            output.event("channel", channel=job.channel.name)
             skipped = _failed_store_message(job.channel, run)
             if skipped is not None:
                 # mbsync 1.4.4 says this only with -V (an info message).

@@ -702,6 +702,26 @@ class InterruptTests(SynchronousTestCase):
         self.assertEqual(sent, [(42, signal.SIGINT)])
         self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
 
+    def test_handler_json(self) -> None:
+        """
+        With C{--json}, the interruption is a C{message} event and the
+        stream still ends with a C{summary}, its status 130 and
+        C{interrupted} true.
+        """
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        output = Output(stdout, stderr, json=True)
+        interrupt_handler(output, kill=lambda pid, sig: None)(signal.SIGINT, None)
+        events = [json.loads(line) for line in stdout.getvalue().splitlines()]
+        self.assertEqual(
+            events,
+            [
+                {"event": "message", "severity": "error", "text": INTERRUPTED},
+                {"event": "summary", "status": 130, "interrupted": True},
+            ],
+        )
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
+
     def test_ctrl_c_while_waiting_for_a_server(self) -> None:
         """
         C{python -m msync} waiting for a server that never answers
