@@ -76,7 +76,7 @@ class InterruptTests(DovecotTestCase):
         # A UID taken for the message being written when the signal came
         # may stay unused: Maildir UIDs need to be unique, not dense.
         self.assertEqual((len(names), len(uids)), (COUNT, COUNT))
-        ids = set()
+        ids: set[bytes] = set()
         for name in names:
             sub = "new" if (inbox / "new" / name).exists() else "cur"
             header = (inbox / sub / name).read_bytes().split(b"\r\n\r\n")[0]
