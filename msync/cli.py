@@ -308,6 +308,21 @@ def terminal_columns(stream: TextIO, columns: str | None) -> int:
         return DEFAULT_COLUMNS
 
 
+def resize_handler(output: Output) -> Callable[[int, FrameType | None], None]:
+    """
+    The SIGWINCH handler: the progress line takes the terminal's new width
+    from its next redraw on.
+
+    @param output: whose progress line follows the terminal.
+    @return: the handler.
+    """
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        output.progress.columns = terminal_columns(output.stdout, None)
+
+    return handle
+
+
 React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
 """The shape of L{task.react} as L{main} uses it."""
 
@@ -354,6 +369,9 @@ def main(
         columns=terminal_columns(out, environment.get("COLUMNS")),
     )
 
+    if react is None and output.progress.enabled and "COLUMNS" not in environment:
+        # Follow the terminal's width as it is resized.
+        signal.signal(signal.SIGWINCH, resize_handler(output))
     if react is None:
         globalLogBeginner.beginLoggingTo(
             [store_message_observer(output, debug=prepared.command.debug)],

@@ -37,6 +37,7 @@ from msync.cli import (
     interrupt_handler,
     main,
     parse_arguments,
+    resize_handler,
     terminal_columns,
     usage_text,
     version_text,
@@ -956,3 +957,23 @@ class TerminalWidthTests(SynchronousTestCase):
         with os.fdopen(os.dup(secondary), "w") as stream:
             self.assertEqual(terminal_columns(stream, None), 57)
         self.assertEqual(terminal_columns(io.StringIO(), None), 80)
+
+    def test_resize(self) -> None:
+        """
+        After SIGWINCH the progress line takes the terminal's new width.
+        """
+        primary, secondary = os.openpty()
+        self.addCleanup(os.close, primary)
+        self.addCleanup(os.close, secondary)
+        import fcntl
+        import struct
+        import termios
+
+        with os.fdopen(os.dup(secondary), "w") as stream:
+            output = Output(stream, io.StringIO())
+            fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+            resize_handler(output)(signal.SIGWINCH, None)
+            self.assertEqual(output.progress.columns, 120)
+            fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+            resize_handler(output)(signal.SIGWINCH, None)
+            self.assertEqual(output.progress.columns, 40)
