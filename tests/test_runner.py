@@ -62,6 +62,17 @@ Patterns * !c !a/*
 """
 
 
+def _missing(store: str, path: str) -> str:
+    """
+    mbsync's error for a MaildirStore whose Path is missing, and msync's
+    hint naming the directory to create.
+    """
+    return (
+        f"Maildir error: cannot open store '{path}'\n"
+        f"Hint: MaildirStore {store}'s Path does not exist; create it with: mkdir -p {path}"
+    )
+
+
 class RecordingOutput:
     """
     An emitter that records what the runner shows.
@@ -71,6 +82,7 @@ class RecordingOutput:
         self.lines: list[str] = []
         self.messages: list[tuple[Severity, str]] = []
         self.progress: list[Counters] = []
+        self.events: list[dict[str, object]] = []
 
     def emit(self, severity: Severity, text: str) -> None:
         self.messages.append((severity, text))
@@ -80,6 +92,9 @@ class RecordingOutput:
 
     def show_progress(self, counters: Counters) -> None:
         self.progress.append(counters)
+
+    def event(self, kind: str, **fields: object) -> None:
+        self.events.append({"event": kind, **fields})
 
 
 def make_box(path: str) -> None:
@@ -287,6 +302,43 @@ class SyncTests(SyncFixture):
         self.assertEqual(seen, [("c", "INBOX", 1, None), ("c", "x", 1, None)])
         self.assertFalse(os.path.exists(os.path.join(self.root, "near", "y")))
 
+    def test_json_events(self) -> None:
+        """
+        The runner reports each channel, each box pair it starts and each
+        it finishes, with what was stored on each side (for C{--json}); a
+        channel whose store fails reports no boxes.
+        """
+        status, output = self.run_sync("broken", "c")
+        self.assertEqual(status, 1)
+        kinds = [(e["event"], e.get("channel"), e.get("far")) for e in output.events]
+        self.assertEqual(
+            kinds,
+            [
+                ("channel", "broken", None),
+                ("channel", "c", None),
+                ("box", "c", "INBOX"),
+                ("box_done", "c", "INBOX"),
+                ("box", "c", "x"),
+                ("box_done", "c", "x"),
+                ("box", "c", "y"),
+                ("box_done", "c", "y"),
+            ],
+        )
+        self.assertEqual(
+            output.events[3],
+            {
+                "event": "box_done",
+                "channel": "c",
+                "far": "INBOX",
+                "near": "INBOX",
+                "ok": True,
+                "stored": {"far": 0, "near": 1},
+                "flag_updates": {"far": 0, "near": 0},
+                "trashed": {"far": 0, "near": 0},
+                "expunged": {"far": 0, "near": 0},
+            },
+        )
+
     def test_failed_store_skips_channel(self) -> None:
         """
         A store that cannot be opened fails its channel with mbsync's
@@ -295,7 +347,7 @@ class SyncTests(SyncFixture):
         status, output = self.run_sync("broken", "c")
         self.assertEqual(status, 1)
         self.assertIn(
-            (Severity.ERROR, f"Maildir error: cannot open store '{self.root}/nowhere/'"),
+            (Severity.ERROR, _missing("missing", f"{self.root}/nowhere/")),
             output.messages,
         )
         self.assertEqual(len(self.near_files("x")), 1)
@@ -308,7 +360,7 @@ class SyncTests(SyncFixture):
         status, output = self.run_sync("broken", "broken")
         self.assertEqual(status, 1)
         errors = [text for severity, text in output.messages if severity is Severity.ERROR]
-        self.assertEqual(errors, [f"Maildir error: cannot open store '{self.root}/nowhere/'"])
+        self.assertEqual(errors, [_missing("missing", f"{self.root}/nowhere/")])
         self.assertIn(
             (Severity.INFO, "Skipping due to failed near side store missing."), output.messages
         )

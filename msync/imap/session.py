@@ -25,6 +25,7 @@ from datetime import datetime
 
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.logger import Logger
 
 from msync.errors import (
     AuthenticationError,
@@ -63,6 +64,8 @@ from msync.imap.values import (
     UntaggedStatus,
 )
 from msync.model import Secret
+
+log = Logger()
 
 #: UIDs as accepted by the UID commands: a set, a range, or UIDs.
 UIDs = UIDSet | UIDRange | Iterable[int]
@@ -308,6 +311,11 @@ class IMAPSession:
         if mechanism is Mechanism.IMAP_LOGIN:
             await self.login(user, secret)
         else:
+            log.info(
+                "Authenticating with SASL mechanism {mechanism}...",
+                mechanism=mechanism.value,
+                msync_verbose=True,
+            )
             await self.authenticate(make_client(mechanism, user, secret))
         return mechanism
 

@@ -201,15 +201,15 @@ class DryRunTests(SynchronousTestCase):
         self.assertEqual(
             plan,
             [
-                "far side: UID 3: flags +T -",
-                "near side: UID 2: flags +F -",
-                "far side: UID 3: trash into far side Trash",
-                "far side: store copy of near side UID 4 with flags -",
-                "near side: store copy of far side UID 4 with flags -",
-                "far side: expunge UIDs 3",
-                "near side: expunge UIDs 3",
-                "near side: create box Projects",
-                "near side: store copy of far side UID 1 with flags S",
+                "Channel c, box INBOX: would change the flags of far side UID 3: add T (deleted).",
+                "Channel c, box INBOX: would change the flags of near side UID 2: add F (flagged).",
+                "Channel c, box INBOX: would move far side UID 3 into the far side's trash box Trash.",
+                "Channel c, box INBOX: would copy near side UID 4 to the far side, with no flags.",
+                "Channel c, box INBOX: would copy far side UID 4 to the near side, with no flags.",
+                "Channel c, box INBOX: would expunge far side UID 3.",
+                "Channel c, box INBOX: would expunge near side UID 3.",
+                "Channel c, box Projects: would create near side box Projects.",
+                "Channel c, box Projects: would copy far side UID 1 to the near side, with flags S (seen).",
             ],
         )
         self.assertEqual(self.msync("-a"), [])
