@@ -15,9 +15,6 @@ import io
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -338,28 +335,6 @@ class DebugObserverTests(SynchronousTestCase):
             self.assertEqual(out.getvalue().splitlines(), expected)
 
 
-_SILENT_SERVER = """\
-IMAPAccount silent
-Host 127.0.0.1
-Port {port}
-User u
-Pass p
-SSLType None
-Timeout 0
-
-IMAPStore far
-Account silent
-
-MaildirStore near
-Path {root}/
-Inbox {root}/INBOX
-
-Channel c
-Far :far:
-Near :near:
-"""
-
-
 class InterruptTests(SynchronousTestCase):
     """
     Ctrl-C: msync says it was interrupted and dies of SIGINT, as mbsync
@@ -405,38 +380,6 @@ class InterruptTests(SynchronousTestCase):
             ],
         )
         self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
-
-    def test_ctrl_c_while_waiting_for_a_server(self) -> None:
-        """
-        C{python -m msync} waiting for a server that never answers
-        (C{Timeout 0}) and sent SIGINT: it prints L{INTERRUPTED} (nothing
-        about a lost connection) and ends killed by SIGINT.
-        """
-        root = os.path.abspath(self.mktemp())
-        os.makedirs(root)
-        listener = socket.socket()
-        self.addCleanup(listener.close)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        listener.settimeout(30)
-        config = os.path.join(root, "rc")
-        with open(config, "w") as stream:
-            stream.write(_SILENT_SERVER.format(port=listener.getsockname()[1], root=root))
-        os.chmod(config, 0o600)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "msync", "-c", config, "c"],
-            env=dict(os.environ, HOME=root),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        self.addCleanup(process.kill)
-        connection, _ = listener.accept()  # msync is connected and waiting
-        self.addCleanup(connection.close)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-        self.assertEqual(process.returncode, -signal.SIGINT)
-        self.assertEqual((out, err.decode()), (b"", INTERRUPTED + "\n"))
 
 
 class DemoTests(SynchronousTestCase):
@@ -526,68 +469,6 @@ class JSONTests(SynchronousTestCase):
         stdout = io.StringIO()
         Output(stdout, io.StringIO()).event("box", channel="c")
         self.assertEqual(stdout.getvalue(), "")
-
-    def test_run(self) -> None:
-        """
-        C{python -m msync --json} on two Maildirs: every stdout line is a
-        JSON object; the channel, its box, the box's counts and the final
-        summary come in order, and nothing else is on stdout.
-        """
-        root = os.path.abspath(self.mktemp())
-        for side in ("far", "near"):
-            for sub in ("cur", "new", "tmp"):
-                os.makedirs(os.path.join(root, side, "INBOX", sub))
-        with open(os.path.join(root, "far", "INBOX", "new", "1.1_1.h"), "w") as stream:
-            stream.write("Subject: one\n\nbody\n")
-        config = os.path.join(root, "rc")
-        with open(config, "w") as stream:
-            stream.write(_JSON_CONFIG.format(root=root))
-        result = subprocess.run(
-            [sys.executable, "-m", "msync", "--json", "-c", config, "c"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=dict(os.environ, HOME=root),  # the sync state goes to ~/.mbsync/
-        )
-        events = [json.loads(line) for line in result.stdout.splitlines()]
-        self.assertEqual((result.returncode, result.stderr), (0, ""))
-        # Maildir notices come in between (how many depends on timing: the
-        # one-second mtime wait).
-        messages = [event for event in events if event["event"] == "message"]
-        events = [event for event in events if event["event"] != "message"]
-        self.assertEqual(
-            [event["event"] for event in events], ["channel", "box", "box_done", "summary"]
-        )
-        self.assertIn(
-            {
-                "event": "message",
-                "severity": "notice",
-                "text": "Maildir notice: no UIDVALIDITY, creating new.",
-            },
-            messages,
-        )
-        self.assertEqual({message["severity"] for message in messages}, {"notice"})
-        self.assertEqual(events[0], {"event": "channel", "channel": "c"})
-        self.assertEqual(events[2]["stored"], {"far": 0, "near": 1})
-        self.assertEqual(
-            events[-1],
-            {
-                "event": "summary",
-                "status": 0,
-                "channels": {"done": 1, "total": 1},
-                "boxes": {"done": 1, "total": 1},
-                "to_far": {
-                    "new": {"done": 0, "total": 0},
-                    "flags": {"done": 0, "total": 0},
-                    "trash": {"done": 0, "total": 0},
-                },
-                "to_near": {
-                    "new": {"done": 1, "total": 1},
-                    "flags": {"done": 0, "total": 0},
-                    "trash": {"done": 0, "total": 0},
-                },
-            },
-        )
 
     def test_summary_on_early_failure(self) -> None:
         """

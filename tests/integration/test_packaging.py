@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_packaging -*-
 """
 Tests for what C{pip install} ships besides the code: the man pages, shell
 completion and systemd units named in C{setup.py}'s C{data_files}, and
@@ -17,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.cmdline import version_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 _CONFIG = """\
 MaildirStore near
@@ -64,7 +65,11 @@ class DataFilesTests(SynchronousTestCase):
                 "share/man/man5": ["docs/msyncrc.5"],
                 "share/bash-completion/completions": ["completion/msync"],
                 "share/zsh/site-functions": ["completion/_msync"],
-                "share/systemd/user": ["docs/systemd/msync.service", "docs/systemd/msync.timer"],
+                "share/systemd/user": [
+                    "docs/systemd/msync.service",
+                    "docs/systemd/msync.timer",
+                    "docs/systemd/msync-daemon.service",
+                ],
             },
         )
         for each in (name for names in files.values() for name in names):
