@@ -626,8 +626,10 @@ async def _connect_tcp(
             TCP6ClientEndpoint if isinstance(address, IPv6Address) else TCP4ClientEndpoint
         )
         # No per-attempt timeout: Timeout bounds the whole setup (see connect).
-        # None: no per-attempt limit (BaseConnector accepts it; the stub says int).
-        tcp = endpoint_type(reactor, address.host, account.port, timeout=None)  # type: ignore[arg-type,attr-defined]
+        # None: no per-attempt limit (BaseConnector accepts it; the stub says
+        # int); the resolved IPv4Address/IPv6Address has a host, IAddress
+        # does not declare it.
+        tcp = endpoint_type(reactor, address.host, account.port, timeout=None)  # type: ignore[arg-type,attr-defined]  # see above
         try:
             return await wrap(tcp).connect(protocol_factory)
         except ConnectError as error:
