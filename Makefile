@@ -7,7 +7,8 @@ demo: bootstrap
 # The whole suite: ruff, mypy, every trial test (unit and integration, with a
 # private Dovecot, mbsync and child processes) under coverage.py; prints the
 # coverage total (95% of msync/ at this writing), then "N passed, M failed".
-# About 1,400 tests; 4 minutes on an idle 2-core machine, longer under load.
+# About 1,400 tests; measured 8 min 40 s on the 2-core machine while it was
+# shared with other jobs.
 test: bootstrap
 	sh scripts/check.sh
 
