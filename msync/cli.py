@@ -57,6 +57,7 @@ from msync.report import (
     show_progress,
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+from msync.sync.statefile import JournalTesting
 
 # The option grammar lives in msync.cmdline (L1) and is re-exported here,
 # where callers have always imported it from.
@@ -242,7 +243,13 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     @return: the exit status.
     """
     clock = cast(IReactorTime, reactor)
-    factory = default_store_factory(prepared.config, clock)
+    testing = prepared.command.testing
+    factory = default_store_factory(
+        prepared.config,
+        clock,
+        maildir_async=testing.async_driver,
+        maildir_mtime_wait=not testing.no_mtime_wait,
+    )
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)
@@ -250,6 +257,9 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
         overrides=prepared.command.overrides,
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
+        journal_testing=JournalTesting(
+            keep_journal=testing.keep_journal, limit=testing.journal_limit
+        ),
     )
     status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
     return max(status, prepared.status)

@@ -49,6 +49,7 @@ from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import PairProgress, sync_pair
 from msync.sync.options import PairOptions
 from msync.sync.state import StatePaths, state_paths
+from msync.sync.statefile import NO_TESTING, JournalTesting
 
 log = Logger()
 
@@ -79,7 +80,13 @@ StoreFactory = Callable[[Store], IStore]
 """Makes the store object for a store section (tests pass in-memory ones)."""
 
 
-def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
+def default_store_factory(
+    config: Config,
+    clock: IReactorTime,
+    *,
+    maildir_async: bool = False,
+    maildir_mtime_wait: bool = True,
+) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
     stores over one connection each.
@@ -87,6 +94,8 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
     @param config: the whole configuration (global options).
     @param clock: the reactor (IMAP stores also connect and run commands
         with it).
+    @param maildir_async: mbsync's C{-Ta}: Maildir stores answer later.
+    @param maildir_mtime_wait: C{False} for mbsync's C{-Tz}.
     @return: the factory.
     """
 
@@ -97,7 +106,13 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
                 raise StoreUnavailable(
                     f"Maildir error: cannot open store '{store.path}'", store=store.name
                 )
-            return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
+            return MaildirStoreImpl(
+                store,
+                fsync=config.global_options.fsync,
+                clock=clock,
+                asynchronous=maildir_async,
+                mtime_wait=maildir_mtime_wait,
+            )
         assert isinstance(store, IMAPStore)
         # The IMAP store connects lazily, on first use, with the reactor.
         return IMAPStoreImpl(store, reactor=clock)
@@ -305,11 +320,13 @@ class SyncRequest:
     @ivar overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
     @ivar dry_run: C{--dry-run}: decide, print, change nothing.
     @ivar verbose: C{-V}: mbsync's info messages.
+    @ivar journal_testing: C{-Tj}, C{-Tj<N>}: mbsync's journal test switches.
     """
 
     overrides: OperationOverrides = OperationOverrides()
     dry_run: bool = False
     verbose: bool = False
+    journal_testing: JournalTesting = NO_TESTING
 
 
 class _Progress:
@@ -471,6 +488,7 @@ async def _sync_channel(
                 progress=progress.pair(),
                 notify=output.emit,
                 fsync=config.global_options.fsync,
+                journal_testing=request.journal_testing,
             )
             for line in result.planned:
                 output.print_line(line)

@@ -68,7 +68,7 @@ from msync.sync.reconcile import (
     random_tuid,
 )
 from msync.sync.state import StatePaths, SyncRecord
-from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statefile import NO_TESTING, JournalTesting, StateFile, SystemCalls
 
 __all__ = ["FETCH_AHEAD", "PairProgress", "PairResult", "sync_pair"]
 
@@ -477,7 +477,14 @@ class _BoxPairSync:
             for side in Side:
                 self.plan_expunge(planner, side)
             return self.result()
-        copies = planner.start_copies({side: self.boxes[side].uid_next for side in Side})
+        # mbsync journals its driver's UIDNEXT; for a Maildir box that is
+        # the highest UID assigned so far (journal_uid_next), not plus one.
+        copies = planner.start_copies(
+            {
+                side: getattr(self.boxes[side], "journal_uid_next", self.boxes[side].uid_next)
+                for side in Side
+            }
+        )
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
         for side in Side:
@@ -655,6 +662,7 @@ async def sync_pair(
     fsync: bool = True,
     state_system: SystemCalls | None = None,
     new_tuid: Callable[[], str] = random_tuid,
+    journal_testing: JournalTesting = NO_TESTING,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -673,6 +681,7 @@ async def sync_pair(
     @param fsync: mbsync's C{FSync}.
     @param state_system: the system calls of the state file (tests).
     @param new_tuid: the TUID generator (tests).
+    @param journal_testing: mbsync's C{-Tj} test switches.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -686,6 +695,7 @@ async def sync_pair(
         channel_label=label,
         system=state_system,
         read_only=options.dry_run,
+        testing=journal_testing,
     )
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},
