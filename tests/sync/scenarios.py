@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -286,7 +286,7 @@ class Pair:
         """
         Start a sync of the scenario box pair.
         """
-        extra = {} if new_tuid is None else {"new_tuid": new_tuid}
+        extra: dict[str, Any] = {} if new_tuid is None else {"new_tuid": new_tuid}
         return Deferred.fromCoroutine(
             sync_pair(
                 self.far,
