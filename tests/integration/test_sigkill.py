@@ -6,7 +6,8 @@ account with a Maildir tree, then rerun to completion.
 Every round changes both sides (new messages in two boxes, a flag changed
 and a synced message deleted on each side), starts C{msync -a} as a
 subprocess and kills it after a random delay (seeded) once its sync proper
-began; sometimes it kills the resuming run too (up to three kills in a
+began (counted from the moment it holds a pair's state lock, or, for half
+of the kills, from its first journal write); sometimes it kills the resuming run too (up to three kills in a
 row); then it reruns msync until it exits 0, and runs it once more.
 Then, for every box on both sides:
   - nothing is lost: every Message-ID that should exist is there;
@@ -73,6 +74,37 @@ def make_message(tag: str, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
+def wait_for_open(process: subprocess.Popen[bytes], anchor: str) -> float:
+    """
+    Wait until C{process} has a file C{.mbsyncstate.<anchor>} open, or
+    ends.
+
+    @return: when it was seen.
+    """
+    suffix = ".mbsyncstate." + anchor
+    descriptors = f"/proc/{process.pid}/fd"
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            names = os.listdir(descriptors)
+            if any(_target(descriptors, name).endswith(suffix) for name in names):
+                break
+        except OSError:
+            pass
+        time.sleep(0.002)
+    return time.monotonic()
+
+
+def _target(directory: str, name: str) -> str:
+    """
+    What a descriptor of another process refers to ("" if it is gone).
+    """
+    try:
+        return os.readlink(os.path.join(directory, name))
+    except OSError:
+        return ""
+
+
 def message_id(body: bytes) -> bytes:
     match = _MESSAGE_ID.search(body)
     assert match is not None, body[:200]
@@ -109,25 +141,22 @@ class SigkillTests(DovecotTestCase):
         )
         return done.returncode, time.monotonic() - started
 
-    def start_msync(self) -> tuple[subprocess.Popen[bytes], float]:
+    def start_msync(self, anchor: str = "lock") -> tuple[subprocess.Popen[bytes], float]:
         """
-        Start C{msync -a} and wait until it locks a box pair's state (or
-        ends).
+        Start C{msync -a} and wait until it has a box pair's state file
+        C{.mbsyncstate.<anchor>} open (C{lock}: it is synchronizing a pair;
+        C{journal}: it has logged a change), or until it ends. Files a
+        killed run left behind do not count: the process's own open
+        descriptors are looked at.
 
-        @return: the process and when the lock was seen.
+        @return: the process and when the anchor was seen.
         """
-        locks = [self.mail / box / ".mbsyncstate.lock" for box in BOXES]
         process = subprocess.Popen(
             [MSYNC, "-q", "-c", str(self.config), "-a"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            if any(lock.exists() for lock in locks):
-                break
-            time.sleep(0.002)
-        return process, time.monotonic()
+        return process, wait_for_open(process, anchor)
 
     def change(
         self, rng: random.Random, round_number: int
@@ -256,9 +285,11 @@ class SigkillTests(DovecotTestCase):
         # config and logs in, which changes nothing), within as long as the
         # rest of an uninterrupted round's sync takes.
         changes = self.change(rng, 0)
-        process, locked = self.start_msync()
+        process, locked = self.start_msync("lock")
+        logged = wait_for_open(process, "journal")
         self.assertEqual(process.wait(60), 0)
-        window = max(0.05, time.monotonic() - locked)
+        ended = time.monotonic()
+        window = {"lock": max(0.05, ended - locked), "journal": max(0.05, ended - logged)}
         _, _, ok, problems = self.check(0, changes, expected)
         self.assertTrue(ok, problems)
         kills = lost = duplicated = converged = journals = finished = 0
@@ -270,14 +301,15 @@ class SigkillTests(DovecotTestCase):
             # kills in a row), then let a rerun finish.
             killed = 0
             while True:
-                process, _ = self.start_msync()
-                time.sleep(rng.uniform(0.0, window))
+                anchor = rng.choice(("lock", "journal"))
+                process, _ = self.start_msync(anchor)
+                time.sleep(rng.uniform(0.0, window[anchor]))
                 if process.poll() is not None:
                     process.wait()
                     if not killed:
                         # Later rounds sync faster than the first: aim earlier.
                         finished += 1
-                        window *= 0.8
+                        window[anchor] *= 0.8
                     break
                 process.send_signal(signal.SIGKILL)
                 process.wait(60)
