@@ -59,6 +59,7 @@ from msync.report import (
     summary_fields,
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+from msync.sync.statefile import JournalTesting
 
 __all__ = [
     "Output",
@@ -261,7 +262,14 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
     """
     # Cutting the server's data into trace lines costs time: only for -Dn.
     trace = DebugCategory.NET in prepared.command.debug
-    factory = default_store_factory(prepared.config, reactor, trace=trace)
+    testing = prepared.command.testing
+    factory = default_store_factory(
+        prepared.config,
+        reactor,
+        maildir_async=testing.async_driver,
+        maildir_mtime_wait=not testing.no_mtime_wait,
+        trace=trace,
+    )
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)
@@ -269,6 +277,9 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
         overrides=prepared.command.overrides,
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
+        journal_testing=JournalTesting(
+            keep_journal=testing.keep_journal, limit=testing.journal_limit
+        ),
     )
     status = await sync_channels(prepared.config, prepared.jobs, factory, request, output)
     return max(status, prepared.status)

@@ -47,6 +47,10 @@ def _data_files() -> dict[str, list[str]]:
     raise AssertionError("setup.py has no data_files")
 
 
+#: The systemd user units msync ships.
+UNITS = ("msync.service", "msync.timer", "msync-daemon.service")
+
+
 class DataFilesTests(SynchronousTestCase):
     """
     C{pip install} puts the man pages, completions and units where man,
@@ -122,9 +126,10 @@ class SystemdUnitTests(SynchronousTestCase):
         home = Path(self.mktemp()).resolve()
         (home / ".local/bin").mkdir(parents=True)
         (home / ".local/bin/msync").symlink_to(sys.executable)
+        (home / ".local/bin/msyncd").symlink_to(sys.executable)
         units = home / ".local/share/systemd/user"
         units.mkdir(parents=True)
-        for name in ("msync.service", "msync.timer"):
+        for name in UNITS:
             shutil.copy(ROOT / "docs/systemd" / name, units / name)
         for section, page in (("man1", "msync.1"), ("man5", "msyncrc.5")):
             (home / ".local/share/man" / section).mkdir(parents=True)
@@ -136,7 +141,7 @@ class SystemdUnitTests(SynchronousTestCase):
             MANPATH=f"{home}/.local/share/man:",
         )
         result = subprocess.run(
-            [analyze, "--user", "verify", str(units / "msync.service"), str(units / "msync.timer")],
+            [analyze, "--user", "verify", *(str(units / name) for name in UNITS)],
             env=environment,
             capture_output=True,
             text=True,
