@@ -43,6 +43,8 @@ from msync.cmdline import (
     usage_text,
     version_text,
 )
+from msync.compat import Generation
+from msync.compatprobe import Decision, decide
 from msync.config.load import default_config_path, load_config
 from msync.config.schema import Config
 from msync.errors import ConfigError, UsageError
@@ -57,6 +59,7 @@ from msync.report import (
     show_progress,
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+from msync.stores.imapnames import names_for
 
 # The option grammar lives in msync.cmdline (L1) and is re-exported here,
 # where callers have always imported it from.
@@ -155,12 +158,14 @@ class Prepared:
     @ivar config: the configuration.
     @ivar jobs: the selected channels.
     @ivar status: the exit status so far (1 when some operand was bad).
+    @ivar decision: the mbsync generation followed (L{msync.compatprobe}).
     """
 
     command: CommandLine
     config: Config
     jobs: tuple[ChannelJob, ...]
     status: int
+    decision: Decision | None = None
 
 
 def prepare(
@@ -208,12 +213,30 @@ def prepare(
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
     for message in (*config.notices, *config.warnings):
         output.emit(Severity.WARNING, message)
+    home = environ.get("HOME") or os.path.expanduser("~")
+    try:
+        decision = decide(config, path, command.compat, environ, home)
+    except UsageError as error:
+        output.emit(Severity.ERROR, str(error))
+        return 1
+    output.emit(Severity.INFO, decision.choice.describe())
+    if decision.error is not None and _default_state(config, home):
+        output.emit(Severity.ERROR, f"Error: {decision.error}")
+        return 1
     selection = select_jobs(config, command.targets, all_channels=command.all_channels)
     for message in selection.errors:
         output.emit(Severity.ERROR, message)
     if not selection.jobs:
         return 1
-    return Prepared(command, config, selection.jobs, 1 if selection.errors else 0)
+    return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _default_state(config: Config, home: str) -> bool:
+    """
+    Whether the configuration leaves the global C{SyncState} at its
+    default (read as mbsync 1.4's C{~/.mbsync/}).
+    """
+    return config.global_options.sync_state.path == home.rstrip("/") + "/.mbsync/"
 
 
 def _config_error_text(error: ConfigError) -> str:
@@ -242,14 +265,23 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     @return: the exit status.
     """
     clock = cast(IReactorTime, reactor)
-    factory = default_store_factory(prepared.config, clock)
+    decision = prepared.decision
+    generation = decision.choice.generation if decision is not None else Generation.V14
+    names = names_for(generation)
+    factory = default_store_factory(prepared.config, clock, names)
     if prepared.command.action is Action.LIST:
-        status = await list_channels(prepared.jobs, factory, output)
+        status = await list_channels(prepared.jobs, factory, output, names)
         return max(status, prepared.status)
     request = SyncRequest(
         overrides=prepared.command.overrides,
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
+        generation=generation,
+        state_directory=(
+            decision.state_directory
+            if decision is not None and generation is Generation.V15
+            else None
+        ),
     )
     status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
     return max(status, prepared.status)

@@ -152,6 +152,9 @@ class CommandLine:
     @ivar dry_run: C{-y}/C{--dry-run} (isync 1.5).
     @ivar testing: the C{-T} switches.
     @ivar notices: deprecation notices to print (as warnings) after parsing.
+    @ivar compat: C{--compat}'s generation (C{1.4}/C{1.5}), unchecked here.
+    @ivar migrate_names: C{--migrate-names}: rename a 1.4 tree's folders
+        and state files to mbsync 1.5's names, then stop.
     """
 
     action: Action = Action.SYNC
@@ -165,6 +168,8 @@ class CommandLine:
     dry_run: bool = False
     testing: TestingOptions = TestingOptions()
     notices: tuple[str, ...] = ()
+    compat: str | None = None
+    migrate_names: bool = False
 
 
 @dataclass
@@ -250,6 +255,8 @@ class _Parser:
         self.argv = argv
         self.index = 0
         self.config: str | None = None
+        self.compat: str | None = None
+        self.migrate_names = False
         self.all_channels = False
         self.listing = False
         self.verbose = False
@@ -295,6 +302,13 @@ class _Parser:
             self.config = self.next_word("--config")
         elif name.startswith("config="):
             self.config = name[len("config=") :]
+        elif name == "compat":
+            # msync's own: which mbsync generation to follow (docs/compat.md).
+            self.compat = self.next_word("--compat")
+        elif name.startswith("compat="):
+            self.compat = name[len("compat=") :]
+        elif name == "migrate-names":
+            self.migrate_names = True
         elif name in _LONG_SWITCHES:
             setattr(self, _LONG_SWITCHES[name], True)
         elif name in _SIMPLE_LONG:
@@ -525,6 +539,8 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         dry_run=parser.dry_run,
         testing=parser.testing,
         notices=notices,
+        compat=parser.compat,
+        migrate_names=parser.migrate_names,
     )
 
 

@@ -195,9 +195,7 @@ def choose(evidence: Evidence) -> Choice:
     if journal is not None:
         return journal
     if evidence.utf7_folder is not None:
-        return Choice(
-            Generation.V14, f"folder names in modified UTF-7 ({evidence.utf7_folder})"
-        )
+        return Choice(Generation.V14, f"folder names in modified UTF-7 ({evidence.utf7_folder})")
     if evidence.utf8_folder is not None:
         return Choice(Generation.V15, f"folder names in UTF-8 ({evidence.utf8_folder})")
     if evidence.xdg_state is not None:
@@ -206,12 +204,13 @@ def choose(evidence: Evidence) -> Choice:
         return Choice(Generation.V15, f"configuration file {evidence.xdg_config}")
     if evidence.spellings:
         return Choice(
-            Generation.V15, "1.5-only configuration keywords (" + ", ".join(evidence.spellings) + ")"
+            Generation.V15,
+            "1.5-only configuration keywords (" + ", ".join(evidence.spellings) + ")",
         )
     if evidence.installed is not None:
-        generation = installed_generation(evidence.installed)
-        if generation is not None:
-            return Choice(generation, f"installed mbsync is {evidence.installed.strip()}")
+        installed = installed_generation(evidence.installed)
+        if installed is not None:
+            return Choice(installed, f"installed mbsync is {evidence.installed.strip()}")
     return Choice(Generation.V15, "fresh setup, no mbsync installed")
 
 
@@ -235,7 +234,5 @@ def default_state_directory(
     if exists.get(old) and not exists.get(new):
         return old, None
     if exists.get(old) and exists.get(new):
-        return new, (
-            f"both {new} and {old} exist; delete one or set SyncState globally."
-        )
+        return new, (f"both {new} and {old} exist; delete one or set SyncState globally.")
     return new, None

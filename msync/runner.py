@@ -23,6 +23,7 @@ from typing import Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from msync.compat import Generation
 from msync.config.schema import (
     Channel,
     Config,
@@ -44,6 +45,7 @@ from msync.plan import (
     list_scope,
 )
 from msync.report import Counters, Severity, SideCounters
+from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
@@ -82,7 +84,9 @@ StoreFactory = Callable[[Store], IStore]
 """Makes the store object for a store section (tests pass in-memory ones)."""
 
 
-def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
+def default_store_factory(
+    config: Config, clock: IReactorTime, names: NameMapping = MBSYNC14_NAMES
+) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
     stores over one connection each.
@@ -90,6 +94,7 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
     @param config: the whole configuration (global options).
     @param clock: the reactor (IMAP stores also connect and run commands
         with it).
+    @param names: how IMAP stores map box names (mbsync 1.4's or 1.5's).
     @return: the factory.
     """
 
@@ -103,7 +108,7 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
         # The IMAP store connects lazily, on first use, with the reactor.
-        return IMAPStoreImpl(store, reactor=clock)
+        return IMAPStoreImpl(store, reactor=clock, names=names)
 
     return make
 
@@ -141,12 +146,14 @@ class RunState:
     @ivar stores: open stores by section name.
     @ivar failed: names of stores that could not be used.
     @ivar temporary: those of them that failed for a network reason.
+    @ivar names: how IMAP stores spell box names (for alias detection).
     """
 
     factory: StoreFactory
     stores: dict[str, IStore] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
     temporary: set[str] = field(default_factory=set)
+    names: NameMapping = MBSYNC14_NAMES
 
     def store(self, section: Store) -> IStore:
         """
@@ -200,7 +207,7 @@ async def channel_pairs(run: RunState, job: ChannelJob) -> tuple[BoxPair, ...]:
         return box_pairs(job)
     far = await _listing(run, channel, Side.FAR)
     near = await _listing(run, channel, Side.NEAR)
-    return box_pairs(job, far, near)
+    return box_pairs(job, far, near, run.names)
 
 
 def _store_failed(
@@ -254,7 +261,12 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
     return usable
 
 
-async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, output: Emitter) -> int:
+async def list_channels(
+    jobs: Sequence[ChannelJob],
+    factory: StoreFactory,
+    output: Emitter,
+    names: NameMapping = MBSYNC14_NAMES,
+) -> int:
     """
     C{msync -l}: print the boxes each selected channel would synchronize,
     as C{mbsync -l} does (a C{chan:} header before each channel when more
@@ -263,9 +275,10 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
     @param jobs: the selected channels.
     @param factory: makes the stores.
     @param output: where lines and errors go.
+    @param names: how IMAP stores spell box names.
     @return: the exit status.
     """
-    run = RunState(factory)
+    run = RunState(factory, names=names)
     status = 0
     try:
         for job in jobs:
@@ -308,11 +321,17 @@ class SyncRequest:
     @ivar overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
     @ivar dry_run: C{--dry-run}: decide, print, change nothing.
     @ivar verbose: C{-V}: mbsync's info messages.
+    @ivar generation: the mbsync generation followed (L{msync.compat}).
+    @ivar state_directory: the default global C{SyncState} of that
+        generation, used where the configuration leaves it at mbsync 1.4's
+        C{~/.mbsync/}; C{None} keeps the configured one.
     """
 
     overrides: OperationOverrides = OperationOverrides()
     dry_run: bool = False
     verbose: bool = False
+    generation: Generation = Generation.V14
+    state_directory: str | None = None
 
 
 class _Progress:
@@ -446,9 +465,18 @@ def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths
             store.expect_pairing(pair.box(side), functools.partial(paired, side))
 
 
-def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:
+def pair_state_paths(
+    config: Config,
+    channel: Channel,
+    pair: BoxPair,
+    near: IStore,
+    state_directory: str | None = None,
+) -> StatePaths:
     """
     Where the sync state of one box pair lives (mbsync C{prepare_state}).
+
+    @param state_directory: replaces the default global C{SyncState}
+        (C{~/.mbsync/}) when given (mbsync 1.5's XDG location).
 
     @raise StateError: for C{SyncState *} on a store without box folders.
     """
@@ -458,6 +486,9 @@ def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: ISto
     global_setting: str | None = None
     if setting is None or setting.kind is SyncStateKind.GLOBAL:
         global_setting = (setting.path if setting is not None else "") or None
+        home = os.path.expanduser("~")
+        if state_directory is not None and global_setting in (None, home + "/.mbsync/"):
+            global_setting = state_directory
     elif setting.kind is SyncStateKind.IN_BOX:
         channel_setting = "*"
     else:
@@ -518,7 +549,7 @@ async def _sync_channel(
             ok = False
             continue
         try:
-            paths = pair_state_paths(config, channel, pair, near)
+            paths = pair_state_paths(config, channel, pair, near, request.state_directory)
             _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
             result = await sync_pair(
                 far,
@@ -531,6 +562,7 @@ async def _sync_channel(
                 progress=progress.pair(),
                 notify=output.emit,
                 fsync=config.global_options.fsync,
+                journal_version=request.generation.journal_version,
             )
             for line in result.planned:
                 output.print_line(line)
@@ -573,7 +605,7 @@ async def sync_channels(
 
     @return: the exit status: 1 if anything failed, else 0.
     """
-    run = RunState(factory)
+    run = RunState(factory, names=names_for(request.generation))
     progress = _Progress(output, len(jobs))
     status = 0
     try:

@@ -424,7 +424,9 @@ class MainTests(SynchronousTestCase):
             arguments = ["-c", path, *arguments]
         stdout, stderr = io.StringIO(), io.StringIO()
         self.react = _FakeReact()
-        environ = {"HOME": self.root}
+        # The generation is fixed so that the tests do not depend on the
+        # mbsync installed (msync.compatprobe asks it otherwise).
+        environ = {"HOME": self.root, "MSYNC_COMPAT": "1.4"}
         with self.assertRaises(SystemExit) as raised:
             main(arguments, stdout=stdout, stderr=stderr, environ=environ, react=self.react)
         code = raised.exception.code
@@ -554,7 +556,9 @@ class MainTests(SynchronousTestCase):
         path = os.path.join(self.root, "rc")
         self.assertEqual(
             out,
-            f"Reading configuration file {path}\nChannel legacy\nOpening far side store far...\n",
+            f"Reading configuration file {path}\n"
+            "Following mbsync 1.4: MSYNC_COMPAT=1.4\n"
+            "Channel legacy\nOpening far side store far...\n",
         )
         self.assertEqual(
             err,

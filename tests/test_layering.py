@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "msync.errors": 0,
     "msync.model": 0,
     "msync.cmdline": 1,
+    "msync.compat": 1,
     "msync.config": 1,
     "msync.config.syntax": 1,
     "msync.config.account": 1,
@@ -70,6 +71,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.statetext": 1,
     "msync.sync.statepaths": 1,
     "msync.sync.journal": 1,
+    "msync.sync.journal5": 1,
     "msync.sync.loading": 1,
     "msync.sync.notices": 1,
     "msync.sync.actions": 1,
@@ -84,6 +86,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.statefile": 2,
     "msync.sync.engine": 2,
     "msync.runner": 3,
+    "msync.compatprobe": 3,
     "msync.cli": 4,
     "msync.service": 4,
 }

@@ -205,9 +205,7 @@ class Mbsync15Names:
         try:
             return decode_mailbox_name(wire)
         except MailboxNameError:
-            raise MailboxNameError(
-                raw_name(wire), "invalid modified-UTF-7 string"
-            ) from None
+            raise MailboxNameError(raw_name(wire), "invalid modified-UTF-7 string") from None
 
     def spelling(self, name: str) -> str:
         """

@@ -63,6 +63,7 @@ from msync.sync import reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
+from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
@@ -516,6 +517,7 @@ async def sync_pair(
     fsync: bool = True,
     state_system: SystemCalls | None = None,
     new_tuid: Callable[[], str] = random_tuid,
+    journal_version: str = JOURNAL_VERSION,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -534,6 +536,8 @@ async def sync_pair(
     @param fsync: mbsync's C{FSync}.
     @param state_system: the system calls of the state file (tests).
     @param new_tuid: the TUID generator (tests).
+    @param journal_version: the journal version written (C{4} as mbsync
+        1.4, C{5} as 1.5).
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -547,6 +551,7 @@ async def sync_pair(
         channel_label=label,
         system=state_system,
         read_only=options.dry_run,
+        journal_version=journal_version,
     )
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},

@@ -209,9 +209,7 @@ class _Replay5:
             raise LookupError((a, b))
         self.last = self.record(record, code, values, tuid)
 
-    def record(
-        self, record: SyncRecord, code: bytes, values: list[int], tuid: bytes
-    ) -> SyncRecord:
+    def record(self, record: SyncRecord, code: bytes, values: list[int], tuid: bytes) -> SyncRecord:
         state = self.state
         match code:
             case b"-":
@@ -322,4 +320,3 @@ def replay_any(
         return None
     replay(state, ops, filename)
     return JOURNAL_VERSION
-
