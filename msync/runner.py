@@ -550,6 +550,10 @@ async def _sync_channel(
             continue
         try:
             paths = pair_state_paths(config, channel, pair, near, request.state_directory)
+            if request.state_directory is not None and not request.dry_run:
+                if paths.state.startswith(request.state_directory):
+                    # mbsync 1.5 creates every level of its state directory.
+                    os.makedirs(request.state_directory, mode=0o700, exist_ok=True)
             _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
             result = await sync_pair(
                 far,
