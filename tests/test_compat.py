@@ -1,0 +1,164 @@
+# -*- test-case-name: tests.test_compat -*-
+"""
+Tests for L{msync.compat}: the generation rule, row by row.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.compat import (
+    Evidence,
+    Generation,
+    choose,
+    default_state_directory,
+    folder_generation,
+    installed_generation,
+    new_spellings,
+)
+from msync.errors import UsageError
+
+V14, V15 = Generation.V14, Generation.V15
+
+# (evidence, generation, reason)
+RULES = [
+    (Evidence(option="1.4", utf8_folder="Entwürfe"), V14, "--compat 1.4"),
+    (Evidence(option="1.5", environment="1.4"), V15, "--compat 1.5"),
+    (Evidence(environment="1.4", xdg_state="/h/.local/state/isync/"), V14, "MSYNC_COMPAT=1.4"),
+    (
+        Evidence(journals=(("4", "/s.journal"),), utf8_folder="Entwürfe"),
+        V14,
+        "interrupted run's journal version 4 (/s.journal)",
+    ),
+    (
+        Evidence(journals=(("5", "/s.journal"),), utf7_folder="Entw&APw-rfe"),
+        V15,
+        "interrupted run's journal version 5 (/s.journal)",
+    ),
+    (
+        Evidence(utf7_folder="Entw&APw-rfe", xdg_state="/x/"),
+        V14,
+        "folder names in modified UTF-7 (Entw&APw-rfe)",
+    ),
+    (
+        Evidence(utf8_folder="Entwürfe", installed="isync 1.4.4"),
+        V15,
+        "folder names in UTF-8 (Entwürfe)",
+    ),
+    (Evidence(xdg_state="/x/isync/", installed="isync 1.4.4"), V15, "sync state in /x/isync/"),
+    (Evidence(xdg_config="/c/isyncrc"), V15, "configuration file /c/isyncrc"),
+    (
+        Evidence(spellings=("TLSType",), installed="isync 1.4.4"),
+        V15,
+        "1.5-only configuration keywords (TLSType)",
+    ),
+    (Evidence(installed="isync 1.4.4\n"), V14, "installed mbsync is isync 1.4.4"),
+    (Evidence(installed="isync 1.5.1"), V15, "installed mbsync is isync 1.5.1"),
+    (Evidence(), V15, "fresh setup, no mbsync installed"),
+]
+
+
+class ChooseTests(SynchronousTestCase):
+    """
+    L{choose} follows the documented order.
+    """
+
+    def test_rules(self) -> None:
+        """
+        Each row's evidence gives its generation and reason, and the C{-V}
+        line names both.
+        """
+        for evidence, generation, reason in RULES:
+            choice = choose(evidence)
+            self.assertEqual((choice.generation, choice.reason), (generation, reason), evidence)
+            self.assertEqual(choice.describe(), f"Following mbsync {generation.value}: {reason}")
+
+    def test_bad_values(self) -> None:
+        """
+        Anything but a 1.4 or 1.5 version is a usage error naming its source.
+        """
+        error = self.assertRaises(UsageError, choose, Evidence(option="2"))
+        self.assertEqual(str(error), "--compat: unknown mbsync generation '2' (use 1.4 or 1.5)")
+        error = self.assertRaises(UsageError, choose, Evidence(environment="1.6"))
+        self.assertIn("MSYNC_COMPAT", str(error))
+        self.assertEqual(choose(Evidence(option="1.5.1")).generation, V15)
+
+    def test_journal_versions(self) -> None:
+        """
+        Each generation writes its own journal version.
+        """
+        self.assertEqual((V14.journal_version, V15.journal_version), ("4", "5"))
+
+
+class EvidenceTests(SynchronousTestCase):
+    """
+    What names, version texts and configuration texts say.
+    """
+
+    def test_folder_generation(self) -> None:
+        """
+        Modified UTF-7 of non-ASCII text is 1.4, non-ASCII is 1.5, plain
+        ASCII (even with C{&}) says nothing.
+        """
+        rows = [
+            ("Entw&APw-rfe", V14),
+            (".Entw&APw-rfe", V14),
+            ("Entwürfe", V15),
+            ("INBOX", None),
+            ("Q&-A", None),
+            ("Q&A", None),
+            ("&AGE-", None),
+        ]
+        for name, generation in rows:
+            self.assertEqual(folder_generation(name), generation, name)
+
+    def test_installed_generation(self) -> None:
+        """
+        C{mbsync --version} texts map to generations; no number, no answer.
+        """
+        rows = [("isync 1.4.4", V14), ("isync 1.3.0", V14), ("isync 1.5.0", V15), ("x", None)]
+        for text, generation in rows:
+            self.assertEqual(installed_generation(text), generation, text)
+
+    def test_new_spellings(self) -> None:
+        """
+        1.5-only keywords and Sync/Create words are found once each, as
+        spelled; comments and 1.4 keywords are not.
+        """
+        text = (
+            "# TLSType IMAPS\nIMAPAccount a\nSSLType IMAPS\ntlstype IMAPS\nTLSVersions +1.3\n"
+            "Channel c\nSync Pull Gone\nSync Upgrade\nExpireSide Near\nCreate Both\n"
+        )
+        self.assertEqual(
+            new_spellings(text),
+            ("tlstype", "TLSVersions", "Sync Gone", "Sync Upgrade", "ExpireSide"),
+        )
+        self.assertEqual(new_spellings("Sync All\nSSLVersions TLSv1.2\n"), ())
+
+
+class StateDirectoryTests(SynchronousTestCase):
+    """
+    L{default_state_directory} follows mbsync 1.5's C{load_config}.
+    """
+
+    def test_rows(self) -> None:
+        """
+        1.4 always uses C{~/.mbsync/}; 1.5 uses the XDG directory unless
+        only C{~/.mbsync/} exists, and reports both existing.
+        """
+        old, new = "/h/.mbsync/", "/h/.local/state/isync/"
+        rows = [
+            (V14, {new: True}, None, (old, None)),
+            (V15, {}, None, (new, None)),
+            (V15, {old: True}, None, (old, None)),
+            (V15, {new: True}, None, (new, None)),
+            (
+                V15,
+                {old: True, new: True},
+                None,
+                (new, f"both {new} and {old} exist; delete one or set SyncState globally."),
+            ),
+            (V15, {}, "/s", ("/s/isync/", None)),
+        ]
+        for generation, exists, xdg, expected in rows:
+            self.assertEqual(default_state_directory(generation, "/h", xdg, exists), expected)
