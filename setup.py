@@ -27,5 +27,5 @@ setup(
             "hypothesis",
         ],
     },
-    entry_points={"console_scripts": ["msync = msync.cli:main"]},
+    entry_points={"console_scripts": ["msync = msync.cli:main", "msyncd = msync.daemonmain:main"]},
 )

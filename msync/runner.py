@@ -51,7 +51,7 @@ from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
-from msync.sync.results import PairProgress
+from msync.sync.results import PairProgress, PairResult
 from msync.sync.statepaths import StatePaths, state_paths
 from msync.sync.statetext import parse_state
 
@@ -334,6 +334,25 @@ class SyncRequest:
     state_directory: str | None = None
 
 
+class PairWatch(Protocol):
+    """
+    What a long-running caller (the daemon) learns of each box pair, and how
+    it stops a run between pairs.
+    """
+
+    def stopping(self) -> bool:
+        """
+        Whether the run must stop before the next box pair.
+        """
+
+    def pair_finished(
+        self, channel: Channel, pair: BoxPair, result: PairResult | None, error: Exception | None
+    ) -> None:
+        """
+        One box pair was synchronized (C{result}) or failed (C{error}).
+        """
+
+
 class _Progress:
     """
     Run-wide progress counters: finished pairs' totals plus the running
@@ -514,6 +533,7 @@ async def _sync_channel(
     output: Emitter,
     progress: _Progress,
     clock: IReactorTime,
+    watch: PairWatch | None = None,
 ) -> bool:
     """
     Synchronize every box pair of one channel; report each failure.
@@ -542,6 +562,8 @@ async def _sync_channel(
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
     ok = True
     for pair in pairs:
+        if watch is not None and watch.stopping():
+            return ok
         if pair.conflict is not None:
             # Another pair reaches the same server box (plan.box_pairs).
             output.emit(Severity.ERROR, f"Error: {pair.conflict}")
@@ -570,11 +592,17 @@ async def _sync_channel(
             )
             for line in result.planned:
                 output.print_line(line)
+            if watch is not None:
+                watch.pair_finished(channel, pair, result, None)
         except StoreUnavailable as error:
             _store_failed(run, channel, output, error)
+            if watch is not None:
+                watch.pair_finished(channel, pair, None, error)
             return False
         except MsyncError as error:
             output.emit(Severity.ERROR, f"Error: {error}")
+            if watch is not None:
+                watch.pair_finished(channel, pair, None, error)
             ok = False
         except Exception:
             # The one broad handler (STYLE §5): a bug in one box pair must
@@ -603,10 +631,13 @@ async def sync_channels(
     request: SyncRequest,
     output: Emitter,
     clock: IReactorTime,
+    watch: PairWatch | None = None,
 ) -> int:
     """
     Synchronize the selected channels in order, as C{mbsync} does.
 
+    @param watch: told of each box pair's outcome, and asked before each
+        pair whether to go on (the daemon's targeted syncs and stop).
     @return: the exit status: 1 if anything failed, else 0.
     """
     run = RunState(factory, names=names_for(request.generation))
@@ -614,9 +645,66 @@ async def sync_channels(
     status = 0
     try:
         for done, job in enumerate(jobs):
-            if not await _sync_channel(config, job, run, request, output, progress, clock):
+            if watch is not None and watch.stopping():
+                break
+            if not await _sync_channel(config, job, run, request, output, progress, clock, watch):
                 status = 1
             progress.update(channels_done=done + 1)
     finally:
         await run.close()
     return status
+
+
+def imap_connection(section: IMAPStore, clock: IReactorTime) -> IMAPStoreImpl:
+    """
+    A connection of its own to an IMAP store, with the same login, TLS and
+    naming as a sync's (the daemon's IDLE and STATUS connections).
+
+    @param section: the store section.
+    @param clock: the reactor.
+    @return: the store; C{session()} connects, C{close()} logs out.
+    """
+    return IMAPStoreImpl(section, reactor=clock)
+
+
+def interrupt_store(store: IStore) -> None:
+    """
+    Stop a sync using C{store} at its next network wait: an IMAP store's
+    connection is closed (the engine's journal makes any point safe, the
+    run then ends as if the connection had been lost). Maildir stores have
+    no wait to cut short.
+
+    @param store: a store made by L{default_store_factory}.
+    """
+    if isinstance(store, IMAPStoreImpl):
+        store.unavailable("msync is stopping")
+
+
+def near_box_path(config: Config, channel: Channel, box: str, clock: IReactorTime) -> str | None:
+    """
+    The directory of a channel's near box when the near store is a Maildir
+    (the daemon watches it and lists it in the mailboxes file).
+
+    @return: the absolute path, or C{None} (IMAP, or an impossible name).
+    """
+    section = channel.near_store
+    if not isinstance(section, MaildirStore) or section.path is None and box != INBOX:
+        return None
+    store = MaildirStoreImpl(section, fsync=config.global_options.fsync, clock=clock)
+    try:
+        return os.path.abspath(store.path_of(box))
+    except MsyncError:
+        return None
+
+
+def server_key(section: Store) -> str | None:
+    """
+    What identifies the server of an IMAP store section (for the daemon's
+    per-server connection limit), or C{None} for a Maildir store.
+    """
+    if not isinstance(section, IMAPStore):
+        return None
+    account = section.account
+    if account.tunnel is not None:
+        return f"tunnel:{account.tunnel}"
+    return f"{account.host}:{account.port}"

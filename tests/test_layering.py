@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "msync.imap.commands": 1,
     "msync.imap.uids": 1,
     "msync.imap.connection": 1,
+    "msync.imap.events": 1,
     "msync.imap.sasl": 1,
     "msync.imap.utf7": 1,
     "msync.imap.protocol": 2,
@@ -89,6 +90,14 @@ LAYERS: dict[str, int] = {
     "msync.compatprobe": 3,
     "msync.cli": 4,
     "msync.service": 4,
+    "msync.daemonmain": 4,
+    "msync.daemon": 3,
+    "msync.daemon.core": 3,
+    "msync.daemon.backend": 3,
+    "msync.daemon.idle": 3,
+    "msync.daemon.localwatch": 3,
+    "msync.daemon.hooks": 3,
+    "msync.daemon.settings": 1,
 }
 
 # Modules that are L1 but may read files: the config loader is the one

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import cast
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -240,7 +240,7 @@ class SyncTests(TestCase):
                 stream.write(f"Subject: {box}\n\nbody\n")
         os.makedirs(os.path.join(self.root, "near"))
 
-    async def run_sync(self, *targets: str) -> tuple[int, RecordingOutput]:
+    async def run_sync(self, *targets: str, watch: Any = None) -> tuple[int, RecordingOutput]:
         """
         Synchronize C{targets} with the real reactor.
         """
@@ -260,6 +260,7 @@ class SyncTests(TestCase):
             SyncRequest(),
             output,
             clock,
+            watch,
         )
         return status, output
 
@@ -305,6 +306,31 @@ class SyncTests(TestCase):
             last = output.progress[-1]
             self.assertEqual((last.channels_done, last.boxes_done, last.boxes_total), (1, 3, 3))
             self.assertEqual((last.near.new_done, last.near.new_total), (2, 2))
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+    def test_watch(self) -> None:
+        """
+        A L{PairWatch} hears of each pair's result, and its stopping()
+        stops the run before the next pair (the daemon's SIGTERM).
+        """
+        seen: list[tuple[str, str, int | None, object]] = []
+
+        class Watch:
+            def stopping(self) -> bool:
+                return len(seen) >= 2
+
+            def pair_finished(
+                self, channel: Any, pair: Any, result: Any, error: Exception | None
+            ) -> None:
+                stored = None if result is None else result.stored[Side.NEAR]
+                seen.append((channel.name, pair.far, stored, error))
+
+        async def check() -> None:
+            status, _ = await self.run_sync("c", "c", watch=Watch())
+            self.assertEqual(status, 0)
+            self.assertEqual(seen, [("c", "INBOX", 1, None), ("c", "x", 1, None)])
+            self.assertFalse(os.path.exists(os.path.join(self.root, "near", "y")))
 
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
 

@@ -9,12 +9,11 @@ import os
 import subprocess
 import sys
 
-from twisted.application.service import IService, MultiService
-from twisted.internet.defer import Deferred
+from twisted.application.service import IService
 from twisted.internet.task import Clock
 from twisted.plugin import getPlugins
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from msync import service
 
@@ -41,10 +40,63 @@ class OptionsTests(SynchronousTestCase):
         """
         self.assertRaises(usage.UsageError, service.Options().parseOptions, [])
 
+    def test_daemon_options(self) -> None:
+        """
+        The daemon options become the settings: intervals, IDLE patterns
+        (comma-separated, repeatable), hooks, connection limit.
+        """
+        options = service.Options()
+        options.parseOptions(
+            [
+                "-a",
+                "--quick-interval",
+                "30",
+                "--idle",
+                "INBOX,Lists/*",
+                "--idle",
+                "!Lists/spam",
+                "--post-sync-cmd",
+                "notmuch new",
+                "--max-connections",
+                "2",
+                "--mailboxes-file",
+                "/tmp/m",
+            ]
+        )
+        settings = options.settings()
+        self.assertEqual(settings.quick_interval, 30)
+        self.assertEqual(settings.idle_patterns, ("INBOX", "Lists/*", "!Lists/spam"))
+        self.assertEqual(settings.post_sync_cmd, "notmuch new")
+        self.assertEqual(settings.max_connections, 2)
+        self.assertEqual(settings.mailboxes_file, "/tmp/m")
+        self.assertTrue(settings.idle)
+        options = service.Options()
+        options.parseOptions(["-a", "--no-idle", "-Dn", "-q"])
+        self.assertFalse(options.settings().idle)
+        self.assertEqual(options["debug"], "n")
+        options = service.Options()
+        options.parseOptions(["-a", "-D"])
+        self.assertEqual(options["debug"], "*")
+        options = service.Options()
+        options.parseOptions(["-a"])
+        self.assertIsNone(options["debug"])
+        self.assertEqual(options.settings().idle_patterns, ("INBOX",))
+
+    def test_bad_numbers(self) -> None:
+        """
+        Nonsense intervals and limits are refused.
+        """
+        for argv in (
+            ["-a", "-i", "0"],
+            ["-a", "--max-connections", "0"],
+            ["-a", "--idle-renew", "1"],
+        ):
+            self.assertRaises(usage.UsageError, service.Options().parseOptions, argv)
+
     def test_make_service(self) -> None:
         """
-        makeService returns a named IService whose timer runs a round at
-        start and then every interval, on the given clock.
+        makeService returns a named IService whose daemon runs a round at
+        start and then every interval, on the given clock, and stops.
         """
         options = service.Options()
         options.parseOptions(["--all", "-i", "60", "-c", "/nonexistent/rc"])
@@ -52,56 +104,53 @@ class OptionsTests(SynchronousTestCase):
         made = service.makeService(options, reactor=clock)
         self.assertTrue(IService.providedBy(made))
         self.assertEqual(made.name, "msync")
-        assert isinstance(made, MultiService)
-        timer = made.getServiceNamed("periodic-sync")
-        sync_round = timer.call[0]
+        assert isinstance(made, service.DaemonService)
         made.startService()
-        self.addCleanup(made.stopService)
-        self.assertEqual((sync_round.rounds, sync_round.last_status), (1, 1))
+        self.assertEqual(made.daemon.rounds, 1)
         clock.advance(59)
-        self.assertEqual(sync_round.rounds, 1)
+        self.assertEqual(made.daemon.rounds, 1)
         clock.advance(1)
-        self.assertEqual(sync_round.rounds, 2)
+        self.assertEqual(made.daemon.rounds, 2)
+        stopped = made.stopService()
+        clock.advance(5)
+        self.successResultOf(stopped)
+        clock.advance(600)
+        self.assertEqual(made.daemon.rounds, 2)
 
-
-class SyncRoundTests(TestCase):
-    """
-    One daemon round synchronizes like C{msync} and never raises.
-    """
-
-    def test_round_syncs_and_never_raises(self) -> Deferred[None]:
+    def test_log_filter(self) -> None:
         """
-        A round copies new mail between Maildirs; a broken configuration
-        makes a later round fail quietly (status 1, logged), not raise.
+        The default level logs info and above but no debug (the wire
+        trace); -Dn adds msync.imap's debug events only; -q keeps errors.
         """
-        from twisted.internet import reactor
+        from twisted.logger import LogLevel, PredicateResult
 
-        root = os.path.abspath(self.mktemp())
-        for box in ("far/INBOX", "near"):
-            for sub in ("cur", "new", "tmp"):
-                os.makedirs(os.path.join(root, box, sub), exist_ok=True)
-        with open(os.path.join(root, "far/INBOX/new/1.1_1.h"), "w") as stream:
-            stream.write("Subject: hi\n\nbody\n")
-        config = os.path.join(root, "rc")
-        with open(config, "w") as stream:
-            stream.write(
-                f"MaildirStore f\nPath {root}/far/\nInbox {root}/far/INBOX\n\n"
-                f"MaildirStore n\nPath {root}/near/\nInbox {root}/near/INBOX\n\n"
-                "Channel c\nFar :f:\nNear :n:\nCreate Near\nSyncState *\n"
-            )
-        sync_round = service.SyncRound(reactor, config, ["c"], False)
+        def shown(predicate: object, level: LogLevel, namespace: str) -> bool:
+            event = {"log_level": level, "log_namespace": namespace}
+            return predicate(event) is not PredicateResult.no  # type: ignore[operator]
 
-        def first(_: None) -> Deferred[None]:
-            self.assertEqual(sync_round.last_status, 0)
-            self.assertEqual(len(os.listdir(os.path.join(root, "near/INBOX/new"))), 1)
-            with open(config, "a") as stream:
-                stream.write("Bogus line\n")
-            return sync_round()
+        default = service.log_predicate(LogLevel.info, None)
+        self.assertTrue(shown(default, LogLevel.info, "msync.daemon.core"))
+        self.assertFalse(shown(default, LogLevel.debug, "msync.imap.protocol"))
+        net = service.log_predicate(LogLevel.info, "n")
+        self.assertTrue(shown(net, LogLevel.debug, "msync.imap.protocol"))
+        self.assertFalse(shown(net, LogLevel.debug, "msync.sync.engine"))
+        quiet = service.log_predicate(LogLevel.error, None)
+        self.assertFalse(shown(quiet, LogLevel.info, "msync.daemon.core"))
+        self.assertTrue(shown(quiet, LogLevel.error, "msync.daemon.core"))
 
-        def second(_: None) -> None:
-            self.assertEqual((sync_round.rounds, sync_round.last_status), (2, 1))
+    def test_sd_notify(self) -> None:
+        """
+        With NOTIFY_SOCKET set, READY=1 reaches the socket; without, nothing
+        is sent.
+        """
+        import socket
 
-        return sync_round().addCallback(first).addCallback(second)
+        path = os.path.abspath(self.mktemp())
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+            listener.bind(path)
+            self.assertTrue(service.sd_notify(b"READY=1", {"NOTIFY_SOCKET": path}))
+            self.assertEqual(listener.recv(100), b"READY=1")
+        self.assertFalse(service.sd_notify(b"READY=1", {}))
 
 
 class PluginTests(SynchronousTestCase):
@@ -131,3 +180,17 @@ class PluginTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("--all", result.stdout)
         self.assertIn("--config", result.stdout)
+        self.assertIn("--post-sync-cmd", result.stdout)
+
+    def test_twistd_version(self) -> None:
+        """
+        C{twistd msync --version} prints msync's version, not Twisted's.
+        """
+        from msync import __version__
+
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        result = subprocess.run(
+            [twistd, "msync", "--version"], capture_output=True, text=True, cwd=ROOT, timeout=60
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, f"msync {__version__}\n")

@@ -351,6 +351,8 @@ class Command:
     @ivar refused_by: capabilities in whose presence it must not be sent.
     @ivar uids: the UIDs a C{UID} command addresses, as given (the
         connection routes untagged FETCH data by them); else C{None}.
+    @ivar fetch_items: a UID FETCH's items as given (the connection drops
+        bodies it did not ask for); empty when unknown.
     """
 
     name: bytes
@@ -363,6 +365,7 @@ class Command:
     refused_by: tuple[bytes, ...] = ()
     # Equal commands are equal on the wire: 5:7 as a set or as a range.
     uids: UIDs | None = field(default=None, compare=False)
+    fetch_items: tuple[bytes, ...] = field(default=(), compare=False)
 
     def encode(
         self,
@@ -598,7 +601,7 @@ class Command:
         if changed_since is None:
             if vanished:
                 raise LocalProtocolError("VANISHED needs CHANGEDSINCE")
-            return cls(b"UID FETCH", arguments, uids=uids)
+            return cls(b"UID FETCH", arguments, uids=uids, fetch_items=tuple(items))
         modifier = b"(CHANGEDSINCE " + _number(changed_since, "CHANGEDSINCE")
         modifier += b" VANISHED)" if vanished else b")"
         return cls(
@@ -607,6 +610,7 @@ class Command:
             requires=(b"CONDSTORE",),
             requires_enabled=(b"QRESYNC",) if vanished else (),
             uids=uids,
+            fetch_items=tuple(items),
         )
 
     @classmethod

@@ -22,6 +22,11 @@ Invariants:
   - Nothing is sent before the greeting, after a BYE, or between the tagged
     OK of STARTTLS and L{ClientConnection.tls_started} (no plaintext after
     a successful STARTTLS).
+  - Nothing received in plaintext survives the switch to TLS: a byte
+    received after the tagged OK of STARTTLS and before
+    L{ClientConnection.tls_started} (in the same read as the OK, or later)
+    kills the connection (L{STARTTLS_INJECTION}, the CVE-2011-0411 class of
+    attack); C{tls_started} starts a fresh parser.
   - Capabilities are C{None} ("unknown, must ask") until the server states
     them, and again after STARTTLS and after LOGIN/AUTHENTICATE unless the
     server restated them during or in the response to that command.
@@ -36,6 +41,20 @@ Invariants:
     a FETCH without UID is always L{Untagged} (RFC 3501 §6.4.8: answers
     to UID commands carry the UID). Streamed body literals follow the
     same rule, by the UID the response names before the literal.
+  - One requested body is delivered once: a body literal is streamed only
+    to the streaming UID FETCH whose set names the UID the response gave
+    before it, and only the first time for that UID and section; a repeat,
+    or a body for a UID no command asked for, is counted past and dropped
+    (reported as L{Discarded}). A literal whose UID is not known before it
+    is buffered and routed whole, and repeats are dropped by
+    L{merge_fetch}.
+  - A whole body (C{BODY[]}, C{BODY[TEXT]}) sent in answer to a UID FETCH
+    that did not ask for one is dropped too, streamed or buffered.
+  - A command keeps a bounded amount of untagged data (see
+    L{msync.imap.routing.retention_key}): status data coalesced to the
+    latest, FETCH data one response per UID, listings limited.
+  - C{[ALERT]} codes, in any status response, are reported as L{Alert}
+    (RFC 3501 §7.1: the text must be shown to the user).
   - To keep that unambiguous, a UID FETCH or UID STORE is not sent while
     one in flight names a common UID, or while either set is open: it
     waits (and, sending being in submission order, so does everything
@@ -49,12 +68,23 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
 from msync.errors import LocalProtocolError, RemoteProtocolError
 from msync.imap.commands import Command
+from msync.imap.events import (
+    Alert,
+    Completed,
+    ConnectionEvent,
+    ContinuationNeeded,
+    Discarded,
+    Greeting,
+    Rejected,
+    Streamed,
+    Untagged,
+)
 from msync.imap.grammar import quote_bytes
 from msync.imap.responses import (
     NEED_DATA,
@@ -63,12 +93,13 @@ from msync.imap.responses import (
     ContinuationRequest,
     EnabledResponse,
     FetchResponse,
+    ListResponse,
     LiteralChunk,
     NeedData,
     Response,
-    ResponseCode,
     ResponseParser,
     Status,
+    StatusResponse,
     TaggedResponse,
     UnknownResponse,
     UntaggedStatus,
@@ -77,22 +108,32 @@ from msync.imap.routing import (
     ALERT,
     PRODUCERS,
     SELECTION,
+    WHOLE_SECTIONS,
     SelectedMailbox,
     ambiguous,
+    check_listed,
     code_update,
     fetch_cover,
     mailbox_update,
+    merge_fetch,
+    retention_key,
+    wants_whole_body,
+    without_sections,
 )
 from msync.imap.uids import UIDCover
 
-# SelectedMailbox lives in msync.imap.routing; callers import it from here.
+# SelectedMailbox lives in msync.imap.routing and the events in
+# msync.imap.events; callers import them from here.
 __all__ = [
     "DEFAULT_PIPELINE_DEPTH",
+    "STARTTLS_INJECTION",
+    "Alert",
     "ClientConnection",
     "Completed",
     "ConnectionEvent",
     "ConnectionState",
     "ContinuationNeeded",
+    "Discarded",
     "Greeting",
     "Rejected",
     "SelectedMailbox",
@@ -104,6 +145,11 @@ __all__ = [
 #: large enough never to throttle a sync, small enough that one connection
 #: cannot queue unbounded work at the server.
 DEFAULT_PIPELINE_DEPTH: Final = 64
+
+#: Why the connection dies when plaintext follows the STARTTLS response.
+STARTTLS_INJECTION: Final = (
+    "server sent data after STARTTLS response before TLS handshake (possible injection attack)"
+)
 
 
 class ConnectionState(enum.Enum):
@@ -187,85 +233,6 @@ _CAPABILITY_POLICY: Final[dict[bytes, _CapabilityPolicy]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Greeting:
-    """
-    The server's greeting: C{OK}, C{PREAUTH} or C{BYE} (RFC 3501 §7.1).
-    """
-
-    status: Status
-    code: ResponseCode | None
-    text: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """
-    A command's tagged response arrived.
-
-    @ivar untagged: the untagged responses attached to this command.
-    @ivar mailbox: for SELECT/EXAMINE, the mailbox state as selected (or
-        as far as the server told before refusing); else C{None}.
-    """
-
-    tag: bytes
-    command: Command
-    response: TaggedResponse
-    untagged: tuple[Response, ...]
-    mailbox: SelectedMailbox | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """
-    A command was never sent: it is invalid in the current state or for
-    the server's capabilities.
-    """
-
-    tag: bytes
-    command: Command
-    error: LocalProtocolError
-
-
-@dataclass(frozen=True, slots=True)
-class ContinuationNeeded:
-    """
-    AUTHENTICATE or IDLE got a C{+}; answer with
-    L{ClientConnection.send_continuation}.
-
-    @ivar data: the raw text after C{"+ "} (base64 for SASL).
-    """
-
-    tag: bytes
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Untagged:
-    """
-    Untagged data no in-flight command produced (unsolicited EXISTS, BYE,
-    ALERT, flag changes by other clients, ...).
-    """
-
-    response: Response
-
-
-@dataclass(frozen=True, slots=True)
-class Streamed:
-    """
-    A chunk of a streamed FETCH body literal of the command C{tag}.
-    """
-
-    tag: bytes
-    chunk: LiteralChunk
-
-
-ConnectionEvent: TypeAlias = (
-    Greeting | Completed | Rejected | ContinuationNeeded | Untagged | Streamed
-)
-"""What L{ClientConnection.next_event} returns besides L{NEED_DATA}."""
-
-
 @dataclass(slots=True)
 class _Queued:
     """
@@ -289,6 +256,10 @@ class _InFlight:
     @ivar answer_due: a C{+} was surfaced and not yet answered.
     @ivar restated: the server stated capabilities while it ran.
     @ivar cover: the UIDs its FETCH data may name (see L{fetch_cover}).
+    @ivar kept: where in C{untagged} the response with each
+        L{retention_key} is.
+    @ivar listed: how many LIST/LSUB/STATUS answers it keeps.
+    @ivar bodies: the C{(uid, section)} bodies it received already.
     """
 
     tag: bytes
@@ -297,6 +268,9 @@ class _InFlight:
     segments: deque[bytes]
     cover: UIDCover | None = None
     untagged: list[Response] = field(default_factory=list)
+    kept: dict[Hashable, int] = field(default_factory=dict)
+    listed: int = 0
+    bodies: set[tuple[int, bytes]] = field(default_factory=set)
     answer_due: bool = False
     restated: bool = False
     mailbox: SelectedMailbox | None = None
@@ -340,18 +314,19 @@ class ClientConnection:
         self.error: RemoteProtocolError | None = None
         self._disabled = frozenset(each.upper() for each in disabled_capabilities)
         self._capabilities: frozenset[bytes] | None = None
-        limits: dict[str, int] = {}
+        self._limits: dict[str, int] = {}
         if max_line_length is not None:
-            limits["max_line_length"] = max_line_length
+            self._limits["max_line_length"] = max_line_length
         if max_literal_size is not None:
-            limits["max_literal_size"] = max_literal_size
-        self._parser = ResponseParser(stream_literal=self._should_stream, **limits)
+            self._limits["max_literal_size"] = max_literal_size
+        self._parser = self._new_parser()
         self._next_tag = 1
         self._queue: deque[_Queued] = deque()
         self._in_flight: dict[bytes, _InFlight] = {}
         self._waiting_literal: _InFlight | None = None
         self._tls_pending = False
         self._streaming: bytes | None = None
+        self._discarding = False
         self._outgoing = bytearray()
         self._trace: list[str] = []
         self._events: deque[ConnectionEvent] = deque()
@@ -438,10 +413,15 @@ class ClientConnection:
 
     def tls_started(self) -> None:
         """
-        The TLS handshake was started after STARTTLS; sending resumes.
+        The TLS handshake was started after STARTTLS; sending resumes and
+        reading starts afresh (nothing read in plaintext is kept).
         """
         self._tls_pending = False
+        self._parser = self._new_parser()
         self._pump()
+
+    def _new_parser(self) -> ResponseParser:
+        return ResponseParser(stream_literal=self._should_stream, **self._limits)
 
     def _pump(self) -> None:
         """
@@ -510,8 +490,14 @@ class ClientConnection:
         """
         Add bytes received from the server, split anywhere.
         """
-        if self.error is None:
-            self._parser.receive_data(data)
+        if self.error is not None or not data:
+            return
+        if self._tls_pending:
+            # RFC 3501 §6.2.1, RFC 2595 §3.1: the server sends nothing after
+            # its OK until the handshake; an attacker's injection would.
+            self._die(RemoteProtocolError(STARTTLS_INJECTION))
+            return
+        self._parser.receive_data(data)
 
     def next_event(self) -> ConnectionEvent | Literal[NeedData.NEED_DATA]:
         """
@@ -542,6 +528,8 @@ class ClientConnection:
         """
         Route one parser event through L{_HANDLERS}.
         """
+        if isinstance(event, (UntaggedStatus, TaggedResponse)) and event.code == ALERT:
+            self._events.append(Alert(event.text))
         if self.state is ConnectionState.AWAITING_GREETING:
             self._greeting(event)
             return
@@ -587,6 +575,8 @@ class ClientConnection:
     def _finish_capabilities(self, record: _InFlight, event: TaggedResponse) -> None:
         policy = _CAPABILITY_POLICY.get(record.command.name)
         if policy is _CapabilityPolicy.DISCARD:
+            if self._parser.has_input():
+                raise RemoteProtocolError(STARTTLS_INJECTION)
             self._capabilities = None
             self._tls_pending = True
         elif policy is _CapabilityPolicy.UNLESS_RESTATED and not record.restated:
@@ -631,28 +621,44 @@ class ClientConnection:
         )
 
     def _chunk(self, event: Response | LiteralChunk) -> None:
-        assert isinstance(event, LiteralChunk) and self._streaming is not None
+        assert isinstance(event, LiteralChunk)
+        if self._discarding or self._streaming is None:
+            return
         self._events.append(Streamed(self._streaming, event))
 
     def _should_stream(self, seq: int, section: bytes, size: int) -> bool:
         """
         The parser's C{stream_literal}: stream if the UID FETCH this
-        response answers was submitted with C{stream_bodies}.
+        response answers was submitted with C{stream_bodies}, or drop.
 
         The owner is found by the UID the response named before the
-        literal. If it named none yet, the literal is streamed only when a
-        single UID FETCH is in flight; otherwise it is buffered and the
-        complete response is routed by its UID like any other.
+        literal; if it named none yet, the literal is buffered and the
+        complete response routed by its UID like any other. A body for a
+        UID no command asked for, or one the owner already received, is
+        streamed into nothing: counted past, never kept.
         """
         uid = self._parser.fetch_uid()
-        if uid is not None:
-            owner = self._fetch_owner(uid)
-        else:
-            fetches = [r for r in self._in_flight.values() if r.command.name == b"UID FETCH"]
-            owner = fetches[0] if len(fetches) == 1 else None
-        if owner is None or not owner.stream or owner.command.name != b"UID FETCH":
+        self._streaming = None
+        self._discarding = False
+        if uid is None:
             return False
+        owner = self._fetch_owner(uid)
+        shown = section.decode("ascii", "replace")
+        if owner is None:
+            return self._discard(f"BODY[{shown}] of UID {uid} ({size} bytes): not requested")
+        if (uid, section) in owner.bodies:
+            return self._discard(f"BODY[{shown}] of UID {uid} ({size} bytes): sent again")
+        if section in WHOLE_SECTIONS and not wants_whole_body(owner.command):
+            return self._discard(f"BODY[{shown}] of UID {uid} ({size} bytes): not requested")
+        if not owner.stream or owner.cover is None or uid not in owner.cover:
+            return False
+        owner.bodies.add((uid, section))
         self._streaming = owner.tag
+        return True
+
+    def _discard(self, reason: str) -> bool:
+        self._discarding = True
+        self._events.append(Discarded(f"dropped {reason}"))
         return True
 
     def _fetch_owner(self, uid: int | None) -> _InFlight | None:
@@ -681,11 +687,58 @@ class ClientConnection:
         producers = PRODUCERS.get(type(event), frozenset())
         owner = self._owner(event, producers)
         if owner is None:
+            if isinstance(event, FetchResponse):
+                for section in event.items.sections:
+                    shown = section.decode("ascii", "replace")
+                    reason = f"dropped BODY[{shown}] of UID {event.items.uid}: not requested"
+                    self._events.append(Discarded(reason))
             self._events.append(Untagged(event))
             return
-        owner.untagged.append(event)
+        self._keep(owner, event)
         if owner.mailbox is not None:
             owner.mailbox = mailbox_update(owner.mailbox, event)
+
+    def _keep(self, owner: _InFlight, event: Response) -> None:
+        """
+        Attach C{event} to C{owner} within the bounds of L{retention_key}.
+        """
+        if isinstance(event, FetchResponse) and event.items.uid is not None:
+            uid = event.items.uid
+            unasked = WHOLE_SECTIONS & (event.items.sections.keys() | event.items.streamed)
+            if unasked and not wants_whole_body(owner.command):
+                # Streamed ones were reported when they were counted past.
+                for section in sorted(unasked & event.items.sections.keys()):
+                    shown = section.decode("ascii", "replace")
+                    self._events.append(
+                        Discarded(f"dropped BODY[{shown}] of UID {uid}: not requested")
+                    )
+                event = without_sections(event, WHOLE_SECTIONS)
+            owner.bodies.update((uid, section) for section in event.items.sections)
+        if isinstance(event, (ListResponse, StatusResponse)):
+            check_listed(
+                event.name if isinstance(event, ListResponse) else event.mailbox, owner.listed
+            )
+            owner.listed += 1
+        key = retention_key(event)
+        if key is None:
+            owner.untagged.append(event)
+            return
+        index = owner.kept.get(key)
+        if index is None:
+            owner.kept[key] = len(owner.untagged)
+            owner.untagged.append(event)
+            return
+        kept = owner.untagged[index]
+        if isinstance(kept, FetchResponse) and isinstance(event, FetchResponse):
+            buffered = event.items.sections
+            event, dropped = merge_fetch(kept, event)
+            # Streamed repeats were reported when they were counted past.
+            for section in (each for each in dropped if each in buffered):
+                shown = section.decode("ascii", "replace")
+                self._events.append(
+                    Discarded(f"dropped BODY[{shown}] of UID {event.items.uid}: sent again")
+                )
+        owner.untagged[index] = event
 
     def _owner(self, event: Response, producers: frozenset[bytes]) -> _InFlight | None:
         """

@@ -13,6 +13,22 @@ Invariants:
   - While anything is outstanding, C{timeout} seconds without a received
     byte abort the connection with L{ConnectionTimeout} (an IDLE that the
     server acknowledged is not outstanding).
+  - Silence is not the only way to stall: while anything is outstanding,
+    the connection must also make progress at least every
+    L{DEADLINE_FACTOR} times C{timeout} seconds, or it is aborted with
+    L{ConnectionTimeout}. Progress is the greeting, a command's tagged
+    response, or L{PROGRESS_BYTES} more bytes received. So the greeting
+    and every command that answers in a few lines must complete within
+    that deadline (a greeting trickled a byte every few seconds no longer
+    keeps a sync alive forever), while a long FETCH or body download that
+    keeps delivering data is never cut: only a link slower than
+    C{PROGRESS_BYTES} per deadline (about 34 bytes/s with the default
+    20 s C{Timeout}, a 2 minute deadline) is. The factor is generous so
+    that a slow server sending only keep-alive lines (C{* OK Still here})
+    during a long command is given two minutes. The deadline restarts
+    when something becomes outstanding again (a new command, C{DONE}
+    after IDLE).
+  - C{[ALERT]} texts go to C{on_alert} (logged as a warning if unset).
   - The wire trace is logged at debug level with passwords and SASL
     payloads replaced by C{<redacted>} (the connection's trace).
 """
@@ -44,9 +60,11 @@ from msync.errors import (
 )
 from msync.imap.commands import Command
 from msync.imap.connection import (
+    Alert,
     ClientConnection,
     Completed,
     ContinuationNeeded,
+    Discarded,
     Greeting,
     Rejected,
     Streamed,
@@ -62,6 +80,11 @@ BodyConsumer = Callable[[LiteralChunk], None]
 ContinuationCallback = Callable[[bytes, bytes], None]
 
 _TRACE_LIMIT = 1024
+
+#: A wait's deadline is this many times the silence timeout (see the module docstring).
+DEADLINE_FACTOR = 6
+#: Received bytes that count as progress towards the deadline.
+PROGRESS_BYTES = 4096
 
 
 @dataclass(slots=True)
@@ -88,6 +111,7 @@ class IMAPClientProtocol(Protocol):
 
     @ivar connection: the sans-IO protocol state.
     @ivar on_untagged: called with untagged data no command produced.
+    @ivar on_alert: called with the text of each C{[ALERT]}.
     """
 
     def __init__(
@@ -111,6 +135,7 @@ class IMAPClientProtocol(Protocol):
             pipeline_depth, disabled_capabilities=disabled_extensions
         )
         self.on_untagged: Callable[[Response], None] | None = None
+        self.on_alert: Callable[[bytes], None] | None = None
         self._clock = clock
         self._timeout = timeout or None
         self._host = host
@@ -118,6 +143,8 @@ class IMAPClientProtocol(Protocol):
         self._greeting: Greeting | None = None
         self._greeting_waiters: list[Deferred[Greeting]] = []
         self._timer: IDelayedCall | None = None
+        self._deadline: IDelayedCall | None = None
+        self._unproductive = 0
         self._error: BaseException | None = None
         self._processing = False
 
@@ -191,6 +218,9 @@ class IMAPClientProtocol(Protocol):
         Feed the connection and act on its events.
         """
         log.debug("{host} S: {data!r}", host=self._host, data=data[:_TRACE_LIMIT])
+        self._unproductive += len(data)
+        if self._unproductive >= PROGRESS_BYTES:
+            self._progress()
         self.connection.receive_data(data)
         self._process()
 
@@ -237,13 +267,24 @@ class IMAPClientProtocol(Protocol):
         if self.on_untagged is not None:
             self.on_untagged(event.response)
 
+    def _alert(self, event: Alert) -> None:
+        if self.on_alert is not None:
+            self.on_alert(event.text)
+        else:
+            log.warn("*** IMAP ALERT *** {text}", text=event.text.decode("utf-8", "replace"))
+
+    def _discarded(self, event: Discarded) -> None:
+        log.debug("{host}: {reason}", host=self._host, reason=event.reason)
+
     def _greeted(self, greeting: Greeting) -> None:
+        self._progress()
         self._greeting = greeting
         waiters, self._greeting_waiters = self._greeting_waiters, []
         for deferred in waiters:
             deferred.callback(greeting)
 
     def _completed(self, event: Completed) -> None:
+        self._progress()
         waiter = self._waiters.pop(event.tag)
         response = event.response
         if waiter.error is not None:
@@ -303,14 +344,36 @@ class IMAPClientProtocol(Protocol):
                 timer.reset(self._timeout)
             else:
                 self._timer = self._clock.callLater(self._timeout, self._timed_out)
+            if self._deadline is None:
+                wait = DEADLINE_FACTOR * self._timeout
+                self._deadline = self._clock.callLater(wait, self._deadline_passed)
             return
         if timer is not None and timer.active():
             timer.cancel()
         self._timer = None
+        self._progress()
+
+    def _progress(self) -> None:
+        """
+        The connection made progress: the deadline restarts (at the next
+        L{_touch}, if anything is still outstanding).
+        """
+        self._unproductive = 0
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
 
     def _timed_out(self) -> None:
         self._timer = None
         self._abort(ConnectionTimeout(f"{self._where()}: no response for {self._timeout:g} s"))
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None
+        assert self._timeout is not None
+        wait = DEADLINE_FACTOR * self._timeout
+        self._abort(
+            ConnectionTimeout(f"{self._where()}: no progress for {wait:g} s (server too slow)")
+        )
 
     def _where(self) -> str:
         return self._host or "the IMAP server"
@@ -329,6 +392,7 @@ class IMAPClientProtocol(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        self._progress()
         waiters, self._waiters = self._waiters, {}
         for waiter in waiters.values():
             waiter.deferred.errback(error)
@@ -345,4 +409,6 @@ _HANDLERS: dict[type, Callable[[IMAPClientProtocol, Any], None]] = {
     Streamed: IMAPClientProtocol._stream,
     ContinuationNeeded: IMAPClientProtocol._continue,
     Untagged: IMAPClientProtocol._untagged,
+    Alert: IMAPClientProtocol._alert,
+    Discarded: IMAPClientProtocol._discarded,
 }

@@ -12,10 +12,19 @@ Invariants:
     so that a UID names at most one owner.
   - L{SelectedMailbox} values are immutable; the update functions return
     new ones.
+  - What one command keeps of its untagged data is bounded by the server's
+    mailbox, not by how much the server sends (L{retention_key}): status
+    data (untagged C{OK}/C{NO}, C{EXISTS}, C{RECENT}, C{FLAGS},
+    C{EXPUNGE}, ...) is coalesced to the latest of each kind, FETCH data to
+    one response per UID (L{merge_fetch}: a body section is kept the first
+    time only), and a listing holds at most L{MAX_LISTED} mailboxes, each
+    name at most L{MAX_MAILBOX_NAME} bytes.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -28,6 +37,7 @@ from msync.imap.responses import (
     ESearchResponse,
     ExistsResponse,
     ExpungeResponse,
+    FetchItems,
     FetchResponse,
     FlagsResponse,
     HighestModSeqCode,
@@ -58,6 +68,18 @@ MAILBOX_CHANGES: Final = frozenset({b"EXPUNGE", b"UID EXPUNGE", b"UID MOVE", b"C
 FETCH_ANSWERED: Final = frozenset({b"UID FETCH", b"UID STORE"})
 # A command built by hand, without its UIDs, may be answered for any UID.
 _EVERY_UID: Final = UIDCover.of(UIDRange(1, None))
+
+#: The most mailboxes one LIST or LSUB may answer with; a server listing
+#: more is treated as hostile (the connection is dropped with an error).
+MAX_LISTED: Final = 100_000
+#: Fetch items asking for a whole message or its whole text (RFC 3501 §6.4.5).
+_WHOLE_BODY = re.compile(rb"(?:BODY(?:\.PEEK)?\[(?:TEXT)?\](?:<[0-9.]+>)?|RFC822(?:\.TEXT)?)", re.I)
+#: The canonical sections such items are answered with.
+WHOLE_SECTIONS: Final = frozenset({b"", b"TEXT"})
+
+#: The longest mailbox name, in bytes as sent, a LIST or STATUS may carry
+#: (Dovecot's own limit; far beyond any file system's path component).
+MAX_MAILBOX_NAME: Final = 4096
 
 # Which commands can produce each kind of untagged response.
 PRODUCERS: Final[dict[type[Response], frozenset[bytes]]] = {
@@ -170,3 +192,95 @@ def ambiguous(one: UIDCover, other: UIDCover) -> bool:
         share a UID, or one is open (its answer may name any UID).
     """
     return one.open or other.open or one.overlaps(other)
+
+
+def retention_key(response: Response) -> Hashable | None:
+    """
+    How a command keeps untagged data attached to it.
+
+    @return: C{None} to append C{response} (listings, which
+        L{MAX_LISTED} bounds); else a key: a kept response with the same
+        key is replaced (status data: only the latest value matters) or,
+        for FETCH data keyed by UID, merged with L{merge_fetch}.
+    """
+    if isinstance(response, ListResponse):
+        return None
+    if isinstance(response, FetchResponse):
+        return (FetchResponse, response.items.uid)
+    if isinstance(response, UntaggedStatus):
+        code = response.code
+        return (UntaggedStatus, response.status, type(code), getattr(code, "name", None))
+    return type(response).__name__
+
+
+def check_listed(name: bytes, listed: int) -> None:
+    """
+    Enforce the listing limits on one LIST/LSUB/STATUS answer.
+
+    @param name: the mailbox name it carries.
+    @param listed: how many the command already keeps.
+    @raise RemoteProtocolError: past L{MAX_LISTED} or L{MAX_MAILBOX_NAME}.
+    """
+    if len(name) > MAX_MAILBOX_NAME:
+        raise RemoteProtocolError(
+            f"server sent a mailbox name of {len(name)} bytes (the limit is {MAX_MAILBOX_NAME})"
+        )
+    if listed >= MAX_LISTED:
+        raise RemoteProtocolError(f"server listed more than {MAX_LISTED} mailboxes (the limit)")
+
+
+def merge_fetch(old: FetchResponse, new: FetchResponse) -> tuple[FetchResponse, list[bytes]]:
+    """
+    Fold a repeated FETCH response for one UID into the first.
+
+    Scalar items (FLAGS, MODSEQ, ...) take the latest value; a body section
+    already received (buffered or streamed) is kept and the repeat dropped,
+    so that one requested body is never stored twice.
+
+    @return: the merged response and the sections dropped from C{new}.
+    """
+    first, later = old.items, new.items
+    had = set(first.sections) | set(first.streamed)
+    dropped = sorted((set(later.sections) | set(later.streamed)) & had)
+    sections = dict(first.sections)
+    sections.update((k, v) for k, v in later.sections.items() if k not in had)
+    binary = dict(later.binary)
+    binary.update(first.binary)
+    merged = FetchItems(
+        uid=first.uid,
+        flags=later.flags if later.flags is not None else first.flags,
+        size=later.size if later.size is not None else first.size,
+        internal_date=later.internal_date or first.internal_date,
+        internal_date_raw=later.internal_date_raw or first.internal_date_raw,
+        modseq=later.modseq if later.modseq is not None else first.modseq,
+        sections=sections,
+        origins={**later.origins, **first.origins},
+        binary=binary,
+        streamed=first.streamed | (later.streamed - had),
+        other={**first.other, **later.other},
+    )
+    return FetchResponse(new.seq, merged), dropped
+
+
+def wants_whole_body(command: Command) -> bool:
+    """
+    @return: whether a FETCH answering C{command} may carry a whole body
+        (C{BODY[]}, C{BODY[TEXT]}, C{RFC822}, C{RFC822.TEXT}); C{True} when
+        its items are unknown; C{False} for UID STORE.
+    """
+    if command.name != b"UID FETCH":
+        return False
+    items = command.fetch_items
+    return not items or any(_WHOLE_BODY.fullmatch(item) for item in items)
+
+
+def without_sections(response: FetchResponse, sections: frozenset[bytes]) -> FetchResponse:
+    """
+    @return: C{response} without the body data of C{sections}.
+    """
+    items = response.items
+    kept = {key: value for key, value in items.sections.items() if key not in sections}
+    return FetchResponse(
+        response.seq,
+        replace(items, sections=kept, streamed=items.streamed - sections),
+    )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from twisted.internet.defer import Deferred, FirstError, gatherResults
+from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 
 from msync.errors import (
@@ -154,8 +154,10 @@ class IMAPSession:
         self.protocol = protocol
         protocol.connection.disable_capabilities(disabled_extensions)
         self._idle_tag: bytes | None = None
-        self._idle_end: Deferred[Completed] | None = None
+        self._idle_end: Deferred[Completed | None] | None = None
         self._idle_previous: Callable[[Response], None] | None = None
+        self._idle_error: Exception | None = None
+        self._idle_listeners: builtins.list[Deferred[None]] = []
 
     @property
     def capabilities(self) -> frozenset[bytes] | None:
@@ -427,14 +429,19 @@ class IMAPSession:
         command = Command.uid_fetch(UIDRange(uid, uid), items)
         completed = await self.protocol.execute(command, consumer=deliver)
         found: FetchResult | None = None
+        delivered = False
         for each in completed.untagged:
             if not isinstance(each, FetchResponse) or each.items.uid != uid:
                 continue
-            body = each.items.sections.get(b"")
+            # The connection keeps one response per UID and drops repeated
+            # bodies; deliver at most one body all the same (one file each).
+            streamed = b"" in each.items.streamed
+            body = None if delivered or streamed else each.items.sections.get(b"")
             if body is not None:
                 consumer(body)
-            if found is None or body is not None or b"" in each.items.streamed:
+            if found is None or body is not None or streamed:
                 found = FetchResult(uid, each.seq, each.items)
+            delivered = delivered or body is not None or streamed
         return found
 
     async def uid_store(self, uids: UIDs, mode: StoreMode, flags: Sequence[bytes]) -> None:
@@ -552,38 +559,69 @@ class IMAPSession:
         end = self.protocol.execute(Command.idle(), on_continuation=idling)
         watch = Deferred.fromCoroutine(self._idle_watch(end, started))
         self._idle_end = watch
+        self._idle_error = None
         try:
             self._idle_tag = await started
         except Exception:
             await watch  # raises the same error, consuming the watcher's result
             raise
 
-    async def _idle_watch(self, end: Deferred[Completed], started: Deferred[bytes]) -> Completed:
+    async def _idle_watch(
+        self, end: Deferred[Completed], started: Deferred[bytes]
+    ) -> Completed | None:
         """
         Wait for IDLE's completion; if it fails before idling, so does L{idle}.
+        A failure once idling (the connection lost, a tagged NO) is kept for
+        L{done} to raise, so that it is never left unhandled.
         """
         try:
             return await end
         except Exception as error:
-            if not started.called:
-                started.errback(error)
             self.protocol.on_untagged = self._idle_previous
             self._idle_tag = self._idle_end = None
-            raise
+            if not started.called:
+                started.errback(error)
+                raise
+            self._idle_error = error
+            return None
+        finally:
+            listeners, self._idle_listeners = self._idle_listeners, []
+            for listener in listeners:
+                listener.callback(None)
+
+    def idle_ended(self) -> Deferred[None]:
+        """
+        A Deferred firing (never failing) once the current IDLE has ended,
+        however it ended: C{DONE} answered, ended by the server, or the
+        connection lost; at once when not idling. L{done} reports how.
+        """
+        if self._idle_end is None:
+            return succeed(None)
+        ended: Deferred[None] = Deferred()
+        self._idle_listeners.append(ended)
+        return ended
 
     async def done(self) -> None:
         """
         End IDLE with C{DONE} and wait for its completion.
+
+        @raise LocalProtocolError: when not idling.
+        @raise Exception: how the IDLE failed, if it ended on its own with
+            an error (the connection lost, a tagged NO).
         """
         tag, end = self._idle_tag, self._idle_end
         if tag is None or end is None:
-            raise LocalProtocolError("not idling")
+            error, self._idle_error = self._idle_error, None
+            raise error or LocalProtocolError("not idling")
         self.protocol.send_continuation(tag, IDLE_DONE)
         try:
             await end
         finally:
             self.protocol.on_untagged = self._idle_previous
             self._idle_tag = self._idle_end = None
+        error, self._idle_error = self._idle_error, None
+        if error is not None:
+            raise error
 
     async def compress(self) -> None:
         """

@@ -9,7 +9,8 @@ Invariants:
     results outside them (IMAP's C{n:*} quirk) are dropped.
   - Fetched bodies are streamed into a spool (memory for small messages, a
     temporary file past L{SPOOL_IN_MEMORY}) and can be read any number of
-    times; no whole message is held by a fetch.
+    times; no whole message is held by a fetch, and a body the connection
+    had to buffer (its UID came after it) is not copied into memory again.
   - Flags reported or sent are limited to L{IMailbox.permanent_flags}.
   - A tagged NO/BAD fails the operation with L{MessageError} (fetch,
     store) or L{MailboxError} (the others); a lost connection makes the
@@ -379,6 +380,10 @@ class IMAPMailbox:
 
         def consume(chunk: bytes) -> None:
             nonlocal size
+            if size + len(chunk) > SPOOL_IN_MEMORY:
+                # Go to disk before writing: a large buffered body written
+                # to the in-memory spool first would be held twice.
+                spool.rollover()
             spool.write(chunk)
             size += len(chunk)
 

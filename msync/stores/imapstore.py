@@ -102,6 +102,17 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 _LOGOUT_ERRORS: tuple[type[BaseException], ...] = (CommandFailed, *CONNECTION_ERRORS)
 
 
+def _show_alert(text: bytes) -> None:
+    """
+    Show an C{[ALERT]} as mbsync 1.4 does: C{error()}, on stderr, never
+    hidden by C{-q} (RFC 3501 §7.1: the user must see it).
+    """
+    shown = text.decode("utf-8", "replace").lstrip()
+    # Terminal control characters from the server are shown escaped.
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
+    log.error("*** IMAP ALERT *** {text}", text=shown)
+
+
 @implementer(IStore)
 class IMAPStore:
     """
@@ -205,13 +216,15 @@ class IMAPStore:
 
     def _make_protocol(self) -> IMAPClientProtocol:
         account = self._account
-        return IMAPClientProtocol(
+        protocol = IMAPClientProtocol(
             self._reactor,
             pipeline_depth=account.pipeline_depth,
             timeout=account.timeout or None,
             host=self._where(),
             disabled_extensions=[each.encode("ascii") for each in account.disabled_extensions],
         )
+        protocol.on_alert = _show_alert
+        return protocol
 
     async def session(self) -> tuple[IMAPSession, ServerNaming]:
         """

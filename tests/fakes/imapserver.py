@@ -151,6 +151,8 @@ class FakeIMAPServer(Protocol):
             self._write(b"* PREAUTH " + code + b"Logged in as " + self.user.encode())
         else:
             self._write(b"* OK " + code + b"Fake IMAP ready.")
+        if self.options.alert:
+            self._write(b"* OK [ALERT] " + self.options.alert)
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -326,6 +328,8 @@ class FakeIMAPServer(Protocol):
             self._write(command.tag + b" BAD STARTTLS not available")
             return
         self._ok(command, b"Begin TLS negotiation now")
+        if self.options.after_starttls:
+            self.transport.write(self.options.after_starttls)  # type: ignore[union-attr]
         # RFC 3501 §6.2.1: anything the client sent after STARTTLS before the
         # handshake must not be executed.
         self.injected, self._buffer = self._buffer, b""
@@ -578,8 +582,25 @@ class FakeIMAPServer(Protocol):
                 parts.append(b"MODSEQ (%d)" % message.modseq)
             if not seen_before and b"\\Seen" in message.flags:
                 parts.append(b"FLAGS (%s)" % b" ".join(sorted(message.flags)))
-            self._write(b"* %d FETCH (%s)" % (number, b" ".join(dict.fromkeys(parts))))
+            line = b"* %d FETCH (%s)" % (number, b" ".join(dict.fromkeys(parts)))
+            self._write(line)
+            if b"BODY[" in line:
+                self._misbehave_after_body(line)
         self._ok(command)
+
+    def _misbehave_after_body(self, line: bytes) -> None:
+        """
+        The body misbehaviours of L{ServerOptions}, after a body response.
+        """
+        if self.options.repeat_bodies:
+            self._write(line)
+        if self.options.foreign_body is not None:
+            uid, data = self.options.foreign_body
+            literal = b"BODY[] {%d}\r\n%s" % (len(data), data)
+            if self.options.foreign_uid_after:
+                self._write(b"* 77 FETCH (%s UID %d)" % (literal, uid))
+            else:
+                self._write(b"* 77 FETCH (UID %d %s)" % (uid, literal))
 
     def _fetch_item(self, item: bytes, message: FakeMessage) -> list[bytes]:
         upper = item.upper()

@@ -156,6 +156,13 @@ class ServerOptions:
     @ivar garbage_on: a command name; it is answered with C{garbage} instead.
     @ivar garbage: unparseable response bytes.
     @ivar response_delay: seconds to hold each command's responses (needs C{clock}).
+    @ivar after_starttls: bytes sent in plaintext right behind the OK to
+        STARTTLS, in the same segment (a STARTTLS injection).
+    @ivar repeat_bodies: send every FETCH response carrying a body twice.
+    @ivar foreign_body: C{(uid, data)}: after every FETCH response carrying
+        a body, also send a C{BODY[]} of C{data} for that UID.
+    @ivar foreign_uid_after: name the foreign body's UID after its literal.
+    @ivar alert: text of an untagged C{[ALERT]} sent after the greeting.
     """
 
     capabilities: frozenset[bytes] = DEFAULT_CAPABILITIES
@@ -169,6 +176,11 @@ class ServerOptions:
     garbage_on: bytes | None = None
     garbage: bytes = b"* \x00\xff)( {oops}\r\n"
     response_delay: float = 0.0
+    after_starttls: bytes = b""
+    repeat_bodies: bool = False
+    foreign_body: tuple[int, bytes] | None = None
+    foreign_uid_after: bool = False
+    alert: bytes = b""
 
 
 DEFAULT_OPTIONS = ServerOptions()

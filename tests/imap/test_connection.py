@@ -802,16 +802,28 @@ class FetchRoutingTests(SynchronousTestCase):
 
     def test_uid_after_body(self) -> None:
         """
-        A body literal whose response names the UID only after it is
-        streamed when one UID FETCH is in flight; with several it is
-        buffered, and the whole response routed by its UID.
+        A body literal whose response names the UID only after it is never
+        streamed (it could be another message's): it is buffered, and the
+        whole response routed by its UID, even with one UID FETCH in flight;
+        a body for another UID does not reach that fetch.
         """
         data = b"* 1 FETCH (BODY[] {3}\r\nabc UID 9)\r\n"
         alone = pipelined((Command.uid_fetch(UIDRange(9, 9), (b"BODY.PEEK[]",)), True))
         alone.receive_data(data + b"A2 OK done\r\n")
         events = drain(alone)
-        self.assertEqual(events[0], Streamed(b"A2", LiteralChunk(1, b"", b"abc", True)))
+        self.assertFalse([each for each in events if isinstance(each, Streamed)])
         self.assertEqual(fetched_uids(events), {b"A2": [9]})
+        completed = events[0]
+        assert isinstance(completed, Completed)
+        fetch = completed.untagged[0]
+        assert isinstance(fetch, FetchResponse)
+        self.assertEqual(fetch.items.sections, {b"": b"abc"})
+
+        other = pipelined((Command.uid_fetch(UIDRange(8, 8), (b"BODY.PEEK[]",)), True))
+        other.receive_data(data + b"A2 OK done\r\n")
+        events = drain(other)
+        self.assertFalse([each for each in events if isinstance(each, Streamed)])
+        self.assertEqual(fetched_uids(events), {b"*": [9], b"A2": []})
 
         both = pipelined(
             (Command.uid_fetch(UIDRange(8, 8), (b"BODY.PEEK[]",)), True),

@@ -14,6 +14,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import (
@@ -659,6 +660,45 @@ class MailboxCommandTests(SynchronousTestCase):
         client.receive(b"A2 OK done\r\n")
         self.successResultOf(done)
         self.assertIsNone(client.protocol.on_untagged)
+
+    def test_idle_ended_by_done(self) -> None:
+        """
+        L{IMAPSession.idle_ended} fires once DONE is answered, and at once
+        when not idling.
+        """
+        client = Client()
+        client.select()
+        self.successResultOf(client.session.idle_ended())
+        idling = client.run(client.session.idle(lambda response: None))
+        client.receive(b"+ idling\r\n")
+        self.successResultOf(idling)
+        ended = client.session.idle_ended()
+        self.assertNoResult(ended)
+        done = client.run(client.session.done())
+        self.assertNoResult(ended)
+        client.receive(b"A2 OK done\r\n")
+        self.successResultOf(ended)
+        self.successResultOf(done)
+
+    def test_idle_connection_lost(self) -> None:
+        """
+        A connection lost while idling fires L{IMAPSession.idle_ended}, and
+        a later L{IMAPSession.done} raises the loss (nothing is left
+        unhandled).
+        """
+        from twisted.internet.error import ConnectionLost
+
+        client = Client()
+        client.select()
+        idling = client.run(client.session.idle(lambda response: None))
+        client.receive(b"+ idling\r\n")
+        self.successResultOf(idling)
+        ended = client.session.idle_ended()
+        client.protocol.connectionLost(Failure(ConnectionLost("gone")))
+        self.successResultOf(ended)
+        self.assertIsNone(client.protocol.on_untagged)
+        failure = self.failureResultOf(client.run(client.session.done()))
+        self.assertIn("lost", str(failure.value))
 
     def test_idle_refused(self) -> None:
         """

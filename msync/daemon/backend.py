@@ -1,0 +1,166 @@
+# -*- test-case-name: tests.daemon.test_backend -*-
+"""
+The daemon's L{msync.daemon.core.Backend} over the runner: configuration,
+channel selection, syncs with the log as output, IDLE/STATUS connections.
+
+Invariants:
+  - the configuration is re-read at every full round, so edits take
+    effect without a restart (a broken one skips rounds until fixed);
+  - the runner's messages go to the log: errors as errors, warnings as
+    warnings, mbsync's C{-V} information (C{Channel ...}) at debug level;
+    a locked channel is not an error here (the scheduler retries it), nor
+    is the loss of a connection the daemon cut itself when stopping;
+  - every store a running sync made is known until the sync ends, so
+    L{RunnerBackend.interrupt} reaches them all.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, cast
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from msync.config.load import default_config_path, load_config
+from msync.config.schema import Channel, Config, IMAPStore, Store
+from msync.daemon.idle import IdleSource
+from msync.errors import ConfigError
+from msync.plan import ChannelJob, select_jobs
+from msync.report import Counters, Severity
+from msync.runner import (
+    PairWatch,
+    SyncRequest,
+    default_store_factory,
+    imap_connection,
+    interrupt_store,
+    near_box_path,
+    server_key,
+    sync_channels,
+)
+from msync.stores.interface import IStore
+
+log = Logger()
+
+
+class LogOutput:
+    """
+    The runner's output, sent to the log (the daemon has no terminal).
+    """
+
+    def __init__(self, stopping: Any = None) -> None:
+        self._stopping = stopping
+
+    def emit(self, severity: Severity, text: str) -> None:
+        """
+        Log a message at the level matching its class.
+        """
+        quiet = (self._stopping is not None and self._stopping()) or text.endswith(" is locked")
+        if severity is Severity.ERROR and not quiet:
+            log.error("{text}", text=text)
+        elif severity is Severity.WARNING and not quiet:
+            log.warn("{text}", text=text)
+        else:
+            log.debug("{text}", text=text)
+
+    def print_line(self, text: str) -> None:
+        """
+        Log a result line.
+        """
+        log.info("{text}", text=text)
+
+    def show_progress(self, counters: Counters) -> None:
+        """
+        No progress line without a terminal.
+        """
+
+
+class RunnerBackend:
+    """
+    Syncs through L{msync.runner.sync_channels}, connections through
+    L{msync.runner.imap_connection}.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        config_path: str | None,
+        targets: list[str],
+        all_channels: bool,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.config_path = config_path
+        self.targets = targets
+        self.all_channels = all_channels
+        self.environ = dict(os.environ if environ is None else environ)
+        self.stopping = False
+        self._live: set[IStore] = set()
+
+    def load(self) -> tuple[Config, tuple[ChannelJob, ...]]:
+        """
+        Read the configuration and select the channels.
+
+        @raise ConfigError: when it is broken or selects nothing.
+        """
+        path = self.config_path
+        if path is None:
+            home = self.environ.get("HOME") or os.path.expanduser("~")
+            path = default_config_path(home, self.environ, os.path.exists)
+        config = load_config(path, self.environ)
+        selection = select_jobs(config, self.targets, all_channels=self.all_channels)
+        for message in selection.errors:
+            log.error("{message}", message=message)
+        if not selection.jobs:
+            raise ConfigError(path, None, "no channel to serve", located=False)
+        return config, selection.jobs
+
+    async def sync(self, config: Config, job: ChannelJob, watch: PairWatch) -> int:
+        """
+        Synchronize one channel job.
+        """
+        base = default_store_factory(config, cast(IReactorTime, self.reactor))
+        made: list[IStore] = []
+
+        def factory(section: Store) -> IStore:
+            store = base(section)
+            made.append(store)
+            self._live.add(store)
+            if self.stopping:
+                interrupt_store(store)
+            return store
+
+        output = LogOutput(lambda: self.stopping)
+        try:
+            return await sync_channels(
+                config, (job,), factory, SyncRequest(), output, self.reactor, watch
+            )
+        finally:
+            self._live.difference_update(made)
+
+    def interrupt(self) -> None:
+        """
+        Cut every running sync at its next network wait.
+        """
+        self.stopping = True
+        for store in list(self._live):
+            interrupt_store(store)
+
+    def idle_source(self, section: Store) -> IdleSource:
+        """
+        A connection of its own to an IMAP store.
+        """
+        assert isinstance(section, IMAPStore)
+        return imap_connection(section, self.reactor)
+
+    def near_path(self, config: Config, channel: Channel, box: str) -> str | None:
+        """
+        The Maildir directory of a near box.
+        """
+        return near_box_path(config, channel, box, self.reactor)
+
+    def server(self, section: Store) -> str | None:
+        """
+        The server of an IMAP store section.
+        """
+        return server_key(section)
