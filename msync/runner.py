@@ -655,16 +655,19 @@ async def sync_channels(
     return status
 
 
-def imap_connection(section: IMAPStore, clock: IReactorTime) -> IMAPStoreImpl:
+def imap_connection(
+    section: IMAPStore, clock: IReactorTime, names: NameMapping = MBSYNC14_NAMES
+) -> IMAPStoreImpl:
     """
     A connection of its own to an IMAP store, with the same login, TLS and
     naming as a sync's (the daemon's IDLE and STATUS connections).
 
     @param section: the store section.
     @param clock: the reactor.
+    @param names: how box names map to server names.
     @return: the store; C{session()} connects, C{close()} logs out.
     """
-    return IMAPStoreImpl(section, reactor=clock)
+    return IMAPStoreImpl(section, reactor=clock, names=names)
 
 
 def interrupt_store(store: IStore) -> None:
