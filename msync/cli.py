@@ -43,11 +43,12 @@ from msync.cmdline import (
     usage_text,
     version_text,
 )
-from msync.compat import Generation
+from msync.compat import COMPAT_VARIABLE, Generation, parse_generation
 from msync.compatprobe import Decision, decide
 from msync.config.load import default_config_path, load_config
 from msync.config.schema import Config
 from msync.errors import ConfigError, UsageError
+from msync.migrate import migrate_names
 from msync.plan import ChannelJob, select_jobs
 from msync.report import (
     Counters,
@@ -220,6 +221,8 @@ def prepare(
         output.emit(Severity.ERROR, str(error))
         return 1
     output.emit(Severity.INFO, decision.choice.describe())
+    if command.migrate_names:
+        return _migrate(command, config, environ, home, output)
     if decision.error is not None and _default_state(config, home):
         output.emit(Severity.ERROR, f"Error: {decision.error}")
         return 1
@@ -229,6 +232,20 @@ def prepare(
     if not selection.jobs:
         return 1
     return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _migrate(
+    command: CommandLine, config: Config, environ: Mapping[str, str], home: str, output: Output
+) -> int:
+    """
+    C{--migrate-names}: toward 1.4's names when 1.4 was asked for
+    explicitly, else toward 1.5's (docs/compat.md).
+    """
+    asked = command.compat or environ.get(COMPAT_VARIABLE) or Generation.V15.value
+    target = parse_generation(asked, "--compat")
+    xdg = environ.get("XDG_STATE_HOME") or home.rstrip("/") + "/.local/state"
+    defaults = [home.rstrip("/") + "/.mbsync/", xdg.rstrip("/") + "/isync/"]
+    return migrate_names(config, target, defaults, output.print_line)
 
 
 def _default_state(config: Config, home: str) -> bool:

@@ -88,6 +88,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.engine": 2,
     "msync.runner": 3,
     "msync.compatprobe": 3,
+    "msync.migrate": 3,
     "msync.cli": 4,
     "msync.service": 4,
     "msync.daemonmain": 4,

@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from msync.compat import Generation
+from msync.migrate import renamed
 from tests.integration.dovecot import DovecotTestCase
 from tests.integration.synctree import MSYNC, far_snapshot, snapshot, write_config
 from tests.integration.test_imap_interop import add_far
@@ -37,9 +39,10 @@ CopyArrivalDate yes
 """
 
 
-class Interop15Tests(DovecotTestCase):
+class Oracle15Case(DovecotTestCase):
     """
-    mbsync 1.5.0 and msync take turns on one account and one tree.
+    A Dovecot account with the corpus, a home directory, a tree, the
+    oracle, and ways to run the tools and check the tree.
     """
 
     def setUp(self) -> None:
@@ -122,6 +125,12 @@ class Interop15Tests(DovecotTestCase):
                     ] += 1
             self.assertEqual(near, far, folder)
             self.assertEqual(max(near.values(), default=1), 1, folder)
+
+
+class Interop15Tests(Oracle15Case):
+    """
+    mbsync 1.5.0 and msync take turns on one account and one tree.
+    """
 
     def test_msync_continues_mbsync15(self) -> None:
         """
@@ -210,3 +219,92 @@ class Interop15Tests(DovecotTestCase):
         after = snapshot(self.mail), far_snapshot(self.account)
         self.tool("msync")
         self.assertEqual((snapshot(self.mail), far_snapshot(self.account)), after)
+
+
+class MigrationTests(Oracle15Case):
+    """
+    A tree made by mbsync 1.4.4 is renamed to 1.5's names only on request
+    (C{--migrate-names}), after which mbsync 1.5.0 downloads nothing; and
+    back again for mbsync 1.4.4.
+    """
+
+    def files(self) -> dict[str, list[str]]:
+        """
+        The message files of every folder, by the folder's decoded name.
+        """
+        found: dict[str, list[str]] = {}
+        for folder in self.folders():
+            names = []
+            for sub in ("cur", "new"):
+                path = self.mail / folder / sub
+                if path.is_dir():
+                    names.extend(f"{sub}/{n}" for n in os.listdir(path))
+            decoded = "/".join(renamed(part, Generation.V15) or part for part in folder.split("/"))
+            found[decoded] = sorted(names)
+        return found
+
+    def mbsync14(self, *args: str) -> str:
+        """
+        Run the installed mbsync 1.4.4 with C{-a}.
+        """
+        done = subprocess.run(
+            ["mbsync", "-c", str(self.config), *args, "-a"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=self.environ(),
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        return done.stdout + done.stderr
+
+    def test_migration_both_ways(self) -> None:
+        """
+        mbsync 1.4.4 makes C{Entw&APw-rfe}; msync without the request keeps
+        following 1.4 (no second folder); C{--compat 1.5 --migrate-names}
+        renames folders and state; mbsync 1.5.0 then has nothing to do;
+        C{--compat 1.4 --migrate-names} renames them back for 1.4.4.
+        """
+        self.mbsync14()
+        self.assertEqual(
+            self.folders(), ["Archiv", "Archiv/B&APw-cher", "Entw&APw-rfe", "INBOX", "Sent"]
+        )
+        files = self.files()
+        output = self.tool("msync", "-V")
+        self.assertIn("Following mbsync 1.4: folder names in modified UTF-7", output)
+        self.assertEqual(self.files(), files)
+        state = self.home / ".mbsync"
+        before = sorted(os.listdir(state))
+        self.assertIn(":remote:Entw&APw-rfe_:local:Entw&APw-rfe", before)
+        output = self.tool("msync", "--compat", "1.5", "--migrate-names")
+        self.assertIn(f"Renamed {self.mail}/Entw&APw-rfe -> {self.mail}/Entwürfe", output)
+        self.assertEqual(
+            sorted(os.listdir(state)),
+            sorted(renamed(name, Generation.V15) or name for name in before),
+        )
+        self.assertEqual(self.files(), files)
+        self.tool("mbsync")
+        self.assertConverged()
+        self.assertEqual(self.files(), files)
+        self.assertFalse(self.state.exists())
+        self.tool("msync", "--compat", "1.4", "--migrate-names")
+        self.assertEqual(sorted(os.listdir(state)), before)
+        self.mbsync14()
+        self.assertEqual(self.files(), files)
+
+    def test_migration_refused_with_live_journal(self) -> None:
+        """
+        An interrupted run's journal stops the migration before anything
+        is renamed.
+        """
+        done = subprocess.run(
+            ["mbsync", "-c", str(self.config), "-Tj", "-a"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=self.environ(),
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        folders = self.folders()
+        output = self.tool("msync", "--compat", "1.5", "--migrate-names", status=1)
+        self.assertIn("Error: interrupted run's journal", output)
+        self.assertEqual(self.folders(), folders)
