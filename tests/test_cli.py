@@ -197,6 +197,9 @@ class OtherOptionTests(SynchronousTestCase):
             (["--config", "rc"], {"config": "rc"}),
             (["--config=rc"], {"config": "rc"}),
             (["--config="], {"config": ""}),
+            (["--compat", "1.5", "-a"], {"compat": "1.5", "all_channels": True}),
+            (["--compat=1.4"], {"compat": "1.4"}),
+            (["--migrate-names"], {"migrate_names": True}),
             (["-lc", "rc", "x"], {"config": "rc", "action": Action.LIST, "targets": ("x",)}),
             (["-cl", "rc", "x"], {"config": "rc", "action": Action.LIST, "targets": ("x",)}),
             (["-c", "-l"], {"config": "-l", "action": Action.SYNC}),
@@ -568,6 +571,18 @@ class MainTests(SynchronousTestCase):
         )
         code, out, err = self.run_main("-qq", "-Cm", "legacy", config=_LEGACY)
         self.assertEqual((out, err), ("", f"Maildir error: cannot open store '{self.root}/far/'\n"))
+
+    def test_compat_line_and_errors(self) -> None:
+        """
+        C{--compat} beats C{MSYNC_COMPAT} in the C{-V} line; an unknown
+        generation is a usage error, exit 1.
+        """
+        code, out, err = self.run_main("-V", "--compat", "1.5", "-Cm", "legacy", config=_LEGACY)
+        self.assertIn("Following mbsync 1.5: --compat 1.5\n", out)
+        code, out, err = self.run_main("--compat", "2.0", "-a")
+        self.assertEqual(
+            (code, err), (1, "--compat: unknown mbsync generation '2.0' (use 1.4 or 1.5)\n")
+        )
 
 
 class DebugObserverTests(SynchronousTestCase):
