@@ -33,6 +33,7 @@ from zope.interface import implementer
 
 from msync.cmdline import (
     DEBUG_ALL,
+    LEGACY_TYPE_NOTICES,
     MBSYNC_COMPATIBILITY,
     SUFFIX_NOTICE,
     Action,
@@ -43,7 +44,7 @@ from msync.cmdline import (
     usage_text,
     version_text,
 )
-from msync.compat import COMPAT_VARIABLE, Generation, parse_generation
+from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
 from msync.config.load import default_config_path, load_config
 from msync.config.schema import Config
@@ -211,9 +212,6 @@ def prepare(
         for each in error.errors:
             output.emit(Severity.ERROR, _config_error_text(each))
         return 1
-    # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
-    for message in (*config.notices, *config.warnings):
-        output.emit(Severity.WARNING, message)
     home = environ.get("HOME") or os.path.expanduser("~")
     try:
         decision = decide(config, path, command.compat, environ, home)
@@ -221,6 +219,9 @@ def prepare(
         output.emit(Severity.ERROR, str(error))
         return 1
     output.emit(Severity.INFO, decision.choice.describe())
+    # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
+    for message in _notices(command, config, path, decision.choice.generation):
+        output.emit(Severity.WARNING, message)
     if command.migrate_names:
         return _migrate(command, config, environ, home, output)
     if decision.error is not None and _default_state(config, home):
@@ -232,6 +233,22 @@ def prepare(
     if not selection.jobs:
         return 1
     return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _notices(command: CommandLine, config: Config, path: str, generation: Generation) -> list[str]:
+    """
+    The notices and warnings after reading the configuration; following
+    1.5, with 1.5's notices for the old spellings (command line first).
+    """
+    if generation is Generation.V14:
+        return [*config.notices, *config.warnings]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            early, late = config_notices_15(handle.read())
+    except OSError:
+        early, late = (), ()
+    options = [LEGACY_TYPE_NOTICES[name] for name in command.legacy_types]
+    return [*options, *early, *config.notices, *late, *config.warnings]
 
 
 def _migrate(
@@ -294,6 +311,8 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
         generation=generation,
+        summary=generation is Generation.V15 and prepared.command.quiet == 0,
+        ext_exit=prepared.command.ext_exit,
         state_directory=(
             decision.state_directory
             if decision is not None and generation is Generation.V15

@@ -236,3 +236,41 @@ def default_state_directory(
     if exists.get(old) and exists.get(new):
         return new, (f"both {new} and {old} exist; delete one or set SyncState globally.")
     return new, None
+
+
+_SYNC_RENEW = frozenset({"renew", "pullrenew", "pushrenew"})
+_SYNC_DELETE = frozenset({"delete", "pulldelete", "pushdelete"})
+
+
+def config_notices_15(config_text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """
+    mbsync 1.5's notices for the old spellings in a configuration file,
+    each once: C{SSLType}/C{SSLVersions} while reading (file order), then
+    C{ReNew}/C{Delete} in C{Sync} lines at the end (after the
+    Master/Slave notice).
+
+    @return: (notices while reading, notices at the end).
+    """
+    early: dict[str, str] = {}
+    renew = delete = False
+    for line in config_text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        keyword = words[0].casefold()
+        if keyword == "ssltype":
+            early.setdefault(keyword, "Notice: SSLType is deprecated. Use TLSType instead.")
+        elif keyword in ("sslversion", "sslversions"):
+            early.setdefault(
+                "sslversions", "Notice: SSLVersions is deprecated. Use TLSVersions instead."
+            )
+        elif keyword == "sync":
+            folded = {word.casefold() for word in words[1:]}
+            renew |= bool(folded & _SYNC_RENEW)
+            delete |= bool(folded & _SYNC_DELETE)
+    late = []
+    if renew:
+        late.append("Notice: ReNew is deprecated; use Upgrade instead.")
+    if delete:
+        late.append("Notice: Delete is deprecated; use Gone instead.")
+    return tuple(early.values()), tuple(late)

@@ -314,3 +314,66 @@ def describe_notice(notice: Notice) -> tuple[Severity, str]:
         case LostCopies(side, count):
             verb = "push" if side is Side.FAR else "pull"
             return Severity.WARNING, f"Warning: lost track of {count} {verb}ed message(s)"
+
+
+@dataclass
+class RunSummary:
+    """
+    What isync 1.5's closing summary counts (its C{main_sync.c}
+    C{summary}): finished boxes and channels, and per side (the side the
+    work was applied to) whether any channel does that kind of work.
+
+    @ivar boxes: box pairs finished.
+    @ivar channels: channels finished.
+    @ivar ops: per side, some channel propagates messages towards it.
+    @ivar trash: per side, some channel may move messages to its trash.
+    @ivar expunge: per side, some channel expunges it.
+    @ivar expunged: per side, messages expunged.
+    """
+
+    boxes: int = 0
+    channels: int = 0
+    ops: set[Side] = field(default_factory=set)
+    trash: set[Side] = field(default_factory=set)
+    expunge: set[Side] = field(default_factory=set)
+    expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+
+
+def summary_text(summary: RunSummary, counters: Counters, *, dry_run: bool = False) -> str | None:
+    """
+    isync 1.5's closing summary, e.g. C{Processed 1 box(es) in 1
+    channel(s),\\npulled 0 new message(s) and 0 flag update(s),\\npushed
+    ...}: the near side (pulled) first; nothing when no box was finished.
+
+    @param summary: what the run did.
+    @param counters: the run's final counters (stored messages, flag
+        updates and trashed messages per side; in a dry run the totals,
+        what would be done).
+    @param dry_run: C{--dry-run} words it as C{would pull ...}.
+    @return: the text without the final newline, or C{None}.
+    """
+    if not summary.boxes:
+        return None
+    parts = [f"Processed {summary.boxes} box(es) in {summary.channels} channel(s)"]
+    for side in (Side.NEAR, Side.FAR):
+        done = counters.side(side)
+        verb = "pull" if side is Side.NEAR else "push"
+        label = f"{side.label} side"
+        new, flags, trash = (
+            (done.new_total, done.flags_total, done.trash_total)
+            if dry_run
+            else (done.new_done, done.flags_done, done.trash_done)
+        )
+        if side in summary.ops:
+            parts.append(
+                f"would {verb} {new} new message(s) and {flags} flag update(s)"
+                if dry_run
+                else f"{verb}ed {new} new message(s) and {flags} flag update(s)"
+            )
+        if side in summary.trash:
+            moved = "would move" if dry_run else "moved"
+            parts.append(f"{moved} {trash} {label} message(s) to trash")
+        if side in summary.expunge:
+            expunged = "would expunge" if dry_run else "expunged"
+            parts.append(f"{expunged} {summary.expunged[side]} message(s) from {label}")
+    return ",\n".join(parts) + "."

@@ -44,7 +44,7 @@ from msync.plan import (
     list_lines,
     list_scope,
 )
-from msync.report import Counters, Severity, SideCounters
+from msync.report import Counters, RunSummary, Severity, SideCounters, summary_text
 from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
@@ -147,6 +147,7 @@ class RunState:
     @ivar failed: names of stores that could not be used.
     @ivar temporary: those of them that failed for a network reason.
     @ivar names: how IMAP stores spell box names (for alias detection).
+    @ivar summary: what isync 1.5's closing summary counts.
     """
 
     factory: StoreFactory
@@ -154,6 +155,7 @@ class RunState:
     failed: set[str] = field(default_factory=set)
     temporary: set[str] = field(default_factory=set)
     names: NameMapping = MBSYNC14_NAMES
+    summary: RunSummary = field(default_factory=RunSummary)
 
     def store(self, section: Store) -> IStore:
         """
@@ -325,6 +327,9 @@ class SyncRequest:
     @ivar state_directory: the default global C{SyncState} of that
         generation, used where the configuration leaves it at mbsync 1.4's
         C{~/.mbsync/}; C{None} keeps the configured one.
+    @ivar summary: print isync 1.5's closing summary.
+    @ivar ext_exit: isync 1.5's C{--ext-exit}: add 32 to the exit status
+        when the far side was changed, 64 when the near side was.
     """
 
     overrides: OperationOverrides = OperationOverrides()
@@ -332,6 +337,8 @@ class SyncRequest:
     verbose: bool = False
     generation: Generation = Generation.V14
     state_directory: str | None = None
+    summary: bool = False
+    ext_exit: bool = False
 
 
 class PairWatch(Protocol):
@@ -560,6 +567,7 @@ async def _sync_channel(
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
+    _note_channel(run.summary, options)
     ok = True
     for pair in pairs:
         if watch is not None and watch.stopping():
@@ -590,6 +598,8 @@ async def _sync_channel(
                 fsync=config.global_options.fsync,
                 journal_version=request.generation.journal_version,
             )
+            for side in Side:
+                run.summary.expunged[side] += result.expunge_flagged[side]
             for line in result.planned:
                 output.print_line(line)
             if watch is not None:
@@ -652,6 +662,41 @@ async def sync_channels(
             progress.update(channels_done=done + 1)
     finally:
         await run.close()
+    return _finish(run, progress.counters, request, output, status)
+
+
+def _note_channel(summary: RunSummary, options: PairOptions) -> None:
+    """
+    Count a channel's kinds of work for the summary (isync 1.5's
+    C{ops_any}, C{trash_any}, C{expunge_any}).
+    """
+    summary.channels += 1
+    for side in Side:
+        mine, other = options.side(side), options.side(side.other)
+        if mine.ops:
+            summary.ops.add(side)
+        if mine.expunge:
+            summary.expunge.add(side)
+            if mine.trash or (other.trash and other.trash_remote_new):
+                summary.trash.add(side)
+
+
+def _finish(
+    run: RunState, counters: Counters, request: SyncRequest, output: Emitter, status: int
+) -> int:
+    """
+    isync 1.5's end of a run: the summary, and C{--ext-exit}'s bits.
+    """
+    summary = replace(run.summary, boxes=counters.boxes_done)
+    if request.summary:
+        text = summary_text(summary, counters, dry_run=request.dry_run)
+        if text is not None:
+            output.print_line(text)
+    if request.ext_exit:
+        for side in Side:
+            done = counters.side(side)
+            if done.new_done or done.flags_done or done.trash_done or summary.expunged[side]:
+                status |= 32 << side.value
     return status
 
 

@@ -156,7 +156,8 @@ class _BoxPairSync:
         self.created: set[Side] = set()
         self.planned: list[str] = []
         self.counts = {
-            kind: {Side.FAR: 0, Side.NEAR: 0} for kind in ("new", "flags", "trash", "expunge")
+            kind: {Side.FAR: 0, Side.NEAR: 0}
+            for kind in ("new", "flags", "trash", "expunge", "flagged")
         }
         self.work: PairWork | None = None
 
@@ -194,6 +195,7 @@ class _BoxPairSync:
             flag_updates=dict(self.counts["flags"]),
             trashed=dict(self.counts["trash"]),
             expunged=dict(self.counts["expunge"]),
+            expunge_flagged=dict(self.counts["flagged"]),
             created=frozenset(self.created),
             planned=tuple(self.planned),
         )
@@ -348,8 +350,10 @@ class _BoxPairSync:
         expunged = []
         for side in Side:
             if self.options.side(side).expunge:
-                removed = await self.boxes[side].expunge(reconcile.expunge_uids(work, side))
+                doomed = reconcile.expunge_uids(work, side)
+                removed = await self.boxes[side].expunge(doomed)
                 self.counts["expunge"][side] += len(removed)
+                self.counts["flagged"][side] += len(doomed)
                 expunged.append(side)
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
@@ -363,6 +367,7 @@ class _BoxPairSync:
             if self.dry:
                 # Only in memory: later decisions (trash) see the new flags.
                 self.planned.extend(update.describe() for update in mine)
+                self.progress.add(side, "flags", total=len(mine))
                 self.take(reconcile.flags_applied(work, mine))
                 continue
             self.progress.add(side, "flags", total=len(mine))
@@ -377,6 +382,7 @@ class _BoxPairSync:
             return
         if self.dry:
             self.planned.extend(item.describe() for item in plan)
+            self.progress.add(side, "trash", total=len(plan))
             return
         self.progress.add(side, "trash", total=len(plan))
         local = [item for item in plan if not item.remote]
@@ -411,10 +417,14 @@ class _BoxPairSync:
 
     def plan_copies(self, copies: list[CopyMessage]) -> None:
         self.planned.extend(copy.describe() for copy in copies)
+        # Counted as to do (isync 1.5's dry run counts what it would do).
+        for copy in copies:
+            self.progress.add(copy.target, "new", total=1)
 
     def plan_expunge(self, work: PairWork, side: Side) -> None:
         if self.options.side(side).expunge:
             uids = reconcile.expunge_uids(work, side)
+            self.counts["flagged"][side] += len(uids)
             if uids:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")

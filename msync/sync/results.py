@@ -69,6 +69,8 @@ class PairResult:
     @ivar flag_updates: flag changes applied per side.
     @ivar trashed: messages trashed per side (where they were deleted).
     @ivar expunged: messages expunged per side.
+    @ivar expunge_flagged: messages flagged deleted when the side was
+        expunged, trashed ones included (isync 1.5's summary counts these).
     @ivar created: sides whose box was created.
     @ivar deleted_box: the side whose box was removed (C{Remove}), or
         C{None}.
@@ -85,6 +87,7 @@ class PairResult:
     flag_updates: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
     trashed: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
     expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    expunge_flagged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
     created: frozenset[Side] = frozenset()
     deleted_box: Side | None = None
     state_deleted: bool = False

@@ -1,0 +1,133 @@
+# -*- test-case-name: tests.test_options15 -*-
+"""
+isync 1.5-only options and output, msync (following 1.5) beside the
+mbsync 1.5.0 oracle (C{../shared/oracles/mbsync-1.5.0}, copied into the
+test directory) on the same Maildir<->Maildir trees: the closing summary,
+C{--ext-exit}, C{-u}/C{-g} and the notices for the old spellings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+ORACLE = Path(__file__).resolve().parents[2] / "shared" / "oracles" / "mbsync-1.5.0"
+MSYNC = os.path.join(os.path.dirname(sys.executable), "msync")
+
+RC = """\
+IMAPAccount a
+Host 127.0.0.1
+User u
+Pass p
+SSLType None
+SSLVersions TLSv1.2
+
+IMAPStore i
+Account a
+
+MaildirStore far
+Path {root}/far/
+Inbox {root}/far/INBOX
+
+MaildirStore near
+Path {root}/near/
+Inbox {root}/near/INBOX
+Trash Trash
+
+Channel c
+Far :far:
+Near :near:
+Create Both
+Expunge Both
+Sync {sync}
+"""
+
+# Maildir notices differ in wording between the tools (1.5 names the path).
+_NOTICE = re.compile(r"^Maildir notice: .*\n", re.M)
+
+
+class OracleOptionTests(SynchronousTestCase):
+    """
+    Both tools on copies of one tree give the same output and status.
+    """
+
+    def setUp(self) -> None:
+        if not ORACLE.exists():
+            self.fail(f"mbsync 1.5.0 oracle missing: {ORACLE}")
+        self.base = Path(self.mktemp()).resolve()
+        self.base.mkdir(parents=True)
+        self.oracle = self.base / "mbsync"
+        shutil.copy(ORACLE, self.oracle)
+
+    def tree(self, name: str, sync: str) -> Path:
+        """
+        Three far messages, one near message flagged deleted, a config.
+        """
+        root = self.base / name
+        for side in ("far", "near"):
+            for sub in ("cur", "new", "tmp"):
+                (root / side / "INBOX" / sub).mkdir(parents=True)
+        for index in range(3):
+            (root / "far" / "INBOX" / "cur" / f"100{index}.x:2,S").write_text(
+                f"Subject: m{index}\n\nb\n"
+            )
+        (root / "near" / "INBOX" / "cur" / "2000.y:2,T").write_text("Subject: n\n\nb\n")
+        for path in root.rglob("*"):
+            os.utime(path, (1_600_000_000, 1_600_000_000))
+        (root / "home").mkdir()
+        (root / "rc").write_text(RC.format(root=root, sync=sync))
+        return root
+
+    def run_both(self, sync: str, *args: str, summary_only: bool = False) -> None:
+        """
+        Run both tools with C{args} on fresh copies; compare.
+
+        @param summary_only: compare standard output from the summary on
+            (msync's C{--dry-run} also lists each planned operation).
+        """
+        results = []
+        self.runs = getattr(self, "runs", 0) + 1
+        for tool in ("oracle", "msync"):
+            root = self.tree(f"{tool}{self.runs}", sync)
+            program = str(self.oracle) if tool == "oracle" else MSYNC
+            environ = dict(os.environ, HOME=str(root / "home"), MSYNC_COMPAT="1.5")
+            done = subprocess.run(
+                [program, "-c", str(root / "rc"), *args, "c"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=environ,
+                cwd=root,
+            )
+            out = _NOTICE.sub("", done.stdout)
+            if summary_only:
+                out = out[out.index("Processed ") :]
+            results.append((done.returncode, out, done.stderr))
+        self.assertEqual(results[1], results[0])
+
+    def test_summary_and_ext_exit(self) -> None:
+        """
+        The summary names pulls, trash and expunges per side; C{-e} adds
+        64 for the changed near side.
+        """
+        self.run_both("All", "-e")
+
+    def test_dry_run_summary(self) -> None:
+        """
+        C{--dry-run} words the summary C{would ...}.
+        """
+        self.run_both("All", "--dry-run", summary_only=True)
+
+    def test_old_spellings(self) -> None:
+        """
+        C{-N -d} and C{SSLType}, C{SSLVersions}, C{ReNew}, C{Delete} give
+        1.5's notices in 1.5's order; C{-u -g} give none.
+        """
+        self.run_both("Pull ReNew Delete", "-N", "-d")
+        self.run_both("Pull Upgrade Gone", "-u", "-g", "-q")
