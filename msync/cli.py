@@ -219,6 +219,16 @@ def prepare(
         output.emit(Severity.ERROR, str(error))
         return 1
     output.emit(Severity.INFO, decision.choice.describe())
+    if decision.choice.generation is Generation.V15:
+        # isync 1.5 reads relative paths from the configuration file's
+        # directory; the file was read already, so this cannot fail anew
+        # (unless it changed meanwhile, which is reported as usual).
+        try:
+            config = load_config(path, environ, relative_to_file=True)
+        except ConfigError as error:
+            for each in error.errors:
+                output.emit(Severity.ERROR, _config_error_text(each))
+            return 1
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
     for message in _notices(command, config, path, decision.choice.generation):
         output.emit(Severity.WARNING, message)

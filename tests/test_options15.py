@@ -131,3 +131,30 @@ class OracleOptionTests(SynchronousTestCase):
         """
         self.run_both("Pull ReNew Delete", "-N", "-d")
         self.run_both("Pull Upgrade Gone", "-u", "-g", "-q")
+
+    def test_relative_paths(self) -> None:
+        """
+        Relative C{Path}/C{Inbox} are read from the configuration file's
+        directory, whatever the current directory (isync 1.5).
+        """
+        for tool in ("oracle", "msync"):
+            root = self.tree(f"relative-{tool}", "All")
+            rc = root / "rc"
+            rc.write_text(rc.read_text().replace(f"{root}/", ""))
+            program = str(self.oracle) if tool == "oracle" else MSYNC
+            environ = dict(os.environ, HOME=str(root / "home"), MSYNC_COMPAT="1.5")
+            done = subprocess.run(
+                [program, "-c", str(rc), "c"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=environ,
+                cwd=self.base,
+            )
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            pulled = sorted(
+                re.sub("X-TUID: .*\n", "", p.read_text())
+                for p in (root / "near" / "INBOX" / "cur").iterdir()
+            )
+            self.assertEqual(pulled, [f"Subject: m{i}\n\nb\n" for i in range(3)], tool)
+            self.assertFalse((self.base / "far").exists())

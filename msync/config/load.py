@@ -92,16 +92,22 @@ class _Paths:
 
     @ivar home: the home directory for C{~}.
     @ivar user_home: the lookup for C{~user}.
+    @ivar base: what a relative path is relative to: C{""} (the current
+        directory, mbsync 1.4) or the configuration file's directory with
+        a trailing C{/} (isync 1.5's C{expand_strdup}).
     """
 
     home: str
     user_home: UserHome
+    base: str = ""
 
     def expand(self, path: str) -> str:
         """
         Expand a leading C{~} or C{~user}; unknown users are left alone.
         """
         if not path.startswith("~"):
+            if self.base and not path.startswith("/"):
+                return self.base + path
             return path
         user, slash, rest = path[1:].partition("/")
         base = self.home if user == "" else self.user_home(user)
@@ -644,6 +650,7 @@ def parse_config(
     home: str,
     user_home: UserHome = _no_users,
     file_error: FileError = _always_readable,
+    relative_to_file: bool = False,
 ) -> Config:
     """
     Parse the text of an mbsyncrc.
@@ -655,11 +662,17 @@ def parse_config(
         and such paths stay unexpanded.
     @param file_error: why a certificate/key file cannot be read, or
         C{None}; by default every file is fine.
+    @param relative_to_file: relative local paths are relative to the
+        file's directory (isync 1.5), not to the current one.
     @return: the configuration.
     @raise ConfigError: carrying every error in the file (see
         L{ConfigError.errors}), when there is any.
     """
-    return _Parser(filename, _Paths(home, user_home), file_error).run(text)
+    base = ""
+    if relative_to_file:
+        slash = filename.rfind("/")
+        base = filename[: slash + 1] if slash >= 0 else "./"
+    return _Parser(filename, _Paths(home, user_home, base), file_error).run(text)
 
 
 def default_config_path(
@@ -701,12 +714,17 @@ def _user_home(user: str) -> str | None:
         return None
 
 
-def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    relative_to_file: bool = False,
+) -> Config:
     """
     Read and parse a configuration file.
 
     @param path: the file (C{-c}); C{None} for L{default_config_path}.
     @param environ: the environment (default C{os.environ}); C{HOME} gives C{~}.
+    @param relative_to_file: see L{parse_config}.
     @return: the configuration.
     @raise ConfigError: when the file cannot be read or is invalid.
     """
@@ -720,4 +738,11 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
     except OSError as error:
         raise ConfigError(path, None, f"Cannot read config file: {error.strerror}") from error
     text = data.decode("utf-8", "surrogateescape")
-    return parse_config(text, path, home=home, user_home=_user_home, file_error=_readable)
+    return parse_config(
+        text,
+        path,
+        home=home,
+        user_home=_user_home,
+        file_error=_readable,
+        relative_to_file=relative_to_file,
+    )

@@ -118,6 +118,9 @@ class RunnerBackend:
         config = load_config(path, self.environ)
         home = self.environ.get("HOME") or os.path.expanduser("~")
         self.decision = decide(config, path, None, self.environ, home, run=self._answer)
+        if self.decision.choice.generation is Generation.V15:
+            # isync 1.5: relative paths from the configuration's directory.
+            config = load_config(path, self.environ, relative_to_file=True)
         selection = select_jobs(config, self.targets, all_channels=self.all_channels)
         for message in selection.errors:
             log.error("{message}", message=message)
