@@ -47,7 +47,7 @@ from msync.cmdline import (
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
 from msync.config.load import default_config_path, load_config
-from msync.config.schema import Config
+from msync.config.schema import Config, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
 from msync.plan import ChannelJob, select_jobs
@@ -60,7 +60,13 @@ from msync.report import (
     columns_from,
     show_progress,
 )
-from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+from msync.runner import (
+    SyncRequest,
+    default_store_factory,
+    list_channels,
+    list_stores,
+    sync_channels,
+)
 from msync.stores.imapnames import names_for
 
 # The option grammar lives in msync.cmdline (L1) and is re-exported here,
@@ -161,6 +167,7 @@ class Prepared:
     @ivar jobs: the selected channels.
     @ivar status: the exit status so far (1 when some operand was bad).
     @ivar decision: the mbsync generation followed (L{msync.compatprobe}).
+    @ivar stores: the stores C{--list-stores} lists.
     """
 
     command: CommandLine
@@ -168,6 +175,7 @@ class Prepared:
     jobs: tuple[ChannelJob, ...]
     status: int
     decision: Decision | None = None
+    stores: tuple[Store, ...] = ()
 
 
 def prepare(
@@ -237,12 +245,36 @@ def prepare(
     if decision.error is not None and _default_state(config, home):
         output.emit(Severity.ERROR, f"Error: {decision.error}")
         return 1
+    if command.action is Action.LIST_STORES:
+        return _store_selection(command, config, decision, output)
     selection = select_jobs(config, command.targets, all_channels=command.all_channels)
     for message in selection.errors:
         output.emit(Severity.ERROR, message)
     if not selection.jobs:
         return 1
     return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _store_selection(
+    command: CommandLine, config: Config, decision: Decision, output: Output
+) -> Prepared | int:
+    """
+    The stores C{--list-stores} names (all without operands), with
+    isync 1.5's errors for unknown ones.
+    """
+    if not config.stores:
+        output.emit(Severity.ERROR, "No stores defined.")
+        return 1
+    stores = []
+    for name in command.targets or [store.name for store in config.stores]:
+        found = next((store for store in config.stores if store.name == name), None)
+        if found is None:
+            output.emit(Severity.ERROR, f"No store named '{name}' defined.")
+        else:
+            stores.append(found)
+    if len(stores) != len(command.targets or config.stores):
+        return 1
+    return Prepared(command, config, (), 0, decision, tuple(stores))
 
 
 def _notices(command: CommandLine, config: Config, path: str, generation: Generation) -> list[str]:
@@ -313,6 +345,8 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     generation = decision.choice.generation if decision is not None else Generation.V14
     names = names_for(generation)
     factory = default_store_factory(prepared.config, clock, names)
+    if prepared.command.action is Action.LIST_STORES:
+        return await list_stores(prepared.stores, factory, output)
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output, names)
         return max(status, prepared.status)

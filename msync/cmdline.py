@@ -53,6 +53,7 @@ class Action(enum.Enum):
 
     SYNC = "sync"
     LIST = "list"
+    LIST_STORES = "list-stores"
     HELP = "help"
     VERSION = "version"
 
@@ -282,6 +283,7 @@ class _Parser:
         self.migrate_names = False
         self.legacy_types: set[str] = set()
         self.ext_exit = False
+        self.list_stores = False
         self.all_channels = False
         self.listing = False
         self.verbose = False
@@ -380,7 +382,11 @@ class _Parser:
         while position < len(letters):
             letter = letters[position]
             position += 1
-            if letter in _SWITCHES:
+            if letter == "l" and letters[position : position + 1] == "s":
+                # isync 1.5's -ls: raw listing of stores' mailboxes.
+                self.list_stores = True
+                position += 1
+            elif letter in _SWITCHES:
                 setattr(self, _SWITCHES[letter], True)
             elif letter in _SIMPLE_SHORT:
                 _SIMPLE_SHORT[letter](self)
@@ -508,6 +514,7 @@ _SWITCHES = {"a": "all_channels", "l": "listing", "V": "verbose", "y": "dry_run"
 _LONG_SWITCHES = {"all": "all_channels", "list": "listing", "verbose": "verbose"}
 _LONG_SWITCHES["dry-run"] = "dry_run"
 _LONG_SWITCHES["ext-exit"] = "ext_exit"
+_LONG_SWITCHES["list-stores"] = "list_stores"
 
 _SIMPLE_SHORT: dict[str, _Flag] = {
     "q": _Parser.add_quiet,
@@ -566,7 +573,13 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
             raise UsageError("\n".join((*notices, str(error)))) from None
         raise
     return CommandLine(
-        action=Action.LIST if parser.listing else Action.SYNC,
+        action=(
+            Action.LIST_STORES
+            if parser.list_stores
+            else Action.LIST
+            if parser.listing
+            else Action.SYNC
+        ),
         config=parser.config,
         all_channels=parser.all_channels,
         targets=tuple(argv[first_operand:]),

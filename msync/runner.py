@@ -263,6 +263,35 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
     return usable
 
 
+async def list_stores(stores: Sequence[Store], factory: StoreFactory, output: Emitter) -> int:
+    """
+    isync 1.5's C{--list-stores}: each store's boxes, raw, under a
+    C{===== name:} line.
+
+    @param stores: the stores, in the order asked for.
+    @param factory: makes the stores.
+    @param output: where lines and errors go.
+    @return: the exit status.
+    """
+    run = RunState(factory)
+    status = 0
+    try:
+        for section in stores:
+            output.emit(Severity.INFO, f"Opening store {section.name}...")
+            try:
+                boxes = await run.store(section).list_boxes()
+            except StoreError as error:
+                output.emit(Severity.ERROR, str(error))
+                status = 1
+                continue
+            output.print_line(f"===== {section.name}:")
+            for box in boxes:
+                output.print_line(box)
+    finally:
+        await run.close()
+    return status
+
+
 async def list_channels(
     jobs: Sequence[ChannelJob],
     factory: StoreFactory,

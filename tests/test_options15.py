@@ -158,3 +158,41 @@ class OracleOptionTests(SynchronousTestCase):
             )
             self.assertEqual(pulled, [f"Subject: m{i}\n\nb\n" for i in range(3)], tool)
             self.assertFalse((self.base / "far").exists())
+
+    def test_list_stores(self) -> None:
+        """
+        C{-ls}/C{--list-stores} print each store's boxes under
+        C{===== name:} (mbsync in directory order, msync sorted); unknown
+        store names are refused before anything is listed.
+        """
+        root = self.tree("stores", "All")
+        rc = (
+            (root / "rc").read_text().replace("Trash Trash\n", "Trash Trash\nSubFolders Verbatim\n")
+        )
+        (root / "rc").write_text(rc)
+        for sub in ("cur", "new", "tmp"):
+            (root / "near" / "Sub" / "Deep" / sub).mkdir(parents=True, exist_ok=True)
+        outputs = []
+        for program in (str(self.oracle), MSYNC):
+            environ = dict(os.environ, HOME=str(root / "home"), MSYNC_COMPAT="1.5")
+            results = []
+            for args in (["-ls"], ["--list-stores", "near", "nosuch"]):
+                done = subprocess.run(
+                    [program, "-c", str(root / "rc"), *args],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    env=environ,
+                )
+                blocks = [
+                    (block.split("\n", 1)[0], sorted(block.split("\n")[1:]))
+                    for block in done.stdout.split("===== ")
+                    if block
+                ]
+                results.append((done.returncode, blocks, done.stderr))
+            outputs.append(results)
+        self.assertEqual(outputs[1], outputs[0])
+        self.assertEqual(
+            outputs[0][0][1],
+            [("far:", ["", "INBOX"]), ("near:", ["", "INBOX", "Sub/Deep"])],
+        )

@@ -112,7 +112,7 @@ class Oracle15Case(DovecotTestCase):
         self.assertEqual(self.folders(), ["Archiv", "Archiv/Bücher", "Entwürfe", "INBOX", "Sent"])
         for folder in FOLDERS:
             far = Counter(m.body.replace(b"\r\n", b"\n") for m in self.account.messages(folder))
-            near = Counter()
+            near: Counter[bytes] = Counter()
             for sub in ("cur", "new"):
                 for entry in (self.mail / folder / sub).iterdir():
                     body = entry.read_bytes()
@@ -234,7 +234,7 @@ class MigrationTests(Oracle15Case):
         """
         found: dict[str, list[str]] = {}
         for folder in self.folders():
-            names = []
+            names: list[str] = []
             for sub in ("cur", "new"):
                 path = self.mail / folder / sub
                 if path.is_dir():

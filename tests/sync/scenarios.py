@@ -33,6 +33,7 @@ from msync.report import Severity
 from msync.stores.memorystore import MemoryOptions, MemoryStore
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
+from msync.sync.pairwork import random_tuid
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import SystemCalls
 from msync.sync.statepaths import StatePaths
@@ -328,7 +329,6 @@ class Pair:
         """
         Start a sync of the scenario box pair.
         """
-        extra = {} if new_tuid is None else {"new_tuid": new_tuid}
         return Deferred.fromCoroutine(
             sync_pair(
                 self.far,
@@ -342,7 +342,7 @@ class Pair:
                 notify=lambda severity, text: self.notices.append((severity, text)),
                 fsync=False,
                 state_system=system,
-                **extra,
+                new_tuid=new_tuid or random_tuid,
             )
         )
 

@@ -13,6 +13,7 @@ from msync.model import Flags, Side
 from msync.sync.journal import (
     AssignUid,
     ExpireUnborn,
+    JournalOp,
     NewRecord,
     SetFlags,
     SetMaxExpiredFarUid,
@@ -39,7 +40,7 @@ class FormatTests(SynchronousTestCase):
         Shared operations are written alike; status bits are renumbered;
         1.4-only operations become their 1.5 equivalents or nothing.
         """
-        rows = [
+        rows: list[tuple[JournalOp, bytes, bytes]] = [
             (NewRecord(3, 0), b"+ 3 0\n", b"+ 3 0\n"),
             (SetStatus(3, 0, Status.PENDING | Status.DUMMY_N), b"~ 3 0 20\n", b"~ 3 0 80\n"),
             (SetStatus(3, 4, Status.EXPIRE | Status.EXPIRED), b"~ 3 4 3\n", b"~ 3 4 6\n"),
