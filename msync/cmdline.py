@@ -12,7 +12,7 @@ Invariants:
     letter, C{-L}/C{-H} any number of type letters, C{-D}/C{-T} the rest
     of their word; C{-c} takes the I{next} word;
   - every message matches mbsync's (checked against the installed
-    C{mbsync 1.4.4}, see C{tests/test_cli.py} and C{docs/msync.md}).
+    C{mbsync 1.4.4}, see C{tests/test_cli.py} and msync(1)).
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ _BOX_OP_WORDS = {"create": "C", "remove": "R", "expunge": "X"}
 @dataclass(frozen=True, slots=True)
 class TestingOptions:
     """
-    mbsync's undocumented C{-T} test switches: accepted, recorded, and
-    currently without effect in msync.
+    mbsync's undocumented C{-T} test switches, as isync 1.4.4 defines them
+    (its own test suite uses them; see L{msync.sync.statefile.JournalTesting}).
 
     @ivar async_driver: C{a}, force the asynchronous proxy driver.
     @ivar keep_journal: C{j}, keep the journal instead of committing.
@@ -177,6 +177,7 @@ class CommandLine:
         changes (32: far side changed, 64: near side).
     @ivar legacy_types: the old spellings used (C{renew}, C{delete}), in
         1.5's notice order, for L{LEGACY_TYPE_NOTICES}.
+    @ivar json: C{--json} (msync's own): events as JSON lines on stdout.
     """
 
     action: Action = Action.SYNC
@@ -194,6 +195,7 @@ class CommandLine:
     migrate_names: bool = False
     legacy_types: tuple[str, ...] = ()
     ext_exit: bool = False
+    json: bool = False
 
 
 @dataclass
@@ -290,6 +292,7 @@ class _Parser:
         self.debug: set[DebugCategory] = set()
         self.quiet = 0
         self.dry_run = False
+        self.json = False
         self.testing = TestingOptions()
         self.legacy_suffix = False
         self.sync = _SyncRequest()
@@ -515,6 +518,7 @@ _LONG_SWITCHES = {"all": "all_channels", "list": "listing", "verbose": "verbose"
 _LONG_SWITCHES["dry-run"] = "dry_run"
 _LONG_SWITCHES["ext-exit"] = "ext_exit"
 _LONG_SWITCHES["list-stores"] = "list_stores"
+_LONG_SWITCHES["json"] = "json"
 
 _SIMPLE_SHORT: dict[str, _Flag] = {
     "q": _Parser.add_quiet,
@@ -594,6 +598,7 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         migrate_names=parser.migrate_names,
         ext_exit=parser.ext_exit,
         legacy_types=tuple(t for t in LEGACY_TYPE_NOTICES if t in parser.legacy_types),
+        json=parser.json,
     )
 
 
@@ -625,6 +630,7 @@ usage:
   -R, --remove\t\tpropagate deletions of mailboxes
   -X, --expunge\t\texpunge deleted messages
   -y, --dry-run\t\tshow what would be done, change nothing
+  --json\t\twrite events as JSON lines on stdout (see man msync)
   -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
   -D, --debug\t\tdebugging modes (see manual)
   -V, --verbose\t\tdisplay what is happening
@@ -636,7 +642,7 @@ If neither --pull nor --push are specified, both are active.
 If neither --new, --delete, --flags nor --renew are specified, all are active.
 Direction and operation can be concatenated like --pull-new, etc.
 --create, --remove, and --expunge can be suffixed with -far/-near.
-See docs/msync.md and the mbsync man page for details.
+See 'man msync' and 'man msyncrc' for details.
 
 Supported mailbox formats are: IMAP4rev1, Maildir
 """

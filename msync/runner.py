@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -44,7 +45,16 @@ from msync.plan import (
     list_lines,
     list_scope,
 )
-from msync.report import Counters, RunSummary, Severity, SideCounters, summary_text
+from msync.report import (
+    Counters,
+    RunSummary,
+    Severity,
+    SideCounters,
+    ext_exit_bits,
+    note_channel,
+    planned_sentence,
+    summary_text,
+)
 from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
@@ -52,6 +62,7 @@ from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
 from msync.sync.results import PairProgress, PairResult
+from msync.sync.statefile import NO_TESTING, JournalTesting
 from msync.sync.statepaths import StatePaths, state_paths
 from msync.sync.statetext import parse_state
 
@@ -79,13 +90,25 @@ class Emitter(Protocol):
         Redraw the progress line (a no-op when progress is not shown).
         """
 
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        Report a step of the run for C{--json} (a no-op otherwise); see
+        C{docs/json.md} for the kinds and their fields.
+        """
+
 
 StoreFactory = Callable[[Store], IStore]
 """Makes the store object for a store section (tests pass in-memory ones)."""
 
 
 def default_store_factory(
-    config: Config, clock: IReactorTime, names: NameMapping = MBSYNC14_NAMES
+    config: Config,
+    clock: IReactorTime,
+    names: NameMapping = MBSYNC14_NAMES,
+    *,
+    maildir_async: bool = False,
+    maildir_mtime_wait: bool = True,
+    trace: bool = True,
 ) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
@@ -95,6 +118,9 @@ def default_store_factory(
     @param clock: the reactor (IMAP stores also connect and run commands
         with it).
     @param names: how IMAP stores map box names (mbsync 1.4's or 1.5's).
+    @param trace: whether IMAP stores log their wire trace (C{-Dn}).
+    @param maildir_async: mbsync's C{-Ta}: Maildir stores answer later.
+    @param maildir_mtime_wait: C{False} for mbsync's C{-Tz}.
     @return: the factory.
     """
 
@@ -102,13 +128,26 @@ def default_store_factory(
         if isinstance(store, MaildirStore):
             # mbsync 1.4 refuses a Maildir store whose Path does not exist.
             if store.path is not None and not os.path.exists(store.path):
+                # mbsync's words, then what to do about it.
                 raise StoreUnavailable(
-                    f"Maildir error: cannot open store '{store.path}'", store=store.name
+                    f"Maildir error: cannot open store '{store.path}'\n"
+                    f"Hint: MaildirStore {store.name}'s Path does not exist; "
+                    f"create it with: mkdir -p {shlex.quote(store.path)}",
+                    store=store.name,
                 )
-            return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
+            return MaildirStoreImpl(
+                store,
+                fsync=config.global_options.fsync,
+                clock=clock,
+                asynchronous=maildir_async,
+                mtime_wait=maildir_mtime_wait,
+            )
         assert isinstance(store, IMAPStore)
-        # The IMAP store connects lazily, on first use, with the reactor.
-        return IMAPStoreImpl(store, reactor=clock, names=names)
+        # The IMAP store connects with the reactor, starting now as mbsync
+        # does (its -V connection lines come before the other store opens).
+        imap = IMAPStoreImpl(store, reactor=clock, trace=trace, names=names)
+        imap.start_connecting()
+        return imap
 
     return make
 
@@ -251,8 +290,7 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
     usable = True
     for side in (Side.FAR, Side.NEAR):
         section = channel.store(side)
-        if not listing:
-            output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
+        output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
         try:
             run.store(section)
         except StoreUnavailable as error:
@@ -261,35 +299,6 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
             if not listing:
                 break
     return usable
-
-
-async def list_stores(stores: Sequence[Store], factory: StoreFactory, output: Emitter) -> int:
-    """
-    isync 1.5's C{--list-stores}: each store's boxes, raw, under a
-    C{===== name:} line.
-
-    @param stores: the stores, in the order asked for.
-    @param factory: makes the stores.
-    @param output: where lines and errors go.
-    @return: the exit status.
-    """
-    run = RunState(factory)
-    status = 0
-    try:
-        for section in stores:
-            output.emit(Severity.INFO, f"Opening store {section.name}...")
-            try:
-                boxes = await run.store(section).list_boxes()
-            except StoreError as error:
-                output.emit(Severity.ERROR, str(error))
-                status = 1
-                continue
-            output.print_line(f"===== {section.name}:")
-            for box in boxes:
-                output.print_line(box)
-    finally:
-        await run.close()
-    return status
 
 
 async def list_channels(
@@ -313,6 +322,8 @@ async def list_channels(
     status = 0
     try:
         for job in jobs:
+            output.emit(Severity.INFO, f"Channel {job.channel.name}")
+            output.event("channel", channel=job.channel.name)
             skipped = _failed_store_message(job.channel, run)
             if skipped is not None:
                 # mbsync 1.4.4 says this only with -V (an info message).
@@ -359,6 +370,7 @@ class SyncRequest:
     @ivar summary: print isync 1.5's closing summary.
     @ivar ext_exit: isync 1.5's C{--ext-exit}: add 32 to the exit status
         when the far side was changed, 64 when the near side was.
+    @ivar journal_testing: C{-Tj}, C{-Tj<N>}: mbsync's journal test switches.
     """
 
     overrides: OperationOverrides = OperationOverrides()
@@ -368,6 +380,7 @@ class SyncRequest:
     state_directory: str | None = None
     summary: bool = False
     ext_exit: bool = False
+    journal_testing: JournalTesting = NO_TESTING
 
 
 class PairWatch(Protocol):
@@ -578,6 +591,7 @@ async def _sync_channel(
     """
     channel = job.channel
     output.emit(Severity.INFO, f"Channel {channel.name}")
+    output.event("channel", channel=channel.name)
     skipped = _failed_store_message(channel, run)
     if skipped is not None:
         # mbsync 1.4.4 says this only with -V (an info message).
@@ -596,7 +610,7 @@ async def _sync_channel(
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
-    _note_channel(run.summary, options)
+    note_channel(run.summary, options)
     ok = True
     for pair in pairs:
         if watch is not None and watch.stopping():
@@ -607,6 +621,8 @@ async def _sync_channel(
             progress.pair_done()
             ok = False
             continue
+        output.event("box", channel=channel.name, far=pair.far, near=pair.near)
+        result: PairResult | None = None
         try:
             paths = pair_state_paths(config, channel, pair, near, request.state_directory)
             if request.state_directory is not None and not request.dry_run:
@@ -626,11 +642,12 @@ async def _sync_channel(
                 notify=output.emit,
                 fsync=config.global_options.fsync,
                 journal_version=request.generation.journal_version,
+                journal_testing=request.journal_testing,
             )
             for side in Side:
                 run.summary.expunged[side] += result.expunge_flagged[side]
             for line in result.planned:
-                output.print_line(line)
+                output.print_line(planned_sentence(channel.name, pair.far, pair.near, line))
             if watch is not None:
                 watch.pair_finished(channel, pair, result, None)
         except StoreUnavailable as error:
@@ -660,7 +677,25 @@ async def _sync_channel(
             ok = False
         finally:
             progress.pair_done()
+            output.event("box_done", **_box_fields(channel.name, pair, result))
     return ok
+
+
+def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:
+    """
+    The C{box_done} event of C{--json}: the pair, whether it succeeded,
+    and what was done on each side.
+    """
+    fields: dict[str, object] = {
+        "channel": channel,
+        "far": pair.far,
+        "near": pair.near,
+        "ok": result is not None,
+    }
+    for name in ("stored", "flag_updates", "trashed", "expunged"):
+        counts = getattr(result, name) if result is not None else {}
+        fields[name] = {side.label: counts.get(side, 0) for side in (Side.FAR, Side.NEAR)}
+    return fields
 
 
 async def sync_channels(
@@ -694,22 +729,6 @@ async def sync_channels(
     return _finish(run, progress.counters, request, output, status)
 
 
-def _note_channel(summary: RunSummary, options: PairOptions) -> None:
-    """
-    Count a channel's kinds of work for the summary (isync 1.5's
-    C{ops_any}, C{trash_any}, C{expunge_any}).
-    """
-    summary.channels += 1
-    for side in Side:
-        mine, other = options.side(side), options.side(side.other)
-        if mine.ops:
-            summary.ops.add(side)
-        if mine.expunge:
-            summary.expunge.add(side)
-            if mine.trash or (other.trash and other.trash_remote_new):
-                summary.trash.add(side)
-
-
 def _finish(
     run: RunState, counters: Counters, request: SyncRequest, output: Emitter, status: int
 ) -> int:
@@ -717,16 +736,10 @@ def _finish(
     isync 1.5's end of a run: the summary, and C{--ext-exit}'s bits.
     """
     summary = replace(run.summary, boxes=counters.boxes_done)
-    if request.summary:
-        text = summary_text(summary, counters, dry_run=request.dry_run)
-        if text is not None:
-            output.print_line(text)
-    if request.ext_exit:
-        for side in Side:
-            done = counters.side(side)
-            if done.new_done or done.flags_done or done.trash_done or summary.expunged[side]:
-                status |= 32 << side.value
-    return status
+    text = summary_text(summary, counters, dry_run=request.dry_run)
+    if request.summary and text is not None:
+        output.print_line(text)
+    return status | (ext_exit_bits(summary, counters) if request.ext_exit else 0)
 
 
 def imap_connection(

@@ -68,7 +68,7 @@ from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
-from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statefile import NO_TESTING, JournalTesting, StateFile, SystemCalls
 from msync.sync.statepaths import StatePaths
 
 __all__ = ["FETCH_AHEAD", "sync_pair"]
@@ -341,7 +341,12 @@ class _BoxPairSync:
             for side in Side:
                 self.plan_expunge(work, side)
             return self.result()
-        uid_next = {side: self.boxes[side].uid_next for side in Side}
+        # mbsync journals its driver's UIDNEXT; for a Maildir box that is
+        # the highest UID assigned so far (journal_uid_next), not plus one.
+        uid_next = {
+            side: getattr(self.boxes[side], "journal_uid_next", self.boxes[side].uid_next)
+            for side in Side
+        }
         copies = self.take(reconcile.start_copies(work, uid_next))
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
@@ -528,6 +533,7 @@ async def sync_pair(
     state_system: SystemCalls | None = None,
     new_tuid: Callable[[], str] = random_tuid,
     journal_version: str = JOURNAL_VERSION,
+    journal_testing: JournalTesting = NO_TESTING,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -548,6 +554,7 @@ async def sync_pair(
     @param new_tuid: the TUID generator (tests).
     @param journal_version: the journal version written (C{4} as mbsync
         1.4, C{5} as 1.5).
+    @param journal_testing: mbsync's C{-Tj} test switches.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -562,6 +569,7 @@ async def sync_pair(
         system=state_system,
         read_only=options.dry_run,
         journal_version=journal_version,
+        testing=journal_testing,
     )
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},

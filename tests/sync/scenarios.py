@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -33,7 +33,6 @@ from msync.report import Severity
 from msync.stores.memorystore import MemoryOptions, MemoryStore
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
-from msync.sync.pairwork import random_tuid
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import SystemCalls
 from msync.sync.statepaths import StatePaths
@@ -329,6 +328,7 @@ class Pair:
         """
         Start a sync of the scenario box pair.
         """
+        extra: dict[str, Any] = {} if new_tuid is None else {"new_tuid": new_tuid}
         return Deferred.fromCoroutine(
             sync_pair(
                 self.far,
@@ -342,7 +342,7 @@ class Pair:
                 notify=lambda severity, text: self.notices.append((severity, text)),
                 fsync=False,
                 state_system=system,
-                new_tuid=new_tuid or random_tuid,
+                **extra,
             )
         )
 
