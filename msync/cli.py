@@ -267,7 +267,7 @@ def prepare(
         # directory; the file was read already, so this cannot fail anew
         # (unless it changed meanwhile, which is reported as usual).
         try:
-            config = load_config(path, environ, relative_to_file=True)
+            config = load_config(path, environ, isync15=True)
         except ConfigError as error:
             for each in error.errors:
                 output.emit(Severity.ERROR, _config_error_text(each))

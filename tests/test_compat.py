@@ -16,6 +16,8 @@ from msync.compat import (
     installed_generation,
     new_spellings,
 )
+from msync.config.load import parse_config
+from msync.config.schema import DEFAULT_TLS_VERSIONS, Config, MaildirStore, TLSVersion
 from msync.errors import UsageError
 
 V14, V15 = Generation.V14, Generation.V15
@@ -162,3 +164,51 @@ class StateDirectoryTests(SynchronousTestCase):
         ]
         for generation, exists, xdg, expected in rows:
             self.assertEqual(default_state_directory(generation, "/h", xdg, exists), expected)
+
+
+class Isync15ReadingTests(SynchronousTestCase):
+    """
+    L{msync.config.load.parse_config} with C{isync15}: the file read as
+    isync 1.5 reads it (its C{expand_strdup} and C{imap_parse_store}).
+    """
+
+    TEXT = (
+        "IMAPAccount a\nHost h\nUser u\nPass p\n\n"
+        "IMAPAccount b\nHost h\nUser u\nPass p\nTLSVersions +1.1\n\n"
+        "MaildirStore m\nPath mail/\nInbox /abs/INBOX\n\n"
+        "MaildirStore n\nPath ~/n/\n"
+    )
+
+    def parse(self, filename: str, isync15: bool) -> Config:
+        return parse_config(self.TEXT, filename, home="/home/u", isync15=isync15)
+
+    def test_relative_paths(self) -> None:
+        """
+        Relative paths are read from the file's directory (C{./} for a bare
+        file name) only as 1.5; absolute and C{~} paths are unchanged.
+        """
+        paths = {
+            (name, isync15): [
+                (s.path, s.inbox)
+                for s in self.parse(name, isync15).stores
+                if isinstance(s, MaildirStore)
+            ]
+            for name in ("/etc/x/rc", "rc")
+            for isync15 in (False, True)
+        }
+        self.assertEqual(paths[("/etc/x/rc", False)][0], ("mail/", "/abs/INBOX"))
+        self.assertEqual(paths[("/etc/x/rc", True)][0], ("/etc/x/mail/", "/abs/INBOX"))
+        self.assertEqual(paths[("rc", True)][0], ("./mail/", "/abs/INBOX"))
+        self.assertEqual(paths[("rc", True)][1], ("/home/u/n/", "/home/u/Maildir"))
+
+    def test_tls_defaults(self) -> None:
+        """
+        Without SSLVersions/TLSVersions, 1.4 allows TLS 1.0 to 1.3 and 1.5
+        only 1.2 and 1.3; C{TLSVersions +1.1} adds to 1.5's default.
+        """
+        old = {a.name: a.ssl_versions for a in self.parse("rc", False).accounts}
+        new = {a.name: a.ssl_versions for a in self.parse("rc", True).accounts}
+        self.assertEqual(old["a"], DEFAULT_TLS_VERSIONS)
+        self.assertEqual(new["a"], frozenset({TLSVersion.TLSV1_2, TLSVersion.TLSV1_3}))
+        expected = frozenset({TLSVersion.TLSV1_1, TLSVersion.TLSV1_2, TLSVersion.TLSV1_3})
+        self.assertEqual((old["b"], new["b"]), (expected, expected))

@@ -170,8 +170,11 @@ class _Parser:
     the end with every error.
     """
 
-    def __init__(self, filename: str, paths: _Paths, file_error: FileError) -> None:
+    def __init__(
+        self, filename: str, paths: _Paths, file_error: FileError, isync15: bool = False
+    ) -> None:
         self.filename = filename
+        self.isync15 = isync15
         self.paths = paths
         self.file_error = file_error
         self.reader: Reader | None = None
@@ -650,7 +653,7 @@ def parse_config(
     home: str,
     user_home: UserHome = _no_users,
     file_error: FileError = _always_readable,
-    relative_to_file: bool = False,
+    isync15: bool = False,
 ) -> Config:
     """
     Parse the text of an mbsyncrc.
@@ -662,17 +665,18 @@ def parse_config(
         and such paths stay unexpanded.
     @param file_error: why a certificate/key file cannot be read, or
         C{None}; by default every file is fine.
-    @param relative_to_file: relative local paths are relative to the
-        file's directory (isync 1.5), not to the current one.
+    @param isync15: read the file as isync 1.5 does: relative local
+        paths from the file's directory, not the current one; TLS 1.2 and
+        1.3 only by default.
     @return: the configuration.
     @raise ConfigError: carrying every error in the file (see
         L{ConfigError.errors}), when there is any.
     """
     base = ""
-    if relative_to_file:
+    if isync15:
         slash = filename.rfind("/")
         base = filename[: slash + 1] if slash >= 0 else "./"
-    return _Parser(filename, _Paths(home, user_home, base), file_error).run(text)
+    return _Parser(filename, _Paths(home, user_home, base), file_error, isync15).run(text)
 
 
 def default_config_path(
@@ -717,14 +721,14 @@ def _user_home(user: str) -> str | None:
 def load_config(
     path: str | None = None,
     environ: Mapping[str, str] | None = None,
-    relative_to_file: bool = False,
+    isync15: bool = False,
 ) -> Config:
     """
     Read and parse a configuration file.
 
     @param path: the file (C{-c}); C{None} for L{default_config_path}.
     @param environ: the environment (default C{os.environ}); C{HOME} gives C{~}.
-    @param relative_to_file: see L{parse_config}.
+    @param isync15: see L{parse_config}.
     @return: the configuration.
     @raise ConfigError: when the file cannot be read or is invalid.
     """
@@ -744,5 +748,5 @@ def load_config(
         home=home,
         user_home=_user_home,
         file_error=_readable,
-        relative_to_file=relative_to_file,
+        isync15=isync15,
     )

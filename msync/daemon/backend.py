@@ -125,7 +125,7 @@ class RunnerBackend:
         self.decision = decide(config, path, None, self.environ, home, run=self._answer)
         if self.decision.choice.generation is Generation.V15:
             # isync 1.5: relative paths from the configuration's directory.
-            config = load_config(path, self.environ, relative_to_file=True)
+            config = load_config(path, self.environ, isync15=True)
         selection = select_jobs(config, self.targets, all_channels=self.all_channels)
         for message in selection.errors:
             log.error("{message}", message=message)
