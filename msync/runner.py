@@ -610,6 +610,7 @@ async def _sync_channel(
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
+    options = replace(options, isync15=request.generation is Generation.V15)
     note_channel(run.summary, options)
     ok = True
     for pair in pairs:

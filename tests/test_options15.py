@@ -196,3 +196,64 @@ class OracleOptionTests(SynchronousTestCase):
             outputs[0][0][1],
             [("far:", ["", "INBOX"]), ("near:", ["", "INBOX", "Sub/Deep"])],
         )
+
+    def quiet_run(self, program: str, root: Path) -> None:
+        """
+        Run a tool with C{-q} on the tree at C{root}, its files dated in the
+        past (no one-second waits); assert success.
+        """
+        for path in root.rglob("*"):
+            os.utime(path, (1_600_000_000, 1_600_000_000))
+        environ = dict(os.environ, HOME=str(root / "home"), MSYNC_COMPAT="1.5")
+        done = subprocess.run(
+            [program, "-c", str(root / "rc"), "-q", "c"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environ,
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+    def test_placeholders(self) -> None:
+        """
+        With C{MaxSize}, a flagged message too big gets a placeholder too,
+        without the flag and naming C{Sync mode Upgrade}; flagging the
+        placeholder fetches the real message and flags the placeholder
+        deleted; the far side's flag never reaches the placeholder. The
+        trees and the state records end alike.
+        """
+        views = []
+        for tool in ("oracle", "msync"):
+            root = self.base / f"placeholders-{tool}"
+            for side_name in ("far", "near"):
+                for sub in ("cur", "new", "tmp"):
+                    (root / side_name / "INBOX" / sub).mkdir(parents=True)
+            (root / "home").mkdir()
+            (root / "rc").write_text(
+                f"MaildirStore far\nPath {root}/far/\nInbox {root}/far/INBOX\n\n"
+                f"MaildirStore near\nPath {root}/near/\nInbox {root}/near/INBOX\nMaxSize 1k\n\n"
+                f"Channel c\nFar :far:\nNear :near:\nSync All\nSyncState {root}/state/\n"
+            )
+            far = root / "far" / "INBOX" / "cur"
+            (far / "1001.x:2,FS").write_text("Subject: big\n\n" + "x" * 3000 + "\n")
+            (far / "1002.x:2,S").write_text("Subject: big2\n\n" + "y" * 3000 + "\n")
+            program = str(self.oracle) if tool == "oracle" else MSYNC
+            self.quiet_run(program, root)
+            self.quiet_run(program, root)
+            near = root / "near" / "INBOX" / "cur"
+            second = next(p for p in near.iterdir() if ",U=2:" in p.name)
+            second.rename(near / (second.name[:-1] + "FS"))
+            first = next(p for p in far.iterdir() if p.name.startswith("1001"))
+            first.rename(far / first.name.replace(",FS", ",F"))
+            self.quiet_run(program, root)
+            self.quiet_run(program, root)
+            view: list[object] = []
+            for box in (far, near):
+                for path in sorted(box.iterdir(), key=lambda p: p.name.partition(",")[2]):
+                    text = path.read_text()
+                    view.append((path.name.partition(",")[2], text.split("\n")[0], len(text)))
+            state = next((root / "state").glob("*INBOX"))
+            view.append(tuple(state.read_text().split("\n\n", 1)[1].splitlines()))
+            views.append(view)
+        self.assertEqual(views[1], views[0])
+        self.assertIn(("U=2:2,FST", "Subject: [placeholder] big2", 184), views[0])

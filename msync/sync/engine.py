@@ -483,6 +483,7 @@ class _BoxPairSync:
             target=self.stores[target].line_ending,
             tuid=tuid,
             placeholder_size=(item.size or 0) if item.placeholder else None,
+            upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
         )
         try:
             message = await convert_body(body, conversion)
