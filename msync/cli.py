@@ -491,6 +491,8 @@ def main(
         )
         and not prepared.command.json,
         columns=terminal_columns(out, environment.get("COLUMNS")),
+        isync15=prepared.decision is not None
+        and prepared.decision.choice.generation is Generation.V15,
     )
 
     if react is None and output.progress.enabled and "COLUMNS" not in environment:

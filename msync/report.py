@@ -67,6 +67,8 @@ class SideCounters:
     @ivar flags_total: flag-update commands to do.
     @ivar trash_done: messages trashed.
     @ivar trash_total: messages to trash.
+    @ivar expunge_done: messages expunged (isync 1.5's C{-} field).
+    @ivar expunge_total: messages to expunge.
     """
 
     new_done: int = 0
@@ -75,6 +77,8 @@ class SideCounters:
     flags_total: int = 0
     trash_done: int = 0
     trash_total: int = 0
+    expunge_done: int = 0
+    expunge_total: int = 0
 
     def text(self) -> str:
         """
@@ -151,7 +155,7 @@ def _truncate(half: str, width: int) -> str:
     return half[: width - 1] + "~"
 
 
-def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
+def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS, isync15: bool = False) -> str:
     """
     mbsync 1.4's progress line,
     C{"\\rC: %d/%d  B: %d/%d  F: +%d/%d *%d/%d #%d/%d  N: +%d/%d *%d/%d #%d/%d"}.
@@ -164,6 +168,8 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
 
     @param counters: the counters to show.
     @param columns: the terminal width (see L{columns_from}).
+    @param isync15: isync 1.5's line: each half ends with the expunge
+        counters, C{-%d/%d}.
     @return: the line, starting with C{\\r}, without newline.
     """
     head = (
@@ -171,14 +177,23 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
         f"B: {counters.boxes_done}/{counters.boxes_total}"
     )
     width = int((columns - len(head) - 10) / 2)
-    far = _truncate(counters.far.text(), width)
-    near = _truncate(counters.near.text(), width)
+    far = _truncate(_half(counters.far, isync15), width)
+    near = _truncate(_half(counters.near, isync15), width)
     line = f"{head}  F: {far}  N: {near}"
     if len(line) > columns > 0:
         # Too narrow even for mbsync's cut halves (where mbsync misbehaves):
         # cut the whole line, so that it never wraps.
         line = line[: columns - 1] + "~"
     return "\r" + line
+
+
+def _half(side: SideCounters, isync15: bool) -> str:
+    """
+    One half of the progress line; isync 1.5 adds the expunge counters.
+    """
+    if not isync15:
+        return side.text()
+    return f"{side.text()} -{side.expunge_done}/{side.expunge_total}"
 
 
 def show_progress(*, is_tty: bool, quiet: int, debugging: bool) -> bool:
@@ -261,11 +276,15 @@ class ProgressDisplay:
 
     @ivar enabled: whether progress is drawn at all (L{show_progress}).
     @ivar columns: the width for L{progress_line}.
+    @ivar isync15: draw isync 1.5's line (with expunge counters).
     """
 
-    def __init__(self, *, enabled: bool, columns: int = DEFAULT_COLUMNS) -> None:
+    def __init__(
+        self, *, enabled: bool, columns: int = DEFAULT_COLUMNS, isync15: bool = False
+    ) -> None:
         self.enabled = enabled
         self.columns = columns
+        self.isync15 = isync15
         self._pending = False
 
     def update(self, counters: Counters) -> str:
@@ -276,7 +295,7 @@ class ProgressDisplay:
         if not self.enabled:
             return ""
         self._pending = True
-        return progress_line(counters, self.columns)
+        return progress_line(counters, self.columns, self.isync15)
 
     def interrupt(self) -> str:
         """

@@ -18,7 +18,7 @@ import functools
 import os
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
@@ -461,16 +461,9 @@ class _Progress:
 
 def _fields(counters: SideCounters) -> tuple[int, ...]:
     """
-    The six numbers of one half of the progress line, in field order.
+    The counters of one half of the progress line, in field order.
     """
-    return (
-        counters.new_done,
-        counters.new_total,
-        counters.flags_done,
-        counters.flags_total,
-        counters.trash_done,
-        counters.trash_total,
-    )
+    return astuple(counters)
 
 
 def _store_box_name(store: Store, box: str) -> str:

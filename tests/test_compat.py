@@ -19,6 +19,8 @@ from msync.compat import (
 from msync.config.load import parse_config
 from msync.config.schema import DEFAULT_TLS_VERSIONS, Config, MaildirStore, TLSVersion
 from msync.errors import UsageError
+from msync.model import Side
+from msync.report import Counters, RunSummary, SideCounters, progress_line, summary_text
 
 V14, V15 = Generation.V14, Generation.V15
 
@@ -212,3 +214,62 @@ class Isync15ReadingTests(SynchronousTestCase):
         self.assertEqual(new["a"], frozenset({TLSVersion.TLSV1_2, TLSVersion.TLSV1_3}))
         expected = frozenset({TLSVersion.TLSV1_1, TLSVersion.TLSV1_2, TLSVersion.TLSV1_3})
         self.assertEqual((old["b"], new["b"]), (expected, expected))
+
+
+class Isync15OutputTests(SynchronousTestCase):
+    """
+    isync 1.5's progress line and summary (its C{main_sync.c} formats).
+    """
+
+    def counters(self) -> Counters:
+        return Counters(
+            channels_done=1,
+            channels_total=1,
+            boxes_done=1,
+            boxes_total=1,
+            near=SideCounters(3, 3, 0, 0, 1, 1, 1, 1),
+        )
+
+    def test_progress_line(self) -> None:
+        """
+        Each half gains C{-expunged/total}; 1.4's line is unchanged.
+        """
+        counters = self.counters()
+        self.assertEqual(
+            progress_line(counters, 80, isync15=True),
+            "\rC: 1/1  B: 1/1  F: +0/0 *0/0 #0/0 -0/0  N: +3/3 *0/0 #1/1 -1/1",
+        )
+        self.assertEqual(
+            progress_line(counters, 80),
+            "\rC: 1/1  B: 1/1  F: +0/0 *0/0 #0/0  N: +3/3 *0/0 #1/1",
+        )
+
+    def test_summary(self) -> None:
+        """
+        The near side first; trash and expunge lines only for sides that
+        some channel trashes or expunges; nothing when no box finished.
+        """
+        summary = RunSummary(
+            boxes=1,
+            channels=1,
+            ops={Side.FAR, Side.NEAR},
+            trash={Side.NEAR},
+            expunge={Side.FAR, Side.NEAR},
+            expunged={Side.FAR: 0, Side.NEAR: 1},
+        )
+        self.assertEqual(
+            summary_text(summary, self.counters()),
+            "Processed 1 box(es) in 1 channel(s),\n"
+            "pulled 3 new message(s) and 0 flag update(s),\n"
+            "moved 1 near side message(s) to trash,\n"
+            "expunged 1 message(s) from near side,\n"
+            "pushed 0 new message(s) and 0 flag update(s),\n"
+            "expunged 0 message(s) from far side.",
+        )
+        self.assertIsNone(summary_text(RunSummary(), self.counters()))
+        self.assertEqual(
+            summary_text(
+                RunSummary(boxes=2, channels=1, ops={Side.NEAR}), Counters(), dry_run=True
+            ),
+            "Processed 2 box(es) in 1 channel(s),\nwould pull 0 new message(s) and 0 flag update(s).",
+        )

@@ -356,9 +356,11 @@ class _BoxPairSync:
         for side in Side:
             if self.options.side(side).expunge:
                 doomed = reconcile.expunge_uids(work, side)
+                self.progress.add(side, "expunge", total=len(doomed))
                 removed = await self.boxes[side].expunge(doomed)
                 self.counts["expunge"][side] += len(removed)
                 self.counts["flagged"][side] += len(doomed)
+                self.progress.add(side, "expunge", done=len(doomed))
                 expunged.append(side)
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
@@ -430,6 +432,7 @@ class _BoxPairSync:
         if self.options.side(side).expunge:
             uids = reconcile.expunge_uids(work, side)
             self.counts["flagged"][side] += len(uids)
+            self.progress.add(side, "expunge", total=len(uids))
             if uids:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")

@@ -28,29 +28,21 @@ class PairProgress:
 
     def __init__(self, on_change: Callable[[PairProgress], None] | None = None) -> None:
         self.on_change = on_change
-        self._counts = {side: [0, 0, 0, 0, 0, 0] for side in Side}
+        self._counts = {side: [0] * 8 for side in Side}
 
     def counters(self, side: Side) -> SideCounters:
         """
         The counters of operations applied to C{side}.
         """
-        new_done, new_total, flags_done, flags_total, trash_done, trash_total = self._counts[side]
-        return SideCounters(
-            new_done=new_done,
-            new_total=new_total,
-            flags_done=flags_done,
-            flags_total=flags_total,
-            trash_done=trash_done,
-            trash_total=trash_total,
-        )
+        return SideCounters(*self._counts[side])
 
     def add(self, side: Side, kind: str, *, done: int = 0, total: int = 0) -> None:
         """
         Count work on C{side}.
 
-        @param kind: C{"new"}, C{"flags"} or C{"trash"}.
+        @param kind: C{"new"}, C{"flags"}, C{"trash"} or C{"expunge"}.
         """
-        index = {"new": 0, "flags": 2, "trash": 4}[kind]
+        index = {"new": 0, "flags": 2, "trash": 4, "expunge": 6}[kind]
         self._counts[side][index] += done
         self._counts[side][index + 1] += total
         if self.on_change is not None:
