@@ -13,8 +13,9 @@ Invariants:
     is 1.5: following the other generation would download every such
     folder a second time), the sync state directory (only 1.5 uses
     C{$XDG_STATE_HOME/isync/}), the configuration file (only 1.5 reads
-    C{$XDG_CONFIG_HOME/isyncrc} or knows 1.5-only spellings). A fresh
-    setup follows the installed C{mbsync}, else 1.5.
+    C{$XDG_CONFIG_HOME/isyncrc} or knows 1.5-only spellings). Then the
+    installed C{mbsync}; with none, C{~/.mbsync/} (which only 1.4 and
+    older create) means 1.4, and a fresh setup gets 1.5.
   - The decision always has a one-line reason (C{msync -V} prints it).
 """
 
@@ -84,9 +85,9 @@ def folder_generation(name: str) -> Generation | None:
 
     @param name: one path component of a folder.
     @return: L{Generation.V14} for a canonical modified UTF-7 name that
-        decodes to non-ASCII text (C{Entw&APw-rfe}), L{Generation.V15} for
-        a name with non-ASCII characters (C{Entwürfe}), C{None} otherwise
-        (plain ASCII says nothing).
+        decodes to other text (C{Entw&APw-rfe}, C{Q&-A} for the server's
+        C{Q&A}), L{Generation.V15} for a name with non-ASCII characters
+        (C{Entwürfe}), C{None} otherwise (plain ASCII says nothing).
     """
     if not name.isascii():
         return Generation.V15
@@ -96,7 +97,7 @@ def folder_generation(name: str) -> Generation | None:
         decoded = decode_mailbox_name(name.encode("ascii"))
     except MailboxNameError:
         return None
-    return None if decoded.isascii() else Generation.V14
+    return None if decoded == name else Generation.V14
 
 
 # Keywords and words mbsync 1.4 does not know (it rejects the file).
@@ -142,6 +143,8 @@ class Evidence:
         C{isyncrc}.
     @ivar spellings: 1.5-only spellings in the configuration.
     @ivar installed: C{mbsync --version}'s output, or C{None}.
+    @ivar old_state: mbsync 1.4's state directory, if it exists (only 1.4
+        and older create it; 1.5 goes on using one it finds).
     """
 
     option: str | None = None
@@ -153,6 +156,7 @@ class Evidence:
     xdg_config: str | None = None
     spellings: tuple[str, ...] = ()
     installed: str | None = None
+    old_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,8 @@ def choose(evidence: Evidence) -> Choice:
         installed = installed_generation(evidence.installed)
         if installed is not None:
             return Choice(installed, f"installed mbsync is {evidence.installed.strip()}")
+    if evidence.old_state is not None:
+        return Choice(Generation.V14, f"sync state in {evidence.old_state}, no mbsync installed")
     return Choice(Generation.V15, "fresh setup, no mbsync installed")
 
 

@@ -206,11 +206,12 @@ def decide(
             utf7_folder=utf7,
             utf8_folder=utf8,
             xdg_state=xdg_state if os.path.isdir(xdg_state) else None,
+            old_state=old_state if os.path.isdir(old_state) else None,
             xdg_config=config_path if config_path == _xdg_config(home, environ) else None,
             spellings=spellings,
         )
     choice = choose(evidence)
-    if choice.reason.startswith("fresh setup"):
+    if choice.reason.endswith("no mbsync installed"):
         installed = installed_mbsync(run)
         if installed is not None:
             choice = choose(replace(evidence, installed=installed))

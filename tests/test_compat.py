@@ -57,6 +57,12 @@ RULES = [
         "1.5-only configuration keywords (TLSType)",
     ),
     (Evidence(installed="isync 1.4.4\n"), V14, "installed mbsync is isync 1.4.4"),
+    (
+        Evidence(installed="isync 1.5.0", old_state="/h/.mbsync/"),
+        V15,
+        "installed mbsync is isync 1.5.0",
+    ),
+    (Evidence(old_state="/h/.mbsync/"), V14, "sync state in /h/.mbsync/, no mbsync installed"),
     (Evidence(installed="isync 1.5.1"), V15, "installed mbsync is isync 1.5.1"),
     (Evidence(), V15, "fresh setup, no mbsync installed"),
 ]
@@ -109,7 +115,7 @@ class EvidenceTests(SynchronousTestCase):
             (".Entw&APw-rfe", V14),
             ("Entwürfe", V15),
             ("INBOX", None),
-            ("Q&-A", None),
+            ("Q&-A", V14),
             ("Q&A", None),
             ("&AGE-", None),
         ]

@@ -86,6 +86,24 @@ class DecideTests(SynchronousTestCase):
         self.answer = "msync 0.1.0 (isync 1.4.4 compatible)\n"
         self.assertEqual(self.decide()[0], V15)
 
+    def test_old_state_without_mbsync(self) -> None:
+        """
+        With no mbsync installed, C{~/.mbsync/} (only 1.4 creates it) means
+        1.4; a 1.4 folder C{Q&-A} (the server's C{Q&A}) is 1.4 evidence.
+        """
+        self.answer = None
+        self.mkdir(".mbsync")
+        self.assertEqual(
+            self.decide(),
+            (
+                V14,
+                f"sync state in {self.home}/.mbsync/, no mbsync installed",
+                self.home + "/.mbsync/",
+            ),
+        )
+        self.mkdir("mail", "Q&-A", "cur")
+        self.assertEqual(self.decide()[1], "folder names in modified UTF-7 (Q&-A)")
+
     def test_tree_of_14(self) -> None:
         """
         mbsync 1.4's tree: modified UTF-7 folders and C{~/.mbsync/}; the
