@@ -354,3 +354,17 @@ class IMailbox(Interface):
         other method may be called afterwards and the store may open
         another mailbox.
         """
+
+
+class IListingCache(Interface):
+    """
+    Optional for an L{IMailbox}: it can keep its listing in a file of the
+    caller's between runs and then load only what changed (IMAP
+    CONDSTORE). A load answers exactly as without the file.
+    """
+
+    def use_listing_cache(path: str) -> None:
+        """
+        Keep the listing in C{path} (created, replaced, or removed when it
+        cannot be trusted); call before the first L{IMailbox.load}.
+        """

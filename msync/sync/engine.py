@@ -58,7 +58,13 @@ from msync.model import (
     Side,
 )
 from msync.report import Severity, describe_notice
-from msync.stores.interface import IMailbox, IMessageBody, IMessageSource, IStore
+from msync.stores.interface import (
+    IListingCache,
+    IMailbox,
+    IMessageBody,
+    IMessageSource,
+    IStore,
+)
 from msync.sync import reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body
@@ -303,6 +309,12 @@ class _BoxPairSync:
             # With SyncState * the lock lives in the near box, which may only
             # exist now that it was created.
             self.statefile.ensure_locked()
+            # A box that can keep its listing between runs keeps it next to
+            # the state file (never in it): msync's own, ignored by mbsync.
+            for side in Side:
+                box = self.boxes[side]
+                if IListingCache.providedBy(box):
+                    box.use_listing_cache(f"{self.statefile.paths.state}.msync-{side.name.lower()}")
         work = self.work = PairWork(
             self.statefile.state,
             self.options,
