@@ -243,6 +243,7 @@ class IMAPMailbox:
         self._argument = argument
         self._closed = False
         self._listing_path: str | None = None
+        self._unsaved: Listing | None = None
 
     @classmethod
     async def opened(
@@ -337,6 +338,14 @@ class IMAPMailbox:
         """
         self._listing_path = path
 
+    def save_listing(self) -> None:
+        """
+        See L{IListingCache.save_listing}.
+        """
+        listing, self._unsaved = self._unsaved, None
+        if listing is not None and self._listing_path is not None:
+            _write_listing(self._listing_path, listing)
+
     async def _load(self, request: LoadRequest) -> list[MessageInfo]:
         path = self._listing_path
         if path is not None and not self.read_only:
@@ -404,7 +413,7 @@ class IMAPMailbox:
         """
         The box's complete UID and flag listing, brought up to date from the
         one in C{path} with C{CHANGEDSINCE} when it can be trusted, else
-        fetched whole with mod-sequences; saved to C{path} for the next run.
+        fetched whole with mod-sequences (to be saved by L{save_listing}).
         Also the UIDs reported C{\\Recent}.
 
         @return: C{None} when the server cannot say what changed (no
@@ -416,6 +425,10 @@ class IMAPMailbox:
         if b"CONDSTORE" not in capabilities:
             return None
         cached = _read_listing(path)
+        selected = self._session.selected
+        known = selected.highest_modseq if selected is not None else None
+        if cached is not None and known is not None and known < cached.modseq:
+            cached = None
         if cached is not None and cached.uid_validity == self.uid_validity:
             found = await self._changes(cached)
             if found is not None:
@@ -457,8 +470,11 @@ class IMAPMailbox:
         # with more messages than the box holds is stale.
         if exists is None or len(listing) != exists:
             return None
-        assert self._listing_path is not None
-        _write_listing(self._listing_path, listing)
+        # Saved (by save_listing, once the sync committed) when it was
+        # fetched whole, or when asking from the old one would return more
+        # than a few messages: rewriting a listing costs its whole size.
+        if not base.modseq or len(changes) > max(64, len(listing) // 32):
+            self._unsaved = listing
         return listing, recent
 
     @staticmethod

@@ -365,6 +365,13 @@ class IListingCache(Interface):
 
     def use_listing_cache(path: str) -> None:
         """
-        Keep the listing in C{path} (created, replaced, or removed when it
-        cannot be trusted); call before the first L{IMailbox.load}.
+        Keep the listing in C{path} (read by the next L{IMailbox.load};
+        removed when it cannot be trusted); call before the first load.
+        """
+
+    def save_listing() -> None:
+        """
+        Write the listing the last load brought up to date to the path, if
+        it is worth writing; the caller's sync has committed. Never fails:
+        a listing not written only means asking for more next time.
         """

@@ -364,6 +364,9 @@ class _BoxPairSync:
                 expunged.append(side)
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
+        for box in self.boxes.values():
+            if IListingCache.providedBy(box):
+                box.save_listing()
         return self.result()
 
     async def set_flags(self, work: PairWork, updates: list[FlagUpdate]) -> None:
