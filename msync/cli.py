@@ -12,17 +12,20 @@ Invariants:
     word; C{-c} takes the I{next} word;
   - every message, stream and exit status matches mbsync's (checked against
     the installed C{mbsync 1.4.4}, see C{tests/test_cli.py} and
-    C{docs/msync.md});
+    msync(1));
   - only L{main} touches the process (argv, environment, streams, exit) and
     the global reactor, and the reactor only for the asynchronous part.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, NoReturn, TextIO, cast
 
 from twisted.internet import task
@@ -48,13 +51,16 @@ from msync.config.schema import Config
 from msync.errors import ConfigError, UsageError
 from msync.plan import ChannelJob, select_jobs
 from msync.report import (
+    DEFAULT_COLUMNS,
     Counters,
     OutputPolicy,
     ProgressDisplay,
     Severity,
     Stream,
     columns_from,
+    json_event,
     show_progress,
+    summary_fields,
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
 
@@ -96,21 +102,43 @@ class Output:
         stderr: TextIO,
         policy: OutputPolicy | None = None,
         progress: ProgressDisplay | None = None,
+        *,
+        json: bool = False,
     ) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.policy = policy or OutputPolicy()
         self.progress = progress or ProgressDisplay(enabled=False)
+        self.json = json
+        self.counters: Counters | None = None
+
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        With C{--json}, write one event as a line of JSON on stdout (the
+        schema is in C{docs/json.md}); otherwise do nothing.
+
+        @param kind: the event's C{"event"} member.
+        @param fields: its other members.
+        """
+        if self.json:
+            self.stdout.write(json_event(kind, **fields) + "\n")
+            self.stdout.flush()
 
     def emit(self, severity: Severity, text: str) -> None:
         """
-        Print one message (one or more lines) if the policy shows it.
+        Print one message (one or more lines) if the policy shows it. With
+        C{--json} it becomes a C{message} event on stdout, warnings and
+        errors going to stderr as text as well.
 
         @param severity: the message class.
         @param text: the message without trailing newline.
         """
         if not self.policy.shows(severity):
             return
+        if self.json:
+            self.event("message", severity=severity.value, text=text)
+            if severity.stream is Stream.STDOUT:
+                return
         self.stdout.write(self.progress.interrupt())
         self.stdout.flush()
         stream = self.stdout if severity.stream is Stream.STDOUT else self.stderr
@@ -119,10 +147,14 @@ class Output:
 
     def print_line(self, text: str) -> None:
         """
-        Print a result line (C{-l} output) on stdout, whatever C{-q} says.
+        Print a result line (C{-l} output, C{--dry-run} plans) on stdout,
+        whatever C{-q} says; with C{--json}, as an C{output} event.
 
         @param text: the line without trailing newline.
         """
+        if self.json:
+            self.event("output", text=text)
+            return
         self.stdout.write(self.progress.interrupt())
         self.stdout.write(text + "\n")
         self.stdout.flush()
@@ -133,6 +165,7 @@ class Output:
 
         @param counters: the run's counters.
         """
+        self.counters = counters
         text = self.progress.update(counters)
         if text:
             self.stdout.write(text)
@@ -191,6 +224,7 @@ def prepare(
         output.stdout.write(version_text() + "\n")
         return 0
     output.policy = OutputPolicy(verbose=command.verbose, quiet=command.quiet)
+    output.json = command.json
     for notice in command.notices:
         output.emit(Severity.WARNING, notice)
     path = command.config
@@ -242,7 +276,9 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     @return: the exit status.
     """
     clock = cast(IReactorTime, reactor)
-    factory = default_store_factory(prepared.config, clock)
+    # Cutting the server's data into trace lines costs time: only for -Dn.
+    trace = DebugCategory.NET in prepared.command.debug
+    factory = default_store_factory(prepared.config, clock, trace=trace)
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)
@@ -253,6 +289,38 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     )
     status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
     return max(status, prepared.status)
+
+
+def terminal_columns(stream: TextIO, columns: str | None) -> int:
+    """
+    The width the progress line must fit: C{COLUMNS} when set (as mbsync
+    reads it), else the terminal's own width (shells rarely export
+    C{COLUMNS}; mbsync then assumes 80 and a narrower terminal wraps).
+
+    @param stream: standard output.
+    @param columns: the C{COLUMNS} environment variable, or C{None}.
+    """
+    if columns is not None:
+        return columns_from(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or DEFAULT_COLUMNS
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return DEFAULT_COLUMNS
+
+
+def resize_handler(output: Output) -> Callable[[int, FrameType | None], None]:
+    """
+    The SIGWINCH handler: the progress line takes the terminal's new width
+    from its next redraw on.
+
+    @param output: whose progress line follows the terminal.
+    @return: the handler.
+    """
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        output.progress.columns = terminal_columns(output.stdout, None)
+
+    return handle
 
 
 React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
@@ -282,8 +350,13 @@ def main(
     out = sys.stdout if stdout is None else stdout
     environment = os.environ if environ is None else environ
     output = Output(out, sys.stderr if stderr is None else stderr)
+    if react is None and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        # Installed before the reactor starts, so Twisted leaves it in place;
+        # an ignored SIGINT (nohup, background jobs) stays ignored.
+        signal.signal(signal.SIGINT, interrupt_handler(output))
     prepared = prepare(sys.argv[1:] if argv is None else argv, output, environment)
     if isinstance(prepared, int):
+        output.event("summary", **summary_fields(prepared, None))
         out.flush()
         sys.exit(prepared)
     output.progress = ProgressDisplay(
@@ -291,10 +364,14 @@ def main(
             is_tty=out.isatty(),
             quiet=prepared.command.quiet,
             debugging=bool(prepared.command.debug),
-        ),
-        columns=columns_from(environment.get("COLUMNS")),
+        )
+        and not prepared.command.json,
+        columns=terminal_columns(out, environment.get("COLUMNS")),
     )
 
+    if react is None and output.progress.enabled and "COLUMNS" not in environment:
+        # Follow the terminal's width as it is resized.
+        signal.signal(signal.SIGWINCH, resize_handler(output))
     if react is None:
         globalLogBeginner.beginLoggingTo(
             [store_message_observer(output, debug=prepared.command.debug)],
@@ -304,10 +381,46 @@ def main(
     async def run(reactor: Any) -> None:
         status = max(prepared.status, await execute(reactor, prepared, output))
         output.finish()
+        listing = prepared.command.action is Action.LIST
+        output.event("summary", **summary_fields(status, None if listing else output.counters))
         if status:
             raise SystemExit(status)
 
     (react or _react)(lambda reactor: Deferred.fromCoroutine(run(reactor)))
+
+
+INTERRUPTED = (
+    "msync: interrupted (Ctrl-C); stopping. Work done so far is kept: "
+    "the next run goes on from there."
+)
+"""What msync says when Ctrl-C (SIGINT) stops it."""
+
+
+def interrupt_handler(
+    output: Output,
+    kill: Callable[[int, int], None] = os.kill,
+    pid: Callable[[], int] = os.getpid,
+) -> Callable[[int, FrameType | None], None]:
+    """
+    The SIGINT handler: say that the user interrupted msync (not that a
+    connection was lost), then die of the signal as mbsync does, so the
+    shell sees status 130. The sync state needs nothing more: every
+    change is journaled before it is made, as for any other abrupt end.
+
+    @param output: where the message goes (the progress line is ended first).
+    @param kill: sends the signal again (replaceable for tests).
+    @param pid: this process's id.
+    @return: the handler.
+    """
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        output.finish()
+        output.emit(Severity.ERROR, INTERRUPTED)
+        output.event("summary", **summary_fields(128 + signum, output.counters), interrupted=True)
+        signal.signal(signum, signal.SIG_DFL)
+        kill(pid(), signum)
+
+    return handle
 
 
 _LEVELS = {
@@ -369,7 +482,10 @@ def store_message_observer(
         severity = _LEVELS.get(level) if level is not None else None
         # Format only what is shown: the wire trace is logged at debug level
         # for every command and read, and formatting it all costs seconds.
-        if namespace.startswith("msync.stores") and severity is not None:
+        if event.get("msync_verbose"):
+            # mbsync's -V progress lines from the IMAP layers (Connecting...).
+            output.emit(Severity.INFO, formatEvent(event))
+        elif namespace.startswith("msync.stores") and severity is not None:
             output.emit(severity, formatEvent(event))
         elif not debug:
             return

@@ -12,7 +12,7 @@ Invariants:
     letter, C{-L}/C{-H} any number of type letters, C{-D}/C{-T} the rest
     of their word; C{-c} takes the I{next} word;
   - every message matches mbsync's (checked against the installed
-    C{mbsync 1.4.4}, see C{tests/test_cli.py} and C{docs/msync.md}).
+    C{mbsync 1.4.4}, see C{tests/test_cli.py} and msync(1)).
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ class CommandLine:
     @ivar dry_run: C{-y}/C{--dry-run} (isync 1.5).
     @ivar testing: the C{-T} switches.
     @ivar notices: deprecation notices to print (as warnings) after parsing.
+    @ivar json: C{--json} (msync's own): events as JSON lines on stdout.
     """
 
     action: Action = Action.SYNC
@@ -165,6 +166,7 @@ class CommandLine:
     dry_run: bool = False
     testing: TestingOptions = TestingOptions()
     notices: tuple[str, ...] = ()
+    json: bool = False
 
 
 @dataclass
@@ -256,6 +258,7 @@ class _Parser:
         self.debug: set[DebugCategory] = set()
         self.quiet = 0
         self.dry_run = False
+        self.json = False
         self.testing = TestingOptions()
         self.legacy_suffix = False
         self.sync = _SyncRequest()
@@ -457,6 +460,7 @@ _Flag = Callable[[_Parser], None]
 _SWITCHES = {"a": "all_channels", "l": "listing", "V": "verbose", "y": "dry_run"}
 _LONG_SWITCHES = {"all": "all_channels", "list": "listing", "verbose": "verbose"}
 _LONG_SWITCHES["dry-run"] = "dry_run"
+_LONG_SWITCHES["json"] = "json"
 
 _SIMPLE_SHORT: dict[str, _Flag] = {
     "q": _Parser.add_quiet,
@@ -525,6 +529,7 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         dry_run=parser.dry_run,
         testing=parser.testing,
         notices=notices,
+        json=parser.json,
     )
 
 
@@ -556,6 +561,7 @@ usage:
   -R, --remove\t\tpropagate deletions of mailboxes
   -X, --expunge\t\texpunge deleted messages
   -y, --dry-run\t\tshow what would be done, change nothing
+  --json\t\twrite events as JSON lines on stdout (see man msync)
   -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
   -D, --debug\t\tdebugging modes (see manual)
   -V, --verbose\t\tdisplay what is happening
@@ -567,7 +573,7 @@ If neither --pull nor --push are specified, both are active.
 If neither --new, --delete, --flags nor --renew are specified, all are active.
 Direction and operation can be concatenated like --pull-new, etc.
 --create, --remove, and --expunge can be suffixed with -far/-near.
-See docs/msync.md and the mbsync man page for details.
+See 'man msync' and 'man msyncrc' for details.
 
 Supported mailbox formats are: IMAP4rev1, Maildir
 """

@@ -51,10 +51,10 @@ __all__ = [
 
 INBOX = "INBOX"
 
-NO_CHANNELS_DEFINED = "No channels defined. Try 'man mbsync'"
+NO_CHANNELS_DEFINED = "No channels defined. Try 'man msyncrc'"
 """mbsync's error when the configuration has no C{Channel} at all."""
 
-NO_CHANNEL_SPECIFIED = "No channel specified. Try 'mbsync -h'"
+NO_CHANNEL_SPECIFIED = "No channel specified. Try 'msync -h'"
 """mbsync's error when no command-line argument named a usable channel."""
 
 

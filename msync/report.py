@@ -1,11 +1,13 @@
 # -*- test-case-name: tests.test_report -*-
 """
-Progress counters, the mbsync 1.4 progress line and message routing.
+Progress counters, the mbsync 1.4 progress line, message routing, the
+C{--dry-run} sentences and the C{--json} event lines.
 
 Invariants:
   - pure: strings in, strings out; the caller (L{msync.cli}) writes them;
   - the progress line is byte-identical to mbsync 1.4.4's C{stats()} output,
-    including its C{COLUMNS} truncation;
+    including its C{COLUMNS} truncation, and never wider than the terminal
+    (where mbsync's arithmetic goes below zero, the whole line is cut);
   - routing follows mbsync's C{util.c}: info (only with C{-V}/C{-D}) and
     notices (hidden by C{-q}) go to stdout; warnings (hidden by C{-qq}) and
     errors (never hidden) go to stderr; a visible progress line is ended
@@ -15,6 +17,9 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msync.model import Side
@@ -36,6 +41,9 @@ __all__ = [
     "SideCounters",
     "Stream",
     "box_cannot_be_opened",
+    "json_event",
+    "summary_fields",
+    "planned_sentence",
     "columns_from",
     "describe_notice",
     "progress_line",
@@ -150,7 +158,8 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
     Each C{+.. *.. #..} half is limited to C{(columns - len(head) - 10) / 2}
     characters (C division, truncating towards zero), where C{head} is the
     C{C: ..  B: ..} part; a longer half is cut and its last character
-    replaced by C{~}.
+    replaced by C{~}. A line still wider than C{columns} (a terminal too
+    narrow for the head) is cut the same way as a whole, so it never wraps.
 
     @param counters: the counters to show.
     @param columns: the terminal width (see L{columns_from}).
@@ -163,7 +172,12 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
     width = int((columns - len(head) - 10) / 2)
     far = _truncate(counters.far.text(), width)
     near = _truncate(counters.near.text(), width)
-    return f"\r{head}  F: {far}  N: {near}"
+    line = f"{head}  F: {far}  N: {near}"
+    if len(line) > columns > 0:
+        # Too narrow even for mbsync's cut halves (where mbsync misbehaves):
+        # cut the whole line, so that it never wraps.
+        line = line[: columns - 1] + "~"
+    return "\r" + line
 
 
 def show_progress(*, is_tty: bool, quiet: int, debugging: bool) -> bool:
@@ -314,3 +328,140 @@ def describe_notice(notice: Notice) -> tuple[Severity, str]:
         case LostCopies(side, count):
             verb = "push" if side is Side.FAR else "pull"
             return Severity.WARNING, f"Warning: lost track of {count} {verb}ed message(s)"
+
+
+_FLAG_NAMES = {
+    "D": "draft",
+    "F": "flagged",
+    "P": "passed",
+    "R": "replied",
+    "S": "seen",
+    "T": "deleted",
+}
+
+
+def _flags_text(letters: str) -> str:
+    """
+    C{FS} as C{F (flagged), S (seen)}.
+    """
+    return ", ".join(f"{letter} ({_FLAG_NAMES.get(letter, '?')})" for letter in letters)
+
+
+def _uids_text(side: str, uids: str) -> str:
+    """
+    C{far side UID 3} or C{far side UIDs 3,4}.
+    """
+    return f"{side} side UID{'s' if ',' in uids else ''} {uids}"
+
+
+def _flag_update(match: re.Match[str]) -> str:
+    changes = []
+    if match["add"]:
+        changes.append(f"add {_flags_text(match['add'])}")
+    if match["remove"]:
+        changes.append(f"remove {_flags_text(match['remove'])}")
+    what = "; ".join(changes) or "none"
+    return f"would change the flags of {match['side']} side UID {match['uid']}: {what}."
+
+
+def _copy(match: re.Match[str]) -> str:
+    flags = match["flags"].strip("-")
+    with_flags = f"with flags {_flags_text(flags)}" if flags else "with no flags"
+    verb = "store a placeholder for" if match["what"] == "placeholder of" else "copy"
+    return (
+        f"would {verb} {match['source']} side UID {match['uid']} to the "
+        f"{match['side']} side, {with_flags}."
+    )
+
+
+_PLANNED: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(
+            r"(?P<side>far|near) side: UID (?P<uid>\d+): flags \+(?P<add>\w*) -(?P<remove>\w*)"
+        ),
+        _flag_update,
+    ),
+    (
+        re.compile(
+            r"(?P<side>far|near) side: UID (?P<uid>\d+): trash into (?P<where>far|near) side (?P<box>.*)"
+        ),
+        lambda m: (
+            f"would move {m['side']} side UID {m['uid']} into the {m['where']} side's "
+            f"trash box {m['box']}."
+        ),
+    ),
+    (
+        re.compile(
+            r"(?P<side>far|near) side: store (?P<what>copy of|placeholder of) "
+            r"(?P<source>far|near) side UID (?P<uid>\d+) with flags (?P<flags>\S*)"
+        ),
+        _copy,
+    ),
+    (
+        re.compile(r"(?P<side>far|near) side: expunge UIDs (?P<uids>[\d,]+)"),
+        lambda m: f"would expunge {_uids_text(m['side'], m['uids'])}.",
+    ),
+    (
+        re.compile(r"(?P<side>far|near) side: (?P<verb>create|delete) box (?P<box>.*)"),
+        lambda m: f"would {m['verb']} {m['side']} side box {m['box']}.",
+    ),
+)
+
+
+def planned_sentence(channel: str, far_box: str, near_box: str, planned: str) -> str:
+    """
+    One operation a C{--dry-run} planned, as a sentence naming the channel
+    and the box pair: C{far side: UID 3: flags +T -} in channel C{work}'s
+    C{INBOX} becomes C{Channel work, box INBOX: would change the flags of
+    far side UID 3: add T (deleted).}
+
+    @param channel: the channel's name.
+    @param far_box: the far side box's name.
+    @param near_box: the near side box's name.
+    @param planned: the synchronizer's description of the operation.
+    @return: the sentence (an unknown description is kept as it is, after
+        the channel and box).
+    """
+    if far_box == near_box:
+        where = f"Channel {channel}, box {far_box}"
+    else:
+        where = f"Channel {channel}, boxes {far_box} (far) and {near_box} (near)"
+    for pattern, render in _PLANNED:
+        match = pattern.fullmatch(planned)
+        if match is not None:
+            return f"{where}: {render(match)}"
+    return f"{where}: {planned}"
+
+
+def json_event(kind: str, **fields: object) -> str:
+    """
+    One C{--json} event: a JSON object on one line, C{"event"} first,
+    non-ASCII text kept as UTF-8.
+
+    @param kind: the event's kind.
+    @param fields: its other members (JSON-serializable).
+    @return: the line without newline.
+    """
+    return json.dumps({"event": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+def summary_fields(status: int, counters: Counters | None) -> dict[str, object]:
+    """
+    The C{summary} event's members: the exit status and, after a
+    synchronization, the progress counters (C{to_far} is what the progress
+    line shows after C{F:}, C{to_near} after C{N:}).
+
+    @param status: the exit status.
+    @param counters: the last counters, or C{None} (C{-l}).
+    """
+    fields: dict[str, object] = {"status": status}
+    if counters is not None:
+        fields["channels"] = {"done": counters.channels_done, "total": counters.channels_total}
+        fields["boxes"] = {"done": counters.boxes_done, "total": counters.boxes_total}
+        for name, side in (("to_far", counters.far), ("to_near", counters.near)):
+            fields[name] = {
+                "new": {"done": side.new_done, "total": side.new_total},
+                "flags": {"done": side.flags_done, "total": side.flags_total},
+                "trash": {"done": side.trash_done, "total": side.trash_total},
+            }
+    return fields

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -43,7 +44,7 @@ from msync.plan import (
     list_lines,
     list_scope,
 )
-from msync.report import Counters, Severity, SideCounters
+from msync.report import Counters, Severity, SideCounters, planned_sentence
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
@@ -77,12 +78,20 @@ class Emitter(Protocol):
         Redraw the progress line (a no-op when progress is not shown).
         """
 
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        Report a step of the run for C{--json} (a no-op otherwise); see
+        C{docs/json.md} for the kinds and their fields.
+        """
+
 
 StoreFactory = Callable[[Store], IStore]
 """Makes the store object for a store section (tests pass in-memory ones)."""
 
 
-def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
+def default_store_factory(
+    config: Config, clock: IReactorTime, *, trace: bool = True
+) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
     stores over one connection each.
@@ -90,6 +99,7 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
     @param config: the whole configuration (global options).
     @param clock: the reactor (IMAP stores also connect and run commands
         with it).
+    @param trace: whether IMAP stores log their wire trace (C{-Dn}).
     @return: the factory.
     """
 
@@ -97,13 +107,20 @@ def default_store_factory(config: Config, clock: IReactorTime) -> StoreFactory:
         if isinstance(store, MaildirStore):
             # mbsync 1.4 refuses a Maildir store whose Path does not exist.
             if store.path is not None and not os.path.exists(store.path):
+                # mbsync's words, then what to do about it.
                 raise StoreUnavailable(
-                    f"Maildir error: cannot open store '{store.path}'", store=store.name
+                    f"Maildir error: cannot open store '{store.path}'\n"
+                    f"Hint: MaildirStore {store.name}'s Path does not exist; "
+                    f"create it with: mkdir -p {shlex.quote(store.path)}",
+                    store=store.name,
                 )
             return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
         assert isinstance(store, IMAPStore)
-        # The IMAP store connects lazily, on first use, with the reactor.
-        return IMAPStoreImpl(store, reactor=clock)
+        # The IMAP store connects with the reactor, starting now as mbsync
+        # does (its -V connection lines come before the other store opens).
+        imap = IMAPStoreImpl(store, reactor=clock, trace=trace)
+        imap.start_connecting()
+        return imap
 
     return make
 
@@ -242,8 +259,7 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
     usable = True
     for side in (Side.FAR, Side.NEAR):
         section = channel.store(side)
-        if not listing:
-            output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
+        output.emit(Severity.INFO, f"Opening {side.label} side store {section.name}...")
         try:
             run.store(section)
         except StoreUnavailable as error:
@@ -269,6 +285,8 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
     status = 0
     try:
         for job in jobs:
+            output.emit(Severity.INFO, f"Channel {job.channel.name}")
+            output.event("channel", channel=job.channel.name)
             skipped = _failed_store_message(job.channel, run)
             if skipped is not None:
                 # mbsync 1.4.4 says this only with -V (an info message).
@@ -511,6 +529,7 @@ async def _sync_channel(
     """
     channel = job.channel
     output.emit(Severity.INFO, f"Channel {channel.name}")
+    output.event("channel", channel=channel.name)
     skipped = _failed_store_message(channel, run)
     if skipped is not None:
         # mbsync 1.4.4 says this only with -V (an info message).
@@ -539,6 +558,8 @@ async def _sync_channel(
             progress.pair_done()
             ok = False
             continue
+        output.event("box", channel=channel.name, far=pair.far, near=pair.near)
+        result: PairResult | None = None
         try:
             paths = pair_state_paths(config, channel, pair, near)
             _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
@@ -555,7 +576,7 @@ async def _sync_channel(
                 fsync=config.global_options.fsync,
             )
             for line in result.planned:
-                output.print_line(line)
+                output.print_line(planned_sentence(channel.name, pair.far, pair.near, line))
             if watch is not None:
                 watch.pair_finished(channel, pair, result, None)
         except StoreUnavailable as error:
@@ -585,7 +606,25 @@ async def _sync_channel(
             ok = False
         finally:
             progress.pair_done()
+            output.event("box_done", **_box_fields(channel.name, pair, result))
     return ok
+
+
+def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:
+    """
+    The C{box_done} event of C{--json}: the pair, whether it succeeded,
+    and what was done on each side.
+    """
+    fields: dict[str, object] = {
+        "channel": channel,
+        "far": pair.far,
+        "near": pair.near,
+        "ok": result is not None,
+    }
+    for name in ("stored", "flag_updates", "trashed", "expunged"):
+        counts = getattr(result, name) if result is not None else {}
+        fields[name] = {side.label: counts.get(side, 0) for side in (Side.FAR, Side.NEAR)}
+    return fields
 
 
 async def sync_channels(

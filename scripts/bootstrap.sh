@@ -12,6 +12,9 @@ need_apt=""
 command -v doveadm >/dev/null 2>&1 || [ -x /usr/bin/doveadm ] || need_apt="$need_apt dovecot-core"
 command -v mbsync >/dev/null 2>&1 || need_apt="$need_apt isync"
 command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
+# The shell completion tests run bash and zsh; systemd-analyze checks the units.
+command -v zsh >/dev/null 2>&1 || need_apt="$need_apt zsh"
+command -v systemd-analyze >/dev/null 2>&1 || need_apt="$need_apt systemd"
 if [ -n "$need_apt" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "bootstrap: missing packages:$need_apt" >&2
@@ -33,7 +36,13 @@ stamp=.venv/.msync-installed
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "bootstrap: installing msync and its tools into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
+    # The compat mode is the one that puts the checkout itself on sys.path
+    # (a .pth line), which twistd needs to find twisted/plugins/msync_plugin.py
+    # (the default "lenient" mode maps packages by name and loses it).
+    # setuptools warns at length that the mode is transitional: that warning
+    # alone is silenced; any other output or failure still shows.
+    PYTHONWARNINGS="ignore:Compat editable installs" \
+        .venv/bin/python -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
     touch "$stamp"
 fi
 # Byte-compile msync once: with PYTHONDONTWRITEBYTECODE set (as on some CI

@@ -228,16 +228,43 @@ def _maildir_count(folder: str) -> int | None:
     return None
 
 
+def folder_table(counts: Sequence[tuple[str, int | str, int | None]]) -> list[str]:
+    """
+    The summary's folder lines. Folders are named as C{msync -l} lists them
+    and as their directories in ./demo/Mail are called: mbsync 1.4 (and so
+    msync) keep IMAP's modified UTF-7 (C{Entw&APw-rfe}); a note after the
+    table gives the readable form of such names.
+
+    @param counts: per server folder (its Unicode name), the messages on
+        the server and in ./demo/Mail (C{None}: no Maildir).
+    @return: the lines.
+    """
+    lines = [f"  {'folder':<16} {'server':>7} {'./demo/Mail':>12}"]
+    spelled: list[str] = []
+    for folder, on_server, local in counts:
+        name = encode_mailbox_name(folder).decode("ascii")
+        if name != folder:
+            spelled.append(f"{name} is {folder}")
+        lines.append(f"  {name:<16} {on_server:>7} {'-' if local is None else local:>12}")
+    if spelled:
+        lines.append(
+            "  (names as msync -l lists them, in IMAP's modified UTF-7 like mbsync 1.4: "
+            + ", ".join(spelled)
+            + ")"
+        )
+    return lines
+
+
 def _summary(server: DovecotServer, runs: list[tuple[str, int, str]]) -> None:
     print("\nSummary")
-    print(f"  {'folder':<16} {'server':>7} {'./demo/Mail':>12}")
+    counts: list[tuple[str, int | str, int | None]] = []
     for folder in server.list_mailboxes():
         try:
             on_server: int | str = server.account.message_count(folder)
         except DovecotError:
             on_server = "?"
-        local = _maildir_count(folder)
-        print(f"  {folder:<16} {on_server:>7} {'-' if local is None else local:>12}")
+        counts.append((folder, on_server, _maildir_count(folder)))
+    print("\n".join(folder_table(counts)))
     print(
         "  (a message deleted on the server is marked deleted (T) in ./demo/Mail, as mbsync"
         " does;\n   it goes away with 'Expunge Both' in the channel)"

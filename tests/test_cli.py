@@ -10,8 +10,14 @@ were pulled/pushed, which boxes created).
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -22,20 +28,24 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync import __version__
 from msync.cli import (
     DEBUG_ALL,
+    INTERRUPTED,
     Action,
     CommandLine,
     DebugCategory,
     Output,
     TestingOptions,
+    interrupt_handler,
     main,
     parse_arguments,
+    resize_handler,
+    terminal_columns,
     usage_text,
     version_text,
 )
 from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
 from msync.errors import UsageError
 from msync.model import Side
-from msync.report import OutputPolicy
+from msync.report import Counters, OutputPolicy, Severity
 
 ALL = SyncOp.ALL
 NONE = SyncOp.NONE
@@ -53,6 +63,17 @@ def _sync(argv: str) -> SyncOps | None:
     The Sync override for a space-separated command line.
     """
     return parse_arguments(argv.split()).overrides.sync
+
+
+def _missing(store: str, path: str) -> str:
+    """
+    mbsync's error for a MaildirStore whose Path is missing, and msync's
+    hint naming the directory to create.
+    """
+    return (
+        f"Maildir error: cannot open store '{path}'\n"
+        f"Hint: MaildirStore {store}'s Path does not exist; create it with: mkdir -p {path}"
+    )
 
 
 class SyncOptionTests(SynchronousTestCase):
@@ -440,11 +461,15 @@ class MainTests(SynchronousTestCase):
 
     def test_help(self) -> None:
         """
-        C{-h} prints the usage to stdout and exits 0.
+        C{-h} prints the usage to stdout and exits 0, pointing at the
+        installed man pages.
         """
         code, out, err = self.run_main("--help", config=None)
         self.assertEqual((code, out, err), (0, usage_text(), ""))
         self.assertIn(" msync [flags] {{channel[:box,...]|group} ...|-a}\n", out)
+        # An installed copy has the man pages, not the sources' docs/.
+        self.assertIn("See 'man msync' and 'man msyncrc' for details.\n", out)
+        self.assertNotIn("docs/", out)
 
     def test_usage_error(self) -> None:
         """
@@ -512,7 +537,7 @@ class MainTests(SynchronousTestCase):
                 1,
                 "",
                 "No channel or group named 'nosuch' defined.\n"
-                "No channel specified. Try 'mbsync -h'\n",
+                "No channel specified. Try 'msync -h'\n",
             ),
         )
         self.assertFalse(self.react.called)
@@ -531,7 +556,8 @@ class MainTests(SynchronousTestCase):
                 1,
                 "",
                 "No channel or group named 'nosuch' defined.\n"
-                f"Maildir error: cannot open store '{self.root}/far/'\n",
+                + _missing("far", f"{self.root}/far/")
+                + "\n",
             ),
         )
         code, out, err = self.run_main("-l", "c")
@@ -539,8 +565,10 @@ class MainTests(SynchronousTestCase):
             (code, err),
             (
                 1,
-                f"Maildir error: cannot open store '{self.root}/far/'\n"
-                f"Maildir error: cannot open store '{self.root}/near/'\n",
+                _missing("far", f"{self.root}/far/")
+                + "\n"
+                + _missing("near", f"{self.root}/near/")
+                + "\n",
             ),
         )
 
@@ -560,10 +588,11 @@ class MainTests(SynchronousTestCase):
             err,
             "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead.\n"
             "Notice: Master/Slave are deprecated; use Far/Near instead.\n"
-            f"Maildir error: cannot open store '{self.root}/far/'\n",
+            + _missing("far", f"{self.root}/far/")
+            + "\n",
         )
         code, out, err = self.run_main("-qq", "-Cm", "legacy", config=_LEGACY)
-        self.assertEqual((out, err), ("", f"Maildir error: cannot open store '{self.root}/far/'\n"))
+        self.assertEqual((out, err), ("", _missing("far", f"{self.root}/far/") + "\n"))
 
 
 class DebugObserverTests(SynchronousTestCase):
@@ -624,3 +653,327 @@ class DebugObserverTests(SynchronousTestCase):
             observe(event("msync.imap.protocol", LogLevel.debug, "S: * OK"))
             observe(event("msync.sync.engine", LogLevel.debug, "planning"))
             self.assertEqual(out.getvalue().splitlines(), expected)
+
+
+_SILENT_SERVER = """\
+IMAPAccount silent
+Host 127.0.0.1
+Port {port}
+User u
+Pass p
+SSLType None
+Timeout 0
+
+IMAPStore far
+Account silent
+
+MaildirStore near
+Path {root}/
+Inbox {root}/INBOX
+
+Channel c
+Far :far:
+Near :near:
+"""
+
+
+class InterruptTests(SynchronousTestCase):
+    """
+    Ctrl-C: msync says it was interrupted and dies of SIGINT, as mbsync
+    does (the shell's status 130).
+    """
+
+    def test_handler(self) -> None:
+        """
+        The handler ends the progress line, prints L{INTERRUPTED} on stderr,
+        restores SIGINT's default action and sends SIGINT again.
+        """
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        output = Output(stdout, stderr)
+        output.progress.enabled = True
+        output.progress.update(Counters(channels_total=1))
+        sent: list[tuple[int, int]] = []
+        handler = interrupt_handler(
+            output, kill=lambda pid, sig: sent.append((pid, sig)), pid=lambda: 42
+        )
+        handler(signal.SIGINT, None)
+        self.assertTrue(stdout.getvalue().endswith("\n"))
+        self.assertEqual(stderr.getvalue(), INTERRUPTED + "\n")
+        self.assertEqual(sent, [(42, signal.SIGINT)])
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
+
+    def test_handler_json(self) -> None:
+        """
+        With C{--json}, the interruption is a C{message} event and the
+        stream still ends with a C{summary}, its status 130 and
+        C{interrupted} true.
+        """
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        output = Output(stdout, stderr, json=True)
+        interrupt_handler(output, kill=lambda pid, sig: None)(signal.SIGINT, None)
+        events = [json.loads(line) for line in stdout.getvalue().splitlines()]
+        self.assertEqual(
+            events,
+            [
+                {"event": "message", "severity": "error", "text": INTERRUPTED},
+                {"event": "summary", "status": 130, "interrupted": True},
+            ],
+        )
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
+
+    def test_ctrl_c_while_waiting_for_a_server(self) -> None:
+        """
+        C{python -m msync} waiting for a server that never answers
+        (C{Timeout 0}) and sent SIGINT: it prints L{INTERRUPTED} (nothing
+        about a lost connection) and ends killed by SIGINT.
+        """
+        root = os.path.abspath(self.mktemp())
+        os.makedirs(root)
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(30)
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(_SILENT_SERVER.format(port=listener.getsockname()[1], root=root))
+        os.chmod(config, 0o600)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "msync", "-c", config, "c"],
+            env=dict(os.environ, HOME=root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        self.addCleanup(process.kill)
+        connection, _ = listener.accept()  # msync is connected and waiting
+        self.addCleanup(connection.close)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, -signal.SIGINT)
+        self.assertEqual((out, err.decode()), (b"", INTERRUPTED + "\n"))
+
+
+class DemoTests(SynchronousTestCase):
+    """
+    The demo's summary (C{scripts/demo.py}) names folders as C{msync -l}
+    does.
+    """
+
+    def test_one_name_per_folder(self) -> None:
+        """
+        A non-ASCII folder appears under its modified UTF-7 name (as listed
+        by C{msync -V -l} and as its Maildir is called), with its readable
+        form in a note; ASCII names are unchanged.
+        """
+        path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "demo.py")
+        spec = importlib.util.spec_from_file_location("msync_demo_script", path)
+        assert spec is not None and spec.loader is not None
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+        lines = demo.folder_table([("INBOX", 3, 3), ("Entwürfe", 2, None)])
+        self.assertEqual(
+            lines,
+            [
+                "  folder            server  ./demo/Mail",
+                "  INBOX                  3            3",
+                "  Entw&APw-rfe           2            -",
+                "  (names as msync -l lists them, in IMAP's modified UTF-7 like mbsync 1.4: "
+                "Entw&APw-rfe is Entwürfe)",
+            ],
+        )
+
+
+_JSON_CONFIG = """\
+MaildirStore far
+Path {root}/far/
+Inbox {root}/far/INBOX
+
+MaildirStore near
+Path {root}/near/
+Inbox {root}/near/INBOX
+
+Channel c
+Far :far:
+Near :near:
+Create Near
+"""
+
+
+class JSONTests(SynchronousTestCase):
+    """
+    C{--json}: one JSON object per line on stdout for each event.
+    """
+
+    def test_option(self) -> None:
+        """
+        C{--json} is parsed and off by default.
+        """
+        self.assertTrue(parse_arguments(["--json", "c"]).json)
+        self.assertFalse(parse_arguments(["c"]).json)
+
+    def test_output_events(self) -> None:
+        """
+        With C{json}, messages and result lines become events on stdout;
+        warnings and errors also go to stderr as text; the policy still
+        decides what is shown.
+        """
+        stdout, stderr = io.StringIO(), io.StringIO()
+        output = Output(stdout, stderr, OutputPolicy(quiet=1), json=True)
+        output.emit(Severity.NOTICE, "hidden by -q")
+        output.emit(Severity.ERROR, "Error: bad «box»")
+        output.print_line("INBOX")
+        output.event("box", channel="c", far="A", near="A")
+        self.assertEqual(
+            [json.loads(line) for line in stdout.getvalue().splitlines()],
+            [
+                {"event": "message", "severity": "error", "text": "Error: bad «box»"},
+                {"event": "output", "text": "INBOX"},
+                {"event": "box", "channel": "c", "far": "A", "near": "A"},
+            ],
+        )
+        self.assertEqual(stderr.getvalue(), "Error: bad «box»\n")
+
+    def test_no_events_without_json(self) -> None:
+        """
+        Without C{--json}, L{Output.event} writes nothing.
+        """
+        stdout = io.StringIO()
+        Output(stdout, io.StringIO()).event("box", channel="c")
+        self.assertEqual(stdout.getvalue(), "")
+
+    def test_run(self) -> None:
+        """
+        C{python -m msync --json} on two Maildirs: every stdout line is a
+        JSON object; the channel, its box, the box's counts and the final
+        summary come in order, and nothing else is on stdout.
+        """
+        root = os.path.abspath(self.mktemp())
+        for side in ("far", "near"):
+            for sub in ("cur", "new", "tmp"):
+                os.makedirs(os.path.join(root, side, "INBOX", sub))
+        with open(os.path.join(root, "far", "INBOX", "new", "1.1_1.h"), "w") as stream:
+            stream.write("Subject: one\n\nbody\n")
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(_JSON_CONFIG.format(root=root))
+        result = subprocess.run(
+            [sys.executable, "-m", "msync", "--json", "-c", config, "c"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, HOME=root),  # the sync state goes to ~/.mbsync/
+        )
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        # Maildir notices come in between (how many depends on timing: the
+        # one-second mtime wait).
+        messages = [event for event in events if event["event"] == "message"]
+        events = [event for event in events if event["event"] != "message"]
+        self.assertEqual(
+            [event["event"] for event in events], ["channel", "box", "box_done", "summary"]
+        )
+        self.assertIn(
+            {
+                "event": "message",
+                "severity": "notice",
+                "text": "Maildir notice: no UIDVALIDITY, creating new.",
+            },
+            messages,
+        )
+        self.assertEqual({message["severity"] for message in messages}, {"notice"})
+        self.assertEqual(events[0], {"event": "channel", "channel": "c"})
+        self.assertEqual(events[2]["stored"], {"far": 0, "near": 1})
+        self.assertEqual(
+            events[-1],
+            {
+                "event": "summary",
+                "status": 0,
+                "channels": {"done": 1, "total": 1},
+                "boxes": {"done": 1, "total": 1},
+                "to_far": {
+                    "new": {"done": 0, "total": 0},
+                    "flags": {"done": 0, "total": 0},
+                    "trash": {"done": 0, "total": 0},
+                },
+                "to_near": {
+                    "new": {"done": 1, "total": 1},
+                    "flags": {"done": 0, "total": 0},
+                    "trash": {"done": 0, "total": 0},
+                },
+            },
+        )
+
+    def test_summary_on_early_failure(self) -> None:
+        """
+        An error found before syncing (no such channel) still ends with a
+        C{summary} event carrying the exit status.
+        """
+        stdout, stderr = io.StringIO(), io.StringIO()
+        root = self.mktemp()
+        os.makedirs(root)
+        config = os.path.join(root, "rc")
+        with open(config, "w") as stream:
+            stream.write(_JSON_CONFIG.format(root=root))
+        with self.assertRaises(SystemExit) as raised:
+            main(
+                ["--json", "-c", config, "nosuch"],
+                stdout=stdout,
+                stderr=stderr,
+                environ={},
+                react=_FakeReact(),
+            )
+        self.assertEqual(raised.exception.code, 1)
+        events = [json.loads(line) for line in stdout.getvalue().splitlines()]
+        self.assertEqual(events[-1], {"event": "summary", "status": 1})
+
+
+class TerminalWidthTests(SynchronousTestCase):
+    """
+    L{terminal_columns}: the width the progress line must fit.
+    """
+
+    def test_columns_wins(self) -> None:
+        """
+        C{COLUMNS}, when set, is read as mbsync reads it.
+        """
+        self.assertEqual(terminal_columns(io.StringIO(), "60"), 60)
+        self.assertEqual(terminal_columns(io.StringIO(), "0"), 80)
+
+    def test_terminal_size(self) -> None:
+        """
+        Without C{COLUMNS}, the terminal's width is used; not a terminal: 80.
+        """
+        primary, secondary = os.openpty()
+        self.addCleanup(os.close, primary)
+        self.addCleanup(os.close, secondary)
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 57, 0, 0))
+        with os.fdopen(os.dup(secondary), "w") as stream:
+            self.assertEqual(terminal_columns(stream, None), 57)
+        self.assertEqual(terminal_columns(io.StringIO(), None), 80)
+
+    def test_resize(self) -> None:
+        """
+        After SIGWINCH the progress line takes the terminal's new width.
+        """
+        primary, secondary = os.openpty()
+        self.addCleanup(os.close, primary)
+        self.addCleanup(os.close, secondary)
+        import fcntl
+        import struct
+        import termios
+
+        with os.fdopen(os.dup(secondary), "w") as stream:
+            output = Output(stream, io.StringIO())
+            fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+            resize_handler(output)(signal.SIGWINCH, None)
+            self.assertEqual(output.progress.columns, 120)
+            fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+            resize_handler(output)(signal.SIGWINCH, None)
+            self.assertEqual(output.progress.columns, 40)

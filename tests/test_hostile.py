@@ -82,6 +82,11 @@ class RecordingOutput:
         Progress is not checked here.
         """
 
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        Events are not checked here.
+        """
+
 
 class FakeServers:
     """

@@ -329,7 +329,7 @@ class SelectJobsTests(SynchronousTestCase):
 
     def test_nothing(self) -> None:
         """
-        No operand and no C{-a} (verified: C{No channel specified. Try 'mbsync -h'}).
+        No operand and no C{-a} (verified: C{No channel specified. Try 'msync -h'}).
         """
         self.assertEqual(self.jobs(), ([], [NO_CHANNEL_SPECIFIED]))
 

@@ -19,6 +19,7 @@ from msync.report import (
     Stream,
     box_cannot_be_opened,
     columns_from,
+    planned_sentence,
     progress_line,
     show_progress,
 )
@@ -66,12 +67,24 @@ class ProgressLineTests(SynchronousTestCase):
             (30, "F: +1~  N: +1~"),
             (29, "F: +~  N: +~"),
             (26, "F: ~  N: ~"),
-            (20, "F: +1/1 *0/0 #0/0  N: +1/1 *0/0 #0/0"),
+            (20, "F: ~"),
             (1000, "F: +1/1 *0/0 #0/0  N: +1/1 *0/0 #0/0"),
         ]
         for columns, tail in rows:
             with self.subTest(columns=columns):
-                self.assertEqual(progress_line(_FINAL, columns), "\rC: 1/1  B: 3/3  " + tail)
+                line = progress_line(_FINAL, columns)
+                self.assertEqual(line, "\rC: 1/1  B: 3/3  " + tail)
+                self.assertLessEqual(len(line) - 1, columns)
+
+    def test_narrower_than_head(self) -> None:
+        """
+        A terminal too narrow for mbsync's arithmetic still gets a line that
+        fits: cut as a whole, ending in C{~}.
+        """
+        for columns in (1, 5, 12, 25):
+            line = progress_line(_FINAL, columns)
+            self.assertEqual(len(line) - 1, columns, columns)
+            self.assertTrue(line.endswith("~"))
 
     def test_exact_fit(self) -> None:
         """
@@ -85,11 +98,10 @@ class ProgressLineTests(SynchronousTestCase):
 
     def test_zero_width(self) -> None:
         """
-        Widths below one (undefined behaviour in mbsync) show whole halves.
+        Half widths below one (undefined behaviour in mbsync) cut the line
+        as a whole to the terminal's width.
         """
-        self.assertEqual(
-            progress_line(_FINAL, 25), "\rC: 1/1  B: 3/3  F: +1/1 *0/0 #0/0  N: +1/1 *0/0 #0/0"
-        )
+        self.assertEqual(progress_line(_FINAL, 25), "\rC: 1/1  B: 3/3  F: +1/1 ~")
 
     def test_side(self) -> None:
         """
@@ -219,4 +231,73 @@ class WordingTests(SynchronousTestCase):
         self.assertEqual(
             box_cannot_be_opened("c", Side.FAR, "q"),
             "Error: channel c: far side box q cannot be opened.",
+        )
+
+
+class PlannedSentenceTests(SynchronousTestCase):
+    """
+    L{planned_sentence}: each C{--dry-run} operation as a sentence naming
+    the channel and the box pair, with no bare C{-} for an empty flag set.
+    """
+
+    ROWS = [
+        (
+            "far side: UID 1: flags +F -",
+            "would change the flags of far side UID 1: add F (flagged).",
+        ),
+        (
+            "near side: UID 2: flags +FS -T",
+            "would change the flags of near side UID 2: add F (flagged), S (seen); "
+            "remove T (deleted).",
+        ),
+        (
+            "far side: UID 7: flags + -S",
+            "would change the flags of far side UID 7: remove S (seen).",
+        ),
+        (
+            "far side: store copy of near side UID 2 with flags -",
+            "would copy near side UID 2 to the far side, with no flags.",
+        ),
+        (
+            "near side: store placeholder of far side UID 9 with flags RS",
+            "would store a placeholder for far side UID 9 to the near side, "
+            "with flags R (replied), S (seen).",
+        ),
+        (
+            "far side: UID 3: trash into near side Trash",
+            "would move far side UID 3 into the near side's trash box Trash.",
+        ),
+        ("far side: expunge UIDs 3", "would expunge far side UID 3."),
+        ("near side: expunge UIDs 3,4", "would expunge near side UIDs 3,4."),
+        ("near side: create box A/B", "would create near side box A/B."),
+        ("far side: delete box Old", "would delete far side box Old."),
+    ]
+
+    def test_rows(self) -> None:
+        """
+        Every form the synchronizer plans reads as a sentence after
+        C{Channel c, box B:}; none ends in C{ -}.
+        """
+        for planned, sentence in self.ROWS:
+            text = planned_sentence("work", "INBOX", "INBOX", planned)
+            self.assertEqual(text, f"Channel work, box INBOX: {sentence}", planned)
+            self.assertFalse(text.endswith(" -"), text)
+
+    def test_different_box_names(self) -> None:
+        """
+        A pair whose sides are named differently names both.
+        """
+        self.assertEqual(
+            planned_sentence("c", "INBOX", "inbox", "far side: expunge UIDs 1"),
+            "Channel c, boxes INBOX (far) and inbox (near): would expunge far side UID 1.",
+        )
+
+    def test_unknown_kept(self) -> None:
+        """
+        A description of an unknown form is kept whole, after the channel
+        and box.
+        """
+        self.assertEqual(
+            planned_sentence("c", "A", "A", "far side: something new"),
+            "Channel c, box A: far side: something new",
         )

@@ -65,6 +65,17 @@ Patterns * !c !a/*
 """
 
 
+def _missing(store: str, path: str) -> str:
+    """
+    mbsync's error for a MaildirStore whose Path is missing, and msync's
+    hint naming the directory to create.
+    """
+    return (
+        f"Maildir error: cannot open store '{path}'\n"
+        f"Hint: MaildirStore {store}'s Path does not exist; create it with: mkdir -p {path}"
+    )
+
+
 class RecordingOutput:
     """
     An emitter that records what the runner shows.
@@ -74,6 +85,7 @@ class RecordingOutput:
         self.lines: list[str] = []
         self.messages: list[tuple[Severity, str]] = []
         self.progress: list[Counters] = []
+        self.events: list[dict[str, object]] = []
 
     def emit(self, severity: Severity, text: str) -> None:
         self.messages.append((severity, text))
@@ -83,6 +95,9 @@ class RecordingOutput:
 
     def show_progress(self, counters: Counters) -> None:
         self.progress.append(counters)
+
+    def event(self, kind: str, **fields: object) -> None:
+        self.events.append({"event": kind, **fields})
 
 
 def make_box(path: str) -> None:
@@ -334,6 +349,47 @@ class SyncTests(TestCase):
 
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
 
+    def test_json_events(self) -> None:
+        """
+        The runner reports each channel, each box pair it starts and each
+        it finishes, with what was stored on each side (for C{--json}); a
+        channel whose store fails reports no boxes.
+        """
+
+        async def check() -> None:
+            status, output = await self.run_sync("broken", "c")
+            self.assertEqual(status, 1)
+            kinds = [(e["event"], e.get("channel"), e.get("far")) for e in output.events]
+            self.assertEqual(
+                kinds,
+                [
+                    ("channel", "broken", None),
+                    ("channel", "c", None),
+                    ("box", "c", "INBOX"),
+                    ("box_done", "c", "INBOX"),
+                    ("box", "c", "x"),
+                    ("box_done", "c", "x"),
+                    ("box", "c", "y"),
+                    ("box_done", "c", "y"),
+                ],
+            )
+            self.assertEqual(
+                output.events[3],
+                {
+                    "event": "box_done",
+                    "channel": "c",
+                    "far": "INBOX",
+                    "near": "INBOX",
+                    "ok": True,
+                    "stored": {"far": 0, "near": 1},
+                    "flag_updates": {"far": 0, "near": 0},
+                    "trashed": {"far": 0, "near": 0},
+                    "expunged": {"far": 0, "near": 0},
+                },
+            )
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
     def test_failed_store_skips_channel(self) -> None:
         """
         A store that cannot be opened fails its channel with mbsync's
@@ -344,7 +400,7 @@ class SyncTests(TestCase):
             status, output = await self.run_sync("broken", "c")
             self.assertEqual(status, 1)
             self.assertIn(
-                (Severity.ERROR, f"Maildir error: cannot open store '{self.root}/nowhere/'"),
+                (Severity.ERROR, _missing("missing", f"{self.root}/nowhere/")),
                 output.messages,
             )
             self.assertEqual(len(self.near_files("x")), 1)
@@ -361,7 +417,7 @@ class SyncTests(TestCase):
             status, output = await self.run_sync("broken", "broken")
             self.assertEqual(status, 1)
             errors = [text for severity, text in output.messages if severity is Severity.ERROR]
-            self.assertEqual(errors, [f"Maildir error: cannot open store '{self.root}/nowhere/'"])
+            self.assertEqual(errors, [_missing("missing", f"{self.root}/nowhere/")])
             self.assertIn(
                 (Severity.INFO, "Skipping due to failed near side store missing."), output.messages
             )
@@ -515,15 +571,15 @@ class DryRunTests(SynchronousTestCase):
         self.assertEqual(
             plan,
             [
-                "far side: UID 3: flags +T -",
-                "near side: UID 2: flags +F -",
-                "far side: UID 3: trash into far side Trash",
-                "far side: store copy of near side UID 4 with flags -",
-                "near side: store copy of far side UID 4 with flags -",
-                "far side: expunge UIDs 3",
-                "near side: expunge UIDs 3",
-                "near side: create box Projects",
-                "near side: store copy of far side UID 1 with flags S",
+                "Channel c, box INBOX: would change the flags of far side UID 3: add T (deleted).",
+                "Channel c, box INBOX: would change the flags of near side UID 2: add F (flagged).",
+                "Channel c, box INBOX: would move far side UID 3 into the far side's trash box Trash.",
+                "Channel c, box INBOX: would copy near side UID 4 to the far side, with no flags.",
+                "Channel c, box INBOX: would copy far side UID 4 to the near side, with no flags.",
+                "Channel c, box INBOX: would expunge far side UID 3.",
+                "Channel c, box INBOX: would expunge near side UID 3.",
+                "Channel c, box Projects: would create near side box Projects.",
+                "Channel c, box Projects: would copy far side UID 1 to the near side, with flags S (seen).",
             ],
         )
         self.assertEqual(self.msync("-a"), [])

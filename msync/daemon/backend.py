@@ -74,6 +74,11 @@ class LogOutput:
         No progress line without a terminal.
         """
 
+    def event(self, kind: str, **fields: object) -> None:
+        """
+        No C{--json} events in the daemon (its log says what changed).
+        """
+
 
 class RunnerBackend:
     """

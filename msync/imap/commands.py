@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeAlias
@@ -96,7 +96,8 @@ class _Writer:
             raise LocalProtocolError("IMAP strings and literals cannot contain NUL")
         size = len(data)
         if self.redacting:
-            self._current += b"{%d}" % (size,)
+            plus = b"+" if _non_synchronizing(size, self.capabilities) else b""
+            self._current += b"{%d%s}" % (size, plus)
         elif _non_synchronizing(size, self.capabilities):
             self._current += b"{%d+}\r\n" % (size,) + data
         else:
@@ -396,15 +397,25 @@ class Command:
         out = _Writer(capabilities, b"UTF8=ACCEPT" in enabled, redacting=False)
         return self._write(out, tag)
 
-    def redacted(self, tag: bytes = b"") -> str:
+    def redacted(
+        self,
+        tag: bytes = b"",
+        capabilities: Iterable[bytes] = (),
+        enabled: Iterable[bytes] = (),
+    ) -> str:
         """
-        A log-safe rendering: passwords and SASL payloads are
-        C{<redacted>} and literals are shown as C{{size}} only.
+        A log-safe rendering of what L{encode} sends: passwords and SASL
+        payloads are C{<redacted>} and literals are shown as C{{size}} (or
+        C{{size+}}) only; mailbox names as sent (modified UTF-7 unless
+        UTF8=ACCEPT is enabled).
 
         @param tag: a tag to show before the name, if any.
+        @param capabilities: the server's capabilities, as for L{encode}.
+        @param enabled: the extensions enabled, as for L{encode}.
         """
-        # Mailbox names are shown in UTF-8, readable whatever is enabled.
-        out = _Writer(frozenset(), utf8=True, redacting=True)
+        capabilities = frozenset(each.upper() for each in capabilities)
+        utf8 = b"UTF8=ACCEPT" in frozenset(each.upper() for each in enabled)
+        out = _Writer(capabilities, utf8, redacting=True)
         return b"".join(self._write(out, tag)).decode("utf-8", "backslashreplace")
 
     def _write(self, out: _Writer, tag: bytes) -> tuple[bytes, ...]:

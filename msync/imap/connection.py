@@ -480,7 +480,9 @@ class ClientConnection:
             record.mailbox = SelectedMailbox()
         self._in_flight[queued.tag] = record
         self._outgoing += segments[0]
-        self._trace.append(command.redacted(queued.tag))
+        # -Dn shows what is sent (mailbox names as encoded for this server).
+        capabilities = self.capabilities or frozenset()
+        self._trace.append(command.redacted(queued.tag, capabilities, self.enabled))
         if record.segments:
             self._waiting_literal = record
 

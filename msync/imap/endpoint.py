@@ -43,8 +43,15 @@ from service_identity.hazmat import (
     ServiceID,
     verify_service_identity,
 )
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.endpoints import HostnameEndpoint, ProcessEndpoint, wrapClientTLS
+from twisted.internet.endpoints import (
+    ProcessEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
 from twisted.internet.error import (
     ConnectError,
     ConnectingCancelledError,
@@ -54,11 +61,14 @@ from twisted.internet.error import (
 from twisted.internet.interfaces import (
     IAddress,
     IHandshakeListener,
+    IHostResolution,
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
+    IReactorPluggableNameResolver,
     IReactorProcess,
     IReactorTime,
+    IResolutionReceiver,
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Protocol, connectionDone
@@ -508,26 +518,117 @@ class _GateFactory:
         return self.gate
 
 
-def _endpoint(reactor: IReactorTime, account: IMAPAccount) -> IStreamClientEndpoint:
+def _verbose(text: str) -> None:
     """
-    The byte stream under IMAP (or under TLS, for IMAPS).
+    Log one of mbsync's C{-V} connection lines (C{Resolving ...},
+    C{Connecting to ...}): the CLI shows events marked C{msync_verbose} as
+    info messages.
+    """
+    log.info("{text}", text=text, msync_verbose=True)
 
-    @raise StoreUnavailable: if the account has neither Host nor Tunnel.
+
+def _tunnel_endpoint(reactor: IReactorTime, tunnel: str) -> IStreamClientEndpoint:
     """
-    if account.tunnel is not None:
-        # mbsync runs the Tunnel with popen-like "sh -c"; ssh & co. need the
-        # user's environment (HOME, SSH_AUTH_SOCK, PATH).
-        return ProcessEndpoint(
-            IReactorProcess(reactor),
-            _TUNNEL_SHELL,
-            [_TUNNEL_SHELL, "-c", account.tunnel],
-            env=dict(os.environ),
+    The C{Tunnel} command's stdin/stdout.
+    """
+    # mbsync runs the Tunnel with popen-like "sh -c"; ssh & co. need the
+    # user's environment (HOME, SSH_AUTH_SOCK, PATH).
+    _verbose(f"Starting tunnel '{tunnel}'... ok")
+    return ProcessEndpoint(
+        IReactorProcess(reactor), _TUNNEL_SHELL, [_TUNNEL_SHELL, "-c", tunnel], env=dict(os.environ)
+    )
+
+
+@implementer(IResolutionReceiver)
+class _Addresses:
+    """
+    Collects a name's addresses, in the resolver's order.
+
+    @ivar done: fires with the addresses once resolution is complete.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[IAddress] = []
+        self.done: Deferred[list[IAddress]] = Deferred()
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:  # noqa: N802 (Twisted's name)
+        """
+        Nothing to do until addresses arrive.
+        """
+
+    def addressResolved(self, address: IAddress) -> None:  # noqa: N802
+        """
+        Keep one address.
+        """
+        self.found.append(address)
+
+    def resolutionComplete(self) -> None:  # noqa: N802
+        """
+        Hand over what was found.
+        """
+        self.done.callback(self.found)
+
+
+def _address_text(address: IAddress) -> str:
+    """
+    An address as mbsync prints it: C{ip:port}, C{[ip6]:port}.
+    """
+    host, port = getattr(address, "host", "?"), getattr(address, "port", 0)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _resolve(reactor: IReactorTime, host: str, port: int) -> list[IAddress]:
+    """
+    The addresses of C{host}, saying so as C{mbsync -V} does.
+
+    @raise StoreUnavailable: when the name has no address.
+    """
+    if isIPv6Address(host):
+        found: list[IAddress] = [IPv6Address("TCP", host, port)]
+    elif isIPAddress(host):
+        found = [IPv4Address("TCP", host, port)]
+    else:
+        receiver = _Addresses()
+        resolver = IReactorPluggableNameResolver(reactor).nameResolver
+        resolver.resolveHostName(receiver, host, port)
+        found = await receiver.done
+    if not found:
+        _verbose(f"Resolving {host}... ")
+        raise StoreUnavailable(f"Cannot resolve server '{host}'", temporary=True)
+    _verbose(f"Resolving {host}... ok")
+    return found
+
+
+async def _connect_tcp(
+    reactor: IReactorTime,
+    account: IMAPAccount,
+    wrap: Callable[[IStreamClientEndpoint], IStreamClientEndpoint],
+    protocol_factory: IProtocolFactory,
+) -> IProtocol:
+    """
+    Try the host's addresses in order, as mbsync does, each after its
+    C{Connecting to host (ip:port)...} line.
+
+    @raise StoreUnavailable: when no address accepts the connection (every
+        failure named, then C{No working address found for host}).
+    """
+    assert account.host is not None
+    failures: list[str] = []
+    for address in await _resolve(reactor, account.host, account.port):
+        where = f"{account.host} ({_address_text(address)})"
+        _verbose(f"Connecting to {where}... ")
+        endpoint_type = (
+            TCP6ClientEndpoint if isinstance(address, IPv6Address) else TCP4ClientEndpoint
         )
-    if account.host is None:
-        raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
-    # No per-attempt timeout: Timeout bounds the whole setup (see connect).
-    # None: no per-attempt limit (BaseConnector accepts it; the stub says float).
-    return HostnameEndpoint(reactor, account.host, account.port, timeout=None)  # type: ignore[arg-type]
+        # No per-attempt timeout: Timeout bounds the whole setup (see connect).
+        # None: no per-attempt limit (BaseConnector accepts it; the stub says int).
+        tcp = endpoint_type(reactor, address.host, account.port, timeout=None)  # type: ignore[arg-type,attr-defined]
+        try:
+            return await wrap(tcp).connect(protocol_factory)
+        except ConnectError as error:
+            failures.append(f"Cannot connect to {where}: {_connect_reason(error)}")
+    failures.append(f"No working address found for {account.host}")
+    raise StoreUnavailable("\n".join(failures), temporary=True)
 
 
 async def _establish(
@@ -536,40 +637,32 @@ async def _establish(
     """
     Connect, and for IMAPS complete the verified handshake.
     """
-    endpoint = _endpoint(reactor, account)
+    if account.tunnel is not None:
+        if account.ssl_type is SSLType.IMAPS:
+            raise TLSError(f"{describe(account)}: msync cannot do IMAPS over a Tunnel")
+        return await _tunnel_endpoint(reactor, account.tunnel).connect(protocol_factory)
+    if account.host is None:
+        raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
     if account.ssl_type is not SSLType.IMAPS:
-        return await endpoint.connect(protocol_factory)
-    if account.tunnel is not None or account.host is None:
-        raise TLSError(f"{describe(account)}: msync cannot do IMAPS over a Tunnel")
+        return await _connect_tcp(reactor, account, lambda tcp: tcp, protocol_factory)
     creator = tls_context(account, account.host)
     gates = _GateFactory(protocol_factory, creator)
-    await wrapClientTLS(creator, endpoint, clock=reactor).connect(gates)
+    await _connect_tcp(
+        reactor, account, lambda tcp: wrapClientTLS(creator, tcp, clock=reactor), gates
+    )
     assert gates.gate is not None
     return await gates.gate.verified
 
 
-def _connect_failure(account: IMAPAccount, error: ConnectError) -> StoreUnavailable:
+def _connect_reason(error: ConnectError) -> str:
     """
-    mbsync's C{Cannot connect to host (ip:port): Connection refused}, naming
-    the configured host and port.
+    The reason of a failed TCP connection, in the operating system's words
+    (C{Connection refused}).
     """
     reason = error.args[0] if error.args and error.args[0] else None
     if reason is None and isinstance(error.osError, int):
         reason = os.strerror(error.osError)
-    if account.host is None or account.tunnel is not None:
-        return StoreUnavailable(
-            f"Cannot connect to {describe(account)}: {reason or error}", temporary=True
-        )
-    # mbsync 1.4.4 names the address tried, then gives up on the host (the
-    # resolved address is not known here; for an IP address host it is the
-    # host itself).
-    host, port = account.host, account.port
-    address = f"[{host}]" if ":" in host else host
-    return StoreUnavailable(
-        f"Cannot connect to {host} ({address}:{port}): {reason or error}\n"
-        f"No working address found for {host}",
-        temporary=True,
-    )
+    return str(reason or error)
 
 
 async def _connect(
@@ -594,12 +687,15 @@ async def _connect(
             raise ConnectionTimeout(
                 f"Cannot connect to {describe(account)}: Connection timed out"
             ) from None
-        # Cancelled by our caller: HostnameEndpoint says so in its own way.
+        # Cancelled by our caller.
         raise CancelledError() from None
     except DNSLookupError:
         raise StoreUnavailable(f"Cannot resolve server '{account.host}'", temporary=True) from None
     except ConnectError as error:
-        raise _connect_failure(account, error) from None
+        # Only a Tunnel gets here: TCP failures are reported per address.
+        raise StoreUnavailable(
+            f"Cannot connect to {describe(account)}: {_connect_reason(error)}", temporary=True
+        ) from None
     finally:
         if timer is not None and timer.active():
             timer.cancel()
@@ -627,5 +723,4 @@ def connect(
         connect to host:port: reason}), L{ConnectionTimeout} or L{TLSError};
         the IMAP store treats each as its server being unavailable.
     """
-    log.debug("connecting to {where}", where=describe(account))
     return Deferred.fromCoroutine(_connect(reactor, account, protocol_factory))

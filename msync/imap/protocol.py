@@ -29,8 +29,11 @@ Invariants:
     when something becomes outstanding again (a new command, C{DONE}
     after IDLE).
   - C{[ALERT]} texts go to C{on_alert} (logged as a warning if unset).
-  - The wire trace is logged at debug level with passwords and SASL
-    payloads replaced by C{<redacted>} (the connection's trace).
+  - The wire trace is logged at debug level in mbsync's C{-Dn} form (see
+    L{msync.imap.trace}): the server's lines as text, literal contents
+    left out; what is sent after C{>>> } (C{>+> } for continuation
+    answers), as sent, but with passwords and SASL payloads replaced by
+    C{<redacted>} (the connection's trace).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import (
     IDelayedCall,
+    IHandshakeListener,
     IOpenSSLClientConnectionCreator,
     IReactorTime,
     ITLSTransport,
@@ -50,6 +54,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from msync.errors import (
     CommandFailed,
@@ -71,6 +76,7 @@ from msync.imap.connection import (
     Untagged,
 )
 from msync.imap.responses import NEED_DATA, LiteralChunk, Response, Status
+from msync.imap.trace import ServerTrace
 
 log = Logger()
 
@@ -78,8 +84,6 @@ log = Logger()
 BodyConsumer = Callable[[LiteralChunk], None]
 #: Receives the tag and raw text of each C{+} for AUTHENTICATE or IDLE.
 ContinuationCallback = Callable[[bytes, bytes], None]
-
-_TRACE_LIMIT = 1024
 
 #: A wait's deadline is this many times the silence timeout (see the module docstring).
 DEADLINE_FACTOR = 6
@@ -105,6 +109,7 @@ class _Waiter:
     error: BaseException | None = None
 
 
+@implementer(IHandshakeListener)
 class IMAPClientProtocol(Protocol):
     """
     An IMAP client connection over one transport.
@@ -122,6 +127,7 @@ class IMAPClientProtocol(Protocol):
         timeout: float | None = 20,
         host: str | None = None,
         disabled_extensions: Iterable[bytes] = (),
+        trace: bool = True,
     ) -> None:
         """
         @param clock: schedules the timeouts.
@@ -130,6 +136,8 @@ class IMAPClientProtocol(Protocol):
             C{None}/C{0} for no limit (mbsync C{Timeout}).
         @param host: the server name, for error messages.
         @param disabled_extensions: capabilities to pretend absent.
+        @param trace: log the wire trace (C{-Dn}); off, what is received
+            is not even cut into lines.
         """
         self.connection = ClientConnection(
             pipeline_depth, disabled_capabilities=disabled_extensions
@@ -147,6 +155,7 @@ class IMAPClientProtocol(Protocol):
         self._unproductive = 0
         self._error: BaseException | None = None
         self._processing = False
+        self._server_trace = ServerTrace() if trace else None
 
     def greeting(self) -> Deferred[Greeting]:
         """
@@ -201,7 +210,9 @@ class IMAPClientProtocol(Protocol):
         """
         Answer a C{+} of command C{tag} (see L{ClientConnection.send_continuation}).
         """
+        self._trace(">>>")
         self.connection.send_continuation(tag, line)
+        self._trace(">+>")
         waiter = self._waiters.get(tag)
         if waiter is not None:
             waiter.quiet = False
@@ -213,11 +224,21 @@ class IMAPClientProtocol(Protocol):
         """
         self._touch()
 
+    def handshakeCompleted(self) -> None:
+        """
+        TLS is up (IMAPS, or after STARTTLS): say so as C{mbsync -V} does.
+        """
+        log.info("{text}", text="Connection is now encrypted", msync_verbose=True)
+
     def dataReceived(self, data: bytes) -> None:
         """
         Feed the connection and act on its events.
         """
-        log.debug("{host} S: {data!r}", host=self._host, data=data[:_TRACE_LIMIT])
+        if self._server_trace is not None:
+            # One event per read: a FETCH of thousands of lines stays cheap.
+            lines = self._server_trace.feed(data)
+            if lines:
+                log.debug("{lines}", lines="\n".join(lines))
         self._unproductive += len(data)
         if self._unproductive >= PROGRESS_BYTES:
             self._progress()
@@ -321,12 +342,20 @@ class IMAPClientProtocol(Protocol):
         """
         Write what the connection wants sent, log it, and re-arm the timer.
         """
-        for line in self.connection.take_trace():
-            log.debug("{host} C: {line}", host=self._host, line=line)
+        self._trace(">>>")
         data = self.connection.data_to_send()
         if data and self.transport is not None:
             self.transport.write(data)
         self._touch()
+
+    def _trace(self, prefix: str) -> None:
+        """
+        Log what the connection queued for sending since the last call
+        (mbsync: C{>>> 3 LOGIN ...}, C{>+> } for continuation answers).
+        """
+        lines = self.connection.take_trace()
+        if lines and self._server_trace is not None:
+            log.debug("{lines}", lines="\n".join(f"{prefix} {line}" for line in lines))
 
     def _outstanding(self) -> bool:
         if self._error is not None:
@@ -365,7 +394,12 @@ class IMAPClientProtocol(Protocol):
 
     def _timed_out(self) -> None:
         self._timer = None
-        self._abort(ConnectionTimeout(f"{self._where()}: no response for {self._timeout:g} s"))
+        if self._greeting is None:
+            # Connected, but the server never said hello: name what is missing.
+            message = f"no greeting from {self._where()} within {self._timeout:g} seconds (Timeout)"
+        else:
+            message = f"{self._where()}: no response for {self._timeout:g} s"
+        self._abort(ConnectionTimeout(message))
 
     def _deadline_passed(self) -> None:
         self._deadline = None

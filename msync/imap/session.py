@@ -25,6 +25,7 @@ from datetime import datetime
 
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.logger import Logger
 
 from msync.errors import (
     AuthenticationError,
@@ -64,6 +65,8 @@ from msync.imap.responses import (
 )
 from msync.imap.sasl import Mechanism, SASLClient, choose_mechanism, decode_challenge, make_client
 from msync.model import Secret
+
+log = Logger()
 
 #: UIDs as accepted by the UID commands: a set, a range, or UIDs.
 UIDs = UIDSet | UIDRange | Iterable[int]
@@ -309,6 +312,11 @@ class IMAPSession:
         if mechanism is Mechanism.IMAP_LOGIN:
             await self.login(user, secret)
         else:
+            log.info(
+                "Authenticating with SASL mechanism {mechanism}...",
+                mechanism=mechanism.value,
+                msync_verbose=True,
+            )
             await self.authenticate(make_client(mechanism, user, secret))
         return mechanism
 

@@ -132,9 +132,11 @@ class IMAPStore:
         reactor: IReactorTime,
         connect: Connect | None = None,
         tls_context: TLSContext | None = None,
+        trace: bool = True,
     ) -> None:
         """
         @param config: the store section (with its account).
+        @param trace: log the IMAP wire trace (C{-Dn}).
         @param reactor: the reactor: connects, times out, runs C{PassCmd}.
         @param connect: opens the transport (default L{endpoint.connect}).
         @param tls_context: makes the STARTTLS context (default
@@ -147,6 +149,7 @@ class IMAPStore:
         self._reactor = reactor
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
+        self._trace = trace
         self._waiters: list[Deferred[None]] = []
         self._connecting = False
         self._session: IMAPSession | None = None
@@ -218,6 +221,7 @@ class IMAPStore:
             timeout=account.timeout or None,
             host=self._where(),
             disabled_extensions=[each.encode("ascii") for each in account.disabled_extensions],
+            trace=self._trace,
         )
         protocol.on_alert = _show_alert
         return protocol
@@ -239,6 +243,15 @@ class IMAPStore:
             raise self._failure
         assert self._session is not None and self.naming is not None
         return self._session, self.naming
+
+    def start_connecting(self) -> None:
+        """
+        Begin connecting now, as mbsync does when it opens a store, so that
+        C{-V}'s connection lines come where mbsync prints them; the outcome
+        (and any failure) is seen on first use.
+        """
+        if not self._closed:
+            self._connected()
 
     def _connected(self) -> Deferred[None]:
         """
@@ -309,6 +322,7 @@ class IMAPStore:
 
     async def _log_in(self, session: IMAPSession) -> None:
         account = self._account
+        log.info("{text}", text="Logging in...", msync_verbose=True)  # mbsync -V
         # Processes (UserCmd, PassCmd) need the reactor as IReactorProcess.
         processes = cast(IReactorProcess, self._reactor)
         user = await credentials.resolve_user(account, processes)

@@ -65,6 +65,9 @@ class Quiet:
     def show_progress(self, counters: Counters) -> None:
         pass
 
+    def event(self, kind: str, **fields: object) -> None:
+        pass
+
 
 class Watch:
     """

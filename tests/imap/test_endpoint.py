@@ -43,6 +43,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import CertificateOptions
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -714,6 +715,13 @@ class _Link:
             self.server.connectionLost(Failure(ConnectionDone()))
 
 
+def _verbose_lines(events: Sequence[dict[str, Any]]) -> list[str]:
+    """
+    The C{-V} lines (events marked C{msync_verbose}) among logged events.
+    """
+    return [formatEvent(event) for event in events if event.get("msync_verbose")]
+
+
 class ConnectTests(SynchronousTestCase):
     """
     L{connect}: endpoints per C{SSLType}, Tunnel, Timeout and failures.
@@ -919,13 +927,66 @@ class ConnectTests(SynchronousTestCase):
         _, _, factory, _, _ = self.reactor.tcpClients[-1]
         refused = getConnectError((111, "Connection refused"))
         factory.clientConnectionFailed(self.reactor.connectors[-1], Failure(refused))
-        self.reactor.advance(1)  # HostnameEndpoint looks for further addresses
         error = self.failureResultOf(connected, StoreUnavailable).value
         self.assertTrue(error.temporary)
         self.assertEqual(
             str(error),
-            f"Cannot connect to {HOST} ({HOST}:143): Connection refused\nNo working address found for {HOST}",
+            f"Cannot connect to {HOST} ({ADDRESS}:143): Connection refused\n"
+            f"No working address found for {HOST}",
         )
+
+    def test_addresses_in_order(self) -> None:
+        """
+        Like mbsync, each address of the host is tried in turn, each failure
+        named; C{-V} shows C{Resolving} once and C{Connecting} per address.
+        """
+        self.reactor.installNameResolver(_Resolver(ADDRESS, "192.0.2.8"))
+        with capturedLogs() as events:
+            connected = self.connect(ssl_type=SSLType.NONE, port=143)
+            refused = getConnectError((111, "Connection refused"))
+            for expected in (ADDRESS, "192.0.2.8"):
+                host, _, factory, _, _ = self.reactor.tcpClients[-1]
+                self.assertEqual(host, expected)
+                factory.clientConnectionFailed(self.reactor.connectors[-1], Failure(refused))
+        error = self.failureResultOf(connected, StoreUnavailable).value
+        self.assertEqual(
+            str(error).splitlines(),
+            [
+                f"Cannot connect to {HOST} ({ADDRESS}:143): Connection refused",
+                f"Cannot connect to {HOST} (192.0.2.8:143): Connection refused",
+                f"No working address found for {HOST}",
+            ],
+        )
+        self.assertEqual(
+            _verbose_lines(events),
+            [
+                f"Resolving {HOST}... ok",
+                f"Connecting to {HOST} ({ADDRESS}:143)... ",
+                f"Connecting to {HOST} (192.0.2.8:143)... ",
+            ],
+        )
+
+    def test_imaps_verbose_lines(self) -> None:
+        """
+        Over IMAPS, C{-V} says C{Connection is now encrypted} once the
+        verified handshake is done, as mbsync does.
+        """
+        with capturedLogs() as events:
+            connected = self.connect(ssl_type=SSLType.IMAPS, port=993)
+            self.assertEqual(len(self.reactor.tcpClients), 1)
+        self.assertNoResult(connected)
+        self.assertEqual(
+            _verbose_lines(events),
+            [f"Resolving {HOST}... ok", f"Connecting to {HOST} ({ADDRESS}:993)... "],
+        )
+
+    def test_tunnel_verbose_line(self) -> None:
+        """
+        A Tunnel says C{Starting tunnel 'command'... ok}, as mbsync does.
+        """
+        with capturedLogs() as events:
+            self.connect(ssl_type=SSLType.NONE, tunnel="ssh -q mail imapd")
+        self.assertEqual(_verbose_lines(events), ["Starting tunnel 'ssh -q mail imapd'... ok"])
 
     def test_unresolvable(self) -> None:
         """

@@ -5,12 +5,13 @@ Tests for L{msync.imap.protocol}: bytes in and out, one Deferred per command.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -198,12 +199,14 @@ class FailureTests(SynchronousTestCase):
 
     def test_greeting_timeout(self) -> None:
         """
-        Waiting for the greeting is a network wait too.
+        Waiting for the greeting is a network wait too; its expiry says that
+        no greeting came within C{Timeout}.
         """
-        protocol, transport, clock = connect(greeting=None, timeout=5)
+        protocol, transport, clock = connect(greeting=None, timeout=5, host="imap.example.org")
         greeting = protocol.greeting()
         clock.advance(5)
-        self.failureResultOf(greeting, ConnectionTimeout)
+        error = self.failureResultOf(greeting, ConnectionTimeout).value
+        self.assertEqual(str(error), "no greeting from imap.example.org within 5 seconds (Timeout)")
         self.assertTrue(transport.disconnected)
 
     def test_no_timeout_when_quiet(self) -> None:
@@ -307,6 +310,18 @@ class TLSTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
 
 
+def _trace(events: Sequence[dict[str, Any]]) -> list[str]:
+    """
+    The wire trace lines among logged events.
+    """
+    return [
+        line
+        for event in events
+        if event.get("log_namespace") == "msync.imap.protocol"
+        for line in formatEvent(event).splitlines()
+    ]
+
+
 class LoggingTests(SynchronousTestCase):
     """
     The wire trace is logged without secrets.
@@ -325,3 +340,77 @@ class LoggingTests(SynchronousTestCase):
         rendered = [repr(event) for event in events]
         self.assertTrue(any("<redacted>" in each for each in rendered))
         self.assertFalse(any("s3cr3t-pw" in each for each in rendered))
+
+    def test_trace_in_mbsync_form(self) -> None:
+        """
+        C{-Dn} shows what is sent after C{>>> }, the server's lines as text
+        without CRLF and literal contents left out, as mbsync prints them.
+        """
+        with capturedLogs() as events:
+            protocol, _, _ = connect()
+            protocol.execute(Command.select("INBOX"))
+            protocol.dataReceived(b"A1 OK [READ-WRITE] selected\r\n")
+            fetch = protocol.execute(Command.uid_fetch(UIDRange(1, 1), (b"BODY.PEEK[]",)))
+            protocol.dataReceived(b"* 1 FETCH (UID 1 BODY[] {5}\r\nab\r\nc)\r\nA2 OK done\r\n")
+        self.successResultOf(fetch)
+        self.assertEqual(
+            _trace(events),
+            [
+                "* PREAUTH [CAPABILITY IMAP4rev1] hi",
+                ">>> A1 SELECT INBOX",
+                "A1 OK [READ-WRITE] selected",
+                ">>> A2 UID FETCH 1 (BODY.PEEK[])",
+                "* 1 FETCH (UID 1 BODY[] {5}",
+                ")",
+                "A2 OK done",
+            ],
+        )
+
+    def test_trace_continuation_answer(self) -> None:
+        """
+        An answer to a continuation request is traced after C{>+> },
+        redacted.
+        """
+        with capturedLogs() as events:
+            protocol, _, _ = connect(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n")
+            auth = protocol.execute(
+                Command.authenticate(b"PLAIN"),
+                on_continuation=lambda tag, _: protocol.send_continuation(tag, b"AGpvZQ==\r\n"),
+            )
+            protocol.dataReceived(b"+ \r\n")
+        self.assertNoResult(auth)
+        self.assertEqual(_trace(events)[1:], [">>> A1 AUTHENTICATE PLAIN", "+ ", ">+> <redacted>"])
+
+    def test_trace_shows_mailbox_names_as_sent(self) -> None:
+        """
+        A mailbox name is traced as it went on the wire (modified UTF-7
+        here), not decoded (issue 8, point 10).
+        """
+        with capturedLogs() as events:
+            protocol, transport, _ = connect()
+            protocol.execute(Command.select("Entwürfe"))
+        self.assertEqual(transport.value(), b"A1 SELECT Entw&APw-rfe\r\n")
+        self.assertIn(">>> A1 SELECT Entw&APw-rfe", _trace(events))
+
+    def test_handshake_completed_is_verbose_line(self) -> None:
+        """
+        When TLS is up, C{-V} says C{Connection is now encrypted}.
+        """
+        protocol, _, _ = connect(b"* OK [CAPABILITY IMAP4rev1] hi\r\n")
+        with capturedLogs() as events:
+            protocol.handshakeCompleted()
+        self.assertEqual(
+            [formatEvent(e) for e in events if e.get("msync_verbose")],
+            ["Connection is now encrypted"],
+        )
+
+    def test_no_trace_when_off(self) -> None:
+        """
+        With C{trace=False} (no C{-Dn}) nothing of the conversation is
+        logged.
+        """
+        with capturedLogs() as events:
+            protocol, _, _ = connect(trace=False)
+            protocol.execute(Command.select("INBOX"))
+            protocol.dataReceived(b"* 1 EXISTS\r\nA1 OK [READ-WRITE] selected\r\n")
+        self.assertEqual(_trace(events), [])

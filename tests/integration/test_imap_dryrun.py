@@ -93,16 +93,16 @@ class DryRunTests(IMAPSyncCase):
         self.assertEqual(
             plan,
             [
-                "far side: UID 2: flags +T -",
-                "near side: UID 1: flags +F -",
-                "far side: store copy of near side UID 4 with flags -",
-                "near side: store copy of far side UID 4 with flags -",
-                "far side: expunge UIDs 2",
-                "near side: expunge UIDs 2",
-                "near side: create box Projects",
-                "near side: store copy of far side UID 1 with flags -",
-                "far side: create box drafts",
-                "far side: store copy of near side UID 1 with flags D",
+                "Channel c, box INBOX: would change the flags of far side UID 2: add T (deleted).",
+                "Channel c, box INBOX: would change the flags of near side UID 1: add F (flagged).",
+                "Channel c, box INBOX: would copy near side UID 4 to the far side, with no flags.",
+                "Channel c, box INBOX: would copy far side UID 4 to the near side, with no flags.",
+                "Channel c, box INBOX: would expunge far side UID 2.",
+                "Channel c, box INBOX: would expunge near side UID 2.",
+                "Channel c, box Projects: would create near side box Projects.",
+                "Channel c, box Projects: would copy far side UID 1 to the near side, with no flags.",
+                "Channel c, box drafts: would create far side box drafts.",
+                "Channel c, box drafts: would copy near side UID 1 to the far side, with flags D (draft).",
             ],
         )
         self.assertEqual(self.plan("-a"), [])

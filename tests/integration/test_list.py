@@ -226,3 +226,38 @@ class TLSListTests(ListComparison):
             self.assertEqual(result.stdout, "")
             self.assertIn("certificate", result.stderr)
             self.assertIn("account acc", result.stderr)
+
+
+class VerboseComparison(ListComparison):
+    """
+    C{-V}: msync prints mbsync's connection lines, in mbsync's order.
+    """
+
+    def connection_lines(self, program: str, config: str) -> list[str]:
+        """
+        C{program -V -l all}'s stdout: the verbose lines, then the listing.
+        """
+        result = self.run_tool(program, config, "-V", "all")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.splitlines()
+
+    def test_plain_starttls_imaps(self) -> None:
+        """
+        Over plain IMAP, STARTTLS and IMAPS (SASL CRAM-MD5) and with
+        C{AuthMechs LOGIN}, C{msync -V -l} prints exactly what C{mbsync -V
+        -l} prints: reading the configuration, the channel, each store
+        opened, resolving, connecting (with the address), C{Connection is
+        now encrypted}, logging in and the SASL mechanism, in mbsync's
+        order, then the listing.
+        """
+        cases = [
+            ("None", "AuthMechs CRAM-MD5\n"),
+            ("STARTTLS", "AuthMechs CRAM-MD5\n"),
+            ("IMAPS", "AuthMechs CRAM-MD5\n"),
+            ("STARTTLS", "AuthMechs LOGIN\n"),
+        ]
+        for ssl_type, account_extra in cases:
+            config = self.write_config(ssl_type, account_extra)
+            expected = self.connection_lines("mbsync", config)
+            self.assertIn("Logging in...", expected)
+            self.assertEqual(self.connection_lines(MSYNC, config), expected, ssl_type)
