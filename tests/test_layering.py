@@ -89,7 +89,6 @@ LAYERS: dict[str, int] = {
     "msync.runner": 3,
     "msync.cli": 4,
     "msync.__main__": 4,
-    "msync.__main__": 4,
     "msync.service": 4,
     "msync.daemonmain": 4,
     "msync.daemon": 3,

@@ -89,11 +89,12 @@ class _FakeBox(PumpingMixin):
             mailbox.use_listing_cache(self.path)
         return mailbox
 
-    def load(self, request: LoadRequest = LoadRequest()) -> tuple[list[MessageInfo], list[bytes]]:
+    def load(self, request: LoadRequest | None = None) -> tuple[list[MessageInfo], list[bytes]]:
         """
         Load with the listing in a new session; check the answer equals a
         full load's (another session); return it and the FETCH commands.
         """
+        request = request or LoadRequest()
         mailbox = self.open()
         before = len(self.network.commands())
         infos = self.resolve(mailbox.load(request))
