@@ -63,6 +63,7 @@ from msync.report import (
     summary_fields,
 )
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+from msync.sync.statefile import JournalTesting
 
 # The option grammar lives in msync.cmdline (L1) and is re-exported here,
 # where callers have always imported it from.
@@ -278,7 +279,14 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
     clock = cast(IReactorTime, reactor)
     # Cutting the server's data into trace lines costs time: only for -Dn.
     trace = DebugCategory.NET in prepared.command.debug
-    factory = default_store_factory(prepared.config, clock, trace=trace)
+    testing = prepared.command.testing
+    factory = default_store_factory(
+        prepared.config,
+        clock,
+        maildir_async=testing.async_driver,
+        maildir_mtime_wait=not testing.no_mtime_wait,
+        trace=trace,
+    )
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output)
         return max(status, prepared.status)
@@ -286,6 +294,9 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
         overrides=prepared.command.overrides,
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
+        journal_testing=JournalTesting(
+            keep_journal=testing.keep_journal, limit=testing.journal_limit
+        ),
     )
     status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
     return max(status, prepared.status)

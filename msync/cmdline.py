@@ -121,8 +121,8 @@ _BOX_OP_WORDS = {"create": "C", "remove": "R", "expunge": "X"}
 @dataclass(frozen=True, slots=True)
 class TestingOptions:
     """
-    mbsync's undocumented C{-T} test switches: accepted, recorded, and
-    currently without effect in msync.
+    mbsync's undocumented C{-T} test switches, as isync 1.4.4 defines them
+    (its own test suite uses them; see L{msync.sync.statefile.JournalTesting}).
 
     @ivar async_driver: C{a}, force the asynchronous proxy driver.
     @ivar keep_journal: C{j}, keep the journal instead of committing.

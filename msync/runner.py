@@ -51,6 +51,7 @@ from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
 from msync.sync.results import PairProgress, PairResult
+from msync.sync.statefile import NO_TESTING, JournalTesting
 from msync.sync.statepaths import StatePaths, state_paths
 from msync.sync.statetext import parse_state
 
@@ -90,7 +91,12 @@ StoreFactory = Callable[[Store], IStore]
 
 
 def default_store_factory(
-    config: Config, clock: IReactorTime, *, trace: bool = True
+    config: Config,
+    clock: IReactorTime,
+    *,
+    maildir_async: bool = False,
+    maildir_mtime_wait: bool = True,
+    trace: bool = True,
 ) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
@@ -100,6 +106,8 @@ def default_store_factory(
     @param clock: the reactor (IMAP stores also connect and run commands
         with it).
     @param trace: whether IMAP stores log their wire trace (C{-Dn}).
+    @param maildir_async: mbsync's C{-Ta}: Maildir stores answer later.
+    @param maildir_mtime_wait: C{False} for mbsync's C{-Tz}.
     @return: the factory.
     """
 
@@ -114,7 +122,13 @@ def default_store_factory(
                     f"create it with: mkdir -p {shlex.quote(store.path)}",
                     store=store.name,
                 )
-            return MaildirStoreImpl(store, fsync=config.global_options.fsync, clock=clock)
+            return MaildirStoreImpl(
+                store,
+                fsync=config.global_options.fsync,
+                clock=clock,
+                asynchronous=maildir_async,
+                mtime_wait=maildir_mtime_wait,
+            )
         assert isinstance(store, IMAPStore)
         # The IMAP store connects with the reactor, starting now as mbsync
         # does (its -V connection lines come before the other store opens).
@@ -326,11 +340,13 @@ class SyncRequest:
     @ivar overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
     @ivar dry_run: C{--dry-run}: decide, print, change nothing.
     @ivar verbose: C{-V}: mbsync's info messages.
+    @ivar journal_testing: C{-Tj}, C{-Tj<N>}: mbsync's journal test switches.
     """
 
     overrides: OperationOverrides = OperationOverrides()
     dry_run: bool = False
     verbose: bool = False
+    journal_testing: JournalTesting = NO_TESTING
 
 
 class PairWatch(Protocol):
@@ -574,6 +590,7 @@ async def _sync_channel(
                 progress=progress.pair(),
                 notify=output.emit,
                 fsync=config.global_options.fsync,
+                journal_testing=request.journal_testing,
             )
             for line in result.planned:
                 output.print_line(planned_sentence(channel.name, pair.far, pair.near, line))

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Set up everything msync's demo, tests and benchmark need on a fresh Debian
-# machine: Dovecot and mbsync from apt (when missing), a virtualenv with msync
-# installed (editable, in "compat" mode so that twisted/plugins is found by
-# twistd) and the developer tools. Safe to run again; it skips what is done.
+# machine: Dovecot, mbsync and perl's enum module from apt (when missing), a
+# virtualenv with msync installed (editable, in "compat" mode so that
+# twisted/plugins is found by twistd) and the developer tools. Safe to run again; it skips what is done.
 set -e
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,10 @@ command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
 # The shell completion tests run bash and zsh; systemd-analyze checks the units.
 command -v zsh >/dev/null 2>&1 || need_apt="$need_apt zsh"
 command -v systemd-analyze >/dev/null 2>&1 || need_apt="$need_apt systemd"
+# isync's own test suite (tests/integration/test_isync_suite.py) is perl
+# and needs the enum module.
+command -v perl >/dev/null 2>&1 || need_apt="$need_apt perl"
+perl -Menum -e 1 >/dev/null 2>&1 || need_apt="$need_apt libenum-perl"
 if [ -n "$need_apt" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "bootstrap: missing packages:$need_apt" >&2

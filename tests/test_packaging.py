@@ -46,6 +46,10 @@ def _data_files() -> dict[str, list[str]]:
     raise AssertionError("setup.py has no data_files")
 
 
+#: The systemd user units msync ships.
+UNITS = ("msync.service", "msync.timer", "msync-daemon.service")
+
+
 class DataFilesTests(SynchronousTestCase):
     """
     C{pip install} puts the man pages, completions and units where man,
@@ -64,7 +68,11 @@ class DataFilesTests(SynchronousTestCase):
                 "share/man/man5": ["docs/msyncrc.5"],
                 "share/bash-completion/completions": ["completion/msync"],
                 "share/zsh/site-functions": ["completion/_msync"],
-                "share/systemd/user": ["docs/systemd/msync.service", "docs/systemd/msync.timer"],
+                "share/systemd/user": [
+                    "docs/systemd/msync.service",
+                    "docs/systemd/msync.timer",
+                    "docs/systemd/msync-daemon.service",
+                ],
             },
         )
         for each in (name for names in files.values() for name in names):
@@ -117,9 +125,10 @@ class SystemdUnitTests(SynchronousTestCase):
         home = Path(self.mktemp()).resolve()
         (home / ".local/bin").mkdir(parents=True)
         (home / ".local/bin/msync").symlink_to(sys.executable)
+        (home / ".local/bin/msyncd").symlink_to(sys.executable)
         units = home / ".local/share/systemd/user"
         units.mkdir(parents=True)
-        for name in ("msync.service", "msync.timer"):
+        for name in UNITS:
             shutil.copy(ROOT / "docs/systemd" / name, units / name)
         for section, page in (("man1", "msync.1"), ("man5", "msyncrc.5")):
             (home / ".local/share/man" / section).mkdir(parents=True)
@@ -131,7 +140,7 @@ class SystemdUnitTests(SynchronousTestCase):
             MANPATH=f"{home}/.local/share/man:",
         )
         result = subprocess.run(
-            [analyze, "--user", "verify", str(units / "msync.service"), str(units / "msync.timer")],
+            [analyze, "--user", "verify", *(str(units / name) for name in UNITS)],
             env=environment,
             capture_output=True,
             text=True,

@@ -165,6 +165,15 @@ class MaildirMailbox:
         await self._scan(trust_uids=self._trusted)
         self.uid_next = self._last_uid + self._provisional + 1
 
+    @property
+    def journal_uid_next(self) -> int:
+        """
+        What mbsync 1.4 journals as C{F side uid} before storing copies
+        into a Maildir box, and searches TUIDs from: the highest UID
+        assigned so far (its Maildir driver's UIDNEXT), not that plus one.
+        """
+        return self._last_uid
+
     # IMailbox
 
     def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
@@ -667,7 +676,7 @@ class MaildirMailbox:
         while True:
             mtimes = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
             now = int(self._store._clock.seconds())
-            if not any(
+            if not self._store.mtime_wait or not any(
                 mtime // 1_000_000_000 == now and self._known.get(subdir) != mtime
                 for subdir, mtime in mtimes.items()
             ):

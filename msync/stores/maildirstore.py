@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -118,6 +119,8 @@ class MaildirStore:
         clock: IReactorTime,
         hostname: str | None = None,
         pid: int | None = None,
+        asynchronous: bool = False,
+        mtime_wait: bool = True,
     ) -> None:
         """
         @param config: the store's section.
@@ -128,6 +131,10 @@ class MaildirStore:
         @param hostname: the host part of new file names (default: this
             host's name); mbsync keeps it up to the first C{.}.
         @param pid: the process part of new file names (default: ours).
+        @param asynchronous: mbsync's C{-Ta} test switch: every operation
+            answers later, from the event loop, not in the call that asked.
+        @param mtime_wait: C{False} for mbsync's C{-Tz} test switch: never
+            sleep a second after a recent directory modification.
         """
         self.name = config.name
         self.layout = layout_of(config)
@@ -151,6 +158,8 @@ class MaildirStore:
         self._open: MaildirMailbox | None = None
         self._closed = False
         self._pairings: dict[BoxName, Pairing] = {}
+        self._asynchronous = asynchronous
+        self.mtime_wait = mtime_wait
 
     def __repr__(self) -> str:
         return f"<MaildirStore {self.name!r}>"
@@ -360,7 +369,12 @@ class MaildirStore:
             raise RuntimeError(f"store {self.name} is closed")
 
         async def serially() -> _T:
-            async with self._serial:
-                return await action()
+            try:
+                async with self._serial:
+                    return await action()
+            finally:
+                if self._asynchronous:
+                    # -Ta: the answer comes from a later turn of the loop.
+                    await deferLater(self._clock, 0, lambda: None)
 
         return Deferred.fromCoroutine(serially())

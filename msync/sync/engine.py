@@ -76,7 +76,7 @@ from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
-from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statefile import NO_TESTING, JournalTesting, StateFile, SystemCalls
 from msync.sync.statepaths import StatePaths
 
 __all__ = ["FETCH_AHEAD", "sync_pair"]
@@ -359,7 +359,12 @@ class _BoxPairSync:
             for side in Side:
                 self.plan_expunge(work, side)
             return self.result()
-        uid_next = {side: self.boxes[side].uid_next for side in Side}
+        # mbsync journals its driver's UIDNEXT; for a Maildir box that is
+        # the highest UID assigned so far (journal_uid_next), not plus one.
+        uid_next = {
+            side: getattr(self.boxes[side], "journal_uid_next", self.boxes[side].uid_next)
+            for side in Side
+        }
         copies = self.take(reconcile.start_copies(work, uid_next))
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
@@ -575,6 +580,7 @@ async def sync_pair(
     fsync: bool = True,
     state_system: SystemCalls | None = None,
     new_tuid: Callable[[], str] = random_tuid,
+    journal_testing: JournalTesting = NO_TESTING,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -593,6 +599,7 @@ async def sync_pair(
     @param fsync: mbsync's C{FSync}.
     @param state_system: the system calls of the state file (tests).
     @param new_tuid: the TUID generator (tests).
+    @param journal_testing: mbsync's C{-Tj} test switches.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -606,6 +613,7 @@ async def sync_pair(
         channel_label=label,
         system=state_system,
         read_only=options.dry_run,
+        testing=journal_testing,
     )
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},

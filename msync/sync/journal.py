@@ -11,7 +11,10 @@ Invariants:
     with mbsync's wording (without C{"Error: "}).
   - C{replay} changes a state exactly as mbsync's replay does. Records are
     addressed by their (far, near) UID pair, searched from the record the
-    previous operation touched onward, then from the start.
+    previous operation touched onward, then from the start. An operation
+    being made (not replayed) prefers a live record to a dead one with the
+    same pair: after a crash, replay leaves dead records whose pairs the
+    resumed run reuses (mbsync addresses its records directly there).
   - A journal whose last line is incomplete (crash mid-write) is rejected
     with C{incomplete journal entry at <file>:<line>}, as mbsync 1.4 does
     (verified by truncating real journals); an empty journal means "nothing
@@ -433,12 +436,21 @@ def _apply_to_record(state: SyncState, record: SyncRecord, op: RecordOp) -> Sync
     return record
 
 
-def apply_op(state: SyncState, op: JournalOp, last: SyncRecord | None = None) -> SyncRecord | None:
+def apply_op(
+    state: SyncState,
+    op: JournalOp,
+    last: SyncRecord | None = None,
+    *,
+    live: bool = False,
+) -> SyncRecord | None:
     """
     Apply one operation to C{state} as mbsync's replay does.
 
     @param last: the record the previous operation touched; record lookups
         start there.
+    @param live: the operation is being made now, not replayed: it means a
+        live record whenever one has its UID pair (see L{SyncState.by_pair}).
+        Replay looks at dead records too, as mbsync's does.
     @return: the record this operation touched (the next C{last}), or
         C{last} for operations on the header.
     @raise LookupError: no record has the operation's UID pair.
@@ -457,7 +469,7 @@ def apply_op(state: SyncState, op: JournalOp, last: SyncRecord | None = None) ->
         case SetMaxExpiredFarUid(uid):
             state.max_expired_far_uid = uid
         case _:
-            record = state.by_pair(op.far_uid, op.near_uid, last)
+            record = state.by_pair(op.far_uid, op.near_uid, last, prefer_live=live)
             if record is None:
                 raise LookupError((op.far_uid, op.near_uid))
             return _apply_to_record(state, record, op)

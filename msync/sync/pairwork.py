@@ -253,7 +253,7 @@ def log(work: PairWork, op: JournalOp) -> SyncRecord | None:
     @raise StateError: C{op} addresses a record that does not exist.
     """
     try:
-        work.last = apply_op(work.state, op, work.last)
+        work.last = apply_op(work.state, op, work.last, live=True)
     except LookupError:
         raise StateError(
             f"journal entry for {op!r} refers to non-existing sync state entry"

@@ -328,26 +328,39 @@ class SyncState:
         return self.by_uid(Side.NEAR, uid)
 
     def by_pair(
-        self, far_uid: int, near_uid: int, start: SyncRecord | None = None
+        self,
+        far_uid: int,
+        near_uid: int,
+        start: SyncRecord | None = None,
+        *,
+        prefer_live: bool = False,
     ) -> SyncRecord | None:
         """
         Find a record (dead ones included) by its UID pair the way mbsync's
         journal replay does: the first match at or after C{start} in list
         order, else the first match from the beginning.
 
+        @param prefer_live: look at dead records only if no live record
+            has the pair. A live operation always means a live record (a
+            replay can leave a dead record with the pair of a new one,
+            e.g. an unborn message expired again after a crash).
         @return: the record, or C{None} if no record has this pair.
         """
         bucket = self._pairs.get((far_uid, near_uid))
         if not bucket:
             return None
+        if prefer_live:
+            live = [record for record in bucket if not record.dead]
+            bucket = live or bucket
         if len(bucket) == 1:
             return bucket[0]
         # Duplicate pairs are rare (e.g. several dead "0 0" records), so an
         # O(n) scan to honour mbsync's search order is fine here.
         begin = 0 if start is None else self._position(start)
         order = self._records[begin:] + self._records[:begin]
+        wanted = {id(record) for record in bucket}
         for record in order:
-            if record.far_uid == far_uid and record.near_uid == near_uid:
+            if id(record) in wanted:
                 return record
         return None  # pragma: no cover - the bucket guarantees a match
 

@@ -49,6 +49,14 @@ POSIX locks belong to a process, so a second open of the same lock file in
 this process would succeed and closing it would drop the first lock; a
 registry of the lock files this process holds refuses the second open.
 
+mbsync's test switches (L{JournalTesting}): C{-Tj} keeps the journal,
+i.e. commit writes C{.new} but neither renames it over the state nor
+unlinks the journal, so the next run replays the journal; C{-Tj<N>} also
+counts journal lines down from N, once before and once after each line
+(the version line is not counted), and ends the process at once with
+status 101 when the count reaches 0 before a line is written, 100 after.
+isync's own test suite crashes msync at every step this way.
+
 A read-only open (C{--dry-run}) writes nothing, ever: no directory, no lock
 file, no journal, no C{.new}. It reads the state and replays a live journal
 in memory exactly as above; a lock file that exists is only probed (locked
@@ -62,8 +70,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import NoReturn
 
 from msync.errors import ChannelLocked, StateError
 from msync.sync.journal import (
@@ -196,6 +206,57 @@ class SystemCalls:
         os.unlink(path)
 
 
+def _exit_now(status: int) -> NoReturn:
+    """
+    End the process like a crash at this instant (nothing else runs, no
+    file is closed or committed), with C{status}; buffered output is
+    flushed first, as C{exit(3)} does in mbsync.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+class JournalTesting:
+    """
+    mbsync's C{-Tj} and C{-Tj<N>} test switches. One instance serves every
+    state file of a run: as in mbsync, the countdown is process-wide.
+
+    @ivar keep_journal: commit writes C{.new} only (no rename, no unlink).
+    @ivar steps_left: the countdown; 0 means no limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        keep_journal: bool = False,
+        limit: int | None = None,
+        exit: Callable[[int], object] = _exit_now,
+    ) -> None:
+        """
+        @param keep_journal: C{-Tj}.
+        @param limit: the C{N} of C{-Tj<N>} (implies C{keep_journal}).
+        @param exit: ends the process with a status (tests replace it).
+        """
+        self.keep_journal = keep_journal or limit is not None
+        self.steps_left = limit or 0
+        self._exit = exit
+
+    def step(self, status: int) -> None:
+        """
+        Count one step; at the last one, exit with C{status} (101 before
+        a journal line is written, 100 after).
+        """
+        if self.steps_left:
+            self.steps_left -= 1
+            if not self.steps_left:
+                self._exit(status)
+
+
+#: No test switches.
+NO_TESTING = JournalTesting()
+
+
 class StateFile:
     """
     The sync state of one box pair, opened and locked.
@@ -220,10 +281,12 @@ class StateFile:
         lock_key: str,
         label: str = "",
         read_only: bool = False,
+        testing: JournalTesting = NO_TESTING,
     ) -> None:
         """
         Use L{open}.
         """
+        self._testing = testing
         self.read_only = read_only
         self.paths = paths
         self.state = state
@@ -254,6 +317,7 @@ class StateFile:
         channel_label: str = "",
         system: SystemCalls | None = None,
         read_only: bool = False,
+        testing: JournalTesting = NO_TESTING,
     ) -> StateFile:
         """
         Lock and load the state of a box pair, replaying its journal if
@@ -266,6 +330,7 @@ class StateFile:
         @param system: the system calls to make (tests substitute them).
         @param read_only: load without writing anything (C{--dry-run}):
             the lock is only probed, the journal replayed in memory.
+        @param testing: mbsync's C{-Tj} switches.
         @raise ChannelLocked: another process (or another L{StateFile} of
             this one) holds the lock: C{channel <label> is locked}.
         @raise StateError: a file cannot be created or read, or the state
@@ -302,6 +367,7 @@ class StateFile:
                 lock_fd=None,
                 lock_key="",
                 label=label,
+                testing=testing,
             )
         lock_key, lock_fd = _take_lock(system, paths.lock, label)
         try:
@@ -318,6 +384,7 @@ class StateFile:
             system=system,
             lock_fd=lock_fd,
             lock_key=lock_key,
+            testing=testing,
         )
 
     @classmethod
@@ -393,13 +460,13 @@ class StateFile:
         """
         self._check_open()
         if isinstance(op, RecordOp):
-            if self.state.by_pair(op.far_uid, op.near_uid, self._last) is None:
+            if self.state.by_pair(op.far_uid, op.near_uid, self._last, prefer_live=True) is None:
                 raise StateError(
                     f"journal entry for {op!r} refers to non-existing sync state entry "
                     f"of {self.paths.state}"
                 )
         self._write_line(op)
-        self._last = apply_op(self.state, op, self._last)
+        self._last = apply_op(self.state, op, self._last, live=True)
         return self._last
 
     def write(self, ops: Sequence[JournalOp]) -> None:
@@ -419,12 +486,14 @@ class StateFile:
         if self._journal_fd is None:
             self._start_journal()
         assert self._journal_fd is not None
+        self._testing.step(101)
         try:
             self._system.write(self._journal_fd, format_journal_line(op))
         except OSError as error:
             raise StateError(
                 f"cannot write journal {self.paths.journal}: {_reason(error)}"
             ) from error
+        self._testing.step(100)
         self._dirty = True
 
     def sync(self) -> None:
@@ -474,11 +543,14 @@ class StateFile:
                 f"cannot write new sync state {paths.new}: {_reason(error)}"
             ) from error
         self._close_journal()
-        try:
-            system.rename(paths.new, paths.state)
-        except OSError as error:
-            raise StateError(f"cannot commit sync state {paths.state}: {_reason(error)}") from error
-        self._unlink(paths.journal, "cannot delete journal")
+        if not self._testing.keep_journal:
+            try:
+                system.rename(paths.new, paths.state)
+            except OSError as error:
+                raise StateError(
+                    f"cannot commit sync state {paths.state}: {_reason(error)}"
+                ) from error
+            self._unlink(paths.journal, "cannot delete journal")
         self._dirty = False
         self._append = False
 

@@ -269,7 +269,9 @@ class DovecotAccount:
         found = []
         for response in link.command(b"UID FETCH 1:* (UID FLAGS BODY.PEEK[])"):
             items = _fetch_items(response)
-            if items is None:
+            if items is None or b"BODY[]" not in items or b"UID" not in items:
+                # Not ours: an unsolicited FETCH (FLAGS) about a change another
+                # session (the daemon under test) made meanwhile.
                 continue
             flag_items = items[b"FLAGS"]
             assert isinstance(flag_items, list)

@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -328,7 +328,7 @@ class Pair:
         """
         Start a sync of the scenario box pair.
         """
-        extra = {} if new_tuid is None else {"new_tuid": new_tuid}
+        extra: dict[str, Any] = {} if new_tuid is None else {"new_tuid": new_tuid}
         return Deferred.fromCoroutine(
             sync_pair(
                 self.far,
