@@ -375,7 +375,6 @@ def main() -> int:
     commands = {
         "mbsync": ["mbsync"],
         "msync": [str(ROOT / ".venv" / "bin" / "msync")],
-        "offlineimap": ["offlineimap"],
     }
     names = options.tools.split(",")
     base = Path(tempfile.mkdtemp(prefix="msync-bench-"))
