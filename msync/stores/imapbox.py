@@ -396,7 +396,8 @@ class IMAPMailbox:
         what a message needs beyond UID and flags.
         """
         infos = await self._load_fetched(request, skip_flags_only=True)
-        permanent = self.permanent_flags
+        # Every flag combination once, not an enum member made per message.
+        masked = [Flags(bits) & self.permanent_flags for bits in range(int(ALL_FLAGS) + 1)]
         wants_more = (
             request.wants_size,
             request.wants_tuid,
@@ -406,7 +407,7 @@ class IMAPMailbox:
         for uid, bits in listing.items():
             if uid in infos or not request.selects(uid) or any(want(uid) for want in wants_more):
                 continue
-            infos[uid] = MessageInfo(uid=uid, flags=Flags(bits) & permanent, recent=uid in recent)
+            infos[uid] = MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
         return [infos[uid] for uid in sorted(infos)]
 
     async def _listing(self, path: str) -> tuple[Listing, set[int]] | None:
