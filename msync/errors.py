@@ -179,6 +179,13 @@ class MailboxError(StoreError):
     """
 
 
+class UnreadExcess(MailboxError):
+    """
+    MaxMessages would expire unread messages and C{ExpireUnread} is unset:
+    the box pair is skipped. mbsync words this one without C{"Error: "}.
+    """
+
+
 class StoreUnavailable(StoreError):
     """
     Skip every channel using this store (connection or login failed).

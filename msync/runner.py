@@ -33,7 +33,14 @@ from msync.config.schema import (
     SubFolders,
     SyncStateKind,
 )
-from msync.errors import MsyncError, StateError, StoreError, StoreUnavailable, shown_name
+from msync.errors import (
+    MsyncError,
+    StateError,
+    StoreError,
+    StoreUnavailable,
+    UnreadExcess,
+    shown_name,
+)
 from msync.model import INBOX, Side
 from msync.plan import (
     BoxPair,
@@ -602,7 +609,8 @@ async def _sync_channel(
                 watch.pair_finished(channel, pair, None, error)
             return False
         except MsyncError as error:
-            output.emit(Severity.ERROR, f"Error: {error}")
+            prefix = "" if isinstance(error, UnreadExcess) else "Error: "
+            output.emit(Severity.ERROR, f"{prefix}{error}")
             if watch is not None:
                 watch.pair_finished(channel, pair, None, error)
             ok = False
