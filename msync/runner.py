@@ -34,11 +34,11 @@ from msync.config.schema import (
     SyncStateKind,
 )
 from msync.errors import (
+    LayoutError,
     MsyncError,
     StateError,
     StoreError,
     StoreUnavailable,
-    UnreadExcess,
     shown_name,
 )
 from msync.model import INBOX, Side
@@ -324,7 +324,7 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
                 status = 1
                 continue
             except StoreError as error:
-                output.emit(Severity.ERROR, f"Error: {error}")
+                output.emit(Severity.ERROR, f"{error.label}{error}")
                 status = 1
                 continue
             if len(jobs) > 1:
@@ -566,7 +566,7 @@ async def _sync_channel(
         _store_failed(run, channel, output, error)
         return False
     except StoreError as error:
-        output.emit(Severity.ERROR, f"Error: {error}")
+        output.emit(Severity.ERROR, f"{error.label}{error}")
         return False
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
@@ -609,11 +609,13 @@ async def _sync_channel(
                 watch.pair_finished(channel, pair, None, error)
             return False
         except MsyncError as error:
-            prefix = "" if isinstance(error, UnreadExcess) else "Error: "
-            output.emit(Severity.ERROR, f"{prefix}{error}")
+            output.emit(Severity.ERROR, f"{error.label}{error}")
             if watch is not None:
                 watch.pair_finished(channel, pair, None, error)
             ok = False
+            if isinstance(error, LayoutError) and error.ends_channel:
+                # mbsync's "store bad": the channel's other boxes are skipped.
+                return False
         except Exception:
             # The one broad handler (STYLE §5): a bug in one box pair must
             # not lose the other pairs' work.

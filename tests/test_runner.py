@@ -425,6 +425,86 @@ class SyncTests(TestCase):
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
 
 
+LAYOUT_CONFIG = """\
+MaildirStore f
+Path {root}/far/
+Inbox {root}/far/INBOX
+SubFolders Verbatim
+
+MaildirStore n
+Path {root}/near/
+Inbox {root}/near/INBOX
+
+Channel c
+Far :f:
+Near :n:
+Patterns * !d
+Create Near
+SyncState *
+
+Channel later
+Far :f:
+Near :n:
+Patterns d
+Create Near
+SyncState *
+"""
+
+
+class LayoutErrorTests(TestCase):
+    """
+    A subfolder on a Maildir store without a SubFolders style: mbsync 1.4.4
+    (checked against Dovecot) says only C{Maildir error: ...}, skips the
+    rest of that channel (a "bad store") and still uses the store for the
+    next channel.
+    """
+
+    def test_channel_stops_next_channel_runs(self) -> None:
+        """
+        The error, the boxes before it synchronized, those after it not,
+        and the next channel on the same store synchronized.
+        """
+        from twisted.internet import reactor
+
+        root = os.path.abspath(self.mktemp())
+        for box in ("INBOX", "a", "b/c", "d", "e"):
+            make_box(os.path.join(root, "far", box))
+            with open(os.path.join(root, "far", box, "new", "1.1_1.h"), "w") as stream:
+                stream.write(f"Subject: {box}\n\nbody\n")
+        os.makedirs(os.path.join(root, "near"))
+        config = parse_config(LAYOUT_CONFIG.format(root=root), "rc", home=root)
+        selection = select_jobs(config, ("c", "later"), all_channels=False)
+        output = RecordingOutput()
+        clock = cast(IReactorTime, reactor)
+
+        async def check() -> None:
+            status = await sync_channels(
+                config,
+                selection.jobs,
+                default_store_factory(config, clock),
+                SyncRequest(),
+                output,
+                clock,
+            )
+            self.assertEqual(status, 1)
+            errors = [text for severity, text in output.messages if severity is Severity.ERROR]
+            self.assertEqual(
+                errors,
+                [
+                    "Maildir error: accessing subfolder 'b/c', but store 'n' does not"
+                    " specify SubFolders style"
+                ],
+            )
+            near = sorted(os.listdir(os.path.join(root, "near")))
+            # INBOX and a before the error, not e after it; d by the later channel.
+            self.assertEqual(near, ["INBOX", "a", "d"])
+            box = os.path.join(root, "near", "d")
+            files = os.listdir(os.path.join(box, "new")) + os.listdir(os.path.join(box, "cur"))
+            self.assertEqual(len(files), 1)
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+
 class FailedStoreMessageTests(SynchronousTestCase):
     """
     Later channels of a failed store are skipped with mbsync's wording,
