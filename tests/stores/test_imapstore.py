@@ -366,6 +366,35 @@ class ConnectTests(PumpingMixin, SynchronousTestCase):
         self.resolve(store.close())
         self.assertIn(b"LOGOUT", self.network.commands())
 
+    def test_closed_while_connecting(self) -> None:
+        """
+        A store closed before its connection is made (the channel's other
+        store failed to open) drops the connection at once, as mbsync
+        cancels it: nothing is sent, no login (so -V prints nothing more).
+        """
+        store = self.make()
+        made: list[Deferred[None]] = []
+        clients: list[IProtocol] = []
+        connect = self.network.connect
+
+        def made_now(protocol: IProtocol) -> IProtocol:
+            clients.append(protocol)
+            return protocol
+
+        def pending(account: IMAPAccount, factory: IProtocolFactory) -> Deferred[IProtocol]:
+            gate: Deferred[None] = Deferred()
+            made.append(gate)
+            return gate.addCallback(lambda _: connect(account, factory)).addCallback(made_now)
+
+        store._connect = pending
+        store.start_connecting()
+        closed = store.close()
+        self.assertNoResult(closed)
+        made[0].callback(None)
+        self.resolve(closed)
+        self.assertEqual(self.network.commands(), [])
+        self.assertTrue(clients[0].transport.disconnecting)  # type: ignore[attr-defined]
+
     def test_cram_md5_in_plaintext(self) -> None:
         """
         Without TLS, C{AuthMechs *} picks CRAM-MD5, never sending the password.
