@@ -241,6 +241,18 @@ async def channel_pairs(run: RunState, job: ChannelJob) -> tuple[BoxPair, ...]:
     return box_pairs(job, far, near)
 
 
+def _error_line(error: MsyncError) -> str:
+    """
+    mbsync's line for an error that skips a box or a channel: a driver's
+    own message (C{Maildir error: ...}) stands alone, as mbsync prints it;
+    the others get the error's label (C{Error: }).
+    """
+    text = str(error)
+    if text.startswith("Maildir error: "):
+        return text
+    return f"{error.label}{text}"
+
+
 def _store_failed(
     run: RunState, channel: Channel, output: Emitter, error: StoreUnavailable
 ) -> None:
@@ -324,7 +336,7 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
                 status = 1
                 continue
             except StoreError as error:
-                output.emit(Severity.ERROR, f"{error.label}{error}")
+                output.emit(Severity.ERROR, _error_line(error))
                 status = 1
                 continue
             if len(jobs) > 1:
@@ -566,7 +578,7 @@ async def _sync_channel(
         _store_failed(run, channel, output, error)
         return False
     except StoreError as error:
-        output.emit(Severity.ERROR, f"{error.label}{error}")
+        output.emit(Severity.ERROR, _error_line(error))
         return False
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
@@ -609,7 +621,7 @@ async def _sync_channel(
                 watch.pair_finished(channel, pair, None, error)
             return False
         except MsyncError as error:
-            output.emit(Severity.ERROR, f"{error.label}{error}")
+            output.emit(Severity.ERROR, _error_line(error))
             if watch is not None:
                 watch.pair_finished(channel, pair, None, error)
             ok = False

@@ -505,6 +505,52 @@ class LayoutErrorTests(TestCase):
         return Deferred.fromCoroutine(check())  # type: ignore[return-value]
 
 
+class DriverErrorTests(TestCase):
+    """
+    A Maildir driver error skipping a box is printed as mbsync prints it:
+    C{Maildir error: ...} alone, not after C{Error: } (checked with mbsync
+    1.4.4); the other boxes are synchronized.
+    """
+
+    def test_no_valid_mailbox(self) -> None:
+        """
+        A near box whose C{new} is a file.
+        """
+        from twisted.internet import reactor
+
+        root = os.path.abspath(self.mktemp())
+        for box in ("INBOX", "Bad", "Good"):
+            make_box(os.path.join(root, "far", box))
+            with open(os.path.join(root, "far", box, "new", "1.1_1.h"), "w") as stream:
+                stream.write(f"Subject: {box}\n\nbody\n")
+        bad = os.path.join(root, "near", "Bad")
+        os.makedirs(os.path.join(bad, "cur"))
+        with open(os.path.join(bad, "new"), "w") as stream:
+            stream.write("not a directory\n")
+        text = SYNC_CONFIG.format(root=root).partition("\nChannel broken\n")[0]
+        config = parse_config(text, "rc", home=root)
+        selection = select_jobs(config, ("c",), all_channels=False)
+        output = RecordingOutput()
+        clock = cast(IReactorTime, reactor)
+
+        async def check() -> None:
+            status = await sync_channels(
+                config,
+                selection.jobs,
+                default_store_factory(config, clock),
+                SyncRequest(),
+                output,
+                clock,
+            )
+            self.assertEqual(status, 1)
+            errors = [text for severity, text in output.messages if severity is Severity.ERROR]
+            self.assertEqual(errors, [f"Maildir error: '{bad}' is no valid mailbox"])
+            good = os.path.join(root, "near", "Good")
+            self.assertEqual(len(os.listdir(os.path.join(good, "new"))), 1)
+
+        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+
+
 class FailedStoreMessageTests(SynchronousTestCase):
     """
     Later channels of a failed store are skipped with mbsync's wording,
