@@ -593,6 +593,23 @@ class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
         new, self.mark = commands[self.mark :], len(commands)
         return new
 
+    def test_empty_box_loads_at_once(self) -> None:
+        """
+        A box the server says is empty (EXISTS 0) loads at once, with no
+        FETCH, as mbsync's does (so its -V count comes first); one with
+        messages is fetched.
+        """
+        self.resolve(self.mailbox.close())
+        self.resolve(self.store.create_box("Empty"))
+        empty = self.resolve(self.store.open_box("Empty"))
+        self.sent()
+        self.assertEqual(self.successResultOf(empty.load(LoadRequest())), [])
+        self.assertEqual(self.sent(), [])
+        self.resolve(empty.close())
+        inbox = self.resolve(self.store.open_box("INBOX"))
+        self.assertEqual(len(self.resolve(inbox.load(LoadRequest()))), 6)
+        self.assertTrue(any(b"FETCH" in command for command in self.sent()))
+
     def test_load_items_per_interval(self) -> None:
         """
         A load fetches extras only where the request wants them, one UID
