@@ -573,6 +573,12 @@ async def _sync_channel(
     if not open_stores(run, channel, output, listing=False):
         return False
     try:
+        for side in (Side.FAR, Side.NEAR):
+            store = run.store(channel.store(side))
+            if isinstance(store, IMAPStoreImpl):
+                # mbsync opens boxes once both stores are connected (and
+                # -V says so in that order), listed or not.
+                await store.session()
         pairs = await channel_pairs(run, job)
     except StoreUnavailable as error:
         _store_failed(run, channel, output, error)
