@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.config.test_load -*-
+# -*- test-case-name: tests.config.test_load,tests.config.test_account -*-
 """
 mbsync 1.4 configuration semantics: directives → a frozen L{Config}.
 
@@ -25,15 +25,24 @@ import os
 import pwd
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from msync.config.account import (
     BOX_OPS,
     CHANNEL_OPTIONS,
+    CHANNEL_VALUE_OPTIONS,
+    CHANNEL_VALUE_SETTINGS,
+    STORE_OPTIONS,
+    AccountContext,
     AccountDraft,
     ChannelOptions,
+    Option,
+    OptionTable,
+    apply_option,
+    flag,
+    local_path,
     parse_delimiter,
-    store_option,
+    text,
 )
 from msync.config.schema import (
     NO_SIDES,
@@ -52,7 +61,6 @@ from msync.config.schema import (
     SubFolders,
     SyncState,
     SyncStateKind,
-    parse_side,
 )
 from msync.config.syntax import Directive, Reader, max_size_limit
 from msync.errors import ConfigError
@@ -92,16 +100,22 @@ class _Paths:
 
     @ivar home: the home directory for C{~}.
     @ivar user_home: the lookup for C{~user}.
+    @ivar base: what a relative path is relative to: C{""} (the current
+        directory, mbsync 1.4) or the configuration file's directory with
+        a trailing C{/} (isync 1.5's C{expand_strdup}).
     """
 
     home: str
     user_home: UserHome
+    base: str = ""
 
     def expand(self, path: str) -> str:
         """
         Expand a leading C{~} or C{~user}; unknown users are left alone.
         """
         if not path.startswith("~"):
+            if self.base and not path.startswith("/"):
+                return self.base + path
             return path
         user, slash, rest = path[1:].partition("/")
         base = self.home if user == "" else self.user_home(user)
@@ -112,7 +126,60 @@ class _Paths:
 
 # --- keyword tables ----------------------------------------------------------
 
-_GLOBAL_ONLY = frozenset({"fsync", "fielddelimiter", "bufferlimit"})
+
+def _buffer_limit(directive: Directive, context: AccountContext) -> int:
+    """
+    C{BufferLimit}: a size, not zero; mbsync's parse_size yields 0 after
+    its error, which is then refused too.
+    """
+    try:
+        limit = directive.size_value()
+    except ConfigError as error:
+        context.report(error)
+        limit = 0
+    if limit == 0:
+        raise directive.error("BufferLimit cannot be zero")
+    return limit
+
+
+def _path_delimiter(directive: Directive, context: AccountContext) -> str:
+    """
+    C{PathDelimiter}: one character.
+    """
+    delimiter = directive.value()
+    if len(delimiter) != 1:
+        raise directive.error("Path delimiter must be exactly one character long")
+    return delimiter
+
+
+GLOBAL_OPTIONS: OptionTable = {
+    "fsync": Option("fsync", flag),
+    "fielddelimiter": Option("field_delimiter", lambda d, c: parse_delimiter(d, "Field")),
+    "bufferlimit": Option("buffer_limit", _buffer_limit),
+}
+"""The options valid only outside sections: fields of L{GlobalOptions}."""
+
+IMAP_STORE_OPTIONS: OptionTable = {
+    "path": Option("path", text),
+    "usenamespace": Option("use_namespace", flag),
+    "subscribedonly": Option("subscribed_only", flag),
+    "pathdelimiter": Option("path_delimiter", _path_delimiter),
+    **STORE_OPTIONS,
+}
+"""
+An IMAPStore section's own options: fields of L{IMAPStore} (C{Account} and
+the account options are handled apart).
+"""
+
+MAILDIR_STORE_OPTIONS: OptionTable = {
+    "path": Option("path", local_path),
+    "inbox": Option("inbox", local_path),
+    "altmap": Option("alt_map", flag),
+    "infodelimiter": Option("info_delimiter", lambda d, c: parse_delimiter(d, "Info")),
+    "subfolders": Option("subfolders", lambda d, c: _subfolders(d)),
+    **STORE_OPTIONS,
+}
+"""A MaildirStore section's options: fields of L{MaildirStore}."""
 
 # Keywords that read all their words (mbsync loops get_arg over them), by
 # section (None = outside sections); every other keyword reads one word and
@@ -164,8 +231,11 @@ class _Parser:
     the end with every error.
     """
 
-    def __init__(self, filename: str, paths: _Paths, file_error: FileError) -> None:
+    def __init__(
+        self, filename: str, paths: _Paths, file_error: FileError, isync15: bool = False
+    ) -> None:
         self.filename = filename
+        self.isync15 = isync15
         self.paths = paths
         self.file_error = file_error
         self.reader: Reader | None = None
@@ -211,7 +281,7 @@ class _Parser:
             if directive.is_keyword(*_SECTIONS):
                 self._section(directive)
                 self.in_sections = True
-            elif folded in _GLOBAL_ONLY or folded in CHANNEL_OPTIONS:
+            elif folded in GLOBAL_OPTIONS or folded in CHANNEL_OPTIONS:
                 reader.apply(directive, self._global, folded in _LISTS[None])
             else:
                 self.report(
@@ -247,21 +317,9 @@ class _Parser:
         """
         Apply one global option.
         """
-        if directive.is_keyword("FSync"):
-            self.globals = replace(self.globals, fsync=directive.bool_value())
-        elif directive.is_keyword("FieldDelimiter"):
-            delimiter = parse_delimiter(directive, "Field")
-            self.globals = replace(self.globals, field_delimiter=delimiter)
-        elif directive.is_keyword("BufferLimit"):
-            try:
-                limit = directive.size_value()
-            except ConfigError as error:
-                # mbsync's parse_size yields 0 after its error.
-                self.report(error)
-                limit = 0
-            if limit == 0:
-                raise directive.error("BufferLimit cannot be zero")
-            self.globals = replace(self.globals, buffer_limit=limit)
+        values: dict[str, Any] = {}
+        if apply_option(GLOBAL_OPTIONS, directive, self, values):
+            self.globals = replace(self.globals, **values)
         else:
             self._channel_option(directive, self.global_channel, is_global=True)
 
@@ -310,21 +368,10 @@ class _Parser:
                 if value == "*"
                 else SyncState(kind, self.paths.expand(value))
             )
-        elif folded == "copyarrivaldate":
-            setting = ChannelSetting.COPY_ARRIVAL_DATE
-            options.copy_arrival_date = directive.bool_value()
-        elif folded == "maxmessages":
-            setting = ChannelSetting.MAX_MESSAGES
-            options.max_messages = directive.int_value()
-        elif folded == "expireunread":
-            setting = ChannelSetting.EXPIRE_UNREAD
-            options.expire_unread = directive.bool_value()
-        elif folded == "expireside":
-            setting = ChannelSetting.EXPIRE_SIDE
-            try:
-                options.expire_side = parse_side("ExpireSide", directive.value())
-            except ValueError as error:
-                raise directive.error(str(error)) from None
+        elif folded in CHANNEL_VALUE_OPTIONS:
+            option = CHANNEL_VALUE_OPTIONS[folded]
+            setting = CHANNEL_VALUE_SETTINGS[folded]
+            setattr(options, option.field, option.parse(directive, self))
         else:
             return False
         options.explicit.add(setting)
@@ -391,7 +438,7 @@ class _Parser:
         Parse an IMAPStore section, with C{Account} or inline account options.
         """
         draft = AccountDraft(name, "IMAP store", self)
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         accounts: list[IMAPAccount] = []
 
         def handle(directive: Directive) -> None:
@@ -400,19 +447,9 @@ class _Parser:
                 if wanted not in self.accounts:
                     raise directive.error(f"unknown IMAP account '{wanted}'")
                 accounts.append(self.accounts[wanted])
-            elif directive.is_keyword("Path"):
-                values["path"] = directive.value()
-            elif directive.is_keyword("UseNamespace"):
-                values["use_namespace"] = directive.bool_value()
-            elif directive.is_keyword("SubscribedOnly"):
-                values["subscribed_only"] = directive.bool_value()
-            elif directive.is_keyword("PathDelimiter"):
-                delimiter = directive.value()
-                if len(delimiter) != 1:
-                    raise directive.error("Path delimiter must be exactly one character long")
-                values["path_delimiter"] = delimiter
-            elif not store_option(directive, values) and not draft.feed(directive):
-                raise _unknown(directive, header)
+            elif not apply_option(IMAP_STORE_OPTIONS, directive, self, values):
+                if not draft.feed(directive):
+                    raise _unknown(directive, header)
 
         self._lines(header, handle)
         if not accounts:
@@ -425,29 +462,18 @@ class _Parser:
                         f"IMAP store '{name}' has both Account and account-specific options"
                     )
                 )
-        return IMAPStore(name=name, account=account, **values)  # type: ignore[arg-type]
+        # The values' names are IMAP_STORE_OPTIONS' fields, checked against
+        # IMAPStore by tests/config/test_account.py.
+        return replace(IMAPStore(name=name, account=account), **values)
 
     def _maildir_store(self, header: Directive, name: str) -> MaildirStore:
         """
         Parse a MaildirStore section.
         """
-        values: dict[str, object] = {
-            "inbox": self.paths.expand("~/Maildir"),
-            "info_delimiter": self.globals.field_delimiter,
-        }
+        values: dict[str, Any] = {}
 
         def handle(directive: Directive) -> None:
-            if directive.is_keyword("Path"):
-                values["path"] = self.paths.expand(directive.value())
-            elif directive.is_keyword("Inbox"):
-                values["inbox"] = self.paths.expand(directive.value())
-            elif directive.is_keyword("AltMap"):
-                values["alt_map"] = directive.bool_value()
-            elif directive.is_keyword("InfoDelimiter"):
-                values["info_delimiter"] = parse_delimiter(directive, "Info")
-            elif directive.is_keyword("SubFolders"):
-                values["subfolders"] = _subfolders(directive)
-            elif not store_option(directive, values):
+            if not apply_option(MAILDIR_STORE_OPTIONS, directive, self, values):
                 raise _unknown(directive, header)
 
         self._lines(header, handle)
@@ -458,7 +484,14 @@ class _Parser:
                     " 'SubFolders Maildir++'"
                 )
             )
-        return MaildirStore(name=name, **values)  # type: ignore[arg-type]
+        store = MaildirStore(
+            name=name,
+            inbox=self.paths.expand("~/Maildir"),
+            info_delimiter=self.globals.field_delimiter,
+        )
+        # The values' names are MAILDIR_STORE_OPTIONS' fields, checked
+        # against MaildirStore by tests/config/test_account.py.
+        return replace(store, **values)
 
     def _channel(self, header: Directive, name: str) -> _ChannelDraft | None:
         """
@@ -644,6 +677,7 @@ def parse_config(
     home: str,
     user_home: UserHome = _no_users,
     file_error: FileError = _always_readable,
+    isync15: bool = False,
 ) -> Config:
     """
     Parse the text of an mbsyncrc.
@@ -655,11 +689,18 @@ def parse_config(
         and such paths stay unexpanded.
     @param file_error: why a certificate/key file cannot be read, or
         C{None}; by default every file is fine.
+    @param isync15: read the file as isync 1.5 does: relative local
+        paths from the file's directory, not the current one; TLS 1.2 and
+        1.3 only by default.
     @return: the configuration.
     @raise ConfigError: carrying every error in the file (see
         L{ConfigError.errors}), when there is any.
     """
-    return _Parser(filename, _Paths(home, user_home), file_error).run(text)
+    base = ""
+    if isync15:
+        slash = filename.rfind("/")
+        base = filename[: slash + 1] if slash >= 0 else "./"
+    return _Parser(filename, _Paths(home, user_home, base), file_error, isync15).run(text)
 
 
 def default_config_path(
@@ -701,12 +742,17 @@ def _user_home(user: str) -> str | None:
         return None
 
 
-def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    isync15: bool = False,
+) -> Config:
     """
     Read and parse a configuration file.
 
     @param path: the file (C{-c}); C{None} for L{default_config_path}.
     @param environ: the environment (default C{os.environ}); C{HOME} gives C{~}.
+    @param isync15: see L{parse_config}.
     @return: the configuration.
     @raise ConfigError: when the file cannot be read or is invalid.
     """
@@ -720,4 +766,11 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
     except OSError as error:
         raise ConfigError(path, None, f"Cannot read config file: {error.strerror}") from error
     text = data.decode("utf-8", "surrogateescape")
-    return parse_config(text, path, home=home, user_home=_user_home, file_error=_readable)
+    return parse_config(
+        text,
+        path,
+        home=home,
+        user_home=_user_home,
+        file_error=_readable,
+        isync15=isync15,
+    )

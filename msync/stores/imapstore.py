@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn, cast
+from typing import NoReturn
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import (
@@ -36,7 +36,6 @@ from twisted.internet.error import (
 from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
-    IReactorProcess,
     IReactorTime,
 )
 from twisted.internet.protocol import ClientFactory
@@ -62,12 +61,13 @@ from msync.errors import (
 from msync.imap import endpoint
 from msync.imap.endpoint import TLSClientCreator
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.responses import Status
 from msync.imap.session import IMAPSession
+from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
+from msync.reactor import MailReactor
 from msync.stores import credentials
 from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
-from msync.stores.imapnames import ServerNaming, raw_name, wire_argument
+from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, ServerNaming, raw_name
 from msync.stores.interface import IMailbox, IMessageSource, IStore
 
 log = Logger()
@@ -129,13 +129,16 @@ class IMAPStore:
         self,
         config: IMAPStoreConfig,
         *,
-        reactor: IReactorTime,
+        reactor: MailReactor,
         connect: Connect | None = None,
         tls_context: TLSContext | None = None,
+        names: NameMapping = MBSYNC14_NAMES,
         trace: bool = True,
     ) -> None:
         """
         @param config: the store section (with its account).
+        @param names: how box names map to server names (mbsync 1.4's or
+            1.5's).
         @param trace: log the IMAP wire trace (C{-Dn}).
         @param reactor: the reactor: connects, times out, runs C{PassCmd}.
         @param connect: opens the transport (default L{endpoint.connect}).
@@ -149,6 +152,7 @@ class IMAPStore:
         self._reactor = reactor
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
+        self._names = names
         self._trace = trace
         self._waiters: list[Deferred[None]] = []
         self._connecting = False
@@ -216,7 +220,7 @@ class IMAPStore:
     def _make_protocol(self) -> IMAPClientProtocol:
         account = self._account
         protocol = IMAPClientProtocol(
-            self._reactor,
+            IReactorTime(self._reactor),
             pipeline_depth=account.pipeline_depth,
             timeout=account.timeout or None,
             host=self._where(),
@@ -328,10 +332,8 @@ class IMAPStore:
     async def _log_in(self, session: IMAPSession) -> None:
         account = self._account
         log.info("{text}", text="Logging in...", msync_verbose=True)  # mbsync -V
-        # Processes (UserCmd, PassCmd) need the reactor as IReactorProcess.
-        processes = cast(IReactorProcess, self._reactor)
-        user = await credentials.resolve_user(account, processes)
-        password = await credentials.resolve_password(account, processes)
+        user = await credentials.resolve_user(account, self._reactor)
+        password = await credentials.resolve_password(account, self._reactor)
         tls = account.ssl_type is not SSLType.NONE
         try:
             mechanism = await session.authenticate_with(
@@ -363,7 +365,7 @@ class IMAPStore:
             if spaces is not None and spaces.personal:
                 first = spaces.personal[0]
                 if want_prefix:
-                    prefix = raw_name(first.prefix)
+                    prefix = self._listed_name(first.prefix)
                 if not delimiter and first.delimiter:
                     delimiter = raw_name(first.delimiter)
         if not delimiter:
@@ -374,6 +376,16 @@ class IMAPStore:
 
     # Names
 
+    def _listed_name(self, wire: bytes) -> str:
+        """
+        A name from the server in this store's mapping; raw if it cannot
+        be decoded.
+        """
+        try:
+            return self._names.from_server(wire)
+        except MailboxNameError:
+            return raw_name(wire)
+
     def argument(self, box: BoxName) -> str:
         """
         The mailbox argument for a canonical box name.
@@ -382,7 +394,7 @@ class IMAPStore:
         """
         assert self.naming is not None
         try:
-            return wire_argument(self.naming.server_name(box))
+            return self._names.to_server(self.naming.server_name(box))
         except MailboxNameError as error:
             raise MailboxError(
                 f"IMAP store {self.name}: mailbox {shown_name(box)}: {error}"
@@ -408,7 +420,7 @@ class IMAPStore:
         found: dict[str, None] = {}
         for pattern in naming.list_patterns():
             try:
-                argument = wire_argument(pattern)
+                argument = self._names.to_server(pattern)
                 with self.connection_errors():
                     entries = await verb("", argument)
             except (CommandFailed, MailboxNameError) as error:
@@ -416,7 +428,13 @@ class IMAPStore:
             for entry in entries:
                 if not entry.selectable:
                     continue
-                listed = naming.box_name(raw_name(entry.name))
+                try:
+                    name = self._names.from_server(entry.name)
+                except MailboxNameError as error:
+                    # mbsync 1.5: "IMAP error: invalid modified-UTF-7 string".
+                    log.warn("IMAP error: {error}", error=error)
+                    continue
+                listed = naming.box_name(name)
                 if listed.warning is not None:
                     log.warn("{warning}", warning=listed.warning)
                 if listed.name is not None:

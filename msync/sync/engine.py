@@ -43,7 +43,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -64,6 +63,7 @@ from msync.sync import reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
+from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
@@ -156,7 +156,8 @@ class _BoxPairSync:
         self.created: set[Side] = set()
         self.planned: list[str] = []
         self.counts = {
-            kind: {Side.FAR: 0, Side.NEAR: 0} for kind in ("new", "flags", "trash", "expunge")
+            kind: {Side.FAR: 0, Side.NEAR: 0}
+            for kind in ("new", "flags", "trash", "expunge", "flagged")
         }
         self.work: PairWork | None = None
 
@@ -194,6 +195,7 @@ class _BoxPairSync:
             flag_updates=dict(self.counts["flags"]),
             trashed=dict(self.counts["trash"]),
             expunged=dict(self.counts["expunge"]),
+            expunge_flagged=dict(self.counts["flagged"]),
             created=frozenset(self.created),
             planned=tuple(self.planned),
         )
@@ -373,8 +375,12 @@ class _BoxPairSync:
         expunged = []
         for side in Side:
             if self.options.side(side).expunge:
-                removed = await self.boxes[side].expunge(reconcile.expunge_uids(work, side))
+                doomed = reconcile.expunge_uids(work, side)
+                self.progress.add(side, "expunge", total=len(doomed))
+                removed = await self.boxes[side].expunge(doomed)
                 self.counts["expunge"][side] += len(removed)
+                self.counts["flagged"][side] += len(doomed)
+                self.progress.add(side, "expunge", done=len(doomed))
                 expunged.append(side)
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
@@ -388,6 +394,7 @@ class _BoxPairSync:
             if self.dry:
                 # Only in memory: later decisions (trash) see the new flags.
                 self.planned.extend(update.describe() for update in mine)
+                self.progress.add(side, "flags", total=len(mine))
                 self.take(reconcile.flags_applied(work, mine))
                 continue
             self.progress.add(side, "flags", total=len(mine))
@@ -402,6 +409,7 @@ class _BoxPairSync:
             return
         if self.dry:
             self.planned.extend(item.describe() for item in plan)
+            self.progress.add(side, "trash", total=len(plan))
             return
         self.progress.add(side, "trash", total=len(plan))
         local = [item for item in plan if not item.remote]
@@ -436,10 +444,15 @@ class _BoxPairSync:
 
     def plan_copies(self, copies: list[CopyMessage]) -> None:
         self.planned.extend(copy.describe() for copy in copies)
+        # Counted as to do (isync 1.5's dry run counts what it would do).
+        for copy in copies:
+            self.progress.add(copy.target, "new", total=1)
 
     def plan_expunge(self, work: PairWork, side: Side) -> None:
         if self.options.side(side).expunge:
             uids = reconcile.expunge_uids(work, side)
+            self.counts["flagged"][side] += len(uids)
+            self.progress.add(side, "expunge", total=len(uids))
             if uids:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")
@@ -493,6 +506,7 @@ class _BoxPairSync:
             target=self.stores[target].line_ending,
             tuid=tuid,
             placeholder_size=(item.size or 0) if item.placeholder else None,
+            upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
         )
         try:
             message = await convert_body(body, conversion)
@@ -536,12 +550,12 @@ async def sync_pair(
     options: PairOptions,
     state_paths: StatePaths,
     *,
-    clock: IReactorTime,
     progress: PairProgress | None = None,
     notify: Callable[[Severity, str], None] | None = None,
     fsync: bool = True,
     state_system: SystemCalls | None = None,
     new_tuid: Callable[[], str] = random_tuid,
+    journal_version: str = JOURNAL_VERSION,
     journal_testing: JournalTesting = NO_TESTING,
 ) -> PairResult:
     """
@@ -553,14 +567,14 @@ async def sync_pair(
     @param near_box: the near box's canonical name.
     @param options: what to do.
     @param state_paths: where the pair's state lives.
-    @param clock: the time source (reserved for timeouts; the stores
-        stamp arrival dates).
     @param progress: counters to update; a fresh one if C{None}.
     @param notify: receives mbsync's info, notice and warning lines
         (without a trailing newline); they are logged if C{None}.
     @param fsync: mbsync's C{FSync}.
     @param state_system: the system calls of the state file (tests).
     @param new_tuid: the TUID generator (tests).
+    @param journal_version: the journal version written (C{4} as mbsync
+        1.4, C{5} as 1.5).
     @param journal_testing: mbsync's C{-Tj} test switches.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
@@ -575,6 +589,7 @@ async def sync_pair(
         channel_label=label,
         system=state_system,
         read_only=options.dry_run,
+        journal_version=journal_version,
         testing=journal_testing,
     )
     run = _BoxPairSync(
