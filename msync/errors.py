@@ -49,7 +49,12 @@ def shown_name(name: str | bytes) -> str:
 class MsyncError(Exception):
     """
     Base of every msync error.
+
+    @cvar label: what the CLI puts before the text of an error that skips a
+        box or a channel (mbsync's C{"Error: "}, or nothing).
     """
+
+    label = "Error: "
 
 
 class UsageError(MsyncError):
@@ -177,6 +182,33 @@ class MailboxError(StoreError):
     """
     Skip this mailbox pair; the channel goes on with the other boxes.
     """
+
+
+class UnreadExcess(MailboxError):
+    """
+    MaxMessages would expire unread messages and C{ExpireUnread} is unset:
+    the box pair is skipped. mbsync words this one without C{"Error: "}.
+    """
+
+    label = ""
+
+
+class LayoutError(MailboxError):
+    """
+    A Maildir box name the store's C{SubFolders} style cannot map: mbsync
+    says C{Maildir error: ...} (its whole text, no C{"Error: "}) and, the
+    store being "bad", gives up the rest of the channel; later channels
+    still use the store. Below C{INBOX} it is mbsync's "box bad": only
+    that box is skipped.
+
+    @ivar ends_channel: the channel's remaining boxes are skipped.
+    """
+
+    label = ""
+
+    def __init__(self, text: str, ends_channel: bool = True) -> None:
+        super().__init__(text)
+        self.ends_channel = ends_channel
 
 
 class StoreUnavailable(StoreError):

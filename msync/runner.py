@@ -34,7 +34,14 @@ from msync.config.schema import (
     SubFolders,
     SyncStateKind,
 )
-from msync.errors import MsyncError, StateError, StoreError, StoreUnavailable, shown_name
+from msync.errors import (
+    LayoutError,
+    MsyncError,
+    StateError,
+    StoreError,
+    StoreUnavailable,
+    shown_name,
+)
 from msync.model import INBOX, Side
 from msync.plan import (
     BoxPair,
@@ -252,6 +259,18 @@ async def channel_pairs(run: RunState, job: ChannelJob) -> tuple[BoxPair, ...]:
     return box_pairs(job, far, near, run.names)
 
 
+def _error_line(error: MsyncError) -> str:
+    """
+    mbsync's line for an error that skips a box or a channel: a driver's
+    own message (C{Maildir error: ...}) stands alone, as mbsync prints it;
+    the others get the error's label (C{Error: }).
+    """
+    text = str(error)
+    if text.startswith("Maildir error: "):
+        return text
+    return f"{error.label}{text}"
+
+
 def _store_failed(
     run: RunState, channel: Channel, output: Emitter, error: StoreUnavailable
 ) -> None:
@@ -341,7 +360,7 @@ async def list_channels(
                 status = 1
                 continue
             except StoreError as error:
-                output.emit(Severity.ERROR, f"Error: {error}")
+                output.emit(Severity.ERROR, _error_line(error))
                 status = 1
                 continue
             if len(jobs) > 1:
@@ -593,12 +612,18 @@ async def _sync_channel(
     if not open_stores(run, channel, output, listing=False):
         return False
     try:
+        for side in (Side.FAR, Side.NEAR):
+            store = run.store(channel.store(side))
+            if isinstance(store, IMAPStoreImpl):
+                # mbsync opens boxes once both stores are connected (and
+                # -V says so in that order), listed or not.
+                await store.session()
         pairs = await channel_pairs(run, job)
     except StoreUnavailable as error:
         _store_failed(run, channel, output, error)
         return False
     except StoreError as error:
-        output.emit(Severity.ERROR, f"Error: {error}")
+        output.emit(Severity.ERROR, _error_line(error))
         return False
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
@@ -649,10 +674,13 @@ async def _sync_channel(
                 watch.pair_finished(channel, pair, None, error)
             return False
         except MsyncError as error:
-            output.emit(Severity.ERROR, f"Error: {error}")
+            output.emit(Severity.ERROR, _error_line(error))
             if watch is not None:
                 watch.pair_finished(channel, pair, None, error)
             ok = False
+            if isinstance(error, LayoutError) and error.ends_channel:
+                # mbsync's "store bad": the channel's other boxes are skipped.
+                return False
         except Exception:
             # The one broad handler (STYLE §5): a bug in one box pair must
             # not lose the other pairs' work.

@@ -39,14 +39,29 @@ fi
 stamp=.venv/.msync-installed
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "bootstrap: installing msync and its tools into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    # pip warns once per package about every configured index or
+    # find-links location that lacks it (a machine's pip.conf may list
+    # local mirrors that hold only some packages): those lines alone are
+    # dropped; any other output shows, and a failure shows all of it.
+    pip_log=$(mktemp)
+    quiet_pip() {
+        if ! .venv/bin/python -m pip "$@" >"$pip_log" 2>&1; then
+            cat "$pip_log" >&2
+            rm -f "$pip_log"
+            exit 1
+        fi
+        grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory\.$" \
+            "$pip_log" >&2 || true
+    }
+    quiet_pip install -q --upgrade pip
     # The compat mode is the one that puts the checkout itself on sys.path
     # (a .pth line), which twistd needs to find twisted/plugins/msync_plugin.py
     # (the default "lenient" mode maps packages by name and loses it).
     # setuptools warns at length that the mode is transitional: that warning
     # alone is silenced; any other output or failure still shows.
     PYTHONWARNINGS="ignore:Compat editable installs" \
-        .venv/bin/python -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
+        quiet_pip install -q --config-settings editable_mode=compat -e '.[dev]'
+    rm -f "$pip_log"
     touch "$stamp"
 fi
 # Byte-compile msync once: with PYTHONDONTWRITEBYTECODE set (as on some CI

@@ -366,6 +366,124 @@ class SyncTests(SyncFixture):
         )
 
 
+LAYOUT_CONFIG = """\
+MaildirStore f
+Path {root}/far/
+Inbox {root}/far/INBOX
+SubFolders Verbatim
+
+MaildirStore n
+Path {root}/near/
+Inbox {root}/near/INBOX
+
+Channel c
+Far :f:
+Near :n:
+Patterns * !d
+Create Near
+SyncState *
+
+Channel later
+Far :f:
+Near :n:
+Patterns d
+Create Near
+SyncState *
+"""
+
+
+class LayoutErrorTests(SynchronousTestCase):
+    """
+    A subfolder on a Maildir store without a SubFolders style: mbsync 1.4.4
+    (checked against Dovecot) says only C{Maildir error: ...}, skips the
+    rest of that channel (a "bad store") and still uses the store for the
+    next channel.
+    """
+
+    def test_channel_stops_next_channel_runs(self) -> None:
+        """
+        The error, the boxes before it synchronized, those after it not,
+        and the next channel on the same store synchronized.
+        """
+        root = os.path.abspath(self.mktemp())
+        for box in ("INBOX", "a", "b/c", "d", "e"):
+            make_box(os.path.join(root, "far", box))
+            with open(os.path.join(root, "far", box, "new", "1.1_1.h"), "w") as stream:
+                stream.write(f"Subject: {box}\n\nbody\n")
+        os.makedirs(os.path.join(root, "near"))
+        config = parse_config(LAYOUT_CONFIG.format(root=root), "rc", home=root)
+        selection = select_jobs(config, ("c", "later"), all_channels=False)
+        output = RecordingOutput()
+        clock = clock_at_now(FakeMailReactor())
+        status = drive(
+            clock,
+            sync_channels(
+                config,
+                selection.jobs,
+                default_store_factory(config, clock),
+                SyncRequest(),
+                output,
+            ),
+        )
+        self.assertEqual(status, 1)
+        errors = [text for severity, text in output.messages if severity is Severity.ERROR]
+        self.assertEqual(
+            errors,
+            [
+                "Maildir error: accessing subfolder 'b/c', but store 'n' does not"
+                " specify SubFolders style"
+            ],
+        )
+        near = sorted(os.listdir(os.path.join(root, "near")))
+        # INBOX and a before the error, not e after it; d by the later channel.
+        self.assertEqual(near, ["INBOX", "a", "d"])
+        box = os.path.join(root, "near", "d")
+        files = os.listdir(os.path.join(box, "new")) + os.listdir(os.path.join(box, "cur"))
+        self.assertEqual(len(files), 1)
+
+
+class DriverErrorTests(SynchronousTestCase):
+    """
+    A Maildir driver error skipping a box is printed as mbsync prints it:
+    C{Maildir error: ...} alone, not after C{Error: } (checked with mbsync
+    1.4.4); the other boxes are synchronized.
+    """
+
+    def test_no_valid_mailbox(self) -> None:
+        """
+        A near box whose C{new} is a file.
+        """
+        root = os.path.abspath(self.mktemp())
+        for box in ("INBOX", "Bad", "Good"):
+            make_box(os.path.join(root, "far", box))
+            with open(os.path.join(root, "far", box, "new", "1.1_1.h"), "w") as stream:
+                stream.write(f"Subject: {box}\n\nbody\n")
+        bad = os.path.join(root, "near", "Bad")
+        os.makedirs(os.path.join(bad, "cur"))
+        with open(os.path.join(bad, "new"), "w") as stream:
+            stream.write("not a directory\n")
+        text = SYNC_CONFIG.format(root=root).partition("\nChannel broken\n")[0]
+        config = parse_config(text, "rc", home=root)
+        selection = select_jobs(config, ("c",), all_channels=False)
+        output = RecordingOutput()
+        clock = clock_at_now(FakeMailReactor())
+        status = drive(
+            clock,
+            sync_channels(
+                config,
+                selection.jobs,
+                default_store_factory(config, clock),
+                SyncRequest(),
+                output,
+            ),
+        )
+        self.assertEqual(status, 1)
+        errors = [text for severity, text in output.messages if severity is Severity.ERROR]
+        self.assertEqual(errors, [f"Maildir error: '{bad}' is no valid mailbox"])
+        good = os.path.join(root, "near", "Good")
+        self.assertEqual(len(os.listdir(os.path.join(good, "new"))), 1)
+
+
 class FailedStoreMessageTests(SynchronousTestCase):
     """
     Later channels of a failed store are skipped with mbsync's wording,

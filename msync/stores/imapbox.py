@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
-from twisted.internet.defer import Deferred, FirstError, gatherResults
+from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
 from zope.interface import implementer
 
 from msync.errors import (
@@ -334,6 +334,11 @@ class IMAPMailbox:
         the same items, all pipelined.
         """
         self._check_open()
+        selected = self._session.selected
+        if selected is not None and selected.exists == 0 and self._store.selected == self._argument:
+            # As mbsync: no FETCH in a box the server says is empty, and the
+            # answer comes at once (so -V tells this count first).
+            return succeed([])
         return Deferred.fromCoroutine(self._load(request))
 
     def use_listing_cache(self, path: str) -> None:

@@ -301,6 +301,11 @@ class IMAPStore:
         connected = await self._connect(account, _ProtocolFactory(self._make_protocol))
         assert isinstance(connected, IMAPClientProtocol)
         self._protocol = protocol = connected
+        if self._closed:
+            # Closed while connecting (the channel's other store failed):
+            # mbsync cancels the store there, so no TLS, no login, and -V
+            # says nothing more about it.
+            raise self.unavailable("closed while connecting")
         session = IMAPSession(protocol)
         try:
             greeting = await session.greeting()

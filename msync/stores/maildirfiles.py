@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from msync.errors import MailboxError, MessageError, shown_name
+from msync.errors import LayoutError, MailboxError, MessageError, shown_name
 from msync.model import BoxName, Flags, TrackingHeaders, parse_tracking_headers
 from msync.stores.interface import DEFAULT_CHUNK_SIZE, IMessageBody, IMessageSource
 from msync.stores.maildirnames import MaildirLayout, SubFolderStyle, box_name_for_entry
@@ -287,7 +287,7 @@ def _add_name(layout: MaildirLayout, names: set[str], relative: str, in_inbox: b
     name = box_name_for_entry(naming, relative, in_inbox)
     if name is None:
         if naming is not layout:
-            raise MailboxError(
+            raise LayoutError(
                 f"Maildir error: found subfolder '{shown(relative)}', but store "
                 f"'{layout.store}' does not specify SubFolders style"
             )

@@ -24,7 +24,7 @@ import enum
 import functools
 from dataclasses import dataclass
 
-from msync.errors import MailboxError, shown_name
+from msync.errors import LayoutError, MailboxError, shown_name
 from msync.model import Flags
 
 _UINT_MASK = 0xFFFFFFFF
@@ -448,9 +448,10 @@ def box_path(layout: MaildirLayout, box: str) -> str:
       - Verbatim: C{top/sub}; Legacy: C{top/.sub}; Maildir++: everything in
         C{Inbox} as C{.top.sub} (children of INBOX as C{..sub}).
 
-    @raise MailboxError: unsafe names (see module invariants), subfolders
-        without a C{SubFolders} style, dots with Maildir++, or no C{Path}
-        for a box that needs one (mbsync's messages).
+    @raise MailboxError: unsafe names (see module invariants) or no
+        C{Path} for a box that needs one; L{LayoutError} for subfolders
+        without a C{SubFolders} style or dots with Maildir++ (mbsync's
+        messages).
     """
     name = store_box_name(layout, box)
     if name == "INBOX":
@@ -460,15 +461,17 @@ def box_path(layout: MaildirLayout, box: str) -> str:
     rest = name[5:] if in_inbox else name
     style = layout.style
     if "/" in rest and style is SubFolderStyle.UNSET:
-        raise MailboxError(
-            f"accessing subfolder '{rest}', but store '{layout.store}' "
-            "does not specify SubFolders style"
+        raise LayoutError(
+            f"Maildir error: accessing subfolder '{rest}', but store '{layout.store}' "
+            "does not specify SubFolders style",
+            ends_channel=not in_inbox,
         )
     if style is SubFolderStyle.MAILDIRPP:
         if "." in rest:
-            raise MailboxError(
-                f"store '{layout.store}', folder '{rest}': SubFolders style Maildir++ "
-                "does not support dots in mailbox names"
+            raise LayoutError(
+                f"Maildir error: store '{layout.store}', folder '{rest}': SubFolders style "
+                "Maildir++ does not support dots in mailbox names",
+                ends_channel=not in_inbox,
             )
         return layout.inbox + "/." + rest.replace("/", ".")
     if in_inbox:

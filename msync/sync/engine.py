@@ -45,8 +45,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from msync.errors import MailboxError, MailboxMissing, MessageError
@@ -312,6 +313,34 @@ class _BoxPairSync:
 
     # The sync.
 
+    async def load_both(self, requests: dict[Side, LoadRequest]) -> dict[Side, list[MessageInfo]]:
+        """
+        Load both boxes at once, as mbsync does: both "Loading" lines come
+        first, then each side's count as its load finishes (a Maildir scan
+        finishes at once, so -V reads like mbsync's: near count before the
+        IMAP far side's). A failure is raised once both loads have ended,
+        the far side's first.
+        """
+        listings: dict[Side, list[MessageInfo]] = {}
+
+        def loaded(messages: list[MessageInfo], side: Side) -> list[MessageInfo]:
+            recent = sum(1 for info in messages if info.recent)
+            self.notify(
+                Severity.INFO, f"{side.label} side: {len(messages)} messages, {recent} recent"
+            )
+            listings[side] = messages
+            return messages
+
+        loads = []
+        for side in Side:
+            self.notify(Severity.INFO, f"Loading {side.label} side box...")
+            loads.append(self.boxes[side].load(requests[side]).addCallback(loaded, side))
+        outcomes = await DeferredList(loads, consumeErrors=True)
+        for _, value in outcomes:
+            if isinstance(value, Failure):
+                value.raiseException()
+        return listings
+
     async def run(self) -> PairResult:
         final = await self.open_boxes()
         if final is not None:
@@ -336,15 +365,7 @@ class _BoxPairSync:
             new_tuid=self.new_tuid,
         )
         requests = self.take(reconcile.plan_loads(work))
-        listings = {}
-        for side in Side:
-            self.notify(Severity.INFO, f"Loading {side.label} side box...")
-            messages = await self.boxes[side].load(requests[side])
-            recent = sum(1 for info in messages if info.recent)
-            self.notify(
-                Severity.INFO, f"{side.label} side: {len(messages)} messages, {recent} recent"
-            )
-            listings[side] = messages
+        listings = await self.load_both(requests)
         self.notify(Severity.INFO, "Synchronizing...")
         permanent = {side: self.boxes[side].permanent_flags for side in Side}
         try:

@@ -15,7 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
-from msync.errors import MailboxError
+from msync.errors import UnreadExcess
 from msync.model import Side
 from msync.sync.journal import ExpireUnborn, SetStatus
 from msync.sync.pairwork import (
@@ -105,13 +105,13 @@ def expire(work: PairWork) -> None:
     Decide MaxMessages expiry: journal the start or rollback of each
     record's expiry transaction, and expire unpropagated records.
 
-    @raise MailboxError: unread messages exceed MaxMessages while
+    @raise UnreadExcess: unread messages exceed MaxMessages while
         C{ExpireUnread} is unset.
     """
     options, state = work.options, work.state
     unread = _choose(work)
     if options.expire_unread is None and unread * 2 > options.max_messages:
-        raise MailboxError(
+        raise UnreadExcess(
             f"{work.boxes[Side.NEAR]}: {unread} unread messages in excess of MaxMessages "
             f"({options.max_messages}).\n"
             "Please set ExpireUnread to decide outcome. Skipping mailbox."

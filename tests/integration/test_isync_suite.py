@@ -29,7 +29,37 @@ from twisted.trial.unittest import TestCase
 from tests.integration.forkserver import CLIENT, wrapper_script
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITE = ROOT.parent / "shared" / "oracles" / "isync-1.4.4-run-tests.pl"
+SUITE_NAME = "isync-1.4.4-run-tests.pl"
+
+
+def _find_suite() -> Path:
+    """
+    The suite in C{$MSYNC_ORACLES}, else in C{../shared/oracles/} next to
+    the checkout, else next to the repository it was cloned from (a fresh
+    clone made elsewhere); the first place when it is nowhere.
+    """
+    places = [ROOT.parent / "shared" / "oracles"]
+    if os.environ.get("MSYNC_ORACLES"):
+        places.insert(0, Path(os.environ["MSYNC_ORACLES"]))
+    try:
+        origin = subprocess.run(
+            ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin.startswith("/") or origin.startswith("file://"):
+        source = Path(origin.removeprefix("file://"))
+        places.append(source.resolve().parent / "shared" / "oracles")
+    for place in places:
+        if (place / SUITE_NAME).is_file():
+            return place / SUITE_NAME
+    return places[0] / SUITE_NAME
+
+
+SUITE = _find_suite()
 
 #: The titles of the suite's cases, in its order.
 CASES = (

@@ -208,6 +208,35 @@ class ConnectTests(PumpingMixin, SynchronousTestCase):
         self.resolve(store.close())
         self.assertIn(b"LOGOUT", self.network.commands())
 
+    def test_closed_while_connecting(self) -> None:
+        """
+        A store closed before its connection is made (the channel's other
+        store failed to open) drops the connection at once, as mbsync
+        cancels it: nothing is sent, no login (so -V prints nothing more).
+        """
+        store = self.make()
+        made: list[Deferred[None]] = []
+        clients: list[IProtocol] = []
+        connect = self.network.connect
+
+        def made_now(protocol: IProtocol) -> IProtocol:
+            clients.append(protocol)
+            return protocol
+
+        def pending(account: IMAPAccount, factory: IProtocolFactory) -> Deferred[IProtocol]:
+            gate: Deferred[None] = Deferred()
+            made.append(gate)
+            return gate.addCallback(lambda _: connect(account, factory)).addCallback(made_now)
+
+        store._connect = pending
+        store.start_connecting()
+        closed = store.close()
+        self.assertNoResult(closed)
+        made[0].callback(None)
+        self.resolve(closed)
+        self.assertEqual(self.network.commands(), [])
+        self.assertTrue(clients[0].transport.disconnecting)  # type: ignore[attr-defined]
+
     def test_cram_md5_in_plaintext(self) -> None:
         """
         Without TLS, C{AuthMechs *} picks CRAM-MD5, never sending the password.
@@ -405,6 +434,23 @@ class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
         commands = self.network.commands()
         new, self.mark = commands[self.mark :], len(commands)
         return new
+
+    def test_empty_box_loads_at_once(self) -> None:
+        """
+        A box the server says is empty (EXISTS 0) loads at once, with no
+        FETCH, as mbsync's does (so its -V count comes first); one with
+        messages is fetched.
+        """
+        self.resolve(self.mailbox.close())
+        self.resolve(self.store.create_box("Empty"))
+        empty = self.resolve(self.store.open_box("Empty"))
+        self.sent()
+        self.assertEqual(self.successResultOf(empty.load(LoadRequest())), [])
+        self.assertEqual(self.sent(), [])
+        self.resolve(empty.close())
+        inbox = self.resolve(self.store.open_box("INBOX"))
+        self.assertEqual(len(self.resolve(inbox.load(LoadRequest()))), 6)
+        self.assertTrue(any(b"FETCH" in command for command in self.sent()))
 
     def test_load_items_per_interval(self) -> None:
         """

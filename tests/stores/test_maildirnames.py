@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.errors import MailboxError, shown_name
+from msync.errors import LayoutError, MailboxError, shown_name
 from msync.model import Flags
 from msync.stores.maildirnames import (
     MaildirLayout,
@@ -279,12 +279,18 @@ class BoxPathTests(SynchronousTestCase):
         mbsync's own refusals: subfolders without a style, dots with
         Maildir++, no Path.
         """
-        error = self.assertRaises(MailboxError, box_path, layout(SubFolderStyle.UNSET), "a/b")
+        error = self.assertRaises(LayoutError, box_path, layout(SubFolderStyle.UNSET), "a/b")
         self.assertEqual(
             str(error),
-            "accessing subfolder 'a/b', but store 'st' does not specify SubFolders style",
+            "Maildir error: accessing subfolder 'a/b', but store 'st' does not specify"
+            " SubFolders style",
         )
-        error = self.assertRaises(MailboxError, box_path, layout(SubFolderStyle.MAILDIRPP), "a.b")
+        # mbsync: a bad store (the channel stops) outside INBOX, a bad box below it.
+        self.assertEqual((error.label, error.ends_channel), ("", True))
+        error = self.assertRaises(LayoutError, box_path, layout(SubFolderStyle.UNSET), "INBOX/a/b")
+        self.assertFalse(error.ends_channel)
+        error = self.assertRaises(LayoutError, box_path, layout(SubFolderStyle.MAILDIRPP), "a.b")
+        self.assertIn("Maildir error: store 'st', folder 'a.b': SubFolders style", str(error))
         self.assertIn("Maildir++ does not support dots", str(error))
         no_path = MaildirLayout("st", None, "/i", SubFolderStyle.VERBATIM)
         error = self.assertRaises(MailboxError, box_path, no_path, "a")
