@@ -25,6 +25,7 @@ setup(
             "mypy==2.4.1",
             "mypy-zope==1.0.17",
             "hypothesis",
+            "coverage>=7",
         ],
     },
         entry_points={"console_scripts": ["msync = msync.cli:main", "msyncd = msync.daemonmain:main"]},

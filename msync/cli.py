@@ -4,7 +4,7 @@ The C{msync} command: mbsync 1.4's command line, configuration loading,
 target selection and exit status.
 
 Invariants:
-  - L{parse_arguments} (defined in L{msync.cmdline}, re-exported here) is
+  - L{msync.cmdline.parse_arguments} (the option grammar, L1) is
     pure and reproduces mbsync 1.4.4's hand-written option grammar (not
     getopt): options end at the first operand or C{--}; short options
     cluster (C{-lqV}); C{-C}/C{-R}/C{-X} take at most one suffix letter,
@@ -30,18 +30,13 @@ from typing import Any, NoReturn, TextIO, cast
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, globalLogBeginner
 from zope.interface import implementer
 
 from msync.cmdline import (
-    DEBUG_ALL,
-    MBSYNC_COMPATIBILITY,
-    SUFFIX_NOTICE,
     Action,
     CommandLine,
     DebugCategory,
-    TestingOptions,
     parse_arguments,
     usage_text,
     version_text,
@@ -50,6 +45,7 @@ from msync.config.load import default_config_path, load_config
 from msync.config.schema import Config
 from msync.errors import ConfigError, UsageError
 from msync.plan import ChannelJob, select_jobs
+from msync.reactor import MailReactor
 from msync.report import (
     DEFAULT_COLUMNS,
     Counters,
@@ -65,24 +61,12 @@ from msync.report import (
 from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
 from msync.sync.statefile import JournalTesting
 
-# The option grammar lives in msync.cmdline (L1) and is re-exported here,
-# where callers have always imported it from.
 __all__ = [
-    "DEBUG_ALL",
-    "MBSYNC_COMPATIBILITY",
-    "SUFFIX_NOTICE",
-    "Action",
-    "CommandLine",
-    "DebugCategory",
     "Output",
     "Prepared",
-    "TestingOptions",
     "execute",
     "main",
-    "parse_arguments",
     "prepare",
-    "usage_text",
-    "version_text",
 ]
 
 
@@ -265,24 +249,23 @@ def _config_error_text(error: ConfigError) -> str:
     return str(error)
 
 
-async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
+async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> int:
     """
     The asynchronous part: list or synchronize the selected channels.
 
     Both actions are carried out by L{msync.runner}.
 
-    @param reactor: the reactor the stores and the engine will use.
+    @param reactor: the reactor the stores will use.
     @param prepared: the result of L{prepare}.
     @param output: where messages go.
     @return: the exit status.
     """
-    clock = cast(IReactorTime, reactor)
     # Cutting the server's data into trace lines costs time: only for -Dn.
     trace = DebugCategory.NET in prepared.command.debug
     testing = prepared.command.testing
     factory = default_store_factory(
         prepared.config,
-        clock,
+        reactor,
         maildir_async=testing.async_driver,
         maildir_mtime_wait=not testing.no_mtime_wait,
         trace=trace,
@@ -298,7 +281,7 @@ async def execute(reactor: object, prepared: Prepared, output: Output) -> int:
             keep_journal=testing.keep_journal, limit=testing.journal_limit
         ),
     )
-    status = await sync_channels(prepared.config, prepared.jobs, factory, request, output, clock)
+    status = await sync_channels(prepared.config, prepared.jobs, factory, request, output)
     return max(status, prepared.status)
 
 

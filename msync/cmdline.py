@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.test_cmdline,tests.test_cli -*-
 """
 The C{msync} option grammar: mbsync 1.4.4's command line parsed into a
 L{CommandLine}, and the C{-h}/C{-v} texts.

@@ -44,6 +44,7 @@ from msync.plan import (
     list_lines,
     list_scope,
 )
+from msync.reactor import MailReactor
 from msync.report import Counters, Severity, SideCounters, planned_sentence
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
@@ -92,7 +93,7 @@ StoreFactory = Callable[[Store], IStore]
 
 def default_store_factory(
     config: Config,
-    clock: IReactorTime,
+    reactor: MailReactor,
     *,
     maildir_async: bool = False,
     maildir_mtime_wait: bool = True,
@@ -103,8 +104,8 @@ def default_store_factory(
     stores over one connection each.
 
     @param config: the whole configuration (global options).
-    @param clock: the reactor (IMAP stores also connect and run commands
-        with it).
+    @param reactor: the reactor: Maildir stores take its time, IMAP
+        stores also connect and run commands with it.
     @param trace: whether IMAP stores log their wire trace (C{-Dn}).
     @param maildir_async: mbsync's C{-Ta}: Maildir stores answer later.
     @param maildir_mtime_wait: C{False} for mbsync's C{-Tz}.
@@ -125,14 +126,14 @@ def default_store_factory(
             return MaildirStoreImpl(
                 store,
                 fsync=config.global_options.fsync,
-                clock=clock,
+                clock=IReactorTime(reactor),
                 asynchronous=maildir_async,
                 mtime_wait=maildir_mtime_wait,
             )
         assert isinstance(store, IMAPStore)
         # The IMAP store connects with the reactor, starting now as mbsync
         # does (its -V connection lines come before the other store opens).
-        imap = IMAPStoreImpl(store, reactor=clock, trace=trace)
+        imap = IMAPStoreImpl(store, reactor=reactor, trace=trace)
         imap.start_connecting()
         return imap
 
@@ -535,7 +536,6 @@ async def _sync_channel(
     request: SyncRequest,
     output: Emitter,
     progress: _Progress,
-    clock: IReactorTime,
     watch: PairWatch | None = None,
 ) -> bool:
     """
@@ -586,7 +586,6 @@ async def _sync_channel(
                 pair.near,
                 options,
                 paths,
-                clock=clock,
                 progress=progress.pair(),
                 notify=output.emit,
                 fsync=config.global_options.fsync,
@@ -650,7 +649,6 @@ async def sync_channels(
     factory: StoreFactory,
     request: SyncRequest,
     output: Emitter,
-    clock: IReactorTime,
     watch: PairWatch | None = None,
 ) -> int:
     """
@@ -667,7 +665,7 @@ async def sync_channels(
         for done, job in enumerate(jobs):
             if watch is not None and watch.stopping():
                 break
-            if not await _sync_channel(config, job, run, request, output, progress, clock, watch):
+            if not await _sync_channel(config, job, run, request, output, progress, watch):
                 status = 1
             progress.update(channels_done=done + 1)
     finally:
@@ -675,16 +673,16 @@ async def sync_channels(
     return status
 
 
-def imap_connection(section: IMAPStore, clock: IReactorTime) -> IMAPStoreImpl:
+def imap_connection(section: IMAPStore, reactor: MailReactor) -> IMAPStoreImpl:
     """
     A connection of its own to an IMAP store, with the same login, TLS and
     naming as a sync's (the daemon's IDLE and STATUS connections).
 
     @param section: the store section.
-    @param clock: the reactor.
+    @param reactor: the reactor.
     @return: the store; C{session()} connects, C{close()} logs out.
     """
-    return IMAPStoreImpl(section, reactor=clock)
+    return IMAPStoreImpl(section, reactor=reactor)
 
 
 def interrupt_store(store: IStore) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
-from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -29,6 +28,7 @@ from msync.report import Counters, OutputPolicy, Severity
 from msync.runner import SyncRequest, default_store_factory, sync_channels
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
+from tests.fakes.clocks import FakeMailReactor
 from tests.fakes.imapserver import FakeIMAPServer, MailStore, ServerOptions
 from tests.fakes.pump import IOPump, connect
 
@@ -155,7 +155,7 @@ class HostileSyncCase(SynchronousTestCase):
         """
         text = CONFIG.format(root=self.root, password=PASSWORD, ssl_type=ssl_type)
         config = parse_config(text, "rc", home=self.root)
-        clock = Clock()
+        clock = FakeMailReactor()
         self.network = network = FakeServers(self.mail, options)
         default = default_store_factory(config, clock)
 
@@ -169,7 +169,7 @@ class HostileSyncCase(SynchronousTestCase):
         selection = select_jobs(config, ["ch"], all_channels=False)
         output = RecordingOutput()
         done = Deferred.fromCoroutine(
-            sync_channels(config, selection.jobs, factory, SyncRequest(), output, clock)
+            sync_channels(config, selection.jobs, factory, SyncRequest(), output)
         )
         for _ in range(1000):
             if done.called:

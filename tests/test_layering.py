@@ -11,6 +11,7 @@ imports tests.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -54,6 +55,7 @@ LAYERS: dict[str, int] = {
     "msync.imap.protocol": 2,
     "msync.imap.session": 2,
     "msync.imap.endpoint": 2,
+    "msync.reactor": 2,
     "msync.stores": 2,
     "msync.stores.interface": 2,
     "msync.stores.credentials": 2,
@@ -274,3 +276,177 @@ class DesignMapTests(SynchronousTestCase):
         """
         text = "| Module | Layer |\n|---|---|\n| `msync.sync.engine` | L2 | runs a pair |\n"
         self.assertEqual(design_modules(text), {"msync.sync.engine": 2})
+
+
+TESTS = ROOT / "tests"
+INTEGRATION = TESTS / "integration"
+
+#: What a unit test may not use (STYLE.md §7): other processes, real
+#: sockets, the global reactor (also through trial's reactor-spinning
+#: TestCase), real sleeps. Those tests live in tests/integration/.
+UNIT_FORBIDDEN = (
+    "subprocess",
+    "multiprocessing",
+    "socket",
+    "twisted.internet.reactor",
+    "twisted.trial.unittest.TestCase",
+    "time.sleep",
+)
+
+
+def forbidden_uses(path: Path) -> list[str]:
+    """
+    What a test module imports or calls of L{UNIT_FORBIDDEN}: imports (also
+    C{from twisted.internet import reactor} and C{from time import sleep})
+    and attribute uses such as C{time.sleep(...)}.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    used = set(imports_of(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            used.add(f"{node.value.id}.{node.attr}")
+    return sorted(
+        name
+        for name in used
+        if any(name == banned or name.startswith(banned + ".") for banned in UNIT_FORBIDDEN)
+    )
+
+
+class UnitTestIsolationTests(SynchronousTestCase):
+    """
+    Unit tests (everything under tests/ but tests/integration/) run on fakes
+    only, so C{make unit} needs no process, socket, reactor or wall-clock
+    wait.
+    """
+
+    def test_no_process_reactor_or_sleep(self) -> None:
+        """
+        No module outside tests/integration/ imports subprocess,
+        multiprocessing or socket, the global reactor or trial's TestCase
+        (which runs it), or sleeps.
+        """
+        problems: list[str] = []
+        for path in sorted(TESTS.rglob("*.py")):
+            if INTEGRATION in path.parents:
+                continue
+            problems.extend(f"{module_name(path)}: {name}" for name in forbidden_uses(path))
+        self.assertEqual(problems, [])
+
+    def test_checker_sees_uses(self) -> None:
+        """
+        The checker reports each kind of forbidden use, so the test above
+        can fail.
+        """
+        source = self.mktemp() + ".py"
+        with open(source, "w", encoding="utf-8") as stream:
+            stream.write(
+                "import subprocess, time\n"
+                "from twisted.internet import reactor\n"
+                "from twisted.trial.unittest import SynchronousTestCase, TestCase\n"
+                "time.sleep(1)\n"
+                "import os\n"
+                "os.path.join('a')\n"
+            )
+        self.assertEqual(
+            forbidden_uses(Path(source)),
+            [
+                "subprocess",
+                "time.sleep",
+                "twisted.internet.reactor",
+                "twisted.trial.unittest.TestCase",
+            ],
+        )
+
+
+@functools.cache
+def _top_level_names(path: Path) -> tuple[set[str], dict[str, str]]:
+    """
+    The names a module defines at top level, and those it imports (name to
+    the module imported from).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    defined: set[str] = set()
+    imported: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                imported[alias.asname or alias.name] = node.module
+    return defined, imported
+
+
+def module_path(module: str) -> Path | None:
+    """
+    The file of a module of this repository, or C{None}.
+    """
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def reexported_imports(path: Path) -> list[str]:
+    """
+    The C{from msync.x import name} of a file where C{msync.x} does not
+    define C{name} but imports it from elsewhere (or lacks it).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    problems = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+            continue
+        if not node.module.startswith("msync"):
+            continue
+        source = module_path(node.module)
+        if source is None:
+            continue
+        defined, imported = _top_level_names(source)
+        for alias in node.names:
+            name = alias.name
+            if name in defined or module_path(f"{node.module}.{name}") is not None:
+                continue
+            where = imported.get(name, "nowhere")
+            problems.append(f"{node.module}.{name} (defined in {where})")
+    return problems
+
+
+class ImportOriginTests(SynchronousTestCase):
+    """
+    Imports name the module that defines a name (STYLE.md, docs/design.md):
+    no module re-exports another's names.
+    """
+
+    def test_no_reexports(self) -> None:
+        """
+        Every C{from msync.x import name} in msync, tests, twisted, bench
+        and scripts imports from the module defining C{name}.
+        """
+        problems: list[str] = []
+        for top in ("msync", "tests", "twisted", "bench", "scripts"):
+            for path in sorted((ROOT / top).rglob("*.py")):
+                relative = path.relative_to(ROOT)
+                problems.extend(f"{relative}: {each}" for each in reexported_imports(path))
+        self.assertEqual(problems, [])
+
+    def test_checker_sees_reexport(self) -> None:
+        """
+        Importing a name through a module that only imports it is
+        reported, so the test above can fail.
+        """
+        source = self.mktemp() + ".py"
+        with open(source, "w", encoding="utf-8") as stream:
+            stream.write(
+                "from msync.sync.engine import sync_pair\n"
+                "from msync.sync.engine import StateFile\n"
+                "from msync import sync\n"
+            )
+        self.assertEqual(
+            reexported_imports(Path(source)),
+            ["msync.sync.engine.StateFile (defined in msync.sync.statefile)"],
+        )

@@ -6,14 +6,10 @@ Tests for L{msync.runner}.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from typing import Any, cast
+from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.load import parse_config
 from msync.errors import StoreUnavailable
@@ -32,6 +28,7 @@ from msync.runner import (
     sync_channels,
 )
 from msync.sync.statepaths import StatePaths
+from tests.fakes.clocks import FakeMailReactor, clock_at_now, drive
 
 CONFIG = """\
 MaildirStore f
@@ -108,9 +105,9 @@ def make_box(path: str) -> None:
         os.makedirs(os.path.join(path, sub), exist_ok=True)
 
 
-class ListTests(SynchronousTestCase):
+class ListFixture(SynchronousTestCase):
     """
-    C{msync -l} over Maildir stores prints what C{mbsync -l} prints.
+    Maildir trees and configuration for C{msync -l}; no tests of its own.
     """
 
     def setUp(self) -> None:
@@ -132,7 +129,7 @@ class ListTests(SynchronousTestCase):
         config = parse_config(self.config_text(far_inbox), "rc", home=self.root)
         selection = select_jobs(config, targets, all_channels=False)
         output = RecordingOutput()
-        clock = Clock()
+        clock = FakeMailReactor()
         clock.advance(1_700_000_000)
         status = self.successResultOf(
             Deferred.fromCoroutine(
@@ -141,6 +138,12 @@ class ListTests(SynchronousTestCase):
         )
         self.assertEqual(status, 0, output.messages)
         return output
+
+
+class ListTests(ListFixture):
+    """
+    C{msync -l} over Maildir stores prints what C{mbsync -l} prints.
+    """
 
     def test_several_channels(self) -> None:
         """
@@ -176,23 +179,6 @@ class ListTests(SynchronousTestCase):
         os.rename(os.path.join(self.root, "far/INBOX"), os.path.join(self.root, "finbox"))
         output = self.run_list(["one"], far_inbox=f"{self.root}/finbox")
         self.assertEqual(output.lines, ["INBOX", "a", "a/b", "c"])
-
-    def test_same_as_mbsync(self) -> None:
-        """
-        The real mbsync 1.4 lists the same lines for the same tree.
-        """
-        rc = os.path.join(self.root, "rc")
-        with open(rc, "w") as stream:
-            stream.write(self.config_text())
-        result = subprocess.run(
-            ["mbsync", "-c", rc, "-l", "one", "two", "three", "four"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        output = self.run_list(["one", "two", "three", "four"])
-        self.assertEqual(output.lines, result.stdout.splitlines())
 
 
 class InboxInPathTests(SynchronousTestCase):
@@ -241,10 +227,10 @@ Path {root}/nowhere/
 """
 
 
-class SyncTests(TestCase):
+class SyncFixture(SynchronousTestCase):
     """
-    L{sync_channels} isolates failures per box pair and per store, as
-    mbsync does, and reports progress.
+    Maildir trees and configuration for L{sync_channels}, run on a fake
+    clock; no tests of its own.
     """
 
     def setUp(self) -> None:
@@ -255,27 +241,28 @@ class SyncTests(TestCase):
                 stream.write(f"Subject: {box}\n\nbody\n")
         os.makedirs(os.path.join(self.root, "near"))
 
-    async def run_sync(self, *targets: str, watch: Any = None) -> tuple[int, RecordingOutput]:
+    def run_sync(self, *targets: str, watch: Any = None) -> tuple[int, RecordingOutput]:
         """
-        Synchronize C{targets} with the real reactor.
+        Synchronize C{targets} on a fake clock at the current time (Maildir's
+        race guard waits on it).
         """
-        from twisted.internet import reactor
-
         text = SYNC_CONFIG.format(root=self.root)
         # The store is defined after the channel using it: move it first.
         head, _, store = text.partition("\nMaildirStore missing\n")
         config = parse_config("MaildirStore missing\n" + store + "\n" + head, "rc", home=self.root)
         selection = select_jobs(config, targets, all_channels=not targets)
         output = RecordingOutput()
-        clock = cast(IReactorTime, reactor)
-        status = await sync_channels(
-            config,
-            selection.jobs,
-            default_store_factory(config, clock),
-            SyncRequest(),
-            output,
+        clock = clock_at_now(FakeMailReactor())
+        status = drive(
             clock,
-            watch,
+            sync_channels(
+                config,
+                selection.jobs,
+                default_store_factory(config, clock),
+                SyncRequest(),
+                output,
+                watch,
+            ),
         )
         return status, output
 
@@ -286,43 +273,12 @@ class SyncTests(TestCase):
         base = os.path.join(self.root, "near", box)
         return [name for sub in ("cur", "new") for name in os.listdir(os.path.join(base, sub))]
 
-    def test_locked_pair_fails_alone(self) -> None:
-        """
-        A pair whose state is locked by another process fails with mbsync's
-        message; the channel's other pairs are synchronized; status 1.
-        """
-        make_box(os.path.join(self.root, "near", "x"))
-        lock_path = os.path.join(self.root, "near", "x", ".mbsyncstate.lock")
-        holder = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import fcntl, os, sys, time\n"
-                f"fd = os.open({lock_path!r}, os.O_WRONLY | os.O_CREAT, 0o666)\n"
-                "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
-                "print('locked', flush=True)\n"
-                "sys.stdin.read()\n",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.addCleanup(holder.wait)
-        self.addCleanup(holder.stdin.close)  # type: ignore[union-attr]
-        self.assertEqual(holder.stdout.readline(), "locked\n")  # type: ignore[union-attr]
 
-        async def check() -> None:
-            status, output = await self.run_sync("c")
-            self.assertEqual(status, 1)
-            self.assertIn((Severity.ERROR, "Error: channel :f:x-:n:x is locked"), output.messages)
-            self.assertEqual(len(self.near_files("INBOX")), 1)
-            self.assertEqual(len(self.near_files("y")), 1)
-            self.assertEqual(self.near_files("x"), [])
-            last = output.progress[-1]
-            self.assertEqual((last.channels_done, last.boxes_done, last.boxes_total), (1, 3, 3))
-            self.assertEqual((last.near.new_done, last.near.new_total), (2, 2))
-
-        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+class SyncTests(SyncFixture):
+    """
+    L{sync_channels} isolates failures per box pair and per store, as
+    mbsync does, and reports progress.
+    """
 
     def test_watch(self) -> None:
         """
@@ -341,13 +297,10 @@ class SyncTests(TestCase):
                 stored = None if result is None else result.stored[Side.NEAR]
                 seen.append((channel.name, pair.far, stored, error))
 
-        async def check() -> None:
-            status, _ = await self.run_sync("c", "c", watch=Watch())
-            self.assertEqual(status, 0)
-            self.assertEqual(seen, [("c", "INBOX", 1, None), ("c", "x", 1, None)])
-            self.assertFalse(os.path.exists(os.path.join(self.root, "near", "y")))
-
-        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+        status, _ = self.run_sync("c", "c", watch=Watch())
+        self.assertEqual(status, 0)
+        self.assertEqual(seen, [("c", "INBOX", 1, None), ("c", "x", 1, None)])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "near", "y")))
 
     def test_json_events(self) -> None:
         """
@@ -355,74 +308,62 @@ class SyncTests(TestCase):
         it finishes, with what was stored on each side (for C{--json}); a
         channel whose store fails reports no boxes.
         """
-
-        async def check() -> None:
-            status, output = await self.run_sync("broken", "c")
-            self.assertEqual(status, 1)
-            kinds = [(e["event"], e.get("channel"), e.get("far")) for e in output.events]
-            self.assertEqual(
-                kinds,
-                [
-                    ("channel", "broken", None),
-                    ("channel", "c", None),
-                    ("box", "c", "INBOX"),
-                    ("box_done", "c", "INBOX"),
-                    ("box", "c", "x"),
-                    ("box_done", "c", "x"),
-                    ("box", "c", "y"),
-                    ("box_done", "c", "y"),
-                ],
-            )
-            self.assertEqual(
-                output.events[3],
-                {
-                    "event": "box_done",
-                    "channel": "c",
-                    "far": "INBOX",
-                    "near": "INBOX",
-                    "ok": True,
-                    "stored": {"far": 0, "near": 1},
-                    "flag_updates": {"far": 0, "near": 0},
-                    "trashed": {"far": 0, "near": 0},
-                    "expunged": {"far": 0, "near": 0},
-                },
-            )
-
-        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+        status, output = self.run_sync("broken", "c")
+        self.assertEqual(status, 1)
+        kinds = [(e["event"], e.get("channel"), e.get("far")) for e in output.events]
+        self.assertEqual(
+            kinds,
+            [
+                ("channel", "broken", None),
+                ("channel", "c", None),
+                ("box", "c", "INBOX"),
+                ("box_done", "c", "INBOX"),
+                ("box", "c", "x"),
+                ("box_done", "c", "x"),
+                ("box", "c", "y"),
+                ("box_done", "c", "y"),
+            ],
+        )
+        self.assertEqual(
+            output.events[3],
+            {
+                "event": "box_done",
+                "channel": "c",
+                "far": "INBOX",
+                "near": "INBOX",
+                "ok": True,
+                "stored": {"far": 0, "near": 1},
+                "flag_updates": {"far": 0, "near": 0},
+                "trashed": {"far": 0, "near": 0},
+                "expunged": {"far": 0, "near": 0},
+            },
+        )
 
     def test_failed_store_skips_channel(self) -> None:
         """
         A store that cannot be opened fails its channel with mbsync's
         message; the other channel still syncs.
         """
-
-        async def check() -> None:
-            status, output = await self.run_sync("broken", "c")
-            self.assertEqual(status, 1)
-            self.assertIn(
-                (Severity.ERROR, _missing("missing", f"{self.root}/nowhere/")),
-                output.messages,
-            )
-            self.assertEqual(len(self.near_files("x")), 1)
-
-        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+        status, output = self.run_sync("broken", "c")
+        self.assertEqual(status, 1)
+        self.assertIn(
+            (Severity.ERROR, _missing("missing", f"{self.root}/nowhere/")),
+            output.messages,
+        )
+        self.assertEqual(len(self.near_files("x")), 1)
 
     def test_failed_store_reported_once(self) -> None:
         """
         A later channel using a store that already failed is skipped with
         mbsync's info message (shown with C{-V}), not a second error.
         """
-
-        async def check() -> None:
-            status, output = await self.run_sync("broken", "broken")
-            self.assertEqual(status, 1)
-            errors = [text for severity, text in output.messages if severity is Severity.ERROR]
-            self.assertEqual(errors, [_missing("missing", f"{self.root}/nowhere/")])
-            self.assertIn(
-                (Severity.INFO, "Skipping due to failed near side store missing."), output.messages
-            )
-
-        return Deferred.fromCoroutine(check())  # type: ignore[return-value]
+        status, output = self.run_sync("broken", "broken")
+        self.assertEqual(status, 1)
+        errors = [text for severity, text in output.messages if severity is Severity.ERROR]
+        self.assertEqual(errors, [_missing("missing", f"{self.root}/nowhere/")])
+        self.assertIn(
+            (Severity.INFO, "Skipping due to failed near side store missing."), output.messages
+        )
 
 
 class FailedStoreMessageTests(SynchronousTestCase):
@@ -449,155 +390,6 @@ class FailedStoreMessageTests(SynchronousTestCase):
             self.assertEqual(
                 _failed_store_message(channel, run), f"Skipping due to {word} far side store f."
             )
-
-
-DRY_CONFIG = """\
-MaildirStore f
-Path {root}/far/
-Inbox {root}/far/INBOX
-SubFolders Verbatim
-Trash Trash
-
-MaildirStore n
-Path {root}/near/
-Inbox {root}/near/INBOX
-SubFolders Verbatim
-
-Channel c
-Far :f:
-Near :n:
-Patterns * !Trash
-Create Both
-Expunge Both
-SyncState {root}/state/
-"""
-
-MSYNC = os.path.join(os.path.dirname(sys.executable), "msync")
-
-
-def disk_snapshot(root: str) -> dict[str, tuple[int, int, bytes | None]]:
-    """
-    Everything under C{root}: per path its mode, modification time (ns)
-    and, for files, contents.
-    """
-    seen: dict[str, tuple[int, int, bytes | None]] = {}
-    for directory, subdirs, names in os.walk(root):
-        for name in subdirs + names:
-            path = os.path.join(directory, name)
-            status = os.lstat(path)
-            data = None
-            if name in names:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            seen[os.path.relpath(path, root)] = (status.st_mode, status.st_mtime_ns, data)
-    return seen
-
-
-class DryRunTests(SynchronousTestCase):
-    """
-    C{msync -y -a}, run as a user runs it, changes nothing at all on disk
-    and prints the operations a real run then carries out.
-    """
-
-    def setUp(self) -> None:
-        self.root = os.path.abspath(self.mktemp())
-        for number in (1, 2, 3):
-            path = os.path.join(self.root, "far", "INBOX", "cur", f"100000000{number}.1_1.h:2,S")
-            self.write(path, f"Subject: m{number}\nMessage-ID: <{number}@x>\n\nbody\n")
-        for subdir in ("new", "tmp"):
-            os.makedirs(os.path.join(self.root, "far", "INBOX", subdir))
-        os.makedirs(os.path.join(self.root, "near"))
-        self.config = os.path.join(self.root, "rc")
-        self.write(self.config, DRY_CONFIG.format(root=self.root))
-        self.msync("-a")
-
-    def write(self, path: str, text: str) -> None:
-        """
-        Create a file and its directories, as another program would.
-        """
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as stream:
-            stream.write(text)
-
-    def msync(self, *args: str) -> list[str]:
-        """
-        Run C{msync -c rc ARGS}; it must succeed.
-
-        @return: its standard output lines, Maildir notices left out.
-        """
-        done = subprocess.run(
-            [MSYNC, "-c", self.config, *args], capture_output=True, text=True, timeout=120
-        )
-        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        self.assertEqual(done.stderr, "")
-        return [line for line in done.stdout.splitlines() if not line.startswith("Maildir notice")]
-
-    def box_files(self, *parts: str) -> list[str]:
-        """
-        The C{subdir/name} of the message files of a box, sorted.
-        """
-        base = os.path.join(self.root, *parts)
-        return sorted(
-            f"{sub}/{name}"
-            for sub in ("new", "cur")
-            if os.path.isdir(os.path.join(base, sub))
-            for name in os.listdir(os.path.join(base, sub))
-        )
-
-    def test_dry_run_changes_nothing(self) -> None:
-        """
-        With new messages on both sides (unnumbered files), a flag change,
-        a deletion with C{Expunge Both} and a Trash, and a far box that the
-        near side lacks (C{Create Both}) with neither C{.uidvalidity} nor
-        C{new/} and C{tmp/}, C{-y} prints each operation and leaves every
-        file and directory as it was (contents and modification times, no
-        lock file, no state file). A real run then does exactly that work:
-        the provisional UIDs printed are those it gives, and a second dry
-        run finds nothing left to do.
-        """
-        far, near = os.path.join(self.root, "far"), os.path.join(self.root, "near")
-        self.write(f"{far}/INBOX/new/1500000000.9_9.other", "Subject: new far\n\nnf\n")
-        self.write(f"{near}/INBOX/new/1500000001.9_9.other", "Subject: new near\n\nnn\n")
-        os.rename(
-            f"{far}/INBOX/cur/1000000002.1_1.h,U=2:2,S",
-            f"{far}/INBOX/cur/1000000002.1_1.h,U=2:2,FS",
-        )
-        [third] = [name for name in self.box_files("near", "INBOX") if ",U=3:" in name]
-        os.rename(f"{near}/INBOX/{third}", f"{near}/INBOX/{third}T")
-        self.write(f"{far}/Projects/cur/1500000002.1_1.h:2,S", "Subject: project\n\np\n")
-        before = disk_snapshot(self.root)
-        plan = self.msync("-y", "-a")
-        self.assertEqual(disk_snapshot(self.root), before)
-        self.assertEqual(
-            plan,
-            [
-                "Channel c, box INBOX: would change the flags of far side UID 3: add T (deleted).",
-                "Channel c, box INBOX: would change the flags of near side UID 2: add F (flagged).",
-                "Channel c, box INBOX: would move far side UID 3 into the far side's trash box Trash.",
-                "Channel c, box INBOX: would copy near side UID 4 to the far side, with no flags.",
-                "Channel c, box INBOX: would copy far side UID 4 to the near side, with no flags.",
-                "Channel c, box INBOX: would expunge far side UID 3.",
-                "Channel c, box INBOX: would expunge near side UID 3.",
-                "Channel c, box Projects: would create near side box Projects.",
-                "Channel c, box Projects: would copy far side UID 1 to the near side, with flags S (seen).",
-            ],
-        )
-        self.assertEqual(self.msync("-a"), [])
-        far_inbox = self.box_files("far", "INBOX")
-        self.assertIn("new/1500000000.9_9.other,U=4", far_inbox)
-        self.assertEqual(len(far_inbox), 4)
-        self.assertTrue(far_inbox[-1].endswith(",U=5:2,"), far_inbox)
-        near_inbox = self.box_files("near", "INBOX")
-        self.assertIn("new/1500000001.9_9.other,U=4", near_inbox)
-        self.assertIn("cur/1000000002.1_1.h,U=2:2,FS", far_inbox)
-        self.assertEqual(sum(name.endswith(":2,FS") for name in near_inbox), 1)
-        self.assertEqual(len(near_inbox), 4)
-        self.assertFalse(any(",U=3:" in name for name in far_inbox + near_inbox))
-        [trashed] = self.box_files("far", "Trash")
-        self.assertTrue(trashed.endswith(":2,ST"), trashed)
-        self.assertEqual(self.box_files("far", "Projects"), ["cur/1500000002.1_1.h,U=1:2,S"])
-        self.assertEqual(len(self.box_files("near", "Projects")), 1)
-        self.assertEqual(self.msync("-y", "-a"), [])
 
 
 class StatePairingTests(SynchronousTestCase):

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.config.test_load -*-
+# -*- test-case-name: tests.config.test_load,tests.config.test_account -*-
 """
 Option groups that several kinds of section share: the account options of
 an C{IMAPAccount} section, or of an C{IMAPStore} written without C{Account}
@@ -12,13 +12,20 @@ parser's lists, never printed. A line with one error raises it; a line with
 several (one per bad word, or a bad number then a range check, as mbsync
 reports them) hands all but the last to the parser's C{report}. The checks
 of the section as a whole raise an unlocated error, as mbsync prints them.
+
+Options are tables (L{OptionTable}: case-folded keyword to L{Option}, the
+field it sets and the parser of its value); a section collects values by
+field name and builds its frozen dataclass with C{dataclasses.replace}, and
+C{tests/config/test_account.py} checks that every field a table names
+exists on its dataclass. Keywords whose meaning depends on others (C{Host}'s
+URL forms, C{CertificateFile}'s list, the legacy C{UseSSL*}) stay code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from msync.config.schema import (
     DEFAULT_TLS_VERSIONS,
@@ -29,6 +36,7 @@ from msync.config.schema import (
     SyncOps,
     SyncState,
     TLSVersion,
+    parse_side,
     parse_sides,
     parse_sync,
 )
@@ -101,6 +109,169 @@ class AccountContext(Protocol):
         """
 
 
+Parse = Callable[[Directive, AccountContext], object]
+"""Reads one option line into its value; raises, or reports and goes on, as mbsync."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """
+    One row of an option table: the field of the section's dataclass (or
+    draft) the keyword sets, and how its value is read.
+    """
+
+    field: str
+    parse: Parse
+
+
+OptionTable = Mapping[str, Option]
+"""A section's options: case-folded keyword → L{Option}."""
+
+
+def apply_option(
+    table: OptionTable, directive: Directive, context: AccountContext, values: dict[str, Any]
+) -> bool:
+    """
+    Set C{values[field]} from one line if its keyword is in C{table}.
+
+    @return: C{False} if the keyword is not in the table.
+    """
+    option = table.get(directive.keyword.casefold())
+    if option is None:
+        return False
+    values[option.field] = option.parse(directive, context)
+    return True
+
+
+def text(directive: Directive, context: AccountContext) -> str:
+    """
+    The one word of a line, as is.
+    """
+    return directive.value()
+
+
+def flag(directive: Directive, context: AccountContext) -> bool:
+    """
+    A boolean (C{yes}/C{no}/C{true}/C{false}/C{on}/C{off}/a number).
+    """
+    return directive.bool_value()
+
+
+def local_path(directive: Directive, context: AccountContext) -> str:
+    """
+    A local path, C{~} expanded.
+    """
+    return context.paths.expand(directive.value())
+
+
+def _command(directive: Directive, context: AccountContext) -> ShellCommand:
+    """
+    C{UserCmd}/C{PassCmd}: a shell command, interactive with a leading C{+}.
+    """
+    value = directive.value()
+    return ShellCommand(value.removeprefix("+"), value.startswith("+"))
+
+
+def _password(directive: Directive, context: AccountContext) -> Secret:
+    """
+    C{Pass}: kept as a L{Secret}, never shown.
+    """
+    return Secret(directive.value())
+
+
+def _port(directive: Directive, context: AccountContext) -> int:
+    """
+    C{Port}: 0 to 65535 (0: the SSL type's default).
+    """
+    number = directive.int_value()
+    if not 0 <= number <= 0xFFFF:
+        raise directive.error("Invalid port number")
+    return number
+
+
+def _timeout(directive: Directive, context: AccountContext) -> int:
+    """
+    C{Timeout}: seconds, 0 for none.
+    """
+    return directive.int_value()
+
+
+def _pipeline_depth(directive: Directive, context: AccountContext) -> int:
+    """
+    C{PipelineDepth}: at least 1; mbsync's parse_int yields 0 after its
+    error, which the range check then refuses too.
+    """
+    try:
+        number = directive.int_value()
+    except ConfigError as error:
+        context.report(error)
+        number = 0
+    if number < 1:
+        raise directive.error("PipelineDepth must be at least 1")
+    return number
+
+
+def _readable_path(directive: Directive, context: AccountContext) -> str:
+    """
+    A certificate or key path: expanded, and readable as mbsync demands at
+    parse time.
+    """
+    path = context.paths.expand(directive.value())
+    problem = context.file_error(path)
+    if problem is not None:
+        raise directive.error(f"{directive.keyword} '{path}': {problem}")
+    return path
+
+
+def _disabled_extensions(directive: Directive, context: AccountContext) -> tuple[str, ...]:
+    """
+    C{DisableExtension[s]}: each word must name a capability mbsync 1.4.4
+    knows (in any case); an unknown one is reported with mbsync's message
+    and the others are kept.
+    """
+    extensions = []
+    for word in directive.at_least_one():
+        if word.upper() in KNOWN_EXTENSIONS:
+            extensions.append(word.upper())
+        else:
+            context.report(directive.error(f"Unrecognized IMAP extension '{word}'"))
+    return tuple(extensions)
+
+
+def _auth_mechs(directive: Directive, context: AccountContext) -> tuple[str, ...]:
+    """
+    C{AuthMech[s]}: mechanism names, upper-cased.
+    """
+    return tuple(word.upper() for word in directive.at_least_one())
+
+
+def _ssl_type(directive: Directive, context: AccountContext) -> SSLType:
+    """
+    C{SSLType}/C{TLSType}: C{None}, C{STARTTLS} or C{IMAPS}.
+    """
+    word = directive.value()
+    if word.casefold() not in _SSL_TYPES:
+        raise directive.error("Invalid SSL type")
+    return _SSL_TYPES[word.casefold()]
+
+
+def _ssl_versions(directive: Directive, context: AccountContext) -> frozenset[TLSVersion]:
+    """
+    C{SSLVersions}; SSLv2 and SSLv3 are dropped with mbsync's warning.
+    """
+    versions: set[TLSVersion] = set()
+    for word in directive.at_least_one():
+        if word.casefold() not in _SSL_VERSIONS:
+            context.report(directive.error("Unrecognized SSL version"))
+            continue
+        version = _SSL_VERSIONS[word.casefold()]
+        if version is None or version is TLSVersion.SSLV3:
+            context.warnings.append(f"Warning: SSLVersion {word} is no longer supported")
+        else:
+            versions.add(version)
+    return frozenset(versions)
+
+
 _LEGACY_VERSIONS: dict[str, TLSVersion | None] = {
     "usesslv2": None,
     "usesslv3": TLSVersion.SSLV3,
@@ -117,11 +288,42 @@ _TLS_VERSIONS_15 = {
     "1.3": TLSVersion.TLSV1_3,
 }
 _SSL_TYPES = {ssl_type.value.casefold(): ssl_type for ssl_type in SSLType}
-_PLAIN_ACCOUNT_OPTIONS = {
-    "user": "user",
-    "tunnel": "tunnel",
-    "cipherstring": "cipher_string",
+
+ACCOUNT_OPTIONS: OptionTable = {
+    "user": Option("user", text),
+    "usercmd": Option("user_cmd", _command),
+    "pass": Option("password", _password),
+    "passcmd": Option("pass_cmd", _command),
+    "tunnel": Option("tunnel", text),
+    "cipherstring": Option("cipher_string", text),
+    "port": Option("port", _port),
+    "timeout": Option("timeout", _timeout),
+    "pipelinedepth": Option("pipeline_depth", _pipeline_depth),
+    "usekeychain": Option("use_keychain", flag),
+    "systemcertificates": Option("system_certificates", flag),
+    "clientcertificate": Option("client_certificate", _readable_path),
+    "clientkey": Option("client_key", _readable_path),
+    "disableextension": Option("disabled_extensions", _disabled_extensions),
+    "disableextensions": Option("disabled_extensions", _disabled_extensions),
 }
+"""Account options that set an L{IMAPAccount} field directly."""
+
+ACCOUNT_SETTINGS: OptionTable = {
+    "ssltype": Option("ssl_type", _ssl_type),
+    "tlstype": Option("ssl_type", _ssl_type),
+    "sslversion": Option("versions", _ssl_versions),
+    "sslversions": Option("versions", _ssl_versions),
+    "tlsversions": Option(
+        "versions", lambda directive, context: _tls_versions(directive, context.report)
+    ),
+    "authmech": Option("auth_mechs", _auth_mechs),
+    "authmechs": Option("auth_mechs", _auth_mechs),
+    "requirecram": Option("require_cram", flag),
+}
+"""
+Account options resolved with others when the section ends (L{AccountDraft.result}):
+they set a field of the L{AccountDraft}.
+"""
 
 
 @dataclass
@@ -137,7 +339,7 @@ class AccountDraft:
     name: str
     what: str
     parser: AccountContext
-    values: dict[str, object] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     touched: bool = False
     ssl_type: SSLType | None = None
     url_imaps: bool = False
@@ -152,41 +354,17 @@ class AccountDraft:
         Handle one account option; C{False} if the keyword is none.
         """
         folded = directive.keyword.casefold()
-        if folded in _PLAIN_ACCOUNT_OPTIONS:
-            self.values[_PLAIN_ACCOUNT_OPTIONS[folded]] = directive.value()
+        setting = ACCOUNT_SETTINGS.get(folded)
+        if apply_option(ACCOUNT_OPTIONS, directive, self.parser, self.values):
+            pass
+        elif setting is not None:
+            setattr(self, setting.field, setting.parse(directive, self.parser))
         elif folded == "host":
             self._host(directive)
-        elif folded in ("port", "timeout", "pipelinedepth"):
-            self._number(directive, folded)
-        elif folded in ("pass", "usercmd", "passcmd"):
-            value = directive.value()
-            if folded == "pass":
-                self.values["password"] = Secret(value)
-            else:
-                command = ShellCommand(value.removeprefix("+"), value.startswith("+"))
-                self.values[folded.replace("cmd", "_cmd")] = command
-        elif folded in ("usekeychain", "systemcertificates"):
-            key = {"usekeychain": "use_keychain"}.get(folded, "system_certificates")
-            self.values[key] = directive.bool_value()
-        elif folded in ("certificatefile", "clientcertificate", "clientkey"):
-            self._certificate(directive, folded)
-        elif folded in ("authmech", "authmechs"):
-            self.auth_mechs = tuple(word.upper() for word in directive.at_least_one())
-        elif folded in ("disableextension", "disableextensions"):
-            self._disabled_extensions(directive)
-        elif folded in ("ssltype", "tlstype"):
-            word = directive.value()
-            if word.casefold() not in _SSL_TYPES:
-                raise directive.error("Invalid SSL type")
-            self.ssl_type = _SSL_TYPES[word.casefold()]
-        elif folded in ("sslversion", "sslversions"):
-            self.versions = self._ssl_versions(directive)
-        elif folded == "tlsversions":
-            self.versions = _tls_versions(directive, self.parser.report)
+        elif folded == "certificatefile":
+            self.certificates.append(_readable_path(directive, self.parser))
         elif folded in _LEGACY_VERSIONS or folded in ("useimaps", "requiressl"):
             self.legacy[folded] = directive.bool_value()
-        elif folded == "requirecram":
-            self.require_cram = directive.bool_value()
         else:
             return False
         self.touched = True
@@ -207,75 +385,6 @@ class AccountDraft:
                 )
                 break
         self.values["host"] = host
-
-    def _disabled_extensions(self, directive: Directive) -> None:
-        """
-        C{DisableExtension[s]}: each word must name a capability mbsync 1.4.4
-        knows (in any case); an unknown one is reported with mbsync's
-        message and the others are kept.
-        """
-        extensions = []
-        for word in directive.at_least_one():
-            if word.upper() in KNOWN_EXTENSIONS:
-                extensions.append(word.upper())
-            else:
-                self.parser.report(directive.error(f"Unrecognized IMAP extension '{word}'"))
-        self.values["disabled_extensions"] = tuple(extensions)
-
-    def _number(self, directive: Directive, folded: str) -> None:
-        """
-        C{Port}, C{Timeout} and C{PipelineDepth}, with mbsync's range checks.
-        """
-        try:
-            number = directive.int_value()
-        except ConfigError as error:
-            # mbsync's parse_int yields 0 after its error, which PipelineDepth
-            # then refuses too.
-            if folded != "pipelinedepth":
-                raise
-            self.parser.report(error)
-            number = 0
-        if folded == "port":
-            if not 0 <= number <= 0xFFFF:
-                raise directive.error("Invalid port number")
-            self.values["port"] = number
-        elif folded == "timeout":
-            self.values["timeout"] = number
-        else:
-            if number < 1:
-                raise directive.error("PipelineDepth must be at least 1")
-            self.values["pipeline_depth"] = number
-
-    def _certificate(self, directive: Directive, folded: str) -> None:
-        """
-        A certificate or key path: expanded, and readable as mbsync demands
-        at parse time.
-        """
-        path = self.parser.paths.expand(directive.value())
-        problem = self.parser.file_error(path)
-        if problem is not None:
-            raise directive.error(f"{directive.keyword} '{path}': {problem}")
-        if folded == "certificatefile":
-            self.certificates.append(path)
-        else:
-            key = "client_key" if folded == "clientkey" else "client_certificate"
-            self.values[key] = path
-
-    def _ssl_versions(self, directive: Directive) -> frozenset[TLSVersion]:
-        """
-        C{SSLVersions}; SSLv2 and SSLv3 are dropped with mbsync's warning.
-        """
-        versions: set[TLSVersion] = set()
-        for word in directive.at_least_one():
-            if word.casefold() not in _SSL_VERSIONS:
-                self.parser.report(directive.error("Unrecognized SSL version"))
-                continue
-            version = _SSL_VERSIONS[word.casefold()]
-            if version is None or version is TLSVersion.SSLV3:
-                self.parser.warnings.append(f"Warning: SSLVersion {word} is no longer supported")
-            else:
-                versions.add(version)
-        return frozenset(versions)
 
     def result(self, header: Directive) -> IMAPAccount:
         """
@@ -337,16 +446,19 @@ class AccountDraft:
                 f"Notice: {label}: RequireCRAM is deprecated. Use AuthMech instead."
             )
             mechs = ("CRAM-MD5",) if self.require_cram else None
-        port = self.values.pop("port", 0) or (993 if ssl_type is SSLType.IMAPS else 143)
-        return IMAPAccount(
+        values: dict[str, Any] = dict(self.values)
+        if not values.get("port"):
+            values["port"] = 993 if ssl_type is SSLType.IMAPS else 143
+        account = IMAPAccount(
             name=self.name,
-            port=port,  # type: ignore[arg-type]
             ssl_type=ssl_type,
             ssl_versions=DEFAULT_TLS_VERSIONS if versions is None else versions,
             auth_mechs=mechs or ("*",),
             certificate_files=tuple(self.certificates),
-            **self.values,  # type: ignore[arg-type]
         )
+        # The values' names are ACCOUNT_OPTIONS' fields, checked against
+        # IMAPAccount by tests/config/test_account.py.
+        return replace(account, **values)
 
 
 def _tls_versions(
@@ -392,10 +504,41 @@ _MERGE_ORDER = (
     ChannelSetting.EXPUNGE_SOLO,
 )
 
-CHANNEL_OPTIONS = frozenset(
-    {"sync", "syncstate", "copyarrivaldate", "maxmessages", "expireunread", "expireside"}
-    | BOX_OPS.keys()
-)
+
+def _integer(directive: Directive, context: AccountContext) -> int:
+    """
+    A whole number.
+    """
+    return directive.int_value()
+
+
+def _expire_side(directive: Directive, context: AccountContext) -> Side:
+    """
+    C{ExpireSide}: C{Far} or C{Near}.
+    """
+    try:
+        return parse_side("ExpireSide", directive.value())
+    except ValueError as error:
+        raise directive.error(str(error)) from None
+
+
+CHANNEL_VALUE_OPTIONS: OptionTable = {
+    "copyarrivaldate": Option("copy_arrival_date", flag),
+    "maxmessages": Option("max_messages", _integer),
+    "expireunread": Option("expire_unread", flag),
+    "expireside": Option("expire_side", _expire_side),
+}
+"""Channel options (also global) that set one L{ChannelOptions} field."""
+
+CHANNEL_VALUE_SETTINGS = {
+    "copyarrivaldate": ChannelSetting.COPY_ARRIVAL_DATE,
+    "maxmessages": ChannelSetting.MAX_MESSAGES,
+    "expireunread": ChannelSetting.EXPIRE_UNREAD,
+    "expireside": ChannelSetting.EXPIRE_SIDE,
+}
+"""Which setting each of L{CHANNEL_VALUE_OPTIONS} makes explicit."""
+
+CHANNEL_OPTIONS = frozenset({"sync", "syncstate"} | BOX_OPS.keys() | CHANNEL_VALUE_OPTIONS.keys())
 """Keywords, case-folded, of the options valid globally and in Channel sections."""
 
 
@@ -490,25 +633,31 @@ def parse_delimiter(directive: Directive, what: str) -> str:
     return value
 
 
-def store_option(directive: Directive, values: dict[str, object]) -> bool:
+def _max_size(directive: Directive, context: AccountContext) -> int:
     """
-    Handle an option valid in every store; C{False} if the keyword is none.
+    C{MaxSize}: a size (C{k}/C{m} suffixes), within mbsync's limit.
     """
-    folded = directive.keyword.casefold()
-    if folded in ("trash", "mapinbox"):
-        values["map_inbox" if folded == "mapinbox" else "trash"] = directive.value()
-    elif folded in ("trashnewonly", "trashremotenew"):
-        key = "trash_new_only" if folded == "trashnewonly" else "trash_remote_new"
-        values[key] = directive.bool_value()
-    elif folded == "maxsize":
-        values["max_size"] = max_size_limit(directive.size_value())
-    elif folded == "flatten":
-        delimiter = directive.value()
-        if "/" in delimiter:
-            raise directive.error(
-                "flattened hierarchy delimiter cannot contain the canonical delimiter '/'"
-            )
-        values["flatten"] = delimiter
-    else:
-        return False
-    return True
+    return max_size_limit(directive.size_value())
+
+
+def _flatten(directive: Directive, context: AccountContext) -> str:
+    """
+    C{Flatten}: the delimiter that stands for C{/} in flattened names.
+    """
+    delimiter = directive.value()
+    if "/" in delimiter:
+        raise directive.error(
+            "flattened hierarchy delimiter cannot contain the canonical delimiter '/'"
+        )
+    return delimiter
+
+
+STORE_OPTIONS: OptionTable = {
+    "trash": Option("trash", text),
+    "trashnewonly": Option("trash_new_only", flag),
+    "trashremotenew": Option("trash_remote_new", flag),
+    "maxsize": Option("max_size", _max_size),
+    "mapinbox": Option("map_inbox", text),
+    "flatten": Option("flatten", _flatten),
+}
+"""The options valid in every store section (fields of both store dataclasses)."""

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.config.test_load -*-
+# -*- test-case-name: tests.config.test_load,tests.config.test_account -*-
 """
 mbsync 1.4 configuration semantics: directives → a frozen L{Config}.
 
@@ -25,15 +25,24 @@ import os
 import pwd
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from msync.config.account import (
     BOX_OPS,
     CHANNEL_OPTIONS,
+    CHANNEL_VALUE_OPTIONS,
+    CHANNEL_VALUE_SETTINGS,
+    STORE_OPTIONS,
+    AccountContext,
     AccountDraft,
     ChannelOptions,
+    Option,
+    OptionTable,
+    apply_option,
+    flag,
+    local_path,
     parse_delimiter,
-    store_option,
+    text,
 )
 from msync.config.schema import (
     NO_SIDES,
@@ -52,7 +61,6 @@ from msync.config.schema import (
     SubFolders,
     SyncState,
     SyncStateKind,
-    parse_side,
 )
 from msync.config.syntax import Directive, Reader, max_size_limit
 from msync.errors import ConfigError
@@ -112,7 +120,60 @@ class _Paths:
 
 # --- keyword tables ----------------------------------------------------------
 
-_GLOBAL_ONLY = frozenset({"fsync", "fielddelimiter", "bufferlimit"})
+
+def _buffer_limit(directive: Directive, context: AccountContext) -> int:
+    """
+    C{BufferLimit}: a size, not zero; mbsync's parse_size yields 0 after
+    its error, which is then refused too.
+    """
+    try:
+        limit = directive.size_value()
+    except ConfigError as error:
+        context.report(error)
+        limit = 0
+    if limit == 0:
+        raise directive.error("BufferLimit cannot be zero")
+    return limit
+
+
+def _path_delimiter(directive: Directive, context: AccountContext) -> str:
+    """
+    C{PathDelimiter}: one character.
+    """
+    delimiter = directive.value()
+    if len(delimiter) != 1:
+        raise directive.error("Path delimiter must be exactly one character long")
+    return delimiter
+
+
+GLOBAL_OPTIONS: OptionTable = {
+    "fsync": Option("fsync", flag),
+    "fielddelimiter": Option("field_delimiter", lambda d, c: parse_delimiter(d, "Field")),
+    "bufferlimit": Option("buffer_limit", _buffer_limit),
+}
+"""The options valid only outside sections: fields of L{GlobalOptions}."""
+
+IMAP_STORE_OPTIONS: OptionTable = {
+    "path": Option("path", text),
+    "usenamespace": Option("use_namespace", flag),
+    "subscribedonly": Option("subscribed_only", flag),
+    "pathdelimiter": Option("path_delimiter", _path_delimiter),
+    **STORE_OPTIONS,
+}
+"""
+An IMAPStore section's own options: fields of L{IMAPStore} (C{Account} and
+the account options are handled apart).
+"""
+
+MAILDIR_STORE_OPTIONS: OptionTable = {
+    "path": Option("path", local_path),
+    "inbox": Option("inbox", local_path),
+    "altmap": Option("alt_map", flag),
+    "infodelimiter": Option("info_delimiter", lambda d, c: parse_delimiter(d, "Info")),
+    "subfolders": Option("subfolders", lambda d, c: _subfolders(d)),
+    **STORE_OPTIONS,
+}
+"""A MaildirStore section's options: fields of L{MaildirStore}."""
 
 # Keywords that read all their words (mbsync loops get_arg over them), by
 # section (None = outside sections); every other keyword reads one word and
@@ -211,7 +272,7 @@ class _Parser:
             if directive.is_keyword(*_SECTIONS):
                 self._section(directive)
                 self.in_sections = True
-            elif folded in _GLOBAL_ONLY or folded in CHANNEL_OPTIONS:
+            elif folded in GLOBAL_OPTIONS or folded in CHANNEL_OPTIONS:
                 reader.apply(directive, self._global, folded in _LISTS[None])
             else:
                 self.report(
@@ -247,21 +308,9 @@ class _Parser:
         """
         Apply one global option.
         """
-        if directive.is_keyword("FSync"):
-            self.globals = replace(self.globals, fsync=directive.bool_value())
-        elif directive.is_keyword("FieldDelimiter"):
-            delimiter = parse_delimiter(directive, "Field")
-            self.globals = replace(self.globals, field_delimiter=delimiter)
-        elif directive.is_keyword("BufferLimit"):
-            try:
-                limit = directive.size_value()
-            except ConfigError as error:
-                # mbsync's parse_size yields 0 after its error.
-                self.report(error)
-                limit = 0
-            if limit == 0:
-                raise directive.error("BufferLimit cannot be zero")
-            self.globals = replace(self.globals, buffer_limit=limit)
+        values: dict[str, Any] = {}
+        if apply_option(GLOBAL_OPTIONS, directive, self, values):
+            self.globals = replace(self.globals, **values)
         else:
             self._channel_option(directive, self.global_channel, is_global=True)
 
@@ -310,21 +359,10 @@ class _Parser:
                 if value == "*"
                 else SyncState(kind, self.paths.expand(value))
             )
-        elif folded == "copyarrivaldate":
-            setting = ChannelSetting.COPY_ARRIVAL_DATE
-            options.copy_arrival_date = directive.bool_value()
-        elif folded == "maxmessages":
-            setting = ChannelSetting.MAX_MESSAGES
-            options.max_messages = directive.int_value()
-        elif folded == "expireunread":
-            setting = ChannelSetting.EXPIRE_UNREAD
-            options.expire_unread = directive.bool_value()
-        elif folded == "expireside":
-            setting = ChannelSetting.EXPIRE_SIDE
-            try:
-                options.expire_side = parse_side("ExpireSide", directive.value())
-            except ValueError as error:
-                raise directive.error(str(error)) from None
+        elif folded in CHANNEL_VALUE_OPTIONS:
+            option = CHANNEL_VALUE_OPTIONS[folded]
+            setting = CHANNEL_VALUE_SETTINGS[folded]
+            setattr(options, option.field, option.parse(directive, self))
         else:
             return False
         options.explicit.add(setting)
@@ -391,7 +429,7 @@ class _Parser:
         Parse an IMAPStore section, with C{Account} or inline account options.
         """
         draft = AccountDraft(name, "IMAP store", self)
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         accounts: list[IMAPAccount] = []
 
         def handle(directive: Directive) -> None:
@@ -400,19 +438,9 @@ class _Parser:
                 if wanted not in self.accounts:
                     raise directive.error(f"unknown IMAP account '{wanted}'")
                 accounts.append(self.accounts[wanted])
-            elif directive.is_keyword("Path"):
-                values["path"] = directive.value()
-            elif directive.is_keyword("UseNamespace"):
-                values["use_namespace"] = directive.bool_value()
-            elif directive.is_keyword("SubscribedOnly"):
-                values["subscribed_only"] = directive.bool_value()
-            elif directive.is_keyword("PathDelimiter"):
-                delimiter = directive.value()
-                if len(delimiter) != 1:
-                    raise directive.error("Path delimiter must be exactly one character long")
-                values["path_delimiter"] = delimiter
-            elif not store_option(directive, values) and not draft.feed(directive):
-                raise _unknown(directive, header)
+            elif not apply_option(IMAP_STORE_OPTIONS, directive, self, values):
+                if not draft.feed(directive):
+                    raise _unknown(directive, header)
 
         self._lines(header, handle)
         if not accounts:
@@ -425,29 +453,18 @@ class _Parser:
                         f"IMAP store '{name}' has both Account and account-specific options"
                     )
                 )
-        return IMAPStore(name=name, account=account, **values)  # type: ignore[arg-type]
+        # The values' names are IMAP_STORE_OPTIONS' fields, checked against
+        # IMAPStore by tests/config/test_account.py.
+        return replace(IMAPStore(name=name, account=account), **values)
 
     def _maildir_store(self, header: Directive, name: str) -> MaildirStore:
         """
         Parse a MaildirStore section.
         """
-        values: dict[str, object] = {
-            "inbox": self.paths.expand("~/Maildir"),
-            "info_delimiter": self.globals.field_delimiter,
-        }
+        values: dict[str, Any] = {}
 
         def handle(directive: Directive) -> None:
-            if directive.is_keyword("Path"):
-                values["path"] = self.paths.expand(directive.value())
-            elif directive.is_keyword("Inbox"):
-                values["inbox"] = self.paths.expand(directive.value())
-            elif directive.is_keyword("AltMap"):
-                values["alt_map"] = directive.bool_value()
-            elif directive.is_keyword("InfoDelimiter"):
-                values["info_delimiter"] = parse_delimiter(directive, "Info")
-            elif directive.is_keyword("SubFolders"):
-                values["subfolders"] = _subfolders(directive)
-            elif not store_option(directive, values):
+            if not apply_option(MAILDIR_STORE_OPTIONS, directive, self, values):
                 raise _unknown(directive, header)
 
         self._lines(header, handle)
@@ -458,7 +475,14 @@ class _Parser:
                     " 'SubFolders Maildir++'"
                 )
             )
-        return MaildirStore(name=name, **values)  # type: ignore[arg-type]
+        store = MaildirStore(
+            name=name,
+            inbox=self.paths.expand("~/Maildir"),
+            info_delimiter=self.globals.field_delimiter,
+        )
+        # The values' names are MAILDIR_STORE_OPTIONS' fields, checked
+        # against MaildirStore by tests/config/test_account.py.
+        return replace(store, **values)
 
     def _channel(self, header: Directive, name: str) -> _ChannelDraft | None:
         """

@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -27,6 +27,7 @@ from msync.config.schema import Channel, Config, IMAPStore, Store
 from msync.daemon.idle import IdleSource
 from msync.errors import ConfigError
 from msync.plan import ChannelJob, select_jobs
+from msync.reactor import MailReactor
 from msync.report import Counters, Severity
 from msync.runner import (
     PairWatch,
@@ -88,7 +89,7 @@ class RunnerBackend:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: MailReactor,
         config_path: str | None,
         targets: list[str],
         all_channels: bool,
@@ -124,7 +125,7 @@ class RunnerBackend:
         """
         Synchronize one channel job.
         """
-        base = default_store_factory(config, cast(IReactorTime, self.reactor))
+        base = default_store_factory(config, self.reactor)
         made: list[IStore] = []
 
         def factory(section: Store) -> IStore:
@@ -137,9 +138,7 @@ class RunnerBackend:
 
         output = LogOutput(lambda: self.stopping)
         try:
-            return await sync_channels(
-                config, (job,), factory, SyncRequest(), output, self.reactor, watch
-            )
+            return await sync_channels(config, (job,), factory, SyncRequest(), output, watch)
         finally:
             self._live.difference_update(made)
 
@@ -162,7 +161,7 @@ class RunnerBackend:
         """
         The Maildir directory of a near box.
         """
-        return near_box_path(config, channel, box, self.reactor)
+        return near_box_path(config, channel, box, IReactorTime(self.reactor))
 
     def server(self, section: Store) -> str | None:
         """

@@ -34,7 +34,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from msync.daemon.settings import Backoff, DaemonSettings
-from msync.imap.responses import (
+from msync.imap.session import IMAPSession
+from msync.imap.values import (
     ExistsResponse,
     ExpungeResponse,
     FetchResponse,
@@ -43,7 +44,6 @@ from msync.imap.responses import (
     UntaggedStatus,
     VanishedResponse,
 )
-from msync.imap.session import IMAPSession
 from msync.stores.imapnames import ServerNaming
 
 log = Logger()

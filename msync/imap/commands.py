@@ -40,18 +40,9 @@ from datetime import datetime, timedelta
 from typing import TypeAlias
 
 from msync.errors import LocalProtocolError, MailboxNameError
-from msync.imap.uids import MAX_UID as MAX_UID
-from msync.imap.uids import MAX_UID_SET_CHARS as MAX_UID_SET_CHARS
-from msync.imap.uids import UIDRange as UIDRange
-from msync.imap.uids import UIDs as UIDs
-from msync.imap.uids import UIDSet as UIDSet
-from msync.imap.uids import split_by_uid_set as split_by_uid_set
+from msync.imap.uids import MAX_UID, MAX_UID_SET_CHARS, UIDs
 from msync.imap.utf7 import encode_mailbox_name
 from msync.model import Secret
-
-# The UID values (MAX_UID, MAX_UID_SET_CHARS, UIDRange, UIDSet, UIDs,
-# split_by_uid_set) live in msync.imap.uids and are re-exported here, where
-# callers have always imported them from.
 
 #: The line that ends IDLE (RFC 2177).
 IDLE_DONE = b"DONE\r\n"

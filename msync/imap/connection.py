@@ -86,24 +86,7 @@ from msync.imap.events import (
     Untagged,
 )
 from msync.imap.grammar import quote_bytes
-from msync.imap.responses import (
-    NEED_DATA,
-    Capability,
-    CapabilityCode,
-    ContinuationRequest,
-    EnabledResponse,
-    FetchResponse,
-    ListResponse,
-    LiteralChunk,
-    NeedData,
-    Response,
-    ResponseParser,
-    Status,
-    StatusResponse,
-    TaggedResponse,
-    UnknownResponse,
-    UntaggedStatus,
-)
+from msync.imap.responses import ResponseParser
 from msync.imap.routing import (
     ALERT,
     PRODUCERS,
@@ -121,24 +104,31 @@ from msync.imap.routing import (
     without_sections,
 )
 from msync.imap.uids import UIDCover
+from msync.imap.values import (
+    NEED_DATA,
+    Capability,
+    CapabilityCode,
+    ContinuationRequest,
+    EnabledResponse,
+    FetchResponse,
+    ListResponse,
+    LiteralChunk,
+    NeedData,
+    Response,
+    Status,
+    StatusResponse,
+    TaggedResponse,
+    UnknownResponse,
+    UntaggedStatus,
+)
 
 # SelectedMailbox lives in msync.imap.routing and the events in
 # msync.imap.events; callers import them from here.
 __all__ = [
     "DEFAULT_PIPELINE_DEPTH",
     "STARTTLS_INJECTION",
-    "Alert",
     "ClientConnection",
-    "Completed",
-    "ConnectionEvent",
     "ConnectionState",
-    "ContinuationNeeded",
-    "Discarded",
-    "Greeting",
-    "Rejected",
-    "SelectedMailbox",
-    "Streamed",
-    "Untagged",
 ]
 
 #: The in-flight bound for C{pipeline_depth=None} (mbsync's "unlimited"):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import warnings
 from collections.abc import Callable
 
 from cryptography import x509
@@ -65,8 +66,6 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
-    IReactorPluggableNameResolver,
-    IReactorProcess,
     IReactorTime,
     IResolutionReceiver,
     IStreamClientEndpoint,
@@ -79,6 +78,7 @@ from zope.interface import implementer
 
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
+from msync.reactor import MailReactor
 
 __all__ = ["TLSClientCreator", "connect", "describe", "tls_context"]
 
@@ -391,7 +391,12 @@ def _client_certificate(context: SSL.Context, account: IMAPAccount) -> None:
         return
     key = key or certificate
     _load("client certificate file", certificate, context.use_certificate_chain_file)
-    context.set_passwd_cb(_no_passphrase)
+    with warnings.catch_warnings():
+        # pyOpenSSL deprecates the passphrase callback in favour of loading
+        # the key with cryptography; OpenSSL's own loading is what gives
+        # mbsync's error reasons, so keep it and silence only this warning.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.set_passwd_cb(_no_passphrase)
     _load("client private key", key, context.use_privatekey_file)
     try:
         # OpenSSL checks the pair while loading; older versions only here.
@@ -527,7 +532,7 @@ def _verbose(text: str) -> None:
     log.info("{text}", text=text, msync_verbose=True)
 
 
-def _tunnel_endpoint(reactor: IReactorTime, tunnel: str) -> IStreamClientEndpoint:
+def _tunnel_endpoint(reactor: MailReactor, tunnel: str) -> IStreamClientEndpoint:
     """
     The C{Tunnel} command's stdin/stdout.
     """
@@ -535,7 +540,7 @@ def _tunnel_endpoint(reactor: IReactorTime, tunnel: str) -> IStreamClientEndpoin
     # user's environment (HOME, SSH_AUTH_SOCK, PATH).
     _verbose(f"Starting tunnel '{tunnel}'... ok")
     return ProcessEndpoint(
-        IReactorProcess(reactor), _TUNNEL_SHELL, [_TUNNEL_SHELL, "-c", tunnel], env=dict(os.environ)
+        reactor, _TUNNEL_SHELL, [_TUNNEL_SHELL, "-c", tunnel], env=dict(os.environ)
     )
 
 
@@ -577,7 +582,7 @@ def _address_text(address: IAddress) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _resolve(reactor: IReactorTime, host: str, port: int) -> list[IAddress]:
+async def _resolve(reactor: MailReactor, host: str, port: int) -> list[IAddress]:
     """
     The addresses of C{host}, saying so as C{mbsync -V} does.
 
@@ -589,7 +594,7 @@ async def _resolve(reactor: IReactorTime, host: str, port: int) -> list[IAddress
         found = [IPv4Address("TCP", host, port)]
     else:
         receiver = _Addresses()
-        resolver = IReactorPluggableNameResolver(reactor).nameResolver
+        resolver = reactor.nameResolver
         resolver.resolveHostName(receiver, host, port)
         found = await receiver.done
     if not found:
@@ -600,7 +605,7 @@ async def _resolve(reactor: IReactorTime, host: str, port: int) -> list[IAddress
 
 
 async def _connect_tcp(
-    reactor: IReactorTime,
+    reactor: MailReactor,
     account: IMAPAccount,
     wrap: Callable[[IStreamClientEndpoint], IStreamClientEndpoint],
     protocol_factory: IProtocolFactory,
@@ -621,8 +626,10 @@ async def _connect_tcp(
             TCP6ClientEndpoint if isinstance(address, IPv6Address) else TCP4ClientEndpoint
         )
         # No per-attempt timeout: Timeout bounds the whole setup (see connect).
-        # None: no per-attempt limit (BaseConnector accepts it; the stub says int).
-        tcp = endpoint_type(reactor, address.host, account.port, timeout=None)  # type: ignore[arg-type,attr-defined]
+        # None: no per-attempt limit (BaseConnector accepts it; the stub says
+        # int); the resolved IPv4Address/IPv6Address has a host, IAddress
+        # does not declare it.
+        tcp = endpoint_type(reactor, address.host, account.port, timeout=None)  # type: ignore[arg-type,attr-defined]  # see above
         try:
             return await wrap(tcp).connect(protocol_factory)
         except ConnectError as error:
@@ -632,7 +639,7 @@ async def _connect_tcp(
 
 
 async def _establish(
-    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> IProtocol:
     """
     Connect, and for IMAPS complete the verified handshake.
@@ -648,7 +655,10 @@ async def _establish(
     creator = tls_context(account, account.host)
     gates = _GateFactory(protocol_factory, creator)
     await _connect_tcp(
-        reactor, account, lambda tcp: wrapClientTLS(creator, tcp, clock=reactor), gates
+        reactor,
+        account,
+        lambda tcp: wrapClientTLS(creator, tcp, clock=IReactorTime(reactor)),
+        gates,
     )
     assert gates.gate is not None
     return await gates.gate.verified
@@ -666,7 +676,7 @@ def _connect_reason(error: ConnectError) -> str:
 
 
 async def _connect(
-    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> IProtocol:
     """
     L{_establish} within C{Timeout}, its failures turned into msync errors.
@@ -702,7 +712,7 @@ async def _connect(
 
 
 def connect(
-    reactor: IReactorTime, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
 ) -> Deferred[IProtocol]:
     """
     Connect to an account's server and build its protocol.
@@ -714,8 +724,7 @@ def connect(
     stderr is logged). C{Timeout} (0 = none) bounds name resolution, the TCP
     connection and the TLS handshake together.
 
-    @param reactor: must also provide C{IReactorTCP} and
-        C{IReactorPluggableNameResolver}, or C{IReactorProcess} for tunnels.
+    @param reactor: connects (resolving C{Host}), runs C{Tunnel}, times.
     @param account: the account's settings.
     @param protocol_factory: builds the IMAP protocol.
     @return: fires with the connected protocol, or fails with

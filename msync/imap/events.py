@@ -13,8 +13,8 @@ from typing import TypeAlias
 
 from msync.errors import LocalProtocolError
 from msync.imap.commands import Command
-from msync.imap.responses import LiteralChunk, Response, ResponseCode, Status, TaggedResponse
 from msync.imap.routing import SelectedMailbox
+from msync.imap.values import LiteralChunk, Response, ResponseCode, Status, TaggedResponse
 
 
 @dataclass(frozen=True, slots=True)

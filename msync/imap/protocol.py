@@ -64,9 +64,9 @@ from msync.errors import (
     TLSError,
 )
 from msync.imap.commands import Command
-from msync.imap.connection import (
+from msync.imap.connection import ClientConnection
+from msync.imap.events import (
     Alert,
-    ClientConnection,
     Completed,
     ContinuationNeeded,
     Discarded,
@@ -75,8 +75,8 @@ from msync.imap.connection import (
     Streamed,
     Untagged,
 )
-from msync.imap.responses import NEED_DATA, LiteralChunk, Response, Status
 from msync.imap.trace import ServerTrace
+from msync.imap.values import NEED_DATA, LiteralChunk, Response, Status
 
 log = Logger()
 

@@ -30,7 +30,8 @@ from typing import Final
 
 from msync.errors import RemoteProtocolError
 from msync.imap.commands import Command
-from msync.imap.responses import (
+from msync.imap.uids import UIDCover, UIDRange
+from msync.imap.values import (
     STAR,
     Capability,
     EnabledResponse,
@@ -57,7 +58,6 @@ from msync.imap.responses import (
     UntaggedStatus,
     VanishedResponse,
 )
-from msync.imap.uids import UIDCover, UIDRange
 
 ALERT: Final = PlainCode(b"ALERT")
 SELECTION: Final = frozenset({b"SELECT", b"EXAMINE"})

@@ -40,14 +40,14 @@ from msync.imap.commands import (
     Command,
     QResync,
     StoreMode,
-    UIDRange,
-    UIDSet,
     sasl_response_line,
-    split_by_uid_set,
 )
-from msync.imap.connection import Completed, Greeting, SelectedMailbox
+from msync.imap.events import Completed, Greeting
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.responses import (
+from msync.imap.routing import SelectedMailbox
+from msync.imap.sasl import Mechanism, SASLClient, choose_mechanism, decode_challenge, make_client
+from msync.imap.uids import UIDRange, UIDSet, split_by_uid_set
+from msync.imap.values import (
     STAR,
     AppendUIDCode,
     CopyUIDCode,
@@ -63,7 +63,6 @@ from msync.imap.responses import (
     StatusResponse,
     UntaggedStatus,
 )
-from msync.imap.sasl import Mechanism, SASLClient, choose_mechanism, decode_challenge, make_client
 from msync.model import Secret
 
 log = Logger()

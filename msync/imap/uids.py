@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.imap.test_commands -*-
+# -*- test-case-name: tests.imap.test_uids -*-
 """
 UID ranges and sets as values, their encoding to IMAP sequence-sets, and
 their splitting into parts short enough for one command line (sans-IO).

@@ -3,7 +3,7 @@
 The typed values of IMAP responses and response codes, produced by
 L{msync.imap.responses}.
 
-Import them from L{msync.imap.responses}, which re-exports every name here.
+Import them from here (STYLE: imports name the module that defines a name).
 
 Invariants:
   - Every value is a frozen, slotted dataclass; IMAP data stays C{bytes}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessExitedAlready
-from twisted.internet.interfaces import IReactorProcess, IReactorThreads
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 from msync.config.schema import IMAPAccount, ShellCommand
 from msync.errors import StoreUnavailable
 from msync.model import Secret
+from msync.reactor import MailReactor
 
 __all__ = ["resolve_password", "resolve_user"]
 
@@ -136,7 +137,7 @@ def _stderr_note(stderr: bytes) -> str:
 
 
 async def _run(
-    reactor: IReactorProcess, account: IMAPAccount, option: str, command: ShellCommand
+    reactor: MailReactor, account: IMAPAccount, option: str, command: ShellCommand
 ) -> str:
     """
     Run a C{UserCmd} or C{PassCmd} and return its first output line.
@@ -174,7 +175,7 @@ async def _run(
     return outcome.first_line.decode("utf-8", "surrogateescape")
 
 
-async def resolve_user(account: IMAPAccount, reactor: IReactorProcess) -> str:
+async def resolve_user(account: IMAPAccount, reactor: MailReactor) -> str:
     """
     The login name: C{User}, else the first line printed by C{UserCmd}.
 
@@ -204,7 +205,7 @@ def _stdin_is_terminal() -> bool:
 
 async def resolve_password(
     account: IMAPAccount,
-    reactor: IReactorProcess,
+    reactor: MailReactor,
     *,
     ask: Callable[[str], str] = getpass.getpass,
     is_terminal: Callable[[], bool] = _stdin_is_terminal,
@@ -215,8 +216,7 @@ async def resolve_password(
     stdin is a terminal.
 
     @param account: the account.
-    @param reactor: runs C{PassCmd}; for the prompt it must also provide
-        C{IReactorThreads}.
+    @param reactor: runs C{PassCmd}, or the prompt in its thread pool.
     @param ask: reads a password after showing a prompt, without echo.
     @param is_terminal: whether prompting is possible.
     @return: the password.
@@ -232,10 +232,12 @@ async def resolve_password(
     no_password = StoreUnavailable(f"Skipping account {account.name}, no password")
     if not is_terminal():
         raise no_password
-    threads = IReactorThreads(reactor)
     try:
         typed = await deferToThreadPool(
-            threads, threads.getThreadPool(), ask, f"Password ({account.name}): "
+            IReactorFromThreads(reactor),
+            reactor.getThreadPool(),
+            ask,
+            f"Password ({account.name}): ",
         )
     except EOFError:
         raise no_password from None

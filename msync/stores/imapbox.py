@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_imapstore -*-
+# -*- test-case-name: tests.stores.test_imapbox,tests.stores.test_imapstore -*-
 """
 L{IMailbox} for the mailbox an L{msync.stores.imapstore.IMAPStore} has
 selected, and the message bodies it fetches.
@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import tempfile
+import weakref
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING
@@ -138,6 +139,10 @@ class SpooledBody:
         self.size = size
         self._spool = spool
         self._chunk_size = chunk_size
+        # IMessageBody has no close: the spool lives as long as the body
+        # and is closed when the body is collected (not left to the
+        # spool's own finalizer, which warns of an unclosed file).
+        weakref.finalize(self, spool.close)
 
     def __repr__(self) -> str:
         return f"<SpooledBody UID {self.uid}, {self.size} bytes>"
@@ -396,6 +401,10 @@ class IMAPMailbox:
             raise MessageError(
                 f"IMAP store {self._store.name}: {shown_name(self.name)}: UID {uid}: {failed}"
             ) from None
+        except BaseException:
+            # A lost connection or a protocol error: the spool goes too.
+            spool.close()
+            raise
         if result is None or result.items.internal_date is None:
             spool.close()
             raise MessageError(

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_imapstore -*-
+# -*- test-case-name: tests.stores.test_imapnames,tests.stores.test_imapstore -*-
 """
 Mailbox names between an IMAP server and msync's canonical box names, as
 mbsync 1.4 maps them (C{drv_imap.c}: C{parse_list_rsp_p2}, C{prepare_box},

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn, cast
+from typing import NoReturn
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import (
@@ -36,7 +36,6 @@ from twisted.internet.error import (
 from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
-    IReactorProcess,
     IReactorTime,
 )
 from twisted.internet.protocol import ClientFactory
@@ -62,9 +61,10 @@ from msync.errors import (
 from msync.imap import endpoint
 from msync.imap.endpoint import TLSClientCreator
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.responses import Status
 from msync.imap.session import IMAPSession
+from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
+from msync.reactor import MailReactor
 from msync.stores import credentials
 from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
 from msync.stores.imapnames import ServerNaming, raw_name, wire_argument
@@ -129,7 +129,7 @@ class IMAPStore:
         self,
         config: IMAPStoreConfig,
         *,
-        reactor: IReactorTime,
+        reactor: MailReactor,
         connect: Connect | None = None,
         tls_context: TLSContext | None = None,
         trace: bool = True,
@@ -216,7 +216,7 @@ class IMAPStore:
     def _make_protocol(self) -> IMAPClientProtocol:
         account = self._account
         protocol = IMAPClientProtocol(
-            self._reactor,
+            IReactorTime(self._reactor),
             pipeline_depth=account.pipeline_depth,
             timeout=account.timeout or None,
             host=self._where(),
@@ -323,10 +323,8 @@ class IMAPStore:
     async def _log_in(self, session: IMAPSession) -> None:
         account = self._account
         log.info("{text}", text="Logging in...", msync_verbose=True)  # mbsync -V
-        # Processes (UserCmd, PassCmd) need the reactor as IReactorProcess.
-        processes = cast(IReactorProcess, self._reactor)
-        user = await credentials.resolve_user(account, processes)
-        password = await credentials.resolve_password(account, processes)
+        user = await credentials.resolve_user(account, self._reactor)
+        password = await credentials.resolve_password(account, self._reactor)
         tls = account.ssl_type is not SSLType.NONE
         try:
             mechanism = await session.authenticate_with(

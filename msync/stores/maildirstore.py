@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_maildirstore,tests.stores.test_maildirstore_mbsync -*-
+# -*- test-case-name: tests.stores.test_maildirstore,tests.integration.test_maildirstore_mbsync -*-
 """
 The Maildir store: L{IStore} over a C{MaildirStore} section, behaving like
 mbsync 1.4's Maildir driver on disk, so that mbsync and msync can take

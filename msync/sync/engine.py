@@ -43,7 +43,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -515,7 +514,6 @@ async def sync_pair(
     options: PairOptions,
     state_paths: StatePaths,
     *,
-    clock: IReactorTime,
     progress: PairProgress | None = None,
     notify: Callable[[Severity, str], None] | None = None,
     fsync: bool = True,
@@ -532,8 +530,6 @@ async def sync_pair(
     @param near_box: the near box's canonical name.
     @param options: what to do.
     @param state_paths: where the pair's state lives.
-    @param clock: the time source (reserved for timeouts; the stores
-        stamp arrival dates).
     @param progress: counters to update; a fresh one if C{None}.
     @param notify: receives mbsync's info, notice and warning lines
         (without a trailing newline); they are logged if C{None}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sync.test_reconcile -*-
+# -*- test-case-name: tests.sync.test_loading -*-
 """
 What each side of a box pair must load, as mbsync 1.4 decides it
 (C{box_opened2}, C{load_box}): old paired UIDs for flags and deletions,

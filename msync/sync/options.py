@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sync.test_reconcile -*-
+# -*- test-case-name: tests.sync.test_options -*-
 """
 What one box pair sync is to do: the channel's C{Sync} matrix per target
 side, C{Create}/C{Remove}/C{Expunge}, the stores' Trash and MaxSize

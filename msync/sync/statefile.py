@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sync.test_statefile,tests.sync.test_statefile_crash,tests.sync.test_statefile_mbsync -*-
+# -*- test-case-name: tests.sync.test_statefile,tests.sync.test_statefile_crash,tests.integration.test_statefile_mbsync -*-
 """
 The crash-safe store of one box pair's sync state, on disk exactly as mbsync
 1.4 keeps it: C{<state>}, C{<state>.journal}, C{<state>.new} and

@@ -12,7 +12,6 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IProtocolFactory
-from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -27,6 +26,7 @@ from msync.plan import BoxPair, ChannelJob
 from msync.runner import server_key
 from msync.stores.imapstore import IMAPStore
 from msync.sync.results import PairResult
+from tests.fakes.clocks import FakeMailReactor
 from tests.fakes.imapserver import MailStore, ServerOptions
 from tests.stores.test_imapstore import PASSWORD, FakeNetwork
 
@@ -105,7 +105,9 @@ class FakeBackend:
     Syncs are recorded and left running until the test finishes them.
     """
 
-    def __init__(self, root: str, clock: Clock, boxes: tuple[str, ...] = ("INBOX", "Archive")):
+    def __init__(
+        self, root: str, clock: FakeMailReactor, boxes: tuple[str, ...] = ("INBOX", "Archive")
+    ):
         self.root = root
         self.clock = clock
         self.boxes = boxes
@@ -184,8 +186,8 @@ class DaemonTests(SynchronousTestCase):
     The scheduler.
     """
 
-    def make(self, **changes: Any) -> tuple[Daemon, FakeBackend, Clock, FakeHooks]:
-        clock = Clock()
+    def make(self, **changes: Any) -> tuple[Daemon, FakeBackend, FakeMailReactor, FakeHooks]:
+        clock = FakeMailReactor()
         root = os.path.abspath(self.mktemp())
         os.makedirs(root)
         backend = FakeBackend(root, clock)

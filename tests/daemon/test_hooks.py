@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.daemon.test_hooks -*-
 """
 Tests for L{msync.daemon.hooks}: the hook queue (one at a time, merged,
-environment, no shell) with a fake process reactor, a real hook run, and
-the mailboxes file.
+environment, no shell) with a fake process reactor, and the mailboxes
+file. A real hook run is in L{tests.integration.test_daemon_hooks}.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from msync.daemon.hooks import HookQueue, HookRun, MailboxesFile
 
@@ -91,43 +91,6 @@ class HookQueueTests(SynchronousTestCase):
         self.assertEqual(len(processes.spawned), 1)
         queue.submit(HookRun("a", "c", "INBOX", 1, 1))
         self.assertEqual(len(processes.spawned), 1)
-
-
-class RealHookTests(TestCase):
-    """
-    A hook through the real reactor.
-    """
-
-    def test_shell_hook_sees_variables(self) -> Deferred[None]:
-        """
-        A command needing a shell runs through /bin/sh and sees the
-        variables.
-        """
-        from twisted.internet import reactor
-
-        out = os.path.abspath(self.mktemp())
-        queue = HookQueue(reactor, dict(os.environ))
-        queue.submit(
-            HookRun(
-                f"echo $MSYNC_CHANNEL $MSYNC_BOX $MSYNC_NEW $MSYNC_CHANGED > {out}",
-                "work",
-                "INBOX",
-                2,
-                4,
-            )
-        )
-        done: Deferred[None] = Deferred()
-
-        def check() -> None:
-            if queue.busy:
-                reactor.callLater(0.05, check)
-                return
-            with open(out) as stream:
-                self.assertEqual(stream.read(), "work INBOX 2 4\n")
-            done.callback(None)
-
-        check()
-        return done
 
 
 class MailboxesFileTests(SynchronousTestCase):

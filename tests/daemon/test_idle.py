@@ -21,6 +21,7 @@ from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.daemon.idle import BoxWatcher, Debouncer
 from msync.daemon.settings import DaemonSettings
 from msync.stores.imapstore import IMAPStore
+from tests.fakes.clocks import FakeMailReactor
 from tests.fakes.imapserver import DEFAULT_CAPABILITIES, MailStore, ServerOptions
 from tests.stores.test_imapstore import PASSWORD, FakeNetwork, account
 
@@ -31,7 +32,7 @@ class Harness:
     """
 
     def __init__(self, settings: DaemonSettings | None = None, **options: Any) -> None:
-        self.clock = Clock()
+        self.clock = FakeMailReactor()
         self.mail = MailStore({"user": PASSWORD})
         self.network = FakeNetwork(self.mail, ServerOptions(**options))
         self.changes = 0

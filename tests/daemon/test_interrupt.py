@@ -114,7 +114,7 @@ class InterruptTests(SynchronousTestCase):
 
         jobs = select_jobs(config, [], all_channels=True).jobs
         done = Deferred.fromCoroutine(
-            sync_channels(config, jobs, factory, SyncRequest(), Quiet(), self.clock, watch)
+            sync_channels(config, jobs, factory, SyncRequest(), Quiet(), watch)
         )
         return self.successResultOf(done)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from msync.imap.responses import (
+from msync.imap.values import (
     AppendUIDCode,
     Capability,
     CapabilityCode,

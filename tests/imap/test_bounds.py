@@ -20,17 +20,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import ConnectionTimeout, RemoteProtocolError
 from msync.imap import routing
-from msync.imap.commands import IDLE_DONE, Command, UIDRange
-from msync.imap.connection import (
-    STARTTLS_INJECTION,
-    Alert,
-    ClientConnection,
-    Completed,
-    Discarded,
-    Streamed,
-)
+from msync.imap.commands import IDLE_DONE, Command
+from msync.imap.connection import STARTTLS_INJECTION, ClientConnection
+from msync.imap.events import Alert, Completed, Discarded, Streamed
 from msync.imap.protocol import DEADLINE_FACTOR, IMAPClientProtocol
-from msync.imap.responses import NEED_DATA, FetchResponse, UntaggedStatus
+from msync.imap.uids import UIDRange
+from msync.imap.values import NEED_DATA, FetchResponse, UntaggedStatus
 from tests.fakes.transports import TLSRecordingTransport
 
 MB = 1024 * 1024

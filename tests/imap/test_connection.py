@@ -8,27 +8,12 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import LocalProtocolError, RemoteProtocolError
-from msync.imap.commands import (
-    IDLE_DONE,
-    Command,
-    StoreMode,
-    UIDRange,
-    UIDSet,
-    sasl_response_line,
-)
-from msync.imap.connection import (
-    DEFAULT_PIPELINE_DEPTH,
-    ClientConnection,
-    Completed,
-    ConnectionState,
-    ContinuationNeeded,
-    Greeting,
-    Rejected,
-    SelectedMailbox,
-    Streamed,
-    Untagged,
-)
-from msync.imap.responses import (
+from msync.imap.commands import IDLE_DONE, Command, StoreMode, sasl_response_line
+from msync.imap.connection import DEFAULT_PIPELINE_DEPTH, ClientConnection, ConnectionState
+from msync.imap.events import Completed, ContinuationNeeded, Greeting, Rejected, Streamed, Untagged
+from msync.imap.routing import SelectedMailbox
+from msync.imap.uids import UIDRange, UIDSet
+from msync.imap.values import (
     NEED_DATA,
     ExistsResponse,
     FetchResponse,

@@ -36,7 +36,6 @@ from twisted.internet.interfaces import (
     IProcessProtocol,
     IProcessTransport,
     IProtocol,
-    IReactorProcess,
     IResolutionReceiver,
     ISSLTransport,
 )
@@ -52,6 +51,7 @@ from zope.interface import implementer
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap.endpoint import TLSClientCreator, connect, describe, tls_context
+from tests.fakes.clocks import FakeMailReactor
 
 HOST = "imap.example.org"
 ADDRESS = "192.0.2.7"
@@ -633,8 +633,7 @@ class _FakeProcess(StringTransport):
         self.loseConnection()
 
 
-@implementer(IReactorProcess)
-class _ProcessReactor(MemoryReactorClock):
+class _ProcessReactor(FakeMailReactor):
     """
     A memory reactor that also records spawned processes.
     """

@@ -22,10 +22,11 @@ from msync.errors import (
     RemoteProtocolError,
     TLSError,
 )
-from msync.imap.commands import IDLE_DONE, Command, UIDRange
-from msync.imap.connection import Completed, Greeting
+from msync.imap.commands import IDLE_DONE, Command
+from msync.imap.events import Completed, Greeting
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.responses import ExistsResponse, LiteralChunk, Response, Status
+from msync.imap.uids import UIDRange
+from msync.imap.values import ExistsResponse, LiteralChunk, Response, Status
 from msync.model import Secret
 from tests.fakes.transports import TLSRecordingTransport
 

@@ -23,11 +23,12 @@ from msync.errors import (
     LocalProtocolError,
     TLSError,
 )
-from msync.imap.commands import StoreMode, UIDRange, UIDSet
+from msync.imap.commands import StoreMode
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.responses import CopyUIDCode, ExistsResponse, Response
 from msync.imap.sasl import CramMD5Client, Mechanism, PlainClient, XOAuth2Client
 from msync.imap.session import AppendResult, IMAPSession, ListEntry, MailboxStatus
+from msync.imap.uids import UIDRange, UIDSet
+from msync.imap.values import CopyUIDCode, ExistsResponse, Response
 from msync.model import Secret
 from tests.fakes.imapserver import ScriptedIMAPServer, expect, send, start_tls
 from tests.fakes.pump import connect

@@ -24,6 +24,7 @@ from msync.config.schema import IMAPAccount, SSLType
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import StoreUnavailable
 from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, Secret, UIDInterval
+from msync.reactor import MailReactor
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
 from tests.integration.dovecot import HOST, DovecotTestCase
@@ -73,7 +74,7 @@ class ReactorStoreTests(StoreContractTests, DovecotTestCase):
         An IMAP store for the Dovecot account.
         """
         config = IMAPStoreConfig("far", self.imap_account())
-        return IMAPStore(config, reactor=cast(IReactorTime, global_reactor))
+        return IMAPStore(config, reactor=cast(MailReactor, global_reactor))
 
     def spin(self, deferred: Deferred[Any]) -> None:
         """
@@ -133,7 +134,7 @@ class ReactorStoreTests(StoreContractTests, DovecotTestCase):
         """
         wrong = "Wrong-" + self.dovecot.password
         config = IMAPStoreConfig("bad", self.imap_account(password=Secret(wrong)))
-        store = IMAPStore(config, reactor=cast(IReactorTime, global_reactor))
+        store = IMAPStore(config, reactor=cast(MailReactor, global_reactor))
         error = str(self.resolve_failure(store.list_boxes(), StoreUnavailable).value)
         self.assertIn("account acc", error)
         self.assertNotIn(wrong, error)
@@ -144,7 +145,7 @@ class ReactorStoreTests(StoreContractTests, DovecotTestCase):
         With C{PipelineDepth 1} concurrent operations still complete in order.
         """
         config = IMAPStoreConfig("far1", self.imap_account(pipeline_depth=1))
-        store = IMAPStore(config, reactor=cast(IReactorTime, global_reactor))
+        store = IMAPStore(config, reactor=cast(MailReactor, global_reactor))
         mailbox = self.resolve(store.open_box("INBOX"))
         stored = [mailbox.store(BytesSource(self.message()), Flags.NONE) for _ in range(5)]
         uids = [self.resolve(each) for each in stored]

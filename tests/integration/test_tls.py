@@ -15,13 +15,14 @@ from typing import Any, cast
 from cryptography import x509
 from twisted.internet import reactor as _global_reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime, ITLSTransport
+from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from msync.config.schema import IMAPAccount, SSLType
 from msync.errors import StoreUnavailable, TLSError
 from msync.imap.endpoint import connect, tls_context
+from msync.reactor import MailReactor
 from tests.integration.dovecot import (
     HOST,
     DovecotServer,
@@ -30,7 +31,7 @@ from tests.integration.dovecot import (
     free_port,
 )
 
-reactor = cast(IReactorTime, _global_reactor)
+reactor = cast(MailReactor, _global_reactor)
 
 
 class _Lines(Protocol):

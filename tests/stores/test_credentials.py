@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.stores.test_credentials -*-
 """
 Tests for L{msync.stores.credentials}: C{User}/C{UserCmd} and
-C{Pass}/C{PassCmd} with real C{/bin/sh} commands on the real reactor (the
-commands are tiny and local), the child's file descriptors with a fake
-process reactor, and the terminal prompt with an injected reader.
+C{Pass}/C{PassCmd} with a fake process reactor (what is spawned, with
+which descriptors), and the terminal prompt with an injected reader on
+inline "threads". Real C{/bin/sh} commands run in
+L{tests.integration.test_credentials}.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from twisted.internet import reactor as _global_reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
-from twisted.internet.interfaces import IProcessProtocol, IProcessTransport, IReactorProcess
+from twisted.internet.interfaces import IProcessProtocol, IProcessTransport
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
-from zope.interface import implementer
+from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.schema import IMAPAccount, ShellCommand
 from msync.errors import StoreUnavailable
 from msync.model import Secret
-from msync.stores.credentials import LINE_LIMIT, resolve_password, resolve_user
+from msync.stores.credentials import resolve_password, resolve_user
+from tests.fakes.clocks import FakeMailReactor
 
-reactor = cast(IReactorProcess, _global_reactor)
 SECRET = "hunter2-do-not-show"
 
 
@@ -55,14 +54,14 @@ class _FakeProcessTransport(StringTransport):
         raise AssertionError("nothing should be killed")
 
 
-@implementer(IReactorProcess)
-class _RecordingProcessReactor:
+class _RecordingProcessReactor(FakeMailReactor):
     """
     Records C{spawnProcess} calls; each child at once prints C{output} and
     exits 0.
     """
 
     def __init__(self, output: bytes = b"value\n") -> None:
+        super().__init__()
         self.output = output
         self.spawned: list[tuple[str, Sequence[str], Mapping[str, str] | None, Any]] = []
         self.transports: list[_FakeProcessTransport] = []
@@ -88,178 +87,62 @@ class _RecordingProcessReactor:
         return transport
 
 
-class UserTests(TestCase):
+class UserTests(SynchronousTestCase):
     """
     L{resolve_user}.
     """
 
-    async def test_user_option(self) -> None:
+    def test_user_option(self) -> None:
         """
         C{User} is used as is; no command runs.
         """
         fake = _RecordingProcessReactor()
-        user = await resolve_user(_account(user="alice", user_cmd=_cmd("echo bob")), fake)
+        user = self.successResultOf(
+            Deferred.fromCoroutine(
+                resolve_user(_account(user="alice", user_cmd=_cmd("echo bob")), fake)
+            )
+        )
         self.assertEqual(user, "alice")
         self.assertEqual(fake.spawned, [])
 
-    async def test_user_cmd_first_line(self) -> None:
-        """
-        C{UserCmd}'s first output line, without its newline, is the user.
-        """
-        user = await resolve_user(_account(user_cmd=_cmd("printf 'alice\\nbob\\n'")), reactor)
-        self.assertEqual(user, "alice")
-
-    async def test_user_cmd_fails(self) -> None:
-        """
-        A failing C{UserCmd} skips the account with mbsync's message and the
-        command's stderr.
-        """
-        account = _account(user_cmd=_cmd("echo oops >&2; exit 4"))
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_user(account, reactor)
-        self.assertEqual(
-            str(caught.exception),
-            "Skipping account acct, UserCmd exited with status 4 (stderr: oops)",
-        )
-
-    async def test_user_cmd_no_output(self) -> None:
-        """
-        A C{UserCmd} that prints nothing skips the account.
-        """
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_user(_account(user_cmd=_cmd("true")), reactor)
-        self.assertEqual(str(caught.exception), "Skipping account acct, UserCmd produced no output")
-
-    async def test_no_user(self) -> None:
+    def test_no_user(self) -> None:
         """
         Without C{User} and C{UserCmd}: C{Skipping account acct, no user}.
         """
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_user(_account(), _RecordingProcessReactor())
-        self.assertEqual(str(caught.exception), "Skipping account acct, no user")
+        error = self.failureResultOf(
+            Deferred.fromCoroutine(resolve_user(_account(), _RecordingProcessReactor())),
+            StoreUnavailable,
+        ).value
+        self.assertEqual(str(error), "Skipping account acct, no user")
 
 
-class PassCmdTests(TestCase):
+class PassCmdTests(SynchronousTestCase):
     """
     L{resolve_password} with C{Pass} and C{PassCmd}.
     """
 
-    async def test_pass_option(self) -> None:
+    def test_pass_option(self) -> None:
         """
         C{Pass} is used as is; no command runs.
         """
         fake = _RecordingProcessReactor()
-        password = await resolve_password(
-            _account(password=Secret("pw"), pass_cmd=_cmd("echo x")), fake
+        password = self.successResultOf(
+            Deferred.fromCoroutine(
+                resolve_password(_account(password=Secret("pw"), pass_cmd=_cmd("echo x")), fake)
+            )
         )
         self.assertEqual(password, Secret("pw"))
         self.assertEqual(fake.spawned, [])
 
-    async def test_first_line_only(self) -> None:
-        """
-        Only the first line of C{PassCmd}'s output counts; its newline is
-        stripped, and the rest is read and dropped.
-        """
-        command = _cmd(f"printf '{SECRET}\\nsecond line\\n'; seq 1 100000")
-        password = await resolve_password(_account(pass_cmd=command), reactor)
-        self.assertEqual(password.value, SECRET)
-
-    async def test_no_trailing_newline(self) -> None:
-        """
-        Output without a newline is used whole.
-        """
-        password = await resolve_password(_account(pass_cmd=_cmd("printf tok")), reactor)
-        self.assertEqual(password.value, "tok")
-
-    async def test_line_limit(self) -> None:
-        """
-        At most 8191 bytes of the first line count, as with mbsync's fgets.
-        """
-        command = _cmd("head -c 10000 /dev/zero | tr '\\0' a")
-        password = await resolve_password(_account(pass_cmd=command), reactor)
-        self.assertEqual(LINE_LIMIT, 8191)
-        self.assertEqual(password.value, "a" * LINE_LIMIT)
-
-    async def test_exit_status(self) -> None:
-        """
-        A non-zero exit skips the account with mbsync's message plus the
-        command's stderr, and never its stdout.
-        """
-        command = _cmd(f"echo {SECRET}; echo 'gpg: decryption failed' >&2; exit 3")
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_password(_account(pass_cmd=command), reactor)
-        self.assertEqual(
-            str(caught.exception),
-            "Skipping account acct, PassCmd exited with status 3 (stderr: gpg: decryption failed)",
-        )
-        self.assertNotIn(SECRET, str(caught.exception))
-
-    async def test_no_output(self) -> None:
-        """
-        A C{PassCmd} that prints nothing skips the account.
-        """
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_password(_account(pass_cmd=_cmd("true")), reactor)
-        self.assertEqual(str(caught.exception), "Skipping account acct, PassCmd produced no output")
-
-    async def test_empty_line(self) -> None:
-        """
-        Like mbsync, an empty first line is an empty password, not an error.
-        """
-        password = await resolve_password(_account(pass_cmd=_cmd("echo")), reactor)
-        self.assertEqual(password.value, "")
-
-    async def test_killed(self) -> None:
-        """
-        A C{PassCmd} killed by a signal "crashed".
-        """
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_password(_account(pass_cmd=_cmd("kill -9 $$")), reactor)
-        self.assertEqual(str(caught.exception), "Skipping account acct, PassCmd crashed")
-
-    async def test_rerun_every_time(self) -> None:
-        """
-        C{PassCmd} runs again on every call: nothing is cached.
-        """
-        counter = self.mktemp()
-        command = _cmd(f"echo x >> {counter}; wc -l < {counter}")
-        account = _account(pass_cmd=command)
-        first = await resolve_password(account, reactor)
-        second = await resolve_password(account, reactor)
-        self.assertEqual((first.value.strip(), second.value.strip()), ("1", "2"))
-
-    async def test_environment_and_closed_stdin(self) -> None:
-        """
-        The command inherits our environment; a non-interactive command's
-        stdin is closed, so reading it ends at once.
-        """
-        os.environ["MSYNC_TEST_TOKEN"] = "from-env"
-        self.addCleanup(os.environ.pop, "MSYNC_TEST_TOKEN")
-        command = _cmd('cat; printf "%s\\n" "$MSYNC_TEST_TOKEN"')
-        password = await resolve_password(_account(pass_cmd=command), reactor)
-        self.assertEqual(password.value, "from-env")
-
-    async def test_secret_never_logged(self) -> None:
-        """
-        Neither a successful nor a failing C{PassCmd} logs its output or its
-        command line.
-        """
-        with capturedLogs() as events:
-            await resolve_password(_account(pass_cmd=_cmd(f"echo {SECRET}")), reactor)
-            with self.assertRaises(StoreUnavailable):
-                await resolve_password(_account(pass_cmd=_cmd(f"echo {SECRET}; exit 1")), reactor)
-        self.assertTrue(events)
-        for event in events:
-            self.assertNotIn(SECRET, repr(event))
-
-    async def test_shell_and_descriptors(self) -> None:
+    def test_shell_and_descriptors(self) -> None:
         """
         Commands run as C{/bin/sh -c COMMAND}; a plain one gets a pipe for
         stdin (closed at once) and stderr, a C{+} one our stdin and stderr.
         """
         fake = _RecordingProcessReactor(b"pw\n")
-        await resolve_password(_account(pass_cmd=_cmd("pass show mail")), fake)
-        await resolve_password(_account(pass_cmd=_cmd("pass show mail", True)), fake)
+        for interactive in (False, True):
+            account = _account(pass_cmd=_cmd("pass show mail", interactive))
+            self.successResultOf(Deferred.fromCoroutine(resolve_password(account, fake)))
         (shell, args, env, plain_fds), (_, _, _, interactive_fds) = fake.spawned
         self.assertEqual((shell, args), ("/bin/sh", ["/bin/sh", "-c", "pass show mail"]))
         self.assertEqual(env, dict(os.environ))
@@ -268,12 +151,12 @@ class PassCmdTests(TestCase):
         self.assertEqual([t.stdin_closed for t in fake.transports], [True, False])
 
 
-class PromptTests(TestCase):
+class PromptTests(SynchronousTestCase):
     """
     L{resolve_password} without C{Pass} or C{PassCmd}: mbsync's prompt.
     """
 
-    async def test_prompt_on_terminal(self) -> None:
+    def test_prompt_on_terminal(self) -> None:
         """
         On a terminal the user is asked C{Password (acct): }, in a thread.
         """
@@ -283,10 +166,14 @@ class PromptTests(TestCase):
             prompts.append(prompt)
             return "typed"
 
-        password = await resolve_password(_account(), reactor, ask=ask, is_terminal=lambda: True)
+        password = self.successResultOf(
+            Deferred.fromCoroutine(
+                resolve_password(_account(), FakeMailReactor(), ask=ask, is_terminal=lambda: True)
+            )
+        )
         self.assertEqual((password, prompts), (Secret("typed"), ["Password (acct): "]))
 
-    async def test_nothing_typed(self) -> None:
+    def test_nothing_typed(self) -> None:
         """
         An empty answer or end of input: C{Skipping account acct, no password}.
         """
@@ -295,11 +182,17 @@ class PromptTests(TestCase):
             raise EOFError()
 
         for ask in (lambda prompt: "", eof):
-            with self.assertRaises(StoreUnavailable) as caught:
-                await resolve_password(_account(), reactor, ask=ask, is_terminal=lambda: True)
-            self.assertEqual(str(caught.exception), "Skipping account acct, no password")
+            error = self.failureResultOf(
+                Deferred.fromCoroutine(
+                    resolve_password(
+                        _account(), FakeMailReactor(), ask=ask, is_terminal=lambda: True
+                    )
+                ),
+                StoreUnavailable,
+            ).value
+            self.assertEqual(str(error), "Skipping account acct, no password")
 
-    async def test_no_terminal(self) -> None:
+    def test_no_terminal(self) -> None:
         """
         Without a terminal nobody is asked: C{Skipping account acct, no
         password}.
@@ -308,6 +201,10 @@ class PromptTests(TestCase):
         def ask(prompt: str) -> str:
             raise AssertionError("must not prompt")
 
-        with self.assertRaises(StoreUnavailable) as caught:
-            await resolve_password(_account(), reactor, ask=ask, is_terminal=lambda: False)
-        self.assertEqual(str(caught.exception), "Skipping account acct, no password")
+        error = self.failureResultOf(
+            Deferred.fromCoroutine(
+                resolve_password(_account(), FakeMailReactor(), ask=ask, is_terminal=lambda: False)
+            ),
+            StoreUnavailable,
+        ).value
+        self.assertEqual(str(error), "Skipping account acct, no password")

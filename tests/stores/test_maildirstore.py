@@ -7,7 +7,7 @@ UIDVALIDITY and scanning are tested in L{tests.stores.test_maildiruids}.
 
 The unit tests use a L{Clock} set to L{NOW}, far from the real time of the
 files they create, so mbsync's race guard never waits unless a test asks
-for it. L{tests.stores.test_maildirstore_mbsync} runs the real mbsync on
+for it. L{tests.integration.test_maildirstore_mbsync} runs the real mbsync on
 scratch Maildir-to-Maildir channels and compares its results with ours.
 """
 

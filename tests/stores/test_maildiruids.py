@@ -11,8 +11,6 @@ they create, so mbsync's race guard never waits unless a test asks for it.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from typing import Any
 
 from twisted.logger import capturedLogs
@@ -60,27 +58,6 @@ class UIDValidityTests(MaildirTestCase):
         mailbox = self.open()
         self.assertEqual((mailbox.uid_validity, mailbox.uid_next), (1234, 57))
         self.assertEqual(self.put(mailbox), 57)
-
-    def test_locked_against_other_process(self) -> None:
-        """
-        While a box is open another process cannot take the POSIX lock
-        mbsync takes on C{.uidvalidity}; after closing it can.
-        """
-        probe = (
-            "import fcntl, os, sys\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
-            "try:\n"
-            "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-            "except OSError:\n"
-            "    sys.exit(3)\n"
-        )
-        mailbox = self.open()
-        path = f"{self.inbox}/.uidvalidity"
-        locked = subprocess.run([sys.executable, "-c", probe, path], timeout=60)
-        self.assertEqual(locked.returncode, 3)
-        self.successResultOf(mailbox.close())
-        free = subprocess.run([sys.executable, "-c", probe, path], timeout=60)
-        self.assertEqual(free.returncode, 0)
 
     def test_locked_against_other_store(self) -> None:
         """

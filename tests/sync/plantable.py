@@ -66,7 +66,7 @@ class PlanRow:
     @ivar error: the L{MailboxError} the planner gives up with, if any.
     @ivar permanent: the flags each box can keep (far, near).
     @ivar mbsync: whether mbsync 1.4.4 was checked to agree, on Maildir
-        trees made from the row (L{tests.sync.test_reconcile_mbsync}):
+        trees made from the row (L{tests.integration.test_reconcile_mbsync}):
         it writes the same state, journals the same lines (TUIDs aside;
         in its own order, see L{PlanRow.same_order}) and prints the same
         notices.

@@ -337,7 +337,6 @@ class Pair:
                 self.box,
                 pair_options,
                 self.paths,
-                clock=self.clock,
                 progress=progress,
                 notify=lambda severity, text: self.notices.append((severity, text)),
                 fsync=False,

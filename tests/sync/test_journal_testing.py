@@ -272,7 +272,6 @@ class Tree:
                     INBOX,
                     options,
                     self.paths,
-                    clock=clock,
                     fsync=False,
                     journal_testing=testing,
                 )

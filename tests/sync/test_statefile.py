@@ -4,14 +4,12 @@ Tests for L{msync.sync.statefile}: locking, loading, journaling and
 committing. Every crash point is tested in
 L{tests.sync.test_statefile_crash}; the runs with the installed mbsync 1.4.4
 as the oracle for the files it reads and leaves are in
-L{tests.sync.test_statefile_mbsync}.
+L{tests.integration.test_statefile_mbsync}.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 from msync.errors import ChannelLocked, StateError
@@ -266,88 +264,10 @@ class OpenTests(StateFileTestCase):
             self.write(self.paths.state, STATE_S0)
 
 
-class LockHolderTestCase(StateFileTestCase):
-    """
-    Helpers: another process holding a state lock.
-    """
-
-    def hold_lock_in_child(self, path: str) -> subprocess.Popen[str]:
-        """
-        Start a process that holds a POSIX write lock on C{path} until its
-        stdin is closed.
-        """
-        script = (
-            "import fcntl, os, sys\n"
-            "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o666)\n"
-            "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
-            "print('locked', flush=True)\n"
-            "sys.stdin.read()\n"
-        )
-        child = subprocess.Popen(
-            [sys.executable, "-c", script, path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.addCleanup(self.release_child, child)
-        assert child.stdout is not None
-        self.assertEqual(child.stdout.readline(), "locked\n")
-        return child
-
-    def release_child(self, child: subprocess.Popen[str]) -> None:
-        """
-        Let a child started by L{hold_lock_in_child} exit.
-        """
-        if child.returncode is None:
-            assert child.stdin is not None
-            child.stdin.close()
-            child.wait(timeout=60)
-            assert child.stdout is not None
-            child.stdout.close()
-
-
-class LockTests(LockHolderTestCase):
+class LockTests(StateFileTestCase):
     """
     The POSIX lock on C{<state>.lock}, shared with mbsync.
     """
-
-    def test_held_by_another_process(self) -> None:
-        """
-        While another process holds the lock, open fails with mbsync's
-        message, leaving the state and the other's lock file alone; once
-        it is released, open succeeds.
-        """
-        os.makedirs(self.directory)
-        self.write(self.paths.state, STATE_S0)
-        child = self.hold_lock_in_child(self.paths.lock)
-        error = self.assertRaises(ChannelLocked, self.open)
-        self.assertEqual(str(error), f"channel {LABEL} is locked")
-        self.assertTrue(os.path.exists(self.paths.lock))
-        self.assertEqual(listing(self.directory)["INBOX"], STATE_S0)
-        self.release_child(child)
-        self.assertEqual(format_state(self.open().state), STATE_S0)
-
-    def test_held_in_this_process(self) -> None:
-        """
-        A second open in the same process is refused (POSIX locks would not
-        exclude it), and does not drop the first one's lock.
-        """
-        first = self.open()
-        self.assertRaises(ChannelLocked, self.open)
-        script = (
-            "import fcntl, os, sys\n"
-            "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
-            "try:\n"
-            "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-            "except OSError:\n"
-            "    print('held')\n"
-        )
-        check = subprocess.run(
-            [sys.executable, "-c", script, self.paths.lock], capture_output=True, text=True
-        )
-        self.assertEqual(check.stdout, "held\n")
-        first.close()
-        self.open()
 
     def test_stale_lock_file(self) -> None:
         """
@@ -551,7 +471,7 @@ def tree(root: str) -> dict[str, tuple[int, bytes | None]]:
     return seen
 
 
-class ReadOnlyTests(LockHolderTestCase):
+class ReadOnlyTests(StateFileTestCase):
     """
     C{StateFile.open(read_only=True)} (C{--dry-run}) loads as a normal open
     does and writes nothing: no directory, lock file, journal or C{.new}.
@@ -616,18 +536,6 @@ class ReadOnlyTests(LockHolderTestCase):
         self.assertRaises(RuntimeError, opened.delete)
         self.assertRaises(RuntimeError, opened.ensure_locked)
         opened.close()
-        self.assertEqual(tree(self.root), before)
-
-    def test_locked_elsewhere(self) -> None:
-        """
-        A lock another process holds is reported as L{ChannelLocked}; the
-        lock file is neither removed nor changed.
-        """
-        self.write(self.paths.state, STATE_S0)
-        self.hold_lock_in_child(self.paths.lock)
-        before = tree(self.root)
-        error = self.assertRaises(ChannelLocked, self.open_read_only)
-        self.assertEqual(str(error), f"channel {LABEL} is locked")
         self.assertEqual(tree(self.root), before)
 
     def test_locked_here(self) -> None:

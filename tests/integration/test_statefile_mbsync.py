@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sync.test_statefile_mbsync -*-
+# -*- test-case-name: tests.integration.test_statefile_mbsync -*-
 """
 Tests for L{msync.sync.statefile} with the installed mbsync 1.4.4 as the
 oracle for the files it reads and leaves, and for the lock they share
@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import ChannelLocked
 from msync.sync.journal import JournalOp, parse_journal
 from msync.sync.statefile import StateFile
-from tests.sync.mbsynctree import MaildirTree, find_mbsync
+from tests.integration.mbsynctree import MaildirTree, find_mbsync
 from tests.sync.statefixtures import LABEL
 
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.stores.test_maildirstore_mbsync -*-
+# -*- test-case-name: tests.integration.test_maildirstore_mbsync -*-
 """
 Tests for L{msync.stores.maildirstore} against the real mbsync 1.4.4: it runs
 on scratch Maildir-to-Maildir channels and its results are compared with

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_packaging -*-
 """
 Tests for what C{pip install} ships besides the code: the man pages, shell
 completion and systemd units named in C{setup.py}'s C{data_files}, and
@@ -15,9 +16,9 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.cli import version_text
+from msync.cmdline import version_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 _CONFIG = """\
 MaildirStore near

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.sync.test_reconcile_mbsync -*-
+# -*- test-case-name: tests.integration.test_reconcile_mbsync -*-
 """
 The planner table rows of L{tests.sync.test_reconcile} marked
 C{mbsync=True}, checked against the installed mbsync 1.4.4: each row is
@@ -24,7 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import Side
 from msync.report import describe_notice
-from tests.sync.mbsynctree import find_mbsync, mbsyncrc, write_box
+from tests.integration.mbsynctree import find_mbsync, mbsyncrc, write_box
 from tests.sync.plantable import PlanRow, initial_state, uid_next
 from tests.sync.scenarios import add_row_tests
 from tests.sync.test_reconcile import ROWS

@@ -1,0 +1,323 @@
+# -*- test-case-name: tests.test_cmdline -*-
+"""
+Tests for L{msync.cmdline}: mbsync's command line (operations, options,
+errors, usage and version text), parsed without side effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.cmdline import (
+    DEBUG_ALL,
+    Action,
+    CommandLine,
+    DebugCategory,
+    TestingOptions,
+    parse_arguments,
+)
+from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
+from msync.errors import UsageError
+from msync.model import Side
+
+ALL = SyncOp.ALL
+NONE = SyncOp.NONE
+NEW = SyncOp.NEW
+FLAGS = SyncOp.FLAGS
+DELETE = SyncOp.DELETE
+RENEW = SyncOp.RENEW
+FAR = frozenset({Side.FAR})
+NEAR = frozenset({Side.NEAR})
+NO = frozenset[Side]()
+
+
+def _sync(argv: str) -> SyncOps | None:
+    """
+    The Sync override for a space-separated command line.
+    """
+    return parse_arguments(argv.split()).overrides.sync
+
+
+class SyncOptionTests(SynchronousTestCase):
+    """
+    The operation options → the C{Sync} matrix that replaces the channel's.
+    """
+
+    def test_rows(self) -> None:
+        """
+        Every spelling and combination gives mbsync's matrix (pull = applied
+        to near, push = applied to far). Rows with a trailing comment were
+        verified by syncing with mbsync 1.4.4.
+        """
+        rows: list[tuple[str, SyncOps | None]] = [
+            ("", None),
+            ("-V", None),
+            ("-n", SyncOps(NEW, NEW)),  # verified
+            ("--new", SyncOps(NEW, NEW)),
+            ("-d", SyncOps(DELETE, DELETE)),
+            ("--delete", SyncOps(DELETE, DELETE)),
+            ("-f", SyncOps(FLAGS, FLAGS)),  # verified (nothing copied)
+            ("--flags", SyncOps(FLAGS, FLAGS)),
+            ("-N", SyncOps(RENEW, RENEW)),  # verified
+            ("--renew", SyncOps(RENEW, RENEW)),
+            ("-nf", SyncOps(NEW | FLAGS, NEW | FLAGS)),
+            ("-L", SyncOps(ALL, NONE)),  # verified
+            ("--pull", SyncOps(ALL, NONE)),
+            ("-H", SyncOps(NONE, ALL)),  # verified
+            ("--push", SyncOps(NONE, ALL)),
+            ("-L -H", SyncOps(ALL, ALL)),  # verified
+            ("--pull --push", SyncOps(ALL, ALL)),  # verified
+            ("-Ln", SyncOps(NEW, NONE)),  # verified
+            ("--pull-new", SyncOps(NEW, NONE)),  # verified
+            ("-Hn", SyncOps(NONE, NEW)),  # verified
+            ("--push-new", SyncOps(NONE, NEW)),
+            ("-LnNdf", SyncOps(ALL, NONE)),
+            ("--pull-renew --pull-delete --push-flags", SyncOps(RENEW | DELETE, FLAGS)),
+            ("-Lnn", SyncOps(NEW, NONE)),
+            ("-Ln -Ln", SyncOps(NEW, NONE)),
+            ("-Ln -Lf", SyncOps(NEW | FLAGS, NONE)),
+            ("-n -L", SyncOps(NEW, NONE)),  # verified
+            ("--new --pull", SyncOps(NEW, NONE)),  # verified
+            ("-Lf -n", SyncOps(FLAGS | NEW, NEW)),  # verified
+            ("-Ln -f", SyncOps(NEW | FLAGS, FLAGS)),  # verified
+            ("--push-new -d", SyncOps(DELETE, NEW | DELETE)),  # verified
+            ("-L -f", SyncOps(FLAGS, NONE)),  # verified
+            ("-Hf -L", SyncOps(ALL, FLAGS)),  # verified
+            ("-Hn -L", SyncOps(ALL, NEW)),  # verified
+            ("-L -Hn", SyncOps(ALL, NEW)),  # verified
+            ("-0", SyncOps(NONE, NONE)),  # verified
+            ("--noop", SyncOps(NONE, NONE)),  # verified
+            ("-0 -n", SyncOps(NEW, NEW)),  # verified
+            ("-0 -L", SyncOps(ALL, NONE)),  # verified
+            ("-L -0", SyncOps(ALL, NONE)),  # verified
+            ("-F", SyncOps(ALL, ALL)),  # verified
+            ("-0 -F", SyncOps(ALL, ALL)),  # verified
+            ("-F -n", SyncOps(NEW, NEW)),  # verified
+            ("-n -F", SyncOps(NEW, NEW)),
+            ("-F -f", SyncOps(FLAGS, FLAGS)),  # verified
+            ("-F -L", SyncOps(ALL, ALL)),  # verified
+            # Deliberate deviation: mbsync 1.4.4's --full syncs nothing.
+            ("--full", SyncOps(ALL, ALL)),
+            ("-Cfn", SyncOps(NEW, NEW)),  # verified: -Cf then -n
+            ("-Cnf", SyncOps(FLAGS, FLAGS)),  # verified
+        ]
+        for argv, expected in rows:
+            with self.subTest(argv=argv):
+                self.assertEqual(_sync(argv), expected)
+
+
+class BoxOptionTests(SynchronousTestCase):
+    """
+    C{-C}, C{-R}, C{-X} and their long forms.
+    """
+
+    def test_rows(self) -> None:
+        """
+        Each gives the (create, remove, expunge) overrides; C{None} keeps the
+        channel's setting. Create rows were verified by syncing.
+        """
+        rows: list[tuple[str, tuple[object, object, object]]] = [
+            ("", (None, None, None)),
+            ("-C", (ALL_SIDES, None, None)),  # verified
+            ("--create", (ALL_SIDES, None, None)),
+            ("-Cf", (FAR, None, None)),  # verified
+            ("-Cn", (NEAR, None, None)),  # verified
+            ("-Cm", (FAR, None, None)),
+            ("-Cs", (NEAR, None, None)),
+            ("-Cf -Cn", (ALL_SIDES, None, None)),
+            ("-Cf -Cf", (FAR, None, None)),
+            ("--create-far --create-near", (ALL_SIDES, None, None)),
+            ("--create-master", (FAR, None, None)),
+            ("--create-slave", (NEAR, None, None)),
+            ("-C-", (NO, None, None)),  # verified
+            ("--no-create", (NO, None, None)),  # verified
+            ("-Cf --no-create", (FAR, None, None)),  # verified
+            ("-R", (None, ALL_SIDES, None)),
+            ("-Rn", (None, NEAR, None)),
+            ("--remove-far", (None, FAR, None)),
+            ("--no-remove", (None, NO, None)),
+            ("-X", (None, None, ALL_SIDES)),
+            ("-Xf", (None, None, FAR)),
+            ("--expunge-near", (None, None, NEAR)),
+            ("--expunge-slave", (None, None, NEAR)),
+            ("--no-expunge", (None, None, NO)),
+            ("-CRX", (ALL_SIDES, ALL_SIDES, ALL_SIDES)),
+            ("-CfRnX-", (FAR, NEAR, NO)),
+            ("-Xnf", (None, None, NEAR)),
+        ]
+        for argv, expected in rows:
+            with self.subTest(argv=argv):
+                overrides = parse_arguments(argv.split()).overrides
+                self.assertEqual((overrides.create, overrides.remove, overrides.expunge), expected)
+
+    def test_legacy_notice(self) -> None:
+        """
+        C{m}/C{s} and C{-master}/C{-slave} suffixes queue mbsync's notice
+        once (verified: printed once to stderr, hidden only by C{-qq}).
+        """
+        notice = "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead."
+        self.assertEqual(parse_arguments(["-Cm", "-Xs"]).notices, (notice,))
+        self.assertEqual(parse_arguments(["--remove-slave"]).notices, (notice,))
+        self.assertEqual(parse_arguments(["-Cf"]).notices, ())
+
+
+class OtherOptionTests(SynchronousTestCase):
+    """
+    The remaining options and the operand boundary.
+    """
+
+    def test_rows(self) -> None:
+        """
+        Each command line parses to the expected fields.
+        """
+        rows: list[tuple[list[str], dict[str, Any]]] = [
+            ([], {"action": Action.SYNC, "targets": ()}),
+            (["-a"], {"all_channels": True}),
+            (["--all"], {"all_channels": True}),
+            (["-l", "x"], {"action": Action.LIST, "targets": ("x",)}),
+            (["--list"], {"action": Action.LIST}),
+            (["-c", "rc"], {"config": "rc"}),
+            (["--config", "rc"], {"config": "rc"}),
+            (["--config=rc"], {"config": "rc"}),
+            (["--config="], {"config": ""}),
+            (["-lc", "rc", "x"], {"config": "rc", "action": Action.LIST, "targets": ("x",)}),
+            (["-cl", "rc", "x"], {"config": "rc", "action": Action.LIST, "targets": ("x",)}),
+            (["-c", "-l"], {"config": "-l", "action": Action.SYNC}),
+            (["-q"], {"quiet": 1}),
+            (["-qq"], {"quiet": 2}),
+            (["-qqq"], {"quiet": 2}),
+            (["--quiet", "--quiet"], {"quiet": 2}),
+            (["-q", "-lq"], {"quiet": 2, "action": Action.LIST}),
+            (["-V"], {"verbose": True}),
+            (["--verbose"], {"verbose": True}),
+            (["-y"], {"dry_run": True}),
+            (["--dry-run"], {"dry_run": True}),
+            (["chan", "-V"], {"verbose": False, "targets": ("chan", "-V")}),
+            (["--", "-a"], {"all_channels": False, "targets": ("-a",)}),
+            (["x", "--", "y"], {"targets": ("x", "--", "y")}),
+            (["-T"], {"testing": TestingOptions()}),
+            (["-Ta"], {"testing": TestingOptions(async_driver=True)}),
+            (["-Tj"], {"testing": TestingOptions(keep_journal=True)}),
+            (["-Tj12z"], {"testing": TestingOptions(keep_journal=True, journal_limit=12, no_mtime_wait=True)}),
+        ]  # fmt: skip
+        for argv, fields in rows:
+            with self.subTest(argv=argv):
+                parsed = parse_arguments(argv)
+                self.assertEqual({name: getattr(parsed, name) for name in fields}, fields)
+
+    def test_debug(self) -> None:
+        """
+        C{-D} letters and C{--debug-*} words give the categories; all but
+        C{crash} imply C{-V}; bare C{-D} is everything but the C{-all}
+        variants and C{crash}.
+        """
+        c = DebugCategory
+        rows: list[tuple[list[str], frozenset[DebugCategory], bool]] = [
+            (["-D"], DEBUG_ALL, True),
+            (["--debug"], DEBUG_ALL, True),
+            (["-DC"], frozenset({c.CRASH}), False),
+            (["--debug-crash"], frozenset({c.CRASH}), False),
+            (["-Dd"], frozenset({c.DRIVER}), True),
+            (["-DD"], frozenset({c.DRIVER, c.DRIVER_ALL}), True),
+            (["--debug-driver-all"], frozenset({c.DRIVER, c.DRIVER_ALL}), True),
+            (["-Dm"], frozenset({c.MAILDIR}), True),
+            (["-DM"], frozenset({c.MAIN}), True),
+            (["--debug-main"], frozenset({c.MAIN}), True),
+            (["-Dn"], frozenset({c.NET}), True),
+            (["--debug-net-all"], frozenset({c.NET, c.NET_ALL}), True),
+            (["-DmN"], frozenset({c.MAILDIR, c.NET, c.NET_ALL}), True),
+            (["-Ds", "--debug-maildir"], frozenset({c.SYNC, c.MAILDIR}), True),
+            (["-DCM"], frozenset({c.CRASH, c.MAIN}), True),
+            (["-DC", "-V"], frozenset({c.CRASH}), True),
+        ]
+        for argv, categories, verbose in rows:
+            with self.subTest(argv=argv):
+                parsed = parse_arguments(argv)
+                self.assertEqual((parsed.debug, parsed.verbose), (categories, verbose))
+
+    def test_help_and_version_stop(self) -> None:
+        """
+        C{-h}/C{-v} act at once: later words, even bad ones, are ignored,
+        earlier bad ones are not (verified: C{-vZ} prints the version,
+        C{-Zv} fails, C{-Ln -n -v} prints the version).
+        """
+        for argv, action in [
+            (["-v"], Action.VERSION),
+            (["--version"], Action.VERSION),
+            (["-vZ"], Action.VERSION),
+            (["-Ln", "-n", "-v"], Action.VERSION),
+            (["-h"], Action.HELP),
+            (["--help"], Action.HELP),
+            (["-hv"], Action.HELP),
+            (["-c", "rc", "-h", "--bogus"], Action.HELP),
+        ]:
+            with self.subTest(argv=argv):
+                self.assertEqual(parse_arguments(argv), CommandLine(action=action))
+        self.assertRaises(UsageError, parse_arguments, ["-Zv"])
+
+
+class ErrorTests(SynchronousTestCase):
+    """
+    Bad command lines raise L{UsageError} with mbsync's exact message
+    (every row verified).
+    """
+
+    def test_rows(self) -> None:
+        """
+        Unknown options name the whole long word or the single letter.
+        """
+        conflict = "Conflicting {} args specified."
+        notice = "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead."
+        rows = [
+            (["--bogus"], "Unknown option '--bogus'"),
+            (["-Z"], "Unknown option '-Z'"),
+            (["-c"], "-c requires an argument."),
+            (["--config"], "--config requires an argument."),
+            (["-"], "Invalid option '-'"),
+            (["-Cx"], "Unknown option '-x'"),
+            (["-Lx"], "Unknown option '-x'"),
+            (["-Cm-"], "Unknown option '--'"),
+            (["-crc2", "-l"], "Unknown option '-r'"),
+            (["-Dx"], "Unknown -D flag 'x'"),
+            (["-DmZ"], "Unknown -D flag 'Z'"),
+            (["-Dl"], "Unknown -D flag 'l'"),
+            (["-Tx"], "Unknown -T flag 'x'"),
+            (["-Tzl"], "Unknown -T flag 'l'"),
+            (["--create-foo"], "Unknown option '--create-foo'"),
+            (["--pull-x"], "Unknown option '--pull-x'"),
+            (["--pullnew"], "Unknown option '--pullnew'"),
+            (["--pull-new-x"], "Unknown option '--pull-new-x'"),
+            (["--new-x"], "Unknown option '--new-x'"),
+            (["--debugx"], "Unknown option '--debugx'"),
+            (["--debug-foo"], "Unknown option '--debug-foo'"),
+            (["--ALL"], "Unknown option '--ALL'"),
+            (["--=x"], "Unknown option '--=x'"),
+            (["---"], "Unknown option '---'"),
+            (["-Ln", "-n"], conflict.format("Sync")),
+            (["-Ln", "-L"], conflict.format("Sync")),
+            (["-L", "-Ln"], conflict.format("Sync")),
+            (["-Ln", "-Hn", "-n"], conflict.format("Sync")),
+            (["-Lnf", "-n"], conflict.format("Sync")),
+            (["-Hf", "-F"], conflict.format("Sync")),
+            (["-Hn", "-L", "-f"], conflict.format("Sync")),
+            (["-Hn", "-H"], conflict.format("Sync")),
+            (["--pull", "--pull-new"], conflict.format("Sync")),
+            (["-F", "--pull-new"], conflict.format("Sync")),
+            (["-Cfn", "-Ln"], conflict.format("Sync")),
+            (["-C-n", "-Ln"], conflict.format("Sync")),
+            (["-Cf", "-C"], conflict.format("Create")),
+            (["-C", "-Cf"], conflict.format("Create")),
+            (["--create", "--create-far"], conflict.format("Create")),
+            (["-Rf", "-R"], conflict.format("Remove")),
+            (["-Xn", "-X"], conflict.format("Expunge")),
+            (["-Cf", "-C", "-Xn", "-X"], conflict.format("Create")),
+            (["-Cm", "-C"], notice + "\n" + conflict.format("Create")),
+            (["-Cm", "-C", "-qq"], conflict.format("Create")),
+            (["-Cf", "-C", "--bogus"], "Unknown option '--bogus'"),
+        ]
+        for argv, message in rows:
+            with self.subTest(argv=argv):
+                error = self.assertRaises(UsageError, parse_arguments, argv)
+                self.assertEqual(str(error), message)
