@@ -465,10 +465,6 @@ MALFORMED: list[bytes] = [
     b"* FLAGS (\\Seen\r\n",
     b"* 1 FETCH (BODY[] {5x}\r\nabcde)\r\n",  # bad literal count
     b"* 1 FETCH (BODY[] {3}\r\nabcde)\r\n",  # literal shorter than data
-    # GNU Mailutils 3.15 imap4d: a CRLF after a HEADER.FIELDS literal, inside
-    # the parenthesis (mbsync 1.4.4: "received extraneous data in FETCH
-    # response"); refused too, so no header is taken from a torn response.
-    b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (X-TUID)] {24}\r\nX-TUID: abcdefghijkl\r\n\r\n\r\n)\r\n",
     b"* 1 FETCH (UID 1a)\r\n",  # non-digit in number
     b"* 1x EXISTS\r\n",
     b"* 99999999999 EXISTS\r\n",  # number over 32 bits
