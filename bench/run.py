@@ -1,194 +1,359 @@
 """
-msync against mbsync, side by side, on the same private Dovecot and corpus.
+msync against mbsync, side by side, on one private Dovecot and one corpus.
 
-C{make bench} (or C{.venv/bin/python bench/run.py [--messages N]}) starts a
-private Dovecot on 127.0.0.1, loads a generated corpus into a few folders,
-then for each tool in turn, from an empty Maildir:
+C{make bench} (or C{.venv/bin/python bench/run.py [--messages N | --large |
+--huge]}) starts a private Dovecot on 127.0.0.1 with one account per tool,
+each loaded with the same generated corpus (sizes 1 KB to 2 MB, multipart,
+flags spread over four folders), then runs the tools alternately, A B A B,
+C{--repeats} times, each cycle from an empty Maildir:
 
-  1. initial pull  - everything from the server;
-  2. no-op resync  - nothing changed;
-  3. small change  - 1% of the messages re-flagged and 10 new on the server;
-  4. push          - 20 new messages written into the local INBOX.
+  (a) initial pull  - everything from the server into an empty Maildir;
+  (b) no-op resync  - nothing changed;
+  (c) small change  - 1% of the server's messages re-flagged, 100 new;
+  (d) push          - 1,000 new local messages in INBOX;
+  (e) (a) and (c) again through a loopback proxy adding C{--rtt} (20 ms) of
+      round-trip delay.
 
-and prints wall time, peak resident memory of the tool's process, the
-ratio msync/mbsync per phase, and whether both ended with the same Maildir
-(file count and flags per folder). A tool that fails a phase is reported
-with its exit status; the benchmark still runs the other one.
+After every run both sides are compared message by message (Message-ID and
+system flags per folder, on the server over IMAP and in the Maildir): a fast
+wrong sync is no result, and the benchmark stops on the first mismatch.
+Between cycles the server is put back as it was (added messages expunged,
+changed flags restored), so every cycle starts from the same data.
 
-Invariants: the server only listens on 127.0.0.1 and is stopped on every
-way out; each tool gets its own Maildir, state and the same server data
-(the server's changes are re-applied identically for each tool).
+It prints, per case and tool, the median wall time, client CPU (user + sys)
+and peak RSS (all from C{/usr/bin/time}, which runs each tool), the ratio
+msync/mbsync of the medians, and the floor: a minimal client that only
+downloads everything, and one that also writes and fsyncs each message.
+
+Invariants: the server and the proxy listen on 127.0.0.1 only and are
+stopped on every way out; the two tools never share an account, a Maildir
+or a state file. Plain IMAP (C{SSLType None}, C{AuthMechs LOGIN}) so the
+floor and the tools do the same work.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.delayproxy import DelayProxy  # noqa: E402
+from bench.rawimap import Link, floor_pull, maildir_summary  # noqa: E402
 from tests.fakes.corpus import generate_corpus  # noqa: E402
 from tests.integration.dovecot import DovecotServer  # noqa: E402
+from tests.integration.imapaccount import DovecotAccount  # noqa: E402
 
 FOLDERS = {"INBOX": 4.0, "Archive": 3.0, "Lists/twisted": 2.0, "Sent": 1.0}
-PHASES = ("initial pull", "no-op resync", "small change", "push")
+CASES = {
+    "a": "(a) initial pull",
+    "b": "(b) no-op resync",
+    "c": "(c) 1% flags + 100 new",
+    "d": "(d) push 1,000 new",
+    "ea": "(e) initial pull, 20 ms RTT",
+    "ec": "(e) 1% + 100 new, 20 ms RTT",
+}
+MAX_SIZE = 2_000_000
+
+
+class Mismatch(Exception):
+    """
+    A tool's run left the two sides different (or it failed).
+    """
 
 
 @dataclass
 class Measure:
     """
-    One tool run: wall seconds, peak RSS in KiB, exit status.
+    One tool run: wall seconds, client CPU seconds, peak RSS in KiB.
     """
 
     seconds: float
+    cpu: float
     max_rss_kib: int
-    status: int
 
 
-def _peak_kib(pid: int) -> int:
+@dataclass
+class Tool:
     """
-    The process's resident-set high-water mark (VmHWM, reset at exec), or 0.
+    One tool under test and its own account and work directory.
     """
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+
+    name: str
+    command: list[str]
+    account: DovecotAccount
+    workdir: Path
 
 
-def run_tool(argv: list[str], cwd: Path) -> Measure:
+def run_tool(tool: Tool, config: Path) -> Measure:
     """
-    Run one sync command; measure wall time and the child's peak RSS
-    (sampled from /proc every 10 ms, since a forked child's rusage also
-    counts the parent's memory before exec).
+    Run one sync under C{/usr/bin/time} (whose own memory is tiny, so the
+    child's peak RSS is the tool's alone); raise L{Mismatch} if it fails.
     """
+    report = tool.workdir / "time.out"
+    argv = ["/usr/bin/time", "-f", "%U %S %M", "-o", str(report)]
+    argv += [*tool.command, "-c", str(config), "-a"]
     started = time.monotonic()
-    # Python tools run with their bytecode cache, as on a user's machine.
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=environment,
+    done = subprocess.run(
+        argv, cwd=tool.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
     )
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, _peak_kib(process.pid))
-        time.sleep(0.01)
     elapsed = time.monotonic() - started
-    if process.returncode != 0 and process.stderr is not None:
-        error = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
-        if error:
-            print(f"    {argv[0]}: {error[-1]}")
-    return Measure(elapsed, peak, process.returncode)
+    if done.returncode != 0:
+        raise Mismatch(f"{tool.name} exited {done.returncode}: {done.stderr[-500:]!r}")
+    user, system, rss = report.read_text().split()[-3:]
+    return Measure(elapsed, float(user) + float(system), int(rss))
 
 
-def write_config(server: DovecotServer, workdir: Path) -> Path:
+def write_config(tool: Tool, port: int) -> Path:
     """
-    An mbsync configuration syncing every folder into C{workdir/Mail}.
+    An mbsync configuration syncing every folder of the tool's account.
     """
-    mail = workdir / "Mail"
-    mail.mkdir(parents=True, exist_ok=True)
-    config = workdir / "rc"
+    mail = tool.workdir / "Mail"
+    config = tool.workdir / "rc"
+    account = tool.account
     config.write_text(
-        server.imap_account_section("bench", "STARTTLS")
-        + "IMAPStore bench-remote\nAccount bench\n\n"
-        + f"MaildirStore bench-local\nPath {mail}/\nInbox {mail}/INBOX\nSubFolders Verbatim\n\n"
-        + "Channel bench\nFar :bench-remote:\nNear :bench-local:\nPatterns *\n"
-        + "Create Both\nExpunge Both\nSyncState *\n"
+        f"IMAPAccount bench\nHost 127.0.0.1\nPort {port}\nUser {account.user}\n"
+        f"Pass {account.password}\nSSLType None\nAuthMechs LOGIN\nPipelineDepth 32\n\n"
+        "IMAPStore bench-remote\nAccount bench\n\n"
+        f"MaildirStore bench-local\nPath {mail}/\nInbox {mail}/INBOX\nSubFolders Verbatim\n\n"
+        "Channel bench\nFar :bench-remote:\nNear :bench-local:\nPatterns *\n"
+        "Create Both\nExpunge Both\nSyncState *\n"
     )
     return config
 
 
-def tree_summary(mail: Path) -> dict[str, tuple[int, str]]:
+def verify(tool: Tool, port: int) -> None:
     """
-    Per folder: message count and the sorted multiset of flag strings.
+    Both sides hold the same messages with the same system flags.
     """
-    summary: dict[str, tuple[int, str]] = {}
-    for cur in sorted(mail.rglob("cur")):
-        box = cur.parent
-        names = [p.name for sub in ("cur", "new") for p in (box / sub).iterdir()]
-        flags = sorted(name.rpartition(":2,")[2] for name in names)
-        summary[str(box.relative_to(mail))] = (len(names), ",".join(flags))
-    return summary
+    link = Link("127.0.0.1", port, tool.account.user, tool.account.password)
+    try:
+        for folder in FOLDERS:
+            server = link.summary(folder)
+            local = maildir_summary(tool.workdir / "Mail" / folder)
+            if server != local:
+                missing = sum((server - local).values())
+                extra = sum((local - server).values())
+                raise Mismatch(
+                    f"{tool.name}: {folder} differs: {missing} only on the server,"
+                    f" {extra} only in the Maildir"
+                )
+    finally:
+        link.close()
 
 
-def server_changes(server: DovecotServer, seed: int) -> None:
+class ServerChanges:
     """
-    Phase 3's server-side change: re-flag 1% and add 10 messages.
+    Changes made to one account behind the tool's back, and their undoing.
     """
-    rng = random.Random(seed)
-    account = server.account
-    for folder in FOLDERS:
-        uids = [m.uid for m in account.messages(folder)]
-        for uid in rng.sample(uids, max(1, len(uids) // 100)):
-            account.set_flags(folder, uid, ["\\Seen", "\\Flagged"])
-    extra = generate_corpus(seed + 1, 10, max_size=20_000, folders=["INBOX"])
-    account.add_messages("INBOX", [(m.data, m.flags, m.date) for m in extra])
+
+    def __init__(self, tool: Tool, port: int) -> None:
+        self.tool = tool
+        self.port = port
+        self.uid_next: dict[str, int] = {}
+        self.old_flags: dict[str, dict[int, frozenset[bytes]]] = {}
+
+    def _link(self) -> Link:
+        return Link("127.0.0.1", self.port, self.tool.account.user, self.tool.account.password)
+
+    def remember(self) -> None:
+        link = self._link()
+        try:
+            for folder in FOLDERS:
+                self.uid_next[folder] = link.uid_next(folder)
+        finally:
+            link.close()
+
+    def small_change(self, seed: int) -> None:
+        """
+        Re-flag 1% of every folder's messages and add 100 to INBOX.
+        """
+        rng = random.Random(seed)
+        link = self._link()
+        try:
+            for folder in FOLDERS:
+                flags = link.flags(folder)
+                changed = rng.sample(sorted(flags), max(1, len(flags) // 100))
+                self.old_flags.setdefault(folder, {})
+                link.select(folder)
+                for uid in changed:
+                    self.old_flags[folder].setdefault(uid, flags[uid])
+                    new = flags[uid] ^ {b"\\Seen", b"\\Flagged"}
+                    wanted = b" ".join(sorted(f for f in new if f != b"\\Recent"))
+                    link.run(b"UID STORE %d FLAGS.SILENT (%s)" % (uid, wanted))
+        finally:
+            link.close()
+        extra = generate_corpus(seed + 1, 100, max_size=MAX_SIZE, folders=["INBOX"])
+        self.tool.account.add_messages("INBOX", [(m.data, m.flags, m.date) for m in extra])
+
+    def undo(self) -> None:
+        """
+        Expunge what was added since L{remember}; restore changed flags.
+        """
+        link = self._link()
+        try:
+            for folder in FOLDERS:
+                added = [uid for uid in link.flags(folder) if uid >= self.uid_next[folder]]
+                link.select(folder)
+                for uid, flags in self.old_flags.get(folder, {}).items():
+                    wanted = b" ".join(sorted(f for f in flags if f != b"\\Recent"))
+                    link.run(b"UID STORE %d FLAGS.SILENT (%s)" % (uid, wanted))
+                for start in range(0, len(added), 500):
+                    uids = b",".join(b"%d" % uid for uid in added[start : start + 500])
+                    link.run(b"UID STORE " + uids + b" +FLAGS.SILENT (\\Deleted)")
+                    link.run(b"UID EXPUNGE " + uids)
+        finally:
+            link.close()
+        self.old_flags.clear()
 
 
-def local_changes(mail: Path, seed: int) -> None:
+def local_push(mail: Path, seed: int, count: int = 1000) -> None:
     """
-    Phase 4's local change: 20 new messages in the local INBOX.
+    C{count} new messages in the local INBOX, as a mail client delivers them.
     """
-    for index, message in enumerate(generate_corpus(seed + 2, 20, max_size=20_000)):
-        name = f"{1700000000 + index}.bench{index}.host:2,"
-        for sub in ("cur", "new", "tmp"):
-            (mail / "INBOX" / sub).mkdir(parents=True, exist_ok=True)
+    for index, message in enumerate(generate_corpus(seed + 2, count, max_size=MAX_SIZE)):
+        name = f"{1700000000 + index}.bench{seed}_{index}.host:2,"
         data = message.data.replace(b"\r\n", b"\n")
         (mail / "INBOX" / "new" / name).write_bytes(data)
 
 
-def bench_tool(
-    name: str, command: list[str], messages: int, seed: int, base: Path
-) -> list[Measure]:
+def fresh(tool: Tool) -> None:
     """
-    All four phases for one tool on a freshly loaded server.
+    An empty Maildir (state files live in it: C{SyncState *}).
     """
-    print(f"== {name}")
-    server = DovecotServer(str(base / f"server-{name}"))
-    server.start()
+    shutil.rmtree(tool.workdir / "Mail", ignore_errors=True)
+    (tool.workdir / "Mail").mkdir(parents=True)
+
+
+def cycle(
+    tool: Tool, cases: str, server_port: int, proxy_port: int, seed: int
+) -> dict[str, Measure]:
+    """
+    One tool's cycle through the chosen cases; the server is restored after.
+    """
+    results: dict[str, Measure] = {}
+    changes = ServerChanges(tool, server_port)
+    changes.remember()
+
+    def step(case: str, port: int, before: Callable[[], None] | None = None) -> None:
+        if before is not None:
+            before()
+        results[case] = run_tool(tool, write_config(tool, port))
+        verify(tool, server_port)
+
     try:
-        for folder in FOLDERS:
-            if folder != "INBOX":
-                server.create_mailbox(folder)
-        batch: dict[str, list[tuple[bytes, frozenset[str], object]]] = {f: [] for f in FOLDERS}
-        for message in generate_corpus(seed, messages, max_size=2_000_000, folders=FOLDERS):
-            batch[message.folder].append((message.data, message.flags, message.date))
-        for folder, items in batch.items():
-            server.account.add_messages(folder, items)  # type: ignore[arg-type]
-        workdir = base / name
-        config = write_config(server, workdir)
-        argv = [*command, "-c", str(config), "-a"]
-        results = []
-        for phase in PHASES:
-            if phase == "small change":
-                server_changes(server, seed)
-            elif phase == "push":
-                local_changes(workdir / "Mail", seed)
-            measure = run_tool(argv, workdir)
-            results.append(measure)
-            print(
-                f"  {phase:14s} {measure.seconds:8.2f} s  {measure.max_rss_kib / 1024:7.1f} MiB"
-                f"  exit {measure.status}"
-            )
-        return results
+        fresh(tool)
+        step("a", server_port)
+        if "b" in cases:
+            step("b", server_port)
+        if "c" in cases:
+            step("c", server_port, lambda: changes.small_change(seed))
+        if "d" in cases:
+            step("d", server_port, lambda: local_push(tool.workdir / "Mail", seed))
+        changes.undo()
+        if "e" in cases:
+            fresh(tool)
+            step("ea", proxy_port)
+            step("ec", proxy_port, lambda: changes.small_change(seed + 1000))
     finally:
-        server.stop()
+        changes.undo()
+    return results
+
+
+def load_account(account: DovecotAccount, messages: int, seed: int) -> None:
+    """
+    Create the folders and load the corpus (identical for every account).
+    """
+    for folder in FOLDERS:
+        if folder != "INBOX":
+            account.create_mailbox(folder)
+    batch: dict[str, list[tuple[bytes, frozenset[str], object]]] = {f: [] for f in FOLDERS}
+    loaded = 0
+    for message in generate_corpus(seed, messages, max_size=MAX_SIZE, folders=FOLDERS):
+        batch[message.folder].append((message.data, message.flags, message.date))
+        loaded += len(message.data)
+        if loaded > 64 << 20:
+            flush(account, batch)
+            loaded = 0
+    flush(account, batch)
+
+
+def flush(
+    account: DovecotAccount, batch: dict[str, list[tuple[bytes, frozenset[str], object]]]
+) -> None:
+    for folder, items in batch.items():
+        if items:
+            account.add_messages(folder, items)  # type: ignore[arg-type]
+        items.clear()
+
+
+def floor(server: DovecotServer, account: DovecotAccount, base: Path) -> tuple[float, float]:
+    """
+    The floor's wall times: download only; download, write and fsync.
+    """
+    started = time.monotonic()
+    floor_pull("127.0.0.1", server.imap_port, account.user, account.password, [*FOLDERS], None)
+    download = time.monotonic() - started
+    target = base / "floor"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    started = time.monotonic()
+    floor_pull("127.0.0.1", server.imap_port, account.user, account.password, [*FOLDERS], target)
+    written = time.monotonic() - started
+    shutil.rmtree(target, ignore_errors=True)
+    return download, written
+
+
+def median(measures: list[Measure], field: str) -> float:
+    return statistics.median(getattr(m, field) for m in measures)
+
+
+def print_table(
+    messages: int,
+    repeats: int,
+    names: list[str],
+    runs: dict[str, dict[str, list[Measure]]],
+    floors: list[tuple[float, float]],
+) -> None:
+    """
+    The results as a Markdown table (medians; ratio = msync / mbsync).
+    """
+    print(f"\n{messages} messages, medians of {repeats}; ratio = msync / mbsync (wall)\n")
+    header = "| case |" + "".join(f" {n} wall | {n} CPU | {n} RSS |" for n in names)
+    print(header + " ratio |")
+    print("|---" * (1 + 3 * len(names) + 1) + "|")
+    for case, title in CASES.items():
+        if not all(runs[n].get(case) for n in names):
+            continue
+        row = f"| {title} |"
+        for name in names:
+            measures = runs[name][case]
+            row += (
+                f" {median(measures, 'seconds'):.2f} s | {median(measures, 'cpu'):.2f} s"
+                f" | {median(measures, 'max_rss_kib') / 1024:.0f} MB |"
+            )
+        ratio = "n/a"
+        if "mbsync" in names and "msync" in names:
+            theirs = median(runs["mbsync"][case], "seconds")
+            ours = median(runs["msync"][case], "seconds")
+            ratio = f"{ours / theirs:.2f}" if theirs else "n/a"
+        print(row + f" {ratio} |")
+    download = statistics.median(f[0] for f in floors)
+    written = statistics.median(f[1] for f in floors)
+    print(f"\nfloor: download only {download:.2f} s; download + write + fsync {written:.2f} s")
+    if "msync" in names and runs["msync"].get("a"):
+        ours = median(runs["msync"]["a"], "seconds")
+        print(f"msync initial pull / download-write-fsync floor: {ours / written:.2f}")
 
 
 def main() -> int:
@@ -197,29 +362,59 @@ def main() -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--large", action="store_true", help="20,000 messages")
+    parser.add_argument("--huge", action="store_true", help="200,000 messages")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", default="abcde", help="letters of the cases to run")
+    parser.add_argument("--tools", default="mbsync,msync")
+    parser.add_argument("--rtt", type=float, default=0.020)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     options = parser.parse_args()
+    messages = 200_000 if options.huge else 20_000 if options.large else options.messages
+    commands = {
+        "mbsync": ["mbsync"],
+        "msync": [str(ROOT / ".venv" / "bin" / "msync")],
+    }
+    names = options.tools.split(",")
     base = Path(tempfile.mkdtemp(prefix="msync-bench-"))
-    msync = str(ROOT / ".venv" / "bin" / "msync")
+    server = DovecotServer(str(base / "server"))
+    server.start()
+    proxy = DelayProxy("127.0.0.1", server.imap_port, options.rtt)
+    proxy.start()
     try:
-        mbsync_results = bench_tool("mbsync", ["mbsync"], options.messages, options.seed, base)
-        msync_results = bench_tool("msync", [msync], options.messages, options.seed, base)
-        print(f"\n{options.messages} messages; ratio = msync time / mbsync time")
-        print(
-            f"{'phase':14s} {'mbsync':>9s} {'msync':>9s} {'ratio':>7s} {'mem mb':>8s} {'mem ms':>8s}"
-        )
-        for phase, theirs, ours in zip(PHASES, mbsync_results, msync_results, strict=True):
-            ok = theirs.status == 0 and ours.status == 0
-            ratio = f"{ours.seconds / theirs.seconds:7.2f}" if ok and theirs.seconds else "    n/a"
-            print(
-                f"{phase:14s} {theirs.seconds:8.2f}s {ours.seconds:8.2f}s {ratio}"
-                f" {theirs.max_rss_kib / 1024:7.1f}M {ours.max_rss_kib / 1024:7.1f}M"
-            )
-        same = tree_summary(base / "mbsync" / "Mail") == tree_summary(base / "msync" / "Mail")
-        print(f"same Maildir contents (counts and flags per folder): {'yes' if same else 'NO'}")
+        tools = []
+        print(f"loading {messages} messages per account ...", flush=True)
+        for name in names:
+            account = server.add_account(f"bench-{name}")
+            load_account(account, messages, options.seed)
+            workdir = base / name
+            workdir.mkdir()
+            tools.append(Tool(name, commands[name], account, workdir))
+        runs: dict[str, dict[str, list[Measure]]] = {name: {} for name in names}
+        floors = []
+        for repeat in range(options.repeats):
+            floors.append(floor(server, tools[0].account, base))
+            for tool in tools:
+                results = cycle(
+                    tool, options.cases, server.imap_port, proxy.port, options.seed + repeat
+                )
+                for case, measure in results.items():
+                    runs[tool.name].setdefault(case, []).append(measure)
+                line = "  ".join(
+                    f"{case} {m.seconds:.2f}s/{m.cpu:.2f}s/{m.max_rss_kib // 1024}M"
+                    for case, m in results.items()
+                )
+                print(f"  run {repeat + 1} {tool.name:7s} {line}", flush=True)
+        print_table(messages, options.repeats, names, runs, floors)
+        print("every run verified: both sides equal (Message-ID and flags per folder)")
         return 0
+    except Mismatch as error:
+        print(f"MISMATCH: {error}")
+        return 1
     finally:
+        proxy.stop()
+        server.stop()
         if not options.keep:
             shutil.rmtree(base, ignore_errors=True)
 

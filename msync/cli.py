@@ -34,6 +34,7 @@ from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, global
 from zope.interface import implementer
 
 from msync.cmdline import (
+    LEGACY_TYPE_NOTICES,
     Action,
     CommandLine,
     DebugCategory,
@@ -41,9 +42,12 @@ from msync.cmdline import (
     usage_text,
     version_text,
 )
+from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
+from msync.compatprobe import Decision, decide
 from msync.config.load import default_config_path, load_config
-from msync.config.schema import Config
+from msync.config.schema import Config, Store
 from msync.errors import ConfigError, UsageError
+from msync.migrate import migrate_names
 from msync.plan import ChannelJob, select_jobs
 from msync.reactor import MailReactor
 from msync.report import (
@@ -58,7 +62,14 @@ from msync.report import (
     show_progress,
     summary_fields,
 )
-from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+from msync.runner import (
+    SyncRequest,
+    default_store_factory,
+    list_channels,
+    sync_channels,
+)
+from msync.storelist import list_stores
+from msync.stores.imapnames import names_for
 from msync.sync.statefile import JournalTesting
 
 __all__ = [
@@ -173,12 +184,16 @@ class Prepared:
     @ivar config: the configuration.
     @ivar jobs: the selected channels.
     @ivar status: the exit status so far (1 when some operand was bad).
+    @ivar decision: the mbsync generation followed (L{msync.compatprobe}).
+    @ivar stores: the stores C{--list-stores} lists.
     """
 
     command: CommandLine
     config: Config
     jobs: tuple[ChannelJob, ...]
     status: int
+    decision: Decision | None = None
+    stores: tuple[Store, ...] = ()
 
 
 def prepare(
@@ -224,15 +239,99 @@ def prepare(
         for each in error.errors:
             output.emit(Severity.ERROR, _config_error_text(each))
         return 1
+    home = environ.get("HOME") or os.path.expanduser("~")
+    try:
+        decision = decide(config, path, command.compat, environ, home)
+    except UsageError as error:
+        output.emit(Severity.ERROR, str(error))
+        return 1
+    output.emit(Severity.INFO, decision.choice.describe())
+    if decision.choice.generation is Generation.V15:
+        # isync 1.5 reads relative paths from the configuration file's
+        # directory; the file was read already, so this cannot fail anew
+        # (unless it changed meanwhile, which is reported as usual).
+        try:
+            config = load_config(path, environ, isync15=True)
+        except ConfigError as error:
+            for each in error.errors:
+                output.emit(Severity.ERROR, _config_error_text(each))
+            return 1
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
-    for message in (*config.notices, *config.warnings):
+    for message in _notices(command, config, path, decision.choice.generation):
         output.emit(Severity.WARNING, message)
+    if command.migrate_names:
+        return _migrate(command, config, environ, home, output)
+    if decision.error is not None and _default_state(config, home):
+        output.emit(Severity.ERROR, f"Error: {decision.error}")
+        return 1
+    if command.action is Action.LIST_STORES:
+        return _store_selection(command, config, decision, output)
     selection = select_jobs(config, command.targets, all_channels=command.all_channels)
     for message in selection.errors:
         output.emit(Severity.ERROR, message)
     if not selection.jobs:
         return 1
-    return Prepared(command, config, selection.jobs, 1 if selection.errors else 0)
+    return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _store_selection(
+    command: CommandLine, config: Config, decision: Decision, output: Output
+) -> Prepared | int:
+    """
+    The stores C{--list-stores} names (all without operands), with
+    isync 1.5's errors for unknown ones.
+    """
+    if not config.stores:
+        output.emit(Severity.ERROR, "No stores defined.")
+        return 1
+    stores = []
+    for name in command.targets or [store.name for store in config.stores]:
+        found = next((store for store in config.stores if store.name == name), None)
+        if found is None:
+            output.emit(Severity.ERROR, f"No store named '{name}' defined.")
+        else:
+            stores.append(found)
+    if len(stores) != len(command.targets or config.stores):
+        return 1
+    return Prepared(command, config, (), 0, decision, tuple(stores))
+
+
+def _notices(command: CommandLine, config: Config, path: str, generation: Generation) -> list[str]:
+    """
+    The notices and warnings after reading the configuration; following
+    1.5, with 1.5's notices for the old spellings (command line first).
+    """
+    if generation is Generation.V14:
+        return [*config.notices, *config.warnings]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            early, late = config_notices_15(handle.read())
+    except OSError:
+        early, late = (), ()
+    options = [LEGACY_TYPE_NOTICES[name] for name in command.legacy_types]
+    return [*options, *early, *config.notices, *late, *config.warnings]
+
+
+def _migrate(
+    command: CommandLine, config: Config, environ: Mapping[str, str], home: str, output: Output
+) -> int:
+    """
+    C{--migrate-names}: toward 1.4's names when 1.4 was asked for
+    explicitly, else toward 1.5's (docs/compat.md).
+    """
+    asked = command.compat or environ.get(COMPAT_VARIABLE) or Generation.V15.value
+    target = parse_generation(asked, "--compat")
+    xdg = environ.get("XDG_STATE_HOME") or home.rstrip("/") + "/.local/state"
+    defaults = [home.rstrip("/") + "/.mbsync/", xdg.rstrip("/") + "/isync/"]
+    return migrate_names(config, target, defaults, output.print_line)
+
+
+def _default_state(config: Config, home: str) -> bool:
+    """
+    Whether the configuration leaves the global C{SyncState} at its
+    default (read as mbsync 1.4's C{~/.mbsync/}).
+    """
+    return config.global_options.sync_state.path == home.rstrip("/") + "/.mbsync/"
 
 
 def _config_error_text(error: ConfigError) -> str:
@@ -260,23 +359,37 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
     @param output: where messages go.
     @return: the exit status.
     """
+    decision = prepared.decision
+    generation = decision.choice.generation if decision is not None else Generation.V14
+    names = names_for(generation)
     # Cutting the server's data into trace lines costs time: only for -Dn.
     trace = DebugCategory.NET in prepared.command.debug
     testing = prepared.command.testing
     factory = default_store_factory(
         prepared.config,
         reactor,
+        names,
         maildir_async=testing.async_driver,
         maildir_mtime_wait=not testing.no_mtime_wait,
         trace=trace,
     )
+    if prepared.command.action is Action.LIST_STORES:
+        return await list_stores(prepared.stores, factory, output)
     if prepared.command.action is Action.LIST:
-        status = await list_channels(prepared.jobs, factory, output)
+        status = await list_channels(prepared.jobs, factory, output, names)
         return max(status, prepared.status)
     request = SyncRequest(
         overrides=prepared.command.overrides,
         dry_run=prepared.command.dry_run,
         verbose=prepared.command.verbose,
+        generation=generation,
+        summary=generation is Generation.V15 and prepared.command.quiet == 0,
+        ext_exit=prepared.command.ext_exit,
+        state_directory=(
+            decision.state_directory
+            if decision is not None and generation is Generation.V15
+            else None
+        ),
         journal_testing=JournalTesting(
             keep_journal=testing.keep_journal, limit=testing.journal_limit
         ),
@@ -361,6 +474,8 @@ def main(
         )
         and not prepared.command.json,
         columns=terminal_columns(out, environment.get("COLUMNS")),
+        isync15=prepared.decision is not None
+        and prepared.decision.choice.generation is Generation.V15,
     )
 
     if react is None and output.progress.enabled and "COLUMNS" not in environment:

@@ -53,6 +53,7 @@ class Action(enum.Enum):
 
     SYNC = "sync"
     LIST = "list"
+    LIST_STORES = "list-stores"
     HELP = "help"
     VERSION = "version"
 
@@ -105,13 +106,30 @@ DEBUG_ALL: frozenset[DebugCategory] = frozenset(
 )
 """Bare C{-D}/C{--debug}: everything but the C{-all} variants and C{C}."""
 
-_TYPE_LETTERS = {"n": SyncOp.NEW, "N": SyncOp.RENEW, "d": SyncOp.DELETE, "f": SyncOp.FLAGS}
+# -u/--upgrade and -g/--gone are isync 1.5's names for -N/--renew and
+# -d/--delete (which 1.5 calls deprecated, see LEGACY_TYPE_NOTICES).
+_TYPE_LETTERS = {
+    "n": SyncOp.NEW,
+    "N": SyncOp.RENEW,
+    "u": SyncOp.RENEW,
+    "d": SyncOp.DELETE,
+    "g": SyncOp.DELETE,
+    "f": SyncOp.FLAGS,
+}
 _TYPE_WORDS = {
     "new": SyncOp.NEW,
     "renew": SyncOp.RENEW,
+    "upgrade": SyncOp.RENEW,
     "delete": SyncOp.DELETE,
+    "gone": SyncOp.DELETE,
     "flags": SyncOp.FLAGS,
 }
+LEGACY_TYPE_NOTICES = {
+    "renew": "Notice: --renew/-N are deprecated; use --upgrade/-u instead.",
+    "delete": "Notice: --delete/-d are deprecated; use --gone/-g instead.",
+}
+"""isync 1.5's notices for the old spellings, printed when following 1.5."""
+_LEGACY_TYPES = {"N": "renew", "renew": "renew", "d": "delete", "delete": "delete"}
 _SIDE_LETTERS = {"f": Side.FAR, "m": Side.FAR, "n": Side.NEAR, "s": Side.NEAR}
 _SIDE_WORDS = {"-far": Side.FAR, "-master": Side.FAR, "-near": Side.NEAR, "-slave": Side.NEAR}
 _BOX_OPS = {"C": "Create", "R": "Remove", "X": "Expunge"}
@@ -152,6 +170,13 @@ class CommandLine:
     @ivar dry_run: C{-y}/C{--dry-run} (isync 1.5).
     @ivar testing: the C{-T} switches.
     @ivar notices: deprecation notices to print (as warnings) after parsing.
+    @ivar compat: C{--compat}'s generation (C{1.4}/C{1.5}), unchecked here.
+    @ivar migrate_names: C{--migrate-names}: rename a 1.4 tree's folders
+        and state files to mbsync 1.5's names, then stop.
+    @ivar ext_exit: C{-e}/C{--ext-exit} (isync 1.5): exit status bits for
+        changes (32: far side changed, 64: near side).
+    @ivar legacy_types: the old spellings used (C{renew}, C{delete}), in
+        1.5's notice order, for L{LEGACY_TYPE_NOTICES}.
     @ivar json: C{--json} (msync's own): events as JSON lines on stdout.
     """
 
@@ -166,6 +191,10 @@ class CommandLine:
     dry_run: bool = False
     testing: TestingOptions = TestingOptions()
     notices: tuple[str, ...] = ()
+    compat: str | None = None
+    migrate_names: bool = False
+    legacy_types: tuple[str, ...] = ()
+    ext_exit: bool = False
     json: bool = False
 
 
@@ -252,6 +281,11 @@ class _Parser:
         self.argv = argv
         self.index = 0
         self.config: str | None = None
+        self.compat: str | None = None
+        self.migrate_names = False
+        self.legacy_types: set[str] = set()
+        self.ext_exit = False
+        self.list_stores = False
         self.all_channels = False
         self.listing = False
         self.verbose = False
@@ -298,6 +332,13 @@ class _Parser:
             self.config = self.next_word("--config")
         elif name.startswith("config="):
             self.config = name[len("config=") :]
+        elif name == "compat":
+            # msync's own: which mbsync generation to follow (docs/compat.md).
+            self.compat = self.next_word("--compat")
+        elif name.startswith("compat="):
+            self.compat = name[len("compat=") :]
+        elif name == "migrate-names":
+            self.migrate_names = True
         elif name in _LONG_SWITCHES:
             setattr(self, _LONG_SWITCHES[name], True)
         elif name in _SIMPLE_LONG:
@@ -328,8 +369,10 @@ class _Parser:
         if direction in ("pull", "push") and dash and rest in _TYPE_WORDS:
             side = Side.NEAR if direction == "pull" else Side.FAR
             self.sync.cells[side] |= _TYPE_WORDS[rest]
+            self.note_legacy(rest)
         elif name in _TYPE_WORDS:
             self.sync.types |= _TYPE_WORDS[name]
+            self.note_legacy(name)
         else:
             return False
         self.sync.given = True
@@ -342,12 +385,17 @@ class _Parser:
         while position < len(letters):
             letter = letters[position]
             position += 1
-            if letter in _SWITCHES:
+            if letter == "l" and letters[position : position + 1] == "s":
+                # isync 1.5's -ls: raw listing of stores' mailboxes.
+                self.list_stores = True
+                position += 1
+            elif letter in _SWITCHES:
                 setattr(self, _SWITCHES[letter], True)
             elif letter in _SIMPLE_SHORT:
                 _SIMPLE_SHORT[letter](self)
             elif letter in _TYPE_LETTERS:
                 self.add_type(_TYPE_LETTERS[letter])
+                self.note_legacy(letter)
             elif letter == "c":
                 self.config = self.next_word("-c")
             elif letter in _BOX_OPS:
@@ -380,6 +428,7 @@ class _Parser:
         types = SyncOp.NONE
         while position < len(letters) and letters[position] in _TYPE_LETTERS:
             types |= _TYPE_LETTERS[letters[position]]
+            self.note_legacy(letters[position])
             position += 1
         side = Side.NEAR if letter == "L" else Side.FAR
         if types:
@@ -426,6 +475,13 @@ class _Parser:
 
     # Simple flags.
 
+    def note_legacy(self, spelling: str) -> None:
+        if spelling in _LEGACY_TYPES:
+            self.legacy_types.add(_LEGACY_TYPES[spelling])
+
+    def set_ext_exit(self) -> None:
+        self.ext_exit = True
+
     def add_quiet(self) -> None:
         self.quiet = min(self.quiet + 1, 2)
 
@@ -460,6 +516,8 @@ _Flag = Callable[[_Parser], None]
 _SWITCHES = {"a": "all_channels", "l": "listing", "V": "verbose", "y": "dry_run"}
 _LONG_SWITCHES = {"all": "all_channels", "list": "listing", "verbose": "verbose"}
 _LONG_SWITCHES["dry-run"] = "dry_run"
+_LONG_SWITCHES["ext-exit"] = "ext_exit"
+_LONG_SWITCHES["list-stores"] = "list_stores"
 _LONG_SWITCHES["json"] = "json"
 
 _SIMPLE_SHORT: dict[str, _Flag] = {
@@ -468,6 +526,7 @@ _SIMPLE_SHORT: dict[str, _Flag] = {
     "v": _Parser.stop_version,
     "0": _Parser.set_noop,
     "F": _Parser.set_full,
+    "e": _Parser.set_ext_exit,
 }
 
 _SIMPLE_LONG: dict[str, _Flag] = {
@@ -518,7 +577,13 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
             raise UsageError("\n".join((*notices, str(error)))) from None
         raise
     return CommandLine(
-        action=Action.LIST if parser.listing else Action.SYNC,
+        action=(
+            Action.LIST_STORES
+            if parser.list_stores
+            else Action.LIST
+            if parser.listing
+            else Action.SYNC
+        ),
         config=parser.config,
         all_channels=parser.all_channels,
         targets=tuple(argv[first_operand:]),
@@ -529,6 +594,10 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         dry_run=parser.dry_run,
         testing=parser.testing,
         notices=notices,
+        compat=parser.compat,
+        migrate_names=parser.migrate_names,
+        ext_exit=parser.ext_exit,
+        legacy_types=tuple(t for t in LEGACY_TYPE_NOTICES if t in parser.legacy_types),
         json=parser.json,
     )
 

@@ -31,6 +31,7 @@ from msync.sync.notices import (
     UIDValidityRecovered,
     UnsupportedFlags,
 )
+from msync.sync.options import PairOptions
 
 __all__ = [
     "DEFAULT_COLUMNS",
@@ -66,6 +67,8 @@ class SideCounters:
     @ivar flags_total: flag-update commands to do.
     @ivar trash_done: messages trashed.
     @ivar trash_total: messages to trash.
+    @ivar expunge_done: messages expunged (isync 1.5's C{-} field).
+    @ivar expunge_total: messages to expunge.
     """
 
     new_done: int = 0
@@ -74,6 +77,8 @@ class SideCounters:
     flags_total: int = 0
     trash_done: int = 0
     trash_total: int = 0
+    expunge_done: int = 0
+    expunge_total: int = 0
 
     def text(self) -> str:
         """
@@ -150,7 +155,7 @@ def _truncate(half: str, width: int) -> str:
     return half[: width - 1] + "~"
 
 
-def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
+def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS, isync15: bool = False) -> str:
     """
     mbsync 1.4's progress line,
     C{"\\rC: %d/%d  B: %d/%d  F: +%d/%d *%d/%d #%d/%d  N: +%d/%d *%d/%d #%d/%d"}.
@@ -163,6 +168,8 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
 
     @param counters: the counters to show.
     @param columns: the terminal width (see L{columns_from}).
+    @param isync15: isync 1.5's line: each half ends with the expunge
+        counters, C{-%d/%d}.
     @return: the line, starting with C{\\r}, without newline.
     """
     head = (
@@ -170,14 +177,23 @@ def progress_line(counters: Counters, columns: int = DEFAULT_COLUMNS) -> str:
         f"B: {counters.boxes_done}/{counters.boxes_total}"
     )
     width = int((columns - len(head) - 10) / 2)
-    far = _truncate(counters.far.text(), width)
-    near = _truncate(counters.near.text(), width)
+    far = _truncate(_half(counters.far, isync15), width)
+    near = _truncate(_half(counters.near, isync15), width)
     line = f"{head}  F: {far}  N: {near}"
     if len(line) > columns > 0:
         # Too narrow even for mbsync's cut halves (where mbsync misbehaves):
         # cut the whole line, so that it never wraps.
         line = line[: columns - 1] + "~"
     return "\r" + line
+
+
+def _half(side: SideCounters, isync15: bool) -> str:
+    """
+    One half of the progress line; isync 1.5 adds the expunge counters.
+    """
+    if not isync15:
+        return side.text()
+    return f"{side.text()} -{side.expunge_done}/{side.expunge_total}"
 
 
 def show_progress(*, is_tty: bool, quiet: int, debugging: bool) -> bool:
@@ -260,11 +276,15 @@ class ProgressDisplay:
 
     @ivar enabled: whether progress is drawn at all (L{show_progress}).
     @ivar columns: the width for L{progress_line}.
+    @ivar isync15: draw isync 1.5's line (with expunge counters).
     """
 
-    def __init__(self, *, enabled: bool, columns: int = DEFAULT_COLUMNS) -> None:
+    def __init__(
+        self, *, enabled: bool, columns: int = DEFAULT_COLUMNS, isync15: bool = False
+    ) -> None:
         self.enabled = enabled
         self.columns = columns
+        self.isync15 = isync15
         self._pending = False
 
     def update(self, counters: Counters) -> str:
@@ -275,7 +295,7 @@ class ProgressDisplay:
         if not self.enabled:
             return ""
         self._pending = True
-        return progress_line(counters, self.columns)
+        return progress_line(counters, self.columns, self.isync15)
 
     def interrupt(self) -> str:
         """
@@ -328,6 +348,69 @@ def describe_notice(notice: Notice) -> tuple[Severity, str]:
         case LostCopies(side, count):
             verb = "push" if side is Side.FAR else "pull"
             return Severity.WARNING, f"Warning: lost track of {count} {verb}ed message(s)"
+
+
+@dataclass
+class RunSummary:
+    """
+    What isync 1.5's closing summary counts (its C{main_sync.c}
+    C{summary}): finished boxes and channels, and per side (the side the
+    work was applied to) whether any channel does that kind of work.
+
+    @ivar boxes: box pairs finished.
+    @ivar channels: channels finished.
+    @ivar ops: per side, some channel propagates messages towards it.
+    @ivar trash: per side, some channel may move messages to its trash.
+    @ivar expunge: per side, some channel expunges it.
+    @ivar expunged: per side, messages expunged.
+    """
+
+    boxes: int = 0
+    channels: int = 0
+    ops: set[Side] = field(default_factory=set)
+    trash: set[Side] = field(default_factory=set)
+    expunge: set[Side] = field(default_factory=set)
+    expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+
+
+def summary_text(summary: RunSummary, counters: Counters, *, dry_run: bool = False) -> str | None:
+    """
+    isync 1.5's closing summary, e.g. C{Processed 1 box(es) in 1
+    channel(s),\\npulled 0 new message(s) and 0 flag update(s),\\npushed
+    ...}: the near side (pulled) first; nothing when no box was finished.
+
+    @param summary: what the run did.
+    @param counters: the run's final counters (stored messages, flag
+        updates and trashed messages per side; in a dry run the totals,
+        what would be done).
+    @param dry_run: C{--dry-run} words it as C{would pull ...}.
+    @return: the text without the final newline, or C{None}.
+    """
+    if not summary.boxes:
+        return None
+    parts = [f"Processed {summary.boxes} box(es) in {summary.channels} channel(s)"]
+    for side in (Side.NEAR, Side.FAR):
+        done = counters.side(side)
+        verb = "pull" if side is Side.NEAR else "push"
+        label = f"{side.label} side"
+        new, flags, trash = (
+            (done.new_total, done.flags_total, done.trash_total)
+            if dry_run
+            else (done.new_done, done.flags_done, done.trash_done)
+        )
+        if side in summary.ops:
+            parts.append(
+                f"would {verb} {new} new message(s) and {flags} flag update(s)"
+                if dry_run
+                else f"{verb}ed {new} new message(s) and {flags} flag update(s)"
+            )
+        if side in summary.trash:
+            moved = "would move" if dry_run else "moved"
+            parts.append(f"{moved} {trash} {label} message(s) to trash")
+        if side in summary.expunge:
+            expunged = "would expunge" if dry_run else "expunged"
+            parts.append(f"{expunged} {summary.expunged[side]} message(s) from {label}")
+    return ",\n".join(parts) + "."
 
 
 _FLAG_NAMES = {
@@ -465,3 +548,32 @@ def summary_fields(status: int, counters: Counters | None) -> dict[str, object]:
                 "trash": {"done": side.trash_done, "total": side.trash_total},
             }
     return fields
+
+
+def note_channel(summary: RunSummary, options: PairOptions) -> None:
+    """
+    Count a channel's kinds of work for the summary (isync 1.5's
+    C{ops_any}, C{trash_any}, C{expunge_any}).
+    """
+    summary.channels += 1
+    for side in Side:
+        mine, other = options.side(side), options.side(side.other)
+        if mine.ops:
+            summary.ops.add(side)
+        if mine.expunge:
+            summary.expunge.add(side)
+            if mine.trash or (other.trash and other.trash_remote_new):
+                summary.trash.add(side)
+
+
+def ext_exit_bits(summary: RunSummary, counters: Counters) -> int:
+    """
+    isync 1.5's C{--ext-exit}: 32 when the far side was changed, 64 when
+    the near side was.
+    """
+    bits = 0
+    for side in Side:
+        done = counters.side(side)
+        if done.new_done or done.flags_done or done.trash_done or summary.expunged[side]:
+            bits |= 32 << side.value
+    return bits

@@ -18,12 +18,13 @@ import functools
 import os
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from msync.compat import Generation
 from msync.config.schema import (
     Channel,
     Config,
@@ -45,7 +46,17 @@ from msync.plan import (
     list_scope,
 )
 from msync.reactor import MailReactor
-from msync.report import Counters, Severity, SideCounters, planned_sentence
+from msync.report import (
+    Counters,
+    RunSummary,
+    Severity,
+    SideCounters,
+    ext_exit_bits,
+    note_channel,
+    planned_sentence,
+    summary_text,
+)
+from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
@@ -94,6 +105,7 @@ StoreFactory = Callable[[Store], IStore]
 def default_store_factory(
     config: Config,
     reactor: MailReactor,
+    names: NameMapping = MBSYNC14_NAMES,
     *,
     maildir_async: bool = False,
     maildir_mtime_wait: bool = True,
@@ -106,6 +118,7 @@ def default_store_factory(
     @param config: the whole configuration (global options).
     @param reactor: the reactor: Maildir stores take its time, IMAP
         stores also connect and run commands with it.
+    @param names: how IMAP stores map box names (mbsync 1.4's or 1.5's).
     @param trace: whether IMAP stores log their wire trace (C{-Dn}).
     @param maildir_async: mbsync's C{-Ta}: Maildir stores answer later.
     @param maildir_mtime_wait: C{False} for mbsync's C{-Tz}.
@@ -133,7 +146,7 @@ def default_store_factory(
         assert isinstance(store, IMAPStore)
         # The IMAP store connects with the reactor, starting now as mbsync
         # does (its -V connection lines come before the other store opens).
-        imap = IMAPStoreImpl(store, reactor=reactor, trace=trace)
+        imap = IMAPStoreImpl(store, reactor=reactor, trace=trace, names=names)
         imap.start_connecting()
         return imap
 
@@ -173,12 +186,16 @@ class RunState:
     @ivar stores: open stores by section name.
     @ivar failed: names of stores that could not be used.
     @ivar temporary: those of them that failed for a network reason.
+    @ivar names: how IMAP stores spell box names (for alias detection).
+    @ivar summary: what isync 1.5's closing summary counts.
     """
 
     factory: StoreFactory
     stores: dict[str, IStore] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
     temporary: set[str] = field(default_factory=set)
+    names: NameMapping = MBSYNC14_NAMES
+    summary: RunSummary = field(default_factory=RunSummary)
 
     def store(self, section: Store) -> IStore:
         """
@@ -232,7 +249,7 @@ async def channel_pairs(run: RunState, job: ChannelJob) -> tuple[BoxPair, ...]:
         return box_pairs(job)
     far = await _listing(run, channel, Side.FAR)
     near = await _listing(run, channel, Side.NEAR)
-    return box_pairs(job, far, near)
+    return box_pairs(job, far, near, run.names)
 
 
 def _store_failed(
@@ -285,7 +302,12 @@ def open_stores(run: RunState, channel: Channel, output: Emitter, *, listing: bo
     return usable
 
 
-async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, output: Emitter) -> int:
+async def list_channels(
+    jobs: Sequence[ChannelJob],
+    factory: StoreFactory,
+    output: Emitter,
+    names: NameMapping = MBSYNC14_NAMES,
+) -> int:
     """
     C{msync -l}: print the boxes each selected channel would synchronize,
     as C{mbsync -l} does (a C{chan:} header before each channel when more
@@ -294,9 +316,10 @@ async def list_channels(jobs: Sequence[ChannelJob], factory: StoreFactory, outpu
     @param jobs: the selected channels.
     @param factory: makes the stores.
     @param output: where lines and errors go.
+    @param names: how IMAP stores spell box names.
     @return: the exit status.
     """
-    run = RunState(factory)
+    run = RunState(factory, names=names)
     status = 0
     try:
         for job in jobs:
@@ -341,12 +364,23 @@ class SyncRequest:
     @ivar overrides: C{-n -d -f -N -L -H -C -R -X} and friends.
     @ivar dry_run: C{--dry-run}: decide, print, change nothing.
     @ivar verbose: C{-V}: mbsync's info messages.
+    @ivar generation: the mbsync generation followed (L{msync.compat}).
+    @ivar state_directory: the default global C{SyncState} of that
+        generation, used where the configuration leaves it at mbsync 1.4's
+        C{~/.mbsync/}; C{None} keeps the configured one.
+    @ivar summary: print isync 1.5's closing summary.
+    @ivar ext_exit: isync 1.5's C{--ext-exit}: add 32 to the exit status
+        when the far side was changed, 64 when the near side was.
     @ivar journal_testing: C{-Tj}, C{-Tj<N>}: mbsync's journal test switches.
     """
 
     overrides: OperationOverrides = OperationOverrides()
     dry_run: bool = False
     verbose: bool = False
+    generation: Generation = Generation.V14
+    state_directory: str | None = None
+    summary: bool = False
+    ext_exit: bool = False
     journal_testing: JournalTesting = NO_TESTING
 
 
@@ -428,16 +462,9 @@ class _Progress:
 
 def _fields(counters: SideCounters) -> tuple[int, ...]:
     """
-    The six numbers of one half of the progress line, in field order.
+    The counters of one half of the progress line, in field order.
     """
-    return (
-        counters.new_done,
-        counters.new_total,
-        counters.flags_done,
-        counters.flags_total,
-        counters.trash_done,
-        counters.trash_total,
-    )
+    return astuple(counters)
 
 
 def _store_box_name(store: Store, box: str) -> str:
@@ -500,9 +527,18 @@ def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths
             store.expect_pairing(pair.box(side), functools.partial(paired, side))
 
 
-def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: IStore) -> StatePaths:
+def pair_state_paths(
+    config: Config,
+    channel: Channel,
+    pair: BoxPair,
+    near: IStore,
+    state_directory: str | None = None,
+) -> StatePaths:
     """
     Where the sync state of one box pair lives (mbsync C{prepare_state}).
+
+    @param state_directory: replaces the default global C{SyncState}
+        (C{~/.mbsync/}) when given (mbsync 1.5's XDG location).
 
     @raise StateError: for C{SyncState *} on a store without box folders.
     """
@@ -512,6 +548,9 @@ def pair_state_paths(config: Config, channel: Channel, pair: BoxPair, near: ISto
     global_setting: str | None = None
     if setting is None or setting.kind is SyncStateKind.GLOBAL:
         global_setting = (setting.path if setting is not None else "") or None
+        home = os.path.expanduser("~")
+        if state_directory is not None and global_setting in (None, home + "/.mbsync/"):
+            global_setting = state_directory
     elif setting.kind is SyncStateKind.IN_BOX:
         channel_setting = "*"
     else:
@@ -564,6 +603,8 @@ async def _sync_channel(
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
+    options = replace(options, isync15=request.generation is Generation.V15)
+    note_channel(run.summary, options)
     ok = True
     for pair in pairs:
         if watch is not None and watch.stopping():
@@ -577,7 +618,11 @@ async def _sync_channel(
         output.event("box", channel=channel.name, far=pair.far, near=pair.near)
         result: PairResult | None = None
         try:
-            paths = pair_state_paths(config, channel, pair, near)
+            paths = pair_state_paths(config, channel, pair, near, request.state_directory)
+            if request.state_directory is not None and not request.dry_run:
+                if paths.state.startswith(request.state_directory):
+                    # mbsync 1.5 creates every level of its state directory.
+                    os.makedirs(request.state_directory, mode=0o700, exist_ok=True)
             _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
             result = await sync_pair(
                 far,
@@ -589,8 +634,11 @@ async def _sync_channel(
                 progress=progress.pair(),
                 notify=output.emit,
                 fsync=config.global_options.fsync,
+                journal_version=request.generation.journal_version,
                 journal_testing=request.journal_testing,
             )
+            for side in Side:
+                run.summary.expunged[side] += result.expunge_flagged[side]
             for line in result.planned:
                 output.print_line(planned_sentence(channel.name, pair.far, pair.near, line))
             if watch is not None:
@@ -658,7 +706,7 @@ async def sync_channels(
         pair whether to go on (the daemon's targeted syncs and stop).
     @return: the exit status: 1 if anything failed, else 0.
     """
-    run = RunState(factory)
+    run = RunState(factory, names=names_for(request.generation))
     progress = _Progress(output, len(jobs))
     status = 0
     try:
@@ -670,19 +718,35 @@ async def sync_channels(
             progress.update(channels_done=done + 1)
     finally:
         await run.close()
-    return status
+    return _finish(run, progress.counters, request, output, status)
 
 
-def imap_connection(section: IMAPStore, reactor: MailReactor) -> IMAPStoreImpl:
+def _finish(
+    run: RunState, counters: Counters, request: SyncRequest, output: Emitter, status: int
+) -> int:
+    """
+    isync 1.5's end of a run: the summary, and C{--ext-exit}'s bits.
+    """
+    summary = replace(run.summary, boxes=counters.boxes_done)
+    text = summary_text(summary, counters, dry_run=request.dry_run)
+    if request.summary and text is not None:
+        output.print_line(text)
+    return status | (ext_exit_bits(summary, counters) if request.ext_exit else 0)
+
+
+def imap_connection(
+    section: IMAPStore, reactor: MailReactor, names: NameMapping = MBSYNC14_NAMES
+) -> IMAPStoreImpl:
     """
     A connection of its own to an IMAP store, with the same login, TLS and
     naming as a sync's (the daemon's IDLE and STATUS connections).
 
     @param section: the store section.
     @param reactor: the reactor.
+    @param names: how box names map to server names.
     @return: the store; C{session()} connects, C{close()} logs out.
     """
-    return IMAPStoreImpl(section, reactor=reactor)
+    return IMAPStoreImpl(section, reactor=reactor, names=names)
 
 
 def interrupt_store(store: IStore) -> None:

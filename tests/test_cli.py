@@ -125,7 +125,9 @@ class MainTests(SynchronousTestCase):
             arguments = ["-c", path, *arguments]
         stdout, stderr = io.StringIO(), io.StringIO()
         self.react = _FakeReact()
-        environ = {"HOME": self.root}
+        # The generation is fixed so that the tests do not depend on the
+        # mbsync installed (msync.compatprobe asks it otherwise).
+        environ = {"HOME": self.root, "MSYNC_COMPAT": "1.4"}
         with self.assertRaises(SystemExit) as raised:
             main(arguments, stdout=stdout, stderr=stderr, environ=environ, react=self.react)
         code = raised.exception.code
@@ -262,7 +264,9 @@ class MainTests(SynchronousTestCase):
         path = os.path.join(self.root, "rc")
         self.assertEqual(
             out,
-            f"Reading configuration file {path}\nChannel legacy\nOpening far side store far...\n",
+            f"Reading configuration file {path}\n"
+            "Following mbsync 1.4: MSYNC_COMPAT=1.4\n"
+            "Channel legacy\nOpening far side store far...\n",
         )
         self.assertEqual(
             err,
@@ -273,6 +277,18 @@ class MainTests(SynchronousTestCase):
         )
         code, out, err = self.run_main("-qq", "-Cm", "legacy", config=_LEGACY)
         self.assertEqual((out, err), ("", _missing("far", f"{self.root}/far/") + "\n"))
+
+    def test_compat_line_and_errors(self) -> None:
+        """
+        C{--compat} beats C{MSYNC_COMPAT} in the C{-V} line; an unknown
+        generation is a usage error, exit 1.
+        """
+        code, out, err = self.run_main("-V", "--compat", "1.5", "-Cm", "legacy", config=_LEGACY)
+        self.assertIn("Following mbsync 1.5: --compat 1.5\n", out)
+        code, out, err = self.run_main("--compat", "2.0", "-a")
+        self.assertEqual(
+            (code, err), (1, "--compat: unknown mbsync generation '2.0' (use 1.4 or 1.5)\n")
+        )
 
 
 class DebugObserverTests(SynchronousTestCase):

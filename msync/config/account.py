@@ -98,6 +98,12 @@ class AccountContext(Protocol):
         """
 
     @property
+    def isync15(self) -> bool:
+        """
+        Whether the file is read as isync 1.5 reads it.
+        """
+
+    @property
     def warnings(self) -> list[str]:
         """
         Warnings collected so far.
@@ -386,6 +392,13 @@ class AccountDraft:
                 break
         self.values["host"] = host
 
+    def _default_versions(self) -> frozenset[TLSVersion]:
+        """
+        The versions without C{SSLVersions}/C{TLSVersions}: mbsync 1.4's
+        default, or isync 1.5's when the file is read as 1.5's.
+        """
+        return _default_versions_15() if self.parser.isync15 else DEFAULT_TLS_VERSIONS
+
     def result(self, header: Directive) -> IMAPAccount:
         """
         Check the section as a whole and resolve defaults.
@@ -452,13 +465,20 @@ class AccountDraft:
         account = IMAPAccount(
             name=self.name,
             ssl_type=ssl_type,
-            ssl_versions=DEFAULT_TLS_VERSIONS if versions is None else versions,
+            ssl_versions=self._default_versions() if versions is None else versions,
             auth_mechs=mechs or ("*",),
             certificate_files=tuple(self.certificates),
         )
         # The values' names are ACCOUNT_OPTIONS' fields, checked against
         # IMAPAccount by tests/config/test_account.py.
         return replace(account, **values)
+
+
+def _default_versions_15() -> frozenset[TLSVersion]:
+    """
+    isync 1.5's default: TLS 1.2 and 1.3 (1.0 and 1.1 off).
+    """
+    return frozenset({TLSVersion.TLSV1_2, TLSVersion.TLSV1_3})
 
 
 def _tls_versions(

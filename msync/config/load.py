@@ -100,16 +100,22 @@ class _Paths:
 
     @ivar home: the home directory for C{~}.
     @ivar user_home: the lookup for C{~user}.
+    @ivar base: what a relative path is relative to: C{""} (the current
+        directory, mbsync 1.4) or the configuration file's directory with
+        a trailing C{/} (isync 1.5's C{expand_strdup}).
     """
 
     home: str
     user_home: UserHome
+    base: str = ""
 
     def expand(self, path: str) -> str:
         """
         Expand a leading C{~} or C{~user}; unknown users are left alone.
         """
         if not path.startswith("~"):
+            if self.base and not path.startswith("/"):
+                return self.base + path
             return path
         user, slash, rest = path[1:].partition("/")
         base = self.home if user == "" else self.user_home(user)
@@ -225,8 +231,11 @@ class _Parser:
     the end with every error.
     """
 
-    def __init__(self, filename: str, paths: _Paths, file_error: FileError) -> None:
+    def __init__(
+        self, filename: str, paths: _Paths, file_error: FileError, isync15: bool = False
+    ) -> None:
         self.filename = filename
+        self.isync15 = isync15
         self.paths = paths
         self.file_error = file_error
         self.reader: Reader | None = None
@@ -668,6 +677,7 @@ def parse_config(
     home: str,
     user_home: UserHome = _no_users,
     file_error: FileError = _always_readable,
+    isync15: bool = False,
 ) -> Config:
     """
     Parse the text of an mbsyncrc.
@@ -679,11 +689,18 @@ def parse_config(
         and such paths stay unexpanded.
     @param file_error: why a certificate/key file cannot be read, or
         C{None}; by default every file is fine.
+    @param isync15: read the file as isync 1.5 does: relative local
+        paths from the file's directory, not the current one; TLS 1.2 and
+        1.3 only by default.
     @return: the configuration.
     @raise ConfigError: carrying every error in the file (see
         L{ConfigError.errors}), when there is any.
     """
-    return _Parser(filename, _Paths(home, user_home), file_error).run(text)
+    base = ""
+    if isync15:
+        slash = filename.rfind("/")
+        base = filename[: slash + 1] if slash >= 0 else "./"
+    return _Parser(filename, _Paths(home, user_home, base), file_error, isync15).run(text)
 
 
 def default_config_path(
@@ -725,12 +742,17 @@ def _user_home(user: str) -> str | None:
         return None
 
 
-def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    isync15: bool = False,
+) -> Config:
     """
     Read and parse a configuration file.
 
     @param path: the file (C{-c}); C{None} for L{default_config_path}.
     @param environ: the environment (default C{os.environ}); C{HOME} gives C{~}.
+    @param isync15: see L{parse_config}.
     @return: the configuration.
     @raise ConfigError: when the file cannot be read or is invalid.
     """
@@ -744,4 +766,11 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
     except OSError as error:
         raise ConfigError(path, None, f"Cannot read config file: {error.strerror}") from error
     text = data.decode("utf-8", "surrogateescape")
-    return parse_config(text, path, home=home, user_home=_user_home, file_error=_readable)
+    return parse_config(
+        text,
+        path,
+        home=home,
+        user_home=_user_home,
+        file_error=_readable,
+        isync15=isync15,
+    )

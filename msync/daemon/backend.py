@@ -22,6 +22,8 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from msync.compat import Generation
+from msync.compatprobe import Decision, decide, installed_mbsync
 from msync.config.load import default_config_path, load_config
 from msync.config.schema import Channel, Config, IMAPStore, Store
 from msync.daemon.idle import IdleSource
@@ -39,6 +41,7 @@ from msync.runner import (
     server_key,
     sync_channels,
 )
+from msync.stores.imapnames import names_for
 from msync.stores.interface import IStore
 
 log = Logger()
@@ -102,6 +105,11 @@ class RunnerBackend:
         self.environ = dict(os.environ if environ is None else environ)
         self.stopping = False
         self._live: set[IStore] = set()
+        # The mbsync generation (docs/compat.md), decided at every load.
+        # The installed mbsync is asked once, now, before the reactor runs
+        # (asking during a round would block it).
+        self.decision: Decision | None = None
+        self._installed = installed_mbsync()
 
     def load(self) -> tuple[Config, tuple[ChannelJob, ...]]:
         """
@@ -114,6 +122,11 @@ class RunnerBackend:
             home = self.environ.get("HOME") or os.path.expanduser("~")
             path = default_config_path(home, self.environ, os.path.exists)
         config = load_config(path, self.environ)
+        home = self.environ.get("HOME") or os.path.expanduser("~")
+        self.decision = decide(config, path, None, self.environ, home, run=self._answer)
+        if self.decision.choice.generation is Generation.V15:
+            # isync 1.5: relative paths from the configuration's directory.
+            config = load_config(path, self.environ, isync15=True)
         selection = select_jobs(config, self.targets, all_channels=self.all_channels)
         for message in selection.errors:
             log.error("{message}", message=message)
@@ -125,7 +138,7 @@ class RunnerBackend:
         """
         Synchronize one channel job.
         """
-        base = default_store_factory(config, self.reactor)
+        base = default_store_factory(config, self.reactor, names_for(self.generation))
         made: list[IStore] = []
 
         def factory(section: Store) -> IStore:
@@ -138,9 +151,34 @@ class RunnerBackend:
 
         output = LogOutput(lambda: self.stopping)
         try:
-            return await sync_channels(config, (job,), factory, SyncRequest(), output, watch)
+            return await sync_channels(config, (job,), factory, self.request(), output, watch)
         finally:
             self._live.difference_update(made)
+
+    def _answer(self, argv: list[str]) -> str | None:
+        """
+        C{mbsync --version}'s output, as asked at start.
+        """
+        return self._installed
+
+    @property
+    def generation(self) -> Generation:
+        """
+        The mbsync generation followed (1.4 until a configuration is read).
+        """
+        return self.decision.choice.generation if self.decision is not None else Generation.V14
+
+    def request(self) -> SyncRequest:
+        """
+        What a sync does: everything the channel says, in the generation's
+        state location and journal version.
+        """
+        decision = self.decision
+        if decision is None or decision.choice.generation is Generation.V14:
+            return SyncRequest()
+        return SyncRequest(
+            generation=decision.choice.generation, state_directory=decision.state_directory
+        )
 
     def interrupt(self) -> None:
         """
@@ -155,7 +193,7 @@ class RunnerBackend:
         A connection of its own to an IMAP store.
         """
         assert isinstance(section, IMAPStore)
-        return imap_connection(section, self.reactor)
+        return imap_connection(section, self.reactor, names_for(self.generation))
 
     def near_path(self, config: Config, channel: Channel, box: str) -> str | None:
         """

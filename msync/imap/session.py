@@ -397,13 +397,20 @@ class IMAPSession:
                 return each
         raise RemoteProtocolError(f"STATUS {mailbox} completed without STATUS data")
 
-    async def uid_fetch(self, uids: UIDs, items: Sequence[bytes]) -> builtins.list[FetchResult]:
+    async def uid_fetch(
+        self, uids: UIDs, items: Sequence[bytes], *, changed_since: int | None = None
+    ) -> builtins.list[FetchResult]:
         """
         C{UID FETCH}, split and pipelined; only messages in C{uids} are
         returned, each once, in arrival order.
+
+        @param changed_since: only messages whose mod-sequence is above it
+            (C{CHANGEDSINCE}, RFC 7162 §3.1.4; needs CONDSTORE).
         """
         wanted = _uid_set(uids)
-        commands = split_by_uid_set(wanted, lambda part: Command.uid_fetch(part, items))
+        commands = split_by_uid_set(
+            wanted, lambda part: Command.uid_fetch(part, items, changed_since=changed_since)
+        )
         results: builtins.list[FetchResult] = []
         for completed in await self._run_all(commands):
             for each in completed.untagged:

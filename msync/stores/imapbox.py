@@ -19,6 +19,8 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 import weakref
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
@@ -48,7 +50,14 @@ from msync.model import (
     UIDInterval,
     parse_tracking_headers,
 )
-from msync.stores.interface import DEFAULT_CHUNK_SIZE, IMailbox, IMessageBody, IMessageSource
+from msync.stores.interface import (
+    DEFAULT_CHUNK_SIZE,
+    IListingCache,
+    IMailbox,
+    IMessageBody,
+    IMessageSource,
+)
+from msync.stores.listingcache import Listing, format_listing, parse_listing
 
 if TYPE_CHECKING:
     from msync.stores.imapstore import IMAPStore
@@ -68,6 +77,7 @@ _FLAG_NAMES: tuple[tuple[Flags, bytes], ...] = (
 _BY_NAME = {name.lower(): flag for flag, name in _FLAG_NAMES}
 _TUID_FIELD = b"X-TUID"
 _MESSAGE_ID_FIELD = b"MESSAGE-ID"
+_FLAGS_ONLY = (b"UID", b"FLAGS")
 
 
 def imap_flags(flags: Flags) -> tuple[bytes, ...]:
@@ -204,7 +214,7 @@ def _header_fields(result: FetchResult) -> bytes:
     return b""
 
 
-@implementer(IMailbox)
+@implementer(IMailbox, IListingCache)
 class IMAPMailbox:
     """
     The selected mailbox of an IMAP store.
@@ -237,6 +247,8 @@ class IMAPMailbox:
         self._session = session
         self._argument = argument
         self._closed = False
+        self._listing_path: str | None = None
+        self._unsaved: Listing | None = None
 
     @classmethod
     async def opened(
@@ -324,15 +336,49 @@ class IMAPMailbox:
         self._check_open()
         return Deferred.fromCoroutine(self._load(request))
 
+    def use_listing_cache(self, path: str) -> None:
+        """
+        See L{IListingCache.use_listing_cache}: with CONDSTORE, loads ask
+        only for the messages changed since the listing in C{path}.
+        """
+        self._listing_path = path
+
+    def save_listing(self) -> None:
+        """
+        See L{IListingCache.save_listing}.
+        """
+        listing, self._unsaved = self._unsaved, None
+        if listing is not None and self._listing_path is not None:
+            _write_listing(self._listing_path, listing)
+
     async def _load(self, request: LoadRequest) -> list[MessageInfo]:
+        path = self._listing_path
+        if path is not None and not self.read_only:
+            listing = await self._listing(path)
+            if listing is not None:
+                return await self._load_listed(request, *listing)
+            _remove(path)
+        infos = await self._load_fetched(request, skip_flags_only=False)
+        return [infos[uid] for uid in sorted(infos)]
+
+    async def _load_fetched(
+        self, request: LoadRequest, *, skip_flags_only: bool
+    ) -> dict[int, MessageInfo]:
+        """
+        Fetch what C{request} asks for; with C{skip_flags_only}, only the
+        messages wanting more than UID and flags (a dict by UID).
+        """
         groups: dict[tuple[bytes, ...], list[UIDRange]] = {}
         for interval, items in _segments(request):
-            groups.setdefault(items, []).append(UIDRange(interval.first, interval.last))
+            if not (skip_flags_only and items == _FLAGS_ONLY):
+                groups.setdefault(items, []).append(UIDRange(interval.first, interval.last))
         singles = sorted(
             uid for uid in request.uids if uid not in UIDInterval(request.min_uid, request.max_uid)
         )
         for uid in singles:
-            groups.setdefault(_items(request, uid), []).append(UIDRange(uid, uid))
+            items = _items(request, uid)
+            if not (skip_flags_only and items == _FLAGS_ONLY):
+                groups.setdefault(items, []).append(UIDRange(uid, uid))
         pending = [
             Deferred.fromCoroutine(self._fetch(self._join(ranges), items))
             for items, ranges in groups.items()
@@ -345,7 +391,97 @@ class IMAPMailbox:
         for result in (each for batch in results for each in batch):
             if request.selects(result.uid) and result.uid not in infos:
                 infos[result.uid] = self._info(request, result)
+        return infos
+
+    async def _load_listed(
+        self, request: LoadRequest, listing: Listing, recent: set[int]
+    ) -> list[MessageInfo]:
+        """
+        Answer C{request} from the box's complete C{listing}, fetching only
+        what a message needs beyond UID and flags.
+        """
+        infos = await self._load_fetched(request, skip_flags_only=True)
+        # Every flag combination once, not an enum member made per message.
+        masked = [Flags(bits) & self.permanent_flags for bits in range(int(ALL_FLAGS) + 1)]
+        wants_more = (
+            request.wants_size,
+            request.wants_tuid,
+            request.wants_message_id,
+            request.wants_arrival_date,
+        )
+        for uid, bits in listing.items():
+            if uid in infos or not request.selects(uid) or any(want(uid) for want in wants_more):
+                continue
+            infos[uid] = MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
         return [infos[uid] for uid in sorted(infos)]
+
+    async def _listing(self, path: str) -> tuple[Listing, set[int]] | None:
+        """
+        The box's complete UID and flag listing, brought up to date from the
+        one in C{path} with C{CHANGEDSINCE} when it can be trusted, else
+        fetched whole with mod-sequences (to be saved by L{save_listing}).
+        Also the UIDs reported C{\\Recent}.
+
+        @return: C{None} when the server cannot say what changed (no
+            CONDSTORE, a NOMODSEQ box, no HIGHESTMODSEQ): then the caller
+            loads without a listing.
+        """
+        with self._store.connection_errors():
+            capabilities = await self._session.ensure_capabilities()
+        if b"CONDSTORE" not in capabilities:
+            return None
+        cached = _read_listing(path)
+        selected = self._session.selected
+        known = selected.highest_modseq if selected is not None else None
+        if cached is not None and known is not None and known < cached.modseq:
+            cached = None
+        if cached is not None and cached.uid_validity == self.uid_validity:
+            found = await self._changes(cached)
+            if found is not None:
+                return found
+        return await self._changes(Listing(self.uid_validity, 0))
+
+    async def _changes(self, base: Listing) -> tuple[Listing, set[int]] | None:
+        """
+        C{base} updated with what changed since its mod-sequence (all of
+        the box for an empty C{base} at 0), or C{None} if the result cannot
+        be trusted.
+        """
+        items = (b"UID", b"FLAGS") if base.modseq else (b"UID", b"FLAGS", b"MODSEQ")
+        try:
+            with self._store.connection_errors():
+                results = await self._session.uid_fetch(
+                    UIDRange(1, None), items, changed_since=base.modseq or None
+                )
+        except CommandFailed:
+            return None
+        selected = self._session.selected
+        highest = selected.highest_modseq if selected is not None else None
+        exists = selected.exists if selected is not None else None
+        # The server's HIGHESTMODSEQ from when CONDSTORE was enabled (RFC
+        # 7162 §3.1): every change after it has a higher mod-sequence, so
+        # the next run asks from there. Going backwards means the server
+        # lost changes: trust nothing.
+        if highest is None or highest < base.modseq:
+            return None
+        changes: dict[int, int] = {}
+        recent: set[int] = set()
+        for result in results:
+            names = result.items.flags or ()
+            changes[result.uid] = int(flags_of(names))
+            if any(name.lower() == b"\\recent" for name in names):
+                recent.add(result.uid)
+        listing = base.updated(changes, highest)
+        # Without VANISHED an expunge shows only in the count: a listing
+        # with more messages than the box holds is stale.
+        if exists is None or len(listing) != exists:
+            return None
+        # Saved (by save_listing, once the sync committed) when it was
+        # fetched whole, or when asking from the old one would return more
+        # than a few messages: rewriting a listing costs its whole size.
+        if not base.modseq or len(changes) > max(64, len(listing) // 32):
+            self._unsaved = listing
+        return listing, recent
 
     @staticmethod
     def _join(ranges: list[UIDRange]) -> UIDSet:
@@ -592,6 +728,36 @@ class IMAPMailbox:
             self._closed = True
             self._store.mailbox_closed()
         return Deferred.fromCoroutine(_nothing())
+
+
+def _read_listing(path: str) -> Listing | None:
+    """
+    The listing saved in C{path}, or C{None} if there is none intact.
+    """
+    try:
+        with open(path, "rb") as saved:
+            return parse_listing(saved.read())
+    except OSError:
+        return None
+
+
+def _write_listing(path: str, listing: Listing) -> None:
+    """
+    Replace C{path} with C{listing} at once (no fsync: a lost or torn file
+    only means a full load next time, and a torn one fails its checksum).
+    """
+    temporary = path + ".tmp"
+    try:
+        with open(temporary, "wb") as out:
+            out.write(format_listing(listing))
+        os.replace(temporary, path)
+    except OSError:
+        _remove(temporary)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 async def _nothing() -> None:

@@ -23,8 +23,10 @@ Invariants:
     encoded would make the next listing show the server's spelling as a
     second box, paired with a second local folder (issue 8).
   - The mapping is pluggable: L{NameMapping} is what the rest of msync
-    uses (L{MBSYNC14_NAMES}); mbsync 1.5's decoded names would be another
-    implementation.
+    uses: L{MBSYNC14_NAMES}, or L{MBSYNC15_NAMES} (mbsync 1.5: names are
+    decoded to Unicode, so Maildir folders are C{Entwürfe}; any name can
+    be sent, encoded; an invalid modified UTF-7 name from the server is
+    skipped with 1.5's error). L{names_for} picks one per generation.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from msync.compat import Generation
 from msync.errors import MailboxNameError, shown_name
 from msync.imap.utf7 import decode_mailbox_name, encode_mailbox_name
 from msync.model import INBOX
@@ -166,8 +169,66 @@ class Mbsync14Names:
 
 MBSYNC14_NAMES: NameMapping = Mbsync14Names()
 """
-The mapping in use (mbsync 1.4's).
+mbsync 1.4's mapping (the default where no generation is given).
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Mbsync15Names:
+    """
+    mbsync 1.5's mapping (without C{UTF8=ACCEPT}): box names are the
+    decoded Unicode names; the command encoder spells them in modified
+    UTF-7 on the wire.
+    """
+
+    def to_server(self, raw: str) -> str:
+        """
+        The text for the command encoder: the name itself.
+
+        @raise MailboxNameError: it cannot be encoded (lone surrogates,
+            as from an undecodable folder name on disk): 1.5's
+            C{invalid UTF-8 string}.
+        """
+        try:
+            encode_mailbox_name(raw)
+        except MailboxNameError:
+            raise MailboxNameError(raw, "invalid UTF-8 string") from None
+        return raw
+
+    def from_server(self, wire: bytes) -> str:
+        """
+        Decode a listed name.
+
+        @raise MailboxNameError: not valid modified UTF-7 (mbsync 1.5 says
+            C{IMAP error: invalid modified-UTF-7 string}).
+        """
+        try:
+            return decode_mailbox_name(wire)
+        except MailboxNameError:
+            raise MailboxNameError(raw_name(wire), "invalid modified-UTF-7 string") from None
+
+    def spelling(self, name: str) -> str:
+        """
+        The encoded name: the encoding is one-to-one, so decoded names
+        never alias each other.
+        """
+        try:
+            return encode_mailbox_name(name).decode("ascii")
+        except MailboxNameError:
+            return name
+
+
+MBSYNC15_NAMES: NameMapping = Mbsync15Names()
+"""
+mbsync 1.5's mapping.
+"""
+
+
+def names_for(generation: Generation) -> NameMapping:
+    """
+    The name mapping of an mbsync generation.
+    """
+    return MBSYNC14_NAMES if generation is Generation.V14 else MBSYNC15_NAMES
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials
 from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
-from msync.stores.imapnames import ServerNaming, raw_name, wire_argument
+from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, ServerNaming, raw_name
 from msync.stores.interface import IMailbox, IMessageSource, IStore
 
 log = Logger()
@@ -132,10 +132,13 @@ class IMAPStore:
         reactor: MailReactor,
         connect: Connect | None = None,
         tls_context: TLSContext | None = None,
+        names: NameMapping = MBSYNC14_NAMES,
         trace: bool = True,
     ) -> None:
         """
         @param config: the store section (with its account).
+        @param names: how box names map to server names (mbsync 1.4's or
+            1.5's).
         @param trace: log the IMAP wire trace (C{-Dn}).
         @param reactor: the reactor: connects, times out, runs C{PassCmd}.
         @param connect: opens the transport (default L{endpoint.connect}).
@@ -149,6 +152,7 @@ class IMAPStore:
         self._reactor = reactor
         self._connect: Connect = connect or self._default_connect
         self._tls_context: TLSContext = tls_context or endpoint.tls_context
+        self._names = names
         self._trace = trace
         self._waiters: list[Deferred[None]] = []
         self._connecting = False
@@ -356,7 +360,7 @@ class IMAPStore:
             if spaces is not None and spaces.personal:
                 first = spaces.personal[0]
                 if want_prefix:
-                    prefix = raw_name(first.prefix)
+                    prefix = self._listed_name(first.prefix)
                 if not delimiter and first.delimiter:
                     delimiter = raw_name(first.delimiter)
         if not delimiter:
@@ -367,6 +371,16 @@ class IMAPStore:
 
     # Names
 
+    def _listed_name(self, wire: bytes) -> str:
+        """
+        A name from the server in this store's mapping; raw if it cannot
+        be decoded.
+        """
+        try:
+            return self._names.from_server(wire)
+        except MailboxNameError:
+            return raw_name(wire)
+
     def argument(self, box: BoxName) -> str:
         """
         The mailbox argument for a canonical box name.
@@ -375,7 +389,7 @@ class IMAPStore:
         """
         assert self.naming is not None
         try:
-            return wire_argument(self.naming.server_name(box))
+            return self._names.to_server(self.naming.server_name(box))
         except MailboxNameError as error:
             raise MailboxError(
                 f"IMAP store {self.name}: mailbox {shown_name(box)}: {error}"
@@ -401,7 +415,7 @@ class IMAPStore:
         found: dict[str, None] = {}
         for pattern in naming.list_patterns():
             try:
-                argument = wire_argument(pattern)
+                argument = self._names.to_server(pattern)
                 with self.connection_errors():
                     entries = await verb("", argument)
             except (CommandFailed, MailboxNameError) as error:
@@ -409,7 +423,13 @@ class IMAPStore:
             for entry in entries:
                 if not entry.selectable:
                     continue
-                listed = naming.box_name(raw_name(entry.name))
+                try:
+                    name = self._names.from_server(entry.name)
+                except MailboxNameError as error:
+                    # mbsync 1.5: "IMAP error: invalid modified-UTF-7 string".
+                    log.warn("IMAP error: {error}", error=error)
+                    continue
+                listed = naming.box_name(name)
                 if listed.warning is not None:
                     log.warn("{warning}", warning=listed.warning)
                 if listed.name is not None:

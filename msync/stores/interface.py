@@ -354,3 +354,24 @@ class IMailbox(Interface):
         other method may be called afterwards and the store may open
         another mailbox.
         """
+
+
+class IListingCache(Interface):
+    """
+    Optional for an L{IMailbox}: it can keep its listing in a file of the
+    caller's between runs and then load only what changed (IMAP
+    CONDSTORE). A load answers exactly as without the file.
+    """
+
+    def use_listing_cache(path: str) -> None:
+        """
+        Keep the listing in C{path} (read by the next L{IMailbox.load};
+        removed when it cannot be trusted); call before the first load.
+        """
+
+    def save_listing() -> None:
+        """
+        Write the listing the last load brought up to date to the path, if
+        it is worth writing; the caller's sync has committed. Never fails:
+        a listing not written only means asking for more next time.
+        """

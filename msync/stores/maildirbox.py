@@ -126,6 +126,9 @@ class MaildirMailbox:
         self._closed = False
         self._index: dict[int, FileEntry] = {}
         self._last_uid = 0
+        # Messages being stored, and operations waiting for none to be.
+        self._in_flight = 0
+        self._idle: list[Deferred[None]] = []
         # mtime_ns of new/ and cur/ as our own last scan or change left
         # them; a directory just created by us counts as known (mbsync's
         # "fresh"), so neither makes the race guard wait.
@@ -235,11 +238,31 @@ class MaildirMailbox:
         """
 
         self._writable("store a message")
+        if self._closed:
+            raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
+
+        async def reserve() -> tuple[int, Deferred[tuple[str, str]]]:
+            return await self._reserve(message, flags, arrival_date)
 
         async def action() -> int | None:
-            return await self._put(message, flags, arrival_date)
+            # The UID is recorded and the file written in call order, under
+            # the store's lock; the file is made durable and renamed into
+            # place after it, so the next message is written meanwhile.
+            self._in_flight += 1
+            try:
+                uid, delivery = await self._store._run(reserve)
+                subdir, name = await delivery
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    waiters, self._idle = self._idle, []
+                    for waiter in waiters:
+                        waiter.callback(None)
+            self._index[uid] = FileEntry(subdir, name)
+            self._known[subdir] = self._mtime(subdir)
+            return uid
 
-        return self._run(action)
+        return Deferred.fromCoroutine(action())
 
     def find_by_tuid(self, tuids: Collection[str], min_uid: int) -> Deferred[dict[str, int]]:
         """
@@ -357,7 +380,16 @@ class MaildirMailbox:
         """
         if self._closed:
             raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
-        return self._store._run(action)
+
+        async def after_stores() -> _T:
+            # Every other operation sees the messages stored before it.
+            if self._in_flight:
+                idle: Deferred[None] = Deferred()
+                self._idle.append(idle)
+                await idle
+            return await action()
+
+        return self._store._run(after_stores)
 
     def _file(self, entry: FileEntry) -> str:
         return os.path.join(self.path, entry.subdir, entry.name)
@@ -428,20 +460,38 @@ class MaildirMailbox:
         self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
     ) -> int:
         """
-        Store a message under the next UID (recorded before the file
-        appears, so a crash never reuses it).
+        Store a message under the next UID, all of it under the store's
+        lock (appending to the open box as its own trash).
+        """
+        uid, delivery = await self._reserve(message, flags, arrival_date)
+        subdir, name = await delivery
+        self._index[uid] = FileEntry(subdir, name)
+        self._known[subdir] = self._mtime(subdir)
+        return uid
+
+    async def _reserve(
+        self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
+    ) -> tuple[int, Deferred[tuple[str, str]]]:
+        """
+        Take the next UID (recorded durably before the file appears, so a
+        crash never reuses it) and start delivering the message under it.
+
+        @return: the UID, and the delivery (its subdirectory and name once
+            the file is durable and in place).
         """
         self._writable("store a message")
         assert self._uids is not None
         self._last_uid += 1
         uid = self._last_uid
-        self._uids.write(self.uid_validity, uid)
-        subdir, name = await self._store.deliver(
-            self.path, self.name, uid, message, flags, arrival_date
+        durable = self._store.durable
+        if durable is None:
+            self._uids.write(self.uid_validity, uid)
+        else:
+            await self._uids.write_durably(self.uid_validity, uid, durable)
+        delivery = Deferred.fromCoroutine(
+            self._store.deliver(self.path, self.name, uid, message, flags, arrival_date)
         )
-        self._index[uid] = FileEntry(subdir, name)
-        self._known[subdir] = self._mtime(subdir)
-        return uid
+        return uid, delivery
 
     def _flagged(self, entry: FileEntry, change: FlagChange) -> str:
         name = set_flags_name(

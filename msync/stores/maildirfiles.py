@@ -22,7 +22,7 @@ import errno
 import os
 import stat
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -462,6 +462,7 @@ async def deliver(
     fsync: bool,
     arrival_date: datetime | None,
     describe: Callable[[], str],
+    durable: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """
     Write a message to C{box/tmp/name} (C{O_EXCL}), sync it with FSync,
@@ -469,6 +470,8 @@ async def deliver(
     (mbsync C{maildir_store_msg}). On failure the C{tmp/} file is removed.
 
     @param describe: names the store and box for error messages.
+    @param durable: does the C{fdatasync} of a file descriptor (e.g. in a
+        thread); by default it is done here.
     @raise MailboxError: the file cannot be written or moved.
     @raise MessageError: the source yields other than its announced size.
     @raise Exception: whatever reading C{message} raises.
@@ -492,7 +495,9 @@ async def deliver(
                 raise MessageError(
                     f"{describe()}: message source announced {message.size} bytes, gave {written}"
                 )
-            if fsync:
+            if fsync and durable is not None:
+                await durable(fd)
+            elif fsync:
                 sync_fd(fd)
         finally:
             os.close(fd)

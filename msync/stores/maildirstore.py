@@ -35,8 +35,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredLock
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -66,7 +67,7 @@ from msync.stores.maildirnames import (
     new_name,
     new_subdir,
 )
-from msync.stores.maildiruids import Pairing, UIDValidityFile
+from msync.stores.maildiruids import Pairing, UIDValidityFile, sync_fd
 
 log = Logger()
 
@@ -143,6 +144,17 @@ class MaildirStore:
         self._hostname = socket.gethostname() if hostname is None else hostname
         self._pid = os.getpid() if pid is None else pid
         self._serial = DeferredLock()
+        # With a real reactor, fdatasync runs in its thread pool: the
+        # reactor keeps reading the network, and the fsyncs of messages
+        # stored one after another overlap. A bare clock (tests): inline.
+        self.durable: Callable[[int], Deferred[None]] | None = None
+        if fsync and IReactorThreads.providedBy(clock):
+            threads: Any = clock
+
+            def durable(fd: int) -> Deferred[None]:
+                return deferToThreadPool(threads, threads.getThreadPool(), sync_fd, fd)
+
+            self.durable = durable
         self._open: MaildirMailbox | None = None
         self._closed = False
         self._pairings: dict[BoxName, Pairing] = {}
@@ -343,6 +355,7 @@ class MaildirStore:
             fsync=self._fsync,
             arrival_date=arrival_date,
             describe=lambda: f"store {self.name}, box {shown_name(box)}",
+            durable=self.durable,
         )
         return subdir, name
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
@@ -141,19 +141,42 @@ class UIDValidityFile:
 
         @raise MailboxError: the file cannot be written.
         """
-        data = format_uidvalidity(uid_validity, last_uid)
-        fd = self._descriptor()
         try:
-            written = os.pwrite(fd, data, 0)
-            if written != len(data):
-                raise OSError(errno.ENOSPC, "short write")
-            os.ftruncate(fd, len(data))
+            fd = self._replace(uid_validity, last_uid)
             if self._fsync:
                 sync_fd(fd)
         except OSError as error:
-            raise MailboxError(
-                f"Maildir error: cannot write UIDVALIDITY to {shown_name(self.path)}: {error.strerror}"
-            ) from error
+            raise self._failed(error) from error
+
+    async def write_durably(
+        self, uid_validity: int, last_uid: int, durable: Callable[[int], Awaitable[None]]
+    ) -> None:
+        """
+        L{write}, with the C{fdatasync} done by C{durable} (e.g. in a
+        thread, so the caller's reactor keeps running meanwhile).
+
+        @raise MailboxError: the file cannot be written.
+        """
+        try:
+            fd = self._replace(uid_validity, last_uid)
+            if self._fsync:
+                await durable(fd)
+        except OSError as error:
+            raise self._failed(error) from error
+
+    def _replace(self, uid_validity: int, last_uid: int) -> int:
+        data = format_uidvalidity(uid_validity, last_uid)
+        fd = self._descriptor()
+        written = os.pwrite(fd, data, 0)
+        if written != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        os.ftruncate(fd, len(data))
+        return fd
+
+    def _failed(self, error: OSError) -> MailboxError:
+        return MailboxError(
+            f"Maildir error: cannot write UIDVALIDITY to {shown_name(self.path)}: {error.strerror}"
+        )
 
     def close(self) -> None:
         """

@@ -57,12 +57,14 @@ _BLANK_LINE = re.compile(rb"(?:^|\n)(\r*\n)")
 _TUID_LINE = re.compile(rb"(?:^|\n)(X-TUID: )", re.IGNORECASE)
 
 
-def placeholder_body(size: int, newline: bytes) -> bytes:
+def placeholder_body(size: int, newline: bytes, mode: str = "ReNew") -> bytes:
     """
     The body mbsync writes into a MaxSize placeholder.
 
     @param size: the size of the original message in bytes (as loaded).
     @param newline: C{b"\\r\\n"} or C{b"\\n"}.
+    @param mode: the Sync mode named: C{ReNew} (mbsync 1.4), C{Upgrade}
+        (isync 1.5).
     @return: C{Having a size of 2KiB, this message is over the MaxSize
         limit.} and the instruction to flag it, each line ended by
         C{newline}; sizes from 1024000 bytes on are given in MiB with one
@@ -75,7 +77,7 @@ def placeholder_body(size: int, newline: bytes) -> bytes:
     return (
         f"Having a size of {text}, this message is over the MaxSize limit.".encode("ascii")
         + newline
-        + b"Flag it and sync again (Sync mode ReNew) to fetch its real contents."
+        + f"Flag it and sync again (Sync mode {mode}) to fetch its real contents.".encode("ascii")
         + newline
     )
 
@@ -104,12 +106,15 @@ class Conversion:
         C{None} for an untracked one (C{TrashRemoteNew}).
     @ivar placeholder_size: for a MaxSize placeholder, the size of the
         original message; C{None} for a full copy. Requires C{tuid}.
+    @ivar upgrade_word: the Sync mode a placeholder names (C{ReNew},
+        isync 1.5's C{Upgrade}).
     """
 
     source: LineEnding
     target: LineEnding
     tuid: str | None = None
     placeholder_size: int | None = None
+    upgrade_word: str = "ReNew"
 
     def __post_init__(self) -> None:
         if self.placeholder_size is not None and self.tuid is None:
@@ -290,7 +295,9 @@ class MessageConverter:
             output += PLACEHOLDER_SUBJECT + newline
         output += self._convert(blank)
         assert self._conversion.placeholder_size is not None
-        output += placeholder_body(self._conversion.placeholder_size, newline)
+        output += placeholder_body(
+            self._conversion.placeholder_size, newline, self._conversion.upgrade_word
+        )
         return bytes(output)
 
 

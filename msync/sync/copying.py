@@ -88,6 +88,9 @@ def maybe_upgrade(
     )
     t = Side.FAR if status & DUMMY_F else Side.NEAR
     dummy = msg[t]
+    if work.options.isync15:
+        # isync 1.5: only flagging the placeholder itself asks for it.
+        flagged = dummy is not None and bool(work.flags[t][dummy.uid] & FLAGGED)
     if not flagged or dummy is None:
         return
     # Flagging either copy asks for the real message. Its flags are
@@ -97,6 +100,9 @@ def maybe_upgrade(
         & ~values.remove[t]
         & ALL
     )
+    if work.options.isync15:
+        kept = int(record.flags) & SEEN
+        pending = work.flags[t][dummy.uid] & (~(SEEN | FLAGGED) | kept) & ALL
     flags = (int(record.flags) | values.add[t]) & ~values.remove[t] & ALL
     placeholder = log(
         work, UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
@@ -140,6 +146,9 @@ def copies(work: PairWork, target: Side) -> list[CopyMessage]:
             continue
         flags = Flags(sanitize(work, work.flags[source][info.uid], target))
         placeholder = bool(record.status_bits & dummy_bit(target))
+        if placeholder and work.options.isync15:
+            # isync 1.5: a flagged placeholder would ask for its upgrade.
+            flags &= ~Flags.FLAGGED
         plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
     return plan
 

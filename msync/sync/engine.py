@@ -17,8 +17,11 @@ Invariants:
     crash, at any store operation or journal line, loses or duplicates a
     message: the next run finds copies by TUID above the journaled C{F}
     UIDNEXT and copies again only what is really missing.
-  - Copies are stored one at a time in source UID order, while the next
-    bodies are being fetched (the source store pipelines them): at most
+  - Copies are handed to the target store in source UID order (so it
+    numbers them as one at a time would), up to L{COPIES_IN_FLIGHT} at once,
+    while the next bodies are being fetched (the source store pipelines
+    them); each outcome is journaled in that order, after its store call
+    returned (a Maildir file is durable by then): at most
     L{FETCH_AHEAD} bodies are fetched and not yet stored, each read in
     chunks (an IMAP store spools big ones to disk). Bodies are converted
     (CRLF/LF, X-TUID, placeholders) while streaming (L{msync.sync.bodies}).
@@ -40,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -57,11 +60,18 @@ from msync.model import (
     Side,
 )
 from msync.report import Severity, describe_notice
-from msync.stores.interface import IMailbox, IMessageBody, IMessageSource, IStore
+from msync.stores.interface import (
+    IListingCache,
+    IMailbox,
+    IMessageBody,
+    IMessageSource,
+    IStore,
+)
 from msync.sync import reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
+from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
@@ -79,6 +89,12 @@ T = TypeVar("T")
 #: being stored included: enough to keep an IMAP connection's pipeline busy
 #: across round trips, few enough that the bodies held stay small.
 FETCH_AHEAD = 16
+
+#: How many copies are under way at once (converting or being stored): a
+#: store may make one durable while the next is written. They are handed
+#: to the store in source UID order, and their outcomes journaled in that
+#: order, each only once its store call returned.
+COPIES_IN_FLIGHT = 8
 
 
 def _notify_log(severity: Severity, text: str) -> None:
@@ -154,7 +170,8 @@ class _BoxPairSync:
         self.created: set[Side] = set()
         self.planned: list[str] = []
         self.counts = {
-            kind: {Side.FAR: 0, Side.NEAR: 0} for kind in ("new", "flags", "trash", "expunge")
+            kind: {Side.FAR: 0, Side.NEAR: 0}
+            for kind in ("new", "flags", "trash", "expunge", "flagged")
         }
         self.work: PairWork | None = None
 
@@ -192,6 +209,7 @@ class _BoxPairSync:
             flag_updates=dict(self.counts["flags"]),
             trashed=dict(self.counts["trash"]),
             expunged=dict(self.counts["expunge"]),
+            expunge_flagged=dict(self.counts["flagged"]),
             created=frozenset(self.created),
             planned=tuple(self.planned),
         )
@@ -302,6 +320,12 @@ class _BoxPairSync:
             # With SyncState * the lock lives in the near box, which may only
             # exist now that it was created.
             self.statefile.ensure_locked()
+            # A box that can keep its listing between runs keeps it next to
+            # the state file (never in it): msync's own, ignored by mbsync.
+            for side in Side:
+                box = self.boxes[side]
+                if IListingCache.providedBy(box):
+                    box.use_listing_cache(f"{self.statefile.paths.state}.msync-{side.name.lower()}")
         work = self.work = PairWork(
             self.statefile.state,
             self.options,
@@ -351,11 +375,18 @@ class _BoxPairSync:
         expunged = []
         for side in Side:
             if self.options.side(side).expunge:
-                removed = await self.boxes[side].expunge(reconcile.expunge_uids(work, side))
+                doomed = reconcile.expunge_uids(work, side)
+                self.progress.add(side, "expunge", total=len(doomed))
+                removed = await self.boxes[side].expunge(doomed)
                 self.counts["expunge"][side] += len(removed)
+                self.counts["flagged"][side] += len(doomed)
+                self.progress.add(side, "expunge", done=len(doomed))
                 expunged.append(side)
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
+        for box in self.boxes.values():
+            if IListingCache.providedBy(box):
+                box.save_listing()
         return self.result()
 
     async def set_flags(self, work: PairWork, updates: list[FlagUpdate]) -> None:
@@ -366,6 +397,7 @@ class _BoxPairSync:
             if self.dry:
                 # Only in memory: later decisions (trash) see the new flags.
                 self.planned.extend(update.describe() for update in mine)
+                self.progress.add(side, "flags", total=len(mine))
                 self.take(reconcile.flags_applied(work, mine))
                 continue
             self.progress.add(side, "flags", total=len(mine))
@@ -380,6 +412,7 @@ class _BoxPairSync:
             return
         if self.dry:
             self.planned.extend(item.describe() for item in plan)
+            self.progress.add(side, "trash", total=len(plan))
             return
         self.progress.add(side, "trash", total=len(plan))
         local = [item for item in plan if not item.remote]
@@ -414,10 +447,15 @@ class _BoxPairSync:
 
     def plan_copies(self, copies: list[CopyMessage]) -> None:
         self.planned.extend(copy.describe() for copy in copies)
+        # Counted as to do (isync 1.5's dry run counts what it would do).
+        for copy in copies:
+            self.progress.add(copy.target, "new", total=1)
 
     def plan_expunge(self, work: PairWork, side: Side) -> None:
         if self.options.side(side).expunge:
             uids = reconcile.expunge_uids(work, side)
+            self.counts["flagged"][side] += len(uids)
+            self.progress.add(side, "expunge", total=len(uids))
             if uids:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")
@@ -427,14 +465,25 @@ class _BoxPairSync:
             self.progress.add(target, "new", total=len(copies))
         source = self.boxes[target.other]
         ahead: deque[Deferred[IMessageBody]] = deque()
-        started = 0
+        copying: deque[Deferred[int | None | bool]] = deque()
+        started = begun = 0
+        turn: Deferred[None] = succeed(None)
         try:
             for index, item in enumerate(copies):
                 # Keep FETCH_AHEAD fetches going: the store pipelines them.
                 while started < len(copies) and started < index + FETCH_AHEAD:
                     ahead.append(source.fetch(copies[started].uid))
                     started += 1
-                uid = await self.copy_one(item, ahead.popleft())
+                while begun < len(copies) and begun < index + COPIES_IN_FLIGHT:
+                    done: Deferred[None] = Deferred()
+                    copying.append(
+                        Deferred.fromCoroutine(
+                            self.copy_one(copies[begun], ahead.popleft(), turn, done)
+                        )
+                    )
+                    turn = done
+                    begun += 1
+                uid = await copying.popleft()
                 if uid is not False:
                     self.take(reconcile.copied(work, item, uid))
                     self.counts["new"][target] += 1
@@ -442,6 +491,7 @@ class _BoxPairSync:
                     self.take(reconcile.copy_failed(work, item))
                 self.progress.add(target, "new", done=1)
         finally:
+            await _settle(copying)
             await _settle(ahead)
         tuids = reconcile.tuids_to_find(work, target)
         if tuids:
@@ -451,14 +501,34 @@ class _BoxPairSync:
             self.take(reconcile.found(work, target, found))
 
     async def copy_one(
-        self, item: CopyMessage, fetched: Deferred[IMessageBody]
+        self,
+        item: CopyMessage,
+        fetched: Deferred[IMessageBody],
+        turn: Deferred[None],
+        done: Deferred[None],
     ) -> int | None | bool:
         """
-        Convert and store one message once C{fetched} gives its body.
+        Convert and store one message once C{fetched} gives its body,
+        calling the store only once C{turn} has fired; fire C{done} once
+        the store was called (or the message given up), after C{turn}.
 
         @return: its new UID, C{None} if the store cannot tell, or C{False}
             if it cannot be copied (mbsync C{SYNC_NOGOOD}).
         """
+        try:
+            return await self._copy_in_turn(item, fetched, turn, done)
+        finally:
+            if not done.called:
+                await turn
+                done.callback(None)
+
+    async def _copy_in_turn(
+        self,
+        item: CopyMessage,
+        fetched: Deferred[IMessageBody],
+        turn: Deferred[None],
+        done: Deferred[None],
+    ) -> int | None | bool:
         target, source = item.target, item.target.other
         tuid = item.record.tuid
         assert tuid is not None
@@ -471,6 +541,7 @@ class _BoxPairSync:
             target=self.stores[target].line_ending,
             tuid=tuid,
             placeholder_size=(item.size or 0) if item.placeholder else None,
+            upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
         )
         try:
             message = await convert_body(body, conversion)
@@ -482,8 +553,11 @@ class _BoxPairSync:
             )
             return False
         date = body.arrival_date if self.options.copy_arrival_date else None
+        await turn
         try:
-            return await self.boxes[target].store(message, item.flags, date)
+            stored = self.boxes[target].store(message, item.flags, date)
+            done.callback(None)
+            return await stored
         except MessageError:
             self.notify(
                 Severity.WARNING,
@@ -493,17 +567,17 @@ class _BoxPairSync:
             return False
 
 
-async def _settle(pending: Collection[Deferred[IMessageBody]]) -> None:
+async def _settle(pending: Collection[Deferred[Any]]) -> None:
     """
-    Wait for fetches nobody will use, after a copy run stopped early: the
-    pair is already failing with the error to report, so theirs are only
-    logged.
+    Wait for fetches and copies nobody will use, after a copy run stopped
+    early: the pair is already failing with the error to report, so theirs
+    are only logged.
     """
-    for fetched in pending:
+    for unused in pending:
         try:
-            await fetched
+            await unused
         except Exception as error:
-            log.debug("unused fetch failed: {error}", error=error)
+            log.debug("unused fetch or copy failed: {error}", error=error)
 
 
 async def sync_pair(
@@ -519,6 +593,7 @@ async def sync_pair(
     fsync: bool = True,
     state_system: SystemCalls | None = None,
     new_tuid: Callable[[], str] = random_tuid,
+    journal_version: str = JOURNAL_VERSION,
     journal_testing: JournalTesting = NO_TESTING,
 ) -> PairResult:
     """
@@ -536,6 +611,8 @@ async def sync_pair(
     @param fsync: mbsync's C{FSync}.
     @param state_system: the system calls of the state file (tests).
     @param new_tuid: the TUID generator (tests).
+    @param journal_version: the journal version written (C{4} as mbsync
+        1.4, C{5} as 1.5).
     @param journal_testing: mbsync's C{-Tj} test switches.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
@@ -550,6 +627,7 @@ async def sync_pair(
         channel_label=label,
         system=state_system,
         read_only=options.dry_run,
+        journal_version=journal_version,
         testing=journal_testing,
     )
     run = _BoxPairSync(

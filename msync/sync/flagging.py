@@ -121,7 +121,11 @@ def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
         return
     base = int(record.flags)
     flags = (base | values.add[t]) & ~values.remove[t] & ALL
-    if flags != base:
+    if record.purging and work.options.isync15:
+        # isync 1.5 journals a purged placeholder (P) and keeps the
+        # record's flags; the mark is not in the state file either way.
+        record.purging = False
+    elif flags != base:
         record_op(work, record, SetFlags, Flags(flags))
     if t is Side.NEAR:
         wanted = bool(values.wstate & WorkBits.NEXPIRE)

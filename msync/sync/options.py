@@ -59,6 +59,9 @@ class PairOptions:
     @ivar copy_arrival_date: C{CopyArrivalDate}.
     @ivar dry_run: decide everything, carry out nothing.
     @ivar channel: the channel's name, for messages.
+    @ivar isync15: placeholders as isync 1.5 makes them: flagged messages
+        over C{MaxSize} too, never flagged themselves; only flagging the
+        placeholder asks for an upgrade.
     """
 
     far: SideOptions = field(default_factory=SideOptions)
@@ -68,6 +71,7 @@ class PairOptions:
     copy_arrival_date: bool = False
     dry_run: bool = False
     channel: str = ""
+    isync15: bool = False
 
     def side(self, side: Side) -> SideOptions:
         """

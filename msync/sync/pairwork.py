@@ -31,6 +31,7 @@ Invariants:
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,8 +81,6 @@ __all__ = [
     "work_of",
 ]
 
-_TUID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
 # Flag bits (L{Flags}) as plain ints.
 ALL: Final = int(ALL_FLAGS)
 DELETED: Final = int(Flags.DELETED)
@@ -118,7 +117,9 @@ def random_tuid() -> str:
     A fresh 12-character TUID over C{[A-Za-z0-9+/]} (72 random bits, as
     mbsync's C{assign_tuid}).
     """
-    return "".join(secrets.choice(_TUID_ALPHABET) for _ in range(TUID_LENGTH))
+    # 9 random bytes are exactly 12 base64 digits of that alphabet: one
+    # read of the system's randomness instead of twelve.
+    return base64.b64encode(secrets.token_bytes(TUID_LENGTH * 6 // 8)).decode("ascii")
 
 
 # Working state.

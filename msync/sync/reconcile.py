@@ -349,11 +349,15 @@ def _sync_old_side(
     flags = sanitize(work, work.flags[source][source_msg.uid], t)
     if t is Side.FAR and record.status_bits & EXPIRING:
         flags &= ~DELETED & ALL
+    base = int(record.flags)
     if record.status_bits & dummy_bit(source):
         # A placeholder's Seen is meaningless and its Flagged is a
-        # request to upgrade.
-        flags &= ~(SEEN | FLAGGED) & ALL
-    base = int(record.flags)
+        # request to upgrade (isync 1.5 still propagates un-seeing).
+        kept = base & SEEN if work.options.isync15 else 0
+        flags &= (~(SEEN | FLAGGED) | kept) & ALL
+    elif work.options.isync15 and record.status_bits & dummy_bit(t):
+        # isync 1.5: Flagged on a placeholder would ask for an upgrade.
+        flags &= ~FLAGGED & ALL
     values.add[t] = flags & ~base & ALL
     values.remove[t] = ~flags & base & ALL
 
@@ -400,7 +404,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
             link(work, source, record, info)
         too_big = side.max_size is not None and (info.size or 0) > side.max_size
         if (
-            not flags & FLAGGED
+            (not flags & FLAGGED or work.options.isync15)
             and too_big
             and not record.upgrading
             and not record.status_bits & DUMMIES

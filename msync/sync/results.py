@@ -28,29 +28,21 @@ class PairProgress:
 
     def __init__(self, on_change: Callable[[PairProgress], None] | None = None) -> None:
         self.on_change = on_change
-        self._counts = {side: [0, 0, 0, 0, 0, 0] for side in Side}
+        self._counts = {side: [0] * 8 for side in Side}
 
     def counters(self, side: Side) -> SideCounters:
         """
         The counters of operations applied to C{side}.
         """
-        new_done, new_total, flags_done, flags_total, trash_done, trash_total = self._counts[side]
-        return SideCounters(
-            new_done=new_done,
-            new_total=new_total,
-            flags_done=flags_done,
-            flags_total=flags_total,
-            trash_done=trash_done,
-            trash_total=trash_total,
-        )
+        return SideCounters(*self._counts[side])
 
     def add(self, side: Side, kind: str, *, done: int = 0, total: int = 0) -> None:
         """
         Count work on C{side}.
 
-        @param kind: C{"new"}, C{"flags"} or C{"trash"}.
+        @param kind: C{"new"}, C{"flags"}, C{"trash"} or C{"expunge"}.
         """
-        index = {"new": 0, "flags": 2, "trash": 4}[kind]
+        index = {"new": 0, "flags": 2, "trash": 4, "expunge": 6}[kind]
         self._counts[side][index] += done
         self._counts[side][index + 1] += total
         if self.on_change is not None:
@@ -69,6 +61,8 @@ class PairResult:
     @ivar flag_updates: flag changes applied per side.
     @ivar trashed: messages trashed per side (where they were deleted).
     @ivar expunged: messages expunged per side.
+    @ivar expunge_flagged: messages flagged deleted when the side was
+        expunged, trashed ones included (isync 1.5's summary counts these).
     @ivar created: sides whose box was created.
     @ivar deleted_box: the side whose box was removed (C{Remove}), or
         C{None}.
@@ -85,6 +79,7 @@ class PairResult:
     flag_updates: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
     trashed: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
     expunged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
+    expunge_flagged: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
     created: frozenset[Side] = frozenset()
     deleted_box: Side | None = None
     state_deleted: bool = False

@@ -77,13 +77,17 @@ from typing import NoReturn
 
 from msync.errors import ChannelLocked, StateError
 from msync.sync.journal import (
-    JOURNAL_HEADER,
+    JOURNAL_VERSION,
     JournalOp,
     RecordOp,
     apply_op,
-    format_journal_line,
-    parse_journal,
-    replay,
+)
+from msync.sync.journal5 import (
+    flags_line,
+    format_line,
+    journal_header,
+    needs_flags_after,
+    replay_any,
 )
 from msync.sync.state import SyncRecord, SyncState
 from msync.sync.statepaths import StatePaths
@@ -265,6 +269,8 @@ class StateFile:
         L{log}ged operation).
     @ivar paths: the files.
     @ivar replayed: a journal was replayed on open.
+    @ivar journal_version: the version of the journal written (C{4} or
+        C{5}, see L{msync.sync.journal5}).
     @ivar existed: a state file existed on open (otherwise: a new pair).
     """
 
@@ -281,6 +287,7 @@ class StateFile:
         lock_key: str,
         label: str = "",
         read_only: bool = False,
+        journal_version: str = JOURNAL_VERSION,
         testing: JournalTesting = NO_TESTING,
     ) -> None:
         """
@@ -288,6 +295,7 @@ class StateFile:
         """
         self._testing = testing
         self.read_only = read_only
+        self.journal_version = journal_version
         self.paths = paths
         self.state = state
         self.replayed = replayed
@@ -317,6 +325,7 @@ class StateFile:
         channel_label: str = "",
         system: SystemCalls | None = None,
         read_only: bool = False,
+        journal_version: str = JOURNAL_VERSION,
         testing: JournalTesting = NO_TESTING,
     ) -> StateFile:
         """
@@ -330,6 +339,9 @@ class StateFile:
         @param system: the system calls to make (tests substitute them).
         @param read_only: load without writing anything (C{--dry-run}):
             the lock is only probed, the journal replayed in memory.
+        @param journal_version: the journal version to write (C{4} as
+            mbsync 1.4, C{5} as 1.5); after a replay the journal goes on
+            in the replayed journal's version.
         @param testing: mbsync's C{-Tj} switches.
         @raise ChannelLocked: another process (or another L{StateFile} of
             this one) holds the lock: C{channel <label> is locked}.
@@ -338,7 +350,9 @@ class StateFile:
         """
         system = system if system is not None else SystemCalls()
         if read_only:
-            return cls._open_read_only(paths, fsync, channel_label or paths.state, system)
+            return cls._open_read_only(
+                paths, fsync, channel_label or paths.state, system, journal_version
+            )
         if paths.directory is not None:
             try:
                 system.mkdir(paths.directory, 0o700)
@@ -367,18 +381,20 @@ class StateFile:
                 lock_fd=None,
                 lock_key="",
                 label=label,
+                journal_version=journal_version,
                 testing=testing,
             )
         lock_key, lock_fd = _take_lock(system, paths.lock, label)
         try:
-            state, existed, replayed = _load(system, paths)
+            state, existed, replayed = _load(system, paths, journal_version)
         except BaseException:
             _release_lock(system, paths.lock, lock_key, lock_fd)
             raise
         return cls(
             paths,
             state,
-            replayed=replayed,
+            replayed=replayed is not None,
+            journal_version=replayed or journal_version,
             existed=existed,
             fsync=fsync,
             system=system,
@@ -389,17 +405,18 @@ class StateFile:
 
     @classmethod
     def _open_read_only(
-        cls, paths: StatePaths, fsync: bool, label: str, system: SystemCalls
+        cls, paths: StatePaths, fsync: bool, label: str, system: SystemCalls, version: str
     ) -> StateFile:
         """
         L{open} with C{read_only}: probe the lock, load, replay in memory.
         """
         _probe_lock(system, paths.lock, label)
-        state, existed, replayed = _load(system, paths)
+        state, existed, replayed = _load(system, paths, version)
         return cls(
             paths,
             state,
-            replayed=replayed,
+            replayed=replayed is not None,
+            journal_version=replayed or version,
             existed=existed,
             fsync=fsync,
             system=system,
@@ -486,9 +503,16 @@ class StateFile:
         if self._journal_fd is None:
             self._start_journal()
         assert self._journal_fd is not None
+        data = format_line(op, self.journal_version)
+        after = needs_flags_after(op, self.journal_version)
+        if after is not None:
+            record = self.state.by_pair(*after)
+            if record is not None:
+                data += flags_line(record)
         self._testing.step(101)
         try:
-            self._system.write(self._journal_fd, format_journal_line(op))
+            if data:
+                self._system.write(self._journal_fd, data)
         except OSError as error:
             raise StateError(
                 f"cannot write journal {self.paths.journal}: {_reason(error)}"
@@ -611,7 +635,7 @@ class StateFile:
         self._journal_fd = self._create(self.paths.journal, "journal", append=self._append)
         if not self._append:
             try:
-                self._system.write(self._journal_fd, JOURNAL_HEADER)
+                self._system.write(self._journal_fd, journal_header(self.journal_version))
             except OSError as error:
                 raise StateError(
                     f"cannot write journal {self.paths.journal}: {_reason(error)}"
@@ -735,12 +759,16 @@ def _release_lock(system: SystemCalls, path: str, key: str, fd: int) -> None:
             pass
 
 
-def _load(system: SystemCalls, paths: StatePaths) -> tuple[SyncState, bool, bool]:
+def _load(
+    system: SystemCalls, paths: StatePaths, version: str = JOURNAL_VERSION
+) -> tuple[SyncState, bool, str | None]:
     """
     Read the state and replay the journal if C{.new} marks it as live.
 
-    @return: the state, whether the state file existed, whether a journal
-        was replayed.
+    @param version: the journal version of the generation in use (a
+        journal of version 4 or 5 is replayed either way).
+    @return: the state, whether the state file existed, the version of
+        the journal replayed (C{None}: none).
     """
     try:
         text = system.read(paths.state)
@@ -756,6 +784,6 @@ def _load(system: SystemCalls, paths: StatePaths) -> tuple[SyncState, bool, bool
     # mbsync replays when fgets reads a first line: an empty journal, like
     # a missing one, leaves the session clean.
     if not journal:
-        return state, existed, False
-    replay(state, parse_journal(journal, paths.journal), paths.journal)
-    return state, existed, True
+        return state, existed, None
+    replayed = replay_any(state, journal, paths.journal, version)
+    return state, existed, replayed

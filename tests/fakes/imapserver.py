@@ -503,7 +503,9 @@ class FakeIMAPServer(Protocol):
         self._write(b"* 0 RECENT")
         self._write(b"* OK [UIDVALIDITY %d] UIDs valid" % box.uid_validity)
         self._write(b"* OK [UIDNEXT %d] Predicted next UID" % box.uid_next)
-        if b"CONDSTORE" in self._capability_set():
+        if b"CONDSTORE" in self._capability_set() and self.options.nomodseq:
+            self._write(b"* OK [NOMODSEQ] No mod-sequences")
+        elif b"CONDSTORE" in self._capability_set():
             self._write(b"* OK [HIGHESTMODSEQ %d] Highest" % box.highest_modseq)
         self._ok(command, b"[READ-ONLY] Examined" if self.read_only else b"[READ-WRITE] Selected")
 
@@ -570,6 +572,9 @@ class FakeIMAPServer(Protocol):
         uid_set, items = command.arguments[0], command.arguments[1]
         changed_since = _modifier(command.arguments[2:], b"CHANGEDSINCE")
         wanted = [item for item in (items if isinstance(items, list) else [items])]
+        if self.options.nomodseq and (changed_since is not None or b"MODSEQ" in wanted):
+            self._no(command, b"Mailbox has no mod-sequences")
+            return
         for number, message in self._messages(uid_set):
             if changed_since is not None and message.modseq <= changed_since:
                 continue

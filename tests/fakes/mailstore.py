@@ -163,6 +163,8 @@ class ServerOptions:
         a body, also send a C{BODY[]} of C{data} for that UID.
     @ivar foreign_uid_after: name the foreign body's UID after its literal.
     @ivar alert: text of an untagged C{[ALERT]} sent after the greeting.
+    @ivar nomodseq: with CONDSTORE, every mailbox is C{NOMODSEQ} (RFC 7162
+        §3.1.2.2): SELECT says so, FETCH with MODSEQ or CHANGEDSINCE is NO.
     """
 
     capabilities: frozenset[bytes] = DEFAULT_CAPABILITIES
@@ -181,6 +183,7 @@ class ServerOptions:
     foreign_body: tuple[int, bytes] | None = None
     foreign_uid_after: bool = False
     alert: bytes = b""
+    nomodseq: bool = False
 
 
 DEFAULT_OPTIONS = ServerOptions()

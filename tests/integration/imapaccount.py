@@ -136,10 +136,17 @@ class DovecotAccount:
 
     def _imap(self) -> _IMAPLink:
         if self._link is None or self._link.closed:
+            if self._link is not None:
+                self._link.close()  # dropped by the server: release its socket
+                self._link = None
             link = _IMAPLink(*self._address)
-            link.command(
-                b"LOGIN " + _quote(self.user.encode()) + b" " + _quote(self.password.encode())
-            )
+            try:
+                link.command(
+                    b"LOGIN " + _quote(self.user.encode()) + b" " + _quote(self.password.encode())
+                )
+            except BaseException:
+                link.close()
+                raise
             self._link = link
         return self._link
 
@@ -382,9 +389,13 @@ class _IMAPLink:
         self._reader = self._socket.makefile("rb")
         self._counter = 0
         self.closed = False
-        greeting = self._read_response()
-        if not greeting.startswith(b"* OK"):
-            raise DovecotError(f"unexpected greeting {greeting!r}")
+        try:
+            greeting = self._read_response()
+            if not greeting.startswith(b"* OK"):
+                raise DovecotError(f"unexpected greeting {greeting!r}")
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if not self.closed:
@@ -398,8 +409,11 @@ class _IMAPLink:
                     line = self._reader.readline()
             except OSError:
                 pass
-            self._reader.close()
-            self._socket.close()
+        # Always release the socket, also after the server closed it (the
+        # reader would otherwise be found unclosed by the garbage collector
+        # in some later test, as a ResourceWarning).
+        self._reader.close()
+        self._socket.close()
 
     def _read_response(self) -> bytes:
         """

@@ -299,6 +299,7 @@ class InteropTests(DovecotTestCase):
             [MSYNC, "-c", str(tree.config), "-a"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=dict(os.environ, MSYNC_COMPAT="1.4"),
         )
         journal = tree.mail / "INBOX" / ".mbsyncstate.journal"
         deadline = time.monotonic() + 30

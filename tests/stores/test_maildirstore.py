@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
@@ -601,3 +602,51 @@ class ReadOnlyTests(MaildirTestCase):
         writable = self.successResultOf(other.open_box("INBOX"))
         self.successResultOf(writable.close())
         self.successResultOf(box.close())
+
+
+class OverlappedStoreTests(MaildirTestCase):
+    """
+    With a C{durable} (the reactor's threads in real runs), stores overlap:
+    UIDs are taken and files written in call order, each file is renamed
+    into place only once durable, and other operations wait for them.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.pending: list[tuple[int, Deferred[None]]] = []
+
+        def durable(fd: int) -> Deferred[None]:
+            waiting: Deferred[None] = Deferred()
+            self.pending.append((fd, waiting))
+            return waiting
+
+        self.store.durable = durable
+
+    def test_overlap(self) -> None:
+        """
+        The second message is written while the first waits to be durable;
+        each appears in C{new/} only after its own sync, whatever the order;
+        a load called meanwhile answers only after both.
+        """
+        mailbox = self.open()
+        # The box's .uidvalidity, then each message's UID record and file.
+        first = mailbox.store(BytesSource(b"Subject: 1\n\none\n"), Flags.NONE)
+        self.assertEqual(len(self.pending), 1)
+        self.pending.pop()[1].callback(None)  # UID 1 recorded
+        second = mailbox.store(BytesSource(b"Subject: 2\n\ntwo\n"), Flags.NONE)
+        self.assertEqual(len(self.pending), 2)  # file 1, UID 2 record
+        self.pending.pop()[1].callback(None)  # UID 2 recorded
+        self.assertEqual(len(self.pending), 2)  # files 1 and 2 written
+        self.assertEqual(len(os.listdir(f"{self.inbox}/tmp")), 2)
+        self.assertEqual(files(self.inbox), [])
+        loaded = mailbox.load(LoadRequest())
+        self.assertNoResult(loaded)
+        self.pending.pop()[1].callback(None)  # file 2 durable first
+        self.assertEqual(self.successResultOf(second), 2)
+        self.assertNoResult(first)
+        self.assertNoResult(loaded)
+        self.pending.pop()[1].callback(None)
+        self.assertEqual(self.successResultOf(first), 1)
+        self.assertEqual([info.uid for info in self.successResultOf(loaded)], [1, 2])
+        self.assertEqual(os.listdir(f"{self.inbox}/tmp"), [])
+        self.assertEqual(len(files(self.inbox)), 2)

@@ -1,0 +1,140 @@
+# -*- test-case-name: tests.stores.test_listingcache -*-
+"""
+The IMAP box listing kept between runs for CONDSTORE (RFC 7162): the UID
+and flags of every message of a box as of one mod-sequence, so the next run
+asks the server only for what changed since (C{CHANGEDSINCE}).
+
+The file lives next to the pair's state file (C{<state>.msync-far} or
+C{.msync-near}) and is msync's alone: mbsync's state file is never touched,
+and mbsync ignores this one. It describes the *server*, not the sync: it is
+valid whoever changed the box since (mbsync, another client, msync), because
+every change raises the mod-sequence. It is therefore used only as a
+starting point that the server brings up to date, and a file that is
+missing, truncated, corrupt, of another UIDVALIDITY, or ahead of the
+server's mod-sequence means a full load.
+
+Format (one machine only, native byte order): a header line
+C{msync-listing 1 <uidvalidity> <modseq> <count>\\n}, then C{count} UIDs as
+unsigned 32-bit integers, then C{count} flag bytes (L{Flags} bits), then the
+CRC-32 of everything before it as 4 bytes. UIDs ascend strictly.
+
+Per message the listing holds 5 bytes (two flat arrays), not an object.
+"""
+
+from __future__ import annotations
+
+import zlib
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+MAGIC = b"msync-listing"
+VERSION = 1
+
+
+def _uids(values: Iterable[int] = ()) -> array[int]:
+    return array("I", values)
+
+
+@dataclass
+class Listing:
+    """
+    UIDs and flags of a whole box, as of C{modseq}.
+
+    @ivar uid_validity: the box's UIDVALIDITY.
+    @ivar modseq: every change up to this mod-sequence is reflected.
+    @ivar uids: ascending UIDs.
+    @ivar flags: the L{msync.model.Flags} bits of each UID, same order.
+    """
+
+    uid_validity: int
+    modseq: int
+    uids: array[int] = field(default_factory=_uids)
+    flags: bytearray = field(default_factory=bytearray)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        """
+        @return: C{(uid, flags)} pairs in ascending UID order.
+        """
+        return zip(self.uids, self.flags, strict=True)
+
+    def updated(self, changes: dict[int, int], modseq: int) -> Listing:
+        """
+        A listing with C{changes} (UID → flags, changed or new messages)
+        applied, as of C{modseq}. Messages not named keep their flags.
+        """
+        uids, flags = _uids(), bytearray()
+        pending = sorted(changes.items())
+        index = 0
+        for uid, old in self.items():
+            while index < len(pending) and pending[index][0] < uid:
+                uids.append(pending[index][0])
+                flags.append(pending[index][1])
+                index += 1
+            if index < len(pending) and pending[index][0] == uid:
+                old = pending[index][1]
+                index += 1
+            uids.append(uid)
+            flags.append(old)
+        for uid, value in pending[index:]:
+            uids.append(uid)
+            flags.append(value)
+        return Listing(self.uid_validity, modseq, uids, flags)
+
+    def get(self, uid: int) -> int | None:
+        """
+        @return: the flags of C{uid}, or C{None} if it is not listed.
+        """
+        index = bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return self.flags[index]
+        return None
+
+
+def format_listing(listing: Listing) -> bytes:
+    """
+    @return: the file's bytes for C{listing}.
+    """
+    header = b"%s %d %d %d %d\n" % (
+        MAGIC,
+        VERSION,
+        listing.uid_validity,
+        listing.modseq,
+        len(listing),
+    )
+    body = header + listing.uids.tobytes() + bytes(listing.flags)
+    return body + zlib.crc32(body).to_bytes(4, "big")
+
+
+def parse_listing(data: bytes) -> Listing | None:
+    """
+    @return: the listing in C{data}, or C{None} if it is not a whole,
+        intact listing file of this version.
+    """
+    end = data.find(b"\n", 0, 128)
+    if end < 0 or len(data) < 4:
+        return None
+    body, check = data[:-4], data[-4:]
+    if zlib.crc32(body).to_bytes(4, "big") != check:
+        return None
+    words = data[:end].split(b" ")
+    if len(words) != 5 or words[0] != MAGIC or words[1] != b"%d" % VERSION:
+        return None
+    try:
+        uid_validity, modseq, count = (int(word) for word in words[2:])
+    except ValueError:
+        return None
+    uids = _uids()
+    start = end + 1
+    width = uids.itemsize * count
+    if len(body) != start + width + count:
+        return None
+    uids.frombytes(body[start : start + width])
+    flags = bytearray(body[start + width :])
+    if any(later <= earlier for earlier, later in zip(uids, uids[1:], strict=False)):
+        return None
+    return Listing(uid_validity, modseq, uids, flags)

@@ -1,0 +1,290 @@
+# -*- test-case-name: tests.stores.test_listingcache -*-
+"""
+Tests for L{msync.stores.listingcache} and the CONDSTORE loads of
+L{msync.stores.imapbox.IMAPMailbox} that use it: the file format, and
+against the fake server that a load with a listing sends only
+C{CHANGEDSINCE} and answers exactly as a full load, falling back to the
+full load whenever the listing cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.model import Flags, LoadRequest, MessageInfo, UIDInterval
+from msync.stores.imapbox import IMAPMailbox
+from msync.stores.interface import IListingCache
+from msync.stores.listingcache import Listing, format_listing, parse_listing
+from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
+from tests.stores.test_imapstore import PASSWORD, FakeNetwork, PumpingMixin, account
+
+
+class ListingFormatTests(SynchronousTestCase):
+    """
+    The listing file: round trip, and every damaged file refused.
+    """
+
+    def listing(self) -> Listing:
+        return Listing(77, 1234).updated({3: 16, 1: 0, 900: 34}, 1234)
+
+    def test_round_trip(self) -> None:
+        """
+        A formatted listing parses back equal, UIDs ascending.
+        """
+        parsed = parse_listing(format_listing(self.listing()))
+        assert parsed is not None
+        self.assertEqual((parsed.uid_validity, parsed.modseq), (77, 1234))
+        self.assertEqual(list(parsed.items()), [(1, 0), (3, 16), (900, 34)])
+
+    def test_damaged(self) -> None:
+        """
+        Truncated, flipped, foreign or empty data is no listing.
+        """
+        data = format_listing(self.listing())
+        flipped = bytearray(data)
+        flipped[30] ^= 1
+        for bad in (b"", data[:-1], data[:20], bytes(flipped), b"x" + data, b"\n" * 8):
+            self.assertIsNone(parse_listing(bad), bad)
+        other = data.replace(b"msync-listing 1 ", b"msync-listing 2 ", 1)
+        self.assertIsNone(parse_listing(other))
+
+    def test_updated(self) -> None:
+        """
+        Changes replace flags, add new UIDs in order, keep the rest.
+        """
+        updated = self.listing().updated({3: 2, 2: 8, 1000: 1}, 1300)
+        self.assertEqual(updated.modseq, 1300)
+        self.assertEqual(list(updated.items()), [(1, 0), (2, 8), (3, 2), (900, 34), (1000, 1)])
+        self.assertEqual((updated.get(3), updated.get(4)), (2, None))
+
+
+class _FakeBox(PumpingMixin):
+    """
+    A fake server's INBOX with six messages, opened in new sessions.
+    """
+
+    options: ServerOptions = DEFAULT_OPTIONS
+
+    def setUp(self) -> None:
+        self.mail = MailStore({"user": PASSWORD})
+        self.network = FakeNetwork(self.mail, self.options)
+        self.path = os.path.abspath(self.mktemp())
+        box = self.mail.create(b"INBOX")
+        for number in range(6):
+            box.append(b"Subject: %d\r\n\r\nbody\r\n" % number, [b"\\Seen"] * (number % 2))
+        self.box = box
+
+    def open(self, cached: bool = True) -> IMAPMailbox:
+        """
+        A new session's INBOX, using the listing file when C{cached}.
+        """
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        mailbox = self.resolve(store.open_box("INBOX"))
+        assert isinstance(mailbox, IMAPMailbox)
+        if cached:
+            mailbox.use_listing_cache(self.path)
+        return mailbox
+
+    def load(self, request: LoadRequest | None = None) -> tuple[list[MessageInfo], list[bytes]]:
+        """
+        Load with the listing in a new session; check the answer equals a
+        full load's (another session); return it and the FETCH commands.
+        """
+        request = request or LoadRequest()
+        mailbox = self.open()
+        before = len(self.network.commands())
+        infos = self.resolve(mailbox.load(request))
+        mailbox.save_listing()
+        fetches = [c for c in self.network.commands()[before:] if c.startswith(b"UID FETCH")]
+        full = self.resolve(self.open(cached=False).load(request))
+        self.assertEqual(infos, full)
+        return infos, fetches
+
+    def change(self, uid: int, flags: set[bytes]) -> None:
+        message = next(m for m in self.box.messages if m.uid == uid)
+        message.flags = flags
+        self.box.touch(message)
+
+
+class CondstoreLoadTests(_FakeBox, SynchronousTestCase):
+    """
+    Loads with a listing file over the fake server (CONDSTORE, no QRESYNC).
+    """
+
+    def test_provides(self) -> None:
+        """
+        The IMAP mailbox offers the listing cache.
+        """
+        self.assertTrue(IListingCache.providedBy(self.open(cached=False)))
+
+    def test_first_load(self) -> None:
+        """
+        Without a file the whole box is fetched with mod-sequences, and
+        the listing saved at the server's HIGHESTMODSEQ.
+        """
+        infos, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
+        self.assertEqual([info.flags for info in infos], [Flags.NONE, Flags.SEEN] * 3)
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        self.assertEqual(listing.modseq, self.box.highest_modseq)
+        self.assertEqual(len(listing), 6)
+
+    def test_changed_since(self) -> None:
+        """
+        The next load asks only for changes; changed flags and new
+        messages are reported, the rest comes from the file.
+        """
+        self.load()
+        modseq = self.box.highest_modseq
+        self.change(2, {b"\\Flagged"})
+        self.box.append(b"Subject: new\r\n\r\nnew\r\n", [b"\\Answered"])
+        infos, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % modseq])
+        self.assertEqual(
+            [(info.uid, info.flags) for info in infos],
+            [
+                (1, Flags.NONE),
+                (2, Flags.FLAGGED),
+                (3, Flags.NONE),
+                (4, Flags.SEEN),
+                (5, Flags.NONE),
+                (6, Flags.SEEN),
+                (7, Flags.ANSWERED),
+            ],
+        )
+        # A few changes are not worth rewriting the file for: the next load
+        # asks from the same mod-sequence.
+        _, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % modseq])
+
+    def test_rewritten_after_many_changes(self) -> None:
+        """
+        Once more messages changed than the threshold, the file is
+        brought up to date and the next load asks from there.
+        """
+        self.load()
+        for number in range(70):
+            self.box.append(b"Subject: more %d\r\n\r\nx\r\n" % number)
+        infos, _ = self.load()
+        self.assertEqual(len(infos), 76)
+        _, fetches = self.load()
+        self.assertEqual(
+            fetches, [b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % self.box.highest_modseq]
+        )
+
+    def test_saved_only_when_asked(self) -> None:
+        """
+        A load alone writes nothing (the engine saves after its commit).
+        """
+        self.resolve(self.open().load(LoadRequest()))
+        self.assertFalse(os.path.exists(self.path))
+
+    def test_extras_fetched(self) -> None:
+        """
+        Messages wanting more than flags (sizes, TUIDs) are still fetched
+        for those items; UIDs outside the request are not reported.
+        """
+        self.load()
+        request = LoadRequest(min_uid=3, uids=frozenset({1}), sizes=UIDInterval(5))
+        infos, fetches = self.load(request)
+        self.assertEqual([info.uid for info in infos], [1, 3, 4, 5, 6])
+        self.assertEqual([info.size for info in infos], [None, None, None, 20, 20])
+        self.assertIn(b"UID FETCH 5:* (UID FLAGS RFC822.SIZE)", fetches)
+
+    def test_expunged(self) -> None:
+        """
+        Without VANISHED an expunge shows as a count that does not match:
+        the whole box is fetched again.
+        """
+        self.load()
+        del self.box.messages[2]
+        infos, fetches = self.load()
+        self.assertEqual([info.uid for info in infos], [1, 2, 4, 5, 6])
+        self.assertEqual(fetches[-1], b"UID FETCH 1:* (UID FLAGS MODSEQ)")
+
+    def test_modseq_backwards(self) -> None:
+        """
+        A server whose HIGHESTMODSEQ is below the file's (restored from a
+        backup) is not asked for changes since: everything is fetched.
+        """
+        self.load()
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        with open(self.path, "wb") as out:
+            out.write(format_listing(replace(listing, modseq=listing.modseq + 50)))
+        self.change(3, {b"\\Deleted"})
+        infos, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
+        self.assertEqual(infos[2].flags, Flags.DELETED)
+
+    def test_uidvalidity_changed(self) -> None:
+        """
+        A file of another UIDVALIDITY is not used.
+        """
+        self.load()
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        with open(self.path, "wb") as out:
+            out.write(format_listing(replace(listing, uid_validity=listing.uid_validity + 1)))
+        _, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
+
+    def test_damaged_file(self) -> None:
+        """
+        A damaged file means a full load, and is replaced.
+        """
+        self.load()
+        with open(self.path, "r+b") as out:
+            out.truncate(10)
+        _, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
+        _, fetches = self.load()
+        self.assertEqual(len(fetches), 1)
+        self.assertIn(b"CHANGEDSINCE", fetches[0])
+
+
+class NoCondstoreLoadTests(_FakeBox, SynchronousTestCase):
+    """
+    A server without CONDSTORE: plain loads, no file (an old one removed).
+    """
+
+    options = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities - {b"CONDSTORE"})
+
+    def test_plain(self) -> None:
+        """
+        The load is mbsync's plain UID FETCH; no file is left.
+        """
+        with open(self.path, "wb") as out:
+            out.write(format_listing(Listing(1000, 3)))
+        infos, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS)"])
+        self.assertEqual(len(infos), 6)
+        self.assertFalse(os.path.exists(self.path))
+
+
+class NoModseqLoadTests(_FakeBox, SynchronousTestCase):
+    """
+    A CONDSTORE server whose mailbox is NOMODSEQ: the MODSEQ fetch is
+    refused, so the load is the plain one and no file is kept.
+    """
+
+    options = ServerOptions(nomodseq=True)
+
+    def test_plain(self) -> None:
+        """
+        One refused MODSEQ fetch, then mbsync's plain UID FETCH.
+        """
+        infos, fetches = self.load()
+        self.assertEqual(
+            fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)", b"UID FETCH 1:* (UID FLAGS)"]
+        )
+        self.assertEqual(len(infos), 6)
+        self.assertFalse(os.path.exists(self.path))
