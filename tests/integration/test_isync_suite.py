@@ -117,6 +117,10 @@ class IsyncSuiteTests(TestCase):
         if self.server is not None:
             self.server.kill()
             self.server.wait()
+            # Its pipe, or the garbage collector reports it unclosed in
+            # some later test (a ResourceWarning, an error there).
+            if self.server.stdout is not None:
+                self.server.stdout.close()
 
     def start_server(self) -> Path:
         """

@@ -66,6 +66,7 @@ class LockedPairTests(SyncFixture):
             stdout=subprocess.PIPE,
             text=True,
         )
+        self.addCleanup(holder.stdout.close)  # type: ignore[union-attr]
         self.addCleanup(holder.wait)
         self.addCleanup(holder.stdin.close)  # type: ignore[union-attr]
         self.assertEqual(holder.stdout.readline(), "locked\n")  # type: ignore[union-attr]
