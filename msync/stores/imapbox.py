@@ -338,8 +338,31 @@ class IMAPMailbox:
         if selected is not None and selected.exists == 0 and self._store.selected == self._argument:
             # As mbsync: no FETCH in a box the server says is empty, and the
             # answer comes at once (so -V tells this count first).
+            self._empty_listing(selected.highest_modseq)
             return succeed([])
         return Deferred.fromCoroutine(self._load(request))
+
+    def _empty_listing(self, highest: int | None) -> None:
+        """
+        Keep the listing file of a box loaded without a FETCH because it
+        is empty as L{_load} would: an empty listing as of C{highest} is
+        saved unless the file already says so; without mod-sequences
+        (no CONDSTORE) the file goes.
+        """
+        path = self._listing_path
+        if path is None or self.read_only:
+            return
+        if highest is None:
+            _remove(path)
+            return
+        cached = _read_listing(path)
+        if (
+            cached is None
+            or cached.uid_validity != self.uid_validity
+            or len(cached) != 0
+            or cached.modseq > highest
+        ):
+            self._unsaved = Listing(self.uid_validity, highest)
 
     def use_listing_cache(self, path: str) -> None:
         """
