@@ -31,7 +31,8 @@ from msync.compat import (
     folder_generation,
     new_spellings,
 )
-from msync.config.schema import Config, IMAPStore, MaildirStore, SyncStateKind
+from msync.config.schema import Config, SyncStateKind
+from msync.migrate import maildir_roots
 
 #: Directory entries looked at, per store or state directory.
 MAX_ENTRIES = 5000
@@ -88,17 +89,9 @@ def folder_evidence(config: Config) -> tuple[str | None, str | None]:
     """
     utf7: str | None = None
     utf8: str | None = None
-    roots: list[str] = []
-    for channel in config.channels:
-        # Only a Maildir paired with an IMAP store gets names from a server.
-        stores = (channel.far_store, channel.near_store)
-        if not any(isinstance(store, IMAPStore) for store in stores):
-            continue
-        for store in stores:
-            if isinstance(store, MaildirStore):
-                roots.extend(root for root in (store.path, store.inbox) if root)
-    for root in dict.fromkeys(roots):
-        for name in _folders(root.rstrip("/") or "/"):
+    # Only a Maildir paired with an IMAP store gets names from a server.
+    for root in maildir_roots(config):
+        for name in _folders(root or "/"):
             generation = folder_generation(name)
             if generation is Generation.V14 and utf7 is None:
                 utf7 = name
