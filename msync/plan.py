@@ -70,12 +70,15 @@ class OperationOverrides:
     @ivar create: the C{Create} sides, or C{None}.
     @ivar remove: the C{Remove} sides, or C{None}.
     @ivar expunge: the C{Expunge} sides, or C{None}.
+    @ivar expunge_solo: the C{ExpungeSolo} sides (isync 1.5 C{-x}), or
+        C{None}.
     """
 
     sync: SyncOps | None = None
     create: frozenset[Side] | None = None
     remove: frozenset[Side] | None = None
     expunge: frozenset[Side] | None = None
+    expunge_solo: frozenset[Side] | None = None
 
     def apply(self, channel: Channel) -> Channel:
         """
@@ -88,6 +91,7 @@ class OperationOverrides:
             create=channel.create if self.create is None else self.create,
             remove=channel.remove if self.remove is None else self.remove,
             expunge=channel.expunge if self.expunge is None else self.expunge,
+            expunge_solo=(channel.expunge_solo if self.expunge_solo is None else self.expunge_solo),
         )
 
 

@@ -560,7 +560,7 @@ def note_channel(summary: RunSummary, options: PairOptions) -> None:
         mine, other = options.side(side), options.side(side.other)
         if mine.ops:
             summary.ops.add(side)
-        if mine.expunge:
+        if options.expunges(side):
             summary.expunge.add(side)
             if mine.trash or (other.trash and other.trash_remote_new):
                 summary.trash.add(side)

@@ -715,6 +715,13 @@ class IMAPMailbox:
                 await store.create_box(trash_box)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @property
+    def expunges_by_uid(self) -> bool:
+        """
+        Whether L{expunge} removes only the UIDs it is given (UIDPLUS).
+        """
+        return b"UIDPLUS" in (self._session.capabilities or frozenset())
+
     def expunge(self, uids: Collection[int] | None = None) -> Deferred[list[int]]:
         """
         See L{IMailbox.expunge}: C{UID EXPUNGE} of the deleted messages

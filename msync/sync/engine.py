@@ -364,6 +364,16 @@ class _BoxPairSync:
             uid_validity={side: self.boxes[side].uid_validity for side in Side},
             new_tuid=self.new_tuid,
         )
+        for side in Side:
+            # isync 1.5: ExpungeSolo needs an expunge by UID (UIDPLUS);
+            # without it every deleted message would go.
+            if self.options.side(side).expunge_solo and not getattr(
+                self.boxes[side], "expunges_by_uid", True
+            ):
+                raise MailboxError(
+                    f"Error: {side.label} side of channel {self.options.channel} "
+                    "does not support ExpungeSolo."
+                )
         requests = self.take(reconcile.plan_loads(work))
         listings = await self.load_both(requests)
         self.notify(Severity.INFO, "Synchronizing...")
@@ -395,7 +405,7 @@ class _BoxPairSync:
             await self.copy(work, side, copies[side])
         expunged = []
         for side in Side:
-            if self.options.side(side).expunge:
+            if self.options.expunges(side):
                 doomed = reconcile.expunge_uids(work, side)
                 self.progress.add(side, "expunge", total=len(doomed))
                 removed = await self.boxes[side].expunge(doomed)
@@ -473,7 +483,7 @@ class _BoxPairSync:
             self.progress.add(copy.target, "new", total=1)
 
     def plan_expunge(self, work: PairWork, side: Side) -> None:
-        if self.options.side(side).expunge:
+        if self.options.expunges(side):
             uids = reconcile.expunge_uids(work, side)
             self.counts["flagged"][side] += len(uids)
             self.progress.add(side, "expunge", total=len(uids))

@@ -120,7 +120,11 @@ class LoadPlanner:
             if side.expunge:
                 # Don't propagate doomed messages.
                 opts[other] |= Needs.FLAGS
-        if side.expunge:
+        if side.expunge_solo:
+            # isync 1.5: a solo message is told by its partner's absence.
+            opts[t] |= Needs.EXPUNGE
+            opts[other] |= Needs.OLD
+        elif side.expunge:
             opts[t] |= Needs.EXPUNGE
             other_side = self.options.side(other)
             if side.trash is not None:

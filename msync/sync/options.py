@@ -28,6 +28,8 @@ class SideOptions:
 
     @ivar ops: the operation types propagated I{to} this side.
     @ivar expunge: expunge deleted messages here (C{Expunge}).
+    @ivar expunge_solo: expunge only the deleted messages here that have
+        no partner (isync 1.5 C{ExpungeSolo}; wins over L{expunge}).
     @ivar create: create this side's box when missing (C{Create}).
     @ivar remove: delete this side's box when the other side's vanished
         (C{Remove}); only empty boxes are deleted.
@@ -39,6 +41,7 @@ class SideOptions:
 
     ops: SyncOp = SyncOp.ALL
     expunge: bool = False
+    expunge_solo: bool = False
     create: bool = False
     remove: bool = False
     trash: BoxName | None = None
@@ -73,6 +76,13 @@ class PairOptions:
     channel: str = ""
     isync15: bool = False
 
+    def expunges(self, side: Side) -> bool:
+        """
+        Whether C{side} is expunged at all (C{Expunge} or C{ExpungeSolo}).
+        """
+        options = self.side(side)
+        return options.expunge or options.expunge_solo
+
     def side(self, side: Side) -> SideOptions:
         """
         The options of C{side}.
@@ -103,6 +113,7 @@ class PairOptions:
             return SideOptions(
                 ops=channel.sync.towards(which) & SyncOp.ALL,
                 expunge=which in channel.expunge,
+                expunge_solo=which in channel.expunge_solo,
                 create=which in channel.create,
                 remove=which in channel.remove,
                 trash=store.trash,

@@ -136,10 +136,20 @@ class WorkBits:
     DELETE: Final = 2
     DEL_FAR: Final = 4
     DEL_NEAR: Final = 8
+    GONE_FAR: Final = 16
+    GONE_NEAR: Final = 32
 
     @classmethod
     def deleted(cls, side: Side) -> int:
         return cls.DEL_FAR if side is Side.FAR else cls.DEL_NEAR
+
+    @classmethod
+    def gone(cls, side: Side) -> int:
+        """
+        The bit of a record whose C{side} message was found expunged when
+        loading (isync 1.5's C{S_GONE}).
+        """
+        return cls.GONE_FAR if side is Side.FAR else cls.GONE_NEAR
 
 
 @dataclass(slots=True)
@@ -188,6 +198,9 @@ class PairWork:
     @ivar any_new: per target side, whether anything may be copied there.
     @ivar find_new: per target side, whether copies lack UIDs.
     @ivar did_expunge: per side, whether it was expunged.
+    @ivar solo: per side with C{ExpungeSolo}, the UIDs chosen to be
+        expunged (L{msync.sync.reconcile.expunge_uids}); only these are
+        gone after the expunge.
     @ivar old_max: the max UIDs when reconciling started.
     @ivar old_max_expired: MaxExpiredFarUid when reconciling started.
     """
@@ -224,6 +237,7 @@ class PairWork:
     did_expunge: dict[Side, bool] = field(
         default_factory=lambda: {Side.FAR: False, Side.NEAR: False}
     )
+    solo: dict[Side, frozenset[int]] = field(default_factory=dict)
     old_max: dict[Side, int] = field(default_factory=dict)
     old_max_expired: int = 0
 

@@ -110,6 +110,7 @@ from msync.sync.pairwork import (
     live,
     log,
     message,
+    record_flags,
     record_op,
     sanitize,
     work_of,
@@ -306,6 +307,9 @@ def _sync_old(work: PairWork, record: SyncRecord) -> None:
         return
     expunged = {side: gone[side] and record.uid(side) != 0 for side in _SIDES}
     values = work_of(work, record)
+    for side in _SIDES:
+        if expunged[side]:
+            values.wstate |= WorkBits.gone(side)
     for t in _SIDES:
         _sync_old_side(work, record, values, t, msg, expunged)
     maybe_upgrade(work, record, values, msg)
@@ -439,10 +443,13 @@ def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
     """
     side, other = work.options.side(t), work.options.side(t.other)
     remote = other.trash is not None and other.trash_remote_new
-    if not side.expunge or (side.trash is None and not remote):
+    if not work.options.expunges(t) or (side.trash is None and not remote):
         return _step(work, [])
+    solo = frozenset(_solo_uids(work, t)) if side.expunge_solo else None
     plan = []
     for info in work.messages[t]:
+        if solo is not None and info.uid not in solo:
+            continue
         flags = work.flags[t][info.uid]
         record = work.by_uid[t].get(info.uid)
         if record is not None and record.dead:
@@ -535,10 +542,49 @@ def found(work: PairWork, side: Side, uids: Mapping[str, int]) -> Step[int]:
 
 def expunge_uids(work: PairWork, side: Side) -> list[int]:
     """
-    The loaded messages of C{side} now flagged deleted.
+    The loaded messages of C{side} now flagged deleted; with
+    C{ExpungeSolo}, only those without a partner (L{_solo_uids}), which
+    are remembered so that L{finish} takes only them as gone.
     """
+    if work.options.side(side).expunge_solo:
+        uids = _solo_uids(work, side)
+        work.solo[side] = frozenset(uids)
+        return uids
     flags = work.flags[side]
     return [info.uid for info in work.messages[side] if flags[info.uid] & DELETED]
+
+
+def _solo_uids(work: PairWork, t: Side) -> list[int]:
+    """
+    isync 1.5 C{ExpungeSolo} (C{msgs_flags_set}): the deleted messages of
+    C{t} that have no record (isolated), no partner (solo), a partner
+    found expunged (orphaned) or about to be expunged by C{Expunge}
+    (orphaning), or that expire on this side; never one still being
+    paired.
+    """
+    other = t.other
+    expire_side = Side.NEAR
+    expunge_other = work.options.side(other).expunge
+    flags = work.flags[t]
+    chosen = []
+    for info in work.messages[t]:
+        if not flags[info.uid] & DELETED:
+            continue
+        record = work.by_uid[t].get(info.uid)
+        if record is not None and not record.dead:
+            values = work_of(work, record)
+            partner = record.uid(other)
+            if not (
+                not partner
+                or values.wstate & WorkBits.gone(other)
+                or (expunge_other and (record_flags(work, other, record) or 0) & DELETED)
+                or (t is expire_side and record.status_bits & (EXPIRING | EXPIRED))
+            ):
+                continue
+            if record.status_bits & PENDING:
+                continue
+        chosen.append(info.uid)
+    return chosen
 
 
 def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
@@ -563,8 +609,14 @@ def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
 
 
 def _gone(work: PairWork, record: SyncRecord, side: Side) -> bool:
+    if not work.did_expunge[side]:
+        return False
+    solo = work.solo.get(side)
+    if solo is not None:
+        mine = message(work, side, record)
+        return mine is not None and mine.uid in solo
     values = work_of(work, record)
-    return bool(values.wstate & WorkBits.deleted(side)) and work.did_expunge[side]
+    return bool(values.wstate & WorkBits.deleted(side))
 
 
 def _purge(work: PairWork, record: SyncRecord) -> None:
