@@ -246,16 +246,21 @@ def prepare(
         output.emit(Severity.ERROR, str(error))
         return 1
     output.emit(Severity.INFO, decision.choice.describe())
-    if decision.choice.generation is Generation.V15:
-        # isync 1.5 reads relative paths from the configuration file's
-        # directory; the file was read already, so this cannot fail anew
-        # (unless it changed meanwhile, which is reported as usual).
-        try:
-            config = load_config(path, environ, isync15=True)
-        except ConfigError as error:
-            for each in error.errors:
-                output.emit(Severity.ERROR, _config_error_text(each))
-            return 1
+    if decision.choice.generation is Generation.V14 and command.isync15_only:
+        # mbsync 1.4.4 does not know isync 1.5's options.
+        output.emit(Severity.ERROR, f"Unknown option '{command.isync15_only[0]}'")
+        return 1
+    # Read again as the generation does: isync 1.5 reads relative paths
+    # from the configuration file's directory; mbsync 1.4.4 refuses isync
+    # 1.5's channel options. The file was read already, so this fails
+    # only for those options (or if it changed meanwhile).
+    isync15 = decision.choice.generation is Generation.V15
+    try:
+        config = load_config(path, environ, isync15=isync15, isync14=not isync15)
+    except ConfigError as error:
+        for each in error.errors:
+            output.emit(Severity.ERROR, _config_error_text(each))
+        return 1
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
     for message in _notices(command, config, path, decision.choice.generation):
         output.emit(Severity.WARNING, message)

@@ -132,8 +132,9 @@ LEGACY_TYPE_NOTICES = {
 _LEGACY_TYPES = {"N": "renew", "renew": "renew", "d": "delete", "delete": "delete"}
 _SIDE_LETTERS = {"f": Side.FAR, "m": Side.FAR, "n": Side.NEAR, "s": Side.NEAR}
 _SIDE_WORDS = {"-far": Side.FAR, "-master": Side.FAR, "-near": Side.NEAR, "-slave": Side.NEAR}
-_BOX_OPS = {"C": "Create", "R": "Remove", "X": "Expunge"}
-_BOX_OP_WORDS = {"create": "C", "remove": "R", "expunge": "X"}
+# -x/--expunge-solo is isync 1.5's (1.4.4 rejects it: see ISYNC15_ONLY).
+_BOX_OPS = {"C": "Create", "R": "Remove", "X": "Expunge", "x": "ExpungeSolo"}
+_BOX_OP_WORDS = {"expunge-solo": "x", "create": "C", "remove": "R", "expunge": "X"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,9 @@ class CommandLine:
     @ivar legacy_types: the old spellings used (C{renew}, C{delete}), in
         1.5's notice order, for L{LEGACY_TYPE_NOTICES}.
     @ivar json: C{--json} (msync's own): events as JSON lines on stdout.
+    @ivar isync15_only: the options given that mbsync 1.4.4 does not
+        know (C{-x}, ...), as written; following 1.4 they are refused
+        with 1.4.4's C{Unknown option} once the generation is known.
     """
 
     action: Action = Action.SYNC
@@ -196,6 +200,7 @@ class CommandLine:
     legacy_types: tuple[str, ...] = ()
     ext_exit: bool = False
     json: bool = False
+    isync15_only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -297,6 +302,7 @@ class _Parser:
         self.legacy_suffix = False
         self.sync = _SyncRequest()
         self.box_ops = {letter: _BoxOpRequest() for letter in _BOX_OPS}
+        self.isync15_only: list[str] = []
 
     def next_word(self, option: str) -> str:
         if self.index >= len(self.argv):
@@ -349,18 +355,22 @@ class _Parser:
             raise UsageError(f"Unknown option '{word}'")
 
     def long_box_op(self, name: str) -> bool:
-        stem, _, _ = name.partition("-")
-        if stem not in _BOX_OP_WORDS:
+        # Longest stem first: --expunge-solo-far is not --expunge + "-solo-far".
+        stem = next((word for word in _BOX_OP_WORDS if name.startswith(word)), None)
+        if stem is None:
             return False
-        request = self.box_ops[_BOX_OP_WORDS[stem]]
         suffix = name[len(stem) :]
+        if suffix not in _SIDE_WORDS and suffix != "":
+            return False
+        letter = _BOX_OP_WORDS[stem]
+        request = self.box_ops[letter]
+        if letter == "x":
+            self.isync15_only.append(f"--{name}")
         if suffix == "":
             request.general = True
         elif suffix in _SIDE_WORDS:
             request.sides.add(_SIDE_WORDS[suffix])
             self.legacy_suffix |= suffix in ("-master", "-slave")
-        else:
-            return False
         request.given = True
         return True
 
@@ -412,6 +422,8 @@ class _Parser:
                 raise UsageError(f"Unknown option '-{letter}'")
 
     def short_box_op(self, letter: str, letters: str, position: int) -> int:
+        if letter == "x":
+            self.isync15_only.append("-x")
         request = self.box_ops[letter]
         request.given = True
         suffix = letters[position : position + 1]
@@ -508,6 +520,8 @@ class _Parser:
         self.sync.given = self.sync.push = True
 
     def box_op_none(self, letter: str) -> None:
+        if letter == "x":
+            self.isync15_only.append("--no-expunge-solo")
         self.box_ops[letter].given = True
 
 
@@ -542,6 +556,7 @@ _SIMPLE_LONG: dict[str, _Flag] = {
     "no-create": lambda parser: parser.box_op_none("C"),
     "no-remove": lambda parser: parser.box_op_none("R"),
     "no-expunge": lambda parser: parser.box_op_none("X"),
+    "no-expunge-solo": lambda parser: parser.box_op_none("x"),
 }
 
 
@@ -571,6 +586,7 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
             create=parser.box_ops["C"].result(_BOX_OPS["C"]),
             remove=parser.box_ops["R"].result(_BOX_OPS["R"]),
             expunge=parser.box_ops["X"].result(_BOX_OPS["X"]),
+            expunge_solo=parser.box_ops["x"].result(_BOX_OPS["x"]),
         )
     except UsageError as error:
         if notices and parser.quiet < 2:
@@ -599,6 +615,7 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         ext_exit=parser.ext_exit,
         legacy_types=tuple(t for t in LEGACY_TYPE_NOTICES if t in parser.legacy_types),
         json=parser.json,
+        isync15_only=tuple(parser.isync15_only),
     )
 
 

@@ -23,7 +23,7 @@ URL forms, C{CertificateFile}'s list, the legacy C{UseSSL*}) stay code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -582,15 +582,24 @@ class ChannelOptions:
     explicit: set[ChannelSetting] = field(default_factory=set)
 
     def add_words(
-        self, setting: ChannelSetting, directive: Directive, report: Callable[[ConfigError], None]
+        self,
+        setting: ChannelSetting,
+        directive: Directive,
+        report: Callable[[ConfigError], None],
+        unknown: Collection[str] = (),
     ) -> None:
         """
         Remember the valid words of one C{Sync}/C{Create}/... line and report
         each invalid one.
+
+        @param unknown: words (case-folded) to report as invalid although
+            the grammar knows them (isync 1.5's, read as 1.4.4 does).
         """
         _, words = self.words.get(setting, (directive, []))
         for word in directive.at_least_one():
             try:
+                if word.casefold() in unknown:
+                    raise ValueError(f"invalid {setting.value} arg '{word}'")
                 _merge(setting, [word])
             except ValueError as error:
                 report(directive.error(str(error)))

@@ -232,10 +232,16 @@ class _Parser:
     """
 
     def __init__(
-        self, filename: str, paths: _Paths, file_error: FileError, isync15: bool = False
+        self,
+        filename: str,
+        paths: _Paths,
+        file_error: FileError,
+        isync15: bool = False,
+        isync14: bool = False,
     ) -> None:
         self.filename = filename
         self.isync15 = isync15
+        self.isync14 = isync14
         self.paths = paths
         self.file_error = file_error
         self.reader: Reader | None = None
@@ -281,7 +287,9 @@ class _Parser:
             if directive.is_keyword(*_SECTIONS):
                 self._section(directive)
                 self.in_sections = True
-            elif folded in GLOBAL_OPTIONS or folded in CHANNEL_OPTIONS:
+            elif (folded in GLOBAL_OPTIONS or folded in CHANNEL_OPTIONS) and not self._unknown14(
+                folded
+            ):
                 reader.apply(directive, self._global, folded in _LISTS[None])
             else:
                 self.report(
@@ -300,6 +308,13 @@ class _Parser:
             raise ConfigError.collect(reader.errors)
         self._finish_globals()
         return self._finish()
+
+    def _unknown14(self, folded: str) -> bool:
+        """
+        Whether C{folded} is an isync 1.5 keyword that mbsync 1.4.4, which
+        this parse follows, does not know.
+        """
+        return self.isync14 and folded in _ISYNC15_KEYWORDS
 
     def _global(self, directive: Directive) -> None:
         """
@@ -351,9 +366,12 @@ class _Parser:
         """
         folded = directive.keyword.casefold()
         setting: ChannelSetting
+        if self._unknown14(folded):
+            return False
         if folded == "sync":
             setting = ChannelSetting.SYNC
-            options.add_words(setting, directive, self.report)
+            unknown = _ISYNC15_SYNC_WORDS if self.isync14 else ()
+            options.add_words(setting, directive, self.report, unknown)
         elif folded in BOX_OPS:
             setting = BOX_OPS[folded]
             options.add_words(setting, directive, self.report)
@@ -624,6 +642,13 @@ class _Parser:
 _T = TypeVar("_T")
 
 
+_ISYNC15_KEYWORDS = frozenset({"expungesolo", "expireside"})
+"""Channel options of isync 1.5 that mbsync 1.4.4 does not recognize."""
+
+_ISYNC15_SYNC_WORDS = frozenset({"old", "pullold", "pushold"})
+"""C{Sync} words of isync 1.5 that mbsync 1.4.4 calls invalid."""
+
+
 def _first(own: _T | None, glob: _T | None, default: _T) -> _T:
     """
     Channel value, else global value, else the built-in default.
@@ -678,6 +703,7 @@ def parse_config(
     user_home: UserHome = _no_users,
     file_error: FileError = _always_readable,
     isync15: bool = False,
+    isync14: bool = False,
 ) -> Config:
     """
     Parse the text of an mbsyncrc.
@@ -692,6 +718,9 @@ def parse_config(
     @param isync15: read the file as isync 1.5 does: relative local
         paths from the file's directory, not the current one; TLS 1.2 and
         1.3 only by default.
+    @param isync14: read the file as mbsync 1.4.4 does: isync 1.5's
+        C{ExpungeSolo}, C{ExpireSide} and C{Sync Old} are errors (without
+        either flag, they are accepted and the paths are 1.4's).
     @return: the configuration.
     @raise ConfigError: carrying every error in the file (see
         L{ConfigError.errors}), when there is any.
@@ -700,7 +729,8 @@ def parse_config(
     if isync15:
         slash = filename.rfind("/")
         base = filename[: slash + 1] if slash >= 0 else "./"
-    return _Parser(filename, _Paths(home, user_home, base), file_error, isync15).run(text)
+    paths = _Paths(home, user_home, base)
+    return _Parser(filename, paths, file_error, isync15, isync14).run(text)
 
 
 def default_config_path(
@@ -746,6 +776,7 @@ def load_config(
     path: str | None = None,
     environ: Mapping[str, str] | None = None,
     isync15: bool = False,
+    isync14: bool = False,
 ) -> Config:
     """
     Read and parse a configuration file.
@@ -753,6 +784,7 @@ def load_config(
     @param path: the file (C{-c}); C{None} for L{default_config_path}.
     @param environ: the environment (default C{os.environ}); C{HOME} gives C{~}.
     @param isync15: see L{parse_config}.
+    @param isync14: see L{parse_config}.
     @return: the configuration.
     @raise ConfigError: when the file cannot be read or is invalid.
     """
@@ -773,4 +805,5 @@ def load_config(
         user_home=_user_home,
         file_error=_readable,
         isync15=isync15,
+        isync14=isync14,
     )

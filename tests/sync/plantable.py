@@ -216,7 +216,7 @@ def run_plan(row: PlanRow) -> PlanResult:
             next_uid[side] += 1
     expunged = []
     for side in Side:
-        if row.options.side(side).expunge:
+        if row.options.expunges(side):
             uids = reconcile.expunge_uids(work, side)
             if uids:
                 listed = ",".join(str(uid) for uid in uids)

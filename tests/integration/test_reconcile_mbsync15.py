@@ -1,0 +1,166 @@
+# -*- test-case-name: tests.integration.test_reconcile_mbsync15 -*-
+"""
+The isync 1.5 planner table rows of L{tests.sync.test_reconcile15} marked
+C{mbsync=True}, checked against the mbsync 1.5.0 oracle
+(C{../shared/oracles/mbsync-1.5.0}, copied into the test directory) and
+against msync following 1.5 on the same trees: each row is made into a
+far and a near Maildir (messages at the row's UIDs) with the row's state
+file and an mbsyncrc with its options (in 1.5's spellings), and both
+tools run on their own copy. Each must commit the state the row expects
+and leave the same messages (UIDs, flags, subjects) in every folder, and
+both print the same summary. Journals are not compared: 1.5 journals other
+lines (pending flags, its own status numbering) for the same outcome.
+The oracle missing fails the tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.model import Side
+from msync.sync.options import PairOptions
+from tests.integration.mbsynctree import mbsyncrc, write_box
+from tests.sync.plantable import PlanRow, initial_state, uid_next
+from tests.sync.scenarios import add_row_tests
+from tests.sync.test_reconcile15 import ROWS15
+
+ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracles" / "mbsync-1.5.0"
+MSYNC = os.path.join(os.path.dirname(sys.executable), "msync")
+
+_UID = re.compile(r",U=(\d+)")
+
+
+def mbsyncrc15(root: str, pair: PairOptions) -> str:
+    """
+    L{mbsyncrc} in isync 1.5's spellings, with the 1.5 channel options.
+    """
+    text = mbsyncrc(root, pair)
+    text = re.sub(r"(Pull|Push)ReNew", r"\1Upgrade", text)
+    text = re.sub(r"(Pull|Push)Delete", r"\1Gone", text)
+    solo = [side for side in Side if pair.side(side).expunge_solo]
+    if solo:
+        value = "Both" if len(solo) == 2 else solo[0].label.capitalize()
+        text += f"ExpungeSolo {value}\n"
+    return text
+
+
+def make_tree(root: str, row: PlanRow) -> None:
+    """
+    The row's far and near Maildirs, state file and configuration.
+    """
+    state = initial_state(row)
+    for side, box in ((Side.FAR, row.far), (Side.NEAR, row.near)):
+        directory = os.path.join(root, side.label, "INBOX")
+        write_box(directory, box, uid_next(row, state, side), row.big, row.tuids(side))
+    os.makedirs(os.path.join(root, "state"))
+    if row.before is not None:
+        with open(os.path.join(root, "state", "INBOX"), "w") as f:
+            f.write(row.before)
+    with open(os.path.join(root, "rc"), "w") as f:
+        f.write(mbsyncrc15(root, row.options))
+
+
+def run_tool(command: list[str], root: str) -> str:
+    """
+    Run a tool on channel C{test} of the tree; its output.
+    """
+    past = time.time() - 100
+    for directory, _, _ in os.walk(root):
+        os.utime(directory, (past, past))
+    done = subprocess.run(
+        [*command, "-c", os.path.join(root, "rc"), "test"],
+        capture_output=True,
+        text=True,
+        env={"HOME": root, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"{command[0]} exited {done.returncode}: {done.stderr}")
+    return done.stdout + done.stderr
+
+
+def folders(root: str) -> dict[str, list[tuple[str, str, str]]]:
+    """
+    Every Maildir folder under the tree's far and near sides: its
+    messages as (UID or C{?}, flags, subject), sorted.
+    """
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    for side in ("far", "near"):
+        for directory, subdirs, _ in os.walk(os.path.join(root, side)):
+            if "cur" not in subdirs:
+                continue
+            messages = []
+            for sub in ("cur", "new"):
+                for name in os.listdir(os.path.join(directory, sub)):
+                    uid = _UID.search(name)
+                    flags = name.rpartition(":2,")[2] if ":2," in name else ""
+                    with open(os.path.join(directory, sub, name)) as f:
+                        subject = next(
+                            (line[9:].strip() for line in f if line.startswith("Subject: ")), ""
+                        )
+                    messages.append((uid.group(1) if uid else "?", flags, subject))
+            found[os.path.relpath(directory, root)] = sorted(messages)
+    return found
+
+
+def read_state(root: str) -> str:
+    with open(os.path.join(root, "state", "INBOX")) as f:
+        return f.read()
+
+
+class Mbsync15AgreementTests(SynchronousTestCase):
+    """
+    The rows marked C{mbsync=True}: one test method per row (added below).
+    """
+
+    def setUp(self) -> None:
+        if not ORACLE.exists():
+            self.fail(f"mbsync 1.5.0 oracle missing: {ORACLE}")
+        self.base = Path(self.mktemp()).resolve()
+        self.base.mkdir(parents=True)
+        self.oracle = str(self.base / "mbsync")
+        shutil.copy(ORACLE, self.oracle)
+
+
+def _check(case: Mbsync15AgreementTests, row: PlanRow) -> None:
+    outputs = {}
+    trees = {}
+    states = {}
+    for name, command in (
+        ("oracle", [case.oracle, "-Tz"]),
+        ("msync", [MSYNC, "--compat", "1.5"]),
+    ):
+        root = str(case.base / name)
+        make_tree(root, row)
+        outputs[name] = run_tool(command, root)
+        trees[name] = folders(root)
+        states[name] = read_state(root)
+        # A second run changes nothing but the state of a run that
+        # journaled nothing: mbsync 1.5 then keeps the old state file
+        # (save_state), records of messages it expunged included.
+        run_tool(command, root)
+        case.assertEqual(folders(root), trees[name], f"{name}: second run")
+        case.assertEqual(read_state(root), row.after, f"{name}: state")
+    case.assertEqual(states["msync"], row.after, "msync: first state")
+    if states["oracle"] != row.after:
+        case.assertEqual(states["oracle"], row.before, "oracle: unchanged state")
+    case.assertEqual(trees["msync"], trees["oracle"], "messages")
+    case.assertEqual(outputs["msync"], outputs["oracle"], "output")
+
+
+add_row_tests(
+    Mbsync15AgreementTests,
+    [row for row in ROWS15 if row.mbsync],
+    lambda row: row.name,
+    _check,  # type: ignore[arg-type]
+    "mbsync 1.5.0 and msync --compat 1.5 agree with the planner table row "
+    "{name!r}: same state, messages and output.",
+)

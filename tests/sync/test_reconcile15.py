@@ -1,0 +1,132 @@
+# -*- test-case-name: tests.sync.test_reconcile15 -*-
+"""
+The planner table for isync 1.5's sync semantics (options with
+C{isync15=True}): C{ExpungeSolo}, ... Same driver as
+L{tests.sync.test_reconcile} (L{tests.sync.plantable}): state, listings
+and options in, journal lines (msync's, 1.4's operations), store actions,
+notices and the committed state out.
+
+Rows marked C{mbsync=MBSYNC15} were checked to agree with the mbsync 1.5.0
+oracle on Maildir trees made from the row (same committed state; the same
+messages and output as msync following 1.5), and are checked again by
+L{tests.integration.test_reconcile_mbsync15}.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.sync.plantable import PlanRow, run_plan
+from tests.sync.scenarios import add_row_tests, options, state
+
+#: Checked to agree with mbsync 1.5.0.
+MBSYNC15 = True
+
+ROWS15 = [
+    PlanRow(
+        "ExpungeSolo far expunges isolated and solo deleted messages, not paired ones",
+        # far 3: its record has no near message (solo); far 4: no record
+        # (isolated, at or below MaxPulledUid); far 2 and 5 are paired.
+        far=[(1, "S", "a"), (2, "ST", "b"), (3, "T", "c"), (4, "T", "d"), (5, "T", "e")],
+        near=[(1, "S", "a"), (2, "S", "b"), (5, "T", "e")],
+        before=state(5, 5, "1 1 S", "2 2 S", "3 0 T", "5 5 T"),
+        options=options("pull", far_expunge_solo=True, isync15=True),
+        journal=["* 2 2 48", "- 3 0"],
+        actions=["near side: UID 2: flags +T -", "far side: expunge UIDs 3,4"],
+        after=state(5, 5, "1 1 S", "2 2 ST", "5 5 T"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "ExpungeSolo with Sync Gone mirrors an expunge",
+        # near 2 was expunged: the deletion reaches far 2, whose partner is
+        # gone (orphaned), so it is expunged too.
+        far=[(1, "S", "a"), (2, "S", "b"), (3, "S", "c")],
+        near=[(1, "S", "a"), (3, "S", "c")],
+        before=state(3, 3, "1 1 S", "2 2 S", "3 3 S"),
+        options=options(far_expunge_solo=True, near_expunge_solo=True, isync15=True),
+        journal=["> 2 2 0", "- 2 0"],
+        actions=["far side: UID 2: flags +T -", "far side: expunge UIDs 2"],
+        after=state(3, 3, "1 1 S", "3 3 S"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "ExpungeSolo near expunges what Expunge far orphans",
+        # near 3 is deleted but its far partner stays: not solo.
+        far=[(1, "S", "a"), (2, "ST", "b"), (3, "S", "c")],
+        near=[(1, "S", "a"), (2, "ST", "b"), (3, "ST", "c")],
+        before=state(3, 3, "1 1 S", "2 2 ST", "3 3 S"),
+        options=options("pull-new pull-flags", expunge="far", near_expunge_solo=True, isync15=True),
+        journal=["- 2 2"],
+        actions=["far side: expunge UIDs 2", "near side: expunge UIDs 2"],
+        after=state(3, 3, "1 1 S", "3 3 S"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "ExpungeSolo both: new deleted messages are copied, old isolated ones expunged",
+        far=[(1, "S", "a"), (2, "T", "b"), (3, "T", "c")],
+        near=[(1, "S", "a"), (4, "T", "d"), (5, "", "e")],
+        before=state(2, 4, "1 1 S"),
+        options=options(far_expunge_solo=True, near_expunge_solo=True, isync15=True),
+        journal=[
+            "+ 0 5",
+            "+ 3 0",
+            "F 0 4",
+            "F 1 6",
+            "# 0 5 TUID00000001",
+            "# 3 0 TUID00000002",
+            "< 0 5 4",
+            "* 3 0 32",
+            "> 3 0 6",
+            "N 0 4",
+            "N 1 6",
+        ],
+        actions=[
+            "far side: store copy of near side UID 5 with flags -",
+            "near side: store copy of far side UID 3 with flags T",
+            "far side: expunge UIDs 2",
+            "near side: expunge UIDs 4",
+        ],
+        after=state(4, 6, "1 1 S", "4 5", "3 6 T"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "ExpungeSolo far with a far Trash trashes only what it expunges",
+        far=[(1, "ST", "a"), (2, "ST", "b")],
+        near=[(1, "S", "a")],
+        before=state(2, 1, "1 1 S", "2 0 S"),
+        options=options("pull", far_expunge_solo=True, far_trash="Trash", isync15=True),
+        journal=["* 1 1 48", "T 0 2", "- 2 0"],
+        actions=[
+            "near side: UID 1: flags +T -",
+            "far side: UID 2: trash into far side Trash",
+            "far side: expunge UIDs 2",
+        ],
+        after=state(2, 1, "1 1 ST"),
+        mbsync=MBSYNC15,
+    ),
+]
+
+
+class Planner15TableTests(SynchronousTestCase):
+    """
+    The isync 1.5 planner table: one test method per row (added below).
+    """
+
+
+def _check_row(case: SynchronousTestCase, row: PlanRow) -> None:
+    got = run_plan(row)
+    case.assertEqual(got.journal, list(row.journal), "journal")
+    case.assertEqual(got.actions, list(row.actions), "actions")
+    case.assertEqual(got.notices, list(row.notices), "notices")
+    case.assertEqual(got.error, row.error, "error")
+    case.assertEqual(got.after, row.after, "state")
+
+
+add_row_tests(
+    Planner15TableTests,
+    ROWS15,
+    lambda row: row.name,
+    _check_row,
+    "isync 1.5 planner row {name!r}: the planner decides the row's journal "
+    "lines, store actions and notices, and leaves the row's state.",
+)
