@@ -1,0 +1,135 @@
+# -*- test-case-name: tests.integration.test_sync15_imap -*-
+"""
+isync 1.5's sync semantics against an IMAP server: the mbsync 1.5.0
+oracle (C{../shared/oracles/mbsync-1.5.0}, copied into the test
+directory) and msync following 1.5 each sync their own Dovecot account,
+prepared identically, with a Maildir; the server's messages, the Maildir
+and the state file (UIDVALIDITY aside) must come out the same.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from tests.integration.dovecot import DovecotAccount, DovecotTestCase
+from tests.integration.synctree import MSYNC, write_config
+
+ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracles" / "mbsync-1.5.0"
+
+_EXPUNGED = re.compile(r"expunged \d+")
+_VALIDITY = re.compile(r"^(Far|Near)UidValidity \d+$", re.M)
+
+
+def _message(name: str) -> bytes:
+    return f"From: a@example.org\r\nSubject: {name}\r\nMessage-ID: <{name}@t>\r\n\r\n{name}\r\n".encode()
+
+
+class Sync15IMAPTests(DovecotTestCase):
+    """
+    Both tools on twin accounts: one account, home and tree per tool.
+    """
+
+    def setUp(self) -> None:
+        if not ORACLE.exists():
+            self.fail(f"mbsync 1.5.0 oracle missing: {ORACLE}")
+        super().setUp()
+        self.base = Path(self.mktemp()).resolve()
+        self.base.mkdir(parents=True)
+        self.oracle = self.base / "mbsync-1.5.0"
+        shutil.copy(ORACLE, self.oracle)
+        self.accounts: dict[str, DovecotAccount] = {}
+
+    def twin(self, tool: str, channel: str) -> Path:
+        """
+        An account, a home and a config for C{tool}.
+        """
+        account = self.accounts[tool] = self.dovecot.add_account()
+        root = self.base / tool
+        (root / "home").mkdir(parents=True)
+        return write_config(self.dovecot, root, channel, user=account)
+
+    def run_tool(self, tool: str, *args: str) -> str:
+        """
+        Run C{tool} on its twin; its output (the status must be 0).
+        """
+        root = self.base / tool
+        # Dated in the past, so that neither tool waits (and says so)
+        # for a recent Maildir modification.
+        past = time.time() - 100
+        for directory, _, _ in os.walk(root / "mail"):
+            os.utime(directory, (past, past))
+        program = [str(self.oracle)] if tool == "mbsync" else [MSYNC, "--compat", "1.5"]
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MSYNC_"))}
+        environ["HOME"] = str(root / "home")
+        done = subprocess.run(
+            [*program, "-c", str(root / "rc"), *args, "-a"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environ,
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        return done.stdout + done.stderr
+
+    def outcome(self, tool: str) -> tuple[object, ...]:
+        """
+        The server's messages (subject, flags), the Maildir's (subject,
+        flags) and the state file with its UIDVALIDITYs masked.
+        """
+        root = self.base / tool
+        far = sorted(
+            (re.search(rb"Subject: (\S+)", m.body).group(1).decode(), sorted(m.flags))  # type: ignore[union-attr]
+            for m in self.accounts[tool].messages("INBOX")
+        )
+        near = []
+        for sub in ("cur", "new"):
+            for entry in (root / "mail" / "INBOX" / sub).iterdir():
+                subject = re.search(rb"Subject: (\S+)", entry.read_bytes())
+                assert subject is not None
+                near.append((subject.group(1).decode(), entry.name.rpartition(":2,")[2]))
+        states = [
+            path
+            for path in (root / "home" / ".local" / "state" / "isync").iterdir()
+            if ".msync-" not in path.name  # msync's own listing cache
+        ]
+        self.assertEqual(len(states), 1, states)
+        state = _VALIDITY.sub(r"\1UidValidity V", states[0].read_text())
+        return far, sorted(near), state
+
+    def test_expunge_solo_mirrors_expunges(self) -> None:
+        """
+        C{ExpungeSolo Far} with the default C{Sync}: a message expunged
+        from the Maildir is marked deleted on the server and then
+        expunged there (its partner is gone); a server message marked
+        deleted whose Maildir copy is still there is kept.
+        """
+        channel = "Channel c\nFar :remote:\nNear :local:\nExpungeSolo Far\n"
+        for tool in ("mbsync", "msync"):
+            self.twin(tool, channel)
+            account = self.accounts[tool]
+            for name in ("a", "b", "c"):
+                account.add_message("INBOX", _message(name), ("\\Seen",))
+            self.run_tool(tool)
+            for sub in ("cur", "new"):
+                for entry in (self.base / tool / "mail" / "INBOX" / sub).iterdir():
+                    if b"Subject: b" in entry.read_bytes():
+                        entry.unlink()
+            account.set_flags("INBOX", 3, ("\\Seen", "\\Deleted"))
+        outputs = {tool: self.run_tool(tool) for tool in ("mbsync", "msync")}
+        # mbsync 1.5.0 expunges the message over IMAP (UID EXPUNGE) but
+        # counts 0 in its summary (it counts 1 with a Maildir); msync
+        # counts what it expunged.
+        self.assertEqual(
+            _EXPUNGED.sub("expunged N", outputs["msync"]),
+            _EXPUNGED.sub("expunged N", outputs["mbsync"]),
+        )
+        self.assertIn("expunged 1 message(s) from far side.", outputs["msync"])
+        self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
+        far, near, _ = self.outcome("msync")
+        self.assertEqual(far, [("a", ["\\Seen"]), ("c", ["\\Deleted", "\\Seen"])])
+        self.assertEqual(near, [("a", "S"), ("c", "ST")])
