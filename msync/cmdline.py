@@ -115,6 +115,7 @@ _TYPE_LETTERS = {
     "d": SyncOp.DELETE,
     "g": SyncOp.DELETE,
     "f": SyncOp.FLAGS,
+    "o": SyncOp.OLD,
 }
 _TYPE_WORDS = {
     "new": SyncOp.NEW,
@@ -123,6 +124,7 @@ _TYPE_WORDS = {
     "delete": SyncOp.DELETE,
     "gone": SyncOp.DELETE,
     "flags": SyncOp.FLAGS,
+    "old": SyncOp.OLD,
 }
 LEGACY_TYPE_NOTICES = {
     "renew": "Notice: --renew/-N are deprecated; use --upgrade/-u instead.",
@@ -385,6 +387,8 @@ class _Parser:
             self.note_legacy(name)
         else:
             return False
+        if _TYPE_WORDS[rest if dash and rest in _TYPE_WORDS else name] is SyncOp.OLD:
+            self.isync15_only.append(f"--{name}")
         self.sync.given = True
         return True
 
@@ -406,6 +410,7 @@ class _Parser:
             elif letter in _TYPE_LETTERS:
                 self.add_type(_TYPE_LETTERS[letter])
                 self.note_legacy(letter)
+                self.note_old(letter)
             elif letter == "c":
                 self.config = self.next_word("-c")
             elif letter in _BOX_OPS:
@@ -441,6 +446,7 @@ class _Parser:
         while position < len(letters) and letters[position] in _TYPE_LETTERS:
             types |= _TYPE_LETTERS[letters[position]]
             self.note_legacy(letters[position])
+            self.note_old(letters[position])
             position += 1
         side = Side.NEAR if letter == "L" else Side.FAR
         if types:
@@ -490,6 +496,11 @@ class _Parser:
     def note_legacy(self, spelling: str) -> None:
         if spelling in _LEGACY_TYPES:
             self.legacy_types.add(_LEGACY_TYPES[spelling])
+
+    def note_old(self, letter: str) -> None:
+        # isync 1.5's -o (Old); mbsync 1.4.4 does not know it.
+        if letter == "o":
+            self.isync15_only.append("-o")
 
     def set_ext_exit(self) -> None:
         self.ext_exit = True

@@ -587,6 +587,7 @@ class ChannelOptions:
         directive: Directive,
         report: Callable[[ConfigError], None],
         unknown: Collection[str] = (),
+        isync15: bool = False,
     ) -> None:
         """
         Remember the valid words of one C{Sync}/C{Create}/... line and report
@@ -594,30 +595,33 @@ class ChannelOptions:
 
         @param unknown: words (case-folded) to report as invalid although
             the grammar knows them (isync 1.5's, read as 1.4.4 does).
+        @param isync15: check C{Sync} words as isync 1.5 does.
         """
         _, words = self.words.get(setting, (directive, []))
         for word in directive.at_least_one():
             try:
                 if word.casefold() in unknown:
                     raise ValueError(f"invalid {setting.value} arg '{word}'")
-                _merge(setting, [word])
+                _merge(setting, [word], isync15)
             except ValueError as error:
                 report(directive.error(str(error)))
             else:
                 words.append(word)
         self.words[setting] = (directive, words)
 
-    def merge(self) -> ConfigError | None:
+    def merge(self, isync15: bool = False) -> ConfigError | None:
         """
         Merge each setting's words, in mbsync's order.
 
+        @param isync15: C{Sync} as isync 1.5 reads it (C{All}/C{Full}
+            include C{Old}).
         @return: the first conflict, or C{None}.
         """
         for setting in _MERGE_ORDER:
             if setting in self.words:
                 directive, words = self.words[setting]
                 try:
-                    self.merged[setting] = _merge(setting, words)
+                    self.merged[setting] = _merge(setting, words, isync15)
                 except ValueError as error:
                     return directive.section_error(str(error))
         return None
@@ -639,14 +643,16 @@ class ChannelOptions:
         return value
 
 
-def _merge(setting: ChannelSetting, words: list[str]) -> SyncOps | frozenset[Side]:
+def _merge(
+    setting: ChannelSetting, words: list[str], isync15: bool = False
+) -> SyncOps | frozenset[Side]:
     """
     Merge C{Sync} or C{Create}/... words.
 
     @raise ValueError: with mbsync's message.
     """
     if setting is ChannelSetting.SYNC:
-        return parse_sync(words)
+        return parse_sync(words, isync15=isync15)
     return parse_sides(setting.value, words)
 
 

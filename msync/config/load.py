@@ -301,7 +301,7 @@ class _Parser:
                 reader.finish(directive, 2)
                 reader.skip_section()
         # mbsync merges the global Sync/Create/... words at the end of the file.
-        conflict = self.global_channel.merge()
+        conflict = self.global_channel.merge(self.isync15)
         if conflict is not None:
             self.report(conflict)
         if reader.errors:
@@ -371,7 +371,7 @@ class _Parser:
         if folded == "sync":
             setting = ChannelSetting.SYNC
             unknown = _ISYNC15_SYNC_WORDS if self.isync14 else ()
-            options.add_words(setting, directive, self.report, unknown)
+            options.add_words(setting, directive, self.report, unknown, self.isync15)
         elif folded in BOX_OPS:
             setting = BOX_OPS[folded]
             options.add_words(setting, directive, self.report)
@@ -545,7 +545,7 @@ class _Parser:
                     header.section_error(f"channel '{name}' refers to no {side.label} side store")
                 )
                 return None
-        conflict = draft.options.merge()
+        conflict = draft.options.merge(self.isync15)
         if conflict is not None:
             self.report(conflict)
             return None
@@ -645,7 +645,7 @@ _T = TypeVar("_T")
 _ISYNC15_KEYWORDS = frozenset({"expungesolo", "expireside"})
 """Channel options of isync 1.5 that mbsync 1.4.4 does not recognize."""
 
-_ISYNC15_SYNC_WORDS = frozenset({"old", "pullold", "pushold"})
+_ISYNC15_SYNC_WORDS = frozenset({"old", "pullold", "pushold", "pullfull", "pushfull"})
 """C{Sync} words of isync 1.5 that mbsync 1.4.4 calls invalid."""
 
 

@@ -151,7 +151,13 @@ _TYPE_WORDS: dict[str, SyncOp] = {
 }
 
 
-def parse_sync(words: Sequence[str]) -> SyncOps:
+_TYPE_WORDS_15 = _TYPE_WORDS | {
+    "all": SyncOp.ALL | SyncOp.OLD,
+    "full": SyncOp.ALL | SyncOp.OLD,
+}
+
+
+def parse_sync(words: Sequence[str], *, isync15: bool = False) -> SyncOps:
     """
     Merge every C{Sync} word of one section (or of the global options) into
     the matrix, as mbsync 1.4 does (C{getopt_helper} + C{merge_ops}).
@@ -163,8 +169,12 @@ def parse_sync(words: Sequence[str]) -> SyncOps:
     direction its whole row, and asserting a cell twice is a conflict.
     C{All}/C{Full} = C{Pull Push}; C{None}/C{Noop} add nothing. 1.5 words
     C{Upgrade}, C{Gone} (= C{ReNew}, C{Delete}) and C{Old} are accepted.
+    isync 1.5 reads C{All}/C{Full} as every type I{including} C{Old}
+    (its C{OP_MASK_TYPE}), not as both directions, and has
+    C{PullFull}/C{PushFull}.
 
     @param words: the arguments of all C{Sync} lines, in order.
+    @param isync15: read the words as isync 1.5 does.
     @return: the matrix.
     @raise ValueError: with mbsync's message, C{invalid Sync arg 'x'} or
         C{Conflicting Sync args specified.}
@@ -172,13 +182,18 @@ def parse_sync(words: Sequence[str]) -> SyncOps:
     types = SyncOp.NONE
     pull = push = False
     cells = {Side.NEAR: SyncOp.NONE, Side.FAR: SyncOp.NONE}
+    type_words = _TYPE_WORDS_15 if isync15 else _TYPE_WORDS
     for word in words:
         folded = word.casefold()
         direction = {"pull": Side.NEAR, "push": Side.FAR}.get(folded[:4])
-        if direction is not None and folded[4:] in _TYPE_WORDS:
-            cells[direction] |= _TYPE_WORDS[folded[4:]]
-        elif folded in _TYPE_WORDS:
-            types |= _TYPE_WORDS[folded]
+        if direction is not None and folded[4:] in type_words:
+            cells[direction] |= type_words[folded[4:]]
+        elif direction is not None and folded[4:] == "full":
+            # isync 1.5's PullFull/PushFull (1.4.4 refuses them: the
+            # configuration is read again as it reads it).
+            cells[direction] |= SyncOp.ALL
+        elif folded in type_words:
+            types |= type_words[folded]
         elif folded in ("pull", "push", "all", "full"):
             pull = pull or folded != "push"
             push = push or folded != "pull"

@@ -44,6 +44,8 @@ class Needs(enum.Flag):
     APPEND = enum.auto()
     EXPUNGE = enum.auto()
     ALL_SIZES = enum.auto()
+    #: isync 1.5 Sync Old: every message up to the max UID, paired or not.
+    UNPAIRED = enum.auto()
 
 
 class LoadPlanner:
@@ -108,6 +110,11 @@ class LoadPlanner:
             opts[other] |= Needs.OLD
             if ops & SyncOp.FLAGS:
                 opts[other] |= Needs.FLAGS
+        if ops & SyncOp.OLD:
+            opts[t] |= Needs.APPEND
+            opts[other] |= Needs.OLD | Needs.UNPAIRED | Needs.FLAGS
+            if side.max_size is not None:
+                opts[other] |= Needs.ALL_SIZES
         if ops & (SyncOp.NEW | SyncOp.RENEW):
             opts[t] |= Needs.APPEND
             if ops & SyncOp.NEW:
@@ -187,7 +194,7 @@ class LoadPlanner:
         exceptions: frozenset[int] = frozenset()
         if not opts & Needs.OLD:
             low = _INFINITY
-        elif side is Side.FAR and self.options.max_messages:
+        elif side is Side.FAR and self.options.max_messages and not opts & Needs.UNPAIRED:
             low = self.state.max_expired_far_uid + 1
             exceptions = self._far_exceptions(low)
         else:
@@ -200,6 +207,8 @@ class LoadPlanner:
             high = None
             if opts & Needs.OLD_IDS:
                 id_limit = self._seen_uid(side)
+        elif opts & Needs.UNPAIRED:
+            high = max(self._seen_uid(side), max_uid)
         elif opts & Needs.OLD:
             high = self._seen_uid(side)
         if low >= _INFINITY:

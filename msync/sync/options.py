@@ -111,7 +111,7 @@ class PairOptions:
         def side(which: Side) -> SideOptions:
             store = channel.store(which)
             return SideOptions(
-                ops=channel.sync.towards(which) & SyncOp.ALL,
+                ops=channel.sync.towards(which) & (SyncOp.ALL | SyncOp.OLD),
                 expunge=which in channel.expunge,
                 expunge_solo=which in channel.expunge_solo,
                 create=which in channel.create,

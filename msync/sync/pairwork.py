@@ -58,6 +58,7 @@ __all__ = [
     "FLAGGED",
     "OP_DELETE",
     "OP_FLAGS",
+    "OP_OLD",
     "OP_NEW",
     "OP_RENEW",
     "PENDING",
@@ -103,6 +104,7 @@ OP_NEW: Final = SyncOp.NEW.value
 OP_RENEW: Final = SyncOp.RENEW.value
 OP_DELETE: Final = SyncOp.DELETE.value
 OP_FLAGS: Final = SyncOp.FLAGS.value
+OP_OLD: Final = SyncOp.OLD.value
 
 
 def dummy_bit(side: Side) -> int:

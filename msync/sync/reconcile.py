@@ -96,6 +96,7 @@ from msync.sync.pairwork import (
     OP_DELETE,
     OP_FLAGS,
     OP_NEW,
+    OP_OLD,
     OP_RENEW,
     PENDING,
     SEEN,
@@ -369,8 +370,12 @@ def _sync_old_side(
 def _sync_new(work: PairWork, t: Side) -> None:
     source = t.other
     renew, new = does(work, t, OP_RENEW), does(work, t, OP_NEW)
+    old = does(work, t, OP_OLD)
     side = work.options.side(t)
     state = work.state
+    # isync 1.5: the unknown messages pulled below MaxExpiredFarUid are
+    # expired ones (the bulk range starts above them).
+    topping = True
     for info in work.messages[source]:
         flags = work.flags[source][info.uid]
         record = work.by_uid[source].get(info.uid)
@@ -395,10 +400,18 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 kill(work, record)
                 continue
         else:
-            if not new or info.uid <= state.max_uid(source):
-                # Not new: expired and pruned, failed, or skipped.
+            if t is not Side.NEAR or info.uid > state.max_expired_far_uid:
+                topping = False
+            if info.uid <= state.max_uid(source):
+                # Not new: expired and pruned, failed, or skipped; isync
+                # 1.5's Sync Old propagates it (an expired one only once
+                # it became important).
+                if not old or (topping and not _important(work, flags)):
+                    continue
+            elif not new:
                 continue
-            state.set_max_uid(source, info.uid)
+            else:
+                state.set_max_uid(source, info.uid)
             if side.expunge and flags & DELETED:
                 continue
             far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
@@ -415,6 +428,14 @@ def _sync_new(work: PairWork, t: Side) -> None:
         ):
             record_op(work, record, MakePlaceholder)
         work.any_new[t] = True
+
+
+def _important(work: PairWork, flags: int) -> bool:
+    """
+    Whether a message with C{flags} is kept from MaxMessages expiry:
+    flagged, or unread unless C{ExpireUnread} is set.
+    """
+    return bool(flags & FLAGGED) or (not flags & SEEN and work.options.expire_unread is not True)
 
 
 def _raise_max(work: PairWork, side: Side, uid: int) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from msync.config.schema import SyncOp
 from msync.model import Side
 from msync.sync.options import PairOptions
 from tests.integration.mbsynctree import mbsyncrc, write_box
@@ -43,13 +44,26 @@ def mbsyncrc15(root: str, pair: PairOptions) -> str:
     L{mbsyncrc} in isync 1.5's spellings, with the 1.5 channel options.
     """
     text = mbsyncrc(root, pair)
-    text = re.sub(r"(Pull|Push)ReNew", r"\1Upgrade", text)
-    text = re.sub(r"(Pull|Push)Delete", r"\1Gone", text)
+    words = _sync_words15(pair.near.ops, "Pull") + _sync_words15(pair.far.ops, "Push")
+    text = re.sub(r"^Sync .*$", f"Sync {' '.join(words) or 'None'}", text, flags=re.M)
     solo = [side for side in Side if pair.side(side).expunge_solo]
     if solo:
         value = "Both" if len(solo) == 2 else solo[0].label.capitalize()
         text += f"ExpungeSolo {value}\n"
     return text
+
+
+def _sync_words15(ops: SyncOp, direction: str) -> list[str]:
+    """
+    One row of the C{Sync} matrix in isync 1.5's words.
+    """
+    if ops == SyncOp.ALL | SyncOp.OLD:
+        return [direction + "Full"]
+    if ops == SyncOp.ALL:
+        return [direction]
+    names = {SyncOp.NEW: "New", SyncOp.OLD: "Old", SyncOp.RENEW: "Upgrade"}
+    names |= {SyncOp.DELETE: "Gone", SyncOp.FLAGS: "Flags"}
+    return [direction + word for op, word in names.items() if ops & op]
 
 
 def make_tree(root: str, row: PlanRow) -> None:

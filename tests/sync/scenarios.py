@@ -186,6 +186,7 @@ def options(
     ops = {Side.FAR: SyncOp.NONE, Side.NEAR: SyncOp.NONE}
     words = {"new": SyncOp.NEW, "renew": SyncOp.RENEW, "delete": SyncOp.DELETE}
     words["flags"] = SyncOp.FLAGS
+    words["old"] = SyncOp.OLD  # isync 1.5
     for word in sync.split():
         if word == "all":
             ops = {Side.FAR: SyncOp.ALL, Side.NEAR: SyncOp.ALL}

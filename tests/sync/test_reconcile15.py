@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.sync.test_reconcile15 -*-
 """
 The planner table for isync 1.5's sync semantics (options with
-C{isync15=True}): C{ExpungeSolo}, ... Same driver as
+C{isync15=True}): C{ExpungeSolo}, C{Sync Old} (and 1.5's C{Full},
+which includes it) with MaxMessages and MaxSize. Same driver as
 L{tests.sync.test_reconcile} (L{tests.sync.plantable}): state, listings
 and options in, journal lines (msync's, 1.4's operations), store actions,
 notices and the committed state out.
@@ -102,6 +103,119 @@ ROWS15 = [
             "far side: expunge UIDs 2",
         ],
         after=state(2, 1, "1 1 ST"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "Sync Old propagates unpaired messages at or below the max UIDs",
+        # far 3 and 4, near 3: at or below the max UIDs without a record
+        # (failed, skipped or pruned earlier); far 5 is not old (Sync Old
+        # alone copies no new message) and keeps MaxPulledUid.
+        far=[(1, "S", "a"), (2, "S", "b"), (3, "", "c"), (4, "FS", "d"), (5, "S", "e")],
+        near=[(1, "S", "a"), (2, "S", "b"), (3, "S", "f"), (6, "", "g")],
+        before=state(4, 3, "1 1 S", "2 2 S"),
+        options=options("pull-old push-old", isync15=True),
+        journal=[
+            "+ 0 3",
+            "+ 3 0",
+            "+ 4 0",
+            "F 0 6",
+            "F 1 7",
+            "# 0 3 TUID00000001",
+            "# 3 0 TUID00000002",
+            "# 4 0 TUID00000003",
+            "* 0 3 16",
+            "< 0 3 6",
+            "> 3 0 7",
+            "* 4 0 18",
+            "> 4 0 8",
+        ],
+        actions=[
+            "far side: store copy of near side UID 3 with flags S",
+            "near side: store copy of far side UID 3 with flags -",
+            "near side: store copy of far side UID 4 with flags FS",
+        ],
+        after=state(4, 3, "1 1 S", "2 2 S", "6 3 S", "3 7", "4 8 FS"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "Sync Full with MaxMessages brings back only important expired messages",
+        # 1.5's Full includes Old. Far 1-4 lie below MaxExpiredFarUid:
+        # only the unread 3 and the flagged 4 come back; 7 is new.
+        far=[
+            (1, "S", "a"),
+            (2, "S", "b"),
+            (3, "", "c"),
+            (4, "FS", "d"),
+            (5, "S", "e"),
+            (6, "S", "h"),
+            (7, "", "i"),
+        ],
+        near=[(5, "S", "e"), (6, "S", "h")],
+        before=state(6, 6, "5 5 S", "6 6 S", expired=4),
+        options=options("pull pull-old push push-old", max_messages=2, isync15=True),
+        journal=[
+            "+ 3 0",
+            "+ 4 0",
+            "+ 7 0",
+            "~ 5 5 1",
+            "~ 5 5 3",
+            "F 1 7",
+            "# 3 0 TUID00000001",
+            "# 4 0 TUID00000002",
+            "# 7 0 TUID00000003",
+            "> 3 0 7",
+            "* 4 0 18",
+            "> 4 0 8",
+            "> 7 0 9",
+            "N 0 7",
+            "N 1 9",
+            "! 5",
+        ],
+        actions=[
+            "near side: UID 5: flags +T -",
+            "near side: store copy of far side UID 3 with flags -",
+            "near side: store copy of far side UID 4 with flags FS",
+            "near side: store copy of far side UID 7 with flags -",
+        ],
+        after=state(7, 9, "5 5 ~S", "6 6 S", "3 7", "4 8 FS", "7 9", expired=5),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "Sync Old with MaxSize makes placeholders of big old messages",
+        far=[(1, "S", "a"), (2, "S", "big"), (3, "S", "c")],
+        near=[(1, "S", "a")],
+        before=state(3, 1, "1 1 S"),
+        big=["big"],
+        options=options("pull-old", near_max_size=1000, isync15=True),
+        journal=[
+            "+ 2 0",
+            "_ 2 0",
+            "+ 3 0",
+            "F 1 2",
+            "# 2 0 TUID00000001",
+            "# 3 0 TUID00000002",
+            "* 2 0 16",
+            "> 2 0 2",
+            "* 3 0 16",
+            "> 3 0 3",
+            "N 1 3",
+        ],
+        actions=[
+            "near side: store placeholder of far side UID 2 with flags S",
+            "near side: store copy of far side UID 3 with flags S",
+        ],
+        after=state(3, 3, "1 1 S", "2 2 >S", "3 3 S"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "Sync Old does not copy an old deleted message into an expunged side",
+        far=[(1, "S", "a"), (2, "ST", "b")],
+        near=[(1, "S", "a")],
+        before=state(2, 1, "1 1 S"),
+        options=options("pull-old", expunge="near", isync15=True),
+        journal=[],
+        actions=[],
+        after=state(2, 1, "1 1 S"),
         mbsync=MBSYNC15,
     ),
 ]
