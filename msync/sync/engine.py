@@ -660,6 +660,7 @@ async def sync_pair(
         read_only=options.dry_run,
         journal_version=journal_version,
         testing=journal_testing,
+        expire_side=options.expire_side,
     )
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},

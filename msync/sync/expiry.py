@@ -1,8 +1,10 @@
 # -*- test-case-name: tests.sync.test_reconcile -*-
 """
-MaxMessages expiry of the near side (mbsync C{box_loaded}, "preparing
-message expiration"): which paired messages to expire, and the journaled
-start or rollback of each expiry transaction.
+MaxMessages expiry of the near side, or of the far side with isync 1.5's
+C{ExpireSide Far} (mbsync C{box_loaded}, "preparing message expiration"):
+which paired messages to expire, and the journaled start or rollback of
+each expiry transaction. C{MaxExpiredFarUid} stands for the expired bound
+of the other side's UIDs (1.5's C{maxxfuid}).
 
 Invariants:
   - L1: pure. No Twisted, no I/O, no clocks.
@@ -16,7 +18,6 @@ Invariants:
 from __future__ import annotations
 
 from msync.errors import UnreadExcess
-from msync.model import Side
 from msync.sync.journal import ExpireUnborn, SetStatus
 from msync.sync.pairwork import (
     ALL,
@@ -45,23 +46,21 @@ __all__ = ["expire"]
 
 
 def _candidates(work: PairWork) -> list[tuple[SyncRecord, int]]:
+    xt = work.options.expire_side
+    source = xt.other
     found = []
-    for info in work.messages[Side.FAR]:
-        record = work.by_uid[Side.FAR].get(info.uid)
+    for info in work.messages[source]:
+        record = work.by_uid[source].get(info.uid)
         if record is None or record.dead:
             continue
         if not record.status_bits & PENDING:
-            near = message(work, Side.NEAR, record)
-            if near is None:
+            mine = message(work, xt, record)
+            if mine is None:
                 continue
             values = work_of(work, record)
-            flags = (
-                (work.flags[Side.NEAR][near.uid] | values.add[Side.NEAR])
-                & ~values.remove[Side.NEAR]
-                & ALL
-            )
+            flags = (work.flags[xt][mine.uid] | values.add[xt]) & ~values.remove[xt] & ALL
         else:
-            flags = work.flags[Side.FAR][info.uid]
+            flags = work.flags[source][info.uid]
         if not flags & DELETED or record.status_bits & EXPIRING:
             found.append((record, flags))
     return found
@@ -75,6 +74,7 @@ def _choose(work: PairWork) -> int:
     @return: how many unread messages are in excess.
     """
     options, state = work.options, work.state
+    xt = options.expire_side
     candidates = _candidates(work)
     excess = len(candidates) - options.max_messages
     unread = 0
@@ -88,14 +88,14 @@ def _choose(work: PairWork) -> int:
         else:
             important = False
         expiring = record.status_bits & EXPIRING
-        near = record_flags(work, Side.NEAR, record)
+        mine = record_flags(work, xt, record)
         if important:
             excess -= 1
         elif (
-            excess > 0 or expiring == EXPIRING or (expiring and near is not None and near & DELETED)
+            excess > 0 or expiring == EXPIRING or (expiring and mine is not None and mine & DELETED)
         ):
             work_of(work, record).wstate |= WorkBits.NEXPIRE
-            state.max_expired_far_uid = max(state.max_expired_far_uid, record.far_uid)
+            state.max_expired_far_uid = max(state.max_expired_far_uid, record.uid(xt.other))
             excess -= 1
     return unread
 
@@ -109,17 +109,18 @@ def expire(work: PairWork) -> None:
         C{ExpireUnread} is unset.
     """
     options, state = work.options, work.state
+    xt = options.expire_side
     unread = _choose(work)
     if options.expire_unread is None and unread * 2 > options.max_messages:
         raise UnreadExcess(
-            f"{work.boxes[Side.NEAR]}: {unread} unread messages in excess of MaxMessages "
+            f"{work.boxes[xt]}: {unread} unread messages in excess of MaxMessages "
             f"({options.max_messages}).\n"
             "Please set ExpireUnread to decide outcome. Skipping mailbox."
         )
     for record in live(work):
         wanted = bool(work_of(work, record).wstate & WorkBits.NEXPIRE)
         if not record.status_bits & PENDING:
-            if message(work, Side.NEAR, record) is None:
+            if message(work, xt, record) is None:
                 continue
             if wanted != bool(record.status_bits & EXPIRED) and wanted != bool(
                 record.status_bits & EXPIRE
@@ -129,6 +130,6 @@ def expire(work: PairWork) -> None:
                 )
                 record_op(work, record, SetStatus, status)
         elif wanted:
-            state.max_expired_far_uid = max(state.max_expired_far_uid, record.far_uid)
+            state.max_expired_far_uid = max(state.max_expired_far_uid, record.uid(xt.other))
             record_op(work, record, ExpireUnborn)
             unlink(work, record)

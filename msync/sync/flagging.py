@@ -72,7 +72,9 @@ def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None
         if current is None and work.loads_old[t]:
             # The message disappeared meanwhile.
             return None
-    elif t is Side.NEAR and bool(record.status_bits & EXPIRE) != bool(record.status_bits & EXPIRED):
+    elif t is work.options.expire_side and bool(record.status_bits & EXPIRE) != bool(
+        record.status_bits & EXPIRED
+    ):
         # An expiry transaction is ongoing; act on the wanted state, so
         # that cancelled transactions are rolled back too.
         if values.wstate & WorkBits.NEXPIRE:
@@ -127,7 +129,7 @@ def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
         record.purging = False
     elif flags != base:
         record_op(work, record, SetFlags, Flags(flags))
-    if t is Side.NEAR:
+    if t is work.options.expire_side:
         wanted = bool(values.wstate & WorkBits.NEXPIRE)
         bits = record.status_bits
         if wanted != bool(bits & EXPIRED):

@@ -413,7 +413,8 @@ def _apply_to_record(state: SyncState, record: SyncRecord, op: RecordOp) -> Sync
         case KillRecord():
             record.status = Status.DEAD
         case ExpireUnborn():
-            state.max_expired_far_uid = max(state.max_expired_far_uid, record.far_uid)
+            uid = record.uid(state.expire_side.other)
+            state.max_expired_far_uid = max(state.max_expired_far_uid, uid)
             record.status = Status.DEAD
         case AssignTuid(tuid=tuid):
             record.tuid = tuid

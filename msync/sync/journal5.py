@@ -298,7 +298,11 @@ def journal_version(text: bytes | str) -> str | None:
 
 
 def replay_any(
-    state: SyncState, text: bytes | str, filename: str, expected: str = JOURNAL_VERSION
+    state: SyncState,
+    text: bytes | str,
+    filename: str,
+    expected: str = JOURNAL_VERSION,
+    expire_side: Side = Side.NEAR,
 ) -> str | None:
     """
     Replay a journal of either version.
@@ -310,7 +314,7 @@ def replay_any(
     """
     version = journal_version(text)
     if version == JOURNAL_V5 and expected == JOURNAL_V5:
-        return JOURNAL_V5 if replay_v5(state, text, filename) else None
+        return JOURNAL_V5 if replay_v5(state, text, filename, expire_side) else None
     if version is not None and version != JOURNAL_VERSION and expected == JOURNAL_V5:
         raise StateError(
             f"incompatible journal version (got {version}, expected {JOURNAL_V5}) in {filename}"

@@ -142,12 +142,13 @@ class LoadPlanner:
                 opts[t] |= Needs.NEW | Needs.FLAGS
                 if other_side.max_size is not None:
                     opts[t] |= Needs.ALL_SIZES
+        xt = self.options.expire_side
         if (
-            t is Side.NEAR
-            and self._ops(Side.NEAR) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS)
+            t is xt
+            and self._ops(xt) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS | SyncOp.OLD)
             and self.options.max_messages
         ):
-            opts[Side.NEAR] |= Needs.OLD | Needs.NEW | Needs.FLAGS
+            opts[xt] |= Needs.OLD | Needs.NEW | Needs.FLAGS
 
     def _open_for_replay(self) -> None:
         opts = self.needs
@@ -172,19 +173,22 @@ class LoadPlanner:
         return max((record.uid(side) for record in self._live()), default=0)
 
     def _far_exceptions(self, min_uid: int) -> frozenset[int]:
-        # With MaxMessages the far fetch is the unexpired range plus the
-        # still-paired messages below it.
+        # With MaxMessages the far fetch (the near one with ExpireSide
+        # Far) is the unexpired range plus the still-paired messages below.
+        xt = self.options.expire_side
+        side = xt.other
         found = set()
         # Tested per record: plain ints, not enum.Flag operators (slow).
-        needs_new = bool(self.needs[Side.FAR] & Needs.NEW)
+        needs_new = bool(self.needs[side] & Needs.NEW)
         pending = Status.PENDING.value
+        max_uid = self.state.max_uid(side)
         for record in self._live():
-            uid = record.far_uid
+            uid = record.uid(side)
             if not uid or uid >= min_uid:
                 continue
-            if needs_new and uid >= self.state.max_pulled_uid:
+            if needs_new and uid >= max_uid:
                 continue
-            if not record.near_uid and not record.status_bits & pending:
+            if not record.uid(xt) and not record.status_bits & pending:
                 continue
             found.add(uid)
         return frozenset(found)
@@ -194,7 +198,11 @@ class LoadPlanner:
         exceptions: frozenset[int] = frozenset()
         if not opts & Needs.OLD:
             low = _INFINITY
-        elif side is Side.FAR and self.options.max_messages and not opts & Needs.UNPAIRED:
+        elif (
+            side is self.options.expire_side.other
+            and self.options.max_messages
+            and not opts & Needs.UNPAIRED
+        ):
             low = self.state.max_expired_far_uid + 1
             exceptions = self._far_exceptions(low)
         else:

@@ -59,6 +59,8 @@ class PairOptions:
     @ivar near: what is done to the near side.
     @ivar max_messages: C{MaxMessages}; 0 = unlimited.
     @ivar expire_unread: C{ExpireUnread}; C{None} when unset.
+    @ivar expire_side: the side MaxMessages expires (isync 1.5
+        C{ExpireSide}; always near for 1.4).
     @ivar copy_arrival_date: C{CopyArrivalDate}.
     @ivar dry_run: decide everything, carry out nothing.
     @ivar channel: the channel's name, for messages.
@@ -71,6 +73,7 @@ class PairOptions:
     near: SideOptions = field(default_factory=SideOptions)
     max_messages: int = 0
     expire_unread: bool | None = None
+    expire_side: Side = Side.NEAR
     copy_arrival_date: bool = False
     dry_run: bool = False
     channel: str = ""
@@ -127,6 +130,7 @@ class PairOptions:
             near=side(Side.NEAR),
             max_messages=channel.max_messages,
             expire_unread=channel.expire_unread,
+            expire_side=channel.expire_side,
             copy_arrival_date=channel.copy_arrival_date,
             dry_run=dry_run,
             channel=channel.name,

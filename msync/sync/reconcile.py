@@ -263,8 +263,9 @@ def reconcile(
         _sync_old(work, record)
     for target in Side:
         _sync_new(work, target)
-    near_ops = work.options.side(Side.NEAR).ops
-    if near_ops & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS) and work.options.max_messages:
+    expiring_ops = work.options.side(work.options.expire_side).ops
+    wanted = SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS | SyncOp.OLD
+    if expiring_ops & wanted and work.options.max_messages:
         expire(work)
     return _step(work, plan_flags(work))
 
@@ -334,10 +335,15 @@ def _sync_old_side(
         # Gone or never stored here: nothing to update; a deletion is
         # propagated in the other direction.
         return
+    xt = work.options.expire_side
     if expunged[source]:
-        if t is Side.FAR and record.status_bits & EXPIRING:
+        if t is not xt and record.status_bits & EXPIRING:
             # Don't propagate a deletion that results from expiry.
-            record_op(work, record, AssignUid, Side.NEAR, 0)
+            if work.options.isync15 and record.status_bits & EXPIRING != EXPIRING:
+                # isync 1.5: an interrupted expiry whose message is gone
+                # since is committed.
+                record_op(work, record, SetStatus, record.status | Status.EXPIRE | Status.EXPIRED)
+            record_op(work, record, AssignUid, xt, 0)
             return
         if target_msg is not None:
             current, base = work.flags[t][target_msg.uid], int(record.flags)
@@ -352,7 +358,7 @@ def _sync_old_side(
     if source_msg is None or not does(work, t, OP_FLAGS):
         return
     flags = sanitize(work, work.flags[source][source_msg.uid], t)
-    if t is Side.FAR and record.status_bits & EXPIRING:
+    if t is not xt and record.status_bits & EXPIRING:
         flags &= ~DELETED & ALL
     base = int(record.flags)
     if record.status_bits & dummy_bit(source):
@@ -400,7 +406,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 kill(work, record)
                 continue
         else:
-            if t is not Side.NEAR or info.uid > state.max_expired_far_uid:
+            if t is not work.options.expire_side or info.uid > state.max_expired_far_uid:
                 topping = False
             if info.uid <= state.max_uid(source):
                 # Not new: expired and pruned, failed, or skipped; isync
@@ -477,7 +483,7 @@ def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
             record = None
         if not flags & DELETED or info.uid in work.state.trashed[t]:
             continue
-        if t is Side.NEAR and record is not None and record.status_bits & EXPIRING:
+        if t is work.options.expire_side and record is not None and record.status_bits & EXPIRING:
             continue
         unpropagated = record is None or bool(record.status_bits & (PENDING | SKIPPED))
         if side.trash is not None:
@@ -584,7 +590,7 @@ def _solo_uids(work: PairWork, t: Side) -> list[int]:
     paired.
     """
     other = t.other
-    expire_side = Side.NEAR
+    expire_side = work.options.expire_side
     expunge_other = work.options.side(other).expunge
     flags = work.flags[t]
     chosen = []
@@ -642,9 +648,23 @@ def _gone(work: PairWork, record: SyncRecord, side: Side) -> bool:
 
 def _purge(work: PairWork, record: SyncRecord) -> None:
     far, near = record.far_uid, record.near_uid
+    xt = work.options.expire_side
+    if xt is Side.FAR:
+        # isync 1.5 ExpireSide Far: an expired record whose far message
+        # is gone dies (box_closed_p2's first rule, for the far side).
+        other = record.near_uid
+        if (
+            record.status_bits & EXPIRED
+            and (not far or _gone(work, record, Side.FAR))
+            and work.state.max_pushed_uid >= other
+            and work.state.max_expired_far_uid >= other
+        ):
+            log(work, KillRecord(far, near))
+            return
     if not near or _gone(work, record, Side.NEAR):
         expired = (
-            record.status_bits & EXPIRED
+            xt is Side.NEAR
+            and record.status_bits & EXPIRED
             and work.state.max_pulled_uid >= far
             and work.state.max_expired_far_uid >= far
         )

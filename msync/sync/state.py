@@ -214,7 +214,14 @@ class SyncState:
     @ivar near_uid_validity: UIDVALIDITY of the near box.
     @ivar max_pulled_uid: highest far UID already propagated far to near.
     @ivar max_pushed_uid: highest near UID already propagated near to far.
-    @ivar max_expired_far_uid: far UIDs up to this are expired (MaxMessages).
+    @ivar max_expired_far_uid: far UIDs up to this are expired (MaxMessages);
+        with isync 1.5's C{ExpireSide Far}, near UIDs (its C{maxxfuid}:
+        UIDs of the side opposite L{expire_side}).
+    @ivar expire_side: the side MaxMessages expires (isync 1.5
+        C{ExpireSide}); decides the header key that holds
+        L{max_expired_far_uid} and which UID journal replay counts.
+    @ivar expired_key: the side named by the state file's header key of
+        L{max_expired_far_uid} (C{MaxExpiredFarUid}: far), if any.
     @ivar find_uid: per side, the UIDNEXT saved before storing copies (TUID
         search lower bound); only set by journal replay.
     @ivar trashed: per side, UIDs already moved to Trash; only set by replay.
@@ -233,6 +240,8 @@ class SyncState:
         self.max_pulled_uid = max_pulled_uid
         self.max_pushed_uid = max_pushed_uid
         self.max_expired_far_uid = max_expired_far_uid
+        self.expire_side = Side.NEAR
+        self.expired_key: Side | None = None
         self.find_uid: dict[Side, int] = {Side.FAR: 0, Side.NEAR: 0}
         self.trashed: dict[Side, list[int]] = {Side.FAR: [], Side.NEAR: []}
         self._records: list[SyncRecord] = []

@@ -76,6 +76,7 @@ from types import TracebackType
 from typing import NoReturn
 
 from msync.errors import ChannelLocked, StateError
+from msync.model import Side
 from msync.sync.journal import (
     JOURNAL_VERSION,
     JournalOp,
@@ -83,6 +84,7 @@ from msync.sync.journal import (
     apply_op,
 )
 from msync.sync.journal5 import (
+    JOURNAL_V5,
     flags_line,
     format_line,
     journal_header,
@@ -327,6 +329,7 @@ class StateFile:
         read_only: bool = False,
         journal_version: str = JOURNAL_VERSION,
         testing: JournalTesting = NO_TESTING,
+        expire_side: Side = Side.NEAR,
     ) -> StateFile:
         """
         Lock and load the state of a box pair, replaying its journal if
@@ -343,6 +346,7 @@ class StateFile:
             mbsync 1.4, C{5} as 1.5); after a replay the journal goes on
             in the replayed journal's version.
         @param testing: mbsync's C{-Tj} switches.
+        @param expire_side: the channel's C{ExpireSide} (isync 1.5).
         @raise ChannelLocked: another process (or another L{StateFile} of
             this one) holds the lock: C{channel <label> is locked}.
         @raise StateError: a file cannot be created or read, or the state
@@ -351,7 +355,7 @@ class StateFile:
         system = system if system is not None else SystemCalls()
         if read_only:
             return cls._open_read_only(
-                paths, fsync, channel_label or paths.state, system, journal_version
+                paths, fsync, channel_label or paths.state, system, journal_version, expire_side
             )
         if paths.directory is not None:
             try:
@@ -386,7 +390,7 @@ class StateFile:
             )
         lock_key, lock_fd = _take_lock(system, paths.lock, label)
         try:
-            state, existed, replayed = _load(system, paths, journal_version)
+            state, existed, replayed = _load(system, paths, journal_version, expire_side)
         except BaseException:
             _release_lock(system, paths.lock, lock_key, lock_fd)
             raise
@@ -405,13 +409,19 @@ class StateFile:
 
     @classmethod
     def _open_read_only(
-        cls, paths: StatePaths, fsync: bool, label: str, system: SystemCalls, version: str
+        cls,
+        paths: StatePaths,
+        fsync: bool,
+        label: str,
+        system: SystemCalls,
+        version: str,
+        expire_side: Side,
     ) -> StateFile:
         """
         L{open} with C{read_only}: probe the lock, load, replay in memory.
         """
         _probe_lock(system, paths.lock, label)
-        state, existed, replayed = _load(system, paths, version)
+        state, existed, replayed = _load(system, paths, version, expire_side)
         return cls(
             paths,
             state,
@@ -760,13 +770,19 @@ def _release_lock(system: SystemCalls, path: str, key: str, fd: int) -> None:
 
 
 def _load(
-    system: SystemCalls, paths: StatePaths, version: str = JOURNAL_VERSION
+    system: SystemCalls,
+    paths: StatePaths,
+    version: str = JOURNAL_VERSION,
+    expire_side: Side = Side.NEAR,
 ) -> tuple[SyncState, bool, str | None]:
     """
     Read the state and replay the journal if C{.new} marks it as live.
 
     @param version: the journal version of the generation in use (a
         journal of version 4 or 5 is replayed either way).
+    @param expire_side: the channel's C{ExpireSide}; a state file whose
+        expired-UID key names the other side is refused, as isync 1.5
+        refuses it.
     @return: the state, whether the state file existed, the version of
         the journal replayed (C{None}: none).
     """
@@ -775,7 +791,11 @@ def _load(
     except OSError as error:
         raise StateError(f"cannot read sync state {paths.state}: {_reason(error)}") from error
     existed = text is not None
-    state = parse_state(text, paths.state) if text is not None else SyncState()
+    isync15 = version == JOURNAL_V5
+    state = SyncState() if text is None else parse_state(text, paths.state, isync15=isync15)
+    if state.expired_key is not None and state.expired_key is not expire_side.other:
+        raise StateError(f"state file {paths.state} does not match ExpireSide setting")
+    state.expire_side = expire_side
     try:
         marked = system.exists(paths.new)
         journal = system.read(paths.journal) if marked else None
@@ -785,5 +805,5 @@ def _load(
     # a missing one, leaves the session clean.
     if not journal:
         return state, existed, None
-    replayed = replay_any(state, journal, paths.journal, version)
+    replayed = replay_any(state, journal, paths.journal, version, expire_side)
     return state, existed, replayed

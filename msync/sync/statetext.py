@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 
 from msync.errors import StateError
-from msync.model import Flags
+from msync.model import Flags, Side
 from msync.sync.state import Status, SyncRecord, SyncState
 
 #: mbsync reads the state file with C{fgets} into a 128-byte buffer.
@@ -209,7 +209,9 @@ def _scan_colon_uints(word: bytes, count: int) -> list[int] | None:
     return values
 
 
-def _parse_header(lines: Iterator[tuple[int, bytes, bool]], state: SyncState, filename: str) -> int:
+def _parse_header(
+    lines: Iterator[tuple[int, bytes, bool]], state: SyncState, filename: str, isync15: bool
+) -> int:
     """
     Read header lines up to the blank line.
 
@@ -230,7 +232,14 @@ def _parse_header(lines: Iterator[tuple[int, bytes, bool]], state: SyncState, fi
         key = scanned[0]
         if key == b"MaxExpiredSlaveUid":  # pre-1.3 legacy, converted below
             max_expired_near = value[0]
+            state.expired_key = Side.FAR
+        elif key == b"MaxExpiredNearUid" and isync15:
+            # isync 1.5 with ExpireSide Far.
+            state.max_expired_far_uid = value[0]
+            state.expired_key = Side.NEAR
         elif key in _HEADER_KEYS:
+            if _HEADER_KEYS[key] == "max_expired_far_uid":
+                state.expired_key = Side.FAR
             setattr(state, _HEADER_KEYS[key], value[0])
         else:
             raise StateError(f"unrecognized sync state header entry at {filename}:{number}")
@@ -291,17 +300,18 @@ def _convert_max_expired_near(state: SyncState, max_expired_near: int) -> None:
     state.max_expired_far_uid = lowest - 1
 
 
-def parse_state(text: bytes | str, filename: str) -> SyncState:
+def parse_state(text: bytes | str, filename: str, *, isync15: bool = False) -> SyncState:
     """
     Parse a sync state file as mbsync 1.4 C{load_state} does.
 
     @param text: the whole file.
     @param filename: the file's name, used in error messages.
+    @param isync15: also accept isync 1.5's C{MaxExpiredNearUid}.
     @raise StateError: where and as mbsync rejects the file.
     """
     state = SyncState()
     lines = read_lines(as_bytes(text))
-    max_expired_near = _parse_header(lines, state, filename)
+    max_expired_near = _parse_header(lines, state, filename, isync15)
     for number, line, complete in lines:
         if not complete:
             raise StateError(f"incomplete sync state entry at {filename}:{number}")
@@ -335,7 +345,8 @@ def format_state(state: SyncState) -> bytes:
         f"MaxPushedUid {state.max_pushed_uid}\n"
     )
     if state.max_expired_far_uid:
-        header += f"MaxExpiredFarUid {state.max_expired_far_uid}\n"
+        key = "MaxExpiredFarUid" if state.expire_side is Side.NEAR else "MaxExpiredNearUid"
+        header += f"{key} {state.max_expired_far_uid}\n"
     parts = [header.encode("ascii"), b"\n"]
     parts.extend(format_entry(record) for record in state if not record.dead)
     return b"".join(parts)

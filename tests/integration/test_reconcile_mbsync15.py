@@ -46,6 +46,8 @@ def mbsyncrc15(root: str, pair: PairOptions) -> str:
     text = mbsyncrc(root, pair)
     words = _sync_words15(pair.near.ops, "Pull") + _sync_words15(pair.far.ops, "Push")
     text = re.sub(r"^Sync .*$", f"Sync {' '.join(words) or 'None'}", text, flags=re.M)
+    if pair.expire_side is Side.FAR:
+        text += "ExpireSide Far\n"
     solo = [side for side in Side if pair.side(side).expunge_solo]
     if solo:
         value = "Both" if len(solo) == 2 else solo[0].label.capitalize()
@@ -148,24 +150,23 @@ def _check(case: Mbsync15AgreementTests, row: PlanRow) -> None:
     outputs = {}
     trees = {}
     states = {}
-    for name, command in (
-        ("oracle", [case.oracle, "-Tz"]),
-        ("msync", [MSYNC, "--compat", "1.5"]),
-    ):
+    commands = {"oracle": [case.oracle, "-Tz"], "msync": [MSYNC, "--compat", "1.5"]}
+    for name, command in commands.items():
         root = str(case.base / name)
         make_tree(root, row)
         outputs[name] = run_tool(command, root)
         trees[name] = folders(root)
         states[name] = read_state(root)
-        # A second run changes nothing but the state of a run that
-        # journaled nothing: mbsync 1.5 then keeps the old state file
-        # (save_state), records of messages it expunged included.
-        run_tool(command, root)
-        case.assertEqual(folders(root), trees[name], f"{name}: second run")
-        case.assertEqual(read_state(root), row.after, f"{name}: state")
-    case.assertEqual(states["msync"], row.after, "msync: first state")
+    case.assertEqual(states["msync"], row.after, "msync: state")
     if states["oracle"] != row.after:
-        case.assertEqual(states["oracle"], row.before, "oracle: unchanged state")
+        # mbsync 1.5 keeps the old state file after a run that journaled
+        # nothing (save_state), records of messages it expunged included;
+        # its next run, changing nothing else, writes the row's state.
+        case.assertEqual(states["oracle"], row.before, "oracle: state")
+        root = str(case.base / "oracle")
+        run_tool(commands["oracle"], root)
+        case.assertEqual(read_state(root), row.after, "oracle: state of the second run")
+        case.assertEqual(folders(root), trees["oracle"], "oracle: second run")
     case.assertEqual(trees["msync"], trees["oracle"], "messages")
     case.assertEqual(outputs["msync"], outputs["oracle"], "output")
 

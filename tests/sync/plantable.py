@@ -128,7 +128,9 @@ def initial_state(row: PlanRow) -> SyncState:
     """
     A row's state: C{before} with C{replay} replayed onto it.
     """
-    state = SyncState() if row.before is None else parse_state(row.before, "state")
+    isync15 = row.options.isync15
+    state = SyncState() if row.before is None else parse_state(row.before, "state", isync15=isync15)
+    state.expire_side = row.options.expire_side
     if row.replay:
         journal = "".join(line + "\n" for line in ["4", *row.replay])
         replay(state, parse_journal(journal, "journal"))

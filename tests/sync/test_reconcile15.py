@@ -2,7 +2,7 @@
 """
 The planner table for isync 1.5's sync semantics (options with
 C{isync15=True}): C{ExpungeSolo}, C{Sync Old} (and 1.5's C{Full},
-which includes it) with MaxMessages and MaxSize. Same driver as
+which includes it) with MaxMessages and MaxSize, C{ExpireSide Far}. Same driver as
 L{tests.sync.test_reconcile} (L{tests.sync.plantable}): state, listings
 and options in, journal lines (msync's, 1.4's operations), store actions,
 notices and the committed state out.
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from msync.model import Side
 from tests.sync.plantable import PlanRow, run_plan
 from tests.sync.scenarios import add_row_tests, options, state
 
 #: Checked to agree with mbsync 1.5.0.
 MBSYNC15 = True
+
+_HEADER = "FarUidValidity 1\nNearUidValidity 1\n"
 
 ROWS15 = [
     PlanRow(
@@ -216,6 +219,104 @@ ROWS15 = [
         journal=[],
         actions=[],
         after=state(2, 1, "1 1 S"),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "ExpireSide Far expires the oldest far messages, flagged ones kept",
+        far=[
+            (1, "S", "a"),
+            (2, "S", "b"),
+            (3, "FS", "c"),
+            (4, "S", "d"),
+            (5, "S", "e"),
+            (6, "S", "f"),
+        ],
+        near=[
+            (1, "S", "a"),
+            (2, "S", "b"),
+            (3, "FS", "c"),
+            (4, "S", "d"),
+            (5, "S", "e"),
+            (7, "S", "g"),
+        ],
+        before=state(5, 5, "1 1 S", "2 2 S", "3 3 FS", "4 4 S", "5 5 S"),
+        options=options(expunge="far", max_messages=3, expire_side=Side.FAR, isync15=True),
+        journal=[
+            "+ 0 7",
+            "+ 6 0",
+            "~ 1 1 1",
+            "~ 2 2 1",
+            "~ 1 1 3",
+            "~ 2 2 3",
+            "F 0 7",
+            "F 1 8",
+            "# 0 7 TUID00000001",
+            "# 6 0 TUID00000002",
+            "* 0 7 16",
+            "< 0 7 7",
+            "* 6 0 16",
+            "> 6 0 8",
+            "N 0 7",
+            "N 1 8",
+            "- 1 1",
+            "- 2 2",
+            "! 2",
+        ],
+        actions=[
+            "far side: UID 1: flags +T -",
+            "far side: UID 2: flags +T -",
+            "far side: store copy of near side UID 7 with flags S",
+            "near side: store copy of far side UID 6 with flags S",
+            "far side: expunge UIDs 1,2",
+        ],
+        # The bound of expired near UIDs is MaxExpiredNearUid.
+        after=_HEADER
+        + "MaxPulledUid 7\nMaxPushedUid 8\nMaxExpiredNearUid 2\n\n"
+        + "3 3 FS\n4 4 S\n5 5 S\n7 7 S\n6 8 S\n",
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "ExpireSide Far with Sync Full brings back an expired message flagged near",
+        far=[(3, "FS", "c"), (4, "S", "d"), (5, "S", "e"), (6, "S", "f"), (7, "S", "g")],
+        near=[
+            (1, "FS", "a"),
+            (2, "S", "b"),
+            (3, "FS", "c"),
+            (4, "S", "d"),
+            (5, "S", "e"),
+            (7, "S", "g"),
+            (8, "S", "f"),
+        ],
+        before=_HEADER
+        + "MaxPulledUid 7\nMaxPushedUid 8\nMaxExpiredNearUid 2\n\n"
+        + "3 3 FS\n4 4 S\n5 5 S\n7 7 S\n6 8 S\n",
+        options=options(
+            "pull pull-old push push-old",
+            expunge="far",
+            max_messages=3,
+            expire_side=Side.FAR,
+            isync15=True,
+        ),
+        journal=[
+            "+ 0 1",
+            "~ 4 4 1",
+            "~ 4 4 3",
+            "F 0 8",
+            "# 0 1 TUID00000001",
+            "* 0 1 18",
+            "< 0 1 8",
+            "N 0 8",
+            "- 4 4",
+            "! 4",
+        ],
+        actions=[
+            "far side: UID 4: flags +T -",
+            "far side: store copy of near side UID 1 with flags FS",
+            "far side: expunge UIDs 4",
+        ],
+        after=_HEADER
+        + "MaxPulledUid 8\nMaxPushedUid 8\nMaxExpiredNearUid 4\n\n"
+        + "3 3 FS\n5 5 S\n7 7 S\n6 8 S\n8 1 FS\n",
         mbsync=MBSYNC15,
     ),
 ]
