@@ -22,6 +22,8 @@ from tests.integration.synctree import MSYNC, write_config
 ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracles" / "mbsync-1.5.0"
 
 _EXPUNGED = re.compile(r"expunged \d+")
+# The tools word Maildir notices differently (1.5 names the path).
+_NOTICE = re.compile(r"^Maildir notice: .*\n", re.M)
 _VALIDITY = re.compile(r"^(Far|Near)UidValidity \d+$", re.M)
 
 
@@ -74,7 +76,7 @@ class Sync15IMAPTests(DovecotTestCase):
             env=environ,
         )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        return done.stdout + done.stderr
+        return _NOTICE.sub("", done.stdout + done.stderr)
 
     def outcome(self, tool: str) -> tuple[object, ...]:
         """
@@ -133,3 +135,58 @@ class Sync15IMAPTests(DovecotTestCase):
         far, near, _ = self.outcome("msync")
         self.assertEqual(far, [("a", ["\\Seen"]), ("c", ["\\Deleted", "\\Seen"])])
         self.assertEqual(near, [("a", "S"), ("c", "ST")])
+
+    def test_sync_old_brings_back_a_skipped_message(self) -> None:
+        """
+        A new server message marked deleted is not copied into a Maildir
+        that is expunged (but MaxPulledUid passes it); undeleted, only
+        C{Sync PullOld} (here C{-L -o}, beside the channel's C{PullNew})
+        copies it.
+        """
+        channel = "Channel c\nFar :remote:\nNear :local:\nSync PullNew\nExpunge Near\n"
+        for tool in ("mbsync", "msync"):
+            self.twin(tool, channel)
+            account = self.accounts[tool]
+            account.add_message("INBOX", _message("a"), ("\\Seen",))
+            account.add_message("INBOX", _message("b"), ("\\Seen", "\\Deleted"))
+            account.add_message("INBOX", _message("c"), ())
+        for tool in ("mbsync", "msync"):
+            self.run_tool(tool)
+            self.accounts[tool].set_flags("INBOX", 2, ("\\Seen", "\\Flagged"))
+        self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
+        self.assertEqual(self.outcome("msync")[1], [("a", "S"), ("c", "")])
+        for args in ((), ("-Lno",)):
+            outputs = {tool: self.run_tool(tool, *args) for tool in ("mbsync", "msync")}
+            self.assertEqual(outputs["msync"], outputs["mbsync"])
+            self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
+        far, near, state = self.outcome("msync")
+        self.assertEqual(near, [("a", "S"), ("b", "FS"), ("c", "")])
+        self.assertIn("\n2 3 FS\n", state)
+
+    def test_expire_side_far(self) -> None:
+        """
+        C{MaxMessages 2} with C{ExpireSide Far} and C{Expunge Far}: the
+        oldest read messages are expunged from the server, the Maildir
+        keeps them; the state holds C{MaxExpiredNearUid}.
+        """
+        channel = (
+            "Channel c\nFar :remote:\nNear :local:\nMaxMessages 2\nExpireSide Far\nExpunge Far\n"
+        )
+        for tool in ("mbsync", "msync"):
+            self.twin(tool, channel)
+            for name in ("a", "b", "c", "d", "e"):
+                flags = ("\\Seen", "\\Flagged") if name == "b" else ("\\Seen",)
+                self.accounts[tool].add_message("INBOX", _message(name), flags)
+        for _ in range(2):
+            outputs = {tool: self.run_tool(tool) for tool in ("mbsync", "msync")}
+            self.assertEqual(
+                _EXPUNGED.sub("expunged N", outputs["msync"]),
+                _EXPUNGED.sub("expunged N", outputs["mbsync"]),
+            )
+            self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
+        far, near, state = self.outcome("msync")
+        self.assertEqual(
+            far, [("b", ["\\Flagged", "\\Seen"]), ("d", ["\\Seen"]), ("e", ["\\Seen"])]
+        )
+        self.assertEqual([name for name, _ in near], ["a", "b", "c", "d", "e"])
+        self.assertIn("MaxExpiredNearUid 3\n", state)
