@@ -35,6 +35,7 @@ from msync.sync.pairwork import (
     DUMMY_F,
     DUMMY_N,
     FLAGGED,
+    OP_FLAGS,
     OP_RENEW,
     PENDING,
     SEEN,
@@ -49,6 +50,7 @@ from msync.sync.pairwork import (
     message,
     record_op,
     sanitize,
+    work_of,
 )
 from msync.sync.state import SyncRecord
 
@@ -124,6 +126,25 @@ def continue_upgrade(work: PairWork, record: SyncRecord) -> None:
     if work.options.side(target).expunge and int(record.pending_flags) & DELETED:
         kill(work, record)
         return
+    if work.options.isync15:
+        # isync 1.5 (msg_fetched): the copy gets the placeholder's saved
+        # flags plus the real message's changes; the real message gets
+        # the placeholder's (flags propagated as for any record).
+        base = int(record.flags)
+        values = work_of(work, record)
+        pending = int(record.pending_flags)
+        if does(work, target.other, OP_FLAGS):
+            wanted = sanitize(work, pending, target.other)
+            values.add[target.other] = wanted & ~base & ALL
+            values.remove[target.other] = ~wanted & base & ALL
+        add = remove = 0
+        if does(work, target, OP_FLAGS):
+            real = sanitize(work, work.flags[target.other][source.uid], target)
+            add, remove = real & ~base & ALL, ~real & base & ALL
+        work.upgrade_flags[record] = (pending | add) & ~remove & ALL
+        work.upgrade_changes[record] = (add, remove)
+        work.any_new[target] = True
+        return
     # Copy it as if the source had the placeholder's adjusted flags.
     work.flags[target.other][source.uid] = int(record.pending_flags)
     work.any_new[target] = True
@@ -144,7 +165,11 @@ def copies(work: PairWork, target: Side) -> list[CopyMessage]:
         record = work.by_uid[source].get(info.uid)
         if record is None or record.dead or not record.status_bits & PENDING:
             continue
-        flags = Flags(sanitize(work, work.flags[source][info.uid], target))
+        upgraded = work.upgrade_flags.get(record)
+        if upgraded is not None:
+            flags = Flags(upgraded)
+        else:
+            flags = Flags(sanitize(work, work.flags[source][info.uid], target))
         placeholder = bool(record.status_bits & dummy_bit(target))
         if placeholder and work.options.isync15:
             # isync 1.5: a flagged placeholder would ask for its upgrade.
@@ -178,7 +203,14 @@ def copied(work: PairWork, copy: CopyMessage, uid: int | None) -> None:
     @param uid: its UID, or C{None} if the store could not tell.
     """
     record = copy.record
-    if not record.upgrading and copy.flags != record.flags:
+    changes = work.upgrade_changes.get(record) if record.upgrading else None
+    if changes is not None:
+        # isync 1.5 (assign_uid): an upgrade's record takes the changes
+        # made to the copy.
+        flags = Flags((int(record.flags) | changes[0]) & ~changes[1] & ALL)
+        if flags != record.flags:
+            record_op(work, record, SetFlags, flags)
+    elif not record.upgrading and copy.flags != record.flags:
         record_op(work, record, SetFlags, copy.flags)
     if uid is None:
         work.find_new[copy.target] = True

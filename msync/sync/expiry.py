@@ -60,7 +60,7 @@ def _candidates(work: PairWork) -> list[tuple[SyncRecord, int]]:
             values = work_of(work, record)
             flags = (work.flags[xt][mine.uid] | values.add[xt]) & ~values.remove[xt] & ALL
         else:
-            flags = work.flags[source][info.uid]
+            flags = work.upgrade_flags.get(record, work.flags[source][info.uid])
         if not flags & DELETED or record.status_bits & EXPIRING:
             found.append((record, flags))
     return found

@@ -200,6 +200,11 @@ class PairWork:
     @ivar any_new: per target side, whether anything may be copied there.
     @ivar find_new: per target side, whether copies lack UIDs.
     @ivar did_expunge: per side, whether it was expunged.
+    @ivar upgrade_flags: isync 1.5: the flags each placeholder upgrade's
+        copy gets (the placeholder's saved flags with the real message's
+        changes since the last sync).
+    @ivar upgrade_changes: isync 1.5: those changes (added, removed), which
+        the record's flags take on once the copy is stored.
     @ivar solo: per side with C{ExpungeSolo}, the UIDs chosen to be
         expunged (L{msync.sync.reconcile.expunge_uids}); only these are
         gone after the expunge.
@@ -240,6 +245,8 @@ class PairWork:
         default_factory=lambda: {Side.FAR: False, Side.NEAR: False}
     )
     solo: dict[Side, frozenset[int]] = field(default_factory=dict)
+    upgrade_flags: dict[SyncRecord, int] = field(default_factory=dict)
+    upgrade_changes: dict[SyncRecord, tuple[int, int]] = field(default_factory=dict)
     old_max: dict[Side, int] = field(default_factory=dict)
     old_max_expired: int = 0
 

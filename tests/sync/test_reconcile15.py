@@ -2,7 +2,8 @@
 """
 The planner table for isync 1.5's sync semantics (options with
 C{isync15=True}): C{ExpungeSolo}, C{Sync Old} (and 1.5's C{Full},
-which includes it) with MaxMessages and MaxSize, C{ExpireSide Far}. Same driver as
+which includes it) with MaxMessages and MaxSize, C{ExpireSide Far}, MaxMessages with
+MaxSize placeholders and their upgrade. Same driver as
 L{tests.sync.test_reconcile} (L{tests.sync.plantable}): state, listings
 and options in, journal lines (msync's, 1.4's operations), store actions,
 notices and the committed state out.
@@ -25,6 +26,10 @@ from tests.sync.scenarios import add_row_tests, options, state
 MBSYNC15 = True
 
 _HEADER = "FarUidValidity 1\nNearUidValidity 1\n"
+
+# Far messages b, c and e are big (over the near MaxSize of 1000).
+_FAR = [(1, "S", "a"), (2, "S", "b"), (3, "FS", "c"), (4, "S", "d"), (5, "", "e"), (6, "S", "f")]
+_PLACEHELD = state(6, 4, "3 1 >S", "4 2 S", "5 3 >", "6 4 S", expired=2)
 
 ROWS15 = [
     PlanRow(
@@ -317,6 +322,123 @@ ROWS15 = [
         after=_HEADER
         + "MaxPulledUid 8\nMaxPushedUid 8\nMaxExpiredNearUid 4\n\n"
         + "3 3 FS\n5 5 S\n7 7 S\n6 8 S\n8 1 FS\n",
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "MaxMessages with MaxSize: placeholders count and flagged ones get placeholders too",
+        far=_FAR,
+        near=[],
+        big=["b", "c", "e"],
+        options=options(max_messages=3, expire_unread=True, near_max_size=1000, isync15=True),
+        journal=[
+            "| 1 1",
+            "+ 1 0",
+            "+ 2 0",
+            "_ 2 0",
+            "+ 3 0",
+            "_ 3 0",
+            "+ 4 0",
+            "+ 5 0",
+            "_ 5 0",
+            "+ 6 0",
+            "= 1 0",
+            "= 2 0",
+            "F 1 1",
+            "# 3 0 TUID00000001",
+            "# 4 0 TUID00000002",
+            "# 5 0 TUID00000003",
+            "# 6 0 TUID00000004",
+            "* 3 0 16",
+            "> 3 0 1",
+            "* 4 0 16",
+            "> 4 0 2",
+            "> 5 0 3",
+            "* 6 0 16",
+            "> 6 0 4",
+            "N 0 6",
+            "N 1 4",
+            "! 2",
+        ],
+        actions=[
+            "near side: store placeholder of far side UID 3 with flags S",
+            "near side: store copy of far side UID 4 with flags S",
+            "near side: store placeholder of far side UID 5 with flags -",
+            "near side: store copy of far side UID 6 with flags S",
+        ],
+        after=_PLACEHELD,
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "Flagging a placeholder upgrades it with the real message's flag changes",
+        # The placeholder (near 1) was flagged and un-seen: the real far 3
+        # loses Seen, the copy gets the far flags (Flagged), not Seen.
+        far=[*_FAR, (7, "S", "g")],
+        near=[(1, "F", "c"), (2, "S", "d"), (3, "", "e"), (4, "S", "f")],
+        big=["b", "c", "e"],
+        before=_PLACEHELD,
+        options=options(expunge="near", near_max_size=1000, isync15=True),
+        journal=[
+            "^ 3 1 0 16",
+            "+ 7 0",
+            "* 3 0 0",
+            "F 1 5",
+            "# 3 0 TUID00000001",
+            "# 7 0 TUID00000002",
+            "* 3 0 2",
+            "> 3 0 5",
+            "* 7 0 16",
+            "> 7 0 6",
+            "N 0 7",
+            "N 1 6",
+            "- 0 1",
+        ],
+        actions=[
+            "far side: UID 3: flags + -S",
+            "near side: UID 1: flags +T -",
+            "near side: store copy of far side UID 3 with flags F",
+            "near side: store copy of far side UID 7 with flags S",
+            "near side: expunge UIDs 1",
+        ],
+        after=state(7, 6, "3 5 F", "4 2 S", "5 3 >", "6 4 S", "7 6 S", expired=2),
+        mbsync=MBSYNC15,
+    ),
+    PlanRow(
+        "An upgrading placeholder is important for MaxMessages",
+        far=[*_FAR, (7, "S", "g")],
+        near=[(1, "F", "c"), (2, "S", "d"), (3, "", "e"), (4, "S", "f")],
+        big=["b", "c", "e"],
+        before=_PLACEHELD,
+        options=options(
+            expunge="near", max_messages=3, expire_unread=True, near_max_size=1000, isync15=True
+        ),
+        journal=[
+            "^ 3 1 0 16",
+            "+ 7 0",
+            "~ 4 2 1",
+            "* 3 0 0",
+            "~ 4 2 3",
+            "F 1 5",
+            "# 3 0 TUID00000001",
+            "# 7 0 TUID00000002",
+            "* 3 0 2",
+            "> 3 0 5",
+            "* 7 0 16",
+            "> 7 0 6",
+            "N 0 7",
+            "N 1 6",
+            "- 0 1",
+            "- 4 2",
+            "! 4",
+        ],
+        actions=[
+            "far side: UID 3: flags + -S",
+            "near side: UID 1: flags +T -",
+            "near side: UID 2: flags +T -",
+            "near side: store copy of far side UID 3 with flags F",
+            "near side: store copy of far side UID 7 with flags S",
+            "near side: expunge UIDs 1,2",
+        ],
+        after=state(7, 6, "3 5 F", "5 3 >", "6 4 S", "7 6 S", expired=4),
         mbsync=MBSYNC15,
     ),
 ]
