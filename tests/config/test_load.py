@@ -1013,3 +1013,71 @@ class PathTests(SynchronousTestCase):
         self.assertEqual(
             caught.exception.reason, "CertificateFile '/nonexistent.pem': No such file or directory"
         )
+
+
+class Isync15SemanticsTests(SynchronousTestCase):
+    """
+    isync 1.5's C{ExpungeSolo}, C{ExpireSide} and C{Sync Old}: errors read
+    as mbsync 1.4.4 reads the file (checked against it), and C{All}/C{Full}
+    including C{Old} read as 1.5 does (checked against mbsync 1.5.0).
+    """
+
+    _TEXT = (
+        "ExpireSide Far\nExpungeSolo Near\n\n"
+        "MaildirStore a\nPath /m/a/\n\nMaildirStore b\nPath /m/b/\n\n"
+        "Channel c\nFar :a:\nNear :b:\nSync Old New\nExpungeSolo Both\n"
+    )
+
+    def test_isync14_refuses(self) -> None:
+        """
+        mbsync 1.4.4 calls the global C{ExpireSide} unknown (skipping to
+        the next blank line), C{Old} an invalid Sync arg and
+        C{ExpungeSolo} unknown in a Channel section.
+        """
+        error = self.assertRaises(ConfigError, parse, self._TEXT, isync14=True)
+        self.assertEqual(
+            [str(each) for each in error.errors],
+            [
+                "msyncrc:1: 'ExpireSide' is not a recognized section-starting or global keyword",
+                "msyncrc:13: invalid Sync arg 'Old'",
+                "msyncrc:14: keyword 'ExpungeSolo' is not recognized in Channel sections",
+            ],
+        )
+        for word in ("PullOld", "PushOld", "PullFull", "PushFull"):
+            with self.subTest(word=word):
+                text = self._TEXT.replace("Sync Old New", f"Sync {word}")
+                text = text.replace("ExpungeSolo Both\n", "").split("\n\n", 1)[1]
+                error = self.assertRaises(ConfigError, parse, text, isync14=True)
+                self.assertEqual(
+                    [str(each) for each in error.errors], [f"msyncrc:10: invalid Sync arg '{word}'"]
+                )
+
+    def test_isync15_reads(self) -> None:
+        """
+        Following 1.5 the options reach the channel; C{Sync Old New} is
+        both types both ways.
+        """
+        channel = parse(self._TEXT, isync15=True).channels[0]
+        self.assertEqual(channel.expunge_solo, ALL_SIDES)
+        self.assertEqual(channel.expire_side, Side.FAR)
+        self.assertEqual(channel.sync, SyncOps(SyncOp.NEW | SyncOp.OLD, SyncOp.NEW | SyncOp.OLD))
+
+    def test_full_includes_old(self) -> None:
+        """
+        isync 1.5 reads C{All}/C{Full} as every type including C{Old} (so
+        C{Pull All} is a pull of all of them), C{PullFull} as a cell; 1.4
+        reads C{All} as both directions.
+        """
+        every = SyncOp.ALL | SyncOp.OLD
+        rows = [
+            ("All", SyncOps(every, every), SYNC_ALL),
+            ("Full", SyncOps(every, every), SYNC_ALL),
+            ("Pull All", SyncOps(every, SyncOp.NONE), SYNC_ALL),
+            ("PullFull PushNew", SyncOps(every, SyncOp.NEW), SyncOps(SyncOp.ALL, SyncOp.NEW)),
+            ("Pull Push", SYNC_ALL, SYNC_ALL),
+        ]
+        for words, isync15, neutral in rows:
+            with self.subTest(words=words):
+                text = self._TEXT.split("\n\n", 1)[1].replace("Sync Old New", f"Sync {words}")
+                self.assertEqual(parse(text, isync15=True).channels[0].sync, isync15)
+                self.assertEqual(parse(text).channels[0].sync, neutral)
