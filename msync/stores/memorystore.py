@@ -721,6 +721,13 @@ class MemoryMailbox:
 
         return self._operation(f"trash into {trash_box}", action)
 
+    @property
+    def expunges_by_uid(self) -> bool:
+        """
+        Whether L{expunge} removes only the UIDs it is given (UIDPLUS).
+        """
+        return self._store._options.uidplus
+
     def expunge(self, uids: Collection[int] | None = None) -> Deferred[list[int]]:
         """
         See L{IMailbox.expunge}; without UIDPLUS every deleted message goes.

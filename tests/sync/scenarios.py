@@ -309,7 +309,10 @@ class Pair:
             return None
         with open(self.paths.state, "rb") as handle:
             data = handle.read()
-        return format_state(parse_state(data, self.paths.state)).decode()
+        state = parse_state(data, self.paths.state, isync15=True)
+        if state.expired_key is Side.NEAR:
+            state.expire_side = Side.FAR  # isync 1.5's ExpireSide Far
+        return format_state(state).decode()
 
     def reopen(self) -> None:
         """
@@ -330,6 +333,8 @@ class Pair:
         Start a sync of the scenario box pair.
         """
         extra: dict[str, Any] = {} if new_tuid is None else {"new_tuid": new_tuid}
+        if pair_options.isync15:
+            extra["journal_version"] = "5"  # as the runner following 1.5
         return Deferred.fromCoroutine(
             sync_pair(
                 self.far,
