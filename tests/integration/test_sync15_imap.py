@@ -78,7 +78,7 @@ class Sync15IMAPTests(DovecotTestCase):
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         return _NOTICE.sub("", done.stdout + done.stderr)
 
-    def outcome(self, tool: str) -> tuple[object, ...]:
+    def outcome(self, tool: str) -> tuple[list[tuple[str, list[str]]], list[tuple[str, str]], str]:
         """
         The server's messages (subject, flags), the Maildir's (subject,
         flags) and the state file with its UIDVALIDITYs masked.
