@@ -85,13 +85,13 @@ class Sync15IMAPTests(DovecotTestCase):
         """
         root = self.base / tool
         far = sorted(
-            (re.search(rb"Subject: (\S+)", m.body).group(1).decode(), sorted(m.flags))  # type: ignore[union-attr]
+            (re.search(rb"Subject: (.+?)\r?\n", m.body).group(1).decode(), sorted(m.flags))  # type: ignore[union-attr]
             for m in self.accounts[tool].messages("INBOX")
         )
         near = []
         for sub in ("cur", "new"):
             for entry in (root / "mail" / "INBOX" / sub).iterdir():
-                subject = re.search(rb"Subject: (\S+)", entry.read_bytes())
+                subject = re.search(rb"Subject: (.+?)\r?\n", entry.read_bytes())
                 assert subject is not None
                 near.append((subject.group(1).decode(), entry.name.rpartition(":2,")[2]))
         states = [
@@ -190,3 +190,53 @@ class Sync15IMAPTests(DovecotTestCase):
         )
         self.assertEqual([name for name, _ in near], ["a", "b", "c", "d", "e"])
         self.assertIn("MaxExpiredNearUid 3\n", state)
+
+    def test_placeholder_upgrade_with_maxmessages(self) -> None:
+        """
+        C{MaxSize} on the Maildir with C{MaxMessages}: big messages come
+        as placeholders (the flagged one too, without the flag); flagging
+        and un-seeing a placeholder upgrades it: the server message loses
+        Seen, the Maildir gets the real message flagged, and it is kept
+        from expiry.
+        """
+        channel = (
+            "Channel c\nFar :remote:\nNear :local:\nMaxSize 1k\nMaxMessages 3\n"
+            "ExpireUnread yes\nExpunge Near\n"
+        )
+        for tool in ("mbsync", "msync"):
+            self.twin(tool, channel)
+            for name, flags in (
+                ("a", ("\\Seen",)),
+                ("big1", ("\\Seen",)),
+                ("big2", ("\\Seen", "\\Flagged")),
+                ("d", ("\\Seen",)),
+                ("big3", ()),
+                ("f", ("\\Seen",)),
+            ):
+                body = _message(name)
+                if name.startswith("big"):
+                    body += b"x" * 2000 + b"\r\n"
+                self.accounts[tool].add_message("INBOX", body, flags)
+        outputs = {tool: self.run_tool(tool) for tool in ("mbsync", "msync")}
+        self.assertEqual(outputs["msync"], outputs["mbsync"])
+        self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
+        for tool in ("mbsync", "msync"):
+            for sub in ("cur", "new"):
+                for entry in (self.base / tool / "mail" / "INBOX" / sub).iterdir():
+                    if b"big2" in entry.read_bytes():  # the placeholder
+                        entry.rename(entry.with_name(entry.name.rpartition(":2,")[0] + ":2,F"))
+            self.accounts[tool].add_message("INBOX", _message("g"), ("\\Seen",))
+        outputs = {tool: self.run_tool(tool) for tool in ("mbsync", "msync")}
+        self.assertEqual(outputs["msync"], outputs["mbsync"])
+        self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
+        far, near, _ = self.outcome("msync")
+        self.assertIn(("big2", ["\\Flagged"]), far)
+        self.assertIn(("big2", "F"), near)
+        real = [
+            entry.read_bytes()
+            for sub in ("cur", "new")
+            for entry in (self.base / "msync" / "mail" / "INBOX" / sub).iterdir()
+            if b"Subject: big2" in entry.read_bytes()
+        ]
+        self.assertEqual(len(real), 1)
+        self.assertIn(b"x" * 2000, real[0])

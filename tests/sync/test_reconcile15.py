@@ -441,6 +441,37 @@ ROWS15 = [
         after=state(7, 6, "3 5 F", "5 3 >", "6 4 S", "7 6 S", expired=4),
         mbsync=MBSYNC15,
     ),
+    PlanRow(
+        "A placeholder whose real message is flagged is important for MaxMessages",
+        # Near 1 is the placeholder of the flagged far 3: kept, near 2 goes.
+        far=[*_FAR, (7, "S", "g")],
+        near=[(1, "S", "c"), (2, "S", "d"), (3, "", "e"), (4, "S", "f")],
+        big=["b", "c", "e"],
+        before=_PLACEHELD,
+        options=options(
+            expunge="near", max_messages=3, expire_unread=True, near_max_size=1000, isync15=True
+        ),
+        journal=[
+            "+ 7 0",
+            "~ 4 2 1",
+            "~ 4 2 3",
+            "F 1 5",
+            "# 7 0 TUID00000001",
+            "* 7 0 16",
+            "> 7 0 5",
+            "N 0 7",
+            "N 1 5",
+            "- 4 2",
+            "! 4",
+        ],
+        actions=[
+            "near side: UID 2: flags +T -",
+            "near side: store copy of far side UID 7 with flags S",
+            "near side: expunge UIDs 2",
+        ],
+        after=state(7, 5, "3 1 >S", "5 3 >", "6 4 S", "7 5 S", expired=4),
+        mbsync=MBSYNC15,
+    ),
 ]
 
 
