@@ -124,7 +124,7 @@ class LoadPlanner:
             if ops & SyncOp.RENEW:
                 opts[t] |= Needs.OLD | Needs.FLAGS | Needs.SETFLAGS
                 opts[other] |= Needs.OLD | Needs.FLAGS
-            if side.expunge:
+            if side.expunge or (self.options.isync15 and self.options.side(other).expunge):
                 # Don't propagate doomed messages.
                 opts[other] |= Needs.FLAGS
         if side.expunge_solo:

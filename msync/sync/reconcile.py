@@ -378,6 +378,9 @@ def _sync_new(work: PairWork, t: Side) -> None:
     renew, new = does(work, t, OP_RENEW), does(work, t, OP_NEW)
     old = does(work, t, OP_OLD)
     side = work.options.side(t)
+    # A deleted message would be expunged anyway: by the target (1.4), or
+    # by either side (isync 1.5).
+    doomed = side.expunge or (work.options.isync15 and work.options.side(source).expunge)
     state = work.state
     # isync 1.5: the unknown messages pulled below MaxExpiredFarUid are
     # expired ones (the bulk range starts above them).
@@ -401,7 +404,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 _raise_max(work, source, info.uid)
                 if not record.status_bits & PENDING:
                     continue
-            if side.expunge and flags & DELETED:
+            if doomed and flags & DELETED:
                 # Would be expunged anyway.
                 kill(work, record)
                 continue
@@ -418,7 +421,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 continue
             else:
                 state.set_max_uid(source, info.uid)
-            if side.expunge and flags & DELETED:
+            if doomed and flags & DELETED:
                 continue
             far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
             created = log(work, NewRecord(far, near))

@@ -472,6 +472,20 @@ ROWS15 = [
         after=state(7, 5, "3 1 >S", "5 3 >", "6 4 S", "7 5 S", expired=4),
         mbsync=MBSYNC15,
     ),
+    PlanRow(
+        "A new deleted message is not copied when either side expunges",
+        # isync 1.5: far 2 and 3 would be expunged on their own side (1.4
+        # copies them, only the target's Expunge dooms them); near 2 is
+        # not pushed either (the far side expunges).
+        far=[(1, "S", "a"), (2, "ST", "b"), (3, "T", "c")],
+        near=[(1, "S", "a"), (2, "T", "d")],
+        before=state(1, 1, "1 1 S"),
+        options=options(expunge="far", isync15=True),
+        journal=["N 0 3", "N 1 2"],
+        actions=["far side: expunge UIDs 2,3"],
+        after=state(3, 2, "1 1 S"),
+        mbsync=MBSYNC15,
+    ),
 ]
 
 
