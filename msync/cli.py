@@ -48,7 +48,13 @@ from msync.config.load import default_config_path, load_config
 from msync.config.schema import Config, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
-from msync.plan import ChannelJob, select_jobs
+from msync.plan import (
+    NO_CHANNEL_SPECIFIED,
+    NO_CHANNELS_DEFINED,
+    NO_CHANNELS_DEFINED_15,
+    ChannelJob,
+    select_jobs,
+)
 from msync.reactor import MailReactor
 from msync.report import (
     DEFAULT_COLUMNS,
@@ -217,11 +223,9 @@ def prepare(
     except UsageError as error:
         output.emit(Severity.ERROR, str(error))
         return 1
-    if command.action is Action.HELP:
-        output.stdout.write(usage_text())
-        return 0
-    if command.action is Action.VERSION:
-        output.stdout.write(version_text() + "\n")
+    if command.action in (Action.HELP, Action.VERSION):
+        texts = _stop_texts(command.compat or environ.get(COMPAT_VARIABLE))
+        output.stdout.write(texts[command.action])
         return 0
     output.policy = OutputPolicy(verbose=command.verbose, quiet=command.quiet)
     output.json = command.json
@@ -267,11 +271,42 @@ def prepare(
     if command.action is Action.LIST_STORES:
         return _store_selection(command, config, decision, output)
     selection = select_jobs(config, command.targets, all_channels=command.all_channels)
-    for message in selection.errors:
+    isync15 = decision.choice.generation is Generation.V15
+    for message in _selection_errors_15(selection.errors) if isync15 else selection.errors:
         output.emit(Severity.ERROR, message)
-    if not selection.jobs:
+    if not selection.jobs or (isync15 and selection.errors):
+        # isync 1.5 syncs nothing when any operand is bad.
         return 1
     return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _selection_errors_15(errors: Sequence[str]) -> list[str]:
+    """
+    isync 1.5's words for the operand errors: a bad operand is the only
+    message (no C{No channel specified} after it), and a file without
+    channels points at the C{msync} manual.
+    """
+    bad = [error for error in errors if error != NO_CHANNEL_SPECIFIED]
+    return [NO_CHANNELS_DEFINED_15 if e == NO_CHANNELS_DEFINED else e for e in bad or errors]
+
+
+def _stop_texts(asked: str | None) -> dict[Action, str]:
+    """
+    What C{-h} and C{-v} print: the texts of the generation chosen
+    explicitly (C{--compat} before them, or C{MSYNC_COMPAT}); without a
+    valid explicit choice (nothing else is looked at before they act),
+    mbsync 1.4's.
+    """
+    generation = Generation.V14
+    if asked:
+        try:
+            generation = parse_generation(asked, "--compat")
+        except UsageError:
+            pass
+    return {
+        Action.HELP: usage_text(generation),
+        Action.VERSION: version_text(generation) + "\n",
+    }
 
 
 def _store_selection(
@@ -372,6 +407,7 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
         maildir_async=testing.async_driver,
         maildir_mtime_wait=not testing.no_mtime_wait,
         trace=trace,
+        isync15=generation is Generation.V15,
     )
     if prepared.command.action is Action.LIST_STORES:
         return await list_stores(prepared.stores, factory, output)
