@@ -224,13 +224,20 @@ def prepare(
         output.emit(Severity.ERROR, str(error))
         return 1
     if command.action in (Action.HELP, Action.VERSION):
-        texts = _stop_texts(command.compat or environ.get(COMPAT_VARIABLE))
+        texts = _stop_texts(_explicit_generation(command, environ))
         output.stdout.write(texts[command.action])
         return 0
     output.policy = OutputPolicy(verbose=command.verbose, quiet=command.quiet)
     output.json = command.json
     for notice in command.notices:
         output.emit(Severity.WARNING, notice)
+    # isync 1.5 prints its notices for -N/-d as it parses them, before
+    # reading the configuration; when 1.5 is only found from the files,
+    # they come with the configuration's notices.
+    early = _explicit_generation(command, environ) is Generation.V15
+    if early:
+        for name in command.legacy_types:
+            output.emit(Severity.WARNING, LEGACY_TYPE_NOTICES[name])
     path = command.config
     if path is None:
         home = environ.get("HOME") or os.path.expanduser("~")
@@ -238,7 +245,15 @@ def prepare(
     output.emit(Severity.INFO, f"Reading configuration file {path}")
     try:
         config = load_config(path, environ)
-    except ConfigError as error:
+    except ConfigError as first:
+        error = first
+        if _explicit_generation(command, environ) is Generation.V15:
+            # Reported as isync 1.5 reports them (the rest of the rule
+            # needs a configuration that loads).
+            try:
+                load_config(path, environ, isync15=True)
+            except ConfigError as again:
+                error = again
         # mbsync reports every error in the file, one per line, then exits 1.
         for each in error.errors:
             output.emit(Severity.ERROR, _config_error_text(each))
@@ -261,7 +276,7 @@ def prepare(
                 output.emit(Severity.ERROR, _config_error_text(each))
             return 1
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
-    for message in _notices(command, config, path, decision.choice.generation):
+    for message in _notices(command, config, path, decision.choice.generation, early):
         output.emit(Severity.WARNING, message)
     if command.migrate_names:
         return _migrate(command, config, environ, home, output)
@@ -290,19 +305,29 @@ def _selection_errors_15(errors: Sequence[str]) -> list[str]:
     return [NO_CHANNELS_DEFINED_15 if e == NO_CHANNELS_DEFINED else e for e in bad or errors]
 
 
-def _stop_texts(asked: str | None) -> dict[Action, str]:
+def _explicit_generation(command: CommandLine, environ: Mapping[str, str]) -> Generation | None:
+    """
+    The generation chosen explicitly (C{--compat}, else C{MSYNC_COMPAT}),
+    if any and valid (an invalid one is reported once the configuration
+    is read, by L{decide}).
+    """
+    asked = command.compat or environ.get(COMPAT_VARIABLE)
+    if not asked:
+        return None
+    try:
+        return parse_generation(asked, "--compat")
+    except UsageError:
+        return None
+
+
+def _stop_texts(generation: Generation | None) -> dict[Action, str]:
     """
     What C{-h} and C{-v} print: the texts of the generation chosen
-    explicitly (C{--compat} before them, or C{MSYNC_COMPAT}); without a
-    valid explicit choice (nothing else is looked at before they act),
+    explicitly (C{--compat} before them, or C{MSYNC_COMPAT}); without an
+    explicit choice (nothing else is looked at before they act),
     mbsync 1.4's.
     """
-    generation = Generation.V14
-    if asked:
-        try:
-            generation = parse_generation(asked, "--compat")
-        except UsageError:
-            pass
+    generation = generation or Generation.V14
     return {
         Action.HELP: usage_text(generation),
         Action.VERSION: version_text(generation) + "\n",
@@ -331,10 +356,13 @@ def _store_selection(
     return Prepared(command, config, (), 0, decision, tuple(stores))
 
 
-def _notices(command: CommandLine, config: Config, path: str, generation: Generation) -> list[str]:
+def _notices(
+    command: CommandLine, config: Config, path: str, generation: Generation, printed: bool
+) -> list[str]:
     """
     The notices and warnings after reading the configuration; following
-    1.5, with 1.5's notices for the old spellings (command line first).
+    1.5, with 1.5's notices for the old spellings (command line first,
+    unless C{printed} already).
     """
     if generation is Generation.V14:
         return [*config.notices, *config.warnings]
@@ -343,7 +371,7 @@ def _notices(command: CommandLine, config: Config, path: str, generation: Genera
             early, late = config_notices_15(handle.read())
     except OSError:
         early, late = (), ()
-    options = [LEGACY_TYPE_NOTICES[name] for name in command.legacy_types]
+    options = [] if printed else [LEGACY_TYPE_NOTICES[name] for name in command.legacy_types]
     return [*options, *early, *config.notices, *late, *config.warnings]
 
 

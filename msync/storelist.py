@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msync.config.schema import Store
+from msync.config.schema import MaildirStore, Store
 from msync.errors import StoreError
 from msync.report import Severity
 from msync.runner import Emitter, RunState, StoreFactory
+from msync.stores.maildirfiles import listing_order
+from msync.stores.maildirstore import layout_of
 
 
 async def list_stores(stores: Sequence[Store], factory: StoreFactory, output: Emitter) -> int:
@@ -39,6 +41,8 @@ async def list_stores(stores: Sequence[Store], factory: StoreFactory, output: Em
                 output.emit(Severity.ERROR, str(error))
                 status = 1
                 continue
+            if isinstance(section, MaildirStore):
+                boxes = listing_order(layout_of(section), boxes)
             output.print_line(f"===== {section.name}:")
             for box in boxes:
                 output.print_line(box)

@@ -500,12 +500,16 @@ class _Parser:
         @return: the draft, or C{None} after an error found at its end.
         """
         draft = _ChannelDraft(name, header)
+        # The sides named by a Far/Near line, even one naming an unknown
+        # store (isync 1.5 then reports only that line).
+        named: set[Side] = set()
 
         def handle(directive: Directive) -> None:
             folded = directive.keyword.casefold()
             if folded in ("far", "near", "master", "slave"):
                 if folded in ("master", "slave"):
                     self.legacy()
+                named.add(Side.FAR if folded in ("far", "master") else Side.NEAR)
                 spec = self._box_spec(directive)
                 if folded in ("far", "master"):
                     draft.far = spec
@@ -523,9 +527,12 @@ class _Parser:
         # options, and reports only the first problem.
         for side, given in ((Side.FAR, draft.far), (Side.NEAR, draft.near)):
             if given is None:
-                self.report(
-                    header.section_error(f"channel '{name}' refers to no {side.label} side store")
-                )
+                if not (self.isync15 and side in named):
+                    self.report(
+                        header.section_error(
+                            f"channel '{name}' refers to no {side.label} side store"
+                        )
+                    )
                 return None
         conflict = draft.options.merge()
         if conflict is not None:

@@ -1,0 +1,363 @@
+# -*- test-case-name: tests.integration.test_output15 -*-
+"""
+What a user of mbsync 1.5 sees, line by line: the mbsync 1.5.0 oracle
+(C{../shared/oracles/mbsync-1.5.0}, copied into the test directory) and
+C{msync} following 1.5 run on identical fresh trees (Maildir<->Maildir, and
+a Dovecot account with non-ASCII and nested folders) and must print the
+same standard output and error and exit with the same status.
+
+Only what legitimately differs is normalised (L{normalise}): the trees'
+paths and the server's port, the program's name (C{mbsync} in its
+messages, C{msync} in ours), msync's own C{-V} line saying which
+generation it follows, and the Maildir notice about sleeping after a
+recent directory modification (it depends on timing). The differences
+that remain on purpose are each tested by name below: 1.5.0's
+C{--dry-run} modifies the mailboxes (it creates the boxes it says it
+would create; msync changes nothing), and C{-h}/C{-v} name msync.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.integration.dovecot import DovecotTestCase
+from tests.integration.synctree import MSYNC
+from tests.integration.test_imap_interop import add_far
+
+ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracles" / "mbsync-1.5.0"
+
+FOLDERS = ("INBOX", "Entwürfe", "Archiv/Bücher", "Sent")
+
+MAILDIR_RC = """\
+MaildirStore far
+Path {root}/far/
+Inbox {root}/far/INBOX
+SubFolders Verbatim
+
+MaildirStore near
+Path {root}/near/
+Inbox {root}/near/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :far:
+Near :near:
+Patterns INBOX *
+Create Both
+Expunge Both
+SyncState *
+"""
+
+IMAP_RC = """\
+IMAPAccount acc
+Host 127.0.0.1
+Port {port}
+User {user}
+Pass {password}
+TLSType STARTTLS
+CertificateFile {cert}
+
+IMAPStore remote
+Account acc
+
+MaildirStore local
+Path {root}/mail/
+Inbox {root}/mail/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :remote:
+Near :local:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+"""
+
+_SLEEPING = re.compile(r"^Maildir notice: sleeping due to recent directory modification\.\n", re.M)
+_FOLLOWING = re.compile(r"^Following mbsync 1\.5: .*\n", re.M)
+
+
+def normalise(text: str, root: Path, port: int | None = None) -> str:
+    """
+    Replace what legitimately differs between the two runs.
+
+    @param text: one tool's standard output or error.
+    @param root: the tree the tool ran in (shown as C{ROOT}).
+    @param port: the server's port, if any (shown as C{PORT}).
+    """
+    text = text.replace(str(root), "ROOT")
+    if port is not None:
+        text = text.replace(f":{port}", ":PORT")
+    text = _FOLLOWING.sub("", _SLEEPING.sub("", text))
+    return re.sub(r"\bmbsync\b", "msync", text)
+
+
+class Outcome:
+    """
+    One run: the exit status and the normalised streams.
+    """
+
+    def __init__(self, status: int, stdout: str, stderr: str) -> None:
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def lines(self) -> tuple[int, list[str], list[str]]:
+        """
+        The status and each stream's lines, for comparing.
+        """
+        return self.status, self.stdout.splitlines(), self.stderr.splitlines()
+
+
+class _Both:
+    """
+    Running the oracle and msync on their own copies of one tree.
+    """
+
+    base: Path
+    oracle: Path
+
+    def copy_oracle(self, base: Path) -> None:
+        if not ORACLE.exists():
+            raise AssertionError(f"mbsync 1.5.0 oracle missing: {ORACLE}")
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        self.oracle = base / "mbsync"
+        shutil.copy(ORACLE, self.oracle)
+
+    def run_tool(self, tool: str, root: Path, *args: str, port: int | None = None) -> Outcome:
+        """
+        Run one tool in C{root} with its config and C{HOME} there.
+        """
+        program = str(self.oracle) if tool == "oracle" else MSYNC
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MSYNC_"))}
+        environ["HOME"] = str(root / "home")
+        environ["MSYNC_COMPAT"] = "1.5"
+        done = subprocess.run(
+            [program, "-c", str(root / "rc"), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environ,
+            cwd=root,
+        )
+        return Outcome(
+            done.returncode,
+            normalise(done.stdout, root, port),
+            normalise(done.stderr, root, port),
+        )
+
+
+class MaildirOutputTests(SynchronousTestCase, _Both):
+    """
+    Maildir<->Maildir: both tools print the same.
+    """
+
+    def setUp(self) -> None:
+        self.copy_oracle(Path(self.mktemp()).resolve())
+        self.trees = 0
+
+    def tree(self, extra: str = "") -> Path:
+        """
+        A far store with messages in non-ASCII and nested folders, an
+        empty near store, a home directory and the config.
+        """
+        self.trees += 1
+        root = self.base / f"tree{self.trees}"
+        for folder in FOLDERS:
+            for sub in ("cur", "new", "tmp"):
+                (root / "far" / folder / sub).mkdir(parents=True)
+        for index in range(3):
+            (root / "far" / "INBOX" / "cur" / f"100{index}.x:2,S").write_text(
+                f"Subject: m{index}\n\nb\n"
+            )
+            (root / "far" / "Entwürfe" / "cur" / f"100{index}.x:2,").write_text(
+                f"Subject: e{index}\n\nb\n"
+            )
+        (root / "far" / "Archiv" / "Bücher" / "new" / "1.x").write_text("Subject: b\n\nb\n")
+        for path in root.rglob("*"):
+            os.utime(path, (1_600_000_000, 1_600_000_000))
+        (root / "near").mkdir()
+        (root / "home").mkdir()
+        (root / "rc").write_text(MAILDIR_RC.format(root=root) + extra, encoding="utf-8")
+        return root
+
+    def both(self, *args: str, extra: str = "", before: tuple[str, ...] = ()) -> Outcome:
+        """
+        Run both tools with C{args} on fresh trees (after C{before}, if
+        given, on each); assert the same status and lines.
+
+        @return: the oracle's outcome.
+        """
+        outcomes = []
+        for tool in ("oracle", "msync"):
+            root = self.tree(extra)
+            if before:
+                first = self.run_tool(tool, root, *before)
+                self.assertEqual(first.status, 0, first.stdout + first.stderr)
+            outcomes.append(self.run_tool(tool, root, *args))
+        self.assertEqual(outcomes[1].lines(), outcomes[0].lines())
+        return outcomes[0]
+
+    def test_first_run(self) -> None:
+        """
+        A first run: a notice naming each box created without UIDVALIDITY,
+        then 1.5's summary.
+        """
+        oracle = self.both("c")
+        self.assertIn(
+            "Maildir notice: no UIDVALIDITY in ROOT/far/Entwürfe, creating new.\n", oracle.stdout
+        )
+        self.assertIn(
+            "Processed 4 box(es) in 1 channel(s),\npulled 7 new message(s)", oracle.stdout
+        )
+
+    def test_verbose_first_run(self) -> None:
+        """
+        C{-V}: the configuration file read, the channel, each store and
+        box opened and created, the loads, the summary.
+        """
+        oracle = self.both("-V", "c")
+        self.assertTrue(oracle.stdout.startswith("Reading configuration file ROOT/rc\n"))
+        self.assertIn("Creating near side box Archiv/Bücher...\n", oracle.stdout)
+
+    def test_noop_run(self) -> None:
+        """
+        A second run finds nothing to do, quietly or verbosely.
+        """
+        self.both("c", before=("c",))
+        self.both("-V", "c", before=("c",))
+
+    def test_quiet(self) -> None:
+        """
+        C{-q} hides the summary, C{-qq} the notices too.
+        """
+        self.assertEqual(self.both("-q", "c").stdout.count("Processed"), 0)
+        self.assertEqual(self.both("-qq", "c").stdout, "")
+
+    def test_list(self) -> None:
+        """
+        C{-l} (and with C{-V}) lists the channel's boxes.
+        """
+        self.assertEqual(self.both("-l", "c").stdout.count("\n"), 4)
+        self.both("-V", "-l", "c")
+
+    def test_operations(self) -> None:
+        """
+        Direction and type options and a box list.
+        """
+        self.both("-Ln", "c")
+        self.both("-e", "-H", "c", before=("c",))
+        self.both("c:INBOX,Sent")
+
+    def test_ext_exit(self) -> None:
+        """
+        C{-e}: 64 for the changed near side, 0 after a no-op run.
+        """
+        self.assertEqual(self.both("-e", "c").status, 64)
+        self.assertEqual(self.both("--ext-exit", "c", before=("c",)).status, 0)
+
+    def test_dry_run(self) -> None:
+        """
+        C{--dry-run}: only the summary, worded C{would ...} (msync's plan
+        lines are verbose output under 1.5).
+        """
+        oracle = self.both("-q", "--dry-run", "c")
+        self.assertEqual(oracle.stdout, "")
+        oracle = self.both("-y", "c", before=("c",))
+        self.assertIn("would pull 0 new message(s)", oracle.stdout)
+
+    def test_dry_run_first(self) -> None:
+        """
+        The one difference left on purpose: mbsync 1.5.0's C{--dry-run}
+        really creates the boxes and copies the messages (its dry-run
+        driver is only used with C{-Dd}); msync's changes nothing and says
+        so in the notice. Everything else is the same.
+        """
+        outcomes = {}
+        for tool in ("oracle", "msync"):
+            root = self.tree()
+            outcomes[tool] = self.run_tool(tool, root, "-y", "c")
+            created = (root / "near" / "Entwürfe" / "cur").exists()
+            self.assertEqual(created, tool == "oracle", tool)
+        notice = re.compile(r"^Maildir notice: no UIDVALIDITY.*\n", re.M)
+        self.assertEqual(
+            notice.sub("", outcomes["msync"].stdout), notice.sub("", outcomes["oracle"].stdout)
+        )
+        self.assertEqual(outcomes["msync"].status, outcomes["oracle"].status)
+
+    def test_unknown_channel(self) -> None:
+        """
+        A bad operand: its error alone, and nothing is synchronized even
+        for the good operands.
+        """
+        self.assertEqual(
+            self.both("nosuch").stderr, "No channel or group named 'nosuch' defined.\n"
+        )
+        self.assertEqual(self.both("nosuch", "c").stdout, "")
+        self.both()
+        self.both("c:INBOX", extra="Channel d\nFar :far:\nNear :near:\n", before=())
+
+    def test_config_errors(self) -> None:
+        """
+        A bad line, an unknown store, a missing file.
+        """
+        self.assertEqual(self.both("c", extra="Bogus line\n").status, 1)
+        self.both("c", extra="\nChannel d\nFar :far:\nNear :nosuch:\n")
+        self.both("-c", "/nonexistent/rc", "c")
+        self.both("c", extra="\nChannel d\nFar :far:\n")
+
+    def test_old_spellings(self) -> None:
+        """
+        1.5's notices for C{-N}/C{-d} and the old keywords.
+        """
+        self.both("-N", "-d", "c", extra="Sync Pull\n")
+        self.assertEqual(self.both("-N", "-V", "c", extra="SSLType None\n").status, 1)
+        self.both("c", extra="Sync Pull ReNew Delete\n")
+
+    def test_list_stores(self) -> None:
+        """
+        C{-ls}: each store's boxes in mbsync's order.
+        """
+        self.both("-ls")
+        self.both("--list-stores", "near", "nosuch")
+        self.both("-ls", "far", before=("c",))
+
+    def test_help_and_version(self) -> None:
+        """
+        C{-h}: the same options as mbsync 1.5.0's, but C{-x} (not
+        offered) and msync's own C{--json}; C{-v} names msync and the
+        release it follows.
+        """
+        texts = {}
+        for tool in ("oracle", "msync"):
+            root = self.tree()
+            texts[tool] = self.run_tool(tool, root, "--help")
+            self.assertEqual(texts[tool].status, 0)
+        option = re.compile(r"^  (-\S+, )?--\S+.*$", re.M)
+        ours = option.findall(texts["msync"].stdout)
+        theirs = [
+            line for line in option.findall(texts["oracle"].stdout) if "--expunge-solo" not in line
+        ]
+        self.assertEqual(
+            [
+                line
+                for line in re.findall(r"^  -.*$", texts["msync"].stdout, re.M)
+                if "--json" not in line
+            ],
+            [
+                line
+                for line in re.findall(r"^  -.*$", texts["oracle"].stdout, re.M)
+                if "--expunge-solo" not in line
+            ],
+        )
+        self.assertEqual(len(ours), len(theirs))
+        version = self.run_tool("msync", self.tree(), "-v")
+        self.assertRegex(version.stdout, r"^msync \S+ \(isync 1\.5\.0 compatible\)\n$")
