@@ -124,7 +124,12 @@ class NameMapping(Protocol):
     """
     How box names map to IMAP server names and back (pluggable: mbsync 1.4
     keeps modified UTF-7 as is, mbsync 1.5 decodes it).
+
+    @ivar isync15: whether this is mbsync 1.5's mapping (the store then
+        also behaves as 1.5 where the protocol differs: C{UTF8=ACCEPT}).
     """
+
+    isync15: bool
 
     def to_server(self, raw: str) -> str:
         """
@@ -147,6 +152,8 @@ class Mbsync14Names:
     """
     mbsync 1.4's mapping: names are the server's modified UTF-7, as text.
     """
+
+    isync15: bool = False
 
     def to_server(self, raw: str) -> str:
         """
@@ -180,6 +187,8 @@ class Mbsync15Names:
     decoded Unicode names; the command encoder spells them in modified
     UTF-7 on the wire.
     """
+
+    isync15: bool = True
 
     def to_server(self, raw: str) -> str:
         """

@@ -169,7 +169,7 @@ class IMAPStore:
     def _default_connect(
         self, account: IMAPAccount, factory: IProtocolFactory
     ) -> Deferred[IProtocol]:
-        return endpoint.connect(self._reactor, account, factory)
+        return endpoint.connect(self._reactor, account, factory, isync15=self._names.isync15)
 
     def _where(self) -> str:
         return self._account.host or "tunnel"

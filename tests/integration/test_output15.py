@@ -26,7 +26,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.dovecot import DovecotTestCase
+from tests.integration.dovecot import DovecotTestCase, free_port
 from tests.integration.synctree import MSYNC
 from tests.integration.test_imap_interop import add_far
 
@@ -361,3 +361,129 @@ class MaildirOutputTests(SynchronousTestCase, _Both):
         self.assertEqual(len(ours), len(theirs))
         version = self.run_tool("msync", self.tree(), "-v")
         self.assertRegex(version.stdout, r"^msync \S+ \(isync 1\.5\.0 compatible\)\n$")
+
+
+class ImapOutputTests(DovecotTestCase, _Both):
+    """
+    A Dovecot account with non-ASCII and nested folders synchronized into
+    an empty Maildir: both tools print the same. Each tool has an account
+    of its own with the same messages (the first to open a folder takes
+    its \\Recent flags, which C{-V} counts).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.copy_oracle(Path(self.mktemp()).resolve())
+        self.trees = 0
+        self.port = self.dovecot.imap_port
+
+    def tree(self, password: str | None = None, port: int | None = None) -> Path:
+        """
+        A fresh account with the corpus and an empty Maildir, with the
+        config (the account's password replaced by C{password} if given,
+        the port by C{port}).
+        """
+        self.trees += 1
+        account = self.dovecot.add_account(f"u{self.trees}")
+        for folder in FOLDERS[1:]:
+            account.create_mailbox(folder)
+        add_far(account, 7, 12, FOLDERS)
+        root = self.base / f"tree{self.trees}"
+        (root / "home").mkdir(parents=True)
+        (root / "mail").mkdir()
+        (root / "rc").write_text(
+            IMAP_RC.format(
+                root=root,
+                port=port or self.port,
+                user="USER",
+                password=password or account.password,
+                cert=self.dovecot.cert_path,
+            ).replace("User USER", f"User {account.user}"),
+            encoding="utf-8",
+        )
+        return root
+
+    def both(
+        self, *args: str, before: tuple[str, ...] = (), same_stderr: bool = True, **tree: object
+    ) -> tuple[Outcome, Outcome]:
+        """
+        Run both tools with C{args} (after C{before}, if given) on fresh
+        trees and accounts; assert the same status and lines (standard
+        error too, unless C{same_stderr} is false).
+
+        @return: the oracle's outcome and msync's.
+        """
+        outcomes = []
+        for tool in ("oracle", "msync"):
+            root = self.tree(**tree)  # type: ignore[arg-type]
+            if before:
+                first = self.run_tool(tool, root, *before, port=self.port)
+                self.assertEqual(first.status, 0, first.stdout + first.stderr)
+            outcome = self.run_tool(tool, root, *args, port=self.port)
+            user = f"u{self.trees}"
+            outcomes.append(
+                Outcome(
+                    outcome.status,
+                    outcome.stdout.replace(user, "USER"),
+                    outcome.stderr.replace(user, "USER"),
+                )
+            )
+        self.maxDiff = None
+        compared = (lambda o: o.lines()) if same_stderr else (lambda o: o.lines()[:2])
+        self.assertEqual(compared(outcomes[1]), compared(outcomes[0]))
+        return outcomes[0], outcomes[1]
+
+    def test_first_and_noop_runs(self) -> None:
+        """
+        A first run (folders created in UTF-8), then a no-op run.
+        """
+        oracle, _ = self.both("c")
+        self.assertIn("pulled 12 new message(s)", oracle.stdout)
+        self.both("c", before=("c",))
+
+    def test_verbose(self) -> None:
+        """
+        C{-V}: connecting, logging in, each box opened, created, loaded.
+        """
+        oracle, _ = self.both("-V", "c")
+        self.assertIn("Opening far side box Archiv/Bücher...\n", oracle.stdout)
+        self.both("-V", "c", before=("c",))
+
+    def test_list_and_list_stores(self) -> None:
+        """
+        C{-l} and C{-ls} name the boxes in UTF-8, in mbsync's order.
+        """
+        self.assertIn("Entwürfe\n", self.both("-l", "c")[0].stdout)
+        self.both("-ls")
+        self.both("-ls", "remote")
+
+    def test_quiet_dry_run_ext_exit(self) -> None:
+        """
+        C{-q}, C{-y} and C{-e}.
+        """
+        self.both("-q", "c")
+        self.both("-y", "c", before=("c",))
+        self.assertEqual(self.both("-e", "c")[0].status, 64)
+
+    def test_wrong_password(self) -> None:
+        """
+        A refused login: the same status and output; the error is worded
+        differently on purpose (mbsync: C{IMAP command 'AUTHENTICATE
+        CRAM-MD5' returned an error: ...}; msync names the store and the
+        account, in either generation), both ending with the server's text.
+        """
+        oracle, ours = self.both("c", password="wrong", same_stderr=False)
+        self.assertEqual(oracle.status, 1)
+        self.assertRegex(
+            oracle.stderr, r"^IMAP command 'AUTHENTICATE CRAM-MD5' returned an error: "
+        )
+        self.assertRegex(ours.stderr, r"^IMAP error: store remote \(account acc at 127\.0\.0\.1\)")
+        for each in (oracle, ours):
+            self.assertTrue(each.stderr.endswith(" Authentication failed.\n"), each.stderr)
+            self.assertNotIn("wrong", each.stderr)
+
+    def test_unreachable_server(self) -> None:
+        """
+        Nobody listens on the port.
+        """
+        self.assertEqual(self.both("c", port=free_port())[0].status, 1)
