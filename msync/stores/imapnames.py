@@ -233,6 +233,53 @@ mbsync 1.5's mapping.
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Mbsync15Utf8Names:
+    """
+    mbsync 1.5's mapping once the server confirmed C{ENABLE UTF8=ACCEPT}
+    (RFC 6855): box names are the server's names, in UTF-8 on the wire
+    both ways (the command encoder quotes them as UTF-8 strings).
+    """
+
+    isync15: bool = True
+
+    def to_server(self, raw: str) -> str:
+        """
+        The name itself.
+
+        @raise MailboxNameError: it holds lone surrogates (an undecodable
+            folder name on disk): 1.5's C{invalid UTF-8 string}.
+        """
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MailboxNameError(raw, "invalid UTF-8 string") from None
+        return raw
+
+    def from_server(self, wire: bytes) -> str:
+        """
+        Decode a listed name as UTF-8.
+
+        @raise MailboxNameError: not valid UTF-8.
+        """
+        try:
+            return wire.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MailboxNameError(raw_name(wire), "invalid UTF-8 string") from None
+
+    def spelling(self, name: str) -> str:
+        """
+        The name: UTF-8 is one-to-one, no two names alias each other.
+        """
+        return name
+
+
+MBSYNC15_UTF8_NAMES: NameMapping = Mbsync15Utf8Names()
+"""
+mbsync 1.5's mapping with C{UTF8=ACCEPT} enabled.
+"""
+
+
 def names_for(generation: Generation) -> NameMapping:
     """
     The name mapping of an mbsync generation.

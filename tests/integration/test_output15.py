@@ -21,8 +21,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -487,3 +490,167 @@ class ImapOutputTests(DovecotTestCase, _Both):
         Nobody listens on the port.
         """
         self.assertEqual(self.both("c", port=free_port())[0].status, 1)
+
+
+class _Utf8Server:
+    """
+    A tiny IMAP server on 127.0.0.1 offering C{UTF8=ACCEPT}: it greets
+    with C{PREAUTH}, confirms C{ENABLE}, lists three boxes with UTF-8
+    quoted names, and answers C{SELECT} with an empty box. It records the
+    commands received (tags removed). One connection at a time, in a
+    daemon thread; L{close} closes the socket and joins the thread.
+    """
+
+    CAPABILITIES = b"IMAP4rev1 ENABLE UTF8=ACCEPT NAMESPACE UIDPLUS"
+    NAMES = ("INBOX", "Entwürfe", "Archiv/Bücher")
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port: int = self.listener.getsockname()[1]
+        self.commands: list[bytes] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        # shutdown wakes the thread blocked in accept (close alone does not).
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(10)
+        if self.thread.is_alive():
+            raise AssertionError("UTF-8 test server did not stop")
+
+    def _run(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with client, client.makefile("rb") as lines:
+                self._serve(client, lines)
+
+    def _serve(self, client: socket.socket, lines: BinaryIO) -> None:
+        client.sendall(b"* PREAUTH [CAPABILITY " + self.CAPABILITIES + b"] hi\r\n")
+        for line in lines:
+            tag, _, command = line.rstrip(b"\r\n").partition(b" ")
+            self.commands.append(command)
+            verb = command.split(b" ")[0].upper()
+            out = b""
+            if verb == b"CAPABILITY":
+                out = b"* CAPABILITY " + self.CAPABILITIES + b"\r\n"
+            elif verb == b"ENABLE":
+                out = b"* ENABLED UTF8=ACCEPT\r\n"
+            elif verb == b"NAMESPACE":
+                out = b'* NAMESPACE (("" "/")) NIL NIL\r\n'
+            elif verb == b"LIST":
+                out = b"".join(b'* LIST () "/" "%s"\r\n' % name.encode() for name in self.NAMES)
+            elif verb == b"SELECT":
+                out = b"* 0 EXISTS\r\n* OK [UIDVALIDITY 1] x\r\n* OK [UIDNEXT 1] x\r\n"
+            elif verb == b"LOGOUT":
+                out = b"* BYE bye\r\n"
+            client.sendall(out + tag + b" OK done\r\n")
+            if verb == b"LOGOUT":
+                return
+
+
+UTF8_RC = """\
+IMAPAccount a
+Host 127.0.0.1
+Port {port}
+User u
+TLSType None
+
+IMAPStore r
+Account a
+
+MaildirStore l
+Path {root}/mail/
+Inbox {root}/mail/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :r:
+Near :l:
+Patterns *
+Create Near
+SyncState *
+"""
+
+
+class Utf8AcceptTests(SynchronousTestCase, _Both):
+    """
+    A server offering C{UTF8=ACCEPT}: msync following 1.5 sends C{ENABLE
+    UTF8=ACCEPT} where mbsync 1.5.0 does and then names boxes in UTF-8
+    quoted strings, as it does; following 1.4 it never enables it.
+    """
+
+    def setUp(self) -> None:
+        self.copy_oracle(Path(self.mktemp()).resolve())
+        self.server = _Utf8Server()
+        self.addCleanup(self.server.close)
+
+    def tree(self, name: str) -> Path:
+        root = self.base / name
+        (root / "home").mkdir(parents=True)
+        (root / "mail").mkdir()
+        (root / "rc").write_text(UTF8_RC.format(port=self.server.port, root=root))
+        return root
+
+    def commands(self) -> list[bytes]:
+        """
+        The commands received since the last call, but C{LIST} (whose
+        pattern the tools quote differently) and C{CAPABILITY} (1.5.0 takes
+        the greeting's).
+        """
+        found = [c for c in self.server.commands if not c.startswith((b"LIST", b"CAPABILITY"))]
+        del self.server.commands[:]
+        return found
+
+    def test_sync_like_oracle(self) -> None:
+        """
+        The same output, and the same commands: C{ENABLE UTF8=ACCEPT} right
+        after the greeting, then C{SELECT "Entwürfe"} in UTF-8.
+        """
+        outcomes, commands = [], []
+        for tool in ("oracle", "msync"):
+            outcomes.append(self.run_tool(tool, self.tree(tool), "c").lines())
+            commands.append(self.commands())
+        self.assertEqual(outcomes[1], outcomes[0])
+        self.assertEqual(outcomes[0][0], 0)
+        self.assertEqual(
+            [c for c in commands[0] if c != b'SELECT "INBOX"'],
+            [b"ENABLE UTF8=ACCEPT", b"NAMESPACE"]
+            + [b'SELECT "%s"' % n.encode() for n in ("Archiv/Bücher", "Entwürfe")]
+            + [b"LOGOUT"],
+        )
+        # 1.5.0 quotes every name; msync quotes what needs it.
+        self.assertEqual(
+            [c.replace(b'"INBOX"', b"INBOX") for c in commands[0]], commands[1]
+        )
+        self.assertTrue((self.base / "msync" / "mail" / "Entwürfe" / "cur").is_dir())
+
+    def test_list_stores_like_oracle(self) -> None:
+        """
+        C{-ls} prints the UTF-8 names in the oracle's order.
+        """
+        outcomes = [self.run_tool(t, self.tree(t), "-ls").lines() for t in ("oracle", "msync")]
+        self.assertEqual(outcomes[1], outcomes[0])
+        self.assertIn("Entwürfe", outcomes[0][1])
+
+    def test_never_following_14(self) -> None:
+        """
+        Following 1.4, no C{ENABLE}: names stay modified UTF-7.
+        """
+        root = self.tree("msync14")
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MSYNC_"))}
+        environ.update(HOME=str(root / "home"), MSYNC_COMPAT="1.4")
+        done = subprocess.run(
+            [MSYNC, "-c", str(root / "rc"), "-l", "c"],
+            capture_output=True,
+            timeout=60,
+            env=environ,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        commands = self.commands()
+        self.assertEqual(commands, [b"NAMESPACE", b"LOGOUT"])
