@@ -246,16 +246,16 @@ def prepare(
     try:
         config = load_config(path, environ)
     except ConfigError as first:
-        error = first
+        reported = first
         if _explicit_generation(command, environ) is Generation.V15:
             # Reported as isync 1.5 reports them (the rest of the rule
             # needs a configuration that loads).
             try:
                 load_config(path, environ, isync15=True)
             except ConfigError as again:
-                error = again
+                reported = again
         # mbsync reports every error in the file, one per line, then exits 1.
-        for each in error.errors:
+        for each in reported.errors:
             output.emit(Severity.ERROR, _config_error_text(each))
         return 1
     home = environ.get("HOME") or os.path.expanduser("~")

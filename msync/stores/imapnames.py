@@ -125,11 +125,14 @@ class NameMapping(Protocol):
     How box names map to IMAP server names and back (pluggable: mbsync 1.4
     keeps modified UTF-7 as is, mbsync 1.5 decodes it).
 
-    @ivar isync15: whether this is mbsync 1.5's mapping (the store then
-        also behaves as 1.5 where the protocol differs: C{UTF8=ACCEPT}).
     """
 
-    isync15: bool
+    @property
+    def isync15(self) -> bool:
+        """
+        Whether this is mbsync 1.5's mapping (the store then also behaves
+        as 1.5 where the protocol differs: C{UTF8=ACCEPT}, C{-V} lines).
+        """
 
     def to_server(self, raw: str) -> str:
         """

@@ -979,6 +979,29 @@ class ConnectTests(SynchronousTestCase):
             [f"Resolving {HOST}... ok", f"Connecting to {HOST} ({ADDRESS}:993)... "],
         )
 
+    def test_isync15_resolving_line(self) -> None:
+        """
+        Following isync 1.5 (which resolves in a child process), C{-V}
+        says C{Resolving host...} without C{ok}, and connecting waits for
+        a later turn of the reactor (the other store opens meanwhile).
+        """
+        with capturedLogs() as events:
+            connected = connect(
+                self.reactor,
+                _account(ssl_type=SSLType.NONE, port=143),
+                _OneProtocol(self.app),
+                isync15=True,
+            )
+            self.assertEqual(_verbose_lines(events), [f"Resolving {HOST}..."])
+            self.assertEqual(self.reactor.tcpClients, [])
+            self.reactor.advance(0)
+        self.assertNoResult(connected)
+        self.assertEqual(len(self.reactor.tcpClients), 1)
+        self.assertEqual(
+            _verbose_lines(events),
+            [f"Resolving {HOST}...", f"Connecting to {HOST} ({ADDRESS}:143)... "],
+        )
+
     def test_tunnel_verbose_line(self) -> None:
         """
         A Tunnel says C{Starting tunnel 'command'... ok}, as mbsync does.

@@ -703,9 +703,7 @@ class Utf8AcceptTests(SynchronousTestCase, _Both):
             + [b"LOGOUT"],
         )
         # 1.5.0 quotes every name; msync quotes what needs it.
-        self.assertEqual(
-            [c.replace(b'"INBOX"', b"INBOX") for c in commands[0]], commands[1]
-        )
+        self.assertEqual([c.replace(b'"INBOX"', b"INBOX") for c in commands[0]], commands[1])
         self.assertTrue((self.base / "msync" / "mail" / "Entwürfe" / "cur").is_dir())
 
     def test_list_stores_like_oracle(self) -> None:

@@ -426,7 +426,9 @@ class Utf8AcceptTests(PumpingMixin, SynchronousTestCase):
         """
         mail = MailStore({"user": PASSWORD})
         mail.create("Entwürfe".encode() if utf8 else b"Entw&APw-rfe")
-        capabilities = DEFAULT_OPTIONS.capabilities | ({b"ENABLE", b"UTF8=ACCEPT"} if utf8 else set())
+        capabilities = DEFAULT_OPTIONS.capabilities | (
+            {b"ENABLE", b"UTF8=ACCEPT"} if utf8 else set()
+        )
         self.network = FakeNetwork(mail, replace(DEFAULT_OPTIONS, capabilities=capabilities))
         return self.network.store(IMAPStoreConfig("far", account()), names)
 
@@ -437,7 +439,8 @@ class Utf8AcceptTests(PumpingMixin, SynchronousTestCase):
         name as a UTF-8 quoted string.
         """
         store = self.make(MBSYNC15_NAMES)
-        self.assertEqual(sorted(self.resolve(store.list_boxes())), ["Entwürfe", "INBOX"])
+        boxes: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Entwürfe", "INBOX"])
         mailbox = self.resolve(store.open_box("Entwürfe"))
         self.assertEqual(mailbox.name, "Entwürfe")
         commands = self.network.commands()
@@ -459,7 +462,8 @@ class Utf8AcceptTests(PumpingMixin, SynchronousTestCase):
         Without UTF8=ACCEPT, 1.5 naming sends modified UTF-7.
         """
         store = self.make(MBSYNC15_NAMES, utf8=False)
-        self.assertEqual(sorted(self.resolve(store.list_boxes())), ["Entwürfe", "INBOX"])
+        boxes: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Entwürfe", "INBOX"])
         self.resolve(store.open_box("Entwürfe"))
         commands = self.network.commands()
         self.assertNotIn(b"ENABLE UTF8=ACCEPT", commands)
