@@ -44,7 +44,7 @@ from msync.cmdline import (
 )
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
-from msync.config.load import default_config_path, load_config
+from msync.config.load import config_path_15, default_config_path, load_config
 from msync.config.schema import Config, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
@@ -239,7 +239,12 @@ def prepare(
         for name in command.legacy_types:
             output.emit(Severity.WARNING, LEGACY_TYPE_NOTICES[name])
     path = command.config
-    if path is None:
+    if early:
+        home = environ.get("HOME") or os.path.expanduser("~")
+        path, warning = config_path_15(path, home, environ, exists)
+        if warning is not None:
+            output.emit(Severity.WARNING, warning)
+    elif path is None:
         home = environ.get("HOME") or os.path.expanduser("~")
         path = default_config_path(home, environ, exists)
     output.emit(Severity.INFO, f"Reading configuration file {path}")

@@ -728,6 +728,34 @@ def default_config_path(
     return xdg if exists(xdg) else home.rstrip("/") + "/.mbsyncrc"
 
 
+def config_path_15(
+    given: str | None, home: str, environ: Mapping[str, str], exists: Callable[[str], bool]
+) -> tuple[str, str | None]:
+    """
+    The configuration file as isync 1.5 names it: without C{-c},
+    C{$XDG_CONFIG_HOME/isyncrc} unless only C{~/.mbsyncrc} exists (so a
+    missing file is reported under the XDG name), with a warning when both
+    exist; a C{-c} name without C{/} is read from C{./} and so named in
+    its messages.
+
+    @param given: C{-c}'s file, or C{None}.
+    @param home: the home directory.
+    @param environ: the environment.
+    @param exists: whether a path exists.
+    @return: the path and 1.5's warning, if any.
+    """
+    if given is not None:
+        return (given if "/" in given else "./" + given), None
+    config_home = environ.get("XDG_CONFIG_HOME") or home.rstrip("/") + "/.config"
+    xdg = config_home.rstrip("/") + "/isyncrc"
+    old = home.rstrip("/") + "/.mbsyncrc"
+    if exists(old) and not exists(xdg):
+        return old, None
+    if exists(old):
+        return xdg, f"Both {xdg} and {old} exist; using the former."
+    return xdg, None
+
+
 def _readable(path: str) -> str | None:
     """
     Why C{path} cannot be opened for reading, as C{strerror} text.

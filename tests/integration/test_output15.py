@@ -393,6 +393,16 @@ class MaildirOutputTests(SynchronousTestCase, _Both):
         self.both("-c", "/nonexistent/rc", "c")
         self.both("c", extra="\nChannel d\nFar :far:\n")
 
+    def test_relative_config_name(self) -> None:
+        """
+        A bare C{-c} name is read from C{./} and named so, in C{-V}'s line
+        and in errors.
+        """
+        oracle = self.both("-c", "rc", "-V", "-l", "c")
+        self.assertTrue(oracle.stdout.startswith("Reading configuration file ./rc\n"))
+        oracle = self.both("-c", "rc", "c", extra="Bogus line\n")
+        self.assertRegex(oracle.stderr, r"^\./rc:\d+: keyword 'Bogus' is not recognized")
+
     def test_old_spellings(self) -> None:
         """
         1.5's notices for C{-N}/C{-d} and the old keywords.
