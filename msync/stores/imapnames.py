@@ -27,6 +27,9 @@ Invariants:
     decoded to Unicode, so Maildir folders are C{Entwürfe}; any name can
     be sent, encoded; an invalid modified UTF-7 name from the server is
     skipped with 1.5's error). L{names_for} picks one per generation.
+    L{MBSYNC15_UTF8_NAMES} replaces the 1.5 mapping on a connection where
+    the server confirmed C{ENABLE UTF8=ACCEPT}: names are UTF-8 on the
+    wire both ways (RFC 6855).
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ Invariants:
     later, raise L{StoreUnavailable} naming the store, account and host;
     once that happened every later operation fails the same way.
   - Box names are mapped by L{msync.stores.imapnames} exactly as mbsync 1.4
-    does, modified UTF-7 kept raw.
+    does, modified UTF-7 kept raw; or, following mbsync 1.5, decoded, and
+    in UTF-8 on the wire once the server confirmed C{ENABLE UTF8=ACCEPT}
+    (sent after login when offered, never under 1.4 naming).
   - Fetches, loads and stores pipeline freely: the connection routes
     untagged FETCH data by UID to the command that asked and holds back a
     UID FETCH/STORE whose UIDs overlap one in flight.

@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -495,7 +496,12 @@ class ImapOutputTests(DovecotTestCase, _Both):
         return root
 
     def both(
-        self, *args: str, before: tuple[str, ...] = (), same_stderr: bool = True, **tree: object
+        self,
+        *args: str,
+        before: tuple[str, ...] = (),
+        between: Callable[[Path], None] | None = None,
+        same_stderr: bool = True,
+        **tree: object,
     ) -> tuple[Outcome, Outcome]:
         """
         Run both tools with C{args} (after C{before}, if given) on fresh
@@ -510,6 +516,8 @@ class ImapOutputTests(DovecotTestCase, _Both):
             if before:
                 first = self.run_tool(tool, root, *before, port=self.port)
                 self.assertEqual(first.status, 0, first.stdout + first.stderr)
+            if between is not None:
+                between(root)
             outcome = self.run_tool(tool, root, *args, port=self.port)
             user = f"u{self.trees}"
             outcomes.append(
@@ -539,6 +547,22 @@ class ImapOutputTests(DovecotTestCase, _Both):
         oracle, _ = self.both("-V", "c")
         self.assertIn("Opening far side box Archiv/Bücher...\n", oracle.stdout)
         self.both("-V", "c", before=("c",))
+
+    def test_verbose_changes(self) -> None:
+        """
+        C{-V} after local changes: a message deleted and one flagged in
+        C{Entwürfe}, pushed and expunged on the server.
+        """
+
+        def change(root: Path) -> None:
+            box = root / "mail" / "Entwürfe"
+            entries = sorted((box / "cur").iterdir()) + sorted((box / "new").iterdir())
+            for entry, flag in zip(entries, "TF"):
+                target = box / "cur" / (entry.name.split(":2,")[0] + ":2," + flag)
+                entry.rename(target)
+
+        oracle, _ = self.both("-V", "c", before=("c",), between=change)
+        self.assertIn("expunged 1 message(s) from far side.", oracle.stdout)
 
     def test_list_and_list_stores(self) -> None:
         """
