@@ -557,7 +557,7 @@ class ImapOutputTests(DovecotTestCase, _Both):
         def change(root: Path) -> None:
             box = root / "mail" / "Entwürfe"
             entries = sorted((box / "cur").iterdir()) + sorted((box / "new").iterdir())
-            for entry, flag in zip(entries, "TF"):
+            for entry, flag in zip(entries[:2], "TF", strict=True):
                 target = box / "cur" / (entry.name.split(":2,")[0] + ":2," + flag)
                 entry.rename(target)
 
