@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import warnings
 from collections.abc import Callable
 
@@ -66,12 +67,14 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
+    IReactorThreads,
     IReactorTime,
     IResolutionReceiver,
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -598,15 +601,45 @@ async def _resolve(
         _verbose(f"Resolving {host}...")
         found = await _addresses(reactor, host, port)
         if not found:
-            raise StoreUnavailable(f"Cannot resolve server '{host}'", temporary=True)
+            raise await _unresolvable(reactor, host)
         await deferLater(IReactorTime(reactor), 0, lambda: None)
         return found
     found = await _addresses(reactor, host, port)
     if not found:
         _verbose(f"Resolving {host}... ")
-        raise StoreUnavailable(f"Cannot resolve server '{host}'", temporary=True)
+        raise await _unresolvable(reactor, host)
     _verbose(f"Resolving {host}... ok")
     return found
+
+
+_getaddrinfo = socket.getaddrinfo
+"""The lookup that gives the reason (replaced by tests: no network)."""
+
+
+async def _unresolvable(reactor: MailReactor, host: str) -> StoreUnavailable:
+    """
+    mbsync's error for a host without address: C{Error: Cannot resolve
+    server 'host': reason}, the reason being C{getaddrinfo}'s (Twisted's
+    resolver does not keep it, so the name is asked again, in the
+    reactor's thread pool; a reactor without one gives no reason).
+    """
+    reason = ""
+    if IReactorThreads.providedBy(reactor):
+        try:
+            await deferToThreadPool(
+                reactor,
+                reactor.getThreadPool(),
+                _getaddrinfo,
+                host,
+                None,
+                socket.AF_UNSPEC,
+                socket.SOCK_STREAM,
+                0,
+                socket.AI_ADDRCONFIG,
+            )
+        except OSError as error:  # socket.gaierror, with gai_strerror's text
+            reason = f": {error.strerror}" if error.strerror else ""
+    return StoreUnavailable(f"Error: Cannot resolve server '{host}'{reason}", temporary=True)
 
 
 async def _addresses(reactor: MailReactor, host: str, port: int) -> list[IAddress]:
@@ -728,7 +761,9 @@ async def _connect(
         # Cancelled by our caller.
         raise CancelledError() from None
     except DNSLookupError:
-        raise StoreUnavailable(f"Cannot resolve server '{account.host}'", temporary=True) from None
+        raise StoreUnavailable(
+            f"Error: Cannot resolve server '{account.host}'", temporary=True
+        ) from None
     except ConnectError as error:
         # Only a Tunnel gets here: TCP failures are reported per address.
         raise StoreUnavailable(

@@ -764,3 +764,33 @@ class Utf8AcceptTests(SynchronousTestCase, _Both):
         self.assertEqual(done.returncode, 0, done.stderr)
         commands = self.commands()
         self.assertEqual(commands, [b"NAMESPACE", b"LOGOUT"])
+
+
+class UnresolvableTests(SynchronousTestCase, _Both):
+    """
+    A host name without address: mbsync's C{Error: Cannot resolve server
+    'host': reason} (getaddrinfo's reason), the same status.
+    """
+
+    def setUp(self) -> None:
+        self.copy_oracle(Path(self.mktemp()).resolve())
+
+    def test_unresolvable(self) -> None:
+        """
+        Both tools print the same error for a C{.invalid} host (RFC 2606:
+        never resolves), on their own and with C{-V}.
+        """
+        outcomes = []
+        for tool in ("oracle", "msync"):
+            root = self.base / tool
+            (root / "home").mkdir(parents=True)
+            (root / "mail").mkdir()
+            text = UTF8_RC.format(port=143, root=root)
+            (root / "rc").write_text(text.replace("127.0.0.1", "nonexistent.invalid"))
+            outcomes.append(
+                [self.run_tool(tool, root, *args, "c").lines() for args in ((), ("-V",))]
+            )
+        self.assertEqual(outcomes[1], outcomes[0])
+        status, _, errors = outcomes[0][0]
+        self.assertEqual(status, 1)
+        self.assertRegex(errors[0], r"^Error: Cannot resolve server 'nonexistent\.invalid': \S")
