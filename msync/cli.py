@@ -44,11 +44,17 @@ from msync.cmdline import (
 )
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
-from msync.config.load import default_config_path, load_config
+from msync.config.load import config_path_15, default_config_path, load_config
 from msync.config.schema import Config, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
-from msync.plan import ChannelJob, select_jobs
+from msync.plan import (
+    NO_CHANNEL_SPECIFIED,
+    NO_CHANNELS_DEFINED,
+    NO_CHANNELS_DEFINED_15,
+    ChannelJob,
+    select_jobs,
+)
 from msync.reactor import MailReactor
 from msync.report import (
     DEFAULT_COLUMNS,
@@ -217,26 +223,44 @@ def prepare(
     except UsageError as error:
         output.emit(Severity.ERROR, str(error))
         return 1
-    if command.action is Action.HELP:
-        output.stdout.write(usage_text())
-        return 0
-    if command.action is Action.VERSION:
-        output.stdout.write(version_text() + "\n")
+    if command.action in (Action.HELP, Action.VERSION):
+        texts = _stop_texts(_explicit_generation(command, environ))
+        output.stdout.write(texts[command.action])
         return 0
     output.policy = OutputPolicy(verbose=command.verbose, quiet=command.quiet)
     output.json = command.json
     for notice in command.notices:
         output.emit(Severity.WARNING, notice)
+    # isync 1.5 prints its notices for -N/-d as it parses them, before
+    # reading the configuration; when 1.5 is only found from the files,
+    # they come with the configuration's notices.
+    early = _explicit_generation(command, environ) is Generation.V15
+    if early:
+        for name in command.legacy_types:
+            output.emit(Severity.WARNING, LEGACY_TYPE_NOTICES[name])
     path = command.config
-    if path is None:
+    if early:
+        home = environ.get("HOME") or os.path.expanduser("~")
+        path, warning = config_path_15(path, home, environ, exists)
+        if warning is not None:
+            output.emit(Severity.WARNING, warning)
+    elif path is None:
         home = environ.get("HOME") or os.path.expanduser("~")
         path = default_config_path(home, environ, exists)
     output.emit(Severity.INFO, f"Reading configuration file {path}")
     try:
         config = load_config(path, environ)
-    except ConfigError as error:
+    except ConfigError as first:
+        reported = first
+        if _explicit_generation(command, environ) is Generation.V15:
+            # Reported as isync 1.5 reports them (the rest of the rule
+            # needs a configuration that loads).
+            try:
+                load_config(path, environ, isync15=True)
+            except ConfigError as again:
+                reported = again
         # mbsync reports every error in the file, one per line, then exits 1.
-        for each in error.errors:
+        for each in reported.errors:
             output.emit(Severity.ERROR, _config_error_text(each))
         return 1
     home = environ.get("HOME") or os.path.expanduser("~")
@@ -262,7 +286,7 @@ def prepare(
             output.emit(Severity.ERROR, _config_error_text(each))
         return 1
     # mbsync prints configuration notices with warn(): stderr, hidden by -qq.
-    for message in _notices(command, config, path, decision.choice.generation):
+    for message in _notices(command, config, path, decision.choice.generation, early):
         output.emit(Severity.WARNING, message)
     if command.migrate_names:
         return _migrate(command, config, environ, home, output)
@@ -272,11 +296,52 @@ def prepare(
     if command.action is Action.LIST_STORES:
         return _store_selection(command, config, decision, output)
     selection = select_jobs(config, command.targets, all_channels=command.all_channels)
-    for message in selection.errors:
+    isync15 = decision.choice.generation is Generation.V15
+    for message in _selection_errors_15(selection.errors) if isync15 else selection.errors:
         output.emit(Severity.ERROR, message)
-    if not selection.jobs:
+    if not selection.jobs or (isync15 and selection.errors):
+        # isync 1.5 syncs nothing when any operand is bad.
         return 1
     return Prepared(command, config, selection.jobs, 1 if selection.errors else 0, decision)
+
+
+def _selection_errors_15(errors: Sequence[str]) -> list[str]:
+    """
+    isync 1.5's words for the operand errors: a bad operand is the only
+    message (no C{No channel specified} after it), and a file without
+    channels points at the C{msync} manual.
+    """
+    bad = [error for error in errors if error != NO_CHANNEL_SPECIFIED]
+    return [NO_CHANNELS_DEFINED_15 if e == NO_CHANNELS_DEFINED else e for e in bad or errors]
+
+
+def _explicit_generation(command: CommandLine, environ: Mapping[str, str]) -> Generation | None:
+    """
+    The generation chosen explicitly (C{--compat}, else C{MSYNC_COMPAT}),
+    if any and valid (an invalid one is reported once the configuration
+    is read, by L{decide}).
+    """
+    asked = command.compat or environ.get(COMPAT_VARIABLE)
+    if not asked:
+        return None
+    try:
+        return parse_generation(asked, "--compat")
+    except UsageError:
+        return None
+
+
+def _stop_texts(generation: Generation | None) -> dict[Action, str]:
+    """
+    What C{-h} and C{-v} print: the texts of the generation chosen
+    explicitly (C{--compat} before them, or C{MSYNC_COMPAT}); without an
+    explicit choice (nothing else is looked at before they act),
+    mbsync 1.4's.
+    """
+    generation = generation or Generation.V14
+    return {
+        Action.HELP: usage_text(generation),
+        Action.VERSION: version_text(generation) + "\n",
+    }
 
 
 def _store_selection(
@@ -301,10 +366,13 @@ def _store_selection(
     return Prepared(command, config, (), 0, decision, tuple(stores))
 
 
-def _notices(command: CommandLine, config: Config, path: str, generation: Generation) -> list[str]:
+def _notices(
+    command: CommandLine, config: Config, path: str, generation: Generation, printed: bool
+) -> list[str]:
     """
     The notices and warnings after reading the configuration; following
-    1.5, with 1.5's notices for the old spellings (command line first).
+    1.5, with 1.5's notices for the old spellings (command line first,
+    unless C{printed} already).
     """
     if generation is Generation.V14:
         return [*config.notices, *config.warnings]
@@ -313,7 +381,7 @@ def _notices(command: CommandLine, config: Config, path: str, generation: Genera
             early, late = config_notices_15(handle.read())
     except OSError:
         early, late = (), ()
-    options = [LEGACY_TYPE_NOTICES[name] for name in command.legacy_types]
+    options = [] if printed else [LEGACY_TYPE_NOTICES[name] for name in command.legacy_types]
     return [*options, *early, *config.notices, *late, *config.warnings]
 
 
@@ -377,6 +445,7 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
         maildir_async=testing.async_driver,
         maildir_mtime_wait=not testing.no_mtime_wait,
         trace=trace,
+        isync15=generation is Generation.V15,
     )
     if prepared.command.action is Action.LIST_STORES:
         return await list_stores(prepared.stores, factory, output)

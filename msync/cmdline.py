@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from msync import __version__
+from msync.compat import Generation
 from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
 from msync.errors import UsageError
 from msync.model import Side
@@ -42,6 +43,8 @@ __all__ = [
 
 MBSYNC_COMPATIBILITY = "isync 1.4.4"
 """The mbsync release whose behaviour msync reproduces (C{mbsync -v} prints it)."""
+
+_RELEASES = {Generation.V14: MBSYNC_COMPATIBILITY, Generation.V15: "isync 1.5.0"}
 
 SUFFIX_NOTICE = "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n instead."
 
@@ -275,8 +278,9 @@ class _Stop(Exception):
     C{-h}/C{-v}: mbsync acts on them at once, ignoring the rest.
     """
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: Action, compat: str | None) -> None:
         self.action = action
+        self.compat = compat
 
 
 class _Parser:
@@ -515,10 +519,10 @@ class _Parser:
         self.sync.given = self.sync.pull = self.sync.push = True
 
     def stop_help(self) -> None:
-        raise _Stop(Action.HELP)
+        raise _Stop(Action.HELP, self.compat)
 
     def stop_version(self) -> None:
-        raise _Stop(Action.VERSION)
+        raise _Stop(Action.VERSION, self.compat)
 
     def add_type(self, op: SyncOp) -> None:
         self.sync.given = True
@@ -589,7 +593,8 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
     try:
         first_operand = parser.run()
     except _Stop as stop:
-        return CommandLine(action=stop.action)
+        # A --compat before -h/-v chooses which texts they print.
+        return CommandLine(action=stop.action, compat=stop.compat)
     notices = (SUFFIX_NOTICE,) if parser.legacy_suffix else ()
     try:
         overrides = OperationOverrides(
@@ -630,18 +635,24 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
     )
 
 
-def version_text() -> str:
+def version_text(generation: Generation = Generation.V14) -> str:
     """
+    @param generation: the mbsync generation followed.
     @return: what C{-v} prints: msync's version and the mbsync release it
         matches, e.g. C{msync 0.1.0 (isync 1.4.4 compatible)}.
     """
-    return f"msync {__version__} ({MBSYNC_COMPATIBILITY} compatible)"
+    return f"msync {__version__} ({_RELEASES[generation]} compatible)"
 
 
-def usage_text() -> str:
+def usage_text(generation: Generation = Generation.V14) -> str:
     """
+    @param generation: the mbsync generation followed: isync 1.5's help
+        names C{-ls}, C{-g}, C{-u}, C{-y}, C{-e} (and C{-x}, whose meaning
+        follows that release).
     @return: what C{-h} prints, modelled on C{mbsync --help}.
     """
+    if generation is Generation.V15:
+        return _USAGE_15.format(version=__version__, release=_RELEASES[generation])
     return f"""\
 msync {__version__} - mailbox synchronizer ({MBSYNC_COMPATIBILITY} compatible)
 usage:
@@ -669,6 +680,43 @@ usage:
 If neither --pull nor --push are specified, both are active.
 If neither --new, --delete, --flags nor --renew are specified, all are active.
 Direction and operation can be concatenated like --pull-new, etc.
+--create, --remove, and --expunge can be suffixed with -far/-near.
+See 'man msync' and 'man msyncrc' for details.
+
+Supported mailbox formats are: IMAP4rev1, Maildir
+"""
+
+
+# isync 1.5.0's --help, line for line, with msync's name and its --json.
+_USAGE_15 = """\
+msync {version} - mailbox synchronizer ({release} compatible)
+usage:
+ msync [flags] {{{{channel[:box,...]|group}} ...|-a}}
+  -a, --all\t\toperate on all defined channels
+  -l, --list\t\tlist mailboxes instead of syncing them
+  -ls, --list-stores\traw listing of stores' mailboxes
+  -n, --new\t\tpropagate new messages
+  -g, --gone\t\tpropagate message disappearances (expunges)
+  -f, --flags\t\tpropagate message flag changes
+  -u, --upgrade\t\tupgrade placeholders to full messages
+  -L, --pull\t\tpropagate from far to near side
+  -H, --push\t\tpropagate from near to far side
+  -C, --create\t\tpropagate creations of mailboxes
+  -R, --remove\t\tpropagate deletions of mailboxes
+  -X, --expunge\t\texpunge deleted messages
+  -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
+  -D, --debug\t\tdebugging modes (see manual)
+  -y, --dry-run\t\tdo not actually modify anything
+  -e, --ext-exit\treturn extended exit code
+  --json\t\twrite events as JSON lines on stdout (see man msync)
+  -V, --verbose\t\tdisplay what is happening
+  -q, --quiet\t\tdon't display progress counters
+  -v, --version\t\tdisplay version
+  -h, --help\t\tdisplay this help message
+
+If neither --pull nor --push are specified, both are active.
+If neither --new, --gone, --flags, nor --upgrade are specified, all are
+active. Direction and operation can be concatenated like --pull-new, etc.
 --create, --remove, and --expunge can be suffixed with -far/-near.
 See 'man msync' and 'man msyncrc' for details.
 

@@ -33,6 +33,7 @@ from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping
 
 __all__ = [
     "NO_CHANNELS_DEFINED",
+    "NO_CHANNELS_DEFINED_15",
     "NO_CHANNEL_SPECIFIED",
     "BoxPair",
     "ChannelJob",
@@ -53,6 +54,9 @@ INBOX = "INBOX"
 
 NO_CHANNELS_DEFINED = "No channels defined. Try 'man msyncrc'"
 """mbsync's error when the configuration has no C{Channel} at all."""
+
+NO_CHANNELS_DEFINED_15 = "No channels defined. Try 'man msync'"
+"""isync 1.5's words for it (pointing at the command's manual)."""
 
 NO_CHANNEL_SPECIFIED = "No channel specified. Try 'msync -h'"
 """mbsync's error when no command-line argument named a usable channel."""

@@ -265,14 +265,18 @@ class OutputPolicy:
         return True
 
 
+_ERASE_MAX = 120
+"""The longest progress line isync 1.5 erases (the rest stays on screen)."""
+
+
 class ProgressDisplay:
     """
     The state of the progress line: whether one is on screen and unfinished.
 
     Methods return the text to write to stdout, so the display stays pure.
-    mbsync ends a visible progress line with a newline before printing
-    anything else (on either stream) and at exit, and redraws it with a
-    leading C{\\r}.
+    mbsync 1.4 ends a visible progress line with a newline before printing
+    anything else (on either stream) and at exit, mbsync 1.5 erases it
+    then; both redraw it with a leading C{\\r}.
 
     @ivar enabled: whether progress is drawn at all (L{show_progress}).
     @ivar columns: the width for L{progress_line}.
@@ -286,6 +290,7 @@ class ProgressDisplay:
         self.columns = columns
         self.isync15 = isync15
         self._pending = False
+        self._length = 0
 
     def update(self, counters: Counters) -> str:
         """
@@ -295,16 +300,23 @@ class ProgressDisplay:
         if not self.enabled:
             return ""
         self._pending = True
-        return progress_line(counters, self.columns, self.isync15)
+        line = progress_line(counters, self.columns, self.isync15)
+        self._length = len(line.lstrip("\r"))
+        return line
 
     def interrupt(self) -> str:
         """
         Call before printing any message.
 
-        @return: C{"\\n"} if a progress line has to be ended first, else C{""}.
+        @return: C{"\\n"} if a progress line has to be ended first (isync
+            1.4), or under isync 1.5 what erases it (C{\\r}, as many spaces
+            as it is long, at most 120, C{\\r}: 1.5 assumes a dumb
+            terminal); else C{""}.
         """
         if self._pending:
             self._pending = False
+            if self.isync15:
+                return "\r" + " " * min(self._length, _ERASE_MAX) + "\r"
             return "\n"
         return ""
 

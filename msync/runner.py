@@ -117,6 +117,7 @@ def default_store_factory(
     maildir_async: bool = False,
     maildir_mtime_wait: bool = True,
     trace: bool = True,
+    isync15: bool = False,
 ) -> StoreFactory:
     """
     The factory used by the C{msync} command: Maildir stores on disk, IMAP
@@ -129,6 +130,7 @@ def default_store_factory(
     @param trace: whether IMAP stores log their wire trace (C{-Dn}).
     @param maildir_async: mbsync's C{-Ta}: Maildir stores answer later.
     @param maildir_mtime_wait: C{False} for mbsync's C{-Tz}.
+    @param isync15: Maildir stores word their notices as isync 1.5.
     @return: the factory.
     """
 
@@ -149,6 +151,7 @@ def default_store_factory(
                 clock=IReactorTime(reactor),
                 asynchronous=maildir_async,
                 mtime_wait=maildir_mtime_wait,
+                isync15=isync15,
             )
         assert isinstance(store, IMAPStore)
         # The IMAP store connects with the reactor, starting now as mbsync
@@ -665,7 +668,13 @@ async def _sync_channel(
             for side in Side:
                 run.summary.expunged[side] += result.expunge_flagged[side]
             for line in result.planned:
-                output.print_line(planned_sentence(channel.name, pair.far, pair.near, line))
+                sentence = planned_sentence(channel.name, pair.far, pair.near, line)
+                if request.generation is Generation.V15:
+                    # isync 1.5's dry run prints only its summary: the plan
+                    # is verbose output there.
+                    output.emit(Severity.INFO, sentence)
+                else:
+                    output.print_line(sentence)
             if watch is not None:
                 watch.pair_finished(channel, pair, result, None)
         except StoreUnavailable as error:

@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.integration.test_options15 -*-
 """
 isync 1.5's C{--list-stores} (C{-ls}): each store's boxes, raw, under a
-C{===== name:} line, as its C{main_list.c} prints them.
+C{===== name:} line, as its C{main_list.c} prints them: in the reverse
+of the order they were found in (the server's C{LIST} order; a Maildir
+store's directory order, see L{listing_order}).
 
 Invariants: stores are opened through the runner's L{RunState} (one
 object per store, closed at the end); a store that cannot be listed is
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msync.config.schema import Store
+from msync.config.schema import MaildirStore, Store
 from msync.errors import StoreError
 from msync.report import Severity
 from msync.runner import Emitter, RunState, StoreFactory
+from msync.stores.maildirfiles import listing_order
+from msync.stores.maildirstore import layout_of
 
 
 async def list_stores(stores: Sequence[Store], factory: StoreFactory, output: Emitter) -> int:
@@ -39,6 +43,11 @@ async def list_stores(stores: Sequence[Store], factory: StoreFactory, output: Em
                 output.emit(Severity.ERROR, str(error))
                 status = 1
                 continue
+            # isync 1.5 prepends each box to its list as it finds it.
+            if isinstance(section, MaildirStore):
+                boxes = listing_order(layout_of(section), boxes)
+            else:
+                boxes = boxes[::-1]
             output.print_line(f"===== {section.name}:")
             for box in boxes:
                 output.print_line(box)

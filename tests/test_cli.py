@@ -25,6 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync import __version__
 from msync.cli import INTERRUPTED, Output, interrupt_handler, main, resize_handler, terminal_columns
 from msync.cmdline import DebugCategory, parse_arguments, usage_text, version_text
+from msync.compat import Generation
 from msync.report import Counters, OutputPolicy, Severity
 
 
@@ -557,3 +558,106 @@ class TerminalWidthTests(SynchronousTestCase):
             fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
             resize_handler(output)(signal.SIGWINCH, None)
             self.assertEqual(output.progress.columns, 40)
+
+
+class Isync15OutputTests(SynchronousTestCase):
+    """
+    Following isync 1.5 (C{MSYNC_COMPAT=1.5} or C{--compat 1.5}), what
+    the user sees is 1.5's (checked against mbsync 1.5.0 in
+    C{tests/integration/test_output15.py}).
+    """
+
+    def run_main(
+        self, *argv: str, config: str | None = _GOOD, compat: str = "1.5"
+    ) -> tuple[int, str, str, bool]:
+        """
+        Run C{msync} following C{compat}.
+
+        @return: exit status, stdout, stderr, whether the reactor ran.
+        """
+        root = self.mktemp()
+        os.makedirs(root)
+        arguments = list(argv)
+        if config is not None:
+            path = os.path.join(root, "rc")
+            with open(path, "w") as stream:
+                stream.write(config.format(root=root))
+            arguments = ["-c", path, *arguments]
+        stdout, stderr = io.StringIO(), io.StringIO()
+        react = _FakeReact()
+        environ = {"HOME": root, "MSYNC_COMPAT": compat}
+        with self.assertRaises(SystemExit) as raised:
+            main(arguments, stdout=stdout, stderr=stderr, environ=environ, react=react)
+        code = raised.exception.code
+        assert isinstance(code, int)
+        return code, stdout.getvalue(), stderr.getvalue(), react.called
+
+    def test_help_and_version(self) -> None:
+        """
+        C{-h} and C{-v} follow an explicit choice: 1.5's options and
+        release; C{--compat} before them counts too.
+        """
+        code, out, _, _ = self.run_main("-h", config=None)
+        self.assertEqual((code, out), (0, usage_text(Generation.V15)))
+        self.assertIn("  -ls, --list-stores\traw listing of stores' mailboxes\n", out)
+        self.assertIn("  -u, --upgrade\t\tupgrade placeholders to full messages\n", out)
+        self.assertNotIn("--renew", out)
+        code, out, _, _ = self.run_main("--compat", "1.4", "-v", config=None)
+        self.assertEqual(out, version_text(Generation.V14) + "\n")
+        code, out, _, _ = self.run_main("-v", config=None)
+        self.assertEqual(out, f"msync {__version__} (isync 1.5.0 compatible)\n")
+        self.assertEqual(parse_arguments(["--compat", "1.5", "-h"]).compat, "1.5")
+
+    def test_bad_operand_stops_everything(self) -> None:
+        """
+        isync 1.5 reports a bad operand alone (no C{No channel specified})
+        and synchronizes nothing, not even the good operands; 1.4 goes on.
+        """
+        self.assertEqual(
+            self.run_main("nosuch", "c"),
+            (1, "", "No channel or group named 'nosuch' defined.\n", False),
+        )
+        self.assertEqual(
+            self.run_main("nosuch"), (1, "", "No channel or group named 'nosuch' defined.\n", False)
+        )
+        self.assertTrue(self.run_main("nosuch", "c", compat="1.4")[3])
+
+    def test_no_channels(self) -> None:
+        """
+        Without any channel, 1.5 points at the command's manual.
+        """
+        config = "MaildirStore far\nPath {root}/far/\n"
+        self.assertEqual(
+            self.run_main("-a", config=config)[:3],
+            (1, "", "No channels defined. Try 'man msync'\n"),
+        )
+
+    def test_option_notices_before_config(self) -> None:
+        """
+        1.5 prints its notices for C{-N}/C{-d} while parsing, so before the
+        errors of a broken configuration (1.4 has no such notices).
+        """
+        code, _, err, _ = self.run_main("-N", "-d", "c", config=_GOOD + "Bogus line\n")
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err.splitlines()[:2],
+            [
+                "Notice: --renew/-N are deprecated; use --upgrade/-u instead.",
+                "Notice: --delete/-d are deprecated; use --gone/-g instead.",
+            ],
+        )
+        self.assertIn("keyword 'Bogus' is not recognized", err.splitlines()[2])
+
+    def test_unknown_store_alone(self) -> None:
+        """
+        1.5 reports a channel's unknown store without adding that the
+        channel refers to no store on that side; 1.4 says both.
+        """
+        config = _GOOD + "\nChannel d\nFar :far:\nNear :nosuch:\n"
+        err15 = self.run_main("c", config=config)[2]
+        err14 = self.run_main("c", config=config, compat="1.4")[2]
+        self.assertRegex(err15, r"^\S+/rc:16: unknown store 'nosuch'\n$")
+        self.assertRegex(
+            err14,
+            r"^\S+/rc:16: unknown store 'nosuch'\nchannel 'd' refers to no near side store\n$",
+        )

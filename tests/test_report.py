@@ -205,6 +205,21 @@ class ProgressDisplayTests(SynchronousTestCase):
         self.assertEqual(display.finish(), "\n")
         self.assertEqual(display.finish(), "")
 
+    def test_isync15_erases(self) -> None:
+        """
+        Following isync 1.5, a pending line is erased rather than ended:
+        C{\\r}, a space per character of the line (at most 120), C{\\r}.
+        """
+        display = ProgressDisplay(enabled=True, columns=80, isync15=True)
+        line = display.update(Counters(channels_total=1))
+        self.assertEqual(display.interrupt(), "\r" + " " * (len(line) - 1) + "\r")
+        self.assertEqual(display.interrupt(), "")
+        display.columns = 300
+        big = 10**30
+        self.assertGreater(len(display.update(Counters(big, big, big, big))), 121)
+        self.assertEqual(display.finish(), "\r" + " " * 120 + "\r")
+        self.assertEqual(display.finish(), "")
+
     def test_disabled(self) -> None:
         """
         A disabled display draws nothing and never asks for newlines.

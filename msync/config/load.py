@@ -518,12 +518,16 @@ class _Parser:
         @return: the draft, or C{None} after an error found at its end.
         """
         draft = _ChannelDraft(name, header)
+        # The sides named by a Far/Near line, even one naming an unknown
+        # store (isync 1.5 then reports only that line).
+        named: set[Side] = set()
 
         def handle(directive: Directive) -> None:
             folded = directive.keyword.casefold()
             if folded in ("far", "near", "master", "slave"):
                 if folded in ("master", "slave"):
                     self.legacy()
+                named.add(Side.FAR if folded in ("far", "master") else Side.NEAR)
                 spec = self._box_spec(directive)
                 if folded in ("far", "master"):
                     draft.far = spec
@@ -541,9 +545,12 @@ class _Parser:
         # options, and reports only the first problem.
         for side, given in ((Side.FAR, draft.far), (Side.NEAR, draft.near)):
             if given is None:
-                self.report(
-                    header.section_error(f"channel '{name}' refers to no {side.label} side store")
-                )
+                if not (self.isync15 and side in named):
+                    self.report(
+                        header.section_error(
+                            f"channel '{name}' refers to no {side.label} side store"
+                        )
+                    )
                 return None
         conflict = draft.options.merge(self.isync15)
         if conflict is not None:
@@ -749,6 +756,34 @@ def default_config_path(
     config_home = environ.get("XDG_CONFIG_HOME") or home.rstrip("/") + "/.config"
     xdg = config_home.rstrip("/") + "/isyncrc"
     return xdg if exists(xdg) else home.rstrip("/") + "/.mbsyncrc"
+
+
+def config_path_15(
+    given: str | None, home: str, environ: Mapping[str, str], exists: Callable[[str], bool]
+) -> tuple[str, str | None]:
+    """
+    The configuration file as isync 1.5 names it: without C{-c},
+    C{$XDG_CONFIG_HOME/isyncrc} unless only C{~/.mbsyncrc} exists (so a
+    missing file is reported under the XDG name), with a warning when both
+    exist; a C{-c} name without C{/} is read from C{./} and so named in
+    its messages.
+
+    @param given: C{-c}'s file, or C{None}.
+    @param home: the home directory.
+    @param environ: the environment.
+    @param exists: whether a path exists.
+    @return: the path and 1.5's warning, if any.
+    """
+    if given is not None:
+        return (given if "/" in given else "./" + given), None
+    config_home = environ.get("XDG_CONFIG_HOME") or home.rstrip("/") + "/.config"
+    xdg = config_home.rstrip("/") + "/isyncrc"
+    old = home.rstrip("/") + "/.mbsyncrc"
+    if exists(old) and not exists(xdg):
+        return old, None
+    if exists(old):
+        return xdg, f"Both {xdg} and {old} exist; using the former."
+    return xdg, None
 
 
 def _readable(path: str) -> str | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import warnings
 from collections.abc import Callable
 
@@ -66,11 +67,14 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
+    IReactorThreads,
     IReactorTime,
     IResolutionReceiver,
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -582,26 +586,75 @@ def _address_text(address: IAddress) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _resolve(reactor: MailReactor, host: str, port: int) -> list[IAddress]:
+async def _resolve(
+    reactor: MailReactor, host: str, port: int, isync15: bool = False
+) -> list[IAddress]:
     """
-    The addresses of C{host}, saying so as C{mbsync -V} does.
+    The addresses of C{host}, saying so as C{mbsync -V} does: isync 1.4
+    resolves in place (C{Resolving host... ok}); isync 1.5 in a child
+    process (C{Resolving host...}, and the other store opens meanwhile:
+    the answer comes in a later turn of the reactor).
 
     @raise StoreUnavailable: when the name has no address.
     """
-    if isIPv6Address(host):
-        found: list[IAddress] = [IPv6Address("TCP", host, port)]
-    elif isIPAddress(host):
-        found = [IPv4Address("TCP", host, port)]
-    else:
-        receiver = _Addresses()
-        resolver = reactor.nameResolver
-        resolver.resolveHostName(receiver, host, port)
-        found = await receiver.done
+    if isync15:
+        _verbose(f"Resolving {host}...")
+        found = await _addresses(reactor, host, port)
+        if not found:
+            raise await _unresolvable(reactor, host)
+        await deferLater(IReactorTime(reactor), 0, lambda: None)
+        return found
+    found = await _addresses(reactor, host, port)
     if not found:
         _verbose(f"Resolving {host}... ")
-        raise StoreUnavailable(f"Cannot resolve server '{host}'", temporary=True)
+        raise await _unresolvable(reactor, host)
     _verbose(f"Resolving {host}... ok")
     return found
+
+
+_getaddrinfo = socket.getaddrinfo
+"""The lookup that gives the reason (replaced by tests: no network)."""
+
+
+async def _unresolvable(reactor: MailReactor, host: str) -> StoreUnavailable:
+    """
+    mbsync's error for a host without address: C{Error: Cannot resolve
+    server 'host': reason}, the reason being C{getaddrinfo}'s (Twisted's
+    resolver does not keep it, so the name is asked again, in the
+    reactor's thread pool; a reactor without one gives no reason).
+    """
+    reason = ""
+    if IReactorThreads.providedBy(reactor):
+        try:
+            await deferToThreadPool(
+                reactor,
+                reactor.getThreadPool(),
+                _getaddrinfo,
+                host,
+                None,
+                socket.AF_UNSPEC,
+                socket.SOCK_STREAM,
+                0,
+                socket.AI_ADDRCONFIG,
+            )
+        except OSError as error:  # socket.gaierror, with gai_strerror's text
+            reason = f": {error.strerror}" if error.strerror else ""
+    return StoreUnavailable(f"Error: Cannot resolve server '{host}'{reason}", temporary=True)
+
+
+async def _addresses(reactor: MailReactor, host: str, port: int) -> list[IAddress]:
+    """
+    The addresses of C{host} (itself when it is an address), in the
+    resolver's order.
+    """
+    if isIPv6Address(host):
+        return [IPv6Address("TCP", host, port)]
+    if isIPAddress(host):
+        return [IPv4Address("TCP", host, port)]
+    receiver = _Addresses()
+    resolver = reactor.nameResolver
+    resolver.resolveHostName(receiver, host, port)
+    return await receiver.done
 
 
 async def _connect_tcp(
@@ -609,6 +662,7 @@ async def _connect_tcp(
     account: IMAPAccount,
     wrap: Callable[[IStreamClientEndpoint], IStreamClientEndpoint],
     protocol_factory: IProtocolFactory,
+    isync15: bool = False,
 ) -> IProtocol:
     """
     Try the host's addresses in order, as mbsync does, each after its
@@ -619,7 +673,7 @@ async def _connect_tcp(
     """
     assert account.host is not None
     failures: list[str] = []
-    for address in await _resolve(reactor, account.host, account.port):
+    for address in await _resolve(reactor, account.host, account.port, isync15):
         where = f"{account.host} ({_address_text(address)})"
         _verbose(f"Connecting to {where}... ")
         endpoint_type = (
@@ -639,7 +693,10 @@ async def _connect_tcp(
 
 
 async def _establish(
-    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor,
+    account: IMAPAccount,
+    protocol_factory: IProtocolFactory,
+    isync15: bool = False,
 ) -> IProtocol:
     """
     Connect, and for IMAPS complete the verified handshake.
@@ -651,7 +708,7 @@ async def _establish(
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
     if account.ssl_type is not SSLType.IMAPS:
-        return await _connect_tcp(reactor, account, lambda tcp: tcp, protocol_factory)
+        return await _connect_tcp(reactor, account, lambda tcp: tcp, protocol_factory, isync15)
     creator = tls_context(account, account.host)
     gates = _GateFactory(protocol_factory, creator)
     await _connect_tcp(
@@ -659,6 +716,7 @@ async def _establish(
         account,
         lambda tcp: wrapClientTLS(creator, tcp, clock=IReactorTime(reactor)),
         gates,
+        isync15,
     )
     assert gates.gate is not None
     return await gates.gate.verified
@@ -676,12 +734,15 @@ def _connect_reason(error: ConnectError) -> str:
 
 
 async def _connect(
-    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor,
+    account: IMAPAccount,
+    protocol_factory: IProtocolFactory,
+    isync15: bool = False,
 ) -> IProtocol:
     """
     L{_establish} within C{Timeout}, its failures turned into msync errors.
     """
-    attempt = Deferred.fromCoroutine(_establish(reactor, account, protocol_factory))
+    attempt = Deferred.fromCoroutine(_establish(reactor, account, protocol_factory, isync15))
     timed_out = False
 
     def expire() -> None:
@@ -700,7 +761,9 @@ async def _connect(
         # Cancelled by our caller.
         raise CancelledError() from None
     except DNSLookupError:
-        raise StoreUnavailable(f"Cannot resolve server '{account.host}'", temporary=True) from None
+        raise StoreUnavailable(
+            f"Error: Cannot resolve server '{account.host}'", temporary=True
+        ) from None
     except ConnectError as error:
         # Only a Tunnel gets here: TCP failures are reported per address.
         raise StoreUnavailable(
@@ -712,7 +775,11 @@ async def _connect(
 
 
 def connect(
-    reactor: MailReactor, account: IMAPAccount, protocol_factory: IProtocolFactory
+    reactor: MailReactor,
+    account: IMAPAccount,
+    protocol_factory: IProtocolFactory,
+    *,
+    isync15: bool = False,
 ) -> Deferred[IProtocol]:
     """
     Connect to an account's server and build its protocol.
@@ -727,9 +794,10 @@ def connect(
     @param reactor: connects (resolving C{Host}), runs C{Tunnel}, times.
     @param account: the account's settings.
     @param protocol_factory: builds the IMAP protocol.
+    @param isync15: print C{-V}'s resolving line as isync 1.5 does.
     @return: fires with the connected protocol, or fails with
         L{StoreUnavailable} (C{Cannot resolve server 'host'}, C{Cannot
         connect to host:port: reason}), L{ConnectionTimeout} or L{TLSError};
         the IMAP store treats each as its server being unavailable.
     """
-    return Deferred.fromCoroutine(_connect(reactor, account, protocol_factory))
+    return Deferred.fromCoroutine(_connect(reactor, account, protocol_factory, isync15))

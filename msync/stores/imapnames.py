@@ -27,6 +27,9 @@ Invariants:
     decoded to Unicode, so Maildir folders are C{Entwürfe}; any name can
     be sent, encoded; an invalid modified UTF-7 name from the server is
     skipped with 1.5's error). L{names_for} picks one per generation.
+    L{MBSYNC15_UTF8_NAMES} replaces the 1.5 mapping on a connection where
+    the server confirmed C{ENABLE UTF8=ACCEPT}: names are UTF-8 on the
+    wire both ways (RFC 6855).
 """
 
 from __future__ import annotations
@@ -124,7 +127,15 @@ class NameMapping(Protocol):
     """
     How box names map to IMAP server names and back (pluggable: mbsync 1.4
     keeps modified UTF-7 as is, mbsync 1.5 decodes it).
+
     """
+
+    @property
+    def isync15(self) -> bool:
+        """
+        Whether this is mbsync 1.5's mapping (the store then also behaves
+        as 1.5 where the protocol differs: C{UTF8=ACCEPT}, C{-V} lines).
+        """
 
     def to_server(self, raw: str) -> str:
         """
@@ -147,6 +158,8 @@ class Mbsync14Names:
     """
     mbsync 1.4's mapping: names are the server's modified UTF-7, as text.
     """
+
+    isync15: bool = False
 
     def to_server(self, raw: str) -> str:
         """
@@ -180,6 +193,8 @@ class Mbsync15Names:
     decoded Unicode names; the command encoder spells them in modified
     UTF-7 on the wire.
     """
+
+    isync15: bool = True
 
     def to_server(self, raw: str) -> str:
         """
@@ -221,6 +236,53 @@ class Mbsync15Names:
 MBSYNC15_NAMES: NameMapping = Mbsync15Names()
 """
 mbsync 1.5's mapping.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Mbsync15Utf8Names:
+    """
+    mbsync 1.5's mapping once the server confirmed C{ENABLE UTF8=ACCEPT}
+    (RFC 6855): box names are the server's names, in UTF-8 on the wire
+    both ways (the command encoder quotes them as UTF-8 strings).
+    """
+
+    isync15: bool = True
+
+    def to_server(self, raw: str) -> str:
+        """
+        The name itself.
+
+        @raise MailboxNameError: it holds lone surrogates (an undecodable
+            folder name on disk): 1.5's C{invalid UTF-8 string}.
+        """
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MailboxNameError(raw, "invalid UTF-8 string") from None
+        return raw
+
+    def from_server(self, wire: bytes) -> str:
+        """
+        Decode a listed name as UTF-8.
+
+        @raise MailboxNameError: not valid UTF-8.
+        """
+        try:
+            return wire.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MailboxNameError(raw_name(wire), "invalid UTF-8 string") from None
+
+    def spelling(self, name: str) -> str:
+        """
+        The name: UTF-8 is one-to-one, no two names alias each other.
+        """
+        return name
+
+
+MBSYNC15_UTF8_NAMES: NameMapping = Mbsync15Utf8Names()
+"""
+mbsync 1.5's mapping with C{UTF8=ACCEPT} enabled.
 """
 
 

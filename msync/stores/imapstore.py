@@ -12,7 +12,9 @@ Invariants:
     later, raise L{StoreUnavailable} naming the store, account and host;
     once that happened every later operation fails the same way.
   - Box names are mapped by L{msync.stores.imapnames} exactly as mbsync 1.4
-    does, modified UTF-7 kept raw.
+    does, modified UTF-7 kept raw; or, following mbsync 1.5, decoded, and
+    in UTF-8 on the wire once the server confirmed C{ENABLE UTF8=ACCEPT}
+    (sent after login when offered, never under 1.4 naming).
   - Fetches, loads and stores pipeline freely: the connection routes
     untagged FETCH data by UID to the command that asked and holds back a
     UID FETCH/STORE whose UIDs overlap one in flight.
@@ -67,7 +69,13 @@ from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials
 from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
-from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, ServerNaming, raw_name
+from msync.stores.imapnames import (
+    MBSYNC14_NAMES,
+    MBSYNC15_UTF8_NAMES,
+    NameMapping,
+    ServerNaming,
+    raw_name,
+)
 from msync.stores.interface import IMailbox, IMessageSource, IStore
 
 log = Logger()
@@ -169,7 +177,7 @@ class IMAPStore:
     def _default_connect(
         self, account: IMAPAccount, factory: IProtocolFactory
     ) -> Deferred[IProtocol]:
-        return endpoint.connect(self._reactor, account, factory)
+        return endpoint.connect(self._reactor, account, factory, isync15=self._names.isync15)
 
     def _where(self) -> str:
         return self._account.host or "tunnel"
@@ -327,7 +335,32 @@ class IMAPStore:
                 raise (creator.error_for(error) or error) from None
         if not preauth:
             await self._log_in(session)
+        await self._enable_utf8(session)
         return await self._naming(session), session
+
+    async def _enable_utf8(self, session: IMAPSession) -> None:
+        """
+        Following mbsync 1.5: when the server offers C{UTF8=ACCEPT} (or
+        C{UTF8=ONLY}) once logged in, send C{ENABLE UTF8=ACCEPT} (a refusal
+        fails the store, as 1.5's does); once the server confirms it with
+        C{ENABLED}, mailbox names travel as UTF-8 quoted strings both ways
+        instead of modified UTF-7 (RFC 6855 §3). Never under mbsync 1.4
+        naming, whose box names are the modified UTF-7 spellings.
+        """
+        if not self._names.isync15:
+            return
+        capabilities = await session.ensure_capabilities()
+        if not capabilities & {b"UTF8=ACCEPT", b"UTF8=ONLY"} or b"ENABLE" not in capabilities:
+            # RFC 6855 servers offer ENABLE too; 1.5 assumes it, msync
+            # keeps modified UTF-7 with a server that does not.
+            return
+        try:
+            with self.connection_errors():
+                enabled = await session.enable(b"UTF8=ACCEPT")
+        except CommandFailed as failed:
+            raise self.unavailable(f"ENABLE UTF8=ACCEPT refused: {failed.text}") from None
+        if b"UTF8=ACCEPT" in enabled:
+            self._names = MBSYNC15_UTF8_NAMES
 
     async def _log_in(self, session: IMAPSession) -> None:
         account = self._account

@@ -159,7 +159,14 @@ class MaildirMailbox:
             if self._uids is None:
                 log.info("Maildir notice: no UIDVALIDITY; a real run would create one.")
             else:
-                log.info("Maildir notice: no UIDVALIDITY, creating new.")
+                if self._store.isync15:
+                    # isync 1.5 names the box's directory.
+                    log.info(
+                        "Maildir notice: no UIDVALIDITY in {path}, creating new.",
+                        path=shown(self.path.rstrip("/")),
+                    )
+                else:
+                    log.info("Maildir notice: no UIDVALIDITY, creating new.")
                 self._uids.write(*recorded)
         self.uid_validity, self._last_uid = recorded
         await self._scan(trust_uids=self._trusted)

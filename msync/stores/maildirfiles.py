@@ -274,6 +274,55 @@ def list_boxes(layout: MaildirLayout) -> list[BoxName]:
     return sorted(names)
 
 
+def listing_order(layout: MaildirLayout, names: list[BoxName]) -> list[BoxName]:
+    """
+    isync 1.5's C{--list-stores} order of a store's boxes (C{names}, as
+    L{list_boxes} found them): the reverse of the order its listing finds
+    them in (it prepends each to a list), that is the directories below
+    C{Path} depth first in directory (C{readdir}) order, then C{INBOX}
+    and the folders below it. 1.5 lists C{INBOX} even where it does not
+    exist yet. Names the walk does not meet keep their place at the end.
+
+    @param layout: the store's layout.
+    @param names: the boxes, any order.
+    @return: the same boxes (and C{INBOX}), in 1.5's order.
+    """
+    found: list[str] = []
+    inbox = os.path.normpath(layout.inbox)
+
+    def walk(base: str, relative: str, prefix: str, in_inbox: bool, depth: int) -> None:
+        directory = f"{base}/{relative}" if relative else base
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            return
+        for entry in entries:
+            if entry in SUBDIRS or (not relative and not entry.startswith(prefix)):
+                continue
+            child = f"{relative}/{entry}" if relative else entry
+            path = os.path.normpath(f"{base}/{child}")
+            if path == inbox or depth >= MAX_LIST_DEPTH or not os.path.isdir(path):
+                continue
+            naming = layout
+            if layout.style is SubFolderStyle.UNSET and "/" in child:
+                naming = replace(layout, style=SubFolderStyle.LEGACY)
+            name = box_name_for_entry(naming, child[len(prefix) :], in_inbox)
+            if name is not None:
+                found.append(name)
+            walk(base, child, prefix, in_inbox, depth + 1)
+
+    if layout.path is not None and layout.style is not SubFolderStyle.MAILDIRPP:
+        base, prefix = os.path.split(layout.path)
+        walk(base or ".", "", prefix, False, 0)
+    inbox_name = layout.map_inbox or "INBOX"
+    found.append(inbox_name)
+    if layout.style is not SubFolderStyle.UNSET:
+        walk(inbox, "", "", True, 0)
+    ordered = [name for name in reversed(found) if name in names or name == inbox_name]
+    ordered = list(dict.fromkeys(ordered))
+    return ordered + [name for name in names if name not in ordered]
+
+
 def _add_name(layout: MaildirLayout, names: set[str], relative: str, in_inbox: bool) -> None:
     """
     Add the box at C{relative} (which has C{cur/}) under its canonical

@@ -121,6 +121,7 @@ class MaildirStore:
         pid: int | None = None,
         asynchronous: bool = False,
         mtime_wait: bool = True,
+        isync15: bool = False,
     ) -> None:
         """
         @param config: the store's section.
@@ -135,6 +136,8 @@ class MaildirStore:
             answers later, from the event loop, not in the call that asked.
         @param mtime_wait: C{False} for mbsync's C{-Tz} test switch: never
             sleep a second after a recent directory modification.
+        @param isync15: word notices as isync 1.5 does (it names the box's
+            directory in C{no UIDVALIDITY in ..., creating new.}).
         """
         self.name = config.name
         self.layout = layout_of(config)
@@ -160,6 +163,7 @@ class MaildirStore:
         self._pairings: dict[BoxName, Pairing] = {}
         self._asynchronous = asynchronous
         self.mtime_wait = mtime_wait
+        self.isync15 = isync15
 
     def __repr__(self) -> str:
         return f"<MaildirStore {self.name!r}>"

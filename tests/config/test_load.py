@@ -10,7 +10,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.config.load import default_config_path, load_config, parse_config
+from msync.config.load import config_path_15, default_config_path, load_config, parse_config
 from msync.config.schema import (
     ALL_SIDES,
     DEFAULT_TLS_VERSIONS,
@@ -969,6 +969,26 @@ class PathTests(SynchronousTestCase):
             default_config_path("/h", {}, lambda path: path == "/h/.config/isyncrc"),
             "/h/.config/isyncrc",
         )
+
+    def test_isync15_names(self) -> None:
+        """
+        L{config_path_15}: 1.5 names a missing default file by its XDG
+        name, warns when both exist, and reads a bare C{-c} name from
+        C{./} (checked with mbsync 1.5.0).
+        """
+        self.assertEqual(
+            config_path_15(None, "/h", {}, lambda path: False), ("/h/.config/isyncrc", None)
+        )
+        self.assertEqual(
+            config_path_15(None, "/h", {}, lambda path: path == "/h/.mbsyncrc"),
+            ("/h/.mbsyncrc", None),
+        )
+        self.assertEqual(
+            config_path_15(None, "/h", {"XDG_CONFIG_HOME": "/x"}, lambda path: True),
+            ("/x/isyncrc", "Both /x/isyncrc and /h/.mbsyncrc exist; using the former."),
+        )
+        for given, shown in (("rc", "./rc"), ("./rc", "./rc"), ("a/rc", "a/rc"), ("/r", "/r")):
+            self.assertEqual(config_path_15(given, "/h", {}, lambda path: False), (shown, None))
 
     def test_load_config(self) -> None:
         """

@@ -420,7 +420,7 @@ class FakeIMAPServer(Protocol):
 
     def _enable(self, command: _Command) -> None:
         wanted = {token.upper() for token in command.arguments if isinstance(token, bytes)}
-        enabled = wanted & {b"CONDSTORE"} & self._capability_set()
+        enabled = wanted & {b"CONDSTORE", b"UTF8=ACCEPT"} & self._capability_set()
         self.condstore = self.condstore or bool(enabled)
         self._write(b" ".join([b"* ENABLED", *sorted(enabled)]))
         self._ok(command)

@@ -148,6 +148,11 @@ RFC3501_SESSION: list[tuple[bytes, object]] = [
         b'* LSUB () "." #news.comp.mail.misc\r\n',
         ListResponse(b"LSUB", (), b".", b"#news.comp.mail.misc"),
     ),
+    # RFC 6855 §3: with UTF8=ACCEPT enabled, quoted strings carry UTF-8.
+    (
+        '* LIST (\\HasNoChildren) "/" "Entwürfe"\r\n'.encode(),
+        ListResponse(b"LIST", (b"\\HasNoChildren",), b"/", "Entwürfe".encode()),
+    ),
     (b'* LIST (\\Noselect) NIL ""\r\n', ListResponse(b"LIST", (b"\\Noselect",), None, b"")),
 ]
 

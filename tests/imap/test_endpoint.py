@@ -18,7 +18,7 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -50,6 +50,7 @@ from zope.interface import implementer
 
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
+from msync.imap import endpoint as endpoint_module
 from msync.imap.endpoint import TLSClientCreator, connect, describe, tls_context
 from tests.fakes.clocks import FakeMailReactor
 
@@ -979,6 +980,29 @@ class ConnectTests(SynchronousTestCase):
             [f"Resolving {HOST}... ok", f"Connecting to {HOST} ({ADDRESS}:993)... "],
         )
 
+    def test_isync15_resolving_line(self) -> None:
+        """
+        Following isync 1.5 (which resolves in a child process), C{-V}
+        says C{Resolving host...} without C{ok}, and connecting waits for
+        a later turn of the reactor (the other store opens meanwhile).
+        """
+        with capturedLogs() as events:
+            connected = connect(
+                self.reactor,
+                _account(ssl_type=SSLType.NONE, port=143),
+                _OneProtocol(self.app),
+                isync15=True,
+            )
+            self.assertEqual(_verbose_lines(events), [f"Resolving {HOST}..."])
+            self.assertEqual(self.reactor.tcpClients, [])
+            self.reactor.advance(0)
+        self.assertNoResult(connected)
+        self.assertEqual(len(self.reactor.tcpClients), 1)
+        self.assertEqual(
+            _verbose_lines(events),
+            [f"Resolving {HOST}...", f"Connecting to {HOST} ({ADDRESS}:143)... "],
+        )
+
     def test_tunnel_verbose_line(self) -> None:
         """
         A Tunnel says C{Starting tunnel 'command'... ok}, as mbsync does.
@@ -989,12 +1013,24 @@ class ConnectTests(SynchronousTestCase):
 
     def test_unresolvable(self) -> None:
         """
-        An unknown host name is L{StoreUnavailable}: C{Cannot resolve
-        server 'host'}.
+        An unknown host name is L{StoreUnavailable}: C{Error: Cannot
+        resolve server 'host': reason}, getaddrinfo's reason asked in the
+        reactor's thread pool.
         """
+        asked = []
+
+        def lookup(*arguments: object) -> NoReturn:
+            asked.append(arguments[0])
+            # What socket.gaierror(EAI_NONAME) carries.
+            raise OSError(-2, "Name or service not known")
+
+        self.patch(endpoint_module, "_getaddrinfo", lookup)
         self.reactor.installNameResolver(_Resolver())
         error = self.failureResultOf(self.connect(), StoreUnavailable).value
-        self.assertEqual(str(error), f"Cannot resolve server '{HOST}'")
+        self.assertEqual(
+            str(error), f"Error: Cannot resolve server '{HOST}': Name or service not known"
+        )
+        self.assertEqual(asked, [HOST])
         self.assertTrue(error.temporary)
 
     def test_tunnel(self) -> None:

@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import MailboxNameError
 from msync.stores.imapnames import (
     MBSYNC14_NAMES,
+    MBSYNC15_UTF8_NAMES,
     Listed,
     ServerNaming,
     server_spelling,
@@ -140,3 +141,32 @@ class NamingTests(SynchronousTestCase):
         self.assertEqual(MBSYNC14_NAMES.to_server("Q&-A"), "Q&A")
         self.assertEqual(MBSYNC14_NAMES.from_server(b"Caf&AOk-"), "Caf&AOk-")
         self.assertEqual(server_spelling("bad\udcff"), "bad\udcff")
+
+
+class Utf8NamesTests(SynchronousTestCase):
+    """
+    L{MBSYNC15_UTF8_NAMES}: names in UTF-8 on the wire (RFC 6855), once
+    the server confirmed C{ENABLE UTF8=ACCEPT}.
+    """
+
+    def test_round_trip(self) -> None:
+        """
+        Names go out and come back unchanged, C{&} included; each name is
+        its own spelling.
+        """
+        for name in ("Entwürfe", "Archiv/Bücher", "Q&A", "INBOX"):
+            self.assertEqual(MBSYNC15_UTF8_NAMES.to_server(name), name)
+            self.assertEqual(MBSYNC15_UTF8_NAMES.from_server(name.encode()), name)
+            self.assertEqual(MBSYNC15_UTF8_NAMES.spelling(name), name)
+        self.assertTrue(MBSYNC15_UTF8_NAMES.isync15)
+
+    def test_invalid(self) -> None:
+        """
+        Invalid UTF-8 from the server and undecodable names from disk are
+        refused with 1.5's C{invalid UTF-8 string}.
+        """
+        with self.assertRaises(MailboxNameError) as raised:
+            MBSYNC15_UTF8_NAMES.from_server(b"Entw\xfcrfe")
+        self.assertIn("invalid UTF-8 string", str(raised.exception))
+        with self.assertRaises(MailboxNameError):
+            MBSYNC15_UTF8_NAMES.to_server("Entw\udcfcrfe")

@@ -22,6 +22,7 @@ from msync.errors import MailboxError, StoreUnavailable
 from msync.imap.session import IMAPSession, MailboxStatus
 from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, Secret, UIDInterval
 from msync.stores.imapbox import IMAPMailbox
+from msync.stores.imapnames import MBSYNC14_NAMES, MBSYNC15_NAMES, NameMapping
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
 from tests.fakes.clocks import FakeMailReactor
@@ -97,12 +98,17 @@ class FakeNetwork:
         self.creators.append(creator)
         return creator
 
-    def store(self, config: IMAPStoreConfig) -> IMAPStore:
+    def store(self, config: IMAPStoreConfig, names: NameMapping = MBSYNC14_NAMES) -> IMAPStore:
         """
-        An IMAP store using this network.
+        An IMAP store using this network (with mbsync 1.4's names unless
+        told otherwise).
         """
         return IMAPStore(
-            config, reactor=FakeMailReactor(), connect=self.connect, tls_context=self.tls_context
+            config,
+            reactor=FakeMailReactor(),
+            connect=self.connect,
+            tls_context=self.tls_context,
+            names=names,
         )
 
     def flush(self) -> None:
@@ -405,6 +411,63 @@ class ListingTests(PumpingMixin, SynchronousTestCase):
         store = self.make()
         self.resolve(store.list_boxes())
         self.resolve_failure(store.open_box("a&b"), MailboxError)
+
+
+class Utf8AcceptTests(PumpingMixin, SynchronousTestCase):
+    """
+    Following mbsync 1.5, a server offering C{UTF8=ACCEPT} gets C{ENABLE
+    UTF8=ACCEPT} after login, and names then travel in UTF-8 (RFC 6855).
+    """
+
+    def make(self, names: NameMapping, utf8: bool = True) -> IMAPStore:
+        """
+        A store on a server holding C{Entwürfe} (spelled in UTF-8 when the
+        server offers UTF8=ACCEPT, else in modified UTF-7).
+        """
+        mail = MailStore({"user": PASSWORD})
+        mail.create("Entwürfe".encode() if utf8 else b"Entw&APw-rfe")
+        capabilities = DEFAULT_OPTIONS.capabilities | (
+            {b"ENABLE", b"UTF8=ACCEPT"} if utf8 else set()
+        )
+        self.network = FakeNetwork(mail, replace(DEFAULT_OPTIONS, capabilities=capabilities))
+        return self.network.store(IMAPStoreConfig("far", account()), names)
+
+    def test_enabled_under_15(self) -> None:
+        """
+        ENABLE UTF8=ACCEPT comes after the login and before anything else
+        about mailboxes; LIST names are read as UTF-8 and SELECT sends the
+        name as a UTF-8 quoted string.
+        """
+        store = self.make(MBSYNC15_NAMES)
+        boxes: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Entwürfe", "INBOX"])
+        mailbox = self.resolve(store.open_box("Entwürfe"))
+        self.assertEqual(mailbox.name, "Entwürfe")
+        commands = self.network.commands()
+        login = next(i for i, c in enumerate(commands) if c.startswith((b"LOGIN", b"AUTH")))
+        self.assertEqual(commands.index(b"ENABLE UTF8=ACCEPT"), login + 1)
+        self.assertEqual(commands.count(b"ENABLE UTF8=ACCEPT"), 1)
+        self.assertIn('SELECT "Entwürfe"'.encode(), commands)
+
+    def test_never_under_14(self) -> None:
+        """
+        Following mbsync 1.4, nothing is enabled and names stay raw.
+        """
+        store = self.make(MBSYNC14_NAMES)
+        self.resolve(store.list_boxes())
+        self.assertNotIn(b"ENABLE UTF8=ACCEPT", self.network.commands())
+
+    def test_not_offered(self) -> None:
+        """
+        Without UTF8=ACCEPT, 1.5 naming sends modified UTF-7.
+        """
+        store = self.make(MBSYNC15_NAMES, utf8=False)
+        boxes: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Entwürfe", "INBOX"])
+        self.resolve(store.open_box("Entwürfe"))
+        commands = self.network.commands()
+        self.assertNotIn(b"ENABLE UTF8=ACCEPT", commands)
+        self.assertIn(b"SELECT Entw&APw-rfe", commands)
 
 
 class MailboxCommandTests(PumpingMixin, SynchronousTestCase):

@@ -14,6 +14,7 @@ scratch Maildir-to-Maildir channels and compares its results with ours.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from twisted.internet.defer import Deferred
@@ -26,7 +27,7 @@ from msync.errors import MailboxError, MailboxMissing, MessageError, shown_name
 from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores.interface import BytesSource
 from msync.stores.maildirbox import MaildirMailbox
-from msync.stores.maildirfiles import MaildirBody
+from msync.stores.maildirfiles import MaildirBody, listing_order
 from msync.stores.maildirstore import MaildirStore
 from tests.stores.contract import StoreContractTests
 from tests.stores.maildirfixtures import (
@@ -119,6 +120,21 @@ class StoreNamingTests(MaildirTestCase):
         self.put(mailbox)
         with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
             self.assertEqual(handle.read(), f"{NOW}\n2\n".encode())
+
+    def test_uidvalidity_file_isync15(self) -> None:
+        """
+        Following isync 1.5, the notice names the box's directory; the
+        file is written all the same.
+        """
+        self.store.isync15 = True
+        with capturedLogs() as events:
+            mailbox = self.open()
+        self.assertIn(
+            f"Maildir notice: no UIDVALIDITY in {self.inbox}, creating new.", logged(events)
+        )
+        mailbox.close()
+        with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
+            self.assertEqual(handle.read(), f"{NOW}\n0\n".encode())
 
     def test_arrival_date(self) -> None:
         """
@@ -389,6 +405,27 @@ class ListingTests(SynchronousTestCase):
     """
     Listings in each style equal what mbsync 1.4.4 listed for the same tree.
     """
+
+    def test_listing_order_isync15(self) -> None:
+        """
+        L{listing_order}: isync 1.5's C{--list-stores} order is the reverse
+        of discovery: Path's folders depth first in directory order (the
+        nested Inbox skipped), then INBOX and its folders; INBOX is listed
+        even when it does not exist.
+        """
+        root = os.path.abspath(self.mktemp())
+        for folder in ("a", "b/c", "INBOX/sub", "d"):
+            make_maildir(os.path.join(root, folder))
+        store = make_store(root)[0]
+        boxes: list[str] = self.successResultOf(store.list_boxes())
+        found = []
+        for entry in os.listdir(root):
+            found += {"a": ["a"], "b": ["b/c"], "d": ["d"]}.get(entry, [])
+        expected = ["INBOX/sub", "INBOX", *reversed(found)]
+        self.assertEqual(listing_order(store.layout, boxes), expected)
+        self.assertEqual(
+            listing_order(replace(store.layout, inbox=f"{root}/none"), ["a"])[:1], ["INBOX"]
+        )
 
     def listing(self, subfolders: schema.SubFolders | None) -> list[str]:
         """
