@@ -661,6 +661,7 @@ async def _sync_channel(
                 fsync=config.global_options.fsync,
                 journal_version=request.generation.journal_version,
                 journal_testing=request.journal_testing,
+                quick=not request.verbose,
             )
             for side in Side:
                 run.summary.expunged[side] += result.expunge_flagged[side]

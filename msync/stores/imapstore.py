@@ -66,9 +66,9 @@ from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials
-from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
+from msync.stores.imapbox import IMAPMailbox, imap_fingerprint, imap_flags, read_source
 from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, ServerNaming, raw_name
-from msync.stores.interface import IMailbox, IMessageSource, IStore
+from msync.stores.interface import IBoxFingerprints, IMailbox, IMessageSource, IStore
 
 log = Logger()
 
@@ -113,7 +113,7 @@ def _show_alert(text: bytes) -> None:
     log.error("*** IMAP ALERT *** {text}", text=shown)
 
 
-@implementer(IStore)
+@implementer(IStore, IBoxFingerprints)
 class IMAPStore:
     """
     An IMAP store section as an L{IStore}.
@@ -404,6 +404,37 @@ class IMAPStore:
         with self.connection_errors():
             entries = await session.list("", argument)
         return any(each.selectable for each in entries)
+
+    def box_fingerprint(self, name: BoxName) -> Deferred[bytes | None]:
+        """
+        See L{IBoxFingerprints.box_fingerprint}: one C{STATUS}, which
+        needs CONDSTORE (RFC 7162 §3.1.1: C{HIGHESTMODSEQ}); a box with
+        messages still C{\\Recent} is not vouched for (the SELECT of a
+        sync would take them).
+        """
+        return Deferred.fromCoroutine(self._box_fingerprint(name))
+
+    async def _box_fingerprint(self, name: BoxName) -> bytes | None:
+        session, _ = await self.session()
+        with self.connection_errors():
+            capabilities = await session.ensure_capabilities()
+        if b"CONDSTORE" not in capabilities:
+            return None
+        items = (b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES", b"HIGHESTMODSEQ", b"RECENT")
+        try:
+            argument = self.argument(name)
+            with self.connection_errors():
+                found = await session.status(argument, items)
+        except (CommandFailed, MailboxError):
+            return None
+        values = (found.uid_validity, found.uid_next, found.messages, found.highest_modseq)
+        # RFC 7162 §3.1.1: HIGHESTMODSEQ 0 is a box without mod-sequences.
+        if found.recent != 0 or any(value is None for value in values) or not values[3]:
+            return None
+        uid_validity, uid_next, messages, modseq = values
+        assert uid_validity is not None and uid_next is not None
+        assert messages is not None and modseq is not None
+        return imap_fingerprint(uid_validity, uid_next, messages, modseq)
 
     # IStore
 

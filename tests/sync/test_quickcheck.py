@@ -1,0 +1,336 @@
+# -*- test-case-name: tests.sync.test_quickcheck -*-
+"""
+Tests for L{msync.sync.quickcheck} and the no-op fast path of
+L{msync.sync.engine.sync_pair}: a pair of the fake IMAP server (CONDSTORE)
+and a Maildir is skipped with one C{STATUS} and a listing of names when
+neither box nor the state file changed since the last sync, and synced in
+full whenever anything did, or the server, the options or the run cannot
+vouch for it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.config import schema
+from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.errors import StoreUnavailable
+from msync.model import Side
+from msync.stores.imapbox import imap_fingerprint
+from msync.stores.maildirbox import maildir_fingerprint
+from msync.stores.maildirstore import MaildirStore
+from msync.sync.engine import sync_pair
+from msync.sync.options import PairOptions, SideOptions
+from msync.sync.quickcheck import sidecar_path
+from msync.sync.results import PairResult
+from msync.sync.statepaths import state_paths
+from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
+from tests.stores.test_imapstore import PASSWORD, FakeNetwork, account
+
+FULL = PairOptions(
+    far=SideOptions(create=True, expunge=True),
+    near=SideOptions(create=True, expunge=True),
+    channel="test",
+)
+
+# Commands of any session, before a box is named.
+_SESSION = {b"CAPABILITY", b"AUTHENTICATE", b"LOGIN", b"NAMESPACE", b"ENABLE"}
+
+
+class FingerprintTests(SynchronousTestCase):
+    """
+    The fingerprints themselves.
+    """
+
+    def test_imap(self) -> None:
+        """
+        The IMAP fingerprint holds the four STATUS values in order.
+        """
+        self.assertEqual(imap_fingerprint(7, 12, 11, 300), b"imap 7 12 11 300")
+
+    def test_maildir_order_free(self) -> None:
+        """
+        The Maildir fingerprint does not depend on the listing's order, and
+        differs when a name, the UIDVALIDITY or the last UID does.
+        """
+        names = ["cur/1,U=1:2,S", "new/2,U=2"]
+        first = maildir_fingerprint(5, 2, names)
+        self.assertEqual(first, maildir_fingerprint(5, 2, names[::-1]))
+        self.assertNotEqual(first, maildir_fingerprint(5, 2, ["cur/1,U=1:2,", "new/2,U=2"]))
+        self.assertNotEqual(first, maildir_fingerprint(6, 2, names))
+        self.assertNotEqual(first, maildir_fingerprint(5, 3, names))
+
+
+class QuickPairTests(SynchronousTestCase):
+    """
+    Whole pairs over the fake server and a Maildir.
+    """
+
+    server_options: ServerOptions = DEFAULT_OPTIONS
+
+    def setUp(self) -> None:
+        self.mail = MailStore({"user": PASSWORD})
+        self.box = self.mail.create(b"INBOX")
+        for number in range(6):
+            self.box.append(b"Subject: %d\r\n\r\nbody\r\n" % number, [b"\\Seen"] * (number % 2))
+        self.root = os.path.abspath(self.mktemp())
+        os.makedirs(self.root)
+        self.paths = state_paths(self.root + "/state/", None, "far", "INBOX", "near", "INBOX", None)
+
+    def run_pair(self, options: PairOptions = FULL, *, quick: bool = True) -> PairResult:
+        """
+        One sync in a new session with fresh stores; the commands the
+        server got are in C{self.sent}.
+        """
+        network = FakeNetwork(self.mail, self.server_options)
+        far = network.store(IMAPStoreConfig("far", account()))
+        near = MaildirStore(
+            schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
+            fsync=False,
+            clock=Clock(),
+        )
+        done = Deferred.fromCoroutine(
+            sync_pair(far, near, "INBOX", "INBOX", options, self.paths, quick=quick)
+        )
+        for _ in range(50):
+            network.flush()
+            if done.called:
+                break
+        result = self.successResultOf(done)
+        network.flush()
+        self.successResultOf(near.close())
+        self.sent = [command for command in network.commands() if not command.startswith(b"LOGIN")]
+        return result
+
+    def near_files(self) -> list[str]:
+        return sorted(
+            f"{subdir}/{name}"
+            for subdir in ("new", "cur")
+            for name in os.listdir(f"{self.root}/INBOX/{subdir}")
+        )
+
+    def state(self) -> bytes:
+        with open(self.paths.state, "rb") as state:
+            return state.read()
+
+    def settled(self, options: PairOptions = FULL) -> None:
+        """
+        Sync, then check the sidecar was written.
+        """
+        self.assertFalse(self.run_pair(options).unchanged)
+        self.assertTrue(os.path.exists(sidecar_path(self.paths)))
+
+    def assert_skipped(self, options: PairOptions = FULL) -> None:
+        """
+        The next run is skipped: one STATUS, nothing else, no file changed.
+        """
+        files, state = self.near_files(), self.state()
+        sidecar = os.stat(sidecar_path(self.paths))
+        result = self.run_pair(options)
+        self.assertTrue(result.unchanged)
+        self.assertEqual(
+            [
+                command.split(b" ")[0]
+                for command in self.sent
+                if command.split(b" ")[0] not in _SESSION
+            ],
+            [b"STATUS"],
+        )
+        self.assertEqual((self.near_files(), self.state()), (files, state))
+        self.assertEqual(os.stat(sidecar_path(self.paths)).st_ino, sidecar.st_ino)
+        self.assertFalse(os.path.exists(self.paths.lock))
+
+    def assert_full(self, options: PairOptions = FULL) -> PairResult:
+        result = self.run_pair(options)
+        self.assertFalse(result.unchanged)
+        self.assertIn(b"SELECT", b" ".join(self.sent))
+        return result
+
+    def test_unchanged_skipped(self) -> None:
+        """
+        After a pull the next run only asks STATUS: no SELECT, no FETCH,
+        nothing written, the Maildir untouched.
+        """
+        self.settled()
+        self.assertEqual(len(self.near_files()), 6)
+        self.assert_skipped()
+        self.assert_skipped()
+
+    def test_far_flag_change(self) -> None:
+        """
+        A flag changed on the server raises HIGHESTMODSEQ: a full run takes
+        the change to the Maildir, and the one after it is skipped again.
+        """
+        self.settled()
+        message = self.box.messages[0]
+        message.flags = {b"\\Flagged"}
+        self.box.touch(message)
+        result = self.assert_full()
+        self.assertEqual(result.flag_updates, {Side.FAR: 0, Side.NEAR: 1})
+        self.assertEqual(sum(name.endswith(":2,F") for name in self.near_files()), 1)
+        self.assert_skipped()
+
+    def test_far_new_and_expunged(self) -> None:
+        """
+        A new message, and then an expunge, on the server each make a full
+        run.
+        """
+        self.settled()
+        self.box.append(b"Subject: new\r\n\r\nbody\r\n", [])
+        self.assert_full()
+        self.assertEqual(len(self.near_files()), 7)
+        self.box.messages.pop(0)
+        self.box.highest_modseq += 1
+        self.assert_full()
+        self.assertEqual(len(self.near_files()), 6)
+
+    def test_near_change(self) -> None:
+        """
+        A Maildir file renamed (a flag set locally) makes a full run, which
+        takes the flag to the server; that run changed the server, so the
+        sidecar is gone until a run that changes nothing writes it again.
+        """
+        self.settled()
+        name = next(n for n in self.near_files() if n.startswith("cur/") or n.startswith("new/"))
+        subdir, base = name.split("/")
+        os.rename(
+            f"{self.root}/INBOX/{subdir}/{base}",
+            f"{self.root}/INBOX/cur/{base.partition(':')[0]}:2,F",
+        )
+        self.assert_full()
+        self.assertTrue(any(b"\\Flagged" in m.flags for m in self.box.messages))
+        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+        self.settled()
+        self.assert_skipped()
+
+    def test_new_local_file(self) -> None:
+        """
+        A message delivered into new/ makes a full run.
+        """
+        self.settled()
+        with open(f"{self.root}/INBOX/new/1.2.host", "wb") as delivered:
+            delivered.write(b"Subject: local\n\nbody\n")
+        self.assert_full()
+        self.assertEqual(len(self.box.messages), 7)
+
+    def test_state_rewritten(self) -> None:
+        """
+        A state file rewritten by someone else (mbsync writes a new file
+        and renames it over), even with the same bytes, makes a full run.
+        """
+        self.settled()
+        data = self.state()
+        with open(self.paths.state + ".other", "wb") as other:
+            other.write(data)
+        os.replace(self.paths.state + ".other", self.paths.state)
+        self.assert_full()
+        self.assert_skipped()
+
+    def test_journal_left(self) -> None:
+        """
+        A journal and C{.new} left by an interrupted run make a full run.
+        """
+        self.settled()
+        for path in (self.paths.journal, self.paths.new):
+            with open(path, "wb") as left:
+                left.write(b"4\n" if path == self.paths.journal else b"")
+        self.assert_full()
+
+    def test_other_options(self) -> None:
+        """
+        Other options (here C{-n}-like: new messages only) make a full run.
+        """
+        self.settled()
+        pull_new = replace(
+            FULL, near=replace(FULL.near, ops=schema.SyncOp.NEW), far=replace(FULL.far)
+        )
+        self.assert_full(pull_new)
+
+    def test_not_quick(self) -> None:
+        """
+        With C{quick} off (C{-V}) the pair is synced in full.
+        """
+        self.settled()
+        self.assertFalse(self.run_pair(quick=False).unchanged)
+        self.assertIn(b"SELECT", b" ".join(self.sent))
+
+    def test_dry_run(self) -> None:
+        """
+        A dry run is never skipped and writes no sidecar.
+        """
+        self.settled()
+        dry = replace(FULL, dry_run=True)
+        self.assertFalse(self.run_pair(dry).unchanged)
+        self.assertIn(b"EXAMINE", b" ".join(self.sent))
+
+    def test_sidecar_removed_on_failure(self) -> None:
+        """
+        A run that fails (the connection breaks on the UID STORE that takes
+        a local flag to the server) leaves no sidecar.
+        """
+        self.settled()
+        name = self.near_files()[0]
+        subdir, base = name.split("/")
+        os.rename(
+            f"{self.root}/INBOX/{subdir}/{base}",
+            f"{self.root}/INBOX/cur/{base.partition(':')[0]}:2,F",
+        )
+        self.server_options = replace(self.server_options, garbage_on=b"UID STORE")
+        network = FakeNetwork(self.mail, self.server_options)
+        far = network.store(IMAPStoreConfig("far", account()))
+        near = MaildirStore(
+            schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
+            fsync=False,
+            clock=Clock(),
+        )
+        done = Deferred.fromCoroutine(
+            sync_pair(far, near, "INBOX", "INBOX", FULL, self.paths, quick=True)
+        )
+        for _ in range(50):
+            network.flush()
+        self.failureResultOf(done, StoreUnavailable)
+        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+
+    def test_trash_not_vouched(self) -> None:
+        """
+        A channel with Trash writes no sidecar: every run is full.
+        """
+        trash = replace(FULL, near=replace(FULL.near, trash="Trash"))
+        self.assertFalse(self.run_pair(trash).unchanged)
+        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+
+
+class NoCondstoreTests(QuickPairTests):
+    """
+    A server without CONDSTORE (Office 365): never skipped.
+    """
+
+    server_options = replace(
+        DEFAULT_OPTIONS, capabilities=DEFAULT_OPTIONS.capabilities - {b"CONDSTORE"}
+    )
+
+    def settled(self, options: PairOptions = FULL) -> None:
+        self.assertFalse(self.run_pair(options).unchanged)
+        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+
+    def assert_skipped(self, options: PairOptions = FULL) -> None:
+        self.assert_full(options)
+
+    def test_sidecar_removed_on_failure(self) -> None:
+        """
+        (No sidecar to remove without CONDSTORE.)
+        """
+        self.settled()
+
+
+class NoModseqTests(NoCondstoreTests):
+    """
+    A CONDSTORE server whose boxes are NOMODSEQ: never skipped.
+    """
+
+    server_options = replace(DEFAULT_OPTIONS, nomodseq=True)
