@@ -175,8 +175,8 @@ def snapshot(root: Path) -> dict[str, object]:
     What a user sees of a Maildir tree: per file (unique part of its name
     removed) its content; state files without their UIDVALIDITY lines,
     C{.uidvalidity} without its first line (both come from clocks), X-TUID
-    values masked (they are random); lock files and msync's listing files
-    (C{<state>.msync-far}, C{.msync-near}) left out.
+    values masked (they are random); lock files and msync's own files
+    (C{<state>.msync-far}, C{.msync-near}, C{.msync-pair}) left out.
 
     @param root: the tree.
     @return: a comparable description.
@@ -187,9 +187,10 @@ def snapshot(root: Path) -> dict[str, object]:
         if path.is_dir():
             seen[relative + "/"] = True
             continue
-        if path.name.endswith((".lock", ".msync-far", ".msync-near")):
-            # Lock files, and msync's own CONDSTORE listing beside the state
-            # file (mbsync keeps none; it describes the server, not the sync).
+        if path.name.endswith((".lock", ".msync-far", ".msync-near", ".msync-pair")):
+            # Lock files, and msync's own CONDSTORE listing and no-op sidecar
+            # beside the state file (mbsync keeps neither; they describe the
+            # server and the last sync, not the sync's result).
             continue
         head, _, name = relative.rpartition("/")
         key = f"{head}/{_UNIQUE.sub('', name)}"

@@ -102,3 +102,66 @@ class CondstoreDifferentialTests(DovecotTestCase):
             self.change(full, rng_full, seed)
         # Every box but those with an expunge asked for changes only.
         self.assertGreaterEqual(changed_since, 2 * (ROUNDS - 1))
+
+
+class QuickDifferentialTests(CondstoreDifferentialTests):
+    """
+    The no-op fast path (L{msync.sync.quickcheck}) against the real
+    Dovecot: one copy is synced as a user runs msync (pairs found unchanged
+    skipped without SELECT), the other with C{-V} (never skipped) and no
+    listing or sidecar files. Each round both copies are synced twice, the
+    second time with nothing changed in between; some rounds mbsync 1.4.4
+    syncs both copies first. After every round both copies are identical.
+    """
+
+    def sidecars(self, tree: Tree) -> dict[str, tuple[int, int]]:
+        """
+        Each sidecar of the tree, with its inode and modification time: a
+        skipped pair leaves its sidecar as it was, a synced one rewrites it.
+        """
+        return {
+            str(path): (path.stat().st_ino, path.stat().st_mtime_ns)
+            for path in tree.root.rglob("*.msync-pair")
+        }
+
+    def compare(self, fast: Tree, full: Tree, where: str) -> None:
+        self.assertEqual(snapshot(fast.mail), snapshot(full.mail), where)
+        self.assertEqual(far_snapshot(fast.account), far_snapshot(full.account), where)
+
+    def test_same_results(self) -> None:
+        """
+        Round by round, with and without mbsync in between, the fast copy
+        ends as the full one; a pair with a sidecar and nothing changed is
+        skipped (its sidecar untouched), and most pairs are.
+        """
+        self.maxDiff = None
+        fast, full = self.tree("fast"), self.tree("full")
+        rng_fast, rng_full = random.Random(23), random.Random(23)
+        skipped = 0
+        for round_number in range(ROUNDS):
+            where = f"round {round_number}"
+            if round_number % 3 == 2:
+                for tree in (fast, full):
+                    result = run_tool("mbsync", tree.config, "-a")
+                    self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                self.compare(fast, full, where + " after mbsync")
+            for first in (True, False):
+                before = self.sidecars(fast)
+                self.sync(fast)
+                if not first:
+                    after = self.sidecars(fast)
+                    kept = {
+                        path: stamp for path, stamp in before.items() if after.get(path) == stamp
+                    }
+                    self.assertEqual(kept, before, where)
+                    skipped += len(kept)
+                for path in [*full.root.rglob("*.msync-pair"), *self.listing_files(full)]:
+                    path.unlink()
+                self.sync(full, "-V")
+                self.compare(fast, full, where)
+            seed = 200 + 10 * round_number
+            if round_number % 2 == 0:
+                self.change(fast, rng_fast, seed)
+                self.change(full, rng_full, seed)
+        # Four box pairs a round; rounds after an unchanged one skip all.
+        self.assertGreaterEqual(skipped, 2 * ROUNDS)
