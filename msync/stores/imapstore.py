@@ -22,7 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn
@@ -53,6 +53,7 @@ from msync.errors import (
     MailboxMissing,
     MailboxNameError,
     MessageError,
+    MsyncError,
     RemoteProtocolError,
     StoreUnavailable,
     TLSError,
@@ -160,6 +161,8 @@ class IMAPStore:
         self._protocol: IMAPClientProtocol | None = None
         self._failure: StoreUnavailable | None = None
         self._box_open = False
+        # STATUS answers started by prefetch_fingerprints, by box.
+        self._prefetched: dict[BoxName, Deferred[bytes | None]] = {}
         self._closed = False
         self.selected: str | None = None
 
@@ -412,7 +415,28 @@ class IMAPStore:
         messages still C{\\Recent} is not vouched for (the SELECT of a
         sync would take them).
         """
+        pending = self._prefetched.pop(name, None)
+        if pending is not None:
+            return pending
         return Deferred.fromCoroutine(self._box_fingerprint(name))
+
+    def prefetch_fingerprints(self, names: Sequence[BoxName]) -> None:
+        """
+        See L{IBoxFingerprints.prefetch_fingerprints}: the C{STATUS}
+        commands go out together (the connection pipelines them).
+        """
+        for name in names:
+            if name not in self._prefetched:
+                self._prefetched[name] = Deferred.fromCoroutine(self._quiet_fingerprint(name))
+
+    async def _quiet_fingerprint(self, name: BoxName) -> bytes | None:
+        # Nobody may ask for it: a failure must not be left unhandled. The
+        # full sync that follows meets the same failure itself.
+        try:
+            return await self._box_fingerprint(name)
+        except MsyncError as error:
+            log.debug("STATUS of {box} failed: {error}", box=name, error=error)
+            return None
 
     async def _box_fingerprint(self, name: BoxName) -> bytes | None:
         session, _ = await self.session()

@@ -395,6 +395,14 @@ class IBoxFingerprints(Interface):
             another session has not seen yet).
         """
 
+    def prefetch_fingerprints(names: Sequence[BoxName]) -> None:
+        """
+        Start finding the fingerprints of C{names} at once (IMAP: all the
+        C{STATUS} commands pipelined); each is then answered by the next
+        L{box_fingerprint} of that name. Failures only make those answers
+        C{None}.
+        """
+
 
 class IFingerprinted(Interface):
     """

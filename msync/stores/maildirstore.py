@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -324,6 +324,12 @@ class MaildirStore:
         except MailboxError:
             return succeed(None)
         return succeed(scan_fingerprint(path))
+
+    def prefetch_fingerprints(self, names: Sequence[BoxName]) -> None:
+        """
+        See L{IBoxFingerprints.prefetch_fingerprints}: nothing to start (a
+        listing is read when it is asked for, so it is as fresh as can be).
+        """
 
     def path_of(self, name: BoxName) -> str:
         """

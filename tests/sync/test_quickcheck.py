@@ -334,3 +334,58 @@ class NoModseqTests(NoCondstoreTests):
     """
 
     server_options = replace(DEFAULT_OPTIONS, nomodseq=True)
+
+
+class PrefetchTests(SynchronousTestCase):
+    """
+    L{msync.stores.imapstore.IMAPStore.prefetch_fingerprints}: the STATUS
+    commands of many boxes go out together and answer later asks.
+    """
+
+    def setUp(self) -> None:
+        self.mail = MailStore({"user": PASSWORD})
+        for name in (b"INBOX", b"Archive", b"Sent"):
+            box = self.mail.create(name)
+            box.append(b"Subject: x\r\n\r\nbody\r\n", [])
+        self.network = FakeNetwork(self.mail)
+        self.store = self.network.store(IMAPStoreConfig("far", account()))
+
+    def statuses(self) -> list[bytes]:
+        return [c for c in self.network.commands() if c.startswith(b"STATUS")]
+
+    def test_used_once(self) -> None:
+        """
+        Each box's next ask is answered from the prefetched STATUS (a box
+        that cannot be asked about gives C{None}, no error); a later ask
+        sends STATUS again.
+        """
+        self.store.prefetch_fingerprints(["INBOX", "Archive", "Sent", "Missing"])
+        self.network.flush()
+        self.assertEqual(len(self.statuses()), 4)
+        archive = self.mail.get(b"Archive")
+        assert archive is not None
+        expected = imap_fingerprint(archive.uid_validity, 2, 1, archive.highest_modseq)
+        self.assertEqual(self.successResultOf(self.store.box_fingerprint("Archive")), expected)
+        self.assertIsNone(self.successResultOf(self.store.box_fingerprint("Missing")))
+        self.assertEqual(len(self.statuses()), 4)
+        again = self.store.box_fingerprint("Archive")
+        self.network.flush()
+        self.assertEqual(self.successResultOf(again), expected)
+        self.assertEqual(len(self.statuses()), 5)
+
+    def test_pipelined(self) -> None:
+        """
+        The STATUS commands are in flight together: a server that answers
+        BAD to a command arriving while another is in flight refuses all
+        but the first, whose box alone gets a fingerprint.
+        """
+        self.network = FakeNetwork(self.mail, replace(DEFAULT_OPTIONS, reject_pipelining=True))
+        self.store = self.network.store(IMAPStoreConfig("far", account()))
+        self.store.prefetch_fingerprints(["INBOX", "Archive", "Sent"])
+        self.network.flush()
+        found = [
+            self.successResultOf(self.store.box_fingerprint(name))
+            for name in ("INBOX", "Archive", "Sent")
+        ]
+        self.assertIsNotNone(found[0])
+        self.assertEqual(found[1:], [None, None])
