@@ -512,11 +512,21 @@ class IMAPMailbox:
         be trusted.
         """
         items = (b"UID", b"FLAGS") if base.modseq else (b"UID", b"FLAGS", b"MODSEQ")
+        # With QRESYNC (enabled before the first SELECT) the same FETCH
+        # also names the UIDs expunged since (RFC 7162 §3.2.6): an expunge
+        # no longer means fetching the whole box again.
+        vanished = bool(base.modseq) and b"QRESYNC" in self._session.enabled
+        gone: list[tuple[int, int]] = []
         try:
             with self._store.connection_errors():
-                results = await self._session.uid_fetch(
-                    UIDRange(1, None), items, changed_since=base.modseq or None
-                )
+                if vanished:
+                    results, gone = await self._session.uid_fetch_changes(
+                        UIDRange(1, None), items, changed_since=base.modseq
+                    )
+                else:
+                    results = await self._session.uid_fetch(
+                        UIDRange(1, None), items, changed_since=base.modseq or None
+                    )
         except CommandFailed:
             return None
         selected = self._session.selected
@@ -535,15 +545,16 @@ class IMAPMailbox:
             changes[result.uid] = int(flags_of(names))
             if any(name.lower() == b"\\recent" for name in names):
                 recent.add(result.uid)
-        listing = base.updated(changes, highest)
+        listing = base.without(gone).updated(changes, highest)
         # Without VANISHED an expunge shows only in the count: a listing
-        # with more messages than the box holds is stale.
+        # with more messages than the box holds is stale (with it, a
+        # mismatch means the server's answer cannot be trusted either).
         if exists is None or len(listing) != exists:
             return None
         # Saved (by save_listing, once the sync committed) when it was
         # fetched whole, or when asking from the old one would return more
         # than a few messages: rewriting a listing costs its whole size.
-        if not base.modseq or len(changes) > max(64, len(listing) // 32):
+        if not base.modseq or len(changes) + len(gone) > max(64, len(listing) // 32):
             self._unsaved = listing
         self._loaded_modseq = highest
         return listing, recent

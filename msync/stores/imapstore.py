@@ -163,6 +163,7 @@ class IMAPStore:
         self._box_open = False
         # STATUS answers started by prefetch_fingerprints, by box.
         self._prefetched: dict[BoxName, Deferred[bytes | None]] = {}
+        self._enable_tried = False
         self._closed = False
         self.selected: str | None = None
 
@@ -519,6 +520,8 @@ class IMAPStore:
         try:
             session, _ = await self.session()
             argument = self.argument(name)
+            if not read_only and self.selected is None and not self._enable_tried:
+                await self._enable_qresync(session)
             try:
                 with self.connection_errors():
                     if read_only:
@@ -548,6 +551,24 @@ class IMAPStore:
         except BaseException:
             self._box_open = False
             raise
+
+    async def _enable_qresync(self, session: IMAPSession) -> None:
+        """
+        C{ENABLE QRESYNC} when offered, once, before the session's first
+        SELECT (RFC 5161 §3.1: only then is ENABLE valid): CONDSTORE loads
+        then learn of expunges from C{VANISHED} (RFC 7162 §3.2.6). Refused
+        or not offered, loads go on without it.
+        """
+        self._enable_tried = True
+        with self.connection_errors():
+            capabilities = await session.ensure_capabilities()
+        if not {b"QRESYNC", b"ENABLE"} <= capabilities:
+            return
+        try:
+            with self.connection_errors():
+                await session.enable(b"QRESYNC")
+        except CommandFailed as failed:
+            log.debug("ENABLE QRESYNC refused: {failed}", failed=failed)
 
     def mailbox_closed(self) -> None:
         """

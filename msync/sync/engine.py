@@ -222,20 +222,23 @@ class _BoxPairSync:
     def remember(self) -> None:
         """
         After the commit: write the pair's sidecar if this run is a fixed
-        point and both boxes can say how they were left.
+        point and both boxes can say how they were left, else remove it.
         """
+        paths = self.statefile.paths
         if not self.fixed_point():
+            quickcheck.forget(paths)
             return
         found = []
         for side in Side:
             box = self.boxes[side]
-            if not IFingerprinted.providedBy(box):
-                return
-            fingerprint = IFingerprinted(box).fingerprint()
+            fingerprint = (
+                IFingerprinted(box).fingerprint() if IFingerprinted.providedBy(box) else None
+            )
             if fingerprint is None:
+                quickcheck.forget(paths)
                 return
             found.append(fingerprint)
-        quickcheck.remember(self.statefile.paths, self.options, *found)
+        quickcheck.remember(paths, self.options, *found)
 
     def take(self, step: Step[T]) -> T:
         """
@@ -720,9 +723,6 @@ async def sync_pair(
         journal_version=journal_version,
         testing=journal_testing,
     )
-    if not options.dry_run:
-        # Whatever happens next, the old sidecar no longer vouches for it.
-        quickcheck.forget(state_paths)
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},
         {Side.FAR: far_box, Side.NEAR: near_box},

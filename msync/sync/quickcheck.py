@@ -13,9 +13,13 @@ C{STATUS} values with CONDSTORE's C{HIGHESTMODSEQ}; for Maildir a digest
 of the message file names).
 
 Invariants:
-  - A sync removes the sidecar before it changes anything, and writes a
-    new one only once it has committed, so a crash or a failure leaves
-    none: the next run is a full one.
+  - A sidecar is written (or removed) only once a sync has committed. One
+    left by an earlier sync while a later one failed or crashed still
+    cannot vouch for a changed pair, because it is compared with the pair
+    itself, not with what a sync meant to do: any change to the server box
+    raises its HIGHESTMODSEQ, any change to the Maildir changes a name (or
+    C{.uidvalidity}), and the state changes only through a journal (which
+    is then left with its C{.new}) or a commit (a new state file).
   - A sidecar is written only by a sync whose result is a fixed point: a
     full run on what it left would find nothing to do (see
     L{msync.sync.engine}: no dry run, no journal replayed, no UIDVALIDITY
@@ -89,29 +93,33 @@ def _format(options: PairOptions, state: bytes, far: bytes, near: bytes) -> byte
 
 def forget(paths: StatePaths) -> None:
     """
-    Remove the sidecar: the pair is about to change (or cannot be vouched
-    for).
+    Remove the sidecar: the pair as a sync left it cannot be vouched for.
     """
     try:
         os.remove(sidecar_path(paths))
-    except FileNotFoundError:
+    except OSError:
         pass
 
 
 def remember(paths: StatePaths, options: PairOptions, far: bytes, near: bytes) -> None:
     """
     Write the sidecar for the sync that just committed: C{far} and C{near}
-    are the boxes' fingerprints as it left them. Never fails: a sidecar not
-    written only means a full run next time.
+    are the boxes' fingerprints as it left them (a sidecar that says so
+    already is left as it is). Never fails: a sidecar not written only
+    means a full run next time.
     """
     state = state_identity(paths)
     if state is None or b"\n" in far + near:
+        forget(paths)
         return
     path = sidecar_path(paths)
+    data = _format(options, state, far, near)
+    if _read(path) == data:
+        return
     temporary = path + ".tmp"
     try:
         with open(temporary, "wb") as out:
-            out.write(_format(options, state, far, near))
+            out.write(data)
         os.replace(temporary, path)
     except OSError:
         try:

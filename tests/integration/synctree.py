@@ -158,7 +158,8 @@ def local_messages(box: Path) -> list[LocalMessage]:
 def file_stamps(root: Path) -> dict[str, int]:
     """
     Every file under C{root} with its modification time (lock files left
-    out: they come and go with every run).
+    out: they come and go with every run; so is msync's sidecar, which a
+    run that pushed writes on the next run, L{msync.sync.quickcheck}).
 
     @param root: the tree.
     @return: relative path to C{st_mtime_ns}.
@@ -166,7 +167,7 @@ def file_stamps(root: Path) -> dict[str, int]:
     return {
         str(path.relative_to(root)): path.stat().st_mtime_ns
         for path in root.rglob("*")
-        if path.is_file() and not path.name.endswith(".lock")
+        if path.is_file() and not path.name.endswith((".lock", ".msync-pair"))
     }
 
 

@@ -268,10 +268,12 @@ class QuickPairTests(SynchronousTestCase):
         self.assertFalse(self.run_pair(dry).unchanged)
         self.assertIn(b"EXAMINE", b" ".join(self.sent))
 
-    def test_sidecar_removed_on_failure(self) -> None:
+    def test_failed_run(self) -> None:
         """
-        A run that fails (the connection breaks on the UID STORE that takes
-        a local flag to the server) leaves no sidecar.
+        A run that fails after changing something (the connection breaks on
+        the UID STORE that takes a local flag to the server) leaves the old
+        sidecar, which cannot vouch for the changed pair: the next run is a
+        full one, which finishes the work; the run after that is skipped.
         """
         self.settled()
         name = self.near_files()[0]
@@ -280,8 +282,8 @@ class QuickPairTests(SynchronousTestCase):
             f"{self.root}/INBOX/{subdir}/{base}",
             f"{self.root}/INBOX/cur/{base.partition(':')[0]}:2,F",
         )
-        self.server_options = replace(self.server_options, garbage_on=b"UID STORE")
-        network = FakeNetwork(self.mail, self.server_options)
+        broken = replace(self.server_options, garbage_on=b"UID STORE")
+        network = FakeNetwork(self.mail, broken)
         far = network.store(IMAPStoreConfig("far", account()))
         near = MaildirStore(
             schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
@@ -294,7 +296,12 @@ class QuickPairTests(SynchronousTestCase):
         for _ in range(50):
             network.flush()
         self.failureResultOf(done, StoreUnavailable)
-        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+        self.assertTrue(os.path.exists(sidecar_path(self.paths)))
+        self.assertFalse(any(b"\\Flagged" in m.flags for m in self.box.messages))
+        self.assert_full()
+        self.assertTrue(any(b"\\Flagged" in m.flags for m in self.box.messages))
+        self.settled()
+        self.assert_skipped()
 
     def test_trash_not_vouched(self) -> None:
         """
@@ -321,9 +328,9 @@ class NoCondstoreTests(QuickPairTests):
     def assert_skipped(self, options: PairOptions = FULL) -> None:
         self.assert_full(options)
 
-    def test_sidecar_removed_on_failure(self) -> None:
+    def test_failed_run(self) -> None:
         """
-        (No sidecar to remove without CONDSTORE.)
+        (No sidecar without CONDSTORE.)
         """
         self.settled()
 
