@@ -426,23 +426,6 @@ class NoCondstoreTests(QuickPairTests):
         DEFAULT_OPTIONS, capabilities=DEFAULT_OPTIONS.capabilities - {b"CONDSTORE"}
     )
 
-    def sidecar(self) -> bool:
-        return os.path.exists(sidecar_path(self.paths))
-
-    def everything(self) -> tuple[object, ...]:
-        """
-        Both boxes and the state file, as a sync leaves them.
-        """
-        state = self.state() if os.path.exists(self.paths.state) else None
-        far = [(m.uid, sorted(m.flags)) for m in self.box.messages]
-        return (state, self.near_files(), far, self.box.uid_next)
-
-
-class QuickPairTests(_PairCase):
-    """
-    Whole pairs over the fake server and a Maildir.
-    """
-
     def settled(self, options: PairOptions = FULL) -> None:
         self.assertFalse(self.run_pair(options).unchanged)
         self.assertFalse(os.path.exists(sidecar_path(self.paths)))
