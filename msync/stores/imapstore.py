@@ -409,7 +409,7 @@ class IMAPStore:
             entries = await session.list("", argument)
         return any(each.selectable for each in entries)
 
-    def box_fingerprint(self, name: BoxName) -> Deferred[bytes | None]:
+    def box_fingerprint(self, name: BoxName, known: bytes | None = None) -> Deferred[bytes | None]:
         """
         See L{IBoxFingerprints.box_fingerprint}: one C{STATUS}, which
         needs CONDSTORE (RFC 7162 §3.1.1: C{HIGHESTMODSEQ}); a box with

@@ -381,14 +381,22 @@ class IBoxFingerprints(Interface):
     """
     Optional for an L{IStore}: it can tell cheaply whether a box changed
     since a sync, without opening or loading it. A fingerprint is opaque
-    bytes; two equal fingerprints of one box mean that a load would give
-    the same answer both times. A store that cannot be sure says C{None}.
+    bytes; two fingerprints of one box equal up to their first C{;} mean
+    that a load would give the same answer both times (what follows is a
+    hint for the store's next look). A store that cannot be sure says
+    C{None}.
     """
 
-    def box_fingerprint(name: BoxName) -> Deferred[bytes | None]:
+    def box_fingerprint(name: BoxName, known: bytes | None = None) -> Deferred[bytes | None]:
         """
         The fingerprint of box C{name} as it is now (IMAP: one C{STATUS};
-        Maildir: the names in C{new/} and C{cur/}, no C{stat} per file).
+        Maildir: the names in C{new/} and C{cur/}, no C{stat} per file, or
+        just the directories' modification times when C{known} carries
+        ones old enough to trust).
+
+        @param known: the fingerprint recorded for the box last time, if
+            any; returned as it is when the store can tell from its hint
+            that nothing changed.
 
         @return: a Deferred firing with the fingerprint, or C{None} when it
             cannot be known (no mod-sequences, a missing box, messages

@@ -92,15 +92,42 @@ def maildir_fingerprint(uid_validity: int, last_uid: int, names: list[str]) -> b
     return b"maildir " + digest.hexdigest().encode("ascii")
 
 
-def scan_fingerprint(path: str) -> bytes | None:
+def _stamps(path: str) -> bytes | None:
+    """
+    The modification times (ns) of a box's C{.uidvalidity}, C{new/},
+    C{cur/} and C{tmp/}: every change to its messages' names, to the set of
+    files in C{tmp/} or to its UIDs changes one of them.
+    """
+    try:
+        times = [
+            os.stat(os.path.join(path, name)).st_mtime_ns
+            for name in (".uidvalidity", "new", "cur", "tmp")
+        ]
+    except OSError:
+        return None
+    return b",".join(b"%d" % each for each in times)
+
+
+def scan_fingerprint(path: str, known: bytes | None = None, now: float = 0.0) -> bytes | None:
     """
     The fingerprint of the Maildir box at C{path} as it is on disk now:
     one listing of C{new/} and C{cur/} (names only).
 
+    Without a change to a directory its modification time stays as it
+    was, so C{known} is returned unlisted when its hint (after C{;}) names
+    the times the directories still have. A hint is given only for times
+    at least a second older than C{now} (the clock's seconds) and seen
+    unchanged across the listing, mbsync's race rule: a change later in
+    that same second could leave the time as it was.
+
+    @param known: the fingerprint recorded last time.
     @return: C{None} when a sync would have more to do than read names:
         no C{.uidvalidity}, a directory missing, or files in C{tmp/} (an
         open removes stale ones, which depends on the clock).
     """
+    before = _stamps(path)
+    if before is not None and known is not None and known.partition(b";")[2] == before:
+        return known
     try:
         if os.listdir(os.path.join(path, "tmp")):
             return None
@@ -115,7 +142,13 @@ def scan_fingerprint(path: str) -> bytes | None:
         return None
     if recorded is None:
         return None
-    return maildir_fingerprint(*recorded, names)
+    found = maildir_fingerprint(*recorded, names)
+    if before is None or _stamps(path) != before:
+        return found
+    newest = max(int(each) for each in before.split(b","))
+    if newest // 1_000_000_000 >= int(now) - 1:
+        return found
+    return found + b";" + before
 
 
 async def nothing() -> None:

@@ -314,16 +314,17 @@ class MaildirStore:
 
     # Shared with MaildirMailbox.
 
-    def box_fingerprint(self, name: BoxName) -> Deferred[bytes | None]:
+    def box_fingerprint(self, name: BoxName, known: bytes | None = None) -> Deferred[bytes | None]:
         """
         See L{IBoxFingerprints.box_fingerprint}: the names in the box's
-        C{new/} and C{cur/} (L{scan_fingerprint}).
+        C{new/} and C{cur/}, or only the directories' times
+        (L{scan_fingerprint}).
         """
         try:
             path = self.path_of(name)
         except MailboxError:
             return succeed(None)
-        return succeed(scan_fingerprint(path))
+        return succeed(scan_fingerprint(path, known, self._clock.seconds()))
 
     def prefetch_fingerprints(self, names: Sequence[BoxName]) -> None:
         """

@@ -114,8 +114,11 @@ def remember(paths: StatePaths, options: PairOptions, far: bytes, near: bytes) -
         return
     path = sidecar_path(paths)
     data = _format(options, state, far, near)
-    if _read(path) == data:
-        return
+    if _read(path) != data:
+        _write(path, data)
+
+
+def _write(path: str, data: bytes) -> None:
     temporary = path + ".tmp"
     try:
         with open(temporary, "wb") as out:
@@ -158,13 +161,22 @@ async def unchanged(
     state = state_identity(paths)
     if state is None:
         return False
+    recorded = saved.split(b"\n")
+    if len(recorded) != 6:
+        return False
     fingerprints: list[bytes] = []
-    for store, box in zip(stores, boxes, strict=True):
+    for store, box, known in zip(stores, boxes, recorded[3:5], strict=True):
         if not IBoxFingerprints.providedBy(store):
             return False
-        pending: Deferred[bytes | None] = IBoxFingerprints(store).box_fingerprint(box)
+        pending: Deferred[bytes | None] = IBoxFingerprints(store).box_fingerprint(box, known)
         found = await pending
-        if found is None:
+        if found is None or found.partition(b";")[0] != known.partition(b";")[0]:
             return False
         fingerprints.append(found)
-    return saved == _format(options, state, *fingerprints)
+    if saved != _format(options, state, *recorded[3:5]):
+        return False
+    if fingerprints != recorded[3:5]:
+        # Same boxes, a better hint (e.g. Maildir times now old enough to
+        # trust): keep it for the next run.
+        _write(sidecar_path(paths), _format(options, state, *fingerprints))
+    return True

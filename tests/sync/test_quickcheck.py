@@ -11,6 +11,7 @@ vouch for it.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 from twisted.internet.defer import Deferred
@@ -22,7 +23,7 @@ from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import StoreUnavailable
 from msync.model import Side
 from msync.stores.imapbox import imap_fingerprint
-from msync.stores.maildirbox import maildir_fingerprint
+from msync.stores.maildirbox import maildir_fingerprint, scan_fingerprint
 from msync.stores.maildirstore import MaildirStore
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
@@ -66,12 +67,81 @@ class FingerprintTests(SynchronousTestCase):
         self.assertNotEqual(first, maildir_fingerprint(5, 3, names))
 
 
+class MaildirHintTests(SynchronousTestCase):
+    """
+    L{scan_fingerprint}'s hint: directory times old enough to trust stand
+    for the listing.
+    """
+
+    def setUp(self) -> None:
+        self.start = time.time()
+        self.path = os.path.abspath(self.mktemp())
+        for subdir in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(self.path, subdir))
+        with open(os.path.join(self.path, ".uidvalidity"), "w") as recorded:
+            recorded.write("1700000000\n2\n")
+        for uid in (1, 2):
+            open(os.path.join(self.path, "cur", f"{uid}.x,U={uid}:2,S"), "w").close()
+        self.age(100)
+
+    def age(self, seconds: float) -> None:
+        """
+        Set every time of the box C{seconds} into the past (the same times
+        again for the same C{seconds}).
+        """
+        then = int(self.start) - seconds
+        for name in (".uidvalidity", "new", "cur", "tmp"):
+            os.utime(os.path.join(self.path, name), (then, then))
+
+    def test_hint_stands_for_listing(self) -> None:
+        """
+        Old times give a hint; with it the box is not listed again: a
+        rename whose directory time is put back goes unseen (which only a
+        listing-free answer can miss), while one that moves the time is
+        seen.
+        """
+        first = scan_fingerprint(self.path, None, time.time())
+        assert first is not None
+        digest, _, hint = first.partition(b";")
+        self.assertTrue(hint)
+        cur = os.path.join(self.path, "cur")
+        os.rename(os.path.join(cur, "1.x,U=1:2,S"), os.path.join(cur, "1.x,U=1:2,FS"))
+        self.age(100)
+        self.assertEqual(scan_fingerprint(self.path, first, time.time()), first)
+        self.assertNotEqual(scan_fingerprint(self.path, None, time.time()), first)
+        os.rename(os.path.join(cur, "1.x,U=1:2,FS"), os.path.join(cur, "1.x,U=1:2,S"))
+        again = scan_fingerprint(self.path, first, time.time())
+        assert again is not None
+        self.assertEqual(again.partition(b";")[0], digest)
+        self.assertNotEqual(again, first)
+
+    def test_fresh_times_no_hint(self) -> None:
+        """
+        Times within the last second give no hint (mbsync's race rule).
+        """
+        self.age(0)
+        found = scan_fingerprint(self.path, None, time.time())
+        assert found is not None
+        self.assertNotIn(b";", found)
+
+    def test_tmp_file(self) -> None:
+        """
+        A file in tmp/ (which an open may remove, by its age) means no
+        fingerprint.
+        """
+        open(os.path.join(self.path, "tmp", "x"), "w").close()
+        self.assertIsNone(scan_fingerprint(self.path, None, time.time()))
+
+
 class _PairCase(SynchronousTestCase):
     """
     A pair of the fake server's INBOX (six messages) and a Maildir INBOX.
     """
 
     server_options: ServerOptions = DEFAULT_OPTIONS
+    #: The Maildir store's clock (0: every directory time is too fresh
+    #: to give a hint).
+    now = 0.0
 
     def setUp(self) -> None:
         self.mail = MailStore({"user": PASSWORD})
@@ -89,10 +159,12 @@ class _PairCase(SynchronousTestCase):
         """
         network = FakeNetwork(self.mail, self.server_options)
         far = network.store(IMAPStoreConfig("far", account()))
+        clock = Clock()
+        clock.advance(self.now)
         near = MaildirStore(
             schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
             fsync=False,
-            clock=Clock(),
+            clock=clock,
         )
         done = Deferred.fromCoroutine(
             sync_pair(far, near, "INBOX", "INBOX", options, self.paths, quick=quick)
@@ -179,6 +251,20 @@ class QuickPairTests(_PairCase):
         self.settled()
         self.assertEqual(len(self.near_files()), 6)
         self.assert_skipped()
+        self.assert_skipped()
+
+    def test_hint_kept(self) -> None:
+        """
+        Once the Maildir's times are old enough, the first skip keeps them
+        as a hint in the sidecar (rewritten once); the next skip leaves it.
+        """
+        self.now = time.time() + 100
+        self.settled()
+        with open(sidecar_path(self.paths), "rb") as sidecar:
+            self.assertNotIn(b";", sidecar.read())
+        self.assertTrue(self.run_pair().unchanged)
+        with open(sidecar_path(self.paths), "rb") as sidecar:
+            self.assertIn(b";", sidecar.read())
         self.assert_skipped()
 
     def test_far_flag_change(self) -> None:
@@ -438,6 +524,14 @@ class NoCondstoreTests(QuickPairTests):
         (No sidecar without CONDSTORE.)
         """
         self.settled()
+
+    def test_hint_kept(self) -> None:
+        """
+        (No sidecar without CONDSTORE, so no hint in one.)
+        """
+        self.now = time.time() + 100
+        self.settled()
+        self.assert_full()
 
 
 class NoModseqTests(NoCondstoreTests):
