@@ -743,7 +743,8 @@ def _prefetch_fingerprints(
 def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:
     """
     The C{box_done} event of C{--json}: the pair, whether it succeeded,
-    and what was done on each side.
+    what was done on each side, and whether it was found unchanged without
+    opening its boxes (L{msync.sync.quickcheck}).
     """
     fields: dict[str, object] = {
         "channel": channel,
@@ -754,6 +755,7 @@ def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[
     for name in ("stored", "flag_updates", "trashed", "expunged"):
         counts = getattr(result, name) if result is not None else {}
         fields[name] = {side.label: counts.get(side, 0) for side in (Side.FAR, Side.NEAR)}
+    fields["unchanged"] = result is not None and result.unchanged
     return fields
 
 
