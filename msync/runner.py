@@ -65,10 +65,11 @@ from msync.report import (
 )
 from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
-from msync.stores.interface import IStore
+from msync.stores.interface import IBoxFingerprints, IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
+from msync.sync.quickcheck import sidecar_path
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import NO_TESTING, JournalTesting
 from msync.sync.statepaths import StatePaths, state_paths
@@ -633,6 +634,8 @@ async def _sync_channel(
     options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
     options = replace(options, isync15=request.generation is Generation.V15)
     note_channel(run.summary, options)
+    if not request.verbose:
+        _prefetch_fingerprints(config, channel, pairs, request, options, (far, near))
     ok = True
     for pair in pairs:
         if watch is not None and watch.stopping():
@@ -664,6 +667,7 @@ async def _sync_channel(
                 fsync=config.global_options.fsync,
                 journal_version=request.generation.journal_version,
                 journal_testing=request.journal_testing,
+                quick=not request.verbose,
             )
             for side in Side:
                 run.summary.expunged[side] += result.expunge_flagged[side]
@@ -711,10 +715,45 @@ async def _sync_channel(
     return ok
 
 
+def _prefetch_fingerprints(
+    config: Config,
+    channel: Channel,
+    pairs: Sequence[BoxPair],
+    request: SyncRequest,
+    options: PairOptions,
+    stores: tuple[IStore, IStore],
+) -> None:
+    """
+    Ask the stores at once (one pipelined C{STATUS} per IMAP box) for the
+    fingerprints of every box of a pair the last sync left a sidecar for,
+    so that the pairs found unchanged cost no round trip each
+    (L{msync.sync.quickcheck}). Not with Trash: a pair trashing into
+    another pair's box would make that box's early answer stale.
+    """
+    if options.dry_run or any(
+        side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
+    ):
+        return
+    wanted = []
+    for pair in pairs:
+        if pair.conflict is not None:
+            continue
+        try:
+            paths = pair_state_paths(config, channel, pair, stores[1], request.state_directory)
+        except MsyncError:
+            continue
+        if os.path.exists(sidecar_path(paths)):
+            wanted.append(pair)
+    for side, store in zip(Side, stores, strict=True):
+        if wanted and IBoxFingerprints.providedBy(store):
+            IBoxFingerprints(store).prefetch_fingerprints([pair.box(side) for pair in wanted])
+
+
 def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:
     """
     The C{box_done} event of C{--json}: the pair, whether it succeeded,
-    and what was done on each side.
+    what was done on each side, and whether it was found unchanged without
+    opening its boxes (L{msync.sync.quickcheck}).
     """
     fields: dict[str, object] = {
         "channel": channel,
@@ -725,6 +764,7 @@ def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[
     for name in ("stored", "flag_updates", "trashed", "expunged"):
         counts = getattr(result, name) if result is not None else {}
         fields[name] = {side.label: counts.get(side, 0) for side in (Side.FAR, Side.NEAR)}
+    fields["unchanged"] = result is not None and result.unchanged
     return fields
 
 

@@ -90,6 +90,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.bodies": 2,
     "msync.sync.statefile": 2,
     "msync.sync.engine": 2,
+    "msync.sync.quickcheck": 2,
     "msync.runner": 3,
     "msync.compatprobe": 3,
     "msync.migrate": 3,

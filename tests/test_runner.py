@@ -336,6 +336,7 @@ class SyncTests(SyncFixture):
                 "flag_updates": {"far": 0, "near": 0},
                 "trashed": {"far": 0, "near": 0},
                 "expunged": {"far": 0, "near": 0},
+                "unchanged": False,
             },
         )
 

@@ -62,6 +62,7 @@ from msync.imap.values import (
     Status,
     StatusResponse,
     UntaggedStatus,
+    VanishedResponse,
 )
 from msync.model import Secret
 
@@ -167,6 +168,13 @@ class IMAPSession:
         The server's capabilities, or C{None} when they must be asked for.
         """
         return self.protocol.connection.capabilities
+
+    @property
+    def enabled(self) -> frozenset[bytes]:
+        """
+        The extensions the server confirmed with C{ENABLED} (RFC 5161).
+        """
+        return self.protocol.connection.enabled
 
     @property
     def selected(self) -> SelectedMailbox | None:
@@ -418,6 +426,38 @@ class IMAPSession:
                     if _contains(wanted, each.items.uid):
                         results.append(FetchResult(each.items.uid, each.seq, each.items))
         return results
+
+    async def uid_fetch_changes(
+        self, uids: UIDs, items: Sequence[bytes], *, changed_since: int
+    ) -> tuple[builtins.list[FetchResult], builtins.list[tuple[int, int]]]:
+        """
+        C{UID FETCH uids (items) (CHANGEDSINCE n VANISHED)} (RFC 7162
+        §3.2.6; QRESYNC must be enabled): the messages changed since
+        mod-sequence C{n}, and the UIDs expunged since, as the server's
+        C{VANISHED (EARLIER)} ranges (it may name UIDs that never existed).
+
+        @return: the fetch results, and inclusive C{(first, last)} ranges.
+        @raise RemoteProtocolError: a range of the answer uses C{*}.
+        """
+        wanted = _uid_set(uids)
+        commands = split_by_uid_set(
+            wanted,
+            lambda part: Command.uid_fetch(part, items, changed_since=changed_since, vanished=True),
+        )
+        results: builtins.list[FetchResult] = []
+        gone: builtins.list[tuple[int, int]] = []
+        for completed in await self._run_all(commands):
+            for each in completed.untagged:
+                if isinstance(each, FetchResponse) and each.items.uid is not None:
+                    if _contains(wanted, each.items.uid):
+                        results.append(FetchResult(each.items.uid, each.seq, each.items))
+                elif isinstance(each, VanishedResponse) and each.earlier:
+                    for first, last in each.uids:
+                        if first is STAR or last is STAR:
+                            raise RemoteProtocolError("VANISHED with * in its UID set")
+                        assert isinstance(first, int) and isinstance(last, int)
+                        gone.append((min(first, last), max(first, last)))
+        return results, gone
 
     async def uid_fetch_body(
         self,

@@ -52,6 +52,7 @@ from msync.model import (
 )
 from msync.stores.interface import (
     DEFAULT_CHUNK_SIZE,
+    IFingerprinted,
     IListingCache,
     IMailbox,
     IMessageBody,
@@ -78,6 +79,17 @@ _BY_NAME = {name.lower(): flag for flag, name in _FLAG_NAMES}
 _TUID_FIELD = b"X-TUID"
 _MESSAGE_ID_FIELD = b"MESSAGE-ID"
 _FLAGS_ONLY = (b"UID", b"FLAGS")
+
+
+def imap_fingerprint(uid_validity: int, uid_next: int, messages: int, modseq: int) -> bytes:
+    """
+    The fingerprint of an IMAP box (L{msync.stores.interface.IBoxFingerprints}):
+    what C{STATUS (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)} says. With
+    CONDSTORE every change to a box (a flag, a new message, an expunge)
+    raises its HIGHESTMODSEQ (RFC 7162 §3.1.1), so equal values mean an
+    unchanged box.
+    """
+    return b"imap %d %d %d %d" % (uid_validity, uid_next, messages, modseq)
 
 
 def imap_flags(flags: Flags) -> tuple[bytes, ...]:
@@ -214,7 +226,7 @@ def _header_fields(result: FetchResult) -> bytes:
     return b""
 
 
-@implementer(IMailbox, IListingCache)
+@implementer(IMailbox, IListingCache, IFingerprinted)
 class IMAPMailbox:
     """
     The selected mailbox of an IMAP store.
@@ -249,6 +261,12 @@ class IMAPMailbox:
         self._closed = False
         self._listing_path: str | None = None
         self._unsaved: Listing | None = None
+        # For fingerprint(): the box as SELECT described it, the
+        # mod-sequence the last load's listing is complete up to, and
+        # whether this session changed the box since.
+        self._selected_as: tuple[int, int] | None = None
+        self._loaded_modseq: int | None = None
+        self._touched = False
 
     @classmethod
     async def opened(
@@ -283,7 +301,10 @@ class IMAPMailbox:
             # §7.1: every flag), so a dry run plans what a real run does.
             names = None
         flags = permanent_flags(names)
-        return cls(store, session, name, argument, status.uid_validity, uid_next, flags, read_only)
+        box = cls(store, session, name, argument, status.uid_validity, uid_next, flags, read_only)
+        if status.uid_next is not None and status.exists is not None:
+            box._selected_as = (status.uid_next, status.exists)
+        return box
 
     def __repr__(self) -> str:
         return f"<IMAPMailbox {self.name} of {self._store.name}>"
@@ -352,6 +373,7 @@ class IMAPMailbox:
         path = self._listing_path
         if path is None or self.read_only:
             return
+        self._loaded_modseq = highest
         if highest is None:
             _remove(path)
             return
@@ -370,6 +392,20 @@ class IMAPMailbox:
         only for the messages changed since the listing in C{path}.
         """
         self._listing_path = path
+
+    def fingerprint(self) -> bytes | None:
+        """
+        See L{IFingerprinted.fingerprint}: the box as selected, with the
+        mod-sequence its listing was loaded at (CONDSTORE only); C{None}
+        once this session changed the box (its own changes raised the
+        mod-sequence to values it does not track).
+        """
+        if self.read_only or self._touched or self._selected_as is None:
+            return None
+        if self._loaded_modseq is None:
+            return None
+        uid_next, exists = self._selected_as
+        return imap_fingerprint(self.uid_validity, uid_next, exists, self._loaded_modseq)
 
     def save_listing(self) -> None:
         """
@@ -476,11 +512,21 @@ class IMAPMailbox:
         be trusted.
         """
         items = (b"UID", b"FLAGS") if base.modseq else (b"UID", b"FLAGS", b"MODSEQ")
+        # With QRESYNC (enabled before the first SELECT) the same FETCH
+        # also names the UIDs expunged since (RFC 7162 §3.2.6): an expunge
+        # no longer means fetching the whole box again.
+        vanished = bool(base.modseq) and b"QRESYNC" in self._session.enabled
+        gone: list[tuple[int, int]] = []
         try:
             with self._store.connection_errors():
-                results = await self._session.uid_fetch(
-                    UIDRange(1, None), items, changed_since=base.modseq or None
-                )
+                if vanished:
+                    results, gone = await self._session.uid_fetch_changes(
+                        UIDRange(1, None), items, changed_since=base.modseq
+                    )
+                else:
+                    results = await self._session.uid_fetch(
+                        UIDRange(1, None), items, changed_since=base.modseq or None
+                    )
         except CommandFailed:
             return None
         selected = self._session.selected
@@ -499,16 +545,18 @@ class IMAPMailbox:
             changes[result.uid] = int(flags_of(names))
             if any(name.lower() == b"\\recent" for name in names):
                 recent.add(result.uid)
-        listing = base.updated(changes, highest)
+        listing = base.without(gone).updated(changes, highest)
         # Without VANISHED an expunge shows only in the count: a listing
-        # with more messages than the box holds is stale.
+        # with more messages than the box holds is stale (with it, a
+        # mismatch means the server's answer cannot be trusted either).
         if exists is None or len(listing) != exists:
             return None
         # Saved (by save_listing, once the sync committed) when it was
         # fetched whole, or when asking from the old one would return more
         # than a few messages: rewriting a listing costs its whole size.
-        if not base.modseq or len(changes) > max(64, len(listing) // 32):
+        if not base.modseq or len(changes) + len(gone) > max(64, len(listing) // 32):
             self._unsaved = listing
+        self._loaded_modseq = highest
         return listing, recent
 
     @staticmethod
@@ -593,6 +641,7 @@ class IMAPMailbox:
     async def _store_message(
         self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
     ) -> int | None:
+        self._touched = True
         data = await read_source(message)
         wanted = imap_flags(flags & self.permanent_flags)
         store = self._store
@@ -656,6 +705,7 @@ class IMAPMailbox:
             Deferred.fromCoroutine(self._session.uid_store(uids, mode, imap_flags(flags)))
             for (mode, flags), uids in groups.items()
         ]
+        self._touched = self._touched or bool(pending)
         await self._all(pending, "UID STORE failed")
 
     async def _existing(self, uids: Collection[int], deleted_only: bool) -> list[int]:
@@ -696,6 +746,7 @@ class IMAPMailbox:
         present = await self._existing(uids, deleted_only=False)
         if not present:
             return []
+        self._touched = True
         store, session = self._store, self._session
         target = store.argument(trash_box)
         move = b"MOVE" in (session.capabilities or frozenset())
@@ -744,6 +795,7 @@ class IMAPMailbox:
             doomed = await self._existing(uids, deleted_only=True)
         if not doomed:
             return []
+        self._touched = True
         try:
             with self._store.connection_errors():
                 if uidplus:

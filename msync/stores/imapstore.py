@@ -24,7 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NoReturn
@@ -55,6 +55,7 @@ from msync.errors import (
     MailboxMissing,
     MailboxNameError,
     MessageError,
+    MsyncError,
     RemoteProtocolError,
     StoreUnavailable,
     TLSError,
@@ -68,7 +69,7 @@ from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials
-from msync.stores.imapbox import IMAPMailbox, imap_flags, read_source
+from msync.stores.imapbox import IMAPMailbox, imap_fingerprint, imap_flags, read_source
 from msync.stores.imapnames import (
     MBSYNC14_NAMES,
     MBSYNC15_UTF8_NAMES,
@@ -76,7 +77,7 @@ from msync.stores.imapnames import (
     ServerNaming,
     raw_name,
 )
-from msync.stores.interface import IMailbox, IMessageSource, IStore
+from msync.stores.interface import IBoxFingerprints, IMailbox, IMessageSource, IStore
 
 log = Logger()
 
@@ -121,7 +122,7 @@ def _show_alert(text: bytes) -> None:
     log.error("*** IMAP ALERT *** {text}", text=shown)
 
 
-@implementer(IStore)
+@implementer(IStore, IBoxFingerprints)
 class IMAPStore:
     """
     An IMAP store section as an L{IStore}.
@@ -168,6 +169,9 @@ class IMAPStore:
         self._protocol: IMAPClientProtocol | None = None
         self._failure: StoreUnavailable | None = None
         self._box_open = False
+        # STATUS answers started by prefetch_fingerprints, by box.
+        self._prefetched: dict[BoxName, Deferred[bytes | None]] = {}
+        self._enable_tried = False
         self._closed = False
         self.selected: str | None = None
 
@@ -438,6 +442,58 @@ class IMAPStore:
             entries = await session.list("", argument)
         return any(each.selectable for each in entries)
 
+    def box_fingerprint(self, name: BoxName, known: bytes | None = None) -> Deferred[bytes | None]:
+        """
+        See L{IBoxFingerprints.box_fingerprint}: one C{STATUS}, which
+        needs CONDSTORE (RFC 7162 §3.1.1: C{HIGHESTMODSEQ}); a box with
+        messages still C{\\Recent} is not vouched for (the SELECT of a
+        sync would take them).
+        """
+        pending = self._prefetched.pop(name, None)
+        if pending is not None:
+            return pending
+        return Deferred.fromCoroutine(self._box_fingerprint(name))
+
+    def prefetch_fingerprints(self, names: Sequence[BoxName]) -> None:
+        """
+        See L{IBoxFingerprints.prefetch_fingerprints}: the C{STATUS}
+        commands go out together (the connection pipelines them).
+        """
+        for name in names:
+            if name not in self._prefetched:
+                self._prefetched[name] = Deferred.fromCoroutine(self._quiet_fingerprint(name))
+
+    async def _quiet_fingerprint(self, name: BoxName) -> bytes | None:
+        # Nobody may ask for it: a failure must not be left unhandled. The
+        # full sync that follows meets the same failure itself.
+        try:
+            return await self._box_fingerprint(name)
+        except MsyncError as error:
+            log.debug("STATUS of {box} failed: {error}", box=name, error=error)
+            return None
+
+    async def _box_fingerprint(self, name: BoxName) -> bytes | None:
+        session, _ = await self.session()
+        with self.connection_errors():
+            capabilities = await session.ensure_capabilities()
+        if b"CONDSTORE" not in capabilities:
+            return None
+        items = (b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES", b"HIGHESTMODSEQ", b"RECENT")
+        try:
+            argument = self.argument(name)
+            with self.connection_errors():
+                found = await session.status(argument, items)
+        except (CommandFailed, MailboxError):
+            return None
+        values = (found.uid_validity, found.uid_next, found.messages, found.highest_modseq)
+        # RFC 7162 §3.1.1: HIGHESTMODSEQ 0 is a box without mod-sequences.
+        if found.recent != 0 or any(value is None for value in values) or not values[3]:
+            return None
+        uid_validity, uid_next, messages, modseq = values
+        assert uid_validity is not None and uid_next is not None
+        assert messages is not None and modseq is not None
+        return imap_fingerprint(uid_validity, uid_next, messages, modseq)
+
     # IStore
 
     def list_boxes(self) -> Deferred[list[BoxName]]:
@@ -497,6 +553,8 @@ class IMAPStore:
         try:
             session, _ = await self.session()
             argument = self.argument(name)
+            if not read_only and self.selected is None and not self._enable_tried:
+                await self._enable_qresync(session)
             try:
                 with self.connection_errors():
                     if read_only:
@@ -526,6 +584,24 @@ class IMAPStore:
         except BaseException:
             self._box_open = False
             raise
+
+    async def _enable_qresync(self, session: IMAPSession) -> None:
+        """
+        C{ENABLE QRESYNC} when offered, once, before the session's first
+        SELECT (RFC 5161 §3.1: only then is ENABLE valid): CONDSTORE loads
+        then learn of expunges from C{VANISHED} (RFC 7162 §3.2.6). Refused
+        or not offered, loads go on without it.
+        """
+        self._enable_tried = True
+        with self.connection_errors():
+            capabilities = await session.ensure_capabilities()
+        if not {b"QRESYNC", b"ENABLE"} <= capabilities:
+            return
+        try:
+            with self.connection_errors():
+                await session.enable(b"QRESYNC")
+        except CommandFailed as failed:
+            log.debug("ENABLE QRESYNC refused: {failed}", failed=failed)
 
     def mailbox_closed(self) -> None:
         """

@@ -375,3 +375,54 @@ class IListingCache(Interface):
         it is worth writing; the caller's sync has committed. Never fails:
         a listing not written only means asking for more next time.
         """
+
+
+class IBoxFingerprints(Interface):
+    """
+    Optional for an L{IStore}: it can tell cheaply whether a box changed
+    since a sync, without opening or loading it. A fingerprint is opaque
+    bytes; two fingerprints of one box equal up to their first C{;} mean
+    that a load would give the same answer both times (what follows is a
+    hint for the store's next look). A store that cannot be sure says
+    C{None}.
+    """
+
+    def box_fingerprint(name: BoxName, known: bytes | None = None) -> Deferred[bytes | None]:
+        """
+        The fingerprint of box C{name} as it is now (IMAP: one C{STATUS};
+        Maildir: the names in C{new/} and C{cur/}, no C{stat} per file, or
+        just the directories' modification times when C{known} carries
+        ones old enough to trust).
+
+        @param known: the fingerprint recorded for the box last time, if
+            any; returned as it is when the store can tell from its hint
+            that nothing changed.
+
+        @return: a Deferred firing with the fingerprint, or C{None} when it
+            cannot be known (no mod-sequences, a missing box, messages
+            another session has not seen yet).
+        """
+
+    def prefetch_fingerprints(names: Sequence[BoxName]) -> None:
+        """
+        Start finding the fingerprints of C{names} at once (IMAP: all the
+        C{STATUS} commands pipelined); each is then answered by the next
+        L{box_fingerprint} of that name. Failures only make those answers
+        C{None}.
+        """
+
+
+class IFingerprinted(Interface):
+    """
+    Optional for an L{IMailbox}: the fingerprint its store's
+    L{IBoxFingerprints.box_fingerprint} would give now, as this box knows
+    it after its load and its own changes.
+    """
+
+    def fingerprint() -> bytes | None:
+        """
+        @return: the fingerprint as of this session's last load plus the
+            changes it made itself, or C{None} when that is not known for
+            sure (not loaded, read-only, changed on a server whose answer
+            to those changes is not tracked).
+        """

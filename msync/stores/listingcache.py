@@ -85,6 +85,25 @@ class Listing:
             flags.append(value)
         return Listing(self.uid_validity, modseq, uids, flags)
 
+    def without(self, ranges: Iterable[tuple[int, int]]) -> Listing:
+        """
+        A listing without the UIDs in C{ranges} (inclusive; expunged,
+        QRESYNC's C{VANISHED}), as of the same mod-sequence.
+        """
+        gone = sorted(ranges)
+        if not gone:
+            return self
+        uids, flags = _uids(), bytearray()
+        index = 0
+        for uid, bits in self.items():
+            while index < len(gone) and gone[index][1] < uid:
+                index += 1
+            if index < len(gone) and gone[index][0] <= uid:
+                continue
+            uids.append(uid)
+            flags.append(bits)
+        return Listing(self.uid_validity, self.modseq, uids, flags)
+
     def get(self, uid: int) -> int | None:
         """
         @return: the flags of C{uid}, or C{None} if it is not listed.

@@ -30,6 +30,7 @@ Invariants:
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import datetime
@@ -50,7 +51,7 @@ from msync.model import (
     MessageInfo,
     TrackingHeaders,
 )
-from msync.stores.interface import IMailbox, IMessageBody, IMessageSource
+from msync.stores.interface import IFingerprinted, IMailbox, IMessageBody, IMessageSource
 from msync.stores.maildirfiles import (
     MaildirBody,
     date_from_ns,
@@ -77,13 +78,86 @@ log = Logger()
 _T = TypeVar("_T")
 
 
+def maildir_fingerprint(uid_validity: int, last_uid: int, names: list[str]) -> bytes:
+    """
+    The fingerprint of a Maildir box (L{msync.stores.interface.IBoxFingerprints}):
+    a digest of its C{.uidvalidity} and of the names (C{new/...},
+    C{cur/...}) of its messages. Names carry a message's UID and flags,
+    and message files are never rewritten in place, so equal names mean
+    an unchanged box: no C{stat} per file, and no modification time to
+    trust (mbsync's one-second race does not arise).
+    """
+    digest = hashlib.blake2b(b"%d %d\n" % (uid_validity, last_uid), digest_size=20)
+    digest.update("\n".join(sorted(names)).encode("utf-8", "surrogateescape"))
+    return b"maildir " + digest.hexdigest().encode("ascii")
+
+
+def _stamps(path: str) -> bytes | None:
+    """
+    The modification times (ns) of a box's C{.uidvalidity}, C{new/},
+    C{cur/} and C{tmp/}: every change to its messages' names, to the set of
+    files in C{tmp/} or to its UIDs changes one of them.
+    """
+    try:
+        times = [
+            os.stat(os.path.join(path, name)).st_mtime_ns
+            for name in (".uidvalidity", "new", "cur", "tmp")
+        ]
+    except OSError:
+        return None
+    return b",".join(b"%d" % each for each in times)
+
+
+def scan_fingerprint(path: str, known: bytes | None = None, now: float = 0.0) -> bytes | None:
+    """
+    The fingerprint of the Maildir box at C{path} as it is on disk now:
+    one listing of C{new/} and C{cur/} (names only).
+
+    Without a change to a directory its modification time stays as it
+    was, so C{known} is returned unlisted when its hint (after C{;}) names
+    the times the directories still have. A hint is given only for times
+    at least a second older than C{now} (the clock's seconds) and seen
+    unchanged across the listing, mbsync's race rule: a change later in
+    that same second could leave the time as it was.
+
+    @param known: the fingerprint recorded last time.
+    @return: C{None} when a sync would have more to do than read names:
+        no C{.uidvalidity}, a directory missing, or files in C{tmp/} (an
+        open removes stale ones, which depends on the clock).
+    """
+    before = _stamps(path)
+    if before is not None and known is not None and known.partition(b";")[2] == before:
+        return known
+    try:
+        if os.listdir(os.path.join(path, "tmp")):
+            return None
+        recorded = peek_uidvalidity(os.path.join(path, ".uidvalidity"))
+        names = [
+            f"{subdir}/{name}"
+            for subdir in ("new", "cur")
+            for name in os.listdir(os.path.join(path, subdir))
+            if not name.startswith(".")
+        ]
+    except (OSError, MailboxError):
+        return None
+    if recorded is None:
+        return None
+    found = maildir_fingerprint(*recorded, names)
+    if before is None or _stamps(path) != before:
+        return found
+    newest = max(int(each) for each in before.split(b","))
+    if newest // 1_000_000_000 >= int(now) - 1:
+        return found
+    return found + b";" + before
+
+
 async def nothing() -> None:
     """
     Do nothing, asynchronously.
     """
 
 
-@implementer(IMailbox)
+@implementer(IMailbox, IFingerprinted)
 class MaildirMailbox:
     """
     A Maildir box opened by L{MaildirStore.open_box}, holding its
@@ -397,6 +471,17 @@ class MaildirMailbox:
             return await action()
 
         return self._store._run(after_stores)
+
+    def fingerprint(self) -> bytes | None:
+        """
+        See L{IFingerprinted.fingerprint}: the names of the index (the last
+        scan plus this box's own changes). Read-only boxes, and boxes with
+        copies still being stored, have none.
+        """
+        if self.read_only or self._closed or self._in_flight:
+            return None
+        names = [f"{entry.subdir}/{entry.name}" for entry in self._index.values()]
+        return maildir_fingerprint(self.uid_validity, self._last_uid, names)
 
     def _file(self, entry: FileEntry) -> str:
         return os.path.join(self.path, entry.subdir, entry.name)

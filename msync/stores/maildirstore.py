@@ -30,11 +30,11 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
@@ -50,8 +50,8 @@ from msync.model import (
     Flags,
     LineEnding,
 )
-from msync.stores.interface import IMailbox, IMessageSource, IStore
-from msync.stores.maildirbox import MaildirMailbox, nothing
+from msync.stores.interface import IBoxFingerprints, IMailbox, IMessageSource, IStore
+from msync.stores.maildirbox import MaildirMailbox, nothing, scan_fingerprint
 from msync.stores.maildirfiles import (
     clear_stale_tmp,
     deliver,
@@ -99,7 +99,7 @@ def layout_of(config: schema.MaildirStore) -> MaildirLayout:
     )
 
 
-@implementer(IStore)
+@implementer(IStore, IBoxFingerprints)
 class MaildirStore:
     """
     A Maildir store (one C{MaildirStore} section).
@@ -317,6 +317,24 @@ class MaildirStore:
         return Deferred.fromCoroutine(nothing())
 
     # Shared with MaildirMailbox.
+
+    def box_fingerprint(self, name: BoxName, known: bytes | None = None) -> Deferred[bytes | None]:
+        """
+        See L{IBoxFingerprints.box_fingerprint}: the names in the box's
+        C{new/} and C{cur/}, or only the directories' times
+        (L{scan_fingerprint}).
+        """
+        try:
+            path = self.path_of(name)
+        except MailboxError:
+            return succeed(None)
+        return succeed(scan_fingerprint(path, known, self._clock.seconds()))
+
+    def prefetch_fingerprints(self, names: Sequence[BoxName]) -> None:
+        """
+        See L{IBoxFingerprints.prefetch_fingerprints}: nothing to start (a
+        listing is read when it is asked for, so it is as fresh as can be).
+        """
 
     def path_of(self, name: BoxName) -> str:
         """

@@ -360,18 +360,26 @@ def plan_uids(
     @param paired: whether the sync state pairs a UID (none: every UID).
     """
     is_paired = paired or _paired_always
-    by_uid: dict[int, list[FileEntry]] = {}
+    # One file per UID in the usual case; the few UIDs carried by several
+    # files are listed apart (no list per file).
+    single: dict[int, FileEntry] = {}
+    shared: dict[int, list[FileEntry]] = {}
     fresh: list[FileEntry] = []
     strays: list[StrayUID] = []
     for entry in entries:
         uid = parse_uid(entry.name) if trust_uids else None
         if uid is None:
             fresh.append(entry)
+        elif uid in single:
+            shared.setdefault(uid, [single[uid]]).append(entry)
         else:
-            by_uid.setdefault(uid, []).append(entry)
+            single[uid] = entry
     numbered: dict[int, FileEntry] = {}
-    for uid in sorted(by_uid):
-        candidates = sorted(by_uid[uid], key=_original_key)
+    for uid in sorted(single):
+        if uid <= last_uid and uid not in shared:
+            numbered[uid] = single[uid]
+            continue
+        candidates = sorted(shared.get(uid) or [single[uid]], key=_original_key)
         if uid > last_uid:
             if is_paired(uid):
                 refusal = f"Maildir error: UID {uid} is beyond highest assigned UID {last_uid}."

@@ -39,6 +39,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
@@ -62,13 +63,14 @@ from msync.model import (
 )
 from msync.report import Severity, describe_notice
 from msync.stores.interface import (
+    IFingerprinted,
     IListingCache,
     IMailbox,
     IMessageBody,
     IMessageSource,
     IStore,
 )
-from msync.sync import reconcile
+from msync.sync import quickcheck, reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
@@ -77,7 +79,13 @@ from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
-from msync.sync.statefile import NO_TESTING, JournalTesting, StateFile, SystemCalls
+from msync.sync.statefile import (
+    NO_TESTING,
+    JournalTesting,
+    StateFile,
+    SystemCalls,
+    held_lock,
+)
 from msync.sync.statepaths import StatePaths
 
 __all__ = ["FETCH_AHEAD", "sync_pair"]
@@ -165,8 +173,12 @@ class _BoxPairSync:
         self.options = options
         self.statefile = statefile
         self.progress = progress
-        self.notify = notify
+        self._notify = notify
         self.new_tuid = new_tuid
+        # Whether the run is a fixed point a sidecar may vouch for
+        # (L{msync.sync.quickcheck}): nothing said beyond info, no copy
+        # given up, no copy looked for by TUID.
+        self.settled = True
         self.boxes: dict[Side, IMailbox] = {}
         self.created: set[Side] = set()
         self.planned: list[str] = []
@@ -179,6 +191,54 @@ class _BoxPairSync:
     @property
     def dry(self) -> bool:
         return self.options.dry_run
+
+    def notify(self, severity: Severity, text: str) -> None:
+        if severity is not Severity.INFO:
+            self.settled = False
+        self._notify(severity, text)
+
+    def fixed_point(self) -> bool:
+        """
+        Whether a full run right after this one would find nothing to do,
+        as far as can be told without running it: the cases where mbsync's
+        work spans runs (journal replay, a UIDVALIDITY change, MaxMessages
+        expiry, Trash, MaxSize placeholders, copies given up or found by
+        TUID, warnings and notices a next run would repeat) are excluded.
+        """
+        options, work = self.options, self.work
+        return (
+            work is not None
+            and self.settled
+            and not self.dry
+            and not self.statefile.replayed
+            and not work.changed
+            and options.max_messages == 0
+            and all(
+                side.trash is None and not side.trash_remote_new and side.max_size is None
+                for side in (options.far, options.near)
+            )
+        )
+
+    def remember(self) -> None:
+        """
+        After the commit: write the pair's sidecar if this run is a fixed
+        point and both boxes can say how they were left, else remove it.
+        """
+        paths = self.statefile.paths
+        if not self.fixed_point():
+            quickcheck.forget(paths)
+            return
+        found = []
+        for side in Side:
+            box = self.boxes[side]
+            fingerprint = (
+                IFingerprinted(box).fingerprint() if IFingerprinted.providedBy(box) else None
+            )
+            if fingerprint is None:
+                quickcheck.forget(paths)
+                return
+            found.append(fingerprint)
+        quickcheck.remember(paths, self.options, *found)
 
     def take(self, step: Step[T]) -> T:
         """
@@ -418,6 +478,7 @@ class _BoxPairSync:
         for box in self.boxes.values():
             if IListingCache.providedBy(box):
                 box.save_listing()
+        self.remember()
         return self.result()
 
     async def set_flags(self, work: PairWork, updates: list[FlagUpdate]) -> None:
@@ -519,6 +580,7 @@ class _BoxPairSync:
                     self.take(reconcile.copied(work, item, uid))
                     self.counts["new"][target] += 1
                 else:
+                    self.settled = False
                     self.take(reconcile.copy_failed(work, item))
                 self.progress.add(target, "new", done=1)
         finally:
@@ -526,6 +588,7 @@ class _BoxPairSync:
             await _settle(ahead)
         tuids = reconcile.tuids_to_find(work, target)
         if tuids:
+            self.settled = False
             found = await self.boxes[target].find_by_tuid(
                 list(tuids), self.statefile.state.find_uid[target]
             )
@@ -626,6 +689,7 @@ async def sync_pair(
     new_tuid: Callable[[], str] = random_tuid,
     journal_version: str = JOURNAL_VERSION,
     journal_testing: JournalTesting = NO_TESTING,
+    quick: bool = False,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -645,6 +709,10 @@ async def sync_pair(
     @param journal_version: the journal version written (C{4} as mbsync
         1.4, C{5} as 1.5).
     @param journal_testing: mbsync's C{-Tj} test switches.
+    @param quick: a pair exactly as the last sync left it (its sidecar
+        says so, L{msync.sync.quickcheck}) is done without opening its
+        boxes; only when nothing but the result counts (not with C{-V},
+        whose per-box lines a skipped pair cannot print).
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -652,6 +720,10 @@ async def sync_pair(
     @raise StateError: the state is locked (L{ChannelLocked}) or broken.
     """
     label = f":{far.name}:{far_box}-:{near.name}:{near_box}"
+    if quick and not options.dry_run and os.path.exists(quickcheck.sidecar_path(state_paths)):
+        with held_lock(state_paths, label):
+            if await quickcheck.unchanged((far, near), (far_box, near_box), options, state_paths):
+                return PairResult(far_box=far_box, near_box=near_box, unchanged=True)
     statefile = StateFile.open(
         state_paths,
         fsync=fsync,

@@ -69,6 +69,8 @@ class PairResult:
     @ivar state_deleted: the pair's state was deleted (both boxes gone).
     @ivar skipped: a reason the pair was skipped without error (mbsync
         warns), or C{None}.
+    @ivar unchanged: nothing changed since the last sync, which was found
+        without opening the boxes (L{msync.sync.quickcheck}).
     @ivar planned: in a dry run, a description of every operation that
         would have been carried out; otherwise empty.
     """
@@ -85,6 +87,7 @@ class PairResult:
     state_deleted: bool = False
     skipped: str | None = None
     planned: tuple[str, ...] = ()
+    unchanged: bool = False
 
     def changed(self, side: Side) -> bool:
         """

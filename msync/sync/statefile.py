@@ -71,7 +71,8 @@ import errno
 import fcntl
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import NoReturn
 
@@ -716,6 +717,24 @@ def _take_lock(system: SystemCalls, path: str, label: str) -> tuple[str, int]:
             return key, fd
         system.close(fd)
     raise ChannelLocked(f"channel {label} is locked")
+
+
+@contextmanager
+def held_lock(paths: StatePaths, channel_label: str = "") -> Iterator[None]:
+    """
+    Hold the pair's lock as L{StateFile.open} takes it, without reading
+    the state (the no-op fast path, L{msync.sync.quickcheck}); the state's
+    directory must exist.
+
+    @raise ChannelLocked: another process (or session) holds it.
+    @raise StateError: the lock file cannot be created or locked.
+    """
+    system = SystemCalls()
+    key, fd = _take_lock(system, paths.lock, channel_label or paths.state)
+    try:
+        yield
+    finally:
+        _release_lock(system, paths.lock, key, fd)
 
 
 def _probe_lock(system: SystemCalls, path: str, label: str) -> None:

@@ -121,6 +121,7 @@ class FakeIMAPServer(Protocol):
         self.selected: FakeMailbox | None = None
         self.read_only = False
         self.condstore = False
+        self.qresync = False
         self.injected = b""
         self.lost: Failure | None = None
         self._buffer = b""
@@ -301,6 +302,9 @@ class FakeIMAPServer(Protocol):
     def _no(self, command: _Command, text: bytes) -> None:
         self._write(command.tag + b" NO " + text)
 
+    def _bad(self, command: _Command, text: bytes) -> None:
+        self._write(command.tag + b" BAD " + text)
+
     def _box_argument(self, token: Token) -> bytes:
         if not isinstance(token, bytes):
             raise IMAPSyntaxError("mailbox name expected")
@@ -420,8 +424,9 @@ class FakeIMAPServer(Protocol):
 
     def _enable(self, command: _Command) -> None:
         wanted = {token.upper() for token in command.arguments if isinstance(token, bytes)}
-        enabled = wanted & {b"CONDSTORE", b"UTF8=ACCEPT"} & self._capability_set()
-        self.condstore = self.condstore or bool(enabled)
+        enabled = wanted & {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"} & self._capability_set()
+        self.condstore = self.condstore or bool(enabled & {b"CONDSTORE", b"QRESYNC"})
+        self.qresync = self.qresync or b"QRESYNC" in enabled
         self._write(b" ".join([b"* ENABLED", *sorted(enabled)]))
         self._ok(command)
 
@@ -571,10 +576,27 @@ class FakeIMAPServer(Protocol):
     def _uid_fetch(self, command: _Command) -> None:
         uid_set, items = command.arguments[0], command.arguments[1]
         changed_since = _modifier(command.arguments[2:], b"CHANGEDSINCE")
+        vanished = any(
+            isinstance(token, list) and b"VANISHED" in token for token in command.arguments[2:]
+        )
         wanted = [item for item in (items if isinstance(items, list) else [items])]
+        if vanished and (not self.qresync or changed_since is None):
+            # RFC 7162 §3.2.6: VANISHED needs QRESYNC enabled and CHANGEDSINCE.
+            self._bad(command, b"VANISHED without QRESYNC")
+            return
         if self.options.nomodseq and (changed_since is not None or b"MODSEQ" in wanted):
             self._no(command, b"Mailbox has no mod-sequences")
             return
+        if vanished:
+            assert self.selected is not None and isinstance(uid_set, bytes)
+            inside = parse_uid_set(uid_set, self.selected.uid_next)
+            gone = [
+                uid
+                for uid, modseq in self.selected.vanished
+                if modseq > (changed_since or 0) and uid in inside
+            ]
+            if gone:
+                self._write(b"* VANISHED (EARLIER) " + b",".join(b"%d" % uid for uid in gone))
         for number, message in self._messages(uid_set):
             if changed_since is not None and message.modseq <= changed_since:
                 continue
@@ -703,8 +725,12 @@ class FakeIMAPServer(Protocol):
         for message in list(self.selected.messages):
             doomed = uids is None and b"\\Deleted" in message.flags
             if doomed or (uids is not None and message.uid in uids):
-                self.selected.messages.remove(message)
-                self._write(b"* %d EXPUNGE" % number)
+                self.selected.expunge(message)
+                if self.qresync:
+                    # RFC 7162 §3.2.10: VANISHED replaces EXPUNGE.
+                    self._write(b"* VANISHED %d" % message.uid)
+                else:
+                    self._write(b"* %d EXPUNGE" % number)
             else:
                 number += 1
 
@@ -736,10 +762,12 @@ def _modifier(tokens: Sequence[Token], name: bytes) -> int | None:
     Find C{(NAME n)} among trailing command modifiers (RFC 7162 §3.1).
     """
     for token in tokens:
-        if isinstance(token, list) and len(token) == 2 and token[0] == name:
-            value = token[1]
-            assert isinstance(value, bytes)
-            return int(value)
+        if isinstance(token, list):
+            for index, word in enumerate(token[:-1]):
+                if word == name:
+                    value = token[index + 1]
+                    assert isinstance(value, bytes)
+                    return int(value)
     return None
 
 

@@ -44,6 +44,7 @@ class FakeMailbox:
     uid_next: int = 1
     highest_modseq: int = 1
     messages: list[FakeMessage] = field(default_factory=list)
+    vanished: list[tuple[int, int]] = field(default_factory=list)
 
     def append(
         self, body: bytes, flags: Iterable[bytes] = (), date: datetime | None = None
@@ -62,6 +63,15 @@ class FakeMailbox:
         self.uid_next += 1
         self.messages.append(message)
         return message
+
+    def expunge(self, message: FakeMessage) -> None:
+        """
+        Remove C{message}, remembering its UID and the mod-sequence of its
+        expunge for QRESYNC (C{VANISHED (EARLIER)}).
+        """
+        self.messages.remove(message)
+        self.highest_modseq += 1
+        self.vanished.append((message.uid, self.highest_modseq))
 
     def touch(self, message: FakeMessage) -> None:
         """

@@ -158,7 +158,8 @@ def local_messages(box: Path) -> list[LocalMessage]:
 def file_stamps(root: Path) -> dict[str, int]:
     """
     Every file under C{root} with its modification time (lock files left
-    out: they come and go with every run).
+    out: they come and go with every run; so is msync's sidecar, which a
+    run that pushed writes on the next run, L{msync.sync.quickcheck}).
 
     @param root: the tree.
     @return: relative path to C{st_mtime_ns}.
@@ -166,7 +167,7 @@ def file_stamps(root: Path) -> dict[str, int]:
     return {
         str(path.relative_to(root)): path.stat().st_mtime_ns
         for path in root.rglob("*")
-        if path.is_file() and not path.name.endswith(".lock")
+        if path.is_file() and not path.name.endswith((".lock", ".msync-pair"))
     }
 
 
@@ -175,8 +176,8 @@ def snapshot(root: Path) -> dict[str, object]:
     What a user sees of a Maildir tree: per file (unique part of its name
     removed) its content; state files without their UIDVALIDITY lines,
     C{.uidvalidity} without its first line (both come from clocks), X-TUID
-    values masked (they are random); lock files and msync's listing files
-    (C{<state>.msync-far}, C{.msync-near}) left out.
+    values masked (they are random); lock files and msync's own files
+    (C{<state>.msync-far}, C{.msync-near}, C{.msync-pair}) left out.
 
     @param root: the tree.
     @return: a comparable description.
@@ -187,9 +188,10 @@ def snapshot(root: Path) -> dict[str, object]:
         if path.is_dir():
             seen[relative + "/"] = True
             continue
-        if path.name.endswith((".lock", ".msync-far", ".msync-near")):
-            # Lock files, and msync's own CONDSTORE listing beside the state
-            # file (mbsync keeps none; it describes the server, not the sync).
+        if path.name.endswith((".lock", ".msync-far", ".msync-near", ".msync-pair")):
+            # Lock files, and msync's own CONDSTORE listing and no-op sidecar
+            # beside the state file (mbsync keeps neither; they describe the
+            # server and the last sync, not the sync's result).
             continue
         head, _, name = relative.rpartition("/")
         key = f"{head}/{_UNIQUE.sub('', name)}"

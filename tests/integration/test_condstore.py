@@ -12,6 +12,7 @@ before every run (the full flag scan). After every round the near trees
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -85,12 +86,13 @@ class CondstoreDifferentialTests(DovecotTestCase):
         self.maxDiff = None
         fast, full = self.tree("fast"), self.tree("full")
         rng_fast, rng_full = random.Random(11), random.Random(11)
-        changed_since = 0
+        changed_since = vanished = 0
         for round_number in range(ROUNDS):
             for path in self.listing_files(full):
                 path.unlink()
             output = self.sync(fast, "-Dn")
             changed_since += output.count("CHANGEDSINCE")
+            vanished += output.count("* VANISHED (EARLIER)")
             self.sync(full)
             self.assertEqual(snapshot(fast.mail), snapshot(full.mail), f"round {round_number}")
             self.assertEqual(
@@ -100,5 +102,72 @@ class CondstoreDifferentialTests(DovecotTestCase):
             seed = 100 + 10 * round_number
             self.change(fast, rng_fast, seed)
             self.change(full, rng_full, seed)
-        # Every box but those with an expunge asked for changes only.
+        # Every box asked for changes only (QRESYNC: expunges too).
         self.assertGreaterEqual(changed_since, 2 * (ROUNDS - 1))
+        self.assertGreater(vanished, 0)
+
+
+class QuickDifferentialTests(CondstoreDifferentialTests):
+    """
+    The no-op fast path (L{msync.sync.quickcheck}) against the real
+    Dovecot: one copy is synced as a user runs msync (pairs found unchanged
+    skipped without SELECT), the other with C{-V} (never skipped) and no
+    listing or sidecar files. Each round both copies are synced twice, the
+    second time with nothing changed in between; some rounds mbsync 1.4.4
+    syncs both copies first. After every run both copies are identical.
+    """
+
+    def quick_sync(self, tree: Tree) -> tuple[int, int]:
+        """
+        Sync as a user does (with C{--json} to count the pairs skipped).
+
+        @return: the pairs skipped, and all pairs.
+        """
+        result = run_tool("msync", tree.config, "--json", "-a")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        done = [
+            event
+            for event in map(json.loads, result.stdout.splitlines())
+            if event["event"] == "box_done"
+        ]
+        return sum(event["unchanged"] for event in done), len(done)
+
+    def compare(self, fast: Tree, full: Tree, where: str) -> None:
+        self.assertEqual(snapshot(fast.mail), snapshot(full.mail), where)
+        self.assertEqual(far_snapshot(fast.account), far_snapshot(full.account), where)
+
+    def test_same_results(self) -> None:
+        """
+        Round by round, with and without mbsync in between, the fast copy
+        ends as the full one; a pair whose sidecar survived a run is skipped
+        by the next run when nothing changed in between, and the second
+        run of a round without changes skips every pair.
+        """
+        self.maxDiff = None
+        fast, full = self.tree("fast"), self.tree("full")
+        rng_fast, rng_full = random.Random(23), random.Random(23)
+        skipped = 0
+        for round_number in range(ROUNDS):
+            where = f"round {round_number}"
+            if round_number % 3 == 2:
+                for tree in (fast, full):
+                    result = run_tool("mbsync", tree.config, "-a")
+                    self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                self.compare(fast, full, where + " after mbsync")
+            for first in (True, False):
+                vouched = len(list(fast.root.rglob("*.msync-pair")))
+                count, total = self.quick_sync(fast)
+                if not first:
+                    # Nothing changed since the first run of the round.
+                    self.assertEqual(count, vouched, where)
+                    skipped += count
+                for path in [*full.root.rglob("*.msync-pair"), *self.listing_files(full)]:
+                    path.unlink()
+                self.sync(full, "-V")
+                self.compare(fast, full, where)
+            seed = 200 + 10 * round_number
+            if round_number % 2 == 0:
+                self.change(fast, rng_fast, seed)
+                self.change(full, rng_full, seed)
+        # Five box pairs a round; most second runs skip most of them.
+        self.assertGreaterEqual(skipped, 3 * ROUNDS)

@@ -66,12 +66,14 @@ def put(box: Path, name: str, body: str, flags: str = "") -> None:
 def snapshot(root: Path) -> dict[str, object]:
     """
     What a user sees of a tree: per file (unique part removed) its content;
-    state files with the UIDVALIDITY lines dropped (they come from the clock).
+    state files with the UIDVALIDITY lines dropped (they come from the clock);
+    lock files and msync's sidecars (C{<state>.msync-pair}) left out.
     """
     seen: dict[str, object] = {}
     for path in sorted(root.rglob("*")):
         relative = str(path.relative_to(root))
-        if path.is_dir() or path.name.endswith(".lock") or relative == "rc":
+        # Lock files, and msync's own no-op sidecar (mbsync keeps none).
+        if path.is_dir() or path.name.endswith((".lock", ".msync-pair")) or relative == "rc":
             continue
         head, _, name = relative.rpartition("/")
         name = _UNIQUE.sub("", name)
@@ -285,7 +287,11 @@ class LayoutInteropTests(InteropTests):
             self.run_tool(tool, root)
         self.assertSameTrees(theirs, ours)
         self.assertEqual(
-            sorted(p.name for p in (ours / "global").iterdir() if not p.name.endswith(".lock")),
+            sorted(
+                p.name
+                for p in (ours / "global").iterdir()
+                if not p.name.endswith((".lock", ".msync-pair"))
+            ),
             [":far:INBOX_:near:INBOX", ":far:Work!Sub_:near:Work.Sub", ":far:Work_:near:Work"],
         )
 

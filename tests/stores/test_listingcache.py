@@ -288,3 +288,106 @@ class NoModseqLoadTests(_FakeBox, SynchronousTestCase):
         )
         self.assertEqual(len(infos), 6)
         self.assertFalse(os.path.exists(self.path))
+
+
+class ListingWithoutTests(SynchronousTestCase):
+    """
+    L{Listing.without}: expunged UID ranges taken out.
+    """
+
+    def test_ranges(self) -> None:
+        """
+        UIDs inside any range go (overlapping and unsorted ranges, and
+        UIDs the listing never had, included); the rest keep their flags.
+        """
+        listing = Listing(5, 40).updated({uid: uid % 3 for uid in range(1, 11)}, 40)
+        kept = listing.without([(9, 20), (2, 3), (3, 4), (100, 200)])
+        self.assertEqual(list(kept.items()), [(1, 1), (5, 2), (6, 0), (7, 1), (8, 2)])
+        self.assertEqual((kept.uid_validity, kept.modseq), (5, 40))
+        self.assertIs(listing.without([]), listing)
+
+
+class QresyncLoadTests(_FakeBox, SynchronousTestCase):
+    """
+    Loads with a listing file over a fake server offering QRESYNC: the
+    changes FETCH also names the expunged UIDs (C{VANISHED (EARLIER)}).
+    """
+
+    options = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities | {b"QRESYNC", b"ENABLE"})
+
+    def expunge(self, uid: int) -> None:
+        self.box.expunge(next(m for m in self.box.messages if m.uid == uid))
+
+    def test_enabled_before_select(self) -> None:
+        """
+        QRESYNC is enabled once per session, before its first SELECT.
+        """
+        self.open()
+        commands = [c.split(b" ")[0] for c in self.network.commands()]
+        self.assertLess(commands.index(b"ENABLE"), commands.index(b"SELECT"))
+        self.assertIn(b"ENABLE QRESYNC", self.network.commands())
+        self.assertEqual(commands.count(b"ENABLE"), 1)
+
+    def test_expunged(self) -> None:
+        """
+        An expunge and a flag change since the listing cost one FETCH of
+        the changes, not the whole box; the answer is the full load's.
+        """
+        self.load()
+        modseq = self.box.highest_modseq
+        self.expunge(3)
+        self.change(4, {b"\\Flagged"})
+        infos, fetches = self.load()
+        self.assertEqual(
+            fetches, [b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq]
+        )
+        self.assertEqual(
+            [(info.uid, info.flags) for info in infos],
+            [
+                (1, Flags.NONE),
+                (2, Flags.SEEN),
+                (4, Flags.FLAGGED),
+                (5, Flags.NONE),
+                (6, Flags.SEEN),
+            ],
+        )
+
+    def test_unknown_vanished(self) -> None:
+        """
+        VANISHED may name UIDs the listing never had: they change nothing.
+        """
+        self.load()
+        self.box.highest_modseq += 1
+        self.box.vanished.append((99, self.box.highest_modseq))
+        self.expunge(1)
+        infos, fetches = self.load()
+        self.assertEqual(len(fetches), 1)
+        self.assertEqual([info.uid for info in infos], [2, 3, 4, 5, 6])
+
+    def test_incomplete_vanished(self) -> None:
+        """
+        A server whose VANISHED misses an expunge leaves a listing longer
+        than the box: it is not trusted, and the whole box is fetched.
+        """
+        self.load()
+        del self.box.messages[2]
+        self.box.highest_modseq += 1
+        infos, fetches = self.load()
+        self.assertIn(b"VANISHED", fetches[0])
+        self.assertEqual(fetches[-1], b"UID FETCH 1:* (UID FLAGS MODSEQ)")
+        self.assertEqual([info.uid for info in infos], [1, 2, 4, 5, 6])
+
+    def test_modseq_backwards(self) -> None:
+        """
+        A file ahead of the server's HIGHESTMODSEQ is not asked from.
+        """
+        self.load()
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        with open(self.path, "wb") as out:
+            out.write(format_listing(replace(listing, modseq=listing.modseq + 50)))
+        self.expunge(2)
+        infos, fetches = self.load()
+        self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
+        self.assertEqual([info.uid for info in infos], [1, 3, 4, 5, 6])
