@@ -6,11 +6,6 @@ L{tests.imap.responserows}.
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -376,63 +371,44 @@ def uids_at_literals(data: bytes) -> list[int | None]:
     return seen
 
 
-@contextmanager
-def untraced() -> Iterator[None]:
+class LargeInputTests(SynchronousTestCase):
     """
-    Suspend the trace function (coverage.py's, when C{make test} measures
-    coverage) for a timed section, so the time measured is the parser's.
-    """
-    tracer = sys.gettrace()
-    sys.settrace(None)
-    try:
-        yield
-    finally:
-        sys.settrace(tracer)
-
-
-class SpeedTests(SynchronousTestCase):
-    """
-    The parser is fast enough for the hot path of a large sync (timed
-    without coverage's tracer, see L{untraced}).
+    The parser handles the sizes of a large sync: a 20 MB literal and
+    10,000 FETCH lines, fed in chunks. How fast is measured in C{bench/},
+    not asserted here (a unit test must not fail because the machine is
+    busy).
     """
 
     def test_large_literal(self) -> None:
         """
-        A 20 MB literal parses in well under a second, fed in 64 KiB chunks
-        and whole.
+        A 20 MB literal parses into one body of the right length, fed in
+        64 KiB chunks and whole.
         """
         body = b"x" * (20 * 1024 * 1024)
         data = b"* 1 FETCH (UID 5 BODY[] {%d}\r\n" % len(body) + body + b")\r\n"
         for chunk in (65536, len(data)):
             p = ResponseParser()
-            with untraced():
-                start = time.perf_counter()
-                events = feed(p, split_at(data, range(chunk, len(data), chunk)), NEED_DATA)
-                elapsed = time.perf_counter() - start
+            events = feed(p, split_at(data, range(chunk, len(data), chunk)), NEED_DATA)
             self.assertEqual(len(events), 1)
             event = events[0]
             assert isinstance(event, FetchResponse)
             self.assertEqual(len(event.items.sections[b""] or b""), len(body))
-            self.assertLess(elapsed, 0.5)
 
     def test_many_fetch_flags(self) -> None:
         """
-        10,000 FETCH FLAGS lines parse in well under half a second (about
-        0.1 s on a typical machine).
+        10,000 FETCH FLAGS lines fed in 64 KiB chunks give 10,000 events,
+        none lost or merged at a chunk boundary.
         """
         data = b"".join(
             b"* %d FETCH (UID %d FLAGS (\\Seen $Forwarded))\r\n" % (n, n + 100)
             for n in range(1, 10001)
         )
-        with untraced():
-            start = time.perf_counter()
-            events = feed(
-                ResponseParser(), split_at(data, range(65536, len(data), 65536)), NEED_DATA
-            )
-            elapsed = time.perf_counter() - start
+        events = feed(ResponseParser(), split_at(data, range(65536, len(data), 65536)), NEED_DATA)
         self.assertEqual(len(events), 10000)
+        self.assertEqual(
+            [e.seq for e in events if isinstance(e, FetchResponse)], list(range(1, 10001))
+        )
         self.assertEqual(
             events[-1],
             FetchResponse(10000, FetchItems(uid=10100, flags=(b"\\Seen", b"$Forwarded"))),
         )
-        self.assertLess(elapsed, 0.5)
