@@ -67,6 +67,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import functools
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
@@ -318,7 +319,7 @@ class ClientConnection:
         self._streaming: bytes | None = None
         self._discarding = False
         self._outgoing = bytearray()
-        self._trace: list[str] = []
+        self._trace: list[str | Callable[[], str]] = []
         self._events: deque[ConnectionEvent] = deque()
 
     # -- capabilities
@@ -381,7 +382,13 @@ class ClientConnection:
             literals are shown by size.
         """
         trace, self._trace = self._trace, []
-        return trace
+        return [line if isinstance(line, str) else line() for line in trace]
+
+    def drop_trace(self) -> None:
+        """
+        Forget what L{take_trace} would return (nobody shows it).
+        """
+        self._trace.clear()
 
     def send_continuation(self, tag: bytes, line: bytes) -> None:
         """
@@ -470,9 +477,12 @@ class ClientConnection:
             record.mailbox = SelectedMailbox()
         self._in_flight[queued.tag] = record
         self._outgoing += segments[0]
-        # -Dn shows what is sent (mailbox names as encoded for this server).
+        # -Dn shows what is sent (mailbox names as encoded for this server),
+        # rendered only if asked for (take_trace).
         capabilities = self.capabilities or frozenset()
-        self._trace.append(command.redacted(queued.tag, capabilities, self.enabled))
+        self._trace.append(
+            functools.partial(command.redacted, queued.tag, capabilities, self.enabled)
+        )
         if record.segments:
             self._waiting_literal = record
 
