@@ -88,8 +88,10 @@ T = TypeVar("T")
 
 #: How many message bodies a copy run fetches before storing them, the one
 #: being stored included: enough to keep an IMAP connection's pipeline busy
-#: across round trips, few enough that the bodies held stay small.
-FETCH_AHEAD = 16
+#: across round trips (32 fetches per round trip: 1,600 messages a second
+#: at 20 ms), few enough that the bodies held stay small (an IMAP store
+#: keeps at most 256 KiB of each in memory, the rest is spooled to disk).
+FETCH_AHEAD = 32
 
 #: How many copies are under way at once (converting or being stored): a
 #: store may make one durable while the next is written. They are handed
