@@ -18,7 +18,8 @@ Invariants:
     message: the next run finds copies by TUID above the journaled C{F}
     UIDNEXT and copies again only what is really missing.
   - Copies are handed to the target store in source UID order (so it
-    numbers them as one at a time would), up to L{COPIES_IN_FLIGHT} at once,
+    numbers them as one at a time would), up to L{COPIES_IN_FLIGHT} at once
+    (one at a time under mbsync's C{-Tj<N>}, as mbsync copies),
     while the next bodies are being fetched (the source store pipelines
     them); each outcome is journaled in that order, after its store call
     returned (a Maildir file is durable by then): at most
@@ -161,7 +162,9 @@ class _BoxPairSync:
         progress: PairProgress,
         notify: Callable[[Severity, str], None],
         new_tuid: Callable[[], str],
+        copies_in_flight: int = COPIES_IN_FLIGHT,
     ) -> None:
+        self.copies_in_flight = copies_in_flight
         self.stores = stores
         self.names = names
         self.options = options
@@ -497,7 +500,7 @@ class _BoxPairSync:
                 while started < len(copies) and started < index + FETCH_AHEAD:
                     ahead.append(source.fetch(copies[started].uid))
                     started += 1
-                while begun < len(copies) and begun < index + COPIES_IN_FLIGHT:
+                while begun < len(copies) and begun < index + self.copies_in_flight:
                     done: Deferred[None] = Deferred()
                     copying.append(
                         Deferred.fromCoroutine(
@@ -661,6 +664,10 @@ async def sync_pair(
         progress if progress is not None else PairProgress(),
         notify if notify is not None else _notify_log,
         new_tuid,
+        # mbsync's -Tj<N> stops at a journal step: copies are then made one
+        # at a time, as mbsync makes them, so that the step names the same
+        # state (no later copy's UID recorded yet).
+        1 if journal_testing.steps_left else COPIES_IN_FLIGHT,
     )
     try:
         try:
