@@ -25,7 +25,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any, NoReturn, TextIO, cast
 
 from twisted.internet import task
@@ -45,7 +45,7 @@ from msync.cmdline import (
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
 from msync.config.load import config_path_15, default_config_path, load_config
-from msync.config.schema import Config, Store
+from msync.config.schema import Config, IMAPStore, SSLType, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
 from msync.plan import (
@@ -569,6 +569,8 @@ def main(
         if status:
             raise SystemExit(status)
 
+    if react is None and not uses_tls(prepared.config):
+        install_reactor_without_tls()
     (react or _react)(lambda reactor: Deferred.fromCoroutine(run(reactor)))
 
 
@@ -679,6 +681,50 @@ def store_message_observer(
             output.emit(Severity.INFO, formatEvent(event))
 
     return cast(ILogObserver, observe)
+
+
+def uses_tls(config: Config) -> bool:
+    """
+    Whether some IMAP store of the configuration may speak TLS (C{SSLType}
+    C{IMAPS} or C{STARTTLS}, the default).
+    """
+    return any(
+        isinstance(store, IMAPStore) and store.account.ssl_type is not SSLType.NONE
+        for store in config.stores
+    )
+
+
+class _RefuseOpenSSL:
+    """
+    An import finder (C{sys.meta_path}) that makes importing pyOpenSSL
+    fail, as if it were not installed.
+    """
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if fullname == "OpenSSL" or fullname.startswith("OpenSSL."):
+            raise ImportError(f"{fullname}: not loaded, no store uses TLS")
+
+
+def install_reactor_without_tls() -> None:
+    """
+    Install the default reactor without its TLS support, for a run whose
+    stores never speak TLS: Twisted's reactor imports pyOpenSSL,
+    cryptography and service_identity when they are installed (a good part
+    of a run's start-up), and works without them, as when they are not.
+    Does nothing if a reactor is installed already.
+    """
+    if "twisted.internet.reactor" in sys.modules:
+        return
+    refuse = _RefuseOpenSSL()
+    sys.meta_path.insert(0, refuse)
+    try:
+        from twisted.internet import default
+
+        default.install()
+    finally:
+        sys.meta_path.remove(refuse)
 
 
 def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:

@@ -23,9 +23,19 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync import __version__
-from msync.cli import INTERRUPTED, Output, interrupt_handler, main, resize_handler, terminal_columns
+from msync.cli import (
+    INTERRUPTED,
+    Output,
+    interrupt_handler,
+    main,
+    resize_handler,
+    terminal_columns,
+    uses_tls,
+)
 from msync.cmdline import DebugCategory, parse_arguments, usage_text, version_text
 from msync.compat import Generation
+from msync.config.load import parse_config
+from msync.config.schema import Config
 from msync.report import Counters, OutputPolicy, Severity
 
 
@@ -661,3 +671,38 @@ class Isync15OutputTests(SynchronousTestCase):
             err14,
             r"^\S+/rc:16: unknown store 'nosuch'\nchannel 'd' refers to no near side store\n$",
         )
+
+
+class UsesTLSTests(SynchronousTestCase):
+    """
+    L{uses_tls}: whether a run may need TLS (else its reactor is installed
+    without it).
+    """
+
+    def config(self, ssl_type: str | None) -> Config:
+        account = "IMAPAccount a\nHost example.org\nUser u\nPass p\n"
+        if ssl_type is not None:
+            account += f"SSLType {ssl_type}\n"
+        text = (
+            account + "\nIMAPStore far\nAccount a\n\n"
+            "MaildirStore near\nPath /m/\n\nChannel c\nFar :far:\nNear :near:\n"
+        )
+        return parse_config(text, "rc", home="/home/u")
+
+    def test_ssl_types(self) -> None:
+        """
+        C{None} needs no TLS; C{STARTTLS} (also the default) and C{IMAPS} do.
+        """
+        self.assertFalse(uses_tls(self.config("None")))
+        self.assertTrue(uses_tls(self.config("STARTTLS")))
+        self.assertTrue(uses_tls(self.config("IMAPS")))
+        self.assertTrue(uses_tls(self.config(None)))
+
+    def test_maildir_only(self) -> None:
+        """
+        Without IMAP stores no TLS is needed.
+        """
+        text = (
+            "MaildirStore a\nPath /a/\n\nMaildirStore b\nPath /b/\n\nChannel c\nFar :a:\nNear :b:\n"
+        )
+        self.assertFalse(uses_tls(parse_config(text, "rc", home="/home/u")))

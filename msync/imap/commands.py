@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,17 @@ _MAX_MODSEQ = 2**63 - 1
 # RFC 3501 §9: atom-specials are ( ) { SP CTL % * " \ and ].
 _ATOM_CHARS = bytes(c for c in range(0x21, 0x7F) if c not in b'(){%*"\\]')
 _ASTRING_CHARS = _ATOM_CHARS + b"]"
+
+
+@functools.lru_cache(maxsize=16)
+def _upper(names: frozenset[bytes]) -> frozenset[bytes]:
+    """
+    Capability names in upper case (a connection's few sets are kept, as
+    every command is checked against them).
+    """
+    return frozenset(each.upper() for each in names)
+
+
 _LIST_CHARS = _ASTRING_CHARS + b"%*"
 _PRINTABLE = bytes(range(0x20, 0x7F))
 # RFC 3501 §5.1.3: printable ASCII other than "&" represents itself.
@@ -377,8 +389,8 @@ class Command:
         """
         if not tag or tag.translate(None, _ASTRING_CHARS) or b"+" in tag:
             raise LocalProtocolError(f"invalid tag {tag!r}")
-        capabilities = frozenset(each.upper() for each in capabilities)
-        enabled = frozenset(each.upper() for each in enabled)
+        capabilities = _upper(capabilities)
+        enabled = _upper(enabled)
         problems = [b"needs " + c for c in self.requires if c not in capabilities]
         problems += [b"needs " + c + b" enabled" for c in self.requires_enabled if c not in enabled]
         problems += [b"is refused by " + c for c in self.refused_by if c in capabilities]
@@ -404,9 +416,9 @@ class Command:
         @param capabilities: the server's capabilities, as for L{encode}.
         @param enabled: the extensions enabled, as for L{encode}.
         """
-        capabilities = frozenset(each.upper() for each in capabilities)
-        utf8 = b"UTF8=ACCEPT" in frozenset(each.upper() for each in enabled)
-        out = _Writer(capabilities, utf8, redacting=True)
+        upper = _upper(frozenset(capabilities))
+        utf8 = b"UTF8=ACCEPT" in _upper(frozenset(enabled))
+        out = _Writer(upper, utf8, redacting=True)
         return b"".join(self._write(out, tag)).decode("utf-8", "backslashreplace")
 
     def _write(self, out: _Writer, tag: bytes) -> tuple[bytes, ...]:

@@ -67,6 +67,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import functools
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
@@ -266,6 +267,15 @@ class _InFlight:
     mailbox: SelectedMailbox | None = None
 
 
+def _single_uid(cover: UIDCover) -> int | None:
+    """
+    @return: the one UID C{cover} names, or C{None} if it names more.
+    """
+    if not cover.open and len(cover.firsts) == 1 and cover.firsts[0] == cover.lasts[0]:
+        return cover.firsts[0]
+    return None
+
+
 class ClientConnection:
     """
     One IMAP client connection's protocol state (see the module docstring).
@@ -313,12 +323,19 @@ class ClientConnection:
         self._next_tag = 1
         self._queue: deque[_Queued] = deque()
         self._in_flight: dict[bytes, _InFlight] = {}
+        # The in-flight commands' covers that name one UID, by UID (how
+        # many), and how many others there are: a one-UID FETCH checks its
+        # conflicts without visiting every command in flight.
+        self._single_covers: dict[int, int] = {}
+        self._other_covers = 0
+        # How many barrier commands are in flight.
+        self._barriers = 0
         self._waiting_literal: _InFlight | None = None
         self._tls_pending = False
         self._streaming: bytes | None = None
         self._discarding = False
         self._outgoing = bytearray()
-        self._trace: list[str] = []
+        self._trace: list[str | Callable[[], str]] = []
         self._events: deque[ConnectionEvent] = deque()
 
     # -- capabilities
@@ -381,7 +398,13 @@ class ClientConnection:
             literals are shown by size.
         """
         trace, self._trace = self._trace, []
-        return trace
+        return [line if isinstance(line, str) else line() for line in trace]
+
+    def drop_trace(self) -> None:
+        """
+        Forget what L{take_trace} would return (nobody shows it).
+        """
+        self._trace.clear()
 
     def send_continuation(self, tag: bytes, line: bytes) -> None:
         """
@@ -431,10 +454,29 @@ class ClientConnection:
         @return: whether FETCH data for C{cover} could be mistaken for that
             of a command in flight.
         """
+        uid = _single_uid(cover)
+        if uid is not None and not self._other_covers:
+            return uid in self._single_covers
         return any(
             record.cover is not None and ambiguous(cover, record.cover)
             for record in self._in_flight.values()
         )
+
+    def _track_cover(self, cover: UIDCover | None, change: int) -> None:
+        """
+        Count a command's cover in (C{change} 1) or out (-1) of flight.
+        """
+        if cover is None:
+            return
+        uid = _single_uid(cover)
+        if uid is None:
+            self._other_covers += change
+            return
+        count = self._single_covers.get(uid, 0) + change
+        if count:
+            self._single_covers[uid] = count
+        else:
+            del self._single_covers[uid]
 
     def _may_send(self) -> bool:
         """
@@ -446,7 +488,7 @@ class ClientConnection:
             and not self._tls_pending
             and self._waiting_literal is None
             and len(self._in_flight) < self.pipeline_depth
-            and not any(record.command.barrier for record in self._in_flight.values())
+            and not self._barriers
         )
 
     def _send(self, queued: _Queued) -> None:
@@ -469,10 +511,15 @@ class ClientConnection:
         if command.name in SELECTION:
             record.mailbox = SelectedMailbox()
         self._in_flight[queued.tag] = record
+        self._track_cover(record.cover, 1)
+        self._barriers += command.barrier
         self._outgoing += segments[0]
-        # -Dn shows what is sent (mailbox names as encoded for this server).
+        # -Dn shows what is sent (mailbox names as encoded for this server),
+        # rendered only if asked for (take_trace).
         capabilities = self.capabilities or frozenset()
-        self._trace.append(command.redacted(queued.tag, capabilities, self.enabled))
+        self._trace.append(
+            functools.partial(command.redacted, queued.tag, capabilities, self.enabled)
+        )
         if record.segments:
             self._waiting_literal = record
 
@@ -546,6 +593,8 @@ class ClientConnection:
             raise RemoteProtocolError(
                 f"tagged response for unknown tag {quote_bytes(event.tag)}: {event!r}"[:300]
             )
+        self._track_cover(record.cover, -1)
+        self._barriers -= record.command.barrier
         if self._waiting_literal is record:
             # The server refused the command before taking its literal.
             self._waiting_literal = None

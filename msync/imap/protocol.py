@@ -353,8 +353,11 @@ class IMAPClientProtocol(Protocol):
         Log what the connection queued for sending since the last call
         (mbsync: C{>>> 3 LOGIN ...}, C{>+> } for continuation answers).
         """
+        if self._server_trace is None:
+            self.connection.drop_trace()
+            return
         lines = self.connection.take_trace()
-        if lines and self._server_trace is not None:
+        if lines:
             log.debug("{lines}", lines="\n".join(f"{prefix} {line}" for line in lines))
 
     def _outstanding(self) -> bool:

@@ -184,6 +184,9 @@ class UIDCover:
         """
         @return: whether some UID is named by both covers.
         """
+        if len(self.firsts) == 1 == len(other.firsts):
+            # The common case (one message, or one range, each).
+            return self.firsts[0] <= other.lasts[0] and other.firsts[0] <= self.lasts[0]
         mine, theirs = 0, 0
         while mine < len(self.firsts) and theirs < len(other.firsts):
             if self.lasts[mine] < other.firsts[theirs]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import (
@@ -62,7 +62,6 @@ from msync.errors import (
     shown_name,
 )
 from msync.imap import endpoint
-from msync.imap.endpoint import TLSClientCreator
 from msync.imap.protocol import IMAPClientProtocol
 from msync.imap.session import IMAPSession
 from msync.imap.values import Status
@@ -79,13 +78,26 @@ from msync.stores.imapnames import (
 )
 from msync.stores.interface import IBoxFingerprints, IMailbox, IMessageSource, IStore
 
+if TYPE_CHECKING:
+    from msync.imap.tls import TLSClientCreator
+
 log = Logger()
 
 Connect = Callable[[IMAPAccount, IProtocolFactory], Deferred[IProtocol]]
 """Opens the transport for an account and returns the connected protocol."""
 
-TLSContext = Callable[[IMAPAccount, str], TLSClientCreator]
+TLSContext = Callable[[IMAPAccount, str], "TLSClientCreator"]
 """Makes the TLS client context for an account and host name (STARTTLS)."""
+
+
+def _tls_context(account: IMAPAccount, hostname: str) -> TLSClientCreator:
+    """
+    L{msync.imap.tls.tls_context}, loaded only when a store starts TLS.
+    """
+    from msync.imap.tls import tls_context
+
+    return tls_context(account, hostname)
+
 
 # Failures of the network rather than refusals by the server (mbsync's
 # FAIL_TEMP: the store "temporarily failed").
@@ -152,7 +164,7 @@ class IMAPStore:
         @param reactor: the reactor: connects, times out, runs C{PassCmd}.
         @param connect: opens the transport (default L{endpoint.connect}).
         @param tls_context: makes the STARTTLS context (default
-            L{endpoint.tls_context}).
+            L{msync.imap.tls.tls_context}).
         """
         self.name = config.name
         self.naming: ServerNaming | None = None
@@ -160,7 +172,7 @@ class IMAPStore:
         self._account = config.account
         self._reactor = reactor
         self._connect: Connect = connect or self._default_connect
-        self._tls_context: TLSContext = tls_context or endpoint.tls_context
+        self._tls_context: TLSContext = tls_context or _tls_context
         self._names = names
         self._trace = trace
         self._waiters: list[Deferred[None]] = []

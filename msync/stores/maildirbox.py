@@ -322,7 +322,7 @@ class MaildirMailbox:
         if self._closed:
             raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
 
-        async def reserve() -> tuple[int, Deferred[tuple[str, str]]]:
+        async def reserve() -> tuple[int, Deferred[tuple[str, str, int]]]:
             return await self._reserve(message, flags, arrival_date)
 
         async def action() -> int | None:
@@ -332,7 +332,7 @@ class MaildirMailbox:
             self._in_flight += 1
             try:
                 uid, delivery = await self._store._run(reserve)
-                subdir, name = await delivery
+                subdir, name, mtime = await delivery
             finally:
                 self._in_flight -= 1
                 if not self._in_flight:
@@ -340,7 +340,7 @@ class MaildirMailbox:
                     for waiter in waiters:
                         waiter.callback(None)
             self._index[uid] = FileEntry(subdir, name)
-            self._known[subdir] = self._mtime(subdir)
+            self._known[subdir] = max(self._known.get(subdir, mtime), mtime)
             return uid
 
         return Deferred.fromCoroutine(action())
@@ -556,14 +556,14 @@ class MaildirMailbox:
         lock (appending to the open box as its own trash).
         """
         uid, delivery = await self._reserve(message, flags, arrival_date)
-        subdir, name = await delivery
+        subdir, name, mtime = await delivery
         self._index[uid] = FileEntry(subdir, name)
-        self._known[subdir] = self._mtime(subdir)
+        self._known[subdir] = max(self._known.get(subdir, mtime), mtime)
         return uid
 
     async def _reserve(
         self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
-    ) -> tuple[int, Deferred[tuple[str, str]]]:
+    ) -> tuple[int, Deferred[tuple[str, str, int]]]:
         """
         Take the next UID (recorded durably before the file appears, so a
         crash never reuses it) and start delivering the message under it.
@@ -575,13 +575,16 @@ class MaildirMailbox:
         assert self._uids is not None
         self._last_uid += 1
         uid = self._last_uid
-        durable = self._store.durable
-        if durable is None:
+        before: Callable[[], None] | None = None
+        if self._store.in_thread is None:
             self._uids.write(self.uid_validity, uid)
         else:
-            await self._uids.write_durably(self.uid_validity, uid, durable)
+            # Recorded in the worker, before the file is created there: the
+            # deliveries under way share one write and sync of it.
+            self._uids.promise(self.uid_validity, uid)
+            before = functools.partial(self._uids.commit_through, uid)
         delivery = Deferred.fromCoroutine(
-            self._store.deliver(self.path, self.name, uid, message, flags, arrival_date)
+            self._store.deliver(self.path, self.name, uid, message, flags, arrival_date, before)
         )
         return uid, delivery
 

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -502,6 +503,104 @@ class MaildirBody:
             yield chunk
 
 
+#: Messages up to this size are written by one blocking call in a worker
+#: thread (created, written, synced and renamed there); bigger ones stream
+#: from the reactor's thread, with only the blocking steps in the worker.
+WHOLE_IN_THREAD = 1024 * 1024
+
+#: Runs a blocking callable elsewhere (a worker thread) and gives its result.
+InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+def _create(temporary: str, before: Callable[[], None] | None) -> int:
+    """
+    Run C{before} (e.g. record the UID durably), then create the C{tmp/}
+    file (C{O_EXCL}).
+
+    @raise MailboxError: the file cannot be created.
+    """
+    if before is not None:
+        before()
+    try:
+        return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise os_failure("create", temporary, error) from error
+
+
+def _write_all(fd: int, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _finish(fd: int, temporary: str, final: str, fsync: bool, times: int | None) -> int:
+    """
+    Sync (with FSync) and close the C{tmp/} file, set its times, rename it
+    into place.
+
+    @return: the modification time (ns) of the directory it went to, just
+        after.
+    """
+    try:
+        if fsync:
+            sync_fd(fd)
+    finally:
+        os.close(fd)
+    if times is not None:
+        os.utime(temporary, ns=(times, times))
+    os.rename(temporary, final)
+    return os.stat(os.path.dirname(final)).st_mtime_ns
+
+
+def _failed_delivery(
+    failure: BaseException, temporary: str, describe: Callable[[], str]
+) -> MailboxError | None:
+    """
+    Remove the C{tmp/} file after a failure.
+
+    @return: the error to raise for an C{OSError}; C{None} to re-raise.
+    """
+    try:
+        os.unlink(temporary)
+    except OSError:
+        pass
+    if isinstance(failure, OSError):
+        return MailboxError(
+            f"{describe()}: Maildir error: cannot write {shown(temporary)}: {failure.strerror}"
+        )
+    return None
+
+
+def _deliver_whole(
+    temporary: str,
+    final: str,
+    chunks: list[bytes],
+    fsync: bool,
+    times: int | None,
+    before: Callable[[], None] | None,
+    describe: Callable[[], str],
+) -> int:
+    """
+    The whole delivery of a message held in memory, as one blocking call.
+
+    @return: as L{_finish}.
+    """
+    fd = _create(temporary, before)
+    try:
+        try:
+            for chunk in chunks:
+                _write_all(fd, chunk)
+        except BaseException:
+            os.close(fd)
+            raise
+        return _finish(fd, temporary, final, fsync, times)
+    except BaseException as failure:
+        error = _failed_delivery(failure, temporary, describe)
+        if error is None:
+            raise
+        raise error from failure
+
+
 async def deliver(
     box: str,
     name: str,
@@ -511,56 +610,63 @@ async def deliver(
     fsync: bool,
     arrival_date: datetime | None,
     describe: Callable[[], str],
-    durable: Callable[[int], Awaitable[None]] | None = None,
-) -> None:
+    in_thread: InThread | None = None,
+    before: Callable[[], None] | None = None,
+) -> int:
     """
     Write a message to C{box/tmp/name} (C{O_EXCL}), sync it with FSync,
     set its times to C{arrival_date}, and rename it to C{box/subdir/name}
     (mbsync C{maildir_store_msg}). On failure the C{tmp/} file is removed.
 
     @param describe: names the store and box for error messages.
-    @param durable: does the C{fdatasync} of a file descriptor (e.g. in a
-        thread); by default it is done here.
+    @param in_thread: runs the blocking steps (creating, syncing, renaming
+        the file; for a message of at most L{WHOLE_IN_THREAD} bytes, all of
+        it) elsewhere, e.g. in a worker thread; by default they run here.
+    @param before: a blocking step to take before the file is created (the
+        UID's record), run where the creation runs.
+    @return: the modification time (ns) of C{box/subdir} just after the
+        file went there (its change by us, for mbsync's race guard).
     @raise MailboxError: the file cannot be written or moved.
     @raise MessageError: the source yields other than its announced size.
     @raise Exception: whatever reading C{message} raises.
     """
     temporary = os.path.join(box, "tmp", name)
     final = os.path.join(box, subdir, name)
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as error:
-        raise os_failure("create", temporary, error) from error
+    times = None if arrival_date is None else ns_from_date(arrival_date)
+    if in_thread is not None and message.size <= WHOLE_IN_THREAD:
+        chunks = [chunk async for chunk in message.chunks()]
+        written = sum(len(chunk) for chunk in chunks)
+        if written != message.size:
+            raise MessageError(
+                f"{describe()}: message source announced {message.size} bytes, gave {written}"
+            )
+        mtime: int = await in_thread(
+            lambda: _deliver_whole(temporary, final, chunks, fsync, times, before, describe)
+        )
+        return mtime
+    if in_thread is None:
+        fd = _create(temporary, before)
+    else:
+        fd = await in_thread(lambda: _create(temporary, before))
     try:
         try:
             written = 0
             async for chunk in message.chunks():
-                view = memoryview(chunk)
-                while view:
-                    count = os.write(fd, view)
-                    view = view[count:]
-                    written += count
+                _write_all(fd, chunk)
+                written += len(chunk)
             if written != message.size:
                 raise MessageError(
                     f"{describe()}: message source announced {message.size} bytes, gave {written}"
                 )
-            if fsync and durable is not None:
-                await durable(fd)
-            elif fsync:
-                sync_fd(fd)
-        finally:
+        except BaseException:
             os.close(fd)
-        if arrival_date is not None:
-            nanoseconds = ns_from_date(arrival_date)
-            os.utime(temporary, ns=(nanoseconds, nanoseconds))
-        os.rename(temporary, final)
+            raise
+        if in_thread is None:
+            return _finish(fd, temporary, final, fsync, times)
+        mtime = await in_thread(lambda: _finish(fd, temporary, final, fsync, times))
+        return mtime
     except BaseException as failure:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(failure, OSError):
-            raise MailboxError(
-                f"{describe()}: Maildir error: cannot write {shown(temporary)}: {failure.strerror}"
-            ) from failure
-        raise
+        error = _failed_delivery(failure, temporary, describe)
+        if error is None:
+            raise
+        raise error from failure

@@ -53,6 +53,7 @@ from msync.model import (
 from msync.stores.interface import IBoxFingerprints, IMailbox, IMessageSource, IStore
 from msync.stores.maildirbox import MaildirMailbox, nothing, scan_fingerprint
 from msync.stores.maildirfiles import (
+    InThread,
     clear_stale_tmp,
     deliver,
     is_box,
@@ -67,7 +68,7 @@ from msync.stores.maildirnames import (
     new_name,
     new_subdir,
 )
-from msync.stores.maildiruids import Pairing, UIDValidityFile, sync_fd
+from msync.stores.maildiruids import Pairing, UIDValidityFile
 
 log = Logger()
 
@@ -147,17 +148,18 @@ class MaildirStore:
         self._hostname = socket.gethostname() if hostname is None else hostname
         self._pid = os.getpid() if pid is None else pid
         self._serial = DeferredLock()
-        # With a real reactor, fdatasync runs in its thread pool: the
-        # reactor keeps reading the network, and the fsyncs of messages
-        # stored one after another overlap. A bare clock (tests): inline.
-        self.durable: Callable[[int], Deferred[None]] | None = None
-        if fsync and IReactorThreads.providedBy(clock):
+        # With a real reactor, a message file is created, written, synced
+        # and renamed in its thread pool: the reactor keeps reading the
+        # network, and the deliveries of messages stored one after another
+        # overlap. A bare clock (tests): inline.
+        self.in_thread: InThread | None = None
+        if IReactorThreads.providedBy(clock):
             threads: Any = clock
 
-            def durable(fd: int) -> Deferred[None]:
-                return deferToThreadPool(threads, threads.getThreadPool(), sync_fd, fd)
+            def in_thread(work: Callable[[], Any]) -> Deferred[Any]:
+                return deferToThreadPool(threads, threads.getThreadPool(), work)
 
-            self.durable = durable
+            self.in_thread = in_thread
         self._open: MaildirMailbox | None = None
         self._closed = False
         self._pairings: dict[BoxName, Pairing] = {}
@@ -358,18 +360,23 @@ class MaildirStore:
         message: IMessageSource,
         flags: Flags,
         arrival_date: datetime | None,
-    ) -> tuple[str, str]:
+        before: Callable[[], None] | None = None,
+    ) -> tuple[str, str, int]:
         """
         Write a message into the box at C{path} under mbsync's name for it,
         in C{cur/} if seen, else in C{new/}.
 
-        @return: its subdirectory and name.
+        @param before: a blocking step to take just before the file is
+            created, where it is created (see L{deliver}).
+
+        @return: its subdirectory and name, and the subdirectory's
+            modification time (ns) just after.
         """
         flags &= ALL_FLAGS
         stamp, pid, counter, host = self.fresh_base()
         name = new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
         subdir = new_subdir(flags)
-        await deliver(
+        mtime = await deliver(
             path,
             name,
             subdir,
@@ -377,9 +384,10 @@ class MaildirStore:
             fsync=self._fsync,
             arrival_date=arrival_date,
             describe=lambda: f"store {self.name}, box {shown_name(box)}",
-            durable=self.durable,
+            in_thread=self.in_thread,
+            before=before,
         )
-        return subdir, name
+        return subdir, name, mtime
 
     def _run(self, action: Callable[[], Coroutine[Any, Any, _T]]) -> Deferred[_T]:
         """

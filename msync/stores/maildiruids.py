@@ -42,7 +42,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
@@ -92,6 +93,10 @@ class UIDValidityFile:
         self._fd: int | None = fd
         self._key = key
         self._fsync = fsync
+        # Guards the file's contents between threads (see commit_through).
+        self._lock = threading.Lock()
+        self._recorded = 0
+        self._promised: tuple[int, int] | None = None
 
     @classmethod
     async def lock(cls, path: str, *, fsync: bool, clock: IReactorTime) -> UIDValidityFile:
@@ -141,28 +146,42 @@ class UIDValidityFile:
 
         @raise MailboxError: the file cannot be written.
         """
-        try:
-            fd = self._replace(uid_validity, last_uid)
-            if self._fsync:
-                sync_fd(fd)
-        except OSError as error:
-            raise self._failed(error) from error
+        with self._lock:
+            try:
+                fd = self._replace(uid_validity, last_uid)
+                if self._fsync:
+                    sync_fd(fd)
+            except OSError as error:
+                raise self._failed(error) from error
+            self._recorded = last_uid
 
-    async def write_durably(
-        self, uid_validity: int, last_uid: int, durable: Callable[[int], Awaitable[None]]
-    ) -> None:
+    def promise(self, uid_validity: int, last_uid: int) -> None:
         """
-        L{write}, with the C{fdatasync} done by C{durable} (e.g. in a
-        thread, so the caller's reactor keeps running meanwhile).
+        Say that C{last_uid} is assigned, to be recorded by the next
+        L{commit_through} (from any thread) that needs it: one write and
+        sync then records every UID promised so far (a group commit).
+        """
+        self._promised = (uid_validity, last_uid)
+
+    def commit_through(self, last_uid: int) -> None:
+        """
+        Make sure the file records at least C{last_uid} (promised before),
+        durably with FSync: blocking, safe to call from several threads.
 
         @raise MailboxError: the file cannot be written.
         """
-        try:
-            fd = self._replace(uid_validity, last_uid)
-            if self._fsync:
-                await durable(fd)
-        except OSError as error:
-            raise self._failed(error) from error
+        with self._lock:
+            if self._recorded >= last_uid:
+                return
+            promised = self._promised
+            assert promised is not None and promised[1] >= last_uid
+            try:
+                fd = self._replace(*promised)
+                if self._fsync:
+                    sync_fd(fd)
+            except OSError as error:
+                raise self._failed(error) from error
+            self._recorded = promised[1]
 
     def _replace(self, uid_validity: int, last_uid: int) -> int:
         data = format_uidvalidity(uid_validity, last_uid)

@@ -886,6 +886,39 @@ class FetchRoutingTests(SynchronousTestCase):
             [b"A4 UID STORE 2,12 +FLAGS.SILENT (\\Seen)\r\n", b"A5 NOOP\r\n"],
         )
 
+    def test_single_uid_fetches(self) -> None:
+        """
+        One-UID fetches (a copy run's) are pipelined unless one in flight
+        names the same UID; one waits behind a range in flight that holds
+        its UID, and goes once that range completes.
+        """
+        connection = selected()
+        connection.submit(Command.uid_fetch(UIDRange(7, 7), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(8, 8), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(7, 7), (b"FLAGS",)))
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [b"A2 UID FETCH 7 (FLAGS)\r\n", b"A3 UID FETCH 8 (FLAGS)\r\n"],
+        )
+        connection.receive_data(b"A3 OK done\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(b"A2 OK done\r\n")
+        drain(connection)
+        self.assertEqual(lines(connection.data_to_send()), [b"A4 UID FETCH 7 (FLAGS)\r\n"])
+        connection.receive_data(b"A4 OK done\r\n")
+        drain(connection)
+        connection.submit(Command.uid_fetch(UIDRange(20, 30), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(9, 9), (b"FLAGS",)))
+        connection.submit(Command.uid_fetch(UIDRange(25, 25), (b"FLAGS",)))
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [b"A5 UID FETCH 20:30 (FLAGS)\r\n", b"A6 UID FETCH 9 (FLAGS)\r\n"],
+        )
+        connection.receive_data(b"A5 OK done\r\n")
+        drain(connection)
+        self.assertEqual(lines(connection.data_to_send()), [b"A7 UID FETCH 25 (FLAGS)\r\n"])
+
     def test_open_sets(self) -> None:
         """
         A fetch with an open set (C{n:*}) is never pipelined beside another

@@ -51,7 +51,8 @@ from zope.interface import implementer
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap import endpoint as endpoint_module
-from msync.imap.endpoint import TLSClientCreator, connect, describe, tls_context
+from msync.imap.endpoint import connect, describe
+from msync.imap.tls import TLSClientCreator, tls_context
 from tests.fakes.clocks import FakeMailReactor
 
 HOST = "imap.example.org"

@@ -21,7 +21,8 @@ from twisted.python.failure import Failure
 
 from msync.config.schema import IMAPAccount, SSLType
 from msync.errors import StoreUnavailable, TLSError
-from msync.imap.endpoint import connect, tls_context
+from msync.imap.endpoint import connect
+from msync.imap.tls import tls_context
 from msync.reactor import MailReactor
 from tests.integration.dovecot import (
     HOST,

@@ -51,7 +51,7 @@ def account(**changes: Any) -> IMAPAccount:
 
 class FakeCreator:
     """
-    Stands in for L{msync.imap.endpoint.TLSClientCreator}.
+    Stands in for L{msync.imap.tls.TLSClientCreator}.
     """
 
     def __init__(self, problem: str | None = None) -> None:

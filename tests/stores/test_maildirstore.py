@@ -14,6 +14,7 @@ scratch Maildir-to-Maildir channels and compares its results with ours.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from msync.errors import MailboxError, MailboxMissing, MessageError, shown_name
 from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores.interface import BytesSource
 from msync.stores.maildirbox import MaildirMailbox
-from msync.stores.maildirfiles import MaildirBody, listing_order
+from msync.stores.maildirfiles import WHOLE_IN_THREAD, MaildirBody, listing_order
 from msync.stores.maildirstore import MaildirStore
 from tests.stores.contract import StoreContractTests
 from tests.stores.maildirfixtures import (
@@ -643,47 +644,96 @@ class ReadOnlyTests(MaildirTestCase):
 
 class OverlappedStoreTests(MaildirTestCase):
     """
-    With a C{durable} (the reactor's threads in real runs), stores overlap:
-    UIDs are taken and files written in call order, each file is renamed
-    into place only once durable, and other operations wait for them.
+    With C{in_thread} (the reactor's thread pool in real runs), stores
+    overlap: UIDs are taken in call order, each file is created, synced and
+    renamed into place by its own blocking job, after the C{.uidvalidity}
+    record of its UID (one record serving every UID promised so far), and
+    other operations wait for them.
     """
 
     def setUp(self) -> None:
         super().setUp()
-        self.pending: list[tuple[int, Deferred[None]]] = []
+        self.pending: list[tuple[Callable[[], object], Deferred[object]]] = []
 
-        def durable(fd: int) -> Deferred[None]:
-            waiting: Deferred[None] = Deferred()
-            self.pending.append((fd, waiting))
+        def in_thread(work: Callable[[], object]) -> Deferred[object]:
+            waiting: Deferred[object] = Deferred()
+            self.pending.append((work, waiting))
             return waiting
 
-        self.store.durable = durable
+        self.store.in_thread = in_thread
+
+    def run_job(self, index: int) -> None:
+        work, waiting = self.pending.pop(index)
+        try:
+            result = work()
+        except Exception as error:
+            waiting.errback(error)
+        else:
+            waiting.callback(result)
+
+    def recorded(self) -> bytes:
+        with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
+            return handle.read().split(b"\n")[1]
 
     def test_overlap(self) -> None:
         """
-        The second message is written while the first waits to be durable;
-        each appears in C{new/} only after its own sync, whatever the order;
-        a load called meanwhile answers only after both.
+        Both messages wait for their jobs, nothing in C{tmp/} yet; the
+        second's job records UID 2 (covering UID 1 as well) and puts its
+        file in place first; a load called meanwhile answers only after
+        both.
         """
         mailbox = self.open()
-        # The box's .uidvalidity, then each message's UID record and file.
         first = mailbox.store(BytesSource(b"Subject: 1\n\none\n"), Flags.NONE)
-        self.assertEqual(len(self.pending), 1)
-        self.pending.pop()[1].callback(None)  # UID 1 recorded
         second = mailbox.store(BytesSource(b"Subject: 2\n\ntwo\n"), Flags.NONE)
-        self.assertEqual(len(self.pending), 2)  # file 1, UID 2 record
-        self.pending.pop()[1].callback(None)  # UID 2 recorded
-        self.assertEqual(len(self.pending), 2)  # files 1 and 2 written
-        self.assertEqual(len(os.listdir(f"{self.inbox}/tmp")), 2)
-        self.assertEqual(files(self.inbox), [])
+        self.assertEqual(len(self.pending), 2)
+        self.assertEqual(os.listdir(f"{self.inbox}/tmp"), [])
+        self.assertEqual(self.recorded(), b"0")
         loaded = mailbox.load(LoadRequest())
         self.assertNoResult(loaded)
-        self.pending.pop()[1].callback(None)  # file 2 durable first
+        self.run_job(1)  # file 2 first
+        self.assertEqual(self.recorded(), b"2")
         self.assertEqual(self.successResultOf(second), 2)
         self.assertNoResult(first)
         self.assertNoResult(loaded)
-        self.pending.pop()[1].callback(None)
+        self.assertEqual(len(files(self.inbox)), 1)
+        self.run_job(0)
         self.assertEqual(self.successResultOf(first), 1)
         self.assertEqual([info.uid for info in self.successResultOf(loaded)], [1, 2])
         self.assertEqual(os.listdir(f"{self.inbox}/tmp"), [])
         self.assertEqual(len(files(self.inbox)), 2)
+        self.assertEqual(self.recorded(), b"2")
+
+    def test_big_message(self) -> None:
+        """
+        A message above L{WHOLE_IN_THREAD} is streamed from the caller's
+        thread: one job creates the file (after the UID's record), the
+        caller writes it, a second job syncs and renames it.
+        """
+        body = b"Subject: big\n\n" + b"x" * WHOLE_IN_THREAD
+        mailbox = self.open()
+        stored = mailbox.store(BytesSource(body), Flags.SEEN)
+        self.assertEqual(len(self.pending), 1)
+        self.run_job(0)
+        self.assertEqual(self.recorded(), b"1")
+        self.assertEqual(len(self.pending), 1)
+        (name,) = os.listdir(f"{self.inbox}/tmp")
+        with open(f"{self.inbox}/tmp/{name}", "rb") as handle:
+            self.assertEqual(handle.read(), body)
+        self.assertNoResult(stored)
+        self.run_job(0)
+        self.assertEqual(self.successResultOf(stored), 1)
+        self.assertEqual(os.listdir(f"{self.inbox}/tmp"), [])
+        self.assertEqual(os.listdir(f"{self.inbox}/cur"), [name])
+
+    def test_failed_job(self) -> None:
+        """
+        A file that cannot be created fails the store with mbsync's error;
+        its UID stays recorded (as mbsync records it before the file).
+        """
+        mailbox = self.open()
+        os.rmdir(f"{self.inbox}/tmp")
+        stored = mailbox.store(BytesSource(b"Subject: 1\n\none\n"), Flags.NONE)
+        self.run_job(0)
+        failure = self.failureResultOf(stored, MailboxError)
+        self.assertIn("cannot create", str(failure.value))
+        self.assertEqual(self.recorded(), b"1")

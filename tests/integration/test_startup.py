@@ -1,0 +1,108 @@
+# -*- test-case-name: tests.integration.test_startup -*-
+"""
+What a C{msync} run loads: a run whose stores never speak TLS imports no TLS
+code (pyOpenSSL, cryptography, service_identity, Twisted's TLS support,
+L{msync.imap.tls}) and no daemon code; a STARTTLS run does load TLS, and
+both sync. Each run is a fresh interpreter against the private Dovecot.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.integration.dovecot import DovecotTestCase
+
+# Runs msync's command line, then writes the names of every module loaded
+# to the file named by the first argument.
+_RUN_AND_LIST = """
+import atexit, sys
+path = sys.argv.pop(1)
+def listed():
+    with open(path, "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+atexit.register(listed)
+from msync.cli import main
+main()
+"""
+
+_NEAR = """
+MaildirStore near
+Path {root}/
+Inbox {root}/INBOX
+
+IMAPStore far
+Account demo
+
+Channel c
+Far :far:
+Near :near:
+SyncState *
+"""
+
+#: Modules that only TLS needs (top-level names, and dotted prefixes).
+_TLS = ("OpenSSL", "cryptography", "service_identity")
+_TLS_PREFIXES = ("twisted.internet.ssl", "twisted.protocols.tls", "msync.imap.tls")
+
+
+def _tls_modules(modules: list[str]) -> list[str]:
+    return [
+        name for name in modules if name.split(".")[0] in _TLS or name.startswith(_TLS_PREFIXES)
+    ]
+
+
+class StartupImportTests(DovecotTestCase):
+    """
+    The modules a real run loads.
+    """
+
+    def run_msync(self, ssl_type: str) -> list[str]:
+        """
+        Pull the server's INBOX with C{SSLType ssl_type}; the sync must
+        succeed and bring both messages.
+
+        @return: the names of the modules the run loaded.
+        """
+        self.dovecot.add_message("INBOX", b"Subject: one\r\n\r\nfirst\r\n")
+        self.dovecot.add_message("INBOX", b"Subject: two\r\n\r\nsecond\r\n", ["\\Seen"])
+        base = os.path.abspath(self.mktemp())
+        root = os.path.join(base, "Mail")
+        os.makedirs(root)
+        config = os.path.join(base, "rc")
+        with open(config, "w") as out:
+            out.write(self.dovecot.imap_account_section("demo", ssl_type))
+            out.write(_NEAR.format(root=root))
+        listing = os.path.join(base, "modules")
+        done = subprocess.run(
+            [sys.executable, "-c", _RUN_AND_LIST, listing, "-c", config, "c"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        inbox = os.path.join(root, "INBOX")
+        names = os.listdir(os.path.join(inbox, "new")) + os.listdir(os.path.join(inbox, "cur"))
+        self.assertEqual(len(names), 2)
+        with open(listing) as modules:
+            return modules.read().split()
+
+    def test_plain_run_loads_no_tls_nor_daemon(self) -> None:
+        """
+        C{SSLType None}: neither TLS code nor the daemon is imported.
+        """
+        modules = self.run_msync("None")
+        self.assertIn("msync.stores.imapstore", modules)
+        self.assertIn("twisted.internet.reactor", modules)
+        self.assertEqual(_tls_modules(modules), [])
+        self.assertEqual(
+            [name for name in modules if name.startswith(("msync.daemon", "msync.service"))], []
+        )
+
+    def test_starttls_run_loads_tls(self) -> None:
+        """
+        C{SSLType STARTTLS}: the run loads TLS and syncs over it.
+        """
+        modules = self.run_msync("STARTTLS")
+        for name in ("OpenSSL", "service_identity", "msync.imap.tls", "twisted.protocols.tls"):
+            self.assertIn(name, modules)
