@@ -90,7 +90,8 @@ class _Writer:
             plus = b"+" if _non_synchronizing(size, self.capabilities) else b""
             self._current += b"{%d%s}" % (size, plus)
         elif _non_synchronizing(size, self.capabilities):
-            self._current += b"{%d+}\r\n" % (size,) + data
+            self._current += b"{%d+}\r\n" % (size,)
+            self._current += data
         else:
             self._current += b"{%d}\r\n" % (size,)
             self._segments.append(bytes(self._current))
@@ -690,6 +691,42 @@ class Command:
         if internal_date is not None:
             arguments += (_internal_date(internal_date),)
         return cls(b"APPEND", arguments + (_Literal(message),))
+
+    @classmethod
+    def multiappend(cls, mailbox: str, messages: Sequence[AppendMessage]) -> Command:
+        """
+        C{APPEND mailbox [(flags)] ["date-time"] {n} [(flags)] ...}: several
+        messages in one command (MULTIAPPEND, RFC 3502). The server stores
+        all of them or none, in the order given.
+
+        @param messages: at least one; see L{append} for each.
+        """
+        if not messages:
+            raise LocalProtocolError("MULTIAPPEND needs at least one message")
+        arguments: tuple[Argument, ...] = (_Mailbox(mailbox),)
+        for each in messages:
+            if each.flags:
+                arguments += (_List(tuple(_flag(flag) for flag in each.flags)),)
+            if each.internal_date is not None:
+                arguments += (_internal_date(each.internal_date),)
+            arguments += (_Literal(each.data),)
+        requires = (b"MULTIAPPEND",) if len(messages) > 1 else ()
+        return cls(b"APPEND", arguments, requires=requires)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """
+    One message of a MULTIAPPEND (L{Command.multiappend}).
+
+    @ivar data: the message exactly as stored (CRLF line ends, no NUL).
+    @ivar flags: its flag names.
+    @ivar internal_date: a timezone-aware INTERNALDATE, or C{None}.
+    """
+
+    data: bytes = field(repr=False)
+    flags: Sequence[bytes] = ()
+    internal_date: datetime | None = None
 
 
 def sasl_response_line(response: bytes) -> bytes:
