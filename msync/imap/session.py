@@ -35,9 +35,9 @@ from msync.errors import (
     TLSError,
 )
 from msync.imap.commands import (
-    AppendMessage,
     IDLE_DONE,
     SASL_CANCEL,
+    AppendMessage,
     Command,
     QResync,
     StoreMode,
