@@ -13,8 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import LocalProtocolError, MailboxNameError
 from msync.imap.commands import (
     IDLE_DONE,
-    AppendMessage,
     SASL_CANCEL,
+    AppendMessage,
     Command,
     QResync,
     StoreMode,
