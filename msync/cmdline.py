@@ -33,6 +33,7 @@ __all__ = [
     "SUFFIX_NOTICE",
     "Action",
     "CommandLine",
+    "MAX_PARALLEL",
     "DebugCategory",
     "TestingOptions",
     "parse_arguments",
@@ -178,6 +179,8 @@ class CommandLine:
     @ivar legacy_types: the old spellings used (C{renew}, C{delete}), in
         1.5's notice order, for L{LEGACY_TYPE_NOTICES}.
     @ivar json: C{--json} (msync's own): events as JSON lines on stdout.
+    @ivar parallel: C{--parallel N} (msync's own): box pairs of a channel
+        synced at once, each with connections of its own.
     """
 
     action: Action = Action.SYNC
@@ -196,6 +199,21 @@ class CommandLine:
     legacy_types: tuple[str, ...] = ()
     ext_exit: bool = False
     json: bool = False
+    parallel: int = 1
+
+
+#: The most box pairs C{--parallel} syncs at once (each lane opens its own
+#: connections).
+MAX_PARALLEL = 16
+
+
+def _parallel(word: str) -> int:
+    """
+    C{--parallel}'s argument: a number of lanes, 1 to L{MAX_PARALLEL}.
+    """
+    if not word.isdigit() or not 1 <= int(word) <= MAX_PARALLEL:
+        raise UsageError(f"--parallel needs a number from 1 to {MAX_PARALLEL}, not '{word}'.")
+    return int(word)
 
 
 @dataclass
@@ -293,6 +311,7 @@ class _Parser:
         self.quiet = 0
         self.dry_run = False
         self.json = False
+        self.parallel = 1
         self.testing = TestingOptions()
         self.legacy_suffix = False
         self.sync = _SyncRequest()
@@ -339,6 +358,11 @@ class _Parser:
             self.compat = name[len("compat=") :]
         elif name == "migrate-names":
             self.migrate_names = True
+        elif name == "parallel":
+            # msync's own: box pairs of a channel synced at once.
+            self.parallel = _parallel(self.next_word("--parallel"))
+        elif name.startswith("parallel="):
+            self.parallel = _parallel(name[len("parallel=") :])
         elif name in _LONG_SWITCHES:
             setattr(self, _LONG_SWITCHES[name], True)
         elif name in _SIMPLE_LONG:
@@ -599,6 +623,7 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         ext_exit=parser.ext_exit,
         legacy_types=tuple(t for t in LEGACY_TYPE_NOTICES if t in parser.legacy_types),
         json=parser.json,
+        parallel=parser.parallel,
     )
 
 
@@ -631,6 +656,7 @@ usage:
   -X, --expunge\t\texpunge deleted messages
   -y, --dry-run\t\tshow what would be done, change nothing
   --json\t\twrite events as JSON lines on stdout (see man msync)
+  --parallel N\t\tsync up to N boxes of a channel at once (see man msync)
   -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
   -D, --debug\t\tdebugging modes (see manual)
   -V, --verbose\t\tdisplay what is happening
