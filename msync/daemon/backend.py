@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
