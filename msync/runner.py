@@ -20,7 +20,7 @@ import os
 import shlex
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -506,7 +506,12 @@ def _fields(counters: SideCounters) -> tuple[int, ...]:
     """
     The counters of one half of the progress line, in field order.
     """
-    return astuple(counters)
+    # Not dataclasses.astuple: it deep-copies, and this runs at every
+    # progress change (once per message stored).
+    return tuple(getattr(counters, name) for name in _SIDE_FIELDS)
+
+
+_SIDE_FIELDS = tuple(each.name for each in fields(SideCounters))
 
 
 def _store_box_name(store: Store, box: str) -> str:
