@@ -70,17 +70,23 @@ _MONTHS = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
 class _Writer:
-    """Accumulates the segments of one command, or its log rendering."""
+    """
+    Accumulates the segments of one command, or its log rendering.
+
+    A segment is kept as a list of parts joined once at its end, so that a
+    literal's data (a whole message, for APPEND) is copied once, not at
+    every step.
+    """
 
     def __init__(self, capabilities: frozenset[bytes], utf8: bool, redacting: bool) -> None:
         self.capabilities = capabilities
         self.utf8 = utf8
         self.redacting = redacting
         self._segments: list[bytes] = []
-        self._current = bytearray()
+        self._parts: list[bytes] = []
 
     def write(self, data: bytes) -> None:
-        self._current += data
+        self._parts.append(data)
 
     def literal(self, data: bytes) -> None:
         if b"\0" in data and not self.redacting:
@@ -88,19 +94,18 @@ class _Writer:
         size = len(data)
         if self.redacting:
             plus = b"+" if _non_synchronizing(size, self.capabilities) else b""
-            self._current += b"{%d%s}" % (size, plus)
+            self._parts.append(b"{%d%s}" % (size, plus))
         elif _non_synchronizing(size, self.capabilities):
-            self._current += b"{%d+}\r\n" % (size,)
-            self._current += data
+            self._parts += (b"{%d+}\r\n" % (size,), data)
         else:
-            self._current += b"{%d}\r\n" % (size,)
-            self._segments.append(bytes(self._current))
-            self._current = bytearray(data)
+            self._parts.append(b"{%d}\r\n" % (size,))
+            self._segments.append(b"".join(self._parts))
+            self._parts = [data]
 
     def finish(self) -> tuple[bytes, ...]:
         if not self.redacting:
-            self._current += b"\r\n"
-        self._segments.append(bytes(self._current))
+            self._parts.append(b"\r\n")
+        self._segments.append(b"".join(self._parts))
         return tuple(self._segments)
 
 
