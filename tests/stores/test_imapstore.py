@@ -558,8 +558,8 @@ class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
         self.assertEqual(uids, [1, 2, 3, 4, 5])
         appends = [c for c in self.network.commands()[mark:] if c.startswith(b"APPEND")]
         self.assertEqual([command.count(b"(\\Seen)") for command in appends], [1, 1, 3])
-        found = self.resolve(mailbox.find_by_tuid(["t%011d" % n for n in range(5)], 1))
-        self.assertEqual(found, {"t%011d" % n: n + 1 for n in range(5)})
+        found = self.resolve(mailbox.find_by_tuid([f"t{n:011d}" for n in range(5)], 1))
+        self.assertEqual(found, {f"t{n:011d}": n + 1 for n in range(5)})
 
     def test_store_multiappend_without_uidplus(self) -> None:
         """
@@ -572,8 +572,8 @@ class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
             for n in range(3)
         ]
         self.assertEqual([self.resolve(each) for each in stored], [None, None, None])
-        found = self.resolve(mailbox.find_by_tuid(["u%011d" % n for n in range(3)], 1))
-        self.assertEqual(found, {"u%011d" % n: n + 1 for n in range(3)})
+        found = self.resolve(mailbox.find_by_tuid([f"u{n:011d}" for n in range(3)], 1))
+        self.assertEqual(found, {f"u{n:011d}": n + 1 for n in range(3)})
 
     def test_store_without_multiappend(self) -> None:
         """
