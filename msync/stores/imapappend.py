@@ -195,8 +195,10 @@ class AppendQueue:
                     self._waiting.appendleft(slot)
             else:
                 batch[0].outcome.errback(Failure())
-        except BaseException:
-            # The connection is gone: nothing waiting can be stored.
+        except Exception:
+            # The connection is gone: nothing waiting can be stored. (Not
+            # BaseException: a batch whose connection was dropped and
+            # collected unanswered is closed with GeneratorExit, quietly.)
             self._in_flight -= 1
             failure = Failure()
             for slot in batch:

@@ -95,7 +95,7 @@ class AppendQueueTests(SynchronousTestCase):
         sizes = [4, 4, 4, 20, 1, 1]
         for slot, size in zip(slots, sizes, strict=True):
             slot.ready(message(b"m" * size))
-        for index in range(4):
+        for index in range(5):
             self.server.store(index)
         self.assertEqual(
             [[len(data) for data in batch] for batch in self.server.batches()],
