@@ -5,7 +5,11 @@ and the synchronizer, with mbsync's per-channel and per-box error isolation.
 
 Invariants:
   - this is the only module that names concrete stores;
-  - a store is opened once per run and reused by every channel that uses it;
+  - a store is opened once per run and reused by every channel that uses it
+    (with C{--parallel N}, lanes 2 to N of a channel make stores of their
+    own, closed with the channel: at most N connections per server);
+  - with C{--parallel}, pairs sharing a state file never run at once, and
+    what each pair says reaches the output in the order of the pairs;
     a store that failed to open makes later channels using it print mbsync's
     C{Skipping due to failed ... store} and count as failed;
   - one failing box pair fails that pair (exit status 1), never the run:
