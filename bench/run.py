@@ -366,7 +366,9 @@ def main() -> int:
     parser.add_argument("--huge", action="store_true", help="200,000 messages")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default="abcde", help="letters of the cases to run")
-    parser.add_argument("--tools", default="mbsync,msync")
+    parser.add_argument(
+        "--tools", default="mbsync,msync", help="of mbsync, msync, msync-par (--parallel 4)"
+    )
     parser.add_argument("--rtt", type=float, default=0.020)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -375,6 +377,8 @@ def main() -> int:
     commands = {
         "mbsync": ["mbsync"],
         "msync": [str(ROOT / ".venv" / "bin" / "msync")],
+        # msync syncing up to four box pairs at once (--parallel 4).
+        "msync-par": [str(ROOT / ".venv" / "bin" / "msync"), "--parallel", "4"],
     }
     names = options.tools.split(",")
     base = Path(tempfile.mkdtemp(prefix="msync-bench-"))

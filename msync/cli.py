@@ -459,6 +459,7 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
         generation=generation,
         summary=generation is Generation.V15 and prepared.command.quiet == 0,
         ext_exit=prepared.command.ext_exit,
+        parallel=prepared.command.parallel,
         state_directory=(
             decision.state_directory
             if decision is not None and generation is Generation.V15

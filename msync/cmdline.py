@@ -34,6 +34,7 @@ __all__ = [
     "SUFFIX_NOTICE",
     "Action",
     "CommandLine",
+    "MAX_PARALLEL",
     "DebugCategory",
     "TestingOptions",
     "parse_arguments",
@@ -187,6 +188,8 @@ class CommandLine:
     @ivar isync15_only: the options given that mbsync 1.4.4 does not
         know (C{-x}, ...), as written; following 1.4 they are refused
         with 1.4.4's C{Unknown option} once the generation is known.
+    @ivar parallel: C{--parallel N} (msync's own): box pairs of a channel
+        synced at once, each with connections of its own.
     """
 
     action: Action = Action.SYNC
@@ -206,6 +209,21 @@ class CommandLine:
     ext_exit: bool = False
     json: bool = False
     isync15_only: tuple[str, ...] = ()
+    parallel: int = 1
+
+
+#: The most box pairs C{--parallel} syncs at once (each lane opens its own
+#: connections).
+MAX_PARALLEL = 16
+
+
+def _parallel(word: str) -> int:
+    """
+    C{--parallel}'s argument: a number of lanes, 1 to L{MAX_PARALLEL}.
+    """
+    if not word.isdigit() or not 1 <= int(word) <= MAX_PARALLEL:
+        raise UsageError(f"--parallel needs a number from 1 to {MAX_PARALLEL}, not '{word}'.")
+    return int(word)
 
 
 @dataclass
@@ -304,6 +322,7 @@ class _Parser:
         self.quiet = 0
         self.dry_run = False
         self.json = False
+        self.parallel = 1
         self.testing = TestingOptions()
         self.legacy_suffix = False
         self.sync = _SyncRequest()
@@ -351,6 +370,11 @@ class _Parser:
             self.compat = name[len("compat=") :]
         elif name == "migrate-names":
             self.migrate_names = True
+        elif name == "parallel":
+            # msync's own: box pairs of a channel synced at once.
+            self.parallel = _parallel(self.next_word("--parallel"))
+        elif name.startswith("parallel="):
+            self.parallel = _parallel(name[len("parallel=") :])
         elif name in _LONG_SWITCHES:
             setattr(self, _LONG_SWITCHES[name], True)
         elif name in _SIMPLE_LONG:
@@ -632,6 +656,7 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         legacy_types=tuple(t for t in LEGACY_TYPE_NOTICES if t in parser.legacy_types),
         json=parser.json,
         isync15_only=tuple(parser.isync15_only),
+        parallel=parser.parallel,
     )
 
 
@@ -670,6 +695,7 @@ usage:
   -X, --expunge\t\texpunge deleted messages
   -y, --dry-run\t\tshow what would be done, change nothing
   --json\t\twrite events as JSON lines on stdout (see man msync)
+  --parallel N\t\tsync up to N boxes of a channel at once (see man msync)
   -c, --config CONFIG\tread an alternate config file (default: ~/.mbsyncrc)
   -D, --debug\t\tdebugging modes (see manual)
   -V, --verbose\t\tdisplay what is happening

@@ -5,7 +5,11 @@ and the synchronizer, with mbsync's per-channel and per-box error isolation.
 
 Invariants:
   - this is the only module that names concrete stores;
-  - a store is opened once per run and reused by every channel that uses it;
+  - a store is opened once per run and reused by every channel that uses it
+    (with C{--parallel N}, lanes 2 to N of a channel make stores of their
+    own, closed with the channel: at most N connections per server);
+  - with C{--parallel}, pairs sharing a state file never run at once, and
+    what each pair says reaches the output in the order of the pairs;
     a store that failed to open makes later channels using it print mbsync's
     C{Skipping due to failed ... store} and count as failed;
   - one failing box pair fails that pair (exit status 1), never the run:
@@ -14,14 +18,17 @@ Invariants:
 
 from __future__ import annotations
 
+import enum
 import functools
 import operator
 import os
 import shlex
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
+from typing import Any, Protocol
 
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -396,6 +403,8 @@ class SyncRequest:
     @ivar ext_exit: isync 1.5's C{--ext-exit}: add 32 to the exit status
         when the far side was changed, 64 when the near side was.
     @ivar journal_testing: C{-Tj}, C{-Tj<N>}: mbsync's journal test switches.
+    @ivar parallel: C{--parallel N} (msync's own): how many box pairs of a
+        channel may sync at once, each over connections of its own.
     """
 
     overrides: OperationOverrides = OperationOverrides()
@@ -406,6 +415,7 @@ class SyncRequest:
     summary: bool = False
     ext_exit: bool = False
     journal_testing: JournalTesting = NO_TESTING
+    parallel: int = 1
 
 
 class PairWatch(Protocol):
@@ -436,35 +446,52 @@ class _Progress:
     def __init__(self, output: Emitter, channels: int) -> None:
         self.output = output
         self.counters = Counters(channels_total=channels)
-        self.current: PairProgress | None = None
+        self.running: list[PairProgress] = []
 
     def pair(self) -> PairProgress:
         """
         Start counting a new pair.
         """
-        self.current = PairProgress(lambda _: self.draw())
-        return self.current
+        current = PairProgress(lambda _: self.draw())
+        self.running.append(current)
+        return current
 
     def merged(self) -> Counters:
         """
-        The counters as shown: finished work plus the running pair's.
+        The counters as shown: finished work plus the running pairs'.
         """
-        if self.current is None:
+        if not self.running:
             return self.counters
         sides = {}
         for side in (Side.FAR, Side.NEAR):
-            base, running = self.counters.side(side), self.current.counters(side)
-            sides[side] = SideCounters(
-                *(a + b for a, b in zip(_fields(base), _fields(running), strict=True))
-            )
+            totals = list(_fields(self.counters.side(side)))
+            for running in self.running:
+                for index, value in enumerate(_fields(running.counters(side))):
+                    totals[index] += value
+            sides[side] = SideCounters(*totals)
         return replace(self.counters, far=sides[Side.FAR], near=sides[Side.NEAR])
 
-    def pair_done(self) -> None:
+    def pair_done(self, pair: PairProgress | None) -> None:
         """
-        Fold the running pair into the totals and count it finished.
+        Fold a running pair into the totals and count it finished
+        (C{None}: a pair that failed before it was counted).
         """
-        self.counters = replace(self.merged(), boxes_done=self.counters.boxes_done + 1)
-        self.current = None
+        counters = self.counters
+        if pair is not None and pair in self.running:
+            self.running.remove(pair)
+            sides = {
+                side: SideCounters(
+                    *(
+                        a + b
+                        for a, b in zip(
+                            _fields(counters.side(side)), _fields(pair.counters(side)), strict=True
+                        )
+                    )
+                )
+                for side in (Side.FAR, Side.NEAR)
+            }
+            counters = replace(counters, far=sides[Side.FAR], near=sides[Side.NEAR])
+        self.counters = replace(counters, boxes_done=counters.boxes_done + 1)
         self.draw()
 
     def update(self, *, channels_done: int | None = None, boxes_total: int | None = None) -> None:
@@ -641,82 +668,20 @@ async def _sync_channel(
     note_channel(run.summary, options)
     if not request.verbose:
         _prefetch_fingerprints(config, channel, pairs, request, options, (far, near))
+    if request.parallel > 1 and len(pairs) > 1:
+        return await _sync_pairs_parallel(
+            config, channel, pairs, run, request, output, progress, options, watch
+        )
     ok = True
     for pair in pairs:
         if watch is not None and watch.stopping():
             return ok
-        if pair.conflict is not None:
-            # Another pair reaches the same server box (plan.box_pairs).
-            output.emit(Severity.ERROR, f"Error: {pair.conflict}")
-            progress.pair_done()
-            ok = False
-            continue
-        output.event("box", channel=channel.name, far=pair.far, near=pair.near)
-        result: PairResult | None = None
-        try:
-            paths = pair_state_paths(config, channel, pair, near, request.state_directory)
-            if request.state_directory is not None and not request.dry_run:
-                if paths.state.startswith(request.state_directory):
-                    # mbsync 1.5 creates every level of its state directory.
-                    os.makedirs(request.state_directory, mode=0o700, exist_ok=True)
-            _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
-            result = await sync_pair(
-                far,
-                near,
-                pair.far,
-                pair.near,
-                options,
-                paths,
-                progress=progress.pair(),
-                notify=output.emit,
-                fsync=config.global_options.fsync,
-                journal_version=request.generation.journal_version,
-                journal_testing=request.journal_testing,
-                quick=not request.verbose,
-            )
-            for side in Side:
-                run.summary.expunged[side] += result.expunge_flagged[side]
-            for line in result.planned:
-                sentence = planned_sentence(channel.name, pair.far, pair.near, line)
-                if request.generation is Generation.V15:
-                    # isync 1.5's dry run prints only its summary: the plan
-                    # is verbose output there.
-                    output.emit(Severity.INFO, sentence)
-                else:
-                    output.print_line(sentence)
-            if watch is not None:
-                watch.pair_finished(channel, pair, result, None)
-        except StoreUnavailable as error:
-            _store_failed(run, channel, output, error)
-            if watch is not None:
-                watch.pair_finished(channel, pair, None, error)
+        outcome = await _sync_one_pair(
+            config, channel, pair, (far, near), run, request, output, progress, options, watch
+        )
+        ok = ok and outcome is _Outcome.OK
+        if outcome is _Outcome.END_CHANNEL:
             return False
-        except MsyncError as error:
-            output.emit(Severity.ERROR, _error_line(error))
-            if watch is not None:
-                watch.pair_finished(channel, pair, None, error)
-            ok = False
-            if isinstance(error, LayoutError) and error.ends_channel:
-                # mbsync's "store bad": the channel's other boxes are skipped.
-                return False
-        except Exception:
-            # The one broad handler (STYLE §5): a bug in one box pair must
-            # not lose the other pairs' work.
-            log.failure(
-                "{channel}: synchronizing {far} <=> {near} failed",
-                channel=channel.name,
-                far=pair.far,
-                near=pair.near,
-            )
-            output.emit(
-                Severity.ERROR,
-                f"Error: channel {channel.name}: internal error "
-                f"synchronizing {shown_name(pair.far)} <=> {shown_name(pair.near)}",
-            )
-            ok = False
-        finally:
-            progress.pair_done()
-            output.event("box_done", **_box_fields(channel.name, pair, result))
     return ok
 
 
@@ -752,6 +717,258 @@ def _prefetch_fingerprints(
     for side, store in zip(Side, stores, strict=True):
         if wanted and IBoxFingerprints.providedBy(store):
             IBoxFingerprints(store).prefetch_fingerprints([pair.box(side) for pair in wanted])
+
+
+class _Recorded:
+    """
+    An L{Emitter} that keeps what a box pair says, to be replayed in the
+    order of the pairs (C{--parallel}); the progress line is drawn at once.
+    """
+
+    def __init__(self, output: Emitter) -> None:
+        self.output = output
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def emit(self, severity: Severity, text: str) -> None:
+        self.calls.append(("emit", (severity, text), {}))
+
+    def print_line(self, text: str) -> None:
+        self.calls.append(("print_line", (text,), {}))
+
+    def show_progress(self, counters: Counters) -> None:
+        self.output.show_progress(counters)
+
+    def event(self, kind: str, **fields: object) -> None:
+        self.calls.append(("event", (kind,), fields))
+
+    def replay(self) -> None:
+        """
+        Say it all through the real output, in the order it was said.
+        """
+        for name, arguments, keywords in self.calls:
+            getattr(self.output, name)(*arguments, **keywords)
+        self.calls.clear()
+
+
+async def _sync_pairs_parallel(
+    config: Config,
+    channel: Channel,
+    pairs: Sequence[BoxPair],
+    run: RunState,
+    request: SyncRequest,
+    output: Emitter,
+    progress: _Progress,
+    options: PairOptions,
+    watch: PairWatch | None,
+) -> bool:
+    """
+    C{--parallel N}: the channel's box pairs over N lanes, each lane with
+    stores (so connections) of its own; pairs sharing a state file go one
+    after another in one lane. What each pair says is held back and said
+    in the order of the pairs, as a serial run would say it; the progress
+    line counts every running pair.
+
+    @return: whether everything succeeded.
+    """
+    # Pairs that share a state file (or a lock) are one unit of work.
+    units: dict[str, list[int]] = {}
+    for index, pair in enumerate(pairs):
+        key = f"#{index}"
+        if pair.conflict is None:
+            try:
+                near = run.store(channel.near_store)
+                key = pair_state_paths(config, channel, pair, near, request.state_directory).state
+            except MsyncError:
+                pass  # reported when the pair is synchronized
+        units.setdefault(key, []).append(index)
+    queue = deque(units.values())
+    records = [_Recorded(output) for _ in pairs]
+    outcomes: list[_Outcome | None] = [None] * len(pairs)
+    said = 0
+    ended = False
+
+    def say() -> None:
+        # Replay every finished pair whose predecessors are all finished.
+        nonlocal said
+        while said < len(pairs) and outcomes[said] is not None:
+            records[said].replay()
+            said += 1
+
+    async def lane(number: int) -> None:
+        nonlocal ended
+        stores: tuple[IStore, IStore] | None = None
+        try:
+            while queue and not ended:
+                if watch is not None and watch.stopping():
+                    return
+                unit = queue.popleft()
+                if stores is None:
+                    try:
+                        stores = _lane_stores(run, channel, number)
+                    except StoreUnavailable:
+                        # No store of its own: the other lanes go on.
+                        queue.appendleft(unit)
+                        return
+                for index in unit:
+                    if ended:
+                        break
+                    outcome = await _sync_one_pair(
+                        config,
+                        channel,
+                        pairs[index],
+                        stores,
+                        run,
+                        request,
+                        records[index],
+                        progress,
+                        options,
+                        watch,
+                    )
+                    outcomes[index] = outcome
+                    if outcome is _Outcome.END_CHANNEL:
+                        ended = True
+                    say()
+        finally:
+            if stores is not None and number:
+                for store in stores:
+                    await _close_quietly(store)
+
+    lanes = min(request.parallel, len(units))
+    await gatherResults(
+        [Deferred.fromCoroutine(lane(number)) for number in range(lanes)], consumeErrors=True
+    )
+    # Pairs not reached (the channel ended early) said nothing; the rest
+    # is said in order now.
+    for index in range(said, len(pairs)):
+        records[index].replay()
+    done = [each for each in outcomes if each is not None]
+    return not ended and all(each is _Outcome.OK for each in done)
+
+
+def _lane_stores(run: RunState, channel: Channel, number: int) -> tuple[IStore, IStore]:
+    """
+    The far and near stores of a C{--parallel} lane: the run's own for the
+    first lane, new ones (new connections) for the others.
+    """
+    if number == 0:
+        return run.store(channel.far_store), run.store(channel.near_store)
+    far = run.factory(channel.far_store)
+    try:
+        near = run.factory(channel.near_store)
+    except BaseException:
+        Deferred.fromCoroutine(_close_quietly(far))
+        raise
+    return far, near
+
+
+async def _close_quietly(store: IStore) -> None:
+    try:
+        await store.close()
+    except MsyncError as error:
+        log.info("closing a store failed: {error}", error=error)
+
+
+class _Outcome(enum.Enum):
+    """
+    How one box pair ended, for the channel's loop.
+    """
+
+    OK = "ok"
+    FAILED = "failed"
+    # The channel's other pairs are skipped (a store failed, or the
+    # near store's layout is bad).
+    END_CHANNEL = "end channel"
+
+
+async def _sync_one_pair(
+    config: Config,
+    channel: Channel,
+    pair: BoxPair,
+    stores: tuple[IStore, IStore],
+    run: RunState,
+    request: SyncRequest,
+    output: Emitter,
+    progress: _Progress,
+    options: PairOptions,
+    watch: PairWatch | None,
+) -> _Outcome:
+    """
+    Synchronize one box pair over C{stores} (far, near); report its failure.
+    """
+    far, near = stores
+    if pair.conflict is not None:
+        # Another pair reaches the same server box (plan.box_pairs).
+        output.emit(Severity.ERROR, f"Error: {pair.conflict}")
+        progress.pair_done(None)
+        return _Outcome.FAILED
+    output.event("box", channel=channel.name, far=pair.far, near=pair.near)
+    result: PairResult | None = None
+    counting = progress.pair()
+    try:
+        paths = pair_state_paths(config, channel, pair, near, request.state_directory)
+        if request.state_directory is not None and not request.dry_run:
+            if paths.state.startswith(request.state_directory):
+                # mbsync 1.5 creates every level of its state directory.
+                os.makedirs(request.state_directory, mode=0o700, exist_ok=True)
+        _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
+        result = await sync_pair(
+            far,
+            near,
+            pair.far,
+            pair.near,
+            options,
+            paths,
+            progress=counting,
+            notify=output.emit,
+            fsync=config.global_options.fsync,
+            journal_version=request.generation.journal_version,
+            journal_testing=request.journal_testing,
+            quick=not request.verbose,
+        )
+        for side in Side:
+            run.summary.expunged[side] += result.expunge_flagged[side]
+        for line in result.planned:
+            sentence = planned_sentence(channel.name, pair.far, pair.near, line)
+            if request.generation is Generation.V15:
+                # isync 1.5's dry run prints only its summary: the plan
+                # is verbose output there.
+                output.emit(Severity.INFO, sentence)
+            else:
+                output.print_line(sentence)
+        if watch is not None:
+            watch.pair_finished(channel, pair, result, None)
+    except StoreUnavailable as error:
+        _store_failed(run, channel, output, error)
+        if watch is not None:
+            watch.pair_finished(channel, pair, None, error)
+        return _Outcome.END_CHANNEL
+    except MsyncError as error:
+        output.emit(Severity.ERROR, _error_line(error))
+        if watch is not None:
+            watch.pair_finished(channel, pair, None, error)
+        if isinstance(error, LayoutError) and error.ends_channel:
+            # mbsync's "store bad": the channel's other boxes are skipped.
+            return _Outcome.END_CHANNEL
+        return _Outcome.FAILED
+    except Exception:
+        # The one broad handler (STYLE §5): a bug in one box pair must
+        # not lose the other pairs' work.
+        log.failure(
+            "{channel}: synchronizing {far} <=> {near} failed",
+            channel=channel.name,
+            far=pair.far,
+            near=pair.near,
+        )
+        output.emit(
+            Severity.ERROR,
+            f"Error: channel {channel.name}: internal error "
+            f"synchronizing {shown_name(pair.far)} <=> {shown_name(pair.near)}",
+        )
+        return _Outcome.FAILED
+    finally:
+        progress.pair_done(counting)
+        output.event("box_done", **_box_fields(channel.name, pair, result))
+    return _Outcome.OK
 
 
 def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:

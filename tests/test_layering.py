@@ -63,6 +63,7 @@ LAYERS: dict[str, int] = {
     "msync.stores.credentials": 2,
     "msync.stores.imapnames": 1,
     "msync.stores.listingcache": 1,
+    "msync.stores.imapappend": 2,
     "msync.stores.imapbox": 2,
     "msync.stores.imapstore": 2,
     "msync.stores.maildirnames": 1,

@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.load import parse_config
-from msync.errors import StoreUnavailable
+from msync.errors import MailboxError, StoreUnavailable
 from msync.model import Side
 from msync.plan import select_jobs
 from msync.report import Counters, Severity
@@ -564,3 +564,130 @@ class StatePairingTests(SynchronousTestCase):
         with open(paths.journal, "w") as handle:
             handle.write("4\n")
         self.assertIsNone(state_pairing(paths))
+
+
+class _GatedStore:
+    """
+    A store whose C{open_box} waits for the test to open the gate of that
+    box (or to fail it); everything else is the real store's.
+    """
+
+    def __init__(self, store: Any, gates: dict[str, Deferred[None]], opened: list[str]) -> None:
+        self._store = store
+        self._gates = gates
+        self._opened = opened
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def open_box(self, name: str, create: bool = False, read_only: bool = False) -> Deferred[Any]:
+        return Deferred.fromCoroutine(self._open(name, create, read_only))
+
+    async def _open(self, name: str, create: bool, read_only: bool) -> Any:
+        self._opened.append(name)
+        await self._gates.setdefault(name, Deferred())
+        return await self._store.open_box(name, create=create, read_only=read_only)
+
+
+class ParallelTests(SyncFixture):
+    """
+    C{--parallel N} (L{SyncRequest.parallel}): a channel's box pairs sync
+    at once over stores of their own, and say what they say in the order
+    of the pairs.
+    """
+
+    def start(self, parallel: int) -> tuple[Deferred[int], RecordingOutput, Any]:
+        text = SYNC_CONFIG.format(root=self.root)
+        head, _, store = text.partition("\nMaildirStore missing\n")
+        config = parse_config("MaildirStore missing\n" + store + "\n" + head, "rc", home=self.root)
+        selection = select_jobs(config, ("c",), all_channels=False)
+        self.clock = clock_at_now(FakeMailReactor())
+        base = default_store_factory(config, self.clock)
+        self.gates: dict[str, Deferred[None]] = {}
+        self.opened: list[str] = []
+        self.made: list[str] = []
+
+        def factory(section: Any) -> Any:
+            self.made.append(section.name)
+            made = base(section)
+            return _GatedStore(made, self.gates, self.opened) if section.name == "f" else made
+
+        output = RecordingOutput()
+        request = SyncRequest(parallel=parallel)
+        run = Deferred.fromCoroutine(
+            sync_channels(config, selection.jobs, factory, request, output)
+        )
+        return run, output, base
+
+    def settle(self, steps: int = 5) -> None:
+        for _ in range(steps):
+            self.clock.advance(1)
+
+    def finish(self, run: Deferred[int]) -> int:
+        for box in ("INBOX", "x", "y"):
+            gate = self.gates.setdefault(box, Deferred())
+            if not gate.called:
+                gate.callback(None)
+        return drive(self.clock, run)
+
+    def test_interleaved(self) -> None:
+        """
+        Two pairs are under way at once, each over a far store of its own;
+        the one finishing first waits to be reported until the one before
+        it is: events and messages come in the order of the pairs.
+        """
+        run, output, _ = self.start(2)
+        self.settle()
+        self.assertEqual(sorted(self.opened), ["INBOX", "x"])
+        self.assertEqual(self.made.count("f"), 2)
+        self.gates["x"].callback(None)
+        self.settle()
+        self.assertEqual(self.near_files("x"), [self.near_files("x")[0]])
+        self.assertEqual([e for e in output.events if e["event"] != "channel"], [])
+        self.assertEqual(self.finish(run), 0)
+        kinds = [(e["event"], e.get("far")) for e in output.events]
+        self.assertEqual(
+            kinds,
+            [
+                ("channel", None),
+                ("box", "INBOX"),
+                ("box_done", "INBOX"),
+                ("box", "x"),
+                ("box_done", "x"),
+                ("box", "y"),
+                ("box_done", "y"),
+            ],
+        )
+        for box in ("INBOX", "x", "y"):
+            self.assertEqual(len(self.near_files(box)), 1, box)
+        self.assertEqual(output.progress[-1].boxes_done, 3)
+        self.assertEqual(output.progress[-1].near.new_done, 3)
+
+    def test_failure_stays_in_its_pair(self) -> None:
+        """
+        A pair that fails while another runs fails alone: the others sync,
+        the error is reported in the failed pair's place, the status is 1.
+        """
+        run, output, _ = self.start(3)
+        self.settle()
+        self.assertEqual(sorted(self.opened), ["INBOX", "x", "y"])
+        self.gates["x"].errback(MailboxError("x is broken"))
+        self.assertEqual(self.finish(run), 1)
+        self.assertEqual(
+            [text for _, text in output.messages if "broken" in text], ["Error: x is broken"]
+        )
+        self.assertEqual(len(self.near_files("INBOX")), 1)
+        self.assertEqual(len(self.near_files("y")), 1)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "near", "x")))
+        done = [(e["far"], e["ok"]) for e in output.events if e["event"] == "box_done"]
+        self.assertEqual(done, [("INBOX", True), ("x", False), ("y", True)])
+
+    def test_one_lane_is_serial(self) -> None:
+        """
+        C{--parallel 1} is the serial run: one far store, pairs one by one.
+        """
+        run, _, _ = self.start(1)
+        self.settle()
+        self.assertEqual(self.opened, ["INBOX"])
+        self.assertEqual(self.finish(run), 0)
+        self.assertEqual(self.made.count("f"), 1)

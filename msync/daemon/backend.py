@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
@@ -134,9 +135,9 @@ class RunnerBackend:
             raise ConfigError(path, None, "no channel to serve", located=False)
         return config, selection.jobs
 
-    async def sync(self, config: Config, job: ChannelJob, watch: PairWatch) -> int:
+    async def sync(self, config: Config, job: ChannelJob, watch: PairWatch, lanes: int = 1) -> int:
         """
-        Synchronize one channel job.
+        Synchronize one channel job, up to C{lanes} box pairs at once.
         """
         base = default_store_factory(config, self.reactor, names_for(self.generation))
         made: list[IStore] = []
@@ -151,7 +152,8 @@ class RunnerBackend:
 
         output = LogOutput(lambda: self.stopping)
         try:
-            return await sync_channels(config, (job,), factory, self.request(), output, watch)
+            request = replace(self.request(), parallel=lanes)
+            return await sync_channels(config, (job,), factory, request, output, watch)
         finally:
             self._live.difference_update(made)
 

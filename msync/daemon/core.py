@@ -16,7 +16,9 @@ Invariants:
   - at most C{max_connections} connections per server: IDLE watchers hold
     one slot each for their life (at most C{max_connections - 1} of them,
     so syncs always have one), a sync or quick check one slot per IMAP
-    server it uses, while it runs;
+    server it uses, while it runs; a sync also takes the slots free when
+    it starts but one (without waiting, up to C{max_connections - 1} in
+    all) to sync that many box pairs at once;
   - a box another process holds locked is retried after C{lock_retry}
     seconds, without an error message;
   - nothing ever raises out of a timer callback (STYLE §4): the one broad
@@ -86,9 +88,10 @@ class Backend(Protocol):
         @raise ConfigError: when the configuration is broken.
         """
 
-    def sync(self, config: Config, job: ChannelJob, watch: Any) -> Awaitable[int]:
+    def sync(self, config: Config, job: ChannelJob, watch: Any, lanes: int = 1) -> Awaitable[int]:
         """
-        Synchronize one channel job (a L{msync.runner.PairWatch} given).
+        Synchronize one channel job (a L{msync.runner.PairWatch} given),
+        up to C{lanes} box pairs at once (each lane its own connections).
         """
 
     def interrupt(self) -> None:
@@ -391,14 +394,26 @@ class Daemon:
         slots = self._servers(job.channel)
         for slot in slots:
             await slot.acquire()
+        held = list(slots)
         try:
             if self.stopping:
                 return
+            # Box pairs sync in parallel over the server slots free now
+            # (taken without waiting, so never beyond --max-connections),
+            # leaving one free for a quick check or another channel.
+            lanes = 1
+            while lanes < max(1, self.settings.max_connections - 1) and all(
+                slot.tokens > 1 for slot in slots
+            ):
+                for slot in slots:
+                    slot.acquire()
+                    held.append(slot)
+                lanes += 1
             queue.jobs_run += 1
             watch = _Watch(self, queue)
-            status = await self.backend.sync(config, job, watch)
+            status = await self.backend.sync(config, job, watch, lanes)
         finally:
-            for slot in slots:
+            for slot in held:
                 slot.release()
         if self.stopping:
             return

@@ -82,17 +82,23 @@ _MONTHS = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
 class _Writer:
-    """Accumulates the segments of one command, or its log rendering."""
+    """
+    Accumulates the segments of one command, or its log rendering.
+
+    A segment is kept as a list of parts joined once at its end, so that a
+    literal's data (a whole message, for APPEND) is copied once, not at
+    every step.
+    """
 
     def __init__(self, capabilities: frozenset[bytes], utf8: bool, redacting: bool) -> None:
         self.capabilities = capabilities
         self.utf8 = utf8
         self.redacting = redacting
         self._segments: list[bytes] = []
-        self._current = bytearray()
+        self._parts: list[bytes] = []
 
     def write(self, data: bytes) -> None:
-        self._current += data
+        self._parts.append(data)
 
     def literal(self, data: bytes) -> None:
         if b"\0" in data and not self.redacting:
@@ -100,18 +106,18 @@ class _Writer:
         size = len(data)
         if self.redacting:
             plus = b"+" if _non_synchronizing(size, self.capabilities) else b""
-            self._current += b"{%d%s}" % (size, plus)
+            self._parts.append(b"{%d%s}" % (size, plus))
         elif _non_synchronizing(size, self.capabilities):
-            self._current += b"{%d+}\r\n" % (size,) + data
+            self._parts += (b"{%d+}\r\n" % (size,), data)
         else:
-            self._current += b"{%d}\r\n" % (size,)
-            self._segments.append(bytes(self._current))
-            self._current = bytearray(data)
+            self._parts.append(b"{%d}\r\n" % (size,))
+            self._segments.append(b"".join(self._parts))
+            self._parts = [data]
 
     def finish(self) -> tuple[bytes, ...]:
         if not self.redacting:
-            self._current += b"\r\n"
-        self._segments.append(bytes(self._current))
+            self._parts.append(b"\r\n")
+        self._segments.append(b"".join(self._parts))
         return tuple(self._segments)
 
 
@@ -702,6 +708,42 @@ class Command:
         if internal_date is not None:
             arguments += (_internal_date(internal_date),)
         return cls(b"APPEND", arguments + (_Literal(message),))
+
+    @classmethod
+    def multiappend(cls, mailbox: str, messages: Sequence[AppendMessage]) -> Command:
+        """
+        C{APPEND mailbox [(flags)] ["date-time"] {n} [(flags)] ...}: several
+        messages in one command (MULTIAPPEND, RFC 3502). The server stores
+        all of them or none, in the order given.
+
+        @param messages: at least one; see L{append} for each.
+        """
+        if not messages:
+            raise LocalProtocolError("MULTIAPPEND needs at least one message")
+        arguments: tuple[Argument, ...] = (_Mailbox(mailbox),)
+        for each in messages:
+            if each.flags:
+                arguments += (_List(tuple(_flag(flag) for flag in each.flags)),)
+            if each.internal_date is not None:
+                arguments += (_internal_date(each.internal_date),)
+            arguments += (_Literal(each.data),)
+        requires = (b"MULTIAPPEND",) if len(messages) > 1 else ()
+        return cls(b"APPEND", arguments, requires=requires)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """
+    One message of a MULTIAPPEND (L{Command.multiappend}).
+
+    @ivar data: the message exactly as stored (CRLF line ends, no NUL).
+    @ivar flags: its flag names.
+    @ivar internal_date: a timezone-aware INTERNALDATE, or C{None}.
+    """
+
+    data: bytes = field(repr=False)
+    flags: Sequence[bytes] = ()
+    internal_date: datetime | None = None
 
 
 def sasl_response_line(response: bytes) -> bytes:

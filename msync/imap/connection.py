@@ -334,7 +334,9 @@ class ClientConnection:
         self._tls_pending = False
         self._streaming: bytes | None = None
         self._discarding = False
-        self._outgoing = bytearray()
+        # Parts to send, joined only when more than one (a big literal
+        # segment goes out without another copy).
+        self._outgoing: list[bytes] = []
         self._trace: list[str | Callable[[], str]] = []
         self._events: deque[ConnectionEvent] = deque()
 
@@ -387,7 +389,7 @@ class ClientConnection:
         """
         @return: the bytes to write to the server now (possibly none).
         """
-        data = bytes(self._outgoing)
+        data = b"".join(self._outgoing)
         self._outgoing.clear()
         return data
 
@@ -420,7 +422,7 @@ class ClientConnection:
         if not line.endswith(b"\r\n"):
             raise LocalProtocolError("a continuation answer must end with CRLF")
         record.answer_due = False
-        self._outgoing += line
+        self._outgoing.append(line)
         shown = line.strip().decode("ascii", "replace") if record.command.name == b"IDLE" else None
         self._trace.append(shown or "<redacted>")
 
@@ -513,7 +515,7 @@ class ClientConnection:
         self._in_flight[queued.tag] = record
         self._track_cover(record.cover, 1)
         self._barriers += command.barrier
-        self._outgoing += segments[0]
+        self._outgoing.append(segments[0])
         # -Dn shows what is sent (mailbox names as encoded for this server),
         # rendered only if asked for (take_trace).
         capabilities = self.capabilities or frozenset()
@@ -646,7 +648,7 @@ class ClientConnection:
         assert isinstance(event, ContinuationRequest)
         waiting = self._waiting_literal
         if waiting is not None:
-            self._outgoing += waiting.segments.popleft()
+            self._outgoing.append(waiting.segments.popleft())
             self._trace.append("<literal>")
             if not waiting.segments:
                 self._waiting_literal = None

@@ -37,6 +37,7 @@ from msync.errors import (
 from msync.imap.commands import (
     IDLE_DONE,
     SASL_CANCEL,
+    AppendMessage,
     Command,
     QResync,
     StoreMode,
@@ -523,6 +524,31 @@ class IMAPSession:
             if low == high and low is not STAR:
                 return AppendResult(code.uid_validity, low)
         return AppendResult(None, None)
+
+    async def append_many(
+        self, mailbox: str, messages: Sequence[AppendMessage]
+    ) -> builtins.list[AppendResult]:
+        """
+        One C{APPEND} of several messages (MULTIAPPEND, RFC 3502; one
+        message needs no extension): all are stored, in order, or none.
+
+        @return: where each went, in order; the UIDs come from
+            C{[APPENDUID uidvalidity uid-set]} (RFC 4315) when it names
+            exactly as many UIDs as messages, else they are C{None}.
+        """
+        command = Command.multiappend(mailbox, messages)
+        code = (await self._run(command)).response.code
+        unknown = [AppendResult(None, None)] * len(messages)
+        if not isinstance(code, AppendUIDCode):
+            return unknown
+        uids: builtins.list[int] = []
+        for low, high in code.uids:
+            if low is STAR or high is STAR or high < low or len(uids) + high - low >= len(messages):
+                return unknown
+            uids.extend(range(low, high + 1))
+        if len(uids) != len(messages):
+            return unknown
+        return [AppendResult(code.uid_validity, uid) for uid in uids]
 
     async def _copy(
         self, uids: UIDs, build: Callable[[UIDSet], Command]

@@ -37,8 +37,8 @@ from msync.errors import (
     MessageError,
     shown_name,
 )
-from msync.imap.commands import StoreMode
-from msync.imap.session import FetchResult, IMAPSession, MailboxStatus
+from msync.imap.commands import AppendMessage, StoreMode
+from msync.imap.session import AppendResult, FetchResult, IMAPSession, MailboxStatus
 from msync.imap.uids import UIDRange, UIDSet
 from msync.model import (
     ALL_FLAGS,
@@ -50,6 +50,7 @@ from msync.model import (
     UIDInterval,
     parse_tracking_headers,
 )
+from msync.stores.imapappend import BATCH_MESSAGES, BATCHES_IN_FLIGHT, AppendQueue
 from msync.stores.interface import (
     DEFAULT_CHUNK_SIZE,
     IFingerprinted,
@@ -62,6 +63,14 @@ from msync.stores.listingcache import Listing, format_listing, parse_listing
 
 if TYPE_CHECKING:
     from msync.stores.imapstore import IMAPStore
+
+# Plain APPENDs are not held back: the connection's PipelineDepth bounds them.
+PIPELINE_UNBOUNDED = 1 << 30
+
+#: Copies under way into a box of a server with MULTIAPPEND (converted
+#: bodies held in memory), and without (the engine's default).
+COPIES_WITH_MULTIAPPEND = 32
+COPIES_WITHOUT = 8
 
 SPOOL_IN_MEMORY = 256 * 1024
 """Fetched messages up to this size stay in memory; larger ones go to disk."""
@@ -259,6 +268,7 @@ class IMAPMailbox:
         self._session = session
         self._argument = argument
         self._closed = False
+        self._append_queue: AppendQueue | None = None
         self._listing_path: str | None = None
         self._unsaved: Listing | None = None
         # For fingerprint(): the box as SELECT described it, the
@@ -642,19 +652,51 @@ class IMAPMailbox:
         self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
     ) -> int | None:
         self._touched = True
-        data = await read_source(message)
+        # The place in the order of storing is taken before reading.
+        slot = self._appends.reserve()
+        try:
+            data = await read_source(message)
+        except BaseException:
+            slot.drop()
+            raise
         wanted = imap_flags(flags & self.permanent_flags)
         store = self._store
         try:
             with store.connection_errors():
-                result = await self._session.append(
-                    self._argument, data, flags=wanted, internal_date=arrival_date
-                )
+                result = await slot.ready(AppendMessage(data, wanted, arrival_date))
         except (CommandFailed, LocalProtocolError) as error:
             store.refused(f"cannot store into {shown_name(self.name)}", error)
         if result.uid_validity != self.uid_validity:
             return None
         return result.uid
+
+    def _append_batch(self, messages: Sequence[AppendMessage]) -> Deferred[list[AppendResult]]:
+        return Deferred.fromCoroutine(self._session.append_many(self._argument, messages))
+
+    @property
+    def _multiappend(self) -> bool:
+        return b"MULTIAPPEND" in (self._session.capabilities or frozenset())
+
+    @property
+    def copies_in_flight(self) -> int:
+        """
+        How many copies the engine may have under way into this box: a
+        MULTIAPPEND batch can only gather what is under way.
+        """
+        return COPIES_WITH_MULTIAPPEND if self._multiappend else COPIES_WITHOUT
+
+    @property
+    def _appends(self) -> AppendQueue:
+        if self._append_queue is None:
+            multi = self._multiappend
+            # Without MULTIAPPEND, plain APPENDs pipelined as deep as the
+            # session's PipelineDepth allows.
+            self._append_queue = AppendQueue(
+                self._append_batch,
+                batch_messages=BATCH_MESSAGES if multi else 1,
+                in_flight=BATCHES_IN_FLIGHT if multi else PIPELINE_UNBOUNDED,
+            )
+        return self._append_queue
 
     def find_by_tuid(self, tuids: Collection[str], min_uid: int) -> Deferred[dict[str, int]]:
         """

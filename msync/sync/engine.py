@@ -561,17 +561,24 @@ class _BoxPairSync:
         if copies:
             self.progress.add(target, "new", total=len(copies))
         source = self.boxes[target.other]
+        # A target that batches its stores (IMAP MULTIAPPEND) says how many
+        # copies it can use under way; fetches keep ahead of them.
+        in_flight = getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
+        if self.copies_in_flight < COPIES_IN_FLIGHT:
+            # Fewer asked for (one at a time under mbsync's -Tj<N>).
+            in_flight = self.copies_in_flight
+        fetch_ahead = max(FETCH_AHEAD, in_flight)
         ahead: deque[Deferred[IMessageBody]] = deque()
         copying: deque[Deferred[int | None | bool]] = deque()
         started = begun = 0
         turn: Deferred[None] = succeed(None)
         try:
             for index, item in enumerate(copies):
-                # Keep FETCH_AHEAD fetches going: the store pipelines them.
-                while started < len(copies) and started < index + FETCH_AHEAD:
+                # Keep fetch_ahead fetches going: the store pipelines them.
+                while started < len(copies) and started < index + fetch_ahead:
                     ahead.append(source.fetch(copies[started].uid))
                     started += 1
-                while begun < len(copies) and begun < index + self.copies_in_flight:
+                while begun < len(copies) and begun < index + in_flight:
                     done: Deferred[None] = Deferred()
                     copying.append(
                         Deferred.fromCoroutine(

@@ -118,6 +118,7 @@ class FakeBackend:
         self.history: list[tuple[str, tuple[str, ...] | None]] = []
         self.interrupted = 0
         self.broken = False
+        self.lanes: list[int] = []
 
     def load(self) -> tuple[Config, tuple[ChannelJob, ...]]:
         path = os.path.join(self.root, "rc")
@@ -128,7 +129,8 @@ class FakeBackend:
         config = load_config(path, {"HOME": self.root})
         return config, tuple(ChannelJob(c) for c in config.channels)
 
-    def sync(self, config: Config, job: ChannelJob, watch: Any) -> Deferred[int]:
+    def sync(self, config: Config, job: ChannelJob, watch: Any, lanes: int = 1) -> Deferred[int]:
+        self.lanes.append(lanes)
         done: Deferred[int] = Deferred()
         self.running.append((job, watch, done))
         self.history.append((job.channel.name, job.boxes))
@@ -391,6 +393,27 @@ class DaemonTests(SynchronousTestCase):
         self.assertEqual(backend.history, [("c", None)])
         backend.finish(0)
         self.assertEqual(backend.history, [("c", None), ("d", None)])
+
+    def test_parallel_lanes(self) -> None:
+        """
+        A sync takes the server slots free when it starts, up to
+        --max-connections - 1, and syncs that many box pairs at once; a
+        channel on the same server starting next gets what is left.
+        """
+        daemon, backend, clock, _ = self.make(max_connections=4)
+        original = backend.load
+
+        def same_server() -> tuple[Config, tuple[ChannelJob, ...]]:
+            config, jobs = original()
+            return config, tuple(ChannelJob(job.channel) for job in jobs)
+
+        backend.server = lambda section: "one-server"  # type: ignore[method-assign]
+        backend.load = same_server  # type: ignore[method-assign]
+        daemon.start()
+        self.assertEqual(backend.history, [("c", None), ("d", None)])
+        self.assertEqual(backend.lanes, [3, 1])
+        backend.finish(0)
+        backend.finish(0)
 
     def test_local_changes(self) -> None:
         """

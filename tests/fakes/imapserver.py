@@ -23,6 +23,7 @@ import hmac
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -517,27 +518,37 @@ class FakeIMAPServer(Protocol):
     def _append(self, command: _Command) -> None:
         arguments = list(command.arguments)
         name = self._box_argument(arguments.pop(0))
-        body = arguments.pop()
+        # [flags] [date] body, once per message (several with MULTIAPPEND);
+        # a date is the token that parses as one and is not the last.
+        messages: list[tuple[bytes, list[bytes], datetime | None]] = []
         flags: list[bytes] = []
         date = None
-        for argument in arguments:
+        for index, argument in enumerate(arguments):
             if isinstance(argument, list):
                 flags = [flag for flag in argument if isinstance(flag, bytes)]
-            else:
-                date = parse_internal_date(argument)
+                continue
+            if index < len(arguments) - 1:
+                try:
+                    date = parse_internal_date(argument)
+                    continue
+                except IMAPSyntaxError:
+                    pass
+            assert isinstance(argument, bytes)
+            messages.append((argument, flags, date))
+            flags, date = [], None
+        if len(messages) > 1 and b"MULTIAPPEND" not in self._capability_set():
+            raise IMAPSyntaxError("one message per APPEND without MULTIAPPEND")
         box = self.store.get(name)
         if box is None:
             self._no(command, b"[TRYCREATE] No such mailbox")
             return
-        assert isinstance(body, bytes)
-        message = box.append(body, flags, date)
+        stored = [box.append(body, flags, date) for body, flags, date in messages]
         if box is self.selected:
             self._write(b"* %d EXISTS" % len(box.messages))
         self.store.changed(box)
         if b"UIDPLUS" in self._capability_set():
-            self._ok(
-                command, b"[APPENDUID %d %d] Append completed" % (box.uid_validity, message.uid)
-            )
+            uids = b",".join(b"%d" % message.uid for message in stored)
+            self._ok(command, b"[APPENDUID %d %s] Append completed" % (box.uid_validity, uids))
         else:
             self._ok(command, b"Append completed")
 

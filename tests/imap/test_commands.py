@@ -14,6 +14,7 @@ from msync.errors import LocalProtocolError, MailboxNameError
 from msync.imap.commands import (
     IDLE_DONE,
     SASL_CANCEL,
+    AppendMessage,
     Command,
     QResync,
     StoreMode,
@@ -614,6 +615,58 @@ class AppendTests(_EncodingTestCase):
     """
     APPEND and literal splitting.
     """
+
+    def test_multiappend(self) -> None:
+        """
+        MULTIAPPEND sends each message with its own flags and date, one
+        literal after another, synchronizing unless LITERAL+ allows.
+        """
+        date = datetime(2024, 1, 5, 9, 8, 7, tzinfo=timezone(timedelta(hours=1)))
+        command = Command.multiappend(
+            "INBOX",
+            [AppendMessage(b"A\r\n", (b"\\Seen",), date), AppendMessage(b"BB\r\n")],
+        )
+        multi = frozenset({b"MULTIAPPEND"})
+        self.assertRows(
+            [
+                (
+                    command,
+                    [
+                        b'APPEND INBOX (\\Seen) "05-Jan-2024 09:08:07 +0100" {3}\r\n',
+                        b"A\r\n {4}\r\n",
+                        b"BB\r\n\r\n",
+                    ],
+                )
+            ],
+            capabilities=multi,
+        )
+        self.assertRows(
+            [
+                (
+                    command,
+                    [
+                        b'APPEND INBOX (\\Seen) "05-Jan-2024 09:08:07 +0100" {3+}\r\nA\r\n'
+                        b" {4+}\r\nBB\r\n\r\n"
+                    ],
+                )
+            ],
+            capabilities=multi | PLUS,
+        )
+
+    def test_multiappend_needs_extension(self) -> None:
+        """
+        Several messages need MULTIAPPEND; one is a plain APPEND; none is
+        refused.
+        """
+        two = Command.multiappend("INBOX", [AppendMessage(b"A"), AppendMessage(b"B")])
+        with self.assertRaises(LocalProtocolError) as caught:
+            two.encode(b"A1", PLUS)
+        self.assertIn("needs MULTIAPPEND", str(caught.exception))
+        self.assertEqual(
+            Command.multiappend("INBOX", [AppendMessage(b"A")]),
+            Command.append("INBOX", b"A"),
+        )
+        self.assertRaises(LocalProtocolError, Command.multiappend, "INBOX", [])
 
     def test_append(self) -> None:
         """

@@ -23,7 +23,7 @@ from msync.errors import (
     LocalProtocolError,
     TLSError,
 )
-from msync.imap.commands import StoreMode
+from msync.imap.commands import AppendMessage, StoreMode
 from msync.imap.protocol import IMAPClientProtocol
 from msync.imap.sasl import CramMD5Client, Mechanism, PlainClient, XOAuth2Client
 from msync.imap.session import AppendResult, IMAPSession, ListEntry, MailboxStatus
@@ -571,6 +571,25 @@ class MailboxCommandTests(SynchronousTestCase):
         )
         client.receive(b"A1 OK [APPENDUID 42 17] done\r\n")
         self.assertEqual(self.successResultOf(appended), AppendResult(42, 17))
+
+    def test_append_many(self) -> None:
+        """
+        One MULTIAPPEND; the APPENDUID set gives each message its UID in
+        order, or none when it does not name one per message.
+        """
+        client = Client(b"* PREAUTH [CAPABILITY " + CAPS + b" MULTIAPPEND] hi\r\n")
+        messages = [AppendMessage(b"A\r\n", (b"\\Seen",)), AppendMessage(b"B\r\n")]
+        appended = client.run(client.session.append_many("INBOX", messages))
+        self.assertEqual(client.sent(), b"A1 APPEND INBOX (\\Seen) {3+}\r\nA\r\n {3+}\r\nB\r\n\r\n")
+        client.receive(b"A1 OK [APPENDUID 42 17,20] done\r\n")
+        self.assertEqual(
+            self.successResultOf(appended), [AppendResult(42, 17), AppendResult(42, 20)]
+        )
+        for code in (b"[APPENDUID 42 17]", b"[APPENDUID 42 17:19]", b""):
+            appended = client.run(client.session.append_many("INBOX", messages))
+            tag = client.sent().split(b" ")[0]
+            client.receive(tag + b" OK " + code + b" done\r\n")
+            self.assertEqual(self.successResultOf(appended), [AppendResult(None, None)] * 2)
 
     def test_append_synchronizing(self) -> None:
         """

@@ -26,7 +26,13 @@ from msync.stores.imapnames import MBSYNC14_NAMES, MBSYNC15_NAMES, NameMapping
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import BytesSource, IStore
 from tests.fakes.clocks import FakeMailReactor
-from tests.fakes.imapserver import DEFAULT_OPTIONS, FakeIMAPServer, MailStore, ServerOptions
+from tests.fakes.imapserver import (
+    DEFAULT_CAPABILITIES,
+    DEFAULT_OPTIONS,
+    FakeIMAPServer,
+    MailStore,
+    ServerOptions,
+)
 from tests.fakes.pump import IOPump, connect
 from tests.stores.contract import StoreContractTests
 
@@ -589,6 +595,64 @@ class MailboxCommandTests(PumpingMixin, SynchronousTestCase):
         self.assertIsNone(self.resolve(mailbox.store(BytesSource(data), Flags.SEEN)))
         found = self.resolve(mailbox.find_by_tuid(["abcdefghijkl", "nothere"], mailbox.uid_next))
         self.assertEqual(found, {"abcdefghijkl": 1})
+
+    def multiappend_box(self, capabilities: frozenset[bytes]) -> Any:
+        self.network = FakeNetwork(
+            MailStore({"user": PASSWORD}), ServerOptions(capabilities=capabilities)
+        )
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        return self.resolve(store.open_box("INBOX"))
+
+    def test_store_multiappend(self) -> None:
+        """
+        With MULTIAPPEND, the first two stores go at once (two APPENDs at
+        the server), the three handed over meanwhile together in the next,
+        in order; each gets its UID from APPENDUID; the box asks the engine
+        for more copies under way.
+        """
+        mailbox = self.multiappend_box(DEFAULT_CAPABILITIES | {b"MULTIAPPEND"})
+        self.assertEqual(mailbox.copies_in_flight, 32)
+        mark = len(self.network.commands())
+        stored = [
+            mailbox.store(BytesSource(b"X-TUID: t%011d\r\n\r\nbody\r\n" % n), Flags.SEEN)
+            for n in range(5)
+        ]
+        uids = [self.resolve(each) for each in stored]
+        self.assertEqual(uids, [1, 2, 3, 4, 5])
+        appends = [c for c in self.network.commands()[mark:] if c.startswith(b"APPEND")]
+        self.assertEqual([command.count(b"(\\Seen)") for command in appends], [1, 1, 3])
+        found = self.resolve(mailbox.find_by_tuid([f"t{n:011d}" for n in range(5)], 1))
+        self.assertEqual(found, {f"t{n:011d}": n + 1 for n in range(5)})
+
+    def test_store_multiappend_without_uidplus(self) -> None:
+        """
+        MULTIAPPEND without UIDPLUS: the stores report no UID, and the
+        copies are found by TUID.
+        """
+        mailbox = self.multiappend_box(frozenset({b"IMAP4rev1", b"LITERAL+", b"MULTIAPPEND"}))
+        stored = [
+            mailbox.store(BytesSource(b"X-TUID: u%011d\r\n\r\nbody\r\n" % n), Flags.NONE)
+            for n in range(3)
+        ]
+        self.assertEqual([self.resolve(each) for each in stored], [None, None, None])
+        found = self.resolve(mailbox.find_by_tuid([f"u{n:011d}" for n in range(3)], 1))
+        self.assertEqual(found, {f"u{n:011d}": n + 1 for n in range(3)})
+
+    def test_store_without_multiappend(self) -> None:
+        """
+        Without MULTIAPPEND each message is an APPEND of its own, pipelined,
+        and the engine keeps its usual number of copies under way.
+        """
+        mailbox = self.multiappend_box(DEFAULT_CAPABILITIES)
+        self.assertEqual(mailbox.copies_in_flight, 8)
+        mark = len(self.network.commands())
+        stored = [
+            mailbox.store(BytesSource(b"X-TUID: v%011d\r\n\r\nbody\r\n" % n), Flags.NONE)
+            for n in range(3)
+        ]
+        self.assertEqual([self.resolve(each) for each in stored], [1, 2, 3])
+        appends = [c for c in self.network.commands()[mark:] if c.startswith(b"APPEND")]
+        self.assertEqual(len(appends), 3)
 
 
 class ReadOnlyTests(PumpingMixin, SynchronousTestCase):
