@@ -240,3 +240,69 @@ class Sync15IMAPTests(DovecotTestCase):
         ]
         self.assertEqual(len(real), 1)
         self.assertIn(b"x" * 2000, real[0])
+
+    def test_trash_remote_new_on_far_side(self) -> None:
+        """
+        A new Maildir message deleted before it was ever propagated, with
+        C{Expunge Near} and the far store's C{Trash} with C{TrashRemoteNew},
+        the server's Trash not yet existing: the APPEND gets C{NO
+        [TRYCREATE]}, Trash is created and the APPEND sent again (Dovecot
+        offers LITERAL+). mbsync 1.5.0 aborts on an assertion when it sends
+        the APPEND again; msync does what 1.5.1 intends: exit 0, the
+        message in the server's Trash once, nowhere else.
+        """
+        root = self.base / "msync"
+        (root / "home").mkdir(parents=True)
+        account = self.accounts["msync"] = self.dovecot.add_account()
+        write_config(
+            self.dovecot,
+            root,
+            "Channel c\nFar :remote:\nNear :local:\nExpunge Near\nCreate Near\n",
+            store_extra="Trash Trash\nTrashRemoteNew yes\n",
+            user=account,
+        )
+        account.add_message("INBOX", _message("kept"), ("\\Seen",))
+        self.run_tool("msync")
+        (root / "mail" / "INBOX" / "cur" / "1700000000.1_1.host:2,ST").write_bytes(_message("gone"))
+        self.run_tool("msync")
+        trash = [m.body for m in account.messages("Trash")]
+        self.assertEqual(len(trash), 1, trash)
+        self.assertIn(b"Subject: gone", trash[0])
+        far, near, _ = self.outcome("msync")
+        self.assertEqual(far, [("kept", ["\\Seen"])])
+        self.assertEqual(near, [("kept", "S")])
+        # A second run changes nothing.
+        self.run_tool("msync")
+        self.assertEqual(len(account.messages("Trash")), 1)
+        self.assertEqual(self.outcome("msync")[:2], (far, near))
+
+    def test_trash_remote_new_oracle_aborts(self) -> None:
+        """
+        The case above, run by mbsync 1.5.0: it dies of its assertion (so
+        that msync's behaviour is a deliberate difference, not a missed
+        one); if a fixed oracle is dropped in, this test says so.
+        """
+        root = self.base / "mbsync"
+        (root / "home").mkdir(parents=True)
+        account = self.accounts["mbsync"] = self.dovecot.add_account()
+        write_config(
+            self.dovecot,
+            root,
+            "Channel c\nFar :remote:\nNear :local:\nExpunge Near\nCreate Near\n",
+            store_extra="Trash Trash\nTrashRemoteNew yes\n",
+            user=account,
+        )
+        account.add_message("INBOX", _message("kept"), ("\\Seen",))
+        self.run_tool("mbsync")
+        (root / "mail" / "INBOX" / "cur" / "1700000000.1_1.host:2,ST").write_bytes(_message("gone"))
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MSYNC_"))}
+        environ["HOME"] = str(root / "home")
+        done = subprocess.run(
+            [str(self.oracle), "-c", str(root / "rc"), "-a"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environ,
+        )
+        self.assertNotEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("ssertion", done.stderr)
