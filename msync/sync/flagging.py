@@ -30,6 +30,7 @@ from msync.sync.pairwork import (
     live,
     record_flags,
     record_op,
+    settle,
     work_of,
 )
 from msync.sync.state import Status, SyncRecord
@@ -54,6 +55,7 @@ def plan_flags(work: PairWork) -> list[FlagUpdate]:
             update = _plan_flag(work, record, t)
             if update is not None:
                 updates.append(update)
+        settle(work, record)
     return updates
 
 

@@ -77,6 +77,7 @@ __all__ = [
     "record_flags",
     "record_op",
     "sanitize",
+    "settle",
     "unlink",
     "work_of",
 ]
@@ -181,7 +182,8 @@ class PairWork:
     @ivar by_uid: the record each loaded message is linked to, by side and
         UID.
     @ivar by_record: the loaded message of each linked record, by side.
-    @ivar work: per-record working values (L{work_of}).
+    @ivar work: per-record working values (L{work_of}); only for records
+        whose values differ from the defaults (L{settle}).
     @ivar good: the flags each side's box can keep.
     @ivar bad: the unsupported flags each side was already noticed of.
     @ivar op_bits: each side's C{SyncOp} bits as ints, indexed by L{Side}.
@@ -324,6 +326,22 @@ def work_of(work: PairWork, record: SyncRecord) -> RecordWork:
             # deleted where it lives.
             found.add[Side.FAR if record.far_uid else Side.NEAR] = DELETED
     return found
+
+
+def settle(work: PairWork, record: SyncRecord) -> None:
+    """
+    Forget C{record}'s working values if they are what L{work_of} would
+    create again (most records of a resync: nothing to do), so that a big
+    box holds no working values per record between steps.
+    """
+    found = work.work.get(record)
+    if (
+        found is not None
+        and not found.wstate
+        and not record.purging
+        and not (found.add[0] or found.add[1] or found.remove[0] or found.remove[1])
+    ):
+        del work.work[record]
 
 
 def sanitize(work: PairWork, flags: int, side: Side) -> int:

@@ -112,6 +112,7 @@ from msync.sync.pairwork import (
     message,
     record_op,
     sanitize,
+    settle,
     work_of,
 )
 from msync.sync.state import Status, SyncRecord
@@ -311,6 +312,7 @@ def _sync_old(work: PairWork, record: SyncRecord) -> None:
     maybe_upgrade(work, record, values, msg)
     if record.upgrading:
         continue_upgrade(work, record)
+    settle(work, record)
 
 
 def _sync_old_side(
@@ -563,8 +565,13 @@ def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
 
 
 def _gone(work: PairWork, record: SyncRecord, side: Side) -> bool:
-    values = work_of(work, record)
-    return bool(values.wstate & WorkBits.deleted(side)) and work.did_expunge[side]
+    # Read only: a record without working values has none of these bits.
+    values = work.work.get(record)
+    return (
+        values is not None
+        and bool(values.wstate & WorkBits.deleted(side))
+        and (work.did_expunge[side])
+    )
 
 
 def _purge(work: PairWork, record: SyncRecord) -> None:
