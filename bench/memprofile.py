@@ -49,7 +49,7 @@ def phase(name):
         current, peak = tracemalloc.get_traced_memory()
         line += f"  traced now {current / 2**20:6.1f} MB, peak {peak / 2**20:6.1f} MB"
     print(line, file=sys.stderr, flush=True)
-    if trace and name in ("loaded", "reconciled", "committed"):
+    if trace and name in ("state", "loaded", "reconciled", "committed"):
         snap = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
              tracemalloc.Filter(False, tracemalloc.__file__)])
