@@ -47,7 +47,7 @@ def phase(name):
     line = f"  {name:12s} peak RSS {rss():4d} MB"
     if trace:
         current, peak = tracemalloc.get_traced_memory()
-        line += f"  traced now {current / 2**20:6.1f} MB, peak {peak / 2**20:6.1f} MB"
+        line += f"  traced now {current / 2**20:6.1f} MB, peak since last {peak / 2**20:6.1f} MB"
     print(line, file=sys.stderr, flush=True)
     if trace and name in ("state", "loaded", "reconciled", "committed"):
         snap = tracemalloc.take_snapshot().filter_traces(
@@ -58,6 +58,9 @@ def phase(name):
                 f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:depth])
             print(f"      {stat.size / 2**20:6.1f} MB {stat.count:8d}  {frames}",
                   file=sys.stderr)
+        del snap
+    if trace:
+        tracemalloc.reset_peak()
 
 Sync = engine._BoxPairSync
 original_load, original_run = Sync.load_both, Sync.run
