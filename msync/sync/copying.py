@@ -108,7 +108,7 @@ def maybe_upgrade(
         work, UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
     )
     assert placeholder is not None
-    work.by_record[t].pop(record, None)
+    record.set_message(t, None)
     link(work, t, placeholder, dummy)
 
 

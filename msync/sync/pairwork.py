@@ -19,7 +19,12 @@ Invariants:
     L{PairWork.journal} for the engine to write before it touches a store
     (see L{msync.sync.reconcile} for the exceptions and the journal order).
   - A message is linked to at most one live record per side, and
-    C{by_uid} and C{by_record} always describe the same links.
+    C{by_uid} and the records' own links (L{SyncRecord.message}) always
+    describe the same links; a new L{PairWork} starts with no record
+    linked.
+  - Nothing per message beyond the listings, their flags and C{by_uid}:
+    the link from a record to its messages lives on the record, working
+    values only for records that need them (L{settle}).
   - The per-message flag, status and op arithmetic runs on plain C{int}s
     (the constants below): an operator on an C{enum.Flag} value builds its
     result through the enum machinery, ~15 times an C{int} operation, and
@@ -181,7 +186,6 @@ class PairWork:
     @ivar flags: each side's current flags by UID (after our updates).
     @ivar by_uid: the record each loaded message is linked to, by side and
         UID.
-    @ivar by_record: the loaded message of each linked record, by side.
     @ivar work: per-record working values (L{work_of}); only for records
         whose values differ from the defaults (L{settle}).
     @ivar good: the flags each side's box can keep.
@@ -214,9 +218,6 @@ class PairWork:
     by_uid: dict[Side, dict[int, SyncRecord]] = field(
         default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
     )
-    by_record: dict[Side, dict[SyncRecord, MessageInfo]] = field(
-        default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
-    )
     work: dict[SyncRecord, RecordWork] = field(default_factory=dict)
     good: dict[Side, int] = field(default_factory=lambda: {Side.FAR: ALL, Side.NEAR: ALL})
     bad: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
@@ -233,6 +234,11 @@ class PairWork:
         self.op_bits = [self.options.side(side).ops.value for side in Side]
         self.old_max = {side: self.state.max_uid(side) for side in Side}
         self.old_max_expired = self.state.max_expired_far_uid
+        for record in self.state.records:
+            # Links are working data of one sync (a state may be synced
+            # again in one process: the daemon, tests).
+            record.set_message(Side.FAR, None)
+            record.set_message(Side.NEAR, None)
 
 
 # Operations shared by the steps.
@@ -286,7 +292,8 @@ def unlink(work: PairWork, record: SyncRecord) -> None:
     Forget the messages linked to C{record}.
     """
     for side in Side:
-        info = work.by_record[side].pop(record, None)
+        info = record.message(side)
+        record.set_message(side, None)
         if info is not None and work.by_uid[side].get(info.uid) is record:
             del work.by_uid[side][info.uid]
 
@@ -295,7 +302,7 @@ def link(work: PairWork, side: Side, record: SyncRecord, info: MessageInfo) -> N
     """
     Link the loaded message C{info} of C{side} to C{record}.
     """
-    work.by_record[side][record] = info
+    record.set_message(side, info)
     work.by_uid[side][info.uid] = record
 
 
@@ -303,14 +310,14 @@ def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | Non
     """
     The loaded message of C{record} on C{side}, if any.
     """
-    return work.by_record[side].get(record)
+    return record.message(side)
 
 
 def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:
     """
     The current flags of C{record}'s message on C{side}, if loaded.
     """
-    info = work.by_record[side].get(record)
+    info = record.message(side)
     return None if info is None else work.flags[side][info.uid]
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 
-from msync.model import Flags, Side
+from msync.model import Flags, MessageInfo, Side
 
 
 class Status(enum.Flag, boundary=enum.KEEP):
@@ -70,6 +70,11 @@ class SyncRecord:
     @ivar pending_flags: the placeholder's flags journaled by C{^}.
     @ivar upgrading: a placeholder upgrade of this record is in progress.
     @ivar purging: this record holds a placeholder that is to be deleted.
+
+    A record also carries the loaded message it is linked to on each side
+    during one sync (mbsync's C{srec->msg[]}; L{message}, L{set_message}):
+    a slot on the record instead of a dictionary entry per message. It is
+    working data of that sync, never part of the state's values.
     """
 
     __slots__ = (
@@ -83,6 +88,8 @@ class SyncRecord:
         "pending_flags",
         "upgrading",
         "purging",
+        "_far_msg",
+        "_near_msg",
     )
 
     def __init__(
@@ -103,6 +110,25 @@ class SyncRecord:
         self.pending_flags = Flags.NONE
         self.upgrading = False
         self.purging = False
+        self._far_msg: MessageInfo | None = None
+        self._near_msg: MessageInfo | None = None
+
+    def message(self, side: Side) -> MessageInfo | None:
+        """
+        The loaded message of C{side} this record is linked to in the
+        current sync, if any.
+        """
+        return self._far_msg if side is Side.FAR else self._near_msg
+
+    def set_message(self, side: Side, info: MessageInfo | None) -> None:
+        """
+        Link the loaded message C{info} of C{side} to this record (C{None}:
+        unlink).
+        """
+        if side is Side.FAR:
+            self._far_msg = info
+        else:
+            self._near_msg = info
 
     @property
     def far_uid(self) -> int:
