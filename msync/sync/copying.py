@@ -40,6 +40,7 @@ from msync.sync.pairwork import (
     SEEN,
     PairWork,
     RecordWork,
+    current_flags,
     does,
     dummy_bit,
     kill,
@@ -49,6 +50,7 @@ from msync.sync.pairwork import (
     message,
     record_op,
     sanitize,
+    set_current_flags,
 )
 from msync.sync.state import SyncRecord
 
@@ -84,25 +86,25 @@ def maybe_upgrade(
     if not renew:
         return
     flagged = any(
-        info is not None and work.flags[side][info.uid] & FLAGGED for side, info in msg.items()
+        info is not None and current_flags(work, side, info) & FLAGGED for side, info in msg.items()
     )
     t = Side.FAR if status & DUMMY_F else Side.NEAR
     dummy = msg[t]
     if work.options.isync15:
         # isync 1.5: only flagging the placeholder itself asks for it.
-        flagged = dummy is not None and bool(work.flags[t][dummy.uid] & FLAGGED)
+        flagged = dummy is not None and bool(current_flags(work, t, dummy) & FLAGGED)
     if not flagged or dummy is None:
         return
     # Flagging either copy asks for the real message. Its flags are
     # decided now, because the placeholder may be gone after a crash.
     pending = (
-        ((work.flags[t][dummy.uid] & ~(SEEN | FLAGGED) & ALL) | values.add[t])
+        ((current_flags(work, t, dummy) & ~(SEEN | FLAGGED) & ALL) | values.add[t])
         & ~values.remove[t]
         & ALL
     )
     if work.options.isync15:
         kept = int(record.flags) & SEEN
-        pending = work.flags[t][dummy.uid] & (~(SEEN | FLAGGED) | kept) & ALL
+        pending = current_flags(work, t, dummy) & (~(SEEN | FLAGGED) | kept) & ALL
     flags = (int(record.flags) | values.add[t]) & ~values.remove[t] & ALL
     placeholder = log(
         work, UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
@@ -125,7 +127,7 @@ def continue_upgrade(work: PairWork, record: SyncRecord) -> None:
         kill(work, record)
         return
     # Copy it as if the source had the placeholder's adjusted flags.
-    work.flags[target.other][source.uid] = int(record.pending_flags)
+    set_current_flags(work, target.other, source, int(record.pending_flags))
     work.any_new[target] = True
 
 
@@ -144,7 +146,7 @@ def copies(work: PairWork, target: Side) -> list[CopyMessage]:
         record = work.by_uid[source].get(info.uid)
         if record is None or record.dead or not record.status_bits & PENDING:
             continue
-        flags = Flags(sanitize(work, work.flags[source][info.uid], target))
+        flags = Flags(sanitize(work, current_flags(work, source, info), target))
         placeholder = bool(record.status_bits & dummy_bit(target))
         if placeholder and work.options.isync15:
             # isync 1.5: a flagged placeholder would ask for its upgrade.

@@ -29,6 +29,7 @@ from msync.sync.pairwork import (
     SEEN,
     PairWork,
     WorkBits,
+    current_flags,
     live,
     message,
     record_flags,
@@ -56,12 +57,12 @@ def _candidates(work: PairWork) -> list[tuple[SyncRecord, int]]:
                 continue
             values = work_of(work, record)
             flags = (
-                (work.flags[Side.NEAR][near.uid] | values.add[Side.NEAR])
+                (current_flags(work, Side.NEAR, near) | values.add[Side.NEAR])
                 & ~values.remove[Side.NEAR]
                 & ALL
             )
         else:
-            flags = work.flags[Side.FAR][info.uid]
+            flags = current_flags(work, Side.FAR, info)
         if not flags & DELETED or record.status_bits & EXPIRING:
             found.append((record, flags))
     return found

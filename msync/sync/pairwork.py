@@ -22,8 +22,8 @@ Invariants:
     C{by_uid} and the records' own links (L{SyncRecord.message}) always
     describe the same links; a new L{PairWork} starts with no record
     linked.
-  - Nothing per message beyond the listings, their flags and C{by_uid}:
-    the link from a record to its messages lives on the record, working
+  - Nothing per message beyond the listings and C{by_uid}: flags only
+    where we changed them, the link from a record to its messages lives on the record, working
     values only for records that need them (L{settle}).
   - The per-message flag, status and op arithmetic runs on plain C{int}s
     (the constants below): an operator on an C{enum.Flag} value builds its
@@ -71,6 +71,7 @@ __all__ = [
     "PairWork",
     "RecordWork",
     "WorkBits",
+    "current_flags",
     "does",
     "dummy_bit",
     "kill",
@@ -82,6 +83,7 @@ __all__ = [
     "record_flags",
     "record_op",
     "sanitize",
+    "set_current_flags",
     "settle",
     "unlink",
     "work_of",
@@ -183,7 +185,9 @@ class PairWork:
     @ivar find_old: per side, whether copies of an interrupted run are to
         be found by TUID in its listing.
     @ivar messages: each side's listing.
-    @ivar flags: each side's current flags by UID (after our updates).
+    @ivar flags: per side, the current flags of the loaded messages whose
+        flags we changed, by UID (L{current_flags}; the others still have
+        their listed flags).
     @ivar by_uid: the record each loaded message is linked to, by side and
         UID.
     @ivar work: per-record working values (L{work_of}); only for records
@@ -318,7 +322,27 @@ def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:
     The current flags of C{record}'s message on C{side}, if loaded.
     """
     info = record.message(side)
-    return None if info is None else work.flags[side][info.uid]
+    return None if info is None else current_flags(work, side, info)
+
+
+def current_flags(work: PairWork, side: Side, info: MessageInfo) -> int:
+    """
+    The current flags of the loaded message C{info} of C{side}: as listed,
+    unless we changed them (L{set_current_flags}).
+    """
+    changed = work.flags[side]
+    if changed:
+        found = changed.get(info.uid)
+        if found is not None:
+            return found
+    return int(info.flags)
+
+
+def set_current_flags(work: PairWork, side: Side, info: MessageInfo, flags: int) -> None:
+    """
+    Record that the loaded message C{info} of C{side} now has C{flags}.
+    """
+    work.flags[side][info.uid] = flags
 
 
 def work_of(work: PairWork, record: SyncRecord) -> RecordWork:

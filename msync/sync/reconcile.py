@@ -103,6 +103,7 @@ from msync.sync.pairwork import (
     PairWork,
     RecordWork,
     WorkBits,
+    current_flags,
     does,
     dummy_bit,
     kill,
@@ -206,7 +207,7 @@ def _take_listing(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -
     their TUIDs, then pair messages with records by UID.
     """
     work.messages[side] = list(messages)
-    work.flags[side] = {info.uid: int(info.flags) for info in messages}
+    work.flags[side] = {}
     if work.find_old[side]:
         _match_tuids(work, side, work.messages[side])
     by_uid = work.by_uid[side]
@@ -325,7 +326,7 @@ def _sync_old_side(
 ) -> None:
     source = t.other
     target_msg, source_msg = msg[t], msg[source]
-    if target_msg is not None and work.flags[t][target_msg.uid] & DELETED:
+    if target_msg is not None and current_flags(work, t, target_msg) & DELETED:
         values.wstate |= WorkBits.deleted(t)
     if expunged[t] or not record.uid(t):
         # Gone or never stored here: nothing to update; a deletion is
@@ -337,7 +338,7 @@ def _sync_old_side(
             record_op(work, record, AssignUid, Side.NEAR, 0)
             return
         if target_msg is not None:
-            current, base = work.flags[t][target_msg.uid], int(record.flags)
+            current, base = current_flags(work, t, target_msg), int(record.flags)
             if (current & ~DELETED & ALL) != (base & ~DELETED & ALL) or (
                 not current & DELETED and base & DELETED
             ):
@@ -348,7 +349,7 @@ def _sync_old_side(
         return
     if source_msg is None or not does(work, t, OP_FLAGS):
         return
-    flags = sanitize(work, work.flags[source][source_msg.uid], t)
+    flags = sanitize(work, current_flags(work, source, source_msg), t)
     if t is Side.FAR and record.status_bits & EXPIRING:
         flags &= ~DELETED & ALL
     base = int(record.flags)
@@ -370,7 +371,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
     side = work.options.side(t)
     state = work.state
     for info in work.messages[source]:
-        flags = work.flags[source][info.uid]
+        flags = current_flags(work, source, info)
         record = work.by_uid[source].get(info.uid)
         if record is not None:
             if record.status_bits & SKIPPED:
@@ -445,7 +446,7 @@ def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
         return _step(work, [])
     plan = []
     for info in work.messages[t]:
-        flags = work.flags[t][info.uid]
+        flags = current_flags(work, t, info)
         record = work.by_uid[t].get(info.uid)
         if record is not None and record.dead:
             record = None
@@ -539,8 +540,7 @@ def expunge_uids(work: PairWork, side: Side) -> list[int]:
     """
     The loaded messages of C{side} now flagged deleted.
     """
-    flags = work.flags[side]
-    return [info.uid for info in work.messages[side] if flags[info.uid] & DELETED]
+    return [info.uid for info in work.messages[side] if current_flags(work, side, info) & DELETED]
 
 
 def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
