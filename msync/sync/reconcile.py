@@ -206,7 +206,8 @@ def _take_listing(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -
     Take a side's loaded messages: find copies of an interrupted run by
     their TUIDs, then pair messages with records by UID.
     """
-    work.messages[side] = list(messages)
+    # The engine's own list, not a copy (it is only read).
+    work.messages[side] = messages if isinstance(messages, list) else list(messages)
     work.flags[side] = {}
     if work.find_old[side]:
         _match_tuids(work, side, work.messages[side])
