@@ -64,6 +64,16 @@ CASES = {
     "ec": "(e) 1% + 100 new, 20 ms RTT",
 }
 MAX_SIZE = 2_000_000
+#: The size mix of a corpus loaded as files (C{--huge}): as many multi-MB
+#: messages in absolute numbers as C{--large} has, but a smaller share, so
+#: 200,000 messages are ~7 GB per copy (the default mix averages ~75 KB a
+#: message: two accounts and two Maildirs of it would need 60 GB).
+FILE_BANDS = (
+    (0.80, 1024, 8 << 10),
+    (0.17, 8 << 10, 100 << 10),
+    (0.025, 100 << 10, 1 << 20),
+    (0.005, 1 << 20, 5 << 20),
+)
 
 
 class Mismatch(Exception):
@@ -272,7 +282,8 @@ def cycle(
 
 def load_account(account: DovecotAccount, messages: int, seed: int) -> None:
     """
-    Create the folders and load the corpus (identical for every account).
+    Create the folders and load the corpus over IMAP (identical for every
+    account).
     """
     for folder in FOLDERS:
         if folder != "INBOX":
@@ -286,6 +297,21 @@ def load_account(account: DovecotAccount, messages: int, seed: int) -> None:
             flush(account, batch)
             loaded = 0
     flush(account, batch)
+
+
+def deliver_accounts(accounts: list[DovecotAccount], messages: int, seed: int) -> None:
+    """
+    Write the corpus straight into every account's Maildir, generating each
+    message once (C{--huge}: APPENDing 200,000 messages would take hours;
+    Dovecot indexes the files when a tool first opens each folder).
+    """
+    corpus = generate_corpus(
+        seed, messages, max_size=MAX_SIZE, folders=FOLDERS, size_bands=FILE_BANDS
+    )
+    for message in corpus:
+        item = (message.data, message.flags, message.date)
+        for account in accounts:
+            account.deliver_files(message.folder, [item])
 
 
 def flush(
@@ -348,6 +374,8 @@ def print_table(
             ours = median(runs["msync"][case], "seconds")
             ratio = f"{ours / theirs:.2f}" if theirs else "n/a"
         print(row + f" {ratio} |")
+    if not floors:
+        return
     download = statistics.median(f[0] for f in floors)
     written = statistics.median(f[1] for f in floors)
     print(f"\nfloor: download only {download:.2f} s; download + write + fsync {written:.2f} s")
@@ -372,6 +400,14 @@ def main() -> int:
     parser.add_argument("--rtt", type=float, default=0.020)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor (the default with --huge)"
+    )
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="load the accounts as Maildir files, not over IMAP (the default from 50,000)",
+    )
     options = parser.parse_args()
     messages = 200_000 if options.huge else 20_000 if options.large else options.messages
     commands = {
@@ -388,21 +424,33 @@ def main() -> int:
     proxy.start()
     try:
         tools = []
+        files = options.files or messages >= 50_000
         print(f"loading {messages} messages per account ...", flush=True)
+        started = time.monotonic()
         for name in names:
             account = server.add_account(f"bench-{name}")
-            load_account(account, messages, options.seed)
+            if not files:
+                load_account(account, messages, options.seed)
             workdir = base / name
             workdir.mkdir()
             tools.append(Tool(name, commands[name], account, workdir))
+        if files:
+            deliver_accounts([tool.account for tool in tools], messages, options.seed)
+            for tool in tools:
+                # Index now, so that no tool's first run pays for it.
+                server.doveadm("force-resync", "-u", tool.account.user, "*")
+        print(f"loaded in {time.monotonic() - started:.0f} s", flush=True)
         runs: dict[str, dict[str, list[Measure]]] = {name: {} for name in names}
         floors = []
         for repeat in range(options.repeats):
-            floors.append(floor(server, tools[0].account, base))
+            if not (options.no_floor or options.huge):
+                floors.append(floor(server, tools[0].account, base))
             for tool in tools:
                 results = cycle(
                     tool, options.cases, server.imap_port, proxy.port, options.seed + repeat
                 )
+                # Each cycle starts from an empty Maildir: free the disk now.
+                shutil.rmtree(tool.workdir / "Mail", ignore_errors=True)
                 for case, measure in results.items():
                     runs[tool.name].setdefault(case, []).append(measure)
                 line = "  ".join(

@@ -686,7 +686,8 @@ class MaildirMailbox:
         )
         if plan.refusal is not None:
             raise MailboxError(plan.refusal)
-        index = dict(plan.numbered)
+        # The plan's own dictionary (no copy: one entry per file is enough).
+        index = plan.numbered
         first = self._last_uid + 1
         if not (self.read_only and self._warned):
             self._warn_strays(plan, first)

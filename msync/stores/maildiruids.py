@@ -379,26 +379,30 @@ def plan_uids(
     @param paired: whether the sync state pairs a UID (none: every UID).
     """
     is_paired = paired or _paired_always
-    # One file per UID in the usual case; the few UIDs carried by several
-    # files are listed apart (no list per file).
-    single: dict[int, FileEntry] = {}
-    shared: dict[int, list[FileEntry]] = {}
+    # The files by UID: one entry, or a list where several carry the UID
+    # (rare), so a big box costs no list per file.
+    by_uid: dict[int, FileEntry | list[FileEntry]] = {}
     fresh: list[FileEntry] = []
     strays: list[StrayUID] = []
     for entry in entries:
         uid = parse_uid(entry.name) if trust_uids else None
         if uid is None:
             fresh.append(entry)
-        elif uid in single:
-            shared.setdefault(uid, [single[uid]]).append(entry)
-        else:
-            single[uid] = entry
-    numbered: dict[int, FileEntry] = {}
-    for uid in sorted(single):
-        if uid <= last_uid and uid not in shared:
-            numbered[uid] = single[uid]
             continue
-        candidates = sorted(shared.get(uid) or [single[uid]], key=_original_key)
+        found = by_uid.setdefault(uid, entry)
+        if found is entry:
+            continue
+        if isinstance(found, list):
+            found.append(entry)
+        else:
+            by_uid[uid] = [found, entry]
+    numbered: dict[int, FileEntry] = {}
+    for uid in sorted(by_uid):
+        found = by_uid[uid]
+        if not isinstance(found, list) and uid <= last_uid:
+            numbered[uid] = found
+            continue
+        candidates = sorted(found, key=_original_key) if isinstance(found, list) else [found]
         if uid > last_uid:
             if is_paired(uid):
                 refusal = f"Maildir error: UID {uid} is beyond highest assigned UID {last_uid}."

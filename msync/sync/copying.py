@@ -41,6 +41,7 @@ from msync.sync.pairwork import (
     SEEN,
     PairWork,
     RecordWork,
+    current_flags,
     does,
     dummy_bit,
     kill,
@@ -50,6 +51,7 @@ from msync.sync.pairwork import (
     message,
     record_op,
     sanitize,
+    set_current_flags,
     work_of,
 )
 from msync.sync.state import SyncRecord
@@ -86,31 +88,31 @@ def maybe_upgrade(
     if not renew:
         return
     flagged = any(
-        info is not None and work.flags[side][info.uid] & FLAGGED for side, info in msg.items()
+        info is not None and current_flags(work, side, info) & FLAGGED for side, info in msg.items()
     )
     t = Side.FAR if status & DUMMY_F else Side.NEAR
     dummy = msg[t]
     if work.options.isync15:
         # isync 1.5: only flagging the placeholder itself asks for it.
-        flagged = dummy is not None and bool(work.flags[t][dummy.uid] & FLAGGED)
+        flagged = dummy is not None and bool(current_flags(work, t, dummy) & FLAGGED)
     if not flagged or dummy is None:
         return
     # Flagging either copy asks for the real message. Its flags are
     # decided now, because the placeholder may be gone after a crash.
     pending = (
-        ((work.flags[t][dummy.uid] & ~(SEEN | FLAGGED) & ALL) | values.add[t])
+        ((current_flags(work, t, dummy) & ~(SEEN | FLAGGED) & ALL) | values.add[t])
         & ~values.remove[t]
         & ALL
     )
     if work.options.isync15:
         kept = int(record.flags) & SEEN
-        pending = work.flags[t][dummy.uid] & (~(SEEN | FLAGGED) | kept) & ALL
+        pending = current_flags(work, t, dummy) & (~(SEEN | FLAGGED) | kept) & ALL
     flags = (int(record.flags) | values.add[t]) & ~values.remove[t] & ALL
     placeholder = log(
         work, UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
     )
     assert placeholder is not None
-    work.by_record[t].pop(record, None)
+    record.set_message(t, None)
     link(work, t, placeholder, dummy)
 
 
@@ -139,14 +141,14 @@ def continue_upgrade(work: PairWork, record: SyncRecord) -> None:
             values.remove[target.other] = ~wanted & base & ALL
         add = remove = 0
         if does(work, target, OP_FLAGS):
-            real = sanitize(work, work.flags[target.other][source.uid], target)
+            real = sanitize(work, current_flags(work, target.other, source), target)
             add, remove = real & ~base & ALL, ~real & base & ALL
         work.upgrade_flags[record] = (pending | add) & ~remove & ALL
         work.upgrade_changes[record] = (add, remove)
         work.any_new[target] = True
         return
     # Copy it as if the source had the placeholder's adjusted flags.
-    work.flags[target.other][source.uid] = int(record.pending_flags)
+    set_current_flags(work, target.other, source, int(record.pending_flags))
     work.any_new[target] = True
 
 
@@ -169,7 +171,7 @@ def copies(work: PairWork, target: Side) -> list[CopyMessage]:
         if upgraded is not None:
             flags = Flags(upgraded)
         else:
-            flags = Flags(sanitize(work, work.flags[source][info.uid], target))
+            flags = Flags(sanitize(work, current_flags(work, source, info), target))
         placeholder = bool(record.status_bits & dummy_bit(target))
         if placeholder and work.options.isync15:
             # isync 1.5: a flagged placeholder would ask for its upgrade.

@@ -30,6 +30,7 @@ from msync.sync.pairwork import (
     SEEN,
     PairWork,
     WorkBits,
+    current_flags,
     dummy_bit,
     live,
     message,
@@ -59,20 +60,20 @@ def _candidates(work: PairWork) -> list[tuple[SyncRecord, int]]:
             if mine is None:
                 continue
             values = work_of(work, record)
-            flags = work.flags[xt][mine.uid]
+            flags = current_flags(work, xt, mine)
             if work.options.isync15 and record.status_bits & dummy_bit(xt):
                 # isync 1.5: a placeholder's Flagged and Seen are the real
                 # message's (un-seeing the placeholder aside), even without
                 # flag propagation.
                 if message(work, source, record) is None:
                     continue
-                real, base = work.flags[source][info.uid], int(record.flags)
+                real, base = current_flags(work, source, info), int(record.flags)
                 added = real & ~base & (SEEN | FLAGGED)
                 removed = ~real & base & SEEN
                 flags = (flags & (~(SEEN | FLAGGED) | (base & SEEN)) & ~removed) | added
             flags = (flags | values.add[xt]) & ~values.remove[xt] & ALL
         else:
-            flags = work.upgrade_flags.get(record, work.flags[source][info.uid])
+            flags = work.upgrade_flags.get(record, current_flags(work, source, info))
         if not flags & DELETED or record.status_bits & EXPIRING:
             found.append((record, flags))
     return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msync.model import Flags, Side
+from msync.model import Flags, MessageInfo, Side
 from msync.sync.actions import FlagUpdate
 from msync.sync.journal import AssignUid, SetFlags, SetStatus
 from msync.sync.pairwork import (
@@ -27,9 +27,13 @@ from msync.sync.pairwork import (
     EXPIRED,
     PairWork,
     WorkBits,
+    current_flags,
     live,
+    message,
     record_flags,
     record_op,
+    set_current_flags,
+    settle,
     work_of,
 )
 from msync.sync.state import Status, SyncRecord
@@ -54,6 +58,7 @@ def plan_flags(work: PairWork) -> list[FlagUpdate]:
             update = _plan_flag(work, record, t)
             if update is not None:
                 updates.append(update)
+        settle(work, record)
     return updates
 
 
@@ -110,9 +115,24 @@ def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:
             values.wstate |= WorkBits.deleted(t)
         elif remove & DELETED:
             values.wstate &= ~WorkBits.deleted(t)
-        if update.uid in work.flags[t]:
-            work.flags[t][update.uid] = (work.flags[t][update.uid] | add) & ~remove & ALL
+        info = _loaded(work, t, record, update.uid)
+        if info is not None:
+            set_current_flags(work, t, info, (current_flags(work, t, info) | add) & ~remove & ALL)
         _flags_done(work, record, t)
+
+
+def _loaded(work: PairWork, t: Side, record: SyncRecord, uid: int) -> MessageInfo | None:
+    """
+    The loaded message of side C{t} with UID C{uid}, if any: normally the
+    one linked to C{record}, else the one linked to another record under
+    that UID (a state with a UID twice).
+    """
+    info = message(work, t, record)
+    if info is not None and info.uid == uid:
+        return info
+    other = work.by_uid[t].get(uid)
+    info = None if other is None else message(work, t, other)
+    return info if info is not None and info.uid == uid else None
 
 
 def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:

@@ -19,7 +19,12 @@ Invariants:
     L{PairWork.journal} for the engine to write before it touches a store
     (see L{msync.sync.reconcile} for the exceptions and the journal order).
   - A message is linked to at most one live record per side, and
-    C{by_uid} and C{by_record} always describe the same links.
+    C{by_uid} and the records' own links (L{SyncRecord.message}) always
+    describe the same links; a new L{PairWork} starts with no record
+    linked.
+  - Nothing per message beyond the listings and C{by_uid}: flags only
+    where we changed them, the link from a record to its messages lives on the record, working
+    values only for records that need them (L{settle}).
   - The per-message flag, status and op arithmetic runs on plain C{int}s
     (the constants below): an operator on an C{enum.Flag} value builds its
     result through the enum machinery, ~15 times an C{int} operation, and
@@ -67,6 +72,7 @@ __all__ = [
     "PairWork",
     "RecordWork",
     "WorkBits",
+    "current_flags",
     "does",
     "dummy_bit",
     "kill",
@@ -78,6 +84,8 @@ __all__ = [
     "record_flags",
     "record_op",
     "sanitize",
+    "set_current_flags",
+    "settle",
     "unlink",
     "work_of",
 ]
@@ -189,11 +197,13 @@ class PairWork:
     @ivar find_old: per side, whether copies of an interrupted run are to
         be found by TUID in its listing.
     @ivar messages: each side's listing.
-    @ivar flags: each side's current flags by UID (after our updates).
+    @ivar flags: per side, the current flags of the loaded messages whose
+        flags we changed, by UID (L{current_flags}; the others still have
+        their listed flags).
     @ivar by_uid: the record each loaded message is linked to, by side and
         UID.
-    @ivar by_record: the loaded message of each linked record, by side.
-    @ivar work: per-record working values (L{work_of}).
+    @ivar work: per-record working values (L{work_of}); only for records
+        whose values differ from the defaults (L{settle}).
     @ivar good: the flags each side's box can keep.
     @ivar bad: the unsupported flags each side was already noticed of.
     @ivar op_bits: each side's C{SyncOp} bits as ints, indexed by L{Side}.
@@ -232,9 +242,6 @@ class PairWork:
     by_uid: dict[Side, dict[int, SyncRecord]] = field(
         default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
     )
-    by_record: dict[Side, dict[SyncRecord, MessageInfo]] = field(
-        default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
-    )
     work: dict[SyncRecord, RecordWork] = field(default_factory=dict)
     good: dict[Side, int] = field(default_factory=lambda: {Side.FAR: ALL, Side.NEAR: ALL})
     bad: dict[Side, int] = field(default_factory=lambda: {Side.FAR: 0, Side.NEAR: 0})
@@ -254,6 +261,11 @@ class PairWork:
         self.op_bits = [self.options.side(side).ops.value for side in Side]
         self.old_max = {side: self.state.max_uid(side) for side in Side}
         self.old_max_expired = self.state.max_expired_far_uid
+        for record in self.state.records:
+            # Links are working data of one sync (a state may be synced
+            # again in one process: the daemon, tests).
+            record.set_message(Side.FAR, None)
+            record.set_message(Side.NEAR, None)
 
 
 # Operations shared by the steps.
@@ -307,7 +319,8 @@ def unlink(work: PairWork, record: SyncRecord) -> None:
     Forget the messages linked to C{record}.
     """
     for side in Side:
-        info = work.by_record[side].pop(record, None)
+        info = record.message(side)
+        record.set_message(side, None)
         if info is not None and work.by_uid[side].get(info.uid) is record:
             del work.by_uid[side][info.uid]
 
@@ -316,7 +329,7 @@ def link(work: PairWork, side: Side, record: SyncRecord, info: MessageInfo) -> N
     """
     Link the loaded message C{info} of C{side} to C{record}.
     """
-    work.by_record[side][record] = info
+    record.set_message(side, info)
     work.by_uid[side][info.uid] = record
 
 
@@ -324,15 +337,35 @@ def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | Non
     """
     The loaded message of C{record} on C{side}, if any.
     """
-    return work.by_record[side].get(record)
+    return record.message(side)
 
 
 def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:
     """
     The current flags of C{record}'s message on C{side}, if loaded.
     """
-    info = work.by_record[side].get(record)
-    return None if info is None else work.flags[side][info.uid]
+    info = record.message(side)
+    return None if info is None else current_flags(work, side, info)
+
+
+def current_flags(work: PairWork, side: Side, info: MessageInfo) -> int:
+    """
+    The current flags of the loaded message C{info} of C{side}: as listed,
+    unless we changed them (L{set_current_flags}).
+    """
+    changed = work.flags[side]
+    if changed:
+        found = changed.get(info.uid)
+        if found is not None:
+            return found
+    return int(info.flags)
+
+
+def set_current_flags(work: PairWork, side: Side, info: MessageInfo, flags: int) -> None:
+    """
+    Record that the loaded message C{info} of C{side} now has C{flags}.
+    """
+    work.flags[side][info.uid] = flags
 
 
 def work_of(work: PairWork, record: SyncRecord) -> RecordWork:
@@ -347,6 +380,22 @@ def work_of(work: PairWork, record: SyncRecord) -> RecordWork:
             # deleted where it lives.
             found.add[Side.FAR if record.far_uid else Side.NEAR] = DELETED
     return found
+
+
+def settle(work: PairWork, record: SyncRecord) -> None:
+    """
+    Forget C{record}'s working values if they are what L{work_of} would
+    create again (most records of a resync: nothing to do), so that a big
+    box holds no working values per record between steps.
+    """
+    found = work.work.get(record)
+    if (
+        found is not None
+        and not found.wstate
+        and not record.purging
+        and not (found.add[0] or found.add[1] or found.remove[0] or found.remove[1])
+    ):
+        del work.work[record]
 
 
 def sanitize(work: PairWork, flags: int, side: Side) -> int:

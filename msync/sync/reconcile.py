@@ -104,6 +104,7 @@ from msync.sync.pairwork import (
     PairWork,
     RecordWork,
     WorkBits,
+    current_flags,
     does,
     dummy_bit,
     kill,
@@ -114,6 +115,7 @@ from msync.sync.pairwork import (
     record_flags,
     record_op,
     sanitize,
+    settle,
     work_of,
 )
 from msync.sync.state import Status, SyncRecord
@@ -206,8 +208,9 @@ def _take_listing(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -
     Take a side's loaded messages: find copies of an interrupted run by
     their TUIDs, then pair messages with records by UID.
     """
-    work.messages[side] = list(messages)
-    work.flags[side] = {info.uid: int(info.flags) for info in messages}
+    # The engine's own list, not a copy (it is only read).
+    work.messages[side] = messages if isinstance(messages, list) else list(messages)
+    work.flags[side] = {}
     if work.find_old[side]:
         _match_tuids(work, side, work.messages[side])
     by_uid = work.by_uid[side]
@@ -317,6 +320,7 @@ def _sync_old(work: PairWork, record: SyncRecord) -> None:
     maybe_upgrade(work, record, values, msg)
     if record.upgrading:
         continue_upgrade(work, record)
+    settle(work, record)
 
 
 def _sync_old_side(
@@ -329,7 +333,7 @@ def _sync_old_side(
 ) -> None:
     source = t.other
     target_msg, source_msg = msg[t], msg[source]
-    if target_msg is not None and work.flags[t][target_msg.uid] & DELETED:
+    if target_msg is not None and current_flags(work, t, target_msg) & DELETED:
         values.wstate |= WorkBits.deleted(t)
     if expunged[t] or not record.uid(t):
         # Gone or never stored here: nothing to update; a deletion is
@@ -346,7 +350,7 @@ def _sync_old_side(
             record_op(work, record, AssignUid, xt, 0)
             return
         if target_msg is not None:
-            current, base = work.flags[t][target_msg.uid], int(record.flags)
+            current, base = current_flags(work, t, target_msg), int(record.flags)
             if (current & ~DELETED & ALL) != (base & ~DELETED & ALL) or (
                 not current & DELETED and base & DELETED
             ):
@@ -357,7 +361,7 @@ def _sync_old_side(
         return
     if source_msg is None or not does(work, t, OP_FLAGS):
         return
-    flags = sanitize(work, work.flags[source][source_msg.uid], t)
+    flags = sanitize(work, current_flags(work, source, source_msg), t)
     if t is not xt and record.status_bits & EXPIRING:
         flags &= ~DELETED & ALL
     base = int(record.flags)
@@ -386,7 +390,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
     # expired ones (the bulk range starts above them).
     topping = True
     for info in work.messages[source]:
-        flags = work.flags[source][info.uid]
+        flags = current_flags(work, source, info)
         record = work.by_uid[source].get(info.uid)
         if record is not None:
             if record.status_bits & SKIPPED:
@@ -480,7 +484,7 @@ def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
     for info in work.messages[t]:
         if solo is not None and info.uid not in solo:
             continue
-        flags = work.flags[t][info.uid]
+        flags = current_flags(work, t, info)
         record = work.by_uid[t].get(info.uid)
         if record is not None and record.dead:
             record = None
@@ -580,8 +584,7 @@ def expunge_uids(work: PairWork, side: Side) -> list[int]:
         uids = _solo_uids(work, side)
         work.solo[side] = frozenset(uids)
         return uids
-    flags = work.flags[side]
-    return [info.uid for info in work.messages[side] if flags[info.uid] & DELETED]
+    return [info.uid for info in work.messages[side] if current_flags(work, side, info) & DELETED]
 
 
 def _solo_uids(work: PairWork, t: Side) -> list[int]:
@@ -595,10 +598,9 @@ def _solo_uids(work: PairWork, t: Side) -> list[int]:
     other = t.other
     expire_side = work.options.expire_side
     expunge_other = work.options.side(other).expunge
-    flags = work.flags[t]
     chosen = []
     for info in work.messages[t]:
-        if not flags[info.uid] & DELETED:
+        if not current_flags(work, t, info) & DELETED:
             continue
         record = work.by_uid[t].get(info.uid)
         if record is not None and not record.dead:
@@ -645,8 +647,9 @@ def _gone(work: PairWork, record: SyncRecord, side: Side) -> bool:
     if solo is not None:
         mine = message(work, side, record)
         return mine is not None and mine.uid in solo
-    values = work_of(work, record)
-    return bool(values.wstate & WorkBits.deleted(side))
+    # Read only: a record without working values has none of these bits.
+    values = work.work.get(record)
+    return values is not None and bool(values.wstate & WorkBits.deleted(side))
 
 
 def _purge(work: PairWork, record: SyncRecord) -> None:

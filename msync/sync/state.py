@@ -10,9 +10,16 @@ Invariants:
     right after the upgraded record). Dead records (L{Status.DEAD}) stay in
     the list until L{SyncState.purge_dead} so that journal replay can still
     address them, as mbsync does; they are never written.
-  - The lookups by far UID, near UID and (far, near) pair are dictionaries
-    kept current by the records themselves: changing C{far_uid},
-    C{near_uid} or C{status} of a record owned by a state reindexes it.
+  - The lookups by far UID and near UID are dictionaries kept current by
+    the records themselves: changing C{far_uid}, C{near_uid} or C{status}
+    of a record owned by a state reindexes it. A live record is found by
+    (far, near) pair through its far (else near) UID; only dead records and
+    records without any UID (few: those killed in this run) have a pair
+    index of their own.
+  - Memory per record is one L{SyncRecord} and one dictionary entry per
+    nonzero UID: an index holds the record itself, and a list only where
+    several live records share a UID (a broken state). No per-record
+    tuple or list, so a 200,000-message state stays small.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 
-from msync.model import Flags, Side
+from msync.model import Flags, MessageInfo, Side
 
 
 class Status(enum.Flag, boundary=enum.KEEP):
@@ -63,6 +70,11 @@ class SyncRecord:
     @ivar pending_flags: the placeholder's flags journaled by C{^}.
     @ivar upgrading: a placeholder upgrade of this record is in progress.
     @ivar purging: this record holds a placeholder that is to be deleted.
+
+    A record also carries the loaded message it is linked to on each side
+    during one sync (mbsync's C{srec->msg[]}; L{message}, L{set_message}):
+    a slot on the record instead of a dictionary entry per message. It is
+    working data of that sync, never part of the state's values.
     """
 
     __slots__ = (
@@ -76,6 +88,8 @@ class SyncRecord:
         "pending_flags",
         "upgrading",
         "purging",
+        "_far_msg",
+        "_near_msg",
     )
 
     def __init__(
@@ -96,6 +110,25 @@ class SyncRecord:
         self.pending_flags = Flags.NONE
         self.upgrading = False
         self.purging = False
+        self._far_msg: MessageInfo | None = None
+        self._near_msg: MessageInfo | None = None
+
+    def message(self, side: Side) -> MessageInfo | None:
+        """
+        The loaded message of C{side} this record is linked to in the
+        current sync, if any.
+        """
+        return self._far_msg if side is Side.FAR else self._near_msg
+
+    def set_message(self, side: Side, info: MessageInfo | None) -> None:
+        """
+        Link the loaded message C{info} of C{side} to this record (C{None}:
+        unlink).
+        """
+        if side is Side.FAR:
+            self._far_msg = info
+        else:
+            self._near_msg = info
 
     @property
     def far_uid(self) -> int:
@@ -192,18 +225,36 @@ class SyncRecord:
         )
 
 
-def _add(index: dict[object, list[SyncRecord]], key: object, record: SyncRecord) -> None:
-    index.setdefault(key, []).append(record)
+_Bucket = SyncRecord | list[SyncRecord]
 
 
-def _drop(index: dict[object, list[SyncRecord]], key: object, record: SyncRecord) -> None:
+def _add(index: dict[int, _Bucket], key: int, record: SyncRecord) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = record
+    elif isinstance(bucket, list):
+        bucket.append(record)
+    else:
+        index[key] = [bucket, record]
+
+
+def _drop(index: dict[int, _Bucket], key: int, record: SyncRecord) -> None:
     bucket = index[key]
+    if not isinstance(bucket, list):
+        del index[key]
+        return
     for position, candidate in enumerate(bucket):
         if candidate is record:
             del bucket[position]
             break
-    if not bucket:
-        del index[key]
+    if len(bucket) == 1:
+        index[key] = bucket[0]
+
+
+def _members(bucket: _Bucket | None) -> list[SyncRecord]:
+    if bucket is None:
+        return []
+    return bucket if isinstance(bucket, list) else [bucket]
 
 
 class SyncState:
@@ -245,8 +296,11 @@ class SyncState:
         self.find_uid: dict[Side, int] = {Side.FAR: 0, Side.NEAR: 0}
         self.trashed: dict[Side, list[int]] = {Side.FAR: [], Side.NEAR: []}
         self._records: list[SyncRecord] = []
-        self._pairs: dict[object, list[SyncRecord]] = {}
-        self._uids: dict[Side, dict[object, list[SyncRecord]]] = {Side.FAR: {}, Side.NEAR: {}}
+        # Live records by far and by near UID; dead and UID-less records
+        # by (far, near) pair (see the module's invariants).
+        self._far: dict[int, _Bucket] = {}
+        self._near: dict[int, _Bucket] = {}
+        self._odd: dict[tuple[int, int], list[SyncRecord]] = {}
 
     # Header accessors indexed by side.
 
@@ -310,7 +364,7 @@ class SyncState:
         """
         for record in self._records:
             if record.dead:
-                _drop(self._pairs, (record.far_uid, record.near_uid), record)
+                self._unindex(record)
                 record._owner = None
         self._records = [record for record in self._records if record._owner is self]
 
@@ -321,8 +375,10 @@ class SyncState:
         The live record holding C{uid} on C{side}, or C{None}. UID 0 never
         matches.
         """
-        bucket = self._uids[side].get(uid)
-        return bucket[0] if bucket else None
+        bucket = (self._far if side is Side.FAR else self._near).get(uid)
+        if isinstance(bucket, list):
+            return bucket[0]
+        return bucket
 
     def by_far(self, uid: int) -> SyncRecord | None:
         """
@@ -355,7 +411,13 @@ class SyncState:
             e.g. an unborn message expired again after a crash).
         @return: the record, or C{None} if no record has this pair.
         """
-        bucket = self._pairs.get((far_uid, near_uid))
+        if far_uid:
+            live = [rec for rec in _members(self._far.get(far_uid)) if rec._near == near_uid]
+        elif near_uid:
+            live = [rec for rec in _members(self._near.get(near_uid)) if not rec._far]
+        else:
+            live = []
+        bucket = live + self._odd.get((far_uid, near_uid), [])
         if not bucket:
             return None
         if prefer_live:
@@ -418,19 +480,28 @@ class SyncState:
     # indexing itself, and this runs for every record loaded or changed.
 
     def _index(self, record: SyncRecord) -> None:
-        far, near = record.far_uid, record.near_uid
-        _add(self._pairs, (far, near), record)
-        if not record.dead:
-            if far:
-                _add(self._uids[Side.FAR], far, record)
-            if near:
-                _add(self._uids[Side.NEAR], near, record)
+        far, near = record._far, record._near
+        if record._bits & _DEAD or not (far or near):
+            self._odd.setdefault((far, near), []).append(record)
+            return
+        if far:
+            _add(self._far, far, record)
+        if near:
+            _add(self._near, near, record)
 
     def _unindex(self, record: SyncRecord) -> None:
-        far, near = record.far_uid, record.near_uid
-        _drop(self._pairs, (far, near), record)
-        if not record.dead:
-            if far:
-                _drop(self._uids[Side.FAR], far, record)
-            if near:
-                _drop(self._uids[Side.NEAR], near, record)
+        far, near = record._far, record._near
+        if record._bits & _DEAD or not (far or near):
+            key = (far, near)
+            bucket = self._odd[key]
+            for position, candidate in enumerate(bucket):
+                if candidate is record:
+                    del bucket[position]
+                    break
+            if not bucket:
+                del self._odd[key]
+            return
+        if far:
+            _drop(self._far, far, record)
+        if near:
+            _drop(self._near, near, record)

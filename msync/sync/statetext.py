@@ -348,5 +348,18 @@ def format_state(state: SyncState) -> bytes:
         key = "MaxExpiredFarUid" if state.expire_side is Side.NEAR else "MaxExpiredNearUid"
         header += f"{key} {state.max_expired_far_uid}\n"
     parts = [header.encode("ascii"), b"\n"]
-    parts.extend(format_entry(record) for record in state if not record.dead)
+    # Joined a few thousand lines at a time: a list of one small bytes
+    # object per record would briefly cost ~60 bytes per message.
+    records = state.records
+    for start in range(0, len(records), _CHUNK):
+        parts.append(
+            b"".join(
+                format_entry(record)
+                for record in records[start : start + _CHUNK]
+                if not record.dead
+            )
+        )
     return b"".join(parts)
+
+
+_CHUNK = 4096

@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -391,6 +391,36 @@ class MailHelperTests(DovecotTestCase):
         stored = self.dovecot.messages("Bulk")
         self.assertEqual([message.body for message in stored], bodies)
         self.assertEqual([message.flags for message in stored], [frozenset(each) for each in flags])
+
+    def test_deliver_files(self) -> None:
+        """
+        Messages delivered as Maildir files (the benchmark's bulk path) are
+        seen over IMAP with CRLF bodies, their system flags and keywords,
+        and their INTERNALDATE, in a folder created on disk (nested too).
+        """
+        moment = datetime(2022, 3, 4, 5, 6, 7, tzinfo=UTC)
+        items = [
+            (b"Subject: a\r\n\r\nfirst\r\n", ["\\Seen", "\\Flagged"], moment),
+            (b"Subject: b\r\n\r\nsecond\r\n", ["$Forwarded", "\\Answered"], moment),
+            (b"Subject: c\r\n\r\nthird\r\n", [], moment),
+        ]
+        self.assertEqual(self.account.deliver_files("Lists/bulk", items), 3)
+        self.assertEqual(self.account.deliver_files("INBOX", items[:1]), 1)
+        self.dovecot.doveadm("force-resync", "-u", self.dovecot.user, "*")
+        stored = sorted(self.dovecot.messages("Lists/bulk"), key=lambda m: m.body)
+        self.assertEqual(
+            [(message.body, message.flags) for message in stored],
+            [(body, frozenset(flags)) for body, flags, _ in items],
+        )
+        self.assertEqual(len(self.dovecot.messages("INBOX")), 1)
+        client = self._imaplib()
+        client.select("Lists/bulk", readonly=True)
+        kind, data = client.uid("FETCH", "1", "(INTERNALDATE)")
+        self.assertEqual(kind, "OK")
+        reported = re.search(rb'INTERNALDATE "([^"]+)"', data[0])
+        assert reported is not None
+        parsed = datetime.strptime(reported.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
+        self.assertEqual(parsed, moment)
 
 
 class LifecycleTests(SynchronousTestCase):

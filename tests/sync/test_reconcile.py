@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.model import ALL_FLAGS, Flags, Side
+from msync.model import ALL_FLAGS, Flags, MessageInfo, Side
+from msync.sync import reconcile
 from msync.sync.notices import (
     ConflictingChanges,
     StrayTuid,
     UIDValidityRecovered,
     UnsupportedFlags,
 )
+from msync.sync.pairwork import PairWork
+from msync.sync.statetext import parse_state
 from tests.sync.plantable import PlanRow, run_plan
 from tests.sync.scenarios import add_row_tests, options, state
 
@@ -697,3 +700,65 @@ add_row_tests(
     "Planner row {name!r}: the planner decides the row's journal lines, store "
     "actions and notices, and leaves the row's state.",
 )
+
+
+PERMANENT = {Side.FAR: ALL_FLAGS, Side.NEAR: ALL_FLAGS}
+
+
+class CompactWorkTests(SynchronousTestCase):
+    """
+    What the planner keeps per message (issue 11): working values only for
+    records that need them, links to messages on the records themselves.
+    """
+
+    def _work(self, before: str) -> PairWork:
+        return PairWork(
+            parse_state(before, "state"),
+            options(expunge="both"),
+            existed=True,
+            replayed=False,
+            boxes={Side.FAR: "INBOX", Side.NEAR: "INBOX"},
+            uid_validity={Side.FAR: 1, Side.NEAR: 1},
+        )
+
+    def test_no_op_keeps_no_working_values(self) -> None:
+        """
+        Reconciling boxes in sync leaves no per-record working values, and
+        each record linked to its two messages; a record whose flags change
+        keeps its values until they are applied.
+        """
+        work = self._work(state(3, 3, "1 1 S", "2 2", "3 3 F"))
+        reconcile.plan_loads(work)
+        listing = [MessageInfo(1, Flags.SEEN), MessageInfo(2, Flags.NONE)]
+        far = [*listing, MessageInfo(3, Flags.FLAGGED | Flags.SEEN)]
+        near = [*listing, MessageInfo(3, Flags.FLAGGED)]
+        step = reconcile.reconcile(work, {Side.FAR: far, Side.NEAR: near}, PERMANENT)
+        records = list(work.state.records)
+        self.assertEqual([(u.side, u.uid) for u in step.actions], [(Side.NEAR, 3)])
+        self.assertEqual(list(work.work), [records[2]])
+        for record, (far_info, near_info) in zip(records, zip(far, near, strict=True), strict=True):
+            self.assertIs(record.message(Side.FAR), far_info)
+            self.assertIs(record.message(Side.NEAR), near_info)
+
+    def test_new_work_unlinks(self) -> None:
+        """
+        A new L{PairWork} on a state synced before starts with no record
+        linked to a message.
+        """
+        work = self._work(state(1, 1, "1 1 S"))
+        reconcile.plan_loads(work)
+        info = MessageInfo(1, Flags.SEEN)
+        reconcile.reconcile(work, {Side.FAR: [info], Side.NEAR: [info]}, PERMANENT)
+        record = work.state.records[0]
+        self.assertIs(record.message(Side.FAR), info)
+        again = PairWork(
+            work.state,
+            work.options,
+            existed=True,
+            replayed=False,
+            boxes=work.boxes,
+            uid_validity=work.uid_validity,
+        )
+        self.assertIsNone(record.message(Side.FAR))
+        self.assertIsNone(record.message(Side.NEAR))
+        self.assertEqual(again.work, {})

@@ -51,6 +51,47 @@ class ModelTests(SynchronousTestCase):
         self.assertIs(state.by_pair(0, 0, middle), last)
         self.assertIs(state.by_pair(0, 0, last), last)
 
+    def test_duplicate_uids(self) -> None:
+        """
+        Live records sharing a UID (a broken state) are all found: the
+        first in list order by UID, each by its pair, the next one once
+        the first is killed, and none once all are gone.
+        """
+        state = SyncState()
+        first = state.append(SyncRecord(3, 4))
+        second = state.append(SyncRecord(3, 5))
+        self.assertIs(state.by_far(3), first)
+        self.assertIs(state.by_pair(3, 4), first)
+        self.assertIs(state.by_pair(3, 5), second)
+        self.assertIsNone(state.by_pair(3, 6))
+        first.status = Status.DEAD
+        self.assertIs(state.by_far(3), second)
+        self.assertIs(state.by_pair(3, 4), first)
+        self.assertIs(state.by_pair(3, 4, prefer_live=True), first)
+        second.far_uid = 0
+        self.assertIsNone(state.by_far(3))
+        self.assertIs(state.by_near(5), second)
+        self.assertIs(state.by_pair(0, 5), second)
+        state.purge_dead()
+        self.assertEqual(list(state), [second])
+
+    def test_records_without_uids(self) -> None:
+        """
+        A live record left without any UID is still found by its pair
+        (C{0 0}), before a dead one with the same pair when live ones are
+        preferred, and by no UID.
+        """
+        state = SyncState()
+        dead = state.append(SyncRecord(0, 0, status=Status.DEAD))
+        record = state.append(SyncRecord(7, 0))
+        record.far_uid = 0
+        self.assertIsNone(state.by_far(7))
+        self.assertIs(state.by_pair(0, 0), dead)
+        self.assertIs(state.by_pair(0, 0, prefer_live=True), record)
+        record.near_uid = 9
+        self.assertIs(state.by_pair(0, 0, prefer_live=True), dead)
+        self.assertIs(state.by_pair(0, 9), record)
+
     def test_insert_after(self) -> None:
         """
         insert_after keeps list order; a record belongs to one state.

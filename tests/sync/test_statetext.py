@@ -293,3 +293,27 @@ class PropertyTests(SynchronousTestCase):
             parse_state(data, "g")
         except StateError:
             pass
+
+
+class BigStateTests(SynchronousTestCase):
+    """
+    A state of many records (written in chunks) is every line in order.
+    """
+
+    def test_many_records(self) -> None:
+        """
+        10,000 records, dead ones among them, format as their lines in list
+        order without the dead, and parse back to the same state.
+        """
+        state = SyncState(1, 2, 10_000, 10_000)
+        lines = []
+        for uid in range(1, 10_001):
+            dead = uid % 1000 == 0
+            state.append(SyncRecord(uid, uid, Flags.SEEN, Status.DEAD if dead else Status.NONE))
+            if not dead:
+                lines.append(f"{uid} {uid} S\n")
+        text = format_state(state)
+        header = b"FarUidValidity 1\nNearUidValidity 2\nMaxPulledUid 10000\nMaxPushedUid 10000\n\n"
+        self.assertEqual(text, header + "".join(lines).encode())
+        state.purge_dead()
+        self.assertEqual(parse_state(text, "big"), state)
