@@ -640,7 +640,7 @@ def parse_arguments(argv: Sequence[str], environ_compat: str | None = None) -> C
 
     C{-h} and C{-v} act immediately (later words are not looked at);
     conflicts between operation options are found after all options,
-    Sync first, then Create, Remove and Expunge. When isync 1.5 is chosen
+    Sync first, then Expunge, Create and Remove. When isync 1.5 is chosen
     explicitly (C{--compat 1.5}, or C{environ_compat}), they are merged
     as 1.5 merges them, in its order (Sync, Expunge, ExpungeSolo, Create,
     Remove) and with its words (C{Redundant Sync options specified on
@@ -666,7 +666,7 @@ def parse_arguments(argv: Sequence[str], environ_compat: str | None = None) -> C
     early = tuple(
         LEGACY_TYPE_NOTICES[name] for name in LEGACY_TYPE_NOTICES if name in parser.legacy_types
     )
-    order = "XxCR" if isync15 else "CRXx"
+    order = "XxCR" if isync15 else "XCRx"
     try:
         sync = parser.sync.result(isync15)
         sides = {

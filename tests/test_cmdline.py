@@ -355,7 +355,7 @@ class ErrorTests(SynchronousTestCase):
             (["--create", "--create-far"], conflict.format("Create")),
             (["-Rf", "-R"], conflict.format("Remove")),
             (["-Xn", "-X"], conflict.format("Expunge")),
-            (["-Cf", "-C", "-Xn", "-X"], conflict.format("Create")),
+            (["-Cf", "-C", "-Xn", "-X"], conflict.format("Expunge")),
             (["-Cm", "-C"], notice + "\n" + conflict.format("Create")),
             (["-Cm", "-C", "-qq"], conflict.format("Create")),
             (["-Cf", "-C", "--bogus"], "Unknown option '--bogus'"),
@@ -451,3 +451,8 @@ class Conflicts15Tests(SynchronousTestCase):
             parse_arguments(["-Ln", "-0"]).overrides.sync, SyncOps(SyncOp.NEW, SyncOp.NONE)
         )
         self.assertEqual(parse_arguments(["--no-create", "-Cf"]).overrides.create, {Side.FAR})
+        # mbsync 1.4.4 checks Expunge before Create, Create before Remove.
+        error = self.assertRaises(UsageError, parse_arguments, ["-X", "-Xn", "-C", "-Cf"])
+        self.assertEqual(str(error), "Conflicting Expunge args specified.")
+        error = self.assertRaises(UsageError, parse_arguments, ["-R", "-Rn", "-C", "-Cf"])
+        self.assertEqual(str(error), "Conflicting Create args specified.")
