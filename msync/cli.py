@@ -219,7 +219,7 @@ def prepare(
         else what the asynchronous part needs.
     """
     try:
-        command = parse_arguments(argv)
+        command = parse_arguments(argv, environ.get(COMPAT_VARIABLE))
     except UsageError as error:
         output.emit(Severity.ERROR, str(error))
         return 1
@@ -251,18 +251,23 @@ def prepare(
     try:
         config = load_config(path, environ)
     except ConfigError as first:
-        reported = first
-        if _explicit_generation(command, environ) is Generation.V15:
-            # Reported as isync 1.5 reports them (the rest of the rule
-            # needs a configuration that loads).
-            try:
-                load_config(path, environ, isync15=True)
-            except ConfigError as again:
+        reported: ConfigError | None = first
+        # Options that only isync 1.5 merges without a conflict
+        # (Sync PullOld Pull): the rule decides with its reading; else the
+        # errors are reported as isync 1.5 reports them when it is chosen
+        # explicitly (the rest of the rule needs a configuration that loads).
+        try:
+            config = load_config(path, environ, isync15=True)
+        except ConfigError as again:
+            if _explicit_generation(command, environ) is Generation.V15:
                 reported = again
-        # mbsync reports every error in the file, one per line, then exits 1.
-        for each in reported.errors:
-            output.emit(Severity.ERROR, _config_error_text(each))
-        return 1
+        else:
+            reported = None
+        if reported is not None:
+            # mbsync reports every error in the file, one per line, then exits 1.
+            for each in reported.errors:
+                output.emit(Severity.ERROR, _config_error_text(each))
+            return 1
     home = environ.get("HOME") or os.path.expanduser("~")
     try:
         decision = decide(config, path, command.compat, environ, home)

@@ -22,8 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from msync import __version__
-from msync.compat import Generation
-from msync.config.schema import ALL_SIDES, SyncOp, SyncOps
+from msync.compat import Generation, parse_generation
+from msync.config.schema import (
+    ALL_SIDES,
+    SYNC_ALL_15,
+    SyncOp,
+    SyncOps,
+    merge_sides15,
+    merge_sync15,
+)
 from msync.errors import UsageError
 from msync.model import Side
 from msync.plan import OperationOverrides
@@ -226,6 +233,10 @@ def _parallel(word: str) -> int:
     return int(word)
 
 
+_ON_COMMAND_LINE = "on the command line"
+"""Where isync 1.5 says a conflict between operation options is."""
+
+
 @dataclass
 class _BoxOpRequest:
     """
@@ -236,10 +247,22 @@ class _BoxOpRequest:
     given: bool = False
     general: bool = False
     sides: set[Side] = field(default_factory=set)
+    none: bool = False
 
-    def result(self, keyword: str) -> frozenset[Side] | None:
+    def result(self, keyword: str, isync15: bool = False) -> frozenset[Side] | None:
         if not self.given:
             return None
+        if isync15:
+            try:
+                return merge_sides15(
+                    keyword,
+                    both=self.general,
+                    sides=frozenset(self.sides),
+                    none=self.none,
+                    where=_ON_COMMAND_LINE,
+                )
+            except ValueError as error:
+                raise UsageError(str(error)) from None
         if self.general and self.sides:
             raise UsageError(f"Conflicting {keyword} args specified.")
         return ALL_SIDES if self.general else frozenset(self.sides)
@@ -260,16 +283,35 @@ class _SyncRequest:
     cells: dict[Side, SyncOp] = field(
         default_factory=lambda: {Side.FAR: SyncOp.NONE, Side.NEAR: SyncOp.NONE}
     )
+    noop: bool = False
+    full: bool = False
 
-    def result(self) -> SyncOps | None:
+    def result(self, isync15: bool = False) -> SyncOps | None:
         """
         mbsync's C{merge_ops}: directed cells plus undirected types; a bare
         direction then claims its whole row, which must still be empty; a
         type asserted both ways is a conflict. Without cells, a missing
-        direction means both and a missing type means all.
+        direction means both and a missing type means all. Following
+        isync 1.5, its merge and words (L{merge_sync15}); its C{--full}
+        is every type, C{Old} included.
         """
         if not self.given:
             return None
+        if isync15:
+            try:
+                return merge_sync15(
+                    types=self.types | (SYNC_ALL_15 if self.full else SyncOp.NONE),
+                    pull=self.pull,
+                    push=self.push,
+                    near=self.cells[Side.NEAR],
+                    far=self.cells[Side.FAR],
+                    noop=self.noop,
+                    where=_ON_COMMAND_LINE,
+                )
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+        if self.full:
+            self.pull = self.push = True
         far, near = self.cells[Side.FAR], self.cells[Side.NEAR]
         if far or near:
             if self.types & (far | near):
@@ -537,10 +579,14 @@ class _Parser:
         self.quiet = min(self.quiet + 1, 2)
 
     def set_noop(self) -> None:
-        self.sync.given = True
+        self.sync.given = self.sync.noop = True
 
     def set_full(self) -> None:
         self.sync.given = self.sync.pull = self.sync.push = True
+
+    def set_full_word(self) -> None:
+        # --full: -F for 1.4 (see _SIMPLE_LONG), every type for 1.5.
+        self.sync.given = self.sync.full = True
 
     def stop_help(self) -> None:
         raise _Stop(Action.HELP, self.compat)
@@ -561,7 +607,7 @@ class _Parser:
     def box_op_none(self, letter: str) -> None:
         if letter == "x":
             self.isync15_only.append("--no-expunge-solo")
-        self.box_ops[letter].given = True
+        self.box_ops[letter].given = self.box_ops[letter].none = True
 
 
 _Flag = Callable[[_Parser], None]
@@ -589,7 +635,7 @@ _SIMPLE_LONG: dict[str, _Flag] = {
     "noop": _Parser.set_noop,
     # mbsync 1.4.4's --full only marks the Sync class as given (a bug that
     # makes it a no-op); msync gives it -F's documented meaning.
-    "full": _Parser.set_full,
+    "full": _Parser.set_full_word,
     "pull": _Parser.set_pull,
     "push": _Parser.set_push,
     "no-create": lambda parser: parser.box_op_none("C"),
@@ -599,15 +645,33 @@ _SIMPLE_LONG: dict[str, _Flag] = {
 }
 
 
-def parse_arguments(argv: Sequence[str]) -> CommandLine:
+def _explicit15(parser: _Parser, environ_compat: str | None) -> bool:
+    """
+    Whether isync 1.5 is chosen before the configuration is read
+    (C{--compat}, else the environment's choice); an invalid choice is
+    reported later, with the configuration.
+    """
+    asked = parser.compat or environ_compat
+    try:
+        return asked is not None and parse_generation(asked, "--compat") is Generation.V15
+    except UsageError:
+        return False
+
+
+def parse_arguments(argv: Sequence[str], environ_compat: str | None = None) -> CommandLine:
     """
     Parse C{msync}'s arguments exactly as mbsync 1.4.4 parses its own.
 
     C{-h} and C{-v} act immediately (later words are not looked at);
     conflicts between operation options are found after all options,
-    Sync first, then Create, Remove and Expunge.
+    Sync first, then Expunge, Create and Remove. When isync 1.5 is chosen
+    explicitly (C{--compat 1.5}, or C{environ_compat}), they are merged
+    as 1.5 merges them, in its order (Sync, Expunge, ExpungeSolo, Create,
+    Remove) and with its words (C{Redundant Sync options specified on
+    the command line.}), after its notices for C{-N}/C{-d}.
 
     @param argv: the arguments without the program name.
+    @param environ_compat: C{MSYNC_COMPAT}, if set.
     @return: the command line.
     @raise UsageError: with mbsync's message (C{Unknown option '-x'},
         C{-c requires an argument.}, C{Conflicting Sync args specified.}, ...);
@@ -620,17 +684,29 @@ def parse_arguments(argv: Sequence[str]) -> CommandLine:
         # A --compat before -h/-v chooses which texts they print.
         return CommandLine(action=stop.action, compat=stop.compat)
     notices = (SUFFIX_NOTICE,) if parser.legacy_suffix else ()
+    isync15 = _explicit15(parser, environ_compat)
+    # isync 1.5 prints its -N/-d notices before a conflict (else the
+    # caller prints them, see CommandLine.legacy_types).
+    early = tuple(
+        LEGACY_TYPE_NOTICES[name] for name in LEGACY_TYPE_NOTICES if name in parser.legacy_types
+    )
+    order = "XxCR" if isync15 else "XCRx"
     try:
+        sync = parser.sync.result(isync15)
+        sides = {
+            letter: parser.box_ops[letter].result(_BOX_OPS[letter], isync15) for letter in order
+        }
         overrides = OperationOverrides(
-            sync=parser.sync.result(),
-            create=parser.box_ops["C"].result(_BOX_OPS["C"]),
-            remove=parser.box_ops["R"].result(_BOX_OPS["R"]),
-            expunge=parser.box_ops["X"].result(_BOX_OPS["X"]),
-            expunge_solo=parser.box_ops["x"].result(_BOX_OPS["x"]),
+            sync=sync,
+            create=sides["C"],
+            remove=sides["R"],
+            expunge=sides["X"],
+            expunge_solo=sides["x"],
         )
     except UsageError as error:
-        if notices and parser.quiet < 2:
-            raise UsageError("\n".join((*notices, str(error)))) from None
+        before = notices + early if isync15 else notices
+        if before and parser.quiet < 2:
+            raise UsageError("\n".join((*before, str(error)))) from None
         raise
     return CommandLine(
         action=(

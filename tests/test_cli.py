@@ -672,6 +672,44 @@ class Isync15OutputTests(SynchronousTestCase):
             r"^\S+/rc:16: unknown store 'nosuch'\nchannel 'd' refers to no near side store\n$",
         )
 
+    def test_conflicts(self) -> None:
+        """
+        Conflicting operation options: 1.5's words in the configuration
+        and on the command line (with its C{-N} notice first), 1.4.4's
+        when following 1.4; what only 1.5 accepts (C{Sync PullOld Pull})
+        runs, and following 1.4 its word is unknown, as to 1.4.4.
+        """
+        config = _GOOD + "Sync PullNew Pull\n"
+        self.assertEqual(
+            self.run_main("c", config=config),
+            (1, "", "Redundant Sync options specified in Channel 'c'.\n", False),
+        )
+        self.assertEqual(
+            self.run_main("c", config=config, compat="1.4"),
+            (1, "", "Conflicting Sync args specified.\n", False),
+        )
+        self.assertEqual(
+            self.run_main("-N", "-Ln", "-L", "c"),
+            (
+                1,
+                "",
+                "Notice: --renew/-N are deprecated; use --upgrade/-u instead.\n"
+                "Invalid combination of simple and compound Sync options on the command line.\n",
+                False,
+            ),
+        )
+        self.assertEqual(
+            self.run_main("-Ln", "-L", "c", compat="1.4"),
+            (1, "", "Conflicting Sync args specified.\n", False),
+        )
+        config = _GOOD + "Sync PullOld Pull\n"
+        _, _, err, ran = self.run_main("c", config=config)
+        self.assertTrue(ran)
+        self.assertNotIn("Sync", err)
+        code, _, err, ran = self.run_main("c", config=config, compat="1.4")
+        self.assertEqual((code, ran), (1, False))
+        self.assertRegex(err, r"^\S+/rc:13: invalid Sync arg 'PullOld'\n$")
+
 
 class UsesTLSTests(SynchronousTestCase):
     """

@@ -362,7 +362,7 @@ class ErrorTests(SynchronousTestCase):
             (["--create", "--create-far"], conflict.format("Create")),
             (["-Rf", "-R"], conflict.format("Remove")),
             (["-Xn", "-X"], conflict.format("Expunge")),
-            (["-Cf", "-C", "-Xn", "-X"], conflict.format("Create")),
+            (["-Cf", "-C", "-Xn", "-X"], conflict.format("Expunge")),
             (["-Cm", "-C"], notice + "\n" + conflict.format("Create")),
             (["-Cm", "-C", "-qq"], conflict.format("Create")),
             (["-Cf", "-C", "--bogus"], "Unknown option '--bogus'"),
@@ -371,3 +371,95 @@ class ErrorTests(SynchronousTestCase):
             with self.subTest(argv=argv):
                 error = self.assertRaises(UsageError, parse_arguments, argv)
                 self.assertEqual(str(error), message)
+
+
+class Conflicts15Tests(SynchronousTestCase):
+    """
+    With isync 1.5 chosen explicitly, conflicting operation options are
+    merged and worded as 1.5.0 does (each row run with the oracle: the
+    lines on stderr, exit status 1); without it, 1.4.4's words.
+    """
+
+    def test_rows(self) -> None:
+        """
+        C{Conflicting} (C{-0}/C{--no-create} with more), C{Redundant} and
+        C{Invalid combination}; Sync first, then Expunge, ExpungeSolo,
+        Create, Remove; the notices for C{-N}/C{-d} and the legacy
+        suffixes before.
+        """
+        where = "on the command line."
+        rows = [
+            (["-Ln", "-L"], f"Redundant Sync options specified {where}"),
+            (["-Ln", "-n"], f"Redundant Sync options specified {where}"),
+            (["--full", "-Ln"], f"Redundant Sync options specified {where}"),
+            (["-Ln", "-0"], f"Conflicting Sync options specified {where}"),
+            (["--noop", "--full"], f"Conflicting Sync options specified {where}"),
+            (
+                ["-Ln", "-H", "-f"],
+                f"Invalid combination of simple and compound Sync options {where}",
+            ),
+            (["-F", "-Ln"], f"Invalid combination of simple and compound Sync options {where}"),
+            (["-C", "-Cf"], f"Redundant Create options specified {where}"),
+            (["--no-create", "-Cf"], f"Conflicting Create options specified {where}"),
+            (["--no-expunge-solo", "-x"], f"Conflicting ExpungeSolo options specified {where}"),
+            (["-x", "-xn", "-C", "-Cf"], f"Redundant ExpungeSolo options specified {where}"),
+            (["-R", "-Rn", "-X", "-Xf"], f"Redundant Expunge options specified {where}"),
+            (
+                ["-N", "-Ln", "-L"],
+                "Notice: --renew/-N are deprecated; use --upgrade/-u instead.\n"
+                f"Invalid combination of simple and compound Sync options {where}",
+            ),
+            (
+                ["-Cm", "-C"],
+                "Notice: -master/-slave/m/s suffixes are deprecated; use -far/-near/f/n"
+                f" instead.\nRedundant Create options specified {where}",
+            ),
+        ]
+        for argv, message in rows:
+            with self.subTest(argv=argv):
+                error = self.assertRaises(UsageError, parse_arguments, ["--compat", "1.5", *argv])
+                self.assertEqual(str(error), message)
+                error = self.assertRaises(UsageError, parse_arguments, argv, "1.5")
+                self.assertEqual(str(error), message)
+
+    def test_merged_as_15(self) -> None:
+        """
+        What 1.5 accepts: C{-Lo -L} pulls every type; C{--full} is every
+        type both ways; C{-d -N -Ln -Lf} adds the types to the cells.
+        """
+        every = SyncOp.ALL | SyncOp.OLD
+        rows = [
+            (["-Lo", "-L"], SyncOps(every, SyncOp.NONE)),
+            (["--full"], SyncOps(every, every)),
+            (["-F"], SyncOps(SyncOp.ALL, SyncOp.ALL)),
+            (["-0"], SyncOps(SyncOp.NONE, SyncOp.NONE)),
+            (
+                ["-d", "-N", "-Ln", "-Lf"],
+                SyncOps(SyncOp.ALL, SyncOp.DELETE | SyncOp.RENEW),
+            ),
+        ]
+        for argv, expected in rows:
+            with self.subTest(argv=argv):
+                command = parse_arguments(argv, "1.5")
+                self.assertEqual(command.overrides.sync, expected)
+        self.assertEqual(parse_arguments(["-C-", "-Cf"], "1.5").overrides.create, {Side.FAR})
+
+    def test_14_wording_kept(self) -> None:
+        """
+        Following 1.4 (chosen, or not chosen yet), 1.4.4's words, and
+        C{-0}/C{--no-create} add nothing.
+        """
+        argv = ["--compat", "1.4", "-Ln", "-L"]
+        error = self.assertRaises(UsageError, parse_arguments, argv, "1.5")
+        self.assertEqual(str(error), "Conflicting Sync args specified.")
+        error = self.assertRaises(UsageError, parse_arguments, ["-Ln", "-L"])
+        self.assertEqual(str(error), "Conflicting Sync args specified.")
+        self.assertEqual(
+            parse_arguments(["-Ln", "-0"]).overrides.sync, SyncOps(SyncOp.NEW, SyncOp.NONE)
+        )
+        self.assertEqual(parse_arguments(["--no-create", "-Cf"]).overrides.create, {Side.FAR})
+        # mbsync 1.4.4 checks Expunge before Create, Create before Remove.
+        error = self.assertRaises(UsageError, parse_arguments, ["-X", "-Xn", "-C", "-Cf"])
+        self.assertEqual(str(error), "Conflicting Expunge args specified.")
+        error = self.assertRaises(UsageError, parse_arguments, ["-R", "-Rn", "-C", "-Cf"])
+        self.assertEqual(str(error), "Conflicting Create args specified.")

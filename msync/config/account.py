@@ -523,6 +523,13 @@ _MERGE_ORDER = (
     ChannelSetting.REMOVE,
     ChannelSetting.EXPUNGE_SOLO,
 )
+_MERGE_ORDER_15 = (
+    ChannelSetting.SYNC,
+    ChannelSetting.EXPUNGE,
+    ChannelSetting.EXPUNGE_SOLO,
+    ChannelSetting.CREATE,
+    ChannelSetting.REMOVE,
+)
 
 
 def _integer(directive: Directive, context: AccountContext) -> int:
@@ -609,19 +616,21 @@ class ChannelOptions:
                 words.append(word)
         self.words[setting] = (directive, words)
 
-    def merge(self, isync15: bool = False) -> ConfigError | None:
+    def merge(self, isync15: bool = False, where: str = "") -> ConfigError | None:
         """
         Merge each setting's words, in mbsync's order.
 
-        @param isync15: C{Sync} as isync 1.5 reads it (C{All}/C{Full}
-            include C{Old}).
+        @param isync15: as isync 1.5 merges them (C{All}/C{Full} include
+            C{Old}; its order and words for a conflict).
+        @param where: for isync 1.5's messages: C{in Channel 'c'} or
+            C{in global config section}.
         @return: the first conflict, or C{None}.
         """
-        for setting in _MERGE_ORDER:
+        for setting in _MERGE_ORDER_15 if isync15 else _MERGE_ORDER:
             if setting in self.words:
                 directive, words = self.words[setting]
                 try:
-                    self.merged[setting] = _merge(setting, words, isync15)
+                    self.merged[setting] = _merge(setting, words, isync15, where)
                 except ValueError as error:
                     return directive.section_error(str(error))
         return None
@@ -644,7 +653,7 @@ class ChannelOptions:
 
 
 def _merge(
-    setting: ChannelSetting, words: list[str], isync15: bool = False
+    setting: ChannelSetting, words: list[str], isync15: bool = False, where: str = ""
 ) -> SyncOps | frozenset[Side]:
     """
     Merge C{Sync} or C{Create}/... words.
@@ -652,8 +661,8 @@ def _merge(
     @raise ValueError: with mbsync's message.
     """
     if setting is ChannelSetting.SYNC:
-        return parse_sync(words, isync15=isync15)
-    return parse_sides(setting.value, words)
+        return parse_sync(words, isync15=isync15, where=where)
+    return parse_sides(setting.value, words, isync15=isync15, where=where)
 
 
 def parse_delimiter(directive: Directive, what: str) -> str:

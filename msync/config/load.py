@@ -301,7 +301,7 @@ class _Parser:
                 reader.finish(directive, 2)
                 reader.skip_section()
         # mbsync merges the global Sync/Create/... words at the end of the file.
-        conflict = self.global_channel.merge(self.isync15)
+        conflict = self.global_channel.merge(self.isync15, "in global config section")
         if conflict is not None:
             self.report(conflict)
         if reader.errors:
@@ -542,21 +542,23 @@ class _Parser:
 
         self._lines(header, handle)
         # mbsync checks the far side, then the near side, then merges the
-        # options, and reports only the first problem.
+        # options; 1.4.4 reports only the first problem, isync 1.5 each.
+        missing = False
         for side, given in ((Side.FAR, draft.far), (Side.NEAR, draft.near)):
             if given is None:
+                missing = True
                 if not (self.isync15 and side in named):
                     self.report(
                         header.section_error(
                             f"channel '{name}' refers to no {side.label} side store"
                         )
                     )
-                return None
-        conflict = draft.options.merge(self.isync15)
+                if not self.isync15:
+                    return None
+        conflict = draft.options.merge(self.isync15, f"in Channel '{name}'")
         if conflict is not None:
             self.report(conflict)
-            return None
-        return draft
+        return None if missing or conflict is not None else draft
 
     def _box_spec(self, directive: Directive) -> tuple[str, str | None]:
         """

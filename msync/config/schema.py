@@ -41,12 +41,15 @@ __all__ = [
     "Store",
     "SubFolders",
     "SYNC_ALL",
+    "SYNC_ALL_15",
     "SYNC_NONE",
     "SyncOp",
     "SyncOps",
     "SyncState",
     "SyncStateKind",
     "TLSVersion",
+    "merge_sides15",
+    "merge_sync15",
     "parse_side",
     "parse_sides",
     "parse_sync",
@@ -157,7 +160,7 @@ _TYPE_WORDS_15 = _TYPE_WORDS | {
 }
 
 
-def parse_sync(words: Sequence[str], *, isync15: bool = False) -> SyncOps:
+def parse_sync(words: Sequence[str], *, isync15: bool = False, where: str = "") -> SyncOps:
     """
     Merge every C{Sync} word of one section (or of the global options) into
     the matrix, as mbsync 1.4 does (C{getopt_helper} + C{merge_ops}).
@@ -168,21 +171,27 @@ def parse_sync(words: Sequence[str], *, isync15: bool = False) -> SyncOps:
     cell each; then a plain type word asserts its whole column and a plain
     direction its whole row, and asserting a cell twice is a conflict.
     C{All}/C{Full} = C{Pull Push}; C{None}/C{Noop} add nothing. 1.5 words
-    C{Upgrade}, C{Gone} (= C{ReNew}, C{Delete}) and C{Old} are accepted.
-    isync 1.5 reads C{All}/C{Full} as every type I{including} C{Old}
-    (its C{OP_MASK_TYPE}), not as both directions, and has
-    C{PullFull}/C{PushFull}.
+    C{Upgrade}, C{Gone} (= C{ReNew}, C{Delete}), C{Old} and
+    C{PullFull}/C{PushFull} are accepted (the configuration is read again
+    as 1.4.4 reads it once the generation is known). With C{isync15},
+    the words are read and merged as isync 1.5 does (L{merge_sync15}:
+    C{All}/C{Full} are every type I{including} C{Old}, not both
+    directions).
 
     @param words: the arguments of all C{Sync} lines, in order.
-    @param isync15: read the words as isync 1.5 does.
+    @param isync15: read and merge the words as isync 1.5 does
+        (L{merge_sync15}, with its words for a conflict).
+    @param where: for isync 1.5's messages (C{in Channel 'c'}).
     @return: the matrix.
     @raise ValueError: with mbsync's message, C{invalid Sync arg 'x'} or
-        C{Conflicting Sync args specified.}
+        C{Conflicting Sync args specified.} (1.5: see L{merge_sync15})
     """
+    if isync15:
+        return _parse_sync15(words, where)
     types = SyncOp.NONE
     pull = push = False
     cells = {Side.NEAR: SyncOp.NONE, Side.FAR: SyncOp.NONE}
-    type_words = _TYPE_WORDS_15 if isync15 else _TYPE_WORDS
+    type_words = _TYPE_WORDS
     for word in words:
         folded = word.casefold()
         direction = {"pull": Side.NEAR, "push": Side.FAR}.get(folded[:4])
@@ -217,6 +226,150 @@ def parse_sync(words: Sequence[str], *, isync15: bool = False) -> SyncOps:
     return SyncOps(pull=SyncOp.ALL if pull else near, push=SyncOp.ALL if push else far)
 
 
+SYNC_ALL_15 = SyncOp.ALL | SyncOp.OLD
+"""isync 1.5's C{All}/C{Full}/C{PullFull}: every type, C{Old} included."""
+
+
+def merge_sync15(
+    *,
+    types: SyncOp,
+    pull: bool,
+    push: bool,
+    near: SyncOp,
+    far: SyncOp,
+    noop: bool,
+    where: str,
+) -> SyncOps:
+    """
+    isync 1.5's merge of the C{Sync} options of one place (a section, the
+    global options or the command line), with its words for a conflict.
+
+    Directed cells (C{PullNew}, C{-Ln}) come first: an undirected type
+    adds its column, a bare direction (only with no type and not both)
+    its row's default types, which must not be asserted yet. Without
+    cells, a missing direction means both and a missing type means the
+    default types (all but C{Old}). C{None} (C{-0}) with anything else is
+    a conflict.
+
+    @param types: the undirected types (C{New}, C{-n}, C{All}...).
+    @param pull: C{Pull}/C{-L} alone.
+    @param push: C{Push}/C{-H} alone.
+    @param near: the directed cells towards the near side (C{PullNew}).
+    @param far: the directed cells towards the far side (C{PushNew}).
+    @param noop: C{None}/C{Noop}/C{-0} given.
+    @param where: C{in Channel 'c'}, C{in global config section} or
+        C{on the command line}.
+    @return: the matrix.
+    @raise ValueError: C{Conflicting Sync options specified ...},
+        C{Redundant ...} or C{Invalid combination of simple and compound
+        Sync options ...}.
+    """
+    conflicting = ValueError(f"Conflicting Sync options specified {where}.")
+    redundant = ValueError(f"Redundant Sync options specified {where}.")
+    invalid = ValueError(f"Invalid combination of simple and compound Sync options {where}.")
+    if near or far:
+        if noop:
+            raise conflicting
+        if types & (near | far):
+            raise redundant
+        if pull:
+            if push or types:
+                raise invalid
+            if near & SyncOp.ALL:
+                raise redundant
+            near |= SyncOp.ALL
+        elif push:
+            if types:
+                raise invalid
+            if far & SyncOp.ALL:
+                raise redundant
+            far |= SyncOp.ALL
+        else:
+            near, far = near | types, far | types
+        return SyncOps(pull=near, push=far)
+    if not (types or pull or push):
+        return SYNC_NONE
+    if noop:
+        raise conflicting
+    types = types or SyncOp.ALL
+    both = not (pull or push)
+    return SyncOps(
+        pull=types if pull or both else SyncOp.NONE,
+        push=types if push or both else SyncOp.NONE,
+    )
+
+
+def merge_sides15(
+    keyword: str, *, both: bool, sides: frozenset[Side], none: bool, where: str
+) -> frozenset[Side]:
+    """
+    isync 1.5's merge of one of C{Create}, C{Remove}, C{Expunge},
+    C{ExpungeSolo} (or C{-C}, ...) in one place: C{None} (C{--no-create})
+    with a side is a conflict, C{Both} (C{-C}) with a side redundant.
+
+    @param keyword: the option name, for messages (C{"Create"}).
+    @param both: C{Both} given.
+    @param sides: the sides given one by one.
+    @param none: C{None} given.
+    @param where: as for L{merge_sync15}.
+    @raise ValueError: C{Conflicting Create options specified ...} or
+        C{Redundant Create options specified ...}.
+    """
+    if none and (both or sides):
+        raise ValueError(f"Conflicting {keyword} options specified {where}.")
+    if both and sides:
+        raise ValueError(f"Redundant {keyword} options specified {where}.")
+    return ALL_SIDES if both else sides
+
+
+def _parse_sync15(words: Sequence[str], where: str) -> SyncOps:
+    """
+    C{Sync} words as isync 1.5 reads them, merged by L{merge_sync15}.
+    """
+    types = near = far = SyncOp.NONE
+    pull = push = noop = False
+    for word in words:
+        folded = word.casefold()
+        direction, rest = folded[:4], folded[4:]
+        if direction in ("pull", "push") and (rest in _TYPE_WORDS or rest == "full"):
+            op = SYNC_ALL_15 if rest == "full" else _TYPE_WORDS[rest]
+            if direction == "pull":
+                near |= op
+            else:
+                far |= op
+        elif folded in ("pull", "push"):
+            pull = pull or folded == "pull"
+            push = push or folded == "push"
+        elif folded in _TYPE_WORDS_15:
+            types |= _TYPE_WORDS_15[folded]
+        elif folded in ("none", "noop"):
+            noop = True
+        else:
+            raise ValueError(f"invalid Sync arg '{word}'")
+    return merge_sync15(
+        types=types, pull=pull, push=push, near=near, far=far, noop=noop, where=where
+    )
+
+
+def _parse_sides15(keyword: str, words: Sequence[str], where: str) -> frozenset[Side]:
+    """
+    C{Create}/... words as isync 1.5 reads them, merged by L{merge_sides15}.
+    """
+    both = none = False
+    sides: frozenset[Side] = frozenset()
+    for word in words:
+        folded = word.casefold()
+        if folded == "both":
+            both = True
+        elif folded == "none":
+            none = True
+        elif folded in _SIDE_WORDS:
+            sides |= _SIDE_WORDS[folded]
+        else:
+            raise ValueError(f"invalid {keyword} arg '{word}'")
+    return merge_sides15(keyword, both=both, sides=sides, none=none, where=where)
+
+
 _SIDE_WORDS: dict[str, frozenset[Side]] = {
     "far": frozenset({Side.FAR}),
     "master": frozenset({Side.FAR}),
@@ -226,7 +379,9 @@ _SIDE_WORDS: dict[str, frozenset[Side]] = {
 }
 
 
-def parse_sides(keyword: str, words: Sequence[str]) -> frozenset[Side]:
+def parse_sides(
+    keyword: str, words: Sequence[str], *, isync15: bool = False, where: str = ""
+) -> frozenset[Side]:
     """
     Merge every word of one section's C{Create}, C{Remove}, C{Expunge} or
     C{ExpungeSolo} lines: C{None}, C{Far}, C{Near}, C{Both} (legacy
@@ -236,10 +391,14 @@ def parse_sides(keyword: str, words: Sequence[str]) -> frozenset[Side]:
 
     @param keyword: the option name, for messages (C{"Create"}).
     @param words: the arguments of all its lines, in order.
+    @param isync15: merge as isync 1.5 does (L{merge_sides15}).
+    @param where: for isync 1.5's messages (C{in Channel 'c'}).
     @return: the sides.
     @raise ValueError: C{invalid Create arg 'x'} or C{Conflicting Create
-        args specified.}
+        args specified.} (1.5: see L{merge_sides15})
     """
+    if isync15:
+        return _parse_sides15(keyword, words, where)
     both = False
     sides: frozenset[Side] = frozenset()
     for word in words:

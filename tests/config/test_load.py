@@ -1101,3 +1101,110 @@ class Isync15SemanticsTests(SynchronousTestCase):
                 text = self._TEXT.split("\n\n", 1)[1].replace("Sync Old New", f"Sync {words}")
                 self.assertEqual(parse(text, isync15=True).channels[0].sync, isync15)
                 self.assertEqual(parse(text).channels[0].sync, neutral)
+
+
+class Conflicts15Tests(SynchronousTestCase):
+    """
+    Following isync 1.5, conflicting C{Sync}/C{Create}/... words are
+    merged and worded as 1.5.0 does (each row run with the oracle:
+    these lines on stderr, exit status 1); 1.4's wording is unchanged.
+    """
+
+    def errors(self, text: str, **kwargs: object) -> list[str]:
+        error = self.assertRaises(ConfigError, parse, text, **kwargs)
+        return [str(each) for each in error.errors]
+
+    def test_channel_rows(self) -> None:
+        """
+        In a channel: C{Conflicting} (C{None} with anything), C{Redundant}
+        (a cell asserted twice, C{Both} with a side) and C{Invalid
+        combination} (a bare direction with a type or the other direction
+        next to cells); Sync first, then Expunge, ExpungeSolo, Create,
+        Remove.
+        """
+        where = "in Channel 'c'."
+        rows = [
+            ("Sync PullNew Pull\n", f"Redundant Sync options specified {where}"),
+            ("Sync PullNew\nSync New\n", f"Redundant Sync options specified {where}"),
+            ("Sync PullFull Pull\n", f"Redundant Sync options specified {where}"),
+            ("Sync PullNew None\n", f"Conflicting Sync options specified {where}"),
+            ("Sync Noop Pull\n", f"Conflicting Sync options specified {where}"),
+            (
+                "Sync PullNew Push Flags\n",
+                f"Invalid combination of simple and compound Sync options {where}",
+            ),
+            (
+                "Sync PullNew Pull Push\n",
+                f"Invalid combination of simple and compound Sync options {where}",
+            ),
+            ("Create Both Far\n", f"Redundant Create options specified {where}"),
+            ("Create None Near\n", f"Conflicting Create options specified {where}"),
+            ("Remove Both\nRemove Slave\n", f"Redundant Remove options specified {where}"),
+            (
+                "Create Both Far\nExpungeSolo None Near\n",
+                f"Conflicting ExpungeSolo options specified {where}",
+            ),
+            (
+                "Create Both Far\nExpunge Both Near\n",
+                f"Redundant Expunge options specified {where}",
+            ),
+        ]
+        for words, message in rows:
+            with self.subTest(words=words):
+                self.assertEqual(self.errors(CHANNEL + words, isync15=True), [message])
+
+    def test_merged_as_15(self) -> None:
+        """
+        What only 1.5 accepts: a bare direction adds its row's default
+        types to a row holding only C{Old}; C{None} alone is nothing.
+        """
+        rows = [
+            ("Sync PullOld Pull\n", SyncOps(SyncOp.ALL | SyncOp.OLD, SyncOp.NONE)),
+            ("Sync PullNew Push\n", SyncOps(SyncOp.NEW, SyncOp.ALL)),
+            ("Sync PullNew Flags\n", SyncOps(SyncOp.NEW | SyncOp.FLAGS, SyncOp.FLAGS)),
+            ("Sync None\n", SyncOps(SyncOp.NONE, SyncOp.NONE)),
+            ("Sync Pull\n", SyncOps(SyncOp.ALL, SyncOp.NONE)),
+        ]
+        for words, expected in rows:
+            with self.subTest(words=words):
+                self.assertEqual(parse(CHANNEL + words, isync15=True).channels[0].sync, expected)
+        self.assertEqual(
+            parse(CHANNEL + "Create None\nExpunge Far Near\n", isync15=True).channels[0].expunge,
+            ALL_SIDES,
+        )
+
+    def test_global_and_missing_side(self) -> None:
+        """
+        Global options are named as the global section; a channel missing
+        both sides reports both and its conflict (1.4.4: only the first).
+        """
+        self.assertEqual(
+            self.errors("Sync PullNew Pull\n\n" + CHANNEL, isync15=True),
+            ["Redundant Sync options specified in global config section."],
+        )
+        text = STORES + "Channel d\nSync PullNew Pull\n"
+        self.assertEqual(
+            self.errors(text, isync15=True),
+            [
+                "channel 'd' refers to no far side store",
+                "channel 'd' refers to no near side store",
+                "Redundant Sync options specified in Channel 'd'.",
+            ],
+        )
+        self.assertEqual(self.errors(text), ["channel 'd' refers to no far side store"])
+
+    def test_14_wording_kept(self) -> None:
+        """
+        Read as 1.4.4 (or before the generation is known), the same
+        conflicts keep 1.4.4's words.
+        """
+        for kwargs in ({}, {"isync14": True}):
+            with self.subTest(kwargs=kwargs):
+                self.assertEqual(
+                    self.errors(CHANNEL + "Sync PullNew Pull\n", **kwargs),
+                    ["Conflicting Sync args specified."],
+                )
+                self.assertEqual(
+                    self.errors(CHANNEL + "Create Both Far\n", **kwargs),
+                    ["Conflicting Create args specified."],
+                )

@@ -412,6 +412,56 @@ class MaildirOutputTests(SynchronousTestCase, _Both):
         self.assertEqual(self.both("-N", "-V", "c", extra="SSLType None\n").status, 1)
         self.both("c", extra="Sync Pull ReNew Delete\n")
 
+    def test_conflicting_options(self) -> None:
+        """
+        Conflicting operation options, in a channel, in a second channel
+        without a near side, and on the command line: isync 1.5's
+        C{Conflicting}, C{Redundant} and C{Invalid combination} lines
+        (after its notices), exit status 1, nothing synchronized. An
+        option only 1.5 merges without a conflict runs.
+        """
+        in_channel = {
+            "Sync PullNew Pull\n": "Redundant Sync options specified in Channel 'c'.",
+            "Sync PullNew None\n": "Conflicting Sync options specified in Channel 'c'.",
+            "Sync PullNew Push Flags\n": (
+                "Invalid combination of simple and compound Sync options in Channel 'c'."
+            ),
+            "Create Both Far\n": "Redundant Create options specified in Channel 'c'.",
+            "Create None Far\nExpunge Both Near\n": (
+                "Redundant Expunge options specified in Channel 'c'."
+            ),
+            "ExpungeSolo None Near\nCreate Both Far\n": (
+                "Conflicting ExpungeSolo options specified in Channel 'c'."
+            ),
+            "\nChannel d\nFar :far:\nSync None Pull\n": (
+                "channel 'd' refers to no near side store\n"
+                "Conflicting Sync options specified in Channel 'd'."
+            ),
+        }
+        for extra, expected in in_channel.items():
+            oracle = self.both("c", extra=extra)
+            self.assertEqual((oracle.status, oracle.stderr), (1, expected + "\n"), extra)
+            self.assertEqual(oracle.stdout, "")
+        command_line = {
+            ("-Ln", "-L"): "Redundant Sync options specified on the command line.",
+            ("-Ln", "-0"): "Conflicting Sync options specified on the command line.",
+            ("-F", "-Ln"): (
+                "Invalid combination of simple and compound Sync options on the command line."
+            ),
+            ("--no-create", "-Cf"): "Conflicting Create options specified on the command line.",
+            ("-x", "-xf", "-C", "-Cf"): (
+                "Redundant ExpungeSolo options specified on the command line."
+            ),
+            ("-N", "-Ln", "-L"): (
+                "Notice: --renew/-N are deprecated; use --upgrade/-u instead.\n"
+                "Invalid combination of simple and compound Sync options on the command line."
+            ),
+        }
+        for args, expected in command_line.items():
+            oracle = self.both(*args, "c")
+            self.assertEqual((oracle.status, oracle.stderr), (1, expected + "\n"), args)
+        self.assertEqual(self.both("c", extra="Sync PullOld Pull\n").status, 0)
+
     def test_list_stores(self) -> None:
         """
         C{-ls}: each store's boxes in mbsync's order.

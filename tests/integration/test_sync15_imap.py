@@ -124,12 +124,16 @@ class Sync15IMAPTests(DovecotTestCase):
             account.set_flags("INBOX", 3, ("\\Seen", "\\Deleted"))
         outputs = {tool: self.run_tool(tool) for tool in ("mbsync", "msync")}
         # mbsync 1.5.0 expunges the message over IMAP (UID EXPUNGE) but
-        # counts 0 in its summary (it counts 1 with a Maildir); msync
-        # counts what it expunged.
+        # counts 0 in its summary (it counts 1 with a Maildir): a plain
+        # bug (its IMAP driver marks the message dead before telling the
+        # sync layer, which then no longer sees the message was to be
+        # expunged, while its progress total counts it). msync counts
+        # what it expunged, as 1.5.0 does with a Maildir.
         self.assertEqual(
             _EXPUNGED.sub("expunged N", outputs["msync"]),
             _EXPUNGED.sub("expunged N", outputs["mbsync"]),
         )
+        self.assertIn("expunged 0 message(s) from far side.", outputs["mbsync"])
         self.assertIn("expunged 1 message(s) from far side.", outputs["msync"])
         self.assertEqual(self.outcome("msync"), self.outcome("mbsync"))
         far, near, _ = self.outcome("msync")
