@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import weakref
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import datetime
@@ -602,6 +601,8 @@ class IMAPMailbox:
         return Deferred.fromCoroutine(self._fetch_body(uid))
 
     async def _fetch_body(self, uid: int) -> IMessageBody:
+        import tempfile  # here, not at the top: a run that fetches nothing skips its start-up cost
+
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         size = 0
 

@@ -3,7 +3,9 @@
 What a C{msync} run loads: a run whose stores never speak TLS imports no TLS
 code (pyOpenSSL, cryptography, service_identity, Twisted's TLS support,
 L{msync.imap.tls}) and no daemon code; a STARTTLS run does load TLS, and
-both sync. Each run is a fresh interpreter against the private Dovecot.
+both sync. No run loads what only C{http.cookiejar} would bring (it is lazy,
+L{msync.load_lazily}), and a no-op run does not load C{tempfile} either.
+Each run is a fresh interpreter against the private Dovecot.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ _TLS = ("OpenSSL", "cryptography", "service_identity")
 _TLS_PREFIXES = ("twisted.internet.ssl", "twisted.protocols.tls", "msync.imap.tls")
 
 
+#: Modules no plain run needs: Twisted imports C{http.cookiejar} (made lazy
+#: by msync), which would bring these; C{tempfile} only spools fetched bodies.
+_UNUSED = ("http.client", "urllib.request", "email", "email.parser")
+_UNUSED_NO_OP = (*_UNUSED, "tempfile", "shutil")
+
+
 def _tls_modules(modules: list[str]) -> list[str]:
     return [
         name for name in modules if name.split(".")[0] in _TLS or name.startswith(_TLS_PREFIXES)
@@ -57,12 +65,13 @@ class StartupImportTests(DovecotTestCase):
     The modules a real run loads.
     """
 
-    def run_msync(self, ssl_type: str) -> list[str]:
+    def run_msync(self, ssl_type: str, runs: int = 1) -> list[str]:
         """
-        Pull the server's INBOX with C{SSLType ssl_type}; the sync must
-        succeed and bring both messages.
+        Pull the server's INBOX with C{SSLType ssl_type}, C{runs} times (the
+        later runs have nothing to do); every sync must succeed, and bring
+        both messages.
 
-        @return: the names of the modules the run loaded.
+        @return: the names of the modules the last run loaded.
         """
         self.dovecot.add_message("INBOX", b"Subject: one\r\n\r\nfirst\r\n")
         self.dovecot.add_message("INBOX", b"Subject: two\r\n\r\nsecond\r\n", ["\\Seen"])
@@ -74,13 +83,14 @@ class StartupImportTests(DovecotTestCase):
             out.write(self.dovecot.imap_account_section("demo", ssl_type))
             out.write(_NEAR.format(root=root))
         listing = os.path.join(base, "modules")
-        done = subprocess.run(
-            [sys.executable, "-c", _RUN_AND_LIST, listing, "-c", config, "c"],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        self.assertEqual(done.returncode, 0, done.stderr)
+        for _ in range(runs):
+            done = subprocess.run(
+                [sys.executable, "-c", _RUN_AND_LIST, listing, "-c", config, "c"],
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            self.assertEqual(done.returncode, 0, done.stderr)
         inbox = os.path.join(root, "INBOX")
         names = os.listdir(os.path.join(inbox, "new")) + os.listdir(os.path.join(inbox, "cur"))
         self.assertEqual(len(names), 2)
@@ -98,6 +108,20 @@ class StartupImportTests(DovecotTestCase):
         self.assertEqual(
             [name for name in modules if name.startswith(("msync.daemon", "msync.service"))], []
         )
+        self.assertEqual([name for name in _UNUSED if name in modules], [])
+
+    def test_plain_no_op_run(self) -> None:
+        """
+        A second, no-op, C{SSLType None} run loads neither TLS, nor the
+        daemon, nor C{urllib}/C{http.client}/C{email}, nor C{tempfile}.
+        """
+        modules = self.run_msync("None", runs=2)
+        self.assertIn("msync.sync.quickcheck", modules)
+        self.assertEqual(_tls_modules(modules), [])
+        self.assertEqual(
+            [name for name in modules if name.startswith(("msync.daemon", "msync.service"))], []
+        )
+        self.assertEqual([name for name in _UNUSED_NO_OP if name in modules], [])
 
     def test_starttls_run_loads_tls(self) -> None:
         """
