@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from twisted.trial.unittest import SynchronousTestCase
+
 from msync.errors import MailboxError
 from msync.model import ALL_FLAGS, Flags, MessageInfo, Side
 from msync.sync import reconcile
@@ -227,3 +229,16 @@ def run_plan(row: PlanRow) -> PlanResult:
     take(reconcile.finish(work, expunged))
     result.after = format_state(state).decode()
     return result
+
+
+def check_row(case: SynchronousTestCase, row: PlanRow) -> None:
+    """
+    Run the planner on C{row} and check every outcome the row names: its
+    journal lines, store actions, notices, error and final state.
+    """
+    got = run_plan(row)
+    case.assertEqual(got.journal, list(row.journal), "journal")
+    case.assertEqual(got.actions, list(row.actions), "actions")
+    case.assertEqual(got.notices, list(row.notices), "notices")
+    case.assertEqual(got.error, row.error, "error")
+    case.assertEqual(got.after, row.after, "state")

@@ -28,7 +28,7 @@ from msync.sync.notices import (
 )
 from msync.sync.pairwork import PairWork
 from msync.sync.statetext import parse_state
-from tests.sync.plantable import PlanRow, run_plan
+from tests.sync.plantable import PlanRow, check_row
 from tests.sync.scenarios import add_row_tests, options, state
 
 #: Checked to agree with mbsync 1.4.4.
@@ -683,20 +683,11 @@ class PlannerTableTests(SynchronousTestCase):
     """
 
 
-def _check_row(case: SynchronousTestCase, row: PlanRow) -> None:
-    got = run_plan(row)
-    case.assertEqual(got.journal, list(row.journal), "journal")
-    case.assertEqual(got.actions, list(row.actions), "actions")
-    case.assertEqual(got.notices, list(row.notices), "notices")
-    case.assertEqual(got.error, row.error, "error")
-    case.assertEqual(got.after, row.after, "state")
-
-
 add_row_tests(
     PlannerTableTests,
     ROWS,
     lambda row: row.name,
-    _check_row,
+    check_row,
     "Planner row {name!r}: the planner decides the row's journal lines, store "
     "actions and notices, and leaves the row's state.",
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import Side
-from tests.sync.plantable import PlanRow, run_plan
+from tests.sync.plantable import PlanRow, check_row
 from tests.sync.scenarios import add_row_tests, options, state
 
 #: Checked to agree with mbsync 1.5.0.
@@ -495,20 +495,11 @@ class Planner15TableTests(SynchronousTestCase):
     """
 
 
-def _check_row(case: SynchronousTestCase, row: PlanRow) -> None:
-    got = run_plan(row)
-    case.assertEqual(got.journal, list(row.journal), "journal")
-    case.assertEqual(got.actions, list(row.actions), "actions")
-    case.assertEqual(got.notices, list(row.notices), "notices")
-    case.assertEqual(got.error, row.error, "error")
-    case.assertEqual(got.after, row.after, "state")
-
-
 add_row_tests(
     Planner15TableTests,
     ROWS15,
     lambda row: row.name,
-    _check_row,
+    check_row,
     "isync 1.5 planner row {name!r}: the planner decides the row's journal "
     "lines, store actions and notices, and leaves the row's state.",
 )
