@@ -46,18 +46,26 @@ class Sync15IMAPTests(DovecotTestCase):
         shutil.copy(ORACLE, self.oracle)
         self.accounts: dict[str, DovecotAccount] = {}
 
-    def twin(self, tool: str, channel: str) -> Path:
+    def twin(self, tool: str, channel: str, store_extra: str = "") -> Path:
         """
         An account, a home and a config for C{tool}.
         """
         account = self.accounts[tool] = self.dovecot.add_account()
         root = self.base / tool
         (root / "home").mkdir(parents=True)
-        return write_config(self.dovecot, root, channel, user=account)
+        return write_config(self.dovecot, root, channel, store_extra=store_extra, user=account)
 
     def run_tool(self, tool: str, *args: str) -> str:
         """
         Run C{tool} on its twin; its output (the status must be 0).
+        """
+        done = self.run_process(tool, *args)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        return _NOTICE.sub("", done.stdout + done.stderr)
+
+    def run_process(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """
+        Run C{tool} on its twin, whatever its exit status.
         """
         root = self.base / tool
         # Dated in the past, so that neither tool waits (and says so)
@@ -68,15 +76,13 @@ class Sync15IMAPTests(DovecotTestCase):
         program = [str(self.oracle)] if tool == "mbsync" else [MSYNC, "--compat", "1.5"]
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MSYNC_"))}
         environ["HOME"] = str(root / "home")
-        done = subprocess.run(
+        return subprocess.run(
             [*program, "-c", str(root / "rc"), *args, "-a"],
             capture_output=True,
             text=True,
             timeout=120,
             env=environ,
         )
-        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        return _NOTICE.sub("", done.stdout + done.stderr)
 
     def outcome(self, tool: str) -> tuple[list[tuple[str, list[str]]], list[tuple[str, str]], str]:
         """
@@ -245,6 +251,27 @@ class Sync15IMAPTests(DovecotTestCase):
         self.assertEqual(len(real), 1)
         self.assertIn(b"x" * 2000, real[0])
 
+    def deleted_unpropagated(self, tool: str) -> DovecotAccount:
+        """
+        C{tool}'s twin with C{Expunge Near} and the far store's C{Trash}
+        with C{TrashRemoteNew} (the server's Trash not yet created), synced
+        once with one server message; then a new Maildir message, already
+        deleted, that was never propagated.
+
+        @return: the twin's account.
+        """
+        self.twin(
+            tool,
+            "Channel c\nFar :remote:\nNear :local:\nExpunge Near\nCreate Near\n",
+            store_extra="Trash Trash\nTrashRemoteNew yes\n",
+        )
+        account = self.accounts[tool]
+        account.add_message("INBOX", _message("kept"), ("\\Seen",))
+        self.run_tool(tool)
+        cur = self.base / tool / "mail" / "INBOX" / "cur"
+        (cur / "1700000000.1_1.host:2,ST").write_bytes(_message("gone"))
+        return account
+
     def test_trash_remote_new_on_far_side(self) -> None:
         """
         A new Maildir message deleted before it was ever propagated, with
@@ -255,19 +282,7 @@ class Sync15IMAPTests(DovecotTestCase):
         the APPEND again; msync does what 1.5.1 intends: exit 0, the
         message in the server's Trash once, nowhere else.
         """
-        root = self.base / "msync"
-        (root / "home").mkdir(parents=True)
-        account = self.accounts["msync"] = self.dovecot.add_account()
-        write_config(
-            self.dovecot,
-            root,
-            "Channel c\nFar :remote:\nNear :local:\nExpunge Near\nCreate Near\n",
-            store_extra="Trash Trash\nTrashRemoteNew yes\n",
-            user=account,
-        )
-        account.add_message("INBOX", _message("kept"), ("\\Seen",))
-        self.run_tool("msync")
-        (root / "mail" / "INBOX" / "cur" / "1700000000.1_1.host:2,ST").write_bytes(_message("gone"))
+        account = self.deleted_unpropagated("msync")
         self.run_tool("msync")
         trash = [m.body for m in account.messages("Trash")]
         self.assertEqual(len(trash), 1, trash)
@@ -286,27 +301,7 @@ class Sync15IMAPTests(DovecotTestCase):
         that msync's behaviour is a deliberate difference, not a missed
         one); if a fixed oracle is dropped in, this test says so.
         """
-        root = self.base / "mbsync"
-        (root / "home").mkdir(parents=True)
-        account = self.accounts["mbsync"] = self.dovecot.add_account()
-        write_config(
-            self.dovecot,
-            root,
-            "Channel c\nFar :remote:\nNear :local:\nExpunge Near\nCreate Near\n",
-            store_extra="Trash Trash\nTrashRemoteNew yes\n",
-            user=account,
-        )
-        account.add_message("INBOX", _message("kept"), ("\\Seen",))
-        self.run_tool("mbsync")
-        (root / "mail" / "INBOX" / "cur" / "1700000000.1_1.host:2,ST").write_bytes(_message("gone"))
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MSYNC_"))}
-        environ["HOME"] = str(root / "home")
-        done = subprocess.run(
-            [str(self.oracle), "-c", str(root / "rc"), "-a"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=environ,
-        )
+        self.deleted_unpropagated("mbsync")
+        done = self.run_process("mbsync")
         self.assertNotEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("ssertion", done.stderr)
