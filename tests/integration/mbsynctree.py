@@ -17,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.config.schema import SyncOp
 from msync.model import Flags, Side
 from msync.sync.options import PairOptions
+from tests.sync.plantable import PlanRow, initial_state, uid_next
 from tests.sync.statefixtures import listing, make_paths
 
 
@@ -186,3 +187,21 @@ def write_box(
             f.write(
                 f"Message-ID: <{name}@test>\nSubject: {name}\n{tracking}\nbody of {name}\n{extra}"
             )
+
+
+def write_row_tree(root: str, row: PlanRow, rc: str) -> None:
+    """
+    A planner row as mbsync sees it: the far and near Maildirs under
+    C{root}, the state file C{root/state/INBOX} (when the row has one) and
+    the configuration C{rc} in C{root/rc}.
+    """
+    state = initial_state(row)
+    for side, box in ((Side.FAR, row.far), (Side.NEAR, row.near)):
+        directory = os.path.join(root, side.label, "INBOX")
+        write_box(directory, box, uid_next(row, state, side), row.big, row.tuids(side))
+    os.makedirs(os.path.join(root, "state"))
+    if row.before is not None:
+        with open(os.path.join(root, "state", "INBOX"), "w") as f:
+            f.write(row.before)
+    with open(os.path.join(root, "rc"), "w") as f:
+        f.write(rc)

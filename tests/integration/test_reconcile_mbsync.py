@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.model import Side
 from msync.report import describe_notice
-from tests.integration.mbsynctree import find_mbsync, mbsyncrc, write_box
-from tests.sync.plantable import PlanRow, initial_state, uid_next
+from tests.integration.mbsynctree import find_mbsync, mbsyncrc, write_row_tree
+from tests.sync.plantable import PlanRow
 from tests.sync.scenarios import add_row_tests
 from tests.sync.test_reconcile import ROWS
 
@@ -68,21 +67,12 @@ def run_mbsync(mbsync: str, root: str, row: PlanRow) -> MbsyncRun:
     """
     Make the row's tree under C{root} and run C{mbsync -Tjz} on it.
     """
-    state = initial_state(row)
-    for side, box in ((Side.FAR, row.far), (Side.NEAR, row.near)):
-        directory = os.path.join(root, side.label, "INBOX")
-        write_box(directory, box, uid_next(row, state, side), row.big, row.tuids(side))
-    os.makedirs(os.path.join(root, "state"))
-    if row.before is not None:
-        with open(os.path.join(root, "state", "INBOX"), "w") as f:
-            f.write(row.before)
+    write_row_tree(root, row, mbsyncrc(root, row.options))
     if row.replay:
         with open(os.path.join(root, "state", "INBOX.journal"), "w") as f:
             f.write("".join(line + "\n" for line in ["4", *row.replay]))
         with open(os.path.join(root, "state", "INBOX.new"), "w"):
             pass
-    with open(os.path.join(root, "rc"), "w") as f:
-        f.write(mbsyncrc(root, row.options))
     past = time.time() - 100
     for directory, _, _ in os.walk(root):
         os.utime(directory, (past, past))

@@ -28,8 +28,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.config.schema import SyncOp
 from msync.model import Side
 from msync.sync.options import PairOptions
-from tests.integration.mbsynctree import mbsyncrc, write_box
-from tests.sync.plantable import PlanRow, initial_state, uid_next
+from tests.integration.mbsynctree import mbsyncrc, write_row_tree
+from tests.sync.plantable import PlanRow
 from tests.sync.scenarios import add_row_tests
 from tests.sync.test_reconcile15 import ROWS15
 
@@ -72,16 +72,7 @@ def make_tree(root: str, row: PlanRow) -> None:
     """
     The row's far and near Maildirs, state file and configuration.
     """
-    state = initial_state(row)
-    for side, box in ((Side.FAR, row.far), (Side.NEAR, row.near)):
-        directory = os.path.join(root, side.label, "INBOX")
-        write_box(directory, box, uid_next(row, state, side), row.big, row.tuids(side))
-    os.makedirs(os.path.join(root, "state"))
-    if row.before is not None:
-        with open(os.path.join(root, "state", "INBOX"), "w") as f:
-            f.write(row.before)
-    with open(os.path.join(root, "rc"), "w") as f:
-        f.write(mbsyncrc15(root, row.options))
+    write_row_tree(root, row, mbsyncrc15(root, row.options))
 
 
 def run_tool(command: list[str], root: str) -> str:
