@@ -6,12 +6,14 @@ Tests for L{msync.runner}.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.load import parse_config
+from msync.config.schema import Config
 from msync.errors import MailboxError, StoreUnavailable
 from msync.model import Side
 from msync.plan import select_jobs
@@ -227,6 +229,32 @@ Path {root}/nowhere/
 """
 
 
+def sync_on_fake_clock(
+    config: Config, targets: Sequence[str], watch: Any = None
+) -> tuple[int, RecordingOutput]:
+    """
+    Synchronize C{targets} (all channels when none) of C{config} on a fake
+    clock at the current time (Maildir's race guard waits on it).
+
+    @return: the exit status and what was said.
+    """
+    selection = select_jobs(config, tuple(targets), all_channels=not targets)
+    output = RecordingOutput()
+    clock = clock_at_now(FakeMailReactor())
+    status = drive(
+        clock,
+        sync_channels(
+            config,
+            selection.jobs,
+            default_store_factory(config, clock),
+            SyncRequest(),
+            output,
+            watch,
+        ),
+    )
+    return status, output
+
+
 class SyncFixture(SynchronousTestCase):
     """
     Maildir trees and configuration for L{sync_channels}, run on a fake
@@ -250,21 +278,7 @@ class SyncFixture(SynchronousTestCase):
         # The store is defined after the channel using it: move it first.
         head, _, store = text.partition("\nMaildirStore missing\n")
         config = parse_config("MaildirStore missing\n" + store + "\n" + head, "rc", home=self.root)
-        selection = select_jobs(config, targets, all_channels=not targets)
-        output = RecordingOutput()
-        clock = clock_at_now(FakeMailReactor())
-        status = drive(
-            clock,
-            sync_channels(
-                config,
-                selection.jobs,
-                default_store_factory(config, clock),
-                SyncRequest(),
-                output,
-                watch,
-            ),
-        )
-        return status, output
+        return sync_on_fake_clock(config, targets, watch=watch)
 
     def near_files(self, box: str) -> list[str]:
         """
@@ -413,19 +427,7 @@ class LayoutErrorTests(SynchronousTestCase):
                 stream.write(f"Subject: {box}\n\nbody\n")
         os.makedirs(os.path.join(root, "near"))
         config = parse_config(LAYOUT_CONFIG.format(root=root), "rc", home=root)
-        selection = select_jobs(config, ("c", "later"), all_channels=False)
-        output = RecordingOutput()
-        clock = clock_at_now(FakeMailReactor())
-        status = drive(
-            clock,
-            sync_channels(
-                config,
-                selection.jobs,
-                default_store_factory(config, clock),
-                SyncRequest(),
-                output,
-            ),
-        )
+        status, output = sync_on_fake_clock(config, ("c", "later"))
         self.assertEqual(status, 1)
         errors = [text for severity, text in output.messages if severity is Severity.ERROR]
         self.assertEqual(
@@ -465,19 +467,7 @@ class DriverErrorTests(SynchronousTestCase):
             stream.write("not a directory\n")
         text = SYNC_CONFIG.format(root=root).partition("\nChannel broken\n")[0]
         config = parse_config(text, "rc", home=root)
-        selection = select_jobs(config, ("c",), all_channels=False)
-        output = RecordingOutput()
-        clock = clock_at_now(FakeMailReactor())
-        status = drive(
-            clock,
-            sync_channels(
-                config,
-                selection.jobs,
-                default_store_factory(config, clock),
-                SyncRequest(),
-                output,
-            ),
-        )
+        status, output = sync_on_fake_clock(config, ("c",))
         self.assertEqual(status, 1)
         errors = [text for severity, text in output.messages if severity is Severity.ERROR]
         self.assertEqual(errors, [f"Maildir error: '{bad}' is no valid mailbox"])
