@@ -19,7 +19,9 @@ Invariants:
     UIDNEXT and copies again only what is really missing.
   - Copies are handed to the target store in source UID order (so it
     numbers them as one at a time would), up to L{COPIES_IN_FLIGHT} at once
-    (one at a time under mbsync's C{-Tj<N>}, as mbsync copies),
+    or as many as the target box asks for (C{copies_in_flight}: more for
+    IMAP MULTIAPPEND batches), one at a time under mbsync's C{-Tj<N>} (as
+    mbsync copies),
     while the next bodies are being fetched (the source store pipelines
     them); each outcome is journaled in that order, after its store call
     returned (a Maildir file is durable by then): at most
@@ -170,9 +172,9 @@ class _BoxPairSync:
         progress: PairProgress,
         notify: Callable[[Severity, str], None],
         new_tuid: Callable[[], str],
-        copies_in_flight: int = COPIES_IN_FLIGHT,
+        one_at_a_time: bool = False,
     ) -> None:
-        self.copies_in_flight = copies_in_flight
+        self.one_at_a_time = one_at_a_time
         self.stores = stores
         self.names = names
         self.options = options
@@ -563,10 +565,11 @@ class _BoxPairSync:
         source = self.boxes[target.other]
         # A target that batches its stores (IMAP MULTIAPPEND) says how many
         # copies it can use under way; fetches keep ahead of them.
-        in_flight = getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
-        if self.copies_in_flight < COPIES_IN_FLIGHT:
-            # Fewer asked for (one at a time under mbsync's -Tj<N>).
-            in_flight = self.copies_in_flight
+        in_flight = (
+            1
+            if self.one_at_a_time
+            else getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
+        )
         fetch_ahead = max(FETCH_AHEAD, in_flight)
         ahead: deque[Deferred[IMessageBody]] = deque()
         copying: deque[Deferred[int | None | bool]] = deque()
@@ -757,7 +760,7 @@ async def sync_pair(
         # mbsync's -Tj<N> stops at a journal step: copies are then made one
         # at a time, as mbsync makes them, so that the step names the same
         # state (no later copy's UID recorded yet).
-        1 if journal_testing.steps_left else COPIES_IN_FLIGHT,
+        one_at_a_time=bool(journal_testing.steps_left),
     )
     try:
         try:
