@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import signal
@@ -575,8 +576,14 @@ def main(
         if status:
             raise SystemExit(status)
 
-    if react is None and not uses_tls(prepared.config):
-        install_reactor_without_tls()
+    if react is None:
+        if not uses_tls(prepared.config):
+            install_reactor_without_tls()
+        # What start-up made (modules, classes, the configuration) lives
+        # as long as the process: out of the cyclic collector's sight, it
+        # is not traversed again at every full collection nor at exit (a
+        # no-op run spent a fifth of its time in the collection at exit).
+        gc.freeze()
     (react or _react)(lambda reactor: Deferred.fromCoroutine(run(reactor)))
 
 
