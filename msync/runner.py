@@ -75,9 +75,8 @@ from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IBoxFingerprints, IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
-from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
-from msync.sync.quickcheck import sidecar_path
+from msync.sync.quickcheck import sidecar_path, skip_unchanged
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import NO_TESTING, JournalTesting
 from msync.sync.statepaths import StatePaths, state_paths
@@ -911,20 +910,15 @@ async def _sync_one_pair(
                 # mbsync 1.5 creates every level of its state directory.
                 os.makedirs(request.state_directory, mode=0o700, exist_ok=True)
         _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
-        result = await sync_pair(
-            far,
-            near,
-            pair.far,
-            pair.near,
-            options,
-            paths,
-            progress=counting,
-            notify=output.emit,
-            fsync=config.global_options.fsync,
-            journal_version=request.generation.journal_version,
-            journal_testing=request.journal_testing,
-            quick=not request.verbose,
-        )
+        label = f":{far.name}:{pair.far}-:{near.name}:{pair.near}"
+        if not request.verbose and await skip_unchanged(
+            stores, (pair.far, pair.near), options, paths, label
+        ):
+            result = PairResult(far_box=pair.far, near_box=pair.near, unchanged=True)
+        else:
+            result = await _full_sync(
+                config, pair, stores, request, options, paths, counting, output
+            )
         for side in Side:
             run.summary.expunged[side] += result.expunge_flagged[side]
         for line in result.planned:
@@ -969,6 +963,38 @@ async def _sync_one_pair(
         progress.pair_done(counting)
         output.event("box_done", **_box_fields(channel.name, pair, result))
     return _Outcome.OK
+
+
+async def _full_sync(
+    config: Config,
+    pair: BoxPair,
+    stores: tuple[IStore, IStore],
+    request: SyncRequest,
+    options: PairOptions,
+    paths: StatePaths,
+    counting: PairProgress,
+    output: Emitter,
+) -> PairResult:
+    """
+    The full sync of a pair that could not be skipped (L{msync.sync.engine}).
+    """
+    # Imported here: a run whose pairs are all skipped unopened never
+    # loads the engine, the planner, the copier nor the journal writer.
+    from msync.sync.engine import sync_pair
+
+    return await sync_pair(
+        stores[0],
+        stores[1],
+        pair.far,
+        pair.near,
+        options,
+        paths,
+        progress=counting,
+        notify=output.emit,
+        fsync=config.global_options.fsync,
+        journal_version=request.generation.journal_version,
+        journal_testing=request.journal_testing,
+    )
 
 
 def _box_fields(channel: str, pair: BoxPair, result: PairResult | None) -> dict[str, object]:

@@ -42,7 +42,6 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
@@ -87,7 +86,6 @@ from msync.sync.statefile import (
     JournalTesting,
     StateFile,
     SystemCalls,
-    held_lock,
 )
 from msync.sync.statepaths import StatePaths
 
@@ -735,10 +733,10 @@ async def sync_pair(
     @raise StateError: the state is locked (L{ChannelLocked}) or broken.
     """
     label = f":{far.name}:{far_box}-:{near.name}:{near_box}"
-    if quick and not options.dry_run and os.path.exists(quickcheck.sidecar_path(state_paths)):
-        with held_lock(state_paths, label):
-            if await quickcheck.unchanged((far, near), (far_box, near_box), options, state_paths):
-                return PairResult(far_box=far_box, near_box=near_box, unchanged=True)
+    if quick and await quickcheck.skip_unchanged(
+        (far, near), (far_box, near_box), options, state_paths, label
+    ):
+        return PairResult(far_box=far_box, near_box=near_box, unchanged=True)
     statefile = StateFile.open(
         state_paths,
         fsync=fsync,

@@ -45,9 +45,10 @@ from msync import __version__
 from msync.model import BoxName
 from msync.stores.interface import IBoxFingerprints, IStore
 from msync.sync.options import PairOptions
+from msync.sync.statefile import held_lock
 from msync.sync.statepaths import StatePaths
 
-__all__ = ["forget", "remember", "sidecar_path", "unchanged"]
+__all__ = ["forget", "remember", "sidecar_path", "skip_unchanged", "unchanged"]
 
 MAGIC = b"msync-pair 1"
 
@@ -180,3 +181,26 @@ async def unchanged(
         # trust): keep it for the next run.
         _write(sidecar_path(paths), _format(options, state, *fingerprints))
     return True
+
+
+async def skip_unchanged(
+    stores: tuple[IStore, IStore],
+    boxes: tuple[BoxName, BoxName],
+    options: PairOptions,
+    paths: StatePaths,
+    label: str,
+) -> bool:
+    """
+    Whether the pair can be skipped unopened: it has a sidecar (checked
+    first, so that a pair without one costs one C{stat}) and, under the
+    pair's lock as L{msync.sync.statefile.StateFile.open} takes it, is
+    L{unchanged}. The caller runs the full sync otherwise; it needs not
+    even import the engine for a pair skipped here.
+
+    @param label: the channel label of the lock's error (C{:far:box-:near:box}).
+    @raise ChannelLocked: another process holds the pair's lock.
+    """
+    if options.dry_run or not os.path.exists(sidecar_path(paths)):
+        return False
+    with held_lock(paths, label):
+        return await unchanged(stores, boxes, options, paths)

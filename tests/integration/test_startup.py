@@ -53,6 +53,21 @@ _TLS_PREFIXES = ("twisted.internet.ssl", "twisted.protocols.tls", "msync.imap.tl
 _UNUSED = ("http.client", "urllib.request", "email", "email.parser")
 _UNUSED_NO_OP = (*_UNUSED, "tempfile", "shutil")
 
+#: msync modules only a full sync of a pair needs: a run whose pairs are
+#: all skipped unopened (L{msync.sync.quickcheck}) never loads them.
+_FULL_RUN_ONLY = (
+    "msync.sync.engine",
+    "msync.sync.reconcile",
+    "msync.sync.copying",
+    "msync.sync.actions",
+    "msync.sync.pairwork",
+    "msync.sync.loading",
+    "msync.sync.bodies",
+    "msync.sync.convert",
+    "msync.sync.expiry",
+    "msync.sync.flagging",
+)
+
 
 def _tls_modules(modules: list[str]) -> list[str]:
     return [
@@ -67,11 +82,17 @@ class StartupImportTests(DovecotTestCase):
 
     def run_msync(self, ssl_type: str, runs: int = 1) -> list[str]:
         """
+        L{run_each}, for the last run only.
+        """
+        return self.run_each(ssl_type, runs)[-1]
+
+    def run_each(self, ssl_type: str, runs: int) -> list[list[str]]:
+        """
         Pull the server's INBOX with C{SSLType ssl_type}, C{runs} times (the
         later runs have nothing to do); every sync must succeed, and bring
         both messages.
 
-        @return: the names of the modules the last run loaded.
+        @return: the names of the modules each run loaded.
         """
         self.dovecot.add_message("INBOX", b"Subject: one\r\n\r\nfirst\r\n")
         self.dovecot.add_message("INBOX", b"Subject: two\r\n\r\nsecond\r\n", ["\\Seen"])
@@ -82,8 +103,9 @@ class StartupImportTests(DovecotTestCase):
         with open(config, "w") as out:
             out.write(self.dovecot.imap_account_section("demo", ssl_type))
             out.write(_NEAR.format(root=root))
-        listing = os.path.join(base, "modules")
-        for _ in range(runs):
+        loaded: list[list[str]] = []
+        for run in range(runs):
+            listing = os.path.join(base, f"modules{run}")
             done = subprocess.run(
                 [sys.executable, "-c", _RUN_AND_LIST, listing, "-c", config, "c"],
                 capture_output=True,
@@ -91,11 +113,12 @@ class StartupImportTests(DovecotTestCase):
                 check=False,
             )
             self.assertEqual(done.returncode, 0, done.stderr)
+            with open(listing) as modules:
+                loaded.append(modules.read().split())
         inbox = os.path.join(root, "INBOX")
         names = os.listdir(os.path.join(inbox, "new")) + os.listdir(os.path.join(inbox, "cur"))
         self.assertEqual(len(names), 2)
-        with open(listing) as modules:
-            return modules.read().split()
+        return loaded
 
     def test_plain_run_loads_no_tls_nor_daemon(self) -> None:
         """
@@ -113,10 +136,14 @@ class StartupImportTests(DovecotTestCase):
     def test_plain_no_op_run(self) -> None:
         """
         A second, no-op, C{SSLType None} run loads neither TLS, nor the
-        daemon, nor C{urllib}/C{http.client}/C{email}, nor C{tempfile}.
+        daemon, nor C{urllib}/C{http.client}/C{email}, nor C{tempfile}, nor
+        the engine and what only a full sync uses; the first run (a pull)
+        does load the engine.
         """
-        modules = self.run_msync("None", runs=2)
+        first, modules = self.run_each("None", runs=2)
+        self.assertIn("msync.sync.engine", first)
         self.assertIn("msync.sync.quickcheck", modules)
+        self.assertEqual([name for name in _FULL_RUN_ONLY if name in modules], [])
         self.assertEqual(_tls_modules(modules), [])
         self.assertEqual(
             [name for name in modules if name.startswith(("msync.daemon", "msync.service"))], []
