@@ -77,7 +77,10 @@ def main() -> int:
     parser.add_argument("--tool", action="append", default=[], help="mbsync, msync or msync=PATH")
     parser.add_argument("--wait", type=float, default=2.0, help="seconds between pull and no-ops")
     parser.add_argument(
-        "--hold", type=float, default=0.0, help="keep the server this long after the pulls"
+        "--hold",
+        type=float,
+        default=0.0,
+        help="after the pulls, wait this long or until the file 'release' is in the work directory",
     )
     options = parser.parse_args()
     specs = options.tool or ["mbsync", "msync"]
@@ -125,7 +128,10 @@ def main() -> int:
         if options.hold:
             for spec, _, config, _, _ in tools:
                 print(f"holding: {spec} -c {config}", flush=True)
-            time.sleep(options.hold)
+            print(f"release: touch {base / 'release'}", flush=True)
+            deadline = time.monotonic() + options.hold
+            while time.monotonic() < deadline and not (base / "release").exists():
+                time.sleep(1)
         time.sleep(options.wait)
         runs: dict[str, list[tuple[float, float, int]]] = {spec: [] for spec in specs}
         for repeat in range(options.repeats):
@@ -153,10 +159,10 @@ def main() -> int:
             first_run, *rest = runs[spec]
             line = f"{spec:30s} first {first_run[0]:.3f} s ({first_run[1]:.2f} s CPU)"
             if rest:
-                wall = statistics.median(m[0] for m in rest)
-                cpu = statistics.median(m[1] for m in rest)
-                rss = statistics.median(m[2] for m in rest)
-                line += f"  later {wall:.3f} s ({cpu:.2f} s CPU, {rss:.0f} MB)"
+                later_wall = statistics.median(m[0] for m in rest)
+                later_cpu = statistics.median(m[1] for m in rest)
+                later_rss = statistics.median(m[2] for m in rest)
+                line += f"  later {later_wall:.3f} s ({later_cpu:.2f} s CPU, {later_rss:.0f} MB)"
             print(line)
         print("verified: every Maildir equals the server")
         return 0

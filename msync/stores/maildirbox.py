@@ -29,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import os
@@ -78,18 +79,42 @@ log = Logger()
 _T = TypeVar("_T")
 
 
-def maildir_fingerprint(uid_validity: int, last_uid: int, names: list[str]) -> bytes:
+def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: list[str]) -> bytes:
     """
     The fingerprint of a Maildir box (L{msync.stores.interface.IBoxFingerprints}):
-    a digest of its C{.uidvalidity} and of the names (C{new/...},
-    C{cur/...}) of its messages. Names carry a message's UID and flags,
-    and message files are never rewritten in place, so equal names mean
-    an unchanged box: no C{stat} per file, and no modification time to
-    trust (mbsync's one-second race does not arise).
+    a digest of its C{.uidvalidity} and of the names of its messages in
+    C{new/} and in C{cur/}. Names carry a message's UID and flags, and
+    message files are never rewritten in place, so equal names mean an
+    unchanged box: no C{stat} per file, and no modification time to trust
+    (mbsync's one-second race does not arise).
+
+    The digest is of the sorted names of each directory joined by NUL
+    (which, like C{/}, no file name holds), so it is one text for one set
+    of names whatever the listing's order.
+
+    @param new: the names in C{new/}; sorted in place.
+    @param cur: the names in C{cur/}; sorted in place.
     """
-    digest = hashlib.blake2b(b"%d %d\n" % (uid_validity, last_uid), digest_size=20)
-    digest.update("\n".join(sorted(names)).encode("utf-8", "surrogateescape"))
-    return b"maildir " + digest.hexdigest().encode("ascii")
+    new.sort()
+    cur.sort()
+    digest = hashlib.sha256(b"%d %d\n" % (uid_validity, last_uid))
+    digest.update("\0".join(new).encode("utf-8", "surrogateescape"))
+    digest.update(b"/")
+    digest.update("\0".join(cur).encode("utf-8", "surrogateescape"))
+    return b"maildir2 " + digest.hexdigest().encode("ascii")
+
+
+def _messages(directory: str) -> list[str]:
+    """
+    The message names of C{directory} (C{new/} or C{cur/}): every name but
+    those starting with C{.}, sorted.
+    """
+    names = os.listdir(directory)
+    names.sort()
+    # Sorted, the names starting with "." are the run from "." up to "/"
+    # (which no name holds): cut it out without a pass over every name.
+    del names[bisect.bisect_left(names, ".") : bisect.bisect_left(names, "/")]
+    return names
 
 
 def _stamps(path: str) -> bytes | None:
@@ -132,17 +157,13 @@ def scan_fingerprint(path: str, known: bytes | None = None, now: float = 0.0) ->
         if os.listdir(os.path.join(path, "tmp")):
             return None
         recorded = peek_uidvalidity(os.path.join(path, ".uidvalidity"))
-        names = [
-            f"{subdir}/{name}"
-            for subdir in ("new", "cur")
-            for name in os.listdir(os.path.join(path, subdir))
-            if not name.startswith(".")
-        ]
+        new = _messages(os.path.join(path, "new"))
+        cur = _messages(os.path.join(path, "cur"))
     except (OSError, MailboxError):
         return None
     if recorded is None:
         return None
-    found = maildir_fingerprint(*recorded, names)
+    found = maildir_fingerprint(*recorded, new, cur)
     if before is None or _stamps(path) != before:
         return found
     newest = max(int(each) for each in before.split(b","))
@@ -480,8 +501,10 @@ class MaildirMailbox:
         """
         if self.read_only or self._closed or self._in_flight:
             return None
-        names = [f"{entry.subdir}/{entry.name}" for entry in self._index.values()]
-        return maildir_fingerprint(self.uid_validity, self._last_uid, names)
+        names: dict[str, list[str]] = {"new": [], "cur": []}
+        for entry in self._index.values():
+            names[entry.subdir].append(entry.name)
+        return maildir_fingerprint(self.uid_validity, self._last_uid, names["new"], names["cur"])
 
     def _file(self, entry: FileEntry) -> str:
         return os.path.join(self.path, entry.subdir, entry.name)

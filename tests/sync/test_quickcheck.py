@@ -59,12 +59,26 @@ class FingerprintTests(SynchronousTestCase):
         The Maildir fingerprint does not depend on the listing's order, and
         differs when a name, the UIDVALIDITY or the last UID does.
         """
-        names = ["cur/1,U=1:2,S", "new/2,U=2"]
-        first = maildir_fingerprint(5, 2, names)
-        self.assertEqual(first, maildir_fingerprint(5, 2, names[::-1]))
-        self.assertNotEqual(first, maildir_fingerprint(5, 2, ["cur/1,U=1:2,", "new/2,U=2"]))
-        self.assertNotEqual(first, maildir_fingerprint(6, 2, names))
-        self.assertNotEqual(first, maildir_fingerprint(5, 3, names))
+        first = maildir_fingerprint(5, 2, ["2,U=2"], ["1,U=1:2,S", "3,U=3:2,"])
+        self.assertEqual(first, maildir_fingerprint(5, 2, ["2,U=2"], ["3,U=3:2,", "1,U=1:2,S"]))
+        self.assertNotEqual(first, maildir_fingerprint(5, 2, ["2,U=2"], ["1,U=1:2,", "3,U=3:2,"]))
+        self.assertNotEqual(first, maildir_fingerprint(6, 2, ["2,U=2"], ["1,U=1:2,S", "3,U=3:2,"]))
+        self.assertNotEqual(first, maildir_fingerprint(5, 3, ["2,U=2"], ["1,U=1:2,S", "3,U=3:2,"]))
+
+    def test_maildir_directory_counts(self) -> None:
+        """
+        The same name in C{new/} or in C{cur/}, and names that join to the
+        same text, give different fingerprints.
+        """
+        self.assertNotEqual(
+            maildir_fingerprint(5, 2, ["a"], []), maildir_fingerprint(5, 2, [], ["a"])
+        )
+        self.assertNotEqual(
+            maildir_fingerprint(5, 2, [], ["a", "b"]), maildir_fingerprint(5, 2, [], ["a\nb"])
+        )
+        self.assertNotEqual(
+            maildir_fingerprint(5, 2, ["a"], ["b"]), maildir_fingerprint(5, 2, ["a", "b"], [])
+        )
 
 
 class MaildirHintTests(SynchronousTestCase):
@@ -123,6 +137,82 @@ class MaildirHintTests(SynchronousTestCase):
         found = scan_fingerprint(self.path, None, time.time())
         assert found is not None
         self.assertNotIn(b";", found)
+
+    def test_same_as_listing(self) -> None:
+        """
+        The scan's fingerprint is the digest of the names it lists, dot
+        files left out, whatever else sorts around them.
+        """
+        for name in (".hidden", "..x", "-1,U=9:2,", "z.y"):
+            open(os.path.join(self.path, "cur", name), "w").close()
+        open(os.path.join(self.path, "new", ".dot"), "w").close()
+        open(os.path.join(self.path, "new", "3.n"), "w").close()
+        found = scan_fingerprint(self.path, None, time.time())
+        assert found is not None
+        expected = maildir_fingerprint(
+            1700000000, 2, ["3.n"], ["1.x,U=1:2,S", "2.x,U=2:2,S", "-1,U=9:2,", "z.y"]
+        )
+        self.assertEqual(found.partition(b";")[0], expected)
+
+    def test_change_during_listing(self) -> None:
+        """
+        A rename while the box is listed (the directory's time moves under
+        the listing) gives no hint, even with old times before and after:
+        the next look lists again and sees the box as it is then.
+        """
+        cur = os.path.join(self.path, "cur")
+        listdir = os.listdir
+
+        def racing(path: str) -> list[str]:
+            names = listdir(path)
+            if path == cur:
+                os.rename(os.path.join(cur, "1.x,U=1:2,S"), os.path.join(cur, "1.x,U=1:2,FS"))
+            return names
+
+        self.patch(os, "listdir", racing)
+        found = scan_fingerprint(self.path, None, time.time())
+        self.patch(os, "listdir", listdir)
+        assert found is not None
+        self.assertNotIn(b";", found)
+        self.age(100)
+        again = scan_fingerprint(self.path, found, time.time())
+        assert again is not None
+        self.assertNotEqual(again.partition(b";")[0], found)
+        self.assertIn(b";", again)
+
+    def test_change_in_same_second(self) -> None:
+        """
+        mbsync's race: a listing in the second of the last change gives no
+        hint, so a second change within that second, which may leave the
+        directory's time as it was, is still seen by the next listing.
+        """
+        self.age(0)
+        first = scan_fingerprint(self.path, None, self.start)
+        assert first is not None
+        self.assertNotIn(b";", first)
+        cur = os.path.join(self.path, "cur")
+        os.rename(os.path.join(cur, "2.x,U=2:2,S"), os.path.join(cur, "2.x,U=2:2,RS"))
+        self.age(0)
+        second = scan_fingerprint(self.path, first, self.start)
+        assert second is not None
+        self.assertNotEqual(second, first)
+
+    def test_hint_needs_every_time(self) -> None:
+        """
+        The hint holds only while every time it names is unchanged: the
+        C{.uidvalidity} or C{tmp/} moving is enough to list again.
+        """
+        first = scan_fingerprint(self.path, None, time.time())
+        assert first is not None
+        self.assertIn(b";", first)
+        for name in (".uidvalidity", "tmp"):
+            self.age(100)
+            later = int(self.start) - 50
+            os.utime(os.path.join(self.path, name), (later, later))
+            again = scan_fingerprint(self.path, first, time.time())
+            assert again is not None
+            self.assertEqual(again.partition(b";")[0], first.partition(b";")[0])
+            self.assertNotEqual(again, first)
 
     def test_tmp_file(self) -> None:
         """
@@ -266,6 +356,22 @@ class QuickPairTests(_PairCase):
         with open(sidecar_path(self.paths), "rb") as sidecar:
             self.assertIn(b";", sidecar.read())
         self.assert_skipped()
+
+    def test_no_hint_while_fresh(self) -> None:
+        """
+        While the Maildir's times are within the store clock's last second,
+        a skip keeps no hint (a change later in that second might leave
+        them as they are): the sidecar stays as the pull wrote it and every
+        skip lists the names.
+        """
+        self.settled()
+        with open(sidecar_path(self.paths), "rb") as sidecar:
+            written = sidecar.read()
+        self.now = time.time()
+        self.assert_skipped()
+        with open(sidecar_path(self.paths), "rb") as sidecar:
+            self.assertEqual(sidecar.read(), written)
+        self.assertNotIn(b";", written)
 
     def test_far_flag_change(self) -> None:
         """
@@ -532,6 +638,12 @@ class NoCondstoreTests(QuickPairTests):
         self.now = time.time() + 100
         self.settled()
         self.assert_full()
+
+    def test_no_hint_while_fresh(self) -> None:
+        """
+        (No sidecar without CONDSTORE.)
+        """
+        self.settled()
 
 
 class NoModseqTests(NoCondstoreTests):
