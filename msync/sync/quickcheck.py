@@ -180,3 +180,28 @@ async def unchanged(
         # trust): keep it for the next run.
         _write(sidecar_path(paths), _format(options, state, *fingerprints))
     return True
+
+
+async def near_unchanged(
+    near: IStore, near_box: BoxName, options: PairOptions, paths: StatePaths
+) -> bool:
+    """
+    Whether the near box and the state file are exactly as the last sync
+    left it (the far box may have changed): the condition of a partial run
+    (L{msync.sync.engine}), checked as L{unchanged} checks the pair.
+    """
+    if options.dry_run:
+        return False
+    saved = _read(sidecar_path(paths))
+    state = state_identity(paths)
+    if saved is None or state is None:
+        return False
+    recorded = saved.split(b"\n")
+    if len(recorded) != 6 or saved != _format(options, state, *recorded[3:5]):
+        return False
+    if not IBoxFingerprints.providedBy(near):
+        return False
+    known = recorded[4]
+    pending: Deferred[bytes | None] = IBoxFingerprints(near).box_fingerprint(near_box, known)
+    found = await pending
+    return found is not None and found.partition(b";")[0] == known.partition(b";")[0]
