@@ -508,13 +508,29 @@ class MaildirMailbox:
             if not self._seen:
                 return None
             indexed = self._indexed
-            names = [
-                f"{subdir}/{name}"
-                for subdir, listed, uids in self._seen
-                for name, uid in zip(listed, uids, strict=True)
-                if uid not in indexed
-            ]
-            names += [f"{entry.subdir}/{entry.name}" for entry in self._index.values()]
+            by_subdir: dict[str, list[str]] = {"cur": [], "new": []}
+            for subdir, listed, uids in self._seen:
+                if indexed:
+                    by_subdir[subdir] += [
+                        name for name, uid in zip(listed, uids, strict=True) if uid not in indexed
+                    ]
+                else:
+                    by_subdir[subdir] += listed
+            for entry in self._index.values():
+                by_subdir[entry.subdir].append(entry.name)
+            # maildir_fingerprint's text, without a string per name: every
+            # "cur/..." sorts before every "new/...".
+            digest = hashlib.blake2b(
+                b"%d %d\n" % (self.uid_validity, self._last_uid), digest_size=20
+            )
+            digest.update(
+                "\n".join(
+                    subdir + "/" + ("\n" + subdir + "/").join(sorted(names))
+                    for subdir, names in sorted(by_subdir.items())
+                    if names
+                ).encode("utf-8", "surrogateescape")
+            )
+            return b"maildir " + digest.hexdigest().encode("ascii")
         else:
             names = [f"{entry.subdir}/{entry.name}" for entry in self._index.values()]
         return maildir_fingerprint(self.uid_validity, self._last_uid, names)

@@ -22,6 +22,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
 from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.model import FlagChange, Flags, LoadRequest
+from msync.stores.maildirbox import MaildirMailbox, scan_fingerprint
 from msync.stores.maildirstore import MaildirStore
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
@@ -288,3 +290,90 @@ class NoModseqDifferentialTests(NoCondstoreDifferentialTests):
     """
 
     server = replace(DEFAULT_OPTIONS, nomodseq=True)
+
+
+class UnlistedMaildirTests(SynchronousTestCase):
+    """
+    A Maildir box opened unlisted (L{MaildirStore.open_box_unlisted}):
+    loads of UIDs one by one read one listing of names; its fingerprint is
+    the one a scan gives; anything a scan would change makes it scan.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        for subdir in ("cur", "new", "tmp"):
+            os.makedirs(f"{self.root}/INBOX/{subdir}")
+        for uid in range(1, 9):
+            subdir = "new" if uid % 4 == 0 else "cur"
+            letters = ":2,S" if subdir == "cur" else ""
+            with open(f"{self.root}/INBOX/{subdir}/{uid}.m.host,U={uid}{letters}", "wb") as file:
+                file.write(b"Subject: %d\n\nbody\n" % uid)
+        with open(f"{self.root}/INBOX/.uidvalidity", "w") as file:
+            file.write("1700000000\n8\n")
+        clock = Clock()
+        clock.advance(1_700_000_000)
+        self.store = MaildirStore(
+            schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
+            fsync=False,
+            clock=clock,
+        )
+
+    def open(self) -> MaildirMailbox:
+        box = self.successResultOf(self.store.open_box_unlisted("INBOX"))
+        assert isinstance(box, MaildirMailbox)
+        return box
+
+    def fingerprint(self) -> bytes:
+        found = scan_fingerprint(f"{self.root}/INBOX")
+        assert found is not None
+        return found.partition(b";")[0]
+
+    def test_some(self) -> None:
+        """
+        UIDs one by one: just those are reported, the box stays unlisted,
+        its fingerprint is the scan's before and after its own changes.
+        """
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({2, 4, 99})))
+        )
+        self.assertEqual(
+            [(i.uid, i.flags, i.recent) for i in infos],
+            [(2, Flags.SEEN, False), (4, Flags.NONE, True)],
+        )
+        self.assertTrue(box.unlisted)
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        self.successResultOf(box.set_flags([FlagChange(2, add=Flags.FLAGGED)]))
+        self.successResultOf(box.expunge([]))
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        # A range means a whole scan.
+        infos = self.successResultOf(box.load(LoadRequest()))
+        self.assertEqual([i.uid for i in infos], list(range(1, 9)))
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+    def test_unnumbered(self) -> None:
+        """
+        A file without a UID makes the first load a whole scan (which
+        numbers it).
+        """
+        with open(f"{self.root}/INBOX/new/9.m.host", "wb") as file:
+            file.write(b"Subject: 9\n\nbody\n")
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({9})))
+        )
+        self.assertEqual([i.uid for i in infos], [9])
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+    def test_duplicate(self) -> None:
+        """
+        A UID held twice makes the first load a whole scan.
+        """
+        with open(f"{self.root}/INBOX/cur/copy.m.host,U=3:2,S", "wb") as file:
+            file.write(b"Subject: 3\n\nbody\n")
+        box = self.open()
+        self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3}))))
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
