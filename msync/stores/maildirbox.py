@@ -84,7 +84,7 @@ log = Logger()
 _T = TypeVar("_T")
 
 #: The digits after the first C{,U=} of each line (one name a line).
-_UID_IN_NAME = re.compile(r"^[^\n]*?,U=([0-9]{1,9})(?![0-9])", re.MULTILINE)
+_UID_IN_NAME = re.compile(r"^[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])", re.MULTILINE)
 
 
 def maildir_fingerprint(uid_validity: int, last_uid: int, names: list[str]) -> bytes:
@@ -228,7 +228,7 @@ class MaildirMailbox:
         # names those loads saw (subdir, names, their UIDs) and the UIDs
         # they indexed.
         self._unlisted = False
-        self._seen: list[tuple[str, list[str], list[int]]] = []
+        self._seen: list[tuple[str, list[str], list[str]]] = []
         self._indexed: set[int] = set()
 
     def __repr__(self) -> str:
@@ -507,7 +507,7 @@ class MaildirMailbox:
             # the others, and the index (with this box's own changes).
             if not self._seen:
                 return None
-            indexed = self._indexed
+            indexed = {str(uid) for uid in self._indexed}
             by_subdir: dict[str, list[str]] = {"cur": [], "new": []}
             for subdir, listed, uids in self._seen:
                 if indexed:
@@ -563,21 +563,25 @@ class MaildirMailbox:
                 return False
             self._seen = seen
             self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
-        wanted = request.uids
-        for subdir, names, uids in self._seen:
-            for uid, name in zip(uids, names, strict=True):
-                if uid in wanted and uid not in self._indexed:
-                    self._index[uid] = FileEntry(subdir, name)
+        wanted = request.uids - self._indexed
+        if wanted:
+            for subdir, names, uids in self._seen:
+                by_uid = dict(zip(uids, names, strict=True))
+                for uid in wanted:
+                    name = by_uid.get(str(uid))
+                    if name is not None:
+                        self._index[uid] = FileEntry(subdir, name)
         self._indexed |= wanted
         return True
 
-    def _list_names(self) -> list[tuple[str, list[str], list[int]]] | None:
+    def _list_names(self) -> list[tuple[str, list[str], list[str]]] | None:
         """
-        The names of C{new/} and C{cur/} and their UIDs, when every file
-        is numbered once, below the last UID assigned (else C{None}).
+        The names of C{new/} and C{cur/} and their UIDs (as written, in
+        decimal without leading zeros), when every file is numbered once,
+        below the last UID assigned (else C{None}).
         """
         seen = []
-        every: list[int] = []
+        every: list[str] = []
         for subdir in ("new", "cur"):
             try:
                 names = [
@@ -590,13 +594,12 @@ class MaildirMailbox:
             joined = "\n".join(names)
             # One ",U=" per name, followed by at most nine digits: each UID
             # as parse_uid reads it.
-            uids = [int(uid) for uid in _UID_IN_NAME.findall(joined)]
+            uids = _UID_IN_NAME.findall(joined)
             if len(uids) != len(names) or joined.count(",U=") != len(names):
                 return None
             every += uids
             seen.append((subdir, names, uids))
-        distinct = set(every)
-        if len(distinct) != len(every) or 0 in distinct or max(every, default=0) > self._last_uid:
+        if len(set(every)) != len(every) or max(map(int, every), default=0) > self._last_uid:
             return None
         return seen
 

@@ -377,3 +377,26 @@ class UnlistedMaildirTests(SynchronousTestCase):
         self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3}))))
         self.assertFalse(box.unlisted)
         self.successResultOf(box.close())
+
+    def test_odd_uid(self) -> None:
+        """
+        A UID written with a leading zero, or a name with two C{,U=}, makes
+        the first load a whole scan, which reads them as mbsync does.
+        """
+        os.rename(
+            f"{self.root}/INBOX/cur/3.m.host,U=3:2,S", f"{self.root}/INBOX/cur/3.m.host,U=03:2,S"
+        )
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3})))
+        )
+        self.assertEqual([i.uid for i in infos], [3])
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+        os.rename(
+            f"{self.root}/INBOX/cur/5.m.host,U=5:2,S", f"{self.root}/INBOX/cur/5.m.host,U=5,U=6:2,S"
+        )
+        box = self.open()
+        self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({5}))))
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
