@@ -178,8 +178,10 @@ class _BoxPairSync:
         one_at_a_time: bool = False,
     ) -> None:
         self.one_at_a_time = one_at_a_time
-        # A partial run (see select_records): the far box's changes since
-        # its listing, once the records they touch are selected.
+        # A partial run (see select_records): the near box's fingerprint as
+        # the last sync left it, and the far box's changes since its
+        # listing, once the records they touch are selected.
+        self.near_known: bytes | None = None
         self.changes: ListingChanges | None = None
         self.stores = stores
         self.names = names
@@ -528,9 +530,14 @@ class _BoxPairSync:
             or state.near_uid_validity != near.uid_validity
         ):
             return False
-        # One listing of the near names, checked: every file numbered once.
+        # One listing of the near names, checked: every file numbered once,
+        # and the very names the last sync left (not those of a change made
+        # since the quick check looked).
         await near.load(LoadRequest(min_uid=1, max_uid=0))
-        if not getattr(near, "unlisted", False):
+        if not getattr(near, "unlisted", False) or not IFingerprinted.providedBy(near):
+            return False
+        seen = IFingerprinted(near).fingerprint()
+        if seen is None or seen != self.near_known:
             return False
         changes = await IListingChanges(far).changes_since_listing()
         if changes is None:
@@ -818,18 +825,19 @@ async def sync_pair(
     """
     label = f":{far.name}:{far_box}-:{near.name}:{near_box}"
     partial = False
-    identity = None
+    identity = near_known = None
     if quick and not options.dry_run and os.path.exists(quickcheck.sidecar_path(state_paths)):
         with held_lock(state_paths, label):
             if await quickcheck.unchanged((far, near), (far_box, near_box), options, state_paths):
                 return PairResult(far_box=far_box, near_box=near_box, unchanged=True)
             identity = quickcheck.state_identity(state_paths)
-            partial = (
+            if (
                 _partial_options(options)
                 and not journal_testing.steps_left
                 and IUnlistedOpen.providedBy(near)
-                and await quickcheck.near_unchanged(near, near_box, options, state_paths)
-            )
+            ):
+                near_known = await quickcheck.near_unchanged(near, near_box, options, state_paths)
+                partial = near_known is not None
     statefile = StateFile.open(
         state_paths,
         fsync=fsync,
@@ -857,6 +865,7 @@ async def sync_pair(
         # state (no later copy's UID recorded yet).
         one_at_a_time=bool(journal_testing.steps_left),
     )
+    run.near_known = near_known
     try:
         try:
             result = await run.run()

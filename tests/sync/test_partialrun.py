@@ -15,6 +15,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -25,6 +26,7 @@ from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.model import FlagChange, Flags, LoadRequest
 from msync.stores.maildirbox import MaildirMailbox, scan_fingerprint
 from msync.stores.maildirstore import MaildirStore
+from msync.sync import quickcheck
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
 from msync.sync.results import PairResult
@@ -400,3 +402,35 @@ class UnlistedMaildirTests(SynchronousTestCase):
         self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({5}))))
         self.assertFalse(box.unlisted)
         self.successResultOf(box.close())
+
+
+class RaceTests(SynchronousTestCase):
+    """
+    A change to the Maildir after the quick check looked and before the
+    partial run lists the names.
+    """
+
+    def test_near_change_after_check(self) -> None:
+        """
+        A file renamed (flagged) in between makes the run a full one, which
+        takes the new flag to the server.
+        """
+        pair = _Pair(self, os.path.abspath(self.mktemp()), 10)
+        pair.sync(FULL, quick=False)
+        message = pair.box.messages[2]
+        message.flags = {b"\\Answered"}
+        pair.box.touch(message)
+        checked = quickcheck.near_unchanged
+
+        async def racing(*arguments: Any) -> bytes | None:
+            found = await checked(*arguments)
+            name = pair.near()[7]
+            base = name.split("/")[1].partition(":2,")[0]
+            os.rename(f"{pair.root}/INBOX/{name}", f"{pair.root}/INBOX/cur/{base}:2,F")
+            return found
+
+        self.patch(quickcheck, "near_unchanged", racing)
+        result = pair.sync(FULL, quick=True)
+        self.assertFalse(result.partial)
+        flags = {m.uid: m.flags for m in pair.box.messages}
+        self.assertEqual((flags[3], flags[7]), ({b"\\Answered"}, {b"\\Flagged"}))
