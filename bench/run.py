@@ -20,6 +20,12 @@ wrong sync is no result, and the benchmark stops on the first mismatch.
 Between cycles the server is put back as it was (added messages expunged,
 changed flags restored), so every cycle starts from the same data.
 
+C{--tiny} makes every message a few hundred bytes (what a big box costs in
+bookkeeping, without the bodies' disk and network: 200,000 messages load in
+under a minute), C{--no-fsync} gives both tools C{FSync no}, and
+C{--profile DIR} runs msync under cProfile (one C{DIR/NN.prof} per run, in
+the order of the cases).
+
 It prints, per case and tool, the median wall time, client CPU (user + sys)
 and peak RSS (all from C{/usr/bin/time}, which runs each tool), the ratio
 msync/mbsync of the medians, and the floor: a minimal client that only
@@ -41,8 +47,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.delayproxy import DelayProxy  # noqa: E402
 from bench.rawimap import Link, floor_pull, maildir_summary  # noqa: E402
-from tests.fakes.corpus import generate_corpus  # noqa: E402
+from tests.fakes.corpus import Message, generate_corpus  # noqa: E402
 from tests.integration.dovecot import DovecotServer  # noqa: E402
 from tests.integration.imapaccount import DovecotAccount  # noqa: E402
 
@@ -64,6 +72,11 @@ CASES = {
     "ec": "(e) 1% + 100 new, 20 ms RTT",
 }
 MAX_SIZE = 2_000_000
+#: Set from the command line: C{--tiny} (a corpus of few-hundred-byte
+#: messages), C{--no-fsync} (C{FSync no} for both tools).
+SETTINGS = {"tiny": False, "fsync": True}
+#: With C{--profile}: where msync's profiles go.
+PROFILE: dict[str, Path] = {}
 #: The size mix of a corpus loaded as files (C{--huge}): as many multi-MB
 #: messages in absolute numbers as C{--large} has, but a smaller share, so
 #: 200,000 messages are ~7 GB per copy (the default mix averages ~75 KB a
@@ -74,6 +87,35 @@ FILE_BANDS = (
     (0.025, 100 << 10, 1 << 20),
     (0.005, 1 << 20, 5 << 20),
 )
+
+
+def tiny_corpus(seed: int, count: int, folders: Mapping[str, float] = FOLDERS) -> Iterator[Message]:
+    """
+    C{count} messages of a few hundred bytes (C{--tiny}): what a big box
+    costs in bookkeeping, without the disk and the network of the bodies.
+    Flags spread as in the full corpus (C{\\Seen} 70%, C{\\Answered}
+    10%, C{\\Flagged} 5%).
+    """
+    names = list(folders)
+    weights = [folders[name] for name in names]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for index in range(count):
+        rng = random.Random(f"msync-tiny:{seed}:{index}")
+        folder = rng.choices(names, weights)[0]
+        date = start + timedelta(minutes=37 * index, seconds=rng.randrange(2000))
+        message_id = f"{seed}.{index}.{rng.getrandbits(40):010x}@tiny.example"
+        flags = {
+            flag
+            for flag, share in (("\\Seen", 0.7), ("\\Answered", 0.1), ("\\Flagged", 0.05))
+            if rng.random() < share
+        }
+        body = b"line %d of a tiny message\r\n" % index * rng.randrange(2, 8)
+        data = (
+            b"From: someone@tiny.example\r\nTo: you@tiny.example\r\n"
+            b"Subject: tiny %d\r\nMessage-ID: <%s>\r\nDate: %s\r\n\r\n"
+            % (index, message_id.encode(), format_datetime(date).encode())
+        ) + body
+        yield Message(folder, data, frozenset(flags), date, message_id)
 
 
 class Mismatch(Exception):
@@ -112,7 +154,12 @@ def run_tool(tool: Tool, config: Path) -> Measure:
     """
     report = tool.workdir / "time.out"
     argv = ["/usr/bin/time", "-f", "%U %S %M", "-o", str(report)]
-    argv += [*tool.command, "-c", str(config), "-a"]
+    command = tool.command
+    if command[-1] == "-o":
+        # --profile: a file per run, then msync itself.
+        runs = len(list(PROFILE["dir"].glob("*.prof")))
+        command = [*command, str(PROFILE["dir"] / f"{runs:02d}.prof"), "-m", "msync"]
+    argv += [*command, "-c", str(config), "-a"]
     started = time.monotonic()
     done = subprocess.run(
         argv, cwd=tool.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
@@ -132,7 +179,8 @@ def write_config(tool: Tool, port: int) -> Path:
     config = tool.workdir / "rc"
     account = tool.account
     config.write_text(
-        f"IMAPAccount bench\nHost 127.0.0.1\nPort {port}\nUser {account.user}\n"
+        ("" if SETTINGS["fsync"] else "FSync no\n\n")
+        + f"IMAPAccount bench\nHost 127.0.0.1\nPort {port}\nUser {account.user}\n"
         f"Pass {account.password}\nSSLType None\nAuthMechs LOGIN\nPipelineDepth 32\n\n"
         "IMAPStore bench-remote\nAccount bench\n\n"
         f"MaildirStore bench-local\nPath {mail}/\nInbox {mail}/INBOX\nSubFolders Verbatim\n\n"
@@ -203,7 +251,10 @@ class ServerChanges:
                     link.run(b"UID STORE %d FLAGS.SILENT (%s)" % (uid, wanted))
         finally:
             link.close()
-        extra = generate_corpus(seed + 1, 100, max_size=MAX_SIZE, folders=["INBOX"])
+        if SETTINGS["tiny"]:
+            extra: Iterator[Message] = tiny_corpus(seed + 1, 100, {"INBOX": 1.0})
+        else:
+            extra = generate_corpus(seed + 1, 100, max_size=MAX_SIZE, folders=["INBOX"])
         self.tool.account.add_messages("INBOX", [(m.data, m.flags, m.date) for m in extra])
 
     def undo(self) -> None:
@@ -290,7 +341,11 @@ def load_account(account: DovecotAccount, messages: int, seed: int) -> None:
             account.create_mailbox(folder)
     batch: dict[str, list[tuple[bytes, frozenset[str], object]]] = {f: [] for f in FOLDERS}
     loaded = 0
-    for message in generate_corpus(seed, messages, max_size=MAX_SIZE, folders=FOLDERS):
+    if SETTINGS["tiny"]:
+        corpus = tiny_corpus(seed, messages)
+    else:
+        corpus = generate_corpus(seed, messages, max_size=MAX_SIZE, folders=FOLDERS)
+    for message in corpus:
         batch[message.folder].append((message.data, message.flags, message.date))
         loaded += len(message.data)
         if loaded > 64 << 20:
@@ -305,9 +360,12 @@ def deliver_accounts(accounts: list[DovecotAccount], messages: int, seed: int) -
     message once (C{--huge}: APPENDing 200,000 messages would take hours;
     Dovecot indexes the files when a tool first opens each folder).
     """
-    corpus = generate_corpus(
-        seed, messages, max_size=MAX_SIZE, folders=FOLDERS, size_bands=FILE_BANDS
-    )
+    if SETTINGS["tiny"]:
+        corpus = tiny_corpus(seed, messages)
+    else:
+        corpus = generate_corpus(
+            seed, messages, max_size=MAX_SIZE, folders=FOLDERS, size_bands=FILE_BANDS
+        )
     for message in corpus:
         item = (message.data, message.flags, message.date)
         for account in accounts:
@@ -408,7 +466,18 @@ def main() -> int:
         action="store_true",
         help="load the accounts as Maildir files, not over IMAP (the default from 50,000)",
     )
+    parser.add_argument(
+        "--tiny", action="store_true", help="messages of a few hundred bytes (bookkeeping only)"
+    )
+    parser.add_argument("--no-fsync", action="store_true", help="FSync no for both tools")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run msync under cProfile, one DIR/<case>-<run>.prof per run (its times grow)",
+    )
     options = parser.parse_args()
+    SETTINGS["tiny"] = options.tiny
+    SETTINGS["fsync"] = not options.no_fsync
     messages = 200_000 if options.huge else 20_000 if options.large else options.messages
     commands = {
         "mbsync": ["mbsync"],
@@ -416,6 +485,10 @@ def main() -> int:
         # msync syncing up to four box pairs at once (--parallel 4).
         "msync-par": [str(ROOT / ".venv" / "bin" / "msync"), "--parallel", "4"],
     }
+    if options.profile:
+        Path(options.profile).mkdir(parents=True, exist_ok=True)
+        commands["msync"] = [str(ROOT / ".venv" / "bin" / "python"), "-m", "cProfile", "-o"]
+        PROFILE["dir"] = Path(options.profile).resolve()
     names = options.tools.split(",")
     base = Path(tempfile.mkdtemp(prefix="msync-bench-"))
     server = DovecotServer(str(base / "server"))

@@ -994,6 +994,8 @@ async def _full_sync(
         fsync=config.global_options.fsync,
         journal_version=request.generation.journal_version,
         journal_testing=request.journal_testing,
+        quick=not request.verbose,
+        found_changed=True,
     )
 
 

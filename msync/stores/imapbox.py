@@ -54,9 +54,11 @@ from msync.stores.interface import (
     DEFAULT_CHUNK_SIZE,
     IFingerprinted,
     IListingCache,
+    IListingChanges,
     IMailbox,
     IMessageBody,
     IMessageSource,
+    ListingChanges,
 )
 from msync.stores.listingcache import Listing, format_listing, parse_listing
 
@@ -234,7 +236,7 @@ def _header_fields(result: FetchResult) -> bytes:
     return b""
 
 
-@implementer(IMailbox, IListingCache, IFingerprinted)
+@implementer(IMailbox, IListingCache, IListingChanges, IFingerprinted)
 class IMAPMailbox:
     """
     The selected mailbox of an IMAP store.
@@ -276,6 +278,10 @@ class IMAPMailbox:
         self._selected_as: tuple[int, int] | None = None
         self._loaded_modseq: int | None = None
         self._touched = False
+        # changes_since_listing: the listing it brought up to date (for the
+        # next load) and what changed since the saved one.
+        self._prefetched: tuple[Listing, set[int]] | None = None
+        self._last_changes: ListingChanges | None = None
 
     @classmethod
     async def opened(
@@ -424,8 +430,30 @@ class IMAPMailbox:
         if listing is not None and self._listing_path is not None:
             _write_listing(self._listing_path, listing)
 
+    def changes_since_listing(self) -> Deferred[ListingChanges | None]:
+        """
+        See L{IListingChanges.changes_since_listing}.
+        """
+        self._check_open()
+        return Deferred.fromCoroutine(self._changes_since_listing())
+
+    async def _changes_since_listing(self) -> ListingChanges | None:
+        path = self._listing_path
+        selected = self._session.selected
+        if path is None or self.read_only or selected is None or not selected.exists:
+            return None
+        self._last_changes = None
+        listing = await self._listing(path)
+        if listing is None:
+            return None
+        self._prefetched = listing
+        return self._last_changes
+
     async def _load(self, request: LoadRequest) -> list[MessageInfo]:
         path = self._listing_path
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            return await self._load_listed(request, *prefetched)
         if path is not None and not self.read_only:
             listing = await self._listing(path)
             if listing is not None:
@@ -482,7 +510,16 @@ class IMAPMailbox:
             request.wants_message_id,
             request.wants_arrival_date,
         )
-        for uid, bits in listing.items():
+        if request.max_uid is not None and request.max_uid < request.min_uid:
+            # UIDs named one by one (a partial run): look just those up.
+            chosen: Iterable[tuple[int, int]] = (
+                (uid, bits)
+                for uid in sorted(request.uids)
+                if (bits := listing.get(uid)) is not None
+            )
+        else:
+            chosen = listing.items()
+        for uid, bits in chosen:
             if uid in infos or not request.selects(uid) or any(want(uid) for want in wants_more):
                 continue
             infos[uid] = MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
@@ -566,6 +603,8 @@ class IMAPMailbox:
         if not base.modseq or len(changes) + len(gone) > max(64, len(listing) // 32):
             self._unsaved = listing
         self._loaded_modseq = highest
+        if base.modseq:
+            self._last_changes = ListingChanges(frozenset(changes), listing.uids)
         return listing, recent
 
     @staticmethod

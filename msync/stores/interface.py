@@ -426,3 +426,65 @@ class IFingerprinted(Interface):
             sure (not loaded, read-only, changed on a server whose answer
             to those changes is not tracked).
         """
+
+
+class IUnlistedOpen(Interface):
+    """
+    Optional for an L{IStore}: it can open a box without listing it, for a
+    sync that knows the box is as the last sync left it and needs only a
+    few of its messages (L{msync.sync.engine}'s partial run).
+    """
+
+    def open_box_unlisted(name: BoxName) -> Deferred[IMailbox]:
+        """
+        Open the existing box C{name} for writing, as L{IStore.open_box}
+        does, but without listing its messages: a load that names its UIDs
+        one by one (an empty range) then reads only those; any other load
+        lists the box whole first, so every answer is as after a plain
+        open.
+        """
+
+
+class ListingChanges:
+    """
+    What changed in a box since the listing it keeps between runs
+    (L{IListingChanges}), and what it holds now: enough to tell, for any
+    UID a sync recorded after that listing was saved, whether its message
+    may have changed since.
+
+    @ivar changed: UIDs whose flags changed since the saved listing, and
+        new UIDs.
+    @ivar listed: every UID the box holds now, ascending.
+    """
+
+    def __init__(self, changed: frozenset[int], listed: Sequence[int]) -> None:
+        self.changed = changed
+        self.listed = listed
+
+    def touched(self, uids: Sequence[int]) -> list[int]:
+        """
+        The positions in C{uids} of the nonzero UIDs whose messages changed
+        or are gone (expunged, whenever that was).
+        """
+        changed = self.changed
+        listed = set(self.listed)
+        return [
+            index for index, uid in enumerate(uids) if uid and (uid in changed or uid not in listed)
+        ]
+
+
+class IListingChanges(Interface):
+    """
+    Optional for an L{IMailbox} that keeps its listing between runs
+    (L{IListingCache}): it can say which messages changed since that
+    listing before the load (IMAP CONDSTORE with QRESYNC's C{VANISHED}).
+    """
+
+    def changes_since_listing() -> Deferred[ListingChanges | None]:
+        """
+        Bring the listing up to date (the next L{IMailbox.load} answers
+        from it without asking again) and say what changed.
+
+        @return: a Deferred firing with the changes, or C{None} when they
+            are not known (no listing kept, a whole fetch, no CONDSTORE).
+        """

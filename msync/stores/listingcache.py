@@ -67,8 +67,30 @@ class Listing:
         A listing with C{changes} (UID → flags, changed or new messages)
         applied, as of C{modseq}. Messages not named keep their flags.
         """
-        uids, flags = _uids(), bytearray()
+        uids, flags = _uids(self.uids), bytearray(self.flags)
         pending = sorted(changes.items())
+        last = uids[-1] if uids else 0
+        added = []
+        # A few changes to a big box: each looked up, new UIDs (above every
+        # listed one, as IMAP assigns them) appended; no loop over the box.
+        for uid, value in pending:
+            if uid > last:
+                added.append((uid, value))
+                continue
+            index = bisect_left(uids, uid)
+            if index < len(uids) and uids[index] == uid:
+                flags[index] = value
+            else:
+                return self._merged(pending, modseq)
+        uids.extend(uid for uid, _ in added)
+        flags.extend(value for _, value in added)
+        return Listing(self.uid_validity, modseq, uids, flags)
+
+    def _merged(self, pending: list[tuple[int, int]], modseq: int) -> Listing:
+        """
+        L{updated} by one merge of the listing with the sorted C{pending}.
+        """
+        uids, flags = _uids(), bytearray()
         index = 0
         for uid, old in self.items():
             while index < len(pending) and pending[index][0] < uid:
@@ -93,15 +115,15 @@ class Listing:
         gone = sorted(ranges)
         if not gone:
             return self
-        uids, flags = _uids(), bytearray()
-        index = 0
-        for uid, bits in self.items():
-            while index < len(gone) and gone[index][1] < uid:
-                index += 1
-            if index < len(gone) and gone[index][0] <= uid:
-                continue
-            uids.append(uid)
-            flags.append(bits)
+        uids, flags = _uids(self.uids), bytearray(self.flags)
+        # From the highest range down, each cut out where bisection finds
+        # it (no loop over the box).
+        for first, last in reversed(gone):
+            start = bisect_left(uids, first)
+            end = bisect_left(uids, last + 1) if last >= first else start
+            if end > start:
+                del uids[start:end]
+                del flags[start:end]
         return Listing(self.uid_validity, self.modseq, uids, flags)
 
     def get(self, uid: int) -> int | None:

@@ -33,6 +33,7 @@ import bisect
 import functools
 import hashlib
 import os
+import re
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,7 +62,12 @@ from msync.stores.maildirfiles import (
     read_tracking_headers,
     shown,
 )
-from msync.stores.maildirnames import parse_name, set_flags_name, trash_name, with_uid
+from msync.stores.maildirnames import (
+    parse_name,
+    set_flags_name,
+    trash_name,
+    with_uid,
+)
 from msync.stores.maildiruids import (
     FileEntry,
     UIDPlan,
@@ -77,6 +83,9 @@ if TYPE_CHECKING:
 log = Logger()
 
 _T = TypeVar("_T")
+
+#: The digits after the first C{,U=} of each line (one name a line).
+_UID_IN_NAME = re.compile(r"^[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])", re.MULTILINE)
 
 
 def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: list[str]) -> bytes:
@@ -235,14 +244,22 @@ class MaildirMailbox:
         self._ignored: set[str] = set()
         self.uid_validity = 0
         self.uid_next = 1
+        # Opened unlisted (MaildirStore.open_box_unlisted): the index holds
+        # only what loads of explicit UIDs found, until a whole scan; the
+        # names those loads saw (subdir, names, their UIDs) and the UIDs
+        # they indexed.
+        self._unlisted = False
+        self._seen: list[tuple[str, list[str], list[str]]] = []
+        self._indexed: set[int] = set()
 
     def __repr__(self) -> str:
         return f"<MaildirMailbox {self._store.name}:{self.name}>"
 
-    async def _start(self) -> None:
+    async def _start(self, listed: bool = True) -> None:
         """
         Read C{.uidvalidity} (creating a new UIDVALIDITY if it is empty, as
-        mbsync with its notice) and scan the box.
+        mbsync with its notice) and scan the box (unless not C{listed}:
+        see L{MaildirStore.open_box_unlisted}).
         """
         if self._uids is None:
             recorded = peek_uidvalidity(os.path.join(self.path, ".uidvalidity"))
@@ -264,6 +281,10 @@ class MaildirMailbox:
                     log.info("Maildir notice: no UIDVALIDITY, creating new.")
                 self._uids.write(*recorded)
         self.uid_validity, self._last_uid = recorded
+        if not listed and self._trusted and not self.read_only:
+            self._unlisted = True
+            self.uid_next = self._last_uid + 1
+            return
         await self._scan(trust_uids=self._trusted)
         self.uid_next = self._last_uid + self._provisional + 1
 
@@ -289,7 +310,8 @@ class MaildirMailbox:
         """
 
         async def action() -> list[MessageInfo]:
-            await self._scan()
+            if not (self._unlisted and self._list_some(request)):
+                await self._scan()
             infos = []
             for uid in sorted(self._index):
                 if request.selects(uid):
@@ -501,10 +523,93 @@ class MaildirMailbox:
         """
         if self.read_only or self._closed or self._in_flight:
             return None
-        names: dict[str, list[str]] = {"new": [], "cur": []}
+        by_subdir: dict[str, list[str]] = {"new": [], "cur": []}
+        if self._unlisted:
+            # Only some files were indexed: the names the listing saw for
+            # the others, and the index (with this box's own changes).
+            if not self._seen:
+                return None
+            indexed = {str(uid) for uid in self._indexed}
+            for subdir, listed, uids in self._seen:
+                if indexed:
+                    by_subdir[subdir] += [
+                        name for name, uid in zip(listed, uids, strict=True) if uid not in indexed
+                    ]
+                else:
+                    by_subdir[subdir] += listed
         for entry in self._index.values():
-            names[entry.subdir].append(entry.name)
-        return maildir_fingerprint(self.uid_validity, self._last_uid, names["new"], names["cur"])
+            by_subdir[entry.subdir].append(entry.name)
+        return maildir_fingerprint(
+            self.uid_validity, self._last_uid, by_subdir["new"], by_subdir["cur"]
+        )
+
+    @property
+    def unlisted(self) -> bool:
+        """
+        Whether the box was opened unlisted and has not been scanned
+        whole since (its loads answer from one listing of names).
+        """
+        return self._unlisted
+
+    def _list_some(self, request: LoadRequest) -> bool:
+        """
+        For a box opened unlisted: when C{request} names its UIDs one by
+        one (an empty range), index just those, from one listing of the
+        names taken by the first such load (no C{stat}, no parse of the
+        others).
+
+        @return: C{False} when the names need a whole scan instead (a
+            range asked for; a file without a UID, with a UID held twice,
+            or beyond the last one assigned: a scan would change names):
+            the caller scans.
+        """
+        if request.max_uid is None or request.max_uid >= request.min_uid:
+            return False
+        if not self._seen:
+            seen = self._list_names()
+            if seen is None:
+                return False
+            self._seen = seen
+            self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+        wanted = request.uids - self._indexed
+        if wanted:
+            for subdir, names, uids in self._seen:
+                by_uid = dict(zip(uids, names, strict=True))
+                for uid in wanted:
+                    name = by_uid.get(str(uid))
+                    if name is not None:
+                        self._index[uid] = FileEntry(subdir, name)
+        self._indexed |= wanted
+        return True
+
+    def _list_names(self) -> list[tuple[str, list[str], list[str]]] | None:
+        """
+        The names of C{new/} and C{cur/} and their UIDs (as written, in
+        decimal without leading zeros), when every file is numbered once,
+        below the last UID assigned (else C{None}).
+        """
+        seen = []
+        every: list[str] = []
+        for subdir in ("new", "cur"):
+            try:
+                names = [
+                    name
+                    for name in os.listdir(os.path.join(self.path, subdir))
+                    if not name.startswith(".")
+                ]
+            except OSError:
+                return None
+            joined = "\n".join(names)
+            # One ",U=" per name, followed by at most nine digits: each UID
+            # as parse_uid reads it.
+            uids = _UID_IN_NAME.findall(joined)
+            if len(uids) != len(names) or joined.count(",U=") != len(names):
+                return None
+            every += uids
+            seen.append((subdir, names, uids))
+        if len(set(every)) != len(every) or max(map(int, every), default=0) > self._last_uid:
+            return None
+        return seen
 
     def _file(self, entry: FileEntry) -> str:
         return os.path.join(self.path, entry.subdir, entry.name)
@@ -739,6 +844,8 @@ class MaildirMailbox:
                     ) from error
                 index[first + offset] = numbered
         self._index = index
+        self._unlisted = False
+        self._seen, self._indexed = [], set()
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
     def _same_content(self, first: FileEntry, second: FileEntry) -> bool:

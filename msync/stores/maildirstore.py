@@ -50,7 +50,13 @@ from msync.model import (
     Flags,
     LineEnding,
 )
-from msync.stores.interface import IBoxFingerprints, IMailbox, IMessageSource, IStore
+from msync.stores.interface import (
+    IBoxFingerprints,
+    IMailbox,
+    IMessageSource,
+    IStore,
+    IUnlistedOpen,
+)
 from msync.stores.maildirbox import MaildirMailbox, nothing, scan_fingerprint
 from msync.stores.maildirfiles import (
     InThread,
@@ -100,7 +106,7 @@ def layout_of(config: schema.MaildirStore) -> MaildirLayout:
     )
 
 
-@implementer(IStore, IBoxFingerprints)
+@implementer(IStore, IBoxFingerprints, IUnlistedOpen)
 class MaildirStore:
     """
     A Maildir store (one C{MaildirStore} section).
@@ -206,8 +212,15 @@ class MaildirStore:
 
         return self._run(action)
 
+    def open_box_unlisted(self, name: BoxName) -> Deferred[IMailbox]:
+        """
+        See L{IUnlistedOpen.open_box_unlisted}: L{open_box} without the
+        scan (a box whose C{.uidvalidity} is empty is scanned as usual).
+        """
+        return self.open_box(name, listed=False)
+
     def open_box(
-        self, name: BoxName, create: bool = False, read_only: bool = False
+        self, name: BoxName, create: bool = False, read_only: bool = False, listed: bool = True
     ) -> Deferred[IMailbox]:
         """
         See L{IStore.open_box}: validate the box (creating it, or its
@@ -246,7 +259,7 @@ class MaildirStore:
             )
             try:
                 mailbox = MaildirMailbox(self, name, path, uids, created)
-                await mailbox._start()
+                await mailbox._start(listed=listed)
             except BaseException:
                 uids.close()
                 raise

@@ -42,6 +42,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
@@ -67,10 +68,13 @@ from msync.report import Severity, describe_notice
 from msync.stores.interface import (
     IFingerprinted,
     IListingCache,
+    IListingChanges,
     IMailbox,
     IMessageBody,
     IMessageSource,
     IStore,
+    IUnlistedOpen,
+    ListingChanges,
 )
 from msync.sync import quickcheck, reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
@@ -86,6 +90,7 @@ from msync.sync.statefile import (
     JournalTesting,
     StateFile,
     SystemCalls,
+    held_lock,
 )
 from msync.sync.statepaths import StatePaths
 
@@ -173,6 +178,11 @@ class _BoxPairSync:
         one_at_a_time: bool = False,
     ) -> None:
         self.one_at_a_time = one_at_a_time
+        # A partial run (see select_records): the near box's fingerprint as
+        # the last sync left it, and the far box's changes since its
+        # listing, once the records they touch are selected.
+        self.near_known: bytes | None = None
+        self.changes: ListingChanges | None = None
         self.stores = stores
         self.names = names
         self.options = options
@@ -278,6 +288,7 @@ class _BoxPairSync:
             expunge_flagged=dict(self.counts["flagged"]),
             created=frozenset(self.created),
             planned=tuple(self.planned),
+            partial=self.changes is not None,
         )
 
     async def close_boxes(self, *, quietly: bool) -> None:
@@ -308,9 +319,13 @@ class _BoxPairSync:
         for side in Side:
             self.notify(Severity.INFO, f"Opening {side.label} side box {self.names[side]}...")
             try:
-                self.boxes[side] = await self.stores[side].open_box(
-                    self.names[side], read_only=self.dry
-                )
+                if side is Side.NEAR and self.statefile.partial:
+                    store = IUnlistedOpen(self.stores[side])
+                    self.boxes[side] = await store.open_box_unlisted(self.names[side])
+                else:
+                    self.boxes[side] = await self.stores[side].open_box(
+                        self.names[side], read_only=self.dry
+                    )
             except MailboxMissing:
                 present[side] = False
             else:
@@ -420,6 +435,8 @@ class _BoxPairSync:
                 box = self.boxes[side]
                 if IListingCache.providedBy(box):
                     box.use_listing_cache(f"{self.statefile.paths.state}.msync-{side.name.lower()}")
+        if self.statefile.partial and not await self.select_records():
+            self.statefile.load_all()
         work = self.work = PairWork(
             self.statefile.state,
             self.options,
@@ -440,6 +457,8 @@ class _BoxPairSync:
                     "does not support ExpungeSolo."
                 )
         requests = self.take(reconcile.plan_loads(work))
+        if self.changes is not None:
+            requests = self.partial_requests(requests, self.changes)
         listings = await self.load_both(requests)
         self.notify(Severity.INFO, "Synchronizing...")
         permanent = {side: self.boxes[side].permanent_flags for side in Side}
@@ -485,6 +504,67 @@ class _BoxPairSync:
                 box.save_listing()
         self.remember()
         return self.result()
+
+    # A partial run: the far box changed, the near box and the state did not
+    # since a sync that left a fixed point (its sidecar says so), so a full
+    # run would do something only for the records of far messages that
+    # changed or vanished, and for new far messages. Only those records are
+    # parsed and planned, only those messages loaded; the state file keeps
+    # every other line as it was (StateFile.select), so the run leaves the
+    # very bytes a full run leaves.
+
+    async def select_records(self) -> bool:
+        """
+        Select the records the far box's changes touch.
+
+        @return: C{False} when a partial run cannot go on (the far box
+            cannot say what changed, a UIDVALIDITY differs, the near box
+            is not as its names were): then the state is loaded whole and
+            the run is a full one.
+        """
+        far, near = self.boxes[Side.FAR], self.boxes[Side.NEAR]
+        state = self.statefile.state
+        if (
+            not IListingChanges.providedBy(far)
+            or state.far_uid_validity != far.uid_validity
+            or state.near_uid_validity != near.uid_validity
+        ):
+            return False
+        # One listing of the near names, checked: every file numbered once,
+        # and the very names the last sync left (not those of a change made
+        # since the quick check looked).
+        await near.load(LoadRequest(min_uid=1, max_uid=0))
+        if not getattr(near, "unlisted", False) or not IFingerprinted.providedBy(near):
+            return False
+        seen = IFingerprinted(near).fingerprint()
+        if seen is None or seen != self.near_known:
+            return False
+        changes = await IListingChanges(far).changes_since_listing()
+        if changes is None:
+            return False
+        self.statefile.select(changes.touched(self.statefile.record_far_uids()))
+        self.changes = changes
+        return True
+
+    def partial_requests(
+        self, requests: dict[Side, LoadRequest], changes: ListingChanges
+    ) -> dict[Side, LoadRequest]:
+        """
+        The planner's requests cut to the messages a partial run needs:
+        the far messages that changed (new ones included), the near
+        messages of the selected records; each as a list of UIDs.
+        """
+        far, near = requests[Side.FAR], requests[Side.NEAR]
+        far_uids = frozenset(uid for uid in changes.changed if far.selects(uid))
+        near_uids = frozenset(
+            record.near_uid
+            for record in self.statefile.state
+            if record.near_uid and near.selects(record.near_uid)
+        )
+        return {
+            Side.FAR: replace(far, min_uid=1, max_uid=0, uids=far_uids),
+            Side.NEAR: replace(near, min_uid=1, max_uid=0, uids=near_uids),
+        }
 
     async def set_flags(self, work: PairWork, updates: list[FlagUpdate]) -> None:
         for side in Side:
@@ -674,6 +754,17 @@ class _BoxPairSync:
             return False
 
 
+def _partial_options(options: PairOptions) -> bool:
+    """
+    Whether the options allow a partial run: none of the work that spans
+    the whole box (MaxMessages expiry, Trash, MaxSize placeholders).
+    """
+    return options.max_messages == 0 and all(
+        side.trash is None and not side.trash_remote_new and side.max_size is None
+        for side in (options.far, options.near)
+    )
+
+
 async def _settle(pending: Collection[Deferred[Any]]) -> None:
     """
     Wait for fetches and copies nobody will use, after a copy run stopped
@@ -703,6 +794,7 @@ async def sync_pair(
     journal_version: str = JOURNAL_VERSION,
     journal_testing: JournalTesting = NO_TESTING,
     quick: bool = False,
+    found_changed: bool = False,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -725,7 +817,12 @@ async def sync_pair(
     @param quick: a pair exactly as the last sync left it (its sidecar
         says so, L{msync.sync.quickcheck}) is done without opening its
         boxes; only when nothing but the result counts (not with C{-V},
-        whose per-box lines a skipped pair cannot print).
+        whose per-box lines a skipped pair cannot print). With a sidecar,
+        a pair whose near box and state are as it left them gets the
+        partial run (only the records the far box's changes touch).
+    @param found_changed: the caller's own quick check
+        (L{quickcheck.skip_unchanged}) already found the pair changed:
+        only the partial run's condition is checked.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -733,10 +830,22 @@ async def sync_pair(
     @raise StateError: the state is locked (L{ChannelLocked}) or broken.
     """
     label = f":{far.name}:{far_box}-:{near.name}:{near_box}"
-    if quick and await quickcheck.skip_unchanged(
-        (far, near), (far_box, near_box), options, state_paths, label
-    ):
-        return PairResult(far_box=far_box, near_box=near_box, unchanged=True)
+    partial = False
+    identity = near_known = None
+    if quick and not options.dry_run and os.path.exists(quickcheck.sidecar_path(state_paths)):
+        with held_lock(state_paths, label):
+            if not found_changed and await quickcheck.unchanged(
+                (far, near), (far_box, near_box), options, state_paths
+            ):
+                return PairResult(far_box=far_box, near_box=near_box, unchanged=True)
+            identity = quickcheck.state_identity(state_paths)
+            if (
+                _partial_options(options)
+                and not journal_testing.steps_left
+                and IUnlistedOpen.providedBy(near)
+            ):
+                near_known = await quickcheck.near_unchanged(near, near_box, options, state_paths)
+                partial = near_known is not None
     statefile = StateFile.open(
         state_paths,
         fsync=fsync,
@@ -746,7 +855,11 @@ async def sync_pair(
         journal_version=journal_version,
         testing=journal_testing,
         expire_side=options.expire_side,
+        partial=partial,
     )
+    if statefile.partial and quickcheck.state_identity(state_paths) != identity:
+        # Rewritten since it was vouched for (another run in between).
+        statefile.load_all()
     run = _BoxPairSync(
         {Side.FAR: far, Side.NEAR: near},
         {Side.FAR: far_box, Side.NEAR: near_box},
@@ -760,6 +873,7 @@ async def sync_pair(
         # state (no later copy's UID recorded yet).
         one_at_a_time=bool(journal_testing.steps_left),
     )
+    run.near_known = near_known
     try:
         try:
             result = await run.run()

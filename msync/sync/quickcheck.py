@@ -204,3 +204,33 @@ async def skip_unchanged(
         return False
     with held_lock(paths, label):
         return await unchanged(stores, boxes, options, paths)
+
+
+async def near_unchanged(
+    near: IStore, near_box: BoxName, options: PairOptions, paths: StatePaths
+) -> bytes | None:
+    """
+    Whether the near box and the state file are exactly as the last sync
+    left it (the far box may have changed): the condition of a partial run
+    (L{msync.sync.engine}), checked as L{unchanged} checks the pair.
+
+    @return: the near box's fingerprint as the last sync left it (without
+        its hint) if so, else C{None}.
+    """
+    if options.dry_run:
+        return None
+    saved = _read(sidecar_path(paths))
+    state = state_identity(paths)
+    if saved is None or state is None:
+        return None
+    recorded = saved.split(b"\n")
+    if len(recorded) != 6 or saved != _format(options, state, *recorded[3:5]):
+        return None
+    if not IBoxFingerprints.providedBy(near):
+        return None
+    known = recorded[4]
+    pending: Deferred[bytes | None] = IBoxFingerprints(near).box_fingerprint(near_box, known)
+    found = await pending
+    if found is None or found.partition(b";")[0] != known.partition(b";")[0]:
+        return None
+    return known.partition(b";")[0]

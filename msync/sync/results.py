@@ -73,6 +73,8 @@ class PairResult:
         without opening the boxes (L{msync.sync.quickcheck}).
     @ivar planned: in a dry run, a description of every operation that
         would have been carried out; otherwise empty.
+    @ivar partial: only the records the far box's changes touched were
+        read and planned (L{msync.sync.engine}'s partial run).
     """
 
     far_box: BoxName
@@ -88,6 +90,7 @@ class PairResult:
     skipped: str | None = None
     planned: tuple[str, ...] = ()
     unchanged: bool = False
+    partial: bool = False
 
     def changed(self, side: Side) -> bool:
         """

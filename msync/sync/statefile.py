@@ -94,7 +94,13 @@ from msync.sync.journal5 import (
 )
 from msync.sync.state import SyncRecord, SyncState
 from msync.sync.statepaths import StatePaths
-from msync.sync.statetext import format_state, parse_state
+from msync.sync.statetext import (
+    RecordLines,
+    format_merged,
+    format_state,
+    parse_state,
+    split_state,
+)
 
 #: How often to retry taking a lock whose file another process unlinked
 #: between our C{open} and our C{fcntl}.
@@ -318,6 +324,10 @@ class StateFile:
         self._journal_fd: int | None = None
         self._new_fd: int | None = None
         self._last: SyncRecord | None = None
+        # A partial load (see select): the record lines as read, and the
+        # records parsed from them so far (line index, record).
+        self._lines: RecordLines | None = None
+        self._taken: list[tuple[int, SyncRecord]] = []
 
     @classmethod
     def open(
@@ -331,6 +341,7 @@ class StateFile:
         journal_version: str = JOURNAL_VERSION,
         testing: JournalTesting = NO_TESTING,
         expire_side: Side = Side.NEAR,
+        partial: bool = False,
     ) -> StateFile:
         """
         Lock and load the state of a box pair, replaying its journal if
@@ -348,6 +359,9 @@ class StateFile:
             in the replayed journal's version.
         @param testing: mbsync's C{-Tj} switches.
         @param expire_side: the channel's C{ExpireSide} (isync 1.5).
+        @param partial: when the state file is canonical and no journal is
+            left, parse only its header: L{state} has no records until
+            L{select} or L{load_all} (L{partial} says whether that is so).
         @raise ChannelLocked: another process (or another L{StateFile} of
             this one) holds the lock: C{channel <label> is locked}.
         @raise StateError: a file cannot be created or read, or the state
@@ -390,12 +404,18 @@ class StateFile:
                 testing=testing,
             )
         lock_key, lock_fd = _take_lock(system, paths.lock, label)
+        lines = None
         try:
-            state, existed, replayed = _load(system, paths, journal_version, expire_side)
+            split = _load_partial(system, paths, journal_version, expire_side) if partial else None
+            if split is not None:
+                state, lines = split
+                existed, replayed = True, None
+            else:
+                state, existed, replayed = _load(system, paths, journal_version, expire_side)
         except BaseException:
             _release_lock(system, paths.lock, lock_key, lock_fd)
             raise
-        return cls(
+        opened = cls(
             paths,
             state,
             replayed=replayed is not None,
@@ -407,6 +427,8 @@ class StateFile:
             lock_key=lock_key,
             testing=testing,
         )
+        opened._lines = lines
+        return opened
 
     @classmethod
     def _open_read_only(
@@ -436,6 +458,46 @@ class StateFile:
             label=label,
             read_only=True,
         )
+
+    # A partial load.
+
+    @property
+    def partial(self) -> bool:
+        """
+        Whether the records were left unparsed (L{open} with C{partial}):
+        L{state} then holds only the records L{select}ed.
+        """
+        return self._lines is not None
+
+    def record_far_uids(self) -> list[int]:
+        """
+        The far UID of every record line, in file order (a partial load).
+        """
+        assert self._lines is not None
+        return self._lines.far_uids()
+
+    def select(self, indices: Sequence[int]) -> None:
+        """
+        Parse the records of the lines C{indices} (ascending, 0-based) into
+        L{state}, in file order; the others are written back as they were
+        read at the commit. Call it once, before anything is logged.
+        """
+        lines = self._lines
+        assert lines is not None and not self._taken and not len(self.state)
+        for index in indices:
+            record = self.state.append(lines.record(index, self.paths.state))
+            self._taken.append((index, record))
+
+    def load_all(self) -> None:
+        """
+        Parse every record after all: the state is then as a full load
+        leaves it. Before anything is logged.
+        """
+        lines = self._lines
+        assert lines is not None and not self._taken and not len(self.state)
+        self._lines = None
+        for record in lines.records(self.paths.state):
+            self.state.append(record)
 
     # The session.
 
@@ -568,7 +630,11 @@ class StateFile:
         new_fd, self._new_fd = self._new_fd, None
         try:
             try:
-                system.write(new_fd, format_state(self.state))
+                if self._lines is None:
+                    text = format_state(self.state)
+                else:
+                    text = format_merged(self.state, self._lines, self._taken)
+                system.write(new_fd, text)
                 if self._fsync:
                     system.fdatasync(new_fd)
             finally:
@@ -786,6 +852,31 @@ def _release_lock(system: SystemCalls, path: str, key: str, fd: int) -> None:
             # The lock is gone with the descriptor either way; the unlink
             # error (if any) is the one worth reporting.
             pass
+
+
+def _load_partial(
+    system: SystemCalls, paths: StatePaths, version: str, expire_side: Side
+) -> tuple[SyncState, RecordLines] | None:
+    """
+    L{_load} of the header only (L{split_state}), when there is a state
+    file in canonical form and no journal to replay; else C{None}.
+    """
+    try:
+        if system.exists(paths.new) or system.exists(paths.journal):
+            return None
+        text = system.read(paths.state)
+    except OSError:
+        return None
+    if text is None:
+        return None
+    split = split_state(text, paths.state, isync15=version == JOURNAL_V5)
+    if split is None:
+        return None
+    state, lines = split
+    if state.expired_key is not None and state.expired_key is not expire_side.other:
+        return None
+    state.expire_side = expire_side
+    return state, lines
 
 
 def _load(

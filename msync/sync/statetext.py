@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from msync.errors import StateError
 from msync.model import Flags, Side
@@ -363,3 +363,116 @@ def format_state(state: SyncState) -> bytes:
 
 
 _CHUNK = 4096
+
+
+# A record section mbsync 1.4 or msync wrote: every line is what
+# format_entry writes for the record parse_state reads from it (no leading
+# zeros, one mark of the five that survive a round trip, letters in order).
+_CANONICAL_BODY = re.compile(
+    rb"(?:(?:0|[1-9][0-9]{0,8}) (?:0|[1-9][0-9]{0,8}) [<>~^]?D?F?P?R?S?T?\n)*"
+)
+_FAR_UIDS = re.compile(rb"^([0-9]+) ", re.MULTILINE)
+
+
+class RecordLines:
+    """
+    The record lines of a state file kept as read, for a run that parses
+    only the records it touches (L{msync.sync.statefile.StateFile.select}):
+    every line is canonical (L{format_entry} of its parsed record gives it
+    back byte for byte), so a line of a record the run left alone is
+    written again as it was read, and the result equals L{format_state} of
+    the whole state.
+
+    @ivar lines: the lines, without their newlines, in file order.
+    """
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    def far_uids(self) -> list[int]:
+        """
+        @return: the far UID of each line, in order.
+        """
+        return [int(uid) for uid in _FAR_UIDS.findall(b"\n".join(self.lines))]
+
+    def record(self, index: int, filename: str) -> SyncRecord:
+        """
+        @return: the record of line C{index} (0-based), parsed.
+        """
+        return _parse_entry(self.lines[index], index + 1, filename)
+
+    def records(self, filename: str) -> Iterator[SyncRecord]:
+        """
+        @return: every line's record, in order.
+        """
+        for index, line in enumerate(self.lines):
+            yield _parse_entry(line, index + 1, filename)
+
+
+def split_state(
+    text: bytes, filename: str, *, isync15: bool = False
+) -> tuple[SyncState, RecordLines] | None:
+    """
+    Parse a state file's header only, keeping its records as lines.
+
+    @return: the state without records and the record lines, or C{None}
+        when the file is not in the canonical form (a legacy header, a
+        line mbsync would write differently): then parse it whole.
+    @raise StateError: the header is broken (as L{parse_state}).
+    """
+    end = text.find(b"\n\n")
+    if end < 0 or text[:1].isdigit():
+        return None
+    state = SyncState()
+    if _parse_header(read_lines(text[: end + 2]), state, filename, isync15):
+        return None
+    body = text[end + 2 :]
+    if _CANONICAL_BODY.fullmatch(body) is None:
+        return None
+    lines = body.split(b"\n")
+    lines.pop()
+    return state, RecordLines(lines)
+
+
+def format_merged(
+    state: SyncState, lines: RecordLines, taken: Sequence[tuple[int, SyncRecord]]
+) -> bytes:
+    """
+    What L{format_state} writes for the whole state, when C{state} holds
+    only the records C{taken} from C{lines} (line index and record, in
+    file order) followed by records added since: the lines not taken as
+    read, each taken record in its line's place (none once dead), then the
+    added records.
+    """
+    header = format_state(_header_only(state))
+    parts = [header]
+    source = lines.lines
+    position = 0
+    mine = set()
+    for index, record in taken:
+        mine.add(id(record))
+        if index > position:
+            parts.append(b"\n".join(source[position:index]) + b"\n")
+        if not record.dead:
+            parts.append(format_entry(record))
+        position = index + 1
+    if position < len(source):
+        parts.append(b"\n".join(source[position:]) + b"\n")
+    parts.extend(
+        format_entry(record)
+        for record in state.records
+        if id(record) not in mine and not record.dead
+    )
+    return b"".join(parts)
+
+
+def _header_only(state: SyncState) -> SyncState:
+    header = SyncState(
+        state.far_uid_validity,
+        state.near_uid_validity,
+        state.max_pulled_uid,
+        state.max_pushed_uid,
+        state.max_expired_far_uid,
+    )
+    header.expire_side = state.expire_side
+    return header

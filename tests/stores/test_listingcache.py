@@ -10,6 +10,7 @@ full load whenever the listing cannot be trusted.
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import replace
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -305,6 +306,41 @@ class ListingWithoutTests(SynchronousTestCase):
         self.assertEqual(list(kept.items()), [(1, 1), (5, 2), (6, 0), (7, 1), (8, 2)])
         self.assertEqual((kept.uid_validity, kept.modseq), (5, 40))
         self.assertIs(listing.without([]), listing)
+
+
+class ListingEditTests(SynchronousTestCase):
+    """
+    L{Listing.updated} and L{Listing.without} against a dictionary model,
+    on random listings, changes and ranges (changes inside, between and
+    above the listed UIDs; ranges overlapping, empty and outside).
+    """
+
+    def test_random(self) -> None:
+        """
+        Both give the model's UIDs and flags, in ascending order.
+        """
+        rng = random.Random(5)
+        for _ in range(300):
+            model = {uid: rng.randrange(64) for uid in rng.sample(range(1, 80), rng.randrange(30))}
+            listing = Listing(1, 5).updated(model, 5)
+            self.assertEqual(list(listing.items()), sorted(model.items()))
+            changes = {rng.randrange(1, 100): rng.randrange(64) for _ in range(rng.randrange(6))}
+            model.update(changes)
+            changed = listing.updated(changes, 9)
+            self.assertEqual((list(changed.items()), changed.modseq), (sorted(model.items()), 9))
+            ranges = []
+            for _ in range(rng.randrange(4)):
+                first = rng.randrange(1, 100)
+                ranges.append((first, first + rng.randrange(-1, 10)))
+            left = changed.without(ranges)
+            expected = {
+                uid: bits
+                for uid, bits in model.items()
+                if not any(first <= uid <= last for first, last in ranges)
+            }
+            self.assertEqual(list(left.items()), sorted(expected.items()))
+            # The original is left as it was.
+            self.assertEqual(list(changed.items()), sorted(model.items()))
 
 
 class QresyncLoadTests(_FakeBox, SynchronousTestCase):

@@ -1,0 +1,436 @@
+# -*- test-case-name: tests.sync.test_partialrun -*-
+"""
+Tests for the partial run of L{msync.sync.engine.sync_pair}: when only the
+far box changed since a sync that left a fixed point, only the records the
+far changes touch are parsed and planned, and the state file keeps every
+other line as read. Differential: the same random sequence of changes,
+synced once with the fast paths (C{quick}) and once in full, leaves the
+same state file (byte for byte), the same server box and the same Maildir.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.config import schema
+from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.model import FlagChange, Flags, LoadRequest
+from msync.stores.maildirbox import MaildirMailbox, scan_fingerprint
+from msync.stores.maildirstore import MaildirStore
+from msync.sync import quickcheck
+from msync.sync.engine import sync_pair
+from msync.sync.options import PairOptions, SideOptions
+from msync.sync.results import PairResult
+from msync.sync.statepaths import StatePaths, state_paths
+from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
+from tests.fakes.mailstore import FakeMailbox
+from tests.stores.test_imapstore import PASSWORD, FakeNetwork, account
+
+FULL = PairOptions(
+    far=SideOptions(create=True, expunge=True),
+    near=SideOptions(create=True, expunge=True),
+    channel="test",
+)
+_ALL, _NONE = schema.SyncOp.ALL, schema.SyncOp.NONE
+OPTIONS = {
+    "full": FULL,
+    "no-expunge": replace(
+        FULL, far=replace(FULL.far, expunge=False), near=replace(FULL.near, expunge=False)
+    ),
+    "pull": replace(FULL, far=replace(FULL.far, ops=_NONE), near=replace(FULL.near, ops=_ALL)),
+    "push": replace(FULL, far=replace(FULL.far, ops=_ALL), near=replace(FULL.near, ops=_NONE)),
+    "expunge-near": replace(FULL, far=replace(FULL.far, expunge=False)),
+}
+_FLAGS = [b"\\Seen", b"\\Flagged", b"\\Answered", b"\\Deleted", b"\\Draft"]
+_UID = re.compile(r",U=([0-9]+)")
+
+
+class _Pair:
+    """
+    One far box of the fake server and one Maildir INBOX, synced by
+    L{sync_pair} in a new session each time.
+    """
+
+    def __init__(
+        self,
+        case: SynchronousTestCase,
+        root: str,
+        messages: int,
+        server: ServerOptions = DEFAULT_OPTIONS,
+    ) -> None:
+        self.case = case
+        self.server = server
+        self.mail = MailStore({"user": PASSWORD})
+        self.box: FakeMailbox = self.mail.create(b"INBOX")
+        for number in range(messages):
+            self.box.append(b"Subject: %d\r\n\r\nbody\r\n" % number, [b"\\Seen"] * (number % 2))
+        self.root = root
+        os.makedirs(root)
+        self.paths: StatePaths = state_paths(
+            root + "/state/", None, "far", "INBOX", "near", "INBOX", None
+        )
+        self.tuids = 0
+        # The Maildir's clock: times well past (UIDVALIDITY from it).
+        self.clock = Clock()
+        self.clock.advance(1_700_000_000)
+
+    def new_tuid(self) -> str:
+        self.tuids += 1
+        return f"tuid{self.tuids:08d}"
+
+    def sync(self, options: PairOptions, quick: bool) -> PairResult:
+        network = FakeNetwork(self.mail, self.server)
+        far = network.store(IMAPStoreConfig("far", account()))
+        near = MaildirStore(
+            schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
+            fsync=False,
+            clock=self.clock,
+        )
+        done = Deferred.fromCoroutine(
+            sync_pair(
+                far,
+                near,
+                "INBOX",
+                "INBOX",
+                options,
+                self.paths,
+                quick=quick,
+                new_tuid=self.new_tuid,
+            )
+        )
+        for _ in range(100):
+            network.flush()
+            if done.called:
+                break
+        result = self.case.successResultOf(done)
+        network.flush()
+        self.case.successResultOf(near.close())
+        return result
+
+    def near(self) -> dict[int, str]:
+        """
+        The Maildir's files by UID.
+        """
+        found: dict[int, str] = {}
+        for subdir in ("new", "cur"):
+            directory = f"{self.root}/INBOX/{subdir}"
+            for name in os.listdir(directory) if os.path.isdir(directory) else []:
+                match = _UID.search(name)
+                found[int(match.group(1)) if match else -len(found) - 1] = f"{subdir}/{name}"
+        return found
+
+    def everything(self) -> tuple[object, ...]:
+        """
+        The state file, the server box and the Maildir (by UID, folder and
+        flags: new names carry times and process numbers).
+        """
+        state = None
+        if os.path.exists(self.paths.state):
+            with open(self.paths.state, "rb") as file:
+                state = file.read()
+        far = [(m.uid, sorted(m.flags)) for m in self.box.messages]
+        near = sorted(
+            (uid, name.split("/")[0], name.rpartition(":2,")[2])
+            for uid, name in self.near().items()
+        )
+        return (state, far, self.box.uid_next, near)
+
+
+def _far_flags(pair: _Pair, rng: random.Random) -> None:
+    if not pair.box.messages:
+        return
+    message = rng.choice(pair.box.messages)
+    message.flags = {flag for flag in _FLAGS if rng.random() < 0.3}
+    pair.box.touch(message)
+
+
+def _far_new(pair: _Pair, rng: random.Random) -> None:
+    for _ in range(rng.randrange(1, 3)):
+        flags = [flag for flag in _FLAGS[:3] if rng.random() < 0.3]
+        pair.box.append(b"Subject: new %d\r\n\r\nbody\r\n" % rng.randrange(1000), flags)
+
+
+def _far_expunge(pair: _Pair, rng: random.Random) -> None:
+    if pair.box.messages:
+        pair.box.expunge(rng.choice(pair.box.messages))
+
+
+def _near_rename(pair: _Pair, rng: random.Random) -> None:
+    files = pair.near()
+    if not files:
+        return
+    name = files[rng.choice(sorted(files))]
+    subdir, base = name.split("/")
+    letters = "".join(letter for letter in "DFRST" if rng.random() < 0.3)
+    os.rename(
+        f"{pair.root}/INBOX/{name}",
+        f"{pair.root}/INBOX/cur/{base.partition(':2,')[0]}:2,{letters}",
+    )
+
+
+def _near_new(pair: _Pair, rng: random.Random) -> None:
+    number = rng.randrange(10**6)
+    with open(f"{pair.root}/INBOX/new/{number}.local.host", "wb") as delivered:
+        delivered.write(b"Subject: local %d\n\nbody\n" % number)
+
+
+def _near_remove(pair: _Pair, rng: random.Random) -> None:
+    files = pair.near()
+    if files:
+        os.unlink(f"{pair.root}/INBOX/{files[rng.choice(sorted(files))]}")
+
+
+# Mostly far changes (the partial run's case), some near ones (a full run).
+CHANGES: list[tuple[float, Callable[[_Pair, random.Random], None]]] = [
+    (6, _far_flags),
+    (2, _far_new),
+    (2, _far_expunge),
+    (0.5, _near_rename),
+    (0.5, _near_new),
+    (0.3, _near_remove),
+]
+
+
+class DifferentialTests(SynchronousTestCase):
+    """
+    Fast paths against full runs, on random change sequences (CONDSTORE
+    without QRESYNC: expunges show only in the count).
+    """
+
+    server = DEFAULT_OPTIONS
+    #: How many runs at least are partial (none without CONDSTORE).
+    partial_share = 4
+
+    def test_same_results(self) -> None:
+        """
+        For several seeds and option sets: after every step of random
+        changes (the same in both), the quick pair and the full pair hold
+        identical state files, server boxes and Maildirs; most steps were
+        partial runs.
+        """
+        partial = runs = 0
+        for seed in range(16):
+            name = sorted(OPTIONS)[seed % len(OPTIONS)]
+            options = OPTIONS[name]
+            base = os.path.abspath(self.mktemp())
+            quick = _Pair(self, base + "/quick", 30, self.server)
+            full = _Pair(self, base + "/full", 30, self.server)
+            rng = random.Random(seed)
+            for step in range(12):
+                where = f"seed {seed} ({name}), step {step}"
+                if step:
+                    for _ in range(rng.randrange(1, 4)):
+                        weights = [weight for weight, _ in CHANGES]
+                        change = rng.choices([c for _, c in CHANGES], weights)[0]
+                        state = rng.getstate()
+                        change(quick, rng)
+                        rng.setstate(state)
+                        change(full, rng)
+                result = quick.sync(options, quick=True)
+                full.sync(options, quick=False)
+                runs += 1
+                partial += result.partial
+                self.assertEqual(quick.everything(), full.everything(), where)
+        # Most runs after far-only changes go partial.
+        if self.partial_share:
+            self.assertGreater(partial, runs // self.partial_share)
+        else:
+            self.assertEqual(partial, 0)
+
+    def test_partial_reads_few(self) -> None:
+        """
+        A far flag change on a pair left as a fixed point is a partial run
+        (where the server can say what changed), and its state file equals
+        the full run's.
+        """
+        base = os.path.abspath(self.mktemp())
+        quick = _Pair(self, base + "/quick", 50, self.server)
+        full = _Pair(self, base + "/full", 50, self.server)
+        for pair in (quick, full):
+            pair.sync(FULL, quick=False)
+            message = pair.box.messages[10]
+            message.flags = {b"\\Flagged"}
+            pair.box.touch(message)
+        result = quick.sync(FULL, quick=True)
+        self.assertEqual(result.partial, bool(self.partial_share))
+        self.assertEqual(list(result.flag_updates.values()), [0, 1])
+        full.sync(FULL, quick=False)
+        self.assertEqual(quick.everything(), full.everything())
+        with open(quick.paths.state, "rb") as state:
+            self.assertIn(b"11 11 F\n", state.read())
+
+
+class QresyncDifferentialTests(DifferentialTests):
+    """
+    The same with QRESYNC (expunges named by C{VANISHED}).
+    """
+
+    server = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities | {b"QRESYNC", b"ENABLE"})
+
+
+class NoCondstoreDifferentialTests(DifferentialTests):
+    """
+    The same without CONDSTORE: no run can be partial.
+    """
+
+    server = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities - {b"CONDSTORE"})
+    partial_share = 0
+
+
+class NoModseqDifferentialTests(NoCondstoreDifferentialTests):
+    """
+    The same on a CONDSTORE server whose box is NOMODSEQ.
+    """
+
+    server = replace(DEFAULT_OPTIONS, nomodseq=True)
+
+
+class UnlistedMaildirTests(SynchronousTestCase):
+    """
+    A Maildir box opened unlisted (L{MaildirStore.open_box_unlisted}):
+    loads of UIDs one by one read one listing of names; its fingerprint is
+    the one a scan gives; anything a scan would change makes it scan.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        for subdir in ("cur", "new", "tmp"):
+            os.makedirs(f"{self.root}/INBOX/{subdir}")
+        for uid in range(1, 9):
+            subdir = "new" if uid % 4 == 0 else "cur"
+            letters = ":2,S" if subdir == "cur" else ""
+            with open(f"{self.root}/INBOX/{subdir}/{uid}.m.host,U={uid}{letters}", "wb") as file:
+                file.write(b"Subject: %d\n\nbody\n" % uid)
+        with open(f"{self.root}/INBOX/.uidvalidity", "w") as file:
+            file.write("1700000000\n8\n")
+        clock = Clock()
+        clock.advance(1_700_000_000)
+        self.store = MaildirStore(
+            schema.MaildirStore(name="near", inbox=f"{self.root}/INBOX", path=f"{self.root}/"),
+            fsync=False,
+            clock=clock,
+        )
+
+    def open(self) -> MaildirMailbox:
+        box = self.successResultOf(self.store.open_box_unlisted("INBOX"))
+        assert isinstance(box, MaildirMailbox)
+        return box
+
+    def fingerprint(self) -> bytes:
+        found = scan_fingerprint(f"{self.root}/INBOX")
+        assert found is not None
+        return found.partition(b";")[0]
+
+    def test_some(self) -> None:
+        """
+        UIDs one by one: just those are reported, the box stays unlisted,
+        its fingerprint is the scan's before and after its own changes.
+        """
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({2, 4, 99})))
+        )
+        self.assertEqual(
+            [(i.uid, i.flags, i.recent) for i in infos],
+            [(2, Flags.SEEN, False), (4, Flags.NONE, True)],
+        )
+        self.assertTrue(box.unlisted)
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        self.successResultOf(box.set_flags([FlagChange(2, add=Flags.FLAGGED)]))
+        self.successResultOf(box.expunge([]))
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        # A range means a whole scan.
+        infos = self.successResultOf(box.load(LoadRequest()))
+        self.assertEqual([i.uid for i in infos], list(range(1, 9)))
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+    def test_unnumbered(self) -> None:
+        """
+        A file without a UID makes the first load a whole scan (which
+        numbers it).
+        """
+        with open(f"{self.root}/INBOX/new/9.m.host", "wb") as file:
+            file.write(b"Subject: 9\n\nbody\n")
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({9})))
+        )
+        self.assertEqual([i.uid for i in infos], [9])
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+    def test_duplicate(self) -> None:
+        """
+        A UID held twice makes the first load a whole scan.
+        """
+        with open(f"{self.root}/INBOX/cur/copy.m.host,U=3:2,S", "wb") as file:
+            file.write(b"Subject: 3\n\nbody\n")
+        box = self.open()
+        self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3}))))
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+    def test_odd_uid(self) -> None:
+        """
+        A UID written with a leading zero, or a name with two C{,U=}, makes
+        the first load a whole scan, which reads them as mbsync does.
+        """
+        os.rename(
+            f"{self.root}/INBOX/cur/3.m.host,U=3:2,S", f"{self.root}/INBOX/cur/3.m.host,U=03:2,S"
+        )
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3})))
+        )
+        self.assertEqual([i.uid for i in infos], [3])
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+        os.rename(
+            f"{self.root}/INBOX/cur/5.m.host,U=5:2,S", f"{self.root}/INBOX/cur/5.m.host,U=5,U=6:2,S"
+        )
+        box = self.open()
+        self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({5}))))
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+
+class RaceTests(SynchronousTestCase):
+    """
+    A change to the Maildir after the quick check looked and before the
+    partial run lists the names.
+    """
+
+    def test_near_change_after_check(self) -> None:
+        """
+        A file renamed (flagged) in between makes the run a full one, which
+        takes the new flag to the server.
+        """
+        pair = _Pair(self, os.path.abspath(self.mktemp()), 10)
+        pair.sync(FULL, quick=False)
+        message = pair.box.messages[2]
+        message.flags = {b"\\Answered"}
+        pair.box.touch(message)
+        checked = quickcheck.near_unchanged
+
+        async def racing(*arguments: Any) -> bytes | None:
+            found = await checked(*arguments)
+            name = pair.near()[7]
+            base = name.split("/")[1].partition(":2,")[0]
+            os.rename(f"{pair.root}/INBOX/{name}", f"{pair.root}/INBOX/cur/{base}:2,F")
+            return found
+
+        self.patch(quickcheck, "near_unchanged", racing)
+        result = pair.sync(FULL, quick=True)
+        self.assertFalse(result.partial)
+        flags = {m.uid: m.flags for m in pair.box.messages}
+        self.assertEqual((flags[3], flags[7]), ({b"\\Answered"}, {b"\\Flagged"}))
