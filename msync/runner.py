@@ -75,7 +75,7 @@ from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping, names_for
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IBoxFingerprints, IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
-from msync.sync.engine import sync_pair
+from msync.sync.engine import listing_cache_path, sync_pair
 from msync.sync.options import PairOptions
 from msync.sync.quickcheck import sidecar_path
 from msync.sync.results import PairProgress, PairResult
@@ -911,6 +911,11 @@ async def _sync_one_pair(
                 # mbsync 1.5 creates every level of its state directory.
                 os.makedirs(request.state_directory, mode=0o700, exist_ok=True)
         _expect_pairing({Side.FAR: far, Side.NEAR: near}, pair, paths)
+        if not request.dry_run:
+            for side, store in ((Side.FAR, far), (Side.NEAR, near)):
+                if isinstance(store, IMAPStoreImpl):
+                    # Its listing FETCH may go out with its SELECT.
+                    store.expect_listing(pair.box(side), listing_cache_path(paths, side))
         result = await sync_pair(
             far,
             near,

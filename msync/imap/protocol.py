@@ -177,6 +177,7 @@ class IMAPClientProtocol(Protocol):
         consumer: BodyConsumer | None = None,
         on_continuation: ContinuationCallback | None = None,
         tls_context: IOpenSSLClientConnectionCreator | None = None,
+        follows_selection: bool = False,
     ) -> Deferred[Completed]:
         """
         Submit a command.
@@ -187,12 +188,16 @@ class IMAPClientProtocol(Protocol):
             (with L{send_continuation}).
         @param tls_context: for STARTTLS: the transport starts TLS with it
             right after the tagged OK, before anything else is sent.
+        @param follows_selection: send it right behind the SELECT just
+            submitted (see L{ClientConnection.submit}).
         @return: fires with L{Completed} on OK; fails with L{CommandFailed}.
         """
         if self._error is not None:
             return fail(self._error)
         try:
-            tag = self.connection.submit(command, stream_bodies=consumer is not None)
+            tag = self.connection.submit(
+                command, stream_bodies=consumer is not None, follows_selection=follows_selection
+            )
         except (LocalProtocolError, RemoteProtocolError) as error:
             return fail(error)
         deferred: Deferred[Completed] = Deferred()

@@ -63,12 +63,18 @@ from msync.errors import (
 )
 from msync.imap import endpoint
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.session import IMAPSession
+from msync.imap.session import IMAPSession, MailboxStatus
 from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials
-from msync.stores.imapbox import IMAPMailbox, imap_fingerprint, imap_flags, read_source
+from msync.stores.imapbox import (
+    EarlyListing,
+    IMAPMailbox,
+    imap_fingerprint,
+    imap_flags,
+    read_source,
+)
 from msync.stores.imapnames import (
     MBSYNC14_NAMES,
     MBSYNC15_UTF8_NAMES,
@@ -186,6 +192,9 @@ class IMAPStore:
         self._enable_tried = False
         self._closed = False
         self.selected: str | None = None
+        # The box whose next opening may fetch its listing early, and the
+        # listing cache that says what to fetch (expect_listing).
+        self._listing_hint: tuple[BoxName, str] | None = None
 
     def __repr__(self) -> str:
         return f"<IMAPStore {self.name} at {self._where()}>"
@@ -561,18 +570,45 @@ class IMAPStore:
         self._box_open = True
         return Deferred.fromCoroutine(self._open_box(name, create, read_only))
 
+    def expect_listing(self, name: BoxName, path: str) -> None:
+        """
+        The next L{open_box} of C{name}, unless read-only, may send the
+        box's listing FETCH right behind its C{SELECT} (with CONDSTORE):
+        the one L{IMAPMailbox.use_listing_cache} with C{path} would send
+        first (a load that asks for something else sends its own).
+        Forgotten at the next L{open_box} of any box.
+        """
+        self._listing_hint = (name, path)
+
     async def _open_box(self, name: BoxName, create: bool, read_only: bool) -> IMailbox:
+        hint, self._listing_hint = self._listing_hint, None
         try:
             session, _ = await self.session()
             argument = self.argument(name)
+            enabling: Deferred[None] | None = None
             if not read_only and self.selected is None and not self._enable_tried:
-                await self._enable_qresync(session)
+                if session.capabilities is None:
+                    await self._enable_qresync(session)
+                else:
+                    # ENABLE QRESYNC is no barrier: the SELECT goes with it.
+                    enabling = Deferred.fromCoroutine(self._enable_qresync(session))
+            # Submitted now, the SELECT (and the listing FETCH behind it)
+            # go out at once; the first failure is raised below.
+            if read_only:
+                selecting = Deferred.fromCoroutine(session.examine(argument))
+            else:
+                selecting = Deferred.fromCoroutine(session.select(argument))
+            early = None
+            capabilities = session.capabilities or frozenset()
+            if hint is not None and hint[0] == name and not read_only:
+                if b"CONDSTORE" in capabilities:
+                    qresync = b"QRESYNC" in session.enabled or enabling is not None
+                    early = EarlyListing(self, session, hint[1], qresync)
+            if enabling is not None:
+                await enabling
             try:
                 with self.connection_errors():
-                    if read_only:
-                        status = await session.examine(argument)
-                    else:
-                        status = await session.select(argument)
+                    status = await selecting
             except CommandFailed as failed:
                 self.selected = None
                 if failed.status != b"NO":
@@ -589,31 +625,48 @@ class IMAPStore:
                     raise MailboxError(
                         f"IMAP store {self.name}: cannot select {shown_name(name)}: {again}"
                     ) from None
-            self.selected = argument
-            return await IMAPMailbox.opened(
-                self, session, name, argument, status, read_only=read_only
-            )
+            else:
+                # Only a FETCH behind the SELECT that succeeded is this box's.
+                return await self._opened(session, name, argument, status, read_only, early)
+            return await self._opened(session, name, argument, status, read_only, None)
         except BaseException:
             self._box_open = False
             raise
+
+    async def _opened(
+        self,
+        session: IMAPSession,
+        name: BoxName,
+        argument: str,
+        status: MailboxStatus,
+        read_only: bool,
+        early: EarlyListing | None,
+    ) -> IMailbox:
+        self.selected = argument
+        return await IMAPMailbox.opened(
+            self, session, name, argument, status, read_only=read_only, early=early
+        )
 
     async def _enable_qresync(self, session: IMAPSession) -> None:
         """
         C{ENABLE QRESYNC} when offered, once, before the session's first
         SELECT (RFC 5161 §3.1: only then is ENABLE valid): CONDSTORE loads
         then learn of expunges from C{VANISHED} (RFC 7162 §3.2.6). Refused
-        or not offered, loads go on without it.
+        or not offered, loads go on without it. Never raises: a lost
+        connection fails the SELECT behind it.
         """
         self._enable_tried = True
-        with self.connection_errors():
-            capabilities = await session.ensure_capabilities()
-        if not {b"QRESYNC", b"ENABLE"} <= capabilities:
-            return
         try:
             with self.connection_errors():
+                capabilities = await session.ensure_capabilities()
+            if not {b"QRESYNC", b"ENABLE"} <= capabilities:
+                return
+            with self.connection_errors():
                 await session.enable(b"QRESYNC")
-        except CommandFailed as failed:
+        except (CommandFailed, LocalProtocolError) as failed:
             log.debug("ENABLE QRESYNC refused: {failed}", failed=failed)
+        except MsyncError as error:
+            log.debug("ENABLE QRESYNC failed: {error}", error=error)
 
     def mailbox_closed(self) -> None:
         """

@@ -91,7 +91,7 @@ from msync.sync.statefile import (
 )
 from msync.sync.statepaths import StatePaths
 
-__all__ = ["FETCH_AHEAD", "sync_pair"]
+__all__ = ["FETCH_AHEAD", "listing_cache_path", "sync_pair"]
 
 log = Logger()
 
@@ -109,6 +109,15 @@ FETCH_AHEAD = 32
 #: to the store in source UID order, and their outcomes journaled in that
 #: order, each only once its store call returned.
 COPIES_IN_FLIGHT = 8
+
+
+def listing_cache_path(paths: StatePaths, side: Side) -> str:
+    """
+    @return: where a box of C{side} that keeps its listing between runs
+        (L{IListingCache}) keeps it: next to the state file, never in it
+        (msync's own, ignored by mbsync).
+    """
+    return f"{paths.state}.msync-{side.name.lower()}"
 
 
 def _notify_log(severity: Severity, text: str) -> None:
@@ -421,7 +430,7 @@ class _BoxPairSync:
             for side in Side:
                 box = self.boxes[side]
                 if IListingCache.providedBy(box):
-                    box.use_listing_cache(f"{self.statefile.paths.state}.msync-{side.name.lower()}")
+                    box.use_listing_cache(listing_cache_path(self.statefile.paths, side))
         work = self.work = PairWork(
             self.statefile.state,
             self.options,
