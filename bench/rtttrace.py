@@ -20,6 +20,7 @@ stopped on every way out.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import shutil
 import sys
@@ -61,8 +62,8 @@ class TracingProxy(DelayProxy):
         self._skip = 0
 
     def reset(self) -> None:
-        self.opened: float | None = None
-        self.ended: float | None = None
+        self.opened = None
+        self.ended = None
         self.lines = []
         self._buffer = b""
         self._skip = 0
@@ -86,11 +87,11 @@ class TracingProxy(DelayProxy):
                 self._skip = int(literal.group(1))
         self._buffer = data
 
-    async def _client(self, reader, writer):  # type: ignore[no-untyped-def]
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         original = reader.read
 
         async def read(size: int = -1) -> bytes:
-            chunk = await original(size)
+            chunk: bytes = await original(size)
             if chunk:
                 self.seen(chunk)
             else:
@@ -98,7 +99,6 @@ class TracingProxy(DelayProxy):
             return chunk
 
         self.opened = time.monotonic()
-
         reader.read = read  # type: ignore[method-assign]
         await super()._client(reader, writer)
 
@@ -138,15 +138,20 @@ def show(title: str, proxy: TracingProxy, rtt: float, times: tuple[float, float]
             f" {proxy.ended - lines[-1][0]:.3f} s; -> exit {finished - proxy.ended:.3f} s"
         )
     bodies: list[int] = []
+    last = [0.0]
 
     def flush() -> None:
         if bodies:
-            print(f"        ... {len(bodies)} waves of body fetches only ({sum(bodies)} commands)")
+            print(
+                f"        ... {len(bodies)} waves of body fetches only ({sum(bodies)} commands),"
+                f" the last at +{last[0] - start:.3f}s"
+            )
             bodies.clear()
 
     for number, (when, commands) in enumerate(found, 1):
         if number > 1 and all(b"BODY" in each for each in commands):
             bodies.append(len(commands))
+            last[0] = when
             continue
         flush()
         counts: dict[str, int] = {}

@@ -433,6 +433,19 @@ class ClientConnection:
         self._pump()
         return tag
 
+    @property
+    def last_submitted(self) -> bytes | None:
+        """
+        The tag of the command submitted last, if any.
+        """
+        return b"A%d" % (self._next_tag - 1,) if self._next_tag > 1 else None
+
+    def is_sent(self, tag: bytes) -> bool:
+        """
+        @return: whether command C{tag} was sent and awaits its answer.
+        """
+        return tag in self._in_flight
+
     def data_to_send(self) -> bytes:
         """
         @return: the bytes to write to the server now (possibly none).
@@ -576,9 +589,7 @@ class ClientConnection:
         enabled = self.enabled | self._enabling
         try:
             if queued.after is not None and queued.after == self._failed_selection:
-                raise LocalProtocolError(
-                    f"{command.name.decode()} follows a selection that failed"
-                )
+                raise LocalProtocolError(f"{command.name.decode()} follows a selection that failed")
             if state not in _VALID_IN.get(command.name, _ANY):
                 raise LocalProtocolError(
                     f"{command.name.decode()} is invalid in the {state.value} state"

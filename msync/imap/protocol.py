@@ -205,6 +205,26 @@ class IMAPClientProtocol(Protocol):
         self._process()
         return deferred
 
+    def logout(self) -> Deferred[Completed] | None:
+        """
+        Send C{LOGOUT}. If it goes out at once (nothing else in flight or
+        queued), close the transport right behind it (the written bytes
+        still go first) without waiting for the answer, which decides
+        nothing (RFC 3501 §6.1.3: the server closes the connection anyway).
+
+        @return: C{None} once closed so; else LOGOUT's Deferred, to be
+            waited for.
+        """
+        deferred = self.execute(Command.logout())
+        tag = self.connection.last_submitted
+        if deferred.called or tag is None or not self.connection.is_sent(tag):
+            return deferred
+        # Its ConnectionLost is expected: nobody waits for it.
+        deferred.addErrback(lambda failure: None)
+        if self.transport is not None:
+            self.transport.loseConnection()
+        return None
+
     def startTLS(self, context: IOpenSSLClientConnectionCreator) -> Deferred[Completed]:
         """
         Send STARTTLS; after its tagged OK, start TLS with C{context}.

@@ -282,7 +282,6 @@ class EarlyListing:
         return results, gone, selected.highest_modseq, selected.exists
 
 
-
 def _header_fields(result: FetchResult) -> bytes:
     for section, data in result.items.sections.items():
         if section.upper().startswith(b"HEADER.FIELDS") and data is not None:

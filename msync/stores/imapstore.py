@@ -602,7 +602,8 @@ class IMAPStore:
             capabilities = session.capabilities or frozenset()
             if hint is not None and hint[0] == name and not read_only:
                 if b"CONDSTORE" in capabilities:
-                    qresync = b"QRESYNC" in session.enabled or enabling is not None
+                    offered = {b"QRESYNC", b"ENABLE"} <= capabilities
+                    qresync = b"QRESYNC" in session.enabled or (enabling is not None and offered)
                     early = EarlyListing(self, session, hint[1], qresync)
             if enabling is not None:
                 await enabling
@@ -773,7 +774,9 @@ class IMAPStore:
         session, self._session = self._session, None
         if session is not None and self._failure is None:
             try:
-                await session.logout()
+                # Its answer decides nothing: not waited for (when nothing
+                # else is in flight).
+                await session.logout(wait=False)
             except _LOGOUT_ERRORS as error:
                 log.info("{store}: LOGOUT failed: {error}", store=self.name, error=error)
         self._drop()

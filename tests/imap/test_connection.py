@@ -264,7 +264,9 @@ class PipelineTests(SynchronousTestCase):
         self.assertEqual(moving.data_to_send(), b"")
 
 
-QRESYNC_PREAUTH = b"* PREAUTH [CAPABILITY IMAP4rev1 NAMESPACE ENABLE CONDSTORE QRESYNC UTF8=ACCEPT] hi\r\n"
+QRESYNC_PREAUTH = (
+    b"* PREAUTH [CAPABILITY IMAP4rev1 NAMESPACE ENABLE CONDSTORE QRESYNC UTF8=ACCEPT] hi\r\n"
+)
 
 
 class SelectionPipelineTests(SynchronousTestCase):
@@ -343,9 +345,7 @@ class SelectionPipelineTests(SynchronousTestCase):
         connection = greeted(1, QRESYNC_PREAUTH)
         connection.submit(Command.enable(b"QRESYNC"))
         connection.submit(Command.select("INBOX"))
-        connection.submit(
-            Command.uid_fetch(UIDRange(1, None), (b"FLAGS",)), follows_selection=True
-        )
+        connection.submit(Command.uid_fetch(UIDRange(1, None), (b"FLAGS",)), follows_selection=True)
         self.assertEqual(connection.data_to_send(), b"A1 ENABLE QRESYNC\r\n")
         connection.receive_data(b"A1 OK\r\n")
         drain(connection)
@@ -363,7 +363,9 @@ class SelectionPipelineTests(SynchronousTestCase):
         connection = greeted(10, QRESYNC_PREAUTH)
         connection.submit(Command.enable(b"QRESYNC"))
         connection.submit(Command.select("INBOX"))
-        fetch = Command.uid_fetch(UIDRange(1, None), (b"UID", b"FLAGS"), changed_since=5, vanished=True)
+        fetch = Command.uid_fetch(
+            UIDRange(1, None), (b"UID", b"FLAGS"), changed_since=5, vanished=True
+        )
         connection.submit(fetch, follows_selection=True)
         self.assertEqual(
             lines(connection.data_to_send()),
@@ -385,9 +387,7 @@ class SelectionPipelineTests(SynchronousTestCase):
         self.assertEqual(sorted(done), [b"A1", b"A2", b"A3"])
         self.assertEqual(done[b"A2"].mailbox.exists, 4)  # type: ignore[union-attr]
         answers = done[b"A3"].untagged
-        self.assertEqual(
-            [e.items.uid for e in answers if isinstance(e, FetchResponse)], [7]
-        )
+        self.assertEqual([e.items.uid for e in answers if isinstance(e, FetchResponse)], [7])
         self.assertEqual(len(answers), 2)
 
     def test_follows_failed_selection(self) -> None:

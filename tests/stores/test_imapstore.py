@@ -220,6 +220,22 @@ class ConnectTests(PumpingMixin, SynchronousTestCase):
         self.resolve(store.close())
         self.assertIn(b"LOGOUT", self.network.commands())
 
+    def test_close_does_not_wait_for_logout(self) -> None:
+        """
+        Closing sends LOGOUT and closes the connection behind it at once:
+        the store is closed before any answer arrives.
+        """
+        store = self.make()
+        self.resolve(store.list_boxes())
+        closed = store.close()
+        self.successResultOf(closed)
+        [pump] = self.network.pumps
+        self.assertTrue(pump.client_transport.disconnecting)
+        self.assertTrue(pump.client_transport.value().endswith(b" LOGOUT\r\n"))
+        self.network.flush()
+        self.assertEqual(self.network.commands()[-1], b"LOGOUT")
+        self.assertTrue(pump.disconnected)
+
     def test_closed_while_connecting(self) -> None:
         """
         A store closed before its connection is made (the channel's other
