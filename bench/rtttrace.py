@@ -99,7 +99,7 @@ class TracingProxy(DelayProxy):
             return chunk
 
         self.opened = time.monotonic()
-        reader.read = read  # type: ignore[method-assign]
+        reader.read = read  # type: ignore[method-assign,assignment]
         await super()._client(reader, writer)
 
 
