@@ -648,6 +648,11 @@ async def _sync_channel(
     if not open_stores(run, channel, output, listing=False):
         return False
     try:
+        stores = [run.store(channel.store(side)) for side in (Side.FAR, Side.NEAR)]
+        for store in stores:
+            if isinstance(store, IMAPStoreImpl) and channel.patterns and job.boxes is None:
+                # Its LIST may go out with its NAMESPACE.
+                store.expect_list_boxes()
         for side in (Side.FAR, Side.NEAR):
             store = run.store(channel.store(side))
             if isinstance(store, IMAPStoreImpl):

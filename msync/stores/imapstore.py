@@ -63,7 +63,7 @@ from msync.errors import (
 )
 from msync.imap import endpoint
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.session import IMAPSession, MailboxStatus
+from msync.imap.session import IMAPSession, ListEntry, MailboxStatus
 from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
@@ -195,6 +195,10 @@ class IMAPStore:
         # The box whose next opening may fetch its listing early, and the
         # listing cache that says what to fetch (expect_listing).
         self._listing_hint: tuple[BoxName, str] | None = None
+        # list_boxes follows the connection (expect_list_boxes), and the
+        # LIST sent with NAMESPACE for it, if any.
+        self._list_hint = False
+        self._early_list: Deferred[list[ListEntry] | None] | None = None
 
     def __repr__(self) -> str:
         return f"<IMAPStore {self.name} at {self._where()}>"
@@ -419,7 +423,12 @@ class IMAPStore:
         want_prefix = prefix is None and config.use_namespace
         capabilities = await session.ensure_capabilities()
         if (want_prefix or not delimiter) and b"NAMESPACE" in capabilities:
-            spaces = await session.namespace()
+            asking = Deferred.fromCoroutine(session.namespace())
+            if self._list_hint and not prefix:
+                # The usual answer is no prefix, whose only pattern is "*":
+                # that LIST goes with the NAMESPACE, used if it guessed right.
+                self._early_list = Deferred.fromCoroutine(self._quiet_list(session, "*"))
+            spaces = await asking
             if spaces is not None and spaces.personal:
                 first = spaces.personal[0]
                 if want_prefix:
@@ -524,17 +533,44 @@ class IMAPStore:
         """
         return Deferred.fromCoroutine(self._list_boxes())
 
+    def expect_list_boxes(self) -> None:
+        """
+        L{list_boxes} will be called once connected: its C{LIST} may go
+        out with the C{NAMESPACE} that decides its pattern (guessing the
+        usual empty prefix; a wrong guess costs that LIST, not a round
+        trip).
+        """
+        self._list_hint = True
+
+    async def _quiet_list(self, session: IMAPSession, pattern: str) -> list[ListEntry] | None:
+        """
+        The early LIST (or LSUB) of C{pattern}; C{None} if it failed (the
+        one asked for again then fails the same way and says why).
+        """
+        verb = session.lsub if self._config.subscribed_only else session.list
+        try:
+            with self.connection_errors():
+                return await verb("", self._names.to_server(pattern))
+        except MsyncError:
+            return None
+
     async def _list_boxes(self) -> list[BoxName]:
         session, naming = await self.session()
         verb = session.lsub if self._config.subscribed_only else session.list
         found: dict[str, None] = {}
+        early, self._early_list = self._early_list, None
         for pattern in naming.list_patterns():
-            try:
-                argument = self._names.to_server(pattern)
-                with self.connection_errors():
-                    entries = await verb("", argument)
-            except (CommandFailed, MailboxNameError) as error:
-                raise self.unavailable(error) from None
+            listed = await early if early is not None and pattern == "*" else None
+            early = None
+            if listed is not None:
+                entries = listed
+            else:
+                try:
+                    argument = self._names.to_server(pattern)
+                    with self.connection_errors():
+                        entries = await verb("", argument)
+                except (CommandFailed, MailboxNameError) as error:
+                    raise self.unavailable(error) from None
             for entry in entries:
                 if not entry.selectable:
                     continue
@@ -582,6 +618,8 @@ class IMAPStore:
 
     async def _open_box(self, name: BoxName, create: bool, read_only: bool) -> IMailbox:
         hint, self._listing_hint = self._listing_hint, None
+        # An early LIST not used by now is stale: boxes may be created.
+        self._early_list = None
         try:
             session, _ = await self.session()
             argument = self.argument(name)
@@ -687,6 +725,7 @@ class IMAPStore:
         await self._create(session, self.argument(name), name)
 
     async def _create(self, session: IMAPSession, argument: str, name: BoxName) -> None:
+        self._early_list = None
         try:
             with self.connection_errors():
                 await session.create(argument)
@@ -705,6 +744,7 @@ class IMAPStore:
         return Deferred.fromCoroutine(self._delete_box(name))
 
     async def _delete_box(self, name: BoxName) -> None:
+        self._early_list = None
         session, _ = await self.session()
         if name == INBOX:
             raise MailboxError(f"IMAP store {self.name}: the INBOX cannot be deleted")

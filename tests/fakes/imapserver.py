@@ -437,7 +437,7 @@ class FakeIMAPServer(Protocol):
         self._ok(command)
 
     def _namespace(self, command: _Command) -> None:
-        self._write(b'* NAMESPACE (("" "/")) NIL NIL')
+        self._write(b"* NAMESPACE " + self.options.namespace)
         self._ok(command)
 
     def _create(self, command: _Command) -> None:

@@ -435,6 +435,67 @@ class ListingTests(PumpingMixin, SynchronousTestCase):
         self.resolve_failure(store.open_box("a&b"), MailboxError)
 
 
+class EarlyListTests(PumpingMixin, SynchronousTestCase):
+    """
+    L{IMAPStore.expect_list_boxes}: the LIST of the usual empty prefix goes
+    out with the NAMESPACE, used when NAMESPACE says so.
+    """
+
+    def make(self, options: ServerOptions = DEFAULT_OPTIONS) -> IMAPStore:
+        mail = MailStore({"user": PASSWORD})
+        for name in (b"Archive", b"Mail/a"):
+            mail.create(name)
+        self.network = FakeNetwork(mail, options)
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        store.expect_list_boxes()
+        return store
+
+    def batches(self) -> list[list[bytes]]:
+        """
+        The commands the server received, tags removed, by batch.
+        """
+        return [
+            [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in batch]
+            for batch in self.network.servers[-1].batches
+            if batch
+        ]
+
+    def test_with_namespace(self) -> None:
+        """
+        NAMESPACE and C{LIST "" *} arrive together; listing sends nothing more.
+        """
+        store = self.make()
+        self.resolve(Deferred.fromCoroutine(store.session()))
+        self.assertEqual(self.batches()[-1], [b"NAMESPACE", b'LIST "" *'])
+        self.assertEqual(sorted(self.resolve(store.list_boxes())), ["Archive", "INBOX", "Mail/a"])
+        self.assertEqual(self.batches()[-1], [b"NAMESPACE", b'LIST "" *'])
+        # Only the first listing uses it.
+        self.resolve(store.list_boxes())
+        self.assertEqual(self.batches()[-1], [b'LIST "" *'])
+
+    def test_wrong_guess(self) -> None:
+        """
+        A prefix from NAMESPACE: the early LIST is not used, the prefix's
+        patterns are listed.
+        """
+        store = self.make(ServerOptions(namespace=b'(("Mail/" "/")) NIL NIL'))
+        self.assertEqual(self.resolve(store.list_boxes()), ["a", "INBOX"])
+        self.assertEqual(
+            self.batches()[-3:],
+            [[b"NAMESPACE", b'LIST "" *'], [b'LIST "" Mail/*'], [b'LIST "" INBOX*']],
+        )
+
+    def test_stale_after_box_operations(self) -> None:
+        """
+        Not used by the first listing, the early LIST is forgotten once a
+        box is opened or created: a later listing asks again.
+        """
+        store = self.make()
+        self.resolve(store.create_box("New"))
+        self.assertIn("New", self.resolve(store.list_boxes()))
+        self.assertEqual(self.batches()[-1], [b'LIST "" *'])
+
+
 class Utf8AcceptTests(PumpingMixin, SynchronousTestCase):
     """
     Following mbsync 1.5, a server offering C{UTF8=ACCEPT} gets C{ENABLE
