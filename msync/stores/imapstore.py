@@ -560,10 +560,10 @@ class IMAPStore:
         found: dict[str, None] = {}
         early, self._early_list = self._early_list, None
         for pattern in naming.list_patterns():
-            listed = await early if early is not None and pattern == "*" else None
+            ready = await early if early is not None and pattern == "*" else None
             early = None
-            if listed is not None:
-                entries = listed
+            if ready is not None:
+                entries = ready
             else:
                 try:
                     argument = self._names.to_server(pattern)

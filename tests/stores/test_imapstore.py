@@ -467,7 +467,8 @@ class EarlyListTests(PumpingMixin, SynchronousTestCase):
         store = self.make()
         self.resolve(Deferred.fromCoroutine(store.session()))
         self.assertEqual(self.batches()[-1], [b"NAMESPACE", b'LIST "" *'])
-        self.assertEqual(sorted(self.resolve(store.list_boxes())), ["Archive", "INBOX", "Mail/a"])
+        boxes: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Archive", "INBOX", "Mail/a"])
         self.assertEqual(self.batches()[-1], [b"NAMESPACE", b'LIST "" *'])
         # Only the first listing uses it.
         self.resolve(store.list_boxes())
