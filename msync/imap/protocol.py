@@ -150,6 +150,8 @@ class IMAPClientProtocol(Protocol):
         self._waiters: dict[bytes, _Waiter] = {}
         self._greeting: Greeting | None = None
         self._greeting_waiters: list[Deferred[Greeting]] = []
+        self._lost_waiters: list[Deferred[None]] = []
+        self._lost = False
         self._timer: IDelayedCall | None = None
         self._deadline: IDelayedCall | None = None
         self._unproductive = 0
@@ -205,25 +207,35 @@ class IMAPClientProtocol(Protocol):
         self._process()
         return deferred
 
-    def logout(self) -> Deferred[Completed] | None:
+    def logout(self) -> Deferred[None]:
         """
-        Send C{LOGOUT}. If it goes out at once (nothing else in flight or
-        queued), close the transport right behind it (the written bytes
-        still go first) without waiting for the answer, which decides
-        nothing (RFC 3501 §6.1.3: the server closes the connection anyway).
+        Send C{LOGOUT} and close the transport. If LOGOUT goes out at once
+        (nothing else in flight or queued), the transport is closed right
+        behind it (what was written still goes first) without waiting for
+        the answer, which decides nothing (RFC 3501 §6.1.3: the server
+        closes the connection anyway); else LOGOUT's answer is waited for.
 
-        @return: C{None} once closed so; else LOGOUT's Deferred, to be
-            waited for.
+        @return: fires once the connection is closed (after LOGOUT's
+            answer, when waited for); fails as LOGOUT does, when waited for.
         """
         deferred = self.execute(Command.logout())
         tag = self.connection.last_submitted
         if deferred.called or tag is None or not self.connection.is_sent(tag):
-            return deferred
-        # Its ConnectionLost is expected: nobody waits for it.
+            return deferred.addCallback(self._close_after)
+        # Its ConnectionLost is expected: nobody waits for the answer.
         deferred.addErrback(lambda failure: None)
-        if self.transport is not None:
-            self.transport.loseConnection()
-        return None
+        return self._close_after(None)
+
+    def _close_after(self, ignored: object) -> Deferred[None]:
+        """
+        Close the transport; fire once the connection is lost.
+        """
+        if self._lost or self.transport is None:
+            return succeed(None)
+        closed: Deferred[None] = Deferred()
+        self._lost_waiters.append(closed)
+        self.transport.loseConnection()
+        return closed
 
     def startTLS(self, context: IOpenSSLClientConnectionCreator) -> Deferred[Completed]:
         """
@@ -298,6 +310,10 @@ class IMAPClientProtocol(Protocol):
             text = f": server said BYE {bye.text!r}" if bye is not None else ""
             error = ConnectionLost(f"IMAP connection to {self._where()} lost{text}")
         self._fail_all(error)
+        self._lost = True
+        closing, self._lost_waiters = self._lost_waiters, []
+        for deferred in closing:
+            deferred.callback(None)
 
     def _rejected(self, event: Rejected) -> None:
         self._waiters.pop(event.tag).deferred.errback(event.error)

@@ -248,10 +248,10 @@ class IMAPSession:
             LOGOUT goes out at once, the transport is closed right behind it
             (see L{IMAPClientProtocol.logout}): one round trip fewer.
         """
-        pending = self.protocol.logout() if not wait else self.protocol.execute(Command.logout())
-        if pending is None:
+        if not wait:
+            await self.protocol.logout()
             return
-        await pending
+        await self._run(Command.logout())
         if self.protocol.transport is not None:
             self.protocol.transport.loseConnection()
 

@@ -139,11 +139,12 @@ class LogoutTests(SynchronousTestCase):
         behind it; the connection's loss raises nothing.
         """
         protocol, transport, _ = connect()
-        self.assertIsNone(protocol.logout())
+        closed = protocol.logout()
         self.assertEqual(transport.value(), b"A1 LOGOUT\r\n")
         self.assertTrue(transport.disconnecting)
+        self.assertNoResult(closed)
         protocol.connectionLost(Failure(ConnectionLost()))
-        self.flushLoggedErrors()
+        self.assertIsNone(self.successResultOf(closed))
         self.assertEqual(self.flushLoggedErrors(ConnectionLost), [])
 
     def test_waits_behind_commands_in_flight(self) -> None:
@@ -153,15 +154,17 @@ class LogoutTests(SynchronousTestCase):
         """
         protocol, transport, _ = connect()
         noop = protocol.execute(Command.noop())
-        pending = protocol.logout()
-        assert pending is not None
+        closed = protocol.logout()
         self.assertEqual(transport.value(), b"A1 NOOP\r\n")
-        self.assertFalse(transport.disconnecting)
         protocol.dataReceived(b"A1 OK\r\n")
         self.successResultOf(noop)
         self.assertEqual(transport.value(), b"A1 NOOP\r\nA2 LOGOUT\r\n")
+        self.assertFalse(transport.disconnecting)
         protocol.dataReceived(b"* BYE bye\r\nA2 OK\r\n")
-        self.assertIsInstance(self.successResultOf(pending), Completed)
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(closed)
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertIsNone(self.successResultOf(closed))
 
 
 class StreamingTests(SynchronousTestCase):

@@ -228,11 +228,14 @@ class ConnectTests(PumpingMixin, SynchronousTestCase):
         store = self.make()
         self.resolve(store.list_boxes())
         closed = store.close()
-        self.successResultOf(closed)
         [pump] = self.network.pumps
+        # Before anything is answered: LOGOUT written, the close asked for.
         self.assertTrue(pump.client_transport.disconnecting)
         self.assertTrue(pump.client_transport.value().endswith(b" LOGOUT\r\n"))
+        self.assertNoResult(closed)
+        # Closed once the connection is (what was written went first).
         self.network.flush()
+        self.successResultOf(closed)
         self.assertEqual(self.network.commands()[-1], b"LOGOUT")
         self.assertTrue(pump.disconnected)
 
