@@ -741,12 +741,15 @@ def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:
     Once the reactor has stopped (every store closed, every file written
     and closed), the process ends at once with the status, its output
     flushed, as mbsync's does: tearing the interpreter down (freeing every
-    object and module one by one) took 50–170 ms of each run.
+    object and module one by one) took 50–170 ms of each run. Not under a
+    profiler or tracer (cProfile, coverage), which save their data at the
+    normal exit.
     """
     try:
         task.react(main)
     except SystemExit as done:
-        if not isinstance(done.code, int | None):
+        watched = sys.getprofile() is not None or sys.gettrace() is not None
+        if watched or not isinstance(done.code, int | None):
             raise
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
