@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
@@ -740,7 +741,8 @@ def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:
 
     Once the reactor has stopped (every store closed, every file written
     and closed), the process ends at once with the status, its output
-    flushed, as mbsync's does: tearing the interpreter down (freeing every
+    flushed and the C{atexit} functions run, as mbsync's does: tearing the
+    interpreter down (freeing every
     object and module one by one) took 50–170 ms of each run. Not under a
     profiler or tracer (cProfile, coverage), which save their data at the
     normal exit.
@@ -751,6 +753,7 @@ def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:
         watched = sys.getprofile() is not None or sys.gettrace() is not None
         if watched or not isinstance(done.code, int | None):
             raise
+        atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()

@@ -332,6 +332,7 @@ class IMAPMailbox:
         self._loaded_modseq: int | None = None
         self._touched = False
         self._early: EarlyListing | None = None
+        self._answered_early = False
 
     @classmethod
     async def opened(
@@ -488,7 +489,14 @@ class IMAPMailbox:
         if path is not None and not self.read_only:
             listing = await self._listing(path)
             if listing is not None:
-                return await self._load_listed(request, *listing)
+                loaded = await self._load_listed(request, *listing)
+                if self._answered_early:
+                    # As if the FETCH had been sent now: the answer comes
+                    # after the other side's load started (mbsync's -V
+                    # prints a Maildir side's count first).
+                    self._answered_early = False
+                    await self._store.next_turn()
+                return loaded
             _remove(path)
         infos = await self._load_fetched(request, skip_flags_only=False)
         return [infos[uid] for uid in sorted(infos)]
@@ -590,6 +598,7 @@ class IMAPMailbox:
         wanted = (self._listing_path, (base.modseq, vanished))
         if answer is not None and early is not None and (early.path, early.key) == wanted:
             results, gone, highest, exists = answer
+            self._answered_early = True
         else:
             try:
                 with self._store.connection_errors():

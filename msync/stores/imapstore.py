@@ -606,6 +606,14 @@ class IMAPStore:
         self._box_open = True
         return Deferred.fromCoroutine(self._open_box(name, create, read_only))
 
+    def next_turn(self) -> Deferred[None]:
+        """
+        @return: a Deferred firing on the reactor's next turn.
+        """
+        turn: Deferred[None] = Deferred()
+        self._reactor.callLater(0, turn.callback, None)
+        return turn
+
     def expect_listing(self, name: BoxName, path: str) -> None:
         """
         The next L{open_box} of C{name}, unless read-only, may send the

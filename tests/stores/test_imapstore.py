@@ -84,6 +84,7 @@ class FakeNetwork:
         self.servers: list[FakeIMAPServer] = []
         self.pumps: list[IOPump] = []
         self.creators: list[FakeCreator] = []
+        self.reactors: list[FakeMailReactor] = []
 
     def connect(self, account: IMAPAccount, factory: IProtocolFactory) -> Deferred[IProtocol]:
         """
@@ -109,9 +110,11 @@ class FakeNetwork:
         An IMAP store using this network (with mbsync 1.4's names unless
         told otherwise).
         """
+        reactor = FakeMailReactor()
+        self.reactors.append(reactor)
         return IMAPStore(
             config,
-            reactor=FakeMailReactor(),
+            reactor=reactor,
             connect=self.connect,
             tls_context=self.tls_context,
             names=names,
@@ -119,10 +122,13 @@ class FakeNetwork:
 
     def flush(self) -> None:
         """
-        Move every pending byte.
+        Move every pending byte, and run what the stores' reactors call
+        on their next turn.
         """
         for pump in self.pumps:
             pump.flush()
+        for reactor in self.reactors:
+            reactor.advance(0)
 
     def commands(self) -> list[bytes]:
         """

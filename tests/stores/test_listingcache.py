@@ -464,7 +464,11 @@ class EarlyCondstoreLoadTests(CondstoreLoadTests):
         shown = [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in batch]
         self.assertEqual(shown, [b"SELECT INBOX", b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
         sent = len(server.commands)
-        self.assertEqual(len(self.resolve(mailbox.load(LoadRequest()))), 6)
+        loading = mailbox.load(LoadRequest())
+        # Answered already, the load still ends on the reactor's next turn,
+        # as if its FETCH had gone out now (mbsync's -V order of counts).
+        self.assertNoResult(loading)
+        self.assertEqual(len(self.resolve(loading)), 6)
         self.assertEqual(len(server.commands), sent)
 
     def test_other_box_expected(self) -> None:
