@@ -3,7 +3,7 @@ Where msync's time goes on a first pull: one private Dovecot, the bench
 corpus, one msync run under cProfile (or a plain timed run).
 
 C{.venv/bin/python bench/profile_pull.py [--messages 2000] [--no-profile]
-[--top 40] [--sort tottime] [--save FILE]} loads the corpus of L{bench.run}
+[--top 40] [--sort tottime] [--save FILE] [--rtt 0.02]} loads the corpus of L{bench.run}
 into a fresh account, pulls it into an empty Maildir with msync (in a child
 process, so the profile is msync's alone) and prints the wall time, the
 client CPU and the profile's top functions. The server listens on 127.0.0.1
@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.delayproxy import DelayProxy  # noqa: E402
 from bench.run import Tool, fresh, load_account, verify, write_config  # noqa: E402
 from tests.integration.dovecot import DovecotServer  # noqa: E402
 
@@ -56,17 +57,23 @@ def main() -> int:
         "--cpu", action="store_true", help="profile the main thread's CPU time, not wall time"
     )
     parser.add_argument("--wrap", default="", help="a command to run msync under (e.g. strace -fc)")
+    parser.add_argument(
+        "--rtt", type=float, default=0.0, help="seconds of round trip added by bench/delayproxy.py"
+    )
     options = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="msync-profile-"))
     server = DovecotServer(str(base / "server"))
     server.start()
+    proxy = DelayProxy("127.0.0.1", server.imap_port, options.rtt) if options.rtt else None
+    if proxy is not None:
+        proxy.start()
     try:
         account = server.add_account("profile")
         load_account(account, options.messages, options.seed)
         workdir = base / "msync"
         workdir.mkdir()
         tool = Tool("msync", [], account, workdir)
-        config = write_config(tool, server.imap_port)
+        config = write_config(tool, proxy.port if proxy is not None else server.imap_port)
         stats = str(base / "profile.out") if options.save is None else options.save
         python = str(ROOT / ".venv" / "bin" / "python")
         for _ in range(options.runs):
@@ -93,6 +100,8 @@ def main() -> int:
             pstats.Stats(stats).sort_stats(options.sort).print_stats(options.top)
         return 0
     finally:
+        if proxy is not None:
+            proxy.stop()
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
 

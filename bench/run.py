@@ -453,7 +453,15 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default="abcde", help="letters of the cases to run")
     parser.add_argument(
-        "--tools", default="mbsync,msync", help="of mbsync, msync, msync-par (--parallel 4)"
+        "--tools",
+        default="mbsync,msync",
+        help="of mbsync, msync, msync-par (--parallel 4), msync-base (see --baseline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another msync checkout (sharing this .venv) run as the tool msync-base, to"
+        " compare two versions in the same minutes",
     )
     parser.add_argument("--rtt", type=float, default=0.020)
     parser.add_argument("--seed", type=int, default=7)
@@ -489,6 +497,10 @@ def main() -> int:
         Path(options.profile).mkdir(parents=True, exist_ok=True)
         commands["msync"] = [str(ROOT / ".venv" / "bin" / "python"), "-m", "cProfile", "-o"]
         PROFILE["dir"] = Path(options.profile).resolve()
+    if options.baseline:
+        # The checkout's own msync package comes first on the path.
+        baseline = str(Path(options.baseline).resolve())
+        commands["msync-base"] = ["env", f"PYTHONPATH={baseline}", *commands["msync"]]
     names = options.tools.split(",")
     base = Path(tempfile.mkdtemp(prefix="msync-bench-"))
     server = DovecotServer(str(base / "server"))

@@ -79,7 +79,7 @@ from msync.sync.options import PairOptions
 from msync.sync.quickcheck import sidecar_path, skip_unchanged
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import NO_TESTING, JournalTesting
-from msync.sync.statepaths import StatePaths, state_paths
+from msync.sync.statepaths import StatePaths, listing_cache_path, state_paths
 from msync.sync.statetext import parse_state
 
 log = Logger()
@@ -647,6 +647,11 @@ async def _sync_channel(
     if not open_stores(run, channel, output, listing=False):
         return False
     try:
+        stores = [run.store(channel.store(side)) for side in (Side.FAR, Side.NEAR)]
+        for store in stores:
+            if isinstance(store, IMAPStoreImpl) and channel.patterns and job.boxes is None:
+                # Its LIST may go out with its NAMESPACE.
+                store.expect_list_boxes()
         for side in (Side.FAR, Side.NEAR):
             store = run.store(channel.store(side))
             if isinstance(store, IMAPStoreImpl):
@@ -916,6 +921,11 @@ async def _sync_one_pair(
         ):
             result = PairResult(far_box=pair.far, near_box=pair.near, unchanged=True)
         else:
+            if not request.dry_run:
+                for side, store in ((Side.FAR, far), (Side.NEAR, near)):
+                    if isinstance(store, IMAPStoreImpl):
+                        # Its listing FETCH may go out with its SELECT.
+                        store.expect_listing(pair.box(side), listing_cache_path(paths, side))
             result = await _full_sync(
                 config, pair, stores, request, options, paths, counting, output
             )

@@ -38,7 +38,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from msync.errors import LocalProtocolError, MailboxNameError
 from msync.imap.uids import MAX_UID, MAX_UID_SET_CHARS, UIDs
@@ -47,6 +47,10 @@ from msync.model import Secret
 
 #: The line that ends IDLE (RFC 2177).
 IDLE_DONE = b"DONE\r\n"
+
+#: Extensions whose C{ENABLE} is no barrier (RFC 7162 §3.2.3: they change
+#: only what the server says about a selected mailbox).
+PIPELINED_EXTENSIONS: Final = frozenset({b"QRESYNC", b"CONDSTORE"})
 
 #: The line that cancels an AUTHENTICATE exchange (RFC 3501 §6.2.2).
 SASL_CANCEL = b"*\r\n"
@@ -481,13 +485,25 @@ class Command:
     @classmethod
     def enable(cls, *extensions: bytes) -> Command:
         """
-        C{ENABLE ext ...} (RFC 5161). A barrier: enabling UTF8=ACCEPT or
-        QRESYNC changes how later commands are encoded and answered.
+        C{ENABLE ext ...} (RFC 5161). A barrier (UTF8=ACCEPT changes how
+        later commands are encoded), except for extensions in
+        L{PIPELINED_EXTENSIONS}, which change only the answers about a
+        selected mailbox, and ENABLE is valid only while none is: commands
+        may go out behind it.
         """
         if not extensions:
             raise LocalProtocolError("ENABLE needs at least one extension")
         arguments = tuple(_Raw(_atom(each, "extension")) for each in extensions)
-        return cls(b"ENABLE", arguments, barrier=True, requires=(b"ENABLE",))
+        barrier = not {each.upper() for each in extensions} <= PIPELINED_EXTENSIONS
+        return cls(b"ENABLE", arguments, barrier=barrier, requires=(b"ENABLE",))
+
+    def extension_names(self) -> tuple[bytes, ...]:
+        """
+        @return: an C{ENABLE}'s extensions as given; nothing for another command.
+        """
+        if self.name != b"ENABLE":
+            return ()
+        return tuple(each.data for each in self.arguments if isinstance(each, _Raw))
 
     @classmethod
     def id(cls, fields: Sequence[tuple[str, str]] | None) -> Command:

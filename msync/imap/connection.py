@@ -14,7 +14,15 @@ Invariants:
   - Commands are sent in submission order. At most C{pipeline_depth}
     commands are in flight (L{DEFAULT_PIPELINE_DEPTH} when C{None}).
   - A barrier command is sent only when nothing else is in flight, and
-    nothing is sent behind it until its tagged response arrives.
+    nothing is sent behind it until its tagged response arrives, with two
+    exceptions that cost no round trip and keep every answer unambiguous:
+    a SELECT or EXAMINE in the authenticated state (no mailbox whose data
+    could be mistaken for the new one's) goes out behind commands in
+    flight that only answer about other mailboxes or the session
+    (L{_NEUTRAL}: STATUS, LIST, NAMESPACE, a non-barrier ENABLE, ...); and
+    a command submitted with C{follows_selection} right after a SELECT or
+    EXAMINE goes out right behind it, checked against the selected state,
+    and is given no FETCH data before that selection has completed.
   - While a command waits for the C{+} that admits its next literal
     segment, nothing else is sent. C{+} requests for AUTHENTICATE and IDLE
     are surfaced as L{ContinuationNeeded}; the caller answers with
@@ -27,6 +35,10 @@ Invariants:
     L{ClientConnection.tls_started} (in the same read as the OK, or later)
     kills the connection (L{STARTTLS_INJECTION}, the CVE-2011-0411 class of
     attack); C{tls_started} starts a fresh parser.
+  - A command needing an extension enabled (C{requires_enabled}) may be
+    sent behind the non-barrier C{ENABLE} that asks for it: the server
+    runs that ENABLE first (and refuses the command if it did not enable
+    the extension).
   - Capabilities are C{None} ("unknown, must ask") until the server states
     them, and again after STARTTLS and after LOGIN/AUTHENTICATE unless the
     server restated them during or in the response to that command.
@@ -156,6 +168,12 @@ class ConnectionState(enum.Enum):
 
 
 _S = ConnectionState
+
+#: Commands whose answers say nothing about the selected mailbox: a first
+#: SELECT may be sent behind them (see the module docstring).
+_NEUTRAL: Final = frozenset({b"STATUS", b"LIST", b"LSUB", b"NAMESPACE", b"ENABLE", b"ID"})
+#: Commands after which others may be submitted with C{follows_selection}.
+_SELECTING: Final = frozenset({b"SELECT", b"EXAMINE"})
 _AUTHED: Final = frozenset({_S.AUTHENTICATED, _S.SELECTED})
 _ANY: Final = frozenset({_S.NOT_AUTHENTICATED, _S.AUTHENTICATED, _S.SELECTED})
 
@@ -230,12 +248,15 @@ class _Queued:
     A submitted command not yet sent.
 
     @ivar cover: the UIDs its FETCH data may name (see L{fetch_cover}).
+    @ivar after: the tag of the SELECT or EXAMINE it follows (submitted
+        with C{follows_selection}), else C{None}.
     """
 
     tag: bytes
     command: Command
     stream: bool
     cover: UIDCover | None = None
+    after: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -251,6 +272,7 @@ class _InFlight:
         L{retention_key} is.
     @ivar listed: how many LIST/LSUB/STATUS answers it keeps.
     @ivar bodies: the C{(uid, section)} bodies it received already.
+    @ivar after: the tag of the selection it follows (see L{_Queued}).
     """
 
     tag: bytes
@@ -265,6 +287,7 @@ class _InFlight:
     answer_due: bool = False
     restated: bool = False
     mailbox: SelectedMailbox | None = None
+    after: bytes | None = None
 
 
 def _single_uid(cover: UIDCover) -> int | None:
@@ -330,6 +353,13 @@ class ClientConnection:
         self._other_covers = 0
         # How many barrier commands are in flight.
         self._barriers = 0
+        # The tag of the last command submitted, if it selects a mailbox.
+        self._last_selection: bytes | None = None
+        # The extensions non-barrier ENABLEs in flight ask for.
+        self._enabling: frozenset[bytes] = frozenset()
+        # The tag of the last selection refused or failed: what was
+        # submitted to follow it is refused too.
+        self._failed_selection: bytes | None = None
         self._waiting_literal: _InFlight | None = None
         self._tls_pending = False
         self._streaming: bytes | None = None
@@ -365,25 +395,56 @@ class ClientConnection:
 
     # -- sending
 
-    def submit(self, command: Command, *, stream_bodies: bool = False) -> bytes:
+    def submit(
+        self, command: Command, *, stream_bodies: bool = False, follows_selection: bool = False
+    ) -> bytes:
         """
         Queue a command; it is sent as soon as the pipeline admits it.
 
         @param stream_bodies: deliver this UID FETCH's body literals as
             L{Streamed} events instead of buffering them.
+        @param follows_selection: if the command submitted just before
+            (or the one this same flag chained) is a SELECT or EXAMINE not
+            yet completed, send this one right behind it, for the mailbox
+            it selects, without waiting for its answer (see the module
+            docstring); if that selection fails, so does this command.
         @return: the command's tag.
         @raise RemoteProtocolError: if the connection is dead.
-        @raise LocalProtocolError: after LOGOUT or BYE.
+        @raise LocalProtocolError: after LOGOUT or BYE; for a barrier
+            command with C{follows_selection}.
         """
         if self.error is not None:
             raise self.error
         if self.state is ConnectionState.LOGOUT:
             raise LocalProtocolError("the IMAP connection is logging out")
+        if follows_selection and command.barrier:
+            raise LocalProtocolError(f"{command.name.decode()} cannot follow a selection")
         tag = b"A%d" % (self._next_tag,)
         self._next_tag += 1
-        self._queue.append(_Queued(tag, command, stream_bodies, fetch_cover(command)))
+        after = self._last_selection if follows_selection else None
+        if after is not None and after not in self._in_flight:
+            if not any(each.tag == after for each in self._queue):
+                after = None
+        self._queue.append(_Queued(tag, command, stream_bodies, fetch_cover(command), after))
+        if command.name in _SELECTING:
+            self._last_selection = tag
+        elif after is None:
+            self._last_selection = None
         self._pump()
         return tag
+
+    @property
+    def last_submitted(self) -> bytes | None:
+        """
+        The tag of the command submitted last, if any.
+        """
+        return b"A%d" % (self._next_tag - 1,) if self._next_tag > 1 else None
+
+    def is_sent(self, tag: bytes) -> bool:
+        """
+        @return: whether command C{tag} was sent and awaits its answer.
+        """
+        return tag in self._in_flight
 
     def data_to_send(self) -> bytes:
         """
@@ -442,9 +503,11 @@ class ClientConnection:
         """
         Send queued commands while the pipeline, barriers and gates allow.
         """
-        while self._queue and self._may_send():
+        while self._queue:
             head = self._queue[0]
-            if head.command.barrier and self._in_flight:
+            if not self._may_send(head):
+                return
+            if head.command.barrier and self._in_flight and not self._admits_selection(head):
                 return
             if head.cover is not None and self._fetch_conflict(head.cover):
                 return
@@ -480,9 +543,10 @@ class ClientConnection:
         else:
             del self._single_covers[uid]
 
-    def _may_send(self) -> bool:
+    def _may_send(self, head: _Queued) -> bool:
         """
-        @return: whether anything may be sent now.
+        @return: whether C{head} may be sent now, as far as the state, the
+            pipeline depth, literals and barriers in flight go.
         """
         return (
             self.error is None
@@ -490,7 +554,28 @@ class ClientConnection:
             and not self._tls_pending
             and self._waiting_literal is None
             and len(self._in_flight) < self.pipeline_depth
-            and not self._barriers
+            and (not self._barriers or self._behind_selection(head))
+        )
+
+    def _behind_selection(self, head: _Queued) -> bool:
+        """
+        @return: whether C{head} follows the one barrier in flight, a
+            selection it was submitted to follow.
+        """
+        return self._barriers == 1 and head.after is not None and head.after in self._in_flight
+
+    def _admits_selection(self, head: _Queued) -> bool:
+        """
+        @return: whether C{head}, a barrier, may go behind the commands in
+            flight: a first selection behind neutral commands only.
+        """
+        return (
+            head.command.name in _SELECTING
+            and self.state is ConnectionState.AUTHENTICATED
+            and all(
+                record.command.name in _NEUTRAL and not record.command.barrier
+                for record in self._in_flight.values()
+            )
         )
 
     def _send(self, queued: _Queued) -> None:
@@ -498,23 +583,34 @@ class ClientConnection:
         Encode and send one command's first segment, or reject it.
         """
         command = queued.command
+        after = queued.after if queued.after in self._in_flight else None
+        # Behind a selection, a command is for the mailbox being selected.
+        state = ConnectionState.SELECTED if after is not None else self.state
+        enabled = self.enabled | self._enabling
         try:
-            if self.state not in _VALID_IN.get(command.name, _ANY):
+            if queued.after is not None and queued.after == self._failed_selection:
+                raise LocalProtocolError(f"{command.name.decode()} follows a selection that failed")
+            if state not in _VALID_IN.get(command.name, _ANY):
                 raise LocalProtocolError(
-                    f"{command.name.decode()} is invalid in the {self.state.value} state"
+                    f"{command.name.decode()} is invalid in the {state.value} state"
                 )
-            segments = command.encode(queued.tag, self.capabilities or frozenset(), self.enabled)
+            segments = command.encode(queued.tag, self.capabilities or frozenset(), enabled)
         except LocalProtocolError as error:
+            if command.name in _SELECTING:
+                self._failed_selection = queued.tag
             self._events.append(Rejected(queued.tag, command, error))
             return
         record = _InFlight(
             queued.tag, command, queued.stream, deque(segments[1:]), cover=queued.cover
         )
+        record.after = after
         if command.name in SELECTION:
             record.mailbox = SelectedMailbox()
         self._in_flight[queued.tag] = record
         self._track_cover(record.cover, 1)
         self._barriers += command.barrier
+        if command.name == b"ENABLE" and not command.barrier:
+            self._enabling = self._enabled_by_flight()
         self._outgoing.append(segments[0])
         # -Dn shows what is sent (mailbox names as encoded for this server),
         # rendered only if asked for (take_trace).
@@ -597,12 +693,16 @@ class ClientConnection:
             )
         self._track_cover(record.cover, -1)
         self._barriers -= record.command.barrier
+        if record.command.name == b"ENABLE" and self._enabling:
+            self._enabling = self._enabled_by_flight()
         if self._waiting_literal is record:
             # The server refused the command before taking its literal.
             self._waiting_literal = None
         if self._streaming == record.tag:
             self._streaming = None
         command = record.command
+        if command.name in _SELECTING and event.status is not Status.OK:
+            self._failed_selection = record.tag
         table = _AFTER_OK if event.status is Status.OK else _AFTER_NO
         self.state = table.get(command.name, self.state)
         mailbox = self._finish_mailbox(record, event)
@@ -704,6 +804,17 @@ class ClientConnection:
         self._events.append(Discarded(f"dropped {reason}"))
         return True
 
+    def _enabled_by_flight(self) -> frozenset[bytes]:
+        """
+        @return: the extensions the non-barrier ENABLEs in flight ask for.
+        """
+        return frozenset(
+            raw.upper()
+            for record in self._in_flight.values()
+            if record.command.name == b"ENABLE" and not record.command.barrier
+            for raw in record.command.extension_names()
+        )
+
     def _fetch_owner(self, uid: int | None) -> _InFlight | None:
         """
         @return: the in-flight command FETCH data for C{uid} answers: the
@@ -716,7 +827,8 @@ class ClientConnection:
         fallback: _InFlight | None = None
         for record in self._in_flight.values():
             cover = record.cover
-            if cover is None:
+            if cover is None or (record.after is not None and record.after in self._in_flight):
+                # Behind a selection still running: nothing is its yet.
                 continue
             if uid in cover:
                 return record

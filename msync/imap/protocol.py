@@ -150,6 +150,8 @@ class IMAPClientProtocol(Protocol):
         self._waiters: dict[bytes, _Waiter] = {}
         self._greeting: Greeting | None = None
         self._greeting_waiters: list[Deferred[Greeting]] = []
+        self._lost_waiters: list[Deferred[None]] = []
+        self._lost = False
         self._timer: IDelayedCall | None = None
         self._deadline: IDelayedCall | None = None
         self._unproductive = 0
@@ -177,6 +179,7 @@ class IMAPClientProtocol(Protocol):
         consumer: BodyConsumer | None = None,
         on_continuation: ContinuationCallback | None = None,
         tls_context: IOpenSSLClientConnectionCreator | None = None,
+        follows_selection: bool = False,
     ) -> Deferred[Completed]:
         """
         Submit a command.
@@ -187,18 +190,52 @@ class IMAPClientProtocol(Protocol):
             (with L{send_continuation}).
         @param tls_context: for STARTTLS: the transport starts TLS with it
             right after the tagged OK, before anything else is sent.
+        @param follows_selection: send it right behind the SELECT just
+            submitted (see L{ClientConnection.submit}).
         @return: fires with L{Completed} on OK; fails with L{CommandFailed}.
         """
         if self._error is not None:
             return fail(self._error)
         try:
-            tag = self.connection.submit(command, stream_bodies=consumer is not None)
+            tag = self.connection.submit(
+                command, stream_bodies=consumer is not None, follows_selection=follows_selection
+            )
         except (LocalProtocolError, RemoteProtocolError) as error:
             return fail(error)
         deferred: Deferred[Completed] = Deferred()
         self._waiters[tag] = _Waiter(command, deferred, consumer, on_continuation, tls_context)
         self._process()
         return deferred
+
+    def logout(self) -> Deferred[None]:
+        """
+        Send C{LOGOUT} and close the transport. If LOGOUT goes out at once
+        (nothing else in flight or queued), the transport is closed right
+        behind it (what was written still goes first) without waiting for
+        the answer, which decides nothing (RFC 3501 §6.1.3: the server
+        closes the connection anyway); else LOGOUT's answer is waited for.
+
+        @return: fires once the connection is closed (after LOGOUT's
+            answer, when waited for); fails as LOGOUT does, when waited for.
+        """
+        deferred = self.execute(Command.logout())
+        tag = self.connection.last_submitted
+        if deferred.called or tag is None or not self.connection.is_sent(tag):
+            return deferred.addCallback(self._close_after)
+        # Its ConnectionLost is expected: nobody waits for the answer.
+        deferred.addErrback(lambda failure: None)
+        return self._close_after(None)
+
+    def _close_after(self, ignored: object) -> Deferred[None]:
+        """
+        Close the transport; fire once the connection is lost.
+        """
+        if self._lost or self.transport is None:
+            return succeed(None)
+        closed: Deferred[None] = Deferred()
+        self._lost_waiters.append(closed)
+        self.transport.loseConnection()
+        return closed
 
     def startTLS(self, context: IOpenSSLClientConnectionCreator) -> Deferred[Completed]:
         """
@@ -273,6 +310,10 @@ class IMAPClientProtocol(Protocol):
             text = f": server said BYE {bye.text!r}" if bye is not None else ""
             error = ConnectionLost(f"IMAP connection to {self._where()} lost{text}")
         self._fail_all(error)
+        self._lost = True
+        closing, self._lost_waiters = self._lost_waiters, []
+        for deferred in closing:
+            deferred.callback(None)
 
     def _rejected(self, event: Rejected) -> None:
         self._waiters.pop(event.tag).deferred.errback(event.error)

@@ -187,11 +187,19 @@ class IMAPSession:
     async def _run(self, command: Command) -> Completed:
         return await self.protocol.execute(command)
 
-    async def _run_all(self, commands: Sequence[Command]) -> builtins.list[Completed]:
+    async def _run_all(
+        self, commands: Sequence[Command], *, follows_selection: bool = False
+    ) -> builtins.list[Completed]:
         """
         Submit all commands at once; raise the first failure.
+
+        @param follows_selection: send them right behind the SELECT just
+            submitted (see L{ClientConnection.submit}).
         """
-        pending = [self.protocol.execute(command) for command in commands]
+        pending = [
+            self.protocol.execute(command, follows_selection=follows_selection)
+            for command in commands
+        ]
         try:
             return await gatherResults(pending, consumeErrors=True)
         except FirstError as error:
@@ -232,10 +240,17 @@ class IMAPSession:
         """
         return (await self._run(Command.noop())).untagged
 
-    async def logout(self) -> None:
+    async def logout(self, *, wait: bool = True) -> None:
         """
         C{LOGOUT}, then close the transport.
+
+        @param wait: wait for the server's answer first; if C{False}, and
+            LOGOUT goes out at once, the transport is closed right behind it
+            (see L{IMAPClientProtocol.logout}): one round trip fewer.
         """
+        if not wait:
+            await self.protocol.logout()
+            return
         await self._run(Command.logout())
         if self.protocol.transport is not None:
             self.protocol.transport.loseConnection()
@@ -407,7 +422,12 @@ class IMAPSession:
         raise RemoteProtocolError(f"STATUS {mailbox} completed without STATUS data")
 
     async def uid_fetch(
-        self, uids: UIDs, items: Sequence[bytes], *, changed_since: int | None = None
+        self,
+        uids: UIDs,
+        items: Sequence[bytes],
+        *,
+        changed_since: int | None = None,
+        follows_selection: bool = False,
     ) -> builtins.list[FetchResult]:
         """
         C{UID FETCH}, split and pipelined; only messages in C{uids} are
@@ -415,13 +435,16 @@ class IMAPSession:
 
         @param changed_since: only messages whose mod-sequence is above it
             (C{CHANGEDSINCE}, RFC 7162 §3.1.4; needs CONDSTORE).
+        @param follows_selection: for the mailbox of the SELECT just
+            submitted, sent without waiting for its answer (it fails if
+            that selection fails).
         """
         wanted = _uid_set(uids)
         commands = split_by_uid_set(
             wanted, lambda part: Command.uid_fetch(part, items, changed_since=changed_since)
         )
         results: builtins.list[FetchResult] = []
-        for completed in await self._run_all(commands):
+        for completed in await self._run_all(commands, follows_selection=follows_selection):
             for each in completed.untagged:
                 if isinstance(each, FetchResponse) and each.items.uid is not None:
                     if _contains(wanted, each.items.uid):
@@ -429,7 +452,12 @@ class IMAPSession:
         return results
 
     async def uid_fetch_changes(
-        self, uids: UIDs, items: Sequence[bytes], *, changed_since: int
+        self,
+        uids: UIDs,
+        items: Sequence[bytes],
+        *,
+        changed_since: int,
+        follows_selection: bool = False,
     ) -> tuple[builtins.list[FetchResult], builtins.list[tuple[int, int]]]:
         """
         C{UID FETCH uids (items) (CHANGEDSINCE n VANISHED)} (RFC 7162
@@ -437,6 +465,7 @@ class IMAPSession:
         mod-sequence C{n}, and the UIDs expunged since, as the server's
         C{VANISHED (EARLIER)} ranges (it may name UIDs that never existed).
 
+        @param follows_selection: as for L{uid_fetch}.
         @return: the fetch results, and inclusive C{(first, last)} ranges.
         @raise RemoteProtocolError: a range of the answer uses C{*}.
         """
@@ -447,7 +476,7 @@ class IMAPSession:
         )
         results: builtins.list[FetchResult] = []
         gone: builtins.list[tuple[int, int]] = []
-        for completed in await self._run_all(commands):
+        for completed in await self._run_all(commands, follows_selection=follows_selection):
             for each in completed.untagged:
                 if isinstance(each, FetchResponse) and each.items.uid is not None:
                     if _contains(wanted, each.items.uid):

@@ -34,6 +34,7 @@ from msync.errors import (
     LocalProtocolError,
     MailboxError,
     MessageError,
+    MsyncError,
     shown_name,
 )
 from msync.imap.commands import AppendMessage, StoreMode
@@ -229,6 +230,60 @@ def _items(request: LoadRequest, uid: int) -> tuple[bytes, ...]:
     return tuple(items)
 
 
+#: A listing FETCH's results, VANISHED ranges, HIGHESTMODSEQ and EXISTS.
+_Changes = tuple[list[FetchResult], list[tuple[int, int]], int | None, int | None]
+
+
+class EarlyListing:
+    """
+    The listing FETCH of a box, sent right behind its SELECT (no round
+    trip waited for): what L{IMAPMailbox._changes} would ask first, given
+    the listing saved in the box's listing cache (or none) and whether
+    QRESYNC is (being) enabled. It is used only if the load asks exactly
+    that; a failure (the SELECT failed too) just means asking again.
+
+    @ivar path: the listing cache it was sent for.
+    @ivar key: the mod-sequence it asks from (0: the whole box) and
+        whether it asks for VANISHED.
+    @ivar answer: fires with the results, the VANISHED ranges and the
+        selected box's HIGHESTMODSEQ and EXISTS when it completed, or
+        C{None} if it failed.
+    """
+
+    def __init__(self, store: IMAPStore, session: IMAPSession, path: str, qresync: bool) -> None:
+        self.path = path
+        cached = _read_listing(path)
+        modseq = cached.modseq if cached is not None else 0
+        self.key = (modseq, bool(modseq) and qresync)
+        self.answer: Deferred[_Changes | None] = Deferred.fromCoroutine(self._ask(store, session))
+
+    async def _ask(self, store: IMAPStore, session: IMAPSession) -> _Changes | None:
+        modseq, vanished = self.key
+        try:
+            with store.connection_errors():
+                return await self._fetch(session, modseq, vanished)
+        except MsyncError:
+            # The SELECT it followed failed, or the connection did.
+            return None
+
+    @staticmethod
+    async def _fetch(session: IMAPSession, modseq: int, vanished: bool) -> _Changes | None:
+        if vanished:
+            results, gone = await session.uid_fetch_changes(
+                UIDRange(1, None), _FLAGS_ONLY, changed_since=modseq, follows_selection=True
+            )
+        else:
+            items = _FLAGS_ONLY if modseq else (*_FLAGS_ONLY, b"MODSEQ")
+            results = await session.uid_fetch(
+                UIDRange(1, None), items, changed_since=modseq or None, follows_selection=True
+            )
+            gone = []
+        selected = session.selected
+        if selected is None:
+            return None
+        return results, gone, selected.highest_modseq, selected.exists
+
+
 def _header_fields(result: FetchResult) -> bytes:
     for section, data in result.items.sections.items():
         if section.upper().startswith(b"HEADER.FIELDS") and data is not None:
@@ -282,6 +337,8 @@ class IMAPMailbox:
         # next load) and what changed since the saved one.
         self._prefetched: tuple[Listing, set[int]] | None = None
         self._last_changes: ListingChanges | None = None
+        self._early: EarlyListing | None = None
+        self._answered_early = False
 
     @classmethod
     async def opened(
@@ -293,12 +350,14 @@ class IMAPMailbox:
         status: MailboxStatus,
         *,
         read_only: bool = False,
+        early: EarlyListing | None = None,
     ) -> IMAPMailbox:
         """
         The mailbox just selected, learning UIDNEXT from the highest UID
         when the server did not send it (as mbsync does).
 
         @param read_only: it was EXAMINEd.
+        @param early: the listing FETCH sent behind the SELECT, if any.
         @raise MailboxError: if the server sent no UIDVALIDITY.
         """
         if status.uid_validity is None:
@@ -317,6 +376,7 @@ class IMAPMailbox:
             names = None
         flags = permanent_flags(names)
         box = cls(store, session, name, argument, status.uid_validity, uid_next, flags, read_only)
+        box._early = early
         if status.uid_next is not None and status.exists is not None:
             box._selected_as = (status.uid_next, status.exists)
         return box
@@ -457,7 +517,14 @@ class IMAPMailbox:
         if path is not None and not self.read_only:
             listing = await self._listing(path)
             if listing is not None:
-                return await self._load_listed(request, *listing)
+                loaded = await self._load_listed(request, *listing)
+                if self._answered_early:
+                    # As if the FETCH had been sent now: the answer comes
+                    # after the other side's load started (mbsync's -V
+                    # prints a Maildir side's count first).
+                    self._answered_early = False
+                    await self._store.next_turn()
+                return loaded
             _remove(path)
         infos = await self._load_fetched(request, skip_flags_only=False)
         return [infos[uid] for uid in sorted(infos)]
@@ -563,21 +630,28 @@ class IMAPMailbox:
         # no longer means fetching the whole box again.
         vanished = bool(base.modseq) and b"QRESYNC" in self._session.enabled
         gone: list[tuple[int, int]] = []
-        try:
-            with self._store.connection_errors():
-                if vanished:
-                    results, gone = await self._session.uid_fetch_changes(
-                        UIDRange(1, None), items, changed_since=base.modseq
-                    )
-                else:
-                    results = await self._session.uid_fetch(
-                        UIDRange(1, None), items, changed_since=base.modseq or None
-                    )
-        except CommandFailed:
-            return None
-        selected = self._session.selected
-        highest = selected.highest_modseq if selected is not None else None
-        exists = selected.exists if selected is not None else None
+        early, self._early = self._early, None
+        answer = await early.answer if early is not None else None
+        wanted = (self._listing_path, (base.modseq, vanished))
+        if answer is not None and early is not None and (early.path, early.key) == wanted:
+            results, gone, highest, exists = answer
+            self._answered_early = True
+        else:
+            try:
+                with self._store.connection_errors():
+                    if vanished:
+                        results, gone = await self._session.uid_fetch_changes(
+                            UIDRange(1, None), items, changed_since=base.modseq
+                        )
+                    else:
+                        results = await self._session.uid_fetch(
+                            UIDRange(1, None), items, changed_since=base.modseq or None
+                        )
+            except CommandFailed:
+                return None
+            selected = self._session.selected
+            highest = selected.highest_modseq if selected is not None else None
+            exists = selected.exists if selected is not None else None
         # The server's HIGHESTMODSEQ from when CONDSTORE was enabled (RFC
         # 7162 §3.1): every change after it has a higher mod-sequence, so
         # the next run asks from there. Going backwards means the server

@@ -63,12 +63,18 @@ from msync.errors import (
 )
 from msync.imap import endpoint
 from msync.imap.protocol import IMAPClientProtocol
-from msync.imap.session import IMAPSession
+from msync.imap.session import IMAPSession, ListEntry, MailboxStatus
 from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
 from msync.stores import credentials
-from msync.stores.imapbox import IMAPMailbox, imap_fingerprint, imap_flags, read_source
+from msync.stores.imapbox import (
+    EarlyListing,
+    IMAPMailbox,
+    imap_fingerprint,
+    imap_flags,
+    read_source,
+)
 from msync.stores.imapnames import (
     MBSYNC14_NAMES,
     MBSYNC15_UTF8_NAMES,
@@ -186,6 +192,13 @@ class IMAPStore:
         self._enable_tried = False
         self._closed = False
         self.selected: str | None = None
+        # The box whose next opening may fetch its listing early, and the
+        # listing cache that says what to fetch (expect_listing).
+        self._listing_hint: tuple[BoxName, str] | None = None
+        # list_boxes follows the connection (expect_list_boxes), and the
+        # LIST sent with NAMESPACE for it, if any.
+        self._list_hint = False
+        self._early_list: Deferred[list[ListEntry] | None] | None = None
 
     def __repr__(self) -> str:
         return f"<IMAPStore {self.name} at {self._where()}>"
@@ -410,7 +423,12 @@ class IMAPStore:
         want_prefix = prefix is None and config.use_namespace
         capabilities = await session.ensure_capabilities()
         if (want_prefix or not delimiter) and b"NAMESPACE" in capabilities:
-            spaces = await session.namespace()
+            asking = Deferred.fromCoroutine(session.namespace())
+            if self._list_hint and not prefix:
+                # The usual answer is no prefix, whose only pattern is "*":
+                # that LIST goes with the NAMESPACE, used if it guessed right.
+                self._early_list = Deferred.fromCoroutine(self._quiet_list(session, "*"))
+            spaces = await asking
             if spaces is not None and spaces.personal:
                 first = spaces.personal[0]
                 if want_prefix:
@@ -515,17 +533,44 @@ class IMAPStore:
         """
         return Deferred.fromCoroutine(self._list_boxes())
 
+    def expect_list_boxes(self) -> None:
+        """
+        L{list_boxes} will be called once connected: its C{LIST} may go
+        out with the C{NAMESPACE} that decides its pattern (guessing the
+        usual empty prefix; a wrong guess costs that LIST, not a round
+        trip).
+        """
+        self._list_hint = True
+
+    async def _quiet_list(self, session: IMAPSession, pattern: str) -> list[ListEntry] | None:
+        """
+        The early LIST (or LSUB) of C{pattern}; C{None} if it failed (the
+        one asked for again then fails the same way and says why).
+        """
+        verb = session.lsub if self._config.subscribed_only else session.list
+        try:
+            with self.connection_errors():
+                return await verb("", self._names.to_server(pattern))
+        except MsyncError:
+            return None
+
     async def _list_boxes(self) -> list[BoxName]:
         session, naming = await self.session()
         verb = session.lsub if self._config.subscribed_only else session.list
         found: dict[str, None] = {}
+        early, self._early_list = self._early_list, None
         for pattern in naming.list_patterns():
-            try:
-                argument = self._names.to_server(pattern)
-                with self.connection_errors():
-                    entries = await verb("", argument)
-            except (CommandFailed, MailboxNameError) as error:
-                raise self.unavailable(error) from None
+            ready = await early if early is not None and pattern == "*" else None
+            early = None
+            if ready is not None:
+                entries = ready
+            else:
+                try:
+                    argument = self._names.to_server(pattern)
+                    with self.connection_errors():
+                        entries = await verb("", argument)
+                except (CommandFailed, MailboxNameError) as error:
+                    raise self.unavailable(error) from None
             for entry in entries:
                 if not entry.selectable:
                     continue
@@ -561,18 +606,56 @@ class IMAPStore:
         self._box_open = True
         return Deferred.fromCoroutine(self._open_box(name, create, read_only))
 
+    def next_turn(self) -> Deferred[None]:
+        """
+        @return: a Deferred firing on the reactor's next turn.
+        """
+        turn: Deferred[None] = Deferred()
+        self._reactor.callLater(0, turn.callback, None)
+        return turn
+
+    def expect_listing(self, name: BoxName, path: str) -> None:
+        """
+        The next L{open_box} of C{name}, unless read-only, may send the
+        box's listing FETCH right behind its C{SELECT} (with CONDSTORE):
+        the one L{IMAPMailbox.use_listing_cache} with C{path} would send
+        first (a load that asks for something else sends its own).
+        Forgotten at the next L{open_box} of any box.
+        """
+        self._listing_hint = (name, path)
+
     async def _open_box(self, name: BoxName, create: bool, read_only: bool) -> IMailbox:
+        hint, self._listing_hint = self._listing_hint, None
+        # An early LIST not used by now is stale: boxes may be created.
+        self._early_list = None
         try:
             session, _ = await self.session()
             argument = self.argument(name)
+            enabling: Deferred[None] | None = None
             if not read_only and self.selected is None and not self._enable_tried:
-                await self._enable_qresync(session)
+                if session.capabilities is None:
+                    await self._enable_qresync(session)
+                else:
+                    # ENABLE QRESYNC is no barrier: the SELECT goes with it.
+                    enabling = Deferred.fromCoroutine(self._enable_qresync(session))
+            # Submitted now, the SELECT (and the listing FETCH behind it)
+            # go out at once; the first failure is raised below.
+            if read_only:
+                selecting = Deferred.fromCoroutine(session.examine(argument))
+            else:
+                selecting = Deferred.fromCoroutine(session.select(argument))
+            early = None
+            capabilities = session.capabilities or frozenset()
+            if hint is not None and hint[0] == name and not read_only:
+                if b"CONDSTORE" in capabilities:
+                    offered = {b"QRESYNC", b"ENABLE"} <= capabilities
+                    qresync = b"QRESYNC" in session.enabled or (enabling is not None and offered)
+                    early = EarlyListing(self, session, hint[1], qresync)
+            if enabling is not None:
+                await enabling
             try:
                 with self.connection_errors():
-                    if read_only:
-                        status = await session.examine(argument)
-                    else:
-                        status = await session.select(argument)
+                    status = await selecting
             except CommandFailed as failed:
                 self.selected = None
                 if failed.status != b"NO":
@@ -589,31 +672,48 @@ class IMAPStore:
                     raise MailboxError(
                         f"IMAP store {self.name}: cannot select {shown_name(name)}: {again}"
                     ) from None
-            self.selected = argument
-            return await IMAPMailbox.opened(
-                self, session, name, argument, status, read_only=read_only
-            )
+            else:
+                # Only a FETCH behind the SELECT that succeeded is this box's.
+                return await self._opened(session, name, argument, status, read_only, early)
+            return await self._opened(session, name, argument, status, read_only, None)
         except BaseException:
             self._box_open = False
             raise
+
+    async def _opened(
+        self,
+        session: IMAPSession,
+        name: BoxName,
+        argument: str,
+        status: MailboxStatus,
+        read_only: bool,
+        early: EarlyListing | None,
+    ) -> IMailbox:
+        self.selected = argument
+        return await IMAPMailbox.opened(
+            self, session, name, argument, status, read_only=read_only, early=early
+        )
 
     async def _enable_qresync(self, session: IMAPSession) -> None:
         """
         C{ENABLE QRESYNC} when offered, once, before the session's first
         SELECT (RFC 5161 §3.1: only then is ENABLE valid): CONDSTORE loads
         then learn of expunges from C{VANISHED} (RFC 7162 §3.2.6). Refused
-        or not offered, loads go on without it.
+        or not offered, loads go on without it. Never raises: a lost
+        connection fails the SELECT behind it.
         """
         self._enable_tried = True
-        with self.connection_errors():
-            capabilities = await session.ensure_capabilities()
-        if not {b"QRESYNC", b"ENABLE"} <= capabilities:
-            return
         try:
             with self.connection_errors():
+                capabilities = await session.ensure_capabilities()
+            if not {b"QRESYNC", b"ENABLE"} <= capabilities:
+                return
+            with self.connection_errors():
                 await session.enable(b"QRESYNC")
-        except CommandFailed as failed:
+        except (CommandFailed, LocalProtocolError) as failed:
             log.debug("ENABLE QRESYNC refused: {failed}", failed=failed)
+        except MsyncError as error:
+            log.debug("ENABLE QRESYNC failed: {error}", error=error)
 
     def mailbox_closed(self) -> None:
         """
@@ -633,6 +733,7 @@ class IMAPStore:
         await self._create(session, self.argument(name), name)
 
     async def _create(self, session: IMAPSession, argument: str, name: BoxName) -> None:
+        self._early_list = None
         try:
             with self.connection_errors():
                 await session.create(argument)
@@ -651,6 +752,7 @@ class IMAPStore:
         return Deferred.fromCoroutine(self._delete_box(name))
 
     async def _delete_box(self, name: BoxName) -> None:
+        self._early_list = None
         session, _ = await self.session()
         if name == INBOX:
             raise MailboxError(f"IMAP store {self.name}: the INBOX cannot be deleted")
@@ -720,7 +822,9 @@ class IMAPStore:
         session, self._session = self._session, None
         if session is not None and self._failure is None:
             try:
-                await session.logout()
+                # Its answer decides nothing: not waited for (when nothing
+                # else is in flight).
+                await session.logout(wait=False)
             except _LOGOUT_ERRORS as error:
                 log.info("{store}: LOGOUT failed: {error}", store=self.name, error=error)
         self._drop()

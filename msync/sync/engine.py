@@ -92,7 +92,7 @@ from msync.sync.statefile import (
     SystemCalls,
     held_lock,
 )
-from msync.sync.statepaths import StatePaths
+from msync.sync.statepaths import StatePaths, listing_cache_path
 
 __all__ = ["FETCH_AHEAD", "sync_pair"]
 
@@ -434,7 +434,7 @@ class _BoxPairSync:
             for side in Side:
                 box = self.boxes[side]
                 if IListingCache.providedBy(box):
-                    box.use_listing_cache(f"{self.statefile.paths.state}.msync-{side.name.lower()}")
+                    box.use_listing_cache(listing_cache_path(self.statefile.paths, side))
         if self.statefile.partial and not await self.select_records():
             self.statefile.load_all()
         work = self.work = PairWork(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from msync.errors import StateError
+from msync.model import Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +99,12 @@ def state_paths(
         lock=f"{state}.lock",
         directory=directory,
     )
+
+
+def listing_cache_path(paths: StatePaths, side: Side) -> str:
+    """
+    @return: where a box of C{side} that keeps its listing between runs
+        (L{msync.stores.interface.IListingCache}) keeps it: next to the
+        state file, never in it (msync's own, ignored by mbsync).
+    """
+    return f"{paths.state}.msync-{side.name.lower()}"

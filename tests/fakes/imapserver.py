@@ -95,6 +95,8 @@ class FakeIMAPServer(Protocol):
     A stateful IMAP4rev1 server over a L{MailStore}; see L{ServerOptions}.
 
     @ivar commands: every complete command received, raw (for assertions).
+    @ivar batches: the same, grouped by the chunk of input each completed
+        in: commands in one batch were sent without waiting for an answer.
     @ivar state: C{not-authenticated}, C{authenticated}, C{selected}, C{logout}.
     @ivar user: who logged in, or C{None}.
     @ivar injected: bytes that followed STARTTLS in the same chunk (a client
@@ -116,6 +118,7 @@ class FakeIMAPServer(Protocol):
         self.clock = clock
         self.tls_context = tls_context
         self.commands: list[bytes] = []
+        self.batches: list[list[bytes]] = []
         self.state = "not-authenticated"
         self.user: str | None = None
         self.tls = False
@@ -164,6 +167,7 @@ class FakeIMAPServer(Protocol):
             return
         self._buffer += data
         self._arrived_in_chunk = 0
+        self.batches.append([])
         while not self._dropped and self._consume():
             pass
 
@@ -224,6 +228,7 @@ class FakeIMAPServer(Protocol):
 
     def _arrived(self, raw: bytes) -> None:
         self.commands.append(raw)
+        self.batches[-1].append(raw)
         tag = raw.split(b" ", 1)[0].rstrip(b"\r\n") or b"*"
         try:
             tokens = tokenize(raw)
@@ -432,7 +437,7 @@ class FakeIMAPServer(Protocol):
         self._ok(command)
 
     def _namespace(self, command: _Command) -> None:
-        self._write(b'* NAMESPACE (("" "/")) NIL NIL')
+        self._write(b"* NAMESPACE " + self.options.namespace)
         self._ok(command)
 
     def _create(self, command: _Command) -> None:

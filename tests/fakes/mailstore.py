@@ -175,6 +175,7 @@ class ServerOptions:
     @ivar alert: text of an untagged C{[ALERT]} sent after the greeting.
     @ivar nomodseq: with CONDSTORE, every mailbox is C{NOMODSEQ} (RFC 7162
         §3.1.2.2): SELECT says so, FETCH with MODSEQ or CHANGEDSINCE is NO.
+    @ivar namespace: the NAMESPACE answer's data.
     """
 
     capabilities: frozenset[bytes] = DEFAULT_CAPABILITIES
@@ -194,6 +195,7 @@ class ServerOptions:
     foreign_uid_after: bool = False
     alert: bytes = b""
     nomodseq: bool = False
+    namespace: bytes = b'(("" "/")) NIL NIL'
 
 
 DEFAULT_OPTIONS = ServerOptions()

@@ -94,7 +94,10 @@ class SimpleCommandTests(_EncodingTestCase):
             (Command.starttls(), True, False, False),
             (Command.login("u", Secret("p")), True, False, False),
             (Command.authenticate(b"PLAIN"), True, False, True),
-            (Command.enable(b"QRESYNC"), True, False, False),
+            # QRESYNC changes only answers about a selected mailbox.
+            (Command.enable(b"QRESYNC"), False, False, False),
+            (Command.enable(b"UTF8=ACCEPT"), True, False, False),
+            (Command.enable(b"QRESYNC", b"UTF8=ACCEPT"), True, False, False),
             (Command.compress(), True, False, False),
             (Command.idle(), True, False, True),
             (Command.select("INBOX"), True, True, False),

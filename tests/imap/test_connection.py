@@ -264,6 +264,177 @@ class PipelineTests(SynchronousTestCase):
         self.assertEqual(moving.data_to_send(), b"")
 
 
+QRESYNC_PREAUTH = (
+    b"* PREAUTH [CAPABILITY IMAP4rev1 NAMESPACE ENABLE CONDSTORE QRESYNC UTF8=ACCEPT] hi\r\n"
+)
+
+
+class SelectionPipelineTests(SynchronousTestCase):
+    """
+    The round trips a selection need not wait for: a first SELECT behind
+    neutral commands, a command submitted to follow a selection, and
+    commands behind a non-barrier ENABLE.
+    """
+
+    def test_enable_qresync_namespace_select_together(self) -> None:
+        """
+        C{ENABLE QRESYNC} is no barrier: NAMESPACE goes behind it, and the
+        first SELECT behind both, in one write; a command submitted after
+        the SELECT (not to follow it) still waits for its answer.
+        """
+        connection = greeted(10, QRESYNC_PREAUTH)
+        connection.submit(Command.enable(b"QRESYNC"))
+        connection.submit(Command.namespace())
+        connection.submit(Command.select("INBOX"))
+        connection.submit(Command.noop())
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [b"A1 ENABLE QRESYNC\r\n", b"A2 NAMESPACE\r\n", b"A3 SELECT INBOX\r\n"],
+        )
+        connection.receive_data(b"* ENABLED QRESYNC\r\nA1 OK\r\nA2 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.enabled, frozenset({b"QRESYNC"}))
+        self.assertEqual(connection.data_to_send(), b"")
+        connection.receive_data(b"* 2 EXISTS\r\nA3 OK [READ-WRITE] done\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A4 NOOP\r\n")
+
+    def test_utf8_enable_is_a_barrier(self) -> None:
+        """
+        C{ENABLE UTF8=ACCEPT} changes how names are sent: nothing goes
+        behind it before its answer.
+        """
+        connection = greeted(10, QRESYNC_PREAUTH)
+        connection.submit(Command.enable(b"UTF8=ACCEPT"))
+        connection.submit(Command.select("INBOX"))
+        self.assertEqual(connection.data_to_send(), b"A1 ENABLE UTF8=ACCEPT\r\n")
+        connection.receive_data(b"* ENABLED UTF8=ACCEPT\r\nA1 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A2 SELECT INBOX\r\n")
+
+    def test_select_behind_status_only_without_a_mailbox(self) -> None:
+        """
+        A SELECT goes behind STATUS commands in flight in the authenticated
+        state, but with a mailbox selected it waits for them (its data
+        could be taken for the new mailbox's); and it never goes behind a
+        command that may answer about a mailbox (NOOP).
+        """
+        first = greeted(10, QRESYNC_PREAUTH)
+        first.submit(Command.status("Archive", (b"MESSAGES",)))
+        first.submit(Command.select("INBOX"))
+        self.assertEqual(
+            lines(first.data_to_send()),
+            [b"A1 STATUS Archive (MESSAGES)\r\n", b"A2 SELECT INBOX\r\n"],
+        )
+        behind_noop = greeted(10, QRESYNC_PREAUTH)
+        behind_noop.submit(Command.noop())
+        behind_noop.submit(Command.select("INBOX"))
+        self.assertEqual(behind_noop.data_to_send(), b"A1 NOOP\r\n")
+        again = selected(10)
+        again.submit(Command.status("Archive", (b"MESSAGES",)))
+        again.submit(Command.select("Archive"))
+        self.assertEqual(again.data_to_send(), b"A2 STATUS Archive (MESSAGES)\r\n")
+        again.receive_data(b"* STATUS Archive (MESSAGES 1)\r\nA2 OK\r\n")
+        drain(again)
+        self.assertEqual(again.data_to_send(), b"A3 SELECT Archive\r\n")
+
+    def test_depth_one_still_one_at_a_time(self) -> None:
+        """
+        With C{PipelineDepth 1} neither rule sends a second command early.
+        """
+        connection = greeted(1, QRESYNC_PREAUTH)
+        connection.submit(Command.enable(b"QRESYNC"))
+        connection.submit(Command.select("INBOX"))
+        connection.submit(Command.uid_fetch(UIDRange(1, None), (b"FLAGS",)), follows_selection=True)
+        self.assertEqual(connection.data_to_send(), b"A1 ENABLE QRESYNC\r\n")
+        connection.receive_data(b"A1 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A2 SELECT INBOX\r\n")
+        connection.receive_data(b"A2 OK\r\n")
+        drain(connection)
+        self.assertEqual(connection.data_to_send(), b"A3 UID FETCH 1:* (FLAGS)\r\n")
+
+    def test_fetch_follows_selection(self) -> None:
+        """
+        A UID FETCH submitted to follow a SELECT goes out with it (behind
+        the ENABLE that makes its VANISHED valid); FETCH data before the
+        SELECT's answer is not its own, what follows it is.
+        """
+        connection = greeted(10, QRESYNC_PREAUTH)
+        connection.submit(Command.enable(b"QRESYNC"))
+        connection.submit(Command.select("INBOX"))
+        fetch = Command.uid_fetch(
+            UIDRange(1, None), (b"UID", b"FLAGS"), changed_since=5, vanished=True
+        )
+        connection.submit(fetch, follows_selection=True)
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [
+                b"A1 ENABLE QRESYNC\r\n",
+                b"A2 SELECT INBOX\r\n",
+                b"A3 UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 5 VANISHED)\r\n",
+            ],
+        )
+        connection.receive_data(
+            b"* ENABLED QRESYNC\r\nA1 OK\r\n* 1 FETCH (UID 3 FLAGS ())\r\n"
+            b"* 4 EXISTS\r\n* OK [HIGHESTMODSEQ 9] ok\r\nA2 OK [READ-WRITE] done\r\n"
+            b"* VANISHED (EARLIER) 2\r\n* 2 FETCH (UID 7 FLAGS (\\Seen))\r\nA3 OK\r\n"
+        )
+        events = drain(connection)
+        stray = [e for e in events if isinstance(e, Untagged)]
+        self.assertEqual([type(e.response) for e in stray], [FetchResponse])
+        done = {e.tag: e for e in events if isinstance(e, Completed)}
+        self.assertEqual(sorted(done), [b"A1", b"A2", b"A3"])
+        self.assertEqual(done[b"A2"].mailbox.exists, 4)  # type: ignore[union-attr]
+        answers = done[b"A3"].untagged
+        self.assertEqual([e.items.uid for e in answers if isinstance(e, FetchResponse)], [7])
+        self.assertEqual(len(answers), 2)
+
+    def test_follows_failed_selection(self) -> None:
+        """
+        When the SELECT a command follows fails, that command fails too:
+        sent behind it, the server refuses it; still queued (the pipeline
+        was full), it is refused without being sent, never run on the
+        mailbox selected before.
+        """
+        sent = selected(10)
+        sent.submit(Command.select("Nope"))
+        sent.submit(Command.uid_fetch(UIDRange(1, None), (b"FLAGS",)), follows_selection=True)
+        self.assertEqual(
+            lines(sent.data_to_send()),
+            [b"A2 SELECT Nope\r\n", b"A3 UID FETCH 1:* (FLAGS)\r\n"],
+        )
+        sent.receive_data(b"A2 NO no such box\r\nA3 BAD no mailbox selected\r\n")
+        statuses = [e.response.status for e in drain(sent) if isinstance(e, Completed)]
+        self.assertEqual(statuses, [Status.NO, Status.BAD])
+        held = selected(1)
+        held.submit(Command.select("Nope"))
+        held.submit(Command.uid_fetch(UIDRange(1, None), (b"FLAGS",)), follows_selection=True)
+        self.assertEqual(held.data_to_send(), b"A2 SELECT Nope\r\n")
+        held.receive_data(b"A2 NO no such box\r\n")
+        events = drain(held)
+        self.assertEqual([type(e) for e in events], [Completed, Rejected])
+        self.assertIn("follows a selection that failed", str(events[1].error))  # type: ignore[attr-defined]
+        self.assertEqual(held.data_to_send(), b"")
+
+    def test_follows_only_a_pending_selection(self) -> None:
+        """
+        C{follows_selection} after anything but a pending SELECT changes
+        nothing; a barrier cannot follow a selection.
+        """
+        connection = selected(10)
+        connection.submit(Command.noop())
+        connection.submit(Command.uid_fetch(UIDRange(1, 2), (b"FLAGS",)), follows_selection=True)
+        self.assertEqual(
+            lines(connection.data_to_send()),
+            [b"A2 NOOP\r\n", b"A3 UID FETCH 1:2 (FLAGS)\r\n"],
+        )
+        connection.submit(Command.select("Archive"))
+        self.assertRaises(
+            LocalProtocolError, connection.submit, Command.close(), follows_selection=True
+        )
+
+
 class LiteralTests(SynchronousTestCase):
     """
     Synchronizing literals wait for C{+}; LITERAL+ ones do not.

@@ -127,6 +127,46 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(protocol.greeting()).text, b"hi")
 
 
+class LogoutTests(SynchronousTestCase):
+    """
+    L{IMAPClientProtocol.logout}: closing right behind LOGOUT when nothing
+    else is in flight, saving the round trip of its answer.
+    """
+
+    def test_closes_behind_logout(self) -> None:
+        """
+        With nothing in flight, LOGOUT is written and the transport closed
+        behind it; the connection's loss raises nothing.
+        """
+        protocol, transport, _ = connect()
+        closed = protocol.logout()
+        self.assertEqual(transport.value(), b"A1 LOGOUT\r\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(closed)
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertIsNone(self.successResultOf(closed))
+        self.assertEqual(self.flushLoggedErrors(ConnectionLost), [])
+
+    def test_waits_behind_commands_in_flight(self) -> None:
+        """
+        Behind a command in flight, LOGOUT is queued: its Deferred is
+        returned to be waited for, and nothing is closed.
+        """
+        protocol, transport, _ = connect()
+        noop = protocol.execute(Command.noop())
+        closed = protocol.logout()
+        self.assertEqual(transport.value(), b"A1 NOOP\r\n")
+        protocol.dataReceived(b"A1 OK\r\n")
+        self.successResultOf(noop)
+        self.assertEqual(transport.value(), b"A1 NOOP\r\nA2 LOGOUT\r\n")
+        self.assertFalse(transport.disconnecting)
+        protocol.dataReceived(b"* BYE bye\r\nA2 OK\r\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(closed)
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertIsNone(self.successResultOf(closed))
+
+
 class StreamingTests(SynchronousTestCase):
     """
     Streamed bodies reach the command's consumer in chunks.

@@ -672,6 +672,10 @@ class _Utf8Server:
         self.listener.listen(4)
         self.port: int = self.listener.getsockname()[1]
         self.commands: list[bytes] = []
+        # Set while no connection is being served: a client that closes
+        # right behind its LOGOUT (msync) may exit before it is read.
+        self.idle = threading.Event()
+        self.idle.set()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -689,8 +693,14 @@ class _Utf8Server:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            with client, client.makefile("rb") as lines:
-                self._serve(client, lines)
+            self.idle.clear()
+            try:
+                with client, client.makefile("rb") as lines:
+                    self._serve(client, lines)
+            except OSError:
+                pass  # the client closed without waiting for an answer
+            finally:
+                self.idle.set()
 
     def _serve(self, client: socket.socket, lines: BinaryIO) -> None:
         client.sendall(b"* PREAUTH [CAPABILITY " + self.CAPABILITIES + b"] hi\r\n")
@@ -765,6 +775,7 @@ class Utf8AcceptTests(SynchronousTestCase, _Both):
         pattern the tools quote differently) and C{CAPABILITY} (1.5.0 takes
         the greeting's).
         """
+        self.assertTrue(self.server.idle.wait(10), "the test server is still serving")
         found = [c for c in self.server.commands if not c.startswith((b"LIST", b"CAPABILITY"))]
         del self.server.commands[:]
         return found

@@ -84,6 +84,7 @@ class FakeNetwork:
         self.servers: list[FakeIMAPServer] = []
         self.pumps: list[IOPump] = []
         self.creators: list[FakeCreator] = []
+        self.reactors: list[FakeMailReactor] = []
 
     def connect(self, account: IMAPAccount, factory: IProtocolFactory) -> Deferred[IProtocol]:
         """
@@ -109,9 +110,11 @@ class FakeNetwork:
         An IMAP store using this network (with mbsync 1.4's names unless
         told otherwise).
         """
+        reactor = FakeMailReactor()
+        self.reactors.append(reactor)
         return IMAPStore(
             config,
-            reactor=FakeMailReactor(),
+            reactor=reactor,
             connect=self.connect,
             tls_context=self.tls_context,
             names=names,
@@ -119,10 +122,13 @@ class FakeNetwork:
 
     def flush(self) -> None:
         """
-        Move every pending byte.
+        Move every pending byte, and run what the stores' reactors call
+        on their next turn.
         """
         for pump in self.pumps:
             pump.flush()
+        for reactor in self.reactors:
+            reactor.advance(0)
 
     def commands(self) -> list[bytes]:
         """
@@ -219,6 +225,25 @@ class ConnectTests(PumpingMixin, SynchronousTestCase):
         self.assertEqual(len(self.network.servers), 1)
         self.resolve(store.close())
         self.assertIn(b"LOGOUT", self.network.commands())
+
+    def test_close_does_not_wait_for_logout(self) -> None:
+        """
+        Closing sends LOGOUT and closes the connection behind it at once:
+        the store is closed before any answer arrives.
+        """
+        store = self.make()
+        self.resolve(store.list_boxes())
+        closed = store.close()
+        [pump] = self.network.pumps
+        # Before anything is answered: LOGOUT written, the close asked for.
+        self.assertTrue(pump.client_transport.disconnecting)
+        self.assertTrue(pump.client_transport.value().endswith(b" LOGOUT\r\n"))
+        self.assertNoResult(closed)
+        # Closed once the connection is (what was written went first).
+        self.network.flush()
+        self.successResultOf(closed)
+        self.assertEqual(self.network.commands()[-1], b"LOGOUT")
+        self.assertTrue(pump.disconnected)
 
     def test_closed_while_connecting(self) -> None:
         """
@@ -417,6 +442,68 @@ class ListingTests(PumpingMixin, SynchronousTestCase):
         store = self.make()
         self.resolve(store.list_boxes())
         self.resolve_failure(store.open_box("a&b"), MailboxError)
+
+
+class EarlyListTests(PumpingMixin, SynchronousTestCase):
+    """
+    L{IMAPStore.expect_list_boxes}: the LIST of the usual empty prefix goes
+    out with the NAMESPACE, used when NAMESPACE says so.
+    """
+
+    def make(self, options: ServerOptions = DEFAULT_OPTIONS) -> IMAPStore:
+        mail = MailStore({"user": PASSWORD})
+        for name in (b"Archive", b"Mail/a"):
+            mail.create(name)
+        self.network = FakeNetwork(mail, options)
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        store.expect_list_boxes()
+        return store
+
+    def batches(self) -> list[list[bytes]]:
+        """
+        The commands the server received, tags removed, by batch.
+        """
+        return [
+            [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in batch]
+            for batch in self.network.servers[-1].batches
+            if batch
+        ]
+
+    def test_with_namespace(self) -> None:
+        """
+        NAMESPACE and C{LIST "" *} arrive together; listing sends nothing more.
+        """
+        store = self.make()
+        self.resolve(Deferred.fromCoroutine(store.session()))
+        self.assertEqual(self.batches()[-1], [b"NAMESPACE", b'LIST "" *'])
+        boxes: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(boxes), ["Archive", "INBOX", "Mail/a"])
+        self.assertEqual(self.batches()[-1], [b"NAMESPACE", b'LIST "" *'])
+        # Only the first listing uses it.
+        self.resolve(store.list_boxes())
+        self.assertEqual(self.batches()[-1], [b'LIST "" *'])
+
+    def test_wrong_guess(self) -> None:
+        """
+        A prefix from NAMESPACE: the early LIST is not used, the prefix's
+        patterns are listed.
+        """
+        store = self.make(ServerOptions(namespace=b'(("Mail/" "/")) NIL NIL'))
+        self.assertEqual(self.resolve(store.list_boxes()), ["a", "INBOX"])
+        self.assertEqual(
+            self.batches()[-3:],
+            [[b"NAMESPACE", b'LIST "" *'], [b'LIST "" Mail/*'], [b'LIST "" INBOX*']],
+        )
+
+    def test_stale_after_box_operations(self) -> None:
+        """
+        Not used by the first listing, the early LIST is forgotten once a
+        box is opened or created: a later listing asks again.
+        """
+        store = self.make()
+        self.resolve(store.create_box("New"))
+        self.assertIn("New", self.resolve(store.list_boxes()))
+        self.assertEqual(self.batches()[-1], [b'LIST "" *'])
 
 
 class Utf8AcceptTests(PumpingMixin, SynchronousTestCase):

@@ -69,6 +69,9 @@ class _FakeBox(PumpingMixin):
     """
 
     options: ServerOptions = DEFAULT_OPTIONS
+    #: Open with IMAPStore.expect_listing: the listing FETCH goes out
+    #: right behind the SELECT.
+    early = False
 
     def setUp(self) -> None:
         self.mail = MailStore({"user": PASSWORD})
@@ -84,6 +87,8 @@ class _FakeBox(PumpingMixin):
         A new session's INBOX, using the listing file when C{cached}.
         """
         store = self.network.store(IMAPStoreConfig("far", account()))
+        if cached and self.early:
+            store.expect_listing("INBOX", self.path)
         mailbox = self.resolve(store.open_box("INBOX"))
         assert isinstance(mailbox, IMAPMailbox)
         if cached:
@@ -96,8 +101,8 @@ class _FakeBox(PumpingMixin):
         full load's (another session); return it and the FETCH commands.
         """
         request = request or LoadRequest()
-        mailbox = self.open()
         before = len(self.network.commands())
+        mailbox = self.open()
         infos = self.resolve(mailbox.load(request))
         mailbox.save_listing()
         fetches = [c for c in self.network.commands()[before:] if c.startswith(b"UID FETCH")]
@@ -427,3 +432,173 @@ class QresyncLoadTests(_FakeBox, SynchronousTestCase):
         infos, fetches = self.load()
         self.assertEqual(fetches, [b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
         self.assertEqual([info.uid for info in infos], [1, 3, 4, 5, 6])
+
+
+class EarlyCondstoreLoadTests(CondstoreLoadTests):
+    """
+    The CONDSTORE loads with the listing FETCH sent behind the SELECT
+    (L{IMAPStore.expect_listing}): the same FETCH commands and answers, but
+    where the load finds it cannot use the file, the early FETCH was sent
+    and its answer is not used.
+    """
+
+    early = True
+
+    def test_uidvalidity_changed(self) -> None:
+        """
+        A file of another UIDVALIDITY: the early FETCH asked from it, the
+        load asks for the whole box.
+        """
+        self.load()
+        modseq = self.box.highest_modseq
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        with open(self.path, "wb") as out:
+            out.write(format_listing(replace(listing, uid_validity=listing.uid_validity + 1)))
+        infos, fetches = self.load()
+        self.assertEqual(
+            fetches,
+            [
+                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % modseq,
+                b"UID FETCH 1:* (UID FLAGS MODSEQ)",
+            ],
+        )
+        self.assertEqual(len(infos), 6)
+
+    def test_modseq_backwards(self) -> None:
+        """
+        A file ahead of the server's HIGHESTMODSEQ: the early FETCH asked
+        from it, its answer is not used, everything is fetched.
+        """
+        self.load()
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        ahead = listing.modseq + 50
+        with open(self.path, "wb") as out:
+            out.write(format_listing(replace(listing, modseq=ahead)))
+        self.change(3, {b"\\Deleted"})
+        infos, fetches = self.load()
+        self.assertEqual(
+            fetches,
+            [
+                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % ahead,
+                b"UID FETCH 1:* (UID FLAGS MODSEQ)",
+            ],
+        )
+        self.assertEqual(infos[2].flags, Flags.DELETED)
+
+    def test_one_round_trip(self) -> None:
+        """
+        The listing FETCH arrives at the server with the SELECT, in one
+        write; the load then sends nothing.
+        """
+        mailbox = self.open()
+        server = self.network.servers[-1]
+        [batch] = [each for each in server.batches if any(b" SELECT " in c for c in each)]
+        shown = [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in batch]
+        self.assertEqual(shown, [b"SELECT INBOX", b"UID FETCH 1:* (UID FLAGS MODSEQ)"])
+        sent = len(server.commands)
+        loading = mailbox.load(LoadRequest())
+        # Answered already, the load still ends on the reactor's next turn,
+        # as if its FETCH had gone out now (mbsync's -V order of counts).
+        self.assertNoResult(loading)
+        self.assertEqual(len(self.resolve(loading)), 6)
+        self.assertEqual(len(server.commands), sent)
+
+    def test_other_box_expected(self) -> None:
+        """
+        A hint for another box, or for a read-only opening, sends nothing
+        early; the hint is forgotten by the next opening.
+        """
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        self.mail.create(b"Other")
+        store.expect_listing("Other", self.path)
+        inbox = self.resolve(store.open_box("INBOX"))
+        self.resolve(inbox.close())
+        other = self.resolve(store.open_box("Other"))
+        self.resolve(other.close())
+        store.expect_listing("INBOX", self.path)
+        self.resolve(store.open_box("INBOX", read_only=True))
+        server = self.network.servers[-1]
+        self.assertEqual(
+            [c.split(b" ", 1)[1].rstrip(b"\r\n") for c in server.commands[-3:]],
+            [b"SELECT INBOX", b"SELECT Other", b"EXAMINE INBOX"],
+        )
+
+    def test_missing_box_created(self) -> None:
+        """
+        The FETCH behind a SELECT that fails fails too; the box is created
+        and selected again, and loads with a FETCH of its own.
+        """
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        store.expect_listing("New", self.path)
+        mailbox = self.resolve(store.open_box("New", create=True))
+        assert isinstance(mailbox, IMAPMailbox)
+        mailbox.use_listing_cache(self.path)
+        self.assertEqual(self.resolve(mailbox.load(LoadRequest())), [])
+        commands = [c.split(b" ", 1)[1].rstrip(b"\r\n") for c in self.network.servers[-1].commands]
+        self.assertEqual(
+            commands[-4:],
+            [b"SELECT New", b"UID FETCH 1:* (UID FLAGS MODSEQ)", b"CREATE New", b"SELECT New"],
+        )
+
+
+class EarlyQresyncLoadTests(QresyncLoadTests):
+    """
+    The QRESYNC loads with the listing FETCH sent behind the SELECT, and
+    the ENABLE QRESYNC before it, in one write.
+    """
+
+    early = True
+
+    def test_modseq_backwards(self) -> None:
+        """
+        A file ahead of the server's HIGHESTMODSEQ: the early FETCH asked
+        from it, its answer is not used, the whole box is fetched.
+        """
+        self.load()
+        with open(self.path, "rb") as saved:
+            listing = parse_listing(saved.read())
+        assert listing is not None
+        ahead = listing.modseq + 50
+        with open(self.path, "wb") as out:
+            out.write(format_listing(replace(listing, modseq=ahead)))
+        self.expunge(2)
+        infos, fetches = self.load()
+        self.assertEqual(
+            fetches,
+            [
+                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % ahead,
+                b"UID FETCH 1:* (UID FLAGS MODSEQ)",
+            ],
+        )
+        self.assertEqual([info.uid for info in infos], [1, 3, 4, 5, 6])
+
+    def test_one_round_trip(self) -> None:
+        """
+        ENABLE QRESYNC, the SELECT and the changes FETCH (asking for
+        VANISHED of the ENABLE still in flight) arrive in one write.
+        """
+        self.load()
+        modseq = self.box.highest_modseq
+        self.expunge(5)
+        before = len(self.network.servers)
+        mailbox = self.open()
+        [server] = self.network.servers[before:]
+        [batch] = [each for each in server.batches if any(b" SELECT " in c for c in each)]
+        shown = [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in batch]
+        self.assertEqual(
+            shown,
+            [
+                b"ENABLE QRESYNC",
+                b"SELECT INBOX",
+                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq,
+            ],
+        )
+        infos = self.resolve(mailbox.load(LoadRequest()))
+        self.assertEqual([info.uid for info in infos], [1, 2, 3, 4, 6])
+        shown = [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in server.commands]
+        self.assertEqual(shown[:2], [b"AUTHENTICATE CRAM-MD5", b"NAMESPACE"])
+        self.assertEqual(shown[2:], [each.split(b" ", 1)[1].rstrip(b"\r\n") for each in batch])
