@@ -494,12 +494,15 @@ class LiteralChunk:
     @ivar section: the canonical section spec (see L{FetchItems.sections}).
     @ivar data: the next bytes of the literal (never empty).
     @ivar last: whether this chunk completes the literal.
+    @ivar uid: the UID the response named before the literal, if it did
+        (what a FETCH of several UIDs routes the chunk by); not compared.
     """
 
     seq: int
     section: bytes
     data: bytes
     last: bool
+    uid: int | None = field(default=None, compare=False)
 
 
 Response: TypeAlias = (

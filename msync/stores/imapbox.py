@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from msync.errors import (
@@ -73,6 +74,14 @@ COPIES_WITHOUT = 8
 
 SPOOL_IN_MEMORY = 256 * 1024
 """Fetched messages up to this size stay in memory; larger ones go to disk."""
+
+#: Bodies asked for while this many body fetches are at the server wait for
+#: one to complete (or for L{BODIES_PER_FETCH} of them), then go together
+#: in one C{UID FETCH} of several UIDs.
+BODY_FETCHES_AT_ONCE = 2
+BODIES_PER_FETCH = 16
+
+_BODY_ITEMS = (b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]")
 
 # mbsync's flag table (drv_imap.c Flags[]), in Flags bit order.
 _FLAG_NAMES: tuple[tuple[Flags, bytes], ...] = (
@@ -276,6 +285,10 @@ class IMAPMailbox:
         self._selected_as: tuple[int, int] | None = None
         self._loaded_modseq: int | None = None
         self._touched = False
+        # Bodies asked for and not yet sent for, and the body fetches at
+        # the server.
+        self._bodies_wanted: list[tuple[int, Deferred[IMessageBody]]] = []
+        self._body_fetches = 0
 
     @classmethod
     async def opened(
@@ -596,9 +609,116 @@ class IMAPMailbox:
         """
         See L{IMailbox.fetch}: C{UID FETCH uid (FLAGS INTERNALDATE
         BODY.PEEK[])}, the body streamed into a spool.
+
+        While L{BODY_FETCHES_AT_ONCE} body fetches are at the server, the
+        UIDs asked for wait and then go together, up to L{BODIES_PER_FETCH}
+        in one command (the first completion sends what waits): a pull
+        costs one command per batch, not per message.
         """
         self._check_open()
-        return Deferred.fromCoroutine(self._fetch_body(uid))
+        wanted: Deferred[IMessageBody] = Deferred()
+        if any(each == uid for each, _ in self._bodies_wanted):
+            # One spool per UID and command: a repeated UID goes in the next.
+            self._send_bodies()
+        self._bodies_wanted.append((uid, wanted))
+        if (
+            self._body_fetches < BODY_FETCHES_AT_ONCE
+            or len(self._bodies_wanted) >= BODIES_PER_FETCH
+        ):
+            self._send_bodies()
+        return wanted
+
+    def _send_bodies(self) -> None:
+        """
+        Send one body fetch for the UIDs waiting (at most
+        L{BODIES_PER_FETCH}); when it completes, send what waits then.
+        """
+        batch = self._bodies_wanted[:BODIES_PER_FETCH]
+        del self._bodies_wanted[:BODIES_PER_FETCH]
+        self._body_fetches += 1
+        fetching = Deferred.fromCoroutine(self._fetch_bodies(batch))
+
+        def sent(_: object) -> None:
+            self._body_fetches -= 1
+            while self._bodies_wanted and (
+                self._body_fetches < BODY_FETCHES_AT_ONCE
+                or len(self._bodies_wanted) >= BODIES_PER_FETCH
+            ):
+                self._send_bodies()
+
+        fetching.addBoth(sent)
+
+    async def _fetch_bodies(self, batch: list[tuple[int, Deferred[IMessageBody]]]) -> None:
+        """
+        Fetch a batch of bodies, firing each one's Deferred with it or with
+        its error. A command the server refuses (NO or BAD) is tried again
+        one UID at a time, so that one message it will not give fails
+        alone.
+        """
+        if len(batch) == 1:
+            uid, wanted = batch[0]
+            try:
+                body = await self._fetch_body(uid)
+            except BaseException:
+                wanted.errback(Failure())
+            else:
+                wanted.callback(body)
+            return
+        import tempfile  # here, not at the top: a run that fetches nothing skips its start-up cost
+
+        spools = {uid: tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) for uid, _ in batch}
+        sizes = dict.fromkeys(spools, 0)
+
+        def consume(uid: int, chunk: bytes) -> None:
+            spool = spools[uid]
+            if sizes[uid] + len(chunk) > SPOOL_IN_MEMORY:
+                # Go to disk before writing: a large buffered body written
+                # to the in-memory spool first would be held twice.
+                spool.rollover()
+            spool.write(chunk)
+            sizes[uid] += len(chunk)
+
+        try:
+            with self._store.connection_errors():
+                found = await self._session.uid_fetch_bodies(list(spools), consume, _BODY_ITEMS)
+        except CommandFailed:
+            for spool in spools.values():
+                spool.close()
+            for uid, wanted in batch:
+                Deferred.fromCoroutine(self._fetch_body(uid)).chainDeferred(wanted)
+            return
+        except BaseException:
+            # A lost connection or a protocol error: the spools go too.
+            failure = Failure()
+            for spool in spools.values():
+                spool.close()
+            for _, wanted in batch:
+                wanted.errback(failure)
+            return
+        for uid, wanted in batch:
+            try:
+                body = self._body(uid, found.get(uid), spools[uid], sizes[uid])
+            except MessageError:
+                wanted.errback(Failure())
+            else:
+                wanted.callback(body)
+
+    def _body(
+        self, uid: int, result: FetchResult | None, spool: IO[bytes], size: int
+    ) -> IMessageBody:
+        """
+        The body of a fetch's C{result} in C{spool}.
+
+        @raise MessageError: the server sent no such message (or no
+            INTERNALDATE for it); the spool is closed.
+        """
+        if result is None or result.items.internal_date is None:
+            spool.close()
+            raise MessageError(
+                f"IMAP store {self._store.name}: {shown_name(self.name)}: no message UID {uid}"
+            )
+        flags = flags_of(result.items.flags or ()) & self.permanent_flags
+        return SpooledBody(uid, flags, result.items.internal_date, spool, size)
 
     async def _fetch_body(self, uid: int) -> IMessageBody:
         import tempfile  # here, not at the top: a run that fetches nothing skips its start-up cost
@@ -615,7 +735,7 @@ class IMAPMailbox:
             spool.write(chunk)
             size += len(chunk)
 
-        items = (b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]")
+        items = _BODY_ITEMS
         try:
             with self._store.connection_errors():
                 result = await self._session.uid_fetch_body(uid, consume, items)
@@ -628,13 +748,7 @@ class IMAPMailbox:
             # A lost connection or a protocol error: the spool goes too.
             spool.close()
             raise
-        if result is None or result.items.internal_date is None:
-            spool.close()
-            raise MessageError(
-                f"IMAP store {self._store.name}: {shown_name(self.name)}: no message UID {uid}"
-            )
-        flags = flags_of(result.items.flags or ()) & self.permanent_flags
-        return SpooledBody(uid, flags, result.items.internal_date, spool, size)
+        return self._body(uid, result, spool, size)
 
     def store(
         self,
