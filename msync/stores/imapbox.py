@@ -121,10 +121,20 @@ def flags_of(names: Iterable[bytes]) -> Flags:
     @return: the L{Flags} among IMAP flag names (case-insensitive); other
         keywords are ignored.
     """
+    key = names if isinstance(names, tuple) else tuple(names)
+    known = _FLAGS_OF.get(key)
+    if known is not None:
+        return known
     result = Flags.NONE
-    for name in names:
+    for name in key:
         result |= _BY_NAME.get(name.lower(), Flags.NONE)
+    if len(_FLAGS_OF) < 256:
+        # A mailbox has few distinct flag lists: remember them.
+        _FLAGS_OF[key] = result
     return result
+
+
+_FLAGS_OF: dict[tuple[bytes, ...], Flags] = {}
 
 
 def permanent_flags(names: Sequence[bytes] | None) -> Flags:
@@ -152,10 +162,73 @@ async def read_source(source: IMessageSource) -> bytes:
     return data
 
 
+class Spool:
+    """
+    Where a fetched body is written as it streams in: a list of the chunks
+    received while they total at most L{SPOOL_IN_MEMORY} bytes, else a
+    temporary file (the chunks kept so far are moved there before the one
+    that would pass the limit is written, so a large body is never held
+    whole).
+
+    @ivar size: the bytes written.
+    """
+
+    __slots__ = ("_file", "_parts", "size")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._file: IO[bytes] | None = None
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """
+        Add the next bytes.
+        """
+        if self._file is None:
+            if self.size + len(chunk) <= SPOOL_IN_MEMORY:
+                self._parts.append(chunk)
+                self.size += len(chunk)
+                return
+            import tempfile  # here: most pulls never need it
+
+            self._file = tempfile.TemporaryFile()
+            for part in self._parts:
+                self._file.write(part)
+            self._parts = []
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def read(self, position: int, size: int) -> bytes | memoryview:
+        """
+        Up to C{size} bytes from C{position} (in memory: up to the end of
+        the chunk holding C{position}).
+        """
+        if self._file is not None:
+            self._file.seek(position)
+            return self._file.read(size)
+        start = 0
+        for part in self._parts:
+            if position < start + len(part):
+                offset = position - start
+                if offset == 0 and len(part) <= size:
+                    return part
+                return memoryview(part)[offset : offset + size]
+            start += len(part)
+        return b""
+
+    def close(self) -> None:
+        """
+        Let go of the bytes (the temporary file is closed).
+        """
+        self._parts = []
+        if self._file is not None:
+            self._file.close()
+
+
 @implementer(IMessageBody)
 class SpooledBody:
     """
-    A fetched message held in a spool file.
+    A fetched message held in a L{Spool}.
 
     @ivar uid: its UID.
     @ivar flags: its flags when fetched.
@@ -168,7 +241,7 @@ class SpooledBody:
         uid: int,
         flags: Flags,
         arrival_date: datetime,
-        spool: IO[bytes],
+        spool: Spool,
         size: int,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
@@ -193,12 +266,11 @@ class SpooledBody:
         """
         position = 0
         while position < self.size:
-            self._spool.seek(position)
-            chunk = self._spool.read(min(self._chunk_size, self.size - position))
+            chunk = self._spool.read(position, min(self._chunk_size, self.size - position))
             if not chunk:
                 raise MessageError(f"UID {self.uid}: spooled message is truncated")
             position += len(chunk)
-            yield chunk
+            yield bytes(chunk) if isinstance(chunk, memoryview) else chunk
 
 
 def _segments(request: LoadRequest) -> list[tuple[UIDInterval, tuple[bytes, ...]]]:
@@ -664,19 +736,10 @@ class IMAPMailbox:
             else:
                 wanted.callback(body)
             return
-        import tempfile  # here, not at the top: a run that fetches nothing skips its start-up cost
-
-        spools = {uid: tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) for uid, _ in batch}
-        sizes = dict.fromkeys(spools, 0)
+        spools = {uid: Spool() for uid, _ in batch}
 
         def consume(uid: int, chunk: bytes) -> None:
-            spool = spools[uid]
-            if sizes[uid] + len(chunk) > SPOOL_IN_MEMORY:
-                # Go to disk before writing: a large buffered body written
-                # to the in-memory spool first would be held twice.
-                spool.rollover()
-            spool.write(chunk)
-            sizes[uid] += len(chunk)
+            spools[uid].write(chunk)
 
         try:
             with self._store.connection_errors():
@@ -697,15 +760,13 @@ class IMAPMailbox:
             return
         for uid, wanted in batch:
             try:
-                body = self._body(uid, found.get(uid), spools[uid], sizes[uid])
+                body = self._body(uid, found.get(uid), spools[uid])
             except MessageError:
                 wanted.errback(Failure())
             else:
                 wanted.callback(body)
 
-    def _body(
-        self, uid: int, result: FetchResult | None, spool: IO[bytes], size: int
-    ) -> IMessageBody:
+    def _body(self, uid: int, result: FetchResult | None, spool: Spool) -> IMessageBody:
         """
         The body of a fetch's C{result} in C{spool}.
 
@@ -718,27 +779,13 @@ class IMAPMailbox:
                 f"IMAP store {self._store.name}: {shown_name(self.name)}: no message UID {uid}"
             )
         flags = flags_of(result.items.flags or ()) & self.permanent_flags
-        return SpooledBody(uid, flags, result.items.internal_date, spool, size)
+        return SpooledBody(uid, flags, result.items.internal_date, spool, spool.size)
 
     async def _fetch_body(self, uid: int) -> IMessageBody:
-        import tempfile  # here, not at the top: a run that fetches nothing skips its start-up cost
-
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
-        size = 0
-
-        def consume(chunk: bytes) -> None:
-            nonlocal size
-            if size + len(chunk) > SPOOL_IN_MEMORY:
-                # Go to disk before writing: a large buffered body written
-                # to the in-memory spool first would be held twice.
-                spool.rollover()
-            spool.write(chunk)
-            size += len(chunk)
-
-        items = _BODY_ITEMS
+        spool = Spool()
         try:
             with self._store.connection_errors():
-                result = await self._session.uid_fetch_body(uid, consume, items)
+                result = await self._session.uid_fetch_body(uid, spool.write, _BODY_ITEMS)
         except CommandFailed as failed:
             spool.close()
             raise MessageError(
@@ -748,7 +795,7 @@ class IMAPMailbox:
             # A lost connection or a protocol error: the spool goes too.
             spool.close()
             raise
-        return self._body(uid, result, spool, size)
+        return self._body(uid, result, spool)
 
     def store(
         self,

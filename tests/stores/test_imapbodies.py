@@ -7,6 +7,7 @@ of L{IMAPMailbox.fetch} over the fake server.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -15,7 +16,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import MessageError
 from msync.model import Flags
-from msync.stores.imapbox import BODIES_PER_FETCH, BODY_FETCHES_AT_ONCE, IMAPMailbox, read_source
+from msync.stores.imapbox import (
+    BODIES_PER_FETCH,
+    BODY_FETCHES_AT_ONCE,
+    SPOOL_IN_MEMORY,
+    IMAPMailbox,
+    Spool,
+    SpooledBody,
+    read_source,
+)
 from msync.stores.interface import BytesSource, IMessageBody
 from tests.fakes.imapserver import _TABLE, FakeIMAPServer, MailStore
 from tests.imap.test_session import Client
@@ -170,3 +179,46 @@ class BoxBodiesTests(PumpingMixin, SynchronousTestCase):
         self.assertEqual(
             self.successResultOf(Deferred.fromCoroutine(read_source(bodies[4]))), self.bodies[3]
         )
+
+
+class SpoolTests(SynchronousTestCase):
+    """
+    L{Spool} and L{SpooledBody}.
+    """
+
+    def read(self, body: SpooledBody) -> bytes:
+        return self.successResultOf(Deferred.fromCoroutine(read_source(body)))
+
+    def test_in_memory(self) -> None:
+        """
+        A small body stays in memory in the chunks received; it reads back
+        whole, in chunks of at most the chunk size, any number of times.
+        """
+        spool = Spool()
+        parts = [b"a" * 10, b"b" * 7, b"c" * 30]
+        for part in parts:
+            spool.write(part)
+        body = SpooledBody(1, Flags.NONE, datetime(2024, 1, 1, tzinfo=UTC), spool, spool.size, 8)
+        self.assertEqual(self.read(body), b"".join(parts))
+        self.assertEqual(self.read(body), b"".join(parts))
+
+        async def sizes() -> list[int]:
+            return [len(chunk) async for chunk in body.chunks()]
+
+        self.assertTrue(
+            all(0 < size <= 8 for size in self.successResultOf(Deferred.fromCoroutine(sizes())))
+        )
+
+    def test_to_file(self) -> None:
+        """
+        A body growing past L{SPOOL_IN_MEMORY} moves to a temporary file
+        (what was held goes there first) and reads back whole.
+        """
+        spool = Spool()
+        parts = [bytes([n % 251]) * (SPOOL_IN_MEMORY // 3) for n in range(5)]
+        for part in parts:
+            spool.write(part)
+        self.assertEqual(spool.size, sum(len(part) for part in parts))
+        body = SpooledBody(2, Flags.SEEN, datetime(2024, 1, 1, tzinfo=UTC), spool, spool.size)
+        self.assertEqual(self.read(body), b"".join(parts))
+        spool.close()
