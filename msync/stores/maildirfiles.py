@@ -566,8 +566,7 @@ def write_batch(deliveries: list[Delivery]) -> list[int | BaseException]:
         fd = None
         try:
             fd = _create(delivery.temporary, delivery.before)
-            for chunk in delivery.chunks:
-                _write_all(fd, chunk)
+            _write_chunks(fd, delivery.chunks)
         except BaseException as failure:
             failed[index] = _batch_failure(failure, delivery, fd)
             fd = None
@@ -633,6 +632,24 @@ def _write_all(fd: int, chunk: bytes) -> None:
     view = memoryview(chunk)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _write_chunks(fd: int, chunks: list[bytes]) -> None:
+    """
+    Write all of C{chunks}: one C{writev} when it takes them all (the
+    usual case; not for more chunks than any system's C{IOV_MAX}), else
+    the rest in C{write}s.
+    """
+    if 1 < len(chunks) <= 512 and hasattr(os, "writev"):
+        written = os.writev(fd, chunks)
+        total = sum(len(chunk) for chunk in chunks)
+        if written == total:
+            return
+        rest = b"".join(chunks)[written:]
+        _write_all(fd, rest)
+        return
+    for chunk in chunks:
+        _write_all(fd, chunk)
 
 
 def _finish(

@@ -195,15 +195,33 @@ class WriteBatchTests(SynchronousTestCase):
         the file, and its C{tmp/} file is removed.
         """
 
-        def broken(fd: int, chunk: bytes) -> None:
+        def broken(fd: int, chunks: list[bytes]) -> None:
             raise OSError(28, "No space left on device")
 
-        self.patch(maildirfiles, "_write_all", broken)
+        self.patch(maildirfiles, "_write_chunks", broken)
         results = write_batch([_delivery(self.root, "a", b"one")])
         assert isinstance(results[0], MailboxError)
         self.assertIn("No space left on device", str(results[0]))
         self.assertEqual(os.listdir(os.path.join(self.root, "tmp")), [])
         self.assertEqual(os.listdir(os.path.join(self.root, "new")), [])
+
+    def test_short_writev(self) -> None:
+        """
+        What a C{writev} leaves unwritten is written after it.
+        """
+
+        class _ShortOS:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(os, name)
+
+            @staticmethod
+            def writev(fd: int, chunks: list[bytes]) -> int:
+                return os.write(fd, chunks[0][:2])
+
+        self.patch(maildirfiles, "os", _ShortOS())
+        write_batch([_delivery(self.root, "a", b"0123456789")])
+        with open(os.path.join(self.root, "new", "a"), "rb") as handle:
+            self.assertEqual(handle.read(), b"0123456789")
 
 
 class BatchWriterTests(SynchronousTestCase):
@@ -353,7 +371,7 @@ class BatchedPullCrashTests(SynchronousTestCase):
             rename = staticmethod(after(os.rename))
 
         self.patch(maildirfiles, "_create", after(maildirfiles._create))
-        self.patch(maildirfiles, "_write_all", after(maildirfiles._write_all))
+        self.patch(maildirfiles, "_write_chunks", after(maildirfiles._write_chunks))
         self.patch(maildirfiles, "sync_fd", after(sync_fd))
         self.patch(maildirfiles, "os", _RenamingOS())
         self.sync(tree, QueuedThreadsReactor(), fsync=True)
