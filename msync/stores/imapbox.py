@@ -710,13 +710,16 @@ class IMAPMailbox:
         self._body_fetches += 1
         fetching = Deferred.fromCoroutine(self._fetch_bodies(batch))
 
-        def sent(_: object) -> None:
+        def sent(result: object) -> object:
             self._body_fetches -= 1
             while self._bodies_wanted and (
                 self._body_fetches < BODY_FETCHES_AT_ONCE
                 or len(self._bodies_wanted) >= BODIES_PER_FETCH
             ):
                 self._send_bodies()
+            # _fetch_bodies fires every Deferred of its batch and raises
+            # nothing; were it to, the error is logged, not swallowed.
+            return result
 
         fetching.addBoth(sent)
 
