@@ -127,12 +127,14 @@ class Mismatch(Exception):
 @dataclass
 class Measure:
     """
-    One tool run: wall seconds, client CPU seconds, peak RSS in KiB.
+    One tool run: wall seconds, client CPU seconds (user + sys, and the
+    user part alone), peak RSS in KiB.
     """
 
     seconds: float
     cpu: float
     max_rss_kib: int
+    user: float = 0.0
 
 
 @dataclass
@@ -168,7 +170,7 @@ def run_tool(tool: Tool, config: Path) -> Measure:
     if done.returncode != 0:
         raise Mismatch(f"{tool.name} exited {done.returncode}: {done.stderr[-500:]!r}")
     user, system, rss = report.read_text().split()[-3:]
-    return Measure(elapsed, float(user) + float(system), int(rss))
+    return Measure(elapsed, float(user) + float(system), int(rss), float(user))
 
 
 def write_config(tool: Tool, port: int) -> Path:
@@ -539,7 +541,7 @@ def main() -> int:
                 for case, measure in results.items():
                     runs[tool.name].setdefault(case, []).append(measure)
                 line = "  ".join(
-                    f"{case} {m.seconds:.2f}s/{m.cpu:.2f}s/{m.max_rss_kib // 1024}M"
+                    f"{case} {m.seconds:.2f}s/{m.cpu:.2f}s (user {m.user:.2f}s)/{m.max_rss_kib // 1024}M"
                     for case, m in results.items()
                 )
                 print(f"  run {repeat + 1} {tool.name:7s} {line}", flush=True)

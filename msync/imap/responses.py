@@ -145,6 +145,8 @@ class ResponseParser:
         self._literal = io.BytesIO()
         self._remaining = 0
         self._stream: tuple[int, bytes] | None = None
+        # The UID of the FETCH whose literal is being read, once looked up.
+        self._stream_uid: int | None = None
         self._error: RemoteProtocolError | None = None
         self._step: Callable[[], Event | NeedData | None] = self._read_line
 
@@ -199,6 +201,8 @@ class ResponseParser:
 
         @return: the UID, or C{None} if it is not known yet.
         """
+        if self._stream_uid is not None:
+            return self._stream_uid
         for line in self._lines:
             for match in _UID_ITEM.finditer(line):
                 if match.group(1) is not None:
@@ -253,6 +257,7 @@ class ResponseParser:
             )
         self._remaining = size
         self._stream = None
+        self._stream_uid = None
         if size and self._stream_literal is not None:
             self._stream = self._stream_target(size, line)
         self._step = self._read_literal
@@ -266,12 +271,14 @@ class ResponseParser:
         if head is None or item is None or self._stream_literal is None:
             return None
         seq = int(head.group(1))
+        self._stream_uid = self.fetch_uid()
         if item.group(1) is not None:
             section = Reader(item.group(1)).section()
         else:
             section = b"" if item.group(2).upper() == b"RFC822" else b"TEXT"
         if seq and self._stream_literal(seq, section, size):
             return seq, section
+        self._stream_uid = None
         return None
 
     def _read_literal(self) -> Event | NeedData | None:
@@ -292,10 +299,12 @@ class ResponseParser:
                 chunk = bytes(buffer[:take])
                 del buffer[:take]
             seq, section = self._stream
+            uid = self._stream_uid
             if done:
                 self._literals.append(None)
                 self._step = self._read_line
-            return LiteralChunk(seq, section, chunk, done)
+                self._stream_uid = None
+            return LiteralChunk(seq, section, chunk, done, uid)
         if take:
             with memoryview(buffer) as view:
                 self._literal.write(view[:take])

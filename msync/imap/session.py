@@ -528,6 +528,48 @@ class IMAPSession:
             delivered = delivered or body is not None or streamed
         return found
 
+    async def uid_fetch_bodies(
+        self,
+        uids: Sequence[int],
+        consumer: Callable[[int, bytes], None],
+        items: Sequence[bytes] = (b"BODY.PEEK[]",),
+    ) -> dict[int, FetchResult]:
+        """
+        Fetch several messages in one C{UID FETCH}, streaming each body's
+        literal to C{consumer(uid, chunk)} as L{uid_fetch_body} does for
+        one: the server may answer in any order, with other FETCH data in
+        between; a body whose UID came after its literal arrives whole.
+
+        @return: per UID found, the other items of the response carrying its
+            body; a UID the server did not answer for is missing.
+        """
+        wanted = frozenset(uids)
+
+        def deliver(chunk: LiteralChunk) -> None:
+            # The connection streams only bodies of this command's UIDs,
+            # named before their literal.
+            assert chunk.uid is not None
+            consumer(chunk.uid, chunk.data)
+
+        command = Command.uid_fetch(UIDSet.of(uids), items)
+        completed = await self.protocol.execute(command, consumer=deliver)
+        found: dict[int, FetchResult] = {}
+        delivered: set[int] = set()
+        for each in completed.untagged:
+            uid = each.items.uid if isinstance(each, FetchResponse) else None
+            if uid is None or uid not in wanted:
+                continue
+            assert isinstance(each, FetchResponse)
+            streamed = b"" in each.items.streamed
+            body = None if uid in delivered or streamed else each.items.sections.get(b"")
+            if body is not None:
+                consumer(uid, body)
+            if uid not in found or body is not None or streamed:
+                found[uid] = FetchResult(uid, each.seq, each.items)
+            if body is not None or streamed:
+                delivered.add(uid)
+        return found
+
     async def uid_store(self, uids: UIDs, mode: StoreMode, flags: Sequence[bytes]) -> None:
         """
         C{UID STORE uids ±FLAGS.SILENT (flags)}, split and pipelined.

@@ -588,7 +588,7 @@ class UnknownResponse:
     literals: tuple[bytes | None, ...] = ()
 
 
-@_value
+@dataclass(frozen=True, slots=True)
 class LiteralChunk:
     """
     Part of a streamed FETCH body literal; all chunks of one literal arrive
@@ -599,12 +599,16 @@ class LiteralChunk:
     @ivar section: the canonical section spec (see L{FetchItems.sections}).
     @ivar data: the next bytes of the literal (never empty).
     @ivar last: whether this chunk completes the literal.
+    @ivar uid: the UID the response named before the literal, if it did
+        (what a FETCH of several UIDs routes the chunk by); not compared
+        (so a dataclass: L{_value} compares every field).
     """
 
     seq: int
     section: bytes
     data: bytes
     last: bool
+    uid: int | None = field(default=None, compare=False)
 
 
 Response: TypeAlias = (

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from msync.errors import (
@@ -77,6 +78,14 @@ COPIES_WITHOUT = 8
 SPOOL_IN_MEMORY = 256 * 1024
 """Fetched messages up to this size stay in memory; larger ones go to disk."""
 
+#: Bodies asked for while this many body fetches are at the server wait for
+#: one to complete (or for L{BODIES_PER_FETCH} of them), then go together
+#: in one C{UID FETCH} of several UIDs.
+BODY_FETCHES_AT_ONCE = 2
+BODIES_PER_FETCH = 16
+
+_BODY_ITEMS = (b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]")
+
 # mbsync's flag table (drv_imap.c Flags[]), in Flags bit order.
 _FLAG_NAMES: tuple[tuple[Flags, bytes], ...] = (
     (Flags.DRAFT, b"\\Draft"),
@@ -115,10 +124,20 @@ def flags_of(names: Iterable[bytes]) -> Flags:
     @return: the L{Flags} among IMAP flag names (case-insensitive); other
         keywords are ignored.
     """
+    key = names if isinstance(names, tuple) else tuple(names)
+    known = _FLAGS_OF.get(key)
+    if known is not None:
+        return known
     result = Flags.NONE
-    for name in names:
+    for name in key:
         result |= _BY_NAME.get(name.lower(), Flags.NONE)
+    if len(_FLAGS_OF) < 256:
+        # A mailbox has few distinct flag lists: remember them.
+        _FLAGS_OF[key] = result
     return result
+
+
+_FLAGS_OF: dict[tuple[bytes, ...], Flags] = {}
 
 
 def permanent_flags(names: Sequence[bytes] | None) -> Flags:
@@ -146,10 +165,73 @@ async def read_source(source: IMessageSource) -> bytes:
     return data
 
 
+class Spool:
+    """
+    Where a fetched body is written as it streams in: a list of the chunks
+    received while they total at most L{SPOOL_IN_MEMORY} bytes, else a
+    temporary file (the chunks kept so far are moved there before the one
+    that would pass the limit is written, so a large body is never held
+    whole).
+
+    @ivar size: the bytes written.
+    """
+
+    __slots__ = ("_file", "_parts", "size")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._file: IO[bytes] | None = None
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """
+        Add the next bytes.
+        """
+        if self._file is None:
+            if self.size + len(chunk) <= SPOOL_IN_MEMORY:
+                self._parts.append(chunk)
+                self.size += len(chunk)
+                return
+            import tempfile  # here: most pulls never need it
+
+            self._file = tempfile.TemporaryFile()
+            for part in self._parts:
+                self._file.write(part)
+            self._parts = []
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def read(self, position: int, size: int) -> bytes | memoryview:
+        """
+        Up to C{size} bytes from C{position} (in memory: up to the end of
+        the chunk holding C{position}).
+        """
+        if self._file is not None:
+            self._file.seek(position)
+            return self._file.read(size)
+        start = 0
+        for part in self._parts:
+            if position < start + len(part):
+                offset = position - start
+                if offset == 0 and len(part) <= size:
+                    return part
+                return memoryview(part)[offset : offset + size]
+            start += len(part)
+        return b""
+
+    def close(self) -> None:
+        """
+        Let go of the bytes (the temporary file is closed).
+        """
+        self._parts = []
+        if self._file is not None:
+            self._file.close()
+
+
 @implementer(IMessageBody)
 class SpooledBody:
     """
-    A fetched message held in a spool file.
+    A fetched message held in a L{Spool}.
 
     @ivar uid: its UID.
     @ivar flags: its flags when fetched.
@@ -162,7 +244,7 @@ class SpooledBody:
         uid: int,
         flags: Flags,
         arrival_date: datetime,
-        spool: IO[bytes],
+        spool: Spool,
         size: int,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
@@ -187,12 +269,11 @@ class SpooledBody:
         """
         position = 0
         while position < self.size:
-            self._spool.seek(position)
-            chunk = self._spool.read(min(self._chunk_size, self.size - position))
+            chunk = self._spool.read(position, min(self._chunk_size, self.size - position))
             if not chunk:
                 raise MessageError(f"UID {self.uid}: spooled message is truncated")
             position += len(chunk)
-            yield chunk
+            yield bytes(chunk) if isinstance(chunk, memoryview) else chunk
 
 
 def _segments(request: LoadRequest) -> list[tuple[UIDInterval, tuple[bytes, ...]]]:
@@ -339,6 +420,10 @@ class IMAPMailbox:
         self._last_changes: ListingChanges | None = None
         self._early: EarlyListing | None = None
         self._answered_early = False
+        # Bodies asked for and not yet sent for, and the body fetches at
+        # the server.
+        self._bodies_wanted: list[tuple[int, Deferred[IMessageBody]]] = []
+        self._body_fetches = 0
 
     @classmethod
     async def opened(
@@ -709,29 +794,114 @@ class IMAPMailbox:
         """
         See L{IMailbox.fetch}: C{UID FETCH uid (FLAGS INTERNALDATE
         BODY.PEEK[])}, the body streamed into a spool.
+
+        While L{BODY_FETCHES_AT_ONCE} body fetches are at the server, the
+        UIDs asked for wait and then go together, up to L{BODIES_PER_FETCH}
+        in one command (the first completion sends what waits): a pull
+        costs one command per batch, not per message.
         """
         self._check_open()
-        return Deferred.fromCoroutine(self._fetch_body(uid))
+        wanted: Deferred[IMessageBody] = Deferred()
+        if any(each == uid for each, _ in self._bodies_wanted):
+            # One spool per UID and command: a repeated UID goes in the next.
+            self._send_bodies()
+        self._bodies_wanted.append((uid, wanted))
+        if (
+            self._body_fetches < BODY_FETCHES_AT_ONCE
+            or len(self._bodies_wanted) >= BODIES_PER_FETCH
+        ):
+            self._send_bodies()
+        return wanted
 
-    async def _fetch_body(self, uid: int) -> IMessageBody:
-        import tempfile  # here, not at the top: a run that fetches nothing skips its start-up cost
+    def _send_bodies(self) -> None:
+        """
+        Send one body fetch for the UIDs waiting (at most
+        L{BODIES_PER_FETCH}); when it completes, send what waits then.
+        """
+        batch = self._bodies_wanted[:BODIES_PER_FETCH]
+        del self._bodies_wanted[:BODIES_PER_FETCH]
+        self._body_fetches += 1
+        fetching = Deferred.fromCoroutine(self._fetch_bodies(batch))
 
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
-        size = 0
+        def sent(result: object) -> object:
+            self._body_fetches -= 1
+            while self._bodies_wanted and (
+                self._body_fetches < BODY_FETCHES_AT_ONCE
+                or len(self._bodies_wanted) >= BODIES_PER_FETCH
+            ):
+                self._send_bodies()
+            # _fetch_bodies fires every Deferred of its batch and raises
+            # nothing; were it to, the error is logged, not swallowed.
+            return result
 
-        def consume(chunk: bytes) -> None:
-            nonlocal size
-            if size + len(chunk) > SPOOL_IN_MEMORY:
-                # Go to disk before writing: a large buffered body written
-                # to the in-memory spool first would be held twice.
-                spool.rollover()
-            spool.write(chunk)
-            size += len(chunk)
+        fetching.addBoth(sent)
 
-        items = (b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]")
+    async def _fetch_bodies(self, batch: list[tuple[int, Deferred[IMessageBody]]]) -> None:
+        """
+        Fetch a batch of bodies, firing each one's Deferred with it or with
+        its error. A command the server refuses (NO or BAD) is tried again
+        one UID at a time, so that one message it will not give fails
+        alone.
+        """
+        if len(batch) == 1:
+            uid, wanted = batch[0]
+            try:
+                body = await self._fetch_body(uid)
+            except BaseException:
+                wanted.errback(Failure())
+            else:
+                wanted.callback(body)
+            return
+        spools = {uid: Spool() for uid, _ in batch}
+
+        def consume(uid: int, chunk: bytes) -> None:
+            spools[uid].write(chunk)
+
         try:
             with self._store.connection_errors():
-                result = await self._session.uid_fetch_body(uid, consume, items)
+                found = await self._session.uid_fetch_bodies(list(spools), consume, _BODY_ITEMS)
+        except CommandFailed:
+            for spool in spools.values():
+                spool.close()
+            for uid, wanted in batch:
+                Deferred.fromCoroutine(self._fetch_body(uid)).chainDeferred(wanted)
+            return
+        except BaseException:
+            # A lost connection or a protocol error: the spools go too.
+            failure = Failure()
+            for spool in spools.values():
+                spool.close()
+            for _, wanted in batch:
+                wanted.errback(failure)
+            return
+        for uid, wanted in batch:
+            try:
+                body = self._body(uid, found.get(uid), spools[uid])
+            except MessageError:
+                wanted.errback(Failure())
+            else:
+                wanted.callback(body)
+
+    def _body(self, uid: int, result: FetchResult | None, spool: Spool) -> IMessageBody:
+        """
+        The body of a fetch's C{result} in C{spool}.
+
+        @raise MessageError: the server sent no such message (or no
+            INTERNALDATE for it); the spool is closed.
+        """
+        if result is None or result.items.internal_date is None:
+            spool.close()
+            raise MessageError(
+                f"IMAP store {self._store.name}: {shown_name(self.name)}: no message UID {uid}"
+            )
+        flags = flags_of(result.items.flags or ()) & self.permanent_flags
+        return SpooledBody(uid, flags, result.items.internal_date, spool, spool.size)
+
+    async def _fetch_body(self, uid: int) -> IMessageBody:
+        spool = Spool()
+        try:
+            with self._store.connection_errors():
+                result = await self._session.uid_fetch_body(uid, spool.write, _BODY_ITEMS)
         except CommandFailed as failed:
             spool.close()
             raise MessageError(
@@ -741,13 +911,7 @@ class IMAPMailbox:
             # A lost connection or a protocol error: the spool goes too.
             spool.close()
             raise
-        if result is None or result.items.internal_date is None:
-            spool.close()
-            raise MessageError(
-                f"IMAP store {self._store.name}: {shown_name(self.name)}: no message UID {uid}"
-            )
-        flags = flags_of(result.items.flags or ()) & self.permanent_flags
-        return SpooledBody(uid, flags, result.items.internal_date, spool, size)
+        return self._body(uid, result, spool)
 
     def store(
         self,

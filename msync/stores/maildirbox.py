@@ -349,6 +349,14 @@ class MaildirMailbox:
 
         return self._run(action)
 
+    @property
+    def copies_in_flight(self) -> int:
+        """
+        How many copies into this box a sync should keep under way (the
+        engine's C{copies_in_flight}): enough for the store's batch writer.
+        """
+        return self._store.copies_in_flight
+
     def store(
         self,
         message: IMessageSource,

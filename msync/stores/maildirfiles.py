@@ -23,7 +23,7 @@ import os
 import stat
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -503,13 +503,114 @@ class MaildirBody:
             yield chunk
 
 
-#: Messages up to this size are written by one blocking call in a worker
-#: thread (created, written, synced and renamed there); bigger ones stream
-#: from the reactor's thread, with only the blocking steps in the worker.
-WHOLE_IN_THREAD = 1024 * 1024
+#: Messages up to this size are written whole in a worker thread (created,
+#: written, synced and renamed there, several in one batch when a batch
+#: writer is given); bigger ones stream from the reactor's thread, with only
+#: the blocking steps in the worker. The copies a sync keeps under way hold
+#: at most this much each in memory.
+WHOLE_IN_THREAD = 256 * 1024
 
 #: Runs a blocking callable elsewhere (a worker thread) and gives its result.
 InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class Delivery:
+    """
+    One message held in memory, to be written as a file by L{write_batch}.
+
+    @ivar temporary: its C{tmp/} path.
+    @ivar final: its path in C{new/} or C{cur/}.
+    @ivar chunks: its bytes.
+    @ivar fsync: sync it before the rename (FSync).
+    @ivar times: its modification time (ns), or C{None}.
+    @ivar before: a blocking step to take before the file is created.
+    @ivar describe: names the store and box for error messages.
+    """
+
+    temporary: str
+    final: str
+    chunks: list[bytes]
+    fsync: bool
+    times: int | None
+    before: Callable[[], None] | None
+    describe: Callable[[], str]
+
+
+#: Gives a L{Delivery} to a batch writer: fires with L{write_batch}'s result
+#: for it (the modification time of its directory) or fails with its error.
+Deliver = Callable[[Delivery], Awaitable[int]]
+
+
+def write_batch(deliveries: list[Delivery]) -> list[int | BaseException]:
+    """
+    Write several messages as one blocking call (in a worker thread): each
+    one's C{before} step in order (the first records the UIDs of all, since
+    they were promised in order), then every file created and written in
+    C{tmp/}, then each synced (with FSync), closed and renamed into place,
+    then each directory's modification time read once.
+
+    With FSync the files are written before the first is synced, so one
+    journal commit of the file system can carry them all; none is renamed
+    before it is synced, so what a crash leaves in C{new/} or C{cur/} is
+    complete, as with L{deliver}.
+
+    @return: per delivery, in order, the modification time (ns) of its
+        directory after the last rename, or the error it failed with (a
+        L{MailboxError} for an C{OSError}); a failed one leaves no
+        C{tmp/} file.
+    """
+    failed: dict[int, BaseException] = {}
+    fds: list[int | None] = []
+    for index, delivery in enumerate(deliveries):
+        fd = None
+        try:
+            fd = _create(delivery.temporary, delivery.before)
+            _write_chunks(fd, delivery.chunks)
+        except BaseException as failure:
+            failed[index] = _batch_failure(failure, delivery, fd)
+            fd = None
+        fds.append(fd)
+    directories: dict[str, int] = {}
+    for index, (delivery, fd) in enumerate(zip(deliveries, fds, strict=True)):
+        if fd is None:
+            continue
+        try:
+            _finish(fd, delivery.temporary, delivery.final, delivery.fsync, delivery.times, False)
+        except BaseException as failure:
+            failed[index] = _batch_failure(failure, delivery, None)
+            continue
+        directories[os.path.dirname(delivery.final)] = 0
+    for directory in directories:
+        try:
+            directories[directory] = os.stat(directory).st_mtime_ns
+        except OSError:
+            # Renamed into it a moment ago: a stat fails only for a
+            # directory removed behind our back; no time is then known.
+            pass
+    return [
+        failed[index] if index in failed else directories[os.path.dirname(delivery.final)]
+        for index, delivery in enumerate(deliveries)
+    ]
+
+
+def _batch_failure(failure: BaseException, delivery: Delivery, fd: int | None) -> BaseException:
+    """
+    Clean up after one delivery of a batch failed: close its file, remove
+    it from C{tmp/}.
+
+    @return: the error to report for it.
+    """
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if isinstance(failure, MailboxError):
+        # The file was not created (its creation or C{before} failed).
+        return failure
+    error = _failed_delivery(failure, delivery.temporary, delivery.describe)
+    return failure if error is None else error
 
 
 def _create(temporary: str, before: Callable[[], None] | None) -> int:
@@ -533,11 +634,32 @@ def _write_all(fd: int, chunk: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _finish(fd: int, temporary: str, final: str, fsync: bool, times: int | None) -> int:
+def _write_chunks(fd: int, chunks: list[bytes]) -> None:
+    """
+    Write all of C{chunks}: one C{writev} when it takes them all (the
+    usual case; not for more chunks than any system's C{IOV_MAX}), else
+    the rest in C{write}s.
+    """
+    if 1 < len(chunks) <= 512 and hasattr(os, "writev"):
+        written = os.writev(fd, chunks)
+        total = sum(len(chunk) for chunk in chunks)
+        if written == total:
+            return
+        rest = b"".join(chunks)[written:]
+        _write_all(fd, rest)
+        return
+    for chunk in chunks:
+        _write_all(fd, chunk)
+
+
+def _finish(
+    fd: int, temporary: str, final: str, fsync: bool, times: int | None, read_time: bool = True
+) -> int:
     """
     Sync (with FSync) and close the C{tmp/} file, set its times, rename it
     into place.
 
+    @param read_time: read the directory's time after (else 0 is returned).
     @return: the modification time (ns) of the directory it went to, just
         after.
     """
@@ -549,7 +671,7 @@ def _finish(fd: int, temporary: str, final: str, fsync: bool, times: int | None)
     if times is not None:
         os.utime(temporary, ns=(times, times))
     os.rename(temporary, final)
-    return os.stat(os.path.dirname(final)).st_mtime_ns
+    return os.stat(os.path.dirname(final)).st_mtime_ns if read_time else 0
 
 
 def _failed_delivery(
@@ -611,6 +733,7 @@ async def deliver(
     arrival_date: datetime | None,
     describe: Callable[[], str],
     in_thread: InThread | None = None,
+    batch: Deliver | None = None,
     before: Callable[[], None] | None = None,
 ) -> int:
     """
@@ -622,6 +745,8 @@ async def deliver(
     @param in_thread: runs the blocking steps (creating, syncing, renaming
         the file; for a message of at most L{WHOLE_IN_THREAD} bytes, all of
         it) elsewhere, e.g. in a worker thread; by default they run here.
+    @param batch: with C{in_thread}, writes such a message (with others,
+        L{write_batch}) instead of a call of its own in C{in_thread}.
     @param before: a blocking step to take before the file is created (the
         UID's record), run where the creation runs.
     @return: the modification time (ns) of C{box/subdir} just after the
@@ -640,6 +765,8 @@ async def deliver(
             raise MessageError(
                 f"{describe()}: message source announced {message.size} bytes, gave {written}"
             )
+        if batch is not None:
+            return await batch(Delivery(temporary, final, chunks, fsync, times, before, describe))
         mtime: int = await in_thread(
             lambda: _deliver_whole(temporary, final, chunks, fsync, times, before, describe)
         )

@@ -122,7 +122,15 @@ def info_suffix(flags: Flags, delimiter: str = ":") -> str:
     """
     C{<delim>2,<FLAGS>}, flags in C{DFPRST} order.
     """
-    return f"{delimiter}2,{Flags(int(flags) & 0x3F).letters()}"
+    bits = int(flags) & 0x3F
+    letters = _LETTERS_OF.get(bits)
+    if letters is None:
+        letters = _LETTERS_OF[bits] = Flags(bits).letters()
+    return f"{delimiter}2,{letters}"
+
+
+# Flags' letters by value (64 at most).
+_LETTERS_OF: dict[int, str] = {}
 
 
 def new_name(

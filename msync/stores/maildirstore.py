@@ -27,6 +27,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
@@ -39,6 +40,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from msync.config import schema
@@ -59,6 +61,7 @@ from msync.stores.interface import (
 )
 from msync.stores.maildirbox import MaildirMailbox, nothing, scan_fingerprint
 from msync.stores.maildirfiles import (
+    Delivery,
     InThread,
     clear_stale_tmp,
     deliver,
@@ -66,6 +69,7 @@ from msync.stores.maildirfiles import (
     list_boxes,
     make_box,
     remove_box,
+    write_batch,
 )
 from msync.stores.maildirnames import (
     MaildirLayout,
@@ -90,6 +94,74 @@ _STYLES = {
 # mbsync numbers the files it names per process (<pid>_<n>); so do we, so
 # that two stores of one process never pick the same name in one second.
 _names_made = itertools.count(1)
+
+
+#: At most this many messages are written by one job of the worker threads
+#: (L{write_batch}), and at most L{BATCHES_AT_ONCE} such jobs run at once.
+BATCH_SIZE = 32
+BATCHES_AT_ONCE = 2
+
+
+class BatchWriter:
+    """
+    Writes the messages handed to it in batches, each batch one job of a
+    worker thread (L{write_batch}): the messages handed over while the
+    threads are busy go together in the next batch, so the reactor and the
+    threads hand work to each other once per batch, not once per message,
+    and one sync of the file system can carry a batch's files.
+
+    Invariant: a message's Deferred fires only once its file is in place
+    (and synced, with FSync); batches start in the order messages were
+    handed over.
+    """
+
+    def __init__(
+        self,
+        in_thread: Callable[[Callable[[], list[int | BaseException]]], Deferred[Any]],
+        size: int = BATCH_SIZE,
+        at_once: int = BATCHES_AT_ONCE,
+    ) -> None:
+        self._in_thread = in_thread
+        self._size = size
+        self._at_once = at_once
+        self._queue: list[tuple[Delivery, Deferred[int]]] = []
+        self._running = 0
+
+    def deliver(self, delivery: Delivery) -> Deferred[int]:
+        """
+        Write C{delivery} in a coming batch.
+
+        @return: fires with the modification time (ns) of its directory
+            after it went there, or fails with its error.
+        """
+        done: Deferred[int] = Deferred()
+        self._queue.append((delivery, done))
+        self._start()
+        return done
+
+    def _start(self) -> None:
+        while self._queue and self._running < self._at_once:
+            batch, self._queue = self._queue[: self._size], self._queue[self._size :]
+            self._running += 1
+            job = self._in_thread(functools.partial(write_batch, [each for each, _ in batch]))
+            job.addBoth(self._finished, [done for _, done in batch])
+
+    def _finished(
+        self, results: list[int | BaseException] | Failure, waiting: list[Deferred[int]]
+    ) -> None:
+        self._running -= 1
+        try:
+            for index, done in enumerate(waiting):
+                if isinstance(results, Failure):
+                    done.errback(results)
+                    continue
+                result = results[index]
+                if isinstance(result, BaseException):
+                    done.errback(Failure(result))
+                else:
+                    done.callback(result)
+        finally:
+            self._start()
 
 
 def layout_of(config: schema.MaildirStore) -> MaildirLayout:
@@ -159,6 +231,7 @@ class MaildirStore:
         # network, and the deliveries of messages stored one after another
         # overlap. A bare clock (tests): inline.
         self.in_thread: InThread | None = None
+        self._batches: BatchWriter | None = None
         if IReactorThreads.providedBy(clock):
             threads: Any = clock
 
@@ -166,6 +239,7 @@ class MaildirStore:
                 return deferToThreadPool(threads, threads.getThreadPool(), work)
 
             self.in_thread = in_thread
+            self._batches = BatchWriter(in_thread)
         self._open: MaildirMailbox | None = None
         self._closed = False
         self._pairings: dict[BoxName, Pairing] = {}
@@ -398,9 +472,19 @@ class MaildirStore:
             arrival_date=arrival_date,
             describe=lambda: f"store {self.name}, box {shown_name(box)}",
             in_thread=self.in_thread,
+            batch=None if self._batches is None else self._batches.deliver,
             before=before,
         )
         return subdir, name, mtime
+
+    @property
+    def copies_in_flight(self) -> int:
+        """
+        How many copies into this store a sync should keep under way: with
+        a batch writer, enough for its batches to fill; else the engine's
+        default (8).
+        """
+        return BATCH_SIZE if self._batches is not None else 8
 
     def _run(self, action: Callable[[], Coroutine[Any, Any, _T]]) -> Deferred[_T]:
         """
