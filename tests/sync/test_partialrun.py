@@ -23,6 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
 from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.errors import StateError
 from msync.model import FlagChange, Flags, LoadRequest
 from msync.stores.maildirbox import MaildirMailbox, scan_fingerprint
 from msync.stores.maildirstore import MaildirStore
@@ -30,10 +31,12 @@ from msync.sync import quickcheck
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
 from msync.sync.results import PairResult
+from msync.sync.statefile import SystemCalls
 from msync.sync.statepaths import StatePaths, state_paths
 from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
 from tests.fakes.mailstore import FakeMailbox
 from tests.stores.test_imapstore import PASSWORD, FakeNetwork, account
+from tests.sync.test_crash import _JournalAbort
 
 FULL = PairOptions(
     far=SideOptions(create=True, expunge=True),
@@ -87,7 +90,28 @@ class _Pair:
         self.tuids += 1
         return f"tuid{self.tuids:08d}"
 
-    def sync(self, options: PairOptions, quick: bool) -> PairResult:
+    def sync(
+        self, options: PairOptions, quick: bool, state_system: SystemCalls | None = None
+    ) -> PairResult:
+        """
+        One sync; it must succeed.
+        """
+        done = self.start(options, quick, state_system)
+        result = self.case.successResultOf(done)
+        return result
+
+    def crash(self, options: PairOptions, state_system: SystemCalls) -> None:
+        """
+        One sync that dies (a journal line it cannot write: L{_JournalAbort}).
+        """
+        self.case.failureResultOf(self.start(options, True, state_system), StateError)
+
+    def start(
+        self, options: PairOptions, quick: bool, state_system: SystemCalls | None
+    ) -> Deferred[PairResult]:
+        """
+        One sync run to its end: its result, the stores closed.
+        """
         network = FakeNetwork(self.mail, self.server)
         far = network.store(IMAPStoreConfig("far", account()))
         near = MaildirStore(
@@ -105,16 +129,16 @@ class _Pair:
                 self.paths,
                 quick=quick,
                 new_tuid=self.new_tuid,
+                state_system=state_system,
             )
         )
         for _ in range(100):
             network.flush()
             if done.called:
                 break
-        result = self.case.successResultOf(done)
         network.flush()
         self.case.successResultOf(near.close())
-        return result
+        return done
 
     def near(self) -> dict[int, str]:
         """
@@ -434,3 +458,57 @@ class RaceTests(SynchronousTestCase):
         self.assertFalse(result.partial)
         flags = {m.uid: m.flags for m in pair.box.messages}
         self.assertEqual((flags[3], flags[7]), ({b"\\Answered"}, {b"\\Flagged"}))
+
+
+class PartialCrashTests(SynchronousTestCase):
+    """
+    A partial run interrupted at every journal line (as if the process died
+    there) and run again ends exactly where the uninterrupted partial run
+    ends: nothing lost, nothing duplicated, the same state file.
+    """
+
+    server = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities | {b"QRESYNC", b"ENABLE"})
+
+    def prepare(self, root: str) -> _Pair:
+        """
+        A pair synced to a fixed point (its sidecar written), then changed
+        on the far side only: flags set and cleared, two new messages, one
+        expunged.
+        """
+        pair = _Pair(self, root, 30, self.server)
+        pair.sync(FULL, quick=False)
+        self.assertTrue(pair.sync(FULL, quick=True).unchanged)
+        for index, flags in ((3, {b"\\Flagged"}), (5, set()), (8, {b"\\Deleted"})):
+            message = pair.box.messages[index]
+            message.flags = flags
+            pair.box.touch(message)
+        pair.box.append(b"Subject: new 1\r\n\r\nbody\r\n", [b"\\Seen"])
+        pair.box.append(b"Subject: new 2\r\n\r\nbody\r\n", [])
+        pair.box.expunge(pair.box.messages[12])
+        return pair
+
+    def test_journal_aborts(self) -> None:
+        """
+        Dying before each journal line of the partial run, then running
+        again (partial or full, as the leftover journal decides) twice,
+        gives the uninterrupted result.
+        """
+        base = os.path.abspath(self.mktemp())
+        reference = self.prepare(base + "/reference")
+        counting = _JournalAbort(0)
+        result = reference.sync(FULL, quick=True, state_system=counting)
+        self.assertTrue(result.partial)
+        self.assertGreater(counting.written, 5)
+        reference.sync(FULL, quick=True)
+        expected = reference.everything()
+        # 30 + 2 new - 1 expunged - 1 deleted (expunged by the sync).
+        state, far, _, near = expected
+        self.assertEqual(len(far), 30)  # type: ignore[arg-type]
+        self.assertEqual(len(near), 30)  # type: ignore[arg-type]
+        for line in range(1, counting.written + 1):
+            pair = self.prepare(f"{base}/{line}")
+            pair.crash(FULL, _JournalAbort(line))
+            self.assertTrue(os.path.exists(pair.paths.new) or line == 1, line)
+            pair.sync(FULL, quick=True)
+            pair.sync(FULL, quick=True)
+            self.assertEqual(pair.everything(), expected, f"journal line {line}")
