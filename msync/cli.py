@@ -79,7 +79,7 @@ from msync.runner import (
 )
 from msync.storelist import list_stores
 from msync.stores.imapnames import names_for
-from msync.sync.statefile import JournalTesting
+from msync.sync.statelock import JournalTesting
 
 __all__ = [
     "Output",

@@ -78,9 +78,8 @@ from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.options import PairOptions
 from msync.sync.quickcheck import sidecar_path, skip_unchanged
 from msync.sync.results import PairProgress, PairResult
-from msync.sync.statefile import NO_TESTING, JournalTesting
+from msync.sync.statelock import NO_TESTING, JournalTesting
 from msync.sync.statepaths import StatePaths, listing_cache_path, state_paths
-from msync.sync.statetext import parse_state
 
 log = Logger()
 
@@ -549,6 +548,10 @@ def state_pairing(paths: StatePaths) -> dict[Side, frozenset[int]] | None:
         return {Side.FAR: frozenset(), Side.NEAR: frozenset()}
     except OSError:
         return None
+    # Imported here: only a Maildir box with a stray UID reads the state,
+    # and a no-op run never does (L{msync.sync.quickcheck}).
+    from msync.sync.statetext import parse_state
+
     try:
         state = parse_state(data, paths.state)
     except StateError:

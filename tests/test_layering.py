@@ -91,6 +91,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.results": 1,
     "msync.sync.bodies": 2,
     "msync.sync.statefile": 2,
+    "msync.sync.statelock": 2,
     "msync.sync.engine": 2,
     "msync.sync.quickcheck": 2,
     "msync.runner": 3,

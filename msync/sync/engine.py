@@ -85,10 +85,10 @@ from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
-from msync.sync.statefile import (
+from msync.sync.statefile import StateFile
+from msync.sync.statelock import (
     NO_TESTING,
     JournalTesting,
-    StateFile,
     SystemCalls,
     held_lock,
 )

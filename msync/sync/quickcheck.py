@@ -45,7 +45,7 @@ from msync import __version__
 from msync.model import BoxName
 from msync.stores.interface import IBoxFingerprints, IStore
 from msync.sync.options import PairOptions
-from msync.sync.statefile import held_lock
+from msync.sync.statelock import held_lock
 from msync.sync.statepaths import StatePaths
 
 __all__ = ["forget", "remember", "sidecar_path", "skip_unchanged", "unchanged"]

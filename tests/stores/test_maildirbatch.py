@@ -29,7 +29,7 @@ from msync.stores.maildirstore import BatchWriter, MaildirStore
 from msync.stores.maildiruids import sync_fd
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions
-from msync.sync.statefile import JournalTesting
+from msync.sync.statelock import JournalTesting
 from tests.fakes.clocks import InlineThreadsReactor
 from tests.sync.test_journal_testing import Box, Tree
 

@@ -34,7 +34,7 @@ from msync.stores.memorystore import MemoryOptions, MemoryStore
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
 from msync.sync.results import PairProgress, PairResult
-from msync.sync.statefile import SystemCalls
+from msync.sync.statelock import SystemCalls
 from msync.sync.statepaths import StatePaths
 from msync.sync.statetext import format_state, parse_state
 

@@ -24,7 +24,8 @@ from msync.sync.journal import (
     apply_op,
 )
 from msync.sync.state import SyncState
-from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statefile import StateFile
+from msync.sync.statelock import SystemCalls
 from msync.sync.statepaths import StatePaths, state_paths
 from msync.sync.statetext import format_state, parse_state
 

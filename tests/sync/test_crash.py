@@ -26,7 +26,7 @@ from msync.errors import StateError, StoreError, StoreUnavailable
 from msync.model import LineEnding, Side
 from msync.stores.memorystore import FailurePoint, MemoryStore
 from msync.sync.options import PairOptions
-from msync.sync.statefile import SystemCalls
+from msync.sync.statelock import SystemCalls
 from tests.sync.scenarios import (
     BOX,
     Pair,

@@ -35,7 +35,8 @@ from msync.sync.journal import (
     replay,
 )
 from msync.sync.options import PairOptions
-from msync.sync.statefile import JournalTesting, StateFile
+from msync.sync.statefile import StateFile
+from msync.sync.statelock import JournalTesting
 from msync.sync.statepaths import StatePaths
 from msync.sync.statetext import format_state, parse_state
 from tests.sync.statefixtures import make_paths

@@ -31,7 +31,7 @@ from msync.sync import quickcheck
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
 from msync.sync.results import PairResult
-from msync.sync.statefile import SystemCalls
+from msync.sync.statelock import SystemCalls
 from msync.sync.statepaths import StatePaths, state_paths
 from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
 from tests.fakes.mailstore import FakeMailbox

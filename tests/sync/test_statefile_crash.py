@@ -12,7 +12,8 @@ import shutil
 from msync.errors import StateError
 from msync.model import Flags
 from msync.sync.journal import SetFlags
-from msync.sync.statefile import StateFile, SystemCalls
+from msync.sync.statefile import StateFile
+from msync.sync.statelock import SystemCalls
 from msync.sync.statetext import format_state
 from tests.sync.statefixtures import (
     SESSION_OPS,
