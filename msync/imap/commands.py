@@ -36,13 +36,14 @@ import enum
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from typing import Final, TypeAlias
 
 from msync.errors import LocalProtocolError, MailboxNameError
 from msync.imap.uids import MAX_UID, MAX_UID_SET_CHARS, UIDs
 from msync.imap.utf7 import encode_mailbox_name
+from msync.imap.values import _value
 from msync.model import Secret
 
 #: The line that ends IDLE (RFC 2177).
@@ -165,7 +166,7 @@ def _encode_name(name: str, utf8: bool) -> bytes:
     return encode_mailbox_name(name)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _Raw:
     """Protocol text sent verbatim (keywords, item lists, numbers)."""
 
@@ -175,7 +176,7 @@ class _Raw:
         out.write(self.data)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _String:
     """
     A string; C{atom_chars} are the bytes an unquoted form may use, or
@@ -189,7 +190,7 @@ class _String:
         _write_string(out, self.data, self.atom_chars)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _Mailbox:
     """A mailbox name (C{pattern=False}) or LIST pattern, in Unicode."""
 
@@ -206,7 +207,7 @@ class _Mailbox:
         _write_string(out, _encode_name(self.name, out.utf8), chars)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _Literal:
     """Data always sent as a literal (an APPEND message)."""
 
@@ -216,7 +217,7 @@ class _Literal:
         out.literal(self.data)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _Password:
     """A LOGIN password; rendered as C{<redacted>} in logs."""
 
@@ -229,7 +230,7 @@ class _Password:
             _write_string(out, self.secret.value.encode("utf-8"), _ASTRING_CHARS)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _InitialResponse:
     """A SASL initial response (RFC 4959), raw before base64."""
 
@@ -245,7 +246,7 @@ class _InitialResponse:
             out.write(base64.b64encode(self.data) or b"=")
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class _List:
     """A parenthesized list of arguments."""
 
@@ -322,7 +323,7 @@ class StoreMode(enum.Enum):
     REPLACE = b"FLAGS.SILENT"
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class QResync:
     """
     The QRESYNC SELECT parameter (RFC 7162 §3.2.5).
@@ -345,7 +346,7 @@ class QResync:
         return _Raw(b"(QRESYNC (" + text + b"))")
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Command:
     """
     One IMAP command, without its tag.
@@ -747,7 +748,7 @@ class Command:
         return cls(b"APPEND", arguments, requires=requires)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class AppendMessage:
     """
     One message of a MULTIAPPEND (L{Command.multiappend}).

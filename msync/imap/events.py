@@ -3,21 +3,28 @@
 The events L{msync.imap.connection.ClientConnection.next_event} returns.
 
 Invariants:
-  - Pure values: frozen dataclasses over IMAP data (C{bytes}); no I/O.
+  - Pure values: frozen, slotted records (L{msync.imap.values._value})
+    over IMAP data (C{bytes}); no I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from msync.errors import LocalProtocolError
 from msync.imap.commands import Command
 from msync.imap.routing import SelectedMailbox
-from msync.imap.values import LiteralChunk, Response, ResponseCode, Status, TaggedResponse
+from msync.imap.values import (
+    LiteralChunk,
+    Response,
+    ResponseCode,
+    Status,
+    TaggedResponse,
+    _value,
+)
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Greeting:
     """
     The server's greeting: C{OK}, C{PREAUTH} or C{BYE} (RFC 3501 §7.1).
@@ -28,7 +35,7 @@ class Greeting:
     text: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Completed:
     """
     A command's tagged response arrived.
@@ -45,7 +52,7 @@ class Completed:
     mailbox: SelectedMailbox | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Rejected:
     """
     A command was never sent: it is invalid in the current state or for
@@ -57,7 +64,7 @@ class Rejected:
     error: LocalProtocolError
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class ContinuationNeeded:
     """
     AUTHENTICATE or IDLE got a C{+}; answer with
@@ -70,7 +77,7 @@ class ContinuationNeeded:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Untagged:
     """
     Untagged data no in-flight command produced (unsolicited EXISTS, BYE,
@@ -80,7 +87,7 @@ class Untagged:
     response: Response
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Streamed:
     """
     A chunk of a streamed FETCH body literal of the command C{tag}.
@@ -90,7 +97,7 @@ class Streamed:
     chunk: LiteralChunk
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Alert:
     """
     A status response carried C{[ALERT]}: C{text} is for the user.
@@ -99,7 +106,7 @@ class Alert:
     text: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Discarded:
     """
     Data the server sent that nothing asked for was dropped (for the debug log).

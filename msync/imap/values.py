@@ -49,6 +49,39 @@ def _repr(self: object) -> str:
     return f"{self.__class__.__qualname__}({shown})"
 
 
+def _compared_on(names: tuple[str, ...]) -> tuple[Callable[..., object], Callable[..., int]]:
+    """
+    Equality and hash over C{names} only (fields made with
+    C{field(compare=False)} left out, as a dataclass leaves them).
+    """
+
+    def values(record: object) -> tuple[object, ...]:
+        return tuple(getattr(record, name) for name in names)
+
+    def eq(self: object, other: object) -> object:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return values(self) == values(other)
+
+    def hash_(self: object) -> int:
+        return hash(values(self))
+
+    return eq, hash_
+
+
+def _shown_only(names: tuple[str, ...]) -> Callable[[object], str]:
+    """
+    A C{repr} that shows C{names} only (fields made with
+    C{field(repr=False)} left out, as a dataclass leaves them).
+    """
+
+    def repr_(self: object) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{self.__class__.__qualname__}({shown})"
+
+    return repr_
+
+
 def _frozen(self: object, name: str, value: object = None) -> None:
     raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
@@ -71,8 +104,10 @@ def _value(cls: _C) -> _C:
     dataclass compiles six methods per class, here only C{__init__} is
     compiled (the same code a dataclass's is), equality, hash, C{repr},
     frozenness and pickling are shared functions over C{__match_args__}.
-    Not a dataclass for L{dataclasses.fields} or L{dataclasses.replace}:
-    a value that is copied with changes (L{FetchItems}) stays a dataclass.
+    C{field(repr=False)} and C{field(compare=False)} are honoured (a
+    C{repr} or equality of the class's own then). Not a dataclass for
+    L{dataclasses.fields} or L{dataclasses.replace}: a value that is copied
+    with changes (L{FetchItems}) stays a dataclass.
     """
     namespace = dict(cls.__dict__)
     namespace.pop("__dict__", None)
@@ -81,6 +116,8 @@ def _value(cls: _C) -> _C:
     parameters: list[str] = []
     defaults: dict[str, Any] = {"__setter": object.__setattr__}
     body: list[str] = []
+    shown: list[str] = []
+    compared: list[str] = []
     for name, kind in namespace.get("__annotations__", {}).items():
         if str(kind).startswith("ClassVar"):
             continue
@@ -88,7 +125,14 @@ def _value(cls: _C) -> _C:
         default: Any = namespace.pop(name, MISSING)
         factory: Any = MISSING
         if isinstance(default, Field):
+            if default.repr:
+                shown.append(name)
+            if default.compare:
+                compared.append(name)
             default, factory = default.default, default.default_factory
+        else:
+            shown.append(name)
+            compared.append(name)
         if factory is not MISSING:
             defaults["__MISSING"] = MISSING
             defaults[f"__factory_{name}"] = factory
@@ -110,13 +154,14 @@ def _value(cls: _C) -> _C:
     exec(source, {}, scope)  # noqa: S102 (a dataclass's own way to make __init__)
     init = scope["__make__"](**defaults)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    eq, hash_ = (_eq, _hash) if compared == names else _compared_on(tuple(compared))
     namespace.update(
         __slots__=tuple(names),
         __match_args__=tuple(names),
         __init__=init,
-        __eq__=_eq,
-        __hash__=_hash,
-        __repr__=_repr,
+        __eq__=eq,
+        __hash__=hash_,
+        __repr__=_repr if shown == names else _shown_only(tuple(shown)),
         __setattr__=_frozen,
         __delattr__=_frozen,
         __getstate__=_getstate,

@@ -54,7 +54,9 @@ _UNUSED = ("http.client", "urllib.request", "email", "email.parser")
 _UNUSED_NO_OP = (*_UNUSED, "tempfile", "shutil")
 
 #: msync modules only a full sync of a pair needs: a run whose pairs are
-#: all skipped unopened (L{msync.sync.quickcheck}) never loads them.
+#: all skipped unopened (L{msync.sync.quickcheck}) never loads them; it
+#: takes the pair's lock with L{msync.sync.statelock} alone, without the
+#: state file, its journal or its records.
 _FULL_RUN_ONLY = (
     "msync.sync.engine",
     "msync.sync.reconcile",
@@ -66,6 +68,11 @@ _FULL_RUN_ONLY = (
     "msync.sync.convert",
     "msync.sync.expiry",
     "msync.sync.flagging",
+    "msync.sync.statefile",
+    "msync.sync.journal",
+    "msync.sync.journal5",
+    "msync.sync.statetext",
+    "msync.sync.state",
 )
 
 
