@@ -34,12 +34,12 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from msync.compat import Generation
 from msync.errors import MailboxNameError, shown_name
 from msync.imap.utf7 import decode_mailbox_name, encode_mailbox_name
+from msync.imap.values import _value
 from msync.model import INBOX
 
 # mbsync 1.4 rejects longer names from LIST (drv_imap.c).
@@ -49,7 +49,7 @@ MAX_NAME_LENGTH = 1000
 _LOCK_SUFFIX = ".lock"
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Listed:
     """
     What a listing makes of one server name.
@@ -153,7 +153,7 @@ class NameMapping(Protocol):
         """
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Mbsync14Names:
     """
     mbsync 1.4's mapping: names are the server's modified UTF-7, as text.
@@ -186,7 +186,7 @@ mbsync 1.4's mapping (the default where no generation is given).
 """
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Mbsync15Names:
     """
     mbsync 1.5's mapping (without C{UTF8=ACCEPT}): box names are the
@@ -239,7 +239,7 @@ mbsync 1.5's mapping.
 """
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class Mbsync15Utf8Names:
     """
     mbsync 1.5's mapping once the server confirmed C{ENABLE UTF8=ACCEPT}
@@ -293,7 +293,7 @@ def names_for(generation: Generation) -> NameMapping:
     return MBSYNC14_NAMES if generation is Generation.V14 else MBSYNC15_NAMES
 
 
-@dataclass(frozen=True, slots=True)
+@_value
 class ServerNaming:
     """
     How one IMAP store names its boxes on the server.
