@@ -34,6 +34,7 @@ from msync.config.schema import (
 from msync.errors import UsageError
 from msync.model import Side
 from msync.plan import OperationOverrides
+from msync.records import record
 
 __all__ = [
     "DEBUG_ALL",
@@ -150,7 +151,7 @@ _BOX_OPS = {"C": "Create", "R": "Remove", "X": "Expunge", "x": "ExpungeSolo"}
 _BOX_OP_WORDS = {"expunge-solo": "x", "create": "C", "remove": "R", "expunge": "X"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TestingOptions:
     """
     mbsync's undocumented C{-T} test switches, as isync 1.4.4 defines them
@@ -168,7 +169,7 @@ class TestingOptions:
     no_mtime_wait: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CommandLine:
     """
     A parsed C{msync} command line.

@@ -8,9 +8,11 @@ Invariant: everything here is immutable and free of I/O.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TypeAlias
+
+from msync.records import record
 
 
 class Side(enum.IntEnum):
@@ -81,7 +83,7 @@ _LETTERS: tuple[tuple[str, Flags], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Secret:
     """
     A password or token. Its repr and str never show the value.
@@ -128,7 +130,7 @@ class LineEnding(enum.Enum):
     LF = b"\n"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDInterval:
     """
     The inclusive UID interval C{first..last}; C{last=None} means no upper
@@ -155,7 +157,7 @@ class UIDInterval:
         return self.first <= uid and (self.last is None or uid <= self.last)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LoadRequest:
     """
     Which messages of an open mailbox to load, and what to report about
@@ -235,7 +237,7 @@ class LoadRequest:
         return self.wants_tuid(uid) or self.wants_message_id(uid)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageInfo:
     """
     What a load reports about one message.
@@ -263,7 +265,7 @@ class MessageInfo:
     arrival_date: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FlagChange:
     """
     Flags to add to and remove from one message (mbsync C{set_msg_flags}).
@@ -286,7 +288,7 @@ class FlagChange:
             )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TrackingHeaders:
     """
     The header fields msync uses to recognise messages.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msync.model import Side
+from msync.records import record
 from msync.sync.notices import (
     ConflictingChanges,
     LostCopies,
@@ -55,7 +56,7 @@ DEFAULT_COLUMNS = 80
 """The width mbsync assumes when C{COLUMNS} is unset, zero or not a number."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SideCounters:
     """
     Work applied I{to} one side (F: = pushed to far, N: = pulled to near).
@@ -91,7 +92,7 @@ class SideCounters:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Counters:
     """
     Everything the progress line shows.
@@ -238,7 +239,7 @@ class Severity(enum.Enum):
         return Stream.STDERR
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OutputPolicy:
     """
     Which messages are shown, from C{-V}, C{-D} and C{-q}.

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "msync": 0,
     "msync.errors": 0,
     "msync.model": 0,
+    "msync.records": 0,
     "msync.cmdline": 1,
     "msync.compat": 1,
     "msync.config": 1,

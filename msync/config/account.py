@@ -43,6 +43,7 @@ from msync.config.schema import (
 from msync.config.syntax import Directive, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Secret, Side
+from msync.records import record
 
 KNOWN_EXTENSIONS = frozenset(
     {
@@ -119,7 +120,7 @@ Parse = Callable[[Directive, AccountContext], object]
 """Reads one option line into its value; raises, or reports and goes on, as mbsync."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Option:
     """
     One row of an option table: the field of the section's dataclass (or

@@ -65,6 +65,7 @@ from msync.config.schema import (
 from msync.config.syntax import Directive, Reader, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Side
+from msync.records import record
 
 __all__ = ["default_config_path", "load_config", "parse_config"]
 
@@ -93,7 +94,7 @@ def _always_readable(path: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Paths:
     """
     How local paths are expanded.

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from msync.model import Secret, Side
+from msync.records import record
 
 __all__ = [
     "ALL_SIDES",
@@ -116,7 +116,7 @@ class SyncOp(enum.Flag):
     ALL = NEW | RENEW | DELETE | FLAGS
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncOps:
     """
     The C{Sync} operation matrix: which operation types propagate in which
@@ -445,7 +445,7 @@ class SyncStateKind(enum.Enum):
     C{:farstore:farbox_:nearstore:nearbox} using C{FieldDelimiter}."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncState:
     """
     Where a channel keeps its sync state.
@@ -476,7 +476,7 @@ class ChannelSetting(enum.Enum):
     EXPIRE_SIDE = "ExpireSide"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ShellCommand:
     """
     A C{UserCmd} / C{PassCmd} value; running it is not the parser's job.
@@ -490,7 +490,7 @@ class ShellCommand:
     interactive: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IMAPAccount:
     """
     Connection settings of an C{IMAPAccount} section, or of the account
@@ -541,7 +541,7 @@ class IMAPAccount:
     disabled_extensions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IMAPStore:
     """
     An C{IMAPStore} section.
@@ -575,7 +575,7 @@ class IMAPStore:
     flatten: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MaildirStore:
     """
     A C{MaildirStore} section.
@@ -615,7 +615,7 @@ Store = IMAPStore | MaildirStore
 """Any store section."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BoxSpec:
     """
     A channel side, C{:store:box}.
@@ -629,7 +629,7 @@ class BoxSpec:
     box: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Channel:
     """
     A C{Channel} section with global options and defaults folded in.
@@ -690,7 +690,7 @@ class Channel:
         return self.far_store if side is Side.FAR else self.near_store
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GroupMember:
     """
     One channel reference in a Group, C{chan} or C{chan:box1,box2}.
@@ -704,7 +704,7 @@ class GroupMember:
     boxes: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Group:
     """
     A C{Group} section.
@@ -718,7 +718,7 @@ class Group:
     members: tuple[GroupMember, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GlobalOptions:
     """
     Options outside any section.
@@ -753,7 +753,7 @@ class GlobalOptions:
     expire_side: Side | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Config:
     """
     A whole parsed configuration file.

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from msync.errors import ConfigError
+from msync.records import record
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -60,7 +60,7 @@ _INTEGER = re.compile(r"[ \t\n\r\f\v]*[+-]?[0-9]+")
 _WHITESPACE = " \t\r\f\v"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Directive:
     """
     One non-comment line of a configuration file.

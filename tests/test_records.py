@@ -1,0 +1,98 @@
+"""
+Tests for L{msync.records}: a L{record} behaves as the frozen, slotted
+dataclass it replaces.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import FrozenInstanceError, asdict, dataclass, field, fields, replace
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.records import record
+
+
+@record
+class _Made:
+    name: str
+    size: int = 0
+    secret: bytes = field(default=b"", repr=False)
+    note: str = field(default="", compare=False)
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class _Dataclass:
+    name: str
+    size: int = 0
+    secret: bytes = field(default=b"", repr=False)
+    note: str = field(default="", compare=False)
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+@record
+class _OwnRepr:
+    value: str
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+class RecordTests(SynchronousTestCase):
+    """
+    L{record} against C{@dataclass(frozen=True, slots=True)}.
+    """
+
+    def test_repr(self) -> None:
+        """
+        The C{repr} is the dataclass's: C{repr=False} fields are left out.
+        """
+        made = _Made("a", 2, b"pw", "n", ("x",))
+        reference = _Dataclass("a", 2, b"pw", "n", ("x",))
+        self.assertEqual(repr(made), repr(reference).replace("_Dataclass", "_Made"))
+        self.assertNotIn("pw", repr(made))
+        self.assertEqual(repr(_OwnRepr("v")), "<hidden>")
+
+    def test_equality_and_hash(self) -> None:
+        """
+        Equal on the compared fields only; other classes are not equal;
+        the hash follows equality.
+        """
+        one = _Made("a", 1, note="first")
+        self.assertEqual(one, _Made("a", 1, note="second"))
+        self.assertEqual(hash(one), hash(_Made("a", 1, note="second")))
+        self.assertNotEqual(one, _Made("a", 2))
+        self.assertNotEqual(one, _Made("a", 1, secret=b"s"))
+        self.assertNotEqual(one, _Dataclass("a", 1))
+        self.assertEqual(len({one, _Made("a", 1), _Made("b")}), 2)
+        self.assertEqual(_OwnRepr("v"), _OwnRepr("v"))
+        self.assertNotEqual(_OwnRepr("v"), _OwnRepr("w"))
+        self.assertEqual(len({_OwnRepr("v"), _OwnRepr("v"), _OwnRepr("w")}), 2)
+
+    def test_dataclass_functions(self) -> None:
+        """
+        L{fields}, L{replace} and L{asdict} work; C{__match_args__} is set;
+        the default factory runs per instance.
+        """
+        made = _Made("a", 1)
+        self.assertEqual(
+            [each.name for each in fields(made)], ["name", "size", "secret", "note", "tags"]
+        )
+        self.assertEqual(replace(made, size=5), _Made("a", 5))
+        self.assertEqual(asdict(made)["name"], "a")
+        self.assertEqual(_Made.__match_args__, ("name", "size", "secret", "note", "tags"))
+        self.assertEqual(made.tags, ())
+
+    def test_frozen_slotted_picklable(self) -> None:
+        """
+        Fields cannot be set or deleted, there is no C{__dict__}, and a
+        record survives pickling.
+        """
+        made = _Made("a", 1)
+        with self.assertRaises(FrozenInstanceError):
+            made.size = 2  # type: ignore[misc]
+        with self.assertRaises(FrozenInstanceError):
+            del made.size
+        self.assertFalse(hasattr(made, "__dict__"))
+        self.assertEqual(pickle.loads(pickle.dumps(made)), made)
