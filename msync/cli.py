@@ -27,7 +27,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import FrameType, ModuleType
 from typing import Any, NoReturn, TextIO, cast
 
@@ -59,6 +58,7 @@ from msync.plan import (
     select_jobs,
 )
 from msync.reactor import MailReactor
+from msync.records import record
 from msync.report import (
     DEFAULT_COLUMNS,
     Counters,
@@ -184,7 +184,7 @@ class Output:
         self.stdout.flush()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Prepared:
     """
     Everything decided before any store is touched.
