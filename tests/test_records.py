@@ -32,6 +32,16 @@ class _Dataclass:
 
 
 @record
+class _Checked:
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError("low above high")
+
+
+@record
 class _OwnRepr:
     value: str
 
@@ -96,3 +106,24 @@ class RecordTests(SynchronousTestCase):
             del made.size
         self.assertFalse(hasattr(made, "__dict__"))
         self.assertEqual(pickle.loads(pickle.dumps(made)), made)
+
+    def test_post_init(self) -> None:
+        """
+        C{__post_init__} runs after the fields are set, also for
+        L{replace}.
+        """
+        self.assertEqual(_Checked(1, 2).high, 2)
+        with self.assertRaises(ValueError):
+            _Checked(3, 2)
+        with self.assertRaises(ValueError):
+            replace(_Checked(1, 2), low=5)
+
+    def test_unsupported_fields(self) -> None:
+        """
+        A field the record cannot make (C{init=False}) is refused at once.
+        """
+        with self.assertRaises(TypeError):
+
+            @record
+            class _Bad:
+                value: int = field(default=0, init=False)
