@@ -77,6 +77,27 @@ def _setstate(self: object, state: tuple[object, ...]) -> None:
         object.__setattr__(self, name, value)
 
 
+def install_init(cls: type, source: str, defaults: dict[str, Any]) -> None:
+    """
+    Give C{cls} the C{__init__} that C{source} makes (a function
+    C{__make__} over C{defaults} returning it), compiled at the class's
+    first instantiation: a class a run never instantiates costs no
+    compilation.
+    """
+    qualname = f"{cls.__qualname__}.__init__"
+
+    def first_init(self: object, *args: object, **kwargs: object) -> None:
+        scope: dict[str, Any] = {}
+        exec(source, {}, scope)  # noqa: S102 (a dataclass's own way to make __init__)
+        init = scope["__make__"](**defaults)
+        init.__qualname__ = qualname
+        type.__setattr__(cls, "__init__", init)
+        init(self, *args, **kwargs)
+
+    first_init.__qualname__ = qualname
+    type.__setattr__(cls, "__init__", first_init)
+
+
 @dataclass_transform(eq_default=True, frozen_default=True, field_specifiers=(field,))
 def record(cls: _C) -> _C:
     """
@@ -116,10 +137,6 @@ def record(cls: _C) -> _C:
         + "\n".join(" " + line for line in body or ["  pass"])
         + "\n return __init__\n"
     )
-    scope: dict[str, Any] = {}
-    exec(source, {}, scope)  # noqa: S102 (a dataclass's own way to make __init__)
-    init = scope["__make__"](**defaults)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
     names = tuple(each.name for each in every)
     namespace = dict(own)
     namespace.pop("__dict__", None)
@@ -142,7 +159,6 @@ def record(cls: _C) -> _C:
     namespace.update(
         __slots__=names,
         __match_args__=names,
-        __init__=init,
         __setattr__=_frozen,
         __delattr__=_frozen,
         __getstate__=_getstate,
@@ -150,4 +166,5 @@ def record(cls: _C) -> _C:
     )
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
+    install_init(made, source, defaults)
     return made

@@ -127,3 +127,25 @@ class RecordTests(SynchronousTestCase):
             @record
             class _Bad:
                 value: int = field(default=0, init=False)
+
+    def test_init_compiled_on_first_use(self) -> None:
+        """
+        A record's C{__init__} is compiled at its first instantiation and
+        replaces the stand-in on the class; wrong arguments are refused
+        before and after.
+        """
+
+        @record
+        class _Late:
+            first: int
+            second: str = "x"
+
+        stand_in = _Late.__init__
+        with self.assertRaises(TypeError):
+            _Late()  # type: ignore[call-arg]
+        self.assertIsNot(_Late.__init__, stand_in)
+        self.assertEqual(_Late.__init__.__qualname__, stand_in.__qualname__)
+        self.assertEqual(_Late(1), _Late(1, "x"))
+        self.assertEqual(_Late(first=2, second="y").second, "y")
+        with self.assertRaises(TypeError):
+            _Late(1, "x", 3)  # type: ignore[call-arg]

@@ -13,7 +13,8 @@ Invariants:
     and mailbox names stay C{bytes} (convert with L{msync.imap.utf7}).
   - Values with C{dict} fields compare by value but are not hashable.
   - Nothing here parses; nothing here does I/O; this module imports
-    nothing from msync.
+    nothing from msync but L{msync.records.install_init} (each record's
+    C{__init__} is compiled at its first instantiation).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Final, TypeAlias, TypeVar, dataclass_transform
+
+from msync.records import install_init
 
 _C = TypeVar("_C", bound=type)
 
@@ -150,15 +153,10 @@ def _value(cls: _C) -> _C:
         + "\n".join(" " + line for line in body or ["  pass"])
         + "\n return __init__\n"
     )
-    scope: dict[str, Any] = {}
-    exec(source, {}, scope)  # noqa: S102 (a dataclass's own way to make __init__)
-    init = scope["__make__"](**defaults)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
     eq, hash_ = (_eq, _hash) if compared == names else _compared_on(tuple(compared))
     namespace.update(
         __slots__=tuple(names),
         __match_args__=tuple(names),
-        __init__=init,
         __eq__=eq,
         __hash__=hash_,
         __repr__=_repr if shown == names else _shown_only(tuple(shown)),
@@ -169,6 +167,7 @@ def _value(cls: _C) -> _C:
     )
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
+    install_init(made, source, defaults)
     return made
 
 
