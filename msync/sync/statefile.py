@@ -19,7 +19,12 @@ C{lock_state}; verified with strace and C{-Tj} runs of mbsync 1.4.4):
     Each line is written with one C{write(2)}, like mbsync's line-buffered
     stream, so a killed process leaves whole lines (a torn last line only
     comes from a crash of the machine, and makes the next open fail with
-    C{incomplete journal entry}, as in mbsync).
+    C{incomplete journal entry}, as in mbsync). Group commit
+    (L{StateFile.write} with C{hold}, L{StateFile.flush}): the lines of
+    one call, or of several held calls, go out in one C{write}, in order,
+    so a killed process leaves whole groups; a line is held only once it
+    may be written (its file is durable), so holding delays it, never
+    moves it ahead. Under C{-Tj<N>} every line is written alone.
   - L{StateFile.sync} fdatasyncs the journal; the engine calls it before
     copying messages so that a TUID is durable before its copy exists.
   - Commit: the whole state into C{.new}, fdatasync, close; close the
