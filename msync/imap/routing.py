@@ -161,6 +161,9 @@ def mailbox_update(mailbox: SelectedMailbox, response: Response) -> SelectedMail
     """
     @return: C{mailbox} updated from one untagged response.
     """
+    if type(response) is FetchResponse:
+        # The common case (a body, a listing line): nothing to update.
+        return mailbox
     if isinstance(response, ExistsResponse):
         return replace(mailbox, exists=response.count)
     if isinstance(response, RecentResponse):

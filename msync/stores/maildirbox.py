@@ -373,8 +373,7 @@ class MaildirMailbox:
         if self._closed:
             raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
 
-        async def reserve() -> tuple[int, Deferred[tuple[str, str, int]]]:
-            return await self._reserve(message, flags, arrival_date)
+        reserve = functools.partial(self._reserve, message, flags, arrival_date)
 
         async def action() -> int | None:
             # The UID is recorded and the file written in call order, under

@@ -255,14 +255,17 @@ class _BoxPairSync:
             found.append(fingerprint)
         quickcheck.remember(paths, self.options, *found)
 
-    def take(self, step: Step[T]) -> T:
+    def take(self, step: Step[T], *, hold: bool = False) -> T:
         """
         Write a planner step's journal operations (the planner has applied
         them to the state; a dry run keeps them in memory only), show its
         notices, and return what it asks the stores to do.
+
+        @param hold: the lines may wait for the next write of the journal
+            (L{StateFile.write}'s group commit).
         """
         if not self.dry:
-            self.statefile.write(step.journal)
+            self.statefile.write(step.journal, hold=hold)
         for notice in step.notices:
             self.notify(*describe_notice(notice))
         return step.actions
@@ -668,14 +671,20 @@ class _BoxPairSync:
                     )
                     turn = done
                     begun += 1
+                if not copying[0].called and not self.dry:
+                    # About to wait: the lines held so far go out now,
+                    # in one write (those of one batch of stored files).
+                    self.statefile.flush()
                 uid = await copying.popleft()
                 if uid is not False:
-                    self.take(reconcile.copied(work, item, uid))
+                    self.take(reconcile.copied(work, item, uid), hold=True)
                     self.counts["new"][target] += 1
                 else:
                     self.settled = False
-                    self.take(reconcile.copy_failed(work, item))
+                    self.take(reconcile.copy_failed(work, item), hold=True)
                 self.progress.add(target, "new", done=1)
+            if not self.dry:
+                self.statefile.flush()
         finally:
             await _settle(copying)
             await _settle(ahead)

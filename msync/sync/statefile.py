@@ -19,7 +19,12 @@ C{lock_state}; verified with strace and C{-Tj} runs of mbsync 1.4.4):
     Each line is written with one C{write(2)}, like mbsync's line-buffered
     stream, so a killed process leaves whole lines (a torn last line only
     comes from a crash of the machine, and makes the next open fail with
-    C{incomplete journal entry}, as in mbsync).
+    C{incomplete journal entry}, as in mbsync). Group commit
+    (L{StateFile.write} with C{hold}, L{StateFile.flush}): the lines of
+    one call, or of several held calls, go out in one C{write}, in order,
+    so a killed process leaves whole groups; a line is held only once it
+    may be written (its file is durable), so holding delays it, never
+    moves it ahead. Under C{-Tj<N>} every line is written alone.
   - L{StateFile.sync} fdatasyncs the journal; the engine calls it before
     copying messages so that a TUID is durable before its copy exists.
   - Commit: the whole state into C{.new}, fdatasync, close; close the
@@ -168,6 +173,8 @@ class StateFile:
         # records parsed from them so far (line index, record).
         self._lines: RecordLines | None = None
         self._taken: list[tuple[int, SyncRecord]] = []
+        # Journal lines held for one write (see write's hold).
+        self._held: list[bytes] = []
 
     @classmethod
     def open(
@@ -399,29 +406,72 @@ class StateFile:
         self._last = apply_op(self.state, op, self._last, live=True)
         return self._last
 
-    def write(self, ops: Sequence[JournalOp]) -> None:
+    def write(self, ops: Sequence[JournalOp], *, hold: bool = False) -> None:
         """
         Append the lines of operations the caller has already applied to
         L{state} (the planner applies its own, L{msync.sync.reconcile}).
         Use either this or L{log} in one session: L{log} looks records up
         from the record it touched last.
 
+        Group commit: the lines of one call go out in one C{write}, after
+        any lines held before (order is kept). With C{hold} they are kept
+        in memory until the next L{flush}, L{write} without C{hold},
+        L{log}, L{sync}, L{commit} or L{close}, so lines that become due
+        together (the copies of one Maildir batch) share one C{write}. A
+        caller holds only lines it may write now (their files are
+        durable): holding delays a line, never moves it ahead of its
+        file. Under C{-Tj<N>} every line is written (and counted) alone.
+
         @raise StateError: the journal cannot be written.
         """
         self._check_open()
-        for op in ops:
-            self._write_line(op)
-
-    def _write_line(self, op: JournalOp) -> None:
+        if not ops:
+            return
+        if self._testing.steps_left:
+            self.flush()
+            for op in ops:
+                self._write_line(op)
+            return
         if self._journal_fd is None:
             self._start_journal()
+        self._held.extend(self._line(op) for op in ops)
+        self._dirty = True
+        if not hold:
+            self.flush()
+
+    def flush(self) -> None:
+        """
+        Write the lines held by L{write} (one C{write}).
+
+        @raise StateError: the journal cannot be written.
+        """
+        if not self._held:
+            return
+        data = b"".join(self._held)
+        self._held.clear()
         assert self._journal_fd is not None
+        try:
+            self._system.write(self._journal_fd, data)
+        except OSError as error:
+            raise StateError(
+                f"cannot write journal {self.paths.journal}: {_reason(error)}"
+            ) from error
+
+    def _line(self, op: JournalOp) -> bytes:
         data = format_line(op, self.journal_version)
         after = needs_flags_after(op, self.journal_version)
         if after is not None:
             record = self.state.by_pair(*after)
             if record is not None:
                 data += flags_line(record)
+        return data
+
+    def _write_line(self, op: JournalOp) -> None:
+        self.flush()
+        if self._journal_fd is None:
+            self._start_journal()
+        assert self._journal_fd is not None
+        data = self._line(op)
         self._testing.step(101)
         try:
             if data:
@@ -441,6 +491,7 @@ class StateFile:
         @raise StateError: the journal cannot be synced.
         """
         self._check_open()
+        self.flush()
         if self._fsync and self._journal_fd is not None:
             try:
                 self._system.fdatasync(self._journal_fd)
@@ -463,6 +514,8 @@ class StateFile:
         self._check_open()
         if not self._dirty:
             return
+        # The held lines first: if the commit fails, the journal has them.
+        self.flush()
         paths, system = self.paths, self._system
         if self._new_fd is None:
             # Dirty only by replay: mbsync's save_state creates .new now.
@@ -503,6 +556,7 @@ class StateFile:
         @raise StateError: a file exists but cannot be removed.
         """
         self._check_open()
+        self._held.clear()
         self._close_files()
         for path in (self.paths.new, self.paths.journal, self.paths.state):
             self._unlink(path, "cannot delete sync state file")
@@ -525,7 +579,10 @@ class StateFile:
         self._closed = True
         lock_fd, self._lock_fd = self._lock_fd, None
         try:
-            self._close_files()
+            try:
+                self.flush()
+            finally:
+                self._close_files()
         finally:
             if lock_fd is not None:
                 release_lock(self._system, self.paths.lock, self._lock_key, lock_fd)

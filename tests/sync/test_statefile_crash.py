@@ -11,9 +11,9 @@ import shutil
 
 from msync.errors import StateError
 from msync.model import Flags
-from msync.sync.journal import SetFlags
+from msync.sync.journal import JournalOp, SetFlags, apply_op
 from msync.sync.statefile import StateFile
-from msync.sync.statelock import SystemCalls
+from msync.sync.statelock import JournalTesting, SystemCalls
 from msync.sync.statetext import format_state
 from tests.sync.statefixtures import (
     SESSION_OPS,
@@ -193,3 +193,127 @@ class CrashTests(StateFileTestCase):
                 listing(self.directory),
                 {"INBOX": STATE_S0, "INBOX.journal": journal, "INBOX.new": b""},
             )
+
+
+#: Two groups of SESSION_OPS, each journaled with one write.
+_GROUPS = [SESSION_OPS[:4], SESSION_OPS[4:]]
+
+
+class GroupCommitTests(StateFileTestCase):
+    """
+    L{StateFile.write} with C{hold}: the lines of a group go out in one
+    C{write}, in order, and only when flushed; a crash at any call leaves
+    whole groups journaled (a prefix of the session), never a line that
+    was not yet handed over.
+    """
+
+    def hold_group(self, opened: StateFile, ops: list[JournalOp]) -> None:
+        """
+        Apply C{ops} (as the planner does) and hand their lines over one
+        by one, held.
+        """
+        last = None
+        for op in ops:
+            last = apply_op(opened.state, op, last, live=True)
+            opened.write([op], hold=True)
+
+    def session(self, system: SystemCalls) -> None:
+        """
+        Open STATE_S0, hold and flush the first group, sync, hold the
+        second, commit (which flushes it first).
+        """
+        opened = StateFile.open(self.paths, system=system)
+        try:
+            self.hold_group(opened, _GROUPS[0])
+            opened.flush()
+            opened.sync()
+            self.hold_group(opened, _GROUPS[1])
+            opened.commit()
+        finally:
+            opened.close()
+
+    def test_one_write_per_group(self) -> None:
+        """
+        The journal gets its version line and one write per group; the
+        result is the state with every operation applied.
+        """
+        counting = RecordingSystem()
+        self.write(self.paths.state, STATE_S0)
+        self.session(counting)
+        self.assertEqual(counting.calls.count(("write", "INBOX.journal")), 3)
+        self.assertEqual(listing(self.directory), {"INBOX": applied(STATE_S0, SESSION_OPS)})
+
+    def test_crash_at_every_call(self) -> None:
+        """
+        Dying at any call leaves the old state plus the groups whose
+        write was made (all of a group or none of it), or the committed
+        state.
+        """
+        counting = RecordingSystem()
+        self.write(self.paths.state, STATE_S0)
+        self.session(counting)
+        final = applied(STATE_S0, SESSION_OPS)
+        for index in range(len(counting.calls)):
+            shutil.rmtree(self.directory)
+            self.write(self.paths.state, STATE_S0)
+            try:
+                self.session(RecordingSystem(crash_at=index))
+            except SimulatedCrash:
+                pass
+            done = counting.calls[:index]
+            groups = max(done.count(("write", "INBOX.journal")) - 1, 0)
+            if ("rename", "INBOX.new") in done:
+                expected = final
+            else:
+                expected = applied(STATE_S0, [op for group in _GROUPS[:groups] for op in group])
+            with StateFile.open(self.paths) as reopened:
+                self.assertEqual(format_state(reopened.state), expected, index)
+                reopened.commit()
+        self.assertEqual(len(counting.calls), 19)
+
+    def test_held_lines_wait_and_keep_order(self) -> None:
+        """
+        Held lines are not in the journal until a flush, a write without
+        C{hold}, or close; they then come before the later lines.
+        """
+        self.write(self.paths.state, STATE_S0)
+        opened = self.open()
+        self.hold_group(opened, SESSION_OPS[:2])
+        self.assertEqual(self.journal(), b"4\n")
+        third = SESSION_OPS[2]
+        apply_op(opened.state, third, None, live=True)
+        opened.write([third])
+        self.assertEqual(self.journal(), b"4\n+ 4 0\nF 1 4\n# 4 0 abcdefghijkl\n")
+        self.hold_group(opened, SESSION_OPS[3:5])
+        opened.close()
+        with StateFile.open(self.paths) as reopened:
+            self.assertEqual(format_state(reopened.state), applied(STATE_S0, SESSION_OPS[:5]))
+
+    def test_countdown_writes_line_by_line(self) -> None:
+        """
+        Under C{-Tj<N>} held lines are written and counted one by one, so
+        the countdown stops between two lines of a group as in mbsync.
+        """
+        self.write(self.paths.state, STATE_S0)
+        testing = JournalTesting(limit=4, exit=_stop)
+        opened = StateFile.open(self.paths, fsync=False, testing=testing)
+        try:
+            with self.assertRaises(_Stopped):
+                self.hold_group(opened, SESSION_OPS[:4])
+        finally:
+            opened.close()
+        self.assertEqual(self.journal(), b"4\n+ 4 0\nF 1 4\n")
+
+    def journal(self) -> bytes:
+        with open(self.paths.journal, "rb") as f:
+            return f.read()
+
+
+class _Stopped(Exception):
+    """
+    The C{-Tj<N>} countdown ran out.
+    """
+
+
+def _stop(status: int) -> None:
+    raise _Stopped(status)
