@@ -82,7 +82,7 @@ from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import PairWork, random_tuid
+from msync.sync.pairwork import PairWork, forget_undeleted, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import (
@@ -483,6 +483,7 @@ class _BoxPairSync:
             for side in Side
         }
         copies = self.take(reconcile.start_copies(work, uid_next))
+        forget_undeleted(work)
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
         for side in Side:
