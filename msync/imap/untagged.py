@@ -86,6 +86,9 @@ class _FetchBuilder:
         """
         @return: the frozen items.
         """
+        # A flags-only FETCH (a box's listing: one per message, all kept
+        # until the command completes) shares the empty values: ~470 bytes
+        # a message. Nothing mutates a built FetchItems' containers.
         return FetchItems(
             self.uid,
             self.flags,
@@ -93,12 +96,18 @@ class _FetchBuilder:
             self.internal_date,
             self.internal_date_raw,
             self.modseq,
-            self.sections,
-            self.origins,
-            self.binary,
-            frozenset(self.streamed),
-            self.other,
+            self.sections or _NO_BYTES,
+            self.origins or _NO_ORIGINS,
+            self.binary or _NO_BYTES,
+            frozenset(self.streamed) if self.streamed else _NO_STREAMED,
+            self.other or _NO_OTHER,
         )
+
+
+_NO_BYTES: dict[bytes, bytes | None] = {}
+_NO_ORIGINS: dict[bytes, int] = {}
+_NO_OTHER: dict[bytes, Value] = {}
+_NO_STREAMED: frozenset[bytes] = frozenset()
 
 
 def _fetch_uid(reader: Reader, items: _FetchBuilder) -> None:
@@ -240,6 +249,10 @@ def _fetch_item(reader: Reader, items: _FetchBuilder) -> None:
         items.other[name] = reader.value()
 
 
+_FLAG_LISTS: dict[bytes, tuple[bytes, ...]] = {}
+_FLAG_LISTS_KEPT: Final = 512
+
+
 def _fetch(reader: Reader, seq: int) -> Response:
     """
     C{FETCH} msg-att: the fast path for common items, else L{_fetch_item}.
@@ -262,7 +275,13 @@ def _fetch(reader: Reader, seq: int) -> Response:
             if not 0 < items.uid <= MAX_NUMBER:
                 reader.fail("UID in 1..4294967295")
         elif flags is not None:
-            items.flags = tuple(flags.split(b" ")) if flags else ()
+            # One tuple per distinct flag list, not one per message.
+            known = _FLAG_LISTS.get(flags)
+            if known is None:
+                known = tuple(flags.split(b" ")) if flags else ()
+                if len(_FLAG_LISTS) < _FLAG_LISTS_KEPT:
+                    _FLAG_LISTS[flags] = known
+            items.flags = known
         elif size is not None:
             items.size = int(size)
             if items.size > MAX_NUMBER:

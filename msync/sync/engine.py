@@ -82,7 +82,7 @@ from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import PairWork, random_tuid
+from msync.sync.pairwork import PairWork, forget_undeleted, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile
@@ -486,10 +486,12 @@ class _BoxPairSync:
             for side in Side
         }
         copies = self.take(reconcile.start_copies(work, uid_next))
+        forget_undeleted(work)
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
         for side in Side:
-            await self.copy(work, side, copies[side])
+            # The copy run consumes its list: each copy is let go once done.
+            await self.copy(work, side, copies.pop(side))
         expunged = []
         for side in Side:
             if self.options.expunges(side):
@@ -641,8 +643,14 @@ class _BoxPairSync:
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")
 
     async def copy(self, work: PairWork, target: Side, copies: list[CopyMessage]) -> None:
+        """
+        Copy C{copies} to C{target}, keeping fetches and stores under way.
+        The list is consumed: a copy is dropped from it (and from memory)
+        as soon as it is recorded.
+        """
+        total = len(copies)
         if copies:
-            self.progress.add(target, "new", total=len(copies))
+            self.progress.add(target, "new", total=total)
         source = self.boxes[target.other]
         # A target that batches its stores (IMAP MULTIAPPEND) says how many
         # copies it can use under way; fetches keep ahead of them.
@@ -652,42 +660,51 @@ class _BoxPairSync:
             else getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
         )
         fetch_ahead = max(FETCH_AHEAD, in_flight)
-        ahead: deque[Deferred[IMessageBody]] = deque()
-        copying: deque[Deferred[int | None | bool]] = deque()
+        # Popped from the end: the copies in order, each taken once.
+        copies.reverse()
+        # Fetched (or being fetched), not yet begun; begun, not yet done.
+        ahead: deque[tuple[CopyMessage, Deferred[IMessageBody]]] = deque()
+        copying: deque[tuple[CopyMessage, Deferred[int | None | bool]]] = deque()
         started = begun = 0
         turn: Deferred[None] = succeed(None)
         try:
-            for index, item in enumerate(copies):
+            for index in range(total):
                 # Keep fetch_ahead fetches going: the store pipelines them.
-                while started < len(copies) and started < index + fetch_ahead:
-                    ahead.append(source.fetch(copies[started].uid))
+                while started < total and started < index + fetch_ahead:
+                    fetching = copies.pop()
+                    ahead.append((fetching, source.fetch(fetching.uid)))
                     started += 1
-                while begun < len(copies) and begun < index + in_flight:
+                while begun < total and begun < index + in_flight:
                     done: Deferred[None] = Deferred()
+                    beginning, fetched = ahead.popleft()
                     copying.append(
-                        Deferred.fromCoroutine(
-                            self.copy_one(copies[begun], ahead.popleft(), turn, done)
+                        (
+                            beginning,
+                            Deferred.fromCoroutine(self.copy_one(beginning, fetched, turn, done)),
                         )
                     )
                     turn = done
                     begun += 1
-                if not copying[0].called and not self.dry:
+                item, storing = copying[0]
+                if not storing.called and not self.dry:
                     # About to wait: the lines held so far go out now,
                     # in one write (those of one batch of stored files).
                     self.statefile.flush()
-                uid = await copying.popleft()
+                copying.popleft()
+                uid = await storing
                 if uid is not False:
                     self.take(reconcile.copied(work, item, uid), hold=True)
                     self.counts["new"][target] += 1
                 else:
                     self.settled = False
                     self.take(reconcile.copy_failed(work, item), hold=True)
+                del item, storing
                 self.progress.add(target, "new", done=1)
             if not self.dry:
                 self.statefile.flush()
         finally:
-            await _settle(copying)
-            await _settle(ahead)
+            await _settle([storing for _, storing in copying])
+            await _settle([fetched for _, fetched in ahead])
         tuids = reconcile.tuids_to_find(work, target)
         if tuids:
             self.settled = False

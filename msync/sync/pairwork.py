@@ -76,6 +76,7 @@ __all__ = [
     "does",
     "dummy_bit",
     "kill",
+    "forget_undeleted",
     "link",
     "live",
     "log",
@@ -344,6 +345,29 @@ def link(work: PairWork, side: Side, record: SyncRecord, info: MessageInfo) -> N
     """
     record.set_message(side, info)
     work.by_uid[side][info.uid] = record
+
+
+def forget_undeleted(work: PairWork) -> None:
+    """
+    Once the copies are planned, forget every loaded message not flagged
+    deleted: what is left to do (copying, finding copies by TUID,
+    expunging, purging records) reads the listings only for the deleted
+    ones (L{msync.sync.reconcile.expunge_uids}) and the links of records
+    only through them. A big first pull then no longer keeps the source
+    box's listing while the copies are made.
+    """
+    for side in Side:
+        by_uid, changed = work.by_uid[side], work.flags[side]
+        kept = []
+        for info in work.messages[side]:
+            if current_flags(work, side, info) & DELETED:
+                kept.append(info)
+                continue
+            record = by_uid.pop(info.uid, None)
+            if record is not None and record.message(side) is info:
+                record.set_message(side, None)
+            changed.pop(info.uid, None)
+        work.messages[side] = kept
 
 
 def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | None:

@@ -28,7 +28,7 @@ from msync.sync import reconcile
 from msync.sync.journal import format_journal_line, parse_journal, replay
 from msync.sync.notices import Notice
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import PairWork
+from msync.sync.pairwork import PairWork, forget_undeleted
 from msync.sync.reconcile import Step
 from msync.sync.state import SyncState
 from msync.sync.statetext import format_state, parse_state
@@ -213,6 +213,9 @@ def run_plan(row: PlanRow) -> PlanResult:
             uids = [item.uid for item in trash]
             take(reconcile.trashed(work, side, uids))
     copies = take(reconcile.start_copies(work, next_uid))
+    # As the engine does: the undeleted messages are forgotten once the
+    # copies are planned (every row checks that nothing after reads them).
+    forget_undeleted(work)
     for side in Side:
         for copy in copies[side]:
             result.actions.append(copy.describe())

@@ -10,6 +10,7 @@ vouch for it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import replace
@@ -78,6 +79,25 @@ class FingerprintTests(SynchronousTestCase):
         )
         self.assertNotEqual(
             maildir_fingerprint(5, 2, ["a"], ["b"]), maildir_fingerprint(5, 2, ["a", "b"], [])
+        )
+
+    def test_maildir_digest_of_all_names(self) -> None:
+        """
+        A big box's names are digested in pieces, to the digest of all of
+        them sorted and joined by NUL: the fingerprint a sidecar written
+        before holds (as for a small box, whose value is pinned here).
+        """
+        names = [f"{uid},U={uid}:2,S" for uid in range(1, 10_001)]
+        fresh = [f"n{uid},U={uid}" for uid in range(10_001, 10_004)]
+        digest = hashlib.sha256(b"5 10003\n")
+        digest.update("\0".join(sorted(fresh)).encode())
+        digest.update(b"/")
+        digest.update("\0".join(sorted(names)).encode())
+        expected = b"maildir2 " + digest.hexdigest().encode("ascii")
+        self.assertEqual(maildir_fingerprint(5, 10_003, list(fresh), names[::-1]), expected)
+        self.assertEqual(
+            maildir_fingerprint(5, 2, ["2,U=2"], ["1,U=1:2,S"]),
+            b"maildir2 " + hashlib.sha256(b"5 2\n2,U=2/1,U=1:2,S").hexdigest().encode("ascii"),
         )
 
 

@@ -26,7 +26,7 @@ from msync.sync.notices import (
     UIDValidityRecovered,
     UnsupportedFlags,
 )
-from msync.sync.pairwork import PairWork
+from msync.sync.pairwork import PairWork, forget_undeleted
 from msync.sync.statetext import parse_state
 from tests.sync.plantable import PlanRow, check_row
 from tests.sync.scenarios import add_row_tests, options, state
@@ -753,3 +753,35 @@ class CompactWorkTests(SynchronousTestCase):
         self.assertIsNone(record.message(Side.FAR))
         self.assertIsNone(record.message(Side.NEAR))
         self.assertEqual(again.work, {})
+
+    def test_forget_undeleted(self) -> None:
+        """
+        L{forget_undeleted} keeps only the loaded messages flagged deleted
+        (as listed or as changed), with their links; the others are
+        unlinked and dropped from C{by_uid}, and the expunge asks for the
+        same UIDs as before.
+        """
+        work = self._work(state(3, 3, "1 1 S", "2 2", "3 3 T"))
+        reconcile.plan_loads(work)
+        far = [
+            MessageInfo(1, Flags.SEEN),
+            MessageInfo(2, Flags.DELETED),
+            MessageInfo(3, Flags.NONE),
+        ]
+        near = [MessageInfo(1, Flags.SEEN), MessageInfo(2, Flags.NONE), MessageInfo(3, Flags.NONE)]
+        step = reconcile.reconcile(work, {Side.FAR: far, Side.NEAR: near}, PERMANENT)
+        reconcile.flags_applied(work, step.actions)
+        before = {side: reconcile.expunge_uids(work, side) for side in Side}
+        self.assertEqual(before, {Side.FAR: [2], Side.NEAR: [2]})
+        forget_undeleted(work)
+        records = list(work.state.records)
+        self.assertEqual([info.uid for info in work.messages[Side.FAR]], [2])
+        self.assertEqual([info.uid for info in work.messages[Side.NEAR]], [2])
+        self.assertEqual(sorted(work.by_uid[Side.FAR]), [2])
+        self.assertEqual(sorted(work.by_uid[Side.NEAR]), [2])
+        self.assertIsNone(records[0].message(Side.FAR))
+        self.assertIsNone(records[0].message(Side.NEAR))
+        self.assertIs(records[1].message(Side.FAR), far[1])
+        self.assertIs(records[1].message(Side.NEAR), near[1])
+        self.assertIsNone(records[2].message(Side.FAR))
+        self.assertEqual({side: reconcile.expunge_uids(work, side) for side in Side}, before)
