@@ -551,6 +551,15 @@ class MaildirMailbox:
             self.uid_validity, self._last_uid, by_subdir["new"], by_subdir["cur"]
         )
 
+    def stamps_unchanged(self, stamps: bytes) -> bool:
+        """
+        Whether the box's directories and C{.uidvalidity} still have the
+        modification times C{stamps} (a fingerprint's hint, see
+        L{scan_fingerprint}): then its names are those the hint was
+        taken with.
+        """
+        return _stamps(self.path) == stamps
+
     @property
     def unlisted(self) -> bool:
         """
@@ -607,6 +616,9 @@ class MaildirMailbox:
                 ]
             except OSError:
                 return None
+            # Sorted once here, the fingerprints' sorts of these names
+            # (checked against the sidecar, then saved) find them in order.
+            names.sort()
             joined = "\n".join(names)
             # One ",U=" per name, followed by at most nine digits: each UID
             # as parse_uid reads it.

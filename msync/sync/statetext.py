@@ -393,7 +393,7 @@ class RecordLines:
         """
         @return: the far UID of each line, in order.
         """
-        return [int(uid) for uid in _FAR_UIDS.findall(b"\n".join(self.lines))]
+        return list(map(int, _FAR_UIDS.findall(b"\n".join(self.lines))))
 
     def record(self, index: int, filename: str) -> SyncRecord:
         """
