@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from array import array
 from dataclasses import replace
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -54,6 +55,19 @@ class ListingFormatTests(SynchronousTestCase):
             self.assertIsNone(parse_listing(bad), bad)
         other = data.replace(b"msync-listing 1 ", b"msync-listing 2 ", 1)
         self.assertIsNone(parse_listing(other))
+
+    def test_not_ascending(self) -> None:
+        """
+        A file (checksum intact) whose UIDs are not strictly ascending is
+        no listing: a UID repeated, or two out of order.
+        """
+        for uids in ([1, 3, 3], [3, 1, 900], [1, 900, 3]):
+            listing = replace(self.listing(), uids=array("I", uids))
+            self.assertIsNone(parse_listing(format_listing(listing)), uids)
+        single = replace(self.listing(), uids=array("I", [5]), flags=bytearray(b"\0"))
+        parsed = parse_listing(format_listing(single))
+        assert parsed is not None
+        self.assertEqual(list(parsed.items()), [(5, 0)])
 
     def test_updated(self) -> None:
         """
