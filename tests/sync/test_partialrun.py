@@ -378,6 +378,23 @@ class UnlistedMaildirTests(SynchronousTestCase):
         self.assertFalse(box.unlisted)
         self.successResultOf(box.close())
 
+    def test_hidden(self) -> None:
+        """
+        Names starting with C{.} are no messages: the box stays unlisted,
+        they are not reported and not in its fingerprint (as a scan's).
+        """
+        for name in ("cur/.hidden,U=3:2,S", "new/.x"):
+            with open(f"{self.root}/INBOX/{name}", "wb") as file:
+                file.write(b"Subject: hidden\n\nbody\n")
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3, 4})))
+        )
+        self.assertEqual([(i.uid, i.flags) for i in infos], [(3, Flags.SEEN), (4, Flags.NONE)])
+        self.assertTrue(box.unlisted)
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        self.successResultOf(box.close())
+
     def test_unnumbered(self) -> None:
         """
         A file without a UID makes the first load a whole scan (which
