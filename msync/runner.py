@@ -928,7 +928,11 @@ async def _sync_one_pair(
                 for side, store in ((Side.FAR, far), (Side.NEAR, near)):
                     if isinstance(store, IMAPStoreImpl):
                         # Its listing FETCH may go out with its SELECT.
-                        store.expect_listing(pair.box(side), listing_cache_path(paths, side))
+                        store.expect_listing(
+                            pair.box(side),
+                            listing_cache_path(paths, side),
+                            select_now=not request.verbose,
+                        )
             result = await _full_sync(
                 config, pair, stores, request, options, paths, counting, output
             )

@@ -324,6 +324,9 @@ class EarlyListing:
     that; a failure (the SELECT failed too) just means asking again.
 
     @ivar path: the listing cache it was sent for.
+    @ivar cached: the listing read from it then (any listing with its
+        mod-sequence is a true picture of the box at that mod-sequence,
+        so the load may start from it rather than read the file again).
     @ivar key: the mod-sequence it asks from (0: the whole box) and
         whether it asks for VANISHED.
     @ivar answer: fires with the results, the VANISHED ranges and the
@@ -333,7 +336,7 @@ class EarlyListing:
 
     def __init__(self, store: IMAPStore, session: IMAPSession, path: str, qresync: bool) -> None:
         self.path = path
-        cached = _read_listing(path)
+        cached = self.cached = _read_listing(path)
         modseq = cached.modseq if cached is not None else 0
         self.key = (modseq, bool(modseq) and qresync)
         self.answer: Deferred[_Changes | None] = Deferred.fromCoroutine(self._ask(store, session))
@@ -692,7 +695,8 @@ class IMAPMailbox:
             capabilities = await self._session.ensure_capabilities()
         if b"CONDSTORE" not in capabilities:
             return None
-        cached = _read_listing(path)
+        early = self._early
+        cached = early.cached if early is not None and early.path == path else _read_listing(path)
         selected = self._session.selected
         known = selected.highest_modseq if selected is not None else None
         if cached is not None and known is not None and known < cached.modseq:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
@@ -195,6 +196,8 @@ class IMAPStore:
         # The box whose next opening may fetch its listing early, and the
         # listing cache that says what to fetch (expect_listing).
         self._listing_hint: tuple[BoxName, str] | None = None
+        # The SELECT sent by expect_listing before its open_box, if any.
+        self._early_select: _EarlySelect | None = None
         # list_boxes follows the connection (expect_list_boxes), and the
         # LIST sent with NAMESPACE for it, if any.
         self._list_hint = False
@@ -614,43 +617,99 @@ class IMAPStore:
         self._reactor.callLater(0, turn.callback, None)
         return turn
 
-    def expect_listing(self, name: BoxName, path: str) -> None:
+    def expect_listing(self, name: BoxName, path: str, *, select_now: bool = False) -> None:
         """
         The next L{open_box} of C{name}, unless read-only, may send the
         box's listing FETCH right behind its C{SELECT} (with CONDSTORE):
         the one L{IMAPMailbox.use_listing_cache} with C{path} would send
         first (a load that asks for something else sends its own).
         Forgotten at the next L{open_box} of any box.
+
+        @param select_now: send that C{SELECT} and FETCH now, when the
+            store is connected and no box is open, so that the server
+            works on them while the caller reads its state (mbsync too
+            selects before it locks and loads the state). An L{open_box}
+            of another box, or read-only, waits for its answer and
+            selects again.
         """
         self._listing_hint = (name, path)
+        session = self._session
+        if (
+            not select_now
+            or self._box_open
+            or self._early_select is not None
+            or self._closed
+            or self._failure is not None
+            or session is None
+            or session.capabilities is None
+        ):
+            return
+        self._listing_hint = None
+        enabling = None
+        if self.selected is None and not self._enable_tried:
+            # ENABLE QRESYNC goes first, the SELECT right behind it.
+            enabling = Deferred.fromCoroutine(self._enable_qresync(session))
+        selecting, early, _ = self._send_select(session, name, False, (name, path), enabling)
+        self._early_select = _EarlySelect(name, session, _settled(selecting), early, enabling)
+
+    def _send_select(
+        self,
+        session: IMAPSession,
+        name: BoxName,
+        read_only: bool,
+        hint: tuple[BoxName, str] | None,
+        enabling: Deferred[None] | None,
+    ) -> tuple[Deferred[MailboxStatus], EarlyListing | None, str]:
+        """
+        Send the C{SELECT} (C{EXAMINE}) of C{name} and, with C{hint} for
+        it, its listing FETCH behind it; nothing is waited for.
+        """
+        argument = self.argument(name)
+        if read_only:
+            selecting = Deferred.fromCoroutine(session.examine(argument))
+        else:
+            selecting = Deferred.fromCoroutine(session.select(argument))
+        early = None
+        capabilities = session.capabilities or frozenset()
+        if hint is not None and hint[0] == name and not read_only:
+            if b"CONDSTORE" in capabilities:
+                offered = {b"QRESYNC", b"ENABLE"} <= capabilities
+                qresync = b"QRESYNC" in session.enabled or (enabling is not None and offered)
+                early = EarlyListing(self, session, hint[1], qresync)
+        return selecting, early, argument
 
     async def _open_box(self, name: BoxName, create: bool, read_only: bool) -> IMailbox:
         hint, self._listing_hint = self._listing_hint, None
         # An early LIST not used by now is stale: boxes may be created.
         self._early_list = None
+        sent, self._early_select = self._early_select, None
         try:
-            session, _ = await self.session()
-            argument = self.argument(name)
-            enabling: Deferred[None] | None = None
-            if not read_only and self.selected is None and not self._enable_tried:
-                if session.capabilities is None:
-                    await self._enable_qresync(session)
-                else:
-                    # ENABLE QRESYNC is no barrier: the SELECT goes with it.
-                    enabling = Deferred.fromCoroutine(self._enable_qresync(session))
-            # Submitted now, the SELECT (and the listing FETCH behind it)
-            # go out at once; the first failure is raised below.
-            if read_only:
-                selecting = Deferred.fromCoroutine(session.examine(argument))
+            if sent is not None and (sent.name != name or read_only):
+                # Another box's SELECT went out early: let it finish first.
+                if sent.enabling is not None:
+                    await sent.enabling
+                await sent.outcome
+                sent = None
+            if sent is not None:
+                session = sent.session
+                argument = self.argument(name)
+                early = sent.early
+                enabling: Deferred[None] | None = sent.enabling
+                selecting: Deferred[MailboxStatus] = Deferred.fromCoroutine(_raised(sent.outcome))
             else:
-                selecting = Deferred.fromCoroutine(session.select(argument))
-            early = None
-            capabilities = session.capabilities or frozenset()
-            if hint is not None and hint[0] == name and not read_only:
-                if b"CONDSTORE" in capabilities:
-                    offered = {b"QRESYNC", b"ENABLE"} <= capabilities
-                    qresync = b"QRESYNC" in session.enabled or (enabling is not None and offered)
-                    early = EarlyListing(self, session, hint[1], qresync)
+                session, _ = await self.session()
+                enabling = None
+                if not read_only and self.selected is None and not self._enable_tried:
+                    if session.capabilities is None:
+                        await self._enable_qresync(session)
+                    else:
+                        # ENABLE QRESYNC is no barrier: the SELECT goes with it.
+                        enabling = Deferred.fromCoroutine(self._enable_qresync(session))
+                # Submitted now, the SELECT (and the listing FETCH behind it)
+                # go out at once; the first failure is raised below.
+                selecting, early, argument = self._send_select(
+                    session, name, read_only, hint, enabling
+                )
             if enabling is not None:
                 await enabling
             try:
@@ -848,3 +907,37 @@ class _ProtocolFactory(ClientFactory):
         protocol = self._make()
         protocol.factory = self
         return protocol
+
+
+@dataclass(frozen=True)
+class _EarlySelect:
+    """
+    A C{SELECT} sent by L{IMAPStore.expect_listing} before its
+    L{IMAPStore.open_box}.
+
+    @ivar outcome: its status, or the exception it failed with (kept, not
+        raised: nobody may ever open the box).
+    """
+
+    name: BoxName
+    session: IMAPSession
+    outcome: Deferred[MailboxStatus | BaseException]
+    early: EarlyListing | None
+    enabling: Deferred[None] | None
+
+
+def _settled(pending: Deferred[MailboxStatus]) -> Deferred[MailboxStatus | BaseException]:
+    async def settle() -> MailboxStatus | BaseException:
+        try:
+            return await pending
+        except Exception as error:
+            return error
+
+    return Deferred.fromCoroutine(settle())
+
+
+async def _raised(outcome: Deferred[MailboxStatus | BaseException]) -> MailboxStatus:
+    found = await outcome
+    if isinstance(found, BaseException):
+        raise found
+    return found

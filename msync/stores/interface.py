@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
+from itertools import compress
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface, implementer
@@ -466,11 +467,13 @@ class ListingChanges:
         The positions in C{uids} of the nonzero UIDs whose messages changed
         or are gone (expunged, whenever that was).
         """
-        changed = self.changed
-        listed = set(self.listed)
-        return [
-            index for index, uid in enumerate(uids) if uid and (uid in changed or uid not in listed)
-        ]
+        # In bulk (set operations and C iterators, no Python loop per UID):
+        # the UIDs wanted, then the positions holding one.
+        wanted = set(uids)
+        wanted.difference_update(self.listed)
+        wanted.update(self.changed)
+        wanted.discard(0)
+        return list(compress(range(len(uids)), map(wanted.__contains__, uids)))
 
 
 class IListingChanges(Interface):

@@ -32,10 +32,12 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import operator
 import os
 import re
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import datetime
+from itertools import compress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -555,9 +557,9 @@ class MaildirMailbox:
             indexed = {str(uid) for uid in self._indexed}
             for subdir, listed, uids in self._seen:
                 if indexed:
-                    by_subdir[subdir] += [
-                        name for name, uid in zip(listed, uids, strict=True) if uid not in indexed
-                    ]
+                    # The names whose UID is not indexed, in C iterators.
+                    others = map(operator.not_, map(indexed.__contains__, uids))
+                    by_subdir[subdir] += compress(listed, others)
                 else:
                     by_subdir[subdir] += listed
         for entry in self._index.values():
@@ -565,6 +567,15 @@ class MaildirMailbox:
         return maildir_fingerprint(
             self.uid_validity, self._last_uid, by_subdir["new"], by_subdir["cur"]
         )
+
+    def stamps_unchanged(self, stamps: bytes) -> bool:
+        """
+        Whether the box's directories and C{.uidvalidity} still have the
+        modification times C{stamps} (a fingerprint's hint, see
+        L{scan_fingerprint}): then its names are those the hint was
+        taken with.
+        """
+        return _stamps(self.path) == stamps
 
     @property
     def unlisted(self) -> bool:
@@ -615,14 +626,17 @@ class MaildirMailbox:
         every: list[str] = []
         for subdir in ("new", "cur"):
             try:
-                names = [
-                    name
-                    for name in os.listdir(os.path.join(self.path, subdir))
-                    if not name.startswith(".")
-                ]
+                names = os.listdir(os.path.join(self.path, subdir))
             except OSError:
                 return None
+            # Sorted once here, the fingerprints' sorts of these names
+            # (checked against the sidecar, then saved) find them in order.
+            names.sort()
             joined = "\n".join(names)
+            if joined.startswith(".") or "\n." in joined:
+                # Hidden names are no messages (rare: filtered only then).
+                names = [name for name in names if not name.startswith(".")]
+                joined = "\n".join(names)
             # One ",U=" per name, followed by at most nine digits: each UID
             # as parse_uid reads it.
             uids = _UID_IN_NAME.findall(joined)

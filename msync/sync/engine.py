@@ -179,8 +179,9 @@ class _BoxPairSync:
     ) -> None:
         self.one_at_a_time = one_at_a_time
         # A partial run (see select_records): the near box's fingerprint as
-        # the last sync left it, and the far box's changes since its
-        # listing, once the records they touch are selected.
+        # the last sync left it (with the hint the quick check saw it with,
+        # if any), and the far box's changes since its listing, once the
+        # records they touch are selected.
         self.near_known: bytes | None = None
         self.changes: ListingChanges | None = None
         self.stores = stores
@@ -537,13 +538,19 @@ class _BoxPairSync:
             return False
         # One listing of the near names, checked: every file numbered once,
         # and the very names the last sync left (not those of a change made
-        # since the quick check looked).
+        # since the quick check looked). When the quick check saw the box
+        # with a hint (modification times old enough to trust) and the box
+        # still has those times, the listing saw the names it vouched for;
+        # else their fingerprint must be the one the last sync left.
         await near.load(LoadRequest(min_uid=1, max_uid=0))
         if not getattr(near, "unlisted", False) or not IFingerprinted.providedBy(near):
             return False
-        seen = IFingerprinted(near).fingerprint()
-        if seen is None or seen != self.near_known:
-            return False
+        known, _, hint = (self.near_known or b"").partition(b";")
+        stamps_unchanged = getattr(near, "stamps_unchanged", None)
+        if not (hint and stamps_unchanged is not None and stamps_unchanged(hint)):
+            seen = IFingerprinted(near).fingerprint()
+            if seen is None or seen != known:
+                return False
         changes = await IListingChanges(far).changes_since_listing()
         if changes is None:
             return False

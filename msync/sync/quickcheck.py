@@ -214,8 +214,9 @@ async def near_unchanged(
     left it (the far box may have changed): the condition of a partial run
     (L{msync.sync.engine}), checked as L{unchanged} checks the pair.
 
-    @return: the near box's fingerprint as the last sync left it (without
-        its hint) if so, else C{None}.
+    @return: the near box's fingerprint as the last sync left it if so,
+        else C{None}; with, after C{;}, a hint (the modification times
+        the box had when its names were seen as such), if any.
     """
     if options.dry_run:
         return None
@@ -233,4 +234,4 @@ async def near_unchanged(
     found = await pending
     if found is None or found.partition(b";")[0] != known.partition(b";")[0]:
         return None
-    return known.partition(b";")[0]
+    return found

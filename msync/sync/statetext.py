@@ -386,14 +386,20 @@ class RecordLines:
     @ivar lines: the lines, without their newlines, in file order.
     """
 
-    def __init__(self, lines: list[bytes]) -> None:
+    def __init__(self, lines: list[bytes], text: bytes | None = None) -> None:
+        """
+        @param text: the lines as read (each ending in a newline), if at
+            hand: L{far_uids} then need not join them again.
+        """
         self.lines = lines
+        self._text = text
 
     def far_uids(self) -> list[int]:
         """
         @return: the far UID of each line, in order.
         """
-        return [int(uid) for uid in _FAR_UIDS.findall(b"\n".join(self.lines))]
+        text = self._text if self._text is not None else b"\n".join(self.lines)
+        return list(map(int, _FAR_UIDS.findall(text)))
 
     def record(self, index: int, filename: str) -> SyncRecord:
         """
@@ -431,7 +437,7 @@ def split_state(
         return None
     lines = body.split(b"\n")
     lines.pop()
-    return state, RecordLines(lines)
+    return state, RecordLines(lines, body)
 
 
 def format_merged(

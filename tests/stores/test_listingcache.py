@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 import random
+from array import array
 from dataclasses import replace
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.errors import MailboxMissing
 from msync.model import Flags, LoadRequest, MessageInfo, UIDInterval
 from msync.stores.imapbox import IMAPMailbox
-from msync.stores.interface import IListingCache
+from msync.stores.imapstore import IMAPStore
+from msync.stores.interface import IListingCache, ListingChanges
 from msync.stores.listingcache import Listing, format_listing, parse_listing
 from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
 from tests.stores.test_imapstore import PASSWORD, FakeNetwork, PumpingMixin, account
@@ -52,6 +55,19 @@ class ListingFormatTests(SynchronousTestCase):
             self.assertIsNone(parse_listing(bad), bad)
         other = data.replace(b"msync-listing 1 ", b"msync-listing 2 ", 1)
         self.assertIsNone(parse_listing(other))
+
+    def test_not_ascending(self) -> None:
+        """
+        A file (checksum intact) whose UIDs are not strictly ascending is
+        no listing: a UID repeated, or two out of order.
+        """
+        for uids in ([1, 3, 3], [3, 1, 900], [1, 900, 3]):
+            listing = replace(self.listing(), uids=array("I", uids))
+            self.assertIsNone(parse_listing(format_listing(listing)), uids)
+        single = replace(self.listing(), uids=array("I", [5]), flags=bytearray(b"\0"))
+        parsed = parse_listing(format_listing(single))
+        assert parsed is not None
+        self.assertEqual(list(parsed.items()), [(5, 0)])
 
     def test_updated(self) -> None:
         """
@@ -602,3 +618,136 @@ class EarlyQresyncLoadTests(QresyncLoadTests):
         shown = [command.split(b" ", 1)[1].rstrip(b"\r\n") for command in server.commands]
         self.assertEqual(shown[:2], [b"AUTHENTICATE CRAM-MD5", b"NAMESPACE"])
         self.assertEqual(shown[2:], [each.split(b" ", 1)[1].rstrip(b"\r\n") for each in batch])
+
+
+class EarlySelectTests(_FakeBox, SynchronousTestCase):
+    """
+    L{IMAPStore.expect_listing} with C{select_now}: on a connected store
+    with no box open, the SELECT and the listing FETCH go out at once, and
+    the L{IMAPStore.open_box} that follows uses them.
+    """
+
+    options = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities | {b"QRESYNC", b"ENABLE"})
+
+    def connected(self) -> IMAPStore:
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        self.assertIsNotNone(self.resolve(store.box_fingerprint("INBOX")))
+        return store
+
+    def shown(self) -> list[bytes]:
+        server = self.network.servers[-1]
+        return [c.split(b" ", 1)[1].rstrip(b"\r\n") for c in server.commands]
+
+    def test_sent_before_open(self) -> None:
+        """
+        The ENABLE, SELECT and FETCH are at the server before the box is
+        opened; the opening and the load send nothing more and answer as
+        a full load does.
+        """
+        store = self.connected()
+        store.expect_listing("INBOX", self.path, select_now=True)
+        self.network.flush()
+        sent = self.shown()
+        self.assertEqual(
+            sent[-3:], [b"ENABLE QRESYNC", b"SELECT INBOX", b"UID FETCH 1:* (UID FLAGS MODSEQ)"]
+        )
+        mailbox = self.resolve(store.open_box("INBOX"))
+        assert isinstance(mailbox, IMAPMailbox)
+        mailbox.use_listing_cache(self.path)
+        infos = self.resolve(mailbox.load(LoadRequest()))
+        self.assertEqual(self.shown(), sent)
+        self.assertEqual([info.uid for info in infos], [1, 2, 3, 4, 5, 6])
+        self.assertEqual([bool(info.flags) for info in infos], [False, True] * 3)
+
+    def test_not_connected(self) -> None:
+        """
+        A store not connected yet sends nothing early: the opening does
+        as without C{select_now}.
+        """
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        store.expect_listing("INBOX", self.path, select_now=True)
+        self.assertEqual(self.network.servers, [])
+        mailbox = self.resolve(store.open_box("INBOX"))
+        assert isinstance(mailbox, IMAPMailbox)
+        mailbox.use_listing_cache(self.path)
+        self.assertEqual(len(self.resolve(mailbox.load(LoadRequest()))), 6)
+        self.assertEqual(self.shown().count(b"SELECT INBOX"), 1)
+
+    def test_other_box_opened(self) -> None:
+        """
+        An opening of another box (or read-only) waits for the early
+        SELECT and selects its own box.
+        """
+        self.mail.create(b"Other")
+        store = self.connected()
+        store.expect_listing("Other", self.path, select_now=True)
+        inbox = self.resolve(store.open_box("INBOX"))
+        self.assertEqual(len(self.resolve(inbox.load(LoadRequest()))), 6)
+        self.resolve(inbox.close())
+        store.expect_listing("INBOX", self.path, select_now=True)
+        examined = self.resolve(store.open_box("INBOX", read_only=True))
+        assert isinstance(examined, IMAPMailbox)
+        self.assertTrue(examined.read_only)
+        self.assertEqual(
+            [c for c in self.shown() if c.startswith((b"SELECT", b"EXAMINE"))],
+            [b"SELECT Other", b"SELECT INBOX", b"SELECT INBOX", b"EXAMINE INBOX"],
+        )
+
+    def test_missing_box_created(self) -> None:
+        """
+        The early SELECT of a missing box fails (kept until the opening):
+        the opening creates the box and selects it again.
+        """
+        store = self.connected()
+        store.expect_listing("New", self.path, select_now=True)
+        self.network.flush()
+        mailbox = self.resolve(store.open_box("New", create=True))
+        assert isinstance(mailbox, IMAPMailbox)
+        mailbox.use_listing_cache(self.path)
+        self.assertEqual(self.resolve(mailbox.load(LoadRequest())), [])
+        self.assertEqual(
+            [c for c in self.shown() if c.startswith((b"SELECT", b"CREATE"))],
+            [b"SELECT New", b"CREATE New", b"SELECT New"],
+        )
+
+    def test_missing_box_not_created(self) -> None:
+        """
+        Without C{create}, the early SELECT's failure is the opening's.
+        """
+        store = self.connected()
+        store.expect_listing("New", self.path, select_now=True)
+        self.resolve_failure(store.open_box("New"), MailboxMissing)
+
+
+class ListingChangesTests(SynchronousTestCase):
+    """
+    L{ListingChanges.touched}: the positions of the records a partial run
+    must parse.
+    """
+
+    def test_touched(self) -> None:
+        """
+        Positions of UIDs changed or new, and of UIDs no longer listed, in
+        order; zero (no far message) never; a UID twice at both places.
+        """
+        changes = ListingChanges(frozenset({3, 9}), [1, 2, 3, 5, 9])
+        uids = [1, 0, 3, 4, 5, 0, 9, 2, 7, 3]
+        self.assertEqual(changes.touched(uids), [2, 3, 6, 8, 9])
+        self.assertEqual(changes.touched([]), [])
+        self.assertEqual(ListingChanges(frozenset(), []).touched([0, 4, 0]), [1])
+
+    def test_random(self) -> None:
+        """
+        The same positions as the rule said one UID at a time.
+        """
+        rng = random.Random(11)
+        for _ in range(50):
+            listed = sorted(rng.sample(range(1, 60), rng.randrange(0, 40)))
+            changed = frozenset(rng.sample(range(1, 70), rng.randrange(0, 10)))
+            uids = [rng.randrange(0, 70) for _ in range(rng.randrange(0, 50))]
+            expected = [
+                index
+                for index, uid in enumerate(uids)
+                if uid and (uid in changed or uid not in listed)
+            ]
+            self.assertEqual(ListingChanges(changed, listed).touched(uids), expected)

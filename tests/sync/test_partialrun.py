@@ -378,6 +378,23 @@ class UnlistedMaildirTests(SynchronousTestCase):
         self.assertFalse(box.unlisted)
         self.successResultOf(box.close())
 
+    def test_hidden(self) -> None:
+        """
+        Names starting with C{.} are no messages: the box stays unlisted,
+        they are not reported and not in its fingerprint (as a scan's).
+        """
+        for name in ("cur/.hidden,U=3:2,S", "new/.x"):
+            with open(f"{self.root}/INBOX/{name}", "wb") as file:
+                file.write(b"Subject: hidden\n\nbody\n")
+        box = self.open()
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({3, 4})))
+        )
+        self.assertEqual([(i.uid, i.flags) for i in infos], [(3, Flags.SEEN), (4, Flags.NONE)])
+        self.assertTrue(box.unlisted)
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        self.successResultOf(box.close())
+
     def test_unnumbered(self) -> None:
         """
         A file without a UID makes the first load a whole scan (which
@@ -448,6 +465,73 @@ class RaceTests(SynchronousTestCase):
 
         async def racing(*arguments: Any) -> bytes | None:
             found = await checked(*arguments)
+            name = pair.near()[7]
+            base = name.split("/")[1].partition(":2,")[0]
+            os.rename(f"{pair.root}/INBOX/{name}", f"{pair.root}/INBOX/cur/{base}:2,F")
+            return found
+
+        self.patch(quickcheck, "near_unchanged", racing)
+        result = pair.sync(FULL, quick=True)
+        self.assertFalse(result.partial)
+        flags = {m.uid: m.flags for m in pair.box.messages}
+        self.assertEqual((flags[3], flags[7]), ({b"\\Answered"}, {b"\\Flagged"}))
+
+
+class HintTests(SynchronousTestCase):
+    """
+    A partial run whose quick check saw the Maildir with a hint (times old
+    enough to trust): the names listed are vouched for by the times still
+    being those, not by a second fingerprint.
+    """
+
+    def hinted(self) -> _Pair:
+        """
+        A pair at a fixed point whose sidecar holds the near box's hint,
+        then changed on the far side.
+        """
+        pair = _Pair(self, os.path.abspath(self.mktemp()), 10)
+        pair.sync(FULL, quick=False)
+        # The clock well past the files' times: the next check keeps a hint.
+        pair.clock.advance(400_000_000)
+        self.assertTrue(pair.sync(FULL, quick=True).unchanged)
+        with open(quickcheck.sidecar_path(pair.paths), "rb") as sidecar:
+            self.assertIn(b";", sidecar.read().split(b"\n")[4])
+        message = pair.box.messages[2]
+        message.flags = {b"\\Answered"}
+        pair.box.touch(message)
+        return pair
+
+    def test_one_fingerprint(self) -> None:
+        """
+        The partial run takes the near box's fingerprint once (for the
+        sidecar it leaves), and takes the far change across.
+        """
+        pair = self.hinted()
+        taken = []
+        fingerprint = MaildirMailbox.fingerprint
+
+        def counted(box: MaildirMailbox) -> bytes | None:
+            taken.append(box)
+            return fingerprint(box)
+
+        self.patch(MaildirMailbox, "fingerprint", counted)
+        result = pair.sync(FULL, quick=True)
+        self.assertTrue(result.partial)
+        self.assertEqual(len(taken), 1)
+        self.assertEqual(pair.near()[3].rpartition(":2,")[2], "R")
+        self.assertTrue(pair.sync(FULL, quick=True).unchanged)
+
+    def test_near_change_after_check(self) -> None:
+        """
+        A file renamed in between changes the times: the fingerprint is
+        taken, differs, and the run is a full one.
+        """
+        pair = self.hinted()
+        checked = quickcheck.near_unchanged
+
+        async def racing(*arguments: Any) -> bytes | None:
+            found = await checked(*arguments)
+            self.assertIn(b";", found or b"")
             name = pair.near()[7]
             base = name.split("/")[1].partition(":2,")[0]
             os.rename(f"{pair.root}/INBOX/{name}", f"{pair.root}/INBOX/cur/{base}:2,F")

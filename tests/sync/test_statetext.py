@@ -15,7 +15,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import StateError
 from msync.model import Flags
 from msync.sync.state import Status, SyncRecord, SyncState
-from msync.sync.statetext import format_state, parse_entry_flags, parse_state
+from msync.sync.statetext import (
+    RecordLines,
+    format_state,
+    parse_entry_flags,
+    parse_state,
+    split_state,
+)
 
 DATA = Path(__file__).parent / "data"
 HEADER = b"FarUidValidity 1\nNearUidValidity 2\nMaxPulledUid 3\nMaxPushedUid 4\n\n"
@@ -317,3 +323,27 @@ class BigStateTests(SynchronousTestCase):
         self.assertEqual(text, header + "".join(lines).encode())
         state.purge_dead()
         self.assertEqual(parse_state(text, "big"), state)
+
+
+class SplitStateTests(SynchronousTestCase):
+    """
+    L{split_state}: the header parsed, the record lines kept as read.
+    """
+
+    def test_far_uids(self) -> None:
+        """
+        The far UID of every line, in file order, as the parsed records
+        say, from the text as read or from the lines joined again.
+        """
+        state = SyncState(7, 9, 40, 12)
+        for far, near in ((5, 3), (0, 8), (31, 0), (12, 4), (123456789, 77)):
+            state.append(SyncRecord(far, near, Flags.SEEN, Status.NONE))
+        text = format_state(state)
+        split = split_state(text, "state")
+        assert split is not None
+        header, lines = split
+        self.assertEqual(len(header), 0)
+        expected = [record.far_uid for record in parse_state(text, "state")]
+        self.assertEqual(expected, [5, 0, 31, 12, 123456789])
+        self.assertEqual(lines.far_uids(), expected)
+        self.assertEqual(RecordLines(lines.lines).far_uids(), expected)
