@@ -33,7 +33,7 @@ from typing import Any, NoReturn, TypeVar, dataclass_transform
 _C = TypeVar("_C", bound=type)
 
 
-def _equality(names: tuple[str, ...]) -> tuple[Callable[..., object], Callable[..., int]]:
+def equality(names: tuple[str, ...]) -> tuple[Callable[..., object], Callable[..., int]]:
     """
     Equality and hash over the fields C{names}, in order.
     """
@@ -52,7 +52,7 @@ def _equality(names: tuple[str, ...]) -> tuple[Callable[..., object], Callable[.
     return eq, hash_
 
 
-def _shown(names: tuple[str, ...]) -> Callable[[object], str]:
+def shown_repr(names: tuple[str, ...]) -> Callable[[object], str]:
     """
     A C{repr} showing the fields C{names}: C{Class(name=value, ...)}.
     """
@@ -64,15 +64,24 @@ def _shown(names: tuple[str, ...]) -> Callable[[object], str]:
     return repr_
 
 
-def _frozen(self: object, name: str, value: object = None) -> NoReturn:
+def frozen_guard(self: object, name: str, value: object = None) -> NoReturn:
+    """
+    C{__setattr__} and C{__delattr__} of a frozen record.
+    """
     raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
-def _getstate(self: object) -> tuple[object, ...]:
+def getstate(self: object) -> tuple[object, ...]:
+    """
+    C{__getstate__} of a slotted record: its fields' values, in order.
+    """
     return tuple(getattr(self, name) for name in self.__match_args__)  # type: ignore[attr-defined]
 
 
-def _setstate(self: object, state: tuple[object, ...]) -> None:
+def setstate(self: object, state: tuple[object, ...]) -> None:
+    """
+    C{__setstate__} of a slotted record (L{getstate}'s inverse).
+    """
     for name, value in zip(self.__match_args__, state, strict=True):  # type: ignore[attr-defined]
         object.__setattr__(self, name, value)
 
@@ -144,7 +153,7 @@ def record(cls: _C) -> _C:
     for name in names:
         # The dataclass left each default as a class attribute.
         namespace.pop(name, None)
-    eq, hash_ = _equality(tuple(each.name for each in every if each.compare))
+    eq, hash_ = equality(tuple(each.name for each in every if each.compare))
     eq.__qualname__ = f"{cls.__qualname__}.__eq__"
     hash_.__qualname__ = f"{cls.__qualname__}.__hash__"
     if "__eq__" not in own:
@@ -153,16 +162,16 @@ def record(cls: _C) -> _C:
     if own.get("__hash__") is None:
         namespace["__hash__"] = hash_
     if "__repr__" not in own:
-        shown = _shown(tuple(each.name for each in every if each.repr))
+        shown = shown_repr(tuple(each.name for each in every if each.repr))
         shown.__qualname__ = f"{cls.__qualname__}.__repr__"
         namespace["__repr__"] = shown
     namespace.update(
         __slots__=names,
         __match_args__=names,
-        __setattr__=_frozen,
-        __delattr__=_frozen,
-        __getstate__=_getstate,
-        __setstate__=_setstate,
+        __setattr__=frozen_guard,
+        __delattr__=frozen_guard,
+        __getstate__=getstate,
+        __setstate__=setstate,
     )
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__

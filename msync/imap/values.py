@@ -13,89 +13,28 @@ Invariants:
     and mailbox names stay C{bytes} (convert with L{msync.imap.utf7}).
   - Values with C{dict} fields compare by value but are not hashable.
   - Nothing here parses; nothing here does I/O; this module imports
-    nothing from msync but L{msync.records.install_init} (each record's
-    C{__init__} is compiled at its first instantiation).
+    nothing from msync but L{msync.records}'s shared record methods (each
+    record's C{__init__} is compiled at its first instantiation).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field
+from dataclasses import MISSING, Field, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Final, TypeAlias, TypeVar, dataclass_transform
 
-from msync.records import install_init
+from msync.records import (
+    equality,
+    frozen_guard,
+    getstate,
+    install_init,
+    setstate,
+    shown_repr,
+)
 
 _C = TypeVar("_C", bound=type)
-
-
-def _fields(record: object) -> tuple[object, ...]:
-    return tuple(getattr(record, name) for name in record.__match_args__)  # type: ignore[attr-defined]
-
-
-def _eq(self: object, other: object) -> object:
-    if other.__class__ is not self.__class__:
-        return NotImplemented
-    return _fields(self) == _fields(other)
-
-
-def _hash(self: object) -> int:
-    return hash(_fields(self))
-
-
-def _repr(self: object) -> str:
-    shown = ", ".join(
-        f"{name}={value!r}"
-        for name, value in zip(self.__match_args__, _fields(self), strict=True)  # type: ignore[attr-defined]
-    )
-    return f"{self.__class__.__qualname__}({shown})"
-
-
-def _compared_on(names: tuple[str, ...]) -> tuple[Callable[..., object], Callable[..., int]]:
-    """
-    Equality and hash over C{names} only (fields made with
-    C{field(compare=False)} left out, as a dataclass leaves them).
-    """
-
-    def values(record: object) -> tuple[object, ...]:
-        return tuple(getattr(record, name) for name in names)
-
-    def eq(self: object, other: object) -> object:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return values(self) == values(other)
-
-    def hash_(self: object) -> int:
-        return hash(values(self))
-
-    return eq, hash_
-
-
-def _shown_only(names: tuple[str, ...]) -> Callable[[object], str]:
-    """
-    A C{repr} that shows C{names} only (fields made with
-    C{field(repr=False)} left out, as a dataclass leaves them).
-    """
-
-    def repr_(self: object) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
-        return f"{self.__class__.__qualname__}({shown})"
-
-    return repr_
-
-
-def _frozen(self: object, name: str, value: object = None) -> None:
-    raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-
-def _getstate(self: object) -> tuple[object, ...]:
-    return _fields(self)
-
-
-def _setstate(self: object, state: tuple[object, ...]) -> None:
-    for name, value in zip(self.__match_args__, state, strict=True):  # type: ignore[attr-defined]
-        object.__setattr__(self, name, value)
 
 
 @dataclass_transform(eq_default=True, frozen_default=True, field_specifiers=(field,))
@@ -106,7 +45,7 @@ def _value(cls: _C) -> _C:
     C{field(default_factory=...)}), for a fraction of the start-up cost: a
     dataclass compiles six methods per class, here only C{__init__} is
     compiled (the same code a dataclass's is), equality, hash, C{repr},
-    frozenness and pickling are shared functions over C{__match_args__}.
+    frozenness and pickling are L{msync.records}'s (as a record's).
     C{field(repr=False)} and C{field(compare=False)} are honoured (a
     C{repr} or equality of the class's own then). Not a dataclass for
     L{dataclasses.fields} or L{dataclasses.replace}: a value that is copied
@@ -153,17 +92,17 @@ def _value(cls: _C) -> _C:
         + "\n".join(" " + line for line in body or ["  pass"])
         + "\n return __init__\n"
     )
-    eq, hash_ = (_eq, _hash) if compared == names else _compared_on(tuple(compared))
+    eq, hash_ = equality(tuple(compared))
     namespace.update(
         __slots__=tuple(names),
         __match_args__=tuple(names),
         __eq__=eq,
         __hash__=hash_,
-        __repr__=_repr if shown == names else _shown_only(tuple(shown)),
-        __setattr__=_frozen,
-        __delattr__=_frozen,
-        __getstate__=_getstate,
-        __setstate__=_setstate,
+        __repr__=shown_repr(tuple(shown)),
+        __setattr__=frozen_guard,
+        __delattr__=frozen_guard,
+        __getstate__=getstate,
+        __setstate__=setstate,
     )
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
