@@ -25,7 +25,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from operator import attrgetter
 from typing import Any, NoReturn, TypeVar, dataclass_transform
@@ -86,13 +86,36 @@ def setstate(self: object, state: tuple[object, ...]) -> None:
         object.__setattr__(self, name, value)
 
 
-def install_init(cls: type, source: str, defaults: dict[str, Any]) -> None:
+def install_init(cls: type, every: Sequence[tuple[str, Any, Any]], post_init: bool = False) -> None:
     """
-    Give C{cls} the C{__init__} that C{source} makes (a function
-    C{__make__} over C{defaults} returning it), compiled at the class's
-    first instantiation: a class a run never instantiates costs no
-    compilation.
+    Give C{cls} the C{__init__} of a frozen dataclass with the fields
+    C{every} (name, default, default factory; L{dataclasses.MISSING} for
+    none), in order, calling C{__post_init__} last if C{post_init}. It is
+    compiled at the class's first instantiation: a class a run never
+    instantiates costs no compilation.
     """
+    defaults: dict[str, Any] = {"__setter": object.__setattr__, "__MISSING": MISSING}
+    parameters: list[str] = []
+    body: list[str] = []
+    for name, default, factory in every:
+        if factory is not MISSING:
+            defaults[f"__factory_{name}"] = factory
+            parameters.append(f"{name}=__MISSING")
+            body.append(f"  if {name} is __MISSING: {name} = __factory_{name}()")
+        elif default is not MISSING:
+            defaults[f"__default_{name}"] = default
+            parameters.append(f"{name}=__default_{name}")
+        else:
+            parameters.append(name)
+        body.append(f"  __setter(self, {name!r}, {name})")
+    if post_init:
+        body.append("  self.__post_init__()")
+    source = (
+        f"def __make__({', '.join(defaults)}):\n"
+        f" def __init__(self, {', '.join(parameters)}):\n"
+        + "\n".join(" " + line for line in body or ["  pass"])
+        + "\n return __init__\n"
+    )
     qualname = f"{cls.__qualname__}.__init__"
 
     def first_init(self: object, *args: object, **kwargs: object) -> None:
@@ -121,31 +144,9 @@ def record(cls: _C) -> _C:
     own = cls.__dict__
     dataclass(init=False, repr=False, eq=False, match_args=False)(cls)
     every = fields(cls)
-    defaults: dict[str, Any] = {"__setter": object.__setattr__, "__MISSING": MISSING}
-    parameters: list[str] = []
-    body: list[str] = []
     for each in every:
-        name = each.name
         if not each.init or each.kw_only is True:
-            raise TypeError(f"{cls.__qualname__}.{name}: init=False or kw_only in a record")
-        if each.default_factory is not MISSING:
-            defaults[f"__factory_{name}"] = each.default_factory
-            parameters.append(f"{name}=__MISSING")
-            body.append(f"  if {name} is __MISSING: {name} = __factory_{name}()")
-        elif each.default is not MISSING:
-            defaults[f"__default_{name}"] = each.default
-            parameters.append(f"{name}=__default_{name}")
-        else:
-            parameters.append(name)
-        body.append(f"  __setter(self, {name!r}, {name})")
-    if hasattr(cls, "__post_init__"):
-        body.append("  self.__post_init__()")
-    source = (
-        f"def __make__({', '.join(defaults)}):\n"
-        f" def __init__(self, {', '.join(parameters)}):\n"
-        + "\n".join(" " + line for line in body or ["  pass"])
-        + "\n return __init__\n"
-    )
+            raise TypeError(f"{cls.__qualname__}.{each.name}: init=False or kw_only in a record")
     names = tuple(each.name for each in every)
     namespace = dict(own)
     namespace.pop("__dict__", None)
@@ -175,5 +176,9 @@ def record(cls: _C) -> _C:
     )
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
-    install_init(made, source, defaults)
+    install_init(
+        made,
+        [(each.name, each.default, each.default_factory) for each in every],
+        post_init=hasattr(cls, "__post_init__"),
+    )
     return made

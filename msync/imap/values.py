@@ -55,9 +55,7 @@ def _value(cls: _C) -> _C:
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)
     names: list[str] = []
-    parameters: list[str] = []
-    defaults: dict[str, Any] = {"__setter": object.__setattr__}
-    body: list[str] = []
+    every: list[tuple[str, Any, Any]] = []
     shown: list[str] = []
     compared: list[str] = []
     for name, kind in namespace.get("__annotations__", {}).items():
@@ -75,23 +73,7 @@ def _value(cls: _C) -> _C:
         else:
             shown.append(name)
             compared.append(name)
-        if factory is not MISSING:
-            defaults["__MISSING"] = MISSING
-            defaults[f"__factory_{name}"] = factory
-            parameters.append(f"{name}=__MISSING")
-            body.append(f"  if {name} is __MISSING: {name} = __factory_{name}()")
-        elif default is not MISSING:
-            defaults[f"__default_{name}"] = default
-            parameters.append(f"{name}=__default_{name}")
-        else:
-            parameters.append(name)
-        body.append(f"  __setter(self, {name!r}, {name})")
-    source = (
-        f"def __make__({', '.join(defaults)}):\n"
-        f" def __init__(self, {', '.join(parameters)}):\n"
-        + "\n".join(" " + line for line in body or ["  pass"])
-        + "\n return __init__\n"
-    )
+        every.append((name, default, factory))
     eq, hash_ = equality(tuple(compared))
     namespace.update(
         __slots__=tuple(names),
@@ -106,7 +88,7 @@ def _value(cls: _C) -> _C:
     )
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
-    install_init(made, source, defaults)
+    install_init(made, every)
     return made
 
 
