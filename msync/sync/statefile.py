@@ -73,6 +73,7 @@ raises C{RuntimeError}.
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -101,11 +102,14 @@ from msync.sync.statelock import (
     release_lock,
     take_lock,
 )
-from msync.sync.statepaths import StatePaths
+from msync.sync.statepaths import StatePaths, records_cache_path
 from msync.sync.statetext import (
     RecordLines,
-    format_merged,
+    canonical_far_uids,
+    format_merged_indexed,
+    format_records_cache,
     format_state,
+    parse_records_cache,
     parse_state,
     split_state,
 )
@@ -525,8 +529,9 @@ class StateFile:
             try:
                 if self._lines is None:
                     text = format_state(self.state)
+                    far_uids = canonical_far_uids(self.state)
                 else:
-                    text = format_merged(self.state, self._lines, self._taken)
+                    text, far_uids = format_merged_indexed(self.state, self._lines, self._taken)
                 system.write(new_fd, text)
                 if self._fsync:
                     system.fdatasync(new_fd)
@@ -545,6 +550,7 @@ class StateFile:
                     f"cannot commit sync state {paths.state}: {_reason(error)}"
                 ) from error
             self._unlink(paths.journal, "cannot delete journal")
+            _save_records_cache(paths, text, far_uids)
         self._dirty = False
         self._append = False
 
@@ -560,6 +566,7 @@ class StateFile:
         self._close_files()
         for path in (self.paths.new, self.paths.journal, self.paths.state):
             self._unlink(path, "cannot delete sync state file")
+        _save_records_cache(self.paths, b"", None)
         self.state = SyncState()
         self._dirty = False
         self._append = False
@@ -664,7 +671,12 @@ def _load_partial(
         return None
     if text is None:
         return None
-    split = split_state(text, paths.state, isync15=version == JOURNAL_V5)
+    try:
+        cached = system.read(records_cache_path(paths))
+    except OSError:
+        cached = None
+    far_uids = parse_records_cache(cached, text)
+    split = split_state(text, paths.state, isync15=version == JOURNAL_V5, far_uids=far_uids)
     if split is None:
         return None
     state, lines = split
@@ -672,6 +684,40 @@ def _load_partial(
         return None
     state.expire_side = expire_side
     return state, lines
+
+
+#: The fewest record lines worth a records cache: below that, checking the
+#: lines costs less than reading a cache (and no file is left beside a
+#: small state).
+RECORDS_CACHE_MIN = 2048
+
+
+def _save_records_cache(paths: StatePaths, text: bytes, far_uids: Sequence[int] | None) -> None:
+    """
+    Keep the records cache for the state file just written as C{text}
+    (L{msync.sync.statetext.format_records_cache}), or remove it when its
+    record lines are not all canonical (C{far_uids} is C{None}) or too
+    few to be worth it (L{RECORDS_CACHE_MIN}). Never
+    fails: a cache missing or left from another text (it names the text
+    by its digest) only means the next partial run checks the lines.
+    """
+    path = records_cache_path(paths)
+    if far_uids is None or len(far_uids) < RECORDS_CACHE_MIN:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        return
+    temporary = path + ".tmp"
+    try:
+        with open(temporary, "wb") as out:
+            out.write(format_records_cache(text, array("I", far_uids)))
+        os.replace(temporary, path)
+    except (OSError, OverflowError):
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
 
 
 def _load(

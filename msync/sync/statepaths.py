@@ -108,3 +108,12 @@ def listing_cache_path(paths: StatePaths, side: Side) -> str:
         state file, never in it (msync's own, ignored by mbsync).
     """
     return f"{paths.state}.msync-{side.name.lower()}"
+
+
+def records_cache_path(paths: StatePaths) -> str:
+    """
+    @return: where the records cache of the state file lives
+        (L{msync.sync.statetext.format_records_cache}): next to it, never
+        in it (msync's own, ignored by mbsync).
+    """
+    return f"{paths.state}.msync-records"

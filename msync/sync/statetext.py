@@ -16,7 +16,10 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import re
+import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 
 from msync.errors import StateError
@@ -386,20 +389,28 @@ class RecordLines:
     @ivar lines: the lines, without their newlines, in file order.
     """
 
-    def __init__(self, lines: list[bytes], text: bytes | None = None) -> None:
+    def __init__(
+        self, lines: list[bytes], text: bytes | None = None, uids: array[int] | None = None
+    ) -> None:
         """
         @param text: the lines as read (each ending in a newline), if at
             hand: L{far_uids} then need not join them again.
+        @param uids: the far UID of each line, if known (from the records
+            cache, L{parse_records_cache}).
         """
         self.lines = lines
         self._text = text
+        self._uids = uids
 
-    def far_uids(self) -> list[int]:
+    def far_uids(self) -> Sequence[int]:
         """
         @return: the far UID of each line, in order.
         """
+        if self._uids is not None:
+            return self._uids
         text = self._text if self._text is not None else b"\n".join(self.lines)
-        return list(map(int, _FAR_UIDS.findall(text)))
+        self._uids = array("I", map(int, _FAR_UIDS.findall(text)))
+        return self._uids
 
     def record(self, index: int, filename: str) -> SyncRecord:
         """
@@ -416,11 +427,14 @@ class RecordLines:
 
 
 def split_state(
-    text: bytes, filename: str, *, isync15: bool = False
+    text: bytes, filename: str, *, isync15: bool = False, far_uids: array[int] | None = None
 ) -> tuple[SyncState, RecordLines] | None:
     """
     Parse a state file's header only, keeping its records as lines.
 
+    @param far_uids: the far UIDs of the record lines from the records
+        cache (L{parse_records_cache}), which vouches that C{text} is
+        canonical: its record lines are not checked again.
     @return: the state without records and the record lines, or C{None}
         when the file is not in the canonical form (a legacy header, a
         line mbsync would write differently): then parse it whole.
@@ -433,11 +447,18 @@ def split_state(
     if _parse_header(read_lines(text[: end + 2]), state, filename, isync15):
         return None
     body = text[end + 2 :]
-    if _CANONICAL_BODY.fullmatch(body) is None:
-        return None
+    vouched = (
+        far_uids is not None
+        and body[-1:] in (b"", b"\n")
+        and len(far_uids) == body.count(b"\n")
+    )
+    if not vouched:
+        far_uids = None
+        if _CANONICAL_BODY.fullmatch(body) is None:
+            return None
     lines = body.split(b"\n")
     lines.pop()
-    return state, RecordLines(lines, body)
+    return state, RecordLines(lines, body, far_uids)
 
 
 def format_merged(
@@ -450,26 +471,126 @@ def format_merged(
     read, each taken record in its line's place (none once dead), then the
     added records.
     """
+    return format_merged_indexed(state, lines, taken)[0]
+
+
+def format_merged_indexed(
+    state: SyncState, lines: RecordLines, taken: Sequence[tuple[int, SyncRecord]]
+) -> tuple[bytes, array[int] | None]:
+    """
+    L{format_merged}, with the far UID of each record line written when
+    every line is canonical (the lines kept are, as C{lines} holds only
+    canonical lines), else C{None}: what the records cache
+    (L{format_records_cache}) keeps for the next partial run.
+    """
     header = format_state(_header_only(state))
     parts = [header]
     source = lines.lines
+    old_uids = lines.far_uids()
+    uids = array("I")
+    written: list[bytes] = []
     position = 0
     mine = set()
     for index, record in taken:
         mine.add(id(record))
         if index > position:
             parts.append(b"\n".join(source[position:index]) + b"\n")
+            uids.extend(old_uids[position:index])
         if not record.dead:
-            parts.append(format_entry(record))
+            line = format_entry(record)
+            parts.append(line)
+            written.append(line)
+            uids.append(record.far_uid & _UINT_MASK)
         position = index + 1
     if position < len(source):
         parts.append(b"\n".join(source[position:]) + b"\n")
-    parts.extend(
-        format_entry(record)
-        for record in state.records
-        if id(record) not in mine and not record.dead
-    )
-    return b"".join(parts)
+        uids.extend(old_uids[position:])
+    for record in state.records:
+        if id(record) not in mine and not record.dead:
+            line = format_entry(record)
+            parts.append(line)
+            written.append(line)
+            uids.append(record.far_uid & _UINT_MASK)
+    canonical = _CANONICAL_BODY.fullmatch(b"".join(written)) is not None
+    return b"".join(parts), uids if canonical else None
+
+
+def canonical_far_uids(state: SyncState) -> array[int] | None:
+    """
+    The far UID of each line L{format_state} writes for C{state}, when
+    every such line is canonical (as L{split_state} checks it), else
+    C{None}: what the records cache keeps after a full write.
+
+    A line L{format_entry} writes is canonical unless a UID has ten digits
+    or more, or a record is both a dummy and skipped or expired (two marks,
+    which do not survive a round trip).
+    """
+    live = [record for record in state.records if not record.dead]
+    far = [record.far_uid for record in live]
+    near = [record.near_uid for record in live]
+    if far and not (0 <= min(far) and max(far) <= _CANONICAL_MAX):
+        return None
+    if near and not (0 <= min(near) and max(near) <= _CANONICAL_MAX):
+        return None
+    marks = _DUMMY_F | _DUMMY_N
+    for bits in {record.status_bits for record in live}:
+        if bits & marks and bits & (_SKIPPED | _EXPIRED):
+            return None
+    return array("I", far)
+
+
+#: The highest UID a canonical line holds (nine digits).
+_CANONICAL_MAX = 999_999_999
+
+#: The records cache: C{<state>.msync-records}, msync's own (mbsync ignores
+#: it), which vouches for one state file's text by its digest.
+RECORDS_MAGIC = b"msync-records"
+RECORDS_VERSION = 1
+
+
+def state_digest(text: bytes) -> bytes:
+    """
+    @return: the digest of a state file's text the records cache names.
+    """
+    return hashlib.blake2b(text, digest_size=16).hexdigest().encode("ascii")
+
+
+def format_records_cache(text: bytes, far_uids: array[int]) -> bytes:
+    """
+    The records cache for the state file C{text}, whose record lines are
+    all canonical and hold the far UIDs C{far_uids} in order. Format (one
+    machine only, native byte order): C{msync-records 1 <digest> <count>\\n},
+    the UIDs as unsigned 32-bit integers, then the CRC-32 of everything
+    before as 4 bytes.
+    """
+    body = b"%s %d %s %d\n" % (RECORDS_MAGIC, RECORDS_VERSION, state_digest(text), len(far_uids))
+    body += far_uids.tobytes()
+    return body + zlib.crc32(body).to_bytes(4, "big")
+
+
+def parse_records_cache(data: bytes | None, text: bytes) -> array[int] | None:
+    """
+    @return: the far UIDs of C{text}'s record lines from the records cache
+        C{data}, if it is whole, of this version and names C{text} by its
+        digest (so C{text} is the canonical text it was written for); else
+        C{None}.
+    """
+    if data is None or len(data) < 4:
+        return None
+    body, check = data[:-4], data[-4:]
+    if zlib.crc32(body).to_bytes(4, "big") != check:
+        return None
+    end = body.find(b"\n", 0, 128)
+    words = body[:end].split(b" ") if end >= 0 else []
+    if len(words) != 4 or words[0] != RECORDS_MAGIC or words[1] != b"%d" % RECORDS_VERSION:
+        return None
+    if words[2] != state_digest(text) or not words[3].isdigit():
+        return None
+    uids = array("I")
+    if len(body) - end - 1 != int(words[3]) * uids.itemsize:
+        return None
+    uids.frombytes(body[end + 1 :])
+    return uids
 
 
 def _header_only(state: SyncState) -> SyncState:

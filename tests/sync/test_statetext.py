@@ -345,5 +345,5 @@ class SplitStateTests(SynchronousTestCase):
         self.assertEqual(len(header), 0)
         expected = [record.far_uid for record in parse_state(text, "state")]
         self.assertEqual(expected, [5, 0, 31, 12, 123456789])
-        self.assertEqual(lines.far_uids(), expected)
-        self.assertEqual(RecordLines(lines.lines).far_uids(), expected)
+        self.assertEqual(list(lines.far_uids()), expected)
+        self.assertEqual(list(RecordLines(lines.lines).far_uids()), expected)
