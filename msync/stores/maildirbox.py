@@ -35,7 +35,9 @@ import hashlib
 import operator
 import os
 import re
-from collections.abc import Callable, Collection, Coroutine, Sequence
+import zlib
+from array import array
+from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
 from datetime import datetime
 from itertools import compress
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -55,7 +57,13 @@ from msync.model import (
     MessageInfo,
     TrackingHeaders,
 )
-from msync.stores.interface import IFingerprinted, IMailbox, IMessageBody, IMessageSource
+from msync.stores.interface import (
+    IFingerprinted,
+    IListingCache,
+    IMailbox,
+    IMessageBody,
+    IMessageSource,
+)
 from msync.stores.maildirfiles import (
     MaildirBody,
     date_from_ns,
@@ -113,6 +121,148 @@ def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: l
     digest.update(b"/")
     _digest_names(digest, cur)
     return b"maildir2 " + digest.hexdigest().encode("ascii")
+
+
+#: The saved names of a Maildir box (L{MaildirMailbox.use_listing_cache}).
+NAMES_MAGIC = b"msync-names"
+NAMES_VERSION = 1
+#: The fewest names worth saving: a smaller box is listed in less time
+#: than its saved names are read (and no file is left beside its state).
+NAMES_CACHE_MIN = 2048
+
+
+def _name_pieces(names: list[str]) -> Iterator[bytes]:
+    """
+    C{names} joined by NUL and encoded, a piece at a time (as the
+    fingerprint digests them).
+    """
+    for start in range(0, len(names), _NAMES_PER_UPDATE):
+        piece = "\0".join(names[start : start + _NAMES_PER_UPDATE])
+        yield (b"\0" if start else b"") + piece.encode("utf-8", "surrogateescape")
+
+
+def write_saved_names(
+    path: str,
+    uid_validity: int,
+    last_uid: int,
+    listed: Sequence[tuple[list[str], array[int]]],
+) -> None:
+    """
+    Save the names of a box's C{new/} and C{cur/} (each sorted, with the
+    UID each carries) for a later partial run. Format (one machine only,
+    native byte order): C{msync-names 1 <count new> <count cur>\\n}, then
+    exactly the text L{maildir_fingerprint} digests (C{<uidvalidity>
+    <last uid>\\n}, the names of C{new/} joined by NUL, C{/}, those of
+    C{cur/}), then the UIDs as unsigned 32-bit integers, then the CRC-32 of
+    everything before as 4 bytes. Written whole under a temporary name,
+    then renamed; never fails (a file not written only means a listing).
+    """
+    temporary = path + ".tmp"
+    try:
+        with open(temporary, "wb") as out:
+            check = 0
+
+            def put(data: bytes) -> None:
+                nonlocal check
+                out.write(data)
+                check = zlib.crc32(data, check)
+
+            put(b"%s %d %d %d\n" % (NAMES_MAGIC, NAMES_VERSION, *(len(n) for n, _ in listed)))
+            put(b"%d %d\n" % (uid_validity, last_uid))
+            for position, (names, _) in enumerate(listed):
+                if position:
+                    put(b"/")
+                for piece in _name_pieces(names):
+                    put(piece)
+            for _, uids in listed:
+                put(uids.tobytes())
+            out.write(check.to_bytes(4, "big"))
+        os.replace(temporary, path)
+    except (OSError, OverflowError):
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
+
+
+def read_saved_names(
+    path: str, uid_validity: int, last_uid: int, known: bytes
+) -> list[tuple[list[str], array[int]]] | None:
+    """
+    The names L{write_saved_names} saved in C{path}, when the file is
+    whole, of this version, and its names digest to the fingerprint
+    C{known} under this UIDVALIDITY and last UID (so they are exactly the
+    names C{known} was taken of); else C{None}.
+
+    @return: for C{new/} and C{cur/}, the sorted names and their UIDs.
+    """
+    try:
+        with open(path, "rb") as saved:
+            data = saved.read()
+    except OSError:
+        return None
+    body = data[:-4]
+    if len(data) < 4 or zlib.crc32(body).to_bytes(4, "big") != data[-4:]:
+        return None
+    end = body.find(b"\n", 0, 64)
+    words = body[:end].split(b" ") if end > 0 else []
+    if (
+        len(words) != 4
+        or words[0] != NAMES_MAGIC
+        or words[1] != b"%d" % NAMES_VERSION
+        or not (words[2].isdigit() and words[3].isdigit())
+    ):
+        return None
+    counts = int(words[2]), int(words[3])
+    uids = array("I")
+    start = len(body) - uids.itemsize * sum(counts)
+    text = body[end + 1 : start]
+    if start <= end or not text.startswith(b"%d %d\n" % (uid_validity, last_uid)):
+        return None
+    digest = b"maildir2 " + hashlib.sha256(text).hexdigest().encode("ascii")
+    if digest != known:
+        return None
+    uids.frombytes(body[start:])
+    blobs = text[text.index(b"\n") + 1 :].split(b"/")
+    if len(blobs) != 2:
+        return None
+    listed = []
+    offset = 0
+    for blob, count in zip(blobs, counts, strict=True):
+        names = blob.decode("utf-8", "surrogateescape").split("\0") if blob else []
+        if len(names) != count:
+            return None
+        listed.append((names, uids[offset : offset + count]))
+        offset += count
+    return listed
+
+
+def _merged(
+    names: list[str], uids: array[int], extra: list[tuple[str, int]]
+) -> tuple[list[str], array[int]]:
+    """
+    The sorted C{names} (with their C{uids}) and the C{extra} names (and
+    UIDs) in one sorted order: each extra name put in its place by
+    bisection, the rest copied in slices.
+    """
+    if not extra:
+        return names, uids
+    extra.sort()
+    if not names:
+        return [name for name, _ in extra], array("I", [uid for _, uid in extra])
+    merged: list[str] = []
+    merged_uids = array("I")
+    position = 0
+    for name, uid in extra:
+        at = bisect.bisect_left(names, name, position)
+        merged += names[position:at]
+        merged_uids += uids[position:at]
+        merged.append(name)
+        merged_uids.append(uid)
+        position = at
+    merged += names[position:]
+    merged_uids += uids[position:]
+    return merged, merged_uids
 
 
 #: Names joined at a time for a fingerprint: the digest of a big box is
@@ -205,7 +355,7 @@ async def nothing() -> None:
     """
 
 
-@implementer(IMailbox, IFingerprinted)
+@implementer(IMailbox, IFingerprinted, IListingCache)
 class MaildirMailbox:
     """
     A Maildir box opened by L{MaildirStore.open_box}, holding its
@@ -267,8 +417,14 @@ class MaildirMailbox:
         # names those loads saw (subdir, names, their UIDs) and the UIDs
         # they indexed.
         self._unlisted = False
-        self._seen: list[tuple[str, list[str], list[str]]] = []
+        self._seen: list[tuple[str, list[str], array[int]]] = []
         self._indexed: set[int] = set()
+        # Where the box's names are saved between runs (use_listing_cache),
+        # whether this session's names came from there, and the sorted
+        # names and UIDs of the last fingerprint (the next save's).
+        self._names_path: str | None = None
+        self._adopted = False
+        self._last_names: list[tuple[list[str], array[int]]] | None = None
 
     def __repr__(self) -> str:
         return f"<MaildirMailbox {self._store.name}:{self.name}>"
@@ -548,25 +704,96 @@ class MaildirMailbox:
         """
         if self.read_only or self._closed or self._in_flight:
             return None
-        by_subdir: dict[str, list[str]] = {"new": [], "cur": []}
-        if self._unlisted:
-            # Only some files were indexed: the names the listing saw for
-            # the others, and the index (with this box's own changes).
-            if not self._seen:
-                return None
-            indexed = {str(uid) for uid in self._indexed}
-            for subdir, listed, uids in self._seen:
-                if indexed:
-                    # The names whose UID is not indexed, in C iterators.
-                    others = map(operator.not_, map(indexed.__contains__, uids))
-                    by_subdir[subdir] += compress(listed, others)
+        if self._unlisted and not self._seen:
+            return None
+        keep = self._names_path is not None
+        listed: list[tuple[list[str], array[int]]] = []
+        for subdir, index_part in self._index_by_subdir(keep).items():
+            names: list[str] = []
+            uids = array("I")
+            for seen_subdir, seen_names, seen_uids in self._seen if self._unlisted else ():
+                if seen_subdir != subdir:
+                    continue
+                # Only some files were indexed: the names the listing saw
+                # for the others (in C iterators), then the index's.
+                if self._indexed:
+                    others = list(map(operator.not_, map(self._indexed.__contains__, seen_uids)))
+                    names = list(compress(seen_names, others))
+                    uids = array("I", compress(seen_uids, others))
                 else:
-                    by_subdir[subdir] += listed
-        for entry in self._index.values():
-            by_subdir[entry.subdir].append(entry.name)
-        return maildir_fingerprint(
-            self.uid_validity, self._last_uid, by_subdir["new"], by_subdir["cur"]
-        )
+                    names, uids = seen_names, seen_uids
+            if keep:
+                listed.append(_merged(names, uids, index_part))
+            else:
+                listed.append((names + [name for name, _ in index_part], uids))
+        (new, _), (cur, _) = listed
+        found = maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
+        self._last_names = listed if keep else None
+        return found
+
+    def _index_by_subdir(self, with_uids: bool) -> dict[str, list[tuple[str, int]]]:
+        """
+        The names (and UIDs, if C{with_uids}, else 0) of the index, by
+        subdirectory.
+        """
+        by_subdir: dict[str, list[tuple[str, int]]] = {"new": [], "cur": []}
+        for uid, entry in self._index.items():
+            by_subdir[entry.subdir].append((entry.name, uid if with_uids else 0))
+        return by_subdir
+
+    def use_listing_cache(self, path: str) -> None:
+        """
+        See L{IListingCache.use_listing_cache}: the box's names (with
+        their UIDs) are saved in C{path} after a sync
+        (L{write_saved_names}), for a later partial run whose box is as
+        that sync left it (L{use_saved_names}).
+        """
+        self._names_path = path
+
+    def save_listing(self) -> None:
+        """
+        See L{IListingCache.save_listing}: save the names of the last
+        L{fingerprint} (those the sync's sidecar vouches for, if it
+        wrote one); a box too small to be worth it saves none. The names
+        saved are always those of their own fingerprint (which a later
+        run checks), so names saved from an older fingerprint are only
+        useless, never wrong.
+        """
+        listed, self._last_names = self._last_names, None
+        path = self._names_path
+        if path is None:
+            return
+        if listed is None or sum(len(names) for names, _ in listed) < NAMES_CACHE_MIN:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return
+        write_saved_names(path, self.uid_validity, self._last_uid, listed)
+
+    def use_saved_names(self, known: bytes) -> bool:
+        """
+        For a box opened unlisted, before its first load, when the caller
+        knows that the box's names are still those of the fingerprint
+        C{known} (the directories' times vouch for it, see
+        L{stamps_unchanged}): take the names saved with that fingerprint
+        instead of listing the box. The saved names are used only if
+        they digest to C{known} under this UIDVALIDITY and last UID.
+
+        @return: whether the saved names were taken.
+        """
+        path = self._names_path
+        if not self._unlisted or self._seen or path is None:
+            return False
+        saved = read_saved_names(path, self.uid_validity, self._last_uid, known)
+        if saved is None:
+            return False
+        self._seen = [
+            (subdir, names, uids) for subdir, (names, uids) in zip(("new", "cur"), saved)
+        ]
+        self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+        self._adopted = True
+        return True
 
     def stamps_unchanged(self, stamps: bytes) -> bool:
         """
@@ -590,7 +817,7 @@ class MaildirMailbox:
         For a box opened unlisted: when C{request} names its UIDs one by
         one (an empty range), index just those, from one listing of the
         names taken by the first such load (no C{stat}, no parse of the
-        others).
+        others), or from the names saved (L{use_saved_names}).
 
         @return: C{False} when the names need a whole scan instead (a
             range asked for; a file without a UID, with a UID held twice,
@@ -607,23 +834,26 @@ class MaildirMailbox:
             self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
         wanted = request.uids - self._indexed
         if wanted:
+            found: dict[int, FileEntry] = {}
             for subdir, names, uids in self._seen:
-                by_uid = dict(zip(uids, names, strict=True))
-                for uid in wanted:
-                    name = by_uid.get(str(uid))
-                    if name is not None:
-                        self._index[uid] = FileEntry(subdir, name)
+                for position in compress(range(len(uids)), map(wanted.__contains__, uids)):
+                    found[uids[position]] = FileEntry(subdir, names[position])
+            for uid, entry in found.items():
+                # Each name read as the UID it was saved or listed with.
+                match = _UID_IN_NAME.match(entry.name)
+                if match is None or int(match.group(1)) != uid:
+                    return False
+            self._index.update(found)
         self._indexed |= wanted
         return True
 
-    def _list_names(self) -> list[tuple[str, list[str], list[str]]] | None:
+    def _list_names(self) -> list[tuple[str, list[str], array[int]]] | None:
         """
-        The names of C{new/} and C{cur/} and their UIDs (as written, in
-        decimal without leading zeros), when every file is numbered once,
-        below the last UID assigned (else C{None}).
+        The names of C{new/} and C{cur/} and their UIDs, when every file is
+        numbered once, below the last UID assigned (else C{None}).
         """
         seen = []
-        every: list[str] = []
+        every: list[int] = []
         for subdir in ("new", "cur"):
             try:
                 names = os.listdir(os.path.join(self.path, subdir))
@@ -642,9 +872,10 @@ class MaildirMailbox:
             uids = _UID_IN_NAME.findall(joined)
             if len(uids) != len(names) or joined.count(",U=") != len(names):
                 return None
-            every += uids
-            seen.append((subdir, names, uids))
-        if len(set(every)) != len(every) or max(map(int, every), default=0) > self._last_uid:
+            numbers = array("I", map(int, uids))
+            every += numbers
+            seen.append((subdir, names, numbers))
+        if len(set(every)) != len(every) or max(every, default=0) > self._last_uid:
             return None
         return seen
 
@@ -883,6 +1114,7 @@ class MaildirMailbox:
         self._index = index
         self._unlisted = False
         self._seen, self._indexed = [], set()
+        self._adopted = False
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
     def _same_content(self, first: FileEntry, second: FileEntry) -> bool:

@@ -505,10 +505,12 @@ class _BoxPairSync:
                 expunged.append(side)
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
+        # The sidecar first: a box saving its listing may save what its
+        # fingerprint for the sidecar saw.
+        self.remember()
         for box in self.boxes.values():
             if IListingCache.providedBy(box):
                 box.save_listing()
-        self.remember()
         return self.result()
 
     # A partial run: the far box changed, the near box and the state did not
@@ -540,14 +542,27 @@ class _BoxPairSync:
         # and the very names the last sync left (not those of a change made
         # since the quick check looked). When the quick check saw the box
         # with a hint (modification times old enough to trust) and the box
-        # still has those times, the listing saw the names it vouched for;
-        # else their fingerprint must be the one the last sync left.
+        # still has those times, the listing saw the names it vouched for
+        # (and the names saved with that fingerprint, if any, are read
+        # instead of listing); else their fingerprint must be the one the
+        # last sync left.
+        known, _, hint = (self.near_known or b"").partition(b";")
+        stamps_unchanged = getattr(near, "stamps_unchanged", None)
+        use_saved_names = getattr(near, "use_saved_names", None)
+        adopted = False
+        if hint and stamps_unchanged is not None and use_saved_names is not None:
+            # The times vouch that the names are still those of the known
+            # fingerprint: the names saved with it (if they digest to it)
+            # stand for a listing.
+            adopted = stamps_unchanged(hint) and use_saved_names(known)
         await near.load(LoadRequest(min_uid=1, max_uid=0))
         if not getattr(near, "unlisted", False) or not IFingerprinted.providedBy(near):
             return False
-        known, _, hint = (self.near_known or b"").partition(b";")
-        stamps_unchanged = getattr(near, "stamps_unchanged", None)
         if not (hint and stamps_unchanged is not None and stamps_unchanged(hint)):
+            if adopted:
+                # Changed since the times were checked: the saved names
+                # may no longer be the box's.
+                return False
             seen = IFingerprinted(near).fingerprint()
             if seen is None or seen != known:
                 return False

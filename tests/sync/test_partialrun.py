@@ -25,9 +25,10 @@ from msync.config import schema
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import StateError
 from msync.model import FlagChange, Flags, LoadRequest
+from msync.stores import maildirbox
 from msync.stores.maildirbox import MaildirMailbox, scan_fingerprint
 from msync.stores.maildirstore import MaildirStore
-from msync.sync import quickcheck
+from msync.sync import quickcheck, statefile, statetext
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
 from msync.sync.results import PairResult
@@ -596,3 +597,76 @@ class PartialCrashTests(SynchronousTestCase):
             pair.sync(FULL, quick=True)
             pair.sync(FULL, quick=True)
             self.assertEqual(pair.everything(), expected, f"journal line {line}")
+
+
+def _small_caches(case: SynchronousTestCase) -> None:
+    """
+    Save the Maildir's names and the state's records cache whatever their
+    size (the thresholds are for speed only).
+    """
+    case.patch(maildirbox, "NAMES_CACHE_MIN", 0)
+    case.patch(statefile, "RECORDS_CACHE_MIN", 0)
+
+
+def _hinted_pair(
+    case: SynchronousTestCase, root: str, messages: int, server: ServerOptions = DEFAULT_OPTIONS
+) -> _Pair:
+    """
+    A pair whose Maildir clock is well past its files' times, so that a
+    quick check keeps a hint (and a partial run may read the saved names).
+    """
+    pair = _Pair(case, root, messages, server)
+    pair.clock.advance(400_000_000)
+    return pair
+
+
+class SavedNamesTests(SynchronousTestCase):
+    """
+    A partial run whose quick check saw the Maildir with a hint reads the
+    names saved by the last sync instead of listing the box, and the state
+    file's record lines are vouched for by the records cache.
+    """
+
+    def setUp(self) -> None:
+        _small_caches(self)
+
+    def hinted(self) -> _Pair:
+        pair = _hinted_pair(self, os.path.abspath(self.mktemp()), 20)
+        pair.sync(FULL, quick=False)
+        self.assertTrue(pair.sync(FULL, quick=True).unchanged)
+        message = pair.box.messages[2]
+        message.flags = {b"\\Answered"}
+        pair.box.touch(message)
+        return pair
+
+    def listings(self) -> list[str]:
+        """
+        Count the listings of the Maildir's message directories.
+        """
+        listed: list[str] = []
+        real = os.listdir
+
+        def counting(path: Any = ".") -> list[str]:
+            if str(path).endswith(("/new", "/cur")):
+                listed.append(str(path))
+            return real(path)
+
+        self.patch(maildirbox.os, "listdir", counting)
+        return listed
+
+    def test_no_listing(self) -> None:
+        """
+        The partial run lists neither C{new/} nor C{cur/}, reads no record
+        line's form, takes the far change across, and leaves a pair the
+        next quick check finds unchanged.
+        """
+        pair = self.hinted()
+        self.assertTrue(os.path.exists(pair.paths.state + ".msync-near"))
+        self.assertTrue(os.path.exists(pair.paths.state + ".msync-records"))
+        listed = self.listings()
+        self.patch(statetext, "_CANONICAL_BODY", re.compile(rb"(?!)"))
+        result = pair.sync(FULL, quick=True)
+        self.assertTrue(result.partial)
+        self.assertEqual(listed, [])
+        self.assertEqual(pair.near()[3].rpartition(":2,")[2], "R")
+        self.assertTrue(pair.sync(FULL, quick=True).unchanged)
