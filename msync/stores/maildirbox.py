@@ -788,9 +788,7 @@ class MaildirMailbox:
         saved = read_saved_names(path, self.uid_validity, self._last_uid, known)
         if saved is None:
             return False
-        self._seen = [
-            (subdir, names, uids) for subdir, (names, uids) in zip(("new", "cur"), saved)
-        ]
+        self._seen = [(subdir, names, uids) for subdir, (names, uids) in zip(("new", "cur"), saved)]
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
         self._adopted = True
         return True

@@ -448,9 +448,7 @@ def split_state(
         return None
     body = text[end + 2 :]
     vouched = (
-        far_uids is not None
-        and body[-1:] in (b"", b"\n")
-        and len(far_uids) == body.count(b"\n")
+        far_uids is not None and body[-1:] in (b"", b"\n") and len(far_uids) == body.count(b"\n")
     )
     if not vouched:
         far_uids = None

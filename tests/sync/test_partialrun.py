@@ -83,6 +83,8 @@ class _Pair:
             root + "/state/", None, "far", "INBOX", "near", "INBOX", None
         )
         self.tuids = 0
+        # Files beside the state as earlier runs left them (_sabotage).
+        self.kept: dict[str, list[bytes]] = {}
         # The Maildir's clock: times well past (UIDVALIDITY from it).
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
@@ -560,7 +562,7 @@ class PartialCrashTests(SynchronousTestCase):
         on the far side only: flags set and cleared, two new messages, one
         expunged.
         """
-        pair = _Pair(self, root, 30, self.server)
+        pair = self.pair(root)
         pair.sync(FULL, quick=False)
         self.assertTrue(pair.sync(FULL, quick=True).unchanged)
         for index, flags in ((3, {b"\\Flagged"}), (5, set()), (8, {b"\\Deleted"})):
@@ -571,6 +573,9 @@ class PartialCrashTests(SynchronousTestCase):
         pair.box.append(b"Subject: new 2\r\n\r\nbody\r\n", [])
         pair.box.expunge(pair.box.messages[12])
         return pair
+
+    def pair(self, root: str) -> _Pair:
+        return _Pair(self, root, 30, self.server)
 
     def test_journal_aborts(self) -> None:
         """
@@ -651,7 +656,7 @@ class SavedNamesTests(SynchronousTestCase):
                 listed.append(str(path))
             return real(path)
 
-        self.patch(maildirbox.os, "listdir", counting)
+        self.patch(os, "listdir", counting)
         return listed
 
     def test_no_listing(self) -> None:
@@ -670,3 +675,302 @@ class SavedNamesTests(SynchronousTestCase):
         self.assertEqual(listed, [])
         self.assertEqual(pair.near()[3].rpartition(":2,")[2], "R")
         self.assertTrue(pair.sync(FULL, quick=True).unchanged)
+
+
+class SavedNamesFileTests(UnlistedMaildirTests):
+    """
+    The names of a Maildir box saved between runs
+    (L{maildirbox.write_saved_names}): read back only when whole, of this
+    version, and exactly the names of the fingerprint the caller knows.
+    """
+
+    def save(self) -> tuple[str, bytes]:
+        """
+        Save the box's names as a sync would (its fingerprint taken, then
+        saved); return the file and the fingerprint.
+        """
+        _small_caches(self)
+        path = f"{self.root}/state.msync-near"
+        box = self.successResultOf(self.store.open_box("INBOX"))
+        assert isinstance(box, MaildirMailbox)
+        box.use_listing_cache(path)
+        found = box.fingerprint()
+        assert found is not None
+        box.save_listing()
+        self.successResultOf(box.close())
+        self.assertEqual(found, self.fingerprint())
+        return path, found
+
+    def adopt(self, path: str, known: bytes) -> tuple[MaildirMailbox, bool]:
+        box = self.open()
+        box.use_listing_cache(path)
+        return box, box.use_saved_names(known)
+
+    def test_read_back(self) -> None:
+        """
+        The names read back are the box's, sorted, with their UIDs; loads
+        of UIDs one by one answer from them, and the fingerprint is the
+        scan's, before and after the box's own changes.
+        """
+        path, known = self.save()
+        saved = maildirbox.read_saved_names(path, 1700000000, 8, known)
+        assert saved is not None
+        (new, new_uids), (cur, cur_uids) = saved
+        self.assertEqual(new, ["4.m.host,U=4", "8.m.host,U=8"])
+        self.assertEqual(list(new_uids), [4, 8])
+        self.assertEqual(list(cur_uids), [1, 2, 3, 5, 6, 7])
+        self.assertEqual(cur[2], "3.m.host,U=3:2,S")
+        box, adopted = self.adopt(path, known)
+        self.assertTrue(adopted)
+        listed = []
+        real = os.listdir
+        self.patch(os, "listdir", lambda path: listed.append(path) or [])
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({2, 4, 99})))
+        )
+        self.assertEqual(
+            [(i.uid, i.flags, i.recent) for i in infos],
+            [(2, Flags.SEEN, False), (4, Flags.NONE, True)],
+        )
+        self.assertEqual(listed, [])
+        self.assertEqual(box.fingerprint(), known)
+        self.successResultOf(box.set_flags([FlagChange(2, add=Flags.FLAGGED)]))
+        found = box.fingerprint()
+        box.save_listing()
+        self.successResultOf(box.close())
+        self.patch(os, "listdir", real)
+        self.assertEqual(found, self.fingerprint())
+        # What the box saved is its new names.
+        saved = maildirbox.read_saved_names(path, 1700000000, 8, self.fingerprint())
+        assert saved is not None
+        self.assertEqual(saved[1][0][1], "2.m.host,U=2:2,FS")
+
+    def test_refused(self) -> None:
+        """
+        A saved file that is corrupt, truncated, of another version, of
+        another UIDVALIDITY or last UID, or of other names than the known
+        fingerprint's, is not taken: the box lists its names.
+        """
+        path, known = self.save()
+        with open(path, "rb") as file:
+            good = file.read()
+        bad = {
+            "flipped": good[:40] + bytes([good[40] ^ 1]) + good[41:],
+            "truncated": good[:-9],
+            "empty": b"",
+            "version": good.replace(b"msync-names 1", b"msync-names 2", 1),
+        }
+        for what, data in bad.items():
+            with open(path, "wb") as file:
+                file.write(data)
+            self.assertIsNone(maildirbox.read_saved_names(path, 1700000000, 8, known), what)
+        with open(path, "wb") as file:
+            file.write(good)
+        self.assertIsNone(maildirbox.read_saved_names(path, 1700000001, 8, known))
+        self.assertIsNone(maildirbox.read_saved_names(path, 1700000000, 9, known))
+        self.assertIsNone(maildirbox.read_saved_names(path, 1700000000, 8, known[:-1] + b"0"))
+        self.assertIsNone(maildirbox.read_saved_names(path + ".missing", 1700000000, 8, known))
+        # Names changed since they were saved: the known fingerprint is
+        # the new one, the saved names are not taken.
+        os.rename(
+            f"{self.root}/INBOX/cur/5.m.host,U=5:2,S", f"{self.root}/INBOX/cur/5.m.host,U=5:2,"
+        )
+        box, adopted = self.adopt(path, self.fingerprint())
+        self.assertFalse(adopted)
+        self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({5}))))
+        self.assertEqual(box.fingerprint(), self.fingerprint())
+        self.successResultOf(box.close())
+
+    def test_wrong_uid(self) -> None:
+        """
+        A saved UID that its name does not carry (which the CRC and the
+        digest cannot tell) makes the load a whole scan, not a wrong
+        answer.
+        """
+        path, known = self.save()
+        saved = maildirbox.read_saved_names(path, 1700000000, 8, known)
+        assert saved is not None
+        (new, new_uids), (cur, cur_uids) = saved
+        cur_uids[0], cur_uids[1] = cur_uids[1], cur_uids[0]
+        maildirbox.write_saved_names(path, 1700000000, 8, [(new, new_uids), (cur, cur_uids)])
+        box, adopted = self.adopt(path, known)
+        self.assertTrue(adopted)
+        infos = self.successResultOf(
+            box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({1})))
+        )
+        self.assertEqual([(i.uid, i.flags) for i in infos], [(1, Flags.SEEN)])
+        self.assertFalse(box.unlisted)
+        self.successResultOf(box.close())
+
+    def test_small_box(self) -> None:
+        """
+        A box with fewer names than L{maildirbox.NAMES_CACHE_MIN} saves
+        none (and removes what an earlier sync saved).
+        """
+        path, _ = self.save()
+        self.patch(maildirbox, "NAMES_CACHE_MIN", 9)
+        box = self.successResultOf(self.store.open_box("INBOX"))
+        assert isinstance(box, MaildirMailbox)
+        box.use_listing_cache(path)
+        self.assertIsNotNone(box.fingerprint())
+        box.save_listing()
+        self.successResultOf(box.close())
+        self.assertFalse(os.path.exists(path))
+
+
+def _sabotage(pair: _Pair, rng: random.Random) -> None:
+    """
+    Damage what msync keeps beside the state (never the state itself, nor
+    the boxes): the saved names or the records cache removed, corrupted,
+    truncated, or put back as an earlier sync left them (stale).
+    """
+    path = pair.paths.state + rng.choice([".msync-near", ".msync-records"])
+    if not os.path.exists(path):
+        return
+    with open(path, "rb") as file:
+        data = file.read()
+    kind = rng.randrange(4)
+    earlier = [kept for kept in pair.kept.get(path, []) if kept != data]
+    if kind == 0:
+        os.remove(path)
+        return
+    if kind == 1 and data:
+        at = rng.randrange(len(data))
+        data = data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1 :]
+    elif kind == 2:
+        data = data[: rng.randrange(len(data) + 1)]
+    elif earlier:
+        data = rng.choice(earlier)
+    with open(path, "wb") as file:
+        file.write(data)
+
+
+def _state_edit(pair: _Pair, rng: random.Random) -> None:
+    """
+    Another program rewrites the state file (mbsync, a user): one record's
+    flags changed, the file written anew (new inode and time).
+    """
+    if not os.path.exists(pair.paths.state):
+        return
+    with open(pair.paths.state, "rb") as file:
+        header, _, body = file.read().partition(b"\n\n")
+    lines = body.split(b"\n")[:-1]
+    if lines:
+        at = rng.randrange(len(lines))
+        far, near, _ = lines[at].split(b" ")
+        lines[at] = b"%s %s %s" % (far, near, rng.choice([b"", b"S", b"FS", b"RS"]))
+    os.remove(pair.paths.state)
+    with open(pair.paths.state, "wb") as file:
+        file.write(header + b"\n\n" + b"".join(line + b"\n" for line in lines))
+
+
+class CachedDifferentialTests(SynchronousTestCase):
+    """
+    Fast paths with the saved names and the records cache against full
+    runs: the Maildir clock well past the files' times (so quick checks
+    keep hints and partial runs read the saved names), a no-op run after
+    each sync (which leaves the hint), and those files damaged at random
+    between runs on the quick side. The results stay identical, byte for
+    byte; damaged files are never taken.
+    """
+
+    server = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities | {b"QRESYNC", b"ENABLE"})
+
+    def setUp(self) -> None:
+        _small_caches(self)
+        self.adopted: list[bool] = []
+        self.vouched: list[bool] = []
+        use_saved_names = MaildirMailbox.use_saved_names
+        parse_records_cache = statefile.parse_records_cache
+
+        def adopting(box: MaildirMailbox, known: bytes) -> bool:
+            taken = use_saved_names(box, known)
+            self.adopted.append(taken)
+            return taken
+
+        def parsing(data: bytes | None, text: bytes) -> Any:
+            found = parse_records_cache(data, text)
+            self.vouched.append(found is not None)
+            return found
+
+        self.patch(MaildirMailbox, "use_saved_names", adopting)
+        self.patch(statefile, "parse_records_cache", parsing)
+
+    def test_same_results(self) -> None:
+        """
+        For several seeds and option sets: after every step of random
+        changes (the same on both sides) and damage (the quick side only),
+        both pairs hold identical state files, server boxes and Maildirs;
+        many partial runs read the saved names and the records cache, and
+        some found them damaged.
+        """
+        partial = 0
+        changes = [*CHANGES, (0.5, _state_edit)]
+        for seed in range(10):
+            name = sorted(OPTIONS)[seed % len(OPTIONS)]
+            options = OPTIONS[name]
+            base = os.path.abspath(self.mktemp())
+            quick = _hinted_pair(self, base + "/quick", 30, self.server)
+            full = _hinted_pair(self, base + "/full", 30, self.server)
+            rng = random.Random(1000 + seed)
+            for step in range(10):
+                where = f"seed {seed} ({name}), step {step}"
+                if step:
+                    for _ in range(rng.randrange(1, 4)):
+                        weights = [weight for weight, _ in changes]
+                        change = rng.choices([c for _, c in changes], weights)[0]
+                        state = rng.getstate()
+                        change(quick, rng)
+                        rng.setstate(state)
+                        change(full, rng)
+                    if rng.random() < 0.5:
+                        _sabotage(quick, rng)
+                result = quick.sync(options, quick=True)
+                full.sync(options, quick=False)
+                partial += result.partial
+                self.assertEqual(quick.everything(), full.everything(), where)
+                for suffix in (".msync-near", ".msync-records"):
+                    if os.path.exists(quick.paths.state + suffix):
+                        with open(quick.paths.state + suffix, "rb") as file:
+                            quick.kept.setdefault(quick.paths.state + suffix, []).append(
+                                file.read()
+                            )
+                # The no-op that keeps the hint (a full run on the other side).
+                quick.sync(options, quick=True)
+                full.sync(options, quick=False)
+                self.assertEqual(quick.everything(), full.everything(), where + " (again)")
+        self.assertGreater(partial, 20)
+        self.assertGreater(self.adopted.count(True), 10)
+        self.assertGreater(self.adopted.count(False), 0)
+        self.assertGreater(self.vouched.count(True), 10)
+        self.assertGreater(self.vouched.count(False), 0)
+
+
+class CachedPartialCrashTests(PartialCrashTests):
+    """
+    The same, where the partial run reads the saved Maildir names and the
+    records cache (and the run after the crash finds them as the crashed
+    run left them).
+    """
+
+    def setUp(self) -> None:
+        _small_caches(self)
+        self.adopted: list[bool] = []
+        use_saved_names = MaildirMailbox.use_saved_names
+
+        def adopting(box: MaildirMailbox, known: bytes) -> bool:
+            taken = use_saved_names(box, known)
+            self.adopted.append(taken)
+            return taken
+
+        self.patch(MaildirMailbox, "use_saved_names", adopting)
+
+    def pair(self, root: str) -> _Pair:
+        return _hinted_pair(self, root, 30, self.server)
+
+    def test_journal_aborts(self) -> None:
+        """
+        As without the caches; the crashed runs read the saved names.
+        """
+        super().test_journal_aborts()
+        self.assertGreater(self.adopted.count(True), 5)

@@ -15,10 +15,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import StateError
 from msync.model import Flags
 from msync.sync.state import Status, SyncRecord, SyncState
+from msync.sync import statetext
 from msync.sync.statetext import (
     RecordLines,
+    canonical_far_uids,
+    format_merged_indexed,
+    format_records_cache,
     format_state,
     parse_entry_flags,
+    parse_records_cache,
     parse_state,
     split_state,
 )
@@ -347,3 +352,118 @@ class SplitStateTests(SynchronousTestCase):
         self.assertEqual(expected, [5, 0, 31, 12, 123456789])
         self.assertEqual(list(lines.far_uids()), expected)
         self.assertEqual(list(RecordLines(lines.lines).far_uids()), expected)
+
+
+#: Every status a record can be written with (marks and dummies combined).
+_ANY_STATUS = st.sampled_from(
+    [
+        Status.NONE,
+        Status.DUMMY_F,
+        Status.DUMMY_N,
+        Status.SKIPPED,
+        Status.EXPIRE | Status.EXPIRED,
+        Status.DUMMY_F | Status.SKIPPED,
+        Status.DUMMY_N | Status.EXPIRE | Status.EXPIRED,
+    ]
+)
+_ANY_UID = st.one_of(st.integers(0, 2000), st.integers(999_999_990, 1_000_000_010))
+
+
+@st.composite
+def any_states(draw: st.DrawFn) -> SyncState:
+    """
+    States with any record format_state can write, canonical or not.
+    """
+    state = SyncState(1, 2, 3, 4)
+    for _ in range(draw(st.integers(0, 6))):
+        record = SyncRecord(
+            draw(_ANY_UID), draw(_ANY_UID), Flags(draw(st.integers(0, 63))), draw(_ANY_STATUS)
+        )
+        state.append(record)
+    return state
+
+
+class RecordsCacheTests(SynchronousTestCase):
+    """
+    The records cache: the far UID of each record line of a canonical
+    state file, named by the file's digest, so a partial run need not
+    check every line (L{split_state} with C{far_uids}).
+    """
+
+    @given(any_states())
+    def test_canonical_far_uids(self, state: SyncState) -> None:
+        """
+        L{canonical_far_uids} gives the far UIDs exactly when every line
+        L{format_state} writes is canonical as L{split_state} checks it.
+        """
+        text = format_state(state)
+        found = canonical_far_uids(state)
+        split = split_state(text, "s")
+        self.assertEqual(found is not None, split is not None)
+        if split is not None and found is not None:
+            self.assertEqual(list(found), list(split[1].far_uids()))
+
+    @given(any_states(), st.integers(0, 6), st.sampled_from([Flags.SEEN, Flags.FLAGGED]))
+    def test_merged(self, state: SyncState, taken: int, flags: Flags) -> None:
+        """
+        L{format_merged_indexed} gives the text L{format_state} writes for
+        the whole state, and the far UIDs when every line is canonical:
+        a record taken and changed, one killed, one added.
+        """
+        split = split_state(format_state(state), "s")
+        if split is None:
+            return
+        header, lines = split
+        chosen = sorted({taken % len(lines.lines), 0}) if lines.lines else []
+        whole = parse_state(format_state(state), "s")
+        picked = []
+        for index in chosen:
+            record = lines.record(index, "s")
+            header.append(record)
+            picked.append((index, record))
+        for position, (index, record) in enumerate(picked):
+            if position:
+                record.status = Status.DEAD
+                whole.records[index].status = Status.DEAD
+            else:
+                record.flags = flags
+                whole.records[index].flags = flags
+        for target in (header, whole):
+            target.append(SyncRecord(2001, 2002, Flags.SEEN))
+        text, uids = format_merged_indexed(header, lines, picked)
+        self.assertEqual(text, format_state(whole))
+        self.assertEqual(uids is None, canonical_far_uids(whole) is None)
+        if uids is not None:
+            self.assertEqual(list(uids), [r.far_uid for r in whole.records if not r.dead])
+
+    def test_vouched(self) -> None:
+        """
+        A cache read back for its text vouches for the lines: they are not
+        checked again; for another text, or damaged, it is refused and the
+        lines are checked.
+        """
+        state = SyncState(7, 9, 40, 12)
+        for far, near in ((5, 3), (0, 8), (31, 0)):
+            state.append(SyncRecord(far, near, Flags.SEEN, Status.NONE))
+        text = format_state(state)
+        uids = canonical_far_uids(state)
+        assert uids is not None
+        cache = format_records_cache(text, uids)
+        found = parse_records_cache(cache, text)
+        assert found is not None
+        self.assertEqual(list(found), [5, 0, 31])
+        other = text.replace(b"31 0 S", b"31 0 F")
+        self.assertIsNone(parse_records_cache(cache, other))
+        self.assertIsNone(parse_records_cache(cache[:-1], text))
+        self.assertIsNone(parse_records_cache(cache[:20] + b"x" + cache[21:], text))
+        self.assertIsNone(parse_records_cache(None, text))
+        self.assertIsNone(parse_records_cache(b"", text))
+        self.assertIsNone(
+            parse_records_cache(cache.replace(b"msync-records 1", b"msync-records 2"), text)
+        )
+        self.patch(statetext, "_CANONICAL_BODY", statetext.re.compile(rb"(?!)"))
+        split = split_state(text, "s", far_uids=found)
+        assert split is not None
+        self.assertEqual(list(split[1].far_uids()), [5, 0, 31])
+        # Too few UIDs for the lines: the lines are checked (and here refused).
+        self.assertIsNone(split_state(text, "s", far_uids=found[:2]))
