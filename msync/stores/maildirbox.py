@@ -167,7 +167,8 @@ def write_saved_names(
                 out.write(data)
                 check = zlib.crc32(data, check)
 
-            put(b"%s %d %d %d\n" % (NAMES_MAGIC, NAMES_VERSION, *(len(n) for n, _ in listed)))
+            counts = b" ".join(b"%d" % len(names) for names, _ in listed)
+            put(b"%s %d %s\n" % (NAMES_MAGIC, NAMES_VERSION, counts))
             put(b"%d %d\n" % (uid_validity, last_uid))
             for position, (names, _) in enumerate(listed):
                 if position:
@@ -788,7 +789,10 @@ class MaildirMailbox:
         saved = read_saved_names(path, self.uid_validity, self._last_uid, known)
         if saved is None:
             return False
-        self._seen = [(subdir, names, uids) for subdir, (names, uids) in zip(("new", "cur"), saved)]
+        self._seen = [
+            (subdir, names, uids)
+            for subdir, (names, uids) in zip(("new", "cur"), saved, strict=True)
+        ]
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
         self._adopted = True
         return True

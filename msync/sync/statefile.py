@@ -320,7 +320,7 @@ class StateFile:
         """
         return self._lines is not None
 
-    def record_far_uids(self) -> list[int]:
+    def record_far_uids(self) -> Sequence[int]:
         """
         The far UID of every record line, in file order (a partial load).
         """

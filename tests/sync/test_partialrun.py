@@ -724,7 +724,12 @@ class SavedNamesFileTests(UnlistedMaildirTests):
         self.assertTrue(adopted)
         listed = []
         real = os.listdir
-        self.patch(os, "listdir", lambda path: listed.append(path) or [])
+
+        def unlisted(path: str) -> list[str]:
+            listed.append(path)
+            return []
+
+        self.patch(os, "listdir", unlisted)
         infos = self.successResultOf(
             box.load(LoadRequest(min_uid=1, max_uid=0, uids=frozenset({2, 4, 99})))
         )
@@ -881,7 +886,7 @@ class CachedDifferentialTests(SynchronousTestCase):
         self.adopted: list[bool] = []
         self.vouched: list[bool] = []
         use_saved_names = MaildirMailbox.use_saved_names
-        parse_records_cache = statefile.parse_records_cache
+        parse_records_cache = statetext.parse_records_cache
 
         def adopting(box: MaildirMailbox, known: bytes) -> bool:
             taken = use_saved_names(box, known)

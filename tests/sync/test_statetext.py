@@ -6,6 +6,7 @@ files written by mbsync 1.4.4.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hypothesis import given
@@ -14,8 +15,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import StateError
 from msync.model import Flags
-from msync.sync.state import Status, SyncRecord, SyncState
 from msync.sync import statetext
+from msync.sync.state import Status, SyncRecord, SyncState
 from msync.sync.statetext import (
     RecordLines,
     canonical_far_uids,
@@ -461,7 +462,7 @@ class RecordsCacheTests(SynchronousTestCase):
         self.assertIsNone(
             parse_records_cache(cache.replace(b"msync-records 1", b"msync-records 2"), text)
         )
-        self.patch(statetext, "_CANONICAL_BODY", statetext.re.compile(rb"(?!)"))
+        self.patch(statetext, "_CANONICAL_BODY", re.compile(rb"(?!)"))
         split = split_state(text, "s", far_uids=found)
         assert split is not None
         self.assertEqual(list(split[1].far_uids()), [5, 0, 31])
