@@ -708,8 +708,17 @@ class MaildirMailbox:
         if self._unlisted and not self._seen:
             return None
         keep = self._names_path is not None
+        # The index's names by subdirectory; with their UIDs for saving.
+        pairs: dict[str, list[tuple[str, int]]] = {"new": [], "cur": []}
+        plain: dict[str, list[str]] = {"new": [], "cur": []}
+        if keep:
+            for uid, entry in self._index.items():
+                pairs[entry.subdir].append((entry.name, uid))
+        else:
+            for entry in self._index.values():
+                plain[entry.subdir].append(entry.name)
         listed: list[tuple[list[str], array[int]]] = []
-        for subdir, index_part in self._index_by_subdir(keep).items():
+        for subdir in ("new", "cur"):
             names: list[str] = []
             uids = array("I")
             for seen_subdir, seen_names, seen_uids in self._seen if self._unlisted else ():
@@ -724,23 +733,13 @@ class MaildirMailbox:
                 else:
                     names, uids = seen_names, seen_uids
             if keep:
-                listed.append(_merged(names, uids, index_part))
+                listed.append(_merged(names, uids, pairs[subdir]))
             else:
-                listed.append((names + [name for name, _ in index_part], uids))
+                listed.append((names + plain[subdir], uids))
         (new, _), (cur, _) = listed
         found = maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
         self._last_names = listed if keep else None
         return found
-
-    def _index_by_subdir(self, with_uids: bool) -> dict[str, list[tuple[str, int]]]:
-        """
-        The names (and UIDs, if C{with_uids}, else 0) of the index, by
-        subdirectory.
-        """
-        by_subdir: dict[str, list[tuple[str, int]]] = {"new": [], "cur": []}
-        for uid, entry in self._index.items():
-            by_subdir[entry.subdir].append((entry.name, uid if with_uids else 0))
-        return by_subdir
 
     def use_listing_cache(self, path: str) -> None:
         """
