@@ -1026,7 +1026,8 @@ class MaildirMailbox:
                 ) from error
             if stays:
                 self._index[uid] = FileEntry("cur", os.path.basename(destination))
-                self._known["cur"] = self._mtime("cur")
+                if entry.subdir != "cur":
+                    self._known["cur"] = self._mtime("cur")
             else:
                 del self._index[uid]
             self._known[entry.subdir] = self._mtime(entry.subdir)

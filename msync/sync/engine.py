@@ -435,9 +435,14 @@ class _BoxPairSync:
             self.statefile.ensure_locked()
             # A box that can keep its listing between runs keeps it next to
             # the state file (never in it): msync's own, ignored by mbsync.
+            # One that cannot say what changed since (a Maildir box's names)
+            # keeps it only for a partial run: near, with a far box that can.
+            partial_ready = IListingChanges.providedBy(self.boxes[Side.FAR])
             for side in Side:
                 box = self.boxes[side]
-                if IListingCache.providedBy(box):
+                if IListingCache.providedBy(box) and (
+                    IListingChanges.providedBy(box) or (side is Side.NEAR and partial_ready)
+                ):
                     box.use_listing_cache(listing_cache_path(self.statefile.paths, side))
         if self.statefile.partial and not await self.select_records():
             self.statefile.load_all()
