@@ -421,11 +421,10 @@ class MaildirMailbox:
         self._seen: list[tuple[str, list[str], array[int]]] = []
         self._indexed: set[int] = set()
         # Where the box's names are saved between runs (use_listing_cache),
-        # whether this session's names came from there, and the sorted
-        # names and UIDs of the last fingerprint (the next save's).
+        # and the UIDVALIDITY, last UID and sorted names and UIDs of the
+        # last fingerprint (what the next save writes).
         self._names_path: str | None = None
-        self._adopted = False
-        self._last_names: list[tuple[list[str], array[int]]] | None = None
+        self._last_names: tuple[int, int, list[tuple[list[str], array[int]]]] | None = None
 
     def __repr__(self) -> str:
         return f"<MaildirMailbox {self._store.name}:{self.name}>"
@@ -738,7 +737,7 @@ class MaildirMailbox:
                 listed.append((names + plain[subdir], uids))
         (new, _), (cur, _) = listed
         found = maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
-        self._last_names = listed if keep else None
+        self._last_names = (self.uid_validity, self._last_uid, listed) if keep else None
         return found
 
     def use_listing_cache(self, path: str) -> None:
@@ -759,17 +758,17 @@ class MaildirMailbox:
         run checks), so names saved from an older fingerprint are only
         useless, never wrong.
         """
-        listed, self._last_names = self._last_names, None
+        last, self._last_names = self._last_names, None
         path = self._names_path
         if path is None:
             return
-        if listed is None or sum(len(names) for names, _ in listed) < NAMES_CACHE_MIN:
+        if last is None or sum(len(names) for names, _ in last[2]) < NAMES_CACHE_MIN:
             try:
                 os.remove(path)
             except OSError:
                 pass
             return
-        write_saved_names(path, self.uid_validity, self._last_uid, listed)
+        write_saved_names(path, *last)
 
     def use_saved_names(self, known: bytes) -> bool:
         """
@@ -793,7 +792,6 @@ class MaildirMailbox:
             for subdir, (names, uids) in zip(("new", "cur"), saved, strict=True)
         ]
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
-        self._adopted = True
         return True
 
     def stamps_unchanged(self, stamps: bytes) -> bool:
@@ -1116,7 +1114,6 @@ class MaildirMailbox:
         self._index = index
         self._unlisted = False
         self._seen, self._indexed = [], set()
-        self._adopted = False
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
     def _same_content(self, first: FileEntry, second: FileEntry) -> bool:
