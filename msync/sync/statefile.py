@@ -50,6 +50,13 @@ before it creates C{.new}. mbsync creates C{.new} first, so a crash between
 the two after case 4 would leave a marker next to a stale journal and the
 next run would replay that journal a second time.
 
+After a commit of a big state whose record lines are all canonical, the
+records cache C{<state>.msync-records} (msync's own, mbsync ignores it) is
+written outside this protocol, without fsync: it names the state text it
+describes by a digest, so a partial open uses it only for that very text;
+one torn, stale (a crash before it was replaced) or left by another run is
+ignored, and the lines are checked instead.
+
 POSIX locks belong to a process, so a second open of the same lock file in
 this process would succeed and closing it would drop the first lock; a
 registry of the lock files this process holds refuses the second open.
