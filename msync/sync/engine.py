@@ -78,7 +78,7 @@ from msync.stores.interface import (
 )
 from msync.sync import quickcheck, reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
-from msync.sync.bodies import convert_body
+from msync.sync.bodies import convert_body, convert_held
 from msync.sync.convert import Conversion
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
@@ -764,7 +764,8 @@ class _BoxPairSync:
             upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
         )
         try:
-            message = await convert_body(body, conversion)
+            converted = convert_held(body, conversion)
+            message = converted if converted is not None else await convert_body(body, conversion)
         except MessageError:
             self.notify(
                 Severity.WARNING,
