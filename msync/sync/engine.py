@@ -673,6 +673,11 @@ class _BoxPairSync:
         ahead: deque[tuple[CopyMessage, Deferred[IMessageBody]]] = deque()
         copying: deque[tuple[CopyMessage, Deferred[int | None | bool]]] = deque()
         started = begun = 0
+        # Copies recorded but not yet counted in the progress: counted in
+        # one step before the loop waits (a batch's copies finish in one
+        # turn of the reactor, so a progress line drawn per copy would
+        # show the same), not one redraw per message.
+        recorded = 0
         turn: Deferred[None] = succeed(None)
         try:
             for index in range(total):
@@ -693,10 +698,14 @@ class _BoxPairSync:
                     turn = done
                     begun += 1
                 item, storing = copying[0]
-                if not storing.called and not self.dry:
-                    # About to wait: the lines held so far go out now,
-                    # in one write (those of one batch of stored files).
-                    self.statefile.flush()
+                if not storing.called:
+                    if recorded:
+                        self.progress.add(target, "new", done=recorded)
+                        recorded = 0
+                    if not self.dry:
+                        # About to wait: the lines held so far go out now,
+                        # in one write (those of one batch of stored files).
+                        self.statefile.flush()
                 copying.popleft()
                 uid = await storing
                 if uid is not False:
@@ -706,10 +715,12 @@ class _BoxPairSync:
                     self.settled = False
                     self.take(reconcile.copy_failed(work, item), hold=True)
                 del item, storing
-                self.progress.add(target, "new", done=1)
+                recorded += 1
             if not self.dry:
                 self.statefile.flush()
         finally:
+            if recorded:
+                self.progress.add(target, "new", done=recorded)
             await _settle([storing for _, storing in copying])
             await _settle([fetched for _, fetched in ahead])
         tuids = reconcile.tuids_to_find(work, target)
