@@ -853,6 +853,20 @@ class ClientConnection:
         if owner.mailbox is not None:
             owner.mailbox = mailbox_update(owner.mailbox, event)
 
+    def _fetch_data(self, event: Response | LiteralChunk) -> None:
+        """
+        L{_untagged} for FETCH data (a listing line, a body), without its
+        general steps: FETCH data changes no connection-wide state and no
+        selected mailbox (L{mailbox_update} returns it unchanged), and its
+        owner is found by UID.
+        """
+        assert type(event) is FetchResponse
+        owner = self._fetch_owner(event.items.uid)
+        if owner is None:
+            self._untagged(event)
+            return
+        self._keep(owner, event)
+
     def _keep(self, owner: _InFlight, event: Response) -> None:
         """
         Attach C{event} to C{owner} within the bounds of L{retention_key}.
@@ -945,4 +959,5 @@ _HANDLERS: Final[dict[type, _Handler]] = {
     ContinuationRequest: ClientConnection._continuation,
     LiteralChunk: ClientConnection._chunk,
     UnknownResponse: ClientConnection._untagged,
+    FetchResponse: ClientConnection._fetch_data,
 }

@@ -26,6 +26,9 @@ Invariants:
   - Events are identical however the input is split across
     C{receive_data} calls, except that L{LiteralChunk} boundaries follow
     the input's.
+  - A streamed literal's bytes that arrive while nothing else is buffered
+    are handed on as they came (the received C{bytes} itself, or a slice
+    of it where the literal ends): not copied into the buffer and out.
 """
 
 from __future__ import annotations
@@ -148,6 +151,9 @@ class ResponseParser:
         # The UID of the FETCH whose literal is being read, once looked up.
         self._stream_uid: int | None = None
         self._error: RemoteProtocolError | None = None
+        # Bytes received for a streamed literal while the buffer was
+        # empty, kept as received until the next step hands them on.
+        self._direct: bytes | None = None
         self._step: Callable[[], Event | NeedData | None] = self._read_line
 
     def receive_data(self, data: bytes) -> None:
@@ -158,13 +164,23 @@ class ResponseParser:
         """
         if self._error is not None:
             return
-        if self._remaining and self._stream is None and not self._buffer:
-            # Literal bytes go straight to the literal, skipping the buffer.
-            take = min(self._remaining, len(data))
-            with memoryview(data) as view:
-                self._literal.write(view[:take])
-            self._remaining -= take
-            data = data[take:]
+        if self._direct is not None:
+            # Behind what is already waiting: in order, through the buffer.
+            self._buffer += self._direct
+            self._direct = None
+        elif self._remaining and not self._buffer:
+            if self._stream is not None:
+                if data and type(data) is bytes:
+                    # Streamed literal bytes: handed on as received.
+                    self._direct = data
+                    return
+            else:
+                # Literal bytes go straight to the literal, skipping the buffer.
+                take = min(self._remaining, len(data))
+                with memoryview(data) as view:
+                    self._literal.write(view[:take])
+                self._remaining -= take
+                data = data[take:]
         self._buffer += data
 
     def has_input(self) -> bool:
@@ -172,7 +188,7 @@ class ResponseParser:
         @return: whether any received byte has not been turned into an
             event yet (a partial or unread response).
         """
-        return bool(self._buffer or self._lines or self._remaining)
+        return bool(self._buffer or self._lines or self._remaining or self._direct)
 
     def next_event(self) -> Event | Literal[NeedData.NEED_DATA]:
         """
@@ -191,6 +207,7 @@ class ResponseParser:
         except RemoteProtocolError as error:
             self._error = error
             self._buffer.clear()
+            self._direct = None
             raise
 
     def fetch_uid(self) -> int | None:
@@ -285,6 +302,16 @@ class ResponseParser:
         """
         Literal state: take up to the remaining count of bytes, by length.
         """
+        direct = self._direct
+        if direct is not None:
+            # Streaming, the buffer empty: the received bytes themselves.
+            self._direct = None
+            take = min(self._remaining, len(direct))
+            if take < len(direct):
+                self._buffer += memoryview(direct)[take:]
+                direct = direct[:take]
+            self._remaining -= take
+            return self._streamed(direct, not self._remaining)
         buffer = self._buffer
         take = min(self._remaining, len(buffer))
         if take == 0 and self._remaining:
@@ -298,13 +325,7 @@ class ResponseParser:
             else:
                 chunk = bytes(buffer[:take])
                 del buffer[:take]
-            seq, section = self._stream
-            uid = self._stream_uid
-            if done:
-                self._literals.append(None)
-                self._step = self._read_line
-                self._stream_uid = None
-            return LiteralChunk(seq, section, chunk, done, uid)
+            return self._streamed(chunk, done)
         if take:
             with memoryview(buffer) as view:
                 self._literal.write(view[:take])
@@ -315,3 +336,17 @@ class ResponseParser:
             self._literal = io.BytesIO()
             self._step = self._read_line
         return None
+
+    def _streamed(self, chunk: bytes, done: bool) -> LiteralChunk:
+        """
+        The event for the next C{chunk} of the streamed literal; the last
+        (C{done}) returns to the line state.
+        """
+        assert self._stream is not None
+        seq, section = self._stream
+        uid = self._stream_uid
+        if done:
+            self._literals.append(None)
+            self._step = self._read_line
+            self._stream_uid = None
+        return LiteralChunk(seq, section, chunk, done, uid)

@@ -274,7 +274,18 @@ def wants_whole_body(command: Command) -> bool:
     if command.name != b"UID FETCH":
         return False
     items = command.fetch_items
-    return not items or any(_WHOLE_BODY.fullmatch(item) for item in items)
+    known = _WANTS_WHOLE.get(items)
+    if known is None:
+        known = not items or any(_WHOLE_BODY.fullmatch(item) for item in items)
+        if len(_WANTS_WHOLE) < _WANTS_WHOLE_KEPT:
+            _WANTS_WHOLE[items] = known
+    return known
+
+
+# wants_whole_body by item list: a pull asks the same few lists again and
+# again (once per body FETCH response routed); bounded.
+_WANTS_WHOLE: dict[tuple[bytes, ...], bool] = {}
+_WANTS_WHOLE_KEPT: Final = 64
 
 
 def without_sections(response: FetchResponse, sections: frozenset[bytes]) -> FetchResponse:

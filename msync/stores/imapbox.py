@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import weakref
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING
@@ -219,6 +218,12 @@ class Spool:
             start += len(part)
         return b""
 
+    def held(self) -> list[bytes] | None:
+        """
+        The chunks written, if they are all in memory (else C{None}).
+        """
+        return self._parts if self._file is None else None
+
     def close(self) -> None:
         """
         Let go of the bytes (the temporary file is closed).
@@ -254,13 +259,23 @@ class SpooledBody:
         self.size = size
         self._spool = spool
         self._chunk_size = chunk_size
+
+    def __del__(self) -> None:
         # IMessageBody has no close: the spool lives as long as the body
         # and is closed when the body is collected (not left to the
         # spool's own finalizer, which warns of an unclosed file).
-        weakref.finalize(self, spool.close)
+        self._spool.close()
 
     def __repr__(self) -> str:
         return f"<SpooledBody UID {self.uid}, {self.size} bytes>"
+
+    def held(self) -> list[bytes] | None:
+        """
+        The whole message as the chunks held in memory, if it is held
+        there (see L{msync.stores.interface.held_chunks}); C{None} for one in a
+        temporary file.
+        """
+        return self._spool.held()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """

@@ -47,6 +47,24 @@ The chunk size stores use when they have no better one.
 """
 
 
+def held_chunks(source: IMessageSource) -> list[bytes] | None:
+    """
+    The whole of C{source} as chunks already in memory, when it offers
+    them: a source may have a C{held()} method answering the list of its
+    chunks (a fetched body still in memory, a converted message kept) or
+    C{None}. A copy then needs no pass over an asynchronous iterator. The
+    list is the source's own: read it, never change it.
+
+    @return: the chunks (their lengths sum to C{source.size}), or C{None}
+        when the source must be read through C{chunks()}.
+    """
+    held = getattr(source, "held", None)
+    if held is None:
+        return None
+    chunks: list[bytes] | None = held()
+    return chunks
+
+
 class IMessageSource(Interface):
     """
     The contents of one message, readable any number of times as a stream

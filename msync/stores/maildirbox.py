@@ -42,9 +42,10 @@ from datetime import datetime
 from itertools import compress
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from msync.errors import MailboxError, MessageError, shown_name
@@ -63,6 +64,7 @@ from msync.stores.interface import (
     IMailbox,
     IMessageBody,
     IMessageSource,
+    held_chunks,
 )
 from msync.stores.maildirfiles import (
     MaildirBody,
@@ -547,6 +549,11 @@ class MaildirMailbox:
         if self._closed:
             raise RuntimeError(f"mailbox {self._store.name}:{self.name} is closed")
 
+        if self._store.delivers_now(message.size):
+            chunks = held_chunks(message)
+            if chunks is not None:
+                return self._store_now(chunks, message.size, flags, arrival_date)
+
         reserve = functools.partial(self._reserve, message, flags, arrival_date)
 
         async def action() -> int | None:
@@ -558,16 +565,61 @@ class MaildirMailbox:
                 uid, delivery = await self._store._run(reserve)
                 subdir, name, mtime = await delivery
             finally:
-                self._in_flight -= 1
-                if not self._in_flight:
-                    waiters, self._idle = self._idle, []
-                    for waiter in waiters:
-                        waiter.callback(None)
-            self._index[uid] = FileEntry(subdir, name)
-            self._known[subdir] = max(self._known.get(subdir, mtime), mtime)
+                self._delivered()
+            self._placed(uid, subdir, name, mtime)
             return uid
 
         return Deferred.fromCoroutine(action())
+
+    def _store_now(
+        self, chunks: list[bytes], size: int, flags: Flags, arrival_date: datetime | None
+    ) -> Deferred[int | None]:
+        """
+        L{store} of a message held in memory while the store is idle: the
+        UID taken and the file handed to the batch writer in this call,
+        exactly as the store's lock would run L{_reserve} at once (no
+        operation is before it), without a coroutine per step.
+        """
+        uid, before = self._take_uid()
+        try:
+            delivery = self._store.deliver_now(
+                self.path, self.name, uid, chunks, size, flags, arrival_date, before
+            )
+        except MessageError:
+            # Nothing was written; the UID stays used, as when L{deliver}
+            # fails after L{_reserve}.
+            return fail()
+        self._in_flight += 1
+
+        def settled(result: tuple[str, str, int] | Failure) -> int | None | Failure:
+            self._delivered()
+            if isinstance(result, Failure):
+                return result
+            subdir, name, mtime = result
+            self._placed(uid, subdir, name, mtime)
+            return uid
+
+        stored: Deferred[int | None] = delivery.addBoth(settled)
+        return stored
+
+    def _delivered(self) -> None:
+        """
+        One delivery under way ended: wake who waits for none to be.
+        """
+        self._in_flight -= 1
+        if not self._in_flight:
+            waiters, self._idle = self._idle, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def _placed(self, uid: int, subdir: str, name: str, mtime: int) -> None:
+        """
+        A stored message's file is in place: index it, note its directory's
+        modification time.
+        """
+        self._index[uid] = FileEntry(subdir, name)
+        known = self._known.get(subdir, mtime)
+        self._known[subdir] = mtime if mtime > known else known
 
     def find_by_tuid(self, tuids: Collection[str], min_uid: int) -> Deferred[dict[str, int]]:
         """
@@ -952,8 +1004,7 @@ class MaildirMailbox:
         """
         uid, delivery = await self._reserve(message, flags, arrival_date)
         subdir, name, mtime = await delivery
-        self._index[uid] = FileEntry(subdir, name)
-        self._known[subdir] = max(self._known.get(subdir, mtime), mtime)
+        self._placed(uid, subdir, name, mtime)
         return uid
 
     async def _reserve(
@@ -967,21 +1018,28 @@ class MaildirMailbox:
             the file is durable and in place).
         """
         self._writable("store a message")
-        assert self._uids is not None
-        self._last_uid += 1
-        uid = self._last_uid
-        before: Callable[[], None] | None = None
-        if self._store.in_thread is None:
-            self._uids.write(self.uid_validity, uid)
-        else:
-            # Recorded in the worker, before the file is created there: the
-            # deliveries under way share one write and sync of it.
-            self._uids.promise(self.uid_validity, uid)
-            before = functools.partial(self._uids.commit_through, uid)
+        uid, before = self._take_uid()
         delivery = Deferred.fromCoroutine(
             self._store.deliver(self.path, self.name, uid, message, flags, arrival_date, before)
         )
         return uid, delivery
+
+    def _take_uid(self) -> tuple[int, Callable[[], None] | None]:
+        """
+        Take the next UID: recorded in C{.uidvalidity} now, or promised
+        there and recorded by the step returned, to run just before the
+        file is created in the worker thread.
+        """
+        assert self._uids is not None
+        self._last_uid += 1
+        uid = self._last_uid
+        if self._store.in_thread is None:
+            self._uids.write(self.uid_validity, uid)
+            return uid, None
+        # Recorded in the worker, before the file is created there: the
+        # deliveries under way share one write and sync of it.
+        self._uids.promise(self.uid_validity, uid)
+        return uid, functools.partial(self._uids.commit_through, uid)
 
     def _flagged(self, entry: FileEntry, change: FlagChange) -> str:
         name = set_flags_name(

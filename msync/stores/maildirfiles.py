@@ -542,6 +542,39 @@ class Delivery:
 Deliver = Callable[[Delivery], Awaitable[int]]
 
 
+def held_delivery(
+    box: str,
+    name: str,
+    subdir: str,
+    chunks: list[bytes],
+    size: int,
+    *,
+    fsync: bool,
+    arrival_date: datetime | None,
+    describe: Callable[[], str],
+    before: Callable[[], None] | None = None,
+) -> Delivery:
+    """
+    The L{Delivery} of a message held in memory as C{chunks} to
+    C{box/subdir/name} through C{box/tmp/name}, for L{write_batch}: what
+    L{deliver} hands its C{batch}, made in one call.
+
+    @raise MessageError: the chunks are not the C{size} bytes announced.
+    """
+    written = sum(map(len, chunks))
+    if written != size:
+        raise MessageError(f"{describe()}: message source announced {size} bytes, gave {written}")
+    return Delivery(
+        os.path.join(box, "tmp", name),
+        os.path.join(box, subdir, name),
+        chunks,
+        fsync,
+        None if arrival_date is None else ns_from_date(arrival_date),
+        before,
+        describe,
+    )
+
+
 def write_batch(deliveries: list[Delivery]) -> list[int | BaseException]:
     """
     Write several messages as one blocking call (in a worker thread): each

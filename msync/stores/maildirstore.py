@@ -61,10 +61,12 @@ from msync.stores.interface import (
 )
 from msync.stores.maildirbox import MaildirMailbox, nothing, scan_fingerprint
 from msync.stores.maildirfiles import (
+    WHOLE_IN_THREAD,
     Delivery,
     InThread,
     clear_stale_tmp,
     deliver,
+    held_delivery,
     is_box,
     list_boxes,
     make_box,
@@ -167,6 +169,10 @@ class BatchWriter:
                     done.callback(result)
         finally:
             self._start()
+
+
+def _placed(mtime: int, subdir: str, name: str) -> tuple[str, str, int]:
+    return subdir, name, mtime
 
 
 def layout_of(config: schema.MaildirStore) -> MaildirLayout:
@@ -481,6 +487,56 @@ class MaildirStore:
             before=before,
         )
         return subdir, name, mtime
+
+    def delivers_now(self, size: int) -> bool:
+        """
+        Whether a message of C{size} bytes held in memory may be stored
+        with L{deliver_now}: the store writes in batches, no operation is
+        running or waiting (so running now is running in call order), and
+        not under C{-Ta}.
+        """
+        return (
+            self._batches is not None
+            and size <= WHOLE_IN_THREAD
+            and not self._serial.locked
+            and not self._asynchronous
+            and not self._closed
+        )
+
+    def deliver_now(
+        self,
+        path: str,
+        box: BoxName,
+        uid: int,
+        chunks: list[bytes],
+        size: int,
+        flags: Flags,
+        arrival_date: datetime | None,
+        before: Callable[[], None] | None,
+    ) -> Deferred[tuple[str, str, int]]:
+        """
+        L{deliver} for a message held in memory as C{chunks}, handed to the
+        batch writer in this call (see L{delivers_now}).
+
+        @raise MessageError: the chunks are not the C{size} bytes announced.
+        """
+        assert self._batches is not None
+        flags &= ALL_FLAGS
+        stamp, pid, counter, host = self.fresh_base()
+        name = new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
+        subdir = new_subdir(flags)
+        delivery = held_delivery(
+            path,
+            name,
+            subdir,
+            chunks,
+            size,
+            fsync=self._fsync,
+            arrival_date=arrival_date,
+            describe=lambda: f"store {self.name}, box {shown_name(box)}",
+            before=before,
+        )
+        return self._batches.deliver(delivery).addCallback(_placed, subdir, name)
 
     @property
     def copies_in_flight(self) -> int:

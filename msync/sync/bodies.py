@@ -9,6 +9,9 @@ Invariants:
   - The converted size is known before the target store reads the body
     (L{convert_body} measures it with a first pass; the source is
     re-readable).
+  - A source held in memory (L{msync.stores.interface.held_chunks}) is
+    converted at once, in one call (L{convert_held}), with the same result
+    as L{convert_body}.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from collections.abc import AsyncIterator
 
 from zope.interface import implementer
 
-from msync.stores.interface import IMessageSource
+from msync.stores.interface import IMessageSource, held_chunks
 from msync.sync.convert import Conversion, MessageConverter
 
-__all__ = ["KEEP_CONVERTED", "ConvertedSource", "KeptSource", "convert_body"]
+__all__ = [
+    "KEEP_CONVERTED",
+    "ConvertedSource",
+    "KeptSource",
+    "convert_body",
+    "convert_held",
+]
 
 #: Converted messages up to this size are kept from the measuring pass and
 #: stored from memory, instead of being converted a second time.
@@ -54,6 +63,41 @@ class ConvertedSource:
             yield tail
 
 
+def convert_held(source: IMessageSource, conversion: Conversion) -> IMessageSource | None:
+    """
+    L{convert_body} in one call for a source held in memory (see
+    L{msync.stores.interface.held_chunks}) of at most L{KEEP_CONVERTED}
+    bytes.
+
+    @return: the converted message (the source itself for an identity
+        conversion), or C{None} when it must go through L{convert_body}.
+    @raise MessageError: the conversion refuses the message (a tracked
+        copy whose header never ends).
+    """
+    chunks = held_chunks(source)
+    if chunks is None or source.size > KEEP_CONVERTED:
+        return None
+    if conversion.identity:
+        return source
+    converter = MessageConverter(conversion)
+    kept: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        converted = converter.feed(chunk)
+        if converted:
+            kept.append(converted)
+            size += len(converted)
+        if converter.complete:
+            break
+    tail = converter.finish()
+    if tail:
+        kept.append(tail)
+        size += len(tail)
+    if size > KEEP_CONVERTED:
+        return ConvertedSource(source, conversion, size)
+    return KeptSource(kept, size)
+
+
 async def convert_body(body: IMessageSource, conversion: Conversion) -> IMessageSource:
     """
     Wrap C{body} for its target, measuring the converted size with a
@@ -83,6 +127,12 @@ class KeptSource:
     def __init__(self, chunks: list[bytes], size: int) -> None:
         self._chunks = chunks
         self.size = size
+
+    def held(self) -> list[bytes]:
+        """
+        The chunks (see L{msync.stores.interface.held_chunks}).
+        """
+        return self._chunks
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """

@@ -78,7 +78,7 @@ from msync.stores.interface import (
 )
 from msync.sync import quickcheck, reconcile
 from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
-from msync.sync.bodies import convert_body
+from msync.sync.bodies import convert_body, convert_held
 from msync.sync.convert import Conversion
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
@@ -693,6 +693,11 @@ class _BoxPairSync:
         ahead: deque[tuple[CopyMessage, Deferred[IMessageBody]]] = deque()
         copying: deque[tuple[CopyMessage, Deferred[int | None | bool]]] = deque()
         started = begun = 0
+        # Copies recorded but not yet counted in the progress: counted in
+        # one step before the loop waits (a batch's copies finish in one
+        # turn of the reactor, so a progress line drawn per copy would
+        # show the same), not one redraw per message.
+        recorded = 0
         turn: Deferred[None] = succeed(None)
         try:
             for index in range(total):
@@ -713,10 +718,14 @@ class _BoxPairSync:
                     turn = done
                     begun += 1
                 item, storing = copying[0]
-                if not storing.called and not self.dry:
-                    # About to wait: the lines held so far go out now,
-                    # in one write (those of one batch of stored files).
-                    self.statefile.flush()
+                if not storing.called:
+                    if recorded:
+                        self.progress.add(target, "new", done=recorded)
+                        recorded = 0
+                    if not self.dry:
+                        # About to wait: the lines held so far go out now,
+                        # in one write (those of one batch of stored files).
+                        self.statefile.flush()
                 copying.popleft()
                 uid = await storing
                 if uid is not False:
@@ -726,10 +735,12 @@ class _BoxPairSync:
                     self.settled = False
                     self.take(reconcile.copy_failed(work, item), hold=True)
                 del item, storing
-                self.progress.add(target, "new", done=1)
+                recorded += 1
             if not self.dry:
                 self.statefile.flush()
         finally:
+            if recorded:
+                self.progress.add(target, "new", done=recorded)
             await _settle([storing for _, storing in copying])
             await _settle([fetched for _, fetched in ahead])
         tuids = reconcile.tuids_to_find(work, target)
@@ -784,7 +795,8 @@ class _BoxPairSync:
             upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
         )
         try:
-            message = await convert_body(body, conversion)
+            converted = convert_held(body, conversion)
+            message = converted if converted is not None else await convert_body(body, conversion)
         except MessageError:
             self.notify(
                 Severity.WARNING,

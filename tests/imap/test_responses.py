@@ -313,6 +313,35 @@ class StreamingTests(SynchronousTestCase):
         self.assertEqual(p.next_event(), LiteralChunk(1, b"1.2", b"def", True))
         self.assertEqual(p.next_event(), FetchResponse(1, FetchItems(streamed=frozenset({b"1.2"}))))
 
+    def test_chunks_as_received(self) -> None:
+        """
+        Streamed literal bytes received while nothing else waits are
+        handed on as the very bytes received; where the literal ends inside
+        them, the rest is read as usual; bytes received before the last
+        were taken come after them, in order.
+        """
+        p = ResponseParser(stream_literal=lambda seq, section, size: True)
+        p.receive_data(b"* 1 FETCH (UID 7 BODY[] {12}\r\n")
+        self.assertIs(p.next_event(), NEED_DATA)
+        received = b"abcd"
+        p.receive_data(received)
+        self.assertTrue(p.has_input())
+        chunk = p.next_event()
+        assert isinstance(chunk, LiteralChunk)
+        self.assertIs(chunk.data, received)
+        self.assertEqual((chunk.last, chunk.uid), (False, 7))
+        self.assertIs(p.next_event(), NEED_DATA)
+        p.receive_data(b"ef")
+        p.receive_data(b"gh")
+        self.assertEqual(p.next_event(), LiteralChunk(1, b"", b"efgh", False, 7))
+        p.receive_data(b"ijkl)\r\nA1 OK done\r\n")
+        self.assertEqual(p.next_event(), LiteralChunk(1, b"", b"ijkl", True, 7))
+        self.assertEqual(
+            p.next_event(), FetchResponse(1, FetchItems(uid=7, streamed=frozenset({b""})))
+        )
+        self.assertEqual(p.next_event(), TaggedResponse(b"A1", OK, None, b"done"))
+        self.assertIs(p.next_event(), NEED_DATA)
+
     def test_streamed_literal_elsewhere_refused(self) -> None:
         """
         A literal that looked like a body but sits elsewhere in the response

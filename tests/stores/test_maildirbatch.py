@@ -24,6 +24,7 @@ from msync.config import schema
 from msync.errors import MailboxError
 from msync.model import INBOX
 from msync.stores import maildirfiles, maildirstore
+from msync.stores.maildirbox import MaildirMailbox
 from msync.stores.maildirfiles import Delivery, write_batch
 from msync.stores.maildirstore import BatchWriter, MaildirStore
 from msync.stores.maildiruids import sync_fd
@@ -339,6 +340,33 @@ class BatchedPullCrashTests(SynchronousTestCase):
         ends with the far box's messages in near exactly once each, with
         their flags, and the second sync changes nothing.
         """
+        self.every_crash_point()
+
+    def test_every_crash_point_held(self) -> None:
+        """
+        The same with the far bodies held in memory (as a fetched IMAP
+        body is): each is converted in one call and handed to the batch
+        writer in the store's own call (L{MaildirMailbox._store_now}), not
+        through the store's lock; every crash point still loses and
+        duplicates nothing.
+        """
+        reserved: list[int] = []
+        real_reserve = MaildirMailbox._reserve
+
+        def reserve(self: MaildirMailbox, *args: Any) -> Any:
+            reserved.append(1)
+            return real_reserve(self, *args)
+
+        def held(body: maildirfiles.MaildirBody) -> list[bytes]:
+            return [os.pread(body._fd, body.size, 0)]
+
+        self.patch(MaildirMailbox, "_reserve", reserve)
+        maildirfiles.MaildirBody.held = held  # type: ignore[attr-defined]
+        self.addCleanup(delattr, maildirfiles.MaildirBody, "held")
+        self.every_crash_point()
+        self.assertEqual(reserved, [], "the held bodies went through the store's lock")
+
+    def every_crash_point(self) -> None:
         reference = Tree(self.mktemp(), self.FAR, (0, []))
         jobs = self.sync(reference, QueuedThreadsReactor())
         self.assertLess(jobs, 8, "the pull was not batched")

@@ -184,3 +184,46 @@ class ConvertTests(SynchronousTestCase):
             return
         self.assertEqual(convert_split(data, conversion, split_at(data, cuts)), expected)
         self.assertEqual(expected.count(b"X-TUID: " + TUID.encode()), 1)
+
+    @given(
+        st.lists(
+            st.sampled_from(
+                [
+                    b"A: 1\n",
+                    b"B: 2\r\n",
+                    b"X-TUID: old\n",
+                    b"x-tuid: OLD\r\n",
+                    b"X-TUID:x\n",
+                    b"\n",
+                    b"\r\n",
+                    b"\r\r\n",
+                    b"\r",
+                    b"Subject: X-TUID: \n",
+                    b" folded\n",
+                ]
+            ),
+            max_size=8,
+        ),
+        st.sampled_from([LF, CRLF]),
+        st.sampled_from([LF, CRLF]),
+    )
+    def test_header_in_one_chunk(
+        self, lines: list[bytes], source: LineEnding, target: LineEnding
+    ) -> None:
+        """
+        A header given whole in one chunk (found with one search for its
+        end and one for an X-TUID line) converts exactly as the same
+        message fed one byte at a time (line by line): the blank line or
+        the X-TUID line at the very start, after an LF, after CRs, or
+        missing.
+        """
+        data = b"".join(lines) + b"body\r\n"
+        conversion = Conversion(source, target, TUID)
+        one_by_one = MessageConverter(conversion)
+        try:
+            expected = b"".join(one_by_one.feed(data[at : at + 1]) for at in range(len(data)))
+            expected += one_by_one.finish()
+        except MessageError:
+            self.assertRaises(MessageError, convert_split, data, conversion, [data])
+            return
+        self.assertEqual(convert_split(data, conversion, [data]), expected)

@@ -692,6 +692,26 @@ class BehaviourTests(SynchronousTestCase):
         self.assertEqual(progress.counters(Side.FAR).text(), "+0/0 *0/0 #0/0")
         self.assertIn("+0/1 *1/1 #0/0", seen)
 
+    def test_progress_of_many_copies(self) -> None:
+        """
+        Copies done are counted once each: the count only grows and ends at
+        the number of copies; copies that finish together (here all: the
+        memory store answers at once) are counted in one step, not one
+        redraw each.
+        """
+        far = [(uid, "", f"m{uid}") for uid in range(1, 41)]
+        pair = prepared(self, far, [])
+        seen: list[tuple[int, int]] = []
+        progress = PairProgress(
+            lambda p: seen.append((p.counters(Side.NEAR).new_done, p.counters(Side.NEAR).new_total))
+        )
+        self.successResultOf(pair.start(options(), progress=progress))
+        self.assertEqual(seen[-1], (40, 40))
+        done = [each for each, _ in seen]
+        self.assertEqual(done, sorted(done))
+        self.assertLess(len(seen), 10)
+        self.assertEqual(len(pair.near.messages(BOX)), 40)
+
     def test_fetches_ahead(self) -> None:
         """
         Copies are stored in source order while up to L{FETCH_AHEAD} bodies
