@@ -51,7 +51,13 @@ from msync.model import (
     UIDInterval,
     parse_tracking_headers,
 )
-from msync.stores.imapappend import BATCH_MESSAGES, BATCHES_IN_FLIGHT, AppendQueue
+from msync.stores.imapappend import (
+    BATCH_MESSAGES,
+    BATCHES_IN_FLIGHT,
+    BODY_BYTES,
+    AppendQueue,
+    ByteBudget,
+)
 from msync.stores.interface import (
     DEFAULT_CHUNK_SIZE,
     IFingerprinted,
@@ -440,6 +446,7 @@ class IMAPMailbox:
         self._argument = argument
         self._closed = False
         self._append_queue: AppendQueue | None = None
+        self._bodies = ByteBudget(BODY_BYTES)
         self._listing_path: str | None = None
         self._unsaved: Listing | None = None
         # For fingerprint(): the box as SELECT described it, the
@@ -977,20 +984,28 @@ class IMAPMailbox:
         self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
     ) -> int | None:
         self._touched = True
-        # The place in the order of storing is taken before reading.
+        # The place in the order of storing is taken before reading, and so
+        # is the place in the line for memory: a message is read only once
+        # its bytes fit beside those read and not yet stored.
         slot = self._appends.reserve()
+        size = message.size
+        await self._bodies.acquire(size)
         try:
-            data = await read_source(message)
-        except BaseException:
-            slot.drop()
-            raise
-        wanted = imap_flags(flags & self.permanent_flags)
-        store = self._store
-        try:
-            with store.connection_errors():
-                result = await slot.ready(AppendMessage(data, wanted, arrival_date))
-        except (CommandFailed, LocalProtocolError) as error:
-            store.refused(f"cannot store into {shown_name(self.name)}", error)
+            try:
+                data = await read_source(message)
+            except BaseException:
+                slot.drop()
+                raise
+            wanted = imap_flags(flags & self.permanent_flags)
+            store = self._store
+            try:
+                with store.connection_errors():
+                    result = await slot.ready(AppendMessage(data, wanted, arrival_date))
+            except (CommandFailed, LocalProtocolError) as error:
+                store.refused(f"cannot store into {shown_name(self.name)}", error)
+            del data
+        finally:
+            self._bodies.release(size)
         if result.uid_validity != self.uid_validity:
             return None
         return result.uid
