@@ -93,6 +93,7 @@ from msync.imap.events import (
     ConnectionEvent,
     ContinuationNeeded,
     Discarded,
+    Fetched,
     Greeting,
     Rejected,
     Streamed,
@@ -257,6 +258,7 @@ class _Queued:
     stream: bool
     cover: UIDCover | None = None
     after: bytes | None = None
+    hand_over: bool = False
 
 
 @dataclass(slots=True)
@@ -273,6 +275,7 @@ class _InFlight:
     @ivar listed: how many LIST/LSUB/STATUS answers it keeps.
     @ivar bodies: the C{(uid, section)} bodies it received already.
     @ivar after: the tag of the selection it follows (see L{_Queued}).
+    @ivar hand_over: its FETCH data goes out as L{Fetched} events, not kept.
     """
 
     tag: bytes
@@ -288,6 +291,7 @@ class _InFlight:
     restated: bool = False
     mailbox: SelectedMailbox | None = None
     after: bytes | None = None
+    hand_over: bool = False
 
 
 def _single_uid(cover: UIDCover) -> int | None:
@@ -396,13 +400,22 @@ class ClientConnection:
     # -- sending
 
     def submit(
-        self, command: Command, *, stream_bodies: bool = False, follows_selection: bool = False
+        self,
+        command: Command,
+        *,
+        stream_bodies: bool = False,
+        follows_selection: bool = False,
+        hand_over: bool = False,
     ) -> bytes:
         """
         Queue a command; it is sent as soon as the pipeline admits it.
 
         @param stream_bodies: deliver this UID FETCH's body literals as
             L{Streamed} events instead of buffering them.
+        @param hand_over: deliver this UID FETCH's FETCH data as L{Fetched}
+            events as each response arrives, instead of keeping it (merged
+            by UID) for L{Completed}: a listing of a big box is then never
+            held whole. A repeated UID comes as a second event.
         @param follows_selection: if the command submitted just before
             (or the one this same flag chained) is a SELECT or EXAMINE not
             yet completed, send this one right behind it, for the mailbox
@@ -425,7 +438,9 @@ class ClientConnection:
         if after is not None and after not in self._in_flight:
             if not any(each.tag == after for each in self._queue):
                 after = None
-        self._queue.append(_Queued(tag, command, stream_bodies, fetch_cover(command), after))
+        self._queue.append(
+            _Queued(tag, command, stream_bodies, fetch_cover(command), after, hand_over)
+        )
         if command.name in _SELECTING:
             self._last_selection = tag
         elif after is None:
@@ -604,6 +619,7 @@ class ClientConnection:
             queued.tag, command, queued.stream, deque(segments[1:]), cover=queued.cover
         )
         record.after = after
+        record.hand_over = queued.hand_over
         if command.name in SELECTION:
             record.mailbox = SelectedMailbox()
         self._in_flight[queued.tag] = record
@@ -888,6 +904,9 @@ class ClientConnection:
                 event.name if isinstance(event, ListResponse) else event.mailbox, owner.listed
             )
             owner.listed += 1
+        if owner.hand_over and isinstance(event, FetchResponse):
+            self._events.append(Fetched(owner.tag, event))
+            return
         key = retention_key(event)
         if key is None:
             owner.untagged.append(event)

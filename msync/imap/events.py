@@ -15,6 +15,7 @@ from msync.errors import LocalProtocolError
 from msync.imap.commands import Command
 from msync.imap.routing import SelectedMailbox
 from msync.imap.values import (
+    FetchResponse,
     LiteralChunk,
     Response,
     ResponseCode,
@@ -98,6 +99,17 @@ class Streamed:
 
 
 @_value
+class Fetched:
+    """
+    A FETCH response of the command C{tag}, submitted to hand its FETCH
+    data over as it arrives (not kept for its L{Completed}).
+    """
+
+    tag: bytes
+    response: FetchResponse
+
+
+@_value
 class Alert:
     """
     A status response carried C{[ALERT]}: C{text} is for the user.
@@ -116,6 +128,14 @@ class Discarded:
 
 
 ConnectionEvent: TypeAlias = (
-    Greeting | Completed | Rejected | ContinuationNeeded | Untagged | Streamed | Alert | Discarded
+    Greeting
+    | Completed
+    | Rejected
+    | ContinuationNeeded
+    | Untagged
+    | Streamed
+    | Fetched
+    | Alert
+    | Discarded
 )
 """What L{msync.imap.connection.ClientConnection.next_event} returns besides L{NEED_DATA}."""

@@ -70,18 +70,20 @@ from msync.imap.events import (
     Completed,
     ContinuationNeeded,
     Discarded,
+    Fetched,
     Greeting,
     Rejected,
     Streamed,
     Untagged,
 )
 from msync.imap.trace import ServerTrace
-from msync.imap.values import NEED_DATA, LiteralChunk, Response, Status
+from msync.imap.values import NEED_DATA, FetchResponse, LiteralChunk, Response, Status
 
 log = Logger()
 
 #: Receives the chunks of a streamed FETCH body, in order.
 BodyConsumer = Callable[[LiteralChunk], None]
+FetchConsumer = Callable[[FetchResponse], None]
 #: Receives the tag and raw text of each C{+} for AUTHENTICATE or IDLE.
 ContinuationCallback = Callable[[bytes, bytes], None]
 
@@ -97,7 +99,9 @@ class _Waiter:
     One submitted command's Deferred and hooks.
 
     @ivar quiet: an acknowledged IDLE: waiting for it is not a network wait.
-    @ivar error: raised by the body consumer; the command fails with it.
+    @ivar error: raised by the body or FETCH consumer; the command fails
+        with it.
+    @ivar on_fetch: receives the command's FETCH responses as they arrive.
     """
 
     command: Command
@@ -107,6 +111,7 @@ class _Waiter:
     tls_context: IOpenSSLClientConnectionCreator | None = None
     quiet: bool = False
     error: BaseException | None = None
+    on_fetch: FetchConsumer | None = None
 
 
 @implementer(IHandshakeListener)
@@ -180,12 +185,16 @@ class IMAPClientProtocol(Protocol):
         on_continuation: ContinuationCallback | None = None,
         tls_context: IOpenSSLClientConnectionCreator | None = None,
         follows_selection: bool = False,
+        on_fetch: FetchConsumer | None = None,
     ) -> Deferred[Completed]:
         """
         Submit a command.
 
         @param consumer: receives this UID FETCH's body literals as chunks
             instead of buffering them.
+        @param on_fetch: receives this UID FETCH's FETCH responses as they
+            arrive (a UID answered twice, twice), instead of their being
+            kept for L{Completed}.
         @param on_continuation: answers AUTHENTICATE or IDLE C{+} requests
             (with L{send_continuation}).
         @param tls_context: for STARTTLS: the transport starts TLS with it
@@ -198,12 +207,17 @@ class IMAPClientProtocol(Protocol):
             return fail(self._error)
         try:
             tag = self.connection.submit(
-                command, stream_bodies=consumer is not None, follows_selection=follows_selection
+                command,
+                stream_bodies=consumer is not None,
+                follows_selection=follows_selection,
+                hand_over=on_fetch is not None,
             )
         except (LocalProtocolError, RemoteProtocolError) as error:
             return fail(error)
         deferred: Deferred[Completed] = Deferred()
-        self._waiters[tag] = _Waiter(command, deferred, consumer, on_continuation, tls_context)
+        self._waiters[tag] = _Waiter(
+            command, deferred, consumer, on_continuation, tls_context, on_fetch=on_fetch
+        )
         self._process()
         return deferred
 
@@ -379,6 +393,15 @@ class IMAPClientProtocol(Protocol):
         except Exception as error:  # the consumer's failure fails its command
             waiter.error = error
 
+    def _fetched(self, event: Fetched) -> None:
+        waiter = self._waiters[event.tag]
+        if waiter.on_fetch is None or waiter.error is not None:
+            return
+        try:
+            waiter.on_fetch(event.response)
+        except Exception as error:  # the consumer's failure fails its command
+            waiter.error = error
+
     def _drain(self) -> None:
         """
         Write what the connection wants sent, log it, and re-arm the timer.
@@ -485,6 +508,7 @@ _HANDLERS: dict[type, Callable[[IMAPClientProtocol, Any], None]] = {
     Completed: IMAPClientProtocol._completed,
     Rejected: IMAPClientProtocol._rejected,
     Streamed: IMAPClientProtocol._stream,
+    Fetched: IMAPClientProtocol._fetched,
     ContinuationNeeded: IMAPClientProtocol._continue,
     Untagged: IMAPClientProtocol._untagged,
     Alert: IMAPClientProtocol._alert,

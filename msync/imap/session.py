@@ -143,6 +143,22 @@ def _contains(uids: UIDSet, uid: int) -> bool:
     )
 
 
+def _handing_over(
+    wanted: UIDSet, each: Callable[[FetchResult], None]
+) -> Callable[[FetchResponse], None]:
+    """
+    A FETCH consumer passing on, as L{FetchResult}s, the responses for
+    messages in C{wanted} (as L{IMAPSession.uid_fetch} returns them).
+    """
+
+    def hand_over(response: FetchResponse) -> None:
+        uid = response.items.uid
+        if uid is not None and _contains(wanted, uid):
+            each(FetchResult(uid, response.seq, response.items))
+
+    return hand_over
+
+
 class IMAPSession:
     """
     IMAP commands as typed coroutines over one protocol.
@@ -188,16 +204,22 @@ class IMAPSession:
         return await self.protocol.execute(command)
 
     async def _run_all(
-        self, commands: Sequence[Command], *, follows_selection: bool = False
+        self,
+        commands: Sequence[Command],
+        *,
+        follows_selection: bool = False,
+        on_fetch: Callable[[FetchResponse], None] | None = None,
     ) -> builtins.list[Completed]:
         """
         Submit all commands at once; raise the first failure.
 
         @param follows_selection: send them right behind the SELECT just
             submitted (see L{ClientConnection.submit}).
+        @param on_fetch: receives their FETCH data as it arrives (then not
+            kept in their L{Completed}).
         """
         pending = [
-            self.protocol.execute(command, follows_selection=follows_selection)
+            self.protocol.execute(command, follows_selection=follows_selection, on_fetch=on_fetch)
             for command in commands
         ]
         try:
@@ -428,6 +450,7 @@ class IMAPSession:
         *,
         changed_since: int | None = None,
         follows_selection: bool = False,
+        on_result: Callable[[FetchResult], None] | None = None,
     ) -> builtins.list[FetchResult]:
         """
         C{UID FETCH}, split and pipelined; only messages in C{uids} are
@@ -438,13 +461,19 @@ class IMAPSession:
         @param follows_selection: for the mailbox of the SELECT just
             submitted, sent without waiting for its answer (it fails if
             that selection fails).
+        @param on_result: receives every response for a message in C{uids} as
+            it arrives (a message answered twice comes twice: the later
+            items are the newer), so that none is kept; then the result
+            is empty.
         """
         wanted = _uid_set(uids)
         commands = split_by_uid_set(
             wanted, lambda part: Command.uid_fetch(part, items, changed_since=changed_since)
         )
         results: builtins.list[FetchResult] = []
-        for completed in await self._run_all(commands, follows_selection=follows_selection):
+        on_fetch = None if on_result is None else _handing_over(wanted, on_result)
+        ran = await self._run_all(commands, follows_selection=follows_selection, on_fetch=on_fetch)
+        for completed in ran:
             for each in completed.untagged:
                 if isinstance(each, FetchResponse) and each.items.uid is not None:
                     if _contains(wanted, each.items.uid):
@@ -458,6 +487,7 @@ class IMAPSession:
         *,
         changed_since: int,
         follows_selection: bool = False,
+        on_result: Callable[[FetchResult], None] | None = None,
     ) -> tuple[builtins.list[FetchResult], builtins.list[tuple[int, int]]]:
         """
         C{UID FETCH uids (items) (CHANGEDSINCE n VANISHED)} (RFC 7162
@@ -466,6 +496,7 @@ class IMAPSession:
         C{VANISHED (EARLIER)} ranges (it may name UIDs that never existed).
 
         @param follows_selection: as for L{uid_fetch}.
+        @param on_result: as for L{uid_fetch}.
         @return: the fetch results, and inclusive C{(first, last)} ranges.
         @raise RemoteProtocolError: a range of the answer uses C{*}.
         """
@@ -476,7 +507,9 @@ class IMAPSession:
         )
         results: builtins.list[FetchResult] = []
         gone: builtins.list[tuple[int, int]] = []
-        for completed in await self._run_all(commands, follows_selection=follows_selection):
+        on_fetch = None if on_result is None else _handing_over(wanted, on_result)
+        ran = await self._run_all(commands, follows_selection=follows_selection, on_fetch=on_fetch)
+        for completed in ran:
             for each in completed.untagged:
                 if isinstance(each, FetchResponse) and each.items.uid is not None:
                     if _contains(wanted, each.items.uid):

@@ -24,6 +24,9 @@ Invariants:
     alone, as with plain APPEND; a lost connection fails every message
     waiting or in flight.
   - Pure bookkeeping over an injected C{send}: no I/O of its own.
+  - The bodies a mailbox holds read and not yet stored are bounded by a
+    L{ByteBudget} (L{BODY_BYTES}), granted in reservation order, so a push
+    of big messages does not hold every copy under way in memory at once.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from msync.errors import CommandFailed, LocalProtocolError
@@ -42,8 +45,10 @@ __all__ = [
     "BATCHES_IN_FLIGHT",
     "BATCH_BYTES",
     "BATCH_MESSAGES",
+    "BODY_BYTES",
     "AppendQueue",
     "AppendSlot",
+    "ByteBudget",
 ]
 
 #: Batches at the server at once: one being stored, one on its way.
@@ -56,9 +61,58 @@ BATCH_MESSAGES = 64
 #: message goes alone).
 BATCH_BYTES = 4 * 1024 * 1024
 
+#: The most bytes of message bodies one mailbox holds read and not yet
+#: stored: two full batches (a larger message is read once nothing else is
+#: held).
+BODY_BYTES = BATCHES_IN_FLIGHT * BATCH_BYTES
+
 #: Sends one APPEND of the messages given, in order; fires with one result
 #: per message, or fails for all.
 Sender = Callable[[Sequence[AppendMessage]], Deferred[list[AppendResult]]]
+
+
+class ByteBudget:
+    """
+    Bytes of message bodies in memory, granted first come, first served: a
+    request never overtakes one waiting before it, so messages asked for in
+    storing order are read in that order and none waits for the bytes of
+    one stored after it (no deadlock: every holder is ahead of every
+    waiter in the order of storing). A request larger than the limit is
+    granted once nothing is held.
+
+    @ivar limit: the bytes that may be held at once.
+    @ivar held: the bytes granted and not yet released.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._waiting: deque[tuple[int, Deferred[None]]] = deque()
+
+    def _fits(self, size: int) -> bool:
+        return self.held == 0 or self.held + size <= self.limit
+
+    def acquire(self, size: int) -> Deferred[None]:
+        """
+        @return: fires once C{size} bytes are granted (at once if they fit
+            and nobody waits).
+        """
+        if not self._waiting and self._fits(size):
+            self.held += size
+            return succeed(None)
+        granted: Deferred[None] = Deferred()
+        self._waiting.append((size, granted))
+        return granted
+
+    def release(self, size: int) -> None:
+        """
+        Give back C{size} granted bytes; grant what now fits, in order.
+        """
+        self.held -= size
+        while self._waiting and self._fits(self._waiting[0][0]):
+            wanted, granted = self._waiting.popleft()
+            self.held += wanted
+            granted.callback(None)
 
 
 class AppendSlot:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Container, Iterable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
@@ -50,7 +50,13 @@ from msync.model import (
     UIDInterval,
     parse_tracking_headers,
 )
-from msync.stores.imapappend import BATCH_MESSAGES, BATCHES_IN_FLIGHT, AppendQueue
+from msync.stores.imapappend import (
+    BATCH_MESSAGES,
+    BATCHES_IN_FLIGHT,
+    BODY_BYTES,
+    AppendQueue,
+    ByteBudget,
+)
 from msync.stores.interface import (
     DEFAULT_CHUNK_SIZE,
     IFingerprinted,
@@ -61,7 +67,7 @@ from msync.stores.interface import (
     IMessageSource,
     ListingChanges,
 )
-from msync.stores.listingcache import Listing, format_listing, parse_listing
+from msync.stores.listingcache import Listing, ListingAnswer, format_listing, parse_listing
 
 if TYPE_CHECKING:
     from msync.stores.imapstore import IMAPStore
@@ -326,8 +332,30 @@ def _items(request: LoadRequest, uid: int) -> tuple[bytes, ...]:
     return tuple(items)
 
 
-#: A listing FETCH's results, VANISHED ranges, HIGHESTMODSEQ and EXISTS.
-_Changes = tuple[list[FetchResult], list[tuple[int, int]], int | None, int | None]
+#: A listing FETCH's answer, VANISHED ranges, HIGHESTMODSEQ and EXISTS.
+_Changes = tuple[ListingAnswer, list[tuple[int, int]], int | None, int | None]
+
+
+def _collect(answer: ListingAnswer) -> Callable[[FetchResult], None]:
+    """
+    @return: a consumer adding each FETCH result of a listing to C{answer}
+        as it arrives (the flag bits of each distinct flag list computed
+        once: the parser shares one tuple per distinct list).
+    """
+    known: dict[tuple[bytes, ...], tuple[int, bool]] = {}
+
+    def add(result: FetchResult) -> None:
+        names = result.items.flags
+        if names is None:
+            answer.add(result.uid, None, False)
+            return
+        found = known.get(names)
+        if found is None:
+            recent = any(name.lower() == b"\\recent" for name in names)
+            found = known[names] = (int(flags_of(names)), recent)
+        answer.add(result.uid, *found)
+
+    return add
 
 
 class EarlyListing:
@@ -367,20 +395,29 @@ class EarlyListing:
 
     @staticmethod
     async def _fetch(session: IMAPSession, modseq: int, vanished: bool) -> _Changes | None:
+        answer = ListingAnswer()
         if vanished:
-            results, gone = await session.uid_fetch_changes(
-                UIDRange(1, None), _FLAGS_ONLY, changed_since=modseq, follows_selection=True
+            _, gone = await session.uid_fetch_changes(
+                UIDRange(1, None),
+                _FLAGS_ONLY,
+                changed_since=modseq,
+                follows_selection=True,
+                on_result=_collect(answer),
             )
         else:
             items = _FLAGS_ONLY if modseq else (*_FLAGS_ONLY, b"MODSEQ")
-            results = await session.uid_fetch(
-                UIDRange(1, None), items, changed_since=modseq or None, follows_selection=True
+            await session.uid_fetch(
+                UIDRange(1, None),
+                items,
+                changed_since=modseq or None,
+                follows_selection=True,
+                on_result=_collect(answer),
             )
             gone = []
         selected = session.selected
         if selected is None:
             return None
-        return results, gone, selected.highest_modseq, selected.exists
+        return answer, gone, selected.highest_modseq, selected.exists
 
 
 def _header_fields(result: FetchResult) -> bytes:
@@ -424,6 +461,7 @@ class IMAPMailbox:
         self._argument = argument
         self._closed = False
         self._append_queue: AppendQueue | None = None
+        self._bodies = ByteBudget(BODY_BYTES)
         self._listing_path: str | None = None
         self._unsaved: Listing | None = None
         # For fingerprint(): the box as SELECT described it, the
@@ -434,7 +472,7 @@ class IMAPMailbox:
         self._touched = False
         # changes_since_listing: the listing it brought up to date (for the
         # next load) and what changed since the saved one.
-        self._prefetched: tuple[Listing, set[int]] | None = None
+        self._prefetched: tuple[Listing, Container[int]] | None = None
         self._last_changes: ListingChanges | None = None
         self._early: EarlyListing | None = None
         self._answered_early = False
@@ -665,7 +703,7 @@ class IMAPMailbox:
         return infos
 
     async def _load_listed(
-        self, request: LoadRequest, listing: Listing, recent: set[int]
+        self, request: LoadRequest, listing: Listing, recent: Container[int]
     ) -> list[MessageInfo]:
         """
         Answer C{request} from the box's complete C{listing}, fetching only
@@ -695,7 +733,7 @@ class IMAPMailbox:
             infos[uid] = MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
         return [infos[uid] for uid in sorted(infos)]
 
-    async def _listing(self, path: str) -> tuple[Listing, set[int]] | None:
+    async def _listing(self, path: str) -> tuple[Listing, Container[int]] | None:
         """
         The box's complete UID and flag listing, brought up to date from the
         one in C{path} with C{CHANGEDSINCE} when it can be trusted, else
@@ -722,7 +760,7 @@ class IMAPMailbox:
                 return found
         return await self._changes(Listing(self.uid_validity, 0))
 
-    async def _changes(self, base: Listing) -> tuple[Listing, set[int]] | None:
+    async def _changes(self, base: Listing) -> tuple[Listing, Container[int]] | None:
         """
         C{base} updated with what changed since its mod-sequence (all of
         the box for an empty C{base} at 0), or C{None} if the result cannot
@@ -738,18 +776,27 @@ class IMAPMailbox:
         answer = await early.answer if early is not None else None
         wanted = (self._listing_path, (base.modseq, vanished))
         if answer is not None and early is not None and (early.path, early.key) == wanted:
-            results, gone, highest, exists = answer
+            fetched, gone, highest, exists = answer
             self._answered_early = True
         else:
+            # Each response goes into two columns as it arrives: a whole
+            # box's listing is never held as a response object per message.
+            fetched = ListingAnswer()
             try:
                 with self._store.connection_errors():
                     if vanished:
-                        results, gone = await self._session.uid_fetch_changes(
-                            UIDRange(1, None), items, changed_since=base.modseq
+                        _, gone = await self._session.uid_fetch_changes(
+                            UIDRange(1, None),
+                            items,
+                            changed_since=base.modseq,
+                            on_result=_collect(fetched),
                         )
                     else:
-                        results = await self._session.uid_fetch(
-                            UIDRange(1, None), items, changed_since=base.modseq or None
+                        await self._session.uid_fetch(
+                            UIDRange(1, None),
+                            items,
+                            changed_since=base.modseq or None,
+                            on_result=_collect(fetched),
                         )
             except CommandFailed:
                 return None
@@ -762,14 +809,16 @@ class IMAPMailbox:
         # lost changes: trust nothing.
         if highest is None or highest < base.modseq:
             return None
-        changes: dict[int, int] = {}
-        recent: set[int] = set()
-        for result in results:
-            names = result.items.flags or ()
-            changes[result.uid] = int(flags_of(names))
-            if any(name.lower() == b"\\recent" for name in names):
-                recent.add(result.uid)
-        listing = base.without(gone).updated(changes, highest)
+        recent = fetched.recent()
+        changes: dict[int, int] | None = None
+        if len(base) == 0:
+            # A whole box (or a listing made empty): its answer in order.
+            listing = fetched.listing(base.uid_validity, highest)
+        else:
+            changes = fetched.changes()
+            listing = base.without(gone).updated(changes, highest)
+        changed = len(fetched)
+        del fetched
         # Without VANISHED an expunge shows only in the count: a listing
         # with more messages than the box holds is stale (with it, a
         # mismatch means the server's answer cannot be trusted either).
@@ -778,11 +827,12 @@ class IMAPMailbox:
         # Saved (by save_listing, once the sync committed) when it was
         # fetched whole, or when asking from the old one would return more
         # than a few messages: rewriting a listing costs its whole size.
-        if not base.modseq or len(changes) + len(gone) > max(64, len(listing) // 32):
+        if not base.modseq or changed + len(gone) > max(64, len(listing) // 32):
             self._unsaved = listing
         self._loaded_modseq = highest
         if base.modseq:
-            self._last_changes = ListingChanges(frozenset(changes), listing.uids)
+            touched = frozenset(changes if changes is not None else listing.uids)
+            self._last_changes = ListingChanges(touched, listing.uids)
         return listing, recent
 
     @staticmethod
@@ -949,20 +999,28 @@ class IMAPMailbox:
         self, message: IMessageSource, flags: Flags, arrival_date: datetime | None
     ) -> int | None:
         self._touched = True
-        # The place in the order of storing is taken before reading.
+        # The place in the order of storing is taken before reading, and so
+        # is the place in the line for memory: a message is read only once
+        # its bytes fit beside those read and not yet stored.
         slot = self._appends.reserve()
+        size = message.size
+        await self._bodies.acquire(size)
         try:
-            data = await read_source(message)
-        except BaseException:
-            slot.drop()
-            raise
-        wanted = imap_flags(flags & self.permanent_flags)
-        store = self._store
-        try:
-            with store.connection_errors():
-                result = await slot.ready(AppendMessage(data, wanted, arrival_date))
-        except (CommandFailed, LocalProtocolError) as error:
-            store.refused(f"cannot store into {shown_name(self.name)}", error)
+            try:
+                data = await read_source(message)
+            except BaseException:
+                slot.drop()
+                raise
+            wanted = imap_flags(flags & self.permanent_flags)
+            store = self._store
+            try:
+                with store.connection_errors():
+                    result = await slot.ready(AppendMessage(data, wanted, arrival_date))
+            except (CommandFailed, LocalProtocolError) as error:
+                store.refused(f"cannot store into {shown_name(self.name)}", error)
+            del data
+        finally:
+            self._bodies.release(size)
         if result.uid_validity != self.uid_validity:
             return None
         return result.uid

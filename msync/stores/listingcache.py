@@ -19,6 +19,8 @@ unsigned 32-bit integers, then C{count} flag bytes (L{Flags} bits), then the
 CRC-32 of everything before it as 4 bytes. UIDs ascend strictly.
 
 Per message the listing holds 5 bytes (two flat arrays), not an object.
+So does the answer of the FETCH that makes or updates it (L{ListingAnswer}):
+each FETCH response is added to two columns as it arrives, never kept.
 """
 
 from __future__ import annotations
@@ -135,6 +137,123 @@ class Listing:
         if index < len(self.uids) and self.uids[index] == uid:
             return self.flags[index]
         return None
+
+
+#: A L{ListingAnswer} mark bit: the message is C{\\Recent} (above every
+#: L{msync.model.Flags} bit).
+_RECENT = 0x40
+#: A L{ListingAnswer} mark: the response carried no FLAGS.
+_NO_FLAGS = 0x80
+
+
+class SortedUIDs:
+    """
+    A set of UIDs held as one ascending array (4 bytes each).
+    """
+
+    __slots__ = ("uids",)
+
+    def __init__(self, uids: array[int]) -> None:
+        self.uids = uids
+
+    def __contains__(self, uid: object) -> bool:
+        if not isinstance(uid, int):
+            return False
+        index = bisect_left(self.uids, uid)
+        return index < len(self.uids) and self.uids[index] == uid
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.uids)
+
+
+class ListingAnswer:
+    """
+    The FETCH responses of a listing (C{UID FLAGS}, of every message or of
+    those changed since a mod-sequence), added as they arrive to two
+    columns: UIDs, and per response its flag bits with L{_RECENT}, or
+    L{_NO_FLAGS}. A UID answered twice (another client's change while the
+    FETCH ran) counts as one message whose flags are the last FLAGS it
+    was given, as merged FETCH data would say (none given: no flags).
+    """
+
+    __slots__ = ("_uids", "_marks", "_final")
+
+    def __init__(self) -> None:
+        self._uids = _uids()
+        self._marks = bytearray()
+        self._final = True
+
+    def add(self, uid: int, flags: int | None, recent: bool) -> None:
+        """
+        Add one response: C{flags} (L{msync.model.Flags} bits) is C{None}
+        when it carried no FLAGS.
+        """
+        uids = self._uids
+        if self._final and uids and uids[-1] >= uid:
+            self._final = False
+        uids.append(uid)
+        if flags is None:
+            self._final = False
+            self._marks.append(_NO_FLAGS)
+        else:
+            self._marks.append(flags | _RECENT if recent else flags)
+
+    def _finish(self) -> None:
+        """
+        One entry per UID, ascending (answers usually come so: then this
+        is a check only).
+        """
+        if self._final:
+            return
+        chosen: dict[int, int] = {}
+        for uid, mark in zip(self._uids, self._marks, strict=True):
+            if mark == _NO_FLAGS:
+                chosen.setdefault(uid, 0)
+            else:
+                chosen[uid] = mark
+        ordered = sorted(chosen.items())
+        self._uids = _uids(uid for uid, _ in ordered)
+        self._marks = bytearray(mark for _, mark in ordered)
+        self._final = True
+
+    def __len__(self) -> int:
+        """
+        @return: how many messages were answered for.
+        """
+        self._finish()
+        return len(self._uids)
+
+    def changes(self) -> dict[int, int]:
+        """
+        @return: the flag bits of each message answered for, by UID.
+        """
+        self._finish()
+        return {uid: mark & ~_RECENT for uid, mark in zip(self._uids, self._marks, strict=True)}
+
+    def recent(self) -> SortedUIDs:
+        """
+        @return: the UIDs answered C{\\Recent}.
+        """
+        self._finish()
+        return SortedUIDs(
+            _uids(uid for uid, mark in zip(self._uids, self._marks, strict=True) if mark & _RECENT)
+        )
+
+    def listing(self, uid_validity: int, modseq: int) -> Listing:
+        """
+        @return: the listing of a box of just the messages answered for,
+            as of C{modseq} (what L{Listing.updated} makes of an empty
+            listing), sharing no storage with this answer.
+        """
+        self._finish()
+        flags = self._marks.translate(_WITHOUT_RECENT)
+        return Listing(uid_validity, modseq, _uids(self._uids), flags)
+
+
+_WITHOUT_RECENT = bytes(mark & ~_RECENT for mark in range(256))
 
 
 def format_listing(listing: Listing) -> bytes:

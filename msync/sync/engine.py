@@ -491,8 +491,12 @@ class _BoxPairSync:
             side: getattr(self.boxes[side], "journal_uid_next", self.boxes[side].uid_next)
             for side in Side
         }
-        copies = self.take(reconcile.start_copies(work, uid_next))
+        started = reconcile.start_copies(work, uid_next)
+        # Before the TUIDs are journaled: the listings are not needed from
+        # here on, so they are not held while the journal lines are made.
         forget_undeleted(work)
+        copies = self.take(started)
+        del started
         # The TUIDs must be durable before any copy exists.
         self.statefile.sync()
         for side in Side:

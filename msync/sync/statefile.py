@@ -82,6 +82,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections.abc import Sequence
+from itertools import islice
 from types import TracebackType
 
 from msync.errors import StateError
@@ -124,6 +125,10 @@ from msync.sync.statetext import (
 
 def _reason(error: OSError) -> str:
     return error.strerror or str(error)
+
+
+#: The most journal lines one L{StateFile.write} call joins into one write.
+LINES_PER_WRITE = 4096
 
 
 class StateFile:
@@ -424,8 +429,11 @@ class StateFile:
         Use either this or L{log} in one session: L{log} looks records up
         from the record it touched last.
 
-        Group commit: the lines of one call go out in one C{write}, after
-        any lines held before (order is kept). With C{hold} they are kept
+        Group commit: the lines of one call go out in one C{write} (up to
+        L{LINES_PER_WRITE} of them: a big step, such as the TUIDs of a
+        whole box's pull, goes in writes of that many lines, so that its
+        lines are never all in memory at once), after any lines held
+        before (order is kept). With C{hold} they are kept
         in memory until the next L{flush}, L{write} without C{hold},
         L{log}, L{sync}, L{commit} or L{close}, so lines that become due
         together (the copies of one Maildir batch) share one C{write}. A
@@ -445,9 +453,16 @@ class StateFile:
             return
         if self._journal_fd is None:
             self._start_journal()
-        self._held.extend(self._line(op) for op in ops)
         self._dirty = True
-        if not hold:
+        if hold:
+            self._held.extend(self._line(op) for op in ops)
+            return
+        remaining = iter(ops)
+        while True:
+            before = len(self._held)
+            self._held.extend(self._line(op) for op in islice(remaining, LINES_PER_WRITE))
+            if len(self._held) == before:
+                break
             self.flush()
 
     def flush(self) -> None:

@@ -10,7 +10,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import LocalProtocolError, RemoteProtocolError
 from msync.imap.commands import IDLE_DONE, Command, StoreMode, sasl_response_line
 from msync.imap.connection import DEFAULT_PIPELINE_DEPTH, ClientConnection, ConnectionState
-from msync.imap.events import Completed, ContinuationNeeded, Greeting, Rejected, Streamed, Untagged
+from msync.imap.events import (
+    Completed,
+    ContinuationNeeded,
+    Fetched,
+    Greeting,
+    Rejected,
+    Streamed,
+    Untagged,
+)
 from msync.imap.routing import SelectedMailbox
 from msync.imap.uids import UIDRange, UIDSet
 from msync.imap.values import (
@@ -816,6 +824,59 @@ class StreamingTests(SynchronousTestCase):
         fetch = completed.untagged[0]
         assert isinstance(fetch, FetchResponse)
         self.assertEqual(fetch.items.sections, {b"": b"abc"})
+
+
+class HandOverTests(SynchronousTestCase):
+    """
+    FETCH data of commands submitted with C{hand_over} comes as L{Fetched}
+    events as it arrives and is not kept for the command's L{Completed}.
+    """
+
+    def test_handed_over(self) -> None:
+        """
+        Each FETCH response, a repeated UID included, is one L{Fetched}
+        event, before the L{Completed}, which keeps none of them.
+        """
+        connection = selected()
+        command = Command.uid_fetch(UIDRange(1, None), (b"UID", b"FLAGS"))
+        connection.submit(command, hand_over=True)
+        connection.receive_data(b"* 1 FETCH (UID 4 FLAGS (\\Seen))\r\n")
+        first = drain(connection)
+        connection.receive_data(
+            b"* 2 FETCH (UID 7 FLAGS ())\r\n* 1 FETCH (UID 4 FLAGS (\\Flagged))\r\nA2 OK\r\n"
+        )
+        events = first + drain(connection)
+        handed = [event for event in events if isinstance(event, Fetched)]
+        self.assertEqual(
+            [(event.tag, event.response.items.uid, event.response.items.flags) for event in handed],
+            [(b"A2", 4, (b"\\Seen",)), (b"A2", 7, ()), (b"A2", 4, (b"\\Flagged",))],
+        )
+        self.assertEqual(len(first), 1)
+        completed = events[-1]
+        assert isinstance(completed, Completed)
+        self.assertEqual(completed.untagged, ())
+
+    def test_only_its_own(self) -> None:
+        """
+        A command without C{hand_over} pipelined beside one with it keeps
+        its FETCH data (merged by UID) as before.
+        """
+        connection = selected()
+        connection.submit(Command.uid_fetch(UIDRange(1, 5), (b"UID", b"FLAGS")), hand_over=True)
+        connection.submit(Command.uid_fetch(UIDRange(6, 9), (b"UID", b"FLAGS")))
+        connection.receive_data(
+            b"* 1 FETCH (UID 4 FLAGS ())\r\n* 2 FETCH (UID 8 FLAGS ())\r\n"
+            b"* 2 FETCH (UID 8 FLAGS (\\Seen))\r\nA2 OK\r\nA3 OK\r\n"
+        )
+        events = drain(connection)
+        self.assertEqual(
+            [event.response.items.uid for event in events if isinstance(event, Fetched)], [4]
+        )
+        completed = [event for event in events if isinstance(event, Completed)]
+        self.assertEqual([len(each.untagged) for each in completed], [0, 1])
+        kept = completed[1].untagged[0]
+        assert isinstance(kept, FetchResponse)
+        self.assertEqual((kept.items.uid, kept.items.flags), (8, (b"\\Seen",)))
 
 
 def pipelined(*commands: tuple[Command, bool]) -> ClientConnection:

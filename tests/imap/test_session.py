@@ -489,6 +489,30 @@ class MailboxCommandTests(SynchronousTestCase):
             ],
         )
 
+    def test_uid_fetch_on_result(self) -> None:
+        """
+        With C{on_result}, each response for a requested message is handed
+        over as it arrives (a repeat too), none is kept, and the result is
+        empty.
+        """
+        client = Client()
+        client.select()
+        seen: list[tuple[int, object]] = []
+        fetched = client.run(
+            client.session.uid_fetch(
+                UIDRange(5, None),
+                (b"UID", b"FLAGS"),
+                on_result=lambda result: seen.append((result.uid, result.items.flags)),
+            )
+        )
+        self.assertEqual(client.sent(), b"A2 UID FETCH 5:* (UID FLAGS)\r\n")
+        client.receive(b"* 1 FETCH (UID 4 FLAGS ())\r\n* 2 FETCH (UID 5 FLAGS (\\Seen))\r\n")
+        self.assertEqual(seen, [(5, (b"\\Seen",))])
+        self.assertNoResult(fetched)
+        client.receive(b"* 3 FETCH (UID 8 FLAGS ())\r\n* 2 FETCH (UID 5 FLAGS ())\r\nA2 OK\r\n")
+        self.assertEqual(self.successResultOf(fetched), [])
+        self.assertEqual(seen, [(5, (b"\\Seen",)), (8, ()), (5, ())])
+
     def test_uid_fetch_split(self) -> None:
         """
         A long UID set becomes several commands, all sent at once.

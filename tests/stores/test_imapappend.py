@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import CommandFailed
 from msync.imap.commands import AppendMessage
 from msync.imap.session import AppendResult
-from msync.stores.imapappend import AppendQueue, AppendSlot
+from msync.stores.imapappend import AppendQueue, AppendSlot, ByteBudget
 
 
 class FakeServer:
@@ -151,3 +151,43 @@ class AppendQueueTests(SynchronousTestCase):
         self.assertEqual(self.server.batches(), [[b"b"]])
         self.server.store(0)
         self.assertEqual(self.successResultOf(outcome), AppendResult(7, 1))
+
+
+class ByteBudgetTests(SynchronousTestCase):
+    """
+    L{ByteBudget}: bytes granted in request order, within the limit.
+    """
+
+    def test_in_order(self) -> None:
+        """
+        Requests that fit are granted at once; one that does not waits, and
+        so does every later one even if it would fit; a release grants the
+        waiting ones in order as far as they fit.
+        """
+        budget = ByteBudget(10)
+        self.successResultOf(budget.acquire(6))
+        big, small = budget.acquire(6), budget.acquire(1)
+        self.assertNoResult(big)
+        self.assertNoResult(small)
+        self.assertEqual(budget.held, 6)
+        budget.release(6)
+        self.successResultOf(big)
+        self.successResultOf(small)
+        self.assertEqual(budget.held, 7)
+
+    def test_larger_than_limit(self) -> None:
+        """
+        A request above the limit is granted once nothing else is held.
+        """
+        budget = ByteBudget(10)
+        self.successResultOf(budget.acquire(3))
+        huge = budget.acquire(50)
+        self.assertNoResult(huge)
+        budget.release(3)
+        self.successResultOf(huge)
+        self.assertEqual(budget.held, 50)
+        later = budget.acquire(1)
+        self.assertNoResult(later)
+        budget.release(50)
+        self.successResultOf(later)
+        self.assertEqual(budget.held, 1)

@@ -22,7 +22,13 @@ from msync.model import Flags, LoadRequest, MessageInfo, UIDInterval
 from msync.stores.imapbox import IMAPMailbox
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import IListingCache, ListingChanges
-from msync.stores.listingcache import Listing, format_listing, parse_listing
+from msync.stores.listingcache import (
+    Listing,
+    ListingAnswer,
+    SortedUIDs,
+    format_listing,
+    parse_listing,
+)
 from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
 from tests.stores.test_imapstore import PASSWORD, FakeNetwork, PumpingMixin, account
 
@@ -77,6 +83,81 @@ class ListingFormatTests(SynchronousTestCase):
         self.assertEqual(updated.modseq, 1300)
         self.assertEqual(list(updated.items()), [(1, 0), (2, 8), (3, 2), (900, 34), (1000, 1)])
         self.assertEqual((updated.get(3), updated.get(4)), (2, None))
+
+
+class ListingAnswerTests(SynchronousTestCase):
+    """
+    L{ListingAnswer}: FETCH answers collected into columns as they arrive
+    say what the same answers merged by UID say.
+    """
+
+    def test_in_order(self) -> None:
+        """
+        Answers in ascending UID order make the listing, the changes and
+        the recent UIDs they name, recent left out of the flag bits.
+        """
+        answer = ListingAnswer()
+        answer.add(2, 16, False)
+        answer.add(5, 3, True)
+        answer.add(9, 0, False)
+        self.assertEqual(len(answer), 3)
+        self.assertEqual(answer.changes(), {2: 16, 5: 3, 9: 0})
+        self.assertEqual(list(answer.recent()), [5])
+        listing = answer.listing(77, 40)
+        self.assertEqual((listing.uid_validity, listing.modseq), (77, 40))
+        self.assertEqual(list(listing.items()), [(2, 16), (5, 3), (9, 0)])
+        self.assertEqual(listing, Listing(77, 0).updated(answer.changes(), 40))
+
+    def test_repeated_and_unordered(self) -> None:
+        """
+        A UID answered again takes the flags of its last answer carrying
+        FLAGS (an answer without FLAGS changes nothing; alone it means no
+        flags), recent included; the result is ascending.
+        """
+        answer = ListingAnswer()
+        answer.add(9, 4, True)
+        answer.add(3, 1, False)
+        answer.add(9, 2, False)
+        answer.add(3, None, False)
+        answer.add(6, None, False)
+        answer.add(1, 8, True)
+        self.assertEqual(len(answer), 4)
+        self.assertEqual(answer.changes(), {1: 8, 3: 1, 6: 0, 9: 2})
+        self.assertEqual(list(answer.recent()), [1])
+        self.assertEqual(list(answer.listing(1, 5).items()), [(1, 8), (3, 1), (6, 0), (9, 2)])
+
+    def test_random_against_merged(self) -> None:
+        """
+        On random answer sequences the columns agree with a dictionary
+        merge of the same answers.
+        """
+        rng = random.Random(11)
+        for _ in range(200):
+            answer = ListingAnswer()
+            merged: dict[int, tuple[int, bool]] = {}
+            for _ in range(rng.randrange(0, 30)):
+                uid = rng.randrange(1, 40)
+                flags = None if rng.random() < 0.2 else rng.randrange(0, 64)
+                recent = flags is not None and rng.random() < 0.3
+                answer.add(uid, flags, recent)
+                if flags is not None:
+                    merged[uid] = (flags, recent)
+                else:
+                    merged.setdefault(uid, (0, False))
+            self.assertEqual(answer.changes(), {uid: bits for uid, (bits, _) in merged.items()})
+            self.assertEqual(
+                list(answer.recent()), sorted(uid for uid, (_, r) in merged.items() if r)
+            )
+            self.assertEqual(len(answer), len(merged))
+
+    def test_sorted_uids(self) -> None:
+        """
+        L{SortedUIDs} holds exactly its UIDs.
+        """
+        uids = SortedUIDs(array("I", [3, 8, 20]))
+        self.assertEqual([uid in uids for uid in (1, 3, 4, 8, 20, 21)], [0, 1, 0, 1, 1, 0])
+        self.assertNotIn("3", uids)
+        self.assertEqual((len(uids), list(uids)), (3, [3, 8, 20]))
 
 
 class _FakeBox(PumpingMixin):

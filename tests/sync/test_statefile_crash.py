@@ -11,6 +11,7 @@ import shutil
 
 from msync.errors import StateError
 from msync.model import Flags
+from msync.sync import statefile
 from msync.sync.journal import JournalOp, SetFlags, apply_op
 from msync.sync.statefile import StateFile
 from msync.sync.statelock import JournalTesting, SystemCalls
@@ -317,3 +318,55 @@ class _Stopped(Exception):
 
 def _stop(status: int) -> None:
     raise _Stopped(status)
+
+
+class BigWriteTests(StateFileTestCase):
+    """
+    L{StateFile.write} of more than L{statefile.LINES_PER_WRITE} lines:
+    they go out in writes of that many, in order, and a crash leaves a
+    prefix of whole writes journaled.
+    """
+
+    def session(self, system: SystemCalls) -> None:
+        """
+        Open STATE_S0, apply SESSION_OPS and write them in one call, commit.
+        """
+        opened = StateFile.open(self.paths, system=system)
+        try:
+            last = None
+            for op in SESSION_OPS:
+                last = apply_op(opened.state, op, last, live=True)
+            opened.write(SESSION_OPS)
+            opened.commit()
+        finally:
+            opened.close()
+
+    def test_writes_of_limited_lines(self) -> None:
+        """
+        Eight lines at three per write are three journal writes after the
+        version line; a crash at any call leaves the old state plus the
+        whole writes made, or the committed state.
+        """
+        self.patch(statefile, "LINES_PER_WRITE", 3)
+        counting = RecordingSystem()
+        self.write(self.paths.state, STATE_S0)
+        self.session(counting)
+        final = applied(STATE_S0, SESSION_OPS)
+        self.assertEqual(counting.calls.count(("write", "INBOX.journal")), 4)
+        self.assertEqual(listing(self.directory), {"INBOX": final})
+        for index in range(len(counting.calls)):
+            shutil.rmtree(self.directory)
+            self.write(self.paths.state, STATE_S0)
+            try:
+                self.session(RecordingSystem(crash_at=index))
+            except SimulatedCrash:
+                pass
+            done = counting.calls[:index]
+            writes = max(done.count(("write", "INBOX.journal")) - 1, 0)
+            if ("rename", "INBOX.new") in done:
+                expected = final
+            else:
+                expected = applied(STATE_S0, SESSION_OPS[: 3 * writes])
+            with StateFile.open(self.paths) as reopened:
+                self.assertEqual(format_state(reopened.state), expected, index)
+                reopened.commit()
