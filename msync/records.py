@@ -1,16 +1,20 @@
 # -*- test-case-name: tests.test_records -*-
 """
-L{record}: C{@dataclass(frozen=True, slots=True)} for less start-up work.
+L{record}: C{@dataclass(frozen=True, slots=True)} for less start-up work;
+L{mutable_record}: C{@dataclass(slots=True)}.
 
 A frozen dataclass compiles six methods per class when its module is
 imported (C{__init__}, C{__repr__}, C{__eq__}, C{__hash__},
-C{__setattr__}, C{__delattr__}); a run's configuration, command line,
-report and model values are a few dozen classes, so that is a visible
-part of a no-op run. L{record} has the dataclass machinery describe the
-fields only (nothing compiled), compiles the constructor (the code a
-frozen dataclass's is), and shares equality, hash, C{repr}, the frozen
-guards and pickling between classes: about 2.5 times cheaper per class.
-(L{msync.imap.values._value} is cheaper still, but is no dataclass.)
+C{__setattr__}, C{__delattr__}), a mutable one three, each from source
+text (parsed and compiled: about 0.15 ms each); a run's configuration,
+command line, report and model values are a few dozen classes, so that
+was a visible part of a no-op run. L{record} has the dataclass machinery
+describe the fields only (nothing compiled), makes the constructor at the
+class's first instantiation from code shared by every class with as many
+fields (compiled once per shape, its parameters renamed per class), and
+shares equality, hash, C{repr}, the frozen guards and pickling between
+classes. (L{msync.imap.values._value} is cheaper still, but is no
+dataclass.)
 
 Invariants:
   - The class is a real dataclass (L{dataclasses.fields},
@@ -28,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from operator import attrgetter
+from types import CellType, CodeType, FunctionType, MemberDescriptorType
 from typing import Any, NoReturn, TypeVar, dataclass_transform
 
 _C = TypeVar("_C", bound=type)
@@ -86,42 +91,96 @@ def setstate(self: object, state: tuple[object, ...]) -> None:
         object.__setattr__(self, name, value)
 
 
-def install_init(cls: type, every: Sequence[tuple[str, Any, Any]], post_init: bool = False) -> None:
+def _template(count: int, factories: tuple[int, ...], post_init: bool) -> CodeType:
     """
-    Give C{cls} the C{__init__} of a frozen dataclass with the fields
-    C{every} (name, default, default factory; L{dataclasses.MISSING} for
-    none), in order, calling C{__post_init__} last if C{post_init}. It is
-    compiled at the class's first instantiation: a class a run never
-    instantiates costs no compilation.
+    The code of an C{__init__} taking C{count} arguments after C{self}
+    (named C{_0}, C{_1}, ...), running the default factory of the fields
+    at C{factories} when their argument is absent, setting each field
+    through its free variable C{__s<i>} and calling C{__post_init__} if
+    C{post_init}. Compiled once per shape: classes of one shape share it
+    (L{install_init} renames its parameters).
     """
-    defaults: dict[str, Any] = {"__setter": object.__setattr__, "__MISSING": MISSING}
-    parameters: list[str] = []
-    body: list[str] = []
-    for name, default, factory in every:
-        if factory is not MISSING:
-            defaults[f"__factory_{name}"] = factory
-            parameters.append(f"{name}=__MISSING")
-            body.append(f"  if {name} is __MISSING: {name} = __factory_{name}()")
-        elif default is not MISSING:
-            defaults[f"__default_{name}"] = default
-            parameters.append(f"{name}=__default_{name}")
-        else:
-            parameters.append(name)
-        body.append(f"  __setter(self, {name!r}, {name})")
+    key = (count, factories, post_init)
+    code = _TEMPLATES.get(key)
+    if code is not None:
+        return code
+    free = ["__MISSING"] if factories else []
+    free += [f"__s{index}" for index in range(count)]
+    free += [f"__f{index}" for index in factories]
+    body = [f"  if _{index} is __MISSING: _{index} = __f{index}()" for index in factories]
+    body += [f"  __s{index}(self, _{index})" for index in range(count)]
     if post_init:
         body.append("  self.__post_init__()")
+    parameters = "".join(f", _{index}" for index in range(count))
     source = (
-        f"def __make__({', '.join(defaults)}):\n"
-        f" def __init__(self, {', '.join(parameters)}):\n"
+        f"def __make__({', '.join(free)}):\n"
+        f" def __init__(self{parameters}):\n"
         + "\n".join(" " + line for line in body or ["  pass"])
         + "\n return __init__\n"
     )
+    scope: dict[str, Any] = {}
+    exec(source, {}, scope)  # noqa: S102 (a dataclass's own way to make __init__)
+    code = next(each for each in scope["__make__"].__code__.co_consts if isinstance(each, CodeType))
+    _TEMPLATES[key] = code
+    return code
+
+
+_TEMPLATES: dict[tuple[int, tuple[int, ...], bool], CodeType] = {}
+
+
+def _setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """
+    What sets field C{name} of a C{cls} instance, past a frozen guard: its
+    slot's descriptor (C{object.__setattr__} with the name otherwise).
+    """
+    for klass in cls.__mro__:
+        found = klass.__dict__.get(name)
+        if found is not None:
+            if isinstance(found, MemberDescriptorType):
+                return found.__set__
+            break
+
+    def set_field(instance: object, value: object) -> None:
+        object.__setattr__(instance, name, value)
+
+    return set_field
+
+
+def install_init(cls: type, every: Sequence[tuple[str, Any, Any]], post_init: bool = False) -> None:
+    """
+    Give C{cls} the C{__init__} of a dataclass with the fields C{every}
+    (name, default, default factory; L{dataclasses.MISSING} for none), in
+    order, calling C{__post_init__} last if C{post_init}. It is made at the
+    class's first instantiation (a class a run never instantiates costs
+    nothing) from the code shared by every class of its shape (number of
+    fields, which have factories): nothing is compiled for a shape seen
+    before. Its parameters are the field names, its defaults the fields'
+    defaults (the sentinel for a factory's), and it sets each field
+    through the slot's descriptor (past a frozen class's guard).
+    """
+    names = tuple(name for name, _, _ in every)
+    factories = tuple(
+        index for index, (_, _, factory) in enumerate(every) if factory is not MISSING
+    )
+    defaults: list[Any] = []
+    for name, default, factory in every:
+        if factory is not MISSING:
+            defaults.append(MISSING)
+        elif default is not MISSING:
+            defaults.append(default)
+        elif defaults:
+            raise TypeError(f"{cls.__qualname__}: non-default argument {name!r} follows default")
     qualname = f"{cls.__qualname__}.__init__"
 
     def first_init(self: object, *args: object, **kwargs: object) -> None:
-        scope: dict[str, Any] = {}
-        exec(source, {}, scope)  # noqa: S102 (a dataclass's own way to make __init__)
-        init = scope["__make__"](**defaults)
+        template = _template(len(names), factories, post_init)
+        code = template.replace(co_varnames=("self", *names), co_qualname=qualname)
+        values: dict[str, object] = {"__MISSING": MISSING}
+        for index, (name, _, factory) in enumerate(every):
+            values[f"__s{index}"] = _setter(cls, name)
+            values[f"__f{index}"] = factory
+        closure = tuple(CellType(values[name]) for name in code.co_freevars)
+        init = FunctionType(code, _INIT_GLOBALS, "__init__", tuple(defaults) or None, closure)
         init.__qualname__ = qualname
         type.__setattr__(cls, "__init__", init)
         init(self, *args, **kwargs)
@@ -130,16 +189,38 @@ def install_init(cls: type, every: Sequence[tuple[str, Any, Any]], post_init: bo
     type.__setattr__(cls, "__init__", first_init)
 
 
+_INIT_GLOBALS: dict[str, Any] = {"__builtins__": __builtins__}
+
+
 @dataclass_transform(eq_default=True, frozen_default=True, field_specifiers=(field,))
 def record(cls: _C) -> _C:
     """
     Make C{cls} what C{@dataclass(frozen=True, slots=True)} makes of it:
     the dataclass machinery only describes the fields (no method compiled),
-    then one C{__init__} is compiled (the code a frozen dataclass's is,
+    then one C{__init__} is made (the code a frozen dataclass's is,
     calling C{__post_init__} if the class has one) and the rest is shared.
 
     @raise TypeError: a field is made with C{field(init=False)} or
         C{kw_only}, which a record does not support.
+    """
+    return _made(cls, frozen=True)
+
+
+@dataclass_transform(eq_default=True, field_specifiers=(field,))
+def mutable_record(cls: _C) -> _C:
+    """
+    Make C{cls} what C{@dataclass(slots=True)} makes of it, as L{record}
+    does for a frozen one: fields may be set, and instances are not
+    hashable (unless the class defines C{__hash__}).
+
+    @raise TypeError: as L{record}.
+    """
+    return _made(cls, frozen=False)
+
+
+def _made(cls: _C, frozen: bool) -> _C:
+    """
+    L{record} (C{frozen}) or L{mutable_record}.
     """
     own = cls.__dict__
     dataclass(init=False, repr=False, eq=False, match_args=False)(cls)
@@ -159,8 +240,12 @@ def record(cls: _C) -> _C:
     hash_.__qualname__ = f"{cls.__qualname__}.__hash__"
     if "__eq__" not in own:
         namespace["__eq__"] = eq
-    # Absent, or None because the class defines __eq__: the dataclass's.
-    if own.get("__hash__") is None:
+    if not frozen:
+        # A mutable dataclass with equality is unhashable.
+        if "__hash__" not in own or ("__eq__" in own and own["__hash__"] is None):
+            namespace["__hash__"] = None
+    elif own.get("__hash__") is None:
+        # Absent, or None because the class defines __eq__: the dataclass's.
         namespace["__hash__"] = hash_
     if "__repr__" not in own:
         shown = shown_repr(tuple(each.name for each in every if each.repr))
@@ -169,11 +254,11 @@ def record(cls: _C) -> _C:
     namespace.update(
         __slots__=names,
         __match_args__=names,
-        __setattr__=frozen_guard,
-        __delattr__=frozen_guard,
         __getstate__=getstate,
         __setstate__=setstate,
     )
+    if frozen:
+        namespace.update(__setattr__=frozen_guard, __delattr__=frozen_guard)
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
     install_init(

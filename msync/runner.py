@@ -25,7 +25,7 @@ import os
 import shlex
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -61,6 +61,7 @@ from msync.plan import (
     list_scope,
 )
 from msync.reactor import MailReactor
+from msync.records import mutable_record, record
 from msync.report import (
     Counters,
     RunSummary,
@@ -194,7 +195,7 @@ def inbox_in_path(store: Store) -> bool:
     return not path or (path[:5].upper() == INBOX and not path[5:6].isalnum())
 
 
-@dataclass
+@mutable_record
 class RunState:
     """
     Stores opened during one run, and the ones that failed.
@@ -385,7 +386,7 @@ async def list_channels(
     return status
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncRequest:
     """
     What the command line asks of a synchronization run.

@@ -82,7 +82,7 @@ import enum
 import functools
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Final, Literal, TypeAlias
 
 from msync.errors import LocalProtocolError, RemoteProtocolError
@@ -134,6 +134,7 @@ from msync.imap.values import (
     UnknownResponse,
     UntaggedStatus,
 )
+from msync.records import mutable_record
 
 # SelectedMailbox lives in msync.imap.routing and the events in
 # msync.imap.events; callers import them from here.
@@ -242,7 +243,7 @@ _CAPABILITY_POLICY: Final[dict[bytes, _CapabilityPolicy]] = {
 }
 
 
-@dataclass(slots=True)
+@mutable_record
 class _Queued:
     """
     A submitted command not yet sent.
@@ -259,7 +260,7 @@ class _Queued:
     after: bytes | None = None
 
 
-@dataclass(slots=True)
+@mutable_record
 class _InFlight:
     """
     A command whose first segment was sent.

@@ -39,7 +39,6 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -77,6 +76,7 @@ from msync.imap.events import (
 )
 from msync.imap.trace import ServerTrace
 from msync.imap.values import NEED_DATA, LiteralChunk, Response, Status
+from msync.records import mutable_record
 
 log = Logger()
 
@@ -91,7 +91,7 @@ DEADLINE_FACTOR = 6
 PROGRESS_BYTES = 4096
 
 
-@dataclass(slots=True)
+@mutable_record
 class _Waiter:
     """
     One submitted command's Deferred and hooks.

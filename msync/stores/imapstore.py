@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
@@ -68,6 +67,7 @@ from msync.imap.session import IMAPSession, ListEntry, MailboxStatus
 from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
+from msync.records import record
 from msync.stores import credentials
 from msync.stores.imapbox import (
     EarlyListing,
@@ -909,7 +909,7 @@ class _ProtocolFactory(ClientFactory):
         return protocol
 
 
-@dataclass(frozen=True)
+@record
 class _EarlySelect:
     """
     A C{SELECT} sent by L{IMAPStore.expect_listing} before its

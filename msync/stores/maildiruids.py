@@ -51,6 +51,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from msync.errors import MailboxError, shown_name
+from msync.records import record
 from msync.stores.maildirnames import (
     format_uidvalidity,
     parse_uid,
@@ -290,7 +291,7 @@ class FileEntry:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StrayUID:
     """
     A file whose C{,U=} cannot be kept: it is numbered as a new message.
@@ -308,7 +309,7 @@ class StrayUID:
     copy: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDPlan:
     """
     How to number a box's files.
