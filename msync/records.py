@@ -91,30 +91,24 @@ def setstate(self: object, state: tuple[object, ...]) -> None:
         object.__setattr__(self, name, value)
 
 
-def _template(count: int, factories: tuple[int, ...], post_init: bool) -> CodeType:
+def _template(count: int, post_init: bool) -> CodeType:
     """
     The code of an C{__init__} taking C{count} arguments after C{self}
-    (named C{_0}, C{_1}, ...), running the default factory of the fields
-    at C{factories} when their argument is absent, setting each field
-    through its free variable C{__s<i>} and calling C{__post_init__} if
-    C{post_init}. Compiled once per shape: classes of one shape share it
-    (L{install_init} renames its parameters).
+    (named C{_0}, C{_1}, ...), setting each field through its free variable
+    C{__s<i>} and calling C{__post_init__} if C{post_init}. Compiled once
+    per shape: classes of one shape share it (L{install_init} renames its
+    parameters).
     """
-    key = (count, factories, post_init)
+    key = (count, post_init)
     code = _TEMPLATES.get(key)
     if code is not None:
         return code
-    free = ["__MISSING"] if factories else []
-    free += [f"__s{index}" for index in range(count)]
-    free += [f"__f{index}" for index in factories]
-    body = [f"  if _{index} is __MISSING: _{index} = __f{index}()" for index in factories]
-    body += [f"  __s{index}(self, _{index})" for index in range(count)]
+    body = [f"  __s{index}(self, _{index})" for index in range(count)]
     if post_init:
         body.append("  self.__post_init__()")
-    parameters = "".join(f", _{index}" for index in range(count))
     source = (
-        f"def __make__({', '.join(free)}):\n"
-        f" def __init__(self{parameters}):\n"
+        f"def __make__({', '.join(f'__s{index}' for index in range(count))}):\n"
+        f" def __init__(self{''.join(f', _{index}' for index in range(count))}):\n"
         + "\n".join(" " + line for line in body or ["  pass"])
         + "\n return __init__\n"
     )
@@ -125,10 +119,12 @@ def _template(count: int, factories: tuple[int, ...], post_init: bool) -> CodeTy
     return code
 
 
-_TEMPLATES: dict[tuple[int, tuple[int, ...], bool], CodeType] = {}
+_TEMPLATES: dict[tuple[int, bool], CodeType] = {}
+
+Setter = Callable[[object, object], None]
 
 
-def _setter(cls: type, name: str) -> Callable[[object, object], None]:
+def _setter(cls: type, name: str) -> Setter:
     """
     What sets field C{name} of a C{cls} instance, past a frozen guard: its
     slot's descriptor (C{object.__setattr__} with the name otherwise).
@@ -146,22 +142,34 @@ def _setter(cls: type, name: str) -> Callable[[object, object], None]:
     return set_field
 
 
+def _factory_setter(setter: Setter, factory: Callable[[], object]) -> Setter:
+    """
+    What sets a field with a default factory: the factory's value when
+    the argument is absent (the default is L{dataclasses.MISSING}).
+    """
+
+    def set_made(instance: object, value: object) -> None:
+        setter(instance, factory() if value is MISSING else value)
+
+    return set_made
+
+
 def install_init(cls: type, every: Sequence[tuple[str, Any, Any]], post_init: bool = False) -> None:
     """
     Give C{cls} the C{__init__} of a dataclass with the fields C{every}
     (name, default, default factory; L{dataclasses.MISSING} for none), in
     order, calling C{__post_init__} last if C{post_init}. It is made at the
     class's first instantiation (a class a run never instantiates costs
-    nothing) from the code shared by every class of its shape (number of
-    fields, which have factories): nothing is compiled for a shape seen
-    before. Its parameters are the field names, its defaults the fields'
-    defaults (the sentinel for a factory's), and it sets each field
-    through the slot's descriptor (past a frozen class's guard).
+    nothing) from the code shared by every class with as many fields:
+    nothing is compiled for a shape seen before. Its parameters are the
+    field names, its defaults the fields' defaults (L{dataclasses.MISSING}
+    for a factory's), and it sets each field through the slot's descriptor
+    (past a frozen class's guard), a factory's field through a function
+    that calls the factory when the argument is absent.
+
+    @raise TypeError: a field without default follows one with a default.
     """
     names = tuple(name for name, _, _ in every)
-    factories = tuple(
-        index for index, (_, _, factory) in enumerate(every) if factory is not MISSING
-    )
     defaults: list[Any] = []
     for name, default, factory in every:
         if factory is not MISSING:
@@ -173,13 +181,15 @@ def install_init(cls: type, every: Sequence[tuple[str, Any, Any]], post_init: bo
     qualname = f"{cls.__qualname__}.__init__"
 
     def first_init(self: object, *args: object, **kwargs: object) -> None:
-        template = _template(len(names), factories, post_init)
+        template = _template(len(names), post_init)
         code = template.replace(co_varnames=("self", *names), co_qualname=qualname)
-        values: dict[str, object] = {"__MISSING": MISSING}
+        setters: dict[str, Setter] = {}
         for index, (name, _, factory) in enumerate(every):
-            values[f"__s{index}"] = _setter(cls, name)
-            values[f"__f{index}"] = factory
-        closure = tuple(CellType(values[name]) for name in code.co_freevars)
+            setter = _setter(cls, name)
+            if factory is not MISSING:
+                setter = _factory_setter(setter, factory)
+            setters[f"__s{index}"] = setter
+        closure = tuple(CellType(setters[name]) for name in code.co_freevars)
         init = FunctionType(code, _INIT_GLOBALS, "__init__", tuple(defaults) or None, closure)
         init.__qualname__ = qualname
         type.__setattr__(cls, "__init__", init)
