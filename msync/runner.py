@@ -22,7 +22,6 @@ import enum
 import functools
 import operator
 import os
-import shlex
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import field, fields, replace
@@ -150,7 +149,7 @@ def default_store_factory(
                 raise StoreUnavailable(
                     f"Maildir error: cannot open store '{store.path}'\n"
                     f"Hint: MaildirStore {store.name}'s Path does not exist; "
-                    f"create it with: mkdir -p {shlex.quote(store.path)}",
+                    f"create it with: mkdir -p {_quoted(store.path)}",
                     store=store.name,
                 )
             return MaildirStoreImpl(
@@ -1135,3 +1134,13 @@ def server_key(section: Store) -> str | None:
     if account.tunnel is not None:
         return f"tunnel:{account.tunnel}"
     return f"{account.host}:{account.port}"
+
+
+def _quoted(path: str) -> str:
+    """
+    C{path} quoted for a shell command line (L{shlex.quote}; imported
+    here: only this hint needs it).
+    """
+    import shlex
+
+    return shlex.quote(path)
