@@ -88,7 +88,6 @@ LATE_MODULES = (
     "twisted.logger",
     "zope.interface",
     "msync.runner",
-    "msync.storelist",
     "msync.stores.imapnames",
     "msync.sync.statelock",
 )
@@ -453,7 +452,6 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
     @return: the exit status.
     """
     from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
-    from msync.storelist import list_stores
     from msync.stores.imapnames import names_for
     from msync.sync.statelock import JournalTesting
 
@@ -473,6 +471,8 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
         isync15=generation is Generation.V15,
     )
     if prepared.command.action is Action.LIST_STORES:
+        from msync.storelist import list_stores
+
         return await list_stores(prepared.stores, factory, output)
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output, names)

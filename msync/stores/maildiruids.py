@@ -44,7 +44,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from functools import total_ordering
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -278,10 +278,11 @@ def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
     return fd, (status.st_dev, status.st_ino)
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@total_ordering
+@record
 class FileEntry:
     """
-    One message file of a box.
+    One message file of a box; entries are ordered by C{(subdir, name)}.
 
     @ivar subdir: C{"new"} or C{"cur"}.
     @ivar name: the file name.
@@ -289,6 +290,12 @@ class FileEntry:
 
     subdir: str
     name: str
+
+    def __lt__(self, other: object) -> bool:
+        if other.__class__ is not FileEntry:
+            return NotImplemented
+        assert isinstance(other, FileEntry)
+        return (self.subdir, self.name) < (other.subdir, other.name)
 
 
 @record
