@@ -925,14 +925,21 @@ async def _sync_one_pair(
             result = PairResult(far_box=pair.far, near_box=pair.near, unchanged=True)
         else:
             if not request.dry_run:
+                sending: list[IMAPStoreImpl] = []
                 for side, store in ((Side.FAR, far), (Side.NEAR, near)):
-                    if isinstance(store, IMAPStoreImpl):
-                        # Its listing FETCH may go out with its SELECT.
-                        store.expect_listing(
-                            pair.box(side),
-                            listing_cache_path(paths, side),
-                            select_now=not request.verbose,
-                        )
+                    # Its listing FETCH may go out with its SELECT.
+                    if isinstance(store, IMAPStoreImpl) and store.expect_listing(
+                        pair.box(side),
+                        listing_cache_path(paths, side),
+                        select_now=not request.verbose,
+                    ):
+                        sending.append(store)
+                if sending:
+                    # Out before the engine's start, which waits for
+                    # nothing (its first import, the state's lock and
+                    # reading, the Maildir's names): the server works on
+                    # the SELECT and FETCH meanwhile.
+                    await sending[0].sent()
             result = await _full_sync(
                 config, pair, stores, request, options, paths, counting, output
             )
