@@ -8,13 +8,15 @@ imported (C{__init__}, C{__repr__}, C{__eq__}, C{__hash__},
 C{__setattr__}, C{__delattr__}), a mutable one three, each from source
 text (parsed and compiled: about 0.15 ms each); a run's configuration,
 command line, report and model values are a few dozen classes, so that
-was a visible part of a no-op run. L{record} has the dataclass machinery
-describe the fields only (nothing compiled), makes the constructor at the
-class's first instantiation from code shared by every class with as many
-fields (compiled once per shape, its parameters renamed per class), and
-shares equality, hash, C{repr}, the frozen guards and pickling between
-classes. (L{msync.imap.values._value} is cheaper still, but is no
-dataclass.)
+was a visible part of a no-op run. L{record} reads the fields from the
+class's annotations itself, makes the constructor at the class's first
+instantiation from code shared by every class with as many fields
+(compiled once per shape, its parameters renamed per class), shares
+equality, hash, C{repr}, the frozen guards and pickling between classes,
+and has the dataclass machinery describe the fields (for
+L{dataclasses.fields} and L{dataclasses.replace}) only when something
+first looks (a few classes per run). (L{msync.imap.values._value} is no
+dataclass at all.)
 
 Invariants:
   - The class is a real dataclass (L{dataclasses.fields},
@@ -30,7 +32,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
+from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field
 from operator import attrgetter
 from types import CellType, CodeType, FunctionType, MemberDescriptorType
 from typing import Any, NoReturn, TypeVar, dataclass_transform
@@ -233,19 +235,34 @@ def _made(cls: _C, frozen: bool) -> _C:
     L{record} (C{frozen}) or L{mutable_record}.
     """
     own = cls.__dict__
-    dataclass(init=False, repr=False, eq=False, match_args=False)(cls)
-    every = fields(cls)
-    for each in every:
-        if not each.init or each.kw_only is True:
-            raise TypeError(f"{cls.__qualname__}.{each.name}: init=False or kw_only in a record")
-    names = tuple(each.name for each in every)
     namespace = dict(own)
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)
-    for name in names:
-        # The dataclass left each default as a class attribute.
-        namespace.pop(name, None)
-    eq, hash_ = equality(tuple(each.name for each in every if each.compare))
+    every: list[tuple[str, Any, Any]] = []
+    shown: list[str] = []
+    compared: list[str] = []
+    originals: dict[str, Any] = {}
+    annotations = own.get("__annotations__", {})
+    for name, kind in annotations.items():
+        if str(kind).startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        default: Any = namespace.pop(name, MISSING)
+        originals[name] = default
+        factory: Any = MISSING
+        if isinstance(default, Field):
+            if not default.init or default.kw_only is True:
+                raise TypeError(f"{cls.__qualname__}.{name}: init=False or kw_only in a record")
+            if default.repr:
+                shown.append(name)
+            if default.compare:
+                compared.append(name)
+            default, factory = default.default, default.default_factory
+        else:
+            shown.append(name)
+            compared.append(name)
+        every.append((name, default, factory))
+    names = tuple(name for name, _, _ in every)
+    eq, hash_ = equality(tuple(compared))
     eq.__qualname__ = f"{cls.__qualname__}.__eq__"
     hash_.__qualname__ = f"{cls.__qualname__}.__hash__"
     if "__eq__" not in own:
@@ -258,22 +275,54 @@ def _made(cls: _C, frozen: bool) -> _C:
         # Absent, or None because the class defines __eq__: the dataclass's.
         namespace["__hash__"] = hash_
     if "__repr__" not in own:
-        shown = shown_repr(tuple(each.name for each in every if each.repr))
-        shown.__qualname__ = f"{cls.__qualname__}.__repr__"
-        namespace["__repr__"] = shown
+        shown_fields = shown_repr(tuple(shown))
+        shown_fields.__qualname__ = f"{cls.__qualname__}.__repr__"
+        namespace["__repr__"] = shown_fields
     namespace.update(
         __slots__=names,
         __match_args__=names,
         __getstate__=getstate,
         __setstate__=setstate,
+        __dataclass_fields__=_Described(annotations, originals, frozen),
+        __dataclass_params__=_Described(annotations, originals, frozen),
     )
     if frozen:
         namespace.update(__setattr__=frozen_guard, __delattr__=frozen_guard)
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
-    install_init(
-        made,
-        [(each.name, each.default, each.default_factory) for each in every],
-        post_init=hasattr(cls, "__post_init__"),
-    )
+    install_init(made, every, post_init=hasattr(cls, "__post_init__"))
     return made
+
+
+class _Described:
+    """
+    A record's C{__dataclass_fields__} and C{__dataclass_params__} (what
+    L{dataclasses.fields}, L{dataclasses.replace} and
+    L{dataclasses.is_dataclass} read), made by the dataclass machinery at
+    the first look, on a stand-in class with the record's annotations and
+    defaults, and then kept on the record's class: describing the fields
+    is most of a dataclass's cost, and few records are ever looked at so.
+    """
+
+    def __init__(self, annotations: dict[str, Any], defaults: dict[str, Any], frozen: bool):
+        self._annotations = annotations
+        self._defaults = {name: value for name, value in defaults.items() if value is not MISSING}
+        self._frozen = frozen
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, instance: object, owner: type) -> object:
+        namespace = dict(self._defaults)
+        # A __doc__, or the dataclass would make one (with inspect.signature).
+        namespace.update(
+            __annotations__=self._annotations, __module__=owner.__module__, __doc__="stand-in"
+        )
+        stand_in = type(owner.__name__, (), namespace)
+        # Not frozen=True: that would compile the stand-in's guards.
+        dataclass(init=False, repr=False, eq=False, match_args=False)(stand_in)
+        stand_in.__dataclass_params__.frozen = self._frozen  # type: ignore[attr-defined]
+        for name in ("__dataclass_fields__", "__dataclass_params__"):
+            type.__setattr__(owner, name, getattr(stand_in, name))
+        return getattr(owner, self._name)

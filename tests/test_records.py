@@ -231,3 +231,25 @@ class MutableRecordTests(SynchronousTestCase):
         self.assertEqual(pickle.loads(pickle.dumps(made)), made)
         self.assertEqual(replace(made, name="c").name, "c")
         self.assertEqual([each.name for each in fields(made)], ["name", "items", "count"])
+
+    def test_described_at_first_look(self) -> None:
+        """
+        A record's fields are described (by the dataclass machinery) at
+        the first look, whichever function looks first, and then kept.
+        """
+        from dataclasses import is_dataclass
+
+        @record
+        class _Fresh:
+            first: int
+            second: list[int] = field(default_factory=list, compare=False)
+
+        described = _Fresh.__dict__["__dataclass_fields__"]
+        self.assertTrue(is_dataclass(_Fresh(1)))
+        self.assertIsNot(_Fresh.__dict__["__dataclass_fields__"], described)
+        self.assertEqual(replace(_Fresh(1, [2]), first=3), _Fresh(3, [2]))
+        second = fields(_Fresh)[1]
+        self.assertEqual((second.name, second.compare), ("second", False))
+        self.assertIs(second.default_factory, list)
+        self.assertTrue(_Fresh.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+        self.assertFalse(_Mutable.__dataclass_params__.frozen)  # type: ignore[attr-defined]
