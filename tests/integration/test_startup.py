@@ -134,6 +134,8 @@ class StartupImportTests(DovecotTestCase):
         """
         modules = self.run_msync("None")
         self.assertIn("msync.stores.imapstore", modules)
+        # Its connection started before Twisted loaded (msync.cli.start_connecting).
+        self.assertIn("msync.imap.preconnect", modules)
         self.assertIn("twisted.internet.reactor", modules)
         self.assertEqual(_tls_modules(modules), [])
         self.assertEqual(
