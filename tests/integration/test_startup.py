@@ -52,7 +52,17 @@ _TLS_PREFIXES = ("twisted.internet.ssl", "twisted.protocols.tls", "msync.imap.tl
 #: Modules no plain run needs: Twisted imports C{http.cookiejar} (made lazy
 #: by msync), which would bring these; C{tempfile} only spools fetched bodies.
 _UNUSED = ("http.client", "urllib.request", "email", "email.parser")
-_UNUSED_NO_OP = (*_UNUSED, "tempfile", "shutil")
+#: Nor a no-op: the -Dn trace, --list-stores, shlex (a hint's quoting),
+#: Twisted's endpoints.
+_UNUSED_NO_OP = (
+    *_UNUSED,
+    "tempfile",
+    "shutil",
+    "shlex",
+    "msync.imap.trace",
+    "msync.storelist",
+    "twisted.internet.endpoints",
+)
 
 #: msync modules only a full sync of a pair needs: a run whose pairs are
 #: all skipped unopened (L{msync.sync.quickcheck}) never loads them; it
