@@ -22,18 +22,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import importlib
 import io
 import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, ModuleType
-from typing import Any, NoReturn, TextIO, cast
-
-from twisted.internet import task
-from twisted.internet.defer import Deferred
-from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, globalLogBeginner
-from zope.interface import implementer
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from msync.cmdline import (
     LEGACY_TYPE_NOTICES,
@@ -57,7 +53,6 @@ from msync.plan import (
     ChannelJob,
     select_jobs,
 )
-from msync.reactor import MailReactor
 from msync.records import record
 from msync.report import (
     DEFAULT_COLUMNS,
@@ -71,15 +66,31 @@ from msync.report import (
     show_progress,
     summary_fields,
 )
-from msync.runner import (
-    SyncRequest,
-    default_store_factory,
-    list_channels,
-    sync_channels,
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.logger import ILogObserver
+
+    from msync.reactor import MailReactor
+
+    React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
+    """The shape of L{twisted.internet.task.react} as L{main} uses it."""
+
+#: What the C{msync} command imports only once the command line and the
+#: configuration are read (L{main}, L{execute}): Twisted, the runner and
+#: the stores. A run whose stores never speak TLS then loads Twisted
+#: without TLS support (L{install_reactor_without_tls}), and the
+#: collector does not run while they load. A process that forks runs
+#: (C{tests/integration/forkserver.py}) imports them beforehand.
+LATE_MODULES = (
+    "twisted.internet.defer",
+    "twisted.internet.task",
+    "twisted.logger",
+    "zope.interface",
+    "msync.runner",
+    "msync.stores.imapnames",
+    "msync.sync.statelock",
 )
-from msync.storelist import list_stores
-from msync.stores.imapnames import names_for
-from msync.sync.statelock import JournalTesting
 
 __all__ = [
     "Output",
@@ -440,6 +451,10 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
     @param output: where messages go.
     @return: the exit status.
     """
+    from msync.runner import SyncRequest, default_store_factory, list_channels, sync_channels
+    from msync.stores.imapnames import names_for
+    from msync.sync.statelock import JournalTesting
+
     decision = prepared.decision
     generation = decision.choice.generation if decision is not None else Generation.V14
     names = names_for(generation)
@@ -456,6 +471,8 @@ async def execute(reactor: MailReactor, prepared: Prepared, output: Output) -> i
         isync15=generation is Generation.V15,
     )
     if prepared.command.action is Action.LIST_STORES:
+        from msync.storelist import list_stores
+
         return await list_stores(prepared.stores, factory, output)
     if prepared.command.action is Action.LIST:
         status = await list_channels(prepared.jobs, factory, output, names)
@@ -513,10 +530,6 @@ def resize_handler(output: Output) -> Callable[[int, FrameType | None], None]:
     return handle
 
 
-React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
-"""The shape of L{task.react} as L{main} uses it."""
-
-
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -565,10 +578,29 @@ def main(
         # Follow the terminal's width as it is resized.
         signal.signal(signal.SIGWINCH, resize_handler(output))
     if react is None:
+        # The cyclic collector stays off while Twisted and the rest load
+        # (nothing they make is garbage; it ran a few dozen times), then
+        # what start-up made (modules, classes, the configuration), which
+        # lives as long as the process, is moved out of its sight: it is
+        # not traversed again at every full collection nor at exit (a
+        # no-op run spent a fifth of its time in the collection at exit).
+        start_connecting(prepared)
+        collecting = gc.isenabled()
+        gc.disable()
+        if not uses_tls(prepared.config):
+            install_reactor_without_tls()
+        for name in LATE_MODULES:
+            importlib.import_module(name)
+        from twisted.logger import globalLogBeginner
+
         globalLogBeginner.beginLoggingTo(
             [store_message_observer(output, debug=prepared.command.debug)],
             redirectStandardIO=False,
         )
+        gc.freeze()
+        if collecting:
+            gc.enable()
+    from twisted.internet.defer import Deferred
 
     async def run(reactor: Any) -> None:
         status = max(prepared.status, await execute(reactor, prepared, output))
@@ -578,14 +610,6 @@ def main(
         if status:
             raise SystemExit(status)
 
-    if react is None:
-        if not uses_tls(prepared.config):
-            install_reactor_without_tls()
-        # What start-up made (modules, classes, the configuration) lives
-        # as long as the process: out of the cyclic collector's sight, it
-        # is not traversed again at every full collection nor at exit (a
-        # no-op run spent a fifth of its time in the collection at exit).
-        gc.freeze()
     (react or _react)(lambda reactor: Deferred.fromCoroutine(run(reactor)))
 
 
@@ -624,11 +648,12 @@ def interrupt_handler(
 
 
 _LEVELS = {
-    LogLevel.info: Severity.NOTICE,
-    LogLevel.warn: Severity.WARNING,
-    LogLevel.error: Severity.ERROR,
-    LogLevel.critical: Severity.ERROR,
+    "info": Severity.NOTICE,
+    "warn": Severity.WARNING,
+    "error": Severity.ERROR,
+    "critical": Severity.ERROR,
 }
+"""The message class of a log event, by its level's name."""
 
 
 _NAMESPACE_CATEGORIES: tuple[tuple[str, DebugCategory], ...] = (
@@ -674,12 +699,14 @@ def store_message_observer(
     @param debug: the C{-D} categories.
     @return: the observer.
     """
+    from twisted.logger import ILogObserver, LogEvent, formatEvent
+    from zope.interface import implementer
 
     @implementer(ILogObserver)
     def observe(event: LogEvent) -> None:
         namespace = str(event.get("log_namespace", ""))
         level = event.get("log_level")
-        severity = _LEVELS.get(level) if level is not None else None
+        severity = _LEVELS.get(level.name) if level is not None else None
         # Format only what is shown: the wire trace is logged at debug level
         # for every command and read, and formatting it all costs seconds.
         if event.get("msync_verbose"):
@@ -709,17 +736,43 @@ def uses_tls(config: Config) -> bool:
     )
 
 
-class _RefuseOpenSSL:
+def start_connecting(prepared: Prepared) -> None:
     """
-    An import finder (C{sys.meta_path}) that makes importing pyOpenSSL
-    fail, as if it were not installed.
+    Start the TCP connections to the plain (C{SSLType None}) IMAP servers
+    of the selected channels before Twisted and the rest load
+    (L{msync.imap.preconnect}): the connection and the server's greeting
+    overlap the loading. Not with C{-V} or C{-D}, whose lines say when
+    msync resolves and connects.
+
+    @param prepared: the run's command line, configuration and channels.
+    """
+    command = prepared.command
+    if command.verbose or command.debug or command.action not in (Action.SYNC, Action.LIST):
+        return
+    from msync.imap import preconnect
+
+    for job in prepared.jobs:
+        for side in (job.channel.far_store, job.channel.near_store):
+            if isinstance(side, IMAPStore):
+                account = side.account
+                if account.ssl_type is SSLType.NONE and account.tunnel is None and account.host:
+                    preconnect.start(account.host, account.port, account.timeout or None)
+
+
+class _RefuseTLS:
+    """
+    An import finder (C{sys.meta_path}) that makes importing pyOpenSSL and
+    the standard library's C{ssl} fail, as if they were not installed.
     """
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> None:
-        if fullname == "OpenSSL" or fullname.startswith("OpenSSL."):
+        if fullname in _NO_TLS or fullname.startswith("OpenSSL."):
             raise ImportError(f"{fullname}: not loaded, no store uses TLS")
+
+
+_NO_TLS = frozenset({"OpenSSL", "ssl", "_ssl"})
 
 
 def install_reactor_without_tls() -> None:
@@ -727,12 +780,14 @@ def install_reactor_without_tls() -> None:
     Install the default reactor without its TLS support, for a run whose
     stores never speak TLS: Twisted's reactor imports pyOpenSSL,
     cryptography and service_identity when they are installed (a good part
-    of a run's start-up), and works without them, as when they are not.
-    Does nothing if a reactor is installed already.
+    of a run's start-up), and works without them, as when they are not;
+    C{asyncio}, which C{twisted.internet.defer} imports, imports the
+    standard library's C{ssl} (and OpenSSL's library with it) and works
+    without it. Does nothing if a reactor is installed already.
     """
     if "twisted.internet.reactor" in sys.modules:
         return
-    refuse = _RefuseOpenSSL()
+    refuse = _RefuseTLS()
     sys.meta_path.insert(0, refuse)
     try:
         from twisted.internet import default
@@ -744,7 +799,8 @@ def install_reactor_without_tls() -> None:
 
 def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:
     """
-    L{task.react} with the global reactor; the one place msync starts it.
+    L{twisted.internet.task.react} with the global reactor; the one place
+    msync starts it.
 
     Once the reactor has stopped (every store closed, every file written
     and closed), the process ends at once with the status, its output
@@ -754,6 +810,8 @@ def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:
     profiler or tracer (cProfile, coverage), which save their data at the
     normal exit.
     """
+    from twisted.internet import task
+
     try:
         task.react(main)
     except SystemExit as done:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from msync import __version__
 from msync.compat import Generation, parse_generation
@@ -34,7 +34,7 @@ from msync.config.schema import (
 from msync.errors import UsageError
 from msync.model import Side
 from msync.plan import OperationOverrides
-from msync.records import record
+from msync.records import mutable_record, record
 
 __all__ = [
     "DEBUG_ALL",
@@ -238,7 +238,7 @@ _ON_COMMAND_LINE = "on the command line"
 """Where isync 1.5 says a conflict between operation options is."""
 
 
-@dataclass
+@mutable_record
 class _BoxOpRequest:
     """
     C{-C}/C{-R}/C{-X} as given: C{general} for the bare option, C{sides}
@@ -269,7 +269,7 @@ class _BoxOpRequest:
         return ALL_SIDES if self.general else frozenset(self.sides)
 
 
-@dataclass
+@mutable_record
 class _SyncRequest:
     """
     The C{Sync}-replacing options as given: C{types} and C{pull}/C{push}

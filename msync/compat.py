@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 
 from msync.errors import MailboxNameError, UsageError
 from msync.imap.utf7 import decode_mailbox_name
+from msync.records import record
 
 #: The environment variable that chooses the generation.
 COMPAT_VARIABLE = "MSYNC_COMPAT"
@@ -127,7 +127,7 @@ def new_spellings(config_text: str) -> tuple[str, ...]:
     return tuple(found.values())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Evidence:
     """
     What was seen before deciding (see L{msync.compatprobe.gather}).
@@ -159,7 +159,7 @@ class Evidence:
     old_state: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Choice:
     """
     The generation msync follows in this run, and why.

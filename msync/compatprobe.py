@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from msync.compat import (
     COMPAT_VARIABLE,
@@ -33,6 +33,7 @@ from msync.compat import (
 )
 from msync.config.schema import Config, SyncStateKind
 from msync.migrate import maildir_roots
+from msync.records import record
 
 #: Directory entries looked at, per store or state directory.
 MAX_ENTRIES = 5000
@@ -41,7 +42,7 @@ MAX_DEPTH = 4
 _MAILDIR_PARTS = frozenset({"cur", "new", "tmp"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     """
     The generation of this run and where its state lives by default.

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from msync.config.schema import Channel, Config, IMAPStore, SyncOps
 from msync.errors import shown_name
 from msync.model import Side
+from msync.records import record
 from msync.stores.imapnames import MBSYNC14_NAMES, NameMapping
 
 __all__ = [
@@ -62,7 +63,7 @@ NO_CHANNEL_SPECIFIED = "No channel specified. Try 'msync -h'"
 """mbsync's error when no command-line argument named a usable channel."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OperationOverrides:
     """
     The channel options the command line replaces (C{-n}, C{-L}, C{-C}, ...).
@@ -99,7 +100,7 @@ class OperationOverrides:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChannelJob:
     """
     One channel to process, as selected on the command line.
@@ -114,7 +115,7 @@ class ChannelJob:
     boxes: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Selection:
     """
     The outcome of target selection.
@@ -339,7 +340,7 @@ def expand_patterns(
     return tuple(sorted(names, key=lambda name: (not is_inbox(name), name)))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BoxPair:
     """
     One far box and its near counterpart.

@@ -20,10 +20,10 @@ import enum
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from msync.model import Side
-from msync.records import record
+from msync.records import mutable_record, record
 from msync.sync.notices import (
     ConflictingChanges,
     LostCopies,
@@ -363,7 +363,7 @@ def describe_notice(notice: Notice) -> tuple[Severity, str]:
             return Severity.WARNING, f"Warning: lost track of {count} {verb}ed message(s)"
 
 
-@dataclass
+@mutable_record
 class RunSummary:
     """
     What isync 1.5's closing summary counts (its C{main_sync.c}

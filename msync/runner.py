@@ -22,10 +22,9 @@ import enum
 import functools
 import operator
 import os
-import shlex
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -61,6 +60,7 @@ from msync.plan import (
     list_scope,
 )
 from msync.reactor import MailReactor
+from msync.records import mutable_record, record
 from msync.report import (
     Counters,
     RunSummary,
@@ -149,7 +149,7 @@ def default_store_factory(
                 raise StoreUnavailable(
                     f"Maildir error: cannot open store '{store.path}'\n"
                     f"Hint: MaildirStore {store.name}'s Path does not exist; "
-                    f"create it with: mkdir -p {shlex.quote(store.path)}",
+                    f"create it with: mkdir -p {_quoted(store.path)}",
                     store=store.name,
                 )
             return MaildirStoreImpl(
@@ -194,7 +194,7 @@ def inbox_in_path(store: Store) -> bool:
     return not path or (path[:5].upper() == INBOX and not path[5:6].isalnum())
 
 
-@dataclass
+@mutable_record
 class RunState:
     """
     Stores opened during one run, and the ones that failed.
@@ -385,7 +385,7 @@ async def list_channels(
     return status
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncRequest:
     """
     What the command line asks of a synchronization run.
@@ -925,14 +925,21 @@ async def _sync_one_pair(
             result = PairResult(far_box=pair.far, near_box=pair.near, unchanged=True)
         else:
             if not request.dry_run:
+                sending: list[IMAPStoreImpl] = []
                 for side, store in ((Side.FAR, far), (Side.NEAR, near)):
-                    if isinstance(store, IMAPStoreImpl):
-                        # Its listing FETCH may go out with its SELECT.
-                        store.expect_listing(
-                            pair.box(side),
-                            listing_cache_path(paths, side),
-                            select_now=not request.verbose,
-                        )
+                    # Its listing FETCH may go out with its SELECT.
+                    if isinstance(store, IMAPStoreImpl) and store.expect_listing(
+                        pair.box(side),
+                        listing_cache_path(paths, side),
+                        select_now=not request.verbose,
+                    ):
+                        sending.append(store)
+                if sending:
+                    # Out before the engine's start, which waits for
+                    # nothing (its first import, the state's lock and
+                    # reading, the Maildir's names): the server works on
+                    # the SELECT and FETCH meanwhile.
+                    await sending[0].sent()
             result = await _full_sync(
                 config, pair, stores, request, options, paths, counting, output
             )
@@ -1134,3 +1141,13 @@ def server_key(section: Store) -> str | None:
     if account.tunnel is not None:
         return f"tunnel:{account.tunnel}"
     return f"{account.host}:{account.port}"
+
+
+def _quoted(path: str) -> str:
+    """
+    C{path} quoted for a shell command line (L{shlex.quote}; imported
+    here: only this hint needs it).
+    """
+    import shlex
+
+    return shlex.quote(path)

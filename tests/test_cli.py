@@ -26,9 +26,11 @@ from msync import __version__
 from msync.cli import (
     INTERRUPTED,
     Output,
+    Prepared,
     interrupt_handler,
     main,
     resize_handler,
+    start_connecting,
     terminal_columns,
     uses_tls,
 )
@@ -36,6 +38,8 @@ from msync.cmdline import DebugCategory, parse_arguments, usage_text, version_te
 from msync.compat import Generation
 from msync.config.load import parse_config
 from msync.config.schema import Config
+from msync.imap import preconnect
+from msync.plan import select_jobs
 from msync.report import Counters, OutputPolicy, Severity
 
 
@@ -744,3 +748,46 @@ class UsesTLSTests(SynchronousTestCase):
             "MaildirStore a\nPath /a/\n\nMaildirStore b\nPath /b/\n\nChannel c\nFar :a:\nNear :b:\n"
         )
         self.assertFalse(uses_tls(parse_config(text, "rc", home="/home/u")))
+
+
+class StartConnectingTests(SynchronousTestCase):
+    """
+    L{start_connecting}: which connections start before Twisted loads.
+    """
+
+    def started(self, ssl_type: str, *argv: str, host: str = "Host example.org\n") -> list[object]:
+        """
+        What L{start_connecting} starts for channel C{c} with the far store's
+        account of C{SSLType ssl_type}.
+        """
+        text = (
+            f"IMAPAccount a\n{host}Port 1143\nTimeout 7\nUser u\nPass p\nSSLType {ssl_type}\n"
+            "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
+            "Channel c\nFar :far:\nNear :near:\n"
+        )
+        config = parse_config(text, "rc", home="/home/u")
+        command = parse_arguments([*argv, "c"], None)
+        jobs = select_jobs(config, command.targets, all_channels=command.all_channels).jobs
+        calls: list[object] = []
+        self.patch(preconnect, "start", lambda *args: calls.append(args))
+        start_connecting(Prepared(command, config, jobs, 0))
+        return calls
+
+    def test_plain(self) -> None:
+        """
+        A plain account's server is connected to early, for a sync or a
+        listing, within its Timeout.
+        """
+        self.assertEqual(self.started("None"), [("example.org", 1143, 7)])
+        self.assertEqual(self.started("None", "-l"), [("example.org", 1143, 7)])
+
+    def test_not(self) -> None:
+        """
+        Not for TLS (STARTTLS, IMAPS), a Tunnel, nor with -V or -D (whose
+        lines say when msync connects).
+        """
+        self.assertEqual(self.started("STARTTLS"), [])
+        self.assertEqual(self.started("IMAPS"), [])
+        self.assertEqual(self.started("None", host='Tunnel "nc x 143"\n'), [])
+        self.assertEqual(self.started("None", "-V"), [])
+        self.assertEqual(self.started("None", "-Dn"), [])

@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "msync.imap.protocol": 2,
     "msync.imap.session": 2,
     "msync.imap.endpoint": 2,
+    "msync.imap.preconnect": 2,
     "msync.imap.tls": 2,
     "msync.reactor": 2,
     "msync.stores": 2,

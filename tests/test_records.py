@@ -10,7 +10,7 @@ from dataclasses import FrozenInstanceError, asdict, dataclass, field, fields, r
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.records import record
+from msync.records import mutable_record, record
 
 
 @record
@@ -149,3 +149,107 @@ class RecordTests(SynchronousTestCase):
         self.assertEqual(_Late(first=2, second="y").second, "y")
         with self.assertRaises(TypeError):
             _Late(1, "x", 3)  # type: ignore[call-arg]
+
+    def test_shape_shared(self) -> None:
+        """
+        Records with as many fields (and factories at the same places)
+        share one compiled body; each takes its own field names as
+        keywords, its own defaults and factories, and sets its own fields.
+        """
+
+        @record
+        class _One:
+            left: int
+            right: str = "r"
+
+        @record
+        class _Two:
+            top: str
+            bottom: int = 7
+
+        one, two = _One(right="x", left=1), _Two("t")
+        self.assertEqual((one.left, one.right, two.top, two.bottom), (1, "x", "t", 7))
+        self.assertEqual(_One.__init__.__code__.co_code, _Two.__init__.__code__.co_code)
+        self.assertEqual(_One.__init__.__code__.co_varnames, ("self", "left", "right"))
+        with self.assertRaisesRegex(TypeError, "multiple values for argument .top."):
+            _Two("t", top="u")  # type: ignore[misc]
+        with self.assertRaisesRegex(TypeError, "'top'"):
+            _Two()  # type: ignore[call-arg]
+        fresh = _Made("n")
+        self.assertIsNot(fresh.tags, None)
+        self.assertEqual(_Made("n", tags=("a",)).tags, ("a",))
+
+    def test_default_order(self) -> None:
+        """
+        A field without default after one with a default is refused, as a
+        dataclass refuses it.
+        """
+        with self.assertRaises(TypeError):
+
+            @record
+            class _Bad:
+                first: int = 0
+                second: int  # type: ignore[misc]
+
+
+@mutable_record
+class _Mutable:
+    name: str
+    items: list[str] = field(default_factory=list)
+    count: int = 0
+
+
+@dataclass(slots=True)
+class _MutableDataclass:
+    name: str
+    items: list[str] = field(default_factory=list)
+    count: int = 0
+
+
+class MutableRecordTests(SynchronousTestCase):
+    """
+    L{mutable_record} against C{@dataclass(slots=True)}.
+    """
+
+    def test_like_dataclass(self) -> None:
+        """
+        Same C{repr}, equality on the fields, unhashable, fields settable,
+        a fresh factory value per instance, slotted, picklable, and the
+        dataclass functions work.
+        """
+        made, reference = _Mutable("a"), _MutableDataclass("a")
+        self.assertEqual(repr(made), repr(reference).replace("_MutableDataclass", "_Mutable"))
+        self.assertEqual(made, _Mutable("a", [], 0))
+        self.assertNotEqual(made, _Mutable("a", count=1))
+        self.assertIsNone(_Mutable.__hash__)
+        made.count = 3
+        made.items.append("x")
+        self.assertEqual((made.count, _Mutable("b").items), (3, []))
+        self.assertFalse(hasattr(made, "__dict__"))
+        with self.assertRaises(AttributeError):
+            made.other = 1  # type: ignore[attr-defined]
+        self.assertEqual(pickle.loads(pickle.dumps(made)), made)
+        self.assertEqual(replace(made, name="c").name, "c")
+        self.assertEqual([each.name for each in fields(made)], ["name", "items", "count"])
+
+    def test_described_at_first_look(self) -> None:
+        """
+        A record's fields are described (by the dataclass machinery) at
+        the first look, whichever function looks first, and then kept.
+        """
+        from dataclasses import is_dataclass
+
+        @record
+        class _Fresh:
+            first: int
+            second: list[int] = field(default_factory=list, compare=False)
+
+        described = _Fresh.__dict__["__dataclass_fields__"]
+        self.assertTrue(is_dataclass(_Fresh(1)))
+        self.assertIsNot(_Fresh.__dict__["__dataclass_fields__"], described)
+        self.assertEqual(replace(_Fresh(1, [2]), first=3), _Fresh(3, [2]))
+        second = fields(_Fresh)[1]
+        self.assertEqual((second.name, second.compare), ("second", False))
+        self.assertIs(second.default_factory, list)
+        self.assertTrue(_Fresh.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+        self.assertFalse(_Mutable.__dataclass_params__.frozen)  # type: ignore[attr-defined]

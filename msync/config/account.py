@@ -24,7 +24,7 @@ URL forms, C{CertificateFile}'s list, the legacy C{UseSSL*}) stay code.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Protocol
 
 from msync.config.schema import (
@@ -43,7 +43,7 @@ from msync.config.schema import (
 from msync.config.syntax import Directive, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Secret, Side
-from msync.records import record
+from msync.records import mutable_record, record
 
 KNOWN_EXTENSIONS = frozenset(
     {
@@ -333,7 +333,7 @@ they set a field of the L{AccountDraft}.
 """
 
 
-@dataclass
+@mutable_record
 class AccountDraft:
     """
     The account options of an IMAPAccount section or of an IMAPStore
@@ -570,7 +570,7 @@ CHANNEL_OPTIONS = frozenset({"sync", "syncstate"} | BOX_OPS.keys() | CHANNEL_VAL
 """Keywords, case-folded, of the options valid globally and in Channel sections."""
 
 
-@dataclass
+@mutable_record
 class ChannelOptions:
     """
     Options allowed both globally and in Channel sections. C{Sync},

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, TypeVar
 
 from msync.config.account import (
@@ -65,7 +65,7 @@ from msync.config.schema import (
 from msync.config.syntax import Directive, Reader, max_size_limit
 from msync.errors import ConfigError
 from msync.model import Side
-from msync.records import record
+from msync.records import mutable_record, record
 
 __all__ = ["default_config_path", "load_config", "parse_config"]
 
@@ -209,7 +209,7 @@ _LISTS: dict[str | None, frozenset[str]] = {
 # --- the parser --------------------------------------------------------------
 
 
-@dataclass
+@mutable_record
 class _ChannelDraft:
     """
     A Channel section awaiting the final store objects.

@@ -82,7 +82,7 @@ import enum
 import functools
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Final, Literal, TypeAlias
 
 from msync.errors import LocalProtocolError, RemoteProtocolError
@@ -135,6 +135,7 @@ from msync.imap.values import (
     UnknownResponse,
     UntaggedStatus,
 )
+from msync.records import mutable_record
 
 # SelectedMailbox lives in msync.imap.routing and the events in
 # msync.imap.events; callers import them from here.
@@ -243,7 +244,7 @@ _CAPABILITY_POLICY: Final[dict[bytes, _CapabilityPolicy]] = {
 }
 
 
-@dataclass(slots=True)
+@mutable_record
 class _Queued:
     """
     A submitted command not yet sent.
@@ -261,7 +262,7 @@ class _Queued:
     hand_over: bool = False
 
 
-@dataclass(slots=True)
+@mutable_record
 class _InFlight:
     """
     A command whose first segment was sent.

@@ -39,12 +39,13 @@ from twisted.internet.interfaces import (
     IHostResolution,
     IProtocol,
     IProtocolFactory,
+    IReactorSocket,
     IReactorThreads,
     IReactorTime,
     IResolutionReceiver,
     IStreamClientEndpoint,
 )
-from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.protocol import ClientFactory, Protocol, ServerFactory, connectionDone
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -53,6 +54,7 @@ from zope.interface import directlyProvides, implementer, providedBy
 
 from msync.config.schema import IMAPAccount, SSLType
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
+from msync.imap import preconnect
 from msync.reactor import MailReactor
 
 __all__ = ["connect", "describe"]
@@ -288,6 +290,47 @@ class _PlainAttempt(ClientFactory):
             self.connected.errback(reason)
 
 
+class _Adoption(ServerFactory):
+    """
+    Builds the protocol of a connection made already (L{preconnect}), as
+    L{_PlainAttempt} does for one it makes.
+    """
+
+    def __init__(self, wrapped: IProtocolFactory, connected: Deferred[IProtocol]) -> None:
+        self._wrapped = wrapped
+        self._connected = connected
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # noqa: N802
+        assert addr is not None  # an adopted connection has a peer
+        protocol = self._wrapped.buildProtocol(addr)
+        if protocol is None:
+            self._connected.errback(ConnectError("the protocol factory built no protocol"))
+            return None
+        return _Handover(protocol, self._connected)
+
+
+def _adopt(
+    reactor: MailReactor, early: socket.socket, protocol_factory: IProtocolFactory
+) -> Deferred[IProtocol] | None:
+    """
+    Hand a connection L{preconnect} made to the reactor and build its
+    protocol: what the server said meanwhile is read as if it came now.
+
+    @return: fires with the protocol (at once), or C{None} when the reactor
+        cannot adopt connections (the socket is closed: connect anew).
+    """
+    connected: Deferred[IProtocol] = Deferred()
+    with early:
+        if not IReactorSocket.providedBy(reactor):
+            return None
+        early.setblocking(False)
+        # The reactor takes a duplicate of the descriptor; ours is closed.
+        IReactorSocket(reactor).adoptStreamConnection(
+            early.fileno(), early.family, _Adoption(protocol_factory, connected)
+        )
+    return connected
+
+
 #: Connects to one resolved address: (host, whether it is IPv6, factory).
 _Attempt = Callable[[str, bool, IProtocolFactory], Deferred[IProtocol]]
 
@@ -337,6 +380,12 @@ async def _establish(
         return await _tunnel_endpoint(reactor, account.tunnel).connect(protocol_factory)
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
+    if account.ssl_type is SSLType.NONE:
+        early = preconnect.take(account.host, account.port)
+        if early is not None:
+            adopted = _adopt(reactor, early, protocol_factory)
+            if adopted is not None:
+                return await adopted
     if account.ssl_type is not SSLType.IMAPS:
 
         def plain(host: str, ipv6: bool, factory: IProtocolFactory) -> Deferred[IProtocol]:

@@ -39,8 +39,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost
@@ -76,8 +75,11 @@ from msync.imap.events import (
     Streamed,
     Untagged,
 )
-from msync.imap.trace import ServerTrace
 from msync.imap.values import NEED_DATA, FetchResponse, LiteralChunk, Response, Status
+from msync.records import mutable_record
+
+if TYPE_CHECKING:
+    from msync.imap.trace import ServerTrace
 
 log = Logger()
 
@@ -93,7 +95,7 @@ DEADLINE_FACTOR = 6
 PROGRESS_BYTES = 4096
 
 
-@dataclass(slots=True)
+@mutable_record
 class _Waiter:
     """
     One submitted command's Deferred and hooks.
@@ -162,7 +164,12 @@ class IMAPClientProtocol(Protocol):
         self._unproductive = 0
         self._error: BaseException | None = None
         self._processing = False
-        self._server_trace = ServerTrace() if trace else None
+        self._server_trace: ServerTrace | None = None
+        if trace:
+            # Only -Dn shows the trace: most runs never load it.
+            from msync.imap.trace import ServerTrace
+
+            self._server_trace = ServerTrace()
 
     def greeting(self) -> Deferred[Greeting]:
         """

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from msync.errors import RemoteProtocolError
@@ -58,6 +58,7 @@ from msync.imap.values import (
     UntaggedStatus,
     VanishedResponse,
 )
+from msync.records import record
 
 ALERT: Final = PlainCode(b"ALERT")
 SELECTION: Final = frozenset({b"SELECT", b"EXAMINE"})
@@ -103,7 +104,7 @@ PRODUCERS: Final[dict[type[Response], frozenset[bytes]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SelectedMailbox:
     """
     What the server said about the selected (or being selected) mailbox.

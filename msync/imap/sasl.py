@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import binascii
 import enum
-import hashlib
-import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -226,6 +224,10 @@ class CramMD5Client(SASLClient):
         if self._answered or not challenge:
             raise self._unexpected()
         self._answered = True
+        # Here: hmac loads OpenSSL's hash library, which only CRAM-MD5 needs.
+        import hashlib
+        import hmac
+
         key = self._password.value.encode("utf-8")
         digest = hmac.new(key, challenge, hashlib.md5).hexdigest()
         return _utf8(self._user, "user name") + b" " + digest.encode("ascii")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
@@ -66,6 +65,7 @@ from msync.imap.values import (
     VanishedResponse,
 )
 from msync.model import Secret
+from msync.records import record
 
 log = Logger()
 
@@ -73,7 +73,7 @@ log = Logger()
 UIDs = UIDSet | UIDRange | Iterable[int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MailboxStatus:
     """
     The state of a mailbox just selected (RFC 3501 §6.3.1).
@@ -88,7 +88,7 @@ class MailboxStatus:
     flags: tuple[bytes, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListEntry:
     """
     One LIST or LSUB answer.
@@ -108,7 +108,7 @@ class ListEntry:
         return not {each.lower() for each in self.attributes} & {b"\\noselect", b"\\nonexistent"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FetchResult:
     """
     One message's FETCH data.
@@ -119,7 +119,7 @@ class FetchResult:
     items: FetchItems
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AppendResult:
     """
     Where an APPEND stored the message; C{None}s without UIDPLUS.

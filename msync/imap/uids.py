@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import groupby
 from typing import TypeAlias, TypeVar
 
 from msync.errors import LocalProtocolError
+from msync.records import record
 
 __all__ = [
     "MAX_UID",
@@ -46,7 +46,7 @@ MAX_UID_SET_CHARS = 960
 MAX_UID = 2**32 - 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDRange:
     """
     A contiguous range of UIDs, C{first:last}; C{last=None} means C{*}.
@@ -75,7 +75,7 @@ class UIDRange:
         return b"%d:%d" % (self.first, self.last)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDSet:
     """
     A UID set: ranges in ascending order; only the last may be open.
@@ -135,7 +135,7 @@ class UIDSet:
 UIDs: TypeAlias = UIDSet | UIDRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDCover:
     """
     The UIDs a set or range names, merged into disjoint ascending

@@ -9,7 +9,7 @@ Invariants:
   - Every value is a frozen, slotted record (L{_value}: a dataclass's
     C{__init__}, equality, hash, C{repr} and C{__match_args__}, made at a
     fraction of a dataclass's start-up cost; L{FetchItems}, copied with
-    L{dataclasses.replace}, is a dataclass); IMAP data stays C{bytes}
+    L{dataclasses.replace}, is a L{msync.records.record}); IMAP data stays C{bytes}
     and mailbox names stay C{bytes} (convert with L{msync.imap.utf7}).
   - Values with C{dict} fields compare by value but are not hashable.
   - Nothing here parses; nothing here does I/O; this module imports
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import MISSING, Field, dataclass, field
+from dataclasses import MISSING, Field, field
 from datetime import datetime
 from typing import Any, ClassVar, Final, TypeAlias, TypeVar, dataclass_transform
 
@@ -30,6 +30,7 @@ from msync.records import (
     frozen_guard,
     getstate,
     install_init,
+    record,
     setstate,
     shown_repr,
 )
@@ -375,7 +376,7 @@ class ExpungeResponse:
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FetchItems:
     """
     The data items of one FETCH response; absent items are C{None}/empty.
@@ -553,7 +554,7 @@ class UnknownResponse:
     literals: tuple[bytes | None, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiteralChunk:
     """
     Part of a streamed FETCH body literal; all chunks of one literal arrive

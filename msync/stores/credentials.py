@@ -24,7 +24,6 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessExitedAlready
@@ -38,6 +37,7 @@ from msync.config.schema import IMAPAccount, ShellCommand
 from msync.errors import StoreUnavailable
 from msync.model import Secret
 from msync.reactor import MailReactor
+from msync.records import record
 
 __all__ = ["resolve_password", "resolve_user"]
 
@@ -52,7 +52,7 @@ LINE_LIMIT = 8191
 _STDERR_LIMIT = 2048
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Outcome:
     """
     How a credential command ended.

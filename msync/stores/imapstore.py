@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
@@ -68,6 +67,7 @@ from msync.imap.session import IMAPSession, ListEntry, MailboxStatus
 from msync.imap.values import Status
 from msync.model import INBOX, BoxName, Flags, LineEnding
 from msync.reactor import MailReactor
+from msync.records import record
 from msync.stores import credentials
 from msync.stores.imapbox import (
     EarlyListing,
@@ -617,7 +617,7 @@ class IMAPStore:
         self._reactor.callLater(0, turn.callback, None)
         return turn
 
-    def expect_listing(self, name: BoxName, path: str, *, select_now: bool = False) -> None:
+    def expect_listing(self, name: BoxName, path: str, *, select_now: bool = False) -> bool:
         """
         The next L{open_box} of C{name}, unless read-only, may send the
         box's listing FETCH right behind its C{SELECT} (with CONDSTORE):
@@ -631,6 +631,7 @@ class IMAPStore:
             selects before it locks and loads the state). An L{open_box}
             of another box, or read-only, waits for its answer and
             selects again.
+        @return: whether that C{SELECT} went out now (see L{sent}).
         """
         self._listing_hint = (name, path)
         session = self._session
@@ -643,7 +644,7 @@ class IMAPStore:
             or session is None
             or session.capabilities is None
         ):
-            return
+            return False
         self._listing_hint = None
         enabling = None
         if self.selected is None and not self._enable_tried:
@@ -651,6 +652,22 @@ class IMAPStore:
             enabling = Deferred.fromCoroutine(self._enable_qresync(session))
         selecting, early, _ = self._send_select(session, name, False, (name, path), enabling)
         self._early_select = _EarlySelect(name, session, _settled(selecting), early, enabling)
+        return True
+
+    def sent(self) -> Deferred[None]:
+        """
+        The transport writes what it is given on the reactor's next network
+        pass, not at once: a caller about to work a while without waiting
+        (importing, reading files) waits for this first, so that what it
+        queued is at the server meanwhile.
+
+        @return: a Deferred firing once the reactor has made a network pass
+            since: two turns (a call scheduled from the reactor's timed
+            calls runs only after the next pass).
+        """
+        turn: Deferred[None] = Deferred()
+        self._reactor.callLater(0, self._reactor.callLater, 0, turn.callback, None)
+        return turn
 
     def _send_select(
         self,
@@ -909,7 +926,7 @@ class _ProtocolFactory(ClientFactory):
         return protocol
 
 
-@dataclass(frozen=True)
+@record
 class _EarlySelect:
     """
     A C{SELECT} sent by L{IMAPStore.expect_listing} before its

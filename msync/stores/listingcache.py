@@ -29,8 +29,10 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from operator import lt
+
+from msync.records import mutable_record
 
 MAGIC = b"msync-listing"
 VERSION = 1
@@ -40,7 +42,7 @@ def _uids(values: Iterable[int] = ()) -> array[int]:
     return array("I", values)
 
 
-@dataclass
+@mutable_record
 class Listing:
     """
     UIDs and flags of a whole box, as of C{modseq}.

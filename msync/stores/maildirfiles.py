@@ -23,7 +23,7 @@ import os
 import stat
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from zope.interface import implementer
 
 from msync.errors import LayoutError, MailboxError, MessageError, shown_name
 from msync.model import BoxName, Flags, TrackingHeaders, parse_tracking_headers
+from msync.records import mutable_record
 from msync.stores.interface import DEFAULT_CHUNK_SIZE, IMessageBody, IMessageSource
 from msync.stores.maildirnames import MaildirLayout, SubFolderStyle, box_name_for_entry
 from msync.stores.maildiruids import sync_fd
@@ -514,7 +515,7 @@ WHOLE_IN_THREAD = 256 * 1024
 InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
-@dataclass(slots=True)
+@mutable_record
 class Delivery:
     """
     One message held in memory, to be written as a file by L{write_batch}.

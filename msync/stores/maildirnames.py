@@ -23,10 +23,10 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass
 
 from msync.errors import LayoutError, MailboxError, shown_name
 from msync.model import Flags
+from msync.records import record
 
 _UINT_MASK = 0xFFFFFFFF
 _FLAG_ORDER = "DFPRST"
@@ -37,7 +37,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _SUBDIRS = frozenset({"cur", "new", "tmp"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MaildirName:
     """
     A parsed Maildir file name.
@@ -383,7 +383,7 @@ class SubFolderStyle(enum.Enum):
     LEGACY = "Legacy"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MaildirLayout:
     """
     What decides where a box lives in a Maildir store.

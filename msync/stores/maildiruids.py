@@ -44,13 +44,14 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from functools import total_ordering
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from msync.errors import MailboxError, shown_name
+from msync.records import record
 from msync.stores.maildirnames import (
     format_uidvalidity,
     parse_uid,
@@ -277,10 +278,11 @@ def _try_lock(path: str) -> tuple[int, tuple[int, int]] | None:
     return fd, (status.st_dev, status.st_ino)
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@total_ordering
+@record
 class FileEntry:
     """
-    One message file of a box.
+    One message file of a box; entries are ordered by C{(subdir, name)}.
 
     @ivar subdir: C{"new"} or C{"cur"}.
     @ivar name: the file name.
@@ -289,8 +291,14 @@ class FileEntry:
     subdir: str
     name: str
 
+    def __lt__(self, other: object) -> bool:
+        if other.__class__ is not FileEntry:
+            return NotImplemented
+        assert isinstance(other, FileEntry)
+        return (self.subdir, self.name) < (other.subdir, other.name)
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class StrayUID:
     """
     A file whose C{,U=} cannot be kept: it is numbered as a new message.
@@ -308,7 +316,7 @@ class StrayUID:
     copy: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDPlan:
     """
     How to number a box's files.

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 
 from msync.errors import MessageError
 from msync.model import LineEnding
+from msync.records import record
 
 PLACEHOLDER_PREFIX = b"[placeholder] "
 """
@@ -98,7 +98,7 @@ def convert_line_endings(data: bytes, source: LineEnding, target: LineEnding) ->
     return data
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Conversion:
     """
     How to convert one message for its target store.

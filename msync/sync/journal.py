@@ -28,11 +28,11 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from msync.errors import StateError
 from msync.model import Flags, Side
+from msync.records import record
 from msync.sync.state import Status, SyncRecord, SyncState
 from msync.sync.statetext import as_bytes, read_lines, scan_uint, scan_uints
 
@@ -44,7 +44,7 @@ JOURNAL_HEADER = b"4\n"
 TUID_LENGTH = 12
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UidValidities:
     """
     C{| uvF uvN}: a new UIDVALIDITY pair was adopted.
@@ -54,7 +54,7 @@ class UidValidities:
     near: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewRecord:
     """
     C{+ F N}: a new record (one UID 0), status PENDING, appended.
@@ -64,7 +64,7 @@ class NewRecord:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AssignTuid:
     """
     C{# F N TUID}: a TUID was assigned before storing a copy.
@@ -75,7 +75,7 @@ class AssignTuid:
     tuid: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LoseTuid:
     """
     C{& F N}: the copy carrying the TUID was not found; stays PENDING.
@@ -85,7 +85,7 @@ class LoseTuid:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AssignUid:
     """
     C{< F N uid} (far) or C{> F N uid} (near): the UID on C{side} is now
@@ -98,7 +98,7 @@ class AssignUid:
     uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetFlags:
     """
     C{* F N flags}: the record's synchronized flags (numeric).
@@ -109,7 +109,7 @@ class SetFlags:
     flags: Flags
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetStatus:
     """
     C{~ F N status}: the record's status bits (numeric).
@@ -120,7 +120,7 @@ class SetStatus:
     status: Status
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MakePlaceholder:
     """
     C{_ F N}: the copy on the empty side is a placeholder.
@@ -130,7 +130,7 @@ class MakePlaceholder:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpgradePlaceholder:
     """
     C{^ F N pflags flags}: a placeholder upgrade started; the record is
@@ -143,7 +143,7 @@ class UpgradePlaceholder:
     flags: Flags
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KillRecord:
     """
     C{- F N}: the record is dead.
@@ -153,7 +153,7 @@ class KillRecord:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExpireUnborn:
     """
     C{= F N}: an unpropagated record expired; killed, and
@@ -164,7 +164,7 @@ class ExpireUnborn:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetMaxUid:
     """
     C{N side uid}: MaxPulledUid (far) or MaxPushedUid (near).
@@ -174,7 +174,7 @@ class SetMaxUid:
     uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetFindUid:
     """
     C{F side uid}: UIDNEXT of C{side} saved before storing copies.
@@ -184,7 +184,7 @@ class SetFindUid:
     uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Trashed:
     """
     C{T side uid}: the message was moved to C{side}'s Trash.
@@ -194,7 +194,7 @@ class Trashed:
     uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetMaxExpiredFarUid:
     """
     C{! uid}: MaxExpiredFarUid.

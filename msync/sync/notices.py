@@ -9,10 +9,10 @@ Invariants: L1, pure values; each carries only what its wording needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from msync.model import BoxName, Flags, Side
+from msync.records import record
 
 __all__ = [
     "ConflictingChanges",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UIDValidityRecovered:
     """
     A box's UIDVALIDITY changed, but its messages' Message-IDs still match
@@ -36,7 +36,7 @@ class UIDValidityRecovered:
     box: BoxName
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConflictingChanges:
     """
     A message was expunged on one side while its flags changed on the
@@ -47,7 +47,7 @@ class ConflictingChanges:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnsupportedFlags:
     """
     A side's store cannot keep these flags; they are not propagated to it
@@ -58,7 +58,7 @@ class UnsupportedFlags:
     flags: Flags
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StrayTuid:
     """
     A replayed record has both UIDs and a TUID; the TUID is ignored (a
@@ -69,7 +69,7 @@ class StrayTuid:
     near_uid: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LostCopies:
     """
     Copies stored on C{side} were not found again by their TUIDs; they will

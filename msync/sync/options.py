@@ -11,16 +11,17 @@ unlimited (C{None}).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from msync.config.schema import Channel, SyncOp
 from msync.model import BoxName, Side
 from msync.plan import OperationOverrides
+from msync.records import record
 
 __all__ = ["PairOptions", "SideOptions"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SideOptions:
     """
     What a box pair sync does to one side (mbsync's C{chan->ops[t]} and the
@@ -50,7 +51,7 @@ class SideOptions:
     max_size: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PairOptions:
     """
     Everything one box pair sync needs to know about its channel.

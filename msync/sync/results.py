@@ -9,9 +9,10 @@ Invariants: L1, pure values; counters only grow.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from msync.model import BoxName, Side
+from msync.records import record
 from msync.report import SideCounters
 
 __all__ = ["PairProgress", "PairResult"]
@@ -49,7 +50,7 @@ class PairProgress:
             self.on_change(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PairResult:
     """
     What one box pair sync did (or, in a dry run, would do).

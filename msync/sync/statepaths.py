@@ -9,13 +9,12 @@ C{*} puts the state into the near box.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from msync.errors import StateError
 from msync.model import Side
+from msync.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StatePaths:
     """
     The files of one box pair's sync state.

@@ -51,6 +51,7 @@ from zope.interface import implementer
 from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap import endpoint as endpoint_module
+from msync.imap import preconnect
 from msync.imap.endpoint import connect, describe
 from msync.imap.tls import TLSClientCreator, tls_context
 from tests.fakes.clocks import FakeMailReactor
@@ -635,6 +636,30 @@ class _FakeProcess(StringTransport):
         self.loseConnection()
 
 
+class _EarlySocket:
+    """
+    Stands for a socket L{preconnect} connected: records how it is used.
+    """
+
+    family = 10
+
+    def __init__(self) -> None:
+        self.blocking = True
+        self.closed = False
+
+    def setblocking(self, flag: bool) -> None:
+        self.blocking = flag
+
+    def fileno(self) -> int:
+        return 7
+
+    def __enter__(self) -> _EarlySocket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.closed = True
+
+
 class _ProcessReactor(FakeMailReactor):
     """
     A memory reactor that also records spawned processes.
@@ -763,6 +788,53 @@ class ConnectTests(SynchronousTestCase):
             assert self.app.transport is not None
             self.app.transport.write(b"a NOOP\r\n")
             self.assertEqual(transport.value(), b"a NOOP\r\n")
+
+    def test_plain_adopts_early_connection(self) -> None:
+        """
+        C{SSLType None} with a connection made early (L{preconnect}): the
+        reactor adopts it (no name resolution, no new connection), the
+        protocol is built on it and our copy of the socket is closed.
+        """
+        early = _EarlySocket()
+        taken: list[tuple[str, int]] = []
+
+        def take(host: str, port: int) -> _EarlySocket:
+            taken.append((host, port))
+            return early
+
+        self.patch(preconnect, "take", take)
+        connected = self.connect(ssl_type=SSLType.NONE, port=143)
+        self.assertEqual(taken, [(HOST, 143)])
+        self.assertEqual((self.resolver.asked, self.reactor.tcpClients), ([], []))
+        [(fileno, family, factory)] = self.reactor.adoptedStreamConnections
+        self.assertEqual((fileno, family, early.blocking, early.closed), (7, 10, False, True))
+        transport = StringTransport()
+        protocol = factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143))
+        assert protocol is not None
+        protocol.makeConnection(transport)
+        self.assertIs(self.successResultOf(connected), self.app)
+        assert self.app.transport is not None
+        self.app.transport.write(b"a NOOP\r\n")
+        self.assertEqual(transport.value(), b"a NOOP\r\n")
+
+    def test_early_connection_only_plain(self) -> None:
+        """
+        C{STARTTLS} does not take an early connection (its transport must
+        start TLS as the client); without one, C{SSLType None} connects
+        as usual.
+        """
+        taken: list[tuple[str, int]] = []
+
+        def take(host: str, port: int) -> None:
+            taken.append((host, port))
+
+        self.patch(preconnect, "take", take)
+        self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        self.assertEqual(taken, [])
+        self.connect(ssl_type=SSLType.NONE, port=143)
+        self.assertEqual(taken, [(HOST, 143)])
+        self.assertEqual(len(self.reactor.tcpClients), 2)
+        self.assertEqual(self.reactor.adoptedStreamConnections, [])
 
     def test_imaps_after_verified_handshake(self) -> None:
         """

@@ -5,10 +5,11 @@ A fork server that runs the C{msync} command many times, fast.
 isync's test suite starts C{./mbsync} about 1,700 times. A fresh Python
 process spends about 0.3 s importing Twisted and msync before it does
 anything, which would make the suite take a quarter of an hour. The server
-imports L{msync.cli} once; each run is a fork of it that calls
-L{msync.cli.main} exactly as the console script does (same arguments,
-working directory, standard descriptors, exit status), in a new process
-with its own PID, reactor and random state.
+imports L{msync.cli} and what it imports late (L{msync.cli.LATE_MODULES})
+once; each run is a fork of it that calls L{msync.cli.main} exactly as
+the console script does (same arguments, working directory, standard
+descriptors, exit status), in a new process with its own PID, reactor
+and random state.
 
 Protocol, over a Unix socket: the client (L{CLIENT}, a few lines of Python
 started with C{-I -S}) connects and sends one message carrying its
@@ -134,7 +135,13 @@ def serve(path: str) -> None:
     """
     Import msync, listen on C{path}, and fork for every request, forever.
     """
-    import msync.cli  # noqa: F401  (the point of the server)
+    import importlib
+
+    import msync.cli
+
+    # The point of the server: what every run imports, imported once.
+    for name in msync.cli.LATE_MODULES:
+        importlib.import_module(name)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)

@@ -2,7 +2,7 @@
 """
 What a C{msync} run loads: a run whose stores never speak TLS imports no TLS
 code (pyOpenSSL, cryptography, service_identity, Twisted's TLS support,
-L{msync.imap.tls}) and no daemon code; a STARTTLS run does load TLS, and
+L{msync.imap.tls}, the standard library's C{ssl}) and no daemon code; a STARTTLS run does load TLS, and
 both sync. No run loads what only C{http.cookiejar} would bring (it is lazy,
 L{msync.load_lazily}), and a no-op run does not load C{tempfile} either.
 Each run is a fresh interpreter against the private Dovecot.
@@ -43,15 +43,26 @@ Near :near:
 SyncState *
 """
 
-#: Modules that only TLS needs (top-level names, and dotted prefixes).
-_TLS = ("OpenSSL", "cryptography", "service_identity")
+#: Modules that only TLS needs (top-level names, and dotted prefixes): the
+#: standard library's C{ssl} too (C{asyncio} imports it, and works without).
+_TLS = ("OpenSSL", "cryptography", "service_identity", "ssl", "_ssl")
 _TLS_PREFIXES = ("twisted.internet.ssl", "twisted.protocols.tls", "msync.imap.tls")
 
 
 #: Modules no plain run needs: Twisted imports C{http.cookiejar} (made lazy
 #: by msync), which would bring these; C{tempfile} only spools fetched bodies.
 _UNUSED = ("http.client", "urllib.request", "email", "email.parser")
-_UNUSED_NO_OP = (*_UNUSED, "tempfile", "shutil")
+#: Nor a no-op: the -Dn trace, --list-stores, shlex (a hint's quoting),
+#: Twisted's endpoints.
+_UNUSED_NO_OP = (
+    *_UNUSED,
+    "tempfile",
+    "shutil",
+    "shlex",
+    "msync.imap.trace",
+    "msync.storelist",
+    "twisted.internet.endpoints",
+)
 
 #: msync modules only a full sync of a pair needs: a run whose pairs are
 #: all skipped unopened (L{msync.sync.quickcheck}) never loads them; it
@@ -133,6 +144,8 @@ class StartupImportTests(DovecotTestCase):
         """
         modules = self.run_msync("None")
         self.assertIn("msync.stores.imapstore", modules)
+        # Its connection started before Twisted loaded (msync.cli.start_connecting).
+        self.assertIn("msync.imap.preconnect", modules)
         self.assertIn("twisted.internet.reactor", modules)
         self.assertEqual(_tls_modules(modules), [])
         self.assertEqual(
@@ -162,5 +175,11 @@ class StartupImportTests(DovecotTestCase):
         C{SSLType STARTTLS}: the run loads TLS and syncs over it.
         """
         modules = self.run_msync("STARTTLS")
-        for name in ("OpenSSL", "service_identity", "msync.imap.tls", "twisted.protocols.tls"):
+        for name in (
+            "OpenSSL",
+            "service_identity",
+            "msync.imap.tls",
+            "twisted.protocols.tls",
+            "ssl",
+        ):
             self.assertIn(name, modules)

@@ -726,7 +726,7 @@ class EarlySelectTests(_FakeBox, SynchronousTestCase):
         a full load does.
         """
         store = self.connected()
-        store.expect_listing("INBOX", self.path, select_now=True)
+        self.assertTrue(store.expect_listing("INBOX", self.path, select_now=True))
         self.network.flush()
         sent = self.shown()
         self.assertEqual(
@@ -740,13 +740,28 @@ class EarlySelectTests(_FakeBox, SynchronousTestCase):
         self.assertEqual([info.uid for info in infos], [1, 2, 3, 4, 5, 6])
         self.assertEqual([bool(info.flags) for info in infos], [False, True] * 3)
 
+    def test_sent_after_a_turn(self) -> None:
+        """
+        L{IMAPStore.sent} fires from a call the reactor's timed calls
+        schedule: later than a call scheduled for the next turn (the
+        reactor's network pass, which writes, comes in between).
+        """
+        store = self.connected()
+        order: list[str] = []
+        done = store.sent()
+        done.addCallback(lambda _: order.append("sent"))
+        self.network.reactors[-1].callLater(0, order.append, "next turn")
+        self.assertNoResult(done)
+        self.network.reactors[-1].advance(0)
+        self.assertEqual(order, ["next turn", "sent"])
+
     def test_not_connected(self) -> None:
         """
         A store not connected yet sends nothing early: the opening does
         as without C{select_now}.
         """
         store = self.network.store(IMAPStoreConfig("far", account()))
-        store.expect_listing("INBOX", self.path, select_now=True)
+        self.assertFalse(store.expect_listing("INBOX", self.path, select_now=True))
         self.assertEqual(self.network.servers, [])
         mailbox = self.resolve(store.open_box("INBOX"))
         assert isinstance(mailbox, IMAPMailbox)
