@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "msync.errors": 0,
     "msync.model": 0,
     "msync.records": 0,
+    "msync.sidefiles": 0,
     "msync.cmdline": 1,
     "msync.compat": 1,
     "msync.config": 1,

@@ -19,8 +19,6 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import AsyncIterator, Callable, Collection, Container, Iterable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING
@@ -50,6 +48,7 @@ from msync.model import (
     UIDInterval,
     parse_tracking_headers,
 )
+from msync.sidefiles import remove_quietly, replace_file
 from msync.stores.imapappend import (
     BATCH_MESSAGES,
     BATCHES_IN_FLIGHT,
@@ -591,7 +590,7 @@ class IMAPMailbox:
             return
         self._loaded_modseq = highest
         if highest is None:
-            _remove(path)
+            remove_quietly(path)
             return
         cached = _read_listing(path)
         if (
@@ -666,7 +665,7 @@ class IMAPMailbox:
                     self._answered_early = False
                     await self._store.next_turn()
                 return loaded
-            _remove(path)
+            remove_quietly(path)
         infos = await self._load_fetched(request, skip_flags_only=False)
         return [infos[uid] for uid in sorted(infos)]
 
@@ -1230,18 +1229,8 @@ def _write_listing(path: str, listing: Listing) -> None:
     Replace C{path} with C{listing} at once (no fsync: a lost or torn file
     only means a full load next time, and a torn one fails its checksum).
     """
-    temporary = path + ".tmp"
-    try:
-        with open(temporary, "wb") as out:
-            out.write(format_listing(listing))
-        os.replace(temporary, path)
-    except OSError:
-        _remove(temporary)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
+    data = format_listing(listing)
+    replace_file(path, lambda out: out.write(data))
 
 
 async def _nothing() -> None:

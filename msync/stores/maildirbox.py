@@ -40,7 +40,7 @@ from array import array
 from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
 from datetime import datetime
 from itertools import compress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import deferLater
@@ -58,6 +58,7 @@ from msync.model import (
     MessageInfo,
     TrackingHeaders,
 )
+from msync.sidefiles import replace_file
 from msync.stores.interface import (
     IFingerprinted,
     IListingCache,
@@ -159,33 +160,28 @@ def write_saved_names(
     everything before as 4 bytes. Written whole under a temporary name,
     then renamed; never fails (a file not written only means a listing).
     """
-    temporary = path + ".tmp"
-    try:
-        with open(temporary, "wb") as out:
-            check = 0
 
-            def put(data: bytes) -> None:
-                nonlocal check
-                out.write(data)
-                check = zlib.crc32(data, check)
+    def write(out: BinaryIO) -> None:
+        check = 0
 
-            counts = b" ".join(b"%d" % len(names) for names, _ in listed)
-            put(b"%s %d %s\n" % (NAMES_MAGIC, NAMES_VERSION, counts))
-            put(b"%d %d\n" % (uid_validity, last_uid))
-            for position, (names, _) in enumerate(listed):
-                if position:
-                    put(b"/")
-                for piece in _name_pieces(names):
-                    put(piece)
-            for _, uids in listed:
-                put(uids.tobytes())
-            out.write(check.to_bytes(4, "big"))
-        os.replace(temporary, path)
-    except (OSError, OverflowError):
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
+        def put(data: bytes) -> None:
+            nonlocal check
+            out.write(data)
+            check = zlib.crc32(data, check)
+
+        counts = b" ".join(b"%d" % len(names) for names, _ in listed)
+        put(b"%s %d %s\n" % (NAMES_MAGIC, NAMES_VERSION, counts))
+        put(b"%d %d\n" % (uid_validity, last_uid))
+        for position, (names, _) in enumerate(listed):
+            if position:
+                put(b"/")
+            for piece in _name_pieces(names):
+                put(piece)
+        for _, uids in listed:
+            put(uids.tobytes())
+        out.write(check.to_bytes(4, "big"))
+
+    replace_file(path, write, (OSError, OverflowError))
 
 
 def read_saved_names(

@@ -43,6 +43,7 @@ from twisted.internet.defer import Deferred
 
 from msync import __version__
 from msync.model import BoxName
+from msync.sidefiles import replace_file
 from msync.stores.interface import IBoxFingerprints, IStore
 from msync.sync.options import PairOptions
 from msync.sync.statelock import held_lock
@@ -120,16 +121,7 @@ def remember(paths: StatePaths, options: PairOptions, far: bytes, near: bytes) -
 
 
 def _write(path: str, data: bytes) -> None:
-    temporary = path + ".tmp"
-    try:
-        with open(temporary, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
+    replace_file(path, lambda out: out.write(data))
 
 
 def _read(path: str) -> bytes | None:

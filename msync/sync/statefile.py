@@ -87,6 +87,7 @@ from types import TracebackType
 
 from msync.errors import StateError
 from msync.model import Side
+from msync.sidefiles import remove_quietly, replace_file
 from msync.sync.journal import (
     JOURNAL_VERSION,
     JournalOp,
@@ -725,21 +726,14 @@ def _save_records_cache(paths: StatePaths, text: bytes, far_uids: Sequence[int] 
     """
     path = records_cache_path(paths)
     if far_uids is None or len(far_uids) < RECORDS_CACHE_MIN:
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        remove_quietly(path)
         return
-    temporary = path + ".tmp"
-    try:
-        with open(temporary, "wb") as out:
-            out.write(format_records_cache(text, array("I", far_uids)))
-        os.replace(temporary, path)
-    except (OSError, OverflowError):
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
+    uids = far_uids
+    replace_file(
+        path,
+        lambda out: out.write(format_records_cache(text, array("I", uids))),
+        (OSError, OverflowError),
+    )
 
 
 def _load(
