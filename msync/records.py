@@ -238,29 +238,8 @@ def _made(cls: _C, frozen: bool) -> _C:
     namespace = dict(own)
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)
-    every: list[tuple[str, Any, Any]] = []
-    shown: list[str] = []
-    compared: list[str] = []
-    originals: dict[str, Any] = {}
     annotations = own.get("__annotations__", {})
-    for name, kind in annotations.items():
-        if str(kind).startswith(("ClassVar", "typing.ClassVar")):
-            continue
-        default: Any = namespace.pop(name, MISSING)
-        originals[name] = default
-        factory: Any = MISSING
-        if isinstance(default, Field):
-            if not default.init or default.kw_only is True:
-                raise TypeError(f"{cls.__qualname__}.{name}: init=False or kw_only in a record")
-            if default.repr:
-                shown.append(name)
-            if default.compare:
-                compared.append(name)
-            default, factory = default.default, default.default_factory
-        else:
-            shown.append(name)
-            compared.append(name)
-        every.append((name, default, factory))
+    every, shown, compared, originals = take_fields(cls.__qualname__, annotations, namespace)
     names = tuple(name for name, _, _ in every)
     eq, hash_ = equality(tuple(compared))
     eq.__qualname__ = f"{cls.__qualname__}.__eq__"
@@ -292,6 +271,46 @@ def _made(cls: _C, frozen: bool) -> _C:
     made.__qualname__ = cls.__qualname__
     install_init(made, every, post_init=hasattr(cls, "__post_init__"))
     return made
+
+
+def take_fields(
+    qualname: str, annotations: dict[str, Any], namespace: dict[str, Any]
+) -> tuple[list[tuple[str, Any, Any]], list[str], list[str], dict[str, Any]]:
+    """
+    The fields a class body declares, as a dataclass reads them: every
+    annotation but a C{ClassVar}, its default (a plain value or a
+    L{field}) taken out of C{namespace}, where slots will take its place.
+
+    @param qualname: the class's name, for the error.
+    @return: C{(name, default, factory)} per field in order (L{MISSING}
+        where there is none: the form L{install_init} takes), the names
+        C{repr} shows, the names equality compares, and each field's
+        default as written.
+    @raise TypeError: for a C{field(init=False)} or C{kw_only} field.
+    """
+    every: list[tuple[str, Any, Any]] = []
+    shown: list[str] = []
+    compared: list[str] = []
+    originals: dict[str, Any] = {}
+    for name, kind in annotations.items():
+        if str(kind).startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        default: Any = namespace.pop(name, MISSING)
+        originals[name] = default
+        factory: Any = MISSING
+        if isinstance(default, Field):
+            if not default.init or default.kw_only is True:
+                raise TypeError(f"{qualname}.{name}: init=False or kw_only in a record")
+            if default.repr:
+                shown.append(name)
+            if default.compare:
+                compared.append(name)
+            default, factory = default.default, default.default_factory
+        else:
+            shown.append(name)
+            compared.append(name)
+        every.append((name, default, factory))
+    return every, shown, compared, originals
 
 
 class _Described:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import MISSING, Field, field
+from dataclasses import field
 from datetime import datetime
-from typing import Any, ClassVar, Final, TypeAlias, TypeVar, dataclass_transform
+from typing import ClassVar, Final, TypeAlias, TypeVar, dataclass_transform
 
 from msync.records import (
     equality,
@@ -33,6 +33,7 @@ from msync.records import (
     record,
     setstate,
     shown_repr,
+    take_fields,
 )
 
 _C = TypeVar("_C", bound=type)
@@ -55,26 +56,10 @@ def _value(cls: _C) -> _C:
     namespace = dict(cls.__dict__)
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)
-    names: list[str] = []
-    every: list[tuple[str, Any, Any]] = []
-    shown: list[str] = []
-    compared: list[str] = []
-    for name, kind in namespace.get("__annotations__", {}).items():
-        if str(kind).startswith("ClassVar"):
-            continue
-        names.append(name)
-        default: Any = namespace.pop(name, MISSING)
-        factory: Any = MISSING
-        if isinstance(default, Field):
-            if default.repr:
-                shown.append(name)
-            if default.compare:
-                compared.append(name)
-            default, factory = default.default, default.default_factory
-        else:
-            shown.append(name)
-            compared.append(name)
-        every.append((name, default, factory))
+    every, shown, compared, _ = take_fields(
+        cls.__qualname__, namespace.get("__annotations__", {}), namespace
+    )
+    names = [name for name, _, _ in every]
     eq, hash_ = equality(tuple(compared))
     namespace.update(
         __slots__=tuple(names),
