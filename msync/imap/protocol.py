@@ -39,7 +39,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionLost
@@ -114,6 +114,24 @@ class _Waiter:
     quiet: bool = False
     error: BaseException | None = None
     on_fetch: FetchConsumer | None = None
+
+
+_T = TypeVar("_T")
+
+
+def _hand_to(waiter: _Waiter, consumer: Callable[[_T], object] | None, item: _T) -> None:
+    """
+    Give C{item} (a body chunk, a FETCH response) to one of C{waiter}'s
+    consumers, unless it has none or an earlier item failed: a consumer's
+    failure fails its command (L{_Waiter.error}) and it is given nothing
+    more.
+    """
+    if consumer is None or waiter.error is not None:
+        return
+    try:
+        consumer(item)
+    except Exception as error:  # the consumer's failure fails its command
+        waiter.error = error
 
 
 @implementer(IHandshakeListener)
@@ -393,21 +411,11 @@ class IMAPClientProtocol(Protocol):
 
     def _stream(self, event: Streamed) -> None:
         waiter = self._waiters[event.tag]
-        if waiter.consumer is None or waiter.error is not None:
-            return
-        try:
-            waiter.consumer(event.chunk)
-        except Exception as error:  # the consumer's failure fails its command
-            waiter.error = error
+        _hand_to(waiter, waiter.consumer, event.chunk)
 
     def _fetched(self, event: Fetched) -> None:
         waiter = self._waiters[event.tag]
-        if waiter.on_fetch is None or waiter.error is not None:
-            return
-        try:
-            waiter.on_fetch(event.response)
-        except Exception as error:  # the consumer's failure fails its command
-            waiter.error = error
+        _hand_to(waiter, waiter.on_fetch, event.response)
 
     def _drain(self) -> None:
         """
