@@ -8,6 +8,7 @@ journaled operations, or the committed state.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 from msync.errors import StateError
 from msync.model import Flags
@@ -200,6 +201,45 @@ class CrashTests(StateFileTestCase):
 _GROUPS = [SESSION_OPS[:4], SESSION_OPS[4:]]
 
 
+def crash_at_every_call(
+    case: StateFileTestCase,
+    session: Callable[[SystemCalls], None],
+    journaled: Callable[[int], list[JournalOp]],
+) -> list[tuple[str, str]]:
+    """
+    Run C{session} (which applies SESSION_OPS to STATE_S0, journals them
+    in several writes and commits) whole, then once per system call it
+    makes, dying at that call. After each, the reopened state must be
+    STATE_S0 with C{journaled(writes)} applied, C{writes} being the
+    journal writes made after the version line's, or the whole result
+    once the new state was renamed in.
+
+    @return: the system calls of the uninterrupted session.
+    """
+    counting = RecordingSystem()
+    case.write(case.paths.state, STATE_S0)
+    session(counting)
+    final = applied(STATE_S0, SESSION_OPS)
+    case.assertEqual(listing(case.directory), {"INBOX": final})
+    for index in range(len(counting.calls)):
+        shutil.rmtree(case.directory)
+        case.write(case.paths.state, STATE_S0)
+        try:
+            session(RecordingSystem(crash_at=index))
+        except SimulatedCrash:
+            pass
+        done = counting.calls[:index]
+        writes = max(done.count(("write", "INBOX.journal")) - 1, 0)
+        if ("rename", "INBOX.new") in done:
+            expected = final
+        else:
+            expected = applied(STATE_S0, journaled(writes))
+        with StateFile.open(case.paths) as reopened:
+            case.assertEqual(format_state(reopened.state), expected, index)
+            reopened.commit()
+    return counting.calls
+
+
 class GroupCommitTests(StateFileTestCase):
     """
     L{StateFile.write} with C{hold}: the lines of a group go out in one
@@ -250,27 +290,12 @@ class GroupCommitTests(StateFileTestCase):
         write was made (all of a group or none of it), or the committed
         state.
         """
-        counting = RecordingSystem()
-        self.write(self.paths.state, STATE_S0)
-        self.session(counting)
-        final = applied(STATE_S0, SESSION_OPS)
-        for index in range(len(counting.calls)):
-            shutil.rmtree(self.directory)
-            self.write(self.paths.state, STATE_S0)
-            try:
-                self.session(RecordingSystem(crash_at=index))
-            except SimulatedCrash:
-                pass
-            done = counting.calls[:index]
-            groups = max(done.count(("write", "INBOX.journal")) - 1, 0)
-            if ("rename", "INBOX.new") in done:
-                expected = final
-            else:
-                expected = applied(STATE_S0, [op for group in _GROUPS[:groups] for op in group])
-            with StateFile.open(self.paths) as reopened:
-                self.assertEqual(format_state(reopened.state), expected, index)
-                reopened.commit()
-        self.assertEqual(len(counting.calls), 19)
+        calls = crash_at_every_call(
+            self,
+            self.session,
+            lambda groups: [op for group in _GROUPS[:groups] for op in group],
+        )
+        self.assertEqual(len(calls), 19)
 
     def test_held_lines_wait_and_keep_order(self) -> None:
         """
@@ -348,25 +373,5 @@ class BigWriteTests(StateFileTestCase):
         whole writes made, or the committed state.
         """
         self.patch(statefile, "LINES_PER_WRITE", 3)
-        counting = RecordingSystem()
-        self.write(self.paths.state, STATE_S0)
-        self.session(counting)
-        final = applied(STATE_S0, SESSION_OPS)
-        self.assertEqual(counting.calls.count(("write", "INBOX.journal")), 4)
-        self.assertEqual(listing(self.directory), {"INBOX": final})
-        for index in range(len(counting.calls)):
-            shutil.rmtree(self.directory)
-            self.write(self.paths.state, STATE_S0)
-            try:
-                self.session(RecordingSystem(crash_at=index))
-            except SimulatedCrash:
-                pass
-            done = counting.calls[:index]
-            writes = max(done.count(("write", "INBOX.journal")) - 1, 0)
-            if ("rename", "INBOX.new") in done:
-                expected = final
-            else:
-                expected = applied(STATE_S0, SESSION_OPS[: 3 * writes])
-            with StateFile.open(self.paths) as reopened:
-                self.assertEqual(format_state(reopened.state), expected, index)
-                reopened.commit()
+        calls = crash_at_every_call(self, self.session, lambda writes: SESSION_OPS[: 3 * writes])
+        self.assertEqual(calls.count(("write", "INBOX.journal")), 4)
