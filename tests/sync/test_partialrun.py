@@ -227,6 +227,25 @@ CHANGES: list[tuple[float, Callable[[_Pair, random.Random], None]]] = [
 ]
 
 
+def _change_both(
+    rng: random.Random,
+    changes: list[tuple[float, Callable[[_Pair, random.Random], None]]],
+    quick: _Pair,
+    full: _Pair,
+) -> None:
+    """
+    Make one to three changes drawn from C{changes} (by weight), each to
+    both pairs with the same random draws, so they stay alike.
+    """
+    for _ in range(rng.randrange(1, 4)):
+        weights = [weight for weight, _ in changes]
+        change = rng.choices([c for _, c in changes], weights)[0]
+        state = rng.getstate()
+        change(quick, rng)
+        rng.setstate(state)
+        change(full, rng)
+
+
 class DifferentialTests(SynchronousTestCase):
     """
     Fast paths against full runs, on random change sequences (CONDSTORE
@@ -255,13 +274,7 @@ class DifferentialTests(SynchronousTestCase):
             for step in range(12):
                 where = f"seed {seed} ({name}), step {step}"
                 if step:
-                    for _ in range(rng.randrange(1, 4)):
-                        weights = [weight for weight, _ in CHANGES]
-                        change = rng.choices([c for _, c in CHANGES], weights)[0]
-                        state = rng.getstate()
-                        change(quick, rng)
-                        rng.setstate(state)
-                        change(full, rng)
+                    _change_both(rng, CHANGES, quick, full)
                 result = quick.sync(options, quick=True)
                 full.sync(options, quick=False)
                 runs += 1
@@ -921,13 +934,7 @@ class CachedDifferentialTests(SynchronousTestCase):
             for step in range(10):
                 where = f"seed {seed} ({name}), step {step}"
                 if step:
-                    for _ in range(rng.randrange(1, 4)):
-                        weights = [weight for weight, _ in changes]
-                        change = rng.choices([c for _, c in changes], weights)[0]
-                        state = rng.getstate()
-                        change(quick, rng)
-                        rng.setstate(state)
-                        change(full, rng)
+                    _change_both(rng, changes, quick, full)
                     if rng.random() < 0.5:
                         _sabotage(quick, rng)
                 result = quick.sync(options, quick=True)
