@@ -450,6 +450,16 @@ class MaildirStore:
         """
         return int(self._clock.seconds()), self._pid, next(_names_made), self._hostname
 
+    def _placement(self, uid: int | None, flags: Flags) -> tuple[str, str]:
+        """
+        The subdirectory (C{cur} if seen, else C{new}) and mbsync's file
+        name for a new message with C{flags} (those a Maildir name holds)
+        and C{uid}.
+        """
+        flags &= ALL_FLAGS
+        stamp, pid, counter, host = self.fresh_base()
+        return new_subdir(flags), new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
+
     async def deliver(
         self,
         path: str,
@@ -470,10 +480,7 @@ class MaildirStore:
         @return: its subdirectory and name, and the subdirectory's
             modification time (ns) just after.
         """
-        flags &= ALL_FLAGS
-        stamp, pid, counter, host = self.fresh_base()
-        name = new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
-        subdir = new_subdir(flags)
+        subdir, name = self._placement(uid, flags)
         mtime = await deliver(
             path,
             name,
@@ -521,10 +528,7 @@ class MaildirStore:
         @raise MessageError: the chunks are not the C{size} bytes announced.
         """
         assert self._batches is not None
-        flags &= ALL_FLAGS
-        stamp, pid, counter, host = self.fresh_base()
-        name = new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
-        subdir = new_subdir(flags)
+        subdir, name = self._placement(uid, flags)
         delivery = held_delivery(
             path,
             name,
