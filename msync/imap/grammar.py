@@ -101,6 +101,44 @@ def quote_bytes(data: bytes, limit: int = _SNIPPET) -> str:
     return f"{data[:limit]!r}... ({len(data)} bytes)"
 
 
+# The time zones of date-times seen, by their text ("+0100"): a pull
+# parses one INTERNALDATE per message, nearly all in a few zones.
+_ZONES: dict[bytes, timezone] = {}
+_ZONES_KEPT: Final = 64
+
+
+def date_time_value(raw: bytes) -> datetime | None:
+    """
+    The value of a C{date-time}'s text (RFC 3501 §9, INTERNALDATE, without
+    its quotes).
+
+    @return: the aware datetime, or C{None} if C{raw} is no valid
+        date-time (malformed, or an impossible date or offset).
+    """
+    match = _DATE_TIME.fullmatch(raw)
+    if match is None:
+        return None
+    day, name, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+    month = _MONTHS.get(name.upper())
+    if month is None:
+        return None
+    key = sign + zone_h + zone_m
+    try:
+        zone = _ZONES.get(key)
+        if zone is None:
+            # timezone refuses impossible offsets (+9900), datetime
+            # impossible dates (31-Feb): a malformed response, not our bug.
+            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+            zone = timezone(-offset if sign == b"-" else offset)
+            if len(_ZONES) < _ZONES_KEPT:
+                _ZONES[key] = zone
+        return datetime(
+            int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=zone
+        )
+    except ValueError:
+        return None
+
+
 class Reader:
     """
     A cursor over the text of one response.
@@ -432,22 +470,12 @@ class Reader:
         """
         start = self.pos
         raw = self.quoted()
-        match = _DATE_TIME.fullmatch(raw)
-        month = _MONTHS.get(match.group(2).upper()) if match else None
-        if match is None or month is None:
+        value = date_time_value(raw)
+        if value is None:
             self.pos = start
-            self.fail("date-time")
-        day, _, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
-        offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
-        try:
-            # datetime and timezone refuse impossible dates and offsets
-            # (31-Feb, +9900); that is a malformed response, not our bug.
-            zone = timezone(-offset if sign == b"-" else offset)
-            value = datetime(
-                int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=zone
-            )
-        except ValueError:
-            self.pos = start
+            match = _DATE_TIME.fullmatch(raw)
+            if match is None or match.group(2).upper() not in _MONTHS:
+                self.fail("date-time")
             self.fail("a valid date-time")
         return value, raw
 

@@ -40,7 +40,7 @@ from typing import Final, Literal
 
 from msync.errors import RemoteProtocolError
 from msync.imap.grammar import Reader, quote_bytes, response_text
-from msync.imap.untagged import parse_untagged
+from msync.imap.untagged import BODY_FETCH_HEAD, body_fetch, parse_untagged
 from msync.imap.values import (
     NEED_DATA,
     ContinuationRequest,
@@ -151,6 +151,9 @@ class ResponseParser:
         # The UID of the FETCH whose literal is being read, once looked up.
         self._stream_uid: int | None = None
         self._error: RemoteProtocolError | None = None
+        # The match of the response's first line, if it is the head of a
+        # body FETCH in the usual shape (see L{BODY_FETCH_HEAD}).
+        self._head: re.Match[bytes] | None = None
         # Bytes received for a streamed literal while the buffer was
         # empty, kept as received until the next step hands them on.
         self._direct: bytes | None = None
@@ -261,6 +264,14 @@ class ResponseParser:
         self._lines = []
         self._text_size = 0
         literals, self._literals = self._literals, []
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(lines) == 2 and line == b")":
+                # The usual body FETCH: its value without reading it again.
+                fetched = body_fetch(head, literals[0])
+                if fetched is not None:
+                    return fetched
         return parse_response(line if len(lines) == 1 else b"\r\n".join(lines), literals)
 
     def _begin_literal(self, size: int, line: bytes) -> None:
@@ -275,9 +286,28 @@ class ResponseParser:
         self._remaining = size
         self._stream = None
         self._stream_uid = None
+        head = None
+        if len(self._lines) == 1:
+            head = self._head = BODY_FETCH_HEAD.match(line)
         if size and self._stream_literal is not None:
-            self._stream = self._stream_target(size, line)
+            if head is not None:
+                self._stream = self._stream_body(size, head)
+            else:
+                self._stream = self._stream_target(size, line)
         self._step = self._read_literal
+
+    def _stream_body(self, size: int, head: re.Match[bytes]) -> tuple[int, bytes] | None:
+        """
+        L{_stream_target} for a body FETCH in the usual shape, whose line
+        was matched already.
+        """
+        assert self._stream_literal is not None
+        seq = int(head.group(1))
+        self._stream_uid = int(head.group(2))
+        if seq and self._stream_literal(seq, b"", size):
+            return seq, b""
+        self._stream_uid = None
+        return None
 
     def _stream_target(self, size: int, line: bytes) -> tuple[int, bytes] | None:
         """

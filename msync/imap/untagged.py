@@ -17,7 +17,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Final
 
-from msync.imap.grammar import MAX_NUMBER, MAX_NUMBER64, Reader, response_text
+from msync.imap.grammar import (
+    MAX_NUMBER,
+    MAX_NUMBER64,
+    Reader,
+    date_time_value,
+    response_text,
+)
 from msync.imap.values import (
     Capability,
     EnabledResponse,
@@ -275,13 +281,7 @@ def _fetch(reader: Reader, seq: int) -> Response:
             if not 0 < items.uid <= MAX_NUMBER:
                 reader.fail("UID in 1..4294967295")
         elif flags is not None:
-            # One tuple per distinct flag list, not one per message.
-            known = _FLAG_LISTS.get(flags)
-            if known is None:
-                known = tuple(flags.split(b" ")) if flags else ()
-                if len(_FLAG_LISTS) < _FLAG_LISTS_KEPT:
-                    _FLAG_LISTS[flags] = known
-            items.flags = known
+            items.flags = _flag_list(flags)
         elif size is not None:
             items.size = int(size)
             if items.size > MAX_NUMBER:
@@ -294,6 +294,72 @@ def _fetch(reader: Reader, seq: int) -> Response:
         if separator == b")":
             break
     return FetchResponse(seq, items.build())
+
+
+def _flag_list(flags: bytes) -> tuple[bytes, ...]:
+    """
+    The flags of a flag list's text (between its parentheses), one tuple
+    per distinct text, not one per message.
+    """
+    known = _FLAG_LISTS.get(flags)
+    if known is None:
+        known = tuple(flags.split(b" ")) if flags else ()
+        if len(_FLAG_LISTS) < _FLAG_LISTS_KEPT:
+            _FLAG_LISTS[flags] = known
+    return known
+
+
+#: The first line of a pull's body FETCH response as servers send it
+#: (Dovecot; the items in the order asked): C{* seq FETCH (UID uid FLAGS
+#: (flags) INTERNALDATE "date" BODY[] {size}}. Groups: seq, UID, the
+#: flags' text, the date's text, the literal's size.
+BODY_FETCH_HEAD: Final = re.compile(
+    rb"\* ([0-9]{1,10}) FETCH \(UID ([0-9]{1,10}) FLAGS \(((?:"
+    + _FLAG_RE
+    + rb"(?: "
+    + _FLAG_RE
+    + rb')*)?)\) INTERNALDATE "([^"\\\r\n\x00]*)" BODY\[\] \{([0-9]{1,20})\}\Z',
+    re.IGNORECASE,
+)
+_STREAMED_BODY: Final = frozenset({b""})
+
+
+def body_fetch(head: re.Match[bytes], body: bytes | None) -> FetchResponse | None:
+    """
+    The response whose first line matched L{BODY_FETCH_HEAD}, its literal
+    (C{None}: streamed) and then only C{")"}: the same value as
+    L{parse_response} gives for its text, without reading it item by item.
+
+    @return: the response, or C{None} if the values are out of range (a
+        sequence number or UID of 0 or over 32 bits, an impossible date):
+        the general parser then says what is wrong.
+    """
+    seq_text, uid_text, flags, raw_date, _ = head.groups()
+    seq = int(seq_text)
+    uid = int(uid_text)
+    if not (0 < seq <= MAX_NUMBER and 0 < uid <= MAX_NUMBER):
+        return None
+    date = date_time_value(raw_date)
+    if date is None:
+        return None
+    if body is None:
+        sections, streamed = _NO_BYTES, _STREAMED_BODY
+    else:
+        sections, streamed = {b"": body}, _NO_STREAMED
+    items = FetchItems(
+        uid,
+        _flag_list(flags),
+        None,
+        date,
+        raw_date,
+        None,
+        sections,
+        _NO_ORIGINS,
+        _NO_BYTES,
+        streamed,
+        _NO_OTHER,
+    )
+    return FetchResponse(seq, items)
 
 
 def _exists(reader: Reader, number: int) -> Response:

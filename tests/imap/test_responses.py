@@ -6,11 +6,15 @@ L{tests.imap.responserows}.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import RemoteProtocolError
+from msync.imap import responses, untagged
 from msync.imap.responses import ResponseParser
 from msync.imap.values import (
     NEED_DATA,
@@ -351,6 +355,166 @@ class StreamingTests(SynchronousTestCase):
         p.receive_data(b"* 1 FETCH (X-GM-LABELS (BODY[] {2}\r\nab))\r\n")
         self.assertIsInstance(p.next_event(), LiteralChunk)
         self.assertRaises(RemoteProtocolError, p.next_event)
+
+
+_DATE = b'"05-Dec-2026 08:01:02 +0100"'
+
+
+def body_fetch(head: bytes, body: bytes = b"Subject: x\r\n\r\nhi\r\n", tail: bytes = b")") -> bytes:
+    """
+    @return: C{* 3 FETCH (<head> {size}}, C{body} and C{tail}, as a server sends it.
+    """
+    return b"* 3 FETCH (%s {%d}\r\n%s%s\r\n" % (head, len(body), body, tail)
+
+
+#: Body FETCH responses in the usual shape (parsed by the fast path) and
+#: around it (parsed by the general parser, or refused by it).
+BODY_FETCH_SHAPES: list[bytes] = [
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE),
+    body_fetch(b"UID 7 FLAGS () INTERNALDATE %s BODY[]" % _DATE),
+    body_fetch(
+        b"UID 4294967295 FLAGS (\\Seen \\Answered $Forwarded Junk) INTERNALDATE %s BODY[]" % _DATE
+    ),
+    body_fetch(b'UID 7 FLAGS (\\Seen) INTERNALDATE " 5-Dec-2026 08:01:02 -0730" BODY[]'),
+    body_fetch(b"uid 7 flags (\\seen) internaldate %s body[]" % _DATE.lower()),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE, b""),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE, b"x)\r\n* 4 FETCH {3}"),
+    b"* 3 FETCH (UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[] NIL)\r\n" % _DATE,
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE, tail=b" FLAGS (\\Deleted))"),
+    body_fetch(b"UID 7 INTERNALDATE %s BODY[]" % _DATE, tail=b" FLAGS (\\Seen))"),
+    body_fetch(b"FLAGS (\\Seen) UID 7 INTERNALDATE %s BODY[]" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]<0>" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[TEXT]" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[] {2}\r\nab BODY[TEXT]" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s RFC822" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE, tail=b") "),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE, tail=b""),
+    body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE, tail=b"))"),
+    # Out of range or impossible: refused by the general parser.
+    body_fetch(b"UID 0 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE),
+    body_fetch(b"UID 4294967296 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE),
+    b"* 0 FETCH (UID 7 FLAGS () INTERNALDATE %s BODY[] {2}\r\nab)\r\n" % _DATE,
+    b"* 4294967296 FETCH (UID 7 FLAGS () INTERNALDATE %s BODY[] {2}\r\nab)\r\n" % _DATE,
+    body_fetch(b'UID 7 FLAGS () INTERNALDATE "31-Feb-2026 08:01:02 +0000" BODY[]'),
+    body_fetch(b'UID 7 FLAGS () INTERNALDATE "05-Dec-2026 08:01:02 +9900" BODY[]'),
+    body_fetch(b'UID 7 FLAGS () INTERNALDATE "05-Dex-2026 08:01:02 +0000" BODY[]'),
+    body_fetch(b'UID 7 FLAGS () INTERNALDATE "05-Dec-2026 08:01:02" BODY[]'),
+    body_fetch(b'UID 7 FLAGS () INTERNALDATE "05-Dec-2026 08:01:02 \\"+0000" BODY[]'),
+    body_fetch(b"UID 7 FLAGS (\\Seen  \\Draft) INTERNALDATE %s BODY[]" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\Seen ) INTERNALDATE %s BODY[]" % _DATE),
+    body_fetch(b"UID 7 FLAGS (\\*) INTERNALDATE %s BODY[]" % _DATE),
+]
+
+
+class BodyFetchFastPathTests(SynchronousTestCase):
+    """
+    A body FETCH in the usual shape (L{msync.imap.untagged.BODY_FETCH_HEAD}
+    and then only C{")"}) is not read again item by item, and gives exactly
+    what the general parser gives, whatever the shape, the splits of the
+    input, and whether the body is streamed.
+    """
+
+    def outcome(self, data: bytes, stream: bool) -> list[object] | str:
+        """
+        @return: the events of C{data} and a tagged OK (the same fed whole,
+            byte by byte and split anywhere), or the error they raise.
+        """
+        data += b"A1 OK done\r\n"
+
+        def made() -> ResponseParser:
+            return ResponseParser(stream_literal=lambda seq, section, size: stream)
+
+        try:
+            feed(made(), [data], NEED_DATA)
+        except RemoteProtocolError:
+            errors = errors_all_ways(made, data, NEED_DATA, RemoteProtocolError)
+            self.assertEqual(len({str(each) for each in errors}), 1, data)
+            return str(errors[0])
+        points = range(1, len(data), 7)
+        return events_all_ways(made, data, NEED_DATA, points=points, normalize=merge_chunks)
+
+    def general(self, data: bytes, stream: bool) -> list[object] | str:
+        """
+        L{outcome} with the fast path turned off.
+        """
+        self.patch(responses, "BODY_FETCH_HEAD", re.compile(rb"(?!)"))
+        try:
+            return self.outcome(data, stream)
+        finally:
+            self.patch(responses, "BODY_FETCH_HEAD", type(self).head)
+
+    head = untagged.BODY_FETCH_HEAD
+
+    def test_same_as_general(self) -> None:
+        """
+        Every shape, streamed and buffered, gives the general parser's
+        events or error.
+        """
+        for data in BODY_FETCH_SHAPES:
+            for stream in (False, True):
+                self.assertEqual(self.outcome(data, stream), self.general(data, stream), data)
+
+    def test_values(self) -> None:
+        """
+        The usual shape's values: sequence number, UID, flags as sent,
+        INTERNALDATE as an aware datetime with its text, the body (or, when
+        streamed, its section marked so).
+        """
+        data = body_fetch(b"UID 7 FLAGS (\\Seen $Junk) INTERNALDATE %s BODY[]" % _DATE, b"abc")
+        date = datetime(2026, 12, 5, 8, 1, 2, tzinfo=timezone(timedelta(hours=1)))
+        raw = _DATE[1:-1]
+        flags = (b"\\Seen", b"$Junk")
+        self.assertEqual(
+            self.outcome(data, False),
+            [
+                FetchResponse(3, FetchItems(7, flags, None, date, raw, sections={b"": b"abc"})),
+                TaggedResponse(b"A1", OK, None, b"done"),
+            ],
+        )
+        self.assertEqual(
+            self.outcome(data, True),
+            [
+                LiteralChunk(3, b"", b"abc", True, 7),
+                FetchResponse(3, FetchItems(7, flags, None, date, raw, streamed=frozenset({b""}))),
+                TaggedResponse(b"A1", OK, None, b"done"),
+            ],
+        )
+
+    def test_taken(self) -> None:
+        """
+        The usual shape is not handed to the general parser; the others are.
+        """
+        parsed: list[bytes] = []
+        general = responses.parse_response
+
+        def counting(data: bytes, literals: object = ()) -> object:
+            parsed.append(data)
+            return general(data, literals)  # type: ignore[arg-type]
+
+        self.patch(responses, "parse_response", counting)
+        usual = body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]" % _DATE)
+        other = body_fetch(b"UID 7 FLAGS (\\Seen) INTERNALDATE %s BODY[]<0>" % _DATE)
+        for stream in (False, True):
+            del parsed[:]
+            made = ResponseParser(stream_literal=lambda *_, stream=stream: stream)
+            feed(made, [usual + other], NEED_DATA)
+            self.assertEqual(parsed, [other.split(b"\r\n", 1)[0] + b"\r\n)"], stream)
+
+    @given(
+        st.lists(st.sampled_from([b"\\Seen", b"\\Flagged", b"$Label1", b"Junk"]), max_size=4),
+        st.binary(max_size=40),
+        st.integers(min_value=1, max_value=0xFFFFFFFF),
+        st.booleans(),
+    )
+    @settings(max_examples=60, deadline=None)
+    def test_generated(self, flags: list[bytes], body: bytes, uid: int, stream: bool) -> None:
+        """
+        Generated flags, bodies (CRLF, parentheses and braces included) and
+        UIDs give the general parser's events.
+        """
+        head = b"UID %d FLAGS (%s) INTERNALDATE %s BODY[]" % (uid, b" ".join(flags), _DATE)
+        data = body_fetch(head, body)
+        self.assertEqual(self.outcome(data, stream), self.general(data, stream))
 
 
 class FetchUIDTests(SynchronousTestCase):
