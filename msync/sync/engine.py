@@ -25,8 +25,8 @@ Invariants:
     while the next bodies are being fetched (the source store pipelines
     them); each outcome is journaled in that order, after its store call
     returned (a Maildir file is durable by then): at most
-    L{FETCH_AHEAD} bodies are fetched and not yet stored, each read in
-    chunks (an IMAP store spools big ones to disk). Bodies are converted
+    L{FETCH_AHEAD} bodies more than the copies under way are fetched and
+    not yet stored, each read in chunks (an IMAP store spools big ones to disk). Bodies are converted
     (CRLF/LF, X-TUID, placeholders) while streaming (L{msync.sync.bodies}).
   - A L{MessageError} skips one message (the record is killed, as mbsync
     does); any other L{StoreError} aborts the pair: the journal stays for
@@ -94,17 +94,20 @@ from msync.sync.statelock import (
 )
 from msync.sync.statepaths import StatePaths, listing_cache_path
 
-__all__ = ["FETCH_AHEAD", "sync_pair"]
+__all__ = ["COPIES_IN_FLIGHT", "FETCH_AHEAD", "sync_pair"]
 
 log = Logger()
 
 T = TypeVar("T")
 
-#: How many message bodies a copy run fetches before storing them, the one
-#: being stored included: enough to keep an IMAP connection's pipeline busy
-#: across round trips (32 fetches per round trip: 1,600 messages a second
-#: at 20 ms), few enough that the bodies held stay small (an IMAP store
-#: keeps at most 256 KiB of each in memory, the rest is spooled to disk).
+#: How many message bodies a copy run fetches ahead of the copies under
+#: way (converting or being stored): enough to keep an IMAP connection's
+#: pipeline busy across round trips while the target makes the copies
+#: before them durable (32 fetches per round trip: 1,600 messages a second
+#: at 20 ms; counted from the copies under way, the network and the disk
+#: work at once, as mbsync's fetches go on while it writes), few enough
+#: that the bodies held stay small (an IMAP store keeps at most 256 KiB of
+#: each in memory, the rest is spooled to disk).
 FETCH_AHEAD = 32
 
 #: How many copies are under way at once (converting or being stored): a
@@ -683,14 +686,17 @@ class _BoxPairSync:
         if copies:
             self.progress.add(target, "new", total=total)
         source = self.boxes[target.other]
-        # A target that batches its stores (IMAP MULTIAPPEND) says how many
-        # copies it can use under way; fetches keep ahead of them.
+        # A target that batches its stores (IMAP MULTIAPPEND, Maildir
+        # batches) says how many copies it can use under way; fetches keep
+        # FETCH_AHEAD ahead of them (before session 7 they counted the
+        # copies under way in: under 20 ms of round trip, the fetches then
+        # waited for the disk, and the disk for the fetches).
         in_flight = (
             1
             if self.one_at_a_time
             else getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
         )
-        fetch_ahead = max(FETCH_AHEAD, in_flight)
+        fetch_ahead = FETCH_AHEAD + in_flight
         # Popped from the end: the copies in order, each taken once.
         copies.reverse()
         # Fetched (or being fetched), not yet begun; begun, not yet done.

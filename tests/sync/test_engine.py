@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import MailboxError, StoreUnavailable, UnreadExcess
 from msync.model import Flags, Side, parse_tracking_headers
 from msync.report import Severity
-from msync.sync.engine import FETCH_AHEAD
+from msync.sync.engine import COPIES_IN_FLIGHT, FETCH_AHEAD
 from msync.sync.results import PairProgress
 from tests.sync.scenarios import (
     BOX,
@@ -715,9 +715,10 @@ class BehaviourTests(SynchronousTestCase):
     def test_fetches_ahead(self) -> None:
         """
         Copies are stored in source order while up to L{FETCH_AHEAD} bodies
-        are fetched (so the source store can pipeline them), never more.
+        more than the copies under way are fetched (so the source store can
+        pipeline them while the target stores), never more.
         """
-        far = [(uid, "", f"m{uid}") for uid in range(1, 41)]
+        far = [(uid, "", f"m{uid}") for uid in range(1, 61)]
         pair = prepared(self, far, [])
         fetched_at_store: list[int] = []
         insert = pair.near._insert
@@ -728,10 +729,10 @@ class BehaviourTests(SynchronousTestCase):
 
         self.patch(pair.near, "_insert", recording)
         pair.sync(self, options())
-        self.assertEqual(contents(pair.near), [(uid, "", f"m{uid}") for uid in range(1, 41)])
+        self.assertEqual(contents(pair.near), [(uid, "", f"m{uid}") for uid in range(1, 61)])
         ahead = [fetched - stored for stored, fetched in enumerate(fetched_at_store)]
-        self.assertEqual(max(ahead), FETCH_AHEAD)
-        self.assertEqual(fetched_at_store[-1], 40)
+        self.assertEqual(max(ahead), FETCH_AHEAD + COPIES_IN_FLIGHT)
+        self.assertEqual(fetched_at_store[-1], 60)
 
     def test_fetch_ahead_abort(self) -> None:
         """
