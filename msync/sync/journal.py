@@ -28,7 +28,7 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from msync.errors import StateError
 from msync.model import Flags, Side
@@ -375,16 +375,21 @@ def parse_journal(text: bytes | str, filename: str) -> list[JournalOp]:
     return ops
 
 
+_PENDING: Final = Status.PENDING.value
+
+
 def assign_uid(state: SyncState, record: SyncRecord, side: Side, uid: int) -> None:
     """
     Give C{record} the UID C{uid} on C{side} as mbsync's C{assign_uid}
     does: the side's max UID follows when C{uid} is the next one, and the
     record is no longer pending, upgrading or carrying a TUID.
     """
-    record.set_uid(side, uid)
+    status = record.status
+    if status.value & _PENDING:
+        status = Status(status.value & ~_PENDING)
+    record.assign(side, uid, status)
     if uid == state.max_uid(side) + 1:
         state.set_max_uid(side, uid)
-    record.status &= ~Status.PENDING
     record.upgrading = False
     record.tuid = None
 

@@ -177,6 +177,16 @@ class SyncRecord:
         """
         return self._far if side is Side.FAR else self._near
 
+    def assign(self, side: Side, uid: int, status: Status) -> None:
+        """
+        Set the UID on C{side} and the status bits at once (the record is
+        indexed again once, not twice).
+        """
+        if side is Side.FAR:
+            self._change(uid, self._near, status)
+        else:
+            self._change(self._far, uid, status)
+
     def set_uid(self, side: Side, uid: int) -> None:
         """
         Set the UID on C{side}.
@@ -412,9 +422,25 @@ class SyncState:
         @return: the record, or C{None} if no record has this pair.
         """
         if far_uid:
-            live = [rec for rec in _members(self._far.get(far_uid)) if rec._near == near_uid]
+            found = self._far.get(far_uid)
+            if (
+                type(found) is SyncRecord
+                and found._near == near_uid
+                and (prefer_live or (far_uid, near_uid) not in self._odd)
+            ):
+                # The usual case: one live record has the pair (dead ones
+                # with it count only for a replay).
+                return found
+            live = [rec for rec in _members(found) if rec._near == near_uid]
         elif near_uid:
-            live = [rec for rec in _members(self._near.get(near_uid)) if not rec._far]
+            found = self._near.get(near_uid)
+            if (
+                type(found) is SyncRecord
+                and not found._far
+                and (prefer_live or (0, near_uid) not in self._odd)
+            ):
+                return found
+            live = [rec for rec in _members(found) if not rec._far]
         else:
             live = []
         bucket = live + self._odd.get((far_uid, near_uid), [])

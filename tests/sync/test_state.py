@@ -5,6 +5,8 @@ Tests for L{msync.sync.state}: the sync state model and its lookups.
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import Side
@@ -50,6 +52,49 @@ class ModelTests(SynchronousTestCase):
         self.assertIs(state.by_pair(0, 0), first)
         self.assertIs(state.by_pair(0, 0, middle), last)
         self.assertIs(state.by_pair(0, 0, last), last)
+
+    def test_live_and_dead_pair(self) -> None:
+        """
+        A live record and a dead one with the same pair: replay finds the
+        first from where it starts, a live operation the live one.
+        """
+        for far, near in ((7, 0), (0, 9), (7, 9)):
+            state = SyncState()
+            dead = state.append(SyncRecord(far, near, status=Status.DEAD))
+            live = state.append(SyncRecord(far, near))
+            self.assertIs(state.by_pair(far, near), dead)
+            self.assertIs(state.by_pair(far, near, live), live)
+            self.assertIs(state.by_pair(far, near, prefer_live=True), live)
+            self.assertIs(state.by_pair(far, near, dead, prefer_live=True), live)
+
+    @given(
+        st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.booleans()), max_size=8),
+        st.booleans(),
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_by_pair_rule(self, records: list[tuple[int, int, bool]], prefer_live: bool) -> None:
+        """
+        For any records (duplicates, dead ones, UID-less ones), every pair
+        and every start: the first record with the pair from the start on,
+        wrapping around (with C{prefer_live}, among the live ones if any).
+        """
+        state = SyncState()
+        made = [
+            state.append(SyncRecord(far, near, status=Status.DEAD if dead else Status(0)))
+            for far, near, dead in records
+        ]
+        for far in range(3):
+            for near in range(3):
+                for begin in range(len(made) + 1):
+                    start = made[begin] if begin < len(made) else None
+                    matches = [r for r in made if (r.far_uid, r.near_uid) == (far, near)]
+                    if prefer_live and any(not r.dead for r in matches):
+                        matches = [r for r in matches if not r.dead]
+                    first = begin if start is not None else 0
+                    order = made[first:] + made[:first]
+                    expected = next((r for r in order if any(r is m for m in matches)), None)
+                    found = state.by_pair(far, near, start, prefer_live=prefer_live)
+                    self.assertIs(found, expected, (far, near, begin))
 
     def test_duplicate_uids(self) -> None:
         """
