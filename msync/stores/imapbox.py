@@ -870,9 +870,11 @@ class IMAPMailbox:
         """
         self._check_open()
         wanted: Deferred[IMessageBody] = Deferred()
-        if any(each == uid for each, _ in self._bodies_wanted):
-            # One spool per UID and command: a repeated UID goes in the next.
-            self._send_bodies()
+        for each, _ in self._bodies_wanted:
+            if each == uid:
+                # One spool per UID and command: a repeated UID goes in the next.
+                self._send_bodies()
+                break
         self._bodies_wanted.append((uid, wanted))
         if (
             self._body_fetches < BODY_FETCHES_AT_ONCE

@@ -776,57 +776,50 @@ class _BoxPairSync:
         @return: its new UID, C{None} if the store cannot tell, or C{False}
             if it cannot be copied (mbsync C{SYNC_NOGOOD}).
         """
+        target, source = item.target, item.target.other
         try:
-            return await self._copy_in_turn(item, fetched, turn, done)
+            tuid = item.record.tuid
+            assert tuid is not None
+            try:
+                body = await fetched
+            except MessageError:
+                return False
+            conversion = Conversion(
+                source=self.stores[source].line_ending,
+                target=self.stores[target].line_ending,
+                tuid=tuid,
+                placeholder_size=(item.size or 0) if item.placeholder else None,
+                upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
+            )
+            try:
+                converted = convert_held(body, conversion)
+                message = (
+                    converted if converted is not None else await convert_body(body, conversion)
+                )
+            except MessageError:
+                self.notify(
+                    Severity.WARNING,
+                    f"Warning: message {item.uid} from {source.label} side has incomplete "
+                    "header; skipping.",
+                )
+                return False
+            date = body.arrival_date if self.options.copy_arrival_date else None
+            await turn
+            try:
+                stored = self.boxes[target].store(message, item.flags, date)
+                done.callback(None)
+                return await stored
+            except MessageError:
+                self.notify(
+                    Severity.WARNING,
+                    f"Warning: {target.label} side refuses to store message {item.uid} "
+                    f"from {source.label} side.",
+                )
+                return False
         finally:
             if not done.called:
                 await turn
                 done.callback(None)
-
-    async def _copy_in_turn(
-        self,
-        item: CopyMessage,
-        fetched: Deferred[IMessageBody],
-        turn: Deferred[None],
-        done: Deferred[None],
-    ) -> int | None | bool:
-        target, source = item.target, item.target.other
-        tuid = item.record.tuid
-        assert tuid is not None
-        try:
-            body = await fetched
-        except MessageError:
-            return False
-        conversion = Conversion(
-            source=self.stores[source].line_ending,
-            target=self.stores[target].line_ending,
-            tuid=tuid,
-            placeholder_size=(item.size or 0) if item.placeholder else None,
-            upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
-        )
-        try:
-            converted = convert_held(body, conversion)
-            message = converted if converted is not None else await convert_body(body, conversion)
-        except MessageError:
-            self.notify(
-                Severity.WARNING,
-                f"Warning: message {item.uid} from {source.label} side has incomplete header; "
-                "skipping.",
-            )
-            return False
-        date = body.arrival_date if self.options.copy_arrival_date else None
-        await turn
-        try:
-            stored = self.boxes[target].store(message, item.flags, date)
-            done.callback(None)
-            return await stored
-        except MessageError:
-            self.notify(
-                Severity.WARNING,
-                f"Warning: {target.label} side refuses to store message {item.uid} "
-                f"from {source.label} side.",
-            )
-            return False
 
 
 def _partial_options(options: PairOptions) -> bool:
