@@ -682,6 +682,13 @@ class ClientConnection:
         """
         Route one parser event through L{_HANDLERS}.
         """
+        kind = type(event)
+        if kind is LiteralChunk or kind is FetchResponse:
+            # A pull's events, thousands of them: no alert, and past the
+            # greeting their own handlers.
+            if self.state is not ConnectionState.AWAITING_GREETING:
+                _HANDLERS[kind](self, event)
+                return
         if isinstance(event, (UntaggedStatus, TaggedResponse)) and event.code == ALERT:
             self._events.append(Alert(event.text))
         if self.state is ConnectionState.AWAITING_GREETING:
@@ -882,7 +889,26 @@ class ClientConnection:
         if owner is None:
             self._untagged(event)
             return
-        self._keep(owner, event)
+        items = event.items
+        if (
+            owner.hand_over
+            or items.sections
+            or (items.streamed and not wants_whole_body(owner.command))
+        ):
+            self._keep(owner, event)
+            return
+        # L{_keep}'s steps for FETCH data without buffered body sections (a
+        # streamed body asked for, a listing line, another client's flag
+        # change): kept by UID, merged with what the command holds for it.
+        key = (FetchResponse, items.uid)
+        index = owner.kept.get(key)
+        if index is None:
+            owner.kept[key] = len(owner.untagged)
+            owner.untagged.append(event)
+            return
+        kept = owner.untagged[index]
+        assert isinstance(kept, FetchResponse)
+        owner.untagged[index], _ = merge_fetch(kept, event)
 
     def _keep(self, owner: _InFlight, event: Response) -> None:
         """
