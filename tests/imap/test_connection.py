@@ -24,6 +24,7 @@ from msync.imap.uids import UIDRange, UIDSet
 from msync.imap.values import (
     NEED_DATA,
     ExistsResponse,
+    FetchItems,
     FetchResponse,
     ListResponse,
     LiteralChunk,
@@ -811,6 +812,36 @@ class StreamingTests(SynchronousTestCase):
         fetch = completed.untagged[0]
         assert isinstance(fetch, FetchResponse)
         self.assertEqual(fetch.items.streamed, frozenset({b""}))
+
+    def test_streamed_then_flags(self) -> None:
+        """
+        FETCH data for a UID whose body was streamed (another client's
+        flag change) is merged into the command's response for it: the
+        latest flags, the body still marked streamed; one response per UID.
+        """
+        connection = selected()
+        command = Command.uid_fetch(UIDSet.of([9, 10]), (b"FLAGS", b"BODY.PEEK[]"))
+        connection.submit(command, stream_bodies=True)
+        connection.receive_data(
+            b"* 1 FETCH (UID 9 FLAGS (\\Seen) BODY[] {3}\r\nabc)\r\n"
+            b"* 2 FETCH (UID 10 FLAGS ())\r\n"
+            b"* 1 FETCH (UID 9 FLAGS (\\Flagged))\r\n"
+            b"* 2 FETCH (UID 10 FLAGS (\\Deleted) BODY[] {2}\r\nde)\r\nA2 OK\r\n"
+        )
+        events = drain(connection)
+        completed = events[-1]
+        assert isinstance(completed, Completed)
+        self.assertEqual(
+            completed.untagged,
+            (
+                FetchResponse(
+                    1, FetchItems(uid=9, flags=(b"\\Flagged",), streamed=frozenset({b""}))
+                ),
+                FetchResponse(
+                    2, FetchItems(uid=10, flags=(b"\\Deleted",), streamed=frozenset({b""}))
+                ),
+            ),
+        )
 
     def test_not_streamed(self) -> None:
         """
