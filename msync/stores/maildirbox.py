@@ -75,6 +75,7 @@ from msync.stores.maildirfiles import (
     read_tracking_headers,
     shown,
 )
+from msync.stores.maildirindex import FileIndex
 from msync.stores.maildirnames import (
     parse_name,
     set_flags_name,
@@ -236,6 +237,32 @@ def read_saved_names(
     return listed
 
 
+def _uids_in_names(names: list[str]) -> array[int]:
+    """
+    The UID each of C{names} carries (its first C{,U=}), read a piece of
+    names at a time; names without one give no UID (so the result is
+    shorter).
+    """
+    found = array("I")
+    for start in range(0, len(names), _NAMES_PER_UPDATE):
+        joined = "\n".join(names[start : start + _NAMES_PER_UPDATE])
+        found.extend(map(int, _UID_IN_NAME.findall(joined)))
+    return found
+
+
+def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
+    """
+    C{names} (with their C{uids}) in name order, for saving. When every
+    name carries its own UID (always, once a box is scanned), the names are
+    sorted alone and the UIDs read back from them: no pair object per name.
+    """
+    if _uids_in_names(names) == uids:
+        names.sort()
+        return names, _uids_in_names(names)
+    pairs = sorted(zip(names, uids, strict=True))
+    return [name for name, _ in pairs], array("I", [uid for _, uid in pairs])
+
+
 def _merged(
     names: list[str], uids: array[int], extra: list[tuple[str, int]]
 ) -> tuple[list[str], array[int]]:
@@ -395,7 +422,7 @@ class MaildirMailbox:
         self._warned = False
         self._delimiter = store._delimiter
         self._closed = False
-        self._index: dict[int, FileEntry] = {}
+        self._index = FileIndex()
         self._last_uid = 0
         # Messages being stored, and operations waiting for none to be.
         self._in_flight = 0
@@ -485,9 +512,9 @@ class MaildirMailbox:
             if not (self._unlisted and self._list_some(request)):
                 await self._scan()
             infos = []
-            for uid in sorted(self._index):
+            for uid, entry in self._index.items():
                 if request.selects(uid):
-                    info = self._info(uid, self._index[uid], request)
+                    info = self._info(uid, entry, request)
                     if info is not None:
                         infos.append(info)
             return infos
@@ -627,10 +654,10 @@ class MaildirMailbox:
         async def action() -> dict[str, int]:
             await self._scan()
             found: dict[str, int] = {}
-            for uid in sorted(self._index):
+            for uid, entry in self._index.items():
                 if uid < min_uid or len(found) == len(wanted):
                     continue
-                headers = self._headers(self._index[uid])
+                headers = self._headers(entry)
                 tuid = None if headers is None else headers.tuid
                 if tuid is not None and tuid in wanted and tuid not in found:
                     found[tuid] = uid
@@ -689,7 +716,7 @@ class MaildirMailbox:
 
         async def action() -> list[int]:
             gone = []
-            for uid in sorted(self._index):
+            for uid in list(self._index):
                 if selected is None or uid in selected:
                     if await self._unlink_deleted(uid):
                         gone.append(uid)
@@ -755,6 +782,14 @@ class MaildirMailbox:
         if self._unlisted and not self._seen:
             return None
         keep = self._names_path is not None
+        listed: list[tuple[list[str], array[int]]] = []
+        if not self._unlisted:
+            # The index holds every name: each directory's names sorted,
+            # with the UIDs they carry.
+            for subdir in ("new", "cur"):
+                held = self._index.names(subdir)
+                listed.append(_sorted_names(*held) if keep else held)
+            return self._fingerprint_of(listed, keep)
         # The index's names by subdirectory; with their UIDs for saving.
         pairs: dict[str, list[tuple[str, int]]] = {"new": [], "cur": []}
         plain: dict[str, list[str]] = {"new": [], "cur": []}
@@ -762,9 +797,8 @@ class MaildirMailbox:
             for uid, entry in self._index.items():
                 pairs[entry.subdir].append((entry.name, uid))
         else:
-            for entry in self._index.values():
+            for _, entry in self._index.items():
                 plain[entry.subdir].append(entry.name)
-        listed: list[tuple[list[str], array[int]]] = []
         for subdir in ("new", "cur"):
             names: list[str] = []
             uids = array("I")
@@ -783,6 +817,13 @@ class MaildirMailbox:
                 listed.append(_merged(names, uids, pairs[subdir]))
             else:
                 listed.append((names + plain[subdir], uids))
+        return self._fingerprint_of(listed, keep)
+
+    def _fingerprint_of(self, listed: list[tuple[list[str], array[int]]], keep: bool) -> bytes:
+        """
+        The fingerprint of the names of C{new/} and C{cur/} in C{listed}
+        (sorted in place), kept for L{save_listing} when C{keep}.
+        """
         (new, _), (cur, _) = listed
         found = maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
         self._last_names = (self.uid_validity, self._last_uid, listed) if keep else None
@@ -1134,10 +1175,12 @@ class MaildirMailbox:
             self._same_content,
             self._store.pairing_of(self.name),
         )
+        del entries
         if plan.refusal is not None:
             raise MailboxError(plan.refusal)
-        # The plan's own dictionary (no copy: one entry per file is enough).
-        index = plan.numbered
+        # The plan's files by UID, in columns; the plan's dictionary goes.
+        index = FileIndex(plan.numbered)
+        plan.numbered.clear()
         first = self._last_uid + 1
         if not (self.read_only and self._warned):
             self._warn_strays(plan, first)
