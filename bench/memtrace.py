@@ -17,6 +17,7 @@ inflates the RSS of a traced run, so read RSS from an untraced one.
 from __future__ import annotations
 
 import atexit
+import os
 import resource
 import sys
 import threading
@@ -80,8 +81,12 @@ def main() -> int:
         box = self.names[Side.FAR] if hasattr(self, "names") else "?"
         line = f"  {box!s:16s} {name:10s} peak RSS {rss():4d} MB"
         if trace:
-            current, _ = tracemalloc.get_traced_memory()
-            line += f"  traced {current / 2**20:6.1f} MB"
+            current, peak = tracemalloc.get_traced_memory()
+            line += f"  traced {current / 2**20:6.1f} MB, peak since last {peak / 2**20:6.1f} MB"
+            tracemalloc.reset_peak()
+        if name == os.environ.get("MEMTRACE_UNTIL"):
+            # Keep the snapshot of the peak before this phase.
+            watch.stop.set()
         lines.append(line)
 
     async def load_both(self: Any, requests: Any) -> Any:

@@ -80,6 +80,7 @@ from msync.stores.maildirnames import (
     parse_name,
     set_flags_name,
     trash_name,
+    unnumbered_sort_key,
     with_uid,
 )
 from msync.stores.maildiruids import (
@@ -248,6 +249,62 @@ def _uids_in_names(names: list[str]) -> array[int]:
         joined = "\n".join(names[start : start + _NAMES_PER_UPDATE])
         found.extend(map(int, _UID_IN_NAME.findall(joined)))
     return found
+
+
+def _numbered(
+    listed: list[tuple[str, list[str]]], last_uid: int
+) -> tuple[FileIndex, list[FileEntry]] | None:
+    """
+    What L{plan_uids} decides for a scanned box whose every file either
+    keeps the UID its name carries (exactly one C{,U=}, a UID of at most
+    nine digits, none held twice, none above C{last_uid}) or has no C{,U=}
+    at all: the index of the former, and the latter to number afresh, in
+    the plan's order. C{None} when any file is neither (then the box needs
+    the plan: strays, duplicates, refusals).
+
+    @param listed: each subdirectory and its names.
+    """
+    uids = array("I")
+    names: list[str] = []
+    subdirs = bytearray()
+    fresh: list[FileEntry] = []
+    for subdir, found in listed:
+        kept: list[str] = []
+        for start in range(0, len(found), _NAMES_PER_UPDATE):
+            chunk = found[start : start + _NAMES_PER_UPDATE]
+            joined = "\n".join(chunk)
+            if joined.count(",U=") < len(chunk):
+                # Some names carry no UID (new messages): set aside.
+                fresh += [FileEntry(subdir, name) for name in chunk if ",U=" not in name]
+                chunk = [name for name in chunk if ",U=" in name]
+                joined = "\n".join(chunk)
+            if not chunk:
+                continue
+            kept += chunk
+            piece = _UID_IN_NAME.findall(joined)
+            # One line, one ",U=" and one UID per name.
+            if (
+                len(piece) != len(chunk)
+                or joined.count(",U=") != len(chunk)
+                or joined.count("\n") != len(chunk) - 1
+            ):
+                return None
+            uids.extend(map(int, piece))
+        names += kept
+        subdirs += bytes([0 if subdir == "new" else 1]) * len(kept)
+    if max(uids, default=0) > last_uid:
+        return None
+    order = sorted(range(len(uids)), key=uids.__getitem__)
+    ascending = array("I", [uids[at] for at in order])
+    del uids
+    # Sorted, a UID held twice is next to itself.
+    if any(map(operator.eq, ascending, ascending[1:])):
+        return None
+    index = FileIndex.from_columns(
+        ascending, [names[at] for at in order], bytearray(subdirs[at] for at in order)
+    )
+    fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
+    return index, fresh
 
 
 def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
@@ -1162,25 +1219,35 @@ class MaildirMailbox:
         """
         while True:
             before = await self._quiet_mtimes()
-            entries = [entry for subdir in ("new", "cur") for entry in self._list(subdir)]
+            listed = [(subdir, self._list(subdir)) for subdir in ("new", "cur")]
             if {subdir: self._mtime(subdir) for subdir in before} == before:
                 break
         if self.read_only:
             # Never renamed, so the recorded UIDs are as trusted as at open.
             trust_uids = self._trusted
-        plan = plan_uids(
-            entries,
-            self._last_uid,
-            trust_uids,
-            self._same_content,
-            self._store.pairing_of(self.name),
-        )
-        del entries
-        if plan.refusal is not None:
-            raise MailboxError(plan.refusal)
-        # The plan's files by UID, in columns; the plan's dictionary goes.
-        index = FileIndex(plan.numbered)
-        plan.numbered.clear()
+        kept = _numbered(listed, self._last_uid) if trust_uids else None
+        if kept is not None:
+            # Every file keeps the UID its name carries or has none: the
+            # plan's answer without an object per numbered file.
+            del listed
+            index, fresh = kept
+            plan = UIDPlan(numbered={}, fresh=fresh, strays=[])
+        else:
+            entries = [FileEntry(subdir, name) for subdir, names in listed for name in names]
+            del listed
+            plan = plan_uids(
+                entries,
+                self._last_uid,
+                trust_uids,
+                self._same_content,
+                self._store.pairing_of(self.name),
+            )
+            del entries
+            if plan.refusal is not None:
+                raise MailboxError(plan.refusal)
+            # The plan's files by UID, in columns; the plan's dictionary goes.
+            index = FileIndex(plan.numbered)
+            plan.numbered.clear()
         first = self._last_uid + 1
         if not (self.read_only and self._warned):
             self._warn_strays(plan, first)
@@ -1275,10 +1342,11 @@ class MaildirMailbox:
             log.info("Maildir notice: sleeping due to recent directory modification.")
             await deferLater(self._store._clock, 1, lambda: None)
 
-    def _list(self, subdir: str) -> list[FileEntry]:
+    def _list(self, subdir: str) -> list[str]:
         """
-        The message files of C{new/} or C{cur/}: names not starting with
-        C{.}, regular files (others are ignored with a warning, once).
+        The names of the message files of C{new/} or C{cur/}: names not
+        starting with C{.}, regular files (others are ignored with a
+        warning, once).
         """
         directory = os.path.join(self.path, subdir)
         found = []
@@ -1288,7 +1356,7 @@ class MaildirMailbox:
                     if entry.name.startswith("."):
                         continue
                     if entry.is_file():
-                        found.append(FileEntry(subdir, entry.name))
+                        found.append(entry.name)
                     elif entry.path not in self._ignored:
                         self._ignored.add(entry.path)
                         log.warn(

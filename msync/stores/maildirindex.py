@@ -18,9 +18,11 @@ Invariants:
 
 from __future__ import annotations
 
+import operator
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
+from typing import cast
 
 from msync.stores.maildiruids import FileEntry
 
@@ -46,6 +48,21 @@ class FileIndex:
         self._holes = 0
         if entries:
             self._fill(sorted(entries.items()))
+
+    @classmethod
+    def from_columns(cls, uids: array[int], names: list[str], subdirs: bytearray) -> FileIndex:
+        """
+        An index taking over ready columns: C{uids} strictly ascending,
+        C{names} and C{subdirs} (0: C{new}, 1: C{cur}) in the same order.
+        """
+        if not (len(uids) == len(names) == len(subdirs)):
+            raise ValueError("columns of different lengths")
+        if any(map(operator.ge, uids, uids[1:])):
+            raise ValueError("UIDs not strictly ascending")
+        index = cls()
+        index._uids, index._subdirs = uids, subdirs
+        index._names = cast("list[str | None]", names)
+        return index
 
     def _fill(self, pairs: Iterable[tuple[int, FileEntry]]) -> None:
         uids, names, subdirs = self._uids, self._names, self._subdirs

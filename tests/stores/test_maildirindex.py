@@ -1,6 +1,7 @@
 """
 Tests for L{msync.stores.maildirindex.FileIndex}: the same answers as the
-dictionary it replaces, in every order of changes, and its edge cases.
+dictionary it replaces, in every order of changes, and its edge cases; and
+for the scan that fills it without a plan when every file keeps its UID.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from array import array
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from msync.stores.maildirbox import _numbered
 from msync.stores.maildirindex import FileIndex
-from msync.stores.maildiruids import FileEntry
+from msync.stores.maildiruids import FileEntry, plan_uids
 
 TOP = 2**32 - 1
 
@@ -149,3 +151,103 @@ class FileIndexTests(SynchronousTestCase):
         self.assertIsInstance(index._uids, array)
         self.assertIsInstance(index._subdirs, bytearray)
         self.assertTrue(all(isinstance(name, str) for name in index._names))
+
+
+class NumberedScanTests(SynchronousTestCase):
+    """
+    The scan's shortcut (L{msync.stores.maildirbox._numbered}) gives the
+    very index and fresh files L{plan_uids} gives when every file keeps its
+    UID or has none, and declines every listing where the plan would do
+    anything else.
+    """
+
+    def assertAsPlanned(self, listed: list[tuple[str, list[str]]], last: int) -> None:
+        plan = plan_uids(
+            [FileEntry(subdir, name) for subdir, names in listed for name in names], last, True
+        )
+        self.assertEqual((plan.strays, plan.refusal), ([], None))
+        found = _numbered(listed, last)
+        assert found is not None
+        index, fresh = found
+        self.assertEqual(list(index.items()), sorted(plan.numbered.items()))
+        self.assertEqual(fresh, plan.fresh)
+
+    def test_same_as_plan(self) -> None:
+        """
+        Random names over both directories, each with its own UID (up to
+        nine digits), some without any (in several pieces of names), give
+        the plan's index and fresh files in the plan's order.
+        """
+        rng = random.Random(3)
+        uids = rng.sample(range(1, 10**9), 9000)
+        listed: list[tuple[str, list[str]]] = [("new", []), ("cur", [])]
+        for uid in uids:
+            stamp = rng.randint(10**9, 2 * 10**9)
+            listed[rng.randrange(2)][1].append(f"{stamp}.R{uid}.h,U={uid}:2,S")
+        self.assertAsPlanned(listed, max(uids))
+        for count in range(40):
+            stamp = rng.randint(10**9, 2 * 10**9)
+            listed[rng.randrange(2)][1].insert(rng.randrange(9000), f"{stamp}.P{count}.h:2,")
+        listed[0][1].append("1700000000.same.h")
+        listed[1][1].append("1700000000.same.h")
+        self.assertAsPlanned(listed, max(uids))
+
+    def test_only_fresh(self) -> None:
+        """
+        A box of new messages only: an empty index, every file fresh.
+        """
+        self.assertAsPlanned([("new", ["2.b.h", "1.a.h"]), ("cur", ["3.c.h:2,S"])], 0)
+
+    def test_empty(self) -> None:
+        """
+        An empty box gives an empty index and nothing fresh.
+        """
+        found = _numbered([("new", []), ("cur", [])], 0)
+        assert found is not None
+        self.assertEqual((len(found[0]), found[1]), (0, []))
+
+    def test_declined(self) -> None:
+        """
+        A name with UID 0, with two C{,U=}, with a newline, with a UID of
+        ten digits, a UID held twice, or a UID beyond the last assigned
+        one: the plan is needed.
+        """
+        good = ["1.a.h,U=1:2,S", "2.b.h,U=2:2,", "9.z.h:2,"]
+        for odd in [
+            "3.c.h,U=0:2,S",
+            "3.c.h,U=3,U=3:2,S",
+            "3.c\n.h,U=3:2,S",
+            "3.c.h,U=1234567890:2,S",
+            "3.c.h,U=2:2,S",
+            "3.c.h,U=9:2,S",
+        ]:
+            self.assertIsNone(_numbered([("new", [odd]), ("cur", good)], 5), odd)
+
+
+class FromColumnsTests(SynchronousTestCase):
+    """
+    L{FileIndex.from_columns} takes ready columns and refuses bad ones.
+    """
+
+    def test_taken(self) -> None:
+        """
+        Columns in UID order become the index as they are.
+        """
+        index = FileIndex.from_columns(array("I", [1, TOP]), ["a,U=1", "b"], bytearray([1, 0]))
+        self.assertEqual(
+            list(index.items()), [(1, FileEntry("cur", "a,U=1")), (TOP, FileEntry("new", "b"))]
+        )
+
+    def test_refused(self) -> None:
+        """
+        Columns of different lengths, or UIDs not strictly ascending
+        (a duplicate, a descent), are refused.
+        """
+        for uids, names, subdirs in [
+            ([1, 2], ["a"], [0, 0]),
+            ([1, 1], ["a", "b"], [0, 0]),
+            ([2, 1], ["a", "b"], [0, 0]),
+        ]:
+            self.assertRaises(
+                ValueError, FileIndex.from_columns, array("I", uids), names, bytearray(subdirs)
+            )
