@@ -44,6 +44,7 @@ from msync.sync.pairwork import (
     current_flags,
     does,
     dummy_bit,
+    forget_undeleted,
     kill,
     link,
     live,
@@ -191,11 +192,16 @@ def start_copies(work: PairWork, uid_next: Mapping[Side, int]) -> dict[Side, Cop
     for side in Side:
         if work.any_new[side]:
             log(work, SetFindUid(side, uid_next[side]))
+    # The copies first (no TUID is read to plan them): then the loaded
+    # messages not flagged deleted are let go before a TUID and a journal
+    # operation are made for every copy.
+    plans = {side: copies(work, side) for side in Side}
+    forget_undeleted(work)
     if work.any_new[Side.FAR] or work.any_new[Side.NEAR]:
         for record in live(work):
             if record.status_bits & PENDING:
                 record_op(work, record, AssignTuid, work.new_tuid())
-    return {side: copies(work, side) for side in Side}
+    return plans
 
 
 def copied(work: PairWork, copy: CopyMessage, uid: int | None) -> None:

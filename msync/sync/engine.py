@@ -82,7 +82,7 @@ from msync.sync.bodies import convert_body, convert_held
 from msync.sync.convert import Conversion
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import PairWork, forget_undeleted, random_tuid
+from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile
@@ -494,10 +494,9 @@ class _BoxPairSync:
             side: getattr(self.boxes[side], "journal_uid_next", self.boxes[side].uid_next)
             for side in Side
         }
+        # The planner lets go of the listings once the copies are planned,
+        # before it makes their TUIDs (forget_undeleted).
         started = reconcile.start_copies(work, uid_next)
-        # Before the TUIDs are journaled: the listings are not needed from
-        # here on, so they are not held while the journal lines are made.
-        forget_undeleted(work)
         copies = self.take(started)
         del started
         # The TUIDs must be durable before any copy exists.
