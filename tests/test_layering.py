@@ -71,6 +71,7 @@ LAYERS: dict[str, int] = {
     "msync.stores.imapstore": 2,
     "msync.stores.maildirnames": 1,
     "msync.stores.maildiruids": 2,
+    "msync.stores.maildirindex": 2,
     "msync.stores.maildirfiles": 2,
     "msync.stores.maildirbox": 2,
     "msync.stores.maildirstore": 2,

@@ -296,6 +296,10 @@ class SpooledBody:
             yield bytes(chunk) if isinstance(chunk, memoryview) else chunk
 
 
+def _uid_of(info: MessageInfo) -> int:
+    return info.uid
+
+
 def _segments(request: LoadRequest) -> list[tuple[UIDInterval, tuple[bytes, ...]]]:
     """
     Cut the request's range into intervals within which the same extras
@@ -726,11 +730,19 @@ class IMAPMailbox:
             )
         else:
             chosen = listing.items()
-        for uid, bits in chosen:
-            if uid in infos or not request.selects(uid) or any(want(uid) for want in wants_more):
-                continue
-            infos[uid] = MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
-        return [infos[uid] for uid in sorted(infos)]
+        # Made in ascending UID order straight into the answer (no
+        # dictionary of every message); the few fetched ones merged in.
+        listed = [
+            MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
+            for uid, bits in chosen
+            if uid not in infos
+            and request.selects(uid)
+            and not any(want(uid) for want in wants_more)
+        ]
+        if infos:
+            listed.extend(infos.values())
+            listed.sort(key=_uid_of)
+        return listed
 
     async def _listing(self, path: str) -> tuple[Listing, Container[int]] | None:
         """

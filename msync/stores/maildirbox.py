@@ -75,10 +75,12 @@ from msync.stores.maildirfiles import (
     read_tracking_headers,
     shown,
 )
+from msync.stores.maildirindex import FileIndex
 from msync.stores.maildirnames import (
     parse_name,
     set_flags_name,
     trash_name,
+    unnumbered_sort_key,
     with_uid,
 )
 from msync.stores.maildiruids import (
@@ -234,6 +236,88 @@ def read_saved_names(
         listed.append((names, uids[offset : offset + count]))
         offset += count
     return listed
+
+
+def _uids_in_names(names: list[str]) -> array[int]:
+    """
+    The UID each of C{names} carries (its first C{,U=}), read a piece of
+    names at a time; names without one give no UID (so the result is
+    shorter).
+    """
+    found = array("I")
+    for start in range(0, len(names), _NAMES_PER_UPDATE):
+        joined = "\n".join(names[start : start + _NAMES_PER_UPDATE])
+        found.extend(map(int, _UID_IN_NAME.findall(joined)))
+    return found
+
+
+def _numbered(
+    listed: list[tuple[str, list[str]]], last_uid: int
+) -> tuple[FileIndex, list[FileEntry]] | None:
+    """
+    What L{plan_uids} decides for a scanned box whose every file either
+    keeps the UID its name carries (exactly one C{,U=}, a UID of at most
+    nine digits, none held twice, none above C{last_uid}) or has no C{,U=}
+    at all: the index of the former, and the latter to number afresh, in
+    the plan's order. C{None} when any file is neither (then the box needs
+    the plan: strays, duplicates, refusals).
+
+    @param listed: each subdirectory and its names.
+    """
+    uids = array("I")
+    names: list[str] = []
+    subdirs = bytearray()
+    fresh: list[FileEntry] = []
+    for subdir, found in listed:
+        kept: list[str] = []
+        for start in range(0, len(found), _NAMES_PER_UPDATE):
+            chunk = found[start : start + _NAMES_PER_UPDATE]
+            joined = "\n".join(chunk)
+            if joined.count(",U=") < len(chunk):
+                # Some names carry no UID (new messages): set aside.
+                fresh += [FileEntry(subdir, name) for name in chunk if ",U=" not in name]
+                chunk = [name for name in chunk if ",U=" in name]
+                joined = "\n".join(chunk)
+            if not chunk:
+                continue
+            kept += chunk
+            piece = _UID_IN_NAME.findall(joined)
+            # One line, one ",U=" and one UID per name.
+            if (
+                len(piece) != len(chunk)
+                or joined.count(",U=") != len(chunk)
+                or joined.count("\n") != len(chunk) - 1
+            ):
+                return None
+            uids.extend(map(int, piece))
+        names += kept
+        subdirs += bytes([0 if subdir == "new" else 1]) * len(kept)
+    if max(uids, default=0) > last_uid:
+        return None
+    order = sorted(range(len(uids)), key=uids.__getitem__)
+    ascending = array("I", [uids[at] for at in order])
+    del uids
+    # Sorted, a UID held twice is next to itself.
+    if any(map(operator.eq, ascending, ascending[1:])):
+        return None
+    index = FileIndex.from_columns(
+        ascending, [names[at] for at in order], bytearray(subdirs[at] for at in order)
+    )
+    fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
+    return index, fresh
+
+
+def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
+    """
+    C{names} (with their C{uids}) in name order, for saving. When every
+    name carries its own UID (always, once a box is scanned), the names are
+    sorted alone and the UIDs read back from them: no pair object per name.
+    """
+    if _uids_in_names(names) == uids:
+        names.sort()
+        return names, _uids_in_names(names)
+    pairs = sorted(zip(names, uids, strict=True))
+    return [name for name, _ in pairs], array("I", [uid for _, uid in pairs])
 
 
 def _merged(
@@ -395,7 +479,7 @@ class MaildirMailbox:
         self._warned = False
         self._delimiter = store._delimiter
         self._closed = False
-        self._index: dict[int, FileEntry] = {}
+        self._index = FileIndex()
         self._last_uid = 0
         # Messages being stored, and operations waiting for none to be.
         self._in_flight = 0
@@ -485,9 +569,9 @@ class MaildirMailbox:
             if not (self._unlisted and self._list_some(request)):
                 await self._scan()
             infos = []
-            for uid in sorted(self._index):
+            for uid, entry in self._index.items():
                 if request.selects(uid):
-                    info = self._info(uid, self._index[uid], request)
+                    info = self._info(uid, entry, request)
                     if info is not None:
                         infos.append(info)
             return infos
@@ -627,10 +711,10 @@ class MaildirMailbox:
         async def action() -> dict[str, int]:
             await self._scan()
             found: dict[str, int] = {}
-            for uid in sorted(self._index):
+            for uid, entry in self._index.items():
                 if uid < min_uid or len(found) == len(wanted):
                     continue
-                headers = self._headers(self._index[uid])
+                headers = self._headers(entry)
                 tuid = None if headers is None else headers.tuid
                 if tuid is not None and tuid in wanted and tuid not in found:
                     found[tuid] = uid
@@ -689,7 +773,7 @@ class MaildirMailbox:
 
         async def action() -> list[int]:
             gone = []
-            for uid in sorted(self._index):
+            for uid in list(self._index):
                 if selected is None or uid in selected:
                     if await self._unlink_deleted(uid):
                         gone.append(uid)
@@ -755,6 +839,14 @@ class MaildirMailbox:
         if self._unlisted and not self._seen:
             return None
         keep = self._names_path is not None
+        listed: list[tuple[list[str], array[int]]] = []
+        if not self._unlisted:
+            # The index holds every name: each directory's names sorted,
+            # with the UIDs they carry.
+            for subdir in ("new", "cur"):
+                held = self._index.names(subdir)
+                listed.append(_sorted_names(*held) if keep else held)
+            return self._fingerprint_of(listed, keep)
         # The index's names by subdirectory; with their UIDs for saving.
         pairs: dict[str, list[tuple[str, int]]] = {"new": [], "cur": []}
         plain: dict[str, list[str]] = {"new": [], "cur": []}
@@ -762,9 +854,8 @@ class MaildirMailbox:
             for uid, entry in self._index.items():
                 pairs[entry.subdir].append((entry.name, uid))
         else:
-            for entry in self._index.values():
+            for _, entry in self._index.items():
                 plain[entry.subdir].append(entry.name)
-        listed: list[tuple[list[str], array[int]]] = []
         for subdir in ("new", "cur"):
             names: list[str] = []
             uids = array("I")
@@ -783,6 +874,13 @@ class MaildirMailbox:
                 listed.append(_merged(names, uids, pairs[subdir]))
             else:
                 listed.append((names + plain[subdir], uids))
+        return self._fingerprint_of(listed, keep)
+
+    def _fingerprint_of(self, listed: list[tuple[list[str], array[int]]], keep: bool) -> bytes:
+        """
+        The fingerprint of the names of C{new/} and C{cur/} in C{listed}
+        (sorted in place), kept for L{save_listing} when C{keep}.
+        """
         (new, _), (cur, _) = listed
         found = maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
         self._last_names = (self.uid_validity, self._last_uid, listed) if keep else None
@@ -1121,23 +1219,35 @@ class MaildirMailbox:
         """
         while True:
             before = await self._quiet_mtimes()
-            entries = [entry for subdir in ("new", "cur") for entry in self._list(subdir)]
+            listed = [(subdir, self._list(subdir)) for subdir in ("new", "cur")]
             if {subdir: self._mtime(subdir) for subdir in before} == before:
                 break
         if self.read_only:
             # Never renamed, so the recorded UIDs are as trusted as at open.
             trust_uids = self._trusted
-        plan = plan_uids(
-            entries,
-            self._last_uid,
-            trust_uids,
-            self._same_content,
-            self._store.pairing_of(self.name),
-        )
-        if plan.refusal is not None:
-            raise MailboxError(plan.refusal)
-        # The plan's own dictionary (no copy: one entry per file is enough).
-        index = plan.numbered
+        kept = _numbered(listed, self._last_uid) if trust_uids else None
+        if kept is not None:
+            # Every file keeps the UID its name carries or has none: the
+            # plan's answer without an object per numbered file.
+            del listed
+            index, fresh = kept
+            plan = UIDPlan(numbered={}, fresh=fresh, strays=[])
+        else:
+            entries = [FileEntry(subdir, name) for subdir, names in listed for name in names]
+            del listed
+            plan = plan_uids(
+                entries,
+                self._last_uid,
+                trust_uids,
+                self._same_content,
+                self._store.pairing_of(self.name),
+            )
+            del entries
+            if plan.refusal is not None:
+                raise MailboxError(plan.refusal)
+            # The plan's files by UID, in columns; the plan's dictionary goes.
+            index = FileIndex(plan.numbered)
+            plan.numbered.clear()
         first = self._last_uid + 1
         if not (self.read_only and self._warned):
             self._warn_strays(plan, first)
@@ -1232,10 +1342,11 @@ class MaildirMailbox:
             log.info("Maildir notice: sleeping due to recent directory modification.")
             await deferLater(self._store._clock, 1, lambda: None)
 
-    def _list(self, subdir: str) -> list[FileEntry]:
+    def _list(self, subdir: str) -> list[str]:
         """
-        The message files of C{new/} or C{cur/}: names not starting with
-        C{.}, regular files (others are ignored with a warning, once).
+        The names of the message files of C{new/} or C{cur/}: names not
+        starting with C{.}, regular files (others are ignored with a
+        warning, once).
         """
         directory = os.path.join(self.path, subdir)
         found = []
@@ -1245,7 +1356,7 @@ class MaildirMailbox:
                     if entry.name.startswith("."):
                         continue
                     if entry.is_file():
-                        found.append(FileEntry(subdir, entry.name))
+                        found.append(entry.name)
                     elif entry.path not in self._ignored:
                         self._ignored.add(entry.path)
                         log.warn(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from msync.model import Flags, MessageInfo, Side
-from msync.sync.actions import CopyMessage
+from msync.sync.actions import CopyMessage, CopyPlan
 from msync.sync.journal import (
     AssignTuid,
     AssignUid,
@@ -44,6 +44,7 @@ from msync.sync.pairwork import (
     current_flags,
     does,
     dummy_bit,
+    forget_undeleted,
     kill,
     link,
     live,
@@ -155,14 +156,14 @@ def continue_upgrade(work: PairWork, record: SyncRecord) -> None:
 # Copies (mbsync msgs_copied, msg_copied, msgs_found_new).
 
 
-def copies(work: PairWork, target: Side) -> list[CopyMessage]:
+def copies(work: PairWork, target: Side) -> CopyPlan:
     """
     The messages to copy to C{target}, in source UID order.
     """
+    plan = CopyPlan(target)
     if not work.any_new[target]:
-        return []
+        return plan
     source = target.other
-    plan = []
     for info in work.messages[source]:
         record = work.by_uid[source].get(info.uid)
         if record is None or record.dead or not record.status_bits & PENDING:
@@ -176,11 +177,11 @@ def copies(work: PairWork, target: Side) -> list[CopyMessage]:
         if placeholder and work.options.isync15:
             # isync 1.5: a flagged placeholder would ask for its upgrade.
             flags &= ~Flags.FLAGGED
-        plan.append(CopyMessage(target, info.uid, flags, placeholder, info.size, record))
+        plan.append(info.uid, flags, placeholder, info.size, record)
     return plan
 
 
-def start_copies(work: PairWork, uid_next: Mapping[Side, int]) -> dict[Side, list[CopyMessage]]:
+def start_copies(work: PairWork, uid_next: Mapping[Side, int]) -> dict[Side, CopyPlan]:
     """
     Journal each target's UIDNEXT and a TUID for every pending record (the
     engine must then make the journal durable before copying).
@@ -191,11 +192,16 @@ def start_copies(work: PairWork, uid_next: Mapping[Side, int]) -> dict[Side, lis
     for side in Side:
         if work.any_new[side]:
             log(work, SetFindUid(side, uid_next[side]))
+    # The copies first (no TUID is read to plan them): then the loaded
+    # messages not flagged deleted are let go before a TUID and a journal
+    # operation are made for every copy.
+    plans = {side: copies(work, side) for side in Side}
+    forget_undeleted(work)
     if work.any_new[Side.FAR] or work.any_new[Side.NEAR]:
         for record in live(work):
             if record.status_bits & PENDING:
                 record_op(work, record, AssignTuid, work.new_tuid())
-    return {side: copies(work, side) for side in Side}
+    return plans
 
 
 def copied(work: PairWork, copy: CopyMessage, uid: int | None) -> None:

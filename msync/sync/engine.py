@@ -77,12 +77,12 @@ from msync.stores.interface import (
     ListingChanges,
 )
 from msync.sync import quickcheck, reconcile
-from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
+from msync.sync.actions import CopyMessage, CopyPlan, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body, convert_held
 from msync.sync.convert import Conversion
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import PairWork, forget_undeleted, random_tuid
+from msync.sync.pairwork import PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile
@@ -479,6 +479,9 @@ class _BoxPairSync:
         except MailboxError:
             self.take_leftovers()
             raise
+        # The planner holds the listings now (and lets go of them once the
+        # copies are planned: forget_undeleted); not kept here as well.
+        del listings
         await self.set_flags(work, updates)
         for side in Side:
             await self.trash(work, side)
@@ -494,10 +497,9 @@ class _BoxPairSync:
             side: getattr(self.boxes[side], "journal_uid_next", self.boxes[side].uid_next)
             for side in Side
         }
+        # The planner lets go of the listings once the copies are planned,
+        # before it makes their TUIDs (forget_undeleted).
         started = reconcile.start_copies(work, uid_next)
-        # Before the TUIDs are journaled: the listings are not needed from
-        # here on, so they are not held while the journal lines are made.
-        forget_undeleted(work)
         copies = self.take(started)
         del started
         # The TUIDs must be durable before any copy exists.
@@ -661,7 +663,7 @@ class _BoxPairSync:
         except MessageError:
             log.failure("remote trashing of {side} UID {uid} failed", side=source, uid=item.uid)
 
-    def plan_copies(self, copies: list[CopyMessage]) -> None:
+    def plan_copies(self, copies: CopyPlan) -> None:
         self.planned.extend(copy.describe() for copy in copies)
         # Counted as to do (isync 1.5's dry run counts what it would do).
         for copy in copies:
@@ -676,11 +678,11 @@ class _BoxPairSync:
                 listed = ",".join(str(uid) for uid in uids)
                 self.planned.append(f"{side.label} side: expunge UIDs {listed}")
 
-    async def copy(self, work: PairWork, target: Side, copies: list[CopyMessage]) -> None:
+    async def copy(self, work: PairWork, target: Side, copies: CopyPlan) -> None:
         """
         Copy C{copies} to C{target}, keeping fetches and stores under way.
-        The list is consumed: a copy is dropped from it (and from memory)
-        as soon as it is recorded.
+        The plan is consumed: a copy is taken from it as its fetch starts,
+        and dropped from memory as soon as it is recorded.
         """
         total = len(copies)
         if copies:
@@ -697,8 +699,6 @@ class _BoxPairSync:
             else getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
         )
         fetch_ahead = FETCH_AHEAD + in_flight
-        # Popped from the end: the copies in order, each taken once.
-        copies.reverse()
         # Fetched (or being fetched), not yet begun; begun, not yet done.
         ahead: deque[tuple[CopyMessage, Deferred[IMessageBody]]] = deque()
         copying: deque[tuple[CopyMessage, Deferred[int | None | bool]]] = deque()
@@ -713,7 +713,7 @@ class _BoxPairSync:
             for index in range(total):
                 # Keep fetch_ahead fetches going: the store pipelines them.
                 while started < total and started < index + fetch_ahead:
-                    fetching = copies.pop()
+                    fetching = copies.take()
                     ahead.append((fetching, source.fetch(fetching.uid)))
                     started += 1
                 while begun < total and begun < index + in_flight:

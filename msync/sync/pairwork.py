@@ -368,6 +368,10 @@ def forget_undeleted(work: PairWork) -> None:
                 record.set_message(side, None)
             changed.pop(info.uid, None)
         work.messages[side] = kept
+        # A dictionary never shrinks as entries go: the few left are
+        # copied into new ones, and the big tables freed.
+        work.by_uid[side] = dict(by_uid)
+        work.flags[side] = dict(changed)
 
 
 def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | None:

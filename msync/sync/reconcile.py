@@ -57,7 +57,7 @@ from typing import Generic, TypeVar
 from msync.config.schema import SyncOp
 from msync.errors import MailboxError
 from msync.model import Flags, LoadRequest, MessageInfo, Side
-from msync.sync.actions import CopyMessage, FlagUpdate, TrashMessage
+from msync.sync.actions import CopyMessage, CopyPlan, FlagUpdate, TrashMessage
 from msync.sync.copying import (
     continue_upgrade,
     copies,
@@ -514,7 +514,7 @@ def trashed(work: PairWork, side: Side, uids: Sequence[int]) -> Step[None]:
 # Copies (mbsync msgs_copied, msg_copied, msgs_found_new).
 
 
-def plan_copies(work: PairWork, target: Side) -> Step[list[CopyMessage]]:
+def plan_copies(work: PairWork, target: Side) -> Step[CopyPlan]:
     """
     The messages to copy to C{target}, in source UID order, without
     journaling anything (a dry run's copies).
@@ -522,9 +522,7 @@ def plan_copies(work: PairWork, target: Side) -> Step[list[CopyMessage]]:
     return _step(work, copies(work, target))
 
 
-def start_copies(
-    work: PairWork, uid_next: Mapping[Side, int]
-) -> Step[dict[Side, list[CopyMessage]]]:
+def start_copies(work: PairWork, uid_next: Mapping[Side, int]) -> Step[dict[Side, CopyPlan]]:
     """
     Journal each target's UIDNEXT and a TUID for every pending record
     (the engine must then make the journal durable before copying).

@@ -220,12 +220,29 @@ class SyncRecord:
 
     def _change(self, far: int, near: int, status: Status) -> None:
         owner = self._owner
-        if owner is not None:
-            owner._unindex(self)
+        if owner is None:
+            self._far, self._near, self._status = far, near, status
+            self._bits = status.value
+            return
+        bits = status.value
+        if not (bits | self._bits) & _DEAD:
+            # A live record keeping one UID (a copy's UID arrives, a status
+            # changes): only the other side's index changes. Taking it out
+            # of the kept side's index and putting it back would leave the
+            # same entry, but churn that dictionary into a table three
+            # times its size.
+            if far and far == self._far and owner._far.get(far) is self:
+                _move(owner._near, self._near, near, self)
+                self._near, self._status, self._bits = near, status, bits
+                return
+            if near and near == self._near and owner._near.get(near) is self:
+                _move(owner._far, self._far, far, self)
+                self._far, self._status, self._bits = far, status, bits
+                return
+        owner._unindex(self)
         self._far, self._near, self._status = far, near, status
-        self._bits = status.value
-        if owner is not None:
-            owner._index(self)
+        self._bits = bits
+        owner._index(self)
 
     def __repr__(self) -> str:
         return (
@@ -259,6 +276,19 @@ def _drop(index: dict[int, _Bucket], key: int, record: SyncRecord) -> None:
             break
     if len(bucket) == 1:
         index[key] = bucket[0]
+
+
+def _move(index: dict[int, _Bucket], old: int, new: int, record: SyncRecord) -> None:
+    """
+    Index C{record} under C{new} instead of C{old} (0: none) in a live
+    index, exactly as dropping and adding it again would leave it.
+    """
+    if old and old == new and index.get(old) is record:
+        return
+    if old:
+        _drop(index, old, record)
+    if new:
+        _add(index, new, record)
 
 
 def _members(bucket: _Bucket | None) -> list[SyncRecord]:

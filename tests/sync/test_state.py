@@ -5,6 +5,10 @@ Tests for L{msync.sync.state}: the sync state model and its lookups.
 
 from __future__ import annotations
 
+import random
+import sys
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -157,3 +161,82 @@ class ModelTests(SynchronousTestCase):
         state.set_max_uid(Side.NEAR, 9)
         self.assertEqual([state.max_uid(s) for s in Side], [3, 9])
         self.assertEqual(Status.dummy(Side.NEAR), Status.DUMMY_N)
+
+
+class IndexChurnTests(SynchronousTestCase):
+    """
+    A change keeping one of a live record's UIDs changes only the other
+    side's index, leaving both exactly as taking the record out and
+    putting it back did (buckets of duplicates included).
+    """
+
+    def test_random_changes_match_reindexing(self) -> None:
+        """
+        The same random UID and status changes on two states, one through
+        the records' setters, one by unindexing and reindexing by hand
+        (the former behaviour), leave identical indexes after every change.
+        """
+        rng = random.Random(5)
+        fast, slow = SyncState(), SyncState()
+        for uid in range(1, 41):
+            far, near = rng.choice([(uid, 0), (uid, uid), (0, uid), (uid % 7 + 1, uid)])
+            fast.append(SyncRecord(far, near))
+            slow.append(SyncRecord(far, near))
+        for _ in range(2000):
+            position = rng.randrange(len(fast.records))
+            which = rng.randrange(4)
+            uid = rng.choice([0, rng.randint(1, 12), rng.randint(1, 60)])
+            status = rng.choice([Status.NONE, Status.PENDING, Status.DEAD, Status.EXPIRE])
+            mine, other = fast.records[position], slow.records[position]
+            far, near, bits = other.far_uid, other.near_uid, other.status
+            if which == 0:
+                mine.far_uid = uid
+                far = uid
+            elif which == 1:
+                mine.near_uid = uid
+                near = uid
+            elif which == 2:
+                mine.status = status
+                bits = status
+            else:
+                mine.near_uid = mine.near_uid
+            slow._unindex(other)
+            other._far, other._near, other._status, other._bits = far, near, bits, bits.value
+            slow._index(other)
+            self.assertEqual(mine.values(), other.values())
+            for index in ("_far", "_near", "_odd"):
+                self.assertEqual(
+                    _buckets(getattr(fast, index), fast), _buckets(getattr(slow, index), slow)
+                )
+
+    def test_copy_uid_leaves_far_index_alone(self) -> None:
+        """
+        A copy's near UID arriving leaves the far index's dictionary as it
+        was (no entry taken out and put back): the same object, the same
+        size, while the near index gains the UID.
+        """
+        state = SyncState()
+        records = [
+            state.append(SyncRecord(uid, 0, status=Status.PENDING)) for uid in range(1, 2001)
+        ]
+        far_index = state._far
+        size = sys.getsizeof(far_index)
+        for record in records:
+            record.near_uid = record.far_uid + 10
+            record.status = Status.NONE
+        self.assertIs(state._far, far_index)
+        self.assertEqual(sys.getsizeof(far_index), size)
+        self.assertIs(state.by_near(11), records[0])
+        self.assertIs(state.by_far(2000), records[-1])
+        self.assertEqual(len(state._near), 2000)
+
+
+def _buckets(index: dict[Any, Any], state: SyncState) -> dict[Any, list[int]]:
+    """
+    An index with each record replaced by its position in C{state}.
+    """
+    position = {id(record): at for at, record in enumerate(state.records)}
+    return {
+        key: [position[id(r)] for r in (bucket if isinstance(bucket, list) else [bucket])]
+        for key, bucket in index.items()
+    }

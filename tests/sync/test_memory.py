@@ -1,0 +1,61 @@
+"""
+What a box pair sync holds per message, measured with C{tracemalloc} on a
+pair of in-memory stores: a bound that fails if a per-message object (a
+listing entry, a copy's object, a dictionary entry per message) is kept
+where the compact forms are meant to be. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync.model import Side
+from msync.sync import engine
+from tests.sync.scenarios import BOX, options
+from tests.sync.test_engine import prepared
+
+#: Messages in the far box (a first pull copies them all).
+COUNT = 20_000
+
+#: Bytes per message the sync may hold when the copies start: the record
+#: (about 150 bytes with its UIDs), its index entry, its TUID and its entry
+#: in the copy plan came to 253. A listing kept (a L{MessageInfo} and its
+#: UID, about 130 bytes: 379 measured), or a copy object (about 90) and a
+#: dictionary entry (about 50) per message, pass it.
+BOUND = 300
+
+
+class PullMemoryTests(SynchronousTestCase):
+    """
+    The memory of a first pull of L{COUNT} messages when the copies start.
+    """
+
+    def test_per_message_when_copies_start(self) -> None:
+        """
+        When the engine starts copying, what the sync allocated since it
+        began is under L{BOUND} bytes per message, and every message is
+        then copied.
+        """
+        pair = prepared(self, [(uid, "S", f"m{uid}") for uid in range(1, COUNT + 1)], [])
+        seen: list[int] = []
+        original = engine._BoxPairSync.copy
+
+        async def copy(self: Any, work: Any, target: Side, copies: Any) -> None:
+            if target is Side.NEAR:
+                seen.append(tracemalloc.get_traced_memory()[0])
+            await original(self, work, target, copies)
+
+        self.patch(engine._BoxPairSync, "copy", copy)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            self.successResultOf(pair.start(options()))
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(len(seen), 1)
+        per_message = (seen[0] - before) / COUNT
+        self.assertLess(per_message, BOUND)
+        self.assertEqual(len(pair.near.messages(BOX)), COUNT)
