@@ -43,7 +43,7 @@ from msync.cmdline import (
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
 from msync.config.load import config_path_15, default_config_path, load_config
-from msync.config.schema import Config, IMAPStore, SSLType, Store
+from msync.config.schema import Config, IMAPAccount, IMAPStore, SSLType, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
 from msync.plan import (
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
     from twisted.logger import ILogObserver
 
+    from msync.imap.earlytalk import EarlyTalk
     from msync.reactor import MailReactor
 
     React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
@@ -756,7 +757,32 @@ def start_connecting(prepared: Prepared) -> None:
             if isinstance(side, IMAPStore):
                 account = side.account
                 if account.ssl_type is SSLType.NONE and account.tunnel is None and account.host:
-                    preconnect.start(account.host, account.port, account.timeout or None)
+                    preconnect.start(
+                        account.host,
+                        account.port,
+                        account.timeout or None,
+                        talk=early_talk(account),
+                    )
+
+
+def early_talk(account: IMAPAccount) -> EarlyTalk:
+    """
+    The conversation a plain account's early connection holds while
+    Twisted loads (L{msync.imap.earlytalk}): the greeting, and C{LOGIN}
+    when C{User} and C{Pass} are given (no command or prompt to run), on a
+    connection made as the store's protocol makes its own.
+
+    @param account: a C{SSLType None} account without a Tunnel.
+    """
+    from msync.imap.connection import ClientConnection
+    from msync.imap.earlytalk import EarlyLogin, EarlyTalk
+
+    login = None
+    if account.user is not None and account.password is not None:
+        login = EarlyLogin(account.user, account.password, account.auth_mechs)
+    disabled = [each.encode("ascii") for each in account.disabled_extensions]
+    connection = ClientConnection(account.pipeline_depth, disabled_capabilities=disabled)
+    return EarlyTalk(connection, login)
 
 
 class _RefuseTLS:

@@ -39,6 +39,8 @@ from msync.compat import Generation
 from msync.config.load import parse_config
 from msync.config.schema import Config
 from msync.imap import preconnect
+from msync.imap.earlytalk import EarlyLogin, EarlyTalk
+from msync.model import Secret
 from msync.plan import select_jobs
 from msync.report import Counters, OutputPolicy, Severity
 
@@ -755,13 +757,19 @@ class StartConnectingTests(SynchronousTestCase):
     L{start_connecting}: which connections start before Twisted loads.
     """
 
-    def started(self, ssl_type: str, *argv: str, host: str = "Host example.org\n") -> list[object]:
+    def started(
+        self,
+        ssl_type: str,
+        *argv: str,
+        host: str = "Host example.org\n",
+        credentials: str = "User u\nPass p\n",
+    ) -> list[object]:
         """
         What L{start_connecting} starts for channel C{c} with the far store's
         account of C{SSLType ssl_type}.
         """
         text = (
-            f"IMAPAccount a\n{host}Port 1143\nTimeout 7\nUser u\nPass p\nSSLType {ssl_type}\n"
+            f"IMAPAccount a\n{host}Port 1143\nTimeout 7\n{credentials}SSLType {ssl_type}\n"
             "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
             "Channel c\nFar :far:\nNear :near:\n"
         )
@@ -769,7 +777,13 @@ class StartConnectingTests(SynchronousTestCase):
         command = parse_arguments([*argv, "c"], None)
         jobs = select_jobs(config, command.targets, all_channels=command.all_channels).jobs
         calls: list[object] = []
-        self.patch(preconnect, "start", lambda *args: calls.append(args))
+        self.talks: list[EarlyTalk] = []
+
+        def start(*args: object, talk: EarlyTalk) -> None:
+            calls.append(args)
+            self.talks.append(talk)
+
+        self.patch(preconnect, "start", start)
         start_connecting(Prepared(command, config, jobs, 0))
         return calls
 
@@ -780,6 +794,21 @@ class StartConnectingTests(SynchronousTestCase):
         """
         self.assertEqual(self.started("None"), [("example.org", 1143, 7)])
         self.assertEqual(self.started("None", "-l"), [("example.org", 1143, 7)])
+
+    def test_talk(self) -> None:
+        """
+        The early connection logs in with the account's User, Pass and
+        AuthMechs, on a connection made as the store's protocol makes its
+        own (PipelineDepth, DisableExtension); with no Pass (PassCmd or a
+        prompt), it only waits for the greeting.
+        """
+        self.started("None\nAuthMechs LOGIN\nPipelineDepth 3\nDisableExtension MOVE")
+        [talk] = self.talks
+        self.assertEqual(talk.login, EarlyLogin("u", Secret("p"), ("LOGIN",)))
+        connection = talk.connection
+        self.assertEqual((connection.pipeline_depth, connection.disabled), (3, {b"MOVE"}))
+        self.started("None", credentials='User u\nPassCmd "echo p"\n')
+        self.assertIsNone(self.talks[0].login)
 
     def test_not(self) -> None:
         """

@@ -55,6 +55,8 @@ from zope.interface import directlyProvides, implementer, providedBy
 from msync.config.schema import IMAPAccount, SSLType
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap import preconnect
+from msync.imap.earlytalk import EarlyTalk
+from msync.imap.protocol import IMAPClientProtocol
 from msync.reactor import MailReactor
 
 __all__ = ["connect", "describe"]
@@ -296,9 +298,15 @@ class _Adoption(ServerFactory):
     L{_PlainAttempt} does for one it makes.
     """
 
-    def __init__(self, wrapped: IProtocolFactory, connected: Deferred[IProtocol]) -> None:
+    def __init__(
+        self,
+        wrapped: IProtocolFactory,
+        connected: Deferred[IProtocol],
+        talk: EarlyTalk | None = None,
+    ) -> None:
         self._wrapped = wrapped
         self._connected = connected
+        self._talk = talk
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # noqa: N802
         assert addr is not None  # an adopted connection has a peer
@@ -306,15 +314,27 @@ class _Adoption(ServerFactory):
         if protocol is None:
             self._connected.errback(ConnectError("the protocol factory built no protocol"))
             return None
+        if self._talk is not None:
+            if not isinstance(protocol, IMAPClientProtocol):
+                self._connected.errback(
+                    ConnectError("only the IMAP protocol takes an early conversation over")
+                )
+                return None
+            # It goes on where the talk stopped (msync.imap.earlytalk).
+            protocol.take_over(self._talk)
         return _Handover(protocol, self._connected)
 
 
 def _adopt(
-    reactor: MailReactor, early: socket.socket, protocol_factory: IProtocolFactory
+    reactor: MailReactor,
+    early: socket.socket,
+    protocol_factory: IProtocolFactory,
+    talk: EarlyTalk | None = None,
 ) -> Deferred[IProtocol] | None:
     """
     Hand a connection L{preconnect} made to the reactor and build its
-    protocol: what the server said meanwhile is read as if it came now.
+    protocol: what the server said meanwhile is read as if it came now;
+    an early conversation (C{talk}) is taken over by the protocol.
 
     @return: fires with the protocol (at once), or C{None} when the reactor
         cannot adopt connections (the socket is closed: connect anew).
@@ -326,7 +346,7 @@ def _adopt(
         early.setblocking(False)
         # The reactor takes a duplicate of the descriptor; ours is closed.
         IReactorSocket(reactor).adoptStreamConnection(
-            early.fileno(), early.family, _Adoption(protocol_factory, connected)
+            early.fileno(), early.family, _Adoption(protocol_factory, connected, talk)
         )
     return connected
 
@@ -381,9 +401,9 @@ async def _establish(
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
     if account.ssl_type is SSLType.NONE:
-        early = preconnect.take(account.host, account.port)
+        early = preconnect.take_early(account.host, account.port)
         if early is not None:
-            adopted = _adopt(reactor, early, protocol_factory)
+            adopted = _adopt(reactor, early[0], protocol_factory, early[1])
             if adopted is not None:
                 return await adopted
     if account.ssl_type is not SSLType.IMAPS:

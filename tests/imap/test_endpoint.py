@@ -798,11 +798,11 @@ class ConnectTests(SynchronousTestCase):
         early = _EarlySocket()
         taken: list[tuple[str, int]] = []
 
-        def take(host: str, port: int) -> _EarlySocket:
+        def take(host: str, port: int) -> tuple[_EarlySocket, None]:
             taken.append((host, port))
-            return early
+            return early, None
 
-        self.patch(preconnect, "take", take)
+        self.patch(preconnect, "take_early", take)
         connected = self.connect(ssl_type=SSLType.NONE, port=143)
         self.assertEqual(taken, [(HOST, 143)])
         self.assertEqual((self.resolver.asked, self.reactor.tcpClients), ([], []))
@@ -828,7 +828,7 @@ class ConnectTests(SynchronousTestCase):
         def take(host: str, port: int) -> None:
             taken.append((host, port))
 
-        self.patch(preconnect, "take", take)
+        self.patch(preconnect, "take_early", take)
         self.connect(ssl_type=SSLType.STARTTLS, port=143)
         self.assertEqual(taken, [])
         self.connect(ssl_type=SSLType.NONE, port=143)
