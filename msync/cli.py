@@ -27,8 +27,8 @@ import io
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from types import FrameType, ModuleType
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from types import CoroutineType, FrameType, GeneratorType, ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from msync.cmdline import (
@@ -588,10 +588,11 @@ def main(
         start_connecting(prepared)
         collecting = gc.isenabled()
         gc.disable()
-        if not uses_tls(prepared.config):
-            install_reactor_without_tls()
-        for name in LATE_MODULES:
-            importlib.import_module(name)
+        with asyncio_stand_in():
+            if not uses_tls(prepared.config):
+                install_reactor_without_tls()
+            for name in LATE_MODULES:
+                importlib.import_module(name)
         from twisted.logger import globalLogBeginner
 
         globalLogBeginner.beginLoggingTo(
@@ -821,6 +822,64 @@ def install_reactor_without_tls() -> None:
         default.install()
     finally:
         sys.meta_path.remove(refuse)
+
+
+class _AsyncioStandIn(ModuleType):
+    """
+    Stands for C{asyncio} while Twisted loads (L{asyncio_stand_in}).
+
+    C{twisted.internet.defer} does C{from asyncio import
+    AbstractEventLoop, Future, iscoroutine}: the first two only in
+    annotations (C{Deferred.asFuture}, C{fromFuture}, which msync never
+    calls), the third to tell coroutines from other results. Loading
+    C{asyncio} for that (with C{concurrent.futures}, C{logging} and a
+    dozen modules of its own) was a tenth of a run's imports.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("asyncio", "msync's stand-in for asyncio while Twisted loads")
+        self.AbstractEventLoop = type("AbstractEventLoop", (), {"__module__": "asyncio"})
+        self.Future = type("Future", (), {"__module__": "asyncio"})
+        self.iscoroutine = _iscoroutine
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            # The import system's questions (__path__: not a package).
+            raise AttributeError(name)
+        # Any other name (another Twisted, another importer): the real one.
+        if sys.modules.get("asyncio") is self:
+            del sys.modules["asyncio"]
+        return getattr(importlib.import_module("asyncio"), name)
+
+
+_COROUTINES = (CoroutineType, GeneratorType, Coroutine)
+
+
+def _iscoroutine(value: object) -> bool:
+    """
+    C{asyncio.iscoroutine} of Python 3.11 (generators count, as there).
+    """
+    return isinstance(value, _COROUTINES)
+
+
+@contextlib.contextmanager
+def asyncio_stand_in() -> Iterator[None]:
+    """
+    While the block runs (Twisted loading), C{import asyncio} gives a
+    L{_AsyncioStandIn} unless the real C{asyncio} is loaded already; once
+    it ends, the real one is what C{import asyncio} loads again. What the
+    stand-in does not have comes from the real module, loaded then.
+    """
+    if "asyncio" in sys.modules:
+        yield
+        return
+    stand_in = _AsyncioStandIn()
+    sys.modules["asyncio"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("asyncio") is stand_in:
+            del sys.modules["asyncio"]
 
 
 def _react(main: Callable[[Any], Deferred[None]]) -> NoReturn:

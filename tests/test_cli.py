@@ -15,7 +15,9 @@ import io
 import json
 import os
 import signal
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any, NoReturn
 
 from twisted.internet.defer import Deferred
@@ -27,6 +29,7 @@ from msync.cli import (
     INTERRUPTED,
     Output,
     Prepared,
+    asyncio_stand_in,
     interrupt_handler,
     main,
     resize_handler,
@@ -750,6 +753,83 @@ class UsesTLSTests(SynchronousTestCase):
             "MaildirStore a\nPath /a/\n\nMaildirStore b\nPath /b/\n\nChannel c\nFar :a:\nNear :b:\n"
         )
         self.assertFalse(uses_tls(parse_config(text, "rc", home="/home/u")))
+
+
+class AsyncioStandInTests(SynchronousTestCase):
+    """
+    L{asyncio_stand_in}: what C{twisted.internet.defer} imports from
+    C{asyncio}, without loading it.
+    """
+
+    def setUp(self) -> None:
+        # Run as if asyncio were not loaded; put the real one back after.
+        self.addCleanup(sys.modules.update, self.unload())
+
+    def unload(self) -> dict[str, ModuleType]:
+        """
+        Take C{asyncio} and its submodules out of C{sys.modules}.
+
+        @return: what was taken.
+        """
+        taken = {
+            name: module
+            for name, module in sys.modules.items()
+            if name == "asyncio" or name.startswith("asyncio.")
+        }
+        for name in taken:
+            del sys.modules[name]
+        return taken
+
+    def test_what_defer_imports(self) -> None:
+        """
+        Inside the block, C{from asyncio import AbstractEventLoop, Future,
+        iscoroutine} loads nothing, and C{iscoroutine} answers as the real
+        one does; after it, C{asyncio} is unloaded again.
+        """
+        real = importlib.import_module("asyncio")
+        self.unload()
+
+        async def coroutine() -> None:
+            pass
+
+        def generator() -> Iterator[int]:
+            yield 1
+
+        with asyncio_stand_in():
+            from asyncio import AbstractEventLoop, Future, iscoroutine
+
+            self.assertIsNot(sys.modules["asyncio"], real)
+        self.assertNotIn("asyncio", sys.modules)
+        self.assertEqual(
+            (AbstractEventLoop.__name__, Future.__name__), ("AbstractEventLoop", "Future")
+        )
+        made = coroutine()
+        values: list[object] = [made, generator(), Deferred(), 1, None, coroutine]
+        self.assertEqual(
+            [iscoroutine(value) for value in values],
+            [real.iscoroutine(value) for value in values],
+        )
+        self.assertEqual([iscoroutine(value) for value in values][:4], [True, True, False, False])
+        made.close()
+
+    def test_other_names_real(self) -> None:
+        """
+        Any other name loads the real C{asyncio}, which stays loaded.
+        """
+        with asyncio_stand_in():
+            from asyncio import get_event_loop_policy
+
+            self.assertNotEqual(type(sys.modules["asyncio"]).__name__, "_AsyncioStandIn")
+        self.assertIs(sys.modules["asyncio"].get_event_loop_policy, get_event_loop_policy)
+
+    def test_loaded_already(self) -> None:
+        """
+        With the real C{asyncio} loaded, nothing changes.
+        """
+        real = importlib.import_module("asyncio")
+        with asyncio_stand_in():
+            self.assertIs(importlib.import_module("asyncio"), real)
+        self.assertIs(sys.modules["asyncio"], real)
 
 
 class StartConnectingTests(SynchronousTestCase):
