@@ -43,7 +43,7 @@ from msync.cmdline import (
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
 from msync.compatprobe import Decision, decide
 from msync.config.load import config_path_15, default_config_path, load_config
-from msync.config.schema import Config, IMAPAccount, IMAPStore, SSLType, Store
+from msync.config.schema import Config, IMAPStore, SSLType, Store
 from msync.errors import ConfigError, UsageError
 from msync.migrate import migrate_names
 from msync.plan import (
@@ -71,7 +71,6 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
     from twisted.logger import ILogObserver
 
-    from msync.imap.earlytalk import EarlyTalk
     from msync.reactor import MailReactor
 
     React = Callable[[Callable[[Any], Deferred[None]]], NoReturn]
@@ -742,9 +741,10 @@ def start_connecting(prepared: Prepared) -> None:
     """
     Start the TCP connections to the plain (C{SSLType None}) IMAP servers
     of the selected channels before Twisted and the rest load
-    (L{msync.imap.preconnect}): the connection and the server's greeting
-    overlap the loading. Not with C{-V} or C{-D}, whose lines say when
-    msync resolves and connects.
+    (L{msync.imap.preconnect}): the connection, the server's greeting and
+    the login (L{msync.imap.earlytalk}) overlap the loading. Not with
+    C{-V} or C{-D}, whose lines say when msync resolves, connects and
+    logs in.
 
     @param prepared: the run's command line, configuration and channels.
     """
@@ -752,6 +752,7 @@ def start_connecting(prepared: Prepared) -> None:
     if command.verbose or command.debug or command.action not in (Action.SYNC, Action.LIST):
         return
     from msync.imap import preconnect
+    from msync.imap.earlytalk import EarlyTalk
 
     for job in prepared.jobs:
         for side in (job.channel.far_store, job.channel.near_store):
@@ -762,28 +763,8 @@ def start_connecting(prepared: Prepared) -> None:
                         account.host,
                         account.port,
                         account.timeout or None,
-                        talk=early_talk(account),
+                        talk=EarlyTalk.for_account(account),
                     )
-
-
-def early_talk(account: IMAPAccount) -> EarlyTalk:
-    """
-    The conversation a plain account's early connection holds while
-    Twisted loads (L{msync.imap.earlytalk}): the greeting, and C{LOGIN}
-    when C{User} and C{Pass} are given (no command or prompt to run), on a
-    connection made as the store's protocol makes its own.
-
-    @param account: a C{SSLType None} account without a Tunnel.
-    """
-    from msync.imap.connection import ClientConnection
-    from msync.imap.earlytalk import EarlyLogin, EarlyTalk
-
-    login = None
-    if account.user is not None and account.password is not None:
-        login = EarlyLogin(account.user, account.password, account.auth_mechs)
-    disabled = [each.encode("ascii") for each in account.disabled_extensions]
-    connection = ClientConnection(account.pipeline_depth, disabled_capabilities=disabled)
-    return EarlyTalk(connection, login)
 
 
 class _RefuseTLS:

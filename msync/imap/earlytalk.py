@@ -39,6 +39,7 @@ Invariants:
 
 from __future__ import annotations
 
+from msync.config.schema import IMAPAccount
 from msync.errors import AuthenticationError, RemoteProtocolError
 from msync.imap.commands import Command
 from msync.imap.connection import ClientConnection
@@ -48,7 +49,7 @@ from msync.imap.values import NEED_DATA, Status
 from msync.model import Secret
 from msync.records import record
 
-__all__ = ["EarlyLogin", "EarlyTalk"]
+__all__ = ["EarlyLogin", "EarlyTalk", "account_connection", "account_login"]
 
 
 @record
@@ -64,6 +65,25 @@ class EarlyLogin:
     user: str
     password: Secret
     auth_mechs: tuple[str, ...]
+
+
+def account_login(account: IMAPAccount) -> EarlyLogin | None:
+    """
+    What C{LOGIN} is sent with for C{account}: its C{User} and C{Pass}, or
+    C{None} when one of them comes from a command or a prompt.
+    """
+    if account.user is None or account.password is None:
+        return None
+    return EarlyLogin(account.user, account.password, account.auth_mechs)
+
+
+def account_connection(account: IMAPAccount) -> ClientConnection:
+    """
+    A connection made as the IMAP store's protocol makes its own for
+    C{account} (C{PipelineDepth}, C{DisableExtension}).
+    """
+    disabled = [each.encode("ascii") for each in account.disabled_extensions]
+    return ClientConnection(account.pipeline_depth, disabled_capabilities=disabled)
 
 
 class EarlyTalk:
@@ -93,6 +113,25 @@ class EarlyTalk:
         self.done = False
         self.login = login
         self._greeting: Greeting | None = None
+
+    @classmethod
+    def for_account(cls, account: IMAPAccount) -> EarlyTalk:
+        """
+        The talk of a C{SSLType None} account without a Tunnel.
+        """
+        return cls(account_connection(account), account_login(account))
+
+    def made_for(self, account: IMAPAccount) -> bool:
+        """
+        Whether this talk is the one L{for_account} makes for C{account}:
+        the same credentials and connection settings (another account on
+        the same server must not take a connection logged in as this one).
+        """
+        made = account_connection(account)
+        return self.login == account_login(account) and (
+            self.connection.pipeline_depth,
+            self.connection.disabled,
+        ) == (made.pipeline_depth, made.disabled)
 
     def receive(self, data: bytes) -> bytes:
         """

@@ -402,6 +402,10 @@ async def _establish(
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
     if account.ssl_type is SSLType.NONE:
         early = preconnect.take_early(account.host, account.port)
+        if early is not None and early[1] is not None and not early[1].made_for(account):
+            # Another account's (on the same server): connect anew.
+            early[0].close()
+            early = None
         if early is not None:
             adopted = _adopt(reactor, early[0], protocol_factory, early[1])
             if adopted is not None:

@@ -52,8 +52,11 @@ from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap import endpoint as endpoint_module
 from msync.imap import preconnect
+from msync.imap.earlytalk import EarlyTalk
 from msync.imap.endpoint import connect, describe
+from msync.imap.protocol import IMAPClientProtocol
 from msync.imap.tls import TLSClientCreator, tls_context
+from msync.model import Secret
 from tests.fakes.clocks import FakeMailReactor
 
 HOST = "imap.example.org"
@@ -659,6 +662,9 @@ class _EarlySocket:
     def __exit__(self, *exc_info: object) -> None:
         self.closed = True
 
+    def close(self) -> None:
+        self.closed = True
+
 
 class _ProcessReactor(FakeMailReactor):
     """
@@ -816,6 +822,54 @@ class ConnectTests(SynchronousTestCase):
         assert self.app.transport is not None
         self.app.transport.write(b"a NOOP\r\n")
         self.assertEqual(transport.value(), b"a NOOP\r\n")
+
+    def test_early_talk_taken_over(self) -> None:
+        """
+        An early connection whose talk was made for this account: the IMAP
+        protocol built on it takes the talk over (its greeting is known
+        before anything is read); another protocol cannot, and the
+        attempt fails rather than lose what the talk read.
+        """
+        account = _account(ssl_type=SSLType.NONE, port=143, user="u", password=Secret("p"))
+        talk = EarlyTalk.for_account(account)
+        self.assertEqual(talk.receive(b"* OK [CAPABILITY IMAP4rev1] hi\r\n"), b"")
+        self.patch(preconnect, "take_early", lambda host, port: (_EarlySocket(), talk))
+        made: list[IMAPClientProtocol] = []
+
+        def build() -> IMAPClientProtocol:
+            made.append(IMAPClientProtocol(self.reactor))
+            return made[-1]
+
+        connected = connect(self.reactor, account, Factory.forProtocol(build))
+        [(_, _, factory)] = self.reactor.adoptedStreamConnections
+        protocol = factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143))
+        assert protocol is not None
+        protocol.makeConnection(StringTransport())
+        self.assertIs(self.successResultOf(connected), made[0])
+        self.assertIs(made[0].connection, talk.connection)
+        greeting = self.successResultOf(made[0].greeting())
+        self.assertEqual(greeting.text, b"hi")
+        other = connect(self.reactor, account, _OneProtocol(self.app))
+        [_, (_, _, factory)] = self.reactor.adoptedStreamConnections
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143)))
+        self.failureResultOf(other)
+
+    def test_early_talk_of_another_account(self) -> None:
+        """
+        A talk made for another account on the same server (another user)
+        is not taken: its socket is closed and the connection made anew.
+        """
+        early = _EarlySocket()
+        mine = _account(ssl_type=SSLType.NONE, port=143, user="me", password=Secret("p"))
+        theirs = replace(mine, user="them")
+        talk = EarlyTalk.for_account(theirs)
+        self.assertTrue(talk.made_for(theirs))
+        self.assertFalse(talk.made_for(mine))
+        self.patch(preconnect, "take_early", lambda host, port: (early, talk))
+        self.connect(ssl_type=SSLType.NONE, port=143, user="me", password=Secret("p"))
+        self.assertTrue(early.closed)
+        self.assertEqual(self.reactor.adoptedStreamConnections, [])
+        self.assertEqual(len(self.reactor.tcpClients), 1)
 
     def test_early_connection_only_plain(self) -> None:
         """
