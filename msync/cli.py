@@ -739,12 +739,13 @@ def uses_tls(config: Config) -> bool:
 
 def start_connecting(prepared: Prepared) -> None:
     """
-    Start the TCP connections to the plain (C{SSLType None}) IMAP servers
-    of the selected channels before Twisted and the rest load
-    (L{msync.imap.preconnect}): the connection, the server's greeting and
-    the login (L{msync.imap.earlytalk}) overlap the loading. Not with
-    C{-V} or C{-D}, whose lines say when msync resolves, connects and
-    logs in.
+    Start the TCP connections to the plain and STARTTLS IMAP servers of
+    the selected channels before Twisted and the rest load
+    (L{msync.imap.preconnect}): the connection, the server's greeting and,
+    for C{SSLType None}, the login (L{msync.imap.earlytalk}) overlap the
+    loading. Not with C{-V} or C{-D}, whose lines say when msync
+    resolves, connects and logs in; not for IMAPS (TLS from the first
+    byte).
 
     @param prepared: the run's command line, configuration and channels.
     """
@@ -758,7 +759,8 @@ def start_connecting(prepared: Prepared) -> None:
         for side in (job.channel.far_store, job.channel.near_store):
             if isinstance(side, IMAPStore):
                 account = side.account
-                if account.ssl_type is SSLType.NONE and account.tunnel is None and account.host:
+                plain = account.ssl_type in (SSLType.NONE, SSLType.STARTTLS)
+                if plain and account.tunnel is None and account.host:
                     preconnect.start(
                         account.host,
                         account.port,

@@ -889,13 +889,15 @@ class StartConnectingTests(SynchronousTestCase):
         self.assertEqual((connection.pipeline_depth, connection.disabled), (3, {b"MOVE"}))
         self.started("None", credentials='User u\nPassCmd "echo p"\n')
         self.assertIsNone(self.talks[0].login)
+        # STARTTLS: connected early, but the login waits for TLS.
+        self.assertEqual(self.started("STARTTLS"), [("example.org", 1143, 7)])
+        self.assertIsNone(self.talks[0].login)
 
     def test_not(self) -> None:
         """
-        Not for TLS (STARTTLS, IMAPS), a Tunnel, nor with -V or -D (whose
-        lines say when msync connects).
+        Not for IMAPS (TLS from the first byte), a Tunnel, nor with -V or
+        -D (whose lines say when msync connects).
         """
-        self.assertEqual(self.started("STARTTLS"), [])
         self.assertEqual(self.started("IMAPS"), [])
         self.assertEqual(self.started("None", host='Tunnel "nc x 143"\n'), [])
         self.assertEqual(self.started("None", "-V"), [])

@@ -39,7 +39,7 @@ Invariants:
 
 from __future__ import annotations
 
-from msync.config.schema import IMAPAccount
+from msync.config.schema import IMAPAccount, SSLType
 from msync.errors import AuthenticationError, RemoteProtocolError
 from msync.imap.commands import Command
 from msync.imap.connection import ClientConnection
@@ -70,9 +70,10 @@ class EarlyLogin:
 def account_login(account: IMAPAccount) -> EarlyLogin | None:
     """
     What C{LOGIN} is sent with for C{account}: its C{User} and C{Pass}, or
-    C{None} when one of them comes from a command or a prompt.
+    C{None} when one of them comes from a command or a prompt, or the
+    account speaks TLS (the login waits for it: only the greeting is read).
     """
-    if account.user is None or account.password is None:
+    if account.user is None or account.password is None or account.ssl_type is not SSLType.NONE:
         return None
     return EarlyLogin(account.user, account.password, account.auth_mechs)
 
@@ -117,7 +118,9 @@ class EarlyTalk:
     @classmethod
     def for_account(cls, account: IMAPAccount) -> EarlyTalk:
         """
-        The talk of a C{SSLType None} account without a Tunnel.
+        The talk of a C{SSLType None} or C{STARTTLS} account without a
+        Tunnel (for C{STARTTLS}, the greeting alone, and C{CAPABILITY} if
+        it names none: C{STARTTLS} itself is the Twisted path's).
         """
         return cls(account_connection(account), account_login(account))
 

@@ -222,9 +222,15 @@ class _Handover(Protocol):
     endpoints do, without loading them: they load Twisted's TLS support.
     """
 
-    def __init__(self, wrapped: IProtocol, connected: Deferred[IProtocol]) -> None:
+    def __init__(
+        self, wrapped: IProtocol, connected: Deferred[IProtocol], *, adopted: bool = False
+    ) -> None:
+        """
+        @param adopted: the transport is an adopted connection (L{_adopt}).
+        """
         self._wrapped = wrapped
         self._connected = connected
+        self._adopted = adopted
         directlyProvides(self, providedBy(wrapped))
 
     def logPrefix(self) -> str:
@@ -232,6 +238,11 @@ class _Handover(Protocol):
         return str(prefix()) if callable(prefix) else type(self._wrapped).__name__
 
     def connectionMade(self) -> None:
+        if self._adopted:
+            # Twisted makes an adopted connection its server side, and
+            # STARTTLS on it would play the TLS server: msync is the client
+            # (its creator verifies the server's certificate and name).
+            setattr(self.transport, _TLS_CLIENT_ROLE, True)
         self._wrapped.makeConnection(self.transport)  # type: ignore[arg-type]  # set by makeConnection
         self._connected.callback(self._wrapped)
 
@@ -322,7 +333,25 @@ class _Adoption(ServerFactory):
                 return None
             # It goes on where the talk stopped (msync.imap.earlytalk).
             protocol.take_over(self._talk)
-        return _Handover(protocol, self._connected)
+        return _Handover(protocol, self._connected, adopted=True)
+
+
+#: The attribute by which Twisted's TCP transports say which side of TLS
+#: they play (C{twisted.internet._newtls}: C{True} for the client).
+_TLS_CLIENT_ROLE = "_tlsClientDefault"
+
+
+def _tls_client_role_settable() -> bool:
+    """
+    Whether an adopted TCP connection can start TLS as the client (see
+    L{_Handover.connectionMade}): Twisted's server transports say
+    C{_tlsClientDefault = False}. If this Twisted does not, STARTTLS
+    connections are not adopted (they would start TLS as the server, and
+    fail).
+    """
+    from twisted.internet import tcp
+
+    return getattr(tcp.Server, _TLS_CLIENT_ROLE, None) is False
 
 
 def _adopt(
@@ -400,7 +429,9 @@ async def _establish(
         return await _tunnel_endpoint(reactor, account.tunnel).connect(protocol_factory)
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
-    if account.ssl_type is SSLType.NONE:
+    if account.ssl_type is SSLType.NONE or (
+        account.ssl_type is SSLType.STARTTLS and _tls_client_role_settable()
+    ):
         early = preconnect.take_early(account.host, account.port)
         if early is not None and early[1] is not None and not early[1].made_for(account):
             # Another account's (on the same server): connect anew.

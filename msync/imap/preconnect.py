@@ -8,8 +8,10 @@ L{msync.imap.endpoint}.
 
 Invariants:
   - Only what L{start} is given: the CLI starts them for C{SSLType None}
-    accounts with a C{Host} (no Tunnel, no TLS), and not with C{-V} or
-    C{-D}, whose lines say when msync resolves and connects.
+    and C{STARTTLS} accounts with a C{Host} (no Tunnel, no IMAPS), and
+    not with C{-V} or C{-D}, whose lines say when msync resolves and
+    connects. Nothing here speaks TLS: a STARTTLS connection's talk only
+    reads the greeting (and asks for the capabilities if it names none).
   - Once connected, an attempt given an L{EarlyTalk} lets it speak (the
     greeting, C{CAPABILITY}, C{LOGIN}: see L{msync.imap.earlytalk}) over
     the blocking socket in its thread, until the talk is done or the

@@ -639,6 +639,15 @@ class _FakeProcess(StringTransport):
         self.loseConnection()
 
 
+class _ServerSideTransport(StringTransport):
+    """
+    A transport that, as Twisted's C{tcp.Server}, would start TLS as the
+    server.
+    """
+
+    _tlsClientDefault = False
+
+
 class _EarlySocket:
     """
     Stands for a socket L{preconnect} connected: records how it is used.
@@ -871,11 +880,11 @@ class ConnectTests(SynchronousTestCase):
         self.assertEqual(self.reactor.adoptedStreamConnections, [])
         self.assertEqual(len(self.reactor.tcpClients), 1)
 
-    def test_early_connection_only_plain(self) -> None:
+    def test_early_connection_not_imaps(self) -> None:
         """
-        C{STARTTLS} does not take an early connection (its transport must
-        start TLS as the client); without one, C{SSLType None} connects
-        as usual.
+        C{IMAPS} does not take an early connection (TLS from its first
+        byte); without one, C{SSLType None} and C{STARTTLS} connect as
+        usual.
         """
         taken: list[tuple[str, int]] = []
 
@@ -883,12 +892,31 @@ class ConnectTests(SynchronousTestCase):
             taken.append((host, port))
 
         self.patch(preconnect, "take_early", take)
-        self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        self.connect(ssl_type=SSLType.IMAPS, port=993)
         self.assertEqual(taken, [])
         self.connect(ssl_type=SSLType.NONE, port=143)
-        self.assertEqual(taken, [(HOST, 143)])
-        self.assertEqual(len(self.reactor.tcpClients), 2)
+        self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        self.assertEqual(taken, [(HOST, 143), (HOST, 143)])
+        self.assertEqual(len(self.reactor.tcpClients), 3)
         self.assertEqual(self.reactor.adoptedStreamConnections, [])
+
+    def test_adopted_starttls_as_client(self) -> None:
+        """
+        C{STARTTLS} over an early connection: Twisted adopts it as its
+        server side (C{tcp.Server}), and the handover makes the transport
+        start TLS as the client, so that the client's creator (which
+        verifies the server) is the one used.
+        """
+        early = _EarlySocket()
+        self.patch(preconnect, "take_early", lambda host, port: (early, None))
+        connected = self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        [(_, _, factory)] = self.reactor.adoptedStreamConnections
+        protocol = factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143))
+        assert protocol is not None
+        transport = _ServerSideTransport()
+        protocol.makeConnection(transport)
+        self.assertIs(self.successResultOf(connected), self.app)
+        self.assertIs(transport._tlsClientDefault, True)  # noqa: SLF001
 
     def test_imaps_after_verified_handshake(self) -> None:
         """

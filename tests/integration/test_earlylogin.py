@@ -19,7 +19,7 @@ from msync.imap import preconnect
 from msync.imap.connection import ClientConnection
 from msync.imap.earlytalk import EarlyLogin, EarlyTalk
 from msync.model import Secret
-from tests.integration.dovecot import HOST, DovecotTestCase
+from tests.integration.dovecot import HOST, DovecotServer, DovecotTestCase
 
 # Runs msync's command line; with "plain" first, without the early
 # connection (nothing started before Twisted: the Twisted path alone).
@@ -35,7 +35,9 @@ else:
         early = take_early(host, port)
         with open(record, "a") as out:
             sent = early[1].sent if early is not None and early[1] is not None else []
-            out.write(" ".join(command.name.decode() for command, tag in sent) + "\\n")
+            taken = "socket" if early is not None else "none"
+            out.write(" ".join([taken, *(command.name.decode() for command, tag in sent)]))
+            out.write("\\n")
         return early
     preconnect.take_early = taking
 from msync.cli import main
@@ -112,6 +114,32 @@ class EarlyLoginTests(DovecotTestCase):
                 self.assertIs(early[1], talk)
                 self.assertEqual((talk.sent, talk.events, talk.done), ([], [], False))
 
+    def test_same_starttls(self) -> None:
+        """
+        STARTTLS over the early connection (its greeting read early, TLS
+        started as the client by the reactor): the same runs; and a
+        certificate for another host is refused the same way.
+        """
+        plain, early, plain2, early2 = self.runs(self.account_section(ssl_type="STARTTLS"))
+        self.assertEqual((plain, plain2), (early, early2))
+        self.assertEqual(plain[0], 0)
+        with open(self.record) as taken:
+            self.assertEqual(taken.read(), "socket\n" * 2)
+
+    def test_same_starttls_refusal(self) -> None:
+        """
+        A certificate for another host: refused, the same words either way.
+        """
+        other = DovecotServer(self.mktemp(), cert_hostname="other.example")
+        self.addCleanup(other.stop)
+        other.start()
+        plain, early = self.runs(self.account_section(ssl_type="STARTTLS", server=other), runs=1)
+        self.assertEqual(plain, early)
+        self.assertEqual(plain[0], 1)
+        self.assertIn("certificate", plain[2])
+        with open(self.record) as taken:
+            self.assertEqual(taken.read(), "socket\n")
+
     def runs(self, account: str, runs: int = 2) -> list[tuple[int, str, str]]:
         """
         Sync channel C{c} C{runs} times with and without the early
@@ -144,11 +172,18 @@ class EarlyLoginTests(DovecotTestCase):
                 outcomes.append((done.returncode, done.stdout, done.stderr))
         return outcomes
 
-    def account_section(self, password: str | None = None) -> str:
+    def account_section(
+        self,
+        password: str | None = None,
+        ssl_type: str = "None",
+        server: DovecotServer | None = None,
+    ) -> str:
+        server = server or self.dovecot
         return (
-            f"IMAPAccount demo\nHost {HOST}\nPort {self.dovecot.imap_port}\n"
-            f"User {self.dovecot.user}\nPass {password or self.dovecot.password}\n"
-            "SSLType None\nAuthMechs LOGIN\n\n"
+            f"IMAPAccount demo\nHost {HOST}\nPort {server.imap_port}\n"
+            f"User {server.user}\nPass {password or server.password}\n"
+            f"SSLType {ssl_type}\nAuthMechs LOGIN\n"
+            f"CertificateFile {self.dovecot.cert_path}\n\n"
         )
 
     def test_same_runs(self) -> None:
@@ -164,7 +199,7 @@ class EarlyLoginTests(DovecotTestCase):
         # The early runs did log in early (the greeting came before Twisted
         # had loaded).
         with open(self.record) as taken:
-            self.assertEqual(taken.read(), "LOGIN\n" * 2)
+            self.assertEqual(taken.read(), "socket LOGIN\n" * 2)
 
     def test_same_refusal(self) -> None:
         """
@@ -175,4 +210,4 @@ class EarlyLoginTests(DovecotTestCase):
         self.assertEqual(plain[0], 1)
         self.assertIn("authentication failed", plain[2])
         with open(self.record) as taken:
-            self.assertEqual(taken.read(), "LOGIN\n")
+            self.assertEqual(taken.read(), "socket LOGIN\n")
