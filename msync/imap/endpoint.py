@@ -11,6 +11,11 @@ Invariants:
     endpoint only for a Tunnel.
   - An IMAPS connection is handed to the IMAP protocol only once the
     handshake verified the server (L{msync.imap.tls}).
+  - A connection made early (L{preconnect}, C{SSLType None} and
+    C{STARTTLS}) is adopted only with a talk made for this very account
+    (another account on the same server connects anew), whose
+    conversation the IMAP protocol takes over; TLS started on it
+    (STARTTLS) plays the client, as on a connection made here.
   - Errors: an unresolvable host or a refused connection is
     L{StoreUnavailable}, C{Timeout} expiring is L{ConnectionTimeout}, any TLS
     problem (bad settings, handshake, verification) is L{TLSError}; messages
