@@ -53,6 +53,9 @@ class _Server:
         self.sent = b""
         self.closed = False
         self._buffer = b""
+        # A command line that announced a synchronizing literal: the rest
+        # comes once the server said "+".
+        self._begun = b""
 
     def hear(self, data: bytes) -> None:
         """
@@ -62,6 +65,11 @@ class _Server:
         self._buffer += data
         while b"\r\n" in self._buffer and not self.closed:
             line, self._buffer = self._buffer.split(b"\r\n", 1)
+            line, self._begun = self._begun + line, b""
+            if line.endswith(b"}") and not line.endswith(b"+}"):
+                self._begun = line
+                self.pending += b"+ go ahead\r\n"
+                continue
             tag, name = (line.split(b" ") + [b""])[:2]
             answer = self.script.get(name.upper(), b"{tag} BAD unknown\r\n")
             if answer is None:
@@ -90,7 +98,7 @@ def _early(server: _Server, steps: int, login: EarlyLogin | None = LOGIN) -> Ear
     return talk
 
 
-def _log_in(session: IMAPSession) -> Deferred[str]:
+def _log_in(session: IMAPSession, login: EarlyLogin = LOGIN) -> Deferred[str]:
     """
     What the IMAP store does with a fresh plain connection: the greeting,
     then (unless PREAUTH) the login C{AuthMechs} chooses.
@@ -101,7 +109,7 @@ def _log_in(session: IMAPSession) -> Deferred[str]:
         if greeting.status is Status.PREAUTH:
             return "preauth"
         mechanism = await session.authenticate_with(
-            LOGIN.auth_mechs, LOGIN.user, LOGIN.password, False
+            login.auth_mechs, login.user, login.password, False
         )
         capabilities = await session.ensure_capabilities()
         return f"{mechanism.value} {b' '.join(sorted(capabilities)).decode()}"
@@ -126,7 +134,7 @@ def _outcome(
     transport = StringTransport()
     protocol.makeConnection(transport)
     session = IMAPSession(protocol)
-    result = _log_in(session)
+    result = _log_in(session, login or LOGIN)
     while not server.closed and (said := server.say()):
         protocol.dataReceived(said)
         server.hear(transport.value())
@@ -147,11 +155,31 @@ class HandoverTests(SynchronousTestCase):
     gives alone, and sends the same bytes.
     """
 
-    def check(self, greeting: bytes, script: Script, expected: str) -> None:
-        alone = _outcome(greeting, script, None)
+    def check(
+        self, greeting: bytes, script: Script, expected: str, login: EarlyLogin = LOGIN
+    ) -> None:
+        alone = _outcome(greeting, script, None, login)
         self.assertEqual(alone[0], expected)
         for steps in range(5):
-            self.assertEqual(_outcome(greeting, script, steps), alone, f"after {steps} reads")
+            self.assertEqual(
+                _outcome(greeting, script, steps, login), alone, f"after {steps} reads"
+            )
+
+    def test_login_with_literal(self) -> None:
+        """
+        A password sent as a synchronizing literal (8-bit, no LITERAL+):
+        the talk sends the command's first line, and the protocol sends
+        the rest when the server says "+", as without the talk.
+        """
+        login = EarlyLogin("user", Secret("p\u00e4ss"), ("LOGIN",))
+        self.check(
+            b"* OK [CAPABILITY IMAP4rev1] hi\r\n",
+            {b"LOGIN": LOGIN_OK},
+            "IMAP LOGIN IMAP4REV1 NAMESPACE",
+            login,
+        )
+        sent = _outcome(b"* OK [CAPABILITY IMAP4rev1] hi\r\n", {b"LOGIN": LOGIN_OK}, 3, login)[1]
+        self.assertEqual(sent, "A1 LOGIN user {5}\r\np\u00e4ss\r\n".encode())
 
     def test_login(self) -> None:
         """
