@@ -29,6 +29,11 @@ Invariants:
     when something becomes outstanding again (a new command, C{DONE}
     after IDLE).
   - C{[ALERT]} texts go to C{on_alert} (logged as a warning if unset).
+  - A protocol that took an early conversation over (L{take_over}:
+    greeting and C{LOGIN} spoken before Twisted loaded) behaves as one
+    connected from the start: what the talk received is handled once
+    connected, in order, and its commands are the ones the session asks
+    for (each attached to the command in flight, not sent again).
   - The wire trace is logged at debug level in mbsync's C{-Dn} form (see
     L{msync.imap.trace}): the server's lines as text, literal contents
     left out; what is sent after C{>>> } (C{>+> } for continuation
