@@ -15,7 +15,9 @@ import io
 import json
 import os
 import signal
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any, NoReturn
 
 from twisted.internet.defer import Deferred
@@ -27,6 +29,7 @@ from msync.cli import (
     INTERRUPTED,
     Output,
     Prepared,
+    asyncio_stand_in,
     interrupt_handler,
     main,
     resize_handler,
@@ -39,6 +42,8 @@ from msync.compat import Generation
 from msync.config.load import parse_config
 from msync.config.schema import Config
 from msync.imap import preconnect
+from msync.imap.earlytalk import EarlyLogin, EarlyTalk
+from msync.model import Secret
 from msync.plan import select_jobs
 from msync.report import Counters, OutputPolicy, Severity
 
@@ -750,18 +755,101 @@ class UsesTLSTests(SynchronousTestCase):
         self.assertFalse(uses_tls(parse_config(text, "rc", home="/home/u")))
 
 
+class AsyncioStandInTests(SynchronousTestCase):
+    """
+    L{asyncio_stand_in}: what C{twisted.internet.defer} imports from
+    C{asyncio}, without loading it.
+    """
+
+    def setUp(self) -> None:
+        # Run as if asyncio were not loaded; put the real one back after.
+        self.addCleanup(sys.modules.update, self.unload())
+
+    def unload(self) -> dict[str, ModuleType]:
+        """
+        Take C{asyncio} and its submodules out of C{sys.modules}.
+
+        @return: what was taken.
+        """
+        taken = {
+            name: module
+            for name, module in sys.modules.items()
+            if name == "asyncio" or name.startswith("asyncio.")
+        }
+        for name in taken:
+            del sys.modules[name]
+        return taken
+
+    def test_what_defer_imports(self) -> None:
+        """
+        Inside the block, C{from asyncio import AbstractEventLoop, Future,
+        iscoroutine} loads nothing, and C{iscoroutine} answers as the real
+        one does; after it, C{asyncio} is unloaded again.
+        """
+        real = importlib.import_module("asyncio")
+        self.unload()
+
+        async def coroutine() -> None:
+            pass
+
+        def generator() -> Iterator[int]:
+            yield 1
+
+        with asyncio_stand_in():
+            from asyncio import AbstractEventLoop, Future, iscoroutine
+
+            self.assertIsNot(sys.modules["asyncio"], real)
+        self.assertNotIn("asyncio", sys.modules)
+        self.assertEqual(
+            (AbstractEventLoop.__name__, Future.__name__), ("AbstractEventLoop", "Future")
+        )
+        made = coroutine()
+        values: list[object] = [made, generator(), Deferred(), 1, None, coroutine]
+        self.assertEqual(
+            [iscoroutine(value) for value in values],
+            [real.iscoroutine(value) for value in values],
+        )
+        self.assertEqual([iscoroutine(value) for value in values][:4], [True, True, False, False])
+        made.close()
+
+    def test_other_names_real(self) -> None:
+        """
+        Any other name loads the real C{asyncio}, which stays loaded.
+        """
+        with asyncio_stand_in():
+            from asyncio import get_event_loop_policy
+
+            self.assertNotEqual(type(sys.modules["asyncio"]).__name__, "_AsyncioStandIn")
+        self.assertIs(sys.modules["asyncio"].get_event_loop_policy, get_event_loop_policy)
+
+    def test_loaded_already(self) -> None:
+        """
+        With the real C{asyncio} loaded, nothing changes.
+        """
+        real = importlib.import_module("asyncio")
+        with asyncio_stand_in():
+            self.assertIs(importlib.import_module("asyncio"), real)
+        self.assertIs(sys.modules["asyncio"], real)
+
+
 class StartConnectingTests(SynchronousTestCase):
     """
     L{start_connecting}: which connections start before Twisted loads.
     """
 
-    def started(self, ssl_type: str, *argv: str, host: str = "Host example.org\n") -> list[object]:
+    def started(
+        self,
+        ssl_type: str,
+        *argv: str,
+        host: str = "Host example.org\n",
+        credentials: str = "User u\nPass p\n",
+    ) -> list[object]:
         """
         What L{start_connecting} starts for channel C{c} with the far store's
         account of C{SSLType ssl_type}.
         """
         text = (
-            f"IMAPAccount a\n{host}Port 1143\nTimeout 7\nUser u\nPass p\nSSLType {ssl_type}\n"
+            f"IMAPAccount a\n{host}Port 1143\nTimeout 7\n{credentials}SSLType {ssl_type}\n"
             "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
             "Channel c\nFar :far:\nNear :near:\n"
         )
@@ -769,7 +857,13 @@ class StartConnectingTests(SynchronousTestCase):
         command = parse_arguments([*argv, "c"], None)
         jobs = select_jobs(config, command.targets, all_channels=command.all_channels).jobs
         calls: list[object] = []
-        self.patch(preconnect, "start", lambda *args: calls.append(args))
+        self.talks: list[EarlyTalk] = []
+
+        def start(*args: object, talk: EarlyTalk) -> None:
+            calls.append(args)
+            self.talks.append(talk)
+
+        self.patch(preconnect, "start", start)
         start_connecting(Prepared(command, config, jobs, 0))
         return calls
 
@@ -781,12 +875,29 @@ class StartConnectingTests(SynchronousTestCase):
         self.assertEqual(self.started("None"), [("example.org", 1143, 7)])
         self.assertEqual(self.started("None", "-l"), [("example.org", 1143, 7)])
 
+    def test_talk(self) -> None:
+        """
+        The early connection logs in with the account's User, Pass and
+        AuthMechs, on a connection made as the store's protocol makes its
+        own (PipelineDepth, DisableExtension); with no Pass (PassCmd or a
+        prompt), it only waits for the greeting.
+        """
+        self.started("None\nAuthMechs LOGIN\nPipelineDepth 3\nDisableExtension MOVE")
+        [talk] = self.talks
+        self.assertEqual(talk.login, EarlyLogin("u", Secret("p"), ("LOGIN",)))
+        connection = talk.connection
+        self.assertEqual((connection.pipeline_depth, connection.disabled), (3, {b"MOVE"}))
+        self.started("None", credentials='User u\nPassCmd "echo p"\n')
+        self.assertIsNone(self.talks[0].login)
+        # STARTTLS: connected early, but the login waits for TLS.
+        self.assertEqual(self.started("STARTTLS"), [("example.org", 1143, 7)])
+        self.assertIsNone(self.talks[0].login)
+
     def test_not(self) -> None:
         """
-        Not for TLS (STARTTLS, IMAPS), a Tunnel, nor with -V or -D (whose
-        lines say when msync connects).
+        Not for IMAPS (TLS from the first byte), a Tunnel, nor with -V or
+        -D (whose lines say when msync connects).
         """
-        self.assertEqual(self.started("STARTTLS"), [])
         self.assertEqual(self.started("IMAPS"), [])
         self.assertEqual(self.started("None", host='Tunnel "nc x 143"\n'), [])
         self.assertEqual(self.started("None", "-V"), [])

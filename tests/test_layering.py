@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "msync.imap.events": 1,
     "msync.imap.trace": 1,
     "msync.imap.sasl": 1,
+    "msync.imap.earlytalk": 1,
     "msync.imap.utf7": 1,
     "msync.imap.protocol": 2,
     "msync.imap.session": 2,

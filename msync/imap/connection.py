@@ -387,6 +387,13 @@ class ClientConnection:
             return None
         return self._capabilities - self._disabled
 
+    @property
+    def disabled(self) -> frozenset[bytes]:
+        """
+        The capabilities pretended absent (upper-cased).
+        """
+        return self._disabled
+
     def disable_capabilities(self, names: Iterable[bytes]) -> None:
         """
         Pretend the server lacks C{names} from now on (C{DisableExtension}).

@@ -11,6 +11,11 @@ Invariants:
     endpoint only for a Tunnel.
   - An IMAPS connection is handed to the IMAP protocol only once the
     handshake verified the server (L{msync.imap.tls}).
+  - A connection made early (L{preconnect}, C{SSLType None} and
+    C{STARTTLS}) is adopted only with a talk made for this very account
+    (another account on the same server connects anew), whose
+    conversation the IMAP protocol takes over; TLS started on it
+    (STARTTLS) plays the client, as on a connection made here.
   - Errors: an unresolvable host or a refused connection is
     L{StoreUnavailable}, C{Timeout} expiring is L{ConnectionTimeout}, any TLS
     problem (bad settings, handshake, verification) is L{TLSError}; messages
@@ -55,6 +60,8 @@ from zope.interface import directlyProvides, implementer, providedBy
 from msync.config.schema import IMAPAccount, SSLType
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap import preconnect
+from msync.imap.earlytalk import EarlyTalk
+from msync.imap.protocol import IMAPClientProtocol
 from msync.reactor import MailReactor
 
 __all__ = ["connect", "describe"]
@@ -220,9 +227,15 @@ class _Handover(Protocol):
     endpoints do, without loading them: they load Twisted's TLS support.
     """
 
-    def __init__(self, wrapped: IProtocol, connected: Deferred[IProtocol]) -> None:
+    def __init__(
+        self, wrapped: IProtocol, connected: Deferred[IProtocol], *, adopted: bool = False
+    ) -> None:
+        """
+        @param adopted: the transport is an adopted connection (L{_adopt}).
+        """
         self._wrapped = wrapped
         self._connected = connected
+        self._adopted = adopted
         directlyProvides(self, providedBy(wrapped))
 
     def logPrefix(self) -> str:
@@ -230,6 +243,11 @@ class _Handover(Protocol):
         return str(prefix()) if callable(prefix) else type(self._wrapped).__name__
 
     def connectionMade(self) -> None:
+        if self._adopted:
+            # Twisted makes an adopted connection its server side, and
+            # STARTTLS on it would play the TLS server: msync is the client
+            # (its creator verifies the server's certificate and name).
+            setattr(self.transport, _TLS_CLIENT_ROLE, True)
         self._wrapped.makeConnection(self.transport)  # type: ignore[arg-type]  # set by makeConnection
         self._connected.callback(self._wrapped)
 
@@ -296,9 +314,15 @@ class _Adoption(ServerFactory):
     L{_PlainAttempt} does for one it makes.
     """
 
-    def __init__(self, wrapped: IProtocolFactory, connected: Deferred[IProtocol]) -> None:
+    def __init__(
+        self,
+        wrapped: IProtocolFactory,
+        connected: Deferred[IProtocol],
+        talk: EarlyTalk | None = None,
+    ) -> None:
         self._wrapped = wrapped
         self._connected = connected
+        self._talk = talk
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # noqa: N802
         assert addr is not None  # an adopted connection has a peer
@@ -306,15 +330,45 @@ class _Adoption(ServerFactory):
         if protocol is None:
             self._connected.errback(ConnectError("the protocol factory built no protocol"))
             return None
-        return _Handover(protocol, self._connected)
+        if self._talk is not None:
+            if not isinstance(protocol, IMAPClientProtocol):
+                self._connected.errback(
+                    ConnectError("only the IMAP protocol takes an early conversation over")
+                )
+                return None
+            # It goes on where the talk stopped (msync.imap.earlytalk).
+            protocol.take_over(self._talk)
+        return _Handover(protocol, self._connected, adopted=True)
+
+
+#: The attribute by which Twisted's TCP transports say which side of TLS
+#: they play (C{twisted.internet._newtls}: C{True} for the client).
+_TLS_CLIENT_ROLE = "_tlsClientDefault"
+
+
+def _tls_client_role_settable() -> bool:
+    """
+    Whether an adopted TCP connection can start TLS as the client (see
+    L{_Handover.connectionMade}): Twisted's server transports say
+    C{_tlsClientDefault = False}. If this Twisted does not, STARTTLS
+    connections are not adopted (they would start TLS as the server, and
+    fail).
+    """
+    from twisted.internet import tcp
+
+    return getattr(tcp.Server, _TLS_CLIENT_ROLE, None) is False
 
 
 def _adopt(
-    reactor: MailReactor, early: socket.socket, protocol_factory: IProtocolFactory
+    reactor: MailReactor,
+    early: socket.socket,
+    protocol_factory: IProtocolFactory,
+    talk: EarlyTalk | None = None,
 ) -> Deferred[IProtocol] | None:
     """
     Hand a connection L{preconnect} made to the reactor and build its
-    protocol: what the server said meanwhile is read as if it came now.
+    protocol: what the server said meanwhile is read as if it came now;
+    an early conversation (C{talk}) is taken over by the protocol.
 
     @return: fires with the protocol (at once), or C{None} when the reactor
         cannot adopt connections (the socket is closed: connect anew).
@@ -326,7 +380,7 @@ def _adopt(
         early.setblocking(False)
         # The reactor takes a duplicate of the descriptor; ours is closed.
         IReactorSocket(reactor).adoptStreamConnection(
-            early.fileno(), early.family, _Adoption(protocol_factory, connected)
+            early.fileno(), early.family, _Adoption(protocol_factory, connected, talk)
         )
     return connected
 
@@ -380,10 +434,16 @@ async def _establish(
         return await _tunnel_endpoint(reactor, account.tunnel).connect(protocol_factory)
     if account.host is None:
         raise StoreUnavailable(f"Skipping account {account.name}, neither Host nor Tunnel given")
-    if account.ssl_type is SSLType.NONE:
-        early = preconnect.take(account.host, account.port)
+    if account.ssl_type is SSLType.NONE or (
+        account.ssl_type is SSLType.STARTTLS and _tls_client_role_settable()
+    ):
+        early = preconnect.take_early(account.host, account.port)
+        if early is not None and early[1] is not None and not early[1].made_for(account):
+            # Another account's (on the same server): connect anew.
+            early[0].close()
+            early = None
         if early is not None:
-            adopted = _adopt(reactor, early, protocol_factory)
+            adopted = _adopt(reactor, early[0], protocol_factory, early[1])
             if adopted is not None:
                 return await adopted
     if account.ssl_type is not SSLType.IMAPS:

@@ -29,6 +29,11 @@ Invariants:
     when something becomes outstanding again (a new command, C{DONE}
     after IDLE).
   - C{[ALERT]} texts go to C{on_alert} (logged as a warning if unset).
+  - A protocol that took an early conversation over (L{take_over}:
+    greeting and C{LOGIN} spoken before Twisted loaded) behaves as one
+    connected from the start: what the talk received is handled once
+    connected, in order, and its commands are the ones the session asks
+    for (each attached to the command in flight, not sent again).
   - The wire trace is logged at debug level in mbsync's C{-Dn} form (see
     L{msync.imap.trace}): the server's lines as text, literal contents
     left out; what is sent after C{>>> } (C{>+> } for continuation
@@ -38,6 +43,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -67,6 +73,7 @@ from msync.imap.connection import ClientConnection
 from msync.imap.events import (
     Alert,
     Completed,
+    ConnectionEvent,
     ContinuationNeeded,
     Discarded,
     Fetched,
@@ -79,6 +86,7 @@ from msync.imap.values import NEED_DATA, FetchResponse, LiteralChunk, Response, 
 from msync.records import mutable_record
 
 if TYPE_CHECKING:
+    from msync.imap.earlytalk import EarlyTalk
     from msync.imap.trace import ServerTrace
 
 log = Logger()
@@ -183,11 +191,43 @@ class IMAPClientProtocol(Protocol):
         self._error: BaseException | None = None
         self._processing = False
         self._server_trace: ServerTrace | None = None
+        # An early conversation taken over (take_over): its events, handled
+        # once connected; the commands it sent, not yet asked for, in order;
+        # their outcomes that came before they were; its error.
+        self._replay: list[ConnectionEvent] = []
+        self._early: deque[tuple[Command, bytes]] = deque()
+        self._early_tags: set[bytes] = set()
+        self._early_outcomes: dict[bytes, Completed | Rejected] = {}
+        self._early_error: RemoteProtocolError | None = None
         if trace:
             # Only -Dn shows the trace: most runs never load it.
             from msync.imap.trace import ServerTrace
 
             self._server_trace = ServerTrace()
+
+    def take_over(self, talk: EarlyTalk) -> None:
+        """
+        Go on from an early conversation (L{msync.imap.earlytalk}) held on
+        this connection before the protocol was made: its connection state
+        becomes this protocol's; once connected, what the talk received is
+        handled as if it arrived then (the greeting, answers, alerts, a
+        protocol error), and the commands it sent are the ones the next
+        L{execute} calls submit, if they ask for them in the same order
+        (the first that differs forgets the rest, whose answers are then
+        dropped).
+
+        @param talk: the conversation, stopped; only before connecting.
+        @raise LocalProtocolError: if the talk's connection was made with
+            other settings (C{PipelineDepth}, C{DisableExtension}).
+        """
+        mine, theirs = self.connection, talk.connection
+        if (mine.pipeline_depth, mine.disabled) != (theirs.pipeline_depth, theirs.disabled):
+            raise LocalProtocolError("the early conversation's connection differs")
+        self.connection = theirs
+        self._replay = list(talk.events)
+        self._early = deque(talk.sent)
+        self._early_tags = {tag for command, tag in talk.sent}
+        self._early_error = talk.error
 
     def greeting(self) -> Deferred[Greeting]:
         """
@@ -230,6 +270,14 @@ class IMAPClientProtocol(Protocol):
         """
         if self._error is not None:
             return fail(self._error)
+        if self._early:
+            early = self._early.popleft()
+            plain = (consumer, on_continuation, tls_context, on_fetch) == (None,) * 4
+            if plain and not follows_selection and early[0] == command:
+                return self._attach(early[1], command)
+            # Asked for something else: the talk's other commands are not
+            # this path's (their answers are dropped).
+            self._early.clear()
         try:
             tag = self.connection.submit(
                 command,
@@ -243,6 +291,20 @@ class IMAPClientProtocol(Protocol):
         self._waiters[tag] = _Waiter(
             command, deferred, consumer, on_continuation, tls_context, on_fetch=on_fetch
         )
+        self._process()
+        return deferred
+
+    def _attach(self, tag: bytes, command: Command) -> Deferred[Completed]:
+        """
+        Wait for the answer of the command C{tag} the early conversation
+        sent, as if submitted now (it may have come already).
+        """
+        deferred: Deferred[Completed] = Deferred()
+        self._early_tags.discard(tag)
+        self._waiters[tag] = _Waiter(command, deferred, None, None, None)
+        outcome = self._early_outcomes.pop(tag, None)
+        if outcome is not None:
+            _HANDLERS[type(outcome)](self, outcome)
         self._process()
         return deferred
 
@@ -296,8 +358,20 @@ class IMAPClientProtocol(Protocol):
 
     def connectionMade(self) -> None:
         """
-        Wait for the greeting, within the timeout.
+        Wait for the greeting, within the timeout; with a conversation
+        taken over, first handle what it received.
         """
+        replay, self._replay = self._replay, []
+        if replay or self._early_error is not None:
+            self._processing = True
+            try:
+                for event in replay:
+                    _HANDLERS[type(event)](self, event)
+            finally:
+                self._processing = False
+            if self._early_error is not None:
+                self._abort(self._early_error)
+                return
         self._touch()
 
     def handshakeCompleted(self) -> None:
@@ -354,7 +428,25 @@ class IMAPClientProtocol(Protocol):
         for deferred in closing:
             deferred.callback(None)
 
+    def _unasked(self, event: Completed | Rejected) -> bool:
+        """
+        Keep (or drop) the outcome of a command the early conversation
+        sent that no L{execute} asked for yet.
+
+        @return: whether it was such a command's.
+        """
+        if event.tag in self._waiters or event.tag not in self._early_tags:
+            return False
+        if any(tag == event.tag for command, tag in self._early):
+            self._early_outcomes[event.tag] = event
+        else:
+            self._early_tags.discard(event.tag)
+            log.debug("{host}: answer to an early command dropped", host=self._host)
+        return True
+
     def _rejected(self, event: Rejected) -> None:
+        if self._unasked(event):
+            return
         self._waiters.pop(event.tag).deferred.errback(event.error)
 
     def _continue(self, event: ContinuationNeeded) -> None:
@@ -386,6 +478,8 @@ class IMAPClientProtocol(Protocol):
 
     def _completed(self, event: Completed) -> None:
         self._progress()
+        if self._unasked(event):
+            return
         waiter = self._waiters.pop(event.tag)
         response = event.response
         if waiter.error is not None:

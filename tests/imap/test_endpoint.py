@@ -52,8 +52,11 @@ from msync.config.schema import IMAPAccount, SSLType, TLSVersion
 from msync.errors import ConnectionTimeout, StoreUnavailable, TLSError
 from msync.imap import endpoint as endpoint_module
 from msync.imap import preconnect
+from msync.imap.earlytalk import EarlyTalk
 from msync.imap.endpoint import connect, describe
+from msync.imap.protocol import IMAPClientProtocol
 from msync.imap.tls import TLSClientCreator, tls_context
+from msync.model import Secret
 from tests.fakes.clocks import FakeMailReactor
 
 HOST = "imap.example.org"
@@ -636,6 +639,15 @@ class _FakeProcess(StringTransport):
         self.loseConnection()
 
 
+class _ServerSideTransport(StringTransport):
+    """
+    A transport that, as Twisted's C{tcp.Server}, would start TLS as the
+    server.
+    """
+
+    _tlsClientDefault = False
+
+
 class _EarlySocket:
     """
     Stands for a socket L{preconnect} connected: records how it is used.
@@ -657,6 +669,9 @@ class _EarlySocket:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.closed = True
+
+    def close(self) -> None:
         self.closed = True
 
 
@@ -798,11 +813,11 @@ class ConnectTests(SynchronousTestCase):
         early = _EarlySocket()
         taken: list[tuple[str, int]] = []
 
-        def take(host: str, port: int) -> _EarlySocket:
+        def take(host: str, port: int) -> tuple[_EarlySocket, None]:
             taken.append((host, port))
-            return early
+            return early, None
 
-        self.patch(preconnect, "take", take)
+        self.patch(preconnect, "take_early", take)
         connected = self.connect(ssl_type=SSLType.NONE, port=143)
         self.assertEqual(taken, [(HOST, 143)])
         self.assertEqual((self.resolver.asked, self.reactor.tcpClients), ([], []))
@@ -817,24 +832,91 @@ class ConnectTests(SynchronousTestCase):
         self.app.transport.write(b"a NOOP\r\n")
         self.assertEqual(transport.value(), b"a NOOP\r\n")
 
-    def test_early_connection_only_plain(self) -> None:
+    def test_early_talk_taken_over(self) -> None:
         """
-        C{STARTTLS} does not take an early connection (its transport must
-        start TLS as the client); without one, C{SSLType None} connects
-        as usual.
+        An early connection whose talk was made for this account: the IMAP
+        protocol built on it takes the talk over (its greeting is known
+        before anything is read); another protocol cannot, and the
+        attempt fails rather than lose what the talk read.
+        """
+        account = _account(ssl_type=SSLType.NONE, port=143, user="u", password=Secret("p"))
+        talk = EarlyTalk.for_account(account)
+        self.assertEqual(talk.receive(b"* OK [CAPABILITY IMAP4rev1] hi\r\n"), b"")
+        self.patch(preconnect, "take_early", lambda host, port: (_EarlySocket(), talk))
+        made: list[IMAPClientProtocol] = []
+
+        def build() -> IMAPClientProtocol:
+            made.append(IMAPClientProtocol(self.reactor))
+            return made[-1]
+
+        connected = connect(self.reactor, account, Factory.forProtocol(build))
+        [(_, _, factory)] = self.reactor.adoptedStreamConnections
+        protocol = factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143))
+        assert protocol is not None
+        protocol.makeConnection(StringTransport())
+        self.assertIs(self.successResultOf(connected), made[0])
+        self.assertIs(made[0].connection, talk.connection)
+        greeting = self.successResultOf(made[0].greeting())
+        self.assertEqual(greeting.text, b"hi")
+        other = connect(self.reactor, account, _OneProtocol(self.app))
+        [_, (_, _, factory)] = self.reactor.adoptedStreamConnections
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143)))
+        self.failureResultOf(other)
+
+    def test_early_talk_of_another_account(self) -> None:
+        """
+        A talk made for another account on the same server (another user)
+        is not taken: its socket is closed and the connection made anew.
+        """
+        early = _EarlySocket()
+        mine = _account(ssl_type=SSLType.NONE, port=143, user="me", password=Secret("p"))
+        theirs = replace(mine, user="them")
+        talk = EarlyTalk.for_account(theirs)
+        self.assertTrue(talk.made_for(theirs))
+        self.assertFalse(talk.made_for(mine))
+        self.patch(preconnect, "take_early", lambda host, port: (early, talk))
+        self.connect(ssl_type=SSLType.NONE, port=143, user="me", password=Secret("p"))
+        self.assertTrue(early.closed)
+        self.assertEqual(self.reactor.adoptedStreamConnections, [])
+        self.assertEqual(len(self.reactor.tcpClients), 1)
+
+    def test_early_connection_not_imaps(self) -> None:
+        """
+        C{IMAPS} does not take an early connection (TLS from its first
+        byte); without one, C{SSLType None} and C{STARTTLS} connect as
+        usual.
         """
         taken: list[tuple[str, int]] = []
 
         def take(host: str, port: int) -> None:
             taken.append((host, port))
 
-        self.patch(preconnect, "take", take)
-        self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        self.patch(preconnect, "take_early", take)
+        self.connect(ssl_type=SSLType.IMAPS, port=993)
         self.assertEqual(taken, [])
         self.connect(ssl_type=SSLType.NONE, port=143)
-        self.assertEqual(taken, [(HOST, 143)])
-        self.assertEqual(len(self.reactor.tcpClients), 2)
+        self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        self.assertEqual(taken, [(HOST, 143), (HOST, 143)])
+        self.assertEqual(len(self.reactor.tcpClients), 3)
         self.assertEqual(self.reactor.adoptedStreamConnections, [])
+
+    def test_adopted_starttls_as_client(self) -> None:
+        """
+        C{STARTTLS} over an early connection: Twisted adopts it as its
+        server side (C{tcp.Server}), and the handover makes the transport
+        start TLS as the client, so that the client's creator (which
+        verifies the server) is the one used.
+        """
+        early = _EarlySocket()
+        self.patch(preconnect, "take_early", lambda host, port: (early, None))
+        connected = self.connect(ssl_type=SSLType.STARTTLS, port=143)
+        [(_, _, factory)] = self.reactor.adoptedStreamConnections
+        protocol = factory.buildProtocol(IPv4Address("TCP", ADDRESS, 143))
+        assert protocol is not None
+        transport = _ServerSideTransport()
+        protocol.makeConnection(transport)
+        self.assertIs(self.successResultOf(connected), self.app)
+        self.assertIs(transport._tlsClientDefault, True)  # noqa: SLF001
 
     def test_imaps_after_verified_handshake(self) -> None:
         """

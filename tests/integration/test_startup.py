@@ -50,8 +50,17 @@ _TLS_PREFIXES = ("twisted.internet.ssl", "twisted.protocols.tls", "msync.imap.tl
 
 
 #: Modules no plain run needs: Twisted imports C{http.cookiejar} (made lazy
-#: by msync), which would bring these; C{tempfile} only spools fetched bodies.
-_UNUSED = ("http.client", "urllib.request", "email", "email.parser")
+#: by msync), which would bring these; C{tempfile} only spools fetched bodies;
+#: C{twisted.internet.defer} imports C{asyncio} (a stand-in while Twisted
+#: loads, L{msync.cli.asyncio_stand_in}).
+_UNUSED = (
+    "http.client",
+    "urllib.request",
+    "email",
+    "email.parser",
+    "asyncio",
+    "concurrent.futures",
+)
 #: Nor a no-op: the -Dn trace, --list-stores, shlex (a hint's quoting),
 #: Twisted's endpoints.
 _UNUSED_NO_OP = (
@@ -180,6 +189,8 @@ class StartupImportTests(DovecotTestCase):
             "service_identity",
             "msync.imap.tls",
             "twisted.protocols.tls",
-            "ssl",
         ):
             self.assertIn(name, modules)
+        # Twisted's TLS is pyOpenSSL's; the standard library's ssl came with
+        # asyncio, which no run loads now (msync.cli.asyncio_stand_in).
+        self.assertNotIn("ssl", modules)
