@@ -790,7 +790,9 @@ class IMAPStore:
                 argument = self.argument(name)
                 early = sent.early
                 enabling: Deferred[None] | None = sent.enabling
-                selecting: Deferred[MailboxStatus] = Deferred.fromCoroutine(_raised(_copy(sent.outcome)))
+                selecting: Deferred[MailboxStatus] = Deferred.fromCoroutine(
+                    _raised(_copy(sent.outcome))
+                )
             else:
                 session, _ = await self.session()
                 enabling = None
@@ -1041,7 +1043,9 @@ class _EarlySelect:
     enabling: Deferred[None] | None
 
 
-def _copy(outcome: Deferred[MailboxStatus | BaseException]) -> Deferred[MailboxStatus | BaseException]:
+def _copy(
+    outcome: Deferred[MailboxStatus | BaseException],
+) -> Deferred[MailboxStatus | BaseException]:
     """
     A Deferred firing with C{outcome}'s result, leaving it to the next one:
     an early C{SELECT}'s outcome may be waited for by its quick check and
