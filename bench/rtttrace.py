@@ -5,11 +5,12 @@ and when.
 
 C{.venv/bin/python bench/rtttrace.py [--messages N] [--tools mbsync,msync]}
 loads the same corpus as C{bench/run.py} into one account per tool, runs
-each tool's initial pull and then its small-change resync (1% re-flagged,
-100 new in INBOX) through the proxy, and prints per run the I{waves}: runs
-of commands sent without the tool having waited a round trip in between
-(a new wave starts when a command leaves more than half a round trip after
-the previous one). The number of waves is the length of the tool's
+each tool's initial pull, a no-op and then its small-change resync (1%
+re-flagged, 100 new in INBOX) through the proxy (C{--baseline DIR} adds
+the tool C{msync-base}: msync from another checkout), and prints per run
+the I{waves}: runs of commands sent without the tool having waited a round
+trip in between (a new wave starts when a command leaves more than half a
+round trip after the previous one). The number of waves is the length of the tool's
 critical path in round trips; each wave lists its commands (tags removed,
 repeated verbs counted).
 
@@ -26,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,8 +171,16 @@ def main() -> int:
     parser.add_argument("--tools", default="mbsync,msync")
     parser.add_argument("--rtt", type=float, default=0.020)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--baseline", help="another msync checkout (sharing this .venv), run as msync-base"
+    )
     options = parser.parse_args()
     commands = {"mbsync": ["mbsync"], "msync": [str(ROOT / ".venv" / "bin" / "msync")]}
+    if options.baseline:
+        # The checkout's own msync package comes first on the path.
+        baseline = str(Path(options.baseline).resolve())
+        python = str(ROOT / ".venv" / "bin" / "python")
+        commands["msync-base"] = ["env", f"PYTHONPATH={baseline}", python, "-m", "msync"]
     base = Path(tempfile.mkdtemp(prefix="msync-rtt-"))
     server = DovecotServer(str(base / "server"))
     server.start()
@@ -189,7 +199,12 @@ def main() -> int:
             # Once without the proxy: the server's caches warm, as in bench/run.py.
             run_tool(tool, write_config(tool, server.imap_port))
             fresh(tool)
-            for title, before in (("initial pull", None), ("1% + 100 new", changes.small_change)):
+            steps: tuple[tuple[str, Callable[[int], None] | None], ...] = (
+                ("initial pull", None),
+                ("no-op", None),
+                ("1% + 100 new", changes.small_change),
+            )
+            for title, before in steps:
                 if before is not None:
                     before(options.seed)
                 proxy.reset()

@@ -706,12 +706,19 @@ def _prefetch_fingerprints(
     so that the pairs found unchanged cost no round trip each
     (L{msync.sync.quickcheck}). Not with Trash: a pair trashing into
     another pair's box would make that box's early answer stale.
+
+    The channel's first pair, about to run, asks no C{STATUS} where its
+    store can let the box's C{SELECT} answer instead
+    (L{IMAPStoreImpl.select_first}): a changed box then costs the server
+    one access, and the other boxes' C{STATUS} are answered while that
+    pair is worked on.
     """
     if options.dry_run or any(
         side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
     ):
         return
     wanted = []
+    first_paths = None
     for pair in pairs:
         if pair.conflict is not None:
             continue
@@ -721,9 +728,21 @@ def _prefetch_fingerprints(
             continue
         if os.path.exists(sidecar_path(paths)):
             wanted.append(pair)
+            if pair is pairs[0]:
+                first_paths = paths
     for side, store in zip(Side, stores, strict=True):
-        if wanted and IBoxFingerprints.providedBy(store):
-            IBoxFingerprints(store).prefetch_fingerprints([pair.box(side) for pair in wanted])
+        boxes = [pair.box(side) for pair in wanted]
+        if first_paths is not None and isinstance(store, IMAPStoreImpl):
+            # The first pair's quick check rides on its SELECT, which a
+            # changed box needs anyway: one access to the box, not a
+            # STATUS and then a SELECT; the others' STATUS go once it
+            # has answered, so the server works on them while that pair
+            # is worked on.
+            path = listing_cache_path(first_paths, side)
+            if store.select_first(boxes[0], path, then=boxes[1:]):
+                continue
+        if boxes and IBoxFingerprints.providedBy(store):
+            IBoxFingerprints(store).prefetch_fingerprints(boxes)
 
 
 class _Recorded:
@@ -927,8 +946,14 @@ async def _sync_one_pair(
             if not request.dry_run:
                 sending: list[IMAPStoreImpl] = []
                 for side, store in ((Side.FAR, far), (Side.NEAR, near)):
+                    if not isinstance(store, IMAPStoreImpl):
+                        continue
+                    if store.selecting(pair.box(side)):
+                        # Its SELECT answered the quick check: what went
+                        # out behind it (other boxes' STATUS) must leave.
+                        sending.append(store)
                     # Its listing FETCH may go out with its SELECT.
-                    if isinstance(store, IMAPStoreImpl) and store.expect_listing(
+                    elif store.expect_listing(
                         pair.box(side),
                         listing_cache_path(paths, side),
                         select_now=not request.verbose,
@@ -984,6 +1009,11 @@ async def _sync_one_pair(
         )
         return _Outcome.FAILED
     finally:
+        for store in stores:
+            if isinstance(store, IMAPStoreImpl):
+                # Skipped, or failed before opening: its early SELECT is
+                # no one's now.
+                store.forget_unopened()
         progress.pair_done(counting)
         output.event("box_done", **_box_fields(channel.name, pair, result))
     return _Outcome.OK

@@ -77,6 +77,8 @@ UIDs = UIDSet | UIDRange | Iterable[int]
 class MailboxStatus:
     """
     The state of a mailbox just selected (RFC 3501 §6.3.1).
+
+    @ivar recent: the C{RECENT} count, if the server sent one.
     """
 
     uid_validity: int | None
@@ -86,6 +88,7 @@ class MailboxStatus:
     highest_modseq: int | None
     read_only: bool
     flags: tuple[bytes, ...] | None = None
+    recent: int | None = None
 
 
 @record
@@ -431,6 +434,7 @@ class IMAPSession:
             box.highest_modseq,
             bool(box.read_only),
             box.flags,
+            box.recent,
         )
 
     async def status(self, mailbox: str, items: Sequence[bytes]) -> StatusResponse:

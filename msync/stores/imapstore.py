@@ -24,6 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -485,7 +486,89 @@ class IMAPStore:
         pending = self._prefetched.pop(name, None)
         if pending is not None:
             return pending
+        sent = self._early_select
+        if sent is not None and self.selecting(name):
+            # Its SELECT went out already (select_first): it answers.
+            return Deferred.fromCoroutine(self._selected_fingerprint(sent))
         return Deferred.fromCoroutine(self._box_fingerprint(name))
+
+    def select_first(self, name: BoxName, path: str, then: Sequence[BoxName] = ()) -> bool:
+        """
+        Let the C{SELECT} of box C{name} answer its quick check: send it
+        now with its listing FETCH (L{expect_listing} with C{select_now})
+        instead of a C{STATUS}, so that a box found changed costs the
+        server one access, not two (a C{STATUS}, then the C{SELECT}).
+        Only when the server has CONDSTORE and QRESYNC (the C{SELECT}
+        then says C{HIGHESTMODSEQ}) and C{path}, the box's listing cache,
+        exists (the FETCH behind the C{SELECT} asks only for what changed
+        since). The next L{box_fingerprint} of C{name} is then taken from
+        the C{SELECT}'s answer, and its L{open_box} uses that C{SELECT};
+        L{forget_unopened} lets it go if the box is not opened.
+
+        @param path: the box's listing cache.
+        @param then: boxes whose fingerprints to prefetch
+            (L{prefetch_fingerprints}) once the C{SELECT} has answered:
+            the server answers them while the caller works on the box,
+            not before its C{SELECT}.
+        @return: whether the C{SELECT} went out (else nothing was done).
+        """
+        session = self._session
+        if session is None or session.capabilities is None:
+            return False
+        if not {b"CONDSTORE", b"QRESYNC", b"ENABLE"} <= session.capabilities:
+            return False
+        if name in self._prefetched or not os.path.exists(path):
+            return False
+        if not self.expect_listing(name, path, select_now=True):
+            return False
+        sent = self._early_select
+        assert sent is not None
+        if then:
+            others = list(then)
+
+            def prefetch(found: MailboxStatus | BaseException) -> MailboxStatus | BaseException:
+                self.prefetch_fingerprints(others)
+                return found
+
+            sent.outcome.addCallback(prefetch)
+        return True
+
+    def selecting(self, name: BoxName) -> bool:
+        """
+        @return: whether a C{SELECT} of C{name} went out early and its box
+            is not opened yet.
+        """
+        sent = self._early_select
+        return sent is not None and sent.name == name and not self._box_open
+
+    def forget_unopened(self) -> None:
+        """
+        A C{SELECT} sent early (L{expect_listing}, L{select_first}) for a
+        box that was not opened (its pair was skipped, or failed first) is
+        no one's: the next early C{SELECT} may go out.
+        """
+        if not self._box_open:
+            self._early_select = None
+            self._listing_hint = None
+
+    async def _selected_fingerprint(self, sent: _EarlySelect) -> bytes | None:
+        """
+        The fingerprint as the early C{SELECT} of the box says it (what a
+        C{STATUS} would: C{EXISTS} is its C{MESSAGES}), or C{None} as for
+        L{_box_fingerprint} (a failed C{SELECT} included: the opening then
+        meets that failure itself).
+        """
+        if sent.enabling is not None:
+            await sent.enabling
+        found = await _copy(sent.outcome)
+        if isinstance(found, BaseException):
+            return None
+        capabilities = sent.session.capabilities or frozenset()
+        if b"CONDSTORE" not in capabilities:
+            return None
+        return _fingerprint_of(
+            found.uid_validity, found.uid_next, found.exists, found.highest_modseq, found.recent
+        )
 
     def prefetch_fingerprints(self, names: Sequence[BoxName]) -> None:
         """
@@ -518,14 +601,9 @@ class IMAPStore:
                 found = await session.status(argument, items)
         except (CommandFailed, MailboxError):
             return None
-        values = (found.uid_validity, found.uid_next, found.messages, found.highest_modseq)
-        # RFC 7162 §3.1.1: HIGHESTMODSEQ 0 is a box without mod-sequences.
-        if found.recent != 0 or any(value is None for value in values) or not values[3]:
-            return None
-        uid_validity, uid_next, messages, modseq = values
-        assert uid_validity is not None and uid_next is not None
-        assert messages is not None and modseq is not None
-        return imap_fingerprint(uid_validity, uid_next, messages, modseq)
+        return _fingerprint_of(
+            found.uid_validity, found.uid_next, found.messages, found.highest_modseq, found.recent
+        )
 
     # IStore
 
@@ -705,14 +783,16 @@ class IMAPStore:
                 # Another box's SELECT went out early: let it finish first.
                 if sent.enabling is not None:
                     await sent.enabling
-                await sent.outcome
+                await _copy(sent.outcome)
                 sent = None
             if sent is not None:
                 session = sent.session
                 argument = self.argument(name)
                 early = sent.early
                 enabling: Deferred[None] | None = sent.enabling
-                selecting: Deferred[MailboxStatus] = Deferred.fromCoroutine(_raised(sent.outcome))
+                selecting: Deferred[MailboxStatus] = Deferred.fromCoroutine(
+                    _raised(_copy(sent.outcome))
+                )
             else:
                 session, _ = await self.session()
                 enabling = None
@@ -926,6 +1006,26 @@ class _ProtocolFactory(ClientFactory):
         return protocol
 
 
+def _fingerprint_of(
+    uid_validity: int | None,
+    uid_next: int | None,
+    messages: int | None,
+    modseq: int | None,
+    recent: int | None,
+) -> bytes | None:
+    """
+    The fingerprint of a box from what C{STATUS} or C{SELECT} said of it;
+    C{None} if a value is missing, for a box without mod-sequences
+    (RFC 7162 §3.1.1: C{HIGHESTMODSEQ} 0), and for one with messages
+    still C{\\Recent} (the C{SELECT} of a sync would take them).
+    """
+    if recent != 0 or uid_validity is None or uid_next is None or messages is None:
+        return None
+    if not modseq:
+        return None
+    return imap_fingerprint(uid_validity, uid_next, messages, modseq)
+
+
 @record
 class _EarlySelect:
     """
@@ -941,6 +1041,24 @@ class _EarlySelect:
     outcome: Deferred[MailboxStatus | BaseException]
     early: EarlyListing | None
     enabling: Deferred[None] | None
+
+
+def _copy(
+    outcome: Deferred[MailboxStatus | BaseException],
+) -> Deferred[MailboxStatus | BaseException]:
+    """
+    A Deferred firing with C{outcome}'s result, leaving it to the next one:
+    an early C{SELECT}'s outcome may be waited for by its quick check and
+    by its opening (awaiting a Deferred takes its result away).
+    """
+    copy: Deferred[MailboxStatus | BaseException] = Deferred()
+
+    def both(result: MailboxStatus | BaseException) -> MailboxStatus | BaseException:
+        copy.callback(result)
+        return result
+
+    outcome.addCallback(both)
+    return copy
 
 
 def _settled(pending: Deferred[MailboxStatus]) -> Deferred[MailboxStatus | BaseException]:

@@ -414,19 +414,20 @@ class MailboxCommandTests(SynchronousTestCase):
 
     def test_select(self) -> None:
         """
-        SELECT returns the mailbox status.
+        SELECT returns the mailbox status (RECENT too: the quick check's
+        fingerprint may come from it).
         """
         client = Client()
         selected = client.run(client.session.select("INBOX", condstore=True))
         self.assertEqual(client.sent(), b"A1 SELECT INBOX (CONDSTORE)\r\n")
         client.receive(
-            b"* 3 EXISTS\r\n* OK [UIDVALIDITY 42] v\r\n* OK [UIDNEXT 9] n\r\n"
+            b"* 3 EXISTS\r\n* 1 RECENT\r\n* OK [UIDVALIDITY 42] v\r\n* OK [UIDNEXT 9] n\r\n"
             b"* OK [PERMANENTFLAGS (\\Seen \\*)] p\r\n* OK [HIGHESTMODSEQ 77] m\r\n"
             b"* FLAGS (\\Seen)\r\nA1 OK [READ-WRITE] ok\r\n"
         )
         self.assertEqual(
             self.successResultOf(selected),
-            MailboxStatus(42, 9, 3, (b"\\Seen", b"\\*"), 77, False, (b"\\Seen",)),
+            MailboxStatus(42, 9, 3, (b"\\Seen", b"\\*"), 77, False, (b"\\Seen",), 1),
         )
 
     def test_select_condstore_unsupported(self) -> None:
