@@ -295,6 +295,20 @@ class _InFlight:
     hand_over: bool = False
 
 
+def _retain(owner: _InFlight, key: Hashable, event: Response) -> int | None:
+    """
+    Keep C{event} for C{owner} under C{key}, if nothing is kept under it.
+
+    @return: C{None} if C{event} was kept; else where in C{owner.untagged}
+        the response kept under C{key} is (the caller merges the two).
+    """
+    index = owner.kept.get(key)
+    if index is None:
+        owner.kept[key] = len(owner.untagged)
+        owner.untagged.append(event)
+    return index
+
+
 def _single_uid(cover: UIDCover) -> int | None:
     """
     @return: the one UID C{cover} names, or C{None} if it names more.
@@ -907,11 +921,8 @@ class ClientConnection:
         # L{_keep}'s steps for FETCH data without buffered body sections (a
         # streamed body asked for, a listing line, another client's flag
         # change): kept by UID, merged with what the command holds for it.
-        key = (FetchResponse, items.uid)
-        index = owner.kept.get(key)
+        index = _retain(owner, (FetchResponse, items.uid), event)
         if index is None:
-            owner.kept[key] = len(owner.untagged)
-            owner.untagged.append(event)
             return
         kept = owner.untagged[index]
         assert isinstance(kept, FetchResponse)
@@ -945,10 +956,8 @@ class ClientConnection:
         if key is None:
             owner.untagged.append(event)
             return
-        index = owner.kept.get(key)
+        index = _retain(owner, key, event)
         if index is None:
-            owner.kept[key] = len(owner.untagged)
-            owner.untagged.append(event)
             return
         kept = owner.untagged[index]
         if isinstance(kept, FetchResponse) and isinstance(event, FetchResponse):

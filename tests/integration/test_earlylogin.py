@@ -20,6 +20,7 @@ from msync.imap.connection import ClientConnection
 from msync.imap.earlytalk import EarlyLogin, EarlyTalk
 from msync.model import Secret
 from tests.integration.dovecot import HOST, DovecotServer, DovecotTestCase
+from tests.integration.test_startup import _NEAR
 
 # Runs msync's command line; with "plain" first, without the early
 # connection (nothing started before Twisted: the Twisted path alone).
@@ -42,20 +43,6 @@ else:
     preconnect.take_early = taking
 from msync.cli import main
 main()
-"""
-
-_REST = """
-MaildirStore near
-Path {root}/
-Inbox {root}/INBOX
-
-IMAPStore far
-Account demo
-
-Channel c
-Far :far:
-Near :near:
-SyncState *
 """
 
 
@@ -159,7 +146,7 @@ class EarlyLoginTests(DovecotTestCase):
             configs[way] = os.path.join(base, "rc")
             with open(configs[way], "w") as out:
                 out.write(account)
-                out.write(_REST.format(root=root))
+                out.write(_NEAR.format(root=root))
         for _ in range(runs):
             for way in ("plain", "early"):
                 done = subprocess.run(
