@@ -74,7 +74,7 @@ class Link:
         self.tag += 1
         tag = b"B%d" % self.tag
         self.sock.sendall(tag + b" " + command + b"\r\n")
-        untagged = []
+        untagged: list[bytes] = []
         while True:
             response = self.read_response(sink)
             if response.startswith(tag + b" "):

@@ -424,7 +424,8 @@ def floor(server: DovecotServer, account: DovecotAccount, base: Path) -> tuple[f
 
 
 def median(measures: list[Measure], field: str) -> float:
-    return statistics.median(getattr(m, field) for m in measures)
+    values: list[float] = [getattr(m, field) for m in measures]
+    return statistics.median(values)
 
 
 def print_table(

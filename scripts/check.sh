@@ -13,7 +13,7 @@ $PY -m ruff check msync tests twisted scripts bench || failed_checks=$((failed_c
 echo "== ruff format --check"
 $PY -m ruff format --check msync tests twisted scripts bench || failed_checks=$((failed_checks + 1))
 echo "== mypy"
-$PY -m mypy msync twisted/plugins tests || failed_checks=$((failed_checks + 1))
+$PY -m mypy msync twisted/plugins tests bench || failed_checks=$((failed_checks + 1))
 echo "== trial tests (under coverage)"
 log=$(mktemp)
 rm -f .coverage
