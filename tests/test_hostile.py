@@ -127,6 +127,43 @@ class FakeServers:
         ]
 
 
+def sync_with_fakes(
+    text: str,
+    home: str,
+    network: FakeServers,
+    store_class: type[IMAPStoreImpl] = IMAPStoreImpl,
+) -> tuple[Deferred[int], RecordingOutput]:
+    """
+    One C{msync ch} run of the configuration C{text} against C{network}'s
+    fake servers, on a fake clock, driven for at most 1,000 turns.
+
+    @param store_class: the IMAP store implementation to run.
+    @return: the run's result (fired once it ended) and its output.
+    """
+    config = parse_config(text, "rc", home=home)
+    clock = FakeMailReactor()
+    default = default_store_factory(config, clock)
+
+    def factory(store: Store) -> IStore:
+        if isinstance(store, IMAPStore):
+            return store_class(
+                store, reactor=clock, connect=network.connect, tls_context=network.tls_context
+            )
+        return default(store)
+
+    selection = select_jobs(config, ["ch"], all_channels=False)
+    output = RecordingOutput()
+    done = Deferred.fromCoroutine(
+        sync_channels(config, selection.jobs, factory, SyncRequest(), output)
+    )
+    for _ in range(1000):
+        if done.called:
+            break
+        network.flush()
+        clock.advance(1)
+    return done, output
+
+
 class _NoTLS:
     """
     Stands in for the TLS creator: the fake transports only record startTLS.
@@ -154,28 +191,8 @@ class HostileSyncCase(SynchronousTestCase):
         One C{msync ch} run; returns the exit status and the output.
         """
         text = CONFIG.format(root=self.root, password=PASSWORD, ssl_type=ssl_type)
-        config = parse_config(text, "rc", home=self.root)
-        clock = FakeMailReactor()
-        self.network = network = FakeServers(self.mail, options)
-        default = default_store_factory(config, clock)
-
-        def factory(store: Store) -> IStore:
-            if isinstance(store, IMAPStore):
-                return IMAPStoreImpl(
-                    store, reactor=clock, connect=network.connect, tls_context=network.tls_context
-                )
-            return default(store)
-
-        selection = select_jobs(config, ["ch"], all_channels=False)
-        output = RecordingOutput()
-        done = Deferred.fromCoroutine(
-            sync_channels(config, selection.jobs, factory, SyncRequest(), output)
-        )
-        for _ in range(1000):
-            if done.called:
-                break
-            network.flush()
-            clock.advance(1)
+        self.network = FakeServers(self.mail, options)
+        done, output = sync_with_fakes(text, self.root, self.network)
         return self.successResultOf(done), output
 
     def near_bodies(self) -> list[bytes]:

@@ -21,23 +21,17 @@ from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from msync.config.load import parse_config
-from msync.config.schema import IMAPStore, Store
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.model import BoxName, LoadRequest
-from msync.plan import select_jobs
 from msync.report import Severity
-from msync.runner import SyncRequest, default_store_factory, sync_channels
 from msync.stores.imapbox import imap_fingerprint
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.imapstore import _fingerprint_of
-from msync.stores.interface import IStore
-from tests.fakes.clocks import FakeMailReactor
 from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
 from tests.fakes.mailstore import FakeMailbox
 from tests.stores.test_imapstore import FakeNetwork, account
 from tests.stores.test_listingcache import _FakeBox
-from tests.test_hostile import FakeServers, RecordingOutput
+from tests.test_hostile import FakeServers, sync_with_fakes
 
 PASSWORD = "select-first-pw"
 
@@ -119,30 +113,10 @@ class _World:
         One C{msync ch} run, no internal error logged.
         """
         text = CONFIG.format(root=self.root, password=PASSWORD, patterns=self.patterns)
-        config = parse_config(text, "rc", home=self.root)
-        clock = FakeMailReactor()
         network = FakeServers(self.mail, self.options)
-        default = default_store_factory(config, clock)
         kind = _StatusFirst if self.status_first else IMAPStoreImpl
-
-        def factory(store: Store) -> IStore:
-            if isinstance(store, IMAPStore):
-                return kind(
-                    store, reactor=clock, connect=network.connect, tls_context=network.tls_context
-                )
-            return default(store)
-
-        selection = select_jobs(config, ["ch"], all_channels=False)
-        output = RecordingOutput()
         with capturedLogs() as logs:
-            done = Deferred.fromCoroutine(
-                sync_channels(config, selection.jobs, factory, SyncRequest(), output)
-            )
-            for _ in range(1000):
-                if done.called:
-                    break
-                network.flush()
-                clock.advance(1)
+            done, output = sync_with_fakes(text, self.root, network, kind)
         failures = [each["log_failure"] for each in logs if "log_failure" in each]
         if failures:
             failures[0].raiseException()
