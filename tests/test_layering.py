@@ -29,6 +29,7 @@ DESIGN_ROW = re.compile(r"^\| `(msync(?:\.\w+)*)` \| L(\d) \|")
 # listed prefix, for imported names such as msync.sync.reconcile.Step.
 LAYERS: dict[str, int] = {
     "msync": 0,
+    "msync.digests": 0,
     "msync.errors": 0,
     "msync.model": 0,
     "msync.records": 0,

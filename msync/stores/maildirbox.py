@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import hashlib
 import operator
 import os
 import re
@@ -48,6 +47,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from msync.digests import sha256
 from msync.errors import MailboxError, MessageError, shown_name
 from msync.model import (
     ALL_FLAGS,
@@ -93,6 +93,8 @@ from msync.stores.maildiruids import (
 )
 
 if TYPE_CHECKING:
+    from hashlib import _Hash
+
     from msync.stores.maildirstore import MaildirStore
 
 log = Logger()
@@ -121,7 +123,7 @@ def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: l
     """
     new.sort()
     cur.sort()
-    digest = hashlib.sha256(b"%d %d\n" % (uid_validity, last_uid))
+    digest = sha256(b"%d %d\n" % (uid_validity, last_uid))
     _digest_names(digest, new)
     digest.update(b"/")
     _digest_names(digest, cur)
@@ -220,7 +222,7 @@ def read_saved_names(
     text = body[end + 1 : start]
     if start <= end or not text.startswith(b"%d %d\n" % (uid_validity, last_uid)):
         return None
-    digest = b"maildir2 " + hashlib.sha256(text).hexdigest().encode("ascii")
+    digest = b"maildir2 " + sha256(text).hexdigest().encode("ascii")
     if digest != known:
         return None
     uids.frombytes(body[start:])
@@ -353,7 +355,7 @@ def _merged(
 _NAMES_PER_UPDATE = 4096
 
 
-def _digest_names(digest: hashlib._Hash, names: list[str]) -> None:
+def _digest_names(digest: _Hash, names: list[str]) -> None:
     """
     Feed C{names} joined by NUL to C{digest}, a piece at a time.
     """

@@ -36,12 +36,12 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from twisted.internet.defer import Deferred
 
 from msync import __version__
+from msync.digests import blake2b
 from msync.model import BoxName
 from msync.sidefiles import replace_file
 from msync.stores.interface import IBoxFingerprints, IStore
@@ -67,7 +67,7 @@ def options_digest(options: PairOptions) -> bytes:
         boxes and the state: the pair's options and this msync's version.
     """
     text = f"{__version__} {options!r}".encode("utf-8", "surrogateescape")
-    return hashlib.blake2b(text, digest_size=16).hexdigest().encode("ascii")
+    return blake2b(text, digest_size=16).hexdigest().encode("ascii")
 
 
 def state_identity(paths: StatePaths) -> bytes | None:

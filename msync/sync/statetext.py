@@ -16,12 +16,12 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
 
+from msync.digests import blake2b
 from msync.errors import StateError
 from msync.model import Flags, Side
 from msync.sync.state import Status, SyncRecord, SyncState
@@ -550,7 +550,7 @@ def state_digest(text: bytes) -> bytes:
     """
     @return: the digest of a state file's text the records cache names.
     """
-    return hashlib.blake2b(text, digest_size=16).hexdigest().encode("ascii")
+    return blake2b(text, digest_size=16).hexdigest().encode("ascii")
 
 
 def format_records_cache(text: bytes, far_uids: array[int]) -> bytes:

@@ -1,0 +1,40 @@
+# -*- test-case-name: tests.test_digests -*-
+"""
+SHA-256 and BLAKE2b without loading OpenSSL's C{libcrypto}.
+
+C{import hashlib} loads C{_hashlib}, and with it OpenSSL's C{libcrypto}
+(its shared library and its configuration file): about 7 ms of a no-op run
+whose stores never speak TLS, for two digests that the standard library
+also builds without OpenSSL (C{_sha256} and C{_blake2}; C{hashlib.blake2b}
+I{is} C{_blake2.blake2b}). Those built-in modules are used when present
+(CPython 3.11), and C{hashlib}'s when not (another Python, or a build
+without them): the digests are the same either way, byte for byte.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+__all__ = ["blake2b", "sha256"]
+
+
+def _builtin(module: str, name: str) -> Callable[..., _Hash]:
+    """
+    C{name} from the built-in module C{module}, else from C{hashlib}.
+    """
+    try:
+        return cast("Callable[..., _Hash]", getattr(importlib.import_module(module), name))
+    except (ImportError, AttributeError):
+        return cast("Callable[..., _Hash]", getattr(importlib.import_module("hashlib"), name))
+
+
+sha256: Callable[..., _Hash] = _builtin("_sha256", "sha256")
+"""C{hashlib.sha256}: C{sha256(data)}."""
+
+blake2b: Callable[..., _Hash] = _builtin("_blake2", "blake2b")
+"""C{hashlib.blake2b}: C{blake2b(data, digest_size=16)}."""

@@ -1,0 +1,67 @@
+"""
+Tests for L{msync.digests}: the same digests as C{hashlib}'s, without
+C{hashlib} where the built-in modules are there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from msync import digests
+
+SAMPLES = (b"", b"5 10003\n", b"2,U=2/1,U=1:2,S\0" * 1000, bytes(range(256)))
+
+
+class DigestTests(SynchronousTestCase):
+    """
+    L{digests.sha256} and L{digests.blake2b} are C{hashlib}'s functions.
+    """
+
+    def test_sha256(self) -> None:
+        """
+        SHA-256 of each sample, at once and fed in pieces, is C{hashlib}'s.
+        """
+        for data in SAMPLES:
+            self.assertEqual(digests.sha256(data).hexdigest(), hashlib.sha256(data).hexdigest())
+            fed = digests.sha256(data[:7])
+            fed.update(data[7:])
+            self.assertEqual(fed.hexdigest(), hashlib.sha256(data).hexdigest())
+
+    def test_blake2b(self) -> None:
+        """
+        BLAKE2b with a 16-byte digest, as the sidecars and caches use it, is
+        C{hashlib}'s.
+        """
+        for data in SAMPLES:
+            self.assertEqual(
+                digests.blake2b(data, digest_size=16).hexdigest(),
+                hashlib.blake2b(data, digest_size=16).hexdigest(),
+            )
+        self.assertEqual(len(digests.blake2b(b"x", digest_size=16).hexdigest()), 32)
+
+    def test_builtin_modules(self) -> None:
+        """
+        On CPython 3.11 the functions come from C{_sha256} and C{_blake2},
+        which do not load OpenSSL.
+        """
+        self.assertEqual(digests.sha256.__module__, "_sha256")
+        self.assertIs(digests.blake2b, importlib.import_module("_blake2").blake2b)
+
+    def test_fallback(self) -> None:
+        """
+        Without the built-in module, C{hashlib}'s function is taken.
+        """
+        saved = sys.modules.get("_sha256")
+        sys.modules["_sha256"] = None  # type: ignore[assignment]  # import fails
+        try:
+            self.assertIs(digests._builtin("_sha256", "sha256"), hashlib.sha256)
+        finally:
+            if saved is None:
+                del sys.modules["_sha256"]
+            else:
+                sys.modules["_sha256"] = saved
+        self.assertIs(digests._builtin("_blake2", "sha256"), hashlib.sha256)
