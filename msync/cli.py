@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from types import CoroutineType, FrameType, GeneratorType, ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
+from msync import load_lazily
 from msync.cmdline import (
     LEGACY_TYPE_NOTICES,
     Action,
@@ -90,6 +91,22 @@ LATE_MODULES = (
     "msync.runner",
     "msync.stores.imapnames",
     "msync.sync.statelock",
+)
+
+#: Modules that Twisted imports but a run does not use (or only in rare
+#: paths: a PTY, UDP or UNIX sockets, a qualified name through pickle,
+#: reconnection delays), loaded lazily (L{msync.load_lazily}) while
+#: Twisted loads: a module runs at the first read of one of its names.
+#: Never C{twisted.internet.ssl}, which the reactor must find missing
+#: without TLS (L{install_reactor_without_tls}).
+LAZY_MODULES = (
+    "fnmatch",
+    "pickle",
+    "pty",
+    "random",
+    "textwrap",
+    "twisted.internet.udp",
+    "twisted.internet.unix",
 )
 
 __all__ = [
@@ -587,6 +604,8 @@ def main(
         start_connecting(prepared)
         collecting = gc.isenabled()
         gc.disable()
+        for name in LAZY_MODULES:
+            load_lazily(name)
         with asyncio_stand_in():
             if not uses_tls(prepared.config):
                 install_reactor_without_tls()

@@ -36,15 +36,42 @@ import select
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any, cast
 
 from msync.imap.earlytalk import EarlyTalk
 
-__all__ = ["start", "take", "take_early"]
+__all__ = ["ascii_host", "create_connection", "start", "take", "take_early"]
 
 Connect = Callable[[tuple[str, int], float | None], socket.socket]
 """Connects to (host, port) within a timeout (L{socket.create_connection})."""
 
 _READ_SIZE = 65536
+
+
+def ascii_host(host: str) -> str | bytes:
+    """
+    C{host} as the resolver gets it from L{socket.getaddrinfo}: a name that
+    is ASCII with no empty or overlong label as its bytes (what the
+    C{idna} codec gives for it), so that the lookup does not load the
+    codec (C{encodings.idna} and C{stringprep}, while the main thread
+    loads Twisted); any other name as it is, for the codec to encode (or
+    refuse) as before.
+    """
+    if not host.isascii():
+        return host
+    labels = host.split(".")
+    if not all(0 < len(label) < 64 for label in labels[:-1]) or len(labels[-1]) >= 64:
+        return host
+    return host.encode("ascii")
+
+
+def create_connection(address: tuple[str, int], timeout: float | None) -> socket.socket:
+    """
+    L{socket.create_connection} to C{address}, its host given to the
+    resolver by L{ascii_host}.
+    """
+    host, port = address
+    return socket.create_connection(cast(Any, (ascii_host(host), port)), timeout)
 
 
 class _Attempt:
@@ -158,7 +185,7 @@ def start(
     host: str,
     port: int,
     timeout: float | None = None,
-    connect: Connect = socket.create_connection,
+    connect: Connect = create_connection,
     talk: EarlyTalk | None = None,
 ) -> None:
     """

@@ -6,6 +6,7 @@ each attempt's thread is joined before its outcome is checked.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -119,3 +120,35 @@ class PreconnectTests(SynchronousTestCase):
         Without an attempt, there is nothing to take.
         """
         self.assertIsNone(preconnect.take("imap.example", 143))
+
+
+class AsciiHostTests(SynchronousTestCase):
+    """
+    L{preconnect.ascii_host}: the bytes the C{idna} codec gives, without it.
+    """
+
+    def test_same_bytes_as_the_codec(self) -> None:
+        """
+        An ASCII name the codec accepts is given as the codec's bytes.
+        """
+        for host in ("127.0.0.1", "imap.example", "IMAP.Example.ORG.", "::1", "a" * 63, "x"):
+            self.assertEqual(preconnect.ascii_host(host), host.encode("idna"))
+
+    def test_left_to_the_codec(self) -> None:
+        """
+        A name the codec refuses, or one that is not ASCII, is left as it is
+        (the resolver's codec encodes or refuses it, as before).
+        """
+        for host in ("a..b", ".example", "b" * 64 + ".example", "example." + "c" * 64):
+            self.assertEqual(preconnect.ascii_host(host), host)
+            self.assertRaises(UnicodeError, host.encode, "idna")
+        self.assertEqual(preconnect.ascii_host("bücher.example"), "bücher.example")
+
+    def test_default_connection(self) -> None:
+        """
+        L{preconnect.start} connects with L{preconnect.create_connection}.
+        """
+        self.assertIs(
+            inspect.signature(preconnect.start).parameters["connect"].default,
+            preconnect.create_connection,
+        )

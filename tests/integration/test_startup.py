@@ -71,6 +71,20 @@ _UNUSED_NO_OP = (
     "msync.imap.trace",
     "msync.storelist",
     "twisted.internet.endpoints",
+    # hashlib loads OpenSSL's libcrypto (msync.digests uses the built-in
+    # modules); a lookup of a str host name loads the idna codec
+    # (msync.imap.preconnect.ascii_host).
+    "hashlib",
+    "_hashlib",
+    "encodings.idna",
+    "stringprep",
+    # What the lazy modules would bring (msync.cli.LAZY_MODULES): they
+    # are in sys.modules, their code not run.
+    "_pickle",
+    "_random",
+    "tty",
+    "twisted.python.sendmsg",
+    "twisted.internet._multicast",
 )
 
 #: msync modules only a full sync of a pair needs: a run whose pairs are
