@@ -9,6 +9,9 @@ also builds without OpenSSL (C{_sha256} and C{_blake2}; C{hashlib.blake2b}
 I{is} C{_blake2.blake2b}). Those built-in modules are used when present
 (CPython 3.11), and C{hashlib}'s when not (another Python, or a build
 without them): the digests are the same either way, byte for byte.
+
+CRAM-MD5's HMAC-MD5 (RFC 2104) is computed here from C{_md5} too: the
+standard library's C{hmac} imports C{_hashlib} as well.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from hashlib import _Hash
 
-__all__ = ["blake2b", "sha256"]
+__all__ = ["blake2b", "hmac_md5", "md5", "sha256"]
 
 
 def _builtin(module: str, name: str) -> Callable[..., _Hash]:
@@ -38,3 +41,23 @@ sha256: Callable[..., _Hash] = _builtin("_sha256", "sha256")
 
 blake2b: Callable[..., _Hash] = _builtin("_blake2", "blake2b")
 """C{hashlib.blake2b}: C{blake2b(data, digest_size=16)}."""
+
+md5: Callable[..., _Hash] = _builtin("_md5", "md5")
+"""C{hashlib.md5}: C{md5(data)}."""
+
+#: HMAC's block size for MD5, and its two pads (RFC 2104, section 2).
+_BLOCK = 64
+_INNER = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER = bytes(byte ^ 0x5C for byte in range(256))
+
+
+def hmac_md5(key: bytes, message: bytes) -> str:
+    """
+    HMAC-MD5 of C{message} under C{key} (RFC 2104), as hexadecimal: what
+    C{hmac.new(key, message, hashlib.md5).hexdigest()} gives.
+    """
+    if len(key) > _BLOCK:
+        key = md5(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = md5(key.translate(_INNER) + message).digest()
+    return str(md5(key.translate(_OUTER) + inner).hexdigest())

@@ -6,6 +6,7 @@ C{hashlib} where the built-in modules are there.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import sys
 
@@ -65,3 +66,38 @@ class DigestTests(SynchronousTestCase):
             else:
                 sys.modules["_sha256"] = saved
         self.assertIs(digests._builtin("_blake2", "sha256"), hashlib.sha256)
+
+
+class HmacMd5Tests(SynchronousTestCase):
+    """
+    L{digests.hmac_md5} is C{hmac}'s HMAC-MD5.
+    """
+
+    def test_rfc2104_vectors(self) -> None:
+        """
+        RFC 2104's test vectors (its appendix).
+        """
+        self.assertEqual(
+            digests.hmac_md5(b"\x0b" * 16, b"Hi There"), "9294727a3638bb1c13f48ef8158bfc9d"
+        )
+        self.assertEqual(
+            digests.hmac_md5(b"Jefe", b"what do ya want for nothing?"),
+            "750c783e6ab0b503eaa86e310a5db738",
+        )
+        self.assertEqual(
+            digests.hmac_md5(b"\xaa" * 16, b"\xdd" * 50), "56be34521d144c88dbb8c733f0e8b3f6"
+        )
+
+    def test_same_as_hmac(self) -> None:
+        """
+        Keys shorter than, as long as and longer than MD5's block (hashed
+        first), and the RFC 2195 exchange, give C{hmac}'s digest.
+        """
+        challenge = b"<1896.697170952@postoffice.reston.mci.net>"
+        for key in (b"", b"tanstaaftanstaaf", b"k" * 64, b"long" * 40, "pässwörd".encode()):
+            self.assertEqual(
+                digests.hmac_md5(key, challenge), hmac.new(key, challenge, hashlib.md5).hexdigest()
+            )
+        self.assertEqual(
+            digests.hmac_md5(b"tanstaaftanstaaf", challenge), "b913a602c7eda7a495b4e6e7334d3890"
+        )

@@ -41,6 +41,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from msync.digests import hmac_md5
 from msync.errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from msync.model import Secret
 
@@ -224,12 +225,9 @@ class CramMD5Client(SASLClient):
         if self._answered or not challenge:
             raise self._unexpected()
         self._answered = True
-        # Here: hmac loads OpenSSL's hash library, which only CRAM-MD5 needs.
-        import hashlib
-        import hmac
-
+        # Not hmac, which loads OpenSSL's hash library (msync.digests).
         key = self._password.value.encode("utf-8")
-        digest = hmac.new(key, challenge, hashlib.md5).hexdigest()
+        digest = hmac_md5(key, challenge)
         return _utf8(self._user, "user name") + b" " + digest.encode("ascii")
 
 
