@@ -28,7 +28,9 @@ setup(
             "coverage>=7",
         ],
     },
-        entry_points={"console_scripts": ["msync = msync.cli:main", "msyncd = msync.daemonmain:main"]},
+    entry_points={
+        "console_scripts": ["msync = msync.__main__:main", "msyncd = msync.daemonmain:main"]
+    },
     # Relative to the installation prefix (the virtualenv, ~/.local for
     # "pip install --user"): man finds share/man next to a bin/ on PATH,
     # bash-completion and zsh look in these directories, and systemd reads
@@ -38,6 +40,13 @@ setup(
         ("share/man/man5", ["docs/msyncrc.5"]),
         ("share/bash-completion/completions", ["completion/msync"]),
         ("share/zsh/site-functions", ["completion/_msync"]),
-        ("share/systemd/user", ["docs/systemd/msync.service", "docs/systemd/msync.timer", "docs/systemd/msync-daemon.service"]),
+        (
+            "share/systemd/user",
+            [
+                "docs/systemd/msync.service",
+                "docs/systemd/msync.timer",
+                "docs/systemd/msync-daemon.service",
+            ],
+        ),
     ],
 )

@@ -554,6 +554,7 @@ def main(
     stderr: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     react: React | None = None,
+    collecting: bool | None = None,
 ) -> NoReturn:
     """
     The C{msync} console script: run and exit with mbsync's status
@@ -565,8 +566,21 @@ def main(
     @param environ: the environment (default C{os.environ}).
     @param react: runs the asynchronous part on the reactor and exits
         (default L{twisted.internet.task.react}; replaceable for tests).
+    @param collecting: whether the cyclic collector is to run once start-up
+        is over, for a caller that turned it off before importing this
+        module (L{msync.__main__}); default: whether it runs now.
     @raise SystemExit: always.
     """
+    if react is None:
+        # The cyclic collector stays off while the configuration is read
+        # and Twisted and the rest load (nothing they make is garbage; it
+        # ran a few dozen times), then what start-up made (modules,
+        # classes, the configuration), which lives as long as the process,
+        # is moved out of its sight: it is not traversed again at every
+        # full collection nor at exit (a no-op run spent a fifth of its
+        # time in the collection at exit).
+        collecting = gc.isenabled() if collecting is None else collecting
+        gc.disable()
     out = sys.stdout if stdout is None else stdout
     environment = os.environ if environ is None else environ
     output = Output(out, sys.stderr if stderr is None else stderr)
@@ -595,15 +609,7 @@ def main(
         # Follow the terminal's width as it is resized.
         signal.signal(signal.SIGWINCH, resize_handler(output))
     if react is None:
-        # The cyclic collector stays off while Twisted and the rest load
-        # (nothing they make is garbage; it ran a few dozen times), then
-        # what start-up made (modules, classes, the configuration), which
-        # lives as long as the process, is moved out of its sight: it is
-        # not traversed again at every full collection nor at exit (a
-        # no-op run spent a fifth of its time in the collection at exit).
         start_connecting(prepared)
-        collecting = gc.isenabled()
-        gc.disable()
         for name in LAZY_MODULES:
             load_lazily(name)
         with asyncio_stand_in():

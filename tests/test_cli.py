@@ -27,6 +27,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync import __version__
 from msync.cli import (
     INTERRUPTED,
+    LAZY_MODULES,
     Output,
     Prepared,
     asyncio_stand_in,
@@ -902,3 +903,44 @@ class StartConnectingTests(SynchronousTestCase):
         self.assertEqual(self.started("None", host='Tunnel "nc x 143"\n'), [])
         self.assertEqual(self.started("None", "-V"), [])
         self.assertEqual(self.started("None", "-Dn"), [])
+
+
+class CommandEntryTests(SynchronousTestCase):
+    """
+    L{msync.__main__.main}, the console script: the collector is off from
+    before L{msync.cli} loads, and L{msync.cli.main} is told to turn it back
+    on.
+    """
+
+    def test_collector_off_then_handed_over(self) -> None:
+        """
+        L{msync.cli.main} runs with the collector off and is given whether
+        it ran before.
+        """
+        import gc
+
+        import msync.__main__ as command
+        import msync.cli
+
+        seen: list[tuple[bool, object]] = []
+
+        def fake_main(*, collecting: bool | None = None) -> NoReturn:
+            seen.append((gc.isenabled(), collecting))
+            raise SystemExit(0)
+
+        self.patch(msync.cli, "main", fake_main)
+        if gc.isenabled():
+            self.addCleanup(gc.enable)
+        for before in (True, False):
+            (gc.enable if before else gc.disable)()
+            self.assertRaises(SystemExit, command.main)
+        self.assertEqual(seen, [(False, True), (False, False)])
+
+    def test_lazy_modules(self) -> None:
+        """
+        The lazily loaded modules never include Twisted's TLS, which a run
+        without TLS must find missing.
+        """
+        self.assertNotIn("twisted.internet.ssl", LAZY_MODULES)
+        self.assertNotIn("twisted.protocols.tls", LAZY_MODULES)
+        self.assertIn("twisted.internet.udp", LAZY_MODULES)
