@@ -4,7 +4,9 @@ msync: keep IMAP mailboxes and local Maildirs in sync, compatible with mbsync.
 Importing the package makes C{http.cookiejar} load lazily (L{load_lazily}):
 C{twisted.python.compat} imports it for a deprecated alias only, and with it
 come C{urllib.request}, C{http.client}, C{email} and C{tempfile}: about a
-tenth of a plain run's start-up, none of it used by msync.
+tenth of a plain run's start-up, none of it used by msync. So are C{copy}
+and C{tokenize}, which C{dataclasses}, C{inspect} and C{linecache} import
+for functions a run does not call.
 """
 
 import importlib.machinery
@@ -81,3 +83,5 @@ def load_lazily(name: str) -> None:
 
 
 load_lazily("http.cookiejar")
+load_lazily("copy")
+load_lazily("tokenize")
