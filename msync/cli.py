@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import importlib
 import io
@@ -42,7 +43,7 @@ from msync.cmdline import (
     version_text,
 )
 from msync.compat import COMPAT_VARIABLE, Generation, config_notices_15, parse_generation
-from msync.compatprobe import Decision, decide
+from msync.compatprobe import Decision, decide, run_meanwhile
 from msync.config.load import config_path_15, default_config_path, load_config
 from msync.config.schema import Config, IMAPStore, SSLType, Store
 from msync.errors import ConfigError, UsageError
@@ -302,7 +303,10 @@ def prepare(
             return 1
     home = environ.get("HOME") or os.path.expanduser("~")
     try:
-        decision = decide(config, path, command.compat, environ, home)
+        # While mbsync answers (when it is asked), load what the early
+        # connection needs next (start_connecting).
+        meanwhile = run_meanwhile(functools.partial(_load_early_talk, command, config))
+        decision = decide(config, path, command.compat, environ, home, run=meanwhile)
     except UsageError as error:
         output.emit(Severity.ERROR, str(error))
         return 1
@@ -763,6 +767,38 @@ def uses_tls(config: Config) -> bool:
     )
 
 
+def _talks_early(command: CommandLine) -> bool:
+    """
+    Whether a run with this command line may connect before Twisted loads
+    (L{start_connecting}): not with C{-V} or C{-D}, only to sync or list.
+    """
+    return not (
+        command.verbose or command.debug or command.action not in (Action.SYNC, Action.LIST)
+    )
+
+
+def _early_account(store: Store) -> bool:
+    """
+    Whether L{start_connecting} connects to C{store} early: an IMAP store
+    with a C{Host}, plain or C{STARTTLS}, without C{Tunnel}.
+    """
+    if not isinstance(store, IMAPStore):
+        return False
+    account = store.account
+    plain = account.ssl_type in (SSLType.NONE, SSLType.STARTTLS)
+    return plain and account.tunnel is None and bool(account.host)
+
+
+def _load_early_talk(command: CommandLine, config: Config) -> None:
+    """
+    Import what L{start_connecting} will use, if some store of C{config}
+    may be connected early (the modules are the IMAP client's, which a run
+    with an IMAP store imports anyway).
+    """
+    if _talks_early(command) and any(_early_account(store) for store in config.stores):
+        importlib.import_module("msync.imap.preconnect")
+
+
 def start_connecting(prepared: Prepared) -> None:
     """
     Start the TCP connections to the plain and STARTTLS IMAP servers of
@@ -775,24 +811,22 @@ def start_connecting(prepared: Prepared) -> None:
 
     @param prepared: the run's command line, configuration and channels.
     """
-    command = prepared.command
-    if command.verbose or command.debug or command.action not in (Action.SYNC, Action.LIST):
+    if not _talks_early(prepared.command):
         return
     from msync.imap import preconnect
     from msync.imap.earlytalk import EarlyTalk
 
     for job in prepared.jobs:
         for side in (job.channel.far_store, job.channel.near_store):
-            if isinstance(side, IMAPStore):
+            if isinstance(side, IMAPStore) and _early_account(side):
                 account = side.account
-                plain = account.ssl_type in (SSLType.NONE, SSLType.STARTTLS)
-                if plain and account.tunnel is None and account.host:
-                    preconnect.start(
-                        account.host,
-                        account.port,
-                        account.timeout or None,
-                        talk=EarlyTalk.for_account(account),
-                    )
+                assert account.host is not None
+                preconnect.start(
+                    account.host,
+                    account.port,
+                    account.timeout or None,
+                    talk=EarlyTalk.for_account(account),
+                )
 
 
 class _RefuseTLS:

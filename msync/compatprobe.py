@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -143,12 +144,43 @@ def installed_mbsync(run: Callable[[list[str]], str | None] | None = None) -> st
     return output.strip() or None
 
 
-def _run(argv: list[str]) -> str | None:
+def _run(argv: list[str], meanwhile: Callable[[], object] | None = None) -> str | None:
+    """
+    Run C{argv} (within L{_TIMEOUT} seconds once C{meanwhile} is done) and
+    give its standard output if it exits 0, else C{None}.
+
+    @param meanwhile: work done while the command runs, before its
+        output is read.
+    """
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=5, check=False, text=True)
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            if meanwhile is not None:
+                meanwhile()
+            try:
+                output, _ = process.communicate(timeout=_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                # As subprocess.run: stop it, and read what is left.
+                process.kill()
+                process.communicate()
+                return None
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout if done.returncode == 0 else None
+    return output if process.returncode == 0 else None
+
+
+#: Seconds C{mbsync --version} is given to answer.
+_TIMEOUT = 5
+
+
+def run_meanwhile(meanwhile: Callable[[], object]) -> Callable[[list[str]], str | None]:
+    """
+    A command runner for L{decide} that does C{meanwhile} while the command
+    runs (the CLI loads what it needs next while C{mbsync --version}
+    answers), with the same outcome as the default runner.
+    """
+    return functools.partial(_run, meanwhile=meanwhile)
 
 
 def _xdg_state(home: str, environ: Mapping[str, str]) -> str:

@@ -944,3 +944,56 @@ class CommandEntryTests(SynchronousTestCase):
         self.assertNotIn("twisted.internet.ssl", LAZY_MODULES)
         self.assertNotIn("twisted.protocols.tls", LAZY_MODULES)
         self.assertIn("twisted.internet.udp", LAZY_MODULES)
+
+
+class LoadEarlyTalkTests(SynchronousTestCase):
+    """
+    L{msync.cli._load_early_talk}, done while C{mbsync --version} answers:
+    it imports the early connection's modules exactly when
+    L{start_connecting} may use them.
+    """
+
+    def imported(self, ssl_type: str, *argv: str, extra: str = "") -> list[str]:
+        """
+        The modules L{msync.cli._load_early_talk} imports for a far store
+        of C{SSLType ssl_type} and the command line C{argv}.
+        """
+        import msync.cli
+
+        text = (
+            f"IMAPAccount a\nHost example.org\n{extra}SSLType {ssl_type}\n"
+            "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
+            "Channel c\nFar :far:\nNear :near:\n"
+        )
+        config = parse_config(text, "rc", home="/home/u")
+        command = parse_arguments([*argv, "c"], None)
+        names: list[str] = []
+
+        class _Importer:
+            @staticmethod
+            def import_module(name: str) -> ModuleType:
+                names.append(name)
+                return sys.modules[name]
+
+        self.patch(msync.cli, "importlib", _Importer)
+        msync.cli._load_early_talk(command, config)
+        return names
+
+    def test_loaded(self) -> None:
+        """
+        A sync or a listing with a plain or STARTTLS store loads the
+        early connection's module.
+        """
+        self.assertEqual(self.imported("None"), ["msync.imap.preconnect"])
+        self.assertEqual(self.imported("STARTTLS"), ["msync.imap.preconnect"])
+        self.assertEqual(self.imported("None", "-l"), ["msync.imap.preconnect"])
+
+    def test_not_loaded(self) -> None:
+        """
+        Not for IMAPS, a Tunnel, C{-V}, C{-D}, nor C{--list-stores}-like
+        actions: nothing would connect early.
+        """
+        self.assertEqual(self.imported("IMAPS"), [])
+        self.assertEqual(self.imported("None", extra='Tunnel "nc host 143"\n'), [])
+        self.assertEqual(self.imported("None", "-V"), [])
+        self.assertEqual(self.imported("None", "-D"), [])
