@@ -96,10 +96,11 @@ LATE_MODULES = (
 
 #: Modules that Twisted imports but a run does not use (or only in rare
 #: paths: a PTY, UDP or UNIX sockets, a qualified name through pickle,
-#: reconnection delays, an IP address in a URL), loaded lazily (L{msync.load_lazily}) while
-#: Twisted loads: a module runs at the first read of one of its names.
-#: Never C{twisted.internet.ssl}, which the reactor must find missing
-#: without TLS (L{install_reactor_without_tls}).
+#: reconnection delays, an IP address in a URL), loaded lazily
+#: (L{msync.load_lazily}) while Twisted loads: a module runs at the first
+#: read of one of its names. Never C{twisted.internet.ssl}, which the
+#: reactor must find missing without TLS (L{install_reactor_without_tls}),
+#: nor C{twisted.internet.process}, which the reactor uses as it starts.
 LAZY_MODULES = (
     "fnmatch",
     "ipaddress",
