@@ -206,6 +206,10 @@ class _BoxPairSync:
             for kind in ("new", "flags", "trash", "expunge", "flagged")
         }
         self.work: PairWork | None = None
+        # Called once nothing more goes to the far store (its box closed):
+        # the runner may send the next pair's SELECT (sync_pair's
+        # far_done).
+        self.far_done: Callable[[], None] | None = None
 
     @property
     def dry(self) -> bool:
@@ -517,6 +521,13 @@ class _BoxPairSync:
                 self.counts["flagged"][side] += len(doomed)
                 self.progress.add(side, "expunge", done=len(doomed))
                 expunged.append(side)
+        if self.far_done is not None:
+            # Nothing after this asks the far store anything (the
+            # commit, the sidecar and the saved listings are local): its
+            # box is let go, so that the next pair's SELECT may go out
+            # while this pair commits.
+            await self.boxes[Side.FAR].close()
+            self.far_done()
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
         # The sidecar first: a box saving its listing may save what its
@@ -863,6 +874,7 @@ async def sync_pair(
     journal_testing: JournalTesting = NO_TESTING,
     quick: bool = False,
     found_changed: bool = False,
+    far_done: Callable[[], None] | None = None,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -891,6 +903,8 @@ async def sync_pair(
     @param found_changed: the caller's own quick check
         (L{quickcheck.skip_unchanged}) already found the pair changed:
         only the partial run's condition is checked.
+    @param far_done: called once the run asks the far store nothing more
+        (its box closed), before the commit; not in a dry run.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -942,6 +956,7 @@ async def sync_pair(
         one_at_a_time=bool(journal_testing.steps_left),
     )
     run.near_known = near_known
+    run.far_done = far_done
     try:
         try:
             result = await run.run()
