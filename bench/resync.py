@@ -11,7 +11,8 @@ per repeat and tool, alternately: the bench's small change (1% of every
 folder re-flagged, 100 new in INBOX), the tool's run (measured; under
 cProfile into C{PDIR/NAME-NN.prof} with C{--profile}), a check of both
 sides, the change undone and a second run (not measured) that brings the
-Maildir back. The tools take turns on the one account, each with its own
+Maildir back, and a no-op run a second later (as the bench's (b) before its
+(c), which leaves the Maildir's hint). The tools take turns on the one account, each with its own
 Maildir and state. Prints each measured run and the medians.
 
 Invariants: as C{bench/run.py}: the server listens on 127.0.0.1 only and is
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,9 +75,12 @@ def main() -> int:
             (workdir / "Mail").mkdir(parents=True, exist_ok=True)
             tool = Tool(name, command.split(), account, workdir)
             tools.append(tool)
-            # The first pull, or a resync of whatever an earlier run left.
+            # The first pull, or a resync of whatever an earlier run left,
+            # and a no-op (see below).
             run_tool(tool, write_config(tool, server.imap_port))
             verify(tool, server.imap_port)
+            time.sleep(1.1)
+            run_tool(tool, write_config(tool, server.imap_port))
         measured: dict[str, list[Measure]] = {tool.name: [] for tool in tools}
         for repeat in range(options.repeats):
             for tool in tools:
@@ -99,6 +104,11 @@ def main() -> int:
                     changes.undo()
                 run_tool(tool, config)
                 verify(tool, server.imap_port)
+                # A no-op, as the bench's (b) before its (c): the Maildir's
+                # times now a second old, it leaves the hint that spares
+                # the next run listing the Maildir.
+                time.sleep(1.1)
+                run_tool(tool, config)
                 measured[tool.name].append(measure)
                 print(
                     f"  {repeat + 1} {tool.name:10s} {measure.seconds:.2f} s wall,"
