@@ -680,28 +680,34 @@ async def _sync_channel(
             config, channel, pairs, run, request, output, progress, options, watch
         )
     ok = True
-    for index, pair in enumerate(pairs):
-        if watch is not None and watch.stopping():
-            return ok
-        ahead = None
-        if index + 1 < len(pairs):
-            ahead = _select_ahead(config, channel, pairs[index + 1], (far, near), request)
-        outcome = await _sync_one_pair(
-            config,
-            channel,
-            pair,
-            (far, near),
-            run,
-            request,
-            output,
-            progress,
-            options,
-            watch,
-            ahead,
-        )
-        ok = ok and outcome is _Outcome.OK
-        if outcome is _Outcome.END_CHANNEL:
-            return False
+    try:
+        for index, pair in enumerate(pairs):
+            if watch is not None and watch.stopping():
+                return ok
+            ahead = None
+            if index + 1 < len(pairs):
+                ahead = _select_ahead(config, channel, pairs[index + 1], (far, near), request)
+            outcome = await _sync_one_pair(
+                config,
+                channel,
+                pair,
+                (far, near),
+                run,
+                request,
+                output,
+                progress,
+                options,
+                watch,
+                ahead,
+            )
+            ok = ok and outcome is _Outcome.OK
+            if outcome is _Outcome.END_CHANNEL:
+                return False
+    finally:
+        if isinstance(far, IMAPStoreImpl):
+            # A SELECT sent ahead for a pair not reached (the channel
+            # ended, or the daemon is stopping) is no one's.
+            far.forget_unopened()
     return ok
 
 
