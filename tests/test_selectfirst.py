@@ -110,8 +110,9 @@ class _World:
                 box.append(b"Subject: %s %d\r\n\r\nbody\r\n" % (name, number))
         self.sent: list[bytes] = []
         # The boxes whose SELECT went out ahead in the last run, and the
-        # inode of the INBOX pair's state file each time.
-        self.ahead: list[tuple[BoxName, int]] = []
+        # inode of the INBOX pair's state file and the INBOX Maildir's
+        # messages each time.
+        self.ahead: list[tuple[BoxName, int, list[tuple[int, str, str]]]] = []
 
     def state(self, name: str) -> str:
         return os.path.join(self.root, "near", name, ".mbsyncstate")
@@ -129,12 +130,14 @@ class _World:
         network = FakeServers(self.mail, self.options)
         ahead = self.ahead = []
         inbox = self.state("INBOX")
+        near = self.near
 
         class _Ahead(IMAPStoreImpl):
             def select_ahead(self, name: BoxName, path: str, known: bytes) -> bool:
                 sent = super().select_ahead(name, path, known)
                 if sent:
-                    ahead.append((name, os.stat(inbox).st_ino if os.path.exists(inbox) else 0))
+                    inode = os.stat(inbox).st_ino if os.path.exists(inbox) else 0
+                    ahead.append((name, inode, near("INBOX")))
                 return sent
 
         kind = _StatusFirst if self.status_first else _Ahead
@@ -402,19 +405,23 @@ class SelectAheadTests(_Case):
 
     def test_next_changed(self) -> None:
         """
-        Every box changed: the second and third boxes' SELECT and FETCH go
-        out ahead, each before the pair before it committed; the commands
-        are those of each SELECT at its turn.
+        Every box's flags changed on the server: the second and third
+        boxes' SELECT and FETCH go out ahead, each right after the pair
+        before was reconciled (its Maildir not yet renamed, its state not
+        committed); the commands are those of each SELECT at its turn.
         """
         self.settled()
         modseqs = [self.new.box(name).highest_modseq for name in BOXES]
+        before = self.new.near("INBOX")
         for name in BOXES:
             self.both(_flag(name, 1))
         inode = os.stat(self.new.state("INBOX")).st_ino
         sent = self.sync()
-        self.assertEqual([name for name, _ in self.new.ahead], ["Archive", "Sent"])
-        # The INBOX pair had not committed when Archive's SELECT went out.
-        self.assertEqual(self.new.ahead[0][1], inode)
+        self.assertEqual([each[0] for each in self.new.ahead], ["Archive", "Sent"])
+        # The INBOX pair had neither renamed nor committed when Archive's
+        # SELECT went out.
+        self.assertEqual(self.new.ahead[0][1:], (inode, before))
+        self.assertNotEqual(self.new.near("INBOX"), before)
         self.assertNotEqual(os.stat(self.new.state("INBOX")).st_ino, inode)
         fetch = b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)"
         self.assertEqual(
@@ -459,8 +466,51 @@ class SelectAheadTests(_Case):
         self.both(_flag(b"INBOX", 0))
         self.both(lambda world: world.box(b"Archive").append(b"Subject: n\r\n\r\nnew\r\n"))
         self.sync()
-        self.assertEqual([name for name, _ in self.new.ahead], ["Archive"])
+        self.assertEqual([each[0] for each in self.new.ahead], ["Archive"])
         self.assertEqual(len(self.new.near("Archive")), 5)
+
+    def test_after_copies(self) -> None:
+        """
+        New messages in the first box: the next box's SELECT goes out only
+        once they are copied (the first box's FETCH of their bodies is
+        before it), still before the first pair commits.
+        """
+        self.settled()
+        self.both(lambda world: world.box(b"INBOX").append(b"Subject: n\r\n\r\nnew\r\n"))
+        self.both(_flag(b"Archive", 0))
+        inode = os.stat(self.new.state("INBOX")).st_ino
+        sent = self.sync()
+        self.assertEqual([each[:2] for each in self.new.ahead], [("Archive", inode)])
+        # The new message is in the Maildir already.
+        self.assertEqual(len(self.new.ahead[0][2]), 5)
+        bodies = [n for n, c in enumerate(sent) if b"BODY.PEEK[]" in c]
+        self.assertTrue(bodies)
+        self.assertLess(bodies[-1], sent.index(b"SELECT Archive"))
+
+    def test_far_flag_update(self) -> None:
+        """
+        A near change to send to the server in the first pair (so a full
+        run): the next box's SELECT goes out after that pair's STORE.
+        """
+        self.settled()
+
+        def near_flag(world: _World) -> None:
+            box = os.path.join(world.root, "near", "INBOX")
+            sub, name = min((sub, n) for sub in ("cur", "new") for n in os.listdir(f"{box}/{sub}"))
+            base, _, flags = name.partition(":2,")
+            os.rename(
+                os.path.join(box, sub, name),
+                os.path.join(box, "cur", base + ":2," + "".join(sorted(flags + "F"))),
+            )
+
+        self.both(near_flag)
+        self.both(_flag(b"INBOX", 2))
+        self.both(_flag(b"Archive", 0))
+        sent = self.sync()
+        stores = [n for n, c in enumerate(sent) if c.startswith(b"UID STORE")]
+        self.assertTrue(stores)
+        self.assertEqual([each[0] for each in self.new.ahead], ["Archive"])
+        self.assertLess(stores[-1], sent.index(b"SELECT Archive"))
 
     def test_verbose(self) -> None:
         """
@@ -540,6 +590,27 @@ def _near_new(world: _World, rng: random.Random) -> None:
         file.write(b"Subject: local %d\n\nbody\n" % number)
 
 
+def _uid_of_name(name: str) -> int:
+    match = _UID.search(name)
+    return int(match.group(1)) if match else 0
+
+
+def _near_flags(world: _World, rng: random.Random) -> None:
+    name = rng.choice(BOXES).decode()
+    box = os.path.join(world.root, "near", name)
+    # By UID (names differ between the worlds in their times), then the
+    # names without one (those of _near_new, alike in both).
+    files = sorted(
+        ((sub, n) for sub in ("cur", "new") for n in os.listdir(os.path.join(box, sub))),
+        key=lambda found: (_uid_of_name(found[1]), found[1] if "U=" not in found[1] else ""),
+    )
+    if files:
+        sub, file = rng.choice(files)
+        flags = "".join(letter for letter in "DFRST" if rng.random() < 0.3)
+        base = file.partition(":2,")[0]
+        os.rename(os.path.join(box, sub, file), os.path.join(box, "cur", f"{base}:2,{flags}"))
+
+
 CHANGES: list[tuple[float, Callable[[_World, random.Random], None]]] = [
     (5, _far_flags),
     (2, _far_new),
@@ -576,6 +647,35 @@ class DifferentialTests(_Case):
             doubled += accesses == [1, 1]
             ahead += len(self.new.ahead)
         self.assertGreaterEqual(doubled, 3)
+        self.assertGreaterEqual(ahead, 3)
+
+
+class AheadDifferentialTests(_Case):
+    """
+    Changes on both sides, flags included (a near flag change is a STORE,
+    a near deletion an expunge on the server): the same results the new
+    way (first box by its SELECT, SELECTs ahead) and the old, after every
+    run; SELECTs went ahead.
+    """
+
+    def test_same_results(self) -> None:
+        rng = random.Random(12)
+        changes = [*CHANGES, (4, _near_flags)]
+        self.settled()
+        ahead = 0
+        for _ in range(30):
+            for _ in range(rng.randrange(1, 4)):
+                change = rng.choices([c for _, c in changes], [w for w, _ in changes])[0]
+                state = rng.getstate()
+                change(self.new, rng)
+                rng.setstate(state)
+                change(self.old, rng)
+            # Conflicting changes make both say a notice: the same one.
+            self.old.sync()
+            self.new.sync()
+            self.assertEqual((self.new.status, self.new.said), (self.old.status, self.old.said))
+            self.assertEqual(self.new.everything(), self.old.everything())
+            ahead += len(self.new.ahead)
         self.assertGreaterEqual(ahead, 3)
 
 
