@@ -14,6 +14,7 @@ import re
 import socket
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SYSTEM_FLAGS = {
@@ -71,16 +72,37 @@ class Link:
         """
         Send one command; return its untagged responses, raise unless OK.
         """
-        self.tag += 1
-        tag = b"B%d" % self.tag
-        self.sock.sendall(tag + b" " + command + b"\r\n")
+        return self.finish(self.send(command), command, sink)
+
+    def send(self, *commands: bytes) -> bytes:
+        """
+        Send C{commands} in one write (pipelined); return the last one's tag
+        (the tags before it are one less each).
+        """
+        lines = []
+        for command in commands:
+            self.tag += 1
+            lines.append(b"B%d " % self.tag + command + b"\r\n")
+        self.sock.sendall(b"".join(lines))
+        return b"B%d" % self.tag
+
+    def finish(
+        self, tag: bytes, command: bytes = b"", sink: Callable[[bytes], None] | None = None
+    ) -> list[bytes]:
+        """
+        Read up to the tagged answer of C{tag}: the untagged responses of
+        it and of every command sent before it; raise unless each is OK.
+        """
         untagged: list[bytes] = []
         while True:
             response = self.read_response(sink)
-            if response.startswith(tag + b" "):
-                if not response.startswith(tag + b" OK"):
+            if response.startswith(b"B"):
+                mine = response.startswith(tag + b" ")
+                if not response.split(b" ", 2)[1:2] == [b"OK"]:
                     raise RuntimeError(f"{command[:60]!r}: {response!r}")
-                return untagged
+                if mine:
+                    return untagged
+                continue
             untagged.append(response)
 
     def select(self, folder: str, readonly: bool = False) -> None:
@@ -140,12 +162,19 @@ def maildir_summary(box: Path) -> Counter[tuple[bytes, str]]:
 
 
 def floor_pull(
-    host: str, port: int, user: str, password: str, folders: list[str], into: Path | None
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    folders: list[str],
+    into: Path | None,
+    fsync: bool = True,
 ) -> int:
     """
     The floor: fetch every message of C{folders}, in one command per folder.
     With C{into}, also write each to its own file and fsync it (what any
-    safe client must do); without, only download. Return the byte count.
+    safe client must do; without C{fsync}, only write it); without, only
+    download. Return the byte count.
     """
     link = Link(host, port, user, password)
     total = 0
@@ -160,7 +189,8 @@ def floor_pull(
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 os.write(descriptor, body)
-                os.fsync(descriptor)
+                if fsync:
+                    os.fsync(descriptor)
             finally:
                 os.close(descriptor)
 
@@ -168,10 +198,100 @@ def floor_pull(
         for folder in folders:
             link.select(folder, readonly=True)
             link.run(b"UID FETCH 1:* (BODY.PEEK[])", keep)
-        if into is not None:
+        if into is not None and fsync:
             directory = os.open(into, os.O_RDONLY)
             os.fsync(directory)
             os.close(directory)
     finally:
         link.close()
     return total
+
+
+#: What a resync after a small change starts from, per folder: the
+#: UIDVALIDITY, HIGHESTMODSEQ and UIDNEXT of the last sync.
+Known = dict[str, tuple[int, int, int]]
+
+
+def resync_known(host: str, port: int, user: str, password: str, folders: list[str]) -> Known:
+    """
+    What a client keeps between syncs (L{Known}), taken by C{STATUS}.
+    """
+    link = Link(host, port, user, password)
+    known: Known = {}
+    try:
+        for folder in folders:
+            (line,) = link.run(b'STATUS "%s" (UIDVALIDITY HIGHESTMODSEQ UIDNEXT)' % folder.encode())
+            values = dict(re.findall(rb"(UIDVALIDITY|HIGHESTMODSEQ|UIDNEXT) (\d+)", line))
+            known[folder] = (
+                int(values[b"UIDVALIDITY"]),
+                int(values[b"HIGHESTMODSEQ"]),
+                int(values[b"UIDNEXT"]),
+            )
+    finally:
+        link.close()
+    return known
+
+
+def _resync_box(link: Link, folder: str, known: tuple[int, int, int]) -> tuple[int, int]:
+    """
+    One box's server accesses of a resync on a selected-state C{link}
+    with QRESYNC enabled: its C{SELECT} and the C{CHANGEDSINCE}/C{VANISHED}
+    FETCH (pipelined), then the bodies of the messages new since
+    C{known}'s UIDNEXT, if the C{SELECT} says there are any. Return the
+    count of FETCH answers (changed messages) and of bodies.
+    """
+    validity, modseq, uid_next = known
+    name = b'"' + folder.encode() + b'"'
+    tag = link.send(
+        b"SELECT " + name,
+        b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq,
+    )
+    untagged = link.finish(tag)
+    changed = sum(1 for line in untagged if b" FETCH (" in line)
+    now_next = uid_next
+    for line in untagged:
+        found = re.search(rb"\[(UIDVALIDITY|UIDNEXT) (\d+)\]", line)
+        if found and found.group(1) == b"UIDVALIDITY" and int(found.group(2)) != validity:
+            raise RuntimeError(f"{folder}: UIDVALIDITY changed")
+        if found and found.group(1) == b"UIDNEXT":
+            now_next = int(found.group(2))
+    bodies = 0
+    if now_next > uid_next:
+
+        def keep(body: bytes) -> None:
+            nonlocal bodies
+            bodies += 1
+
+        link.run(b"UID FETCH %d:* (BODY.PEEK[])" % uid_next, keep)
+    return changed, bodies
+
+
+def floor_resync(
+    host: str, port: int, user: str, password: str, known: Known, parallel: bool
+) -> tuple[int, int]:
+    """
+    The floor of a resync after a small change: only the server accesses
+    any client must make, from logging in to the last new body, nothing
+    written. Over one connection, box after box (as a client syncing one
+    box pair at a time), or with C{parallel} one connection per box, all
+    at once. Return the counts of changed messages and of new bodies.
+    """
+
+    def boxes(folders: list[str]) -> tuple[int, int]:
+        link = Link(host, port, user, password)
+        changed = bodies = 0
+        try:
+            link.run(b"ENABLE QRESYNC")
+            for folder in folders:
+                one, two = _resync_box(link, folder, known[folder])
+                changed += one
+                bodies += two
+        finally:
+            link.close()
+        return changed, bodies
+
+    if not parallel:
+        return boxes(list(known))
+    with ThreadPoolExecutor(len(known)) as pool:
+        counts = list(pool.map(boxes, [[folder] for folder in known]))
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)

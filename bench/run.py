@@ -28,8 +28,19 @@ the order of the cases).
 
 It prints, per case and tool, the median wall time, client CPU (user + sys)
 and peak RSS (all from C{/usr/bin/time}, which runs each tool), the ratio
-msync/mbsync of the medians, and the floor: a minimal client that only
-downloads everything, and one that also writes and fsyncs each message.
+msync/mbsync of the medians, and the floor: for (a) a minimal client that
+only downloads everything, and one that also writes and fsyncs each message
+(only writes with C{--no-fsync}); for (c), on an account of its own changed
+the same way right before, a minimal client that makes only the server
+accesses any client must (log in, per box a C{SELECT} with QRESYNC enabled
+and its C{CHANGEDSINCE}/C{VANISHED} FETCH pipelined, the new bodies), once
+box after box over one connection and once with a connection per box, all
+at once.
+
+C{--workdir DIR} keeps the server and its loaded accounts in C{DIR} and
+reuses them in the next run with the same C{--messages}, C{--seed},
+C{--tiny} and C{--tools} (loading 200,000 messages per account takes
+minutes); C{DIR} is left for the caller to delete.
 
 Invariants: the server and the proxy listen on 127.0.0.1 only and are
 stopped on every way out; the two tools never share an account, a Maildir
@@ -57,7 +68,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.delayproxy import DelayProxy  # noqa: E402
-from bench.rawimap import Link, floor_pull, maildir_summary  # noqa: E402
+from bench.rawimap import (  # noqa: E402
+    Link,
+    floor_pull,
+    floor_resync,
+    maildir_summary,
+    resync_known,
+)
 from tests.fakes.corpus import Message, generate_corpus  # noqa: E402
 from tests.integration.dovecot import DovecotServer  # noqa: E402
 from tests.integration.imapaccount import DovecotAccount  # noqa: E402
@@ -408,7 +425,8 @@ def flush(
 
 def floor(server: DovecotServer, account: DovecotAccount, base: Path) -> tuple[float, float]:
     """
-    The floor's wall times: download only; download, write and fsync.
+    The floor's wall times: download only; download, write and fsync
+    (without the fsync under C{--no-fsync}).
     """
     started = time.monotonic()
     floor_pull("127.0.0.1", server.imap_port, account.user, account.password, [*FOLDERS], None)
@@ -417,10 +435,44 @@ def floor(server: DovecotServer, account: DovecotAccount, base: Path) -> tuple[f
     set_aside(target)
     target.mkdir(parents=True)
     started = time.monotonic()
-    floor_pull("127.0.0.1", server.imap_port, account.user, account.password, [*FOLDERS], target)
+    floor_pull(
+        "127.0.0.1",
+        server.imap_port,
+        account.user,
+        account.password,
+        [*FOLDERS],
+        target,
+        SETTINGS["fsync"],
+    )
     written = time.monotonic() - started
     set_aside(target)
     return download, written
+
+
+def floor_c(tool: Tool, port: int, seed: int) -> tuple[float, float]:
+    """
+    The (c) floor's wall times on C{tool}'s account (C{tool} is no tool,
+    only an account), each right after the bench's small change, as a
+    tool's (c) run: over one connection; one connection per box.
+    """
+    times = []
+    account = tool.account
+    for parallel in (False, True):
+        changes = ServerChanges(tool, port)
+        changes.remember()
+        known = resync_known("127.0.0.1", port, account.user, account.password, [*FOLDERS])
+        try:
+            changes.small_change(seed)
+            started = time.monotonic()
+            changed, bodies = floor_resync(
+                "127.0.0.1", port, account.user, account.password, known, parallel
+            )
+            times.append(time.monotonic() - started)
+        finally:
+            changes.undo()
+        if bodies != 100 or changed < 100:
+            raise Mismatch(f"(c) floor: {changed} changed, {bodies} new bodies (100 expected)")
+    return times[0], times[1]
 
 
 def median(measures: list[Measure], field: str) -> float:
@@ -434,6 +486,7 @@ def print_table(
     names: list[str],
     runs: dict[str, dict[str, list[Measure]]],
     floors: list[tuple[float, float]],
+    floors_c: list[tuple[float, float]],
 ) -> None:
     """
     The results as a Markdown table (medians; ratio = msync / mbsync).
@@ -458,14 +511,28 @@ def print_table(
             ours = median(runs["msync"][case], "seconds")
             ratio = f"{ours / theirs:.2f}" if theirs else "n/a"
         print(row + f" {ratio} |")
-    if not floors:
-        return
-    download = statistics.median(f[0] for f in floors)
-    written = statistics.median(f[1] for f in floors)
-    print(f"\nfloor: download only {download:.2f} s; download + write + fsync {written:.2f} s")
-    if "msync" in names and runs["msync"].get("a"):
-        ours = median(runs["msync"]["a"], "seconds")
-        print(f"msync initial pull / download-write-fsync floor: {ours / written:.2f}")
+    if floors:
+        download = statistics.median(f[0] for f in floors)
+        written = statistics.median(f[1] for f in floors)
+        kind = "write + fsync" if SETTINGS["fsync"] else "write (no fsync)"
+        print(f"\nfloor (a): download only {download:.2f} s; download + {kind} {written:.2f} s")
+        if "msync" in names and runs["msync"].get("a"):
+            ours = median(runs["msync"]["a"], "seconds")
+            print(f"msync initial pull / download-{kind} floor: {ours / written:.2f}")
+    if floors_c:
+        single = statistics.median(f[0] for f in floors_c)
+        spread = statistics.median(f[1] for f in floors_c)
+        print(
+            f"floor (c): one connection {single:.2f} s; a connection per box, in parallel"
+            f" {spread:.2f} s"
+        )
+        for name in names:
+            if runs[name].get("c"):
+                wall = median(runs[name]["c"], "seconds")
+                print(
+                    f"{name} (c) / floor (c): {wall / single:.2f} (one connection),"
+                    f" {wall / spread:.2f} (parallel)"
+                )
 
 
 def main() -> int:
@@ -492,6 +559,12 @@ def main() -> int:
     parser.add_argument("--rtt", type=float, default=0.020)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="the work directory, kept; a server loaded there by an earlier run with the same"
+        " --messages, --seed, --tiny and --tools is reused",
+    )
     parser.add_argument(
         "--no-floor", action="store_true", help="skip the floor (the default with --huge)"
     )
@@ -528,7 +601,19 @@ def main() -> int:
         baseline = str(Path(options.baseline).resolve())
         commands["msync-base"] = ["env", f"PYTHONPATH={baseline}", *commands["msync"]]
     names = options.tools.split(",")
-    base = Path(tempfile.mkdtemp(prefix="msync-bench-"))
+    with_floor_c = "c" in options.cases and not options.no_floor
+    if options.workdir:
+        base = Path(options.workdir).resolve()
+        base.mkdir(parents=True, exist_ok=True)
+    else:
+        base = Path(tempfile.mkdtemp(prefix="msync-bench-"))
+    accounts = [*names, "floor"] if with_floor_c else names
+    fixture = f"{messages} {options.seed} {options.tiny} {','.join(accounts)}\n"
+    marker = base / "loaded"
+    reuse = marker.exists() and marker.read_text() == fixture
+    if not reuse:
+        marker.unlink(missing_ok=True)
+        shutil.rmtree(base / "server", ignore_errors=True)
     server = DovecotServer(str(base / "server"))
     server.start()
     proxy = DelayProxy("127.0.0.1", server.imap_port, options.rtt)
@@ -536,26 +621,41 @@ def main() -> int:
     try:
         tools = []
         files = options.files or messages >= 50_000
-        print(f"loading {messages} messages per account ...", flush=True)
+        if not reuse:
+            print(f"loading {messages} messages per account ...", flush=True)
         started = time.monotonic()
-        for name in names:
-            account = server.add_account(f"bench-{name}")
-            if not files:
+        for name in accounts:
+            # The same password every run: a reused server's accounts keep
+            # theirs (the server listens on 127.0.0.1 only).
+            password = f"bench-{name}-password"
+            account = server.add_account(f"bench-{name}", password)
+            if not files and not reuse:
                 load_account(account, messages, options.seed)
             workdir = base / name
-            workdir.mkdir()
-            tools.append(Tool(name, commands[name], account, workdir))
-        if files:
+            workdir.mkdir(exist_ok=True)
+            tools.append(Tool(name, commands.get(name, []), account, workdir))
+        if files and not reuse:
             deliver_accounts([tool.account for tool in tools], messages, options.seed)
             for tool in tools:
                 # Index now, so that no tool's first run pays for it.
                 server.doveadm("force-resync", "-u", tool.account.user, "*")
-        print(f"loaded in {time.monotonic() - started:.0f} s", flush=True)
+        if not reuse:
+            marker.write_text(fixture)
+            print(f"loaded in {time.monotonic() - started:.0f} s", flush=True)
+        floor_tool = tools.pop() if with_floor_c else None
         runs: dict[str, dict[str, list[Measure]]] = {name: {} for name in names}
         floors = []
+        floors_c = []
         for repeat in range(options.repeats):
             if not (options.no_floor or options.huge):
                 floors.append(floor(server, tools[0].account, base))
+            if floor_tool is not None:
+                floors_c.append(floor_c(floor_tool, server.imap_port, options.seed + repeat))
+                print(
+                    f"  run {repeat + 1} floor (c) one connection {floors_c[-1][0]:.2f}s,"
+                    f" a connection per box {floors_c[-1][1]:.2f}s",
+                    flush=True,
+                )
             for tool in tools:
                 results = cycle(
                     tool, options.cases, server.imap_port, proxy.port, options.seed + repeat
@@ -570,7 +670,7 @@ def main() -> int:
                     for case, m in results.items()
                 )
                 print(f"  run {repeat + 1} {tool.name:7s} {line}", flush=True)
-        print_table(messages, options.repeats, names, runs, floors)
+        print_table(messages, options.repeats, names, runs, floors, floors_c)
         print("every run verified: both sides equal (Message-ID and flags per folder)")
         return 0
     except Mismatch as error:
@@ -579,7 +679,7 @@ def main() -> int:
     finally:
         proxy.stop()
         server.stop()
-        if options.keep:
+        if options.keep or options.workdir:
             shutil.rmtree(base / "deleted", ignore_errors=True)
         else:
             shutil.rmtree(base, ignore_errors=True)

@@ -76,7 +76,7 @@ from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.interface import IBoxFingerprints, IStore
 from msync.stores.maildirstore import MaildirStore as MaildirStoreImpl
 from msync.sync.options import PairOptions
-from msync.sync.quickcheck import sidecar_path, skip_unchanged
+from msync.sync.quickcheck import saved_far, sidecar_path, skip_unchanged
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statelock import NO_TESTING, JournalTesting
 from msync.sync.statepaths import StatePaths, listing_cache_path, state_paths
@@ -680,15 +680,34 @@ async def _sync_channel(
             config, channel, pairs, run, request, output, progress, options, watch
         )
     ok = True
-    for pair in pairs:
-        if watch is not None and watch.stopping():
-            return ok
-        outcome = await _sync_one_pair(
-            config, channel, pair, (far, near), run, request, output, progress, options, watch
-        )
-        ok = ok and outcome is _Outcome.OK
-        if outcome is _Outcome.END_CHANNEL:
-            return False
+    try:
+        for index, pair in enumerate(pairs):
+            if watch is not None and watch.stopping():
+                return ok
+            ahead = None
+            if index + 1 < len(pairs):
+                ahead = _select_ahead(config, channel, pairs[index + 1], (far, near), request)
+            outcome = await _sync_one_pair(
+                config,
+                channel,
+                pair,
+                (far, near),
+                run,
+                request,
+                output,
+                progress,
+                options,
+                watch,
+                ahead,
+            )
+            ok = ok and outcome is _Outcome.OK
+            if outcome is _Outcome.END_CHANNEL:
+                return False
+    finally:
+        if isinstance(far, IMAPStoreImpl):
+            # A SELECT sent ahead for a pair not reached (the channel
+            # ended, or the daemon is stopping) is no one's.
+            far.forget_unopened()
     return ok
 
 
@@ -743,6 +762,41 @@ def _prefetch_fingerprints(
                 continue
         if boxes and IBoxFingerprints.providedBy(store):
             IBoxFingerprints(store).prefetch_fingerprints(boxes)
+
+
+def _select_ahead(
+    config: Config,
+    channel: Channel,
+    pair: BoxPair,
+    stores: tuple[IStore, IStore],
+    request: SyncRequest,
+) -> Callable[[], None] | None:
+    """
+    What a pair's run calls once it asks the far store nothing more (the
+    engine's C{far_done}), before it commits: the far C{SELECT} of C{pair},
+    the next one, goes out then if the far box's prefetched C{STATUS} has
+    answered and says it changed since the sidecar (L{IMAPStoreImpl.select_ahead}):
+    that pair cannot be skipped and would send the very same C{SELECT} and
+    FETCH first thing; the server works on them while this pair commits
+    and the next one reads its state. C{None} where nothing could be sent
+    (a far store not IMAP, C{-V}, a dry run, a pair in conflict).
+    """
+    far, near = stores
+    if not isinstance(far, IMAPStoreImpl) or request.verbose or request.dry_run:
+        return None
+    if pair.conflict is not None:
+        return None
+
+    def send() -> None:
+        try:
+            paths = pair_state_paths(config, channel, pair, near, request.state_directory)
+        except MsyncError:
+            return
+        known = saved_far(paths)
+        if known is not None:
+            far.select_ahead(pair.far, listing_cache_path(paths, Side.FAR), known)
+
+    return send
 
 
 class _Recorded:
@@ -917,9 +971,13 @@ async def _sync_one_pair(
     progress: _Progress,
     options: PairOptions,
     watch: PairWatch | None,
+    ahead: Callable[[], None] | None = None,
 ) -> _Outcome:
     """
     Synchronize one box pair over C{stores} (far, near); report its failure.
+
+    @param ahead: called by a full sync once it asks the far store nothing
+        more (L{_select_ahead}).
     """
     far, near = stores
     if pair.conflict is not None:
@@ -966,7 +1024,7 @@ async def _sync_one_pair(
                     # the SELECT and FETCH meanwhile.
                     await sending[0].sent()
             result = await _full_sync(
-                config, pair, stores, request, options, paths, counting, output
+                config, pair, stores, request, options, paths, counting, output, ahead
             )
         for side in Side:
             run.summary.expunged[side] += result.expunge_flagged[side]
@@ -1009,11 +1067,11 @@ async def _sync_one_pair(
         )
         return _Outcome.FAILED
     finally:
-        for store in stores:
+        for side, store in zip(Side, stores, strict=True):
             if isinstance(store, IMAPStoreImpl):
                 # Skipped, or failed before opening: its early SELECT is
-                # no one's now.
-                store.forget_unopened()
+                # no one's now (one sent ahead for the next pair is kept).
+                store.forget_unopened(pair.box(side))
         progress.pair_done(counting)
         output.event("box_done", **_box_fields(channel.name, pair, result))
     return _Outcome.OK
@@ -1028,6 +1086,7 @@ async def _full_sync(
     paths: StatePaths,
     counting: PairProgress,
     output: Emitter,
+    ahead: Callable[[], None] | None = None,
 ) -> PairResult:
     """
     The full sync of a pair that could not be skipped (L{msync.sync.engine}).
@@ -1050,6 +1109,7 @@ async def _full_sync(
         journal_testing=request.journal_testing,
         quick=not request.verbose,
         found_changed=True,
+        far_done=ahead,
     )
 
 

@@ -132,12 +132,14 @@ def sync_with_fakes(
     home: str,
     network: FakeServers,
     store_class: type[IMAPStoreImpl] = IMAPStoreImpl,
+    request: SyncRequest | None = None,
 ) -> tuple[Deferred[int], RecordingOutput]:
     """
     One C{msync ch} run of the configuration C{text} against C{network}'s
     fake servers, on a fake clock, driven for at most 1,000 turns.
 
     @param store_class: the IMAP store implementation to run.
+    @param request: the run's options (none by default).
     @return: the run's result (fired once it ended) and its output.
     """
     config = parse_config(text, "rc", home=home)
@@ -154,7 +156,7 @@ def sync_with_fakes(
     selection = select_jobs(config, ["ch"], all_channels=False)
     output = RecordingOutput()
     done = Deferred.fromCoroutine(
-        sync_channels(config, selection.jobs, factory, SyncRequest(), output)
+        sync_channels(config, selection.jobs, factory, request or SyncRequest(), output)
     )
     for _ in range(1000):
         if done.called:

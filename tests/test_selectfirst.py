@@ -2,11 +2,13 @@
 """
 The first pair's quick check answered by its C{SELECT}
 (L{msync.stores.imapstore.IMAPStore.select_first}, used by
-L{msync.runner}): whole runs of L{sync_channels} between the fake IMAP
-server (far) and Maildirs (near). The commands the server gets are pinned,
-and every result is compared with that of a second world synced the old
-way (a C{STATUS} for every box first): the same state files, server boxes
-and Maildirs after every run, whatever changed in between.
+L{msync.runner}), and the next pair's C{SELECT} sent while a pair commits
+(L{msync.stores.imapstore.IMAPStore.select_ahead}): whole runs of
+L{sync_channels} between the fake IMAP server (far) and Maildirs (near).
+The commands the server gets are pinned, and every result is compared with
+that of a second world synced the old way (a C{STATUS} for every box
+first, each pair's C{SELECT} at its turn): the same state files, server
+boxes and Maildirs after every run, whatever changed in between.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.model import BoxName, LoadRequest
 from msync.report import Severity
+from msync.runner import SyncRequest
 from msync.stores.imapbox import imap_fingerprint
 from msync.stores.imapstore import IMAPStore as IMAPStoreImpl
 from msync.stores.imapstore import _fingerprint_of
@@ -70,11 +73,15 @@ _FLAGS = [b"\\Seen", b"\\Flagged", b"\\Answered", b"\\Deleted", b"\\Draft"]
 
 class _StatusFirst(IMAPStoreImpl):
     """
-    The IMAP store as before C{select_first}: every quick check asks a
-    C{STATUS} (the reference the new way must equal).
+    The IMAP store as before C{select_first} and C{select_ahead}: every
+    quick check asks a C{STATUS}, every pair's C{SELECT} goes out at its
+    turn (the reference the new way must equal).
     """
 
     def select_first(self, name: BoxName, path: str, then: object = ()) -> bool:
+        return False
+
+    def select_ahead(self, name: BoxName, path: str, known: bytes) -> bool:
         return False
 
 
@@ -102,6 +109,13 @@ class _World:
             for number in range(4):
                 box.append(b"Subject: %s %d\r\n\r\nbody\r\n" % (name, number))
         self.sent: list[bytes] = []
+        # The boxes whose SELECT went out ahead in the last run, and the
+        # inode of the INBOX pair's state file and the INBOX Maildir's
+        # messages each time.
+        self.ahead: list[tuple[BoxName, int, list[tuple[int, str, str]]]] = []
+
+    def state(self, name: str) -> str:
+        return os.path.join(self.root, "near", name, ".mbsyncstate")
 
     def box(self, name: bytes) -> FakeMailbox:
         box = self.mail.get(name)
@@ -114,7 +128,19 @@ class _World:
         """
         text = CONFIG.format(root=self.root, password=PASSWORD, patterns=self.patterns)
         network = FakeServers(self.mail, self.options)
-        kind = _StatusFirst if self.status_first else IMAPStoreImpl
+        ahead = self.ahead = []
+        inbox = self.state("INBOX")
+        near = self.near
+
+        class _Ahead(IMAPStoreImpl):
+            def select_ahead(self, name: BoxName, path: str, known: bytes) -> bool:
+                sent = super().select_ahead(name, path, known)
+                if sent:
+                    inode = os.stat(inbox).st_ino if os.path.exists(inbox) else 0
+                    ahead.append((name, inode, near("INBOX")))
+                return sent
+
+        kind = _StatusFirst if self.status_first else _Ahead
         with capturedLogs() as logs:
             done, output = sync_with_fakes(text, self.root, network, kind)
         failures = [each["log_failure"] for each in logs if "log_failure" in each]
@@ -372,6 +398,139 @@ class SelectFirstTests(_Case):
         self.assertNotIn(_status(b"INBOX"), sent)
 
 
+class SelectAheadTests(_Case):
+    """
+    The next pair's C{SELECT} sent while a pair commits (C{select_ahead}).
+    """
+
+    def test_next_changed(self) -> None:
+        """
+        Every box's flags changed on the server: the second and third
+        boxes' SELECT and FETCH go out ahead, each right after the pair
+        before was reconciled (its Maildir not yet renamed, its state not
+        committed); the commands are those of each SELECT at its turn.
+        """
+        self.settled()
+        modseqs = [self.new.box(name).highest_modseq for name in BOXES]
+        before = self.new.near("INBOX")
+        for name in BOXES:
+            self.both(_flag(name, 1))
+        inode = os.stat(self.new.state("INBOX")).st_ino
+        sent = self.sync()
+        self.assertEqual([each[0] for each in self.new.ahead], ["Archive", "Sent"])
+        # The INBOX pair had neither renamed nor committed when Archive's
+        # SELECT went out.
+        self.assertEqual(self.new.ahead[0][1:], (inode, before))
+        self.assertNotEqual(self.new.near("INBOX"), before)
+        self.assertNotEqual(os.stat(self.new.state("INBOX")).st_ino, inode)
+        fetch = b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)"
+        self.assertEqual(
+            sent,
+            [
+                b"NAMESPACE",
+                b'LIST "" *',
+                b"ENABLE QRESYNC",
+                b"SELECT INBOX",
+                fetch % modseqs[0],
+                _status(b"Archive"),
+                _status(b"Sent"),
+                b"SELECT Archive",
+                fetch % modseqs[1],
+                b"SELECT Sent",
+                fetch % modseqs[2],
+            ],
+        )
+        self.assertEqual(self.old.sent[-4:], sent[-4:])
+        for name in BOXES:
+            self.assertEqual(self.new.near(name.decode())[1][2], "F")
+
+    def test_next_unchanged(self) -> None:
+        """
+        The next pair unchanged (its STATUS vouches for it): nothing is sent
+        ahead, it is skipped unopened; a later changed pair is selected at
+        its turn.
+        """
+        self.settled()
+        self.both(_flag(b"INBOX", 0))
+        self.both(_flag(b"Sent", 0))
+        sent = self.sync()
+        self.assertEqual(self.new.ahead, [])
+        self.assertNotIn(b"SELECT Archive", sent)
+        self.assertEqual(sent.count(b"SELECT Sent"), 1)
+
+    def test_new_messages(self) -> None:
+        """
+        New messages in the next box: fetched behind its SELECT sent ahead.
+        """
+        self.settled()
+        self.both(_flag(b"INBOX", 0))
+        self.both(lambda world: world.box(b"Archive").append(b"Subject: n\r\n\r\nnew\r\n"))
+        self.sync()
+        self.assertEqual([each[0] for each in self.new.ahead], ["Archive"])
+        self.assertEqual(len(self.new.near("Archive")), 5)
+
+    def test_after_copies(self) -> None:
+        """
+        New messages in the first box: the next box's SELECT goes out only
+        once they are copied (the first box's FETCH of their bodies is
+        before it), still before the first pair commits.
+        """
+        self.settled()
+        self.both(lambda world: world.box(b"INBOX").append(b"Subject: n\r\n\r\nnew\r\n"))
+        self.both(_flag(b"Archive", 0))
+        inode = os.stat(self.new.state("INBOX")).st_ino
+        sent = self.sync()
+        self.assertEqual([each[:2] for each in self.new.ahead], [("Archive", inode)])
+        # The new message is in the Maildir already.
+        self.assertEqual(len(self.new.ahead[0][2]), 5)
+        bodies = [n for n, c in enumerate(sent) if b"BODY.PEEK[]" in c]
+        self.assertTrue(bodies)
+        self.assertLess(bodies[-1], sent.index(b"SELECT Archive"))
+
+    def test_far_flag_update(self) -> None:
+        """
+        A near change to send to the server in the first pair (so a full
+        run): the next box's SELECT goes out after that pair's STORE.
+        """
+        self.settled()
+
+        def near_flag(world: _World) -> None:
+            box = os.path.join(world.root, "near", "INBOX")
+            sub, name = min((sub, n) for sub in ("cur", "new") for n in os.listdir(f"{box}/{sub}"))
+            base, _, flags = name.partition(":2,")
+            os.rename(
+                os.path.join(box, sub, name),
+                os.path.join(box, "cur", base + ":2," + "".join(sorted(flags + "F"))),
+            )
+
+        self.both(near_flag)
+        self.both(_flag(b"INBOX", 2))
+        self.both(_flag(b"Archive", 0))
+        sent = self.sync()
+        stores = [n for n, c in enumerate(sent) if c.startswith(b"UID STORE")]
+        self.assertTrue(stores)
+        self.assertEqual([each[0] for each in self.new.ahead], ["Archive"])
+        self.assertLess(stores[-1], sent.index(b"SELECT Archive"))
+
+    def test_verbose(self) -> None:
+        """
+        Nothing goes ahead with -V (no quick check, every SELECT at its
+        turn).
+        """
+        self.settled()
+        for name in BOXES:
+            self.both(_flag(name, 2))
+        text = CONFIG.format(root=self.new.root, password=PASSWORD, patterns="*")
+        network = FakeServers(self.new.mail, QRESYNC)
+        request = SyncRequest(verbose=True)
+        done, _ = sync_with_fakes(text, self.new.root, network, IMAPStoreImpl, request)
+        self.assertEqual(self.successResultOf(done), 0)
+        self.assertEqual(
+            [c for c in network.commands() if c.startswith(b"SELECT")],
+            [b"SELECT INBOX", b"SELECT Archive", b"SELECT Sent"],
+        )
+
+
 class MissingBoxTests(_Case):
     """
     The first pair's box gone from the server: its early SELECT fails, the
@@ -431,6 +590,27 @@ def _near_new(world: _World, rng: random.Random) -> None:
         file.write(b"Subject: local %d\n\nbody\n" % number)
 
 
+def _uid_of_name(name: str) -> int:
+    match = _UID.search(name)
+    return int(match.group(1)) if match else 0
+
+
+def _near_flags(world: _World, rng: random.Random) -> None:
+    name = rng.choice(BOXES).decode()
+    box = os.path.join(world.root, "near", name)
+    # By UID (names differ between the worlds in their times), then the
+    # names without one (those of _near_new, alike in both).
+    files = sorted(
+        ((sub, n) for sub in ("cur", "new") for n in os.listdir(os.path.join(box, sub))),
+        key=lambda found: (_uid_of_name(found[1]), found[1] if "U=" not in found[1] else ""),
+    )
+    if files:
+        sub, file = rng.choice(files)
+        flags = "".join(letter for letter in "DFRST" if rng.random() < 0.3)
+        base = file.partition(":2,")[0]
+        os.rename(os.path.join(box, sub, file), os.path.join(box, "cur", f"{base}:2,{flags}"))
+
+
 CHANGES: list[tuple[float, Callable[[_World, random.Random], None]]] = [
     (5, _far_flags),
     (2, _far_new),
@@ -450,8 +630,9 @@ class DifferentialTests(_Case):
         rng = random.Random(11)
         self.settled()
         # Runs in which the old way accessed the first box twice (its
-        # STATUS, then its SELECT); the new way always once.
-        doubled = 0
+        # STATUS, then its SELECT); the new way always once. Boxes whose
+        # SELECT went out ahead.
+        doubled = ahead = 0
         for _ in range(30):
             for _ in range(rng.randrange(0, 3)):
                 change = rng.choices([c for _, c in CHANGES], [w for w, _ in CHANGES])[0]
@@ -464,7 +645,38 @@ class DifferentialTests(_Case):
             self.assertEqual(sent.count(b"SELECT INBOX"), 1)
             accesses = [self.old.sent.count(c) for c in (_status(b"INBOX"), b"SELECT INBOX")]
             doubled += accesses == [1, 1]
+            ahead += len(self.new.ahead)
         self.assertGreaterEqual(doubled, 3)
+        self.assertGreaterEqual(ahead, 3)
+
+
+class AheadDifferentialTests(_Case):
+    """
+    Changes on both sides, flags included (a near flag change is a STORE,
+    a near deletion an expunge on the server): the same results the new
+    way (first box by its SELECT, SELECTs ahead) and the old, after every
+    run; SELECTs went ahead.
+    """
+
+    def test_same_results(self) -> None:
+        rng = random.Random(12)
+        changes = [*CHANGES, (4, _near_flags)]
+        self.settled()
+        ahead = 0
+        for _ in range(30):
+            for _ in range(rng.randrange(1, 4)):
+                change = rng.choices([c for _, c in changes], [w for w, _ in changes])[0]
+                state = rng.getstate()
+                change(self.new, rng)
+                rng.setstate(state)
+                change(self.old, rng)
+            # Conflicting changes make both say a notice: the same one.
+            self.old.sync()
+            self.new.sync()
+            self.assertEqual((self.new.status, self.new.said), (self.old.status, self.old.said))
+            self.assertEqual(self.new.everything(), self.old.everything())
+            ahead += len(self.new.ahead)
+        self.assertGreaterEqual(ahead, 3)
 
 
 class StoreTests(_FakeBox, SynchronousTestCase):
@@ -544,6 +756,33 @@ class StoreTests(_FakeBox, SynchronousTestCase):
         self.assertTrue(store.expect_listing("Archive", self.path, select_now=True))
         self.network.flush()
         self.assertEqual(self.shown()[-2], b"SELECT Archive")
+
+    def test_select_ahead(self) -> None:
+        """
+        The next box's SELECT goes ahead only once its STATUS has answered
+        and says it changed, and only while no box is open; a pair's
+        C{forget_unopened} keeps it, its own box's lets it go.
+        """
+        archive = self.status_fingerprint("Archive")
+        assert archive is not None
+        store = self.connected()
+        store.prefetch_fingerprints(["Archive"])
+        # Not answered yet.
+        self.assertFalse(store.select_ahead("Archive", self.path, b"other"))
+        self.network.flush()
+        # Answered, and as the sidecar knew it.
+        self.assertFalse(store.select_ahead("Archive", self.path, archive))
+        mailbox = self.resolve(store.open_box("INBOX"))
+        self.assertFalse(store.select_ahead("Archive", self.path, b"other"))
+        self.resolve(mailbox.close())
+        self.assertTrue(store.select_ahead("Archive", self.path, b"other"))
+        self.network.flush()
+        self.assertEqual(self.shown()[-2], b"SELECT Archive")
+        store.forget_unopened("INBOX")
+        self.assertTrue(store.selecting("Archive"))
+        self.assertEqual(self.resolve(store.box_fingerprint("Archive")), archive)
+        store.forget_unopened("Archive")
+        self.assertFalse(store.selecting("Archive"))
 
     def test_not_sent(self) -> None:
         """

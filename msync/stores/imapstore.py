@@ -189,8 +189,10 @@ class IMAPStore:
         self._protocol: IMAPClientProtocol | None = None
         self._failure: StoreUnavailable | None = None
         self._box_open = False
-        # STATUS answers started by prefetch_fingerprints, by box.
+        # STATUS answers started by prefetch_fingerprints, by box, and
+        # the fingerprints of those answered so far (select_ahead).
         self._prefetched: dict[BoxName, Deferred[bytes | None]] = {}
+        self._answered: dict[BoxName, bytes | None] = {}
         self._enable_tried = False
         self._closed = False
         self.selected: str | None = None
@@ -484,6 +486,7 @@ class IMAPStore:
         sync would take them).
         """
         pending = self._prefetched.pop(name, None)
+        self._answered.pop(name, None)
         if pending is not None:
             return pending
         sent = self._early_select
@@ -541,15 +544,40 @@ class IMAPStore:
         sent = self._early_select
         return sent is not None and sent.name == name and not self._box_open
 
-    def forget_unopened(self) -> None:
+    def forget_unopened(self, name: BoxName | None = None) -> None:
         """
-        A C{SELECT} sent early (L{expect_listing}, L{select_first}) for a
-        box that was not opened (its pair was skipped, or failed first) is
-        no one's: the next early C{SELECT} may go out.
+        A C{SELECT} sent early (L{expect_listing}, L{select_first},
+        L{select_ahead}) for a box that was not opened (its pair was
+        skipped, or failed first) is no one's: the next early C{SELECT} may
+        go out.
+
+        @param name: only an early C{SELECT} of this box (one sent for the
+            next pair by L{select_ahead} is kept); any if C{None}.
         """
-        if not self._box_open:
+        sent = self._early_select
+        if not self._box_open and (name is None or sent is None or sent.name == name):
             self._early_select = None
             self._listing_hint = None
+
+    def select_ahead(self, name: BoxName, path: str, known: bytes) -> bool:
+        """
+        Send the C{SELECT} of box C{name} and its listing FETCH now
+        (L{expect_listing} with C{select_now} and C{path}) if the
+        prefetched C{STATUS} of the box (L{prefetch_fingerprints}) has
+        answered and says it is not as C{known} (the fingerprint the last
+        sync saw): its pair cannot be skipped and selects it first thing,
+        so the server may work on that C{SELECT} while the caller finishes
+        the pair before (whose box must be closed). Nothing is sent if the
+        answer is not in yet or vouches for the box.
+
+        @return: whether the C{SELECT} went out.
+        """
+        if name not in self._answered or self._box_open or self._early_select is not None:
+            return False
+        found = self._answered[name]
+        if found is None or found.partition(b";")[0] == known.partition(b";")[0]:
+            return False
+        return self.expect_listing(name, path, select_now=True)
 
     async def _selected_fingerprint(self, sent: _EarlySelect) -> bytes | None:
         """
@@ -577,7 +605,14 @@ class IMAPStore:
         """
         for name in names:
             if name not in self._prefetched:
-                self._prefetched[name] = Deferred.fromCoroutine(self._quiet_fingerprint(name))
+                self._answered.pop(name, None)
+                pending = Deferred.fromCoroutine(self._quiet_fingerprint(name))
+                pending.addCallback(self._note_answer, name)
+                self._prefetched[name] = pending
+
+    def _note_answer(self, found: bytes | None, name: BoxName) -> bytes | None:
+        self._answered[name] = found
+        return found
 
     async def _quiet_fingerprint(self, name: BoxName) -> bytes | None:
         # Nobody may ask for it: a failure must not be left unhandled. The

@@ -206,6 +206,11 @@ class _BoxPairSync:
             for kind in ("new", "flags", "trash", "expunge", "flagged")
         }
         self.work: PairWork | None = None
+        # Called once nothing more goes to the far store (its box closed):
+        # the runner may send the next pair's SELECT (sync_pair's
+        # far_done); then set to None, and far_released set.
+        self.far_done: Callable[[], None] | None = None
+        self.far_released = False
 
     @property
     def dry(self) -> bool:
@@ -482,6 +487,8 @@ class _BoxPairSync:
         # The planner holds the listings now (and lets go of them once the
         # copies are planned: forget_undeleted); not kept here as well.
         del listings
+        if self.far_done is not None and self.far_idle(work, updates):
+            await self.release_far()
         await self.set_flags(work, updates)
         for side in Side:
             await self.trash(work, side)
@@ -512,11 +519,21 @@ class _BoxPairSync:
             if self.options.expunges(side):
                 doomed = reconcile.expunge_uids(work, side)
                 self.progress.add(side, "expunge", total=len(doomed))
-                removed = await self.boxes[side].expunge(doomed)
+                if side is Side.FAR and self.far_released:
+                    # far_idle found nothing to expunge, and nothing has
+                    # changed the far box since.
+                    assert not doomed
+                    removed = []
+                else:
+                    removed = await self.boxes[side].expunge(doomed)
                 self.counts["expunge"][side] += len(removed)
                 self.counts["flagged"][side] += len(doomed)
                 self.progress.add(side, "expunge", done=len(doomed))
                 expunged.append(side)
+        if self.far_done is not None:
+            # Nothing after this asks the far store anything (the
+            # commit, the sidecar and the saved listings are local).
+            await self.release_far()
         self.take(reconcile.finish(work, expunged))
         self.statefile.commit()
         # The sidecar first: a box saving its listing may save what its
@@ -526,6 +543,46 @@ class _BoxPairSync:
             if IListingCache.providedBy(box):
                 box.save_listing()
         return self.result()
+
+    def far_idle(self, work: PairWork, updates: list[FlagUpdate]) -> bool:
+        """
+        Right after the reconciliation: whether nothing more of this run
+        will ask the far store anything. Only in a partial run (no journal
+        replayed, no copy left to find by TUID) whose far box gets no flag
+        update, with no copy either way (nothing new, no placeholder
+        upgraded), no Trash, and no far message to expunge (a far box
+        expunging by UID then sends nothing; not with ExpungeSolo).
+        """
+        options = self.options
+        if self.changes is None or self.dry or self.one_at_a_time:
+            return False
+        if any(update.side is Side.FAR for update in updates):
+            return False
+        if work.any_new[Side.FAR] or work.any_new[Side.NEAR] or work.find_new[Side.FAR]:
+            return False
+        if any(
+            side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
+        ):
+            return False
+        if options.expunges(Side.FAR):
+            if options.far.expunge_solo:
+                return False
+            if not getattr(self.boxes[Side.FAR], "expunges_by_uid", False):
+                return False
+            if reconcile.expunge_uids(work, Side.FAR):
+                return False
+        return True
+
+    async def release_far(self) -> None:
+        """
+        Nothing more goes to the far store in this run: close its box (an
+        IMAP box sends nothing) and call C{far_done}, once.
+        """
+        done, self.far_done = self.far_done, None
+        assert done is not None
+        await self.boxes[Side.FAR].close()
+        self.far_released = True
+        done()
 
     # A partial run: the far box changed, the near box and the state did not
     # since a sync that left a fixed point (its sidecar says so), so a full
@@ -863,6 +920,7 @@ async def sync_pair(
     journal_testing: JournalTesting = NO_TESTING,
     quick: bool = False,
     found_changed: bool = False,
+    far_done: Callable[[], None] | None = None,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
@@ -891,6 +949,8 @@ async def sync_pair(
     @param found_changed: the caller's own quick check
         (L{quickcheck.skip_unchanged}) already found the pair changed:
         only the partial run's condition is checked.
+    @param far_done: called once the run asks the far store nothing more
+        (its box closed), before the commit; not in a dry run.
     @return: what was done, or planned in a dry run.
     @raise MailboxError: the pair cannot be synchronized (mbsync's box
         errors, with its wording minus C{Error: }).
@@ -942,6 +1002,7 @@ async def sync_pair(
         one_at_a_time=bool(journal_testing.steps_left),
     )
     run.near_known = near_known
+    run.far_done = far_done
     try:
         try:
             result = await run.run()

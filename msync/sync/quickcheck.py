@@ -49,7 +49,7 @@ from msync.sync.options import PairOptions
 from msync.sync.statelock import held_lock
 from msync.sync.statepaths import StatePaths
 
-__all__ = ["forget", "remember", "sidecar_path", "skip_unchanged", "unchanged"]
+__all__ = ["forget", "remember", "saved_far", "sidecar_path", "skip_unchanged", "unchanged"]
 
 MAGIC = b"msync-pair 1"
 
@@ -130,6 +130,18 @@ def _read(path: str) -> bytes | None:
             return saved.read(4096)
     except OSError:
         return None
+
+
+def saved_far(paths: StatePaths) -> bytes | None:
+    """
+    @return: the far box's fingerprint as the pair's sidecar recorded it,
+        or C{None} without an intact sidecar.
+    """
+    saved = _read(sidecar_path(paths))
+    if saved is None:
+        return None
+    recorded = saved.split(b"\n")
+    return recorded[3] if len(recorded) == 6 and recorded[0] == MAGIC else None
 
 
 async def unchanged(
