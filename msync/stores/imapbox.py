@@ -956,7 +956,9 @@ class IMAPMailbox:
             for _, wanted in batch:
                 wanted.errback(failure)
             return
-        for uid, wanted in batch:
+        # Last to first: a caller waiting for them in order (the engine's
+        # copy run) wakes once, with the whole batch there.
+        for uid, wanted in reversed(batch):
             try:
                 body = self._body(uid, found.get(uid), spools[uid])
             except MessageError:
