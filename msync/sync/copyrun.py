@@ -33,6 +33,7 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Collection
 from typing import Any, Protocol, TypeVar
@@ -180,11 +181,10 @@ class _CopyRun:
         self.copying: deque[_Slot] = deque()
 
     async def run(self, copies: CopyPlan, in_flight: int) -> None:
-        pair, work, target = self.pair, self.work, self.target
+        pair, target = self.pair, self.target
         ahead, copying = self.ahead, self.copying
         total = len(copies)
         fetch_ahead = FETCH_AHEAD + in_flight
-        fetch = self.source_box.fetch
         started = index = 0
         # Copies recorded but not yet counted in the progress: counted in
         # one step before the loop sleeps (a batch's copies finish in one
@@ -193,34 +193,25 @@ class _CopyRun:
         recorded = 0
         try:
             while index < total:
-                # Keep fetch_ahead fetches going: the store pipelines them.
-                while started < total and started < index + fetch_ahead:
-                    slot = _Slot(copies.take())
-                    ahead.append(slot)
-                    slot.watch(fetch(slot.item.uid))
-                    started += 1
+                # Journal the copies done, in order.
+                while copying and not copying[0].waiting:
+                    self.record(copying.popleft())
+                    index += 1
+                    recorded += 1
+                if index == total:
+                    break
+                # Keep fetch_ahead fetches going, asked for together (the
+                # store pipelines them, several UIDs per command).
+                if started < total and started < index + fetch_ahead:
+                    more = min(total, index + fetch_ahead) - started
+                    self.fetch([_Slot(copies.take()) for _ in range(more)])
+                    started += more
                 # Begin the copies whose bodies are here, in order.
                 while ahead and not ahead[0].waiting and len(copying) < in_flight:
                     slot = ahead.popleft()
                     copying.append(slot)
                     await self.begin(slot)
-                head = copying[0] if copying else None
-                if head is not None and not head.waiting:
-                    copying.popleft()
-                    outcome = head.outcome
-                    item = head.item
-                    del head
-                    if isinstance(outcome, Failure):
-                        outcome = self.refusal(outcome, item)
-                    if outcome is not False:
-                        pair.take(reconcile.copied(work, item, outcome), hold=True)
-                        pair.counts["new"][target] += 1
-                    else:
-                        pair.settled = False
-                        pair.take(reconcile.copy_failed(work, item), hold=True)
-                    del item
-                    index += 1
-                    recorded += 1
+                if copying and not copying[0].waiting:
                     continue
                 # Nothing ready: count, write the lines held so far (those
                 # of one batch of stored files) in one write, and sleep
@@ -232,12 +223,12 @@ class _CopyRun:
                 if not pair.dry:
                     pair.statefile.flush()
                 wake: Deferred[None] = Deferred()
-                watched = [slot for slot in (head,) if slot is not None]
+                watched = list(itertools.islice(copying, 1))
                 if ahead and len(copying) < in_flight:
                     watched.append(ahead[0])
+                assert watched, "a copy run sleeping with nothing under way"
                 for slot in watched:
                     slot.wake = wake
-                del head
                 await wake
                 for slot in watched:
                     slot.wake = None
@@ -247,6 +238,38 @@ class _CopyRun:
         finally:
             if recorded:
                 pair.progress.add(target, "new", done=recorded)
+
+    def fetch(self, slots: list[_Slot]) -> None:
+        """
+        Start the fetches of C{slots} (in the source box's C{fetch_many}
+        when it has one), in order.
+        """
+        self.ahead.extend(slots)
+        uids = [slot.item.uid for slot in slots]
+        fetch_many = getattr(self.source_box, "fetch_many", None)
+        fetched = (
+            fetch_many(uids)
+            if fetch_many is not None
+            else [self.source_box.fetch(uid) for uid in uids]
+        )
+        for slot, each in zip(slots, fetched, strict=True):
+            slot.watch(each)
+
+    def record(self, slot: _Slot) -> None:
+        """
+        Journal the outcome of a copy whose turn came (its lines held for
+        the next write).
+        """
+        pair, work, target = self.pair, self.work, self.target
+        outcome, item = slot.outcome, slot.item
+        if isinstance(outcome, Failure):
+            outcome = self.refusal(outcome, item)
+        if outcome is not False:
+            pair.take(reconcile.copied(work, item, outcome), hold=True)
+            pair.counts["new"][target] += 1
+        else:
+            pair.settled = False
+            pair.take(reconcile.copy_failed(work, item), hold=True)
 
     async def begin(self, slot: _Slot) -> None:
         """
