@@ -30,6 +30,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
 import operator
@@ -604,6 +605,13 @@ class MaildirMailbox:
             )
 
         return self._run(action)
+
+    def stores_together(self) -> contextlib.AbstractContextManager[None]:
+        """
+        The messages stored within the block go to the disk in full
+        batches, started at its end (a copy run's stores of one wake).
+        """
+        return self._store.stores_together()
 
     @property
     def copies_in_flight(self) -> int:

@@ -27,11 +27,12 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -131,6 +132,7 @@ class BatchWriter:
         self._at_once = at_once
         self._queue: list[tuple[Delivery, Written]] = []
         self._running = 0
+        self._holding = 0
 
     def deliver(self, delivery: Delivery) -> Deferred[int]:
         """
@@ -152,7 +154,24 @@ class BatchWriter:
         self._queue.append((delivery, done))
         self._start()
 
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """
+        Hold the messages handed over within the block and start their
+        jobs at its end: stored one after another in one turn of the
+        reactor (a copy run's batch), they go in full batches, not the
+        first alone because a worker happened to be free.
+        """
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            self._start()
+
     def _start(self) -> None:
+        if self._holding:
+            return
         while self._queue and self._running < self._at_once:
             batch, self._queue = self._queue[: self._size], self._queue[self._size :]
             self._running += 1
@@ -569,6 +588,16 @@ class MaildirStore:
             before=before,
         )
         self._batches.deliver_to(delivery, functools.partial(done, subdir, name))
+
+    def stores_together(self) -> contextlib.AbstractContextManager[None]:
+        """
+        Messages stored within the block are written in batches started at
+        its end (L{BatchWriter.together}); without a batch writer, nothing
+        changes.
+        """
+        if self._batches is None:
+            return contextlib.nullcontext()
+        return self._batches.together()
 
     @property
     def copies_in_flight(self) -> int:

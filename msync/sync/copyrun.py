@@ -33,9 +33,11 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -175,6 +177,10 @@ class _CopyRun:
         )
         self.upgrade_word = "Upgrade" if options.isync15 else "ReNew"
         self.arrival_dates = options.copy_arrival_date
+        together = getattr(self.target_box, "stores_together", None)
+        self.together: Callable[[], AbstractContextManager[None]] = (
+            together if together is not None else contextlib.nullcontext
+        )
         # Fetched (or being fetched), store not yet called; store called
         # (or the copy given up), not yet journaled.
         self.ahead: deque[_Slot] = deque()
@@ -206,11 +212,15 @@ class _CopyRun:
                     more = min(total, index + fetch_ahead) - started
                     self.fetch([_Slot(copies.take()) for _ in range(more)])
                     started += more
-                # Begin the copies whose bodies are here, in order.
-                while ahead and not ahead[0].waiting and len(copying) < in_flight:
-                    slot = ahead.popleft()
-                    copying.append(slot)
-                    await self.begin(slot)
+                # Begin the copies whose bodies are here, in order (a
+                # Maildir writes them in full batches, from the end of
+                # the block).
+                if ahead and not ahead[0].waiting and len(copying) < in_flight:
+                    with self.together():
+                        while ahead and not ahead[0].waiting and len(copying) < in_flight:
+                            slot = ahead.popleft()
+                            copying.append(slot)
+                            await self.begin(slot)
                 if copying and not copying[0].waiting:
                     continue
                 # Nothing ready: count, write the lines held so far (those
