@@ -29,7 +29,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, TypeAlias, cast, get_args
+from typing import Any, Final, TypeAlias
 
 from msync.errors import StateError
 from msync.model import Flags, Side
@@ -444,18 +444,16 @@ def upgrade_record(state: SyncState, record: SyncRecord) -> SyncRecord:
 
 
 def _apply_to_record(state: SyncState, record: SyncRecord, op: RecordOp) -> SyncRecord:
-    kind = type(op)
     # A pull's operations first, without the match statement's tests.
-    if kind is AssignUid:
-        assigned = cast(AssignUid, op)
-        assign_uid(state, record, assigned.side, assigned.uid)
+    if isinstance(op, AssignUid):
+        assign_uid(state, record, op.side, op.uid)
         return record
-    if kind is SetFlags:
-        record.flags = cast(SetFlags, op).flags
+    if isinstance(op, SetFlags):
+        record.flags = op.flags
         record.purging = False
         return record
-    if kind is AssignTuid:
-        record.tuid = cast(AssignTuid, op).tuid
+    if isinstance(op, AssignTuid):
+        record.tuid = op.tuid
         return record
     match op:
         case KillRecord():
@@ -504,13 +502,12 @@ def apply_op(
         C{last} for operations on the header.
     @raise LookupError: no record has the operation's UID pair.
     """
-    if type(op) in _RECORD_OPS:
+    if isinstance(op, RecordOp):
         # The usual case (a record's operation), without the header's cases.
-        on = cast(RecordOp, op)
-        record = state.by_pair(on.far_uid, on.near_uid, last, prefer_live=live)
+        record = state.by_pair(op.far_uid, op.near_uid, last, prefer_live=live)
         if record is None:
-            raise LookupError((on.far_uid, on.near_uid))
-        return _apply_to_record(state, record, on)
+            raise LookupError((op.far_uid, op.near_uid))
+        return _apply_to_record(state, record, op)
     match op:
         case UidValidities(far, near):
             state.far_uid_validity, state.near_uid_validity = far, near
@@ -530,10 +527,6 @@ def apply_op(
                 raise LookupError((op.far_uid, op.near_uid))
             return _apply_to_record(state, record, op)
     return last
-
-
-#: The operations on one record (L{RecordOp}).
-_RECORD_OPS: frozenset[type] = frozenset(get_args(RecordOp))
 
 
 def replay(state: SyncState, ops: list[JournalOp], filename: str = "journal") -> None:
