@@ -3,7 +3,8 @@ Where msync's time goes on a first pull: one private Dovecot, the bench
 corpus, one msync run under cProfile (or a plain timed run).
 
 C{.venv/bin/python bench/profile_pull.py [--messages 2000] [--no-profile]
-[--top 40] [--sort tottime] [--save FILE] [--rtt 0.02]} loads the corpus of L{bench.run}
+[--top 40] [--sort tottime] [--save FILE] [--rtt 0.02] [--tiny]
+[--no-fsync]} loads the corpus of L{bench.run}
 into a fresh account, pulls it into an empty Maildir with msync (in a child
 process, so the profile is msync's alone) and prints the wall time, the
 client CPU and the profile's top functions. The server listens on 127.0.0.1
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.delayproxy import DelayProxy  # noqa: E402
-from bench.run import Tool, fresh, load_account, verify, write_config  # noqa: E402
+from bench.run import SETTINGS, Tool, fresh, load_account, verify, write_config  # noqa: E402
 from tests.integration.dovecot import DovecotServer  # noqa: E402
 
 # Runs msync's main under cProfile with the given timer (thread_time counts
@@ -60,7 +61,13 @@ def main() -> int:
     parser.add_argument(
         "--rtt", type=float, default=0.0, help="seconds of round trip added by bench/delayproxy.py"
     )
+    parser.add_argument(
+        "--tiny", action="store_true", help="messages of a few hundred bytes (bookkeeping only)"
+    )
+    parser.add_argument("--no-fsync", action="store_true", help="FSync no")
     options = parser.parse_args()
+    SETTINGS["tiny"] = options.tiny
+    SETTINGS["fsync"] = not options.no_fsync
     base = Path(tempfile.mkdtemp(prefix="msync-profile-"))
     server = DovecotServer(str(base / "server"))
     server.start()

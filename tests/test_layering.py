@@ -99,6 +99,7 @@ LAYERS: dict[str, int] = {
     "msync.sync.statefile": 2,
     "msync.sync.statelock": 2,
     "msync.sync.engine": 2,
+    "msync.sync.copyrun": 2,
     "msync.sync.quickcheck": 2,
     "msync.runner": 3,
     "msync.compatprobe": 3,

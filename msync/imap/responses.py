@@ -40,7 +40,13 @@ from typing import Final, Literal
 
 from msync.errors import RemoteProtocolError
 from msync.imap.grammar import Reader, quote_bytes, response_text
-from msync.imap.untagged import BODY_FETCH_HEAD, body_fetch, parse_untagged
+from msync.imap.untagged import (
+    BODY_FETCH_HEAD,
+    LISTING_FETCH,
+    body_fetch,
+    listing_fetch,
+    parse_untagged,
+)
 from msync.imap.values import (
     NEED_DATA,
     ContinuationRequest,
@@ -270,6 +276,13 @@ class ResponseParser:
             if len(lines) == 2 and line == b")":
                 # The usual body FETCH: its value without reading it again.
                 fetched = body_fetch(head, literals[0])
+                if fetched is not None:
+                    return fetched
+        elif len(lines) == 1:
+            # The usual listing line: its value in one match.
+            listed = LISTING_FETCH.match(line)
+            if listed is not None:
+                fetched = listing_fetch(listed)
                 if fetched is not None:
                     return fetched
         return parse_response(line if len(lines) == 1 else b"\r\n".join(lines), literals)

@@ -362,6 +362,51 @@ def body_fetch(head: re.Match[bytes], body: bytes | None) -> FetchResponse | Non
     return FetchResponse(seq, items)
 
 
+#: A listing's FETCH line as servers send it (Dovecot, the items in the
+#: order asked): C{* seq FETCH (UID uid FLAGS (flags) MODSEQ (n))}, MODSEQ
+#: absent without CONDSTORE. Groups: seq, UID, the flags' text, MODSEQ.
+LISTING_FETCH: Final = re.compile(
+    rb"\* ([0-9]{1,10}) FETCH \(UID ([0-9]{1,10}) FLAGS \(((?:"
+    + _FLAG_RE
+    + rb"(?: "
+    + _FLAG_RE
+    + rb")*)?)\)(?: MODSEQ \(([0-9]{1,19})\))?\)\Z",
+    re.IGNORECASE,
+)
+
+
+def listing_fetch(line: re.Match[bytes]) -> FetchResponse | None:
+    """
+    The response whose line matched L{LISTING_FETCH}: the same value as
+    L{parse_response} gives for it, without reading it item by item.
+
+    @return: the response, or C{None} if a value is out of range (the
+        general parser then says what is wrong).
+    """
+    seq_text, uid_text, flags, modseq_text = line.groups()
+    seq = int(seq_text)
+    uid = int(uid_text)
+    modseq = None if modseq_text is None else int(modseq_text)
+    if not (0 < seq <= MAX_NUMBER and 0 < uid <= MAX_NUMBER):
+        return None
+    if modseq is not None and modseq > MAX_NUMBER64:
+        return None
+    items = FetchItems(
+        uid,
+        _flag_list(flags),
+        None,
+        None,
+        None,
+        modseq,
+        _NO_BYTES,
+        _NO_ORIGINS,
+        _NO_BYTES,
+        _NO_STREAMED,
+        _NO_OTHER,
+    )
+    return FetchResponse(seq, items)
+
+
 def _exists(reader: Reader, number: int) -> Response:
     """
     C{n EXISTS}.

@@ -30,6 +30,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import operator
 import os
@@ -607,6 +608,13 @@ class MaildirMailbox:
 
         return self._run(action)
 
+    def stores_together(self) -> contextlib.AbstractContextManager[None]:
+        """
+        The messages stored within the block go to the disk in full
+        batches, started at its end (a copy run's stores of one wake).
+        """
+        return self._store.stores_together()
+
     @property
     def copies_in_flight(self) -> int:
         """
@@ -663,26 +671,43 @@ class MaildirMailbox:
         operation is before it), without a coroutine per step.
         """
         uid, before = self._take_uid()
+        stored: Deferred[int | None] = Deferred()
         try:
-            delivery = self._store.deliver_now(
-                self.path, self.name, uid, chunks, size, flags, arrival_date, before
+            self._store.deliver_now(
+                self.path,
+                self.name,
+                uid,
+                chunks,
+                size,
+                flags,
+                arrival_date,
+                before,
+                functools.partial(self._stored_now, uid, stored),
             )
         except MessageError:
             # Nothing was written; the UID stays used, as when L{deliver}
             # fails after L{_reserve}.
             return fail()
         self._in_flight += 1
-
-        def settled(result: tuple[str, str, int] | Failure) -> int | None | Failure:
-            self._delivered()
-            if isinstance(result, Failure):
-                return result
-            subdir, name, mtime = result
-            self._placed(uid, subdir, name, mtime)
-            return uid
-
-        stored: Deferred[int | None] = delivery.addBoth(settled)
         return stored
+
+    def _stored_now(
+        self,
+        uid: int,
+        stored: Deferred[int | None],
+        subdir: str,
+        name: str,
+        result: int | BaseException | Failure,
+    ) -> None:
+        """
+        The batch writer's result for a message of L{_store_now}.
+        """
+        self._delivered()
+        if isinstance(result, int):
+            self._placed(uid, subdir, name, result)
+            stored.callback(uid)
+        else:
+            stored.errback(result if isinstance(result, Failure) else Failure(result))
 
     def _delivered(self) -> None:
         """

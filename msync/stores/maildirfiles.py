@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import weakref
@@ -566,14 +567,23 @@ def held_delivery(
     if written != size:
         raise MessageError(f"{describe()}: message source announced {size} bytes, gave {written}")
     return Delivery(
-        os.path.join(box, "tmp", name),
-        os.path.join(box, subdir, name),
+        _directory(box, "tmp") + name,
+        _directory(box, subdir) + name,
         chunks,
         fsync,
         None if arrival_date is None else ns_from_date(arrival_date),
         before,
         describe,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _directory(box: str, subdir: str) -> str:
+    """
+    C{os.path.join(box, subdir, "")}: a name appended to it gives
+    C{os.path.join(box, subdir, name)} (new names never start with C{/}).
+    """
+    return os.path.join(box, subdir, "")
 
 
 def write_batch(deliveries: list[Delivery]) -> list[int | BaseException]:

@@ -27,11 +27,12 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -77,8 +78,9 @@ from msync.stores.maildirnames import (
     MaildirLayout,
     SubFolderStyle,
     box_path,
-    new_name,
+    info_suffix,
     new_subdir,
+    short_hostname,
 )
 from msync.stores.maildiruids import Pairing, UIDValidityFile
 
@@ -96,6 +98,7 @@ _STYLES = {
 # mbsync numbers the files it names per process (<pid>_<n>); so do we, so
 # that two stores of one process never pick the same name in one second.
 _names_made = itertools.count(1)
+_ALL_BITS = int(ALL_FLAGS)
 
 
 #: At most this many messages are written by one job of the worker threads
@@ -127,8 +130,9 @@ class BatchWriter:
         self._in_thread = in_thread
         self._size = size
         self._at_once = at_once
-        self._queue: list[tuple[Delivery, Deferred[int]]] = []
+        self._queue: list[tuple[Delivery, Written]] = []
         self._running = 0
+        self._holding = 0
 
     def deliver(self, delivery: Delivery) -> Deferred[int]:
         """
@@ -138,11 +142,36 @@ class BatchWriter:
             after it went there, or fails with its error.
         """
         done: Deferred[int] = Deferred()
-        self._queue.append((delivery, done))
-        self._start()
+        self.deliver_to(delivery, functools.partial(_fire, done))
         return done
 
+    def deliver_to(self, delivery: Delivery, done: Written) -> None:
+        """
+        L{deliver} without a Deferred: C{done} is called with the
+        modification time (ns) of its directory, or with its error (an
+        exception, or the L{Failure} of the whole job).
+        """
+        self._queue.append((delivery, done))
+        self._start()
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """
+        Hold the messages handed over within the block and start their
+        jobs at its end: stored one after another in one turn of the
+        reactor (a copy run's batch), they go in full batches, not the
+        first alone because a worker happened to be free.
+        """
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            self._start()
+
     def _start(self) -> None:
+        if self._holding:
+            return
         while self._queue and self._running < self._at_once:
             batch, self._queue = self._queue[: self._size], self._queue[self._size :]
             self._running += 1
@@ -150,7 +179,7 @@ class BatchWriter:
             job.addBoth(self._finished, [done for _, done in batch])
 
     def _finished(
-        self, results: list[int | BaseException] | Failure, waiting: list[Deferred[int]]
+        self, results: list[int | BaseException] | Failure, waiting: list[Written]
     ) -> None:
         self._running -= 1
         try:
@@ -158,21 +187,24 @@ class BatchWriter:
             # engine) resumes once, with the whole batch there, and can
             # journal it in one write.
             for index in reversed(range(len(waiting))):
-                done = waiting[index]
-                if isinstance(results, Failure):
-                    done.errback(results)
-                    continue
-                result = results[index]
-                if isinstance(result, BaseException):
-                    done.errback(Failure(result))
-                else:
-                    done.callback(result)
+                waiting[index](results if isinstance(results, Failure) else results[index])
         finally:
             self._start()
 
 
-def _placed(mtime: int, subdir: str, name: str) -> tuple[str, str, int]:
-    return subdir, name, mtime
+#: Told a batch writer's result for one message: the modification time
+#: (ns) of its directory, its error, or the L{Failure} of the whole job.
+Written = Callable[[int | BaseException | Failure], None]
+
+
+def _fire(done: Deferred[int], result: int | BaseException | Failure) -> None:
+    """
+    Fire C{done} with a batch writer's result for one message.
+    """
+    if isinstance(result, int):
+        done.callback(result)
+    else:
+        done.errback(result if isinstance(result, Failure) else Failure(result))
 
 
 def layout_of(config: schema.MaildirStore) -> MaildirLayout:
@@ -236,6 +268,9 @@ class MaildirStore:
         self._clock = clock
         self._hostname = socket.gethostname() if hostname is None else hostname
         self._pid = os.getpid() if pid is None else pid
+        self._short_host = short_hostname(self._hostname)
+        # Per flag combination: the subdirectory and the name's info part.
+        self._places: dict[int, tuple[str, str]] = {}
         self._serial = DeferredLock()
         # With a real reactor, a message file is created, written, synced
         # and renamed in its thread pool: the reactor keeps reading the
@@ -454,11 +489,20 @@ class MaildirStore:
         """
         The subdirectory (C{cur} if seen, else C{new}) and mbsync's file
         name for a new message with C{flags} (those a Maildir name holds)
-        and C{uid}.
+        and C{uid}: L{new_subdir} and L{new_name}, their parts that depend
+        on the flags made once per flag combination.
         """
-        flags &= ALL_FLAGS
-        stamp, pid, counter, host = self.fresh_base()
-        return new_subdir(flags), new_name(stamp, pid, counter, host, uid, flags, self._delimiter)
+        bits = int(flags) & _ALL_BITS
+        place = self._places.get(bits)
+        if place is None:
+            shown = Flags(bits)
+            place = self._places[bits] = (new_subdir(shown), info_suffix(shown, self._delimiter))
+        subdir, suffix = place
+        stamp = int(self._clock.seconds())
+        counter = next(_names_made)
+        if uid is None:
+            return subdir, f"{stamp}.{self._pid}_{counter}.{self._short_host}{suffix}"
+        return subdir, f"{stamp}.{self._pid}_{counter}.{self._short_host},U={uid}{suffix}"
 
     async def deliver(
         self,
@@ -520,10 +564,13 @@ class MaildirStore:
         flags: Flags,
         arrival_date: datetime | None,
         before: Callable[[], None] | None,
-    ) -> Deferred[tuple[str, str, int]]:
+        done: Callable[[str, str, int | BaseException | Failure], None],
+    ) -> None:
         """
         L{deliver} for a message held in memory as C{chunks}, handed to the
-        batch writer in this call (see L{delivers_now}).
+        batch writer in this call (see L{delivers_now}): C{done} is called
+        with its subdirectory, its name and the batch writer's result for
+        it (L{Written}).
 
         @raise MessageError: the chunks are not the C{size} bytes announced.
         """
@@ -540,7 +587,17 @@ class MaildirStore:
             describe=lambda: f"store {self.name}, box {shown_name(box)}",
             before=before,
         )
-        return self._batches.deliver(delivery).addCallback(_placed, subdir, name)
+        self._batches.deliver_to(delivery, functools.partial(done, subdir, name))
+
+    def stores_together(self) -> contextlib.AbstractContextManager[None]:
+        """
+        Messages stored within the block are written in batches started at
+        its end (L{BatchWriter.together}); without a batch writer, nothing
+        changes.
+        """
+        if self._batches is None:
+            return contextlib.nullcontext()
+        return self._batches.together()
 
     @property
     def copies_in_flight(self) -> int:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from zope.interface import implementer
 
 from msync.stores.interface import IMessageSource, held_chunks
-from msync.sync.convert import Conversion, MessageConverter
+from msync.sync.convert import Conversion, MessageConverter, convert_whole
 
 __all__ = [
     "KEEP_CONVERTED",
@@ -79,6 +79,11 @@ def convert_held(source: IMessageSource, conversion: Conversion) -> IMessageSour
         return None
     if conversion.identity:
         return source
+    if len(chunks) == 1:
+        # The usual small message: converted in one go.
+        whole = convert_whole(chunks[0], conversion)
+        if whole is not None and len(whole) <= KEEP_CONVERTED:
+            return KeptSource([whole], len(whole))
     converter = MessageConverter(conversion)
     kept: list[bytes] = []
     size = 0

@@ -313,6 +313,59 @@ class MessageConverter:
         return bytes(output)
 
 
+def convert_whole(data: bytes, conversion: Conversion) -> bytes | None:
+    """
+    A tracked full copy (not a placeholder) of a whole message held in
+    one piece, converted in one go: what L{MessageConverter} gives for it
+    however it is fed, with one search for the header's end, one for an
+    X-TUID line and one pass over the bytes, without a converter.
+
+    @return: the converted message, or C{None} when this does not apply
+        (untracked, a placeholder, or no line ends the header: the
+        converter then says what is wrong).
+    """
+    tuid = conversion.tuid
+    if tuid is None or conversion.placeholder_size is not None:
+        return None
+    start = _BLANK_START.match(data)
+    if start is not None:
+        begin, end = start.span()
+    else:
+        blank = _BLANK_LINE.search(data)
+        if blank is None:
+            return None
+        begin, end = blank.span(1)
+    at = -1
+    if begin >= len(_TUID_FIELD) and data[: len(_TUID_FIELD)].upper() == _TUID_FIELD:
+        at = 0
+    else:
+        found = _TUID_LINE.search(data, 0, begin)
+        if found is not None:
+            at = found.start(1)
+    if at >= 0:
+        # The first X-TUID line is replaced in place.
+        head, tail = data[:at], data[data.find(b"\n", at) + 1 :]
+        crs_before = at
+    else:
+        head, tail = data[:begin], data[begin:]
+        crs_before = end
+    source, target = conversion.source, conversion.target
+    # mbsync's app_cr, as L{MessageConverter._newline}.
+    wants_cr = target is LineEnding.CRLF and (
+        source is LineEnding.LF or data.count(b"\r", 0, crs_before) > 0
+    )
+    line = _TUID_FIELD + tuid.encode("ascii") + (b"\r\n" if wants_cr else b"\n")
+    converted = head + line + tail
+    if source is target:
+        return converted
+    # Our line converts to itself (it has no CR for an LF target; for a
+    # CRLF target it ends in CRLF), so the whole converts at once.
+    converted = converted.replace(b"\r", b"")
+    if target is LineEnding.CRLF:
+        converted = converted.replace(b"\n", b"\r\n")
+    return converted
+
+
 def convert_message(data: bytes, conversion: Conversion) -> bytes:
     """
     Convert a whole message held in memory (placeholders for tests, small

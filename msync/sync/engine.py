@@ -25,7 +25,7 @@ Invariants:
     while the next bodies are being fetched (the source store pipelines
     them); each outcome is journaled in that order, after its store call
     returned (a Maildir file is durable by then): at most
-    L{FETCH_AHEAD} bodies more than the copies under way are fetched and
+    L{msync.sync.copyrun.FETCH_AHEAD} bodies more than the copies under way are fetched and
     not yet stored, each read in chunks (an IMAP store spools big ones to disk). Bodies are converted
     (CRLF/LF, X-TUID, placeholders) while streaming (L{msync.sync.bodies}).
   - A L{MessageError} skips one message (the record is killed, as mbsync
@@ -43,11 +43,10 @@ Invariants:
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
@@ -77,9 +76,10 @@ from msync.stores.interface import (
     ListingChanges,
 )
 from msync.sync import quickcheck, reconcile
-from msync.sync.actions import CopyMessage, CopyPlan, FlagUpdate, TrashMessage
-from msync.sync.bodies import convert_body, convert_held
+from msync.sync.actions import CopyPlan, FlagUpdate, TrashMessage
+from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
+from msync.sync.copyrun import copy_all
 from msync.sync.journal import JOURNAL_VERSION
 from msync.sync.options import PairOptions
 from msync.sync.pairwork import PairWork, random_tuid
@@ -94,21 +94,11 @@ from msync.sync.statelock import (
 )
 from msync.sync.statepaths import StatePaths, listing_cache_path
 
-__all__ = ["COPIES_IN_FLIGHT", "FETCH_AHEAD", "sync_pair"]
+__all__ = ["COPIES_IN_FLIGHT", "sync_pair"]
 
 log = Logger()
 
 T = TypeVar("T")
-
-#: How many message bodies a copy run fetches ahead of the copies under
-#: way (converting or being stored): enough to keep an IMAP connection's
-#: pipeline busy across round trips while the target makes the copies
-#: before them durable (32 fetches per round trip: 1,600 messages a second
-#: at 20 ms; counted from the copies under way, the network and the disk
-#: work at once, as mbsync's fetches go on while it writes), few enough
-#: that the bodies held stay small (an IMAP store keeps at most 256 KiB of
-#: each in memory, the rest is spooled to disk).
-FETCH_AHEAD = 32
 
 #: How many copies are under way at once (converting or being stored): a
 #: store may make one durable while the next is written. They are handed
@@ -737,79 +727,20 @@ class _BoxPairSync:
 
     async def copy(self, work: PairWork, target: Side, copies: CopyPlan) -> None:
         """
-        Copy C{copies} to C{target}, keeping fetches and stores under way.
-        The plan is consumed: a copy is taken from it as its fetch starts,
-        and dropped from memory as soon as it is recorded.
+        Copy C{copies} to C{target} (L{msync.sync.copyrun}), then look for
+        the copies whose UIDs the store could not tell.
         """
-        total = len(copies)
         if copies:
-            self.progress.add(target, "new", total=total)
-        source = self.boxes[target.other]
+            self.progress.add(target, "new", total=len(copies))
         # A target that batches its stores (IMAP MULTIAPPEND, Maildir
         # batches) says how many copies it can use under way; fetches keep
-        # FETCH_AHEAD ahead of them (before session 7 they counted the
-        # copies under way in: under 20 ms of round trip, the fetches then
-        # waited for the disk, and the disk for the fetches).
+        # FETCH_AHEAD ahead of them.
         in_flight = (
             1
             if self.one_at_a_time
             else getattr(self.boxes[target], "copies_in_flight", COPIES_IN_FLIGHT)
         )
-        fetch_ahead = FETCH_AHEAD + in_flight
-        # Fetched (or being fetched), not yet begun; begun, not yet done.
-        ahead: deque[tuple[CopyMessage, Deferred[IMessageBody]]] = deque()
-        copying: deque[tuple[CopyMessage, Deferred[int | None | bool]]] = deque()
-        started = begun = 0
-        # Copies recorded but not yet counted in the progress: counted in
-        # one step before the loop waits (a batch's copies finish in one
-        # turn of the reactor, so a progress line drawn per copy would
-        # show the same), not one redraw per message.
-        recorded = 0
-        turn: Deferred[None] = succeed(None)
-        try:
-            for index in range(total):
-                # Keep fetch_ahead fetches going: the store pipelines them.
-                while started < total and started < index + fetch_ahead:
-                    fetching = copies.take()
-                    ahead.append((fetching, source.fetch(fetching.uid)))
-                    started += 1
-                while begun < total and begun < index + in_flight:
-                    done: Deferred[None] = Deferred()
-                    beginning, fetched = ahead.popleft()
-                    copying.append(
-                        (
-                            beginning,
-                            Deferred.fromCoroutine(self.copy_one(beginning, fetched, turn, done)),
-                        )
-                    )
-                    turn = done
-                    begun += 1
-                item, storing = copying[0]
-                if not storing.called:
-                    if recorded:
-                        self.progress.add(target, "new", done=recorded)
-                        recorded = 0
-                    if not self.dry:
-                        # About to wait: the lines held so far go out now,
-                        # in one write (those of one batch of stored files).
-                        self.statefile.flush()
-                copying.popleft()
-                uid = await storing
-                if uid is not False:
-                    self.take(reconcile.copied(work, item, uid), hold=True)
-                    self.counts["new"][target] += 1
-                else:
-                    self.settled = False
-                    self.take(reconcile.copy_failed(work, item), hold=True)
-                del item, storing
-                recorded += 1
-            if not self.dry:
-                self.statefile.flush()
-        finally:
-            if recorded:
-                self.progress.add(target, "new", done=recorded)
-            await _settle([storing for _, storing in copying])
-            await _settle([fetched for _, fetched in ahead])
+        await copy_all(self, work, target, copies, in_flight)
         tuids = reconcile.tuids_to_find(work, target)
         if tuids:
             self.settled = False
@@ -817,66 +748,6 @@ class _BoxPairSync:
                 list(tuids), self.statefile.state.find_uid[target]
             )
             self.take(reconcile.found(work, target, found))
-
-    async def copy_one(
-        self,
-        item: CopyMessage,
-        fetched: Deferred[IMessageBody],
-        turn: Deferred[None],
-        done: Deferred[None],
-    ) -> int | None | bool:
-        """
-        Convert and store one message once C{fetched} gives its body,
-        calling the store only once C{turn} has fired; fire C{done} once
-        the store was called (or the message given up), after C{turn}.
-
-        @return: its new UID, C{None} if the store cannot tell, or C{False}
-            if it cannot be copied (mbsync C{SYNC_NOGOOD}).
-        """
-        target, source = item.target, item.target.other
-        try:
-            tuid = item.record.tuid
-            assert tuid is not None
-            try:
-                body = await fetched
-            except MessageError:
-                return False
-            conversion = Conversion(
-                source=self.stores[source].line_ending,
-                target=self.stores[target].line_ending,
-                tuid=tuid,
-                placeholder_size=(item.size or 0) if item.placeholder else None,
-                upgrade_word="Upgrade" if self.options.isync15 else "ReNew",
-            )
-            try:
-                converted = convert_held(body, conversion)
-                message = (
-                    converted if converted is not None else await convert_body(body, conversion)
-                )
-            except MessageError:
-                self.notify(
-                    Severity.WARNING,
-                    f"Warning: message {item.uid} from {source.label} side has incomplete "
-                    "header; skipping.",
-                )
-                return False
-            date = body.arrival_date if self.options.copy_arrival_date else None
-            await turn
-            try:
-                stored = self.boxes[target].store(message, item.flags, date)
-                done.callback(None)
-                return await stored
-            except MessageError:
-                self.notify(
-                    Severity.WARNING,
-                    f"Warning: {target.label} side refuses to store message {item.uid} "
-                    f"from {source.label} side.",
-                )
-                return False
-        finally:
-            if not done.called:
-                await turn
-                done.callback(None)
 
 
 def _partial_options(options: PairOptions) -> bool:
@@ -888,19 +759,6 @@ def _partial_options(options: PairOptions) -> bool:
         side.trash is None and not side.trash_remote_new and side.max_size is None
         for side in (options.far, options.near)
     )
-
-
-async def _settle(pending: Collection[Deferred[Any]]) -> None:
-    """
-    Wait for fetches and copies nobody will use, after a copy run stopped
-    early: the pair is already failing with the error to report, so theirs
-    are only logged.
-    """
-    for unused in pending:
-        try:
-            await unused
-        except Exception as error:
-            log.debug("unused fetch or copy failed: {error}", error=error)
 
 
 async def sync_pair(

@@ -28,7 +28,8 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Final, TypeAlias
+from collections.abc import Callable
+from typing import Any, Final, TypeAlias
 
 from msync.errors import StateError
 from msync.model import Flags, Side
@@ -221,10 +222,39 @@ JournalOp: TypeAlias = (
 _SIDE_CODES = {Side.FAR: "<", Side.NEAR: ">"}
 
 
+def _new_record_line(op: NewRecord) -> bytes:
+    return f"+ {op.far_uid} {op.near_uid}\n".encode("ascii")
+
+
+def _assign_tuid_line(op: AssignTuid) -> bytes:
+    return f"# {op.far_uid} {op.near_uid} {op.tuid}\n".encode("ascii")
+
+
+def _assign_uid_line(op: AssignUid) -> bytes:
+    return f"{_SIDE_CODES[op.side]} {op.far_uid} {op.near_uid} {op.uid}\n".encode("ascii")
+
+
+def _set_flags_line(op: SetFlags) -> bytes:
+    return f"* {op.far_uid} {op.near_uid} {int(op.flags)}\n".encode("ascii")
+
+
+#: The lines of a pull's operations (several per message), by type: one
+#: lookup instead of the match statement's tests, case after case.
+_PULL_LINES: dict[type, Callable[[Any], bytes]] = {
+    NewRecord: _new_record_line,
+    AssignTuid: _assign_tuid_line,
+    AssignUid: _assign_uid_line,
+    SetFlags: _set_flags_line,
+}
+
+
 def format_journal_line(op: JournalOp) -> bytes:
     """
     The journal line (with newline) mbsync 1.4 writes for C{op}.
     """
+    line = _PULL_LINES.get(type(op))
+    if line is not None:
+        return line(op)
     match op:
         case UidValidities(far, near):
             text = f"| {far} {near}"
@@ -414,6 +444,17 @@ def upgrade_record(state: SyncState, record: SyncRecord) -> SyncRecord:
 
 
 def _apply_to_record(state: SyncState, record: SyncRecord, op: RecordOp) -> SyncRecord:
+    # A pull's operations first, without the match statement's tests.
+    if isinstance(op, AssignUid):
+        assign_uid(state, record, op.side, op.uid)
+        return record
+    if isinstance(op, SetFlags):
+        record.flags = op.flags
+        record.purging = False
+        return record
+    if isinstance(op, AssignTuid):
+        record.tuid = op.tuid
+        return record
     match op:
         case KillRecord():
             record.status = Status.DEAD
@@ -461,6 +502,12 @@ def apply_op(
         C{last} for operations on the header.
     @raise LookupError: no record has the operation's UID pair.
     """
+    if isinstance(op, RecordOp):
+        # The usual case (a record's operation), without the header's cases.
+        record = state.by_pair(op.far_uid, op.near_uid, last, prefer_live=live)
+        if record is None:
+            raise LookupError((op.far_uid, op.near_uid))
+        return _apply_to_record(state, record, op)
     match op:
         case UidValidities(far, near):
             state.far_uid_validity, state.near_uid_validity = far, near

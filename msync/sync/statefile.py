@@ -93,6 +93,7 @@ from msync.sync.journal import (
     JournalOp,
     RecordOp,
     apply_op,
+    format_journal_line,
 )
 from msync.sync.journal5 import (
     JOURNAL_V5,
@@ -485,6 +486,9 @@ class StateFile:
             ) from error
 
     def _line(self, op: JournalOp) -> bytes:
+        if self.journal_version == JOURNAL_VERSION:
+            # mbsync 1.4's journal: one line per operation, nothing after.
+            return format_journal_line(op)
         data = format_line(op, self.journal_version)
         after = needs_flags_after(op, self.journal_version)
         if after is not None:

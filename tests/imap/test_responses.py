@@ -605,3 +605,98 @@ class LargeInputTests(SynchronousTestCase):
             events[-1],
             FetchResponse(10000, FetchItems(uid=10100, flags=(b"\\Seen", b"$Forwarded"))),
         )
+
+
+#: Listing lines: the usual shape and its neighbours (other orders, other
+#: items, values out of range, lowercase, odd flag lists).
+LISTING_SHAPES: list[bytes] = [
+    b"* 1 FETCH (UID 1 FLAGS () MODSEQ (2))",
+    b"* 2 FETCH (UID 7 FLAGS (\\Seen) MODSEQ (2))",
+    b"* 3 FETCH (UID 9 FLAGS (\\Seen \\Answered $Junk \\*) MODSEQ (9223372036854775807))",
+    b"* 3 FETCH (UID 9 FLAGS (\\Seen) MODSEQ (9223372036854775808))",
+    b"* 3 FETCH (UID 9 FLAGS (\\Seen) MODSEQ (0))",
+    b"* 3 fetch (uid 9 flags (\\seen) modseq (4))",
+    b"* 4 FETCH (UID 10 FLAGS (\\Flagged))",
+    b"* 0 FETCH (UID 10 FLAGS ())",
+    b"* 5 FETCH (UID 0 FLAGS ())",
+    b"* 5 FETCH (UID 4294967296 FLAGS ())",
+    b"* 4294967296 FETCH (UID 1 FLAGS ())",
+    b"* 6 FETCH (FLAGS (\\Seen) UID 11 MODSEQ (3))",
+    b"* 7 FETCH (UID 12 MODSEQ (3) FLAGS (\\Seen))",
+    b"* 8 FETCH (UID 13 FLAGS (\\Seen) MODSEQ (3) RFC822.SIZE 5)",
+    b"* 9 FETCH (UID 14 FLAGS (\\Seen  \\Draft) MODSEQ (3))",
+    b"* 9 FETCH (UID 14 FLAGS ( \\Seen) MODSEQ (3))",
+    b"* 9 FETCH (UID 14 FLAGS (\\Seen) MODSEQ (3)) ",
+    b"* 9 FETCH (UID 14 FLAGS (\\Se(en) MODSEQ (3))",
+    b"* 10 EXISTS",
+]
+
+
+class ListingFetchFastPathTests(SynchronousTestCase):
+    """
+    A listing's FETCH line in the usual shape
+    (L{msync.imap.untagged.LISTING_FETCH}) is not read item by item, and
+    gives exactly what the general parser gives.
+    """
+
+    def outcome(self, line: bytes) -> list[object] | str:
+        """
+        @return: the events of C{line} and a tagged OK (fed whole, byte by
+            byte and split anywhere), or the error they raise.
+        """
+        data = line + b"\r\nA1 OK done\r\n"
+        try:
+            feed(ResponseParser(), [data], NEED_DATA)
+        except RemoteProtocolError:
+            errors = errors_all_ways(ResponseParser, data, NEED_DATA, RemoteProtocolError)
+            return str(errors[0])
+        return events_all_ways(ResponseParser, data, NEED_DATA, points=range(1, len(data), 5))
+
+    def test_same_as_general(self) -> None:
+        """
+        Every shape gives the general parser's events or error.
+        """
+        fast = [self.outcome(line) for line in LISTING_SHAPES]
+        self.patch(responses, "LISTING_FETCH", re.compile(rb"(?!)"))
+        general = [self.outcome(line) for line in LISTING_SHAPES]
+        for line, one, other in zip(LISTING_SHAPES, fast, general, strict=True):
+            self.assertEqual(one, other, line)
+
+    @given(
+        st.integers(1, 2**32 - 1),
+        st.integers(1, 2**32 - 1),
+        st.lists(st.sampled_from([b"\\Seen", b"\\Answered", b"$Junk", b"\\*", b"Old"])),
+        st.one_of(st.none(), st.integers(0, 2**63 - 1)),
+    )
+    @settings(max_examples=50)
+    def test_generated(self, seq: int, uid: int, flags: list[bytes], modseq: int | None) -> None:
+        """
+        Generated usual lines take the fast path and give the general
+        parser's value: sequence number, UID, flags as sent, MODSEQ.
+        """
+        line = b"* %d FETCH (UID %d FLAGS (%s)" % (seq, uid, b" ".join(flags))
+        line += b")" if modseq is None else b" MODSEQ (%d))" % modseq
+        match = untagged.LISTING_FETCH.match(line)
+        assert match is not None
+        fetched = untagged.listing_fetch(match)
+        self.assertEqual(fetched, responses.parse_response(line, []))
+        assert fetched is not None
+        self.assertEqual(
+            (fetched.seq, fetched.items.uid, fetched.items.flags, fetched.items.modseq),
+            (seq, uid, tuple(flags), modseq),
+        )
+
+    def test_usual_line_skips_general(self) -> None:
+        """
+        The usual line never reaches the general parser.
+        """
+        calls: list[bytes] = []
+        general = responses.parse_response
+
+        def counting(text: bytes, literals: list[bytes]) -> object:
+            calls.append(text)
+            return general(text, literals)
+
+        self.patch(responses, "parse_response", counting)
+        feed(ResponseParser(), [b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (2))\r\n"], NEED_DATA)
+        self.assertEqual(calls, [])

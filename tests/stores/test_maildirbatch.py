@@ -9,6 +9,7 @@ again: no message lost, none duplicated.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable
@@ -279,6 +280,62 @@ class BatchWriterTests(SynchronousTestCase):
         failure = results["bad"][0]
         assert isinstance(failure, Failure)
         self.assertIsInstance(failure.value, MailboxError)
+
+
+class BatchWriterTogetherTests(SynchronousTestCase):
+    """
+    L{BatchWriter.together} holds the messages handed over in its block
+    and starts full batches at its end.
+    """
+
+    def test_together(self) -> None:
+        """
+        Within the block no job starts (not the first message alone); at
+        its end the held messages go in full batches, in order, as many
+        jobs at once as allowed, the rest when one ends; each message's
+        result is told to its own callable.
+        """
+        batches: list[list[str]] = []
+        jobs: list[tuple[Callable[[], Any], Deferred[Any]]] = []
+
+        def in_thread(work: Callable[[], Any]) -> Deferred[Any]:
+            done: Deferred[Any] = Deferred()
+            jobs.append((work, done))
+            return done
+
+        def fake_write(deliveries: list[Delivery]) -> list[int | BaseException]:
+            batches.append([each.final for each in deliveries])
+            return [len(each.final) for each in deliveries]
+
+        self.patch(maildirstore, "write_batch", fake_write)
+        writer = BatchWriter(in_thread, size=3, at_once=2)
+        told: list[tuple[str, object]] = []
+        names = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff", "g"]
+        with writer.together():
+            for name in names:
+                writer.deliver_to(
+                    _delivery("/nowhere", name, b"", final=name),
+                    functools.partial(lambda name, result: told.append((name, result)), name),
+                )
+            self.assertEqual(jobs, [])
+        self.assertEqual(len(jobs), 2)
+        while jobs:
+            work, done = jobs.pop(0)
+            done.callback(work())
+        self.assertEqual(batches, [["a", "bb", "ccc"], ["dddd", "eeeee", "ffffff"], ["g"]])
+        # Each batch's results last to first.
+        self.assertEqual(
+            told,
+            [
+                ("ccc", 3),
+                ("bb", 2),
+                ("a", 1),
+                ("ffffff", 6),
+                ("eeeee", 5),
+                ("dddd", 4),
+                ("g", 1),
+            ],
+        )
 
 
 class BatchedPullCrashTests(SynchronousTestCase):

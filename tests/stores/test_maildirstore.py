@@ -14,6 +14,7 @@ scratch Maildir-to-Maildir channels and compares its results with ours.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,13 +26,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
 from msync.errors import MailboxError, MailboxMissing, MessageError, shown_name
-from msync.model import FlagChange, Flags, LoadRequest, UIDInterval
+from msync.model import ALL_FLAGS, FlagChange, Flags, LoadRequest, UIDInterval
 from msync.stores.interface import BytesSource
 from msync.stores.maildirbox import MaildirMailbox
 from msync.stores.maildirfiles import WHOLE_IN_THREAD, MaildirBody, listing_order
+from msync.stores.maildirnames import new_name, new_subdir
 from msync.stores.maildirstore import MaildirStore
 from tests.stores.contract import StoreContractTests
 from tests.stores.maildirfixtures import (
+    HOST,
     MBSYNC_NAME,
     MESSAGE,
     NOW,
@@ -107,6 +110,33 @@ class StoreNamingTests(MaildirTestCase):
         ]
         self.assertEqual(names, expected)
         self.assertEqual(os.listdir(f"{self.inbox}/tmp"), [])
+
+    def test_placement_is_new_name(self) -> None:
+        """
+        The names the store makes (its flag-dependent parts made once per
+        combination) are L{new_name}'s and L{new_subdir}'s for every flag
+        combination, with and without a UID, for the flags a name holds
+        only, and with another info delimiter.
+        """
+        for delimiter in (":", ";"):
+            self.store._delimiter = delimiter
+            self.store._places.clear()
+            for bits in range(1 << len(Flags)):
+                for uid in (None, 1, 4294967295):
+                    flags = Flags(bits)
+                    subdir, name = self.store._placement(uid, flags)
+                    match = re.match(r"([0-9]+)\.([0-9]+)_([0-9]+)\.", name)
+                    assert match is not None, name
+                    stamp, pid, counter = (int(each) for each in match.groups())
+                    self.assertEqual((stamp, pid), (NOW, PID))
+                    shown = flags & ALL_FLAGS
+                    self.assertEqual(
+                        (subdir, name),
+                        (
+                            new_subdir(shown),
+                            new_name(NOW, PID, counter, HOST, uid, shown, delimiter),
+                        ),
+                    )
 
     def test_uidvalidity_file(self) -> None:
         """

@@ -6,16 +6,25 @@ at a time and split at every point, and must give the same output.
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import MessageError
 from msync.model import LineEnding
-from msync.sync.convert import Conversion, MessageConverter, convert_message, placeholder_body
+from msync.sync.convert import (
+    Conversion,
+    MessageConverter,
+    convert_message,
+    convert_whole,
+    placeholder_body,
+)
 from tests.fakes.feeding import split_at
 
 LF, CRLF = LineEnding.LF, LineEnding.CRLF
+_BLANK = re.compile(rb"(?:^|\n)\r*\n")
 TUID = "AbCdEfGh+/12"
 
 
@@ -227,3 +236,76 @@ class ConvertTests(SynchronousTestCase):
             self.assertRaises(MessageError, convert_split, data, conversion, [data])
             return
         self.assertEqual(convert_split(data, conversion, [data]), expected)
+
+
+class ConvertWholeTests(SynchronousTestCase):
+    """
+    L{convert_whole} gives what the converter gives fed one byte at a time.
+    """
+
+    @given(
+        st.lists(
+            st.sampled_from(
+                [
+                    b"A: 1\n",
+                    b"B: 2\r\n",
+                    b"X-TUID: old\n",
+                    b"x-tuid: OLD\r\n",
+                    b"X-TUID:x\n",
+                    b"\n",
+                    b"\r\n",
+                    b"\r\r\n",
+                    b"\r",
+                    b"Subject: X-TUID: \n",
+                    b" folded\n",
+                ]
+            ),
+            max_size=8,
+        ),
+        st.binary(max_size=40),
+        st.sampled_from([LF, CRLF]),
+        st.sampled_from([LF, CRLF]),
+    )
+    def test_same_as_converter(
+        self, lines: list[bytes], body: bytes, source: LineEnding, target: LineEnding
+    ) -> None:
+        """
+        For every header shape (the blank line or the X-TUID line at the
+        very start, after an LF, after CRs, or missing) and any body,
+        L{convert_whole} gives the converter's output, or C{None} where
+        the converter refuses the message or no blank line ends the header.
+        """
+        data = b"".join(lines) + body
+        conversion = Conversion(source, target, TUID)
+        one_by_one = MessageConverter(conversion)
+        try:
+            expected: bytes | None = b"".join(
+                one_by_one.feed(data[at : at + 1]) for at in range(len(data))
+            )
+            assert expected is not None
+            expected += one_by_one.finish()
+        except MessageError:
+            expected = None
+        whole = convert_whole(data, conversion)
+        if whole is not None or expected is None:
+            self.assertEqual(whole, expected)
+        else:
+            # Left to the converter: only where no line ends the header
+            # (an X-TUID line without a blank line after it).
+            self.assertIsNone(_BLANK.search(data))
+
+    def test_not_applicable(self) -> None:
+        """
+        Untracked copies and placeholders are left to the converter.
+        """
+        data = b"A: 1\n\nbody\n"
+        self.assertIsNone(convert_whole(data, Conversion(LF, CRLF)))
+        self.assertIsNone(convert_whole(data, Conversion(LF, LF, TUID, placeholder_size=10)))
+
+    def test_rows(self) -> None:
+        """
+        The table's tracked full copies come out as the table says.
+        """
+        for data, conversion, expected in ROWS:
+            if conversion.tuid is not None and conversion.placeholder_size is None:
+                self.assertEqual(convert_whole(data, conversion), expected)

@@ -22,7 +22,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from msync.errors import MailboxError, StoreUnavailable, UnreadExcess
 from msync.model import Flags, Side, parse_tracking_headers
 from msync.report import Severity
-from msync.sync.engine import COPIES_IN_FLIGHT, FETCH_AHEAD
+from msync.sync.copyrun import FETCH_AHEAD
+from msync.sync.engine import COPIES_IN_FLIGHT
 from msync.sync.results import PairProgress
 from tests.sync.scenarios import (
     BOX,

@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import StateError
 from msync.model import Flags, Side
+from msync.sync import journal
 from msync.sync.journal import (
     AssignTuid,
     AssignUid,
@@ -107,6 +108,33 @@ class LineTests(SynchronousTestCase):
             self.assertEqual(b"4\n" + b"".join(map(format_journal_line, ops)), data)
             codes |= {line[:1] for line in data.splitlines()[1:]}
         self.assertEqual(codes, {bytes([c]) for c in b"|+#&<>*~_^-=NFT!"} - {b""})
+
+    @given(
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 2**32 - 1),
+        st.sampled_from(list(Side)),
+        st.integers(0, 63),
+    )
+    def test_pull_lines(self, far: int, near: int, side: Side, bits: int) -> None:
+        """
+        The lines of a pull's operations, made by type, are the match
+        statement's (the general path, used for every other operation).
+        """
+        ops: list[JournalOp] = [
+            NewRecord(far, near),
+            AssignTuid(far, near, "AbCdEfGh+/12"),
+            AssignUid(far, near, side, near),
+            SetFlags(far, near, Flags(bits)),
+        ]
+        fast = [format_journal_line(op) for op in ops]
+        by_type = journal._PULL_LINES
+        journal._PULL_LINES = {}
+        try:
+            general = [format_journal_line(op) for op in ops]
+        finally:
+            journal._PULL_LINES = by_type
+        self.assertEqual(general, fast)
+        self.assertEqual(fast[2][:1], b"<" if side is Side.FAR else b">")
 
     @given(st.sampled_from([op for _, op in OP_ROWS]))
     def test_round_trip(self, op: JournalOp) -> None:
