@@ -56,6 +56,7 @@ from msync.model import (
     Flags,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     TrackingHeaders,
 )
 from msync.sidefiles import replace_file
@@ -555,7 +556,7 @@ class MaildirMailbox:
 
     # IMailbox
 
-    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+    def load(self, request: LoadRequest) -> Deferred[MessageListing]:
         """
         See L{IMailbox.load}: rescan the box, then report flags from the
         names, C{recent} for C{new/}, sizes and arrival dates from the
@@ -565,16 +566,35 @@ class MaildirMailbox:
         read.
         """
 
-        async def action() -> list[MessageInfo]:
+        async def action() -> MessageListing:
             if not (self._unlisted and self._list_some(request)):
                 await self._scan()
-            infos = []
-            for uid, entry in self._index.items():
-                if request.selects(uid):
-                    info = self._info(uid, entry, request)
+            answer = MessageListing()
+            prefix = self._delimiter + "2,"
+            # The flags by the name's info part (a few different ones).
+            flags_of: dict[str, int] = {}
+            wants = (
+                request.wants_size,
+                request.wants_arrival_date,
+                request.wants_tuid,
+                request.wants_message_id,
+            )
+            for uid, name, recent in self._index.columns():
+                if not request.selects(uid):
+                    continue
+                if any(want(uid) for want in wants):
+                    subdir = "new" if recent else "cur"
+                    info = self._info(uid, FileEntry(subdir, name), request)
                     if info is not None:
-                        infos.append(info)
-            return infos
+                        answer.add_info(info)
+                    continue
+                info_at = name.find(prefix)
+                letters = "" if info_at < 0 else name[info_at + 3 :]
+                flags = flags_of.get(letters)
+                if flags is None:
+                    flags = flags_of[letters] = int(Flags.from_letters(letters))
+                answer.add(uid, flags, recent)
+            return answer
 
         return self._run(action)
 

@@ -53,6 +53,7 @@ from msync.model import (
     LineEnding,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     parse_tracking_headers,
 )
 from msync.stores.interface import (
@@ -611,17 +612,17 @@ class MemoryMailbox:
     def __repr__(self) -> str:
         return f"<MemoryMailbox {self._store.name}:{self.name}>"
 
-    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+    def load(self, request: LoadRequest) -> Deferred[MessageListing]:
         """
         See L{IMailbox.load}.
         """
 
-        async def action() -> list[MessageInfo]:
-            return [
+        async def action() -> MessageListing:
+            return MessageListing.of(
                 _info(message, request)
-                for uid, message in self._box().messages.items()
+                for uid, message in sorted(self._box().messages.items())
                 if request.selects(uid)
-            ]
+            )
 
         return self._operation("load", action)
 

@@ -22,9 +22,11 @@ Invariants:
     C{by_uid} and the records' own links (L{SyncRecord.message}) always
     describe the same links; a new L{PairWork} starts with no record
     linked.
-  - Nothing per message beyond the listings and C{by_uid}: flags only
-    where we changed them, the link from a record to its messages lives on the record, working
-    values only for records that need them (L{settle}).
+  - Nothing per message beyond the listings (columns: L{MessageListing})
+    and C{by_uid}: flags only where we changed them, the link from a
+    record to its messages lives on the record (their UIDs; a
+    L{MessageInfo} is made from the listing when a step asks for one),
+    working values only for records that need them (L{settle}).
   - The per-message flag, status and op arithmetic runs on plain C{int}s
     (the constants below): an operator on an C{enum.Flag} value builds its
     result through the enum machinery, ~15 times an C{int} operation, and
@@ -44,7 +46,7 @@ from typing import Final
 
 from msync.config.schema import SyncOp
 from msync.errors import StateError
-from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, Side
+from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, MessageListing, Side
 from msync.sync.journal import TUID_LENGTH, JournalOp, KillRecord, apply_op
 from msync.sync.notices import Notice, UnsupportedFlags
 from msync.sync.options import PairOptions
@@ -249,8 +251,8 @@ class PairWork:
     changed: list[Side] = field(default_factory=list)
     loads_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
     find_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
-    messages: dict[Side, list[MessageInfo]] = field(
-        default_factory=lambda: {Side.FAR: [], Side.NEAR: []}
+    messages: dict[Side, MessageListing] = field(
+        default_factory=lambda: {Side.FAR: MessageListing(), Side.NEAR: MessageListing()}
     )
     flags: dict[Side, dict[int, int]] = field(default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}})
     by_uid: dict[Side, dict[int, SyncRecord]] = field(
@@ -278,8 +280,8 @@ class PairWork:
         for record in self.state.records:
             # Links are working data of one sync (a state may be synced
             # again in one process: the daemon, tests).
-            record.set_message(Side.FAR, None)
-            record.set_message(Side.NEAR, None)
+            record.link(Side.FAR, 0)
+            record.link(Side.NEAR, 0)
 
 
 # Operations shared by the steps.
@@ -333,18 +335,19 @@ def unlink(work: PairWork, record: SyncRecord) -> None:
     Forget the messages linked to C{record}.
     """
     for side in Side:
-        info = record.message(side)
-        record.set_message(side, None)
-        if info is not None and work.by_uid[side].get(info.uid) is record:
-            del work.by_uid[side][info.uid]
+        uid = record.linked(side)
+        record.link(side, 0)
+        if uid and work.by_uid[side].get(uid) is record:
+            del work.by_uid[side][uid]
 
 
-def link(work: PairWork, side: Side, record: SyncRecord, info: MessageInfo) -> None:
+def link(work: PairWork, side: Side, record: SyncRecord, uid: int) -> None:
     """
-    Link the loaded message C{info} of C{side} to C{record}.
+    Link the loaded message with C{uid} of C{side} to C{record}.
     """
-    record.set_message(side, info)
-    work.by_uid[side][info.uid] = record
+    record.link(side, uid)
+    # The record's own UID object as the key when it is that UID.
+    work.by_uid[side][record.linked(side)] = record
 
 
 def forget_undeleted(work: PairWork) -> None:
@@ -358,16 +361,18 @@ def forget_undeleted(work: PairWork) -> None:
     """
     for side in Side:
         by_uid, changed = work.by_uid[side], work.flags[side]
+        listing = work.messages[side]
         kept = []
-        for info in work.messages[side]:
-            if current_flags(work, side, info) & DELETED:
-                kept.append(info)
+        for at, (uid, bits) in enumerate(zip(listing.uids, listing.bits, strict=True)):
+            flags = changed.get(uid, bits) if changed else bits
+            if flags & DELETED:
+                kept.append(at)
                 continue
-            record = by_uid.pop(info.uid, None)
-            if record is not None and record.message(side) is info:
-                record.set_message(side, None)
-            changed.pop(info.uid, None)
-        work.messages[side] = kept
+            record = by_uid.pop(uid, None)
+            if record is not None and record.linked(side) == uid:
+                record.link(side, 0)
+            changed.pop(uid, None)
+        work.messages[side] = listing.select(kept)
         # A dictionary never shrinks as entries go: the few left are
         # copied into new ones, and the big tables freed.
         work.by_uid[side] = dict(by_uid)
@@ -376,17 +381,26 @@ def forget_undeleted(work: PairWork) -> None:
 
 def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | None:
     """
-    The loaded message of C{record} on C{side}, if any.
+    The loaded message of C{record} on C{side}, if any (made from the
+    listing: compare messages by UID, not by identity).
     """
-    return record.message(side)
+    uid = record.linked(side)
+    return work.messages[side].find(uid) if uid else None
 
 
 def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:
     """
     The current flags of C{record}'s message on C{side}, if loaded.
     """
-    info = record.message(side)
-    return None if info is None else current_flags(work, side, info)
+    uid = record.linked(side)
+    if not uid:
+        return None
+    changed = work.flags[side]
+    if changed:
+        found = changed.get(uid)
+        if found is not None:
+            return found
+    return work.messages[side].flags_of(uid)
 
 
 def current_flags(work: PairWork, side: Side, info: MessageInfo) -> int:

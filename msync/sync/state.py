@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 
-from msync.model import Flags, MessageInfo, Side
+from msync.model import Flags, Side
 
 
 class Status(enum.Flag, boundary=enum.KEEP):
@@ -71,10 +71,12 @@ class SyncRecord:
     @ivar upgrading: a placeholder upgrade of this record is in progress.
     @ivar purging: this record holds a placeholder that is to be deleted.
 
-    A record also carries the loaded message it is linked to on each side
-    during one sync (mbsync's C{srec->msg[]}; L{message}, L{set_message}):
-    a slot on the record instead of a dictionary entry per message. It is
-    working data of that sync, never part of the state's values.
+    A record also carries the UID of the loaded message it is linked to on
+    each side during one sync (mbsync's C{srec->msg[]}; L{linked},
+    L{link}): a slot on the record instead of a dictionary entry per
+    message, and a UID, not the message (the listing makes that when
+    asked). It is working data of that sync, never part of the state's
+    values.
     """
 
     __slots__ = (
@@ -110,25 +112,26 @@ class SyncRecord:
         self.pending_flags = Flags.NONE
         self.upgrading = False
         self.purging = False
-        self._far_msg: MessageInfo | None = None
-        self._near_msg: MessageInfo | None = None
+        self._far_msg = 0
+        self._near_msg = 0
 
-    def message(self, side: Side) -> MessageInfo | None:
+    def linked(self, side: Side) -> int:
         """
-        The loaded message of C{side} this record is linked to in the
-        current sync, if any.
+        The UID of the loaded message of C{side} this record is linked to
+        in the current sync, 0 if none.
         """
         return self._far_msg if side is Side.FAR else self._near_msg
 
-    def set_message(self, side: Side, info: MessageInfo | None) -> None:
+    def link(self, side: Side, uid: int) -> None:
         """
-        Link the loaded message C{info} of C{side} to this record (C{None}:
-        unlink).
+        Link the loaded message with C{uid} of C{side} to this record (0:
+        unlink). The record's own UID object is kept when it is that UID
+        (no new C{int} per record).
         """
         if side is Side.FAR:
-            self._far_msg = info
+            self._far_msg = self._far if uid == self._far else uid
         else:
-            self._near_msg = info
+            self._near_msg = self._near if uid == self._near else uid
 
     @property
     def far_uid(self) -> int:
