@@ -39,7 +39,7 @@ from itertools import compress
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface, implementer
 
-from msync.model import BoxName, FlagChange, Flags, LoadRequest, MessageInfo, MessageListing
+from msync.model import BoxName, FlagChange, Flags, LoadRequest, MessageListing
 
 DEFAULT_CHUNK_SIZE = 64 * 1024
 """

@@ -295,17 +295,48 @@ def _numbered(
         subdirs += bytes([0 if subdir == "new" else 1]) * len(kept)
     if max(uids, default=0) > last_uid:
         return None
-    order = sorted(range(len(uids)), key=uids.__getitem__)
-    ascending = array("I", [uids[at] for at in order])
-    del uids
-    # Sorted, a UID held twice is next to itself.
-    if any(map(operator.eq, ascending, ascending[1:])):
-        return None
-    index = FileIndex.from_columns(
-        ascending, [names[at] for at in order], bytearray(subdirs[at] for at in order)
-    )
+    if last_uid <= 8 * len(uids) + 65536:
+        index = _by_slots(uids, names, subdirs, last_uid)
+        if index is None:
+            return None
+    else:
+        order = sorted(range(len(uids)), key=uids.__getitem__)
+        ascending = array("I", [uids[at] for at in order])
+        del uids
+        # Sorted, a UID held twice is next to itself.
+        if any(map(operator.eq, ascending, ascending[1:])):
+            return None
+        index = FileIndex.from_columns(
+            ascending, [names[at] for at in order], bytearray(subdirs[at] for at in order)
+        )
     fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
     return index, fresh
+
+
+def _by_slots(
+    uids: array[int], names: list[str], subdirs: bytearray, last_uid: int
+) -> FileIndex | None:
+    """
+    The index of files C{names} (in C{subdirs}) carrying C{uids} (none
+    above C{last_uid}), put in UID order through a table of each UID's
+    position (four bytes per UID up to C{last_uid}): a sort by key held
+    two C{int} objects per file at once, a big box's peak. C{None} when a
+    UID is held twice.
+    """
+    slot = array("i", [-1]) * (last_uid + 1)
+    for at, uid in enumerate(uids):
+        if slot[uid] >= 0:
+            return None
+        slot[uid] = at
+    ascending = array("I")
+    ordered: list[str] = []
+    codes = bytearray()
+    for uid, at in enumerate(slot):
+        if at >= 0:
+            ascending.append(uid)
+            ordered.append(names[at])
+            codes.append(subdirs[at])
+    return FileIndex.from_columns(ascending, ordered, codes)
 
 
 def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
@@ -1237,6 +1268,11 @@ class MaildirMailbox:
         C{,U=n} (mbsync order), warning about each stray UID repaired.
         A read-only box only gives them provisional UIDs in its index.
         """
+        # The index of the last scan goes first: a big box's names held
+        # twice (the old index's and the new listing's) were the peak of a
+        # run's memory. A scan that fails leaves no index: the box's pair
+        # fails with it.
+        self._index = FileIndex()
         while True:
             before = await self._quiet_mtimes()
             listed = [(subdir, self._list(subdir)) for subdir in ("new", "cur")]

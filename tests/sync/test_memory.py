@@ -1,6 +1,6 @@
 """
 What a box pair sync holds per message, measured with C{tracemalloc} on a
-pair of in-memory stores: a bound that fails if a per-message object (a
+pair of in-memory stores: bounds that fail if a per-message object (a
 listing entry, a copy's object, a dictionary entry per message) is kept
 where the compact forms are meant to be. No timing is asserted.
 """
@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import Side
 from msync.sync import engine
-from tests.sync.scenarios import BOX, options
+from tests.sync.scenarios import BOX, options, state
 from tests.sync.test_engine import prepared
 
 #: Messages in the far box (a first pull copies them all).
@@ -59,3 +59,59 @@ class PullMemoryTests(SynchronousTestCase):
         per_message = (seen[0] - before) / COUNT
         self.assertLess(per_message, BOUND)
         self.assertEqual(len(pair.near.messages(BOX)), COUNT)
+
+
+#: Messages paired in the box before a push (case (d) of C{bench/}: a full
+#: run of a big box whose near side got new messages).
+PAIRED = 20_000
+
+#: New near messages the push copies.
+PUSHED = 200
+
+#: Bytes per paired message a full run may hold when its copies start: the
+#: state record with its UIDs and index entries, and each side's link to
+#: it (C{by_uid}) came to 263 per message with the listings as columns
+#: (L{msync.model.MessageListing}); a L{MessageInfo} and its UID per
+#: listed message on each side (about 2 x 120 bytes: 508 measured) pass
+#: it.
+PUSH_BOUND = 330
+
+
+class PushMemoryTests(SynchronousTestCase):
+    """
+    The memory of a full run of L{PAIRED} paired messages that pushes
+    L{PUSHED} new near ones, when its copies start.
+    """
+
+    def test_per_message_when_copies_start(self) -> None:
+        """
+        When the engine starts copying to the far side, what the sync
+        allocated since it began (the state read, both listings, the
+        plan) is under L{PUSH_BOUND} bytes per paired message, and the new
+        messages are then all on the far side.
+        """
+        paired = [(uid, "S", f"m{uid}") for uid in range(1, PAIRED + 1)]
+        new = [(uid, "", f"n{uid}") for uid in range(PAIRED + 1, PAIRED + PUSHED + 1)]
+        records = [f"{uid} {uid} S" for uid in range(1, PAIRED + 1)]
+        pair = prepared(self, paired, paired + new, before=state(PAIRED, PAIRED, *records))
+        seen: list[int] = []
+        original = engine._BoxPairSync.copy
+
+        async def copy(self: Any, work: Any, target: Side, copies: Any) -> None:
+            if target is Side.FAR:
+                # The highest point of planning, before any copy.
+                seen.append(tracemalloc.get_traced_memory()[1])
+            await original(self, work, target, copies)
+
+        self.patch(engine._BoxPairSync, "copy", copy)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            self.successResultOf(pair.start(options()))
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(len(seen), 1)
+        per_message = (seen[0] - before) / PAIRED
+        print("PUSH per message", per_message)
+        self.assertLess(per_message, PUSH_BOUND)
+        self.assertEqual(len(pair.far.messages(BOX)), PAIRED + PUSHED)
