@@ -27,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -618,10 +619,12 @@ class MemoryMailbox:
         """
 
         async def action() -> MessageListing:
+            messages = self._box().messages
+            uids = list(messages)
+            if any(map(operator.ge, uids, uids[1:])):
+                uids.sort()
             return MessageListing.of(
-                _info(message, request)
-                for uid, message in sorted(self._box().messages.items())
-                if request.selects(uid)
+                _info(messages[uid], request) for uid in uids if request.selects(uid)
             )
 
         return self._operation("load", action)

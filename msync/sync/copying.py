@@ -164,10 +164,10 @@ def copies(work: PairWork, target: Side) -> CopyPlan:
     if not work.any_new[target]:
         return plan
     source = target.other
-    listing, by_uid, changed = work.messages[source], work.by_uid[source], work.flags[source]
+    listing, linked, changed = work.messages[source], work.linked[source], work.flags[source]
     # Over the listing's columns: a message is made only for a copy.
     for at, uid in enumerate(listing.uids):
-        record = by_uid.get(uid)
+        record = linked[at]
         if record is None or record.dead or not record.status_bits & PENDING:
             continue
         upgraded = work.upgrade_flags.get(record)

@@ -19,11 +19,11 @@ Invariants:
     L{PairWork.journal} for the engine to write before it touches a store
     (see L{msync.sync.reconcile} for the exceptions and the journal order).
   - A message is linked to at most one live record per side, and
-    C{by_uid} and the records' own links (L{SyncRecord.message}) always
+    C{linked} and the records' own links (L{SyncRecord.linked}) always
     describe the same links; a new L{PairWork} starts with no record
     linked.
   - Nothing per message beyond the listings (columns: L{MessageListing})
-    and C{by_uid}: flags only where we changed them, the link from a
+    and C{linked}: flags only where we changed them, the link from a
     record to its messages lives on the record (their UIDs; a
     L{MessageInfo} is made from the listing when a step asks for one),
     working values only for records that need them (L{settle}).
@@ -80,6 +80,7 @@ __all__ = [
     "kill",
     "forget_undeleted",
     "link",
+    "linked_record",
     "live",
     "log",
     "message",
@@ -216,8 +217,10 @@ class PairWork:
     @ivar flags: per side, the current flags of the loaded messages whose
         flags we changed, by UID (L{current_flags}; the others still have
         their listed flags).
-    @ivar by_uid: the record each loaded message is linked to, by side and
-        UID.
+    @ivar linked: the record each loaded message is linked to, by side and
+        position in the listing (a list as long as the listing: a slot per
+        message, not a dictionary entry; L{linked_record} looks one up by
+        UID).
     @ivar work: per-record working values (L{work_of}); only for records
         whose values differ from the defaults (L{settle}).
     @ivar good: the flags each side's box can keep.
@@ -255,8 +258,8 @@ class PairWork:
         default_factory=lambda: {Side.FAR: MessageListing(), Side.NEAR: MessageListing()}
     )
     flags: dict[Side, dict[int, int]] = field(default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}})
-    by_uid: dict[Side, dict[int, SyncRecord]] = field(
-        default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
+    linked: dict[Side, list[SyncRecord | None]] = field(
+        default_factory=lambda: {Side.FAR: [], Side.NEAR: []}
     )
     work: dict[SyncRecord, RecordWork] = field(default_factory=dict)
     good: dict[Side, int] = field(default_factory=lambda: {Side.FAR: ALL, Side.NEAR: ALL})
@@ -337,17 +340,30 @@ def unlink(work: PairWork, record: SyncRecord) -> None:
     for side in Side:
         uid = record.linked(side)
         record.link(side, 0)
-        if uid and work.by_uid[side].get(uid) is record:
-            del work.by_uid[side][uid]
+        if uid:
+            at = work.messages[side].position(uid)
+            if at >= 0 and work.linked[side][at] is record:
+                work.linked[side][at] = None
 
 
 def link(work: PairWork, side: Side, record: SyncRecord, uid: int) -> None:
     """
     Link the loaded message with C{uid} of C{side} to C{record}.
     """
+    at = work.messages[side].position(uid)
+    if at < 0:
+        raise ValueError(f"UID {uid} is not listed on the {side.label} side")
     record.link(side, uid)
-    # The record's own UID object as the key when it is that UID.
-    work.by_uid[side][record.linked(side)] = record
+    work.linked[side][at] = record
+
+
+def linked_record(work: PairWork, side: Side, uid: int) -> SyncRecord | None:
+    """
+    The record the loaded message with C{uid} of C{side} is linked to, if
+    any.
+    """
+    at = work.messages[side].position(uid)
+    return None if at < 0 else work.linked[side][at]
 
 
 def forget_undeleted(work: PairWork) -> None:
@@ -360,7 +376,7 @@ def forget_undeleted(work: PairWork) -> None:
     box's listing while the copies are made.
     """
     for side in Side:
-        by_uid, changed = work.by_uid[side], work.flags[side]
+        changed, linked = work.flags[side], work.linked[side]
         listing = work.messages[side]
         kept = []
         for at, (uid, bits) in enumerate(zip(listing.uids, listing.bits, strict=True)):
@@ -368,14 +384,14 @@ def forget_undeleted(work: PairWork) -> None:
             if flags & DELETED:
                 kept.append(at)
                 continue
-            record = by_uid.pop(uid, None)
+            record = linked[at]
             if record is not None and record.linked(side) == uid:
                 record.link(side, 0)
             changed.pop(uid, None)
         work.messages[side] = listing.select(kept)
+        work.linked[side] = [linked[at] for at in kept]
         # A dictionary never shrinks as entries go: the few left are
-        # copied into new ones, and the big tables freed.
-        work.by_uid[side] = dict(by_uid)
+        # copied into a new one, and the big table freed.
         work.flags[side] = dict(changed)
 
 

@@ -211,16 +211,18 @@ def _take_listing(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -
     # The store's own listing (columns), not a copy: it is only read.
     listing = work.messages[side] = MessageListing.of(messages)
     work.flags[side] = {}
+    work.linked[side] = [None] * len(listing)
     if work.find_old[side]:
         _match_tuids(work, side, listing)
-    by_uid = work.by_uid[side]
     record_of = work.state.by_uid
-    for uid in listing.uids:
-        if uid in by_uid:
+    linked = work.linked[side]
+    for at, uid in enumerate(listing.uids):
+        if linked[at] is not None:
             continue
         record = record_of(side, uid)
         if record is not None:
-            link(work, side, record, uid)
+            record.link(side, uid)
+            linked[at] = record
 
 
 def _match_tuids(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -> None:
@@ -390,12 +392,12 @@ def _sync_new(work: PairWork, t: Side) -> None:
     # isync 1.5: the unknown messages pulled below MaxExpiredFarUid are
     # expired ones (the bulk range starts above them).
     topping = True
-    listing, by_uid, changed = work.messages[source], work.by_uid[source], work.flags[source]
+    listing, linked, changed = work.messages[source], work.linked[source], work.flags[source]
     # Over the listing's columns: a message is made only to read its size.
     for at, uid in enumerate(listing.uids):
         current = changed.get(uid) if changed else None
         flags = listing.bits[at] & ALL if current is None else current
-        record = by_uid.get(uid)
+        record = linked[at]
         if record is not None:
             if record.status_bits & SKIPPED:
                 # Pre-1.4 legacy: skipped for being too big.
@@ -485,11 +487,11 @@ def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
         return _step(work, [])
     solo = frozenset(_solo_uids(work, t)) if side.expunge_solo else None
     plan = []
-    for info in work.messages[t]:
+    for at, info in enumerate(work.messages[t]):
         if solo is not None and info.uid not in solo:
             continue
         flags = current_flags(work, t, info)
-        record = work.by_uid[t].get(info.uid)
+        record = work.linked[t][at]
         if record is not None and record.dead:
             record = None
         if not flags & DELETED or info.uid in work.state.trashed[t]:
@@ -606,10 +608,10 @@ def _solo_uids(work: PairWork, t: Side) -> list[int]:
     expire_side = work.options.expire_side
     expunge_other = work.options.side(other).expunge
     chosen = []
-    for info in work.messages[t]:
+    for at, info in enumerate(work.messages[t]):
         if not current_flags(work, t, info) & DELETED:
             continue
-        record = work.by_uid[t].get(info.uid)
+        record = work.linked[t][at]
         if record is not None and not record.dead:
             values = work_of(work, record)
             partner = record.uid(other)

@@ -761,7 +761,7 @@ class CompactWorkTests(SynchronousTestCase):
         """
         L{forget_undeleted} keeps only the loaded messages flagged deleted
         (as listed or as changed), with their links; the others are
-        unlinked and dropped from C{by_uid}, and the expunge asks for the
+        unlinked and dropped from C{linked}, and the expunge asks for the
         same UIDs as before.
         """
         work = self._work(state(3, 3, "1 1 S", "2 2", "3 3 T"))
@@ -780,8 +780,8 @@ class CompactWorkTests(SynchronousTestCase):
         records = list(work.state.records)
         self.assertEqual([info.uid for info in work.messages[Side.FAR]], [2])
         self.assertEqual([info.uid for info in work.messages[Side.NEAR]], [2])
-        self.assertEqual(sorted(work.by_uid[Side.FAR]), [2])
-        self.assertEqual(sorted(work.by_uid[Side.NEAR]), [2])
+        self.assertEqual(work.linked[Side.FAR], [records[1]])
+        self.assertEqual(work.linked[Side.NEAR], [records[1]])
         self.assertIsNone(message(work, Side.FAR, records[0]))
         self.assertIsNone(message(work, Side.NEAR, records[0]))
         self.assertEqual(message(work, Side.FAR, records[1]), far[1])
