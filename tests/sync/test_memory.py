@@ -112,6 +112,5 @@ class PushMemoryTests(SynchronousTestCase):
             tracemalloc.stop()
         self.assertEqual(len(seen), 1)
         per_message = (seen[0] - before) / PAIRED
-        print("PUSH per message", per_message)
         self.assertLess(per_message, PUSH_BOUND)
         self.assertEqual(len(pair.far.messages(BOX)), PAIRED + PUSHED)
