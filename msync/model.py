@@ -413,6 +413,13 @@ class MessageListing(Sequence[MessageInfo]):
         at = self.position(uid)
         return None if at < 0 else self.bits[at] & 63
 
+    def size_at(self, at: int) -> int | None:
+        """
+        The size of the message at position C{at}, if listed with one.
+        """
+        extras = self._extras.get(self.uids[at]) if self._extras else None
+        return None if extras is None else extras[0]
+
     def recent_count(self) -> int:
         """
         How many messages are C{recent}.

@@ -115,6 +115,7 @@ class MessageListingTests(SynchronousTestCase):
         self.assertEqual(listing.flags_of(3), int(Flags.SEEN))
         self.assertIsNone(listing.flags_of(1))
         self.assertEqual(listing.recent_count(), 1)
+        self.assertEqual([listing.size_at(at) for at in range(4)], [None, 12, None, None])
         self.assertEqual(list(listing.uids), [3, 70000, 70001, 2**32 - 1])
         self.assertIs(MessageListing.of(listing), listing)
         with self.assertRaises(IndexError):

@@ -182,7 +182,7 @@ def copies(work: PairWork, target: Side) -> CopyPlan:
         if placeholder and work.options.isync15:
             # isync 1.5: a flagged placeholder would ask for its upgrade.
             flags &= ~Flags.FLAGGED
-        plan.append(uid, flags, placeholder, listing[at].size, record)
+        plan.append(uid, flags, placeholder, listing.size_at(at), record)
     return plan
 
 

@@ -346,13 +346,16 @@ def unlink(work: PairWork, record: SyncRecord) -> None:
                 work.linked[side][at] = None
 
 
-def link(work: PairWork, side: Side, record: SyncRecord, uid: int) -> None:
+def link(work: PairWork, side: Side, record: SyncRecord, uid: int, at: int = -1) -> None:
     """
     Link the loaded message with C{uid} of C{side} to C{record}.
+
+    @param at: its position in the listing, when the caller knows it.
     """
-    at = work.messages[side].position(uid)
     if at < 0:
-        raise ValueError(f"UID {uid} is not listed on the {side.label} side")
+        at = work.messages[side].position(uid)
+        if at < 0:
+            raise ValueError(f"UID {uid} is not listed on the {side.label} side")
     record.link(side, uid)
     work.linked[side][at] = record
 

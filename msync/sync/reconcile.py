@@ -437,8 +437,8 @@ def _sync_new(work: PairWork, t: Side) -> None:
             created = log(work, NewRecord(far, near))
             assert created is not None
             record = created
-            link(work, source, record, uid)
-        too_big = side.max_size is not None and (listing[at].size or 0) > side.max_size
+            link(work, source, record, uid, at)
+        too_big = side.max_size is not None and (listing.size_at(at) or 0) > side.max_size
         if (
             (not flags & FLAGGED or work.options.isync15)
             and too_big
