@@ -68,8 +68,8 @@ def main() -> int:
     elif arguments and arguments[0].startswith("--trace-run="):
         # Trace only the Nth run reporting to REPORT (memcases: 4 is (d)).
         wanted = int(arguments[0].partition("=")[2])
-        done = report_path.read_text().count("\nend: ") if report_path.exists() else 0
-        trace = done + 1 == wanted
+        finished = report_path.read_text().count("\nend: ") if report_path.exists() else 0
+        trace = finished + 1 == wanted
         arguments = arguments[1:]
     if arguments and arguments[0] == "--":
         arguments = arguments[1:]

@@ -175,7 +175,7 @@ class StoreContractTests(_Base):
         tuid = self.tuid_of(data)
         return self.resolve(mailbox.find_by_tuid([tuid], mailbox.uid_next))[tuid]
 
-    def load_all(self, mailbox: IMailbox, request: LoadRequest | None = None) -> list[MessageInfo]:
+    def load_all(self, mailbox: IMailbox, request: LoadRequest | None = None) -> MessageListing:
         """
         Load the messages of a box: all of them without extras by default.
         """
