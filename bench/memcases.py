@@ -33,6 +33,9 @@ def main() -> int:
     parser.add_argument("--cases", default="abcd")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument(
+        "--trace-case", help="trace only this case (a, b, c or d; memtrace --trace-run)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fsync", action="store_true", help="FSync yes (run.py: --no-fsync)")
     parser.add_argument("--tiny", action="store_true", default=True)
@@ -45,6 +48,8 @@ def main() -> int:
     try:
         account = server.add_account("bench-msync")
         python = str(ROOT / ".venv" / "bin" / "python")
+        # The cases in the order the cycle runs them (a always first).
+        runs = "a" + "".join(case for case in "bcd" if case in options.cases)
         for repeat in range(options.repeats):
             for spec in options.tool or ["msync=."]:
                 name, _, tree = spec.partition("=")
@@ -57,6 +62,11 @@ def main() -> int:
                     str(ROOT / "bench" / "memtrace.py"),
                     str(report),
                     *(["--trace"] if options.trace else []),
+                    *(
+                        [f"--trace-run={runs.index(options.trace_case) + 1}"]
+                        if options.trace_case
+                        else []
+                    ),
                     "--",
                 ]
                 workdir = base / f"work-{name}"

@@ -9,6 +9,9 @@ what tracemalloc saw at the highest traced size of the run (a watcher thread
 takes a snapshot each time the traced size grew by a megabyte since the last
 one), its top allocation sites by traceback.
 
+C{--trace-run=N} traces only the Nth run reporting to C{REPORT} (the
+others read RSS untraced).
+
 C{bench/memcases.py} runs it as the tool of C{bench/run.py}'s cycle on a
 kept 200,000-message server. A developer's tool: tracemalloc's own cost
 inflates the RSS of a traced run, so read RSS from an untraced one.
@@ -61,6 +64,12 @@ def main() -> int:
     arguments = sys.argv[2:]
     trace = bool(arguments) and arguments[0] == "--trace"
     if trace:
+        arguments = arguments[1:]
+    elif arguments and arguments[0].startswith("--trace-run="):
+        # Trace only the Nth run reporting to REPORT (memcases: 4 is (d)).
+        wanted = int(arguments[0].partition("=")[2])
+        finished = report_path.read_text().count("\nend: ") if report_path.exists() else 0
+        trace = finished + 1 == wanted
         arguments = arguments[1:]
     if arguments and arguments[0] == "--":
         arguments = arguments[1:]

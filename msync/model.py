@@ -8,9 +8,12 @@ Invariant: everything here is immutable and free of I/O.
 from __future__ import annotations
 
 import enum
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import field
 from datetime import datetime
-from typing import TypeAlias
+from typing import TypeAlias, overload
 
 from msync.records import record
 
@@ -263,6 +266,179 @@ class MessageInfo:
     tuid: str | None = None
     message_id: str | None = None
     arrival_date: datetime | None = None
+
+
+#: The C{recent} bit in L{MessageListing}'s flag column (above L{Flags}).
+_RECENT = 0x80
+
+#: Every L{Flags} value by its bits, so that a message made from the columns
+#: needs no enum lookup.
+_FLAG_VALUES = tuple(Flags(bits) for bits in range(64))
+
+
+class MessageListing(Sequence[MessageInfo]):
+    """
+    What a load reports (L{MessageInfo} per message, by strictly ascending
+    UID) kept as columns: the UIDs in an C{array("I")}, the flags and
+    C{recent} in one byte each, and the extras (size, TUID, Message-ID,
+    arrival date) only for the messages that have any. A L{MessageInfo} is
+    made each time one is asked for (by position, by UID with L{find}, or
+    iterating), and not kept: a listing of a big box costs about five
+    bytes a message, not an object each.
+
+    It compares equal to any sequence of the same L{MessageInfo}s.
+
+    @ivar uids: the UIDs, strictly ascending (read only).
+    @ivar bits: the flag bits of each message (L{Flags} values), with
+        C{0x80} for C{recent} (read only).
+    """
+
+    __slots__ = ("uids", "bits", "_extras")
+
+    def __init__(self) -> None:
+        self.uids = array("I")
+        self.bits = bytearray()
+        self._extras: dict[int, tuple[int | None, str | None, str | None, datetime | None]] = {}
+
+    @classmethod
+    def of(cls, infos: Iterable[MessageInfo]) -> MessageListing:
+        """
+        The listing of C{infos}, which must be in strictly ascending UID
+        order.
+
+        @raise ValueError: they are not.
+        """
+        if isinstance(infos, MessageListing):
+            return infos
+        listing = cls()
+        for info in infos:
+            listing.add_info(info)
+        return listing
+
+    def add(
+        self,
+        uid: int,
+        flags: int,
+        recent: bool = False,
+        size: int | None = None,
+        tuid: str | None = None,
+        message_id: str | None = None,
+        arrival_date: datetime | None = None,
+    ) -> None:
+        """
+        Append a message, its UID above every one listed.
+
+        @param flags: its flags as an int (L{Flags} bits).
+        @raise ValueError: C{uid} is not above the last one.
+        """
+        uids = self.uids
+        if uids and uid <= uids[-1]:
+            raise ValueError(f"UID {uid} listed after UID {uids[-1]}")
+        uids.append(uid)
+        self.bits.append(flags | _RECENT if recent else flags)
+        if not (size is None and tuid is None and message_id is None and arrival_date is None):
+            self._extras[uid] = (size, tuid, message_id, arrival_date)
+
+    def add_info(self, info: MessageInfo) -> None:
+        """
+        Append C{info}, its UID above every one listed.
+        """
+        self.add(
+            info.uid,
+            int(info.flags),
+            info.recent,
+            info.size,
+            info.tuid,
+            info.message_id,
+            info.arrival_date,
+        )
+
+    def _make(self, at: int) -> MessageInfo:
+        uid, bits = self.uids[at], self.bits[at]
+        extras = self._extras.get(uid) if self._extras else None
+        if extras is None:
+            return MessageInfo(uid, _FLAG_VALUES[bits & 63], bits > 63)
+        return MessageInfo(uid, _FLAG_VALUES[bits & 63], bits > 63, *extras)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    @overload
+    def __getitem__(self, index: int) -> MessageInfo: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[MessageInfo]: ...
+
+    def __getitem__(self, index: int | slice) -> MessageInfo | list[MessageInfo]:
+        if isinstance(index, slice):
+            return [self._make(at) for at in range(len(self.uids))[index]]
+        if index < 0:
+            index += len(self.uids)
+        if not 0 <= index < len(self.uids):
+            raise IndexError("listing index out of range")
+        return self._make(index)
+
+    def __iter__(self) -> Iterator[MessageInfo]:
+        return map(self._make, range(len(self.uids)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(map(MessageInfo.__eq__, self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return f"MessageListing({list(self)!r})"
+
+    def position(self, uid: int) -> int:
+        """
+        The position of C{uid}, or -1 when it is not listed.
+        """
+        uids = self.uids
+        at = bisect_left(uids, uid)
+        return at if at < len(uids) and uids[at] == uid else -1
+
+    def find(self, uid: int) -> MessageInfo | None:
+        """
+        The message with C{uid}, if listed.
+        """
+        at = self.position(uid)
+        return None if at < 0 else self._make(at)
+
+    def flags_of(self, uid: int) -> int | None:
+        """
+        The flags (as an int) of the message with C{uid}, if listed.
+        """
+        at = self.position(uid)
+        return None if at < 0 else self.bits[at] & 63
+
+    def size_at(self, at: int) -> int | None:
+        """
+        The size of the message at position C{at}, if listed with one.
+        """
+        extras = self._extras.get(self.uids[at]) if self._extras else None
+        return None if extras is None else extras[0]
+
+    def recent_count(self) -> int:
+        """
+        How many messages are C{recent}.
+        """
+        return sum(1 for bits in self.bits if bits > 63)
+
+    def select(self, positions: Iterable[int]) -> MessageListing:
+        """
+        A listing of the messages at C{positions} (ascending).
+        """
+        chosen = MessageListing()
+        uids, bits, extras = self.uids, self.bits, self._extras
+        for at in positions:
+            uid = uids[at]
+            chosen.uids.append(uid)
+            chosen.bits.append(bits[at])
+            if uid in extras:
+                chosen._extras[uid] = extras[uid]
+        return chosen
 
 
 @record

@@ -45,6 +45,7 @@ from msync.model import (
     Flags,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     UIDInterval,
     parse_tracking_headers,
 )
@@ -294,10 +295,6 @@ class SpooledBody:
                 raise MessageError(f"UID {self.uid}: spooled message is truncated")
             position += len(chunk)
             yield bytes(chunk) if isinstance(chunk, memoryview) else chunk
-
-
-def _uid_of(info: MessageInfo) -> int:
-    return info.uid
 
 
 def _segments(request: LoadRequest) -> list[tuple[UIDInterval, tuple[bytes, ...]]]:
@@ -568,7 +565,7 @@ class IMAPMailbox:
 
     # Loading
 
-    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+    def load(self, request: LoadRequest) -> Deferred[MessageListing]:
         """
         See L{IMailbox.load}: one C{UID FETCH} per group of UIDs wanting
         the same items, all pipelined.
@@ -579,7 +576,7 @@ class IMAPMailbox:
             # As mbsync: no FETCH in a box the server says is empty, and the
             # answer comes at once (so -V tells this count first).
             self._empty_listing(selected.highest_modseq)
-            return succeed([])
+            return succeed(MessageListing())
         return Deferred.fromCoroutine(self._load(request))
 
     def _empty_listing(self, highest: int | None) -> None:
@@ -653,7 +650,7 @@ class IMAPMailbox:
         self._prefetched = listing
         return self._last_changes
 
-    async def _load(self, request: LoadRequest) -> list[MessageInfo]:
+    async def _load(self, request: LoadRequest) -> MessageListing:
         path = self._listing_path
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
@@ -671,7 +668,7 @@ class IMAPMailbox:
                 return loaded
             remove_quietly(path)
         infos = await self._load_fetched(request, skip_flags_only=False)
-        return [infos[uid] for uid in sorted(infos)]
+        return MessageListing.of(infos[uid] for uid in sorted(infos))
 
     async def _load_fetched(
         self, request: LoadRequest, *, skip_flags_only: bool
@@ -707,14 +704,13 @@ class IMAPMailbox:
 
     async def _load_listed(
         self, request: LoadRequest, listing: Listing, recent: Container[int]
-    ) -> list[MessageInfo]:
+    ) -> MessageListing:
         """
         Answer C{request} from the box's complete C{listing}, fetching only
         what a message needs beyond UID and flags.
         """
         infos = await self._load_fetched(request, skip_flags_only=True)
-        # Every flag combination once, not an enum member made per message.
-        masked = [Flags(bits) & self.permanent_flags for bits in range(int(ALL_FLAGS) + 1)]
+        permanent = int(self.permanent_flags)
         wants_more = (
             request.wants_size,
             request.wants_tuid,
@@ -730,19 +726,23 @@ class IMAPMailbox:
             )
         else:
             chosen = listing.items()
-        # Made in ascending UID order straight into the answer (no
-        # dictionary of every message); the few fetched ones merged in.
-        listed = [
-            MessageInfo(uid=uid, flags=masked[bits], recent=uid in recent)
-            for uid, bits in chosen
-            if uid not in infos
-            and request.selects(uid)
-            and not any(want(uid) for want in wants_more)
-        ]
-        if infos:
-            listed.extend(infos.values())
-            listed.sort(key=_uid_of)
-        return listed
+        # Made in ascending UID order straight into the answer's columns (no
+        # object or dictionary entry per message); the few fetched ones
+        # merged in.
+        answer = MessageListing()
+        add = answer.add
+        fetched = sorted(infos.items())
+        place = 0
+        for uid, bits in chosen:
+            if uid in infos or not request.selects(uid) or any(want(uid) for want in wants_more):
+                continue
+            while place < len(fetched) and fetched[place][0] < uid:
+                answer.add_info(fetched[place][1])
+                place += 1
+            add(uid, bits & permanent, uid in recent)
+        for _, info in fetched[place:]:
+            answer.add_info(info)
+        return answer
 
     async def _listing(self, path: str) -> tuple[Listing, Container[int]] | None:
         """

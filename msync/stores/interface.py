@@ -39,7 +39,7 @@ from itertools import compress
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface, implementer
 
-from msync.model import BoxName, FlagChange, Flags, LoadRequest, MessageInfo
+from msync.model import BoxName, FlagChange, Flags, LoadRequest, MessageListing
 
 DEFAULT_CHUNK_SIZE = 64 * 1024
 """
@@ -267,14 +267,15 @@ class IMailbox(Interface):
         """
     )
 
-    def load(request: LoadRequest) -> Deferred[list[MessageInfo]]:
+    def load(request: LoadRequest) -> Deferred[MessageListing]:
         """
         Report the messages the request selects, with the extras it asks for
         (mbsync C{load_box}; IMAP C{UID FETCH}es, Maildir scan).
 
-        @return: one L{MessageInfo} per selected message present now, in
-            strictly increasing UID order; extras not requested are
-            C{None}. An unbounded range (C{max_uid=None}) includes messages
+        @return: the selected messages present now, as columns (a
+            L{MessageListing}: a L{MessageInfo} per message is made only
+            when the caller asks for one), in strictly increasing UID
+            order; extras not requested are C{None}. An unbounded range (C{max_uid=None}) includes messages
             stored since the box was opened. Messages above C{max_uid} are
             never reported, even where IMAP C{n:*} would match them.
         """

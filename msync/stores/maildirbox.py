@@ -57,6 +57,7 @@ from msync.model import (
     Flags,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     TrackingHeaders,
 )
 from msync.sidefiles import replace_file
@@ -297,17 +298,48 @@ def _numbered(
         subdirs += bytes([0 if subdir == "new" else 1]) * len(kept)
     if max(uids, default=0) > last_uid:
         return None
-    order = sorted(range(len(uids)), key=uids.__getitem__)
-    ascending = array("I", [uids[at] for at in order])
-    del uids
-    # Sorted, a UID held twice is next to itself.
-    if any(map(operator.eq, ascending, ascending[1:])):
-        return None
-    index = FileIndex.from_columns(
-        ascending, [names[at] for at in order], bytearray(subdirs[at] for at in order)
-    )
+    if last_uid <= 8 * len(uids) + 65536:
+        index = _by_slots(uids, names, subdirs, last_uid)
+        if index is None:
+            return None
+    else:
+        order = sorted(range(len(uids)), key=uids.__getitem__)
+        ascending = array("I", [uids[at] for at in order])
+        del uids
+        # Sorted, a UID held twice is next to itself.
+        if any(map(operator.eq, ascending, ascending[1:])):
+            return None
+        index = FileIndex.from_columns(
+            ascending, [names[at] for at in order], bytearray(subdirs[at] for at in order)
+        )
     fresh.sort(key=lambda entry: (unnumbered_sort_key(entry.name), entry.subdir))
     return index, fresh
+
+
+def _by_slots(
+    uids: array[int], names: list[str], subdirs: bytearray, last_uid: int
+) -> FileIndex | None:
+    """
+    The index of files C{names} (in C{subdirs}) carrying C{uids} (none
+    above C{last_uid}), put in UID order through a table of each UID's
+    position (four bytes per UID up to C{last_uid}): a sort by key held
+    two C{int} objects per file at once, a big box's peak. C{None} when a
+    UID is held twice.
+    """
+    slot = array("i", [-1]) * (last_uid + 1)
+    for at, uid in enumerate(uids):
+        if slot[uid] >= 0:
+            return None
+        slot[uid] = at
+    ascending = array("I")
+    ordered: list[str] = []
+    codes = bytearray()
+    for uid, at in enumerate(slot):
+        if at >= 0:
+            ascending.append(uid)
+            ordered.append(names[at])
+            codes.append(subdirs[at])
+    return FileIndex.from_columns(ascending, ordered, codes)
 
 
 def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
@@ -558,7 +590,7 @@ class MaildirMailbox:
 
     # IMailbox
 
-    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+    def load(self, request: LoadRequest) -> Deferred[MessageListing]:
         """
         See L{IMailbox.load}: rescan the box, then report flags from the
         names, C{recent} for C{new/}, sizes and arrival dates from the
@@ -568,16 +600,35 @@ class MaildirMailbox:
         read.
         """
 
-        async def action() -> list[MessageInfo]:
+        async def action() -> MessageListing:
             if not (self._unlisted and self._list_some(request)):
                 await self._scan()
-            infos = []
-            for uid, entry in self._index.items():
-                if request.selects(uid):
-                    info = self._info(uid, entry, request)
+            answer = MessageListing()
+            prefix = self._delimiter + "2,"
+            # The flags by the name's info part (a few different ones).
+            flags_of: dict[str, int] = {}
+            wants = (
+                request.wants_size,
+                request.wants_arrival_date,
+                request.wants_tuid,
+                request.wants_message_id,
+            )
+            for uid, name, recent in self._index.columns():
+                if not request.selects(uid):
+                    continue
+                if any(want(uid) for want in wants):
+                    subdir = "new" if recent else "cur"
+                    info = self._info(uid, FileEntry(subdir, name), request)
                     if info is not None:
-                        infos.append(info)
-            return infos
+                        answer.add_info(info)
+                    continue
+                info_at = name.find(prefix)
+                letters = "" if info_at < 0 else name[info_at + 3 :]
+                flags = flags_of.get(letters)
+                if flags is None:
+                    flags = flags_of[letters] = int(Flags.from_letters(letters))
+                answer.add(uid, flags, recent)
+            return answer
 
         return self._run(action)
 
@@ -1244,6 +1295,11 @@ class MaildirMailbox:
         C{,U=n} (mbsync order), warning about each stray UID repaired.
         A read-only box only gives them provisional UIDs in its index.
         """
+        # The index of the last scan goes first: a big box's names held
+        # twice (the old index's and the new listing's) were the peak of a
+        # run's memory. A scan that fails leaves no index: the box's pair
+        # fails with it.
+        self._index = FileIndex()
         while True:
             before = await self._quiet_mtimes()
             listed = [(subdir, self._list(subdir)) for subdir in ("new", "cur")]

@@ -173,6 +173,15 @@ class FileIndex:
             if name is not None:
                 yield uid, FileEntry(_SUBDIRS[code], name)
 
+    def columns(self) -> Iterator[tuple[int, str, bool]]:
+        """
+        Each UID, its file's name and whether it is in C{new/}, by
+        ascending UID (no L{FileEntry} made).
+        """
+        for uid, name, code in zip(self._uids, self._names, self._subdirs, strict=True):
+            if name is not None:
+                yield uid, name, code == 0
+
     def names(self, subdir: str) -> tuple[list[str], array[int]]:
         """
         The names in C{subdir} (C{"new"} or C{"cur"}) and their UIDs, by

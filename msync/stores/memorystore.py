@@ -27,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from msync.model import (
     LineEnding,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     parse_tracking_headers,
 )
 from msync.stores.interface import (
@@ -611,17 +613,19 @@ class MemoryMailbox:
     def __repr__(self) -> str:
         return f"<MemoryMailbox {self._store.name}:{self.name}>"
 
-    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
+    def load(self, request: LoadRequest) -> Deferred[MessageListing]:
         """
         See L{IMailbox.load}.
         """
 
-        async def action() -> list[MessageInfo]:
-            return [
-                _info(message, request)
-                for uid, message in self._box().messages.items()
-                if request.selects(uid)
-            ]
+        async def action() -> MessageListing:
+            messages = self._box().messages
+            uids = list(messages)
+            if any(map(operator.ge, uids, uids[1:])):
+                uids.sort()
+            return MessageListing.of(
+                _info(messages[uid], request) for uid in uids if request.selects(uid)
+            )
 
         return self._operation("load", action)
 

@@ -113,8 +113,8 @@ def maybe_upgrade(
         work, UpgradePlaceholder(record.far_uid, record.near_uid, Flags(pending), Flags(flags))
     )
     assert placeholder is not None
-    record.set_message(t, None)
-    link(work, t, placeholder, dummy)
+    record.link(t, 0)
+    link(work, t, placeholder, dummy.uid)
 
 
 def continue_upgrade(work: PairWork, record: SyncRecord) -> None:
@@ -164,20 +164,25 @@ def copies(work: PairWork, target: Side) -> CopyPlan:
     if not work.any_new[target]:
         return plan
     source = target.other
-    for info in work.messages[source]:
-        record = work.by_uid[source].get(info.uid)
+    listing, linked, changed = work.messages[source], work.linked[source], work.flags[source]
+    # Over the listing's columns: a message is made only for a copy.
+    for at, uid in enumerate(listing.uids):
+        record = linked[at]
         if record is None or record.dead or not record.status_bits & PENDING:
             continue
         upgraded = work.upgrade_flags.get(record)
         if upgraded is not None:
             flags = Flags(upgraded)
         else:
-            flags = Flags(sanitize(work, current_flags(work, source, info), target))
+            current = changed.get(uid) if changed else None
+            if current is None:
+                current = listing.bits[at] & ALL
+            flags = Flags(sanitize(work, current, target))
         placeholder = bool(record.status_bits & dummy_bit(target))
         if placeholder and work.options.isync15:
             # isync 1.5: a flagged placeholder would ask for its upgrade.
             flags &= ~Flags.FLAGGED
-        plan.append(info.uid, flags, placeholder, info.size, record)
+        plan.append(uid, flags, placeholder, listing.size_at(at), record)
     return plan
 
 

@@ -61,6 +61,7 @@ from msync.model import (
     Flags,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     Side,
 )
 from msync.report import Severity, describe_notice
@@ -124,8 +125,8 @@ class _AbsentMailbox:
     def __init__(self, name: BoxName) -> None:
         self.name = name
 
-    def load(self, request: LoadRequest) -> Deferred[list[MessageInfo]]:
-        return succeed([])
+    def load(self, request: LoadRequest) -> Deferred[MessageListing]:
+        return succeed(MessageListing())
 
     def _refuse(self) -> RuntimeError:
         return RuntimeError(f"dry run: mailbox {self.name} does not exist")
@@ -395,7 +396,7 @@ class _BoxPairSync:
 
     # The sync.
 
-    async def load_both(self, requests: dict[Side, LoadRequest]) -> dict[Side, list[MessageInfo]]:
+    async def load_both(self, requests: dict[Side, LoadRequest]) -> dict[Side, MessageListing]:
         """
         Load both boxes at once, as mbsync does: both "Loading" lines come
         first, then each side's count as its load finishes (a Maildir scan
@@ -403,15 +404,16 @@ class _BoxPairSync:
         IMAP far side's). A failure is raised once both loads have ended,
         the far side's first.
         """
-        listings: dict[Side, list[MessageInfo]] = {}
+        listings: dict[Side, MessageListing] = {}
 
-        def loaded(messages: list[MessageInfo], side: Side) -> list[MessageInfo]:
-            recent = sum(1 for info in messages if info.recent)
+        def loaded(messages: Sequence[MessageInfo], side: Side) -> MessageListing:
+            listing = MessageListing.of(messages)
+            recent = listing.recent_count()
             self.notify(
-                Severity.INFO, f"{side.label} side: {len(messages)} messages, {recent} recent"
+                Severity.INFO, f"{side.label} side: {len(listing)} messages, {recent} recent"
             )
-            listings[side] = messages
-            return messages
+            listings[side] = listing
+            return listing
 
         loads = []
         for side in Side:

@@ -51,8 +51,8 @@ def _candidates(work: PairWork) -> list[tuple[SyncRecord, int]]:
     xt = work.options.expire_side
     source = xt.other
     found = []
-    for info in work.messages[source]:
-        record = work.by_uid[source].get(info.uid)
+    for at, info in enumerate(work.messages[source]):
+        record = work.linked[source][at]
         if record is None or record.dead:
             continue
         if not record.status_bits & PENDING:

@@ -28,6 +28,7 @@ from msync.sync.pairwork import (
     PairWork,
     WorkBits,
     current_flags,
+    linked_record,
     live,
     message,
     record_flags,
@@ -130,7 +131,7 @@ def _loaded(work: PairWork, t: Side, record: SyncRecord, uid: int) -> MessageInf
     info = message(work, t, record)
     if info is not None and info.uid == uid:
         return info
-    other = work.by_uid[t].get(uid)
+    other = linked_record(work, t, uid)
     info = None if other is None else message(work, t, other)
     return info if info is not None and info.uid == uid else None
 

@@ -19,12 +19,14 @@ Invariants:
     L{PairWork.journal} for the engine to write before it touches a store
     (see L{msync.sync.reconcile} for the exceptions and the journal order).
   - A message is linked to at most one live record per side, and
-    C{by_uid} and the records' own links (L{SyncRecord.message}) always
+    C{linked} and the records' own links (L{SyncRecord.linked}) always
     describe the same links; a new L{PairWork} starts with no record
     linked.
-  - Nothing per message beyond the listings and C{by_uid}: flags only
-    where we changed them, the link from a record to its messages lives on the record, working
-    values only for records that need them (L{settle}).
+  - Nothing per message beyond the listings (columns: L{MessageListing})
+    and C{linked}: flags only where we changed them, the link from a
+    record to its messages lives on the record (their UIDs; a
+    L{MessageInfo} is made from the listing when a step asks for one),
+    working values only for records that need them (L{settle}).
   - The per-message flag, status and op arithmetic runs on plain C{int}s
     (the constants below): an operator on an C{enum.Flag} value builds its
     result through the enum machinery, ~15 times an C{int} operation, and
@@ -44,7 +46,7 @@ from typing import Final
 
 from msync.config.schema import SyncOp
 from msync.errors import StateError
-from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, Side
+from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, MessageListing, Side
 from msync.sync.journal import TUID_LENGTH, JournalOp, KillRecord, apply_op
 from msync.sync.notices import Notice, UnsupportedFlags
 from msync.sync.options import PairOptions
@@ -78,6 +80,7 @@ __all__ = [
     "kill",
     "forget_undeleted",
     "link",
+    "linked_record",
     "live",
     "log",
     "message",
@@ -214,8 +217,10 @@ class PairWork:
     @ivar flags: per side, the current flags of the loaded messages whose
         flags we changed, by UID (L{current_flags}; the others still have
         their listed flags).
-    @ivar by_uid: the record each loaded message is linked to, by side and
-        UID.
+    @ivar linked: the record each loaded message is linked to, by side and
+        position in the listing (a list as long as the listing: a slot per
+        message, not a dictionary entry; L{linked_record} looks one up by
+        UID).
     @ivar work: per-record working values (L{work_of}); only for records
         whose values differ from the defaults (L{settle}).
     @ivar good: the flags each side's box can keep.
@@ -249,12 +254,12 @@ class PairWork:
     changed: list[Side] = field(default_factory=list)
     loads_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
     find_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
-    messages: dict[Side, list[MessageInfo]] = field(
-        default_factory=lambda: {Side.FAR: [], Side.NEAR: []}
+    messages: dict[Side, MessageListing] = field(
+        default_factory=lambda: {Side.FAR: MessageListing(), Side.NEAR: MessageListing()}
     )
     flags: dict[Side, dict[int, int]] = field(default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}})
-    by_uid: dict[Side, dict[int, SyncRecord]] = field(
-        default_factory=lambda: {Side.FAR: {}, Side.NEAR: {}}
+    linked: dict[Side, list[SyncRecord | None]] = field(
+        default_factory=lambda: {Side.FAR: [], Side.NEAR: []}
     )
     work: dict[SyncRecord, RecordWork] = field(default_factory=dict)
     good: dict[Side, int] = field(default_factory=lambda: {Side.FAR: ALL, Side.NEAR: ALL})
@@ -278,8 +283,8 @@ class PairWork:
         for record in self.state.records:
             # Links are working data of one sync (a state may be synced
             # again in one process: the daemon, tests).
-            record.set_message(Side.FAR, None)
-            record.set_message(Side.NEAR, None)
+            record.link(Side.FAR, 0)
+            record.link(Side.NEAR, 0)
 
 
 # Operations shared by the steps.
@@ -333,18 +338,35 @@ def unlink(work: PairWork, record: SyncRecord) -> None:
     Forget the messages linked to C{record}.
     """
     for side in Side:
-        info = record.message(side)
-        record.set_message(side, None)
-        if info is not None and work.by_uid[side].get(info.uid) is record:
-            del work.by_uid[side][info.uid]
+        uid = record.linked(side)
+        record.link(side, 0)
+        if uid:
+            at = work.messages[side].position(uid)
+            if at >= 0 and work.linked[side][at] is record:
+                work.linked[side][at] = None
 
 
-def link(work: PairWork, side: Side, record: SyncRecord, info: MessageInfo) -> None:
+def link(work: PairWork, side: Side, record: SyncRecord, uid: int, at: int = -1) -> None:
     """
-    Link the loaded message C{info} of C{side} to C{record}.
+    Link the loaded message with C{uid} of C{side} to C{record}.
+
+    @param at: its position in the listing, when the caller knows it.
     """
-    record.set_message(side, info)
-    work.by_uid[side][info.uid] = record
+    if at < 0:
+        at = work.messages[side].position(uid)
+        if at < 0:
+            raise ValueError(f"UID {uid} is not listed on the {side.label} side")
+    record.link(side, uid)
+    work.linked[side][at] = record
+
+
+def linked_record(work: PairWork, side: Side, uid: int) -> SyncRecord | None:
+    """
+    The record the loaded message with C{uid} of C{side} is linked to, if
+    any.
+    """
+    at = work.messages[side].position(uid)
+    return None if at < 0 else work.linked[side][at]
 
 
 def forget_undeleted(work: PairWork) -> None:
@@ -357,36 +379,47 @@ def forget_undeleted(work: PairWork) -> None:
     box's listing while the copies are made.
     """
     for side in Side:
-        by_uid, changed = work.by_uid[side], work.flags[side]
+        changed, linked = work.flags[side], work.linked[side]
+        listing = work.messages[side]
         kept = []
-        for info in work.messages[side]:
-            if current_flags(work, side, info) & DELETED:
-                kept.append(info)
+        for at, (uid, bits) in enumerate(zip(listing.uids, listing.bits, strict=True)):
+            flags = changed.get(uid, bits) if changed else bits
+            if flags & DELETED:
+                kept.append(at)
                 continue
-            record = by_uid.pop(info.uid, None)
-            if record is not None and record.message(side) is info:
-                record.set_message(side, None)
-            changed.pop(info.uid, None)
-        work.messages[side] = kept
+            record = linked[at]
+            if record is not None and record.linked(side) == uid:
+                record.link(side, 0)
+            changed.pop(uid, None)
+        work.messages[side] = listing.select(kept)
+        work.linked[side] = [linked[at] for at in kept]
         # A dictionary never shrinks as entries go: the few left are
-        # copied into new ones, and the big tables freed.
-        work.by_uid[side] = dict(by_uid)
+        # copied into a new one, and the big table freed.
         work.flags[side] = dict(changed)
 
 
 def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | None:
     """
-    The loaded message of C{record} on C{side}, if any.
+    The loaded message of C{record} on C{side}, if any (made from the
+    listing: compare messages by UID, not by identity).
     """
-    return record.message(side)
+    uid = record.linked(side)
+    return work.messages[side].find(uid) if uid else None
 
 
 def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:
     """
     The current flags of C{record}'s message on C{side}, if loaded.
     """
-    info = record.message(side)
-    return None if info is None else current_flags(work, side, info)
+    uid = record.linked(side)
+    if not uid:
+        return None
+    changed = work.flags[side]
+    if changed:
+        found = changed.get(uid)
+        if found is not None:
+            return found
+    return work.messages[side].flags_of(uid)
 
 
 def current_flags(work: PairWork, side: Side, info: MessageInfo) -> int:

@@ -56,7 +56,7 @@ from typing import Generic, TypeVar
 
 from msync.config.schema import SyncOp
 from msync.errors import MailboxError
-from msync.model import Flags, LoadRequest, MessageInfo, Side
+from msync.model import Flags, LoadRequest, MessageInfo, MessageListing, Side
 from msync.sync.actions import CopyMessage, CopyPlan, FlagUpdate, TrashMessage
 from msync.sync.copying import (
     continue_upgrade,
@@ -208,18 +208,21 @@ def _take_listing(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -
     Take a side's loaded messages: find copies of an interrupted run by
     their TUIDs, then pair messages with records by UID.
     """
-    # The engine's own list, not a copy (it is only read).
-    work.messages[side] = messages if isinstance(messages, list) else list(messages)
+    # The store's own listing (columns), not a copy: it is only read.
+    listing = work.messages[side] = MessageListing.of(messages)
     work.flags[side] = {}
+    work.linked[side] = [None] * len(listing)
     if work.find_old[side]:
-        _match_tuids(work, side, work.messages[side])
-    by_uid = work.by_uid[side]
-    for info in messages:
-        if info.uid in by_uid:
+        _match_tuids(work, side, listing)
+    record_of = work.state.by_uid
+    linked = work.linked[side]
+    for at, uid in enumerate(listing.uids):
+        if linked[at] is not None:
             continue
-        record = work.state.by_uid(side, info.uid)
+        record = record_of(side, uid)
         if record is not None:
-            link(work, side, record, info)
+            record.link(side, uid)
+            linked[at] = record
 
 
 def _match_tuids(work: PairWork, side: Side, messages: Sequence[MessageInfo]) -> None:
@@ -235,7 +238,7 @@ def _match_tuids(work: PairWork, side: Side, messages: Sequence[MessageInfo]) ->
         info = messages[match]
         position = match + 1
         record_op(work, record, AssignUid, side, info.uid)
-        link(work, side, record, info)
+        link(work, side, record, info.uid)
 
 
 def reconcile(
@@ -389,13 +392,16 @@ def _sync_new(work: PairWork, t: Side) -> None:
     # isync 1.5: the unknown messages pulled below MaxExpiredFarUid are
     # expired ones (the bulk range starts above them).
     topping = True
-    for info in work.messages[source]:
-        flags = current_flags(work, source, info)
-        record = work.by_uid[source].get(info.uid)
+    listing, linked, changed = work.messages[source], work.linked[source], work.flags[source]
+    # Over the listing's columns: a message is made only to read its size.
+    for at, uid in enumerate(listing.uids):
+        current = changed.get(uid) if changed else None
+        flags = listing.bits[at] & ALL if current is None else current
+        record = linked[at]
         if record is not None:
             if record.status_bits & SKIPPED:
                 # Pre-1.4 legacy: skipped for being too big.
-                _raise_max(work, source, info.uid)
+                _raise_max(work, source, uid)
                 if not renew:
                     continue
                 if not flags & FLAGGED:
@@ -405,7 +411,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
             else:
                 if not new:
                     continue
-                _raise_max(work, source, info.uid)
+                _raise_max(work, source, uid)
                 if not record.status_bits & PENDING:
                     continue
             if doomed and flags & DELETED:
@@ -413,9 +419,9 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 kill(work, record)
                 continue
         else:
-            if t is not work.options.expire_side or info.uid > state.max_expired_far_uid:
+            if t is not work.options.expire_side or uid > state.max_expired_far_uid:
                 topping = False
-            if info.uid <= state.max_uid(source):
+            if uid <= state.max_uid(source):
                 # Not new: expired and pruned, failed, or skipped; isync
                 # 1.5's Sync Old propagates it (an expired one only once
                 # it became important).
@@ -424,15 +430,15 @@ def _sync_new(work: PairWork, t: Side) -> None:
             elif not new:
                 continue
             else:
-                state.set_max_uid(source, info.uid)
+                state.set_max_uid(source, uid)
             if doomed and flags & DELETED:
                 continue
-            far, near = (info.uid, 0) if source is Side.FAR else (0, info.uid)
+            far, near = (uid, 0) if source is Side.FAR else (0, uid)
             created = log(work, NewRecord(far, near))
             assert created is not None
             record = created
-            link(work, source, record, info)
-        too_big = side.max_size is not None and (info.size or 0) > side.max_size
+            link(work, source, record, uid, at)
+        too_big = side.max_size is not None and (listing.size_at(at) or 0) > side.max_size
         if (
             (not flags & FLAGGED or work.options.isync15)
             and too_big
@@ -481,11 +487,11 @@ def plan_trash(work: PairWork, t: Side) -> Step[list[TrashMessage]]:
         return _step(work, [])
     solo = frozenset(_solo_uids(work, t)) if side.expunge_solo else None
     plan = []
-    for info in work.messages[t]:
+    for at, info in enumerate(work.messages[t]):
         if solo is not None and info.uid not in solo:
             continue
         flags = current_flags(work, t, info)
-        record = work.by_uid[t].get(info.uid)
+        record = work.linked[t][at]
         if record is not None and record.dead:
             record = None
         if not flags & DELETED or info.uid in work.state.trashed[t]:
@@ -582,7 +588,12 @@ def expunge_uids(work: PairWork, side: Side) -> list[int]:
         uids = _solo_uids(work, side)
         work.solo[side] = frozenset(uids)
         return uids
-    return [info.uid for info in work.messages[side] if current_flags(work, side, info) & DELETED]
+    listing, changed = work.messages[side], work.flags[side]
+    return [
+        uid
+        for uid, bits in zip(listing.uids, listing.bits, strict=True)
+        if changed.get(uid, bits) & DELETED
+    ]
 
 
 def _solo_uids(work: PairWork, t: Side) -> list[int]:
@@ -597,10 +608,10 @@ def _solo_uids(work: PairWork, t: Side) -> list[int]:
     expire_side = work.options.expire_side
     expunge_other = work.options.side(other).expunge
     chosen = []
-    for info in work.messages[t]:
+    for at, info in enumerate(work.messages[t]):
         if not current_flags(work, t, info) & DELETED:
             continue
-        record = work.by_uid[t].get(info.uid)
+        record = work.linked[t][at]
         if record is not None and not record.dead:
             values = work_of(work, record)
             partner = record.uid(other)

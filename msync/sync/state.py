@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 
-from msync.model import Flags, MessageInfo, Side
+from msync.model import Flags, Side
 
 
 class Status(enum.Flag, boundary=enum.KEEP):
@@ -58,6 +58,31 @@ class Status(enum.Flag, boundary=enum.KEEP):
 # Status bits as ints, for per-record tests (enum.Flag operators are slow).
 _DEAD = Status.DEAD.value
 
+#: Each status met so far by its bits (a record keeps only the bits).
+_STATUSES: dict[int, Status] = {}
+
+
+def _status_of(bits: int) -> Status:
+    status = _STATUSES.get(bits)
+    if status is None:
+        status = _STATUSES[bits] = Status(bits)
+    return status
+
+
+class _Rare:
+    """
+    The values of a L{SyncRecord} that most records keep at their
+    defaults, made when one is first set.
+    """
+
+    __slots__ = ("tuid", "pending_flags", "upgrading", "purging")
+
+    def __init__(self, tuid: str | None) -> None:
+        self.tuid = tuid
+        self.pending_flags = Flags.NONE
+        self.upgrading = False
+        self.purging = False
+
 
 class SyncRecord:
     """
@@ -71,23 +96,26 @@ class SyncRecord:
     @ivar upgrading: a placeholder upgrade of this record is in progress.
     @ivar purging: this record holds a placeholder that is to be deleted.
 
-    A record also carries the loaded message it is linked to on each side
-    during one sync (mbsync's C{srec->msg[]}; L{message}, L{set_message}):
-    a slot on the record instead of a dictionary entry per message. It is
-    working data of that sync, never part of the state's values.
+    A record also carries the UID of the loaded message it is linked to on
+    each side during one sync (mbsync's C{srec->msg[]}; L{linked},
+    L{link}): a slot on the record instead of a dictionary entry per
+    message, and a UID, not the message (the listing makes that when
+    asked). It is working data of that sync, never part of the state's
+    values.
     """
 
+    # Eight slots: the values most records keep at their defaults
+    # (placeholder flags, upgrade and purge marks) live in one L{_Rare}
+    # made when one is first set (until then the slot holds the TUID
+    # alone, which a pull sets on every record), and the status is kept
+    # as its bits only; a big box's state holds one record per message.
     __slots__ = (
         "_far",
         "_near",
-        "_status",
         "_bits",
         "_owner",
         "flags",
-        "tuid",
-        "pending_flags",
-        "upgrading",
-        "purging",
+        "_rare",
         "_far_msg",
         "_near_msg",
     )
@@ -103,32 +131,93 @@ class SyncRecord:
         self._owner: SyncState | None = None
         self._far = far_uid
         self._near = near_uid
-        self._status = status
         self._bits = status.value
         self.flags = flags
-        self.tuid = tuid
-        self.pending_flags = Flags.NONE
-        self.upgrading = False
-        self.purging = False
-        self._far_msg: MessageInfo | None = None
-        self._near_msg: MessageInfo | None = None
+        # The TUID alone, or a _Rare once another rare value is set.
+        self._rare: str | _Rare | None = tuid
+        self._far_msg = 0
+        self._near_msg = 0
 
-    def message(self, side: Side) -> MessageInfo | None:
+    def _kept(self) -> _Rare:
+        rare = self._rare
+        if rare is None or isinstance(rare, str):
+            rare = self._rare = _Rare(rare)
+        return rare
+
+    @property
+    def tuid(self) -> str | None:
         """
-        The loaded message of C{side} this record is linked to in the
-        current sync, if any.
+        The TUID journaled for a copy in flight, or C{None}.
+        """
+        rare = self._rare
+        if rare is None or isinstance(rare, str):
+            return rare
+        return rare.tuid
+
+    @tuid.setter
+    def tuid(self, tuid: str | None) -> None:
+        rare = self._rare
+        if rare is None or isinstance(rare, str):
+            self._rare = tuid
+        else:
+            rare.tuid = tuid
+
+    @property
+    def pending_flags(self) -> Flags:
+        """
+        The placeholder's flags journaled by C{^}.
+        """
+        rare = self._rare
+        return Flags.NONE if rare is None or isinstance(rare, str) else rare.pending_flags
+
+    @pending_flags.setter
+    def pending_flags(self, flags: Flags) -> None:
+        if flags or isinstance(self._rare, _Rare):
+            self._kept().pending_flags = flags
+
+    @property
+    def upgrading(self) -> bool:
+        """
+        Whether a placeholder upgrade of this record is in progress.
+        """
+        rare = self._rare
+        return False if rare is None or isinstance(rare, str) else rare.upgrading
+
+    @upgrading.setter
+    def upgrading(self, upgrading: bool) -> None:
+        if upgrading or isinstance(self._rare, _Rare):
+            self._kept().upgrading = upgrading
+
+    @property
+    def purging(self) -> bool:
+        """
+        Whether this record holds a placeholder that is to be deleted.
+        """
+        rare = self._rare
+        return False if rare is None or isinstance(rare, str) else rare.purging
+
+    @purging.setter
+    def purging(self, purging: bool) -> None:
+        if purging or isinstance(self._rare, _Rare):
+            self._kept().purging = purging
+
+    def linked(self, side: Side) -> int:
+        """
+        The UID of the loaded message of C{side} this record is linked to
+        in the current sync, 0 if none.
         """
         return self._far_msg if side is Side.FAR else self._near_msg
 
-    def set_message(self, side: Side, info: MessageInfo | None) -> None:
+    def link(self, side: Side, uid: int) -> None:
         """
-        Link the loaded message C{info} of C{side} to this record (C{None}:
-        unlink).
+        Link the loaded message with C{uid} of C{side} to this record (0:
+        unlink). The record's own UID object is kept when it is that UID
+        (no new C{int} per record).
         """
         if side is Side.FAR:
-            self._far_msg = info
+            self._far_msg = self._far if uid == self._far else uid
         else:
-            self._near_msg = info
+            self._near_msg = self._near if uid == self._near else uid
 
     @property
     def far_uid(self) -> int:
@@ -139,7 +228,7 @@ class SyncRecord:
 
     @far_uid.setter
     def far_uid(self, uid: int) -> None:
-        self._change(uid, self._near, self._status)
+        self._change(uid, self._near, self.status)
 
     @property
     def near_uid(self) -> int:
@@ -150,14 +239,14 @@ class SyncRecord:
 
     @near_uid.setter
     def near_uid(self, uid: int) -> None:
-        self._change(self._far, uid, self._status)
+        self._change(self._far, uid, self.status)
 
     @property
     def status(self) -> Status:
         """
         The record's status bits.
         """
-        return self._status
+        return _status_of(self._bits)
 
     @status.setter
     def status(self, status: Status) -> None:
@@ -211,7 +300,7 @@ class SyncRecord:
             self._far,
             self._near,
             self.flags,
-            self._status,
+            self.status,
             self.tuid,
             self.pending_flags,
             self.upgrading,
@@ -221,7 +310,7 @@ class SyncRecord:
     def _change(self, far: int, near: int, status: Status) -> None:
         owner = self._owner
         if owner is None:
-            self._far, self._near, self._status = far, near, status
+            self._far, self._near = far, near
             self._bits = status.value
             return
         bits = status.value
@@ -233,20 +322,20 @@ class SyncRecord:
             # times its size.
             if far and far == self._far and owner._far.get(far) is self:
                 _move(owner._near, self._near, near, self)
-                self._near, self._status, self._bits = near, status, bits
+                self._near, self._bits = near, bits
                 return
             if near and near == self._near and owner._near.get(near) is self:
                 _move(owner._far, self._far, far, self)
-                self._far, self._status, self._bits = far, status, bits
+                self._far, self._bits = far, bits
                 return
         owner._unindex(self)
-        self._far, self._near, self._status = far, near, status
+        self._far, self._near = far, near
         self._bits = bits
         owner._index(self)
 
     def __repr__(self) -> str:
         return (
-            f"SyncRecord({self._far}, {self._near}, {self.flags!r}, {self._status!r}"
+            f"SyncRecord({self._far}, {self._near}, {self.flags!r}, {self.status!r}"
             + (f", tuid={self.tuid!r}" if self.tuid else "")
             + ")"
         )

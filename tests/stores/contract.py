@@ -37,6 +37,7 @@ from msync.model import (
     LineEnding,
     LoadRequest,
     MessageInfo,
+    MessageListing,
     UIDInterval,
 )
 from msync.stores.interface import BytesSource, IMailbox, IMessageBody, IMessageSource, IStore
@@ -174,7 +175,7 @@ class StoreContractTests(_Base):
         tuid = self.tuid_of(data)
         return self.resolve(mailbox.find_by_tuid([tuid], mailbox.uid_next))[tuid]
 
-    def load_all(self, mailbox: IMailbox, request: LoadRequest | None = None) -> list[MessageInfo]:
+    def load_all(self, mailbox: IMailbox, request: LoadRequest | None = None) -> MessageListing:
         """
         Load the messages of a box: all of them without extras by default.
         """
@@ -362,7 +363,10 @@ class StoreContractTests(_Base):
         uids = [self.put(mailbox, self.message()) for _ in range(5)]
 
         def loaded(request: LoadRequest) -> list[int]:
-            return [info.uid for info in self.resolve(mailbox.load(request))]
+            listing = self.resolve(mailbox.load(request))
+            # Every store answers in columns (issue 11: no object per message).
+            self.assertIsInstance(listing, MessageListing)
+            return [info.uid for info in listing]
 
         self.assertEqual(loaded(LoadRequest(uids[2], uids[3])), uids[2:4])
         self.assertEqual(

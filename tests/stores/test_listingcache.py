@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import MailboxMissing
-from msync.model import Flags, LoadRequest, MessageInfo, UIDInterval
+from msync.model import Flags, LoadRequest, MessageListing, UIDInterval
 from msync.stores.imapbox import IMAPMailbox
 from msync.stores.imapstore import IMAPStore
 from msync.stores.interface import IListingCache, ListingChanges
@@ -192,7 +192,7 @@ class _FakeBox(PumpingMixin):
             mailbox.use_listing_cache(self.path)
         return mailbox
 
-    def load(self, request: LoadRequest | None = None) -> tuple[list[MessageInfo], list[bytes]]:
+    def load(self, request: LoadRequest | None = None) -> tuple[MessageListing, list[bytes]]:
         """
         Load with the listing in a new session; check the answer equals a
         full load's (another session); return it and the FETCH commands.

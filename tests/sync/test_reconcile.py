@@ -26,7 +26,7 @@ from msync.sync.notices import (
     UIDValidityRecovered,
     UnsupportedFlags,
 )
-from msync.sync.pairwork import PairWork, forget_undeleted
+from msync.sync.pairwork import PairWork, forget_undeleted, message
 from msync.sync.statetext import parse_state
 from tests.sync.plantable import PlanRow, check_row
 from tests.sync.scenarios import add_row_tests, options, state
@@ -728,8 +728,10 @@ class CompactWorkTests(SynchronousTestCase):
         self.assertEqual([(u.side, u.uid) for u in step.actions], [(Side.NEAR, 3)])
         self.assertEqual(list(work.work), [records[2]])
         for record, (far_info, near_info) in zip(records, zip(far, near, strict=True), strict=True):
-            self.assertIs(record.message(Side.FAR), far_info)
-            self.assertIs(record.message(Side.NEAR), near_info)
+            self.assertEqual(record.linked(Side.FAR), far_info.uid)
+            self.assertEqual(record.linked(Side.NEAR), near_info.uid)
+            self.assertEqual(message(work, Side.FAR, record), far_info)
+            self.assertEqual(message(work, Side.NEAR, record), near_info)
 
     def test_new_work_unlinks(self) -> None:
         """
@@ -741,7 +743,7 @@ class CompactWorkTests(SynchronousTestCase):
         info = MessageInfo(1, Flags.SEEN)
         reconcile.reconcile(work, {Side.FAR: [info], Side.NEAR: [info]}, PERMANENT)
         record = work.state.records[0]
-        self.assertIs(record.message(Side.FAR), info)
+        self.assertEqual(record.linked(Side.FAR), 1)
         again = PairWork(
             work.state,
             work.options,
@@ -750,15 +752,16 @@ class CompactWorkTests(SynchronousTestCase):
             boxes=work.boxes,
             uid_validity=work.uid_validity,
         )
-        self.assertIsNone(record.message(Side.FAR))
-        self.assertIsNone(record.message(Side.NEAR))
+        self.assertEqual(record.linked(Side.FAR), 0)
+        self.assertEqual(record.linked(Side.NEAR), 0)
+        self.assertIsNone(message(again, Side.FAR, record))
         self.assertEqual(again.work, {})
 
     def test_forget_undeleted(self) -> None:
         """
         L{forget_undeleted} keeps only the loaded messages flagged deleted
         (as listed or as changed), with their links; the others are
-        unlinked and dropped from C{by_uid}, and the expunge asks for the
+        unlinked and dropped from C{linked}, and the expunge asks for the
         same UIDs as before.
         """
         work = self._work(state(3, 3, "1 1 S", "2 2", "3 3 T"))
@@ -777,11 +780,12 @@ class CompactWorkTests(SynchronousTestCase):
         records = list(work.state.records)
         self.assertEqual([info.uid for info in work.messages[Side.FAR]], [2])
         self.assertEqual([info.uid for info in work.messages[Side.NEAR]], [2])
-        self.assertEqual(sorted(work.by_uid[Side.FAR]), [2])
-        self.assertEqual(sorted(work.by_uid[Side.NEAR]), [2])
-        self.assertIsNone(records[0].message(Side.FAR))
-        self.assertIsNone(records[0].message(Side.NEAR))
-        self.assertIs(records[1].message(Side.FAR), far[1])
-        self.assertIs(records[1].message(Side.NEAR), near[1])
-        self.assertIsNone(records[2].message(Side.FAR))
+        self.assertEqual(work.linked[Side.FAR], [records[1]])
+        self.assertEqual(work.linked[Side.NEAR], [records[1]])
+        self.assertIsNone(message(work, Side.FAR, records[0]))
+        self.assertIsNone(message(work, Side.NEAR, records[0]))
+        self.assertEqual(message(work, Side.FAR, records[1]), far[1])
+        self.assertEqual(message(work, Side.NEAR, records[1]), near[1])
+        self.assertIsNone(message(work, Side.FAR, records[2]))
+        self.assertEqual(records[2].linked(Side.FAR), 0)
         self.assertEqual({side: reconcile.expunge_uids(work, side) for side in Side}, before)

@@ -201,7 +201,7 @@ class IndexChurnTests(SynchronousTestCase):
             else:
                 mine.near_uid = mine.near_uid
             slow._unindex(other)
-            other._far, other._near, other._status, other._bits = far, near, bits, bits.value
+            other._far, other._near, other._bits = far, near, bits.value
             slow._index(other)
             self.assertEqual(mine.values(), other.values())
             for index in ("_far", "_near", "_odd"):
