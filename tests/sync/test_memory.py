@@ -28,6 +28,31 @@ COUNT = 20_000
 BOUND = 300
 
 
+def allocated_when_copying(test: SynchronousTestCase, pair: Any, target: Side, peak: bool) -> int:
+    """
+    Run C{pair}'s sync under C{tracemalloc} and answer what it had
+    allocated since it began (or, with C{peak}, the highest point so far)
+    when the engine started its one copy step to C{target}.
+    """
+    seen: list[int] = []
+    original = engine._BoxPairSync.copy
+
+    async def copy(self: Any, work: Any, side: Side, copies: Any) -> None:
+        if side is target:
+            seen.append(tracemalloc.get_traced_memory()[1 if peak else 0])
+        await original(self, work, side, copies)
+
+    test.patch(engine._BoxPairSync, "copy", copy)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        test.successResultOf(pair.start(options()))
+    finally:
+        tracemalloc.stop()
+    test.assertEqual(len(seen), 1)
+    return seen[0] - before
+
+
 class PullMemoryTests(SynchronousTestCase):
     """
     The memory of a first pull of L{COUNT} messages when the copies start.
@@ -40,23 +65,7 @@ class PullMemoryTests(SynchronousTestCase):
         then copied.
         """
         pair = prepared(self, [(uid, "S", f"m{uid}") for uid in range(1, COUNT + 1)], [])
-        seen: list[int] = []
-        original = engine._BoxPairSync.copy
-
-        async def copy(self: Any, work: Any, target: Side, copies: Any) -> None:
-            if target is Side.NEAR:
-                seen.append(tracemalloc.get_traced_memory()[0])
-            await original(self, work, target, copies)
-
-        self.patch(engine._BoxPairSync, "copy", copy)
-        tracemalloc.start()
-        try:
-            before = tracemalloc.get_traced_memory()[0]
-            self.successResultOf(pair.start(options()))
-        finally:
-            tracemalloc.stop()
-        self.assertEqual(len(seen), 1)
-        per_message = (seen[0] - before) / COUNT
+        per_message = allocated_when_copying(self, pair, Side.NEAR, peak=False) / COUNT
         self.assertLess(per_message, BOUND)
         self.assertEqual(len(pair.near.messages(BOX)), COUNT)
 
@@ -95,23 +104,7 @@ class PushMemoryTests(SynchronousTestCase):
         new = [(uid, "", f"n{uid}") for uid in range(PAIRED + 1, PAIRED + PUSHED + 1)]
         records = [f"{uid} {uid} S" for uid in range(1, PAIRED + 1)]
         pair = prepared(self, paired, paired + new, before=state(PAIRED, PAIRED, *records))
-        seen: list[int] = []
-        original = engine._BoxPairSync.copy
-
-        async def copy(self: Any, work: Any, target: Side, copies: Any) -> None:
-            if target is Side.FAR:
-                # The highest point of planning, before any copy.
-                seen.append(tracemalloc.get_traced_memory()[1])
-            await original(self, work, target, copies)
-
-        self.patch(engine._BoxPairSync, "copy", copy)
-        tracemalloc.start()
-        try:
-            before = tracemalloc.get_traced_memory()[0]
-            self.successResultOf(pair.start(options()))
-        finally:
-            tracemalloc.stop()
-        self.assertEqual(len(seen), 1)
-        per_message = (seen[0] - before) / PAIRED
+        # The highest point of planning, before any copy.
+        per_message = allocated_when_copying(self, pair, Side.FAR, peak=True) / PAIRED
         self.assertLess(per_message, PUSH_BOUND)
         self.assertEqual(len(pair.far.messages(BOX)), PAIRED + PUSHED)
