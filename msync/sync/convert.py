@@ -219,29 +219,13 @@ class MessageConverter:
 
         @return: the converted chunk, or C{None} to go line by line.
         """
-        start = _BLANK_START.match(chunk)
-        if start is not None:
-            begin, end = start.span()
-        else:
-            blank = _BLANK_LINE.search(chunk)
-            if blank is None:
-                return None
-            begin, end = blank.span(1)
-        at = -1
-        if begin >= len(_TUID_FIELD) and chunk[: len(_TUID_FIELD)].upper() == _TUID_FIELD:
-            at = 0
-        else:
-            tuid = _TUID_LINE.search(chunk, 0, begin)
-            if tuid is not None:
-                at = tuid.start(1)
-        if at >= 0:
-            after = chunk.find(b"\n", at) + 1
-            self._header_crs += chunk.count(b"\r", 0, at)
-            self._phase = _Phase.BODY
-            return self._convert(chunk[:at]) + self._tuid_line() + self._convert(chunk[after:])
-        self._header_crs += chunk.count(b"\r", 0, end)
+        split = _split_header(chunk)
+        if split is None:
+            return None
+        cut, after, counted = split
+        self._header_crs += chunk.count(b"\r", 0, counted)
         self._phase = _Phase.BODY
-        return self._convert(chunk[:begin]) + self._tuid_line() + self._convert(chunk[begin:])
+        return self._convert(chunk[:cut]) + self._tuid_line() + self._convert(chunk[after:])
 
     def _convert(self, data: bytes) -> bytes:
         return convert_line_endings(data, self._conversion.source, self._conversion.target)
@@ -313,6 +297,35 @@ class MessageConverter:
         return bytes(output)
 
 
+def _split_header(data: bytes) -> tuple[int, int, int] | None:
+    """
+    Where our X-TUID line goes in a tracked full copy whose C{data} starts
+    at a header line, if C{data} holds the header up to its end: in place
+    of the first X-TUID line (the whole line is dropped), else right
+    before the empty line that ends the header.
+
+    @return: C{(cut, after, counted)}: our line replaces C{data[cut:after]};
+        the CRs in C{data[:counted]} are the header's CRs before our line
+        (mbsync's app_cr counts them). C{None} when no empty line ends the
+        header within C{data}.
+    """
+    start = _BLANK_START.match(data)
+    if start is not None:
+        begin, end = start.span()
+    else:
+        blank = _BLANK_LINE.search(data)
+        if blank is None:
+            return None
+        begin, end = blank.span(1)
+    if begin >= len(_TUID_FIELD) and data[: len(_TUID_FIELD)].upper() == _TUID_FIELD:
+        return 0, data.find(b"\n") + 1, 0
+    found = _TUID_LINE.search(data, 0, begin)
+    if found is not None:
+        at = found.start(1)
+        return at, data.find(b"\n", at) + 1, at
+    return begin, begin, end
+
+
 def convert_whole(data: bytes, conversion: Conversion) -> bytes | None:
     """
     A tracked full copy (not a placeholder) of a whole message held in
@@ -327,35 +340,17 @@ def convert_whole(data: bytes, conversion: Conversion) -> bytes | None:
     tuid = conversion.tuid
     if tuid is None or conversion.placeholder_size is not None:
         return None
-    start = _BLANK_START.match(data)
-    if start is not None:
-        begin, end = start.span()
-    else:
-        blank = _BLANK_LINE.search(data)
-        if blank is None:
-            return None
-        begin, end = blank.span(1)
-    at = -1
-    if begin >= len(_TUID_FIELD) and data[: len(_TUID_FIELD)].upper() == _TUID_FIELD:
-        at = 0
-    else:
-        found = _TUID_LINE.search(data, 0, begin)
-        if found is not None:
-            at = found.start(1)
-    if at >= 0:
-        # The first X-TUID line is replaced in place.
-        head, tail = data[:at], data[data.find(b"\n", at) + 1 :]
-        crs_before = at
-    else:
-        head, tail = data[:begin], data[begin:]
-        crs_before = end
+    split = _split_header(data)
+    if split is None:
+        return None
+    cut, after, counted = split
     source, target = conversion.source, conversion.target
     # mbsync's app_cr, as L{MessageConverter._newline}.
     wants_cr = target is LineEnding.CRLF and (
-        source is LineEnding.LF or data.count(b"\r", 0, crs_before) > 0
+        source is LineEnding.LF or data.count(b"\r", 0, counted) > 0
     )
     line = _TUID_FIELD + tuid.encode("ascii") + (b"\r\n" if wants_cr else b"\n")
-    converted = head + line + tail
+    converted = data[:cut] + line + data[after:]
     if source is target:
         return converted
     # Our line converts to itself (it has no CR for an LF target; for a
