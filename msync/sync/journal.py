@@ -255,6 +255,8 @@ def format_journal_line(op: JournalOp) -> bytes:
     line = _PULL_LINES.get(type(op))
     if line is not None:
         return line(op)
+    # Every operation, the pull's included: tests check the lines by type
+    # against these.
     match op:
         case UidValidities(far, near):
             text = f"| {far} {near}"
@@ -455,6 +457,7 @@ def _apply_to_record(state: SyncState, record: SyncRecord, op: RecordOp) -> Sync
     if isinstance(op, AssignTuid):
         record.tuid = op.tuid
         return record
+    # The others.
     match op:
         case KillRecord():
             record.status = Status.DEAD
@@ -462,15 +465,8 @@ def _apply_to_record(state: SyncState, record: SyncRecord, op: RecordOp) -> Sync
             uid = record.uid(state.expire_side.other)
             state.max_expired_far_uid = max(state.max_expired_far_uid, uid)
             record.status = Status.DEAD
-        case AssignTuid(tuid=tuid):
-            record.tuid = tuid
         case LoseTuid():
             record.tuid = None
-        case AssignUid(side=side, uid=uid):
-            assign_uid(state, record, side, uid)
-        case SetFlags(flags=flags):
-            record.flags = flags
-            record.purging = False
         case SetStatus(status=status):
             record.status = status
         case MakePlaceholder():
