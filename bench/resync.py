@@ -35,6 +35,8 @@ from bench.run import (  # noqa: E402
     Measure,
     ServerChanges,
     Tool,
+    add_dovecot_option,
+    dovecot_settings,
     run_tool,
     verify,
     write_config,
@@ -57,6 +59,7 @@ def main() -> int:
         help="a tool to run (its command split at spaces); default msync=.venv/bin/msync",
     )
     parser.add_argument("--profile", metavar="PDIR", help="run the tools under cProfile")
+    add_dovecot_option(parser)
     options = parser.parse_args()
     SETTINGS["tiny"] = True
     SETTINGS["fsync"] = False
@@ -64,7 +67,7 @@ def main() -> int:
     if not (base / "loaded").exists():
         parser.error(f"{base}: no server kept by bench/run.py --workdir")
     specs = options.tool or [f"msync={ROOT / '.venv' / 'bin' / 'msync'}"]
-    server = DovecotServer(str(base / "server"))
+    server = DovecotServer(str(base / "server"), settings=dovecot_settings(parser, options))
     server.start()
     try:
         account = server.add_account("bench-msync", "bench-msync-password")

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -475,6 +476,39 @@ def floor_c(tool: Tool, port: int, seed: int) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def add_dovecot_option(parser: argparse.ArgumentParser) -> None:
+    """
+    Give C{parser} the option C{--dovecot KEY=VALUE} (see
+    L{dovecot_settings}).
+    """
+    parser.add_argument(
+        "--dovecot",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the server's dovecot.conf, e.g. maildir_very_dirty_syncs=yes"
+        " (Dovecot trusts its index instead of re-listing a changed Maildir); repeatable",
+    )
+
+
+def dovecot_settings(
+    parser: argparse.ArgumentParser, options: argparse.Namespace
+) -> dict[str, str]:
+    """
+    The C{--dovecot} settings given, by name; a malformed one is a usage
+    error naming it.
+    """
+    settings = {}
+    for given in options.dovecot:
+        key, equals, value = given.partition("=")
+        if not equals or not re.fullmatch(r"[a-z_][a-z0-9_]*", key.strip()):
+            parser.error(
+                f"--dovecot {given!r}: expected KEY=VALUE, e.g. maildir_very_dirty_syncs=yes"
+            )
+        settings[key.strip()] = value.strip()
+    return settings
+
+
 def median(measures: list[Measure], field: str) -> float:
     values: list[float] = [getattr(m, field) for m in measures]
     return statistics.median(values)
@@ -577,6 +611,7 @@ def main() -> int:
         "--tiny", action="store_true", help="messages of a few hundred bytes (bookkeeping only)"
     )
     parser.add_argument("--no-fsync", action="store_true", help="FSync no for both tools")
+    add_dovecot_option(parser)
     parser.add_argument(
         "--profile",
         metavar="DIR",
@@ -614,7 +649,7 @@ def main() -> int:
     if not reuse:
         marker.unlink(missing_ok=True)
         shutil.rmtree(base / "server", ignore_errors=True)
-    server = DovecotServer(str(base / "server"))
+    server = DovecotServer(str(base / "server"), settings=dovecot_settings(parser, options))
     server.start()
     proxy = DelayProxy("127.0.0.1", server.imap_port, options.rtt)
     proxy.start()

@@ -44,7 +44,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -279,6 +279,7 @@ class DovecotServer:
         user: str = "msync",
         password: str | None = None,
         cert_hostname: str = "localhost",
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         """
         Prepare (but do not start) a server.
@@ -287,7 +288,15 @@ class DovecotServer:
         @param user: the default account's name.
         @param password: its password, or C{None} to generate one.
         @param cert_hostname: the host name the server's certificate is for.
+        @param settings: more top-level settings for C{dovecot.conf} (the
+            benchmark's C{--dovecot KEY=VALUE}, e.g.
+            C{maildir_very_dirty_syncs}), written after the fixture's own.
+        @raise ValueError: a setting's name is not a plain word, or a
+            value holds a line break.
         """
+        for key, value in (settings or {}).items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or "\n" in value or "\r" in value:
+                raise ValueError(f"not a plain Dovecot setting: {key!r} = {value!r}")
         self.directory = os.path.abspath(directory)
         self.host = HOST
         self.imap_port, self.imaps_port = 0, 0
@@ -303,6 +312,7 @@ class DovecotServer:
         self._lock = threading.Lock()
         self._uid, self._gid, self._mail_user, self._service_user = 0, 0, "", ""
         self._first_user = (user, password or secrets.token_urlsafe(12))
+        self._settings = dict(settings or {})
         self.certificate = Certificate("", "", cert_hostname)
         self.account: DovecotAccount
 
@@ -539,6 +549,7 @@ class DovecotServer:
             login_chroot = "  chroot =\n"
         else:
             identity, login_chroot = "", ""
+        extra = "".join(f"{key} = {value}\n" for key, value in self._settings.items())
         return _CONFIG_TEMPLATE.format(
             base_dir=self._base_dir,
             state_dir=os.path.join(self.directory, "state"),
@@ -552,7 +563,7 @@ class DovecotServer:
             imaps_port=self.imaps_port,
             identity=identity,
             login_chroot=login_chroot,
-        )
+        ) + (f"# The caller's own settings:\n{extra}" if extra else "")
 
 
 _CONFIG_TEMPLATE = """\

@@ -504,3 +504,31 @@ class LifecycleTests(SynchronousTestCase):
         error = self.assertRaises(DovecotError, server.start)
         self.assertIn("no_such_setting", str(error))
         self.assertFalse(server.running)
+
+    def test_settings(self) -> None:
+        """
+        The caller's settings (the benchmark's C{--dovecot KEY=VALUE}) are
+        in the configuration the server runs with, after the fixture's own.
+        """
+        server = DovecotServer(self.mktemp(), settings={"maildir_very_dirty_syncs": "yes"})
+        self.addCleanup(server.stop)
+        server.start()
+        with open(server.config_path, encoding="utf-8") as config:
+            text = config.read()
+        self.assertTrue(text.endswith("maildir_very_dirty_syncs = yes\n"), text[-200:])
+        found = subprocess.run(
+            [find_binary("doveconf"), "-c", server.config_path, "-h", "maildir_very_dirty_syncs"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.assertEqual(found.stdout.strip(), "yes")
+
+    def test_malformed_setting(self) -> None:
+        """
+        A setting that is not a plain name, or whose value would start a
+        new line of the configuration, is refused before anything starts.
+        """
+        for settings in ({"mail location": "x"}, {"mail_fsync": "never\nssl = no"}):
+            error = self.assertRaises(ValueError, DovecotServer, self.mktemp(), settings=settings)
+            self.assertIn("not a plain Dovecot setting", str(error))
