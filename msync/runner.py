@@ -770,7 +770,7 @@ def _select_ahead(
     pair: BoxPair,
     stores: tuple[IStore, IStore],
     request: SyncRequest,
-) -> Callable[[], None] | None:
+) -> Callable[[], Deferred[None] | None] | None:
     """
     What a pair's run calls once it asks the far store nothing more (the
     engine's C{far_done}), before it commits: the far C{SELECT} of C{pair},
@@ -780,6 +780,10 @@ def _select_ahead(
     FETCH first thing; the server works on them while this pair commits
     and the next one reads its state. C{None} where nothing could be sent
     (a far store not IMAP, C{-V}, a dry run, a pair in conflict).
+
+    The call returns, when it sent them, a L{Deferred} that fires once the
+    reactor has written them (L{IMAPStoreImpl.written}): the engine waits
+    for it before its renames and commit, which give the reactor no turn.
     """
     far, near = stores
     if not isinstance(far, IMAPStoreImpl) or request.verbose or request.dry_run:
@@ -787,14 +791,17 @@ def _select_ahead(
     if pair.conflict is not None:
         return None
 
-    def send() -> None:
+    def send() -> Deferred[None] | None:
         try:
             paths = pair_state_paths(config, channel, pair, near, request.state_directory)
         except MsyncError:
-            return
+            return None
         known = saved_far(paths)
-        if known is not None:
-            far.select_ahead(pair.far, listing_cache_path(paths, Side.FAR), known)
+        if known is not None and far.select_ahead(
+            pair.far, listing_cache_path(paths, Side.FAR), known
+        ):
+            return far.written()
+        return None
 
     return send
 
@@ -971,7 +978,7 @@ async def _sync_one_pair(
     progress: _Progress,
     options: PairOptions,
     watch: PairWatch | None,
-    ahead: Callable[[], None] | None = None,
+    ahead: Callable[[], Deferred[None] | None] | None = None,
 ) -> _Outcome:
     """
     Synchronize one box pair over C{stores} (far, near); report its failure.
@@ -1086,7 +1093,7 @@ async def _full_sync(
     paths: StatePaths,
     counting: PairProgress,
     output: Emitter,
-    ahead: Callable[[], None] | None = None,
+    ahead: Callable[[], Deferred[None] | None] | None = None,
 ) -> PairResult:
     """
     The full sync of a pair that could not be skipped (L{msync.sync.engine}).

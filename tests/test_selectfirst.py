@@ -113,6 +113,9 @@ class _World:
         # inode of the INBOX pair's state file and the INBOX Maildir's
         # messages each time.
         self.ahead: list[tuple[BoxName, int, list[tuple[int, str, str]]]] = []
+        # The same, each time the reactor's turn that writes a SELECT sent
+        # ahead came (IMAPStore.written).
+        self.turns: list[tuple[int, list[tuple[int, str, str]]]] = []
 
     def state(self, name: str) -> str:
         return os.path.join(self.root, "near", name, ".mbsyncstate")
@@ -129,16 +132,25 @@ class _World:
         text = CONFIG.format(root=self.root, password=PASSWORD, patterns=self.patterns)
         network = FakeServers(self.mail, self.options)
         ahead = self.ahead = []
+        turns = self.turns = []
         inbox = self.state("INBOX")
         near = self.near
+
+        def inbox_inode() -> int:
+            return os.stat(inbox).st_ino if os.path.exists(inbox) else 0
 
         class _Ahead(IMAPStoreImpl):
             def select_ahead(self, name: BoxName, path: str, known: bytes) -> bool:
                 sent = super().select_ahead(name, path, known)
                 if sent:
-                    inode = os.stat(inbox).st_ino if os.path.exists(inbox) else 0
-                    ahead.append((name, inode, near("INBOX")))
+                    ahead.append((name, inbox_inode(), near("INBOX")))
                 return sent
+
+            def written(self) -> Deferred[None]:
+                def came(result: None) -> None:
+                    turns.append((inbox_inode(), near("INBOX")))
+
+                return super().written().addCallback(came)
 
         kind = _StatusFirst if self.status_first else _Ahead
         with capturedLogs() as logs:
@@ -419,8 +431,11 @@ class SelectAheadTests(_Case):
         sent = self.sync()
         self.assertEqual([each[0] for each in self.new.ahead], ["Archive", "Sent"])
         # The INBOX pair had neither renamed nor committed when Archive's
-        # SELECT went out.
+        # SELECT went out, nor when the reactor's turn that writes it came:
+        # the pair waited for that turn before its renames and commit.
         self.assertEqual(self.new.ahead[0][1:], (inode, before))
+        self.assertEqual(len(self.new.turns), 2)
+        self.assertEqual(self.new.turns[0], (inode, before))
         self.assertNotEqual(self.new.near("INBOX"), before)
         self.assertNotEqual(os.stat(self.new.state("INBOX")).st_ino, inode)
         fetch = b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)"

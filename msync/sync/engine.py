@@ -200,7 +200,7 @@ class _BoxPairSync:
         # Called once nothing more goes to the far store (its box closed):
         # the runner may send the next pair's SELECT (sync_pair's
         # far_done); then set to None, and far_released set.
-        self.far_done: Callable[[], None] | None = None
+        self.far_done: Callable[[], Deferred[None] | None] | None = None
         self.far_released = False
 
     @property
@@ -574,7 +574,12 @@ class _BoxPairSync:
         assert done is not None
         await self.boxes[Side.FAR].close()
         self.far_released = True
-        done()
+        # What C{far_done} sent (the next pair's SELECT) leaves only when
+        # the reactor next writes: wait for that turn, or the commands
+        # would sit in the buffer through this pair's renames and commit.
+        sent = done()
+        if sent is not None:
+            await sent
 
     # A partial run: the far box changed, the near box and the state did not
     # since a sync that left a fixed point (its sidecar says so), so a full
@@ -780,7 +785,7 @@ async def sync_pair(
     journal_testing: JournalTesting = NO_TESTING,
     quick: bool = False,
     found_changed: bool = False,
-    far_done: Callable[[], None] | None = None,
+    far_done: Callable[[], Deferred[None] | None] | None = None,
 ) -> PairResult:
     """
     Synchronize one mailbox pair as mbsync 1.4 does.
