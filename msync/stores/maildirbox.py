@@ -524,6 +524,8 @@ class MaildirMailbox:
         # "fresh"), so neither makes the race guard wait.
         self.name = name
         self.path = path
+        # Each subdirectory's path with its trailing separator.
+        self._dirs = {subdir: os.path.join(path, subdir, "") for subdir in ("new", "cur")}
         self._known: dict[str, int] = {}
         for subdir in created & {"new", "cur"}:
             self._known[subdir] = self._mtime(subdir)
@@ -803,19 +805,80 @@ class MaildirMailbox:
     def set_flags(self, changes: Sequence[FlagChange]) -> Deferred[None]:
         """
         See L{IMailbox.set_flags}: each change renames the file with the
-        new info part (other info letters kept) into C{cur/}, as mbsync.
+        new info part (other info letters kept) into C{cur/}, as mbsync;
+        a file renamed behind our back is found by rescanning once (mbsync
+        C{maildir_again}).
         """
         self._writable("set flags")
-        changes = tuple(changes)
+        wanted = [
+            (change.uid, int(change.add), int(change.remove))
+            for change in changes
+            if change.add or change.remove
+        ]
 
         async def action() -> None:
-            for change in changes:
-                if change.add or change.remove:
-                    await self._rename(
-                        change.uid, functools.partial(self._flagged, change=change), stays=True
-                    )
+            # The directories' times after our own renames (for the race
+            # guard, L{_quiet_mtimes}) are taken once for the batch: after
+            # its last rename, before a rescan, and when a rename fails.
+            # A foreign change landing between two of our renames is
+            # absorbed into them either way (a time taken after each rename
+            # absorbed it too).
+            touched: set[str] = set()
+            try:
+                for uid, add, remove in wanted:
+                    if self._rename_flagged(uid, add, remove, touched, again=True) is None:
+                        self._note_known(touched)
+                        await self._scan()
+                        self._rename_flagged(uid, add, remove, touched, again=False)
+            finally:
+                self._note_known(touched)
 
         return self._run(action)
+
+    def _rename_flagged(
+        self, uid: int, add: int, remove: int, touched: set[str], *, again: bool
+    ) -> bool | None:
+        """
+        Rename a message's file to its name with flags C{add} and without
+        C{remove} (int bits), in C{cur/}; add the directories it changed to
+        C{touched}.
+
+        @param again: whether a vanished file may be looked up again.
+        @return: whether the message existed; C{None} when its file
+            vanished and C{again}: the caller rescans and retries once.
+        """
+        entry = self._index.get(uid)
+        if entry is None:
+            return False
+        subdir, name = entry.subdir, entry.name
+        renamed = set_flags_name(name, add, remove, self._delimiter)
+        source, destination = self._dirs[subdir] + name, self._dirs["cur"] + renamed
+        try:
+            os.rename(source, destination)
+        except FileNotFoundError:
+            if again and os.path.exists(self._dirs["cur"]):
+                return None
+            raise MailboxError(
+                f"Maildir error: cannot rename {shown(source)} to {shown(destination)}"
+            ) from None
+        except OSError as error:
+            raise MailboxError(
+                f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
+                f"{error.strerror}"
+            ) from error
+        self._index[uid] = FileEntry("cur", renamed)
+        touched.add(subdir)
+        touched.add("cur")
+        return True
+
+    def _note_known(self, touched: set[str]) -> None:
+        """
+        Note the modification times of the directories in C{touched} (our
+        own changes, for the race guard), and empty it.
+        """
+        for subdir in touched:
+            self._known[subdir] = self._mtime(subdir)
+        touched.clear()
 
     def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
         """
@@ -1103,7 +1166,7 @@ class MaildirMailbox:
         return seen
 
     def _file(self, entry: FileEntry) -> str:
-        return os.path.join(self.path, entry.subdir, entry.name)
+        return self._dirs[entry.subdir] + entry.name
 
     def _flags(self, entry: FileEntry) -> Flags:
         return parse_name(entry.name, self._delimiter).flags
@@ -1212,12 +1275,6 @@ class MaildirMailbox:
         # deliveries under way share one write and sync of it.
         self._uids.promise(self.uid_validity, uid)
         return uid, functools.partial(self._uids.commit_through, uid)
-
-    def _flagged(self, entry: FileEntry, change: FlagChange) -> str:
-        name = set_flags_name(
-            entry.name, change.add & ALL_FLAGS, change.remove & ALL_FLAGS, self._delimiter
-        )
-        return os.path.join(self.path, "cur", name)
 
     def _trashed(self, entry: FileEntry, trash: str) -> str:
         stamp, pid, counter, host = self._store.fresh_base()
