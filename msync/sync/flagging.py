@@ -44,6 +44,14 @@ __all__ = ["flags_applied", "plan_flags"]
 # Both sides, for per-record loops (see msync.sync.reconcile).
 _SIDES = (Side.FAR, Side.NEAR)
 
+# The Flags of each int value, made once (an enum construction per
+# update and record was a good part of the step's time).
+_FLAGS = tuple(Flags(bits) for bits in range(64))
+
+
+def _as_flags(bits: int) -> Flags:
+    return _FLAGS[bits] if 0 <= bits < 64 else Flags(bits)
+
 
 # Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
 
@@ -98,7 +106,7 @@ def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None
         add &= ~current & ALL
         remove &= current
     if add or remove:
-        return FlagUpdate(t, uid, Flags(add), Flags(remove), record)
+        return FlagUpdate(t, uid, _as_flags(add), _as_flags(remove), record)
     _flags_done(work, record, t)
     return None
 
@@ -149,7 +157,7 @@ def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
         # record's flags; the mark is not in the state file either way.
         record.purging = False
     elif flags != base:
-        record_op(work, record, SetFlags, Flags(flags))
+        record_op(work, record, SetFlags, _as_flags(flags))
     if t is work.options.expire_side:
         wanted = bool(values.wstate & WorkBits.NEXPIRE)
         bits = record.status_bits
