@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msync.model import Flags, MessageInfo, Side
+from msync.model import Flags, Side
 from msync.sync.actions import FlagUpdate
 from msync.sync.journal import AssignUid, SetFlags, SetStatus
 from msync.sync.pairwork import (
@@ -27,13 +27,9 @@ from msync.sync.pairwork import (
     EXPIRED,
     PairWork,
     WorkBits,
-    current_flags,
-    linked_record,
     live,
-    message,
     record_flags,
     record_op,
-    set_current_flags,
     settle,
     work_of,
 )
@@ -124,24 +120,29 @@ def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:
             values.wstate |= WorkBits.deleted(t)
         elif remove & DELETED:
             values.wstate &= ~WorkBits.deleted(t)
-        info = _loaded(work, t, record, update.uid)
-        if info is not None:
-            set_current_flags(work, t, info, (current_flags(work, t, info) | add) & ~remove & ALL)
+        current = _loaded_flags(work, t, record, update.uid)
+        if current is not None:
+            work.flags[t][update.uid] = (current | add) & ~remove & ALL
         _flags_done(work, record, t)
 
 
-def _loaded(work: PairWork, t: Side, record: SyncRecord, uid: int) -> MessageInfo | None:
+def _loaded_flags(work: PairWork, t: Side, record: SyncRecord, uid: int) -> int | None:
     """
-    The loaded message of side C{t} with UID C{uid}, if any: normally the
-    one linked to C{record}, else the one linked to another record under
-    that UID (a state with a UID twice).
+    The current flags of the loaded message of side C{t} with UID C{uid},
+    if any: normally the one linked to C{record}, else the one linked to
+    another record under that UID (a state with a UID twice). Works on
+    the listing's columns: no message object per update.
     """
-    info = message(work, t, record)
-    if info is not None and info.uid == uid:
-        return info
-    other = linked_record(work, t, uid)
-    info = None if other is None else message(work, t, other)
-    return info if info is not None and info.uid == uid else None
+    listing = work.messages[t]
+    at = listing.position(uid)
+    if at < 0:
+        return None
+    if record.linked(t) != uid:
+        other = work.linked[t][at]
+        if other is None or other.linked(t) != uid:
+            return None
+    changed = work.flags[t].get(uid)
+    return listing.bits[at] & ALL if changed is None else changed
 
 
 def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
