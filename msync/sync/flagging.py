@@ -26,6 +26,7 @@ from msync.sync.pairwork import (
     EXPIRE,
     EXPIRED,
     PairWork,
+    RecordWork,
     WorkBits,
     live,
     record_flags,
@@ -59,19 +60,24 @@ def plan_flags(work: PairWork) -> list[FlagUpdate]:
     """
     updates: list[FlagUpdate] = []
     for record in live(work):
-        for t in _SIDES:
-            update = _plan_flag(work, record, t)
+        if record.far_uid or record.near_uid:
+            values = work_of(work, record)
+            update = _plan_flag(work, record, Side.FAR, values)
+            if update is not None:
+                updates.append(update)
+            update = _plan_flag(work, record, Side.NEAR, values)
             if update is not None:
                 updates.append(update)
         settle(work, record)
     return updates
 
 
-def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None:
+def _plan_flag(
+    work: PairWork, record: SyncRecord, t: Side, values: RecordWork
+) -> FlagUpdate | None:
     uid = record.uid(t)
     if not uid:
         return None
-    values = work_of(work, record)
     add, remove = values.add[t], values.remove[t]
     current = record_flags(work, t, record)
     if values.wstate & WorkBits.DELETE or record.purging:
@@ -103,7 +109,7 @@ def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None
         remove &= current
     if add or remove:
         return FlagUpdate(t, uid, _as_flags(add), _as_flags(remove), record)
-    _flags_done(work, record, t)
+    _flags_done(work, record, t, values)
     return None
 
 
@@ -123,7 +129,7 @@ def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:
         current = _loaded_flags(work, t, record, update.uid)
         if current is not None:
             work.flags[t][update.uid] = (current | add) & ~remove & ALL
-        _flags_done(work, record, t)
+        _flags_done(work, record, t, values)
 
 
 def _loaded_flags(work: PairWork, t: Side, record: SyncRecord, uid: int) -> int | None:
@@ -145,8 +151,7 @@ def _loaded_flags(work: PairWork, t: Side, record: SyncRecord, uid: int) -> int 
     return listing.bits[at] & ALL if changed is None else changed
 
 
-def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
-    values = work_of(work, record)
+def _flags_done(work: PairWork, record: SyncRecord, t: Side, values: RecordWork) -> None:
     if values.wstate & WorkBits.DELETE:
         # The deletion was propagated: the source message is gone.
         record_op(work, record, AssignUid, t.other, 0)

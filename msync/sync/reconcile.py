@@ -104,6 +104,7 @@ from msync.sync.pairwork import (
     PairWork,
     RecordWork,
     WorkBits,
+    both_flags,
     current_flags,
     does,
     dummy_bit,
@@ -310,7 +311,7 @@ def _sync_old(work: PairWork, record: SyncRecord) -> None:
     record.tuid = None
     # Each side's loaded message as its current flags (None: not loaded),
     # indexed by Side: no message object per record.
-    flags = (record_flags(work, Side.FAR, record), record_flags(work, Side.NEAR, record))
+    flags = both_flags(work, record)
     loads_old = work.loads_old
     gone_far = flags[0] is None and loads_old[Side.FAR]
     gone_near = flags[1] is None and loads_old[Side.NEAR]
