@@ -362,11 +362,13 @@ def _sync_old_side(
         # Gone or never stored here: nothing to update; a deletion is
         # propagated in the other direction.
         return
-    xt = work.options.expire_side
+    options = work.options
+    xt = options.expire_side
+    status = record.status_bits
     if expunged[source]:
-        if t is not xt and record.status_bits & EXPIRING:
+        if t is not xt and status & EXPIRING:
             # Don't propagate a deletion that results from expiry.
-            if work.options.isync15 and record.status_bits & EXPIRING != EXPIRING:
+            if options.isync15 and status & EXPIRING != EXPIRING:
                 # isync 1.5: an interrupted expiry whose message is gone
                 # since is committed.
                 record_op(work, record, SetStatus, record.status | Status.EXPIRE | Status.EXPIRED)
@@ -382,20 +384,21 @@ def _sync_old_side(
             values.add[t] = DELETED
             values.wstate |= WorkBits.DELETE
         return
-    if source_flags is None or not does(work, t, OP_FLAGS):
+    if source_flags is None or not work.op_bits[t] & OP_FLAGS:
         return
     flags = sanitize(work, source_flags, t)
-    if t is not xt and record.status_bits & EXPIRING:
+    if t is not xt and status & EXPIRING:
         flags &= ~DELETED & ALL
     base = int(record.flags)
-    if record.status_bits & dummy_bit(source):
-        # A placeholder's Seen is meaningless and its Flagged is a
-        # request to upgrade (isync 1.5 still propagates un-seeing).
-        kept = base & SEEN if work.options.isync15 else 0
-        flags &= (~(SEEN | FLAGGED) | kept) & ALL
-    elif work.options.isync15 and record.status_bits & dummy_bit(t):
-        # isync 1.5: Flagged on a placeholder would ask for an upgrade.
-        flags &= ~FLAGGED & ALL
+    if status & DUMMIES:
+        if status & dummy_bit(source):
+            # A placeholder's Seen is meaningless and its Flagged is a
+            # request to upgrade (isync 1.5 still propagates un-seeing).
+            kept = base & SEEN if options.isync15 else 0
+            flags &= (~(SEEN | FLAGGED) | kept) & ALL
+        elif options.isync15 and status & dummy_bit(t):
+            # isync 1.5: Flagged on a placeholder would ask for an upgrade.
+            flags &= ~FLAGGED & ALL
     values.add[t] = flags & ~base & ALL
     values.remove[t] = ~flags & base & ALL
 
