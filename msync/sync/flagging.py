@@ -25,6 +25,7 @@ from msync.sync.pairwork import (
     DELETED,
     EXPIRE,
     EXPIRED,
+    EXPIRING,
     PairWork,
     RecordWork,
     WorkBits,
@@ -62,14 +63,31 @@ def plan_flags(work: PairWork) -> list[FlagUpdate]:
     for record in live(work):
         if record.far_uid or record.near_uid:
             values = work_of(work, record)
-            update = _plan_flag(work, record, Side.FAR, values)
-            if update is not None:
-                updates.append(update)
-            update = _plan_flag(work, record, Side.NEAR, values)
-            if update is not None:
-                updates.append(update)
+            for t in _SIDES:
+                if _quiet(record, values, t):
+                    continue
+                update = _plan_flag(work, record, t, values)
+                if update is not None:
+                    updates.append(update)
         settle(work, record)
     return updates
+
+
+def _quiet(record: SyncRecord, values: RecordWork, t: Side) -> bool:
+    """
+    Whether L{_plan_flag} would leave side C{t} of C{record} as it is:
+    nothing to add or remove there, no deletion or purge under way, no
+    expiry mark, flags within the six (most records of a full run, and
+    the unchanged side of a changed message).
+    """
+    return not (
+        values.add[t]
+        or values.remove[t]
+        or values.wstate
+        or record.status_bits & EXPIRING
+        or record.flags > ALL
+        or record.purging
+    )
 
 
 def _plan_flag(
