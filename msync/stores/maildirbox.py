@@ -609,16 +609,22 @@ class MaildirMailbox:
             prefix = self._delimiter + "2,"
             # The flags by the name's info part (a few different ones).
             flags_of: dict[str, int] = {}
-            wants = (
-                request.wants_size,
-                request.wants_arrival_date,
-                request.wants_tuid,
-                request.wants_message_id,
-            )
+            # The ranges whose messages need more than their names (most
+            # loads have none or one): each message tested against those.
+            wants = [
+                wanted
+                for wanted in (
+                    request.sizes,
+                    request.arrival_dates,
+                    request.tuids,
+                    request.message_ids,
+                )
+                if wanted is not None
+            ]
             for uid, name, recent in self._index.columns():
                 if not request.selects(uid):
                     continue
-                if any(want(uid) for want in wants):
+                if wants and any(uid in wanted for wanted in wants):
                     subdir = "new" if recent else "cur"
                     info = self._info(uid, FileEntry(subdir, name), request)
                     if info is not None:
