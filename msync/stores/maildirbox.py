@@ -903,7 +903,7 @@ class MaildirMailbox:
             make_box(target)
             trashed = []
             for uid in selected:
-                if await self._rename(uid, lambda entry: self._trashed(entry, target), stays=False):
+                if await self._rename_out(uid, lambda entry: self._trashed(entry, target)):
                     trashed.append(uid)
             return trashed
 
@@ -1287,12 +1287,11 @@ class MaildirMailbox:
         name = trash_name(entry.name, stamp, pid, counter, host, self._delimiter)
         return os.path.join(trash, entry.subdir, name)
 
-    async def _rename(self, uid: int, target: Callable[[FileEntry], str], *, stays: bool) -> bool:
+    async def _rename_out(self, uid: int, target: Callable[[FileEntry], str]) -> bool:
         """
-        Rename a message's file to C{target(entry)}; if the file was
-        renamed behind our back, rescan once and retry (mbsync
-        C{maildir_again}). A target in this box's C{cur/} stays indexed,
-        C{stays} says whether the target is in this box's C{cur/}.
+        Rename a message's file out of this box, to C{target(entry)}, and
+        forget it; if the file was renamed behind our back, rescan once
+        and retry (mbsync C{maildir_again}).
 
         @return: whether the message existed.
         """
@@ -1315,12 +1314,7 @@ class MaildirMailbox:
                     f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
                     f"{error.strerror}"
                 ) from error
-            if stays:
-                self._index[uid] = FileEntry("cur", os.path.basename(destination))
-                if entry.subdir != "cur":
-                    self._known["cur"] = self._mtime("cur")
-            else:
-                del self._index[uid]
+            del self._index[uid]
             self._known[entry.subdir] = self._mtime(entry.subdir)
             return True
         return False
