@@ -458,7 +458,9 @@ class FlagChange:
     def __post_init__(self) -> None:
         if self.uid < 1:
             raise ValueError(f"UID must be at least 1, not {self.uid}")
-        if self.add & self.remove:
+        # On ints: an operator on two Flags makes a third (one change per
+        # message of a resync's flag step).
+        if int(self.add) & int(self.remove):
             raise ValueError(
                 f"UID {self.uid}: cannot both add and remove {self.add & self.remove!r}"
             )

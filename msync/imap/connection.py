@@ -911,6 +911,12 @@ class ClientConnection:
             self._untagged(event)
             return
         items = event.items
+        if owner.hand_over and not items.sections and not items.streamed:
+            # L{_keep}'s steps for such data (a listing line of a command
+            # handing its data over, thousands in a resync's CHANGEDSINCE
+            # answer): handed over as it is.
+            self._events.append(Fetched(owner.tag, event))
+            return
         if (
             owner.hand_over
             or items.sections

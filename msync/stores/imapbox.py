@@ -711,12 +711,18 @@ class IMAPMailbox:
         """
         infos = await self._load_fetched(request, skip_flags_only=True)
         permanent = int(self.permanent_flags)
-        wants_more = (
-            request.wants_size,
-            request.wants_tuid,
-            request.wants_message_id,
-            request.wants_arrival_date,
-        )
+        # The ranges whose messages need more than UID and flags (most
+        # loads have none or one).
+        wants_more = [
+            wanted
+            for wanted in (
+                request.sizes,
+                request.tuids,
+                request.message_ids,
+                request.arrival_dates,
+            )
+            if wanted is not None
+        ]
         if request.max_uid is not None and request.max_uid < request.min_uid:
             # UIDs named one by one (a partial run): look just those up.
             chosen: Iterable[tuple[int, int]] = (
@@ -734,7 +740,11 @@ class IMAPMailbox:
         fetched = sorted(infos.items())
         place = 0
         for uid, bits in chosen:
-            if uid in infos or not request.selects(uid) or any(want(uid) for want in wants_more):
+            if (
+                uid in infos
+                or not request.selects(uid)
+                or (wants_more and any(uid in wanted for wanted in wants_more))
+            ):
                 continue
             while place < len(fetched) and fetched[place][0] < uid:
                 answer.add_info(fetched[place][1])

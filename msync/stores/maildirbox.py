@@ -524,6 +524,8 @@ class MaildirMailbox:
         # "fresh"), so neither makes the race guard wait.
         self.name = name
         self.path = path
+        # Each subdirectory's path with its trailing separator.
+        self._dirs = {subdir: os.path.join(path, subdir, "") for subdir in ("new", "cur")}
         self._known: dict[str, int] = {}
         for subdir in created & {"new", "cur"}:
             self._known[subdir] = self._mtime(subdir)
@@ -607,16 +609,22 @@ class MaildirMailbox:
             prefix = self._delimiter + "2,"
             # The flags by the name's info part (a few different ones).
             flags_of: dict[str, int] = {}
-            wants = (
-                request.wants_size,
-                request.wants_arrival_date,
-                request.wants_tuid,
-                request.wants_message_id,
-            )
+            # The ranges whose messages need more than their names (most
+            # loads have none or one): each message tested against those.
+            wants = [
+                wanted
+                for wanted in (
+                    request.sizes,
+                    request.arrival_dates,
+                    request.tuids,
+                    request.message_ids,
+                )
+                if wanted is not None
+            ]
             for uid, name, recent in self._index.columns():
                 if not request.selects(uid):
                     continue
-                if any(want(uid) for want in wants):
+                if wants and any(uid in wanted for wanted in wants):
                     subdir = "new" if recent else "cur"
                     info = self._info(uid, FileEntry(subdir, name), request)
                     if info is not None:
@@ -803,19 +811,80 @@ class MaildirMailbox:
     def set_flags(self, changes: Sequence[FlagChange]) -> Deferred[None]:
         """
         See L{IMailbox.set_flags}: each change renames the file with the
-        new info part (other info letters kept) into C{cur/}, as mbsync.
+        new info part (other info letters kept) into C{cur/}, as mbsync;
+        a file renamed behind our back is found by rescanning once (mbsync
+        C{maildir_again}).
         """
         self._writable("set flags")
-        changes = tuple(changes)
+        wanted = [
+            (change.uid, int(change.add), int(change.remove))
+            for change in changes
+            if change.add or change.remove
+        ]
 
         async def action() -> None:
-            for change in changes:
-                if change.add or change.remove:
-                    await self._rename(
-                        change.uid, functools.partial(self._flagged, change=change), stays=True
-                    )
+            # The directories' times after our own renames (for the race
+            # guard, L{_quiet_mtimes}) are taken once for the batch: after
+            # its last rename, before a rescan, and when a rename fails.
+            # A foreign change landing between two of our renames is
+            # absorbed into them either way (a time taken after each rename
+            # absorbed it too).
+            touched: set[str] = set()
+            try:
+                for uid, add, remove in wanted:
+                    if self._rename_flagged(uid, add, remove, touched, again=True) is None:
+                        self._note_known(touched)
+                        await self._scan()
+                        self._rename_flagged(uid, add, remove, touched, again=False)
+            finally:
+                self._note_known(touched)
 
         return self._run(action)
+
+    def _rename_flagged(
+        self, uid: int, add: int, remove: int, touched: set[str], *, again: bool
+    ) -> bool | None:
+        """
+        Rename a message's file to its name with flags C{add} and without
+        C{remove} (int bits), in C{cur/}; add the directories it changed to
+        C{touched}.
+
+        @param again: whether a vanished file may be looked up again.
+        @return: whether the message existed; C{None} when its file
+            vanished and C{again}: the caller rescans and retries once.
+        """
+        entry = self._index.get(uid)
+        if entry is None:
+            return False
+        subdir, name = entry.subdir, entry.name
+        renamed = set_flags_name(name, add, remove, self._delimiter)
+        source, destination = self._dirs[subdir] + name, self._dirs["cur"] + renamed
+        try:
+            os.rename(source, destination)
+        except FileNotFoundError:
+            if again and os.path.exists(self._dirs["cur"]):
+                return None
+            raise MailboxError(
+                f"Maildir error: cannot rename {shown(source)} to {shown(destination)}"
+            ) from None
+        except OSError as error:
+            raise MailboxError(
+                f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
+                f"{error.strerror}"
+            ) from error
+        self._index[uid] = FileEntry("cur", renamed)
+        touched.add(subdir)
+        touched.add("cur")
+        return True
+
+    def _note_known(self, touched: set[str]) -> None:
+        """
+        Note the modification times of the directories in C{touched} (our
+        own changes, for the race guard), and empty it.
+        """
+        for subdir in touched:
+            self._known[subdir] = self._mtime(subdir)
+        touched.clear()
 
     def trash(self, uids: Collection[int], trash_box: BoxName) -> Deferred[list[int]]:
         """
@@ -834,7 +903,7 @@ class MaildirMailbox:
             make_box(target)
             trashed = []
             for uid in selected:
-                if await self._rename(uid, lambda entry: self._trashed(entry, target), stays=False):
+                if await self._rename_out(uid, lambda entry: self._trashed(entry, target)):
                     trashed.append(uid)
             return trashed
 
@@ -1103,7 +1172,7 @@ class MaildirMailbox:
         return seen
 
     def _file(self, entry: FileEntry) -> str:
-        return os.path.join(self.path, entry.subdir, entry.name)
+        return self._dirs[entry.subdir] + entry.name
 
     def _flags(self, entry: FileEntry) -> Flags:
         return parse_name(entry.name, self._delimiter).flags
@@ -1213,23 +1282,16 @@ class MaildirMailbox:
         self._uids.promise(self.uid_validity, uid)
         return uid, functools.partial(self._uids.commit_through, uid)
 
-    def _flagged(self, entry: FileEntry, change: FlagChange) -> str:
-        name = set_flags_name(
-            entry.name, change.add & ALL_FLAGS, change.remove & ALL_FLAGS, self._delimiter
-        )
-        return os.path.join(self.path, "cur", name)
-
     def _trashed(self, entry: FileEntry, trash: str) -> str:
         stamp, pid, counter, host = self._store.fresh_base()
         name = trash_name(entry.name, stamp, pid, counter, host, self._delimiter)
         return os.path.join(trash, entry.subdir, name)
 
-    async def _rename(self, uid: int, target: Callable[[FileEntry], str], *, stays: bool) -> bool:
+    async def _rename_out(self, uid: int, target: Callable[[FileEntry], str]) -> bool:
         """
-        Rename a message's file to C{target(entry)}; if the file was
-        renamed behind our back, rescan once and retry (mbsync
-        C{maildir_again}). A target in this box's C{cur/} stays indexed,
-        C{stays} says whether the target is in this box's C{cur/}.
+        Rename a message's file out of this box, to C{target(entry)}, and
+        forget it; if the file was renamed behind our back, rescan once
+        and retry (mbsync C{maildir_again}).
 
         @return: whether the message existed.
         """
@@ -1252,12 +1314,7 @@ class MaildirMailbox:
                     f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
                     f"{error.strerror}"
                 ) from error
-            if stays:
-                self._index[uid] = FileEntry("cur", os.path.basename(destination))
-                if entry.subdir != "cur":
-                    self._known["cur"] = self._mtime("cur")
-            else:
-                del self._index[uid]
+            del self._index[uid]
             self._known[entry.subdir] = self._mtime(entry.subdir)
             return True
         return False

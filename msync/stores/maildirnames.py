@@ -161,30 +161,54 @@ def new_subdir(flags: Flags) -> str:
     return "cur" if flags & Flags.SEEN else "new"
 
 
-def set_flags_name(name: str, add: Flags, remove: Flags, delimiter: str = ":") -> str:
+def set_flags_name(name: str, add: int, remove: int, delimiter: str = ":") -> str:
     """
     The new name after a flag change, as mbsync's C{maildir_set_msg_flags}:
     a removed flag loses its first occurrence, an added one is inserted
     before the first info character not smaller than it, other characters
     stay; without an info part, C{<delim>2,<added>} is appended. The file
     always moves to C{cur/}.
+
+    @param add: the flags to add (L{Flags} or their int bits).
+    @param remove: the flags to remove.
     """
     prefix = delimiter + "2,"
     info_at = name.find(prefix)
+    add, remove = add & 0x3F, remove & 0x3F
     if info_at < 0:
-        return name + info_suffix(add, delimiter)
-    head, info = name[: info_at + 3], list(name[info_at + 3 :])
+        return name + info_suffix(Flags(add), delimiter)
+    info = name[info_at + 3 :]
+    # A box holds few distinct info parts: each change of one is worked
+    # out once per run.
+    key = (info, add, remove)
+    changed = _CHANGED_INFO.get(key)
+    if changed is None:
+        if len(_CHANGED_INFO) >= _CHANGED_INFO_MAX:
+            _CHANGED_INFO.clear()
+        changed = _CHANGED_INFO[key] = _changed_info(info, add, remove)
+    return name[: info_at + 3] + changed
+
+
+def _changed_info(info: str, add: int, remove: int) -> str:
+    # set_flags_name's work on the letters after "2,".
+    letters = list(info)
     for bit, letter in enumerate(_FLAG_ORDER):
-        flag = Flags(1 << bit)
-        if letter in info:
+        flag = 1 << bit
+        if letter in letters:
             if remove & flag:
-                info.remove(letter)
+                letters.remove(letter)
         elif add & flag:
             position = 0
-            while position < len(info) and letter > info[position]:
+            while position < len(letters) and letter > letters[position]:
                 position += 1
-            info.insert(position, letter)
-    return head + "".join(info)
+            letters.insert(position, letter)
+    return "".join(letters)
+
+
+# Info parts after a change, by (info, added bits, removed bits): a bounded
+# cache (a box's names carry few distinct info parts).
+_CHANGED_INFO: dict[tuple[str, int, int], str] = {}
+_CHANGED_INFO_MAX = 4096
 
 
 def with_uid(name: str, uid: int, delimiter: str = ":") -> str:

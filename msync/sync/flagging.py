@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msync.model import Flags, MessageInfo, Side
+from msync.model import Flags, Side
 from msync.sync.actions import FlagUpdate
 from msync.sync.journal import AssignUid, SetFlags, SetStatus
 from msync.sync.pairwork import (
@@ -25,15 +25,13 @@ from msync.sync.pairwork import (
     DELETED,
     EXPIRE,
     EXPIRED,
+    EXPIRING,
     PairWork,
+    RecordWork,
     WorkBits,
-    current_flags,
-    linked_record,
     live,
-    message,
     record_flags,
     record_op,
-    set_current_flags,
     settle,
     work_of,
 )
@@ -43,6 +41,14 @@ __all__ = ["flags_applied", "plan_flags"]
 
 # Both sides, for per-record loops (see msync.sync.reconcile).
 _SIDES = (Side.FAR, Side.NEAR)
+
+# The Flags of each int value, made once (an enum construction per
+# update and record was a good part of the step's time).
+_FLAGS = tuple(Flags(bits) for bits in range(64))
+
+
+def _as_flags(bits: int) -> Flags:
+    return _FLAGS[bits] if 0 <= bits < 64 else Flags(bits)
 
 
 # Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
@@ -55,19 +61,41 @@ def plan_flags(work: PairWork) -> list[FlagUpdate]:
     """
     updates: list[FlagUpdate] = []
     for record in live(work):
-        for t in _SIDES:
-            update = _plan_flag(work, record, t)
-            if update is not None:
-                updates.append(update)
+        if record.far_uid or record.near_uid:
+            values = work_of(work, record)
+            for t in _SIDES:
+                if _quiet(record, values, t):
+                    continue
+                update = _plan_flag(work, record, t, values)
+                if update is not None:
+                    updates.append(update)
         settle(work, record)
     return updates
 
 
-def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None:
+def _quiet(record: SyncRecord, values: RecordWork, t: Side) -> bool:
+    """
+    Whether L{_plan_flag} would leave side C{t} of C{record} as it is:
+    nothing to add or remove there, no deletion or purge under way, no
+    expiry mark, flags within the six (most records of a full run, and
+    the unchanged side of a changed message).
+    """
+    return not (
+        values.add[t]
+        or values.remove[t]
+        or values.wstate
+        or record.status_bits & EXPIRING
+        or record.flags > ALL
+        or record.purging
+    )
+
+
+def _plan_flag(
+    work: PairWork, record: SyncRecord, t: Side, values: RecordWork
+) -> FlagUpdate | None:
     uid = record.uid(t)
     if not uid:
         return None
-    values = work_of(work, record)
     add, remove = values.add[t], values.remove[t]
     current = record_flags(work, t, record)
     if values.wstate & WorkBits.DELETE or record.purging:
@@ -98,8 +126,8 @@ def _plan_flag(work: PairWork, record: SyncRecord, t: Side) -> FlagUpdate | None
         add &= ~current & ALL
         remove &= current
     if add or remove:
-        return FlagUpdate(t, uid, Flags(add), Flags(remove), record)
-    _flags_done(work, record, t)
+        return FlagUpdate(t, uid, _as_flags(add), _as_flags(remove), record)
+    _flags_done(work, record, t, values)
     return None
 
 
@@ -116,28 +144,32 @@ def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:
             values.wstate |= WorkBits.deleted(t)
         elif remove & DELETED:
             values.wstate &= ~WorkBits.deleted(t)
-        info = _loaded(work, t, record, update.uid)
-        if info is not None:
-            set_current_flags(work, t, info, (current_flags(work, t, info) | add) & ~remove & ALL)
-        _flags_done(work, record, t)
+        current = _loaded_flags(work, t, record, update.uid)
+        if current is not None:
+            work.flags[t][update.uid] = (current | add) & ~remove & ALL
+        _flags_done(work, record, t, values)
 
 
-def _loaded(work: PairWork, t: Side, record: SyncRecord, uid: int) -> MessageInfo | None:
+def _loaded_flags(work: PairWork, t: Side, record: SyncRecord, uid: int) -> int | None:
     """
-    The loaded message of side C{t} with UID C{uid}, if any: normally the
-    one linked to C{record}, else the one linked to another record under
-    that UID (a state with a UID twice).
+    The current flags of the loaded message of side C{t} with UID C{uid},
+    if any: normally the one linked to C{record}, else the one linked to
+    another record under that UID (a state with a UID twice). Works on
+    the listing's columns: no message object per update.
     """
-    info = message(work, t, record)
-    if info is not None and info.uid == uid:
-        return info
-    other = linked_record(work, t, uid)
-    info = None if other is None else message(work, t, other)
-    return info if info is not None and info.uid == uid else None
+    listing = work.messages[t]
+    at = listing.position(uid)
+    if at < 0:
+        return None
+    if record.linked(t) != uid:
+        other = work.linked[t][at]
+        if other is None or other.linked(t) != uid:
+            return None
+    changed = work.flags[t].get(uid)
+    return listing.bits[at] & ALL if changed is None else changed
 
 
-def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
-    values = work_of(work, record)
+def _flags_done(work: PairWork, record: SyncRecord, t: Side, values: RecordWork) -> None:
     if values.wstate & WorkBits.DELETE:
         # The deletion was propagated: the source message is gone.
         record_op(work, record, AssignUid, t.other, 0)
@@ -149,7 +181,7 @@ def _flags_done(work: PairWork, record: SyncRecord, t: Side) -> None:
         # record's flags; the mark is not in the state file either way.
         record.purging = False
     elif flags != base:
-        record_op(work, record, SetFlags, Flags(flags))
+        record_op(work, record, SetFlags, _as_flags(flags))
     if t is work.options.expire_side:
         wanted = bool(values.wstate & WorkBits.NEXPIRE)
         bits = record.status_bits

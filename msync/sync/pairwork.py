@@ -74,6 +74,7 @@ __all__ = [
     "PairWork",
     "RecordWork",
     "WorkBits",
+    "both_flags",
     "current_flags",
     "does",
     "dummy_bit",
@@ -179,16 +180,27 @@ class WorkBits:
         return cls.GONE_FAR if side is Side.FAR else cls.GONE_NEAR
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RecordWork:
     """
     Per-record working values of one run (mbsync C{aflags}, C{dflags},
     C{wstate}), as ints; C{add} and C{remove} are indexed by L{Side}.
     """
 
-    wstate: int = WorkBits.NONE
-    add: list[int] = field(default_factory=lambda: [0, 0])
-    remove: list[int] = field(default_factory=lambda: [0, 0])
+    wstate: int
+    add: list[int]
+    remove: list[int]
+
+    def __init__(
+        self,
+        wstate: int = WorkBits.NONE,
+        add: list[int] | None = None,
+        remove: list[int] | None = None,
+    ) -> None:
+        # Written out: one is made per record with work in every resync.
+        self.wstate = wstate
+        self.add = [0, 0] if add is None else add
+        self.remove = [0, 0] if remove is None else remove
 
 
 @dataclass(slots=True, eq=False)
@@ -405,6 +417,26 @@ def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | Non
     """
     uid = record.linked(side)
     return work.messages[side].find(uid) if uid else None
+
+
+def both_flags(work: PairWork, record: SyncRecord) -> tuple[int | None, int | None]:
+    """
+    L{record_flags} of both sides, indexed by L{Side} (one call per record
+    in the per-record loops).
+    """
+    far, near = record.linked(Side.FAR), record.linked(Side.NEAR)
+    flags = work.flags
+    if far:
+        changed = flags[Side.FAR].get(far)
+        far_flags = work.messages[Side.FAR].flags_of(far) if changed is None else changed
+    else:
+        far_flags = None
+    if near:
+        changed = flags[Side.NEAR].get(near)
+        near_flags = work.messages[Side.NEAR].flags_of(near) if changed is None else changed
+    else:
+        near_flags = None
+    return far_flags, near_flags
 
 
 def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:

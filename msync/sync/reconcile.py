@@ -104,6 +104,7 @@ from msync.sync.pairwork import (
     PairWork,
     RecordWork,
     WorkBits,
+    both_flags,
     current_flags,
     does,
     dummy_bit,
@@ -308,19 +309,31 @@ def _sync_old(work: PairWork, record: SyncRecord) -> None:
     if record.dead:
         return
     record.tuid = None
-    msg = {side: message(work, side, record) for side in _SIDES}
-    gone = {side: msg[side] is None and work.loads_old[side] for side in _SIDES}
-    if gone[Side.FAR] and gone[Side.NEAR]:
+    # Each side's loaded message as its current flags (None: not loaded),
+    # indexed by Side: no message object per record.
+    flags = both_flags(work, record)
+    loads_old = work.loads_old
+    gone_far = flags[0] is None and loads_old[Side.FAR]
+    gone_near = flags[1] is None and loads_old[Side.NEAR]
+    if gone_far and gone_near:
         kill(work, record)
         return
-    expunged = {side: gone[side] and record.uid(side) != 0 for side in _SIDES}
+    expunged = (gone_far and record.far_uid != 0, gone_near and record.near_uid != 0)
+    # A placeholder's record may start an upgrade: its messages as loaded.
+    msg = (
+        {side: message(work, side, record) for side in _SIDES}
+        if record.status_bits & DUMMIES
+        else None
+    )
     values = work_of(work, record)
-    for side in _SIDES:
-        if expunged[side]:
-            values.wstate |= WorkBits.gone(side)
-    for t in _SIDES:
-        _sync_old_side(work, record, values, t, msg, expunged)
-    maybe_upgrade(work, record, values, msg)
+    if expunged[0]:
+        values.wstate |= WorkBits.GONE_FAR
+    if expunged[1]:
+        values.wstate |= WorkBits.GONE_NEAR
+    _sync_old_side(work, record, values, Side.FAR, flags, expunged)
+    _sync_old_side(work, record, values, Side.NEAR, flags, expunged)
+    if msg is not None:
+        maybe_upgrade(work, record, values, msg)
     if record.upgrading:
         continue_upgrade(work, record)
     settle(work, record)
@@ -331,29 +344,38 @@ def _sync_old_side(
     record: SyncRecord,
     values: RecordWork,
     t: Side,
-    msg: Mapping[Side, MessageInfo | None],
-    expunged: Mapping[Side, bool],
+    flags_of: Sequence[int | None],
+    expunged: Sequence[bool],
 ) -> None:
+    """
+    One direction of L{_sync_old}: propagate to side C{t}.
+
+    @param flags_of: each side's loaded message's current flags, by
+        L{Side}; C{None} where none is loaded.
+    @param expunged: by L{Side}, whether the message was found expunged.
+    """
     source = t.other
-    target_msg, source_msg = msg[t], msg[source]
-    if target_msg is not None and current_flags(work, t, target_msg) & DELETED:
-        values.wstate |= WorkBits.deleted(t)
+    target_flags, source_flags = flags_of[t], flags_of[source]
+    if target_flags is not None and target_flags & DELETED:
+        values.wstate |= WorkBits.DEL_FAR if t is Side.FAR else WorkBits.DEL_NEAR
     if expunged[t] or not record.uid(t):
         # Gone or never stored here: nothing to update; a deletion is
         # propagated in the other direction.
         return
-    xt = work.options.expire_side
+    options = work.options
+    xt = options.expire_side
+    status = record.status_bits
     if expunged[source]:
-        if t is not xt and record.status_bits & EXPIRING:
+        if t is not xt and status & EXPIRING:
             # Don't propagate a deletion that results from expiry.
-            if work.options.isync15 and record.status_bits & EXPIRING != EXPIRING:
+            if options.isync15 and status & EXPIRING != EXPIRING:
                 # isync 1.5: an interrupted expiry whose message is gone
                 # since is committed.
                 record_op(work, record, SetStatus, record.status | Status.EXPIRE | Status.EXPIRED)
             record_op(work, record, AssignUid, xt, 0)
             return
-        if target_msg is not None:
-            current, base = current_flags(work, t, target_msg), int(record.flags)
+        if target_flags is not None:
+            current, base = target_flags, int(record.flags)
             if (current & ~DELETED & ALL) != (base & ~DELETED & ALL) or (
                 not current & DELETED and base & DELETED
             ):
@@ -362,20 +384,21 @@ def _sync_old_side(
             values.add[t] = DELETED
             values.wstate |= WorkBits.DELETE
         return
-    if source_msg is None or not does(work, t, OP_FLAGS):
+    if source_flags is None or not work.op_bits[t] & OP_FLAGS:
         return
-    flags = sanitize(work, current_flags(work, source, source_msg), t)
-    if t is not xt and record.status_bits & EXPIRING:
+    flags = sanitize(work, source_flags, t)
+    if t is not xt and status & EXPIRING:
         flags &= ~DELETED & ALL
     base = int(record.flags)
-    if record.status_bits & dummy_bit(source):
-        # A placeholder's Seen is meaningless and its Flagged is a
-        # request to upgrade (isync 1.5 still propagates un-seeing).
-        kept = base & SEEN if work.options.isync15 else 0
-        flags &= (~(SEEN | FLAGGED) | kept) & ALL
-    elif work.options.isync15 and record.status_bits & dummy_bit(t):
-        # isync 1.5: Flagged on a placeholder would ask for an upgrade.
-        flags &= ~FLAGGED & ALL
+    if status & DUMMIES:
+        if status & dummy_bit(source):
+            # A placeholder's Seen is meaningless and its Flagged is a
+            # request to upgrade (isync 1.5 still propagates un-seeing).
+            kept = base & SEEN if options.isync15 else 0
+            flags &= (~(SEEN | FLAGGED) | kept) & ALL
+        elif options.isync15 and status & dummy_bit(t):
+            # isync 1.5: Flagged on a placeholder would ask for an upgrade.
+            flags &= ~FLAGGED & ALL
     values.add[t] = flags & ~base & ALL
     values.remove[t] = ~flags & base & ALL
 

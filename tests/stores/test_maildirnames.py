@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.errors import LayoutError, MailboxError, shown_name
 from msync.model import Flags
+from msync.stores import maildirnames
 from msync.stores.maildirnames import (
     MaildirLayout,
     MaildirName,
@@ -98,6 +99,40 @@ class BuildTests(SynchronousTestCase):
         ]
         for name, add, remove, expected in rows:
             self.assertEqual(set_flags_name(name, add, remove), expected, name)
+
+    @given(st.text("DFPRSTab", max_size=8), st.integers(0, 63), st.integers(0, 63))
+    def test_set_flags_letters(self, info: str, add: int, remove: int) -> None:
+        """
+        Any info part (repeated letters, keywords) changes as mbsync's
+        C{maildir_set_msg_flags} changes it, whether the change was worked
+        out before (for another name) or not, and with L{Flags} or ints.
+        """
+        add &= ~remove
+        letters = list(info)
+        for bit, letter in enumerate("DFPRST"):
+            if letter in letters:
+                if remove & (1 << bit):
+                    letters.remove(letter)
+            elif add & (1 << bit):
+                position = 0
+                while position < len(letters) and letter > letters[position]:
+                    position += 1
+                letters.insert(position, letter)
+        expected = "".join(letters)
+        first = set_flags_name(f"a,U=1:2,{info}", add, remove)
+        again = set_flags_name(f"b,U=2:2,{info}", Flags(add), Flags(remove))
+        self.assertEqual((first, again), (f"a,U=1:2,{expected}", f"b,U=2:2,{expected}"))
+
+    def test_set_flags_cache_bounded(self) -> None:
+        """
+        The info parts worked out are kept up to a bound, then forgotten.
+        """
+        self.patch(maildirnames, "_CHANGED_INFO_MAX", 3)
+        self.patch(maildirnames, "_CHANGED_INFO", {})
+        for n in range(5):
+            self.assertEqual(set_flags_name(f"x:2,{n}", Flags.SEEN, 0), f"x:2,{n}S")
+            self.assertLessEqual(len(maildirnames._CHANGED_INFO), 3)
+        self.assertEqual(set_flags_name("x:2,1", Flags.SEEN, 0), "x:2,1S")
 
     def test_with_uid(self) -> None:
         """

@@ -237,6 +237,125 @@ class MailboxOperationTests(MaildirTestCase):
         body = self.successResultOf(mailbox.fetch(uid))
         self.assertEqual(body.flags, Flags.ANSWERED | Flags.SEEN)
 
+    def _recent(self, subdir: str) -> None:
+        """
+        Set the clock to the second in which C{subdir} of the inbox was
+        last modified (a scan then waits unless the change is known as
+        ours).
+        """
+        mtime = os.stat(f"{self.inbox}/{subdir}").st_mtime_ns // 1_000_000_000
+        self.clock.advance(mtime - self.clock.seconds())
+
+    def _age(self, subdir: str) -> None:
+        """
+        Set C{subdir}'s modification time an hour back: a foreign change
+        made by the test no longer counts as recent.
+        """
+        path = f"{self.inbox}/{subdir}"
+        old = os.stat(path).st_mtime - 3600
+        os.utime(path, (old, old))
+
+    def test_set_flags_batch_rescans_midway(self) -> None:
+        """
+        In a batch of flag changes, a file renamed by a MUA after the scan
+        is found by one rescan and renamed; the batch's earlier renames
+        are known as ours before that rescan (it does not wait for them)
+        and the directories' times are noted after the batch.
+        """
+        make_maildir(self.inbox)
+        for n in (1, 2, 3):
+            write(f"{self.inbox}/cur/{n}.1_1.h,U={n}:2,")
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        mailbox = self.open()
+        os.rename(f"{self.inbox}/cur/2.1_1.h,U=2:2,", f"{self.inbox}/cur/2.1_1.h,U=2:2,R")
+        self._age("cur")
+        os.rename(f"{self.inbox}/cur/1.1_1.h,U=1:2,", f"{self.inbox}/cur/1.1_1.h,U=1:2,P")
+        self._recent("cur")
+        os.rename(f"{self.inbox}/cur/1.1_1.h,U=1:2,P", f"{self.inbox}/cur/1.1_1.h,U=1:2,")
+        self._age("cur")
+        changes = [FlagChange(uid, add=Flags.SEEN) for uid in (1, 2, 3)]
+        with capturedLogs() as events:
+            self.successResultOf(mailbox.set_flags(changes))
+        self.assertNotIn(
+            "Maildir notice: sleeping due to recent directory modification.", logged(events)
+        )
+        self.assertEqual(
+            files(self.inbox),
+            ["cur/1.1_1.h,U=1:2,S", "cur/2.1_1.h,U=2:2,RS", "cur/3.1_1.h,U=3:2,S"],
+        )
+        self.assertEqual(
+            mailbox._known,
+            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
+        )
+        body = self.successResultOf(mailbox.fetch(2))
+        self.assertEqual(body.flags, Flags.ANSWERED | Flags.SEEN)
+
+    def test_set_flags_batch_file_gone(self) -> None:
+        """
+        A file deleted after the scan is looked for by one rescan and
+        skipped; the rest of the batch is renamed.
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/new/1.1_1.h,U=1")
+        write(f"{self.inbox}/new/2.1_1.h,U=2")
+        write(f"{self.inbox}/cur/3.1_1.h,U=3:2,S")
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        mailbox = self.open()
+        os.unlink(f"{self.inbox}/new/2.1_1.h,U=2")
+        changes = [
+            FlagChange(1, add=Flags.FLAGGED),
+            FlagChange(2, add=Flags.FLAGGED),
+            FlagChange(3, remove=Flags.SEEN),
+        ]
+        self.successResultOf(mailbox.set_flags(changes))
+        self.assertEqual(files(self.inbox), ["cur/1.1_1.h,U=1:2,F", "cur/3.1_1.h,U=3:2,"])
+        self.assertEqual(
+            mailbox._known,
+            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
+        )
+        listed = self.successResultOf(mailbox.load(LoadRequest()))
+        self.assertEqual(
+            [(info.uid, info.flags) for info in listed], [(1, Flags.FLAGGED), (3, Flags.NONE)]
+        )
+
+    def test_set_flags_batch_fails_midway(self) -> None:
+        """
+        A rename that fails stops the batch with mbsync's error; the
+        renames before it stay indexed and their directories' times are
+        known as ours (the next scan does not wait for them).
+        """
+        make_maildir(self.inbox)
+        write(f"{self.inbox}/new/1.1_1.h,U=1")
+        write(f"{self.inbox}/cur/2.1_1.h,U=2:2,")
+        write(f"{self.inbox}/cur/3.1_1.h,U=3:2,")
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        mailbox = self.open()
+        # The second's new name is taken by a directory: its rename fails.
+        blocker = f"{self.inbox}/cur/2.1_1.h,U=2:2,S"
+        os.mkdir(blocker)
+        write(f"{blocker}/x")
+        self._age("cur")
+        changes = [FlagChange(uid, add=Flags.SEEN) for uid in (1, 2, 3)]
+        failure = self.failureResultOf(mailbox.set_flags(changes), MailboxError)
+        self.assertIn("Maildir error: cannot rename", str(failure.value))
+        self.assertIn("2.1_1.h,U=2:2,", str(failure.value))
+        self.assertEqual(
+            mailbox._known,
+            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
+        )
+        self.assertEqual(self.successResultOf(mailbox.fetch(1)).flags, Flags.SEEN)
+        self.assertEqual(self.successResultOf(mailbox.fetch(3)).flags, Flags.NONE)
+        self._recent("cur")
+        with capturedLogs() as events:
+            listed = self.successResultOf(mailbox.load(LoadRequest()))
+        self.assertNotIn(
+            "Maildir notice: sleeping due to recent directory modification.", logged(events)
+        )
+        self.assertEqual(
+            [(info.uid, info.flags) for info in listed],
+            [(1, Flags.SEEN), (2, Flags.NONE), (3, Flags.NONE)],
+        )
+
     def test_trash_naming(self) -> None:
         """
         Trashing renames into the Trash box (created) with a fresh base
