@@ -779,7 +779,7 @@ class SavedNamesFileTests(UnlistedMaildirTests):
             "flipped": good[:40] + bytes([good[40] ^ 1]) + good[41:],
             "truncated": good[:-9],
             "empty": b"",
-            "version": good.replace(b"msync-names 1", b"msync-names 2", 1),
+            "version": good.replace(b"msync-names 2", b"msync-names 3", 1),
         }
         for what, data in bad.items():
             with open(path, "wb") as file:
@@ -813,7 +813,9 @@ class SavedNamesFileTests(UnlistedMaildirTests):
         assert saved is not None
         (new, new_uids), (cur, cur_uids) = saved
         cur_uids[0], cur_uids[1] = cur_uids[1], cur_uids[0]
-        maildirbox.write_saved_names(path, 1700000000, 8, [(new, new_uids), (cur, cur_uids)])
+        maildirbox.write_saved_names(
+            path, maildirbox.names_to_save(1700000000, 8, [(new, new_uids), (cur, cur_uids)])
+        )
         box, adopted = self.adopt(path, known)
         self.assertTrue(adopted)
         infos = self.successResultOf(
