@@ -426,6 +426,28 @@ def _merged(
     return merged, merged_uids
 
 
+def _cut_out(
+    names: list[str], uids: array[int], positions: list[int]
+) -> tuple[list[str], array[int]]:
+    """
+    C{names} and their C{uids} without those at C{positions} (distinct, in
+    any order): the slices between them copied (no step per name).
+    """
+    if not positions:
+        return names, uids
+    positions.sort()
+    kept: list[str] = []
+    kept_uids = array("I")
+    start = 0
+    for position in positions:
+        kept += names[start:position]
+        kept_uids += uids[start:position]
+        start = position + 1
+    kept += names[start:]
+    kept_uids += uids[start:]
+    return kept, kept_uids
+
+
 #: Names joined at a time for a fingerprint: the digest of a big box is
 #: fed in pieces, not from one text of every name (tens of MB at 200,000).
 _NAMES_PER_UPDATE = 4096
@@ -580,6 +602,8 @@ class MaildirMailbox:
         self._unlisted = False
         self._seen: list[tuple[str, list[str], array[int]]] = []
         self._indexed: set[int] = set()
+        # The positions in each subdirectory's names of the UIDs indexed.
+        self._cut: dict[str, list[int]] = {"new": [], "cur": []}
         # Where the box's names are saved between runs (use_listing_cache),
         # and the names of the last fingerprint with the text it digested
         # (what the next save writes).
@@ -984,13 +1008,9 @@ class MaildirMailbox:
                 if seen_subdir != subdir:
                     continue
                 # Only some files were indexed: the names the listing saw
-                # for the others (in C iterators), then the index's.
-                if self._indexed:
-                    others = list(map(operator.not_, map(self._indexed.__contains__, seen_uids)))
-                    names = list(compress(seen_names, others))
-                    uids = array("I", compress(seen_uids, others))
-                else:
-                    names, uids = seen_names, seen_uids
+                # for the others (the slices between the indexed ones),
+                # then the index's.
+                names, uids = _cut_out(seen_names, seen_uids, self._cut[subdir])
             if keep:
                 listed.append(_merged(names, uids, pairs[subdir]))
             else:
@@ -1104,8 +1124,11 @@ class MaildirMailbox:
         wanted = request.uids - self._indexed
         if wanted:
             found: dict[int, FileEntry] = {}
+            cut: list[tuple[str, list[int]]] = []
             for subdir, names, uids in self._seen:
-                for position in compress(range(len(uids)), map(wanted.__contains__, uids)):
+                at = list(compress(range(len(uids)), map(wanted.__contains__, uids)))
+                cut.append((subdir, at))
+                for position in at:
                     found[uids[position]] = FileEntry(subdir, names[position])
             for uid, entry in found.items():
                 # Each name read as the UID it was saved or listed with.
@@ -1113,6 +1136,9 @@ class MaildirMailbox:
                 if match is None or int(match.group(1)) != uid:
                     return False
             self._index.update(found)
+            # Where the indexed names were: the fingerprint cuts them out.
+            for subdir, at in cut:
+                self._cut[subdir] += at
         self._indexed |= wanted
         return True
 
@@ -1407,6 +1433,7 @@ class MaildirMailbox:
         self._index = index
         self._unlisted = False
         self._seen, self._indexed = [], set()
+        self._cut = {"new": [], "cur": []}
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
     def _same_content(self, first: FileEntry, second: FileEntry) -> bool:
