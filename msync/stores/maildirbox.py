@@ -103,8 +103,14 @@ log = Logger()
 
 _T = TypeVar("_T")
 
-#: The digits after the first C{,U=} of each line (one name a line).
-_UID_IN_NAME = re.compile(r"^[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])", re.MULTILINE)
+#: The digits after the first C{,U=} of each line (one name a line) that
+#: is followed by one to nine digits, the first not 0. Found from the literal C{,U=} (which the engine looks for
+#: quickly), the rest of the line then taken so that a line gives one UID
+#: at most: the same answers as C{^[^\n]*?,U=(...)} per line, several
+#: times faster.
+_UID_IN_NAME = re.compile(r",U=([1-9][0-9]{0,8})(?![0-9])[^\n]*")
+#: The same for one name (C{match}).
+_FIRST_UID = re.compile(r"[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])")
 
 
 def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: list[str]) -> bytes:
@@ -285,19 +291,6 @@ def read_saved_names(
     return listed
 
 
-def _uids_in_names(names: list[str]) -> array[int]:
-    """
-    The UID each of C{names} carries (its first C{,U=}), read a piece of
-    names at a time; names without one give no UID (so the result is
-    shorter).
-    """
-    found = array("I")
-    for start in range(0, len(names), _NAMES_PER_UPDATE):
-        joined = "\n".join(names[start : start + _NAMES_PER_UPDATE])
-        found.extend(map(int, _UID_IN_NAME.findall(joined)))
-    return found
-
-
 def _numbered(
     listed: list[tuple[str, list[str]]], last_uid: int
 ) -> tuple[FileIndex, list[FileEntry]] | None:
@@ -387,13 +380,14 @@ def _by_slots(
 
 def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
     """
-    C{names} (with their C{uids}) in name order, for saving. When every
-    name carries its own UID (always, once a box is scanned), the names are
-    sorted alone and the UIDs read back from them: no pair object per name.
+    C{names} (with their C{uids}) in name order, for saving. The names
+    (one directory's, so distinct) are sorted alone and each UID looked up
+    by its name after: no pair object per name, no name read for its UID.
     """
-    if _uids_in_names(names) == uids:
+    by_name = dict(zip(names, uids, strict=True))
+    if len(by_name) == len(names):
         names.sort()
-        return names, _uids_in_names(names)
+        return names, array("I", map(by_name.__getitem__, names))
     pairs = sorted(zip(names, uids, strict=True))
     return [name for name, _ in pairs], array("I", [uid for _, uid in pairs])
 
@@ -1132,7 +1126,7 @@ class MaildirMailbox:
                     found[uids[position]] = FileEntry(subdir, names[position])
             for uid, entry in found.items():
                 # Each name read as the UID it was saved or listed with.
-                match = _UID_IN_NAME.match(entry.name)
+                match = _FIRST_UID.match(entry.name)
                 if match is None or int(match.group(1)) != uid:
                     return False
             self._index.update(found)
