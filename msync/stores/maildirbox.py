@@ -257,11 +257,13 @@ def read_saved_names(
             data = saved.read()
     except OSError:
         return None
-    body = data[:-4]
+    # The parts are read through a view: the megabytes of names are not
+    # copied before they are decoded.
+    body = memoryview(data)[:-4]
     if len(data) < 4 or zlib.crc32(body).to_bytes(4, "big") != data[-4:]:
         return None
-    end = body.find(b"\n", 0, 160)
-    words = body[:end].split(b" ") if end > 0 else []
+    end = data.find(b"\n", 0, 160)
+    words = data[:end].split(b" ") if end > 0 else []
     if (
         len(words) != 5
         or words[0] != NAMES_MAGIC
@@ -273,17 +275,19 @@ def read_saved_names(
     counts = int(words[2]), int(words[3])
     uids = array("I")
     start = len(body) - uids.itemsize * sum(counts)
-    text = body[end + 1 : start]
-    if start <= end or not text.startswith(b"%d %d\n" % (uid_validity, last_uid)):
+    head = b"%d %d\n" % (uid_validity, last_uid)
+    first = end + 1 + len(head)
+    if start < first or not data.startswith(head, end + 1):
         return None
     uids.frombytes(body[start:])
-    blobs = text[text.index(b"\n") + 1 :].split(b"/")
-    if len(blobs) != 2:
+    # The names of new/, "/", those of cur/ (no name holds a "/").
+    slash = data.find(b"/", first, start)
+    if slash < 0 or data.find(b"/", slash + 1, start) >= 0:
         return None
     listed = []
     offset = 0
-    for blob, count in zip(blobs, counts, strict=True):
-        names = blob.decode("utf-8", "surrogateescape").split("\0") if blob else []
+    for (low, high), count in zip(((first, slash), (slash + 1, start)), counts, strict=True):
+        names = str(body[low:high], "utf-8", "surrogateescape").split("\0") if high > low else []
         if len(names) != count:
             return None
         listed.append((names, uids[offset : offset + count]))
