@@ -25,6 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
 from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.digests import sha256
 from msync.errors import StateError
 from msync.model import FlagChange, Flags, LoadRequest
 from msync.stores import maildirbox
@@ -1051,7 +1052,7 @@ class NamesToSaveTests(SynchronousTestCase):
             self.assertEqual(saved.fingerprint, expected)
             self.assertEqual(saved.counts, (len(new), len(cur)))
             self.assertEqual(list(saved.uids), list(range(len(names))))
-            digest = maildirbox.sha256(saved.text).hexdigest().encode("ascii")
+            digest = sha256(saved.text).hexdigest().encode("ascii")
             self.assertEqual(b"maildir2 " + digest, expected)
             self.assertTrue(saved.text.startswith(b"7 %d\n" % count))
 
