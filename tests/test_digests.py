@@ -43,6 +43,22 @@ class DigestTests(SynchronousTestCase):
         for data in (*SAMPLES, bytes(range(256)) * 5000):
             self.assertEqual(bulk(data).hexdigest(), digests.sha256(data).hexdigest())
 
+    def test_bulk_sha256_without_openssl(self) -> None:
+        """
+        Without C{_hashlib}, L{digests.bulk_sha256} is the built-in SHA-256.
+        """
+        self.patch(digests, "_openssl_sha256", [])
+        saved = sys.modules.get("_hashlib")
+        sys.modules["_hashlib"] = None  # type: ignore[assignment]  # import fails
+        try:
+            self.assertIs(digests.bulk_sha256(), digests.sha256)
+        finally:
+            if saved is None:
+                del sys.modules["_hashlib"]
+            else:
+                sys.modules["_hashlib"] = saved
+        self.assertIs(digests.bulk_sha256(), digests.sha256)
+
     def test_blake2b(self) -> None:
         """
         BLAKE2b with a 16-byte digest, as the sidecars and caches use it, is
