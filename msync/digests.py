@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from hashlib import _Hash
 
-__all__ = ["blake2b", "hmac_md5", "md5", "sha256"]
+__all__ = ["blake2b", "bulk_sha256", "hmac_md5", "md5", "sha256"]
 
 
 def _builtin(module: str, name: str) -> Callable[..., _Hash]:
@@ -44,6 +44,28 @@ blake2b: Callable[..., _Hash] = _builtin("_blake2", "blake2b")
 
 md5: Callable[..., _Hash] = _builtin("_md5", "md5")
 """C{hashlib.md5}: C{md5(data)}."""
+
+#: OpenSSL's SHA-256, once loaded (L{bulk_sha256}).
+_openssl_sha256: list[Callable[..., _Hash]] = []
+
+
+def bulk_sha256() -> Callable[..., _Hash]:
+    """
+    C{sha256} for megabytes of data: OpenSSL's (C{hashlib}'s), loaded on
+    the first call. Where the processor has SHA instructions it digests
+    several times faster than the built-in one (0.6 against 3 to 5 ms a
+    MB), which pays for loading C{libcrypto} (about 3 ms) from a few
+    hundred kB on; the digest is the same, byte for byte. The built-in
+    one when C{hashlib} has no OpenSSL.
+    """
+    if not _openssl_sha256:
+        try:
+            found = cast("Callable[..., _Hash]", importlib.import_module("_hashlib").openssl_sha256)
+        except (ImportError, AttributeError):
+            found = sha256
+        _openssl_sha256.append(found)
+    return _openssl_sha256[0]
+
 
 #: HMAC's block size for MD5, and its two pads (RFC 2104, section 2).
 _BLOCK = 64

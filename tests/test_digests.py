@@ -32,6 +32,33 @@ class DigestTests(SynchronousTestCase):
             fed.update(data[7:])
             self.assertEqual(fed.hexdigest(), hashlib.sha256(data).hexdigest())
 
+    def test_bulk_sha256(self) -> None:
+        """
+        L{digests.bulk_sha256} is OpenSSL's SHA-256 (as C{hashlib}'s is),
+        the same one at every call, and digests as L{digests.sha256} does.
+        """
+        bulk = digests.bulk_sha256()
+        self.assertIs(digests.bulk_sha256(), bulk)
+        self.assertIs(bulk, importlib.import_module("_hashlib").openssl_sha256)
+        for data in (*SAMPLES, bytes(range(256)) * 5000):
+            self.assertEqual(bulk(data).hexdigest(), digests.sha256(data).hexdigest())
+
+    def test_bulk_sha256_without_openssl(self) -> None:
+        """
+        Without C{_hashlib}, L{digests.bulk_sha256} is the built-in SHA-256.
+        """
+        self.patch(digests, "_openssl_sha256", [])
+        saved = sys.modules.get("_hashlib")
+        sys.modules["_hashlib"] = None  # type: ignore[assignment]  # import fails
+        try:
+            self.assertIs(digests.bulk_sha256(), digests.sha256)
+        finally:
+            if saved is None:
+                del sys.modules["_hashlib"]
+            else:
+                sys.modules["_hashlib"] = saved
+        self.assertIs(digests.bulk_sha256(), digests.sha256)
+
     def test_blake2b(self) -> None:
         """
         BLAKE2b with a 16-byte digest, as the sidecars and caches use it, is

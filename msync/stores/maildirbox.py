@@ -48,7 +48,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from msync.digests import sha256
+from msync.digests import bulk_sha256, sha256
 from msync.errors import MailboxError, MessageError, shown_name
 from msync.model import (
     ALL_FLAGS,
@@ -103,8 +103,14 @@ log = Logger()
 
 _T = TypeVar("_T")
 
-#: The digits after the first C{,U=} of each line (one name a line).
-_UID_IN_NAME = re.compile(r"^[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])", re.MULTILINE)
+#: The digits after the first C{,U=} of each line (one name a line) that
+#: is followed by one to nine digits, the first not 0. Found from the literal C{,U=} (which the engine looks for
+#: quickly), the rest of the line then taken so that a line gives one UID
+#: at most: the same answers as C{^[^\n]*?,U=(...)} per line, several
+#: times faster.
+_UID_IN_NAME = re.compile(r",U=([1-9][0-9]{0,8})(?![0-9])[^\n]*")
+#: The same for one name (C{match}).
+_FIRST_UID = re.compile(r"[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])")
 
 
 def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: list[str]) -> bytes:
@@ -125,16 +131,33 @@ def maildir_fingerprint(uid_validity: int, last_uid: int, new: list[str], cur: l
     """
     new.sort()
     cur.sort()
-    digest = sha256(b"%d %d\n" % (uid_validity, last_uid))
+    digest = _sha256_for(len(new) + len(cur))(b"%d %d\n" % (uid_validity, last_uid))
     _digest_names(digest, new)
     digest.update(b"/")
     _digest_names(digest, cur)
-    return b"maildir2 " + digest.hexdigest().encode("ascii")
+    return _FINGERPRINT_PREFIX + digest.hexdigest().encode("ascii")
+
+
+#: What every Maildir fingerprint starts with (then the digest in hex).
+_FINGERPRINT_PREFIX = b"maildir2 "
+#: From how many names a fingerprint is digested by OpenSSL's SHA-256
+#: (L{bulk_sha256}): a few hundred kB of names, where it saves more than
+#: loading it costs.
+BULK_NAMES = 16384
+
+
+def _sha256_for(count: int) -> Callable[..., _Hash]:
+    """
+    The SHA-256 to digest the text of C{count} names with.
+    """
+    return bulk_sha256() if count >= BULK_NAMES else sha256
 
 
 #: The saved names of a Maildir box (L{MaildirMailbox.use_listing_cache}).
+#: Version 2 names the fingerprint of its names in its header (version 1
+#: was digested again when read back, and is not read: its box is listed).
 NAMES_MAGIC = b"msync-names"
-NAMES_VERSION = 1
+NAMES_VERSION = 2
 #: The fewest names worth saving: a smaller box is listed in less time
 #: than its saved names are read (and no file is left beside its state).
 NAMES_CACHE_MIN = 2048
@@ -150,41 +173,68 @@ def _name_pieces(names: list[str]) -> Iterator[bytes]:
         yield (b"\0" if start else b"") + piece.encode("utf-8", "surrogateescape")
 
 
-def write_saved_names(
-    path: str,
-    uid_validity: int,
-    last_uid: int,
-    listed: Sequence[tuple[list[str], array[int]]],
-) -> None:
+class SavedNames:
     """
-    Save the names of a box's C{new/} and C{cur/} (each sorted, with the
-    UID each carries) for a later partial run. Format (one machine only,
-    native byte order): C{msync-names 1 <count new> <count cur>\\n}, then
-    exactly the text L{maildir_fingerprint} digests (C{<uidvalidity>
-    <last uid>\\n}, the names of C{new/} joined by NUL, C{/}, those of
-    C{cur/}), then the UIDs as unsigned 32-bit integers, then the CRC-32 of
+    The names of a box's C{new/} and C{cur/} as a fingerprint was taken of
+    them, ready to save (L{write_saved_names}).
+
+    @ivar fingerprint: the fingerprint (L{maildir_fingerprint}) of C{text}.
+    @ivar text: what the fingerprint digests: C{<uidvalidity> <last
+        uid>\\n}, the sorted names of C{new/} joined by NUL, C{/}, those of
+        C{cur/}.
+    @ivar counts: how many names each of C{new/} and C{cur/} has.
+    @ivar uids: the UID each name carries, those of C{new/} first.
+    """
+
+    __slots__ = ("counts", "fingerprint", "text", "uids")
+
+    def __init__(
+        self, fingerprint: bytes, text: bytes, counts: tuple[int, int], uids: array[int]
+    ) -> None:
+        self.fingerprint = fingerprint
+        self.text = text
+        self.counts = counts
+        self.uids = uids
+
+
+def names_to_save(
+    uid_validity: int, last_uid: int, listed: Sequence[tuple[list[str], array[int]]]
+) -> SavedNames:
+    """
+    The fingerprint of the names of C{new/} and C{cur/} in C{listed} (each
+    sorted, with the UIDs they carry), with the text it digests: one text
+    made once, for the digest and for the file. The fingerprint is
+    L{maildir_fingerprint}'s, byte for byte.
+    """
+    (new, new_uids), (cur, cur_uids) = listed
+    # Sorted already: this only checks it (the UIDs stay with their names).
+    new.sort()
+    cur.sort()
+    text = b"".join(
+        [b"%d %d\n" % (uid_validity, last_uid), *_name_pieces(new), b"/", *_name_pieces(cur)]
+    )
+    digest = _sha256_for(len(new) + len(cur))(text).hexdigest().encode("ascii")
+    return SavedNames(_FINGERPRINT_PREFIX + digest, text, (len(new), len(cur)), new_uids + cur_uids)
+
+
+def write_saved_names(path: str, saved: SavedNames) -> None:
+    """
+    Save the names of a box's C{new/} and C{cur/} for a later partial run.
+    Format (one machine only, native byte order): C{msync-names 2 <count
+    new> <count cur> <digest>\\n} (the digest of the fingerprint, in hex),
+    then exactly the text the fingerprint digests (L{SavedNames.text}),
+    then the UIDs as unsigned 32-bit integers, then the CRC-32 of
     everything before as 4 bytes. Written whole under a temporary name,
     then renamed; never fails (a file not written only means a listing).
     """
+    digest = saved.fingerprint[len(_FINGERPRINT_PREFIX) :]
+    header = b"%s %d %d %d %s\n" % (NAMES_MAGIC, NAMES_VERSION, *saved.counts, digest)
 
     def write(out: BinaryIO) -> None:
         check = 0
-
-        def put(data: bytes) -> None:
-            nonlocal check
+        for data in (header, saved.text, saved.uids.tobytes()):
             out.write(data)
             check = zlib.crc32(data, check)
-
-        counts = b" ".join(b"%d" % len(names) for names, _ in listed)
-        put(b"%s %d %s\n" % (NAMES_MAGIC, NAMES_VERSION, counts))
-        put(b"%d %d\n" % (uid_validity, last_uid))
-        for position, (names, _) in enumerate(listed):
-            if position:
-                put(b"/")
-            for piece in _name_pieces(names):
-                put(piece)
-        for _, uids in listed:
-            put(uids.tobytes())
         out.write(check.to_bytes(4, "big"))
 
     replace_file(path, write, (OSError, OverflowError))
@@ -195,9 +245,10 @@ def read_saved_names(
 ) -> list[tuple[list[str], array[int]]] | None:
     """
     The names L{write_saved_names} saved in C{path}, when the file is
-    whole, of this version, and its names digest to the fingerprint
-    C{known} under this UIDVALIDITY and last UID (so they are exactly the
-    names C{known} was taken of); else C{None}.
+    whole (its CRC), of this version, of this UIDVALIDITY and last UID, and
+    saved with the fingerprint C{known} (so they are exactly the names
+    C{known} was taken of: the writer digested the very text it saved);
+    else C{None}. Nothing is digested again.
 
     @return: for C{new/} and C{cur/}, the sorted names and their UIDs.
     """
@@ -206,53 +257,42 @@ def read_saved_names(
             data = saved.read()
     except OSError:
         return None
-    body = data[:-4]
+    # The parts are read through a view: the megabytes of names are not
+    # copied before they are decoded.
+    body = memoryview(data)[:-4]
     if len(data) < 4 or zlib.crc32(body).to_bytes(4, "big") != data[-4:]:
         return None
-    end = body.find(b"\n", 0, 64)
-    words = body[:end].split(b" ") if end > 0 else []
+    end = data.find(b"\n", 0, 160)
+    words = data[:end].split(b" ") if end > 0 else []
     if (
-        len(words) != 4
+        len(words) != 5
         or words[0] != NAMES_MAGIC
         or words[1] != b"%d" % NAMES_VERSION
         or not (words[2].isdigit() and words[3].isdigit())
+        or _FINGERPRINT_PREFIX + words[4] != known
     ):
         return None
     counts = int(words[2]), int(words[3])
     uids = array("I")
     start = len(body) - uids.itemsize * sum(counts)
-    text = body[end + 1 : start]
-    if start <= end or not text.startswith(b"%d %d\n" % (uid_validity, last_uid)):
-        return None
-    digest = b"maildir2 " + sha256(text).hexdigest().encode("ascii")
-    if digest != known:
+    head = b"%d %d\n" % (uid_validity, last_uid)
+    first = end + 1 + len(head)
+    if start < first or not data.startswith(head, end + 1):
         return None
     uids.frombytes(body[start:])
-    blobs = text[text.index(b"\n") + 1 :].split(b"/")
-    if len(blobs) != 2:
+    # The names of new/, "/", those of cur/ (no name holds a "/").
+    slash = data.find(b"/", first, start)
+    if slash < 0 or data.find(b"/", slash + 1, start) >= 0:
         return None
     listed = []
     offset = 0
-    for blob, count in zip(blobs, counts, strict=True):
-        names = blob.decode("utf-8", "surrogateescape").split("\0") if blob else []
+    for (low, high), count in zip(((first, slash), (slash + 1, start)), counts, strict=True):
+        names = str(body[low:high], "utf-8", "surrogateescape").split("\0") if high > low else []
         if len(names) != count:
             return None
         listed.append((names, uids[offset : offset + count]))
         offset += count
     return listed
-
-
-def _uids_in_names(names: list[str]) -> array[int]:
-    """
-    The UID each of C{names} carries (its first C{,U=}), read a piece of
-    names at a time; names without one give no UID (so the result is
-    shorter).
-    """
-    found = array("I")
-    for start in range(0, len(names), _NAMES_PER_UPDATE):
-        joined = "\n".join(names[start : start + _NAMES_PER_UPDATE])
-        found.extend(map(int, _UID_IN_NAME.findall(joined)))
-    return found
 
 
 def _numbered(
@@ -344,13 +384,14 @@ def _by_slots(
 
 def _sorted_names(names: list[str], uids: array[int]) -> tuple[list[str], array[int]]:
     """
-    C{names} (with their C{uids}) in name order, for saving. When every
-    name carries its own UID (always, once a box is scanned), the names are
-    sorted alone and the UIDs read back from them: no pair object per name.
+    C{names} (with their C{uids}) in name order, for saving. The names
+    (one directory's, so distinct) are sorted alone and each UID looked up
+    by its name after: no pair object per name, no name read for its UID.
     """
-    if _uids_in_names(names) == uids:
+    by_name = dict(zip(names, uids, strict=True))
+    if len(by_name) == len(names):
         names.sort()
-        return names, _uids_in_names(names)
+        return names, array("I", map(by_name.__getitem__, names))
     pairs = sorted(zip(names, uids, strict=True))
     return [name for name, _ in pairs], array("I", [uid for _, uid in pairs])
 
@@ -381,6 +422,28 @@ def _merged(
     merged += names[position:]
     merged_uids += uids[position:]
     return merged, merged_uids
+
+
+def _cut_out(
+    names: list[str], uids: array[int], positions: list[int]
+) -> tuple[list[str], array[int]]:
+    """
+    C{names} and their C{uids} without those at C{positions} (distinct, in
+    any order): the slices between them copied (no step per name).
+    """
+    if not positions:
+        return names, uids
+    positions.sort()
+    kept: list[str] = []
+    kept_uids = array("I")
+    start = 0
+    for position in positions:
+        kept += names[start:position]
+        kept_uids += uids[start:position]
+        start = position + 1
+    kept += names[start:]
+    kept_uids += uids[start:]
+    return kept, kept_uids
 
 
 #: Names joined at a time for a fingerprint: the digest of a big box is
@@ -539,11 +602,13 @@ class MaildirMailbox:
         self._unlisted = False
         self._seen: list[tuple[str, list[str], array[int]]] = []
         self._indexed: set[int] = set()
+        # The positions in each subdirectory's names of the UIDs indexed.
+        self._cut: dict[str, list[int]] = {"new": [], "cur": []}
         # Where the box's names are saved between runs (use_listing_cache),
-        # and the UIDVALIDITY, last UID and sorted names and UIDs of the
-        # last fingerprint (what the next save writes).
+        # and the names of the last fingerprint with the text it digested
+        # (what the next save writes).
         self._names_path: str | None = None
-        self._last_names: tuple[int, int, list[tuple[list[str], array[int]]]] | None = None
+        self._last_names: SavedNames | None = None
 
     def __repr__(self) -> str:
         return f"<MaildirMailbox {self._store.name}:{self.name}>"
@@ -1010,13 +1075,9 @@ class MaildirMailbox:
                 if seen_subdir != subdir:
                     continue
                 # Only some files were indexed: the names the listing saw
-                # for the others (in C iterators), then the index's.
-                if self._indexed:
-                    others = list(map(operator.not_, map(self._indexed.__contains__, seen_uids)))
-                    names = list(compress(seen_names, others))
-                    uids = array("I", compress(seen_uids, others))
-                else:
-                    names, uids = seen_names, seen_uids
+                # for the others (the slices between the indexed ones),
+                # then the index's.
+                names, uids = _cut_out(seen_names, seen_uids, self._cut[subdir])
             if keep:
                 listed.append(_merged(names, uids, pairs[subdir]))
             else:
@@ -1028,10 +1089,13 @@ class MaildirMailbox:
         The fingerprint of the names of C{new/} and C{cur/} in C{listed}
         (sorted in place), kept for L{save_listing} when C{keep}.
         """
+        if keep:
+            saved = names_to_save(self.uid_validity, self._last_uid, listed)
+            self._last_names = saved
+            return saved.fingerprint
         (new, _), (cur, _) = listed
-        found = maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
-        self._last_names = (self.uid_validity, self._last_uid, listed) if keep else None
-        return found
+        self._last_names = None
+        return maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
 
     def use_listing_cache(self, path: str) -> None:
         """
@@ -1055,13 +1119,13 @@ class MaildirMailbox:
         path = self._names_path
         if path is None:
             return
-        if last is None or sum(len(names) for names, _ in last[2]) < NAMES_CACHE_MIN:
+        if last is None or len(last.uids) < NAMES_CACHE_MIN:
             try:
                 os.remove(path)
             except OSError:
                 pass
             return
-        write_saved_names(path, *last)
+        write_saved_names(path, last)
 
     def use_saved_names(self, known: bytes) -> bool:
         """
@@ -1127,15 +1191,21 @@ class MaildirMailbox:
         wanted = request.uids - self._indexed
         if wanted:
             found: dict[int, FileEntry] = {}
+            cut: list[tuple[str, list[int]]] = []
             for subdir, names, uids in self._seen:
-                for position in compress(range(len(uids)), map(wanted.__contains__, uids)):
+                at = list(compress(range(len(uids)), map(wanted.__contains__, uids)))
+                cut.append((subdir, at))
+                for position in at:
                     found[uids[position]] = FileEntry(subdir, names[position])
             for uid, entry in found.items():
                 # Each name read as the UID it was saved or listed with.
-                match = _UID_IN_NAME.match(entry.name)
+                match = _FIRST_UID.match(entry.name)
                 if match is None or int(match.group(1)) != uid:
                     return False
             self._index.update(found)
+            # Where the indexed names were: the fingerprint cuts them out.
+            for subdir, at in cut:
+                self._cut[subdir] += at
         self._indexed |= wanted
         return True
 
@@ -1418,6 +1488,7 @@ class MaildirMailbox:
         self._index = index
         self._unlisted = False
         self._seen, self._indexed = [], set()
+        self._cut = {"new": [], "cur": []}
         self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
 
     def _same_content(self, first: FileEntry, second: FileEntry) -> bool:

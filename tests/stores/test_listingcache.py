@@ -847,3 +847,24 @@ class ListingChangesTests(SynchronousTestCase):
                 if uid and (uid in changed or uid not in listed)
             ]
             self.assertEqual(ListingChanges(changed, listed).touched(uids), expected)
+
+    def test_random_ascending(self) -> None:
+        """
+        Records whose far UIDs ascend as the box lists them (as arrays, as a
+        partial run has them: the bisecting path), and the same with a
+        record gone from the box or a zero among them (the sets' path):
+        the same positions as the rule said one UID at a time.
+        """
+        rng = random.Random(12)
+        for _ in range(200):
+            listed = array("I", sorted(rng.sample(range(1, 400), rng.randrange(0, 120))))
+            changed = frozenset(rng.sample(range(1, 450), rng.randrange(0, 30)))
+            uids = listed[: rng.randrange(0, len(listed) + 1)]
+            if uids and rng.random() < 0.3:
+                uids[rng.randrange(len(uids))] = rng.choice([0, 401, 402])
+            expected = [
+                index
+                for index, uid in enumerate(uids)
+                if uid and (uid in changed or uid not in listed)
+            ]
+            self.assertEqual(ListingChanges(changed, listed).touched(uids), expected)

@@ -11,6 +11,8 @@ they create, so mbsync's race guard never waits unless a test asks for it.
 from __future__ import annotations
 
 import os
+import random
+import re
 from typing import Any
 
 from twisted.logger import capturedLogs
@@ -413,3 +415,38 @@ class ScanTests(MaildirTestCase):
         self.put(mailbox)
         self.successResultOf(mailbox.set_flags([FlagChange(1, add=Flags.SEEN)]))
         self.assertEqual(len(self.successResultOf(mailbox.load(LoadRequest()))), 1)
+
+
+class UIDInNameTests(MaildirTestCase):
+    """
+    The UIDs read from names joined one a line (C{_UID_IN_NAME}) and from
+    one name (C{_FIRST_UID}): the first C{,U=} of a line followed by one to
+    nine digits (not starting with 0), at most one per line.
+    """
+
+    #: The rule as first written: per line, the shortest run up to such a
+    #: C{,U=} (slow, as the engine tries it at every position).
+    RULE = re.compile(r"^[^\n]*?,U=([1-9][0-9]{0,8})(?![0-9])", re.MULTILINE)
+
+    def test_random(self) -> None:
+        """
+        Over random texts of names (odd ones: several C{,U=}, a leading
+        zero, ten digits, no digits, empty lines), the same UIDs as the
+        rule, line by line; one name's as the rule's for its first line.
+        """
+        rng = random.Random(4)
+        pieces = ["a", ".", ",", "U", "=", "0", "1", "9", "\n", ",U=", ",U=1", ",U=0", ":2,S"]
+        for _ in range(20000):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 24)))
+            self.assertEqual(maildirbox._UID_IN_NAME.findall(text), self.RULE.findall(text), text)
+            one = maildirbox._FIRST_UID.match(text)
+            rule = self.RULE.match(text)
+            self.assertEqual(
+                None if one is None else one.group(1), None if rule is None else rule.group(1)
+            )
+        self.assertEqual(
+            maildirbox._UID_IN_NAME.findall(
+                "1.a,U=12:2,S\n2.b,U=0,U=7\n3.c,U=1234567890\n4,U=5,U=6"
+            ),
+            ["12", "7", "5"],
+        )

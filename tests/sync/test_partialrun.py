@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import random
 import re
+import zlib
+from array import array
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -23,6 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from msync.config import schema
 from msync.config.schema import IMAPStore as IMAPStoreConfig
+from msync.digests import sha256
 from msync.errors import StateError
 from msync.model import FlagChange, Flags, LoadRequest
 from msync.stores import maildirbox
@@ -779,7 +782,7 @@ class SavedNamesFileTests(UnlistedMaildirTests):
             "flipped": good[:40] + bytes([good[40] ^ 1]) + good[41:],
             "truncated": good[:-9],
             "empty": b"",
-            "version": good.replace(b"msync-names 1", b"msync-names 2", 1),
+            "version": good.replace(b"msync-names 2", b"msync-names 3", 1),
         }
         for what, data in bad.items():
             with open(path, "wb") as file:
@@ -802,6 +805,25 @@ class SavedNamesFileTests(UnlistedMaildirTests):
         self.assertEqual(box.fingerprint(), self.fingerprint())
         self.successResultOf(box.close())
 
+    def test_version_1(self) -> None:
+        """
+        A file of version 1 (whose names were digested again when read) is
+        not taken, even whole and of the known fingerprint's names: its box
+        is listed.
+        """
+        path, known = self.save()
+        with open(path, "rb") as file:
+            body = file.read()[:-4]
+        end = body.index(b"\n")
+        words = body[:end].split(b" ")
+        old = b"msync-names 1 %s %s" % (words[2], words[3]) + body[end:]
+        with open(path, "wb") as file:
+            file.write(old + zlib.crc32(old).to_bytes(4, "big"))
+        self.assertIsNone(maildirbox.read_saved_names(path, 1700000000, 8, known))
+        box, adopted = self.adopt(path, known)
+        self.assertFalse(adopted)
+        self.successResultOf(box.close())
+
     def test_wrong_uid(self) -> None:
         """
         A saved UID that its name does not carry (which the CRC and the
@@ -813,7 +835,9 @@ class SavedNamesFileTests(UnlistedMaildirTests):
         assert saved is not None
         (new, new_uids), (cur, cur_uids) = saved
         cur_uids[0], cur_uids[1] = cur_uids[1], cur_uids[0]
-        maildirbox.write_saved_names(path, 1700000000, 8, [(new, new_uids), (cur, cur_uids)])
+        maildirbox.write_saved_names(
+            path, maildirbox.names_to_save(1700000000, 8, [(new, new_uids), (cur, cur_uids)])
+        )
         box, adopted = self.adopt(path, known)
         self.assertTrue(adopted)
         infos = self.successResultOf(
@@ -989,3 +1013,121 @@ class CachedPartialCrashTests(PartialCrashTests):
         """
         super().test_journal_aborts()
         self.assertGreater(self.adopted.count(True), 5)
+
+
+class NamesToSaveTests(SynchronousTestCase):
+    """
+    L{maildirbox.names_to_save}: one text, made once, digested to the
+    fingerprint a fresh listing gives.
+    """
+
+    def test_random(self) -> None:
+        """
+        Over random names (some beyond ASCII, some not UTF-8), a box's
+        names saved give L{maildirbox.maildir_fingerprint}'s fingerprint of
+        the same names in any order, big boxes (OpenSSL's SHA-256) and
+        small ones alike; their text is what the fingerprint digests and
+        the UIDs are those of the names, C{new/}'s first.
+        """
+        rng = random.Random(5)
+        letters = ["a", "b", "z", ".", ",", "\u00e9", "\udcff", "\U0001f600", "0"]
+        for count in (0, 1, 7, 300, maildirbox.BULK_NAMES + 5):
+            names = sorted(
+                {
+                    "".join(rng.choice(letters) for _ in range(rng.randrange(1, 12)))
+                    + f",U={uid}:2,"
+                    for uid in range(1, count + 1)
+                }
+            )
+            split = rng.randrange(len(names) + 1) if names else 0
+            new, cur = names[:split], names[split:]
+            new_uids = array("I", range(len(new)))
+            cur_uids = array("I", range(len(new), len(names)))
+            saved = maildirbox.names_to_save(
+                7, count, [(list(new), new_uids), (list(cur), cur_uids)]
+            )
+            shuffled = list(cur)
+            rng.shuffle(shuffled)
+            expected = maildirbox.maildir_fingerprint(7, count, new[::-1], shuffled)
+            self.assertEqual(saved.fingerprint, expected)
+            self.assertEqual(saved.counts, (len(new), len(cur)))
+            self.assertEqual(list(saved.uids), list(range(len(names))))
+            digest = sha256(saved.text).hexdigest().encode("ascii")
+            self.assertEqual(b"maildir2 " + digest, expected)
+            self.assertTrue(saved.text.startswith(b"7 %d\n" % count))
+
+
+class UnlistedFingerprintRandomTests(SynchronousTestCase):
+    """
+    The fingerprint of a box opened unlisted, after loads of random UIDs
+    (in one or several loads) and random flag changes (some moving files
+    from C{new/} to C{cur/}), from listed names or from saved ones: always
+    the one a fresh scan gives, and the names it saves are the box's.
+    """
+
+    def test_random(self) -> None:
+        rng = random.Random(9)
+        for round in range(12):
+            root = os.path.abspath(self.mktemp())
+            for subdir in ("cur", "new", "tmp"):
+                os.makedirs(f"{root}/INBOX/{subdir}")
+            count = rng.randrange(1, 70)
+            for uid in range(1, count + 1):
+                subdir = rng.choice(["new", "cur"])
+                letters = rng.choice(["", ":2,", ":2,S", ":2,FS"]) if subdir == "cur" else ""
+                stamp = rng.randrange(10**6)
+                with open(f"{root}/INBOX/{subdir}/{stamp}.{uid}.h,U={uid}{letters}", "wb") as f:
+                    f.write(b"Subject: %d\n\nbody\n" % uid)
+            with open(f"{root}/INBOX/.uidvalidity", "w") as file:
+                file.write(f"1700000000\n{count}\n")
+            clock = Clock()
+            clock.advance(1_700_000_000)
+            store = MaildirStore(
+                schema.MaildirStore(name="near", inbox=f"{root}/INBOX", path=f"{root}/"),
+                fsync=False,
+                clock=clock,
+            )
+            self.patch(maildirbox, "NAMES_CACHE_MIN", 0)
+            path = f"{root}/state.msync-near"
+            known = scan_fingerprint(f"{root}/INBOX")
+            assert known is not None
+            if round % 2:
+                # Saved names first (from a whole open), then adopted.
+                whole = self.successResultOf(store.open_box("INBOX"))
+                assert isinstance(whole, MaildirMailbox)
+                whole.use_listing_cache(path)
+                self.assertEqual(whole.fingerprint(), known)
+                whole.save_listing()
+                self.successResultOf(whole.close())
+            box = self.successResultOf(store.open_box_unlisted("INBOX"))
+            assert isinstance(box, MaildirMailbox)
+            box.use_listing_cache(path)
+            if round % 2:
+                self.assertTrue(box.use_saved_names(known))
+            for _ in range(rng.randrange(1, 4)):
+                wanted = frozenset(rng.sample(range(1, count + 5), rng.randrange(0, count + 1)))
+                self.successResultOf(box.load(LoadRequest(min_uid=1, max_uid=0, uids=wanted)))
+                self.assertTrue(box.unlisted)
+                changes = [
+                    FlagChange(uid, add=rng.choice([Flags.SEEN, Flags.FLAGGED, Flags.NONE]))
+                    for uid in wanted
+                    if uid <= count and rng.random() < 0.5
+                ]
+                self.successResultOf(box.set_flags(changes))
+                found = box.fingerprint()
+                fresh = scan_fingerprint(f"{root}/INBOX")
+                assert fresh is not None
+                self.assertEqual(found, fresh.partition(b";")[0])
+            box.save_listing()
+            self.successResultOf(box.close())
+            assert found is not None
+            saved = maildirbox.read_saved_names(path, 1700000000, count, found)
+            assert saved is not None
+            self.assertEqual(
+                [sorted(names) for names, _ in saved],
+                [sorted(os.listdir(f"{root}/INBOX/{subdir}")) for subdir in ("new", "cur")],
+            )
+            for names, uids in saved:
+                self.assertEqual(
+                    [int(name.split(",U=")[1].split(":")[0]) for name in names], list(uids)
+                )
