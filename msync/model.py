@@ -209,6 +209,15 @@ class LoadRequest:
         in_range = self.min_uid <= uid and (self.max_uid is None or uid <= self.max_uid)
         return in_range or uid in self.uids
 
+    def extra_ranges(self) -> list[UIDInterval]:
+        """
+        The ranges whose messages need more than UID and flags (size,
+        C{X-TUID}, C{Message-ID} or arrival date): most loads have none or
+        one, so a store tests each message only against those.
+        """
+        ranges = (self.sizes, self.tuids, self.message_ids, self.arrival_dates)
+        return [wanted for wanted in ranges if wanted is not None]
+
     def wants_size(self, uid: int) -> bool:
         """
         Whether the size of this selected message is to be reported.

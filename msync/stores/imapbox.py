@@ -711,18 +711,7 @@ class IMAPMailbox:
         """
         infos = await self._load_fetched(request, skip_flags_only=True)
         permanent = int(self.permanent_flags)
-        # The ranges whose messages need more than UID and flags (most
-        # loads have none or one).
-        wants_more = [
-            wanted
-            for wanted in (
-                request.sizes,
-                request.tuids,
-                request.message_ids,
-                request.arrival_dates,
-            )
-            if wanted is not None
-        ]
+        wants_more = request.extra_ranges()
         if request.max_uid is not None and request.max_uid < request.min_uid:
             # UIDs named one by one (a partial run): look just those up.
             chosen: Iterable[tuple[int, int]] = (

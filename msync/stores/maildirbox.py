@@ -530,6 +530,17 @@ def scan_fingerprint(path: str, known: bytes | None = None, now: float = 0.0) ->
     return found + b";" + before
 
 
+def _rename_failure(source: str, destination: str, error: OSError | None) -> MailboxError:
+    """
+    mbsync's error for a message file that could not be renamed: with the
+    system's reason, except for a file gone after a rescan.
+    """
+    reason = "" if error is None else f": {error.strerror}"
+    return MailboxError(
+        f"Maildir error: cannot rename {shown(source)} to {shown(destination)}{reason}"
+    )
+
+
 async def nothing() -> None:
     """
     Do nothing, asynchronously.
@@ -674,18 +685,7 @@ class MaildirMailbox:
             prefix = self._delimiter + "2,"
             # The flags by the name's info part (a few different ones).
             flags_of: dict[str, int] = {}
-            # The ranges whose messages need more than their names (most
-            # loads have none or one): each message tested against those.
-            wants = [
-                wanted
-                for wanted in (
-                    request.sizes,
-                    request.arrival_dates,
-                    request.tuids,
-                    request.message_ids,
-                )
-                if wanted is not None
-            ]
+            wants = request.extra_ranges()
             for uid, name, recent in self._index.columns():
                 if not request.selects(uid):
                     continue
@@ -929,14 +929,9 @@ class MaildirMailbox:
         except FileNotFoundError:
             if again and os.path.exists(self._dirs["cur"]):
                 return None
-            raise MailboxError(
-                f"Maildir error: cannot rename {shown(source)} to {shown(destination)}"
-            ) from None
+            raise _rename_failure(source, destination, None) from None
         except OSError as error:
-            raise MailboxError(
-                f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
-                f"{error.strerror}"
-            ) from error
+            raise _rename_failure(source, destination, error) from error
         self._index[uid] = FileEntry("cur", renamed)
         touched.add(subdir)
         touched.add("cur")
@@ -1376,14 +1371,9 @@ class MaildirMailbox:
                 if attempt == 0 and os.path.exists(os.path.dirname(destination)):
                     await self._scan()
                     continue
-                raise MailboxError(
-                    f"Maildir error: cannot rename {shown(source)} to {shown(destination)}"
-                ) from None
+                raise _rename_failure(source, destination, None) from None
             except OSError as error:
-                raise MailboxError(
-                    f"Maildir error: cannot rename {shown(source)} to {shown(destination)}: "
-                    f"{error.strerror}"
-                ) from error
+                raise _rename_failure(source, destination, error) from error
             del self._index[uid]
             self._known[entry.subdir] = self._mtime(entry.subdir)
             return True
