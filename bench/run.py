@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -77,7 +76,7 @@ from bench.rawimap import (  # noqa: E402
     resync_known,
 )
 from tests.fakes.corpus import Message, generate_corpus  # noqa: E402
-from tests.integration.dovecot import DovecotServer  # noqa: E402
+from tests.integration.dovecot import DovecotServer, check_setting  # noqa: E402
 from tests.integration.imapaccount import DovecotAccount  # noqa: E402
 
 FOLDERS = {"INBOX": 4.0, "Archive": 3.0, "Lists/twisted": 2.0, "Sent": 1.0}
@@ -500,12 +499,16 @@ def dovecot_settings(
     """
     settings = {}
     for given in options.dovecot:
-        key, equals, value = given.partition("=")
-        if not equals or not re.fullmatch(r"[a-z_][a-z0-9_]*", key.strip()):
+        key, equals, value = (part.strip() for part in given.partition("="))
+        try:
+            if not equals:
+                raise ValueError("no '='")
+            check_setting(key, value)
+        except ValueError:
             parser.error(
                 f"--dovecot {given!r}: expected KEY=VALUE, e.g. maildir_very_dirty_syncs=yes"
             )
-        settings[key.strip()] = value.strip()
+        settings[key] = value
     return settings
 
 

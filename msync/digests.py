@@ -16,6 +16,7 @@ standard library's C{hmac} imports C{_hashlib} as well.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
@@ -45,10 +46,8 @@ blake2b: Callable[..., _Hash] = _builtin("_blake2", "blake2b")
 md5: Callable[..., _Hash] = _builtin("_md5", "md5")
 """C{hashlib.md5}: C{md5(data)}."""
 
-#: OpenSSL's SHA-256, once loaded (L{bulk_sha256}).
-_openssl_sha256: list[Callable[..., _Hash]] = []
 
-
+@functools.cache
 def bulk_sha256() -> Callable[..., _Hash]:
     """
     C{sha256} for megabytes of data: OpenSSL's (C{hashlib}'s), loaded on
@@ -58,13 +57,10 @@ def bulk_sha256() -> Callable[..., _Hash]:
     hundred kB on; the digest is the same, byte for byte. The built-in
     one when C{hashlib} has no OpenSSL.
     """
-    if not _openssl_sha256:
-        try:
-            found = cast("Callable[..., _Hash]", importlib.import_module("_hashlib").openssl_sha256)
-        except (ImportError, AttributeError):
-            found = sha256
-        _openssl_sha256.append(found)
-    return _openssl_sha256[0]
+    try:
+        return cast("Callable[..., _Hash]", importlib.import_module("_hashlib").openssl_sha256)
+    except (ImportError, AttributeError):
+        return sha256
 
 
 #: HMAC's block size for MD5, and its two pads (RFC 2104, section 2).

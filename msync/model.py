@@ -285,6 +285,15 @@ _RECENT = 0x80
 _FLAG_VALUES = tuple(Flags(bits) for bits in range(64))
 
 
+def flags_value(bits: int) -> Flags:
+    """
+    The L{Flags} of C{bits}, from the table of the 64 values (an enum
+    construction costs a Python call per value; the planner makes one per
+    flag update and record).
+    """
+    return _FLAG_VALUES[bits] if 0 <= bits < 64 else Flags(bits)
+
+
 class MessageListing(Sequence[MessageInfo]):
     """
     What a load reports (L{MessageInfo} per message, by strictly ascending

@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -38,7 +38,7 @@ from msync.cli import (
     terminal_columns,
     uses_tls,
 )
-from msync.cmdline import DebugCategory, parse_arguments, usage_text, version_text
+from msync.cmdline import CommandLine, DebugCategory, parse_arguments, usage_text, version_text
 from msync.compat import Generation
 from msync.config.load import parse_config
 from msync.config.schema import Config
@@ -833,6 +833,20 @@ class AsyncioStandInTests(SynchronousTestCase):
         self.assertIs(sys.modules["asyncio"], real)
 
 
+def _channel_c(account: str, argv: Sequence[str]) -> tuple[Config, CommandLine]:
+    """
+    The configuration of channel C{c}, from an IMAP store whose account
+    C{a} has the lines C{account} to a Maildir, and the command line
+    C{argv} naming it.
+    """
+    text = (
+        f"IMAPAccount a\n{account}"
+        "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
+        "Channel c\nFar :far:\nNear :near:\n"
+    )
+    return parse_config(text, "rc", home="/home/u"), parse_arguments([*argv, "c"], None)
+
+
 class StartConnectingTests(SynchronousTestCase):
     """
     L{start_connecting}: which connections start before Twisted loads.
@@ -849,13 +863,9 @@ class StartConnectingTests(SynchronousTestCase):
         What L{start_connecting} starts for channel C{c} with the far store's
         account of C{SSLType ssl_type}.
         """
-        text = (
-            f"IMAPAccount a\n{host}Port 1143\nTimeout 7\n{credentials}SSLType {ssl_type}\n"
-            "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
-            "Channel c\nFar :far:\nNear :near:\n"
+        config, command = _channel_c(
+            f"{host}Port 1143\nTimeout 7\n{credentials}SSLType {ssl_type}\n", argv
         )
-        config = parse_config(text, "rc", home="/home/u")
-        command = parse_arguments([*argv, "c"], None)
         jobs = select_jobs(config, command.targets, all_channels=command.all_channels).jobs
         calls: list[object] = []
         self.talks: list[EarlyTalk] = []
@@ -960,13 +970,7 @@ class LoadEarlyTalkTests(SynchronousTestCase):
         """
         import msync.cli
 
-        text = (
-            f"IMAPAccount a\nHost example.org\n{extra}SSLType {ssl_type}\n"
-            "\nIMAPStore far\nAccount a\n\nMaildirStore near\nPath /m/\n\n"
-            "Channel c\nFar :far:\nNear :near:\n"
-        )
-        config = parse_config(text, "rc", home="/home/u")
-        command = parse_arguments([*argv, "c"], None)
+        config, command = _channel_c(f"Host example.org\n{extra}SSLType {ssl_type}\n", argv)
         names: list[str] = []
 
         class _Importer:

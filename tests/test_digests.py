@@ -47,7 +47,9 @@ class DigestTests(SynchronousTestCase):
         """
         Without C{_hashlib}, L{digests.bulk_sha256} is the built-in SHA-256.
         """
-        self.patch(digests, "_openssl_sha256", [])
+        digests.bulk_sha256.cache_clear()
+        # What it found stays cached until cleared: the next test finds OpenSSL's.
+        self.addCleanup(digests.bulk_sha256.cache_clear)
         saved = sys.modules.get("_hashlib")
         sys.modules["_hashlib"] = None  # type: ignore[assignment]  # import fails
         try:

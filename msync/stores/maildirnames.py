@@ -25,7 +25,7 @@ import functools
 import re
 
 from msync.errors import LayoutError, MailboxError, shown_name
-from msync.model import Flags
+from msync.model import ALL_FLAGS, Flags
 from msync.records import record
 
 _UINT_MASK = 0xFFFFFFFF
@@ -174,21 +174,19 @@ def set_flags_name(name: str, add: int, remove: int, delimiter: str = ":") -> st
     """
     prefix = delimiter + "2,"
     info_at = name.find(prefix)
-    add, remove = add & 0x3F, remove & 0x3F
+    add, remove = add & _ALL_BITS, remove & _ALL_BITS
     if info_at < 0:
         return name + info_suffix(Flags(add), delimiter)
-    info = name[info_at + 3 :]
-    # A box holds few distinct info parts: each change of one is worked
-    # out once per run.
-    key = (info, add, remove)
-    changed = _CHANGED_INFO.get(key)
-    if changed is None:
-        if len(_CHANGED_INFO) >= _CHANGED_INFO_MAX:
-            _CHANGED_INFO.clear()
-        changed = _CHANGED_INFO[key] = _changed_info(info, add, remove)
-    return name[: info_at + 3] + changed
+    return name[: info_at + 3] + _changed_info(name[info_at + 3 :], add, remove)
 
 
+#: The bits of the six flags an info part can carry.
+_ALL_BITS = int(ALL_FLAGS)
+
+
+# A box holds few distinct info parts: each change of one is worked out
+# once per run (a bounded cache).
+@functools.lru_cache(maxsize=4096)
 def _changed_info(info: str, add: int, remove: int) -> str:
     # set_flags_name's work on the letters after "2,".
     letters = list(info)
@@ -203,12 +201,6 @@ def _changed_info(info: str, add: int, remove: int) -> str:
                 position += 1
             letters.insert(position, letter)
     return "".join(letters)
-
-
-# Info parts after a change, by (info, added bits, removed bits): a bounded
-# cache (a box's names carry few distinct info parts).
-_CHANGED_INFO: dict[tuple[str, int, int], str] = {}
-_CHANGED_INFO_MAX = 4096
 
 
 def with_uid(name: str, uid: int, delimiter: str = ":") -> str:

@@ -350,15 +350,9 @@ def convert_whole(data: bytes, conversion: Conversion) -> bytes | None:
         source is LineEnding.LF or data.count(b"\r", 0, counted) > 0
     )
     line = _TUID_FIELD + tuid.encode("ascii") + (b"\r\n" if wants_cr else b"\n")
-    converted = data[:cut] + line + data[after:]
-    if source is target:
-        return converted
     # Our line converts to itself (it has no CR for an LF target; for a
     # CRLF target it ends in CRLF), so the whole converts at once.
-    converted = converted.replace(b"\r", b"")
-    if target is LineEnding.CRLF:
-        converted = converted.replace(b"\n", b"\r\n")
-    return converted
+    return convert_line_endings(data[:cut] + line + data[after:], source, target)
 
 
 def convert_message(data: bytes, conversion: Conversion) -> bytes:

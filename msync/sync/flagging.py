@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msync.model import Flags, Side
+from msync.model import Side, flags_value
 from msync.sync.actions import FlagUpdate
 from msync.sync.journal import AssignUid, SetFlags, SetStatus
 from msync.sync.pairwork import (
@@ -41,14 +41,6 @@ __all__ = ["flags_applied", "plan_flags"]
 
 # Both sides, for per-record loops (see msync.sync.reconcile).
 _SIDES = (Side.FAR, Side.NEAR)
-
-# The Flags of each int value, made once (an enum construction per
-# update and record was a good part of the step's time).
-_FLAGS = tuple(Flags(bits) for bits in range(64))
-
-
-def _as_flags(bits: int) -> Flags:
-    return _FLAGS[bits] if 0 <= bits < 64 else Flags(bits)
 
 
 # Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).
@@ -126,7 +118,7 @@ def _plan_flag(
         add &= ~current & ALL
         remove &= current
     if add or remove:
-        return FlagUpdate(t, uid, _as_flags(add), _as_flags(remove), record)
+        return FlagUpdate(t, uid, flags_value(add), flags_value(remove), record)
     _flags_done(work, record, t, values)
     return None
 
@@ -181,7 +173,7 @@ def _flags_done(work: PairWork, record: SyncRecord, t: Side, values: RecordWork)
         # record's flags; the mark is not in the state file either way.
         record.purging = False
     elif flags != base:
-        record_op(work, record, SetFlags, _as_flags(flags))
+        record_op(work, record, SetFlags, flags_value(flags))
     if t is work.options.expire_side:
         wanted = bool(values.wstate & WorkBits.NEXPIRE)
         bits = record.status_bits

@@ -74,7 +74,6 @@ __all__ = [
     "PairWork",
     "RecordWork",
     "WorkBits",
-    "both_flags",
     "current_flags",
     "does",
     "dummy_bit",
@@ -417,26 +416,6 @@ def message(work: PairWork, side: Side, record: SyncRecord) -> MessageInfo | Non
     """
     uid = record.linked(side)
     return work.messages[side].find(uid) if uid else None
-
-
-def both_flags(work: PairWork, record: SyncRecord) -> tuple[int | None, int | None]:
-    """
-    L{record_flags} of both sides, indexed by L{Side} (one call per record
-    in the per-record loops).
-    """
-    far, near = record.linked(Side.FAR), record.linked(Side.NEAR)
-    flags = work.flags
-    if far:
-        changed = flags[Side.FAR].get(far)
-        far_flags = work.messages[Side.FAR].flags_of(far) if changed is None else changed
-    else:
-        far_flags = None
-    if near:
-        changed = flags[Side.NEAR].get(near)
-        near_flags = work.messages[Side.NEAR].flags_of(near) if changed is None else changed
-    else:
-        near_flags = None
-    return far_flags, near_flags
 
 
 def record_flags(work: PairWork, side: Side, record: SyncRecord) -> int | None:

@@ -104,7 +104,6 @@ from msync.sync.pairwork import (
     PairWork,
     RecordWork,
     WorkBits,
-    both_flags,
     current_flags,
     does,
     dummy_bit,
@@ -311,7 +310,7 @@ def _sync_old(work: PairWork, record: SyncRecord) -> None:
     record.tuid = None
     # Each side's loaded message as its current flags (None: not loaded),
     # indexed by Side: no message object per record.
-    flags = both_flags(work, record)
+    flags = (record_flags(work, Side.FAR, record), record_flags(work, Side.NEAR, record))
     loads_old = work.loads_old
     gone_far = flags[0] is None and loads_old[Side.FAR]
     gone_near = flags[1] is None and loads_old[Side.NEAR]
@@ -357,7 +356,7 @@ def _sync_old_side(
     source = t.other
     target_flags, source_flags = flags_of[t], flags_of[source]
     if target_flags is not None and target_flags & DELETED:
-        values.wstate |= WorkBits.DEL_FAR if t is Side.FAR else WorkBits.DEL_NEAR
+        values.wstate |= WorkBits.deleted(t)
     if expunged[t] or not record.uid(t):
         # Gone or never stored here: nothing to update; a deletion is
         # propagated in the other direction.
@@ -384,7 +383,7 @@ def _sync_old_side(
             values.add[t] = DELETED
             values.wstate |= WorkBits.DELETE
         return
-    if source_flags is None or not work.op_bits[t] & OP_FLAGS:
+    if source_flags is None or not does(work, t, OP_FLAGS):
         return
     flags = sanitize(work, source_flags, t)
     if t is not xt and status & EXPIRING:

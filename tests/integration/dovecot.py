@@ -65,6 +65,7 @@ __all__ = [
     "DovecotError",
     "DovecotServer",
     "DovecotTestCase",
+    "check_setting",
     "StoredMessage",
     "decode_mailbox_name",
     "encode_mailbox_name",
@@ -295,8 +296,7 @@ class DovecotServer:
             value holds a line break.
         """
         for key, value in (settings or {}).items():
-            if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or "\n" in value or "\r" in value:
-                raise ValueError(f"not a plain Dovecot setting: {key!r} = {value!r}")
+            check_setting(key, value)
         self.directory = os.path.abspath(directory)
         self.host = HOST
         self.imap_port, self.imaps_port = 0, 0
@@ -564,6 +564,17 @@ class DovecotServer:
             identity=identity,
             login_chroot=login_chroot,
         ) + (f"# The caller's own settings:\n{extra}" if extra else "")
+
+
+def check_setting(key: str, value: str) -> None:
+    """
+    Refuse a top-level C{dovecot.conf} setting unless its name is a plain
+    word and its value one line (L{DovecotServer}'s C{settings}).
+
+    @raise ValueError: naming the setting.
+    """
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or "\n" in value or "\r" in value:
+        raise ValueError(f"not a plain Dovecot setting: {key!r} = {value!r}")
 
 
 _CONFIG_TEMPLATE = """\

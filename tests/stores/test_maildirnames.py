@@ -127,11 +127,14 @@ class BuildTests(SynchronousTestCase):
         """
         The info parts worked out are kept up to a bound, then forgotten.
         """
-        self.patch(maildirnames, "_CHANGED_INFO_MAX", 3)
-        self.patch(maildirnames, "_CHANGED_INFO", {})
-        for n in range(5):
+        cache = maildirnames._changed_info
+        bound = cache.cache_info().maxsize
+        assert bound is not None
+        cache.cache_clear()
+        self.addCleanup(cache.cache_clear)
+        for n in range(bound + 2):
             self.assertEqual(set_flags_name(f"x:2,{n}", Flags.SEEN, 0), f"x:2,{n}S")
-            self.assertLessEqual(len(maildirnames._CHANGED_INFO), 3)
+            self.assertLessEqual(cache.cache_info().currsize, bound)
         self.assertEqual(set_flags_name("x:2,1", Flags.SEEN, 0), "x:2,1S")
 
     def test_with_uid(self) -> None:
