@@ -40,6 +40,7 @@ from array import array
 from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
 from datetime import datetime
 from itertools import compress
+from itertools import count as counter
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from twisted.internet.defer import Deferred, fail
@@ -511,6 +512,20 @@ def scan_fingerprint(path: str, known: bytes | None = None, now: float = 0.0) ->
     before = _stamps(path)
     if before is not None and known is not None and known.partition(b";")[2] == before:
         return known
+    found = _listed_fingerprint(path)
+    if found is None or before is None or _stamps(path) != before:
+        return found
+    newest = max(int(each) for each in before.split(b","))
+    if newest // 1_000_000_000 >= int(now) - 1:
+        return found
+    return found + b";" + before
+
+
+def _listed_fingerprint(path: str) -> bytes | None:
+    """
+    The fingerprint of one listing of the box at C{path}'s C{new/} and
+    C{cur/}; C{None} as for L{scan_fingerprint}.
+    """
     try:
         if os.listdir(os.path.join(path, "tmp")):
             return None
@@ -521,13 +536,59 @@ def scan_fingerprint(path: str, known: bytes | None = None, now: float = 0.0) ->
         return None
     if recorded is None:
         return None
-    found = maildir_fingerprint(*recorded, new, cur)
-    if before is None or _stamps(path) != before:
-        return found
-    newest = max(int(each) for each in before.split(b","))
-    if newest // 1_000_000_000 >= int(now) - 1:
-        return found
-    return found + b";" + before
+    return maildir_fingerprint(*recorded, new, cur)
+
+
+def vouched_fingerprint(path: str, fingerprint: bytes) -> bytes:
+    """
+    C{fingerprint} (of the box at C{path} as a sync leaves it) with a hint
+    as L{scan_fingerprint} gives one, if one listing taken now finds
+    exactly its names: so that the next run need not list the box, even
+    right after this one changed it.
+
+    The hint's times must be older than a file made in C{tmp/} (and
+    removed) just before the listing, instead of a second older than the
+    clock: a directory changed after that file was made gets a time at
+    least the file's, from the file system's own clock (no skew with the
+    machine's, no second to wait), so a change the listing may have missed
+    leaves a time other than the hint's. C{tmp/}'s own time is that of the
+    file's removal; it is in the hint, but a file put in C{tmp/} in that
+    same instant and left there (never a message before its rename into
+    C{new/} or C{cur/}, which changes their times) would only not be
+    removed as stale before the next change.
+
+    @return: C{fingerprint}, with its hint if the listing vouches for it.
+    """
+    made = _file_system_now(os.path.join(path, "tmp"))
+    before = _stamps(path)
+    if made is None or before is None or _listed_fingerprint(path) != fingerprint:
+        return fingerprint
+    if _stamps(path) != before:
+        return fingerprint
+    if max(int(each) for each in before.split(b",")[:3]) >= made:
+        return fingerprint
+    return fingerprint + b";" + before
+
+
+def _file_system_now(directory: str) -> int | None:
+    """
+    The time (ns) the file system gives a change in C{directory} now: that
+    of a file made there, removed at once.
+    """
+    probe = os.path.join(directory, f".msync-probe.{os.getpid()}.{next(_probes)}")
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return None
+    try:
+        return os.fstat(descriptor).st_mtime_ns
+    finally:
+        os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+
+
+_probes = counter(1)
 
 
 def _rename_failure(source: str, destination: str, error: OSError | None) -> MailboxError:
@@ -1091,6 +1152,19 @@ class MaildirMailbox:
         (new, _), (cur, _) = listed
         self._last_names = None
         return maildir_fingerprint(self.uid_validity, self._last_uid, new, cur)
+
+    def vouched(self, fingerprint: bytes) -> bytes:
+        """
+        This box's L{fingerprint} C{fingerprint}, as the sync leaves it,
+        with a hint when one listing finds it (L{vouched_fingerprint}),
+        for the next run to take the names without listing them. Only for
+        a box scanned whole by this run (one more listing is a part of
+        what that scan cost; a partial run's box is listed by the next run
+        instead) and big enough for its names to be saved.
+        """
+        if self._unlisted or self.read_only or len(self._index) < NAMES_CACHE_MIN:
+            return fingerprint
+        return vouched_fingerprint(self.path, fingerprint)
 
     def use_listing_cache(self, path: str) -> None:
         """

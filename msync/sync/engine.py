@@ -252,7 +252,8 @@ class _BoxPairSync:
             if fingerprint is None:
                 quickcheck.forget(paths)
                 return
-            found.append(fingerprint)
+            vouched = getattr(box, "vouched", None)
+            found.append(fingerprint if vouched is None else vouched(fingerprint))
         quickcheck.remember(paths, self.options, *found)
 
     def take(self, step: Step[T], *, hold: bool = False) -> T:

@@ -644,6 +644,77 @@ def _hinted_pair(
     return pair
 
 
+def _listings(case: SynchronousTestCase) -> list[str]:
+    """
+    Count the listings of the Maildir's message directories from now on.
+    """
+    listed: list[str] = []
+    real = os.listdir
+
+    def counting(path: Any = ".") -> list[str]:
+        if str(path).endswith(("/new", "/cur")):
+            listed.append(str(path))
+        return real(path)
+
+    case.patch(os, "listdir", counting)
+    return listed
+
+
+class VouchedTests(SynchronousTestCase):
+    """
+    A full run leaves the near box's fingerprint with a hint that a
+    listing at its end vouched for (L{MaildirMailbox.vouched}), though its
+    own changes are too recent for the clock (the Maildir store's clock is
+    at 0 here): the next run lists nothing. A partial run leaves none.
+    """
+
+    def setUp(self) -> None:
+        _small_caches(self)
+        self.pair = _Pair(self, os.path.abspath(self.mktemp()), 20)
+
+    def near_hint(self) -> bytes:
+        with open(quickcheck.sidecar_path(self.pair.paths), "rb") as sidecar:
+            return sidecar.read().split(b"\n")[4].partition(b";")[2]
+
+    def test_full_run(self) -> None:
+        """
+        After the first pull, the quick check lists neither directory.
+        """
+        self.pair.sync(FULL, quick=False)
+        self.assertTrue(self.near_hint())
+        listed = _listings(self)
+        self.assertTrue(self.pair.sync(FULL, quick=True).unchanged)
+        self.assertEqual(listed, [])
+
+    def test_small_box(self) -> None:
+        """
+        A box too small for its names to be saved is not listed again at
+        the end: no hint, and the next quick check lists it.
+        """
+        self.patch(maildirbox, "NAMES_CACHE_MIN", 21)
+        self.pair.sync(FULL, quick=False)
+        self.assertEqual(self.near_hint(), b"")
+        listed = _listings(self)
+        self.assertTrue(self.pair.sync(FULL, quick=True).unchanged)
+        self.assertEqual(len(listed), 2)
+
+    def test_partial_run(self) -> None:
+        """
+        A partial run (its box unlisted) leaves no hint: the next run
+        lists the box once, then it is unchanged.
+        """
+        self.pair.sync(FULL, quick=False)
+        message = self.pair.box.messages[2]
+        message.flags = {b"\\Answered"}
+        self.pair.box.touch(message)
+        self.assertTrue(self.pair.sync(FULL, quick=True).partial)
+        self.assertEqual(self.near_hint(), b"")
+        self.assertEqual(self.pair.near()[3].rpartition(":2,")[2], "R")
+        listed = _listings(self)
+        self.assertTrue(self.pair.sync(FULL, quick=True).unchanged)
+        self.assertEqual(len(listed), 2)
+
+
 class SavedNamesTests(SynchronousTestCase):
     """
     A partial run whose quick check saw the Maildir with a hint reads the
@@ -664,19 +735,7 @@ class SavedNamesTests(SynchronousTestCase):
         return pair
 
     def listings(self) -> list[str]:
-        """
-        Count the listings of the Maildir's message directories.
-        """
-        listed: list[str] = []
-        real = os.listdir
-
-        def counting(path: Any = ".") -> list[str]:
-            if str(path).endswith(("/new", "/cur")):
-                listed.append(str(path))
-            return real(path)
-
-        self.patch(os, "listdir", counting)
-        return listed
+        return _listings(self)
 
     def test_no_listing(self) -> None:
         """

@@ -24,7 +24,7 @@ from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import StoreUnavailable
 from msync.model import Side
 from msync.stores.imapbox import imap_fingerprint
-from msync.stores.maildirbox import maildir_fingerprint, scan_fingerprint
+from msync.stores.maildirbox import maildir_fingerprint, scan_fingerprint, vouched_fingerprint
 from msync.stores.maildirstore import MaildirStore
 from msync.sync.engine import sync_pair
 from msync.sync.options import PairOptions, SideOptions
@@ -241,6 +241,103 @@ class MaildirHintTests(SynchronousTestCase):
         """
         open(os.path.join(self.path, "tmp", "x"), "w").close()
         self.assertIsNone(scan_fingerprint(self.path, None, time.time()))
+
+
+class VouchedTests(SynchronousTestCase):
+    """
+    L{vouched_fingerprint}: a listing at the end of a sync gives the hint
+    at once, its times held against a file made just before it instead of
+    the clock's second.
+    """
+
+    def setUp(self) -> None:
+        self.path = os.path.abspath(self.mktemp())
+        for subdir in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(self.path, subdir))
+        with open(os.path.join(self.path, ".uidvalidity"), "w") as recorded:
+            recorded.write("1700000000\n2\n")
+        for uid in (1, 2):
+            open(os.path.join(self.path, "cur", f"{uid}.x,U={uid}:2,S"), "w").close()
+        self.fingerprint = maildir_fingerprint(1700000000, 2, [], ["1.x,U=1:2,S", "2.x,U=2:2,S"])
+
+    def times(self, nanoseconds: int) -> None:
+        """
+        Give the box's C{.uidvalidity}, C{new/} and C{cur/} the time
+        C{nanoseconds}.
+        """
+        for name in (".uidvalidity", "new", "cur"):
+            os.utime(os.path.join(self.path, name), ns=(nanoseconds, nanoseconds))
+
+    def test_fresh_times(self) -> None:
+        """
+        Times a millisecond old (within the clock's second) give a hint,
+        which the next look takes without listing; the probe file is gone.
+        """
+        self.times(time.time_ns() - 1_000_000)
+        found = vouched_fingerprint(self.path, self.fingerprint)
+        digest, _, hint = found.partition(b";")
+        self.assertEqual(digest, self.fingerprint)
+        self.assertTrue(hint)
+        self.assertEqual(os.listdir(os.path.join(self.path, "tmp")), [])
+        listed = []
+        listdir = os.listdir
+
+        def counting(path: str) -> list[str]:
+            listed.append(path)
+            return listdir(path)
+
+        self.patch(os, "listdir", counting)
+        self.assertEqual(scan_fingerprint(self.path, found, time.time()), found)
+        self.assertEqual(listed, [])
+
+    def test_times_not_before_probe(self) -> None:
+        """
+        A directory time not older than the probe's (a change the listing
+        may have missed could have left it so) gives no hint.
+        """
+        for name in ("new", "cur", ".uidvalidity"):
+            self.times(time.time_ns() - 1_000_000)
+            later = time.time_ns() + 10_000_000_000
+            os.utime(os.path.join(self.path, name), ns=(later, later))
+            self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
+
+    def test_other_names(self) -> None:
+        """
+        A listing that finds other names than the fingerprint's gives no
+        hint (the sync's fingerprint stays, the next run lists).
+        """
+        self.times(time.time_ns() - 1_000_000)
+        os.rename(
+            os.path.join(self.path, "cur", "2.x,U=2:2,S"),
+            os.path.join(self.path, "cur", "2.x,U=2:2,RS"),
+        )
+        self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
+
+    def test_change_during_listing(self) -> None:
+        """
+        A rename while the box is listed gives no hint.
+        """
+        self.times(time.time_ns() - 1_000_000)
+        cur = os.path.join(self.path, "cur")
+        listdir = os.listdir
+
+        def racing(path: str) -> list[str]:
+            names = listdir(path)
+            if path == cur:
+                os.rename(os.path.join(cur, "1.x,U=1:2,S"), os.path.join(cur, "1.x,U=1:2,FS"))
+                os.rename(os.path.join(cur, "1.x,U=1:2,FS"), os.path.join(cur, "1.x,U=1:2,S"))
+            return names
+
+        self.patch(os, "listdir", racing)
+        self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
+
+    def test_no_probe(self) -> None:
+        """
+        Without a C{tmp/} to make the probe in, no hint.
+        """
+        self.times(time.time_ns() - 1_000_000)
+        os.rmdir(os.path.join(self.path, "tmp"))
+        self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
 
 
 class _PairCase(SynchronousTestCase):
