@@ -836,8 +836,12 @@ class IMAPMailbox:
             return None
         # Saved (by save_listing, once the sync committed) when it was
         # fetched whole, or when asking from the old one would return more
-        # than a few messages: rewriting a listing costs its whole size.
-        if not base.modseq or changed + len(gone) > max(64, len(listing) // 32):
+        # than a few messages: rewriting a listing costs its whole size (5
+        # bytes a message, about what a message's FETCH line, its planning
+        # and its state line cost per 2,000 messages), while each message
+        # changed since the listing saved is fetched and planned again by
+        # every later run until it is.
+        if not base.modseq or changed + len(gone) > max(16, len(listing) // 2048):
             self._unsaved = listing
         self._loaded_modseq = highest
         if base.modseq:
