@@ -527,7 +527,9 @@ def _listed_fingerprint(path: str) -> bytes | None:
     C{cur/}; C{None} as for L{scan_fingerprint}.
     """
     try:
-        if os.listdir(os.path.join(path, "tmp")):
+        # A probe left by a run killed in its instant (L{_file_system_now})
+        # is no message being delivered.
+        if any(not name.startswith(_PROBE) for name in os.listdir(os.path.join(path, "tmp"))):
             return None
         recorded = peek_uidvalidity(os.path.join(path, ".uidvalidity"))
         new = _messages(os.path.join(path, "new"))
@@ -575,7 +577,7 @@ def _file_system_now(directory: str) -> int | None:
     The time (ns) the file system gives a change in C{directory} now: that
     of a file made there, removed at once.
     """
-    probe = os.path.join(directory, f".msync-probe.{os.getpid()}.{next(_probes)}")
+    probe = os.path.join(directory, f"{_PROBE}{os.getpid()}.{next(_probes)}")
     try:
         descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
@@ -589,6 +591,7 @@ def _file_system_now(directory: str) -> int | None:
 
 
 _probes = counter(1)
+_PROBE = ".msync-probe."
 
 
 def _rename_failure(source: str, destination: str, error: OSError | None) -> MailboxError:

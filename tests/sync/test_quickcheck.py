@@ -331,6 +331,22 @@ class VouchedTests(SynchronousTestCase):
         self.patch(os, "listdir", racing)
         self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
 
+    def test_probe_left(self) -> None:
+        """
+        A probe file left in C{tmp/} (a run killed between making and
+        removing it) does not stop the box's fingerprint, as a file being
+        delivered there does.
+        """
+        self.times(time.time_ns() - 1_000_000)
+        open(os.path.join(self.path, "tmp", ".msync-probe.1.1"), "w").close()
+        found = vouched_fingerprint(self.path, self.fingerprint)
+        self.assertIn(b";", found)
+        listed = scan_fingerprint(self.path, None, time.time())
+        assert listed is not None
+        self.assertEqual(listed.partition(b";")[0], self.fingerprint)
+        open(os.path.join(self.path, "tmp", "1.delivery"), "w").close()
+        self.assertIsNone(scan_fingerprint(self.path, None, time.time()))
+
     def test_no_probe(self) -> None:
         """
         Without a C{tmp/} to make the probe in, no hint.
