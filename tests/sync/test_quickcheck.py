@@ -11,6 +11,7 @@ vouch for it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from dataclasses import replace
@@ -101,6 +102,42 @@ class FingerprintTests(SynchronousTestCase):
         )
 
 
+def _two_message_box(case: SynchronousTestCase) -> str:
+    """
+    A Maildir box with UIDVALIDITY 1700000000 and two seen messages (UIDs
+    1 and 2) in C{cur/}.
+
+    @return: its path.
+    """
+    path = os.path.abspath(str(case.mktemp()))
+    for subdir in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(path, subdir))
+    with open(os.path.join(path, ".uidvalidity"), "w") as recorded:
+        recorded.write("1700000000\n2\n")
+    for uid in (1, 2):
+        open(os.path.join(path, "cur", f"{uid}.x,U={uid}:2,S"), "w").close()
+    return path
+
+
+def _rename_while_listed(case: SynchronousTestCase, path: str, names: list[str]) -> None:
+    """
+    Patch C{os.listdir} so that each listing of the box's C{cur/} renames
+    a file there from C{names[0]} to C{names[1]}, and so on, once it has
+    read the names.
+    """
+    cur = os.path.join(path, "cur")
+    listdir = os.listdir
+
+    def racing(directory: str) -> list[str]:
+        found = listdir(directory)
+        if directory == cur:
+            for old, new in itertools.pairwise(names):
+                os.rename(os.path.join(cur, old), os.path.join(cur, new))
+        return found
+
+    case.patch(os, "listdir", racing)
+
+
 class MaildirHintTests(SynchronousTestCase):
     """
     L{scan_fingerprint}'s hint: directory times old enough to trust stand
@@ -109,13 +146,7 @@ class MaildirHintTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.start = time.time()
-        self.path = os.path.abspath(self.mktemp())
-        for subdir in ("cur", "new", "tmp"):
-            os.makedirs(os.path.join(self.path, subdir))
-        with open(os.path.join(self.path, ".uidvalidity"), "w") as recorded:
-            recorded.write("1700000000\n2\n")
-        for uid in (1, 2):
-            open(os.path.join(self.path, "cur", f"{uid}.x,U={uid}:2,S"), "w").close()
+        self.path = _two_message_box(self)
         self.age(100)
 
     def age(self, seconds: float) -> None:
@@ -180,16 +211,8 @@ class MaildirHintTests(SynchronousTestCase):
         the listing) gives no hint, even with old times before and after:
         the next look lists again and sees the box as it is then.
         """
-        cur = os.path.join(self.path, "cur")
         listdir = os.listdir
-
-        def racing(path: str) -> list[str]:
-            names = listdir(path)
-            if path == cur:
-                os.rename(os.path.join(cur, "1.x,U=1:2,S"), os.path.join(cur, "1.x,U=1:2,FS"))
-            return names
-
-        self.patch(os, "listdir", racing)
+        _rename_while_listed(self, self.path, ["1.x,U=1:2,S", "1.x,U=1:2,FS"])
         found = scan_fingerprint(self.path, None, time.time())
         self.patch(os, "listdir", listdir)
         assert found is not None
@@ -251,13 +274,7 @@ class VouchedTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.path = os.path.abspath(self.mktemp())
-        for subdir in ("cur", "new", "tmp"):
-            os.makedirs(os.path.join(self.path, subdir))
-        with open(os.path.join(self.path, ".uidvalidity"), "w") as recorded:
-            recorded.write("1700000000\n2\n")
-        for uid in (1, 2):
-            open(os.path.join(self.path, "cur", f"{uid}.x,U={uid}:2,S"), "w").close()
+        self.path = _two_message_box(self)
         self.fingerprint = maildir_fingerprint(1700000000, 2, [], ["1.x,U=1:2,S", "2.x,U=2:2,S"])
 
     def times(self, nanoseconds: int) -> None:
@@ -318,17 +335,7 @@ class VouchedTests(SynchronousTestCase):
         A rename while the box is listed gives no hint.
         """
         self.times(time.time_ns() - 1_000_000)
-        cur = os.path.join(self.path, "cur")
-        listdir = os.listdir
-
-        def racing(path: str) -> list[str]:
-            names = listdir(path)
-            if path == cur:
-                os.rename(os.path.join(cur, "1.x,U=1:2,S"), os.path.join(cur, "1.x,U=1:2,FS"))
-                os.rename(os.path.join(cur, "1.x,U=1:2,FS"), os.path.join(cur, "1.x,U=1:2,S"))
-            return names
-
-        self.patch(os, "listdir", racing)
+        _rename_while_listed(self, self.path, ["1.x,U=1:2,S", "1.x,U=1:2,FS", "1.x,U=1:2,S"])
         self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
 
     def test_probe_left(self) -> None:
