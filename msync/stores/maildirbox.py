@@ -35,6 +35,7 @@ import functools
 import operator
 import os
 import re
+import time
 import zlib
 from array import array
 from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
@@ -559,15 +560,25 @@ def vouched_fingerprint(path: str, fingerprint: bytes) -> bytes:
     C{new/} or C{cur/}, which changes their times) would only not be
     removed as stale before the next change.
 
+    A change made in the same tick of the file system's clock as the
+    file (the sync's own last rename, a moment before) leaves a time that
+    is not older: the file is then made again once, a tick later
+    (L{PROBE_RETRY}).
+
     @return: C{fingerprint}, with its hint if the listing vouches for it.
     """
-    made = _file_system_now(os.path.join(path, "tmp"))
-    before = _stamps(path)
-    if made is None or before is None or _listed_fingerprint(path) != fingerprint:
+    for attempt in range(2):
+        if attempt:
+            time.sleep(PROBE_RETRY)
+        made = _file_system_now(os.path.join(path, "tmp"))
+        before = _stamps(path)
+        if made is None or before is None:
+            return fingerprint
+        if max(int(each) for each in before.split(b",")[:3]) < made:
+            break
+    else:
         return fingerprint
-    if _stamps(path) != before:
-        return fingerprint
-    if max(int(each) for each in before.split(b",")[:3]) >= made:
+    if _listed_fingerprint(path) != fingerprint or _stamps(path) != before:
         return fingerprint
     return fingerprint + b";" + before
 
@@ -592,6 +603,9 @@ def _file_system_now(directory: str) -> int | None:
 
 _probes = counter(1)
 _PROBE = ".msync-probe."
+#: Seconds before a second probe (L{vouched_fingerprint}): more than a tick
+#: of the kernel's coarse clock, which stamps file changes (1–10 ms).
+PROBE_RETRY = 0.02
 
 
 def _rename_failure(source: str, destination: str, error: OSError | None) -> MailboxError:

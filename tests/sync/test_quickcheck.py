@@ -24,6 +24,7 @@ from msync.config import schema
 from msync.config.schema import IMAPStore as IMAPStoreConfig
 from msync.errors import StoreUnavailable
 from msync.model import Side
+from msync.stores import maildirbox
 from msync.stores.imapbox import imap_fingerprint
 from msync.stores.maildirbox import maildir_fingerprint, scan_fingerprint, vouched_fingerprint
 from msync.stores.maildirstore import MaildirStore
@@ -287,10 +288,11 @@ class VouchedTests(SynchronousTestCase):
 
     def test_fresh_times(self) -> None:
         """
-        Times a millisecond old (within the clock's second) give a hint,
-        which the next look takes without listing; the probe file is gone.
+        Times 50 ms old (more than a tick of the file system's clock, too
+        recent for the clock's one-second rule) give a hint, which the
+        next look takes without listing; the probe file is gone.
         """
-        self.times(time.time_ns() - 1_000_000)
+        self.times(time.time_ns() - 50_000_000)
         found = vouched_fingerprint(self.path, self.fingerprint)
         digest, _, hint = found.partition(b";")
         self.assertEqual(digest, self.fingerprint)
@@ -313,17 +315,33 @@ class VouchedTests(SynchronousTestCase):
         may have missed could have left it so) gives no hint.
         """
         for name in ("new", "cur", ".uidvalidity"):
-            self.times(time.time_ns() - 1_000_000)
+            self.times(time.time_ns() - 50_000_000)
             later = time.time_ns() + 10_000_000_000
             os.utime(os.path.join(self.path, name), ns=(later, later))
             self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
+
+    def test_same_tick(self) -> None:
+        """
+        A probe no later than the directories' times (made in the tick of
+        the last change) is made again once: a later one gives the hint,
+        a second one in the same tick none.
+        """
+        stamp = time.time_ns() - 50_000_000
+        self.times(stamp)
+        self.patch(maildirbox, "PROBE_RETRY", 0)
+        for probes, hinted in (([stamp, stamp + 1], True), ([stamp, stamp], False)):
+            made = iter(probes)
+            self.patch(maildirbox, "_file_system_now", lambda directory, made=made: next(made))
+            found = vouched_fingerprint(self.path, self.fingerprint)
+            self.assertEqual(b";" in found, hinted)
+            self.assertEqual(list(made), [])
 
     def test_other_names(self) -> None:
         """
         A listing that finds other names than the fingerprint's gives no
         hint (the sync's fingerprint stays, the next run lists).
         """
-        self.times(time.time_ns() - 1_000_000)
+        self.times(time.time_ns() - 50_000_000)
         os.rename(
             os.path.join(self.path, "cur", "2.x,U=2:2,S"),
             os.path.join(self.path, "cur", "2.x,U=2:2,RS"),
@@ -334,7 +352,7 @@ class VouchedTests(SynchronousTestCase):
         """
         A rename while the box is listed gives no hint.
         """
-        self.times(time.time_ns() - 1_000_000)
+        self.times(time.time_ns() - 50_000_000)
         _rename_while_listed(self, self.path, ["1.x,U=1:2,S", "1.x,U=1:2,FS", "1.x,U=1:2,S"])
         self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
 
@@ -344,7 +362,7 @@ class VouchedTests(SynchronousTestCase):
         removing it) does not stop the box's fingerprint, as a file being
         delivered there does.
         """
-        self.times(time.time_ns() - 1_000_000)
+        self.times(time.time_ns() - 50_000_000)
         open(os.path.join(self.path, "tmp", ".msync-probe.1.1"), "w").close()
         found = vouched_fingerprint(self.path, self.fingerprint)
         self.assertIn(b";", found)
@@ -358,7 +376,7 @@ class VouchedTests(SynchronousTestCase):
         """
         Without a C{tmp/} to make the probe in, no hint.
         """
-        self.times(time.time_ns() - 1_000_000)
+        self.times(time.time_ns() - 50_000_000)
         os.rmdir(os.path.join(self.path, "tmp"))
         self.assertEqual(vouched_fingerprint(self.path, self.fingerprint), self.fingerprint)
 
