@@ -255,6 +255,27 @@ class MailboxOperationTests(MaildirTestCase):
         old = os.stat(path).st_mtime - 3600
         os.utime(path, (old, old))
 
+    def _three_messages(self, *names: str) -> MaildirMailbox:
+        """
+        The inbox opened with the message files C{names} (relative to it,
+        UIDs 1 to 3, the last one assigned 3).
+        """
+        make_maildir(self.inbox)
+        for name in names:
+            write(f"{self.inbox}/{name}")
+        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
+        return self.open()
+
+    def _assert_times_known(self, mailbox: MaildirMailbox) -> None:
+        """
+        The box knows the directories' current times as its own (the race
+        guard does not wait for them).
+        """
+        self.assertEqual(
+            mailbox._known,
+            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
+        )
+
     def test_set_flags_batch_rescans_midway(self) -> None:
         """
         In a batch of flag changes, a file renamed by a MUA after the scan
@@ -262,11 +283,9 @@ class MailboxOperationTests(MaildirTestCase):
         are known as ours before that rescan (it does not wait for them)
         and the directories' times are noted after the batch.
         """
-        make_maildir(self.inbox)
-        for n in (1, 2, 3):
-            write(f"{self.inbox}/cur/{n}.1_1.h,U={n}:2,")
-        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
-        mailbox = self.open()
+        mailbox = self._three_messages(
+            "cur/1.1_1.h,U=1:2,", "cur/2.1_1.h,U=2:2,", "cur/3.1_1.h,U=3:2,"
+        )
         os.rename(f"{self.inbox}/cur/2.1_1.h,U=2:2,", f"{self.inbox}/cur/2.1_1.h,U=2:2,R")
         self._age("cur")
         os.rename(f"{self.inbox}/cur/1.1_1.h,U=1:2,", f"{self.inbox}/cur/1.1_1.h,U=1:2,P")
@@ -283,10 +302,7 @@ class MailboxOperationTests(MaildirTestCase):
             files(self.inbox),
             ["cur/1.1_1.h,U=1:2,S", "cur/2.1_1.h,U=2:2,RS", "cur/3.1_1.h,U=3:2,S"],
         )
-        self.assertEqual(
-            mailbox._known,
-            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
-        )
+        self._assert_times_known(mailbox)
         body = self.successResultOf(mailbox.fetch(2))
         self.assertEqual(body.flags, Flags.ANSWERED | Flags.SEEN)
 
@@ -295,12 +311,7 @@ class MailboxOperationTests(MaildirTestCase):
         A file deleted after the scan is looked for by one rescan and
         skipped; the rest of the batch is renamed.
         """
-        make_maildir(self.inbox)
-        write(f"{self.inbox}/new/1.1_1.h,U=1")
-        write(f"{self.inbox}/new/2.1_1.h,U=2")
-        write(f"{self.inbox}/cur/3.1_1.h,U=3:2,S")
-        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
-        mailbox = self.open()
+        mailbox = self._three_messages("new/1.1_1.h,U=1", "new/2.1_1.h,U=2", "cur/3.1_1.h,U=3:2,S")
         os.unlink(f"{self.inbox}/new/2.1_1.h,U=2")
         changes = [
             FlagChange(1, add=Flags.FLAGGED),
@@ -309,10 +320,7 @@ class MailboxOperationTests(MaildirTestCase):
         ]
         self.successResultOf(mailbox.set_flags(changes))
         self.assertEqual(files(self.inbox), ["cur/1.1_1.h,U=1:2,F", "cur/3.1_1.h,U=3:2,"])
-        self.assertEqual(
-            mailbox._known,
-            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
-        )
+        self._assert_times_known(mailbox)
         listed = self.successResultOf(mailbox.load(LoadRequest()))
         self.assertEqual(
             [(info.uid, info.flags) for info in listed], [(1, Flags.FLAGGED), (3, Flags.NONE)]
@@ -324,12 +332,9 @@ class MailboxOperationTests(MaildirTestCase):
         renames before it stay indexed and their directories' times are
         known as ours (the next scan does not wait for them).
         """
-        make_maildir(self.inbox)
-        write(f"{self.inbox}/new/1.1_1.h,U=1")
-        write(f"{self.inbox}/cur/2.1_1.h,U=2:2,")
-        write(f"{self.inbox}/cur/3.1_1.h,U=3:2,")
-        write(f"{self.inbox}/.uidvalidity", b"1\n3\n")
-        mailbox = self.open()
+        mailbox = self._three_messages(
+            "new/1.1_1.h,U=1", "cur/2.1_1.h,U=2:2,", "cur/3.1_1.h,U=3:2,"
+        )
         # The second's new name is taken by a directory: its rename fails.
         blocker = f"{self.inbox}/cur/2.1_1.h,U=2:2,S"
         os.mkdir(blocker)
@@ -339,10 +344,7 @@ class MailboxOperationTests(MaildirTestCase):
         failure = self.failureResultOf(mailbox.set_flags(changes), MailboxError)
         self.assertIn("Maildir error: cannot rename", str(failure.value))
         self.assertIn("2.1_1.h,U=2:2,", str(failure.value))
-        self.assertEqual(
-            mailbox._known,
-            {subdir: os.stat(f"{self.inbox}/{subdir}").st_mtime_ns for subdir in ("new", "cur")},
-        )
+        self._assert_times_known(mailbox)
         self.assertEqual(self.successResultOf(mailbox.fetch(1)).flags, Flags.SEEN)
         self.assertEqual(self.successResultOf(mailbox.fetch(3)).flags, Flags.NONE)
         self._recent("cur")
