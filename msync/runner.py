@@ -782,7 +782,7 @@ def _select_ahead(
     (a far store not IMAP, C{-V}, a dry run, a pair in conflict).
 
     The call returns, when it sent them, a L{Deferred} that fires once the
-    reactor has written them (L{IMAPStoreImpl.written}): the engine waits
+    reactor has written them (L{IMAPStoreImpl.sent}): the engine waits
     for it before its renames and commit, which give the reactor no turn.
     """
     far, near = stores
@@ -800,7 +800,7 @@ def _select_ahead(
         if known is not None and far.select_ahead(
             pair.far, listing_cache_path(paths, Side.FAR), known
         ):
-            return far.written()
+            return far.sent()
         return None
 
     return send

@@ -114,7 +114,7 @@ class _World:
         # messages each time.
         self.ahead: list[tuple[BoxName, int, list[tuple[int, str, str]]]] = []
         # The same, each time the reactor's turn that writes a SELECT sent
-        # ahead came (IMAPStore.written).
+        # ahead came (the IMAPStore.sent asked for right after it).
         self.turns: list[tuple[int, list[tuple[int, str, str]]]] = []
 
     def state(self, name: str) -> str:
@@ -139,18 +139,26 @@ class _World:
         def inbox_inode() -> int:
             return os.stat(inbox).st_ino if os.path.exists(inbox) else 0
 
+        # Set by a SELECT sent ahead, until the turn asked for after it.
+        waiting: list[BoxName] = []
+
         class _Ahead(IMAPStoreImpl):
             def select_ahead(self, name: BoxName, path: str, known: bytes) -> bool:
                 sent = super().select_ahead(name, path, known)
                 if sent:
                     ahead.append((name, inbox_inode(), near("INBOX")))
+                    waiting.append(name)
                 return sent
 
-            def written(self) -> Deferred[None]:
+            def sent(self) -> Deferred[None]:
                 def came(result: None) -> None:
                     turns.append((inbox_inode(), near("INBOX")))
 
-                return super().written().addCallback(came)
+                turn = super().sent()
+                if waiting:
+                    waiting.clear()
+                    turn.addCallback(came)
+                return turn
 
         kind = _StatusFirst if self.status_first else _Ahead
         with capturedLogs() as logs:

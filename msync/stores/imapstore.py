@@ -579,26 +579,6 @@ class IMAPStore:
             return False
         return self.expect_listing(name, path, select_now=True)
 
-    def written(self) -> Deferred[None]:
-        """
-        Fires once the reactor has had a turn to write: what was just sent
-        to the server has left (a transport writes only from the reactor's
-        loop, never from inside C{write}). A caller about to compute for a
-        while without yielding (renames, a commit) waits for this first, so
-        the server works on the commands meanwhile (L{select_ahead}).
-
-        Two delayed calls: the first runs before the reactor's next poll,
-        the second after it, and that poll is where the socket is written.
-        """
-        clock = IReactorTime(self._reactor)
-        done: Deferred[None] = Deferred()
-
-        def after_poll() -> None:
-            done.callback(None)
-
-        clock.callLater(0, clock.callLater, 0, after_poll)
-        return done
-
     async def _selected_fingerprint(self, sent: _EarlySelect) -> bytes | None:
         """
         The fingerprint as the early C{SELECT} of the box says it (what a
@@ -791,8 +771,9 @@ class IMAPStore:
         """
         The transport writes what it is given on the reactor's next network
         pass, not at once: a caller about to work a while without waiting
-        (importing, reading files) waits for this first, so that what it
-        queued is at the server meanwhile.
+        (importing, reading files; a pair's renames and commit after the
+        next pair's C{SELECT} went out, L{select_ahead}) waits for this
+        first, so that what it queued is at the server meanwhile.
 
         @return: a Deferred firing once the reactor has made a network pass
             since: two turns (a call scheduled from the reactor's timed
