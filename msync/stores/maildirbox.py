@@ -1018,7 +1018,7 @@ class MaildirMailbox:
     def _note_known(self, touched: set[str]) -> None:
         """
         Note the modification times of the directories in C{touched} (our
-        own changes, for the race guard), and empty it.
+        own changes or listing, for the race guard), and empty it.
         """
         for subdir in touched:
             self._known[subdir] = self._mtime(subdir)
@@ -1234,7 +1234,7 @@ class MaildirMailbox:
             (subdir, names, uids)
             for subdir, (names, uids) in zip(("new", "cur"), saved, strict=True)
         ]
-        self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+        self._note_known({"new", "cur"})
         return True
 
     def stamps_unchanged(self, stamps: bytes) -> bool:
@@ -1273,7 +1273,7 @@ class MaildirMailbox:
             if seen is None:
                 return False
             self._seen = seen
-            self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+            self._note_known({"new", "cur"})
         wanted = request.uids - self._indexed
         if wanted:
             found: dict[int, FileEntry] = {}
@@ -1570,7 +1570,7 @@ class MaildirMailbox:
         self._unlisted = False
         self._seen, self._indexed = [], set()
         self._cut = {"new": [], "cur": []}
-        self._known = {subdir: self._mtime(subdir) for subdir in ("new", "cur")}
+        self._note_known({"new", "cur"})
 
     def _same_content(self, first: FileEntry, second: FileEntry) -> bool:
         """
