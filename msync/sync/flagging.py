@@ -149,16 +149,15 @@ def _loaded_flags(work: PairWork, t: Side, record: SyncRecord, uid: int) -> int 
     another record under that UID (a state with a UID twice). Works on
     the listing's columns: no message object per update.
     """
-    listing = work.messages[t]
-    at = listing.position(uid)
+    at = work.messages[t].position(uid)
     if at < 0:
         return None
-    if record.linked(t) != uid:
-        other = work.linked[t][at]
-        if other is None or other.linked(t) != uid:
-            return None
-    changed = work.flags[t].get(uid)
-    return listing.bits[at] & ALL if changed is None else changed
+    if record.linked(t) == uid:
+        return record_flags(work, t, record)
+    other = work.linked[t][at]
+    if other is None or other.linked(t) != uid:
+        return None
+    return record_flags(work, t, other)
 
 
 def _flags_done(work: PairWork, record: SyncRecord, t: Side, values: RecordWork) -> None:
