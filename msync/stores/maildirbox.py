@@ -457,11 +457,8 @@ def _digest_names(digest: _Hash, names: list[str]) -> None:
     """
     Feed C{names} joined by NUL to C{digest}, a piece at a time.
     """
-    for start in range(0, len(names), _NAMES_PER_UPDATE):
-        if start:
-            digest.update(b"\0")
-        piece = "\0".join(names[start : start + _NAMES_PER_UPDATE])
-        digest.update(piece.encode("utf-8", "surrogateescape"))
+    for piece in _name_pieces(names):
+        digest.update(piece)
 
 
 def _messages(directory: str) -> list[str]:
