@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import field
 from datetime import datetime
-from typing import TypeAlias, overload
+from typing import Final, TypeAlias, overload
 
 from msync.records import record
 
@@ -108,6 +108,11 @@ ALL_FLAGS = (
 )
 """
 Every flag mbsync synchronizes (C{DFPRST}).
+"""
+
+ALL_BITS: Final = int(ALL_FLAGS)
+"""
+L{ALL_FLAGS} as a plain int (63): the mask of flag bits kept in ints.
 """
 
 BoxName: TypeAlias = str
@@ -375,8 +380,8 @@ class MessageListing(Sequence[MessageInfo]):
         uid, bits = self.uids[at], self.bits[at]
         extras = self._extras.get(uid) if self._extras else None
         if extras is None:
-            return MessageInfo(uid, _FLAG_VALUES[bits & 63], bits > 63)
-        return MessageInfo(uid, _FLAG_VALUES[bits & 63], bits > 63, *extras)
+            return MessageInfo(uid, _FLAG_VALUES[bits & ALL_BITS], bits > 63)
+        return MessageInfo(uid, _FLAG_VALUES[bits & ALL_BITS], bits > 63, *extras)
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -429,7 +434,7 @@ class MessageListing(Sequence[MessageInfo]):
         The flags (as an int) of the message with C{uid}, if listed.
         """
         at = self.position(uid)
-        return None if at < 0 else self.bits[at] & 63
+        return None if at < 0 else self.bits[at] & ALL_BITS
 
     def size_at(self, at: int) -> int | None:
         """

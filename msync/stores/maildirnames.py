@@ -25,7 +25,7 @@ import functools
 import re
 
 from msync.errors import LayoutError, MailboxError, shown_name
-from msync.model import ALL_FLAGS, Flags
+from msync.model import ALL_BITS, Flags
 from msync.records import record
 
 _UINT_MASK = 0xFFFFFFFF
@@ -122,7 +122,7 @@ def info_suffix(flags: Flags, delimiter: str = ":") -> str:
     """
     C{<delim>2,<FLAGS>}, flags in C{DFPRST} order.
     """
-    bits = int(flags) & 0x3F
+    bits = int(flags) & ALL_BITS
     letters = _LETTERS_OF.get(bits)
     if letters is None:
         letters = _LETTERS_OF[bits] = Flags(bits).letters()
@@ -174,14 +174,10 @@ def set_flags_name(name: str, add: int, remove: int, delimiter: str = ":") -> st
     """
     prefix = delimiter + "2,"
     info_at = name.find(prefix)
-    add, remove = add & _ALL_BITS, remove & _ALL_BITS
+    add, remove = add & ALL_BITS, remove & ALL_BITS
     if info_at < 0:
         return name + info_suffix(Flags(add), delimiter)
     return name[: info_at + 3] + _changed_info(name[info_at + 3 :], add, remove)
-
-
-#: The bits of the six flags an info part can carry.
-_ALL_BITS = int(ALL_FLAGS)
 
 
 # A box holds few distinct info parts: each change of one is worked out

@@ -47,7 +47,7 @@ from zope.interface import implementer
 from msync.config import schema
 from msync.errors import MailboxError, MailboxMissing, shown_name
 from msync.model import (
-    ALL_FLAGS,
+    ALL_BITS,
     INBOX,
     BoxName,
     Flags,
@@ -98,7 +98,6 @@ _STYLES = {
 # mbsync numbers the files it names per process (<pid>_<n>); so do we, so
 # that two stores of one process never pick the same name in one second.
 _names_made = itertools.count(1)
-_ALL_BITS = int(ALL_FLAGS)
 
 
 #: At most this many messages are written by one job of the worker threads
@@ -492,7 +491,7 @@ class MaildirStore:
         and C{uid}: L{new_subdir} and L{new_name}, their parts that depend
         on the flags made once per flag combination.
         """
-        bits = int(flags) & _ALL_BITS
+        bits = int(flags) & ALL_BITS
         place = self._places.get(bits)
         if place is None:
             shown = Flags(bits)

@@ -46,7 +46,7 @@ from typing import Final
 
 from msync.config.schema import SyncOp
 from msync.errors import StateError
-from msync.model import ALL_FLAGS, BoxName, Flags, MessageInfo, MessageListing, Side
+from msync.model import ALL_BITS, BoxName, Flags, MessageInfo, MessageListing, Side
 from msync.sync.journal import TUID_LENGTH, JournalOp, KillRecord, apply_op
 from msync.sync.notices import Notice, UnsupportedFlags
 from msync.sync.options import PairOptions
@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 # Flag bits (L{Flags}) as plain ints.
-ALL: Final = int(ALL_FLAGS)
+ALL: Final = ALL_BITS
 DELETED: Final = int(Flags.DELETED)
 FLAGGED: Final = int(Flags.FLAGGED)
 SEEN: Final = int(Flags.SEEN)

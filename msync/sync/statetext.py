@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 from msync.digests import blake2b
 from msync.errors import StateError
-from msync.model import Flags, Side
+from msync.model import ALL_BITS, Flags, Side
 from msync.sync.state import Status, SyncRecord, SyncState
 
 #: mbsync reads the state file with C{fgets} into a 128-byte buffer.
@@ -331,7 +331,7 @@ def format_entry(record: SyncRecord) -> bytes:
     status = record.status_bits
     dummy = "<" if status & _DUMMY_F else ">" if status & _DUMMY_N else ""
     mark = "^" if status & _SKIPPED else "~" if status & _EXPIRED else ""
-    letters = _LETTERS_OF_FLAGS[int(record.flags) & 0x3F]
+    letters = _LETTERS_OF_FLAGS[int(record.flags) & ALL_BITS]
     return f"{record.far_uid} {record.near_uid} {dummy}{mark}{letters}\n".encode("ascii")
 
 
