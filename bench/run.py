@@ -4,7 +4,8 @@ msync against mbsync, side by side, on one private Dovecot and one corpus.
 C{make bench} (or C{.venv/bin/python bench/run.py [--messages N | --large |
 --huge]}) starts a private Dovecot on 127.0.0.1 with one account per tool,
 each loaded with the same generated corpus (sizes 1 KB to 2 MB, multipart,
-flags spread over four folders), then runs the tools alternately, A B A B,
+flags spread over four folders), then runs the tools (mbsync, msync, and
+OfflineIMAP when it is installed) alternately, A B A B,
 C{--repeats} times, each cycle from an empty Maildir:
 
   (a) initial pull  - everything from the server into an empty Maildir;
@@ -165,6 +166,14 @@ class Tool:
     account: DovecotAccount
     workdir: Path
 
+    @property
+    def offlineimap(self) -> bool:
+        """
+        Whether this tool is OfflineIMAP (its own configuration and
+        metadata), not mbsync or msync (one C{~/.mbsyncrc}).
+        """
+        return self.name == "offlineimap"
+
 
 def run_tool(tool: Tool, config: Path) -> Measure:
     """
@@ -178,7 +187,9 @@ def run_tool(tool: Tool, config: Path) -> Measure:
         # --profile: a file per run, then msync itself.
         runs = len(list(PROFILE["dir"].glob("*.prof")))
         command = [*command, str(PROFILE["dir"] / f"{runs:02d}.prof"), "-m", "msync"]
-    argv += [*command, "-c", str(config), "-a"]
+    argv += [*command, "-c", str(config)]
+    if not tool.offlineimap:
+        argv.append("-a")
     started = time.monotonic()
     done = subprocess.run(
         argv, cwd=tool.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
@@ -192,8 +203,11 @@ def run_tool(tool: Tool, config: Path) -> Measure:
 
 def write_config(tool: Tool, port: int) -> Path:
     """
-    An mbsync configuration syncing every folder of the tool's account.
+    An mbsync configuration syncing every folder of the tool's account (an
+    OfflineIMAP one for OfflineIMAP).
     """
+    if tool.offlineimap:
+        return write_offlineimap_config(tool, port)
     mail = tool.workdir / "Mail"
     config = tool.workdir / "rc"
     account = tool.account
@@ -205,6 +219,31 @@ def write_config(tool: Tool, port: int) -> Path:
         f"MaildirStore bench-local\nPath {mail}/\nInbox {mail}/INBOX\nSubFolders Verbatim\n\n"
         "Channel bench\nFar :bench-remote:\nNear :bench-local:\nPatterns *\n"
         "Create Both\nExpunge Both\nSyncState *\n"
+    )
+    return config
+
+
+def write_offlineimap_config(tool: Tool, port: int) -> Path:
+    """
+    The OfflineIMAP configuration that does what L{write_config}'s does:
+    every folder both ways, nested folders as nested Maildirs (C{sep = /}),
+    plain IMAP with C{LOGIN}, C{fsync} as the other tools' C{FSync}; its
+    other settings at their defaults (one connection, as a user's). Its
+    metadata (its sync state) lives in C{meta/}, reset with the Maildir by
+    L{fresh}: an empty Maildir beside old metadata would read as "every
+    message deleted locally".
+    """
+    config = tool.workdir / "offlineimaprc"
+    account = tool.account
+    config.write_text(
+        f"[general]\naccounts = bench\nmetadata = {tool.workdir / 'meta'}\n"
+        f"fsync = {'true' if SETTINGS['fsync'] else 'false'}\n\n"
+        "[Account bench]\nlocalrepository = local\nremoterepository = remote\n\n"
+        f"[Repository local]\ntype = Maildir\nlocalfolders = {tool.workdir / 'Mail'}\n"
+        "sep = /\n\n"
+        f"[Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\nremoteport = {port}\n"
+        f"remoteuser = {account.user}\nremotepass = {account.password.replace('%', '%%')}\n"
+        "ssl = no\nstarttls = no\nauth_mechanisms = LOGIN\n"
     )
     return config
 
@@ -332,9 +371,11 @@ def set_aside(path: Path) -> None:
 
 def fresh(tool: Tool) -> None:
     """
-    An empty Maildir (state files live in it: C{SyncState *}).
+    An empty Maildir (state files live in it: C{SyncState *}) and no
+    OfflineIMAP metadata.
     """
     set_aside(tool.workdir / "Mail")
+    set_aside(tool.workdir / "meta")
     (tool.workdir / "Mail").mkdir(parents=True)
 
 
@@ -530,8 +571,10 @@ def print_table(
     """
     print(f"\n{messages} messages, medians of {repeats}; ratio = msync / mbsync (wall)\n")
     header = "| case |" + "".join(f" {n} wall | {n} CPU | {n} RSS |" for n in names)
-    print(header + " ratio |")
-    print("|---" * (1 + 3 * len(names) + 1) + "|")
+    # Every other tool's ratio too (OfflineIMAP's, a baseline's), after msync's.
+    others = [n for n in names if n not in ("mbsync", "msync")] if "mbsync" in names else []
+    print(header + " ratio |" + "".join(f" {n} / mbsync |" for n in others))
+    print("|---" * (1 + 3 * len(names) + 1 + len(others)) + "|")
     for case, title in CASES.items():
         if not all(runs[n].get(case) for n in names):
             continue
@@ -547,7 +590,11 @@ def print_table(
             theirs = median(runs["mbsync"][case], "seconds")
             ours = median(runs["msync"][case], "seconds")
             ratio = f"{ours / theirs:.2f}" if theirs else "n/a"
-        print(row + f" {ratio} |")
+        row += f" {ratio} |"
+        for name in others:
+            theirs = median(runs["mbsync"][case], "seconds")
+            row += f" {median(runs[name][case], 'seconds') / theirs:.2f} |" if theirs else " n/a |"
+        print(row)
     if floors:
         download = statistics.median(f[0] for f in floors)
         written = statistics.median(f[1] for f in floors)
@@ -572,6 +619,17 @@ def print_table(
                 )
 
 
+def default_tools() -> list[str]:
+    """
+    The tools run when C{--tools} is not given: mbsync and msync, and
+    OfflineIMAP when it is installed.
+    """
+    tools = ["mbsync", "msync"]
+    if shutil.which("offlineimap"):
+        tools.append("offlineimap")
+    return tools
+
+
 def main() -> int:
     """
     Run the benchmark and print the comparison table.
@@ -584,8 +642,9 @@ def main() -> int:
     parser.add_argument("--cases", default="abcde", help="letters of the cases to run")
     parser.add_argument(
         "--tools",
-        default="mbsync,msync",
-        help="of mbsync, msync, msync-par (--parallel 4), msync-base (see --baseline)",
+        default=",".join(default_tools()),
+        help="of mbsync, msync, msync-par (--parallel 4), msync-base (see --baseline),"
+        " offlineimap; default: mbsync, msync and offlineimap when it is installed",
     )
     parser.add_argument(
         "--baseline",
@@ -629,6 +688,7 @@ def main() -> int:
         "msync": [str(ROOT / ".venv" / "bin" / "msync")],
         # msync syncing up to four box pairs at once (--parallel 4).
         "msync-par": [str(ROOT / ".venv" / "bin" / "msync"), "--parallel", "4"],
+        "offlineimap": ["offlineimap", "-u", "quiet"],
     }
     if options.profile:
         Path(options.profile).mkdir(parents=True, exist_ok=True)
