@@ -661,6 +661,11 @@ class MaildirMailbox:
         self._trusted = True
         self._provisional = 0
         self._warned = False
+        # Whether a scan numbers the files that have no UID yet: only once
+        # a load asks for new messages (mbsync numbers them in the load
+        # that wants them; a box loaded for its old messages only, as the
+        # far box of Sync Push, keeps them unnumbered).
+        self._number_fresh = False
         self._delimiter = store._delimiter
         self._closed = False
         self._index = FileIndex()
@@ -730,7 +735,6 @@ class MaildirMailbox:
             self.uid_next = self._last_uid + 1
             return
         await self._scan(trust_uids=self._trusted)
-        self.uid_next = self._last_uid + self._provisional + 1
 
     @property
     def journal_uid_next(self) -> int:
@@ -754,6 +758,9 @@ class MaildirMailbox:
         """
 
         async def action() -> MessageListing:
+            # Files without a UID are new messages: numbered only by a load
+            # that wants new messages (an open range), as mbsync.
+            self._number_fresh = request.max_uid is None
             if not (self._unlisted and self._list_some(request)):
                 await self._scan()
             answer = MessageListing()
@@ -1499,6 +1506,14 @@ class MaildirMailbox:
         record the new last UID first, then rename each in place with
         C{,U=n} (mbsync order), warning about each stray UID repaired.
         A read-only box only gives them provisional UIDs in its index.
+
+        Files without a UID are numbered only once a load has asked for
+        new messages (L{load}); until then they are left as they are, out
+        of the index, as mbsync leaves them (the far box of C{Sync Push},
+        the near box of C{Sync Pull}). Files whose UID must be repaired
+        (strays) or cannot be trusted (a C{,U=} in a box whose UIDVALIDITY
+        was just made) are numbered at once, with the others: left, they
+        would claim UIDs the box never gave out.
         """
         # The index of the last scan goes first: a big box's names held
         # twice (the old index's and the new listing's) were the peak of a
@@ -1544,7 +1559,7 @@ class MaildirMailbox:
             for offset, entry in enumerate(plan.fresh):
                 index[first + offset] = entry
             self._provisional = len(plan.fresh)
-        else:
+        elif self._number_fresh or plan.strays or any(",U=" in e.name for e in plan.fresh):
             if plan.fresh:
                 self._last_uid += len(plan.fresh)
                 assert self._uids is not None
@@ -1564,6 +1579,7 @@ class MaildirMailbox:
                     ) from error
                 index[first + offset] = numbered
         self._index = index
+        self.uid_next = self._last_uid + self._provisional + 1
         self._unlisted = False
         self._seen, self._indexed = [], set()
         self._cut = {"new": [], "cur": []}

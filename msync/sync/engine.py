@@ -53,6 +53,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from msync.config.schema import SyncOp
 from msync.errors import MailboxError, MailboxMissing, MessageError
 from msync.model import (
     ALL_FLAGS,
@@ -218,12 +219,22 @@ class _BoxPairSync:
         as far as can be told without running it: the cases where mbsync's
         work spans runs (journal replay, a UIDVALIDITY change, MaxMessages
         expiry, Trash, MaxSize placeholders, copies given up or found by
-        TUID, warnings and notices a next run would repeat) are excluded.
+        TUID, warnings and notices a next run would repeat, messages
+        expunged: their records keep both UIDs until the next run finds
+        the expunged side's message gone; a side's C{MaxPulledUid} or
+        C{MaxPushedUid} left below a UID paired on it, which the next run
+        that loads that side's new messages raises) are excluded.
         """
         options, work = self.options, self.work
         return (
             work is not None
             and self.settled
+            and not any(self.counts["expunge"].values())
+            and not any(
+                options.side(side.other).ops & SyncOp.NEW
+                and work.state.highest_uid(side) > work.state.max_uid(side)
+                for side in Side
+            )
             and not self.dry
             and not self.statefile.replayed
             and not work.changed

@@ -454,6 +454,12 @@ class SyncState:
         else:
             self.max_pushed_uid = uid
 
+    def highest_uid(self, side: Side) -> int:
+        """
+        The highest UID a live record holds on C{side} (0 if none).
+        """
+        return max(self._far if side is Side.FAR else self._near, default=0)
+
     # The record list.
 
     @property

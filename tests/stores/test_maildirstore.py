@@ -193,12 +193,17 @@ class StoreNamingTests(MaildirTestCase):
     def test_append_without_uid(self) -> None:
         """
         L{MaildirStore.append} into a box that is not open writes a file
-        without C{,U=} (as mbsync's Trash copies); the next open numbers it.
+        without C{,U=} (as mbsync's Trash copies); the next load that wants
+        new messages numbers it, not the open alone (as mbsync).
         """
         self.successResultOf(self.store.append("Trash", BytesSource(MESSAGE), Flags.SEEN))
         [name] = files(f"{self.root}/Trash")
         self.assertRegex(name, rf"^cur/{NOW}\.{PID}_\d+\.vm:2,S$")
-        self.open("Trash", create=False)
+        trash = self.open("Trash", create=False)
+        self.assertEqual(files(f"{self.root}/Trash"), [name])
+        self.successResultOf(trash.load(LoadRequest(max_uid=0)))
+        self.assertEqual(files(f"{self.root}/Trash"), [name])
+        self.successResultOf(trash.load(LoadRequest()))
         [name] = files(f"{self.root}/Trash")
         self.assertRegex(name, rf"^cur/{NOW}\.{PID}_\d+\.vm,U=1:2,S$")
 
@@ -217,6 +222,7 @@ class MailboxOperationTests(MaildirTestCase):
         write(f"{self.inbox}/new/1.1_1.h")
         write(f"{self.inbox}/cur/2.1_1.h:2,Sa")
         mailbox = self.open()
+        self.successResultOf(mailbox.load(LoadRequest()))
         self.successResultOf(
             mailbox.set_flags(
                 [FlagChange(1, add=Flags.SEEN), FlagChange(2, add=Flags.FLAGGED | Flags.DELETED)]
@@ -745,6 +751,7 @@ class ReadOnlyTests(MaildirTestCase):
         self.successResultOf(box.close())
         self.assertEqual(tree_snapshot(self.root), before)
         writable = self.open(create=False)
+        self.successResultOf(writable.load(LoadRequest()))
         self.assertEqual(writable.uid_next, 4)
         self.assertEqual(self.contents(writable), seen)
         self.assertFalse(os.path.exists(stale))

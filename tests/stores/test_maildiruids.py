@@ -119,6 +119,7 @@ class ScanTests(MaildirTestCase):
             "cur/.hidden",
         )
         mailbox = self.open()
+        infos = self.successResultOf(mailbox.load(LoadRequest()))
         self.assertEqual(
             files(self.inbox),
             [
@@ -132,7 +133,6 @@ class ScanTests(MaildirTestCase):
         self.assertEqual(mailbox.uid_next, 5)
         with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
             self.assertEqual(handle.read(), b"1\n4\n")
-        infos = self.successResultOf(mailbox.load(LoadRequest()))
         self.assertEqual(
             [(info.uid, info.flags, info.recent) for info in infos],
             [(1, Flags.SEEN, False), (2, Flags.SEEN, False), (3, 0, True), (4, 0, True)],
@@ -202,6 +202,7 @@ class ScanTests(MaildirTestCase):
         """
         self.prepare(0, "new/100.1_1.h")
         mailbox = self.open()
+        self.successResultOf(mailbox.load(LoadRequest()))
         write(f"{self.inbox}/new/200.1_1.h,U=1", b"other\n")
         self.failureResultOf(mailbox.load(LoadRequest()), MailboxError)
         self.assertEqual(files(self.inbox), ["new/100.1_1.h,U=1", "new/200.1_1.h,U=1"])
@@ -324,6 +325,25 @@ class ScanTests(MaildirTestCase):
         self.assertFalse(same_bytes(one, three, chunk_size=7))
         self.assertFalse(same_bytes(one, f"{base}/missing"))
 
+    def test_unnumbered_until_new_wanted(self) -> None:
+        """
+        A load of old messages only (a bounded range: mbsync's far box of
+        C{Sync Push}) leaves files without C{,U=} as they are, out of the
+        listing, and a message stored then takes the next UID; the first
+        load that wants new messages numbers them.
+        """
+        self.prepare(1, "cur/50.1_1.h,U=1:2,S", "new/1000.2_1.host")
+        mailbox = self.open()
+        infos = self.successResultOf(mailbox.load(LoadRequest(min_uid=1, max_uid=1)))
+        self.assertEqual([info.uid for info in infos], [1])
+        self.assertEqual(files(self.inbox), ["cur/50.1_1.h,U=1:2,S", "new/1000.2_1.host"])
+        with open(f"{self.inbox}/.uidvalidity", "rb") as handle:
+            self.assertEqual(handle.read(), b"1\n1\n")
+        self.assertEqual(self.put(mailbox), 2)
+        infos = self.successResultOf(mailbox.load(LoadRequest()))
+        self.assertEqual([info.uid for info in infos], [1, 2, 3])
+        self.assertIn("new/1000.2_1.host,U=3", files(self.inbox))
+
     def test_new_files_seen_by_load(self) -> None:
         """
         Files delivered while the box is open are numbered by the next load.
@@ -357,6 +377,7 @@ class ScanTests(MaildirTestCase):
         """
         self.prepare(0, "cur/1.1_1.h:2,S")
         mailbox = self.open()
+        self.successResultOf(mailbox.load(LoadRequest()))
         path = f"{self.inbox}/cur/1.1_1.h,U=1:2,S"
 
         def refuse(*args: object, **kwargs: object) -> Any:

@@ -767,6 +767,80 @@ class FixedPointTests(_PairCase):
         self.assertGreater(vouched, len(CHANGES) * 8)
 
 
+class MaildirFixedPointTests(SynchronousTestCase):
+    """
+    Runs that leave work for the next one write no sidecar, so that the
+    next run is a full one, as mbsync 1.4.4's is (found by
+    L{tests.integration.fuzzinterop}): Maildir on both sides.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        for side in ("far", "near"):
+            for subdir in ("cur", "new", "tmp"):
+                os.makedirs(f"{self.root}/{side}/INBOX/{subdir}")
+        with open(f"{self.root}/far/INBOX/new/100.1_1.h", "wb") as message:
+            message.write(b"Subject: far\n\nbody\n")
+        self.paths = state_paths(self.root + "/state/", None, "far", "INBOX", "near", "INBOX", None)
+
+    def run_pair(self, options: PairOptions) -> PairResult:
+        stores = [
+            MaildirStore(
+                schema.MaildirStore(
+                    name=side, inbox=f"{self.root}/{side}/INBOX", path=f"{self.root}/{side}/"
+                ),
+                fsync=False,
+                clock=Clock(),
+            )
+            for side in ("far", "near")
+        ]
+        far, near = stores
+        done = Deferred.fromCoroutine(
+            sync_pair(far, near, "INBOX", "INBOX", options, self.paths, quick=True)
+        )
+        result = self.successResultOf(done)
+        for store in stores:
+            self.successResultOf(store.close())
+        return result
+
+    def records(self) -> list[str]:
+        with open(self.paths.state, encoding="ascii") as state:
+            header, _, records = state.read().partition("\n\n")
+        return [line for line in header.splitlines() if line.startswith("Max")] + [
+            line.strip() for line in records.splitlines()
+        ]
+
+    def test_expunged(self) -> None:
+        """
+        A run that expunged a message keeps its record's UID (as mbsync);
+        no sidecar, so the next run finds the message gone and clears it.
+        """
+        with open(f"{self.root}/near/INBOX/cur/200.1_1.h:2,ST", "wb") as message:
+            message.write(b"Subject: near\n\nbody\n")
+        options = replace(FULL, far=replace(FULL.far, expunge=False))
+        self.assertFalse(self.run_pair(options).unchanged)
+        self.assertEqual(self.records(), ["MaxPulledUid 2", "MaxPushedUid 2", "2 1 ST", "1 2"])
+        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+        self.assertFalse(self.run_pair(options).unchanged)
+        self.assertEqual(self.records(), ["MaxPulledUid 2", "MaxPushedUid 2", "2 0 ST", "1 2"])
+
+    def test_max_uid_left_below(self) -> None:
+        """
+        A copy stored above a gap in the near box's UIDs leaves
+        C{MaxPushedUid} below it (as mbsync); no sidecar, so the next run
+        raises it, and only the run after that may be skipped.
+        """
+        with open(f"{self.root}/near/INBOX/.uidvalidity", "wb") as uids:
+            uids.write(b"1700000000\n5\n")
+        self.assertFalse(self.run_pair(FULL).unchanged)
+        self.assertEqual(self.records(), ["MaxPulledUid 1", "MaxPushedUid 0", "1 6"])
+        self.assertFalse(os.path.exists(sidecar_path(self.paths)))
+        self.assertFalse(self.run_pair(FULL).unchanged)
+        self.assertEqual(self.records(), ["MaxPulledUid 1", "MaxPushedUid 6", "1 6"])
+        self.assertTrue(os.path.exists(sidecar_path(self.paths)))
+        self.assertTrue(self.run_pair(FULL).unchanged)
+
+
 class NoCondstoreTests(QuickPairTests):
     """
     A server without CONDSTORE (Office 365): never skipped.
