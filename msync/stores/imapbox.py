@@ -1207,6 +1207,13 @@ class IMAPMailbox:
                 await store.create_box(trash_box)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    #: mbsync's IMAP driver loads nothing more for an expunge (it
+    #: C{CLOSE}s the box, removing every deleted message, loaded or not),
+    #: unlike its Maildir driver: the planner sees only what mbsync would
+    #: have loaded, so that the state it writes is mbsync's (the records
+    #: of messages expunged unseen keep their UIDs until the next run).
+    expunge_loads_all = False
+
     @property
     def expunges_by_uid(self) -> bool:
         """

@@ -192,10 +192,17 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
             f"channel {work.options.channel}: UIDVALIDITY of both far side "
             f"{work.boxes[Side.FAR]} and near side {work.boxes[Side.NEAR]} changed."
         )
-    loads = LoadPlanner(work.state, work.options, changed=work.changed, replayed=work.replayed)
+    loads = LoadPlanner(
+        work.state,
+        work.options,
+        changed=work.changed,
+        replayed=work.replayed,
+        expunge_loads_all=work.expunge_loads_all,
+    )
     requests = loads.requests()
     work.notices.extend(loads.notices)
-    work.loads_old = {side: bool(loads.needs[side] & Needs.OLD) for side in Side}
+    # What mbsync would have loaded, which decides what the plan sees.
+    work.loads_old = {side: bool(loads.seen[side] & Needs.OLD) for side in Side}
     work.find_old = loads.find_old
     return _step(work, requests)
 
@@ -355,7 +362,13 @@ def _sync_old_side(
     """
     source = t.other
     target_flags, source_flags = flags_of[t], flags_of[source]
-    if target_flags is not None and target_flags & DELETED:
+    if (
+        target_flags is not None
+        and target_flags & DELETED
+        # Loaded as mbsync would have: an expunge that loads nothing more
+        # (mbsync's IMAP CLOSE) leaves the record for the next run.
+        and (work.loads_old[t] or record.uid(t) > work.old_max[t])
+    ):
         values.wstate |= WorkBits.deleted(t)
     if expunged[t] or not record.uid(t):
         # Gone or never stored here: nothing to update; a deletion is

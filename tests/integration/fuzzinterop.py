@@ -37,6 +37,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.dovecot import DovecotServer
+from tests.integration.imapaccount import DovecotAccount
+from tests.integration.synctree import far_snapshot
 from tests.integration.test_maildir_interop import MSYNC, mkbox, snapshot
 
 __all__ = ["Divergence", "Fuzz", "run_seed"]
@@ -149,16 +152,18 @@ class Fuzz:
         for root in self.trees:
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
+            mkbox(root / "near" / "INBOX")
         self.serial = 0
-        plan: list[tuple[str, str, str, str]] = []
+        plan: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
         for side, box, count in (("far", "INBOX", 5), ("near", "INBOX", 3), ("far", "big", BIG)):
             for _ in range(count):
-                plan.append((side, box, self._subject(), self.rng.choice(FLAG_SETS)))
-        for root in self.trees:
-            mkbox(root / "far" / "INBOX")
-            mkbox(root / "near" / "INBOX")
-            for side, box, subject, flags in plan:
-                _write(root / side / box, int(subject[1:]), subject, flags)
+                subject = self._subject()
+                plan.setdefault((side, box), []).append(
+                    (self.serial, subject, self.rng.choice(FLAG_SETS))
+                )
+        for copy in (0, 1):
+            for (side, box), messages in plan.items():
+                self.put_many(copy, side, box, messages)
         self.configure()
 
     def _subject(self) -> str:
@@ -166,61 +171,90 @@ class Fuzz:
         return f"s{self.serial}"
 
     def configure(self) -> None:
-        for root in self.trees:
-            (root / "rc").write_text(
-                CONFIG.format(root=root, sync=self.sync, expunge=self.expunge, extra=self.extra)
-            )
+        for copy, root in enumerate(self.trees):
+            (root / "rc").write_text(self.config_text(copy))
+
+    # What a change does to one copy (0: mbsync's, 1: msync's) of a side;
+    # an IMAP far side (ImapFuzz) does it over IMAP.
+
+    def config_text(self, copy: int) -> str:
+        return CONFIG.format(
+            root=self.trees[copy], sync=self.sync, expunge=self.expunge, extra=self.extra
+        )
+
+    def boxes(self, side: str) -> list[str]:
+        """
+        The boxes of a side of mbsync's copy.
+        """
+        return _boxes(self.trees[0] / side)
+
+    def subjects(self, side: str, box: str) -> list[str]:
+        """
+        The messages of a box of mbsync's copy, by subject, oldest first.
+        """
+        return sorted(_index(self.trees[0] / side / box), key=lambda s: int(s[1:]))
+
+    def put_many(
+        self, copy: int, side: str, box: str, messages: list[tuple[int, str, str]]
+    ) -> None:
+        for serial, subject, flags in messages:
+            _write(self.trees[copy] / side / box, serial, subject, flags)
+
+    def reflag(self, copy: int, side: str, box: str, subject: str, flags: str) -> None:
+        folder = self.trees[copy] / side / box
+        path = _index(folder).get(subject)
+        if path is None:
+            return
+        base = path.name.split(":2,")[0]
+        path.rename(folder / "cur" / f"{base}:2,{flags}")
+
+    def delete(self, copy: int, side: str, box: str, subject: str) -> None:
+        path = _index(self.trees[copy] / side / box).get(subject)
+        if path is not None:
+            path.unlink()
+
+    def snapshot(self, copy: int) -> dict[str, object]:
+        return _without_sidecars(snapshot(self.trees[copy]))
 
     def change(self) -> None:
         """
         One round's random changes, made to both trees alike.
         """
-        theirs = self.trees[0]
         ops = self.rng.randrange(1, 12)
         for _ in range(ops):
             side = self.rng.choice(("far", "near"))
-            boxes = _boxes(theirs / side)
+            boxes = self.boxes(side)
             if not boxes:
                 continue
             box = self.rng.choice(boxes)
             roll = self.rng.random()
-            existing = sorted(_index(theirs / side / box), key=lambda s: int(s[1:]))
+            existing = self.subjects(side, box)
             if roll < 0.35 or not existing:
                 subject, flags = self._subject(), self.rng.choice(FLAG_SETS)
                 self.log.append(f"new {side}/{box} {subject} {flags!r}")
-                for root in self.trees:
-                    _write(root / side / box, int(subject[1:]), subject, flags)
+                for copy in (0, 1):
+                    self.put_many(copy, side, box, [(self.serial, subject, flags)])
             elif roll < 0.75:
                 subject, flags = self.rng.choice(existing), self.rng.choice(FLAG_SETS)
                 self.log.append(f"flags {side}/{box} {subject} {flags!r}")
-                for root in self.trees:
-                    self._reflag(root / side / box, subject, flags)
+                for copy in (0, 1):
+                    self.reflag(copy, side, box, subject, flags)
             elif roll < 0.95:
                 subject = self.rng.choice(existing)
                 self.log.append(f"delete {side}/{box} {subject}")
-                for root in self.trees:
-                    path = _index(root / side / box).get(subject)
-                    if path is not None:
-                        path.unlink()
+                for copy in (0, 1):
+                    self.delete(copy, side, box, subject)
             else:
                 box = f"nb{self.serial}"
                 subject = self._subject()
                 self.log.append(f"newbox {side}/{box} {subject}")
-                for root in self.trees:
-                    _write(root / side / box, int(subject[1:]), subject, "")
+                for copy in (0, 1):
+                    self.put_many(copy, side, box, [(self.serial, subject, "")])
         if self.rng.random() < 0.15:
             self.sync = self.rng.choice(SYNCS)
             self.expunge = self.rng.choice(EXPUNGES)
             self.log.append(f"config Sync {self.sync}, Expunge {self.expunge}")
             self.configure()
-
-    @staticmethod
-    def _reflag(box: Path, subject: str, flags: str) -> None:
-        path = _index(box).get(subject)
-        if path is None:
-            return
-        base = path.name.split(":2,")[0]
-        path.rename(box / "cur" / f"{base}:2,{flags}")
 
     def run(self) -> None:
         """
@@ -235,6 +269,8 @@ class Fuzz:
                 text=True,
                 timeout=300,
                 check=False,
+                # msync follows mbsync 1.4 whatever the machine's home holds.
+                env=dict(os.environ, MSYNC_COMPAT="1.4"),
             )
             results.append(done)
         theirs, ours = results
@@ -243,12 +279,140 @@ class Fuzz:
                 f"exit {theirs.returncode} (mbsync) != {ours.returncode} (msync)\n"
                 f"mbsync: {theirs.stdout}{theirs.stderr}\nmsync: {ours.stdout}{ours.stderr}"
             )
-        left, right = (_without_sidecars(snapshot(root)) for root in self.trees)
+        left, right = self.snapshot(0), self.snapshot(1)
         if left != right:
             raise Divergence(
                 f"both exited {ours.returncode}\n{_first_difference(left, right)}\n"
                 f"mbsync said: {theirs.stdout}{theirs.stderr}\nmsync said: {ours.stdout}{ours.stderr}"
             )
+
+
+IMAP_CONFIG = """\
+IMAPAccount far
+Host 127.0.0.1
+Port {port}
+User {user}
+Pass {password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore far
+Account far
+
+MaildirStore near
+Path {root}/near/
+Inbox {root}/near/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :far:
+Near :near:
+Patterns *
+Create Both
+SyncState *
+Sync {sync}
+Expunge {expunge}
+{extra}"""
+
+#: Maildir flag letters as IMAP flags.
+IMAP_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
+
+
+@dataclass
+class ImapFuzz(Fuzz):
+    """
+    The same campaign with the far side on a real Dovecot (CONDSTORE,
+    QRESYNC: msync's quick checks, saved listings and SELECTs sent ahead):
+    each copy is an account of C{server}, changed over IMAP; the far
+    snapshot is every message's UID, flags and bytes (X-TUID masked).
+    """
+
+    server: DovecotServer | None = None
+    accounts: list[DovecotAccount] = field(default_factory=list)
+
+    def start(self) -> None:
+        assert self.server is not None
+        for account in self.accounts:
+            account.close()
+        self.accounts = [self.server.add_account() for _ in (0, 1)]
+        super().start()
+
+    def config_text(self, copy: int) -> str:
+        assert self.server is not None
+        account = self.accounts[copy]
+        return IMAP_CONFIG.format(
+            port=self.server.imap_port,
+            user=account.user,
+            password=account.password,
+            root=self.trees[copy],
+            sync=self.sync,
+            expunge=self.expunge,
+            extra=self.extra,
+        )
+
+    def _uids(self, copy: int, box: str) -> dict[str, int]:
+        """
+        A far box's messages of one copy: subject to UID.
+        """
+        found = {}
+        for message in self.accounts[copy].messages(box):
+            match = re.search(rb"^Subject: (\S+)", message.body, re.MULTILINE)
+            if match is not None:
+                found[match.group(1).decode()] = message.uid
+        return found
+
+    def boxes(self, side: str) -> list[str]:
+        if side == "near":
+            return super().boxes(side)
+        return self.accounts[0].list_mailboxes()
+
+    def subjects(self, side: str, box: str) -> list[str]:
+        if side == "near":
+            return super().subjects(side, box)
+        return sorted(self._uids(0, box), key=lambda s: int(s[1:]))
+
+    def put_many(
+        self, copy: int, side: str, box: str, messages: list[tuple[int, str, str]]
+    ) -> None:
+        if side == "near":
+            super().put_many(copy, side, box, messages)
+            return
+        account = self.accounts[copy]
+        if box not in account.list_mailboxes():
+            account.create_mailbox(box)
+        account.add_messages(
+            box,
+            [
+                (
+                    _message(subject).replace(b"\n", b"\r\n"),
+                    [IMAP_FLAGS[letter] for letter in flags],
+                    None,
+                )
+                for _, subject, flags in messages
+            ],
+        )
+
+    def reflag(self, copy: int, side: str, box: str, subject: str, flags: str) -> None:
+        if side == "near":
+            super().reflag(copy, side, box, subject, flags)
+            return
+        uid = self._uids(copy, box).get(subject)
+        if uid is not None:
+            self.accounts[copy].set_flags(box, uid, [IMAP_FLAGS[letter] for letter in flags])
+
+    def delete(self, copy: int, side: str, box: str, subject: str) -> None:
+        if side == "near":
+            super().delete(copy, side, box, subject)
+            return
+        uid = self._uids(copy, box).get(subject)
+        if uid is not None:
+            self.accounts[copy].expunge(box, uid)
+
+    def snapshot(self, copy: int) -> dict[str, object]:
+        seen = super().snapshot(copy)
+        for box, messages in far_snapshot(self.accounts[copy]).items():
+            seen[f"server:{box}"] = messages
+        return seen
 
 
 def _without_sidecars(seen: dict[str, object]) -> dict[str, object]:
@@ -294,12 +458,15 @@ def _first_difference(left: dict[str, object], right: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def run_seed(base: Path, seed: int, rounds: int) -> Fuzz:
+def run_seed(base: Path, seed: int, rounds: int, server: DovecotServer | None = None) -> Fuzz:
     """
     Run one seed's rounds; raise L{Divergence} (with the round's log) on
     the first difference.
+
+    @param server: a running Dovecot for the far side (L{ImapFuzz}), or
+        C{None} for Maildir on both sides.
     """
-    fuzz = Fuzz(base, seed)
+    fuzz = Fuzz(base, seed) if server is None else ImapFuzz(base, seed, server=server)
     fuzz.start()
     fuzz.log.append(f"config Sync {fuzz.sync}, Expunge {fuzz.expunge} {fuzz.extra.strip()}")
     for number in range(rounds):
@@ -327,18 +494,31 @@ def main() -> int:
     parser.add_argument("--seeds", default="1-10")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--workdir", default="/tmp/msync-fuzz")
+    parser.add_argument(
+        "--imap", action="store_true", help="the far side on a private Dovecot (127.0.0.1)"
+    )
     options = parser.parse_args()
     failed = 0
-    for seed in _seeds(options.seeds):
-        base = Path(options.workdir) / f"seed-{seed}"
-        try:
-            run_seed(base, seed, options.rounds)
-        except Divergence as error:
-            failed += 1
-            print(f"DIVERGED {error}\n", flush=True)
-            continue
-        print(f"seed {seed}: {options.rounds} rounds agreed", flush=True)
-        shutil.rmtree(base, ignore_errors=True)
+    server = None
+    if options.imap:
+        # A fresh server: an old one's accounts would hold old mail.
+        shutil.rmtree(Path(options.workdir) / "server", ignore_errors=True)
+        server = DovecotServer(str(Path(options.workdir) / "server"))
+        server.start()
+    try:
+        for seed in _seeds(options.seeds):
+            base = Path(options.workdir) / f"seed-{seed}"
+            try:
+                run_seed(base, seed, options.rounds, server)
+            except Divergence as error:
+                failed += 1
+                print(f"DIVERGED {error}\n", flush=True)
+                continue
+            print(f"seed {seed}: {options.rounds} rounds agreed", flush=True)
+            shutil.rmtree(base, ignore_errors=True)
+    finally:
+        if server is not None:
+            server.stop()
     print(f"{failed} seed(s) diverged")
     return 1 if failed else 0
 

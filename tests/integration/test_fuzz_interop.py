@@ -5,7 +5,8 @@ that found differences from mbsync 1.4.4, each for as many rounds as it
 took: files left unnumbered by a load of old messages only (C{Sync Push},
 C{Sync Push Flags}), and runs that left work for the next one (an expunge,
 C{MaxPushedUid} below a copy) but were taken for fixed points, so the next
-run was skipped. These runs need C{mbsync}; missing, they fail rather
+run was skipped; and with the far side on Dovecot, records updated for
+messages expunged on the server that mbsync's IMAP driver never loaded. These runs need C{mbsync}; missing, they fail rather
 than skip. Longer campaigns: C{python -m tests.integration.fuzzinterop}.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
+from tests.integration.dovecot import DovecotTestCase
 from tests.integration.fuzzinterop import run_seed
 
 
@@ -61,3 +63,33 @@ class FuzzInteropTests(TestCase):
         C{MaxPushedUid} (not skipped).
         """
         self.check(9, 7)
+
+
+class ImapFuzzInteropTests(DovecotTestCase):
+    """
+    The same with the far side on a private Dovecot.
+    """
+
+    def setUp(self) -> None:
+        if shutil.which("mbsync") is None:
+            self.fail("mbsync is not installed (the test command installs isync)")
+        super().setUp()
+        self.base = Path(self.mktemp()).resolve()
+
+    def check(self, seed: int, rounds: int) -> None:
+        fuzz = run_seed(self.base / f"seed-{seed}", seed, rounds, self.dovecot)
+        self.assertEqual(fuzz.log.count(f"-- round {rounds - 1} agreed"), 1)
+
+    def test_expunged_unloaded(self) -> None:
+        """
+        C{Sync Pull New}, C{Expunge Both}: a message deleted on the server
+        is expunged unseen; its record keeps its far UID.
+        """
+        self.check(2, 3)
+
+    def test_expunged_unloaded_records_kept(self) -> None:
+        """
+        C{Sync New}, C{Expunge Both}: records whose near message is gone
+        and whose far one is expunged unseen stay, as mbsync's.
+        """
+        self.check(4, 5)

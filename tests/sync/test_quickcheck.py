@@ -767,6 +767,53 @@ class FixedPointTests(_PairCase):
         self.assertGreater(vouched, len(CHANGES) * 8)
 
 
+class IMAPExpungeTests(_PairCase):
+    """
+    An expunge on the server side plans with what mbsync 1.4.4 would have
+    loaded: its IMAP driver loads nothing more to expunge (it C{CLOSE}s),
+    so with no other need for the old messages, the records of messages
+    expunged unseen keep their far UIDs until the next run.
+    """
+
+    def test_expunged_unseen(self) -> None:
+        """
+        C{Sync Pull New} with C{Expunge Both}: the deleted server message is
+        expunged, its record keeps the far UID (as mbsync's, which saw
+        neither the deletion nor the expunge), and so it does while no run
+        loads the old messages; the first that does finds it gone.
+        """
+        self.run_pair(FULL)
+        self.assertIn(b"\n1 1 \n", self.state())
+        _far_flag(self, {b"\\Deleted"})
+        pull_new = replace(
+            FULL,
+            far=replace(FULL.far, ops=schema.SyncOp.NONE),
+            near=replace(FULL.near, ops=schema.SyncOp.NEW),
+        )
+        self.run_pair(pull_new)
+        self.assertEqual([m.uid for m in self.box.messages], [1, 3, 4, 5, 6])
+        self.assertIn(b"\n2 2 S\n", self.state())
+        self.assertFalse(self.sidecar())
+        self.assertFalse(self.run_pair(pull_new).unchanged)
+        self.assertIn(b"\n2 2 S\n", self.state())
+        self.assertEqual(len(self.near_files()), 6)
+        self.run_pair(FULL)
+        self.assertNotIn(b"\n2 ", self.state())
+        self.assertEqual(len(self.near_files()), 5)
+
+    def test_expunged_seen(self) -> None:
+        """
+        With flags synced, the old messages are loaded anyway: the record
+        is updated in the run that expunges (as mbsync's).
+        """
+        self.run_pair(FULL)
+        _far_flag(self, {b"\\Deleted"})
+        self.run_pair(FULL)
+        self.assertEqual([m.uid for m in self.box.messages], [1, 3, 4, 5, 6])
+        self.assertNotIn(b"\n2 ", self.state())
+        self.assertEqual(len(self.near_files()), 5)
+
+
 class MaildirFixedPointTests(SynchronousTestCase):
     """
     Runs that leave work for the next one write no sidecar, so that the
