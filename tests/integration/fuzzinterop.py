@@ -132,6 +132,9 @@ class Fuzz:
     expunge: str = "None"
     extra: str = ""
     log: list[str] = field(default_factory=list)
+    #: The mbsync to hold msync against, and the generation msync follows.
+    oracle: str = "mbsync"
+    compat: str = "1.4"
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"msync-fuzz:{self.seed}")
@@ -262,15 +265,16 @@ class Fuzz:
         """
         results = []
         for tool, root in zip(("mbsync", "msync"), self.trees, strict=True):
-            program = MSYNC if tool == "msync" else "mbsync"
+            program = MSYNC if tool == "msync" else self.oracle
             done = subprocess.run(
                 [program, "-c", str(root / "rc"), "-a"],
                 capture_output=True,
                 text=True,
                 timeout=300,
                 check=False,
-                # msync follows mbsync 1.4 whatever the machine's home holds.
-                env=dict(os.environ, MSYNC_COMPAT="1.4"),
+                # msync follows the oracle's generation whatever the
+                # machine's home holds.
+                env=dict(os.environ, MSYNC_COMPAT=self.compat),
             )
             results.append(done)
         theirs, ours = results
@@ -458,15 +462,29 @@ def _first_difference(left: dict[str, object], right: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def run_seed(base: Path, seed: int, rounds: int, server: DovecotServer | None = None) -> Fuzz:
+#: isync's mbsync 1.5.0, the second oracle (see its README).
+ORACLE_15 = Path(__file__).resolve().parents[3] / "shared" / "oracles" / "mbsync-1.5.0"
+
+
+def run_seed(
+    base: Path,
+    seed: int,
+    rounds: int,
+    server: DovecotServer | None = None,
+    isync15: bool = False,
+) -> Fuzz:
     """
     Run one seed's rounds; raise L{Divergence} (with the round's log) on
     the first difference.
 
     @param server: a running Dovecot for the far side (L{ImapFuzz}), or
         C{None} for Maildir on both sides.
+    @param isync15: hold msync (following 1.5) against mbsync 1.5.0, not
+        1.4.4.
     """
     fuzz = Fuzz(base, seed) if server is None else ImapFuzz(base, seed, server=server)
+    if isync15:
+        fuzz.oracle, fuzz.compat = str(ORACLE_15), "1.5"
     fuzz.start()
     fuzz.log.append(f"config Sync {fuzz.sync}, Expunge {fuzz.expunge} {fuzz.extra.strip()}")
     for number in range(rounds):
@@ -497,6 +515,9 @@ def main() -> int:
     parser.add_argument(
         "--imap", action="store_true", help="the far side on a private Dovecot (127.0.0.1)"
     )
+    parser.add_argument(
+        "--isync15", action="store_true", help="against mbsync 1.5.0 (../shared/oracles)"
+    )
     options = parser.parse_args()
     failed = 0
     server = None
@@ -509,7 +530,7 @@ def main() -> int:
         for seed in _seeds(options.seeds):
             base = Path(options.workdir) / f"seed-{seed}"
             try:
-                run_seed(base, seed, options.rounds, server)
+                run_seed(base, seed, options.rounds, server, options.isync15)
             except Divergence as error:
                 failed += 1
                 print(f"DIVERGED {error}\n", flush=True)
