@@ -1207,12 +1207,14 @@ class IMAPMailbox:
                 await store.create_box(trash_box)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    #: mbsync's IMAP driver loads nothing more for an expunge (it
-    #: C{CLOSE}s the box, removing every deleted message, loaded or not),
-    #: unlike its Maildir driver: the planner sees only what mbsync would
-    #: have loaded, so that the state it writes is mbsync's (the records
-    #: of messages expunged unseen keep their UIDs until the next run).
-    expunge_loads_all = False
+    #: mbsync's IMAP driver loads only what the sync asks for: nothing more
+    #: to set flags (C{UID STORE} by UID) or to expunge (it C{CLOSE}s the
+    #: box, removing every deleted message, loaded or not), unlike its
+    #: Maildir driver. msync loads more (to expunge by UID), but the
+    #: planner sees only what mbsync would have loaded, so that the state
+    #: it writes is mbsync's (the records of messages expunged or deleted
+    #: unseen keep their UIDs until a run loads them).
+    driver_widens = False
 
     @property
     def expunges_by_uid(self) -> bool:

@@ -466,9 +466,7 @@ class _BoxPairSync:
             boxes=dict(self.names),
             uid_validity={side: self.boxes[side].uid_validity for side in Side},
             new_tuid=self.new_tuid,
-            expunge_loads_all={
-                side: getattr(self.boxes[side], "expunge_loads_all", True) for side in Side
-            },
+            driver_widens={side: getattr(self.boxes[side], "driver_widens", True) for side in Side},
         )
         for side in Side:
             # isync 1.5: ExpungeSolo needs an expunge by UID (UIDPLUS);

@@ -65,26 +65,27 @@ class LoadPlanner:
         *,
         changed: Sequence[Side],
         replayed: bool,
-        expunge_loads_all: dict[Side, bool] | None = None,
+        driver_widens: dict[Side, bool] | None = None,
     ) -> None:
         """
         @param changed: the sides whose UIDVALIDITY changed (at most one).
         @param replayed: a journal was replayed.
-        @param expunge_loads_all: per side, whether mbsync's driver for
-            its store loads everything for an expunge (Maildir, the
-            default) or nothing more (IMAP): see L{seen}.
+        @param driver_widens: per side, whether mbsync's driver for
+            its store widens a load for setting flags and expunging
+            (Maildir, the default) or loads only what is asked (IMAP): see
+            L{seen}.
         """
         self.state = state
         self.options = options
         self._changed = list(changed)
         self._replayed = replayed
-        self._expunge_loads_all = expunge_loads_all or {Side.FAR: True, Side.NEAR: True}
+        self._driver_widens = driver_widens or {Side.FAR: True, Side.NEAR: True}
         self.notices: list[Notice] = []
         self.needs = {Side.FAR: Needs.NONE, Side.NEAR: Needs.NONE}
         #: What mbsync would have loaded on each side, with its driver for
-        #: that store: L{needs} without the expunge's "everything" where
-        #: that driver does not load it (msync loads it anyway, to expunge
-        #: by UID); the planner judges by this.
+        #: that store: L{needs} without the widening for setting flags and
+        #: expunging where that driver does not widen (msync loads it
+        #: anyway, to expunge by UID); the planner judges by this.
         self.seen = {Side.FAR: Needs.NONE, Side.NEAR: Needs.NONE}
         self.find_old = {Side.FAR: False, Side.NEAR: False}
 
@@ -106,13 +107,15 @@ class LoadPlanner:
         if self._replayed:
             self._open_for_replay()
         for side in Side:
+            # mbsync's Maildir driver widens (maildir_prepare_load_box);
+            # msync does for every store.
+            self.seen[side] = opts[side]
             if opts[side] & Needs.SETFLAGS:
                 opts[side] |= Needs.OLD
-            self.seen[side] = opts[side]
             if opts[side] & Needs.EXPUNGE:
                 opts[side] |= Needs.OLD | Needs.NEW | Needs.FLAGS
-                if self._expunge_loads_all[side]:
-                    self.seen[side] = opts[side]
+            if self._driver_widens[side]:
+                self.seen[side] = opts[side]
         return {side: self._request(side) for side in Side}
 
     def _open_options(self, t: Side) -> None:

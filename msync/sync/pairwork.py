@@ -223,11 +223,13 @@ class PairWork:
     @ivar changed: the sides whose UIDVALIDITY changed.
     @ivar loads_old: per side, whether old (paired) messages were loaded,
         as mbsync would have loaded them (msync may load more: see
-        L{expunge_loads_all}).
-    @ivar expunge_loads_all: per side, whether mbsync's driver for its
-        store loads every message for an expunge (Maildir; not IMAP,
-        which C{CLOSE}s). msync loads every message for an expunge on
-        any store (to expunge by UID), but plans with what mbsync saw.
+        L{driver_widens}).
+    @ivar driver_widens: per side, whether mbsync's driver for its
+        store widens a load to what setting flags (the old messages) and
+        expunging (every message) need: its Maildir driver does, its IMAP
+        driver does not (C{UID STORE} by UID, C{CLOSE}). msync widens the
+        load on any store (to expunge by UID), but plans with what mbsync
+        saw.
     @ivar find_old: per side, whether copies of an interrupted run are to
         be found by TUID in its listing.
     @ivar messages: each side's listing.
@@ -271,7 +273,7 @@ class PairWork:
     changed: list[Side] = field(default_factory=list)
     loads_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
     find_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
-    expunge_loads_all: dict[Side, bool] = field(
+    driver_widens: dict[Side, bool] = field(
         default_factory=lambda: {Side.FAR: True, Side.NEAR: True}
     )
     messages: dict[Side, MessageListing] = field(

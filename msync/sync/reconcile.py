@@ -197,7 +197,7 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
         work.options,
         changed=work.changed,
         replayed=work.replayed,
-        expunge_loads_all=work.expunge_loads_all,
+        driver_widens=work.driver_widens,
     )
     requests = loads.requests()
     work.notices.extend(loads.notices)
@@ -676,7 +676,11 @@ def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
     for side in Side:
         if state.max_uid(side) != work.old_max[side]:
             log(work, SetMaxUid(side, state.max_uid(side)))
-    if any(work.did_expunge.values()) or work.options.max_messages:
+    if work.options.isync15:
+        # isync 1.5 purges on every run (box_closed_p2).
+        for record in live(work):
+            _purge15(work, record)
+    elif any(work.did_expunge.values()) or work.options.max_messages:
         for record in live(work):
             _purge(work, record)
     if state.max_expired_far_uid != work.old_max_expired:
@@ -694,6 +698,41 @@ def _gone(work: PairWork, record: SyncRecord, side: Side) -> bool:
     # Read only: a record without working values has none of these bits.
     values = work.work.get(record)
     return values is not None and bool(values.wstate & WorkBits.deleted(side))
+
+
+def _purge15(work: PairWork, record: SyncRecord) -> None:
+    """
+    isync 1.5's purge of a record at the end of a run: an expired record
+    whose message on the expiring side is gone dies; one gone on both
+    sides dies; a near side gone while the far message is deleted, or a
+    far side gone while the near one is, loses that side's UID. A message
+    is gone when it was found missing on load or expunged by this run;
+    deleted when it carries (or was given) C{\\Deleted}.
+    """
+    far, near = record.far_uid, record.near_uid
+    values = work.work.get(record)
+    bits = values.wstate if values is not None else 0
+
+    def gone(side: Side) -> bool:
+        return bool(bits & WorkBits.gone(side)) or _gone(work, record, side)
+
+    xt = work.options.expire_side
+    state = work.state
+    other = record.uid(xt.other)
+    if (
+        record.status_bits & EXPIRED
+        and (not record.uid(xt) or gone(xt))
+        and state.max_uid(xt.other) >= other
+        and state.max_expired_far_uid >= other
+    ):
+        log(work, KillRecord(far, near))
+    elif not near or gone(Side.NEAR):
+        if not far or gone(Side.FAR):
+            log(work, KillRecord(far, near))
+        elif near and bits & WorkBits.deleted(Side.FAR):
+            log(work, AssignUid(far, near, Side.NEAR, 0))
+    elif far and gone(Side.FAR) and bits & WorkBits.deleted(Side.NEAR):
+        log(work, AssignUid(far, near, Side.FAR, 0))
 
 
 def _purge(work: PairWork, record: SyncRecord) -> None:

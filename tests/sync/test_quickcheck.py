@@ -801,6 +801,23 @@ class IMAPExpungeTests(_PairCase):
         self.assertNotIn(b"\n2 ", self.state())
         self.assertEqual(len(self.near_files()), 5)
 
+    def test_flags_pushed_unseen(self) -> None:
+        """
+        C{Sync Push Flags}: flags go to the server by UID, so mbsync loads
+        none of its old messages; one deleted there and expunged keeps its
+        record too.
+        """
+        self.run_pair(FULL)
+        _far_flag(self, {b"\\Deleted"})
+        push_flags = replace(
+            FULL,
+            far=replace(FULL.far, ops=schema.SyncOp.FLAGS),
+            near=replace(FULL.near, ops=schema.SyncOp.NONE),
+        )
+        self.run_pair(push_flags)
+        self.assertEqual([m.uid for m in self.box.messages], [1, 3, 4, 5, 6])
+        self.assertIn(b"\n2 2 S\n", self.state())
+
     def test_expunged_seen(self) -> None:
         """
         With flags synced, the old messages are loaded anyway: the record
