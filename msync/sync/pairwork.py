@@ -224,6 +224,8 @@ class PairWork:
     @ivar loads_old: per side, whether old (paired) messages were loaded,
         as mbsync would have loaded them (msync may load more: see
         L{driver_widens}).
+    @ivar loads_new: per side, whether the messages above its max UID were
+        loaded, as mbsync would have loaded them.
     @ivar driver_widens: per side, whether mbsync's driver for its
         store widens a load to what setting flags (the old messages) and
         expunging (every message) need: its Maildir driver does, its IMAP
@@ -273,6 +275,7 @@ class PairWork:
     changed: list[Side] = field(default_factory=list)
     loads_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
     find_old: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
+    loads_new: dict[Side, bool] = field(default_factory=lambda: {Side.FAR: False, Side.NEAR: False})
     driver_widens: dict[Side, bool] = field(
         default_factory=lambda: {Side.FAR: True, Side.NEAR: True}
     )

@@ -203,6 +203,7 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
     work.notices.extend(loads.notices)
     # What mbsync would have loaded, which decides what the plan sees.
     work.loads_old = {side: bool(loads.seen[side] & Needs.OLD) for side in Side}
+    work.loads_new = {side: bool(loads.seen[side] & Needs.NEW) for side in Side}
     work.find_old = loads.find_old
     return _step(work, requests)
 
@@ -367,7 +368,7 @@ def _sync_old_side(
         and target_flags & DELETED
         # Loaded as mbsync would have: an expunge that loads nothing more
         # (mbsync's IMAP CLOSE) leaves the record for the next run.
-        and (work.loads_old[t] or record.uid(t) > work.old_max[t])
+        and (work.loads_old[t] or (work.loads_new[t] and record.uid(t) > work.old_max[t]))
     ):
         values.wstate |= WorkBits.deleted(t)
     if expunged[t] or not record.uid(t):

@@ -93,3 +93,12 @@ class ImapFuzzInteropTests(DovecotTestCase):
         and whose far one is expunged unseen stay, as mbsync's.
         """
         self.check(4, 5)
+
+    def test_pushed_copy_deleted_unloaded(self) -> None:
+        """
+        C{Sync Push Flags}, C{Expunge Far}: a record of a pushed copy
+        (its far UID above C{MaxPulledUid}) whose far message is deleted
+        is not seen by mbsync, which loads no far message above its max
+        without C{New} from there; it stays.
+        """
+        self.check(36, 7)
