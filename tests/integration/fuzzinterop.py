@@ -66,7 +66,7 @@ Channel c
 Far :far:
 Near :near:
 Patterns *
-Create Both
+{create}
 SyncState *
 Sync {sync}
 Expunge {expunge}
@@ -80,7 +80,14 @@ class Divergence(AssertionError):
 
 
 def _message(subject: str) -> bytes:
-    return f"Subject: {subject}\nMessage-ID: <{subject}@fuzz>\n\nbody of {subject}\n".encode()
+    """
+    A message named by its subject; its body grows with the subject's
+    number (about 50 to 110 bytes in all), so that C{MaxSize} splits them.
+    """
+    padding = "x" * (int(subject[1:]) % 61)
+    return (
+        f"Subject: {subject}\nMessage-ID: <{subject}@fuzz>\n\nbody of {subject}\n{padding}\n"
+    ).encode()
 
 
 def _write(box: Path, serial: int, subject: str, flags: str) -> None:
@@ -135,6 +142,10 @@ class Fuzz:
     #: The mbsync to hold msync against, and the generation msync follows.
     oracle: str = "mbsync"
     compat: str = "1.4"
+    #: More channel options, drawn per seed from a random source of their
+    #: own (the changes' draws stay those of the seed): C{--options}.
+    options: bool = False
+    create: str = "Create Both"
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"msync-fuzz:{self.seed}")
@@ -142,6 +153,17 @@ class Fuzz:
         self.expunge = self.rng.choice(EXPUNGES)
         if self.rng.random() < 0.3:
             self.extra = f"MaxMessages {self.rng.choice((50, 3000))}\n"
+
+    def draw_options(self) -> None:
+        """
+        With L{options}: C{Create}, C{Remove}, C{MaxSize} and
+        C{CopyArrivalDate} drawn from the seed's own second source.
+        """
+        rng = random.Random(f"msync-fuzz-options:{self.seed}")
+        self.create = rng.choice(("Create Both", "Create Near", "Create Far", "Create None"))
+        for line in ("Remove Both", "Remove Near", "MaxSize 80", "CopyArrivalDate yes"):
+            if rng.random() < 0.3:
+                self.extra += line + "\n"
 
     @property
     def trees(self) -> tuple[Path, Path]:
@@ -182,7 +204,11 @@ class Fuzz:
 
     def config_text(self, copy: int) -> str:
         return CONFIG.format(
-            root=self.trees[copy], sync=self.sync, expunge=self.expunge, extra=self.extra
+            root=self.trees[copy],
+            sync=self.sync,
+            expunge=self.expunge,
+            extra=self.extra,
+            create=self.create,
         )
 
     def boxes(self, side: str) -> list[str]:
@@ -312,7 +338,7 @@ Channel c
 Far :far:
 Near :near:
 Patterns *
-Create Both
+{create}
 SyncState *
 Sync {sync}
 Expunge {expunge}
@@ -352,6 +378,7 @@ class ImapFuzz(Fuzz):
             sync=self.sync,
             expunge=self.expunge,
             extra=self.extra,
+            create=self.create,
         )
 
     def _uids(self, copy: int, box: str) -> dict[str, int]:
@@ -472,6 +499,7 @@ def run_seed(
     rounds: int,
     server: DovecotServer | None = None,
     isync15: bool = False,
+    options: bool = False,
 ) -> Fuzz:
     """
     Run one seed's rounds; raise L{Divergence} (with the round's log) on
@@ -485,6 +513,9 @@ def run_seed(
     fuzz = Fuzz(base, seed) if server is None else ImapFuzz(base, seed, server=server)
     if isync15:
         fuzz.oracle, fuzz.compat = str(ORACLE_15), "1.5"
+    if options:
+        fuzz.options = True
+        fuzz.draw_options()
     fuzz.start()
     fuzz.log.append(f"config Sync {fuzz.sync}, Expunge {fuzz.expunge} {fuzz.extra.strip()}")
     for number in range(rounds):
@@ -518,6 +549,11 @@ def main() -> int:
     parser.add_argument(
         "--isync15", action="store_true", help="against mbsync 1.5.0 (../shared/oracles)"
     )
+    parser.add_argument(
+        "--options",
+        action="store_true",
+        help="also draw Create, Remove, MaxSize and CopyArrivalDate per seed",
+    )
     options = parser.parse_args()
     failed = 0
     server = None
@@ -530,7 +566,7 @@ def main() -> int:
         for seed in _seeds(options.seeds):
             base = Path(options.workdir) / f"seed-{seed}"
             try:
-                run_seed(base, seed, options.rounds, server, options.isync15)
+                run_seed(base, seed, options.rounds, server, options.isync15, options.options)
             except Divergence as error:
                 failed += 1
                 print(f"DIVERGED {error}\n", flush=True)
