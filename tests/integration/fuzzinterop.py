@@ -40,6 +40,7 @@ from pathlib import Path
 from tests.integration.dovecot import DovecotServer
 from tests.integration.imapaccount import DovecotAccount
 from tests.integration.synctree import far_snapshot
+from tests.integration.test_maildir_interop import CONFIG as MAILDIR_CONFIG
 from tests.integration.test_maildir_interop import MSYNC, mkbox, snapshot
 
 __all__ = ["Divergence", "Fuzz", "run_seed"]
@@ -51,26 +52,11 @@ FLAG_SETS = ("", "S", "S", "RS", "FS", "F", "DS", "T", "ST", "D")
 SYNCS = ("All", "All", "Pull", "Push", "New", "Flags", "Pull New", "Push Flags", "Pull Push")
 EXPUNGES = ("None", "Both", "Far", "Near")
 
-CONFIG = """\
-MaildirStore far
-Path {root}/far/
-Inbox {root}/far/INBOX
-SubFolders Verbatim
-
-MaildirStore near
-Path {root}/near/
-Inbox {root}/near/INBOX
-SubFolders Verbatim
-
-Channel c
-Far :far:
-Near :near:
-Patterns *
-{create}
-SyncState *
-Sync {sync}
-Expunge {expunge}
-{extra}"""
+#: test_maildir_interop's two Maildir stores and channel, with the options
+#: drawn here.
+CONFIG = MAILDIR_CONFIG.replace("Create Both\n", "{create}\n").replace(
+    "{extra}\n", "Sync {sync}\nExpunge {expunge}\n{extra}"
+)
 
 
 class Divergence(AssertionError):
@@ -317,32 +303,13 @@ class Fuzz:
             )
 
 
-IMAP_CONFIG = """\
-IMAPAccount far
-Host 127.0.0.1
-Port {port}
-User {user}
-Pass {password}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore far
-Account far
-
-MaildirStore near
-Path {root}/near/
-Inbox {root}/near/INBOX
-SubFolders Verbatim
-
-Channel c
-Far :far:
-Near :near:
-Patterns *
-{create}
-SyncState *
-Sync {sync}
-Expunge {expunge}
-{extra}"""
+#: The far side an IMAP account of the server; the near store and the
+#: channel as in L{CONFIG}.
+IMAP_CONFIG = (
+    "IMAPAccount far\nHost 127.0.0.1\nPort {port}\nUser {user}\nPass {password}\n"
+    "SSLType None\nAuthMechs LOGIN\n\nIMAPStore far\nAccount far\n\n"
+    + CONFIG[CONFIG.index("MaildirStore near") :]
+)
 
 #: Maildir flag letters as IMAP flags.
 IMAP_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}

@@ -775,6 +775,24 @@ class IMAPExpungeTests(_PairCase):
     expunged unseen keep their far UIDs until the next run.
     """
 
+    def expunge_deleted(self, far_ops: schema.SyncOp, near_ops: schema.SyncOp) -> PairOptions:
+        """
+        Sync everything, delete the server's UID 2 behind the sync's back,
+        then sync with C{Expunge Both} and these C{Sync} operations (to
+        the far and the near side), which expunges it.
+
+        @return: those options.
+        """
+        self.run_pair(FULL)
+        self.assertIn(b"\n1 1 \n", self.state())
+        _far_flag(self, {b"\\Deleted"})
+        options = replace(
+            FULL, far=replace(FULL.far, ops=far_ops), near=replace(FULL.near, ops=near_ops)
+        )
+        self.run_pair(options)
+        self.assertEqual([m.uid for m in self.box.messages], [1, 3, 4, 5, 6])
+        return options
+
     def test_expunged_unseen(self) -> None:
         """
         C{Sync Pull New} with C{Expunge Both}: the deleted server message is
@@ -782,16 +800,7 @@ class IMAPExpungeTests(_PairCase):
         neither the deletion nor the expunge), and so it does while no run
         loads the old messages; the first that does finds it gone.
         """
-        self.run_pair(FULL)
-        self.assertIn(b"\n1 1 \n", self.state())
-        _far_flag(self, {b"\\Deleted"})
-        pull_new = replace(
-            FULL,
-            far=replace(FULL.far, ops=schema.SyncOp.NONE),
-            near=replace(FULL.near, ops=schema.SyncOp.NEW),
-        )
-        self.run_pair(pull_new)
-        self.assertEqual([m.uid for m in self.box.messages], [1, 3, 4, 5, 6])
+        pull_new = self.expunge_deleted(schema.SyncOp.NONE, schema.SyncOp.NEW)
         self.assertIn(b"\n2 2 S\n", self.state())
         self.assertFalse(self.sidecar())
         self.assertFalse(self.run_pair(pull_new).unchanged)
@@ -807,15 +816,7 @@ class IMAPExpungeTests(_PairCase):
         none of its old messages; one deleted there and expunged keeps its
         record too.
         """
-        self.run_pair(FULL)
-        _far_flag(self, {b"\\Deleted"})
-        push_flags = replace(
-            FULL,
-            far=replace(FULL.far, ops=schema.SyncOp.FLAGS),
-            near=replace(FULL.near, ops=schema.SyncOp.NONE),
-        )
-        self.run_pair(push_flags)
-        self.assertEqual([m.uid for m in self.box.messages], [1, 3, 4, 5, 6])
+        self.expunge_deleted(schema.SyncOp.FLAGS, schema.SyncOp.NONE)
         self.assertIn(b"\n2 2 S\n", self.state())
 
     def test_expunged_seen(self) -> None:
