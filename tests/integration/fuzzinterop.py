@@ -65,6 +65,10 @@ class Divergence(AssertionError):
     """
 
 
+#: A message's name in its subject line (a placeholder's too).
+_SUBJECT = re.compile(rb"^Subject: (?:\[placeholder\] )?(s\d+)", re.MULTILINE)
+
+
 def _message(subject: str) -> bytes:
     """
     A message named by its subject; its body grows with the subject's
@@ -95,8 +99,11 @@ def _index(box: Path) -> dict[str, Path]:
         for path in folder.iterdir():
             with path.open("rb") as handle:
                 first = handle.readline()
-            if first.startswith(b"Subject: "):
-                found[first[9:].strip().decode()] = path
+            # A placeholder (MaxSize) is named after its message:
+            # "[placeholder] s528".
+            match = _SUBJECT.match(first)
+            if match is not None:
+                found[match.group(1).decode()] = path
     return found
 
 
@@ -354,7 +361,7 @@ class ImapFuzz(Fuzz):
         """
         found = {}
         for message in self.accounts[copy].messages(box):
-            match = re.search(rb"^Subject: (\S+)", message.body, re.MULTILINE)
+            match = _SUBJECT.search(message.body)
             if match is not None:
                 found[match.group(1).decode()] = message.uid
         return found
