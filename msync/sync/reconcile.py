@@ -428,6 +428,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
     # isync 1.5: the unknown messages pulled below MaxExpiredFarUid are
     # expired ones (the bulk range starts above them).
     topping = True
+    isync15 = work.options.isync15
     listing, linked, changed = work.messages[source], work.linked[source], work.flags[source]
     # Over the listing's columns: a message is made only to read its size.
     for at, uid in enumerate(listing.uids):
@@ -435,6 +436,11 @@ def _sync_new(work: PairWork, t: Side) -> None:
         flags = listing.bits[at] & ALL if current is None else current
         record = linked[at]
         if record is not None:
+            if isync15 and topping:
+                # isync 1.5: every paired message up to the first unknown
+                # one raises the max, whatever the operations (a state
+                # that failed to track it is mended).
+                _raise_max(work, source, uid)
             if record.status_bits & SKIPPED:
                 # Pre-1.4 legacy: skipped for being too big.
                 _raise_max(work, source, uid)

@@ -76,8 +76,8 @@ class ImapFuzzInteropTests(DovecotTestCase):
         super().setUp()
         self.base = Path(self.mktemp()).resolve()
 
-    def check(self, seed: int, rounds: int) -> None:
-        fuzz = run_seed(self.base / f"seed-{seed}", seed, rounds, self.dovecot)
+    def check(self, seed: int, rounds: int, isync15: bool = False) -> None:
+        fuzz = run_seed(self.base / f"seed-{seed}", seed, rounds, self.dovecot, isync15)
         self.assertEqual(fuzz.log.count(f"-- round {rounds - 1} agreed"), 1)
 
     def test_expunged_unloaded(self) -> None:
@@ -102,3 +102,17 @@ class ImapFuzzInteropTests(DovecotTestCase):
         without C{New} from there; it stays.
         """
         self.check(36, 7)
+
+    def test_isync15_max_uid_while_topping(self) -> None:
+        """
+        Against mbsync 1.5.0: every paired message up to the first unknown
+        one raises the max UID, whatever the operations.
+        """
+        self.check(2, 4, isync15=True)
+
+    def test_isync15_purge(self) -> None:
+        """
+        Against mbsync 1.5.0: its end-of-run purge (a side gone is orphaned
+        only when the other side's message is deleted).
+        """
+        self.check(4, 5, isync15=True)
