@@ -31,17 +31,16 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.integration.dovecot import DovecotServer
 from tests.integration.imapaccount import DovecotAccount
-from tests.integration.synctree import far_snapshot
+from tests.integration.synctree import far_snapshot, run_tool
 from tests.integration.test_maildir_interop import CONFIG as MAILDIR_CONFIG
-from tests.integration.test_maildir_interop import MSYNC, mkbox, snapshot
+from tests.integration.test_maildir_interop import mkbox, snapshot
 
 __all__ = ["Divergence", "Fuzz", "run_seed"]
 
@@ -105,6 +104,13 @@ def _index(box: Path) -> dict[str, Path]:
             if match is not None:
                 found[match.group(1).decode()] = path
     return found
+
+
+def _oldest_first(subjects: Iterable[str]) -> list[str]:
+    """
+    Message names (C{s<N>}) in the order they were made.
+    """
+    return sorted(subjects, key=lambda subject: int(subject[1:]))
 
 
 def _boxes(side: Path) -> list[str]:
@@ -214,7 +220,7 @@ class Fuzz:
         """
         The messages of a box of mbsync's copy, by subject, oldest first.
         """
-        return sorted(_index(self.trees[0] / side / box), key=lambda s: int(s[1:]))
+        return _oldest_first(_index(self.trees[0] / side / box))
 
     def put_many(
         self, copy: int, side: str, box: str, messages: list[tuple[int, str, str]]
@@ -282,21 +288,10 @@ class Fuzz:
         """
         mbsync on one tree, msync on the other; the trees must agree.
         """
-        results = []
-        for tool, root in zip(("mbsync", "msync"), self.trees, strict=True):
-            program = MSYNC if tool == "msync" else self.oracle
-            done = subprocess.run(
-                [program, "-c", str(root / "rc"), "-a"],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-                # msync follows the oracle's generation whatever the
-                # machine's home holds.
-                env=dict(os.environ, MSYNC_COMPAT=self.compat),
-            )
-            results.append(done)
-        theirs, ours = results
+        theirs, ours = (
+            run_tool(program, root / "rc", "-a", compat=self.compat)
+            for program, root in zip((self.oracle, "msync"), self.trees, strict=True)
+        )
         if theirs.returncode != ours.returncode:
             raise Divergence(
                 f"exit {theirs.returncode} (mbsync) != {ours.returncode} (msync)\n"
@@ -374,7 +369,7 @@ class ImapFuzz(Fuzz):
     def subjects(self, side: str, box: str) -> list[str]:
         if side == "near":
             return super().subjects(side, box)
-        return sorted(self._uids(0, box), key=lambda s: int(s[1:]))
+        return _oldest_first(self._uids(0, box))
 
     def put_many(
         self, copy: int, side: str, box: str, messages: list[tuple[int, str, str]]

@@ -95,19 +95,23 @@ def write_config(
     return path
 
 
-def run_tool(program: str, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    program: str, config: Path, *args: str, compat: str = "1.4"
+) -> subprocess.CompletedProcess[str]:
     """
-    Run C{msync} or C{mbsync} on a config, as a user runs it.
+    Run C{msync} or an mbsync on a config, as a user runs it.
 
-    @param program: C{"msync"} or C{"mbsync"}.
+    @param program: C{"msync"}, or the mbsync to run (C{"mbsync"}, or an
+        oracle's path).
     @param config: the mbsyncrc.
     @param args: the rest of the command line (channels, options).
+    @param compat: the mbsync generation msync follows (C{MSYNC_COMPAT}):
+        these tests compare msync with mbsync 1.4.4 unless told otherwise,
+        whatever the machine's home directory holds (docs/compat.md).
     @return: the finished process, output captured as text.
     """
-    executable = MSYNC if program == "msync" else "mbsync"
-    # These tests compare msync with mbsync 1.4.4: msync follows 1.4 here
-    # whatever the machine's home directory holds (docs/compat.md).
-    environ = dict(os.environ, MSYNC_COMPAT="1.4")
+    executable = MSYNC if program == "msync" else program
+    environ = dict(os.environ, MSYNC_COMPAT=compat)
     return subprocess.run(
         [executable, "-c", str(config), *args],
         capture_output=True,

@@ -17,8 +17,32 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
-from tests.integration.dovecot import DovecotTestCase
+from tests.integration.dovecot import DovecotServer, DovecotTestCase
 from tests.integration.fuzzinterop import run_seed
+
+
+def _need_mbsync(case: TestCase) -> Path:
+    """
+    Fail C{case} if mbsync is missing; else a work directory for it.
+    """
+    if shutil.which("mbsync") is None:
+        case.fail("mbsync is not installed (the test command installs isync)")
+    return Path(case.mktemp()).resolve()
+
+
+def _replay(
+    case: TestCase,
+    base: Path,
+    seed: int,
+    rounds: int,
+    server: DovecotServer | None = None,
+    isync15: bool = False,
+) -> None:
+    """
+    Run a seed's rounds (see L{run_seed}); each must agree.
+    """
+    fuzz = run_seed(base / f"seed-{seed}", seed, rounds, server, isync15)
+    case.assertEqual(fuzz.log.count(f"-- round {rounds - 1} agreed"), 1)
 
 
 class FuzzInteropTests(TestCase):
@@ -28,13 +52,10 @@ class FuzzInteropTests(TestCase):
     """
 
     def setUp(self) -> None:
-        if shutil.which("mbsync") is None:
-            self.fail("mbsync is not installed (the test command installs isync)")
-        self.base = Path(self.mktemp()).resolve()
+        self.base = _need_mbsync(self)
 
     def check(self, seed: int, rounds: int) -> None:
-        fuzz = run_seed(self.base / f"seed-{seed}", seed, rounds)
-        self.assertEqual(fuzz.log.count(f"-- round {rounds - 1} agreed"), 1)
+        _replay(self, self.base, seed, rounds)
 
     def test_push_flags_leaves_near_unnumbered(self) -> None:
         """
@@ -71,14 +92,11 @@ class ImapFuzzInteropTests(DovecotTestCase):
     """
 
     def setUp(self) -> None:
-        if shutil.which("mbsync") is None:
-            self.fail("mbsync is not installed (the test command installs isync)")
+        self.base = _need_mbsync(self)
         super().setUp()
-        self.base = Path(self.mktemp()).resolve()
 
     def check(self, seed: int, rounds: int, isync15: bool = False) -> None:
-        fuzz = run_seed(self.base / f"seed-{seed}", seed, rounds, self.dovecot, isync15)
-        self.assertEqual(fuzz.log.count(f"-- round {rounds - 1} agreed"), 1)
+        _replay(self, self.base, seed, rounds, self.dovecot, isync15)
 
     def test_expunged_unloaded(self) -> None:
         """
