@@ -230,11 +230,6 @@ class _BoxPairSync:
             work is not None
             and self.settled
             and not any(self.counts["expunge"].values())
-            and not any(
-                options.side(side.other).ops & SyncOp.NEW
-                and work.state.highest_uid(side) > work.state.max_uid(side)
-                for side in Side
-            )
             and not self.dry
             and not self.statefile.replayed
             and not work.changed
@@ -242,6 +237,13 @@ class _BoxPairSync:
             and all(
                 side.trash is None and not side.trash_remote_new and side.max_size is None
                 for side in (options.far, options.near)
+            )
+            # Last: the only test that reads every record (a max over the
+            # live UIDs).
+            and not any(
+                options.side(side.other).ops & SyncOp.NEW
+                and work.state.highest_uid(side) > work.state.max_uid(side)
+                for side in Side
             )
         )
 
