@@ -585,16 +585,17 @@ def print_table(
                 f" {median(measures, 'seconds'):.2f} s | {median(measures, 'cpu'):.2f} s"
                 f" | {median(measures, 'max_rss_kib') / 1024:.0f} MB |"
             )
-        ratio = "n/a"
-        if "mbsync" in names and "msync" in names:
+
+        def ratio(name: str, case: str = case) -> str:
+            """
+            The tool's median wall over mbsync's, in this case.
+            """
+            if "mbsync" not in names or name not in names:
+                return "n/a"
             theirs = median(runs["mbsync"][case], "seconds")
-            ours = median(runs["msync"][case], "seconds")
-            ratio = f"{ours / theirs:.2f}" if theirs else "n/a"
-        row += f" {ratio} |"
-        for name in others:
-            theirs = median(runs["mbsync"][case], "seconds")
-            row += f" {median(runs[name][case], 'seconds') / theirs:.2f} |" if theirs else " n/a |"
-        print(row)
+            return f"{median(runs[name][case], 'seconds') / theirs:.2f}" if theirs else "n/a"
+
+        print(row + "".join(f" {ratio(name)} |" for name in ["msync", *others]))
     if floors:
         download = statistics.median(f[0] for f in floors)
         written = statistics.median(f[1] for f in floors)
