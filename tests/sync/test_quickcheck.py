@@ -34,6 +34,7 @@ from msync.sync.quickcheck import sidecar_path
 from msync.sync.results import PairResult
 from msync.sync.statepaths import state_paths
 from tests.fakes.imapserver import DEFAULT_OPTIONS, MailStore, ServerOptions
+from tests.stores.maildirfixtures import make_maildir, make_store, write
 from tests.stores.test_imapstore import PASSWORD, FakeNetwork, account
 
 FULL = PairOptions(
@@ -842,23 +843,12 @@ class MaildirFixedPointTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.root = os.path.abspath(self.mktemp())
         for side in ("far", "near"):
-            for subdir in ("cur", "new", "tmp"):
-                os.makedirs(f"{self.root}/{side}/INBOX/{subdir}")
-        with open(f"{self.root}/far/INBOX/new/100.1_1.h", "wb") as message:
-            message.write(b"Subject: far\n\nbody\n")
+            make_maildir(f"{self.root}/{side}/INBOX")
+        write(f"{self.root}/far/INBOX/new/100.1_1.h", b"Subject: far\n\nbody\n")
         self.paths = state_paths(self.root + "/state/", None, "far", "INBOX", "near", "INBOX", None)
 
     def run_pair(self, options: PairOptions) -> PairResult:
-        stores = [
-            MaildirStore(
-                schema.MaildirStore(
-                    name=side, inbox=f"{self.root}/{side}/INBOX", path=f"{self.root}/{side}/"
-                ),
-                fsync=False,
-                clock=Clock(),
-            )
-            for side in ("far", "near")
-        ]
+        stores = [make_store(f"{self.root}/{side}")[0] for side in ("far", "near")]
         far, near = stores
         done = Deferred.fromCoroutine(
             sync_pair(far, near, "INBOX", "INBOX", options, self.paths, quick=True)
