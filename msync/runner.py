@@ -205,6 +205,9 @@ class RunState:
     @ivar temporary: those of them that failed for a network reason.
     @ivar names: how IMAP stores spell box names (for alias detection).
     @ivar summary: what isync 1.5's closing summary counts.
+    @ivar upgrade_masked: by channel, the sides whose C{Upgrade} an isync
+        1.5 pair masked (L{msync.sync.reconcile.plan_loads}): 1.5 masks it
+        in the channel, for the rest of the run.
     """
 
     factory: StoreFactory
@@ -213,6 +216,7 @@ class RunState:
     temporary: set[str] = field(default_factory=set)
     names: NameMapping = MBSYNC14_NAMES
     summary: RunSummary = field(default_factory=RunSummary)
+    upgrade_masked: dict[str, frozenset[Side]] = field(default_factory=dict)
 
     def store(self, section: Store) -> IStore:
         """
@@ -987,6 +991,9 @@ async def _sync_one_pair(
         more (L{_select_ahead}).
     """
     far, near = stores
+    masked = run.upgrade_masked.get(channel.name)
+    if masked:
+        options = options.without_upgrade(masked)
     if pair.conflict is not None:
         # Another pair reaches the same server box (plan.box_pairs).
         output.emit(Severity.ERROR, f"Error: {pair.conflict}")
@@ -1035,6 +1042,8 @@ async def _sync_one_pair(
             )
         for side in Side:
             run.summary.expunged[side] += result.expunge_flagged[side]
+        if result.upgrade_masked:
+            run.upgrade_masked[channel.name] = (masked or frozenset()) | result.upgrade_masked
         for line in result.planned:
             sentence = planned_sentence(channel.name, pair.far, pair.near, line)
             if request.generation is Generation.V15:

@@ -306,6 +306,7 @@ class _BoxPairSync:
             created=frozenset(self.created),
             planned=tuple(self.planned),
             partial=self.changes is not None,
+            upgrade_masked=self.work.upgrade_masked if self.work is not None else frozenset(),
         )
 
     async def close_boxes(self, *, quietly: bool) -> None:
@@ -541,7 +542,20 @@ class _BoxPairSync:
             # Nothing after this asks the far store anything (the
             # commit, the sidecar and the saved listings are local).
             await self.release_far()
-        self.take(reconcile.finish(work, expunged))
+        finished = reconcile.finish(work, expunged)
+        if self.options.isync15:
+            # isync 1.5 journals none of the end's operations (the max
+            # UIDs, the purge: box_closed_p2's pre-commit lines). They are
+            # in the state in memory, and reach the file only with a commit
+            # something else made necessary (a line journaled by this run,
+            # or a replay); else the file stays as it was, and the next run
+            # decides them again: not a fixed point.
+            for notice in finished.notices:
+                self.notify(*describe_notice(notice))
+            if finished.journal and not self.statefile.dirty:
+                self.settled = False
+        else:
+            self.take(finished)
         self.statefile.commit()
         # The sidecar first: a box saving its listing may save what its
         # fingerprint for the sidecar saw.

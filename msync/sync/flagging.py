@@ -10,7 +10,8 @@ Invariants:
   - An update changes only flags the message does not already have (or
     lacks); a message about to be expunged gets only its deletion.
   - A record's new flags are journaled (C{*}) only once its updates are
-    done, and a propagated deletion orphans the source side (C{<}/C{>} 0).
+    done, and a propagated deletion orphans the source side (C{<}/C{>} 0;
+    isync 1.5 leaves that to its end-of-run purge).
 """
 
 from __future__ import annotations
@@ -162,8 +163,11 @@ def _loaded_flags(work: PairWork, t: Side, record: SyncRecord, uid: int) -> int 
 
 def _flags_done(work: PairWork, record: SyncRecord, t: Side, values: RecordWork) -> None:
     if values.wstate & WorkBits.DELETE:
-        # The deletion was propagated: the source message is gone.
-        record_op(work, record, AssignUid, t.other, 0)
+        # The deletion was propagated: the source message is gone. isync
+        # 1.5 journals nothing here: its end-of-run purge orphans the
+        # record (reconcile._purge15), unjournaled.
+        if not work.options.isync15:
+            record_op(work, record, AssignUid, t.other, 0)
         return
     base = int(record.flags)
     flags = (base | values.add[t]) & ~values.remove[t] & ALL

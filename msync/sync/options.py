@@ -11,7 +11,8 @@ unlimited (C{None}).
 
 from __future__ import annotations
 
-from dataclasses import field
+from collections.abc import Iterable
+from dataclasses import field, replace
 
 from msync.config.schema import Channel, SyncOp
 from msync.model import BoxName, Side
@@ -92,6 +93,21 @@ class PairOptions:
         The options of C{side}.
         """
         return self.far if side is Side.FAR else self.near
+
+    def without_upgrade(self, sides: Iterable[Side]) -> PairOptions:
+        """
+        These options with C{Upgrade} (L{SyncOp.RENEW}) taken out of the
+        ops towards C{sides}: isync 1.5 masks it on a side without
+        placeholders, for the rest of the channel's run
+        (L{msync.sync.reconcile.plan_loads}).
+        """
+        changed = {
+            side: replace(self.side(side), ops=self.side(side).ops & ~SyncOp.RENEW)
+            for side in sides
+        }
+        return replace(
+            self, far=changed.get(Side.FAR, self.far), near=changed.get(Side.NEAR, self.near)
+        )
 
     @classmethod
     def from_channel(

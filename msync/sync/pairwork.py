@@ -258,6 +258,8 @@ class PairWork:
     @ivar solo: per side with C{ExpungeSolo}, the UIDs chosen to be
         expunged (L{msync.sync.reconcile.expunge_uids}); only these are
         gone after the expunge.
+    @ivar upgrade_masked: isync 1.5: the sides whose C{Upgrade} was
+        masked for want of placeholders there (L{options} is without it).
     @ivar old_max: the max UIDs when reconciling started.
     @ivar old_max_expired: MaxExpiredFarUid when reconciling started.
     """
@@ -298,6 +300,7 @@ class PairWork:
     solo: dict[Side, frozenset[int]] = field(default_factory=dict)
     upgrade_flags: dict[SyncRecord, int] = field(default_factory=dict)
     upgrade_changes: dict[SyncRecord, tuple[int, int]] = field(default_factory=dict)
+    upgrade_masked: frozenset[Side] = frozenset()
     old_max: dict[Side, int] = field(default_factory=dict)
     old_max_expired: int = 0
 

@@ -90,6 +90,8 @@ from msync.sync.pairwork import (
     ALL,
     DELETED,
     DUMMIES,
+    DUMMY_F,
+    DUMMY_N,
     EXPIRED,
     EXPIRING,
     FLAGGED,
@@ -192,6 +194,8 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
             f"channel {work.options.channel}: UIDVALIDITY of both far side "
             f"{work.boxes[Side.FAR]} and near side {work.boxes[Side.NEAR]} changed."
         )
+    if work.options.isync15:
+        _mask_upgrade(work)
     loads = LoadPlanner(
         work.state,
         work.options,
@@ -206,6 +210,36 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
     work.loads_new = {side: bool(loads.seen[side] & Needs.NEW) for side in Side}
     work.find_old = loads.find_old
     return _step(work, requests)
+
+
+def _mask_upgrade(work: PairWork) -> None:
+    """
+    isync 1.5 (C{box_opened2}): C{Upgrade} towards a side that holds no
+    placeholder is taken out of the ops, so it neither widens the loads
+    nor upgrades anything. A record marked dummy on a side counts for that
+    side; a legacy skipped record for the far side when it has no far UID,
+    else for the near side. isync 1.5
+    masks it in the channel itself, so the channel's later pairs in the
+    run go without it too: the runner carries L{PairWork.upgrade_masked}
+    on (L{msync.sync.results.PairResult.upgrade_masked}).
+    """
+    wanting = [side for side in Side if work.options.side(side).ops & SyncOp.RENEW]
+    if not wanting:
+        return
+    dummies = {Side.FAR: 0, Side.NEAR: 0}
+    for record in live(work):
+        bits = record.status_bits
+        if bits & DUMMY_F:
+            dummies[Side.FAR] += 1
+        elif bits & DUMMY_N:
+            dummies[Side.NEAR] += 1
+        elif bits & SKIPPED:
+            dummies[Side.FAR if not record.far_uid else Side.NEAR] += 1
+    masked = frozenset(side for side in wanting if not dummies[side])
+    if masked:
+        work.upgrade_masked = masked
+        work.options = work.options.without_upgrade(masked)
+        work.op_bits = [work.options.side(side).ops.value for side in Side]
 
 
 # Step 2: the listings (mbsync box_loaded, first half), then reconcile.
@@ -473,9 +507,15 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 continue
             else:
                 state.set_max_uid(source, uid)
-            if doomed and flags & DELETED:
-                continue
             far, near = (uid, 0) if source is Side.FAR else (0, uid)
+            if doomed and flags & DELETED:
+                if isync15:
+                    # isync 1.5 makes the record (for its max UID), then
+                    # kills it as one that would be expunged anyway: both
+                    # journaled.
+                    log(work, NewRecord(far, near))
+                    log(work, KillRecord(far, near))
+                continue
             created = log(work, NewRecord(far, near))
             assert created is not None
             record = created

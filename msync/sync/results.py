@@ -76,6 +76,9 @@ class PairResult:
         would have been carried out; otherwise empty.
     @ivar partial: only the records the far box's changes touched were
         read and planned (L{msync.sync.engine}'s partial run).
+    @ivar upgrade_masked: isync 1.5: the sides whose C{Upgrade} this pair
+        masked, for the channel's later pairs too
+        (L{msync.sync.reconcile.plan_loads}).
     """
 
     far_box: BoxName
@@ -92,6 +95,7 @@ class PairResult:
     planned: tuple[str, ...] = ()
     unchanged: bool = False
     partial: bool = False
+    upgrade_masked: frozenset[Side] = frozenset()
 
     def changed(self, side: Side) -> bool:
         """

@@ -134,3 +134,20 @@ class ImapFuzzInteropTests(DovecotTestCase):
         only when the other side's message is deleted).
         """
         self.check(4, 5, isync15=True)
+
+    def test_isync15_upgrade_masked(self) -> None:
+        """
+        Against mbsync 1.5.0: C{Upgrade} is masked on a side without
+        placeholders, so pushing flags loads no far message and a far
+        message expunged meanwhile is not taken for gone (round 3).
+        """
+        self.check(3, 7, isync15=True)
+
+    def test_isync15_end_unjournaled(self) -> None:
+        """
+        Against mbsync 1.5.0: the end's max UIDs and purge are not
+        journaled, a propagated deletion orphans nothing before the purge,
+        and a run that journaled nothing leaves the state file as it was
+        (round 4); a new deleted message is journaled made and killed.
+        """
+        self.check(7, 5, isync15=True)

@@ -148,18 +148,23 @@ def _check(case: Mbsync15AgreementTests, row: PlanRow) -> None:
         outputs[name] = run_tool(command, root)
         trees[name] = folders(root)
         states[name] = read_state(root)
+    case.assertEqual(states["oracle"], row.after, "oracle: state")
     case.assertEqual(states["msync"], row.after, "msync: state")
-    if states["oracle"] != row.after:
-        # mbsync 1.5 keeps the old state file after a run that journaled
-        # nothing (save_state), records of messages it expunged included;
-        # its next run, changing nothing else, writes the row's state.
-        case.assertEqual(states["oracle"], row.before, "oracle: state")
-        root = str(case.base / "oracle")
-        run_tool(commands["oracle"], root)
-        case.assertEqual(read_state(root), row.after, "oracle: state of the second run")
-        case.assertEqual(folders(root), trees["oracle"], "oracle: second run")
     case.assertEqual(trees["msync"], trees["oracle"], "messages")
     case.assertEqual(outputs["msync"], outputs["oracle"], "output")
+    if row.after == row.before and row.journal == []:
+        # mbsync 1.5 keeps the old state file after a run that journaled
+        # nothing (save_state), records of messages it expunged included,
+        # and so does msync following it; the next run of each finds those
+        # messages missing on both sides and writes the same state.
+        again = {}
+        for name, command in commands.items():
+            root = str(case.base / name)
+            run_tool(command, root)
+            again[name] = read_state(root)
+            case.assertEqual(folders(root), trees[name], f"{name}: second run")
+        case.assertEqual(again["msync"], again["oracle"], "state of the second run")
+        case.assertNotEqual(again["msync"], row.before, "the second run commits")
 
 
 add_row_tests(

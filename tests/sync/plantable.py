@@ -229,7 +229,16 @@ def run_plan(row: PlanRow) -> PlanResult:
                 listed = ",".join(str(uid) for uid in uids)
                 result.actions.append(f"{side.label} side: expunge UIDs {listed}")
             expunged.append(side)
-    take(reconcile.finish(work, expunged))
+    finished = reconcile.finish(work, expunged)
+    if not row.options.isync15:
+        take(finished)
+    elif not result.journal and not row.replay:
+        # isync 1.5 journals none of the end's operations (the engine
+        # neither), and a run that journaled nothing leaves the state file
+        # as it was.
+        result.notices.extend(finished.notices)
+        result.after = format_state(initial_state(row)).decode()
+        return result
     result.after = format_state(state).decode()
     return result
 

@@ -207,7 +207,9 @@ class CrashTests(SynchronousTestCase):
         for variant in self.variants:
             for label, pair_options in self.option_sets:
                 expected, _, lines = self.reference(variant, pair_options)
-                self.assertGreater(lines, 5)
+                # Several steps to abort at (isync 1.5 journals no max
+                # UIDs and no purge at the end: fewer lines than 1.4).
+                self.assertGreater(lines, 4)
                 for line in range(1, lines + 1):
                     pair = self.prepare(variant)
                     where = f"{label}, {variant}: journal line {line}"

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from msync.config.schema import SyncOp
 from msync.model import Side
+from msync.sync import reconcile
+from msync.sync.pairwork import PairWork
+from msync.sync.statetext import parse_state
 from tests.sync.plantable import PlanRow, check_row
 from tests.sync.scenarios import add_row_tests, options, state
 
@@ -40,7 +44,7 @@ ROWS15 = [
         near=[(1, "S", "a"), (2, "S", "b"), (5, "T", "e")],
         before=state(5, 5, "1 1 S", "2 2 S", "3 0 T", "5 5 T"),
         options=options("pull", far_expunge_solo=True, isync15=True),
-        journal=["* 2 2 48", "- 3 0"],
+        journal=["* 2 2 48"],
         actions=["near side: UID 2: flags +T -", "far side: expunge UIDs 3,4"],
         after=state(5, 5, "1 1 S", "2 2 ST", "5 5 T"),
         mbsync=MBSYNC15,
@@ -53,9 +57,9 @@ ROWS15 = [
         near=[(1, "S", "a"), (3, "S", "c")],
         before=state(3, 3, "1 1 S", "2 2 S", "3 3 S"),
         options=options(far_expunge_solo=True, near_expunge_solo=True, isync15=True),
-        journal=["> 2 2 0", "- 2 0"],
+        journal=[],
         actions=["far side: UID 2: flags +T -", "far side: expunge UIDs 2"],
-        after=state(3, 3, "1 1 S", "3 3 S"),
+        after=state(3, 3, "1 1 S", "2 2 S", "3 3 S"),
         mbsync=MBSYNC15,
     ),
     PlanRow(
@@ -65,9 +69,9 @@ ROWS15 = [
         near=[(1, "S", "a"), (2, "ST", "b"), (3, "ST", "c")],
         before=state(3, 3, "1 1 S", "2 2 ST", "3 3 S"),
         options=options("pull-new pull-flags", expunge="far", near_expunge_solo=True, isync15=True),
-        journal=["- 2 2"],
+        journal=[],
         actions=["far side: expunge UIDs 2", "near side: expunge UIDs 2"],
-        after=state(3, 3, "1 1 S", "3 3 S"),
+        after=state(3, 3, "1 1 S", "2 2 ST", "3 3 S"),
         mbsync=MBSYNC15,
     ),
     PlanRow(
@@ -86,8 +90,6 @@ ROWS15 = [
             "< 0 5 4",
             "* 3 0 32",
             "> 3 0 6",
-            "N 0 4",
-            "N 1 6",
         ],
         actions=[
             "far side: store copy of near side UID 5 with flags -",
@@ -104,7 +106,7 @@ ROWS15 = [
         near=[(1, "S", "a")],
         before=state(2, 1, "1 1 S", "2 0 S"),
         options=options("pull", far_expunge_solo=True, far_trash="Trash", isync15=True),
-        journal=["* 1 1 48", "T 0 2", "- 2 0"],
+        journal=["* 1 1 48", "T 0 2"],
         actions=[
             "near side: UID 1: flags +T -",
             "far side: UID 2: trash into far side Trash",
@@ -175,9 +177,6 @@ ROWS15 = [
             "* 4 0 18",
             "> 4 0 8",
             "> 7 0 9",
-            "N 0 7",
-            "N 1 9",
-            "! 5",
         ],
         actions=[
             "near side: UID 5: flags +T -",
@@ -206,7 +205,6 @@ ROWS15 = [
             "> 2 0 2",
             "* 3 0 16",
             "> 3 0 3",
-            "N 1 3",
         ],
         actions=[
             "near side: store placeholder of far side UID 2 with flags S",
@@ -221,7 +219,7 @@ ROWS15 = [
         near=[(1, "S", "a")],
         before=state(2, 1, "1 1 S"),
         options=options("pull-old", expunge="near", isync15=True),
-        journal=[],
+        journal=["+ 2 0", "- 2 0"],
         actions=[],
         after=state(2, 1, "1 1 S"),
         mbsync=MBSYNC15,
@@ -261,11 +259,6 @@ ROWS15 = [
             "< 0 7 7",
             "* 6 0 16",
             "> 6 0 8",
-            "N 0 7",
-            "N 1 8",
-            "- 1 1",
-            "- 2 2",
-            "! 2",
         ],
         actions=[
             "far side: UID 1: flags +T -",
@@ -310,9 +303,6 @@ ROWS15 = [
             "# 0 1 TUID00000001",
             "* 0 1 18",
             "< 0 1 8",
-            "N 0 8",
-            "- 4 4",
-            "! 4",
         ],
         actions=[
             "far side: UID 4: flags +T -",
@@ -355,9 +345,6 @@ ROWS15 = [
             "> 5 0 3",
             "* 6 0 16",
             "> 6 0 4",
-            "N 0 6",
-            "N 1 4",
-            "! 2",
         ],
         actions=[
             "near side: store placeholder of far side UID 3 with flags S",
@@ -388,9 +375,6 @@ ROWS15 = [
             "> 3 0 5",
             "* 7 0 16",
             "> 7 0 6",
-            "N 0 7",
-            "N 1 6",
-            "- 0 1",
         ],
         actions=[
             "far side: UID 3: flags + -S",
@@ -424,11 +408,6 @@ ROWS15 = [
             "> 3 0 5",
             "* 7 0 16",
             "> 7 0 6",
-            "N 0 7",
-            "N 1 6",
-            "- 0 1",
-            "- 4 2",
-            "! 4",
         ],
         actions=[
             "far side: UID 3: flags + -S",
@@ -459,10 +438,6 @@ ROWS15 = [
             "# 7 0 TUID00000001",
             "* 7 0 16",
             "> 7 0 5",
-            "N 0 7",
-            "N 1 5",
-            "- 4 2",
-            "! 4",
         ],
         actions=[
             "near side: UID 2: flags +T -",
@@ -481,7 +456,7 @@ ROWS15 = [
         near=[(1, "S", "a"), (2, "T", "d")],
         before=state(1, 1, "1 1 S"),
         options=options(expunge="far", isync15=True),
-        journal=["N 0 3", "N 1 2"],
+        journal=["+ 0 2", "- 0 2", "+ 2 0", "- 2 0", "+ 3 0", "- 3 0"],
         actions=["far side: expunge UIDs 2,3"],
         after=state(3, 2, "1 1 S"),
         mbsync=MBSYNC15,
@@ -503,3 +478,70 @@ add_row_tests(
     "isync 1.5 planner row {name!r}: the planner decides the row's journal "
     "lines, store actions and notices, and leaves the row's state.",
 )
+
+
+class UpgradeMaskTests(SynchronousTestCase):
+    """
+    isync 1.5 masks C{Upgrade} towards a side without placeholders
+    (C{box_opened2}: "no far side dummies; masking Upgrade"), so it
+    neither widens that side's loads nor the other's; 1.4's C{ReNew} is
+    never masked.
+    """
+
+    def plan(self, before: str, *, isync15: bool, driver_widens: bool = False) -> PairWork:
+        work = PairWork(
+            parse_state(before.encode(), "state"),
+            options("push", isync15=isync15),
+            existed=True,
+            replayed=False,
+            boxes={Side.FAR: "INBOX", Side.NEAR: "INBOX"},
+            uid_validity={Side.FAR: 1, Side.NEAR: 1},
+            driver_widens={Side.FAR: driver_widens, Side.NEAR: True},
+        )
+        reconcile.plan_loads(work)
+        return work
+
+    def test_masked_without_placeholders(self) -> None:
+        """
+        Pushing with no placeholder anywhere: C{Upgrade} towards the far
+        side is masked (the near side has none to mask), so the far side (an IMAP box, which sets flags by UID
+        without loading them) is not seen loading its old messages, and a
+        far message expunged meanwhile is not taken for gone.
+        """
+        work = self.plan(state(3, 3, "1 1 S", "2 2 S", "3 3 S"), isync15=True)
+        self.assertEqual(work.upgrade_masked, frozenset({Side.FAR}))
+        self.assertFalse(work.options.far.ops & SyncOp.RENEW)
+        self.assertFalse(work.op_bits[Side.FAR] & SyncOp.RENEW.value)
+        self.assertFalse(work.loads_old[Side.FAR])
+        self.assertTrue(work.loads_old[Side.NEAR])
+
+    def test_kept_for_a_side_with_placeholders(self) -> None:
+        """
+        A far placeholder (C{<}) keeps C{Upgrade} towards the far side; a
+        legacy skipped record without a far UID counts for the far side too.
+        """
+        for line in ("3 3 <S", "0 3 ^"):
+            work = self.plan(state(3, 3, "1 1 S", "2 2 S", line), isync15=True)
+            self.assertEqual(work.upgrade_masked, frozenset(), line)
+            self.assertTrue(work.options.far.ops & SyncOp.RENEW, line)
+            self.assertTrue(work.loads_old[Side.FAR], line)
+
+    def test_not_in_14(self) -> None:
+        """
+        mbsync 1.4's C{ReNew} loads the old messages of both sides.
+        """
+        work = self.plan(state(3, 3, "1 1 S", "2 2 S", "3 3 S"), isync15=False)
+        self.assertEqual(work.upgrade_masked, frozenset())
+        self.assertTrue(work.options.far.ops & SyncOp.RENEW)
+        self.assertTrue(work.loads_old[Side.FAR])
+
+    def test_without_upgrade(self) -> None:
+        """
+        L{PairOptions.without_upgrade} takes C{Upgrade} out of the named
+        sides only.
+        """
+        both = options("all", isync15=True)
+        masked = both.without_upgrade([Side.NEAR])
+        self.assertEqual(masked.near.ops, both.near.ops & ~SyncOp.RENEW)
+        self.assertEqual(masked.far, both.far)
+        self.assertTrue(masked.isync15)
