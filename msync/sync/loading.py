@@ -164,7 +164,37 @@ class LoadPlanner:
             and self._ops(xt) & (SyncOp.NEW | SyncOp.RENEW | SyncOp.FLAGS | SyncOp.OLD)
             and self.options.max_messages
         ):
-            opts[xt] |= Needs.OLD | Needs.NEW | Needs.FLAGS
+            if self.options.isync15:
+                # isync 1.5 (any_expiring): the paired messages of the
+                # expiring side, not its new ones; the other side's flags
+                # when messages may be propagated to the expiring side.
+                opts[xt] |= Needs.OLD | Needs.FLAGS
+                if self._dummies(xt):
+                    opts[xt.other] |= Needs.OLD | Needs.FLAGS
+                elif self._ops(xt) & (SyncOp.OLD | SyncOp.NEW | SyncOp.RENEW):
+                    opts[xt.other] |= Needs.FLAGS
+            else:
+                opts[xt] |= Needs.OLD | Needs.NEW | Needs.FLAGS
+
+    def _dummies(self, side: Side) -> bool:
+        """
+        Whether a live record holds a placeholder on C{side} (isync 1.5's
+        C{any_dummies}: a legacy skipped record counts for the side
+        whose UID it lacks, the near side when it has both).
+        """
+        for record in self._live():
+            bits = record.status_bits
+            if bits & Status.DUMMY_F.value:
+                found = Side.FAR
+            elif bits & Status.DUMMY_N.value:
+                found = Side.NEAR
+            elif bits & Status.SKIPPED.value:
+                found = Side.FAR if not record.far_uid else Side.NEAR
+            else:
+                continue
+            if found is side:
+                return True
+        return False
 
     def _open_for_replay(self) -> None:
         opts = self.needs

@@ -151,3 +151,12 @@ class ImapFuzzInteropTests(DovecotTestCase):
         (round 4); a new deleted message is journaled made and killed.
         """
         self.check(7, 5, isync15=True)
+
+    def test_isync15_expiring_side_paired_only(self) -> None:
+        """
+        Against mbsync 1.5.0: with MaxMessages, a first pull loads only the
+        paired messages of the expiring near side, so its messages already
+        there stay unnumbered and the pulled ones take UIDs 1 and up
+        (round 0).
+        """
+        self.check(13, 2, isync15=True)

@@ -68,3 +68,25 @@ class LoadTests(SynchronousTestCase):
         text = state(9, 9, "2 1", "4 0 ~", "8 5", expired=6)
         got = self.requests(text, options(max_messages=2, expire_unread=True))
         self.assertEqual(got[Side.FAR], LoadRequest(7, None, frozenset({2})))
+
+    def test_max_messages_expiring_side_14(self) -> None:
+        """
+        mbsync 1.4 with MaxMessages loads every message of the expiring
+        (near) side when anything is propagated to it, its new ones too.
+        """
+        got = self.requests(state(3, 2, "1 1", "3 2"), options("pull", max_messages=10))
+        self.assertEqual(got[Side.NEAR], LoadRequest(1, None))
+
+    def test_max_messages_expiring_side_15(self) -> None:
+        """
+        isync 1.5 (C{any_expiring}) loads only the paired messages of the
+        expiring side: its new ones stay unloaded (and, in a Maildir,
+        unnumbered) when nothing is pushed from there.
+        """
+        pair = options("pull", max_messages=10, isync15=True)
+        got = self.requests(state(3, 2, "1 1", "3 2"), pair)
+        self.assertEqual(got[Side.NEAR], LoadRequest(1, 2))
+        # A push of new messages loads them, as without MaxMessages.
+        pair = options("pull push-new", max_messages=10, isync15=True)
+        got = self.requests(state(3, 2, "1 1", "3 2"), pair)
+        self.assertEqual(got[Side.NEAR], LoadRequest(1, None))
