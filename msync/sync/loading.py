@@ -15,7 +15,7 @@ needs every deleted message's UID.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from msync.config.schema import SyncOp
 from msync.model import LoadRequest, Side, UIDInterval
@@ -23,9 +23,35 @@ from msync.sync.notices import Notice, StrayTuid
 from msync.sync.options import PairOptions
 from msync.sync.state import Status, SyncRecord, SyncState
 
-__all__ = ["LoadPlanner", "Needs"]
+__all__ = ["LoadPlanner", "Needs", "placeholder_sides"]
 
 _INFINITY = 1 << 32
+
+
+_DUMMY_F = Status.DUMMY_F.value
+_DUMMY_N = Status.DUMMY_N.value
+_SKIPPED = Status.SKIPPED.value
+
+
+def placeholder_sides(records: Iterable[SyncRecord]) -> frozenset[Side]:
+    """
+    The sides that hold a placeholder among live C{records} (isync 1.5's
+    C{any_dummies}): a record marked dummy on a side counts for that side;
+    a legacy skipped record for the far side when it has no far UID, else
+    for the near side.
+    """
+    found: set[Side] = set()
+    for record in records:
+        bits = record.status_bits
+        if bits & _DUMMY_F:
+            found.add(Side.FAR)
+        elif bits & _DUMMY_N:
+            found.add(Side.NEAR)
+        elif bits & _SKIPPED:
+            found.add(Side.FAR if not record.far_uid else Side.NEAR)
+        if len(found) == 2:
+            break
+    return frozenset(found)
 
 
 class Needs(enum.Flag):
@@ -177,24 +203,7 @@ class LoadPlanner:
                 opts[xt] |= Needs.OLD | Needs.NEW | Needs.FLAGS
 
     def _dummies(self, side: Side) -> bool:
-        """
-        Whether a live record holds a placeholder on C{side} (isync 1.5's
-        C{any_dummies}: a legacy skipped record counts for the side
-        whose UID it lacks, the near side when it has both).
-        """
-        for record in self._live():
-            bits = record.status_bits
-            if bits & Status.DUMMY_F.value:
-                found = Side.FAR
-            elif bits & Status.DUMMY_N.value:
-                found = Side.NEAR
-            elif bits & Status.SKIPPED.value:
-                found = Side.FAR if not record.far_uid else Side.NEAR
-            else:
-                continue
-            if found is side:
-                return True
-        return False
+        return side in placeholder_sides(self._live())
 
     def _open_for_replay(self) -> None:
         opts = self.needs

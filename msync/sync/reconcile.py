@@ -84,14 +84,12 @@ from msync.sync.journal import (
     Trashed,
     UidValidities,
 )
-from msync.sync.loading import LoadPlanner, Needs
+from msync.sync.loading import LoadPlanner, Needs, placeholder_sides
 from msync.sync.notices import ConflictingChanges, Notice, UIDValidityRecovered
 from msync.sync.pairwork import (
     ALL,
     DELETED,
     DUMMIES,
-    DUMMY_F,
-    DUMMY_N,
     EXPIRED,
     EXPIRING,
     FLAGGED,
@@ -215,10 +213,8 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
 def _mask_upgrade(work: PairWork) -> None:
     """
     isync 1.5 (C{box_opened2}): C{Upgrade} towards a side that holds no
-    placeholder is taken out of the ops, so it neither widens the loads
-    nor upgrades anything. A record marked dummy on a side counts for that
-    side; a legacy skipped record for the far side when it has no far UID,
-    else for the near side. isync 1.5
+    placeholder (L{placeholder_sides}) is taken out of the ops, so it
+    neither widens the loads nor upgrades anything. isync 1.5
     masks it in the channel itself, so the channel's later pairs in the
     run go without it too: the runner carries L{PairWork.upgrade_masked}
     on (L{msync.sync.results.PairResult.upgrade_masked}).
@@ -226,16 +222,8 @@ def _mask_upgrade(work: PairWork) -> None:
     wanting = [side for side in Side if work.options.side(side).ops & SyncOp.RENEW]
     if not wanting:
         return
-    dummies = {Side.FAR: 0, Side.NEAR: 0}
-    for record in live(work):
-        bits = record.status_bits
-        if bits & DUMMY_F:
-            dummies[Side.FAR] += 1
-        elif bits & DUMMY_N:
-            dummies[Side.NEAR] += 1
-        elif bits & SKIPPED:
-            dummies[Side.FAR if not record.far_uid else Side.NEAR] += 1
-    masked = frozenset(side for side in wanting if not dummies[side])
+    held = placeholder_sides(live(work))
+    masked = frozenset(side for side in wanting if side not in held)
     if masked:
         work.upgrade_masked = masked
         work.options = work.options.without_upgrade(masked)
