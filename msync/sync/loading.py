@@ -31,6 +31,7 @@ _INFINITY = 1 << 32
 _DUMMY_F = Status.DUMMY_F.value
 _DUMMY_N = Status.DUMMY_N.value
 _SKIPPED = Status.SKIPPED.value
+_PENDING = Status.PENDING.value
 
 
 def placeholder_sides(records: Iterable[SyncRecord]) -> frozenset[Side]:
@@ -223,6 +224,24 @@ class LoadPlanner:
                 target = Side.FAR if not record.far_uid else Side.NEAR
                 opts[target] |= Needs.APPEND
                 opts[target.other] |= Needs.OLD
+            elif self.options.isync15 and record.status_bits & _PENDING:
+                # isync 1.5 resumes an interrupted copy whatever the
+                # operations (any_old, any_new): its source is loaded.
+                target = Side.FAR if not record.far_uid else Side.NEAR
+                source = target.other
+                side = self.options.side(target)
+                opts[target] |= Needs.APPEND
+                if record.uid(source) <= self.state.max_uid(source):
+                    opts[source] |= Needs.OLD
+                    if side.max_size is not None:
+                        opts[source] |= Needs.ALL_SIZES
+                else:
+                    opts[source] |= Needs.NEW
+                    if side.max_size is not None:
+                        opts[source] |= Needs.FLAGS | Needs.NEW_SIZE
+                if side.expunge or self.options.side(source).expunge:
+                    # Don't propagate doomed messages.
+                    opts[source] |= Needs.FLAGS
 
     def _seen_uid(self, side: Side) -> int:
         return max((record.uid(side) for record in self._live()), default=0)

@@ -473,10 +473,14 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 else:
                     record_op(work, record, SetStatus, Status.PENDING)
             else:
-                if not new:
+                pending = record.status_bits & PENDING
+                if not new and not (isync15 and pending):
+                    # isync 1.5 resumes an interrupted copy whatever the
+                    # operations.
                     continue
-                _raise_max(work, source, uid)
-                if not record.status_bits & PENDING:
+                if new:
+                    _raise_max(work, source, uid)
+                if not pending:
                     continue
             if doomed and flags & DELETED:
                 # Would be expunged anyway.

@@ -160,3 +160,11 @@ class ImapFuzzInteropTests(DovecotTestCase):
         (round 0).
         """
         self.check(13, 2, isync15=True)
+
+    def test_isync15_resumes_pending(self) -> None:
+        """
+        Against mbsync 1.5.0: a run that replays the journal of a box
+        skipped for MaxMessages resumes its pending copies whatever the
+        operations, loading their sources for them (round 7).
+        """
+        self.check(11, 8, isync15=True)

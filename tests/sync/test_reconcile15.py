@@ -461,6 +461,21 @@ ROWS15 = [
         after=state(3, 2, "1 1 S"),
         mbsync=MBSYNC15,
     ),
+    PlanRow(
+        "A copy an interrupted run left pending is resumed without New",
+        # The journal of a run interrupted after it made the record of far
+        # 3 (its copy not stored): isync 1.5 loads the far side's new
+        # messages for it and copies it whatever the operations (any_new);
+        # 1.4 leaves it for a run with New.
+        far=[(1, "S", "a"), (2, "S", "b"), (3, "", "c")],
+        near=[(1, "S", "a"), (2, "S", "b")],
+        before=state(2, 2, "1 1 S", "2 2 S"),
+        replay=["+ 3 0"],
+        options=options("pull-flags push-flags", isync15=True),
+        journal=["F 1 3", "# 3 0 TUID00000001", "> 3 0 3"],
+        actions=["near side: store copy of far side UID 3 with flags -"],
+        after=state(3, 3, "1 1 S", "2 2 S", "3 3 "),
+    ),
 ]
 
 
