@@ -789,11 +789,18 @@ class _BoxPairSync:
 def _partial_options(options: PairOptions) -> bool:
     """
     Whether the options allow a partial run: none of the work that spans
-    the whole box (MaxMessages expiry, Trash, MaxSize placeholders).
+    the whole box (MaxMessages expiry, Trash, MaxSize placeholders), and
+    not following isync 1.5, whose max UIDs follow the paired messages up
+    to the first unknown one in UID order (a partial listing, which lacks
+    the unknown ones, would raise them past messages never propagated).
     """
-    return options.max_messages == 0 and all(
-        side.trash is None and not side.trash_remote_new and side.max_size is None
-        for side in (options.far, options.near)
+    return (
+        not options.isync15
+        and options.max_messages == 0
+        and all(
+            side.trash is None and not side.trash_remote_new and side.max_size is None
+            for side in (options.far, options.near)
+        )
     )
 
 

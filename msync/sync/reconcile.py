@@ -465,7 +465,8 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 _raise_max(work, source, uid)
             if record.status_bits & SKIPPED:
                 # Pre-1.4 legacy: skipped for being too big.
-                _raise_max(work, source, uid)
+                if not isync15:
+                    _raise_max(work, source, uid)
                 if not renew:
                     continue
                 if not flags & FLAGGED:
@@ -478,7 +479,9 @@ def _sync_new(work: PairWork, t: Side) -> None:
                     # isync 1.5 resumes an interrupted copy whatever the
                     # operations.
                     continue
-                if new:
+                if new and not isync15:
+                    # 1.4: every paired message raises the max (isync 1.5
+                    # only those up to the first unknown one, above).
                     _raise_max(work, source, uid)
                 if not pending:
                     continue

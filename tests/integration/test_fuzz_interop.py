@@ -168,3 +168,12 @@ class ImapFuzzInteropTests(DovecotTestCase):
         operations, loading their sources for them (round 7).
         """
         self.check(11, 8, isync15=True)
+
+    def test_isync15_max_uid_stops_at_unknown(self) -> None:
+        """
+        Against mbsync 1.5.0: the max UIDs follow the paired messages only
+        up to the first unknown one, in a full run (round 9), and no
+        partial run (which lists only the records a change touched) raises
+        them past messages never propagated (round 6).
+        """
+        self.check(20, 10, isync15=True)

@@ -1194,3 +1194,21 @@ class UnlistedFingerprintRandomTests(SynchronousTestCase):
                 self.assertEqual(
                     [int(name.split(",U=")[1].split(":")[0]) for name in names], list(uids)
                 )
+
+
+class PartialOptionsTests(SynchronousTestCase):
+    """
+    Which options allow a partial run.
+    """
+
+    def test_not_following_isync15(self) -> None:
+        """
+        Following isync 1.5 every run is full: its max UIDs stop at the
+        first unknown message, which a partial listing may lack (it would
+        raise them past messages never propagated).
+        """
+        from msync.sync.engine import _partial_options
+        from tests.sync.scenarios import options
+
+        self.assertTrue(_partial_options(options()))
+        self.assertFalse(_partial_options(options(isync15=True)))

@@ -476,6 +476,31 @@ ROWS15 = [
         actions=["near side: store copy of far side UID 3 with flags -"],
         after=state(3, 3, "1 1 S", "2 2 S", "3 3 "),
     ),
+    PlanRow(
+        "The max UID stops at the first unknown message, a paired one above it too",
+        # Near 1 and 2 are new, near 3 the copy of far 1: isync 1.5 raises
+        # MaxPushedUid with the new messages it pushes (to 2), not with
+        # near 3, which comes after them (1.4 raises it to 3 as well).
+        far=[(1, "RS", "a")],
+        near=[(1, "", "b"), (2, "FS", "c"), (3, "RS", "a")],
+        before=state(1, 0, "1 3 RS"),
+        options=options(isync15=True),
+        journal=[
+            "+ 0 1",
+            "+ 0 2",
+            "F 0 2",
+            "# 0 1 TUID00000001",
+            "# 0 2 TUID00000002",
+            "< 0 1 2",
+            "* 0 2 18",
+            "< 0 2 3",
+        ],
+        actions=[
+            "far side: store copy of near side UID 1 with flags -",
+            "far side: store copy of near side UID 2 with flags FS",
+        ],
+        after=state(3, 2, "1 3 RS", "2 1 ", "3 2 FS"),
+    ),
 ]
 
 
