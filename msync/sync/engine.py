@@ -550,12 +550,10 @@ class _BoxPairSync:
             # something else made necessary (a line journaled by this run,
             # or a replay); else the file stays as it was, and the next run
             # decides them again: not a fixed point.
-            for notice in finished.notices:
-                self.notify(*describe_notice(notice))
             if finished.journal and not self.statefile.dirty:
                 self.settled = False
-        else:
-            self.take(finished)
+            finished = reconcile.Step((), finished.notices, finished.actions)
+        self.take(finished)
         self.statefile.commit()
         # The sidecar first: a box saving its listing may save what its
         # fingerprint for the sidecar saw.

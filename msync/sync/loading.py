@@ -21,17 +21,12 @@ from msync.config.schema import SyncOp
 from msync.model import LoadRequest, Side, UIDInterval
 from msync.sync.notices import Notice, StrayTuid
 from msync.sync.options import PairOptions
+from msync.sync.pairwork import DUMMY_F, DUMMY_N, PENDING, SKIPPED
 from msync.sync.state import Status, SyncRecord, SyncState
 
 __all__ = ["LoadPlanner", "Needs", "placeholder_sides"]
 
 _INFINITY = 1 << 32
-
-
-_DUMMY_F = Status.DUMMY_F.value
-_DUMMY_N = Status.DUMMY_N.value
-_SKIPPED = Status.SKIPPED.value
-_PENDING = Status.PENDING.value
 
 
 def placeholder_sides(records: Iterable[SyncRecord]) -> frozenset[Side]:
@@ -44,11 +39,11 @@ def placeholder_sides(records: Iterable[SyncRecord]) -> frozenset[Side]:
     found: set[Side] = set()
     for record in records:
         bits = record.status_bits
-        if bits & _DUMMY_F:
+        if bits & DUMMY_F:
             found.add(Side.FAR)
-        elif bits & _DUMMY_N:
+        elif bits & DUMMY_N:
             found.add(Side.NEAR)
-        elif bits & _SKIPPED:
+        elif bits & SKIPPED:
             found.add(Side.FAR if not record.far_uid else Side.NEAR)
         if len(found) == 2:
             break
@@ -154,22 +149,13 @@ class LoadPlanner:
             if ops & SyncOp.FLAGS:
                 opts[other] |= Needs.FLAGS
         if ops & SyncOp.OLD:
-            opts[t] |= Needs.APPEND
-            opts[other] |= Needs.OLD | Needs.UNPAIRED | Needs.FLAGS
-            if side.max_size is not None:
-                opts[other] |= Needs.ALL_SIZES
+            self._copies_to(t, old=Needs.OLD | Needs.UNPAIRED | Needs.FLAGS)
         if ops & (SyncOp.NEW | SyncOp.RENEW):
-            opts[t] |= Needs.APPEND
-            if ops & SyncOp.NEW:
-                opts[other] |= Needs.NEW
-                if side.max_size is not None:
-                    opts[other] |= Needs.FLAGS | Needs.NEW_SIZE
+            self._copies_to(t, new=bool(ops & SyncOp.NEW))
             if ops & SyncOp.RENEW:
                 opts[t] |= Needs.OLD | Needs.FLAGS | Needs.SETFLAGS
                 opts[other] |= Needs.OLD | Needs.FLAGS
-            if side.expunge or (self.options.isync15 and self.options.side(other).expunge):
-                # Don't propagate doomed messages.
-                opts[other] |= Needs.FLAGS
+            self._skip_doomed(t)
         if side.expunge_solo:
             # isync 1.5: a solo message is told by its partner's absence.
             opts[t] |= Needs.EXPUNGE
@@ -203,6 +189,35 @@ class LoadPlanner:
             else:
                 opts[xt] |= Needs.OLD | Needs.NEW | Needs.FLAGS
 
+    def _copies_to(self, t: Side, *, old: Needs = Needs.NONE, new: bool = False) -> None:
+        """
+        What copying messages to side C{t} needs (mbsync's C{OPEN_APPEND}
+        there): the source's old messages, loaded as C{old} says, or its
+        new ones, with their sizes when C{t} has a C{MaxSize}.
+        """
+        opts, source = self.needs, t.other
+        sized = self.options.side(t).max_size is not None
+        opts[t] |= Needs.APPEND
+        if old:
+            opts[source] |= old
+            if sized:
+                opts[source] |= Needs.ALL_SIZES
+        if new:
+            opts[source] |= Needs.NEW
+            if sized:
+                opts[source] |= Needs.FLAGS | Needs.NEW_SIZE
+
+    def _skip_doomed(self, t: Side) -> None:
+        """
+        Don't propagate doomed messages: the source's flags, when C{t}
+        expunges (or, for isync 1.5, either side does).
+        """
+        source = t.other
+        if self.options.side(t).expunge or (
+            self.options.isync15 and self.options.side(source).expunge
+        ):
+            self.needs[source] |= Needs.FLAGS
+
     def _dummies(self, side: Side) -> bool:
         return side in placeholder_sides(self._live())
 
@@ -224,24 +239,16 @@ class LoadPlanner:
                 target = Side.FAR if not record.far_uid else Side.NEAR
                 opts[target] |= Needs.APPEND
                 opts[target.other] |= Needs.OLD
-            elif self.options.isync15 and record.status_bits & _PENDING:
+            elif self.options.isync15 and record.status_bits & PENDING:
                 # isync 1.5 resumes an interrupted copy whatever the
                 # operations (any_old, any_new): its source is loaded.
                 target = Side.FAR if not record.far_uid else Side.NEAR
                 source = target.other
-                side = self.options.side(target)
-                opts[target] |= Needs.APPEND
                 if record.uid(source) <= self.state.max_uid(source):
-                    opts[source] |= Needs.OLD
-                    if side.max_size is not None:
-                        opts[source] |= Needs.ALL_SIZES
+                    self._copies_to(target, old=Needs.OLD)
                 else:
-                    opts[source] |= Needs.NEW
-                    if side.max_size is not None:
-                        opts[source] |= Needs.FLAGS | Needs.NEW_SIZE
-                if side.expunge or self.options.side(source).expunge:
-                    # Don't propagate doomed messages.
-                    opts[source] |= Needs.FLAGS
+                    self._copies_to(target, new=True)
+                self._skip_doomed(target)
 
     def _seen_uid(self, side: Side) -> int:
         return max((record.uid(side) for record in self._live()), default=0)

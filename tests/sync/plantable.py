@@ -230,15 +230,17 @@ def run_plan(row: PlanRow) -> PlanResult:
                 result.actions.append(f"{side.label} side: expunge UIDs {listed}")
             expunged.append(side)
     finished = reconcile.finish(work, expunged)
-    if not row.options.isync15:
-        take(finished)
-    elif not result.journal and not row.replay:
+    if row.options.isync15:
         # isync 1.5 journals none of the end's operations (the engine
         # neither), and a run that journaled nothing leaves the state file
         # as it was.
-        result.notices.extend(finished.notices)
-        result.after = format_state(initial_state(row)).decode()
-        return result
+        journaled = bool(result.journal or row.replay)
+        take(Step((), finished.notices, None))
+        if not journaled:
+            result.after = format_state(initial_state(row)).decode()
+            return result
+    else:
+        take(finished)
     result.after = format_state(state).decode()
     return result
 
