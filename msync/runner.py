@@ -39,6 +39,7 @@ from msync.config.schema import (
     MaildirStore,
     Store,
     SubFolders,
+    SyncOp,
     SyncStateKind,
 )
 from msync.errors import (
@@ -565,6 +566,19 @@ def state_pairing(paths: StatePaths) -> dict[Side, frozenset[int]] | None:
     }
 
 
+def skipped_upgrade_mask(options: PairOptions) -> frozenset[Side]:
+    """
+    The sides whose C{Upgrade} a pair skipped as unchanged masks: left as
+    a fixed point, it holds no placeholder (isync 1.5:
+    L{msync.sync.engine._unmarked}), so isync 1.5 would mask C{Upgrade}
+    towards every side that wants it, for the channel's later pairs too;
+    none when following 1.4.
+    """
+    if not options.isync15:
+        return frozenset()
+    return frozenset(side for side in Side if options.side(side).ops & SyncOp.RENEW)
+
+
 def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths) -> None:
     """
     Tell the pair's Maildir stores which UIDs the state pairs (issue 8:
@@ -1013,7 +1027,12 @@ async def _sync_one_pair(
         if not request.verbose and await skip_unchanged(
             stores, (pair.far, pair.near), options, paths, label
         ):
-            result = PairResult(far_box=pair.far, near_box=pair.near, unchanged=True)
+            result = PairResult(
+                far_box=pair.far,
+                near_box=pair.near,
+                unchanged=True,
+                upgrade_masked=skipped_upgrade_mask(options),
+            )
         else:
             if not request.dry_run:
                 sending: list[IMAPStoreImpl] = []

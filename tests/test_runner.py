@@ -681,3 +681,26 @@ class ParallelTests(SyncFixture):
         self.assertEqual(self.opened, ["INBOX"])
         self.assertEqual(self.finish(run), 0)
         self.assertEqual(self.made.count("f"), 1)
+
+
+class SkippedUpgradeMaskTests(SynchronousTestCase):
+    """
+    L{skipped_upgrade_mask}: a pair skipped as unchanged masks isync 1.5's
+    C{Upgrade} as the pair's own run would (it holds no placeholder).
+    """
+
+    def test_mask(self) -> None:
+        """
+        Following 1.5: every side whose operations include C{Upgrade};
+        following 1.4: none.
+        """
+        from msync.runner import skipped_upgrade_mask
+        from tests.sync.scenarios import options
+
+        self.assertEqual(skipped_upgrade_mask(options(isync15=True)), frozenset(Side))
+        self.assertEqual(
+            skipped_upgrade_mask(options("pull-renew push-new", isync15=True)),
+            frozenset({Side.NEAR}),
+        )
+        self.assertEqual(skipped_upgrade_mask(options("pull-new", isync15=True)), frozenset())
+        self.assertEqual(skipped_upgrade_mask(options()), frozenset())

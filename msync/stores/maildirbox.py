@@ -1258,6 +1258,17 @@ class MaildirMailbox:
         """
         return self._unlisted
 
+    def held_uids(self) -> array[int]:
+        """
+        For a box opened unlisted whose names were taken by a load of
+        explicit UIDs (L{_list_some}): every UID it holds, ascending.
+        """
+        assert self._unlisted and self._seen
+        every = array("I")
+        for _, _, uids in self._seen:
+            every.extend(uids)
+        return array("I", sorted(every))
+
     def _list_some(self, request: LoadRequest) -> bool:
         """
         For a box opened unlisted: when C{request} names its UIDs one by

@@ -43,6 +43,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -82,9 +83,9 @@ from msync.sync.actions import CopyPlan, FlagUpdate, TrashMessage
 from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
 from msync.sync.copyrun import copy_all
-from msync.sync.journal import JOURNAL_VERSION
+from msync.sync.journal import JOURNAL_VERSION, SetMaxUid
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import PairWork, random_tuid
+from msync.sync.pairwork import DUMMIES, SKIPPED, PairWork, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile
@@ -238,13 +239,8 @@ class _BoxPairSync:
                 side.trash is None and not side.trash_remote_new and side.max_size is None
                 for side in (options.far, options.near)
             )
-            # Last: the only test that reads every record (a max over the
-            # live UIDs).
-            and not any(
-                options.side(side.other).ops & SyncOp.NEW
-                and work.state.highest_uid(side) > work.state.max_uid(side)
-                for side in Side
-            )
+            # Last: the only test that reads every record.
+            and (_unmarked(work) if options.isync15 else _maxed(work))
         )
 
     def remember(self) -> None:
@@ -483,6 +479,8 @@ class _BoxPairSync:
                 )
         requests = self.take(reconcile.plan_loads(work))
         if self.changes is not None:
+            if self.options.isync15:
+                work.topping = self.topping(work, self.changes)
             requests = self.partial_requests(requests, self.changes)
         listings = await self.load_both(requests)
         self.notify(Severity.INFO, "Synchronizing...")
@@ -549,8 +547,12 @@ class _BoxPairSync:
             # in the state in memory, and reach the file only with a commit
             # something else made necessary (a line journaled by this run,
             # or a replay); else the file stays as it was, and the next run
-            # decides them again: not a fixed point.
-            if finished.journal and not self.statefile.dirty:
+            # decides them again. Only new max UIDs may stay unwritten in a
+            # fixed point: they decide nothing (see _unmarked), and a
+            # partial run finds them again (topping); a purge would.
+            if not self.statefile.dirty and any(
+                not isinstance(operation, SetMaxUid) for operation in finished.journal
+            ):
                 self.settled = False
             finished = reconcile.Step((), finished.notices, finished.actions)
         self.take(finished)
@@ -633,6 +635,16 @@ class _BoxPairSync:
             or state.near_uid_validity != near.uid_validity
         ):
             return False
+        if self.options.isync15 and (
+            # isync 1.5's max UIDs follow a full listing (topping): the
+            # near box must list every UID it holds; no expired messages
+            # below MaxExpiredFarUid that the topping skips over, and no
+            # placeholder that decides whether Upgrade is masked.
+            not hasattr(near, "held_uids")
+            or state.max_expired_far_uid
+            or self.statefile.records_marked()
+        ):
+            return False
         # One listing of the near names, checked: every file numbered once,
         # and the very names the last sync left (not those of a change made
         # since the quick check looked). When the quick check saw the box
@@ -664,9 +676,68 @@ class _BoxPairSync:
         changes = await IListingChanges(far).changes_since_listing()
         if changes is None:
             return False
+        if self.options.isync15 and self.unknown_old(changes):
+            return False
         self.statefile.select(changes.touched(self.statefile.record_far_uids()))
         self.changes = changes
         return True
+
+    def held(self, changes: ListingChanges) -> dict[Side, Sequence[int]]:
+        """
+        A partial run: every UID each box holds, ascending (the far box's
+        listing brought up to date, the near box's names).
+        """
+        return {
+            Side.FAR: changes.listed,
+            Side.NEAR: self.boxes[Side.NEAR].held_uids(),  # type: ignore[attr-defined]
+        }
+
+    def paired(self) -> dict[Side, Sequence[int]]:
+        """
+        A partial run: each side's UID of every record line.
+        """
+        return {
+            Side.FAR: self.statefile.record_far_uids(),
+            Side.NEAR: self.statefile.record_near_uids(),
+        }
+
+    def unknown_old(self, changes: ListingChanges) -> bool:
+        """
+        isync 1.5: whether a side whose old messages C{Sync Old} propagates
+        holds one no record knows, at or below its max UID. A full run
+        would journal it (propagated, or made and killed at once when it
+        would be expunged), whether it changed or not: so a full run.
+        Without MaxMessages, Trash or MaxSize, after a fixed point, only
+        such doomed messages are left unknown there.
+        """
+        held = paired = None
+        state = self.statefile.state
+        for side in Side:
+            if not self.options.side(side.other).ops & SyncOp.OLD:
+                continue
+            if held is None or paired is None:
+                held, paired = self.held(changes), self.paired()
+            limit = state.max_uid(side)
+            old = held[side][: bisect_right(held[side], limit)]
+            if not set(old).issubset(paired[side]):
+                return True
+        return False
+
+    def topping(self, work: PairWork, changes: ListingChanges) -> dict[Side, int]:
+        """
+        isync 1.5, in a partial run: the max UIDs a full run's listings
+        would raise (L{reconcile.topping_raise}), from every UID each box
+        holds (the far box's listing brought up to date, the near box's
+        names) and every record line's UIDs.
+        """
+        held, paired = self.held(changes), self.paired()
+        raises = {}
+        for side in Side:
+            floor = work.load_floor[side]
+            raises[side] = (
+                0 if floor is None else reconcile.topping_raise(held[side], paired[side], floor)
+            )
+        return raises
 
     def partial_requests(
         self, requests: dict[Side, LoadRequest], changes: ListingChanges
@@ -784,21 +855,44 @@ class _BoxPairSync:
             self.take(reconcile.found(work, target, found))
 
 
+def _maxed(work: PairWork) -> bool:
+    """
+    mbsync 1.4: whether no side's max UID is left below a UID paired on it
+    where the next run loads that side's new messages (it would raise the
+    max, journaled).
+    """
+    options, state = work.options, work.state
+    return not any(
+        options.side(side.other).ops & SyncOp.NEW and state.highest_uid(side) > state.max_uid(side)
+        for side in Side
+    )
+
+
+def _unmarked(work: PairWork) -> bool:
+    """
+    isync 1.5: whether no live record is a placeholder or a legacy skipped
+    one, so that a pair skipped as unchanged masks C{Upgrade} towards
+    every side that wants it (see the runner). A max UID below a UID
+    paired on its side is no obstacle: isync 1.5 raises it unjournaled,
+    by paired messages that come before every unknown one, so the raise
+    decides nothing in the run that makes it.
+    """
+    marks = DUMMIES | SKIPPED
+    return not any(record.status_bits & marks for record in work.state.records if not record.dead)
+
+
 def _partial_options(options: PairOptions) -> bool:
     """
     Whether the options allow a partial run: none of the work that spans
-    the whole box (MaxMessages expiry, Trash, MaxSize placeholders), and
-    not following isync 1.5, whose max UIDs follow the paired messages up
-    to the first unknown one in UID order (a partial listing, which lacks
-    the unknown ones, would raise them past messages never propagated).
+    the whole box (MaxMessages expiry, Trash, MaxSize placeholders). For
+    isync 1.5, the max UIDs, which follow the paired messages of a whole
+    listing up to the first unknown one, are found from the whole boxes'
+    UIDs (L{_BoxPairSync.topping}), and C{Sync Old} with unknown old
+    messages means a full run (L{_BoxPairSync.unknown_old}).
     """
-    return (
-        not options.isync15
-        and options.max_messages == 0
-        and all(
-            side.trash is None and not side.trash_remote_new and side.max_size is None
-            for side in (options.far, options.near)
-        )
+    return options.max_messages == 0 and all(
+        side.trash is None and not side.trash_remote_new and side.max_size is None
+        for side in (options.far, options.near)
     )
 
 

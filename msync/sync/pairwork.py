@@ -261,6 +261,13 @@ class PairWork:
     @ivar upgrade_masked: isync 1.5: the sides whose C{Upgrade} was
         masked for want of placeholders there (L{options} is without it).
     @ivar old_max: the max UIDs when reconciling started.
+    @ivar load_floor: per side, the lowest UID its load covers (before a
+        partial run cuts it to the changed messages), or C{None} when it
+        loads no message.
+    @ivar topping: isync 1.5, in a partial run: per side, the max UID its
+        paired messages raise it to in a full listing, up to the first
+        unknown one (L{msync.sync.reconcile.topping_raise}); C{None}: the
+        listings are whole and raise it themselves.
     @ivar old_max_expired: MaxExpiredFarUid when reconciling started.
     """
 
@@ -303,6 +310,8 @@ class PairWork:
     upgrade_masked: frozenset[Side] = frozenset()
     old_max: dict[Side, int] = field(default_factory=dict)
     old_max_expired: int = 0
+    load_floor: dict[Side, int | None] = field(default_factory=dict)
+    topping: dict[Side, int] | None = None
 
     def __post_init__(self) -> None:
         self.op_bits = [self.options.side(side).ops.value for side in Side]

@@ -50,6 +50,8 @@ Invariants:
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -207,6 +209,10 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
     work.loads_old = {side: bool(loads.seen[side] & Needs.OLD) for side in Side}
     work.loads_new = {side: bool(loads.seen[side] & Needs.NEW) for side in Side}
     work.find_old = loads.find_old
+    work.load_floor = {
+        side: requests[side].min_uid if loads.needs[side] & (Needs.OLD | Needs.NEW) else None
+        for side in Side
+    }
     return _step(work, requests)
 
 
@@ -451,6 +457,12 @@ def _sync_new(work: PairWork, t: Side) -> None:
     # expired ones (the bulk range starts above them).
     topping = True
     isync15 = work.options.isync15
+    if isync15 and work.topping is not None:
+        # A partial run: its listing lacks the unchanged messages, so the
+        # raise was found from the whole box (topping_raise). It decides
+        # nothing below: every unknown message lies above it.
+        _raise_max(work, source, work.topping[source])
+        topping = False
     listing, linked, changed = work.messages[source], work.linked[source], work.flags[source]
     # Over the listing's columns: a message is made only to read its size.
     for at, uid in enumerate(listing.uids):
@@ -537,6 +549,34 @@ def _important(work: PairWork, flags: int) -> bool:
 def _raise_max(work: PairWork, side: Side, uid: int) -> None:
     if work.state.max_uid(side) < uid:
         work.state.set_max_uid(side, uid)
+
+
+def topping_raise(held: Sequence[int], paired: Sequence[int], floor: int) -> int:
+    """
+    isync 1.5's raise of a side's max UID (L{_sync_new}) over a listing of
+    every message the box holds from C{floor} on: the highest UID of a
+    paired message before the first unknown one.
+
+    @param held: every UID the box holds, ascending.
+    @param paired: the side's UID of every record (any order; 0 for none).
+    @return: that UID, or 0 when no paired message comes first.
+    """
+    mine = array("I", sorted(paired))
+    mine = mine[bisect_left(mine, max(floor, 1)) :]
+    listed = held[bisect_left(held, floor) :]
+    if not isinstance(listed, array):
+        listed = array("I", listed)
+    if listed[: len(mine)] == mine:
+        # The usual case, compared in C: the box holds every paired UID,
+        # each once, before any unknown one.
+        return mine[-1] if mine else 0
+    pairs = set(mine)
+    highest = 0
+    for uid in listed:
+        if uid not in pairs:
+            break
+        highest = uid
+    return highest
 
 
 # Flags (mbsync "synchronizing flags", flags_set, flags_set_p2).

@@ -80,7 +80,6 @@ raises C{RuntimeError}.
 from __future__ import annotations
 
 import os
-from array import array
 from collections.abc import Sequence
 from itertools import islice
 from types import TracebackType
@@ -115,7 +114,8 @@ from msync.sync.statelock import (
 from msync.sync.statepaths import StatePaths, records_cache_path
 from msync.sync.statetext import (
     RecordLines,
-    canonical_far_uids,
+    RecordUids,
+    canonical_uids,
     format_merged_indexed,
     format_records_cache,
     format_state,
@@ -341,6 +341,21 @@ class StateFile:
         assert self._lines is not None
         return self._lines.far_uids()
 
+    def record_near_uids(self) -> Sequence[int]:
+        """
+        The near UID of every record line, in file order (a partial load).
+        """
+        assert self._lines is not None
+        return self._lines.near_uids()
+
+    def records_marked(self) -> bool:
+        """
+        Whether a record line carries a placeholder, skipped or expired
+        mark (a partial load; L{RecordLines.marked}).
+        """
+        assert self._lines is not None
+        return self._lines.marked()
+
     def select(self, indices: Sequence[int]) -> None:
         """
         Parse the records of the lines C{indices} (ascending, 0-based) into
@@ -556,9 +571,9 @@ class StateFile:
             try:
                 if self._lines is None:
                     text = format_state(self.state)
-                    far_uids = canonical_far_uids(self.state)
+                    uids = canonical_uids(self.state)
                 else:
-                    text, far_uids = format_merged_indexed(self.state, self._lines, self._taken)
+                    text, uids = format_merged_indexed(self.state, self._lines, self._taken)
                 system.write(new_fd, text)
                 if self._fsync:
                     system.fdatasync(new_fd)
@@ -577,7 +592,7 @@ class StateFile:
                     f"cannot commit sync state {paths.state}: {_reason(error)}"
                 ) from error
             self._unlink(paths.journal, "cannot delete journal")
-            _save_records_cache(paths, text, far_uids)
+            _save_records_cache(paths, text, uids)
         self._dirty = False
         self._append = False
 
@@ -702,8 +717,8 @@ def _load_partial(
         cached = system.read(records_cache_path(paths))
     except OSError:
         cached = None
-    far_uids = parse_records_cache(cached, text)
-    split = split_state(text, paths.state, isync15=version == JOURNAL_V5, far_uids=far_uids)
+    uids = parse_records_cache(cached, text)
+    split = split_state(text, paths.state, isync15=version == JOURNAL_V5, uids=uids)
     if split is None:
         return None
     state, lines = split
@@ -719,23 +734,23 @@ def _load_partial(
 RECORDS_CACHE_MIN = 2048
 
 
-def _save_records_cache(paths: StatePaths, text: bytes, far_uids: Sequence[int] | None) -> None:
+def _save_records_cache(paths: StatePaths, text: bytes, uids: RecordUids | None) -> None:
     """
     Keep the records cache for the state file just written as C{text}
     (L{msync.sync.statetext.format_records_cache}), or remove it when its
-    record lines are not all canonical (C{far_uids} is C{None}) or too
-    few to be worth it (L{RECORDS_CACHE_MIN}). Never
-    fails: a cache missing or left from another text (it names the text
-    by its digest) only means the next partial run checks the lines.
+    record lines are not all canonical (C{uids} is C{None}) or too few to
+    be worth it (L{RECORDS_CACHE_MIN}). Never fails: a cache missing or
+    left from another text (it names the text by its digest) only means
+    the next partial run checks the lines.
     """
     path = records_cache_path(paths)
-    if far_uids is None or len(far_uids) < RECORDS_CACHE_MIN:
+    if uids is None or len(uids[0]) < RECORDS_CACHE_MIN:
         remove_quietly(path)
         return
-    uids = far_uids
+    known = uids
     replace_file(
         path,
-        lambda out: out.write(format_records_cache(text, array("I", uids))),
+        lambda out: out.write(format_records_cache(text, known)),
         (OSError, OverflowError),
     )
 

@@ -20,6 +20,7 @@ import re
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
+from typing import TypeAlias
 
 from msync.digests import blake2b
 from msync.errors import StateError
@@ -377,6 +378,12 @@ _CANONICAL_BODY = re.compile(
 _FAR_UIDS = re.compile(rb"^([0-9]+) ", re.MULTILINE)
 
 
+#: The far and the near UID of each record line, in file order.
+RecordUids: TypeAlias = "tuple[array[int], array[int]]"
+
+_NEAR_UIDS = re.compile(rb"^[0-9]+ ([0-9]+) ", re.MULTILINE)
+
+
 class RecordLines:
     """
     The record lines of a state file kept as read, for a run that parses
@@ -390,27 +397,48 @@ class RecordLines:
     """
 
     def __init__(
-        self, lines: list[bytes], text: bytes | None = None, uids: array[int] | None = None
+        self, lines: list[bytes], text: bytes | None = None, uids: RecordUids | None = None
     ) -> None:
         """
         @param text: the lines as read (each ending in a newline), if at
-            hand: L{far_uids} then need not join them again.
-        @param uids: the far UID of each line, if known (from the records
-            cache, L{parse_records_cache}).
+            hand: L{far_uids} and L{near_uids} then need not join them
+            again.
+        @param uids: the far and near UIDs of each line, if known (from the
+            records cache, L{parse_records_cache}).
         """
         self.lines = lines
         self._text = text
-        self._uids = uids
+        self._far: array[int] | None = None
+        self._near: array[int] | None = None
+        if uids is not None:
+            self._far, self._near = uids
+
+    def _joined(self) -> bytes:
+        return self._text if self._text is not None else b"\n".join(self.lines) + b"\n"
 
     def far_uids(self) -> Sequence[int]:
         """
         @return: the far UID of each line, in order.
         """
-        if self._uids is not None:
-            return self._uids
-        text = self._text if self._text is not None else b"\n".join(self.lines)
-        self._uids = array("I", map(int, _FAR_UIDS.findall(text)))
-        return self._uids
+        if self._far is None:
+            self._far = array("I", map(int, _FAR_UIDS.findall(self._joined())))
+        return self._far
+
+    def near_uids(self) -> Sequence[int]:
+        """
+        @return: the near UID of each line, in order.
+        """
+        if self._near is None:
+            self._near = array("I", map(int, _NEAR_UIDS.findall(self._joined())))
+        return self._near
+
+    def marked(self) -> bool:
+        """
+        Whether a line carries a placeholder, skipped or expired mark
+        (C{<}, C{>}, C{^}, C{~}): searched in the text, no line parsed.
+        """
+        text = self._joined()
+        return any(mark in text for mark in (b"<", b">", b"^", b"~"))
 
     def record(self, index: int, filename: str) -> SyncRecord:
         """
@@ -427,14 +455,14 @@ class RecordLines:
 
 
 def split_state(
-    text: bytes, filename: str, *, isync15: bool = False, far_uids: array[int] | None = None
+    text: bytes, filename: str, *, isync15: bool = False, uids: RecordUids | None = None
 ) -> tuple[SyncState, RecordLines] | None:
     """
     Parse a state file's header only, keeping its records as lines.
 
-    @param far_uids: the far UIDs of the record lines from the records
-        cache (L{parse_records_cache}), which vouches that C{text} is
-        canonical: its record lines are not checked again.
+    @param uids: the far and near UIDs of the record lines from the
+        records cache (L{parse_records_cache}), which vouches that C{text}
+        is canonical: its record lines are not checked again.
     @return: the state without records and the record lines, or C{None}
         when the file is not in the canonical form (a legacy header, a
         line mbsync would write differently): then parse it whole.
@@ -448,15 +476,17 @@ def split_state(
         return None
     body = text[end + 2 :]
     vouched = (
-        far_uids is not None and body[-1:] in (b"", b"\n") and len(far_uids) == body.count(b"\n")
+        uids is not None
+        and body[-1:] in (b"", b"\n")
+        and len(uids[0]) == len(uids[1]) == body.count(b"\n")
     )
     if not vouched:
-        far_uids = None
+        uids = None
         if _CANONICAL_BODY.fullmatch(body) is None:
             return None
     lines = body.split(b"\n")
     lines.pop()
-    return state, RecordLines(lines, body, far_uids)
+    return state, RecordLines(lines, body, uids)
 
 
 def format_merged(
@@ -474,18 +504,18 @@ def format_merged(
 
 def format_merged_indexed(
     state: SyncState, lines: RecordLines, taken: Sequence[tuple[int, SyncRecord]]
-) -> tuple[bytes, array[int] | None]:
+) -> tuple[bytes, RecordUids | None]:
     """
-    L{format_merged}, with the far UID of each record line written when
-    every line is canonical (the lines kept are, as C{lines} holds only
+    L{format_merged}, with the far and near UIDs of each record line
+    written when every line is canonical (the lines kept are, as C{lines} holds only
     canonical lines), else C{None}: what the records cache
     (L{format_records_cache}) keeps for the next partial run.
     """
     header = format_state(_header_only(state))
     parts = [header]
     source = lines.lines
-    old_uids = lines.far_uids()
-    uids = array("I")
+    old_far, old_near = lines.far_uids(), lines.near_uids()
+    far, near = array("I"), array("I")
     written: list[bytes] = []
     position = 0
     mine = set()
@@ -493,29 +523,33 @@ def format_merged_indexed(
         mine.add(id(record))
         if index > position:
             parts.append(b"\n".join(source[position:index]) + b"\n")
-            uids.extend(old_uids[position:index])
+            far.extend(old_far[position:index])
+            near.extend(old_near[position:index])
         if not record.dead:
             line = format_entry(record)
             parts.append(line)
             written.append(line)
-            uids.append(record.far_uid & _UINT_MASK)
+            far.append(record.far_uid & _UINT_MASK)
+            near.append(record.near_uid & _UINT_MASK)
         position = index + 1
     if position < len(source):
         parts.append(b"\n".join(source[position:]) + b"\n")
-        uids.extend(old_uids[position:])
+        far.extend(old_far[position:])
+        near.extend(old_near[position:])
     for record in state.records:
         if id(record) not in mine and not record.dead:
             line = format_entry(record)
             parts.append(line)
             written.append(line)
-            uids.append(record.far_uid & _UINT_MASK)
+            far.append(record.far_uid & _UINT_MASK)
+            near.append(record.near_uid & _UINT_MASK)
     canonical = _CANONICAL_BODY.fullmatch(b"".join(written)) is not None
-    return b"".join(parts), uids if canonical else None
+    return b"".join(parts), (far, near) if canonical else None
 
 
-def canonical_far_uids(state: SyncState) -> array[int] | None:
+def canonical_uids(state: SyncState) -> RecordUids | None:
     """
-    The far UID of each line L{format_state} writes for C{state}, when
+    The far and near UIDs of each line L{format_state} writes for C{state}, when
     every such line is canonical (as L{split_state} checks it), else
     C{None}: what the records cache keeps after a full write.
 
@@ -534,7 +568,7 @@ def canonical_far_uids(state: SyncState) -> array[int] | None:
     for bits in {record.status_bits for record in live}:
         if bits & marks and bits & (_SKIPPED | _EXPIRED):
             return None
-    return array("I", far)
+    return array("I", far), array("I", near)
 
 
 #: The highest UID a canonical line holds (nine digits).
@@ -543,7 +577,7 @@ _CANONICAL_MAX = 999_999_999
 #: The records cache: C{<state>.msync-records}, msync's own (mbsync ignores
 #: it), which vouches for one state file's text by its digest.
 RECORDS_MAGIC = b"msync-records"
-RECORDS_VERSION = 1
+RECORDS_VERSION = 2
 
 
 def state_digest(text: bytes) -> bytes:
@@ -553,23 +587,25 @@ def state_digest(text: bytes) -> bytes:
     return blake2b(text, digest_size=16).hexdigest().encode("ascii")
 
 
-def format_records_cache(text: bytes, far_uids: array[int]) -> bytes:
+def format_records_cache(text: bytes, uids: RecordUids) -> bytes:
     """
     The records cache for the state file C{text}, whose record lines are
-    all canonical and hold the far UIDs C{far_uids} in order. Format (one
-    machine only, native byte order): C{msync-records 1 <digest> <count>\\n},
-    the UIDs as unsigned 32-bit integers, then the CRC-32 of everything
-    before as 4 bytes.
+    all canonical and hold the far and near UIDs C{uids} in order. Format
+    (one machine only, native byte order): C{msync-records 2 <digest>
+    <count>\\n}, the far UIDs then the near UIDs as unsigned 32-bit
+    integers, then the CRC-32 of everything before as 4 bytes.
     """
-    body = b"%s %d %s %d\n" % (RECORDS_MAGIC, RECORDS_VERSION, state_digest(text), len(far_uids))
-    body += far_uids.tobytes()
+    far, near = uids
+    assert len(far) == len(near)
+    body = b"%s %d %s %d\n" % (RECORDS_MAGIC, RECORDS_VERSION, state_digest(text), len(far))
+    body += far.tobytes() + near.tobytes()
     return body + zlib.crc32(body).to_bytes(4, "big")
 
 
-def parse_records_cache(data: bytes | None, text: bytes) -> array[int] | None:
+def parse_records_cache(data: bytes | None, text: bytes) -> RecordUids | None:
     """
-    @return: the far UIDs of C{text}'s record lines from the records cache
-        C{data}, if it is whole, of this version and names C{text} by its
+    @return: the far and near UIDs of C{text}'s record lines from the
+        records cache C{data}, if it is whole, of this version and names C{text} by its
         digest (so C{text} is the canonical text it was written for); else
         C{None}.
     """
@@ -584,11 +620,13 @@ def parse_records_cache(data: bytes | None, text: bytes) -> array[int] | None:
         return None
     if words[2] != state_digest(text) or not words[3].isdigit():
         return None
-    uids = array("I")
-    if len(body) - end - 1 != int(words[3]) * uids.itemsize:
+    far, near = array("I"), array("I")
+    size = int(words[3]) * far.itemsize
+    if len(body) - end - 1 != 2 * size:
         return None
-    uids.frombytes(body[end + 1 :])
-    return uids
+    far.frombytes(body[end + 1 : end + 1 + size])
+    near.frombytes(body[end + 1 + size :])
+    return far, near
 
 
 def _header_only(state: SyncState) -> SyncState:

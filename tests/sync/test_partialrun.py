@@ -33,6 +33,8 @@ from msync.stores.maildirbox import MaildirMailbox, scan_fingerprint
 from msync.stores.maildirstore import MaildirStore
 from msync.sync import quickcheck, statefile, statetext
 from msync.sync.engine import sync_pair
+from msync.sync.journal import JOURNAL_VERSION
+from msync.sync.journal5 import JOURNAL_V5
 from msync.sync.options import PairOptions, SideOptions
 from msync.sync.results import PairResult
 from msync.sync.statelock import SystemCalls
@@ -56,6 +58,26 @@ OPTIONS = {
     "pull": replace(FULL, far=replace(FULL.far, ops=_NONE), near=replace(FULL.near, ops=_ALL)),
     "push": replace(FULL, far=replace(FULL.far, ops=_ALL), near=replace(FULL.near, ops=_NONE)),
     "expunge-near": replace(FULL, far=replace(FULL.far, expunge=False)),
+}
+_ALL15 = _ALL | schema.SyncOp.OLD
+#: Following isync 1.5 (its C{Sync All} includes C{Old}; C{pull} leaves the
+#: local messages unknown, so the near max stops below the pulled ones).
+OPTIONS15 = {
+    name: replace(options, isync15=True)
+    for name, options in {
+        **OPTIONS,
+        "all-old": replace(
+            FULL, far=replace(FULL.far, ops=_ALL15), near=replace(FULL.near, ops=_ALL15)
+        ),
+        "pull-old": replace(
+            FULL, far=replace(FULL.far, ops=_NONE), near=replace(FULL.near, ops=_ALL15)
+        ),
+        "expunge-far-old": replace(
+            FULL,
+            far=replace(FULL.far, ops=_ALL15),
+            near=replace(FULL.near, ops=_ALL15, expunge=False),
+        ),
+    }.items()
 }
 _FLAGS = [b"\\Seen", b"\\Flagged", b"\\Answered", b"\\Deleted", b"\\Draft"]
 _UID = re.compile(r",U=([0-9]+)")
@@ -136,6 +158,7 @@ class _Pair:
                 quick=quick,
                 new_tuid=self.new_tuid,
                 state_system=state_system,
+                journal_version=JOURNAL_V5 if options.isync15 else JOURNAL_VERSION,
             )
         )
         for _ in range(100):
@@ -258,6 +281,9 @@ class DifferentialTests(SynchronousTestCase):
     server = DEFAULT_OPTIONS
     #: How many runs at least are partial (none without CONDSTORE).
     partial_share = 4
+    #: The option sets drawn from.
+    option_sets = OPTIONS
+    seeds = 16
 
     def test_same_results(self) -> None:
         """
@@ -267,9 +293,10 @@ class DifferentialTests(SynchronousTestCase):
         partial runs.
         """
         partial = runs = 0
-        for seed in range(16):
-            name = sorted(OPTIONS)[seed % len(OPTIONS)]
-            options = OPTIONS[name]
+        option_sets = self.option_sets
+        for seed in range(self.seeds):
+            name = sorted(option_sets)[seed % len(option_sets)]
+            options = option_sets[name]
             base = os.path.abspath(self.mktemp())
             quick = _Pair(self, base + "/quick", 30, self.server)
             full = _Pair(self, base + "/full", 30, self.server)
@@ -318,6 +345,162 @@ class QresyncDifferentialTests(DifferentialTests):
     """
 
     server = ServerOptions(capabilities=DEFAULT_OPTIONS.capabilities | {b"QRESYNC", b"ENABLE"})
+
+
+class Isync15DifferentialTests(QresyncDifferentialTests):
+    """
+    The same following isync 1.5: its max UIDs, unjournaled, follow the
+    paired messages of a whole listing up to the first unknown one, which
+    a partial run finds from the boxes' UIDs; its C{Sync Old}.
+    """
+
+    option_sets = OPTIONS15
+    seeds = 27
+    partial_share = 5
+
+
+class Isync15CondstoreDifferentialTests(DifferentialTests):
+    """
+    Following isync 1.5, with CONDSTORE but not QRESYNC.
+    """
+
+    option_sets = OPTIONS15
+    seeds = 18
+    partial_share = 5
+
+
+class Isync15ToppingTests(SynchronousTestCase):
+    """
+    Following isync 1.5, a partial run raises a max UID as a full run's
+    listing would: by the paired messages before the first unknown one,
+    which the partial listing lacks.
+    """
+
+    server = QresyncDifferentialTests.server
+
+    def _pairs(self, options: PairOptions) -> tuple[_Pair, _Pair]:
+        base = os.path.abspath(self.mktemp())
+        return (
+            _Pair(self, base + "/quick", 5, self.server),
+            _Pair(self, base + "/full", 5, self.server),
+        )
+
+    def test_far_unknown_gone(self) -> None:
+        """
+        Pushing only (flags pulled): the far box's own messages stay
+        unknown, so the copies pushed there (UIDs 6 to 8) leave
+        C{MaxPulledUid} at 0. Once those unknown messages are expunged and
+        a copy is flagged, a full listing pairs every far message, raising
+        C{MaxPulledUid} to 8: the partial run writes the same.
+        """
+        options = replace(
+            OPTIONS15["full"],
+            far=replace(FULL.far, ops=_ALL),
+            near=replace(FULL.near, ops=schema.SyncOp.FLAGS),
+        )
+        quick, full = self._pairs(options)
+        for pair in (quick, full):
+            pair.sync(options, quick=False)
+            os.makedirs(f"{pair.root}/INBOX/new", exist_ok=True)
+            for number in range(3):
+                with open(f"{pair.root}/INBOX/new/{number}.local.host", "wb") as delivered:
+                    delivered.write(b"Subject: local %d\n\nbody\n" % number)
+            pair.sync(options, quick=False)
+            pair.sync(options, quick=False)
+        with open(quick.paths.state, "rb") as state:
+            self.assertIn(b"MaxPulledUid 0\n", state.read())
+        for pair in (quick, full):
+            for message in list(pair.box.messages[:5]):
+                pair.box.expunge(message)
+            copy = pair.box.messages[1]
+            self.assertEqual(copy.uid, 7)
+            copy.flags = {b"\\Flagged"}
+            pair.box.touch(copy)
+        result = quick.sync(options, quick=True)
+        self.assertTrue(result.partial)
+        full.sync(options, quick=False)
+        self.assertEqual(quick.everything(), full.everything())
+        with open(quick.paths.state, "rb") as state:
+            self.assertIn(b"MaxPulledUid 8\n", state.read())
+
+    def test_unknown_old(self) -> None:
+        """
+        With C{Sync Old}, an unknown far message at or below the max UID
+        (here one pulled, then deleted and left by a far side that does not
+        expunge) is journaled by every full run: such a pair gets a full
+        run.
+        """
+        options = OPTIONS15["expunge-far-old"]
+        options = replace(
+            options,
+            far=replace(options.far, expunge=False),
+            near=replace(options.near, expunge=True),
+        )
+        quick, full = self._pairs(options)
+        for pair in (quick, full):
+            pair.sync(options, quick=False)
+            pair.box.append(b"Subject: doomed\r\n\r\nbody\r\n", [b"\\Deleted"])
+            pair.sync(options, quick=False)
+            pair.sync(options, quick=False)
+            message = pair.box.messages[0]
+            message.flags = {b"\\Flagged"}
+            pair.box.touch(message)
+        with open(quick.paths.state, "rb") as state:
+            text = state.read()
+        self.assertIn(b"MaxPulledUid 6\n", text)
+        self.assertNotIn(b"\n6 ", text)
+        result = quick.sync(options, quick=True)
+        self.assertFalse(result.partial)
+        full.sync(options, quick=False)
+        self.assertEqual(quick.everything(), full.everything())
+
+
+class ToppingRaiseTests(SynchronousTestCase):
+    """
+    L{reconcile.topping_raise}: the highest paired UID before the first
+    unknown one, in a listing from the floor on.
+    """
+
+    def test_cases(self) -> None:
+        """
+        Every paired UID first (in C, any order of the records): the
+        highest; an unknown one stops it; one below the floor does not; a
+        paired UID the box no longer holds is skipped; none paired: 0.
+        """
+        from msync.sync.reconcile import topping_raise
+
+        held = array("I", [2, 3, 5, 8, 9])
+        self.assertEqual(topping_raise(held, array("I", [5, 0, 3, 2]), 1), 5)
+        self.assertEqual(topping_raise(held, [2, 3, 5, 8, 9], 1), 9)
+        self.assertEqual(topping_raise(held, [2, 5, 8], 1), 2)
+        self.assertEqual(topping_raise(held, [5, 8], 4), 8)
+        self.assertEqual(topping_raise(held, [5, 8], 3), 0)
+        self.assertEqual(topping_raise(held, [4, 5, 8, 9], 4), 9)
+        self.assertEqual(topping_raise(held, [2, 3, 4, 5], 1), 5)
+        self.assertEqual(topping_raise(held, [], 1), 0)
+        self.assertEqual(topping_raise([], [1, 2], 1), 0)
+
+    def test_random(self) -> None:
+        """
+        Against the rule written plainly, on random boxes and records.
+        """
+        from msync.sync.reconcile import topping_raise
+
+        rng = random.Random(5)
+        for _ in range(500):
+            held = sorted(rng.sample(range(1, 40), rng.randrange(0, 20)))
+            paired = [uid for uid in held if rng.random() < 0.8]
+            paired += rng.sample(range(1, 40), rng.randrange(0, 3)) + [0] * rng.randrange(2)
+            rng.shuffle(paired)
+            floor = rng.randrange(1, 20)
+            expected = 0
+            for uid in held:
+                if uid < floor:
+                    continue
+                if uid not in paired:
+                    break
+                expected = uid
+            self.assertEqual(topping_raise(array("I", held), paired, floor), expected)
 
 
 class NoCondstoreDifferentialTests(DifferentialTests):
@@ -1201,14 +1384,15 @@ class PartialOptionsTests(SynchronousTestCase):
     Which options allow a partial run.
     """
 
-    def test_not_following_isync15(self) -> None:
+    def test_following_isync15(self) -> None:
         """
-        Following isync 1.5 every run is full: its max UIDs stop at the
-        first unknown message, which a partial listing may lack (it would
-        raise them past messages never propagated).
+        Following isync 1.5 as 1.4, C{Sync Old} included (its unknown old
+        messages are looked for in the run itself); not with MaxMessages.
         """
         from msync.sync.engine import _partial_options
         from tests.sync.scenarios import options
 
         self.assertTrue(_partial_options(options()))
-        self.assertFalse(_partial_options(options(isync15=True)))
+        self.assertTrue(_partial_options(options(isync15=True)))
+        self.assertTrue(_partial_options(options("all pull-old push-old", isync15=True)))
+        self.assertFalse(_partial_options(options(isync15=True, max_messages=10)))

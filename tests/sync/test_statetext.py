@@ -19,7 +19,7 @@ from msync.sync import statetext
 from msync.sync.state import Status, SyncRecord, SyncState
 from msync.sync.statetext import (
     RecordLines,
-    canonical_far_uids,
+    canonical_uids,
     format_merged_indexed,
     format_records_cache,
     format_state,
@@ -353,6 +353,24 @@ class SplitStateTests(SynchronousTestCase):
         self.assertEqual(expected, [5, 0, 31, 12, 123456789])
         self.assertEqual(list(lines.far_uids()), expected)
         self.assertEqual(list(RecordLines(lines.lines).far_uids()), expected)
+        nears = [record.near_uid for record in parse_state(text, "state")]
+        self.assertEqual(nears, [3, 8, 0, 4, 77])
+        self.assertEqual(list(lines.near_uids()), nears)
+        self.assertEqual(list(RecordLines(lines.lines).near_uids()), nears)
+        self.assertFalse(lines.marked())
+
+    def test_marked(self) -> None:
+        """
+        L{RecordLines.marked} finds a placeholder, skipped or expired mark
+        on any line.
+        """
+        for status in (Status.DUMMY_F, Status.DUMMY_N, Status.SKIPPED, Status.EXPIRED):
+            state = SyncState(7, 9, 40, 12)
+            state.append(SyncRecord(5, 3, Flags.SEEN, Status.NONE))
+            state.append(SyncRecord(6, 4, Flags.SEEN, status))
+            split = split_state(format_state(state), "state")
+            assert split is not None
+            self.assertTrue(split[1].marked(), status)
 
 
 #: Every status a record can be written with (marks and dummies combined).
@@ -386,23 +404,25 @@ def any_states(draw: st.DrawFn) -> SyncState:
 
 class RecordsCacheTests(SynchronousTestCase):
     """
-    The records cache: the far UID of each record line of a canonical
-    state file, named by the file's digest, so a partial run need not
-    check every line (L{split_state} with C{far_uids}).
+    The records cache: the far and near UIDs of each record line of a
+    canonical state file, named by the file's digest, so a partial run need
+    not check every line (L{split_state} with C{uids}).
     """
 
     @given(any_states())
-    def test_canonical_far_uids(self, state: SyncState) -> None:
+    def test_canonical_uids(self, state: SyncState) -> None:
         """
-        L{canonical_far_uids} gives the far UIDs exactly when every line
-        L{format_state} writes is canonical as L{split_state} checks it.
+        L{canonical_uids} gives the far and near UIDs exactly when every
+        line L{format_state} writes is canonical as L{split_state} checks
+        it.
         """
         text = format_state(state)
-        found = canonical_far_uids(state)
+        found = canonical_uids(state)
         split = split_state(text, "s")
         self.assertEqual(found is not None, split is not None)
         if split is not None and found is not None:
-            self.assertEqual(list(found), list(split[1].far_uids()))
+            self.assertEqual(list(found[0]), list(split[1].far_uids()))
+            self.assertEqual(list(found[1]), list(split[1].near_uids()))
 
     @given(any_states(), st.integers(0, 6), st.sampled_from([Flags.SEEN, Flags.FLAGGED]))
     def test_merged(self, state: SyncState, taken: int, flags: Flags) -> None:
@@ -433,9 +453,11 @@ class RecordsCacheTests(SynchronousTestCase):
             target.append(SyncRecord(2001, 2002, Flags.SEEN))
         text, uids = format_merged_indexed(header, lines, picked)
         self.assertEqual(text, format_state(whole))
-        self.assertEqual(uids is None, canonical_far_uids(whole) is None)
+        self.assertEqual(uids is None, canonical_uids(whole) is None)
         if uids is not None:
-            self.assertEqual(list(uids), [r.far_uid for r in whole.records if not r.dead])
+            live = [r for r in whole.records if not r.dead]
+            self.assertEqual(list(uids[0]), [r.far_uid for r in live])
+            self.assertEqual(list(uids[1]), [r.near_uid for r in live])
 
     def test_vouched(self) -> None:
         """
@@ -447,12 +469,12 @@ class RecordsCacheTests(SynchronousTestCase):
         for far, near in ((5, 3), (0, 8), (31, 0)):
             state.append(SyncRecord(far, near, Flags.SEEN, Status.NONE))
         text = format_state(state)
-        uids = canonical_far_uids(state)
+        uids = canonical_uids(state)
         assert uids is not None
         cache = format_records_cache(text, uids)
         found = parse_records_cache(cache, text)
         assert found is not None
-        self.assertEqual(list(found), [5, 0, 31])
+        self.assertEqual([list(column) for column in found], [[5, 0, 31], [3, 8, 0]])
         other = text.replace(b"31 0 S", b"31 0 F")
         self.assertIsNone(parse_records_cache(cache, other))
         self.assertIsNone(parse_records_cache(cache[:-1], text))
@@ -460,11 +482,13 @@ class RecordsCacheTests(SynchronousTestCase):
         self.assertIsNone(parse_records_cache(None, text))
         self.assertIsNone(parse_records_cache(b"", text))
         self.assertIsNone(
-            parse_records_cache(cache.replace(b"msync-records 1", b"msync-records 2"), text)
+            parse_records_cache(cache.replace(b"msync-records 2", b"msync-records 1"), text)
         )
         self.patch(statetext, "_CANONICAL_BODY", re.compile(rb"(?!)"))
-        split = split_state(text, "s", far_uids=found)
+        split = split_state(text, "s", uids=found)
         assert split is not None
         self.assertEqual(list(split[1].far_uids()), [5, 0, 31])
+        self.assertEqual(list(split[1].near_uids()), [3, 8, 0])
         # Too few UIDs for the lines: the lines are checked (and here refused).
-        self.assertIsNone(split_state(text, "s", far_uids=found[:2]))
+        self.assertIsNone(split_state(text, "s", uids=(found[0][:2], found[1][:2])))
+        self.assertIsNone(split_state(text, "s", uids=(found[0], found[1][:2])))
