@@ -50,7 +50,8 @@ from msync.imap.values import (
 )
 
 _UNTAGGED_STATUSES: Final = frozenset({b"OK", b"NO", b"BAD", b"PREAUTH", b"BYE"})
-_SEARCH_NUMBERS = re.compile(rb"(?: [0-9]{1,10})+")
+# Possessive: no backtracking state kept per number of a long answer.
+_SEARCH_NUMBERS = re.compile(rb"(?: [0-9]{1,10})++")
 
 
 class _FetchBuilder:

@@ -372,8 +372,11 @@ _CHUNK = 4096
 # A record section mbsync 1.4 or msync wrote: every line is what
 # format_entry writes for the record parse_state reads from it (no leading
 # zeros, one mark of the five that survive a round trip, letters in order).
+# Possessive: a line matches one way only, so nothing is lost by never
+# backtracking into the lines matched, and the engine keeps no state per
+# line (a plain * held about 50 MB for 80,000 lines).
 _CANONICAL_BODY = re.compile(
-    rb"(?:(?:0|[1-9][0-9]{0,8}) (?:0|[1-9][0-9]{0,8}) [<>~^]?D?F?P?R?S?T?\n)*"
+    rb"(?:(?:0|[1-9][0-9]{0,8}) (?:0|[1-9][0-9]{0,8}) [<>~^]?D?F?P?R?S?T?\n)*+"
 )
 _FAR_UIDS = re.compile(rb"^([0-9]+) ", re.MULTILINE)
 
