@@ -52,6 +52,7 @@ floor and the tools do the same work.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -66,6 +67,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: mbsync 1.5.0, the oracle beside the checkout (tool mbsync15; $MBSYNC15 overrides).
+MBSYNC15 = ROOT.parent / "shared" / "oracles" / "mbsync-1.5.0"
 sys.path.insert(0, str(ROOT))
 
 from bench.delayproxy import DelayProxy  # noqa: E402
@@ -573,8 +576,16 @@ def print_table(
     header = "| case |" + "".join(f" {n} wall | {n} CPU | {n} RSS |" for n in names)
     # Every other tool's ratio too (OfflineIMAP's, a baseline's), after msync's.
     others = [n for n in names if n not in ("mbsync", "msync")] if "mbsync" in names else []
-    print(header + " ratio |" + "".join(f" {n} / mbsync |" for n in others))
-    print("|---" * (1 + 3 * len(names) + 1 + len(others)) + "|")
+    # msync following 1.5 against mbsync 1.5.
+    pairs15 = [("msync15", "mbsync15")] if {"msync15", "mbsync15"} <= set(names) else []
+    others = [n for n in others if n not in ("msync15", "mbsync15") or not pairs15]
+    print(
+        header
+        + " ratio |"
+        + "".join(f" {n} / mbsync |" for n in others)
+        + "".join(f" {ours} / {theirs} |" for ours, theirs in pairs15)
+    )
+    print("|---" * (1 + 3 * len(names) + 1 + len(others) + len(pairs15)) + "|")
     for case, title in CASES.items():
         if not all(runs[n].get(case) for n in names):
             continue
@@ -586,16 +597,20 @@ def print_table(
                 f" | {median(measures, 'max_rss_kib') / 1024:.0f} MB |"
             )
 
-        def ratio(name: str, case: str = case) -> str:
+        def ratio(name: str, case: str = case, against: str = "mbsync") -> str:
             """
-            The tool's median wall over mbsync's, in this case.
+            The tool's median wall over C{against}'s (mbsync's), in this case.
             """
-            if "mbsync" not in names or name not in names:
+            if against not in names or name not in names:
                 return "n/a"
-            theirs = median(runs["mbsync"][case], "seconds")
+            theirs = median(runs[against][case], "seconds")
             return f"{median(runs[name][case], 'seconds') / theirs:.2f}" if theirs else "n/a"
 
-        print(row + "".join(f" {ratio(name)} |" for name in ["msync", *others]))
+        print(
+            row
+            + "".join(f" {ratio(name)} |" for name in ["msync", *others])
+            + "".join(f" {ratio(ours, against=theirs)} |" for ours, theirs in pairs15)
+        )
     if floors:
         download = statistics.median(f[0] for f in floors)
         written = statistics.median(f[1] for f in floors)
@@ -645,7 +660,9 @@ def main() -> int:
         "--tools",
         default=",".join(default_tools()),
         help="of mbsync, msync, msync-par (--parallel 4), msync-base (see --baseline),"
-        " offlineimap; default: mbsync, msync and offlineimap when it is installed",
+        " offlineimap, mbsync15 (mbsync 1.5: $MBSYNC15, else the oracle in"
+        " ../shared/oracles), msync15 (msync --compat 1.5, held against mbsync15);"
+        " default: mbsync, msync and offlineimap when it is installed",
     )
     parser.add_argument(
         "--baseline",
@@ -690,6 +707,9 @@ def main() -> int:
         # msync syncing up to four box pairs at once (--parallel 4).
         "msync-par": [str(ROOT / ".venv" / "bin" / "msync"), "--parallel", "4"],
         "offlineimap": ["offlineimap", "-u", "quiet"],
+        # mbsync 1.5 (what most distributions ship) and msync following it.
+        "mbsync15": [os.environ.get("MBSYNC15", str(MBSYNC15))],
+        "msync15": [str(ROOT / ".venv" / "bin" / "msync"), "--compat", "1.5"],
     }
     if options.profile:
         Path(options.profile).mkdir(parents=True, exist_ok=True)
