@@ -219,6 +219,13 @@ class LoadPlanner:
             self.needs[source] |= Needs.FLAGS
 
     def _dummies(self, side: Side) -> bool:
+        """
+        isync 1.5's C{any_dummies} for C{side}: counted only after a
+        journal replay or with C{Upgrade} in the operations (else it stays
+        0, placeholders or not).
+        """
+        if not (self._replayed or any(self._ops(each) & SyncOp.RENEW for each in Side)):
+            return False
         return side in placeholder_sides(self._live())
 
     def _open_for_replay(self) -> None:

@@ -37,11 +37,12 @@ def _replay(
     rounds: int,
     server: DovecotServer | None = None,
     isync15: bool = False,
+    options: bool = False,
 ) -> None:
     """
     Run a seed's rounds (see L{run_seed}); each must agree.
     """
-    fuzz = run_seed(base / f"seed-{seed}", seed, rounds, server, isync15)
+    fuzz = run_seed(base / f"seed-{seed}", seed, rounds, server, isync15, options)
     case.assertEqual(fuzz.log.count(f"-- round {rounds - 1} agreed"), 1)
 
 
@@ -95,8 +96,8 @@ class ImapFuzzInteropTests(DovecotTestCase):
         self.base = _need_mbsync(self)
         super().setUp()
 
-    def check(self, seed: int, rounds: int, isync15: bool = False) -> None:
-        _replay(self, self.base, seed, rounds, self.dovecot, isync15)
+    def check(self, seed: int, rounds: int, isync15: bool = False, options: bool = False) -> None:
+        _replay(self, self.base, seed, rounds, self.dovecot, isync15, options)
 
     def test_expunged_unloaded(self) -> None:
         """
@@ -177,3 +178,12 @@ class ImapFuzzInteropTests(DovecotTestCase):
         them past messages never propagated (round 6).
         """
         self.check(20, 10, isync15=True)
+
+    def test_isync15_placeholders_counted_with_upgrade(self) -> None:
+        """
+        Against mbsync 1.5.0, with MaxMessages and MaxSize (C{--options}):
+        placeholders count for the far side's load only after a replay or
+        with C{Upgrade}, so with C{Sync Pull New} a record whose far message
+        is gone and which has no near one is not found missing (round 4).
+        """
+        self.check(10, 5, isync15=True, options=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from msync.model import LoadRequest, Side, UIDInterval
-from msync.sync.loading import LoadPlanner
+from msync.sync.loading import LoadPlanner, Needs
 from msync.sync.statetext import parse_state
 from tests.sync.scenarios import options, state
 
@@ -90,3 +90,25 @@ class LoadTests(SynchronousTestCase):
         pair = options("pull push-new", max_messages=10, isync15=True)
         got = self.requests(state(3, 2, "1 1", "3 2"), pair)
         self.assertEqual(got[Side.NEAR], LoadRequest(1, None))
+
+    def test_max_messages_placeholders_15(self) -> None:
+        """
+        isync 1.5 counts placeholders (C{any_dummies}) only after a replay
+        or with C{Upgrade} in the operations: without it, the expiring side's
+        placeholders do not make the other side load its paired messages
+        (fuzzer, --options seed 10), so a record whose far message is gone
+        and which has no near message is not found missing there.
+        """
+        records = ("1 1", "3 0 S", "9 5 >S")
+        for sync, paired in (("pull-new", False), ("pull-new pull-renew", True)):
+            pair = options(sync, expunge="both", max_messages=50, isync15=True)
+            planner = LoadPlanner(
+                parse_state(state(10, 5, *records), "s"),
+                pair,
+                changed=(),
+                replayed=False,
+                # The far side on IMAP, whose driver loads only what is asked.
+                driver_widens={Side.FAR: False, Side.NEAR: True},
+            )
+            planner.requests()
+            self.assertEqual(bool(planner.seen[Side.FAR] & Needs.OLD), paired, sync)
