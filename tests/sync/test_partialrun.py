@@ -426,9 +426,10 @@ class Isync15ToppingTests(SynchronousTestCase):
     def test_unknown_old(self) -> None:
         """
         With C{Sync Old}, an unknown far message at or below the max UID
-        (here one pulled, then deleted and left by a far side that does not
-        expunge) is journaled by every full run: such a pair gets a full
-        run.
+        (here a new one already deleted: the near side would expunge it, so
+        isync 1.5 makes its record and kills it at once, raising the max,
+        and the far side, which does not expunge, keeps it) is journaled by
+        every full run: such a pair gets a full run.
         """
         options = OPTIONS15["expunge-far-old"]
         options = replace(
