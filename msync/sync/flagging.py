@@ -115,13 +115,25 @@ def _plan_flag(
         values.add[t] &= DELETED
         add &= DELETED
         values.remove[t] = remove = 0
-    if current is not None:
+    if current is not None and seen_by_mbsync(work, t, uid):
+        # Only what mbsync would know of the message optimizes the update
+        # away (msync may have loaded more, to expunge by UID): else the
+        # update goes out, as mbsync's does.
         add &= ~current & ALL
         remove &= current
     if add or remove:
         return FlagUpdate(t, uid, flags_value(add), flags_value(remove), record)
     _flags_done(work, record, t, values)
     return None
+
+
+def seen_by_mbsync(work: PairWork, t: Side, uid: int) -> bool:
+    """
+    Whether mbsync would have loaded side C{t}'s message with UID C{uid}:
+    its old messages were loaded, or its new ones and the UID is above the
+    max UID (L{PairWork.loads_old}, L{PairWork.loads_new}).
+    """
+    return work.loads_old[t] or (work.loads_new[t] and uid > work.old_max[t])
 
 
 def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:

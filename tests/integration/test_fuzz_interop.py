@@ -187,3 +187,14 @@ class ImapFuzzInteropTests(DovecotTestCase):
         is gone and which has no near one is not found missing (round 4).
         """
         self.check(10, 5, isync15=True, options=True)
+
+    def test_isync15_push_delete_unloaded_target(self) -> None:
+        """
+        Against mbsync 1.5.0 (C{--options} seed 40): with C{Sync Push}
+        mbsync loads no far message, so it sends the deletion of a pushed
+        copy whose near message is gone although the far copy already
+        carries C{\\Deleted}, and its purge then orphans the near side
+        (round 4): msync's own listing of the far box must not optimize
+        that update away.
+        """
+        self.check(40, 5, isync15=True, options=True)
