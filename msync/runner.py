@@ -39,7 +39,6 @@ from msync.config.schema import (
     MaildirStore,
     Store,
     SubFolders,
-    SyncOp,
     SyncStateKind,
 )
 from msync.errors import (
@@ -574,9 +573,7 @@ def skipped_upgrade_mask(options: PairOptions) -> frozenset[Side]:
     towards every side that wants it, for the channel's later pairs too;
     none when following 1.4.
     """
-    if not options.isync15:
-        return frozenset()
-    return frozenset(side for side in Side if options.side(side).ops & SyncOp.RENEW)
+    return options.upgrading() if options.isync15 else frozenset()
 
 
 def _expect_pairing(stores: dict[Side, IStore], pair: BoxPair, paths: StatePaths) -> None:

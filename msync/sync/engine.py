@@ -84,8 +84,9 @@ from msync.sync.bodies import convert_body
 from msync.sync.convert import Conversion
 from msync.sync.copyrun import copy_all
 from msync.sync.journal import JOURNAL_VERSION, SetMaxUid
+from msync.sync.loading import placeholder_sides
 from msync.sync.options import PairOptions
-from msync.sync.pairwork import DUMMIES, SKIPPED, PairWork, random_tuid
+from msync.sync.pairwork import PairWork, live, random_tuid
 from msync.sync.reconcile import Step
 from msync.sync.results import PairProgress, PairResult
 from msync.sync.statefile import StateFile
@@ -180,6 +181,10 @@ class _BoxPairSync:
         # records they touch are selected.
         self.near_known: bytes | None = None
         self.changes: ListingChanges | None = None
+        # isync 1.5, a partial run: every UID each box holds and each
+        # side's UID of every record line (see select_records).
+        self.held: dict[Side, Sequence[int]] = {}
+        self.paired: dict[Side, Sequence[int]] = {}
         self.stores = stores
         self.names = names
         self.options = options
@@ -480,7 +485,7 @@ class _BoxPairSync:
         requests = self.take(reconcile.plan_loads(work))
         if self.changes is not None:
             if self.options.isync15:
-                work.topping = self.topping(work, self.changes)
+                work.topping = self.topping(work)
             requests = self.partial_requests(requests, self.changes)
         listings = await self.load_both(requests)
         self.notify(Severity.INFO, "Synchronizing...")
@@ -676,32 +681,24 @@ class _BoxPairSync:
         changes = await IListingChanges(far).changes_since_listing()
         if changes is None:
             return False
-        if self.options.isync15 and self.unknown_old(changes):
-            return False
+        if self.options.isync15:
+            # Every UID each box holds (the far box's listing brought up to
+            # date, the near box's names), and every record line's UIDs.
+            self.held = {
+                Side.FAR: changes.listed,
+                Side.NEAR: near.held_uids(),  # type: ignore[attr-defined]
+            }
+            self.paired = {
+                Side.FAR: self.statefile.record_far_uids(),
+                Side.NEAR: self.statefile.record_near_uids(),
+            }
+            if self.unknown_old():
+                return False
         self.statefile.select(changes.touched(self.statefile.record_far_uids()))
         self.changes = changes
         return True
 
-    def held(self, changes: ListingChanges) -> dict[Side, Sequence[int]]:
-        """
-        A partial run: every UID each box holds, ascending (the far box's
-        listing brought up to date, the near box's names).
-        """
-        return {
-            Side.FAR: changes.listed,
-            Side.NEAR: self.boxes[Side.NEAR].held_uids(),  # type: ignore[attr-defined]
-        }
-
-    def paired(self) -> dict[Side, Sequence[int]]:
-        """
-        A partial run: each side's UID of every record line.
-        """
-        return {
-            Side.FAR: self.statefile.record_far_uids(),
-            Side.NEAR: self.statefile.record_near_uids(),
-        }
-
-    def unknown_old(self, changes: ListingChanges) -> bool:
+    def unknown_old(self) -> bool:
         """
         isync 1.5: whether a side whose old messages C{Sync Old} propagates
         holds one no record knows, at or below its max UID. A full run
@@ -710,27 +707,23 @@ class _BoxPairSync:
         Without MaxMessages, Trash or MaxSize, after a fixed point, only
         such doomed messages are left unknown there.
         """
-        held = paired = None
         state = self.statefile.state
         for side in Side:
             if not self.options.side(side.other).ops & SyncOp.OLD:
                 continue
-            if held is None or paired is None:
-                held, paired = self.held(changes), self.paired()
-            limit = state.max_uid(side)
-            old = held[side][: bisect_right(held[side], limit)]
-            if not set(old).issubset(paired[side]):
+            held = self.held[side]
+            old = held[: bisect_right(held, state.max_uid(side))]
+            if not set(old).issubset(self.paired[side]):
                 return True
         return False
 
-    def topping(self, work: PairWork, changes: ListingChanges) -> dict[Side, int]:
+    def topping(self, work: PairWork) -> dict[Side, int]:
         """
         isync 1.5, in a partial run: the max UIDs a full run's listings
         would raise (L{reconcile.topping_raise}), from every UID each box
-        holds (the far box's listing brought up to date, the near box's
-        names) and every record line's UIDs.
+        holds and every record line's UIDs (L{select_records}).
         """
-        held, paired = self.held(changes), self.paired()
+        held, paired = self.held, self.paired
         raises = {}
         for side in Side:
             floor = work.load_floor[side]
@@ -877,8 +870,7 @@ def _unmarked(work: PairWork) -> bool:
     by paired messages that come before every unknown one, so the raise
     decides nothing in the run that makes it.
     """
-    marks = DUMMIES | SKIPPED
-    return not any(record.status_bits & marks for record in work.state.records if not record.dead)
+    return not placeholder_sides(live(work))
 
 
 def _partial_options(options: PairOptions) -> bool:

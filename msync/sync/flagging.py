@@ -33,6 +33,7 @@ from msync.sync.pairwork import (
     live,
     record_flags,
     record_op,
+    seen_by_mbsync,
     settle,
     work_of,
 )
@@ -125,15 +126,6 @@ def _plan_flag(
         return FlagUpdate(t, uid, flags_value(add), flags_value(remove), record)
     _flags_done(work, record, t, values)
     return None
-
-
-def seen_by_mbsync(work: PairWork, t: Side, uid: int) -> bool:
-    """
-    Whether mbsync would have loaded side C{t}'s message with UID C{uid}:
-    its old messages were loaded, or its new ones and the UID is above the
-    max UID (L{PairWork.loads_old}, L{PairWork.loads_new}).
-    """
-    return work.loads_old[t] or (work.loads_new[t] and uid > work.old_max[t])
 
 
 def flags_applied(work: PairWork, updates: Sequence[FlagUpdate]) -> None:

@@ -94,6 +94,12 @@ class PairOptions:
         """
         return self.far if side is Side.FAR else self.near
 
+    def upgrading(self) -> frozenset[Side]:
+        """
+        The sides whose ops hold C{Upgrade} (L{SyncOp.RENEW}).
+        """
+        return frozenset(side for side in Side if self.side(side).ops & SyncOp.RENEW)
+
     def without_upgrade(self, sides: Iterable[Side]) -> PairOptions:
         """
         These options with C{Upgrade} (L{SyncOp.RENEW}) taken out of the

@@ -521,6 +521,16 @@ def sanitize(work: PairWork, flags: int, side: Side) -> int:
     return flags & work.good[side]
 
 
+def seen_by_mbsync(work: PairWork, t: Side, uid: int) -> bool:
+    """
+    Whether mbsync would have loaded side C{t}'s message with UID C{uid}
+    (msync may load more, to expunge by UID): its old messages were
+    loaded, or its new ones and the UID is above the max UID
+    (L{PairWork.loads_old}, L{PairWork.loads_new}).
+    """
+    return work.loads_old[t] or (work.loads_new[t] and uid > work.old_max[t])
+
+
 def live(work: PairWork) -> list[SyncRecord]:
     """
     The records not killed.

@@ -117,6 +117,7 @@ from msync.sync.pairwork import (
     record_flags,
     record_op,
     sanitize,
+    seen_by_mbsync,
     settle,
     work_of,
 )
@@ -225,11 +226,10 @@ def _mask_upgrade(work: PairWork) -> None:
     run go without it too: the runner carries L{PairWork.upgrade_masked}
     on (L{msync.sync.results.PairResult.upgrade_masked}).
     """
-    wanting = [side for side in Side if work.options.side(side).ops & SyncOp.RENEW]
+    wanting = work.options.upgrading()
     if not wanting:
         return
-    held = placeholder_sides(live(work))
-    masked = frozenset(side for side in wanting if side not in held)
+    masked = wanting - placeholder_sides(live(work))
     if masked:
         work.upgrade_masked = masked
         work.options = work.options.without_upgrade(masked)
@@ -396,7 +396,7 @@ def _sync_old_side(
         and target_flags & DELETED
         # Loaded as mbsync would have: an expunge that loads nothing more
         # (mbsync's IMAP CLOSE) leaves the record for the next run.
-        and (work.loads_old[t] or (work.loads_new[t] and record.uid(t) > work.old_max[t]))
+        and seen_by_mbsync(work, t, record.uid(t))
     ):
         values.wstate |= WorkBits.deleted(t)
     if expunged[t] or not record.uid(t):
