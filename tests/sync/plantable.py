@@ -67,6 +67,10 @@ class PlanRow:
         state as the planner left it: nothing is committed).
     @ivar error: the L{MailboxError} the planner gives up with, if any.
     @ivar permanent: the flags each box can keep (far, near).
+    @ivar far_imap: the far box is an IMAP box, whose mbsync driver loads
+        only what the options ask for (L{PairWork.driver_widens}), where
+        its Maildir driver (every row's otherwise) loads the old messages
+        to set flags and every message to expunge.
     @ivar mbsync: whether mbsync 1.4.4 was checked to agree, on Maildir
         trees made from the row (L{tests.integration.test_reconcile_mbsync}):
         it writes the same state, journals the same lines (TUIDs aside;
@@ -92,6 +96,7 @@ class PlanRow:
     after: str = ""
     error: str | None = None
     permanent: tuple[Flags, Flags] = (ALL_FLAGS, ALL_FLAGS)
+    far_imap: bool = False
     mbsync: bool = False
     same_order: bool = True
 
@@ -165,6 +170,7 @@ def run_plan(row: PlanRow) -> PlanResult:
         boxes={Side.FAR: BOX, Side.NEAR: BOX},
         uid_validity={Side.FAR: 1, Side.NEAR: 1},
         new_tuid=_tuids(),
+        driver_widens={Side.FAR: not row.far_imap, Side.NEAR: True},
     )
     result = PlanResult()
 

@@ -674,6 +674,22 @@ ROWS = [
         # (sync.c box_loaded: !srec->tuid[0]); msync goes on.
         mbsync=False,
     ),
+    PlanRow(
+        "PushFlags sends a flag the far copy it does not load carries already",
+        # mbsync's IMAP driver loads no far message for Sync PushFlags, so it
+        # cannot see that far 1 carries S already (msync lists it anyway,
+        # to expunge by UID) and sends it; on Maildir it would see it.
+        # Checked by hand against mbsync 1.4.4 on Dovecot: UID STORE 1
+        # +FLAGS.SILENT (\\Seen), state "1 1 S".
+        far=[(1, "S", "a")],
+        near=[(1, "S", "a")],
+        before=state(1, 1, "1 1"),
+        options=options("push-flags"),
+        far_imap=True,
+        journal=["* 1 1 16"],
+        actions=["far side: UID 1: flags +S -"],
+        after=state(1, 1, "1 1 S"),
+    ),
 ]
 
 

@@ -501,6 +501,22 @@ ROWS15 = [
         ],
         after=state(3, 2, "1 3 RS", "2 1 ", "3 2 FS"),
     ),
+    PlanRow(
+        "Push sends the deletion to a far copy it does not load",
+        # As in 1.4 (tests.sync.test_reconcile); found by the fuzzer
+        # against mbsync 1.5.0 on Dovecot (tests.integration.test_fuzz_interop,
+        # test_isync15_push_delete_unloaded_target). Checked by hand
+        # against mbsync 1.5.0 on Dovecot: UID STORE 1 +FLAGS.SILENT
+        # (\\Deleted), state "1 1".
+        far=[(1, "T", "a")],
+        near=[],
+        before=state(1, 1, "1 1"),
+        options=options("push", isync15=True),
+        far_imap=True,
+        journal=[],
+        actions=["far side: UID 1: flags +T -"],
+        after=state(1, 1, "1 1"),
+    ),
 ]
 
 
