@@ -680,7 +680,7 @@ ROWS = [
         # cannot see that far 1 carries S already (msync lists it anyway,
         # to expunge by UID) and sends it; on Maildir it would see it.
         # Checked by hand against mbsync 1.4.4 on Dovecot: UID STORE 1
-        # +FLAGS.SILENT (\\Seen), state "1 1 S".
+        # +FLAGS.SILENT (\Seen), state "1 1 S".
         far=[(1, "S", "a")],
         near=[(1, "S", "a")],
         before=state(1, 1, "1 1"),

@@ -507,7 +507,7 @@ ROWS15 = [
         # against mbsync 1.5.0 on Dovecot (tests.integration.test_fuzz_interop,
         # test_isync15_push_delete_unloaded_target). Checked by hand
         # against mbsync 1.5.0 on Dovecot: UID STORE 1 +FLAGS.SILENT
-        # (\\Deleted), state "1 1".
+        # (\Deleted), state "1 1".
         far=[(1, "T", "a")],
         near=[],
         before=state(1, 1, "1 1"),
