@@ -410,17 +410,24 @@ def parse_journal(text: bytes | str, filename: str) -> list[JournalOp]:
 _PENDING: Final = Status.PENDING.value
 
 
-def assign_uid(state: SyncState, record: SyncRecord, side: Side, uid: int) -> None:
+def assign_uid(
+    state: SyncState, record: SyncRecord, side: Side, uid: int, *, follow: bool = True
+) -> None:
     """
     Give C{record} the UID C{uid} on C{side} as mbsync's C{assign_uid}
-    does: the side's max UID follows when C{uid} is the next one, and the
-    record is no longer pending, upgrading or carrying a TUID.
+    does: the side's max UID follows when C{uid} is the next one (after
+    what a version 5 replay raised, L{SyncState.replay_max}: 1.5's
+    C{newmaxuid}), and the record is no longer pending, upgrading or
+    carrying a TUID.
+
+    @param follow: whether the max UID follows (a version 5 replay raises
+        L{SyncState.replay_max} itself instead).
     """
     status = record.status
     if status.value & _PENDING:
         status = Status(status.value & ~_PENDING)
     record.assign(side, uid, status)
-    if uid == state.max_uid(side) + 1:
+    if follow and uid == max(state.max_uid(side), state.replay_max[side]) + 1:
         state.set_max_uid(side, uid)
     record.upgrading = False
     record.tuid = None

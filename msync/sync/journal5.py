@@ -156,6 +156,8 @@ class _Replay5:
         self.filename = filename
         self.expire_side = expire_side
         self.last: SyncRecord | None = None
+        # 1.5's newmaxuid starts at the max UIDs the state file gave.
+        state.replay_max = {side: state.max_uid(side) for side in Side}
         # An upgrade's flag changes ($), per record, until its UID is assigned.
         self.changes: dict[int, tuple[Flags, Flags]] = {}
 
@@ -203,6 +205,15 @@ class _Replay5:
                 header = NewRecord(a, b)
         if header is not None:
             self.last = apply_op(self.state, header, self.last)
+            raised = self.state.replay_max
+            if code == b"N":
+                # Sets the max UID and newmaxuid alike.
+                raised[Side(a)] = b
+            elif code == b"+":
+                # A new record raises newmaxuid, not the max UID: what is
+                # new in this run stays new (the commit takes it up).
+                raised[Side.FAR] = max(raised[Side.FAR], a)
+                raised[Side.NEAR] = max(raised[Side.NEAR], b)
             return
         record = self.state.by_pair(a, b, self.last)
         if record is None:
@@ -252,7 +263,10 @@ class _Replay5:
                 record.flags = (record.flags | added) & ~removed
             else:
                 record.flags = record.pending_flags
-        assign_uid(self.state, record, side, uid)
+        assign_uid(self.state, record, side, uid, follow=False)
+        raised = self.state.replay_max
+        if uid == raised[side] + 1:
+            raised[side] = uid
 
 
 def replay_v5(

@@ -756,6 +756,8 @@ def finish(work: PairWork, expunged: Collection[Side]) -> Step[None]:
         work.did_expunge[side] = True
     state = work.state
     for side in Side:
+        # isync 1.5 commits newmaxuid, which a replay raised too.
+        _raise_max(work, side, state.replay_max[side])
         if state.max_uid(side) != work.old_max[side]:
             log(work, SetMaxUid(side, state.max_uid(side)))
     if work.options.isync15:

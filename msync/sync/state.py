@@ -405,6 +405,11 @@ class SyncState:
     @ivar find_uid: per side, the UIDNEXT saved before storing copies (TUID
         search lower bound); only set by journal replay.
     @ivar trashed: per side, UIDs already moved to Trash; only set by replay.
+    @ivar replay_max: per side, isync 1.5's C{newmaxuid} as a version 5
+        journal's replay left it (its C{+} lines and UID assignments raise
+        it, not the max UID that decides what is new in this run); the
+        commit takes it into the max UID (L{msync.sync.reconcile.finish}).
+        0 when nothing was replayed.
     """
 
     def __init__(
@@ -424,6 +429,7 @@ class SyncState:
         self.expired_key: Side | None = None
         self.find_uid: dict[Side, int] = {Side.FAR: 0, Side.NEAR: 0}
         self.trashed: dict[Side, list[int]] = {Side.FAR: [], Side.NEAR: []}
+        self.replay_max: dict[Side, int] = {Side.FAR: 0, Side.NEAR: 0}
         self._records: list[SyncRecord] = []
         # Live records by far and by near UID; dead and UID-less records
         # by (far, near) pair (see the module's invariants).
@@ -600,6 +606,7 @@ class SyncState:
             self.max_expired_far_uid,
             dict(self.find_uid),
             {side: list(uids) for side, uids in self.trashed.items()},
+            dict(self.replay_max),
             [record.values() for record in self._records],
         )
 

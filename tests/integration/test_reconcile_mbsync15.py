@@ -30,7 +30,7 @@ from msync.model import Side
 from msync.sync.options import PairOptions
 from tests.integration.mbsynctree import mbsyncrc, write_row_tree
 from tests.sync.plantable import PlanRow
-from tests.sync.scenarios import add_row_tests
+from tests.sync.scenarios import add_row_tests, options, state
 from tests.sync.test_reconcile15 import ROWS15
 
 ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracles" / "mbsync-1.5.0"
@@ -123,9 +123,9 @@ def read_state(root: str) -> str:
         return f.read()
 
 
-class Mbsync15AgreementTests(SynchronousTestCase):
+class Oracle15TreeCase(SynchronousTestCase):
     """
-    The rows marked C{mbsync=True}: one test method per row (added below).
+    A copy of the oracle in the test's directory.
     """
 
     def setUp(self) -> None:
@@ -135,6 +135,12 @@ class Mbsync15AgreementTests(SynchronousTestCase):
         self.base.mkdir(parents=True)
         self.oracle = str(self.base / "mbsync")
         shutil.copy(ORACLE, self.oracle)
+
+
+class Mbsync15AgreementTests(Oracle15TreeCase):
+    """
+    The rows marked C{mbsync=True}: one test method per row (added below).
+    """
 
 
 def _check(case: Mbsync15AgreementTests, row: PlanRow) -> None:
@@ -175,3 +181,43 @@ add_row_tests(
     "mbsync 1.5.0 and msync --compat 1.5 agree with the planner table row "
     "{name!r}: same state, messages and output.",
 )
+
+
+class Journal15ReplayTests(Oracle15TreeCase):
+    """
+    A version 5 journal replayed by mbsync 1.5.0 and by msync following
+    1.5, on the same trees: 1.5's C{+} lines raise the max UID the run
+    commits (its C{newmaxuid}), and so do UIDs assigned next to that
+    raise, though neither makes old what this run takes for new (fuzzer,
+    isync 1.5 C{--options} seed 54: a run interrupted while pulling, whose
+    new records were killed as deleted, committed C{MaxPulledUid 4} where
+    1.5.0 commits 2101).
+    """
+
+    def test_new_records_raise_max(self) -> None:
+        """
+        Far 3 and 4 were made records and killed (C{+}, C{-}); near 1 was
+        pushed as far 5 (C{+ 0 1}, C{< 0 1 5}, the far UID next to the
+        raise). Both tools commit C{MaxPulledUid 5}; the records of far 1
+        and 2 (new, but C{Sync Push}) are not made.
+        """
+        row = PlanRow(
+            "replayed new records",
+            far=[(1, "S", "a"), (2, "S", "b"), (3, "T", "c"), (4, "T", "d"), (5, "", "e")],
+            near=[(1, "", "e")],
+            before=state(0, 0),
+            options=options("push", isync15=True),
+        )
+        journal = "5\n+ 3 0\n- 3 0\n+ 4 0\n- 4 0\n+ 0 1\n< 0 1 5\n"
+        commands = {"oracle": [self.oracle, "-Tz"], "msync": [MSYNC, "--compat", "1.5"]}
+        states = {}
+        for name, command in commands.items():
+            root = str(self.base / name)
+            make_tree(root, row)
+            with open(os.path.join(root, "state", "INBOX.journal"), "w") as f:
+                f.write(journal)
+            open(os.path.join(root, "state", "INBOX.new"), "w").close()
+            run_tool(command, root)
+            states[name] = read_state(root)
+        self.assertEqual(states["oracle"], state(5, 1, "5 1"), "oracle: state")
+        self.assertEqual(states["msync"], states["oracle"], "msync: state")

@@ -83,7 +83,9 @@ class ReplayTests(SynchronousTestCase):
     def test_pull_replayed(self) -> None:
         """
         A 1.5 pull: new record, TUID, pending flags, UID; the flags come
-        from C{%}, the max UIDs follow.
+        from C{%}. 1.5's C{newmaxuid} follows the new records and the
+        UIDs assigned next to it (L{SyncState.replay_max}); the max UIDs,
+        which decide what is new in the run, do not.
         """
         state = SyncState()
         journal = (
@@ -97,8 +99,25 @@ class ReplayTests(SynchronousTestCase):
             [(1, 1, Flags.SEEN, None), (2, 0, Flags.NONE, "ABCDEFGHIJKM")],
         )
         self.assertEqual((state.far_uid_validity, state.near_uid_validity), (11, 22))
-        self.assertEqual(state.max_uid(Side.NEAR), 1)
+        self.assertEqual((state.max_uid(Side.FAR), state.max_uid(Side.NEAR)), (0, 0))
+        self.assertEqual(state.replay_max, {Side.FAR: 2, Side.NEAR: 1})
         self.assertEqual(state.find_uid[Side.NEAR], 1)
+
+    def test_replay_max(self) -> None:
+        """
+        1.5's C{newmaxuid} after a replay (L{SyncState.replay_max}): it
+        starts at the state's max UIDs, C{+} raises it (killed records
+        too), a UID next to it follows, C{N} sets it with the max UID; the
+        max UIDs follow only C{N}.
+        """
+        state = SyncState(max_pulled_uid=2, max_pushed_uid=7)
+        journal = b"5\n+ 3 0\n- 3 0\n+ 4 0\n- 4 0\n+ 0 8\n< 0 8 5\n+ 0 9\n< 0 9 9\n"
+        replay_any(state, journal, "j", "5")
+        self.assertEqual((state.max_uid(Side.FAR), state.max_uid(Side.NEAR)), (2, 7))
+        self.assertEqual(state.replay_max, {Side.FAR: 5, Side.NEAR: 9})
+        replay_any(state, b"5\nN 1 4\n+ 6 0\n", "j", "5")
+        self.assertEqual((state.max_uid(Side.FAR), state.max_uid(Side.NEAR)), (2, 4))
+        self.assertEqual(state.replay_max, {Side.FAR: 6, Side.NEAR: 4})
 
     def test_expiry_raises_bound(self) -> None:
         """
