@@ -210,11 +210,23 @@ def plan_loads(work: PairWork) -> Step[dict[Side, LoadRequest]]:
     work.loads_old = {side: bool(loads.seen[side] & Needs.OLD) for side in Side}
     work.loads_new = {side: bool(loads.seen[side] & Needs.NEW) for side in Side}
     work.find_old = loads.find_old
-    work.load_floor = {
-        side: requests[side].min_uid if loads.needs[side] & (Needs.OLD | Needs.NEW) else None
-        for side in Side
-    }
+    work.load_floor = {side: _load_floor(work, loads, requests, side) for side in Side}
     return _step(work, requests)
+
+
+def _load_floor(
+    work: PairWork, loads: LoadPlanner, requests: dict[Side, LoadRequest], side: Side
+) -> int | None:
+    """
+    The lowest UID of C{side} that mbsync would have loaded (its old
+    messages from where msync's request starts, or only the new ones),
+    or C{None} when it would have loaded none.
+    """
+    if loads.seen[side] & Needs.OLD:
+        return requests[side].min_uid
+    if loads.seen[side] & Needs.NEW:
+        return work.state.max_uid(side) + 1
+    return None
 
 
 def _mask_upgrade(work: PairWork) -> None:
@@ -457,6 +469,13 @@ def _sync_new(work: PairWork, t: Side) -> None:
     # expired ones (the bulk range starts above them).
     topping = True
     isync15 = work.options.isync15
+    # isync 1.5 tops up over the source messages it loaded, which may be
+    # fewer than msync's listing (seen_by_mbsync): none (with Sync Push
+    # its IMAP driver loads no far message), or only the new ones.
+    topping_from = 0
+    if not work.loads_old[source]:
+        topping_from = work.old_max[source] + 1
+        topping = work.loads_new[source]
     if isync15 and work.topping is not None:
         # A partial run: its listing lacks the unchanged messages, so the
         # raise was found from the whole box (topping_raise). It decides
@@ -470,7 +489,7 @@ def _sync_new(work: PairWork, t: Side) -> None:
         flags = listing.bits[at] & ALL if current is None else current
         record = linked[at]
         if record is not None:
-            if isync15 and topping:
+            if isync15 and topping and uid >= topping_from:
                 # isync 1.5: every paired message up to the first unknown
                 # one raises the max, whatever the operations (a state
                 # that failed to track it is mended).
@@ -502,7 +521,9 @@ def _sync_new(work: PairWork, t: Side) -> None:
                 kill(work, record)
                 continue
         else:
-            if t is not work.options.expire_side or uid > state.max_expired_far_uid:
+            if uid >= topping_from and (
+                t is not work.options.expire_side or uid > state.max_expired_far_uid
+            ):
                 topping = False
             if uid <= state.max_uid(source):
                 # Not new: expired and pruned, failed, or skipped; isync

@@ -517,6 +517,23 @@ ROWS15 = [
         actions=["far side: UID 1: flags +T -"],
         after=state(1, 1, "1 1"),
     ),
+    PlanRow(
+        "Push does not raise the far max UID over far messages it does not load",
+        # Far 2 is near 1's pushed copy; mbsync's IMAP driver loads no far
+        # message for Sync Push, so 1.5's raise over the paired messages
+        # (up to the first unknown one) finds none and MaxPulledUid stays
+        # 0, although msync lists far 2; the push of near 2 has the state
+        # written (fuzzer, isync 1.5 IMAP seed 40). Checked by hand against
+        # mbsync 1.5.0 on Dovecot: MaxPulledUid 0 (msync before: 2).
+        far=[(2, "S", "a"), (3, "S", "b")],
+        near=[(1, "S", "a"), (2, "", "c")],
+        before=state(0, 1, "2 1 S"),
+        options=options("push", isync15=True),
+        far_imap=True,
+        journal=["+ 0 2", "F 0 4", "# 0 2 TUID00000001", "< 0 2 4"],
+        actions=["far side: store copy of near side UID 2 with flags -"],
+        after=state(0, 2, "2 1 S", "4 2"),
+    ),
 ]
 
 
