@@ -670,6 +670,8 @@ async def _sync_channel(
             if isinstance(store, IMAPStoreImpl) and channel.patterns and job.boxes is None:
                 # Its LIST may go out with its NAMESPACE.
                 store.expect_list_boxes()
+        if not request.verbose:
+            _expect_first_box(config, job, run, request, (stores[0], stores[1]))
         for side in (Side.FAR, Side.NEAR):
             store = run.store(channel.store(side))
             if isinstance(store, IMAPStoreImpl):
@@ -766,6 +768,13 @@ def _prefetch_fingerprints(
                 first_paths = paths
     for side, store in zip(Side, stores, strict=True):
         boxes = [pair.box(side) for pair in wanted]
+        if isinstance(store, IMAPStoreImpl):
+            if first_paths is not None and store.selecting(boxes[0]):
+                # Its SELECT went out before the LIST (_expect_first_box).
+                store.prefetch_fingerprints(boxes[1:])
+                continue
+            # An early SELECT of a box that is not the first pair's.
+            store.forget_unopened()
         if first_paths is not None and isinstance(store, IMAPStoreImpl):
             # The first pair's quick check rides on its SELECT, which a
             # changed box needs anyway: one access to the box, not a
@@ -777,6 +786,45 @@ def _prefetch_fingerprints(
                 continue
         if boxes and IBoxFingerprints.providedBy(store):
             IBoxFingerprints(store).prefetch_fingerprints(boxes)
+
+
+def _expect_first_box(
+    config: Config,
+    job: ChannelJob,
+    run: RunState,
+    request: SyncRequest,
+    stores: tuple[IStore, IStore],
+) -> None:
+    """
+    Before the LIST: the IMAP stores' C{SELECT} of the pair the channel
+    likely starts with, INBOX, may go out before that C{LIST}
+    (L{IMAPStoreImpl.expect_first_box}), where L{_prefetch_fingerprints}
+    would let it answer the pair's quick check: the channel's Patterns
+    match INBOX and its pair left a sidecar (and no Trash or dry run).
+    L{_prefetch_fingerprints} lets the C{SELECT} go if the LIST puts
+    another pair first.
+    """
+    channel = job.channel
+    if not channel.patterns or job.boxes is not None:
+        return
+    options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
+    if options.dry_run or any(
+        side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
+    ):
+        return
+    guess = box_pairs(job, [INBOX], [INBOX], run.names)
+    if not guess or guess[0].conflict is not None:
+        return
+    pair = guess[0]
+    try:
+        paths = pair_state_paths(config, channel, pair, stores[1], request.state_directory)
+    except MsyncError:
+        return
+    if not os.path.exists(sidecar_path(paths)):
+        return
+    for side, store in zip(Side, stores, strict=True):
+        if isinstance(store, IMAPStoreImpl):
+            store.expect_first_box(pair.box(side), listing_cache_path(paths, side))
 
 
 def _select_ahead(

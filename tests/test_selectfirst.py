@@ -274,8 +274,10 @@ class SelectFirstTests(_Case):
 
     def test_first_changed(self) -> None:
         """
-        The first pair's box is selected without a STATUS first; the other
-        boxes' STATUS follow its answer; only the changed box is selected.
+        The first pair's box is selected without a STATUS first, and
+        before the LIST (after which Dovecot's every SELECT re-reads the
+        box's UID list); the other boxes' STATUS follow; only the changed
+        box is selected.
         """
         self.settled()
         inbox = self.new.box(b"INBOX").highest_modseq
@@ -284,10 +286,10 @@ class SelectFirstTests(_Case):
             self.sync(),
             [
                 b"NAMESPACE",
-                b'LIST "" *',
                 b"ENABLE QRESYNC",
                 b"SELECT INBOX",
                 b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % inbox,
+                b'LIST "" *',
                 _status(b"Archive"),
                 _status(b"Sent"),
             ],
@@ -313,7 +315,7 @@ class SelectFirstTests(_Case):
         sent = self.sync()
         self.assertEqual(
             [command.split(b" ")[0] for command in sent],
-            [b"NAMESPACE", b"LIST", b"ENABLE", b"SELECT", b"UID", b"STATUS", b"STATUS"],
+            [b"NAMESPACE", b"ENABLE", b"SELECT", b"UID", b"LIST", b"STATUS", b"STATUS"],
         )
         self.assertEqual(self.new.everything(), before)
         for name, inode in stamps.items():
@@ -451,10 +453,10 @@ class SelectAheadTests(_Case):
             sent,
             [
                 b"NAMESPACE",
-                b'LIST "" *',
                 b"ENABLE QRESYNC",
                 b"SELECT INBOX",
                 fetch % modseqs[0],
+                b'LIST "" *',
                 _status(b"Archive"),
                 _status(b"Sent"),
                 b"SELECT Archive",
@@ -764,6 +766,53 @@ class StoreTests(_FakeBox, SynchronousTestCase):
         self.assertEqual(len(self.shown()), 5)
         self.assertFalse(store.selecting("INBOX"))
         self.resolve(mailbox.close())
+
+    def test_first_box_before_list(self) -> None:
+        """
+        L{IMAPStoreImpl.expect_first_box} before connecting: the box's
+        C{SELECT} and its FETCH go out once logged in, before the C{LIST}
+        that would have gone with the C{NAMESPACE}; the listing takes that
+        LIST's answer, and the box's fingerprint and opening take the
+        SELECT's. Once connected, the hint does nothing.
+        """
+        expected = self.status_fingerprint("INBOX")
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        store.expect_list_boxes()
+        store.expect_first_box("INBOX", self.path)
+        self.resolve(Deferred.fromCoroutine(store.session()))
+        self.assertTrue(store.selecting("INBOX"))
+        listed: list[str] = self.resolve(store.list_boxes())
+        self.assertEqual(sorted(listed), ["Archive", "INBOX"])
+        self.assertEqual(self.resolve(store.box_fingerprint("INBOX")), expected)
+        modseq = self.box.highest_modseq
+        self.assertEqual(
+            self.shown(),
+            [
+                b"NAMESPACE",
+                b"ENABLE QRESYNC",
+                b"SELECT INBOX",
+                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq,
+                b'LIST "" *',
+            ],
+        )
+        mailbox = self.resolve(store.open_box("INBOX"))
+        self.assertEqual(len(self.shown()), 5)
+        self.resolve(mailbox.close())
+        store.expect_first_box("Archive", self.path)
+        self.assertIsNone(store._first_hint)
+
+    def test_first_box_not_offered(self) -> None:
+        """
+        Without QRESYNC the hint sends nothing, and the LIST still goes
+        out before anything is asked.
+        """
+        self.network = FakeNetwork(self.mail, DEFAULT_OPTIONS)
+        store = self.network.store(IMAPStoreConfig("far", account()))
+        store.expect_list_boxes()
+        store.expect_first_box("INBOX", self.path)
+        self.resolve(Deferred.fromCoroutine(store.session()))
+        self.assertFalse(store.selecting("INBOX"))
+        self.assertEqual(self.shown(), [b"NAMESPACE", b'LIST "" *'])
 
     def test_forget_unopened(self) -> None:
         """

@@ -205,6 +205,11 @@ class IMAPStore:
         # LIST sent with NAMESPACE for it, if any.
         self._list_hint = False
         self._early_list: Deferred[list[ListEntry] | None] | None = None
+        # The box the first pair likely opens and its listing cache
+        # (expect_first_box), and whether the LIST NAMESPACE would have
+        # taken along waits for that box's SELECT.
+        self._first_hint: tuple[BoxName, str] | None = None
+        self._list_after_select = False
 
     def __repr__(self) -> str:
         return f"<IMAPStore {self.name} at {self._where()}>"
@@ -320,6 +325,7 @@ class IMAPStore:
         try:
             with self.connection_errors():
                 self.naming, self._session = await self._open()
+            self._select_first_box(self._session)
         except StoreUnavailable as error:
             # The endpoint's errors (mbsync's wording) do not know the store.
             self._failure = self._failure or StoreUnavailable(
@@ -432,8 +438,12 @@ class IMAPStore:
             asking = Deferred.fromCoroutine(session.namespace())
             if self._list_hint and not prefix:
                 # The usual answer is no prefix, whose only pattern is "*":
-                # that LIST goes with the NAMESPACE, used if it guessed right.
-                self._early_list = Deferred.fromCoroutine(self._quiet_list(session, "*"))
+                # that LIST goes with the NAMESPACE, used if it guessed right
+                # (or right behind the first box's SELECT: _select_first_box).
+                if self._first_hint is not None:
+                    self._list_after_select = True
+                else:
+                    self._early_list = Deferred.fromCoroutine(self._quiet_list(session, "*"))
             spaces = await asking
             if spaces is not None and spaces.personal:
                 first = spaces.personal[0]
@@ -648,6 +658,33 @@ class IMAPStore:
         of the prefix's hierarchy and of INBOX.
         """
         return Deferred.fromCoroutine(self._list_boxes())
+
+    def expect_first_box(self, name: BoxName, path: str) -> None:
+        """
+        The first pair will likely open box C{name}, whose listing cache is
+        C{path} (the channel's usual first box, INBOX, before the LIST
+        says what the pairs are): once logged in, its C{SELECT} goes out
+        before that C{LIST} (L{select_first}), for Dovecot makes every
+        C{SELECT} after a C{LIST} in a session re-read the box's UID list
+        (about 70 ms for 80,000 messages) and one before it costs nothing
+        of the kind. Nothing once logged in (or if the C{NAMESPACE} went
+        out already, the C{SELECT} follows its C{LIST}). The caller lets the
+        C{SELECT} go (L{forget_unopened}) if another box comes first.
+        """
+        if self._session is None and self._failure is None and not self._closed:
+            self._first_hint = (name, path)
+
+    def _select_first_box(self, session: IMAPSession) -> None:
+        """
+        Once connected: the C{SELECT} L{expect_first_box} asked for, then
+        the C{LIST} held back for it.
+        """
+        hint, self._first_hint = self._first_hint, None
+        if hint is not None:
+            self.select_first(*hint)
+        if self._list_after_select:
+            self._list_after_select = False
+            self._early_list = Deferred.fromCoroutine(self._quiet_list(session, "*"))
 
     def expect_list_boxes(self) -> None:
         """
