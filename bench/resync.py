@@ -22,6 +22,7 @@ stopped on every way out.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import time
@@ -75,7 +76,17 @@ def main() -> int:
         for spec in specs:
             name, _, command = spec.partition("=")
             workdir = base / f"resync-{name}"
+            # A Maildir pulled from an earlier load of the server (bench/run.py
+            # reloads it for other --tools) would be resynced across a
+            # UIDVALIDITY change, keeping max UIDs above the new UIDs, so
+            # that new messages count as old, for mbsync as for msync: it is
+            # pulled again instead.
+            loaded = (base / "loaded").read_text() + str((base / "loaded").stat().st_mtime_ns)
+            marker = workdir / "loaded"
+            if marker.exists() and marker.read_text() != loaded:
+                shutil.rmtree(workdir / "Mail")
             (workdir / "Mail").mkdir(parents=True, exist_ok=True)
+            marker.write_text(loaded)
             tool = Tool(name, command.split(), account, workdir)
             tools.append(tool)
             # The first pull, or a resync of whatever an earlier run left,
