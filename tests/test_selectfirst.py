@@ -732,6 +732,20 @@ class StoreTests(_FakeBox, SynchronousTestCase):
         server = self.network.servers[-1]
         return [c.split(b" ", 1)[1].rstrip(b"\r\n") for c in server.commands[1:]]
 
+    def selected_then(self, command: bytes) -> list[bytes]:
+        """
+        The commands of a session whose INBOX C{SELECT} and listing FETCH
+        went out early, then C{command}.
+        """
+        modseq = self.box.highest_modseq
+        return [
+            b"NAMESPACE",
+            b"ENABLE QRESYNC",
+            b"SELECT INBOX",
+            b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq,
+            command,
+        ]
+
     def status_fingerprint(self, name: BoxName) -> bytes | None:
         """
         What a C{STATUS} says, in a session of its own.
@@ -751,17 +765,7 @@ class StoreTests(_FakeBox, SynchronousTestCase):
         self.assertTrue(store.selecting("INBOX"))
         self.assertEqual(self.resolve(store.box_fingerprint("INBOX")), expected)
         self.assertEqual(self.resolve(store.box_fingerprint("Archive")), archive)
-        modseq = self.box.highest_modseq
-        self.assertEqual(
-            self.shown(),
-            [
-                b"NAMESPACE",
-                b"ENABLE QRESYNC",
-                b"SELECT INBOX",
-                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq,
-                b"STATUS Archive " + ITEMS,
-            ],
-        )
+        self.assertEqual(self.shown(), self.selected_then(b"STATUS Archive " + ITEMS))
         mailbox = self.resolve(store.open_box("INBOX"))
         self.assertEqual(len(self.shown()), 5)
         self.assertFalse(store.selecting("INBOX"))
@@ -784,17 +788,7 @@ class StoreTests(_FakeBox, SynchronousTestCase):
         listed: list[str] = self.resolve(store.list_boxes())
         self.assertEqual(sorted(listed), ["Archive", "INBOX"])
         self.assertEqual(self.resolve(store.box_fingerprint("INBOX")), expected)
-        modseq = self.box.highest_modseq
-        self.assertEqual(
-            self.shown(),
-            [
-                b"NAMESPACE",
-                b"ENABLE QRESYNC",
-                b"SELECT INBOX",
-                b"UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq,
-                b'LIST "" *',
-            ],
-        )
+        self.assertEqual(self.shown(), self.selected_then(b'LIST "" *'))
         mailbox = self.resolve(store.open_box("INBOX"))
         self.assertEqual(len(self.shown()), 5)
         self.resolve(mailbox.close())
