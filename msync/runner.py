@@ -664,6 +664,8 @@ async def _sync_channel(
         return False
     if not open_stores(run, channel, output, listing=False):
         return False
+    options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
+    options = replace(options, isync15=request.generation is Generation.V15)
     try:
         stores = [run.store(channel.store(side)) for side in (Side.FAR, Side.NEAR)]
         for store in stores:
@@ -671,7 +673,7 @@ async def _sync_channel(
                 # Its LIST may go out with its NAMESPACE.
                 store.expect_list_boxes()
         if not request.verbose:
-            _expect_first_box(config, job, run, request, (stores[0], stores[1]))
+            _expect_first_box(config, job, run, request, options, (stores[0], stores[1]))
         for side in (Side.FAR, Side.NEAR):
             store = run.store(channel.store(side))
             if isinstance(store, IMAPStoreImpl):
@@ -687,8 +689,6 @@ async def _sync_channel(
         return False
     progress.update(boxes_total=progress.counters.boxes_total + len(pairs))
     far, near = run.store(channel.far_store), run.store(channel.near_store)
-    options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
-    options = replace(options, isync15=request.generation is Generation.V15)
     note_channel(run.summary, options)
     if not request.verbose:
         _prefetch_fingerprints(config, channel, pairs, request, options, (far, near))
@@ -740,8 +740,7 @@ def _prefetch_fingerprints(
     Ask the stores at once (one pipelined C{STATUS} per IMAP box) for the
     fingerprints of every box of a pair the last sync left a sidecar for,
     so that the pairs found unchanged cost no round trip each
-    (L{msync.sync.quickcheck}). Not with Trash: a pair trashing into
-    another pair's box would make that box's early answer stale.
+    (L{msync.sync.quickcheck}); not where L{_quick_checks_ahead} says no.
 
     The channel's first pair, about to run, asks no C{STATUS} where its
     store can let the box's C{SELECT} answer instead
@@ -749,9 +748,7 @@ def _prefetch_fingerprints(
     one access, and the other boxes' C{STATUS} are answered while that
     pair is worked on.
     """
-    if options.dry_run or any(
-        side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
-    ):
+    if not _quick_checks_ahead(options):
         return
     wanted = []
     first_paths = None
@@ -775,17 +772,29 @@ def _prefetch_fingerprints(
                 continue
             # An early SELECT of a box that is not the first pair's.
             store.forget_unopened()
-        if first_paths is not None and isinstance(store, IMAPStoreImpl):
-            # The first pair's quick check rides on its SELECT, which a
-            # changed box needs anyway: one access to the box, not a
-            # STATUS and then a SELECT; the others' STATUS go once it
-            # has answered, so the server works on them while that pair
-            # is worked on.
-            path = listing_cache_path(first_paths, side)
-            if store.select_first(boxes[0], path, then=boxes[1:]):
-                continue
+            if first_paths is not None:
+                # The first pair's quick check rides on its SELECT, which
+                # a changed box needs anyway: one access to the box, not a
+                # STATUS and then a SELECT; the others' STATUS go once it
+                # has answered, so the server works on them while that
+                # pair is worked on.
+                path = listing_cache_path(first_paths, side)
+                if store.select_first(boxes[0], path, then=boxes[1:]):
+                    continue
         if boxes and IBoxFingerprints.providedBy(store):
             IBoxFingerprints(store).prefetch_fingerprints(boxes)
+
+
+def _quick_checks_ahead(options: PairOptions) -> bool:
+    """
+    Whether a channel's boxes may be asked for their fingerprints before
+    their pairs run (L{_prefetch_fingerprints}, L{_expect_first_box}): not
+    in a dry run, nor with Trash (a pair trashing into another pair's box
+    would make that box's early answer stale).
+    """
+    return not options.dry_run and not any(
+        side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
+    )
 
 
 def _expect_first_box(
@@ -793,6 +802,7 @@ def _expect_first_box(
     job: ChannelJob,
     run: RunState,
     request: SyncRequest,
+    options: PairOptions,
     stores: tuple[IStore, IStore],
 ) -> None:
     """
@@ -805,12 +815,7 @@ def _expect_first_box(
     another pair first.
     """
     channel = job.channel
-    if not channel.patterns or job.boxes is not None:
-        return
-    options = PairOptions.from_channel(channel, request.overrides, dry_run=request.dry_run)
-    if options.dry_run or any(
-        side.trash is not None or side.trash_remote_new for side in (options.far, options.near)
-    ):
+    if not channel.patterns or job.boxes is not None or not _quick_checks_ahead(options):
         return
     guess = box_pairs(job, [INBOX], [INBOX], run.names)
     if not guess or guess[0].conflict is not None:

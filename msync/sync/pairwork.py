@@ -521,14 +521,27 @@ def sanitize(work: PairWork, flags: int, side: Side) -> int:
     return flags & work.good[side]
 
 
+def mbsync_loads_from(work: PairWork, t: Side) -> int | None:
+    """
+    The lowest UID of side C{t}'s messages that mbsync would have loaded
+    (msync may load more, to expunge by UID): 0 when its old messages were
+    loaded, the one above the max UID when only its new ones were
+    (L{PairWork.loads_old}, L{PairWork.loads_new}), C{None} when none.
+    """
+    if work.loads_old[t]:
+        return 0
+    if work.loads_new[t]:
+        return work.old_max[t] + 1
+    return None
+
+
 def seen_by_mbsync(work: PairWork, t: Side, uid: int) -> bool:
     """
     Whether mbsync would have loaded side C{t}'s message with UID C{uid}
-    (msync may load more, to expunge by UID): its old messages were
-    loaded, or its new ones and the UID is above the max UID
-    (L{PairWork.loads_old}, L{PairWork.loads_new}).
+    (L{mbsync_loads_from}).
     """
-    return work.loads_old[t] or (work.loads_new[t] and uid > work.old_max[t])
+    start = mbsync_loads_from(work, t)
+    return start is not None and uid >= start
 
 
 def live(work: PairWork) -> list[SyncRecord]:

@@ -113,6 +113,7 @@ from msync.sync.pairwork import (
     link,
     live,
     log,
+    mbsync_loads_from,
     message,
     record_flags,
     record_op,
@@ -470,12 +471,12 @@ def _sync_new(work: PairWork, t: Side) -> None:
     topping = True
     isync15 = work.options.isync15
     # isync 1.5 tops up over the source messages it loaded, which may be
-    # fewer than msync's listing (seen_by_mbsync): none (with Sync Push
-    # its IMAP driver loads no far message), or only the new ones.
-    topping_from = 0
-    if not work.loads_old[source]:
-        topping_from = work.old_max[source] + 1
-        topping = work.loads_new[source]
+    # fewer than msync's listing: none (with Sync Push its IMAP driver
+    # loads no far message), or only the new ones. Tested inline below
+    # (seen_by_mbsync's rule): this loop runs over every listed message.
+    loaded_from = mbsync_loads_from(work, source)
+    topping = loaded_from is not None
+    topping_from = loaded_from or 0
     if isync15 and work.topping is not None:
         # A partial run: its listing lacks the unchanged messages, so the
         # raise was found from the whole box (topping_raise). It decides
